@@ -1,0 +1,13 @@
+"""zeronas: training-free neural architecture search."""
+
+from .errors import UserError
+from .spaces import list_spaces, space
+
+__version__ = "0.1.0"
+
+__all__ = ["space", "list_spaces", "UserError", "__version__"]
+
+from .proxies.base import get_proxy, list_proxies  # noqa: E402
+from .scoring import Scorer, ScoreRecord, score  # noqa: E402
+
+__all__ += ["score", "Scorer", "ScoreRecord", "get_proxy", "list_proxies"]

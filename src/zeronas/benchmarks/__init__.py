@@ -1,0 +1,5 @@
+"""Benchmark ground-truth tables (NAS-Bench-201, ...) and correlation analysis."""
+
+from .nb201 import NB201Table, load_nb201
+
+__all__ = ["NB201Table", "load_nb201"]

@@ -1,0 +1,123 @@
+"""NAS-Bench-201 ground truth from the compact ``nb201_main.csv.gz`` table (see the data README).
+
+The official benchmark files take up to 28 GB of RAM to load; this table is 1.2 MB and loads in well
+under a second. Every result that uses it records ``source_sha256``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import paths
+from ..errors import DataNotFound, UserError
+
+MAIN_TABLE = "nasbench201/nb201_main.csv.gz"
+HOW_TO_GET = (
+    "put nb201_main.csv.gz under <data-dir>/nasbench201/ (or convert the official NATS-Bench file with "
+    "'zeronas data convert'), then pass --data-dir or set ZERONAS_DATA"
+)
+
+# Accuracy columns per dataset and metric, as the data README documents them.
+TARGETS = {
+    ("cifar10", "test"): "cifar10_test_acc",
+    ("cifar10", "valid"): "cifar10valid_valid_acc",
+    ("cifar10-valid", "test"): "cifar10valid_test_acc",
+    ("cifar10-valid", "valid"): "cifar10valid_valid_acc",
+    ("cifar100", "test"): "cifar100_test_acc",
+    ("cifar100", "valid"): "naslib_cifar100_valacc_1seed",
+    ("imagenet16-120", "test"): "imagenet16_120_test_acc",
+    ("imagenet16-120", "valid"): "naslib_imagenet16_120_valacc_1seed",
+}
+DATASET_KEYS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16-120": "imagenet16_120"}
+
+
+def normalize_dataset(name: str) -> str:
+    key = name.lower().replace("_", "-")
+    aliases = {"imagenet16": "imagenet16-120", "in16": "imagenet16-120", "imagenet": "imagenet16-120",
+               "c10": "cifar10", "c100": "cifar100"}
+    key = aliases.get(key, key)
+    if key not in ("cifar10", "cifar10-valid", "cifar100", "imagenet16-120"):
+        raise UserError(f"unknown dataset {name!r}; choose one of: cifar10, cifar100, ImageNet16-120")
+    return key
+
+
+@dataclass
+class NB201Table:
+    path: Path
+    sha256: str
+    arch_str: list[str]
+    columns: dict[str, np.ndarray]
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        self._index = {s: i for i, s in enumerate(self.arch_str)}
+
+    def __len__(self) -> int:
+        return len(self.arch_str)
+
+    def index_of(self, arch: str) -> int:
+        try:
+            return self._index[arch]
+        except KeyError:
+            raise UserError(f"arch {arch!r} is not in the NB201 table {self.path}") from None
+
+    def column(self, name: str) -> np.ndarray:
+        if name not in self.columns:
+            raise UserError(f"column {name!r} is not in {self.path}; columns: {', '.join(self.columns)}")
+        return self.columns[name]
+
+    def accuracy(self, dataset: str, metric: str = "test") -> np.ndarray:
+        key = (normalize_dataset(dataset), metric)
+        if key not in TARGETS:
+            raise UserError(f"no {metric} accuracy for {dataset}; use metric 'test' or 'valid'")
+        return self.column(TARGETS[key])
+
+    def params_m(self, num_classes: int) -> np.ndarray:
+        name = {10: "cifar10", 100: "cifar100", 120: "imagenet16_120"}.get(num_classes)
+        if name is None:
+            raise UserError(f"NB201 has params for 10, 100 or 120 classes, not {num_classes}")
+        return self.column(f"params_M_{name}")
+
+
+_CACHE: dict[Path, NB201Table] = {}
+
+
+def load_nb201(data_dir=None) -> NB201Table:
+    """Load the NB201 table (memoized per process)."""
+    path = paths.find([MAIN_TABLE], data_dir)
+    if path is None:
+        raise DataNotFound(f"NB201 benchmark table not found (looked in {paths.searched(data_dir)}); {HOW_TO_GET}")
+    path = path.resolve()
+    if path in _CACHE:
+        return _CACHE[path]
+    try:
+        with gzip.open(path, "rt", newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader)
+            rows = list(reader)
+    except (OSError, EOFError, StopIteration, csv.Error, UnicodeDecodeError) as exc:
+        raise UserError(f"NB201 table {path} is unreadable ({exc.__class__.__name__}: {exc}); "
+                        f"replace it with an intact copy") from None
+    if "arch_str" not in header or "index" not in header or len(rows) != 15625:
+        raise UserError(f"NB201 table {path} is truncated or not an NB201 table "
+                        f"({len(rows)} rows, want 15625 with 'index' and 'arch_str'); replace it")
+    cols = list(zip(*rows))
+    index = np.array(cols[header.index("index")], dtype=np.int64)
+    if not np.array_equal(index, np.arange(15625)):
+        raise UserError(f"NB201 table {path} is not in index order; replace it with an intact copy")
+    columns: dict[str, np.ndarray] = {}
+    for name, values in zip(header, cols):
+        if name in ("index", "arch_str") or name.startswith("op_") or name == "naslib_arch":
+            continue
+        if name.startswith("in_"):
+            columns[name] = np.array([v == "True" for v in values])
+            continue
+        columns[name] = np.array([float(v) if v != "" else np.nan for v in values], dtype=np.float64)
+    table = NB201Table(path, paths.file_sha256(path), list(cols[header.index("arch_str")]), columns)
+    _CACHE[path] = table
+    return table

@@ -1,0 +1,187 @@
+"""The ``zeronas`` command line: score | proxies | spaces | data."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="zeronas: training-free neural architecture search with zero-cost proxies.")
+console = Console()
+err_console = Console(stderr=True)
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Folder with datasets and benchmark tables "
+                                              "(default: $ZERONAS_DATA, else ../shared/data when it exists, "
+                                              "else ~/.cache/zeronas).", show_default=False)]
+
+
+def _parse_options(items: list[str]) -> dict:
+    """``--set das.lam=64 --set swap.repeats=8`` -> {"das": {"lam": 64.0}, "swap": {"repeats": 8}}."""
+    out: dict = {}
+    for item in items:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise UserError(f"bad --set {item!r}; write PROXY.OPTION=VALUE, e.g. --set das.lam=64")
+        key, value = item.split("=", 1)
+        proxy, opt = key.split(".", 1)
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        out.setdefault(proxy, {})[opt] = parsed
+    return out
+
+
+def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[int], data_dir) -> list:
+    found = [space.parse(a) for a in archs]
+    if arch_file is not None:
+        if not arch_file.exists():
+            raise UserError(f"arch file {arch_file} does not exist; give a text file with one arch string per line")
+        found += [space.parse(line) for line in arch_file.read_text().splitlines() if line.strip()
+                  and not line.startswith("#")]
+    found += [space.from_index(i, data_dir) for i in indices]
+    if not found:
+        raise UserError("no architecture given; pass --arch STRING, --arch-file FILE or --index N")
+    return found
+
+
+def _fmt(v: float) -> str:
+    if not math.isfinite(v):
+        return str(v)
+    return f"{v:.6g}"
+
+
+@app.command()
+def score(
+    arch: Annotated[list[str], typer.Option("--arch", "-a", help="Architecture string (repeatable), e.g. "
+                                            "'|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|'.")] = [],  # noqa: B006
+    arch_file: Annotated[Path | None, typer.Option(help="Text file with one architecture string per line.")] = None,
+    index: Annotated[list[int], typer.Option("--index", "-i", help="Benchmark index of an architecture "
+                                             "(repeatable; NB201 needs its table).")] = [],  # noqa: B006
+    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+    proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxy names, or 'all'. "
+                                         "See 'zeronas proxies'.")] = "all",
+    data: Annotated[str, typer.Option(help="Images for data-dependent proxies: cifar10, cifar100, "
+                                      "ImageNet16-120; 'auto' = cifar10 when found, else data-free proxies only; "
+                                      "'none' = data-free proxies only.")] = "auto",
+    data_dir: DataDir = None,
+    batch_size: Annotated[int, typer.Option(help="Images per batch (64 as in NAS-Bench-Suite-Zero and foresight; "
+                                            "NASWOT's paper used 128).")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed for network init, batch choice and random inputs.")] = 0,
+    init: Annotated[str, typer.Option(help="Weight init: torch-default, kaiming, kaiming-fanout, normal, "
+                                      "xavier.")] = "torch-default",
+    device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:1, ...")] = "cpu",
+    num_classes: Annotated[int | None, typer.Option(help="Classifier outputs (default: the dataset's).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Proxy option PROXY.OPTION=VALUE (repeatable), "
+                                            "e.g. --set das.lam=64.")] = [],  # noqa: B006
+    out: Annotated[Path | None, typer.Option(help="Write scores.json (one record per arch x proxy with value "
+                                             "and protocol) into this folder.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's choice).")] = None,
+):
+    """Score architectures with zero-cost proxies and print a table (one row per arch x proxy)."""
+    import torch
+
+    from .scoring import Scorer
+    from .spaces import space as get_space
+
+    if threads:
+        torch.set_num_threads(threads)
+    sp = get_space(space)
+    archs = _read_archs(sp, arch, arch_file, index, data_dir)
+    scorer = Scorer(sp, proxies, data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init,
+                    device=device, options=_parse_options(set_), num_classes=num_classes)
+    if scorer.data_note:
+        err_console.print(f"[yellow]note:[/] {scorer.data_note}")
+    if scorer.skipped:
+        err_console.print(f"[yellow]note:[/] skipped (need images): {', '.join(scorer.skipped)}")
+    records = scorer.score(archs, progress=sys.stderr.isatty())
+    many = len(archs) > 1
+    title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else f"{sp.name} {records[0].arch}"
+    table = Table(title=title)
+    for col in (["arch"] if many else []) + ["proxy", "value", "better", "ms", "data"]:
+        table.add_column(col, overflow="fold")
+    for r in records:
+        d = r.protocol.get("data", {})
+        src = (f"{d['dataset']} b{d['batch_size']} {d['batch0_sha256'][:8]}" if "dataset" in d
+               else d.get("synthetic", "-"))
+        cells = [r.proxy, _fmt(r.value), "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}",
+                 src + (f" [red]{r.error}[/]" if r.error else "")]
+        table.add_row(*([r.arch] if many else []), *cells)
+    console.print(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "scores.json"
+        path.write_text(json.dumps([r.to_dict() for r in records], indent=1))
+        console.print(f"wrote {path}")
+
+
+@app.command("proxies")
+def proxies_cmd():
+    """List every registered proxy with its metadata."""
+    from .proxies import get_proxy, list_proxies
+
+    table = Table(title="zeronas proxies")
+    for col in ("name", "better", "data", "BN", "dtype", "defaults", "what"):
+        table.add_column(col, overflow="fold")
+    for name in list_proxies():
+        p = get_proxy(name)
+        table.add_row(name, "higher" if p.direction > 0 else "lower", p.data, p.bn_mode, p.dtype,
+                      ", ".join(f"{k}={v}" for k, v in p.defaults.items()) or "-", p.description)
+    console.print(table)
+
+
+@app.command("spaces")
+def spaces_cmd():
+    """List the search spaces."""
+    from .spaces import list_spaces, space
+
+    for name in list_spaces():
+        sp = space(name)
+        console.print(f"{name}: {sp.size()} architectures; ops: {', '.join(sp.ops)}")
+
+
+@app.command("data")
+def data_cmd(data_dir: DataDir = None):
+    """Show which datasets and benchmark tables were found, and where zeronas looked."""
+    from . import paths
+    from .benchmarks.nb201 import MAIN_TABLE
+    from .data import DATASETS, load_images
+    from .errors import DataNotFound
+
+    console.print(f"looked in: {paths.searched(data_dir)}")
+    table = Table()
+    table.add_column("what")
+    table.add_column("status", overflow="fold")
+    for name in DATASETS:
+        for split in ("train", "test"):
+            try:
+                im = load_images(name, split, data_dir)
+                table.add_row(f"{name} {split}", f"[green]{len(im)} images[/] {im.fidelity} ({im.source})")
+            except DataNotFound:
+                table.add_row(f"{name} {split}", "[red]not found[/]")
+    p = paths.find([MAIN_TABLE], data_dir)
+    table.add_row("NB201 table", f"[green]{p}[/]" if p else "[red]not found[/]")
+    console.print(table)
+
+
+def main():
+    try:
+        app()
+    except UserError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Where zeronas looks for datasets and benchmark tables.
+
+Order: an explicit ``data_dir`` (CLI ``--data-dir``), then ``$ZERONAS_DATA``, then ``../shared/data``
+next to the working directory or next to the project checkout when it exists, then the user cache dir.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ENV_VAR = "ZERONAS_DATA"
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "zeronas"
+
+
+def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    if data_dir is not None:
+        return [Path(data_dir).expanduser()]
+    if os.environ.get(ENV_VAR):
+        return [Path(os.environ[ENV_VAR]).expanduser()]
+    project_root = Path(__file__).resolve().parents[2]
+    found = [p for p in (Path.cwd() / ".." / "shared" / "data", project_root / ".." / "shared" / "data") if p.is_dir()]
+    return [*dict.fromkeys(p.resolve() for p in found), cache_dir()]
+
+
+def data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The first existing candidate, or the last one (where downloads would go)."""
+    dirs = candidate_dirs(data_dir)
+    for d in dirs:
+        if d.is_dir():
+            return d
+    return dirs[-1]
+
+
+def find(relative_paths: list[str], data_dir: str | os.PathLike | None = None) -> Path | None:
+    for d in candidate_dirs(data_dir):
+        for rel in relative_paths:
+            p = d / rel
+            if p.exists():
+                return p
+    return None
+
+
+def searched(data_dir: str | os.PathLike | None = None) -> str:
+    return ", ".join(str(d) for d in candidate_dirs(data_dir))
+
+
+def file_sha256(path: Path, _cache: dict = {}) -> str:  # noqa: B006  (memo per process)
+    import hashlib
+
+    key = (str(path), path.stat().st_mtime_ns, path.stat().st_size)
+    if key not in _cache:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        _cache[key] = h.hexdigest()
+    return _cache[key]

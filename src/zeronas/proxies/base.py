@@ -1,0 +1,169 @@
+"""Proxy registry and the shared helpers every proxy family uses.
+
+A proxy is a function ``fn(ctx, **options) -> float`` registered with metadata: direction (+1 higher is
+better, -1 lower is better), the data it needs, the BN mode it runs in, its dtype and defaults. The
+``ScoringContext`` (see ``context.py``) gives it the network (built once per architecture and restored to
+its initial weights for every proxy) and the inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import UserError
+
+DATA_KINDS = ("batch", "batches", "batch+heldout", "ones", "noise", "crops", "none")
+BN_MODES = ("train", "bypass", "no-track", "default", "n/a")
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    name: str
+    fn: Callable
+    direction: int
+    data: str
+    bn_mode: str
+    dtype: str = "float32"
+    defaults: dict = field(default_factory=dict)
+    description: str = ""
+    reference: str = ""
+    family: str = ""
+
+    @property
+    def needs_images(self) -> bool:
+        return self.data in ("batch", "batches", "batch+heldout", "crops")
+
+
+_REGISTRY: dict[str, ProxySpec] = {}
+
+
+def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str = "float32", defaults=None,
+             description: str = "", reference: str = ""):
+    if data not in DATA_KINDS or bn_mode not in BN_MODES or direction not in (1, -1):
+        raise ValueError(f"bad metadata for proxy {name}")
+
+    def deco(fn):
+        _REGISTRY[name] = ProxySpec(name, fn, direction, data, bn_mode, dtype, dict(defaults or {}),
+                                    description or (fn.__doc__ or "").strip().split("\n")[0], reference,
+                                    fn.__module__.rsplit(".", 1)[-1])
+        return fn
+
+    return deco
+
+
+def _load_all():
+    from . import (  # noqa: F401  (each module registers its proxies)
+        az_nas, das, gradient, jacobian, meco, naswot, size, swap, synflow, tenas, zen, zeros, zico,
+    )
+
+
+def get_proxy(name: str) -> ProxySpec:
+    _load_all()
+    if name not in _REGISTRY:
+        raise UserError(f"unknown proxy {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def list_proxies() -> list[str]:
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+# ---- helpers shared by the proxy families ------------------------------------------------------
+
+def weight_layers(model: nn.Module) -> list[nn.Module]:
+    """Conv and linear layers: the layers whose weights foresight-style metrics sum over."""
+    return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def relu_modules(model: nn.Module, by_name: bool = False) -> list[nn.Module]:
+    """``nn.ReLU`` modules; ``by_name=True`` follows the NASWOT reference code, which hooks every module whose
+    type name contains "ReLU" and so also counts NB201's ``ReLUConvBN`` blocks (their input is the inner
+    ReLU's input: those codes enter the kernel twice)."""
+    if by_name:
+        return [m for m in model.modules() if "ReLU" in type(m).__name__]
+    return [m for m in model.modules() if isinstance(m, nn.ReLU)]
+
+
+@contextlib.contextmanager
+def bn_bypassed(model: nn.Module):
+    """Batch norm replaced by identity (foresight's ``bn=False``), restored on exit."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.forward = _identity
+    try:
+        yield model
+    finally:
+        for m in bns:
+            del m.forward
+
+
+def _identity(x):
+    return x
+
+
+@contextlib.contextmanager
+def hooks(handles: list):
+    try:
+        yield handles
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def gaussian_init(model: nn.Module, generator: torch.Generator | None = None):
+    """Zen-NAS / SWAP re-initialisation: conv and linear weights ~ N(0, 1), biases 0, BN affine 1/0."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=generator, dtype=m.weight.dtype))
+                if m.bias is not None:
+                    m.bias.zero_()
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.affine:
+                m.weight.fill_(1.0)
+                m.bias.zero_()
+
+
+def cross_entropy_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """One forward/backward of the mean cross-entropy; returns the loss."""
+    model.zero_grad(set_to_none=True)
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    return loss.detach()
+
+
+def per_sample_output_grads(model: nn.Module, x: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Row i: gradient of sum_k f_k(x_i) w.r.t. ``params``, from one forward of the whole batch (BN in train
+    mode couples the samples, as in the TE-NAS code), so each row costs a full backward pass. On CUDA one
+    vectorised backward (``is_grads_batched``) is used; on CPU a loop is ~2.5x faster than vmap."""
+    out = model(x)
+    B = out.shape[0]
+    grads = None
+    if out.device.type == "cuda":
+        eye = torch.zeros((B, *out.shape), dtype=out.dtype, device=out.device)
+        eye[torch.arange(B), torch.arange(B)] = 1.0
+        try:
+            grads = torch.autograd.grad(out, params, grad_outputs=eye, is_grads_batched=True, allow_unused=True,
+                                        retain_graph=True)
+        except RuntimeError:
+            grads = None
+    if grads is None:
+        rows = [torch.autograd.grad(out[i].sum(), params, retain_graph=i < B - 1, allow_unused=True)
+                for i in range(B)]
+        grads = [None if rows[0][k] is None else torch.stack([r[k] for r in rows]) for k in range(len(params))]
+    return [g.reshape(B, -1) for g in grads if g is not None]
+
+
+def gram(blocks: list[torch.Tensor], other: list[torch.Tensor] | None = None) -> torch.Tensor:
+    """sum_k A_k B_k^T in float64, block by block (never materialises the full Jacobian in float64)."""
+    other = blocks if other is None else other
+    out = None
+    for a, b in zip(blocks, other):
+        g = a.double() @ b.double().T
+        out = g if out is None else out + g
+    return out

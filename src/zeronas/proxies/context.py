@@ -1,0 +1,140 @@
+"""What a proxy sees: the architecture's network (built once, restored before each proxy) and its inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import Batch, ImageSet, make_batch
+from ..data.batches import normalize
+from ..errors import UserError
+
+INITS = ("torch-default", "kaiming", "kaiming-fanout", "normal", "xavier")
+
+
+def apply_init(model: nn.Module, init: str) -> nn.Module:
+    """Re-initialise conv/linear weights (biases 0; BN affine 1/0). ``torch-default`` leaves PyTorch's init."""
+    if init == "torch-default":
+        return model
+    if init not in INITS:
+        raise UserError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                if init == "kaiming":
+                    nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                elif init == "kaiming-fanout":
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif init == "normal":
+                    nn.init.normal_(m.weight)
+                else:
+                    nn.init.xavier_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)) and m.affine:
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+    return model
+
+
+class ScoringContext:
+    """Per-architecture scoring state shared by all proxies of one ``score`` call.
+
+    ``model()`` builds the network once (seeded, ``init`` applied) and afterwards hands back the same
+    module restored to those initial weights, in train mode with no gradients, so proxies never see each
+    other's changes and the network is never built twice. ``cache`` lets proxies that share a forward pass
+    (nwot and the DAS metrics) compute it once.
+    """
+
+    def __init__(self, space, arch, *, images: ImageSet | None = None, heldout: ImageSet | None = None,
+                 num_classes: int = 10, input_size: int = 32, batch_size: int = 64, seed: int = 0,
+                 init: str = "torch-default", device: str | torch.device = "cpu", build_options=None):
+        self.space, self.arch = space, space.coerce(arch)
+        self.images, self.heldout = images, heldout
+        self.num_classes, self.input_size = num_classes, input_size
+        self.batch_size, self.seed, self.init = batch_size, seed, init
+        self.device = torch.device(device)
+        self.build_options = dict(build_options or {})
+        self.cache: dict = {}
+        self.notes: list[str] = []
+        self._model: nn.Module | None = None
+        self._state: dict | None = None
+        self._batches: dict = {}
+
+    # ---- networks --------------------------------------------------------------------------------
+    def build(self, init: str | None = None, seed_offset: int = 0, builder=None, **options) -> nn.Module:
+        """A new network for this arch, seeded; ``builder`` defaults to ``space.build``."""
+        builder = builder or self.space.build
+        opts = {"num_classes": self.num_classes, **self.build_options, **options}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed + seed_offset)
+            model = builder(self.arch, **opts)
+            apply_init(model, self.init if init is None else init)
+        return model.to(self.device)
+
+    def model(self, dtype: torch.dtype = torch.float32) -> nn.Module:
+        if self._model is None:
+            self._model = self.build()
+            self._state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
+        m = self._model.to(dtype)
+        m.load_state_dict(self._state)
+        m.train()
+        m.requires_grad_(True)
+        m.zero_grad(set_to_none=True)
+        return m
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed * 1000003 + offset)
+
+    # ---- inputs -----------------------------------------------------------------------------------
+    def require_images(self, proxy: str) -> ImageSet:
+        if self.images is None:
+            raise UserError(f"proxy {proxy!r} needs real images; pass --data cifar10 (or another dataset) "
+                            f"with the data folder available, or choose data-free proxies")
+        return self.images
+
+    def batch(self, index: int = 0, size: int | None = None, proxy: str = "") -> Batch:
+        size = size or self.batch_size
+        key = ("train", index, size)
+        if key not in self._batches:
+            self._batches[key] = make_batch(self.require_images(proxy), size, self.seed, index).to(self.device)
+        return self._batches[key]
+
+    def heldout_batch(self, index: int = 0, size: int | None = None, proxy: str = "") -> Batch:
+        size = size or self.batch_size
+        key = ("heldout", index, size)
+        if key not in self._batches:
+            if self.heldout is None:
+                raise UserError(f"proxy {proxy!r} needs held-out images (the test split); "
+                                f"make sure the dataset's test split is in the data folder")
+            self._batches[key] = make_batch(self.heldout, size, self.seed, index).to(self.device)
+        return self._batches[key]
+
+    def crops(self, n: int, size: int = 3, channels: int = 1, proxy: str = "") -> torch.Tensor:
+        """TE-NAS linear-region inputs: normalised real images, a random size x size crop, random channel(s)."""
+        key = ("crops", n, size, channels)
+        if key not in self._batches:
+            images = self.require_images(proxy)
+            rng = np.random.default_rng(self.seed)
+            idx = rng.choice(len(images), size=n, replace=len(images) < n)
+            full = normalize(images.x[idx], images.info.mean, images.info.std)
+            H, W = full.shape[-2:]
+            top = rng.integers(0, H - size + 1, n)
+            left = rng.integers(0, W - size + 1, n)
+            chan = np.stack([rng.choice(full.shape[1], channels, replace=False) for _ in range(n)])
+            out = torch.stack([full[i, chan[i]][:, top[i]:top[i] + size, left[i]:left[i] + size] for i in range(n)])
+            self._batches[key] = out.to(self.device)
+        return self._batches[key]
+
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        return (batch, 3, self.input_size, self.input_size)
+
+    def data_meta(self) -> dict:
+        """Provenance of the inputs used so far (dataset, split, source file, fidelity, content hashes)."""
+        metas = [b.meta for b in self._batches.values() if isinstance(b, Batch)]
+        if not metas:
+            return {}
+        return {"dataset": metas[0]["dataset"], "source": metas[0]["source"], "fidelity": metas[0]["fidelity"],
+                "batches": sorted({f"{m['split']}:{m['batch_size']}:{m['batch_index']}:{m['sha256'][:16]}"
+                                   for m in metas})}

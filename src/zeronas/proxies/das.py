@@ -1,0 +1,57 @@
+"""DAS (Liu et al., arXiv 2212.12132): NASWOT split into its two atomic metrics.
+
+K_H = N_A * K~, so log|K_H| = B log N_A + log det K~ with
+  D   = log det K~  (distinguishing ability, <= 0, size-free), and
+  N_A = number of ReLU units (activation units).
+The paper's exact combination rule is not public (only its abstract was found), so zeronas ships the
+family of rules from the design notes and claims none of them as "the" DAS: ``das`` = D + lam * log N_A
+(lam = B reproduces nwot exactly; the power form N_A^a exp(D/B)^b is the same ranking with
+lam = a B / b). Rank-aggregation rules (rank(D) + rank(N_A)) need a population: use the ensemble syntax
+``ensemble:das_d,das_na`` in ``correlate``/``search``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .base import register
+from .naswot import logdet, shared_kernel
+
+
+def decompose(K):
+    """(D, N_A) from a Hamming kernel: every diagonal entry of K_H equals N_A."""
+    n_a = K[0, 0].item()
+    return logdet(K / n_a), n_a
+
+
+@register("das_d", direction=1, data="batch", bn_mode="train", dtype="float64",
+          reference="Liu et al., arXiv 2212.12132 (DAS)",
+          description="DAS distinguishing ability D = log det(K_H / N_A)")
+def das_d(ctx) -> float:
+    K, _ = shared_kernel(ctx, "das_d")
+    return decompose(K)[0]
+
+
+@register("das_na", direction=1, data="batch", bn_mode="train",
+          reference="Liu et al., arXiv 2212.12132 (DAS)",
+          description="DAS number of activation units N_A (ReLU units hit in one forward pass)")
+def das_na(ctx) -> float:
+    K, _ = shared_kernel(ctx, "das_na")
+    return decompose(K)[1]
+
+
+@register("das", direction=1, data="batch", bn_mode="train", dtype="float64", defaults={"lam": 1.0},
+          reference="Liu et al., arXiv 2212.12132 (DAS); rule family ours until the paper is read",
+          description="DAS weighted rule D + lam * log N_A (lam=B gives nwot)")
+def das(ctx, lam: float = 1.0) -> float:
+    K, _ = shared_kernel(ctx, "das")
+    d, n_a = decompose(K)
+    return d + lam * math.log(n_a)
+
+
+@register("das_layerwise", direction=1, data="batch", bn_mode="train", dtype="float64", defaults={"lam": 1.0},
+          reference="DAS rule (d) of the design notes",
+          description="sum_l log det K~_l + lam * sum_l log N_l over ReLU layers")
+def das_layerwise(ctx, lam: float = 1.0) -> float:
+    _, layers = shared_kernel(ctx, "das_layerwise")
+    return sum(logdet(k / n) + lam * math.log(n) for k, n in layers)

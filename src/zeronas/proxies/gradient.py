@@ -1,0 +1,84 @@
+"""Loss-gradient saliencies (foresight / NASLib definitions): snip, grad_norm, plain, grasp, fisher.
+
+All use one batch of real images, the mean cross-entropy loss, the network in train mode (BN active), and
+sum over the weights of conv and linear layers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import cross_entropy_backward, hooks, register, weight_layers
+
+
+def _batch(ctx, name):
+    b = ctx.batch(0, proxy=name)
+    return b.x, b.y
+
+
+@register("snip", direction=1, data="batch", bn_mode="train",
+          reference="Lee et al. 2019; Abdelfattah et al. ICLR 2021 (foresight)",
+          description="sum |W * dL/dW| (connection sensitivity at init)")
+def snip(ctx) -> float:
+    model = ctx.model()
+    cross_entropy_backward(model, *_batch(ctx, "snip"))
+    return sum((m.weight * m.weight.grad).abs().sum().item() for m in weight_layers(model) if m.weight.grad is not None)
+
+
+@register("grad_norm", direction=1, data="batch", bn_mode="train",
+          reference="Abdelfattah et al. ICLR 2021 (foresight)",
+          description="sum over layers of ||dL/dW_l||_2 (a sum of per-layer norms)")
+def grad_norm(ctx) -> float:
+    model = ctx.model()
+    cross_entropy_backward(model, *_batch(ctx, "grad_norm"))
+    return sum(m.weight.grad.norm().item() for m in weight_layers(model) if m.weight.grad is not None)
+
+
+@register("plain", direction=1, data="batch", bn_mode="train",
+          reference="Abdelfattah et al. ICLR 2021 (foresight)",
+          description="sum dL/dW * W (signed; negatively correlated in practice)")
+def plain(ctx) -> float:
+    model = ctx.model()
+    cross_entropy_backward(model, *_batch(ctx, "plain"))
+    return sum((m.weight.grad * m.weight).sum().item() for m in weight_layers(model) if m.weight.grad is not None)
+
+
+@register("grasp", direction=1, data="batch", bn_mode="train", defaults={"temperature": 1.0},
+          reference="Wang et al. ICLR 2020; foresight grasp (T=1, one iteration)",
+          description="sum -W * (H g), g = dL/dW, Hessian-gradient product by double backprop")
+def grasp(ctx, temperature: float = 1.0) -> float:
+    model = ctx.model()
+    x, y = _batch(ctx, "grasp")
+    weights = [m.weight for m in weight_layers(model)]
+    loss = nn.functional.cross_entropy(model(x) / temperature, y)
+    g = torch.autograd.grad(loss, weights, allow_unused=True)
+    loss = nn.functional.cross_entropy(model(x) / temperature, y)
+    g_graph = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    z = sum((a * b).sum() for a, b in zip(g, g_graph) if a is not None and b is not None)
+    hg = torch.autograd.grad(z, weights, allow_unused=True)
+    return sum((-w.detach() * h).sum().item() for w, h in zip(weights, hg) if h is not None)
+
+
+@register("fisher", direction=1, data="batch", bn_mode="train",
+          reference="Theis et al. 2018; Turner et al. 2020; foresight fisher (channel mode)",
+          description="sum_l sum_c 0.5 * mean_n(sum_hw a * dL/da)^2 over conv/linear outputs a")
+def fisher(ctx) -> float:
+    model = ctx.model()
+    x, y = _batch(ctx, "fisher")
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
+
+    def forward_hook(module, inputs, output):
+        act = output.detach()
+
+        def grad_hook(grad):
+            nonlocal total
+            g = act * grad.detach()
+            g_nk = g.sum(dim=tuple(range(2, g.dim()))) if g.dim() > 2 else g
+            total = total + g_nk.double().pow(2).mean(0).mul(0.5).sum()
+
+        output.register_hook(grad_hook)
+
+    with hooks([m.register_forward_hook(forward_hook) for m in weight_layers(model)]):
+        cross_entropy_backward(model, x, y)
+    return total.item()

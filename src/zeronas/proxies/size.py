@@ -1,0 +1,57 @@
+"""Size proxies: parameter count, FLOPs, and the L2 norm of the weights at init."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import hooks, register, weight_layers
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: nn.Module, x: torch.Tensor) -> int:
+    """Operations of one forward pass, counted the NAS-Bench-Suite-Zero way: conv/linear MACs, BN 2 and
+    ReLU 1 per output element, pooling k*k per output element. Returns the count for one sample."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total += output.numel() * k
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            total += 2 * output.numel()
+        elif isinstance(module, nn.ReLU):
+            total += output.numel()
+        elif isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
+            k = module.kernel_size if isinstance(module.kernel_size, int) else module.kernel_size[0]
+            total += output.numel() * k * k
+
+    with hooks([m.register_forward_hook(hook) for m in model.modules()]), torch.no_grad():
+        model.eval()
+        model(x)
+        model.train()
+    return total // x.shape[0]
+
+
+@register("params", direction=1, data="none", bn_mode="n/a",
+          reference="baseline (NAS-Bench-Suite-Zero)", description="number of trainable parameters")
+def params(ctx) -> float:
+    return float(count_params(ctx.model()))
+
+
+@register("flops", direction=1, data="none", bn_mode="n/a",
+          reference="baseline (NAS-Bench-Suite-Zero)", description="operations of one forward pass at the input size")
+def flops(ctx) -> float:
+    return float(count_flops(ctx.model(), torch.zeros(ctx.input_shape(1), device=ctx.device)))
+
+
+@register("l2_norm", direction=1, data="none", bn_mode="n/a",
+          reference="NAS-Bench-Suite-Zero l2_norm", description="sum over conv/linear layers of ||W_l||_2 at init")
+def l2_norm(ctx) -> float:
+    return sum(m.weight.norm().item() for m in weight_layers(ctx.model()))

@@ -1,0 +1,38 @@
+"""SynFlow (Tanaka et al. 2020; foresight): data-free synaptic saliency with |theta| and an all-ones input."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import bn_bypassed, register, weight_layers
+
+
+def linearized(model, dtype=torch.float64):
+    """|theta| for every state tensor (BN buffers too, as foresight does), in float64."""
+    model.to(dtype)
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            if t.is_floating_point():
+                t.abs_()
+    return model
+
+
+@register("synflow", direction=1, data="ones", bn_mode="bypass", dtype="float64",
+          reference="Tanaka et al. NeurIPS 2020; Abdelfattah et al. ICLR 2021 (foresight synflow)",
+          description="sum |W * dR/dW|, R = 1^T f(1; |theta|), float64, BN bypassed")
+def synflow(ctx) -> float:
+    model = linearized(ctx.model(torch.float64))
+    with bn_bypassed(model):
+        x = torch.ones(ctx.input_shape(1), dtype=torch.float64, device=ctx.device)
+        model(x).sum().backward()
+    return sum((m.weight * m.weight.grad).abs().sum().item() for m in weight_layers(model) if m.weight.grad is not None)
+
+
+@register("synflow_bn", direction=1, data="ones", bn_mode="train", dtype="float64",
+          reference="foresight synflow_bn",
+          description="synflow with BN kept (train mode; needs a batch of ones larger than 1)")
+def synflow_bn(ctx) -> float:
+    model = linearized(ctx.model(torch.float64))
+    x = torch.ones(ctx.input_shape(2), dtype=torch.float64, device=ctx.device)
+    model(x).sum().backward()
+    return sum((m.weight * m.weight.grad).abs().sum().item() for m in weight_layers(model) if m.weight.grad is not None)

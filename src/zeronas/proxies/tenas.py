@@ -1,0 +1,107 @@
+"""TE-NAS (Chen et al. ICLR 2021) trainability and expressivity, and TEG-NAS generalization."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import UserError
+from .base import gram, hooks, per_sample_output_grads, register
+
+
+def ntk(model, x: torch.Tensor, name_filter=lambda n: "weight" in n) -> torch.Tensor:
+    """Empirical NTK Theta = J J^T (float64) over parameters passing ``name_filter``."""
+    params = [p for n, p in model.named_parameters() if name_filter(n) and p.requires_grad]
+    return gram(per_sample_output_grads(model, x, params))
+
+
+def condition_number(theta: torch.Tensor) -> float:
+    """lambda_max / lambda_min (eigvalsh); NaN when lambda_min <= 0 or values are not finite."""
+    ev = torch.linalg.eigvalsh(theta)
+    lo, hi = ev[0].item(), ev[-1].item()
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0:
+        return math.nan
+    return hi / lo
+
+
+@register("ntk_cond", direction=-1, data="batch", bn_mode="train", dtype="float64", defaults={"batch_size": None},
+          reference="Chen et al. ICLR 2021 (TE-NAS lib/procedures/ntk.py); NB201 batch 72",
+          description="condition number of the empirical NTK over one batch (weights only; lower is better)")
+def ntk_cond(ctx, batch_size: int | None = None) -> float:
+    x = ctx.batch(0, size=batch_size, proxy="ntk_cond").x
+    return condition_number(ntk(ctx.model(), x))
+
+
+def count_distinct_rows(codes: np.ndarray) -> int:
+    """Number of distinct binary rows, exact (packed bits, then unique)."""
+    packed = np.packbits(codes.astype(bool), axis=1)
+    return int(np.unique(packed, axis=0).shape[0])
+
+
+def activation_patterns(model, inputs: list[torch.Tensor]) -> np.ndarray:
+    """Post-ReLU sign patterns (ReLUs with 4-D input) for every sample, each chunk its own forward pass."""
+    rows = []
+    feats: list[torch.Tensor] = []
+
+    def hook(module, args, output):
+        if args[0].dim() == 4:
+            feats.append((output.detach() > 0).reshape(output.shape[0], -1))
+
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    with hooks([m.register_forward_hook(hook) for m in relus]), torch.no_grad():
+        for x in inputs:
+            feats.clear()
+            model(x)
+            if feats:
+                rows.append(torch.cat(feats, 1).cpu().numpy())
+            else:
+                rows.append(np.zeros((x.shape[0], 0), dtype=bool))
+    return np.concatenate(rows)
+
+
+@register("linear_regions", direction=1, data="crops", bn_mode="train",
+          defaults={"samples": 1000, "batches": 3, "crop": 3},
+          reference="Chen et al. ICLR 2021 (TE-NAS linear_region_counter.py)",
+          description="distinct ReLU patterns of the thin net (C=1, one cell) over 3x1000 random 3x3 one-channel crops")
+def linear_regions(ctx, samples: int = 1000, batches: int = 3, crop: int = 3) -> float:
+    if not hasattr(ctx.space, "build_thin"):
+        raise UserError(f"linear_regions needs a thin-network builder, which space {ctx.space.name} lacks")
+    crops = ctx.crops(samples * batches, size=crop, channels=1, proxy="linear_regions")
+    model = ctx.build(builder=ctx.space.build_thin, seed_offset=101).train()
+    codes = activation_patterns(model, list(crops.split(samples)))
+    return float(count_distinct_rows(codes)) if codes.shape[1] else 1.0
+
+
+def ntk_regression_mse(gx: list[torch.Tensor], gy: list[torch.Tensor], tx: torch.Tensor, ty: torch.Tensor,
+                       notes: list | None = None) -> float:
+    """MSE of NTK kernel regression: Y^ = Theta_yx Theta_xx^-1 T~x against T~y (targets centred per batch).
+    Falls back to a least-squares solve when Theta_xx is singular and notes it."""
+    theta_xx, theta_yx = gram(gx), gram(gy, gx)
+    if not torch.all(torch.isfinite(theta_xx)) or theta_xx.abs().max().item() == 0:
+        return math.nan
+    tx, ty = tx.double(), ty.double()
+    tx, ty = tx - tx.mean(0, keepdim=True), ty - ty.mean(0, keepdim=True)
+    try:
+        alpha = torch.linalg.solve(theta_xx, tx)
+    except RuntimeError:
+        alpha = torch.linalg.lstsq(theta_xx.cpu(), tx.cpu(), driver="gelsd").solution.to(tx.device)
+        if notes is not None:
+            notes.append("teg_mse: singular NTK, least-squares solve used")
+    pred = theta_yx @ alpha
+    return ((ty - pred) ** 2).sum(1).mean().item()
+
+
+@register("teg_mse", direction=-1, data="batch+heldout", bn_mode="train", dtype="float64",
+          reference="TEG-NAS, arXiv 2108.11939 (VITA-Group/TEGNAS lib/procedures/ntk.py)",
+          description="NTK kernel-regression MSE from a train batch to a held-out batch, cell parameters only")
+def teg_mse(ctx) -> float:
+    model = ctx.model()
+    bx, by = ctx.batch(0, proxy="teg_mse"), ctx.heldout_batch(0, proxy="teg_mse")
+    params = [p for n, p in model.named_parameters() if "cell" in n and p.requires_grad]
+    gx = per_sample_output_grads(model, bx.x, params)
+    gy = per_sample_output_grads(model, by.x, params)
+    k = ctx.num_classes
+    return ntk_regression_mse(gx, gy, nn.functional.one_hot(bx.y, k), nn.functional.one_hot(by.y, k), ctx.notes)

@@ -1,0 +1,193 @@
+"""Score architectures with any set of proxies, recording each value with its full protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from . import __version__
+from .data import dataset_info, load_images
+from .data.batches import make_batch
+from .errors import DataNotFound, UserError
+from .proxies.base import ProxySpec, get_proxy, list_proxies
+from .proxies.context import INITS, ScoringContext
+from .spaces import space as get_space
+
+
+@dataclass
+class ScoreRecord:
+    space: str
+    arch: str
+    canonical: str
+    proxy: str
+    value: float
+    seconds: float
+    direction: int
+    protocol: dict
+    protocol_hash: str
+    error: str | None = None
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        if not math.isfinite(self.value):
+            d["value"] = str(self.value)  # JSON has no nan/inf
+        return d
+
+
+def protocol_hash(protocol: dict) -> str:
+    return hashlib.sha256(json.dumps(protocol, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    names = list(names)
+    if not names:
+        raise UserError("no proxies given; pass e.g. --proxies nwot,synflow or --proxies all")
+    if "all" in names:
+        names = list_proxies()
+    return [get_proxy(n) for n in dict.fromkeys(names)]
+
+
+class Scorer:
+    """Holds everything arch-independent (space, data, batches, settings) and scores architectures.
+
+    ``data``: a dataset name (``cifar10``, ``cifar100``, ``imagenet16-120``), ``auto`` (CIFAR-10 when its
+    images are found, otherwise data-free only) or ``none`` (data-free proxies only).
+    """
+
+    def __init__(self, space="nb201", proxies="all", *, data="auto", data_dir=None, batch_size=64, seed=0,
+                 init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
+                 build_options: dict | None = None, skip_unavailable: bool | None = None):
+        self.space = get_space(space) if isinstance(space, str) else space
+        if init not in INITS:
+            raise UserError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
+        if batch_size < 2:
+            raise UserError(f"batch size must be at least 2 (got {batch_size})")
+        self.device = _device(device)
+        self.batch_size, self.seed, self.init = batch_size, seed, init
+        self.build_options = dict(build_options or {})
+        self.images = self.heldout = None
+        dataset = "cifar10" if data in ("auto", None) else data
+        self.data_note = ""
+        if data != "none":
+            info = dataset_info(dataset)
+            try:
+                self.images = load_images(info.name, "train", data_dir)
+            except DataNotFound as exc:
+                if data != "auto":
+                    raise
+                self.data_note = f"no images found, data-free proxies only ({exc})"
+            self.dataset = info.name
+            self.input_size = info.image_size
+            self.num_classes = num_classes or info.num_classes
+        else:
+            self.dataset, self.input_size, self.num_classes = "none", 32, num_classes or 10
+        self._data_dir = data_dir
+        requested = resolve_proxies(proxies)
+        unavailable = [p.name for p in requested if p.needs_images and self.images is None]
+        if unavailable and not (skip_unavailable if skip_unavailable is not None else
+                                (data in ("auto", "none") and isinstance(proxies, str) and "all" in proxies)):
+            raise UserError(f"proxies {', '.join(unavailable)} need real images but none are loaded; "
+                            f"pass --data cifar10 with the data folder available, or drop them")
+        self.skipped = unavailable
+        self.proxies = [p for p in requested if p.name not in unavailable]
+        self.options = {p.name: {**p.defaults, **(options or {}).get(p.name, {})} for p in self.proxies}
+        for name, opts in (options or {}).items():
+            spec = get_proxy(name)
+            bad = set(opts) - set(spec.defaults)
+            if bad:
+                raise UserError(f"proxy {name} has no option(s) {', '.join(sorted(bad))}; "
+                                f"its options are: {', '.join(spec.defaults) or 'none'}")
+        self._batches: dict = {}
+        self._data_protocol = self._describe_data()
+
+    def _describe_data(self) -> dict:
+        if self.images is None:
+            return {}
+        b0 = make_batch(self.images, self.batch_size, self.seed, 0)
+        return {"dataset": self.dataset, "source": self.images.source, "fidelity": self.images.fidelity,
+                "batch_size": self.batch_size, "seed": self.seed, "batch0_sha256": b0.meta["sha256"][:16]}
+
+    def _heldout(self):
+        if self.heldout is None and self.images is not None:
+            try:
+                self.heldout = load_images(self.dataset, "test", self._data_dir)
+            except DataNotFound:
+                self.heldout = None
+        return self.heldout
+
+    def protocol(self, spec: ProxySpec) -> dict:
+        p = {"space": self.space.name, "proxy": spec.name, "options": self.options[spec.name],
+             "init": self.init, "seed": self.seed, "dtype": spec.dtype, "bn_mode": spec.bn_mode,
+             "num_classes": self.num_classes, "input_size": self.input_size, "build": self.build_options,
+             "device": self.device.type, "torch": torch.__version__.split("+")[0], "zeronas": __version__}
+        if spec.needs_images:
+            p["data"] = self._data_protocol
+        elif spec.data in ("ones", "noise"):
+            p["data"] = {"synthetic": spec.data}
+        return p
+
+    def context(self, arch) -> ScoringContext:
+        heldout = self._heldout() if any(p.data == "batch+heldout" for p in self.proxies) else None
+        ctx = ScoringContext(self.space, arch, images=self.images, heldout=heldout, num_classes=self.num_classes,
+                             input_size=self.input_size, batch_size=self.batch_size, seed=self.seed,
+                             init=self.init, device=self.device, build_options=self.build_options)
+        ctx._batches = self._batches  # batches do not depend on the architecture: share them
+        return ctx
+
+    def score_arch(self, arch, proxies: list[ProxySpec] | None = None) -> list[ScoreRecord]:
+        arch = self.space.coerce(arch)
+        ctx = self.context(arch)
+        arch_str, canonical = self.space.format(arch), self.space.canonical(arch)
+        records = []
+        for spec in proxies or self.proxies:
+            proto = self.protocol(spec)
+            t0 = time.perf_counter()
+            error = None
+            try:
+                value = float(spec.fn(ctx, **self.options[spec.name]))
+            except (FloatingPointError, torch.linalg.LinAlgError, ValueError) as exc:
+                value, error = math.nan, f"{type(exc).__name__}: {exc}"
+            seconds = time.perf_counter() - t0
+            notes = [n for n in ctx.notes if n.startswith(spec.name)]
+            records.append(ScoreRecord(self.space.name, arch_str, canonical, spec.name, value, seconds,
+                                       spec.direction, proto, protocol_hash(proto), error, notes))
+        return records
+
+    def score(self, archs: Iterable, progress: bool = False) -> list[ScoreRecord]:
+        archs = list(archs)
+        out: list[ScoreRecord] = []
+        if progress and len(archs) > 1:
+            from rich.progress import Progress
+
+            with Progress() as bar:
+                task = bar.add_task("scoring", total=len(archs))
+                for a in archs:
+                    out.extend(self.score_arch(a))
+                    bar.advance(task)
+        else:
+            for a in archs:
+                out.extend(self.score_arch(a))
+        return out
+
+
+def _device(device) -> torch.device:
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+    return dev
+
+
+def score(archs, proxies="all", *, space="nb201", **kwargs) -> list[ScoreRecord]:
+    """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy."""
+    if isinstance(archs, (str, tuple)):
+        archs = [archs]
+    return Scorer(space, proxies, **kwargs).score(archs)

@@ -1,0 +1,84 @@
+"""The SearchSpace protocol every space implements, and the space registry."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from ..errors import UserError
+
+
+class SearchSpace(abc.ABC):
+    """A search space: arch strings, canonical (isomorphism-free) keys, sampling, and network builders.
+
+    Architectures are passed around as the space's native immutable value (for cell spaces a tuple of op
+    names); ``parse``/``format`` convert to and from the standard string form users see.
+    """
+
+    name: str = ""
+    ops: tuple[str, ...] = ()
+
+    @abc.abstractmethod
+    def parse(self, text: str) -> Any: ...
+
+    @abc.abstractmethod
+    def format(self, arch: Any) -> str: ...
+
+    @abc.abstractmethod
+    def canonical(self, arch: Any) -> str:
+        """A key shared by all architectures that compute the same function (up to isomorphism)."""
+
+    @abc.abstractmethod
+    def enumerate(self) -> Iterator[Any]: ...
+
+    @abc.abstractmethod
+    def size(self) -> int: ...
+
+    @abc.abstractmethod
+    def sample(self, rng: np.random.Generator | int | None = None) -> Any: ...
+
+    @abc.abstractmethod
+    def mutate(self, arch: Any, rng: np.random.Generator | int | None = None) -> Any: ...
+
+    @abc.abstractmethod
+    def build(self, arch: Any, **options) -> nn.Module: ...
+
+    @abc.abstractmethod
+    def supernet(self, **options) -> nn.Module: ...
+
+    def coerce(self, arch: Any) -> Any:
+        """Accept an arch string or a native arch value."""
+        return self.parse(arch) if isinstance(arch, str) else arch
+
+
+def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+
+
+_SPACES: dict[str, type[SearchSpace]] = {}
+
+
+def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
+    _SPACES[cls.name] = cls
+    return cls
+
+
+def space(name: str) -> SearchSpace:
+    """``zeronas.space("nb201")``: the search space registered under ``name``."""
+    from . import nb201  # noqa: F401  (registers the built-in spaces)
+
+    key = name.lower().replace("-", "").replace("_", "")
+    for registered, cls in _SPACES.items():
+        if registered.replace("-", "").replace("_", "") == key:
+            return cls()
+    raise UserError(f"unknown search space {name!r}; choose one of: {', '.join(sorted(_SPACES))}")
+
+
+def list_spaces() -> list[str]:
+    from . import nb201  # noqa: F401
+
+    return sorted(_SPACES)
