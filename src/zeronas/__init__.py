@@ -1,5 +1,6 @@
 """zeronas: training-free neural architecture search."""
 
+from . import benchmarks  # noqa: F401  (zeronas.benchmarks.load_nb201)
 from .errors import UserError
 from .spaces import list_spaces, space
 

@@ -65,7 +65,8 @@ class Scorer:
 
     def __init__(self, space="nb201", proxies="all", *, data="auto", data_dir=None, batch_size=64, seed=0,
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
-                 build_options: dict | None = None, skip_unavailable: bool | None = None):
+                 build_options: dict | None = None, skip_unavailable: bool | None = None,
+                 images=None, heldout=None):
         self.space = get_space(space) if isinstance(space, str) else space
         if init not in INITS:
             raise UserError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
@@ -77,7 +78,12 @@ class Scorer:
         self.images = self.heldout = None
         dataset = "cifar10" if data in ("auto", None) else data
         self.data_note = ""
-        if data != "none":
+        if images is not None:  # caller-supplied ImageSet (custom data, tests)
+            info = images.info
+            self.images, self.heldout = images, heldout
+            self.dataset, self.input_size = info.name, info.image_size
+            self.num_classes = num_classes or info.num_classes
+        elif data != "none":
             info = dataset_info(dataset)
             try:
                 self.images = load_images(info.name, "train", data_dir)

@@ -58,7 +58,19 @@ def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str =
 
 def _load_all():
     from . import (  # noqa: F401  (each module registers its proxies)
-        az_nas, das, gradient, jacobian, meco, naswot, size, swap, synflow, tenas, zen, zeros, zico,
+        az_nas,
+        das,
+        gradient,
+        jacobian,
+        meco,
+        naswot,
+        size,
+        swap,
+        synflow,
+        tenas,
+        zen,
+        zeros,
+        zico,
     )
 
 

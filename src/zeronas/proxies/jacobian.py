@@ -23,7 +23,8 @@ def input_jacobian(model, x: torch.Tensor) -> torch.Tensor:
 
 def jacob_cov_from_jacobian(J: np.ndarray, k: float = K_EPS) -> float:
     """-sum_i [log(l_i + k) + 1/(l_i + k)], l = eigenvalues of corrcoef(J). NaN when a row is constant."""
-    corr = np.corrcoef(np.asarray(J, dtype=np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(np.asarray(J, dtype=np.float64))
     if not np.all(np.isfinite(corr)):
         return math.nan
     v = np.linalg.eigvalsh(corr)
@@ -44,7 +45,8 @@ def epe_from_jacobian(J: np.ndarray, labels: np.ndarray, num_classes: int, k: fl
     per_class = {}
     for c in np.unique(labels):
         rows = J[labels == c]
-        corr = np.atleast_2d(np.corrcoef(rows)) if len(rows) > 1 else np.ones((1, 1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            corr = np.atleast_2d(np.corrcoef(rows)) if len(rows) > 1 else np.ones((1, 1))
         if not np.all(np.isfinite(corr)):
             continue
         s = float(np.sum(np.log(np.abs(corr) + k)))

@@ -1,0 +1,36 @@
+import json
+
+from typer.testing import CliRunner
+
+from zeronas.cli import app
+
+from .conftest import BEST
+
+runner = CliRunner()
+
+
+def test_score_data_free_writes_json(tmp_path):
+    res = runner.invoke(app, ["score", "--arch", BEST, "--proxies", "synflow,params,zeros", "--data", "none",
+                              "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "synflow" in res.output and "1.07347e+06" in res.output
+    recs = json.loads((tmp_path / "scores.json").read_text())
+    assert {r["proxy"] for r in recs} == {"synflow", "params", "zeros"}
+    assert all(r["protocol"]["torch"] and r["protocol_hash"] for r in recs)
+
+
+def test_score_bad_inputs_are_one_line_errors():
+    from zeronas.cli import main  # noqa: F401  (main turns UserError into 'error: ...' and exit 2)
+    from zeronas.errors import UserError
+
+    for args in (["score", "--arch", "nonsense"], ["score", "--arch", BEST, "-p", "nope"],
+                 ["score", "--arch", BEST, "--init", "weird", "-p", "params"],
+                 ["score", "--arch", BEST, "-p", "params", "--set", "oops"]):
+        res = runner.invoke(app, args)
+        assert isinstance(res.exception, UserError), (args, res.output)
+        assert "\n" not in str(res.exception)
+
+
+def test_proxies_listing():
+    res = runner.invoke(app, ["proxies"])
+    assert res.exit_code == 0 and "ntk_cond" in res.output and "lower" in res.output

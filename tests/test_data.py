@@ -1,0 +1,96 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from zeronas import paths
+from zeronas.data import load_images, make_batch, noise_input, ones_input
+from zeronas.errors import DataNotFound, UserError
+
+from .conftest import needs_cifar
+
+
+def write_cifar10_pickles(root, n=20):
+    rng = np.random.default_rng(0)
+    d = root / "cifar-10-batches-py"
+    d.mkdir(parents=True)
+    batches = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+        labels = list(rng.integers(0, 10, size=n))
+        with open(d / name, "wb") as f:
+            pickle.dump({"data": data, "labels": labels}, f)
+        batches[name] = (data, labels)
+    return batches
+
+
+def test_cifar10_official_pickles(tmp_path):
+    batches = write_cifar10_pickles(tmp_path)
+    im = load_images("cifar10", "train", data_dir=tmp_path)
+    assert im.x.shape == (100, 32, 32, 3) and im.fidelity == "lossless"
+    data, labels = batches["data_batch_1"]
+    # row layout of the official format: 1024 red, then green, then blue values
+    assert np.array_equal(im.x[0, :, :, 0].reshape(-1), data[0, :1024])
+    assert np.array_equal(im.x[0, :, :, 2].reshape(-1), data[0, 2048:])
+    assert list(im.y[:20]) == labels
+    assert len(load_images("cifar10", "test", data_dir=tmp_path)) == 20
+
+
+def test_cifar100_and_imagenet16_pickles(tmp_path):
+    rng = np.random.default_rng(1)
+    (tmp_path / "cifar-100-python").mkdir()
+    with open(tmp_path / "cifar-100-python" / "train", "wb") as f:
+        pickle.dump({"data": rng.integers(0, 256, (7, 3072), dtype=np.uint8), "fine_labels": [99] * 7}, f)
+    im = load_images("cifar100", "train", data_dir=tmp_path)
+    assert im.x.shape == (7, 32, 32, 3) and im.y.max() == 99 and im.info.num_classes == 100
+    (tmp_path / "ImageNet16").mkdir()
+    with open(tmp_path / "ImageNet16" / "val_data", "wb") as f:
+        pickle.dump({"data": rng.integers(0, 256, (4, 768), dtype=np.uint8), "labels": [1, 120, 121, 999]}, f)
+    im = load_images("ImageNet16-120", "test", data_dir=tmp_path)
+    assert im.x.shape == (2, 16, 16, 3) and list(im.y) == [0, 119]  # 1-based labels, classes > 120 dropped
+
+
+def test_missing_data_is_one_clear_error(tmp_path):
+    with pytest.raises(DataNotFound) as exc:
+        load_images("cifar100", "train", data_dir=tmp_path)
+    msg = str(exc.value)
+    assert str(tmp_path) in msg and "ZERONAS_DATA" in msg and "\n" not in msg
+    with pytest.raises(UserError):
+        load_images("mnist")
+
+
+def test_env_var_sets_data_dir(tmp_path, monkeypatch):
+    write_cifar10_pickles(tmp_path)
+    monkeypatch.setenv(paths.ENV_VAR, str(tmp_path))
+    assert paths.candidate_dirs() == [tmp_path]
+    assert len(load_images("cifar10")) == 100
+
+
+def test_batches_are_deterministic_and_normalised(tmp_path):
+    write_cifar10_pickles(tmp_path)
+    im = load_images("cifar10", data_dir=tmp_path)
+    a, b, c = make_batch(im, 16, seed=3), make_batch(im, 16, seed=3), make_batch(im, 16, seed=4)
+    assert torch.equal(a.x, b.x) and a.meta["sha256"] == b.meta["sha256"] != c.meta["sha256"]
+    assert not torch.equal(make_batch(im, 16, seed=3, index=1).x, a.x)
+    # uniform random pixels, normalised with the CIFAR-10 statistics
+    assert abs(a.x[:, 0].mean().item() - (0.5 - 0.4914) / 0.2470) < 0.1
+    with pytest.raises(UserError):
+        make_batch(im, 1000)
+
+
+def test_synthetic_inputs():
+    assert torch.equal(ones_input((1, 3, 2, 2)), torch.ones(1, 3, 2, 2))
+    assert torch.equal(noise_input((2, 3), seed=5), noise_input((2, 3), seed=5))
+
+
+@needs_cifar
+@pytest.mark.data
+def test_shared_cifar10_npz_files():
+    train = load_images("cifar10", "train")
+    assert train.x.shape[1:] == (32, 32, 3) and train.x.dtype == np.uint8 and len(set(train.y.tolist())) == 10
+    lossless = load_images("cifar10", "train", source="lossless")
+    assert len(lossless) == 2000 and lossless.fidelity.startswith("lossless")
+    if "jpeg" in train.fidelity.lower():
+        # the JPEG copy of training image 0 is within JPEG noise of the lossless one
+        assert np.abs(train.x[0].astype(int) - lossless.x[0].astype(int)).mean() < 15

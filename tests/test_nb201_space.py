@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+import torch
+
+import zeronas as zn
+from zeronas.errors import UserError
+from zeronas.spaces.nb201 import OPS
+
+from .conftest import BEST, needs_table
+
+space = zn.space("nb201")
+
+
+def closed_form_params(arch, k):
+    """Parameter count derived by hand: stem, 2 reduction blocks, BN + classifier (73,306 at 10 classes),
+    plus each conv op's C^2 k^2 weights and 2C BN affine params in 5 cells per stage."""
+    n1, n3 = arch.count("nor_conv_1x1"), arch.count("nor_conv_3x3")
+    return 73306 + 65 * (k - 10) + sum(5 * (n1 * (C * C + 2 * C) + n3 * (9 * C * C + 2 * C)) for C in (16, 32, 64))
+
+
+def test_roundtrip_all_strings():
+    archs = list(space.enumerate())
+    assert len(archs) == 15625 == space.size()
+    for a in archs:
+        assert space.parse(space.format(a)) == a
+
+
+def test_isomorphism_classes_count():
+    assert len({space.canonical(a) for a in space.enumerate()}) == 6466
+
+
+def test_isomorphic_examples():
+    # node 1 unused (both its out-edges are none): what feeds it does not matter
+    a = space.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    b = space.parse("|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    assert space.canonical(a) == space.canonical(b)
+    c = space.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    assert space.canonical(a) != space.canonical(c)
+
+
+@pytest.mark.parametrize("bad", ["", "|nor_conv_3x3~0|", "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                                 "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|",
+                                 "nor_conv_3x3~0+|none~0|none~1|+|none~0|none~1|none~2|"])
+def test_bad_strings_are_user_errors(bad):
+    with pytest.raises(UserError):
+        space.parse(bad)
+
+
+def test_sample_and_mutate_are_seeded():
+    assert space.sample(3) == space.sample(3)
+    a = space.sample(1)
+    m = space.mutate(a, 7)
+    assert m == space.mutate(a, 7)
+    assert sum(x != y for x, y in zip(a, m)) == 1
+
+
+@pytest.mark.parametrize("k", [10, 100, 120])
+def test_param_counts_match_closed_form(k):
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        a = space.sample(rng)
+        net = space.build(a, num_classes=k)
+        assert sum(p.numel() for p in net.parameters()) == closed_form_params(a, k)
+
+
+@needs_table
+@pytest.mark.data
+def test_param_counts_match_benchmark_table():
+    table = zn.benchmarks.load_nb201()
+    rng = np.random.default_rng(1)
+    for i in rng.choice(15625, 60, replace=False):
+        a = space.parse(table.arch_str[i])
+        for k in (10, 100, 120):
+            n = sum(p.numel() for p in space.build(a, num_classes=k).parameters())
+            assert n == round(table.params_m(k)[i] * 1e6)
+
+
+@needs_table
+@pytest.mark.data
+def test_index_order_from_table():
+    assert space.format(space.from_index(6111)) == BEST
+    assert space.index(BEST) == 6111
+    with pytest.raises(UserError):
+        space.from_index(15625)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_one_hot_supernet_equals_discrete_network(train):
+    torch.manual_seed(0)
+    sup = space.supernet(C=8, N=2)
+    arch = space.parse("|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|")
+    net = space.build(arch, C=8, N=2)
+    net.load_state_dict(sup.discrete_state_dict(arch))
+    sup.train(train)
+    net.train(train)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(sup(x, weights=sup.one_hot(arch)), net(x), atol=1e-6)
+
+
+def test_supernet_mixing_respects_mask():
+    sup = space.supernet(C=4, N=1)
+    sup.op_mask[0, OPS.index("none")] = False
+    w = sup.mixing_weights()
+    assert w[0, OPS.index("none")] == 0 and torch.isclose(w[0].sum(), torch.tensor(1.0))
+    assert torch.allclose(w[1], torch.full((len(OPS),), 1 / len(OPS)))
+
+
+def test_thin_network_is_one_cell_without_stem():
+    net = space.build_thin(space.parse(BEST))
+    assert len(net.cells) == 1 and isinstance(net.stem, torch.nn.Identity)
+    assert net(torch.randn(5, 1, 3, 3)).shape == (5, 10)
