@@ -94,3 +94,20 @@ def test_shared_cifar10_npz_files():
     if "jpeg" in train.fidelity.lower():
         # the JPEG copy of training image 0 is within JPEG noise of the lossless one
         assert np.abs(train.x[0].astype(int) - lossless.x[0].astype(int)).mean() < 15
+
+
+def test_download_unpacks_official_archive(tmp_path):
+    import tarfile
+
+    src = tmp_path / "src"
+    write_cifar10_pickles(src)
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(src / "cifar-10-batches-py", arcname="cifar-10-batches-py")
+    from zeronas.data.datasets import download
+
+    dest = tmp_path / "data"
+    download("cifar10", dest, url=archive.as_uri())
+    assert len(load_images("cifar10", data_dir=dest)) == 100 and not (dest / archive.name).exists()
+    with pytest.raises(UserError):
+        download("cifar10", dest, url=(tmp_path / "missing.tar.gz").as_uri())

@@ -321,3 +321,39 @@ def test_scores_are_deterministic_and_seed_dependent(fake_images):
 
     assert run(0) == run(0)
     assert run(0) != run(1)
+
+
+def test_bn_mode_metadata_is_what_runs(fake_images):
+    """Record every BN call during each proxy and check it against the proxy's declared BN mode."""
+    scorer = zn.Scorer("nb201", "all", images=fake_images, heldout=fake_images, batch_size=8,
+                       options={"swap": {"repeats": 1}, "ntk_cond": {"batch_size": 4}})
+    ctx = scorer.context(BEST)
+    for spec in scorer.proxies:
+        seen = []
+
+        def hook(module, inputs, output, seen=seen):
+            seen.append((module.training, module.track_running_stats, torch.equal(inputs[0], output)))
+
+        model = ctx.model()
+        handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+        ctx.cache.clear()
+        original_build = ctx.build
+
+        def build(*a, original_build=original_build, handles=handles, hook=hook, **k):
+            net = original_build(*a, **k)  # networks a proxy builds itself (thin nets, AZ-NAS) get the hook too
+            handles.extend(m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.BatchNorm2d))
+            return net
+
+        ctx.build = build
+        spec.fn(ctx, **scorer.options[spec.name])
+        ctx.build = original_build
+        for h in handles:
+            h.remove()
+        if spec.bn_mode == "n/a" or not seen:
+            continue
+        if spec.bn_mode == "bypass":
+            assert all(same for _, _, same in seen), spec.name
+        elif spec.bn_mode == "no-track":
+            assert all(train and not track for train, track, _ in seen), spec.name
+        else:  # train / default: batch statistics
+            assert all(train for train, _, _ in seen), spec.name

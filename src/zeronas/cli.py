@@ -149,13 +149,19 @@ def spaces_cmd():
 
 
 @app.command("data")
-def data_cmd(data_dir: DataDir = None):
+def data_cmd(data_dir: DataDir = None,
+             download: Annotated[str | None, typer.Option(
+                 help="Download and unpack a dataset's official archive first (cifar10 or cifar100; needs "
+                      "internet).")] = None):
     """Show which datasets and benchmark tables were found, and where zeronas looked."""
     from . import paths
     from .benchmarks.nb201 import MAIN_TABLE
     from .data import DATASETS, load_images
+    from .data.datasets import download as fetch
     from .errors import DataNotFound
 
+    if download:
+        console.print(f"downloaded into {fetch(download, data_dir)}")
     console.print(f"looked in: {paths.searched(data_dir)}")
     table = Table()
     table.add_column("what")

@@ -161,3 +161,28 @@ def load_images(dataset: str, split: str = "train", data_dir=None, source: str =
     x, y = _from_pickles(found, "labels", size=16)
     keep = (y >= 1) & (y <= 120)
     return ImageSet(name, split, x[keep], y[keep] - 1, str(found[0].parent), "lossless")
+
+
+def download(dataset: str, data_dir=None, url: str | None = None) -> Path:
+    """Fetch and unpack a dataset's official archive into the data folder (CIFAR-10/100)."""
+    import tarfile
+    import urllib.request
+
+    info = dataset_info(dataset)
+    url = url or info.url
+    if url is None:
+        raise UserError(f"{info.name} has no public download; place its files under the data folder by hand")
+    dest = paths.data_dir(data_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = dest / Path(url).name
+    try:
+        urllib.request.urlretrieve(url, archive)
+    except OSError as exc:
+        raise UserError(f"could not download {url} ({exc}); fetch it by hand and unpack it into {dest}") from None
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise UserError(f"{archive} is not a valid archive ({exc}); delete it and retry") from None
+    archive.unlink()
+    return dest

@@ -75,7 +75,8 @@ class NB201Network(nn.Module):
     def __init__(self, edge_ops, C=16, N=5, num_classes=10, *, stem=True, depth=None, in_channels=3,
                  affine=True, track_running_stats=True):
         super().__init__()
-        self.stem = (nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+        self.stem = (nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False),
+                                   nn.BatchNorm2d(C, track_running_stats=track_running_stats))
                      if stem else nn.Identity())
         if not stem and in_channels != C:
             raise ValueError("without a stem the input must have C channels")
