@@ -123,6 +123,59 @@ def score(
         console.print(f"wrote {path}")
 
 
+@app.command()
+def correlate(
+    space: Annotated[str, typer.Option(help="Search space (ground truth: nb201).")] = "nb201",
+    dataset: Annotated[str, typer.Option(help="cifar10, cifar100 or ImageNet16-120: the accuracy to correlate "
+                                         "with (and the images to score on, when present).")] = "cifar10",
+    proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxies; 'ensemble:a+b+c' "
+                                         "aggregates ranks (sum of log(rank/N)); 'az_nas' is the AZ-NAS "
+                                         "ensemble.")] = "nwot,synflow,snip,params",
+    sample: Annotated[str, typer.Option(help="Number of random architectures, or 'all'.")] = "1000",
+    seed: Annotated[int, typer.Option(help="Seed for the sample, the init and the batch.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
+    metric: Annotated[str, typer.Option(help="Accuracy to correlate with: test or valid.")] = "test",
+    protocol: Annotated[str | None, typer.Option(help="Paper protocol preset: abdelfattah2021 or suite-zero "
+                                                 "(overrides sample, batch size, seed, target).")] = None,
+    store: Annotated[Path, typer.Option(help="Results store (SQLite file or sqlite:///path); reruns resume "
+                                        "from it.")] = Path("runs/zeronas.db"),
+    workers: Annotated[int, typer.Option(help="Scoring processes (0 = one per core).")] = 0,
+    init: Annotated[str, typer.Option(help="Weight init (see 'zeronas score --help').")] = "torch-default",
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    data_dir: DataDir = None,
+    out: Annotated[Path | None, typer.Option(help="Write correlation.json, correlation.csv, scatter.png and "
+                                             "rho.png here.")] = None,
+):
+    """Rank-correlate proxies with benchmark accuracy: Spearman, Kendall, top-k overlap, with protocols."""
+    from .correlate import correlate as run_correlate
+    from .correlate import write_outputs
+
+    if workers < 0:
+        raise UserError(f"--workers must be 0 (all cores) or more, not {workers}")
+    res = run_correlate(space, dataset, proxies, sample, seed, batch_size, store, workers, data_dir, init, device,
+                        metric, protocol, progress=sys.stderr.isatty())
+    m = res.meta
+    table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
+                        f"target {m['target']}")
+    for col in ("proxy", "spearman", "kendall", "top1%", "top5%", "top10%", "n", "ms/arch"):
+        table.add_column(col, justify="right" if col != "proxy" else "left")
+    for p, r in res.rows.items():
+        table.add_row(p, _fmt3(r["spearman"]), _fmt3(r["kendall"]), _fmt3(r["top1"]), _fmt3(r["top5"]),
+                      _fmt3(r["top10"]), str(r["n"]), f"{r.get('ms_per_arch', math.nan):.0f}")
+    console.print(table)
+    console.print(f"batch {m['batch_size']}, seed {m['seed']}, init {m['init']}, scored now: {m['scored_now']} "
+                  f"archs in {m['wall_seconds']:.1f}s with {workers or 'all'} worker(s); store {m['store']}")
+    for note in m["notes"]:
+        console.print(f"note: {note}", highlight=False)
+    if out is not None:
+        for p in write_outputs(res, out):
+            console.print(f"wrote {p}")
+
+
+def _fmt3(v) -> str:
+    return "nan" if not isinstance(v, (int, float)) or not math.isfinite(v) else f"{v:.3f}"
+
+
 @app.command("proxies")
 def proxies_cmd():
     """List every registered proxy with its metadata."""

@@ -66,7 +66,7 @@ class Scorer:
     def __init__(self, space="nb201", proxies="all", *, data="auto", data_dir=None, batch_size=64, seed=0,
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
-                 images=None, heldout=None):
+                 images=None, heldout=None, stand_in: bool = False):
         self.space = get_space(space) if isinstance(space, str) else space
         if init not in INITS:
             raise UserError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
@@ -85,17 +85,25 @@ class Scorer:
             self.num_classes = num_classes or info.num_classes
         elif data != "none":
             info = dataset_info(dataset)
-            try:
-                self.images = load_images(info.name, "train", data_dir)
-            except DataNotFound as exc:
-                if data != "auto":
-                    raise
-                self.data_note = f"no images found, data-free proxies only ({exc})"
             self.dataset = info.name
             self.input_size = info.image_size
             self.num_classes = num_classes or info.num_classes
+            try:
+                self.images = load_images(info.name, "train", data_dir)
+            except DataNotFound as exc:
+                if stand_in and info.name != "cifar10":
+                    self.images = stand_in_images(info.image_size, data_dir)
+                    self.dataset = "cifar10"
+                    self.data_note = (f"{info.name} images not found: CIFAR-10 images (resized to "
+                                      f"{info.image_size}px) stand in, on a {self.num_classes}-class network")
+                elif data == "auto":
+                    self.data_note = f"no images found, data-free proxies only ({exc})"
+                else:
+                    raise
+            self.stands_in_for = info.name if self.dataset != info.name else None
         else:
             self.dataset, self.input_size, self.num_classes = "none", 32, num_classes or 10
+        self.stands_in_for = getattr(self, "stands_in_for", None)
         self._data_dir = data_dir
         requested = resolve_proxies(proxies)
         unavailable = [p.name for p in requested if p.needs_images and self.images is None]
@@ -119,13 +127,17 @@ class Scorer:
         if self.images is None:
             return {}
         b0 = make_batch(self.images, self.batch_size, self.seed, 0)
-        return {"dataset": self.dataset, "source": self.images.source, "fidelity": self.images.fidelity,
-                "batch_size": self.batch_size, "seed": self.seed, "batch0_sha256": b0.meta["sha256"][:16]}
+        d = {"dataset": self.dataset, "source": self.images.source, "fidelity": self.images.fidelity,
+             "batch_size": self.batch_size, "seed": self.seed, "batch0_sha256": b0.meta["sha256"][:16]}
+        if getattr(self, "stands_in_for", None):
+            d["stands_in_for"] = self.stands_in_for
+        return d
 
     def _heldout(self):
         if self.heldout is None and self.images is not None:
             try:
-                self.heldout = load_images(self.dataset, "test", self._data_dir)
+                self.heldout = (stand_in_images(self.input_size, self._data_dir, "test") if self.stands_in_for
+                                else load_images(self.dataset, "test", self._data_dir))
             except DataNotFound:
                 self.heldout = None
         return self.heldout
@@ -149,8 +161,10 @@ class Scorer:
         ctx._batches = self._batches  # batches do not depend on the architecture: share them
         return ctx
 
-    def score_arch(self, arch, proxies: list[ProxySpec] | None = None) -> list[ScoreRecord]:
+    def score_arch(self, arch, proxies: list[ProxySpec] | list[str] | None = None) -> list[ScoreRecord]:
         arch = self.space.coerce(arch)
+        if proxies is not None:
+            proxies = [p if isinstance(p, ProxySpec) else get_proxy(p) for p in proxies]
         ctx = self.context(arch)
         arch_str, canonical = self.space.format(arch), self.space.canonical(arch)
         records = []
@@ -183,6 +197,16 @@ class Scorer:
             for a in archs:
                 out.extend(self.score_arch(a))
         return out
+
+
+def stand_in_images(size: int, data_dir=None, split: str = "train"):
+    """CIFAR-10 images, average-pooled to ``size`` px when smaller (ImageNet16-120 is 16 px)."""
+    im = load_images("cifar10", split, data_dir)
+    if size != im.x.shape[1]:
+        f = im.x.shape[1] // size
+        x = im.x.reshape(len(im), size, f, size, f, 3).mean(axis=(2, 4)).round().astype("uint8")
+        im = type(im)(im.dataset, im.split, x, im.y, im.source, f"{im.fidelity}, resized to {size}px")
+    return im
 
 
 def _device(device) -> torch.device:

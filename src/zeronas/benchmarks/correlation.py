@@ -1,0 +1,45 @@
+"""Rank correlation of proxy scores with ground truth: Spearman, Kendall, top-k overlap, rank ensembles."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+
+def top_k_overlap(scores: np.ndarray, truth: np.ndarray, frac: float) -> float:
+    """Fraction of the top ``frac`` architectures by score that are also in the top ``frac`` by truth."""
+    k = max(1, int(round(len(scores) * frac)))
+    top_s = set(np.argsort(-scores, kind="stable")[:k])
+    top_t = set(np.argsort(-truth, kind="stable")[:k])
+    return len(top_s & top_t) / k
+
+
+def correlation(values: np.ndarray, truth: np.ndarray, direction: int = 1) -> dict:
+    """Signed Spearman/Kendall of the raw values; top-k uses the proxy's direction (lower-is-better flipped).
+    NaN values are dropped and counted; -inf/+inf rank last/first."""
+    values, truth = np.asarray(values, dtype=float), np.asarray(truth, dtype=float)
+    keep = ~np.isnan(values) & ~np.isnan(truth)
+    v, t = values[keep], truth[keep]
+    out = {"n": int(keep.sum()), "dropped_nan": int((~keep).sum())}
+    if len(v) < 3 or np.all(v == v[0]):
+        return {**out, "spearman": math.nan, "kendall": math.nan, "top1": math.nan, "top5": math.nan,
+                "top10": math.nan}
+    finite = np.where(np.isinf(v), np.sign(v) * (np.nanmax(np.abs(v[np.isfinite(v)])) * 2 + 1), v)
+    oriented = finite * direction
+    return {**out, "spearman": float(stats.spearmanr(finite, t)[0]), "kendall": float(stats.kendalltau(finite, t)[0]),
+            "top1": top_k_overlap(oriented, t, 0.01), "top5": top_k_overlap(oriented, t, 0.05),
+            "top10": top_k_overlap(oriented, t, 0.10)}
+
+
+def rank_ensemble(columns: list[np.ndarray], directions: list[int], rule: str = "log_rank") -> np.ndarray:
+    """Aggregate proxies over a population. ``log_rank`` (AZ-NAS): sum_m log(rank_m / N), rank 1 = worst;
+    ``rank``: sum of ranks; ``vote``: not a per-arch score, so not offered here. NaN gets the worst rank."""
+    n = len(columns[0])
+    total = np.zeros(n)
+    for col, d in zip(columns, directions):
+        col = np.where(np.isnan(col), -np.inf, np.asarray(col, dtype=float) * d)
+        ranks = stats.rankdata(col, method="average")  # 1 = worst
+        total += np.log(ranks / n) if rule == "log_rank" else ranks
+    return total

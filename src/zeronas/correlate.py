@@ -1,0 +1,264 @@
+"""Correlate proxies with benchmark ground truth: sample, score into the store (resumable, parallel), analyse."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .benchmarks.correlation import correlation, rank_ensemble
+from .benchmarks.nb201 import TARGETS, load_nb201, normalize_dataset
+from .errors import UserError
+from .proxies.base import get_proxy
+from .run import make_executor
+from .scoring import Scorer
+from .spaces import space as get_space
+from .store import Store
+
+PAPER_TARGETS = {
+    # Abdelfattah et al. 2021 notebook: cifar10-valid test accuracy for C10, x-test for C100/IN16, seed mean
+    "abdelfattah2021": {"cifar10": "cifar10valid_test_acc", "cifar100": "cifar100_test_acc",
+                        "imagenet16-120": "imagenet16_120_test_acc"},
+    # NAS-Bench-Suite-Zero: NASLib "val_accuracy" (one seed)
+    "suite-zero": {"cifar10": "naslib_cifar10_valacc_1seed", "cifar100": "naslib_cifar100_valacc_1seed",
+                   "imagenet16-120": "naslib_imagenet16_120_valacc_1seed"},
+}
+PRESETS = {
+    "abdelfattah2021": {"sample": "all", "batch_size": 64, "seed": 42, "init": "torch-default", "abs": True,
+                        "notes": ["all 15,625 cell strings (isomorphic duplicates scored once, counted each time)",
+                                  "one random training batch of 64 (the pickle names do not record the batch "
+                                  "size; 64 is the code default)", "the paper reports |rho|"]},
+    "suite-zero": {"sample": 1000, "batch_size": 64, "init": "torch-default", "abs": False,
+                   "notes": ["1,000 random architectures; the paper's sampling seed is unknown, zeronas uses "
+                             "--seed", "target: NASLib val_accuracy (one seed)"]},
+}
+ENSEMBLES = {"az_nas": ["az_expressivity", "az_progressivity", "az_trainability", "flops"]}
+
+
+@dataclass
+class CorrelationResult:
+    rows: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+    values: dict = field(default_factory=dict)
+    truth: np.ndarray | None = None
+
+    def to_json(self) -> dict:
+        def clean(v):
+            return v if not (isinstance(v, float) and not math.isfinite(v)) else str(v)
+
+        return {"meta": self.meta, "proxies": {p: {k: clean(v) for k, v in r.items()} for p, r in self.rows.items()}}
+
+
+def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
+    """'nwot,ensemble:a,b' is ambiguous, so ensembles use '+': 'nwot,ensemble:nwot+synflow,az_nas'."""
+    base, ens = [], {}
+    for item in [t.strip() for t in text.split(",") if t.strip()]:
+        if item.startswith("ensemble:"):
+            members = [m for m in item[len("ensemble:"):].split("+") if m]
+            if len(members) < 2:
+                raise UserError(f"{item!r}: an ensemble needs two or more proxies joined by '+', "
+                                f"e.g. ensemble:nwot+synflow")
+            ens[item] = members
+        elif item in ENSEMBLES:
+            ens[item] = ENSEMBLES[item]
+        else:
+            base.append(item)
+    for members in ens.values():
+        base += [m for m in members if m not in base]
+    for name in base:
+        get_proxy(name)
+    return base, ens
+
+
+def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: int | str = 1000, seed=0,
+              batch_size=64, store: str | Path = "zeronas.db", workers=1, data_dir=None, init="torch-default",
+              device="cpu", metric="test", protocol: str | None = None, progress=False) -> CorrelationResult:
+    notes: list[str] = []
+    target_col = None
+    use_abs = False
+    if protocol is not None:
+        if protocol not in PRESETS:
+            raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PRESETS)}")
+        preset = PRESETS[protocol]
+        sample, batch_size, init = preset["sample"], preset["batch_size"], preset["init"]
+        seed = preset.get("seed", seed)
+        use_abs = preset["abs"]
+        notes += preset["notes"]
+        target_col = PAPER_TARGETS[protocol][normalize_dataset(dataset)]
+    sp = get_space(space)
+    if sp.name != "nb201":
+        raise UserError(f"correlate has ground truth for nb201 only so far, not {space!r}")
+    table = load_nb201(data_dir)
+    dataset = normalize_dataset(dataset)
+    if target_col is None:
+        if (dataset, metric) not in TARGETS:
+            raise UserError(f"no {metric!r} accuracy for {dataset}; use --metric test or valid")
+        target_col = TARGETS[(dataset, metric)]
+    truth_all = table.column(target_col)
+    n_total = len(table)
+    if sample == "all":
+        idx = np.arange(n_total)
+    else:
+        try:
+            n = int(sample)
+        except ValueError:
+            raise UserError(f"--sample must be a number or 'all', not {sample!r}") from None
+        if not 3 <= n <= n_total:
+            raise UserError(f"--sample {n} is outside 3..{n_total} (the size of {sp.name}); use 'all' for every arch")
+        idx = np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
+    base, ensembles = parse_proxies(proxies) if isinstance(proxies, str) else (list(proxies), {})
+    scorer_kwargs = dict(space=sp.name, proxies=base, data=dataset.replace("cifar10-valid", "cifar10"),
+                         data_dir=data_dir, batch_size=batch_size, seed=seed, init=init, device=device,
+                         stand_in=True)
+    scorer = Scorer(**scorer_kwargs)
+    if scorer.data_note:
+        notes.append(scorer.data_note)
+    db = Store(store)
+    try:
+        hashes = {p.name: p_hash for p, p_hash in ((p, _hash(scorer, p)) for p in scorer.proxies)}
+        archs = [sp.parse(table.arch_str[i]) for i in idx]
+        canon = [sp.canonical(a) for a in archs]
+        rep: dict[str, tuple] = {}
+        for a, c in zip(archs, canon):
+            rep.setdefault(c, a)
+        todo = []
+        for c, a in rep.items():
+            missing = [p for p in base if c not in _done(db, sp.name, p, hashes[p])]
+            if missing:
+                todo.append((a, missing))
+        t0 = time.perf_counter()
+        scored = _run(todo, scorer_kwargs, workers, db, progress)
+        wall = time.perf_counter() - t0
+        truth = truth_all[idx]
+        result = CorrelationResult(truth=truth)
+        for p in base:
+            vals = db.values(sp.name, p, hashes[p])
+            col = np.array([vals.get(c, math.nan) for c in canon])
+            result.values[p] = col
+            spec = get_proxy(p)
+            row = correlation(col, truth, spec.direction)
+            secs = db.seconds(sp.name, p, hashes[p])
+            row.update({"direction": spec.direction, "protocol_hash": hashes[p],
+                        "ms_per_arch": 1000 * float(np.mean(secs)) if secs else math.nan})
+            if use_abs:
+                row["abs_spearman"] = abs(row["spearman"])
+            result.rows[p] = row
+        for name, members in ensembles.items():
+            col = rank_ensemble([result.values[m] for m in members], [get_proxy(m).direction for m in members])
+            result.values[name] = col
+            row = correlation(col, truth, 1)
+            row.update({"direction": 1, "members": members, "rule": "sum of log(rank/N)"})
+            result.rows[name] = row
+        result.meta = {
+            "space": sp.name, "dataset": dataset, "target": target_col, "target_sha256": table.sha256,
+            "benchmark_file": str(table.path), "archs": len(idx), "unique_archs": len(rep), "sample": sample,
+            "seed": seed, "batch_size": batch_size, "init": init, "protocol_preset": protocol,
+            "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes,
+            "scored_now": scored, "wall_seconds": wall, "workers": workers, "store": str(db.path),
+        }
+        return result
+    finally:
+        db.close()
+
+
+def _hash(scorer, spec):
+    from .scoring import protocol_hash
+
+    return protocol_hash(scorer.protocol(spec))
+
+
+_DONE_CACHE: dict = {}
+
+
+def _done(db, space, proxy, h):
+    key = (str(db.path), space, proxy, h)
+    if key not in _DONE_CACHE:
+        _DONE_CACHE[key] = db.done(space, proxy, h)
+    return _DONE_CACHE[key]
+
+
+def _run(todo, scorer_kwargs, workers, db, progress) -> int:
+    _DONE_CACHE.clear()
+    if not todo:
+        return 0
+    groups: dict[tuple, list] = {}
+    for a, missing in todo:
+        groups.setdefault(tuple(missing), []).append(a)
+    count = 0
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task("scoring", total=len(todo), rate="")
+        t0 = time.perf_counter()
+        for missing, archs in groups.items():
+            executor = make_executor({**scorer_kwargs, "proxies": list(missing)}, workers)
+            try:
+                for records in executor.map(archs):
+                    db.put(records)
+                    count += 1
+                    rate = count / (time.perf_counter() - t0)
+                    bar.update(task, advance=1, rate=f"{rate:.2f} arch/s")
+            finally:
+                executor.close()
+    return count
+
+
+def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
+    """correlation.json, correlation.csv, scatter.png (score vs accuracy per proxy) and rho.png."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "correlation.json", out / "correlation.csv", out / "scatter.png", out / "rho.png"]
+    paths[0].write_text(json.dumps(result.to_json(), indent=1, default=str))
+    keys = ["spearman", "kendall", "top1", "top5", "top10", "n", "dropped_nan", "direction"]
+    with open(paths[1], "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["proxy", *keys])
+        for p, r in result.rows.items():
+            w.writerow([p, *[r.get(k) for k in keys]])
+    names = list(result.rows)
+    cols = min(4, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.3 * rows), squeeze=False)
+    for ax, p in zip(axes.flat, names):
+        v = result.values[p]
+        ok = np.isfinite(v)
+        ax.scatter(v[ok], result.truth[ok], s=3, alpha=0.4)
+        ax.set_title(f"{p}  rho={result.rows[p]['spearman']:.3f}", fontsize=9)
+        ax.set_xlabel("score")
+        ax.set_ylabel(result.meta["target"], fontsize=7)
+        if p in ("synflow", "synflow_bn", "zeros") and np.all(v[ok] > 0):
+            ax.set_xscale("log")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(paths[2], dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(max(5, 0.55 * len(names)), 3.5))
+    rhos = [result.rows[p]["spearman"] for p in names]
+    ax.bar(names, rhos, color=["tab:blue" if r >= 0 else "tab:red" for r in rhos])
+    ax.set_ylabel("Spearman rho (signed)")
+    ax.set_title(f"{result.meta['space']} {result.meta['dataset']}: {result.meta['archs']} archs")
+    ax.tick_params(axis="x", rotation=60)
+    fig.tight_layout()
+    fig.savefig(paths[3], dpi=110)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,76 @@
+"""Executors that score architectures: in-process, or a local process pool using all cores.
+
+An executor maps ``score_arch`` over architectures and yields each architecture's records as it
+finishes (in any order); the caller stores them. A cluster backend implements the same two methods.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+import torch
+
+_WORKER = None
+
+
+class InProcessExecutor:
+    def __init__(self, scorer_kwargs: dict):
+        from .scoring import Scorer
+
+        self.scorer = Scorer(**scorer_kwargs)
+
+    def map(self, archs: Iterable) -> Iterator[list]:
+        for a in archs:
+            yield self.scorer.score_arch(a)
+
+    def close(self):
+        pass
+
+
+def _init_worker(scorer_kwargs: dict, threads: int):
+    global _WORKER
+    torch.set_num_threads(threads)  # workers x threads = cores: no oversubscription
+    from .scoring import Scorer
+
+    _WORKER = Scorer(**scorer_kwargs)
+
+
+def _score(arch):
+    return _WORKER.score_arch(arch)
+
+
+class ProcessPoolExecutorBackend:
+    """``workers`` processes (default: all cores), each with cores // workers torch threads."""
+
+    def __init__(self, scorer_kwargs: dict, workers: int | None = None):
+        cores = os.cpu_count() or 1
+        self.workers = workers or cores
+        threads = max(1, cores // self.workers)
+        self.pool = ProcessPoolExecutor(self.workers, initializer=_init_worker, initargs=(scorer_kwargs, threads))
+
+    def map(self, archs: Iterable) -> Iterator[list]:
+        archs = iter(archs)
+        pending = set()
+        for a in archs:  # keep a bounded number of tasks in flight
+            pending.add(self.pool.submit(_score, a))
+            if len(pending) >= 2 * self.workers:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in done:
+                yield f.result()
+            for a in archs:
+                pending.add(self.pool.submit(_score, a))
+                if len(pending) >= 2 * self.workers:
+                    break
+
+    def close(self):
+        self.pool.shutdown(cancel_futures=True)
+
+
+def make_executor(scorer_kwargs: dict, workers: int = 1):
+    if workers == 1:
+        return InProcessExecutor(scorer_kwargs)
+    return ProcessPoolExecutorBackend(scorer_kwargs, None if workers <= 0 else workers)
