@@ -226,8 +226,11 @@ def data_cmd(data_dir: DataDir = None,
                 table.add_row(f"{name} {split}", f"[green]{len(im)} images[/] {im.fidelity} ({im.source})")
             except DataNotFound:
                 table.add_row(f"{name} {split}", "[red]not found[/]")
-    p = paths.find([MAIN_TABLE], data_dir)
-    table.add_row("NB201 table", f"[green]{p}[/]" if p else "[red]not found[/]")
+    from .benchmarks.macro import TABLE as MACRO_TABLE
+
+    for label, rel in (("NB201 table", MAIN_TABLE), ("NAS-Bench-Macro table", MACRO_TABLE)):
+        p = paths.find([rel], data_dir)
+        table.add_row(label, f"[green]{p}[/]" if p else "[red]not found[/]")
     console.print(table)
 
 

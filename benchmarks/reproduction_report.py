@@ -1,0 +1,167 @@
+"""Measure zeronas's Spearman rho on NB201 for every proxy and write docs/reproduction.md next to the
+published values (see ../shared/design/published_numbers.md for sources and protocols).
+
+    python benchmarks/reproduction_report.py --datasets cifar10 --sample 1000 --workers 0
+
+Scores go to the results store (resumable: rerun after a crash and only missing work is done). The same
+scores are correlated with two targets: validation accuracy (the NAS-Bench-Suite-Zero protocol: 1,000
+random archs, batch 64) and test accuracy (ZiCo's tables). Per-architecture agreement with the released
+Suite-Zero scores (``nb201_zc_proxies_*.csv.gz``) is reported where those files cover the proxy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+import zeronas as zn
+from zeronas import paths
+from zeronas.correlate import correlate
+
+# Suite-Zero Fig. 2 (signed rho vs validation accuracy, 1000 archs, batch 64, CPU) [P-text]
+SUITE_ZERO = {
+    "nwot": (0.77, 0.80, 0.77), "jacob_cov": (0.75, 0.71, 0.71), "synflow": (0.73, 0.76, 0.75),
+    "params": (0.72, 0.73, 0.69), "epe_nas": (0.70, 0.60, 0.33), "flops": (0.69, 0.71, 0.67),
+    "l2_norm": (0.68, 0.72, 0.69), "grad_norm": (0.58, 0.63, 0.57), "snip": (0.58, 0.63, 0.57),
+    "grasp": (0.51, 0.54, 0.55), "fisher": (0.50, 0.54, 0.48), "zen": (0.35, 0.35, 0.39),
+    "plain": (-0.26, -0.21, -0.22),
+}
+# ZiCo Tables 1/3 (rho vs test accuracy) [P-text]; ntk_cond is reported there with the sign flipped
+ZICO = {
+    "grad_norm": (0.63, 0.63, 0.58), "snip": (0.63, 0.63, 0.58), "grasp": (0.54, 0.51, 0.56),
+    "fisher": (0.55, 0.55, 0.50), "synflow": (0.73, 0.76, 0.75), "nwot": (0.77, 0.80, 0.78),
+    "ntk_cond": (-0.44, -0.43, -0.63), "zen": (0.38, 0.36, 0.40), "flops": (0.73, 0.71, 0.67),
+    "params": (0.75, 0.73, 0.69), "zico": (0.80, 0.81, 0.79),
+}
+OTHER = {  # single published figures with their own protocols
+    "meco": ((0.894, 0.883, 0.845), "MeCo Tab.1 [S], test acc (cifar10-valid target for C10)"),
+    "az_nas": ((0.913, None, None), "AZ-NAS notebook [P-code], all 15,625, C10 test acc"),
+}
+DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+REF_FILES = {"cifar10": "nasbench201/nb201_zc_proxies_graf9445_cifar10.csv.gz",
+             "imagenet16-120": "nasbench201/nb201_zc_proxies_graf9445_imagenet16_120.csv.gz"}
+REF_NAMES = {"jacob_cov": "jacov"}
+
+
+def reference_agreement(result, dataset, table, idx) -> dict:
+    """Spearman between zeronas's and Suite-Zero's per-arch scores on the archs both have."""
+    p = paths.find([REF_FILES.get(dataset, "")]) if dataset in REF_FILES else None
+    if p is None:
+        return {}
+    with gzip.open(p, "rt") as f:
+        rows = {int(r["index"]): r for r in csv.DictReader(f)}
+    out = {}
+    for proxy, col in result.values.items():
+        ref = REF_NAMES.get(proxy, proxy)
+        shared = [(v, float(rows[i][ref])) for v, i in zip(col, idx) if i in rows and ref in rows[i]
+                  and np.isfinite(v) and rows[i][ref] not in ("", "nan")]
+        if len(shared) >= 20:
+            a, b = zip(*shared)
+            out[proxy] = (float(stats.spearmanr(a, b)[0]), len(shared))
+    return out
+
+
+def fmt(v, digits=3):
+    return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default=",".join(DATASETS))
+    ap.add_argument("--proxies", default="nwot,synflow,snip,grad_norm,fisher,grasp,jacob_cov,epe_nas,plain,l2_norm,"
+                                         "params,flops,zen,zico,meco,zeros,das_d,das_na,das,linear_regions,az_nas")
+    ap.add_argument("--ensembles", default="ensemble:nwot+synflow+jacob_cov,ensemble:zico+meco+nwot+synflow")
+    ap.add_argument("--sample", default="1000")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--store", default="runs/reproduction.db")
+    ap.add_argument("--out", type=Path, default=Path("docs/reproduction.md"))
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/reproduction.json"))
+    args = ap.parse_args()
+    table = zn.benchmarks.load_nb201()
+    proxies = args.proxies + ("," + args.ensembles if args.ensembles else "")
+    all_rows, metas = {}, {}
+    for ds in args.datasets.split(","):
+        t0 = time.time()
+        res_valid = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
+                              batch_size=args.batch_size, store=args.store, workers=args.workers, metric="valid",
+                              progress=True)
+        res_test = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
+                             batch_size=args.batch_size, store=args.store, workers=1, metric="test")
+        n = len(table)
+        idx = (np.arange(n) if args.sample == "all"
+               else np.sort(np.random.default_rng(args.seed).choice(n, int(args.sample), replace=False)))
+        agree = reference_agreement(res_valid, ds, table, idx)
+        metas[ds] = {**res_valid.meta, "test_target": res_test.meta["target"], "seconds": time.time() - t0}
+        for p in res_valid.rows:
+            all_rows[(ds, p)] = {"valid": res_valid.rows[p], "test": res_test.rows[p], "agreement": agree.get(p)}
+        print(f"{ds}: done in {time.time() - t0:.0f}s", flush=True)
+    write_report(all_rows, metas, args)
+
+
+def write_report(all_rows, metas, args):
+    lines = ["# Reproduction report: zero-cost proxies on NAS-Bench-201", "",
+             f"Generated by `python benchmarks/reproduction_report.py --datasets {args.datasets} --sample "
+             f"{args.sample} --seed {args.seed} --batch-size {args.batch_size}` on "
+             f"{time.strftime('%Y-%m-%d')}. Do not edit by hand.", "",
+             "Signed Spearman rho. *valid* = correlation with validation accuracy (the NAS-Bench-Suite-Zero "
+             "target, one seed), compared with Suite-Zero Fig. 2 (1,000 random archs, batch 64, CPU). *test* = "
+             "correlation with the seed-mean 200-epoch test accuracy, compared with ZiCo Tables 1/3. "
+             "Delta = measured - published; |Delta| > 0.03 is flagged (!). *ref agreement* = Spearman between "
+             "zeronas's and Suite-Zero's released per-architecture scores on the shared architectures "
+             "(their two releases agree at 0.99 nwot, 0.98 snip/grad_norm/fisher, 0.96 jacov, 0.70 grasp).", ""]
+    for ds, meta in metas.items():
+        j = DATASETS.index(ds) if ds in DATASETS else 0
+        lines += [f"## {ds}", "",
+                  f"{meta['archs']} archs ({meta['unique_archs']} unique after isomorphism), sample seed "
+                  f"{meta['seed']}, batch {meta['batch_size']}, init {meta['init']}; valid target "
+                  f"`{meta['target']}`, test target `{meta['test_target']}`; table sha256 "
+                  f"{meta['target_sha256'][:12]}.", ""]
+        lines += [f"- note: {n}" for n in meta["notes"]] + [""]
+        lines += ["| proxy | rho valid | Suite-Zero | Delta | rho test | ZiCo | Delta | Kendall test | top-10% test "
+                  "| ref agreement (n) | ms/arch |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for (d, p), r in all_rows.items():
+            if d != ds:
+                continue
+            rv, rt = r["valid"]["spearman"], r["test"]["spearman"]
+            sz = SUITE_ZERO.get(p, (None,) * 3)[j]
+            zc = ZICO.get(p, (None,) * 3)[j]
+            if p in OTHER and OTHER[p][0][j] is not None:
+                zc = OTHER[p][0][j]
+
+            def delta(m, ref):
+                if ref is None or not math.isfinite(m):
+                    return "—"
+                d_ = m - ref
+                return f"{d_:+.3f}{' (!)' if abs(d_) > 0.03 else ''}"
+
+            ag = r["agreement"]
+            lines.append(f"| {p} | {fmt(rv)} | {fmt(sz, 2)} | {delta(rv, sz)} | {fmt(rt)} | {fmt(zc, 2)} | "
+                         f"{delta(rt, zc)} | {fmt(r['test']['kendall'])} | {fmt(r['test']['top10'], 2)} | "
+                         f"{fmt(ag[0]) + f' ({ag[1]})' if ag else '—'} | "
+                         f"{fmt(r['valid'].get('ms_per_arch', math.nan), 0)} |")
+        lines.append("")
+    lines += ["## Other published references", ""]
+    lines += [f"- {p}: {v[0]} ({v[1]})" for p, v in OTHER.items()] + [""]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    findings = Path(args.out).with_name("reproduction_findings.md")
+    if findings.exists():
+        lines += [findings.read_text()]
+    args.out.write_text("\n".join(lines))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"meta": metas, "rows": {f"{d}/{p}": r for (d, p), r in all_rows.items()}},
+                                    indent=1, default=str))
+    print(f"wrote {args.out} and {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+import math
+
+import numpy as np
+import pytest
+
+from zeronas.benchmarks.correlation import correlation, rank_ensemble, top_k_overlap
+from zeronas.correlate import parse_proxies
+from zeronas.errors import UserError
+
+from .conftest import needs_cifar, needs_table
+
+
+def test_correlation_statistics_by_hand():
+    truth = np.array([1.0, 2.0, 3.0, 4.0])
+    r = correlation(np.array([10.0, 20.0, 30.0, 40.0]), truth)
+    assert r["spearman"] == pytest.approx(1.0) and r["kendall"] == pytest.approx(1.0)
+    r = correlation(np.array([4.0, 3.0, 2.0, 1.0]), truth, direction=-1)  # lower-is-better proxy
+    assert r["spearman"] == pytest.approx(-1.0) and r["top10"] == 1.0  # signed rho, oriented top-k
+    r = correlation(np.array([1.0, math.nan, 3.0, 4.0]), truth)
+    assert r["n"] == 3 and r["dropped_nan"] == 1
+    r = correlation(np.array([-math.inf, 2.0, 3.0, 4.0]), truth)
+    assert r["spearman"] == pytest.approx(1.0)  # -inf ranks last
+    assert top_k_overlap(np.arange(100.0), np.arange(100.0)[::-1], 0.05) == 0.0
+
+
+def test_rank_ensemble_log_rank():
+    a, b = np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0])
+    # a ranks 1,2,3; b (lower is better) ranks 1,2,3 too after flipping: sum log(r/3) twice
+    out = rank_ensemble([a, b], [1, -1])
+    assert np.allclose(out, 2 * np.log(np.array([1, 2, 3]) / 3))
+
+
+def test_parse_proxies():
+    base, ens = parse_proxies("nwot,ensemble:nwot+synflow,az_nas")
+    assert base[:2] == ["nwot", "synflow"] and "az_expressivity" in base and set(ens) == {"ensemble:nwot+synflow",
+                                                                                       "az_nas"}
+    with pytest.raises(UserError):
+        parse_proxies("ensemble:nwot")
+    with pytest.raises(UserError):
+        parse_proxies("nope")
+
+
+@needs_table
+@needs_cifar
+@pytest.mark.data
+def test_correlate_resumes_and_validates(tmp_path):
+    from zeronas.correlate import correlate
+    from zeronas.store import Store
+
+    db = tmp_path / "z.db"
+    first = correlate(proxies="params,synflow", sample=12, seed=3, store=db, workers=1)
+    assert first.meta["scored_now"] == first.meta["unique_archs"]
+    again = correlate(proxies="params,synflow", sample=12, seed=3, store=db, workers=1)
+    assert again.meta["scored_now"] == 0 and again.rows["params"] == first.rows["params"]
+    s = Store(db)
+    assert s.count() == 2 * first.meta["unique_archs"]
+    s.close()
+    with pytest.raises(UserError):
+        correlate(proxies="params", sample=20000, store=db)
+    with pytest.raises(UserError):
+        correlate(proxies="params", dataset="mnist", sample=5, store=db)
+    with pytest.raises(UserError):
+        correlate(proxies="params", sample=5, store=db, protocol="nope")
+
+
+def test_corrupt_or_truncated_table_is_a_clear_error(tmp_path):
+    import gzip
+
+    from zeronas.benchmarks.nb201 import _CACHE, load_nb201
+
+    d = tmp_path / "nasbench201"
+    d.mkdir()
+    (d / "nb201_main.csv.gz").write_bytes(b"\x1f\x8b\x08garbage")
+    with pytest.raises(UserError, match="unreadable"):
+        load_nb201(tmp_path)
+    with gzip.open(d / "nb201_main.csv.gz", "wt") as f:
+        f.write("index,arch_str\n0,|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
+    _CACHE.clear()
+    with pytest.raises(UserError, match="truncated"):
+        load_nb201(tmp_path)
+    with pytest.raises(UserError, match="not found"):
+        load_nb201(tmp_path / "empty")
+
+
+@pytest.mark.data
+def test_macro_table():
+    from zeronas import paths
+    from zeronas.benchmarks.macro import load_macro
+
+    if paths.find(["nasbench_macro/nas_bench_macro_cifar10.csv"]) is None:
+        pytest.skip("NAS-Bench-Macro table not found: set ZERONAS_DATA to the data folder")
+    t = load_macro()
+    assert len(t) == 6561 and all(len(a) == 8 for a in t.archs)
+    assert t.columns["mean_acc"].max() == pytest.approx(93.1267, abs=1e-3)

@@ -1,0 +1,48 @@
+import math
+import sqlite3
+
+import pytest
+
+from zeronas.errors import UserError
+from zeronas.scoring import ScoreRecord
+from zeronas.store import Store
+
+
+def rec(canonical, proxy, value, h="h1", error=None):
+    return ScoreRecord("nb201", f"arch-{canonical}", canonical, proxy, value, 0.5, 1, {"p": proxy}, h, error)
+
+
+def test_put_is_idempotent_and_keeps_nonfinite_values(tmp_path):
+    db = Store(tmp_path / "s.db")
+    assert db.put([rec("a", "nwot", 1.5), rec("a", "synflow", math.nan)]) == 2
+    assert db.put([rec("a", "nwot", 9.9)]) == 0  # same key: not written twice
+    db.put([rec("b", "nwot", -math.inf), rec("c", "nwot", math.inf)])
+    vals = db.values("nb201", "nwot", "h1")
+    assert vals == {"a": 1.5, "b": -math.inf, "c": math.inf}
+    assert math.isnan(db.values("nb201", "synflow", "h1")["a"])
+    assert db.done("nb201", "nwot", "h1") == {"a", "b", "c"} and db.count() == 4
+    assert db.protocol("h1") == {"p": "nwot"} or db.protocol("h1") == {"p": "synflow"}
+    db.close()
+    again = Store(f"sqlite:///{tmp_path / 's.db'}")  # reopen by URL
+    assert again.count() == 4
+
+
+def test_not_a_store_is_a_clear_error(tmp_path):
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(UserError, match="not a zeronas store"):
+        Store(junk)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE t (x)")
+    with pytest.raises(UserError, match="not a zeronas store"):
+        Store(other)
+    with pytest.raises(UserError, match="not supported"):
+        Store("postgresql://host/db")
+
+
+def test_export_csv(tmp_path):
+    db = Store(tmp_path / "s.db")
+    db.put([rec("a", "nwot", 1.0), rec("b", "nwot", math.nan)])
+    text = db.export(tmp_path / "out.csv").read_text()
+    assert "nwot" in text and "nan" in text and len(text.splitlines()) == 3
