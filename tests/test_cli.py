@@ -34,3 +34,20 @@ def test_score_bad_inputs_are_one_line_errors():
 def test_proxies_listing():
     res = runner.invoke(app, ["proxies"])
     assert res.exit_code == 0 and "ntk_cond" in res.output and "lower" in res.output
+
+
+def test_correlate_cli_writes_outputs(tmp_path):
+    from .conftest import CIFAR, SHARED
+
+    if SHARED is None or CIFAR is None:
+        import pytest
+
+        pytest.skip("needs the NB201 table and CIFAR-10 images: set ZERONAS_DATA to the data folder")
+    res = runner.invoke(app, ["correlate", "--proxies", "params,flops,ensemble:params+flops", "--sample", "10",
+                              "--store", str(tmp_path / "z.db"), "--workers", "1", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "spearman" in res.output and "ensemble:params+flops" in res.output
+    for name in ("correlation.json", "correlation.csv", "scatter.png", "rho.png"):
+        assert (tmp_path / "o" / name).stat().st_size > 0
+    data = json.loads((tmp_path / "o" / "correlation.json").read_text())
+    assert data["meta"]["target"] == "cifar10_test_acc" and data["proxies"]["params"]["n"] == 10

@@ -158,7 +158,7 @@ def correlate(
     table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
                         f"target {m['target']}")
     for col in ("proxy", "spearman", "kendall", "top1%", "top5%", "top10%", "n", "ms/arch"):
-        table.add_column(col, justify="right" if col != "proxy" else "left")
+        table.add_column(col, justify="right" if col != "proxy" else "left", overflow="fold")
     for p, r in res.rows.items():
         table.add_row(p, _fmt3(r["spearman"]), _fmt3(r["kendall"]), _fmt3(r["top1"]), _fmt3(r["top5"]),
                       _fmt3(r["top10"]), str(r["n"]), f"{r.get('ms_per_arch', math.nan):.0f}")
