@@ -46,8 +46,9 @@ def test_correlate_cli_writes_outputs(tmp_path):
     res = runner.invoke(app, ["correlate", "--proxies", "params,flops,ensemble:params+flops", "--sample", "10",
                               "--store", str(tmp_path / "z.db"), "--workers", "1", "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
-    assert "spearman" in res.output and "ensemble:params+flops" in res.output
+    assert "params" in res.output and "10 archs" in res.output
     for name in ("correlation.json", "correlation.csv", "scatter.png", "rho.png"):
         assert (tmp_path / "o" / name).stat().st_size > 0
     data = json.loads((tmp_path / "o" / "correlation.json").read_text())
     assert data["meta"]["target"] == "cifar10_test_acc" and data["proxies"]["params"]["n"] == 10
+    assert data["proxies"]["ensemble:params+flops"]["members"] == ["params", "flops"]
