@@ -17,31 +17,32 @@ def _batch(ctx, name):
     return b.x, b.y
 
 
+def _layer_sum(ctx, name, metric) -> float:
+    """sum over conv/linear layers of metric(W, dL/dW) after one cross-entropy backward."""
+    model = ctx.model()
+    cross_entropy_backward(model, *_batch(ctx, name))
+    return sum(metric(m.weight, m.weight.grad).item() for m in weight_layers(model) if m.weight.grad is not None)
+
+
 @register("snip", direction=1, data="batch", bn_mode="train",
           reference="Lee et al. 2019; Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum |W * dL/dW| (connection sensitivity at init)")
 def snip(ctx) -> float:
-    model = ctx.model()
-    cross_entropy_backward(model, *_batch(ctx, "snip"))
-    return sum((m.weight * m.weight.grad).abs().sum().item() for m in weight_layers(model) if m.weight.grad is not None)
+    return _layer_sum(ctx, "snip", lambda w, g: (w * g).abs().sum())
 
 
 @register("grad_norm", direction=1, data="batch", bn_mode="train",
           reference="Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum over layers of ||dL/dW_l||_2 (a sum of per-layer norms)")
 def grad_norm(ctx) -> float:
-    model = ctx.model()
-    cross_entropy_backward(model, *_batch(ctx, "grad_norm"))
-    return sum(m.weight.grad.norm().item() for m in weight_layers(model) if m.weight.grad is not None)
+    return _layer_sum(ctx, "grad_norm", lambda w, g: g.norm())
 
 
 @register("plain", direction=1, data="batch", bn_mode="train",
           reference="Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum dL/dW * W (signed; negatively correlated in practice)")
 def plain(ctx) -> float:
-    model = ctx.model()
-    cross_entropy_backward(model, *_batch(ctx, "plain"))
-    return sum((m.weight.grad * m.weight).sum().item() for m in weight_layers(model) if m.weight.grad is not None)
+    return _layer_sum(ctx, "plain", lambda w, g: (g * w).sum())
 
 
 @register("grasp", direction=1, data="batch", bn_mode="train", defaults={"temperature": 1.0},
