@@ -176,6 +176,100 @@ def _fmt3(v) -> str:
     return "nan" if not isinstance(v, (int, float)) or not math.isfinite(v) else f"{v:.3f}"
 
 
+@app.command()
+def search(
+    method: Annotated[str, typer.Option(help="sample | random | rea | freedarts | zero-cost-pt.")] = "sample",
+    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+    proxy: Annotated[str, typer.Option(
+        help="Proxy (or ensemble:a+b) driving sample/random/rea/zero-cost-pt.")] = "nwot",
+    seed: Annotated[int, typer.Option(help="Seed of the first run.")] = 0,
+    runs: Annotated[int, typer.Option(help="Run this many seeds (seed, seed+1, ...) and report mean +- std.")] = 1,
+    budget: Annotated[int | None, typer.Option(help="Proxy evaluations allowed (sample: N; rea: default 200).")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Seconds allowed (random, rea).")] = None,
+    n: Annotated[int, typer.Option(help="sample: architectures to draw (NASWOT N).")] = 100,
+    population: Annotated[int, typer.Option(help="rea: population size.")] = 20,
+    tournament: Annotated[int, typer.Option(help="rea: tournament size.")] = 5,
+    variant: Annotated[str, typer.Option(
+        help="freedarts: oneshot (the code) or iterative (our reading).")] = "oneshot",
+    alpha_init: Annotated[str, typer.Option(
+        help="freedarts: zero (uniform weights) or random (1e-3 N(0,1)).")] = "zero",
+    pool: Annotated[int, typer.Option(help="zero-cost-pt: proposals N.")] = 10,
+    validate: Annotated[int, typer.Option(help="zero-cost-pt: validation batches V.")] = 100,
+    edge_order: Annotated[str, typer.Option(help="zero-cost-pt: random, order or reverse.")] = "random",
+    channels: Annotated[int, typer.Option("--C", help="Supernet channels (supernet methods).")] = 16,
+    cells: Annotated[int, typer.Option("--N", help="Supernet cells per stage (supernet methods).")] = 5,
+    batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: the method's).")] = None,
+    data: Annotated[str, typer.Option(help="Images for data-dependent proxies (see 'score --help').")] = "cifar10",
+    data_dir: DataDir = None,
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    out: Annotated[Path | None, typer.Option(help="Write result.json (and trajectory.png with --plot) here.")] = None,
+    plot: Annotated[bool, typer.Option(help="Draw the search trajectory as a PNG (needs --out).")] = False,
+):
+    """Search a space and report the architecture found, its proxy values and benchmark accuracy."""
+    import statistics
+
+    from .search import search as run_search
+
+    if runs < 1:
+        raise UserError(f"--runs must be at least 1, not {runs}")
+    if plot and out is None:
+        raise UserError("--plot writes a PNG and needs --out DIR")
+    if method != "zero-cost-pt" and (pool != 10 or validate != 100):
+        raise UserError("--pool/--validate apply to --method zero-cost-pt only")
+    if method != "freedarts" and (variant != "oneshot" or alpha_init != "zero"):
+        raise UserError("--variant/--alpha-init apply to --method freedarts only")
+    kwargs = dict(proxy=proxy, budget=budget, time_budget=time_budget, n=n, population=population,
+                  tournament=tournament, variant=variant, alpha_init=alpha_init, pool=pool, validate=validate,
+                  edge_order=edge_order, C=channels, N=cells, data=data, data_dir=data_dir, device=device)
+    if batch_size is not None:
+        kwargs["batch_size"] = batch_size
+    results = []
+    for k in range(runs):
+        r = run_search(space, method, seed=seed + k, **kwargs)
+        results.append(r)
+        b = r.benchmark
+        acc = (f"C10 {b['cifar10']:.2f} / C100 {b['cifar100']:.2f} / IN16 {b['imagenet16-120']:.2f} "
+               f"(C10 percentile {b['cifar10_percentile']:.1f})" if b else "no benchmark table")
+        console.print(f"seed {r.seed}: {r.arch}  {acc}  {r.evaluations} evals, {r.seconds:.1f}s", highlight=False)
+    if runs > 1 and results[0].benchmark:
+        for ds in ("cifar10", "cifar100", "imagenet16-120"):
+            vals = [r.benchmark[ds] for r in results]
+            console.print(f"{ds}: {statistics.mean(vals):.2f} +- {statistics.stdev(vals):.2f} over {runs} runs")
+        console.print(f"time: {statistics.mean([r.seconds for r in results]):.1f}s per search")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        payload = results[0].to_dict() if runs == 1 else [r.to_dict() for r in results]
+        (out / "result.json").write_text(json.dumps(payload, indent=1, default=str))
+        console.print(f"wrote {out / 'result.json'}")
+        if plot:
+            _plot_trajectory(results[0], out / "trajectory.png")
+            console.print(f"wrote {out / 'trajectory.png'}")
+
+
+def _plot_trajectory(result, path: Path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pts = [p for p in result.trajectory if "best_fitness" in p]
+    if not pts:
+        raise UserError(f"method {result.method} has no per-evaluation trajectory to plot")
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    x = [p["evaluation"] for p in pts]
+    ax.plot(x, [p["best_fitness"] for p in pts], color="tab:blue", label="best fitness")
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("best fitness", color="tab:blue")
+    if "cifar10" in pts[0]:
+        ax2 = ax.twinx()
+        ax2.plot(x, [p["cifar10"] for p in pts], color="tab:red", label="C10 test acc of best")
+        ax2.set_ylabel("CIFAR-10 test acc (%)", color="tab:red")
+    ax.set_title(f"{result.method} on {result.space}, seed {result.seed}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 @app.command("proxies")
 def proxies_cmd():
     """List every registered proxy with its metadata."""

@@ -1,0 +1,5 @@
+"""Search strategies over a space, driven by proxies: ``zeronas.search.search(space, method=...)``."""
+
+from .base import SearchResult, list_strategies, search
+
+__all__ = ["SearchResult", "search", "list_strategies"]

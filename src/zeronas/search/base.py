@@ -1,0 +1,114 @@
+"""Shared search machinery: the result object, benchmark lookup, the strategy registry."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..errors import DataNotFound, UserError
+
+_STRATEGIES: dict[str, Callable] = {}
+
+
+def register_strategy(name: str):
+    def deco(fn):
+        _STRATEGIES[name] = fn
+        return fn
+
+    return deco
+
+
+def list_strategies() -> list[str]:
+    _load()
+    return sorted(_STRATEGIES)
+
+
+def _load():
+    from . import freedarts, perturb, sample  # noqa: F401
+
+
+@dataclass
+class SearchResult:
+    method: str
+    space: str
+    arch: str
+    canonical: str
+    seed: int
+    seconds: float
+    evaluations: int
+    proxy_values: dict = field(default_factory=dict)
+    benchmark: dict = field(default_factory=dict)
+    trajectory: list = field(default_factory=list)
+    protocol: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def benchmark_info(space, arch, data_dir=None) -> dict:
+    """Test accuracy on the three NB201 datasets and the percentile of the CIFAR-10 one, when the table is found."""
+    if space.name != "nb201":
+        return {}
+    from ..benchmarks.nb201 import load_nb201
+
+    try:
+        table = load_nb201(data_dir)
+    except DataNotFound:
+        return {}
+    i = table.index_of(space.format(arch))
+    out = {"index": i, "table_sha256": table.sha256[:16]}
+    for ds, col in (("cifar10", "cifar10_test_acc"), ("cifar100", "cifar100_test_acc"),
+                    ("imagenet16-120", "imagenet16_120_test_acc")):
+        acc = table.column(col)
+        out[ds] = float(acc[i])
+        out[f"{ds}_percentile"] = float((acc < acc[i]).mean() * 100)
+    return out
+
+
+class Budget:
+    """Stops a search after ``evaluations`` proxy evaluations or ``seconds`` of wall time."""
+
+    def __init__(self, evaluations: int | None = None, seconds: float | None = None):
+        if evaluations is not None and evaluations < 1:
+            raise UserError(f"--budget must be at least 1 evaluation, not {evaluations}")
+        if seconds is not None and seconds <= 0:
+            raise UserError(f"--time-budget must be positive, not {seconds}")
+        self.evaluations, self.seconds = evaluations, seconds
+        self.t0 = time.perf_counter()
+        self.used = 0
+
+    def spend(self, n: int = 1):
+        self.used += n
+
+    @property
+    def exhausted(self) -> bool:
+        if self.evaluations is not None and self.used >= self.evaluations:
+            return True
+        return self.seconds is not None and time.perf_counter() - self.t0 >= self.seconds
+
+
+def search(space="nb201", method="sample", **kwargs) -> SearchResult:
+    """``zeronas.search("nb201", method="freedarts", seed=0)``: run one search, return its result."""
+    from ..spaces import space as get_space
+
+    _load()
+    if method not in _STRATEGIES:
+        raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
+    sp = get_space(space) if isinstance(space, str) else space
+    data_dir = kwargs.get("data_dir")
+    t0 = time.perf_counter()
+    result: SearchResult = _STRATEGIES[method](sp, **kwargs)
+    result.seconds = time.perf_counter() - t0
+    result.benchmark = benchmark_info(sp, sp.parse(result.arch), data_dir)
+    for point in result.trajectory:
+        if "arch" in point and result.benchmark:
+            point["cifar10"] = benchmark_info(sp, sp.parse(point["arch"]), data_dir).get("cifar10", math.nan)
+    return result
+
+
+def rng_for(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
