@@ -357,3 +357,15 @@ def test_bn_mode_metadata_is_what_runs(fake_images):
             assert all(train and not track for train, track, _ in seen), spec.name
         else:  # train / default: batch statistics
             assert all(train for train, _, _ in seen), spec.name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                                  "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|",
+                                  "|skip_connect~0|+|none~0|avg_pool_3x3~1|+|none~0|none~1|skip_connect~2|"])
+def test_degenerate_cells_never_crash(fake_images, arch):
+    """All-none and dead-path cells: every proxy gives a number or NaN/inf, never an exception."""
+    cheap = {"swap": {"repeats": 1}, "ntk_cond": {"batch_size": 4}}
+    recs = zn.Scorer("nb201", "all", images=fake_images, heldout=fake_images, batch_size=8,
+                     options=cheap).score_arch(arch)
+    assert all(r.error is None for r in recs), [(r.proxy, r.error) for r in recs if r.error]

@@ -174,7 +174,9 @@ class Scorer:
             error = None
             try:
                 value = float(spec.fn(ctx, **self.options[spec.name]))
-            except (FloatingPointError, torch.linalg.LinAlgError, ValueError) as exc:
+            except UserError:
+                raise
+            except Exception as exc:  # noqa: BLE001  (recorded as an error row, the run goes on)
                 value, error = math.nan, f"{type(exc).__name__}: {exc}"
             seconds = time.perf_counter() - t0
             notes = [n for n in ctx.notes if n.startswith(spec.name)]

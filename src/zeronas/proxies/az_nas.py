@@ -33,7 +33,11 @@ def expressivity_of(feature: torch.Tensor) -> float:
 def trainability_of(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Generator) -> float:
     """-s - 1/s + 2 with s the top singular value of the block Jacobian's Rademacher estimate."""
     g_out = (torch.bernoulli(torch.full(f_out.shape, 0.5), generator=generator) * 2 - 1).to(f_out)
-    (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=True)
+    g_in = None
+    if f_out.requires_grad and f_in.requires_grad:
+        (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=True, allow_unused=True)
+    if g_in is None:  # the block's output ignores its input (all-zero cell): a zero Jacobian, s = 0
+        g_in = torch.zeros_like(f_in)
     if g_in.shape == g_out.shape and torch.equal(g_in, g_out):
         return -math.inf  # identity block
     if g_in.shape[2] != g_out.shape[2]:

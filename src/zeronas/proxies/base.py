@@ -155,6 +155,8 @@ def per_sample_output_grads(model: nn.Module, x: torch.Tensor, params: list[torc
     vectorised backward (``is_grads_batched``) is used; on CPU a loop is ~2.5x faster than vmap."""
     out = model(x)
     B = out.shape[0]
+    if not out.requires_grad:  # the output does not depend on any parameter asked for
+        return []
     grads = None
     if out.device.type == "cuda":
         eye = torch.zeros((B, *out.shape), dtype=out.dtype, device=out.device)
@@ -172,8 +174,11 @@ def per_sample_output_grads(model: nn.Module, x: torch.Tensor, params: list[torc
 
 
 def gram(blocks: list[torch.Tensor], other: list[torch.Tensor] | None = None) -> torch.Tensor:
-    """sum_k A_k B_k^T in float64, block by block (never materialises the full Jacobian in float64)."""
+    """sum_k A_k B_k^T in float64, block by block (never materialises the full Jacobian in float64).
+    With no blocks (no parameter reached the output) the Gram matrix is the zero matrix."""
     other = blocks if other is None else other
+    if not blocks:
+        return None
     out = None
     for a, b in zip(blocks, other):
         g = a.double() @ b.double().T

@@ -17,7 +17,10 @@ def input_jacobian(model, x: torch.Tensor) -> torch.Tensor:
     x = x.detach().clone().requires_grad_(True)
     model.zero_grad(set_to_none=True)
     out = model(x)
-    out.backward(torch.ones_like(out))
+    if out.requires_grad:
+        out.backward(torch.ones_like(out))
+    if x.grad is None:  # the output does not depend on the input (e.g. an all-none cell): J = 0
+        return torch.zeros_like(x).reshape(x.shape[0], -1)
     return x.grad.detach().reshape(x.shape[0], -1)
 
 

@@ -15,7 +15,8 @@ from .base import gram, hooks, per_sample_output_grads, register
 def ntk(model, x: torch.Tensor, name_filter=lambda n: "weight" in n) -> torch.Tensor:
     """Empirical NTK Theta = J J^T (float64) over parameters passing ``name_filter``."""
     params = [p for n, p in model.named_parameters() if name_filter(n) and p.requires_grad]
-    return gram(per_sample_output_grads(model, x, params))
+    theta = gram(per_sample_output_grads(model, x, params))
+    return torch.zeros(len(x), len(x), dtype=torch.float64, device=x.device) if theta is None else theta
 
 
 def condition_number(theta: torch.Tensor) -> float:
@@ -79,6 +80,8 @@ def ntk_regression_mse(gx: list[torch.Tensor], gy: list[torch.Tensor], tx: torch
                        notes: list | None = None) -> float:
     """MSE of NTK kernel regression: Y^ = Theta_yx Theta_xx^-1 T~x against T~y (targets centred per batch).
     Falls back to a least-squares solve when Theta_xx is singular and notes it."""
+    if not gx or not gy:  # no gradient reaches the cell parameters: TEG-NAS marks the arch "bad"
+        return math.nan
     theta_xx, theta_yx = gram(gx), gram(gy, gx)
     if not torch.all(torch.isfinite(theta_xx)) or theta_xx.abs().max().item() == 0:
         return math.nan
