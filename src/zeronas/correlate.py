@@ -125,9 +125,10 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
         rep: dict[str, tuple] = {}
         for a, c in zip(archs, canon):
             rep.setdefault(c, a)
+        done = {p: db.done(sp.name, p, hashes[p]) for p in base}
         todo = []
         for c, a in rep.items():
-            missing = [p for p in base if c not in _done(db, sp.name, p, hashes[p])]
+            missing = [p for p in base if c not in done[p]]
             if missing:
                 todo.append((a, missing))
         t0 = time.perf_counter()
@@ -171,18 +172,7 @@ def _hash(scorer, spec):
     return protocol_hash(scorer.protocol(spec))
 
 
-_DONE_CACHE: dict = {}
-
-
-def _done(db, space, proxy, h):
-    key = (str(db.path), space, proxy, h)
-    if key not in _DONE_CACHE:
-        _DONE_CACHE[key] = db.done(space, proxy, h)
-    return _DONE_CACHE[key]
-
-
 def _run(todo, scorer_kwargs, workers, db, progress) -> int:
-    _DONE_CACHE.clear()
     if not todo:
         return 0
     groups: dict[tuple, list] = {}

@@ -129,12 +129,3 @@ class ScoringContext:
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
         return (batch, 3, self.input_size, self.input_size)
-
-    def data_meta(self) -> dict:
-        """Provenance of the inputs used so far (dataset, split, source file, fidelity, content hashes)."""
-        metas = [b.meta for b in self._batches.values() if isinstance(b, Batch)]
-        if not metas:
-            return {}
-        return {"dataset": metas[0]["dataset"], "source": metas[0]["source"], "fidelity": metas[0]["fidelity"],
-                "batches": sorted({f"{m['split']}:{m['batch_size']}:{m['batch_index']}:{m['sha256'][:16]}"
-                                   for m in metas})}
