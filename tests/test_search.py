@@ -97,3 +97,17 @@ def test_supernet_context_restores_weights_between_proxies(fake_images):
     a = get_proxy("synflow").fn(ctx)  # makes weights |theta| in float64 ...
     b = get_proxy("synflow").fn(ctx)  # ... and the context restores them
     assert a == b and get_proxy("nwot").fn(ctx) > 0
+
+
+def test_killed_search_resumes_from_store(tmp_path):
+    """A search stopped after 12 evaluations (as if killed) and rerun with the same seed replays the stored
+    evaluations and ends exactly where an uninterrupted run does, scoring nothing twice."""
+    db = tmp_path / "s.db"
+    kw = dict(proxy="params", population=8, tournament=3, seed=4, data="none")
+    search("nb201", "rea", budget=12, store=db, **kw)
+    resumed = search("nb201", "rea", budget=30, store=db, **kw)
+    fresh = search("nb201", "rea", budget=30, **kw)
+    assert resumed.arch == fresh.arch and resumed.trajectory == fresh.trajectory
+    from zeronas.store import Store
+
+    assert Store(db).count() == fresh.evaluations

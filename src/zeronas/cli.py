@@ -202,6 +202,9 @@ def search(
     data: Annotated[str, typer.Option(help="Images for data-dependent proxies (see 'score --help').")] = "cifar10",
     data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    store: Annotated[Path | None, typer.Option(help="Results store: sample/random/rea persist every evaluation "
+                                               "there, and a killed search rerun with the same seed resumes "
+                                               "from it.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write result.json (and trajectory.png with --plot) here.")] = None,
     plot: Annotated[bool, typer.Option(help="Draw the search trajectory as a PNG (needs --out).")] = False,
 ):
@@ -220,7 +223,8 @@ def search(
         raise UserError("--variant/--alpha-init apply to --method freedarts only")
     kwargs = dict(proxy=proxy, budget=budget, time_budget=time_budget, n=n, population=population,
                   tournament=tournament, variant=variant, alpha_init=alpha_init, pool=pool, validate=validate,
-                  edge_order=edge_order, C=channels, N=cells, data=data, data_dir=data_dir, device=device)
+                  edge_order=edge_order, C=channels, N=cells, data=data, data_dir=data_dir, device=device,
+                  store=store)
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
     results = []

@@ -20,7 +20,7 @@ class Fitness:
     value for an arch can change as the population grows; it is recomputed over the seen set on demand.
     """
 
-    def __init__(self, space, proxy: str, **scorer_kwargs):
+    def __init__(self, space, proxy: str, store=None, **scorer_kwargs):
         base, ens = parse_proxies(proxy)
         if len(ens) > 1 or (not ens and len(base) != 1):
             raise UserError(f"--proxy takes one proxy or one ensemble, not {proxy!r}")
@@ -30,11 +30,27 @@ class Fitness:
         self.scorer = Scorer(space, self.members, **scorer_kwargs)
         self.values: dict[str, list[float]] = {}
         self.evaluations = 0
+        # with a store, every evaluation is persisted: a killed search rerun with the same seed replays its
+        # trajectory from stored values and continues where it stopped
+        self.store = None
+        if store is not None:
+            from ..scoring import protocol_hash
+            from ..store import Store
+
+            self.store = Store(store)
+            self.hashes = [protocol_hash(self.scorer.protocol(get_proxy(m))) for m in self.members]
+            self.stored = [self.store.values(space.name, m, h) for m, h in zip(self.members, self.hashes)]
 
     def raw(self, arch) -> list[float]:
         key = self.space.canonical(arch)
         if key not in self.values:
-            self.values[key] = [r.value for r in self.scorer.score_arch(arch)]
+            if self.store is not None and all(key in s for s in self.stored):
+                self.values[key] = [s[key] for s in self.stored]
+            else:
+                records = self.scorer.score_arch(arch)
+                if self.store is not None:
+                    self.store.put(records)
+                self.values[key] = [r.value for r in records]
             self.evaluations += 1
         return self.values[key]
 
@@ -53,7 +69,7 @@ class Fitness:
 
 
 def _scorer_kwargs(kw) -> dict:
-    return {k: kw[k] for k in ("data", "data_dir", "batch_size", "init", "device") if kw.get(k) is not None}
+    return {k: kw[k] for k in ("data", "data_dir", "batch_size", "init", "device", "store") if kw.get(k) is not None}
 
 
 @register_strategy("sample")
