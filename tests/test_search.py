@@ -111,3 +111,15 @@ def test_killed_search_resumes_from_store(tmp_path):
     from zeronas.store import Store
 
     assert Store(db).count() == fresh.evaluations
+
+
+def test_te_nas_prunes_one_op_per_edge_per_round(fake_images, monkeypatch):
+    from zeronas.search.prune import dense_rank, round_sig
+
+    assert round_sig(0.123456) == 0.123 and round_sig(-1234.5) == -1230
+    assert dense_rank([0.5, 0.1, 0.5, 0.3], descending=True) == [0, 2, 0, 1]
+    monkeypatch.setattr("zeronas.search.prune.Scorer", _scorer_with(fake_images))
+    r = search("nb201", "te-nas", seed=0, repeat=1, batch_size=4, C=2, N=1, lr_samples=20, lr_batches=1)
+    assert [t["ops_left"] for t in r.trajectory] == [[3] * 6, [2] * 6, [1] * 6]
+    assert all(len(t["pruned"]) == 6 and "none" not in t["pruned"].values() for t in r.trajectory)
+    assert "none" not in space.parse(r.arch)

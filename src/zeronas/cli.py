@@ -178,7 +178,7 @@ def _fmt3(v) -> str:
 
 @app.command()
 def search(
-    method: Annotated[str, typer.Option(help="sample | random | rea | freedarts | zero-cost-pt.")] = "sample",
+    method: Annotated[str, typer.Option(help="sample | random | rea | freedarts | zero-cost-pt | te-nas.")] = "sample",
     space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
     proxy: Annotated[str, typer.Option(
         help="Proxy (or ensemble:a+b) driving sample/random/rea/zero-cost-pt.")] = "nwot",
@@ -196,6 +196,9 @@ def search(
     pool: Annotated[int, typer.Option(help="zero-cost-pt: proposals N.")] = 10,
     validate: Annotated[int, typer.Option(help="zero-cost-pt: validation batches V.")] = 100,
     edge_order: Annotated[str, typer.Option(help="zero-cost-pt: random, order or reverse.")] = "random",
+    repeat: Annotated[int, typer.Option(help="te-nas: network/batch draws averaged per measurement.")] = 3,
+    init: Annotated[str, typer.Option(help="te-nas: torch-default (what the official code runs) or kaiming "
+                                      "(what it intends).")] = "torch-default",
     channels: Annotated[int, typer.Option("--C", help="Supernet channels (supernet methods).")] = 16,
     cells: Annotated[int, typer.Option("--N", help="Supernet cells per stage (supernet methods).")] = 5,
     batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: the method's).")] = None,
@@ -224,7 +227,11 @@ def search(
     kwargs = dict(proxy=proxy, budget=budget, time_budget=time_budget, n=n, population=population,
                   tournament=tournament, variant=variant, alpha_init=alpha_init, pool=pool, validate=validate,
                   edge_order=edge_order, C=channels, N=cells, data=data, data_dir=data_dir, device=device,
-                  store=store)
+                  store=store, repeat=repeat)
+    if method == "te-nas":
+        kwargs["init"] = init
+    elif init != "torch-default" or repeat != 3:
+        raise UserError("--init/--repeat apply to --method te-nas only")
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
     results = []

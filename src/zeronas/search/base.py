@@ -28,7 +28,7 @@ def list_strategies() -> list[str]:
 
 
 def _load():
-    from . import freedarts, perturb, sample  # noqa: F401
+    from . import freedarts, perturb, prune, sample  # noqa: F401
 
 
 @dataclass

@@ -1,0 +1,113 @@
+"""TE-NAS (Chen, Gong, Wang, ICLR 2021): prune a supernet by trainability and expressivity.
+
+Start from every op on every edge with ``none`` removed. Each round, for every edge with more than one op
+left and every op o on it, measure the NTK condition number kappa and the number of linear regions R of
+the supernet without o, relative to the current supernet (Delta kappa = (kappa(A) - kappa(A\\o)) / kappa(A),
+Delta R = (R(A) - R(A\\o)) / R(A)), averaged over ``repeat`` draws and rounded to 3 significant digits.
+Rank Delta kappa descending and Delta R ascending (dense ranks, ties shared), sum the two ranks, and on each
+edge prune the op with the smallest sum. NB201 needs 3 rounds. ``init="torch-default"`` is what the
+official code actually runs (its Kaiming re-init never matches); ``init="kaiming"`` is what it intends.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..data import make_batch
+from ..errors import UserError
+from ..proxies.context import ScoringContext, apply_init
+from ..proxies.tenas import activation_patterns, condition_number, count_distinct_rows, ntk
+from ..scoring import Scorer
+from .base import SearchResult, register_strategy
+from .supernet_context import WeightedSupernet
+
+
+def round_sig(x: float, digits: int = 3) -> float:
+    if not math.isfinite(x) or x == 0:
+        return x
+    return round(x, digits - 1 - int(math.floor(math.log10(abs(x)))))
+
+
+def dense_rank(values: list[float], descending: bool) -> list[int]:
+    order = sorted(set(values), reverse=descending)
+    return [order.index(v) for v in values]
+
+
+@register_strategy("te-nas")
+def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=72, C=16, N=5, lr_samples=1000, lr_batches=3,
+           data="cifar10", data_dir=None, device="cpu", **_) -> SearchResult:
+    if init not in ("torch-default", "kaiming"):
+        raise UserError(f"--init for te-nas must be torch-default or kaiming, not {init!r}")
+    scorer = Scorer(space, ["params"], data=data, data_dir=data_dir, batch_size=batch_size, seed=seed,
+                    device=device, stand_in=True)
+    if scorer.images is None:
+        raise UserError("te-nas needs training images (NTK and linear regions); pass --data cifar10")
+    ops = list(space.ops)
+
+    def nets(r):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed * 1000 + r)
+            big = space.supernet(C=C, N=N, num_classes=scorer.num_classes).to(scorer.device)
+            thin = space.supernet(C=1, N=1, stem=False, depth=1, in_channels=1,
+                                  num_classes=scorer.num_classes).to(scorer.device)
+            apply_init(big, "kaiming-fanout" if init == "kaiming" else "torch-default")
+            apply_init(thin, "kaiming" if init == "kaiming" else "torch-default")
+        return big, thin
+
+    pairs = [nets(r) for r in range(repeat)]
+    # repeat r: its own network draw, training batch and 3x3 crops, shared by A and every A\o it is compared with
+    inputs = []
+    for r in range(repeat):
+        ctx = ScoringContext(space, space.sample(0), images=scorer.images, seed=seed + r, device=scorer.device)
+        inputs.append((make_batch(scorer.images, batch_size, seed + r, 0).x.to(scorer.device),
+                       list(ctx.crops(lr_samples * lr_batches, 3, 1).split(lr_samples))))
+    mask = torch.ones(len(space.edges), len(ops), dtype=torch.bool)
+    if "none" in ops:
+        mask[:, ops.index("none")] = False
+    evaluations = 0
+
+    def measure(m: torch.Tensor, r: int) -> tuple[float, float]:
+        nonlocal evaluations
+        big, thin = pairs[r]
+        w = torch.softmax(torch.zeros(mask.shape).masked_fill(~m, float("-inf")), dim=-1).to(scorer.device)
+        x, crops = inputs[r]
+        kappa = condition_number(ntk(WeightedSupernet(big, w).train(), x))
+        codes = activation_patterns(WeightedSupernet(thin, w).train(), crops)
+        evaluations += 1
+        return (1e5 if math.isnan(kappa) else kappa), float(count_distinct_rows(codes)) if codes.shape[1] else 1.0
+
+    trajectory = []
+    while bool((mask.sum(1) > 1).any()):
+        base = [measure(mask, r) for r in range(repeat)]
+        cands, d_k, d_r = [], [], []
+        for e in range(len(space.edges)):
+            if mask[e].sum() <= 1:
+                continue
+            for o in torch.nonzero(mask[e]).flatten().tolist():
+                m = mask.clone()
+                m[e, o] = False
+                vals = [measure(m, r) for r in range(repeat)]
+                dk = np.mean([(b[0] - v[0]) / b[0] for b, v in zip(base, vals)])
+                dr = np.mean([(b[1] - v[1]) / b[1] for b, v in zip(base, vals)])
+                cands.append((e, o))
+                d_k.append(round_sig(float(dk)))
+                d_r.append(round_sig(float(dr)))
+        rank_k, rank_r = dense_rank(d_k, descending=True), dense_rank(d_r, descending=False)
+        total = [a + b for a, b in zip(rank_k, rank_r)]
+        pruned = {}
+        for e in sorted({e for e, _ in cands}):
+            idx = [i for i, (ee, _) in enumerate(cands) if ee == e]
+            worst = min(idx, key=lambda i: total[i])
+            mask[e, cands[worst][1]] = False
+            pruned[e] = ops[cands[worst][1]]
+        trajectory.append({"round": len(trajectory) + 1, "ops_left": mask.sum(1).tolist(), "pruned": pruned})
+    arch = tuple(ops[int(torch.nonzero(mask[e])[0])] for e in range(len(space.edges)))
+    protocol = {"init": init, "repeat": repeat, "batch_size": batch_size, "C": C, "N": N,
+                "lr_inputs": [lr_batches, lr_samples, 1, 3, 3], "precision": 3, "prune_number": 1,
+                "data": scorer.protocol(scorer.proxies[0]).get("data")}
+    return SearchResult("te-nas", space.name, space.format(arch), space.canonical(arch), seed, 0.0, evaluations,
+                        {}, {}, trajectory, protocol)
+
