@@ -86,6 +86,8 @@ def main():
     ap.add_argument("--store", default="runs/reproduction.db")
     ap.add_argument("--out", type=Path, default=Path("docs/reproduction.md"))
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/reproduction.json"))
+    ap.add_argument("--only-stored", action="store_true",
+                    help="score nothing; report on the sampled archs already in the store")
     args = ap.parse_args()
     table = zn.benchmarks.load_nb201()
     proxies = args.proxies + ("," + args.ensembles if args.ensembles else "")
@@ -94,13 +96,11 @@ def main():
         t0 = time.time()
         res_valid = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
                               batch_size=args.batch_size, store=args.store, workers=args.workers, metric="valid",
-                              progress=True)
+                              progress=True, only_stored=args.only_stored)
         res_test = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
-                             batch_size=args.batch_size, store=args.store, workers=1, metric="test")
-        n = len(table)
-        idx = (np.arange(n) if args.sample == "all"
-               else np.sort(np.random.default_rng(args.seed).choice(n, int(args.sample), replace=False)))
-        agree = reference_agreement(res_valid, ds, table, idx)
+                             batch_size=args.batch_size, store=args.store, workers=1, metric="test",
+                             only_stored=args.only_stored)
+        agree = reference_agreement(res_valid, ds, table, res_valid.meta["indices"])
         metas[ds] = {**res_valid.meta, "test_target": res_test.meta["target"], "seconds": time.time() - t0}
         for p in res_valid.rows:
             all_rows[(ds, p)] = {"valid": res_valid.rows[p], "test": res_test.rows[p], "agreement": agree.get(p)}

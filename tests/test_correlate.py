@@ -48,7 +48,11 @@ def test_correlate_resumes_and_validates(tmp_path):
     from zeronas.store import Store
 
     db = tmp_path / "z.db"
+    with pytest.raises(UserError, match="only-stored"):
+        correlate(proxies="params,synflow", sample=12, seed=3, store=db, only_stored=True)
     first = correlate(proxies="params,synflow", sample=12, seed=3, store=db, workers=1)
+    stored = correlate(proxies="params,synflow", sample=12, seed=3, store=db, only_stored=True)
+    assert stored.rows["params"]["spearman"] == first.rows["params"]["spearman"]
     assert first.meta["scored_now"] == first.meta["unique_archs"]
     again = correlate(proxies="params,synflow", sample=12, seed=3, store=db, workers=1)
     assert again.meta["scored_now"] == 0 and again.rows["params"] == first.rows["params"]

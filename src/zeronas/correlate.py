@@ -76,7 +76,9 @@ def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
 
 def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: int | str = 1000, seed=0,
               batch_size=64, store: str | Path = "zeronas.db", workers=1, data_dir=None, init="torch-default",
-              device="cpu", metric="test", protocol: str | None = None, progress=False) -> CorrelationResult:
+              device="cpu", metric="test", protocol: str | None = None, progress=False,
+              only_stored: bool = False) -> CorrelationResult:
+    """``only_stored``: score nothing; analyse the sampled archs whose values are all in the store."""
     notes: list[str] = []
     target_col = None
     use_abs = False
@@ -132,7 +134,18 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             if missing:
                 todo.append((a, missing))
         t0 = time.perf_counter()
-        scored = _run(todo, scorer_kwargs, workers, db, progress)
+        scored = 0
+        if only_stored:
+            missing = {sp.canonical(a) for a, _ in todo}
+            keep = np.array([c not in missing for c in canon], dtype=bool)
+            if keep.sum() < 3:
+                raise UserError("fewer than 3 sampled archs have all their scores stored; run without --only-stored")
+            notes.append(f"analysed the {int(keep.sum())} of {len(idx)} sampled archs whose scores were stored "
+                         f"(scoring was not run to completion)")
+            idx, canon = idx[keep], [c for c, k in zip(canon, keep) if k]
+            rep = {c: rep[c] for c in dict.fromkeys(canon)}
+        else:
+            scored = _run(todo, scorer_kwargs, workers, db, progress)
         wall = time.perf_counter() - t0
         truth = truth_all[idx]
         result = CorrelationResult(truth=truth)
@@ -157,6 +170,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
         result.meta = {
             "space": sp.name, "dataset": dataset, "target": target_col, "target_sha256": table.sha256,
             "benchmark_file": str(table.path), "archs": len(idx), "unique_archs": len(rep), "sample": sample,
+            "indices": idx.tolist(),
             "seed": seed, "batch_size": batch_size, "init": init, "protocol_preset": protocol,
             "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes,
             "scored_now": scored, "wall_seconds": wall, "workers": workers, "store": str(db.path),
