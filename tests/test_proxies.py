@@ -369,3 +369,16 @@ def test_degenerate_cells_never_crash(fake_images, arch):
     recs = zn.Scorer("nb201", "all", images=fake_images, heldout=fake_images, batch_size=8,
                      options=cheap).score_arch(arch)
     assert all(r.error is None for r in recs), [(r.proxy, r.error) for r in recs if r.error]
+
+
+def test_isomorph_sharing_flag_matches_what_dead_branches_do(fake_images):
+    """Two isomorphic cells (node 1 dead in both, fed by different ops) have different parameter counts, so
+    params (and other structure-counting proxies) must not share values across isomorphs."""
+    a = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
+    b = "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
+    assert space.canonical(a) == space.canonical(b)
+    assert get_proxy("params").shares_isomorphs is False and get_proxy("nwot").shares_isomorphs is False
+    pa = zn.score(a, ["params"], data="none")[0].value
+    pb = zn.score(b, ["params"], data="none")[0].value
+    assert pa != pb
+    assert get_proxy("snip").shares_isomorphs and get_proxy("synflow").shares_isomorphs

@@ -124,34 +124,35 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
         hashes = {p.name: p_hash for p, p_hash in ((p, _hash(scorer, p)) for p in scorer.proxies)}
         archs = [sp.parse(table.arch_str[i]) for i in idx]
         canon = [sp.canonical(a) for a in archs]
-        rep: dict[str, tuple] = {}
-        for a, c in zip(archs, canon):
-            rep.setdefault(c, a)
+        strs = [sp.format(a) for a in archs]
+        # the store key of (proxy, arch): the isomorphism class when the proxy may share it, else the string
+        keys = {p: canon if get_proxy(p).shares_isomorphs else strs for p in base}
         done = {p: db.done(sp.name, p, hashes[p]) for p in base}
-        todo = []
-        for c, a in rep.items():
-            missing = [p for p in base if c not in done[p]]
-            if missing:
-                todo.append((a, missing))
+        todo: dict[str, tuple] = {}
+        for p in base:
+            scheduled = set(done[p])
+            for i, k in enumerate(keys[p]):
+                if k not in scheduled:
+                    scheduled.add(k)
+                    todo.setdefault(strs[i], (archs[i], []))[1].append(p)
         t0 = time.perf_counter()
         scored = 0
         if only_stored:
-            missing = {sp.canonical(a) for a, _ in todo}
-            keep = np.array([c not in missing for c in canon], dtype=bool)
+            keep = np.array([all(keys[p][i] in done[p] for p in base) for i in range(len(idx))], dtype=bool)
             if keep.sum() < 3:
                 raise UserError("fewer than 3 sampled archs have all their scores stored; run without --only-stored")
             notes.append(f"analysed the {int(keep.sum())} of {len(idx)} sampled archs whose scores were stored "
                          f"(scoring was not run to completion)")
             idx, canon = idx[keep], [c for c, k in zip(canon, keep) if k]
-            rep = {c: rep[c] for c in dict.fromkeys(canon)}
+            keys = {p: [k for k, kk in zip(keys[p], keep) if kk] for p in base}
         else:
-            scored = _run(todo, scorer_kwargs, workers, db, progress)
+            scored = _run(list(todo.values()), scorer_kwargs, workers, db, progress)
         wall = time.perf_counter() - t0
         truth = truth_all[idx]
         result = CorrelationResult(truth=truth)
         for p in base:
             vals = db.values(sp.name, p, hashes[p])
-            col = np.array([vals.get(c, math.nan) for c in canon])
+            col = np.array([vals.get(k, math.nan) for k in keys[p]])
             result.values[p] = col
             spec = get_proxy(p)
             row = correlation(col, truth, spec.direction)
@@ -169,7 +170,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             result.rows[name] = row
         result.meta = {
             "space": sp.name, "dataset": dataset, "target": target_col, "target_sha256": table.sha256,
-            "benchmark_file": str(table.path), "archs": len(idx), "unique_archs": len(rep), "sample": sample,
+            "benchmark_file": str(table.path), "archs": len(idx), "unique_archs": len(set(canon)), "sample": sample,
             "indices": idx.tolist(),
             "seed": seed, "batch_size": batch_size, "init": init, "protocol_preset": protocol,
             "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes,
@@ -207,7 +208,7 @@ def _run(todo, scorer_kwargs, workers, db, progress) -> int:
     with Progress(*columns, disable=not progress) as bar:
         task = bar.add_task("scoring", total=len(todo), rate="")
         t0 = time.perf_counter()
-        for missing, archs in groups.items():
+        for missing, archs in sorted(groups.items(), key=lambda kv: len(kv[0])):  # cheap groups first
             executor = make_executor({**scorer_kwargs, "proxies": list(missing)}, workers)
             try:
                 for records in executor.map(archs):

@@ -180,7 +180,8 @@ class Scorer:
                 value, error = math.nan, f"{type(exc).__name__}: {exc}"
             seconds = time.perf_counter() - t0
             notes = [n for n in ctx.notes if n.startswith(spec.name)]
-            records.append(ScoreRecord(self.space.name, arch_str, canonical, spec.name, value, seconds,
+            key = canonical if spec.shares_isomorphs else arch_str  # the store key: see ProxySpec.shares_isomorphs
+            records.append(ScoreRecord(self.space.name, arch_str, key, spec.name, value, seconds,
                                        spec.direction, proto, protocol_hash(proto), error, notes))
         return records
 

@@ -1,9 +1,11 @@
 """Results store: every score keyed by (space, canonical arch, proxy, protocol hash), committed as produced.
 
-SQLite by default (a file path or ``sqlite:///path``). Each architecture's records are written in one
+SQLite by default (a file path or ``sqlite:///path``). The ``canonical`` column holds the sharing key: the
+isomorphism class for proxies that depend only on the computed function (``ProxySpec.shares_isomorphs``),
+the exact arch string for the others (dead branches change params, ReLU-code kernels, ...).
+Each architecture's records are written in one
 transaction, so a run killed at any point (SIGKILL, power loss) keeps every finished architecture and no
-half-written one; rerunning skips what is stored. Isomorphic architectures share their canonical key and
-are scored once.
+half-written one; rerunning skips what is stored.
 """
 
 from __future__ import annotations

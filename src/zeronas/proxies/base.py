@@ -33,6 +33,10 @@ class ProxySpec:
     description: str = ""
     reference: str = ""
     family: str = ""
+    # True when the value depends only on the function the network computes, so isomorphic archs may share
+    # it. False (the default) for proxies that also see dead branches and ops fed by zero nodes (params,
+    # flops, ReLU-code kernels, hooks on every module, BN statistics of every layer).
+    shares_isomorphs: bool = False
 
     @property
     def needs_images(self) -> bool:
@@ -43,14 +47,14 @@ _REGISTRY: dict[str, ProxySpec] = {}
 
 
 def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str = "float32", defaults=None,
-             description: str = "", reference: str = ""):
+             description: str = "", reference: str = "", shares_isomorphs: bool = False):
     if data not in DATA_KINDS or bn_mode not in BN_MODES or direction not in (1, -1):
         raise ValueError(f"bad metadata for proxy {name}")
 
     def deco(fn):
         _REGISTRY[name] = ProxySpec(name, fn, direction, data, bn_mode, dtype, dict(defaults or {}),
                                     description or (fn.__doc__ or "").strip().split("\n")[0], reference,
-                                    fn.__module__.rsplit(".", 1)[-1])
+                                    fn.__module__.rsplit(".", 1)[-1], shares_isomorphs)
         return fn
 
     return deco

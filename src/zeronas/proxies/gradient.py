@@ -24,28 +24,28 @@ def _layer_sum(ctx, name, metric) -> float:
     return sum(metric(m.weight, m.weight.grad).item() for m in weight_layers(model) if m.weight.grad is not None)
 
 
-@register("snip", direction=1, data="batch", bn_mode="train",
+@register("snip", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
           reference="Lee et al. 2019; Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum |W * dL/dW| (connection sensitivity at init)")
 def snip(ctx) -> float:
     return _layer_sum(ctx, "snip", lambda w, g: (w * g).abs().sum())
 
 
-@register("grad_norm", direction=1, data="batch", bn_mode="train",
+@register("grad_norm", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
           reference="Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum over layers of ||dL/dW_l||_2 (a sum of per-layer norms)")
 def grad_norm(ctx) -> float:
     return _layer_sum(ctx, "grad_norm", lambda w, g: g.norm())
 
 
-@register("plain", direction=1, data="batch", bn_mode="train",
+@register("plain", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
           reference="Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum dL/dW * W (signed; negatively correlated in practice)")
 def plain(ctx) -> float:
     return _layer_sum(ctx, "plain", lambda w, g: (g * w).sum())
 
 
-@register("grasp", direction=1, data="batch", bn_mode="train", defaults={"temperature": 1.0},
+@register("grasp", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", defaults={"temperature": 1.0},
           reference="Wang et al. ICLR 2020; foresight grasp (T=1, one iteration)",
           description="sum -W * (H g), g = dL/dW, Hessian-gradient product by double backprop")
 def grasp(ctx, temperature: float = 1.0) -> float:
@@ -61,7 +61,7 @@ def grasp(ctx, temperature: float = 1.0) -> float:
     return sum((-w.detach() * h).sum().item() for w, h in zip(weights, hg) if h is not None)
 
 
-@register("fisher", direction=1, data="batch", bn_mode="train",
+@register("fisher", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
           reference="Theis et al. 2018; Turner et al. 2020; foresight fisher (channel mode)",
           description="sum_l sum_c 0.5 * mean_n(sum_hw a * dL/da)^2 over conv/linear outputs a")
 def fisher(ctx) -> float:

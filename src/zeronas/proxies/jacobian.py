@@ -34,7 +34,7 @@ def jacob_cov_from_jacobian(J: np.ndarray, k: float = K_EPS) -> float:
     return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
 
 
-@register("jacob_cov", direction=1, data="batch", bn_mode="train", dtype="float64",
+@register("jacob_cov", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", dtype="float64",
           reference="Mellor et al. 2020 (NASWOT v1); foresight jacob_cov",
           description="-sum[log(l+k) + 1/(l+k)] over eigenvalues of the input-Jacobian correlation matrix")
 def jacob_cov(ctx) -> float:
@@ -62,7 +62,7 @@ def epe_from_jacobian(J: np.ndarray, labels: np.ndarray, num_classes: int, k: fl
     return float(np.abs(vals[:, None] - vals[None, :]).sum() / len(vals))
 
 
-@register("epe_nas", direction=1, data="batch", bn_mode="train", dtype="float64",
+@register("epe_nas", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", dtype="float64",
           reference="Lopes et al. 2021 (EPE-NAS); NASLib epe_nas",
           description="class-wise sum of log|corrcoef| of input Jacobians")
 def epe_nas(ctx) -> float:

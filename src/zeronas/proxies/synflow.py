@@ -17,7 +17,7 @@ def linearized(model, dtype=torch.float64):
     return model
 
 
-@register("synflow", direction=1, data="ones", bn_mode="bypass", dtype="float64",
+@register("synflow", direction=1, shares_isomorphs=True, data="ones", bn_mode="bypass", dtype="float64",
           reference="Tanaka et al. NeurIPS 2020; Abdelfattah et al. ICLR 2021 (foresight synflow)",
           description="sum |W * dR/dW|, R = 1^T f(1; |theta|), float64, BN bypassed")
 def synflow(ctx) -> float:

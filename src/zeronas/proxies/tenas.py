@@ -28,7 +28,8 @@ def condition_number(theta: torch.Tensor) -> float:
     return hi / lo
 
 
-@register("ntk_cond", direction=-1, data="batch", bn_mode="train", dtype="float64", defaults={"batch_size": None},
+@register("ntk_cond", direction=-1, shares_isomorphs=True, data="batch", bn_mode="train", dtype="float64",
+          defaults={"batch_size": None},
           reference="Chen et al. ICLR 2021 (TE-NAS lib/procedures/ntk.py); NB201 batch 72",
           description="condition number of the empirical NTK over one batch (weights only; lower is better)")
 def ntk_cond(ctx, batch_size: int | None = None) -> float:
@@ -97,7 +98,7 @@ def ntk_regression_mse(gx: list[torch.Tensor], gy: list[torch.Tensor], tx: torch
     return ((ty - pred) ** 2).sum(1).mean().item()
 
 
-@register("teg_mse", direction=-1, data="batch+heldout", bn_mode="train", dtype="float64",
+@register("teg_mse", direction=-1, shares_isomorphs=True, data="batch+heldout", bn_mode="train", dtype="float64",
           reference="TEG-NAS, arXiv 2108.11939 (VITA-Group/TEGNAS lib/procedures/ntk.py)",
           description="NTK kernel-regression MSE from a train batch to a held-out batch, cell parameters only")
 def teg_mse(ctx) -> float:

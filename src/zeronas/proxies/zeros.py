@@ -34,7 +34,7 @@ def connection_sensitivity(model, weights: torch.Tensor, input_shape) -> torch.T
     return score
 
 
-@register("zeros", direction=1, data="ones", bn_mode="bypass", dtype="float64",
+@register("zeros", direction=1, shares_isomorphs=True, data="ones", bn_mode="bypass", dtype="float64",
           reference="Zhang, Huang, Wang, arXiv 2106.11542 (FreeDARTS / ZEROS)",
           description="sum over edges of |w * dR/dw| at w = one-hot (synflow objective, float64, BN bypassed)")
 def zeros(ctx) -> float:

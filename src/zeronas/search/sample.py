@@ -14,7 +14,8 @@ from .base import Budget, SearchResult, register_strategy, rng_for
 
 
 class Fitness:
-    """Proxy (or ensemble) fitness with a per-canonical cache: isomorphic archs are scored once.
+    """Proxy (or ensemble) fitness with a cache: isomorphic archs are scored once when every member proxy
+    depends only on the computed function (``shares_isomorphs``), each arch string once otherwise.
 
     An ensemble ``ensemble:a+b`` ranks against every architecture seen so far (sum of log(rank/N)), so its
     value for an arch can change as the population grows; it is recomputed over the seen set on demand.
@@ -27,6 +28,7 @@ class Fitness:
         self.space, self.name = space, proxy
         self.members = ens[proxy] if ens else base
         self.directions = [get_proxy(m).direction for m in self.members]
+        self.shared = all(get_proxy(m).shares_isomorphs for m in self.members)
         self.scorer = Scorer(space, self.members, **scorer_kwargs)
         self.values: dict[str, list[float]] = {}
         self.evaluations = 0
@@ -42,10 +44,12 @@ class Fitness:
             self.stored = [self.store.values(space.name, m, h) for m, h in zip(self.members, self.hashes)]
 
     def raw(self, arch) -> list[float]:
-        key = self.space.canonical(arch)
+        canonical, text = self.space.canonical(arch), self.space.format(arch)
+        key = canonical if self.shared else text
         if key not in self.values:
-            if self.store is not None and all(key in s for s in self.stored):
-                self.values[key] = [s[key] for s in self.stored]
+            skeys = [canonical if get_proxy(m).shares_isomorphs else text for m in self.members]
+            if self.store is not None and all(k in s for k, s in zip(skeys, self.stored)):
+                self.values[key] = [s[k] for k, s in zip(skeys, self.stored)]
             else:
                 records = self.scorer.score_arch(arch)
                 if self.store is not None:
@@ -65,7 +69,7 @@ class Fitness:
         keys = list(self.values)
         cols = [np.array([self.values[k][m] for k in keys]) for m in range(len(self.members))]
         scores = rank_ensemble(cols, self.directions)
-        return float(scores[keys.index(self.space.canonical(arch))])
+        return float(scores[keys.index(self.space.canonical(arch) if self.shared else self.space.format(arch))])
 
 
 def _scorer_kwargs(kw) -> dict:
