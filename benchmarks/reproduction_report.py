@@ -53,7 +53,8 @@ REF_NAMES = {"jacob_cov": "jacov"}
 
 
 def reference_agreement(result, dataset, table, idx) -> dict:
-    """Spearman between zeronas's and Suite-Zero's per-arch scores on the archs both have."""
+    """Spearman between zeronas's and Suite-Zero's per-arch scores on the archs both have, and the rho of
+    each with the Suite-Zero target (NASLib val acc) on exactly those archs."""
     p = paths.find([REF_FILES.get(dataset, "")]) if dataset in REF_FILES else None
     if p is None:
         return {}
@@ -62,11 +63,12 @@ def reference_agreement(result, dataset, table, idx) -> dict:
     out = {}
     for proxy, col in result.values.items():
         ref = REF_NAMES.get(proxy, proxy)
-        shared = [(v, float(rows[i][ref])) for v, i in zip(col, idx) if i in rows and ref in rows[i]
-                  and np.isfinite(v) and rows[i][ref] not in ("", "nan")]
+        shared = [(v, float(rows[i][ref]), float(rows[i]["naslib_valacc_1seed"])) for v, i in zip(col, idx)
+                  if i in rows and ref in rows[i] and np.isfinite(v) and rows[i][ref] not in ("", "nan")]
         if len(shared) >= 20:
-            a, b = zip(*shared)
-            out[proxy] = (float(stats.spearmanr(a, b)[0]), len(shared))
+            a, b, t = zip(*shared)
+            out[proxy] = (float(stats.spearmanr(a, b)[0]), len(shared), float(stats.spearmanr(a, t)[0]),
+                          float(stats.spearmanr(b, t)[0]))
     return out
 
 
@@ -96,8 +98,8 @@ def main():
     for ds in args.datasets.split(","):
         t0 = time.time()
         res_valid = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
-                              batch_size=args.batch_size, store=args.store, workers=args.workers, metric="valid",
-                              progress=True, only_stored=args.only_stored)
+                              batch_size=args.batch_size, store=args.store, workers=args.workers,
+                              protocol="suite-zero", progress=True, only_stored=args.only_stored)
         res_test = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
                              batch_size=args.batch_size, store=args.store, workers=1, metric="test",
                              only_stored=args.only_stored)
@@ -135,8 +137,9 @@ def write_report(all_rows, metas, args):
                   f"{meta['target_sha256'][:12]}.", ""]
         lines += [f"- note: {n}" for n in meta["notes"]] + [""]
         lines += ["| proxy | rho valid | rho valid, no unreachable ops | Suite-Zero | Delta | rho test | ZiCo | Delta "
-                  "| Kendall test | top-10% test | ref agreement (n) | ms/arch |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| Kendall test | top-10% test | ref agreement (n) | same archs: rho ours / rho Suite-Zero scores "
+                  "| ms/arch |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for (d, p), r in all_rows.items():
             if d != ds:
                 continue
@@ -157,6 +160,7 @@ def write_report(all_rows, metas, args):
                          f"{delta(rv, sz)} | {fmt(rt)} | {fmt(zc, 2)} | "
                          f"{delta(rt, zc)} | {fmt(r['test']['kendall'])} | {fmt(r['test']['top10'], 2)} | "
                          f"{fmt(ag[0]) + f' ({ag[1]})' if ag else '—'} | "
+                         f"{fmt(ag[2]) + ' / ' + fmt(ag[3]) if ag else '—'} | "
                          f"{fmt(r['valid'].get('ms_per_arch', math.nan), 0)} |")
         lines.append("")
     lines += ["## Other published references", ""]
