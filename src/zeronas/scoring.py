@@ -78,6 +78,7 @@ class Scorer:
         self.images = self.heldout = None
         dataset = "cifar10" if data in ("auto", None) else data
         self.data_note = ""
+        self.stands_in_for = None  # the dataset whose missing images CIFAR-10 replaces
         if images is not None:  # caller-supplied ImageSet (custom data, tests)
             info = images.info
             self.images, self.heldout = images, heldout
@@ -100,10 +101,10 @@ class Scorer:
                     self.data_note = f"no images found, data-free proxies only ({exc})"
                 else:
                     raise
-            self.stands_in_for = info.name if self.dataset != info.name else None
+            if self.dataset != info.name:
+                self.stands_in_for = info.name
         else:
             self.dataset, self.input_size, self.num_classes = "none", 32, num_classes or 10
-        self.stands_in_for = getattr(self, "stands_in_for", None)
         self._data_dir = data_dir
         requested = resolve_proxies(proxies)
         unavailable = [p.name for p in requested if p.needs_images and self.images is None]
@@ -129,7 +130,7 @@ class Scorer:
         b0 = make_batch(self.images, self.batch_size, self.seed, 0)
         d = {"dataset": self.dataset, "source": self.images.source, "fidelity": self.images.fidelity,
              "batch_size": self.batch_size, "seed": self.seed, "batch0_sha256": b0.meta["sha256"][:16]}
-        if getattr(self, "stands_in_for", None):
+        if self.stands_in_for:
             d["stands_in_for"] = self.stands_in_for
         return d
 

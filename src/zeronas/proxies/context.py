@@ -111,6 +111,11 @@ class ScoringContext:
             self._batches[key] = make_batch(self.heldout, size, self.seed, index).to(self.device)
         return self._batches[key]
 
+    def use_batch(self, batch: Batch, index: int = 0) -> None:
+        """Make ``batch`` this context's batch ``index`` (for callers that feed their own batches)."""
+        self._batches = {**self._batches, ("train", index, len(batch.y)): batch.to(self.device)}
+        self.cache.clear()
+
     def crops(self, n: int, size: int = 3, channels: int = 1, proxy: str = "") -> torch.Tensor:
         """TE-NAS linear-region inputs: normalised real images, a random size x size crop, random channel(s)."""
         key = ("crops", n, size, channels)

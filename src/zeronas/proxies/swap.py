@@ -36,7 +36,6 @@ def swap(ctx, samples: int = 16, repeats: int = 32, mu: float | None = None, sig
             feats.append(output.detach().reshape(output.shape[0], -1))
 
     total = 0.0
-    model = ctx.model()
     for _ in range(repeats):
         model = ctx.model()
         gaussian_init(model, g)

@@ -18,13 +18,12 @@ from .base import gaussian_init, register
 def zen(ctx, mixup_gamma: float = 1e-2, repeats: int = 1, bn_momentum: float | None = None) -> float:
     """``bn_momentum`` None keeps the network's BN momentum (0.1, as the reference runs it, which makes
     running_var = 0.9 + 0.1 * batch_var); 1.0 uses the true batch variance."""
-    model = ctx.model()
-    if not hasattr(model, "forward_pre_gap"):
-        raise UserError("zen needs a network with forward_pre_gap (features before global pooling)")
     g = ctx.generator(17)
     scores = []
     for _ in range(repeats):
         model = ctx.model()
+        if not hasattr(model, "forward_pre_gap"):
+            raise UserError("zen needs a network with forward_pre_gap (features before global pooling)")
         gaussian_init(model, g)
         bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
         if bn_momentum is not None:

@@ -96,8 +96,7 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
                 b = make_batch(scorer.images, batch_size, seed + 1, v % (len(scorer.images) // batch_size)) \
                     if scorer.images is not None else None
                 if b is not None:
-                    ctx._batches = {("train", 0, batch_size): b.to(scorer.device)}
-                ctx.cache.clear()
+                    ctx.use_batch(b)
                 total += float(spec.fn(ctx, **scorer.options[proxy])) * spec.direction
                 evaluations += 1
             scores[space.format(arch)] = total
