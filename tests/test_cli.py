@@ -52,3 +52,28 @@ def test_correlate_cli_writes_outputs(tmp_path):
     data = json.loads((tmp_path / "o" / "correlation.json").read_text())
     assert data["meta"]["target"] == "cifar10_test_acc" and data["proxies"]["params"]["n"] == 10
     assert data["proxies"]["ensemble:params+flops"]["members"] == ["params", "flops"]
+
+
+def test_search_bad_options_are_one_line_errors():
+    for args, needle in [(["--method", "bogus"], "unknown --method"),
+                         (["--method", "rea", "--budget", "0"], "--budget must be at least 1"),
+                         (["--method", "sample", "--pool", "3"], "--pool does not apply to --method sample"),
+                         (["--method", "te-nas", "--lr", "0.1"], "--lr does not apply"),
+                         (["--method", "freedarts", "--train-steps", "5"], "--train-steps does not apply"),
+                         (["--method", "sample", "--plot"], "--plot writes a PNG and needs --out"),
+                         (["--method", "sample", "--runs", "0"], "--runs must be at least 1")]:
+        from zeronas.errors import UserError
+
+        res = runner.invoke(app, ["search", *args])
+        assert isinstance(res.exception, UserError), (args, res.output)
+        assert needle in str(res.exception) and "\n" not in str(res.exception)
+
+
+def test_search_cli_writes_result_and_plot(tmp_path):
+    res = runner.invoke(app, ["search", "--method", "rea", "--proxy", "params", "--data", "none", "--budget", "25",
+                              "--population", "5", "--tournament", "2", "--out", str(tmp_path), "--plot"])
+    assert res.exit_code == 0, res.output
+    out = json.loads((tmp_path / "result.json").read_text())
+    # 25 budget steps; isomorphic repeats are looked up, so at most 25 networks were scored
+    assert out["method"] == "rea" and len(out["trajectory"]) == 25 and 0 < out["evaluations"] <= 25
+    assert (tmp_path / "trajectory.png").stat().st_size > 0

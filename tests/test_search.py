@@ -123,3 +123,131 @@ def test_te_nas_prunes_one_op_per_edge_per_round(fake_images, monkeypatch):
     assert [t["ops_left"] for t in r.trajectory] == [[3] * 6, [2] * 6, [1] * 6]
     assert all(len(t["pruned"]) == 6 and "none" not in t["pruned"].values() for t in r.trajectory)
     assert "none" not in space.parse(r.arch)
+
+
+def test_teg_summed_ranks_by_hand():
+    from zeronas.search.teg import best_by_rank, summed_ranks
+
+    rows = [dict(kappa=1, regions=10, mse=0.5), dict(kappa=2, regions=30, mse=0.4), dict(kappa=3, regions=20, mse=0.6)]
+    # kappa ascending: 0,1,2; regions descending: 2,0,1; mse ascending: 1,0,2
+    assert summed_ranks(rows).tolist() == [3, 1, 5] and best_by_rank(rows) == 1
+    ties = [dict(kappa=1, regions=5, mse=1), dict(kappa=1, regions=5, mse=1), dict(kappa=2, regions=4, mse=2)]
+    assert summed_ranks(ties).tolist() == [0, 0, 6]
+
+
+TINY_TEG = dict(repeat=1, batch_size=4, C=2, N=1, lr_samples=20, lr_batches=1)
+
+
+def test_teg_fixed_context_and_rea(fake_images, monkeypatch):
+    from zeronas.search.teg import TEGEvaluator
+
+    monkeypatch.setattr("zeronas.search.teg.Scorer", _scorer_with(fake_images))
+    ev = TEGEvaluator(space, seed=0, **{**TINY_TEG, "repeat": 2})
+    assert torch.equal(ev.te.batches[0].x, ev.te.batches[1].x)  # one fixed batch shared by every network
+    a = space.sample(3)
+    first = ev(a)
+    ev.metrics.cache.clear()
+    assert ev(a) == first and math.isfinite(first["kappa"]) and first["regions"] >= 1
+    r = search("nb201", "teg-rea", seed=0, budget=8, population=4, tournament=2, **TINY_TEG)
+    assert r.evaluations == 8 and set(r.proxy_values) == {"teg_kappa", "teg_regions", "teg_mse"}
+
+
+class _CountConv3:
+    """A TEG evaluator stand-in: more nor_conv_3x3 = better on all three metrics."""
+
+    def __init__(self, *a, **k):
+        self.evaluations, self.protocol = 0, {}
+
+    def __call__(self, arch):
+        self.evaluations += 1
+        k = sum(op == "nor_conv_3x3" for op in space.coerce(arch))
+        return {"kappa": 10.0 - k, "regions": float(k), "mse": 1.0 - k / 10, "bad": False}
+
+
+def test_teg_reinforce_learns_rewarded_op(monkeypatch):
+    monkeypatch.setattr("zeronas.search.teg.TEGEvaluator", _CountConv3)
+    r = search("nb201", "teg-reinforce", seed=0, budget=300, data="none")
+    final_policy = space.parse(r.trajectory[-1]["policy_argmax"])
+    assert sum(op == "nor_conv_3x3" for op in final_policy) >= 5
+    # the answer is the best by summed rank over the history: as many conv3x3 as any sampled arch
+    assert space.parse(r.arch).count("nor_conv_3x3") >= final_policy.count("nor_conv_3x3") - 1
+
+
+def _kill_after(monkeypatch, target: str, calls: int):
+    """Make ``target`` (a dotted attribute) raise after ``calls`` calls, as if the process were killed."""
+    import importlib
+
+    mod, attr = target.rsplit(".", 1)
+    cls_mod, cls_name = mod.rsplit(".", 1)
+    owner = getattr(importlib.import_module(cls_mod), cls_name)
+    real = getattr(owner, attr)
+    count = [0]
+
+    def wrapped(*a, **k):
+        count[0] += 1
+        if count[0] > calls:
+            raise KeyboardInterrupt("killed")
+        return real(*a, **k)
+
+    monkeypatch.setattr(owner, attr, wrapped)
+    return count
+
+
+@pytest.mark.parametrize("method,measure,kill,kwargs", [
+    ("te-nas", "zeronas.search.supernet_context.TEContext.measure", 7, dict(repeat=1, batch_size=4, C=2, N=1,
+                                                                         lr_samples=20, lr_batches=1)),
+    ("teg-rea", "zeronas.search.supernet_context.TEContext.measure", 5, dict(budget=8, population=4, tournament=2,
+                                                                          **TINY_TEG)),
+    ("zero-cost-pt", "zeronas.search.supernet_context.SupernetContext.batch", 40,  # in the 2nd proposal
+     dict(proxy="nwot", pool=3, validate=2, C=4, N=1, batch_size=8)),
+])
+def test_killed_supernet_search_resumes(method, measure, kill, kwargs, fake_images, monkeypatch, tmp_path):
+    """Killed midway, a supernet search rerun on the same store recomputes only what was not stored and
+    ends where an uninterrupted run ends."""
+    for mod in ("prune", "teg", "perturb"):
+        monkeypatch.setattr(f"zeronas.search.{mod}.Scorer", _scorer_with(fake_images))
+    fresh = search("nb201", method, seed=2, **kwargs)
+    db = tmp_path / "s.db"
+    with monkeypatch.context() as m:
+        _kill_after(m, measure, kill)
+        with pytest.raises(KeyboardInterrupt):
+            search("nb201", method, seed=2, store=db, **kwargs)
+    from zeronas.store import Store
+
+    assert Store(db).count() > 0
+    resumed = search("nb201", method, seed=2, store=db, **kwargs)
+    assert resumed.arch == fresh.arch
+    with monkeypatch.context() as m:  # a finished search replays entirely from the store
+        _kill_after(m, measure, 0)
+        again = search("nb201", method, seed=2, store=db, **kwargs)
+    assert again.arch == fresh.arch
+
+
+def test_das_fast_training_trains_before_scoring(fake_images):
+    from zeronas.scoring import Scorer
+
+    at_init = Scorer(space, ["das"], images=fake_images, batch_size=8, seed=0)
+    trained = Scorer(space, ["das"], images=fake_images, batch_size=8, seed=0, train_steps=3)
+    a = space.sample(5)
+    c0, c1 = at_init.context(a), trained.context(a)
+    w0 = c0.model().classifier.weight.detach().clone()
+    w1 = c1.model().classifier.weight.detach().clone()
+    assert not torch.equal(w0, w1) and c1.training["steps"] == 3 and len(c1.training["losses"]) == 3
+    assert torch.equal(c1.model().classifier.weight, w1)  # the trained weights are what every proxy sees
+    assert "fast_training" in trained.protocol(trained.proxies[0])
+    assert "fast_training" not in at_init.protocol(at_init.proxies[0])
+    with pytest.raises(UserError, match="train-steps"):
+        Scorer(space, ["das"], images=fake_images, train_steps=-1)
+
+
+def test_fast_train_lowers_loss_on_separable_data():
+    """Two classes split by the brightness of the first pixel: a linear model learns it in a few steps."""
+    from zeronas.data import ImageSet
+    from zeronas.train import fast_train
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(400, 4, 4, 3), dtype=np.uint8)
+    y = (x[:, 0, 0, 0] > 127).astype(np.int64)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 2))
+    out = fast_train(model, ImageSet("cifar10", "train", x, y, "synthetic", "random"), 40, batch_size=20, lr=0.05)
+    assert np.mean(out["losses"][-5:]) < np.mean(out["losses"][:5])

@@ -176,62 +176,102 @@ def _fmt3(v) -> str:
     return "nan" if not isinstance(v, (int, float)) or not math.isfinite(v) else f"{v:.3f}"
 
 
+# which --method each method-specific option applies to: anything else is an incompatible pair
+SEARCH_OPTIONS = {
+    "proxy": ("sample", "random", "rea", "das", "zero-cost-pt"),
+    "n": ("sample", "das"),
+    "population": ("rea", "teg-rea"),
+    "tournament": ("rea", "teg-rea"),
+    "variant": ("freedarts",),
+    "alpha_init": ("freedarts",),
+    "pool": ("zero-cost-pt",),
+    "validate": ("zero-cost-pt",),
+    "edge_order": ("zero-cost-pt",),
+    "repeat": ("te-nas", "teg-rea", "teg-reinforce"),
+    "init": ("te-nas", "teg-rea", "teg-reinforce", "zero-cost-pt", "sample", "random", "rea", "das"),
+    "train_steps": ("das",),
+    "lr": ("teg-reinforce",),
+    "C": ("te-nas", "teg-rea", "teg-reinforce", "zero-cost-pt", "freedarts"),
+    "N": ("te-nas", "teg-rea", "teg-reinforce", "zero-cost-pt", "freedarts"),
+}
+
+
 @app.command()
 def search(
-    method: Annotated[str, typer.Option(help="sample | random | rea | freedarts | zero-cost-pt | te-nas.")] = "sample",
+    method: Annotated[str, typer.Option(help="te-nas | teg-rea | teg-reinforce | zero-cost-pt | freedarts | das | "
+                                       "sample | rea | random.")] = "sample",
     space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
-    proxy: Annotated[str, typer.Option(
-        help="Proxy (or ensemble:a+b) driving sample/random/rea/zero-cost-pt.")] = "nwot",
+    proxy: Annotated[str | None, typer.Option(
+        help="Proxy (or ensemble:a+b) driving sample/random/rea/zero-cost-pt (default nwot) or das (default "
+             "das).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first run.")] = 0,
     runs: Annotated[int, typer.Option(help="Run this many seeds (seed, seed+1, ...) and report mean +- std.")] = 1,
-    budget: Annotated[int | None, typer.Option(help="Proxy evaluations allowed (sample: N; rea: default 200).")] = None,
-    time_budget: Annotated[float | None, typer.Option(help="Seconds allowed (random, rea).")] = None,
-    n: Annotated[int, typer.Option(help="sample: architectures to draw (NASWOT N).")] = 100,
-    population: Annotated[int, typer.Option(help="rea: population size.")] = 20,
-    tournament: Annotated[int, typer.Option(help="rea: tournament size.")] = 5,
-    variant: Annotated[str, typer.Option(
-        help="freedarts: oneshot (the code) or iterative (our reading).")] = "oneshot",
-    alpha_init: Annotated[str, typer.Option(
-        help="freedarts: zero (uniform weights) or random (1e-3 N(0,1)).")] = "zero",
-    pool: Annotated[int, typer.Option(help="zero-cost-pt: proposals N.")] = 10,
-    validate: Annotated[int, typer.Option(help="zero-cost-pt: validation batches V.")] = 100,
-    edge_order: Annotated[str, typer.Option(help="zero-cost-pt: random, order or reverse.")] = "random",
-    repeat: Annotated[int, typer.Option(help="te-nas: network/batch draws averaged per measurement.")] = 3,
-    init: Annotated[str, typer.Option(help="te-nas: torch-default (what the official code runs) or kaiming "
-                                      "(what it intends).")] = "torch-default",
-    channels: Annotated[int, typer.Option("--C", help="Supernet channels (supernet methods).")] = 16,
-    cells: Annotated[int, typer.Option("--N", help="Supernet cells per stage (supernet methods).")] = 5,
+    budget: Annotated[int | None, typer.Option(
+        help="Architectures evaluated: sample/das N; rea default 200; teg-rea default population+1000; "
+             "teg-reinforce default 500.")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Seconds allowed (random, rea, teg-*, sample).")] = None,
+    n: Annotated[int | None, typer.Option(help="sample/das: architectures to draw (NASWOT N, default 100).")] = None,
+    population: Annotated[int | None, typer.Option(
+        help="rea/teg-rea: population size (default 20 / 256).")] = None,
+    tournament: Annotated[int | None, typer.Option(
+        help="rea/teg-rea: tournament size (default 5 / 64).")] = None,
+    variant: Annotated[str | None, typer.Option(
+        help="freedarts: oneshot (the code, default) or iterative (our reading).")] = None,
+    alpha_init: Annotated[str | None, typer.Option(
+        help="freedarts: zero (uniform weights, default) or random (1e-3 N(0,1)).")] = None,
+    pool: Annotated[int | None, typer.Option(help="zero-cost-pt: proposals N (default 10).")] = None,
+    validate: Annotated[int | None, typer.Option(help="zero-cost-pt: validation batches V (default 100).")] = None,
+    edge_order: Annotated[str | None, typer.Option(
+        help="zero-cost-pt: random (default), order or reverse.")] = None,
+    repeat: Annotated[int | None, typer.Option(
+        help="te-nas/teg-*: networks (and batches) averaged per measurement (default 3).")] = None,
+    init: Annotated[str | None, typer.Option(
+        help="te-nas/teg-*: torch-default (what the official codes run) or kaiming (what they intend); "
+             "proxy methods: any 'score --init'.")] = None,
+    train_steps: Annotated[int | None, typer.Option(
+        help="das: SGD steps to train each candidate before scoring it (fast training; 0 = at init).")] = None,
+    lr: Annotated[float | None, typer.Option(help="teg-reinforce: policy learning rate (default 0.04).")] = None,
+    channels: Annotated[int | None, typer.Option(
+        "--C", help="Supernet channels (te-nas 16, teg-* 3, zero-cost-pt 16, freedarts 16).")] = None,
+    cells: Annotated[int | None, typer.Option(
+        "--N", help="Supernet cells per stage (te-nas 5, teg-* 1, zero-cost-pt 5, freedarts 5).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: the method's).")] = None,
-    data: Annotated[str, typer.Option(help="Images for data-dependent proxies (see 'score --help').")] = "cifar10",
+    data: Annotated[str, typer.Option(help="Images for data-dependent methods (see 'score --help').")] = "cifar10",
     data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
-    store: Annotated[Path | None, typer.Option(help="Results store: sample/random/rea persist every evaluation "
-                                               "there, and a killed search rerun with the same seed resumes "
-                                               "from it.")] = None,
+    store: Annotated[Path | None, typer.Option(help="Results store: every evaluation (and supernet measurement) "
+                                               "is persisted there, and a killed search rerun with the same "
+                                               "settings and seed resumes from it.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write result.json (and trajectory.png with --plot) here.")] = None,
     plot: Annotated[bool, typer.Option(help="Draw the search trajectory as a PNG (needs --out).")] = False,
 ):
     """Search a space and report the architecture found, its proxy values and benchmark accuracy."""
     import statistics
 
+    from .search import list_strategies
     from .search import search as run_search
 
+    if method not in list_strategies():
+        raise UserError(f"unknown --method {method!r}; choose one of: {', '.join(list_strategies())}")
     if runs < 1:
         raise UserError(f"--runs must be at least 1, not {runs}")
     if plot and out is None:
         raise UserError("--plot writes a PNG and needs --out DIR")
-    if method != "zero-cost-pt" and (pool != 10 or validate != 100):
-        raise UserError("--pool/--validate apply to --method zero-cost-pt only")
-    if method != "freedarts" and (variant != "oneshot" or alpha_init != "zero"):
-        raise UserError("--variant/--alpha-init apply to --method freedarts only")
-    kwargs = dict(proxy=proxy, budget=budget, time_budget=time_budget, n=n, population=population,
-                  tournament=tournament, variant=variant, alpha_init=alpha_init, pool=pool, validate=validate,
-                  edge_order=edge_order, C=channels, N=cells, data=data, data_dir=data_dir, device=device,
-                  store=store, repeat=repeat)
-    if method == "te-nas":
-        kwargs["init"] = init
-    elif init != "torch-default" or repeat != 3:
-        raise UserError("--init/--repeat apply to --method te-nas only")
+    if budget is not None and budget < 1:
+        raise UserError(f"--budget must be at least 1 evaluation, not {budget}")
+    given = dict(proxy=proxy, n=n, population=population, tournament=tournament, variant=variant,
+                 alpha_init=alpha_init, pool=pool, validate=validate, edge_order=edge_order, repeat=repeat,
+                 init=init, train_steps=train_steps, lr=lr, C=channels, N=cells)
+    kwargs = {}
+    for name, value in given.items():
+        if value is None:
+            continue
+        if method not in SEARCH_OPTIONS[name]:
+            flag = {"C": "--C", "N": "--N"}.get(name, "--" + name.replace("_", "-"))
+            raise UserError(f"{flag} does not apply to --method {method}; it applies to "
+                            f"{', '.join(SEARCH_OPTIONS[name])}")
+        kwargs[name] = value
+    kwargs.update(budget=budget, time_budget=time_budget, data=data, data_dir=data_dir, device=device, store=store)
     if batch_size is not None:
         kwargs["batch_size"] = batch_size
     results = []
@@ -242,6 +282,8 @@ def search(
         acc = (f"C10 {b['cifar10']:.2f} / C100 {b['cifar100']:.2f} / IN16 {b['imagenet16-120']:.2f} "
                f"(C10 percentile {b['cifar10_percentile']:.1f})" if b else "no benchmark table")
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {r.evaluations} evals, {r.seconds:.1f}s", highlight=False)
+    if len(results[0].trajectory) > 1:
+        _print_trajectory(results[0])
     if runs > 1 and results[0].benchmark:
         for ds in ("cifar10", "cifar100", "imagenet16-120"):
             vals = [r.benchmark[ds] for r in results]
@@ -257,24 +299,40 @@ def search(
             console.print(f"wrote {out / 'trajectory.png'}")
 
 
+def _print_trajectory(result, rows: int = 6):
+    """A short trajectory: a few evenly spaced points of the first run."""
+    pts = result.trajectory
+    picks = sorted({round(i * (len(pts) - 1) / (rows - 1)) for i in range(rows)})
+    table = Table(title=f"trajectory (seed {result.seed})")
+    keys = [k for k in pts[-1] if k not in ("policy_argmax", "ops_left", "arch")]
+    for k in keys:
+        table.add_column(k, overflow="fold")
+    for i in picks:
+        table.add_row(*[f"{pts[i].get(k):.4g}" if isinstance(pts[i].get(k), float) else str(pts[i].get(k, ""))
+                        for k in keys])
+    console.print(table)
+
+
 def _plot_trajectory(result, path: Path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = [p for p in result.trajectory if "best_fitness" in p]
+    pts = [p for p in result.trajectory if "evaluation" in p]
     if not pts:
         raise UserError(f"method {result.method} has no per-evaluation trajectory to plot")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     x = [p["evaluation"] for p in pts]
-    ax.plot(x, [p["best_fitness"] for p in pts], color="tab:blue", label="best fitness")
+    key = "best_fitness" if "best_fitness" in pts[0] else "reward" if "reward" in pts[0] else None
+    if key:
+        ax.plot(x, [p[key] for p in pts], color="tab:blue", label=key.replace("_", " "))
+        ax.set_ylabel(key.replace("_", " "), color="tab:blue")
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("best fitness", color="tab:blue")
     if "cifar10" in pts[0]:
-        ax2 = ax.twinx()
+        ax2 = ax.twinx() if key else ax
         ax2.plot(x, [p["cifar10"] for p in pts], color="tab:red", label="C10 test acc of best")
-        ax2.set_ylabel("CIFAR-10 test acc (%)", color="tab:red")
+        ax2.set_ylabel("CIFAR-10 test acc of the current best (%)", color="tab:red")
     ax.set_title(f"{result.method} on {result.space}, seed {result.seed}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -66,7 +66,7 @@ class Scorer:
     def __init__(self, space="nb201", proxies="all", *, data="auto", data_dir=None, batch_size=64, seed=0,
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
-                 images=None, heldout=None, stand_in: bool = False):
+                 images=None, heldout=None, stand_in: bool = False, train_steps: int = 0, train_lr: float = 0.1):
         self.space = get_space(space) if isinstance(space, str) else space
         if init not in INITS:
             raise UserError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
@@ -74,6 +74,10 @@ class Scorer:
             raise UserError(f"batch size must be at least 2 (got {batch_size})")
         self.device = _device(device)
         self.batch_size, self.seed, self.init = batch_size, seed, init
+        if train_steps < 0:
+            raise UserError(f"--train-steps must be 0 or more, not {train_steps}")
+        self.train_steps, self.train_lr = train_steps, train_lr
+        self.train_seconds = 0.0  # total fast-training time: the part of the cost that is not zero
         self.build_options = dict(build_options or {})
         self.images = self.heldout = None
         dataset = "cifar10" if data in ("auto", None) else data
@@ -148,6 +152,8 @@ class Scorer:
              "init": self.init, "seed": self.seed, "dtype": spec.dtype, "bn_mode": spec.bn_mode,
              "num_classes": self.num_classes, "input_size": self.input_size, "build": self.build_options,
              "device": self.device.type, "torch": torch.__version__.split("+")[0], "zeronas": __version__}
+        if self.train_steps:
+            p["fast_training"] = {"steps": self.train_steps, "lr": self.train_lr, "recipe": "sgd-nesterov-0.9-wd5e-4"}
         if spec.needs_images:
             p["data"] = self._data_protocol
         elif spec.data in ("ones", "noise"):
@@ -158,7 +164,8 @@ class Scorer:
         heldout = self._heldout() if any(p.data == "batch+heldout" for p in self.proxies) else None
         ctx = ScoringContext(self.space, arch, images=self.images, heldout=heldout, num_classes=self.num_classes,
                              input_size=self.input_size, batch_size=self.batch_size, seed=self.seed,
-                             init=self.init, device=self.device, build_options=self.build_options)
+                             init=self.init, device=self.device, build_options=self.build_options,
+                             train_steps=self.train_steps, train_lr=self.train_lr)
         ctx._batches = self._batches  # batches do not depend on the architecture: share them
         return ctx
 
@@ -184,6 +191,7 @@ class Scorer:
             key = canonical if spec.shares_isomorphs else arch_str  # the store key: see ProxySpec.shares_isomorphs
             records.append(ScoreRecord(self.space.name, arch_str, key, spec.name, value, seconds,
                                        spec.direction, proto, protocol_hash(proto), error, notes))
+        self.train_seconds += ctx.training.get("seconds", 0.0)
         return records
 
     def score(self, archs: Iterable, progress: bool = False) -> list[ScoreRecord]:

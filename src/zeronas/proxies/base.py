@@ -153,14 +153,16 @@ def cross_entropy_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -
     return loss.detach()
 
 
-def per_sample_output_grads(model: nn.Module, x: torch.Tensor, params: list[torch.Tensor]) -> list[torch.Tensor]:
+def per_sample_output_grads(model: nn.Module, x: torch.Tensor, params: list[torch.Tensor],
+                            aligned: bool = False) -> list[torch.Tensor]:
     """Row i: gradient of sum_k f_k(x_i) w.r.t. ``params``, from one forward of the whole batch (BN in train
     mode couples the samples, as in the TE-NAS code), so each row costs a full backward pass. On CUDA one
-    vectorised backward (``is_grads_batched``) is used; on CPU a loop is ~2.5x faster than vmap."""
+    vectorised backward (``is_grads_batched``) is used; on CPU a loop is ~2.5x faster than vmap.
+    Parameters the output does not reach are dropped, or with ``aligned`` kept as ``None`` entries."""
     out = model(x)
     B = out.shape[0]
     if not out.requires_grad:  # the output does not depend on any parameter asked for
-        return []
+        return [None] * len(params) if aligned else []
     grads = None
     if out.device.type == "cuda":
         eye = torch.zeros((B, *out.shape), dtype=out.dtype, device=out.device)
@@ -174,7 +176,8 @@ def per_sample_output_grads(model: nn.Module, x: torch.Tensor, params: list[torc
         rows = [torch.autograd.grad(out[i].sum(), params, retain_graph=i < B - 1, allow_unused=True)
                 for i in range(B)]
         grads = [None if rows[0][k] is None else torch.stack([r[k] for r in rows]) for k in range(len(params))]
-    return [g.reshape(B, -1) for g in grads if g is not None]
+    rows = [None if g is None else g.reshape(B, -1) for g in grads]
+    return rows if aligned else [g for g in rows if g is not None]
 
 
 def gram(blocks: list[torch.Tensor], other: list[torch.Tensor] | None = None) -> torch.Tensor:

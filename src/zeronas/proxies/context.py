@@ -41,7 +41,8 @@ def apply_init(model: nn.Module, init: str) -> nn.Module:
 class ScoringContext:
     """Per-architecture scoring state shared by all proxies of one ``score`` call.
 
-    ``model()`` builds the network once (seeded, ``init`` applied) and afterwards hands back the same
+    ``model()`` builds the network once (seeded, ``init`` applied, then trained ``train_steps`` SGD steps when
+    asked: DAS's fast-training strategy) and afterwards hands back the same
     module restored to those initial weights, in train mode with no gradients, so proxies never see each
     other's changes and the network is never built twice. ``cache`` lets proxies that share a forward pass
     (nwot and the DAS metrics) compute it once.
@@ -49,7 +50,8 @@ class ScoringContext:
 
     def __init__(self, space, arch, *, images: ImageSet | None = None, heldout: ImageSet | None = None,
                  num_classes: int = 10, input_size: int = 32, batch_size: int = 64, seed: int = 0,
-                 init: str = "torch-default", device: str | torch.device = "cpu", build_options=None):
+                 init: str = "torch-default", device: str | torch.device = "cpu", build_options=None,
+                 train_steps: int = 0, train_lr: float = 0.1):
         self.space, self.arch = space, space.coerce(arch)
         self.images, self.heldout = images, heldout
         self.num_classes, self.input_size = num_classes, input_size
@@ -61,6 +63,8 @@ class ScoringContext:
         self._model: nn.Module | None = None
         self._state: dict | None = None
         self._batches: dict = {}
+        self.train_steps, self.train_lr = train_steps, train_lr
+        self.training: dict = {}  # what fast training did: steps, losses, seconds
 
     # ---- networks --------------------------------------------------------------------------------
     def build(self, init: str | None = None, seed_offset: int = 0, builder=None, **options) -> nn.Module:
@@ -76,6 +80,11 @@ class ScoringContext:
     def model(self, dtype: torch.dtype = torch.float32) -> nn.Module:
         if self._model is None:
             self._model = self.build()
+            if self.train_steps:  # DAS fast training: proxies see the briefly trained weights
+                from ..train import fast_train
+
+                self.training = fast_train(self._model, self.require_images("fast training"), self.train_steps,
+                                           batch_size=self.batch_size, lr=self.train_lr, seed=self.seed)
             self._state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
         m = self._model.to(dtype)
         m.load_state_dict(self._state)

@@ -28,7 +28,7 @@ def list_strategies() -> list[str]:
 
 
 def _load():
-    from . import freedarts, perturb, prune, sample  # noqa: F401
+    from . import freedarts, perturb, prune, sample, teg  # noqa: F401
 
 
 @dataclass
@@ -112,3 +112,43 @@ def search(space="nb201", method="sample", **kwargs) -> SearchResult:
 
 def rng_for(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+class StoredMetrics:
+    """Per-architecture metric values of one search protocol: cached in memory and, with a store, written as
+    they are produced (one row per metric, proxy name ``prefix:metric``), so a killed search rerun with the same
+    seed replays its trajectory from stored values instead of recomputing them."""
+
+    def __init__(self, space, prefix: str, metrics, protocol: dict, store=None):
+        from ..scoring import protocol_hash
+
+        self.space, self.prefix, self.metrics = space, prefix, tuple(metrics)
+        self.protocol, self.hash = protocol, protocol_hash(protocol)
+        self.cache: dict[str, dict] = {}
+        self.store = None
+        if store is not None:
+            from ..store import Store
+
+            self.store = Store(store)
+            stored = {m: self.store.values(space.name, f"{prefix}:{m}", self.hash) for m in self.metrics}
+            for key in set.intersection(*(set(v) for v in stored.values())):
+                self.cache[key] = {m: stored[m][key] for m in self.metrics}
+
+    def get(self, key: str) -> dict | None:
+        return self.cache.get(key)
+
+    def get_or_compute(self, key: str, compute, arch_str: str | None = None) -> dict:
+        """The stored values for ``key``, or ``compute()``'s (a dict of the metrics), stored as they come."""
+        if key not in self.cache:
+            t0 = time.perf_counter()
+            self.put(key, compute(), time.perf_counter() - t0, arch_str)
+        return self.cache[key]
+
+    def put(self, key: str, values: dict, seconds: float, arch_str: str | None = None):
+        self.cache[key] = dict(values)
+        if self.store is not None:
+            from ..scoring import ScoreRecord
+
+            self.store.put([ScoreRecord(self.space.name, arch_str or key, key, f"{self.prefix}:{m}", float(values[m]),
+                                        seconds / len(self.metrics), 0, self.protocol, self.hash)
+                            for m in self.metrics])

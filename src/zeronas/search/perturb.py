@@ -11,6 +11,8 @@ edge's, which is not copied).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -18,7 +20,7 @@ from ..data import make_batch
 from ..errors import UserError
 from ..proxies.base import get_proxy
 from ..scoring import Scorer
-from .base import SearchResult, register_strategy, rng_for
+from .base import SearchResult, StoredMetrics, register_strategy, rng_for
 from .supernet_context import SupernetContext
 
 EDGE_ORDERS = ("random", "order", "reverse")
@@ -26,7 +28,8 @@ EDGE_ORDERS = ("random", "order", "reverse")
 
 @register_strategy("zero-cost-pt")
 def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order="random", batch_size=256, C=16,
-                 N=5, data="cifar10", data_dir=None, device="cpu", init="torch-default", **_) -> SearchResult:
+                 N=5, data="cifar10", data_dir=None, device="cpu", init="torch-default", store=None,
+                 **_) -> SearchResult:
     if edge_order not in EDGE_ORDERS:
         raise UserError(f"--edge-order must be one of {', '.join(EDGE_ORDERS)}, not {edge_order!r}")
     if pool < 1 or validate < 1:
@@ -55,6 +58,12 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
         batch_counter[0] += 1
         return b
 
+    # each finished proposal and validation is stored: a killed search replays them and goes on
+    setting = {"method": "zero-cost-pt", "proxy": proxy, "options": scorer.options[proxy], "seed": seed,
+               "pool_seeding": "alpha~1e-3N(0,1), seed*100+proposal", "edge_order": edge_order,
+               "batch_size": batch_size, "C": C, "N": N, "init": init, "data": scorer.protocol(spec).get("data")}
+    proposals = StoredMetrics(space, "zero-cost-pt", ("arch_code",), setting, store)
+    validations = StoredMetrics(space, "zero-cost-pt", ("validation",), {**setting, "validate": validate}, store)
     evaluations, candidates, trajectory = 0, [], []
     for proposal in range(pool):
         alpha = 1e-3 * torch.randn(sup.arch_alpha.shape, generator=torch.Generator().manual_seed(seed * 100 + proposal))
@@ -64,6 +73,15 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
             order = list(rng.permutation(order))
         elif edge_order == "reverse":
             order = order[::-1]
+        done = proposals.get(f"proposal:{proposal}")
+        if done is not None:
+            batch_counter[0] += len(order)
+            code = int(done["arch_code"])
+            arch = tuple(ops[(code // len(ops) ** e) % len(ops)] for e in range(len(space.edges)))
+            candidates.append(arch)
+            trajectory.append({"proposal": proposal, "arch": space.format(arch), "replayed": True})
+            continue
+        t0 = time.perf_counter()
         choice = {}
         for e in order:
             batch = next_batch()
@@ -82,6 +100,8 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
             weights[e] = 0.0
             weights[e, o_star] = 1.0
         arch = tuple(ops[choice[e]] for e in range(len(space.edges)))
+        proposals.put(f"proposal:{proposal}", {"arch_code": sum(choice[e] * len(ops) ** e for e in choice)},
+                      time.perf_counter() - t0, space.format(arch))
         candidates.append(arch)
         trajectory.append({"proposal": proposal, "arch": space.format(arch)})
     unique = list(dict.fromkeys(candidates))
@@ -90,15 +110,17 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
         best = unique[0]
     else:
         for arch in unique:
-            ctx = scorer.context(arch)
-            total = 0.0
-            for v in range(validate):
-                b = make_batch(scorer.images, batch_size, seed + 1, v % (len(scorer.images) // batch_size)) \
-                    if scorer.images is not None else None
-                if b is not None:
-                    ctx.use_batch(b)
-                total += float(spec.fn(ctx, **scorer.options[proxy])) * spec.direction
-                evaluations += 1
+            def validation(arch=arch):
+                ctx, total = scorer.context(arch), 0.0
+                for v in range(validate):
+                    if scorer.images is not None:
+                        ctx.use_batch(make_batch(scorer.images, batch_size, seed + 1,
+                                                 v % (len(scorer.images) // batch_size)))
+                    total += float(spec.fn(ctx, **scorer.options[proxy])) * spec.direction
+                return {"validation": total}
+
+            total = validations.get_or_compute(space.format(arch), validation, space.format(arch))["validation"]
+            evaluations += validate
             scores[space.format(arch)] = total
             if total > best_score:
                 best, best_score = arch, total

@@ -16,13 +16,9 @@ import math
 import numpy as np
 import torch
 
-from ..data import make_batch
-from ..errors import UserError
-from ..proxies.context import ScoringContext, apply_init
-from ..proxies.tenas import activation_patterns, condition_number, count_distinct_rows, ntk
 from ..scoring import Scorer
-from .base import SearchResult, register_strategy
-from .supernet_context import WeightedSupernet
+from .base import SearchResult, StoredMetrics, register_strategy
+from .supernet_context import TEContext
 
 
 def round_sig(x: float, digits: int = 3) -> float:
@@ -38,32 +34,17 @@ def dense_rank(values: list[float], descending: bool) -> list[int]:
 
 @register_strategy("te-nas")
 def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=72, C=16, N=5, lr_samples=1000, lr_batches=3,
-           data="cifar10", data_dir=None, device="cpu", **_) -> SearchResult:
-    if init not in ("torch-default", "kaiming"):
-        raise UserError(f"--init for te-nas must be torch-default or kaiming, not {init!r}")
+           data="cifar10", data_dir=None, device="cpu", store=None, **_) -> SearchResult:
     scorer = Scorer(space, ["params"], data=data, data_dir=data_dir, batch_size=batch_size, seed=seed,
                     device=device, stand_in=True)
-    if scorer.images is None:
-        raise UserError("te-nas needs training images (NTK and linear regions); pass --data cifar10")
+    te = TEContext(space, scorer, repeat=repeat, batch_size=batch_size, C=C, N=N, init=init, seed=seed,
+                   lr_samples=lr_samples, lr_batches=lr_batches)
+    protocol = {"init": init, "repeat": repeat, "batch_size": batch_size, "C": C, "N": N,
+                "lr_inputs": [lr_batches, lr_samples, 1, 3, 3], "precision": 3, "prune_number": 1, "data": te.data,
+                "seed": seed}
+    # every measurement is deterministic given this context: a killed search replays from the store
+    saved = StoredMetrics(space, "te-nas", ("kappa", "regions"), {"method": "te-nas", **protocol}, store)
     ops = list(space.ops)
-
-    def nets(r):
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed * 1000 + r)
-            big = space.supernet(C=C, N=N, num_classes=scorer.num_classes).to(scorer.device)
-            thin = space.supernet(C=1, N=1, stem=False, depth=1, in_channels=1,
-                                  num_classes=scorer.num_classes).to(scorer.device)
-            apply_init(big, "kaiming-fanout" if init == "kaiming" else "torch-default")
-            apply_init(thin, "kaiming" if init == "kaiming" else "torch-default")
-        return big, thin
-
-    pairs = [nets(r) for r in range(repeat)]
-    # repeat r: its own network draw, training batch and 3x3 crops, shared by A and every A\o it is compared with
-    inputs = []
-    for r in range(repeat):
-        ctx = ScoringContext(space, space.sample(0), images=scorer.images, seed=seed + r, device=scorer.device)
-        inputs.append((make_batch(scorer.images, batch_size, seed + r, 0).x.to(scorer.device),
-                       list(ctx.crops(lr_samples * lr_batches, 3, 1).split(lr_samples))))
     mask = torch.ones(len(space.edges), len(ops), dtype=torch.bool)
     if "none" in ops:
         mask[:, ops.index("none")] = False
@@ -71,13 +52,10 @@ def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=72, C=16, N
 
     def measure(m: torch.Tensor, r: int) -> tuple[float, float]:
         nonlocal evaluations
-        big, thin = pairs[r]
-        w = torch.softmax(torch.zeros(mask.shape).masked_fill(~m, float("-inf")), dim=-1).to(scorer.device)
-        x, crops = inputs[r]
-        kappa = condition_number(ntk(WeightedSupernet(big, w).train(), x))
-        codes = activation_patterns(WeightedSupernet(thin, w).train(), crops)
         evaluations += 1
-        return (1e5 if math.isnan(kappa) else kappa), float(count_distinct_rows(codes)) if codes.shape[1] else 1.0
+        key = f"r{r}:" + "".join("1" if b else "0" for b in m.flatten().tolist())
+        v = saved.get_or_compute(key, lambda: te.measure(m, r))
+        return (1e5 if math.isnan(v["kappa"]) else v["kappa"]), v["regions"]
 
     trajectory = []
     while bool((mask.sum(1) > 1).any()):
@@ -105,9 +83,6 @@ def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=72, C=16, N
             pruned[e] = ops[cands[worst][1]]
         trajectory.append({"round": len(trajectory) + 1, "ops_left": mask.sum(1).tolist(), "pruned": pruned})
     arch = tuple(ops[int(torch.nonzero(mask[e])[0])] for e in range(len(space.edges)))
-    protocol = {"init": init, "repeat": repeat, "batch_size": batch_size, "C": C, "N": N,
-                "lr_inputs": [lr_batches, lr_samples, 1, 3, 3], "precision": 3, "prune_number": 1,
-                "data": scorer.protocol(scorer.proxies[0]).get("data")}
     return SearchResult("te-nas", space.name, space.format(arch), space.canonical(arch), seed, 0.0, evaluations,
                         {}, {}, trajectory, protocol)
 

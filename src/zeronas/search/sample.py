@@ -73,7 +73,8 @@ class Fitness:
 
 
 def _scorer_kwargs(kw) -> dict:
-    return {k: kw[k] for k in ("data", "data_dir", "batch_size", "init", "device", "store") if kw.get(k) is not None}
+    keys = ("data", "data_dir", "batch_size", "init", "device", "store", "train_steps", "train_lr")
+    return {k: kw[k] for k in keys if kw.get(k) is not None}
 
 
 @register_strategy("sample")
@@ -92,6 +93,18 @@ def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget
             best, best_f = a, f
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
     return _result("sample", space, best, seed, fit, traj, {"proxy": proxy, "n": n})
+
+
+@register_strategy("das")
+def das_search(space, proxy="das", n=100, seed=0, budget=None, time_budget=None, train_steps=0, **kw) -> SearchResult:
+    """DAS: sample-and-rank with the Distinguishing Activation Score (``das``; ``das_d``, ``das_layerwise`` or
+    an ensemble also work). With ``train_steps`` > 0 each candidate is first trained that many SGD steps (the
+    fast-training strategy) and scored on the trained weights; the training time is reported separately."""
+    result = sample_and_rank(space, proxy=proxy, n=n, seed=seed, budget=budget, time_budget=time_budget,
+                             train_steps=train_steps, **kw)
+    result.method = "das"
+    result.protocol["train_steps"] = train_steps
+    return result
 
 
 @register_strategy("random")
@@ -141,5 +154,7 @@ def _result(method, space, best, seed, fit, traj, protocol) -> SearchResult:
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
     values = dict(zip(fit.members, fit.raw(best)))
     proto = {**protocol, "scorer": fit.scorer.protocol(get_proxy(fit.members[0]))}
+    if fit.scorer.train_steps:
+        proto["fast_training_seconds"] = round(fit.scorer.train_seconds, 3)
     return SearchResult(method, space.name, space.format(best), space.canonical(best), seed, 0.0,
                         fit.evaluations, values, {}, traj[-200:], proto)
