@@ -20,11 +20,17 @@ from .base import SearchResult, register_strategy
 
 @register_strategy("freedarts")
 def freedarts(space, seed=0, variant="oneshot", alpha_init="zero", C=16, N=5, num_classes=10, input_size=32,
-              device="cpu", **_) -> SearchResult:
+              device="cpu", data=None, **_) -> SearchResult:
+    """Data-agnostic: ``data`` only sets the network's classes and input size (e.g. 120 and 16 for IN16)."""
     if variant not in ("oneshot", "iterative"):
         raise UserError(f"--variant must be oneshot or iterative for freedarts, not {variant!r}")
     if alpha_init not in ("zero", "random"):
         raise UserError(f"--alpha-init must be zero or random, not {alpha_init!r}")
+    if data not in (None, "none", "auto"):
+        from ..data.datasets import dataset_info
+
+        info = dataset_info(data)
+        num_classes, input_size = info.num_classes, info.image_size
     ops = list(space.ops)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -50,6 +56,7 @@ def freedarts(space, seed=0, variant="oneshot", alpha_init="zero", C=16, N=5, nu
     arch = tuple(ops[i] for i in choice.tolist())
     zeros = {f"edge{e}:{arch[e]}": float(scores[e, choice[e]]) for e in range(len(arch))}
     protocol = {"variant": variant, "alpha_init": alpha_init, "C": C, "N": N, "input": [1, 3, input_size, input_size],
+                "num_classes": num_classes,
                 "label": "FreeDARTS-oneshot (code)" if variant == "oneshot" else "FreeDARTS-iterative (our reading)"}
     return SearchResult("freedarts", space.name, space.format(arch), space.canonical(arch), seed, 0.0, evaluations,
                         zeros, {}, trajectory, protocol)

@@ -29,7 +29,8 @@ class Fitness:
         self.members = ens[proxy] if ens else base
         self.directions = [get_proxy(m).direction for m in self.members]
         self.shared = all(get_proxy(m).shares_isomorphs for m in self.members)
-        self.scorer = Scorer(space, self.members, **scorer_kwargs)
+        # CIFAR-100 / ImageNet16-120 without their images: CIFAR-10 stands in, on the right network (noted)
+        self.scorer = Scorer(space, self.members, stand_in=True, **scorer_kwargs)
         self.values: dict[str, list[float]] = {}
         self.evaluations = 0
         # with a store, every evaluation is persisted: a killed search rerun with the same seed replays its
