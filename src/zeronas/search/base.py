@@ -12,14 +12,23 @@ import numpy as np
 from ..errors import DataNotFound, UserError
 
 _STRATEGIES: dict[str, Callable] = {}
+_SPACES: dict[str, tuple[str, ...]] = {}
 
 
-def register_strategy(name: str):
+def register_strategy(name: str, spaces: tuple[str, ...] = ("nb201",)):
+    """Register a search strategy for the spaces it has been implemented and tested on."""
+
     def deco(fn):
         _STRATEGIES[name] = fn
+        _SPACES[name] = spaces
         return fn
 
     return deco
+
+
+def strategy_spaces(name: str) -> tuple[str, ...]:
+    _load()
+    return _SPACES[name]
 
 
 def list_strategies() -> list[str]:
@@ -99,6 +108,10 @@ def search(space="nb201", method="sample", **kwargs) -> SearchResult:
     if method not in _STRATEGIES:
         raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
     sp = get_space(space) if isinstance(space, str) else space
+    if sp.name not in _SPACES[method]:
+        raise UserError(f"--method {method} is not available on the {sp.name} space; it runs on "
+                        f"{', '.join(_SPACES[method])}. On {sp.name}: "
+                        f"{', '.join(m for m in sorted(_STRATEGIES) if sp.name in _SPACES[m])}")
     data_dir = kwargs.get("data_dir")
     t0 = time.perf_counter()
     result: SearchResult = _STRATEGIES[method](sp, **kwargs)

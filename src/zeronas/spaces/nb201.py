@@ -168,6 +168,7 @@ class NB201Space(SearchSpace):
     ops = OPS
     edges = EDGES
     num_edges = len(EDGES)
+    default_supernet = {"C": 16, "N": 5}
 
     # ---- strings -------------------------------------------------------------------------------
     def parse(self, text: str) -> tuple[str, ...]:
@@ -253,6 +254,10 @@ class NB201Space(SearchSpace):
 
     def supernet(self, C=16, N=5, num_classes=10, **kwargs) -> NB201Supernet:
         return NB201Supernet(C, N, num_classes, **kwargs)
+
+    def from_edge_scores(self, scores: torch.Tensor) -> tuple[str, ...]:
+        """The best op of every edge by an [E, O] score (masked ops -inf)."""
+        return tuple(OPS[i] for i in scores.argmax(1).tolist())
 
     # ---- benchmark order ---------------------------------------------------------------------------
     def index(self, arch, data_dir=None) -> int:

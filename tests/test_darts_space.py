@@ -1,0 +1,142 @@
+import csv
+import gzip
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import zeronas as zn
+from zeronas import paths
+from zeronas.errors import UserError
+from zeronas.search import search
+from zeronas.spaces.darts import CELL_EDGES, Genotype, count_parameters, genotype_json
+
+space = zn.space("darts")
+
+# DARTS (second order) genotype as published in the DARTS repository's genotypes.py
+DARTS_V2 = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+            "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
+            "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
+            "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), "
+            "('max_pool_3x3', 1)], reduce_concat=range(2, 6))")
+NB301 = paths.find(["nasbench301/nb301_zc_proxies_nbsz725_cifar10.csv.gz"])
+
+
+def test_darts_v2_parameter_count_matches_published():
+    # DARTS reports "param size = 3.349342MB" for DARTS-V2 at C=36, 20 cells (auxiliary head excluded)
+    net = space.build(DARTS_V2, C=36, N=20, auxiliary=True, drop_path_prob=0.2)
+    assert count_parameters(net) == 3_349_342
+    assert count_parameters(net, exclude_auxiliary=False) > 3_349_342
+
+
+def test_genotype_round_trip_string_and_json():
+    g = space.parse(DARTS_V2)
+    assert g.normal_concat == (2, 3, 4, 5)
+    assert space.parse(space.format(g)) == g
+    assert space.parse(genotype_json(g)) == g
+    assert json.loads(genotype_json(g))["reduce"][0] == ["max_pool_3x3", 0]
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("Genotype(normal=[('sep_conv_3x3', 0)], normal_concat=[2], reduce=[], reduce_concat=[2])", "pairs"),
+    (DARTS_V2.replace("dil_conv_3x3", "conv_7x7"), "unknown op"),
+    (DARTS_V2.replace("('dil_conv_3x3', 2)", "('dil_conv_3x3', 5)"), "cannot take input"),
+    ("Genotype(normal=__import__('os'))", "only literals"),
+    ("not a genotype(", "not a Python expression"),
+    ("{\"normal\": [}", "JSON"),
+    (DARTS_V2.replace("normal_concat=[2, 3, 4, 5], ", ""), "missing normal_concat"),
+])
+def test_malformed_genotype_is_one_line_error(text, needle):
+    with pytest.raises(UserError, match=needle) as err:
+        space.parse(text)
+    assert "\n" not in str(err.value)
+
+
+def test_sample_and_mutate_stay_valid():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        g = space.sample(rng)
+        m = space.mutate(g, rng)
+        assert space.parse(space.format(m)) == m
+        diff = sum(a != b for a, b in zip(g.normal + g.reduce, m.normal + m.reduce))
+        assert diff == 1
+        for pairs in (m.normal, m.reduce):
+            for node in range(4):
+                a, b = pairs[2 * node][1], pairs[2 * node + 1][1]
+                assert a != b and max(a, b) < node + 2
+
+
+def test_canonical_ignores_input_order_within_a_node():
+    g = space.parse(DARTS_V2)
+    swapped = list(g.normal)
+    swapped[0], swapped[1] = swapped[1], swapped[0]
+    assert space.canonical(g._replace(normal=tuple(swapped))) == space.canonical(g)
+    assert space.canonical(space.sample(1)) != space.canonical(g)
+
+
+def test_space_size_by_hand():
+    per_cell = (1 * 49) * (3 * 49) * (6 * 49) * (10 * 49)  # C(i+2, 2) input pairs x 7^2 ops per node
+    assert space.size() == per_cell ** 2
+    with pytest.raises(UserError):
+        space.enumerate()
+
+
+def test_eval_network_trains_with_aux_and_drop_path():
+    torch.manual_seed(0)
+    net = space.build(DARTS_V2, C=4, N=5, auxiliary=True, drop_path_prob=0.3).train()
+    logits, aux = net.forward_with_aux(torch.randn(2, 3, 32, 32))
+    assert logits.shape == aux.shape == (2, 10)
+    net.eval()
+    assert net.forward_with_aux(torch.randn(2, 3, 32, 32))[1] is None
+
+
+def test_supernet_uses_normal_and_reduce_weights():
+    torch.manual_seed(0)
+    sup = space.supernet(C=2, N=3).eval()
+    x = torch.randn(1, 3, 16, 16)
+    w = sup.mixing_weights()
+    with torch.no_grad():
+        base = sup(x, weights=w)
+        w2 = w.clone()
+        w2[len(CELL_EDGES):] = 0  # all reduce edges off: a different function
+        assert not torch.allclose(base, sup(x, weights=w2))
+
+
+def test_from_edge_scores_keeps_two_best_edges_per_node():
+    scores = torch.zeros(28, 8)
+    scores[:, 0] = 100.0  # `none` is never chosen, however high
+    scores[1, 4] = 5.0  # node 0: edge 1 (input 1) best, sep_conv_3x3
+    scores[0, 6] = 1.0
+    scores[5 + 3, 3] = 9.0  # node 2: edge 8 (input 3) skip
+    g = space.from_edge_scores(scores)
+    assert g.normal[0:2] == (("dil_conv_3x3", 0), ("sep_conv_3x3", 1))
+    assert ("skip_connect", 3) in g.normal[4:6]
+    assert all(op != "none" for op, _ in g.normal + g.reduce)
+
+
+@pytest.mark.parametrize("variant", ["oneshot", "iterative"])
+def test_freedarts_on_darts_finite_excludes_none(variant):
+    r = search("darts", "freedarts", seed=0, variant=variant, C=2, N=3)
+    g = space.parse(r.arch)
+    assert all(op != "none" for op, _ in g.normal + g.reduce)
+    assert all(math.isfinite(v) for v in r.proxy_values.values())
+    if variant == "iterative":
+        assert r.evaluations == 7  # 7 non-none ops: 6 pruning rounds, then the final choice
+
+
+def test_unsupported_method_on_darts_is_one_line_error():
+    with pytest.raises(UserError, match="not available on the darts space"):
+        search("darts", "teg-rea", seed=0)
+
+
+@pytest.mark.skipif(NB301 is None, reason="NB301 genotypes not found: set ZERONAS_DATA to the data folder")
+def test_all_nb301_genotypes_parse_and_build():
+    with gzip.open(NB301, "rt") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 725
+    genotypes = [space.parse(r["genotype"]) for r in rows]
+    assert all(isinstance(g, Genotype) for g in genotypes)
+    net = space.build(genotypes[0], C=4, N=5)
+    assert net(torch.randn(1, 3, 32, 32)).shape == (1, 10)
