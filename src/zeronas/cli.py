@@ -1,4 +1,4 @@
-"""The ``zeronas`` command line: score | proxies | spaces | data."""
+"""The ``zeronas`` command line: score | correlate | search | train | export | proxies | spaces | data."""
 
 from __future__ import annotations
 
@@ -234,7 +234,8 @@ def search(
     channels: Annotated[int | None, typer.Option(
         "--C", help="Supernet channels (te-nas 16, teg-* 3, zero-cost-pt 16, freedarts 16).")] = None,
     cells: Annotated[int | None, typer.Option(
-        "--N", help="Supernet cells per stage (te-nas 5, teg-* 1, zero-cost-pt 5, freedarts 5).")] = None,
+        "--N", help="Supernet cells: NB201 per stage (te-nas 5, teg-* 1, zero-cost-pt 5, freedarts 5); DARTS in "
+                    "all (freedarts 8, or 20 for the 20-cell variant).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: the method's).")] = None,
     data: Annotated[str, typer.Option(help="Images for data-dependent methods (see 'score --help').")] = "cifar10",
     data_dir: DataDir = None,
@@ -280,7 +281,8 @@ def search(
         results.append(r)
         b = r.benchmark
         acc = (f"C10 {b['cifar10']:.2f} / C100 {b['cifar100']:.2f} / IN16 {b['imagenet16-120']:.2f} "
-               f"(C10 percentile {b['cifar10_percentile']:.1f})" if b else "no benchmark table")
+               f"(C10 percentile {b['cifar10_percentile']:.1f})" if b else
+               "no benchmark table" if r.space == "nb201" else "no benchmark for this space: 'zeronas train' it")
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {r.evaluations} evals, {r.seconds:.1f}s", highlight=False)
     if len(results[0].trajectory) > 1:
         _print_trajectory(results[0])
@@ -337,6 +339,108 @@ def _plot_trajectory(result, path: Path):
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: int | None, data_dir):
+    from .spaces import space as get_space
+
+    sp = get_space(space_name)
+    if arch_file is not None:
+        if not arch_file.exists():
+            raise UserError(f"arch file {arch_file} does not exist")
+        text = arch_file.read_text().strip()
+        if arch_file.suffix == ".json" and text.startswith("{") and '"arch"' in text:
+            text = json.loads(text)["arch"]  # a search result.json or an export json
+        arch = text
+    if arch is None and index is None:
+        raise UserError("no architecture given; pass --arch STRING, --arch-file FILE (a genotype, or a "
+                        "result.json from 'zeronas search') or --index N")
+    return sp, (sp.parse(arch) if arch is not None else sp.from_index(index, data_dir))
+
+
+ArchOpt = Annotated[str | None, typer.Option(help="Architecture: NB201 arch string or DARTS Genotype(...) string "
+                                             "(or its JSON).")]
+ArchFileOpt = Annotated[Path | None, typer.Option(help="File holding the architecture, or a search result.json.")]
+IndexOpt = Annotated[int | None, typer.Option(help="NB201 benchmark index instead of --arch.")]
+
+
+@app.command()
+def train(
+    space: Annotated[str, typer.Option(help="Search space (its recipe gives every default: darts = DARTS "
+                                       "600-epoch recipe, nb201 = NAS-Bench-201 200-epoch recipe).")] = "nb201",
+    arch: ArchOpt = None,
+    arch_file: ArchFileOpt = None,
+    index: IndexOpt = None,
+    out: Annotated[Path, typer.Option(help="Run folder: checkpoint.pt, log.jsonl, curve.png, summary.json. "
+                                      "Rerunning into the same folder resumes from the last epoch.")] = Path(
+        "runs/train"),
+    data: Annotated[str, typer.Option(help="cifar10 or cifar100 (ImageNet16-120 where its files exist).")] = "cifar10",
+    data_dir: DataDir = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (recipe: darts 600, nb201 200).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (recipe: darts 96, nb201 256).")] = None,
+    lr: Annotated[float | None, typer.Option(help="Initial learning rate, cosine-annealed to --lr-min "
+                                             "(recipe: darts 0.025, nb201 0.1).")] = None,
+    lr_min: Annotated[float | None, typer.Option(help="Final learning rate (recipe 0).")] = None,
+    momentum: Annotated[float | None, typer.Option(help="SGD momentum (recipe 0.9).")] = None,
+    nesterov: Annotated[bool | None, typer.Option(help="Nesterov momentum (recipe: nb201 yes, darts no).")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Weight decay (recipe: darts 3e-4, nb201 5e-4).")] = None,
+    cutout: Annotated[int | None, typer.Option(help="Cutout square side, 0 = off (recipe: darts 16).")] = None,
+    auxiliary_weight: Annotated[float | None, typer.Option(
+        help="DARTS auxiliary-head loss weight, 0 = no head (recipe 0.4).")] = None,
+    drop_path_prob: Annotated[float | None, typer.Option(
+        help="DARTS drop-path probability, raised linearly over the epochs (recipe 0.2).")] = None,
+    grad_clip: Annotated[float | None, typer.Option(help="Gradient-norm clip, 0 = off (recipe: darts 5).")] = None,
+    channels: Annotated[int | None, typer.Option("--C", help="Initial channels (recipe: darts 36, nb201 16).")] = None,
+    cells: Annotated[int | None, typer.Option("--N", help="Cells: DARTS in all (recipe 20), NB201 per stage "
+                                              "(recipe 5).")] = None,
+    train_subset: Annotated[int | None, typer.Option(help="Train on this many images (seeded pick).")] = None,
+    test_subset: Annotated[int | None, typer.Option(help="Evaluate on this many test images.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of init, shuffling, augmentation and drop-path.")] = 0,
+    device: Annotated[str, typer.Option(help="Torch device (cpu, cuda, cuda:1, ...).")] = "cpu",
+    resume: Annotated[bool, typer.Option(help="Resume from checkpoint.pt in --out when present.")] = True,
+):
+    """Train an architecture with its space's standard recipe; every hyperparameter can be overridden."""
+    from .train import train as run_train
+
+    sp, a = _one_arch(space, arch, arch_file, index, data_dir)
+    overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min, momentum=momentum,
+                     nesterov=nesterov, weight_decay=weight_decay, cutout=cutout, auxiliary_weight=auxiliary_weight,
+                     drop_path_prob=drop_path_prob, grad_clip=grad_clip, C=channels, N=cells)
+    s = run_train(sp, a, out, data=data, data_dir=data_dir, device=device, seed=seed, train_subset=train_subset,
+                  test_subset=test_subset, resume=resume, **overrides)
+    table = Table(title=f"training log ({out / 'log.jsonl'})")
+    for col in ("epoch", "lr", "train loss", "train acc", "test loss", "test acc", "s/epoch"):
+        table.add_column(col)
+    for r in [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if x.strip()][-10:]:
+        table.add_row(str(r["epoch"]), f"{r['lr']:.4g}", f"{r['train_loss']:.4f}", f"{r['train_acc']:.2f}",
+                      f"{r['test_loss']:.4f}", f"{r['test_acc']:.2f}", f"{r['epoch_seconds']:.1f}")
+    console.print(table)
+    console.print(f"{s['params']:,} parameters; {s['train_images']} train / {s['test_images']} test images "
+                  f"({s['fidelity']}); wrote {out / 'curve.png'} and {out / 'summary.json'}", highlight=False)
+
+
+@app.command("export")
+def export_cmd(
+    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+    arch: ArchOpt = None,
+    arch_file: ArchFileOpt = None,
+    index: IndexOpt = None,
+    format: Annotated[str, typer.Option(help="json (description to rebuild it), torchscript or onnx (traced, "
+                                        "eval mode).")] = "json",
+    out: Annotated[Path, typer.Option(help="Output file.")] = Path("runs/export/model.json"),
+    checkpoint: Annotated[Path | None, typer.Option(help="Export the trained weights of this 'zeronas train' "
+                                                    "checkpoint.pt.")] = None,
+    data: Annotated[str, typer.Option(help="Dataset: sets the classes and input size.")] = "cifar10",
+    channels: Annotated[int | None, typer.Option("--C", help="Channels (default: the training recipe's).")] = None,
+    cells: Annotated[int | None, typer.Option("--N", help="Cells (default: the training recipe's).")] = None,
+    data_dir: DataDir = None,
+):
+    """Export an architecture as JSON, a TorchScript module or an ONNX model."""
+    from .export import export
+
+    sp, a = _one_arch(space, arch, arch_file, index, data_dir)
+    path = export(sp, a, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells)
+    console.print(f"wrote {path} ({format})")
 
 
 @app.command("proxies")

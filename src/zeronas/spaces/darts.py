@@ -74,8 +74,7 @@ class FactorizedReduce(nn.Module):
 
     def forward(self, x):
         x = self.relu(x)
-        y = self.conv_2(x[:, :, 1:, 1:]) if x.shape[-1] > 1 else self.conv_2(x)
-        return self.bn(torch.cat([self.conv_1(x), y], dim=1))
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
 
 
 def make_op(name: str, C: int, stride: int, affine: bool, search: bool = False) -> nn.Module:

@@ -1,0 +1,71 @@
+"""Export a found architecture so it can leave zeronas: JSON description, TorchScript or ONNX module.
+
+TorchScript and ONNX are traced in eval mode (inference graph: BN running statistics, no drop-path, no
+auxiliary head); the JSON form plus ``zeronas.space(name).build(arch, **build)`` rebuilds the trainable
+module. With ``checkpoint`` (a ``zeronas train`` output) the trained weights are exported.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .errors import UserError
+
+FORMATS = ("json", "torchscript", "onnx")
+
+
+def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | None = None, data: str = "cifar10",
+           C: int | None = None, N: int | None = None) -> Path:
+    from .data import dataset_info
+    from .spaces import space as get_space
+    from .train import recipe_for
+
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    space = get_space(space) if isinstance(space, str) else space
+    arch = space.coerce(arch)
+    info = dataset_info(data)
+    recipe = recipe_for(space.name)
+    build = {"C": C or recipe.C, "N": N or recipe.N, "num_classes": info.num_classes}
+    state = None
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        if not path.exists():
+            raise UserError(f"checkpoint {path} does not exist; give the checkpoint.pt that 'zeronas train' wrote")
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+            ident = ckpt["identity"]
+        except Exception:
+            raise UserError(f"{path} is not a zeronas checkpoint; give the checkpoint.pt that 'zeronas train' "
+                            "wrote") from None
+        if ident["space"] != space.name or ident["arch"] != space.format(arch):
+            raise UserError(f"{path} holds {ident['space']} arch {ident['arch'][:80]!r}, not the one given; "
+                            "pass the matching --arch")
+        build = {k: v for k, v in ident["build"].items() if k in ("C", "N", "num_classes")}
+        state = {k: v for k, v in ckpt["model"].items() if not k.startswith("auxiliary_head")}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "json":
+        desc = {"space": space.name, "arch": space.format(arch), "canonical": space.canonical(arch), "build": build,
+                "rebuild": f"zeronas.space({space.name!r}).build(arch, **build)", "trained": state is not None}
+        out.write_text(json.dumps(desc, indent=1))
+        return out
+    model = space.build(arch, **build)
+    if state is not None:
+        model.load_state_dict(state)
+    model.eval()
+    example = torch.randn(1, 3, info.image_size, info.image_size)
+    if fmt == "torchscript":
+        traced = torch.jit.trace(model, example)
+        traced.save(str(out))
+        return out
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise UserError("ONNX export needs the onnx package: pip install 'zeronas[export]'") from None
+    torch.onnx.export(model, (example,), str(out), dynamo=False, input_names=["images"], output_names=["logits"],
+                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+    return out

@@ -1,0 +1,263 @@
+"""Train an architecture of any space with its standard recipe: checkpoints every epoch, resume after a kill,
+a JSON-lines log per epoch and a PNG learning curve.
+
+Resumption is exact: every epoch reseeds the shuffling, the augmentation and torch's RNG (drop-path) from
+(seed, epoch), so a run killed and resumed ends with the same weights as one that was never stopped (on
+the same device). The log is written before the checkpoint; on resume, log lines past the checkpoint's
+epoch are dropped, so no epoch is lost or written twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data import load_images
+from ..data.batches import normalize
+from ..errors import UserError
+
+
+@dataclass
+class Recipe:
+    """Training hyperparameters; ``RECIPES`` holds each space's published defaults."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 3e-4
+    cutout: int = 0  # side of the cutout square, 0 = off
+    auxiliary_weight: float = 0.0  # DARTS auxiliary-head loss weight, 0 = no auxiliary head
+    drop_path_prob: float = 0.0  # DARTS: raised linearly from 0 over the epochs
+    grad_clip: float = 0.0  # max grad norm, 0 = off
+    C: int = 16
+    N: int = 5
+
+    def replace(self, **overrides) -> Recipe:
+        unknown = [k for k in overrides if k not in {f.name for f in dataclasses.fields(self)}]
+        if unknown:
+            raise UserError(f"unknown training option(s) {', '.join(unknown)}")
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+RECIPES = {
+    # DARTS train.py: batch 96, SGD 0.025 cosine to 0, momentum 0.9, wd 3e-4, 600 epochs, cutout 16,
+    # auxiliary 0.4, drop-path 0.2, grad clip 5, C=36, 20 cells
+    "darts": Recipe(epochs=600, batch_size=96, lr=0.025, weight_decay=3e-4, cutout=16, auxiliary_weight=0.4,
+                    drop_path_prob=0.2, grad_clip=5.0, C=36, N=20),
+    # NAS-Bench-201: batch 256, SGD Nesterov 0.1 cosine to 0, momentum 0.9, wd 5e-4, 200 epochs, crop + flip
+    "nb201": Recipe(epochs=200, batch_size=256, lr=0.1, nesterov=True, weight_decay=5e-4, C=16, N=5),
+}
+
+
+def recipe_for(space_name: str) -> Recipe:
+    if space_name not in RECIPES:
+        raise UserError(f"no training recipe for the {space_name} space; known: {', '.join(RECIPES)}")
+    return RECIPES[space_name]
+
+
+def augment(x: torch.Tensor, gen: torch.Generator, cutout: int) -> torch.Tensor:
+    """Random crop (zero padding 4), horizontal flip and optional cutout, per image, from ``gen``."""
+    n, _, h, w = x.shape
+    padded = nn.functional.pad(x, (4, 4, 4, 4))
+    dy = torch.randint(0, 9, (n,), generator=gen)
+    dx = torch.randint(0, 9, (n,), generator=gen)
+    flip = torch.rand(n, generator=gen) < 0.5
+    out = torch.empty_like(x)
+    for i in range(n):
+        crop = padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w]
+        out[i] = crop.flip(-1) if flip[i] else crop
+    if cutout:
+        cy = torch.randint(0, h, (n,), generator=gen)
+        cx = torch.randint(0, w, (n,), generator=gen)
+        for i in range(n):
+            y0, y1 = max(0, cy[i] - cutout // 2), min(h, cy[i] + cutout // 2)
+            x0, x1 = max(0, cx[i] - cutout // 2), min(w, cx[i] + cutout // 2)
+            out[i, :, y0:y1, x0:x1] = 0
+    return out
+
+
+def _subset(images, n: int | None, seed: int):
+    if n is None or n >= len(images):
+        return images.x, images.y
+    if n < 1:
+        raise UserError(f"a subset needs at least 1 image, not {n}")
+    idx = np.sort(np.random.default_rng(seed).permutation(len(images))[:n])
+    return images.x[idx], images.y[idx]
+
+
+def _forward(model, x):
+    if hasattr(model, "forward_with_aux"):
+        return model.forward_with_aux(x)
+    return model(x), None
+
+
+def evaluate(model, x_all, y_all, batch_size: int, device) -> tuple[float, float]:
+    model.eval()
+    loss, correct = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(y_all), batch_size):
+            x, y = x_all[i:i + batch_size].to(device), y_all[i:i + batch_size].to(device)
+            logits = model(x)
+            loss += float(nn.functional.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+    return loss / len(y_all), 100.0 * correct / len(y_all)
+
+
+def plot_curve(log: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ep = [r["epoch"] for r in log]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(ep, [r["train_loss"] for r in log], "o-", label="train")
+    a.plot(ep, [r["test_loss"] for r in log], "s-", label="test")
+    a.set_xlabel("epoch"), a.set_ylabel("cross-entropy"), a.legend()
+    b.plot(ep, [r["train_acc"] for r in log], "o-", label="train")
+    b.plot(ep, [r["test_acc"] for r in log], "s-", label="test")
+    b.set_xlabel("epoch"), b.set_ylabel("accuracy (%)"), b.legend()
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None, device: str = "cpu", seed: int = 0,
+          train_subset: int | None = None, test_subset: int | None = None, resume: bool = True,
+          progress: bool = True, max_epochs_this_run: int | None = None, **overrides) -> dict:
+    """Train ``arch`` with its space's recipe (``overrides`` replace any field of ``Recipe``) and return the
+    summary; ``out`` receives ``checkpoint.pt``, ``log.jsonl``, ``curve.png`` and ``summary.json``."""
+    from ..spaces import space as get_space
+
+    space = get_space(space) if isinstance(space, str) else space
+    arch = space.coerce(arch)
+    arch_text = space.format(arch)
+    recipe = recipe_for(space.name).replace(**overrides)
+    if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.lr <= 0:
+        raise UserError("--epochs and --batch-size must be at least 1 and --lr positive")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
+    device = torch.device(device)
+
+    train_set = load_images(data, "train", data_dir)
+    test_set = load_images(data, "test", data_dir)
+    info = train_set.info
+    xtr, ytr = _subset(train_set, train_subset, seed)
+    xte, yte = _subset(test_set, test_subset, seed + 1)
+    xtr, xte = normalize(xtr, info.mean, info.std), normalize(xte, info.mean, info.std)
+    ytr, yte = torch.from_numpy(ytr.astype(np.int64)), torch.from_numpy(yte.astype(np.int64))
+    if len(ytr) < recipe.batch_size:
+        raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
+                        "lower --batch-size or raise --train-subset")
+
+    build = {"C": recipe.C, "N": recipe.N, "num_classes": info.num_classes}
+    if space.name == "darts":
+        build.update(auxiliary=recipe.auxiliary_weight > 0, drop_path_prob=0.0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = space.build(arch, **build).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
+                          weight_decay=recipe.weight_decay)
+    identity = {"space": space.name, "arch": arch_text, "build": build, "data": data,
+                "train_subset": train_subset, "seed": seed}
+    start, log = 0, []
+    if resume and ckpt_path.exists():
+        try:
+            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        except Exception as exc:  # a truncated or foreign file
+            raise UserError(f"{ckpt_path} is not a readable zeronas checkpoint ({type(exc).__name__}); delete it "
+                            "or pass --no-resume") from None
+        if not isinstance(ckpt, dict) or "identity" not in ckpt:
+            raise UserError(f"{ckpt_path} is not a zeronas checkpoint; use another --out or --no-resume")
+        if ckpt["identity"] != identity:
+            diff = [k for k in identity if ckpt["identity"].get(k) != identity[k]]
+            raise UserError(f"{ckpt_path} was written for another run (different {', '.join(diff)}: "
+                            f"{ckpt['identity'].get(diff[0])!r}); use another --out or pass --no-resume")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start = ckpt["epoch"]
+        if log_path.exists():
+            log = [json.loads(s) for s in log_path.read_text().splitlines() if s.strip()]
+            log = [r for r in log if r["epoch"] <= start]
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in log))
+
+    steps_per_epoch = len(ytr) // recipe.batch_size  # the last partial batch is dropped
+    end = recipe.epochs if max_epochs_this_run is None else min(recipe.epochs, start + max_epochs_this_run)
+    bar = None
+    if progress and end > start:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[status]}"), TimeRemainingColumn())
+        bar.start()
+        task = bar.add_task(f"epoch {start + 1}/{recipe.epochs}", total=(end - start) * steps_per_epoch,
+                            status="")
+    try:
+        for epoch in range(start, end):
+            lr = recipe.lr_min + (recipe.lr - recipe.lr_min) * (1 + math.cos(math.pi * epoch / recipe.epochs)) / 2
+            for g in opt.param_groups:
+                g["lr"] = lr
+            if hasattr(model, "drop_path_prob"):
+                model.drop_path_prob = recipe.drop_path_prob * epoch / recipe.epochs
+            gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+            torch.manual_seed(seed * 100_003 + epoch)
+            perm = torch.randperm(len(ytr), generator=gen)
+            model.train()
+            t0, tot_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
+            for step in range(steps_per_epoch):
+                idx = perm[step * recipe.batch_size:(step + 1) * recipe.batch_size]
+                x = augment(xtr[idx], gen, recipe.cutout).to(device)
+                y = ytr[idx].to(device)
+                logits, aux = _forward(model, x)
+                loss = nn.functional.cross_entropy(logits, y)
+                if aux is not None and recipe.auxiliary_weight > 0:
+                    loss = loss + recipe.auxiliary_weight * nn.functional.cross_entropy(aux, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if recipe.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+                opt.step()
+                tot_loss += float(loss.detach()) * len(y)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(y)
+                if bar is not None:
+                    bar.update(task, advance=1, description=f"epoch {epoch + 1}/{recipe.epochs}",
+                               status=f"loss {tot_loss / seen:.3f}")
+            train_seconds = time.perf_counter() - t0
+            test_loss, test_acc = evaluate(model, xte, yte, max(256, recipe.batch_size), device)
+            row = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": getattr(model, "drop_path_prob", 0.0),
+                   "train_loss": tot_loss / seen, "train_acc": 100.0 * correct / seen, "test_loss": test_loss,
+                   "test_acc": test_acc, "train_seconds": train_seconds,
+                   "epoch_seconds": time.perf_counter() - t0, "images": seen}
+            log.append(row)
+            with log_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            tmp = ckpt_path.with_suffix(".tmp")
+            torch.save({"identity": identity, "recipe": dataclasses.asdict(recipe), "epoch": epoch + 1,
+                        "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
+            os.replace(tmp, ckpt_path)  # atomic: a kill leaves the previous or the new checkpoint, never half
+            plot_curve(log, out / "curve.png", f"{space.name} {arch_text[:90]}")
+    finally:
+        if bar is not None:
+            bar.stop()
+    summary = {**identity, "recipe": dataclasses.asdict(recipe), "epochs_done": log[-1]["epoch"] if log else 0,
+               "final": log[-1] if log else None, "device": str(device),
+               "train_images": len(ytr), "test_images": len(yte), "fidelity": train_set.fidelity,
+               "mean_epoch_seconds": float(np.mean([r["epoch_seconds"] for r in log])) if log else None,
+               "params": sum(p.numel() for n, p in model.named_parameters() if "auxiliary" not in n)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary

@@ -1,0 +1,146 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import zeronas as zn
+from zeronas.cli import app
+from zeronas.data import ImageSet
+from zeronas.errors import DataNotFound, UserError
+from zeronas.export import export
+from zeronas.train import RECIPES, train
+from zeronas.train import trainer as trainer_mod
+
+from .conftest import needs_cifar
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+TINY = dict(C=4, N=1, batch_size=32, lr=0.05)
+runner = CliRunner()
+
+
+@pytest.fixture
+def separable(monkeypatch):
+    """Images whose class is written in their mean colour: a network can learn them in a few steps."""
+
+    def fake_load(dataset, split="train", data_dir=None, source="auto"):
+        rng = np.random.default_rng(0 if split == "train" else 1)
+        n = 256 if split == "train" else 128
+        y = rng.integers(0, 10, n)
+        x = rng.integers(0, 60, size=(n, 32, 32, 3)) + (y * 20)[:, None, None, None]
+        return ImageSet("cifar10", split, x.astype(np.uint8), y.astype(np.int64), "synthetic", "synthetic")
+
+    monkeypatch.setattr(trainer_mod, "load_images", fake_load)
+
+
+def test_recipes_are_the_published_ones():
+    d = RECIPES["darts"]
+    assert (d.epochs, d.batch_size, d.lr, d.momentum, d.weight_decay, d.cutout, d.auxiliary_weight,
+            d.drop_path_prob, d.grad_clip, d.C, d.N) == (600, 96, 0.025, 0.9, 3e-4, 16, 0.4, 0.2, 5.0, 36, 20)
+    n = RECIPES["nb201"]
+    assert (n.epochs, n.batch_size, n.lr, n.nesterov, n.weight_decay) == (200, 256, 0.1, True, 5e-4)
+
+
+def test_training_lowers_loss_and_writes_log_and_curve(separable, tmp_path):
+    s = train("nb201", ARCH, tmp_path, epochs=4, progress=False, **TINY)
+    log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4]
+    assert log[-1]["train_loss"] < log[0]["train_loss"]
+    assert log[0]["lr"] == pytest.approx(0.05) and log[-1]["lr"] < log[0]["lr"]  # cosine
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+    assert s["epochs_done"] == 4
+
+
+def test_stopped_run_resumes_to_the_same_weights(separable, tmp_path):
+    train("nb201", ARCH, tmp_path / "a", epochs=2, progress=False, **TINY)
+    train("nb201", ARCH, tmp_path / "b", epochs=2, progress=False, max_epochs_this_run=1, **TINY)
+    assert len((tmp_path / "b" / "log.jsonl").read_text().splitlines()) == 1
+    train("nb201", ARCH, tmp_path / "b", epochs=2, progress=False, **TINY)
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    assert a["epoch"] == b["epoch"] == 2
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert (tmp_path / "a" / "log.jsonl").read_text().count("\n") == (tmp_path / "b" / "log.jsonl").read_text().count(
+        "\n") == 2
+
+
+def test_darts_training_uses_aux_head_and_drop_path(separable, tmp_path):
+    g = zn.space("darts").sample(0)
+    s = train("darts", g, tmp_path, epochs=2, C=2, N=3, batch_size=64, progress=False)
+    log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert log[0]["drop_path_prob"] == 0.0 and log[1]["drop_path_prob"] == pytest.approx(0.1)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert any(k.startswith("auxiliary_head") for k in ckpt["model"])
+    assert s["params"] < sum(v.numel() for v in ckpt["model"].values())
+
+
+def test_checkpoint_of_another_arch_is_one_line_error(separable, tmp_path):
+    train("nb201", ARCH, tmp_path, epochs=1, progress=False, **TINY)
+    other = ARCH.replace("nor_conv_1x1~1", "avg_pool_3x3~1")
+    with pytest.raises(UserError, match="written for another run .*arch") as err:
+        train("nb201", other, tmp_path, epochs=1, progress=False, **TINY)
+    assert "\n" not in str(err.value)
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(UserError, match="not a readable zeronas checkpoint"):
+        train("nb201", ARCH, tmp_path, epochs=1, progress=False, **TINY)
+
+
+def test_missing_dataset_is_clear_error(tmp_path):
+    with pytest.raises(DataNotFound, match="cifar100 train images not found"):
+        train("nb201", ARCH, tmp_path, data="cifar100", data_dir=tmp_path, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("space_name,arch", [("nb201", ARCH), ("darts", None)])
+def test_export_formats_reproduce_the_network(space_name, arch, separable, tmp_path):
+    sp = zn.space(space_name)
+    arch = arch or sp.sample(1)
+    C, N = (4, 1) if space_name == "nb201" else (2, 3)
+    train(sp, arch, tmp_path / "run", epochs=1, C=C, N=N, batch_size=64, progress=False)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    model = sp.build(arch, C=C, N=N)
+    state = torch.load(ckpt, weights_only=False)["model"]
+    model.load_state_dict({k: v for k, v in state.items() if not k.startswith("auxiliary_head")})
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        want = model.eval()(x)
+    ts = export(sp, arch, "torchscript", tmp_path / "m.pt", checkpoint=ckpt)
+    assert torch.allclose(torch.jit.load(str(ts))(x), want, atol=1e-5)
+    desc = json.loads(export(sp, arch, "json", tmp_path / "m.json", checkpoint=ckpt).read_text())
+    assert desc["build"] == {"C": C, "N": N, "num_classes": 10} and desc["trained"]
+    assert sp.parse(desc["arch"]) == sp.coerce(arch)
+    pytest.importorskip("onnx")
+    onnx_path = export(sp, arch, "onnx", tmp_path / "m.onnx", checkpoint=ckpt)
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(onnx_path)))
+    with pytest.raises(UserError, match="not the one given"):
+        export(sp, sp.sample(5) if space_name == "darts" else ARCH.replace("skip_connect~1", "none~1"), "json",
+               tmp_path / "x.json", checkpoint=ckpt)
+
+
+def test_export_bad_format_is_one_line_error(tmp_path):
+    with pytest.raises(UserError, match="unknown export format"):
+        export("nb201", ARCH, "tflite", tmp_path / "m")
+
+
+def test_cli_malformed_genotype_is_one_line_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "zeronas.cli", "export", "--space", "darts", "--arch",
+                        "Genotype(normal=[('sep_conv_3x3', 0)])", "--out", str(tmp_path / "m.json")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "malformed genotype" in r.stderr
+
+
+@needs_cifar
+@pytest.mark.data
+def test_cli_train_on_real_cifar10(tmp_path):
+    r = runner.invoke(app, ["train", "--arch", ARCH, "--out", str(tmp_path), "--epochs", "1", "--C", "4", "--N", "1",
+                            "--batch-size", "64", "--train-subset", "512", "--test-subset", "256"])
+    assert r.exit_code == 0, r.output
+    s = json.loads((tmp_path / "summary.json").read_text())
+    assert s["train_images"] == 512 and s["final"]["epoch"] == 1
+    assert "JPEG" in s["fidelity"] or "lossless" in s["fidelity"]
