@@ -144,3 +144,27 @@ def test_cli_train_on_real_cifar10(tmp_path):
     s = json.loads((tmp_path / "summary.json").read_text())
     assert s["train_images"] == 512 and s["final"]["epoch"] == 1
     assert "JPEG" in s["fidelity"] or "lossless" in s["fidelity"]
+
+
+def test_training_states_bench_resumes_and_correlates(separable, tmp_path):
+    from zeronas.benchmarks import training_states as ts
+
+    sp = zn.space("nb201")
+    archs = [sp.sample(i) for i in range(4)]
+    kw = dict(proxies=["nwot", "das_na", "params"], epochs=2, train_subset=None, test_subset=None, batch_size=64, C=4,
+              N=1, progress=False)
+    first = ts.build(sp, archs[:3], tmp_path / "b.db", **kw)  # a build stopped after 3 architectures
+    assert first["trained_now"] == 3
+    again = ts.build(sp, archs, tmp_path / "b.db", **kw)
+    assert again["trained_now"] == 1 and again["protocol_hash"] == first["protocol_hash"]
+    proto, metrics = ts.load(tmp_path / "b.db")
+    # per arch: test loss/acc + 3 proxies at epochs 0..2, train loss/acc at epochs 1..2
+    assert sum(len(v) for v in metrics.values()) == 4 * (3 * 5 + 2 * 2)
+    assert proto["recipe"]["epochs"] == 2 and proto["recipe"]["C"] == 4
+    # params never changes with training; nwot does
+    p0 = metrics["params@0"]
+    assert metrics["params@2"] == p0
+    assert metrics["nwot@2"] != metrics["nwot@0"]
+    rows = ts.correlations(proto, metrics, {"final": metrics["test_acc@2"]})
+    final = next(r for r in rows if r["metric"] == "test_acc" and r["epoch"] == 2)
+    assert final["final"] == pytest.approx(1.0) and final["n"] == 4

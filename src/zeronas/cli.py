@@ -443,6 +443,117 @@ def export_cmd(
     console.print(f"wrote {path} ({format})")
 
 
+bench_app = typer.Typer(no_args_is_help=True, help="Training-states bench: train architectures a few epochs and "
+                        "record accuracy, loss and proxies on the weights after every epoch.")
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("build")
+def bench_build(
+    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+    sample: Annotated[int, typer.Option(help="Random architectures to train (distinct strings).")] = 60,
+    seed: Annotated[int, typer.Option(help="Seed of the sample, the init and the training.")] = 0,
+    epochs: Annotated[int, typer.Option(help="Epochs per architecture (cosine schedule over them).")] = 3,
+    proxies: Annotated[str, typer.Option(help="Proxies measured at init and after every epoch.")] = "nwot,das,das_d,"
+                                                                                                      "das_na",
+    store: Annotated[Path, typer.Option(help="Results store; a killed build rerun with the same settings resumes "
+                                        "at the first unfinished architecture.")] = Path("runs/bench.db"),
+    data: Annotated[str, typer.Option(help="Training images.")] = "cifar10",
+    train_subset: Annotated[int, typer.Option(help="Training images (seeded pick).")] = 2048,
+    test_subset: Annotated[int, typer.Option(help="Test images for the per-epoch accuracy.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 128,
+    proxy_batch: Annotated[int, typer.Option(help="Batch size of the proxies.")] = 64,
+    lr: Annotated[float, typer.Option(help="Initial learning rate (SGD, the space's recipe otherwise).")] = 0.1,
+    channels: Annotated[int, typer.Option("--C", help="Network channels (reduced for a CPU).")] = 8,
+    cells: Annotated[int, typer.Option("--N", help="Cells (NB201: per stage).")] = 1,
+    data_dir: DataDir = None,
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+):
+    """Train a sample of architectures briefly and store their per-epoch states."""
+    from .benchmarks import training_states as ts
+    from .spaces import space as get_space
+
+    sp = get_space(space)
+    if sample < 3:
+        raise UserError(f"--sample must be at least 3 to correlate anything, not {sample}")
+    if space == "nb201" and sample > sp.size():
+        raise UserError(f"--sample {sample} exceeds the {sp.size()} architectures of {space}")
+    import numpy as np
+
+    rng, archs = np.random.default_rng(seed), {}
+    while len(archs) < sample:
+        a = sp.sample(rng)
+        archs.setdefault(sp.format(a), a)
+    info = ts.build(sp, list(archs.values()), store, proxies=[p.strip() for p in proxies.split(",") if p.strip()],
+                    epochs=epochs, data=data, data_dir=data_dir, train_subset=train_subset, test_subset=test_subset,
+                    batch_size=batch_size, lr=lr, C=channels, N=cells, seed=seed, proxy_batch=proxy_batch,
+                    device=device)
+    console.print(f"bench {info['protocol_hash']}: {info['archs']} archs, trained now {info['trained_now']} in "
+                  f"{info['seconds']:.0f}s; store {store}")
+
+
+@bench_app.command("correlate")
+def bench_correlate(
+    store: Annotated[Path, typer.Option(help="Store holding the bench.")] = Path("runs/bench.db"),
+    protocol: Annotated[str | None, typer.Option(help="Bench protocol hash (default: the newest).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write bench_correlation.json and rho_by_epoch.png here.")] = None,
+    data_dir: DataDir = None,
+):
+    """Spearman of each proxy / accuracy at epoch k with the bench's final accuracy and, on NB201, with the
+    benchmark's 200-epoch and 12-epoch test accuracy."""
+    from .benchmarks import training_states as ts
+    from .errors import DataNotFound
+
+    if not store.exists():
+        raise UserError(f"store {store} does not exist; build a bench first with 'zeronas bench build'")
+    proto, metrics = ts.load(store, protocol)
+    epochs = proto["recipe"]["epochs"]
+    targets = {"final": metrics.get(f"test_acc@{epochs}", {})}
+    if proto["space"] == "nb201":
+        try:
+            from .benchmarks.nb201 import load_nb201
+
+            table = load_nb201(data_dir)
+            archs = list(targets["final"])
+            idx = [table.index_of(a) for a in archs]
+            for name, col in (("nb201_200ep", "cifar10_test_acc"), ("nb201_12ep", "hp12_cifar10_test_acc_1seed")):
+                values = table.column(col)
+                targets[name] = {a: float(values[i]) for a, i in zip(archs, idx)}
+            metrics["nb201_12ep@12"] = targets["nb201_12ep"]  # how much the benchmark's own short run predicts
+        except DataNotFound:
+            console.print("NB201 table not found: correlating with the bench's own final accuracy only")
+    rows = ts.correlations(proto, metrics, targets)
+    tnames = list(targets)
+    table = Table(title=f"training-states bench: Spearman rho ({len(targets['final'])} archs, {epochs} epochs, "
+                        f"C={proto['recipe']['C']} N={proto['recipe']['N']}, {proto['train_subset']} "
+                        f"{proto['data']} images)")
+    for col in ("metric", "epoch", *tnames):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["metric"], str(r["epoch"]), *[f"{r[t]:.3f}" if t in r else "-" for t in tnames])
+    console.print(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench_correlation.json").write_text(json.dumps({"protocol": proto, "rows": rows}, indent=1))
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        key = "nb201_200ep" if "nb201_200ep" in tnames else "final"
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+        for name in sorted({r["metric"] for r in rows if not r["metric"].startswith("nb201")}):
+            pts = [(r["epoch"], r[key]) for r in rows if r["metric"] == name and key in r]
+            if pts:
+                ax.plot(*zip(*pts), "o-", label=name)
+        ax.set_xlabel("epochs trained"), ax.set_ylabel(f"Spearman rho with {key}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "rho_by_epoch.png", dpi=110)
+        plt.close(fig)
+        console.print(f"wrote {out / 'bench_correlation.json'} and {out / 'rho_by_epoch.png'}")
+
+
 @app.command("proxies")
 def proxies_cmd():
     """List every registered proxy with its metadata."""

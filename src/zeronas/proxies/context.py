@@ -93,6 +93,11 @@ class ScoringContext:
         m.zero_grad(set_to_none=True)
         return m
 
+    def use_weights(self, model: nn.Module) -> None:
+        """Score ``model`` as it is (e.g. after some training) instead of building the network at init."""
+        self._model = model
+        self._state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
     def generator(self, offset: int = 0) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1000003 + offset)
 

@@ -115,6 +115,61 @@ def evaluate(model, x_all, y_all, batch_size: int, device) -> tuple[float, float
     return loss / len(y_all), 100.0 * correct / len(y_all)
 
 
+def cosine_lr(recipe: Recipe, epoch: int) -> float:
+    return recipe.lr_min + (recipe.lr - recipe.lr_min) * (1 + math.cos(math.pi * epoch / recipe.epochs)) / 2
+
+
+def train_one_epoch(model, opt, xtr, ytr, recipe: Recipe, epoch: int, seed: int, device, on_step=None) -> dict:
+    """One epoch of the recipe (cosine lr, linear drop-path ramp, auxiliary loss, clipping), reseeded from
+    (seed, epoch) so that the epoch is the same whether or not the run was resumed before it."""
+    lr = cosine_lr(recipe, epoch)
+    for g in opt.param_groups:
+        g["lr"] = lr
+    if hasattr(model, "drop_path_prob"):
+        model.drop_path_prob = recipe.drop_path_prob * epoch / recipe.epochs
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    torch.manual_seed(seed * 100_003 + epoch)
+    perm = torch.randperm(len(ytr), generator=gen)
+    model.train()
+    tot_loss, correct, seen = 0.0, 0, 0
+    for step in range(len(ytr) // recipe.batch_size):  # the last partial batch is dropped
+        idx = perm[step * recipe.batch_size:(step + 1) * recipe.batch_size]
+        x = augment(xtr[idx], gen, recipe.cutout).to(device)
+        y = ytr[idx].to(device)
+        logits, aux = _forward(model, x)
+        loss = nn.functional.cross_entropy(logits, y)
+        if aux is not None and recipe.auxiliary_weight > 0:
+            loss = loss + recipe.auxiliary_weight * nn.functional.cross_entropy(aux, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if recipe.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+        opt.step()
+        tot_loss += float(loss.detach()) * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+        if on_step is not None:
+            on_step(tot_loss / seen)
+    return {"epoch": epoch + 1, "lr": lr, "drop_path_prob": getattr(model, "drop_path_prob", 0.0),
+            "train_loss": tot_loss / seen, "train_acc": 100.0 * correct / seen, "images": seen}
+
+
+def make_optimizer(model, recipe: Recipe):
+    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
+                           weight_decay=recipe.weight_decay)
+
+
+def load_split(data: str, data_dir, train_subset, test_subset, seed):
+    """Normalized train and test tensors (optionally seeded subsets) and the train set's description."""
+    train_set = load_images(data, "train", data_dir)
+    test_set = load_images(data, "test", data_dir)
+    info = train_set.info
+    xtr, ytr = _subset(train_set, train_subset, seed)
+    xte, yte = _subset(test_set, test_subset, seed + 1)
+    return (normalize(xtr, info.mean, info.std), torch.from_numpy(ytr.astype(np.int64)),
+            normalize(xte, info.mean, info.std), torch.from_numpy(yte.astype(np.int64)), train_set)
+
+
 def plot_curve(log: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
@@ -153,13 +208,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
     device = torch.device(device)
 
-    train_set = load_images(data, "train", data_dir)
-    test_set = load_images(data, "test", data_dir)
+    xtr, ytr, xte, yte, train_set = load_split(data, data_dir, train_subset, test_subset, seed)
     info = train_set.info
-    xtr, ytr = _subset(train_set, train_subset, seed)
-    xte, yte = _subset(test_set, test_subset, seed + 1)
-    xtr, xte = normalize(xtr, info.mean, info.std), normalize(xte, info.mean, info.std)
-    ytr, yte = torch.from_numpy(ytr.astype(np.int64)), torch.from_numpy(yte.astype(np.int64))
     if len(ytr) < recipe.batch_size:
         raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
                         "lower --batch-size or raise --train-subset")
@@ -170,8 +220,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = space.build(arch, **build).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
-                          weight_decay=recipe.weight_decay)
+    opt = make_optimizer(model, recipe)
     identity = {"space": space.name, "arch": arch_text, "build": build, "data": data,
                 "train_subset": train_subset, "seed": seed}
     start, log = 0, []
@@ -208,41 +257,18 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
                             status="")
     try:
         for epoch in range(start, end):
-            lr = recipe.lr_min + (recipe.lr - recipe.lr_min) * (1 + math.cos(math.pi * epoch / recipe.epochs)) / 2
-            for g in opt.param_groups:
-                g["lr"] = lr
-            if hasattr(model, "drop_path_prob"):
-                model.drop_path_prob = recipe.drop_path_prob * epoch / recipe.epochs
-            gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
-            torch.manual_seed(seed * 100_003 + epoch)
-            perm = torch.randperm(len(ytr), generator=gen)
-            model.train()
-            t0, tot_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
-            for step in range(steps_per_epoch):
-                idx = perm[step * recipe.batch_size:(step + 1) * recipe.batch_size]
-                x = augment(xtr[idx], gen, recipe.cutout).to(device)
-                y = ytr[idx].to(device)
-                logits, aux = _forward(model, x)
-                loss = nn.functional.cross_entropy(logits, y)
-                if aux is not None and recipe.auxiliary_weight > 0:
-                    loss = loss + recipe.auxiliary_weight * nn.functional.cross_entropy(aux, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if recipe.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-                opt.step()
-                tot_loss += float(loss.detach()) * len(y)
-                correct += int((logits.argmax(1) == y).sum())
-                seen += len(y)
+            t0 = time.perf_counter()
+
+            def tick(loss, epoch=epoch):
                 if bar is not None:
                     bar.update(task, advance=1, description=f"epoch {epoch + 1}/{recipe.epochs}",
-                               status=f"loss {tot_loss / seen:.3f}")
+                               status=f"loss {loss:.3f}")
+
+            row = train_one_epoch(model, opt, xtr, ytr, recipe, epoch, seed, device, on_step=tick)
             train_seconds = time.perf_counter() - t0
             test_loss, test_acc = evaluate(model, xte, yte, max(256, recipe.batch_size), device)
-            row = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": getattr(model, "drop_path_prob", 0.0),
-                   "train_loss": tot_loss / seen, "train_acc": 100.0 * correct / seen, "test_loss": test_loss,
-                   "test_acc": test_acc, "train_seconds": train_seconds,
-                   "epoch_seconds": time.perf_counter() - t0, "images": seen}
+            row.update(test_loss=test_loss, test_acc=test_acc, train_seconds=train_seconds,
+                       epoch_seconds=time.perf_counter() - t0)
             log.append(row)
             with log_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")

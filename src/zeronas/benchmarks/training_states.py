@@ -1,0 +1,155 @@
+"""A training-states bench (the DTB idea of DAS, Liu et al. arXiv 2212.12132): train each architecture a few
+epochs and record, after every epoch (and at init, epoch 0), its accuracy and loss and each selected proxy
+computed on the current weights. It answers "does a proxy on briefly trained weights (DAS's fast training)
+predict the final accuracy better than at init?" without retraining anything.
+
+Rows go to the results store, one per (arch, metric@epoch), under one protocol hash that names every
+setting; an architecture's rows are written in one transaction when it finishes, so a killed build
+resumes at the first unfinished architecture and never holds half an architecture.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..scoring import Scorer, ScoreRecord, protocol_hash
+from ..store import _decode as decode
+from ..train.trainer import evaluate, load_split, make_optimizer, recipe_for, train_one_epoch
+
+PREFIX = "dtb:"
+
+
+def bench_protocol(space, *, proxies, epochs, data, train_subset, test_subset, batch_size, lr, C, N, seed,
+                   proxy_batch, fidelity) -> dict:
+    recipe = recipe_for(space.name).replace(epochs=epochs, batch_size=batch_size, lr=lr, C=C, N=N, cutout=0,
+                                           auxiliary_weight=0.0, drop_path_prob=0.0)
+    return {"bench": "training-states", "space": space.name, "data": data, "train_subset": train_subset,
+            "test_subset": test_subset, "seed": seed, "recipe": dataclasses.asdict(recipe),
+            "proxies": list(proxies), "proxy_batch": proxy_batch, "fidelity": fidelity,
+            "torch": torch.__version__}
+
+
+def build(space, archs, store, *, proxies=("nwot", "das", "das_d", "das_na"), epochs=3, data="cifar10",
+          data_dir=None, train_subset=2048, test_subset=1000, batch_size=128, lr=0.1, C=8, N=1, seed=0,
+          proxy_batch=64, device="cpu", progress=True) -> dict:
+    """Train and measure every arch in ``archs`` (skipping those already in ``store``); returns a summary."""
+    from ..store import Store
+
+    if epochs < 1:
+        raise UserError(f"--epochs must be at least 1, not {epochs}")
+    db = store if isinstance(store, Store) else Store(store)
+    xtr, ytr, xte, yte, train_set = load_split(data, data_dir, train_subset, test_subset, seed)
+    if len(ytr) < batch_size:
+        raise UserError(f"{len(ytr)} training images are fewer than one batch of {batch_size}; lower --batch-size")
+    proto = bench_protocol(space, proxies=proxies, epochs=epochs, data=data, train_subset=train_subset,
+                           test_subset=test_subset, batch_size=batch_size, lr=lr, C=C, N=N, seed=seed,
+                           proxy_batch=proxy_batch, fidelity=train_set.fidelity)
+    recipe = recipe_for(space.name).replace(**proto["recipe"])
+    phash = protocol_hash(proto)
+    # proxies score batches of the same training images the networks learn from
+    scorer = Scorer(space, list(proxies), images=train_set, batch_size=proxy_batch, seed=seed, device=device,
+                    build_options={"C": C, "N": N})
+    final_key = f"{PREFIX}test_acc@{epochs}"
+    done = db.done(space.name, final_key, phash)
+    todo = [a for a in dict.fromkeys(space.format(a) for a in archs) if a not in done]
+    t_start, n_done = time.perf_counter(), 0
+    bar = None
+    if progress and todo:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("[bold]bench build[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        bar.start()
+        task = bar.add_task("", total=len(todo))
+    try:
+        for text in todo:
+            arch = space.parse(text)
+            records = []
+
+            def put(metric, epoch, value, seconds=0.0, text=text, records=records):
+                records.append(ScoreRecord(space.name, text, text, f"{PREFIX}{metric}@{epoch}", float(value), seconds,
+                                           1, proto, phash))
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = space.build(arch, C=C, N=N, num_classes=scorer.num_classes).to(device)
+            opt = make_optimizer(model, recipe)
+            for epoch in range(epochs + 1):
+                if epoch > 0:
+                    t0 = time.perf_counter()
+                    row = train_one_epoch(model, opt, xtr, ytr, recipe, epoch - 1, seed, device)
+                    put("train_loss", epoch, row["train_loss"], time.perf_counter() - t0)
+                    put("train_acc", epoch, row["train_acc"])
+                test_loss, test_acc = evaluate(model, xte, yte, 500, device)
+                put("test_loss", epoch, test_loss)
+                put("test_acc", epoch, test_acc)
+                ctx = scorer.context(arch)
+                ctx.use_weights(copy.deepcopy(model))  # proxies must not touch the weights being trained
+                for spec in scorer.proxies:
+                    t0 = time.perf_counter()
+                    try:
+                        value = float(spec.fn(ctx, **scorer.options[spec.name]))
+                    except Exception:  # noqa: BLE001  (a degenerate net: recorded as NaN, the build goes on)
+                        value = float("nan")
+                    put(spec.name, epoch, value, time.perf_counter() - t0)
+                model.train()
+            db.put(records)
+            n_done += 1
+            if bar is not None:
+                bar.update(task, advance=1)
+    finally:
+        if bar is not None:
+            bar.stop()
+    return {"protocol_hash": phash, "protocol": proto, "archs": len(set(space.format(a) for a in archs)),
+            "trained_now": n_done, "seconds": time.perf_counter() - t_start}
+
+
+def load(store, protocol_hash_: str | None = None) -> tuple[dict, dict[str, dict[str, float]]]:
+    """The bench in ``store``: (protocol, {metric@epoch: {arch: value}}). Without a hash, the only (or newest)
+    training-states protocol in the store."""
+    from ..store import Store
+
+    db = store if isinstance(store, Store) else Store(store)
+    rows = db.conn.execute("SELECT DISTINCT protocol_hash FROM scores WHERE proxy LIKE ? ORDER BY created DESC",
+                           (PREFIX + "%",)).fetchall()
+    hashes = [r[0] for r in rows]
+    if not hashes:
+        raise UserError(f"{db.path} holds no training-states bench; build one with 'zeronas bench build'")
+    h = protocol_hash_ or hashes[0]
+    if h not in hashes:
+        raise UserError(f"no bench with protocol {h} in {db.path}; it holds {', '.join(hashes)}")
+    out: dict[str, dict[str, float]] = {}
+    for arch, proxy, value, status in db.conn.execute(
+            "SELECT arch, proxy, value, status FROM scores WHERE protocol_hash=? AND proxy LIKE ?", (h, PREFIX + "%")):
+        out.setdefault(proxy[len(PREFIX):], {})[arch] = decode(value, status)
+    return db.protocol(h), out
+
+
+def correlations(protocol: dict, metrics: dict, targets: dict[str, dict[str, float]]) -> list[dict]:
+    """Spearman of every metric@epoch with every target ({name: {arch: value}}) on the archs that have both.
+    Only complete architectures (that reached the last epoch) count."""
+    from .correlation import correlation
+
+    epochs = protocol["recipe"]["epochs"]
+    complete = set(metrics.get(f"test_acc@{epochs}", {}))
+    out = []
+    for key in sorted(metrics, key=lambda k: (k.split("@")[0], int(k.split("@")[1]))):
+        name, epoch = key.split("@")
+        row = {"metric": name, "epoch": int(epoch)}
+        for tname, target in targets.items():
+            archs = sorted(a for a in complete if a in target and a in metrics[key])
+            if len(archs) < 3:
+                continue
+            v = np.array([metrics[key][a] for a in archs])
+            t = np.array([target[a] for a in archs])
+            direction = -1 if name.endswith("loss") else 1
+            c = correlation(v, t, direction)
+            row[tname] = c["spearman"]
+            row["n"] = c["n"]
+        out.append(row)
+    return out
