@@ -58,6 +58,13 @@ METHODS = {
 EXPENSIVE = {"rea-ensemble-100", "das-ft10-20", "zero-cost-pt", "teg-rea", "teg-reinforce"}
 
 
+def _finished(path: Path) -> set:
+    if not path.exists():
+        return set()
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return {(d["label"], d["dataset"], d["seed"]) for d in rows}
+
+
 def run(args) -> list[dict]:
     import torch
 
@@ -73,8 +80,8 @@ def run(args) -> list[dict]:
         method, kwargs, *_ = METHODS[label]
         for dataset in args.datasets:
             for seed in range(args.expensive_seeds if label in EXPENSIVE else args.seeds):
-                if (label, dataset, seed) in have:
-                    continue
+                if (label, dataset, seed) in have or (label, dataset, seed) in _finished(args.jsonl):
+                    continue  # the file is re-read: another process may be filling in other methods
                 t0 = time.perf_counter()
                 r = search("nb201", method, seed=seed, data=dataset, data_dir=args.data_dir, **kwargs)
                 row = {"label": label, "method": method, "dataset": dataset, "seed": seed, "arch": r.arch,
@@ -84,6 +91,7 @@ def run(args) -> list[dict]:
                 with args.jsonl.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 done.append(row)
+                have.add((label, dataset, seed))
                 print(f"{label:20s} {dataset:15s} seed {seed}: {r.benchmark.get(dataset, float('nan')):.2f} "
                       f"({row['seconds']:.0f}s)", flush=True)
     return done

@@ -26,14 +26,46 @@ from .supernet_context import SupernetContext
 EDGE_ORDERS = ("random", "order", "reverse")
 
 
-@register_strategy("zero-cost-pt")
-def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order="random", batch_size=256, C=16,
-                 N=5, data="cifar10", data_dir=None, device="cpu", init="torch-default", store=None,
+SPACE_DEFAULTS = {"nb201": {"batch_size": 256, "C": 16, "N": 5}, "darts": {"batch_size": 64, "C": 16, "N": 8}}
+
+
+def _edge_sequence(space, rng, edge_order: str) -> list[int]:
+    """The order edges are decided in. DARTS interleaves the normal and the reduction cell, one edge each."""
+    edges = list(range(len(space.edges)))
+    groups = [edges]
+    if space.name == "darts":
+        half = len(edges) // 2
+        groups = [edges[:half], edges[half:]]
+    if edge_order == "random":
+        groups = [list(rng.permutation(g)) for g in groups]
+    elif edge_order == "reverse":
+        groups = [g[::-1] for g in groups]
+    return [int(e) for pair in zip(*groups) for e in pair]
+
+
+def _topology_groups(space) -> list[list[int]]:
+    """DARTS nodes with more than 2 incoming edges, as lists of edge indices (both cells)."""
+    if space.name != "darts":
+        return []
+    from ..spaces.darts import CELL_EDGES, NODE_EDGES
+
+    half = len(CELL_EDGES)
+    return [list(range(h + lo, h + hi)) for h in (0, half) for lo, hi in NODE_EDGES if hi - lo > 2]
+
+
+@register_strategy("zero-cost-pt", spaces=("nb201", "darts"))
+def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order="random", batch_size=None, C=None,
+                 N=None, data="cifar10", data_dir=None, device="cpu", init="torch-default", store=None,
                  **_) -> SearchResult:
+    """On DARTS, ``none`` is not a candidate in the op phase (a genotype cannot hold it); the topology phase
+    then removes, node by node in random order, the incoming edge whose removal leaves the highest score
+    until 2 remain, in both cells."""
     if edge_order not in EDGE_ORDERS:
         raise UserError(f"--edge-order must be one of {', '.join(EDGE_ORDERS)}, not {edge_order!r}")
     if pool < 1 or validate < 1:
         raise UserError("--pool and --validate must be at least 1")
+    defaults = SPACE_DEFAULTS[space.name]
+    batch_size, C, N = batch_size or defaults["batch_size"], C or defaults["C"], N or defaults["N"]
     spec = get_proxy(proxy)
     scorer = Scorer(space, [proxy], data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init,
                     device=device, stand_in=True)
@@ -41,6 +73,7 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
         raise UserError(f"zero-cost-pt with {proxy} needs images; pass --data cifar10 with the data folder present")
     rng = rng_for(seed)
     ops = list(space.ops)
+    candidates_ops = [o for o in range(len(ops)) if not (space.name == "darts" and ops[o] == "none")]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         sup = space.supernet(C=C, N=N, num_classes=scorer.num_classes).to(scorer.device)
@@ -58,52 +91,63 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
         batch_counter[0] += 1
         return b
 
-    # each finished proposal and validation is stored: a killed search replays them and goes on
+    def score(weights, batch) -> float:
+        ctx = SupernetContext(space, sup, weights, batch, num_classes=scorer.num_classes, input_size=scorer.input_size,
+                              batch_size=batch_size, seed=seed, device=scorer.device)
+        return float(spec.fn(ctx, **scorer.options[proxy])) * spec.direction
+
+    # every decision is stored as it is made: a killed search replays them and goes on where it stopped
     setting = {"method": "zero-cost-pt", "proxy": proxy, "options": scorer.options[proxy], "seed": seed,
                "pool_seeding": "alpha~1e-3N(0,1), seed*100+proposal", "edge_order": edge_order,
                "batch_size": batch_size, "C": C, "N": N, "init": init, "data": scorer.protocol(spec).get("data")}
-    proposals = StoredMetrics(space, "zero-cost-pt", ("arch_code",), setting, store)
+    decisions = StoredMetrics(space, "zero-cost-pt", ("choice",), setting, store)
     validations = StoredMetrics(space, "zero-cost-pt", ("validation",), {**setting, "validate": validate}, store)
     evaluations, candidates, trajectory = 0, [], []
     for proposal in range(pool):
         alpha = 1e-3 * torch.randn(sup.arch_alpha.shape, generator=torch.Generator().manual_seed(seed * 100 + proposal))
         weights = torch.softmax(alpha, dim=-1).to(scorer.device)
-        order = list(range(len(space.edges)))
-        if edge_order == "random":
-            order = list(rng.permutation(order))
-        elif edge_order == "reverse":
-            order = order[::-1]
-        done = proposals.get(f"proposal:{proposal}")
-        if done is not None:
-            batch_counter[0] += len(order)
-            code = int(done["arch_code"])
-            arch = tuple(ops[(code // len(ops) ** e) % len(ops)] for e in range(len(space.edges)))
-            candidates.append(arch)
-            trajectory.append({"proposal": proposal, "arch": space.format(arch), "replayed": True})
-            continue
-        t0 = time.perf_counter()
-        choice = {}
-        for e in order:
+        t0, replayed = time.perf_counter(), 0
+        for e in _edge_sequence(space, rng, edge_order):
             batch = next_batch()
-            crit = []
-            for o in range(len(ops)):
-                w = weights.clone()
-                w[e, o] = 0.0
-                ctx = SupernetContext(space, sup, w, batch, num_classes=scorer.num_classes,
-                                      input_size=scorer.input_size, batch_size=batch_size, seed=seed,
-                                      device=scorer.device)
-                crit.append(float(spec.fn(ctx, **scorer.options[proxy])) * spec.direction)
-                evaluations += 1
-            crit = np.nan_to_num(np.array(crit), nan=np.inf)
-            o_star = int(np.argmin(crit))
-            choice[e] = o_star
+            key = f"p{proposal}:op:{e}"
+            stored = decisions.get(key)
+            if stored is None:
+                crit = []
+                for o in candidates_ops:
+                    w = weights.clone()
+                    w[e, o] = 0.0
+                    crit.append(score(w, batch))
+                    evaluations += 1
+                o_star = candidates_ops[int(np.argmin(np.nan_to_num(np.array(crit), nan=np.inf)))]
+                decisions.put(key, {"choice": o_star}, 0.0)
+            else:
+                o_star, replayed = int(stored["choice"]), replayed + 1
             weights[e] = 0.0
             weights[e, o_star] = 1.0
-        arch = tuple(ops[choice[e]] for e in range(len(space.edges)))
-        proposals.put(f"proposal:{proposal}", {"arch_code": sum(choice[e] * len(ops) ** e for e in choice)},
-                      time.perf_counter() - t0, space.format(arch))
+        groups = _topology_groups(space)
+        for g in rng.permutation(len(groups)).tolist() if groups else []:
+            alive = list(groups[g])
+            while len(alive) > 2:
+                batch = next_batch()
+                key = f"p{proposal}:drop:{groups[g][0]}:{len(alive)}"
+                stored = decisions.get(key)
+                if stored is None:
+                    crit = []
+                    for e in alive:
+                        w = weights.clone()
+                        w[e] = 0.0
+                        crit.append(score(w, batch))
+                        evaluations += 1
+                    drop = alive[int(np.argmax(np.nan_to_num(np.array(crit), nan=-np.inf)))]
+                    decisions.put(key, {"choice": drop}, 0.0)
+                else:
+                    drop, replayed = int(stored["choice"]), replayed + 1
+                weights[drop] = 0.0
+                alive.remove(drop)
+        arch = space.from_edge_scores(weights.masked_fill(weights == 0, float("-inf")))
         candidates.append(arch)
-        trajectory.append({"proposal": proposal, "arch": space.format(arch)})
+        trajectory.append({"proposal": proposal, "arch": space.format(arch), "seconds": time.perf_counter() - t0,
+                           "replayed_decisions": replayed})
     unique = list(dict.fromkeys(candidates))
     best, best_score, scores = None, -np.inf, {}
     if len(unique) == 1:
@@ -124,7 +168,7 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
             scores[space.format(arch)] = total
             if total > best_score:
                 best, best_score = arch, total
-    protocol = {"proxy": proxy, "pool": pool, "validate": validate, "edge_order": edge_order,
+    protocol = {"proxy": proxy, "pool": pool, "validate": validate, "edge_order": edge_order, "space": space.name,
                 "batch_size": batch_size, "C": C, "N": N, "supernet_mode": "eval",
                 "candidates": len(unique), "validation_scores": scores}
     return SearchResult("zero-cost-pt", space.name, space.format(best), space.canonical(best), seed, 0.0,
