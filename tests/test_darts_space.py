@@ -155,3 +155,41 @@ def test_zero_cost_pt_on_darts_decides_ops_then_topology(fake_images, monkeypatc
     assert all(op != "none" for op, _ in g.normal + g.reduce)
     # 28 edges x 7 candidate ops, then per cell 3 + (4 + 3) + (5 + 4 + 3) removal trials
     assert r.evaluations == 28 * 7 + 2 * (3 + 7 + 12)
+
+
+def test_te_nas_on_darts_prunes_three_per_round_then_two_edges_per_node(fake_images, monkeypatch):
+    """The pruning logic with a measurement whose answer is known: regions grow with the op index and the
+    edge index, kappa is flat, so the last op (dil_conv_5x5) survives on every edge and every node keeps its
+    two highest-numbered inputs."""
+    from zeronas.scoring import Scorer
+    from zeronas.search.supernet_context import TEContext
+
+    monkeypatch.setattr("zeronas.search.prune.Scorer",
+                        lambda *a, **k: Scorer(*a, **{kk: v for kk, v in k.items() if kk not in ("data", "data_dir",
+                                                                                               "stand_in")},
+                                               images=fake_images))
+    value = torch.arange(8.0)[None, :] * (1 + torch.arange(28.0))[:, None]
+    monkeypatch.setattr(TEContext, "measure",
+                        lambda self, mask, r, mse=False: {"kappa": 10.0, "regions": 100.0 + float(value[mask].sum())})
+    r = search("darts", "te-nas", seed=0, repeat=1, batch_size=4, C=2, N=3, lr_samples=20, lr_batches=1)
+    assert [t["ops_left"] for t in r.trajectory[:2]] == [[4] * 28, [1] * 28]  # 7 -> 4 -> 1 ops per edge
+    assert r.trajectory[2] == {"round": "topology", "edges_kept": 16}  # 2 per node, 4 nodes, 2 cells
+    # (1 + 28*7) + (1 + 28*4) measurements to prune, then 1 + 2*(3+4+5) edge removals
+    assert r.evaluations == 197 + 113 + 25
+    g = space.parse(r.arch)
+    want = tuple(("dil_conv_5x5", i) for n in range(4) for i in (n, n + 1))
+    assert g.normal == want and g.reduce == want
+
+
+def test_te_nas_measures_a_darts_supernet(fake_images):
+    from zeronas.scoring import Scorer
+    from zeronas.search.supernet_context import TEContext
+
+    scorer = Scorer(space, ["params"], images=fake_images, batch_size=4)
+    te = TEContext(space, scorer, repeat=1, batch_size=4, C=2, N=3, lr_samples=50, lr_batches=1)
+    mask = torch.ones(28, 8, dtype=torch.bool)
+    mask[:, 0] = False
+    v = te.measure(mask, 0)
+    assert math.isfinite(v["kappa"]) and v["kappa"] >= 1 and 1 <= v["regions"] <= 50
+    mask[0] = False  # an edge with no op left is a zero edge, not NaN weights
+    assert math.isfinite(te.measure(mask, 0)["kappa"])

@@ -22,7 +22,8 @@ class Batch:
 
 
 def normalize(x_uint8_nhwc: np.ndarray, mean, std) -> torch.Tensor:
-    x = torch.from_numpy(np.ascontiguousarray(x_uint8_nhwc)).permute(0, 3, 1, 2).float().div_(255)
+    # contiguous NCHW: channels-last inputs crash depthwise-conv backward passes on CPU (torch 2.13, DARTS ops)
+    x = torch.from_numpy(np.ascontiguousarray(x_uint8_nhwc)).permute(0, 3, 1, 2).contiguous().float().div_(255)
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     return (x - m) / s

@@ -32,16 +32,32 @@ def dense_rank(values: list[float], descending: bool) -> list[int]:
     return [order.index(v) for v in values]
 
 
-@register_strategy("te-nas")
-def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=72, C=16, N=5, lr_samples=1000, lr_batches=3,
-           data="cifar10", data_dir=None, device="cpu", store=None, **_) -> SearchResult:
+SPACE_DEFAULTS = {  # prune_launch.py: batch 72 / 14; prune_number 1 / 3 (DARTS-CIFAR)
+    "nb201": {"batch_size": 72, "C": 16, "N": 5, "prune_number": 1},
+    "darts": {"batch_size": 14, "C": 16, "N": 8, "prune_number": 3},
+}
+
+
+def _summed_ranks(d_k: list[float], d_r: list[float]) -> list[int]:
+    """Delta kappa descending + Delta R ascending, dense ranks (rank 0 = least important)."""
+    return [a + b for a, b in zip(dense_rank(d_k, descending=True), dense_rank(d_r, descending=False))]
+
+
+@register_strategy("te-nas", spaces=("nb201", "darts"))
+def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=None, C=None, N=None, lr_samples=1000,
+           lr_batches=3, data="cifar10", data_dir=None, device="cpu", store=None, **_) -> SearchResult:
+    """On DARTS: 3 ops pruned per edge per round (7 -> 4 -> 1), then the topology step keeps, per node of
+    both cells, the 2 incoming edges whose removal ranks as most harmful (largest summed rank)."""
+    defaults = SPACE_DEFAULTS[space.name]
+    batch_size, C, N = batch_size or defaults["batch_size"], C or defaults["C"], N or defaults["N"]
+    prune_number = defaults["prune_number"]
     scorer = Scorer(space, ["params"], data=data, data_dir=data_dir, batch_size=batch_size, seed=seed,
                     device=device, stand_in=True)
     te = TEContext(space, scorer, repeat=repeat, batch_size=batch_size, C=C, N=N, init=init, seed=seed,
                    lr_samples=lr_samples, lr_batches=lr_batches)
     protocol = {"init": init, "repeat": repeat, "batch_size": batch_size, "C": C, "N": N,
-                "lr_inputs": [lr_batches, lr_samples, 1, 3, 3], "precision": 3, "prune_number": 1, "data": te.data,
-                "seed": seed}
+                "lr_inputs": [lr_batches, lr_samples, 1, 3, 3], "precision": 3, "prune_number": prune_number,
+                "data": te.data, "seed": seed}
     # every measurement is deterministic given this context: a killed search replays from the store
     saved = StoredMetrics(space, "te-nas", ("kappa", "regions"), {"method": "te-nas", **protocol}, store)
     ops = list(space.ops)
@@ -57,6 +73,12 @@ def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=72, C=16, N
         v = saved.get_or_compute(key, lambda: te.measure(m, r))
         return (1e5 if math.isnan(v["kappa"]) else v["kappa"]), v["regions"]
 
+    def deltas(removed: torch.Tensor, base) -> tuple[float, float]:
+        vals = [measure(removed, r) for r in range(repeat)]
+        dk = np.mean([(b[0] - v[0]) / b[0] for b, v in zip(base, vals)])
+        dr = np.mean([(b[1] - v[1]) / b[1] for b, v in zip(base, vals)])
+        return round_sig(float(dk)), round_sig(float(dr))
+
     trajectory = []
     while bool((mask.sum(1) > 1).any()):
         base = [measure(mask, r) for r in range(repeat)]
@@ -67,22 +89,40 @@ def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=72, C=16, N
             for o in torch.nonzero(mask[e]).flatten().tolist():
                 m = mask.clone()
                 m[e, o] = False
-                vals = [measure(m, r) for r in range(repeat)]
-                dk = np.mean([(b[0] - v[0]) / b[0] for b, v in zip(base, vals)])
-                dr = np.mean([(b[1] - v[1]) / b[1] for b, v in zip(base, vals)])
+                dk, dr = deltas(m, base)
                 cands.append((e, o))
-                d_k.append(round_sig(float(dk)))
-                d_r.append(round_sig(float(dr)))
-        rank_k, rank_r = dense_rank(d_k, descending=True), dense_rank(d_r, descending=False)
-        total = [a + b for a, b in zip(rank_k, rank_r)]
+                d_k.append(dk)
+                d_r.append(dr)
+        total = _summed_ranks(d_k, d_r)
         pruned = {}
         for e in sorted({e for e, _ in cands}):
-            idx = [i for i, (ee, _) in enumerate(cands) if ee == e]
-            worst = min(idx, key=lambda i: total[i])
-            mask[e, cands[worst][1]] = False
-            pruned[e] = ops[cands[worst][1]]
+            idx = sorted((i for i, (ee, _) in enumerate(cands) if ee == e), key=lambda i: total[i])
+            idx = idx[:min(prune_number, len(idx) - 1)]  # never prune an edge's last op
+            for i in idx:
+                mask[e, cands[i][1]] = False
+            pruned[e] = [ops[cands[i][1]] for i in idx]
         trajectory.append({"round": len(trajectory) + 1, "ops_left": mask.sum(1).tolist(), "pruned": pruned})
-    arch = tuple(ops[int(torch.nonzero(mask[e])[0])] for e in range(len(space.edges)))
+    from .perturb import _topology_groups
+
+    groups = _topology_groups(space)
+    if groups:  # DARTS: keep the 2 most important incoming edges of every node with more than 2
+        base = [measure(mask, r) for r in range(repeat)]
+        cands, d_k, d_r = [], [], []
+        for group in groups:
+            for e in group:
+                m = mask.clone()
+                m[e] = False
+                dk, dr = deltas(m, base)
+                cands.append(e)
+                d_k.append(dk)
+                d_r.append(dr)
+        total = dict(zip(cands, _summed_ranks(d_k, d_r)))
+        for group in groups:
+            keep = sorted(group, key=lambda e: -total[e])[:2]
+            for e in group:
+                if e not in keep:
+                    mask[e] = False
+        trajectory.append({"round": "topology", "edges_kept": int((mask.sum(1) > 0).sum())})
+    arch = space.from_edge_scores(torch.zeros(mask.shape).masked_fill(~mask, float("-inf")))
     return SearchResult("te-nas", space.name, space.format(arch), space.canonical(arch), seed, 0.0, evaluations,
                         {}, {}, trajectory, protocol)
-

@@ -71,8 +71,7 @@ class TEContext:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed * 1000 + r)
                 big = space.supernet(C=C, N=N, num_classes=self.num_classes).to(self.device)
-                thin = space.supernet(C=1, N=1, stem=False, depth=1, in_channels=1,
-                                      num_classes=self.num_classes).to(self.device)
+                thin = space.supernet(**space.thin_supernet, num_classes=self.num_classes).to(self.device)
                 apply_init(big, "kaiming-fanout" if init == "kaiming" else "torch-default")
                 apply_init(thin, "kaiming" if init == "kaiming" else "torch-default")
             self.pairs.append((big, thin))
@@ -90,8 +89,10 @@ class TEContext:
 
     @staticmethod
     def weights_for(mask: torch.Tensor) -> torch.Tensor:
-        """Uniform mixing weights over the ops a boolean [E, O] mask keeps (softmax of 0 / -inf)."""
-        return torch.softmax(torch.zeros(mask.shape).masked_fill(~mask, float("-inf")), dim=-1)
+        """Uniform mixing weights over the ops a boolean [E, O] mask keeps (softmax of 0 / -inf); an edge with
+        no op left (DARTS topology) is all zero."""
+        w = torch.softmax(torch.zeros(mask.shape).masked_fill(~mask, float("-inf")), dim=-1)
+        return torch.nan_to_num(w, nan=0.0)
 
     def measure(self, mask: torch.Tensor, r: int, mse: bool = False) -> dict:
         """kappa (NTK condition number, NaN when singular), R (linear regions) and, with ``mse``, the TEG-NAS

@@ -63,7 +63,9 @@ class DilConv(nn.Sequential):
 
 
 class FactorizedReduce(nn.Module):
-    """Halve the resolution with two offset stride-2 1x1 convs (for skips out of a reduction)."""
+    """Halve the resolution with two offset stride-2 1x1 convs (for skips out of a reduction). The offset
+    branch pads one zero row/column first: identical to DARTS on even sizes, and defined on odd ones (TE-NAS's
+    3x3 linear-region inputs)."""
 
     def __init__(self, C_in, C_out, affine=True):
         super().__init__()
@@ -74,7 +76,8 @@ class FactorizedReduce(nn.Module):
 
     def forward(self, x):
         x = self.relu(x)
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
+        shifted = nn.functional.pad(x, (0, 1, 0, 1))[:, :, 1:, 1:]
+        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted)], dim=1))
 
 
 def make_op(name: str, C: int, stride: int, affine: bool, search: bool = False) -> nn.Module:
@@ -228,14 +231,21 @@ class DartsSupernet(nn.Module):
     """The DARTS search network (``model_search.Network``): C=16, N=8 cells, every op on every edge, mixed
     by ``softmax(arch_alpha)`` over unmasked ops unless an explicit [28, 8] weight tensor is passed."""
 
-    def __init__(self, C=16, N=8, num_classes=10, stem_multiplier=3, ops=OPS):
+    def __init__(self, C=16, N=8, num_classes=10, stem_multiplier=3, ops=OPS, *, stem=True, depth=None,
+                 in_channels=3):
         super().__init__()
         C_curr = stem_multiplier * C
-        self.stem = nn.Sequential(nn.Conv2d(3, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr))
+        if stem:
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(C_curr))
+        elif in_channels != C_curr:
+            raise ValueError("without a stem the input must have stem_multiplier * C channels")
+        else:
+            self.stem = nn.Identity()
         C_pp, C_p, C_curr = C_curr, C_curr, C
         self.cells = nn.ModuleList()
         reduction_prev = False
-        for reduction in _layout(N):
+        for reduction in _layout(N)[:depth]:
             if reduction:
                 C_curr *= 2
             cell = DartsSearchCell(C_pp, C_p, C_curr, reduction, reduction_prev, ops)
@@ -345,6 +355,8 @@ class DartsSpace(SearchSpace):
     edges = EDGES
     num_edges = len(EDGES)
     default_supernet = {"C": 16, "N": 8}
+    # TE-NAS's linear-region network: C=1, no stem, the first 2 cells (normal, reduction) of a 1-per-stage net
+    thin_supernet = {"C": 1, "N": 5, "stem": False, "depth": 2, "in_channels": 1, "stem_multiplier": 1}
 
     def parse(self, text: str) -> Genotype:
         return parse_genotype(text)

@@ -169,6 +169,7 @@ class NB201Space(SearchSpace):
     edges = EDGES
     num_edges = len(EDGES)
     default_supernet = {"C": 16, "N": 5}
+    thin_supernet = {"C": 1, "N": 1, "stem": False, "depth": 1, "in_channels": 1}  # TE-NAS linear regions
 
     # ---- strings -------------------------------------------------------------------------------
     def parse(self, text: str) -> tuple[str, ...]:
