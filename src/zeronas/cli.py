@@ -508,20 +508,11 @@ def bench_correlate(
         raise UserError(f"store {store} does not exist; build a bench first with 'zeronas bench build'")
     proto, metrics = ts.load(store, protocol)
     epochs = proto["recipe"]["epochs"]
-    targets = {"final": metrics.get(f"test_acc@{epochs}", {})}
-    if proto["space"] == "nb201":
-        try:
-            from .benchmarks.nb201 import load_nb201
-
-            table = load_nb201(data_dir)
-            archs = list(targets["final"])
-            idx = [table.index_of(a) for a in archs]
-            for name, col in (("nb201_200ep", "cifar10_test_acc"), ("nb201_12ep", "hp12_cifar10_test_acc_1seed")):
-                values = table.column(col)
-                targets[name] = {a: float(values[i]) for a, i in zip(archs, idx)}
-            metrics["nb201_12ep@12"] = targets["nb201_12ep"]  # how much the benchmark's own short run predicts
-        except DataNotFound:
-            console.print("NB201 table not found: correlating with the bench's own final accuracy only")
+    try:
+        targets = ts.targets(proto, metrics, data_dir)
+    except DataNotFound:
+        console.print("NB201 table not found: correlating with the bench's own final accuracy only")
+        targets = {"final": metrics.get(f"test_acc@{epochs}", {})}
     rows = ts.correlations(proto, metrics, targets)
     tnames = list(targets)
     table = Table(title=f"training-states bench: Spearman rho ({len(targets['final'])} archs, {epochs} epochs, "

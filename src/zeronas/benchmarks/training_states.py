@@ -130,6 +130,26 @@ def load(store, protocol_hash_: str | None = None) -> tuple[dict, dict[str, dict
     return db.protocol(h), out
 
 
+def targets(protocol: dict, metrics: dict, data_dir=None) -> dict[str, dict[str, float]]:
+    """What to correlate with: the bench's own final test accuracy and, on NB201, the benchmark's 200-epoch
+    and 12-epoch CIFAR-10 test accuracy. The 12-epoch column is also added to ``metrics`` as a predictor
+    (``nb201_12ep@12``): how much the benchmark's own short schedule predicts. Raises DataNotFound without
+    the NB201 table."""
+    epochs = protocol["recipe"]["epochs"]
+    out = {"final": metrics.get(f"test_acc@{epochs}", {})}
+    if protocol["space"] == "nb201":
+        from .nb201 import load_nb201
+
+        table = load_nb201(data_dir)
+        archs = list(out["final"])
+        idx = [table.index_of(a) for a in archs]
+        for name, col in (("nb201_200ep", "cifar10_test_acc"), ("nb201_12ep", "hp12_cifar10_test_acc_1seed")):
+            values = table.column(col)
+            out[name] = {a: float(values[i]) for a, i in zip(archs, idx)}
+        metrics["nb201_12ep@12"] = out["nb201_12ep"]
+    return out
+
+
 def correlations(protocol: dict, metrics: dict, targets: dict[str, dict[str, float]]) -> list[dict]:
     """Spearman of every metric@epoch with every target ({name: {arch: value}}) on the archs that have both.
     Only complete architectures (that reached the last epoch) count."""
