@@ -39,6 +39,9 @@ METHODS = {
     "rea-ensemble-100": ("rea", {"proxy": "ensemble:nwot+synflow+jacob_cov", "budget": 100, "population": 20,
                                  "tournament": 5}, "REA with the nwot+synflow+jacob_cov rank ensemble, 100 evaluations",
                          None, ""),
+    "rea-aznas-100": ("rea", {"proxy": "az_nas", "budget": 100, "population": 20, "tournament": 5},
+                      "REA with the AZ-NAS rank ensemble (expressivity, progressivity, trainability, FLOPs), "
+                      "100 evaluations", None, ""),
     "das-100": ("das", {"n": 100}, "DAS (D + log N_A) sample-and-rank, N=100, at init", None, "no DAS NB201 search"),
     "das-20": ("das", {"n": 20}, "DAS sample-and-rank, N=20, at init (cost twin of the next row)", None, ""),
     "das-ft10-20": ("das", {"n": 20, "train_steps": 10},

@@ -52,6 +52,19 @@ def cost_per_arch(store) -> dict:
             "proxy_s": {k: float(np.mean(v)) for k, v in sorted(proxy_s.items())}}
 
 
+def rho_table(rows: list[dict], target: str) -> list[str]:
+    """Markdown: one row per metric, one column per epoch, rho with ``target``."""
+    epochs = sorted({r["epoch"] for r in rows if r["metric"] != "nb201_12ep"})
+    out = ["| metric | " + " | ".join(f"epoch {e}" for e in epochs) + " |", "|---|" + "---|" * len(epochs)]
+    for name in sorted({r["metric"] for r in rows} - {"nb201_12ep"}):
+        cells = []
+        for e in epochs:
+            r = next((r for r in rows if r["metric"] == name and r["epoch"] == e), None)
+            cells.append("—" if r is None or target not in r else f"{r[target]:.3f}")
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", type=Path, default=Path("runs/dtb.db"))
@@ -90,18 +103,7 @@ def main():
              "bench's own last-epoch accuracy, and the NB201 12-epoch accuracy (one seed).",
              "- DAS's fast-training schedule is not published (design notes 1.3); this is our reading.", "",
              "## Spearman rho with the NB201 200-epoch accuracy, by epochs trained", ""]
-    names = sorted({r["metric"] for r in rows})
-    epochs = sorted({r["epoch"] for r in rows if r["metric"] != "nb201_12ep"})
-    lines += ["| metric | " + " | ".join(f"epoch {e}" for e in epochs) + " |",
-              "|---|" + "---|" * len(epochs)]
-    for name in names:
-        if name == "nb201_12ep":
-            continue
-        cells = []
-        for e in epochs:
-            r = next((r for r in rows if r["metric"] == name and r["epoch"] == e), None)
-            cells.append("—" if r is None or "nb201_200ep" not in r else f"{r['nb201_200ep']:.3f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += rho_table(rows, "nb201_200ep")
     ref = next(r for r in rows if r["metric"] == "nb201_12ep")
     lines += ["", f"Reference: the NB201 12-epoch accuracy of the same architectures (the benchmark's own short "
               f"schedule, full network and data) has rho {ref['nb201_200ep']:.3f} with the 200-epoch accuracy.",
@@ -109,16 +111,7 @@ def main():
               "| comparison | Delta rho | 90% interval |", "|---|---|---|"]
     for key, (p, lo, hi) in comparisons.items():
         lines.append(f"| {key} | {p:+.3f} | [{lo:+.3f}, {hi:+.3f}] |")
-    lines += ["", "## Spearman rho with the bench's own last-epoch accuracy", "",
-              "| metric | " + " | ".join(f"epoch {e}" for e in epochs) + " |", "|---|" + "---|" * len(epochs)]
-    for name in names:
-        if name == "nb201_12ep":
-            continue
-        cells = []
-        for e in epochs:
-            r = next((r for r in rows if r["metric"] == name and r["epoch"] == e), None)
-            cells.append("—" if r is None or "final" not in r else f"{r['final']:.3f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Spearman rho with the bench's own last-epoch accuracy", ""] + rho_table(rows, "final")
     lines += ["", "## Cost", "",
               f"Training: {cost['train_s_per_epoch']:.1f} s per architecture-epoch on this CPU (the fast-training "
               f"cost DAS adds; zero for the at-init proxies). Proxies: "

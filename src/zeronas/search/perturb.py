@@ -107,41 +107,36 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
         alpha = 1e-3 * torch.randn(sup.arch_alpha.shape, generator=torch.Generator().manual_seed(seed * 100 + proposal))
         weights = torch.softmax(alpha, dim=-1).to(scorer.device)
         t0, replayed = time.perf_counter(), 0
-        for e in _edge_sequence(space, rng, edge_order):
+
+        def decide(key, options, removed, lowest: bool, weights) -> int:
+            """Score the supernet with each option removed (on a new batch) and keep the option whose removal
+            scores lowest (op phase) or highest (topology phase); a stored decision is replayed."""
+            nonlocal evaluations, replayed
             batch = next_batch()
-            key = f"p{proposal}:op:{e}"
             stored = decisions.get(key)
-            if stored is None:
-                crit = []
-                for o in candidates_ops:
-                    w = weights.clone()
-                    w[e, o] = 0.0
-                    crit.append(score(w, batch))
-                    evaluations += 1
-                o_star = candidates_ops[int(np.argmin(np.nan_to_num(np.array(crit), nan=np.inf)))]
-                decisions.put(key, {"choice": o_star}, 0.0)
-            else:
-                o_star, replayed = int(stored["choice"]), replayed + 1
+            if stored is not None:
+                replayed += 1
+                return int(stored["choice"])
+            crit = []
+            for opt in options:
+                w = weights.clone()
+                w[removed(opt)] = 0.0
+                crit.append(score(w, batch))
+                evaluations += 1
+            crit = np.nan_to_num(np.array(crit), nan=np.inf if lowest else -np.inf)
+            choice = options[int(np.argmin(crit) if lowest else np.argmax(crit))]
+            decisions.put(key, {"choice": choice}, 0.0)
+            return choice
+
+        for e in _edge_sequence(space, rng, edge_order):
+            o_star = decide(f"p{proposal}:op:{e}", candidates_ops, lambda o, e=e: (e, o), True, weights)
             weights[e] = 0.0
             weights[e, o_star] = 1.0
         groups = _topology_groups(space)
         for g in rng.permutation(len(groups)).tolist() if groups else []:
             alive = list(groups[g])
             while len(alive) > 2:
-                batch = next_batch()
-                key = f"p{proposal}:drop:{groups[g][0]}:{len(alive)}"
-                stored = decisions.get(key)
-                if stored is None:
-                    crit = []
-                    for e in alive:
-                        w = weights.clone()
-                        w[e] = 0.0
-                        crit.append(score(w, batch))
-                        evaluations += 1
-                    drop = alive[int(np.argmax(np.nan_to_num(np.array(crit), nan=-np.inf)))]
-                    decisions.put(key, {"choice": drop}, 0.0)
-                else:
-                    drop, replayed = int(stored["choice"]), replayed + 1
+                drop = decide(f"p{proposal}:drop:{groups[g][0]}:{len(alive)}", alive, lambda e: e, False, weights)
                 weights[drop] = 0.0
                 alive.remove(drop)
         arch = space.from_edge_scores(weights.masked_fill(weights == 0, float("-inf")))

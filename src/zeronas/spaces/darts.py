@@ -188,6 +188,22 @@ def _layout(N: int):
     return [i in (N // 3, 2 * N // 3) for i in range(N)]
 
 
+def _stack_cells(make_cell, C: int, C_stem: int, layout) -> tuple[nn.ModuleList, list[int]]:
+    """Cells of the NASNet macro structure (channels double at each reduction; every cell sees the two previous
+    outputs) and the output channels after each cell."""
+    cells, outs = nn.ModuleList(), []
+    C_pp, C_p, C_curr, reduction_prev = C_stem, C_stem, C, False
+    for reduction in layout:
+        if reduction:
+            C_curr *= 2
+        cell = make_cell(C_pp, C_p, C_curr, reduction, reduction_prev)
+        cells.append(cell)
+        reduction_prev = reduction
+        C_pp, C_p = C_p, cell.multiplier * C_curr
+        outs.append(C_p)
+    return cells, outs
+
+
 class DartsNetwork(nn.Module):
     """The DARTS CIFAR evaluation network (``NetworkCIFAR``): stem 3C, N cells, optional auxiliary head and
     drop-path. ``forward`` returns the logits; ``forward_with_aux`` also the auxiliary logits (training)."""
@@ -196,23 +212,14 @@ class DartsNetwork(nn.Module):
                  stem_multiplier=3):
         super().__init__()
         self.genotype, self.drop_path_prob = genotype, drop_path_prob
-        C_curr = stem_multiplier * C
-        self.stem = nn.Sequential(nn.Conv2d(3, C_curr, 3, padding=1, bias=False), nn.BatchNorm2d(C_curr))
-        C_pp, C_p, C_curr = C_curr, C_curr, C
-        self.cells = nn.ModuleList()
-        reduction_prev, self.aux_at, C_aux = False, 2 * N // 3, None
-        for i, reduction in enumerate(_layout(N)):
-            if reduction:
-                C_curr *= 2
-            cell = DartsCell(genotype, C_pp, C_p, C_curr, reduction, reduction_prev)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            C_pp, C_p = C_p, cell.multiplier * C_curr
-            if i == self.aux_at:
-                C_aux = C_p
-        self.auxiliary_head = AuxiliaryHead(C_aux, num_classes) if auxiliary and C_aux else None
+        C_stem = stem_multiplier * C
+        self.stem = nn.Sequential(nn.Conv2d(3, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
+        self.cells, outs = _stack_cells(lambda *a: DartsCell(genotype, *a), C, C_stem, _layout(N))
+        self.aux_at = 2 * N // 3
+        self.auxiliary_head = (AuxiliaryHead(outs[self.aux_at], num_classes)
+                               if auxiliary and self.aux_at < len(outs) else None)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_p, num_classes)
+        self.classifier = nn.Linear(outs[-1], num_classes)
 
     def forward_with_aux(self, x):
         s0 = s1 = self.stem(x)
@@ -234,26 +241,17 @@ class DartsSupernet(nn.Module):
     def __init__(self, C=16, N=8, num_classes=10, stem_multiplier=3, ops=OPS, *, stem=True, depth=None,
                  in_channels=3):
         super().__init__()
-        C_curr = stem_multiplier * C
+        C_stem = stem_multiplier * C
         if stem:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, C_curr, 3, padding=1, bias=False),
-                                      nn.BatchNorm2d(C_curr))
-        elif in_channels != C_curr:
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False),
+                                      nn.BatchNorm2d(C_stem))
+        elif in_channels != C_stem:
             raise ValueError("without a stem the input must have stem_multiplier * C channels")
         else:
             self.stem = nn.Identity()
-        C_pp, C_p, C_curr = C_curr, C_curr, C
-        self.cells = nn.ModuleList()
-        reduction_prev = False
-        for reduction in _layout(N)[:depth]:
-            if reduction:
-                C_curr *= 2
-            cell = DartsSearchCell(C_pp, C_p, C_curr, reduction, reduction_prev, ops)
-            self.cells.append(cell)
-            reduction_prev = reduction
-            C_pp, C_p = C_p, cell.multiplier * C_curr
+        self.cells, outs = _stack_cells(lambda *a: DartsSearchCell(*a, ops), C, C_stem, _layout(N)[:depth])
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(C_p, num_classes)
+        self.classifier = nn.Linear(outs[-1], num_classes)
         self.arch_alpha = nn.Parameter(torch.zeros(len(EDGES), len(OPS)), requires_grad=False)
         self.register_buffer("op_mask", torch.tensor([[op in ops for op in OPS]] * len(EDGES)))
 
