@@ -193,3 +193,15 @@ def test_te_nas_measures_a_darts_supernet(fake_images):
     assert math.isfinite(v["kappa"]) and v["kappa"] >= 1 and 1 <= v["regions"] <= 50
     mask[0] = False  # an edge with no op left is a zero edge, not NaN weights
     assert math.isfinite(te.measure(mask, 0)["kappa"])
+
+
+def test_proxies_score_a_darts_genotype(fake_images):
+    from zeronas.scoring import Scorer
+
+    sc = Scorer(space, ["nwot", "synflow", "params", "linear_regions", "zen", "zeros"], images=fake_images,
+                batch_size=8, build_options={"C": 4, "N": 5})
+    recs = {r.proxy: r for r in sc.score_arch(DARTS_V2)}
+    assert recs["params"].value == count_parameters(space.build(DARTS_V2, C=4, N=5))
+    for p in ("nwot", "synflow", "linear_regions", "zen"):
+        assert math.isfinite(recs[p].value) and recs[p].error is None, p
+    assert math.isnan(recs["zeros"].value) and "freedarts" in recs["zeros"].error

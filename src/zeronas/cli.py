@@ -62,11 +62,12 @@ def _fmt(v: float) -> str:
 @app.command()
 def score(
     arch: Annotated[list[str], typer.Option("--arch", "-a", help="Architecture string (repeatable), e.g. "
-                                            "'|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|'.")] = [],  # noqa: B006
+                                            "'|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|' or a DARTS "
+                                            "\"Genotype(normal=[...], ...)\".")] = [],  # noqa: B006
     arch_file: Annotated[Path | None, typer.Option(help="Text file with one architecture string per line.")] = None,
     index: Annotated[list[int], typer.Option("--index", "-i", help="Benchmark index of an architecture "
                                              "(repeatable; NB201 needs its table).")] = [],  # noqa: B006
-    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+    space: Annotated[str, typer.Option(help="nb201 or darts (see 'zeronas spaces').")] = "nb201",
     proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxy names, or 'all'. "
                                          "See 'zeronas proxies'.")] = "all",
     data: Annotated[str, typer.Option(help="Images for data-dependent proxies: cifar10, cifar100, "
@@ -200,7 +201,8 @@ SEARCH_OPTIONS = {
 def search(
     method: Annotated[str, typer.Option(help="te-nas | teg-rea | teg-reinforce | zero-cost-pt | freedarts | das | "
                                        "sample | rea | random.")] = "sample",
-    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+    space: Annotated[str, typer.Option(help="nb201 (every method) or darts (freedarts, te-nas, zero-cost-pt, "
+                                       "das, sample, rea, random).")] = "nb201",
     proxy: Annotated[str | None, typer.Option(
         help="Proxy (or ensemble:a+b) driving sample/random/rea/zero-cost-pt (default nwot) or das (default "
              "das).")] = None,
@@ -421,7 +423,7 @@ def train(
 
 @app.command("export")
 def export_cmd(
-    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+    space: Annotated[str, typer.Option(help="nb201 or darts (see 'zeronas spaces').")] = "nb201",
     arch: ArchOpt = None,
     arch_file: ArchFileOpt = None,
     index: IndexOpt = None,
@@ -450,7 +452,7 @@ app.add_typer(bench_app, name="bench")
 
 @bench_app.command("build")
 def bench_build(
-    space: Annotated[str, typer.Option(help="Search space.")] = "nb201",
+    space: Annotated[str, typer.Option(help="nb201 or darts (see 'zeronas spaces').")] = "nb201",
     sample: Annotated[int, typer.Option(help="Random architectures to train (distinct strings).")] = 60,
     seed: Annotated[int, typer.Option(help="Seed of the sample, the init and the training.")] = 0,
     epochs: Annotated[int, typer.Option(help="Epochs per architecture (cosine schedule over them).")] = 3,

@@ -188,6 +188,14 @@ def _layout(N: int):
     return [i in (N // 3, 2 * N // 3) for i in range(N)]
 
 
+def _make_stem(stem: bool, in_channels: int, C_stem: int) -> nn.Module:
+    if stem:
+        return nn.Sequential(nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
+    if in_channels != C_stem:
+        raise ValueError("without a stem the input must have stem_multiplier * C channels")
+    return nn.Identity()
+
+
 def _stack_cells(make_cell, C: int, C_stem: int, layout) -> tuple[nn.ModuleList, list[int]]:
     """Cells of the NASNet macro structure (channels double at each reduction; every cell sees the two previous
     outputs) and the output channels after each cell."""
@@ -209,17 +217,30 @@ class DartsNetwork(nn.Module):
     drop-path. ``forward`` returns the logits; ``forward_with_aux`` also the auxiliary logits (training)."""
 
     def __init__(self, genotype: Genotype, C=36, N=20, num_classes=10, auxiliary=False, drop_path_prob=0.0,
-                 stem_multiplier=3):
+                 stem_multiplier=3, *, stem=True, depth=None, in_channels=3):
         super().__init__()
         self.genotype, self.drop_path_prob = genotype, drop_path_prob
         C_stem = stem_multiplier * C
-        self.stem = nn.Sequential(nn.Conv2d(3, C_stem, 3, padding=1, bias=False), nn.BatchNorm2d(C_stem))
-        self.cells, outs = _stack_cells(lambda *a: DartsCell(genotype, *a), C, C_stem, _layout(N))
+        self.stem = _make_stem(stem, in_channels, C_stem)
+        self.cells, outs = _stack_cells(lambda *a: DartsCell(genotype, *a), C, C_stem, _layout(N)[:depth])
         self.aux_at = 2 * N // 3
         self.auxiliary_head = (AuxiliaryHead(outs[self.aux_at], num_classes)
                                if auxiliary and self.aux_at < len(outs) else None)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(outs[-1], num_classes)
+
+    def cell_features(self, x):
+        """Features after the stem and after every cell (AZ-NAS)."""
+        feats = [self.stem(x)]
+        s0 = s1 = feats[0]
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
+            feats.append(s1)
+        return feats
+
+    def forward_pre_gap(self, x):
+        """Features right before global average pooling (Zen-NAS)."""
+        return self.cell_features(x)[-1]
 
     def forward_with_aux(self, x):
         s0 = s1 = self.stem(x)
@@ -242,13 +263,7 @@ class DartsSupernet(nn.Module):
                  in_channels=3):
         super().__init__()
         C_stem = stem_multiplier * C
-        if stem:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, C_stem, 3, padding=1, bias=False),
-                                      nn.BatchNorm2d(C_stem))
-        elif in_channels != C_stem:
-            raise ValueError("without a stem the input must have stem_multiplier * C channels")
-        else:
-            self.stem = nn.Identity()
+        self.stem = _make_stem(stem, in_channels, C_stem)
         self.cells, outs = _stack_cells(lambda *a: DartsSearchCell(*a, ops), C, C_stem, _layout(N)[:depth])
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(outs[-1], num_classes)
@@ -422,6 +437,10 @@ class DartsSpace(SearchSpace):
 
     def build(self, arch, C=16, N=8, num_classes=10, auxiliary=False, drop_path_prob=0.0, **_) -> DartsNetwork:
         return DartsNetwork(self.coerce(arch), C, N, num_classes, auxiliary, drop_path_prob)
+
+    def build_thin(self, arch, **kwargs) -> DartsNetwork:
+        """TE-NAS's linear-region network for one genotype (see ``thin_supernet``)."""
+        return DartsNetwork(self.coerce(arch), **self.thin_supernet, num_classes=kwargs.get("num_classes", 10))
 
     def supernet(self, C=16, N=8, num_classes=10, **kwargs) -> DartsSupernet:
         return DartsSupernet(C, N, num_classes, **kwargs)
