@@ -234,8 +234,10 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             raise UserError(f"{ckpt_path} is not a zeronas checkpoint; use another --out or --no-resume")
         if ckpt["identity"] != identity:
             diff = [k for k in identity if ckpt["identity"].get(k) != identity[k]]
-            raise UserError(f"{ckpt_path} was written for another run (different {', '.join(diff)}: "
-                            f"{ckpt['identity'].get(diff[0])!r}); use another --out or pass --no-resume")
+            held = str(ckpt["identity"].get(diff[0]))
+            raise UserError(f"{ckpt_path} was written for another run (it differs in {', '.join(diff)}; its "
+                            f"{diff[0]} is {held[:100] + ('...' if len(held) > 100 else '')}); use another --out "
+                            "or pass --no-resume")
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         start = ckpt["epoch"]
