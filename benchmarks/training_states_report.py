@@ -116,6 +116,9 @@ def main():
               f"Training: {cost['train_s_per_epoch']:.1f} s per architecture-epoch on this CPU (the fast-training "
               f"cost DAS adds; zero for the at-init proxies). Proxies: "
               + ", ".join(f"{p} {v * 1000:.0f} ms" for p, v in cost["proxy_s"].items()) + " per evaluation."]
+    findings = args.out.with_name(args.out.stem + "_findings.md")
+    if findings.exists():  # written by hand after reading the numbers
+        lines += ["", findings.read_text()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     args.json.parent.mkdir(parents=True, exist_ok=True)
