@@ -66,6 +66,10 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
         import onnx  # noqa: F401
     except ImportError:
         raise UserError("ONNX export needs the onnx package: pip install 'zeronas[export]'") from None
-    torch.onnx.export(model, (example,), str(out), dynamo=False, input_names=["images"], output_names=["logits"],
-                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+    import inspect
+
+    # the TorchScript-based exporter needs only onnx; newer torch defaults to the dynamo one (needs onnxscript)
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    torch.onnx.export(model, (example,), str(out), input_names=["images"], output_names=["logits"],
+                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, **legacy)
     return out
