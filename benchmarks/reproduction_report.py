@@ -109,8 +109,11 @@ def main():
                              only_stored=args.only_stored)
         agree = reference_agreement(res_valid, ds, table, res_valid.meta["indices"])
         reachable = table.column("in_graf9445")[np.array(res_valid.meta["indices"])]
+        command = "python benchmarks/reproduction_report.py " + " ".join(sys.argv[1:])
+        if args.only_stored and args.json.exists():  # a report-only rerun keeps the command that measured
+            command = json.loads(args.json.read_text()).get("meta", {}).get(ds, {}).get("command", command)
         metas[ds] = {**res_valid.meta, "test_target": res_test.meta["target"], "seconds": time.time() - t0,
-                     "command": "python benchmarks/reproduction_report.py " + " ".join(sys.argv[1:])}
+                     "command": command}
         for p in res_valid.rows:
             vals, truth = res_valid.values[p][reachable], res_valid.truth[reachable]
             sub = correlation(vals, truth, res_valid.rows[p]["direction"])
