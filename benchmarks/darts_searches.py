@@ -83,6 +83,9 @@ def main():
         note = SEARCHES.get(r["label"], (None, None, ""))[2]
         lines.append(f"| {r['label']} | {note} | {r['seed']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
                      f"{r['evaluations']} | `{r['genotype']}` |")
+    findings = args.out.with_name(args.out.stem + "_findings.md")
+    if findings.exists():  # written by hand after reading the numbers
+        lines += ["", findings.read_text()]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
