@@ -61,7 +61,8 @@ METHODS = {
     "teg-reinforce": ("teg-reinforce", {"repeat": 1, "budget": 30},
                       "repeat 1, 30 evaluations (paper: repeat 3, 500 steps)", None, ""),
 }
-EXPENSIVE = {"rea-ensemble-100", "das-ft10-20", "zero-cost-pt", "teg-rea", "teg-reinforce", "te-nas-kaiming"}
+EXPENSIVE = {"rea-ensemble-100", "das-ft10-20", "zero-cost-pt", "teg-rea", "teg-reinforce", "te-nas-kaiming",
+             "rea-aznas-100"}
 
 
 def _finished(path: Path) -> set:

@@ -88,6 +88,26 @@ def test_sample_and_rea_pick_best_by_fitness():
         search("nb201", "rea", proxy="params", tournament=30, population=10, data="none")
 
 
+def test_ensemble_search_picks_best_by_final_ranks():
+    """A rank ensemble ranks each arch against the archs seen so far, so the first arch scores the maximum
+    (rank 1 of 1) when it is seen; the answer must come from the ranks over everything evaluated."""
+    from zeronas.benchmarks.correlation import rank_ensemble
+    from zeronas.proxies import get_proxy
+    from zeronas.scoring import Scorer
+
+    r = search("nb201", "sample", proxy="ensemble:params+flops", n=12, seed=3, data="none")
+    rng = np.random.default_rng(3)
+    drawn = list(dict.fromkeys(space.sample(rng) for _ in range(12)))
+    recs = [Scorer(space, ["params", "flops"], data="none").score_arch(a) for a in drawn]
+    cols = [np.array([rec[k].value for rec in recs]) for k in range(2)]
+    scores = rank_ensemble(cols, [get_proxy("params").direction, get_proxy("flops").direction])
+    assert r.arch == space.format(drawn[int(np.argmax(scores))])
+    assert r.arch != space.format(drawn[0]) or int(np.argmax(scores)) == 0
+    r2 = search("nb201", "rea", proxy="ensemble:params+flops", budget=30, population=8, tournament=3, seed=0,
+                data="none")
+    assert r2.proxy_values["params"] > 0.6e6  # the biggest cells win on params and flops
+
+
 def test_supernet_context_restores_weights_between_proxies(fake_images):
     from zeronas.data import make_batch
     from zeronas.proxies import get_proxy

@@ -59,6 +59,12 @@ class Fitness:
             self.evaluations += 1
         return self.values[key]
 
+    def best(self, archs):
+        """The best of ``archs`` by the fitness as it stands after all evaluations. For one proxy that is
+        the best value ever seen; for a rank ensemble the ranks are those over the whole seen set (the
+        first architecture evaluated ranks first among one, so a running maximum would keep it)."""
+        return max(archs, key=self)
+
     def __call__(self, arch) -> float:
         """Higher is better, whatever the proxy's own direction. NaN counts as worst."""
         vals = self.raw(arch)
@@ -85,15 +91,16 @@ def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget
     rng = rng_for(seed)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(n, time_budget)
-    best, best_f, traj = None, -np.inf, []
+    best, best_f, traj, seen = None, -np.inf, [], []
     while not limit.exhausted:
         a = space.sample(rng)
+        seen.append(a)
         f = fit(a)
         limit.spend()
         if f > best_f:
             best, best_f = a, f
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
-    return _result("sample", space, best, seed, fit, traj, {"proxy": proxy, "n": n})
+    return _result("sample", space, fit.best(seen) if seen else None, seed, fit, traj, {"proxy": proxy, "n": n})
 
 
 @register_strategy("das", spaces=("nb201", "darts"))
@@ -128,13 +135,14 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(budget, time_budget)
     pop = collections.deque()
-    best, best_f, traj = None, -np.inf, []
+    best, best_f, traj, seen = None, -np.inf, [], []
 
     def consider(a):
         nonlocal best, best_f
         f = fit(a)
         limit.spend()
-        pop.append((a, f))
+        pop.append(a)
+        seen.append(a)
         if f > best_f:
             best, best_f = a, f
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
@@ -143,11 +151,11 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
         consider(space.sample(rng))
     while not limit.exhausted:
         picks = [pop[i] for i in rng.choice(len(pop), tournament, replace=False)]
-        parent = max(picks, key=lambda t: t[1])[0]
+        parent = max(picks, key=fit)  # re-scored now: an ensemble's ranks move as the seen set grows
         consider(space.mutate(parent, rng))
         pop.popleft()
-    return _result("rea", space, best, seed, fit, traj, {"proxy": proxy, "population": population,
-                                                        "tournament": tournament, "budget": budget})
+    return _result("rea", space, fit.best(seen) if seen else None, seed, fit, traj,
+                   {"proxy": proxy, "population": population, "tournament": tournament, "budget": budget})
 
 
 def _result(method, space, best, seed, fit, traj, protocol) -> SearchResult:
