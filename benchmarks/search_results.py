@@ -132,8 +132,10 @@ def markdown(summary: dict, args) -> str:
         "over seeds 0..n-1, with the search's wall time on this machine "
         f"({os.cpu_count()} CPU cores, torch threads {args.threads}, no GPU). Each dataset column searches with "
         "that dataset: the network has its classes and input size. Benchmark optimum: "
-        "94.37 / 73.51 / 47.31. (s) = CIFAR-100 / ImageNet16-120 images are not in the data folder, so "
-        "CIFAR-10 images stand in for the data-dependent methods."
+        "94.37 / 73.51 / 47.31. CIFAR-100 / ImageNet16-120 images are not in the data folder, so every "
+        "data-dependent method (all but freedarts) searches those columns with CIFAR-10 images on a network "
+        "with the right classes and input size; (s) marks the rows whose records carry that note. A row with "
+        "fewer seeds than its 'seeds' column in some dataset was still running when the table was written."
         + (" Other benchmark jobs shared the CPU while these searches ran, so the times are upper bounds."
            if args.shared_cpu else ""),
         "",
