@@ -41,9 +41,10 @@ def zeros(ctx) -> float:
     space = ctx.space
     if not hasattr(space, "ops") or not hasattr(space, "edges"):
         raise UserError(f"zeros needs a cell space with per-edge ops; {space.name} has none")
-    if space.name == "darts":  # a genotype network has no per-edge mixing weights to differentiate
-        raise ValueError("zeros scores NB201 cells; on DARTS, ZEROS ranks operations inside the supernet: "
-                         "use 'zeronas search --space darts --method freedarts'")
+    if not space.edge_weighted:  # a genotype network has no per-edge mixing weights to differentiate
+        raise ValueError(f"zeros scores networks with per-edge op weights; on {space.name}, ZEROS ranks "
+                         f"operations inside the supernet: use 'zeronas search --space {space.name} --method "
+                         "freedarts'")
     model = ctx.model(torch.float64)
     w = torch.zeros(len(space.edges), len(space.ops), device=ctx.device)
     for e, op in enumerate(ctx.arch):

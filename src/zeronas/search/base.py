@@ -26,11 +26,6 @@ def register_strategy(name: str, spaces: tuple[str, ...] = ("nb201",)):
     return deco
 
 
-def strategy_spaces(name: str) -> tuple[str, ...]:
-    _load()
-    return _SPACES[name]
-
-
 def list_strategies() -> list[str]:
     _load()
     return sorted(_STRATEGIES)

@@ -30,27 +30,13 @@ SPACE_DEFAULTS = {"nb201": {"batch_size": 256, "C": 16, "N": 5}, "darts": {"batc
 
 
 def _edge_sequence(space, rng, edge_order: str) -> list[int]:
-    """The order edges are decided in. DARTS interleaves the normal and the reduction cell, one edge each."""
-    edges = list(range(len(space.edges)))
-    groups = [edges]
-    if space.name == "darts":
-        half = len(edges) // 2
-        groups = [edges[:half], edges[half:]]
+    """The order edges are decided in: the cell types (DARTS: normal, reduction) take turns, one edge each."""
+    groups = space.cell_edge_groups()
     if edge_order == "random":
         groups = [list(rng.permutation(g)) for g in groups]
     elif edge_order == "reverse":
         groups = [g[::-1] for g in groups]
     return [int(e) for pair in zip(*groups) for e in pair]
-
-
-def _topology_groups(space) -> list[list[int]]:
-    """DARTS nodes with more than 2 incoming edges, as lists of edge indices (both cells)."""
-    if space.name != "darts":
-        return []
-    from ..spaces.darts import CELL_EDGES, NODE_EDGES
-
-    half = len(CELL_EDGES)
-    return [list(range(h + lo, h + hi)) for h in (0, half) for lo, hi in NODE_EDGES if hi - lo > 2]
 
 
 @register_strategy("zero-cost-pt", spaces=("nb201", "darts"))
@@ -73,7 +59,7 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
         raise UserError(f"zero-cost-pt with {proxy} needs images; pass --data cifar10 with the data folder present")
     rng = rng_for(seed)
     ops = list(space.ops)
-    candidates_ops = [o for o in range(len(ops)) if not (space.name == "darts" and ops[o] == "none")]
+    candidates_ops = [o for o in range(len(ops)) if space.arch_allows_none or ops[o] != "none"]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         sup = space.supernet(C=C, N=N, num_classes=scorer.num_classes).to(scorer.device)
@@ -132,7 +118,7 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
             o_star = decide(f"p{proposal}:op:{e}", candidates_ops, lambda o, e=e: (e, o), True, weights)
             weights[e] = 0.0
             weights[e, o_star] = 1.0
-        groups = _topology_groups(space)
+        groups = space.topology_groups()
         for g in rng.permutation(len(groups)).tolist() if groups else []:
             alive = list(groups[g])
             while len(alive) > 2:

@@ -102,9 +102,7 @@ def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=None, C=Non
                 mask[e, cands[i][1]] = False
             pruned[e] = [ops[cands[i][1]] for i in idx]
         trajectory.append({"round": len(trajectory) + 1, "ops_left": mask.sum(1).tolist(), "pruned": pruned})
-    from .perturb import _topology_groups
-
-    groups = _topology_groups(space)
+    groups = space.topology_groups()
     if groups:  # DARTS: keep the 2 most important incoming edges of every node with more than 2
         base = [measure(mask, r) for r in range(repeat)]
         cands, d_k, d_r = [], [], []

@@ -21,6 +21,18 @@ class SearchSpace(abc.ABC):
 
     name: str = ""
     ops: tuple[str, ...] = ()
+    # cell spaces whose discrete networks take per-edge mixing weights (zeros scores those); genotype
+    # spaces (DARTS) keep a subset of the supernet's edges and cannot hold `none`
+    edge_weighted = True
+    arch_allows_none = True
+
+    def cell_edge_groups(self) -> list[list[int]]:
+        """Supernet edge indices per cell type (decided in turn, one edge of each, by Zero-Cost-PT)."""
+        return [list(range(len(getattr(self, "edges", ()))))]
+
+    def topology_groups(self) -> list[list[int]]:
+        """Incoming edges of each node that keeps only some of them (none for cells that keep every edge)."""
+        return []
 
     @abc.abstractmethod
     def parse(self, text: str) -> Any: ...

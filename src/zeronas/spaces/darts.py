@@ -368,6 +368,8 @@ class DartsSpace(SearchSpace):
     edges = EDGES
     num_edges = len(EDGES)
     default_supernet = {"C": 16, "N": 8}
+    edge_weighted = False
+    arch_allows_none = False
     # TE-NAS's linear-region network: C=1, no stem, the first 2 cells (normal, reduction) of a 1-per-stage net
     thin_supernet = {"C": 1, "N": 5, "stem": False, "depth": 2, "in_channels": 1, "stem_multiplier": 1}
 
@@ -444,6 +446,14 @@ class DartsSpace(SearchSpace):
 
     def supernet(self, C=16, N=8, num_classes=10, **kwargs) -> DartsSupernet:
         return DartsSupernet(C, N, num_classes, **kwargs)
+
+    def cell_edge_groups(self) -> list[list[int]]:
+        half = len(CELL_EDGES)
+        return [list(range(half)), list(range(half, 2 * half))]
+
+    def topology_groups(self) -> list[list[int]]:
+        """Nodes with more than 2 possible inputs (3, 4, 5), in both cells: 2 of their edges are kept."""
+        return [list(range(h + lo, h + hi)) for h in (0, len(CELL_EDGES)) for lo, hi in NODE_EDGES if hi - lo > 2]
 
     def from_edge_scores(self, scores: torch.Tensor) -> Genotype:
         """DARTS ``_parse`` on any [28, 8] op scores (higher = keep; masked ops -inf): per edge the best
