@@ -169,11 +169,15 @@ class Scorer:
         ctx._batches = self._batches  # batches do not depend on the architecture: share them
         return ctx
 
-    def score_arch(self, arch, proxies: list[ProxySpec] | list[str] | None = None) -> list[ScoreRecord]:
+    def score_arch(self, arch, proxies: list[ProxySpec] | list[str] | None = None,
+                   weights=None) -> list[ScoreRecord]:
+        """``weights``: score this network (e.g. partly trained) instead of building ``arch`` at init."""
         arch = self.space.coerce(arch)
         if proxies is not None:
             proxies = [p if isinstance(p, ProxySpec) else get_proxy(p) for p in proxies]
         ctx = self.context(arch)
+        if weights is not None:
+            ctx.use_weights(weights)
         arch_str, canonical = self.space.format(arch), self.space.canonical(arch)
         records = []
         for spec in proxies or self.proxies:

@@ -88,15 +88,9 @@ def build(space, archs, store, *, proxies=("nwot", "das", "das_d", "das_na"), ep
                 test_loss, test_acc = evaluate(model, xte, yte, 500, device)
                 put("test_loss", epoch, test_loss)
                 put("test_acc", epoch, test_acc)
-                ctx = scorer.context(arch)
-                ctx.use_weights(copy.deepcopy(model))  # proxies must not touch the weights being trained
-                for spec in scorer.proxies:
-                    t0 = time.perf_counter()
-                    try:
-                        value = float(spec.fn(ctx, **scorer.options[spec.name]))
-                    except Exception:  # noqa: BLE001  (a degenerate net: recorded as NaN, the build goes on)
-                        value = float("nan")
-                    put(spec.name, epoch, value, time.perf_counter() - t0)
+                # a copy: proxies must not touch the weights being trained; failures are recorded as NaN
+                for r in scorer.score_arch(arch, weights=copy.deepcopy(model)):
+                    put(r.proxy, epoch, r.value, r.seconds)
                 model.train()
             db.put(records)
             n_done += 1
