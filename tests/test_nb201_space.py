@@ -110,3 +110,15 @@ def test_thin_network_is_one_cell_without_stem():
     net = space.build_thin(space.parse(BEST))
     assert len(net.cells) == 1 and isinstance(net.stem, torch.nn.Identity)
     assert net(torch.randn(5, 1, 3, 3)).shape == (5, 10)
+
+
+@needs_table
+def test_unreachable_ops_match_the_suite_zero_set():
+    """The 9,445 strings without unreachable ops are exactly the archs Suite-Zero's released scores cover."""
+    t = zn.benchmarks.load_nb201()
+    sp = zn.space("nb201")
+    mine = np.array([not sp.has_unreachable_ops(sp.parse(a)) for a in t.arch_str])
+    assert np.array_equal(mine, t.column("in_graf9445"))
+    assert sp.has_unreachable_ops("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    assert not sp.has_unreachable_ops("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|".replace(
+        "nor_conv_3x3~0", "none~0"))

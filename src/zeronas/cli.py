@@ -1,4 +1,4 @@
-"""The ``zeronas`` command line: score | correlate | search | train | export | proxies | spaces | data."""
+"""The ``zeronas`` command line: score | correlate | search | train | export | bench | proxies | spaces | data."""
 
 from __future__ import annotations
 
@@ -572,12 +572,18 @@ def spaces_cmd():
         console.print(f"{name}: {sp.size()} architectures; ops: {', '.join(sp.ops)}")
 
 
-@app.command("data")
-def data_cmd(data_dir: DataDir = None,
+data_app = typer.Typer(help="Show which datasets and benchmark tables were found; convert official benchmark files.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.callback(invoke_without_command=True)
+def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
              download: Annotated[str | None, typer.Option(
                  help="Download and unpack a dataset's official archive first (cifar10 or cifar100; needs "
                       "internet).")] = None):
     """Show which datasets and benchmark tables were found, and where zeronas looked."""
+    if ctx.invoked_subcommand is not None:
+        return
     from . import paths
     from .benchmarks.nb201 import MAIN_TABLE
     from .data import DATASETS, load_images
@@ -603,6 +609,27 @@ def data_cmd(data_dir: DataDir = None,
         p = paths.find([rel], data_dir)
         table.add_row(label, f"[green]{p}[/]" if p else "[red]not found[/]")
     console.print(table)
+
+
+@data_app.command("convert")
+def data_convert(
+    source: Annotated[Path, typer.Argument(help="The official file or folder: NAS-Bench-201-v1_[01]-*.pth, "
+                                           "NATS-tss-v1_0-3ffb9.pickle.pbz2, or the NATS-tss-v1_0-3ffb9-simple/ "
+                                           "(or -full/) folder.", show_default=False)],
+    out: Annotated[Path, typer.Option(help="Data folder to write nasbench201/nb201_main.csv.gz into (then use "
+                                      "it as --data-dir or ZERONAS_DATA).")] = Path("data"),
+):
+    """Convert the official NAS-Bench-201 / NATS-Bench-TSS files into zeronas's compact table (about 1 MB,
+    loads in under a second): 200-epoch test/valid accuracy per dataset (seed mean), 12-epoch test accuracy,
+    params and FLOPs. The source file's sha256 goes into nb201_main.source.json next to the table."""
+    from .benchmarks.convert import convert
+
+    info = convert(source, out, progress=sys.stderr.isatty())
+    console.print(f"wrote {info['table']}: {info['archs_with_results']} of {info['archs']} archs with results "
+                  f"in {info['seconds']:.1f}s (source sha256 {info['source_sha256'][:12]})")
+    if info["archs_with_results"] < info["archs"]:
+        console.print(f"note: {info['archs'] - info['archs_with_results']} archs have no results in the source; "
+                      f"their accuracies are empty (NaN)")
 
 
 def main():

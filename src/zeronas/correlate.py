@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .benchmarks.correlation import correlation, rank_ensemble
-from .benchmarks.nb201 import TARGETS, load_nb201, normalize_dataset
+from .benchmarks.nb201 import load_nb201, normalize_dataset
 from .errors import UserError
 from .proxies.base import get_proxy
 from .run import make_executor
@@ -97,9 +97,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
     table = load_nb201(data_dir)
     dataset = normalize_dataset(dataset)
     if target_col is None:
-        if (dataset, metric) not in TARGETS:
-            raise UserError(f"no {metric!r} accuracy for {dataset}; use --metric test or valid")
-        target_col = TARGETS[(dataset, metric)]
+        target_col = table.target_column(dataset, metric)
     truth_all = table.column(target_col)
     n_total = len(table)
     if sample == "all":

@@ -1,0 +1,237 @@
+"""Convert the official NAS-Bench-201 / NATS-Bench-TSS files into the compact table zeronas reads.
+
+Accepted sources (the benchmark's own names; versions differ slightly in stored metrics, so the output
+records which one it came from):
+
+* ``NAS-Bench-201-v1_0-e61699.pth`` / ``NAS-Bench-201-v1_1-096897.pth`` (``torch.save`` of a dict whose
+  per-arch results are keyed ``less`` = 12 epochs and ``full`` = 200 epochs);
+* ``NATS-tss-v1_0-3ffb9.pickle.pbz2`` (a bz2 pickle of the same dict, keyed ``'12'`` / ``'200'``);
+* the ``NATS-tss-v1_0-3ffb9-simple/`` (or ``-full/``) folder: ``meta.pickle.pbz2`` plus one
+  ``{index:06d}.pickle.pbz2`` per architecture.
+
+Each architecture's results are ``ArchResults`` state dicts: ``all_results[(dataset, seed)]`` holds one
+trial with ``eval_acc1es['<split>@<epoch>']``, ``train_acc1es[epoch]``, ``params`` (M) and ``flop`` (M).
+Accuracies are averaged over seeds, as NATS-Bench's ``get_more_info(..., is_random=False)`` does.
+The output has the columns of ``nb201_main.csv.gz`` that can be derived from these files (the NASLib
+single-seed columns cannot), plus seed-mean validation accuracy for CIFAR-100 and ImageNet16-120.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import json
+import math
+import pickle
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__, paths
+from ..errors import UserError
+from .nb201 import MAIN_TABLE
+
+NUM_ARCHS = 15625
+HP_ALIASES = {"full": "200", "less": "12", "200": "200", "12": "12"}
+# output column -> (hp, dataset, split); split 'train' is the final training accuracy
+COLUMNS = {
+    "cifar10_test_acc": ("200", "cifar10", "ori-test"),
+    "cifar100_test_acc": ("200", "cifar100", "x-test"),
+    "imagenet16_120_test_acc": ("200", "ImageNet16-120", "x-test"),
+    "cifar10valid_valid_acc": ("200", "cifar10-valid", "x-valid"),
+    "cifar10valid_test_acc": ("200", "cifar10-valid", "ori-test"),
+    "cifar10valid_train_acc": ("200", "cifar10-valid", "train"),
+    "cifar100_valid_acc": ("200", "cifar100", "x-valid"),
+    "imagenet16_120_valid_acc": ("200", "ImageNet16-120", "x-valid"),
+    "hp12_cifar10_test_acc": ("12", "cifar10", "ori-test"),
+    "hp12_cifar100_test_acc": ("12", "cifar100", "x-test"),
+    "hp12_imagenet16_120_test_acc": ("12", "ImageNet16-120", "x-test"),
+}
+COST_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16_120": "ImageNet16-120"}
+
+# what an official pickle may contain: containers, numbers, numpy scalars/arrays and (in the -full
+# archives) torch tensors of trained weights; anything else is refused rather than executed
+_SAFE = {
+    ("collections", "OrderedDict"), ("collections", "defaultdict"), ("builtins", "set"),
+    ("builtins", "frozenset"), ("builtins", "slice"), ("builtins", "complex"),
+    ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy.core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"), ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"), ("torch.storage", "_load_from_bytes"),
+}
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if ((module, name) in _SAFE or (module == "torch" and name.endswith("Storage"))
+                or (module == "numpy.dtypes" and name.endswith("DType"))):
+            return super().find_class(module, name)
+        raise UserError(f"refusing to unpickle {module}.{name}: not an official NAS-Bench-201/NATS-Bench file")
+
+
+def _load_pbz2(path: Path):
+    try:
+        with bz2.open(path, "rb") as f:
+            return _SafeUnpickler(f).load()
+    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
+        raise UserError(f"{path} is not a readable .pickle.pbz2 benchmark file ({type(exc).__name__}: {exc}); "
+                        f"download it again") from None
+
+
+def _numpy_globals() -> list:
+    import importlib
+
+    import numpy.dtypes
+
+    found = [np.dtype, np.ndarray, *(getattr(numpy.dtypes, n) for n in dir(numpy.dtypes) if n.endswith("DType"))]
+    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        return [*found, mod.scalar, mod._reconstruct]
+    return found
+
+
+def _load_pth(path: Path):
+    import torch
+    from torch.serialization import safe_globals
+
+    try:
+        with safe_globals(_numpy_globals()):  # older files pickle numpy scalars next to plain numbers
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: content outside the official NAS-Bench-201 format ({first})") from None
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise UserError(f"{path} is not a readable .pth benchmark file ({type(exc).__name__}); "
+                        f"download it again") from None
+
+
+def read_official(source: str | Path):
+    """Yield ``(meta_archs, {index: {hp: ArchResults-state}})`` lazily for a file or a per-arch folder."""
+    source = Path(source)
+    if not source.exists():
+        raise UserError(f"{source} does not exist; pass the official NAS-Bench-201 .pth, NATS-tss .pickle.pbz2 "
+                        f"file or NATS-tss-*-simple folder")
+    if source.is_dir():
+        meta_file = source / "meta.pickle.pbz2"
+        if not meta_file.exists():
+            raise UserError(f"{source} has no meta.pickle.pbz2; pass a NATS-tss-v1_0-3ffb9-simple (or -full) folder")
+        meta = _load_pbz2(meta_file)
+        archs = _meta_archs(meta, meta_file)
+
+        def per_arch():
+            for i in range(len(archs)):
+                for name in (f"{i:06d}.pickle.pbz2", f"{i}.pickle.pbz2"):
+                    if (source / name).exists():
+                        yield i, _load_pbz2(source / name)
+                        break
+        return archs, per_arch()
+    data = _load_pth(source) if source.suffix == ".pth" else _load_pbz2(source)
+    if not isinstance(data, dict) or "arch2infos" not in data:
+        raise UserError(f"{source} has no 'arch2infos': not an official NAS-Bench-201/NATS-Bench-TSS file")
+    archs = _meta_archs(data, source)
+    return archs, ((int(i), r) for i, r in sorted(data["arch2infos"].items()))
+
+
+def _meta_archs(meta, path) -> list[str]:
+    archs = meta.get("meta_archs") if isinstance(meta, dict) else None
+    if not isinstance(archs, (list, tuple)) or len(archs) != NUM_ARCHS:
+        raise UserError(f"{path}: 'meta_archs' is missing or does not list {NUM_ARCHS} architectures; this is "
+                        f"not a NAS-Bench-201 / NATS-Bench topology file (the size space is not supported)")
+    return [str(a) for a in archs]
+
+
+def _metric(state: dict, dataset: str, split: str) -> float:
+    """Seed-mean final-epoch accuracy of one ArchResults state dict; NaN when the file lacks it."""
+    seeds = state.get("dataset_seed", {}).get(dataset, [])
+    values = []
+    for seed in seeds:
+        trial = state["all_results"].get((dataset, seed))
+        if trial is None:
+            continue
+        last = int(trial["epochs"]) - 1
+        if split == "train":
+            acc = trial.get("train_acc1es", {}).get(last)
+        else:
+            acc = trial.get("eval_acc1es", {}).get(f"{split}@{last}")
+        if acc is not None:
+            values.append(float(acc))
+    return float(np.mean(values)) if values else math.nan
+
+
+def _cost(state: dict, dataset: str, key: str) -> float:
+    for seed in state.get("dataset_seed", {}).get(dataset, []):
+        trial = state["all_results"].get((dataset, seed))
+        if trial is not None and trial.get(key) is not None:
+            return float(trial[key])
+    return math.nan
+
+
+def convert(source: str | Path, out_dir: str | Path, progress: bool = False) -> dict:
+    """Write ``<out_dir>/nasbench201/nb201_main.csv.gz`` (+ a ``.source.json`` provenance file)."""
+    from ..spaces import space as get_space
+
+    source, out_dir = Path(source), Path(out_dir)
+    t0 = time.perf_counter()
+    archs, results = read_official(source)
+    sp = get_space("nb201")
+    for a in archs[:1]:
+        sp.parse(a)  # a malformed string says so before any work
+    header = ["index", "arch_str", *COLUMNS, *(f"params_M_{k}" for k in COST_DATASETS),
+              *(f"flops_M_{k}" for k in COST_DATASETS), "in_graf9445"]
+    rows = {i: None for i in range(NUM_ARCHS)}
+    seen = 0
+    for i, per_hp in _progress(results, progress):
+        hps = {HP_ALIASES.get(str(k)): v for k, v in dict(per_hp).items() if str(k) in HP_ALIASES}
+        if not hps:
+            continue
+        row = [_metric(hps[hp], ds, split) if hp in hps else math.nan for hp, ds, split in COLUMNS.values()]
+        base = hps.get("200") or next(iter(hps.values()))
+        row += [_cost(base, ds, "params") for ds in COST_DATASETS.values()]
+        row += [_cost(base, ds, "flop") for ds in COST_DATASETS.values()]
+        rows[i] = row
+        seen += 1
+    if seen == 0:
+        raise UserError(f"{source} lists the architectures but holds no results; for the -simple folder, "
+                        f"download the per-architecture files too")
+    target = out_dir / MAIN_TABLE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    with gzip.open(tmp, "wt", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for i, arch in enumerate(archs):
+            vals = rows[i] or [math.nan] * (len(header) - 3)
+            reachable = not sp.has_unreachable_ops(sp.parse(arch))
+            w.writerow([i, arch, *("" if math.isnan(v) else f"{v:.6g}" for v in vals), str(reachable)])
+    tmp.replace(target)  # never leave a half-written table where the loader looks
+    info = {"source": str(source.resolve()), "source_sha256": _source_hash(source), "archs_with_results": seen,
+            "archs": NUM_ARCHS, "columns": header, "converted_by": f"zeronas {__version__}",
+            "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(time.perf_counter() - t0, 2), "table": str(target),
+            "table_sha256": paths.file_sha256(target)}
+    target.with_name("nb201_main.source.json").write_text(json.dumps(info, indent=1))
+    return info
+
+
+def _source_hash(source: Path) -> str:
+    if source.is_file():
+        return paths.file_sha256(source)
+    return paths.file_sha256(source / "meta.pickle.pbz2")  # a folder: its meta file names the version
+
+
+def _progress(items, enabled):
+    if not enabled:
+        yield from items
+        return
+    from rich.progress import Progress
+
+    with Progress() as bar:
+        task = bar.add_task("converting", total=NUM_ARCHS)
+        for item in items:
+            yield item
+            bar.advance(task)

@@ -1,0 +1,140 @@
+"""The official-file converter, on files built in the official NAS-Bench-201 / NATS-Bench-TSS structure
+(the real files are GBs and not on this machine; the structure follows the NATS-Bench API's
+ArchResults/ResultsCount state dicts)."""
+
+import bz2
+import gzip
+import json
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import zeronas as zn
+from zeronas.benchmarks.convert import convert
+from zeronas.benchmarks.nb201 import load_nb201
+from zeronas.errors import UserError
+
+SPLITS = {"cifar10-valid": ("x-valid", "ori-test"), "cifar10": ("ori-test",), "cifar100": ("x-valid", "x-test"),
+          "ImageNet16-120": ("x-valid", "x-test")}
+
+
+def trial(dataset, seed, acc, epochs):
+    """A ResultsCount state dict: accuracies at the last epoch are ``acc + offset`` per split."""
+    last = epochs - 1
+    evals = {f"{s}@{e}": acc + k + (0 if e == last else -50) for k, s in enumerate(SPLITS[dataset])
+             for e in range(epochs)}
+    return {"name": dataset, "net_state_dict": None, "train_acc1es": {e: acc + 9 for e in range(epochs)},
+            "train_losses": {e: 0.1 for e in range(epochs)}, "params": 0.5 + len(dataset) / 100, "flop": 80.0,
+            "seed": seed, "epochs": epochs, "latency": None, "eval_names": list(SPLITS[dataset]),
+            "eval_acc1es": evals, "eval_losses": {}, "eval_times": {}, "arch_config": {}}
+
+
+def arch_results(index, arch, epochs, base):
+    seeds = {"cifar10-valid": [777, 888], "cifar10": [777, 888, 999], "cifar100": [777], "ImageNet16-120": [777]}
+    all_results = {}
+    for ds, ss in seeds.items():
+        for k, seed in enumerate(ss):
+            all_results[(ds, seed)] = trial(ds, seed, base + 2 * k, epochs)  # seed accs base, base+2, base+4
+    return {"arch_index": index, "arch_str": arch, "all_results": all_results, "dataset_seed": seeds,
+            "clear_net_done": True}
+
+
+@pytest.fixture(scope="module")
+def official():
+    sp = zn.space("nb201")
+    archs = [sp.format(a) for a in sp.enumerate()]
+    infos = {i: {"200": arch_results(i, archs[i], 4, 60.0 + i), "12": arch_results(i, archs[i], 2, 30.0 + i)}
+             for i in (0, 7, 15624)}
+    return {"meta_archs": archs, "arch2infos": infos, "evaluated_indexes": sorted(infos), "total_archs": 15625}
+
+
+def check_table(src, out, archs):
+    convert(src, out)
+    t = load_nb201(out)
+    assert len(t) == 15625 and t.arch_str == archs
+    c10 = t.column("cifar10_test_acc")
+    # cifar10 seeds: 67, 69, 71 on ori-test for index 7 -> mean 69
+    assert c10[7] == pytest.approx(69.0) and c10[0] == pytest.approx(62.0)
+    assert math.isnan(c10[1]) and np.isnan(c10).sum() == 15625 - 3
+    assert t.column("cifar10valid_valid_acc")[7] == pytest.approx(68.0)  # x-valid of seeds 67, 69
+    assert t.column("cifar10valid_test_acc")[7] == pytest.approx(69.0)  # ori-test: +1
+    assert t.column("cifar100_test_acc")[15624] == pytest.approx(60.0 + 15624 + 1)
+    assert t.column("hp12_cifar10_test_acc")[7] == pytest.approx(39.0)
+    assert t.column("cifar10valid_train_acc")[0] == pytest.approx(70.0)  # train acc of seeds 69, 71
+    assert t.column("params_M_cifar100")[0] == pytest.approx(0.58)
+    # the seed-mean validation column is preferred over NASLib's single-seed one
+    assert t.target_column("cifar100", "valid") == "cifar100_valid_acc"
+    assert t.column("in_graf9445").sum() == 9445
+    info = json.loads((out / "nasbench201" / "nb201_main.source.json").read_text())
+    assert info["archs_with_results"] == 3 and len(info["source_sha256"]) == 64
+    return t
+
+
+def test_convert_nats_pickle(tmp_path, official):
+    src = tmp_path / "NATS-tss-v1_0-3ffb9.pickle.pbz2"
+    with bz2.open(src, "wb") as f:
+        pickle.dump(official, f)
+    check_table(src, tmp_path / "out", official["meta_archs"])
+
+
+def test_convert_nb201_pth_with_less_full_keys(tmp_path, official):
+    nb201 = {**official, "arch2infos": {i: {"full": v["200"], "less": v["12"]}
+                                        for i, v in official["arch2infos"].items()}}
+    src = tmp_path / "NAS-Bench-201-v1_1-096897.pth"
+    torch.save(nb201, src)
+    check_table(src, tmp_path / "out", official["meta_archs"])
+
+
+def test_convert_nats_simple_folder(tmp_path, official):
+    folder = tmp_path / "NATS-tss-v1_0-3ffb9-simple"
+    folder.mkdir()
+    with bz2.open(folder / "meta.pickle.pbz2", "wb") as f:
+        pickle.dump({"meta_archs": official["meta_archs"]}, f)
+    for i, per_hp in official["arch2infos"].items():
+        with bz2.open(folder / f"{i:06d}.pickle.pbz2", "wb") as f:
+            pickle.dump(per_hp, f)
+    check_table(folder, tmp_path / "out", official["meta_archs"])
+
+
+class Evil:
+    def __reduce__(self):
+        return (print, ("executed",))
+
+
+def test_convert_bad_inputs(tmp_path, official):
+    with pytest.raises(UserError, match="does not exist"):
+        convert(tmp_path / "missing.pth", tmp_path / "out")
+    bad = tmp_path / "evil.pickle.pbz2"
+    with bz2.open(bad, "wb") as f:
+        pickle.dump({"meta_archs": Evil()}, f)
+    with pytest.raises(UserError, match="refusing to unpickle builtins.print"):
+        convert(bad, tmp_path / "out")
+    truncated = tmp_path / "cut.pickle.pbz2"
+    data = bz2.compress(pickle.dumps(official))
+    truncated.write_bytes(data[: len(data) // 3])
+    with pytest.raises(UserError, match="not a readable"):
+        convert(truncated, tmp_path / "out")
+    sss = tmp_path / "sss.pickle.pbz2"
+    with bz2.open(sss, "wb") as f:
+        pickle.dump({"meta_archs": ["64:64:64:64:64"] * 32768, "arch2infos": {}}, f)
+    with pytest.raises(UserError, match="size space is not supported"):
+        convert(sss, tmp_path / "out")
+    assert not (tmp_path / "out" / "nasbench201" / "nb201_main.csv.gz").exists()  # nothing half-written
+
+
+def test_convert_cli(tmp_path, official):
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+
+    src = tmp_path / "NATS-tss-v1_0-3ffb9.pickle.pbz2"
+    with bz2.open(src, "wb") as f:
+        pickle.dump(official, f)
+    res = CliRunner().invoke(app, ["data", "convert", str(src), "--out", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
+    assert "3 of 15625 archs with results" in res.output
+    with gzip.open(tmp_path / "d" / "nasbench201" / "nb201_main.csv.gz", "rt") as f:
+        assert f.readline().startswith("index,arch_str,cifar10_test_acc")
