@@ -94,5 +94,5 @@ def test_macro_table():
     if paths.find(["nasbench_macro/nas_bench_macro_cifar10.csv"]) is None:
         pytest.skip("NAS-Bench-Macro table not found: set ZERONAS_DATA to the data folder")
     t = load_macro()
-    assert len(t) == 6561 and all(len(a) == 8 for a in t.archs)
+    assert len(t) == 6561 and all(len(a) == 8 for a in t.arch_str)
     assert t.columns["mean_acc"].max() == pytest.approx(93.1267, abs=1e-3)

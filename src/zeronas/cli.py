@@ -126,7 +126,8 @@ def score(
 
 @app.command()
 def correlate(
-    space: Annotated[str, typer.Option(help="Search space (ground truth: nb201).")] = "nb201",
+    space: Annotated[str, typer.Option(help="Search space with a ground-truth table: nb201 or macro "
+                                         "(NAS-Bench-Macro, CIFAR-10 only).")] = "nb201",
     dataset: Annotated[str, typer.Option(help="cifar10, cifar100 or ImageNet16-120: the accuracy to correlate "
                                          "with (and the images to score on, when present).")] = "cifar10",
     proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxies; 'ensemble:a+b+c' "

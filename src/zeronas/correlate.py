@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .benchmarks import load_ground_truth
 from .benchmarks.correlation import correlation, rank_ensemble
-from .benchmarks.nb201 import load_nb201, normalize_dataset
+from .benchmarks.nb201 import normalize_dataset
 from .errors import UserError
 from .proxies.base import get_proxy
 from .run import make_executor
@@ -82,19 +83,19 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
     notes: list[str] = []
     target_col = None
     use_abs = False
+    sp = get_space(space)
+    table = load_ground_truth(sp.name, data_dir)
     if protocol is not None:
         if protocol not in PRESETS:
             raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PRESETS)}")
+        if sp.name != "nb201":
+            raise UserError(f"protocol presets are NAS-Bench-201 protocols; drop --protocol for {sp.name}")
         preset = PRESETS[protocol]
         sample, batch_size, init = preset["sample"], preset["batch_size"], preset["init"]
         seed = preset.get("seed", seed)
         use_abs = preset["abs"]
         notes += preset["notes"]
         target_col = PAPER_TARGETS[protocol][normalize_dataset(dataset)]
-    sp = get_space(space)
-    if sp.name != "nb201":
-        raise UserError(f"correlate has ground truth for nb201 only so far, not {space!r}")
-    table = load_nb201(data_dir)
     dataset = normalize_dataset(dataset)
     if target_col is None:
         target_col = table.target_column(dataset, metric)

@@ -1,6 +1,17 @@
-"""Benchmark ground-truth tables (NAS-Bench-201, ...) and correlation analysis."""
+"""Benchmark ground-truth tables (NAS-Bench-201, NAS-Bench-Macro) and correlation analysis."""
 
+from ..errors import UserError
 from .macro import MacroTable, load_macro
 from .nb201 import NB201Table, load_nb201
 
-__all__ = ["NB201Table", "load_nb201", "MacroTable", "load_macro"]
+GROUND_TRUTH = {"nb201": load_nb201, "macro": load_macro}
+
+
+def load_ground_truth(space: str, data_dir=None):
+    """The benchmark table of ``space``: arch strings in table order, ``column``, ``target_column``, sha256."""
+    if space not in GROUND_TRUTH:
+        raise UserError(f"no ground-truth table for space {space!r}; correlate runs on: {', '.join(GROUND_TRUTH)}")
+    return GROUND_TRUTH[space](data_dir)
+
+
+__all__ = ["NB201Table", "load_nb201", "MacroTable", "load_macro", "load_ground_truth", "GROUND_TRUTH"]

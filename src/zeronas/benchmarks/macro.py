@@ -1,13 +1,13 @@
 """NAS-Bench-Macro (Su et al. CVPR 2021) ground truth: 3^8 = 6,561 MobileNet-like architectures on CIFAR-10.
 
 Arch codes are 8-character strings over {0: identity, 1: MB3_K3, 2: MB6_K5}; keep them as strings (they
-have leading zeros).
+have leading zeros). Each arch was trained 3 times; ``mean_acc`` is the mean CIFAR-10 test accuracy.
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +22,33 @@ TABLE = "nasbench_macro/nas_bench_macro_cifar10.csv"
 class MacroTable:
     path: Path
     sha256: str
-    archs: list[str]
+    arch_str: list[str]
     columns: dict[str, np.ndarray]
+    _index: dict[str, int] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        self._index = {a: i for i, a in enumerate(self.arch_str)}
 
     def __len__(self):
-        return len(self.archs)
+        return len(self.arch_str)
 
     def index_of(self, arch: str) -> int:
         try:
-            return self.archs.index(arch)
-        except ValueError:
+            return self._index[arch]
+        except KeyError:
             raise UserError(f"arch {arch!r} is not in NAS-Bench-Macro (8 digits from 0, 1, 2)") from None
+
+    def column(self, name: str) -> np.ndarray:
+        if name not in self.columns:
+            raise UserError(f"column {name!r} is not in {self.path}; columns: {', '.join(self.columns)}")
+        return self.columns[name]
+
+    def target_column(self, dataset: str, metric: str = "test") -> str:
+        if dataset.lower().replace("_", "-") not in ("cifar10", "c10"):
+            raise UserError(f"NAS-Bench-Macro has CIFAR-10 accuracy only, not {dataset!r}; use --dataset cifar10")
+        if metric != "test":
+            raise UserError("NAS-Bench-Macro has test accuracy only (mean of 3 runs); use --metric test")
+        return "mean_acc"
 
 
 def load_macro(data_dir=None) -> MacroTable:
@@ -45,8 +61,8 @@ def load_macro(data_dir=None) -> MacroTable:
             rows = list(csv.DictReader(f))
         archs = [r["arch"].zfill(8) for r in rows]
         columns = {k: np.array([float(r[k]) for r in rows]) for k in rows[0] if k != "arch"}
-    except (OSError, KeyError, ValueError, IndexError, csv.Error) as exc:
+    except (OSError, KeyError, ValueError, IndexError, TypeError, csv.Error) as exc:
         raise UserError(f"NAS-Bench-Macro table {path} is unreadable ({exc}); replace it with an intact copy") from None
-    if len(archs) != 3**8:
-        raise UserError(f"NAS-Bench-Macro table {path} has {len(archs)} rows, not 6561; replace it")
+    if len(archs) != 3**8 or len(set(archs)) != 3**8:
+        raise UserError(f"NAS-Bench-Macro table {path} has {len(set(archs))} distinct archs, not 6561; replace it")
     return MacroTable(path, paths.file_sha256(path), archs, columns)

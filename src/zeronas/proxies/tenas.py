@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
 from .base import gram, hooks, per_sample_output_grads, register
 
 
@@ -70,7 +69,8 @@ def activation_patterns(model, inputs: list[torch.Tensor]) -> np.ndarray:
           description="distinct ReLU patterns of the thin net (C=1, one cell) over 3x1000 random 3x3 one-channel crops")
 def linear_regions(ctx, samples: int = 1000, batches: int = 3, crop: int = 3) -> float:
     if not hasattr(ctx.space, "build_thin"):
-        raise UserError(f"linear_regions needs a thin-network builder, which space {ctx.space.name} lacks")
+        # not a UserError: '--proxies all' on such a space records this as an error row and goes on
+        raise ValueError(f"linear_regions needs TE-NAS's thin cell network, which space {ctx.space.name} lacks")
     crops = ctx.crops(samples * batches, size=crop, channels=1, proxy="linear_regions")
     model = ctx.build(builder=ctx.space.build_thin, seed_offset=101).train()
     codes = activation_patterns(model, list(crops.split(samples)))
@@ -104,7 +104,10 @@ def ntk_regression_mse(gx: list[torch.Tensor], gy: list[torch.Tensor], tx: torch
 def teg_mse(ctx) -> float:
     model = ctx.model()
     bx, by = ctx.batch(0, proxy="teg_mse"), ctx.heldout_batch(0, proxy="teg_mse")
-    params = [p for n, p in model.named_parameters() if "cell" in n and p.requires_grad]
+    if hasattr(model, "searchable_parameters"):
+        params = model.searchable_parameters()
+    else:
+        params = [p for n, p in model.named_parameters() if "cell" in n and p.requires_grad]
     gx = per_sample_output_grads(model, bx.x, params)
     gy = per_sample_output_grads(model, by.x, params)
     k = ctx.num_classes

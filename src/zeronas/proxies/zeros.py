@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import UserError
 from .base import bn_bypassed, register
 from .synflow import linearized
 
@@ -40,7 +39,7 @@ def connection_sensitivity(model, weights: torch.Tensor, input_shape) -> torch.T
 def zeros(ctx) -> float:
     space = ctx.space
     if not hasattr(space, "ops") or not hasattr(space, "edges"):
-        raise UserError(f"zeros needs a cell space with per-edge ops; {space.name} has none")
+        raise ValueError(f"zeros needs a cell space with per-edge ops; {space.name} has none")
     if not space.edge_weighted:  # a genotype network has no per-edge mixing weights to differentiate
         raise ValueError(f"zeros scores networks with per-edge op weights; on {space.name}, ZEROS ranks "
                          f"operations inside the supernet: use 'zeronas search --space {space.name} --method "

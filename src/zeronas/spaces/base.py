@@ -81,7 +81,7 @@ def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
 
 def space(name: str) -> SearchSpace:
     """``zeronas.space("nb201")``: the search space registered under ``name``."""
-    from . import darts, nb201  # noqa: F401  (registers the built-in spaces)
+    from . import darts, macro, nb201  # noqa: F401  (registers the built-in spaces)
 
     key = name.lower().replace("-", "").replace("_", "")
     for registered, cls in _SPACES.items():
@@ -91,6 +91,6 @@ def space(name: str) -> SearchSpace:
 
 
 def list_spaces() -> list[str]:
-    from . import darts, nb201  # noqa: F401
+    from . import darts, macro, nb201  # noqa: F401
 
     return sorted(_SPACES)

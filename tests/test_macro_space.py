@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+
+import zeronas as zn
+from zeronas import paths
+from zeronas.errors import UserError
+
+MACRO = paths.find(["nasbench_macro/nas_bench_macro_cifar10.csv"])
+needs_macro = pytest.mark.skipif(MACRO is None, reason="NAS-Bench-Macro table not found: set ZERONAS_DATA")
+
+
+def test_macro_strings_and_errors():
+    sp = zn.space("macro")
+    assert sp.size() == 6561 and len(list(sp.enumerate())) == 6561
+    arch = sp.parse("01220012")
+    assert arch[0] == "identity" and arch[2] == "mb6_k5" and sp.format(arch) == "01220012"
+    for bad in ("0122001", "01220013", "abcdefgh"):
+        with pytest.raises(UserError, match="8 digits"):
+            sp.parse(bad)
+    m = sp.mutate(arch, rng=0)
+    assert sum(a != b for a, b in zip(m, arch)) == 1
+    with pytest.raises(UserError, match="no supernet"):
+        sp.supernet()
+
+
+def test_macro_canonical_drops_only_no_op_identities():
+    sp = zn.space("macro")
+    # stage 2 is layers 3-5: an identity after the stage's first layer is a no-op wherever it sits
+    assert sp.canonical("12" + "110" + "000") == sp.canonical("12" + "101" + "000") == "12110000"
+    assert sp.canonical("12" + "102" + "020") == sp.canonical("12" + "120" + "002") == "12120020"
+    assert sp.canonical("12" + "112" + "000") != sp.canonical("12" + "121" + "000")  # block order matters
+    assert sp.canonical("01" + "000" + "000") != sp.canonical("10" + "000" + "000")  # first layer downsamples
+
+
+def test_macro_network_shapes_and_identity_layers():
+    sp = zn.space("macro")
+    net = sp.build("11111111", num_classes=7)
+    x = torch.randn(2, 3, 32, 32)
+    assert net(x).shape == (2, 7)
+    feats = net.cell_features(x)
+    shapes = [tuple(f.shape[1:]) for f in feats]  # stem, then layers 1-8 (stages of 2, 3, 3)
+    assert shapes == [(32, 32, 32)] + [(64, 16, 16)] * 2 + [(128, 8, 8)] * 3 + [(256, 4, 4)] * 3
+    assert net.forward_pre_gap(x).shape == (2, 1280, 4, 4)
+    # identity layers that keep the shape are exactly the identity, and not blocks with features of their own
+    net = sp.build("00000000")
+    assert isinstance(net.layers[1], torch.nn.Identity) and not isinstance(net.layers[0], torch.nn.Identity)
+    assert len(net.cell_features(x)) == 1 + 3  # stem + the three downsampling layers
+
+
+@needs_macro
+def test_macro_parameter_counts_equal_the_benchmark():
+    t = zn.benchmarks.load_macro()
+    sp = zn.space("macro")
+    rng = np.random.default_rng(0)
+    for i in [*rng.choice(len(t), 40, replace=False), t.arch_str.index("22222222"), t.arch_str.index("00000000")]:
+        n = sum(p.numel() for p in sp.build(t.arch_str[i]).parameters())
+        assert n == int(t.column("params")[i]), t.arch_str[i]
+
+
+@needs_macro
+def test_macro_correlate(tmp_path):
+    from zeronas.correlate import correlate
+
+    res = correlate(space="macro", dataset="cifar10", proxies="params,flops", sample=12, seed=1,
+                    store=tmp_path / "s.db", data_dir=None, workers=1)
+    t = zn.benchmarks.load_macro()
+    idx = res.meta["indices"]
+    assert res.meta["target"] == "mean_acc" and res.meta["archs"] == 12
+    assert np.array_equal(res.values["params"], t.column("params")[idx])  # params proxy == benchmark params
+    with pytest.raises(UserError, match="CIFAR-10 accuracy only"):
+        correlate(space="macro", dataset="cifar100", proxies="params", sample=5, store=tmp_path / "s.db")
+    with pytest.raises(UserError, match="drop --protocol"):
+        correlate(space="macro", proxies="params", protocol="suite-zero", store=tmp_path / "s.db")
+    with pytest.raises(UserError, match="no ground-truth table"):
+        correlate(space="darts", proxies="params", store=tmp_path / "s.db")
