@@ -46,3 +46,24 @@ def test_export_csv(tmp_path):
     db.put([rec("a", "nwot", 1.0), rec("b", "nwot", math.nan)])
     text = db.export(tmp_path / "out.csv").read_text()
     assert "nwot" in text and "nan" in text and len(text.splitlines()) == 3
+
+
+def test_summary_counts_by_status_and_report_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+
+    db = Store(tmp_path / "s.db")
+    db.put([rec("a", "nwot", 1.0), rec("a", "snip", 2.0)])
+    db.put([rec("b", "nwot", math.nan), rec("b", "snip", 0.0, error="ValueError: boom")])
+    db.put([rec("c", "nwot", -math.inf)])
+    by_proxy = {r["proxy"]: r for r in db.summary()}
+    assert (by_proxy["nwot"]["rows"], by_proxy["nwot"]["ok"], by_proxy["nwot"]["non_finite"]) == (3, 1, 2)
+    assert (by_proxy["snip"]["ok"], by_proxy["snip"]["errors"]) == (1, 1)
+    assert by_proxy["nwot"]["mean_seconds"] == pytest.approx(0.5) and db.integrity() == "ok"
+    db.close()
+    res = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "s.db"), "--export", str(tmp_path / "a.csv")])
+    assert res.exit_code == 0, res.output
+    assert "5 scores, integrity ok" in " ".join(res.output.split()) and (tmp_path / "a.csv").exists()
+    res = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "missing.db")])
+    assert res.exit_code != 0 and isinstance(res.exception, UserError) and not (tmp_path / "missing.db").exists()

@@ -1,4 +1,5 @@
-"""The ``zeronas`` command line: score | correlate | search | train | export | bench | proxies | spaces | data."""
+"""The ``zeronas`` command line: score | correlate | search | train | export | bench | report | proxies | spaces |
+data."""
 
 from __future__ import annotations
 
@@ -546,6 +547,43 @@ def bench_correlate(
         fig.savefig(out / "rho_by_epoch.png", dpi=110)
         plt.close(fig)
         console.print(f"wrote {out / 'bench_correlation.json'} and {out / 'rho_by_epoch.png'}")
+
+
+@app.command("report")
+def report(
+    store: Annotated[Path, typer.Option(help="Results store to summarise (SQLite file or sqlite:///path).")] = Path(
+        "runs/zeronas.db"),
+    export: Annotated[Path | None, typer.Option(help="Also write every score to this .csv or .parquet file "
+                                                "(Parquet needs pandas and pyarrow).")] = None,
+):
+    """Summarise a results store: rows per space x proxy x protocol, how many are finite, NaN/inf or errors,
+    mean seconds per arch, when they were written, and the protocol (dataset, batch, seed, stand-ins)."""
+    from .store import Store
+
+    if "://" not in str(store) and not store.exists():
+        raise UserError(f"store {store} does not exist; pass the --store a correlate/search/bench run wrote")
+    db = Store(store)
+    try:
+        rows, check = db.summary(), db.integrity()
+        table = Table(title=f"{store}: {db.count()} scores, integrity {check}")
+        for col in ("space", "proxy", "protocol", "rows", "finite", "nan/inf", "errors", "s/arch", "data"):
+            table.add_column(col, justify="right" if col in ("rows", "finite", "nan/inf", "errors", "s/arch")
+                             else "left", overflow="fold")
+        for r in rows:
+            data = r["protocol"].get("data", {})
+            what = (f"{data.get('dataset', '')} b{data.get('batch_size', '')} seed {data.get('seed', '')}"
+                    if "dataset" in data else ",".join(f"{k}" for k in data.values()) or "-")
+            if data.get("stands_in_for"):
+                what += f" (for {data['stands_in_for']})"
+            table.add_row(r["space"], r["proxy"], r["protocol_hash"][:8], str(r["rows"]), str(r["ok"]),
+                          str(r["non_finite"]), str(r["errors"]), f"{r['mean_seconds']:.2f}", what)
+        console.print(table)
+        if export is not None:
+            if export.suffix not in (".csv", ".parquet"):
+                raise UserError(f"--export {export}: use a .csv or .parquet file name")
+            console.print(f"wrote {db.export(export)}")
+    finally:
+        db.close()
 
 
 @app.command("proxies")

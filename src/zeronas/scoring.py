@@ -99,8 +99,9 @@ class Scorer:
                 if stand_in and info.name != "cifar10":
                     self.images = stand_in_images(info.image_size, data_dir)
                     self.dataset = "cifar10"
-                    self.data_note = (f"{info.name} images not found: CIFAR-10 images (resized to "
-                                      f"{info.image_size}px) stand in, on a {self.num_classes}-class network")
+                    resized = f" (resized to {info.image_size}px)" if info.image_size != 32 else ""
+                    self.data_note = (f"{info.name} images not found: CIFAR-10 images{resized} stand in, "
+                                      f"on a {self.num_classes}-class network")
                 elif data == "auto":
                     self.data_note = f"no images found, data-free proxies only ({exc})"
                 else:

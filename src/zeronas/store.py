@@ -117,6 +117,19 @@ class Store:
         row = self.conn.execute("SELECT protocol FROM protocols WHERE protocol_hash=?", (protocol_hash,)).fetchone()
         return json.loads(row[0]) if row else {}
 
+    def summary(self) -> list[dict]:
+        """One row per (space, proxy, protocol): counts by status, mean seconds, time span, protocol."""
+        q = ("SELECT space, proxy, protocol_hash, COUNT(*), SUM(status='ok'), SUM(status IN ('nan','inf','-inf')), "
+             "SUM(status='error'), AVG(seconds), MIN(created), MAX(created) FROM scores "
+             "GROUP BY space, proxy, protocol_hash ORDER BY space, proxy, protocol_hash")
+        keys = ["space", "proxy", "protocol_hash", "rows", "ok", "non_finite", "errors", "mean_seconds", "first",
+                "last"]
+        return [{**dict(zip(keys, r)), "protocol": self.protocol(r[2])} for r in self.conn.execute(q)]
+
+    def integrity(self) -> str:
+        """SQLite's own consistency check of the file ('ok' when sound)."""
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+
     def export(self, path: str | Path) -> Path:
         """All scores to CSV (``.csv``) or Parquet (``.parquet``, needs pandas and pyarrow)."""
         path = Path(path)

@@ -1,0 +1,125 @@
+"""Which rank ensemble of zero-cost proxies predicts NB201 accuracy best, measured without peeking.
+
+    python benchmarks/ensemble_study.py --datasets cifar100,cifar10 --store runs/reproduction.db
+
+Reads the scores the reproduction report stored (nothing is scored here). The sampled architectures are
+split in two halves by ``--split-seed``: every ensemble of 2..``--max-size`` candidate proxies (AZ-NAS's
+sum of log(rank/N)) is ranked by its Spearman rho on the *selection* half, and the winner is reported on the
+*held-out* half, whose accuracies played no part in choosing it. Ranks are computed within each half, so the
+ensemble never sees the other half's architectures either. Writes JSON and a markdown section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from zeronas.benchmarks.correlation import rank_ensemble
+from zeronas.correlate import correlate
+from zeronas.proxies.base import get_proxy
+
+CANDIDATES = ("meco,zico,nwot,synflow,jacob_cov,az_expressivity,az_progressivity,az_trainability,flops,params,"
+              "snip,zen,das_na,l2_norm,zeros,linear_regions")
+FIXED = {"az_nas": ("az_expressivity", "az_progressivity", "az_trainability", "flops"),
+         "nwot+synflow+jacob_cov": ("nwot", "synflow", "jacob_cov"),
+         "zico+meco+nwot+synflow": ("zico", "meco", "nwot", "synflow")}
+
+
+def rho(members, values, truth, rows) -> float:
+    cols = [values[m][rows] for m in members]
+    score = rank_ensemble(cols, [get_proxy(m).direction for m in members])
+    return float(stats.spearmanr(score, truth[rows])[0])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="cifar100")
+    ap.add_argument("--candidates", default=CANDIDATES)
+    ap.add_argument("--max-size", type=int, default=5)
+    ap.add_argument("--sample", default="1000")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split-seed", type=int, default=0)
+    ap.add_argument("--store", default="runs/reproduction.db")
+    ap.add_argument("--metric", default="test")
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/ensemble_study.json"))
+    ap.add_argument("--out", type=Path, default=Path("docs/ensemble_study.md"))
+    args = ap.parse_args()
+    cands = [c for c in args.candidates.split(",") if c]
+    data = {}
+    for ds in args.datasets.split(","):
+        res = correlate(dataset=ds, proxies=",".join(cands), sample=args.sample, seed=args.seed,
+                        store=args.store, metric=args.metric, only_stored=True)
+        data[ds] = (res.values, res.truth, res.meta)
+    report = {"candidates": cands, "max_size": args.max_size, "split_seed": args.split_seed, "metric": args.metric,
+              "datasets": {}, "command": "python benchmarks/ensemble_study.py " + " ".join(sys.argv[1:]),
+              "date": time.strftime("%Y-%m-%d")}
+    combos = [c for k in range(2, args.max_size + 1) for c in itertools.combinations(cands, k)]
+    sel_rho = {}
+    for ds, (values, truth, meta) in data.items():
+        n = len(truth)
+        perm = np.random.default_rng(args.split_seed).permutation(n)
+        sel, held = np.sort(perm[: n // 2]), np.sort(perm[n // 2:])
+        sel_rho[ds] = {c: rho(c, values, truth, sel) for c in combos}
+        best = max(combos, key=lambda c: sel_rho[ds][c])
+        singles = {m: float(stats.spearmanr(values[m][held] * get_proxy(m).direction, truth[held])[0])
+                   for m in cands}
+        report["datasets"][ds] = {
+            "archs": n, "selection": len(sel), "heldout": len(held), "target": meta["target"],
+            "notes": meta["notes"], "best_on_selection": list(best), "selection_rho": sel_rho[ds][best],
+            "heldout_rho": rho(best, values, truth, held), "all_rho": rho(best, values, truth, np.arange(n)),
+            "fixed_heldout": {name: rho(m, values, truth, held) for name, m in FIXED.items() if set(m) <= set(cands)},
+            "best_single_heldout": max(singles.items(), key=lambda kv: kv[1]),
+        }
+        print(f"{ds}: best on selection {'+'.join(best)} rho {sel_rho[ds][best]:.3f}; held-out "
+              f"{report['datasets'][ds]['heldout_rho']:.3f}", flush=True)
+    if len(data) > 1:  # one ensemble for every dataset: best worst-case on the selection halves
+        best = max(combos, key=lambda c: min(sel_rho[ds][c] for ds in data))
+        report["joint"] = {"members": list(best), "selection_rho": {ds: sel_rho[ds][best] for ds in data}}
+        for ds, (values, truth, _) in data.items():
+            n = len(truth)
+            perm = np.random.default_rng(args.split_seed).permutation(n)
+            report["joint"].setdefault("heldout_rho", {})[ds] = rho(best, values, truth, np.sort(perm[n // 2:]))
+        print(f"joint: {'+'.join(best)} held-out {report['joint']['heldout_rho']}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1))
+    write_markdown(report, args.out)
+
+
+def write_markdown(report, out: Path):
+    lines = ["# Rank-ensemble study (NB201)", "",
+             f"Generated by `{report['command']}` on {report['date']}. Ensembles aggregate proxies by AZ-NAS's "
+             f"sum of log(rank/N). Every ensemble of 2-{report['max_size']} of the candidates "
+             f"({', '.join(report['candidates'])}) is scored on a random half of the sampled archs (the "
+             f"*selection* half, split seed {report['split_seed']}); the winner is reported on the other "
+             f"(*held-out*) half, which played no part in choosing it. Target: {report['metric']} accuracy.", "",
+             "| dataset | archs (sel / held-out) | best on selection | rho selection | rho held-out | "
+             "best single proxy, held-out | az_nas held-out | nwot+synflow+jacob_cov held-out |",
+             "|---|---|---|---|---|---|---|---|"]
+    for ds, r in report["datasets"].items():
+        fx = r["fixed_heldout"]
+        lines.append(f"| {ds} | {r['archs']} ({r['selection']} / {r['heldout']}) | "
+                     f"{'+'.join(r['best_on_selection'])} | {r['selection_rho']:.3f} | **{r['heldout_rho']:.3f}** | "
+                     f"{r['best_single_heldout'][0]} {r['best_single_heldout'][1]:.3f} | "
+                     f"{fx.get('az_nas', float('nan')):.3f} | {fx.get('nwot+synflow+jacob_cov', float('nan')):.3f} |")
+    if "joint" in report:
+        j = report["joint"]
+        lines += ["", f"One ensemble for all datasets (best worst-case rho on the selection halves): "
+                  f"**{'+'.join(j['members'])}**, held-out rho "
+                  + ", ".join(f"{ds} {v:.3f}" for ds, v in j["heldout_rho"].items()) + "."]
+    for ds, r in report["datasets"].items():
+        lines += [""] + [f"- {ds}: {n}" for n in r["notes"]]
+    findings = out.with_name("ensemble_study_findings.md")
+    if findings.exists():
+        lines += ["", findings.read_text()]
+    out.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
