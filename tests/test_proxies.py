@@ -382,3 +382,14 @@ def test_isomorph_sharing_flag_matches_what_dead_branches_do(fake_images):
     pb = zn.score(b, ["params"], data="none")[0].value
     assert pa != pb
     assert get_proxy("snip").shares_isomorphs and get_proxy("synflow").shares_isomorphs
+
+
+def test_shared_loss_gradient_gives_the_values_of_separate_passes(fake_images):
+    """snip, grad_norm, plain, fisher (and grasp at T=1) share one backward pass: exactly the numbers each
+    computes alone."""
+    names = ["snip", "grad_norm", "plain", "fisher", "grasp"]
+    arch = zn.space("nb201").sample(3)
+    kw = dict(images=fake_images, batch_size=16, build_options={"C": 8, "N": 1})
+    together = {r.proxy: r.value for r in zn.Scorer("nb201", ",".join(names), **kw).score_arch(arch)}
+    alone = {p: zn.Scorer("nb201", p, **kw).score_arch(arch)[0].value for p in names}
+    assert together == alone and all(math.isfinite(v) for v in alone.values())

@@ -17,43 +17,76 @@ def _batch(ctx, name):
     return b.x, b.y
 
 
-def _layer_sum(ctx, name, metric) -> float:
+def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], float]:
+    """One cross-entropy backward on the init weights, shared by snip, grad_norm, plain and fisher: the same
+    network, batch and loss give the same numbers as four separate passes, for a quarter of the work.
+    Returns (weight, dL/dweight) per conv/linear layer and fisher's channel-saliency sum, gathered by
+    activation hooks in the same pass (hooks read gradients, they do not change them)."""
+    if "loss_grads" not in ctx.cache:
+        model = ctx.model()
+        x, y = _batch(ctx, "snip")
+        fisher_total = torch.zeros((), dtype=torch.float64, device=x.device)
+
+        def forward_hook(module, inputs, output):
+            act = output.detach()
+
+            def grad_hook(grad):
+                nonlocal fisher_total
+                g = act * grad.detach()
+                g_nk = g.sum(dim=tuple(range(2, g.dim()))) if g.dim() > 2 else g
+                fisher_total = fisher_total + g_nk.double().pow(2).mean(0).mul(0.5).sum()
+
+            output.register_hook(grad_hook)
+
+        layers = weight_layers(model)
+        with hooks([m.register_forward_hook(forward_hook) for m in layers]):
+            cross_entropy_backward(model, x, y)
+        # copies: the next proxy reloads the init weights into these very tensors; None keeps the
+        # list aligned with weight_layers for layers the loss does not reach
+        grads = [(m.weight.detach().clone(), None if m.weight.grad is None else m.weight.grad.detach().clone())
+                 for m in layers]
+        ctx.cache["loss_grads"] = (grads, fisher_total.item())
+    return ctx.cache["loss_grads"]
+
+
+def _layer_sum(ctx, metric) -> float:
     """sum over conv/linear layers of metric(W, dL/dW) after one cross-entropy backward."""
-    model = ctx.model()
-    cross_entropy_backward(model, *_batch(ctx, name))
-    return sum(metric(m.weight, m.weight.grad).item() for m in weight_layers(model) if m.weight.grad is not None)
+    return sum(metric(w, g).item() for w, g in _loss_gradients(ctx)[0] if g is not None)
 
 
 @register("snip", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
           reference="Lee et al. 2019; Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum |W * dL/dW| (connection sensitivity at init)")
 def snip(ctx) -> float:
-    return _layer_sum(ctx, "snip", lambda w, g: (w * g).abs().sum())
+    return _layer_sum(ctx, lambda w, g: (w * g).abs().sum())
 
 
 @register("grad_norm", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
           reference="Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum over layers of ||dL/dW_l||_2 (a sum of per-layer norms)")
 def grad_norm(ctx) -> float:
-    return _layer_sum(ctx, "grad_norm", lambda w, g: g.norm())
+    return _layer_sum(ctx, lambda w, g: g.norm())
 
 
 @register("plain", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
           reference="Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum dL/dW * W (signed; negatively correlated in practice)")
 def plain(ctx) -> float:
-    return _layer_sum(ctx, "plain", lambda w, g: (g * w).sum())
+    return _layer_sum(ctx, lambda w, g: (g * w).sum())
 
 
 @register("grasp", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", defaults={"temperature": 1.0},
           reference="Wang et al. ICLR 2020; foresight grasp (T=1, one iteration)",
           description="sum -W * (H g), g = dL/dW, Hessian-gradient product by double backprop")
 def grasp(ctx, temperature: float = 1.0) -> float:
-    model = ctx.model()
     x, y = _batch(ctx, "grasp")
+    # at T=1, g is the plain loss gradient: the pass snip/grad_norm/plain/fisher share
+    g = [grad for _, grad in _loss_gradients(ctx)[0]] if temperature == 1.0 else None
+    model = ctx.model()
     weights = [m.weight for m in weight_layers(model)]
-    loss = nn.functional.cross_entropy(model(x) / temperature, y)
-    g = torch.autograd.grad(loss, weights, allow_unused=True)
+    if g is None:
+        loss = nn.functional.cross_entropy(model(x) / temperature, y)
+        g = torch.autograd.grad(loss, weights, allow_unused=True)
     loss = nn.functional.cross_entropy(model(x) / temperature, y)
     g_graph = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
     z = sum((a * b).sum() for a, b in zip(g, g_graph) if a is not None and b is not None)
@@ -65,21 +98,4 @@ def grasp(ctx, temperature: float = 1.0) -> float:
           reference="Theis et al. 2018; Turner et al. 2020; foresight fisher (channel mode)",
           description="sum_l sum_c 0.5 * mean_n(sum_hw a * dL/da)^2 over conv/linear outputs a")
 def fisher(ctx) -> float:
-    model = ctx.model()
-    x, y = _batch(ctx, "fisher")
-    total = torch.zeros((), dtype=torch.float64, device=x.device)
-
-    def forward_hook(module, inputs, output):
-        act = output.detach()
-
-        def grad_hook(grad):
-            nonlocal total
-            g = act * grad.detach()
-            g_nk = g.sum(dim=tuple(range(2, g.dim()))) if g.dim() > 2 else g
-            total = total + g_nk.double().pow(2).mean(0).mul(0.5).sum()
-
-        output.register_hook(grad_hook)
-
-    with hooks([m.register_forward_hook(forward_hook) for m in weight_layers(model)]):
-        cross_entropy_backward(model, x, y)
-    return total.item()
+    return _loss_gradients(ctx)[1]
