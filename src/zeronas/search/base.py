@@ -104,9 +104,12 @@ def search(space="nb201", method="sample", **kwargs) -> SearchResult:
         raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
     sp = get_space(space) if isinstance(space, str) else space
     if sp.name not in _SPACES[method]:
+        here = [m for m in sorted(_STRATEGIES) if sp.name in _SPACES[m]]
+        alternatives = (f"On {sp.name}: {', '.join(here)}" if here else
+                        f"No search runs on {sp.name} yet (rank its architectures with 'zeronas correlate "
+                        f"--space {sp.name}')")
         raise UserError(f"--method {method} is not available on the {sp.name} space; it runs on "
-                        f"{', '.join(_SPACES[method])}. On {sp.name}: "
-                        f"{', '.join(m for m in sorted(_STRATEGIES) if sp.name in _SPACES[m])}")
+                        f"{', '.join(_SPACES[method])}. {alternatives}")
     data_dir = kwargs.get("data_dir")
     t0 = time.perf_counter()
     result: SearchResult = _STRATEGIES[method](sp, **kwargs)
