@@ -103,7 +103,10 @@ def test_fisher_by_hand(softmax_regression):
     ctx, W, X, p, Y, G = softmax_regression
     act, dact = X @ W.T, (p - Y) / len(X)
     expected = (0.5 * ((act * dact) ** 2).mean(0)).sum()
-    assert math.isclose(get_proxy("fisher").fn(ctx), expected, rel_tol=1e-4)
+    # foresight broadcasts each output channel's value to the W.shape[1] weights feeding it, then sums
+    assert math.isclose(get_proxy("fisher").fn(ctx), expected * W.shape[1], rel_tol=1e-4)
+    ctx.cache.clear()
+    assert math.isclose(get_proxy("fisher").fn(ctx, broadcast=False), expected, rel_tol=1e-4)
 
 
 def test_grasp_matches_explicit_hessian(softmax_regression):

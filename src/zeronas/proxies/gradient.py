@@ -20,12 +20,13 @@ def _batch(ctx, name):
 def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], float]:
     """One cross-entropy backward on the init weights, shared by snip, grad_norm, plain and fisher: the same
     network, batch and loss give the same numbers as four separate passes, for a quarter of the work.
-    Returns (weight, dL/dweight) per conv/linear layer and fisher's channel-saliency sum, gathered by
-    activation hooks in the same pass (hooks read gradients, they do not change them)."""
+    Returns (weight, dL/dweight) per conv/linear layer and fisher's channel saliencies, gathered by
+    activation hooks in the same pass (hooks read gradients, they do not change them), as a pair of sums:
+    per channel, and per weight (each channel's value counted once per weight feeding it)."""
     if "loss_grads" not in ctx.cache:
         model = ctx.model()
         x, y = _batch(ctx, "snip")
-        fisher_total = torch.zeros((), dtype=torch.float64, device=x.device)
+        fisher_total = torch.zeros(2, dtype=torch.float64, device=x.device)
 
         def forward_hook(module, inputs, output):
             act = output.detach()
@@ -34,7 +35,8 @@ def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], float
                 nonlocal fisher_total
                 g = act * grad.detach()
                 g_nk = g.sum(dim=tuple(range(2, g.dim()))) if g.dim() > 2 else g
-                fisher_total = fisher_total + g_nk.double().pow(2).mean(0).mul(0.5).sum()
+                per_channel = g_nk.double().pow(2).mean(0).mul(0.5).sum()
+                fisher_total = fisher_total + torch.stack([per_channel, per_channel * module.weight[0].numel()])
 
             output.register_hook(grad_hook)
 
@@ -45,7 +47,7 @@ def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], float
         # list aligned with weight_layers for layers the loss does not reach
         grads = [(m.weight.detach().clone(), None if m.weight.grad is None else m.weight.grad.detach().clone())
                  for m in layers]
-        ctx.cache["loss_grads"] = (grads, fisher_total.item())
+        ctx.cache["loss_grads"] = (grads, tuple(fisher_total.tolist()))
     return ctx.cache["loss_grads"]
 
 
@@ -94,8 +96,11 @@ def grasp(ctx, temperature: float = 1.0) -> float:
     return sum((-w.detach() * h).sum().item() for w, h in zip(weights, hg) if h is not None)
 
 
-@register("fisher", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
+@register("fisher", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", defaults={"broadcast": True},
           reference="Theis et al. 2018; Turner et al. 2020; foresight fisher (channel mode)",
-          description="sum_l sum_c 0.5 * mean_n(sum_hw a * dL/da)^2 over conv/linear outputs a")
-def fisher(ctx) -> float:
-    return _loss_gradients(ctx)[1]
+          description="sum over conv/linear output channels c of 0.5 * mean_n(sum_hw a * dL/da)^2, counted once "
+                      "per weight of the channel (foresight broadcasts it to the weights); broadcast=false: "
+                      "once per channel")
+def fisher(ctx, broadcast: bool = True) -> float:
+    per_channel, per_weight = _loss_gradients(ctx)[1]
+    return per_weight if broadcast else per_channel
