@@ -47,6 +47,9 @@ OTHER = {  # single published figures with their own protocols
     "meco": ((0.894, 0.883, 0.845), "MeCo Tab.1 [S], test acc (cifar10-valid target for C10)"),
     "az_nas": ((0.913, None, None), "AZ-NAS notebook [P-code], all 15,625, C10 test acc"),
 }
+# White et al., ICLR 2022 blog "A Deeper Look at Zero-Cost Proxies", Table 1: C100, 1000 random archs, val acc
+BLOG_C100 = {"fisher": 0.610, "grad_norm": 0.678, "grasp": 0.632, "jacob_cov": 0.719, "snip": 0.679,
+             "synflow": 0.794, "flops": 0.714, "params": 0.735}
 DATASETS = ("cifar10", "cifar100", "imagenet16-120")
 REF_FILES = {"cifar10": "nasbench201/nb201_zc_proxies_graf9445_cifar10.csv.gz",
              "imagenet16-120": "nasbench201/nb201_zc_proxies_graf9445_imagenet16_120.csv.gz"}
@@ -192,7 +195,9 @@ def write_report(all_rows, metas, args):
                          f"{fmt(r['valid'].get('ms_per_arch', math.nan), 0)} |")
         lines.append("")
     lines += ["## Other published references", ""]
-    lines += [f"- {p}: {v[0]} ({v[1]})" for p, v in OTHER.items()] + [""]
+    lines += [f"- {p}: {v[0]} ({v[1]})" for p, v in OTHER.items()]
+    lines += ["- CIFAR-100, 1,000 random archs, rho vs validation accuracy (White et al., ICLR 2022 blog, Table 1): "
+              + ", ".join(f"{p} {v:.3f}" for p, v in BLOG_C100.items()), ""]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     findings = Path(args.out).with_name("reproduction_findings.md")
     if findings.exists():
