@@ -6,7 +6,10 @@ Reads the scores the reproduction report stored (nothing is scored here). The sa
 split in two halves by ``--split-seed``: every ensemble of 2..``--max-size`` candidate proxies (AZ-NAS's
 sum of log(rank/N)) is ranked by its Spearman rho on the *selection* half, and the winner is reported on the
 *held-out* half, whose accuracies played no part in choosing it. Ranks are computed within each half, so the
-ensemble never sees the other half's architectures either. Writes JSON and a markdown section.
+ensemble never sees the other half's architectures either. ``--transfer`` datasets were not used for the
+choice at all: the winner of ``--select-on`` is scored there on every sampled arch whose member scores are
+stored (score them first with ``zeronas correlate --proxies <members> --store <same store>``).
+Writes JSON and a markdown section.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from scipy import stats
 
 from zeronas.benchmarks.correlation import rank_ensemble
 from zeronas.correlate import correlate
+from zeronas.errors import UserError
 from zeronas.proxies.base import get_proxy
 
 CANDIDATES = ("meco,zico,nwot,synflow,jacob_cov,az_expressivity,az_progressivity,az_trainability,flops,params,"
@@ -40,7 +44,11 @@ def rho(members, values, truth, rows) -> float:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", default="cifar100")
+    ap.add_argument("--datasets", default="cifar100", help="datasets to select and report on (split halves)")
+    ap.add_argument("--select-on", default=None, help="dataset whose selection half picks the transfer ensemble "
+                                                      "(default: the first of --datasets)")
+    ap.add_argument("--transfer", default="", help="datasets to report the chosen ensemble on, untouched by "
+                                                   "the choice")
     ap.add_argument("--candidates", default=CANDIDATES)
     ap.add_argument("--max-size", type=int, default=5)
     ap.add_argument("--sample", default="1000")
@@ -79,14 +87,22 @@ def main():
         }
         print(f"{ds}: best on selection {'+'.join(best)} rho {sel_rho[ds][best]:.3f}; held-out "
               f"{report['datasets'][ds]['heldout_rho']:.3f}", flush=True)
-    if len(data) > 1:  # one ensemble for every dataset: best worst-case on the selection halves
-        best = max(combos, key=lambda c: min(sel_rho[ds][c] for ds in data))
-        report["joint"] = {"members": list(best), "selection_rho": {ds: sel_rho[ds][best] for ds in data}}
-        for ds, (values, truth, _) in data.items():
-            n = len(truth)
-            perm = np.random.default_rng(args.split_seed).permutation(n)
-            report["joint"].setdefault("heldout_rho", {})[ds] = rho(best, values, truth, np.sort(perm[n // 2:]))
-        print(f"joint: {'+'.join(best)} held-out {report['joint']['heldout_rho']}")
+    select_on = args.select_on or next(iter(data))
+    chosen = max(combos, key=lambda c: sel_rho[select_on][c])
+    report["transfer"] = {"select_on": select_on, "members": list(chosen), "datasets": {}}
+    for ds in [d for d in args.transfer.split(",") if d]:
+        out = {}
+        for name, members in {"chosen": chosen, **FIXED}.items():
+            try:
+                res = correlate(dataset=ds, proxies=",".join(members), sample=args.sample, seed=args.seed,
+                                store=args.store, metric=args.metric, only_stored=True)
+            except UserError:
+                continue  # this ensemble's members are not scored on ds
+            n = len(res.truth)
+            out[name] = {"members": list(members), "rho": rho(members, res.values, res.truth, np.arange(n)), "archs": n,
+                         "notes": res.meta["notes"]}
+        report["transfer"]["datasets"][ds] = out
+        print(f"transfer {ds}: " + ", ".join(f"{k} {v['rho']:.3f} ({v['archs']})" for k, v in out.items()))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=1))
     write_markdown(report, args.out)
@@ -108,11 +124,18 @@ def write_markdown(report, out: Path):
                      f"{'+'.join(r['best_on_selection'])} | {r['selection_rho']:.3f} | **{r['heldout_rho']:.3f}** | "
                      f"{r['best_single_heldout'][0]} {r['best_single_heldout'][1]:.3f} | "
                      f"{fx.get('az_nas', float('nan')):.3f} | {fx.get('nwot+synflow+jacob_cov', float('nan')):.3f} |")
-    if "joint" in report:
-        j = report["joint"]
-        lines += ["", f"One ensemble for all datasets (best worst-case rho on the selection halves): "
-                  f"**{'+'.join(j['members'])}**, held-out rho "
-                  + ", ".join(f"{ds} {v:.3f}" for ds, v in j["heldout_rho"].items()) + "."]
+    t = report.get("transfer", {})
+    if t.get("datasets"):
+        lines += ["", f"**Transfer.** The ensemble chosen on the {t['select_on']} selection half, "
+                  f"**{'+'.join(t['members'])}**, on datasets that played no part in the choice (all sampled "
+                  f"archs whose member scores are stored):", "",
+                  "| dataset | chosen | az_nas | nwot+synflow+jacob_cov | zico+meco+nwot+synflow | archs |",
+                  "|---|---|---|---|---|---|"]
+        for ds, out in t["datasets"].items():
+            def cell(k, out=out):
+                return f"{out[k]['rho']:.3f}" if k in out else "not scored"
+            lines.append(f"| {ds} | **{cell('chosen')}** | {cell('az_nas')} | {cell('nwot+synflow+jacob_cov')} | "
+                         f"{cell('zico+meco+nwot+synflow')} | {out.get('chosen', {}).get('archs', '—')} |")
     for ds, r in report["datasets"].items():
         lines += [""] + [f"- {ds}: {n}" for n in r["notes"]]
     findings = out.with_name("ensemble_study_findings.md")

@@ -38,6 +38,8 @@ def main():
                     batch_size=args.batch_size, store=args.store, workers=args.workers, progress=True,
                     only_stored=args.only_stored)
     command = "python benchmarks/macro_report.py " + " ".join(sys.argv[1:])
+    if args.only_stored and args.json.exists():  # a report-only rerun keeps the command that measured
+        command = json.loads(args.json.read_text()).get("command", command)
     payload = {**res.to_json(), "command": command, "seconds": time.time() - t0, "date": time.strftime("%Y-%m-%d")}
     payload["meta"].pop("indices", None)
     args.json.parent.mkdir(parents=True, exist_ok=True)

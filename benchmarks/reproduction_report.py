@@ -158,7 +158,10 @@ def write_report(all_rows, metas, args):
              "zeronas's and Suite-Zero's released per-architecture scores on the shared architectures "
              "(their two releases agree at 0.99 nwot, 0.98 snip/grad_norm/fisher, 0.96 jacov, 0.70 grasp). "
              "*no unreachable ops* restricts the same scores to the archs of the 9,445-arch set without unreachable "
-             "operations (the set Suite-Zero's released NB201 scores cover).", ""]
+             "operations (the set Suite-Zero's released NB201 scores cover). *ms/arch*: where proxies share one "
+             "pass, the first one scored is charged for it (nwot for das*, az_expressivity for the other AZ "
+             "components, and from the CIFAR-100 section on snip for grad_norm, plain, fisher and grasp's first "
+             "gradient).", ""]
     for ds, meta in metas.items():
         j = DATASETS.index(ds) if ds in DATASETS else 0
         lines += [f"## {ds}", "",

@@ -74,3 +74,15 @@ def test_macro_correlate(tmp_path):
         correlate(space="macro", proxies="params", protocol="suite-zero", store=tmp_path / "s.db")
     with pytest.raises(UserError, match="no ground-truth table"):
         correlate(space="darts", proxies="params", store=tmp_path / "s.db")
+
+
+@needs_macro
+def test_macro_isomorphs_are_the_benchmarks_own():
+    """Every class of codes that differ only in where no-op identities sit has one accuracy in the table:
+    the benchmark trained each such network once."""
+    t = zn.benchmarks.load_macro()
+    sp = zn.space("macro")
+    acc = {}
+    for code, a in zip(t.arch_str, t.column("mean_acc")):
+        acc.setdefault(sp.canonical(code), set()).add(float(a))
+    assert len(acc) == 3969 and all(len(v) == 1 for v in acc.values())

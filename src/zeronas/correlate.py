@@ -140,8 +140,9 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             keep = np.array([all(keys[p][i] in done[p] for p in base) for i in range(len(idx))], dtype=bool)
             if keep.sum() < 3:
                 raise UserError("fewer than 3 sampled archs have all their scores stored; run without --only-stored")
-            notes.append(f"analysed the {int(keep.sum())} of {len(idx)} sampled archs whose scores were stored "
-                         f"(scoring was not run to completion)")
+            if keep.sum() < len(idx):
+                notes.append(f"analysed the {int(keep.sum())} of {len(idx)} sampled archs whose scores were "
+                             f"stored (scoring was not run to completion)")
             idx, canon = idx[keep], [c for c, k in zip(canon, keep) if k]
             keys = {p: [k for k, kk in zip(keys[p], keep) if kk] for p in base}
         else:
