@@ -10,7 +10,8 @@ GROUND_TRUTH = {"nb201": load_nb201, "macro": load_macro}
 def load_ground_truth(space: str, data_dir=None):
     """The benchmark table of ``space``: arch strings in table order, ``column``, ``target_column``, sha256."""
     if space not in GROUND_TRUTH:
-        raise UserError(f"no ground-truth table for space {space!r}; correlate runs on: {', '.join(GROUND_TRUTH)}")
+        raise UserError(f"no ground-truth table for space {space!r}; benchmark tables exist for: "
+                        f"{', '.join(GROUND_TRUTH)}")
     return GROUND_TRUTH[space](data_dir)
 
 

@@ -62,6 +62,20 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def supernet(self, **options) -> nn.Module: ...
 
+    def index(self, arch: Any, data_dir=None) -> int:
+        """The arch's row in the space's benchmark table (NB201: the official index)."""
+        from ..benchmarks import load_ground_truth
+
+        return load_ground_truth(self.name, data_dir).index_of(self.format(arch))
+
+    def from_index(self, index: int, data_dir=None) -> Any:
+        from ..benchmarks import load_ground_truth
+
+        table = load_ground_truth(self.name, data_dir)
+        if not 0 <= index < len(table):
+            raise UserError(f"{self.name} index {index} is out of range 0..{len(table) - 1} (benchmark table order)")
+        return self.parse(table.arch_str[index])
+
     def coerce(self, arch: Any) -> Any:
         """Accept an arch string or a native arch value."""
         return self.parse(arch) if isinstance(arch, str) else arch

@@ -152,16 +152,3 @@ class MacroSpace(SearchSpace):
     def supernet(self, **options) -> nn.Module:
         raise UserError("the NAS-Bench-Macro space has no supernet in zeronas yet; supernet searches "
                         "(te-nas, zero-cost-pt, freedarts) run on nb201 and darts")
-
-    def index(self, arch, data_dir=None) -> int:
-        from ..benchmarks.macro import load_macro
-
-        return load_macro(data_dir).index_of(self.format(arch))
-
-    def from_index(self, index: int, data_dir=None) -> tuple[str, ...]:
-        from ..benchmarks.macro import load_macro
-
-        table = load_macro(data_dir)
-        if not 0 <= index < len(table):
-            raise UserError(f"NAS-Bench-Macro index {index} is out of range 0..{len(table) - 1} (table row order)")
-        return self.parse(table.arch_str[index])

@@ -275,21 +275,6 @@ class NB201Space(SearchSpace):
         """The best op of every edge by an [E, O] score (masked ops -inf)."""
         return tuple(OPS[i] for i in scores.argmax(1).tolist())
 
-    # ---- benchmark order ---------------------------------------------------------------------------
-    def index(self, arch, data_dir=None) -> int:
-        """The official NAS-Bench-201 index of ``arch`` (the order is the benchmark's, read from its table)."""
-        from ..benchmarks.nb201 import load_nb201
-
-        return load_nb201(data_dir).index_of(self.format(arch))
-
-    def from_index(self, index: int, data_dir=None) -> tuple[str, ...]:
-        from ..benchmarks.nb201 import load_nb201
-
-        table = load_nb201(data_dir)
-        if not 0 <= index < len(table):
-            raise UserError(f"NB201 index {index} is out of range 0..{len(table) - 1}")
-        return self.parse(table.arch_str[index])
-
     def arch_from_ops(self, ops) -> tuple[str, ...]:
         if len(ops) != len(EDGES) or any(op not in OPS for op in ops):
             raise UserError(f"an NB201 arch is 6 ops from {OPS}, got {ops!r}")
