@@ -133,11 +133,11 @@ def write_markdown(report, out: Path):
                   f"archs whose member scores are stored):", "",
                   "| dataset | chosen | az_nas | nwot+synflow+jacob_cov | zico+meco+nwot+synflow | archs |",
                   "|---|---|---|---|---|---|"]
-        for ds, out in t["datasets"].items():
-            def cell(k, out=out):
-                return f"{out[k]['rho']:.3f}" if k in out else "not scored"
+        for ds, res in t["datasets"].items():
+            def cell(k, res=res):
+                return f"{res[k]['rho']:.3f}" if k in res else "not scored"
             lines.append(f"| {ds} | **{cell('chosen')}** | {cell('az_nas')} | {cell('nwot+synflow+jacob_cov')} | "
-                         f"{cell('zico+meco+nwot+synflow')} | {out.get('chosen', {}).get('archs', '—')} |")
+                         f"{cell('zico+meco+nwot+synflow')} | {res.get('chosen', {}).get('archs', '—')} |")
     for ds, r in report["datasets"].items():
         lines += [""] + [f"- {ds}: {n}" for n in r["notes"]]
     findings = out.with_name("ensemble_study_findings.md")
