@@ -17,7 +17,7 @@ def _batch(ctx, name):
     return b.x, b.y
 
 
-def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], float]:
+def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor | None]], tuple[float, float]]:
     """One cross-entropy backward on the init weights, shared by snip, grad_norm, plain and fisher: the same
     network, batch and loss give the same numbers as four separate passes, for a quarter of the work.
     Returns (weight, dL/dweight) per conv/linear layer and fisher's channel saliencies, gathered by
