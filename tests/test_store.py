@@ -37,8 +37,37 @@ def test_not_a_store_is_a_clear_error(tmp_path):
         c.execute("CREATE TABLE t (x)")
     with pytest.raises(UserError, match="not a zeronas store"):
         Store(other)
-    with pytest.raises(UserError, match="not supported"):
-        Store("postgresql://host/db")
+    with pytest.raises(UserError, match="not a database URL"):
+        Store("postgresql://host:notaport/db")
+
+
+def test_server_url_without_driver_or_server_is_a_clear_error():
+    # no psycopg2 in the test environment (or, if there is one, no server at this address)
+    with pytest.raises(UserError, match=r"driver is not installed|cannot open store"):
+        Store("postgresql://nobody@127.0.0.1:1/zeronas")
+
+
+def _write_overlapping(url, worker):
+    db = Store(url)
+    # both writers write keys 0..59 in overlapping, differently ordered chunks of one "arch" each
+    order = range(60) if worker == 0 else reversed(range(60))
+    new = sum(db.put([rec(str(k), "nwot", float(k)), rec(str(k), "snip", -float(k))]) for k in order)
+    db.close()
+    return new
+
+
+def test_concurrent_writers_through_a_url_write_each_key_once(tmp_path):
+    """Two processes sharing one database by URL (as machines sharing a server would) never duplicate or
+    lose a key, and together report each key as new exactly once."""
+    import multiprocessing as mp
+
+    url = f"sqlite:///{tmp_path / 'shared' / 's.db'}"
+    Store(url).close()
+    with mp.get_context("spawn").Pool(2) as pool:
+        new = pool.starmap(_write_overlapping, [(url, 0), (url, 1)])
+    db = Store(url)
+    assert sum(new) == 120 and db.count() == 120 and db.integrity() == "ok"
+    assert db.values("nb201", "snip", "h1") == {str(k): -float(k) for k in range(60)}
 
 
 def test_export_csv(tmp_path):
@@ -65,5 +94,7 @@ def test_summary_counts_by_status_and_report_cli(tmp_path):
     res = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "s.db"), "--export", str(tmp_path / "a.csv")])
     assert res.exit_code == 0, res.output
     assert "5 scores, integrity ok" in " ".join(res.output.split()) and (tmp_path / "a.csv").exists()
+    res = CliRunner().invoke(app, ["report", "--store", f"sqlite:///{tmp_path / 's.db'}"])  # same store by URL
+    assert res.exit_code == 0 and "5 scores, integrity ok" in " ".join(res.output.split()), res.output
     res = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "missing.db")])
     assert res.exit_code != 0 and isinstance(res.exception, UserError) and not (tmp_path / "missing.db").exists()

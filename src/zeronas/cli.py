@@ -23,6 +23,14 @@ err_console = Console(stderr=True)
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Folder with datasets and benchmark tables "
                                               "(default: $ZERONAS_DATA, else ../shared/data when it exists, "
                                               "else ~/.cache/zeronas).", show_default=False)]
+STORE_FORMS = ("an SQLite file path, or a database URL such as sqlite:///runs/z.db or "
+               "postgresql+psycopg://user@host/db that several machines can share")
+
+
+def _require_store(store: str, fix: str) -> None:
+    """A store that is read (not written) must exist; URLs are checked by connecting."""
+    if "://" not in store and not Path(store).exists():
+        raise UserError(f"store {store} does not exist; {fix}")
 
 
 def _parse_options(items: list[str]) -> dict:
@@ -140,8 +148,8 @@ def correlate(
     metric: Annotated[str, typer.Option(help="Accuracy to correlate with: test or valid.")] = "test",
     protocol: Annotated[str | None, typer.Option(help="Paper protocol preset: abdelfattah2021 or suite-zero "
                                                  "(overrides sample, batch size, seed, target).")] = None,
-    store: Annotated[Path, typer.Option(help="Results store (SQLite file or sqlite:///path); reruns resume "
-                                        "from it.")] = Path("runs/zeronas.db"),
+    store: Annotated[str, typer.Option(help=f"Results store ({STORE_FORMS}); reruns resume from it.")
+                     ] = "runs/zeronas.db",
     workers: Annotated[int, typer.Option(help="Scoring processes (0 = one per core).")] = 0,
     init: Annotated[str, typer.Option(help="Weight init (see 'zeronas score --help').")] = "torch-default",
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
@@ -244,9 +252,9 @@ def search(
     data: Annotated[str, typer.Option(help="Images for data-dependent methods (see 'score --help').")] = "cifar10",
     data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
-    store: Annotated[Path | None, typer.Option(help="Results store: every evaluation (and supernet measurement) "
-                                               "is persisted there, and a killed search rerun with the same "
-                                               "settings and seed resumes from it.")] = None,
+    store: Annotated[str | None, typer.Option(help=f"Results store ({STORE_FORMS}): every evaluation (and "
+                                              "supernet measurement) is persisted there, and a killed search "
+                                              "rerun with the same settings and seed resumes from it.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write result.json (and trajectory.png with --plot) here.")] = None,
     plot: Annotated[bool, typer.Option(help="Draw the search trajectory as a PNG (needs --out).")] = False,
 ):
@@ -460,8 +468,8 @@ def bench_build(
     epochs: Annotated[int, typer.Option(help="Epochs per architecture (cosine schedule over them).")] = 3,
     proxies: Annotated[str, typer.Option(help="Proxies measured at init and after every epoch.")] = "nwot,das,das_d,"
                                                                                                       "das_na",
-    store: Annotated[Path, typer.Option(help="Results store; a killed build rerun with the same settings resumes "
-                                        "at the first unfinished architecture.")] = Path("runs/bench.db"),
+    store: Annotated[str, typer.Option(help=f"Results store ({STORE_FORMS}); a killed build rerun with the same "
+                                       "settings resumes at the first unfinished architecture.")] = "runs/bench.db",
     data: Annotated[str, typer.Option(help="Training images.")] = "cifar10",
     train_subset: Annotated[int, typer.Option(help="Training images (seeded pick).")] = 2048,
     test_subset: Annotated[int, typer.Option(help="Test images for the per-epoch accuracy.")] = 1000,
@@ -498,7 +506,7 @@ def bench_build(
 
 @bench_app.command("correlate")
 def bench_correlate(
-    store: Annotated[Path, typer.Option(help="Store holding the bench.")] = Path("runs/bench.db"),
+    store: Annotated[str, typer.Option(help=f"Store holding the bench ({STORE_FORMS}).")] = "runs/bench.db",
     protocol: Annotated[str | None, typer.Option(help="Bench protocol hash (default: the newest).")] = None,
     out: Annotated[Path | None, typer.Option(help="Write bench_correlation.json and rho_by_epoch.png here.")] = None,
     data_dir: DataDir = None,
@@ -508,8 +516,7 @@ def bench_correlate(
     from .benchmarks import training_states as ts
     from .errors import DataNotFound
 
-    if not store.exists():
-        raise UserError(f"store {store} does not exist; build a bench first with 'zeronas bench build'")
+    _require_store(store, "build a bench first with 'zeronas bench build'")
     proto, metrics = ts.load(store, protocol)
     epochs = proto["recipe"]["epochs"]
     try:
@@ -551,8 +558,7 @@ def bench_correlate(
 
 @app.command("report")
 def report(
-    store: Annotated[Path, typer.Option(help="Results store to summarise (SQLite file or sqlite:///path).")] = Path(
-        "runs/zeronas.db"),
+    store: Annotated[str, typer.Option(help=f"Results store to summarise ({STORE_FORMS}).")] = "runs/zeronas.db",
     export: Annotated[Path | None, typer.Option(help="Also write every score to this .csv or .parquet file "
                                                 "(Parquet needs pandas and pyarrow).")] = None,
 ):
@@ -560,8 +566,7 @@ def report(
     mean seconds per arch, when they were written, and the protocol (dataset, batch, seed, stand-ins)."""
     from .store import Store
 
-    if "://" not in str(store) and not store.exists():
-        raise UserError(f"store {store} does not exist; pass the --store a correlate/search/bench run wrote")
+    _require_store(store, "pass the --store a correlate/search/bench run wrote")
     db = Store(store)
     try:
         rows, check = db.summary(), db.integrity()

@@ -174,7 +174,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             "indices": idx.tolist(),
             "seed": seed, "batch_size": batch_size, "init": init, "protocol_preset": protocol,
             "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes,
-            "scored_now": scored, "wall_seconds": wall, "workers": workers, "store": str(db.path),
+            "scored_now": scored, "wall_seconds": wall, "workers": workers, "store": str(db),
         }
         return result
     finally:

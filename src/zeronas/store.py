@@ -1,11 +1,13 @@
 """Results store: every score keyed by (space, canonical arch, proxy, protocol hash), committed as produced.
 
-SQLite by default (a file path or ``sqlite:///path``). The ``canonical`` column holds the sharing key: the
-isomorphism class for proxies that depend only on the computed function (``ProxySpec.shares_isomorphs``),
-the exact arch string for the others (dead branches change params, ReLU-code kernels, ...).
-Each architecture's records are written in one
-transaction, so a run killed at any point (SIGKILL, power loss) keeps every finished architecture and no
-half-written one; rerunning skips what is stored.
+A file path (SQLite, the default) or any SQLAlchemy database URL (``sqlite:///path``,
+``postgresql+psycopg://user@host/db``, ``mysql+pymysql://...``) so that one server database can collect the
+scores of several machines. The ``canonical`` column holds the sharing key: the isomorphism class for proxies
+that depend only on the computed function (``ProxySpec.shares_isomorphs``), the exact arch string for the
+others (dead branches change params, ReLU-code kernels, ...).
+Each architecture's records are written in one transaction, so a run killed at any point (SIGKILL, power
+loss) keeps every finished architecture and no half-written one; rerunning skips what is stored. Writers never
+overwrite: a key already present (written by this run earlier, or by another machine meanwhile) is kept.
 """
 
 from __future__ import annotations
@@ -13,40 +15,52 @@ from __future__ import annotations
 import csv
 import json
 import math
-import sqlite3
 import time
 from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
 from .errors import UserError
 
 FORMAT = "zeronas-store"
 VERSION = "1"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS zeronas_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS protocols (protocol_hash TEXT PRIMARY KEY, protocol TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS scores (
-    space TEXT NOT NULL, canonical TEXT NOT NULL, proxy TEXT NOT NULL, protocol_hash TEXT NOT NULL,
-    arch TEXT NOT NULL, value REAL, status TEXT NOT NULL, seconds REAL NOT NULL, created REAL NOT NULL,
-    error TEXT,
-    PRIMARY KEY (space, canonical, proxy, protocol_hash)
-);
-"""
+METADATA = sa.MetaData()
+META = sa.Table("zeronas_meta", METADATA,
+                sa.Column("key", sa.String(64), primary_key=True), sa.Column("value", sa.Text, nullable=False))
+PROTOCOLS = sa.Table("protocols", METADATA,
+                     sa.Column("protocol_hash", sa.String(64), primary_key=True),
+                     sa.Column("protocol", sa.Text, nullable=False))
+# String lengths matter only to servers that need them for keys (MySQL); SQLite ignores them.
+SCORES = sa.Table(
+    "scores", METADATA,
+    sa.Column("space", sa.String(32), primary_key=True), sa.Column("canonical", sa.String(255), primary_key=True),
+    sa.Column("proxy", sa.String(96), primary_key=True), sa.Column("protocol_hash", sa.String(64), primary_key=True),
+    sa.Column("arch", sa.Text, nullable=False), sa.Column("value", sa.Float), sa.Column("status", sa.String(8),
+                                                                                          nullable=False),
+    sa.Column("seconds", sa.Float, nullable=False), sa.Column("created", sa.Float, nullable=False),
+    sa.Column("error", sa.Text),
+)
+KEY = ("space", "canonical", "proxy", "protocol_hash")
+EXPORT_COLUMNS = ["space", "canonical", "arch", "proxy", "protocol_hash", "value", "status", "seconds", "created",
+                  "error"]
 
 
-def _path_from_url(url: str | Path) -> Path:
+def _url(url: str | Path) -> sa.URL:
     text = str(url)
     if "://" not in text:
-        return Path(text)
-    if text.startswith("sqlite:///"):
-        return Path(text[len("sqlite:///"):])
-    raise UserError(f"store URL {text!r} is not supported yet; use a file path or sqlite:///path "
-                    f"(server databases for several machines are planned)")
+        return sa.URL.create("sqlite", database=text)
+    try:
+        return sa.make_url(text)
+    except (sa_exc.ArgumentError, ValueError):
+        raise UserError(f"store URL {text!r} is not a database URL; pass a file path or e.g. "
+                        f"sqlite:///runs/zeronas.db or postgresql+psycopg://user@host/db") from None
 
 
 def _encode(value: float) -> tuple[float | None, str]:
     if math.isnan(value):
-        return None, "nan"  # SQLite turns NaN into NULL: keep the fact in status
+        return None, "nan"  # SQL has no NaN/inf: keep the fact in status
     if math.isinf(value):
         return None, "inf" if value > 0 else "-inf"
     return value, "ok"
@@ -56,99 +70,182 @@ def _decode(value, status) -> float:
     return {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}.get(status, value)
 
 
+def _sqlite_pragmas(dbapi_conn, _record):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer; survives SIGKILL
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.close()
+
+
 class Store:
+    """Open (creating if needed) a zeronas results store at a path or SQLAlchemy URL."""
+
     def __init__(self, url: str | Path):
-        self.path = _path_from_url(url)
-        exists = self.path.exists() and self.path.stat().st_size > 0
-        if not exists:
+        self.url = _url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.path = Path(self.url.database) if self.is_sqlite and self.url.database else None
+        where = str(self)
+        if self.path is not None and str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        existed = self.path is None or (self.path.exists() and self.path.stat().st_size > 0)
         try:
-            self.conn = sqlite3.connect(self.path, timeout=60)
-            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        except sqlite3.DatabaseError:
-            raise UserError(f"{self.path} is not a zeronas store (not an SQLite database); "
-                            f"pass a new path with --store") from None
-        if exists:
-            meta = dict(self.conn.execute("SELECT key, value FROM zeronas_meta")) if "zeronas_meta" in tables else {}
+            self.engine = sa.create_engine(self.url)
+        except (ImportError, sa_exc.NoSuchModuleError) as e:
+            raise UserError(f"store {where}: the database driver is not installed ({e}); pip install it "
+                            f"(e.g. psycopg for postgresql+psycopg://) or use a file path") from None
+        if self.is_sqlite:
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            tables = set(sa.inspect(self.engine).get_table_names())
+        except sa_exc.DatabaseError as e:
+            self.engine.dispose()
+            if self.is_sqlite:
+                raise UserError(f"{where} is not a zeronas store (not an SQLite database); pass a new path "
+                                f"with --store") from None
+            raise UserError(f"cannot open store {where}: {str(e.orig).strip().splitlines()[0]}") from None
+        if existed and tables:
+            meta = {}
+            if "zeronas_meta" in tables:
+                with self.engine.connect() as c:
+                    meta = dict(c.execute(sa.select(META.c.key, META.c.value)).all())
             if meta.get("format") != FORMAT:
-                self.conn.close()
-                raise UserError(f"{self.path} is an SQLite database but not a zeronas store; pass a new path "
-                                f"with --store")
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.executescript(SCHEMA)
-        with self.conn:
-            self.conn.execute("INSERT OR IGNORE INTO zeronas_meta VALUES ('format', ?), ('version', ?)",
-                              (FORMAT, VERSION))
+                self.engine.dispose()
+                raise UserError(f"{where} is a database but not a zeronas store; pass a new path with --store")
+        METADATA.create_all(self.engine)
+        self._insert_missing(META, [{"key": "format", "value": FORMAT}, {"key": "version", "value": VERSION}],
+                             ("key",))
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path else self.url.render_as_string(hide_password=True)
 
     def close(self):
-        self.conn.close()
+        self.engine.dispose()
+
+    def _insert_missing(self, table, rows: list[dict], key: tuple[str, ...]) -> int:
+        """Insert the rows whose key is absent, in one transaction; returns how many were new. Portable
+        insert-or-ignore: if another writer inserts the same key between our read and write, the unique key
+        rejects the transaction and we retry (the second read sees its rows)."""
+        if not rows:
+            return 0
+        cols = [table.c[k] for k in key]
+        for attempt in range(5):
+            try:
+                with self.engine.begin() as c:
+                    wanted = [tuple(r[k] for k in key) for r in rows]
+                    present = set()
+                    for start in range(0, len(wanted), 200):  # bounded IN lists
+                        chunk = wanted[start:start + 200]
+                        q = sa.select(*cols).where(sa.tuple_(*cols).in_(chunk) if len(key) > 1
+                                                   else cols[0].in_([k[0] for k in chunk]))
+                        present.update(tuple(r) for r in c.execute(q))
+                    new, seen = [], set(present)
+                    for r, k in zip(rows, wanted):
+                        if k not in seen:
+                            seen.add(k)
+                            new.append(r)
+                    if new:
+                        c.execute(table.insert(), new)
+                    return len(new)
+            except sa_exc.IntegrityError:
+                if attempt == 4:
+                    raise
+        return 0
 
     def put(self, records) -> int:
         """Write one architecture's records atomically; returns how many were new."""
-        rows, protos = [], {}
+        rows, protos, now = [], {}, time.time()
         for r in records:
             value, status = _encode(r.value)
             if r.error:
                 status = "error"
-            rows.append((r.space, r.canonical, r.proxy, r.protocol_hash, r.arch, value, status, r.seconds,
-                         time.time(), r.error))
+            rows.append({"space": r.space, "canonical": r.canonical, "proxy": r.proxy,
+                         "protocol_hash": r.protocol_hash, "arch": r.arch, "value": value, "status": status,
+                         "seconds": r.seconds, "created": now, "error": r.error})
             protos[r.protocol_hash] = json.dumps(r.protocol, sort_keys=True, default=str)
-        with self.conn:
-            self.conn.executemany("INSERT OR IGNORE INTO protocols VALUES (?, ?)", list(protos.items()))
-            cur = self.conn.executemany("INSERT OR IGNORE INTO scores VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
-        return cur.rowcount
+        # protocols first: a score row never points at a missing protocol
+        self._insert_missing(PROTOCOLS, [{"protocol_hash": h, "protocol": p} for h, p in protos.items()],
+                             ("protocol_hash",))
+        return self._insert_missing(SCORES, rows, KEY)
+
+    def _rows(self, query) -> list:
+        with self.engine.connect() as c:
+            return c.execute(query).all()
+
+    def _where(self, space: str, proxy: str, protocol_hash: str):
+        return (SCORES.c.space == space, SCORES.c.proxy == proxy, SCORES.c.protocol_hash == protocol_hash)
 
     def done(self, space: str, proxy: str, protocol_hash: str) -> set[str]:
-        q = "SELECT canonical FROM scores WHERE space=? AND proxy=? AND protocol_hash=?"
-        return {r[0] for r in self.conn.execute(q, (space, proxy, protocol_hash))}
+        return {r[0] for r in self._rows(sa.select(SCORES.c.canonical).where(*self._where(space, proxy,
+                                                                                           protocol_hash)))}
 
     def values(self, space: str, proxy: str, protocol_hash: str) -> dict[str, float]:
-        q = "SELECT canonical, value, status FROM scores WHERE space=? AND proxy=? AND protocol_hash=?"
-        return {c: _decode(v, s) for c, v, s in self.conn.execute(q, (space, proxy, protocol_hash))}
+        q = sa.select(SCORES.c.canonical, SCORES.c.value, SCORES.c.status).where(
+            *self._where(space, proxy, protocol_hash))
+        return {c: _decode(v, s) for c, v, s in self._rows(q)}
 
     def seconds(self, space: str, proxy: str, protocol_hash: str) -> list[float]:
-        q = "SELECT seconds FROM scores WHERE space=? AND proxy=? AND protocol_hash=?"
-        return [r[0] for r in self.conn.execute(q, (space, proxy, protocol_hash))]
+        return [r[0] for r in self._rows(sa.select(SCORES.c.seconds).where(*self._where(space, proxy,
+                                                                                         protocol_hash)))]
 
     def count(self) -> int:
-        return self.conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+        return self._rows(sa.select(sa.func.count()).select_from(SCORES))[0][0]
 
     def protocol(self, protocol_hash: str) -> dict:
-        row = self.conn.execute("SELECT protocol FROM protocols WHERE protocol_hash=?", (protocol_hash,)).fetchone()
-        return json.loads(row[0]) if row else {}
+        rows = self._rows(sa.select(PROTOCOLS.c.protocol).where(PROTOCOLS.c.protocol_hash == protocol_hash))
+        return json.loads(rows[0][0]) if rows else {}
+
+    def protocol_hashes(self, proxy_prefix: str = "") -> list[str]:
+        """Protocols with scores for proxies named ``proxy_prefix...``, newest first."""
+        q = (sa.select(SCORES.c.protocol_hash, sa.func.max(SCORES.c.created).label("last"))
+             .where(SCORES.c.proxy.startswith(proxy_prefix, autoescape=True))
+             .group_by(SCORES.c.protocol_hash).order_by(sa.desc("last")))
+        return [r[0] for r in self._rows(q)]
+
+    def records(self, protocol_hash: str, proxy_prefix: str = "") -> list[tuple[str, str, float]]:
+        """(arch, proxy, value) for every score of one protocol whose proxy starts with ``proxy_prefix``."""
+        q = sa.select(SCORES.c.arch, SCORES.c.proxy, SCORES.c.value, SCORES.c.status).where(
+            SCORES.c.protocol_hash == protocol_hash, SCORES.c.proxy.startswith(proxy_prefix, autoescape=True))
+        return [(a, p, _decode(v, s)) for a, p, v, s in self._rows(q)]
 
     def summary(self) -> list[dict]:
         """One row per (space, proxy, protocol): counts by status, mean seconds, time span, protocol."""
-        q = ("SELECT space, proxy, protocol_hash, COUNT(*), SUM(status='ok'), SUM(status IN ('nan','inf','-inf')), "
-             "SUM(status='error'), AVG(seconds), MIN(created), MAX(created) FROM scores "
-             "GROUP BY space, proxy, protocol_hash ORDER BY space, proxy, protocol_hash")
+        s = SCORES.c
+
+        def n(cond):
+            return sa.func.sum(sa.case((cond, 1), else_=0))
+
+        q = (sa.select(s.space, s.proxy, s.protocol_hash, sa.func.count(), n(s.status == "ok"),
+                       n(s.status.in_(("nan", "inf", "-inf"))), n(s.status == "error"), sa.func.avg(s.seconds),
+                       sa.func.min(s.created), sa.func.max(s.created))
+             .group_by(s.space, s.proxy, s.protocol_hash).order_by(s.space, s.proxy, s.protocol_hash))
         keys = ["space", "proxy", "protocol_hash", "rows", "ok", "non_finite", "errors", "mean_seconds", "first",
                 "last"]
-        return [{**dict(zip(keys, r)), "protocol": self.protocol(r[2])} for r in self.conn.execute(q)]
+        return [{**dict(zip(keys, r)), "protocol": self.protocol(r[2])} for r in self._rows(q)]
 
     def integrity(self) -> str:
-        """SQLite's own consistency check of the file ('ok' when sound)."""
-        return self.conn.execute("PRAGMA integrity_check").fetchone()[0]
+        """SQLite's own consistency check of the file ('ok' when sound); servers check themselves."""
+        if not self.is_sqlite:
+            return "not checked (server database)"
+        return self._rows(sa.text("PRAGMA integrity_check"))[0][0]
 
     def export(self, path: str | Path) -> Path:
         """All scores to CSV (``.csv``) or Parquet (``.parquet``, needs pandas and pyarrow)."""
         path = Path(path)
-        cols = ["space", "canonical", "arch", "proxy", "protocol_hash", "value", "status", "seconds", "created",
-                "error"]
-        rows = [dict(zip(cols, r)) for r in self.conn.execute(f"SELECT {', '.join(cols)} FROM scores")]
+        q = sa.select(*[SCORES.c[c] for c in EXPORT_COLUMNS])
+        rows = [dict(zip(EXPORT_COLUMNS, r)) for r in self._rows(q)]
         for r in rows:
             r["value"] = _decode(r["value"], r["status"])
         if path.suffix == ".parquet":
             try:
                 import pandas as pd
 
-                pd.DataFrame(rows, columns=cols).to_parquet(path)
+                pd.DataFrame(rows, columns=EXPORT_COLUMNS).to_parquet(path)
             except ImportError as exc:
                 raise UserError(f"Parquet export needs pandas and pyarrow ({exc}); pip install pandas pyarrow, "
                                 f"or export to .csv") from None
             return path
         with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=cols)
+            w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
             w.writeheader()
             w.writerows(rows)
         return path

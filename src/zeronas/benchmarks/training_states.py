@@ -19,7 +19,6 @@ import torch
 
 from ..errors import UserError
 from ..scoring import Scorer, ScoreRecord, protocol_hash
-from ..store import _decode as decode
 from ..train.trainer import evaluate, load_split, make_optimizer, recipe_for, train_one_epoch
 
 PREFIX = "dtb:"
@@ -109,18 +108,15 @@ def load(store, protocol_hash_: str | None = None) -> tuple[dict, dict[str, dict
     from ..store import Store
 
     db = store if isinstance(store, Store) else Store(store)
-    rows = db.conn.execute("SELECT DISTINCT protocol_hash FROM scores WHERE proxy LIKE ? ORDER BY created DESC",
-                           (PREFIX + "%",)).fetchall()
-    hashes = [r[0] for r in rows]
+    hashes = db.protocol_hashes(PREFIX)
     if not hashes:
-        raise UserError(f"{db.path} holds no training-states bench; build one with 'zeronas bench build'")
+        raise UserError(f"{db} holds no training-states bench; build one with 'zeronas bench build'")
     h = protocol_hash_ or hashes[0]
     if h not in hashes:
-        raise UserError(f"no bench with protocol {h} in {db.path}; it holds {', '.join(hashes)}")
+        raise UserError(f"no bench with protocol {h} in {db}; it holds {', '.join(hashes)}")
     out: dict[str, dict[str, float]] = {}
-    for arch, proxy, value, status in db.conn.execute(
-            "SELECT arch, proxy, value, status FROM scores WHERE protocol_hash=? AND proxy LIKE ?", (h, PREFIX + "%")):
-        out.setdefault(proxy[len(PREFIX):], {})[arch] = decode(value, status)
+    for arch, proxy, value in db.records(h, PREFIX):
+        out.setdefault(proxy[len(PREFIX):], {})[arch] = value
     return db.protocol(h), out
 
 
