@@ -135,6 +135,7 @@ def keep_other_datasets(all_rows, metas, args):
     old = json.loads(args.json.read_text())
     for ds, meta in old.get("meta", {}).items():
         if ds in metas:
+            merge_same_sample(ds, meta, old["rows"], all_rows, metas)
             continue
         metas[ds] = meta
         for key, row in old["rows"].items():
@@ -145,6 +146,28 @@ def keep_other_datasets(all_rows, metas, args):
     metas_sorted = dict(sorted(metas.items(), key=lambda kv: order.get(kv[0], 9)))
     metas.clear()
     metas.update(metas_sorted)
+
+
+SAME_SAMPLE = ("indices", "seed", "batch_size", "init", "target", "target_sha256", "test_target")
+
+
+def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
+    """A rerun of some proxies on exactly the same archs and protocol (e.g. after a proxy fix) replaces those
+    proxies' rows and keeps the others; the section then names both commands."""
+    new = metas[ds]
+    if any(old_meta.get(k) != new.get(k) for k in SAME_SAMPLE):
+        return  # a different sample: the new section stands alone
+    fresh = [p for (d, p) in all_rows if d == ds]
+    kept = [key.split("/", 1)[1] for key in old_rows if key.startswith(ds + "/")]
+    if not set(kept) - set(fresh):
+        return
+    rows = {p: all_rows.pop((ds, p)) for p in fresh}
+    for p in kept + [p for p in fresh if p not in kept]:
+        all_rows[(ds, p)] = rows[p] if p in rows else old_rows[f"{ds}/{p}"]
+    new["protocols"] = {**old_meta.get("protocols", {}), **new.get("protocols", {})}
+    new["notes"] = list(dict.fromkeys(old_meta.get("notes", []) + new.get("notes", [])))
+    new["command"] = (f"{old_meta.get('command', LEGACY_COMMAND)}`; {', '.join(fresh)} re-measured on the same "
+                      f"archs by `{new['command']}")
 
 
 def write_report(all_rows, metas, args):
