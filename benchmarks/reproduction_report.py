@@ -16,6 +16,7 @@ import csv
 import gzip
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -148,6 +149,8 @@ def keep_other_datasets(all_rows, metas, args):
     metas.update(metas_sorted)
 
 
+# an older correlate wrote this note even when every sampled arch was stored
+COMPLETE_BUT_NOTED_PARTIAL = re.compile(r"analysed the (\d+) of \1 sampled archs .*")
 SAME_SAMPLE = ("indices", "seed", "batch_size", "init", "target", "target_sha256", "test_target")
 
 
@@ -166,6 +169,8 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
         all_rows[(ds, p)] = rows[p] if p in rows else old_rows[f"{ds}/{p}"]
     new["protocols"] = {**old_meta.get("protocols", {}), **new.get("protocols", {})}
     new["notes"] = list(dict.fromkeys(old_meta.get("notes", []) + new.get("notes", [])))
+    if new["command"] == old_meta.get("command"):  # a report-only rerun of the merged section
+        return
     new["command"] = (f"{old_meta.get('command', LEGACY_COMMAND)}`; {', '.join(fresh)} re-measured on the same "
                       f"archs by `{new['command']}")
 
@@ -183,8 +188,8 @@ def write_report(all_rows, metas, args):
              "*no unreachable ops* restricts the same scores to the archs of the 9,445-arch set without unreachable "
              "operations (the set Suite-Zero's released NB201 scores cover). *ms/arch*: where proxies share one "
              "pass, the first one scored is charged for it (nwot for das*, az_expressivity for the other AZ "
-             "components, and from the CIFAR-100 section on snip for grad_norm, plain, fisher and grasp's first "
-             "gradient).", ""]
+             "components, and in the CIFAR-10 and CIFAR-100 sections snip for grad_norm, plain, fisher and grasp's "
+             "first gradient).", ""]
     for ds, meta in metas.items():
         j = DATASETS.index(ds) if ds in DATASETS else 0
         lines += [f"## {ds}", "",
@@ -192,7 +197,7 @@ def write_report(all_rows, metas, args):
                   f"{meta['seed']}, batch {meta['batch_size']}, init {meta['init']}; valid target "
                   f"`{meta['target']}`, test target `{meta['test_target']}`; table sha256 "
                   f"{meta['target_sha256'][:12]}. Measured by `{meta.get('command', LEGACY_COMMAND)}`.", ""]
-        lines += [f"- note: {n}" for n in meta["notes"]] + [""]
+        lines += [f"- note: {n}" for n in meta["notes"] if not COMPLETE_BUT_NOTED_PARTIAL.fullmatch(n)] + [""]
         lines += ["| proxy | rho valid | rho valid, no unreachable ops | Suite-Zero | Delta | rho test | ZiCo | Delta "
                   "| Kendall test | top-10% test | ref agreement (n) | same archs: rho ours / rho Suite-Zero scores "
                   "| ms/arch |",
