@@ -135,6 +135,7 @@ def keep_other_datasets(all_rows, metas, args):
         return
     old = json.loads(args.json.read_text())
     for ds, meta in old.get("meta", {}).items():
+        meta["notes"] = [n for n in meta.get("notes", []) if not COMPLETE_BUT_NOTED_PARTIAL.fullmatch(n)]
         if ds in metas:
             merge_same_sample(ds, meta, old["rows"], all_rows, metas)
             continue
@@ -197,7 +198,7 @@ def write_report(all_rows, metas, args):
                   f"{meta['seed']}, batch {meta['batch_size']}, init {meta['init']}; valid target "
                   f"`{meta['target']}`, test target `{meta['test_target']}`; table sha256 "
                   f"{meta['target_sha256'][:12]}. Measured by `{meta.get('command', LEGACY_COMMAND)}`.", ""]
-        lines += [f"- note: {n}" for n in meta["notes"] if not COMPLETE_BUT_NOTED_PARTIAL.fullmatch(n)] + [""]
+        lines += [f"- note: {n}" for n in meta["notes"]] + [""]
         lines += ["| proxy | rho valid | rho valid, no unreachable ops | Suite-Zero | Delta | rho test | ZiCo | Delta "
                   "| Kendall test | top-10% test | ref agreement (n) | same archs: rho ours / rho Suite-Zero scores "
                   "| ms/arch |",

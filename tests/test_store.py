@@ -42,7 +42,7 @@ def test_not_a_store_is_a_clear_error(tmp_path):
 
 
 def test_server_url_without_driver_or_server_is_a_clear_error():
-    # no psycopg2 in the test environment (or, if there is one, no server at this address)
+    # no psycopg (SQLAlchemy's default postgresql driver) here; if there is one, no server at this address
     with pytest.raises(UserError, match=r"driver is not installed|cannot open store"):
         Store("postgresql://nobody@127.0.0.1:1/zeronas")
 

@@ -77,6 +77,25 @@ def _sqlite_pragmas(dbapi_conn, _record):
     cur.close()
 
 
+def _insert_missing(conn, table, rows: list[dict], key: tuple[str, ...]) -> int:
+    """Insert the rows whose key is absent (portable insert-or-ignore); returns how many were new."""
+    cols = [table.c[k] for k in key]
+    wanted = [tuple(r[k] for k in key) for r in rows]
+    seen: set[tuple] = set()
+    for start in range(0, len(wanted), 200):  # bounded IN lists
+        chunk = wanted[start:start + 200]
+        match = sa.tuple_(*cols).in_(chunk) if len(key) > 1 else cols[0].in_([k[0] for k in chunk])
+        seen.update(tuple(r) for r in conn.execute(sa.select(*cols).where(match)))
+    new = []
+    for r, k in zip(rows, wanted):
+        if k not in seen:
+            seen.add(k)
+            new.append(r)
+    if new:
+        conn.execute(table.insert(), new)
+    return len(new)
+
+
 class Store:
     """Open (creating if needed) a zeronas results store at a path or SQLAlchemy URL."""
 
@@ -87,7 +106,6 @@ class Store:
         where = str(self)
         if self.path is not None and str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        existed = self.path is None or (self.path.exists() and self.path.stat().st_size > 0)
         try:
             self.engine = sa.create_engine(self.url)
         except (ImportError, sa_exc.NoSuchModuleError) as e:
@@ -103,7 +121,7 @@ class Store:
                 raise UserError(f"{where} is not a zeronas store (not an SQLite database); pass a new path "
                                 f"with --store") from None
             raise UserError(f"cannot open store {where}: {str(e.orig).strip().splitlines()[0]}") from None
-        if existed and tables:
+        if tables:
             meta = {}
             if "zeronas_meta" in tables:
                 with self.engine.connect() as c:
@@ -112,8 +130,8 @@ class Store:
                 self.engine.dispose()
                 raise UserError(f"{where} is a database but not a zeronas store; pass a new path with --store")
         METADATA.create_all(self.engine)
-        self._insert_missing(META, [{"key": "format", "value": FORMAT}, {"key": "version", "value": VERSION}],
-                             ("key",))
+        meta_rows = [{"key": "format", "value": FORMAT}, {"key": "version", "value": VERSION}]
+        self._transaction(lambda conn: _insert_missing(conn, META, meta_rows, ("key",)))
 
     def __str__(self) -> str:
         return str(self.path) if self.path else self.url.render_as_string(hide_password=True)
@@ -121,35 +139,17 @@ class Store:
     def close(self):
         self.engine.dispose()
 
-    def _insert_missing(self, table, rows: list[dict], key: tuple[str, ...]) -> int:
-        """Insert the rows whose key is absent, in one transaction; returns how many were new. Portable
-        insert-or-ignore: if another writer inserts the same key between our read and write, the unique key
-        rejects the transaction and we retry (the second read sees its rows)."""
-        if not rows:
-            return 0
-        cols = [table.c[k] for k in key]
+    def _transaction(self, work):
+        """Run ``work(conn)`` in one transaction. If another writer inserts one of our keys between our read
+        and our write, the unique key rejects the transaction and we retry: the second read sees its rows."""
         for attempt in range(5):
             try:
-                with self.engine.begin() as c:
-                    wanted = [tuple(r[k] for k in key) for r in rows]
-                    present = set()
-                    for start in range(0, len(wanted), 200):  # bounded IN lists
-                        chunk = wanted[start:start + 200]
-                        q = sa.select(*cols).where(sa.tuple_(*cols).in_(chunk) if len(key) > 1
-                                                   else cols[0].in_([k[0] for k in chunk]))
-                        present.update(tuple(r) for r in c.execute(q))
-                    new, seen = [], set(present)
-                    for r, k in zip(rows, wanted):
-                        if k not in seen:
-                            seen.add(k)
-                            new.append(r)
-                    if new:
-                        c.execute(table.insert(), new)
-                    return len(new)
+                with self.engine.begin() as conn:
+                    return work(conn)
             except sa_exc.IntegrityError:
                 if attempt == 4:
                     raise
-        return 0
+        return None
 
     def put(self, records) -> int:
         """Write one architecture's records atomically; returns how many were new."""
@@ -162,10 +162,13 @@ class Store:
                          "protocol_hash": r.protocol_hash, "arch": r.arch, "value": value, "status": status,
                          "seconds": r.seconds, "created": now, "error": r.error})
             protos[r.protocol_hash] = json.dumps(r.protocol, sort_keys=True, default=str)
-        # protocols first: a score row never points at a missing protocol
-        self._insert_missing(PROTOCOLS, [{"protocol_hash": h, "protocol": p} for h, p in protos.items()],
-                             ("protocol_hash",))
-        return self._insert_missing(SCORES, rows, KEY)
+        protocol_rows = [{"protocol_hash": h, "protocol": p} for h, p in protos.items()]
+
+        def write(conn):  # protocols and scores together: a score row never points at a missing protocol
+            _insert_missing(conn, PROTOCOLS, protocol_rows, ("protocol_hash",))
+            return _insert_missing(conn, SCORES, rows, KEY)
+
+        return self._transaction(write)
 
     def _rows(self, query) -> list:
         with self.engine.connect() as c:
