@@ -98,3 +98,9 @@ def test_summary_counts_by_status_and_report_cli(tmp_path):
     assert res.exit_code == 0 and "5 scores, integrity ok" in " ".join(res.output.split()), res.output
     res = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "missing.db")])
     assert res.exit_code != 0 and isinstance(res.exception, UserError) and not (tmp_path / "missing.db").exists()
+    missing_url = f"sqlite:///{tmp_path / 'gone' / 'm.db'}"  # a reader given a URL must not create the store
+    res = CliRunner().invoke(app, ["report", "--store", missing_url])
+    assert isinstance(res.exception, UserError) and "does not exist" in str(res.exception)
+    assert not (tmp_path / "gone").exists()
+    res = CliRunner().invoke(app, ["bench", "correlate", "--store", missing_url])
+    assert isinstance(res.exception, UserError) and not (tmp_path / "gone").exists()

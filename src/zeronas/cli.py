@@ -27,12 +27,6 @@ STORE_FORMS = ("an SQLite file path, or a database URL such as sqlite:///runs/z.
                "postgresql+psycopg://user@host/db that several machines can share")
 
 
-def _require_store(store: str, fix: str) -> None:
-    """A store that is read (not written) must exist; URLs are checked by connecting."""
-    if "://" not in store and not Path(store).exists():
-        raise UserError(f"store {store} does not exist; {fix}")
-
-
 def _parse_options(items: list[str]) -> dict:
     """``--set das.lam=64 --set swap.repeats=8`` -> {"das": {"lam": 64.0}, "swap": {"repeats": 8}}."""
     out: dict = {}
@@ -515,9 +509,9 @@ def bench_correlate(
     benchmark's 200-epoch and 12-epoch test accuracy."""
     from .benchmarks import training_states as ts
     from .errors import DataNotFound
+    from .store import Store
 
-    _require_store(store, "build a bench first with 'zeronas bench build'")
-    proto, metrics = ts.load(store, protocol)
+    proto, metrics = ts.load(Store(store, create=False), protocol)
     epochs = proto["recipe"]["epochs"]
     try:
         targets = ts.targets(proto, metrics, data_dir)
@@ -566,8 +560,7 @@ def report(
     mean seconds per arch, when they were written, and the protocol (dataset, batch, seed, stand-ins)."""
     from .store import Store
 
-    _require_store(store, "pass the --store a correlate/search/bench run wrote")
-    db = Store(store)
+    db = Store(store, create=False)
     try:
         rows, check = db.summary(), db.integrity()
         table = Table(title=f"{store}: {db.count()} scores, integrity {check}")

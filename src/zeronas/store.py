@@ -97,14 +97,19 @@ def _insert_missing(conn, table, rows: list[dict], key: tuple[str, ...]) -> int:
 
 
 class Store:
-    """Open (creating if needed) a zeronas results store at a path or SQLAlchemy URL."""
+    """Open a zeronas results store at a path or SQLAlchemy URL, creating it unless ``create`` is False
+    (readers: a missing store is then an error, not a new empty one)."""
 
-    def __init__(self, url: str | Path):
+    def __init__(self, url: str | Path, create: bool = True):
         self.url = _url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.path = Path(self.url.database) if self.is_sqlite and self.url.database else None
         where = str(self)
+        missing = UserError(f"store {where} does not exist; pass the --store a correlate, search or bench run "
+                            f"wrote")
         if self.path is not None and str(self.path) != ":memory:":
+            if not create and not self.path.exists():
+                raise missing
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self.engine = sa.create_engine(self.url)
@@ -121,6 +126,9 @@ class Store:
                 raise UserError(f"{where} is not a zeronas store (not an SQLite database); pass a new path "
                                 f"with --store") from None
             raise UserError(f"cannot open store {where}: {str(e.orig).strip().splitlines()[0]}") from None
+        if not tables and not create:
+            self.engine.dispose()
+            raise missing
         if tables:
             meta = {}
             if "zeronas_meta" in tables:
