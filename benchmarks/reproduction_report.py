@@ -86,17 +86,20 @@ def fmt(v, digits=3):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", default=",".join(DATASETS))
-    ap.add_argument("--proxies", default="nwot,synflow,snip,grad_norm,fisher,grasp,jacob_cov,epe_nas,plain,l2_norm,"
-                                         "params,flops,zen,zico,meco,zeros,das_d,das_na,das,linear_regions,az_nas")
-    ap.add_argument("--ensembles", default="ensemble:nwot+synflow+jacob_cov,ensemble:zico+meco+nwot+synflow")
-    ap.add_argument("--sample", default="1000")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--workers", type=int, default=0)
-    ap.add_argument("--store", default="runs/reproduction.db")
-    ap.add_argument("--out", type=Path, default=Path("docs/reproduction.md"))
-    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/reproduction.json"))
+    ap.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated NB201 datasets to measure")
+    ap.add_argument("--proxies", help="comma-separated proxies to score",
+                    default="nwot,synflow,snip,grad_norm,fisher,grasp,jacob_cov,epe_nas,plain,l2_norm,"
+                            "params,flops,zen,zico,meco,zeros,das_d,das_na,das,linear_regions,az_nas")
+    ap.add_argument("--ensembles", default="ensemble:nwot+synflow+jacob_cov,ensemble:zico+meco+nwot+synflow",
+                    help="rank ensembles to add ('' for none); members missing from --proxies are scored too")
+    ap.add_argument("--sample", default="1000", help="random archs per dataset, or 'all'")
+    ap.add_argument("--seed", type=int, default=0, help="sampling and scoring seed")
+    ap.add_argument("--batch-size", type=int, default=64, help="images per proxy batch (Suite-Zero: 64)")
+    ap.add_argument("--workers", type=int, default=0, help="scoring processes (0: one per core)")
+    ap.add_argument("--store", default="runs/reproduction.db", help="results store: a file path or database URL")
+    ap.add_argument("--out", type=Path, default=Path("docs/reproduction.md"), help="markdown report to write")
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/reproduction.json"),
+                    help="figures as JSON; sections of datasets not run now are kept from it")
     ap.add_argument("--only-stored", action="store_true",
                     help="score nothing; report on the sampled archs already in the store")
     args = ap.parse_args()
@@ -152,28 +155,46 @@ def keep_other_datasets(all_rows, metas, args):
 
 # an older correlate wrote this note even when every sampled arch was stored
 COMPLETE_BUT_NOTED_PARTIAL = re.compile(r"analysed the (\d+) of \1 sampled archs .*")
-SAME_SAMPLE = ("indices", "seed", "batch_size", "init", "target", "target_sha256", "test_target")
+PARTIAL_NOTE = re.compile(r"analysed the (\d+) of (\d+) sampled archs .*")
+SAME_PROTOCOL = ("seed", "batch_size", "init", "target", "target_sha256", "test_target")
 
 
 def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
-    """A rerun of some proxies on exactly the same archs and protocol (e.g. after a proxy fix) replaces those
-    proxies' rows and keeps the others; the section then names both commands."""
+    """A rerun of some proxies on the same archs and protocol (e.g. after a proxy fix) replaces those
+    proxies' rows and keeps the others; the section then names both commands. A rerun with --only-stored on
+    a subset of the section's archs (a slow proxy not yet scored on all of them) is merged the same way,
+    the section keeping its full sample and each such row saying on how many archs it stands."""
     new = metas[ds]
-    if any(old_meta.get(k) != new.get(k) for k in SAME_SAMPLE):
+    if any(old_meta.get(k) != new.get(k) for k in SAME_PROTOCOL):
+        return  # a different protocol: the new section stands alone
+    old_idx, new_idx = old_meta.get("indices", []), new.get("indices", [])
+    partial = old_idx != new_idx
+    if partial and not set(new_idx) < set(old_idx):
         return  # a different sample: the new section stands alone
     fresh = [p for (d, p) in all_rows if d == ds]
     kept = [key.split("/", 1)[1] for key in old_rows if key.startswith(ds + "/")]
     if not set(kept) - set(fresh):
         return
     rows = {p: all_rows.pop((ds, p)) for p in fresh}
+    for p in fresh:
+        rows[p].pop("partial", None)
+        if partial:
+            rows[p]["partial"] = f"scored so far on {len(new_idx)} of the {len(old_idx)} sampled archs"
     for p in kept + [p for p in fresh if p not in kept]:
         all_rows[(ds, p)] = rows[p] if p in rows else old_rows[f"{ds}/{p}"]
+    notes = [n for n in new.get("notes", []) if not (partial and PARTIAL_NOTE.fullmatch(n))]
+    command = new["command"]
+    if partial:  # the section's sample, count and timing stay those of the full run
+        new.clear()
+        new.update({k: v for k, v in old_meta.items() if k not in ("protocols", "notes", "command")})
     new["protocols"] = {**old_meta.get("protocols", {}), **new.get("protocols", {})}
-    new["notes"] = list(dict.fromkeys(old_meta.get("notes", []) + new.get("notes", [])))
-    if new["command"] == old_meta.get("command"):  # a report-only rerun of the merged section
+    new["notes"] = list(dict.fromkeys(old_meta.get("notes", []) + notes))
+    old_command = old_meta.get("command", LEGACY_COMMAND)
+    if command == old_command or f"`{command}`" in f"`{old_command}`":  # a report-only rerun
+        new["command"] = old_command
         return
-    new["command"] = (f"{old_meta.get('command', LEGACY_COMMAND)}`; {', '.join(fresh)} re-measured on the same "
-                      f"archs by `{new['command']}")
+    how = "scored so far on a subset of the same archs" if partial else "re-measured on the same archs"
+    new["command"] = f"{old_command}`; {', '.join(fresh)} {how} by `{command}"
 
 
 def write_report(all_rows, metas, args):
@@ -199,10 +220,10 @@ def write_report(all_rows, metas, args):
                   f"`{meta['target']}`, test target `{meta['test_target']}`; table sha256 "
                   f"{meta['target_sha256'][:12]}. Measured by `{meta.get('command', LEGACY_COMMAND)}`.", ""]
         lines += [f"- note: {n}" for n in meta["notes"]] + [""]
-        lines += ["| proxy | rho valid | rho valid, no unreachable ops | Suite-Zero | Delta | rho test | ZiCo | Delta "
-                  "| Kendall test | top-10% test | ref agreement (n) | same archs: rho ours / rho Suite-Zero scores "
-                  "| ms/arch |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += ["| proxy | n | rho valid | rho valid, no unreachable ops | Suite-Zero | Delta | rho test | ZiCo "
+                  "| Delta | Kendall test | top-10% test | ref agreement (n) "
+                  "| same archs: rho ours / rho Suite-Zero scores | ms/arch |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for (d, p), r in all_rows.items():
             if d != ds:
                 continue
@@ -219,12 +240,17 @@ def write_report(all_rows, metas, args):
                 return f"{d_:+.3f}{' (!)' if abs(d_) > 0.03 else ''}"
 
             ag = r["agreement"]
-            lines.append(f"| {p} | {fmt(rv)} | {fmt(r['valid_reachable']['spearman'])} | {fmt(sz, 2)} | "
+            n = r["valid"].get("n", "—")
+            label = f"{p} (partial)" if r.get("partial") else p
+            lines.append(f"| {label} | {n} | {fmt(rv)} | {fmt(r['valid_reachable']['spearman'])} | {fmt(sz, 2)} | "
                          f"{delta(rv, sz)} | {fmt(rt)} | {fmt(zc, 2)} | "
                          f"{delta(rt, zc)} | {fmt(r['test']['kendall'])} | {fmt(r['test']['top10'], 2)} | "
                          f"{fmt(ag[0]) + f' ({ag[1]})' if ag else '—'} | "
                          f"{fmt(ag[2]) + ' / ' + fmt(ag[3]) if ag else '—'} | "
                          f"{fmt(r['valid'].get('ms_per_arch', math.nan), 0)} |")
+        lines += [""] + [f"- {p}: {r['partial']} (a random subset: NB201's index order is shuffled and archs "
+                         "are scored in index order); rerunning the section's command resumes from the store"
+                         for (d, p), r in all_rows.items() if d == ds and r.get("partial")]
         lines.append("")
     lines += ["## Other published references", ""]
     lines += [f"- {p}: {v[0]} ({v[1]})" for p, v in OTHER.items()]

@@ -15,7 +15,7 @@ from zeronas.proxies.jacobian import K_EPS, epe_from_jacobian, jacob_cov_from_ja
 from zeronas.proxies.meco import min_eig_channel_corr
 from zeronas.proxies.naswot import hamming_kernels, logdet
 from zeronas.proxies.size import count_flops
-from zeronas.proxies.swap import swap_from_activations
+from zeronas.proxies.swap import count_distinct_codes, pack_sign_codes, swap_from_activations
 from zeronas.proxies.tenas import activation_patterns, condition_number, count_distinct_rows, ntk, ntk_regression_mse
 from zeronas.proxies.zeros import connection_sensitivity
 from zeronas.proxies.zico import zico_from_grads
@@ -241,6 +241,21 @@ def test_swap_counts_distinct_neuron_patterns():
     assert swap_from_activations(acts) == 3
     many = torch.rand(70, 5) * (torch.arange(5) % 2)  # more samples than fit in one integer
     assert swap_from_activations(many) == 2
+
+
+def test_swap_packed_counts_match_the_row_count():
+    # every path (bincount for <= 20 samples, unique on codes above, row unique when signs can be negative)
+    # must agree with counting the distinct rows of sign(acts)^T directly
+    g = torch.Generator().manual_seed(0)
+    for samples in (1, 16, 20, 21, 40):
+        acts = torch.relu(torch.randn(samples, 3000, generator=g))
+        acts[:, :500] = acts[:, 500:1000]  # repeated patterns
+        direct = torch.unique(torch.sign(acts).T, dim=0).shape[0]
+        assert swap_from_activations(acts) == direct
+        assert count_distinct_codes(pack_sign_codes(acts), samples) == direct
+    signed = torch.tensor([[1.0, -1.0, -2.0], [0.0, 0.0, 0.0]])  # -1 and 0 differ, so not post-ReLU bits
+    assert pack_sign_codes(signed) is None
+    assert swap_from_activations(signed) == 2
 
 
 # ---- TE-NAS / TEG-NAS -----------------------------------------------------------------------------------

@@ -9,16 +9,35 @@ import torch
 from .base import gaussian_init, hooks, register, relu_modules
 from .size import count_params
 
+MAX_PACKED_SAMPLES = 62  # one int64 code per neuron
+MAX_BINCOUNT_SAMPLES = 20  # up to 2**20 bins: counting beats sorting
+
+
+def pack_sign_codes(acts: torch.Tensor) -> torch.Tensor | None:
+    """acts: [samples, neurons]. One int64 per neuron whose bit i is ``acts[i] > 0``; None when the
+    activations are not post-ReLU (a negative value) or there are too many samples to pack."""
+    n = acts.shape[0]
+    if n > MAX_PACKED_SAMPLES or bool((acts < 0).any()):
+        return None
+    codes = torch.zeros(acts.shape[1], dtype=torch.int64, device=acts.device)
+    for i in range(n):
+        codes |= (acts[i] > 0).to(torch.int64) << i
+    return codes
+
+
+def count_distinct_codes(codes: torch.Tensor, samples: int) -> int:
+    if samples <= MAX_BINCOUNT_SAMPLES:
+        return int(torch.count_nonzero(torch.bincount(codes, minlength=1 << samples)))
+    return int(torch.unique(codes).numel())
+
 
 def swap_from_activations(acts: torch.Tensor) -> int:
     """acts: [samples, neurons] activations. Number of distinct per-neuron sign patterns across samples
-    (the rows of sign(acts)^T). Patterns of up to 62 samples are packed into one integer per neuron."""
-    signs = torch.sign(acts)
-    n = signs.shape[0]
-    if n <= 62 and bool((signs >= 0).all()):  # post-ReLU: each sign is a bit
-        weights = (2 ** torch.arange(n, dtype=torch.int64, device=acts.device)).view(n, 1)
-        return int(torch.unique(((signs > 0).to(torch.int64) * weights).sum(0)).numel())
-    return int(torch.unique(signs.T, dim=0).shape[0])
+    (the rows of sign(acts)^T)."""
+    codes = pack_sign_codes(acts)
+    if codes is None:
+        return int(torch.unique(torch.sign(acts).T, dim=0).shape[0])
+    return count_distinct_codes(codes, acts.shape[0])
 
 
 @register("swap", direction=1, data="batch", bn_mode="train",
@@ -30,20 +49,37 @@ def swap(ctx, samples: int = 16, repeats: int = 32, mu: float | None = None, sig
     x = ctx.batch(0, size=samples, proxy="swap").x
     g = ctx.generator(29)
     feats: list[torch.Tensor] = []
+    packed = len(x) <= MAX_PACKED_SAMPLES
 
     def hook(module, inputs, output):
         if inputs[0].dim() == 4:
-            feats.append(output.detach().reshape(output.shape[0], -1))
+            flat = output.detach().reshape(output.shape[0], -1)
+            codes = pack_sign_codes(flat) if packed else None
+            # codes are 1/len(x) the size of the activations, so a 32-repeat score keeps little in memory
+            feats.append(flat if codes is None else codes)
 
+    # gaussian_init rewrites every weight each repeat and forwards change nothing else, so one network serves
+    model = ctx.model()
     total = 0.0
     for _ in range(repeats):
-        model = ctx.model()
         gaussian_init(model, g)
         feats.clear()
         with hooks([m.register_forward_hook(hook) for m in relu_modules(model)]), torch.no_grad():
             model(x)
-        total += swap_from_activations(torch.cat(feats, 1)) if feats else 0
+        if not feats:
+            continue
+        if all(f.dim() == 1 for f in feats):
+            total += count_distinct_codes(torch.cat(feats), len(x))
+        else:  # some output was not post-ReLU: the general count over all neurons
+            acts = torch.cat([f.reshape(len(x), -1) if f.dim() == 2 else _unpack(f, len(x)) for f in feats], 1)
+            total += swap_from_activations(acts)
     score = total / repeats
     if mu is not None and sigma is not None:
         score *= math.exp(-((count_params(model) / 1e3 - mu) ** 2) / sigma)
     return float(score)
+
+
+def _unpack(codes: torch.Tensor, samples: int) -> torch.Tensor:
+    """Codes back to 0/1 activations [samples, neurons] (their signs are all the general count needs)."""
+    shifts = torch.arange(samples, device=codes.device).view(samples, 1)
+    return ((codes.view(1, -1) >> shifts) & 1).to(torch.float32)

@@ -1,0 +1,63 @@
+"""How benchmarks/reproduction_report.py merges a rerun of some proxies into an existing dataset section."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "reproduction_report", Path(__file__).parents[1] / "benchmarks" / "reproduction_report.py")
+report = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(report)
+
+FULL = "python benchmarks/reproduction_report.py --datasets cifar10"
+PROTOCOL = {"seed": 0, "batch_size": 64, "init": "torch-default", "target": "v", "target_sha256": "h",
+            "test_target": "t"}
+
+
+def section(indices, command, notes=()):
+    return {**PROTOCOL, "indices": list(indices), "archs": len(indices), "unique_archs": len(indices),
+            "command": command, "notes": list(notes), "protocols": {}}
+
+
+def row(rho, n):
+    return {"valid": {"spearman": rho, "n": n}, "test": {"spearman": rho}}
+
+
+def merged(old_meta, old_rows, new_meta, new_rows):
+    all_rows = {("cifar10", p): r for p, r in new_rows.items()}
+    metas = {"cifar10": new_meta}
+    report.merge_same_sample("cifar10", old_meta, {f"cifar10/{p}": r for p, r in old_rows.items()}, all_rows,
+                             metas)
+    return {p: r for (_, p), r in all_rows.items()}, metas["cifar10"]
+
+
+def test_rerun_on_the_same_archs_replaces_only_its_proxies():
+    old = section(range(10), FULL)
+    rows, meta = merged(old, {"nwot": row(0.7, 10), "fisher": row(0.4, 10)},
+                        section(range(10), FULL + " --proxies fisher"), {"fisher": row(0.5, 10)})
+    assert list(rows) == ["nwot", "fisher"] and rows["fisher"]["valid"]["spearman"] == 0.5
+    assert "partial" not in rows["fisher"] and "re-measured on the same archs" in meta["command"]
+
+
+def test_only_stored_subset_keeps_the_full_section_and_marks_the_row_partial():
+    old = section(range(10), FULL, notes=["sample note"])
+    cmd = FULL + " --proxies ntk_cond --only-stored"
+    new = section(range(4), cmd, notes=["analysed the 4 of 10 sampled archs whose scores were stored (x)"])
+    rows, meta = merged(old, {"nwot": row(0.7, 10)}, new, {"ntk_cond": row(-0.4, 4)})
+    assert meta["indices"] == list(range(10)) and meta["archs"] == 10  # the section's sample is unchanged
+    assert meta["notes"] == ["sample note"]  # the subset note moved to the row
+    assert rows["ntk_cond"]["partial"] == "scored so far on 4 of the 10 sampled archs"
+    assert "partial" not in rows["nwot"] and "subset" in meta["command"]
+    # a later report-only rerun of the same command does not repeat it in the section's command
+    again, meta2 = merged(meta, rows, section(range(6), cmd), {"ntk_cond": row(-0.45, 6)})
+    assert meta2["command"] == meta["command"]
+    assert again["ntk_cond"]["partial"] == "scored so far on 6 of the 10 sampled archs"
+
+
+@pytest.mark.parametrize("change", [{"seed": 1}, {"indices": [0, 1, 20]}])
+def test_another_protocol_or_sample_stands_alone(change):
+    old = section(range(10), FULL)
+    new = {**section(range(3), FULL + " --seed 1"), **change}
+    rows, meta = merged(old, {"nwot": row(0.7, 10)}, new, {"nwot": row(0.6, 3)})
+    assert rows == {"nwot": row(0.6, 3)} and meta is new
