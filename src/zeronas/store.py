@@ -125,7 +125,10 @@ class Store:
             if self.is_sqlite:
                 raise UserError(f"{where} is not a zeronas store (not an SQLite database); pass a new path "
                                 f"with --store") from None
-            raise UserError(f"cannot open store {where}: {str(e.orig).strip().splitlines()[0]}") from None
+            reason = str(e.orig).strip().splitlines()[0]
+            hint = ("; create the database on the server first (e.g. createdb), zeronas creates only its tables"
+                    if "does not exist" in reason else "; check the host, port, user and that the server runs")
+            raise UserError(f"cannot open store {where}: {reason}{hint}") from None
         if not tables and not create:
             self.engine.dispose()
             raise missing
