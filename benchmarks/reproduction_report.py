@@ -193,8 +193,10 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
     if command == old_command or f"`{command}`" in f"`{old_command}`":  # a report-only rerun
         new["command"] = old_command
         return
-    how = "scored so far on a subset of the same archs" if partial else "re-measured on the same archs"
-    new["command"] = f"{old_command}`; {', '.join(fresh)} {how} by `{command}"
+    where = "scored so far on a subset of the same archs" if partial else "on the same archs"
+    redone, added = [p for p in fresh if p in kept], [p for p in fresh if p not in kept]
+    what = "; ".join(f"{', '.join(ps)} {verb}" for ps, verb in ((redone, "re-measured"), (added, "added")) if ps)
+    new["command"] = f"{old_command}`; {what}{', ' if partial else ' '}{where} by `{command}"
 
 
 def write_report(all_rows, metas, args):

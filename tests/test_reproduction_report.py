@@ -37,7 +37,7 @@ def test_rerun_on_the_same_archs_replaces_only_its_proxies():
     rows, meta = merged(old, {"nwot": row(0.7, 10), "fisher": row(0.4, 10)},
                         section(range(10), FULL + " --proxies fisher"), {"fisher": row(0.5, 10)})
     assert list(rows) == ["nwot", "fisher"] and rows["fisher"]["valid"]["spearman"] == 0.5
-    assert "partial" not in rows["fisher"] and "re-measured on the same archs" in meta["command"]
+    assert "partial" not in rows["fisher"] and "fisher re-measured on the same archs by" in meta["command"]
 
 
 def test_only_stored_subset_keeps_the_full_section_and_marks_the_row_partial():
@@ -48,7 +48,7 @@ def test_only_stored_subset_keeps_the_full_section_and_marks_the_row_partial():
     assert meta["indices"] == list(range(10)) and meta["archs"] == 10  # the section's sample is unchanged
     assert meta["notes"] == ["sample note"]  # the subset note moved to the row
     assert rows["ntk_cond"]["partial"] == "scored so far on 4 of the 10 sampled archs"
-    assert "partial" not in rows["nwot"] and "subset" in meta["command"]
+    assert "partial" not in rows["nwot"] and "ntk_cond added, scored so far on a subset" in meta["command"]
     # a later report-only rerun of the same command does not repeat it in the section's command
     again, meta2 = merged(meta, rows, section(range(6), cmd), {"ntk_cond": row(-0.45, 6)})
     assert meta2["command"] == meta["command"]
