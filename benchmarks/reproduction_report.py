@@ -194,7 +194,7 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
     new["protocols"] = {**old_meta.get("protocols", {}), **new.get("protocols", {})}
     new["notes"] = list(dict.fromkeys(old_meta.get("notes", []) + notes))
     old_command = old_meta.get("command", LEGACY_COMMAND)
-    if command == old_command or f"`{command}`" in f"`{old_command}`":  # a report-only rerun
+    if f"`{command}`" in f"`{old_command}`":  # a report-only rerun (the same or an earlier command)
         new["command"] = old_command
         return
     where = "scored so far on a subset of the same archs" if partial else "on the same archs"

@@ -25,8 +25,9 @@ psycopg = pytest.importorskip("psycopg", reason="psycopg not installed: pip inst
 
 
 def _pg_bin(name):
-    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found if isinstance(found, str) else (found[-1] if found else None)
+    """On PATH, else the newest Debian-style /usr/lib/postgresql/<version>/bin."""
+    installed = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return shutil.which(name) or (installed[-1] if installed else None)
 
 
 @pytest.fixture(scope="module")

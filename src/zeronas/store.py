@@ -160,7 +160,6 @@ class Store:
             except sa_exc.IntegrityError:
                 if attempt == 4:
                     raise
-        return None
 
     def put(self, records) -> int:
         """Write one architecture's records atomically; returns how many were new."""

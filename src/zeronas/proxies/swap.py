@@ -13,16 +13,20 @@ MAX_PACKED_SAMPLES = 62  # one int64 code per neuron
 MAX_BINCOUNT_SAMPLES = 20  # up to 2**20 bins: counting beats sorting
 
 
-def pack_sign_codes(acts: torch.Tensor) -> torch.Tensor | None:
-    """acts: [samples, neurons]. One int64 per neuron whose bit i is ``acts[i] > 0``; None when the
-    activations are not post-ReLU (a negative value) or there are too many samples to pack."""
-    n = acts.shape[0]
-    if n > MAX_PACKED_SAMPLES or bool((acts < 0).any()):
-        return None
+def _pack_bits(acts: torch.Tensor) -> torch.Tensor:
+    """acts: [samples, neurons], samples <= 62. One int64 per neuron whose bit i is ``acts[i] > 0``."""
     codes = torch.zeros(acts.shape[1], dtype=torch.int64, device=acts.device)
-    for i in range(n):
+    for i in range(acts.shape[0]):
         codes |= (acts[i] > 0).to(torch.int64) << i
     return codes
+
+
+def pack_sign_codes(acts: torch.Tensor) -> torch.Tensor | None:
+    """``_pack_bits``, or None when the activations are not post-ReLU (a negative value: signs are not bits)
+    or there are too many samples to pack."""
+    if acts.shape[0] > MAX_PACKED_SAMPLES or bool((acts < 0).any()):
+        return None
+    return _pack_bits(acts)
 
 
 def count_distinct_codes(codes: torch.Tensor, samples: int) -> int:
@@ -54,9 +58,8 @@ def swap(ctx, samples: int = 16, repeats: int = 32, mu: float | None = None, sig
     def hook(module, inputs, output):
         if inputs[0].dim() == 4:
             flat = output.detach().reshape(output.shape[0], -1)
-            codes = pack_sign_codes(flat) if packed else None
-            # codes are 1/len(x) the size of the activations, so a 32-repeat score keeps little in memory
-            feats.append(flat if codes is None else codes)
+            # ReLU outputs are >= 0, so each sign is a bit; codes are 1/len(x) the size of the activations
+            feats.append(_pack_bits(flat) if packed else flat)
 
     # gaussian_init rewrites every weight each repeat and forwards change nothing else, so one network serves
     model = ctx.model()
@@ -66,20 +69,11 @@ def swap(ctx, samples: int = 16, repeats: int = 32, mu: float | None = None, sig
         feats.clear()
         with hooks([m.register_forward_hook(hook) for m in relu_modules(model)]), torch.no_grad():
             model(x)
-        if not feats:
-            continue
-        if all(f.dim() == 1 for f in feats):
-            total += count_distinct_codes(torch.cat(feats), len(x))
-        else:  # some output was not post-ReLU: the general count over all neurons
-            acts = torch.cat([f.reshape(len(x), -1) if f.dim() == 2 else _unpack(f, len(x)) for f in feats], 1)
-            total += swap_from_activations(acts)
+        if feats:
+            total += (count_distinct_codes(torch.cat(feats), len(x)) if packed
+                      else swap_from_activations(torch.cat(feats, 1)))
     score = total / repeats
     if mu is not None and sigma is not None:
         score *= math.exp(-((count_params(model) / 1e3 - mu) ** 2) / sigma)
     return float(score)
 
-
-def _unpack(codes: torch.Tensor, samples: int) -> torch.Tensor:
-    """Codes back to 0/1 activations [samples, neurons] (their signs are all the general count needs)."""
-    shifts = torch.arange(samples, device=codes.device).view(samples, 1)
-    return ((codes.view(1, -1) >> shifts) & 1).to(torch.float32)
