@@ -254,10 +254,10 @@ def write_report(all_rows, metas, args):
                          f"{fmt(ag[0]) + f' ({ag[1]})' if ag else '—'} | "
                          f"{fmt(ag[2]) + ' / ' + fmt(ag[3]) if ag else '—'} | "
                          f"{fmt(r['valid'].get('ms_per_arch', math.nan), 0)} |")
-        lines += [""] + [f"- {p}: {r['partial']} (those whose isomorphism class is scored; classes are scored in "
-                         "the order of their lowest-index member and NB201's index order is shuffled, but a class "
-                         "with many members, often a degenerate cell, enters sooner, so such cells are "
-                         "over-represented); rerunning the section's command resumes from the store"
+        lines += [""] + [f"- {p}: {r['partial']}: the first ones in the run's seeded random scoring order, a "
+                         "uniform random subset of the sample (archs further along are left out even when an "
+                         "isomorph gave them a score: they would favour large, often degenerate, classes); "
+                         "rerunning the section's command resumes from the store"
                          for (d, p), r in all_rows.items() if d == ds and r.get("partial")]
         lines.append("")
     lines += ["## Other published references", ""]

@@ -43,7 +43,7 @@ def test_rerun_on_the_same_archs_replaces_only_its_proxies():
 def test_only_stored_subset_keeps_the_full_section_and_marks_the_row_partial():
     old = section(range(10), FULL, notes=["sample note"])
     cmd = FULL + " --proxies ntk_cond --only-stored"
-    new = section(range(4), cmd, notes=["analysed the 4 of 10 sampled archs whose scores were stored (x)"])
+    new = section(range(4), cmd, notes=["analysed the 4 of 10 sampled archs first in the seeded scoring order (x)"])
     rows, meta = merged(old, {"nwot": row(0.7, 10)}, new, {"ntk_cond": row(-0.4, 4)})
     assert meta["indices"] == list(range(10)) and meta["archs"] == 10  # the section's sample is unchanged
     assert meta["notes"] == ["sample note"]  # the subset note moved to the row

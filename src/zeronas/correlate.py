@@ -127,22 +127,33 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
         # the store key of (proxy, arch): the isomorphism class when the proxy may share it, else the string
         keys = {p: canon if get_proxy(p).shares_isomorphs else strs for p in base}
         done = {p: db.done(sp.name, p, hashes[p]) for p in base}
+        # archs are scored in a seeded random order, so a run stopped early has scored a uniform random
+        # subset of the sample (in index order, NB201's large degenerate classes would come first)
+        order = scoring_order(len(idx), seed)
         todo: dict[str, tuple] = {}
         for p in base:
             scheduled = set(done[p])
-            for i, k in enumerate(keys[p]):
+            for i in order:
+                k = keys[p][i]
                 if k not in scheduled:
                     scheduled.add(k)
                     todo.setdefault(strs[i], (archs[i], []))[1].append(p)
         t0 = time.perf_counter()
         scored = 0
         if only_stored:
-            keep = np.array([all(keys[p][i] in done[p] for p in base) for i in range(len(idx))], dtype=bool)
+            # the longest fully stored prefix of the scoring order: a uniform random subset of the sample,
+            # unlike "every arch with a stored score", which favours archs of large isomorphism classes
+            stored = [all(keys[p][i] in done[p] for p in base) for i in order]
+            prefix = stored.index(False) if False in stored else len(order)
+            keep = np.zeros(len(idx), dtype=bool)
+            keep[order[:prefix]] = True
             if keep.sum() < 3:
                 raise UserError("fewer than 3 sampled archs have all their scores stored; run without --only-stored")
             if keep.sum() < len(idx):
-                notes.append(f"analysed the {int(keep.sum())} of {len(idx)} sampled archs whose scores were "
-                             f"stored (scoring was not run to completion)")
+                notes.append(f"analysed the {int(keep.sum())} of {len(idx)} sampled archs first in the seeded "
+                             f"scoring order, a uniform random subset (scoring was not run to completion; "
+                             f"{sum(stored) - prefix} more archs have scores stored but lie past the first "
+                             f"unscored one)")
             idx, canon = idx[keep], [c for c, k in zip(canon, keep) if k]
             keys = {p: [k for k, kk in zip(keys[p], keep) if kk] for p in base}
         else:
@@ -179,6 +190,11 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
         return result
     finally:
         db.close()
+
+
+def scoring_order(n: int, seed: int) -> np.ndarray:
+    """The order in which ``correlate`` scores its n sampled archs: a permutation seeded apart from the sample."""
+    return np.random.default_rng([seed, 0x5C0]).permutation(n)
 
 
 def _hash(scorer, spec):
