@@ -127,3 +127,23 @@ def test_macro_table():
     t = load_macro()
     assert len(t) == 6561 and all(len(a) == 8 for a in t.arch_str)
     assert t.columns["mean_acc"].max() == pytest.approx(93.1267, abs=1e-3)
+
+
+def test_progress_off_a_terminal_prints_plain_lines():
+    import io
+
+    from zeronas.correlate import _progress
+
+    log = io.StringIO()  # not a TTY, as a log file or a batch job's output
+    with _progress(3, True, every=3600, stream=log) as advance:
+        for _ in range(3):
+            advance()
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scoring 3/3 archs,") and "ETA 0:00:00" in lines[0]
+    log = io.StringIO()
+    with _progress(3, True, every=0, stream=log) as advance:
+        advance()
+    assert log.getvalue().startswith("scoring 1/3 archs,")
+    with _progress(3, False, stream=log) as advance:
+        advance()
+    assert log.getvalue().count("\n") == 1  # disabled: silent

@@ -158,7 +158,7 @@ def correlate(
     if workers < 0:
         raise UserError(f"--workers must be 0 (all cores) or more, not {workers}")
     res = run_correlate(space, dataset, proxies, sample, seed, batch_size, store, workers, data_dir, init, device,
-                        metric, protocol, progress=sys.stderr.isatty())
+                        metric, protocol, progress=True)
     m = res.meta
     table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
                         f"target {m['target']}")

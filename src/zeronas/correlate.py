@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,31 +212,71 @@ def _run(todo, scorer_kwargs, workers, db, progress) -> int:
     for a, missing in todo:
         groups.setdefault(tuple(missing), []).append(a)
     count = 0
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
-    with Progress(*columns, disable=not progress) as bar:
-        task = bar.add_task("scoring", total=len(todo), rate="")
-        t0 = time.perf_counter()
+    with _progress(len(todo), progress) as advance:
         for missing, archs in sorted(groups.items(), key=lambda kv: len(kv[0])):  # cheap groups first
             executor = make_executor({**scorer_kwargs, "proxies": list(missing)}, workers)
             try:
                 for records in executor.map(archs):
                     db.put(records)
                     count += 1
-                    rate = count / (time.perf_counter() - t0)
-                    bar.update(task, advance=1, rate=f"{rate:.2f} arch/s")
+                    advance()
             finally:
                 executor.close()
     return count
+
+
+@contextlib.contextmanager
+def _progress(total: int, enabled: bool, every: float = 60.0, stream=None):
+    """Yields ``advance()``. On a terminal a rich bar with rate and ETA; otherwise (a log file, a batch job)
+    one plain line at most every ``every`` seconds and at the end, where a bar would print nothing useful."""
+    stream = stream or sys.stderr
+    t0 = time.perf_counter()
+    done = 0
+    if not enabled:
+        yield lambda: None
+        return
+    if stream.isatty():
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn()]
+        with Progress(*columns) as bar:
+            task = bar.add_task("scoring", total=total, rate="")
+
+            def advance():
+                nonlocal done
+                done += 1
+                bar.update(task, advance=1, rate=f"{done / (time.perf_counter() - t0):.2f} arch/s")
+
+            yield advance
+        return
+    last = t0
+
+    def advance():
+        nonlocal done, last
+        done += 1
+        now = time.perf_counter()
+        if now - last >= every or done == total:
+            last, rate = now, done / (now - t0)
+            eta = (total - done) / rate if rate > 0 else math.inf
+            print(f"scoring {done}/{total} archs, {rate:.3g} arch/s, elapsed {_hms(now - t0)}, "
+                  f"ETA {_hms(eta)}", file=stream, flush=True)
+
+    yield advance
+
+
+def _hms(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}"
 
 
 def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
