@@ -3,6 +3,7 @@ import json
 from typer.testing import CliRunner
 
 from zeronas.cli import app
+from zeronas.errors import UserError
 
 from .conftest import BEST
 
@@ -52,6 +53,13 @@ def test_correlate_cli_writes_outputs(tmp_path):
     data = json.loads((tmp_path / "o" / "correlation.json").read_text())
     assert data["meta"]["target"] == "cifar10_test_acc" and data["proxies"]["params"]["n"] == 10
     assert data["proxies"]["ensemble:params+flops"]["members"] == ["params", "flops"]
+    # --only-stored analyses what the store holds and scores nothing (a stored prefix: tests/test_correlate.py)
+    res = runner.invoke(app, ["correlate", "--proxies", "params", "--sample", "10", "--only-stored",
+                              "--store", str(tmp_path / "z.db")])
+    assert res.exit_code == 0 and "10 archs" in res.output and "scored now: 0" in res.output, res.output
+    res = runner.invoke(app, ["correlate", "--proxies", "snip", "--sample", "10", "--only-stored",
+                              "--store", str(tmp_path / "z.db")])
+    assert isinstance(res.exception, UserError) and "run without --only-stored" in str(res.exception)
 
 
 def test_search_bad_options_are_one_line_errors():

@@ -150,6 +150,9 @@ def correlate(
     data_dir: DataDir = None,
     out: Annotated[Path | None, typer.Option(help="Write correlation.json, correlation.csv, scatter.png and "
                                              "rho.png here.")] = None,
+    only_stored: Annotated[bool, typer.Option(help="Score nothing: analyse a stopped run on the archs scored "
+                                              "so far (the stored prefix of the run's seeded random scoring "
+                                              "order, a uniform random subset of the sample).")] = False,
 ):
     """Rank-correlate proxies with benchmark accuracy: Spearman, Kendall, top-k overlap, with protocols."""
     from .correlate import correlate as run_correlate
@@ -158,7 +161,7 @@ def correlate(
     if workers < 0:
         raise UserError(f"--workers must be 0 (all cores) or more, not {workers}")
     res = run_correlate(space, dataset, proxies, sample, seed, batch_size, store, workers, data_dir, init, device,
-                        metric, protocol, progress=True)
+                        metric, protocol, progress=True, only_stored=only_stored)
     m = res.meta
     table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
                         f"target {m['target']}")
