@@ -67,7 +67,6 @@ def test_correlate_resumes_and_validates(tmp_path):
         correlate(proxies="params", sample=5, store=db, protocol="nope")
 
 
-
 def test_scoring_order_is_a_seeded_permutation():
     from zeronas.correlate import scoring_order
 
@@ -83,20 +82,20 @@ def test_only_stored_analyses_the_stored_prefix_of_the_scoring_order(tmp_path):
     """A stopped run is analysed on the archs scored before the first missing one: a uniform random subset."""
     import sqlite3
 
+    from zeronas.benchmarks.nb201 import load_nb201
     from zeronas.correlate import correlate, scoring_order
 
     db = tmp_path / "z.db"
     full = correlate(proxies="params", sample=12, seed=3, store=db, workers=1)
     order = scoring_order(12, 3)
     idx = np.array(full.meta["indices"])
-    from zeronas.benchmarks.nb201 import load_nb201
-
     missing = load_nb201().arch_str[idx[order[4]]]
     with sqlite3.connect(db) as con:
         assert con.execute("DELETE FROM scores WHERE arch = ?", (missing,)).rowcount == 1
     part = correlate(proxies="params", sample=12, seed=3, store=db, only_stored=True)
     assert sorted(part.meta["indices"]) == sorted(idx[order[:4]].tolist())
     assert "first in the seeded scoring order" in part.meta["notes"][-1] and "7 more archs" in part.meta["notes"][-1]
+
 
 def test_corrupt_or_truncated_table_is_a_clear_error(tmp_path):
     import gzip

@@ -229,12 +229,12 @@ def _run(todo, scorer_kwargs, workers, db, progress) -> int:
 def _progress(total: int, enabled: bool, every: float = 60.0, stream=None):
     """Yields ``advance()``. On a terminal a rich bar with rate and ETA; otherwise (a log file, a batch job)
     one plain line at most every ``every`` seconds and at the end, where a bar would print nothing useful."""
-    stream = stream or sys.stderr
-    t0 = time.perf_counter()
-    done = 0
     if not enabled:
         yield lambda: None
         return
+    stream = stream or sys.stderr
+    t0 = time.perf_counter()
+    done = 0
     if stream.isatty():
         from rich.progress import (
             BarColumn,
