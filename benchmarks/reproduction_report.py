@@ -185,7 +185,8 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
         if partial:
             rows[p]["partial"] = f"scored so far on {len(new_idx)} of the {len(old_idx)} sampled archs"
     for p in kept + [p for p in fresh if p not in kept]:
-        all_rows[(ds, p)] = rows[p] if p in rows else old_rows[f"{ds}/{p}"]
+        old_row = old_rows.get(f"{ds}/{p}")
+        all_rows[(ds, p)] = old_row if p not in rows or (old_row and same_figures(rows[p], old_row)) else rows[p]
     notes = [n for n in new.get("notes", []) if not (partial and PARTIAL_NOTE.fullmatch(n))]
     command = new["command"]
     if partial:  # the section's sample, count and timing stay those of the full run
@@ -198,9 +199,15 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
         new["command"] = old_command
         return
     where = "scored so far on a subset of the same archs" if partial else "on the same archs"
-    redone, added = [p for p in fresh if p in kept], [p for p in fresh if p not in kept]
+    # an ensemble's members come back with it; read from the same stored scores they are not re-measured
+    redone = [p for p in fresh if p in kept and not same_figures(rows[p], old_rows[f"{ds}/{p}"])]
+    added = [p for p in fresh if p not in kept]
     what = "; ".join(f"{', '.join(ps)} {verb}" for ps, verb in ((redone, "re-measured"), (added, "added")) if ps)
     new["command"] = f"{old_command}`; {what}{', ' if partial else ' '}{where} by `{command}"
+
+
+def same_figures(row, old_row) -> bool:
+    return all(row[t].get(k) == old_row.get(t, {}).get(k) for t in ("valid", "test") for k in ("spearman", "n"))
 
 
 def write_report(all_rows, metas, args):

@@ -40,6 +40,17 @@ def test_rerun_on_the_same_archs_replaces_only_its_proxies():
     assert "partial" not in rows["fisher"] and "fisher re-measured on the same archs by" in meta["command"]
 
 
+def test_an_added_ensemble_does_not_call_its_unchanged_members_re_measured():
+    old = section(range(10), FULL)
+    old_rows = {"nwot": {**row(0.7, 10), "ms": 5}, "synflow": row(0.6, 10), "fisher": row(0.4, 10)}
+    cmd = FULL + " --proxies '' --ensembles ensemble:nwot+synflow --only-stored"
+    rows, meta = merged(old, old_rows, section(range(10), cmd),
+                        {"nwot": row(0.7, 10), "synflow": row(0.6, 10), "ensemble:nwot+synflow": row(0.8, 10)})
+    assert list(rows) == ["nwot", "synflow", "fisher", "ensemble:nwot+synflow"]
+    assert rows["nwot"]["ms"] == 5  # the stored row, not the identical one read back
+    assert meta["command"].endswith(f"`; ensemble:nwot+synflow added on the same archs by `{cmd}")
+
+
 def test_only_stored_subset_keeps_the_full_section_and_marks_the_row_partial():
     old = section(range(10), FULL, notes=["sample note"])
     cmd = FULL + " --proxies ntk_cond --only-stored"
