@@ -161,6 +161,7 @@ def keep_other_datasets(all_rows, metas, args):
 COMPLETE_BUT_NOTED_PARTIAL = re.compile(r"analysed the (\d+) of \1 sampled archs .*")
 PARTIAL_NOTE = re.compile(r"analysed the (\d+) of (\d+) sampled archs .*")
 SAME_PROTOCOL = ("seed", "batch_size", "init", "target", "target_sha256", "test_target")
+SECTION_RUN = ("seconds", "wall_seconds", "scored_now", "workers")
 
 
 def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
@@ -188,21 +189,29 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
         old_row = old_rows.get(f"{ds}/{p}")
         all_rows[(ds, p)] = old_row if p not in rows or (old_row and same_figures(rows[p], old_row)) else rows[p]
     notes = [n for n in new.get("notes", []) if not (partial and PARTIAL_NOTE.fullmatch(n))]
-    command = new["command"]
+    command, scored_now = new["command"], new.get("scored_now")
     if partial:  # the section's sample, count and timing stay those of the full run
         new.clear()
         new.update({k: v for k, v in old_meta.items() if k not in ("protocols", "notes", "command")})
+    else:  # the timing stays that of the run that measured the section
+        new.update({k: old_meta[k] for k in SECTION_RUN if k in old_meta})
     new["protocols"] = {**old_meta.get("protocols", {}), **new.get("protocols", {})}
     new["notes"] = list(dict.fromkeys(old_meta.get("notes", []) + notes))
     old_command = old_meta.get("command", LEGACY_COMMAND)
-    if f"`{command}`" in f"`{old_command}`":  # a report-only rerun (the same or an earlier command)
+    report_only = f"`{command}`" in f"`{old_command}`"  # a rerun of the same or an earlier command
+    if not partial:  # proxies whose stopped runs have since completed no longer say "so far"
+        for p in fresh:
+            old_command = old_command.replace(f"{p} added, scored so far on a subset of the same archs by",
+                                              f"{p} added on the same archs by")
+    if report_only:
         new["command"] = old_command
         return
     where = "scored so far on a subset of the same archs" if partial else "on the same archs"
     # an ensemble's members come back with it; read from the same stored scores they are not re-measured
     redone = [p for p in fresh if p in kept and not same_figures(rows[p], old_rows[f"{ds}/{p}"])]
     added = [p for p in fresh if p not in kept]
-    what = "; ".join(f"{', '.join(ps)} {verb}" for ps, verb in ((redone, "re-measured"), (added, "added")) if ps)
+    again = "re-measured" if scored_now != 0 else "read again from the store"  # e.g. scored meanwhile by another run
+    what = "; ".join(f"{', '.join(ps)} {verb}" for ps, verb in ((redone, again), (added, "added")) if ps)
     new["command"] = f"{old_command}`; {what}{', ' if partial else ' '}{where} by `{command}"
 
 

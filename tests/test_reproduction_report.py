@@ -44,11 +44,15 @@ def test_an_added_ensemble_does_not_call_its_unchanged_members_re_measured():
     old = section(range(10), FULL)
     old_rows = {"nwot": {**row(0.7, 10), "ms": 5}, "synflow": row(0.6, 10), "fisher": row(0.4, 10)}
     cmd = FULL + " --proxies '' --ensembles ensemble:nwot+synflow --only-stored"
-    rows, meta = merged(old, old_rows, section(range(10), cmd),
-                        {"nwot": row(0.7, 10), "synflow": row(0.6, 10), "ensemble:nwot+synflow": row(0.8, 10)})
+    old["seconds"] = 3600.0
+    rows, meta = merged(old, old_rows, {**section(range(10), cmd), "seconds": 2.0, "scored_now": 0},
+                        {"nwot": row(0.7, 10), "synflow": row(0.65, 10), "ensemble:nwot+synflow": row(0.8, 10)})
+    assert meta["seconds"] == 3600.0  # the section's timing is that of the run that measured it
     assert list(rows) == ["nwot", "synflow", "fisher", "ensemble:nwot+synflow"]
     assert rows["nwot"]["ms"] == 5  # the stored row, not the identical one read back
-    assert meta["command"].endswith(f"`; ensemble:nwot+synflow added on the same archs by `{cmd}")
+    # synflow's stored scores changed meanwhile (another run wrote them): said so, not called re-measured
+    assert meta["command"].endswith(f"`; synflow read again from the store; ensemble:nwot+synflow added on the "
+                                    f"same archs by `{cmd}")
 
 
 def test_only_stored_subset_keeps_the_full_section_and_marks_the_row_partial():
@@ -64,6 +68,10 @@ def test_only_stored_subset_keeps_the_full_section_and_marks_the_row_partial():
     again, meta2 = merged(meta, rows, section(range(6), cmd), {"ntk_cond": row(-0.45, 6)})
     assert meta2["command"] == meta["command"]
     assert again["ntk_cond"]["partial"] == "scored so far on 6 of the 10 sampled archs"
+    # once the run has scored every arch, its row and the section's command stop saying "so far"
+    done, meta3 = merged(meta2, again, section(range(10), cmd), {"ntk_cond": row(-0.5, 10)})
+    assert "partial" not in done["ntk_cond"]
+    assert meta3["command"].endswith(f"`; ntk_cond added on the same archs by `{cmd}")
 
 
 @pytest.mark.parametrize("change", [{"seed": 1}, {"indices": [0, 1, 20]}])
