@@ -185,9 +185,10 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
         rows[p].pop("partial", None)
         if partial:
             rows[p]["partial"] = f"scored so far on {len(new_idx)} of the {len(old_idx)} sampled archs"
+    # an ensemble's members come back with it; read from the same stored scores they keep their old row
+    unchanged = {p for p in fresh if p in kept and same_figures(rows[p], old_rows[f"{ds}/{p}"])}
     for p in kept + [p for p in fresh if p not in kept]:
-        old_row = old_rows.get(f"{ds}/{p}")
-        all_rows[(ds, p)] = old_row if p not in rows or (old_row and same_figures(rows[p], old_row)) else rows[p]
+        all_rows[(ds, p)] = rows[p] if p in rows and p not in unchanged else old_rows[f"{ds}/{p}"]
     notes = [n for n in new.get("notes", []) if not (partial and PARTIAL_NOTE.fullmatch(n))]
     command, scored_now = new["command"], new.get("scored_now")
     if partial:  # the section's sample, count and timing stay those of the full run
@@ -207,8 +208,7 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
         new["command"] = old_command
         return
     where = "scored so far on a subset of the same archs" if partial else "on the same archs"
-    # an ensemble's members come back with it; read from the same stored scores they are not re-measured
-    redone = [p for p in fresh if p in kept and not same_figures(rows[p], old_rows[f"{ds}/{p}"])]
+    redone = [p for p in fresh if p in kept and p not in unchanged]
     added = [p for p in fresh if p not in kept]
     again = "re-measured" if scored_now != 0 else "read again from the store"  # e.g. scored meanwhile by another run
     what = "; ".join(f"{', '.join(ps)} {verb}" for ps, verb in ((redone, again), (added, "added")) if ps)
