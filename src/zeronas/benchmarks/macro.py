@@ -7,41 +7,18 @@ have leading zeros). Each arch was trained 3 times; ``mean_acc`` is the mean CIF
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from .. import paths
 from ..errors import DataNotFound, UserError
+from .table import ArchTable
 
 TABLE = "nasbench_macro/nas_bench_macro_cifar10.csv"
 
 
-@dataclass
-class MacroTable:
-    path: Path
-    sha256: str
-    arch_str: list[str]
-    columns: dict[str, np.ndarray]
-    _index: dict[str, int] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self):
-        self._index = {a: i for i, a in enumerate(self.arch_str)}
-
-    def __len__(self):
-        return len(self.arch_str)
-
-    def index_of(self, arch: str) -> int:
-        try:
-            return self._index[arch]
-        except KeyError:
-            raise UserError(f"arch {arch!r} is not in NAS-Bench-Macro (8 digits from 0, 1, 2)") from None
-
-    def column(self, name: str) -> np.ndarray:
-        if name not in self.columns:
-            raise UserError(f"column {name!r} is not in {self.path}; columns: {', '.join(self.columns)}")
-        return self.columns[name]
+class MacroTable(ArchTable):
+    missing_arch = "NAS-Bench-Macro (8 digits from 0, 1, 2)"
 
     def target_column(self, dataset: str, metric: str = "test") -> str:
         if dataset.lower().replace("_", "-") not in ("cifar10", "c10"):

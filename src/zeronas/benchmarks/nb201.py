@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .. import paths
 from ..errors import DataNotFound, UserError
+from .table import ArchTable
 
 MAIN_TABLE = "nasbench201/nb201_main.csv.gz"
 HOW_TO_GET = (
@@ -48,30 +48,8 @@ def normalize_dataset(name: str) -> str:
     return key
 
 
-@dataclass
-class NB201Table:
-    path: Path
-    sha256: str
-    arch_str: list[str]
-    columns: dict[str, np.ndarray]
-    _index: dict[str, int] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self):
-        self._index = {s: i for i, s in enumerate(self.arch_str)}
-
-    def __len__(self) -> int:
-        return len(self.arch_str)
-
-    def index_of(self, arch: str) -> int:
-        try:
-            return self._index[arch]
-        except KeyError:
-            raise UserError(f"arch {arch!r} is not in the NB201 table {self.path}") from None
-
-    def column(self, name: str) -> np.ndarray:
-        if name not in self.columns:
-            raise UserError(f"column {name!r} is not in {self.path}; columns: {', '.join(self.columns)}")
-        return self.columns[name]
+class NB201Table(ArchTable):
+    missing_arch = "the NB201 table {path}"
 
     def target_column(self, dataset: str, metric: str = "test") -> str:
         key = (normalize_dataset(dataset), metric)
