@@ -1,0 +1,177 @@
+"""Per-architecture reference scores: the reproduction report's own scores for a few archs, to diff against.
+
+`write` takes, for each dataset section of the reproduction report, the first --archs archs of its seeded
+scoring order (a uniform random subset of its sample) and writes every stored score of the report's proxies
+for them: the arch string that was actually scored (for isomorphism-sharing proxies, the class member scored
+first), the value with full precision and the protocol hash. `check` rescores those rows here and prints,
+per proxy, the largest relative deviation: a changed implementation, library or data shows up as a failing
+row. It rescores only the proxies that took under --max-seconds per arch when stored, unless --proxies names
+others.
+
+    python benchmarks/reference_scores.py write            # from runs/reproduction.db
+    python benchmarks/reference_scores.py check --datasets cifar10
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from zeronas.benchmarks import load_nb201
+from zeronas.correlate import scoring_order
+from zeronas.errors import UserError
+from zeronas.proxies.base import get_proxy
+from zeronas.scoring import Scorer, protocol_hash
+from zeronas.spaces import space as get_space
+from zeronas.store import Store
+
+RESULTS = Path(__file__).parent / "results"
+REPORT_JSON = RESULTS / "reproduction.json"
+CSV_PATH = RESULTS / "reference_scores.csv"
+PROTOCOLS_PATH = RESULTS / "reference_protocols.json"
+FIELDS = ["dataset", "nb201_index", "arch_scored", "proxy", "value", "seconds", "protocol_hash"]
+# With the thread count the scores were stored with (one) rescoring is bit-exact; with two threads float
+# reductions run in another order and deviations reached 1.8e-6 (plain), far below any real change of a proxy.
+RTOL = 1e-4
+
+
+def write(args) -> None:
+    report = json.loads(REPORT_JSON.read_text())
+    sp = get_space("nb201")
+    table = load_nb201(args.data_dir)
+    db = Store(args.store, create=False)
+    rows, protocols = [], {}
+    try:
+        for ds in args.datasets:
+            meta = report["meta"][ds]
+            indices = np.array(meta["indices"])
+            picked = indices[scoring_order(len(indices), meta["seed"])[:args.archs]]
+            strings = [table.arch_str[i] for i in picked]
+            for key in sorted(k for k in report["rows"] if k.startswith(ds + "/")):
+                proxy = key.split("/", 1)[1]
+                h = report["rows"][key]["valid"].get("protocol_hash")
+                if h is None:  # an ensemble: its members are listed themselves
+                    continue
+                stored = {}
+                for arch, p, value, seconds in db.records(h, proxy, with_seconds=True):
+                    if p == proxy:
+                        stored[sp.canonical(sp.parse(arch)) if get_proxy(p).shares_isomorphs else arch] = \
+                            (arch, value, seconds)
+                for i, s in zip(picked, strings):
+                    k = sp.canonical(sp.parse(s)) if get_proxy(proxy).shares_isomorphs else sp.format(sp.parse(s))
+                    if k in stored:
+                        arch, value, seconds = stored[k]
+                        rows.append({"dataset": ds, "nb201_index": int(i), "arch_scored": arch, "proxy": proxy,
+                                     "value": repr(value), "seconds": f"{seconds:.3f}", "protocol_hash": h})
+                        protocols[h] = db.protocol(h)
+    finally:
+        db.close()
+    RESULTS.mkdir(exist_ok=True)
+    with open(CSV_PATH, "w", newline="") as f:
+        w = csv.DictWriter(f, FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    PROTOCOLS_PATH.write_text(json.dumps(protocols, indent=1, sort_keys=True) + "\n")
+    print(f"wrote {len(rows)} scores ({len(protocols)} protocols) to {CSV_PATH} and {PROTOCOLS_PATH}")
+
+
+def relative_deviation(new: float, ref: float) -> float:
+    if math.isnan(ref) or math.isnan(new):
+        return 0.0 if math.isnan(ref) and math.isnan(new) else math.inf
+    if new == ref:
+        return 0.0
+    return abs(new - ref) / max(abs(ref), 1e-300)
+
+
+def select(datasets, proxies=(), max_seconds=2.0, archs=None) -> list[dict]:
+    """Reference rows of ``datasets``: of ``proxies`` if given, else of those that took <= max_seconds when stored;
+    with ``archs``, only the first N archs of each section's scoring order."""
+    with open(CSV_PATH, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["dataset"] in datasets]
+    rows = [r for r in rows if (r["proxy"] in proxies if proxies else float(r["seconds"]) <= max_seconds)]
+    if archs:
+        keep = set()
+        for ds in datasets:  # rows are written in scoring order within each proxy
+            keep |= set(list(dict.fromkeys((r["dataset"], r["nb201_index"]) for r in rows
+                                           if r["dataset"] == ds))[:archs])
+        rows = [r for r in rows if (r["dataset"], r["nb201_index"]) in keep]
+    if not rows:
+        raise UserError("no reference rows selected; check --datasets, --proxies and --max-seconds")
+    return rows
+
+
+def rescore(rows: list[dict], data_dir=None, verbose=False) -> dict[tuple[str, str], tuple[float, int, str]]:
+    """(dataset, proxy) -> (largest relative deviation, archs rescored, why it could not rescore)."""
+    protocols = json.loads(PROTOCOLS_PATH.read_text())
+    worst: dict[tuple[str, str], tuple[float, int, str]] = {}
+    scorers: dict[str, Scorer] = {}
+    for r in rows:
+        ds, proxy = r["dataset"], r["proxy"]
+        if ds not in scorers:
+            names = sorted({x["proxy"] for x in rows if x["dataset"] == ds})
+            scorers[ds] = Scorer("nb201", names, data=ds, data_dir=data_dir, batch_size=64, seed=0,
+                                 init="torch-default", device="cpu", stand_in=True)
+        scorer, spec = scorers[ds], get_proxy(proxy)
+        proto = scorer.protocol(spec)
+        if protocol_hash(proto) != r["protocol_hash"]:
+            ref = protocols.get(r["protocol_hash"], {})
+            changed = sorted(k for k in set(proto) | set(ref) if proto.get(k) != ref.get(k))
+            worst[(ds, proxy)] = (math.inf, 0, f"protocol differs in {', '.join(changed)}")
+            continue
+        value = scorer.score_arch(r["arch_scored"], [spec])[0].value
+        dev = relative_deviation(value, float(r["value"]))
+        old = worst.get((ds, proxy), (0.0, 0, ""))
+        worst[(ds, proxy)] = (max(old[0], dev), old[1] + 1, old[2])
+        if verbose:
+            print(f"{ds:15s} {proxy:18s} {r['arch_scored']}  stored {float(r['value']):.9g}  now {value:.9g}  "
+                  f"rel.dev {dev:.1e}", flush=True)
+    return worst
+
+
+def check(args) -> int:
+    """Rescore the selected reference rows and print a verdict per proxy; returns how many differ."""
+    rows = select(args.datasets, args.proxies, args.max_seconds, args.archs)
+    worst = rescore(rows, args.data_dir, verbose=True)
+    failed = 0
+    print(f"\n{'dataset':15s} {'proxy':18s} {'archs':>5s} {'max rel.dev':>12s}  verdict (rtol {RTOL:g})")
+    for (ds, proxy), (dev, n, why) in sorted(worst.items()):
+        ok = dev <= RTOL
+        failed += not ok
+        print(f"{ds:15s} {proxy:18s} {n:5d} {dev:12.1e}  {'ok' if ok else 'DIFFERS'} {why}")
+    return failed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", choices=["write", "check"], help="write the reference file, or rescore and compare")
+    ap.add_argument("--datasets", default="cifar10,cifar100,imagenet16-120", help="comma-separated report sections")
+    ap.add_argument("--archs", type=int, default=None,
+                    help="write: archs per dataset (default 10); check: rescore only the first N archs")
+    ap.add_argument("--proxies", default="", help="check: these proxies only (comma-separated), whatever their cost")
+    ap.add_argument("--max-seconds", type=float, default=2.0,
+                    help="check: without --proxies, rescore rows that took at most this long when stored")
+    ap.add_argument("--store", default="runs/reproduction.db", help="write: the report's results store")
+    ap.add_argument("--data-dir", default=None,
+                    help="benchmark tables and images (default: ZERONAS_DATA, else ../shared/data)")
+    args = ap.parse_args()
+    args.datasets = [d for d in args.datasets.split(",") if d]
+    args.proxies = [p for p in args.proxies.split(",") if p]
+    try:
+        if args.mode == "write":
+            args.archs = args.archs or 10
+            write(args)
+            return 0
+        return 1 if check(args) else 0
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
