@@ -119,7 +119,9 @@ def main():
         command = "python benchmarks/reproduction_report.py " + " ".join(sys.argv[1:])
         if args.only_stored and args.json.exists():
             old = json.loads(args.json.read_text())
-            if all(f"{ds}/{p}" in old.get("rows", {}) for p in res_valid.rows):  # a report-only rerun
+            old_rows = old.get("rows", {})
+            if all(f"{ds}/{p}" in old_rows and "partial" not in old_rows[f"{ds}/{p}"]
+                   for p in res_valid.rows):  # a report-only rerun
                 command = old.get("meta", {}).get(ds, {}).get("command", command)
             else:  # reporting a run that was stopped: the same command without the flag scored it
                 command = command.replace(" --only-stored", "")
@@ -200,18 +202,29 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
     new["notes"] = list(dict.fromkeys(old_meta.get("notes", []) + notes))
     old_command = old_meta.get("command", LEGACY_COMMAND)
     report_only = f"`{command}`" in f"`{old_command}`"  # a rerun of the same or an earlier command
+    completed = set()
     if not partial:  # proxies whose stopped runs have since completed no longer say "so far"
         for p in fresh:
+            if p in kept and old_rows[f"{ds}/{p}"].get("partial") and not report_only:
+                # the run that resumed and completed it is the one to name, not a re-measurement
+                old_command, hits = re.subn(rf"{re.escape(p)} added, scored so far on a subset of the same archs "
+                                            rf"by `[^`]*", f"{p} added on the same archs by `{command}",
+                                            old_command)
+                if hits:
+                    completed.add(p)
             old_command = old_command.replace(f"{p} added, scored so far on a subset of the same archs by",
                                               f"{p} added on the same archs by")
     if report_only:
         new["command"] = old_command
         return
     where = "scored so far on a subset of the same archs" if partial else "on the same archs"
-    redone = [p for p in fresh if p in kept and p not in unchanged]
+    redone = [p for p in fresh if p in kept and p not in unchanged and p not in completed]
     added = [p for p in fresh if p not in kept]
     again = "re-measured" if scored_now != 0 else "read again from the store"  # e.g. scored meanwhile by another run
     what = "; ".join(f"{', '.join(ps)} {verb}" for ps, verb in ((redone, again), (added, "added")) if ps)
+    if not what:  # every fresh proxy completed a stopped run: named in place above
+        new["command"] = old_command
+        return
     new["command"] = f"{old_command}`; {what}{', ' if partial else ' '}{where} by `{command}"
 
 

@@ -74,6 +74,17 @@ def test_only_stored_subset_keeps_the_full_section_and_marks_the_row_partial():
     assert meta3["command"].endswith(f"`; ntk_cond added on the same archs by `{cmd}")
 
 
+
+def test_a_stopped_run_completed_by_another_command_is_named_once_not_re_measured():
+    stopped = FULL + " --proxies ntk_cond --workers 1"
+    old = section(range(10), f"{FULL}`; ntk_cond added, scored so far on a subset of the same archs by `{stopped}")
+    partial_row = {**row(-0.4, 4), "partial": "scored so far on 4 of the 10 sampled archs"}
+    resumed = FULL + " --proxies ntk_cond --workers 2"
+    rows, meta = merged(old, {"nwot": row(0.7, 10), "ntk_cond": partial_row}, section(range(10), resumed),
+                        {"ntk_cond": row(-0.5, 10)})
+    assert "partial" not in rows["ntk_cond"] and rows["ntk_cond"]["valid"]["spearman"] == -0.5
+    assert meta["command"] == f"{FULL}`; ntk_cond added on the same archs by `{resumed}"
+
 @pytest.mark.parametrize("change", [{"seed": 1}, {"indices": [0, 1, 20]}])
 def test_another_protocol_or_sample_stands_alone(change):
     old = section(range(10), FULL)
