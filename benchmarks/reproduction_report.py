@@ -202,16 +202,17 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
     new["notes"] = list(dict.fromkeys(old_meta.get("notes", []) + notes))
     old_command = old_meta.get("command", LEGACY_COMMAND)
     report_only = f"`{command}`" in f"`{old_command}`"  # a rerun of the same or an earlier command
-    completed = set()
+    completed = set()  # stopped runs resumed by another command: named in their clause, not as re-measured
+    for p in fresh:
+        if p in kept and old_rows[f"{ds}/{p}"].get("partial") and not report_only:
+            clause = rf"{re.escape(p)} added, scored so far on a subset of the same archs by `([^`]*)"
+            done = f"{p} added on the same archs by `{command}"
+            grown = rf"{p} added, scored so far on a subset of the same archs by `\1`, resumed by `{command}"
+            old_command, hits = re.subn(clause, grown if partial else done, old_command)
+            if hits:
+                completed.add(p)
     if not partial:  # proxies whose stopped runs have since completed no longer say "so far"
         for p in fresh:
-            if p in kept and old_rows[f"{ds}/{p}"].get("partial") and not report_only:
-                # the run that resumed and completed it is the one to name, not a re-measurement
-                old_command, hits = re.subn(rf"{re.escape(p)} added, scored so far on a subset of the same archs "
-                                            rf"by `[^`]*", f"{p} added on the same archs by `{command}",
-                                            old_command)
-                if hits:
-                    completed.add(p)
             old_command = old_command.replace(f"{p} added, scored so far on a subset of the same archs by",
                                               f"{p} added on the same archs by")
     if report_only:

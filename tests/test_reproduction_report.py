@@ -84,6 +84,14 @@ def test_a_stopped_run_completed_by_another_command_is_named_once_not_re_measure
                         {"ntk_cond": row(-0.5, 10)})
     assert "partial" not in rows["ntk_cond"] and rows["ntk_cond"]["valid"]["spearman"] == -0.5
     assert meta["command"] == f"{FULL}`; ntk_cond added on the same archs by `{resumed}"
+    # resumed but stopped again: both commands are named, the row stays partial
+    grown = {**row(-0.45, 6)}
+    rows, meta = merged(old, {"nwot": row(0.7, 10), "ntk_cond": partial_row},
+                        section(range(6), resumed),
+                        {"ntk_cond": grown})
+    assert rows["ntk_cond"]["partial"] == "scored so far on 6 of the 10 sampled archs"
+    assert meta["command"] == (f"{FULL}`; ntk_cond added, scored so far on a subset of the same archs by "
+                               f"`{stopped}`, resumed by `{resumed}")
 
 @pytest.mark.parametrize("change", [{"seed": 1}, {"indices": [0, 1, 20]}])
 def test_another_protocol_or_sample_stands_alone(change):
