@@ -39,6 +39,7 @@ FIELDS = ["dataset", "nb201_index", "arch_scored", "proxy", "value", "seconds", 
 # With the thread count the scores were stored with (one) rescoring is bit-exact; with two threads float
 # reductions run in another order and deviations reached 1.8e-6 (plain), far below any real change of a proxy.
 RTOL = 1e-4
+DATASETS = ("cifar10", "cifar100", "imagenet16-120")  # the report's section names
 
 
 def write(args) -> None:
@@ -49,27 +50,25 @@ def write(args) -> None:
     rows, protocols = [], {}
     try:
         for ds in args.datasets:
-            meta = report["meta"][ds]
+            meta = report["meta"][ds]  # names checked in main()
             indices = np.array(meta["indices"])
             picked = indices[scoring_order(len(indices), meta["seed"])[:args.archs]]
-            strings = [table.arch_str[i] for i in picked]
+            archs = [sp.parse(table.arch_str[i]) for i in picked]
             for key in sorted(k for k in report["rows"] if k.startswith(ds + "/")):
                 proxy = key.split("/", 1)[1]
                 h = report["rows"][key]["valid"].get("protocol_hash")
                 if h is None:  # an ensemble: its members are listed themselves
                     continue
-                stored = {}
-                for arch, p, value, seconds in db.records(h, proxy, with_seconds=True):
-                    if p == proxy:
-                        stored[sp.canonical(sp.parse(arch)) if get_proxy(p).shares_isomorphs else arch] = \
-                            (arch, value, seconds)
-                for i, s in zip(picked, strings):
-                    k = sp.canonical(sp.parse(s)) if get_proxy(proxy).shares_isomorphs else sp.format(sp.parse(s))
-                    if k in stored:
-                        arch, value, seconds = stored[k]
+                stored = db.scored(sp.name, proxy, h)
+                shared = get_proxy(proxy).shares_isomorphs
+                for i, a in zip(picked, archs):
+                    hit = stored.get(sp.canonical(a) if shared else sp.format(a))
+                    if hit is not None:
+                        arch, value, seconds = hit
                         rows.append({"dataset": ds, "nb201_index": int(i), "arch_scored": arch, "proxy": proxy,
                                      "value": repr(value), "seconds": f"{seconds:.3f}", "protocol_hash": h})
-                        protocols[h] = db.protocol(h)
+                        protocols.setdefault(h, None)
+        protocols = {h: db.protocol(h) for h in protocols}
     finally:
         db.close()
     RESULTS.mkdir(exist_ok=True)
@@ -95,11 +94,11 @@ def select(datasets, proxies=(), max_seconds=2.0, archs=None) -> list[dict]:
     with open(CSV_PATH, newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["dataset"] in datasets]
     rows = [r for r in rows if (r["proxy"] in proxies if proxies else float(r["seconds"]) <= max_seconds)]
-    if archs:
-        keep = set()
-        for ds in datasets:  # rows are written in scoring order within each proxy
-            keep |= set(list(dict.fromkeys((r["dataset"], r["nb201_index"]) for r in rows
-                                           if r["dataset"] == ds))[:archs])
+    if archs:  # rows are written in scoring order within each proxy
+        order: dict[str, dict[str, None]] = {}
+        for r in rows:
+            order.setdefault(r["dataset"], {}).setdefault(r["nb201_index"], None)
+        keep = {(ds, i) for ds, idx in order.items() for i in list(idx)[:archs]}
         rows = [r for r in rows if (r["dataset"], r["nb201_index"]) in keep]
     if not rows:
         raise UserError("no reference rows selected; check --datasets, --proxies and --max-seconds")
@@ -150,7 +149,7 @@ def check(args) -> int:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("mode", choices=["write", "check"], help="write the reference file, or rescore and compare")
-    ap.add_argument("--datasets", default="cifar10,cifar100,imagenet16-120", help="comma-separated report sections")
+    ap.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated report sections")
     ap.add_argument("--archs", type=int, default=None,
                     help="write: archs per dataset (default 10); check: rescore only the first N archs")
     ap.add_argument("--proxies", default="", help="check: these proxies only (comma-separated), whatever their cost")
@@ -163,6 +162,13 @@ def main():
     args.datasets = [d for d in args.datasets.split(",") if d]
     args.proxies = [p for p in args.proxies.split(",") if p]
     try:
+        source = REPORT_JSON if args.mode == "write" else CSV_PATH
+        if not source.exists():
+            raise UserError(f"{source} not found; run benchmarks/reproduction_report.py first"
+                            if args.mode == "write" else f"{source} not found; run 'reference_scores.py write' first")
+        unknown = sorted(set(args.datasets) - set(DATASETS))
+        if unknown:
+            raise UserError(f"unknown dataset {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
         if args.mode == "write":
             args.archs = args.archs or 10
             write(args)

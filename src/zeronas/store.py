@@ -214,12 +214,18 @@ class Store:
              .group_by(SCORES.c.protocol_hash).order_by(sa.desc("last")))
         return [r[0] for r in self._rows(q)]
 
-    def records(self, protocol_hash: str, proxy_prefix: str = "", with_seconds: bool = False) -> list[tuple]:
-        """(arch, proxy, value[, seconds]) for every score of one protocol whose proxy starts with
-        ``proxy_prefix``; ``arch`` is the string that was scored (for a shared key, the member scored first)."""
-        q = sa.select(SCORES.c.arch, SCORES.c.proxy, SCORES.c.value, SCORES.c.status, SCORES.c.seconds).where(
+    def records(self, protocol_hash: str, proxy_prefix: str = "") -> list[tuple[str, str, float]]:
+        """(arch, proxy, value) for every score of one protocol whose proxy starts with ``proxy_prefix``."""
+        q = sa.select(SCORES.c.arch, SCORES.c.proxy, SCORES.c.value, SCORES.c.status).where(
             SCORES.c.protocol_hash == protocol_hash, SCORES.c.proxy.startswith(proxy_prefix, autoescape=True))
-        return [(a, p, _decode(v, s), *((secs,) if with_seconds else ())) for a, p, v, s, secs in self._rows(q)]
+        return [(a, p, _decode(v, s)) for a, p, v, s in self._rows(q)]
+
+    def scored(self, space: str, proxy: str, protocol_hash: str) -> dict[str, tuple[str, float, float]]:
+        """Store key -> (the arch string that was scored, value, seconds): for a key shared by isomorphs, the
+        member scored first."""
+        q = sa.select(SCORES.c.canonical, SCORES.c.arch, SCORES.c.value, SCORES.c.status, SCORES.c.seconds).where(
+            *self._where(space, proxy, protocol_hash))
+        return {c: (a, _decode(v, s), secs) for c, a, v, s, secs in self._rows(q)}
 
     def summary(self) -> list[dict]:
         """One row per (space, proxy, protocol): counts by status, mean seconds, time span, protocol."""
