@@ -111,3 +111,20 @@ def test_download_unpacks_official_archive(tmp_path):
     assert len(load_images("cifar10", data_dir=dest)) == 100 and not (dest / archive.name).exists()
     with pytest.raises(UserError):
         download("cifar10", dest, url=(tmp_path / "missing.tar.gz").as_uri())
+
+
+@needs_cifar
+def test_the_data_protocol_does_not_depend_on_where_the_data_folder_lies(tmp_path):
+    from zeronas.proxies.base import get_proxy
+    from zeronas.scoring import Scorer, protocol_hash
+
+    from .conftest import CIFAR
+
+    data_root = next(p for p in CIFAR.parents if p.name in ("cifar10", "cifar-10-batches-py")).parent
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for entry in data_root.iterdir():  # the same files, reached through another folder
+        (moved / entry.name).symlink_to(entry)
+    hashes = [protocol_hash(Scorer("nb201", ["nwot"], data="cifar10", data_dir=d, batch_size=8, seed=0,
+                                   device="cpu").protocol(get_proxy("nwot"))) for d in (data_root, moved)]
+    assert hashes[0] == hashes[1]

@@ -104,3 +104,55 @@ def test_summary_counts_by_status_and_report_cli(tmp_path):
     assert not (tmp_path / "gone").exists()
     res = CliRunner().invoke(app, ["bench", "correlate", "--store", missing_url])
     assert isinstance(res.exception, UserError) and not (tmp_path / "gone").exists()
+
+
+def test_portable_source_keeps_the_part_that_names_the_files():
+    from zeronas.data.datasets import portable_source
+
+    assert portable_source("/work/shared/data/cifar10/cifar10_train10k_jpegq75.npz") == \
+        "cifar10/cifar10_train10k_jpegq75.npz"
+    assert portable_source("/check/data/cifar10/cifar10_train10k_jpegq75.npz") == \
+        "cifar10/cifar10_train10k_jpegq75.npz"
+    assert portable_source("/d/cifar100/cifar-100-python/train") == "cifar-100-python/train"
+    assert portable_source("/d/cifar-10-batches-py") == "cifar-10-batches-py"
+    assert portable_source("/elsewhere/ImageNet16") == "ImageNet16"
+    assert portable_source("/my/own/images.npz") == "images.npz"
+
+
+def test_a_version_1_store_is_rekeyed_to_portable_data_protocols(tmp_path):
+    from zeronas.store import protocol_hash
+
+    def data_protocol(where):
+        return {"proxy": "nwot", "data": {"source": f"{where}/cifar10/x.npz", "batch0_sha256": "ab"}}
+
+    here, there = data_protocol("/work/shared/data"), data_protocol("/mnt/old")
+    agnostic = {"proxy": "synflow", "data": "ones"}
+    h_here, h_there, h_agn = (protocol_hash(p) for p in (here, there, agnostic))
+    db = Store(tmp_path / "v1.db")
+    db.put([ScoreRecord("nb201", "arch-a", "a", "nwot", 1.0, 0.1, 1, here, h_here),
+            ScoreRecord("nb201", "arch-b", "b", "nwot", 2.0, 0.1, 1, here, h_here)])
+    db.put([ScoreRecord("nb201", "arch-b", "b", "nwot", 9.0, 0.1, 1, there, h_there),  # same key once moved
+            ScoreRecord("nb201", "arch-c", "c", "nwot", 3.0, 0.1, 1, there, h_there),
+            ScoreRecord("nb201", "arch-a", "a", "synflow", 4.0, 0.1, 1, agnostic, h_agn)])
+    db.close()
+    with sqlite3.connect(tmp_path / "v1.db") as c:
+        c.execute("UPDATE zeronas_meta SET value = '1' WHERE key = 'version'")
+
+    db = Store(tmp_path / "v1.db")
+    portable = {"proxy": "nwot", "data": {"source": "cifar10/x.npz", "batch0_sha256": "ab"}}
+    new = protocol_hash(portable)
+    assert db.migrated == {h_here: new, h_there: new}
+    assert db.protocol(new) == portable
+    assert db.values("nb201", "nwot", new) == {"a": 1.0, "b": 2.0, "c": 3.0}  # one row per key survives
+    assert db.values("nb201", "nwot", h_here) == {} and db.count() == 4
+    assert db.values("nb201", "synflow", h_agn) == {"a": 4.0}  # data-agnostic protocols keep their key
+    db.close()
+    assert Store(tmp_path / "v1.db").migrated == {}  # migrated once
+
+
+def test_a_store_from_a_newer_zeronas_is_a_clear_error(tmp_path):
+    Store(tmp_path / "new.db").close()
+    with sqlite3.connect(tmp_path / "new.db") as c:
+        c.execute("UPDATE zeronas_meta SET value = '99' WHERE key = 'version'")
+    with pytest.raises(UserError, match="version 99, newer"):
+        Store(tmp_path / "new.db")

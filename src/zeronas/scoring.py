@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
 from collections.abc import Iterable
@@ -14,10 +12,12 @@ import torch
 from . import __version__
 from .data import dataset_info, load_images
 from .data.batches import make_batch
+from .data.datasets import portable_source
 from .errors import DataNotFound, UserError
 from .proxies.base import ProxySpec, get_proxy, list_proxies
 from .proxies.context import INITS, ScoringContext
 from .spaces import space as get_space
+from .store import protocol_hash  # noqa: F401  (re-exported: the key scores are stored under)
 
 
 @dataclass
@@ -39,10 +39,6 @@ class ScoreRecord:
         if not math.isfinite(self.value):
             d["value"] = str(self.value)  # JSON has no nan/inf
         return d
-
-
-def protocol_hash(protocol: dict) -> str:
-    return hashlib.sha256(json.dumps(protocol, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
@@ -133,7 +129,7 @@ class Scorer:
         if self.images is None:
             return {}
         b0 = make_batch(self.images, self.batch_size, self.seed, 0)
-        d = {"dataset": self.dataset, "source": self.images.source, "fidelity": self.images.fidelity,
+        d = {"dataset": self.dataset, "source": portable_source(self.images.source), "fidelity": self.images.fidelity,
              "batch_size": self.batch_size, "seed": self.seed, "batch0_sha256": b0.meta["sha256"][:16]}
         if self.stands_in_for:
             d["stands_in_for"] = self.stands_in_for

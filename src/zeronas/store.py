@@ -13,6 +13,7 @@ overwrite: a key already present (written by this run earlier, or by another mac
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import time
@@ -24,7 +25,7 @@ from sqlalchemy import exc as sa_exc
 from .errors import UserError
 
 FORMAT = "zeronas-store"
-VERSION = "1"
+VERSION = "2"  # 2: data sources recorded from the data folder on (1 held absolute paths)
 
 METADATA = sa.MetaData()
 META = sa.Table("zeronas_meta", METADATA,
@@ -45,6 +46,49 @@ SCORES = sa.Table(
 KEY = ("space", "canonical", "proxy", "protocol_hash")
 EXPORT_COLUMNS = ["space", "canonical", "arch", "proxy", "protocol_hash", "value", "status", "seconds", "created",
                   "error"]
+
+
+def protocol_hash(protocol: dict) -> str:
+    """The store key of a scoring protocol: a digest of its canonical JSON."""
+    return hashlib.sha256(json.dumps(protocol, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _portable(protocol):
+    """The protocol with every data description's source path cut to its portable part (store version 2)."""
+    from .data.datasets import portable_source
+
+    if isinstance(protocol, list):
+        return [_portable(v) for v in protocol]
+    if not isinstance(protocol, dict):
+        return protocol
+    out = {k: _portable(v) for k, v in protocol.items()}
+    if isinstance(out.get("source"), str) and "batch0_sha256" in out:
+        out["source"] = portable_source(out["source"])
+    return out
+
+
+def _migrate_to_v2(conn) -> dict[str, str]:
+    """Version 1 stores keyed data protocols by the absolute image path, so a store stopped resuming once the
+    data folder moved (another machine, CI). Rekey them; where two old keys meet in one new key, the row rekeyed first is kept (writers never overwrite)."""
+    moved = {}
+    for old, text in conn.execute(sa.select(PROTOCOLS.c.protocol_hash, PROTOCOLS.c.protocol)).all():
+        proto = json.loads(text)
+        portable = _portable(proto)
+        if portable == proto:
+            continue
+        new = moved[old] = protocol_hash(portable)
+        _insert_missing(conn, PROTOCOLS, [{"protocol_hash": new,
+                                          "protocol": json.dumps(portable, sort_keys=True, default=str)}],
+                        ("protocol_hash",))
+        s_new = SCORES.alias("s_new")
+        taken = sa.select(s_new.c.canonical).where(
+            s_new.c.protocol_hash == new, s_new.c.space == SCORES.c.space,
+            s_new.c.canonical == SCORES.c.canonical, s_new.c.proxy == SCORES.c.proxy)
+        conn.execute(sa.delete(SCORES).where(SCORES.c.protocol_hash == old, sa.exists(taken)))
+        conn.execute(sa.update(SCORES).where(SCORES.c.protocol_hash == old).values(protocol_hash=new))
+        conn.execute(sa.delete(PROTOCOLS).where(PROTOCOLS.c.protocol_hash == old))
+    conn.execute(sa.update(META).where(META.c.key == "version").values(value=VERSION))
+    return moved
 
 
 def _url(url: str | Path) -> sa.URL:
@@ -143,6 +187,14 @@ class Store:
         METADATA.create_all(self.engine)
         meta_rows = [{"key": "format", "value": FORMAT}, {"key": "version", "value": VERSION}]
         self._transaction(lambda conn: _insert_missing(conn, META, meta_rows, ("key",)))
+        self.migrated: dict[str, str] = {}  # old protocol hash -> new, when this open upgraded the store
+        version = meta.get("version", VERSION) if tables else VERSION
+        if version == "1":
+            self.migrated = self._transaction(_migrate_to_v2)
+        elif version != VERSION:
+            self.engine.dispose()
+            raise UserError(f"{where} is a zeronas store of version {version}, newer than this zeronas reads "
+                            f"({VERSION}); upgrade zeronas")
 
     def __str__(self) -> str:
         return str(self.path) if self.path else self.url.render_as_string(hide_password=True)

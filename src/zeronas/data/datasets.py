@@ -66,6 +66,18 @@ class ImageSet:
         return DATASETS[self.dataset]
 
 
+# Folder names the loaders look for: a source path is recorded from the last of them on, so the same files
+# give the same protocol (and store key) wherever the data folder lies.
+_DATA_FOLDERS = ("cifar10", "cifar100", "cifar-10-batches-py", "cifar-100-python", "ImageNet16")
+
+
+def portable_source(source: str) -> str:
+    """``/any/where/cifar10/x.npz`` -> ``cifar10/x.npz``: the part of a source path that names the files."""
+    parts = Path(source).parts
+    starts = [i for i, part in enumerate(parts) if part in _DATA_FOLDERS]
+    return "/".join(parts[starts[-1]:]) if starts else Path(source).name
+
+
 def _unpickle(path: Path) -> dict:
     with open(path, "rb") as f:
         return pickle.load(f, encoding="latin1")
