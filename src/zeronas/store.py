@@ -69,7 +69,8 @@ def _portable(protocol):
 
 def _migrate_to_v2(conn) -> dict[str, str]:
     """Version 1 stores keyed data protocols by the absolute image path, so a store stopped resuming once the
-    data folder moved (another machine, CI). Rekey them; where two old keys meet in one new key, the row rekeyed first is kept (writers never overwrite)."""
+    data folder moved (another machine, CI). Rekey them; where two old keys meet in one new key, the row
+    rekeyed first is kept (writers never overwrite)."""
     moved = {}
     for old, text in conn.execute(sa.select(PROTOCOLS.c.protocol_hash, PROTOCOLS.c.protocol)).all():
         proto = json.loads(text)
