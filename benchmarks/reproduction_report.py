@@ -191,6 +191,10 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
     unchanged = {p for p in fresh if p in kept and same_figures(rows[p], old_rows[f"{ds}/{p}"])}
     for p in kept + [p for p in fresh if p not in kept]:
         all_rows[(ds, p)] = rows[p] if p in rows and p not in unchanged else old_rows[f"{ds}/{p}"]
+        if p in unchanged:  # same figures, but the scores may now sit under a new key (store version 2)
+            for t in ("valid", "test"):
+                if "protocol_hash" in rows[p].get(t, {}):
+                    all_rows[(ds, p)][t]["protocol_hash"] = rows[p][t]["protocol_hash"]
     notes = [n for n in new.get("notes", []) if not (partial and PARTIAL_NOTE.fullmatch(n))]
     command, scored_now = new["command"], new.get("scored_now")
     if partial:  # the section's sample, count and timing stay those of the full run

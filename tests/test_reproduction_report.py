@@ -99,3 +99,15 @@ def test_another_protocol_or_sample_stands_alone(change):
     new = {**section(range(3), FULL + " --seed 1"), **change}
     rows, meta = merged(old, {"nwot": row(0.7, 10)}, new, {"nwot": row(0.6, 3)})
     assert rows == {"nwot": row(0.6, 3)} and meta is new
+
+
+def test_an_unchanged_row_takes_the_key_its_scores_are_stored_under_now():
+    old = section(range(10), FULL)
+    stale = {"valid": {"spearman": 0.7, "n": 10, "protocol_hash": "old"}, "test": {"spearman": 0.7,
+                                                                                    "protocol_hash": "old"}}
+    now = {"valid": {"spearman": 0.7, "n": 10, "protocol_hash": "new"}, "test": {"spearman": 0.7,
+                                                                                 "protocol_hash": "new"}}
+    rows, _ = merged(old, {"nwot": {**stale, "ms": 5}, "fisher": row(0.4, 10)},
+                     {**section(range(10), FULL + " --proxies nwot"), "scored_now": 10}, {"nwot": now})
+    assert rows["nwot"]["ms"] == 5  # the measured row is kept ...
+    assert rows["nwot"]["valid"]["protocol_hash"] == rows["nwot"]["test"]["protocol_hash"] == "new"  # ... rekeyed
