@@ -1,7 +1,7 @@
 """Do isomorphic NB201 members get the same score? Scores several members of the same isomorphism class.
 
 Proxies that share isomorphs store one score per class: the score of the member scored first. Members compute
-the same function, but their dead branches draw from the same random stream, so their live weights differ.
+the same function, but they can start from different weights (the net is built from one seeded random stream).
 This script measures how far the members' scores differ. It takes the report's sample (the seeded indices in
 benchmarks/results/reproduction.json) and the first classes in the seeded scoring order with enough members.
     python benchmarks/isomorph_members.py --dataset imagenet16-120 --classes 10 --members 3
@@ -34,10 +34,11 @@ def main():
     names = [p for p in args.proxies.split(",") if p]
     specs = [get_proxy(p) for p in names]
     sp = get_space("nb201")
-    idx = json.loads(REPORT_JSON.read_text())["meta"][args.dataset]["indices"]
+    meta = json.loads(REPORT_JSON.read_text())["meta"][args.dataset]
+    idx = meta["indices"]
     archs = [sp.from_index(i) for i in idx]
     classes: dict[str, list] = {}
-    for i in scoring_order(len(idx), 0):  # the report's scoring seed
+    for i in scoring_order(len(idx), meta["seed"]):  # the report's scoring order
         classes.setdefault(sp.canonical(archs[i]), []).append(sp.format(archs[i]))
     chosen = [m[:args.members] for m in classes.values() if len(m) >= args.members][:args.classes]
     scorer = Scorer("nb201", names, data=args.dataset, batch_size=64, seed=0, init="torch-default", device="cpu",

@@ -48,9 +48,13 @@ EXPORT_COLUMNS = ["space", "canonical", "arch", "proxy", "protocol_hash", "value
                   "error"]
 
 
+def _protocol_json(protocol: dict) -> str:
+    return json.dumps(protocol, sort_keys=True, default=str)
+
+
 def protocol_hash(protocol: dict) -> str:
     """The store key of a scoring protocol: a digest of its canonical JSON."""
-    return hashlib.sha256(json.dumps(protocol, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return hashlib.sha256(_protocol_json(protocol).encode()).hexdigest()[:16]
 
 
 def _portable(protocol):
@@ -78,8 +82,7 @@ def _migrate_to_v2(conn) -> dict[str, str]:
         if portable == proto:
             continue
         new = moved[old] = protocol_hash(portable)
-        _insert_missing(conn, PROTOCOLS, [{"protocol_hash": new,
-                                          "protocol": json.dumps(portable, sort_keys=True, default=str)}],
+        _insert_missing(conn, PROTOCOLS, [{"protocol_hash": new, "protocol": _protocol_json(portable)}],
                         ("protocol_hash",))
         s_new = SCORES.alias("s_new")
         taken = sa.select(s_new.c.canonical).where(
@@ -177,6 +180,7 @@ class Store:
         if not tables and not create:
             self.engine.dispose()
             raise missing
+        version = VERSION
         if tables:
             meta = {}
             if "zeronas_meta" in tables:
@@ -185,17 +189,17 @@ class Store:
             if meta.get("format") != FORMAT:
                 self.engine.dispose()
                 raise UserError(f"{where} is a database but not a zeronas store; pass a new path with --store")
+            version = meta.get("version", VERSION)
+            if version not in ("1", VERSION):
+                self.engine.dispose()
+                raise UserError(f"{where} is a zeronas store of version {version}, newer than this zeronas "
+                                f"reads ({VERSION}); upgrade zeronas")
         METADATA.create_all(self.engine)
         meta_rows = [{"key": "format", "value": FORMAT}, {"key": "version", "value": VERSION}]
         self._transaction(lambda conn: _insert_missing(conn, META, meta_rows, ("key",)))
         self.migrated: dict[str, str] = {}  # old protocol hash -> new, when this open upgraded the store
-        version = meta.get("version", VERSION) if tables else VERSION
         if version == "1":
             self.migrated = self._transaction(_migrate_to_v2)
-        elif version != VERSION:
-            self.engine.dispose()
-            raise UserError(f"{where} is a zeronas store of version {version}, newer than this zeronas reads "
-                            f"({VERSION}); upgrade zeronas")
 
     def __str__(self) -> str:
         return str(self.path) if self.path else self.url.render_as_string(hide_password=True)
@@ -224,7 +228,7 @@ class Store:
             rows.append({"space": r.space, "canonical": r.canonical, "proxy": r.proxy,
                          "protocol_hash": r.protocol_hash, "arch": r.arch, "value": value, "status": status,
                          "seconds": r.seconds, "created": now, "error": r.error})
-            protos[r.protocol_hash] = json.dumps(r.protocol, sort_keys=True, default=str)
+            protos[r.protocol_hash] = _protocol_json(r.protocol)
         protocol_rows = [{"protocol_hash": h, "protocol": p} for h, p in protos.items()]
 
         def write(conn):  # protocols and scores together: a score row never points at a missing protocol
