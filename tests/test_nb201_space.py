@@ -38,6 +38,29 @@ def test_isomorphic_examples():
     assert space.canonical(a) != space.canonical(c)
 
 
+def test_representative_is_the_smallest_member_string_of_the_class():
+    classes = {}
+    for a in space.enumerate():
+        classes.setdefault(space.canonical(a), []).append(space.format(a))
+    a = space.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    members = classes[space.canonical(a)]
+    rep = space.representative(a)
+    assert len(members) > 1 and space.format(rep) == min(members)
+    # node 1 feeds nothing: its op is free, and 'avg_pool_3x3' sorts first
+    assert space.format(rep) == "|avg_pool_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
+    assert all(space.representative(space.parse(m)) == rep for m in members)
+    assert space.representative(BEST) == space.coerce(BEST)  # a class of one
+
+
+@pytest.mark.parametrize("name", ["macro", "darts"])
+def test_other_spaces_representative_stays_in_the_class(name):
+    sp = zn.space(name)
+    for seed in range(5):
+        a = sp.sample(seed)
+        rep = sp.representative(a)
+        assert sp.canonical(rep) == sp.canonical(a) and sp.representative(rep) == rep
+
+
 @pytest.mark.parametrize("bad", ["", "|nor_conv_3x3~0|", "|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|",
                                  "|none~1|+|none~0|none~1|+|none~0|none~1|none~2|",
                                  "nor_conv_3x3~0+|none~0|none~1|+|none~0|none~1|none~2|"])

@@ -341,6 +341,32 @@ def test_scores_are_deterministic_and_seed_dependent(fake_images):
     assert run(0) != run(1)
 
 
+def test_fixed_isomorph_member_scores_every_member_alike(fake_images):
+    """Isomorphs get other init weights, so 'asked' can give each member its own snip; 'fixed' measures the
+    class's representative for any member, and leaves proxies that do not share a class untouched."""
+    space = zn.space("nb201")
+    members = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_3x3~0|none~1|none~2|",
+               "|none~0|+|skip_connect~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_1x1~1|none~2|"]
+    rep = space.format(space.representative(space.parse(members[0])))
+
+    def run(rule, arch):
+        scorer = zn.Scorer("nb201", "snip,nwot", images=fake_images, batch_size=8, isomorph_member=rule)
+        return {r.proxy: r for r in scorer.score_arch(arch)}
+
+    asked = [run("asked", m) for m in members]
+    fixed = [run("fixed", m) for m in members]
+    assert asked[0]["snip"].value != asked[1]["snip"].value  # the spread 'fixed' removes
+    assert fixed[0]["snip"].value == fixed[1]["snip"].value == run("asked", rep)["snip"].value
+    assert all(f["snip"].arch == rep for f in fixed)
+    assert fixed[0]["snip"].canonical == asked[0]["snip"].canonical  # same class key, other protocol
+    assert fixed[0]["snip"].protocol_hash != asked[0]["snip"].protocol_hash
+    for a, f, m in zip(asked, fixed, members):
+        assert f["nwot"].value == a["nwot"].value and f["nwot"].arch == m
+        assert f["nwot"].protocol_hash == a["nwot"].protocol_hash
+    with pytest.raises(zn.UserError, match="isomorph member"):
+        zn.Scorer("nb201", "snip", images=fake_images, isomorph_member="first")
+
+
 def test_bn_mode_metadata_is_what_runs(fake_images):
     """Record every BN call during each proxy and check it against the proxy's declared BN mode."""
     scorer = zn.Scorer("nb201", "all", images=fake_images, heldout=fake_images, batch_size=8,

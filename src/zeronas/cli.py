@@ -23,6 +23,11 @@ err_console = Console(stderr=True)
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Folder with datasets and benchmark tables "
                                               "(default: $ZERONAS_DATA, else ../shared/data when it exists, "
                                               "else ~/.cache/zeronas).", show_default=False)]
+IsomorphMember = Annotated[str, typer.Option(
+    help="Which member of an isomorphism class scores the class for proxies that share a score across "
+         "isomorphs (snip, synflow, ntk_cond, ...): 'asked' (the arch asked for; in a store, the first member "
+         "any run asked for stands for the class) or 'fixed' (the space's representative member, e.g. the "
+         "smallest NB201 string of the class, so values depend on neither sample nor order; other store keys).")]
 STORE_FORMS = ("an SQLite file path, or a database URL such as sqlite:///runs/z.db or "
                "postgresql+psycopg://user@host/db that several machines can share")
 
@@ -89,6 +94,7 @@ def score(
     out: Annotated[Path | None, typer.Option(help="Write scores.json (one record per arch x proxy with value "
                                              "and protocol) into this folder.")] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's choice).")] = None,
+    isomorph_member: IsomorphMember = "asked",
 ):
     """Score architectures with zero-cost proxies and print a table (one row per arch x proxy)."""
     import torch
@@ -101,14 +107,20 @@ def score(
     sp = get_space(space)
     archs = _read_archs(sp, arch, arch_file, index, data_dir)
     scorer = Scorer(sp, proxies, data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init,
-                    device=device, options=_parse_options(set_), num_classes=num_classes)
+                    device=device, options=_parse_options(set_), num_classes=num_classes,
+                    isomorph_member=isomorph_member)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
     if scorer.skipped:
         err_console.print(f"[yellow]note:[/] skipped (need images): {', '.join(scorer.skipped)}")
     records = scorer.score(archs, progress=sys.stderr.isatty())
-    many = len(archs) > 1
-    title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else f"{sp.name} {records[0].arch}"
+    asked = [sp.format(sp.coerce(a)) for a in archs]
+    substituted = any(r.arch not in asked for r in records)
+    if substituted:
+        err_console.print("[yellow]note:[/] class-sharing proxies were measured on their isomorphism class's "
+                          "representative member (--isomorph-member fixed); its string is in the arch column")
+    many = len(archs) > 1 or substituted
+    title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else f"{sp.name} {asked[0]}"
     table = Table(title=title)
     for col in (["arch"] if many else []) + ["proxy", "value", "better", "ms", "data"]:
         table.add_column(col, overflow="fold")
@@ -153,6 +165,7 @@ def correlate(
     only_stored: Annotated[bool, typer.Option(help="Score nothing: analyse a stopped run on the archs scored "
                                               "so far (the stored prefix of the run's seeded random scoring "
                                               "order, a uniform random subset of the sample).")] = False,
+    isomorph_member: IsomorphMember = "asked",
 ):
     """Rank-correlate proxies with benchmark accuracy: Spearman, Kendall, top-k overlap, with protocols."""
     from .correlate import correlate as run_correlate
@@ -161,7 +174,8 @@ def correlate(
     if workers < 0:
         raise UserError(f"--workers must be 0 (all cores) or more, not {workers}")
     res = run_correlate(space, dataset, proxies, sample, seed, batch_size, store, workers, data_dir, init, device,
-                        metric, protocol, progress=True, only_stored=only_stored)
+                        metric, protocol, progress=True, only_stored=only_stored,
+                        isomorph_member=isomorph_member)
     m = res.meta
     table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
                         f"target {m['target']}")
@@ -171,7 +185,8 @@ def correlate(
         table.add_row(p, _fmt3(r["spearman"]), _fmt3(r["kendall"]), _fmt3(r["top1"]), _fmt3(r["top5"]),
                       _fmt3(r["top10"]), str(r["n"]), f"{r.get('ms_per_arch', math.nan):.0f}")
     console.print(table)
-    console.print(f"batch {m['batch_size']}, seed {m['seed']}, init {m['init']}, scored now: {m['scored_now']} "
+    member = f", isomorph member {m['isomorph_member']}" if m["isomorph_member"] != "asked" else ""
+    console.print(f"batch {m['batch_size']}, seed {m['seed']}, init {m['init']}{member}, scored now: {m['scored_now']} "
                   f"archs in {m['wall_seconds']:.1f}s with {workers or 'all'} worker(s); store {m['store']}")
     for note in m["notes"]:
         console.print(f"note: {note}", highlight=False)

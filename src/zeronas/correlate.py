@@ -80,8 +80,10 @@ def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
 def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: int | str = 1000, seed=0,
               batch_size=64, store: str | Path = "zeronas.db", workers=1, data_dir=None, init="torch-default",
               device="cpu", metric="test", protocol: str | None = None, progress=False,
-              only_stored: bool = False) -> CorrelationResult:
-    """``only_stored``: score nothing; analyse the sampled archs whose values are all in the store."""
+              only_stored: bool = False, isomorph_member: str = "asked") -> CorrelationResult:
+    """``only_stored``: score nothing; analyse the sampled archs whose values are all in the store.
+    ``isomorph_member``: which member scores an isomorphism class for class-sharing proxies (see
+    ``zeronas.scoring.ISOMORPH_MEMBERS``)."""
     notes: list[str] = []
     target_col = None
     use_abs = False
@@ -116,7 +118,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
     base, ensembles = parse_proxies(proxies) if isinstance(proxies, str) else (list(proxies), {})
     scorer_kwargs = dict(space=sp.name, proxies=base, data=dataset.replace("cifar10-valid", "cifar10"),
                          data_dir=data_dir, batch_size=batch_size, seed=seed, init=init, device=device,
-                         stand_in=True)
+                         stand_in=True, isomorph_member=isomorph_member)
     scorer = Scorer(**scorer_kwargs)
     if scorer.data_note:
         notes.append(scorer.data_note)
@@ -186,6 +188,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             "benchmark_file": str(table.path), "archs": len(idx), "unique_archs": len(set(canon)), "sample": sample,
             "indices": idx.tolist(),
             "seed": seed, "batch_size": batch_size, "init": init, "protocol_preset": protocol,
+            "isomorph_member": isomorph_member,
             "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes,
             "scored_now": scored, "wall_seconds": wall, "workers": workers, "store": str(db),
         }

@@ -52,6 +52,13 @@ def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
     return [get_proxy(n) for n in dict.fromkeys(names)]
 
 
+# Which member of an isomorphism class a class-sharing proxy scores. Members compute the same function but
+# get other init weights (one seeded stream, taken in construction order), so their scores differ a little.
+# "asked": the arch asked for (in a store, the first member any run asked for stands for the class);
+# "fixed": the space's representative member, so a class's value depends on neither sample nor order.
+ISOMORPH_MEMBERS = ("asked", "fixed")
+
+
 class Scorer:
     """Holds everything arch-independent (space, data, batches, settings) and scores architectures.
 
@@ -62,8 +69,13 @@ class Scorer:
     def __init__(self, space="nb201", proxies="all", *, data="auto", data_dir=None, batch_size=64, seed=0,
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
-                 images=None, heldout=None, stand_in: bool = False, train_steps: int = 0, train_lr: float = 0.1):
+                 images=None, heldout=None, stand_in: bool = False, train_steps: int = 0, train_lr: float = 0.1,
+                 isomorph_member: str = "asked"):
         self.space = get_space(space) if isinstance(space, str) else space
+        if isomorph_member not in ISOMORPH_MEMBERS:
+            raise UserError(f"unknown isomorph member rule {isomorph_member!r}; choose one of: "
+                            f"{', '.join(ISOMORPH_MEMBERS)}")
+        self.isomorph_member = isomorph_member
         if init not in INITS:
             raise UserError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
         if batch_size < 2:
@@ -149,6 +161,8 @@ class Scorer:
              "init": self.init, "seed": self.seed, "dtype": spec.dtype, "bn_mode": spec.bn_mode,
              "num_classes": self.num_classes, "input_size": self.input_size, "build": self.build_options,
              "device": self.device.type, "torch": torch.__version__.split("+")[0], "zeronas": __version__}
+        if spec.shares_isomorphs and self.isomorph_member != "asked":  # "asked" keeps earlier stores' keys
+            p["isomorph_member"] = self.isomorph_member
         if self.train_steps:
             p["fast_training"] = {"steps": self.train_steps, "lr": self.train_lr, "recipe": "sgd-nesterov-0.9-wd5e-4"}
         if spec.needs_images:
@@ -176,23 +190,34 @@ class Scorer:
         if weights is not None:
             ctx.use_weights(weights)
         arch_str, canonical = self.space.format(arch), self.space.canonical(arch)
+        member = None  # (arch string, context) of the fixed member, built when first needed
         records = []
         for spec in proxies or self.proxies:
             proto = self.protocol(spec)
+            run_ctx, run_str = ctx, arch_str
+            if spec.shares_isomorphs and self.isomorph_member == "fixed":
+                if member is None:
+                    rep = self.space.representative(arch)
+                    if rep != arch and weights is not None:
+                        raise UserError("given weights belong to the arch asked for; score them with "
+                                        "isomorph_member='asked'")
+                    member = (arch_str, ctx) if rep == arch else (self.space.format(rep), self.context(rep))
+                run_str, run_ctx = member
             t0 = time.perf_counter()
             error = None
             try:
-                value = float(spec.fn(ctx, **self.options[spec.name]))
+                value = float(spec.fn(run_ctx, **self.options[spec.name]))
             except UserError:
                 raise
             except Exception as exc:  # noqa: BLE001  (recorded as an error row, the run goes on)
                 value, error = math.nan, f"{type(exc).__name__}: {exc}"
             seconds = time.perf_counter() - t0
-            notes = [n for n in ctx.notes if n.startswith(spec.name)]
+            notes = [n for n in run_ctx.notes if n.startswith(spec.name)]
             key = canonical if spec.shares_isomorphs else arch_str  # the store key: see ProxySpec.shares_isomorphs
-            records.append(ScoreRecord(self.space.name, arch_str, key, spec.name, value, seconds,
+            records.append(ScoreRecord(self.space.name, run_str, key, spec.name, value, seconds,
                                        spec.direction, proto, protocol_hash(proto), error, notes))
-        self.train_seconds += ctx.training.get("seconds", 0.0)
+        for c in {id(ctx): ctx, **({id(member[1]): member[1]} if member else {})}.values():
+            self.train_seconds += c.training.get("seconds", 0.0)
         return records
 
     def score(self, archs: Iterable, progress: bool = False) -> list[ScoreRecord]:

@@ -44,6 +44,12 @@ class SearchSpace(abc.ABC):
     def canonical(self, arch: Any) -> str:
         """A key shared by all architectures that compute the same function (up to isomorphism)."""
 
+    def representative(self, arch: Any) -> Any:
+        """The one member that stands for ``arch``'s whole isomorphism class when scores are taken from a fixed
+        member (``Scorer(isomorph_member="fixed")``): here the arch the canonical key parses back to, for spaces
+        whose canonical key is itself an architecture string."""
+        return self.coerce(self.parse(self.canonical(arch)))
+
     @abc.abstractmethod
     def enumerate(self) -> Iterator[Any]: ...
 

@@ -170,6 +170,7 @@ class NB201Space(SearchSpace):
     num_edges = len(EDGES)
     default_supernet = {"C": 16, "N": 5}
     thin_supernet = {"C": 1, "N": 1, "stem": False, "depth": 1, "in_channels": 1}  # TE-NAS linear regions
+    _representatives: dict | None = None  # canonical key -> fixed member, built on first use
 
     # ---- strings -------------------------------------------------------------------------------
     def parse(self, text: str) -> tuple[str, ...]:
@@ -224,6 +225,18 @@ class NB201Space(SearchSpace):
                     terms.append(f"({src})@{op}")
             nodes[j] = "+".join(sorted(terms))
         return nodes[NUM_NODES - 1]
+
+    def representative(self, arch):
+        """The class member with the smallest arch string over the whole space (the canonical key is an
+        expression, not an arch); the class-to-member map is built once, from all 15,625 strings."""
+        if self._representatives is None:
+            reps: dict[str, tuple] = {}
+            for a in self.enumerate():
+                key = self.canonical(a)
+                if key not in reps or self.format(a) < self.format(reps[key]):
+                    reps[key] = a
+            self._representatives = reps
+        return self._representatives[self.canonical(arch)]
 
     def has_unreachable_ops(self, arch) -> bool:
         """True when some non-``none`` op lies on no input-to-output path (it is computed but cannot reach
