@@ -67,6 +67,28 @@ def test_correlate_resumes_and_validates(tmp_path):
         correlate(proxies="params", sample=5, store=db, protocol="nope")
 
 
+@needs_table
+@needs_cifar
+@pytest.mark.data
+def test_correlate_fixed_isomorph_member_stores_the_representative(tmp_path):
+    import sqlite3
+
+    import zeronas as zn
+    from zeronas.correlate import correlate
+
+    db = tmp_path / "z.db"
+    fixed = correlate(proxies="synflow", sample=12, seed=3, store=db, workers=1, isomorph_member="fixed")
+    asked = correlate(proxies="synflow", sample=12, seed=3, store=db, workers=1)
+    assert fixed.meta["isomorph_member"] == "fixed" and asked.meta["scored_now"] == fixed.meta["scored_now"]
+    space = zn.space("nb201")
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT arch, protocol_hash FROM scores").fetchall()
+    hashes = {fixed.rows["synflow"]["protocol_hash"], asked.rows["synflow"]["protocol_hash"]}
+    assert len(hashes) == 2 and len(rows) == 2 * fixed.meta["unique_archs"]  # one row per class and rule
+    fixed_archs = [a for a, h in rows if h == fixed.rows["synflow"]["protocol_hash"]]
+    assert all(space.format(space.representative(a)) == a for a in fixed_archs)
+
+
 def test_scoring_order_is_a_seeded_permutation():
     from zeronas.correlate import scoring_order
 
