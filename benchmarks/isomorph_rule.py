@@ -23,8 +23,8 @@ from zeronas.correlate import correlate
 
 
 def measure(dataset, proxies, store, rule, metric):
-    return correlate("nb201", dataset, ",".join(proxies), 1000, 0, 64, store, 1, init="torch-default",
-                     metric=metric, only_stored=True, isomorph_member=rule)
+    return correlate(space="nb201", dataset=dataset, proxies=",".join(proxies), sample=1000, seed=0, batch_size=64,
+                     store=store, init="torch-default", metric=metric, only_stored=True, isomorph_member=rule)
 
 
 def main():

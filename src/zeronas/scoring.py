@@ -216,8 +216,9 @@ class Scorer:
             key = canonical if spec.shares_isomorphs else arch_str  # the store key: see ProxySpec.shares_isomorphs
             records.append(ScoreRecord(self.space.name, run_str, key, spec.name, value, seconds,
                                        spec.direction, proto, protocol_hash(proto), error, notes))
-        for c in {id(ctx): ctx, **({id(member[1]): member[1]} if member else {})}.values():
-            self.train_seconds += c.training.get("seconds", 0.0)
+        self.train_seconds += ctx.training.get("seconds", 0.0)
+        if member is not None and member[1] is not ctx:
+            self.train_seconds += member[1].training.get("seconds", 0.0)
         return records
 
     def score(self, archs: Iterable, progress: bool = False) -> list[ScoreRecord]:

@@ -48,7 +48,7 @@ class SearchSpace(abc.ABC):
         """The one member that stands for ``arch``'s whole isomorphism class when scores are taken from a fixed
         member (``Scorer(isomorph_member="fixed")``): here the arch the canonical key parses back to, for spaces
         whose canonical key is itself an architecture string."""
-        return self.coerce(self.parse(self.canonical(arch)))
+        return self.parse(self.canonical(arch))
 
     @abc.abstractmethod
     def enumerate(self) -> Iterator[Any]: ...

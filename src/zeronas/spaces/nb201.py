@@ -231,10 +231,8 @@ class NB201Space(SearchSpace):
         expression, not an arch); the class-to-member map is built once, from all 15,625 strings."""
         if self._representatives is None:
             reps: dict[str, tuple] = {}
-            for a in self.enumerate():
-                key = self.canonical(a)
-                if key not in reps or self.format(a) < self.format(reps[key]):
-                    reps[key] = a
+            for a in sorted(self.enumerate(), key=self.format):  # the first member seen is the smallest
+                reps.setdefault(self.canonical(a), a)
             self._representatives = reps
         return self._representatives[self.canonical(arch)]
 
