@@ -28,6 +28,9 @@ import zeronas as zn
 from zeronas import paths
 from zeronas.benchmarks.correlation import correlation
 from zeronas.correlate import correlate
+from zeronas.store import Store
+
+SCORES_DIR = Path("benchmarks/results/scores")
 
 # Suite-Zero Fig. 2 (signed rho vs validation accuracy, 1000 archs, batch 64, CPU) [P-text]
 SUITE_ZERO = {
@@ -80,6 +83,30 @@ def reference_agreement(result, dataset, table, idx) -> dict:
     return out
 
 
+def load_snapshots(store: str, folder: Path):
+    """Merge the committed per-arch scores into the store (idempotent), so only missing archs are scored."""
+    files = sorted(folder.glob("*.csv.gz"))
+    if files:
+        db = Store(store)
+        try:
+            new = sum(db.merge(f)[1] for f in files)
+        finally:
+            db.close()
+        print(f"{folder}: {new} scores merged into {store} from {len(files)} files", flush=True)
+
+
+def save_snapshots(store: str, folder: Path, rows: dict):
+    """Write each scored proxy's stored scores (its protocol only) to FOLDER/PROXY.csv.gz; the files are
+    byte-identical when the scores are, so an unchanged proxy leaves no diff."""
+    db = Store(store, create=False)
+    try:
+        for proxy, row in rows.items():
+            if "protocol_hash" in row:  # ensembles rank stored member scores and keep none of their own
+                db.export(folder / f"{proxy}.csv.gz", protocol_hashes=[row["protocol_hash"]])
+    finally:
+        db.close()
+
+
 def fmt(v, digits=3):
     return "—" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.{digits}f}"
 
@@ -102,18 +129,23 @@ def main():
                     help="figures as JSON; sections of datasets not run now are kept from it")
     ap.add_argument("--only-stored", action="store_true",
                     help="score nothing; report on the sampled archs already in the store")
+    ap.add_argument("--scores-dir", type=Path, default=SCORES_DIR,
+                    help="per-arch scores kept in the repository (DATASET/PROXY.csv.gz), merged into the store "
+                         "before scoring and rewritten after, so a fresh checkout resumes without the store")
     args = ap.parse_args()
     table = zn.benchmarks.load_nb201()
     proxies = args.proxies + ("," + args.ensembles if args.ensembles else "")
     all_rows, metas = {}, {}
     for ds in args.datasets.split(","):
         t0 = time.time()
+        load_snapshots(args.store, args.scores_dir / ds)
         res_valid = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
                               batch_size=args.batch_size, store=args.store, workers=args.workers,
                               protocol="suite-zero", progress=True, only_stored=args.only_stored)
         res_test = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
                              batch_size=args.batch_size, store=args.store, workers=1, metric="test",
                              only_stored=args.only_stored)
+        save_snapshots(args.store, args.scores_dir / ds, res_valid.rows)
         agree = reference_agreement(res_valid, ds, table, res_valid.meta["indices"])
         reachable = table.column("in_graf9445")[np.array(res_valid.meta["indices"])]
         command = "python benchmarks/reproduction_report.py " + " ".join(sys.argv[1:])

@@ -111,3 +111,29 @@ def test_an_unchanged_row_takes_the_key_its_scores_are_stored_under_now():
                      {**section(range(10), FULL + " --proxies nwot"), "scored_now": 10}, {"nwot": now})
     assert rows["nwot"]["ms"] == 5  # the measured row is kept ...
     assert rows["nwot"]["valid"]["protocol_hash"] == rows["nwot"]["test"]["protocol_hash"] == "new"  # ... rekeyed
+
+
+def test_scores_kept_in_the_repository_restore_a_lost_store(tmp_path):
+    import math
+
+    from zeronas.scoring import ScoreRecord
+    from zeronas.store import Store, protocol_hash
+
+    h = protocol_hash({"proxy": "teg_mse"})
+    first = Store(tmp_path / "run.db")
+    first.put([ScoreRecord("nb201", f"a{i}", f"c{i}", "teg_mse", v, 60.0, 1, {"proxy": "teg_mse"}, h)
+               for i, v in enumerate([0.5, math.nan, 2.0])])
+    first.put([ScoreRecord("nb201", "a0", "c0", "nwot", 1.0, 1.0, 1, {"proxy": "nwot"},
+                           protocol_hash({"proxy": "nwot"}))])
+    first.close()
+    folder = tmp_path / "scores" / "cifar10"
+    rows = {"teg_mse": {"protocol_hash": h}, "ensemble:teg_mse+nwot": {"members": ["teg_mse", "nwot"]}}
+    report.save_snapshots(str(tmp_path / "run.db"), folder, rows)
+    assert sorted(f.name for f in folder.iterdir()) == ["teg_mse.csv.gz"]  # its protocol's rows only
+    report.load_snapshots(str(tmp_path / "fresh.db"), folder)  # a new checkout: the store is gone
+    fresh = Store(tmp_path / "fresh.db")
+    assert fresh.count() == 3 and fresh.values("nb201", "teg_mse", h)["c2"] == 2.0
+    assert math.isnan(fresh.values("nb201", "teg_mse", h)["c1"])
+    before = (folder / "teg_mse.csv.gz").read_bytes()
+    report.save_snapshots(str(tmp_path / "fresh.db"), folder, rows)
+    assert (folder / "teg_mse.csv.gz").read_bytes() == before  # unchanged scores, unchanged file

@@ -5,7 +5,7 @@ import pytest
 
 from zeronas.errors import UserError
 from zeronas.scoring import ScoreRecord
-from zeronas.store import Store
+from zeronas.store import Store, protocol_hash
 
 
 def rec(canonical, proxy, value, h="h1", error=None):
@@ -75,6 +75,75 @@ def test_export_csv(tmp_path):
     db.put([rec("a", "nwot", 1.0), rec("b", "nwot", math.nan)])
     text = db.export(tmp_path / "out.csv").read_text()
     assert "nwot" in text and "nan" in text and len(text.splitlines()) == 3
+
+
+H_NWOT, H_SNIP = protocol_hash({"p": "nwot"}), protocol_hash({"p": "snip"})  # real keys: merge checks them
+
+
+def _filled(path):
+    db = Store(path)
+    db.put([rec("a", "nwot", 0.1 + 0.2, h=H_NWOT), rec("a", "snip", math.nan, h=H_SNIP)])
+    db.put([rec("b", "nwot", -math.inf, h=H_NWOT), rec("b", "snip", 0.0, h=H_SNIP, error="ValueError: boom")])
+    db.put([rec("c", "nwot", math.inf, h=H_NWOT)])
+    return db
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+def test_export_merges_back_losslessly_and_idempotently(tmp_path, suffix):
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    src = _filled(tmp_path / "src.db")
+    out = src.export(tmp_path / f"scores{suffix}")
+    dst = Store(tmp_path / "dst.db")
+    assert dst.merge(out) == (5, 5)
+    assert dst.merge(out) == (5, 0)  # a rerun adds nothing
+    assert dst.export_rows() == src.export_rows()  # values (0.30000000000000004, +-inf, NaN), errors, times
+    assert dst.values("nb201", "nwot", H_NWOT)["a"] == 0.1 + 0.2 and dst.protocol(H_SNIP) == {"p": "snip"}
+    assert dst.summary()[1]["errors"] == 1
+
+
+def test_merge_from_another_store_keeps_existing_keys_and_filters_by_protocol(tmp_path):
+    src = _filled(tmp_path / "src.db")
+    dst = Store(f"sqlite:///{tmp_path / 'dst.db'}")
+    dst.put([rec("a", "nwot", 7.0, h=H_NWOT)])  # this machine's own value for one key
+    assert dst.merge(str(tmp_path / "src.db")) == (5, 4)
+    assert dst.values("nb201", "nwot", H_NWOT) == {"a": 7.0, "b": -math.inf, "c": math.inf}
+    only_h2 = src.export(tmp_path / "h2.csv.gz", protocol_hashes=[H_SNIP])
+    assert Store(tmp_path / "x.db").merge(only_h2) == (2, 2)
+
+
+def test_compressed_export_is_byte_identical_for_identical_scores(tmp_path):
+    a = _filled(tmp_path / "a.db").export(tmp_path / "a.csv.gz").read_bytes()
+    b = Store(tmp_path / "b.db")
+    b.merge(tmp_path / "a.csv.gz")
+    assert b.export(tmp_path / "b.csv.gz").read_bytes() == a
+
+
+def test_merge_refuses_foreign_damaged_or_edited_files(tmp_path):
+    import gzip
+
+    dst = Store(tmp_path / "dst.db")
+    with pytest.raises(UserError, match="does not exist"):
+        dst.merge(tmp_path / "missing.csv")
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text("a,b\n1,2\n")
+    with pytest.raises(UserError, match="not a zeronas score export .missing columns: space"):
+        dst.merge(foreign)
+    good = _filled(tmp_path / "src.db").export(tmp_path / "good.csv.gz").read_bytes()
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(good[: len(good) // 2])
+    with pytest.raises(UserError, match="truncated or not an export"):
+        dst.merge(cut)
+    text = gzip.decompress(good).decode()
+    edited = tmp_path / "edited.csv"
+    edited.write_text(text.replace('""p"": ""snip""', '""p"": ""SNIP""'))
+    with pytest.raises(UserError, match="does not match its JSON"):
+        dst.merge(edited)
+    bad_value = tmp_path / "bad.csv"
+    bad_value.write_text(text.replace(",0.30000000000000004,ok,", ",zero,ok,"))
+    with pytest.raises(UserError, match="row 2 is malformed"):
+        dst.merge(bad_value)
+    assert dst.count() == 0  # nothing half-merged from a refused file
 
 
 def test_summary_counts_by_status_and_report_cli(tmp_path):
@@ -156,3 +225,23 @@ def test_a_store_from_a_newer_zeronas_is_a_clear_error(tmp_path):
         c.execute("UPDATE zeronas_meta SET value = '99' WHERE key = 'version'")
     with pytest.raises(UserError, match="version 99, newer"):
         Store(tmp_path / "new.db")
+
+
+def test_merge_cli_collects_machines_into_one_store(tmp_path):
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+
+    _filled(tmp_path / "machine1.db").export(tmp_path / "machine1.csv.gz")
+    m2 = Store(tmp_path / "machine2.db")
+    m2.put([rec("d", "nwot", 4.0, h=H_NWOT)])
+    m2.close()
+    args = ["merge", str(tmp_path / "machine1.csv.gz"), str(tmp_path / "machine2.db"), "--store",
+            str(tmp_path / "all.db")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "all.db: 6 scores" in " ".join(res.output.split())
+    res = CliRunner().invoke(app, args)  # again: nothing new
+    assert res.exit_code == 0 and Store(tmp_path / "all.db").count() == 6
+    res = CliRunner().invoke(app, ["merge", str(tmp_path / "nope.parquet"), "--store", str(tmp_path / "all.db")])
+    assert isinstance(res.exception, UserError) and "does not exist" in str(res.exception)

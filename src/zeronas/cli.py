@@ -1,5 +1,5 @@
-"""The ``zeronas`` command line: score | correlate | search | train | export | bench | report | proxies | spaces |
-data."""
+"""The ``zeronas`` command line: score | correlate | search | train | export | bench | report | merge | proxies |
+spaces | data."""
 
 from __future__ import annotations
 
@@ -571,8 +571,9 @@ def bench_correlate(
 @app.command("report")
 def report(
     store: Annotated[str, typer.Option(help=f"Results store to summarise ({STORE_FORMS}).")] = "runs/zeronas.db",
-    export: Annotated[Path | None, typer.Option(help="Also write every score to this .csv or .parquet file "
-                                                "(Parquet needs pandas and pyarrow).")] = None,
+    export: Annotated[Path | None, typer.Option(help="Also write every score, with its protocol, to this .csv, "
+                                                ".csv.gz or .parquet file (Parquet needs pandas and pyarrow); "
+                                                "'zeronas merge' loads it into any store.")] = None,
 ):
     """Summarise a results store: rows per space x proxy x protocol, how many are finite, NaN/inf or errors,
     mean seconds per arch, when they were written, and the protocol (dataset, batch, seed, stand-ins)."""
@@ -595,9 +596,34 @@ def report(
                           str(r["non_finite"]), str(r["errors"]), f"{r['mean_seconds']:.2f}", what)
         console.print(table)
         if export is not None:
-            if export.suffix not in (".csv", ".parquet"):
-                raise UserError(f"--export {export}: use a .csv or .parquet file name")
             console.print(f"wrote {db.export(export)}")
+    finally:
+        db.close()
+
+
+@app.command("merge")
+def merge(
+    sources: Annotated[list[str], typer.Argument(
+        metavar="SOURCE", show_default=False,
+        help="Export files (.csv, .csv.gz, .parquet from 'zeronas report --export') or other stores (paths or "
+             "database URLs).")],
+    store: Annotated[str, typer.Option(help=f"Store to merge into, created if absent ({STORE_FORMS}).")]
+    = "runs/zeronas.db",
+):
+    """Merge scores from other machines' stores or exports into one store. Keys already in the store are kept
+    (writers never overwrite); rerunning a merge adds nothing twice, and one killed midway resumes."""
+    from .store import Store
+
+    db = Store(store)
+    try:
+        table = Table(title=f"merged into {store}")
+        for col in ("source", "rows read", "new"):
+            table.add_column(col, justify="left" if col == "source" else "right")
+        for src in sources:
+            read, new = db.merge(src)
+            table.add_row(src, str(read), str(new))
+        console.print(table)
+        console.print(f"{store}: {db.count()} scores")
     finally:
         db.close()
 

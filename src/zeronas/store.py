@@ -13,7 +13,9 @@ overwrite: a key already present (written by this run earlier, or by another mac
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
+import io
 import json
 import math
 import time
@@ -44,8 +46,11 @@ SCORES = sa.Table(
     sa.Column("error", sa.Text),
 )
 KEY = ("space", "canonical", "proxy", "protocol_hash")
+# the protocol's JSON travels with each row, so an export loads into any store losslessly (``Store.merge``)
 EXPORT_COLUMNS = ["space", "canonical", "arch", "proxy", "protocol_hash", "value", "status", "seconds", "created",
-                  "error"]
+                  "error", "protocol"]
+EXPORT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+NON_FINITE = ("nan", "inf", "-inf")
 
 
 def _protocol_json(protocol: dict) -> str:
@@ -305,14 +310,25 @@ class Store:
             return "not checked (server database)"
         return self._rows(sa.text("PRAGMA integrity_check"))[0][0]
 
-    def export(self, path: str | Path) -> Path:
-        """All scores to CSV (``.csv``) or Parquet (``.parquet``, needs pandas and pyarrow)."""
-        path = Path(path)
-        q = sa.select(*[SCORES.c[c] for c in EXPORT_COLUMNS])
-        rows = [dict(zip(EXPORT_COLUMNS, r)) for r in self._rows(q)]
+    def export_rows(self, protocol_hashes=None) -> list[dict]:
+        """Every score (or those of ``protocol_hashes``) as export rows, sorted by key: values decoded (NaN,
+        inf), the protocol's JSON included."""
+        q = sa.select(*[SCORES.c[c] for c in EXPORT_COLUMNS[:-1]], PROTOCOLS.c.protocol).join(
+            PROTOCOLS, PROTOCOLS.c.protocol_hash == SCORES.c.protocol_hash)
+        if protocol_hashes is not None:
+            q = q.where(SCORES.c.protocol_hash.in_(list(protocol_hashes)))
+        rows = [dict(zip(EXPORT_COLUMNS, r)) for r in self._rows(q.order_by(*[SCORES.c[k] for k in KEY]))]
         for r in rows:
             r["value"] = _decode(r["value"], r["status"])
-        if path.suffix == ".parquet":
+        return rows
+
+    def export(self, path: str | Path, protocol_hashes=None) -> Path:
+        """Scores to CSV (``.csv``; ``.csv.gz`` compressed, byte-identical for identical scores) or Parquet
+        (``.parquet``, needs pandas and pyarrow). ``Store.merge`` reads any of them back."""
+        path = Path(path)
+        suffix = _export_suffix(path)
+        rows = self.export_rows(protocol_hashes)
+        if suffix == ".parquet":
             try:
                 import pandas as pd
 
@@ -321,8 +337,105 @@ class Store:
                 raise UserError(f"Parquet export needs pandas and pyarrow ({exc}); pip install pandas pyarrow, "
                                 f"or export to .csv") from None
             return path
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
-            w.writeheader()
-            w.writerows(rows)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")  # a crash mid-write never leaves a truncated export behind
+        with open(tmp, "wb") as raw:
+            binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if suffix == ".csv.gz" else raw
+            with io.TextIOWrapper(binary, encoding="utf-8", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+                w.writeheader()
+                w.writerows(rows)
+        tmp.replace(path)
         return path
+
+    def merge(self, source: str | Path, chunk: int = 2000) -> tuple[int, int]:
+        """Add the scores of an export file (.csv, .csv.gz, .parquet) or of another store (path or URL); keys
+        already here are kept, as for any writer. Idempotent; a merge that is killed keeps whole chunks and
+        a rerun adds the rest. Returns (rows read, rows new)."""
+        rows = _read_export(Path(source)) if _export_suffix(Path(source), strict=False) else None
+        if rows is None:
+            other = Store(source, create=False)
+            try:
+                rows = other.export_rows()
+            finally:
+                other.close()
+        protocols: dict[str, str] = {}
+        for r in rows:
+            if r["protocol_hash"] not in protocols:
+                proto = json.loads(r["protocol"])
+                if protocol_hash(proto) != r["protocol_hash"]:
+                    raise UserError(f"{source}: protocol {r['protocol_hash']} does not match its JSON (edited or "
+                                    f"corrupt); export the scores again")
+                protocols[r["protocol_hash"]] = _protocol_json(proto)
+        new = 0
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            score_rows = []
+            for r in part:
+                value, status = _encode(r["value"]) if r["value"] is not None else (None, r["status"])
+                if r["status"] == "error":  # an error keeps its status whatever value it carries
+                    status = "error"
+                score_rows.append({**{k: r[k] for k in EXPORT_COLUMNS[:-1]}, "value": value, "status": status})
+            proto_rows = [{"protocol_hash": h, "protocol": protocols[h]} for h in {r["protocol_hash"] for r in part}]
+
+            def write(conn, proto_rows=proto_rows, score_rows=score_rows):
+                _insert_missing(conn, PROTOCOLS, proto_rows, ("protocol_hash",))
+                return _insert_missing(conn, SCORES, score_rows, KEY)
+
+            new += self._transaction(write)
+        return len(rows), new
+
+
+def _export_suffix(path: Path, strict: bool = True) -> str | None:
+    name = path.name.lower()
+    for suffix in EXPORT_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    if strict:
+        raise UserError(f"{path}: name an export file .csv, .csv.gz or .parquet")
+    return None
+
+
+def _read_export(path: Path) -> list[dict]:
+    """The rows of an export file, typed; a clear error for a missing, foreign or truncated file."""
+    if not path.exists():
+        raise UserError(f"{path} does not exist; pass a file written by 'zeronas report --export'")
+    suffix = _export_suffix(path)
+    try:
+        if suffix == ".parquet":
+            try:
+                import pandas as pd
+            except ImportError as exc:
+                raise UserError(f"reading Parquet needs pandas and pyarrow ({exc}); "
+                                f"pip install pandas pyarrow") from None
+            frame = pd.read_parquet(path)
+            columns, raw = list(frame.columns), frame.astype(object).where(frame.notna(), None).to_dict("records")
+        else:
+            opener = gzip.open if suffix == ".csv.gz" else open
+            with opener(path, "rt", encoding="utf-8", newline="") as f:
+                reader = csv.DictReader(f)
+                columns, raw = list(reader.fieldnames or []), list(reader)
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error, ValueError) as exc:
+        raise UserError(f"{path} cannot be read ({type(exc).__name__}: {exc}); it is truncated or not an "
+                        f"export, write it again with 'zeronas report --export'") from None
+    missing = [c for c in EXPORT_COLUMNS if c not in columns]
+    if missing:
+        hint = ("exports written before zeronas carried protocols lack it; export the store again"
+                if missing == ["protocol"] else "pass a file written by 'zeronas report --export'")
+        raise UserError(f"{path} is not a zeronas score export (missing columns: {', '.join(missing)}); {hint}")
+    rows = []
+    for line, r in enumerate(raw, start=2):
+        try:
+            status = r["status"]
+            if status not in ("ok", "error", *NON_FINITE):
+                raise ValueError(f"status {status!r}")
+            blank = r["value"] is None or r["value"] == ""  # an error row may carry no value
+            value = _decode(None, status) if status in NON_FINITE else (
+                None if status == "error" and blank else float(r["value"]))
+            rows.append({**{k: r[k] for k in ("space", "canonical", "arch", "proxy", "protocol_hash", "protocol")},
+                         "value": value, "status": status, "seconds": float(r["seconds"]),
+                         "created": float(r["created"]), "error": r["error"] or None})
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"{path}: row {line} is malformed ({exc}); the file is damaged, export it again") \
+                from None
+    return rows
