@@ -212,6 +212,13 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
         return  # a different sample: the new section stands alone
     fresh = [p for (d, p) in all_rows if d == ds]
     kept = [key.split("/", 1)[1] for key in old_rows if key.startswith(ds + "/")]
+    # a row never shrinks: after a lost store the rescoring has to catch up with the row before replacing it
+    behind = [p for p in fresh if partial and p in kept and archs_behind(old_rows[f"{ds}/{p}"], old_idx) >
+              len(new_idx)]
+    for p in behind:
+        all_rows.pop((ds, p))
+        print(f"{ds}/{p}: {len(new_idx)} archs stored, fewer than its row stands on; the row is kept", flush=True)
+    fresh = [p for p in fresh if p not in behind]
     if not set(kept) - set(fresh):
         return
     rows = {p: all_rows.pop((ds, p)) for p in fresh}
@@ -263,6 +270,12 @@ def merge_same_sample(ds, old_meta, old_rows, all_rows, metas):
         new["command"] = old_command
         return
     new["command"] = f"{old_command}`; {what}{', ' if partial else ' '}{where} by `{command}"
+
+
+def archs_behind(row, section_idx) -> int:
+    """How many of the section's archs a row stands on (all of them unless it is partial)."""
+    m = re.search(r"scored so far on (\d+) of", row.get("partial", ""))
+    return int(m.group(1)) if m else len(section_idx)
 
 
 def same_figures(row, old_row) -> bool:

@@ -137,3 +137,21 @@ def test_scores_kept_in_the_repository_restore_a_lost_store(tmp_path):
     before = (folder / "teg_mse.csv.gz").read_bytes()
     report.save_snapshots(str(tmp_path / "fresh.db"), folder, rows)
     assert (folder / "teg_mse.csv.gz").read_bytes() == before  # unchanged scores, unchanged file
+
+
+def test_a_row_never_shrinks_when_a_lost_store_is_being_rescored():
+    stopped = FULL + " --proxies teg_mse"
+    old = section(range(10), f"{FULL}`; teg_mse added, scored so far on a subset of the same archs by `{stopped}")
+    partial_row = {**row(-0.65, 5), "partial": "scored so far on 5 of the 10 sampled archs"}
+    cmd = stopped + " --only-stored"
+    rows, meta = merged(old, {"nwot": row(0.7, 10), "teg_mse": partial_row}, section(range(2), cmd),
+                        {"teg_mse": row(-0.9, 2)})
+    assert rows["teg_mse"] == partial_row and meta["command"] == old["command"] and meta["indices"] == list(range(10))
+    complete = row(0.7, 10)  # a complete row is not replaced by a subset either
+    rows, _ = merged(section(range(10), FULL), {"nwot": complete}, section(range(4), FULL + " --only-stored"),
+                     {"nwot": row(0.2, 4)})
+    assert rows["nwot"] == complete
+    # once the rescoring has caught up, the larger subset replaces the row as before
+    rows, _ = merged(old, {"nwot": row(0.7, 10), "teg_mse": partial_row}, section(range(6), cmd),
+                     {"teg_mse": row(-0.66, 6)})
+    assert rows["teg_mse"]["partial"] == "scored so far on 6 of the 10 sampled archs"
