@@ -9,7 +9,7 @@ Every variant is computed from the same networks (same init), two batches of per
 The archs are the first of the report's seeded scoring order (a uniform random subset of its sample), one
 member per isomorphism class as the report scores them. Results are appended per arch to a JSONL file, so a
 stopped run resumes; the summary goes to benchmarks/results/ntk_protocols_DATASET.json.
-    python benchmarks/ntk_protocols.py --dataset cifar10 --archs 100 --workers 2
+    python benchmarks/ntk_protocols.py --dataset cifar10 --archs 100 --workers 2 [--batch-size 16]
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ VALID_TARGET = {"cifar10": "naslib_cifar10_valacc_1seed", "cifar100": "naslib_ci
 _scorer = None
 
 
-def _init(dataset: str, seed: int):
+def _init(dataset: str, seed: int, batch_size: int):
     global _scorer
     torch.set_num_threads(1)
-    _scorer = Scorer("nb201", ["ntk_cond"], data=dataset, batch_size=64, seed=seed, init="torch-default",
+    _scorer = Scorer("nb201", ["ntk_cond"], data=dataset, batch_size=batch_size, seed=seed, init="torch-default",
                      device="cpu", stand_in=True)
 
 
@@ -108,12 +108,15 @@ def main():
     ap.add_argument("--dataset", default="cifar10", help="report section whose sample and images to use")
     ap.add_argument("--archs", type=int, default=100, help="isomorphism classes to measure")
     ap.add_argument("--workers", type=int, default=2, help="processes (one thread each)")
+    ap.add_argument("--batch-size", type=int, default=64,
+                    help="images (or noise samples) per kernel: the report uses 64, Zen-NAS's script defaults to 16")
     ap.add_argument("--progress", type=Path, default=None, help="per-arch JSONL (default runs/ntk_protocols_DS.jsonl)")
     ap.add_argument("--out", type=Path, default=None, help="summary JSON (default benchmarks/results/...)")
     args = ap.parse_args()
     ds = args.dataset
-    progress = args.progress or Path(f"runs/ntk_protocols_{ds}.jsonl")
-    out = args.out or Path(__file__).parent / "results" / f"ntk_protocols_{ds}.json"
+    tag = ds if args.batch_size == 64 else f"{ds}_b{args.batch_size}"
+    progress = args.progress or Path(f"runs/ntk_protocols_{tag}.jsonl")
+    out = args.out or Path(__file__).parent / "results" / f"ntk_protocols_{tag}.json"
     meta = json.loads(REPORT_JSON.read_text())["meta"][ds]
     sp = get_space("nb201")
     idx = meta["indices"]
@@ -136,7 +139,7 @@ def main():
     print(f"{ds}: {len(chosen)} archs, {len(done)} already measured, {len(todo)} to go", flush=True)
     if todo:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        with mp.get_context("spawn").Pool(args.workers, _init, (ds, meta["seed"])) as pool, \
+        with mp.get_context("spawn").Pool(args.workers, _init, (ds, meta["seed"], args.batch_size)) as pool, \
                 open(progress, "a") as f:
             t0 = time.time()
             for k, r in enumerate(pool.imap_unordered(measure, todo), 1):
@@ -167,7 +170,7 @@ def main():
               f"(all: {truth['test'].mean():.2f})")
     secs = [r["seconds"] for r in rows]
     out.write_text(json.dumps({"dataset": ds, "archs": len(rows), "sample_seed": meta["seed"],
-                               "batch_size": 64, "summary": summary, "lambda_min_counts": counts,
+                               "batch_size": args.batch_size, "summary": summary, "lambda_min_counts": counts,
                                "mean_seconds_per_arch": float(np.mean(secs)), "rows": rows}, indent=1))
     print(f"wrote {out}")
 
