@@ -75,10 +75,15 @@ def test_only_stored_subset_keeps_the_full_section_and_marks_the_row_partial():
 
 
 
+def stopped_run(proxy, flags, rho, n):
+    """A section whose ``proxy`` run was stopped after n of its 10 archs: (command, section, partial row)."""
+    stopped = f"{FULL} --proxies {proxy}{flags}"
+    old = section(range(10), f"{FULL}`; {proxy} added, scored so far on a subset of the same archs by `{stopped}")
+    return stopped, old, {**row(rho, n), "partial": f"scored so far on {n} of the 10 sampled archs"}
+
+
 def test_a_stopped_run_completed_by_another_command_is_named_once_not_re_measured():
-    stopped = FULL + " --proxies ntk_cond --workers 1"
-    old = section(range(10), f"{FULL}`; ntk_cond added, scored so far on a subset of the same archs by `{stopped}")
-    partial_row = {**row(-0.4, 4), "partial": "scored so far on 4 of the 10 sampled archs"}
+    stopped, old, partial_row = stopped_run("ntk_cond", " --workers 1", -0.4, 4)
     resumed = FULL + " --proxies ntk_cond --workers 2"
     rows, meta = merged(old, {"nwot": row(0.7, 10), "ntk_cond": partial_row}, section(range(10), resumed),
                         {"ntk_cond": row(-0.5, 10)})
@@ -140,9 +145,7 @@ def test_scores_kept_in_the_repository_restore_a_lost_store(tmp_path):
 
 
 def test_a_row_never_shrinks_when_a_lost_store_is_being_rescored():
-    stopped = FULL + " --proxies teg_mse"
-    old = section(range(10), f"{FULL}`; teg_mse added, scored so far on a subset of the same archs by `{stopped}")
-    partial_row = {**row(-0.65, 5), "partial": "scored so far on 5 of the 10 sampled archs"}
+    stopped, old, partial_row = stopped_run("teg_mse", "", -0.65, 5)
     cmd = stopped + " --only-stored"
     rows, meta = merged(old, {"nwot": row(0.7, 10), "teg_mse": partial_row}, section(range(2), cmd),
                         {"teg_mse": row(-0.9, 2)})
