@@ -370,12 +370,9 @@ class Store:
         new = 0
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
-            score_rows = []
-            for r in part:
-                value, status = _encode(r["value"]) if r["value"] is not None else (None, r["status"])
-                if r["status"] == "error":  # an error keeps its status whatever value it carries
-                    status = "error"
-                score_rows.append({**{k: r[k] for k in EXPORT_COLUMNS[:-1]}, "value": value, "status": status})
+            # status carries NaN/inf (SQL has neither); ok and error rows keep their value as stored
+            score_rows = [{**{k: r[k] for k in EXPORT_COLUMNS[:-1]},
+                           "value": None if r["status"] in NON_FINITE else r["value"]} for r in part]
             proto_rows = [{"protocol_hash": h, "protocol": protocols[h]} for h in {r["protocol_hash"] for r in part}]
 
             def write(conn, proto_rows=proto_rows, score_rows=score_rows):
