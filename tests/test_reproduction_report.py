@@ -74,7 +74,6 @@ def test_only_stored_subset_keeps_the_full_section_and_marks_the_row_partial():
     assert meta3["command"].endswith(f"`; ntk_cond added on the same archs by `{cmd}")
 
 
-
 def stopped_run(proxy, flags, rho, n):
     """A section whose ``proxy`` run was stopped after n of its 10 archs: (command, section, partial row)."""
     stopped = f"{FULL} --proxies {proxy}{flags}"
