@@ -123,6 +123,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="sampling and scoring seed")
     ap.add_argument("--batch-size", type=int, default=64, help="images per proxy batch (Suite-Zero: 64)")
     ap.add_argument("--workers", type=int, default=0, help="scoring processes (0: one per core)")
+    ap.add_argument("--device", default="cpu",
+                    help="torch device for scoring (cuda: one process; the device is part of the protocol, so its "
+                         "scores are kept apart from CPU ones)")
     ap.add_argument("--store", default="runs/reproduction.db", help="results store: a file path or database URL")
     ap.add_argument("--out", type=Path, default=Path("docs/reproduction.md"), help="markdown report to write")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/reproduction.json"),
@@ -141,9 +144,9 @@ def main():
         load_snapshots(args.store, args.scores_dir / ds)
         res_valid = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
                               batch_size=args.batch_size, store=args.store, workers=args.workers,
-                              protocol="suite-zero", progress=True, only_stored=args.only_stored)
+                              device=args.device, protocol="suite-zero", progress=True, only_stored=args.only_stored)
         res_test = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
-                             batch_size=args.batch_size, store=args.store, workers=1, metric="test",
+                             batch_size=args.batch_size, store=args.store, workers=1, metric="test", device=args.device,
                              only_stored=args.only_stored)
         save_snapshots(args.store, args.scores_dir / ds, res_valid.rows)
         agree = reference_agreement(res_valid, ds, table, res_valid.meta["indices"])

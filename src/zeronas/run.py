@@ -6,6 +6,7 @@ finishes (in any order); the caller stores them. A cluster backend implements th
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -42,13 +43,20 @@ def _score(arch):
 
 
 class ProcessPoolExecutorBackend:
-    """``workers`` processes (default: all cores), each with cores // workers torch threads."""
+    """``workers`` processes (default: all cores), each with cores // workers torch threads. Workers start
+    the platform's default way for CPU scoring; for a GPU they are spawned, since CUDA cannot be used in a
+    forked child once the parent has touched it."""
 
-    def __init__(self, scorer_kwargs: dict, workers: int | None = None):
+    def __init__(self, scorer_kwargs: dict, workers: int | None = None, start_method: str | None = None):
         cores = os.cpu_count() or 1
         self.workers = workers or cores
         threads = max(1, cores // self.workers)
-        self.pool = ProcessPoolExecutor(self.workers, initializer=_init_worker, initargs=(scorer_kwargs, threads))
+        if start_method is None and str(scorer_kwargs.get("device", "cpu")) != "cpu":
+            start_method = "spawn"
+        context = multiprocessing.get_context(start_method)
+        self.start_method = context.get_start_method()
+        self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
+                                        initargs=(scorer_kwargs, threads))
 
     def map(self, archs: Iterable) -> Iterator[list]:
         archs = iter(archs)

@@ -1,0 +1,38 @@
+import multiprocessing
+
+import pytest
+
+from zeronas.run import InProcessExecutor, ProcessPoolExecutorBackend, make_executor
+
+ARCHS = ["|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
+         "|nor_conv_1x1~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|nor_conv_3x3~1|avg_pool_3x3~2|",
+         "|skip_connect~0|+|none~0|nor_conv_3x3~1|+|nor_conv_1x1~0|skip_connect~1|nor_conv_3x3~2|"]
+KWARGS = dict(space="nb201", proxies=["params", "synflow"], data="none")
+
+
+def values(executor) -> dict:
+    try:
+        return {(r.arch, r.proxy): r.value for recs in executor.map(ARCHS) for r in recs}
+    finally:
+        executor.close()
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_process_pool_scores_what_one_process_scores(start_method):
+    one = values(InProcessExecutor(KWARGS))
+    pool = values(ProcessPoolExecutorBackend(KWARGS, workers=2, start_method=start_method))
+    assert len(one) == len(ARCHS) * 2 and pool == one  # same seeded init in each worker: identical values
+
+
+def test_executor_choice():
+    assert isinstance(make_executor(KWARGS, workers=1), InProcessExecutor)
+    pool = make_executor(KWARGS, workers=2)
+    try:
+        assert pool.workers == 2 and pool.start_method == multiprocessing.get_start_method()
+    finally:
+        pool.close()
+    gpu = make_executor({**KWARGS, "device": "cuda"}, workers=2)  # no process starts before work is submitted
+    try:
+        assert gpu.start_method == "spawn"  # a forked child cannot use CUDA once the parent has
+    finally:
+        gpu.close()
