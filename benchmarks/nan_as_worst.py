@@ -1,17 +1,21 @@
 """How a proxy's NaN scores change its rank correlation: dropped (the report's rule) or ranked last.
 
-Reads the reproduction report's stored scores; scores nothing. Example:
+Reads the reproduction report's stored scores (merging the committed per-arch snapshots first, so it works
+in a fresh checkout for the proxies that have one); scores nothing. Example:
     python benchmarks/nan_as_worst.py --dataset imagenet16-120 --proxy ntk_cond
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
+from reproduction_report import SCORES_DIR, load_snapshots
 
 from zeronas.benchmarks.correlation import correlation
 from zeronas.correlate import correlate
+from zeronas.errors import UserError
 from zeronas.proxies.base import get_proxy
 
 
@@ -25,10 +29,15 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="the report's seed")
     ap.add_argument("--store", default="runs/reproduction.db", help="the report's results store")
     args = ap.parse_args()
+    load_snapshots(args.store, SCORES_DIR / args.dataset)
     # as the report: valid = Suite-Zero's NASLib val accuracy (its preset), test = the NB201 test accuracy
-    res = correlate(dataset=args.dataset, proxies=args.proxy, sample=args.sample, seed=args.seed, batch_size=64,
-                    store=args.store, protocol="suite-zero" if args.metric == "valid" else None,
-                    metric=args.metric, only_stored=True)
+    try:
+        res = correlate(dataset=args.dataset, proxies=args.proxy, sample=args.sample, seed=args.seed,
+                        batch_size=64, store=args.store, protocol="suite-zero" if args.metric == "valid" else None,
+                        metric=args.metric, only_stored=True)
+    except UserError as e:
+        sys.exit(f"error: {e} (this script only reads stored scores: score them with "
+                 f"benchmarks/reproduction_report.py first)")
     v, t = res.values[args.proxy], res.truth
     nan = np.isnan(v)
     direction = get_proxy(args.proxy).direction
