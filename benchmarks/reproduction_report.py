@@ -124,8 +124,8 @@ def main():
     ap.add_argument("--batch-size", type=int, default=64, help="images per proxy batch (Suite-Zero: 64)")
     ap.add_argument("--workers", type=int, default=0, help="scoring processes (0: one per core)")
     ap.add_argument("--device", default="cpu",
-                    help="torch device for scoring (cuda: one process; the device is part of the protocol, so its "
-                         "scores are kept apart from CPU ones)")
+                    help="torch device for scoring (on a GPU --workers 0 means one process; the device is part of "
+                         "the protocol, so its scores are kept apart from CPU ones)")
     ap.add_argument("--store", default="runs/reproduction.db", help="results store: a file path or database URL")
     ap.add_argument("--out", type=Path, default=Path("docs/reproduction.md"), help="markdown report to write")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/reproduction.json"),
@@ -143,8 +143,9 @@ def main():
         t0 = time.time()
         load_snapshots(args.store, args.scores_dir / ds)
         res_valid = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
-                              batch_size=args.batch_size, store=args.store, workers=args.workers,
-                              device=args.device, protocol="suite-zero", progress=True, only_stored=args.only_stored)
+                              batch_size=args.batch_size, store=args.store, device=args.device,
+                              workers=args.workers if args.workers or args.device == "cpu" else 1,
+                              protocol="suite-zero", progress=True, only_stored=args.only_stored)
         res_test = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
                              batch_size=args.batch_size, store=args.store, workers=1, metric="test", device=args.device,
                              only_stored=args.only_stored)
