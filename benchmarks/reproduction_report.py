@@ -28,6 +28,7 @@ import zeronas as zn
 from zeronas import paths
 from zeronas.benchmarks.correlation import correlation
 from zeronas.correlate import correlate
+from zeronas.errors import UserError
 from zeronas.store import Store
 
 SCORES_DIR = Path("benchmarks/results/scores")
@@ -359,4 +360,7 @@ def write_report(all_rows, metas, args):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except UserError as e:  # bad input (device, dataset, store, sample size): one line, no traceback
+        sys.exit(f"error: {e}")
