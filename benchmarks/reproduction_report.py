@@ -144,9 +144,8 @@ def main():
         t0 = time.time()
         load_snapshots(args.store, args.scores_dir / ds)
         res_valid = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
-                              batch_size=args.batch_size, store=args.store, device=args.device,
-                              workers=args.workers if args.workers or args.device == "cpu" else 1,
-                              protocol="suite-zero", progress=True, only_stored=args.only_stored)
+                              batch_size=args.batch_size, store=args.store, workers=args.workers,
+                              device=args.device, protocol="suite-zero", progress=True, only_stored=args.only_stored)
         res_test = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
                              batch_size=args.batch_size, store=args.store, workers=1, metric="test", device=args.device,
                              only_stored=args.only_stored)

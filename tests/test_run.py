@@ -1,7 +1,9 @@
 import multiprocessing
 
 import pytest
+import torch
 
+from zeronas.errors import UserError
 from zeronas.run import InProcessExecutor, ProcessPoolExecutorBackend, make_executor
 
 ARCHS = ["|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
@@ -31,6 +33,11 @@ def test_executor_choice():
         assert pool.workers == 2 and pool.start_method == multiprocessing.get_start_method()
     finally:
         pool.close()
+    if torch.cuda.is_available():
+        assert isinstance(make_executor({**KWARGS, "device": "cuda"}, workers=0), InProcessExecutor)
+    else:  # workers 0 on a GPU means one process: the scorer is built here, so its CUDA check fails here
+        with pytest.raises(UserError, match="no CUDA device"):
+            make_executor({**KWARGS, "device": "cuda"}, workers=0)
     gpu = make_executor({**KWARGS, "device": "cuda"}, workers=2)  # no process starts before work is submitted
     try:
         assert gpu.start_method == "spawn"  # a forked child cannot use CUDA once the parent has

@@ -156,7 +156,7 @@ def correlate(
                                                  "(overrides sample, batch size, seed, target).")] = None,
     store: Annotated[str, typer.Option(help=f"Results store ({STORE_FORMS}); reruns resume from it.")
                      ] = "runs/zeronas.db",
-    workers: Annotated[int, typer.Option(help="Scoring processes (0 = one per core).")] = 0,
+    workers: Annotated[int, typer.Option(help="Scoring processes (0 = one per core; one on a GPU).")] = 0,
     init: Annotated[str, typer.Option(help="Weight init (see 'zeronas score --help').")] = "torch-default",
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
     data_dir: DataDir = None,

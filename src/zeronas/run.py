@@ -51,7 +51,7 @@ class ProcessPoolExecutorBackend:
         cores = os.cpu_count() or 1
         self.workers = workers or cores
         threads = max(1, cores // self.workers)
-        if start_method is None and str(scorer_kwargs.get("device", "cpu")) != "cpu":
+        if start_method is None and _on_gpu(scorer_kwargs):
             start_method = "spawn"
         context = multiprocessing.get_context(start_method)
         self.start_method = context.get_start_method()
@@ -78,7 +78,12 @@ class ProcessPoolExecutorBackend:
         self.pool.shutdown(cancel_futures=True)
 
 
+def _on_gpu(scorer_kwargs: dict) -> bool:
+    return torch.device(scorer_kwargs.get("device", "cpu")).type != "cpu"
+
+
 def make_executor(scorer_kwargs: dict, workers: int = 1):
-    if workers == 1:
+    """``workers`` 0: one process per core on the CPU; on a GPU one process drives the device."""
+    if workers == 1 or (workers <= 0 and _on_gpu(scorer_kwargs)):
         return InProcessExecutor(scorer_kwargs)
     return ProcessPoolExecutorBackend(scorer_kwargs, None if workers <= 0 else workers)
