@@ -17,6 +17,7 @@ import gzip
 import json
 import math
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -152,7 +153,8 @@ def main():
         save_snapshots(args.store, args.scores_dir / ds, res_valid.rows)
         agree = reference_agreement(res_valid, ds, table, res_valid.meta["indices"])
         reachable = table.column("in_graf9445")[np.array(res_valid.meta["indices"])]
-        command = "python benchmarks/reproduction_report.py " + " ".join(sys.argv[1:])
+        # quoted so an empty value (--ensembles '') survives a copy and paste into a shell
+        command = "python benchmarks/reproduction_report.py " + shlex.join(sys.argv[1:])
         if args.only_stored and args.json.exists():
             old = json.loads(args.json.read_text())
             old_rows = old.get("rows", {})
