@@ -29,9 +29,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="the report's seed")
     ap.add_argument("--store", default="runs/reproduction.db", help="the report's results store")
     args = ap.parse_args()
-    load_snapshots(args.store, SCORES_DIR / args.dataset)
     # as the report: valid = Suite-Zero's NASLib val accuracy (its preset), test = the NB201 test accuracy
     try:
+        load_snapshots(args.store, SCORES_DIR / args.dataset)
         res = correlate(dataset=args.dataset, proxies=args.proxy, sample=args.sample, seed=args.seed,
                         batch_size=64, store=args.store, protocol="suite-zero" if args.metric == "valid" else None,
                         metric=args.metric, only_stored=True)

@@ -43,3 +43,12 @@ def test_executor_choice():
         assert gpu.start_method == "spawn"  # a forked child cannot use CUDA once the parent has
     finally:
         gpu.close()
+
+
+def test_malformed_device_is_a_one_line_error():
+    from zeronas.scoring import resolve_device
+
+    for workers in (0, 1, 2):
+        with pytest.raises(UserError, match="'gpu' is not a torch device; use cpu, cuda or cuda:N"):
+            make_executor({**KWARGS, "device": "gpu"}, workers=workers)
+    assert resolve_device("cpu") == torch.device("cpu")

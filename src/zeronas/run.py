@@ -79,7 +79,9 @@ class ProcessPoolExecutorBackend:
 
 
 def _on_gpu(scorer_kwargs: dict) -> bool:
-    return torch.device(scorer_kwargs.get("device", "cpu")).type != "cpu"
+    from .scoring import parse_device
+
+    return parse_device(scorer_kwargs.get("device", "cpu")).type != "cpu"
 
 
 def make_executor(scorer_kwargs: dict, workers: int = 1):

@@ -80,7 +80,7 @@ class Scorer:
             raise UserError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
         if batch_size < 2:
             raise UserError(f"batch size must be at least 2 (got {batch_size})")
-        self.device = _device(device)
+        self.device = resolve_device(device)
         self.batch_size, self.seed, self.init = batch_size, seed, init
         if train_steps < 0:
             raise UserError(f"--train-steps must be 0 or more, not {train_steps}")
@@ -248,8 +248,17 @@ def stand_in_images(size: int, data_dir=None, split: str = "train"):
     return im
 
 
-def _device(device) -> torch.device:
-    dev = torch.device(device)
+def parse_device(device) -> torch.device:
+    """``device`` as a torch.device, or a one-line UserError when the string is malformed."""
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+
+
+def resolve_device(device) -> torch.device:
+    """As ``parse_device``, and a one-line UserError when the device is not present on this machine."""
+    dev = parse_device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda was asked for but no CUDA device is available; use --device cpu")
     return dev

@@ -24,6 +24,7 @@ from torch import nn
 from ..data import load_images
 from ..data.batches import normalize
 from ..errors import UserError
+from ..scoring import resolve_device
 
 
 @dataclass
@@ -206,7 +207,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
-    device = torch.device(device)
+    device = resolve_device(device)
 
     xtr, ytr, xte, yte, train_set = load_split(data, data_dir, train_subset, test_subset, seed)
     info = train_set.info
