@@ -52,3 +52,8 @@ def test_malformed_device_is_a_one_line_error():
         with pytest.raises(UserError, match="'gpu' is not a torch device; use cpu, cuda or cuda:N"):
             make_executor({**KWARGS, "device": "gpu"}, workers=workers)
     assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(UserError, match="'meta': zeronas runs on cpu or cuda only"):
+        resolve_device("meta")
+    if torch.cuda.device_count() < 6:  # an index past the last GPU (or no GPU at all) is named in the error
+        with pytest.raises(UserError, match=r"--device cuda:5 "):
+            resolve_device("cuda:5")

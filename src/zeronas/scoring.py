@@ -259,8 +259,15 @@ def parse_device(device) -> torch.device:
 def resolve_device(device) -> torch.device:
     """As ``parse_device``, and a one-line UserError when the device is not present on this machine."""
     dev = parse_device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA device is available; use --device cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise UserError(f"--device {device!r}: zeronas runs on cpu or cuda only; use cpu, cuda or cuda:N")
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError(f"--device {device} was asked for but no CUDA device is available; use --device cpu")
+        if dev.index is not None and dev.index >= count:
+            raise UserError(f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to "
+                            f"cuda:{count - 1}; pick one of those or use --device cpu")
     return dev
 
 
