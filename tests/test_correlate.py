@@ -57,14 +57,16 @@ def test_correlate_resumes_and_validates(tmp_path):
     again = correlate(proxies="params,synflow", sample=12, seed=3, store=db, workers=1)
     assert again.meta["scored_now"] == 0 and again.rows["params"] == first.rows["params"]
     s = Store(db)
-    assert s.count() == 12 + first.meta["unique_archs"]  # params per string, synflow per isomorphism class
+    rows = s.count()
+    assert rows == 12 + first.meta["unique_archs"]  # params per string, synflow per isomorphism class
     s.close()
-    with pytest.raises(UserError):
-        correlate(proxies="params", sample=20000, store=db)
-    with pytest.raises(UserError):
-        correlate(proxies="params", dataset="mnist", sample=5, store=db)
-    with pytest.raises(UserError):
-        correlate(proxies="params", sample=5, store=db, protocol="nope")
+    for bad in (dict(sample=20000), dict(dataset="mnist", sample=5), dict(sample=5, protocol="nope")):
+        with pytest.raises(UserError) as err:
+            correlate(proxies="params", store=db, **bad)
+        assert "\n" not in str(err.value), bad
+    s = Store(db)
+    assert s.count() == rows  # refused input writes nothing to the store
+    s.close()
 
 
 @needs_table

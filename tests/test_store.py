@@ -32,11 +32,14 @@ def test_not_a_store_is_a_clear_error(tmp_path):
     junk.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(UserError, match="not a zeronas store"):
         Store(junk)
+    assert junk.read_bytes() == b"this is not sqlite" * 100  # the refused file is left as it was
     other = tmp_path / "other.db"
     with sqlite3.connect(other) as c:
         c.execute("CREATE TABLE t (x)")
     with pytest.raises(UserError, match="not a zeronas store"):
         Store(other)
+    with sqlite3.connect(other) as c:  # no zeronas tables were added to someone else's database
+        assert [r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["t"]
     with pytest.raises(UserError, match="not a database URL"):
         Store("postgresql://host:notaport/db")
 
