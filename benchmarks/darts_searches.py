@@ -2,6 +2,9 @@
 
     python benchmarks/darts_searches.py --out docs/darts_searches.md
 
+With benchmarks/results/freedarts_protocols.json (``benchmarks/freedarts_protocols.py``) present, the page
+also gets the FreeDARTS protocol comparison (5 seeds, op histograms, parameters, the released genotypes).
+
 Each search runs through ``zeronas.search`` and is appended to a JSON-lines file as soon as it finishes (a
 killed run resumes). The settings are the reduced CPU ones named in the table unless a row says "paper
 settings"; the DARTS-space numbers of the papers need 600-epoch retraining on GPUs and are context only.
@@ -21,9 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 # label -> (method, kwargs, settings note)
 SEARCHES = {
-    "freedarts": ("freedarts", {}, "ZEROS one-shot, supernet C=16, 8 cells (paper settings)"),
-    "freedarts-20cells": ("freedarts", {"N": 20}, "ZEROS one-shot, supernet C=16, 20 cells (FreeDARTS-dagger)"),
-    "freedarts-iterative": ("freedarts", {"variant": "iterative"}, "ZEROS iterative (our reading), C=16, 8 cells"),
+    "freedarts-code": ("freedarts", {"protocol": "code"},
+                       "ZEROS one-shot, released-code protocol (the default), supernet C=16, 8 cells (paper settings)"),
+    "freedarts-code-20cells": ("freedarts", {"protocol": "code", "N": 20},
+                               "ZEROS one-shot, released-code protocol, C=16, 20 cells (FreeDARTS-dagger)"),
+    "freedarts-code-iterative": ("freedarts", {"protocol": "code", "variant": "iterative"},
+                                 "ZEROS iterative (our reading), released-code protocol, C=16, 8 cells"),
+    # the labels without "-code" are the float64 BN-bypassed protocol (the default before the code protocol)
+    "freedarts": ("freedarts", {"protocol": "bn-bypass"}, "ZEROS one-shot, bn-bypass protocol, C=16, 8 cells"),
+    "freedarts-20cells": ("freedarts", {"protocol": "bn-bypass", "N": 20},
+                          "ZEROS one-shot, bn-bypass protocol, C=16, 20 cells"),
+    "freedarts-iterative": ("freedarts", {"protocol": "bn-bypass", "variant": "iterative"},
+                            "ZEROS iterative (our reading), bn-bypass protocol, C=16, 8 cells"),
     "das": ("das", {"n": 20, "batch_size": 32}, "DAS sample-and-rank, N=20, batch 32, network C=16, 8 cells"),
     "das-ft": ("das", {"n": 10, "batch_size": 32, "train_steps": 5},
                "DAS sample-and-rank, N=10, each fast-trained 5 SGD steps (batch 32) first"),
@@ -83,6 +95,11 @@ def main():
         note = SEARCHES.get(r["label"], (None, None, ""))[2]
         lines.append(f"| {r['label']} | {note} | {r['seed']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | "
                      f"{r['evaluations']} | `{r['genotype']}` |")
+    protocols = args.jsonl.with_name("freedarts_protocols.json")  # benchmarks/freedarts_protocols.py
+    if protocols.exists():
+        from freedarts_protocols import markdown
+
+        lines += ["", *markdown(protocols)]
     findings = args.out.with_name(args.out.stem + "_findings.md")
     if findings.exists():  # written by hand after reading the numbers
         lines += ["", findings.read_text()]

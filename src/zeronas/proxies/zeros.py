@@ -5,10 +5,16 @@ respect to the mixing weight of each operation. The core ``connection_sensitivit
 whose ``forward(x, weights=W)`` mixes edge ops by an [E, O] weight tensor (discrete NB201/DARTS networks
 and their supernets); the search uses it per operation, the ``zeros`` proxy sums it over a network.
 Float64, BN bypassed, all-ones input: the stored output of the official NB201 notebook is all NaN
-because of float32 overflow and BN on a constant input, which these choices avoid.
+because of float32 overflow, which these choices avoid.
+
+``connection_sensitivity_code`` is the score as the released notebooks compute it (float32, BN in train
+mode, the raw architecture parameters as mixing weights, gradient w.r.t. them): FreeDARTS's ``code``
+protocol.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 
@@ -31,6 +37,31 @@ def connection_sensitivity(model, weights: torch.Tensor, input_shape) -> torch.T
     if not torch.all(torch.isfinite(score)):
         raise FloatingPointError("ZEROS is not finite (overflow): the network is too deep for float64 synflow")
     return score
+
+
+def connection_sensitivity_code(model, alpha: torch.Tensor, input_shape, *, abs_alpha: bool = False,
+                                dtype=torch.float32, mixing=None) -> tuple[torch.Tensor, float]:
+    """ZEROS as the released FreeDARTS notebooks compute it: (|alpha * dR/dalpha|, R) for the [E, O] tensor
+    ``alpha`` of architecture parameters, R = sum of the logits of one all-ones image.
+
+    Source: anonymous-submission1991/FreeDARTS, ``pruning_func`` of DARTS_CNN/FreeDARTS_SynFlow_oneshot.ipynb
+    and NAS_Bench201/exps/algos/FreeDARTS_SynFlow_oneshot.ipynb. Every floating state tensor is made absolute,
+    BN runs in train mode (the statistics of the one image over H x W), and alpha itself mixes the ops: their
+    ``model_search`` forward passes the raw alphas, with no softmax, so the gradient is w.r.t. the alphas.
+    ``abs_alpha``: NB201 keeps alpha in the state dict, so the notebook makes it absolute too (DARTS keeps
+    it outside, signed). ``mixing`` (a function of alpha) replaces the raw mixing for comparisons, e.g. a
+    softmax. ``model`` is deep-copied, never modified. The result may hold NaN/inf (float32 overflow): the
+    caller decides what to do with it.
+    """
+    model = linearized(copy.deepcopy(model), dtype).train()
+    a = alpha.detach().to(dtype).clone()
+    a = (a.abs() if abs_alpha else a).requires_grad_(True)
+    x = torch.ones(input_shape, dtype=dtype, device=a.device)
+    r = model(x, weights=a if mixing is None else mixing(a)).sum()
+    (grad,) = torch.autograd.grad(r, a, allow_unused=True)
+    if grad is None:
+        grad = torch.zeros_like(a)
+    return (a * grad).abs().detach(), r.item()
 
 
 @register("zeros", direction=1, shares_isomorphs=True, data="ones", bn_mode="bypass", dtype="float64",
