@@ -1,4 +1,6 @@
 import math
+import re
+import sqlite3
 
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ from zeronas.benchmarks.correlation import correlation, rank_ensemble, top_k_ove
 from zeronas.correlate import parse_proxies
 from zeronas.errors import UserError
 
-from .conftest import needs_cifar, needs_table
+from .conftest import SHARED, needs_cifar, needs_table
 
 
 def test_correlation_statistics_by_hand():
@@ -170,3 +172,208 @@ def test_progress_off_a_terminal_prints_plain_lines():
     with _progress(3, False, stream=log) as advance:
         advance()
     assert log.getvalue().count("\n") == 1  # disabled: silent
+
+
+# --- damaged tables, missing ground truth, NaN proxy values -----------------------------------------------------
+
+def _nb201_text(rows=15625, extra=""):
+    lines = ["index,arch_str,cifar10_test_acc,in_x" + (",params" if extra else "")]
+    lines += [f"{i},arch{i},{50 + i / 1000:.3f},True" + (f",{extra}" if extra else "") for i in range(rows)]
+    return lines
+
+
+def _load_nb201_from(tmp_path, lines=None, raw=None):
+    import gzip
+
+    from zeronas.benchmarks.nb201 import load_nb201
+
+    d = tmp_path / "nasbench201"
+    d.mkdir(exist_ok=True)
+    (d / "nb201_main.csv.gz").write_bytes(raw if raw is not None else gzip.compress("\n".join(lines).encode()))
+    return load_nb201(tmp_path)
+
+
+def test_a_damaged_nb201_table_names_the_row_and_column(tmp_path):
+    import gzip
+
+    table = _load_nb201_from(tmp_path, _nb201_text())  # a sound (synthetic) table loads
+    assert len(table) == 15625 and table.column("cifar10_test_acc")[2] == pytest.approx(50.002)
+
+    def refused(lines=None, raw=None, *needles):
+        with pytest.raises(UserError) as err:
+            _load_nb201_from(tmp_path, lines, raw)
+        message = str(err.value)
+        assert "\n" not in message and "nb201_main.csv.gz" in message and "intact copy" in message
+        for needle in needles:
+            assert needle in message, message
+
+    whole = gzip.compress("\n".join(_nb201_text()).encode())
+    refused(None, whole[: len(whole) // 2], "unreadable after row")  # cut short: gzip stream ends early
+    refused(None, b"not gzip at all", "unreadable", "BadGzipFile")
+    bad = _nb201_text()
+    bad[0] = "idx,arch_str,cifar10_test_acc,in_x"
+    refused(bad, None, "wrong header", "'index'")
+    bad = _nb201_text()
+    bad[101] = "100,arch100,ninety,True"
+    refused(bad, None, "row 102, column 'cifar10_test_acc'", "'ninety', not a number")
+    bad[101] = "100,arch100,inf,True"
+    refused(bad, None, "row 102, column 'cifar10_test_acc'")
+    bad[101] = "100,arch100,90.1"
+    refused(bad, None, "row 102 has 3 cells, the header has 4")
+    bad[101] = "100,arch100,90.1,maybe"
+    refused(bad, None, "row 102, column 'in_x'", "not True or False")
+    bad[101] = "100,arch7,90.1,True"
+    refused(bad, None, "row 102, column 'arch_str'", "repeats the arch of row 9")
+    bad = _nb201_text()
+    del bad[50]
+    refused(bad, None, "row 51, column 'index'", "holds '50', expected 49")
+    refused(_nb201_text(rows=100), None, "truncated", "100 rows")
+    refused([], None, "is empty")
+    blank = _nb201_text()
+    blank[11] = "10,arch10,,True"  # no result for one arch: allowed, NaN
+    blank[12] = "11,arch11,nan,True"
+    acc = _load_nb201_from(tmp_path, blank).column("cifar10_test_acc")
+    assert np.isnan(acc[10]) and np.isnan(acc[11]) and np.isfinite(acc[12])
+
+
+def test_a_damaged_macro_table_names_the_row_and_column(tmp_path):
+    import itertools
+
+    from zeronas.benchmarks.macro import load_macro
+
+    d = tmp_path / "nasbench_macro"
+    d.mkdir()
+    codes = ["".join(c) for c in itertools.product("012", repeat=8)]
+    good = ["arch,mean_acc,params"] + [f"{c.lstrip('0') or '0'},{80 + i / 1e4:.4f},{1000 + i}"
+                                        for i, c in enumerate(codes)]
+
+    def load(lines):
+        (d / "nas_bench_macro_cifar10.csv").write_text("\n".join(lines) + "\n")
+        return load_macro(tmp_path)
+
+    table = load(good)  # leading zeros dropped by a spreadsheet come back
+    assert len(table) == 6561 and table.arch_str[0] == "00000000"
+    for edit, needle in ((lambda ls: ls.__setitem__(5, ls[5].split(",")[0] + ",x,1"), "row 6, column 'mean_acc'"),
+                         (lambda ls: ls.__setitem__(5, "30000012,80,1"), "row 6, column 'arch'"),
+                         (lambda ls: ls.__setitem__(5, ls[5].split(",")[0] + ",80"),
+                          "row 6 has 2 cells, the header has 3"),
+                         (lambda ls: ls.__setitem__(5, ls[4]), "row 6, column 'arch'"),
+                         (lambda ls: ls.__setitem__(0, "code,mean_acc,params"), "wrong header"),
+                         (lambda ls: ls.__delitem__(slice(100, None)), "truncated (99 archs")):
+        lines = list(good)
+        edit(lines)
+        with pytest.raises(UserError, match=re.escape(needle)) as err:
+            load(lines)
+        assert "\n" not in str(err.value)
+
+
+def test_correlation_counts_missing_truth_and_nan_values_apart():
+    truth = np.array([1.0, 2.0, math.nan, 4.0, 5.0, math.nan])
+    r = correlation(np.array([1.0, math.nan, 3.0, 4.0, 5.0, math.nan]), truth)
+    assert (r["n"], r["dropped_nan"], r["no_truth"], r["nan_values"]) == (3, 3, 2, 1)
+
+
+def test_training_states_correlations_count_archs_left_out():
+    from zeronas.benchmarks.training_states import correlations
+
+    archs = [f"a{i}" for i in range(6)]
+    metrics = {"test_acc@1": {a: float(i) for i, a in enumerate(archs)}}
+    target = {a: (math.nan if i == 2 else float(i)) for i, a in enumerate(archs)}
+    rows = correlations({"recipe": {"epochs": 1}}, metrics, {"final": metrics["test_acc@1"], "nb201_200ep": target})
+    assert rows[0]["left_out"] == {"nb201_200ep": 1} and rows[0]["n"] == 5
+
+
+def _data_copy(tmp_path, blank_rows):
+    """The data folder with a copy of the NB201 table whose cifar10_test_acc is blank in ``blank_rows``."""
+    import csv
+    import gzip
+    import io
+
+    data = tmp_path / "data"
+    (data / "nasbench201").mkdir(parents=True)
+    for entry in SHARED.parent.parent.iterdir():
+        if entry.name != "nasbench201":
+            (data / entry.name).symlink_to(entry)
+    rows = list(csv.reader(io.StringIO(gzip.decompress(SHARED.read_bytes()).decode())))
+    column = rows[0].index("cifar10_test_acc")
+    for i in blank_rows:
+        rows[i + 1][column] = ""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    (data / "nasbench201" / "nb201_main.csv.gz").write_bytes(gzip.compress(out.getvalue().encode()))
+    return data
+
+
+@needs_table
+@pytest.mark.data
+def test_archs_without_ground_truth_are_counted_and_reported(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+    from zeronas.correlate import correlate, write_outputs
+
+    db = tmp_path / "z.db"
+    full = correlate(proxies="params", sample=12, seed=3, store=db, workers=1)
+    assert full.meta["no_ground_truth"] == 0 and not any("ground truth" in n for n in full.meta["notes"])
+    data = _data_copy(tmp_path, full.meta["indices"][:3])
+    res = correlate(proxies="params", sample=12, seed=3, store=db, workers=1, data_dir=data)
+    assert res.meta["archs"] == 12 and res.meta["no_ground_truth"] == 3
+    assert (res.rows["params"]["n"], res.rows["params"]["no_truth"], res.rows["params"]["nan_values"]) == (9, 3, 0)
+    assert any(n.startswith("3 of 12 sampled archs have no ground truth (cifar10_test_acc") for n in res.meta["notes"])
+    write_outputs(res, tmp_path / "out")
+    saved = json.loads((tmp_path / "out" / "correlation.json").read_text())
+    assert saved["meta"]["no_ground_truth"] == 3 and saved["proxies"]["params"]["no_truth"] == 3
+    assert any("have no ground truth" in n for n in saved["meta"]["notes"])
+    out = CliRunner().invoke(app, ["correlate", "-p", "params", "--sample", "12", "--seed", "3", "--workers", "1",
+                                   "--store", str(db), "--data-dir", str(data)])
+    assert out.exit_code == 0, out.output
+    assert "3 of 12 sampled archs have no ground truth" in " ".join(out.output.split())
+
+
+@needs_table
+@pytest.mark.data
+def test_nan_proxy_values_are_counted_with_the_reason(tmp_path):
+    import sqlite3
+
+    from zeronas.benchmarks.nb201 import load_nb201
+    from zeronas.correlate import correlate
+
+    db = tmp_path / "z.db"
+    full = correlate(proxies="params", sample=12, seed=3, store=db, workers=1)
+    archs = [load_nb201().arch_str[i] for i in full.meta["indices"][:3]]
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE scores SET value = NULL, status = 'nan' WHERE arch IN (?, ?)", archs[:2])
+        con.execute("UPDATE scores SET value = NULL, status = 'error', error = 'RuntimeError: boom' WHERE arch = ?",
+                    archs[2:])
+    con.close()
+    res = correlate(proxies="params", sample=12, seed=3, store=db, only_stored=True)
+    row = res.rows["params"]
+    assert (row["n"], row["nan_values"], row["no_truth"]) == (9, 3, 0)
+    assert ("params: 3 archs with ground truth left out of its correlation: 1 failed (e.g. RuntimeError: boom), "
+            "2 scored NaN (undefined there)") in res.meta["notes"][-1]
+
+
+@needs_table
+@pytest.mark.data
+def test_a_damaged_or_unwritable_store_stops_correlate_before_scoring(tmp_path, monkeypatch, capsys):
+    from zeronas.correlate import correlate
+
+    from .test_store import _big, _cli, _one_line_error, _read_only, _scramble
+
+    bad = _scramble(_big(tmp_path / "bad.db"))
+    _one_line_error(*_cli(monkeypatch, capsys, "correlate", "-p", "params", "--sample", "5", "--workers", "1",
+                          "--store", bad), "is damaged", str(bad))
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE t (x)")
+    c.close()
+    before = other.read_bytes(), other.stat().st_mtime_ns
+    _one_line_error(*_cli(monkeypatch, capsys, "correlate", "-p", "params", "--sample", "5", "--workers", "1",
+                          "--store", other), "not a zeronas store")
+    assert (other.read_bytes(), other.stat().st_mtime_ns) == before
+    ro = _big(tmp_path / "ro.db", rows=10)
+    with _read_only(ro):
+        with pytest.raises(UserError, match="cannot write to store"):
+            correlate(proxies="params", sample=5, store=ro, workers=1)

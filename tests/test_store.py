@@ -1,5 +1,9 @@
+import contextlib
 import math
+import os
+import shutil
 import sqlite3
+import subprocess
 
 import pytest
 
@@ -248,3 +252,265 @@ def test_merge_cli_collects_machines_into_one_store(tmp_path):
     assert res.exit_code == 0 and Store(tmp_path / "all.db").count() == 6
     res = CliRunner().invoke(app, ["merge", str(tmp_path / "nope.parquet"), "--store", str(tmp_path / "all.db")])
     assert isinstance(res.exception, UserError) and "does not exist" in str(res.exception)
+
+
+# --- refused stores: one line, exit 2, and a refused file left exactly as it was -------------------------------
+
+def _cli(monkeypatch, capsys, *args) -> tuple[int, str]:
+    """Run the installed entry point (``main`` turns a UserError into 'error: ...' and exit 2)."""
+    from zeronas.cli import main
+
+    monkeypatch.setattr("sys.argv", ["zeronas", *map(str, args)])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main()
+    return done.value.code, capsys.readouterr().err
+
+
+def _one_line_error(code, err, *needles):
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    for needle in needles:
+        assert needle in lines[0], err
+
+
+def _fingerprint(path):
+    import hashlib
+
+    return (hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None, path.stat().st_mtime_ns,
+            sorted(p.name for p in path.parent.iterdir()))
+
+
+def _big(path, rows=3000):
+    """A real store of several pages."""
+    db = Store(path)
+    for start in range(0, rows, 500):
+        db.put([rec(f"arch{k:05d}" * 4, "nwot", float(k), h=H_NWOT) for k in range(start, start + 500)])
+    db.close()
+    return path
+
+
+def _scramble(path):
+    """Overwrite bytes in the middle of a file, as a failing disk or a bad copy leaves it."""
+    import random
+
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 8192] = random.Random(0).randbytes(8192)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_an_empty_store_is_refused_by_the_api(tmp_path):
+    for blank in ("", "   ", "sqlite://", "sqlite:///"):
+        with pytest.raises(UserError, match="empty") as err:
+            Store(blank)
+        assert "\n" not in str(err.value)
+        with pytest.raises(UserError, match="empty"):
+            Store(blank, create=False)
+    from zeronas.benchmarks import training_states as ts
+    from zeronas.correlate import correlate
+
+    with pytest.raises(UserError, match="empty"):
+        correlate(proxies="params", sample=5, store="")  # before the table or any scoring
+    with pytest.raises(UserError, match="empty"):
+        ts.load("")
+    with pytest.raises(UserError, match="empty"):
+        Store(tmp_path / "dst.db").merge("")
+    assert Store(":memory:").count() == 0  # an in-memory store asked for by name stays possible
+
+
+@pytest.mark.parametrize("args", [
+    ["report", "--store", ""], ["merge", "x.csv", "--store", ""], ["bench", "correlate", "--store", ""],
+    ["bench", "build", "--store", "", "--sample", "3"],
+    ["search", "--method", "sample", "--proxy", "params", "--data", "none", "--budget", "3", "--store", ""],
+    ["correlate", "-p", "params", "--sample", "5", "--workers", "1", "--store", ""],
+    ["correlate", "-p", "params", "--sample", "5", "--workers", "1", "--store", "  "],
+])
+def test_an_empty_store_is_one_line_on_the_command_line(monkeypatch, capsys, tmp_path, args):
+    monkeypatch.chdir(tmp_path)
+    _one_line_error(*_cli(monkeypatch, capsys, *args), "empty")
+    assert not any(tmp_path.iterdir())  # nothing written anywhere
+
+
+def test_a_refused_file_is_left_byte_identical(tmp_path, monkeypatch, capsys):
+    other = tmp_path / "other" / "other.db"  # another program's SQLite file
+    other.parent.mkdir()
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE t (x)")
+        c.execute("INSERT INTO t VALUES (1)")
+    c.close()
+    before = _fingerprint(other)
+    for create in (False, True):
+        with pytest.raises(UserError, match="not a zeronas store"):
+            Store(other, create=create)
+    _one_line_error(*_cli(monkeypatch, capsys, "report", "--store", other), "not a zeronas store")
+    _one_line_error(*_cli(monkeypatch, capsys, "merge", tmp_path / "x.csv", "--store", other), "not a zeronas store")
+    _one_line_error(*_cli(monkeypatch, capsys, "merge", other, "--store", tmp_path / "dst.db"), "not a zeronas store")
+    assert _fingerprint(other) == before  # same bytes, same mtime, no journal or WAL files beside it
+    with sqlite3.connect(other) as c:
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    c.close()
+
+    for name, content in (("text.db", b"a text file\n" * 50), ("junk.db", bytes(range(256)) * 40),
+                          ("zero.db", b"")):
+        path = tmp_path / name
+        path.write_bytes(content)
+        before = _fingerprint(path)
+        _one_line_error(*_cli(monkeypatch, capsys, "report", "--store", path), "not a zeronas store"
+                        if content else "empty file")
+        assert _fingerprint(path) == before
+        if content:
+            with pytest.raises(UserError, match="not a zeronas store"):
+                Store(path)  # a writer too
+            assert _fingerprint(path) == before
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for args in (["report", "--store", folder], ["merge", tmp_path / "x.csv", "--store", folder]):
+        _one_line_error(*_cli(monkeypatch, capsys, *args), "is a folder")
+    assert not any(folder.iterdir())
+    with pytest.raises(UserError, match="is a file, not a folder"):
+        Store(tmp_path / "text.db" / "s.db")
+
+
+def test_a_zero_byte_file_becomes_a_store_for_a_writer(tmp_path):
+    path = tmp_path / "new.db"
+    path.touch()
+    db = Store(path)
+    db.put([rec("a", "nwot", 1.0)])
+    db.close()
+    assert Store(path, create=False).count() == 1
+
+
+def test_a_scrambled_store_is_one_line_for_report_and_merge(tmp_path, monkeypatch, capsys):
+    bad = _scramble(_big(tmp_path / "bad.db"))
+    with pytest.raises(UserError, match="is damaged") as err:
+        Store(bad, create=False)
+    assert "\n" not in str(err.value) and "start a new --store" in str(err.value)
+    _one_line_error(*_cli(monkeypatch, capsys, "report", "--store", bad), "is damaged", str(bad))
+    export = _filled(tmp_path / "src.db").export(tmp_path / "src.csv")
+    _one_line_error(*_cli(monkeypatch, capsys, "merge", export, "--store", bad), "is damaged")
+    _one_line_error(*_cli(monkeypatch, capsys, "merge", bad, "--store", tmp_path / "dst.db"), "is damaged")
+    assert Store(tmp_path / "dst.db").count() == 0
+
+
+def test_damage_found_after_opening_is_one_line(tmp_path):
+    """A page that goes bad while a store is open fails the query, not with a traceback."""
+    path = _big(tmp_path / "s.db")
+    db = Store(path)  # sound when opened
+    _scramble(path)
+    db.engine.dispose()  # fresh connections read the damaged pages
+    for query in (lambda: db.values("nb201", "nwot", H_NWOT), db.count, db.summary, db.export_rows):
+        with pytest.raises(UserError, match="is damaged") as err:
+            query()
+        assert "\n" not in str(err.value)
+
+
+@contextlib.contextmanager
+def _read_only(path):
+    """Make a file or folder unwritable: chmod for a user, the immutable flag for root (whom modes don't stop)."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+        pytest.skip("running as root where the immutable flag cannot be set: no way to make a file read-only")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_an_unwritable_store_is_refused_when_opened_for_writing(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "s.db"
+    _filled(path).close()
+    with _read_only(path):
+        with pytest.raises(UserError, match="cannot write to store") as err:
+            Store(path)
+        assert "\n" not in str(err.value) and "writable" in str(err.value)
+        assert Store(path, create=False).count() == 5  # reading a read-only store is fine
+        export = tmp_path / "e.csv"
+        Store(path, create=False).export(export)
+        _one_line_error(*_cli(monkeypatch, capsys, "merge", export, "--store", path), "cannot write to store")
+    with pytest.raises(UserError, match="cannot write the export"):
+        Store(path, create=False).export(export / "under_a_file.csv")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    _filled(folder / "s.db").close()
+    with _read_only(folder):
+        for target in (folder / "s.db", folder / "new.db", folder / "sub" / "new.db"):
+            with pytest.raises(UserError, match="cannot (write to|create) store") as err:
+                Store(target)
+            assert "\n" not in str(err.value)
+
+
+def test_merge_refuses_bad_rows_naming_file_row_and_column_and_writes_nothing(tmp_path):
+    import csv
+
+    good = _filled(tmp_path / "src.db").export(tmp_path / "good.csv")
+    with open(good, newline="") as f:
+        rows = list(csv.DictReader(f))
+    dst = Store(tmp_path / "dst.db")
+    dst.put([rec("z", "nwot", 1.0, h=H_NWOT)])
+
+    def refused(name, edit, *needles):
+        changed = [dict(r) for r in rows]
+        edit(changed)
+        path = tmp_path / name
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(changed)
+        with pytest.raises(UserError) as err:
+            dst.merge(path)
+        message = str(err.value)
+        assert "\n" not in message and str(path) in message
+        for needle in needles:
+            assert needle in message, message
+        assert dst.count() == 1  # the whole source refused: not one row of it written
+
+    ok = next(i for i, r in enumerate(rows) if r["status"] == "ok")
+    for bad in ("inf", "-inf", "nan"):
+        refused(f"ok_{bad}.csv", lambda rs, bad=bad: rs[ok].update(value=bad), f"row {ok + 2}", "'value'",
+                "marked 'ok'")
+    refused("ok_blank.csv", lambda rs: rs[ok].update(value=""), f"row {ok + 2}", "'value'")
+    refused("nan_valued.csv", lambda rs: rs[next(i for i, r in enumerate(rs) if r["status"] == "nan")].update(
+        value="3.5"), "'value'", "status 'nan'")
+    refused("duplicate.csv", lambda rs: rs.append(dict(rs[0])), f"row {len(rows) + 2} repeats the key", "row 2")
+    refused("dup_other_value.csv", lambda rs: rs.append({**rs[0], "value": "42"}), "repeats the key")
+    refused("not_json.csv", lambda rs: rs[1].update(protocol="{oops"), "row 3", "'protocol'", "not a JSON object")
+    refused("json_list.csv", lambda rs: rs[1].update(protocol="[1, 2]"), "row 3", "'protocol'", "not a JSON object")
+    refused("status.csv", lambda rs: rs[0].update(status="fine"), "row 2", "'status'")
+    refused("seconds.csv", lambda rs: rs[0].update(seconds="nan"), "row 2", "'seconds'")
+    refused("space.csv", lambda rs: rs[0].update(space=""), "row 2", "'space'")
+
+    short = tmp_path / "short.csv"
+    lines = good.read_text().splitlines(keepends=True)
+    short.write_text("".join(lines[:3]) + lines[3].rsplit(",", 4)[0] + "\n" + "".join(lines[4:]))
+    with pytest.raises(UserError, match=r"row 4 has 7 cells, the header has 11"):
+        dst.merge(short)
+    cut = tmp_path / "cut.csv.gz"
+    import gzip
+
+    whole = gzip.compress(good.read_bytes() * 40)
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(UserError, match="cannot be read after row"):
+        dst.merge(cut)
+    assert dst.count() == 1
+
+
+def test_merge_refuses_a_bad_row_of_another_store(tmp_path):
+    src = _filled(tmp_path / "src.db")
+    src.close()
+    with sqlite3.connect(tmp_path / "src.db") as c:  # an ok row without its value (edited by hand)
+        c.execute("UPDATE scores SET value = NULL WHERE status = 'ok' AND canonical = 'a' AND proxy = 'nwot'")
+    c.close()
+    dst = Store(tmp_path / "dst.db")
+    with pytest.raises(UserError, match=r"the score of 'arch-a' for nwot .*column 'value'") as err:
+        dst.merge(tmp_path / "src.db")
+    assert "\n" not in str(err.value) and dst.count() == 0

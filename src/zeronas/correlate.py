@@ -20,7 +20,7 @@ from .proxies.base import get_proxy
 from .run import make_executor
 from .scoring import Scorer
 from .spaces import space as get_space
-from .store import Store
+from .store import Store, check_location
 
 PAPER_TARGETS = {
     # Abdelfattah et al. 2021 notebook: cifar10-valid test accuracy for C10, x-test for C100/IN16, seed mean
@@ -87,6 +87,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
     notes: list[str] = []
     target_col = None
     use_abs = False
+    check_location(store)  # an empty store is refused before any work
     sp = get_space(space)
     table = load_ground_truth(sp.name, data_dir)
     if protocol is not None:
@@ -164,13 +165,19 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             scored = _run(list(todo.values()), scorer_kwargs, workers, db, progress)
         wall = time.perf_counter() - t0
         truth = truth_all[idx]
+        no_truth = int(np.isnan(truth).sum())
+        if no_truth:
+            notes.append(f"{no_truth} of {len(idx)} sampled archs have no ground truth ({target_col} is blank or "
+                         f"NaN in {Path(table.path).name}); every correlation leaves them out")
         result = CorrelationResult(truth=truth)
         for p in base:
             vals = db.values(sp.name, p, hashes[p])
-            col = np.array([vals.get(k, math.nan) for k in keys[p]])
+            col = np.array([vals.get(k, math.nan) for k in keys[p]], dtype=float)
             result.values[p] = col
             spec = get_proxy(p)
             row = correlation(col, truth, spec.direction)
+            if row["nan_values"]:
+                notes.append(_nan_note(p, col, truth, keys[p], db.outcomes(sp.name, p, hashes[p])))
             secs = db.seconds(sp.name, p, hashes[p])
             row.update({"direction": spec.direction, "protocol_hash": hashes[p],
                         "ms_per_arch": 1000 * float(np.mean(secs)) if secs else math.nan})
@@ -178,6 +185,10 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
                 row["abs_spearman"] = abs(row["spearman"])
             result.rows[p] = row
         for name, members in ensembles.items():
+            worst = int(np.logical_or.reduce([np.isnan(result.values[m]) for m in members]).sum())
+            if worst:
+                notes.append(f"{name}: {worst} archs have a NaN member score, ranked worst for that member "
+                             f"(kept, not left out)")
             col = rank_ensemble([result.values[m] for m in members], [get_proxy(m).direction for m in members])
             result.values[name] = col
             row = correlation(col, truth, 1)
@@ -190,11 +201,37 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             "seed": seed, "batch_size": batch_size, "init": init, "protocol_preset": protocol,
             "isomorph_member": isomorph_member,
             "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes,
+            "no_ground_truth": no_truth,
             "scored_now": scored, "wall_seconds": wall, "workers": workers, "store": str(db),
         }
         return result
     finally:
         db.close()
+
+
+def _nan_note(proxy: str, col: np.ndarray, truth: np.ndarray, keys: list[str], outcomes: dict) -> str:
+    """Why a proxy's NaN values were left out: failures (with the first message), values undefined there,
+    or no stored score."""
+    failed, undefined, absent, first_error = 0, 0, 0, None
+    for k in (k for k, v, t in zip(keys, col, truth) if np.isnan(v) and not np.isnan(t)):
+        status, error = outcomes.get(k, (None, None))
+        if status is None:
+            absent += 1
+        elif status == "error":
+            failed += 1
+            first_error = first_error or error
+        else:
+            undefined += 1
+    parts = []
+    if failed:
+        shown = " ".join(str(first_error or "").split())[:100]
+        parts.append(f"{failed} failed" + (f" (e.g. {shown})" if shown else ""))
+    if undefined:
+        parts.append(f"{undefined} scored NaN (undefined there)")
+    if absent:
+        parts.append(f"{absent} have no stored score")
+    return (f"{proxy}: {failed + undefined + absent} archs with ground truth left out of its correlation: "
+            f"{', '.join(parts)}; 'zeronas report' lists them")
 
 
 def scoring_order(n: int, seed: int) -> np.ndarray:
@@ -294,7 +331,8 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "correlation.json", out / "correlation.csv", out / "scatter.png", out / "rho.png"]
     paths[0].write_text(json.dumps(result.to_json(), indent=1, default=str))
-    keys = ["spearman", "kendall", "top1", "top5", "top10", "n", "dropped_nan", "direction"]
+    keys = ["spearman", "kendall", "top1", "top5", "top10", "n", "dropped_nan", "no_truth", "nan_values",
+            "direction"]
     with open(paths[1], "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["proxy", *keys])

@@ -12,12 +12,14 @@ overwrite: a key already present (written by this run earlier, or by another mac
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import hashlib
 import io
 import json
 import math
+import sqlite3
 import time
 from pathlib import Path
 
@@ -100,15 +102,137 @@ def _migrate_to_v2(conn) -> dict[str, str]:
     return moved
 
 
+EMPTY_STORE = ("the store is empty: it names no file, and scores would be kept in memory only and lost; "
+               "pass a file path such as runs/zeronas.db or a database URL")
+
+
 def _url(url: str | Path) -> sa.URL:
     text = str(url)
+    if not text.strip():
+        raise UserError(EMPTY_STORE)
     if "://" not in text:
         return sa.URL.create("sqlite", database=text)
     try:
-        return sa.make_url(text)
+        parsed = sa.make_url(text)
     except (sa_exc.ArgumentError, ValueError):
         raise UserError(f"store URL {text!r} is not a database URL; pass a file path or e.g. "
                         f"sqlite:///runs/zeronas.db or postgresql+psycopg://user@host/db") from None
+    if parsed.get_backend_name() == "sqlite" and not (parsed.database or "").strip():
+        raise UserError(f"store URL {text!r}: {EMPTY_STORE}")  # sqlite:// alone is an in-memory database
+    return parsed
+
+
+def check_location(url: str | Path) -> None:
+    """Refuse an empty store or a malformed URL before any work is done (opening it comes later)."""
+    _url(url)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return _one_line(lines[0]) if lines else type(orig).__name__
+
+
+def _db_failure(where: str, exc: BaseException) -> UserError:
+    """A database error as one line that names the store and the fix."""
+    reason = _reason(exc)
+    low = reason.lower()
+    if any(w in low for w in ("malformed", "not a database", "corrupt", "disk i/o error")):
+        return UserError(f"store {where} is damaged ({reason}): restore it from a copy or start a new --store")
+    if any(w in low for w in ("readonly", "read-only", "unable to open", "permission denied")):
+        return UserError(f"cannot write to store {where} ({reason}): make the file and its folder writable, "
+                         f"or pass another --store")
+    if "locked" in low or "busy" in low:
+        return UserError(f"store {where} is locked by another program ({reason}); wait for it to finish or "
+                         f"pass another --store")
+    return UserError(f"store {where} failed ({reason}); check that the database is reachable and intact")
+
+
+DB_ERRORS = (sa_exc.DBAPIError, sqlite3.Error)
+
+
+@contextlib.contextmanager
+def _guard(where: str):
+    try:
+        yield
+    except DB_ERRORS as exc:
+        raise _db_failure(where, exc) from None
+
+
+def _inspect_sqlite(path: Path, where: str, create: bool) -> str | None:
+    """Look at an SQLite store file read-only, so that a file that is not a zeronas store is never changed.
+    Returns None for a file to create (absent, empty), else the store's version; raises UserError otherwise."""
+    if not path.exists():
+        if not create:
+            raise UserError(f"store {where} does not exist; pass the --store a correlate, search or bench run "
+                            f"wrote")
+        above = path.parent
+        while not above.exists() and above != above.parent:
+            above = above.parent
+        if not above.is_dir():
+            raise UserError(f"cannot create store {where}: {above} is a file, not a folder; pass another --store")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create store {where} ({exc.strerror or exc}): pass a --store in a writable "
+                            f"folder") from None
+        return None
+    if path.is_dir():
+        raise UserError(f"store {where} is a folder, not a store file; pass a file path such as "
+                        f"{path / 'zeronas.db'}")
+    if not path.is_file():
+        raise UserError(f"store {where} is not a regular file; pass a file path with --store")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise UserError(f"cannot read store {where} ({exc.strerror or exc}): make it readable or pass another "
+                        f"--store") from None
+    if not head:
+        if create:
+            return None  # SQLite takes an empty file as an empty database
+        raise UserError(f"store {where} is an empty file, not a zeronas store; pass the --store a correlate, "
+                        f"search or bench run wrote")
+    if head != SQLITE_HEADER:
+        raise UserError(f"{where} is not a zeronas store (not an SQLite database, or its first page is damaged); "
+                        f"pass a new path with --store")
+    damaged = f"store {where} is damaged ({{}}): restore it from a copy or start a new --store"
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=60)
+    except sqlite3.Error as exc:
+        raise _db_failure(where, exc) from None
+    try:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            if create:
+                return None
+            raise UserError(f"store {where} is an empty SQLite database, not a zeronas store; pass the --store a "
+                            f"correlate, search or bench run wrote")
+        meta = dict(con.execute("SELECT key, value FROM zeronas_meta").fetchall()) if "zeronas_meta" in tables \
+            else {}
+        if meta.get("format") != FORMAT:
+            raise UserError(f"{where} is a database but not a zeronas store; pass a new path with --store")
+        version = meta.get("version", VERSION)
+        if version not in ("1", VERSION):
+            raise UserError(f"{where} is a zeronas store of version {version}, newer than this zeronas reads "
+                            f"({VERSION}); upgrade zeronas")
+        # the b-tree check reads every page once (~0.2 s per 100 MB): a damaged store is refused before any work
+        check = [r[0] for r in con.execute("PRAGMA quick_check(1)")]
+        if check != ["ok"]:
+            raise UserError(damaged.format(_one_line("; ".join(check))))
+        return version
+    except sqlite3.Error as exc:
+        raise _db_failure(where, exc) from None
+    finally:
+        con.close()
 
 
 def _encode(value: float) -> tuple[float | None, str]:
@@ -157,54 +281,59 @@ class Store:
         self.url = _url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.path = Path(self.url.database) if self.is_sqlite and self.url.database else None
-        where = str(self)
-        missing = UserError(f"store {where} does not exist; pass the --store a correlate, search or bench run "
-                            f"wrote")
-        if self.path is not None and str(self.path) != ":memory:":
-            if not create and not self.path.exists():
-                raise missing
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.where = where = str(self)
+        file = self.path is not None and str(self.path) != ":memory:"
+        version = _inspect_sqlite(self.path, where, create) if file else None
         try:
             self.engine = sa.create_engine(self.url)
         except (ImportError, sa_exc.NoSuchModuleError) as e:
             raise UserError(f"store {where}: the database driver is not installed ({e}); pip install it "
                             f"(e.g. psycopg for postgresql+psycopg://) or use a file path") from None
-        if self.is_sqlite:
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            if not file:
+                version = self._inspect_server(create)
+            if self.is_sqlite:  # only now: a file that is not a zeronas store was never switched to WAL
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            with _guard(where):
+                METADATA.create_all(self.engine)
+            meta_rows = [{"key": "format", "value": FORMAT}, {"key": "version", "value": VERSION}]
+            self._transaction(lambda conn: _insert_missing(conn, META, meta_rows, ("key",)))
+            if create:
+                # a write that changes nothing: a read-only file, folder or login fails here, before any work
+                self._transaction(lambda conn: conn.execute(sa.delete(META).where(META.c.key == "")))
+            self.migrated: dict[str, str] = {}  # old protocol hash -> new, when this open upgraded the store
+            if version == "1":
+                self.migrated = self._transaction(_migrate_to_v2)
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def _inspect_server(self, create: bool) -> str | None:
+        """A server database (or an in-memory one): its zeronas version, None when it has no tables yet."""
+        where = self.where
         try:
             tables = set(sa.inspect(self.engine).get_table_names())
         except sa_exc.DatabaseError as e:
-            self.engine.dispose()
-            if self.is_sqlite:
-                raise UserError(f"{where} is not a zeronas store (not an SQLite database); pass a new path "
-                                f"with --store") from None
-            reason = str(e.orig).strip().splitlines()[0]
+            reason = _reason(e)
             hint = ("; create the database on the server first (e.g. createdb), zeronas creates only its tables"
                     if "does not exist" in reason else "; check the host, port, user and that the server runs")
             raise UserError(f"cannot open store {where}: {reason}{hint}") from None
-        if not tables and not create:
-            self.engine.dispose()
-            raise missing
-        version = VERSION
-        if tables:
-            meta = {}
-            if "zeronas_meta" in tables:
-                with self.engine.connect() as c:
-                    meta = dict(c.execute(sa.select(META.c.key, META.c.value)).all())
-            if meta.get("format") != FORMAT:
-                self.engine.dispose()
-                raise UserError(f"{where} is a database but not a zeronas store; pass a new path with --store")
-            version = meta.get("version", VERSION)
-            if version not in ("1", VERSION):
-                self.engine.dispose()
-                raise UserError(f"{where} is a zeronas store of version {version}, newer than this zeronas "
-                                f"reads ({VERSION}); upgrade zeronas")
-        METADATA.create_all(self.engine)
-        meta_rows = [{"key": "format", "value": FORMAT}, {"key": "version", "value": VERSION}]
-        self._transaction(lambda conn: _insert_missing(conn, META, meta_rows, ("key",)))
-        self.migrated: dict[str, str] = {}  # old protocol hash -> new, when this open upgraded the store
-        if version == "1":
-            self.migrated = self._transaction(_migrate_to_v2)
+        if not tables:
+            if not create:
+                raise UserError(f"store {where} holds no zeronas store; pass the --store a correlate, search or "
+                                f"bench run wrote")
+            return None
+        meta = {}
+        if "zeronas_meta" in tables:
+            with _guard(where), self.engine.connect() as c:
+                meta = dict(c.execute(sa.select(META.c.key, META.c.value)).all())
+        if meta.get("format") != FORMAT:
+            raise UserError(f"{where} is a database but not a zeronas store; pass a new path with --store")
+        version = meta.get("version", VERSION)
+        if version not in ("1", VERSION):
+            raise UserError(f"{where} is a zeronas store of version {version}, newer than this zeronas "
+                            f"reads ({VERSION}); upgrade zeronas")
+        return version
 
     def __str__(self) -> str:
         return str(self.path) if self.path else self.url.render_as_string(hide_password=True)
@@ -219,9 +348,11 @@ class Store:
             try:
                 with self.engine.begin() as conn:
                     return work(conn)
-            except sa_exc.IntegrityError:
+            except sa_exc.IntegrityError as exc:
                 if attempt == 4:
-                    raise
+                    raise _db_failure(self.where, exc) from None
+            except DB_ERRORS as exc:
+                raise _db_failure(self.where, exc) from None
 
     def put(self, records) -> int:
         """Write one architecture's records atomically; returns how many were new."""
@@ -243,7 +374,7 @@ class Store:
         return self._transaction(write)
 
     def _rows(self, query) -> list:
-        with self.engine.connect() as c:
+        with _guard(self.where), self.engine.connect() as c:
             return c.execute(query).all()
 
     def _where(self, space: str, proxy: str, protocol_hash: str):
@@ -257,6 +388,12 @@ class Store:
         q = sa.select(SCORES.c.canonical, SCORES.c.value, SCORES.c.status).where(
             *self._where(space, proxy, protocol_hash))
         return {c: _decode(v, s) for c, v, s in self._rows(q)}
+
+    def outcomes(self, space: str, proxy: str, protocol_hash: str) -> dict[str, tuple[str, str | None]]:
+        """Store key -> (status, error message): why a value is NaN (a failure, or undefined there)."""
+        q = sa.select(SCORES.c.canonical, SCORES.c.status, SCORES.c.error).where(
+            *self._where(space, proxy, protocol_hash))
+        return {c: (s, e) for c, s, e in self._rows(q)}
 
     def seconds(self, space: str, proxy: str, protocol_hash: str) -> list[float]:
         return [r[0] for r in self._rows(sa.select(SCORES.c.seconds).where(*self._where(space, proxy,
@@ -337,36 +474,37 @@ class Store:
                 raise UserError(f"Parquet export needs pandas and pyarrow ({exc}); pip install pandas pyarrow, "
                                 f"or export to .csv") from None
             return path
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")  # a crash mid-write never leaves a truncated export behind
-        with open(tmp, "wb") as raw:
-            binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if suffix == ".csv.gz" else raw
-            with io.TextIOWrapper(binary, encoding="utf-8", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
-                w.writeheader()
-                w.writerows(rows)
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as raw:
+                binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if suffix == ".csv.gz" else raw
+                with io.TextIOWrapper(binary, encoding="utf-8", newline="") as f:
+                    w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+                    w.writeheader()
+                    w.writerows(rows)
+            tmp.replace(path)
+        except OSError as exc:
+            raise UserError(f"cannot write the export {path} ({exc.strerror or exc}): pass a path in a writable "
+                            f"folder") from None
         return path
 
     def merge(self, source: str | Path, chunk: int = 2000) -> tuple[int, int]:
         """Add the scores of an export file (.csv, .csv.gz, .parquet) or of another store (path or URL); keys
         already here are kept, as for any writer. Idempotent; a merge that is killed keeps whole chunks and
-        a rerun adds the rest. Returns (rows read, rows new)."""
-        rows = _read_export(Path(source)) if _export_suffix(Path(source), strict=False) else None
-        if rows is None:
+        a rerun adds the rest. A source is checked whole before anything is written: a refused source adds
+        nothing. Returns (rows read, rows new)."""
+        if _export_suffix(Path(source), strict=False):
+            rows = _read_export(Path(source))
+            fix = "the file is damaged or edited: export it again with 'zeronas report --export'"
+        else:
             other = Store(source, create=False)
             try:
                 rows = other.export_rows()
             finally:
                 other.close()
-        protocols: dict[str, str] = {}
-        for r in rows:
-            if r["protocol_hash"] not in protocols:
-                proto = json.loads(r["protocol"])
-                if protocol_hash(proto) != r["protocol_hash"]:
-                    raise UserError(f"{source}: protocol {r['protocol_hash']} does not match its JSON (edited or "
-                                    f"corrupt); export the scores again")
-                protocols[r["protocol_hash"]] = _protocol_json(proto)
+            fix = "repair or delete that row in the source store, or merge an export instead"
+        protocols = _check_rows(source, rows, fix)
         new = 0
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
@@ -383,6 +521,75 @@ class Store:
         return len(rows), new
 
 
+def _label(r: dict) -> str:
+    if "_row" in r:
+        return f"row {r['_row']}"
+    return f"the score of {r.get('arch')!r} for {r.get('proxy')} (protocol {r.get('protocol_hash')})"
+
+
+def _value_problem(status: str, value) -> str | None:
+    """Why a (status, value) pair cannot be stored as it is, or None."""
+    if status in NON_FINITE:  # the value, if given, must be the one the status names
+        if value is None or (math.isnan(value) if status == "nan" else value == _decode(None, status)):
+            return None
+        return f"{value!r} with status {status!r}"
+    if value is None:
+        return None if status == "error" else "blank, but status 'ok' needs a finite number"
+    if not math.isfinite(value):
+        return (f"{value!r} is marked {status!r}; a non-finite score carries status nan, inf or -inf "
+                f"(an ok value is finite)")
+    return None
+
+
+def _check_rows(source, rows: list[dict], fix: str) -> dict[str, str]:
+    """Check every row before anything is written; returns {protocol hash: canonical protocol JSON}."""
+    protocols: dict[str, str] = {}
+    parsed: dict[str, dict | None] = {}
+    first: dict[tuple, dict] = {}
+
+    def refuse(r, column, problem):
+        raise UserError(f"{source}: {_label(r)} is malformed (column {column!r}: {problem}); {fix}")
+
+    for r in rows:
+        for column in ("space", "canonical", "arch", "proxy", "protocol_hash"):
+            if not isinstance(r[column], str) or not r[column].strip():
+                refuse(r, column, f"{r[column]!r}, not a name")
+        if r["status"] not in ("ok", "error", *NON_FINITE):
+            refuse(r, "status", f"{r['status']!r} is none of ok, error, nan, inf, -inf")
+        problem = _value_problem(r["status"], r["value"])
+        if problem:
+            refuse(r, "value", problem)
+        for column in ("seconds", "created"):
+            if not isinstance(r[column], (int, float)) or not math.isfinite(r[column]) or r[column] < 0:
+                refuse(r, column, f"{r[column]!r}, not a finite number of seconds")
+        if r["error"] is not None and not isinstance(r["error"], str):
+            refuse(r, "error", f"{r['error']!r}, not a message")
+        text = r["protocol"] if isinstance(r["protocol"], str) else ""
+        if text not in parsed:
+            try:
+                proto = json.loads(text)
+            except ValueError:
+                proto = None
+            parsed[text] = proto if isinstance(proto, dict) else None
+        proto = parsed[text]
+        if proto is None:
+            refuse(r, "protocol", f"{str(r['protocol'])[:60]!r} is not a JSON object")
+        if r["protocol_hash"] not in protocols:
+            if protocol_hash(proto) != r["protocol_hash"]:
+                raise UserError(f"{source}: {_label(r)}: protocol {r['protocol_hash']} does not match its JSON "
+                                f"(edited or corrupt); export the scores again")
+            protocols[r["protocol_hash"]] = _protocol_json(proto)
+        elif _protocol_json(proto) != protocols[r["protocol_hash"]]:
+            raise UserError(f"{source}: {_label(r)}: protocol {r['protocol_hash']} does not match its JSON "
+                            f"(edited or corrupt); export the scores again")
+        key = tuple(r[k] for k in KEY)
+        if key in first:
+            raise UserError(f"{source}: {_label(r)} repeats the key (space, canonical, proxy, protocol_hash) of "
+                            f"{_label(first[key])}; a store holds one score per key: {fix}")
+        first[key] = r
+    return protocols
+
+
 def _export_suffix(path: Path, strict: bool = True) -> str | None:
     name = path.name.lower()
     for suffix in EXPORT_SUFFIXES:
@@ -393,11 +600,20 @@ def _export_suffix(path: Path, strict: bool = True) -> str | None:
     return None
 
 
+def _check_columns(path: Path, columns: list[str]) -> None:
+    missing = [c for c in EXPORT_COLUMNS if c not in columns]
+    if missing:
+        hint = ("exports written before zeronas carried protocols lack it; export the store again"
+                if missing == ["protocol"] else "pass a file written by 'zeronas report --export'")
+        raise UserError(f"{path} is not a zeronas score export (missing columns: {', '.join(missing)}); {hint}")
+
+
 def _read_export(path: Path) -> list[dict]:
     """The rows of an export file, typed; a clear error for a missing, foreign or truncated file."""
     if not path.exists():
         raise UserError(f"{path} does not exist; pass a file written by 'zeronas report --export'")
     suffix = _export_suffix(path)
+    line = 1  # the last row read whole, for a file cut short
     try:
         if suffix == ".parquet":
             try:
@@ -411,28 +627,36 @@ def _read_export(path: Path) -> list[dict]:
             opener = gzip.open if suffix == ".csv.gz" else open
             with opener(path, "rt", encoding="utf-8", newline="") as f:
                 reader = csv.DictReader(f)
-                columns, raw = list(reader.fieldnames or []), list(reader)
+                columns, raw = list(reader.fieldnames or []), []
+                _check_columns(path, columns)
+                for r in reader:
+                    if None in r or None in r.values():  # DictReader's marks of extra and missing cells
+                        cells = len(columns) + len(r.get(None, [])) - sum(v is None for v in r.values())
+                        raise UserError(f"{path}: row {line + 1} has {cells} cells, the header has {len(columns)}; "
+                                        f"the file is truncated or damaged, export it again")
+                    raw.append(r)
+                    line += 1
     except (OSError, EOFError, UnicodeDecodeError, csv.Error, ValueError) as exc:
-        raise UserError(f"{path} cannot be read ({type(exc).__name__}: {exc}); it is truncated or not an "
+        where = f" after row {line}" if line > 1 else ""
+        raise UserError(f"{path} cannot be read{where} ({type(exc).__name__}: {exc}); it is truncated or not an "
                         f"export, write it again with 'zeronas report --export'") from None
-    missing = [c for c in EXPORT_COLUMNS if c not in columns]
-    if missing:
-        hint = ("exports written before zeronas carried protocols lack it; export the store again"
-                if missing == ["protocol"] else "pass a file written by 'zeronas report --export'")
-        raise UserError(f"{path} is not a zeronas score export (missing columns: {', '.join(missing)}); {hint}")
+    _check_columns(path, columns)
     rows = []
     for line, r in enumerate(raw, start=2):
+        column = "status"
         try:
             status = r["status"]
-            if status not in ("ok", "error", *NON_FINITE):
-                raise ValueError(f"status {status!r}")
-            blank = r["value"] is None or r["value"] == ""  # an error row may carry no value
-            value = _decode(None, status) if status in NON_FINITE else (
-                None if status == "error" and blank else float(r["value"]))
+            values = {}
+            for column in ("value", "seconds", "created"):
+                cell = r[column]
+                values[column] = None if cell is None or (isinstance(cell, str) and not cell.strip()) \
+                    else float(cell)
+            column = "error"
+            error = r["error"]
             rows.append({**{k: r[k] for k in ("space", "canonical", "arch", "proxy", "protocol_hash", "protocol")},
-                         "value": value, "status": status, "seconds": float(r["seconds"]),
-                         "created": float(r["created"]), "error": r["error"] or None})
+                         **values, "status": status, "error": None if error in (None, "") else str(error),
+                         "_row": line})
         except (TypeError, ValueError) as exc:
-            raise UserError(f"{path}: row {line} is malformed ({exc}); the file is damaged, export it again") \
-                from None
+            raise UserError(f"{path}: row {line} is malformed (column {column!r}: {exc}); the file is damaged, "
+                            f"export it again") from None
     return rows

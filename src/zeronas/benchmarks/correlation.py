@@ -18,11 +18,13 @@ def top_k_overlap(scores: np.ndarray, truth: np.ndarray, frac: float) -> float:
 
 def correlation(values: np.ndarray, truth: np.ndarray, direction: int = 1) -> dict:
     """Signed Spearman/Kendall of the raw values; top-k uses the proxy's direction (lower-is-better flipped).
-    NaN values are dropped and counted; -inf/+inf rank last/first."""
+    NaN values and NaN truth are dropped and counted (``dropped_nan``, of which ``no_truth`` lack ground truth
+    and ``nan_values`` have it but a NaN value); -inf/+inf rank last/first."""
     values, truth = np.asarray(values, dtype=float), np.asarray(truth, dtype=float)
     keep = ~np.isnan(values) & ~np.isnan(truth)
     v, t = values[keep], truth[keep]
-    out = {"n": int(keep.sum()), "dropped_nan": int((~keep).sum())}
+    out = {"n": int(keep.sum()), "dropped_nan": int((~keep).sum()), "no_truth": int(np.isnan(truth).sum()),
+           "nan_values": int((np.isnan(values) & ~np.isnan(truth)).sum())}
     if len(v) < 3 or np.all(v == v[0]):
         return {**out, "spearman": math.nan, "kendall": math.nan, "top1": math.nan, "top5": math.nan,
                 "top10": math.nan}

@@ -6,13 +6,9 @@ have leading zeros). Each arch was trained 3 times; ``mean_acc`` is the mean CIF
 
 from __future__ import annotations
 
-import csv
-
-import numpy as np
-
 from .. import paths
 from ..errors import DataNotFound, UserError
-from .table import ArchTable
+from .table import ArchTable, read_csv, sha256
 
 TABLE = "nasbench_macro/nas_bench_macro_cifar10.csv"
 
@@ -33,13 +29,19 @@ def load_macro(data_dir=None) -> MacroTable:
     if path is None:
         raise DataNotFound(f"NAS-Bench-Macro table not found (looked in {paths.searched(data_dir)}); put "
                            f"nas_bench_macro_cifar10.csv under <data-dir>/nasbench_macro/ or set ZERONAS_DATA")
-    try:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        archs = [r["arch"].zfill(8) for r in rows]
-        columns = {k: np.array([float(r[k]) for r in rows]) for k in rows[0] if k != "arch"}
-    except (OSError, KeyError, ValueError, IndexError, TypeError, csv.Error) as exc:
-        raise UserError(f"NAS-Bench-Macro table {path} is unreadable ({exc}); replace it with an intact copy") from None
-    if len(archs) != 3**8 or len(set(archs)) != 3**8:
-        raise UserError(f"NAS-Bench-Macro table {path} has {len(set(archs))} distinct archs, not 6561; replace it")
-    return MacroTable(path, paths.file_sha256(path), archs, columns)
+    what = "NAS-Bench-Macro table"
+    csv_rows = read_csv(path, what, ("arch", "mean_acc"))
+    archs, seen = [], {}
+    for i, code in enumerate(csv_rows.text("arch")):
+        arch = code.strip().zfill(8)  # spreadsheets drop the leading zeros
+        if len(arch) != 8 or not set(arch) <= set("012"):
+            raise csv_rows.refuse(i, "arch", f"holds {code!r}, not 8 digits from 0, 1, 2")
+        if arch in seen:
+            raise csv_rows.refuse(i, "arch", f"repeats the arch of row {csv_rows.numbers[seen[arch]]}")
+        seen[arch] = i
+        archs.append(arch)
+    if len(archs) != 3**8:
+        raise UserError(f"{what} {path} is truncated ({len(archs)} archs, want 6561); replace it with an intact "
+                        f"copy")
+    columns = {k: csv_rows.numeric(k) for k in csv_rows.header if k != "arch"}
+    return MacroTable(path, sha256(path), archs, columns)

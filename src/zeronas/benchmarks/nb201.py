@@ -6,15 +6,11 @@ under a second. Every result that uses it records ``source_sha256``.
 
 from __future__ import annotations
 
-import csv
-import gzip
-from pathlib import Path
-
 import numpy as np
 
 from .. import paths
 from ..errors import DataNotFound, UserError
-from .table import ArchTable
+from .table import ArchTable, read_csv, sha256
 
 MAIN_TABLE = "nasbench201/nb201_main.csv.gz"
 HOW_TO_GET = (
@@ -71,40 +67,57 @@ class NB201Table(ArchTable):
         return self.column(f"params_M_{name}")
 
 
-_CACHE: dict[Path, NB201Table] = {}
+_CACHE: dict[tuple, NB201Table] = {}
+ROWS = 15625
+TEXT_COLUMNS = ("arch_str", "naslib_arch")  # op_* too: strings, not read
 
 
 def load_nb201(data_dir=None) -> NB201Table:
-    """Load the NB201 table (memoized per process)."""
+    """Load the NB201 table (memoized per process, per file version). A damaged file is a one-line error
+    naming its row and column; a blank accuracy is NaN (an arch without that result)."""
     path = paths.find([MAIN_TABLE], data_dir)
     if path is None:
         raise DataNotFound(f"NB201 benchmark table not found (looked in {paths.searched(data_dir)}); {HOW_TO_GET}")
     path = path.resolve()
-    if path in _CACHE:
-        return _CACHE[path]
     try:
-        with gzip.open(path, "rt", newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader)
-            rows = list(reader)
-    except (OSError, EOFError, StopIteration, csv.Error, UnicodeDecodeError) as exc:
-        raise UserError(f"NB201 table {path} is unreadable ({exc.__class__.__name__}: {exc}); "
-                        f"replace it with an intact copy") from None
-    if "arch_str" not in header or "index" not in header or len(rows) != 15625:
-        raise UserError(f"NB201 table {path} is truncated or not an NB201 table "
-                        f"({len(rows)} rows, want 15625 with 'index' and 'arch_str'); replace it")
-    cols = list(zip(*rows))
-    index = np.array(cols[header.index("index")], dtype=np.int64)
-    if not np.array_equal(index, np.arange(15625)):
-        raise UserError(f"NB201 table {path} is not in index order; replace it with an intact copy")
+        digest = sha256(path)
+    except OSError as exc:
+        raise UserError(f"NB201 table {path} is unreadable ({exc.strerror or exc}); replace it with an intact "
+                        f"copy") from None
+    key = (path, digest)  # a replaced file is read again
+    if key in _CACHE:
+        return _CACHE[key]
+    what = "NB201 table"
+    csv_rows = read_csv(path, what, ("index", "arch_str"), gz=True)
+    header, n = csv_rows.header, len(csv_rows.rows)
+    for i, text in enumerate(csv_rows.text("index")):
+        if text.strip() != str(i):
+            # a missing or repeated row shows here, at the row where the order breaks
+            raise csv_rows.refuse(i, "index", f"holds {text!r}, expected {i} (rows missing, repeated or out of "
+                                              f"order)")
+    if n != ROWS:
+        raise UserError(f"{what} {path} is truncated or not an NB201 table ({n} rows, want {ROWS} with 'index' "
+                        f"and 'arch_str'); replace it with an intact copy")
+    archs = csv_rows.text("arch_str")
+    seen: dict[str, int] = {}
+    for i, arch in enumerate(archs):
+        if not arch.strip():
+            raise csv_rows.refuse(i, "arch_str", "is blank")
+        if arch in seen:
+            raise csv_rows.refuse(i, "arch_str", f"repeats the arch of row {csv_rows.numbers[seen[arch]]}")
+        seen[arch] = i
     columns: dict[str, np.ndarray] = {}
-    for name, values in zip(header, cols):
-        if name in ("index", "arch_str") or name.startswith("op_") or name == "naslib_arch":
+    for name in header:
+        if name == "index" or name in TEXT_COLUMNS or name.startswith("op_"):
             continue
         if name.startswith("in_"):
-            columns[name] = np.array([v == "True" for v in values])
+            cells = csv_rows.text(name)
+            for i, v in enumerate(cells):
+                if v not in ("True", "False"):
+                    raise csv_rows.refuse(i, name, f"holds {v!r}, not True or False")
+            columns[name] = np.array([v == "True" for v in cells])
             continue
-        columns[name] = np.array([float(v) if v != "" else np.nan for v in values], dtype=np.float64)
-    table = NB201Table(path, paths.file_sha256(path), list(cols[header.index("arch_str")]), columns)
-    _CACHE[path] = table
+        columns[name] = csv_rows.numeric(name)
+    table = NB201Table(path, digest, archs, columns)
+    _CACHE[key] = table
     return table

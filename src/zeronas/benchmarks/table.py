@@ -37,3 +37,97 @@ class ArchTable:
         if name not in self.columns:
             raise UserError(f"column {name!r} is not in {self.path}; columns: {', '.join(self.columns)}")
         return self.columns[name]
+
+
+
+def sha256(path: Path) -> str:
+    """The file's digest, read now: a table rewritten within one clock tick keeps its size and mtime."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())[:160]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class CsvRows:
+    """A benchmark CSV read whole: header, rows, and each row's number in the file (the header is row 1)."""
+    path: Path
+    what: str
+    header: list[str]
+    rows: list[list[str]]
+    numbers: list[int]
+
+    def refuse(self, i: int, name: str, problem: str) -> UserError:
+        return UserError(f"{self.what} {self.path}: row {self.numbers[i]}, column {name!r} {problem}; replace it "
+                         f"with an intact copy")
+
+    def text(self, name: str) -> list[str]:
+        j = self.header.index(name)
+        return [cells[j] for cells in self.rows]
+
+    def numeric(self, name: str) -> np.ndarray:
+        """Column ``name`` as floats: a blank or 'nan' cell is NaN (no result; counted where it is used),
+        anything else that is not a finite number is refused with its row and column."""
+        j = self.header.index(name)
+        cells = [c[j] if c[j].strip() else "nan" for c in self.rows]
+        try:
+            out = np.array(cells, dtype=np.float64)
+            if not np.isinf(out).any():
+                return out
+        except ValueError:
+            pass
+        out = np.empty(len(self.rows), dtype=np.float64)  # find the cell at fault
+        for i, cells in enumerate(self.rows):
+            text = cells[j].strip()
+            try:
+                out[i] = float(text) if text else np.nan
+            except ValueError:
+                out[i] = np.inf  # refused just below
+            if np.isinf(out[i]):
+                raise self.refuse(i, name, f"holds {cells[j]!r}, not a number")
+        return out
+
+
+def read_csv(path: Path, what: str, required: tuple[str, ...], gz: bool = False) -> CsvRows:
+    """A benchmark CSV (``gz``: gzip-compressed). A file that cannot be read to its end, a header without the
+    ``required`` columns or a row whose cell count differs from the header's is a one-line UserError naming
+    the file and the row."""
+    import csv
+    import gzip
+
+    fix = "replace it with an intact copy"
+    row, header = 1, None
+    try:
+        with (gzip.open(path, "rt", newline="") if gz else open(path, newline="")) as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise UserError(f"{what} {path} is empty; {fix}")
+            missing = [c for c in required if c not in header]
+            if missing or len(set(header)) != len(header):
+                why = (f"lacks {', '.join(map(repr, missing))}" if missing
+                       else f"repeats {sorted({c for c in header if header.count(c) > 1})}")
+                raise UserError(f"{what} {path} has the wrong header (row 1 {why}); {fix}")
+            rows, numbers = [], []
+            for cells in reader:
+                row += 1
+                if not cells:
+                    continue  # a blank line holds nothing
+                if len(cells) != len(header):
+                    raise UserError(f"{what} {path}: row {row} has {len(cells)} cells, the header has "
+                                    f"{len(header)} (truncated or damaged); {fix}")
+                rows.append(cells)
+                numbers.append(row)
+    except (OSError, EOFError, csv.Error, UnicodeDecodeError) as exc:
+        where = f" after row {row}" if header is not None else ""  # the last row read whole
+        raise UserError(f"{what} {path} is unreadable{where} ({_one_line(exc)}): truncated or damaged; {fix}") \
+            from None
+    return CsvRows(path, what, header, rows, numbers)

@@ -142,7 +142,8 @@ def targets(protocol: dict, metrics: dict, data_dir=None) -> dict[str, dict[str,
 
 def correlations(protocol: dict, metrics: dict, targets: dict[str, dict[str, float]]) -> list[dict]:
     """Spearman of every metric@epoch with every target ({name: {arch: value}}) on the archs that have both.
-    Only complete architectures (that reached the last epoch) count."""
+    Only complete architectures (that reached the last epoch) count; ``left_out`` counts, per target, the
+    complete archs without a value or a target (NaN, e.g. a blank benchmark cell)."""
     from .correlation import correlation
 
     epochs = protocol["recipe"]["epochs"]
@@ -161,5 +162,7 @@ def correlations(protocol: dict, metrics: dict, targets: dict[str, dict[str, flo
             c = correlation(v, t, direction)
             row[tname] = c["spearman"]
             row["n"] = c["n"]
+            if len(complete) - c["n"]:
+                row.setdefault("left_out", {})[tname] = len(complete) - c["n"]
         out.append(row)
     return out
