@@ -115,7 +115,7 @@ def test_convert_bad_inputs(tmp_path, official):
     truncated = tmp_path / "cut.pickle.pbz2"
     data = bz2.compress(pickle.dumps(official))
     truncated.write_bytes(data[: len(data) // 3])
-    with pytest.raises(UserError, match="not a readable"):
+    with pytest.raises(UserError, match="cut short"):
         convert(truncated, tmp_path / "out")
     sss = tmp_path / "sss.pickle.pbz2"
     with bz2.open(sss, "wb") as f:

@@ -51,6 +51,37 @@ def test_cifar100_and_imagenet16_pickles(tmp_path):
     assert im.x.shape == (2, 16, 16, 3) and list(im.y) == [0, 119]  # 1-based labels, classes > 120 dropped
 
 
+def py2_batch(data: np.ndarray, labels: list[int], label_key: bytes = b"labels") -> bytes:
+    """A batch as the official archives hold it: Python 2 cPickle protocol 2, byte strings, numpy 1.x names."""
+    import struct
+
+    def s(b):
+        return (b"U" + bytes([len(b)]) + b) if len(b) < 256 else (b"T" + struct.pack("<i", len(b)) + b)
+
+    n, w = data.shape
+    out = b"\x80\x02}q\x00(" + s(b"batch_label") + s(b"training batch 1 of 5")
+    out += (s(b"data") + b"cnumpy.core.multiarray\n_reconstruct\nq\x01cnumpy\nndarray\nq\x02K\x00\x85" + s(b"b")
+            + b"\x87Rq\x03(K\x01K" + bytes([n]) + b"M" + struct.pack("<H", w) + b"\x86cnumpy\ndtype\nq\x04"
+            + s(b"u1") + b"K\x00K\x01\x87Rq\x05(K\x03" + s(b"|")
+            + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89" + s(data.tobytes()) + b"tb")
+    out += s(label_key) + b"]q\x06(" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
+    return out + b"u."
+
+
+def test_python2_official_batches_pass_the_restricted_unpickler(tmp_path):
+    rng = np.random.default_rng(2)
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    data = rng.integers(0, 256, (5, 3072), dtype=np.uint8)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (tmp_path / "cifar-10-batches-py" / name).write_bytes(py2_batch(data, [0, 1, 2, 3, 9]))
+    im = load_images("cifar10", "test", data_dir=tmp_path)
+    assert np.array_equal(im.x[0, :, :, 1].reshape(-1), data[0, 1024:2048]) and list(im.y) == [0, 1, 2, 3, 9]
+    (tmp_path / "ImageNet16").mkdir()
+    small = rng.integers(0, 256, (3, 768), dtype=np.uint8)
+    (tmp_path / "ImageNet16" / "val_data").write_bytes(py2_batch(small, [1, 5, 200]))
+    assert list(load_images("imagenet16-120", "test", data_dir=tmp_path).y) == [0, 4]
+
+
 def test_missing_data_is_one_clear_error(tmp_path):
     with pytest.raises(DataNotFound) as exc:
         load_images("cifar100", "train", data_dir=tmp_path)

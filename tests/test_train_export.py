@@ -59,8 +59,8 @@ def test_stopped_run_resumes_to_the_same_weights(separable, tmp_path):
     train("nb201", ARCH, tmp_path / "b", epochs=2, progress=False, max_epochs_this_run=1, **TINY)
     assert len((tmp_path / "b" / "log.jsonl").read_text().splitlines()) == 1
     train("nb201", ARCH, tmp_path / "b", epochs=2, progress=False, **TINY)
-    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 2
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
@@ -73,7 +73,7 @@ def test_darts_training_uses_aux_head_and_drop_path(separable, tmp_path):
     s = train("darts", g, tmp_path, epochs=2, C=2, N=3, batch_size=64, progress=False)
     log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert log[0]["drop_path_prob"] == 0.0 and log[1]["drop_path_prob"] == pytest.approx(0.1)
-    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert any(k.startswith("auxiliary_head") for k in ckpt["model"])
     assert s["params"] < sum(v.numel() for v in ckpt["model"].values())
 
@@ -85,8 +85,34 @@ def test_checkpoint_of_another_arch_is_one_line_error(separable, tmp_path):
         train("nb201", other, tmp_path, epochs=1, progress=False, **TINY)
     assert "\n" not in str(err.value)
     (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
-    with pytest.raises(UserError, match="not a readable zeronas checkpoint"):
+    with pytest.raises(UserError, match="not a zeronas checkpoint"):
         train("nb201", ARCH, tmp_path, epochs=1, progress=False, **TINY)
+
+
+def test_resume_drops_a_cut_last_log_line_and_refuses_a_damaged_one(separable, tmp_path):
+    train("nb201", ARCH, tmp_path, epochs=3, progress=False, max_epochs_this_run=1, **TINY)
+    log = tmp_path / "log.jsonl"
+    with log.open("a") as f:
+        f.write('{"epoch": 2, "lr": 0.0')  # killed while writing epoch 2's row, before its checkpoint
+    train("nb201", ARCH, tmp_path, epochs=3, progress=False, max_epochs_this_run=1, **TINY)
+    assert [json.loads(x)["epoch"] for x in log.read_text().splitlines()] == [1, 2]
+    log.write_text("garbage\n" + log.read_text())
+    with pytest.raises(UserError, match="line 1 is not a training-log row") as err:
+        train("nb201", ARCH, tmp_path, epochs=3, progress=False, **TINY)
+    assert "\n" not in str(err.value)
+
+
+def test_checkpoint_whose_weights_do_not_fit_is_one_line_error(separable, tmp_path):
+    train("nb201", ARCH, tmp_path, epochs=1, progress=False, **TINY)
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    key = next(iter(ckpt["model"]))
+    ckpt["model"][key] = torch.zeros(1)
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    with pytest.raises(UserError, match="do not fit the network") as err:
+        train("nb201", ARCH, tmp_path, epochs=2, progress=False, **TINY)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserError, match="do not fit the network"):
+        export("nb201", ARCH, "torchscript", tmp_path / "m.pt", checkpoint=tmp_path / "checkpoint.pt")
 
 
 def test_missing_dataset_is_clear_error(tmp_path):
@@ -102,7 +128,7 @@ def test_export_formats_reproduce_the_network(space_name, arch, separable, tmp_p
     train(sp, arch, tmp_path / "run", epochs=1, C=C, N=N, batch_size=64, progress=False)
     ckpt = tmp_path / "run" / "checkpoint.pt"
     model = sp.build(arch, C=C, N=N)
-    state = torch.load(ckpt, weights_only=False)["model"]
+    state = torch.load(ckpt, weights_only=True)["model"]
     model.load_state_dict({k: v for k, v in state.items() if not k.startswith("auxiliary_head")})
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():

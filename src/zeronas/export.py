@@ -22,6 +22,7 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
     from .data import dataset_info
     from .spaces import space as get_space
     from .train import recipe_for
+    from .train.trainer import read_checkpoint
 
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -35,12 +36,8 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
         path = Path(checkpoint)
         if not path.exists():
             raise UserError(f"checkpoint {path} does not exist; give the checkpoint.pt that 'zeronas train' wrote")
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-            ident = ckpt["identity"]
-        except Exception:
-            raise UserError(f"{path} is not a zeronas checkpoint; give the checkpoint.pt that 'zeronas train' "
-                            "wrote") from None
+        ckpt = read_checkpoint(path, fix="give the checkpoint.pt that 'zeronas train' wrote")
+        ident = ckpt["identity"]
         if ident["space"] != space.name or ident["arch"] != space.format(arch):
             raise UserError(f"{path} holds {ident['space']} arch {ident['arch'][:80]!r}, not the one given; "
                             "pass the matching --arch")
@@ -55,7 +52,11 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
         return out
     model = space.build(arch, **build)
     if state is not None:
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:  # names match the identity, but the weights do not fit the network
+            raise UserError(f"{checkpoint}: its weights do not fit the network its identity describes "
+                            f"({' '.join(str(exc).split())[:160]}); the file is damaged: train again") from None
     model.eval()
     example = torch.randn(1, 3, info.image_size, info.image_size)
     if fmt == "torchscript":

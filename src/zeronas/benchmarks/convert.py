@@ -18,12 +18,10 @@ single-seed columns cannot), plus seed-mean validation accuracy for CIFAR-100 an
 
 from __future__ import annotations
 
-import bz2
 import csv
 import gzip
 import json
 import math
-import pickle
 import time
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import numpy as np
 
 from .. import __version__, paths
 from ..errors import UserError
+from ..safe_io import CONTAINERS, numpy_arrays, numpy_for_torch, safe_pickle_load, safe_torch_load
 from .nb201 import MAIN_TABLE
 
 NUM_ARCHS = 15625
@@ -51,63 +50,23 @@ COLUMNS = {
 }
 COST_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16_120": "ImageNet16-120"}
 
-# what an official pickle may contain: containers, numbers, numpy scalars/arrays and (in the -full
-# archives) torch tensors of trained weights; anything else is refused rather than executed
-_SAFE = {
-    ("collections", "OrderedDict"), ("collections", "defaultdict"), ("builtins", "set"),
-    ("builtins", "frozenset"), ("builtins", "slice"), ("builtins", "complex"),
-    ("numpy", "dtype"), ("numpy", "ndarray"), ("numpy.core.multiarray", "scalar"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "_reconstruct"), ("torch._utils", "_rebuild_tensor_v2"),
-    ("torch._utils", "_rebuild_parameter"), ("torch.storage", "_load_from_bytes"),
-}
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    def find_class(self, module, name):
-        if ((module, name) in _SAFE or (module == "torch" and name.endswith("Storage"))
-                or (module == "numpy.dtypes" and name.endswith("DType"))):
-            return super().find_class(module, name)
-        raise UserError(f"refusing to unpickle {module}.{name}: not an official NAS-Bench-201/NATS-Bench file")
+# What an official NATS-Bench pickle holds: ArchResults/ResultsCount state dicts (dicts keyed by strings,
+# ints and tuples; lists; floats, ints, strings, None) and, where a value was computed with numpy, numpy
+# scalars/arrays. Tensors are refused: outside torch.save they pickle through torch.storage._load_from_bytes,
+# which runs a nested torch.load; the accuracies never need them (trained weights sit in -full archives only).
+_PBZ2_ALLOWED = {**CONTAINERS, **numpy_arrays()}
+_FIX = "download the official file again (or re-run 'zeronas data convert' on an intact copy)"
 
 
 def _load_pbz2(path: Path):
-    try:
-        with bz2.open(path, "rb") as f:
-            return _SafeUnpickler(f).load()
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
-        raise UserError(f"{path} is not a readable .pickle.pbz2 benchmark file ({type(exc).__name__}: {exc}); "
-                        f"download it again") from None
-
-
-def _numpy_globals() -> list:
-    import importlib
-
-    import numpy.dtypes
-
-    found = [np.dtype, np.ndarray, *(getattr(numpy.dtypes, n) for n in dir(numpy.dtypes) if n.endswith("DType"))]
-    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        return [*found, mod.scalar, mod._reconstruct]
-    return found
+    return safe_pickle_load(path, _PBZ2_ALLOWED, compression="bz2", fix=_FIX,
+                            what="an official NATS-Bench .pickle.pbz2 file")
 
 
 def _load_pth(path: Path):
-    import torch
-    from torch.serialization import safe_globals
-
-    try:
-        with safe_globals(_numpy_globals()):  # older files pickle numpy scalars next to plain numbers
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: content outside the official NAS-Bench-201 format ({first})") from None
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise UserError(f"{path} is not a readable .pth benchmark file ({type(exc).__name__}); "
-                        f"download it again") from None
+    """The NAS-Bench-201 ``.pth`` (a ``torch.save`` of plain dicts/lists/numbers/strings) through torch's
+    weights-only loader; numpy scalars/arrays are admitted because older files hold them next to floats."""
+    return safe_torch_load(path, what="an official NAS-Bench-201 .pth file", fix=_FIX, extra_globals=numpy_for_torch())
 
 
 def read_official(source: str | Path):
@@ -134,7 +93,16 @@ def read_official(source: str | Path):
     if not isinstance(data, dict) or "arch2infos" not in data:
         raise UserError(f"{source} has no 'arch2infos': not an official NAS-Bench-201/NATS-Bench-TSS file")
     archs = _meta_archs(data, source)
-    return archs, ((int(i), r) for i, r in sorted(data["arch2infos"].items()))
+    infos = data["arch2infos"]
+    if not isinstance(infos, dict):
+        raise UserError(f"{source}: 'arch2infos' is a {type(infos).__name__}, not a dict of per-architecture "
+                        f"results: not an official NAS-Bench-201/NATS-Bench-TSS file; {_FIX}")
+    try:
+        indexed = sorted((int(i), r) for i, r in infos.items())
+    except (TypeError, ValueError):
+        raise UserError(f"{source}: 'arch2infos' has keys that are not architecture indexes: not an official "
+                        f"NAS-Bench-201/NATS-Bench-TSS file; {_FIX}") from None
+    return archs, iter(indexed)
 
 
 def _meta_archs(meta, path) -> list[str]:
@@ -179,20 +147,25 @@ def convert(source: str | Path, out_dir: str | Path, progress: bool = False) -> 
     t0 = time.perf_counter()
     archs, results = read_official(source)
     sp = get_space("nb201")
-    for a in archs[:1]:
-        sp.parse(a)  # a malformed string says so before any work
+    parsed = [sp.parse(a) for a in archs]  # a malformed string says so before any work
     header = ["index", "arch_str", *COLUMNS, *(f"params_M_{k}" for k in COST_DATASETS),
               *(f"flops_M_{k}" for k in COST_DATASETS), "in_graf9445"]
     rows = {i: None for i in range(NUM_ARCHS)}
     seen = 0
     for i, per_hp in _progress(results, progress):
-        hps = {HP_ALIASES.get(str(k)): v for k, v in dict(per_hp).items() if str(k) in HP_ALIASES}
-        if not hps:
-            continue
-        row = [_metric(hps[hp], ds, split) if hp in hps else math.nan for hp, ds, split in COLUMNS.values()]
-        base = hps.get("200") or next(iter(hps.values()))
-        row += [_cost(base, ds, "params") for ds in COST_DATASETS.values()]
-        row += [_cost(base, ds, "flop") for ds in COST_DATASETS.values()]
+        try:
+            hps = {HP_ALIASES.get(str(k)): v for k, v in dict(per_hp).items() if str(k) in HP_ALIASES}
+            if not hps:
+                continue
+            row = [_metric(hps[hp], ds, split) if hp in hps else math.nan for hp, ds, split in COLUMNS.values()]
+            base = hps.get("200") or next(iter(hps.values()))
+            row += [_cost(base, ds, "params") for ds in COST_DATASETS.values()]
+            row += [_cost(base, ds, "flop") for ds in COST_DATASETS.values()]
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:  # loaded safely, but not the layout
+            raise UserError(f"{source}: the results of architecture {i} do not have the NAS-Bench-201/NATS-Bench "
+                            f"layout ({type(exc).__name__}: {' '.join(str(exc).split())[:100]}); {_FIX}") from None
+        if not 0 <= i < NUM_ARCHS:
+            raise UserError(f"{source}: results for architecture {i}, outside 0..{NUM_ARCHS - 1}; {_FIX}")
         rows[i] = row
         seen += 1
     if seen == 0:
@@ -206,7 +179,7 @@ def convert(source: str | Path, out_dir: str | Path, progress: bool = False) -> 
         w.writerow(header)
         for i, arch in enumerate(archs):
             vals = rows[i] or [math.nan] * (len(header) - 3)
-            reachable = not sp.has_unreachable_ops(sp.parse(arch))
+            reachable = not sp.has_unreachable_ops(parsed[i])
             w.writerow([i, arch, *("" if math.isnan(v) else f"{v:.6g}" for v in vals), str(reachable)])
     tmp.replace(target)  # never leave a half-written table where the loader looks
     info = {"source": str(source.resolve()), "source_sha256": _source_hash(source), "archs_with_results": seen,

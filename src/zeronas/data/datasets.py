@@ -3,12 +3,13 @@
 CIFAR-10/100: the python pickle batches of the official archive (what torchvision also reads).
 CIFAR-10 also from the ``cifar10/*.npz`` files of the shared data folder (decoded JPEG q75 arrays, JPEG
 bytes, and a lossless 3,000-image subset). ImageNet16-120: the pickle batches of its official release.
+Pickles pass the restricted unpickler of :mod:`zeronas.safe_io` (numpy arrays only), ``.npz`` files are read
+without pickle; a damaged or foreign file is a one-line UserError naming it.
 """
 
 from __future__ import annotations
 
 import io
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from .. import paths
 from ..errors import DataNotFound, UserError
+from ..safe_io import numpy_arrays, safe_npz_load, safe_pickle_load
 
 
 @dataclass(frozen=True)
@@ -78,36 +80,102 @@ def portable_source(source: str) -> str:
     return "/".join(parts[starts[-1]:]) if starts else Path(source).name
 
 
-def _unpickle(path: Path) -> dict:
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="latin1")
+_BATCH_WHAT = {"cifar10": "an official CIFAR-10 python batch", "cifar100": "an official CIFAR-100 python file",
+               "imagenet16-120": "an official ImageNet16 batch"}
 
 
-def _from_pickles(files: list[Path], label_key: str, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+def _fix(dataset: str) -> str:
+    url = DATASETS[dataset].url
+    return (f"delete it and re-download the official archive ({url})" if url
+            else "delete it and copy the file of the official release again")
+
+
+def _unpickle(path: Path, dataset: str) -> dict:
+    """A dataset pickle through the restricted unpickler: the official batches are dicts of strings, lists of
+    ints and numpy uint8 arrays, so only numpy's array/dtype/scalar rebuilders are admitted; ``latin1`` reads
+    the Python-2 strings of the CIFAR archives."""
+    d = safe_pickle_load(path, numpy_arrays(), what=_BATCH_WHAT[dataset], fix=_fix(dataset), encoding="latin1")
+    if not isinstance(d, dict):
+        raise UserError(f"{path} holds a {type(d).__name__}, not the dict of {_BATCH_WHAT[dataset]}; {_fix(dataset)}")
+    return d
+
+
+def _from_pickles(files: list[Path], label_key: str, dataset: str, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for f in files:
-        d = _unpickle(f)
-        xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, size, size))
-        ys.append(np.asarray(d[label_key], dtype=np.int64))
+        d = _unpickle(f, dataset)
+        missing = [k for k in ("data", label_key) if k not in d]
+        if missing:
+            raise UserError(f"{f} has no {' or '.join(repr(k) for k in missing)}: not {_BATCH_WHAT[dataset]}; "
+                            f"{_fix(dataset)}")
+        x, y = _check_images(d["data"], d[label_key], f, dataset, rows=3 * size * size)
+        xs.append(x.reshape(-1, 3, size, size))
+        ys.append(y)
     x = np.concatenate(xs).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(x), np.concatenate(ys)
+
+
+def _check_images(x, y, path: Path, dataset: str, rows: int | None = None,
+                  shape: tuple[int, ...] = (32, 32, 3)) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (flat rows of ``rows`` values, or NHWC of ``shape``) and as many integer labels."""
+    x, y = np.asarray(x), np.asarray(y)
+    want = f"uint8 rows of {rows} pixel values" if rows else f"uint8 images of shape {shape}"
+    if x.dtype != np.uint8 or (x.shape[1:] != (rows,) if rows else x.shape[1:] != shape) or len(x) == 0:
+        raise UserError(f"{path}: images are {x.dtype} {x.shape}, not {want}; the file is damaged or of another "
+                        f"kind: {_fix(dataset)}")
+    if y.ndim != 1 or y.dtype.kind not in "iu" or len(y) != len(x):
+        raise UserError(f"{path}: labels are {y.dtype} {y.shape}, not {len(x)} integers; the file is damaged or "
+                        f"of another kind: {_fix(dataset)}")
+    classes = DATASETS[dataset].num_classes
+    if dataset != "imagenet16-120" and (y.min() < 0 or y.max() >= classes):  # ImageNet16 keeps 1..120 itself
+        raise UserError(f"{path}: labels run from {y.min()} to {y.max()}, outside 0..{classes - 1} of {dataset}; "
+                        f"the file is damaged or of another kind: {_fix(dataset)}")
+    return x, y.astype(np.int64)
+
+
+def _npz(path: Path, keys: tuple[str, ...], what: str) -> dict:
+    return safe_npz_load(path, keys, what=what, fix="delete it and copy it again from the shared data folder")
 
 
 def _decode_jpegs(npz: Path, split: int) -> tuple[np.ndarray, np.ndarray]:
     """Decode the JPEG-bytes file once and cache the arrays (decoding 50k images takes ~10 s)."""
     cache = paths.cache_dir() / f"cifar10_jpeg_{'train' if split == 0 else 'test'}_{paths.file_sha256(npz)[:12]}.npz"
     if cache.exists():
-        d = np.load(cache)
-        return d["x"], d["y"]
+        try:
+            d = _npz(cache, ("x", "y"), "a zeronas decoded-JPEG cache")
+            return _check_images(d["x"], d["y"], cache, "cifar10")
+        except UserError:
+            cache.unlink(missing_ok=True)  # our own cache, e.g. from a killed run: decode again
     from PIL import Image
 
-    d = np.load(npz)
-    jpeg, offsets, sel = d["jpeg"], d["offsets"], np.flatnonzero(d["split"] == split)
-    x = np.stack([np.asarray(Image.open(io.BytesIO(jpeg[offsets[i]:offsets[i + 1]].tobytes())).convert("RGB"))
-                  for i in sel])
-    y = d["y"][sel].astype(np.int64)
+    d = _npz(npz, ("jpeg", "offsets", "split", "y"), "the CIFAR-10 JPEG-bytes file")
+    jpeg, offsets, which, labels = d["jpeg"], d["offsets"], d["split"], d["y"]
+    if (jpeg.dtype != np.uint8 or jpeg.ndim != 1 or offsets.ndim != 1 or offsets.dtype.kind not in "iu"
+            or len(offsets) != len(which) + 1 or len(labels) != len(which) or np.any(np.diff(offsets) < 0)
+            or (len(offsets) and (offsets[0] < 0 or offsets[-1] > len(jpeg)))):
+        raise UserError(f"{npz}: 'jpeg', 'offsets', 'split' and 'y' do not fit together; the file is damaged: "
+                        "delete it and copy it again from the shared data folder")
+    images = []
+    for i in np.flatnonzero(which == split):
+        try:
+            with Image.open(io.BytesIO(jpeg[offsets[i]:offsets[i + 1]].tobytes())) as im:
+                if im.size != (32, 32):  # checked before decoding: a forged header cannot make us decode a giant
+                    raise ValueError(f"{im.size[0]}x{im.size[1]} pixels, not 32x32")
+                images.append(np.asarray(im.convert("RGB")))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise UserError(f"{npz}: image {i} is not a readable 32x32 JPEG ({type(exc).__name__}: "
+                            f"{' '.join(str(exc).split())[:120]}); the file is damaged: delete it and copy it again "
+                            "from the shared data folder") from None
+    if not images:
+        raise UserError(f"{npz} holds no {'train' if split == 0 else 'test'} images; the file is damaged: delete it "
+                        "and copy it again from the shared data folder")
+    x, y = np.stack(images), labels[which == split]
+    x, y = _check_images(x, y, npz, "cifar10")
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, x=x, y=y)
+    tmp = cache.with_name(cache.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, x=x, y=y)
+    tmp.replace(cache)  # a kill leaves no half-written cache behind
     return x, y
 
 
@@ -133,7 +201,7 @@ def load_images(dataset: str, split: str = "train", data_dir=None, source: str =
         if source in ("auto", "pickle"):
             found = [paths.find([p, f"cifar10/{p}"], data_dir) for p in pickles]
             if all(found):
-                x, y = _from_pickles(found, "labels")
+                x, y = _from_pickles(found, "labels", name)
                 return ImageSet(name, split, x, y, str(found[0].parent), "lossless")
             if source == "pickle":
                 raise _missing(name, split, data_dir, pickles)
@@ -141,9 +209,10 @@ def load_images(dataset: str, split: str = "train", data_dir=None, source: str =
         if source in ("auto", "npz"):
             p = paths.find([npz_name], data_dir)
             if p is not None:
-                d = np.load(p)
                 what = "first 10,000 train images" if split == "train" else "full test set"
-                return ImageSet(name, split, d["x"], d["y"].astype(np.int64), str(p), f"JPEG q75 ({what})")
+                d = _npz(p, ("x", "y"), f"the CIFAR-10 JPEG q75 {split} arrays")
+                x, y = _check_images(d["x"], d["y"], p, name)
+                return ImageSet(name, split, x, y, str(p), f"JPEG q75 ({what})")
         if source in ("auto", "jpeg"):
             p = paths.find(["cifar10/cifar10_all_jpegq75_bytes.npz"], data_dir)
             if p is not None:
@@ -152,8 +221,9 @@ def load_images(dataset: str, split: str = "train", data_dir=None, source: str =
         if source in ("auto", "lossless"):
             p = paths.find(["cifar10/cifar10_lossless_subset.npz"], data_dir)
             if p is not None:
-                d = np.load(p)
-                return ImageSet(name, split, d[f"x_{split}"], d[f"y_{split}"].astype(np.int64), str(p),
+                d = _npz(p, (f"x_{split}", f"y_{split}"), "the CIFAR-10 lossless subset")
+                x, y = _check_images(d[f"x_{split}"], d[f"y_{split}"], p, name)
+                return ImageSet(name, split, x, y, str(p),
                                 "lossless (subset: first 2,000 train / 1,000 test images)")
         if source not in ("auto", "pickle", "npz", "jpeg", "lossless"):
             raise UserError(f"unknown source {source!r}; use auto, pickle, npz, jpeg or lossless")
@@ -163,14 +233,14 @@ def load_images(dataset: str, split: str = "train", data_dir=None, source: str =
         p = paths.find([rel, f"cifar100/{rel}"], data_dir)
         if p is None:
             raise _missing(name, split, data_dir, [rel])
-        x, y = _from_pickles([p], "fine_labels")
+        x, y = _from_pickles([p], "fine_labels", name)
         return ImageSet(name, split, x, y, str(p), "lossless")
     # ImageNet16-120: 1000-class ImageNet16 batches, keeping labels 1..120 (labels are 1-based).
     rels = ([f"ImageNet16/train_data_batch_{i}" for i in range(1, 11)] if split == "train" else ["ImageNet16/val_data"])
     found = [paths.find([r], data_dir) for r in rels]
     if not all(found):
         raise _missing(name, split, data_dir, rels)
-    x, y = _from_pickles(found, "labels", size=16)
+    x, y = _from_pickles(found, "labels", name, size=16)
     keep = (y >= 1) & (y <= 120)
     return ImageSet(name, split, x[keep], y[keep] - 1, str(found[0].parent), "lossless")
 

@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data import load_images
+from ..data import dataset_info, load_images
 from ..data.batches import normalize
 from ..errors import UserError
+from ..safe_io import safe_torch_load
 from ..scoring import resolve_device
 
 
@@ -60,6 +61,24 @@ RECIPES = {
     # NAS-Bench-201: batch 256, SGD Nesterov 0.1 cosine to 0, momentum 0.9, wd 5e-4, 200 epochs, crop + flip
     "nb201": Recipe(epochs=200, batch_size=256, lr=0.1, nesterov=True, weight_decay=5e-4, C=16, N=5),
 }
+
+
+def read_checkpoint(path: str | Path, fix: str, map_location="cpu") -> dict:
+    """A ``zeronas train`` checkpoint through torch's weights-only loader (it holds only tensors, dicts, lists,
+    numbers, strings, booleans and None), checked for the parts export and resume use."""
+    ckpt = safe_torch_load(path, what="a zeronas checkpoint", fix=fix, map_location=map_location)
+    ident = ckpt.get("identity") if isinstance(ckpt, dict) else None
+    ok = (isinstance(ident, dict) and isinstance(ident.get("space"), str) and isinstance(ident.get("arch"), str)
+          and isinstance(ident.get("build"), dict)
+          and all(type(ident["build"].get(k)) is int and ident["build"][k] > 0 for k in ("C", "N", "num_classes"))
+          and isinstance(ckpt.get("model"), dict)
+          and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ckpt["model"].items())
+          and isinstance(ckpt.get("optimizer"), dict) and isinstance(ckpt.get("epoch"), int)
+          and not isinstance(ckpt.get("epoch"), bool) and ckpt["epoch"] >= 0)
+    if not ok:
+        raise UserError(f"{path} is not a zeronas checkpoint (it lacks the identity, model, optimizer or epoch "
+                        f"that 'zeronas train' writes); {fix}")
+    return ckpt
 
 
 def recipe_for(space_name: str) -> Recipe:
@@ -171,6 +190,26 @@ def load_split(data: str, data_dir, train_subset, test_subset, seed):
             normalize(xte, info.mean, info.std), torch.from_numpy(yte.astype(np.int64)), train_set)
 
 
+def _read_log(path: Path) -> list[dict]:
+    """The rows of ``log.jsonl``. A damaged last line is dropped: it was being written when the run was killed,
+    before that epoch's checkpoint, so resuming redoes that epoch anyway; a damaged earlier line is an error."""
+    lines = [s for s in path.read_text(errors="replace").splitlines() if s.strip()]
+    rows = []
+    for n, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+            ok = isinstance(row, dict) and type(row.get("epoch")) is int
+        except ValueError:
+            ok = False
+        if not ok:
+            if n == len(lines):
+                break
+            raise UserError(f"{path}: line {n} is not a training-log row; the log is damaged: delete the run folder "
+                            "or pass --no-resume")
+        rows.append(row)
+    return rows
+
+
 def plot_curve(log: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
@@ -209,12 +248,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
     device = resolve_device(device)
 
-    xtr, ytr, xte, yte, train_set = load_split(data, data_dir, train_subset, test_subset, seed)
-    info = train_set.info
-    if len(ytr) < recipe.batch_size:
-        raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
-                        "lower --batch-size or raise --train-subset")
-
+    info = dataset_info(data)
     build = {"C": recipe.C, "N": recipe.N, "num_classes": info.num_classes}
     if space.name == "darts":
         build.update(auxiliary=recipe.auxiliary_weight > 0, drop_path_prob=0.0)
@@ -225,26 +259,32 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     identity = {"space": space.name, "arch": arch_text, "build": build, "data": data,
                 "train_subset": train_subset, "seed": seed}
     start, log = 0, []
+    # the checkpoint is read before the images: a foreign or damaged one is refused before any slow work
     if resume and ckpt_path.exists():
-        try:
-            ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        except Exception as exc:  # a truncated or foreign file
-            raise UserError(f"{ckpt_path} is not a readable zeronas checkpoint ({type(exc).__name__}); delete it "
-                            "or pass --no-resume") from None
-        if not isinstance(ckpt, dict) or "identity" not in ckpt:
-            raise UserError(f"{ckpt_path} is not a zeronas checkpoint; use another --out or --no-resume")
+        fix = "delete it, use another --out or pass --no-resume"
+        ckpt = read_checkpoint(ckpt_path, fix=fix, map_location=device)
         if ckpt["identity"] != identity:
-            diff = [k for k in identity if ckpt["identity"].get(k) != identity[k]]
-            held = str(ckpt["identity"].get(diff[0]))
+            held_id = ckpt["identity"]
+            diff = [k for k in dict.fromkeys([*identity, *held_id]) if held_id.get(k) != identity.get(k)]
+            held = str(held_id.get(diff[0]))
             raise UserError(f"{ckpt_path} was written for another run (it differs in {', '.join(diff)}; its "
                             f"{diff[0]} is {held[:100] + ('...' if len(held) > 100 else '')}); use another --out "
                             "or pass --no-resume")
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
+        try:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # right identity, unfitting contents
+            raise UserError(f"{ckpt_path}: its weights or optimizer state do not fit the network of its identity "
+                            f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); the file is damaged: "
+                            f"{fix}") from None
         start = ckpt["epoch"]
         if log_path.exists():
-            log = [json.loads(s) for s in log_path.read_text().splitlines() if s.strip()]
-            log = [r for r in log if r["epoch"] <= start]
+            log = [r for r in _read_log(log_path) if r["epoch"] <= start]
+
+    xtr, ytr, xte, yte, train_set = load_split(data, data_dir, train_subset, test_subset, seed)
+    if len(ytr) < recipe.batch_size:
+        raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
+                        "lower --batch-size or raise --train-subset")
     log_path.write_text("".join(json.dumps(r) + "\n" for r in log))
 
     steps_per_epoch = len(ytr) // recipe.batch_size  # the last partial batch is dropped
