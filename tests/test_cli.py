@@ -64,12 +64,12 @@ def test_correlate_cli_writes_outputs(tmp_path):
 
 def test_search_bad_options_are_one_line_errors():
     for args, needle in [(["--method", "bogus"], "unknown --method"),
-                         (["--method", "rea", "--budget", "0"], "--budget must be at least 1"),
+                         (["--method", "rea", "--budget", "0"], "--budget must be an integer in [1, "),
                          (["--method", "sample", "--pool", "3"], "--pool does not apply to --method sample"),
                          (["--method", "te-nas", "--lr", "0.1"], "--lr does not apply"),
                          (["--method", "freedarts", "--train-steps", "5"], "--train-steps does not apply"),
                          (["--method", "sample", "--plot"], "--plot writes a PNG and needs --out"),
-                         (["--method", "sample", "--runs", "0"], "--runs must be at least 1")]:
+                         (["--method", "sample", "--runs", "0"], "--runs must be an integer in [1, ")]:
         from zeronas.errors import UserError
 
         res = runner.invoke(app, ["search", *args])

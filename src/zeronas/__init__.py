@@ -12,3 +12,9 @@ from .proxies.base import get_proxy, list_proxies  # noqa: E402
 from .scoring import Scorer, ScoreRecord, score  # noqa: E402
 
 __all__ += ["score", "Scorer", "ScoreRecord", "get_proxy", "list_proxies"]
+
+# The CLI's verbs as calls: zeronas.search(...) and zeronas.correlate(...) (callable modules, so that
+# zeronas.search.perturb and 'from zeronas.search import search' keep working).
+from . import correlate, search  # noqa: E402
+
+__all__ += ["search", "correlate"]

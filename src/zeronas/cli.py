@@ -3,6 +3,7 @@ spaces | data."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import UserError
+from .validation import flag, validated
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="zeronas: training-free neural architecture search with zero-cost proxies.")
@@ -48,12 +50,20 @@ def _parse_options(items: list[str]) -> dict:
     return out
 
 
+def _read_text(path: Path, what: str) -> str:
+    """A text input file's content, or a one-line error for a binary or unreadable one."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{what} {str(path)!r} is not a UTF-8 text file; give {what}s as text") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+
+
 def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[int], data_dir) -> list:
     found = [space.parse(a) for a in archs]
     if arch_file is not None:
-        if not arch_file.exists():
-            raise UserError(f"arch file {arch_file} does not exist; give a text file with one arch string per line")
-        found += [space.parse(line) for line in arch_file.read_text().splitlines() if line.strip()
+        found += [space.parse(line) for line in _read_text(arch_file, "arch file").splitlines() if line.strip()
                   and not line.startswith("#")]
     found += [space.from_index(i, data_dir) for i in indices]
     if not found:
@@ -68,6 +78,7 @@ def _fmt(v: float) -> str:
 
 
 @app.command()
+@validated
 def score(
     arch: Annotated[list[str], typer.Option("--arch", "-a", help="Architecture string (repeatable), e.g. "
                                             "'|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|' or a DARTS "
@@ -140,6 +151,7 @@ def score(
 
 
 @app.command()
+@validated
 def correlate(
     space: Annotated[str, typer.Option(help="Search space with a ground-truth table: nb201 or macro "
                                          "(NAS-Bench-Macro, CIFAR-10 only).")] = "nb201",
@@ -199,27 +211,8 @@ def _fmt3(v) -> str:
     return "nan" if not isinstance(v, (int, float)) or not math.isfinite(v) else f"{v:.3f}"
 
 
-# which --method each method-specific option applies to: anything else is an incompatible pair
-SEARCH_OPTIONS = {
-    "proxy": ("sample", "random", "rea", "das", "zero-cost-pt"),
-    "n": ("sample", "das"),
-    "population": ("rea", "teg-rea"),
-    "tournament": ("rea", "teg-rea"),
-    "variant": ("freedarts",),
-    "alpha_init": ("freedarts",),
-    "pool": ("zero-cost-pt",),
-    "validate": ("zero-cost-pt",),
-    "edge_order": ("zero-cost-pt",),
-    "repeat": ("te-nas", "teg-rea", "teg-reinforce"),
-    "init": ("te-nas", "teg-rea", "teg-reinforce", "zero-cost-pt", "sample", "random", "rea", "das"),
-    "train_steps": ("das",),
-    "lr": ("teg-reinforce",),
-    "C": ("te-nas", "teg-rea", "teg-reinforce", "zero-cost-pt", "freedarts"),
-    "N": ("te-nas", "teg-rea", "teg-reinforce", "zero-cost-pt", "freedarts"),
-}
-
-
 @app.command()
+@validated
 def search(
     method: Annotated[str, typer.Option(help="te-nas | teg-rea | teg-reinforce | zero-cost-pt | freedarts | das | "
                                        "sample | rea | random.")] = "sample",
@@ -242,7 +235,12 @@ def search(
     variant: Annotated[str | None, typer.Option(
         help="freedarts: oneshot (the code, default) or iterative (our reading).")] = None,
     alpha_init: Annotated[str | None, typer.Option(
-        help="freedarts: zero (uniform weights, default) or random (1e-3 N(0,1)).")] = None,
+        help="freedarts: random (1e-3 N(0,1) logits; the default, and the only one the code protocol takes) or "
+             "zero (uniform weights; bn-bypass's default).")] = None,
+    protocol: Annotated[str | None, typer.Option(
+        help="freedarts: code (the released notebooks: raw random logits, |theta|, train-mode BN on the all-ones "
+             "batch of one, float32; the default) or bn-bypass (zeronas's float64 variant with BN bypassed).")
+    ] = None,
     pool: Annotated[int | None, typer.Option(help="zero-cost-pt: proposals N (default 10).")] = None,
     validate: Annotated[int | None, typer.Option(help="zero-cost-pt: validation batches V (default 100).")] = None,
     edge_order: Annotated[str | None, typer.Option(
@@ -273,32 +271,22 @@ def search(
     """Search a space and report the architecture found, its proxy values and benchmark accuracy."""
     import statistics
 
-    from .search import list_strategies
     from .search import search as run_search
+    from .search.base import list_strategies, strategy_keywords
 
-    if method not in list_strategies():
-        raise UserError(f"unknown --method {method!r}; choose one of: {', '.join(list_strategies())}")
-    if runs < 1:
-        raise UserError(f"--runs must be at least 1, not {runs}")
     if plot and out is None:
         raise UserError("--plot writes a PNG and needs --out DIR")
-    if budget is not None and budget < 1:
-        raise UserError(f"--budget must be at least 1 evaluation, not {budget}")
     given = dict(proxy=proxy, n=n, population=population, tournament=tournament, variant=variant,
-                 alpha_init=alpha_init, pool=pool, validate=validate, edge_order=edge_order, repeat=repeat,
-                 init=init, train_steps=train_steps, lr=lr, C=channels, N=cells)
-    kwargs = {}
-    for name, value in given.items():
-        if value is None:
-            continue
-        if method not in SEARCH_OPTIONS[name]:
-            flag = {"C": "--C", "N": "--N"}.get(name, "--" + name.replace("_", "-"))
-            raise UserError(f"{flag} does not apply to --method {method}; it applies to "
-                            f"{', '.join(SEARCH_OPTIONS[name])}")
-        kwargs[name] = value
-    kwargs.update(budget=budget, time_budget=time_budget, data=data, data_dir=data_dir, device=device, store=store)
-    if batch_size is not None:
-        kwargs["batch_size"] = batch_size
+                 alpha_init=alpha_init, protocol=protocol, pool=pool, validate=validate, edge_order=edge_order,
+                 repeat=repeat, init=init, train_steps=train_steps, lr=lr, C=channels, N=cells, budget=budget,
+                 time_budget=time_budget, batch_size=batch_size, store=store)
+    kwargs = {k: v for k, v in given.items() if v is not None}
+    accepted = strategy_keywords(method)
+    for name in kwargs:  # an option the method would ignore is an error, never silently dropped
+        if name not in accepted:
+            users = [m for m in list_strategies() if name in strategy_keywords(m)]
+            raise UserError(f"{flag(name)} does not apply to --method {method}; it applies to {', '.join(users)}")
+    kwargs.update(data=data, device=device, data_dir=data_dir)
     results = []
     for k in range(runs):
         r = run_search(space, method, seed=seed + k, **kwargs)
@@ -370,11 +358,13 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
 
     sp = get_space(space_name)
     if arch_file is not None:
-        if not arch_file.exists():
-            raise UserError(f"arch file {arch_file} does not exist")
-        text = arch_file.read_text().strip()
+        text = _read_text(arch_file, "arch file").strip()
         if arch_file.suffix == ".json" and text.startswith("{") and '"arch"' in text:
-            text = json.loads(text)["arch"]  # a search result.json or an export json
+            try:
+                text = json.loads(text)["arch"]  # a search result.json or an export json
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise UserError(f"arch file {str(arch_file)!r} is not a result.json with an \"arch\" field") \
+                    from None
         arch = text
     if arch is None and index is None:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE (a genotype, or a "
@@ -389,6 +379,7 @@ IndexOpt = Annotated[int | None, typer.Option(help="NB201 benchmark index instea
 
 
 @app.command()
+@validated
 def train(
     space: Annotated[str, typer.Option(help="Search space (its recipe gives every default: darts = DARTS "
                                        "600-epoch recipe, nb201 = NAS-Bench-201 200-epoch recipe).")] = "nb201",
@@ -444,6 +435,7 @@ def train(
 
 
 @app.command("export")
+@validated
 def export_cmd(
     space: Annotated[str, typer.Option(help="nb201 or darts (see 'zeronas spaces').")] = "nb201",
     arch: ArchOpt = None,
@@ -473,6 +465,7 @@ app.add_typer(bench_app, name="bench")
 
 
 @bench_app.command("build")
+@validated
 def bench_build(
     space: Annotated[str, typer.Option(help="nb201 or darts (see 'zeronas spaces').")] = "nb201",
     sample: Annotated[int, typer.Option(help="Random architectures to train (distinct strings).")] = 60,
@@ -517,6 +510,7 @@ def bench_build(
 
 
 @bench_app.command("correlate")
+@validated
 def bench_correlate(
     store: Annotated[str, typer.Option(help=f"Store holding the bench ({STORE_FORMS}).")] = "runs/bench.db",
     protocol: Annotated[str | None, typer.Option(help="Bench protocol hash (default: the newest).")] = None,
@@ -569,6 +563,7 @@ def bench_correlate(
 
 
 @app.command("report")
+@validated
 def report(
     store: Annotated[str, typer.Option(help=f"Results store to summarise ({STORE_FORMS}).")] = "runs/zeronas.db",
     export: Annotated[Path | None, typer.Option(help="Also write every score, with its protocol, to this .csv, "
@@ -602,6 +597,7 @@ def report(
 
 
 @app.command("merge")
+@validated
 def merge(
     sources: Annotated[list[str], typer.Argument(
         metavar="SOURCE", show_default=False,
@@ -629,6 +625,7 @@ def merge(
 
 
 @app.command("proxies")
+@validated
 def proxies_cmd():
     """List every registered proxy with its metadata."""
     from .proxies import get_proxy, list_proxies
@@ -644,6 +641,7 @@ def proxies_cmd():
 
 
 @app.command("spaces")
+@validated
 def spaces_cmd():
     """List the search spaces."""
     from .spaces import list_spaces, space
@@ -658,6 +656,7 @@ app.add_typer(data_app, name="data")
 
 
 @data_app.callback(invoke_without_command=True)
+@validated
 def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
              download: Annotated[str | None, typer.Option(
                  help="Download and unpack a dataset's official archive first (cifar10 or cifar100; needs "
@@ -673,7 +672,10 @@ def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
 
     if download:
         console.print(f"downloaded into {fetch(download, data_dir)}")
+    from rich.text import Text
+
     console.print(f"looked in: {paths.searched(data_dir)}")
+    damaged = 0
     table = Table()
     table.add_column("what")
     table.add_column("status", overflow="fold")
@@ -684,15 +686,22 @@ def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
                 table.add_row(f"{name} {split}", f"[green]{len(im)} images[/] {im.fidelity} ({im.source})")
             except DataNotFound:
                 table.add_row(f"{name} {split}", "[red]not found[/]")
+            except UserError as exc:  # a damaged or refused file: list it and go on to the others
+                table.add_row(f"{name} {split}", Text.assemble(("damaged: ", "red"), str(exc)))
+                damaged += 1
     from .benchmarks.macro import TABLE as MACRO_TABLE
 
     for label, rel in (("NB201 table", MAIN_TABLE), ("NAS-Bench-Macro table", MACRO_TABLE)):
         p = paths.find([rel], data_dir)
         table.add_row(label, f"[green]{p}[/]" if p else "[red]not found[/]")
     console.print(table)
+    if damaged:
+        raise UserError(f"{damaged} dataset split(s) could not be read (listed above as damaged); replace those "
+                        "files or point --data-dir elsewhere")
 
 
 @data_app.command("convert")
+@validated
 def data_convert(
     source: Annotated[Path, typer.Argument(help="The official file or folder: NAS-Bench-201-v1_[01]-*.pth, "
                                            "NATS-tss-v1_0-3ffb9.pickle.pbz2, or the NATS-tss-v1_0-3ffb9-simple/ "
@@ -713,15 +722,62 @@ def data_convert(
                       f"their accuracies are empty (NaN)")
 
 
-def main():
+def _usage_error_types():
+    try:  # typer >= 0.17 vendors click
+        from typer._click import exceptions as cx
+    except ImportError:  # pragma: no cover
+        from click import exceptions as cx
+    return cx
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+@functools.cache
+def _command():
+    return typer.main.get_command(app)  # built once: typer reads every signature and type hint
+
+
+def main(argv: list[str] | None = None):
+    """Entry point. Every failure is one line on stderr: a bad input or usage (exit 2), an interruption
+    (130), or an internal error (1, with the traceback only under ZERONAS_DEBUG=1)."""
+    import os
+
+    cx = _usage_error_types()
+    command = _command()
     try:
-        app()
+        code = command.main(args=argv, prog_name="zeronas", standalone_mode=False)
     except UserError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+        _fail(_one_line(exc), 2)
+    except cx.NoArgsIsHelpError as exc:  # 'zeronas' alone: the help is the answer
+        console.print(exc.ctx.get_help(), highlight=False, markup=False)
+        sys.exit(0)
+    except cx.UsageError as exc:  # unknown option, extra argument, a value of the wrong type
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        _fail(_one_line(exc.format_message()) + where, 2)
+    except cx.ClickException as exc:
+        _fail(_one_line(exc.format_message()), exc.exit_code or 2)
+    except (typer.Abort, KeyboardInterrupt) as exc:
+        if isinstance(exc.__cause__, EOFError):  # typer turns an EOFError from a reader into Abort
+            _fail(f"an input file ended early (empty or truncated): {_one_line(exc.__cause__)}", 2)
+        _fail("interrupted", 130)
+    except MemoryError:
+        _fail("out of memory; lower --batch-size, --workers or the network size (--C/--N)", 2)
+    except Exception as exc:  # a bug: say so in one line; the traceback is one variable away
+        if os.environ.get("ZERONAS_DEBUG"):
+            raise
+        _fail(f"internal error ({type(exc).__name__}: {_one_line(exc)[:300]}); please report it with the "
+              "command you ran; ZERONAS_DEBUG=1 shows the traceback", 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int):
+    from rich.text import Text
+
+    prefix = "error:" if code == 2 else "zeronas:"
+    err_console.print(Text.assemble((prefix, "red"), " ", message), soft_wrap=True)  # Text: no markup parsing
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from .run import make_executor
 from .scoring import Scorer
 from .spaces import space as get_space
 from .store import Store, check_location
+from .validation import api, callable_module
 
 PAPER_TARGETS = {
     # Abdelfattah et al. 2021 notebook: cifar10-valid test accuracy for C10, x-test for C100/IN16, seed mean
@@ -77,6 +78,7 @@ def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
     return base, ens
 
 
+@api("correlate")
 def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: int | str = 1000, seed=0,
               batch_size=64, store: str | Path = "zeronas.db", workers=1, data_dir=None, init="torch-default",
               device="cpu", metric="test", protocol: str | None = None, progress=False,
@@ -367,3 +369,6 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     fig.savefig(paths[3], dpi=110)
     plt.close(fig)
     return paths
+
+
+callable_module(__name__, correlate)  # zeronas.correlate(...) runs correlate()

@@ -2,6 +2,12 @@
 
 An executor maps ``score_arch`` over architectures and yields each architecture's records as it
 finishes (in any order); the caller stores them. A cluster backend implements the same two methods.
+
+What "identical" means across executors: the same seeded init and batch give bit-identical values when each
+work unit runs with the same number of torch threads. Across thread counts a float reduction can be summed in
+another order, so values may differ in the last bits (e.g. synflow 1.1925969799115604e+30 with 2 threads,
+...606e+30 with 1): executors therefore pin the thread count per work unit (``threads``), and comparisons of
+results from different executors are made at equal thread counts.
 """
 
 from __future__ import annotations
@@ -17,14 +23,26 @@ _WORKER = None
 
 
 class InProcessExecutor:
-    def __init__(self, scorer_kwargs: dict):
+    """Scores in this process; ``threads`` pins torch's thread count for each work unit (None: leave it)."""
+
+    def __init__(self, scorer_kwargs: dict, threads: int | None = None):
         from .scoring import Scorer
 
         self.scorer = Scorer(**scorer_kwargs)
+        self.threads = threads
 
     def map(self, archs: Iterable) -> Iterator[list]:
         for a in archs:
-            yield self.scorer.score_arch(a)
+            if self.threads is None:
+                yield self.scorer.score_arch(a)
+                continue
+            before = torch.get_num_threads()
+            torch.set_num_threads(self.threads)
+            try:
+                records = self.scorer.score_arch(a)
+            finally:
+                torch.set_num_threads(before)
+            yield records
 
     def close(self):
         pass
@@ -50,7 +68,7 @@ class ProcessPoolExecutorBackend:
     def __init__(self, scorer_kwargs: dict, workers: int | None = None, start_method: str | None = None):
         cores = os.cpu_count() or 1
         self.workers = workers or cores
-        threads = max(1, cores // self.workers)
+        threads = self.threads = max(1, cores // self.workers)
         if start_method is None and _on_gpu(scorer_kwargs):
             start_method = "spawn"
         context = multiprocessing.get_context(start_method)

@@ -3,3 +3,7 @@
 from .base import SearchResult, list_strategies, search
 
 __all__ = ["SearchResult", "search", "list_strategies"]
+
+from ..validation import callable_module  # noqa: E402
+
+callable_module(__name__, search)  # zeronas.search(...) runs a search

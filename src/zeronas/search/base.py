@@ -15,15 +15,36 @@ _STRATEGIES: dict[str, Callable] = {}
 _SPACES: dict[str, tuple[str, ...]] = {}
 
 
-def register_strategy(name: str, spaces: tuple[str, ...] = ("nb201",)):
-    """Register a search strategy for the spaces it has been implemented and tested on."""
+_FORWARDS: dict[str, tuple[str, ...]] = {}
+# keywords every search takes: the seed, and where the benchmark table lies (to report the answer's accuracy)
+COMMON_KEYWORDS = ("seed", "data_dir")
+
+
+def register_strategy(name: str, spaces: tuple[str, ...] = ("nb201",), forwards: tuple[str, ...] = ()):
+    """Register a search strategy for the spaces it has been implemented and tested on. ``forwards``: the
+    keywords a strategy takes through ``**kw`` and hands on (to a scorer or evaluator); with its named
+    parameters they are the keywords it accepts, and any other keyword is refused."""
 
     def deco(fn):
         _STRATEGIES[name] = fn
         _SPACES[name] = spaces
+        _FORWARDS[name] = tuple(forwards)
         return fn
 
     return deco
+
+
+def strategy_keywords(method: str) -> tuple[str, ...]:
+    """Every keyword ``search(method=...)`` accepts: the strategy's named parameters, what it forwards, and
+    the common ones (seed, data_dir)."""
+    import inspect
+
+    _load()
+    if method not in _STRATEGIES:
+        raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
+    params = inspect.signature(_STRATEGIES[method]).parameters
+    named = [p for p, v in params.items() if p != "space" and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)]
+    return tuple(dict.fromkeys([*COMMON_KEYWORDS, *named, *_FORWARDS[method]]))
 
 
 def list_strategies() -> list[str]:
@@ -110,6 +131,10 @@ def search(space="nb201", method="sample", **kwargs) -> SearchResult:
                         f"--space {sp.name}')")
         raise UserError(f"--method {method} is not available on the {sp.name} space; it runs on "
                         f"{', '.join(_SPACES[method])}. {alternatives}")
+    from ..validation import _is_object, check_all, check_keywords
+
+    check_keywords(kwargs, strategy_keywords(method), f"zeronas.search(method={method!r})")
+    check_all({k: v for k, v in kwargs.items() if not _is_object(v)}, "search", cli=False)
     data_dir = kwargs.get("data_dir")
     t0 = time.perf_counter()
     result: SearchResult = _STRATEGIES[method](sp, **kwargs)

@@ -79,12 +79,15 @@ class Fitness:
         return float(scores[keys.index(self.space.canonical(arch) if self.shared else self.space.format(arch))])
 
 
+SCORER_KEYWORDS = ("data", "data_dir", "batch_size", "init", "device", "store")
+
+
 def _scorer_kwargs(kw) -> dict:
-    keys = ("data", "data_dir", "batch_size", "init", "device", "store", "train_steps", "train_lr")
+    keys = (*SCORER_KEYWORDS, "train_steps", "train_lr")
     return {k: kw[k] for k in keys if kw.get(k) is not None}
 
 
-@register_strategy("sample", spaces=("nb201", "darts"))
+@register_strategy("sample", spaces=("nb201", "darts"), forwards=SCORER_KEYWORDS)
 def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget=None, **kw) -> SearchResult:
     """NASWOT's search: draw N random architectures (with replacement), keep the best by the proxy."""
     n = budget or n
@@ -103,7 +106,7 @@ def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget
     return _result("sample", space, fit.best(seen) if seen else None, seed, fit, traj, {"proxy": proxy, "n": n})
 
 
-@register_strategy("das", spaces=("nb201", "darts"))
+@register_strategy("das", spaces=("nb201", "darts"), forwards=(*SCORER_KEYWORDS, "train_lr"))
 def das_search(space, proxy="das", n=100, seed=0, budget=None, time_budget=None, train_steps=0, **kw) -> SearchResult:
     """DAS: sample-and-rank with the Distinguishing Activation Score (``das``; ``das_d``, ``das_layerwise`` or
     an ensemble also work). With ``train_steps`` > 0 each candidate is first trained that many SGD steps (the
@@ -115,7 +118,7 @@ def das_search(space, proxy="das", n=100, seed=0, budget=None, time_budget=None,
     return result
 
 
-@register_strategy("random", spaces=("nb201", "darts"))
+@register_strategy("random", spaces=("nb201", "darts"), forwards=SCORER_KEYWORDS)
 def random_search(space, proxy="nwot", seed=0, budget=None, time_budget=60.0, **kw) -> SearchResult:
     """Random search with a proxy as fitness, stopped by an evaluation or time budget."""
     if budget is None and time_budget is None:
@@ -123,7 +126,7 @@ def random_search(space, proxy="nwot", seed=0, budget=None, time_budget=60.0, **
     return sample_and_rank(space, proxy=proxy, n=budget, seed=seed, budget=budget, time_budget=time_budget, **kw)
 
 
-@register_strategy("rea", spaces=("nb201", "darts"))
+@register_strategy("rea", spaces=("nb201", "darts"), forwards=SCORER_KEYWORDS)
 def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=None, population=20,
                           tournament=5, **kw) -> SearchResult:
     """Regularized evolution (Real et al. 2019) with a proxy as fitness: tournament parent, one-edge mutation,

@@ -85,9 +85,12 @@ class TEGEvaluator:
         return out
 
 
+EVALUATOR_KEYWORDS = ("seed", "repeat", "batch_size", "C", "N", "init", "lr_samples", "lr_batches", "data",
+                      "data_dir", "device", "store")
+
+
 def _evaluator(space, kw) -> TEGEvaluator:
-    keys = ("seed", "repeat", "batch_size", "C", "N", "init", "lr_samples", "lr_batches", "data", "data_dir", "device",
-            "store")
+    keys = EVALUATOR_KEYWORDS
     return TEGEvaluator(space, **{k: kw[k] for k in keys if kw.get(k) is not None})
 
 
@@ -98,7 +101,7 @@ def _teg_result(method, space, best, seed, ev, traj, protocol) -> SearchResult:
                         values, {}, traj[-200:], {**protocol, "context": ev.protocol})
 
 
-@register_strategy("teg-rea")
+@register_strategy("teg-rea", forwards=EVALUATOR_KEYWORDS)
 def teg_rea(space, seed=0, budget=None, time_budget=None, population=256, tournament=64, **kw) -> SearchResult:
     """Regularized evolution on TEG ranks. ``budget`` counts every evaluated architecture (the initial population
     included); the official run is population 256 + 1000 steps."""
@@ -149,7 +152,7 @@ class _RewardBuffer:
         return reward if math.isfinite(reward) else 0.0
 
 
-@register_strategy("teg-reinforce")
+@register_strategy("teg-reinforce", forwards=EVALUATOR_KEYWORDS)
 def teg_reinforce(space, seed=0, budget=None, time_budget=None, lr=0.04, momentum=0.9, **kw) -> SearchResult:
     """REINFORCE on the TEG reward; ``budget`` = number of sampled architectures (official: 500)."""
     budget = budget if budget is not None or time_budget is not None else 500

@@ -1,0 +1,424 @@
+"""Argument validation at the edge: one declared domain per argument name, shared by the CLI and the Python API.
+
+Every option of every command and every keyword of the public API is checked here before any work starts, so a
+bad value is a one-line ``UserError`` naming the argument, the value, what is allowed and (for outputs) the
+fix, instead of a traceback, a NaN result or a run that never stops. Domains are keyed by parameter name, with
+``command.name`` overrides where one name means different things in two commands (``--protocol`` of correlate is
+a paper preset, of search a FreeDARTS protocol). ``zeronas.cli`` wraps each command with :func:`validated`;
+``tests/test_fuzz_cli.py`` checks that every CLI option has a domain here and generates out-of-domain values
+from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+SEED_MAX = 2**32 - 1  # numpy's seed range: a larger seed cannot seed every generator a run uses
+
+
+@dataclass(frozen=True)
+class Int:
+    lo: int
+    hi: int
+
+    def check(self, label, value):
+        v = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            v = value
+        elif isinstance(value, float) and value.is_integer():
+            v = int(value)
+        elif isinstance(value, str):
+            try:
+                v = int(value.strip())
+            except ValueError:
+                v = None
+        if v is None:
+            raise UserError(f"{label} must be an integer in [{self.lo}, {self.hi}], not {value!r}")
+        if not self.lo <= v <= self.hi:
+            raise UserError(f"{label} must be an integer in [{self.lo}, {self.hi}], not {v}")
+
+    def outside(self) -> list:
+        """Values just outside the domain (for the fuzz test)."""
+        return [self.lo - 1, self.hi + 1]
+
+
+@dataclass(frozen=True)
+class Float:
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def describe(self) -> str:
+        return f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+
+    def check(self, label, value):
+        try:
+            v = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise UserError(f"{label} must be a number in {self.describe()}, not {value!r}") from None
+        if not math.isfinite(v):
+            raise UserError(f"{label} must be a finite number in {self.describe()}, not {value}")
+        below = v <= self.lo if self.lo_open else v < self.lo
+        above = v >= self.hi if self.hi_open else v > self.hi
+        if below or above:
+            raise UserError(f"{label} must be in {self.describe()}, not {value:g}")
+
+    def outside(self) -> list:
+        return [self.lo if self.lo_open else self.lo - 1, self.hi if self.hi_open else self.hi * 2 + 1]
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple | Callable  # or a callable giving them (registries load lazily)
+    normalise: Callable | None = None
+
+    def allowed(self) -> tuple:
+        return tuple(self.values() if callable(self.values) else self.values)
+
+    def check(self, label, value):
+        allowed = self.allowed()
+        v = self.normalise(value) if self.normalise and isinstance(value, str) else value
+        if v not in allowed:
+            raise UserError(f"unknown {label} {value!r}; choose one of: {', '.join(map(str, allowed))}")
+
+    def outside(self) -> list:
+        return ["bogus-value"]
+
+
+@dataclass(frozen=True)
+class Text:
+    """Free text that must not be blank (a blank proxy list or arch string is never what the user meant)."""
+
+    what: str = "a value"
+
+    def check(self, label, value):
+        if not isinstance(value, str) or not value.strip():
+            raise UserError(f"{label} is empty; give {self.what}")
+
+    def outside(self) -> list:
+        return [""]
+
+
+@dataclass(frozen=True)
+class Custom:
+    """A domain checked by a function (raising UserError), e.g. a torch device string."""
+
+    fn: Callable
+    bad: tuple = ()
+
+    def check(self, label, value):
+        self.fn(label, value)
+
+    def outside(self) -> list:
+        return list(self.bad)
+
+
+@dataclass(frozen=True)
+class PathKind:
+    """``in_file`` / ``in_dir`` / ``in_any`` must exist as that kind and be readable; ``out_file`` / ``out_dir``
+    must not exist as the other kind and must be creatable (the first existing ancestor is a writable folder)."""
+
+    kind: str
+    suffixes: tuple = ()
+
+    def check(self, label, value):
+        p = Path(value).expanduser()
+        if str(value).strip() == "":
+            raise UserError(f"{label} is empty; give a path")
+        if self.kind.startswith("in_"):
+            if not p.exists():
+                raise UserError(f"{label} {str(p)!r} does not exist")
+            if self.kind == "in_file" and not p.is_file():
+                raise UserError(f"{label} {str(p)!r} is {'a folder' if p.is_dir() else 'not a regular file'}; "
+                                "give a file")
+            if self.kind == "in_dir" and not p.is_dir():
+                raise UserError(f"{label} {str(p)!r} is a file; give a folder")
+            if not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
+                raise UserError(f"{label} {str(p)!r} is not readable; check its permissions")
+            return
+        check_output(label, p, folder=self.kind == "out_dir", suffixes=self.suffixes)
+
+    def outside(self) -> list:
+        return []  # path cases need a file system: the fuzz test builds them
+
+
+def check_output(label: str, path: Path, folder: bool, suffixes: tuple = ()):
+    """Fail now, before any work, if ``path`` cannot be written: a file where a folder is wanted (or the
+    reverse), a parent that is a file, or a location without write permission. Creates nothing."""
+    path = Path(path).expanduser()
+    if suffixes and not folder and not str(path).lower().endswith(suffixes):
+        raise UserError(f"{label} {str(path)!r} must end in {' or '.join(suffixes)}")
+    if path.exists():
+        if folder and not path.is_dir():
+            raise UserError(f"{label} {str(path)!r} is a file; give a folder (it is created if absent)")
+        if not folder and path.is_dir():
+            raise UserError(f"{label} {str(path)!r} is a folder; give a file path")
+        if not os.access(path, os.W_OK):
+            raise UserError(f"{label} {str(path)!r} is not writable; choose another location or fix its "
+                            "permissions")
+        return
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"{label} {str(path)!r} cannot be created: {str(parent)!r} is a file")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"{label} {str(path)!r} cannot be created: {str(parent)!r} is not writable")
+
+
+def _device(label, value):
+    from .scoring import parse_device
+
+    dev = parse_device(value)
+    if dev.type not in ("cpu", "cuda"):
+        raise UserError(f"{label} {value!r}: zeronas runs on cpu or cuda only")
+
+
+def _store(label, value):
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise UserError(f"{label} is empty; give an SQLite file path or a database URL (e.g. runs/zeronas.db)")
+    text = str(value)
+    if "://" not in text and Path(text).expanduser().is_dir():
+        raise UserError(f"{label} {text!r} is a folder; give an SQLite file path inside it, e.g. {text}/zeronas.db")
+
+
+def _sample(label, value):
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return
+    Int(1, 10**7).check(f"{label} (a count, or 'all')", value)
+
+
+def _spaces():
+    from .spaces import list_spaces
+
+    return list_spaces()
+
+
+def _methods():
+    from .search import list_strategies
+
+    return list_strategies()
+
+
+def _datasets():
+    from .data.datasets import DATASETS
+
+    return tuple(DATASETS)
+
+
+def _norm_dataset(name: str) -> str:
+    key = name.lower().replace("_", "-")
+    return {"imagenet16": "imagenet16-120", "in16": "imagenet16-120", "c10": "cifar10", "c100": "cifar100"}.get(
+        key, key)
+
+
+def _inits():
+    from .proxies.context import INITS
+
+    return INITS
+
+
+def _isomorph():
+    from .scoring import ISOMORPH_MEMBERS
+
+    return ISOMORPH_MEMBERS
+
+
+def _presets():
+    from .correlate import PRESETS
+
+    return tuple(PRESETS)
+
+
+CHANNELS, CELLS = Int(1, 4096), Int(1, 1000)
+BATCH = Int(1, 16384)  # a per-proxy minimum (e.g. 2 for a correlation) is enforced by the scorer
+DATASET = Choice(_datasets, _norm_dataset)
+
+# One domain per argument name (CLI option's Python name = API keyword); 'command.name' overrides.
+DOMAINS: dict[str, object] = {
+    "seed": Int(0, SEED_MAX),
+    "threads": Int(1, 1024),
+    "batch_size": BATCH,
+    "proxy_batch": BATCH,
+    "num_classes": Int(2, 100_000),
+    "index": Int(0, 10**9),
+    "workers": Int(0, 1024),
+    "runs": Int(1, 1000),
+    "budget": Int(1, 10**7),
+    "time_budget": Float(0, 7 * 24 * 3600, lo_open=True),  # seconds; a week caps a typo
+    "n": Int(1, 10**7),
+    "population": Int(2, 10**6),
+    "tournament": Int(1, 10**6),
+    "pool": Int(1, 10**5),
+    "validate": Int(1, 10**6),
+    "repeat": Int(1, 1000),
+    "train_steps": Int(0, 10**6),
+    "epochs": Int(1, 100_000),
+    "lr": Float(0, 10, lo_open=True),
+    "lr_min": Float(0, 10),
+    "momentum": Float(0, 1, hi_open=True),
+    "weight_decay": Float(0, 1),
+    "cutout": Int(0, 4096),
+    "auxiliary_weight": Float(0, 100),
+    "drop_path_prob": Float(0, 1, hi_open=True),
+    "grad_clip": Float(0, 1e6),
+    "channels": CHANNELS,
+    "C": CHANNELS,
+    "cells": CELLS,
+    "N": CELLS,
+    "train_subset": Int(1, 10**8),
+    "test_subset": Int(1, 10**8),
+    "space": Choice(_spaces),
+    "method": Choice(_methods),
+    "dataset": DATASET,
+    "data": Choice(lambda: ("auto", "none", *_datasets()), _norm_dataset),
+    "init": Choice(_inits),
+    "metric": Choice(("test", "valid")),
+    "format": Choice(("json", "torchscript", "onnx")),
+    "variant": Choice(("oneshot", "iterative")),
+    "alpha_init": Choice(("zero", "random")),
+    "edge_order": Choice(("random", "order", "reverse")),
+    "isomorph_member": Choice(_isomorph),
+    "device": Custom(_device, ("gpu", "meta", "cuda:x")),
+    "store": Custom(_store, ("", "   ")),
+    "sample": Custom(_sample, ("0", "-5", "abc", "nan")),
+    "proxies": Text("proxy names, e.g. nwot,synflow, or 'all'"),
+    "proxy": Text("a proxy name or ensemble:a+b"),
+    "arch": Text("an architecture string"),
+    "set_": Text("PROXY.OPTION=VALUE"),
+    "sources": Text("an export file or a store"),
+    "arch_file": PathKind("in_file"),
+    "checkpoint": PathKind("in_file"),
+    "data_dir": PathKind("in_dir"),
+    "out": PathKind("out_dir"),
+    "export": PathKind("out_file", (".csv", ".csv.gz", ".parquet")),
+    "source": PathKind("in_any"),
+    "download": Choice(("cifar10", "cifar100")),
+    "correlate.protocol": Choice(_presets),
+    "search.protocol": Choice(("code", "bn-bypass")),
+    "bench_correlate.protocol": Text("a bench protocol hash"),
+    "bench_build.sample": Int(3, 10**6),
+    "export_cmd.out": PathKind("out_file"),
+    "data_cmd.data_dir": PathKind("out_dir"),  # --download may create it
+}
+
+# Python names whose CLI flag is not --name-with-dashes
+FLAGS = {"channels": "--C", "cells": "--N", "C": "--C", "N": "--N", "set_": "--set", "sources": "SOURCE",
+         "source": "SOURCE"}
+
+# Options that cannot be given together (each tuple: at most one of them)
+EXCLUSIVE = {
+    "train": [("arch", "arch_file", "index")],
+    "export_cmd": [("arch", "arch_file", "index")],
+}
+
+
+def domain(name: str, command: str | None = None):
+    """The declared domain of an argument, or None (booleans and flags need none)."""
+    if command is not None and f"{command}.{name}" in DOMAINS:
+        return DOMAINS[f"{command}.{name}"]
+    return DOMAINS.get(name)
+
+
+def flag(name: str) -> str:
+    return FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def check(name: str, value, command: str | None = None, label: str | None = None):
+    """Check one value against its declared domain (None = not given: always fine)."""
+    if value is None:
+        return
+    d = domain(name, command)
+    if d is None:
+        return
+    label = label or flag(name)
+    if isinstance(value, (list, tuple)) and not isinstance(d, Custom):
+        for v in value:
+            d.check(label, v)
+    else:
+        d.check(label, value)
+
+
+def check_all(arguments: dict, command: str | None = None, cli: bool = True):
+    """Check every given argument; ``cli`` names them as flags (``--seed``), else as keywords (``seed=``)."""
+    for name, value in arguments.items():
+        check(name, value, command, label=flag(name) if cli else f"{name}=")
+    for group in EXCLUSIVE.get(command or "", []):
+        given = [g for g in group if arguments.get(g) not in (None, [], ())]
+        if len(given) > 1:
+            names = [flag(g) if cli else g for g in given]
+            raise UserError(f"{' and '.join(names)} cannot be used together; give one architecture")
+
+
+def validated(fn):
+    """Decorator for a CLI command: check every argument against its domain before the command body runs."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        bound = sig.bind(*args, **kwargs)
+        check_all(dict(bound.arguments), fn.__name__)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def check_keywords(given: dict, valid, what: str):
+    """An unknown keyword is an error naming the valid ones (never silently ignored)."""
+    valid = sorted(set(valid))
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise UserError(f"{what} got unknown keyword{'s' if len(unknown) > 1 else ''} "
+                        f"{', '.join(map(repr, unknown))}; valid keywords: {', '.join(valid)}")
+
+
+def api(command: str | None = None, extra: tuple | Callable = ()):
+    """Decorator for a public Python function: an unknown keyword is an error naming the valid ones, and every
+    keyword with a declared domain is checked (named as ``keyword=``). ``extra``: the keywords a ``**kwargs``
+    function forwards (a tuple, or a callable giving them)."""
+
+    def deco(fn):
+        sig = inspect.signature(fn)
+        kinds = inspect.Parameter
+        named = [p for p, v in sig.parameters.items() if v.kind not in (kinds.VAR_KEYWORD, kinds.VAR_POSITIONAL)]
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            valid = [*named, *(extra() if callable(extra) else extra)]
+            check_keywords(kwargs, valid, f"zeronas.{fn.__name__}()")
+            bound = sig.bind_partial(*args, **{k: v for k, v in kwargs.items() if k in named})
+            given = {**bound.arguments, **kwargs}
+            check_all({k: v for k, v in given.items() if not _is_object(v)}, command, cli=False)
+            return fn(*args, **kwargs)
+
+        return wrapper
+
+    return deco
+
+
+def _is_object(v) -> bool:
+    """Space objects, image sets and the like are checked by their consumers, not by a name domain."""
+    return not isinstance(v, (str, int, float, bool, list, tuple, os.PathLike, type(None)))
+
+
+def callable_module(module_name: str, fn: Callable):
+    """Make the module ``module_name`` callable as ``fn``, so that ``zeronas.search(...)`` and
+    ``zeronas.correlate(...)`` run the verb while ``zeronas.search.perturb`` and ``from zeronas.search import
+    search`` keep reaching the package (a plain attribute would shadow the module)."""
+    import sys
+    import types
+
+    class _Verb(types.ModuleType):
+        def __call__(self, *args, **kwargs):
+            return fn(*args, **kwargs)
+
+    sys.modules[module_name].__class__ = _Verb
