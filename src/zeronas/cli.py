@@ -91,7 +91,8 @@ def score(
                                          "See 'zeronas proxies'.")] = "all",
     data: Annotated[str, typer.Option(help="Images for data-dependent proxies: cifar10, cifar100, "
                                       "ImageNet16-120; 'auto' = cifar10 when found, else data-free proxies only; "
-                                      "'none' = data-free proxies only.")] = "auto",
+                                      "'none' = data-free proxies only; with --model also an image folder "
+                                      "(root/<class>/<images>, the torchvision ImageFolder layout).")] = "auto",
     data_dir: DataDir = None,
     batch_size: Annotated[int, typer.Option(help="Images per batch (64 as in NAS-Bench-Suite-Zero and foresight; "
                                             "NASWOT's paper used 128).")] = 64,
@@ -106,6 +107,14 @@ def score(
                                              "and protocol) into this folder.")] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's choice).")] = None,
     isomorph_member: IsomorphMember = "asked",
+    model: Annotated[str | None, typer.Option(help="Score your own network instead of --arch: path/to/file.py:fn "
+                                              "(runs that file and calls fn(), which returns an untrained "
+                                              "torch.nn.Module), torchvision:NAME or timm:NAME (those packages "
+                                              "installed). Proxies that do not apply are named with the reason.",
+                                              show_default=False)] = None,
+    input_size: Annotated[str | None, typer.Option(help="With --model and no images: the input size, N or HxW "
+                                                   "(default 32); with images it is read from them.",
+                                                   show_default=False)] = None,
 ):
     """Score architectures with zero-cost proxies and print a table (one row per arch x proxy)."""
     import torch
@@ -115,6 +124,16 @@ def score(
 
     if threads:
         torch.set_num_threads(threads)
+    if model is not None:
+        if arch or arch_file is not None or index:
+            raise UserError("--model scores your network; drop --arch, --arch-file and --index")
+        return _score_model(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
+                            input_size)
+    if input_size is not None:
+        raise UserError("--input-size is for --model; a space's network takes its dataset's size")
+    if data.strip().lower() not in ("auto", "none") and Path(data).expanduser().is_dir():
+        raise UserError(f"--data {data!r} is an image folder, which is for --model; the spaces score on cifar10, "
+                        "cifar100 or ImageNet16-120")
     sp = get_space(space)
     archs = _read_archs(sp, arch, arch_file, index, data_dir)
     scorer = Scorer(sp, proxies, data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init,
@@ -143,6 +162,48 @@ def score(
                  src + (f" [red]{r.error}[/]" if r.error else "")]
         table.add_row(*([r.arch] if many else []), *cells)
     console.print(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "scores.json"
+        path.write_text(json.dumps([r.to_dict() for r in records], indent=1))
+        console.print(f"wrote {path}")
+
+
+def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
+                 input_size):
+    """``score --model``: every applicable proxy's value in one table, the others named with the reason."""
+    from .models import ModelScorer, load_model
+
+    module, label = load_model(spec, num_classes)
+    scorer = ModelScorer(module, proxies, data=data, data_dir=data_dir, input_size=input_size,
+                         num_classes=num_classes, model_name=label, batch_size=batch_size, seed=seed, init=init,
+                         device=device, options=_parse_options(set_))
+    if scorer.data_note:
+        err_console.print(f"[yellow]note:[/] {scorer.data_note}")
+    records = scorer.score_model()
+    c, h, w = scorer.input_chw
+    d = scorer._data_protocol
+    src = f", data {d['dataset']} b{d['batch_size']} {d['batch0_sha256'][:8]}" if d.get("dataset") else ""
+    table = Table(title=f"model {label} ({c}x{h}x{w} input, {scorer.num_classes} classes{src})")
+    for col in ("proxy", "value", "better", "ms"):
+        table.add_column(col, overflow="fold")
+    skipped = []
+    for r in records:
+        if r.error is not None and r.error.startswith(("inapplicable", "refused")):
+            skipped.append(r)
+            continue
+        why = getattr(r, "reason", None) or r.error
+        table.add_row(r.proxy, _fmt(r.value) + (f" [red]{why}[/]" if why else ""),
+                      "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}")
+    console.print(table)
+    for r in records:
+        for n in r.notes:
+            console.print(f"note: {n}", highlight=False, markup=False)
+    if skipped:
+        console.print(f"not applicable ({len(skipped)}):", highlight=False)
+        for r in skipped:
+            console.print(f"  {r.proxy}: {r.error}",
+                          highlight=False, markup=False, soft_wrap=True)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "scores.json"

@@ -272,7 +272,15 @@ def resolve_device(device) -> torch.device:
 
 
 def score(archs, proxies="all", *, space="nb201", **kwargs) -> list[ScoreRecord]:
-    """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy."""
+    """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy.
+    ``zeronas.score(module, proxies=..., data=...)`` scores a ``torch.nn.Module`` (see ``zeronas.models``)."""
+    if isinstance(archs, torch.nn.Module):
+        from .models import score_model
+
+        return score_model(archs, proxies, **kwargs)
+    model_only = sorted({"input_size", "model_name", "max_images"} & set(kwargs))
+    if model_only:
+        raise UserError(f"{', '.join(k + '=' for k in model_only)} only apply when scoring a torch.nn.Module")
     if isinstance(archs, (str, tuple)):
         archs = [archs]
     return Scorer(space, proxies, **kwargs).score(archs)

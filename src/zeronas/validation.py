@@ -239,9 +239,67 @@ def _presets():
     return tuple(PRESETS)
 
 
+def _data(label, value):
+    """A dataset name, auto, none, or an image folder (root/<class>/<images>); arrays and torch datasets (API)
+    are checked by their reader."""
+    if not isinstance(value, (str, os.PathLike)):
+        return
+    text = str(value).strip()
+    names = ("auto", "none", *_datasets())
+    if isinstance(value, str) and _norm_dataset(text) in names:
+        return
+    p = Path(text).expanduser()
+    if text and p.is_dir():
+        return
+    what = f"choose one of: {', '.join(names)}, or give an image folder (root/<class>/<image files>)"
+    if text and p.exists():
+        raise UserError(f"{label} {text!r} is a file, not a dataset or an image folder; {what}")
+    raise UserError(f"unknown {label} {value!r}; {what}")
+
+
+def _heldout(label, value):
+    if isinstance(value, (str, os.PathLike)) and not Path(str(value)).expanduser().is_dir():
+        raise UserError(f"{label} {str(value)!r} is not a folder; give an image folder (root/<class>/<image files>)")
+
+
+def _input_size(label, value):
+    """``32``, ``"40x24"`` (height x width) or ``(40, 24)``; each side 1..8192."""
+    sides = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        sides = [value]
+    elif isinstance(value, str):
+        try:
+            sides = [int(s) for s in value.lower().split("x")]
+        except ValueError:
+            sides = None
+    elif isinstance(value, (tuple, list)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        sides = list(value)
+    if not sides or len(sides) > 2 or not all(1 <= s <= 8192 for s in sides):
+        raise UserError(f"{label} must be a size in pixels, N or HxW (e.g. 32 or 40x24, each side 1..8192), "
+                        f"not {value!r}")
+
+
+def _model(label, value):
+    """``path/to/file.py:function``, ``torchvision:NAME`` or ``timm:NAME`` (the body loads it)."""
+    text = str(value).strip() if isinstance(value, (str, os.PathLike)) else ""
+    source, sep, fn = text.rpartition(":")
+    if not sep or not source or not fn:
+        raise UserError(f"{label} {value!r}: write path/to/file.py:function, torchvision:NAME or timm:NAME")
+    if source in ("torchvision", "timm"):
+        return
+    p = Path(source).expanduser()
+    if p.suffix != ".py":
+        raise UserError(f"{label} {value!r}: {source!r} is not a .py file (nor torchvision or timm)")
+    if not p.is_file():
+        raise UserError(f"{label} {value!r}: {source!r} {'is a folder' if p.is_dir() else 'does not exist'}")
+    if not fn.isidentifier():
+        raise UserError(f"{label} {value!r}: {fn!r} is not a Python function name")
+
+
 CHANNELS, CELLS = Int(1, 4096), Int(1, 1000)
 BATCH = Int(1, 16384)  # a per-proxy minimum (e.g. 2 for a correlation) is enforced by the scorer
 DATASET = Choice(_datasets, _norm_dataset)
+DATA_NAME = Choice(lambda: ("auto", "none", *_datasets()), _norm_dataset)  # commands without image folders
 
 # One domain per argument name (CLI option's Python name = API keyword); 'command.name' overrides.
 DOMAINS: dict[str, object] = {
@@ -280,7 +338,12 @@ DOMAINS: dict[str, object] = {
     "space": Choice(_spaces),
     "method": Choice(_methods),
     "dataset": DATASET,
-    "data": Choice(lambda: ("auto", "none", *_datasets()), _norm_dataset),
+    "data": Custom(_data, ("bogus-value", "missing_dir", "afile.txt")),
+    "heldout": Custom(_heldout, ("missing_dir", "afile.txt")),
+    "input_size": Custom(_input_size, ("0", "abc", "32x", "-4", "40x24x3", "99999")),
+    "model": Custom(_model, ("", "nocolon", "missing.py:build", "afile.txt:build", "adir:build", "x.py:")),
+    "model_name": Text("a name for the model"),
+    "max_images": Int(1, 10**7),
     "init": Choice(_inits),
     "metric": Choice(("test", "valid")),
     "format": Choice(("json", "torchscript", "onnx")),
@@ -309,6 +372,7 @@ DOMAINS: dict[str, object] = {
     "bench_build.sample": Int(3, 10**6),
     "export_cmd.out": PathKind("out_file"),
     "data_cmd.data_dir": PathKind("out_dir"),  # --download may create it
+    **{f"{c}.data": DATA_NAME for c in ("search", "train", "export_cmd", "bench_build")},  # only score reads folders
 }
 
 # Python names whose CLI flag is not --name-with-dashes

@@ -21,11 +21,15 @@ class Batch:
         return Batch(self.x.to(device), self.y.to(device), self.meta)
 
 
-def normalize(x_uint8_nhwc: np.ndarray, mean, std) -> torch.Tensor:
+def normalize(x_nhwc: np.ndarray, mean, std) -> torch.Tensor:
+    """NHWC images -> NCHW float32 ``(x - mean) / std`` per channel; uint8 pixels are scaled to [0, 1] first,
+    float images (user data) are taken in their own units (their mean/std are in those units too)."""
     # contiguous NCHW: channels-last inputs crash depthwise-conv backward passes on CPU (torch 2.13, DARTS ops)
-    x = torch.from_numpy(np.ascontiguousarray(x_uint8_nhwc)).permute(0, 3, 1, 2).contiguous().float().div_(255)
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    x = torch.from_numpy(np.ascontiguousarray(x_nhwc)).permute(0, 3, 1, 2).contiguous().float()
+    if x_nhwc.dtype == np.uint8:
+        x = x.div_(255)  # .float() copied the uint8 pixels: dividing in place is safe
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     return (x - m) / s
 
 

@@ -85,5 +85,6 @@ for _name, _desc in zip(COMPONENTS, (
         "min over consecutive cells of the expressivity increase",
         "mean over cells of -s - 1/s + 2, s = top singular value of the block Jacobian (Rademacher probe)")):
     register(_name, direction=1, data="noise", bn_mode="no-track", dtype="float64",
+             needs=("cell_features",),
              reference="Lee & Ham, CVPR 2024 (cvlab-yonsei/AZ-NAS compute_az_nas_score.py)",
              description=f"AZ-NAS {_desc}")(_component(_name))

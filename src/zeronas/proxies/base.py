@@ -21,6 +21,22 @@ DATA_KINDS = ("batch", "batches", "batch+heldout", "ones", "noise", "crops", "no
 BN_MODES = ("train", "bypass", "no-track", "default", "n/a")
 
 
+# What a proxy can need from a network beyond images (``ProxySpec.needs``), each with the phrase a refusal
+# uses. Built-in spaces offer all of them; ``zeronas.models.inspect_model`` says which a user's module offers.
+NEEDS = {
+    "relu": "nn.ReLU modules (it reads ReLU on/off codes; GELU, SiLU, ReLU6 and functional F.relu give none)",
+    "bn": "batch-norm layers",
+    "conv_linear": "nn.Conv2d or nn.Linear layers (it sums over their weights)",
+    "classifier": "a classifier output (one tensor [batch, classes])",
+    "pre_gap": "features before a final global average pooling (one nn.AdaptiveAvgPool2d to 1x1)",
+    "mixing_weights": "a cell network with per-edge op mixing weights (a built-in cell space's)",
+    "cell_features": "per-cell features (a built-in cell space's cell_features)",
+    "thin_network": "TE-NAS's thin cell network (a built-in cell space's build_thin)",
+    "cell_params": "cell parameters (a built-in cell space's searchable parameters)",
+    "any_size": "a network that takes any input size (it feeds its own input_size x input_size noise)",
+}
+
+
 @dataclass(frozen=True)
 class ProxySpec:
     name: str
@@ -37,6 +53,8 @@ class ProxySpec:
     # it. False (the default) for proxies that also see dead branches and ops fed by zero nodes (params,
     # flops, ReLU-code kernels, hooks on every module, BN statistics of every layer).
     shares_isomorphs: bool = False
+    # What it needs from the network (keys of NEEDS); a user's module lacking one is not scored with it.
+    needs: frozenset = frozenset()
 
     @property
     def needs_images(self) -> bool:
@@ -47,14 +65,16 @@ _REGISTRY: dict[str, ProxySpec] = {}
 
 
 def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str = "float32", defaults=None,
-             description: str = "", reference: str = "", shares_isomorphs: bool = False):
+             description: str = "", reference: str = "", shares_isomorphs: bool = False, needs=()):
     if data not in DATA_KINDS or bn_mode not in BN_MODES or direction not in (1, -1):
         raise ValueError(f"bad metadata for proxy {name}")
+    if set(needs) - set(NEEDS):
+        raise ValueError(f"proxy {name}: unknown needs {sorted(set(needs) - set(NEEDS))}")
 
     def deco(fn):
         _REGISTRY[name] = ProxySpec(name, fn, direction, data, bn_mode, dtype, dict(defaults or {}),
                                     description or (fn.__doc__ or "").strip().split("\n")[0], reference,
-                                    fn.__module__.rsplit(".", 1)[-1], shares_isomorphs)
+                                    fn.__module__.rsplit(".", 1)[-1], shares_isomorphs, needs=frozenset(needs))
         return fn
 
     return deco

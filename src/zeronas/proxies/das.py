@@ -25,6 +25,7 @@ def decompose(K):
 
 
 @register("das_d", direction=1, data="batch", bn_mode="train", dtype="float64",
+          needs=("relu",),
           reference="Liu et al., arXiv 2212.12132 (DAS)",
           description="DAS distinguishing ability D = log det(K_H / N_A)")
 def das_d(ctx) -> float:
@@ -33,6 +34,7 @@ def das_d(ctx) -> float:
 
 
 @register("das_na", direction=1, data="batch", bn_mode="train",
+          needs=("relu",),
           reference="Liu et al., arXiv 2212.12132 (DAS)",
           description="DAS number of activation units N_A (ReLU units hit in one forward pass)")
 def das_na(ctx) -> float:
@@ -41,6 +43,7 @@ def das_na(ctx) -> float:
 
 
 @register("das", direction=1, data="batch", bn_mode="train", dtype="float64", defaults={"lam": 1.0},
+          needs=("relu",),
           reference="Liu et al., arXiv 2212.12132 (DAS); rule family ours until the paper is read",
           description="DAS weighted rule D + lam * log N_A (lam=B gives nwot)")
 def das(ctx, lam: float = 1.0) -> float:
@@ -50,6 +53,7 @@ def das(ctx, lam: float = 1.0) -> float:
 
 
 @register("das_layerwise", direction=1, data="batch", bn_mode="train", dtype="float64", defaults={"lam": 1.0},
+          needs=("relu",),
           reference="DAS rule (d) of the design notes",
           description="sum_l log det K~_l + lam * sum_l log N_l over ReLU layers")
 def das_layerwise(ctx, lam: float = 1.0) -> float:

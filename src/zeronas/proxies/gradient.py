@@ -57,6 +57,7 @@ def _layer_sum(ctx, metric) -> float:
 
 
 @register("snip", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
+          needs=("classifier", "conv_linear",),
           reference="Lee et al. 2019; Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum |W * dL/dW| (connection sensitivity at init)")
 def snip(ctx) -> float:
@@ -64,6 +65,7 @@ def snip(ctx) -> float:
 
 
 @register("grad_norm", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
+          needs=("classifier", "conv_linear",),
           reference="Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum over layers of ||dL/dW_l||_2 (a sum of per-layer norms)")
 def grad_norm(ctx) -> float:
@@ -71,6 +73,7 @@ def grad_norm(ctx) -> float:
 
 
 @register("plain", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
+          needs=("classifier", "conv_linear",),
           reference="Abdelfattah et al. ICLR 2021 (foresight)",
           description="sum dL/dW * W (signed; negatively correlated in practice)")
 def plain(ctx) -> float:
@@ -78,6 +81,7 @@ def plain(ctx) -> float:
 
 
 @register("grasp", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", defaults={"temperature": 1.0},
+          needs=("classifier", "conv_linear",),
           reference="Wang et al. ICLR 2020; foresight grasp (T=1, one iteration)",
           description="sum -W * (H g), g = dL/dW, Hessian-gradient product by double backprop")
 def grasp(ctx, temperature: float = 1.0) -> float:
@@ -97,6 +101,7 @@ def grasp(ctx, temperature: float = 1.0) -> float:
 
 
 @register("fisher", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", defaults={"broadcast": True},
+          needs=("classifier", "conv_linear",),
           reference="Theis et al. 2018; Turner et al. 2020; foresight fisher (channel mode)",
           description="sum over conv/linear output channels c of 0.5 * mean_n(sum_hw a * dL/da)^2, counted once "
                       "per weight of the channel (foresight broadcasts it to the weights); broadcast=false: "

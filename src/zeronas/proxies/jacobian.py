@@ -35,6 +35,7 @@ def jacob_cov_from_jacobian(J: np.ndarray, k: float = K_EPS) -> float:
 
 
 @register("jacob_cov", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", dtype="float64",
+          needs=("classifier",),
           reference="Mellor et al. 2020 (NASWOT v1); foresight jacob_cov",
           description="-sum[log(l+k) + 1/(l+k)] over eigenvalues of the input-Jacobian correlation matrix")
 def jacob_cov(ctx) -> float:
@@ -63,6 +64,7 @@ def epe_from_jacobian(J: np.ndarray, labels: np.ndarray, num_classes: int, k: fl
 
 
 @register("epe_nas", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", dtype="float64",
+          needs=("classifier",),
           reference="Lopes et al. 2021 (EPE-NAS); NASLib epe_nas",
           description="class-wise sum of log|corrcoef| of input Jacobians")
 def epe_nas(ctx) -> float:

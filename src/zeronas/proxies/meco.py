@@ -20,6 +20,7 @@ def min_eig_channel_corr(feature: torch.Tensor) -> float:
 
 
 @register("meco", direction=1, data="noise", bn_mode="default", defaults={"input_size": 64},
+          needs=("any_size",),
           reference="Jiang et al. NeurIPS 2023 (HamsterMimi/MeCo meco.py)",
           description="sum over all modules of min eig(corrcoef over channels), one random 1x3xSxS input")
 def meco(ctx, input_size: int = 64) -> float:

@@ -51,6 +51,7 @@ def logdet(K: torch.Tensor) -> float:
 
 
 @register("nwot", direction=1, data="batch", bn_mode="train", dtype="float64",
+          needs=("relu",),
           reference="Mellor et al., ICML 2021 (NASWOT v2); BayesWatch/nas-without-training",
           description="log|det K_H|, Hamming kernel of ReLU codes over one batch (train mode)")
 def nwot(ctx) -> float:

@@ -46,12 +46,14 @@ def params(ctx) -> float:
 
 
 @register("flops", direction=1, data="none", bn_mode="n/a",
+          needs=("conv_linear",),
           reference="baseline (NAS-Bench-Suite-Zero)", description="operations of one forward pass at the input size")
 def flops(ctx) -> float:
     return float(count_flops(ctx.model(), torch.zeros(ctx.input_shape(1), device=ctx.device)))
 
 
 @register("l2_norm", direction=1, data="none", bn_mode="n/a",
+          needs=("conv_linear",),
           reference="NAS-Bench-Suite-Zero l2_norm", description="sum over conv/linear layers of ||W_l||_2 at init")
 def l2_norm(ctx) -> float:
     return sum(m.weight.norm().item() for m in weight_layers(ctx.model()))

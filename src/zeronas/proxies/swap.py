@@ -45,6 +45,7 @@ def swap_from_activations(acts: torch.Tensor) -> int:
 
 
 @register("swap", direction=1, data="batch", bn_mode="train",
+          needs=("relu",),
           defaults={"samples": 16, "repeats": 32, "mu": None, "sigma": None},
           reference="Peng et al. ICLR 2024 (pym1024/SWAP)",
           description="distinct sign patterns of post-ReLU neurons over 16 samples, 32 N(0,1) re-inits; "

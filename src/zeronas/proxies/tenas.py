@@ -28,6 +28,7 @@ def condition_number(theta: torch.Tensor) -> float:
 
 
 @register("ntk_cond", direction=-1, shares_isomorphs=True, data="batch", bn_mode="train", dtype="float64",
+          needs=("classifier",),
           defaults={"batch_size": None},
           reference="Chen et al. ICLR 2021 (TE-NAS lib/procedures/ntk.py); NB201 batch 72",
           description="condition number of the empirical NTK over one batch (weights only; lower is better)")
@@ -64,6 +65,7 @@ def activation_patterns(model, inputs: list[torch.Tensor]) -> np.ndarray:
 
 
 @register("linear_regions", direction=1, data="crops", bn_mode="train",
+          needs=("thin_network",),
           defaults={"samples": 1000, "batches": 3, "crop": 3},
           reference="Chen et al. ICLR 2021 (TE-NAS linear_region_counter.py)",
           description="distinct ReLU patterns of the thin net (C=1, one cell) over 3x1000 random 3x3 one-channel crops")
@@ -99,6 +101,7 @@ def ntk_regression_mse(gx: list[torch.Tensor], gy: list[torch.Tensor], tx: torch
 
 
 @register("teg_mse", direction=-1, shares_isomorphs=True, data="batch+heldout", bn_mode="train", dtype="float64",
+          needs=("classifier", "cell_params",),
           reference="TEG-NAS, arXiv 2108.11939 (VITA-Group/TEGNAS lib/procedures/ntk.py)",
           description="NTK kernel-regression MSE from a train batch to a held-out batch, cell parameters only")
 def teg_mse(ctx) -> float:

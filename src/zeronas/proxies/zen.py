@@ -12,6 +12,7 @@ from .base import gaussian_init, register
 
 
 @register("zen", direction=1, data="noise", bn_mode="train",
+          needs=("pre_gap",),
           defaults={"mixup_gamma": 1e-2, "repeats": 1, "bn_momentum": None},
           reference="Lin et al. ICCV 2021 (Zen-NAS compute_zen_score)",
           description="log E|Phi(x) - Phi(x + 0.01 eps)| + sum_BN log sqrt(mean running_var); N(0,1) weights")

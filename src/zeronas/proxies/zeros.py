@@ -65,6 +65,7 @@ def connection_sensitivity_code(model, alpha: torch.Tensor, input_shape, *, abs_
 
 
 @register("zeros", direction=1, shares_isomorphs=True, data="ones", bn_mode="bypass", dtype="float64",
+          needs=("mixing_weights",),
           reference="Zhang, Huang, Wang, arXiv 2106.11542 (FreeDARTS / ZEROS)",
           description="sum over edges of |w * dR/dw| at w = one-hot (synflow objective, float64, BN bypassed)")
 def zeros(ctx) -> float:

@@ -23,6 +23,7 @@ def zico_from_grads(per_layer: list[np.ndarray]) -> float:
 
 
 @register("zico", direction=1, shares_isomorphs=True, data="batches", bn_mode="train", defaults={"num_batches": 2},
+          needs=("classifier",),
           reference="Li et al. ICLR 2023 (SLDGroup/ZiCo)",
           description="sum_l log sum_w E|g| / std(g) over conv/linear weight gradients of >= 2 batches")
 def zico(ctx, num_batches: int = 2) -> float:

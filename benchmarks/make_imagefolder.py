@@ -1,0 +1,44 @@
+"""Write CIFAR-10 images from the shared data folder as an image folder (root/<class>/<n>.png, the torchvision
+ImageFolder layout), e.g. for ``zeronas score --model ... --data /tmp/c10folder``.
+
+    python benchmarks/make_imagefolder.py --out /tmp/c10folder --per-class 20 [--split train|test] [--data-dir D]
+
+Takes the first ``--per-class`` images of each class from the JPEG q75 arrays (lossless PNG files of those
+pixels). Refuses to write into a non-empty folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from zeronas.data import load_images
+
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True, type=Path)
+    ap.add_argument("--per-class", type=int, default=20)
+    ap.add_argument("--split", choices=("train", "test"), default="train")
+    ap.add_argument("--data-dir", type=Path, default=None)
+    args = ap.parse_args(argv)
+    if args.per_class < 1:
+        ap.error("--per-class must be at least 1")
+    if args.out.exists() and any(args.out.iterdir()):
+        ap.error(f"{args.out} is not empty; give a new folder")
+    images = load_images("cifar10", args.split, args.data_dir)
+    for label, name in enumerate(CLASSES):
+        folder = args.out / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for k, i in enumerate(np.flatnonzero(images.y == label)[: args.per_class]):
+            Image.fromarray(images.x[i]).save(folder / f"{k:05d}.png")
+    print(f"wrote {args.per_class} x {len(CLASSES)} images ({images.fidelity}) to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

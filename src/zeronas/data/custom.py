@@ -1,0 +1,261 @@
+"""Your own images: an image folder (the torchvision ``ImageFolder`` layout), numpy arrays, or a torch
+``Dataset`` / ``DataLoader``. Each becomes a :class:`UserImages`, an ``ImageSet`` whose normalisation is the
+per-channel mean/std of its own pixels and which carries a content hash; both go into the scoring protocol.
+
+Pixels are kept as read: uint8 NHWC (image folders, uint8 arrays; scaled to [0, 1] before normalising) or
+float32 NHWC (float NCHW arrays and tensors, in their own units). Labels are int64 in 0..classes-1. At most
+``max_images`` images are kept (a seeded subset, chosen before any image is decoded). Every problem (a broken
+image, an empty folder, mismatched labels) is a one-line ``UserError``; no file is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .datasets import DatasetInfo, ImageSet
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+MAX_IMAGES = 2048  # enough for every proxy's batches (64, zico 2 x 64); bounds memory for large images
+MAX_SIDE = 4096  # a larger image is refused before decoding (a forged header cannot make us decode a giant)
+
+
+@dataclass
+class UserImages(ImageSet):
+    """An ``ImageSet`` with its own ``info`` (classes, size, mean/std measured on it) and content hash."""
+
+    meta: DatasetInfo
+    classes: tuple = ()
+    content_sha256: str = ""
+
+    @property
+    def info(self) -> DatasetInfo:
+        return self.meta
+
+    @property
+    def size_hw(self) -> tuple[int, int]:
+        return int(self.x.shape[1]), int(self.x.shape[2])
+
+    @property
+    def channels(self) -> int:
+        return int(self.x.shape[3])
+
+    def protocol(self) -> dict:
+        """What the scoring protocol records about these images."""
+        return {"classes": len(self.classes) or self.meta.num_classes, "image_hw": list(self.size_hw),
+                "channels": self.channels, "pixels": str(self.x.dtype), "images": len(self),
+                "mean": [round(v, 6) for v in self.meta.mean], "std": [round(v, 6) for v in self.meta.std],
+                "content_sha256": self.content_sha256[:16]}
+
+
+def make_user_images(x: np.ndarray, y: np.ndarray, name: str, source: str, fidelity: str,
+                     classes: tuple = ()) -> UserImages:
+    """Wrap checked NHWC images ``x`` (uint8 or float32) and int labels ``y``: measure mean/std, hash."""
+    x = np.ascontiguousarray(x)
+    y = np.asarray(y).astype(np.int64)
+    scale = 255.0 if x.dtype == np.uint8 else 1.0
+    flat = x.reshape(-1, x.shape[-1])
+    mean = np.zeros(x.shape[-1])
+    sq = np.zeros(x.shape[-1])
+    for i in range(0, len(flat), 1 << 20):  # float64 sums in chunks: no float64 copy of all pixels
+        chunk = flat[i:i + (1 << 20)].astype(np.float64) / scale
+        mean += chunk.sum(0)
+        sq += (chunk * chunk).sum(0)
+    mean /= len(flat)
+    std = np.sqrt(np.maximum(sq / len(flat) - mean * mean, 0.0))
+    std = np.where(std > 1e-6, std, 1.0)  # a constant channel: (x - mean) is 0 anyway; avoid dividing by 0
+    digest = hashlib.sha256(f"{x.dtype}{x.shape}".encode() + x.tobytes() + y.tobytes()).hexdigest()
+    h, w = x.shape[1], x.shape[2]
+    n_classes = len(classes) or int(y.max()) + 1
+    info = DatasetInfo(name, n_classes, h if h == w else (h, w), tuple(map(float, mean)), tuple(map(float, std)),
+                       None)
+    return UserImages(name, "train", x, y, source, fidelity, info, tuple(classes), digest)
+
+
+def _subset(n: int, max_images: int, seed: int) -> np.ndarray:
+    if n <= max_images:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_images, replace=False))
+
+
+def _check_labels(y, n: int, where: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != n:
+        raise UserError(f"{where}: {n} images but labels of shape {tuple(y.shape)}; give one integer label per image")
+    if len(y) and y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iu":
+        raise UserError(f"{where}: labels are {y.dtype}, not integers (class indices 0..classes-1)")
+    if len(y) and y.min() < 0:
+        raise UserError(f"{where}: labels run from {y.min()}; class indices start at 0")
+    return y.astype(np.int64)
+
+
+def from_arrays(x, y, name: str = "arrays", max_images: int = MAX_IMAGES, seed: int = 0) -> UserImages:
+    """``x``: uint8 NHWC [N, H, W, C] or float NCHW [N, C, H, W] (C = 1 or 3); ``y``: N int labels >= 0."""
+    x = np.asarray(x)
+    where = f"data {name}"
+    if x.ndim != 4 or len(x) == 0:
+        raise UserError(f"{where}: images of shape {tuple(x.shape)}; give x as uint8 NHWC [N, H, W, C] or float "
+                        "NCHW [N, C, H, W] with N >= 1")
+    y = _check_labels(y, len(x), where)
+    total = len(x)
+    idx = _subset(total, max_images, seed)
+    x, y = x[idx], y[idx]
+    if x.dtype == np.uint8:
+        channels = x.shape[3]
+    elif x.dtype.kind == "f":
+        channels = x.shape[1]
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1), dtype=np.float32)
+        if not np.all(np.isfinite(x)):
+            raise UserError(f"{where}: the images hold NaN or inf values")
+    else:
+        raise UserError(f"{where}: images are {x.dtype}; give uint8 NHWC or float NCHW images")
+    if channels not in (1, 3):
+        layout = "NHWC" if x.dtype == np.uint8 else "NCHW"
+        raise UserError(f"{where}: {channels} channels in {layout} images of shape {tuple(np.asarray(x).shape)}; "
+                        "give uint8 images as NHWC and float images as NCHW, with 1 or 3 channels")
+    kept = f" ({len(idx)} of {total})" if len(idx) < total else ""
+    return make_user_images(x, y, name, name, f"as given{kept}")
+
+
+def _class_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0, image_size=None) -> UserImages:
+    """``root/<class>/<image>`` (torchvision ``ImageFolder``): classes are the sorted subfolder names, labels their
+    positions. ``classes``: the class names expected (a different set is an error). Images are read with PIL and
+    converted to RGB; ``image_size`` (int or (H, W)) resizes them all, otherwise images of another size than the
+    most common one are resized to it (recorded in the fidelity)."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise UserError(f"image folder {str(root)!r} {'is a file' if root.exists() else 'does not exist'}; give a "
+                        "folder laid out as root/<class>/<image files>")
+    folders = _class_folders(root)
+    if not folders:
+        loose = [p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+        hint = f" ({len(loose)} images lie directly in it: move them into one folder per class)" if loose else ""
+        raise UserError(f"image folder {str(root)!r} has no class folders{hint}; lay it out as root/<class>/<images> "
+                        "(the torchvision ImageFolder layout)")
+    names = tuple(p.name for p in folders)
+    if classes is not None and set(classes) != set(names):
+        missing, extra = sorted(set(classes) - set(names)), sorted(set(names) - set(classes))
+        raise UserError(f"image folder {str(root)!r}: its class folders do not match the classes given (missing: "
+                        f"{', '.join(missing) or '-'}; not expected: {', '.join(extra) or '-'})")
+    if classes is not None:
+        names = tuple(sorted(classes))
+        folders = [root / n for n in names]
+    files, labels = [], []
+    for label, folder in enumerate(folders):
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not found:
+            raise UserError(f"image folder {str(root)!r}: class folder {folder.name!r} holds no images ("
+                            f"{', '.join(IMAGE_SUFFIXES)}); remove it or add its images")
+        files += found
+        labels += [label] * len(found)
+    idx = _subset(len(files), max_images, seed)
+    images = [_read_image(files[i]) for i in idx]
+    y = np.asarray(labels, dtype=np.int64)[idx]
+    if image_size is not None:
+        target = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    else:
+        target = Counter(im.shape[:2] for im in images).most_common(1)[0][0]
+    resized = sum(im.shape[:2] != tuple(target) for im in images)
+    if resized:
+        from PIL import Image
+
+        images = [im if im.shape[:2] == tuple(target) else
+                  np.asarray(Image.fromarray(im).resize((target[1], target[0]), Image.BILINEAR)) for im in images]
+    fidelity = f"image files ({len(images)} of {len(files)})" if len(images) < len(files) else "image files"
+    if resized:
+        fidelity += f", {resized} resized to {target[0]}x{target[1]}"
+    return make_user_images(np.stack(images), y, f"folder:{root.name}", str(root), fidelity, names)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            if max(im.size) > MAX_SIDE:
+                raise ValueError(f"{im.size[0]}x{im.size[1]} pixels, larger than {MAX_SIDE} a side")
+            return np.asarray(im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UserError(f"{path}: not a readable image ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); "
+                        "replace or remove it") from None
+
+
+def from_torch(data, max_images: int = MAX_IMAGES, seed: int = 0) -> UserImages:
+    """A torch ``Dataset`` (items ``(image, label)``, image a tensor [C, H, W] or a PIL image) or a
+    ``DataLoader`` (batches ``(x [B, C, H, W], y [B])``); reads at most ``max_images`` images."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    name = type(data).__name__
+    xs, ys = [], []
+    try:
+        if isinstance(data, DataLoader):
+            count = 0
+            for i, item in enumerate(data):
+                if not isinstance(item, (tuple, list)) or len(item) < 2:
+                    raise UserError(f"DataLoader batch {i} is a {type(item).__name__}, not a pair (images, labels)")
+                xs.append(torch.as_tensor(item[0]))
+                ys.append(torch.as_tensor(item[1]).reshape(-1))
+                count += len(xs[-1])
+                if count >= max_images:
+                    break
+            if not xs:
+                raise UserError(f"the {name} gave no batches")
+            x, y = torch.cat(xs)[:max_images], torch.cat(ys)[:max_images]
+        else:
+            n = len(data)
+            if n == 0:
+                raise UserError(f"the {name} dataset is empty")
+            for i in _subset(n, max_images, seed):
+                item = data[int(i)]
+                if not isinstance(item, (tuple, list)) or len(item) < 2:
+                    raise UserError(f"{name}[{i}] is a {type(item).__name__}, not a pair (image, label)")
+                im = item[0]
+                if not torch.is_tensor(im):  # a PIL image (no transform): HWC uint8 -> CHW
+                    arr = np.asarray(im.convert("RGB") if hasattr(im, "convert") else im)
+                    im = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1) if arr.ndim == 3 else arr))
+                xs.append(im)
+                ys.append(int(item[1]))
+            shapes = {tuple(t.shape) for t in xs}
+            if len(shapes) > 1:
+                raise UserError(f"the {name} dataset gives images of several shapes {sorted(shapes)[:3]}; resize "
+                                "them to one size in its transform")
+            x, y = torch.stack(xs), torch.tensor(ys)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (the user's dataset code failed: one line, not a traceback)
+        why = " ".join(str(exc).split())[:150]
+        raise UserError(f"reading the {name} failed ({type(exc).__name__}: {why})") from None
+    x = x.detach().cpu()
+    arr = x.numpy() if x.dtype.is_floating_point else x.float().numpy()
+    return from_arrays(arr.astype(np.float32), y.cpu().numpy(), name=name, max_images=max_images, seed=seed)
+
+
+def user_images(data, max_images: int = MAX_IMAGES, seed: int = 0, classes=None) -> UserImages:
+    """Any supported data: a folder path, ``(x, y)`` arrays, a torch Dataset/DataLoader, or an ImageSet."""
+    if isinstance(data, ImageSet):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        return image_folder(data, classes=classes, max_images=max_images, seed=seed)
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        return from_arrays(data[0], data[1], max_images=max_images, seed=seed)
+    try:
+        from torch.utils.data import DataLoader, Dataset
+    except ImportError:  # pragma: no cover
+        DataLoader = Dataset = ()
+    if isinstance(data, (DataLoader, Dataset)) or (hasattr(data, "__getitem__") and hasattr(data, "__len__")):
+        return from_torch(data, max_images=max_images, seed=seed)
+    raise UserError(f"data of type {type(data).__name__} is not supported; give an image folder path, (x, y) numpy "
+                    "arrays, a torch Dataset or DataLoader")

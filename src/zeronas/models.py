@@ -1,0 +1,482 @@
+"""Score your own ``torch.nn.Module`` (built, untrained) with every proxy that applies to it.
+
+``zeronas.score(model, proxies="all", data=...)`` (or :class:`ModelScorer`) gives one ``ScoreRecord`` per proxy,
+with the protocol the built-in spaces record plus the model's name, input shape and weight hash. A proxy that
+does not apply is not run: its record has value NaN and ``error = "inapplicable: <reason>"``.
+
+Needs and offers. Each proxy declares what it needs from the network (``ProxySpec.needs``, vocabulary
+``zeronas.proxies.base.NEEDS``) and from the data (images; held-out images for teg_mse). :func:`inspect_model`
+says what a module offers, from its modules and one probe forward pass:
+
+* ``relu``: ``nn.ReLU`` modules that run in the forward pass. A ReLU applied functionally (``F.relu``,
+  ``torch.relu``) cannot be seen from outside the module: a model using only those offers no ``relu``, and in a
+  model mixing both the proxies read the modules' codes only. GELU, SiLU, ReLU6 and LeakyReLU are not ReLU.
+* ``bn``: batch-norm layers that run. ``conv_linear``: ``nn.Conv2d`` / ``nn.Linear`` layers.
+* ``classifier``: the output is one tensor ``[batch, K]`` (K classes).
+* ``any_size``: the network also runs on a 1x3x64x64 input (48x48 when the data is 64x64); meco feeds its own
+  square noise of ``--set meco.input_size`` (64) pixels.
+* ``pre_gap``: the last global pooling is one ``nn.AdaptiveAvgPool2d`` to 1x1, called once on a 4-D map (zen
+  reads the features entering it).
+* ``mixing_weights``, ``cell_features``, ``thin_network``, ``cell_params``: only built-in cell spaces offer these.
+
+Weights. The user's module is never changed: every proxy works on a deep copy. ``init="torch-default"`` (the
+default) scores the weights as the module holds them; another ``init`` re-initialises the copy's conv/linear
+weights by that rule (biases 0, BatchNorm/GroupNorm affine 1/0), seeded by ``seed``. Proxies whose definition
+re-initialises (zen, swap: N(0, 1) conv/linear weights) do so on the copy.
+
+``load_model("file.py:fn")`` runs ``file.py`` (as ``python file.py`` would: only name files you trust) and calls
+``fn()``; ``torchvision:resnet18`` and ``timm:NAME`` build those packages' models when they are installed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .data.custom import MAX_IMAGES, UserImages, user_images
+from .errors import DataNotFound, UserError
+from .proxies.base import NEEDS, ProxySpec
+from .proxies.context import ScoringContext
+from .scoring import Scorer, ScoreRecord, protocol_hash, resolve_proxies
+from .validation import api
+
+DATA_NEEDS = {"images": "real images (data= / --data)",
+              "heldout": "held-out images (heldout=: an image folder or arrays of other images)"}
+PACKAGES = {"torchvision": "torchvision", "timm": "timm"}
+ANY_SIZE_PROBE = 64  # meco's default input_size
+
+
+def _one_line(text) -> str:
+    return " ".join(str(text).split())
+
+
+# ---- what a module offers -----------------------------------------------------------------------------------
+
+class Probe:
+    """What one forward pass of ``model`` on ``input_shape`` showed: ``offers`` (a set of NEEDS keys), the
+    output width ``classes`` (None when the output is not [batch, K]) and the name of the final GAP module."""
+
+    def __init__(self, offers: set, classes: int | None, gap: str | None, output: str):
+        self.offers, self.classes, self.gap, self.output = offers, classes, gap, output
+
+
+def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device="cpu") -> Probe:
+    """Run a deep copy of ``model`` (eval mode, no grad) on seeded N(0, 1) input of ``input_shape``
+    ([B, C, H, W]). A forward that fails is a one-line UserError naming the input shape."""
+    m = _copy(model).to(device).eval()
+    ran: dict[str, list] = {"relu": [], "bn": [], "gap": []}
+    names = {mod: name for name, mod in m.named_modules()}
+
+    def hook(mod, inputs, output):
+        if isinstance(mod, nn.ReLU):
+            ran["relu"].append(mod)
+        elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
+            ran["bn"].append(mod)
+        elif isinstance(mod, nn.AdaptiveAvgPool2d):
+            ran["gap"].append((names[mod], inputs[0].dim(), tuple(output.shape[-2:]) if output.dim() == 4 else None))
+
+    x = torch.randn(input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+    handles = [mod.register_forward_hook(hook) for mod in m.modules()]
+    try:
+        with torch.no_grad():
+            out = m(x)
+    except Exception as exc:  # noqa: BLE001  (the user's forward: one line, not a traceback)
+        raise UserError(f"the model fails on an input of shape {list(input_shape)} ({type(exc).__name__}: "
+                        f"{_one_line(exc)[:200]}); give images of the size it expects (or input_size=/--input-size "
+                        "without data)") from None
+    finally:
+        for h in handles:
+            h.remove()
+    offers = set()
+    side = 48 if tuple(input_shape[2:]) == (ANY_SIZE_PROBE, ANY_SIZE_PROBE) else ANY_SIZE_PROBE
+    try:  # meco feeds its own square noise (64 px by default): does the network take another size?
+        with torch.no_grad():
+            m(torch.randn((1, input_shape[1], side, side), generator=torch.Generator().manual_seed(1)).to(device))
+        offers.add("any_size")
+    except Exception:  # noqa: BLE001,S110  (a fixed-size network: meco does not apply)
+        pass
+    if ran["relu"]:
+        offers.add("relu")
+    if ran["bn"]:
+        offers.add("bn")
+    if any(isinstance(mod, (nn.Conv2d, nn.Linear)) for mod in m.modules()):
+        offers.add("conv_linear")
+    classes = None
+    if torch.is_tensor(out) and out.dim() == 2 and out.shape[0] == input_shape[0] and out.shape[1] >= 2:
+        offers.add("classifier")
+        classes = int(out.shape[1])
+    shape = list(out.shape) if torch.is_tensor(out) else type(out).__name__
+    gap = None
+    if ran["gap"]:
+        name, dim, size = ran["gap"][-1]
+        if dim == 4 and size == (1, 1) and sum(g[0] == name for g in ran["gap"]) == 1:
+            gap = name
+            offers.add("pre_gap")
+    return Probe(offers, classes, gap, f"output {shape}")
+
+
+def inspect_model(model: nn.Module, input_shape=(2, 3, 32, 32)) -> set[str]:
+    """What ``model`` offers the proxies (keys of ``zeronas.proxies.base.NEEDS``), from its modules and one probe
+    forward on ``input_shape`` ([B, C, H, W], B >= 2). See the module docstring for each key."""
+    return probe_model(model, tuple(input_shape)).offers
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    try:
+        return copy.deepcopy(model)
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"the model cannot be deep-copied ({type(exc).__name__}: {_one_line(exc)[:150]}); zeronas "
+                        "scores a copy so that your weights stay unchanged") from None
+
+
+def model_digest(model: nn.Module) -> str:
+    """sha256 of the module structure (its repr) and every state tensor: the same network, the same key."""
+    h = hashlib.sha256(repr(model).encode())
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        t = v.detach().cpu().contiguous()
+        h.update(str((t.dtype, tuple(t.shape))).encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+# ---- loading a module from a spec ---------------------------------------------------------------------------
+
+def load_model(spec: str, num_classes: int | None = None) -> tuple[nn.Module, str]:
+    """``path/to/file.py:fn`` (calls ``fn()``), ``torchvision:NAME`` or ``timm:NAME`` -> (module, name).
+    ``num_classes`` is passed to torchvision/timm builders. Every failure is a one-line UserError."""
+    source, sep, fn_name = str(spec).rpartition(":")
+    if not sep or not source or not fn_name:
+        raise UserError(f"--model {spec!r}: write path/to/file.py:function, torchvision:NAME or timm:NAME")
+    if source in PACKAGES:
+        return _package_model(source, fn_name, num_classes), spec
+    path = Path(source).expanduser()
+    if path.suffix != ".py":
+        raise UserError(f"--model {spec!r}: {source!r} is not a .py file (or torchvision / timm)")
+    if not path.is_file():
+        raise UserError(f"--model {spec!r}: {source!r} does not exist")
+    mod_name = f"zeronas_user_model_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
+    try:
+        loader = importlib.util.spec_from_file_location(mod_name, path)
+        module = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001  (the user's file: one line, not a traceback)
+        raise UserError(f"--model {spec!r}: running {source} failed ({type(exc).__name__}: "
+                        f"{_one_line(exc)[:200]})") from None
+    fn = getattr(module, fn_name, None)
+    if fn is None or not callable(fn):
+        defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                         and getattr(v, "__module__", None) == mod_name)
+        raise UserError(f"--model {spec!r}: {source} defines no function {fn_name!r} (functions defined there: "
+                        f"{', '.join(defined) or 'none'})")
+    try:
+        model = fn()
+    except Exception as exc:  # noqa: BLE001
+        why = _one_line(exc)[:200]
+        raise UserError(f"--model {spec!r}: {fn_name}() failed ({type(exc).__name__}: {why})") from None
+    if not isinstance(model, nn.Module):
+        raise UserError(f"--model {spec!r}: {fn_name}() returned a {type(model).__name__}, not a torch.nn.Module")
+    return model, f"{path.name}:{fn_name}"
+
+
+def _package_model(package: str, name: str, num_classes: int | None) -> nn.Module:
+    try:
+        lib = importlib.import_module(package)
+    except ImportError:
+        raise UserError(f"--model {package}:{name} needs the {package} package, which is not installed; install the "
+                        f"{package} build that matches your torch {torch.__version__.split('+')[0]} "
+                        f"(pip install {PACKAGES[package]})") from None
+    except Exception as exc:  # noqa: BLE001  (installed but broken, e.g. built for another torch)
+        raise UserError(f"--model {package}:{name}: {package} is installed but fails to import ({type(exc).__name__}: "
+                        f"{_one_line(exc)[:150]}); install the build that matches torch "
+                        f"{torch.__version__}") from None
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    try:
+        if package == "torchvision":
+            available = lib.models.list_models()
+            if name not in available:
+                raise UserError(f"--model torchvision:{name}: no such torchvision model; e.g. "
+                                f"{', '.join(sorted(available)[:8])} (torchvision.models.list_models())")
+            return lib.models.get_model(name, weights=None, **kwargs)
+        if not lib.list_models(name):
+            raise UserError(f"--model timm:{name}: no such timm model (timm.list_models() names them)")
+        return lib.create_model(name, pretrained=False, **kwargs)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"--model {package}:{name}: building it failed ({type(exc).__name__}: "
+                        f"{_one_line(exc)[:200]})") from None
+
+
+# ---- scoring ------------------------------------------------------------------------------------------------
+
+class ModelSpace:
+    """The one-architecture 'space' of a user's module: building gives a deep copy (with ``forward_pre_gap``
+    when the module has a final GAP), so the Scorer and the proxies never touch the user's weights."""
+
+    name = "model"
+    edge_weighted = False
+
+    def __init__(self, model: nn.Module, label: str, digest: str, gap: str | None):
+        self.model, self.label, self.digest, self.gap = model, label, digest, gap
+
+    def coerce(self, arch):
+        return arch
+
+    def parse(self, text):
+        return text
+
+    def format(self, arch) -> str:
+        return self.label
+
+    def canonical(self, arch) -> str:
+        return f"{self.label}@{self.digest[:16]}"
+
+    def representative(self, arch):
+        return arch
+
+    def build(self, arch, **_options) -> nn.Module:
+        model = _copy(self.model)
+        if self.gap is not None:
+            _attach_pre_gap(model, self.gap)
+        return model
+
+
+class _Stop(Exception):
+    pass
+
+
+def _attach_pre_gap(model: nn.Module, gap_name: str) -> None:
+    gap = model.get_submodule(gap_name)
+
+    def forward_pre_gap(x):
+        box = {}
+
+        def grab(mod, inputs):
+            box["x"] = inputs[0]
+            raise _Stop  # nothing after the pooling is needed
+
+        handle = gap.register_forward_pre_hook(grab)
+        try:
+            model(x)
+        except _Stop:
+            pass
+        finally:
+            handle.remove()
+        return box["x"]
+
+    model.forward_pre_gap = forward_pre_gap
+
+
+class ModelContext(ScoringContext):
+    """A ScoringContext whose inputs have the user's channels and (possibly non-square) size."""
+
+    def __init__(self, *args, input_chw: tuple[int, int, int], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.input_chw = input_chw
+
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        return (batch, *self.input_chw)
+
+
+def _input_hw(input_size) -> tuple[int, int] | None:
+    if input_size is None:
+        return None
+    if isinstance(input_size, str):
+        parts = input_size.lower().split("x")
+        return (int(parts[0]), int(parts[-1]))
+    if isinstance(input_size, (tuple, list)):
+        return (int(input_size[0]), int(input_size[1]))
+    return (int(input_size), int(input_size))
+
+
+class ModelScorer(Scorer):
+    """Scores one user module. ``data``: None / ``"none"`` (data-free proxies only, on ``input_size``, default
+    32x32, 3 channels), ``"auto"`` / a dataset name (the built-in images, as for the spaces), an image-folder
+    path, ``(x, y)`` arrays, a torch Dataset/DataLoader or an ImageSet. ``heldout``: held-out images in any of
+    those forms (only teg_mse needs them). ``num_classes`` defaults to the model's output width; labels beyond
+    it are an error. ``max_images`` caps the images read from user data."""
+
+    def __init__(self, model: nn.Module, proxies="all", *, data=None, heldout=None, input_size=None,
+                 num_classes=None, model_name: str | None = None, max_images: int = MAX_IMAGES, data_dir=None,
+                 batch_size=64, seed=0, init="torch-default", device="cpu", options: dict | None = None,
+                 train_steps: int = 0, train_lr: float = 0.1):
+        if not isinstance(model, nn.Module):
+            raise UserError(f"zeronas scores a torch.nn.Module; got a {type(model).__name__}")
+        images, note = self._load_data(data, data_dir, max_images, seed)
+        held = None
+        if heldout is not None:
+            held = user_images(heldout, max_images=max_images, seed=seed + 1,
+                               classes=getattr(images, "classes", None) or None)
+            if images is not None and held.x.shape[1:] != images.x.shape[1:]:
+                raise UserError(f"held-out images are {list(held.x.shape[1:])} (HWC), the images "
+                                f"{list(images.x.shape[1:])}; give both at one size")
+        hw = _input_hw(input_size)
+        if images is not None:
+            data_hw, channels = (int(images.x.shape[1]), int(images.x.shape[2])), int(images.x.shape[3])
+            if hw is not None and hw != data_hw:
+                raise UserError(f"input_size {hw[0]}x{hw[1]} differs from the images' {data_hw[0]}x{data_hw[1]}; "
+                                "drop input_size (it is read from the data) or resize the images")
+            hw = data_hw
+        else:
+            hw, channels = hw or (32, 32), 3
+        self.input_chw = (channels, *hw)
+        self.model_probe = probe_model(model, (2, *self.input_chw), device=device if device else "cpu")
+        k = self.model_probe.classes
+        if num_classes is not None and k is not None and num_classes != k:
+            raise UserError(f"num_classes={num_classes} but the model outputs {k} values per sample")
+        if images is not None and k is not None and int(images.y.max()) >= k:
+            raise UserError(f"the data has labels up to {int(images.y.max())} but the model outputs {k} classes; "
+                            "give a model with as many outputs as classes")
+        if held is not None and k is not None and len(held) and int(held.y.max()) >= k:
+            raise UserError(f"the held-out data has labels up to {int(held.y.max())} but the model outputs {k} "
+                            "classes")
+        self.label = model_name or type(model).__name__
+        self.digest = model_digest(model)
+        space = ModelSpace(model, self.label, self.digest, self.model_probe.gap)
+        self.requested = resolve_proxies(proxies)
+        super().__init__(space, proxies, data="none" if images is None else "given", images=images, heldout=held,
+                         num_classes=num_classes or k or (images.info.num_classes if images is not None else 10),
+                         batch_size=batch_size, seed=seed, init=init, device=device, options=options,
+                         skip_unavailable=True, train_steps=train_steps, train_lr=train_lr)
+        self.input_size = hw[0] if hw[0] == hw[1] else hw
+        self.data_note = note
+        self.options = {p.name: {**p.defaults, **(options or {}).get(p.name, {})} for p in self.requested}
+        self._ctx = None
+
+    @staticmethod
+    def _load_data(data, data_dir, max_images, seed):
+        if data is None or (isinstance(data, str) and data.strip().lower() == "none"):
+            return None, "no data given: data-free proxies only"
+        if isinstance(data, (str, os.PathLike)) and not Path(data).expanduser().is_dir():
+            from .data import dataset_info, load_images
+
+            name = "cifar10" if str(data).lower() == "auto" else str(data)
+            info = dataset_info(name)
+            try:
+                return load_images(info.name, "train", data_dir), ""
+            except DataNotFound as exc:
+                if str(data).lower() == "auto":
+                    return None, f"no images found, data-free proxies only ({exc})"
+                raise
+        return user_images(data, max_images=max_images, seed=seed), ""
+
+    # ---- the Scorer's hooks, for one module ----
+    def _heldout(self):
+        return self.heldout  # only what the caller gave: a user's data has no 'test split' to look up
+
+    def _describe_data(self) -> dict:
+        d = super()._describe_data()
+        if d and isinstance(self.images, UserImages):
+            d.update(self.images.protocol())
+            if self.heldout is not None and isinstance(self.heldout, UserImages):
+                d["heldout_sha256"] = self.heldout.content_sha256[:16]
+        return d
+
+    def protocol(self, spec: ProxySpec) -> dict:
+        p = super().protocol(spec)
+        p["model"] = {"name": self.label, "sha256": self.digest[:16], "input_chw": list(self.input_chw),
+                      "offers": sorted(self.model_probe.offers)}
+        return p
+
+    def context(self, arch) -> ScoringContext:
+        if self._ctx is None:  # one copy of the module and one set of batches for every proxy
+            self._ctx = ModelContext(self.space, arch, images=self.images, heldout=self.heldout,
+                                     num_classes=self.num_classes, input_size=self.input_size,
+                                     batch_size=self.batch_size, seed=self.seed, init=self.init, device=self.device,
+                                     train_steps=self.train_steps, train_lr=self.train_lr, input_chw=self.input_chw)
+            self._ctx._batches = self._batches
+        return self._ctx
+
+    # ---- applicability ----
+    def offers(self) -> set[str]:
+        data = set()
+        if self.images is not None:
+            data.add("images")
+        if self.heldout is not None:
+            data.add("heldout")
+        return self.model_probe.offers | data
+
+    @staticmethod
+    def requires(spec: ProxySpec) -> set[str]:
+        """Everything ``spec`` needs: its declared network needs plus images / held-out images."""
+        need = set(spec.needs)
+        if spec.needs_images:
+            need.add("images")
+        if spec.data == "batch+heldout":
+            need.add("heldout")
+        return need
+
+    def inapplicable(self, spec: ProxySpec) -> str | None:
+        """Why ``spec`` does not apply to this module and data (one line), or None when it does."""
+        missing = sorted(self.requires(spec) - self.offers())
+        if not missing:
+            return None
+        what = "; ".join({**NEEDS, **DATA_NEEDS}[m] for m in missing)
+        lacks = ("this model has none" if set(missing) <= set(NEEDS)
+                 else "none were given" if set(missing) <= set(DATA_NEEDS) else "these are missing")
+        extra = f" ({self.model_probe.output})" if "classifier" in missing else ""
+        return f"inapplicable: needs {what}; {lacks}{extra}"
+
+    def _refusal(self, spec: ProxySpec, why: str) -> ScoreRecord:
+        proto = self.protocol(spec)
+        return ScoreRecord(self.space.name, self.label, self.space.canonical(self.label), spec.name, math.nan, 0.0,
+                           spec.direction, proto, protocol_hash(proto), error=why)
+
+    def score_model(self) -> list[ScoreRecord]:
+        """One record per requested proxy, in the order asked: a value, or NaN with the reason it has none."""
+        records = []
+        for spec in self.requested:
+            why = self.inapplicable(spec)
+            if why is None:
+                t0 = time.perf_counter()
+                try:
+                    rec = super().score_arch(self.label, proxies=[spec])
+                except UserError as exc:  # the proxy refused this module: name why, score the others
+                    why = f"refused: {_one_line(exc)}"
+                else:
+                    records.extend(rec)
+                    continue
+                records.append(self._refusal(spec, why))
+                records[-1].seconds = time.perf_counter() - t0
+            else:
+                records.append(self._refusal(spec, why))
+        self._note_flops(records)
+        return records
+
+    def score(self, archs=None, progress: bool = False) -> list[ScoreRecord]:
+        return self.score_model()
+
+    def _note_flops(self, records):
+        """FLOPs count conv/linear/BN/ReLU/pooling modules only: say so when the model has other compute."""
+        uncounted = sorted({type(m).__name__ for m in self.space.model.modules()
+                            if isinstance(m, (nn.MultiheadAttention, nn.LayerNorm, nn.GELU, nn.SiLU, nn.GroupNorm,
+                                              nn.Conv1d, nn.Conv3d, nn.ConvTranspose2d, nn.Softmax))})
+        for r in records:
+            if r.proxy == "flops" and r.error is None and uncounted:
+                r.notes.append(f"flops: counts conv/linear/BN/ReLU/pooling modules only; not counted here: "
+                               f"{', '.join(uncounted)} and functional ops (e.g. attention matmuls)")
+
+
+MODEL_KEYWORDS = ("data", "heldout", "input_size", "num_classes", "model_name", "max_images", "data_dir",
+                  "batch_size", "seed", "init", "device", "options", "train_steps", "train_lr")
+
+
+@api(command="score_model")
+def score_model(model: nn.Module, proxies="all", *, data=None, heldout=None, input_size=None, num_classes=None,
+                model_name: str | None = None, max_images: int = MAX_IMAGES, data_dir=None, batch_size=64, seed=0,
+                init="torch-default", device="cpu", options: dict | None = None, train_steps: int = 0,
+                train_lr: float = 0.1) -> list[ScoreRecord]:
+    """``zeronas.score(model, proxies="all", data="path/to/folder")``: one record per proxy (see ModelScorer)."""
+    return ModelScorer(model, proxies, data=data, heldout=heldout, input_size=input_size, num_classes=num_classes,
+                       model_name=model_name, max_images=max_images, data_dir=data_dir, batch_size=batch_size,
+                       seed=seed, init=init, device=device, options=options, train_steps=train_steps,
+                       train_lr=train_lr).score_model()

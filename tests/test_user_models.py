@@ -1,0 +1,303 @@
+"""Your own model and data (issue 25 items 1, 2, 4): any nn.Module through the API and the CLI, image folders,
+arrays and torch datasets; every proxy gives a value or says in one line why not; the user's weights never change."""
+
+import math
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import zeronas
+from zeronas.cli import main
+from zeronas.data.custom import from_arrays, image_folder
+from zeronas.errors import UserError
+from zeronas.models import ModelScorer, inspect_model, load_model
+from zeronas.proxies.base import list_proxies
+
+
+class GeluNet(nn.Module):
+    """GELU, LayerNorm, an attention block, no BN; fixed to 40x24 inputs by its LayerNorm."""
+
+    def __init__(self, classes=5):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.ln = nn.LayerNorm([8, 40, 24])
+        self.act = nn.GELU()
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        h = self.act(self.ln(self.conv(x)))
+        t = h.flatten(2).transpose(1, 2)
+        t = t + self.attn(t, t, t)[0]
+        return self.fc(self.pool(t.transpose(1, 2).reshape(h.shape)).flatten(1))
+
+
+def relu_net(classes=4):
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+                         nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, classes))
+
+
+def _arrays(n=64, h=40, w=24, classes=5, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, h, w, 3), dtype=np.uint8), rng.integers(0, classes, n)
+
+
+def _state(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _applies_or_says_why(records):
+    for r in records:
+        if r.error is None:
+            assert math.isfinite(r.value) or getattr(r, "reason", None), (r.proxy, r.value)
+        else:
+            assert r.error.startswith(("inapplicable: ", "refused: ")) and "\n" not in r.error, (r.proxy, r.error)
+            assert math.isnan(r.value)
+
+
+def test_gelu_layernorm_attention_model_no_bn_non_square_channels_last():
+    torch.manual_seed(0)
+    model = GeluNet().to(memory_format=torch.channels_last)
+    before, training = _state(model), model.training
+    records = zeronas.score(model, proxies="all", data=_arrays(), batch_size=8,
+                            options={"zico": {"num_batches": 2}})
+    assert [r.proxy for r in records] == list_proxies()
+    _applies_or_says_why(records)
+    by = {r.proxy: r for r in records}
+    refused = {p for p, r in by.items() if r.error}
+    relu = {"nwot", "das", "das_d", "das_na", "das_layerwise", "swap"}
+    space_only = {"zeros", "az_expressivity", "az_progressivity", "az_trainability", "linear_regions", "teg_mse"}
+    assert refused == relu | space_only | {"synflow_bn", "meco"}, refused
+    assert "nn.ReLU" in by["nwot"].error and "batch-norm" in by["synflow_bn"].error
+    assert "any input size" in by["meco"].error  # its LayerNorm fixes the size; meco feeds 64x64 noise
+    for p in ("params", "flops", "l2_norm", "snip", "grad_norm", "synflow", "jacob_cov", "epe_nas", "ntk_cond",
+              "zen", "zico", "fisher", "grasp", "plain"):
+        assert by[p].error is None and math.isfinite(by[p].value), (p, by[p])
+    assert any("not counted" in n for n in by["flops"].notes)
+    assert _same(before, _state(model)) and model.training == training  # the user's weights are untouched
+    proto = by["snip"].protocol
+    assert proto["space"] == "model" and proto["input_size"] == (40, 24)
+    assert proto["model"]["input_chw"] == [3, 40, 24] and "relu" not in proto["model"]["offers"]
+    assert proto["data"]["image_hw"] == [40, 24] and len(proto["data"]["content_sha256"]) == 16
+    assert len(proto["data"]["mean"]) == 3 and all(0 < s < 1 for s in proto["data"]["std"])
+
+
+def test_relu_bn_model_runs_the_relu_and_bn_families_from_a_dataloader():
+    torch.manual_seed(1)
+    model = relu_net()
+    before = _state(model)
+    x = torch.randn(48, 3, 20, 28)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.arange(48) % 4), batch_size=16)
+    names = ["nwot", "das", "swap", "synflow_bn", "zen", "meco", "snip", "zeros"]
+    records = ModelScorer(model, names, data=loader, batch_size=8, options={"swap": {"repeats": 2}}).score_model()
+    _applies_or_says_why(records)
+    by = {r.proxy: r for r in records}
+    for p in names[:-1]:
+        assert by[p].error is None and math.isfinite(by[p].value), (p, by[p])
+    assert by["zeros"].error.startswith("inapplicable: needs a cell network")
+    assert _same(before, _state(model))
+
+
+def test_init_rule_reinitialises_a_copy_only():
+    torch.manual_seed(2)
+    model = relu_net()
+    before = _state(model)
+    a = zeronas.score(model, proxies="l2_norm", data=None, init="kaiming")[0]
+    b = zeronas.score(model, proxies="l2_norm", data=None)[0]
+    assert a.value != b.value and a.protocol["init"] == "kaiming"
+    assert _same(before, _state(model))
+
+
+def test_inspect_model_offers():
+    assert inspect_model(relu_net()) >= {"relu", "bn", "conv_linear", "classifier", "pre_gap", "any_size"}
+    offers = inspect_model(GeluNet(), (2, 3, 40, 24))
+    assert offers == {"conv_linear", "classifier", "pre_gap"}
+
+    class FunctionalRelu(nn.Module):  # F.relu is invisible from outside: no "relu" offered
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(12, 3)
+
+        def forward(self, x):
+            return torch.relu(self.fc(x.flatten(1)[:, :12]))
+
+    assert "relu" not in inspect_model(FunctionalRelu())
+
+
+def test_data_free_model_scoring_with_input_size():
+    records = zeronas.score(GeluNet(), proxies=["params", "synflow", "snip"], input_size="40x24")
+    by = {r.proxy: r for r in records}
+    assert by["params"].error is None and by["synflow"].error is None
+    assert by["snip"].error == "inapplicable: needs real images (data= / --data); none were given"
+    with pytest.raises(UserError, match=r"fails on an input of shape \[2, 3, 32, 32\]"):
+        zeronas.score(GeluNet(), proxies="params")  # its LayerNorm wants 40x24
+    with pytest.raises(UserError, match="only apply when scoring a torch.nn.Module"):
+        zeronas.score("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", proxies="params", data="none",
+                      input_size=32)
+
+
+# ---- data ----------------------------------------------------------------------------------------------------
+
+def _folder(root, classes=("cat", "dog"), per_class=3, size=(12, 10)):
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_image_folder_layout_labels_normalisation_and_hash(tmp_path):
+    root = _folder(tmp_path / "f")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(root / "dog" / "odd_size_gray.jpg")
+    im = image_folder(root)
+    assert im.classes == ("cat", "dog") and im.x.shape == (7, 12, 10, 3) and list(im.y) == [0, 0, 0, 1, 1, 1, 1]
+    assert "1 resized to 12x10" in im.fidelity
+    assert im.info.image_size == (12, 10) and im.info.num_classes == 2
+    assert np.allclose(im.info.mean, (im.x / 255).reshape(-1, 3).mean(0))
+    assert image_folder(root).content_sha256 == im.content_sha256
+    assert image_folder(root, max_images=4).x.shape[0] == 4
+
+
+@pytest.mark.parametrize("case", ["broken", "no_class_folders", "empty_class", "mismatched", "missing"])
+def test_image_folder_problems_are_one_line_user_errors(tmp_path, case):
+    root = tmp_path / "f"
+    if case == "broken":
+        _folder(root)
+        (root / "cat" / "9.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+        match = "9.png: not a readable image"
+    elif case == "no_class_folders":
+        root.mkdir()
+        match = "has no class folders"
+    elif case == "empty_class":
+        _folder(root)
+        (root / "bird").mkdir()
+        match = "class folder 'bird' holds no images"
+    elif case == "mismatched":
+        _folder(root)
+        match = r"do not match the classes given \(missing: cow; not expected: dog\)"
+    else:
+        match = "does not exist"
+    with pytest.raises(UserError, match=match) as exc:
+        image_folder(root, classes=("cat", "cow") if case == "mismatched" else None)
+    assert "\n" not in str(exc.value)
+
+
+def test_heldout_with_another_label_set_is_refused(tmp_path):
+    train, held = _folder(tmp_path / "train"), _folder(tmp_path / "held", classes=("cat", "emu"))
+    with pytest.raises(UserError, match="do not match the classes given"):
+        ModelScorer(relu_net(2), "params", data=str(train), heldout=str(held))
+
+
+def test_arrays_nchw_float_and_label_problems():
+    x = np.random.default_rng(0).normal(size=(16, 3, 8, 6)).astype(np.float32)
+    im = from_arrays(x, np.arange(16) % 3)
+    assert im.x.shape == (16, 8, 6, 3) and im.x.dtype == np.float32 and im.info.num_classes == 3
+    records = zeronas.score(relu_net(3), proxies=["snip", "nwot"], data=(x, np.arange(16) % 3), batch_size=8)
+    assert all(r.error is None and math.isfinite(r.value) for r in records)
+    for y, match in ((np.arange(15), "16 images but labels of shape"), (np.arange(16) - 1, "labels run from -1"),
+                     (np.full(16, 0.5), "not integers")):
+        with pytest.raises(UserError, match=match):
+            from_arrays(x, y)
+    with pytest.raises(UserError, match="labels up to 5 but the model outputs 3 classes"):
+        zeronas.score(relu_net(3), proxies="snip", data=(x, np.arange(16) % 6))
+    with pytest.raises(UserError, match="channels"):
+        from_arrays(np.zeros((4, 8, 8, 5), np.uint8), np.zeros(4, int))
+
+
+# ---- loading models --------------------------------------------------------------------------------------------
+
+def test_load_model_from_a_file(tmp_path):
+    (tmp_path / "m.py").write_text("from torch import nn\n\ndef build():\n    return nn.Linear(3, 2)\n\n"
+                                   "def not_a_module():\n    return 3\n\ndef fails():\n    raise ValueError('bad')\n")
+    model, label = load_model(f"{tmp_path}/m.py:build")
+    assert isinstance(model, nn.Linear) and label == "m.py:build"
+    for spec, match in ((f"{tmp_path}/m.py:nope", "defines no function 'nope'.*build"),
+                        (f"{tmp_path}/m.py:not_a_module", "returned a int, not a torch.nn.Module"),
+                        (f"{tmp_path}/m.py:fails", r"fails\(\) failed \(ValueError: bad\)"),
+                        (f"{tmp_path}/absent.py:build", "does not exist")):
+        with pytest.raises(UserError, match=match):
+            load_model(spec)
+
+
+def test_torchvision_and_timm_specs(monkeypatch):
+    monkeypatch.setitem(sys.modules, "timm", None)  # absent: the error names the package to install
+    with pytest.raises(UserError, match=r"needs the timm package, which is not installed.*pip install timm"):
+        load_model("timm:resnet18")
+    fake = types.ModuleType("torchvision")
+    fake.models = types.SimpleNamespace(list_models=lambda: ["resnet18"],
+                                        get_model=lambda name, weights=None, num_classes=1000: relu_net(num_classes))
+    monkeypatch.setitem(sys.modules, "torchvision", fake)
+    model, label = load_model("torchvision:resnet18", num_classes=7)
+    assert label == "torchvision:resnet18" and model[-1].out_features == 7
+    with pytest.raises(UserError, match="no such torchvision model"):
+        load_model("torchvision:resnet99")
+
+
+def test_real_torchvision_resnet18_when_installed():
+    try:
+        import torchvision  # noqa: F401
+    except Exception as exc:  # noqa: BLE001  (absent, or a build for another torch)
+        pytest.skip(f"torchvision does not import here ({type(exc).__name__}); the fake-module test covers the path")
+    model, _ = load_model("torchvision:resnet18", num_classes=10)
+    records = zeronas.score(model, proxies=["params", "nwot", "zeros"], data=_arrays(16, 32, 32, 10), batch_size=8)
+    assert records[0].value == sum(p.numel() for p in model.parameters()) and records[1].error is None
+
+
+# ---- CLI -------------------------------------------------------------------------------------------------------
+
+def _cli(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    cap = capsys.readouterr()
+    return exc.value.code, cap.out, cap.err
+
+
+def test_cli_model_file_with_an_image_folder(tmp_path, capsys):
+    (tmp_path / "m.py").write_text(
+        "from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), "
+        "nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n")
+    root = _folder(tmp_path / "f", per_class=4)
+    code, out, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--data", str(root), "-p",
+                           "params,nwot,zeros", "--batch-size", "4", "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    assert "nwot" in out and "params" in out and "not applicable (1):" in out
+    assert "zeros: inapplicable: needs a cell network" in " ".join(out.split())
+    assert (tmp_path / "o" / "scores.json").exists()
+
+
+@pytest.mark.parametrize("body,match", [
+    (None, "does not exist"),
+    ("def other():\n    pass\n", "defines no function 'net'"),
+    ("def net():\n    return 'x'\n", "returned a str, not a torch.nn.Module"),
+    ("raise SystemError('boom')\n", r"running .* failed \(SystemError: boom\)"),
+])
+def test_cli_model_file_errors_are_one_line(tmp_path, capsys, body, match):
+    if body is not None:
+        (tmp_path / "m.py").write_text(body)
+    code, out, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--data", "none"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    import re
+
+    assert re.search(match, err), err
+
+
+def test_cli_model_option_conflicts(tmp_path, capsys, monkeypatch):
+    (tmp_path / "m.py").write_text("from torch import nn\n\ndef net():\n    return nn.Linear(3, 2)\n")
+    code, _, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--arch", "x"], capsys)
+    assert code == 2 and "drop --arch" in err
+    code, _, err = _cli(["score", "--data", str(tmp_path), "-p", "params"], capsys)
+    assert code == 2 and "image folder, which is for --model" in err
+    monkeypatch.setitem(sys.modules, "timm", None)
+    code, _, err = _cli(["score", "--model", "timm:resnet18", "--data", "none"], capsys)
+    assert code == 2 and "needs the timm package" in err and len(err.strip().splitlines()) == 1
