@@ -328,6 +328,24 @@ def search(
                                               "rerun with the same settings and seed resumes from it.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write result.json (and trajectory.png with --plot) here.")] = None,
     plot: Annotated[bool, typer.Option(help="Draw the search trajectory as a PNG (needs --out).")] = False,
+    max_params: Annotated[float | None, typer.Option(
+        help="sample/rea/random: only architectures with at most this many million parameters are drawn and "
+             "scored (NB201: the data README's closed form; other spaces: the built network).")] = None,
+    max_flops: Annotated[float | None, typer.Option(
+        help="sample/rea/random: at most this many MFLOPs (counted as for --max-params).")] = None,
+    max_latency: Annotated[list[str] | None, typer.Option(
+        help="sample/rea/random on nb201: DEVICE=MS, at most MS milliseconds on an HW-NAS-Bench device "
+             "(edgegpu, raspi4, edgetpu, pixel3, eyeriss, fpga; the --data network); repeatable.")] = None,
+    objectives: Annotated[str | None, typer.Option(
+        help="sample/rea/random: Pareto mode, e.g. score,latency:edgegpu (or params, flops): the answer is the "
+             "non-dominated front of the proxy score and the costs; --out writes front.json and front.png.")
+    ] = None,
+    refine: Annotated[int | None, typer.Option(
+        help="sample/rea/random: after the label-free search, read the accuracy of the top K candidates with "
+             "--evaluator and answer with the best (K accuracy reads, reported).")] = None,
+    evaluator: Annotated[str | None, typer.Option(
+        help="With --refine: table (NB201's 12-epoch test accuracy, one seed; the default) or train (not yet "
+             "available).")] = None,
 ):
     """Search a space and report the architecture found, its proxy values and benchmark accuracy."""
     import statistics
@@ -340,7 +358,9 @@ def search(
     given = dict(proxy=proxy, n=n, population=population, tournament=tournament, variant=variant,
                  alpha_init=alpha_init, protocol=protocol, pool=pool, validate=validate, edge_order=edge_order,
                  repeat=repeat, init=init, train_steps=train_steps, lr=lr, C=channels, N=cells, budget=budget,
-                 time_budget=time_budget, batch_size=batch_size, store=store)
+                 time_budget=time_budget, batch_size=batch_size, store=store, max_params=max_params,
+                 max_flops=max_flops, max_latency=max_latency or None, objectives=objectives, refine=refine,
+                 evaluator=evaluator)
     kwargs = {k: v for k, v in given.items() if v is not None}
     accepted = strategy_keywords(method)
     for name in kwargs:  # an option the method would ignore is an error, never silently dropped
@@ -356,7 +376,15 @@ def search(
         acc = (f"C10 {b['cifar10']:.2f} / C100 {b['cifar100']:.2f} / IN16 {b['imagenet16-120']:.2f} "
                f"(C10 percentile {b['cifar10_percentile']:.1f})" if b else
                "no benchmark table" if r.space == "nb201" else "no benchmark for this space: 'zeronas train' it")
-        console.print(f"seed {r.seed}: {r.arch}  {acc}  {r.evaluations} evals, {r.seconds:.1f}s", highlight=False)
+        console.print(f"seed {r.seed}: {r.arch}  {acc}  {r.evaluations} evals, {r.accuracy_reads} accuracy reads, "
+                      f"{r.seconds:.1f}s", highlight=False)
+        if r.constraints.get("answer"):
+            console.print("  answer: " + ", ".join(f"{k} {v:.4g}" for k, v in r.constraints["answer"].items()),
+                          highlight=False)
+        for p in r.front:
+            costs = ", ".join(f"{k} {p[k]:.4g}" for k in r.constraints["objectives"] if k != "score")
+            true = f"  C10 {p['test_acc']['cifar10']:.2f}" if "test_acc" in p else ""
+            console.print(f"  front: {p['arch']}  score {p['score']:.4g}, {costs}{true}", highlight=False)
     if len(results[0].trajectory) > 1:
         _print_trajectory(results[0])
     if runs > 1 and results[0].benchmark:
@@ -372,6 +400,13 @@ def search(
         if plot:
             _plot_trajectory(results[0], out / "trajectory.png")
             console.print(f"wrote {out / 'trajectory.png'}")
+        if results[0].front:
+            from .search.front_report import plot_front
+
+            fronts = [{"seed": r.seed, "objectives": r.constraints["objectives"], "front": r.front} for r in results]
+            (out / "front.json").write_text(json.dumps(fronts[0] if runs == 1 else fronts, indent=1))
+            plot_front(results[0], out / "front.png", data_dir)
+            console.print(f"wrote {out / 'front.json'} and {out / 'front.png'}")
 
 
 def _print_trajectory(result, rows: int = 6):
@@ -601,6 +636,13 @@ def bench_correlate(
     for r in rows:
         table.add_row(r["metric"], str(r["epoch"]), *[f"{r[t]:.3f}" if t in r else "-" for t in tnames])
     console.print(table)
+    left = {}  # archs without a value or a target, per target: say so rather than drop them silently
+    for r in rows:
+        for t, k in r.get("left_out", {}).items():
+            left[t] = max(left.get(t, 0), k)
+    for t, k in left.items():
+        console.print(f"note: up to {k} architecture(s) left out of the '{t}' column (no value or no target, "
+                      "e.g. NaN or a blank benchmark cell)", highlight=False)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "bench_correlation.json").write_text(json.dumps({"protocol": proto, "rows": rows}, indent=1))

@@ -197,6 +197,19 @@ def _sample(label, value):
     Int(1, 10**7).check(f"{label} (a count, or 'all')", value)
 
 
+def _latency_bounds(label, value):
+    from .benchmarks.hwnasbench import parse_latency_bound
+
+    for text in [value] if isinstance(value, str) else list(value):
+        parse_latency_bound(text, label)
+
+
+def _objectives(label, value):
+    from .search.constraints import parse_objectives
+
+    parse_objectives(value, label)
+
+
 def _spaces():
     from .spaces import list_spaces
 
@@ -372,6 +385,12 @@ DOMAINS: dict[str, object] = {
     "bench_build.sample": Int(3, 10**6),
     "export_cmd.out": PathKind("out_file"),
     "data_cmd.data_dir": PathKind("out_dir"),  # --download may create it
+    "max_params": Float(0, 1e6, lo_open=True),  # millions of parameters
+    "max_flops": Float(0, 1e9, lo_open=True),  # MFLOPs
+    "max_latency": Custom(_latency_bounds, ("edgegpu", "gpu=5", "edgegpu=0", "edgegpu=abc", "=3")),
+    "objectives": Custom(_objectives, ("", "score", "latency:edgegpu", "score,latency:gpu", "score,bogus")),
+    "refine": Int(1, 10**5),
+    "evaluator": Choice(("table", "train")),
     **{f"{c}.data": DATA_NAME for c in ("search", "train", "export_cmd", "bench_build")},  # only score reads folders
 }
 

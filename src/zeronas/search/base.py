@@ -69,6 +69,13 @@ class SearchResult:
     benchmark: dict = field(default_factory=dict)
     trajectory: list = field(default_factory=list)
     protocol: dict = field(default_factory=dict)
+    # accuracy values of the searched space the search read to choose its answer (0: label-free); the
+    # benchmark block, filled in afterwards for reporting, is not counted
+    accuracy_reads: int = 0
+    # Pareto mode: the non-dominated archs by (score, costs), cheapest first, each with its metrics
+    front: list = field(default_factory=list)
+    # hardware bounds and objectives as applied, with the answer's metrics (empty: none given)
+    constraints: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,6 +150,10 @@ def search(space="nb201", method="sample", **kwargs) -> SearchResult:
     for point in result.trajectory:
         if "arch" in point and result.benchmark:
             point["cifar10"] = benchmark_info(sp, sp.parse(point["arch"]), data_dir).get("cifar10", math.nan)
+    for point in result.front:  # reporting only, after the search has answered
+        if result.benchmark:
+            info = benchmark_info(sp, sp.parse(point["arch"]), data_dir)
+            point["test_acc"] = {ds: info[ds] for ds in ("cifar10", "cifar100", "imagenet16-120")}
     return result
 
 

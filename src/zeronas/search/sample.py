@@ -87,23 +87,49 @@ def _scorer_kwargs(kw) -> dict:
     return {k: kw[k] for k in keys if kw.get(k) is not None}
 
 
-@register_strategy("sample", spaces=("nb201", "darts"), forwards=SCORER_KEYWORDS)
+# hardware constraints, Pareto objectives and few-shot refinement (constraints.py, refine.py)
+HW_KEYWORDS = ("max_params", "max_flops", "max_latency", "objectives", "refine", "evaluator")
+
+
+def _setup(space, kw):
+    """The constraints and refinement evaluator of a search, built (and checked) before any scoring."""
+    from .constraints import Constraints
+
+    hw = {k: kw.pop(k, None) for k in HW_KEYWORDS}
+    if hw["evaluator"] is not None and hw["refine"] is None:
+        raise UserError("--evaluator needs --refine K (how many top candidates to evaluate)")
+    if hw["refine"] is not None and hw["objectives"] is not None:
+        raise UserError("--refine picks one answer and does not combine with --objectives (a front)")
+    cons = Constraints(space, kw.get("data"), kw.get("data_dir"), hw["max_params"], hw["max_flops"],
+                       hw["max_latency"], hw["objectives"])
+    evaluator = None
+    if hw["refine"] is not None:
+        from .refine import make_evaluator
+
+        evaluator = make_evaluator(space, hw["evaluator"] or "table", kw.get("data"), kw.get("data_dir"))
+    return cons, (hw["refine"], evaluator)
+
+
+@register_strategy("sample", spaces=("nb201", "darts"), forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
 def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget=None, **kw) -> SearchResult:
-    """NASWOT's search: draw N random architectures (with replacement), keep the best by the proxy."""
+    """NASWOT's search: draw N random architectures (with replacement), keep the best by the proxy. With
+    constraints only feasible architectures are drawn (and scored); with ``objectives`` the answer is the
+    non-dominated front; with ``refine`` K the top K by the proxy are read by ``evaluator``."""
     n = budget or n
     rng = rng_for(seed)
+    cons, refining = _setup(space, kw)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(n, time_budget)
     best, best_f, traj, seen = None, -np.inf, [], []
     while not limit.exhausted:
-        a = space.sample(rng)
+        a = cons.sample(rng)
         seen.append(a)
         f = fit(a)
         limit.spend()
         if f > best_f:
             best, best_f = a, f
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
-    return _result("sample", space, fit.best(seen) if seen else None, seed, fit, traj, {"proxy": proxy, "n": n})
+    return _result("sample", space, seen, seed, fit, traj, {"proxy": proxy, "n": n}, cons, refining)
 
 
 @register_strategy("das", spaces=("nb201", "darts"), forwards=(*SCORER_KEYWORDS, "train_lr"))
@@ -118,7 +144,7 @@ def das_search(space, proxy="das", n=100, seed=0, budget=None, time_budget=None,
     return result
 
 
-@register_strategy("random", spaces=("nb201", "darts"), forwards=SCORER_KEYWORDS)
+@register_strategy("random", spaces=("nb201", "darts"), forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
 def random_search(space, proxy="nwot", seed=0, budget=None, time_budget=60.0, **kw) -> SearchResult:
     """Random search with a proxy as fitness, stopped by an evaluation or time budget."""
     if budget is None and time_budget is None:
@@ -126,15 +152,18 @@ def random_search(space, proxy="nwot", seed=0, budget=None, time_budget=60.0, **
     return sample_and_rank(space, proxy=proxy, n=budget, seed=seed, budget=budget, time_budget=time_budget, **kw)
 
 
-@register_strategy("rea", spaces=("nb201", "darts"), forwards=SCORER_KEYWORDS)
+@register_strategy("rea", spaces=("nb201", "darts"), forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
 def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=None, population=20,
                           tournament=5, **kw) -> SearchResult:
     """Regularized evolution (Real et al. 2019) with a proxy as fitness: tournament parent, one-edge mutation,
-    the oldest member dies. Defaults: population 20, tournament 5, budget 200 evaluations."""
+    the oldest member dies. Defaults: population 20, tournament 5, budget 200 evaluations. Constraints: every
+    draw and mutation is feasible; objectives: the tournament winner is the one of the lowest non-domination
+    rank in the population (ties: the higher fitness), and the answer is the front of everything seen."""
     budget = budget if budget is not None or time_budget is not None else 200
     if tournament > population:
         raise UserError(f"--tournament ({tournament}) cannot exceed --population ({population})")
     rng = rng_for(seed)
+    cons, refining = _setup(space, kw)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(budget, time_budget)
     pop = collections.deque()
@@ -150,23 +179,56 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
             best, best_f = a, f
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
 
+    def winner(picks):
+        if not cons.objectives:
+            return max(picks, key=fit)  # re-scored now: an ensemble's ranks move as the seen set grows
+        from .constraints import objective_key, pareto_ranks
+
+        keys = [objective_key(o) for o in cons.objectives]
+        members = list(pop)
+        vecs = [tuple(fit(a) if k == "score" else -cons.metrics(a)[k] for k in keys) for a in members]
+        rank = dict(zip(map(space.format, members), pareto_ranks(vecs)))
+        return min(picks, key=lambda a: (rank[space.format(a)], -fit(a)))
+
     while len(pop) < population and not limit.exhausted:
-        consider(space.sample(rng))
+        consider(cons.sample(rng))
     while not limit.exhausted:
         picks = [pop[i] for i in rng.choice(len(pop), tournament, replace=False)]
-        parent = max(picks, key=fit)  # re-scored now: an ensemble's ranks move as the seen set grows
-        consider(space.mutate(parent, rng))
+        consider(cons.mutate(winner(picks), rng))
         pop.popleft()
-    return _result("rea", space, fit.best(seen) if seen else None, seed, fit, traj,
-                   {"proxy": proxy, "population": population, "tournament": tournament, "budget": budget})
+    return _result("rea", space, seen, seed, fit, traj,
+                   {"proxy": proxy, "population": population, "tournament": tournament, "budget": budget},
+                   cons, refining)
 
 
-def _result(method, space, best, seed, fit, traj, protocol) -> SearchResult:
-    if best is None:
+def _result(method, space, seen, seed, fit, traj, protocol, cons, refining) -> SearchResult:
+    if not seen:
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
-    values = dict(zip(fit.members, fit.raw(best)))
+    best = fit.best(seen)
+    k, evaluator = refining
     proto = {**protocol, "scorer": fit.scorer.protocol(get_proxy(fit.members[0]))}
+    front = []
+    if cons.objectives:
+        from .constraints import front_points
+
+        front = front_points(space, seen, [fit(a) for a in seen], cons)
+    if k is not None:
+        from .refine import refine
+
+        label_free = best
+        best, read = refine(space, seen, fit, k, evaluator)
+        proto["refine"] = {"k": k, "evaluator": evaluator.name, "column": getattr(evaluator, "column", None),
+                           "label_free_answer": space.format(label_free),
+                           "candidates": [{"arch": a, "fitness": f, "accuracy": acc} for a, f, acc in read]}
+    if cons.active and not cons.feasible(best):  # every draw was checked: this would be a bug, never an answer
+        raise RuntimeError(f"internal error: infeasible answer {space.format(best)}")
     if fit.scorer.train_steps:
         proto["fast_training_seconds"] = round(fit.scorer.train_seconds, 3)
+    values = dict(zip(fit.members, fit.raw(best)))
+    described = cons.describe()
+    if cons.active or cons.objectives:
+        described = {**described, "rejected_draws": cons.rejected, "answer": cons.metrics(best)}
     return SearchResult(method, space.name, space.format(best), space.canonical(best), seed, 0.0,
-                        fit.evaluations, values, {}, traj[-200:], proto)
+                        fit.evaluations, values, {}, traj[-200:], proto,
+                        accuracy_reads=evaluator.reads if evaluator is not None else 0, front=front,
+                        constraints=described if (cons.active or cons.objectives) else {})

@@ -1,0 +1,266 @@
+"""Hardware constraints and Pareto objectives for proxy-driven searches.
+
+Constraints (``max_params`` in millions, ``max_flops`` in MFLOPs, ``max_latency`` as ``DEVICE=MS`` from
+HW-NAS-Bench) are checked before an architecture is scored, so an infeasible one is never evaluated and can
+never be an answer. NB201 params/FLOPs come from the closed form of the data README (it equals the network's
+count; ``tests/test_search_constraints.py`` checks it), other spaces count the built network. No
+accuracy is read here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import UserError
+
+# a draw or mutation that stays infeasible this many times in a row ends the search with an error
+MAX_TRIES = 20_000
+COSTS = ("params", "flops")
+
+
+def nb201_params_flops(arch, dataset: str) -> tuple[float, float]:
+    """(params in M, FLOPs in M) of an NB201 arch (C=16, N=5) for ``dataset``: the data README's closed form
+    from the op counts, equal to the built network's count and to the NAS-Bench-Suite-Zero columns."""
+    n1 = sum(op == "nor_conv_1x1" for op in arch)
+    n3 = sum(op == "nor_conv_3x3" for op in arch)
+    npool = sum(op == "avg_pool_3x3" for op in arch)
+    k = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}[dataset]
+    params = 73_306 + 65 * (k - 10) + sum(5 * (n1 * (c * c + 2 * c) + n3 * (9 * c * c + 2 * c)) for c in (16, 32, 64))
+    if dataset == "imagenet16-120":
+        flops = 1.993792 + 1.09056 * n1 + 8.95488 * n3 + 0.32256 * npool
+    else:
+        flops = 7.943872 + 4.36224 * n1 + 35.81952 * n3 + 1.29024 * npool + (0.00576 if k == 100 else 0.0)
+    return params / 1e6, flops
+
+
+def parse_objectives(text: str, what: str = "--objectives") -> list[tuple[str, str | None]]:
+    """``'score,latency:edgegpu'`` -> [('score', None), ('latency', 'edgegpu')]. ``score`` (the proxy
+    fitness, maximised) must come with one or more costs (minimised): ``params``, ``flops`` or
+    ``latency:DEVICE``. Anything else is a one-line UserError."""
+    from ..benchmarks.hwnasbench import DEVICES, check_device
+
+    if not isinstance(text, str) or not text.strip():
+        raise UserError(f"{what} is empty; write e.g. score,latency:edgegpu")
+    out: list[tuple[str, str | None]] = []
+    for item in (t.strip().lower() for t in text.split(",")):
+        if item == "score" or item in COSTS:
+            obj = (item, None)
+        elif item.startswith("latency:"):
+            obj = ("latency", check_device(item.split(":", 1)[1], f"device in {what}"))
+        else:
+            raise UserError(f"{what} {text!r}: unknown objective {item!r}; use score, params, flops or "
+                            f"latency:DEVICE (devices: {', '.join(DEVICES)})")
+        if obj in out:
+            raise UserError(f"{what} {text!r} repeats {item!r}")
+        out.append(obj)
+    if ("score", None) not in out or len(out) < 2:
+        raise UserError(f"{what} {text!r}: give score and at least one cost, e.g. score,latency:edgegpu")
+    return out
+
+
+def objective_key(obj: tuple[str, str | None]) -> str:
+    """The field a front point stores an objective under: score, params_M, flops_M or latency_ms:DEVICE."""
+    name, dev = obj
+    return {"score": "score", "params": "params_M", "flops": "flops_M"}.get(name) or f"latency_ms:{dev}"
+
+
+class Constraints:
+    """The feasibility test of a search and the cost metrics of its architectures (cached per arch).
+
+    ``max_params``: millions of parameters; ``max_flops``: MFLOPs; ``max_latency``: ``DEVICE=MS`` strings (or
+    a list of them), devices of HW-NAS-Bench (NB201 only); ``objectives``: the costs of a Pareto search, whose
+    metrics are computed for every architecture too. ``data``: the dataset whose network is measured
+    (``none``/``auto``: CIFAR-10). Errors (unknown device, a bound no architecture meets, latency on a space
+    without a table) are one-line UserErrors raised before any scoring."""
+
+    def __init__(self, space, data=None, data_dir=None, max_params=None, max_flops=None, max_latency=None,
+                 objectives=None):
+        from ..benchmarks.hwnasbench import hw_dataset, parse_latency_bound
+
+        self.space, self.data_dir = space, data_dir
+        self.dataset = hw_dataset(data)
+        self.max_params = None if max_params is None else float(max_params)
+        self.max_flops = None if max_flops is None else float(max_flops)
+        bounds = [max_latency] if isinstance(max_latency, str) else list(max_latency or [])
+        self.max_latency: dict[str, float] = {}
+        for text in bounds:
+            dev, ms = parse_latency_bound(text)
+            if dev in self.max_latency:
+                raise UserError(f"--max-latency gives device {dev} twice")
+            self.max_latency[dev] = ms
+        self.objectives = parse_objectives(objectives) if objectives is not None else None
+        devices = set(self.max_latency) | {d for n, d in (self.objectives or []) if n == "latency"}
+        self.hw = None
+        if devices:
+            if space.name != "nb201":
+                raise UserError(f"latency bounds and objectives need HW-NAS-Bench, which covers nb201 only, not "
+                                f"{space.name}; use --max-params or --max-flops")
+            from ..benchmarks.hwnasbench import load_hwnasbench
+
+            self.hw = load_hwnasbench(data_dir)
+        self.devices = sorted(devices)
+        self.cache: dict[str, dict] = {}
+        self.rejected = 0
+        self.feasible_fraction = None  # of the space (NB201, when constrained)
+        if self.active:
+            self._check_some_feasible()
+
+    @property
+    def active(self) -> bool:
+        """Whether draws are filtered: a bound is given, or an objective's device lacks some measurements."""
+        return self.max_params is not None or self.max_flops is not None or bool(self.devices)
+
+    def describe(self) -> dict:
+        """The constraints as the result's protocol records them."""
+        out = {"dataset": self.dataset}
+        if self.max_params is not None:
+            out["max_params_M"] = self.max_params
+        if self.max_flops is not None:
+            out["max_flops_M"] = self.max_flops
+        if self.max_latency:
+            out["max_latency_ms"] = dict(self.max_latency)
+            out["hw_table_sha256"] = self.hw.sha256[:16]
+        if self.objectives:
+            out["objectives"] = [objective_key(o) for o in self.objectives]
+        if self.feasible_fraction is not None:
+            out["feasible_fraction_of_space"] = round(self.feasible_fraction, 6)
+        return out
+
+    def metrics(self, arch) -> dict:
+        """params_M, flops_M and latency_ms:DEVICE for every device named, of one architecture."""
+        key = self.space.format(arch)
+        if key not in self.cache:
+            if self.space.name == "nb201":
+                p, f = nb201_params_flops(self.space.coerce(arch), self.dataset)
+            else:
+                p, f = self._network_count(arch)
+            m = {"params_M": p, "flops_M": f}
+            for dev in self.devices:
+                m[f"latency_ms:{dev}"] = self.hw.latency_of(key, dev, self.dataset)
+            self.cache[key] = m
+        return self.cache[key]
+
+    def _network_count(self, arch) -> tuple[float, float]:
+        import torch
+
+        from ..data.datasets import dataset_info
+        from ..proxies.size import count_flops, count_params
+
+        info = dataset_info(self.dataset)
+        model = self.space.build(arch, num_classes=info.num_classes)
+        x = torch.zeros(1, 3, info.image_size, info.image_size)
+        return count_params(model) / 1e6, count_flops(model, x) / 1e6
+
+    def feasible(self, arch) -> bool:
+        """Within every bound, and (Pareto mode) measured on every objective's device: an arch HW-NAS-Bench
+        did not measure cannot be placed on a front."""
+        m = self.metrics(arch)
+        if any(math.isnan(m[f"latency_ms:{d}"]) for d in self.devices):
+            return False
+        if self.max_params is not None and not m["params_M"] <= self.max_params:
+            return False
+        if self.max_flops is not None and not m["flops_M"] <= self.max_flops:
+            return False
+        return all(m[f"latency_ms:{d}"] <= ms for d, ms in self.max_latency.items())
+
+    def _violation(self) -> str:
+        parts = []
+        if self.max_params is not None:
+            parts.append(f"--max-params {self.max_params:g}")
+        if self.max_flops is not None:
+            parts.append(f"--max-flops {self.max_flops:g}")
+        parts += [f"--max-latency {d}={ms:g}" for d, ms in self.max_latency.items()]
+        parts += [f"a measured {d} latency" for d in self.devices if d not in self.max_latency]
+        return " and ".join(parts)
+
+    def _check_some_feasible(self):
+        """NB201: refuse bounds that no architecture of the space meets, naming the least value there is
+        (all 15,625 archs are checked: well under a second)."""
+        if self.space.name != "nb201":
+            return
+        archs = list(self.space.enumerate())
+        ok = np.array([self.feasible(a) for a in archs])
+        self.feasible_fraction = float(ok.mean())
+        if not ok.any():
+            least = {k: min((m[k] for m in self.cache.values() if not math.isnan(m[k])), default=math.nan)
+                     for k in next(iter(self.cache.values()))}
+            have = ", ".join(f"{k} {v:.4g}" for k, v in least.items())
+            raise UserError(f"no nb201 architecture meets {self._violation()} (the least in the space: {have})")
+        self.cache.clear()
+
+    def sample(self, rng):
+        """A feasible random architecture: the space's draws, skipping infeasible ones (uniform over the
+        feasible set; with no constraint, exactly the space's own draw sequence)."""
+        for _ in range(MAX_TRIES):
+            a = self.space.sample(rng)
+            if not self.active or self.feasible(a):
+                return a
+            self.rejected += 1
+        raise UserError(f"{MAX_TRIES} random architectures in a row broke {self._violation()}; loosen the bound")
+
+    def mutate(self, parent, rng):
+        """A feasible one-edge mutation of ``parent``; after 100 infeasible ones, a feasible random draw."""
+        for _ in range(100):
+            a = self.space.mutate(parent, rng)
+            if not self.active or self.feasible(a):
+                return a
+            self.rejected += 1
+        return self.sample(rng)
+
+
+def dominates(a, b) -> bool:
+    """``a`` is at least as good as ``b`` everywhere and better somewhere (tuples to maximise)."""
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+
+def pareto_ranks(points: list[tuple]) -> list[int]:
+    """Non-domination rank of each point (0 = on the front; tuples to maximise), NSGA-II style peeling."""
+    left = set(range(len(points)))
+    ranks = [0] * len(points)
+    r = 0
+    while left:
+        front = {i for i in left if not any(dominates(points[j], points[i]) for j in left if j != i)}
+        for i in front:
+            ranks[i] = r
+        left -= front
+        r += 1
+    return ranks
+
+
+def non_dominated(points: list[tuple]) -> list[int]:
+    """Indices of the points no other point dominates (tuples to maximise); duplicates all stay."""
+    return [i for i, p in enumerate(points) if not any(dominates(q, p) for q in points)]
+
+
+def hypervolume_2d(acc, cost, ref_acc: float, ref_cost: float) -> float:
+    """Area dominated by the points (accuracy maximised, cost minimised) and bounded by the reference point
+    (ref_acc, ref_cost); points worse than the reference in either coordinate add nothing."""
+    pts = sorted((c, a) for a, c in zip(acc, cost) if a > ref_acc and c < ref_cost)
+    area, best = 0.0, ref_acc
+    for c, a in pts:  # cheapest first: each point adds the strip of accuracy above the best cheaper one
+        if a > best:
+            area += (ref_cost - c) * (a - best)
+            best = a
+    return area
+
+
+def front_points(space, archs, scores, constraints: Constraints) -> list[dict]:
+    """The non-dominated archs by (score, costs of the objectives), one entry per arch string, cheapest by the
+    first cost first. ``scores``: the fitness of each arch (higher is better); NaN/-inf counts as worst."""
+    objs = constraints.objectives
+    rows, seen = [], set()
+    for a, s in zip(archs, scores):
+        key = space.format(a)
+        if key in seen:
+            continue
+        seen.add(key)
+        m = constraints.metrics(a)
+        rows.append({"arch": key, "canonical": space.canonical(a),
+                     "score": float(s) if math.isfinite(s) else -math.inf, **m})
+    keys = [objective_key(o) for o in objs]
+    vecs = [tuple(r[k] if k == "score" else -r[k] for k in keys) for r in rows]
+    front = [rows[i] for i in non_dominated(vecs)]
+    cost0 = next(k for k in keys if k != "score")
+    return sorted(front, key=lambda r: (r[cost0], -r["score"]))

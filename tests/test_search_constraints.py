@@ -1,0 +1,278 @@
+"""Hardware-aware search (issue 23 items 2-3): constraint feasibility, Pareto fronts, accuracy-read accounting,
+one-line errors for bad devices, bounds, objectives and refinement options."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from zeronas.benchmarks import hwnasbench
+from zeronas.cli import main
+from zeronas.errors import DataNotFound, UserError
+from zeronas.search import search
+from zeronas.search.constraints import (
+    Constraints,
+    dominates,
+    front_points,
+    hypervolume_2d,
+    nb201_params_flops,
+    pareto_ranks,
+    parse_objectives,
+)
+from zeronas.spaces import space as get_space
+
+from .conftest import BEST, needs_table
+
+sp = get_space("nb201")
+HW = hwnasbench.paths.find([hwnasbench.HW_TABLE])
+needs_hw = pytest.mark.skipif(HW is None, reason="HW-NAS-Bench table not found: set ZERONAS_DATA to the data folder")
+FAST = dict(proxy="params", data="none")  # a data-free proxy keeps each evaluation cheap
+
+
+def _one_line_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("error:"), (argv, err)
+    assert "Traceback" not in err
+    return err
+
+
+# ---- the HW-NAS-Bench loader -------------------------------------------------------------------------------
+@needs_hw
+def test_hw_table_loads_latencies_in_index_order():
+    t = hwnasbench.load_hwnasbench()
+    assert len(t.arch_str) == 15625 and set(hwnasbench.DEVICES) == {"edgegpu", "raspi4", "edgetpu", "pixel3",
+                                                                    "eyeriss", "fpga"}
+    for ds in ("cifar10", "cifar100", "imagenet16-120"):
+        lat = t.latency("edgegpu", ds)
+        assert lat.shape == (15625,) and (lat > 0).all()
+        assert np.isnan(t.latency("edgetpu", ds)).sum() == 4699  # the source's -1: not measured
+    assert t.latency_of(BEST, "pixel3") > t.latency_of("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "pixel3")
+
+
+def test_missing_hw_table_is_one_line(monkeypatch):
+    monkeypatch.setattr(hwnasbench.paths, "find", lambda *a, **k: None)
+    with pytest.raises(DataNotFound, match="HW-NAS-Bench table not found") as exc:
+        hwnasbench.load_hwnasbench()
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("damage,expect", [
+    ("header", "wrong header"),
+    ("repeat", "row 3, column 'index' repeats index 0"),
+    ("latency", "row 2, column 'edgegpu_latency' is not a positive latency"),
+    ("short", "truncated"),
+])
+def test_damaged_hw_table_is_one_line(tmp_path, monkeypatch, damage, expect):
+    cols = ["dataset", "index", "arch_str", *hwnasbench.DEVICES.values()]
+    rows = [[ds, str(i), f"a{i}", *["1.0"] * 6] for ds in hwnasbench.DATASET_ROWS.values() for i in range(2)]
+    if damage == "header":
+        cols[3] = "gpu_latency"
+    elif damage == "repeat":
+        rows[1][1] = "0"
+    elif damage == "latency":
+        rows[0][3] = "-5"
+    path = tmp_path / "hw.csv.gz"
+    with gzip.open(path, "wt") as f:
+        f.write("\n".join(",".join(r) for r in [cols, *rows]) + "\n")
+    monkeypatch.setattr(hwnasbench.paths, "find", lambda *a, **k: path)
+    monkeypatch.setattr(hwnasbench, "ROWS_PER_DATASET", 2 if damage != "short" else 3)
+    with pytest.raises(UserError, match=expect) as exc:
+        hwnasbench.load_hwnasbench()
+    assert "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("text,expect", [("gpu=3", "unknown HW-NAS-Bench device"), ("edgegpu", "DEVICE=MS"),
+                                         ("edgegpu=0", "positive"), ("edgegpu=nan", "positive"),
+                                         ("edgegpu=x", "positive")])
+def test_bad_latency_bound_is_one_line(text, expect, capsys):
+    with pytest.raises(UserError, match=expect):
+        hwnasbench.parse_latency_bound(text)
+    err = _one_line_exit_2(["search", "--max-latency", text, "--data", "none"], capsys)
+    assert "--max-latency" in err
+
+
+@pytest.mark.parametrize("text", ["score", "latency:edgegpu", "score,latency:tpu", "score,accuracy",
+                                  "score,params,params", ""])
+def test_bad_objectives_are_one_line(text, capsys):
+    with pytest.raises(UserError):
+        parse_objectives(text)
+    assert "--objectives" in _one_line_exit_2(["search", "--objectives", text, "--data", "none"], capsys)
+
+
+def test_objectives_parse():
+    assert parse_objectives("score, latency:EdgeGPU,params") == [("score", None), ("latency", "edgegpu"),
+                                                                ("params", None)]
+
+
+# ---- costs and feasibility -------------------------------------------------------------------------------
+def test_closed_form_params_flops_equal_the_network():
+    import torch
+
+    from zeronas.proxies.size import count_flops, count_params
+
+    rng = np.random.default_rng(1)
+    for a in [sp.sample(rng) for _ in range(2)] + [sp.parse(BEST)]:
+        for ds, k, hw in (("cifar10", 10, 32), ("imagenet16-120", 120, 16)):
+            net = sp.build(a, num_classes=k)
+            p, f = nb201_params_flops(a, ds)
+            assert count_params(net) == round(p * 1e6)
+            assert count_flops(net, torch.zeros(1, 3, hw, hw)) / 1e6 == pytest.approx(f, abs=1e-6)
+
+
+@needs_table
+def test_closed_form_matches_the_table_everywhere():
+    from zeronas.benchmarks.nb201 import load_nb201
+
+    t = load_nb201()
+    for ds, key in (("cifar10", "cifar10"), ("cifar100", "cifar100"), ("imagenet16-120", "imagenet16_120")):
+        pf = np.array([nb201_params_flops(sp.parse(s), ds) for s in t.arch_str])
+        assert np.abs(pf[:, 0] - t.column(f"params_M_{key}")).max() < 1e-9
+        assert np.abs(pf[:, 1] - t.column(f"flops_M_{key}")).max() < 1e-5
+
+
+@needs_hw
+def test_constrained_draws_are_all_feasible():
+    cons = Constraints(sp, "cifar10", None, max_params=0.6, max_latency=["edgegpu=4", "pixel3=12"])
+    assert 0 < cons.feasible_fraction < 1
+    rng = np.random.default_rng(0)
+    parent = cons.sample(rng)
+    for _ in range(300):
+        a, b = cons.sample(rng), cons.mutate(parent, rng)
+        for x in (a, b):
+            m = cons.metrics(x)
+            assert m["params_M"] <= 0.6 and m["latency_ms:edgegpu"] <= 4 and m["latency_ms:pixel3"] <= 12
+        parent = b
+    assert cons.rejected > 0
+
+
+@needs_hw
+@pytest.mark.parametrize("method,kw", [("sample", {"n": 8}), ("rea", {"budget": 10, "population": 4,
+                                                                      "tournament": 2})])
+def test_no_infeasible_answer_even_when_the_proxy_prefers_one(method, kw, monkeypatch):
+    """'params' prefers the biggest cells; under a tight params and latency bound every evaluated arch and the
+    answer must still be feasible."""
+    from zeronas.search import sample
+
+    scored, raw = [], sample.Fitness.raw
+    monkeypatch.setattr(sample.Fitness, "raw", lambda self, a: scored.append(a) or raw(self, a))
+    r = search("nb201", method, seed=2, max_params=0.45, max_latency="raspi4=20", **FAST, **kw)
+    cons = Constraints(sp, "cifar10", None, max_params=0.45, max_latency="raspi4=20")
+    assert len(scored) >= kw.get("n", kw.get("budget"))
+    for a in [*scored, sp.parse(r.arch)]:
+        assert cons.feasible(a), sp.format(a)
+    assert r.constraints["answer"]["params_M"] <= 0.45 and r.constraints["answer"]["latency_ms:raspi4"] <= 20
+    assert r.constraints["max_latency_ms"] == {"raspi4": 20.0} and r.accuracy_reads == 0
+    free = search("nb201", method, seed=2, **FAST, **kw)
+    assert free.proxy_values["params"] >= r.proxy_values["params"]  # the bound bit: it had to give up size
+
+
+@needs_hw
+def test_bounds_nothing_meets_are_one_line(capsys):
+    with pytest.raises(UserError, match="no nb201 architecture meets --max-params 0.01"):
+        Constraints(sp, "cifar10", None, max_params=0.01)
+    with pytest.raises(UserError, match="no nb201 architecture meets --max-latency edgegpu=0.1"):
+        Constraints(sp, "cifar10", None, max_latency="edgegpu=0.1")
+    _one_line_exit_2(["search", "--max-latency", "edgegpu=0.1", "--data", "none"], capsys)
+    _one_line_exit_2(["search", "--max-flops", "1", "--data", "none"], capsys)
+    with pytest.raises(UserError, match="gives device edgegpu twice"):
+        Constraints(sp, "cifar10", None, max_latency=["edgegpu=3", "edgegpu=4"])
+    with pytest.raises(UserError, match="nb201 only"):
+        Constraints(get_space("darts"), "cifar10", None, max_latency="edgegpu=3")
+
+
+# ---- Pareto fronts ---------------------------------------------------------------------------------------
+def test_pareto_helpers_by_hand():
+    pts = [(3, -1), (2, -1), (1, 0), (4, -5), (0, -9)]
+    assert dominates(pts[0], pts[1]) and not dominates(pts[0], pts[3])
+    assert pareto_ranks(pts) == [0, 1, 0, 0, 2]
+    # cost 1 acc 3 and cost 5 acc 4 against the reference (acc 0, cost 10): 9*3 + 5*1
+    assert hypervolume_2d([3, 4, 2], [1, 5, 6], 0, 10) == pytest.approx(32)
+    assert hypervolume_2d([3], [11], 0, 10) == 0
+
+
+@needs_hw
+def test_front_is_non_dominated_and_written(tmp_path, capsys):
+    r = search("nb201", "rea", seed=1, budget=12, population=5, tournament=2, objectives="score,latency:edgegpu",
+               **FAST)
+    key = "latency_ms:edgegpu"
+    pts = [(p["score"], -p[key]) for p in r.front]
+    assert r.front and all(not dominates(q, p) for p in pts for q in pts)
+    assert r.arch in {p["arch"] for p in r.front}  # the best score is on the front
+    assert [p[key] for p in r.front] == sorted(p[key] for p in r.front)
+    # every evaluated arch is weakly dominated by the front
+    seen = {p["arch"] for p in r.trajectory}
+    cons = Constraints(sp, "cifar10", None, objectives="score,latency:edgegpu")
+    fp = front_points(sp, [sp.parse(a) for a in seen],
+                      [round(nb201_params_flops(sp.parse(a), "cifar10")[0] * 1e6) for a in seen], cons)
+    for p in fp:
+        assert any(q["score"] >= p["score"] and q[key] <= p[key] for q in r.front)
+    out = tmp_path / "o"
+    main_args = ["search", "--method", "sample", "--proxy", "params", "--data", "none", "--n", "6",
+                 "--objectives", "score,params,latency:pixel3", "--out", str(out)]
+    with pytest.raises(SystemExit) as exc:
+        main(main_args)
+    assert exc.value.code == 0, capsys.readouterr().err
+    import json
+
+    front = json.loads((out / "front.json").read_text())
+    assert front["objectives"] == ["score", "params_M", "latency_ms:pixel3"] and front["front"]
+    assert (out / "front.png").stat().st_size > 1000
+
+
+# ---- accuracy-read accounting ----------------------------------------------------------------------------
+class _Recording(dict):
+    """The NB201 table's columns, recording every accuracy column read."""
+
+    def __init__(self, base, log):
+        super().__init__(base)
+        self.log = log
+
+    def __getitem__(self, name):
+        if "_acc" in name:
+            self.log.append(name)
+        return super().__getitem__(name)
+
+    def get(self, name, default=None):
+        if "_acc" in name:
+            self.log.append(name)
+        return super().get(name, default)
+
+
+@needs_table
+@needs_hw
+def test_label_free_search_reads_no_accuracy_and_refine_counts_its_reads(monkeypatch):
+    from zeronas.benchmarks.nb201 import load_nb201
+    from zeronas.search import base
+
+    table = load_nb201()
+    log: list[str] = []
+    monkeypatch.setattr(table, "columns", _Recording(table.columns, log))
+    monkeypatch.setattr(base, "benchmark_info", lambda *a, **k: {})  # reporting, after the answer: not counted
+    kw = dict(seed=0, max_latency="edgegpu=5", **FAST)
+    r = search("nb201", "sample", n=8, **kw)
+    r2 = search("nb201", "rea", budget=8, population=4, tournament=2, objectives="score,flops", **FAST)
+    assert log == [] and r.accuracy_reads == 0 and r2.accuracy_reads == 0
+    refined = search("nb201", "sample", n=8, refine=3, **kw)
+    assert refined.accuracy_reads == 3 and set(log) == {"hp12_cifar10_test_acc_1seed"}
+    cands = refined.protocol["refine"]["candidates"]
+    assert len(cands) == 3 and refined.arch == max(cands, key=lambda c: c["accuracy"])["arch"]
+    assert refined.protocol["refine"]["label_free_answer"] == r.arch
+    assert [c["fitness"] for c in cands] == sorted((c["fitness"] for c in cands), reverse=True)
+
+
+@needs_table
+def test_refine_options_are_one_line_errors(capsys):
+    base = ["search", "--proxy", "params", "--data", "none", "--n", "2"]
+    assert "--refine" in _one_line_exit_2([*base, "--evaluator", "table"], capsys)
+    assert "not available" in _one_line_exit_2([*base, "--refine", "2", "--evaluator", "train"], capsys)
+    assert "does not combine" in _one_line_exit_2([*base, "--refine", "2", "--objectives", "score,flops"], capsys)
+    assert "--refine" in _one_line_exit_2([*base, "--refine", "0"], capsys)
+    assert "--evaluator" in _one_line_exit_2([*base, "--refine", "1", "--evaluator", "oracle"], capsys)
+    assert "--max-params" in _one_line_exit_2([*base, "--max-params", "-1"], capsys)
+    assert "--time-budget" in _one_line_exit_2([*base, "--time-budget", "0"], capsys)
+    assert "--max-latency does not apply to --method te-nas" in _one_line_exit_2(
+        ["search", "--method", "te-nas", "--max-latency", "edgegpu=3"], capsys)
+    with pytest.raises(UserError, match="nothing for the darts space"):
+        search("darts", "sample", proxy="params", n=2, data="none", refine=1)
