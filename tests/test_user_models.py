@@ -222,6 +222,8 @@ def test_load_model_from_a_file(tmp_path):
                                    "def not_a_module():\n    return 3\n\ndef fails():\n    raise ValueError('bad')\n")
     model, label = load_model(f"{tmp_path}/m.py:build")
     assert isinstance(model, nn.Linear) and label == "m.py:build"
+    assert torch.equal(load_model(f"{tmp_path}/m.py:build", seed=3)[0].weight,
+                       load_model(f"{tmp_path}/m.py:build", seed=3)[0].weight)  # seeded: same initial weights
     for spec, match in ((f"{tmp_path}/m.py:nope", "defines no function 'nope'.*build"),
                         (f"{tmp_path}/m.py:not_a_module", "returned a int, not a torch.nn.Module"),
                         (f"{tmp_path}/m.py:fails", r"fails\(\) failed \(ValueError: bad\)"),

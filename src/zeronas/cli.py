@@ -174,7 +174,7 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
     """``score --model``: every applicable proxy's value in one table, the others named with the reason."""
     from .models import ModelScorer, load_model
 
-    module, label = load_model(spec, num_classes)
+    module, label = load_model(spec, num_classes, seed)
     scorer = ModelScorer(module, proxies, data=data, data_dir=data_dir, input_size=input_size,
                          num_classes=num_classes, model_name=label, batch_size=batch_size, seed=seed, init=init,
                          device=device, options=_parse_options(set_))

@@ -150,9 +150,16 @@ def model_digest(model: nn.Module) -> str:
 
 # ---- loading a module from a spec ---------------------------------------------------------------------------
 
-def load_model(spec: str, num_classes: int | None = None) -> tuple[nn.Module, str]:
+def load_model(spec: str, num_classes: int | None = None, seed: int = 0) -> tuple[nn.Module, str]:
     """``path/to/file.py:fn`` (calls ``fn()``), ``torchvision:NAME`` or ``timm:NAME`` -> (module, name).
-    ``num_classes`` is passed to torchvision/timm builders. Every failure is a one-line UserError."""
+    ``num_classes`` is passed to torchvision/timm builders. The module is built with torch's RNG seeded by
+    ``seed`` (the same spec and seed give the same initial weights). Every failure is a one-line UserError."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _load_model(spec, num_classes)
+
+
+def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
     source, sep, fn_name = str(spec).rpartition(":")
     if not sep or not source or not fn_name:
         raise UserError(f"--model {spec!r}: write path/to/file.py:function, torchvision:NAME or timm:NAME")
