@@ -1,6 +1,7 @@
 """Multi-seed NB201 search results of every zeronas method, next to the published figures.
 
     python benchmarks/search_results.py --seeds 5 --out docs/search_results.md
+    python benchmarks/search_results.py --hw --only-stored ...   # + the hardware-aware section (run_hw)
 
 Each (method, dataset, seed) search runs through ``zeronas.search`` and its result is appended to a JSON-lines
 file as soon as it finishes, so a killed run resumes where it stopped. Methods that use data search with
@@ -17,6 +18,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -104,6 +106,154 @@ def run(args) -> list[dict]:
     return done
 
 
+# hardware-aware section (issue 23 item 4): label-free sample-and-rank under HW-NAS-Bench latency bounds
+HW_DEVICES = ("edgegpu", "raspi4", "pixel3", "fpga")
+HW_BOUNDS = {"tight": 25, "loose": 75}  # percentiles of the device's latency over the whole space (no labels)
+HW_KW = {"proxy": "nwot", "batch_size": 64}
+
+
+def _hw_bound(device: str, pct: int, data_dir) -> float:
+    import numpy as np
+
+    from zeronas.benchmarks.hwnasbench import load_hwnasbench
+
+    lat = load_hwnasbench(data_dir).latency(device, "cifar10")
+    return round(float(np.nanpercentile(lat, pct)), 3)
+
+
+def run_hw(args) -> list[dict]:
+    """Constraint gap (found vs best feasible 200-epoch CIFAR-10 test accuracy) at a tight and a loose latency
+    bound, and the Pareto hypervolume ratio (found front / true front), per device; one JSON line per run.
+    All runs share one score store, so an arch drawn again (another device, bound or mode) is not rescored."""
+    import numpy as np
+    import torch
+
+    from zeronas.search import search
+    from zeronas.search.base import rng_for
+    from zeronas.search.constraints import Constraints
+    from zeronas.search.front_report import best_feasible, hypervolume_ratio, space_costs
+    from zeronas.spaces import space as get_space
+
+    torch.set_num_threads(args.threads)
+    sp = get_space("nb201")
+    have = set()
+    if args.hw_jsonl.exists():
+        have = {(d["mode"], d["device"], d.get("bound"), d["seed"]) for d in
+                (json.loads(x) for x in args.hw_jsonl.read_text().splitlines() if x.strip())}
+    args.hw_jsonl.parent.mkdir(parents=True, exist_ok=True)
+    kw = dict(HW_KW, n=args.hw_n, data="cifar10", data_dir=args.data_dir, store=str(args.hw_store))
+    rows = []
+    for seed in range(args.hw_seeds):
+        for device in HW_DEVICES:
+            lat = space_costs(f"latency:{device}", "cifar10", args.data_dir)
+            jobs = [("pareto", None)] + [("gap", b) for b in HW_BOUNDS]
+            for mode, bound in jobs:
+                if (mode, device, bound, seed) in have:
+                    continue
+                t0 = time.perf_counter()
+                if mode == "pareto":
+                    r = search("nb201", "sample", seed=seed, objectives=f"score,latency:{device}", **kw)
+                    hv = hypervolume_ratio([p["arch"] for p in r.front], f"latency:{device}", "cifar10",
+                                           args.data_dir)
+                    # the same draws (reconstructed): the best any selection from them could reach
+                    cons = Constraints(sp, "cifar10", args.data_dir, objectives=f"score,latency:{device}")
+                    rng = rng_for(seed)
+                    drawn = [sp.format(cons.sample(rng)) for _ in range(args.hw_n)]
+                    hv_drawn = hypervolume_ratio(drawn, f"latency:{device}", "cifar10", args.data_dir)
+                    front = [p["arch"] for p in r.front]
+                    hv_med = hypervolume_ratio(front, f"latency:{device}", "cifar10", args.data_dir, "median")
+                    hv_med_drawn = hypervolume_ratio(drawn, f"latency:{device}", "cifar10", args.data_dir, "median")
+                    row = {"mode": mode, "device": device, "bound": None, "seed": seed, "front_size": len(r.front),
+                           "hv_ratio": hv["ratio"], "hv_ratio_all_drawn": hv_drawn["ratio"],
+                           "hv_ratio_median": hv_med["ratio"], "hv_ratio_median_all_drawn": hv_med_drawn["ratio"],
+                           "true_front_size": hv["true_front_size"], "reference": hv["reference"],
+                           "reference_median": hv_med["reference"], "front": front, "drawn": drawn}
+                else:
+                    ms = _hw_bound(device, HW_BOUNDS[bound], args.data_dir)
+                    r = search("nb201", "sample", seed=seed, max_latency=f"{device}={ms}", **kw)
+                    _, best = best_feasible(lat <= ms, "cifar10", args.data_dir)
+                    from zeronas.benchmarks.nb201 import load_nb201
+
+                    acc = load_nb201(args.data_dir).column("cifar10_test_acc")
+                    feas = (lat <= ms) & np.isfinite(acc)
+                    row = {"mode": mode, "device": device, "bound": bound, "bound_ms": ms, "seed": seed,
+                           "found": r.benchmark["cifar10"], "best_feasible": best, "gap": best - r.benchmark["cifar10"],
+                           "random_feasible_mean": float(acc[feas].mean()),
+                           "answer_latency_ms": r.constraints["answer"][f"latency_ms:{device}"],
+                           "feasible_fraction": r.constraints["feasible_fraction_of_space"]}
+                row.update(seconds=time.perf_counter() - t0, evaluations=r.evaluations,
+                           accuracy_reads=r.accuracy_reads)
+                with args.hw_jsonl.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def sd(v) -> float:
+    return statistics.stdev(v) if len(v) > 1 else 0.0
+
+
+def hw_markdown(rows: list[dict], args) -> list[str]:
+    if not rows:
+        return []
+    seeds = sorted({r["seed"] for r in rows})
+    lines = ["", "## Hardware-aware search (HW-NAS-Bench latency, CIFAR-10)", "",
+             f"Label-free `sample` search (the current default method: NASWOT's sample-and-rank, proxy "
+             f"{HW_KW['proxy']}, batch {HW_KW['batch_size']}, N={args.hw_n} feasible draws), seeds "
+             f"{', '.join(map(str, seeds))}; every run read 0 accuracies (`accuracy_reads`). Latency of the "
+             "CIFAR-10 network from HW-NAS-Bench (`nb201_hw_metrics_hwnasbench.csv.gz`); accuracy: the 200-epoch "
+             "CIFAR-10 test accuracy (seed mean), read only to judge the answers. Commands: "
+             f"`python benchmarks/search_results.py --hw --hw-seeds {args.hw_seeds} --hw-n {args.hw_n} "
+             "--threads 1 --only-stored --shared-cpu` (runs what is missing from "
+             f"`{args.hw_jsonl}`, then writes this file); one run by hand: `zeronas search --method sample "
+             f"--proxy nwot --batch-size 64 --n {args.hw_n} --max-latency edgegpu=MS` or `--objectives "
+             "score,latency:edgegpu --out DIR` (front.json, front.png).", "",
+             "**Constraint gap.** Bounds are set without labels: tight = the 25th, loose = the 75th percentile of "
+             "the device's latency over all 15,625 archs. Gap = best feasible accuracy in the table - accuracy "
+             "of the answer (0 is perfect); 'random feasible' is the mean accuracy of a uniformly drawn feasible "
+             "arch. Mean +- std over seeds.", "",
+             "| device | bound | ms | feasible share | answer acc | best feasible | gap | random feasible | "
+             "s / search |", "|---|---|---|---|---|---|---|---|---|"]
+    for device in HW_DEVICES:
+        for bound in HW_BOUNDS:
+            sel = [r for r in rows if r["mode"] == "gap" and r["device"] == device and r["bound"] == bound]
+            if not sel:
+                continue
+            f = [r["found"] for r in sel]
+            g = [r["gap"] for r in sel]
+            lines.append(f"| {device} | {bound} | {sel[0]['bound_ms']:.3f} | {sel[0]['feasible_fraction']:.2f} | "
+                         f"{statistics.mean(f):.2f} +- {sd(f):.2f} | {sel[0]['best_feasible']:.2f} | "
+                         f"{statistics.mean(g):.2f} +- {sd(g):.2f} | {sel[0]['random_feasible_mean']:.2f} | "
+                         f"{statistics.mean(r['seconds'] for r in sel):.0f} |")
+    lines += ["", "**Pareto hypervolume ratio** (`--objectives score,latency:DEVICE`): the archs of the found front "
+              "(non-dominated by nwot score and latency) placed at their true accuracy and latency; hypervolume "
+              "over the true accuracy-latency front's, reference point = (least accuracy, largest latency) of "
+              "the space (nadir), or (median accuracy of the space, largest latency): only the better half "
+              "counts. 'all drawn' is the ratio of all N drawn archs: the most any selection from these draws "
+              "could reach.", "",
+              "| device | found / true HV (nadir) | all drawn (nadir) | found / true HV (median ref) | "
+              "all drawn (median ref) | front size | true front size | s / search |",
+              "|---|---|---|---|---|---|---|---|"]
+    for device in HW_DEVICES:
+        sel = [r for r in rows if r["mode"] == "pareto" and r["device"] == device]
+        if not sel:
+            continue
+        cells = []
+        for key in ("hv_ratio", "hv_ratio_all_drawn", "hv_ratio_median", "hv_ratio_median_all_drawn"):
+            v = [r[key] for r in sel if key in r]
+            cells.append(f"{statistics.mean(v):.3f} +- {sd(v):.3f}" if v else "—")
+        lines.append(f"| {device} | {' | '.join(cells)} | {statistics.mean(r['front_size'] for r in sel):.1f} | "
+                     f"{sel[0]['true_front_size']} | {statistics.mean(r['seconds'] for r in sel):.0f} |")
+    lines += ["", "Times are wall seconds on a shared 2-core CPU. All runs share one score store, so an arch "
+              "already scored by an earlier run (same seed, another device, bound or mode; or a rerun) is read "
+              "back, not rescored: these times are those of this sequence of runs, not of a cold search (N nwot "
+              "evaluations; see the sample-nwot rows above for the cold per-evaluation cost).",
+              "", "Not measured here: label-free ensemble search and few-shot refinement (`--refine K --evaluator "
+              "table`) under bounds; `--evaluator train` is not implemented yet."]
+    return lines
+
+
 def summarize(rows: list[dict], args) -> dict:
     out = {}
     for label in args.methods:
@@ -163,6 +313,8 @@ def markdown(summary: dict, args) -> str:
         best = max(((lbl, e[ds]["mean"]) for lbl, e in summary.items() if ds in e), key=lambda t: t[1], default=None)
         if best:
             lines.append(f"- {ds}: {best[0]} {best[1]:.2f} ({best[1] - OPTIMUM[ds]:+.2f} vs the optimum {OPTIMUM[ds]})")
+    if args.hw_jsonl.exists():
+        lines += hw_markdown([json.loads(x) for x in args.hw_jsonl.read_text().splitlines() if x.strip()], args)
     return "\n".join(lines) + "\n"
 
 
@@ -179,12 +331,20 @@ def main():
     ap.add_argument("--out", type=Path, default=Path("docs/search_results.md"))
     ap.add_argument("--only-stored", action="store_true", help="write the report from finished runs only")
     ap.add_argument("--shared-cpu", action="store_true", help="say in the report that other jobs shared the CPU")
+    ap.add_argument("--hw", action="store_true", help="run the hardware-aware measurements (run_hw) first")
+    ap.add_argument("--hw-seeds", type=int, default=3)
+    ap.add_argument("--hw-n", type=int, default=30, help="feasible archs drawn per hardware-aware search")
+    ap.add_argument("--hw-jsonl", type=Path, default=Path("benchmarks/results/search_hw.jsonl"))
+    ap.add_argument("--hw-store", type=Path, default=Path(tempfile.gettempdir()) / "zeronas_search_hw.db",
+                    help="score store shared by the hardware-aware runs (kept out of the repository)")
     args = ap.parse_args()
     args.methods = [m for m in args.methods.split(",") if m]
     args.datasets = [d for d in args.datasets.split(",") if d]
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         sys.exit(f"error: unknown method label(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if args.hw:
+        run_hw(args)
     if args.only_stored:
         rows = [json.loads(x) for x in args.jsonl.read_text().splitlines() if x.strip()] if args.jsonl.exists() else []
     else:

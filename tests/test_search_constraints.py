@@ -276,3 +276,20 @@ def test_refine_options_are_one_line_errors(capsys):
         ["search", "--method", "te-nas", "--max-latency", "edgegpu=3"], capsys)
     with pytest.raises(UserError, match="nothing for the darts space"):
         search("darts", "sample", proxy="params", n=2, data="none", refine=1)
+
+
+@needs_table
+@needs_hw
+def test_true_front_is_non_dominated_and_has_ratio_one():
+    from zeronas.benchmarks.nb201 import load_nb201
+    from zeronas.search.front_report import hypervolume_ratio, true_front
+
+    t = load_nb201()
+    pts, front = true_front("latency:edgegpu")
+    acc, cost = pts[:, 0], pts[:, 1]
+    for i in front:  # no arch of the space is at least as good on both and better on one
+        assert not (((acc >= acc[i]) & (cost <= cost[i]) & ((acc > acc[i]) | (cost < cost[i]))).any())
+    archs = [t.arch_str[i] for i in front]
+    for ref in ("nadir", "median"):
+        assert hypervolume_ratio(archs, "latency:edgegpu", ref=ref)["ratio"] == pytest.approx(1)
+        assert hypervolume_ratio(archs[::2], "latency:edgegpu", ref=ref)["ratio"] < 1
