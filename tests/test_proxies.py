@@ -1,6 +1,7 @@
 """Each proxy against a value derived by hand, plus invariance/sanity properties."""
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -8,10 +9,12 @@ import torch
 from torch import nn
 
 import zeronas as zn
+from zeronas.data import ImageSet
 from zeronas.proxies import get_proxy, list_proxies
 from zeronas.proxies.az_nas import expressivity_of, trainability_of
+from zeronas.proxies.base import Undefined, reason_of
 from zeronas.proxies.das import decompose
-from zeronas.proxies.jacobian import K_EPS, epe_from_jacobian, jacob_cov_from_jacobian
+from zeronas.proxies.jacobian import K_EPS, ZERO_JACOBIAN, epe_from_jacobian, jacob_cov_from_jacobian
 from zeronas.proxies.meco import min_eig_channel_corr
 from zeronas.proxies.naswot import hamming_kernels, logdet
 from zeronas.proxies.size import count_flops
@@ -20,7 +23,7 @@ from zeronas.proxies.tenas import activation_patterns, condition_number, count_d
 from zeronas.proxies.zeros import connection_sensitivity
 from zeronas.proxies.zico import zico_from_grads
 
-from .conftest import BEST, TinyCtx
+from .conftest import BEST, CIFAR, SHARED, TinyCtx, needs_cifar, needs_table
 
 space = zn.space("nb201")
 
@@ -57,6 +60,10 @@ def test_nwot_duplicate_inputs_is_minus_inf_not_zero():
     x = torch.tensor([[1.0, -1.0], [1.0, -1.0]])
     K, _ = hamming_kernels(nn.Sequential(nn.ReLU()), x)
     assert logdet(K) == -math.inf
+    assert "singular" in reason_of(logdet(K)) and "all 2 inputs share one ReLU code" in reason_of(logdet(K))
+    x3 = torch.tensor([[1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]])  # inputs 0 and 1 collide, 2 differs
+    assert "only 2 distinct ReLU codes" in reason_of(logdet(hamming_kernels(nn.Sequential(nn.ReLU()), x3)[0]))
+    assert reason_of(logdet(two_input_kernel()[0])) is None  # a defined value carries no reason
 
 
 def test_nwot_hooks_relu_named_modules_like_the_reference():
@@ -175,10 +182,14 @@ def test_jacob_cov_by_hand():
     k = K_EPS
     uncorrelated = np.array([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0]])  # corrcoef = I
     assert math.isclose(jacob_cov_from_jacobian(uncorrelated), -2 * (math.log(1 + k) + 1 / (1 + k)))
-    same = np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]])  # corrcoef = all ones: eigenvalues 0 and 2
-    expected = -(math.log(k) + 1 / k + math.log(2 + k) + 1 / (2 + k))
-    assert math.isclose(jacob_cov_from_jacobian(same), expected, rel_tol=1e-6)
-    assert math.isnan(jacob_cov_from_jacobian(np.array([[1.0, 1.0], [1.0, 2.0]])))  # constant row
+    # corrcoef = all ones: eigenvalues 0 and 2, so the value would be -(log k + 1/k + ...) ~ -1e5, set by the
+    # epsilon k alone: undefined, with the reason
+    same = jacob_cov_from_jacobian(np.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0]]))
+    assert math.isnan(same) and "singular" in reason_of(same) and "epsilon" in reason_of(same)
+    flat = jacob_cov_from_jacobian(np.array([[1.0, 1.0], [1.0, 2.0]]))  # constant row: 0/0 correlations
+    assert math.isnan(flat) and "1 of 2 samples is constant" in reason_of(flat)
+    zero = jacob_cov_from_jacobian(np.zeros((3, 4)))  # the output ignores the input
+    assert math.isnan(zero) and reason_of(zero) == ZERO_JACOBIAN
 
 
 def test_epe_nas_by_hand():
@@ -191,6 +202,10 @@ def test_epe_nas_by_hand():
     assert math.isclose(epe_from_jacobian(J, labels, 10), abs(s_same) + abs(s_other), rel_tol=1e-9)
     per = [s_same / 2, s_other / 2]  # > 100 classes: normalised by size, pairwise |differences| / classes
     assert math.isclose(epe_from_jacobian(J, labels, 120), 2 * abs(per[0] - per[1]) / 2, rel_tol=1e-9)
+    # no class repeats: each singleton adds the constant log(1 + k) whatever the Jacobians, so undefined
+    singles = epe_from_jacobian(J, np.array([0, 1, 2, 3]), 10)
+    assert math.isnan(singles) and "no class has two samples" in reason_of(singles)
+    assert reason_of(epe_from_jacobian(np.zeros((4, 3)), labels, 10)) == ZERO_JACOBIAN
 
 
 # ---- size ----------------------------------------------------------------------------------------------
@@ -203,6 +218,30 @@ def test_params_flops_l2_by_hand():
     with torch.no_grad():
         lin.weight.copy_(torch.tensor([[3.0, 4.0]]))
     assert get_proxy("l2_norm").fn(TinyCtx(lin, input_shape=(2,))) == 5.0
+
+
+def test_flops_count_global_pooling_as_the_table_does():
+    """NAS-Bench-Suite-Zero's count (tensorwatch's adaptive-pool rule) charges (h + 1)(w + 1) per channel for
+    an h x w global pooling window; a conv bias adds one per output."""
+    gap = nn.Sequential(nn.Conv2d(2, 3, 1, bias=True), nn.AdaptiveAvgPool2d(1))
+    assert count_flops(gap, torch.zeros(1, 2, 8, 8)) == 3 * 64 * (2 + 1) + 3 * 9 * 9
+    assert count_flops(nn.AdaptiveAvgPool2d(2), torch.zeros(1, 1, 5, 5)) == (4 + 4) * (4 + 4)  # rows 0-2, 2-4
+    assert count_flops(nn.BatchNorm2d(2, affine=False), torch.zeros(1, 2, 3, 3)) == 18
+
+
+@needs_table
+@pytest.mark.parametrize("index", [0, 1, 2211, 6810, 15624])
+def test_flops_and_params_equal_the_nb201_table(index):
+    """flops equals the table's FLOPs (NAS-Bench-Suite-Zero's count) exactly, for the 32 px CIFAR networks and
+    the 16 px ImageNet16-120 one, and params its parameter count: both through score() with no images."""
+    from zeronas.benchmarks import load_nb201
+
+    table = load_nb201()
+    for data, col in (("cifar10", "cifar10"), ("cifar100", "cifar100"), ("imagenet16-120", "imagenet16_120")):
+        recs = {r.proxy: r for r in zn.Scorer("nb201", "flops,params", data=data, data_dir=SHARED.parents[1],
+                                              stand_in=False).score_arch(table.arch_str[index])}
+        assert recs["flops"].value == round(table.column(f"flops_M_{col}")[index] * 1e6), (index, data)
+        assert recs["params"].value == round(table.column(f"params_M_{col}")[index] * 1e6), (index, data)
 
 
 # ---- Zen ---------------------------------------------------------------------------------------------
@@ -226,7 +265,9 @@ def test_zen_of_identity_features_is_log_expected_abs_noise():
 def test_zico_by_hand():
     g = np.array([[1.0, 2.0], [3.0, 2.0]])  # std (1, 0): only weight 0 counts, mean|g| = 2 -> 2/1
     assert math.isclose(zico_from_grads([g]), math.log(2.0))
-    assert zico_from_grads([np.ones((2, 3))]) == 0.0  # all std 0: layer skipped
+    assert math.isclose(zico_from_grads([g, np.ones((2, 3))]), math.log(2.0))  # all std 0: layer skipped
+    empty = zico_from_grads([np.ones((2, 3)), np.zeros((2, 2))])  # every layer skipped: an empty sum, not 0
+    assert math.isnan(empty) and "empty" in reason_of(empty)
 
 
 def test_meco_min_eigenvalue_by_hand():
@@ -266,7 +307,10 @@ def test_ntk_of_linear_model_is_k_x_xt():
     theta = ntk(model, x)
     assert torch.allclose(theta, 3 * (x @ x.T).double(), atol=1e-5)
     assert math.isclose(condition_number(torch.diag(torch.tensor([1.0, 4.0], dtype=torch.float64))), 4.0)
-    assert math.isnan(condition_number(torch.zeros(2, 2, dtype=torch.float64)))
+    zero = condition_number(torch.zeros(2, 2, dtype=torch.float64))
+    assert math.isnan(zero) and "NTK is 0" in reason_of(zero)
+    singular = condition_number(torch.diag(torch.tensor([0.0, 4.0], dtype=torch.float64)))
+    assert math.isnan(singular) and "singular" in reason_of(singular) and "infinite" in reason_of(singular)
 
 
 def test_linear_regions_count_sign_patterns():
@@ -286,6 +330,8 @@ def test_ntk_regression_mse_by_hand():
     gy = [torch.tensor([[0.0, 0.0], [0.0, 0.0]])]  # orthogonal to train: predicts 0
     ty_c = tx - tx.mean(0)
     assert ntk_regression_mse(gx, gy, tx, tx) == pytest.approx((ty_c ** 2).sum(1).mean().item())
+    bad = ntk_regression_mse([], [], tx, tx)  # no gradient reaches the cell parameters: TEG-NAS's "bad" arch
+    assert math.isnan(bad) and "gradient w.r.t. the cell parameters is 0" in reason_of(bad)
 
 
 # ---- AZ-NAS components ----------------------------------------------------------------------------------------
@@ -300,9 +346,22 @@ def test_az_trainability_identity_block_is_minus_inf():
     x = torch.randn(2, 3, 4, 4, requires_grad=True)
     y = x * 1.0
     assert trainability_of(x, y, torch.Generator().manual_seed(0)) == -math.inf
+    assert "identity" in reason_of(trainability_of(x, y, torch.Generator().manual_seed(0)))
     x = torch.randn(64, 3, 16, 16, requires_grad=True)
     z = 2 * x  # Jacobian 2I: s = 2 (up to Rademacher noise ~1/sqrt(16384)) -> -2 - 1/2 + 2
     assert trainability_of(x, z, torch.Generator().manual_seed(0)) == pytest.approx(-0.5, abs=0.05)
+
+
+def test_az_trainability_zero_jacobian_is_undefined_not_the_epsilon_floor():
+    """A block whose output ignores its input has s = 0: -s - 1/s has no value, and the reference's
+    1/(s + 1e-6) would turn it into -999998, a number made by the floor alone."""
+    x = torch.randn(2, 3, 4, 4, requires_grad=True)
+    v = trainability_of(x, x * 0.0, torch.Generator().manual_seed(0))
+    assert math.isnan(v) and "-999998" in reason_of(v)
+    v = trainability_of(x, torch.zeros(2, 3, 4, 4), torch.Generator().manual_seed(0))  # not even connected
+    assert math.isnan(v) and "Jacobian is 0" in reason_of(v)
+    e = expressivity_of(torch.zeros(4, 3, 2, 2))  # a constant feature: 0/0 entropy
+    assert math.isnan(e) and "constant" in reason_of(e)
 
 
 # ---- the whole registry on a real NB201 network ---------------------------------------------------------------
@@ -437,3 +496,156 @@ def test_shared_loss_gradient_gives_the_values_of_separate_passes(fake_images):
     together = {r.proxy: r.value for r in zn.Scorer("nb201", ",".join(names), **kw).score_arch(arch)}
     alone = {p: zn.Scorer("nb201", p, **kw).score_arch(arch)[0].value for p in names}
     assert together == alone and all(math.isfinite(v) for v in alone.values())
+
+
+# ---- numerical honesty: every NaN/inf has a reason; values made by a floor or by construction are undefined ----
+ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+DEGENERATE = {
+    "all-none": ALL_NONE,
+    "all-skip": "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+    "all-pool": "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|",
+    "dead-convs": "|avg_pool_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|none~1|none~2|",  # NB201 index 120
+    "identity-cell": "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|",
+}
+SMALL = {"C": 4, "N": 1}  # the same stem / cell / reduction / lastact structure, cheaper
+
+
+@pytest.fixture(scope="module")
+def degenerate_records():
+    """Every proxy on each degenerate arch (batch 8) and on the all-none arch with the smallest batch (2)."""
+    rng = np.random.default_rng(0)
+    images = ImageSet("cifar10", "train", rng.integers(0, 256, size=(300, 32, 32, 3), dtype=np.uint8),
+                      rng.integers(0, 10, size=300).astype(np.int64), "synthetic", "random")
+    out = {}
+    for batch in (8, 2):
+        cheap = {"swap": {"repeats": 1}, "ntk_cond": {"batch_size": min(4, batch)}}
+        scorer = zn.Scorer("nb201", "all", images=images, heldout=images, batch_size=batch, options=cheap,
+                           build_options=SMALL)
+        for name, arch in DEGENERATE.items():
+            if batch == 8 or name == "all-none":
+                out[(name, batch)] = {r.proxy: r for r in scorer.score_arch(arch)}
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("proxy", list_proxies())
+def test_every_non_finite_value_has_a_reason(degenerate_records, proxy):
+    for (name, batch), recs in degenerate_records.items():
+        r = recs[proxy]
+        assert r.error is None, (name, batch, r.error)  # degenerate cells never crash a proxy
+        if not math.isfinite(r.value):
+            assert r.reason and len(r.reason) > 20, (name, batch, r.value)
+        else:
+            assert r.reason is None, (name, batch, r.value, r.reason)
+
+
+# Hand-derived for the all-none cell: the output is the classifier bias whatever the input, no weight's gradient
+# reaches the loss, every ReLU input and every cell's feature is constant (zero).
+ALL_NONE_EXPECTED = {
+    "nwot": (-math.inf, "share one ReLU code"), "das": (-math.inf, "share one ReLU code"),
+    "das_d": (-math.inf, "share one ReLU code"), "das_layerwise": (-math.inf, "singular kernel"),
+    "jacob_cov": (math.nan, ZERO_JACOBIAN), "epe_nas": (math.nan, ZERO_JACOBIAN),
+    "ntk_cond": (math.nan, "the NTK is 0"), "teg_mse": (math.nan, "gradient w.r.t. the cell parameters is 0"),
+    "zen": (-math.inf, "do not depend on the input"), "zico": (math.nan, "empty"),
+    "az_expressivity": (-math.inf, "constant"), "az_progressivity": (-math.inf, "constant"),
+    "az_trainability": (math.nan, "-999998"),
+    # defined, and 0: no weight carries a gradient or a synaptic path from the input
+    "snip": (0.0, None), "grad_norm": (0.0, None), "plain": (0.0, None), "grasp": (0.0, None),
+    "synflow": (0.0, None), "synflow_bn": (0.0, None), "zeros": (0.0, None),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [8, 2])
+def test_all_none_cell_gives_the_hand_derived_outcome(degenerate_records, batch):
+    recs = degenerate_records[("all-none", batch)]
+    for proxy, (value, why) in ALL_NONE_EXPECTED.items():
+        r = recs[proxy]
+        if math.isnan(value):
+            assert math.isnan(r.value), (proxy, r.value)
+        else:
+            assert r.value == value, (proxy, r.value)
+        assert (r.reason is None) if why is None else (why in r.reason), (proxy, r.reason)
+    assert recs["az_trainability"].value != -999998  # the epsilon floor is never reported as a number
+    assert "cells.0" in recs["az_trainability"].reason  # the first cell after the stem already ignores its input
+
+
+@pytest.mark.slow
+def test_identity_block_keeps_the_references_minus_inf_with_its_reason(degenerate_records):
+    r = degenerate_records[("identity-cell", 8)]["az_trainability"]
+    assert r.value == -math.inf and "identity blocks" in r.reason
+
+
+def test_undefined_is_a_float_that_carries_its_reason():
+    u = Undefined("why not")
+    assert math.isnan(u) and reason_of(u) == "why not" and reason_of(1.0) is None
+    v = pickle.loads(pickle.dumps(Undefined("log 0", -math.inf)))
+    assert v == -math.inf and reason_of(v) == "log 0"
+    assert type(float(v)) is float and reason_of(v + 1.0) is None  # arithmetic drops it: proxies pass it on
+
+
+def test_scorer_never_leaves_a_non_finite_value_without_a_reason(monkeypatch):
+    from zeronas.proxies import base
+
+    for name, fn in (("bare_nan", lambda ctx: math.nan), ("told_inf", lambda ctx: Undefined("told so", math.inf))):
+        monkeypatch.setitem(base._REGISTRY, name, base.ProxySpec(name, fn, 1, "none", "n/a", description="t",
+                                                                 reference="t"))
+    recs = {r.proxy: r for r in zn.Scorer("nb201", "bare_nan,told_inf", data="none").score_arch(BEST)}
+    assert math.isnan(recs["bare_nan"].value) and recs["bare_nan"].error is None
+    assert recs["bare_nan"].reason.startswith("non-finite value (nan) from bare_nan")
+    assert recs["told_inf"].value == math.inf and recs["told_inf"].reason == "told so"
+    assert type(recs["told_inf"].value) is float and recs["told_inf"].to_dict()["reason"] == "told so"
+
+
+def test_min_batch_is_declared_and_enforced_before_any_work(fake_images):
+    declared = {p: get_proxy(p).min_batch for p in list_proxies() if get_proxy(p).min_batch > 1}
+    assert declared == {p: 2 for p in ("nwot", "das", "das_d", "das_layerwise", "jacob_cov", "epe_nas", "ntk_cond",
+                                       "teg_mse", "swap")}
+    assert all(get_proxy(p).min_batch_why for p in declared)
+
+    def refused(proxies, **kw):
+        with pytest.raises(zn.UserError) as err:
+            zn.Scorer("nb201", proxies, images=fake_images, **kw)
+        assert "\n" not in str(err.value)
+        return str(err.value)
+
+    msg = refused("nwot", batch_size=1)
+    assert msg.startswith("proxy nwot needs --batch-size >= 2 (got 1) because the kernel compares")
+    assert "more proxies" in refused("all", batch_size=1)
+    assert "--set ntk_cond.batch_size >= 2" in refused("ntk_cond", batch_size=8,
+                                                        options={"ntk_cond": {"batch_size": 1}})
+    assert "--set swap.samples >= 2" in refused("swap", batch_size=8, options={"swap": {"samples": 1}})
+    assert "--set zico.num_batches >= 2" in refused("zico", batch_size=8, options={"zico": {"num_batches": 1}})
+    # proxies defined for one sample run with one
+    recs = zn.Scorer("nb201", "params,snip,synflow", images=fake_images, batch_size=1,
+                     build_options=SMALL).score_arch(BEST)
+    assert all(math.isfinite(r.value) and r.reason is None for r in recs)
+
+
+# ---- data-free scoring with a named dataset, and stand-in images, as correlate does ------------------------------
+def test_named_dataset_without_images_still_sets_the_network(tmp_path):
+    """No images at all: data-free proxies score the dataset's network (classes, input size), as correlate
+    would; a proxy that needs images is refused with the dataset's own message."""
+    c100 = zn.Scorer("nb201", "params,flops", data="cifar100", data_dir=tmp_path)
+    in16 = zn.Scorer("nb201", "params,flops", data="imagenet16-120", data_dir=tmp_path)
+    assert (c100.num_classes, c100.input_size, c100.images) == (100, 32, None)
+    assert (in16.num_classes, in16.input_size, in16.images) == (120, 16, None)
+    assert "imagenet16-120 images not found" in in16.data_note and "16px" in in16.data_note
+    a = {r.proxy: r for r in c100.score_arch(BEST)}
+    b = {r.proxy: r for r in in16.score_arch(BEST)}
+    assert b["params"].value - a["params"].value == 65 * 20  # Linear(64, k): 65 parameters per class
+    assert b["flops"].protocol["input_size"] == 16 and b["flops"].value < a["flops"].value / 3  # a quarter the pixels
+    with pytest.raises(zn.errors.DataNotFound, match="cifar100 train images not found"):
+        zn.Scorer("nb201", "nwot", data="cifar100", data_dir=tmp_path)  # nothing to stand in either
+
+
+@needs_cifar
+def test_missing_dataset_images_are_stood_in_as_correlate_does(tmp_path):
+    (tmp_path / "cifar10").symlink_to(CIFAR.parent)
+    sc = zn.Scorer("nb201", "nwot,params", data="imagenet16-120", data_dir=tmp_path, batch_size=8)
+    assert (sc.stands_in_for, sc.input_size, sc.num_classes) == ("imagenet16-120", 16, 120)
+    assert sc.images.x.shape[1:3] == (16, 16) and "CIFAR-10 images (resized to 16px) stand in" in sc.data_note
+    proto = sc.protocol(get_proxy("nwot"))
+    assert proto["data"]["stands_in_for"] == "imagenet16-120" and "data" not in sc.protocol(get_proxy("params"))
+    same = zn.Scorer("nb201", "nwot,params", data="imagenet16-120", data_dir=tmp_path, batch_size=8, stand_in=True)
+    assert same.protocol(get_proxy("nwot")) == proto  # exactly the protocol correlate (stand_in=True) records

@@ -14,7 +14,7 @@ from .data import dataset_info, load_images
 from .data.batches import make_batch
 from .data.datasets import portable_source
 from .errors import DataNotFound, UserError
-from .proxies.base import ProxySpec, get_proxy, list_proxies
+from .proxies.base import ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
 from .spaces import space as get_space
 from .store import protocol_hash  # noqa: F401  (re-exported: the key scores are stored under)
@@ -31,8 +31,11 @@ class ScoreRecord:
     direction: int
     protocol: dict
     protocol_hash: str
-    error: str | None = None
+    error: str | None = None  # the proxy failed (an exception); value is then NaN
     notes: list = field(default_factory=list)
+    # Why ``value`` is NaN or +-inf ("undefined: ..." when the definition gives no value). Kept apart from
+    # ``error`` because a store marks rows with an error as failed and drops their NaN/inf status.
+    reason: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -63,13 +66,18 @@ class Scorer:
     """Holds everything arch-independent (space, data, batches, settings) and scores architectures.
 
     ``data``: a dataset name (``cifar10``, ``cifar100``, ``imagenet16-120``), ``auto`` (CIFAR-10 when its
-    images are found, otherwise data-free only) or ``none`` (data-free proxies only).
+    images are found, otherwise data-free only) or ``none`` (data-free proxies only, on a 32 px network).
+    A named dataset always sets the network (its class count and input size, e.g. 120 classes at 16 px for
+    ImageNet16-120), whether or not its images are found. When they are missing, ``stand_in`` (the default,
+    as in ``correlate`` and the searches) gives data-dependent proxies CIFAR-10 images resized to that size,
+    recorded as ``stands_in_for`` in their protocol; without CIFAR-10 either, or with ``stand_in=False``,
+    only data-free proxies can run.
     """
 
     def __init__(self, space="nb201", proxies="all", *, data="auto", data_dir=None, batch_size=64, seed=0,
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
-                 images=None, heldout=None, stand_in: bool = False, train_steps: int = 0, train_lr: float = 0.1,
+                 images=None, heldout=None, stand_in: bool = True, train_steps: int = 0, train_lr: float = 0.1,
                  isomorph_member: str = "asked"):
         self.space = get_space(space) if isinstance(space, str) else space
         if isomorph_member not in ISOMORPH_MEMBERS:
@@ -78,8 +86,8 @@ class Scorer:
         self.isomorph_member = isomorph_member
         if init not in INITS:
             raise UserError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
-        if batch_size < 2:
-            raise UserError(f"batch size must be at least 2 (got {batch_size})")
+        if batch_size < 1:  # each proxy's own minimum is checked below
+            raise UserError(f"batch size must be at least 1 (got {batch_size})")
         self.device = resolve_device(device)
         self.batch_size, self.seed, self.init = batch_size, seed, init
         if train_steps < 0:
@@ -88,6 +96,8 @@ class Scorer:
         self.train_seconds = 0.0  # total fast-training time: the part of the cost that is not zero
         self.build_options = dict(build_options or {})
         self.images = self.heldout = None
+        requested = resolve_proxies(proxies)
+        need_images = train_steps > 0 or any(p.needs_images for p in requested)
         dataset = "cifar10" if data in ("auto", None) else data
         self.data_note = ""
         self.stands_in_for = None  # the dataset whose missing images CIFAR-10 replaces
@@ -105,13 +115,20 @@ class Scorer:
                 self.images = load_images(info.name, "train", data_dir)
             except DataNotFound as exc:
                 if stand_in and info.name != "cifar10":
-                    self.images = stand_in_images(info.image_size, data_dir)
+                    try:
+                        self.images = stand_in_images(info.image_size, data_dir)
+                    except DataNotFound:
+                        pass  # no CIFAR-10 either: data-free proxies only (below)
+                if self.images is not None:
                     self.dataset = "cifar10"
                     resized = f" (resized to {info.image_size}px)" if info.image_size != 32 else ""
                     self.data_note = (f"{info.name} images not found: CIFAR-10 images{resized} stand in, "
                                       f"on a {self.num_classes}-class network")
                 elif data == "auto":
                     self.data_note = f"no images found, data-free proxies only ({exc})"
+                elif not need_images:  # the dataset still sets the network: classes and input size
+                    self.data_note = (f"{info.name} images not found; the data-free proxies need none and score "
+                                      f"its {self.num_classes}-class {info.image_size}px network")
                 else:
                     raise
             if self.dataset != info.name:
@@ -119,7 +136,6 @@ class Scorer:
         else:
             self.dataset, self.input_size, self.num_classes = "none", 32, num_classes or 10
         self._data_dir = data_dir
-        requested = resolve_proxies(proxies)
         unavailable = [p.name for p in requested if p.needs_images and self.images is None]
         if unavailable and not (skip_unavailable if skip_unavailable is not None else
                                 (data in ("auto", "none") and isinstance(proxies, str) and "all" in proxies)):
@@ -134,6 +150,11 @@ class Scorer:
             if bad:
                 raise UserError(f"proxy {name} has no option(s) {', '.join(sorted(bad))}; "
                                 f"its options are: {', '.join(spec.defaults) or 'none'}")
+        # each proxy's smallest batch (and other bounds) from its definition, before any work is done
+        problems = [why for p in self.proxies if (why := p.check_options(self.options[p.name], batch_size))]
+        if problems:
+            more = f" (and {len(problems) - 1} more proxies)" if len(problems) > 1 else ""
+            raise UserError(problems[0] + more)
         self._batches: dict = {}
         self._data_protocol = self._describe_data()
 
@@ -204,18 +225,22 @@ class Scorer:
                     member = (arch_str, ctx) if rep == arch else (self.space.format(rep), self.context(rep))
                 run_str, run_ctx = member
             t0 = time.perf_counter()
-            error = None
+            error = reason = None
             try:
-                value = float(spec.fn(run_ctx, **self.options[spec.name]))
+                raw = spec.fn(run_ctx, **self.options[spec.name])
+                value, reason = float(raw), reason_of(raw)
             except UserError:
                 raise
             except Exception as exc:  # noqa: BLE001  (recorded as an error row, the run goes on)
                 value, error = math.nan, f"{type(exc).__name__}: {exc}"
+            if not math.isfinite(value) and error is None and reason is None:  # no NaN/inf goes unexplained
+                reason = (f"non-finite value ({value}) from {spec.name}, which gave no specific reason (its inputs "
+                          f"or weights may have overflowed)")
             seconds = time.perf_counter() - t0
             notes = [n for n in run_ctx.notes if n.startswith(spec.name)]
             key = canonical if spec.shares_isomorphs else arch_str  # the store key: see ProxySpec.shares_isomorphs
             records.append(ScoreRecord(self.space.name, run_str, key, spec.name, value, seconds,
-                                       spec.direction, proto, protocol_hash(proto), error, notes))
+                                       spec.direction, proto, protocol_hash(proto), error, notes, reason))
         self.train_seconds += ctx.training.get("seconds", 0.0)
         if member is not None and member[1] is not ctx:
             self.train_seconds += member[1].training.get("seconds", 0.0)

@@ -15,38 +15,63 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .base import register
+from .base import Undefined, register
 
 COMPONENTS = ("az_expressivity", "az_progressivity", "az_trainability")
 
 
 def expressivity_of(feature: torch.Tensor) -> float:
-    """Entropy of the normalised eigenvalues of the channel covariance of a [B, C, H, W] feature."""
+    """Entropy of the normalised eigenvalues of the channel covariance of a [B, C, H, W] feature; undefined
+    (0/0) when the feature is constant (zero covariance)."""
     b, c, h, w = feature.shape
     f = feature.detach().permute(0, 2, 3, 1).reshape(b * h * w, c).double()
     f = f - f.mean(0, keepdim=True)
+    if not f.any():
+        return Undefined("the feature is constant (zero covariance), so its eigenvalue entropy is 0/0")
     s = torch.linalg.eigvalsh(f.T @ f / f.shape[0])
     p = s / s.sum()
     return float((-p * torch.log(p + 1e-8)).sum().item())
 
 
+ZERO_JACOBIAN = ("the block's Jacobian is 0 (its output ignores its input), so -s - 1/s has no value (the "
+                 "reference's 1/(s + 1e-6) floor gives -999998)")
+CONSTANT_INPUT = "the block's input is constant (an earlier block ignores its input), so its Jacobian is not measured"
+
+
 def trainability_of(f_in: torch.Tensor, f_out: torch.Tensor, generator: torch.Generator) -> float:
-    """-s - 1/s + 2 with s the top singular value of the block Jacobian's Rademacher estimate."""
+    """-s - 1/s + 2 with s the top singular value of the block Jacobian's Rademacher estimate. An identity
+    block is -inf (the reference's rule); a zero Jacobian (s = 0) is undefined, where the reference's
+    1/(s + 1e-6) floor gives -999998."""
     g_out = (torch.bernoulli(torch.full(f_out.shape, 0.5), generator=generator) * 2 - 1).to(f_out)
+    if not f_in.requires_grad:  # a constant (zero) node, outside the graph: there is nothing to differentiate
+        return Undefined(CONSTANT_INPUT)
     g_in = None
-    if f_out.requires_grad and f_in.requires_grad:
+    if f_out.requires_grad:
         (g_in,) = torch.autograd.grad(f_out, f_in, grad_outputs=g_out, retain_graph=True, allow_unused=True)
     if g_in is None:  # the block's output ignores its input (all-zero cell): a zero Jacobian, s = 0
         g_in = torch.zeros_like(f_in)
     if g_in.shape == g_out.shape and torch.equal(g_in, g_out):
-        return -math.inf  # identity block
+        return Undefined("the block is an identity map (AZ-NAS scores it -inf)", -math.inf)
     if g_in.shape[2] != g_out.shape[2]:
         g_in = nn.functional.pixel_unshuffle(g_in, g_in.shape[2] // g_out.shape[2])
     bo, co, ho, wo = g_out.shape
     go = g_out.permute(0, 2, 3, 1).reshape(bo * ho * wo, co)
     gi = g_in.permute(0, 2, 3, 1).reshape(bo * ho * wo, -1)
     s = torch.linalg.svdvals((gi.T @ go / (bo * ho * wo)).double()).max().item()
+    if s == 0:
+        return Undefined(ZERO_JACOBIAN)
     return -s - 1.0 / (s + 1e-6) + 2.0
+
+
+def _block_names(n: int) -> list[str]:
+    """Names of the features AZ-NAS compares: after the stem, then after each cell (module cells.i)."""
+    return ["stem"] + [f"cells.{i}" for i in range(n - 1)]
+
+
+def _where(names: list[str], values, reason: str | None = None) -> str:
+    """The names whose value carries ``reason`` (any reason when None), the first three spelled out."""
+    bad = [n for n, v in zip(names, values) if getattr(v, "reason", None) and reason in (None, v.reason)]
+    return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
 def az_components(ctx) -> dict[str, float]:
@@ -58,17 +83,28 @@ def az_components(ctx) -> dict[str, float]:
     g = ctx.generator(31)
     x = torch.randn(ctx.input_shape(ctx.batch_size), generator=g).to(ctx.device)
     feats = model.cell_features(x)
-    expr = np.array([expressivity_of(f) for f in feats])
-    train = [trainability_of(feats[i - 1], feats[i], g) for i in reversed(range(1, len(feats)))]
-
-    def clean(v):
-        return -math.inf if math.isnan(v) else float(v)
-
-    ctx.cache["az"] = {
-        "az_expressivity": clean(expr.sum()),
-        "az_progressivity": clean(np.min(expr[1:] - expr[:-1])),
-        "az_trainability": clean(np.mean(train)),
-    }
+    names = _block_names(len(feats))
+    per_feature = [expressivity_of(f) for f in feats]
+    expr = np.array(per_feature, dtype=float)
+    # the reference runs the blocks from the last to the first; the Rademacher draws follow that order
+    backward = [trainability_of(feats[i - 1], feats[i], g) for i in reversed(range(1, len(feats)))]
+    train = backward[::-1]  # block i (cells.i) at position i, for the reasons
+    out = {"az_expressivity": float(expr.sum()), "az_progressivity": float(np.min(expr[1:] - expr[:-1])),
+           "az_trainability": float(np.mean(backward))}
+    if np.isnan(expr).any():  # the reference turns a NaN score into -inf
+        why = (f"the features after {_where(names, per_feature)} are constant (zero covariance), so their "
+               f"eigenvalue entropy is 0/0; AZ-NAS scores such a network -inf")
+        out["az_expressivity"] = out["az_progressivity"] = Undefined(why, -math.inf)
+    if any(math.isnan(v) for v in train):
+        zero, unmeasured = (_where(names[1:], train, why) for why in (ZERO_JACOBIAN, CONSTANT_INPUT))
+        parts = [f"blocks whose Jacobian is 0 (the output ignores the input): {zero}; -s - 1/s has no value there "
+                 f"(the reference's 1e-6 floor gives -999998)"] if zero else []
+        parts += [f"blocks with a constant input, whose Jacobian is not measured: {unmeasured}"] if unmeasured else []
+        out["az_trainability"] = Undefined("undefined: " + "; ".join(parts))
+    elif math.isinf(out["az_trainability"]):
+        out["az_trainability"] = Undefined(
+            f"identity blocks (Jacobian = I): {_where(names[1:], train)}; AZ-NAS scores such a block -inf", -math.inf)
+    ctx.cache["az"] = out
     return ctx.cache["az"]
 
 

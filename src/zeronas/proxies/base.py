@@ -1,14 +1,16 @@
 """Proxy registry and the shared helpers every proxy family uses.
 
 A proxy is a function ``fn(ctx, **options) -> float`` registered with metadata: direction (+1 higher is
-better, -1 lower is better), the data it needs, the BN mode it runs in, its dtype and defaults. The
-``ScoringContext`` (see ``context.py``) gives it the network (built once per architecture and restored to
-its initial weights for every proxy) and the inputs.
+better, -1 lower is better), the data it needs, the BN mode it runs in, its dtype, defaults and the smallest
+batch its definition allows. The ``ScoringContext`` (see ``context.py``) gives it the network (built once per
+architecture and restored to its initial weights for every proxy) and the inputs. A value that is NaN or
++-inf is returned as ``Undefined(reason, value)``, so the record says why.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +21,29 @@ from ..errors import UserError
 
 DATA_KINDS = ("batch", "batches", "batch+heldout", "ones", "noise", "crops", "none")
 BN_MODES = ("train", "bypass", "no-track", "default", "n/a")
+
+
+class Undefined(float):
+    """A proxy value that is NaN (undefined) or +-inf for a stated ``reason``.
+
+    It is a float, so code that only wants the number (searches, helpers) keeps working unchanged; the
+    Scorer records the reason with the value. Arithmetic on it gives a plain float: a proxy that combines
+    values must pass the reason on itself."""
+
+    reason: str
+
+    def __new__(cls, reason: str, value: float = math.nan):
+        self = super().__new__(cls, value)
+        self.reason = reason
+        return self
+
+    def __reduce__(self):  # process pools pickle it
+        return (Undefined, (self.reason, float(self)))
+
+
+def reason_of(value) -> str | None:
+    """The reason an ``Undefined`` value carries; None for a plain number."""
+    return getattr(value, "reason", None)
 
 
 # What a proxy can need from a network beyond images (``ProxySpec.needs``), each with the phrase a refusal
@@ -53,6 +78,13 @@ class ProxySpec:
     # it. False (the default) for proxies that also see dead branches and ops fed by zero nodes (params,
     # flops, ReLU-code kernels, hooks on every module, BN statistics of every layer).
     shares_isomorphs: bool = False
+    # The smallest batch the definition allows (below it the value is constant or undefined whatever the
+    # network), why, and the option that sets this proxy's batch instead of --batch-size (None: --batch-size).
+    min_batch: int = 1
+    min_batch_why: str = ""
+    batch_option: str | None = None
+    # Other options with a lower bound from the definition: {option: (minimum, why)}.
+    min_options: dict = field(default_factory=dict)
     # What it needs from the network (keys of NEEDS); a user's module lacking one is not scored with it.
     needs: frozenset = frozenset()
 
@@ -60,21 +92,42 @@ class ProxySpec:
     def needs_images(self) -> bool:
         return self.data in ("batch", "batches", "batch+heldout", "crops")
 
+    def batch_used(self, options: dict, batch_size: int) -> int:
+        """The batch this proxy runs on under ``options`` and the scorer's ``batch_size``."""
+        own = options.get(self.batch_option) if self.batch_option else None
+        return batch_size if own is None else own
+
+    def check_options(self, options: dict, batch_size: int) -> str | None:
+        """Why these settings cannot give a defined value (one line), or None when they can."""
+        used = self.batch_used(options, batch_size)
+        if used < self.min_batch:
+            flag = f"--set {self.name}.{self.batch_option}" if self.batch_option else "--batch-size"
+            return f"proxy {self.name} needs {flag} >= {self.min_batch} (got {used}) because {self.min_batch_why}"
+        for opt, (low, why) in self.min_options.items():
+            if options.get(opt) is not None and options[opt] < low:
+                return (f"proxy {self.name} needs --set {self.name}.{opt} >= {low} (got {options[opt]}) "
+                        f"because {why}")
+        return None
+
 
 _REGISTRY: dict[str, ProxySpec] = {}
 
 
 def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str = "float32", defaults=None,
-             description: str = "", reference: str = "", shares_isomorphs: bool = False, needs=()):
+             description: str = "", reference: str = "", shares_isomorphs: bool = False, min_batch: int = 1,
+             min_batch_why: str = "", batch_option: str | None = None, min_options: dict | None = None, needs=()):
     if data not in DATA_KINDS or bn_mode not in BN_MODES or direction not in (1, -1):
         raise ValueError(f"bad metadata for proxy {name}")
     if set(needs) - set(NEEDS):
         raise ValueError(f"proxy {name}: unknown needs {sorted(set(needs) - set(NEEDS))}")
+    if min_batch < 1 or (min_batch > 1 and not min_batch_why):
+        raise ValueError(f"proxy {name}: a minimum batch above 1 needs its reason")
 
     def deco(fn):
         _REGISTRY[name] = ProxySpec(name, fn, direction, data, bn_mode, dtype, dict(defaults or {}),
                                     description or (fn.__doc__ or "").strip().split("\n")[0], reference,
-                                    fn.__module__.rsplit(".", 1)[-1], shares_isomorphs, needs=frozenset(needs))
+                                    fn.__module__.rsplit(".", 1)[-1], shares_isomorphs, min_batch, min_batch_why,
+                                    batch_option, dict(min_options or {}), needs=frozenset(needs))
         return fn
 
     return deco

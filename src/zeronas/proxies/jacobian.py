@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from .base import register
+from .base import Undefined, register
 
 K_EPS = 1e-5
+ZERO_JACOBIAN = ("undefined: the input Jacobian is 0 for every sample (the output does not depend on the input, "
+                 "e.g. every path from the input is 'none'), so no correlation exists")
 
 
 def input_jacobian(model, x: torch.Tensor) -> torch.Tensor:
@@ -25,17 +25,31 @@ def input_jacobian(model, x: torch.Tensor) -> torch.Tensor:
 
 
 def jacob_cov_from_jacobian(J: np.ndarray, k: float = K_EPS) -> float:
-    """-sum_i [log(l_i + k) + 1/(l_i + k)], l = eigenvalues of corrcoef(J). NaN when a row is constant."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = np.corrcoef(np.asarray(J, dtype=np.float64))
+    """-sum_i [log(l_i + k) + 1/(l_i + k)], l = eigenvalues of corrcoef(J). Undefined (NaN, with the reason)
+    when a row is constant (0/0 correlations) or the matrix is singular: then the epsilon k alone would set
+    the value (about -1/k), whatever the network."""
+    J = np.asarray(J, dtype=np.float64)
+    if not J.any():
+        return Undefined(ZERO_JACOBIAN)
+    flat = int((np.ptp(J, axis=1) == 0).sum())
+    if flat:
+        return Undefined(f"undefined: the input Jacobian of {flat} of {len(J)} samples is constant, so its "
+                         f"correlations are 0/0")
+    corr = np.corrcoef(J)
     if not np.all(np.isfinite(corr)):
-        return math.nan
+        return Undefined("undefined: the Jacobian correlation matrix is not finite (the Jacobian overflowed)")
     v = np.linalg.eigvalsh(corr)
+    # zero to rounding: an eigensolve of a B x B matrix is exact to about B * eps * ||corr||
+    if v[0] <= 16 * len(v) * np.finfo(np.float64).eps * max(v[-1], 1.0):
+        return Undefined(f"undefined: the Jacobian correlation matrix is singular (smallest eigenvalue {v[0]:.1e}, "
+                         f"e.g. proportional Jacobians): the epsilon k = {k:g} alone would set the score "
+                         f"(about -1/k)")
     return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
 
 
 @register("jacob_cov", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", dtype="float64",
           needs=("classifier",),
+          min_batch=2, min_batch_why="the correlation matrix of a single Jacobian is 1 for every network",
           reference="Mellor et al. 2020 (NASWOT v1); foresight jacob_cov",
           description="-sum[log(l+k) + 1/(l+k)] over eigenvalues of the input-Jacobian correlation matrix")
 def jacob_cov(ctx) -> float:
@@ -46,17 +60,24 @@ def epe_from_jacobian(J: np.ndarray, labels: np.ndarray, num_classes: int, k: fl
     """EPE-NAS: per class c, s_c = sum log(|corrcoef(J_c)| + k) (divided by its size above 100 classes);
     score = sum_c |s_c| (<= 100 classes) or mean over classes of sum_c' |s_c - s_c'|."""
     J = np.asarray(J, dtype=np.float64)
-    per_class = {}
+    if not J.any():
+        return Undefined(ZERO_JACOBIAN)
+    per_class, compared = {}, 0
     for c in np.unique(labels):
         rows = J[labels == c]
         with np.errstate(invalid="ignore", divide="ignore"):
             corr = np.atleast_2d(np.corrcoef(rows)) if len(rows) > 1 else np.ones((1, 1))
         if not np.all(np.isfinite(corr)):
             continue
+        compared += len(rows) > 1
         s = float(np.sum(np.log(np.abs(corr) + k)))
         per_class[int(c)] = s / len(corr) if num_classes > 100 else s
-    if not per_class:
-        return math.nan
+    if not compared:  # only singleton classes, each adding the constant log(1 + k): no Jacobian was compared
+        if len(np.unique(labels)) == len(labels):
+            return Undefined(f"undefined: no class has two samples in this batch of {len(labels)}, and EPE-NAS "
+                             f"correlates Jacobians within a class (single samples only add the constant log(1 + k))")
+        return Undefined("undefined: in every class with two or more samples some Jacobian is constant, so their "
+                         "correlations are 0/0")
     vals = np.array(list(per_class.values()))
     if num_classes <= 100:
         return float(np.abs(vals).sum())
@@ -65,6 +86,7 @@ def epe_from_jacobian(J: np.ndarray, labels: np.ndarray, num_classes: int, k: fl
 
 @register("epe_nas", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", dtype="float64",
           needs=("classifier",),
+          min_batch=2, min_batch_why="it correlates the Jacobians of samples of the same class",
           reference="Lopes et al. 2021 (EPE-NAS); NASLib epe_nas",
           description="class-wise sum of log|corrcoef| of input Jacobians")
 def epe_nas(ctx) -> float:

@@ -6,7 +6,9 @@ import math
 
 import torch
 
-from .base import hooks, register, relu_modules
+from .base import Undefined, hooks, register, relu_modules
+
+TWO_CODES = "the kernel compares the ReLU codes of different inputs (with one input it is N_A for any network)"
 
 
 def hamming_kernels(model, x: torch.Tensor, per_layer: bool = False, by_name: bool = True):
@@ -44,13 +46,30 @@ def shared_kernel(ctx, proxy: str):
     return ctx.cache["hamming"]
 
 
-def logdet(K: torch.Tensor) -> float:
-    """log|det K|; -inf when K is singular (duplicate inputs), never a silent 0."""
+def singular_why(K: torch.Tensor) -> str:
+    """Why a Hamming kernel is singular: inputs i and j share their code exactly when K[i, j] == K[i, i]."""
+    B = K.shape[0]
+    if K[0, 0].item() == 0:
+        return "there is no ReLU unit (N_A = 0)"
+    same = K == K.diagonal()[:, None]
+    distinct = torch.unique(same, dim=0).shape[0]  # rows of an equivalence relation: one per class
+    if distinct == 1:
+        return (f"all {B} inputs share one ReLU code: no ReLU input depends on the image (e.g. every path from "
+                f"the input is 'none')")
+    if distinct < B:
+        return f"the {B} inputs have only {distinct} distinct ReLU codes (inputs the ReLUs cannot tell apart)"
+    return f"its rank is below {B} although all {B} ReLU codes differ"
+
+
+def logdet(K: torch.Tensor, what: str = "K_H") -> float:
+    """log|det K|; ``Undefined(-inf)`` with the cause when K is singular (duplicate codes), never a silent 0."""
     sign, logabs = torch.linalg.slogdet(K)
-    return -math.inf if sign.item() == 0 else logabs.item()
+    if sign.item() == 0:
+        return Undefined(f"{what} is singular (log det = -inf): {singular_why(K)}", -math.inf)
+    return logabs.item()
 
 
-@register("nwot", direction=1, data="batch", bn_mode="train", dtype="float64",
+@register("nwot", direction=1, data="batch", bn_mode="train", dtype="float64", min_batch=2, min_batch_why=TWO_CODES,
           needs=("relu",),
           reference="Mellor et al., ICML 2021 (NASWOT v2); BayesWatch/nas-without-training",
           description="log|det K_H|, Hamming kernel of ReLU codes over one batch (train mode)")

@@ -46,7 +46,9 @@ def swap_from_activations(acts: torch.Tensor) -> int:
 
 @register("swap", direction=1, data="batch", bn_mode="train",
           needs=("relu",),
-          defaults={"samples": 16, "repeats": 32, "mu": None, "sigma": None},
+          defaults={"samples": 16, "repeats": 32, "mu": None, "sigma": None}, batch_option="samples", min_batch=2,
+          min_batch_why="it counts distinct activation patterns across samples (one sample gives at most 2)",
+          min_options={"repeats": (1, "it averages over re-initialisations")},
           reference="Peng et al. ICLR 2024 (pym1024/SWAP)",
           description="distinct sign patterns of post-ReLU neurons over 16 samples, 32 N(0,1) re-inits; "
                       "regularised by exp(-(params_K - mu)^2 / sigma) when mu and sigma are given")

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from .base import bn_bypassed, register, weight_layers
+from .base import Undefined, bn_bypassed, register, weight_layers
+
+
+def _saliency_sum(model) -> float:
+    """sum |W * dR/dW| over conv/linear weights; undefined when float64 overflowed (the true value is finite
+    but unknown, so NaN rather than inf)."""
+    total = sum((m.weight * m.weight.grad).abs().sum().item() for m in weight_layers(model)
+                if m.weight.grad is not None)
+    if not math.isfinite(total):
+        return Undefined(f"undefined: the |theta| products overflowed float64 (gave {total}): the network is too "
+                         f"deep or wide for synflow")
+    return total
 
 
 def linearized(model, dtype=torch.float64):
@@ -26,7 +39,7 @@ def synflow(ctx) -> float:
     with bn_bypassed(model):
         x = torch.ones(ctx.input_shape(1), dtype=torch.float64, device=ctx.device)
         model(x).sum().backward()
-    return sum((m.weight * m.weight.grad).abs().sum().item() for m in weight_layers(model) if m.weight.grad is not None)
+    return _saliency_sum(model)
 
 
 @register("synflow_bn", direction=1, data="ones", bn_mode="train", dtype="float64",
@@ -37,4 +50,4 @@ def synflow_bn(ctx) -> float:
     model = linearized(ctx.model(torch.float64))
     x = torch.ones(ctx.input_shape(2), dtype=torch.float64, device=ctx.device)
     model(x).sum().backward()
-    return sum((m.weight * m.weight.grad).abs().sum().item() for m in weight_layers(model) if m.weight.grad is not None)
+    return _saliency_sum(model)

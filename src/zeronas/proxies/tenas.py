@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch import nn
 
-from .base import gram, hooks, per_sample_output_grads, register
+from .base import Undefined, gram, hooks, per_sample_output_grads, register
+
+
+def no_gradient(params: str) -> str:
+    return (f"the output's gradient w.r.t. {params} is 0: they do not affect it (e.g. every path from the input "
+            f"is 'none')")
 
 
 def ntk(model, x: torch.Tensor, name_filter=lambda n: "weight" in n) -> torch.Tensor:
@@ -19,17 +22,24 @@ def ntk(model, x: torch.Tensor, name_filter=lambda n: "weight" in n) -> torch.Te
 
 
 def condition_number(theta: torch.Tensor) -> float:
-    """lambda_max / lambda_min (eigvalsh); NaN when lambda_min <= 0 or values are not finite."""
+    """lambda_max / lambda_min (eigvalsh); undefined (NaN, with the reason) when lambda_min <= 0 or values
+    are not finite."""
+    if not torch.all(torch.isfinite(theta)):
+        return Undefined("undefined: the NTK is not finite (the gradients overflowed)")
+    if not theta.any():
+        return Undefined(f"undefined: the NTK is 0: {no_gradient('the weights')}")
     ev = torch.linalg.eigvalsh(theta)
     lo, hi = ev[0].item(), ev[-1].item()
-    if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0:
-        return math.nan
+    if lo <= 0:
+        return Undefined(f"undefined: the NTK is singular (lambda_min = {lo:.1e} <= 0), so its condition number "
+                         f"is infinite")
     return hi / lo
 
 
 @register("ntk_cond", direction=-1, shares_isomorphs=True, data="batch", bn_mode="train", dtype="float64",
           needs=("classifier",),
-          defaults={"batch_size": None},
+          defaults={"batch_size": None}, batch_option="batch_size", min_batch=2,
+          min_batch_why="the condition number of a 1 x 1 NTK is 1 for every network",
           reference="Chen et al. ICLR 2021 (TE-NAS lib/procedures/ntk.py); NB201 batch 72",
           description="condition number of the empirical NTK over one batch (weights only; lower is better)")
 def ntk_cond(ctx, batch_size: int | None = None) -> float:
@@ -74,7 +84,10 @@ def linear_regions(ctx, samples: int = 1000, batches: int = 3, crop: int = 3) ->
         # not a UserError: '--proxies all' on such a space records this as an error row and goes on
         raise ValueError(f"linear_regions needs TE-NAS's thin cell network, which space {ctx.space.name} lacks")
     crops = ctx.crops(samples * batches, size=crop, channels=1, proxy="linear_regions")
-    model = ctx.build(builder=ctx.space.build_thin, seed_offset=101).train()
+    def thin(arch, C=None, N=None, **options):  # the thin net fixes its own width and depth: --set C/N do not apply
+        return ctx.space.build_thin(arch, **options)
+
+    model = ctx.build(builder=thin, seed_offset=101).train()
     codes = activation_patterns(model, list(crops.split(samples)))
     return float(count_distinct_rows(codes)) if codes.shape[1] else 1.0
 
@@ -83,11 +96,13 @@ def ntk_regression_mse(gx: list[torch.Tensor], gy: list[torch.Tensor], tx: torch
                        notes: list | None = None) -> float:
     """MSE of NTK kernel regression: Y^ = Theta_yx Theta_xx^-1 T~x against T~y (targets centred per batch).
     Falls back to a least-squares solve when Theta_xx is singular and notes it."""
-    if not gx or not gy:  # no gradient reaches the cell parameters: TEG-NAS marks the arch "bad"
-        return math.nan
+    if not gx or not gy:  # TEG-NAS marks such an arch "bad"
+        return Undefined(f"undefined: {no_gradient('the cell parameters')}")
     theta_xx, theta_yx = gram(gx), gram(gy, gx)
-    if not torch.all(torch.isfinite(theta_xx)) or theta_xx.abs().max().item() == 0:
-        return math.nan
+    if not torch.all(torch.isfinite(theta_xx)):
+        return Undefined("undefined: the train-batch NTK is not finite (the gradients overflowed)")
+    if theta_xx.abs().max().item() == 0:
+        return Undefined(f"undefined: the train-batch NTK is 0: {no_gradient('the cell parameters')}")
     tx, ty = tx.double(), ty.double()
     tx, ty = tx - tx.mean(0, keepdim=True), ty - ty.mean(0, keepdim=True)
     try:
@@ -102,6 +117,7 @@ def ntk_regression_mse(gx: list[torch.Tensor], gy: list[torch.Tensor], tx: torch
 
 @register("teg_mse", direction=-1, shares_isomorphs=True, data="batch+heldout", bn_mode="train", dtype="float64",
           needs=("classifier", "cell_params",),
+          min_batch=2, min_batch_why="targets are centred by the batch mean: one sample's are 0 and so is the MSE",
           reference="TEG-NAS, arXiv 2108.11939 (VITA-Group/TEGNAS lib/procedures/ntk.py)",
           description="NTK kernel-regression MSE from a train batch to a held-out batch, cell parameters only")
 def teg_mse(ctx) -> float:

@@ -8,12 +8,13 @@ import torch
 from torch import nn
 
 from ..errors import UserError
-from .base import gaussian_init, register
+from .base import Undefined, gaussian_init, reason_of, register
 
 
 @register("zen", direction=1, data="noise", bn_mode="train",
           needs=("pre_gap",),
           defaults={"mixup_gamma": 1e-2, "repeats": 1, "bn_momentum": None},
+          min_options={"repeats": (1, "it averages over re-initialisations")},
           reference="Lin et al. ICCV 2021 (Zen-NAS compute_zen_score)",
           description="log E|Phi(x) - Phi(x + 0.01 eps)| + sum_BN log sqrt(mean running_var); N(0,1) weights")
 def zen(ctx, mixup_gamma: float = 1e-2, repeats: int = 1, bn_momentum: float | None = None) -> float:
@@ -33,9 +34,25 @@ def zen(ctx, mixup_gamma: float = 1e-2, repeats: int = 1, bn_momentum: float | N
         x = torch.randn(ctx.input_shape(ctx.batch_size), generator=g).to(ctx.device)
         x2 = x + mixup_gamma * torch.randn(x.shape, generator=g).to(ctx.device)
         with torch.no_grad():
-            diff = (model.forward_pre_gap(x) - model.forward_pre_gap(x2)).abs().sum(dim=(1, 2, 3)).mean()
-            bn_term = sum(torch.log(torch.sqrt(m.running_var.mean())).item() for m in bns if m.running_var is not None)
+            diff = (model.forward_pre_gap(x) - model.forward_pre_gap(x2)).abs().sum(dim=(1, 2, 3)).mean().item()
+            var = [m.running_var.mean() for m in bns if m.running_var is not None]
+            bn_term = sum(torch.log(torch.sqrt(v)).item() for v in var)
         for m in bns:
             m.momentum = 0.1
-        scores.append(math.log(diff.item()) + bn_term if diff.item() > 0 else -math.inf)
-    return float(sum(scores) / len(scores))
+        scores.append(_zen_value(diff, bn_term, sum(v.item() == 0 for v in var)))
+    value = sum(scores) / len(scores)
+    why = next((reason_of(s) for s in scores if reason_of(s)), None)
+    return Undefined(why, value) if why else float(value)
+
+
+def _zen_value(diff: float, bn_term: float, zero_var: int) -> float:
+    """log diff + bn_term, with the reason when a log of 0 (or an overflow) makes it non-finite."""
+    if not math.isfinite(diff):
+        return Undefined(f"undefined: the feature difference is {diff} (the N(0,1) weights overflowed float32)")
+    if diff == 0:
+        return Undefined("Phi(x) = Phi(x + 0.01 eps): the pre-GAP features do not depend on the input (e.g. every "
+                         "path from the input is 'none'), so log 0 = -inf", -math.inf)
+    if zero_var:
+        return Undefined(f"{zero_var} BN layers have running variance 0 (their input is constant), so their "
+                         f"log sqrt(var) = -inf", -math.inf)
+    return math.log(diff) + bn_term

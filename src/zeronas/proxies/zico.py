@@ -6,24 +6,31 @@ import math
 
 import numpy as np
 
-from .base import cross_entropy_backward, register, weight_layers
+from .base import Undefined, cross_entropy_backward, register, weight_layers
 
 
 def zico_from_grads(per_layer: list[np.ndarray]) -> float:
     """per_layer[l]: array [n_batches, n_weights] of gradients. sum_l log(sum_w mean|g| / std(g)) over
-    weights with nonzero std; layers whose sum is 0 are skipped (as the reference does)."""
-    total = 0.0
+    weights with nonzero std; layers whose sum is 0 are skipped (as the reference does). When every layer is
+    skipped the sum is empty: undefined (the reference reports 0 for any such network)."""
+    total, used = 0.0, 0
     for g in per_layer:
         std = g.std(axis=0)
         nz = np.nonzero(std)[0]
         s = float(np.sum(np.abs(g).mean(axis=0)[nz] / std[nz]))
         if s != 0:
             total += math.log(s)
+            used += 1
+    if not used:
+        return Undefined(f"undefined: no weight gradient varies across the batches in any layer ({len(per_layer)} "
+                         f"reached; e.g. every gradient is 0 when every path from the input is 'none'), so ZiCo's "
+                         f"sum is empty (the reference reports 0)")
     return total
 
 
 @register("zico", direction=1, shares_isomorphs=True, data="batches", bn_mode="train", defaults={"num_batches": 2},
           needs=("classifier",),
+          min_options={"num_batches": (2, "ZiCo divides by the std of each gradient across batches, 0 for one batch")},
           reference="Li et al. ICLR 2023 (SLDGroup/ZiCo)",
           description="sum_l log sum_w E|g| / std(g) over conv/linear weight gradients of >= 2 batches")
 def zico(ctx, num_batches: int = 2) -> float:
