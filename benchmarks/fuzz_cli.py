@@ -41,11 +41,13 @@ RUNNER = "import sys; sys.argv = ['zeronas', *sys.argv[1:]]; from zeronas.cli im
 def cases():
     from tests.test_fuzz_cli import CASES, PARAMS, _base
 
+    from zeronas.validation import flag
+
     out = []
     for path, name, value, opt in CASES:
         param = next(p for pth, _, p in PARAMS if pth == path and p.name == name)
         argv = _base(path, param) + ([opt, value] if opt else [value])
-        out.append({"argv": argv, "option": opt or name.upper(), "value": value})
+        out.append({"argv": argv, "option": opt or flag(name), "value": value})
     return out
 
 
@@ -97,7 +99,8 @@ def run_case(case: dict, src: Path, timeout: float) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--src", type=Path, default=ROOT / "src", help="the checkout's src folder to run (default: this one)")
+    ap.add_argument("--src", type=Path, default=ROOT / "src",
+                    help="the checkout's src folder to run (default: this one)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds before a case counts as 'timeout'")
     ap.add_argument("--jobs", type=int, default=2, help="cases run at once")
     ap.add_argument("--limit", type=int, default=None, help="only the first N cases (a quick look)")

@@ -514,3 +514,15 @@ def test_merge_refuses_a_bad_row_of_another_store(tmp_path):
     with pytest.raises(UserError, match=r"the score of 'arch-a' for nwot .*column 'value'") as err:
         dst.merge(tmp_path / "src.db")
     assert "\n" not in str(err.value) and dst.count() == 0
+
+
+def test_the_reason_of_an_undefined_value_is_stored_with_its_status(tmp_path):
+    db = Store(tmp_path / "z.db")
+    h = protocol_hash({"p": "nwot"})
+    why = "undefined: K_H is singular (log det = -inf)"
+    db.put([ScoreRecord("nb201", "arch-a", "a", "nwot", -math.inf, 0.1, 1, {"p": "nwot"}, h, None, [], why),
+            ScoreRecord("nb201", "arch-b", "b", "nwot", math.nan, 0.1, 1, {"p": "nwot"}, h, "RuntimeError: boom")])
+    out = db.outcomes("nb201", "nwot", h)
+    assert out["a"] == ("-inf", why)  # still ranked last by correlate, and the reason is kept
+    assert out["b"] == ("error", "RuntimeError: boom")
+    assert db.values("nb201", "nwot", h)["a"] == -math.inf

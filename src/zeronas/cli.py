@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import UserError
@@ -159,7 +160,7 @@ def score(
         src = (f"{d['dataset']} b{d['batch_size']} {d['batch0_sha256'][:8]}" if "dataset" in d
                else d.get("synthetic", "-"))
         cells = [r.proxy, _fmt(r.value), "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}",
-                 src + (f" [red]{r.error}[/]" if r.error else "")]
+                 src + (f" [red]{escape(why)}[/]" if (why := r.error or getattr(r, "reason", None)) else "")]
         table.add_row(*([r.arch] if many else []), *cells)
     console.print(table)
     if out is not None:
@@ -193,7 +194,7 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
             skipped.append(r)
             continue
         why = getattr(r, "reason", None) or r.error
-        table.add_row(r.proxy, _fmt(r.value) + (f" [red]{why}[/]" if why else ""),
+        table.add_row(r.proxy, _fmt(r.value) + (f" [red]{escape(why)}[/]" if why else ""),
                       "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}")
     console.print(table)
     for r in records:
@@ -734,11 +735,12 @@ def proxies_cmd():
     from .proxies import get_proxy, list_proxies
 
     table = Table(title="zeronas proxies")
-    for col in ("name", "better", "data", "BN", "dtype", "defaults", "what"):
-        table.add_column(col, overflow="fold")
+    for col in ("name", "better", "data", "BN", "dtype", "min batch", "defaults", "what"):
+        table.add_column(col, overflow="fold", no_wrap=col == "name")  # a name is looked up: never fold it
     for name in list_proxies():
         p = get_proxy(name)
         table.add_row(name, "higher" if p.direction > 0 else "lower", p.data, p.bn_mode, p.dtype,
+                      str(p.min_batch) + (f" ({p.batch_option})" if p.batch_option else ""),
                       ", ".join(f"{k}={v}" for k, v in p.defaults.items()) or "-", p.description)
     console.print(table)
 
@@ -778,7 +780,7 @@ def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
     from rich.text import Text
 
     console.print(f"looked in: {paths.searched(data_dir)}")
-    damaged = 0
+    damaged: list[str] = []
     table = Table()
     table.add_column("what")
     table.add_column("status", overflow="fold")
@@ -791,16 +793,16 @@ def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
                 table.add_row(f"{name} {split}", "[red]not found[/]")
             except UserError as exc:  # a damaged or refused file: list it and go on to the others
                 table.add_row(f"{name} {split}", Text.assemble(("damaged: ", "red"), str(exc)))
-                damaged += 1
+                damaged.append(str(exc))
     from .benchmarks.macro import TABLE as MACRO_TABLE
 
     for label, rel in (("NB201 table", MAIN_TABLE), ("NAS-Bench-Macro table", MACRO_TABLE)):
         p = paths.find([rel], data_dir)
         table.add_row(label, f"[green]{p}[/]" if p else "[red]not found[/]")
     console.print(table)
-    if damaged:
-        raise UserError(f"{damaged} dataset split(s) could not be read (listed above as damaged); replace those "
-                        "files or point --data-dir elsewhere")
+    if damaged:  # the first problem in full; any others are in the table above
+        more = f" (and {len(damaged) - 1} more damaged split(s) listed above)" if len(damaged) > 1 else ""
+        raise UserError(damaged[0] + more)
 
 
 @data_app.command("convert")

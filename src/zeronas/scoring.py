@@ -18,6 +18,7 @@ from .proxies.base import ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
 from .spaces import space as get_space
 from .store import protocol_hash  # noqa: F401  (re-exported: the key scores are stored under)
+from .validation import api
 
 
 @dataclass
@@ -296,6 +297,16 @@ def resolve_device(device) -> torch.device:
     return dev
 
 
+def _scorer_keywords() -> list[str]:
+    import inspect
+
+    from .models import MODEL_KEYWORDS  # zeronas.score(module, ...) takes these
+
+    scorer = [p for p in inspect.signature(Scorer.__init__).parameters if p not in ("self", "space", "proxies")]
+    return scorer + [k for k in MODEL_KEYWORDS if k not in scorer]
+
+
+@api(extra=_scorer_keywords)
 def score(archs, proxies="all", *, space="nb201", **kwargs) -> list[ScoreRecord]:
     """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy.
     ``zeronas.score(module, proxies=..., data=...)`` scores a ``torch.nn.Module`` (see ``zeronas.models``)."""

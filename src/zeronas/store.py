@@ -363,7 +363,9 @@ class Store:
                 status = "error"
             rows.append({"space": r.space, "canonical": r.canonical, "proxy": r.proxy,
                          "protocol_hash": r.protocol_hash, "arch": r.arch, "value": value, "status": status,
-                         "seconds": r.seconds, "created": now, "error": r.error})
+                         "seconds": r.seconds, "created": now,
+                         # a failure's message, or why a NaN/inf value is undefined (status says which)
+                         "error": r.error or getattr(r, "reason", None)})
             protos[r.protocol_hash] = _protocol_json(r.protocol)
         protocol_rows = [{"protocol_hash": h, "protocol": p} for h, p in protos.items()]
 
