@@ -6,6 +6,7 @@ import gzip
 import numpy as np
 import pytest
 
+from zeronas import paths
 from zeronas.benchmarks import hwnasbench
 from zeronas.cli import main
 from zeronas.errors import DataNotFound, UserError
@@ -24,7 +25,7 @@ from zeronas.spaces import space as get_space
 from .conftest import BEST, needs_table
 
 sp = get_space("nb201")
-HW = hwnasbench.paths.find([hwnasbench.HW_TABLE])
+HW = paths.find([hwnasbench.HW_TABLE])
 needs_hw = pytest.mark.skipif(HW is None, reason="HW-NAS-Bench table not found: set ZERONAS_DATA to the data folder")
 FAST = dict(proxy="params", data="none")  # a data-free proxy keeps each evaluation cheap
 
@@ -52,7 +53,7 @@ def test_hw_table_loads_latencies_in_index_order():
 
 
 def test_missing_hw_table_is_one_line(monkeypatch):
-    monkeypatch.setattr(hwnasbench.paths, "find", lambda *a, **k: None)
+    monkeypatch.setattr(paths, "find", lambda *a, **k: None)
     with pytest.raises(DataNotFound, match="HW-NAS-Bench table not found") as exc:
         hwnasbench.load_hwnasbench()
     assert "\n" not in str(exc.value)
@@ -76,7 +77,7 @@ def test_damaged_hw_table_is_one_line(tmp_path, monkeypatch, damage, expect):
     path = tmp_path / "hw.csv.gz"
     with gzip.open(path, "wt") as f:
         f.write("\n".join(",".join(r) for r in [cols, *rows]) + "\n")
-    monkeypatch.setattr(hwnasbench.paths, "find", lambda *a, **k: path)
+    monkeypatch.setattr(paths, "find", lambda *a, **k: path)
     monkeypatch.setattr(hwnasbench, "ROWS_PER_DATASET", 2 if damage != "short" else 3)
     with pytest.raises(UserError, match=expect) as exc:
         hwnasbench.load_hwnasbench()

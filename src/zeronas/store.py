@@ -167,6 +167,17 @@ def _guard(where: str):
         raise _db_failure(where, exc) from None
 
 
+def _store_version(meta: dict, where: str) -> str:
+    """The store format version from its metadata, or a one-line error for a foreign or newer database."""
+    if meta.get("format") != FORMAT:
+        raise UserError(f"{where} is a database but not a zeronas store; pass a new path with --store")
+    version = meta.get("version", VERSION)
+    if version not in ("1", VERSION):
+        raise UserError(f"{where} is a zeronas store of version {version}, newer than this zeronas reads "
+                        f"({VERSION}); upgrade zeronas")
+    return version
+
+
 def _inspect_sqlite(path: Path, where: str, create: bool) -> str | None:
     """Look at an SQLite store file read-only, so that a file that is not a zeronas store is never changed.
     Returns None for a file to create (absent, empty), else the store's version; raises UserError otherwise."""
@@ -218,12 +229,7 @@ def _inspect_sqlite(path: Path, where: str, create: bool) -> str | None:
                             f"correlate, search or bench run wrote")
         meta = dict(con.execute("SELECT key, value FROM zeronas_meta").fetchall()) if "zeronas_meta" in tables \
             else {}
-        if meta.get("format") != FORMAT:
-            raise UserError(f"{where} is a database but not a zeronas store; pass a new path with --store")
-        version = meta.get("version", VERSION)
-        if version not in ("1", VERSION):
-            raise UserError(f"{where} is a zeronas store of version {version}, newer than this zeronas reads "
-                            f"({VERSION}); upgrade zeronas")
+        version = _store_version(meta, where)
         # the b-tree check reads every page once (~0.2 s per 100 MB): a damaged store is refused before any work
         check = [r[0] for r in con.execute("PRAGMA quick_check(1)")]
         if check != ["ok"]:
@@ -327,12 +333,7 @@ class Store:
         if "zeronas_meta" in tables:
             with _guard(where), self.engine.connect() as c:
                 meta = dict(c.execute(sa.select(META.c.key, META.c.value)).all())
-        if meta.get("format") != FORMAT:
-            raise UserError(f"{where} is a database but not a zeronas store; pass a new path with --store")
-        version = meta.get("version", VERSION)
-        if version not in ("1", VERSION):
-            raise UserError(f"{where} is a zeronas store of version {version}, newer than this zeronas "
-                            f"reads ({VERSION}); upgrade zeronas")
+        version = _store_version(meta, where)
         return version
 
     def __str__(self) -> str:

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import paths
-from ..errors import DataNotFound, UserError
-from .table import read_csv, sha256
+from ..errors import UserError
+from .table import locate, read_csv
 
 HW_TABLE = "nasbench201/nb201_hw_metrics_hwnasbench.csv.gz"
 HOW_TO_GET = ("put nb201_hw_metrics_hwnasbench.csv.gz (HW-NAS-Bench metrics per NB201 arch) under "
@@ -82,15 +81,7 @@ def load_hwnasbench(data_dir=None) -> HWTable:
     """Load the HW-NAS-Bench table (memoized per file version). Missing: DataNotFound (a UserError); damaged
     (wrong header, missing or repeated rows, an arch string that differs between datasets, a latency that is
     not a positive number): a one-line UserError naming file, row and column."""
-    path = paths.find([HW_TABLE], data_dir)
-    if path is None:
-        raise DataNotFound(f"HW-NAS-Bench table not found (looked in {paths.searched(data_dir)}); {HOW_TO_GET}")
-    path = path.resolve()
-    try:
-        digest = sha256(path)
-    except OSError as exc:
-        raise UserError(f"HW-NAS-Bench table {path} is unreadable ({exc.strerror or exc}); replace it with an "
-                        f"intact copy") from None
+    path, digest = locate(HW_TABLE, "HW-NAS-Bench table", data_dir, HOW_TO_GET)
     key = (path, digest)
     if key in _CACHE:
         return _CACHE[key]

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import paths
-from ..errors import DataNotFound, UserError
-from .table import ArchTable, read_csv, sha256
+from ..errors import UserError
+from .table import ArchTable, locate, read_csv
 
 MAIN_TABLE = "nasbench201/nb201_main.csv.gz"
 HOW_TO_GET = (
@@ -75,15 +74,7 @@ TEXT_COLUMNS = ("arch_str", "naslib_arch")  # op_* too: strings, not read
 def load_nb201(data_dir=None) -> NB201Table:
     """Load the NB201 table (memoized per process, per file version). A damaged file is a one-line error
     naming its row and column; a blank accuracy is NaN (an arch without that result)."""
-    path = paths.find([MAIN_TABLE], data_dir)
-    if path is None:
-        raise DataNotFound(f"NB201 benchmark table not found (looked in {paths.searched(data_dir)}); {HOW_TO_GET}")
-    path = path.resolve()
-    try:
-        digest = sha256(path)
-    except OSError as exc:
-        raise UserError(f"NB201 table {path} is unreadable ({exc.strerror or exc}); replace it with an intact "
-                        f"copy") from None
+    path, digest = locate(MAIN_TABLE, "NB201 benchmark table", data_dir, HOW_TO_GET)
     key = (path, digest)  # a replaced file is read again
     if key in _CACHE:
         return _CACHE[key]

@@ -131,3 +131,20 @@ def read_csv(path: Path, what: str, required: tuple[str, ...], gz: bool = False)
         raise UserError(f"{what} {path} is unreadable{where} ({_one_line(exc)}): truncated or damaged; {fix}") \
             from None
     return CsvRows(path, what, header, rows, numbers)
+
+
+def locate(relative: str, label: str, data_dir, how_to_get: str) -> tuple[Path, str]:
+    """Find a benchmark table and its sha256 (the memo key: a replaced file is read again). Missing:
+    DataNotFound saying where zeronas looked and how to get it; unreadable: a one-line UserError."""
+    from .. import paths
+    from ..errors import DataNotFound
+
+    path = paths.find([relative], data_dir)
+    if path is None:
+        raise DataNotFound(f"{label} not found (looked in {paths.searched(data_dir)}); {how_to_get}")
+    path = path.resolve()
+    try:
+        return path, sha256(path)
+    except OSError as exc:
+        raise UserError(f"{label} {path} is unreadable ({exc.strerror or exc}); replace it with an intact "
+                        "copy") from None

@@ -143,6 +143,12 @@ def search(space="nb201", method="sample", **kwargs) -> SearchResult:
     check_keywords(kwargs, strategy_keywords(method), f"zeronas.search(method={method!r})")
     check_all({k: v for k, v in kwargs.items() if not _is_object(v)}, "search", cli=False)
     data_dir = kwargs.get("data_dir")
+    if data_dir is not None or "data_dir" in kwargs:  # for the answer's accuracy; a strategy may not read it
+        import inspect
+
+        params = inspect.signature(_STRATEGIES[method]).parameters
+        if "data_dir" not in params and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            kwargs = {k: v for k, v in kwargs.items() if k != "data_dir"}
     t0 = time.perf_counter()
     result: SearchResult = _STRATEGIES[method](sp, **kwargs)
     result.seconds = time.perf_counter() - t0

@@ -78,7 +78,7 @@ def _check_code_scores(scores, mask, r, space_name):
 
 @register_strategy("freedarts", spaces=("nb201", "darts"))
 def freedarts(space, seed=0, variant="oneshot", alpha_init=None, protocol=None, C=None, N=None, num_classes=10,
-              input_size=32, device="cpu", data=None, **_) -> SearchResult:
+              input_size=32, device="cpu", data=None) -> SearchResult:
     """Data-agnostic: ``data`` only sets the network's classes and input size (e.g. 120 and 16 for IN16).
     ``C``/``N`` default to the space's search supernet (NB201 C=16 N=5; DARTS C=16 and N=8 cells, N=20 for
     FreeDARTS-dagger). ``protocol``: ``code`` (the released notebooks, default) or ``bn-bypass`` (ours),

@@ -41,8 +41,7 @@ def _edge_sequence(space, rng, edge_order: str) -> list[int]:
 
 @register_strategy("zero-cost-pt", spaces=("nb201", "darts"))
 def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order="random", batch_size=None, C=None,
-                 N=None, data="cifar10", data_dir=None, device="cpu", init="torch-default", store=None,
-                 **_) -> SearchResult:
+                 N=None, data="cifar10", data_dir=None, device="cpu", init="torch-default", store=None) -> SearchResult:
     """On DARTS, ``none`` is not a candidate in the op phase (a genotype cannot hold it); the topology phase
     then removes, node by node in random order, the incoming edge whose removal leaves the highest score
     until 2 remain, in both cells."""

@@ -45,7 +45,7 @@ def _summed_ranks(d_k: list[float], d_r: list[float]) -> list[int]:
 
 @register_strategy("te-nas", spaces=("nb201", "darts"))
 def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=None, C=None, N=None, lr_samples=1000,
-           lr_batches=3, data="cifar10", data_dir=None, device="cpu", store=None, **_) -> SearchResult:
+           lr_batches=3, data="cifar10", data_dir=None, device="cpu", store=None) -> SearchResult:
     """On DARTS: 3 ops pruned per edge per round (7 -> 4 -> 1), then the topology step keeps, per node of
     both cells, the 2 incoming edges whose removal ranks as most harmful (largest summed rank)."""
     defaults = SPACE_DEFAULTS[space.name]
