@@ -1,10 +1,11 @@
-"""Benchmark ground-truth tables (NAS-Bench-201, NAS-Bench-Macro) and correlation analysis."""
+"""Benchmark ground-truth tables (NAS-Bench-201, NAS-Bench-Macro, NAS-Bench-101) and correlation analysis."""
 
 from ..errors import UserError
 from .macro import MacroTable, load_macro
+from .nb101 import NB101Table, load_nb101
 from .nb201 import NB201Table, load_nb201
 
-GROUND_TRUTH = {"nb201": load_nb201, "macro": load_macro}
+GROUND_TRUTH = {"nb201": load_nb201, "macro": load_macro, "nb101": load_nb101}
 
 
 def load_ground_truth(space: str, data_dir=None):
@@ -15,4 +16,5 @@ def load_ground_truth(space: str, data_dir=None):
     return GROUND_TRUTH[space](data_dir)
 
 
-__all__ = ["NB201Table", "load_nb201", "MacroTable", "load_macro", "load_ground_truth", "GROUND_TRUTH"]
+__all__ = ["NB201Table", "load_nb201", "MacroTable", "load_macro", "NB101Table", "load_nb101", "load_ground_truth",
+           "GROUND_TRUTH"]

@@ -140,10 +140,14 @@ def _cost(state: dict, dataset: str, key: str) -> float:
 
 
 def convert(source: str | Path, out_dir: str | Path, progress: bool = False) -> dict:
-    """Write ``<out_dir>/nasbench201/nb201_main.csv.gz`` (+ a ``.source.json`` provenance file)."""
+    """Write ``<out_dir>/nasbench201/nb201_main.csv.gz`` (+ a ``.source.json`` provenance file); a NAS-Bench-101
+    ``.tfrecord`` (by name or by its TFRecord header) goes to ``nb101_tfrecord.convert_nb101`` instead."""
     from ..spaces import space as get_space
+    from .nb101_tfrecord import convert_nb101, looks_like_tfrecord
 
     source, out_dir = Path(source), Path(out_dir)
+    if source.is_file() and (source.suffix == ".tfrecord" or looks_like_tfrecord(source)):
+        return convert_nb101(source, out_dir, progress)
     t0 = time.perf_counter()
     archs, results = read_official(source)
     sp = get_space("nb201")
