@@ -102,8 +102,13 @@ def _on_gpu(scorer_kwargs: dict) -> bool:
     return parse_device(scorer_kwargs.get("device", "cpu")).type != "cpu"
 
 
-def make_executor(scorer_kwargs: dict, workers: int = 1):
-    """``workers`` 0: one process per core on the CPU; on a GPU one process drives the device."""
+def make_executor(scorer_kwargs: dict, workers: int = 1, executor: str = "local", ray_address: str | None = None):
+    """``workers`` 0: one process per core on the CPU; on a GPU one process drives the device.
+    ``executor`` "ray": a Ray cluster at ``ray_address`` or a local Ray instance (``zeronas.ray_executor``)."""
+    if executor == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(scorer_kwargs, address=ray_address, workers=workers)
     if workers == 1 or (workers <= 0 and _on_gpu(scorer_kwargs)):
         return InProcessExecutor(scorer_kwargs)
     return ProcessPoolExecutorBackend(scorer_kwargs, None if workers <= 0 else workers)
