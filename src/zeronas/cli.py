@@ -31,6 +31,12 @@ IsomorphMember = Annotated[str, typer.Option(
          "isomorphs (snip, synflow, ntk_cond, ...): 'asked' (the arch asked for; in a store, the first member "
          "any run asked for stands for the class) or 'fixed' (the space's representative member, e.g. the "
          "smallest NB201 string of the class, so values depend on neither sample nor order; other store keys).")]
+Executor = Annotated[str, typer.Option(
+    help="Where to score: local (this machine, --workers processes) or ray (a Ray cluster at --ray-address, "
+         "else a local Ray instance; needs pip install 'zeronas[ray]').")]
+RayAddress = Annotated[str | None, typer.Option(
+    help="With --executor ray: the running cluster, auto (this machine joined it with 'ray start'), HEAD:6379 "
+         "or ray://HEAD:10001 (default: start a local Ray instance).", show_default=False)]
 STORE_FORMS = ("an SQLite file path, or a database URL such as sqlite:///runs/z.db or "
                "postgresql+psycopg://user@host/db that several machines can share")
 
@@ -116,18 +122,24 @@ def score(
     input_size: Annotated[str | None, typer.Option(help="With --model and no images: the input size, N or HxW "
                                                    "(default 32); with images it is read from them.",
                                                    show_default=False)] = None,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
 ):
     """Score architectures with zero-cost proxies and print a table (one row per arch x proxy)."""
     import torch
 
+    from .ray_executor import check_executor
     from .scoring import Scorer
     from .spaces import space as get_space
 
+    check_executor(executor, ray_address)
     if threads:
         torch.set_num_threads(threads)
     if model is not None:
         if arch or arch_file is not None or index:
             raise UserError("--model scores your network; drop --arch, --arch-file and --index")
+        if executor != "local":
+            raise UserError("--executor ray scores architectures of a space; drop it with --model")
         return _score_model(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
                             input_size)
     if input_size is not None:
@@ -144,7 +156,16 @@ def score(
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
     if scorer.skipped:
         err_console.print(f"[yellow]note:[/] skipped (need images): {', '.join(scorer.skipped)}")
-    records = scorer.score(archs, progress=sys.stderr.isatty())
+    if executor == "ray":  # each unit pinned to --threads (default 1): the local values at equal threads
+        from .ray_executor import score_archs
+
+        records = score_archs(dict(space=sp.name, proxies=proxies, data=data, data_dir=data_dir,
+                                   batch_size=batch_size, seed=seed, init=init, device=device,
+                                   options=_parse_options(set_), num_classes=num_classes,
+                                   isomorph_member=isomorph_member), archs, ray_address, threads,
+                              progress=sys.stderr.isatty())
+    else:
+        records = scorer.score(archs, progress=sys.stderr.isatty())
     asked = [sp.format(sp.coerce(a)) for a in archs]
     substituted = any(r.arch not in asked for r in records)
     if substituted:
@@ -230,7 +251,10 @@ def correlate(
                                                  "(overrides sample, batch size, seed, target).")] = None,
     store: Annotated[str, typer.Option(help=f"Results store ({STORE_FORMS}); reruns resume from it.")
                      ] = "runs/zeronas.db",
-    workers: Annotated[int, typer.Option(help="Scoring processes (0 = one per core; one on a GPU).")] = 0,
+    workers: Annotated[int, typer.Option(help="Scoring processes (0 = one per core; one on a GPU). With "
+                                         "--executor ray: units at once (0 = every CPU of the cluster).")] = 0,
+    executor: Executor = "local",
+    ray_address: RayAddress = None,
     init: Annotated[str, typer.Option(help="Weight init (see 'zeronas score --help').")] = "torch-default",
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
     data_dir: DataDir = None,
@@ -244,12 +268,14 @@ def correlate(
     """Rank-correlate proxies with benchmark accuracy: Spearman, Kendall, top-k overlap, with protocols."""
     from .correlate import correlate as run_correlate
     from .correlate import write_outputs
+    from .ray_executor import check_executor
 
     if workers < 0:
         raise UserError(f"--workers must be 0 (all cores) or more, not {workers}")
+    check_executor(executor, ray_address)
     res = run_correlate(space, dataset, proxies, sample, seed, batch_size, store, workers, data_dir, init, device,
                         metric, protocol, progress=True, only_stored=only_stored,
-                        isomorph_member=isomorph_member)
+                        isomorph_member=isomorph_member, executor=executor, ray_address=ray_address)
     m = res.meta
     table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
                         f"target {m['target']}")
@@ -261,7 +287,8 @@ def correlate(
     console.print(table)
     member = f", isomorph member {m['isomorph_member']}" if m["isomorph_member"] != "asked" else ""
     console.print(f"batch {m['batch_size']}, seed {m['seed']}, init {m['init']}{member}, scored now: {m['scored_now']} "
-                  f"archs in {m['wall_seconds']:.1f}s with {workers or 'all'} worker(s); store {m['store']}")
+                  f"archs in {m['wall_seconds']:.1f}s with {workers or 'all'} worker(s)"
+                  f"{' on Ray' if executor == 'ray' else ''}; store {m['store']}")
     for note in m["notes"]:
         console.print(f"note: {note}", highlight=False)
     if out is not None:

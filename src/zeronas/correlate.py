@@ -82,10 +82,15 @@ def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
 def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: int | str = 1000, seed=0,
               batch_size=64, store: str | Path = "zeronas.db", workers=1, data_dir=None, init="torch-default",
               device="cpu", metric="test", protocol: str | None = None, progress=False,
-              only_stored: bool = False, isomorph_member: str = "asked") -> CorrelationResult:
+              only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
+              ray_address: str | None = None) -> CorrelationResult:
     """``only_stored``: score nothing; analyse the sampled archs whose values are all in the store.
     ``isomorph_member``: which member scores an isomorphism class for class-sharing proxies (see
-    ``zeronas.scoring.ISOMORPH_MEMBERS``)."""
+    ``zeronas.scoring.ISOMORPH_MEMBERS``). ``executor``: "local" (this machine, ``workers`` processes) or
+    "ray" (a Ray cluster at ``ray_address``, else a local Ray instance; see ``zeronas.ray_executor``)."""
+    from .ray_executor import check_executor
+
+    check_executor(executor, ray_address, cli=False)
     notes: list[str] = []
     target_col = None
     use_abs = False
@@ -164,7 +169,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             idx, canon = idx[keep], [c for c, k in zip(canon, keep) if k]
             keys = {p: [k for k, kk in zip(keys[p], keep) if kk] for p in base}
         else:
-            scored = _run(list(todo.values()), scorer_kwargs, workers, db, progress)
+            scored = _run(list(todo.values()), scorer_kwargs, workers, db, progress, executor, ray_address)
         wall = time.perf_counter() - t0
         truth = truth_all[idx]
         no_truth = int(np.isnan(truth).sum())
@@ -205,6 +210,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes,
             "no_ground_truth": no_truth,
             "scored_now": scored, "wall_seconds": wall, "workers": workers, "store": str(db),
+            "executor": executor,
         }
         return result
     finally:
@@ -247,7 +253,7 @@ def _hash(scorer, spec):
     return protocol_hash(scorer.protocol(spec))
 
 
-def _run(todo, scorer_kwargs, workers, db, progress) -> int:
+def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_address=None) -> int:
     if not todo:
         return 0
     groups: dict[tuple, list] = {}
@@ -256,14 +262,14 @@ def _run(todo, scorer_kwargs, workers, db, progress) -> int:
     count = 0
     with _progress(len(todo), progress) as advance:
         for missing, archs in sorted(groups.items(), key=lambda kv: len(kv[0])):  # cheap groups first
-            executor = make_executor({**scorer_kwargs, "proxies": list(missing)}, workers)
+            backend = make_executor({**scorer_kwargs, "proxies": list(missing)}, workers, executor, ray_address)
             try:
-                for records in executor.map(archs):
+                for records in backend.map(archs):
                     db.put(records)
                     count += 1
                     advance()
             finally:
-                executor.close()
+                backend.close()
     return count
 
 

@@ -240,6 +240,12 @@ def _inits():
     return INITS
 
 
+def _ray_address(label, value):
+    from .ray_executor import check_address
+
+    check_address(label, value)
+
+
 def _isomorph():
     from .scoring import ISOMORPH_MEMBERS
 
@@ -364,6 +370,8 @@ DOMAINS: dict[str, object] = {
     "alpha_init": Choice(("zero", "random")),
     "edge_order": Choice(("random", "order", "reverse")),
     "isomorph_member": Choice(_isomorph),
+    "executor": Choice(("local", "ray")),
+    "ray_address": Custom(_ray_address, ("", "   ", "head-without-port", "ray://head:port")),
     "device": Custom(_device, ("gpu", "meta", "cuda:x")),
     "store": Custom(_store, ("", "   ")),
     "sample": Custom(_sample, ("0", "-5", "abc", "nan")),
