@@ -29,8 +29,15 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
     space = get_space(space) if isinstance(space, str) else space
     arch = space.coerce(arch)
     info = dataset_info(data)
-    recipe = recipe_for(space.name)
-    build = {"C": C or recipe.C, "N": N or recipe.N, "num_classes": info.num_classes}
+    plugin = getattr(space, "plugin", False)  # a user's space: its build takes the class count only
+    if plugin and (C is not None or N is not None):
+        raise UserError(f"--C/--N set the channels and cells of the built-in cell spaces; the plug-in space "
+                        f"{space.name} builds its own network (set options as class attributes)")
+    if plugin:
+        build = {"num_classes": info.num_classes}
+    else:
+        recipe = recipe_for(space.name)
+        build = {"C": C or recipe.C, "N": N or recipe.N, "num_classes": info.num_classes}
     state = None
     if checkpoint is not None:
         path = Path(checkpoint)
@@ -46,8 +53,11 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
+        key = space.source if plugin else space.name
         desc = {"space": space.name, "arch": space.format(arch), "canonical": space.canonical(arch), "build": build,
-                "rebuild": f"zeronas.space({space.name!r}).build(arch, **build)", "trained": state is not None}
+                "rebuild": f"zeronas.space({key!r}).build(arch, **build)", "trained": state is not None}
+        if plugin:
+            desc.update(space_source=space.source, input_size=info.image_size)
         out.write_text(json.dumps(desc, indent=1))
         return out
     model = space.build(arch, **build)

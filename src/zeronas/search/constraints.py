@@ -3,8 +3,9 @@
 Constraints (``max_params`` in millions, ``max_flops`` in MFLOPs, ``max_latency`` as ``DEVICE=MS`` from
 HW-NAS-Bench) are checked before an architecture is scored, so an infeasible one is never evaluated and can
 never be an answer. NB201 params/FLOPs come from the closed form of the data README (it equals the network's
-count; ``tests/test_search_constraints.py`` checks it), other spaces count the built network. No
-accuracy is read here.
+count; ``tests/test_search_constraints.py`` checks it), other spaces, plug-in spaces included, count the built
+network (params: trainable parameters; FLOPs: the ``flops`` proxy's count at the data's input size), cached per
+arch. No accuracy is read here.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from ..errors import UserError
 
 # a draw or mutation that stays infeasible this many times in a row ends the search with an error
 MAX_TRIES = 20_000
+# a plug-in space cannot be listed: this many random draws must hold a feasible one before a search starts
+PLUGIN_PROBE = 300
 COSTS = ("params", "flops")
 
 
@@ -149,9 +152,18 @@ class Constraints:
         from ..proxies.size import count_flops, count_params
 
         info = dataset_info(self.dataset)
-        model = self.space.build(arch, num_classes=info.num_classes)
         x = torch.zeros(1, 3, info.image_size, info.image_size)
-        return count_params(model) / 1e6, count_flops(model, x) / 1e6
+        if not getattr(self.space, "plugin", False):
+            model = self.space.build(arch, num_classes=info.num_classes)
+            return count_params(model) / 1e6, count_flops(model, x) / 1e6
+        try:  # a user's space: its build or forward failing is its author's to fix, said in one line
+            model = self.space.build(arch, num_classes=info.num_classes)
+            return count_params(model) / 1e6, count_flops(model, x) / 1e6
+        except Exception as exc:  # noqa: BLE001
+            why = " ".join(str(exc).split())[:200]
+            raise UserError(f"counting params/FLOPs of {self.space.name} arch {self.space.format(arch)[:80]!r} "
+                            f"failed: build or forward at {info.image_size}px raised {type(exc).__name__}: "
+                            f"{why}") from None
 
     def feasible(self, arch) -> bool:
         """Within every bound, and (Pareto mode) measured on every objective's device: an arch HW-NAS-Bench
@@ -177,7 +189,18 @@ class Constraints:
 
     def _check_some_feasible(self):
         """NB201: refuse bounds that no architecture of the space meets, naming the least value there is
-        (all 15,625 archs are checked: well under a second)."""
+        (all 15,625 archs are checked: well under a second). A plug-in space, which cannot be listed: refuse
+        bounds that none of PLUGIN_PROBE seeded random draws meets (the draws stop at the first feasible one,
+        use their own generator, so the search's draws are unchanged, and stay cached)."""
+        if getattr(self.space, "plugin", False):
+            rng = np.random.default_rng(0)
+            for _ in range(PLUGIN_PROBE):
+                if self.feasible(self.space.sample(rng)):
+                    return
+            least = {k: min(m[k] for m in self.cache.values()) for k in ("params_M", "flops_M")}
+            raise UserError(f"none of {PLUGIN_PROBE} random {self.space.name} architectures meets "
+                            f"{self._violation()} (the least seen: params_M {least['params_M']:.4g}, flops_M "
+                            f"{least['flops_M']:.4g}); loosen the bound")
         if self.space.name != "nb201":
             return
         archs = list(self.space.enumerate())

@@ -1,0 +1,333 @@
+"""User-defined search spaces: load a space class from a file, a module or an installed entry point.
+
+``zeronas.space(SPEC)`` and every ``--space SPEC`` accept, besides the built-in names (nb201, darts, macro):
+
+- ``path/to/file.py:ClassName``: the file is run as Python runs a script (its folder is on ``sys.path`` while
+  it runs, so it can import its neighbours; no ``__pycache__`` is written next to it). Name only files you trust.
+- ``package.module:ClassName``: an importable module.
+- ``NAME``: an entry point of the group ``zeronas.spaces`` in an installed package, e.g. in its pyproject.toml
+  ``[project.entry-points."zeronas.spaces"] myspace = "mypkg.spaces:MySpace"``.
+
+The class subclasses :class:`zeronas.spaces.base.SearchSpace` or simply has the methods (duck typing). Every
+method is called on an instance made with no arguments, ``ClassName()``:
+
+=====================  ==========  ======================================================================
+method                 needed      what zeronas calls it with / expects
+=====================  ==========  ======================================================================
+``sample(rng)``        required    a numpy Generator (or an int seed); returns an architecture (any value)
+``mutate(arch, rng)``  required    returns a neighbour of ``arch`` (REA, constrained draws)
+``build(arch, num_classes=10, **options)``  required   an untrained ``torch.nn.Module`` taking NCHW images
+``format(arch)``       required    the architecture as a string (what users see, stores key, exports)
+``parse(text)``        required    the inverse of ``format``: ``format(parse(format(a))) == format(a)``
+``canonical(arch)``    optional    one key per computed function (isomorphic archs share it); default format
+``size()``             optional    the number of architectures; default: refused, naming the missing method
+``enumerate()``        optional    every architecture (``--sample all``); default: refused likewise
+``supernet(**opts)``   optional    a weight-sharing network for the supernet methods (with ``ops``,
+                                   ``edges``, ...); default: those methods are refused in one line
+=====================  ==========  ======================================================================
+
+A class attribute ``name`` names the space in results and stores (default: the class name); it may not be a
+built-in space's name. Loading checks the class (methods present, callable the way zeronas calls them) and
+round-trips one sampled architecture through ``format``/``parse``; any problem is one ``UserError`` line
+naming the file or module and the fix. ``examples/mobilenet_space.py`` is a worked example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .base import SearchSpace
+
+ENTRY_POINT_GROUP = "zeronas.spaces"
+REQUIRED = ("sample", "mutate", "build", "format", "parse")
+OPTIONAL = ("canonical", "enumerate", "size", "supernet")
+# how zeronas calls each required method (bound to the signature at load time)
+_CALLS = {"sample": ("(rng)", (None,), {}), "mutate": ("(arch, rng)", (None, None), {}),
+          "build": ("(arch, num_classes=10)", (None,), {"num_classes": 10}), "format": ("(arch)", (None,), {}),
+          "parse": ("(text)", ("",), {})}
+HOW = "see examples/README.md for the methods a space needs"
+
+_CLASSES: dict[tuple, type] = {}  # loaded (and checked) classes, so a spec is run once per process
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        text = f"{exc.msg} (line {exc.lineno})"
+    return f"{type(exc).__name__}: {text[:limit]}" if text else type(exc).__name__
+
+
+def entry_points() -> dict:
+    """The installed ``zeronas.spaces`` entry points by name."""
+    from importlib.metadata import entry_points as eps
+
+    try:
+        found = eps(group=ENTRY_POINT_GROUP)
+    except Exception:  # noqa: BLE001  (a broken distribution's metadata must not break the built-in spaces)
+        return {}
+    return {ep.name: ep for ep in found}
+
+
+def is_plugin(name: str) -> bool:
+    """A file/module spec (``...:ClassName``) or the name of an installed entry point."""
+    return isinstance(name, str) and (":" in name or _entry_point(name) is not None)
+
+
+def _entry_point(name: str):
+    eps = entry_points()
+    return eps.get(name) or next((ep for n, ep in eps.items() if n.lower() == name.strip().lower()), None)
+
+
+def load_space(spec: str, label: str = "space") -> SearchSpace:
+    """An instance of the plug-in space ``spec`` (see the module docstring); one-line UserError otherwise."""
+    cls = load_space_class(spec, label)
+    return _instantiate(cls, spec, label)
+
+
+def load_space_class(spec: str, label: str = "space") -> type:
+    """The adapted, checked space class of ``spec`` (cached per file version, module or entry point)."""
+    text = str(spec).strip()
+    source, sep, cls_name = text.rpartition(":")
+    if not sep:
+        ep = _entry_point(text)
+        if ep is None:
+            raise UserError(unknown_message(label, spec))
+        key = ("entry-point", ep.name, ep.value)
+        if key not in _CLASSES:
+            try:
+                user_cls = ep.load()
+            except Exception as exc:  # noqa: BLE001  (the installed package's code: one line)
+                raise UserError(f"{label} {spec!r}: loading entry point {ep.name} = {ep.value} failed "
+                                f"({_one_line(exc)}); reinstall or fix that package") from None
+            _CLASSES[key] = _adapt(user_cls, text, ep.value, label)
+        return _CLASSES[key]
+    if not source or not cls_name:
+        raise UserError(f"{label} {spec!r}: write path/to/file.py:ClassName, package.module:ClassName or the name "
+                        f"of an installed {ENTRY_POINT_GROUP} entry point")
+    if not cls_name.isidentifier():
+        raise UserError(f"{label} {spec!r}: {cls_name!r} is not a Python class name")
+    path = Path(source).expanduser()
+    if source.endswith(".py") or "/" in source or "\\" in source or path.exists():
+        return _from_file(text, path, cls_name, label)
+    return _from_module(text, source, cls_name, label)
+
+
+def _from_file(spec: str, path: Path, cls_name: str, label: str) -> type:
+    if path.suffix != ".py":
+        what = "a folder" if path.is_dir() else "not a .py file"
+        raise UserError(f"{label} {spec!r}: {str(path)!r} is {what}; give path/to/file.py:ClassName or "
+                        f"package.module:ClassName")
+    if not path.is_file():
+        raise UserError(f"{label} {spec!r}: file {str(path)!r} does not exist"
+                        + (" (it is a folder)" if path.is_dir() else ""))
+    resolved = path.resolve()
+    key = ("file", str(resolved), resolved.stat().st_mtime_ns, cls_name)
+    if key in _CLASSES:
+        return _CLASSES[key]
+    mod_name = f"zeronas_user_space_{resolved.stem}_{hashlib.sha256(str(resolved).encode()).hexdigest()[:10]}"
+    module = types.ModuleType(mod_name)
+    module.__file__ = str(resolved)
+    folder, old_bytecode = str(resolved.parent), sys.dont_write_bytecode
+    sys.modules[mod_name] = module  # dataclasses, pickling and typing look the module up by name
+    sys.path.insert(0, folder)
+    sys.dont_write_bytecode = True
+    try:
+        code = compile(resolved.read_bytes(), str(resolved), "exec")
+        exec(code, module.__dict__)  # noqa: S102  (the user's own space file, named on the command line)
+    except Exception as exc:  # noqa: BLE001  (the user's file: one line naming it, not a traceback)
+        sys.modules.pop(mod_name, None)
+        raise UserError(f"{label} {spec!r}: running {path} failed ({_one_line(exc)}); fix that file") from None
+    finally:
+        sys.dont_write_bytecode = old_bytecode
+        try:
+            sys.path.remove(folder)
+        except ValueError:
+            pass
+    user_cls = _class_in(module, cls_name, spec, str(path), label)
+    _CLASSES[key] = _adapt(user_cls, spec, f"{path}:{cls_name}", label)
+    return _CLASSES[key]
+
+
+def _from_module(spec: str, mod_name: str, cls_name: str, label: str) -> type:
+    key = ("module", mod_name, cls_name)
+    if key in _CLASSES:
+        return _CLASSES[key]
+    try:
+        module = importlib.import_module(mod_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):
+            raise UserError(f"{label} {spec!r}: no module named {exc.name!r} (and no file {mod_name!r}); give "
+                            f"path/to/file.py:ClassName or an importable package.module:ClassName") from None
+        raise UserError(f"{label} {spec!r}: importing {mod_name} failed ({_one_line(exc)}); fix that module") \
+            from None
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"{label} {spec!r}: importing {mod_name} failed ({_one_line(exc)}); fix that module") \
+            from None
+    user_cls = _class_in(module, cls_name, spec, f"module {mod_name}", label)
+    _CLASSES[key] = _adapt(user_cls, spec, spec, label)
+    return _CLASSES[key]
+
+
+def _class_in(module, cls_name: str, spec: str, where: str, label: str) -> type:
+    obj = getattr(module, cls_name, None)
+    if obj is None or not isinstance(obj, type):
+        classes = sorted(n for n, v in vars(module).items() if isinstance(v, type) and not n.startswith("_")
+                         and getattr(v, "__module__", None) == module.__name__)
+        what = "no class" if obj is None else f"a {type(obj).__name__}, not a class,"
+        raise UserError(f"{label} {spec!r}: {where} defines {what} named {cls_name!r} (classes defined there: "
+                        f"{', '.join(classes) or 'none'})")
+    return obj
+
+
+def _defined(cls: type, name: str) -> bool:
+    """``cls`` has a concrete method ``name`` (an abstract SearchSpace stub does not count)."""
+    attr = getattr(cls, name, None)
+    return callable(attr) and not getattr(attr, "__isabstractmethod__", False)
+
+
+def provides(sp, capability: str) -> bool:
+    """Whether a space offers ``capability``: an optional method its author wrote (plug-in spaces record
+    which), or a non-empty attribute such as ``ops``, ``edges`` or ``thin_supernet``. Built-in spaces
+    provide whatever they define."""
+    if capability in OPTIONAL and getattr(sp, "plugin", False):
+        return capability in sp.provides
+    value = getattr(sp, capability, None)
+    return bool(value) if not callable(value) else not getattr(value, "__isabstractmethod__", False)
+
+
+def _adapt(user_cls: type, spec: str, origin: str, label: str) -> type:
+    """A SearchSpace subclass of ``user_cls`` with defaults for the optional methods it lacks."""
+    missing = [m for m in REQUIRED if not _defined(user_cls, m)]
+    if missing:
+        raise UserError(f"{label} {spec!r}: class {user_cls.__name__} lacks the required method(s) "
+                        f"{', '.join(missing)} (a space needs {', '.join(REQUIRED)}; {HOW})")
+    for m in REQUIRED:
+        shape, args, kwargs = _CALLS[m]
+        try:
+            inspect.signature(getattr(user_cls, m)).bind(None, *args, **kwargs)
+        except TypeError:
+            raise UserError(f"{label} {spec!r}: {user_cls.__name__}.{m} cannot be called as {m}{shape}, which is how "
+                            f"zeronas calls it ({HOW})") from None
+        except ValueError:  # no signature (a builtin): trust it
+            pass
+    own = getattr(user_cls, "name", "")
+    name = own if isinstance(own, str) and own.strip() else user_cls.__name__
+    from .base import _SPACES, list_spaces
+
+    list_spaces()  # the built-in names, registered
+    builtin = {n.replace("-", "").replace("_", "").lower() for n in _SPACES}
+    if ":" in name or name.replace("-", "").replace("_", "").lower() in builtin:
+        why = "with a ':'" if ":" in name else "a built-in space's name"
+        raise UserError(f"{label} {spec!r}: class {user_cls.__name__} names itself {name!r}, {why}; set another "
+                        f"name = '...' on the class")
+    have = frozenset(m for m in OPTIONAL if _defined(user_cls, m))
+    namespace = {"name": name, "plugin": True, "source": spec, "origin": origin, "provides": have,
+                 "__module__": user_cls.__module__, "__doc__": user_cls.__doc__,
+                 "__qualname__": user_cls.__qualname__}
+    for m in OPTIONAL:
+        if m not in have:
+            namespace[m] = _DEFAULTS[m]
+    for attr in ("edge_weighted", "arch_allows_none"):  # not a cell space unless the author says so
+        if not any(attr in vars(c) for c in user_cls.__mro__ if c is not SearchSpace and c is not object):
+            namespace[attr] = False
+    bases = (user_cls,) if issubclass(user_cls, SearchSpace) else (user_cls, SearchSpace)
+    try:
+        return types.new_class(user_cls.__name__, bases, exec_body=lambda ns: ns.update(namespace))
+    except TypeError as exc:  # e.g. a metaclass that cannot be combined with SearchSpace's ABCMeta
+        raise UserError(f"{label} {spec!r}: class {user_cls.__name__} cannot be used as a space ({_one_line(exc)}); "
+                        f"subclass zeronas.spaces.base.SearchSpace or a plain class") from None
+
+
+def _instantiate(cls: type, spec: str, label: str) -> SearchSpace:
+    try:
+        sp = cls()
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"{label} {spec!r}: {cls.__name__}() failed ({_one_line(exc)}); the class must be "
+                        f"constructible without arguments (set options as class attributes)") from None
+    if not getattr(cls, "_zeronas_checked", False):
+        _smoke_test(sp, spec, label)
+        cls._zeronas_checked = True
+    return sp
+
+
+def _smoke_test(sp, spec: str, label: str):
+    """One sampled arch through format -> parse -> format, and one mutation, so a broken space fails at
+    load time in one line rather than mid-search."""
+    step = "sample(rng)"
+    try:
+        rng = np.random.default_rng(0)
+        arch = sp.sample(rng)
+        step = "format(arch)"
+        text = sp.format(arch)
+        if not isinstance(text, str) or not text.strip():
+            raise UserError(f"{label} {spec!r}: {type(sp).__name__}.format returned {text!r}, not a non-empty "
+                            "string")
+        step = "parse(format(arch))"
+        again = sp.format(sp.parse(text))
+        if again != text:
+            raise UserError(f"{label} {spec!r}: {type(sp).__name__}.format and parse do not round-trip: "
+                            f"{text[:60]!r} comes back as {str(again)[:60]!r}")
+        step = "mutate(arch, rng)"
+        sp.format(sp.mutate(arch, rng))
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise UserError(f"{label} {spec!r}: {type(sp).__name__}.{step} failed on a sampled architecture "
+                        f"({_one_line(exc)})") from None
+
+
+def unknown_message(label: str, name) -> str:
+    from .base import list_spaces
+
+    eps = sorted(entry_points())
+    installed = f"; installed plug-ins: {', '.join(eps)}" if eps else ""
+    return (f"unknown {label} {name!r}; choose one of: {', '.join(list_spaces())}, or a plug-in space "
+            f"path/to/file.py:ClassName or package.module:ClassName{installed}")
+
+
+def check_space_name(label: str, value):
+    """The ``--space`` domain: a built-in name, or a plug-in that loads and passes its checks."""
+    from .base import list_spaces
+
+    if not isinstance(value, str) or not value.strip():
+        raise UserError(f"{label} is empty; give a space name ({', '.join(list_spaces())}) or "
+                        "path/to/file.py:ClassName")
+    key = value.lower().replace("-", "").replace("_", "")
+    if any(r.replace("-", "").replace("_", "") == key for r in list_spaces()):  # registers the built-ins
+        return
+    if not is_plugin(value):
+        raise UserError(unknown_message(label, value))
+    load_space(value, label)
+
+
+# ---- defaults for what a user space may leave out ----------------------------------------------------------
+
+def _canonical(self, arch) -> str:
+    """Without the author's rule, every arch string is its own class."""
+    return self.format(arch)
+
+
+def _enumerate(self):
+    raise UserError(f"the {self.name} space does not define enumerate(), so it cannot list its architectures "
+                    f"(e.g. --sample all); give a count, or add enumerate() to the class")
+
+
+def _size(self) -> int:
+    raise UserError(f"the {self.name} space does not define size(); add size() to the class to use what needs it")
+
+
+def _supernet(self, **options):
+    raise UserError(f"the {self.name} space defines no supernet (SearchSpace.supernet), which the supernet "
+                    f"methods (zero-cost-pt, te-nas, freedarts, teg-*) need; use sample, random, rea or das")
+
+
+_DEFAULTS = {"canonical": _canonical, "enumerate": _enumerate, "size": _size, "supernet": _supernet}

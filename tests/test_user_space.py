@@ -1,0 +1,347 @@
+"""Your own search space (issue 25 item 3): plug-in spaces from a file, a module or an entry point; one-line
+errors for every way loading can fail; searches decided by what the space provides; FLOPs/params bounds on a
+built network; JSON and ONNX export of the answer; the MobileNetV2-style example."""
+
+import importlib.metadata
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import zeronas
+from zeronas.cli import main
+from zeronas.errors import UserError
+from zeronas.proxies.size import count_flops, count_params
+from zeronas.spaces.base import SearchSpace
+
+from .conftest import needs_cifar
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = str(ROOT / "examples" / "mobilenet_space.py")
+MOBILENET = f"{EXAMPLE}:MobileNetSpace"
+
+# A duck-typed space (no SearchSpace base, no canonical/enumerate/size/supernet): a chain of three conv
+# layers, each 4 or 8 channels wide. Small enough that a search takes well under a second per evaluation.
+DUCK = '''
+import numpy as np
+from torch import nn
+
+class Chain:
+    name = "chain"
+
+    def parse(self, text):
+        parts = tuple(int(w) for w in text.split("-"))
+        if len(parts) != 3 or any(w not in (4, 8) for w in parts):
+            raise ValueError(f"bad chain {text!r}")
+        return parts
+
+    def format(self, arch):
+        return "-".join(map(str, arch))
+
+    def sample(self, rng):
+        rng = np.random.default_rng(rng)
+        return tuple(int(w) for w in rng.choice([4, 8], size=3))
+
+    def mutate(self, arch, rng):
+        rng = np.random.default_rng(rng)
+        i = int(rng.integers(3))
+        return tuple(12 - w if j == i else w for j, w in enumerate(arch))
+
+    def build(self, arch, num_classes=10, **options):
+        layers, c = [], 3
+        for w in arch:
+            layers += [nn.Conv2d(c, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU()]
+            c = w
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
+'''
+
+_counter = itertools.count()
+
+
+def _cli(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    cap = capsys.readouterr()
+    return exc.value.code, cap.out, cap.err
+
+
+def _one_line_error(argv, capsys, *needles):
+    code, _, err = _cli(argv, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error:"), (argv, code, err)
+    assert "Traceback" not in err
+    for n in needles:
+        assert n in err, (n, err)
+    return err
+
+
+def _score_argv(spec, arch="4-4-4"):
+    return ["score", "--space", spec, "--arch", arch, "--proxies", "params", "--data", "none"]
+
+
+@pytest.fixture
+def duck_module(tmp_path, monkeypatch):
+    """The duck space as an importable module with a name unique to this test."""
+    name = f"zn_test_duck_{next(_counter)}"
+    (tmp_path / f"{name}.py").write_text(DUCK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return name
+
+
+# ---- loading -------------------------------------------------------------------------------------------------
+
+def test_load_from_file_fills_in_the_optional_methods():
+    sp = zeronas.space(MOBILENET)
+    assert isinstance(sp, SearchSpace) and sp.name == "mobilenet" and sp.plugin and sp.source == MOBILENET
+    assert sp.provides == {"canonical", "size"}  # what the example writes itself
+    a = sp.sample(0)
+    assert sp.parse(sp.format(a)) == a and sp.canonical(a) == sp.format(a)
+    with pytest.raises(UserError, match=r"does not define enumerate\(\).*--sample all"):
+        list(sp.enumerate())
+    with pytest.raises(UserError, match=r"defines no supernet \(SearchSpace.supernet\)"):
+        sp.supernet()
+    assert zeronas.space(MOBILENET).__class__ is type(sp)  # loaded once, then cached
+
+
+def test_load_from_a_file_writes_nothing_next_to_it(tmp_path):
+    path = tmp_path / "chain_space.py"
+    path.write_text(DUCK)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    sp = zeronas.space(f"{path}:Chain")
+    assert sp.name == "chain" and sp.format(sp.sample(1)).count("-") == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no __pycache__
+
+
+def test_load_from_module_path_duck_typed(duck_module):
+    sp = zeronas.space(f"{duck_module}:Chain")
+    assert isinstance(sp, SearchSpace) and sp.provides == frozenset()
+    assert sp.canonical((8, 4, 8)) == "8-4-8"  # default canonical: the string itself
+    assert not sp.edge_weighted and not sp.arch_allows_none  # not a cell space
+    with pytest.raises(UserError, match=r"does not define size\(\)"):
+        sp.size()
+    model = sp.build(sp.parse("8-4-8"), num_classes=3)
+    assert model(torch.zeros(2, 3, 16, 16)).shape == (2, 3)
+
+
+def test_load_from_entry_point(duck_module, monkeypatch, capsys):
+    ep = importlib.metadata.EntryPoint(name="chainspace", value=f"{duck_module}:Chain", group="zeronas.spaces")
+    real = importlib.metadata.entry_points
+
+    def fake(**params):
+        return [ep] if params.get("group") == "zeronas.spaces" else real(**params)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+    sp = zeronas.space("chainspace")
+    assert sp.name == "chain" and sp.source == "chainspace"
+    code, out, err = _cli(_score_argv("chainspace", "8-8-4"), capsys)
+    assert code == 0, err
+    expected = count_params(sp.build(sp.parse("8-8-4")))
+    assert f"{expected:,}".replace(",", "") in out.replace(",", "")
+    # an unknown name lists the installed plug-ins
+    _one_line_error(_score_argv("chainspaec"), capsys, "--space", "chainspace", "path/to/file.py:ClassName")
+
+
+def test_entry_point_that_fails_to_load_is_one_line(monkeypatch, capsys):
+    ep = importlib.metadata.EntryPoint(name="broken", value="zn_no_such_pkg_xyz.mod:Space", group="zeronas.spaces")
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **p: [ep] if p.get("group") else [])
+    _one_line_error(_score_argv("broken"), capsys, "--space", "entry point broken", "ModuleNotFoundError")
+
+
+# ---- every way loading can fail: one line, exit 2 ------------------------------------------------------------
+
+def test_missing_file(tmp_path, capsys):
+    _one_line_error(_score_argv(f"{tmp_path}/nope.py:Space"), capsys, "--space", "nope.py", "does not exist")
+
+
+def test_no_such_class(tmp_path, capsys):
+    path = tmp_path / "chain_space.py"
+    path.write_text(DUCK)
+    _one_line_error(_score_argv(f"{path}:Chian"), capsys, "--space", "no class named 'Chian'",
+                    "classes defined there: Chain")
+
+
+@pytest.mark.parametrize("body,kind", [("import zn_no_such_dependency_q\n", "ModuleNotFoundError"),
+                                       ("class Broken(:\n    pass\n", "SyntaxError"),
+                                       ("raise RuntimeError('needs a GPU\\nsecond line')\n", "RuntimeError")])
+def test_error_inside_the_users_file_names_file_and_error(tmp_path, capsys, body, kind):
+    path = tmp_path / "bad_space.py"
+    path.write_text(DUCK + body)
+    err = _one_line_error(_score_argv(f"{path}:Chain"), capsys, "--space", "bad_space.py", kind, "fix that file")
+    if kind == "SyntaxError":
+        assert "line" in err
+
+
+def test_no_such_module_and_import_error_in_a_module(tmp_path, monkeypatch, capsys):
+    _one_line_error(_score_argv("zn_no_such_module_abc:Space"), capsys, "--space", "no module named")
+    (tmp_path / "zn_broken_import_mod.py").write_text("import zn_missing_dep_zz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _one_line_error(_score_argv("zn_broken_import_mod:Space"), capsys, "--space", "importing zn_broken_import_mod "
+                    "failed", "zn_missing_dep_zz")
+
+
+def test_class_missing_required_methods_names_them(tmp_path, capsys):
+    path = tmp_path / "half_space.py"
+    path.write_text("class Half:\n    def sample(self, rng):\n        return 1\n    def format(self, a):\n"
+                    "        return str(a)\n")
+    _one_line_error(_score_argv(f"{path}:Half"), capsys, "--space", "lacks the required method(s) mutate, build, parse")
+
+
+def test_class_with_wrong_signature_or_broken_round_trip(tmp_path, capsys):
+    path = tmp_path / "odd_space.py"
+    path.write_text(DUCK + "\nclass NoClasses(Chain):\n    def build(self, arch):\n        return None\n"
+                    "\nclass Lossy(Chain):\n    def sample(self, rng):\n        return (4, 4, 8)\n"
+                    "    def parse(self, text):\n        return tuple(reversed(Chain.parse(self, text)))\n"
+                    "\nclass Nb(Chain):\n    name = 'NB201'\n")
+    _one_line_error(_score_argv(f"{path}:NoClasses"), capsys, "--space", "build cannot be called as build(arch, "
+                    "num_classes=10)")
+    _one_line_error(_score_argv(f"{path}:Lossy"), capsys, "--space", "do not round-trip")
+    _one_line_error(_score_argv(f"{path}:Nb"), capsys, "--space", "built-in space's name")
+
+
+def test_malformed_specs(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
+    _one_line_error(_score_argv(f"{tmp_path}/notes.txt:Space"), capsys, "--space", "not a .py file")
+    _one_line_error(_score_argv(f"{EXAMPLE}:"), capsys, "--space", "path/to/file.py:ClassName")
+    _one_line_error(_score_argv(f"{EXAMPLE}:not-a-name"), capsys, "--space", "not a Python class name")
+
+
+# ---- searches on a plug-in space -----------------------------------------------------------------------------
+
+def test_supernet_methods_are_refused_naming_what_is_missing(capsys):
+    for method in ("te-nas", "zero-cost-pt", "freedarts"):
+        _one_line_error(["search", "--space", MOBILENET, "--method", method], capsys,
+                        "needs a supernet (SearchSpace.supernet", "lacks supernet", "on it use das, random, rea, "
+                        "sample")
+
+
+def test_methods_decided_by_capability():
+    from zeronas.search.base import plugin_refusal
+
+    sp = zeronas.space(MOBILENET)
+    assert all(plugin_refusal(sp, m) is None for m in ("sample", "random", "rea", "das"))
+    sp.supernet, sp.ops, sp.edges = (lambda **o: nn.Identity()), ("a", "b"), [(0, 1)]
+    sp.provides = sp.provides | {"supernet"}
+    assert plugin_refusal(sp, "zero-cost-pt") is None  # everything it needs is there
+    assert "lacks thin_supernet, from_edge_scores" in plugin_refusal(sp, "te-nas")
+
+
+def test_rea_with_max_params_on_a_module_space_through_the_api(duck_module):
+    res = zeronas.search(f"{duck_module}:Chain", method="rea", proxy="params", data="none", budget=8,
+                         population=3, tournament=2, max_params=0.0008, seed=1)
+    sp = zeronas.space(f"{duck_module}:Chain")
+    got = count_params(sp.build(sp.parse(res.arch))) / 1e6
+    assert got <= 0.0008 and res.constraints["answer"]["params_M"] == pytest.approx(got)
+    assert res.constraints["rejected_draws"] > 0  # the bound excluded some draws
+    assert res.protocol["space_source"] == f"{duck_module}:Chain"
+
+
+def test_bounds_no_draw_meets_and_latency_are_one_line(monkeypatch, capsys):
+    import zeronas.search.constraints as C
+
+    monkeypatch.setattr(C, "PLUGIN_PROBE", 4)
+    _one_line_error(["search", "--space", MOBILENET, "--method", "rea", "--proxy", "params", "--data", "none",
+                     "--budget", "3", "--max-flops", "1"], capsys, "none of 4 random mobilenet architectures meets "
+                    "--max-flops 1", "the least seen")
+    _one_line_error(["search", "--space", MOBILENET, "--method", "rea", "--max-latency", "edgegpu=3"], capsys,
+                    "HW-NAS-Bench", "--max-flops")
+
+
+@needs_cifar
+def test_mobilenet_rea_max_flops_finds_feasible_arch_and_exports_json_onnx(tmp_path, capsys):
+    sp = zeronas.space(MOBILENET)
+    x = torch.zeros(1, 3, 32, 32)
+    rng = np.random.default_rng(123)
+    bound = float(np.median([count_flops(sp.build(sp.sample(rng)), x) for _ in range(9)])) / 1e6
+    code, out, err = _cli(["search", "--space", MOBILENET, "--method", "rea", "--proxy", "nwot", "--batch-size", "8",
+                           "--budget", "5", "--population", "3", "--tournament", "2", "--max-flops", f"{bound:.3f}",
+                           "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    res = json.loads((tmp_path / "run" / "result.json").read_text())
+    arch = res["arch"]
+    assert res["space"] == "mobilenet" and res["evaluations"] == 5 and arch in out
+    flops = count_flops(sp.build(sp.parse(arch)), x) / 1e6  # counted again here, not read from the result
+    assert flops <= round(bound, 3) and res["constraints"]["answer"]["flops_M"] == pytest.approx(flops)
+    assert res["proxy_values"]["nwot"] > 0
+
+    # JSON export from the result file, then rebuilt from what the JSON says
+    code, out, err = _cli(["export", "--space", MOBILENET, "--arch-file", str(tmp_path / "run" / "result.json"),
+                           "--format", "json", "--out", str(tmp_path / "model.json")], capsys)
+    assert code == 0, err
+    desc = json.loads((tmp_path / "model.json").read_text())
+    assert desc["arch"] == arch and desc["space_source"] == MOBILENET and desc["input_size"] == 32
+    rebuilt = zeronas.space(desc["space_source"]).build(desc["arch"], **desc["build"])
+    assert count_params(rebuilt) == count_params(sp.build(sp.parse(arch)))
+    _export_onnx(sp, arch, tmp_path, capsys)
+
+
+def test_mobilenet_onnx_export(tmp_path, capsys):
+    sp = zeronas.space(MOBILENET)
+    _export_onnx(sp, sp.format(sp.sample(7)), tmp_path, capsys)
+
+
+def _export_onnx(sp, arch, tmp_path, capsys):
+    onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx package (pip install 'zeronas[export]')")
+    path = tmp_path / "model.onnx"
+    code, out, err = _cli(["export", "--space", MOBILENET, "--arch", arch, "--format", "onnx", "--out", str(path)],
+                          capsys)
+    assert code == 0 and path.exists(), err
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model)
+    convs = sum(isinstance(m, nn.Conv2d) for m in sp.build(sp.parse(arch)).modules())
+    assert [i.name for i in model.graph.input] == ["images"]
+    assert sum(n.op_type == "Conv" for n in model.graph.node) == convs
+    from onnx.reference import ReferenceEvaluator
+
+    logits = ReferenceEvaluator(model).run(None, {"images": np.zeros((2, 3, 32, 32), np.float32)})[0]
+    assert logits.shape == (2, 10) and np.isfinite(logits).all()
+
+
+def test_export_refuses_cell_options_on_a_plugin(tmp_path, capsys):
+    sp = zeronas.space(MOBILENET)
+    _one_line_error(["export", "--space", MOBILENET, "--arch", sp.format(sp.sample(0)), "--C", "16", "--out",
+                     str(tmp_path / "m.json")], capsys, "--C/--N", "plug-in space mobilenet")
+
+
+def test_score_cli_on_the_example(capsys):
+    sp = zeronas.space(MOBILENET)
+    arch = sp.format(sp.sample(3))
+    code, out, err = _cli(["score", "--space", MOBILENET, "--arch", arch, "--proxies", "params,synflow", "--data",
+                           "none"], capsys)
+    assert code == 0, err
+    assert "mobilenet" in out and "synflow" in out
+    assert str(count_params(sp.build(sp.parse(arch)))) in out.replace(",", "")
+
+
+# ---- the example space itself ---------------------------------------------------------------------------------
+
+def test_mobilenet_space_draws_mutations_and_strings():
+    sp = zeronas.space(MOBILENET)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = sp.sample(rng)
+        assert all(1 <= len(st) <= d for st, d in zip(a, sp.max_depths))
+        assert all(k in (3, 5, 7) and e in (3, 6) for st in a for k, e in st)
+        b = sp.mutate(a, rng)
+        assert b != a and sp.parse(sp.format(b)) == b
+        changed = [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+        assert len(changed) == 1  # one stage changed
+    assert sp.size() == (6 + 36) * (6 + 36 + 216) ** 3 * (6 + 36 + 216 + 1296) * 6
+    for bad in ("k3e6", "k3e6|k5e3|k7e6|k3e3|k3e6|k9e6", "k3e6|k5e3|k7e6|k3e3|k3e6|k3e6,k3e6", "k3e4|k5e3|k7e6|k3e3|"
+                "k3e6|k3e6"):
+        with pytest.raises(UserError):
+            sp.parse(bad)
+
+
+def test_mobilenet_network_shapes_and_block_choices():
+    sp = zeronas.space(MOBILENET)
+    arch = sp.parse("k7e6,k3e3|k5e6|k3e3|k3e6|k5e3|k7e6")
+    model = sp.build(arch, num_classes=7)
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 7)
+    dw = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.groups > 1]
+    assert [m.kernel_size[0] for m in dw] == [3, 7, 3, 5, 3, 3, 5, 7]  # the fixed first block, then the arch
+    feats = model.cell_features(torch.zeros(1, 3, 32, 32))
+    assert [f.shape[-1] for f in feats] == [32, 32, 32, 32, 16, 8, 8, 4, 4]  # CIFAR strides 1, 2, 2, 1, 2, 1
