@@ -210,10 +210,12 @@ def _objectives(label, value):
     parse_objectives(value, label)
 
 
-def _spaces():
-    from .spaces import list_spaces
+def _space(label, value):
+    """A built-in space name, or a plug-in (path/to/file.py:Class, package.module:Class, an installed
+    zeronas.spaces entry point), loaded and checked here so a bad one fails before any work."""
+    from .spaces.plugin import check_space_name
 
-    return list_spaces()
+    check_space_name(label, value)
 
 
 def _methods():
@@ -354,7 +356,8 @@ DOMAINS: dict[str, object] = {
     "N": CELLS,
     "train_subset": Int(1, 10**8),
     "test_subset": Int(1, 10**8),
-    "space": Choice(_spaces),
+    "space": Custom(_space, ("bogus-value", "missing.py:Space", "afile.txt:Space", "adir:Space", "x.py:",
+                             "no_such_module_zn:Space")),
     "method": Choice(_methods),
     "dataset": DATASET,
     "data": Custom(_data, ("bogus-value", "missing_dir", "afile.txt")),
