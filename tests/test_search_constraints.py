@@ -22,7 +22,7 @@ from zeronas.search.constraints import (
 )
 from zeronas.spaces import space as get_space
 
-from .conftest import BEST, needs_table
+from .conftest import BEST, needs_cifar, needs_table
 
 sp = get_space("nb201")
 HW = paths.find([hwnasbench.HW_TABLE])
@@ -265,9 +265,11 @@ def test_label_free_search_reads_no_accuracy_and_refine_counts_its_reads(monkeyp
 
 @needs_table
 def test_refine_options_are_one_line_errors(capsys):
-    base = ["search", "--proxy", "params", "--data", "none", "--n", "2"]
+    base = ["search", "--method", "sample", "--proxy", "params", "--data", "none", "--n", "2"]
     assert "--refine" in _one_line_exit_2([*base, "--evaluator", "table"], capsys)
-    assert "not available" in _one_line_exit_2([*base, "--refine", "2", "--evaluator", "train"], capsys)
+    assert "no training recipe" in _one_line_exit_2(["search", "--space", "macro", "--method", "funnel", "--proxy",
+                                                     "params", "--data", "none", "--budget", "2", "--refine", "2",
+                                                     "--evaluator", "train"], capsys)
     assert "does not combine" in _one_line_exit_2([*base, "--refine", "2", "--objectives", "score,flops"], capsys)
     assert "--refine" in _one_line_exit_2([*base, "--refine", "0"], capsys)
     assert "--evaluator" in _one_line_exit_2([*base, "--refine", "1", "--evaluator", "oracle"], capsys)
@@ -294,3 +296,20 @@ def test_true_front_is_non_dominated_and_has_ratio_one():
     for ref in ("nadir", "median"):
         assert hypervolume_ratio(archs, "latency:edgegpu", ref=ref)["ratio"] == pytest.approx(1)
         assert hypervolume_ratio(archs[::2], "latency:edgegpu", ref=ref)["ratio"] < 1
+
+
+@needs_cifar
+def test_train_evaluator_reads_are_counted_and_resume(tmp_path):
+    """--evaluator train: real (tiny) training per candidate, one read each, the second call of the same arch
+    served from memory, and a new evaluator on the same folder resumes from the checkpoint (no retraining)."""
+    from zeronas.search.refine import TrainEvaluator
+
+    sp = get_space("nb201")
+    ev = TrainEvaluator(sp, "cifar10", None, epochs=1, train_subset=256, test_subset=64, out=tmp_path)
+    a, b = sp.sample(0), sp.sample(1)
+    acc_a = ev(a)
+    assert 0.0 <= acc_a <= 100.0 and ev(a) == acc_a and ev.reads == 1
+    ev(b)
+    assert ev.reads == 2
+    again = TrainEvaluator(sp, "cifar10", None, epochs=1, train_subset=256, test_subset=64, out=tmp_path)
+    assert again(a) == acc_a  # from the checkpoint and log of the first run

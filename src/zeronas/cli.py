@@ -303,19 +303,21 @@ def _fmt3(v) -> str:
 @app.command()
 @validated
 def search(
-    method: Annotated[str, typer.Option(help="te-nas | teg-rea | teg-reinforce | zero-cost-pt | freedarts | das | "
-                                       "sample | rea | random.")] = "sample",
+    method: Annotated[str, typer.Option(help="funnel (the default: label-free search with the frozen zeronas-v1 "
+                                       "ensemble, see docs/label_free_search.md) | te-nas | teg-rea | teg-reinforce "
+                                       "| zero-cost-pt | freedarts | das | sample | rea | random.")] = "funnel",
     space: Annotated[str, typer.Option(help="nb201 (every method) or darts (freedarts, te-nas, zero-cost-pt, "
                                        "das, sample, rea, random).")] = "nb201",
     proxy: Annotated[str | None, typer.Option(
-        help="Proxy (or ensemble:a+b) driving sample/random/rea/zero-cost-pt (default nwot) or das (default "
-             "das).")] = None,
+        help="Proxy (or ensemble:a+b, or a frozen ensemble such as zeronas-v1) driving funnel (default "
+             "zeronas-v1), sample/random/rea/zero-cost-pt (default nwot) or das (default das).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first run.")] = 0,
     runs: Annotated[int, typer.Option(help="Run this many seeds (seed, seed+1, ...) and report mean +- std.")] = 1,
     budget: Annotated[int | None, typer.Option(
         help="Architectures evaluated: sample/das N; rea default 200; teg-rea default population+1000; "
              "teg-reinforce default 500.")] = None,
-    time_budget: Annotated[float | None, typer.Option(help="Seconds allowed (random, rea, teg-*, sample).")] = None,
+    time_budget: Annotated[float | None, typer.Option(
+        help="Wall seconds allowed, set-up included (funnel: default 240; random, rea, teg-*, sample).")] = None,
     n: Annotated[int | None, typer.Option(help="sample/das: architectures to draw (NASWOT N, default 100).")] = None,
     population: Annotated[int | None, typer.Option(
         help="rea/teg-rea: population size (default 20 / 256).")] = None,
@@ -330,7 +332,9 @@ def search(
         help="freedarts: code (the released notebooks: raw random logits, |theta|, train-mode BN on the all-ones "
              "batch of one, float32; the default) or bn-bypass (zeronas's float64 variant with BN bypassed).")
     ] = None,
-    pool: Annotated[int | None, typer.Option(help="zero-cost-pt: proposals N (default 10).")] = None,
+    pool: Annotated[int | None, typer.Option(
+        help="zero-cost-pt: proposals N (default 10); funnel: at most this many random archs in the cheap screen "
+             "(default: as many as 30% of the time allows).")] = None,
     validate: Annotated[int | None, typer.Option(help="zero-cost-pt: validation batches V (default 100).")] = None,
     edge_order: Annotated[str | None, typer.Option(
         help="zero-cost-pt: random (default), order or reverse.")] = None,
@@ -379,7 +383,9 @@ def search(
     import statistics
 
     from .search import search as run_search
-    from .search.base import list_strategies, strategy_keywords
+    from .search.base import list_strategies, show_progress, strategy_keywords
+
+    show_progress(True)  # a bar with ETA on a terminal, a line every 30 s in a log
 
     if plot and out is None:
         raise UserError("--plot writes a PNG and needs --out DIR")
@@ -403,7 +409,8 @@ def search(
         b = r.benchmark
         acc = (f"C10 {b['cifar10']:.2f} / C100 {b['cifar100']:.2f} / IN16 {b['imagenet16-120']:.2f} "
                f"(C10 percentile {b['cifar10_percentile']:.1f})" if b else
-               "no benchmark table" if r.space == "nb201" else "no benchmark for this space: 'zeronas train' it")
+               "no benchmark table" if r.space == "nb201" else "no benchmark for this space"
+               + ("" if r.protocol.get("space_source") else ": 'zeronas train' it"))  # plug-ins have no recipe
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {r.evaluations} evals, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False)
         if r.constraints.get("answer"):
@@ -837,7 +844,8 @@ def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
 def data_convert(
     source: Annotated[Path, typer.Argument(help="The official file or folder: NAS-Bench-201-v1_[01]-*.pth, "
                                            "NATS-tss-v1_0-3ffb9.pickle.pbz2, or the NATS-tss-v1_0-3ffb9-simple/ "
-                                           "(or -full/) folder.", show_default=False)],
+                                           "(or -full/) folder; or NAS-Bench-101's nasbench_only108.tfrecord "
+                                           "(written to nasbench101/nb101_main.csv.gz).", show_default=False)],
     out: Annotated[Path, typer.Option(help="Data folder to write nasbench201/nb201_main.csv.gz into (then use "
                                       "it as --data-dir or ZERONAS_DATA).")] = Path("data"),
 ):

@@ -40,7 +40,10 @@ PRESETS = {
                    "notes": ["1,000 random architectures; the paper's sampling seed is unknown, zeronas uses "
                              "--seed", "target: NASLib val_accuracy (one seed)"]},
 }
-ENSEMBLES = {"az_nas": ["az_expressivity", "az_progressivity", "az_trainability", "flops"]}
+# Named, frozen ensembles. zeronas-v1: chosen without any NB201 label, on NB101, NB301 and NAS-Bench-Macro
+# by benchmarks/label_free_ensemble.py (docs/label_free_ensemble.md); the label-free default of `search`.
+ENSEMBLES = {"az_nas": ["az_expressivity", "az_progressivity", "az_trainability", "flops"],
+             "zeronas-v1": ["nwot", "params"]}
 
 
 @dataclass
@@ -61,14 +64,14 @@ def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
     """'nwot,ensemble:a,b' is ambiguous, so ensembles use '+': 'nwot,ensemble:nwot+synflow,az_nas'."""
     base, ens = [], {}
     for item in [t.strip() for t in text.split(",") if t.strip()]:
-        if item.startswith("ensemble:"):
+        if item.removeprefix("ensemble:") in ENSEMBLES:  # a frozen, named ensemble
+            ens[item] = ENSEMBLES[item.removeprefix("ensemble:")]
+        elif item.startswith("ensemble:"):
             members = [m for m in item[len("ensemble:"):].split("+") if m]
             if len(members) < 2:
                 raise UserError(f"{item!r}: an ensemble needs two or more proxies joined by '+', "
                                 f"e.g. ensemble:nwot+synflow")
             ens[item] = members
-        elif item in ENSEMBLES:
-            ens[item] = ENSEMBLES[item]
         else:
             base.append(item)
     for members in ens.values():

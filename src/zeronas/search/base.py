@@ -53,7 +53,7 @@ def list_strategies() -> list[str]:
 
 
 def _load():
-    from . import freedarts, perturb, prune, sample, teg  # noqa: F401
+    from . import freedarts, funnel, perturb, prune, sample, teg  # noqa: F401
 
 
 @dataclass
@@ -101,10 +101,20 @@ def benchmark_info(space, arch, data_dir=None) -> dict:
     return out
 
 
-class Budget:
-    """Stops a search after ``evaluations`` proxy evaluations or ``seconds`` of wall time."""
+_PROGRESS = {"enabled": False, "stream": None}
 
-    def __init__(self, evaluations: int | None = None, seconds: float | None = None):
+
+def show_progress(enabled: bool = True, stream=None):
+    """Have searches report progress with an ETA on ``stream`` (default stderr): a bar on a terminal, a plain
+    line every 30 s otherwise. The CLI turns it on; library calls stay quiet unless asked."""
+    _PROGRESS.update(enabled=enabled, stream=stream)
+
+
+class Budget:
+    """Stops a search after ``evaluations`` proxy evaluations or ``seconds`` of wall time, and shows its
+    progress (the fraction of whichever budget runs out first) with an ETA when ``show_progress`` is on."""
+
+    def __init__(self, evaluations: int | None = None, seconds: float | None = None, label: str = "search"):
         if evaluations is not None and evaluations < 1:
             raise UserError(f"--budget must be at least 1 evaluation, not {evaluations}")
         if seconds is not None and seconds <= 0:
@@ -112,9 +122,56 @@ class Budget:
         self.evaluations, self.seconds = evaluations, seconds
         self.t0 = time.perf_counter()
         self.used = 0
+        self.label = label
+        self._bar = None
+        self._last = self.t0
+
+    def fraction(self) -> float:
+        """How much of the budget is spent, 0..1 (the larger of the evaluation and the time share)."""
+        parts = []
+        if self.evaluations is not None:
+            parts.append(self.used / self.evaluations)
+        if self.seconds is not None:
+            parts.append((time.perf_counter() - self.t0) / self.seconds)
+        return min(1.0, max(parts, default=0.0))
 
     def spend(self, n: int = 1):
         self.used += n
+        self.tick()
+
+    def tick(self):
+        """Refresh the progress display (at most 5 times a second)."""
+        if not _PROGRESS["enabled"]:
+            return
+        import sys
+
+        now = time.perf_counter()
+        stream = _PROGRESS["stream"] or sys.stderr
+        if self._bar is None and stream.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn(self.label), BarColumn(), TextColumn("{task.fields[evals]} evals"),
+                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                 console=Console(file=stream), transient=True)
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=1000, evals=0)
+        if self._bar is not None:
+            if now - self._last >= 0.2:
+                self._last = now
+                self._bar.update(self._task, completed=int(1000 * self.fraction()), evals=self.used)
+        elif now - self._last >= 30:
+            self._last = now
+            f, spent = self.fraction(), now - self.t0
+            eta = spent * (1 - f) / f if f > 0 else math.inf
+            eta_text = f"{eta:.0f}s" if math.isfinite(eta) else "?"
+            print(f"{self.label}: {100 * f:.0f}% of the budget, {self.used} evaluations, {spent:.0f}s elapsed, "
+                  f"ETA {eta_text}", file=stream, flush=True)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
     @property
     def exhausted(self) -> bool:
@@ -123,15 +180,20 @@ class Budget:
         return self.seconds is not None and time.perf_counter() - self.t0 >= self.seconds
 
 
-def search(space="nb201", method="sample", **kwargs) -> SearchResult:
-    """``zeronas.search("nb201", method="freedarts", seed=0)``: run one search, return its result."""
+def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
+    """``zeronas.search("nb201", method="freedarts", seed=0)``: run one search, return its result. The default
+    method, ``funnel``, is the label-free search with the frozen ``zeronas-v1`` ensemble."""
     from ..spaces import space as get_space
 
     _load()
     if method not in _STRATEGIES:
         raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
     sp = get_space(space) if isinstance(space, str) else space
-    if sp.name not in _SPACES[method]:
+    if getattr(sp, "plugin", False):  # a user's space: decided by what it provides, not by its name
+        refusal = plugin_refusal(sp, method)
+        if refusal:
+            raise UserError(refusal)
+    elif sp.name not in _SPACES[method]:
         here = [m for m in sorted(_STRATEGIES) if sp.name in _SPACES[m]]
         alternatives = (f"On {sp.name}: {', '.join(here)}" if here else
                         f"No search runs on {sp.name} yet (rank its architectures with 'zeronas correlate "
@@ -152,6 +214,8 @@ def search(space="nb201", method="sample", **kwargs) -> SearchResult:
     t0 = time.perf_counter()
     result: SearchResult = _STRATEGIES[method](sp, **kwargs)
     result.seconds = time.perf_counter() - t0
+    if getattr(sp, "plugin", False):  # how to load the space again (export, score)
+        result.protocol["space_source"] = sp.source
     result.benchmark = benchmark_info(sp, sp.parse(result.arch), data_dir)
     for point in result.trajectory:
         if "arch" in point and result.benchmark:
@@ -161,6 +225,36 @@ def search(space="nb201", method="sample", **kwargs) -> SearchResult:
             info = benchmark_info(sp, sp.parse(point["arch"]), data_dir)
             point["test_acc"] = {ds: info[ds] for ds in ("cifar10", "cifar100", "imagenet16-120")}
     return result
+
+
+# What a method needs of a plug-in space (zeronas.spaces.plugin) beyond sample, mutate, build, format and
+# parse, which every plug-in has: the proxy-driven searches need nothing more; the supernet methods prune a
+# weight-sharing cell network over the space's ops and edges. A method not listed here has not been made to
+# run on plug-in spaces and is refused.
+PLUGIN_NEEDS: dict[str, tuple[str, ...]] = {
+    "sample": (), "random": (), "rea": (), "das": (), "funnel": (),
+    "zero-cost-pt": ("supernet", "ops", "edges"),
+    "te-nas": ("supernet", "thin_supernet", "ops", "edges", "from_edge_scores"),
+    "freedarts": ("supernet", "default_supernet", "ops", "edges", "from_edge_scores"),
+    "teg-rea": ("supernet", "thin_supernet", "ops", "edges"),
+    "teg-reinforce": ("supernet", "thin_supernet", "ops", "edges"),
+}
+
+
+def plugin_refusal(sp, method: str) -> str | None:
+    """Why ``method`` cannot run on the plug-in space ``sp`` (one line), or None when it can."""
+    from ..spaces.plugin import provides
+
+    runs = sorted(m for m, needs in PLUGIN_NEEDS.items() if m in _STRATEGIES and all(provides(sp, n) for n in needs))
+    if method not in PLUGIN_NEEDS:
+        return (f"--method {method} has not been made to run on plug-in spaces such as {sp.name}; on it use "
+                f"{', '.join(runs)}")
+    missing = [n for n in PLUGIN_NEEDS[method] if not provides(sp, n)]
+    if not missing:
+        return None
+    return (f"--method {method} needs a supernet (SearchSpace.supernet: a weight-sharing cell network over the "
+            f"space's ops and edges); the plug-in space {sp.name} lacks {', '.join(missing)}; on it use "
+            f"{', '.join(runs)}")
 
 
 def rng_for(seed: int) -> np.random.Generator:

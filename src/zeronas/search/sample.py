@@ -119,7 +119,7 @@ def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget
     rng = rng_for(seed)
     cons, refining = _setup(space, kw)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
-    limit = Budget(n, time_budget)
+    limit = Budget(n, time_budget, label="sample")
     best, best_f, traj, seen = None, -np.inf, [], []
     while not limit.exhausted:
         a = cons.sample(rng)
@@ -129,6 +129,7 @@ def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget
         if f > best_f:
             best, best_f = a, f
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
+    limit.close()
     return _result("sample", space, seen, seed, fit, traj, {"proxy": proxy, "n": n}, cons, refining)
 
 
@@ -165,7 +166,7 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
     rng = rng_for(seed)
     cons, refining = _setup(space, kw)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
-    limit = Budget(budget, time_budget)
+    limit = Budget(budget, time_budget, label="rea")
     pop = collections.deque()
     best, best_f, traj, seen = None, -np.inf, [], []
 
@@ -196,6 +197,7 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
         picks = [pop[i] for i in rng.choice(len(pop), tournament, replace=False)]
         consider(cons.mutate(winner(picks), rng))
         pop.popleft()
+    limit.close()
     return _result("rea", space, seen, seed, fit, traj,
                    {"proxy": proxy, "population": population, "tournament": tournament, "budget": budget},
                    cons, refining)

@@ -100,17 +100,23 @@ def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
 
 
 def space(name: str) -> SearchSpace:
-    """``zeronas.space("nb201")``: the search space registered under ``name``."""
-    from . import darts, macro, nb201  # noqa: F401  (registers the built-in spaces)
+    """``zeronas.space("nb201")``: the search space registered under ``name``, or a plug-in space
+    (``path/to/file.py:ClassName``, ``package.module:ClassName`` or an installed ``zeronas.spaces`` entry point;
+    see :mod:`zeronas.spaces.plugin`)."""
+    from . import darts, macro, nb101, nb201  # noqa: F401  (registers the built-in spaces)
 
     key = name.lower().replace("-", "").replace("_", "")
     for registered, cls in _SPACES.items():
         if registered.replace("-", "").replace("_", "") == key:
             return cls()
-    raise UserError(f"unknown search space {name!r}; choose one of: {', '.join(sorted(_SPACES))}")
+    from .plugin import is_plugin, load_space, unknown_message  # a user-defined space
+
+    if is_plugin(name):
+        return load_space(name)
+    raise UserError(unknown_message("search space", name))
 
 
 def list_spaces() -> list[str]:
-    from . import darts, macro, nb201  # noqa: F401
+    from . import darts, macro, nb101, nb201  # noqa: F401
 
     return sorted(_SPACES)

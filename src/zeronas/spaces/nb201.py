@@ -270,6 +270,11 @@ class NB201Space(SearchSpace):
         arch[e] = choices[int(rng.integers(len(choices)))]
         return tuple(arch)
 
+    def neighbours(self, arch) -> list[tuple[str, ...]]:
+        """The 24 archs one edge-op change away (6 edges x 4 other ops), in edge then op order."""
+        arch = self.coerce(arch)
+        return [arch[:e] + (op,) + arch[e + 1:] for e in range(len(EDGES)) for op in OPS if op != arch[e]]
+
     # ---- networks ----------------------------------------------------------------------------------
     def build(self, arch, C=16, N=5, num_classes=10, **kwargs) -> NB201Network:
         arch = self.coerce(arch)

@@ -1,0 +1,163 @@
+"""Choose zeronas's label-blind ensemble without any NB201 label, and write how (docs/label_free_search.md).
+
+Ground truth used, and only this: NAS-Bench-101 (500 archs, validation accuracy, NASLib's proxy scores),
+NAS-Bench-301 (725 DARTS genotypes, surrogate accuracy, NASLib's proxy scores) and NAS-Bench-Macro (a random
+sample scored by zeronas into a store, mean test accuracy of 3 runs). The rule, fixed before the search:
+
+* candidates: proxies zeronas implements that are measured on NB301 and Macro (NB101 has no nwot);
+* aggregation: AZ-NAS's rank ensemble (sum of log(rank/N)), the one zeronas uses everywhere;
+* an ensemble's merit is its *worst* Spearman rho over the benchmarks where every member is measured (at least
+  two of the three): it must transfer to a space it was not chosen on, so the weakest space counts;
+* ties within 0.005 go to fewer members (cheaper, less fitted);
+* an ensemble has two or more members: single proxies are listed for reference, not chosen.
+
+Usage: python benchmarks/label_free_ensemble.py [--macro-store runs/macro_lf.db] [--data-dir DIR]
+(the Macro scores: zeronas correlate --space macro --proxies nwot,synflow,flops,params,l2_norm,snip,grad_norm,
+jacob_cov --sample 300 --store runs/macro_lf.db). Writes benchmarks/results/label_free_ensemble.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from zeronas import paths  # noqa: E402
+from zeronas.benchmarks.correlation import rank_ensemble  # noqa: E402
+from zeronas.benchmarks.table import read_csv  # noqa: E402
+
+CANDIDATES = ["nwot", "synflow", "flops", "params", "l2_norm", "snip", "grad_norm", "jacob_cov"]
+NASLIB = {"jacob_cov": "jacov"}  # zeronas name -> NASLib column
+DIRECTIONS = {p: 1 for p in CANDIDATES}  # every candidate: higher = better (NASLib and zeronas alike)
+TABLES = {"nb101": ("nasbench101/nb101_zc_proxies_nbsz500_cifar10.csv.gz", "val_acc"),
+          "nb301": ("nasbench301/nb301_zc_proxies_nbsz725_cifar10.csv.gz", "val_acc_surrogate")}
+TIE = 0.005
+
+
+def naslib_table(name: str, data_dir) -> tuple[dict, np.ndarray]:
+    rel, target = TABLES[name]
+    path = paths.find([rel], data_dir)
+    if path is None:
+        raise SystemExit(f"{rel} not found under the data folder (--data-dir)")
+    rows = read_csv(path, name, (target,), gz=str(path).endswith(".gz"))
+    col = {c: i for i, c in enumerate(rows.header)}
+
+    def column(c):
+        return np.array([float(r[col[c]]) if r[col[c]] != "" else np.nan for r in rows.rows])
+
+    values = {p: column(NASLIB.get(p, p)) for p in CANDIDATES if NASLIB.get(p, p) in col}
+    return values, column(target)
+
+
+def macro_values(store: str, data_dir) -> tuple[dict, np.ndarray, dict]:
+    from zeronas.correlate import correlate
+
+    res = correlate(space="macro", proxies=",".join(CANDIDATES), sample=300, seed=0, store=store, data_dir=data_dir,
+                    only_stored=True)
+    return {p: np.asarray(v, dtype=float) for p, v in res.values.items()}, np.asarray(res.truth), res.meta
+
+
+def rho(values: dict, truth: np.ndarray, members) -> float:
+    if len(members) == 1:
+        x = values[members[0]]
+    else:
+        x = rank_ensemble([values[m] for m in members], [DIRECTIONS[m] for m in members])
+    ok = np.isfinite(x) & np.isfinite(truth)
+    return float(stats.spearmanr(x[ok], truth[ok])[0])
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--macro-store", default="runs/macro_lf.db")
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--max-members", type=int, default=4)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/label_free_ensemble.json"))
+    ap.add_argument("--doc", default=str(ROOT / "docs/label_free_ensemble.md"))
+    args = ap.parse_args(argv)
+    benches = {name: naslib_table(name, args.data_dir) for name in TABLES}
+    mv, mt, meta = macro_values(args.macro_store, args.data_dir)
+    benches["macro"] = (mv, mt)
+    n = {b: len(t) for b, (_, t) in benches.items()}
+    rows = []
+    for k in range(1, args.max_members + 1):
+        for members in itertools.combinations(CANDIDATES, k):
+            per = {b: rho(v, t, members) for b, (v, t) in benches.items() if all(m in v for m in members)}
+            if len(per) < 2:
+                continue
+            rows.append({"members": list(members), "rho": per, "worst": min(per.values()),
+                         "mean": float(np.mean(list(per.values())))})
+    rows.sort(key=lambda r: (-r["worst"], len(r["members"])))
+    ensembles = [r for r in rows if len(r["members"]) >= 2]  # an ensemble: singles are reported, not chosen
+    best = ensembles[0]
+    close = [r for r in ensembles if r["worst"] >= best["worst"] - TIE]
+    chosen = min(close, key=lambda r: (len(r["members"]), -r["worst"]))
+    out = {"date": str(date.today()), "rule": "max over ensembles (2+ members) of the worst Spearman over the "
+           "benchmarks where every member is measured (>= 2); ties within 0.005 to fewer members",
+           "benchmarks": n, "macro_meta": {k: meta.get(k) for k in ("sample", "seed", "table_sha256")},
+           "chosen": chosen, "top": ensembles[:25],
+           "singles": [r for r in rows if len(r["members"]) == 1]}
+    Path(args.out).write_text(json.dumps(out, indent=1))
+    print(f"archs: {n}")
+    print(f"{'members':45s} {'nb101':>7s} {'nb301':>7s} {'macro':>7s} {'worst':>7s}")
+    for r in ensembles[:15] + [r for r in rows if len(r["members"]) == 1]:
+        print(f"{'+'.join(r['members']):45s} " + " ".join(f"{r['rho'].get(b, float('nan')):7.3f}"
+                                                          for b in ("nb101", "nb301", "macro"))
+              + f" {r['worst']:7.3f}")
+    print(f"chosen: {'+'.join(chosen['members'])} (worst rho {chosen['worst']:.3f}); wrote {args.out}")
+    Path(args.doc).write_text(render(out, argv))
+    print(f"wrote {args.doc}")
+
+
+def render(out: dict, argv) -> str:
+    n = out["benchmarks"]
+    cmd = "python benchmarks/label_free_ensemble.py" + (" " + " ".join(argv) if argv else "")
+
+    def row(r):
+        cells = " | ".join(f"{r['rho'][b]:.3f}" if b in r["rho"] else "—" for b in ("nb101", "nb301", "macro"))
+        return f"| {'+'.join(r['members'])} | {cells} | {r['worst']:.3f} |"
+
+    head = "| members | NB101 | NB301 | Macro | worst |\n|---|---|---|---|---|"
+    lines = [
+        "# The label-blind ensemble `zeronas-v1`: how it was chosen",
+        "",
+        f"Generated by `{cmd}` on {out['date']}. Do not edit by hand.",
+        "",
+        "**Labels that touched the choice:** NAS-Bench-101 validation accuracy of "
+        f"{n['nb101']} cells and NAS-Bench-301 surrogate accuracy of {n['nb301']} DARTS genotypes (both with "
+        "NASLib's released proxy scores, `../shared/data/nasbench101`, `nasbench301`), and NAS-Bench-Macro mean "
+        f"test accuracy of {n['macro']} random architectures scored by zeronas (sample seed "
+        f"{out['macro_meta'].get('seed')}). **No NAS-Bench-201 value of any kind** (accuracy, or the NB201 "
+        "results of earlier zeronas studies) entered the candidates, the rule or the choice.",
+        "",
+        f"**Rule** (fixed before the table was computed): {out['rule']}. Aggregation: AZ-NAS's rank ensemble "
+        "(sum of log(rank/N)), zeronas's only ensemble rule. Candidates: the proxies zeronas implements that are "
+        "measured on NB301 and Macro; NB101 has no nwot, so ensembles with nwot are judged on NB301 and Macro.",
+        "",
+        f"**Chosen:** `{'+'.join(out['chosen']['members'])}`, worst Spearman {out['chosen']['worst']:.3f}, frozen as "
+        "`zeronas-v1` (`zeronas.correlate.ENSEMBLES`).",
+        "",
+        "## Best ensembles by the rule",
+        "",
+        head,
+        *[row(r) for r in out["top"][:15]],
+        "",
+        "## Single proxies",
+        "",
+        head,
+        *[row(r) for r in out["singles"]],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""``funnel``: zeronas's label-free search. A frozen rank ensemble ranks architectures; the budget goes where
+the ranking is decided: the cheap (data-free) members screen a large pool, the dear (data-dependent) members
+score only the pool's leaders, and a best-first local search scores the unscored one-edit neighbours of the
+ensemble's leaders, the cheapest screen first.
+
+Nothing of the searched space's accuracy is read (``accuracy_reads`` is 0) unless ``refine`` asks for it.
+The default ensemble is ``zeronas-v1`` (see ``docs/label_free_search.md`` for how it and the stage shares were
+fixed without NB201 labels). Every value goes through the store when one is given, so a rerun with the same
+seed replays from it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ..benchmarks.correlation import rank_ensemble
+from ..correlate import parse_proxies
+from ..errors import UserError
+from ..proxies.base import get_proxy
+from .base import Budget, SearchResult, register_strategy, rng_for
+from .sample import HW_KEYWORDS, SCORER_KEYWORDS, Fitness, _result, _scorer_kwargs, _setup
+
+# Shares of the time budget: pool screening by the cheap members, then the dear members on the pool's leaders
+# in cheap-ensemble order, then local search around the leaders. Fixed a priori (docs/label_free_search.md).
+POOL_SHARE, SCREEN_SHARE = 0.3, 0.4
+DEFAULT_SECONDS = 240.0  # with set-up and reporting, under the 5 minutes a default search may take
+LEADERS = 5  # leaders whose neighbourhoods the local phase expands, best first
+
+
+class _Members:
+    """The ensemble's members, each with its own cached, store-backed fitness; ``full`` holds the archs scored
+    by every member (the contenders the answer is chosen from)."""
+
+    def __init__(self, space, proxy: str, seed: int, scorer_kwargs: dict):
+        base, ens = parse_proxies(proxy)
+        if len(ens) > 1 or (not ens and len(base) != 1):
+            raise UserError(f"--proxy takes one proxy or one ensemble, not {proxy!r}")
+        self.space, self.name = space, proxy
+        self.members = next(iter(ens.values())) if ens else base
+        self.directions = [get_proxy(m).direction for m in self.members]
+        # data-free members are the cheap screen; a one-member "ensemble" or an all-data-free one screens by all
+        dear = [m for m in self.members if get_proxy(m).needs_images]
+        self.cheap = [m for m in self.members if m not in dear] or list(self.members)
+        self.dear = [m for m in self.members if m not in self.cheap]
+        self.fits = {m: Fitness(space, m, seed=seed, **scorer_kwargs) for m in self.members}
+        self.full: dict[str, object] = {}  # format -> arch, scored by every member
+
+    @property
+    def evaluations(self) -> int:
+        return max(f.evaluations for f in self.fits.values())
+
+    def value(self, m: str, arch) -> float:
+        return self.fits[m].raw(arch)[0]
+
+    def screen(self, arch) -> list[float]:
+        """The cheap members' values (a non-empty list)."""
+        return [self.value(m, arch) for m in self.cheap]
+
+    def score_all(self, arch):
+        for m in self.members:
+            self.value(m, arch)
+        self.full[self.space.format(arch)] = arch
+
+    def ranking(self, archs, members) -> np.ndarray:
+        """Rank-ensemble (sum of log rank/N) of ``archs`` by ``members``; higher is better."""
+        cols = [np.array([self.value(m, a) for a in archs], dtype=float) for m in members]
+        dirs = [get_proxy(m).direction for m in members]
+        return rank_ensemble(cols, dirs)
+
+    def leaders(self, k: int | None = None) -> list:
+        archs = list(self.full.values())
+        if not archs:
+            return []
+        order = np.argsort(-self.ranking(archs, self.members), kind="stable")
+        return [archs[i] for i in order[:k]]
+
+
+class _Fit:
+    """The final fitness over the contenders (what ``_result`` and refinement rank by): the full ensemble's
+    rank score within ``members.full``."""
+
+    def __init__(self, members: _Members):
+        self.m = members
+        self.members = members.members
+        self.scorer = members.fits[members.members[0]].scorer
+        self._keys: list[str] = []
+        self._scores = None
+
+    @property
+    def evaluations(self) -> int:
+        return self.m.evaluations
+
+    def _update(self):
+        if self._scores is None or len(self._keys) != len(self.m.full):
+            self._keys = list(self.m.full)
+            archs = [self.m.full[k] for k in self._keys]
+            self._scores = dict(zip(self._keys, self.m.ranking(archs, self.members)))
+
+    def __call__(self, arch) -> float:
+        self._update()
+        return float(self._scores.get(self.m.space.format(arch), -math.inf))
+
+    def raw(self, arch) -> list[float]:
+        return [self.m.value(mem, arch) for mem in self.members]
+
+    def best(self, archs):
+        return max(archs, key=self)
+
+
+def _neighbours(space, arch) -> list:
+    """Every one-edit neighbour of ``arch`` when the space lists them (``space.neighbours``), else 24 draws of
+    ``space.mutate``."""
+    if hasattr(space, "neighbours"):
+        return list(space.neighbours(arch))
+    rng = np.random.default_rng(abs(hash(space.format(arch))) % 2**32)
+    return [space.mutate(arch, rng) for _ in range(24)]
+
+
+@register_strategy("funnel", spaces=("nb201", "darts", "macro"), forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
+def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, pool=None, **kw) -> SearchResult:
+    """Label-free ensemble search in three stages under one time budget (wall seconds, everything included;
+    default 240) or ``budget`` full-ensemble evaluations:
+
+    1. *pool* (30% of the time): distinct random architectures (feasible ones under constraints), each scored
+       by the data-free members of ``proxy`` (for ``zeronas-v1``: synflow and flops); ``pool`` caps its size;
+    2. *screen* (40%): the data-dependent members (nwot) score the pool in order of the cheap rank ensemble;
+    3. *local* (the rest): the unscored one-edit neighbours of the top-5 contenders by the full ensemble are
+       scored, cheap members first, the best cheap-ranked neighbours fully, until the time is spent.
+
+    The answer is the contender (scored by every member) with the best full rank ensemble. ``refine`` K reads
+    the accuracy of the top K contenders (K reads, reported); ``objectives`` returns the front of the
+    contenders. Raises UserError for a bad proxy, budget or constraint (before any scoring)."""
+    if pool is not None and pool < 1:
+        raise UserError(f"--pool must be at least 1, not {pool}")
+    if budget is None and time_budget is None:
+        time_budget = DEFAULT_SECONDS
+    rng = rng_for(seed)
+    limit = Budget(budget, time_budget, label="funnel")  # first: set-up (data, tables) counts against the time
+    cons, refining = _setup(space, kw)
+    members = _Members(space, proxy, seed, _scorer_kwargs(kw))
+    t0 = limit.t0
+    traj: list[dict] = []
+
+    def phase_over(share: float) -> bool:
+        """Whether the stages up to cumulative share ``share`` have used their part: of the time, or (for the
+        screen) of the full-ensemble evaluations, which the pool's cheap screen does not spend."""
+        if limit.exhausted:
+            return True
+        if time_budget is not None and time.perf_counter() - t0 >= share * time_budget:
+            return True
+        return (budget is not None and share > POOL_SHARE
+                and limit.used >= budget * (share - POOL_SHARE) / (1 - POOL_SHARE))
+
+    def record(stage: str):
+        lead = members.leaders(1)
+        if lead:
+            traj.append({"evaluation": limit.used, "stage": stage, "contenders": len(members.full),
+                         "arch": space.format(lead[0])})
+
+    # 1. pool: cheap screen of distinct random archs (canonical keys: isomorphs are one network)
+    pool_archs, seen_keys = [], set()
+    cap = pool if pool is not None else (budget * 20 if budget is not None else None)
+    misses = 0
+    while not phase_over(POOL_SHARE) and (cap is None or len(pool_archs) < cap) and misses < 1000:
+        a = cons.sample(rng)
+        key = space.canonical(a)
+        if key in seen_keys:
+            misses += 1
+            continue
+        misses = 0
+        seen_keys.add(key)
+        members.screen(a)
+        pool_archs.append(a)
+        limit.tick()
+    if not pool_archs:
+        raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
+    # 2. screen: dear members in cheap-ensemble order (a pure data-free ensemble is complete already)
+    order = np.argsort(-members.ranking(pool_archs, members.cheap), kind="stable")
+    for i in order:
+        if members.full and phase_over(POOL_SHARE + SCREEN_SHARE):
+            break
+        members.score_all(pool_archs[i])
+        limit.spend()
+        if limit.exhausted:
+            break
+    record("screen")
+    # 3. local: best-first over the leaders' one-edit neighbourhoods, cheap screen first
+    expanded: set[str] = set()
+    while not limit.exhausted:
+        fresh = [a for a in members.leaders(LEADERS) if space.format(a) not in expanded]
+        if not fresh:
+            break
+        parent = fresh[0]
+        expanded.add(space.format(parent))
+        nbrs = []
+        for a in _neighbours(space, parent):
+            if (cons.active and not cons.feasible(a)) or space.canonical(a) in seen_keys:
+                continue
+            seen_keys.add(space.canonical(a))
+            nbrs.append(a)
+        nbrs = [a for a in nbrs if not limit.exhausted and members.screen(a)]
+        if not nbrs:
+            continue
+        # neighbours ranked by the cheap members against the whole pool, so the bar is the pool's, not theirs
+        ref = pool_archs + nbrs
+        cheap_rank = members.ranking(ref, members.cheap)[len(pool_archs):]
+        for j in np.argsort(-cheap_rank, kind="stable"):
+            if limit.exhausted:
+                break
+            members.score_all(nbrs[j])
+            limit.spend()
+        record("local")
+    limit.close()
+    fit = _Fit(members)
+    contenders = list(members.full.values())
+    protocol = {"proxy": proxy, "members": members.members, "cheap": members.cheap, "dear": members.dear,
+                "pool": len(pool_archs), "contenders": len(contenders), "time_budget": time_budget,
+                "budget": budget, "stage_shares": [POOL_SHARE, SCREEN_SHARE, 1 - POOL_SHARE - SCREEN_SHARE],
+                "leaders": LEADERS, "label_free": refining[0] is None}
+    return _result("funnel", space, contenders, seed, fit, traj, protocol, cons, refining)
