@@ -188,9 +188,40 @@ def _missing(dataset: str, split: str, data_dir, looked_for: list[str]) -> DataN
     )
 
 
+# Loaded splits, so that a loop of ``zeronas.score(...)`` calls (each making a Scorer) reads and decodes the
+# files once: (dataset, split, source, the folders searched and which exist) -> (files' signature, ImageSet).
+# A hit is used only while the files it came from are unchanged (path, mtime, size); its arrays are read-only.
+_LOADED: dict = {}
+
+
+def _signature(source: str) -> tuple:
+    p = Path(source)
+    try:
+        files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
+        return tuple((str(f), st.st_mtime_ns, st.st_size) for f in files for st in [f.stat()])
+    except OSError:
+        return ()
+
+
 def load_images(dataset: str, split: str = "train", data_dir=None, source: str = "auto") -> ImageSet:
     """Load a dataset split. ``source``: ``auto`` (best available), ``pickle``, ``npz`` (JPEG q75 arrays),
-    ``jpeg`` (all 50k/10k images from the JPEG bytes file), ``lossless`` (the exact 2,000/1,000 subset)."""
+    ``jpeg`` (all 50k/10k images from the JPEG bytes file), ``lossless`` (the exact 2,000/1,000 subset).
+    Cached in this process while its files are unchanged (the arrays are then shared and read-only)."""
+    key = (str(dataset).lower(), split, source,
+           tuple((str(d), d.is_dir()) for d in paths.candidate_dirs(data_dir)))
+    hit = _LOADED.get(key)
+    if hit is not None and hit[1].source and _signature(hit[1].source) == hit[0]:
+        return hit[1]
+    images = _load_images(dataset, split, data_dir, source)
+    images.x.flags.writeable = False
+    images.y.flags.writeable = False
+    sig = _signature(images.source)
+    if sig:
+        _LOADED[key] = (sig, images)
+    return images
+
+
+def _load_images(dataset: str, split: str, data_dir, source: str) -> ImageSet:
     info = dataset_info(dataset)
     if split not in ("train", "test"):
         raise UserError(f"unknown split {split!r}; use 'train' or 'test'")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 from torch import nn
@@ -62,6 +64,7 @@ class ScoringContext:
         self.notes: list[str] = []
         self._model: nn.Module | None = None
         self._state: dict | None = None
+        self._handed_out = False  # model() gave the network to a proxy since it was built or its weights set
         self._batches: dict = {}
         self.train_steps, self.train_lr = train_steps, train_lr
         self.training: dict = {}  # what fast training did: steps, losses, seconds
@@ -86,8 +89,14 @@ class ScoringContext:
                 self.training = fast_train(self._model, self.require_images("fast training"), self.train_steps,
                                            batch_size=self.batch_size, lr=self.train_lr, seed=self.seed)
             self._state = {k: v.detach().clone() for k, v in self._model.state_dict().items()}
-        m = self._model.to(dtype)
-        m.load_state_dict(self._state)
+        m = self._model
+        if any(t.dtype != dtype for t in itertools.chain(m.parameters(), m.buffers()) if t.is_floating_point()):
+            m.to(dtype)  # Module.to walks every module even when nothing changes: only when needed
+        if self._handed_out:  # a proxy may have changed it: restore the initial weights (as load_state_dict)
+            with torch.no_grad():
+                for name, t in m.state_dict().items():
+                    t.copy_(self._state[name])
+        self._handed_out = True
         m.train()
         m.requires_grad_(True)
         m.zero_grad(set_to_none=True)
@@ -97,6 +106,7 @@ class ScoringContext:
         """Score ``model`` as it is (e.g. after some training) instead of building the network at init."""
         self._model = model
         self._state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._handed_out = False
 
     def generator(self, offset: int = 0) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1000003 + offset)

@@ -17,11 +17,12 @@ def input_jacobian(model, x: torch.Tensor) -> torch.Tensor:
     x = x.detach().clone().requires_grad_(True)
     model.zero_grad(set_to_none=True)
     out = model(x)
-    if out.requires_grad:
-        out.backward(torch.ones_like(out))
-    if x.grad is None:  # the output does not depend on the input (e.g. an all-none cell): J = 0
+    grad = None
+    if out.requires_grad:  # the input gradient only: no weight gradients are computed (nor kept)
+        (grad,) = torch.autograd.grad(out, x, torch.ones_like(out), allow_unused=True)
+    if grad is None:  # the output does not depend on the input (e.g. an all-none cell): J = 0
         return torch.zeros_like(x).reshape(x.shape[0], -1)
-    return x.grad.detach().reshape(x.shape[0], -1)
+    return grad.detach().reshape(x.shape[0], -1)
 
 
 def jacob_cov_from_jacobian(J: np.ndarray, k: float = K_EPS) -> float:

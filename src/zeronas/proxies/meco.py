@@ -9,7 +9,9 @@ from .base import hooks, register
 
 def min_eig_channel_corr(feature: torch.Tensor) -> float:
     """feature: one sample's output [C, ...]; min eigenvalue of corrcoef over channels (NaN/inf -> 0)."""
-    f = feature.reshape(feature.shape[0], -1).double()
+    # contiguous: a channels-last feature (e.g. the CPU pooling fast path's) would otherwise reach corrcoef as
+    # a strided view and be reduced in another order
+    f = feature.reshape(feature.shape[0], -1).double().contiguous()
     if f.shape[0] == 1:
         return 1.0
     if f.shape[1] < 2:  # one value per channel: every correlation is undefined, set to 0 as the reference does

@@ -19,24 +19,44 @@ def hamming_kernels(model, x: torch.Tensor, per_layer: bool = False, by_name: bo
     integers of magnitude <= N_l, exact in float32 while N_l < 2^24 (and on CPU, where there is no TF32);
     the sum over layers is kept in float64.
     """
-    B = x.shape[0]
-    K = torch.zeros(B, B, dtype=torch.float64, device=x.device)
+    K = torch.zeros(x.shape[0], x.shape[0], dtype=torch.float64, device=x.device)
     layers: list[tuple[torch.Tensor, int]] = []
-    exact32 = x.device.type == "cpu"
-
-    def hook(module, inputs):
-        s = (inputs[0].detach() > 0).flatten(1)
-        n = s.shape[1]
-        dtype = torch.float32 if exact32 and n < 2**24 else torch.float64
-        s = s.to(dtype) * 2 - 1
-        k = ((s @ s.T + n) / 2).double()
-        K.add_(k)
-        if per_layer:
-            layers.append((k, n))
-
-    with hooks([m.register_forward_pre_hook(hook) for m in relu_modules(model, by_name)]), torch.no_grad():
+    with hooks(kernel_hooks(model, K, layers if per_layer else None, x.device, by_name)), torch.no_grad():
         model(x)
     return K, layers
+
+
+def kernel_hooks(model, K: torch.Tensor, layers: list | None, device, by_name: bool = True) -> list:
+    """Forward pre-hooks on the ReLU modules that add each one's Hamming kernel to ``K`` (and ``(k, n)`` to
+    ``layers`` when given). Modules fed the very same tensor (a ``ReLUConvBN`` and the ReLU inside it, or
+    several edges leaving one cell node) get the same kernel, computed once per forward pass: it is a
+    function of that tensor alone, so the sum is unchanged to the last bit."""
+    hook = kernel_hook(K, layers, device)
+    return [m.register_forward_pre_hook(hook) for m in relu_modules(model, by_name)]
+
+
+def kernel_hook(K: torch.Tensor, layers: list | None, device):
+    exact32 = torch.device(device).type == "cpu"
+    seen: dict = {}  # (id, version) of an input tensor -> (tensor, kernel); the tensor is kept so ids stay unique
+
+    def hook(module, inputs):
+        t = inputs[0]
+        key = (id(t), t._version)  # an in-place change (e.g. an inplace ReLU) bumps the version
+        hit = seen.get(key)
+        if hit is not None and hit[0] is t:
+            k, n = hit[1]
+        else:
+            c = t.detach() > 0
+            n = c[0].numel()
+            dtype = torch.float32 if exact32 and n < 2**24 else torch.float64
+            s = torch.where(c, 1.0, -1.0).to(dtype).flatten(1)  # s = 2c - 1, exactly
+            k = ((s @ s.T + n) / 2).double()
+            seen[key] = (t, (k, n))
+        K.add_(k)
+        if layers is not None:
+            layers.append((k, n))
+
+    return hook
 
 
 def shared_kernel(ctx, proxy: str):
