@@ -39,7 +39,9 @@ METHODS = {
     "rea-nwot-100": ("rea", {"proxy": "nwot", "budget": 100, "population": 20, "tournament": 5},
                      "REA with nwot, 100 evaluations, population 20, tournament 5", None, ""),
     "rea-ensemble-100": ("rea", {"proxy": "ensemble:nwot+synflow+jacob_cov", "budget": 100, "population": 20,
-                                 "tournament": 5}, "REA with the nwot+synflow+jacob_cov rank ensemble, 100 evaluations",
+                                 "tournament": 5},
+                         "REA with the nwot+synflow+jacob_cov rank ensemble (members TUNED WITH NB201 "
+                         "CIFAR-100 LABELS, docs/ensemble_study.md), 100 evaluations",
                          None, ""),
     "rea-aznas-100": ("rea", {"proxy": "az_nas", "budget": 100, "population": 20, "tournament": 5},
                       "REA with the AZ-NAS rank ensemble (expressivity, progressivity, trainability, FLOPs), "
@@ -63,6 +65,17 @@ METHODS = {
     "teg-reinforce": ("teg-reinforce", {"repeat": 1, "budget": 30},
                       "repeat 1, 30 evaluations (paper: repeat 3, 500 steps)", None, ""),
 }
+# zeronas's label-free default and its few-shot twin: one search answers both rows (the twin's label-free
+# answer is recorded in its protocol), so the two differ only by the accuracy reads
+_FUNNEL = {"proxy": "zeronas-v1", "pool": 2000, "budget": 200}
+METHODS["funnel-v1"] = ("funnel", _FUNNEL,
+                        "LABEL-FREE default: frozen zeronas-v1 (nwot+params, chosen without NB201 labels); 2,000 "
+                        "params-screened archs, 200 nwot evaluations (60% on the pool's leaders, 40% best-first "
+                        "one-edit local search); 0 accuracy reads", None, "")
+METHODS["funnel-v1-refine20"] = ("funnel", {**_FUNNEL, "refine": 20, "evaluator": "table"},
+                                 "few-shot: the same search, then NB201's 12-epoch accuracy (hp12, one seed) of its "
+                                 "top 20 contenders: 20 accuracy reads", None, "")
+TWINS = {"funnel-v1-refine20": "funnel-v1"}  # label run -> label-free row written from the same search
 EXPENSIVE = {"rea-ensemble-100", "das-ft10-20", "zero-cost-pt", "teg-rea", "teg-reinforce", "te-nas-kaiming",
              "rea-aznas-100"}
 
@@ -91,16 +104,29 @@ def run(args) -> list[dict]:
             for seed in range(args.expensive_seeds if label in EXPENSIVE else args.seeds):
                 if (label, dataset, seed) in have or (label, dataset, seed) in _finished(args.jsonl):
                     continue  # the file is re-read: another process may be filling in other methods
-                t0 = time.perf_counter()
+                if label in TWINS.values() and label in args.methods and any(
+                        TWINS[t] == label and t in args.methods for t in TWINS):
+                    continue  # written by its twin's search
+                t0, c0 = time.perf_counter(), time.process_time()
                 r = search("nb201", method, seed=seed, data=dataset, data_dir=args.data_dir, **kwargs)
                 row = {"label": label, "method": method, "dataset": dataset, "seed": seed, "arch": r.arch,
-                       "seconds": time.perf_counter() - t0, "evaluations": r.evaluations, "benchmark": r.benchmark,
+                       "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+                       "evaluations": r.evaluations, "benchmark": r.benchmark, "accuracy_reads": r.accuracy_reads,
                        "fast_training_seconds": r.protocol.get("fast_training_seconds"),
                        "stands_in_for": (r.protocol.get("scorer", {}).get("data", {}) or {}).get("stands_in_for")}
+                rows = [row]
+                if label in TWINS:
+                    from zeronas.search.base import benchmark_info
+                    from zeronas.spaces import space
+
+                    sp = space("nb201")
+                    free = r.protocol["refine"]["label_free_answer"]
+                    rows.append({**row, "label": TWINS[label], "arch": free, "accuracy_reads": 0,
+                                 "benchmark": benchmark_info(sp, sp.parse(free), args.data_dir)})
                 with args.jsonl.open("a") as f:
-                    f.write(json.dumps(row) + "\n")
-                done.append(row)
-                have.add((label, dataset, seed))
+                    f.write("".join(json.dumps(x) + "\n" for x in rows))
+                done += rows
+                have |= {(x["label"], dataset, seed) for x in rows}
                 print(f"{label:20s} {dataset:15s} seed {seed}: {r.benchmark.get(dataset, float('nan')):.2f} "
                       f"({row['seconds']:.0f}s)", flush=True)
     return done
@@ -265,6 +291,11 @@ def summarize(rows: list[dict], args) -> dict:
             accs = [r["benchmark"][dataset] for r in sel]
             entry[dataset] = {"mean": statistics.mean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                               "n": len(accs), "seconds": statistics.mean(r["seconds"] for r in sel),
+                              "cpu_seconds": (statistics.mean(r["cpu_seconds"] for r in sel)
+                                              if all("cpu_seconds" in r for r in sel) else None),
+                              "accuracy_reads": max(r.get("accuracy_reads", 0) for r in sel),
+                              "at_optimum": sum(abs(r["benchmark"][dataset] - OPTIMUM[dataset]) < 0.005
+                                                for r in sel),
                               "stand_in": any(r.get("stands_in_for") for r in sel),
                               "training_seconds": statistics.mean(r.get("fast_training_seconds") or 0.0 for r in sel)}
         out[label] = entry
@@ -289,9 +320,9 @@ def markdown(summary: dict, args) -> str:
         + (" Other benchmark jobs shared the CPU while these searches ran, so the times are upper bounds."
            if args.shared_cpu else ""),
         "",
-        "| method | settings | CIFAR-10 | CIFAR-100 | ImageNet16-120 | seeds | s / search "
-        "| published (C10 / C100 / IN16) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | settings | CIFAR-10 | CIFAR-100 | ImageNet16-120 | seeds | s / search | CPU s / search "
+        "| accuracy reads | seeds at the optimum (C10 / C100 / IN16) | published (C10 / C100 / IN16) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for label, entry in summary.items():
         _, _, note, pub, src = METHODS[label]
@@ -304,10 +335,15 @@ def markdown(summary: dict, args) -> str:
         train_s = statistics.mean(e["training_seconds"] for e in entry.values()) if entry else 0.0
         pub_s = " / ".join(f"{v:.2f}" for v in pub) + f" ({src})" if pub else (src or "—")
         if not secs:
-            lines.append(f"| {label} | {note} | — | — | — | 0 | — | — |")
+            lines.append(f"| {label} | {note} | — | — | — | 0 | — | — | — | — | — |")
             continue
         cost = f"{statistics.mean(secs):.0f}" + (f" (of which {train_s:.0f} fast training)" if train_s else "")
-        lines.append(f"| {label} | {note} | {' | '.join(cells)} | {n} | {cost} | {pub_s} |")
+        cpus = [e["cpu_seconds"] for e in entry.values() if e.get("cpu_seconds") is not None]
+        cpu = f"{statistics.mean(cpus):.0f}" if cpus else "—"
+        reads = max((e.get("accuracy_reads", 0) for e in entry.values()), default=0)
+        opt = " / ".join(f"{entry[ds]['at_optimum']}/{entry[ds]['n']}" if ds in entry and "at_optimum" in entry[ds]
+                         else "—" for ds in DATASETS)
+        lines.append(f"| {label} | {note} | {' | '.join(cells)} | {n} | {cost} | {cpu} | {reads} | {opt} | {pub_s} |")
     lines += ["", "Gap to the optimum of the best mean per dataset:", ""]
     for ds in DATASETS:
         best = max(((lbl, e[ds]["mean"]) for lbl, e in summary.items() if ds in e), key=lambda t: t[1], default=None)

@@ -116,3 +116,48 @@ def test_funnel_bad_options_are_one_line(args, what, capsys):
         main(["search", "--method", "funnel", "--data", "none", "--budget", "2", *args])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1 and what in err
+
+
+def test_cpu_preset_fills_only_what_is_not_given(monkeypatch):
+    """--preset cpu (default) gives zero-cost-pt the 5-minute settings, an explicit option wins, and --preset
+    paper leaves the strategy's own (paper) defaults."""
+    from zeronas.search import base
+
+    base._load()
+    seen = {}
+
+    def fake(space, **kw):
+        seen.clear()
+        seen.update(kw)
+        return base.SearchResult("zero-cost-pt", space.name, SP.format(SP.sample(0)),
+                                 SP.canonical(SP.sample(0)), 0, 0.0, 1)
+
+    fake.__signature__ = inspect.signature(base._STRATEGIES["zero-cost-pt"])  # the keywords it accepts
+    monkeypatch.setitem(base._STRATEGIES, "zero-cost-pt", fake)
+    r = search("nb201", "zero-cost-pt", data="none", validate=3)
+    assert seen["validate"] == 3 and seen["pool"] == 5 and seen["C"] == 8 and seen["N"] == 1
+    assert r.protocol["preset"] == {"name": "cpu", "applied": {"pool": 5, "C": 8, "N": 1, "batch_size": 64}}
+    search("nb201", "zero-cost-pt", data="none", preset="paper")
+    assert "pool" not in seen and "validate" not in seen
+    with pytest.raises(Exception, match="preset"):
+        search("nb201", "zero-cost-pt", data="none", preset="gpu")
+
+
+@pytest.mark.parametrize("method, kw", [
+    ("funnel", {"proxy": DATA_FREE, "budget": 4, "pool": 8}),
+    ("rea", {"proxy": "params", "budget": 6, "population": 3, "tournament": 2}),
+])
+def test_searches_report_progress_with_an_eta(method, kw):
+    import io
+
+    from zeronas.search.base import show_progress
+
+    log = io.StringIO()  # not a terminal: plain lines (here one per evaluation)
+    show_progress(True, stream=log, every=0.0)
+    try:
+        search("nb201", method, data="none", **kw)
+    finally:
+        show_progress(False)
+    lines = [x for x in log.getvalue().splitlines() if x.strip()]
+    assert lines and all("ETA" in x and "% of the budget" in x for x in lines)
+    assert lines[-1].startswith(f"{method}: 100%")

@@ -313,6 +313,12 @@ def search(
              "zeronas-v1), sample/random/rea/zero-cost-pt (default nwot) or das (default das).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first run.")] = 0,
     runs: Annotated[int, typer.Option(help="Run this many seeds (seed, seed+1, ...) and report mean +- std.")] = 1,
+    preset: Annotated[str, typer.Option(
+        help="cpu (default): on nb201, settings that finish within 5 minutes on a 2-core CPU for zero-cost-pt "
+             "(--pool 5 --validate 10 --C 8 --N 1 --batch-size 64), te-nas (--repeat 1 --batch-size 16 --C 8 "
+             "--N 1), teg-rea (--repeat 1 --budget 30 --population 10 --tournament 3) and teg-reinforce "
+             "(--repeat 1 --budget 30); paper: the papers' settings. Options given explicitly always win.")
+    ] = "cpu",
     budget: Annotated[int | None, typer.Option(
         help="Architectures evaluated: sample/das N; rea default 200; teg-rea default population+1000; "
              "teg-reinforce default 500.")] = None,
@@ -394,7 +400,7 @@ def search(
                  repeat=repeat, init=init, train_steps=train_steps, lr=lr, C=channels, N=cells, budget=budget,
                  time_budget=time_budget, batch_size=batch_size, store=store, max_params=max_params,
                  max_flops=max_flops, max_latency=max_latency or None, objectives=objectives, refine=refine,
-                 evaluator=evaluator)
+                 evaluator=evaluator, preset=preset)
     kwargs = {k: v for k, v in given.items() if v is not None}
     accepted = strategy_keywords(method)
     for name in kwargs:  # an option the method would ignore is an error, never silently dropped

@@ -332,6 +332,7 @@ DOMAINS: dict[str, object] = {
     "index": Int(0, 10**9),
     "workers": Int(0, 1024),
     "runs": Int(1, 1000),
+    "preset": Choice(("cpu", "paper")),
     "budget": Int(1, 10**7),
     "time_budget": Float(0, 7 * 24 * 3600, lo_open=True),  # seconds; a week caps a typo
     "n": Int(1, 10**7),

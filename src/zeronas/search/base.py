@@ -17,7 +17,18 @@ _SPACES: dict[str, tuple[str, ...]] = {}
 
 _FORWARDS: dict[str, tuple[str, ...]] = {}
 # keywords every search takes: the seed, and where the benchmark table lies (to report the answer's accuracy)
-COMMON_KEYWORDS = ("seed", "data_dir")
+COMMON_KEYWORDS = ("seed", "data_dir", "preset")
+PRESETS = ("cpu", "paper")
+# preset "cpu" (the default): settings under which a search with no other option finishes within 5 minutes
+# on a 2-core CPU (the reduced rows of docs/search_results.md); options given explicitly always win, and
+# preset "paper" keeps the papers' settings (each strategy's own defaults). NB201 only: on DARTS even
+# reduced supernet searches take 10-30 minutes on this CPU (docs/darts_searches.md).
+CPU_PRESETS = {
+    ("nb201", "zero-cost-pt"): {"pool": 5, "validate": 10, "C": 8, "N": 1, "batch_size": 64},
+    ("nb201", "te-nas"): {"repeat": 1, "batch_size": 16, "C": 8, "N": 1},
+    ("nb201", "teg-rea"): {"repeat": 1, "budget": 30, "population": 10, "tournament": 3},
+    ("nb201", "teg-reinforce"): {"repeat": 1, "budget": 30},
+}
 
 
 def register_strategy(name: str, spaces: tuple[str, ...] = ("nb201",), forwards: tuple[str, ...] = ()):
@@ -101,13 +112,13 @@ def benchmark_info(space, arch, data_dir=None) -> dict:
     return out
 
 
-_PROGRESS = {"enabled": False, "stream": None}
+_PROGRESS = {"enabled": False, "stream": None, "every": 30.0}
 
 
-def show_progress(enabled: bool = True, stream=None):
+def show_progress(enabled: bool = True, stream=None, every: float = 30.0):
     """Have searches report progress with an ETA on ``stream`` (default stderr): a bar on a terminal, a plain
-    line every 30 s otherwise. The CLI turns it on; library calls stay quiet unless asked."""
-    _PROGRESS.update(enabled=enabled, stream=stream)
+    line every ``every`` seconds otherwise. The CLI turns it on; library calls stay quiet unless asked."""
+    _PROGRESS.update(enabled=enabled, stream=stream, every=every)
 
 
 class Budget:
@@ -125,6 +136,7 @@ class Budget:
         self.label = label
         self._bar = None
         self._last = self.t0
+        self._prev = self._cost = None
 
     def fraction(self) -> float:
         """How much of the budget is spent, 0..1 (the larger of the evaluation and the time share)."""
@@ -136,6 +148,11 @@ class Budget:
         return min(1.0, max(parts, default=0.0))
 
     def spend(self, n: int = 1):
+        now = time.perf_counter()
+        if self._prev is not None:  # the going cost of one evaluation (with the work between evaluations)
+            dt = (now - self._prev) / n
+            self._cost = dt if self._cost is None else 0.7 * self._cost + 0.3 * dt
+        self._prev = now
         self.used += n
         self.tick()
 
@@ -160,7 +177,7 @@ class Budget:
             if now - self._last >= 0.2:
                 self._last = now
                 self._bar.update(self._task, completed=int(1000 * self.fraction()), evals=self.used)
-        elif now - self._last >= 30:
+        elif now - self._last >= _PROGRESS["every"]:
             self._last = now
             f, spent = self.fraction(), now - self.t0
             eta = spent * (1 - f) / f if f > 0 else math.inf
@@ -175,9 +192,13 @@ class Budget:
 
     @property
     def exhausted(self) -> bool:
+        """Out of evaluations, or out of time: no evaluation starts that would, at its going cost, end
+        after the deadline (so the budget is honoured, not overrun by the last one)."""
         if self.evaluations is not None and self.used >= self.evaluations:
             return True
-        return self.seconds is not None and time.perf_counter() - self.t0 >= self.seconds
+        if self.seconds is None:
+            return False
+        return time.perf_counter() - self.t0 + (self._cost or 0.0) >= self.seconds
 
 
 def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
@@ -211,9 +232,16 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
         params = inspect.signature(_STRATEGIES[method]).parameters
         if "data_dir" not in params and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
             kwargs = {k: v for k, v in kwargs.items() if k != "data_dir"}
+    preset = kwargs.pop("preset", "cpu")
+    if preset not in PRESETS:
+        raise UserError(f"--preset must be one of {', '.join(PRESETS)}, not {preset!r}")
+    applied = {k: v for k, v in CPU_PRESETS.get((sp.name, method), {}).items() if kwargs.get(k) is None} \
+        if preset == "cpu" else {}
+    kwargs.update(applied)
     t0 = time.perf_counter()
     result: SearchResult = _STRATEGIES[method](sp, **kwargs)
     result.seconds = time.perf_counter() - t0
+    result.protocol["preset"] = {"name": preset, "applied": applied}
     if getattr(sp, "plugin", False):  # how to load the space again (export, score)
         result.protocol["space_source"] = sp.source
     result.benchmark = benchmark_info(sp, sp.parse(result.arch), data_dir)

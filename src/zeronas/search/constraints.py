@@ -30,7 +30,9 @@ def nb201_params_flops(arch, dataset: str) -> tuple[float, float]:
     n3 = sum(op == "nor_conv_3x3" for op in arch)
     npool = sum(op == "avg_pool_3x3" for op in arch)
     k = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120}[dataset]
-    params = 73_306 + 65 * (k - 10) + sum(5 * (n1 * (c * c + 2 * c) + n3 * (9 * c * c + 2 * c)) for c in (16, 32, 64))
+    from ..spaces import space
+
+    params = space("nb201").count_params(arch, num_classes=k)
     if dataset == "imagenet16-120":
         flops = 1.993792 + 1.09056 * n1 + 8.95488 * n3 + 0.32256 * npool
     else:

@@ -20,7 +20,7 @@ from ..data import make_batch
 from ..errors import UserError
 from ..proxies.base import get_proxy
 from ..scoring import Scorer
-from .base import SearchResult, StoredMetrics, register_strategy, rng_for
+from .base import Budget, SearchResult, StoredMetrics, register_strategy, rng_for
 from .supernet_context import SupernetContext
 
 EDGE_ORDERS = ("random", "order", "reverse")
@@ -88,6 +88,9 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
     decisions = StoredMetrics(space, "zero-cost-pt", ("choice",), setting, store)
     validations = StoredMetrics(space, "zero-cost-pt", ("validation",), {**setting, "validate": validate}, store)
     evaluations, candidates, trajectory = 0, [], []
+    n_edges = sum(len(g) for g in space.cell_edge_groups())
+    # progress only (never stops the search): op decisions of every proposal, then the validations
+    progress = Budget(pool * n_edges * len(candidates_ops) + pool * validate, label="zero-cost-pt")
     for proposal in range(pool):
         alpha = 1e-3 * torch.randn(sup.arch_alpha.shape, generator=torch.Generator().manual_seed(seed * 100 + proposal))
         weights = torch.softmax(alpha, dim=-1).to(scorer.device)
@@ -108,6 +111,7 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
                 w[removed(opt)] = 0.0
                 crit.append(score(w, batch))
                 evaluations += 1
+                progress.spend()
             crit = np.nan_to_num(np.array(crit), nan=np.inf if lowest else -np.inf)
             choice = options[int(np.argmin(crit) if lowest else np.argmax(crit))]
             decisions.put(key, {"choice": choice}, 0.0)
@@ -145,9 +149,11 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
 
             total = validations.get_or_compute(space.format(arch), validation, space.format(arch))["validation"]
             evaluations += validate
+            progress.spend(validate)
             scores[space.format(arch)] = total
             if total > best_score:
                 best, best_score = arch, total
+    progress.close()
     protocol = {"proxy": proxy, "pool": pool, "validate": validate, "edge_order": edge_order, "space": space.name,
                 "batch_size": batch_size, "C": C, "N": N, "supernet_mode": "eval",
                 "candidates": len(unique), "validation_scores": scores}

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..scoring import Scorer
-from .base import SearchResult, StoredMetrics, register_strategy
+from .base import Budget, SearchResult, StoredMetrics, register_strategy
 from .supernet_context import TEContext
 
 
@@ -65,10 +65,18 @@ def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=None, C=Non
     if "none" in ops:
         mask[:, ops.index("none")] = False
     evaluations = 0
+    # progress only: the measurements every pruning round and the topology step will take
+    alive, planned = mask.sum(1).tolist(), 0
+    while any(a > 1 for a in alive):
+        planned += repeat * (1 + sum(a for a in alive if a > 1))
+        alive = [a - min(prune_number, a - 1) if a > 1 else a for a in alive]
+    planned += repeat * (1 + sum(len(g) for g in space.topology_groups())) if space.topology_groups() else 0
+    progress = Budget(max(planned, 1), label="te-nas")
 
     def measure(m: torch.Tensor, r: int) -> tuple[float, float]:
         nonlocal evaluations
         evaluations += 1
+        progress.spend()
         key = f"r{r}:" + "".join("1" if b else "0" for b in m.flatten().tolist())
         v = saved.get_or_compute(key, lambda: te.measure(m, r))
         return (1e5 if math.isnan(v["kappa"]) else v["kappa"]), v["regions"]
@@ -121,6 +129,7 @@ def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=None, C=Non
                 if e not in keep:
                     mask[e] = False
         trajectory.append({"round": "topology", "edges_kept": int((mask.sum(1) > 0).sum())})
+    progress.close()
     arch = space.from_edge_scores(torch.zeros(mask.shape).masked_fill(~mask, float("-inf")))
     return SearchResult("te-nas", space.name, space.format(arch), space.canonical(arch), seed, 0.0, evaluations,
                         {}, {}, trajectory, protocol)

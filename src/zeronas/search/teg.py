@@ -110,7 +110,7 @@ def teg_rea(space, seed=0, budget=None, time_budget=None, population=256, tourna
         raise UserError(f"--tournament ({tournament}) cannot exceed --population ({population})")
     rng = rng_for(seed)
     ev = _evaluator(space, {**kw, "seed": seed})
-    limit = Budget(budget, time_budget)
+    limit = Budget(budget, time_budget, label="teg-rea")
     pop: collections.deque = collections.deque()
     traj = []
 
@@ -130,6 +130,7 @@ def teg_rea(space, seed=0, budget=None, time_budget=None, population=256, tourna
     if not pop:
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
     best = pop[best_by_rank([v for _, v in pop])][0]
+    limit.close()
     return _teg_result("teg-rea", space, best, seed, ev, traj,
                        {"population": population, "tournament": tournament, "budget": budget})
 
@@ -163,7 +164,7 @@ def teg_reinforce(space, seed=0, budget=None, time_budget=None, lr=0.04, momentu
     opt = torch.optim.Adam([logits], lr=lr)
     num = den = 0.0  # EMA baseline (bias-corrected, as in the official ExponentialMovingAverage)
     buffer, history, traj = _RewardBuffer(), [], []
-    limit = Budget(budget, time_budget)
+    limit = Budget(budget, time_budget, label="teg-reinforce")
     while not limit.exhausted:
         probs = torch.softmax(logits, dim=-1)
         action = torch.multinomial(probs.detach(), 1, generator=gen).squeeze(1)
@@ -184,5 +185,6 @@ def teg_reinforce(space, seed=0, budget=None, time_budget=None, lr=0.04, momentu
     if not history:
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
     best = history[best_by_rank([v for _, v in history])][0]
+    limit.close()
     return _teg_result("teg-reinforce", space, best, seed, ev, traj,
                        {"lr": lr, "baseline_momentum": momentum, "budget": budget, "reward_buffer": 10})
