@@ -1,7 +1,9 @@
 """Your own model and data (issue 25 items 1, 2, 4): any nn.Module through the API and the CLI, image folders,
 arrays and torch datasets; every proxy gives a value or says in one line why not; the user's weights never change."""
 
+import importlib.util
 import math
+import re
 import sys
 import types
 
@@ -246,14 +248,99 @@ def test_torchvision_and_timm_specs(monkeypatch):
         load_model("torchvision:resnet99")
 
 
-def test_real_torchvision_resnet18_when_installed():
+def _torchvision_or_skip():
+    """torchvision through zeronas's import (with its narrow fallback), or skip with the reason."""
+    from zeronas.models import import_torchvision
+
     try:
-        import torchvision  # noqa: F401
-    except Exception as exc:  # noqa: BLE001  (absent, or a build for another torch)
-        pytest.skip(f"torchvision does not import here ({type(exc).__name__}); the fake-module test covers the path")
+        return import_torchvision()
+    except Exception as exc:  # noqa: BLE001  (absent, or a build that fails in another way)
+        pytest.skip(f"torchvision is not importable here ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); "
+                    "pip install 'zeronas[vision]' (torchvision==0.28.0, the release built for torch 2.13.0)")
+
+
+def test_real_torchvision_resnet18_when_installed():
+    _torchvision_or_skip()
     model, _ = load_model("torchvision:resnet18", num_classes=10)
     records = zeronas.score(model, proxies=["params", "nwot", "zeros"], data=_arrays(16, 32, 32, 10), batch_size=8)
     assert records[0].value == sum(p.numel() for p in model.parameters()) and records[1].error is None
+
+
+def test_torchvision_fallback_only_when_the_plain_import_fails():
+    """In a fresh interpreter: the plain import either works (then no fallback, no note) or fails with exactly
+    torchvision's missing-operator error (then the fallback imports it, notes it once, and a classifier builds)."""
+    import subprocess
+
+    pytest.importorskip("PIL")
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision is not installed (pip install 'zeronas[vision]')")
+    code = (
+        "import json\n"
+        "try:\n    import torchvision\n    plain = 'ok'\n"
+        "except Exception as e:\n    plain = f'{type(e).__name__}: {e}'\n"
+        "from zeronas.models import import_torchvision, torchvision_note\n"
+        "tv = import_torchvision(); tv2 = import_torchvision()\n"
+        "m = tv.models.get_model('resnet18', weights=None)\n"
+        "print(json.dumps({'plain': plain, 'note': torchvision_note(), 'same': tv is tv2,\n"
+        "                  'n': len(tv.models.list_models(module=tv.models)),\n"
+        "                  'params': sum(p.numel() for p in m.parameters())}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0 and "operator torchvision::" not in proc.stderr:
+        pytest.skip(f"torchvision fails to import in another way: {proc.stderr.strip().splitlines()[-1][:150]}")
+    assert proc.returncode == 0, proc.stderr
+    import json
+
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["params"] == 11_689_512 and out["n"] >= 20 and out["same"]
+    if out["plain"] == "ok":
+        assert out["note"] is None
+    else:
+        assert out["plain"] == "RuntimeError: operator torchvision::nms does not exist", out["plain"]
+        assert out["note"].startswith("torchvision C ops unavailable: detection ops disabled; classification "
+                                      "models unaffected")
+
+
+def test_torchvision_fallback_is_narrow(monkeypatch):
+    """Any other import failure propagates unchanged; nothing is defined for it."""
+    from zeronas import models
+
+    for message in ("operator torchvision::roi_align does not exist", "CUDA driver version is insufficient",
+                    "operator torchvision::nms does not exist (and more)"):
+        def broken(message=message):
+            raise RuntimeError(message)
+
+        monkeypatch.setattr(models, "_import_tv", broken)
+        lib_before = models._tv_fallback["lib"]
+        with pytest.raises(RuntimeError, match=re.escape(message)):
+            models.import_torchvision()
+        assert models._tv_fallback["lib"] is lib_before
+
+
+def test_cli_torchvision_model_all_proxies(tmp_path, capsys):
+    """Acceptance item 1 on a small torchvision model: every proxy is in the table or named with the reason."""
+    _torchvision_or_skip()
+    root = _folder(tmp_path / "f", classes=("a", "b", "c"), per_class=4, size=(32, 32))
+    code, out, err = _cli(["score", "--model", "torchvision:mobilenet_v3_small", "--data", str(root), "--proxies",
+                           "all", "--num-classes", "3", "--batch-size", "4", "--threads", "1", "--set",
+                           "swap.repeats=2", "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    import json
+
+    records = {r["proxy"]: r for r in json.loads((tmp_path / "o" / "scores.json").read_text())}
+    assert list(records) == list_proxies()
+    flat = " ".join(out.split())
+    for name, r in records.items():
+        if r["error"] is None:
+            assert re.search(rf"\b{name}\b", out), name
+        else:
+            assert r["error"].startswith(("inapplicable: ", "refused: ")), (name, r["error"])
+            assert f"{name}: {' '.join(r['error'].split())}" in flat
+    applied = {n for n, r in records.items() if r["error"] is None}
+    # Hardswish + a few nn.ReLU (its SE blocks and early stages), BN, a final GAP: ReLU/BN families apply
+    assert {"params", "flops", "synflow", "synflow_bn", "nwot", "zen", "meco", "snip", "zico"} <= applied, applied
+    assert {"zeros", "az_expressivity", "linear_regions"}.isdisjoint(applied)
+    assert records["params"]["value"] == sum(p.numel() for p in load_model("torchvision:mobilenet_v3_small",
+                                                                           num_classes=3)[0].parameters())
 
 
 # ---- CLI -------------------------------------------------------------------------------------------------------

@@ -25,7 +25,18 @@ weights by that rule (biases 0, BatchNorm/GroupNorm affine 1/0), seeded by ``see
 re-initialises (zen, swap: N(0, 1) conv/linear weights) do so on the copy.
 
 ``load_model("file.py:fn")`` runs ``file.py`` (as ``python file.py`` would: only name files you trust) and calls
-``fn()``; ``torchvision:resnet18`` and ``timm:NAME`` build those packages' models when they are installed.
+``fn()``; ``torchvision:resnet18`` and ``timm:NAME`` build those packages' models when they are installed
+(untrained: ``weights=None`` / ``pretrained=False``; torchvision's googlenet and inception_v3 without their
+training-only auxiliary heads, ``TORCHVISION_BUILD``).
+
+torchvision without its C extension. A torchvision wheel built for another torch variant (e.g. the CUDA build of
+0.28.0 beside a CPU torch 2.13.0) cannot load ``torchvision/_C.so``, and ``import torchvision`` then dies with
+``RuntimeError: operator torchvision::nms does not exist`` (its fake-tensor registrations for ``nms``/``qnms``
+are not guarded by ``_has_ops()``). :func:`import_torchvision` first tries the plain import; only when it fails
+with exactly that missing-operator error does it define the two operator *schemas* (no kernels) and import
+again. The classification models never call these detection ops; calling them raises. The fallback is noted
+(``torchvision_note()``; ``TORCHVISION_NOTE`` on the first record of each scoring of a torchvision model, which
+``zeronas score`` prints once). It never runs when the plain import works.
 """
 
 from __future__ import annotations
@@ -35,6 +46,8 @@ import hashlib
 import importlib.util
 import math
 import os
+import re
+import sys
 import time
 from pathlib import Path
 
@@ -52,6 +65,48 @@ DATA_NEEDS = {"images": "real images (data= / --data)",
               "heldout": "held-out images (heldout=: an image folder or arrays of other images)"}
 PACKAGES = {"torchvision": "torchvision", "timm": "timm"}
 ANY_SIZE_PROBE = 64  # meco's default input_size
+TORCHVISION_NOTE = ("torchvision C ops unavailable: detection ops disabled; classification models unaffected "
+                    "(torchvision's C extension does not load beside this torch; zeronas defined the nms/qnms "
+                    "operator schemas so that torchvision imports)")
+# Built without their training-only auxiliary classifiers, as torchvision's pretrained googlenet builder does:
+# with them (the weights=None default) a train-mode forward returns a namedtuple, not the logits.
+TORCHVISION_BUILD = {"googlenet": {"aux_logits": False}, "inception_v3": {"aux_logits": False}}
+_MISSING_OP = re.compile(r"^operator torchvision::(nms|qnms) does not exist$")
+_TV_OPS = {"nms": "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+           "qnms": "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor"}
+_tv_fallback: dict = {"lib": None, "note": None}  # keeps the Library alive: its definitions live as long as it
+
+
+def import_torchvision():
+    """``import torchvision`` (with ``torchvision.models``), with the narrow fallback described in the module
+    docstring. Returns the module; ``torchvision_note()`` says whether the fallback was used. Any other import
+    failure propagates unchanged."""
+    try:
+        return _import_tv()
+    except RuntimeError as exc:
+        if _tv_fallback["lib"] is not None or not _MISSING_OP.match(str(exc).strip()):
+            raise
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
+        del sys.modules[name]  # the half-imported package: import it afresh below
+    lib = torch.library.Library("torchvision", "DEF")
+    for schema in _TV_OPS.values():
+        lib.define(schema)
+    _tv_fallback["lib"] = lib
+    tv = _import_tv()
+    _tv_fallback["note"] = TORCHVISION_NOTE
+    return tv
+
+
+def _import_tv():
+    tv = importlib.import_module("torchvision")
+    if not hasattr(tv, "models"):
+        importlib.import_module("torchvision.models")
+    return tv
+
+
+def torchvision_note() -> str | None:
+    """TORCHVISION_NOTE when torchvision was imported through the fallback, else None."""
+    return _tv_fallback["note"]
 
 
 def _one_line(text) -> str:
@@ -196,7 +251,7 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
 
 def _package_model(package: str, name: str, num_classes: int | None) -> nn.Module:
     try:
-        lib = importlib.import_module(package)
+        lib = import_torchvision() if package == "torchvision" else importlib.import_module(package)
     except ImportError:
         raise UserError(f"--model {package}:{name} needs the {package} package, which is not installed; install the "
                         f"{package} build that matches your torch {torch.__version__.split('+')[0]} "
@@ -212,7 +267,7 @@ def _package_model(package: str, name: str, num_classes: int | None) -> nn.Modul
             if name not in available:
                 raise UserError(f"--model torchvision:{name}: no such torchvision model; e.g. "
                                 f"{', '.join(sorted(available)[:8])} (torchvision.models.list_models())")
-            return lib.models.get_model(name, weights=None, **kwargs)
+            return lib.models.get_model(name, weights=None, **TORCHVISION_BUILD.get(name, {}), **kwargs)
         if not lib.list_models(name):
             raise UserError(f"--model timm:{name}: no such timm model (timm.list_models() names them)")
         return lib.create_model(name, pretrained=False, **kwargs)
@@ -450,13 +505,16 @@ class ModelScorer(Scorer):
                 except UserError as exc:  # the proxy refused this module: name why, score the others
                     why = f"refused: {_one_line(exc)}"
                 else:
-                    records.extend(rec)
+                    records.extend(_second_order_refusal(r) for r in rec)
                     continue
                 records.append(self._refusal(spec, why))
                 records[-1].seconds = time.perf_counter() - t0
             else:
                 records.append(self._refusal(spec, why))
         self._note_flops(records)
+        note = torchvision_note()
+        if note and records and type(self.space.model).__module__.startswith("torchvision."):
+            records[0].notes.append(note)  # once per scoring, on the first record
         return records
 
     def score(self, archs=None, progress: bool = False) -> list[ScoreRecord]:
@@ -471,6 +529,20 @@ class ModelScorer(Scorer):
             if r.proxy == "flops" and r.error is None and uncounted:
                 r.notes.append(f"flops: counts conv/linear/BN/ReLU/pooling modules only; not counted here: "
                                f"{', '.join(uncounted)} and functional ops (e.g. attention matmuls)")
+
+
+_NO_DOUBLE_BACKWARD = re.compile(r"derivative for (aten::\w+) is not implemented")
+
+
+def _second_order_refusal(record: ScoreRecord) -> ScoreRecord:
+    """A proxy that differentiates a gradient (grasp's Hessian-gradient product) fails inside torch on a layer
+    with no double backward (e.g. nn.Hardsigmoid, in MobileNetV3's squeeze-excitation): a refusal, not a bug."""
+    found = _NO_DOUBLE_BACKWARD.search(record.error or "")
+    if found:
+        record.error = (f"refused: needs second derivatives of the network ({record.proxy} differentiates a "
+                        f"gradient); torch implements no derivative of {found.group(1)}, which this model uses "
+                        "(e.g. nn.Hardsigmoid)")
+    return record
 
 
 MODEL_KEYWORDS = ("data", "heldout", "input_size", "num_classes", "model_name", "max_images", "data_dir",
