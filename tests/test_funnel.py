@@ -161,3 +161,16 @@ def test_searches_report_progress_with_an_eta(method, kw):
     lines = [x for x in log.getvalue().splitlines() if x.strip()]
     assert lines and all("ETA" in x and "% of the budget" in x for x in lines)
     assert lines[-1].startswith(f"{method}: 100%")
+
+
+@pytest.mark.parametrize("data", ["cifar10", "cifar100", "imagenet16-120"])
+def test_params_proxy_closed_form_equals_the_built_network(data):
+    """The params proxy takes NB201's closed form (no build): it must equal the built network's count."""
+    from zeronas.proxies.size import count_params
+    from zeronas.scoring import Scorer
+
+    scorer = Scorer(SP, ["params"], data=data, stand_in=False)
+    for i in range(8):
+        a = SP.sample(i)
+        built = count_params(SP.build(a, num_classes=scorer.num_classes))
+        assert scorer.score_arch(a)[0].value == built

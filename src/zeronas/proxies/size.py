@@ -58,7 +58,7 @@ def adaptive_window_sum(size_in, size_out) -> int:
           reference="baseline (NAS-Bench-Suite-Zero)", description="number of trainable parameters")
 def params(ctx) -> float:
     # a space's closed form (NB201) gives the same count without building the network: 100x faster
-    fast = getattr(ctx.space, "count_params", None)
+    fast = getattr(getattr(ctx, "space", None), "count_params", None)
     n = fast(ctx.arch, num_classes=ctx.num_classes, **ctx.build_options) if fast is not None else None
     return float(n if n is not None else count_params(ctx.model()))
 
