@@ -214,8 +214,8 @@ def test_malformed_specs(tmp_path, capsys):
 def test_supernet_methods_are_refused_naming_what_is_missing(capsys):
     for method in ("te-nas", "zero-cost-pt", "freedarts"):
         _one_line_error(["search", "--space", MOBILENET, "--method", method], capsys,
-                        "needs a supernet (SearchSpace.supernet", "lacks supernet", "on it use das, random, rea, "
-                        "sample")
+                        "needs a supernet (SearchSpace.supernet", "lacks supernet", "on it use das, funnel, random, "
+                        "rea, sample")
 
 
 def test_methods_decided_by_capability():
@@ -345,3 +345,11 @@ def test_mobilenet_network_shapes_and_block_choices():
     assert [m.kernel_size[0] for m in dw] == [3, 7, 3, 5, 3, 3, 5, 7]  # the fixed first block, then the arch
     feats = model.cell_features(torch.zeros(1, 3, 32, 32))
     assert [f.shape[-1] for f in feats] == [32, 32, 32, 32, 16, 8, 8, 4, 4]  # CIFAR strides 1, 2, 2, 1, 2, 1
+
+
+def test_funnel_runs_on_a_plugin_space():
+    """funnel needs only sample, mutate and format: on the MobileNet example with a data-free ensemble."""
+    from zeronas.search import search
+
+    r = search(MOBILENET, "funnel", proxy="ensemble:synflow+params", budget=3, pool=6, data="none")
+    assert r.accuracy_reads == 0 and r.protocol["contenders"] >= 3 and "|" in r.arch

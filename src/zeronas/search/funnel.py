@@ -115,7 +115,9 @@ def _neighbours(space, arch) -> list:
     ``space.mutate``."""
     if hasattr(space, "neighbours"):
         return list(space.neighbours(arch))
-    rng = np.random.default_rng(abs(hash(space.format(arch))) % 2**32)
+    import hashlib  # a stable seed per arch (Python's hash() of a str changes between processes)
+
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(space.format(arch).encode()).digest()[:8], "big"))
     return [space.mutate(arch, rng) for _ in range(24)]
 
 
