@@ -206,3 +206,12 @@ def test_proxies_score_a_darts_genotype(fake_images):
     for p in ("nwot", "synflow", "linear_regions", "zen"):
         assert math.isfinite(recs[p].value) and recs[p].error is None, p
     assert math.isnan(recs["zeros"].value) and "freedarts" in recs["zeros"].error
+
+
+def test_build_refuses_an_unknown_option():
+    from zeronas.errors import UserError
+    from zeronas.spaces import space as get_space
+
+    sp = get_space("darts")
+    with pytest.raises(UserError, match="unknown keyword 'cells'"):
+        sp.build(sp.sample(0), cells=8)

@@ -86,3 +86,12 @@ def test_macro_isomorphs_are_the_benchmarks_own():
     for code, a in zip(t.arch_str, t.column("mean_acc")):
         acc.setdefault(sp.canonical(code), set()).add(float(a))
     assert len(acc) == 3969 and all(len(v) == 1 for v in acc.values())
+
+
+def test_build_refuses_an_unknown_option():
+    from zeronas.errors import UserError
+    from zeronas.spaces import space as get_space
+
+    sp = get_space("macro")
+    with pytest.raises(UserError, match="unknown keyword 'C'; valid keywords: num_classes"):
+        sp.build(sp.sample(0), C=8)

@@ -18,19 +18,17 @@ single-seed columns cannot), plus seed-mean validation accuracy for CIFAR-100 an
 
 from __future__ import annotations
 
-import csv
-import gzip
-import json
 import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .. import __version__, paths
+from .. import paths
 from ..errors import UserError
 from ..safe_io import CONTAINERS, numpy_arrays, numpy_for_torch, safe_pickle_load, safe_torch_load
 from .nb201 import MAIN_TABLE
+from .table import write_converted
 
 NUM_ARCHS = 15625
 HP_ALIASES = {"full": "200", "less": "12", "200": "200", "12": "12"}
@@ -175,24 +173,14 @@ def convert(source: str | Path, out_dir: str | Path, progress: bool = False) -> 
     if seen == 0:
         raise UserError(f"{source} lists the architectures but holds no results; for the -simple folder, "
                         f"download the per-architecture files too")
-    target = out_dir / MAIN_TABLE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    with gzip.open(tmp, "wt", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
+    def table_rows():
         for i, arch in enumerate(archs):
             vals = rows[i] or [math.nan] * (len(header) - 3)
             reachable = not sp.has_unreachable_ops(parsed[i])
-            w.writerow([i, arch, *("" if math.isnan(v) else f"{v:.6g}" for v in vals), str(reachable)])
-    tmp.replace(target)  # never leave a half-written table where the loader looks
-    info = {"source": str(source.resolve()), "source_sha256": _source_hash(source), "archs_with_results": seen,
-            "archs": NUM_ARCHS, "columns": header, "converted_by": f"zeronas {__version__}",
-            "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "seconds": round(time.perf_counter() - t0, 2), "table": str(target),
-            "table_sha256": paths.file_sha256(target)}
-    target.with_name("nb201_main.source.json").write_text(json.dumps(info, indent=1))
-    return info
+            yield [i, arch, *("" if math.isnan(v) else f"{v:.6g}" for v in vals), str(reachable)]
+
+    return write_converted(out_dir / MAIN_TABLE, header, table_rows(), source, _source_hash(source), t0,
+                           archs_with_results=seen, archs=NUM_ARCHS)
 
 
 def _source_hash(source: Path) -> str:

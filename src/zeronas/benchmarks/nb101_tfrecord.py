@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import gzip
 import json
 import math
 import struct
 import time
 from pathlib import Path
 
-from .. import __version__, paths
+from .. import paths
 from ..errors import UserError
 from .nb101 import MAIN_TABLE
+from .table import write_converted
 
 EPOCHS = 108
 HEADER = ("module_hash", "adjacency_rowmajor", "ops", "mean_val_acc", "mean_test_acc", "mean_train_acc",
@@ -285,25 +284,12 @@ def convert_nb101(source: str | Path, out_dir: str | Path, progress: bool = Fals
     if not cells:
         raise UserError(f"{source} holds no {EPOCHS}-epoch results ({records} records); pass the official "
                         f"nasbench_only108.tfrecord")
-    target = out_dir / MAIN_TABLE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    with gzip.open(tmp, "wt", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER)
-        for module_hash, c in cells.items():
-            adjacency, ops = c["arch"].split(":")
-            w.writerow([module_hash, adjacency, ops, _mean(c["val"], 100), _mean(c["test"], 100),
-                        _mean(c["train"], 100), len(c["val"]), c["params"], _mean(c["time"], 1)])
-    tmp.replace(target)  # never leave a half-written table where the loader looks
-    info = {"source": str(source.resolve()), "source_sha256": paths.file_sha256(source), "records": records,
-            "archs": len(cells), "archs_with_results": len(cells), "epochs": EPOCHS,
-            "hash_mismatches": mismatches, "columns": list(HEADER), "converted_by": f"zeronas {__version__}",
-            "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "seconds": round(time.perf_counter() - t0, 2), "table": str(target),
-            "table_sha256": paths.file_sha256(target)}
-    target.with_name("nb101_main.source.json").write_text(json.dumps(info, indent=1))
-    return info
+    table_rows = ([module_hash, *c["arch"].split(":"), _mean(c["val"], 100), _mean(c["test"], 100),
+                   _mean(c["train"], 100), len(c["val"]), c["params"], _mean(c["time"], 1)]
+                  for module_hash, c in cells.items())
+    return write_converted(out_dir / MAIN_TABLE, list(HEADER), table_rows, source, paths.file_sha256(source), t0,
+                           records=records, archs=len(cells), archs_with_results=len(cells), epochs=EPOCHS,
+                           hash_mismatches=mismatches)
 
 
 def _mean(values, scale) -> str:

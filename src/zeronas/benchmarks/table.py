@@ -148,3 +148,33 @@ def locate(relative: str, label: str, data_dir, how_to_get: str) -> tuple[Path, 
     except OSError as exc:
         raise UserError(f"{label} {path} is unreadable ({exc.strerror or exc}); replace it with an intact "
                         "copy") from None
+
+
+def write_converted(target: Path, header: list[str], rows, source: Path, source_sha256: str, t0: float,
+                    **facts) -> dict:
+    """Write a converted benchmark table (gzip CSV) and, beside it, ``<name>.source.json`` recording where it
+    came from. The table goes to a temporary file renamed into place, so a kill never leaves a half-written
+    table where the loader looks. ``rows``: an iterable of cell lists; ``t0``: ``time.perf_counter()`` at the
+    start of the conversion; ``facts``: more fields for the record. Returns the record."""
+    import csv
+    import gzip
+    import json
+    import time
+
+    from .. import __version__, paths
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    with gzip.open(tmp, "wt", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    tmp.replace(target)
+    info = {"source": str(source.resolve()), "source_sha256": source_sha256, **facts, "columns": list(header),
+            "converted_by": f"zeronas {__version__}",
+            "converted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": round(time.perf_counter() - t0, 2), "table": str(target),
+            "table_sha256": paths.file_sha256(target)}
+    stem = target.name.split(".")[0]
+    target.with_name(f"{stem}.source.json").write_text(json.dumps(info, indent=1))
+    return info

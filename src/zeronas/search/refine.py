@@ -13,7 +13,33 @@ HP12 = {"cifar10": "hp12_cifar10_test_acc_1seed", "cifar100": "hp12_cifar100_tes
         "imagenet16-120": "hp12_imagenet16_120_test_acc_1seed"}
 
 
-class TableEvaluator:
+class Evaluator:
+    """An accuracy signal read once per distinct architecture: ``reads`` counts them. Subclasses give
+    ``name`` and ``evaluate(arch)`` (percent)."""
+
+    name = ""
+
+    def __init__(self, space):
+        self.space = space
+        self.values: dict[str, float] = {}
+
+    @property
+    def reads(self) -> int:
+        return len(self.values)
+
+    def __call__(self, arch) -> float:
+        """The accuracy (NaN counts as worst when ranking: -inf)."""
+        key = self.space.format(arch)
+        if key not in self.values:
+            v = self.evaluate(arch)
+            self.values[key] = v if math.isfinite(v) else -math.inf
+        return self.values[key]
+
+    def evaluate(self, arch) -> float:
+        raise NotImplementedError
+
+
+class TableEvaluator(Evaluator):
     """NB201's 12-epoch test accuracy (percent, one seed) of an architecture, from ``nb201_main.csv.gz``; the
     200-epoch columns the results report are never read here. ``reads``: distinct architectures read.
     Errors: another space, or no table (one-line UserError)."""
@@ -27,25 +53,16 @@ class TableEvaluator:
         if space.name != "nb201":
             raise UserError(f"--evaluator table reads NB201's 12-epoch accuracy and has nothing for the "
                             f"{space.name} space; use --evaluator train")
-        self.space, self.dataset = space, hw_dataset(data)
+        super().__init__(space)
+        self.dataset = hw_dataset(data)
         self.table = load_nb201(data_dir)
         self.column = HP12[self.dataset]
-        self.values: dict[str, float] = {}
 
-    @property
-    def reads(self) -> int:
-        return len(self.values)
-
-    def __call__(self, arch) -> float:
-        """The accuracy (NaN counts as worst when ranking: -inf)."""
-        key = self.space.format(arch)
-        if key not in self.values:
-            v = float(self.table.column(self.column)[self.table.index_of(key)])
-            self.values[key] = v if math.isfinite(v) else -math.inf
-        return self.values[key]
+    def evaluate(self, arch) -> float:
+        return float(self.table.column(self.column)[self.table.index_of(self.space.format(arch))])
 
 
-class TrainEvaluator:
+class TrainEvaluator(Evaluator):
     """Real short training (``zeronas.train.train``) of a candidate, for spaces without a table: the space's
     recipe, shortened to ``epochs`` (default 1) on ``train_subset`` training images (default 5,000), judged on
     ``test_subset`` held-out test images (default 1,000); the answer is the final test accuracy (percent).
@@ -62,37 +79,29 @@ class TrainEvaluator:
         from ..train import recipe_for
 
         recipe_for(space.name)  # refuse a space without a recipe before the search runs
-        self.space, self.data, self.data_dir = space, (data if data not in (None, "auto", "none") else "cifar10"), \
-            data_dir
+        super().__init__(space)
+        self.data = data if data not in (None, "auto", "none") else "cifar10"
+        self.data_dir = data_dir
         self.epochs, self.train_subset, self.test_subset = epochs, train_subset, test_subset
         self.device, self.seed = device, seed
         self.out = out or tempfile.mkdtemp(prefix="zeronas-refine-")
         self.column = f"test_acc after {epochs} epoch(s) on {train_subset} images"
-        self.values: dict[str, float] = {}
         self.seconds = 0.0
 
-    @property
-    def reads(self) -> int:
-        return len(self.values)
-
-    def __call__(self, arch) -> float:
+    def evaluate(self, arch) -> float:
         import hashlib
         import time
         from pathlib import Path
 
         from ..train import train
 
-        key = self.space.format(arch)
-        if key not in self.values:
-            t0 = time.perf_counter()
-            folder = Path(self.out) / hashlib.sha256(key.encode()).hexdigest()[:16]
-            summary = train(self.space, arch, folder, data=self.data, data_dir=self.data_dir, device=self.device,
-                            seed=self.seed, train_subset=self.train_subset, test_subset=self.test_subset,
-                            progress=False, epochs=self.epochs)
-            self.seconds += time.perf_counter() - t0
-            v = float(summary["final"]["test_acc"]) if summary.get("final") else math.nan
-            self.values[key] = v if math.isfinite(v) else -math.inf
-        return self.values[key]
+        t0 = time.perf_counter()
+        folder = Path(self.out) / hashlib.sha256(self.space.format(arch).encode()).hexdigest()[:16]
+        summary = train(self.space, arch, folder, data=self.data, data_dir=self.data_dir, device=self.device,
+                        seed=self.seed, train_subset=self.train_subset, test_subset=self.test_subset,
+                        progress=False, epochs=self.epochs)
+        self.seconds += time.perf_counter() - t0
+        return float(summary["final"]["test_acc"]) if summary.get("final") else math.nan
 
 
 def make_evaluator(space, evaluator: str, data=None, data_dir=None):

@@ -437,7 +437,13 @@ class DartsSpace(SearchSpace):
         pairs[k] = (op, i)
         return g._replace(**{which: tuple(pairs)})
 
-    def build(self, arch, C=16, N=8, num_classes=10, auxiliary=False, drop_path_prob=0.0, **_) -> DartsNetwork:
+    def build(self, arch, C=16, N=8, num_classes=10, auxiliary=False, drop_path_prob=0.0,
+              **options) -> DartsNetwork:
+        """The DARTS evaluation network of genotype ``arch``; any other option is a UserError naming the valid
+        ones."""
+        from ..validation import check_keywords
+
+        check_keywords(options, ["C", "N", "num_classes", "auxiliary", "drop_path_prob"], "the darts space's build")
         return DartsNetwork(self.coerce(arch), C, N, num_classes, auxiliary, drop_path_prob)
 
     def build_thin(self, arch, **kwargs) -> DartsNetwork:

@@ -146,7 +146,11 @@ class MacroSpace(SearchSpace):
         arch[k] = choices[int(rng.integers(len(choices)))]
         return tuple(arch)
 
-    def build(self, arch, num_classes=10, **_) -> MacroNetwork:
+    def build(self, arch, num_classes=10, **options) -> MacroNetwork:
+        """The benchmark network of ``arch``; any other option is a UserError naming the valid ones."""
+        from ..validation import check_keywords
+
+        check_keywords(options, ["num_classes"], "the macro space's build")
         return MacroNetwork(self.coerce(arch), num_classes)
 
     def supernet(self, **options) -> nn.Module:
