@@ -3,7 +3,8 @@
     bash benchmarks/gpu_check.sh                                   # a machine with CUDA: the full check, < 8 min
     bash benchmarks/gpu_check.sh --device cpu --archs 4 --agree-archs 3 --proxy-seconds 5   # CPU smoke
 
-Phases (the JSON is rewritten after each, so a hard stop keeps what was done):
+Phases, run in the order a, b (API), c, b (CLI), d (the JSON is rewritten after each, so a hard stop keeps
+what was done, and the agreement check comes before the CLI runs when time is short):
 
 a. environment: torch, its CUDA and cuDNN, the device's name, capability, memory, multiprocessors, and the
    float32 precision flags (PyTorch lets cuDNN convolutions use TF32 by default on Ampere and later).
@@ -473,24 +474,6 @@ def main(argv=None) -> int:
                             "rows": rows, "per_call": per_call}
     save()
 
-    # b2. the CLI path
-    groups = [g.strip() for g in args.cli_groups.split(";") if g.strip() and g.strip() != "none"]
-    workers = [int(w) for w in (args.cli_workers or ("1,4" if is_cuda else "1")).split(",") if w.strip()]
-    cli = []
-    if groups:
-        print(f"[b] archs/s on {device}: CLI (zeronas correlate into a throw-away store, {args.cli_archs} archs)",
-              flush=True)
-        phase_end = time.perf_counter() + clock.cap(args.cli_seconds)
-        runs = [(w, g) for w in workers for g in groups]
-        for k, (w, g) in enumerate(runs):  # each run gets an equal share of what is left of the phase
-            cli.append(run_cli(g, w, args, (phase_end - time.perf_counter()) / (len(runs) - k)))
-            if "error" in cli[-1] or "skipped" in cli[-1]:
-                print(f"  {g} workers {w}: {cli[-1].get('error') or cli[-1].get('skipped')}", flush=True)
-    result["cli"] = {"how": "zeronas correlate --workers W --device D on a fresh store; archs_per_s = its "
-                            "'scored now' over its wall seconds (executor set-up, scoring, store writes); "
-                            "isomorphic archs scored once for proxies that share them", "runs": cli}
-    save()
-
     # c. agreement with the CPU
     modes = ["torch-default", "ieee"] if is_cuda else ["torch-default"]
     cap = clock.cap(args.agree_seconds)
@@ -506,6 +489,24 @@ def main(argv=None) -> int:
     result["agreement"] = agree
     failed = [f"{p} ({mode})" for mode, per in agree.get("modes", {}).items() for p, r in per.items()
               if r["verdict"] == "FAIL"]
+    save()
+
+    # b2. the CLI path (after the agreement check, which matters more when time is short)
+    groups = [g.strip() for g in args.cli_groups.split(";") if g.strip() and g.strip() != "none"]
+    workers = [int(w) for w in (args.cli_workers or ("1,4" if is_cuda else "1")).split(",") if w.strip()]
+    cli = []
+    if groups:
+        print(f"[b] archs/s on {device}: CLI (zeronas correlate into a throw-away store, {args.cli_archs} archs)",
+              flush=True)
+        phase_end = time.perf_counter() + clock.cap(args.cli_seconds)
+        runs = [(w, g) for w in workers for g in groups]
+        for k, (w, g) in enumerate(runs):  # each run gets an equal share of what is left of the phase
+            cli.append(run_cli(g, w, args, (phase_end - time.perf_counter()) / (len(runs) - k)))
+            if "error" in cli[-1] or "skipped" in cli[-1]:
+                print(f"  {g} workers {w}: {cli[-1].get('error') or cli[-1].get('skipped')}", flush=True)
+    result["cli"] = {"how": "zeronas correlate --workers W --device D on a fresh store; archs_per_s = its "
+                            "'scored now' over its wall seconds (executor set-up, scoring, store writes); "
+                            "isomorphic archs scored once for proxies that share them", "runs": cli}
     save()
 
     # d. verdicts
