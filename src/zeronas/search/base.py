@@ -23,8 +23,10 @@ PRESETS = ("cpu", "paper")
 # on a 2-core CPU (the reduced rows of docs/search_results.md); options given explicitly always win, and
 # preset "paper" keeps the papers' settings (each strategy's own defaults). NB201 only: on DARTS even
 # reduced supernet searches take 10-30 minutes on this CPU (docs/darts_searches.md).
+# NAS-Bench-Macro's zero-cost-pt preset: a C=8 supernet, about a minute (docs/das_spaces.md).
 CPU_PRESETS = {
     ("nb201", "zero-cost-pt"): {"pool": 5, "validate": 10, "C": 8, "N": 1, "batch_size": 64},
+    ("macro", "zero-cost-pt"): {"pool": 5, "validate": 10, "C": 8, "batch_size": 64},
     ("nb201", "te-nas"): {"repeat": 1, "batch_size": 16, "C": 8, "N": 1},
     ("nb201", "teg-rea"): {"repeat": 1, "budget": 30, "population": 10, "tournament": 3},
     ("nb201", "teg-reinforce"): {"repeat": 1, "budget": 30},
@@ -219,8 +221,9 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
         alternatives = (f"On {sp.name}: {', '.join(here)}" if here else
                         f"No search runs on {sp.name} yet (rank its architectures with 'zeronas correlate "
                         f"--space {sp.name}')")
-        raise UserError(f"--method {method} is not available on the {sp.name} space; it runs on "
-                        f"{', '.join(_SPACES[method])}. {alternatives}")
+        why = sp.why_not(method) if hasattr(sp, "why_not") else None  # the space's own reason, when it has one
+        raise UserError(f"--method {method} is not available on the {sp.name} space (it runs on "
+                        f"{', '.join(_SPACES[method])}){': ' + why if why else ''}. {alternatives}")
     from ..validation import _is_object, check_all, check_keywords
 
     check_keywords(kwargs, strategy_keywords(method), f"zeronas.search(method={method!r})")
