@@ -121,7 +121,8 @@ def _neighbours(space, arch) -> list:
     return [space.mutate(arch, rng) for _ in range(24)]
 
 
-@register_strategy("funnel", spaces=("nb201", "darts", "macro"), forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
+@register_strategy("funnel", spaces=("nb201", "darts", "macro", "nb101"),
+                   forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
 def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, pool=None, **kw) -> SearchResult:
     """Label-free ensemble search in three stages under one time budget (wall seconds, everything included;
     default 240) or ``budget`` full-ensemble evaluations:

@@ -4,7 +4,9 @@ For an undecided edge, zero each op's mixing weight in turn (other weights as th
 for undecided edges, one-hot for decided ones), score the supernet with the proxy on the same batch, and
 keep the op whose removal lowers the score most. Edges are decided one at a time (order: random, order,
 reverse); N proposals re-draw alpha ~ 1e-3 N(0,1) (supernet weights kept); the unique candidates are
-validated as discrete networks by the proxy summed over V batches, and the best is returned. No
+validated as discrete networks by the proxy summed over V batches, and the best is returned. On
+NAS-Bench-Macro (the paper's third space) an "edge" is one of the 8 searchable layers of a chain of mixed
+layers (``MacroSpace.supernet``) and its ops are identity, MB3_K3 and MB6_K5. No
 interactive prompts; every edge's ops are compared (the official ``tenas`` option compared only the first
 edge's, which is not copied).
 """
@@ -26,7 +28,10 @@ from .supernet_context import SupernetContext
 EDGE_ORDERS = ("random", "order", "reverse")
 
 
-SPACE_DEFAULTS = {"nb201": {"batch_size": 256, "C": 16, "N": 5}, "darts": {"batch_size": 64, "C": 16, "N": 8}}
+# macro: the benchmark's widths (stem C = 32) and depth (N: fixed, not an option); batch 64 as on DARTS (the
+# paper's macro batch was not retrieved)
+SPACE_DEFAULTS = {"nb201": {"batch_size": 256, "C": 16, "N": 5}, "darts": {"batch_size": 64, "C": 16, "N": 8},
+                  "macro": {"batch_size": 64, "C": 32, "N": None}}
 
 
 def _edge_sequence(space, rng, edge_order: str) -> list[int]:
@@ -39,7 +44,7 @@ def _edge_sequence(space, rng, edge_order: str) -> list[int]:
     return [int(e) for pair in zip(*groups) for e in pair]
 
 
-@register_strategy("zero-cost-pt", spaces=("nb201", "darts"))
+@register_strategy("zero-cost-pt", spaces=("nb201", "darts", "macro"))
 def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order="random", batch_size=None, C=None,
                  N=None, data="cifar10", data_dir=None, device="cpu", init="torch-default", store=None) -> SearchResult:
     """On DARTS, ``none`` is not a candidate in the op phase (a genotype cannot hold it); the topology phase

@@ -80,6 +80,8 @@ class Fitness:
 
 
 SCORER_KEYWORDS = ("data", "data_dir", "batch_size", "init", "device", "store")
+# every space whose archs can be sampled, mutated and built: these searches need nothing else of it
+SPACES = ("nb201", "darts", "nb101", "macro")
 
 
 def _scorer_kwargs(kw) -> dict:
@@ -110,7 +112,7 @@ def _setup(space, kw):
     return cons, (hw["refine"], evaluator)
 
 
-@register_strategy("sample", spaces=("nb201", "darts"), forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
+@register_strategy("sample", spaces=SPACES, forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
 def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget=None, **kw) -> SearchResult:
     """NASWOT's search: draw N random architectures (with replacement), keep the best by the proxy. With
     constraints only feasible architectures are drawn (and scored); with ``objectives`` the answer is the
@@ -133,7 +135,7 @@ def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget
     return _result("sample", space, seen, seed, fit, traj, {"proxy": proxy, "n": n}, cons, refining)
 
 
-@register_strategy("das", spaces=("nb201", "darts"), forwards=(*SCORER_KEYWORDS, "train_lr"))
+@register_strategy("das", spaces=SPACES, forwards=(*SCORER_KEYWORDS, "train_lr"))
 def das_search(space, proxy="das", n=100, seed=0, budget=None, time_budget=None, train_steps=0, **kw) -> SearchResult:
     """DAS: sample-and-rank with the Distinguishing Activation Score (``das``; ``das_d``, ``das_layerwise`` or
     an ensemble also work). With ``train_steps`` > 0 each candidate is first trained that many SGD steps (the
@@ -145,7 +147,7 @@ def das_search(space, proxy="das", n=100, seed=0, budget=None, time_budget=None,
     return result
 
 
-@register_strategy("random", spaces=("nb201", "darts"), forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
+@register_strategy("random", spaces=SPACES, forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
 def random_search(space, proxy="nwot", seed=0, budget=None, time_budget=60.0, **kw) -> SearchResult:
     """Random search with a proxy as fitness, stopped by an evaluation or time budget."""
     if budget is None and time_budget is None:
@@ -153,7 +155,7 @@ def random_search(space, proxy="nwot", seed=0, budget=None, time_budget=60.0, **
     return sample_and_rank(space, proxy=proxy, n=budget, seed=seed, budget=budget, time_budget=time_budget, **kw)
 
 
-@register_strategy("rea", spaces=("nb201", "darts"), forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
+@register_strategy("rea", spaces=SPACES, forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
 def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=None, population=20,
                           tournament=5, **kw) -> SearchResult:
     """Regularized evolution (Real et al. 2019) with a proxy as fitness: tournament parent, one-edge mutation,

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import itertools
 
+import torch
 from torch import nn
 
 from ..errors import UserError
 from .base import SearchSpace, as_rng, register_space
+from .ops import MixedEdge
 
 OPS = ("identity", "mb3_k3", "mb6_k5")
 STAGES = (2, 3, 3)
@@ -55,20 +57,34 @@ def make_layer(op: str, C_in: int, C_out: int, stride: int) -> nn.Module:
     return InvertedResidual(C_in, C_out, stride, expansion, kernel)
 
 
+def layer_shapes(C: int = STEM_CHANNELS) -> list[tuple[int, int, int]]:
+    """(C_in, C_out, stride) of the 8 searchable layers after a ``C``-channel stem: each stage's first layer
+    halves the resolution and doubles the width."""
+    shapes = []
+    for depth in STAGES:
+        for i in range(depth):
+            shapes.append((C, C * 2 if i == 0 else C, 2 if i == 0 else 1))
+            C = shapes[-1][1]
+    return shapes
+
+
+def _stem(in_channels: int, C: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C),
+                         nn.ReLU(inplace=False))
+
+
+def _head(C: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(C, HEAD_CHANNELS, 1, bias=False), nn.BatchNorm2d(HEAD_CHANNELS),
+                         nn.ReLU(inplace=False))
+
+
 class MacroNetwork(nn.Module):
     def __init__(self, ops: tuple[str, ...], num_classes=10, in_channels=3):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, STEM_CHANNELS, 3, padding=1, bias=False),
-                                  nn.BatchNorm2d(STEM_CHANNELS), nn.ReLU(inplace=False))
-        layers, C, k = [], STEM_CHANNELS, 0
-        for depth in STAGES:
-            for i in range(depth):
-                C_out = C * 2 if i == 0 else C
-                layers.append(make_layer(ops[k], C, C_out, 2 if i == 0 else 1))
-                C, k = C_out, k + 1
-        self.layers = nn.ModuleList(layers)
-        self.head = nn.Sequential(nn.Conv2d(C, HEAD_CHANNELS, 1, bias=False), nn.BatchNorm2d(HEAD_CHANNELS),
-                                  nn.ReLU(inplace=False))
+        self.stem = _stem(in_channels, STEM_CHANNELS)
+        shapes = layer_shapes(STEM_CHANNELS)
+        self.layers = nn.ModuleList(make_layer(op, *shape) for op, shape in zip(ops, shapes))
+        self.head = _head(shapes[-1][1])
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(HEAD_CHANNELS, num_classes)
 
@@ -92,12 +108,49 @@ class MacroNetwork(nn.Module):
         return self.classifier(self.global_pooling(self.forward_pre_gap(x)).flatten(1))
 
 
+class MacroSupernet(nn.Module):
+    """The chain of mixed layers Zero-Cost-PT searches NAS-Bench-Macro with: every searchable layer holds its
+    3 candidates (identity or its strided 1x1 stand-in, MB3_K3, MB6_K5) and outputs ``sum_o w[l, o] op_o(x)``
+    (ops of weight exactly 0 are skipped, as on the NB201 supernet). ``C`` is the stem width (32 in the
+    benchmark; the stages get 2C, 4C, 8C, the head stays 1280 wide). ``arch_alpha`` [8, 3] are the logits;
+    ``forward(x, weights)`` takes any explicit [8, 3] mixing weights (one-hot rows give a discrete network
+    of the benchmark's structure at width ``C``). Input [B, in_channels, H, W] -> logits [B, num_classes].
+    """
+
+    def __init__(self, C=STEM_CHANNELS, num_classes=10, in_channels=3):
+        super().__init__()
+        self.stem = _stem(in_channels, C)
+        shapes = layer_shapes(C)
+        self.layers = nn.ModuleList(MixedEdge([(o, make_layer(op, *shape)) for o, op in enumerate(OPS)])
+                                    for shape in shapes)
+        self.head = _head(shapes[-1][1])
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(HEAD_CHANNELS, num_classes)
+        self.arch_alpha = nn.Parameter(torch.zeros(NUM_LAYERS, len(OPS)), requires_grad=False)
+
+    def mixing_weights(self) -> torch.Tensor:
+        return torch.softmax(self.arch_alpha, dim=-1)
+
+    def forward_pre_gap(self, x, weights=None):
+        w = self.mixing_weights() if weights is None else weights
+        active = (w != 0).tolist()
+        h = self.stem(x)
+        for layer, w_l, a_l in zip(self.layers, w, active):
+            h = layer(h, w_l, a_l)
+        return self.head(h)
+
+    def forward(self, x, weights=None):
+        return self.classifier(self.global_pooling(self.forward_pre_gap(x, weights)).flatten(1))
+
+
 @register_space
 class MacroSpace(SearchSpace):
     name = "macro"
     ops = OPS
-    edge_weighted = False  # no cell edges: per-edge proxies (zeros) and supernet searches do not apply
+    # no per-edge mixing weights in a discrete network (zeros does not apply); the supernet mixes per layer
+    edge_weighted = False
     arch_allows_none = False
+    default_supernet = {"C": STEM_CHANNELS}
 
     def parse(self, text: str) -> tuple[str, ...]:
         code = str(text).strip()
@@ -153,6 +206,30 @@ class MacroSpace(SearchSpace):
         check_keywords(options, ["num_classes"], "the macro space's build")
         return MacroNetwork(self.coerce(arch), num_classes)
 
-    def supernet(self, **options) -> nn.Module:
-        raise UserError("the NAS-Bench-Macro space has no supernet in zeronas yet; supernet searches "
-                        "(te-nas, zero-cost-pt, freedarts) run on nb201 and darts")
+    # ---- the supernet (Zero-Cost-PT) ------------------------------------------------------------------
+    def supernet(self, C=STEM_CHANNELS, N=None, num_classes=10, in_channels=3) -> MacroSupernet:
+        """The chain of mixed layers (``MacroSupernet``) with a ``C``-channel stem. ``N`` exists for the
+        cell spaces' signature only: the benchmark's depth is fixed (8 layers), so any N is a UserError."""
+        if N is not None:
+            raise UserError(f"the NAS-Bench-Macro supernet has the benchmark's fixed 8 layers; --N does not apply "
+                            f"(got {N})")
+        if not isinstance(C, int) or C < 1:
+            raise UserError(f"the NAS-Bench-Macro supernet's stem width C must be a positive integer, not {C!r}")
+        return MacroSupernet(C, num_classes, in_channels)
+
+    def cell_edge_groups(self) -> list[list[int]]:
+        """The 8 searchable layers, decided one at a time by Zero-Cost-PT."""
+        return [list(range(NUM_LAYERS))]
+
+    def from_edge_scores(self, scores: torch.Tensor) -> tuple[str, ...]:
+        """The best op of every layer by an [8, 3] score (removed ops -inf)."""
+        return tuple(OPS[i] for i in scores.argmax(1).tolist())
+
+    def why_not(self, method: str) -> str | None:
+        """Why a search method does not run on this space (one clause), or None when zeronas has no reason."""
+        if method in ("te-nas", "teg-rea", "teg-reinforce"):
+            return ("zeronas runs TE-NAS/TEG-NAS only where their papers did, on NB201/DARTS cell supernets with "
+                    "a thin stem-less twin for linear regions; macro has no such twin")
+        if method == "freedarts":
+            return "FreeDARTS's ZEROS differentiates per-edge mixing weights of a cell network, which macro has not"
+        return None

@@ -160,8 +160,12 @@ def vertex_channels(c_in: int, c_out: int, matrix) -> list[int]:
     return ch
 
 
-class ConvBNReLU(nn.Sequential):
-    """``base_ops.conv_bn_relu``: kxk conv ('same' padding, no bias), batch norm, ReLU."""
+class ConvBnRelu(nn.Sequential):
+    """``base_ops.conv_bn_relu``: kxk conv ('same' padding, no bias), batch norm, ReLU.
+
+    Named as in the PyTorch NB101 ports (NASLib, nasbench_pytorch): NASWOT and DAS hook every module whose
+    type name contains "ReLU" (``relu_modules(by_name=True)``), and a block called ``ConvBNReLU`` would add
+    the codes of its *conv input* (the raw image, for the stem) to the kernel and to N_A."""
 
     def __init__(self, c_in, c_out, k, track_running_stats=True):
         super().__init__(nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False),
@@ -182,14 +186,14 @@ class NB101Cell(nn.Module):
         self.projections = nn.ModuleDict()  # str(vertex) -> 1x1 projection of the cell input
         for t in range(1, n):
             if m[0][t]:
-                self.projections[str(t)] = ConvBNReLU(c_in, self.channels[t], 1, track_running_stats)
+                self.projections[str(t)] = ConvBnRelu(c_in, self.channels[t], 1, track_running_stats)
         for t in range(1, n - 1):
             op = arch.ops[t]
             if op == MAXPOOL3X3:
                 self.ops.append(nn.MaxPool2d(3, stride=1, padding=1))
             else:
                 k = 3 if op == CONV3X3 else 1
-                self.ops.append(ConvBNReLU(self.channels[t], self.channels[t], k, track_running_stats))
+                self.ops.append(ConvBnRelu(self.channels[t], self.channels[t], k, track_running_stats))
 
     def forward(self, x):
         m, n, ch = self.matrix, self.n, self.channels
@@ -222,7 +226,7 @@ class NB101Network(nn.Module):
     def __init__(self, arch: NB101Arch, num_classes=10, C=STEM_CHANNELS, N=CELLS_PER_STACK, stacks=NUM_STACKS,
                  in_channels=3, track_running_stats=True):
         super().__init__()
-        self.stem = ConvBNReLU(in_channels, C, 3, track_running_stats)
+        self.stem = ConvBnRelu(in_channels, C, 3, track_running_stats)
         layers, channels, c_prev = [], C, C
         for s in range(stacks):
             if s > 0:
@@ -476,3 +480,10 @@ class NB101Space(SearchSpace):
     def supernet(self, **options) -> nn.Module:
         raise UserError("no supernet for nb101: its cells differ in graph, not only in ops; supernet searches "
                         "(te-nas, zero-cost-pt, freedarts) run on nb201 and darts")
+
+    def why_not(self, method: str) -> str | None:
+        """Why a search method does not run on this space (one clause), or None when zeronas has no reason."""
+        if method in ("te-nas", "teg-rea", "teg-reinforce", "zero-cost-pt", "freedarts"):
+            return ("it needs a weight-sharing supernet of mixed ops, and NB101 cells differ in graph (adjacency), "
+                    "not only in ops")
+        return None
