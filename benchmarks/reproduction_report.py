@@ -56,6 +56,18 @@ OTHER = {  # single published figures with their own protocols
 # White et al., ICLR 2022 blog "A Deeper Look at Zero-Cost Proxies", Table 1: C100, 1000 random archs, val acc
 BLOG_C100 = {"fisher": 0.610, "grad_norm": 0.678, "grasp": 0.632, "jacob_cov": 0.719, "snip": 0.679,
              "synflow": 0.794, "flops": 0.714, "params": 0.735}
+# Suite-Zero Fig. 2, the NB101-C10 and NB301-C10 columns (signed rho vs validation accuracy) [P-text]
+SUITE_ZERO_BENCH = {
+    "nb101": {"nwot": 0.31, "jacob_cov": -0.29, "synflow": 0.31, "params": 0.37, "epe_nas": 0.00, "flops": 0.36,
+              "l2_norm": 0.50, "grad_norm": -0.25, "snip": -0.19, "grasp": 0.27, "fisher": -0.28, "zen": 0.59,
+              "plain": -0.32},
+    "nb301": {"nwot": 0.47, "jacob_cov": -0.04, "synflow": 0.18, "params": 0.46, "epe_nas": 0.00, "flops": 0.42,
+              "l2_norm": 0.45, "grad_norm": -0.04, "snip": -0.05, "grasp": 0.34, "fisher": -0.28, "zen": 0.43,
+              "plain": -0.32},
+}
+BENCH_TITLES = {"nb101": "NAS-Bench-101 (CIFAR-10, Suite-Zero's 500-cell sample)",
+                "nb301": "NAS-Bench-301 (DARTS space, CIFAR-10, Suite-Zero's 725-genotype sample)"}
+BENCH_PROXIES = "params,flops,l2_norm,synflow,snip,grad_norm,fisher,plain,nwot,jacob_cov,epe_nas"
 DATASETS = ("cifar10", "cifar100", "imagenet16-120")
 REF_FILES = {"cifar10": "nasbench201/nb201_zc_proxies_graf9445_cifar10.csv.gz",
              "imagenet16-120": "nasbench201/nb201_zc_proxies_graf9445_imagenet16_120.csv.gz"}
@@ -137,11 +149,20 @@ def main():
     ap.add_argument("--scores-dir", type=Path, default=SCORES_DIR,
                     help="per-arch scores kept in the repository (DATASET/PROXY.csv.gz), merged into the store "
                          "before scoring and rewritten after, so a fresh checkout resumes without the store")
+    ap.add_argument("--benchmarks", default="",
+                    help="also measure these other benchmarks (comma-separated: nb101, nb301) on their tables' "
+                         "archs, with per-arch agreement against the reference scores the tables carry")
+    ap.add_argument("--bench-proxies", default=BENCH_PROXIES + ",zeronas-v1",
+                    help="proxies (and ensembles) for --benchmarks")
+    ap.add_argument("--bench-sample", default="all", help="archs per --benchmarks table, or 'all'")
+    ap.add_argument("--bench-batch-size", type=int, default=32,
+                    help="images per batch for --benchmarks (NASLib's NB101/NB301 correlation configs: 32)")
     args = ap.parse_args()
     table = zn.benchmarks.load_nb201()
     proxies = args.proxies + ("," + args.ensembles if args.ensembles else "")
     all_rows, metas = {}, {}
-    for ds in args.datasets.split(","):
+    benches = measure_benchmarks(args)
+    for ds in [d for d in args.datasets.split(",") if d]:
         t0 = time.time()
         load_snapshots(args.store, args.scores_dir / ds)
         res_valid = correlate(dataset=ds, proxies=proxies, sample=args.sample, seed=args.seed,
@@ -172,7 +193,71 @@ def main():
                                  "valid_reachable": sub}
         print(f"{ds}: done in {time.time() - t0:.0f}s", flush=True)
     keep_other_datasets(all_rows, metas, args)
-    write_report(all_rows, metas, args)
+    write_report(all_rows, metas, args, benches)
+
+
+def measure_benchmarks(args) -> dict:
+    """Correlate ``--bench-proxies`` on each of ``--benchmarks`` (validation accuracy, or NB301's surrogate),
+    next to the reference scores of the same archs; sections not measured now are kept from the JSON."""
+    old = json.loads(args.json.read_text()).get("benchmarks", {}) if args.json.exists() else {}
+    out = dict(old)
+    for b in [b for b in args.benchmarks.split(",") if b]:
+        if b not in BENCH_TITLES:
+            raise UserError(f"--benchmarks: unknown benchmark {b!r}; choose from {', '.join(BENCH_TITLES)}")
+        t0 = time.time()
+        load_snapshots(args.store, args.scores_dir / b)
+        res = correlate(space=b, dataset="cifar10", proxies=args.bench_proxies, sample=args.bench_sample,
+                        seed=args.seed, batch_size=args.bench_batch_size, store=args.store, workers=args.workers,
+                        device=args.device, metric="valid", progress=True, only_stored=args.only_stored)
+        save_snapshots(args.store, args.scores_dir / b, res.rows)
+        table = zn.benchmarks.load_ground_truth(b)
+        refs, idx = table.reference_proxies(), np.array(res.meta["indices"])
+        truth = res.truth
+        rows = {}
+        for p, row in res.rows.items():
+            r = {k: row.get(k) for k in ("spearman", "kendall", "top10", "n", "ms_per_arch", "direction")}
+            ref_col = refs.get(REF_NAMES.get(p, p))
+            if ref_col is not None:
+                ours, ref = res.values[p], ref_col[idx]
+                ok = np.isfinite(ours) & np.isfinite(ref) & np.isfinite(truth)
+                if ok.sum() >= 20:
+                    r["agreement"] = float(stats.spearmanr(ours[ok], ref[ok])[0])
+                    r["ref_spearman"] = float(stats.spearmanr(ref[ok], truth[ok])[0])
+                    r["ours_same_archs"] = float(stats.spearmanr(ours[ok], truth[ok])[0])
+                    r["shared"] = int(ok.sum())
+            rows[p] = r
+        command = "python benchmarks/reproduction_report.py " + shlex.join(sys.argv[1:])
+        if args.only_stored and b in old:
+            command = old[b]["meta"].get("command", command)
+        meta = {k: res.meta[k] for k in ("archs", "unique_archs", "seed", "batch_size", "init", "target",
+                                        "target_sha256", "notes", "sample")}
+        meta.update({"table_rows": len(table), "seconds": time.time() - t0, "command": command})
+        out[b] = {"meta": meta, "rows": rows}
+        print(f"{b}: done in {time.time() - t0:.0f}s", flush=True)
+    return out
+
+
+def benchmark_sections(benches: dict) -> list[str]:
+    lines = []
+    for b, sec in benches.items():
+        m = sec["meta"]
+        lines += [f"## {BENCH_TITLES.get(b, b)}", "",
+                  f"{m['archs']} of the table's {m['table_rows']} archs ({m['unique_archs']} unique after "
+                  f"isomorphism; sample {m['sample']}, seed {m['seed']}), batch {m['batch_size']} (NASLib's "
+                  f"correlation configs for this benchmark), init {m['init']}; target `{m['target']}`; table "
+                  f"sha256 {m['target_sha256'][:12]}. Measured by `{m['command']}`.", ""]
+        lines += [f"- note: {n}" for n in m["notes"]] + [""]
+        lines += ["| proxy | n | rho (ours) | Kendall | top-10% | rho of the released scores, same archs | "
+                  "Suite-Zero Fig. 2 | per-arch agreement ours vs released (n) | ms/arch |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for p, r in sec["rows"].items():
+            ag = (f"{fmt(r['agreement'])} ({r['shared']})" if "agreement" in r else "—")
+            lines.append(f"| {p} | {r.get('n', '—')} | {fmt(r['spearman'])} | {fmt(r['kendall'])} | "
+                         f"{fmt(r.get('top10'), 2)} | {fmt(r.get('ref_spearman'))} | "
+                         f"{fmt(SUITE_ZERO_BENCH.get(b, {}).get(p), 2)} | {ag} | "
+                         f"{fmt(r.get('ms_per_arch', math.nan), 0)} |")
+        lines.append("")
+    return lines
 
 
 def keep_other_datasets(all_rows, metas, args):
@@ -288,8 +373,9 @@ def same_figures(row, old_row) -> bool:
     return all(row[t].get(k) == old_row.get(t, {}).get(k) for t in ("valid", "test") for k in ("spearman", "n"))
 
 
-def write_report(all_rows, metas, args):
-    lines = ["# Reproduction report: zero-cost proxies on NAS-Bench-201", "",
+def write_report(all_rows, metas, args, benches=None):
+    benches = benches or {}
+    lines = ["# Reproduction report: zero-cost proxies on NAS-Bench-201, -101 and -301", "",
              f"Generated by `benchmarks/reproduction_report.py` on {time.strftime('%Y-%m-%d')}; each dataset "
              "section names the command that measured it. Do not edit by hand.", "",
              "Signed Spearman rho. *valid* = correlation with validation accuracy (the NAS-Bench-Suite-Zero "
@@ -345,6 +431,7 @@ def write_report(all_rows, metas, args):
                          "rerunning the section's command resumes from the store"
                          for (d, p), r in all_rows.items() if d == ds and r.get("partial")]
         lines.append("")
+    lines += benchmark_sections(benches)
     lines += ["## Other published references", ""]
     lines += [f"- {p}: {v[0]} ({v[1]})" for p, v in OTHER.items()]
     lines += ["- CIFAR-100, 1,000 random archs, rho vs validation accuracy (White et al., ICLR 2022 blog, Table 1): "
@@ -355,8 +442,8 @@ def write_report(all_rows, metas, args):
         lines += [findings.read_text()]
     args.out.write_text("\n".join(lines))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"meta": metas, "rows": {f"{d}/{p}": r for (d, p), r in all_rows.items()}},
-                                    indent=1, default=str))
+    args.json.write_text(json.dumps({"meta": metas, "rows": {f"{d}/{p}": r for (d, p), r in all_rows.items()},
+                                     "benchmarks": benches}, indent=1, default=str))
     print(f"wrote {args.out} and {args.json}")
 
 

@@ -649,3 +649,13 @@ def test_missing_dataset_images_are_stood_in_as_correlate_does(tmp_path):
     assert proto["data"]["stands_in_for"] == "imagenet16-120" and "data" not in sc.protocol(get_proxy("params"))
     same = zn.Scorer("nb201", "nwot,params", data="imagenet16-120", data_dir=tmp_path, batch_size=8, stand_in=True)
     assert same.protocol(get_proxy("nwot")) == proto  # exactly the protocol correlate (stand_in=True) records
+
+
+def test_jacob_cov_and_epe_nas_share_one_jacobian_bit_for_bit(fake_images):
+    """epe_nas reads the Jacobian jacob_cov computed for the same arch: the same values as a pass of its own."""
+    def run(proxies):
+        scorer = zn.Scorer("nb201", proxies, images=fake_images, batch_size=8)
+        return {r.proxy: r.value for r in scorer.score_arch(BEST)}
+
+    both = run("jacob_cov,epe_nas")
+    assert both["epe_nas"] == run("epe_nas")["epe_nas"] and both["jacob_cov"] == run("jacob_cov")["jacob_cov"]

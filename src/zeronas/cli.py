@@ -33,7 +33,7 @@ IsomorphMember = Annotated[str, typer.Option(
          "smallest NB201 string of the class, so values depend on neither sample nor order; other store keys).")]
 Executor = Annotated[str, typer.Option(
     help="Where to score: local (this machine, --workers processes) or ray (a Ray cluster at --ray-address, "
-         "else a local Ray instance; needs pip install 'zeronas[ray]').")]
+         "else a local Ray instance; needs pip install 'zeronas\\[ray]').")]
 RayAddress = Annotated[str | None, typer.Option(
     help="With --executor ray: the running cluster, auto (this machine joined it with 'ray start'), HEAD:6379 "
          "or ray://HEAD:10001 (default: start a local Ray instance).", show_default=False)]
@@ -236,8 +236,10 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
 @app.command()
 @validated
 def correlate(
-    space: Annotated[str, typer.Option(help="Search space with a ground-truth table: nb201 or macro "
-                                         "(NAS-Bench-Macro, CIFAR-10 only).")] = "nb201",
+    space: Annotated[str, typer.Option(help="Search space with a ground-truth table: nb201 (NAS-Bench-201), "
+                                         "macro (NAS-Bench-Macro), nb101 (NAS-Bench-101) or nb301 (the DARTS "
+                                         "space as NAS-Bench-301 builds it; the NB301 surrogate's accuracy); the "
+                                         "last three CIFAR-10 only.")] = "nb201",
     dataset: Annotated[str, typer.Option(help="cifar10, cifar100 or ImageNet16-120: the accuracy to correlate "
                                          "with (and the images to score on, when present).")] = "cifar10",
     proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxies; 'ensemble:a+b+c' "

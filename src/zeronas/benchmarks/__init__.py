@@ -1,11 +1,13 @@
-"""Benchmark ground-truth tables (NAS-Bench-201, NAS-Bench-Macro, NAS-Bench-101) and correlation analysis."""
+"""Benchmark ground-truth tables (NAS-Bench-201, NAS-Bench-Macro, NAS-Bench-101, NAS-Bench-301) and
+correlation analysis."""
 
 from ..errors import UserError
 from .macro import MacroTable, load_macro
 from .nb101 import NB101Table, load_nb101
 from .nb201 import NB201Table, load_nb201
+from .nb301 import NB301Table, load_nb301
 
-GROUND_TRUTH = {"nb201": load_nb201, "macro": load_macro, "nb101": load_nb101}
+GROUND_TRUTH = {"nb201": load_nb201, "macro": load_macro, "nb101": load_nb101, "nb301": load_nb301}
 
 
 def load_ground_truth(space: str, data_dir=None):
@@ -16,5 +18,5 @@ def load_ground_truth(space: str, data_dir=None):
     return GROUND_TRUTH[space](data_dir)
 
 
-__all__ = ["NB201Table", "load_nb201", "MacroTable", "load_macro", "NB101Table", "load_nb101", "load_ground_truth",
-           "GROUND_TRUTH"]
+__all__ = ["NB201Table", "load_nb201", "MacroTable", "load_macro", "NB101Table", "load_nb101", "NB301Table",
+           "load_nb301", "load_ground_truth", "GROUND_TRUTH"]

@@ -25,6 +25,15 @@ def input_jacobian(model, x: torch.Tensor) -> torch.Tensor:
     return grad.detach().reshape(x.shape[0], -1)
 
 
+def shared_input_jacobian(ctx, proxy: str) -> np.ndarray:
+    """The input Jacobian of batch 0, computed once per architecture for jacob_cov and epe_nas: both run the
+    same float64 train-mode network on the same batch, and a train-mode forward does not read the BN running
+    statistics it updates, so the second proxy gets the very numbers a second pass would give."""
+    if "input_jacobian" not in ctx.cache:
+        ctx.cache["input_jacobian"] = input_jacobian(ctx.model(), ctx.batch(0, proxy=proxy).x).cpu().numpy()
+    return ctx.cache["input_jacobian"]
+
+
 def jacob_cov_from_jacobian(J: np.ndarray, k: float = K_EPS) -> float:
     """-sum_i [log(l_i + k) + 1/(l_i + k)], l = eigenvalues of corrcoef(J). Undefined (NaN, with the reason)
     when a row is constant (0/0 correlations) or the matrix is singular: then the epsilon k alone would set
@@ -54,7 +63,7 @@ def jacob_cov_from_jacobian(J: np.ndarray, k: float = K_EPS) -> float:
           reference="Mellor et al. 2020 (NASWOT v1); foresight jacob_cov",
           description="-sum[log(l+k) + 1/(l+k)] over eigenvalues of the input-Jacobian correlation matrix")
 def jacob_cov(ctx) -> float:
-    return jacob_cov_from_jacobian(input_jacobian(ctx.model(), ctx.batch(0, proxy="jacob_cov").x).cpu().numpy())
+    return jacob_cov_from_jacobian(shared_input_jacobian(ctx, "jacob_cov"))
 
 
 def epe_from_jacobian(J: np.ndarray, labels: np.ndarray, num_classes: int, k: float = K_EPS) -> float:
@@ -91,6 +100,5 @@ def epe_from_jacobian(J: np.ndarray, labels: np.ndarray, num_classes: int, k: fl
           reference="Lopes et al. 2021 (EPE-NAS); NASLib epe_nas",
           description="class-wise sum of log|corrcoef| of input Jacobians")
 def epe_nas(ctx) -> float:
-    b = ctx.batch(0, proxy="epe_nas")
-    J = input_jacobian(ctx.model(), b.x).cpu().numpy()
-    return epe_from_jacobian(J, b.y.cpu().numpy(), ctx.num_classes)
+    J = shared_input_jacobian(ctx, "epe_nas")
+    return epe_from_jacobian(J, ctx.batch(0, proxy="epe_nas").y.cpu().numpy(), ctx.num_classes)

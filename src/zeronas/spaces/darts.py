@@ -117,14 +117,16 @@ class _CellBase(nn.Module):
 
 
 class DartsCell(_CellBase):
-    """A discrete cell from a genotype (evaluation network)."""
+    """A discrete cell from a genotype (evaluation network). ``search_ops``: the ops as the DARTS search
+    network builds them (non-affine BN, BN after pooling), as NAS-Bench-Suite-Zero's NB301 network has them."""
 
-    def __init__(self, genotype: Genotype, C_pp, C_p, C, reduction, reduction_prev):
+    def __init__(self, genotype: Genotype, C_pp, C_p, C, reduction, reduction_prev, search_ops=False):
         super().__init__(C_pp, C_p, C, reduction, reduction_prev, affine=True)
         pairs = genotype.reduce if reduction else genotype.normal
         self.concat = tuple(genotype.reduce_concat if reduction else genotype.normal_concat)
         self.inputs = [i for _, i in pairs]
-        self.ops = nn.ModuleList(make_op(op, C, 2 if reduction and i < 2 else 1, True) for op, i in pairs)
+        self.ops = nn.ModuleList(make_op(op, C, 2 if reduction and i < 2 else 1, not search_ops, search=search_ops)
+                                 for op, i in pairs)
         self.multiplier = len(self.concat)
 
     def forward(self, s0, s1, drop_prob: float = 0.0):
@@ -217,12 +219,13 @@ class DartsNetwork(nn.Module):
     drop-path. ``forward`` returns the logits; ``forward_with_aux`` also the auxiliary logits (training)."""
 
     def __init__(self, genotype: Genotype, C=36, N=20, num_classes=10, auxiliary=False, drop_path_prob=0.0,
-                 stem_multiplier=3, *, stem=True, depth=None, in_channels=3):
+                 stem_multiplier=3, *, stem=True, depth=None, in_channels=3, search_ops=False):
         super().__init__()
         self.genotype, self.drop_path_prob = genotype, drop_path_prob
         C_stem = stem_multiplier * C
         self.stem = _make_stem(stem, in_channels, C_stem)
-        self.cells, outs = _stack_cells(lambda *a: DartsCell(genotype, *a), C, C_stem, _layout(N)[:depth])
+        self.cells, outs = _stack_cells(lambda *a: DartsCell(genotype, *a, search_ops=search_ops), C, C_stem,
+                                        _layout(N)[:depth])
         self.aux_at = 2 * N // 3
         self.auxiliary_head = (AuxiliaryHead(outs[self.aux_at], num_classes)
                                if auxiliary and self.aux_at < len(outs) else None)
@@ -437,14 +440,21 @@ class DartsSpace(SearchSpace):
         pairs[k] = (op, i)
         return g._replace(**{which: tuple(pairs)})
 
-    def build(self, arch, C=16, N=8, num_classes=10, auxiliary=False, drop_path_prob=0.0,
+    build_defaults = {"C": 16, "N": 8, "search_ops": False}
+
+    def build(self, arch, C=None, N=None, num_classes=10, auxiliary=False, drop_path_prob=0.0, search_ops=None,
               **options) -> DartsNetwork:
-        """The DARTS evaluation network of genotype ``arch``; any other option is a UserError naming the valid
-        ones."""
+        """The DARTS evaluation network of genotype ``arch`` (C, N and search_ops default to
+        ``build_defaults``; ``search_ops=True`` builds the ops as the DARTS search network does: non-affine
+        BN, BN after pooling). Any other option is a UserError naming the valid ones."""
         from ..validation import check_keywords
 
-        check_keywords(options, ["C", "N", "num_classes", "auxiliary", "drop_path_prob"], "the darts space's build")
-        return DartsNetwork(self.coerce(arch), C, N, num_classes, auxiliary, drop_path_prob)
+        check_keywords(options, ["C", "N", "num_classes", "auxiliary", "drop_path_prob", "search_ops"],
+                       f"the {self.name} space's build")
+        d = self.build_defaults
+        return DartsNetwork(self.coerce(arch), d["C"] if C is None else C, d["N"] if N is None else N, num_classes,
+                            auxiliary, drop_path_prob,
+                            search_ops=d["search_ops"] if search_ops is None else search_ops)
 
     def build_thin(self, arch, **kwargs) -> DartsNetwork:
         """TE-NAS's linear-region network for one genotype (see ``thin_supernet``)."""
@@ -475,6 +485,18 @@ class DartsSpace(SearchSpace):
                 pairs += [(OPS[int(scores[half + e].argmax())], CELL_EDGES[e][1]) for e in keep]
             cells.append(tuple(pairs))
         return Genotype(cells[0], CONCAT, cells[1], CONCAT)
+
+
+@register_space
+class NB301Space(DartsSpace):
+    """The DARTS space as NAS-Bench-301 / NAS-Bench-Suite-Zero build it for zero-cost scoring (NASLib
+    ``NasBench301SearchSpace``): C=32 (channels 32/64/128, stem 96), 8 cells with reductions at cells 2 and 5,
+    cell ops with non-affine BN and BN after pooling, no auxiliary head. ``build`` equals NASLib's parameter
+    count on every genotype of the 725-genotype Suite-Zero table (``tests/test_nb301.py``). Ground truth:
+    ``zeronas.benchmarks.nb301`` (the NB301 surrogate's accuracy). Everything else is the DARTS space."""
+
+    name = "nb301"
+    build_defaults = {"C": 32, "N": 8, "search_ops": True}
 
 
 def count_parameters(model: nn.Module, exclude_auxiliary: bool = True) -> int:
