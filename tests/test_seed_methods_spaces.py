@@ -3,6 +3,7 @@ every proxy search on nb101/macro (or a one-line refusal with exit 2), Zero-Cost
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -134,3 +135,23 @@ def test_zero_cost_pt_returns_a_macro_arch(fake_images, monkeypatch):
     assert r.protocol["C"] == 4 and r.protocol["N"] is None
     with pytest.raises(Exception, match="fixed 8 layers"):
         search("macro", "zero-cost-pt", proxy="nwot", seed=0, pool=1, validate=1, C=4, N=2, batch_size=4)
+
+
+def test_search_answers_carry_the_benchmark_accuracy_on_macro_nb101_and_nb301():
+    """benchmark_info reads each space's own table: the answer's target accuracy and its percentile."""
+    from zeronas import paths
+    from zeronas.benchmarks import GROUND_TRUTH
+    from zeronas.search.base import benchmark_info
+
+    for name, rel in (("macro", "nasbench_macro/nas_bench_macro_cifar10.csv"),
+                      ("nb101", "nasbench101/nb101_zc_proxies_nbsz500_cifar10.csv.gz"),
+                      ("nb301", "nasbench301/nb301_zc_proxies_nbsz725_cifar10.csv.gz")):
+        if paths.find([rel]) is None:
+            pytest.skip(f"{rel} not found: set ZERONAS_DATA to the data folder")
+        sp, table = get_space(name), GROUND_TRUTH[name]()
+        col = table.column(table.target_column("cifar10"))
+        best = int(np.nanargmax(col))
+        info = benchmark_info(sp, sp.parse(table.arch_str[best]))
+        assert info["cifar10"] == col[best] and info["cifar10_percentile"] > 99.0, name
+        assert info["target"] == table.target_column("cifar10") and "cifar100" not in info
+    assert benchmark_info(get_space("nb301"), get_space("nb301").sample(0)) == {}  # a genotype outside the sample

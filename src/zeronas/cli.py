@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .benchmarks import GROUND_TRUTH
 from .errors import UserError
 from .validation import flag, validated
 
@@ -308,8 +309,10 @@ def search(
     method: Annotated[str, typer.Option(help="funnel (the default: label-free search with the frozen zeronas-v1 "
                                        "ensemble, see docs/label_free_search.md) | te-nas | teg-rea | teg-reinforce "
                                        "| zero-cost-pt | freedarts | das | sample | rea | random.")] = "funnel",
-    space: Annotated[str, typer.Option(help="nb201 (every method) or darts (freedarts, te-nas, zero-cost-pt, "
-                                       "das, sample, rea, random).")] = "nb201",
+    space: Annotated[str, typer.Option(help="nb201 (every method), darts (freedarts, te-nas, zero-cost-pt, "
+                                       "funnel, das, sample, rea, random), macro (NAS-Bench-Macro: zero-cost-pt, "
+                                       "funnel, das, sample, rea, random), nb101 (funnel, das, sample, rea, random), "
+                                       "or a plug-in space file.py:Class (see README).")] = "nb201",
     proxy: Annotated[str | None, typer.Option(
         help="Proxy (or ensemble:a+b, or a frozen ensemble such as zeronas-v1) driving funnel (default "
              "zeronas-v1), sample/random/rea/zero-cost-pt (default nwot) or das (default das).")] = None,
@@ -416,7 +419,9 @@ def search(
         results.append(r)
         b = r.benchmark
         acc = (f"C10 {b['cifar10']:.2f} / C100 {b['cifar100']:.2f} / IN16 {b['imagenet16-120']:.2f} "
-               f"(C10 percentile {b['cifar10_percentile']:.1f})" if b else
+               f"(C10 percentile {b['cifar10_percentile']:.1f})" if b and "cifar100" in b else
+               f"{b['target']} {b['cifar10']:.2f} (percentile {b['cifar10_percentile']:.1f} in the table)" if b else
+               "not in the benchmark table" if r.space in GROUND_TRUTH and r.space != "nb201" else
                "no benchmark table" if r.space == "nb201" else "no benchmark for this space"
                + ("" if r.protocol.get("space_source") else ": 'zeronas train' it"))  # plug-ins have no recipe
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {r.evaluations} evals, {r.accuracy_reads} accuracy reads, "
@@ -430,8 +435,8 @@ def search(
             console.print(f"  front: {p['arch']}  score {p['score']:.4g}, {costs}{true}", highlight=False)
     if len(results[0].trajectory) > 1:
         _print_trajectory(results[0])
-    if runs > 1 and results[0].benchmark:
-        for ds in ("cifar10", "cifar100", "imagenet16-120"):
+    if runs > 1 and all(r.benchmark for r in results):
+        for ds in [d for d in ("cifar10", "cifar100", "imagenet16-120") if all(d in r.benchmark for r in results)]:
             vals = [r.benchmark[ds] for r in results]
             console.print(f"{ds}: {statistics.mean(vals):.2f} +- {statistics.stdev(vals):.2f} over {runs} runs")
         console.print(f"time: {statistics.mean([r.seconds for r in results]):.1f}s per search")

@@ -95,22 +95,31 @@ class SearchResult:
 
 
 def benchmark_info(space, arch, data_dir=None) -> dict:
-    """Test accuracy on the three NB201 datasets and the percentile of the CIFAR-10 one, when the table is found."""
-    if space.name != "nb201":
-        return {}
-    from ..benchmarks.nb201 import load_nb201
+    """The answer's accuracy in the space's benchmark table, when the table is found and holds the arch: test
+    accuracy on the three NB201 datasets, or the CIFAR-10 target of NAS-Bench-Macro / -101 / -301 (``target``
+    names the column: NB301's is the surrogate's prediction), each with its percentile in the table (percent
+    of the table's archs below it). Empty when there is no table or the arch is not in it (the NB101 and NB301
+    tables are samples of their spaces)."""
+    from ..benchmarks import GROUND_TRUTH
 
-    try:
-        table = load_nb201(data_dir)
-    except DataNotFound:
+    if space.name not in GROUND_TRUTH:
         return {}
-    i = table.index_of(space.format(arch))
+    try:
+        table = GROUND_TRUTH[space.name](data_dir)
+        i = table.index_of(space.format(arch))
+    except (DataNotFound, UserError):
+        return {}
     out = {"index": i, "table_sha256": table.sha256[:16]}
-    for ds, col in (("cifar10", "cifar10_test_acc"), ("cifar100", "cifar100_test_acc"),
-                    ("imagenet16-120", "imagenet16_120_test_acc")):
+    if space.name == "nb201":
+        columns = (("cifar10", "cifar10_test_acc"), ("cifar100", "cifar100_test_acc"),
+                   ("imagenet16-120", "imagenet16_120_test_acc"))
+    else:
+        columns = (("cifar10", table.target_column("cifar10")),)
+        out["target"] = columns[0][1]
+    for ds, col in columns:
         acc = table.column(col)
         out[ds] = float(acc[i])
-        out[f"{ds}_percentile"] = float((acc < acc[i]).mean() * 100)
+        out[f"{ds}_percentile"] = float((acc[~np.isnan(acc)] < acc[i]).mean() * 100)
     return out
 
 
