@@ -86,8 +86,10 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
               batch_size=64, store: str | Path = "zeronas.db", workers=1, data_dir=None, init="torch-default",
               device="cpu", metric="test", protocol: str | None = None, progress=False,
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
-              ray_address: str | None = None) -> CorrelationResult:
+              ray_address: str | None = None, score_seed: int | None = None) -> CorrelationResult:
     """``only_stored``: score nothing; analyse the sampled archs whose values are all in the store.
+    ``score_seed``: the seed of the init draw and the batch when it should differ from ``seed``, which then
+    picks the sample and the scoring order only (a test-retest of the same archs).
     ``isomorph_member``: which member scores an isomorphism class for class-sharing proxies (see
     ``zeronas.scoring.ISOMORPH_MEMBERS``). ``executor``: "local" (this machine, ``workers`` processes) or
     "ray" (a Ray cluster at ``ray_address``, else a local Ray instance; see ``zeronas.ray_executor``)."""
@@ -128,7 +130,8 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
         idx = np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
     base, ensembles = parse_proxies(proxies) if isinstance(proxies, str) else (list(proxies), {})
     scorer_kwargs = dict(space=sp.name, proxies=base, data=dataset.replace("cifar10-valid", "cifar10"),
-                         data_dir=data_dir, batch_size=batch_size, seed=seed, init=init, device=device,
+                         data_dir=data_dir, batch_size=batch_size, seed=seed if score_seed is None else score_seed,
+                         init=init, device=device,
                          stand_in=True, isomorph_member=isomorph_member)
     scorer = Scorer(**scorer_kwargs)
     if scorer.data_note:
@@ -208,7 +211,8 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             "space": sp.name, "dataset": dataset, "target": target_col, "target_sha256": table.sha256,
             "benchmark_file": str(table.path), "archs": len(idx), "unique_archs": len(set(canon)), "sample": sample,
             "indices": idx.tolist(),
-            "seed": seed, "batch_size": batch_size, "init": init, "protocol_preset": protocol,
+            "seed": seed, "score_seed": seed if score_seed is None else score_seed, "batch_size": batch_size,
+            "init": init, "protocol_preset": protocol,
             "isomorph_member": isomorph_member,
             "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes,
             "no_ground_truth": no_truth,

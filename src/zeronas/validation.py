@@ -325,6 +325,7 @@ DATA_NAME = Choice(lambda: ("auto", "none", *_datasets()), _norm_dataset)  # com
 # One domain per argument name (CLI option's Python name = API keyword); 'command.name' overrides.
 DOMAINS: dict[str, object] = {
     "seed": Int(0, SEED_MAX),
+    "score_seed": Int(0, SEED_MAX),
     "threads": Int(1, 1024),
     "batch_size": BATCH,
     "proxy_batch": BATCH,
