@@ -157,3 +157,26 @@ def test_a_row_never_shrinks_when_a_lost_store_is_being_rescored():
     rows, _ = merged(old, {"nwot": row(0.7, 10), "teg_mse": partial_row}, section(range(6), cmd),
                      {"teg_mse": row(-0.66, 6)})
     assert rows["teg_mse"]["partial"] == "scored so far on 6 of the 10 sampled archs"
+
+
+def test_benchmark_sections_report_agreement_and_retest(tmp_path):
+    """--benchmarks nb301: per-arch agreement with the released scores and test-retest, on a small sample."""
+    from argparse import Namespace
+
+    from zeronas import paths
+
+    if paths.find(["nasbench301/nb301_zc_proxies_nbsz725_cifar10.csv.gz"]) is None:
+        pytest.skip("NB301 725-genotype table not found: set ZERONAS_DATA to the data folder")
+    args = Namespace(benchmarks="nb301", bench_proxies="params,l2_norm", bench_sample="20", bench_init="naslib",
+                     bench_batch_size=32, seed=0, retest_seed=1, store=str(tmp_path / "z.db"), workers=1,
+                     device="cpu", only_stored=False, scores_dir=tmp_path / "scores", json=tmp_path / "r.json")
+    benches = report.measure_benchmarks(args)
+    rows = benches["nb301"]["rows"]
+    # params is a function of the genotype alone: it equals NASLib's on every arch, whatever the seed
+    assert rows["params"]["agreement"] == 1.0 and rows["params"]["retest"] == 1.0 and rows["params"]["shared"] == 20
+    assert rows["params"]["spearman"] == pytest.approx(rows["params"]["ref_spearman"])
+    assert 0.9 < rows["l2_norm"]["agreement"] <= 1.0
+    assert (tmp_path / "scores" / "nb301" / "l2_norm.csv.gz").exists()
+    assert (tmp_path / "scores" / "nb301_seed1" / "l2_norm.csv.gz").exists()
+    text = "\n".join(report.benchmark_sections(benches))
+    assert "## NAS-Bench-301" in text and "| params | 20 |" in text and "*retest*" in text
