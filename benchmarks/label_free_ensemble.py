@@ -182,8 +182,8 @@ def render(out: dict, argv) -> str:
         "",
         "NAS-Bench-Suite-Zero's released scores of the members (not zeronas's) on the 9,445 NB201 archs without "
         "unreachable ops, against the seed-mean 200-epoch test accuracy; 'best in top k': the best accuracy "
-        "among the ensemble's k highest-ranked archs. zeronas's own scores on all 15,625 archs are not computed "
-        "here (CPU time).",
+        "among the ensemble's k highest-ranked archs. zeronas's own scores of the members on every NB201 arch are "
+        "measured by benchmarks/frozen_ensemble_nb201.py (docs/frozen_ensemble_nb201.md).",
         "",
         "| dataset | archs | Spearman | Kendall | best in top 1 | top 10 | top 100 | optimum of the 9,445 |",
         "|---|---|---|---|---|---|---|---|",
