@@ -65,8 +65,9 @@ def main():
             "rows": {p: {k: r.get(k) for k in ("spearman", "kendall", "top1", "top5", "top10", "n", "ms_per_arch")}
                      for p, r in res.rows.items()},
         }
-        print(f"{ds}: {res.meta['archs']} archs, {args.ensemble} Spearman {res.rows[args.ensemble]['spearman']:.3f} "
-              f"Kendall {res.rows[args.ensemble]['kendall']:.3f} ({time.time() - t0:.0f}s)", flush=True)
+        ens = res.rows[args.ensemble]
+        print(f"{ds}: {res.meta['archs']} archs, {args.ensemble} Spearman {fmt(ens['spearman'])} Kendall "
+              f"{fmt(ens['kendall'])} ({time.time() - t0:.0f}s)", flush=True)
     write(sections, args, members)
 
 

@@ -224,10 +224,10 @@ def measure_benchmarks(args) -> dict:
                         device=args.device, metric="valid", progress=True, only_stored=args.only_stored, init=init)
         save_snapshots(args.store, args.scores_dir / b, res.rows)
         retest = None
-        if args.retest_seed is not None:
+        retest_proxies = ",".join(p for p in res.rows if "protocol_hash" in res.rows[p])  # ensembles: none
+        if args.retest_seed is not None and retest_proxies:
             load_snapshots(args.store, args.scores_dir / f"{b}_seed{args.retest_seed}")
-            proxies = ",".join(p for p in res.rows if "protocol_hash" in res.rows[p])  # ensembles: no own scores
-            retest = correlate(space=b, dataset="cifar10", proxies=proxies, sample=args.bench_sample,
+            retest = correlate(space=b, dataset="cifar10", proxies=retest_proxies, sample=args.bench_sample,
                                seed=args.seed, batch_size=args.bench_batch_size, store=args.store,
                                workers=args.workers, device=args.device, metric="valid", progress=True,
                                only_stored=args.only_stored, score_seed=args.retest_seed, init=init)
@@ -271,11 +271,12 @@ def benchmark_sections(benches: dict) -> list[str]:
     lines = []
     for b, sec in benches.items():
         m = sec["meta"]
+        batch_why = " (NASLib's correlation configs for this benchmark)" if m["batch_size"] == 32 else ""
+        init_why = " (as NASLib's network for this benchmark)" if m["init"] == BENCH_INIT.get(b) else ""
         lines += [f"## {BENCH_TITLES.get(b, b)}", "",
                   f"{m['archs']} of the table's {m['table_rows']} archs ({m['unique_archs']} unique after "
-                  f"isomorphism; sample {m['sample']}, seed {m['seed']}), batch {m['batch_size']} (NASLib's "
-                  f"correlation configs for this benchmark), init {m['init']} (NASLib's network for this "
-                  f"benchmark has it); target `{m['target']}`; table "
+                  f"isomorphism; sample {m['sample']}, seed {m['seed']}), batch {m['batch_size']}{batch_why}, init "
+                  f"{m['init']}{init_why}; target `{m['target']}`; table "
                   f"sha256 {m['target_sha256'][:12]}. Measured by `{m['command']}`.", ""]
         lines += [f"- note: {n}" for n in m["notes"]] + [""]
         retest = m.get("retest_seed")

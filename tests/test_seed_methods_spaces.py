@@ -154,4 +154,13 @@ def test_search_answers_carry_the_benchmark_accuracy_on_macro_nb101_and_nb301():
         info = benchmark_info(sp, sp.parse(table.arch_str[best]))
         assert info["cifar10"] == col[best] and info["cifar10_percentile"] > 99.0, name
         assert info["target"] == table.target_column("cifar10") and "cifar100" not in info
-    assert benchmark_info(get_space("nb301"), get_space("nb301").sample(0)) == {}  # a genotype outside the sample
+    nb301 = get_space("nb301")
+    assert benchmark_info(nb301, nb301.sample(0)) == {"in_table": False}  # a genotype outside the sample
+    # NB101: a relabelled, unpruned spec of a table cell is found by the benchmark's graph hash
+    nb101, table = get_space("nb101"), GROUND_TRUTH["nb101"]()
+    cell = nb101.parse(table.arch_str[3])
+    same = nb101.representative(cell)
+    assert nb101.format(same) != table.arch_str[3] and nb101.canonical(same) == nb101.canonical(cell)
+    info = benchmark_info(nb101, same)
+    assert info["matched"] == "isomorph" and table.index_of(table.arch_str[info["index"]]) == info["index"]
+    assert nb101.canonical(nb101.parse(table.arch_str[info["index"]])) == nb101.canonical(cell)

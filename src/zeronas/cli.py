@@ -419,10 +419,11 @@ def search(
         results.append(r)
         b = r.benchmark
         acc = (f"C10 {b['cifar10']:.2f} / C100 {b['cifar100']:.2f} / IN16 {b['imagenet16-120']:.2f} "
-               f"(C10 percentile {b['cifar10_percentile']:.1f})" if b and "cifar100" in b else
-               f"{b['target']} {b['cifar10']:.2f} (percentile {b['cifar10_percentile']:.1f} in the table)" if b else
-               "not in the benchmark table" if r.space in GROUND_TRUTH and r.space != "nb201" else
-               "no benchmark table" if r.space == "nb201" else "no benchmark for this space"
+               f"(C10 percentile {b['cifar10_percentile']:.1f})" if "cifar100" in b else
+               f"{b['target']} {b['cifar10']:.2f} (percentile {b['cifar10_percentile']:.1f} in the table"
+               f"{', an isomorph' if b['matched'] == 'isomorph' else ''})" if "cifar10" in b else
+               "not in the benchmark table (a sample of the space)" if b else
+               "no benchmark table" if r.space in GROUND_TRUTH else "no benchmark for this space"
                + ("" if r.protocol.get("space_source") else ": 'zeronas train' it"))  # plug-ins have no recipe
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {r.evaluations} evals, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False)
@@ -431,11 +432,11 @@ def search(
                           highlight=False)
         for p in r.front:
             costs = ", ".join(f"{k} {p[k]:.4g}" for k in r.constraints["objectives"] if k != "score")
-            true = f"  C10 {p['test_acc']['cifar10']:.2f}" if "test_acc" in p else ""
+            true = f"  C10 {p['test_acc']['cifar10']:.2f}" if "cifar10" in p.get("test_acc", {}) else ""
             console.print(f"  front: {p['arch']}  score {p['score']:.4g}, {costs}{true}", highlight=False)
     if len(results[0].trajectory) > 1:
         _print_trajectory(results[0])
-    if runs > 1 and all(r.benchmark for r in results):
+    if runs > 1 and all("cifar10" in r.benchmark for r in results):
         for ds in [d for d in ("cifar10", "cifar100", "imagenet16-120") if all(d in r.benchmark for r in results)]:
             vals = [r.benchmark[ds] for r in results]
             console.print(f"{ds}: {statistics.mean(vals):.2f} +- {statistics.stdev(vals):.2f} over {runs} runs")

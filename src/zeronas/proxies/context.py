@@ -107,6 +107,7 @@ class ScoringContext:
         self._model = model
         self._state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self._handed_out = False
+        self.cache.clear()  # passes shared between proxies were made on the previous weights
 
     def generator(self, offset: int = 0) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed * 1000003 + offset)

@@ -26,9 +26,10 @@ def input_jacobian(model, x: torch.Tensor) -> torch.Tensor:
 
 
 def shared_input_jacobian(ctx, proxy: str) -> np.ndarray:
-    """The input Jacobian of batch 0, computed once per architecture for jacob_cov and epe_nas: both run the
-    same float64 train-mode network on the same batch, and a train-mode forward does not read the BN running
-    statistics it updates, so the second proxy gets the very numbers a second pass would give."""
+    """The input Jacobian of batch 0, [B, C*H*W] (numpy, the model's dtype), computed once per architecture for
+    jacob_cov and epe_nas: both run the same train-mode network at its initial weights on the same batch, and
+    a train-mode forward does not read the BN running statistics it updates, so the second proxy gets the very
+    numbers a second pass would give."""
     if "input_jacobian" not in ctx.cache:
         ctx.cache["input_jacobian"] = input_jacobian(ctx.model(), ctx.batch(0, proxy=proxy).x).cpu().numpy()
     return ctx.cache["input_jacobian"]

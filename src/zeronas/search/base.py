@@ -95,21 +95,34 @@ class SearchResult:
 
 
 def benchmark_info(space, arch, data_dir=None) -> dict:
-    """The answer's accuracy in the space's benchmark table, when the table is found and holds the arch: test
-    accuracy on the three NB201 datasets, or the CIFAR-10 target of NAS-Bench-Macro / -101 / -301 (``target``
-    names the column: NB301's is the surrogate's prediction), each with its percentile in the table (percent
-    of the table's archs below it). Empty when there is no table or the arch is not in it (the NB101 and NB301
-    tables are samples of their spaces)."""
+    """The answer's accuracy in the space's benchmark table: test accuracy on the three NB201 datasets, or the
+    CIFAR-10 target of NAS-Bench-Macro / -101 / -301 (``target`` names the column: NB301's is the surrogate's
+    prediction), each with its percentile in the table (percent of the table's archs below it, 0-100).
+    NB101 and NB301 answers are matched up to isomorphism (NB101: the benchmark's graph hash; NB301: node
+    input order), the first such row standing for the class; ``matched`` says how. ``{}`` when the space has
+    no table or it is not found; ``{"in_table": False}`` when the table (a sample of its space for NB101 and
+    NB301) lacks the arch. A damaged table raises its one-line UserError."""
     from ..benchmarks import GROUND_TRUTH
 
     if space.name not in GROUND_TRUTH:
         return {}
     try:
         table = GROUND_TRUTH[space.name](data_dir)
-        i = table.index_of(space.format(arch))
-    except (DataNotFound, UserError):
+    except DataNotFound:
         return {}
-    out = {"index": i, "table_sha256": table.sha256[:16]}
+    key, matched = space.format(arch), "exact"
+    i = table._index.get(key)
+    if i is None and space.name in ("nb101", "nb301"):  # tables hold one labelling per cell
+        index = getattr(table, "_canonical_index", None)
+        if index is None:
+            index = {}
+            for j, s in enumerate(table.arch_str):
+                index.setdefault(space.canonical(space.parse(s)), j)
+            table._canonical_index = index
+        i, matched = index.get(space.canonical(arch)), "isomorph"
+    if i is None:
+        return {"in_table": False}
+    out = {"index": i, "table_sha256": table.sha256[:16], "matched": matched}
     if space.name == "nb201":
         columns = (("cifar10", "cifar10_test_acc"), ("cifar100", "cifar100_test_acc"),
                    ("imagenet16-120", "imagenet16_120_test_acc"))
@@ -230,7 +243,7 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
         alternatives = (f"On {sp.name}: {', '.join(here)}" if here else
                         f"No search runs on {sp.name} yet (rank its architectures with 'zeronas correlate "
                         f"--space {sp.name}')")
-        why = sp.why_not(method) if hasattr(sp, "why_not") else None  # the space's own reason, when it has one
+        why = sp.why_not(method)  # the space's own reason, when it has one
         raise UserError(f"--method {method} is not available on the {sp.name} space (it runs on "
                         f"{', '.join(_SPACES[method])}){': ' + why if why else ''}. {alternatives}")
     from ..validation import _is_object, check_all, check_keywords
@@ -257,13 +270,14 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
     if getattr(sp, "plugin", False):  # how to load the space again (export, score)
         result.protocol["space_source"] = sp.source
     result.benchmark = benchmark_info(sp, sp.parse(result.arch), data_dir)
+    has_table = "in_table" in result.benchmark or "cifar10" in result.benchmark
     for point in result.trajectory:
-        if "arch" in point and result.benchmark:
+        if "arch" in point and has_table:
             point["cifar10"] = benchmark_info(sp, sp.parse(point["arch"]), data_dir).get("cifar10", math.nan)
     for point in result.front:  # reporting only, after the search has answered
-        if result.benchmark:
+        if has_table:
             info = benchmark_info(sp, sp.parse(point["arch"]), data_dir)
-            point["test_acc"] = {ds: info[ds] for ds in ("cifar10", "cifar100", "imagenet16-120")}
+            point["test_acc"] = {ds: info[ds] for ds in ("cifar10", "cifar100", "imagenet16-120") if ds in info}
     return result
 
 

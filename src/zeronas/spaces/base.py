@@ -68,6 +68,11 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def supernet(self, **options) -> nn.Module: ...
 
+    def why_not(self, method: str) -> str | None:
+        """Why search ``method`` does not run on this space (one clause for the refusal), or None when there is
+        no reason beyond 'not implemented here'."""
+        return None
+
     def index(self, arch: Any, data_dir=None) -> int:
         """The arch's row in the space's benchmark table (NB201: the official index)."""
         from ..benchmarks import load_ground_truth

@@ -498,6 +498,10 @@ class NB301Space(DartsSpace):
     name = "nb301"
     build_defaults = {"C": 32, "N": 8, "search_ops": True}
 
+    def why_not(self, method: str) -> str | None:
+        return ("nb301 is the DARTS space built for scoring against NAS-Bench-301; search with --space darts "
+                "(the same genotypes) and rank or look up the answers with --space nb301")
+
 
 def count_parameters(model: nn.Module, exclude_auxiliary: bool = True) -> int:
     """Parameters as DARTS reports them (``count_parameters_in_MB`` leaves out the auxiliary head)."""

@@ -291,6 +291,9 @@ def count_parameters(arch: NB101Arch, num_classes=10, C=STEM_CHANNELS, N=CELLS_P
 @register_space
 class NB101Space(SearchSpace):
     name = "nb101"
+    # 2: the conv-BN-ReLU block no longer has "ReLU" in its class name, so NASWOT/DAS hook only real ReLUs
+    # (revision 1 also hooked the block's input); part of every nb101 score's protocol
+    network_revision = 2
     ops = OPS
     edge_weighted = False  # vertex-labelled cells: per-edge proxies (zeros) and supernet searches do not apply
     arch_allows_none = False
