@@ -15,10 +15,10 @@ TABLE = "nasbench_macro/nas_bench_macro_cifar10.csv"
 
 class MacroTable(ArchTable):
     missing_arch = "NAS-Bench-Macro (8 digits from 0, 1, 2)"
+    benchmark = "NAS-Bench-Macro"
 
     def target_column(self, dataset: str, metric: str = "test") -> str:
-        if dataset.lower().replace("_", "-") not in ("cifar10", "c10"):
-            raise UserError(f"NAS-Bench-Macro has CIFAR-10 accuracy only, not {dataset!r}; use --dataset cifar10")
+        self.cifar10_only(dataset)
         if metric != "test":
             raise UserError("NAS-Bench-Macro has test accuracy only (mean of 3 runs); use --metric test")
         return "mean_acc"

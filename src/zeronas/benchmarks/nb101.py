@@ -42,10 +42,10 @@ TARGETS = {"valid": ("mean_val_acc", "val_acc"), "test": ("mean_test_acc", "val_
 
 class NB101Table(ArchTable):
     missing_arch = "the NAS-Bench-101 table {path}"
+    benchmark = "NAS-Bench-101"
 
     def target_column(self, dataset: str, metric: str = "test") -> str:
-        if dataset.lower().replace("_", "-") not in ("cifar10", "c10"):
-            raise UserError(f"NAS-Bench-101 has CIFAR-10 accuracy only, not {dataset!r}; use --dataset cifar10")
+        self.cifar10_only(dataset)
         if metric not in TARGETS:
             raise UserError(f"no {metric!r} accuracy in NAS-Bench-101; use --metric test or valid")
         for name in TARGETS[metric]:

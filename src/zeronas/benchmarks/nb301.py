@@ -29,10 +29,10 @@ TARGET = "val_acc_surrogate"
 
 class NB301Table(ArchTable):
     missing_arch = "the NAS-Bench-301 table {path}"
+    benchmark = "NAS-Bench-301"
 
     def target_column(self, dataset: str, metric: str = "test") -> str:
-        if dataset.lower().replace("_", "-") not in ("cifar10", "c10"):
-            raise UserError(f"NAS-Bench-301 has CIFAR-10 accuracy only, not {dataset!r}; use --dataset cifar10")
+        self.cifar10_only(dataset)
         if metric not in ("test", "valid"):
             raise UserError(f"no {metric!r} accuracy in NAS-Bench-301; use --metric test or valid (both read the "
                             f"surrogate's {TARGET})")

@@ -17,9 +17,12 @@ class ArchTable:
     arch_str: list[str]
     columns: dict[str, np.ndarray]
     _index: dict[str, int] = field(default_factory=dict, repr=False)
+    _by_class: dict[str, int] | None = field(default=None, repr=False)
 
     # completes "arch 'x' is not in ..." for the subclass's benchmark
     missing_arch = "this table"
+    # the benchmark's name in the one-line errors of CIFAR-10-only tables (see cifar10_only)
+    benchmark = "this benchmark"
 
     def __post_init__(self):
         self._index = {s: i for i, s in enumerate(self.arch_str)}
@@ -32,6 +35,23 @@ class ArchTable:
             return self._index[arch]
         except KeyError:
             raise UserError(f"arch {arch!r} is not in {self.missing_arch.format(path=self.path)}") from None
+
+    def find(self, arch: str, canonical=None) -> int | None:
+        """The row of arch string ``arch``, else (given ``canonical``, the space's isomorphism key) the first
+        row of its class, else None. The class index is built on first use and kept."""
+        i = self._index.get(arch)
+        if i is None and canonical is not None:
+            if self._by_class is None:
+                self._by_class = {}
+                for j, s in enumerate(self.arch_str):
+                    self._by_class.setdefault(canonical(s), j)
+            i = self._by_class.get(canonical(arch))
+        return i
+
+    def cifar10_only(self, dataset: str) -> None:
+        """The one-line error for a dataset other than CIFAR-10 on a CIFAR-10-only benchmark."""
+        if dataset.lower().replace("_", "-") not in ("cifar10", "c10"):
+            raise UserError(f"{self.benchmark} has CIFAR-10 accuracy only, not {dataset!r}; use --dataset cifar10")
 
     def column(self, name: str) -> np.ndarray:
         if name not in self.columns:

@@ -110,18 +110,13 @@ def benchmark_info(space, arch, data_dir=None) -> dict:
         table = GROUND_TRUTH[space.name](data_dir)
     except DataNotFound:
         return {}
-    key, matched = space.format(arch), "exact"
-    i = table._index.get(key)
-    if i is None and space.name in ("nb101", "nb301"):  # tables hold one labelling per cell
-        index = getattr(table, "_canonical_index", None)
-        if index is None:
-            index = {}
-            for j, s in enumerate(table.arch_str):
-                index.setdefault(space.canonical(space.parse(s)), j)
-            table._canonical_index = index
-        i, matched = index.get(space.canonical(arch)), "isomorph"
+    key = space.format(arch)
+    # NB101/NB301 tables hold one labelling per cell: match those up to isomorphism
+    up_to_iso = space.name in ("nb101", "nb301")
+    i = table.find(key, (lambda s: space.canonical(space.parse(s))) if up_to_iso else None)
     if i is None:
         return {"in_table": False}
+    matched = "exact" if table.arch_str[i] == key else "isomorph"
     out = {"index": i, "table_sha256": table.sha256[:16], "matched": matched}
     if space.name == "nb201":
         columns = (("cifar10", "cifar10_test_acc"), ("cifar100", "cifar100_test_acc"),
