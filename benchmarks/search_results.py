@@ -148,10 +148,19 @@ def _hw_bound(device: str, pct: int, data_dir) -> float:
     return round(float(np.nanpercentile(lat, pct)), 3)
 
 
+def _hw_search_kw(args, method: str) -> dict:
+    """The search each hardware-aware row runs: NASWOT's sample-and-rank (N feasible draws) or the default
+    label-free funnel (zeronas-v1, a wall-time budget)."""
+    if method == "funnel":
+        return {"proxy": "zeronas-v1", "time_budget": args.hw_time_budget}
+    return dict(HW_KW, n=args.hw_n)
+
+
 def run_hw(args) -> list[dict]:
     """Constraint gap (found vs best feasible 200-epoch CIFAR-10 test accuracy) at a tight and a loose latency
-    bound, and the Pareto hypervolume ratio (found front / true front), per device; one JSON line per run.
-    All runs share one score store, so an arch drawn again (another device, bound or mode) is not rescored."""
+    bound, and the Pareto hypervolume ratio (found front / true front), per device and search method; one JSON
+    line per run. All runs of a method share one score store, so an arch drawn again (another device, bound or
+    mode) is not rescored."""
     import numpy as np
     import torch
 
@@ -165,39 +174,41 @@ def run_hw(args) -> list[dict]:
     sp = get_space("nb201")
     have = set()
     if args.hw_jsonl.exists():
-        have = {(d["mode"], d["device"], d.get("bound"), d["seed"]) for d in
+        have = {(d.get("method", "sample"), d["mode"], d["device"], d.get("bound"), d["seed"]) for d in
                 (json.loads(x) for x in args.hw_jsonl.read_text().splitlines() if x.strip())}
     args.hw_jsonl.parent.mkdir(parents=True, exist_ok=True)
-    kw = dict(HW_KW, n=args.hw_n, data="cifar10", data_dir=args.data_dir, store=str(args.hw_store))
+    method = args.hw_method
+    store = args.hw_store if method == "sample" else args.hw_store.with_name(f"{args.hw_store.stem}_{method}.db")
+    kw = dict(_hw_search_kw(args, method), data="cifar10", data_dir=args.data_dir, store=str(store))
     rows = []
     for seed in range(args.hw_seeds):
         for device in HW_DEVICES:
             lat = space_costs(f"latency:{device}", "cifar10", args.data_dir)
             jobs = [("pareto", None)] + [("gap", b) for b in HW_BOUNDS]
             for mode, bound in jobs:
-                if (mode, device, bound, seed) in have:
+                if (method, mode, device, bound, seed) in have:
                     continue
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 if mode == "pareto":
-                    r = search("nb201", "sample", seed=seed, objectives=f"score,latency:{device}", **kw)
-                    hv = hypervolume_ratio([p["arch"] for p in r.front], f"latency:{device}", "cifar10",
-                                           args.data_dir)
-                    # the same draws (reconstructed): the best any selection from them could reach
-                    cons = Constraints(sp, "cifar10", args.data_dir, objectives=f"score,latency:{device}")
-                    rng = rng_for(seed)
-                    drawn = [sp.format(cons.sample(rng)) for _ in range(args.hw_n)]
-                    hv_drawn = hypervolume_ratio(drawn, f"latency:{device}", "cifar10", args.data_dir)
+                    r = search("nb201", method, seed=seed, objectives=f"score,latency:{device}", **kw)
                     front = [p["arch"] for p in r.front]
+                    hv = hypervolume_ratio(front, f"latency:{device}", "cifar10", args.data_dir)
                     hv_med = hypervolume_ratio(front, f"latency:{device}", "cifar10", args.data_dir, "median")
-                    hv_med_drawn = hypervolume_ratio(drawn, f"latency:{device}", "cifar10", args.data_dir, "median")
                     row = {"mode": mode, "device": device, "bound": None, "seed": seed, "front_size": len(r.front),
-                           "hv_ratio": hv["ratio"], "hv_ratio_all_drawn": hv_drawn["ratio"],
-                           "hv_ratio_median": hv_med["ratio"], "hv_ratio_median_all_drawn": hv_med_drawn["ratio"],
+                           "hv_ratio": hv["ratio"], "hv_ratio_median": hv_med["ratio"],
                            "true_front_size": hv["true_front_size"], "reference": hv["reference"],
-                           "reference_median": hv_med["reference"], "front": front, "drawn": drawn}
+                           "reference_median": hv_med["reference"], "front": front}
+                    if method == "sample":  # the same draws (reconstructed): the best any selection could reach
+                        cons = Constraints(sp, "cifar10", args.data_dir, objectives=f"score,latency:{device}")
+                        rng = rng_for(seed)
+                        drawn = [sp.format(cons.sample(rng)) for _ in range(args.hw_n)]
+                        row.update(drawn=drawn, hv_ratio_all_drawn=hypervolume_ratio(
+                            drawn, f"latency:{device}", "cifar10", args.data_dir)["ratio"],
+                            hv_ratio_median_all_drawn=hypervolume_ratio(
+                                drawn, f"latency:{device}", "cifar10", args.data_dir, "median")["ratio"])
                 else:
                     ms = _hw_bound(device, HW_BOUNDS[bound], args.data_dir)
-                    r = search("nb201", "sample", seed=seed, max_latency=f"{device}={ms}", **kw)
+                    r = search("nb201", method, seed=seed, max_latency=f"{device}={ms}", **kw)
                     _, best = best_feasible(lat <= ms, "cifar10", args.data_dir)
                     from zeronas.benchmarks.nb201 import load_nb201
 
@@ -208,12 +219,13 @@ def run_hw(args) -> list[dict]:
                            "random_feasible_mean": float(acc[feas].mean()),
                            "answer_latency_ms": r.constraints["answer"][f"latency_ms:{device}"],
                            "feasible_fraction": r.constraints["feasible_fraction_of_space"]}
-                row.update(seconds=time.perf_counter() - t0, evaluations=r.evaluations,
-                           accuracy_reads=r.accuracy_reads)
+                row.update(method=method, settings={k: v for k, v in kw.items() if k not in ("data_dir", "store")},
+                           seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
+                           evaluations=r.evaluations, accuracy_reads=r.accuracy_reads)
                 with args.hw_jsonl.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 rows.append(row)
-                print(json.dumps(row), flush=True)
+                print(json.dumps({k: v for k, v in row.items() if k not in ("front", "drawn")}), flush=True)
     return rows
 
 
@@ -221,63 +233,85 @@ def sd(v) -> float:
     return statistics.stdev(v) if len(v) > 1 else 0.0
 
 
+HW_METHOD_NOTES = {
+    "sample": "NASWOT's sample-and-rank, proxy nwot, batch 64, N feasible draws (`--hw-n`)",
+    "funnel": "the label-free default: funnel with the frozen zeronas-v1, a wall-time budget (`--hw-time-budget`) "
+              "per search, feasible archs only in every stage",
+}
+
+
 def hw_markdown(rows: list[dict], args) -> list[str]:
     if not rows:
         return []
-    seeds = sorted({r["seed"] for r in rows})
+    for r in rows:  # rows written before the method was recorded are sample runs
+        r.setdefault("method", "sample")
+    methods = [m for m in HW_METHOD_NOTES if any(r["method"] == m for r in rows)]
+
+    def label(r) -> str:
+        st = r.get("settings") or {}
+        if r["method"] == "funnel":
+            return f"funnel ({st.get('time_budget', '?'):.0f} s)" if st.get("time_budget") else "funnel"
+        return f"sample (N={st.get('n', args.hw_n)})"
+
     lines = ["", "## Hardware-aware search (HW-NAS-Bench latency, CIFAR-10)", "",
-             f"Label-free `sample` search (NASWOT's sample-and-rank, proxy "
-             f"{HW_KW['proxy']}, batch {HW_KW['batch_size']}, N={args.hw_n} feasible draws), seeds "
-             f"{', '.join(map(str, seeds))}; every run read 0 accuracies (`accuracy_reads`). Latency of the "
-             "CIFAR-10 network from HW-NAS-Bench (`nb201_hw_metrics_hwnasbench.csv.gz`); accuracy: the 200-epoch "
-             "CIFAR-10 test accuracy (seed mean), read only to judge the answers. Commands: "
-             f"`python benchmarks/search_results.py --hw --hw-seeds {args.hw_seeds} --hw-n {args.hw_n} "
-             "--threads 1 --only-stored --shared-cpu` (runs what is missing from "
-             f"`{args.hw_jsonl}`, then writes this file); one run by hand: `zeronas search --method sample "
-             f"--proxy nwot --batch-size 64 --n {args.hw_n} --max-latency edgegpu=MS` or `--objectives "
-             "score,latency:edgegpu --out DIR` (front.json, front.png).", "",
+             "Label-free searches under HW-NAS-Bench latency: "
+             + "; ".join(f"`{m}`: {HW_METHOD_NOTES[m]}" for m in methods)
+             + ". Every run read 0 accuracies (`accuracy_reads`). Latency of the CIFAR-10 network from HW-NAS-Bench "
+             "(`nb201_hw_metrics_hwnasbench.csv.gz`); accuracy: the 200-epoch CIFAR-10 test accuracy (seed mean), "
+             "read only to judge the answers. Commands: `python benchmarks/search_results.py --hw --hw-method "
+             "sample --hw-seeds 3 --hw-n 30 --threads 1 --only-stored --shared-cpu` and `... --hw --hw-method funnel "
+             "--hw-seeds 3 --hw-time-budget 60 ...` (each runs what is missing from "
+             f"`{args.hw_jsonl}`, then writes this file); one run by hand: `zeronas search --space nb201 --data "
+             "cifar10 --time-budget 60 --max-latency edgegpu=MS` or `--objectives score,latency:edgegpu --out DIR` "
+             "(front.json, front.png).", "",
              "**Constraint gap.** Bounds are set without labels: tight = the 25th, loose = the 75th percentile of "
              "the device's latency over all 15,625 archs. Gap = best feasible accuracy in the table - accuracy "
-             "of the answer (0 is perfect); 'random feasible' is the mean accuracy of a uniformly drawn feasible "
-             "arch. Mean +- std over seeds.", "",
-             "| device | bound | ms | feasible share | answer acc | best feasible | gap | random feasible | "
-             "s / search |", "|---|---|---|---|---|---|---|---|---|"]
+             "of the answer (0 is perfect; the target is <= 0.3); 'random feasible' is the mean accuracy of a "
+             "uniformly drawn feasible arch. Mean +- std over seeds.", "",
+             "| device | bound | ms | feasible share | search | seeds | answer acc | best feasible | gap | "
+             "random feasible | s / search |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for device in HW_DEVICES:
         for bound in HW_BOUNDS:
-            sel = [r for r in rows if r["mode"] == "gap" and r["device"] == device and r["bound"] == bound]
+            for m in methods:
+                sel = [r for r in rows if r["mode"] == "gap" and r["device"] == device and r["bound"] == bound
+                       and r["method"] == m]
+                if not sel:
+                    continue
+                f = [r["found"] for r in sel]
+                g = [r["gap"] for r in sel]
+                lines.append(f"| {device} | {bound} | {sel[0]['bound_ms']:.3f} | {sel[0]['feasible_fraction']:.2f} | "
+                             f"{label(sel[0])} | {len(sel)} | {statistics.mean(f):.2f} +- {sd(f):.2f} | "
+                             f"{sel[0]['best_feasible']:.2f} | {statistics.mean(g):.2f} +- {sd(g):.2f} | "
+                             f"{sel[0]['random_feasible_mean']:.2f} | "
+                             f"{statistics.mean(r['seconds'] for r in sel):.0f} |")
+    lines += ["", "**Pareto hypervolume ratio** (`--objectives score,latency:DEVICE`): the archs of the found front "
+              "(non-dominated by the search's score and latency) placed at their true accuracy and latency; "
+              "hypervolume over the true accuracy-latency front's, reference point = (least accuracy, largest "
+              "latency) of the space (nadir), or (median accuracy of the space, largest latency): only the better "
+              "half counts (target: >= 0.98). 'all drawn' (sample only) is the ratio of all N drawn archs: the most "
+              "any selection from these draws could reach.", "",
+              "| device | search | seeds | found / true HV (nadir) | all drawn (nadir) | "
+              "found / true HV (median ref) | all drawn (median ref) | front size | true front size | "
+              "evaluations | s / search |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for device in HW_DEVICES:
+        for m in methods:
+            sel = [r for r in rows if r["mode"] == "pareto" and r["device"] == device and r["method"] == m]
             if not sel:
                 continue
-            f = [r["found"] for r in sel]
-            g = [r["gap"] for r in sel]
-            lines.append(f"| {device} | {bound} | {sel[0]['bound_ms']:.3f} | {sel[0]['feasible_fraction']:.2f} | "
-                         f"{statistics.mean(f):.2f} +- {sd(f):.2f} | {sel[0]['best_feasible']:.2f} | "
-                         f"{statistics.mean(g):.2f} +- {sd(g):.2f} | {sel[0]['random_feasible_mean']:.2f} | "
+            cells = []
+            for key in ("hv_ratio", "hv_ratio_all_drawn", "hv_ratio_median", "hv_ratio_median_all_drawn"):
+                v = [r[key] for r in sel if key in r]
+                cells.append(f"{statistics.mean(v):.3f} +- {sd(v):.3f}" if v else "—")
+            lines.append(f"| {device} | {label(sel[0])} | {len(sel)} | {' | '.join(cells)} | "
+                         f"{statistics.mean(r['front_size'] for r in sel):.1f} | {sel[0]['true_front_size']} | "
+                         f"{statistics.mean(r['evaluations'] for r in sel):.0f} | "
                          f"{statistics.mean(r['seconds'] for r in sel):.0f} |")
-    lines += ["", "**Pareto hypervolume ratio** (`--objectives score,latency:DEVICE`): the archs of the found front "
-              "(non-dominated by nwot score and latency) placed at their true accuracy and latency; hypervolume "
-              "over the true accuracy-latency front's, reference point = (least accuracy, largest latency) of "
-              "the space (nadir), or (median accuracy of the space, largest latency): only the better half "
-              "counts. 'all drawn' is the ratio of all N drawn archs: the most any selection from these draws "
-              "could reach.", "",
-              "| device | found / true HV (nadir) | all drawn (nadir) | found / true HV (median ref) | "
-              "all drawn (median ref) | front size | true front size | s / search |",
-              "|---|---|---|---|---|---|---|---|"]
-    for device in HW_DEVICES:
-        sel = [r for r in rows if r["mode"] == "pareto" and r["device"] == device]
-        if not sel:
-            continue
-        cells = []
-        for key in ("hv_ratio", "hv_ratio_all_drawn", "hv_ratio_median", "hv_ratio_median_all_drawn"):
-            v = [r[key] for r in sel if key in r]
-            cells.append(f"{statistics.mean(v):.3f} +- {sd(v):.3f}" if v else "—")
-        lines.append(f"| {device} | {' | '.join(cells)} | {statistics.mean(r['front_size'] for r in sel):.1f} | "
-                     f"{sel[0]['true_front_size']} | {statistics.mean(r['seconds'] for r in sel):.0f} |")
-    lines += ["", "Times are wall seconds on a shared 2-core CPU. All runs share one score store, so an arch "
-              "already scored by an earlier run (same seed, another device, bound or mode; or a rerun) is read "
-              "back, not rescored: these times are those of this sequence of runs, not of a cold search (N nwot "
-              "evaluations; see the sample-nwot rows above for the cold per-evaluation cost).",
-              "", "Not measured here yet: the funnel search (the default method since these rows were run) and "
-              "few-shot refinement under bounds, and `--evaluator train` in any search."]
+    lines += ["", "Times are wall seconds on a shared 2-core CPU. The runs of one search method share one score "
+              "store, so an arch already scored by an earlier run (same seed, another device, bound or mode; or a "
+              "rerun) is read back, not rescored: these times are those of this sequence of runs, not of a cold "
+              "search (see the rows above for the cold cost). A funnel search spends its whole time budget "
+              "either way: what the store saves goes into more evaluations."]
     return lines
 
 
@@ -370,7 +404,11 @@ def main():
     ap.add_argument("--shared-cpu", action="store_true", help="say in the report that other jobs shared the CPU")
     ap.add_argument("--hw", action="store_true", help="run the hardware-aware measurements (run_hw) first")
     ap.add_argument("--hw-seeds", type=int, default=3)
-    ap.add_argument("--hw-n", type=int, default=30, help="feasible archs drawn per hardware-aware search")
+    ap.add_argument("--hw-n", type=int, default=30, help="feasible archs drawn per hardware-aware sample search")
+    ap.add_argument("--hw-method", choices=("sample", "funnel"), default="sample",
+                    help="search the hardware-aware rows run: sample (NASWOT, --hw-n draws) or funnel (zeronas-v1)")
+    ap.add_argument("--hw-time-budget", type=float, default=60.0,
+                    help="wall seconds per hardware-aware funnel search")
     ap.add_argument("--hw-jsonl", type=Path, default=Path("benchmarks/results/search_hw.jsonl"))
     ap.add_argument("--hw-store", type=Path, default=Path(tempfile.gettempdir()) / "zeronas_search_hw.db",
                     help="score store shared by the hardware-aware runs (kept out of the repository)")

@@ -16,6 +16,7 @@ from .data.datasets import portable_source
 from .errors import DataNotFound, UserError
 from .proxies.base import ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
+from .proxies.shared_pass import plan
 from .spaces import space as get_space
 from .store import protocol_hash  # noqa: F401  (re-exported: the key scores are stored under)
 from .validation import api
@@ -217,7 +218,10 @@ class Scorer:
         arch_str, canonical = self.space.format(arch), self.space.canonical(arch)
         member = None  # (arch string, context) of the fixed member, built when first needed
         records = []
-        for spec in proxies or self.proxies:
+        specs = proxies or self.proxies
+        fixed = self.isomorph_member == "fixed"  # then the class-sharing proxies run on the member's context
+        plan(ctx, [s.name for s in specs if not (fixed and s.shares_isomorphs)])
+        for spec in specs:
             proto = self.protocol(spec)
             run_ctx, run_str = ctx, arch_str
             if spec.shares_isomorphs and self.isomorph_member == "fixed":
@@ -227,6 +231,7 @@ class Scorer:
                         raise UserError("given weights belong to the arch asked for; score them with "
                                         "isomorph_member='asked'")
                     member = (arch_str, ctx) if rep == arch else (self.space.format(rep), self.context(rep))
+                    plan(member[1], [s.name for s in specs if s.shares_isomorphs or member[1] is ctx])
                 run_str, run_ctx = member
             t0 = time.perf_counter()
             error = reason = None

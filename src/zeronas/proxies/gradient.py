@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import cross_entropy_backward, hooks, register, weight_layers
+from .base import register, weight_layers
+from .shared_pass import Tap, register_tap, shared
 
 
 def _batch(ctx, name):
@@ -17,38 +18,51 @@ def _batch(ctx, name):
     return b.x, b.y
 
 
-def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor | None]], tuple[float, float]]:
-    """One cross-entropy backward on the init weights, shared by snip, grad_norm, plain and fisher: the same
-    network, batch and loss give the same numbers as four separate passes, for a quarter of the work.
-    Returns (weight, dL/dweight) per conv/linear layer and fisher's channel saliencies, gathered by
-    activation hooks in the same pass (hooks read gradients, they do not change them), as a pair of sums:
-    per channel, and per weight (each channel's value counted once per weight feeding it)."""
-    if "loss_grads" not in ctx.cache:
-        model = ctx.model()
-        x, y = _batch(ctx, "snip")
-        fisher_total = torch.zeros(2, dtype=torch.float64, device=x.device)
+def _attach_fisher(model, x, state: dict) -> list:
+    """Fisher's channel saliencies, gathered by activation hooks during the loss backward only (hooks read
+    gradients, they do not change them; a later input-Jacobian backward through the same graph is not counted),
+    as a pair of sums: per channel, and per weight (each channel's value counted once per weight feeding it)."""
+    state["fisher"] = torch.zeros(2, dtype=torch.float64, device=x.device)
+    state["counting"] = True
+    layers = state["layers"] = weight_layers(model)
 
-        def forward_hook(module, inputs, output):
-            act = output.detach()
+    def forward_hook(module, inputs, output):
+        act = output.detach()
 
-            def grad_hook(grad):
-                nonlocal fisher_total
-                g = act * grad.detach()
-                g_nk = g.sum(dim=tuple(range(2, g.dim()))) if g.dim() > 2 else g
-                per_channel = g_nk.double().pow(2).mean(0).mul(0.5).sum()
-                fisher_total = fisher_total + torch.stack([per_channel, per_channel * module.weight[0].numel()])
+        def grad_hook(grad):
+            if not state["counting"]:
+                return
+            g = act * grad.detach()
+            g_nk = g.sum(dim=tuple(range(2, g.dim()))) if g.dim() > 2 else g
+            per_channel = g_nk.double().pow(2).mean(0).mul(0.5).sum()
+            state["fisher"] = state["fisher"] + torch.stack([per_channel, per_channel * module.weight[0].numel()])
 
+        if output.requires_grad:
             output.register_hook(grad_hook)
 
-        layers = weight_layers(model)
-        with hooks([m.register_forward_hook(forward_hook) for m in layers]):
-            cross_entropy_backward(model, x, y)
-        # copies: the next proxy reloads the init weights into these very tensors; None keeps the
-        # list aligned with weight_layers for layers the loss does not reach
-        grads = [(m.weight.detach().clone(), None if m.weight.grad is None else m.weight.grad.detach().clone())
-                 for m in layers]
-        ctx.cache["loss_grads"] = (grads, tuple(fisher_total.tolist()))
-    return ctx.cache["loss_grads"]
+    return [m.register_forward_hook(forward_hook) for m in layers]
+
+
+def _finish_loss_gradients(ctx, model, x, y, out, state, retain_graph):
+    model.zero_grad(set_to_none=True)
+    nn.functional.cross_entropy(out, y).backward(retain_graph=retain_graph)
+    state["counting"] = False
+    # copies: the next proxy reloads the init weights into these very tensors; None keeps the
+    # list aligned with weight_layers for layers the loss does not reach
+    grads = [(m.weight.detach().clone(), None if m.weight.grad is None else m.weight.grad.detach().clone())
+             for m in state["layers"]]
+    return grads, tuple(state["fisher"].tolist())
+
+
+register_tap(Tap("loss_grads", frozenset({"snip", "grad_norm", "plain", "fisher", "grasp"}), "weights",
+                 _attach_fisher, _finish_loss_gradients))
+
+
+def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor | None]], tuple[float, float]]:
+    """One cross-entropy backward on the init weights, shared by snip, grad_norm, plain, fisher and grasp (at
+    T=1): the same network, batch and loss give the same numbers as separate passes, for a fraction of the work.
+    Returns (weight, dL/dweight) per conv/linear layer and fisher's (per-channel, per-weight) sums."""
+    return shared(ctx, "loss_grads", "snip")
 
 
 def _layer_sum(ctx, metric) -> float:

@@ -6,33 +6,34 @@ import numpy as np
 import torch
 
 from .base import Undefined, register
+from .shared_pass import Tap, register_tap, shared
 
 K_EPS = 1e-5
 ZERO_JACOBIAN = ("undefined: the input Jacobian is 0 for every sample (the output does not depend on the input, "
                  "e.g. every path from the input is 'none'), so no correlation exists")
 
 
-def input_jacobian(model, x: torch.Tensor) -> torch.Tensor:
+def _finish_jacobian(ctx, model, x, y, out, state, retain_graph):
     """J_i = d(sum_k f_k(x_i)) / d x_i, flattened per sample (one backward of the summed logits)."""
-    x = x.detach().clone().requires_grad_(True)
-    model.zero_grad(set_to_none=True)
-    out = model(x)
     grad = None
     if out.requires_grad:  # the input gradient only: no weight gradients are computed (nor kept)
-        (grad,) = torch.autograd.grad(out, x, torch.ones_like(out), allow_unused=True)
+        (grad,) = torch.autograd.grad(out, x, torch.ones_like(out), allow_unused=True, retain_graph=retain_graph)
     if grad is None:  # the output does not depend on the input (e.g. an all-none cell): J = 0
-        return torch.zeros_like(x).reshape(x.shape[0], -1)
-    return grad.detach().reshape(x.shape[0], -1)
+        return torch.zeros_like(x).reshape(x.shape[0], -1).cpu().numpy()
+    return grad.detach().reshape(x.shape[0], -1).cpu().numpy()
+
+
+register_tap(Tap("input_jacobian", frozenset({"jacob_cov", "epe_nas"}), "input", lambda model, x, state: [],
+                 _finish_jacobian))
 
 
 def shared_input_jacobian(ctx, proxy: str) -> np.ndarray:
     """The input Jacobian of batch 0, [B, C*H*W] (numpy, the model's dtype), computed once per architecture for
-    jacob_cov and epe_nas: both run the same train-mode network at its initial weights on the same batch, and
-    a train-mode forward does not read the BN running statistics it updates, so the second proxy gets the very
-    numbers a second pass would give."""
-    if "input_jacobian" not in ctx.cache:
-        ctx.cache["input_jacobian"] = input_jacobian(ctx.model(), ctx.batch(0, proxy=proxy).x).cpu().numpy()
-    return ctx.cache["input_jacobian"]
+    jacob_cov and epe_nas (in the forward pass nwot and the loss-gradient proxies share, when asked): both run
+    the same train-mode network at its initial weights on the same batch, and a train-mode forward does not
+    read the BN running statistics it updates, so the second proxy gets the very numbers a second pass would
+    give."""
+    return shared(ctx, "input_jacobian", proxy)
 
 
 def jacob_cov_from_jacobian(J: np.ndarray, k: float = K_EPS) -> float:

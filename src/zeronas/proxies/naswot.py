@@ -7,6 +7,7 @@ import math
 import torch
 
 from .base import Undefined, hooks, register, relu_modules
+from .shared_pass import Tap, register_tap, shared
 
 TWO_CODES = "the kernel compares the ReLU codes of different inputs (with one input it is N_A for any network)"
 
@@ -59,11 +60,20 @@ def kernel_hook(K: torch.Tensor, layers: list | None, device):
     return hook
 
 
+def _attach_kernel(model, x: torch.Tensor, state: dict) -> list:
+    state["K"] = torch.zeros(x.shape[0], x.shape[0], dtype=torch.float64, device=x.device)
+    state["layers"] = []
+    return kernel_hooks(model, state["K"], state["layers"], x.device)
+
+
+register_tap(Tap("hamming", frozenset({"nwot", "das_d", "das_na", "das", "das_layerwise"}), "none", _attach_kernel,
+                 lambda ctx, model, x, y, out, state, retain_graph: (state["K"], state["layers"])))
+
+
 def shared_kernel(ctx, proxy: str):
-    """The train-mode Hamming kernel of batch 0, computed once per architecture for nwot and DAS."""
-    if "hamming" not in ctx.cache:
-        ctx.cache["hamming"] = hamming_kernels(ctx.model(), ctx.batch(0, proxy=proxy).x, per_layer=True)
-    return ctx.cache["hamming"]
+    """The train-mode Hamming kernel of batch 0 and its per-layer parts, computed once per architecture for
+    nwot and the DAS metrics (in the forward pass the loss-gradient and Jacobian proxies share, when asked)."""
+    return shared(ctx, "hamming", proxy)
 
 
 def singular_why(K: torch.Tensor) -> str:

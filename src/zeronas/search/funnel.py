@@ -128,8 +128,9 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     default 240) or ``budget`` full-ensemble evaluations:
 
     1. *pool* (30% of the time): distinct random architectures (feasible ones under constraints), each scored
-       by the data-free members of ``proxy`` (for ``zeronas-v1``: synflow and flops); ``pool`` caps its size;
-    2. *screen* (40%): the data-dependent members (nwot) score the pool in order of the cheap rank ensemble;
+       by the data-free members of ``proxy`` (for ``zeronas-v1``: params); ``pool`` caps its size;
+    2. *screen* (40%): the data-dependent members (for ``zeronas-v1``: nwot) score the pool in order of the
+       cheap rank ensemble;
     3. *local* (the rest): the unscored one-edit neighbours of the top-5 contenders by the full ensemble are
        scored, cheap members first, the best cheap-ranked neighbours fully, until the time is spent.
 
