@@ -223,6 +223,7 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining) -> S
         best, read = refine(space, seen, fit, k, evaluator)
         proto["refine"] = {"k": k, "evaluator": evaluator.name, "column": getattr(evaluator, "column", None),
                            "label_free_answer": space.format(label_free),
+                           "seconds": round(getattr(evaluator, "seconds", 0.0), 3),  # training, for train
                            "candidates": [{"arch": a, "fitness": f, "accuracy": acc} for a, f, acc in read]}
     if cons.active and not cons.feasible(best):  # every draw was checked: this would be a bug, never an answer
         raise RuntimeError(f"internal error: infeasible answer {space.format(best)}")
