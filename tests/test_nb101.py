@@ -397,3 +397,23 @@ def test_correlate_nb101_resumes_from_the_store(tmp_path):
     assert "scored now: 4" in res.output
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "scored now: 0" in res.output, res.output
+
+
+def test_naslib_nb101_init_draws_conv_kaiming_fanout_and_linear_n_0_001():
+    """NASLib's NB101 model: conv weights N(0, 2 / (k*k*C_out)), linear N(0, 0.01), biases 0, BN 1/0."""
+    import math
+
+    import torch
+    from torch import nn
+
+    from zeronas.proxies.context import apply_init
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(64, 256, 3, bias=False), nn.BatchNorm2d(256), nn.Flatten(), nn.Linear(4096, 512))
+    with torch.no_grad():
+        net[1].weight.fill_(3.0)
+    apply_init(net, "naslib-nb101")
+    conv, lin = net[0].weight, net[3].weight
+    assert abs(conv.std().item() / math.sqrt(2 / (3 * 3 * 256)) - 1) < 0.01  # 147,456 draws: std within 1%
+    assert abs(lin.std().item() / 0.01 - 1) < 0.01 and abs(lin.mean().item()) < 1e-4
+    assert torch.all(net[3].bias == 0) and torch.all(net[1].weight == 1) and torch.all(net[1].bias == 0)

@@ -105,7 +105,8 @@ def score(
     batch_size: Annotated[int, typer.Option(help="Images per batch (64 as in NAS-Bench-Suite-Zero and foresight; "
                                             "NASWOT's paper used 128).")] = 64,
     seed: Annotated[int, typer.Option(help="Seed for network init, batch choice and random inputs.")] = 0,
-    init: Annotated[str, typer.Option(help="Weight init: torch-default, kaiming, kaiming-fanout, normal, "
+    init: Annotated[str, typer.Option(help="Weight init: torch-default, kaiming, kaiming-fanout, naslib-nb101 "
+                                      "(conv Kaiming fan-out, linear N(0, 0.01): NASLib's NB101 model), normal, "
                                       "xavier.")] = "torch-default",
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:1, ...")] = "cpu",
     num_classes: Annotated[int | None, typer.Option(help="Classifier outputs (default: the dataset's).")] = None,

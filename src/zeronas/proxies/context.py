@@ -12,11 +12,15 @@ from ..data import Batch, ImageSet, make_batch
 from ..data.batches import normalize
 from ..errors import UserError
 
-INITS = ("torch-default", "kaiming", "kaiming-fanout", "normal", "xavier")
+INITS = ("torch-default", "kaiming", "kaiming-fanout", "naslib-nb101", "normal", "xavier")
 
 
 def apply_init(model: nn.Module, init: str) -> nn.Module:
-    """Re-initialise conv/linear weights (biases 0; BN affine 1/0). ``torch-default`` leaves PyTorch's init."""
+    """Re-initialise conv/linear weights (biases 0; BN affine 1/0). ``torch-default`` leaves PyTorch's init;
+    ``kaiming`` / ``kaiming-fanout``: Kaiming-normal (ReLU gain) over fan-in / fan-out; ``naslib-nb101``: conv
+    Kaiming-normal fan-out, linear N(0, 0.01), the ``_initialize_weights`` of NASLib's NAS-Bench-101 model
+    (naslib/search_spaces/nasbench101/model.py, from the nasbench_pytorch port; torchvision's VGG does the
+    same); ``normal``: N(0, 1); ``xavier``: Xavier-normal. Raises UserError for another name."""
     if init == "torch-default":
         return model
     if init not in INITS:
@@ -26,8 +30,10 @@ def apply_init(model: nn.Module, init: str) -> nn.Module:
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 if init == "kaiming":
                     nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                elif init == "kaiming-fanout":
+                elif init == "kaiming-fanout" or (init == "naslib-nb101" and isinstance(m, nn.Conv2d)):
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                elif init == "naslib-nb101":
+                    nn.init.normal_(m.weight, 0.0, 0.01)
                 elif init == "normal":
                     nn.init.normal_(m.weight)
                 else:
