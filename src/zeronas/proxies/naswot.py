@@ -16,9 +16,9 @@ def hamming_kernels(model, x: torch.Tensor, per_layer: bool = False, by_name: bo
     """K_H[i, j] = sum over ReLU units of 1[c_i == c_j], c = (ReLU input > 0), plus per-layer (K_l, N_l).
     ``by_name`` hooks modules as the reference code does (see ``relu_modules``).
 
-    With s = 2c - 1 in {-1, +1}: C C^T + (1-C)(1-C)^T = (s s^T + N_l) / 2. The per-layer product holds
-    integers of magnitude <= N_l, exact in float32 while N_l < 2^24 (and on CPU, where there is no TF32);
-    the sum over layers is kept in float64.
+    C C^T + (1-C)(1-C)^T = N_l - r_i - r_j + 2 (C C^T)_ij with r_i = (C C^T)_ii: one 0/1 matrix product
+    (a cast, not a select, of the codes). It holds integers <= N_l, exact in float32 while N_l < 2^24 (and
+    on CPU, where there is no TF32); the rest, and the sum over layers, is float64.
     """
     K = torch.zeros(x.shape[0], x.shape[0], dtype=torch.float64, device=x.device)
     layers: list[tuple[torch.Tensor, int]] = []
@@ -50,8 +50,10 @@ def kernel_hook(K: torch.Tensor, layers: list | None, device):
             c = t.detach() > 0
             n = c[0].numel()
             dtype = torch.float32 if exact32 and n < 2**24 else torch.float64
-            s = torch.where(c, 1.0, -1.0).to(dtype).flatten(1)  # s = 2c - 1, exactly
-            k = ((s @ s.T + n) / 2).double()
+            cf = c.flatten(1).to(dtype)
+            g = (cf @ cf.T).double()  # units active in both inputs: integers <= n, exact
+            r = g.diagonal()  # units active per input
+            k = n - r[:, None] - r[None, :] + 2 * g  # + units inactive in both
             seen[key] = (t, (k, n))
         K.add_(k)
         if layers is not None:
