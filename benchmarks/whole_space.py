@@ -114,6 +114,9 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="correlate's --seed (scoring order, batch, weights)")
     ap.add_argument("--threads", type=int, default=os.cpu_count(),
                     help="torch threads (correlate leaves torch's default: one per core)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="scoring processes, as correlate's --workers (each with cores // workers torch threads); "
+                         "above 1 each kind's prefix is timed as one parallel batch: wall time / units")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--resume-check", type=float, default=0.0, metavar="SECONDS",
@@ -148,6 +151,18 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         db = Store(Path(tmp) / "store.db")
         try:
+            if args.workers > 1:  # each kind's prefix through a pool, as correlate runs it: wall / units
+                for missing, group in kinds.items():
+                    ex = executors[missing] = make_executor({**kwargs, "proxies": list(missing)}, args.workers)
+                    list(ex.map([group[0][0]]))  # start the workers (imports, data) before the clock
+                    t = time.perf_counter()
+                    for records in ex.map([a for a, _ in group]):
+                        db.put(records)
+                        for r in records:
+                            proxy_s[r.proxy].append(r.seconds)
+                    walls[missing] = [(time.perf_counter() - t) / len(group)] * len(group)
+                    print(f"{len(group)} archs of {','.join(missing)} timed", flush=True)
+                prefix = []
             for k, (arch, missing) in enumerate(prefix):
                 if missing not in executors:
                     executors[missing] = make_executor({**kwargs, "proxies": list(missing)}, 1)
@@ -163,6 +178,7 @@ def main(argv=None):
             db.close()
             for e in executors.values():
                 e.close()
+    n_timed = sum(len(g) for g in kinds.values())
     unit_rows = []
     projected = 0.0
     for missing, n in sorted(units.items(), key=lambda kv: -kv[1]):
@@ -180,10 +196,12 @@ def main(argv=None):
         r["projected_s"] = r["s_per_call_mean"] * r["calls_in_whole_space"]
     result = {
         "what": f"projected wall time of 'zeronas correlate --space nb201 --sample all --proxies {args.proxies}' "
-                f"(workers 1, {args.threads} torch threads), EXTRAPOLATED from the first {args.prefix} archs of "
-                f"its scoring order of each kind of work unit ({len(prefix)} archs), each scored with the proxies "
+                f"(workers {args.workers}, {args.threads if args.workers == 1 else 'cores // workers'} torch threads), "
+                f"EXTRAPOLATED from the first {args.prefix} archs of "
+                f"its scoring order of each kind of work unit ({n_timed} archs), each scored with the proxies "
                 f"the whole run gives it; not a full run",
-        "archs": len(work), "prefix": len(prefix), "seed": args.seed, "threads": torch.get_num_threads(),
+        "archs": len(work), "prefix": sum(len(g) for g in kinds.values()), "seed": args.seed,
+        "workers": args.workers, "threads": torch.get_num_threads() if args.workers == 1 else None,
         "batch_size": args.batch_size, "cores": os.cpu_count(), "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(), "note": args.note, "planning_s": plan_s,
         "units": unit_rows, "per_proxy": per_proxy, "projected_wall_s": projected,
@@ -202,7 +220,7 @@ def main(argv=None):
         print(f"  {p:10s} {1000 * r['s_per_call_mean']:8.1f} ms x {r['calls_in_whole_space']:5d} = "
               f"{r['projected_s'] / 3600:.2f} h")
     print(f"projected wall time for all {len(work)} archs: {projected / 3600:.2f} h "
-          f"({'under' if projected < TARGET_S else 'OVER'} the 1 h target; extrapolated from {len(prefix)} archs)")
+          f"({'under' if projected < TARGET_S else 'OVER'} the 1 h target; extrapolated from {n_timed} archs)")
     print(f"units: {dict((','.join(m), n) for m, n in units.items())}")
     if "resume_check" in result:
         print(f"resume check: {'resumed' if result['resume_check']['resumed'] else 'DID NOT resume'} "
