@@ -164,9 +164,19 @@ def _hw_bound(device: str, pct: int, data_dir) -> float:
 def _hw_search_kw(args, method: str) -> dict:
     """The search each hardware-aware row runs: NASWOT's sample-and-rank (N feasible draws) or the default
     label-free funnel (zeronas-v1, a wall-time budget)."""
+    refine = {"refine": args.hw_refine, "evaluator": "table"} if args.hw_refine else {}
     if method == "funnel":
-        return {"proxy": "zeronas-v1", "time_budget": args.hw_time_budget}
-    return dict(HW_KW, n=args.hw_n)
+        return {"proxy": "zeronas-v1", "time_budget": args.hw_time_budget, **refine}
+    return dict(HW_KW, n=args.hw_n, **refine)
+
+
+def _hw_label(row: dict) -> str:
+    """The search a hardware-aware row ran, as its table shows it (rows before settings were kept: N=30)."""
+    st = row.get("settings") or {}
+    refine = f" + refine {st['refine']} (hp12)" if st.get("refine") else ""
+    if row.get("method", "sample") == "funnel":
+        return f"funnel ({st['time_budget']:.0f} s){refine}"
+    return f"sample (N={st.get('n', 30)}){refine}"
 
 
 def run_hw(args) -> list[dict]:
@@ -187,19 +197,21 @@ def run_hw(args) -> list[dict]:
     sp = get_space("nb201")
     have = set()
     if args.hw_jsonl.exists():
-        have = {(d.get("method", "sample"), d["mode"], d["device"], d.get("bound"), d["seed"]) for d in
+        have = {(_hw_label(d), d["mode"], d["device"], d.get("bound"), d["seed"]) for d in
                 (json.loads(x) for x in args.hw_jsonl.read_text().splitlines() if x.strip())}
     args.hw_jsonl.parent.mkdir(parents=True, exist_ok=True)
     method = args.hw_method
     store = args.hw_store if method == "sample" else args.hw_store.with_name(f"{args.hw_store.stem}_{method}.db")
     kw = dict(_hw_search_kw(args, method), data="cifar10", data_dir=args.data_dir, store=str(store))
+    label = _hw_label({"method": method, "settings": kw})
     rows = []
     for seed in range(args.hw_seeds):
         for device in HW_DEVICES:
             lat = space_costs(f"latency:{device}", "cifar10", args.data_dir)
-            jobs = [("pareto", None)] + [("gap", b) for b in HW_BOUNDS]
+            jobs = [("pareto", None)] * ("pareto" in args.hw_modes) + [("gap", b) for b in HW_BOUNDS] * (
+                "gap" in args.hw_modes)
             for mode, bound in jobs:
-                if (method, mode, device, bound, seed) in have:
+                if (label, mode, device, bound, seed) in have:
                     continue
                 t0, c0 = time.perf_counter(), time.process_time()
                 if mode == "pareto":
@@ -214,7 +226,7 @@ def run_hw(args) -> list[dict]:
                     if method == "sample":  # the same draws (reconstructed): the best any selection could reach
                         cons = Constraints(sp, "cifar10", args.data_dir, objectives=f"score,latency:{device}")
                         rng = rng_for(seed)
-                        drawn = [sp.format(cons.sample(rng)) for _ in range(args.hw_n)]
+                        drawn = [sp.format(cons.sample(rng)) for _ in range(kw["n"])]
                         row.update(drawn=drawn, hv_ratio_all_drawn=hypervolume_ratio(
                             drawn, f"latency:{device}", "cifar10", args.data_dir)["ratio"],
                             hv_ratio_median_all_drawn=hypervolume_ratio(
@@ -258,18 +270,15 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
         return []
     for r in rows:  # rows written before the method was recorded are sample runs
         r.setdefault("method", "sample")
+        r["search"] = _hw_label(r)
     methods = [m for m in HW_METHOD_NOTES if any(r["method"] == m for r in rows)]
-
-    def label(r) -> str:
-        st = r.get("settings") or {}
-        if r["method"] == "funnel":
-            return f"funnel ({st.get('time_budget', '?'):.0f} s)" if st.get("time_budget") else "funnel"
-        return f"sample (N={st.get('n', args.hw_n)})"
+    searches = sorted({r["search"] for r in rows}, key=lambda x: (not x.startswith("sample"), len(x), x))
 
     lines = ["", "## Hardware-aware search (HW-NAS-Bench latency, CIFAR-10)", "",
              "Label-free searches under HW-NAS-Bench latency: "
              + "; ".join(f"`{m}`: {HW_METHOD_NOTES[m]}" for m in methods)
-             + ". Every run read 0 accuracies (`accuracy_reads`). Latency of the CIFAR-10 network from HW-NAS-Bench "
+             + ". Every run read 0 accuracies (`accuracy_reads`) except the '+ refine K' rows (K reads of NB201's "
+             "12-epoch accuracy, `--refine K --evaluator table`). Latency of the CIFAR-10 network from HW-NAS-Bench "
              "(`nb201_hw_metrics_hwnasbench.csv.gz`); accuracy: the 200-epoch CIFAR-10 test accuracy (seed mean), "
              "read only to judge the answers. Commands: `python benchmarks/search_results.py --hw --hw-method "
              "sample --hw-seeds 3 --hw-n 30 --threads 1 --only-stored --shared-cpu` and `... --hw --hw-method funnel "
@@ -285,15 +294,15 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
              "random feasible | s / search |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for device in HW_DEVICES:
         for bound in HW_BOUNDS:
-            for m in methods:
+            for m in searches:
                 sel = [r for r in rows if r["mode"] == "gap" and r["device"] == device and r["bound"] == bound
-                       and r["method"] == m]
+                       and r["search"] == m]
                 if not sel:
                     continue
                 f = [r["found"] for r in sel]
                 g = [r["gap"] for r in sel]
                 lines.append(f"| {device} | {bound} | {sel[0]['bound_ms']:.3f} | {sel[0]['feasible_fraction']:.2f} | "
-                             f"{label(sel[0])} | {len(sel)} | {statistics.mean(f):.2f} +- {sd(f):.2f} | "
+                             f"{m} | {len(sel)} | {statistics.mean(f):.2f} +- {sd(f):.2f} | "
                              f"{sel[0]['best_feasible']:.2f} | {statistics.mean(g):.2f} +- {sd(g):.2f} | "
                              f"{sel[0]['random_feasible_mean']:.2f} | "
                              f"{statistics.mean(r['seconds'] for r in sel):.0f} |")
@@ -308,15 +317,15 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
               "evaluations | s / search |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for device in HW_DEVICES:
-        for m in methods:
-            sel = [r for r in rows if r["mode"] == "pareto" and r["device"] == device and r["method"] == m]
+        for m in searches:
+            sel = [r for r in rows if r["mode"] == "pareto" and r["device"] == device and r["search"] == m]
             if not sel:
                 continue
             cells = []
             for key in ("hv_ratio", "hv_ratio_all_drawn", "hv_ratio_median", "hv_ratio_median_all_drawn"):
                 v = [r[key] for r in sel if key in r]
                 cells.append(f"{statistics.mean(v):.3f} +- {sd(v):.3f}" if v else "—")
-            lines.append(f"| {device} | {label(sel[0])} | {len(sel)} | {' | '.join(cells)} | "
+            lines.append(f"| {device} | {m} | {len(sel)} | {' | '.join(cells)} | "
                          f"{statistics.mean(r['front_size'] for r in sel):.1f} | {sel[0]['true_front_size']} | "
                          f"{statistics.mean(r['evaluations'] for r in sel):.0f} | "
                          f"{statistics.mean(r['seconds'] for r in sel):.0f} |")
@@ -420,6 +429,9 @@ def main():
     ap.add_argument("--hw-n", type=int, default=30, help="feasible archs drawn per hardware-aware sample search")
     ap.add_argument("--hw-method", choices=("sample", "funnel"), default="sample",
                     help="search the hardware-aware rows run: sample (NASWOT, --hw-n draws) or funnel (zeronas-v1)")
+    ap.add_argument("--hw-modes", default="pareto,gap", help="hardware-aware measurements to run: pareto, gap")
+    ap.add_argument("--hw-refine", type=int, default=0,
+                    help="few-shot: read NB201's 12-epoch accuracy of the top K feasible candidates (0: label-free)")
     ap.add_argument("--hw-time-budget", type=float, default=60.0,
                     help="wall seconds per hardware-aware funnel search")
     ap.add_argument("--hw-jsonl", type=Path, default=Path("benchmarks/results/search_hw.jsonl"))
