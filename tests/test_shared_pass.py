@@ -68,3 +68,17 @@ def test_a_context_without_a_plan_computes_only_what_is_asked(fake_images):
     before = torch.is_grad_enabled()
     zn.get_proxy("nwot").fn(ctx)
     assert "hamming" in ctx.cache and torch.is_grad_enabled() == before
+
+
+def test_fisher_asked_of_a_pass_planned_without_it_is_recomputed_right(fake_images):
+    """A pass planned for snip alone skips fisher's hooks; fisher asked afterwards runs its own pass."""
+    from zeronas.proxies.shared_pass import plan
+
+    scorer = zn.Scorer("nb201", "fisher", images=fake_images, batch_size=8)
+    expected = scorer.score_arch(ARCHS[0])[0].value
+    ctx = scorer.context(ARCHS[0])
+    plan(ctx, ["snip"])
+    snip = zn.get_proxy("snip").fn(ctx)
+    assert ctx.cache["loss_grads"][1] is None
+    assert zn.get_proxy("fisher").fn(ctx) == expected
+    assert zn.get_proxy("snip").fn(ctx) == snip

@@ -21,10 +21,14 @@ def _batch(ctx, name):
 def _attach_fisher(model, x, state: dict) -> list:
     """Fisher's channel saliencies, gathered by activation hooks during the loss backward only (hooks read
     gradients, they do not change them; a later input-Jacobian backward through the same graph is not counted),
-    as a pair of sums: per channel, and per weight (each channel's value counted once per weight feeding it)."""
+    as a pair of sums: per channel, and per weight (each channel's value counted once per weight feeding it).
+    Attached only when fisher is planned, or the plan is unknown."""
     state["fisher"] = torch.zeros(2, dtype=torch.float64, device=x.device)
     state["counting"] = True
     layers = state["layers"] = weight_layers(model)
+    if state["planned"] and "fisher" not in state["planned"]:  # the hooks cost a product per layer: skip them
+        state["fisher"] = None
+        return []
 
     def forward_hook(module, inputs, output):
         act = output.detach()
@@ -51,7 +55,7 @@ def _finish_loss_gradients(ctx, model, x, y, out, state, retain_graph):
     # list aligned with weight_layers for layers the loss does not reach
     grads = [(m.weight.detach().clone(), None if m.weight.grad is None else m.weight.grad.detach().clone())
              for m in state["layers"]]
-    return grads, tuple(state["fisher"].tolist())
+    return grads, None if state["fisher"] is None else tuple(state["fisher"].tolist())
 
 
 register_tap(Tap("loss_grads", frozenset({"snip", "grad_norm", "plain", "fisher", "grasp"}), "weights",
@@ -121,5 +125,10 @@ def grasp(ctx, temperature: float = 1.0) -> float:
                       "per weight of the channel (foresight broadcasts it to the weights); broadcast=false: "
                       "once per channel")
 def fisher(ctx, broadcast: bool = True) -> float:
-    per_channel, per_weight = _loss_gradients(ctx)[1]
+    sums = _loss_gradients(ctx)[1]
+    if sums is None:  # the shared pass ran for proxies planned without fisher: run it again with its hooks
+        del ctx.cache["loss_grads"]
+        ctx.planned = frozenset(getattr(ctx, "planned", ())) | {"fisher"}
+        sums = _loss_gradients(ctx)[1]
+    per_channel, per_weight = sums
     return per_weight if broadcast else per_channel

@@ -27,7 +27,8 @@ from .base import hooks
 class Tap:
     """``key``: the ``ctx.cache`` entry it fills; ``consumers``: the proxies that read it; ``grad``: what its
     ``finish`` differentiates ("none", "weights": the loss w.r.t. the weights, "input": the output w.r.t. the
-    input); ``attach(model, x, state)`` returns hook handles and may fill ``state``; ``finish(ctx, model, x, y,
+    input); ``attach(model, x, state)`` returns hook handles and may fill ``state`` (which holds
+    ``planned``, the proxies the ``score`` call will ask for: empty when unknown); ``finish(ctx, model, x, y,
     out, state, retain_graph)`` returns the cached value (``retain_graph``: a later tap backpropagates too)."""
 
     key: str
@@ -66,7 +67,7 @@ def run(ctx, taps: list[Tap], proxy: str) -> None:
     model = ctx.model()
     batch = ctx.batch(0, proxy=proxy)
     x = batch.x
-    state: list[dict] = [{} for _ in taps]
+    state: list[dict] = [{"planned": getattr(ctx, "planned", frozenset())} for _ in taps]
     if any(t.grad == "input" for t in taps):
         x = x.detach().clone().requires_grad_(True)
     handles = [h for t, s in zip(taps, state) for h in t.attach(model, x, s)]
