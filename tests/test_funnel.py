@@ -174,3 +174,18 @@ def test_params_proxy_closed_form_equals_the_built_network(data):
         a = SP.sample(i)
         built = count_params(SP.build(a, num_classes=scorer.num_classes))
         assert scorer.score_arch(a)[0].value == built
+
+
+
+def test_stratified_takes_the_best_of_each_cost_bin_in_turn():
+    # pool indices 0..9 best first; cost falls with the index: bins split at the median (4.5)
+    order = list(range(10))
+    costs = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
+    assert funnel_module._stratified(order, costs, strata=2) == [5, 0, 6, 1, 7, 2, 8, 3, 9, 4]
+
+
+def test_stratified_keeps_every_index_once_with_uneven_bins():
+    order = [3, 1, 4, 0, 2]
+    costs = [1.0, 1.0, 1.0, 1.0, 50.0]  # one costly arch, four tied cheap ones
+    out = funnel_module._stratified(order, costs, strata=4)
+    assert sorted(out) == [0, 1, 2, 3, 4] and out[0] == 3

@@ -21,6 +21,7 @@ from ..correlate import parse_proxies
 from ..errors import UserError
 from ..proxies.base import get_proxy
 from .base import Budget, SearchResult, register_strategy, rng_for
+from .constraints import non_dominated, objective_key
 from .sample import HW_KEYWORDS, SCORER_KEYWORDS, Fitness, _result, _scorer_kwargs, _setup
 
 # Shares of the time budget: pool screening by the cheap members, then the dear members on the pool's leaders
@@ -28,6 +29,7 @@ from .sample import HW_KEYWORDS, SCORER_KEYWORDS, Fitness, _result, _scorer_kwar
 POOL_SHARE, SCREEN_SHARE = 0.3, 0.4
 DEFAULT_SECONDS = 240.0  # with set-up and reporting, under the 5 minutes a default search may take
 LEADERS = 5  # leaders whose neighbourhoods the local phase expands, best first
+STRATA = 10  # Pareto mode: cost quantile bins the screen takes its archs from in turn (fixed a priori)
 
 
 class _Members:
@@ -70,12 +72,29 @@ class _Members:
         dirs = [get_proxy(m).direction for m in members]
         return rank_ensemble(cols, dirs)
 
-    def leaders(self, k: int | None = None) -> list:
+    def leaders(self, k: int | None = None, cost=None) -> list:
+        """The contenders best first by the full ensemble; with ``cost`` (Pareto mode) only those on the front
+        of (ensemble score, cost), best first."""
         archs = list(self.full.values())
         if not archs:
             return []
-        order = np.argsort(-self.ranking(archs, self.members), kind="stable")
+        score = self.ranking(archs, self.members)
+        order = np.argsort(-score, kind="stable")
+        if cost is not None:
+            on_front = set(non_dominated([(score[i], -cost(a)) for i, a in enumerate(archs)]))
+            order = [i for i in order if i in on_front]
         return [archs[i] for i in order[:k]]
+
+
+def _stratified(order, costs: list[float], strata: int = STRATA) -> list[int]:
+    """``order`` (pool indices, best first) regrouped for a Pareto search: the best of each cost quantile bin,
+    then the second best of each, ..., so the dear members score archs over the whole cost range."""
+    edges = np.quantile(costs, np.linspace(0, 1, strata + 1)[1:-1])
+    bins: dict[int, list[int]] = {}
+    for i in order:
+        bins.setdefault(int(np.searchsorted(edges, costs[i], side="right")), []).append(int(i))
+    columns = [bins[b] for b in sorted(bins)]
+    return [c[r] for r in range(max(map(len, columns))) for c in columns if r < len(c)]
 
 
 class _Fit:
@@ -136,7 +155,10 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
 
     The answer is the contender (scored by every member) with the best full rank ensemble. ``refine`` K reads
     the accuracy of the top K contenders (K reads, reported); ``objectives`` returns the front of the
-    contenders. Raises UserError for a bad proxy, budget or constraint (before any scoring)."""
+    contenders, and spreads the search over the first cost objective: the screen takes the pool's archs from
+    10 cost quantile bins in turn (best cheap-ranked first in each), and the local stage expands every
+    contender on the front of (ensemble score, cost), best first. Raises UserError for a bad proxy, budget or
+    constraint (before any scoring)."""
     if pool is not None and pool < 1:
         raise UserError(f"--pool must be at least 1, not {pool}")
     if budget is None and time_budget is None:
@@ -145,6 +167,12 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     limit = Budget(budget, time_budget, label="funnel")  # first: set-up (data, tables) counts against the time
     cons, refining = _setup(space, kw)
     members = _Members(space, proxy, seed, _scorer_kwargs(kw))
+    cost = None  # Pareto mode: the first cost objective spreads the screen and picks the leaders
+    if cons.objectives:
+        cost_key = next(objective_key(o) for o in cons.objectives if o[0] != "score")
+
+        def cost(a):
+            return cons.metrics(a)[cost_key]
     t0 = limit.t0
     traj: list[dict] = []
 
@@ -183,6 +211,8 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
     # 2. screen: dear members in cheap-ensemble order (a pure data-free ensemble is complete already)
     order = np.argsort(-members.ranking(pool_archs, members.cheap), kind="stable")
+    if cost is not None:
+        order = _stratified(order, [cost(a) for a in pool_archs])
     for i in order:
         if members.full and phase_over(POOL_SHARE + SCREEN_SHARE):
             break
@@ -194,7 +224,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     # 3. local: best-first over the leaders' one-edit neighbourhoods, cheap screen first
     expanded: set[str] = set()
     while not limit.exhausted:
-        fresh = [a for a in members.leaders(LEADERS) if space.format(a) not in expanded]
+        fresh = [a for a in members.leaders(None if cost else LEADERS, cost) if space.format(a) not in expanded]
         if not fresh:
             break
         parent = fresh[0]
@@ -223,5 +253,6 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     protocol = {"proxy": proxy, "members": members.members, "cheap": members.cheap, "dear": members.dear,
                 "pool": len(pool_archs), "contenders": len(contenders), "time_budget": time_budget,
                 "budget": budget, "stage_shares": [POOL_SHARE, SCREEN_SHARE, 1 - POOL_SHARE - SCREEN_SHARE],
-                "leaders": LEADERS, "label_free": refining[0] is None}
+                "leaders": "the front" if cost else LEADERS, "strata": STRATA if cost else None,
+                "label_free": refining[0] is None}
     return _result("funnel", space, contenders, seed, fit, traj, protocol, cons, refining)
