@@ -285,6 +285,9 @@ def benchmark_sections(benches: dict) -> list[str]:
             lines += [f"*retest*: Spearman between zeronas's scores at seed {m['seed']} and at seed {retest} (another "
                       f"init draw and batch) on the same archs: how closely two runs of one definition agree, the "
                       f"yardstick for the agreement with the released scores (NASLib drew its own init and batch).", ""]
+        lines += ["*ms/arch*: CPU time per arch on a shared machine; proxies that share one forward pass (nwot, the "
+                  "loss-gradient and the Jacobian families, `proxies/shared_pass.py`) charge it to the first of them "
+                  "scored.", ""]
         lines += ["| proxy | n | rho (ours) | Kendall | top-10% | rho of the released scores, same archs | "
                   "Suite-Zero Fig. 2 | per-arch agreement ours vs released (n) | retest | ms/arch |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
