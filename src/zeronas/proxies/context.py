@@ -67,6 +67,7 @@ class ScoringContext:
         self.device = torch.device(device)
         self.build_options = dict(build_options or {})
         self.cache: dict = {}
+        self.planned: frozenset = frozenset()  # the proxies a score call will ask (shared_pass.plan); empty: unknown
         self.notes: list[str] = []
         self._model: nn.Module | None = None
         self._state: dict | None = None

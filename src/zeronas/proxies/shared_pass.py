@@ -57,7 +57,7 @@ def shared(ctx, key: str, proxy: str):
     """``ctx.cache[key]``, computed (with every other tap a planned proxy reads and that is not cached yet) in
     one forward of the network on batch 0."""
     if key not in ctx.cache:
-        planned = getattr(ctx, "planned", frozenset())
+        planned = getattr(ctx, "planned", frozenset())  # contexts made outside ScoringContext may lack it
         keys = [k for k, t in TAPS.items() if k == key or (k not in ctx.cache and t.consumers & planned)]
         run(ctx, [TAPS[k] for k in sorted(keys, key=lambda k: _ORDER[TAPS[k].grad])], proxy)
     return ctx.cache[key]
