@@ -135,7 +135,9 @@ def run(args) -> list[dict]:
 
                     sp = space("nb201")
                     free = r.protocol["refine"]["label_free_answer"]
-                    rows.append({**row, "label": TWINS[label], "arch": free, "accuracy_reads": 0,
+                    twin = {k: v for k, v in row.items()
+                            if k not in ("label_free_answer", "label_free_benchmark", "refine_seconds")}
+                    rows.append({**twin, "label": TWINS[label], "arch": free, "accuracy_reads": 0,
                                  "benchmark": benchmark_info(sp, sp.parse(free), args.data_dir)})
                 with args.jsonl.open("a") as f:
                     f.write("".join(json.dumps(x) + "\n" for x in rows))
@@ -280,9 +282,10 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
              + ". Every run read 0 accuracies (`accuracy_reads`) except the '+ refine K' rows (K reads of NB201's "
              "12-epoch accuracy, `--refine K --evaluator table`). Latency of the CIFAR-10 network from HW-NAS-Bench "
              "(`nb201_hw_metrics_hwnasbench.csv.gz`); accuracy: the 200-epoch CIFAR-10 test accuracy (seed mean), "
-             "read only to judge the answers. Commands: `python benchmarks/search_results.py --hw --hw-method "
-             "sample --hw-seeds 3 --hw-n 30 --threads 1 --only-stored --shared-cpu` and `... --hw --hw-method funnel "
-             "--hw-seeds 3 --hw-time-budget 60 ...` (each runs what is missing from "
+             "read only to judge the answers. Commands (seeds 0..2): `python benchmarks/search_results.py --hw "
+             "--hw-method sample --hw-seeds 3 --hw-n 30 --threads 1 --only-stored --shared-cpu`, the same with "
+             "`--hw-n 300 --hw-modes pareto`, `--hw-method funnel --hw-time-budget 60` and `--hw-method funnel "
+             "--hw-refine 20 --hw-modes gap` (each runs what is missing from "
              f"`{args.hw_jsonl}`, then writes this file); one run by hand: `zeronas search --space nb201 --data "
              "cifar10 --time-budget 60 --max-latency edgegpu=MS` or `--objectives score,latency:edgegpu --out DIR` "
              "(front.json, front.png).", "",
@@ -438,6 +441,9 @@ def main():
     ap.add_argument("--hw-store", type=Path, default=Path(tempfile.gettempdir()) / "zeronas_search_hw.db",
                     help="score store shared by the hardware-aware runs (kept out of the repository)")
     args = ap.parse_args()
+    args.hw_modes = [m for m in args.hw_modes.split(",") if m]
+    if not args.hw_modes or set(args.hw_modes) - {"pareto", "gap"}:
+        sys.exit(f"error: --hw-modes takes pareto and/or gap, comma-separated, not {','.join(args.hw_modes)!r}")
     args.methods = [m for m in args.methods.split(",") if m]
     args.datasets = [d for d in args.datasets.split(",") if d]
     unknown = [m for m in args.methods if m not in METHODS]

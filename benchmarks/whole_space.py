@@ -153,14 +153,17 @@ def main(argv=None):
         try:
             if args.workers > 1:  # each kind's prefix through a pool, as correlate runs it: wall / units
                 for missing, group in kinds.items():
-                    ex = executors[missing] = make_executor({**kwargs, "proxies": list(missing)}, args.workers)
-                    list(ex.map([group[0][0]]))  # start the workers (imports, data) before the clock
-                    t = time.perf_counter()
-                    for records in ex.map([a for a, _ in group]):
-                        db.put(records)
-                        for r in records:
-                            proxy_s[r.proxy].append(r.seconds)
-                    walls[missing] = [(time.perf_counter() - t) / len(group)] * len(group)
+                    ex = make_executor({**kwargs, "proxies": list(missing)}, args.workers)
+                    try:  # start every worker (imports, data) before the clock: one warm-up arch each
+                        list(ex.map([group[0][0]] * args.workers))
+                        t = time.perf_counter()
+                        for records in ex.map([a for a, _ in group]):
+                            db.put(records)
+                            for r in records:
+                                proxy_s[r.proxy].append(r.seconds)
+                        walls[missing] = [(time.perf_counter() - t) / len(group)] * len(group)
+                    finally:
+                        ex.close()
                     print(f"{len(group)} archs of {','.join(missing)} timed", flush=True)
                 prefix = []
             for k, (arch, missing) in enumerate(prefix):

@@ -82,3 +82,88 @@ def test_fisher_asked_of_a_pass_planned_without_it_is_recomputed_right(fake_imag
     assert ctx.cache["loss_grads"][1] is None
     assert zn.get_proxy("fisher").fn(ctx) == expected
     assert zn.get_proxy("snip").fn(ctx) == snip
+
+
+def test_a_failing_family_fails_alone(fake_images):
+    """A loss on labels the network cannot take (10 classes in the batch, 5 outputs) fails snip, not nwot or
+    jacob_cov, which share its forward pass."""
+    alone = {p: zn.Scorer("nb201", [p], images=fake_images, batch_size=8, num_classes=5).score_arch(ARCHS[0])[0]
+             for p in ("nwot", "jacob_cov")}
+    together = {r.proxy: r for r in zn.Scorer("nb201", "nwot,snip,jacob_cov,grad_norm", images=fake_images,
+                                              batch_size=8, num_classes=5).score_arch(ARCHS[0])}
+    for p in ("nwot", "jacob_cov"):
+        assert together[p].error is None and together[p].value == alone[p].value
+    assert "IndexError" in together["snip"].error and together["grad_norm"].error == together["snip"].error
+
+
+def test_gradient_families_work_inside_a_callers_no_grad(fake_images):
+    expected = _values(zn.Scorer("nb201", "snip,jacob_cov", images=fake_images, batch_size=8).score_arch(ARCHS[0]))
+    with torch.no_grad():
+        got = _values(zn.Scorer("nb201", "snip,jacob_cov", images=fake_images, batch_size=8).score_arch(ARCHS[0]))
+    assert got == expected and all(math.isfinite(v) for v, _ in got.values())
+
+
+def test_grasp_at_another_temperature_does_not_plan_the_loss_pass(fake_images):
+    scorer = zn.Scorer("nb201", "nwot,grasp", images=fake_images, batch_size=8, options={"grasp": {"temperature": 2.0}})
+    ctx = scorer.context(ARCHS[0])
+    shared_pass.plan(ctx, ["nwot", "grasp"], scorer.options)
+    assert ctx.planned == frozenset({"nwot"})
+    shared_pass.plan(ctx, ["nwot", "grasp"], {"grasp": {"temperature": 1.0}})
+    assert ctx.planned == frozenset({"nwot", "grasp"})
+
+
+def test_a_users_model_shares_the_pass_across_its_proxies(monkeypatch):
+    from torch import nn
+
+    from zeronas.models import ModelScorer
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(8, 4))
+    x = torch.randn(32, 3, 16, 16)
+    data = (x, torch.arange(32) % 4)
+    calls = []
+    real = shared_pass.run
+
+    def counting(ctx, taps, proxy):
+        calls.append(sorted(t.key for t in taps))
+        return real(ctx, taps, proxy)
+
+    monkeypatch.setattr(shared_pass, "run", counting)
+    recs = {r.proxy: r.value for r in ModelScorer(model, ["nwot", "snip", "fisher", "jacob_cov"], data=data,
+                                                  batch_size=8).score_model()}
+    assert calls == [["hamming", "input_jacobian", "loss_grads"]]
+    monkeypatch.setattr(shared_pass, "run", real)
+    for p, v in recs.items():  # each as it would be alone
+        (alone,) = ModelScorer(model, [p], data=data, batch_size=8).score_model()
+        assert alone.value == v, p
+
+
+def test_meco_counts_a_shared_output_tensor_once_per_module():
+    """meco sums min-eig over every module's output; a container returns its last child's very tensor, whose
+    eigenvalue is computed once and counted twice, as per-module evaluation would."""
+    from torch import nn
+
+    from zeronas.proxies.meco import meco, min_eig_channel_corr
+
+    torch.manual_seed(0)
+    inner = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
+    model = nn.Sequential(inner, nn.Conv2d(4, 6, 1))
+
+    class Ctx:
+        device = torch.device("cpu")
+
+        def model(self):
+            return model
+
+        def generator(self, offset=0):
+            return torch.Generator().manual_seed(offset)
+
+    x = torch.randn((1, 3, 8, 8), generator=Ctx().generator(23))
+    with torch.no_grad():
+        conv1 = inner[0](x)
+        relu = inner[1](conv1)
+        conv2 = model[1](relu)
+    # forward hooks fire as modules finish: conv1, relu, inner (the ReLU's very tensor), conv2, model (conv2's)
+    expected = sum(min_eig_channel_corr(t[0]) for t in (conv1, relu, relu, conv2, conv2))
+    assert meco(Ctx(), input_size=8) == expected

@@ -58,6 +58,7 @@ from .data.custom import MAX_IMAGES, UserImages, user_images
 from .errors import DataNotFound, UserError
 from .proxies.base import NEEDS, ProxySpec
 from .proxies.context import ScoringContext
+from .proxies.shared_pass import plan
 from .scoring import Scorer, ScoreRecord, protocol_hash, resolve_proxies
 from .validation import api
 
@@ -496,6 +497,9 @@ class ModelScorer(Scorer):
     def score_model(self) -> list[ScoreRecord]:
         """One record per requested proxy, in the order asked: a value, or NaN with the reason it has none."""
         records = []
+        # one context serves every proxy: plan them all, so the families that share a forward pass share it
+        plan(self.context(self.label), [s.name for s in self.requested if self.inapplicable(s) is None],
+             self.options)
         for spec in self.requested:
             why = self.inapplicable(spec)
             if why is None:

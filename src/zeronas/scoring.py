@@ -220,7 +220,8 @@ class Scorer:
         records = []
         specs = proxies or self.proxies
         fixed = self.isomorph_member == "fixed"  # then the class-sharing proxies run on the member's context
-        plan(ctx, [s.name for s in specs if not (fixed and s.shares_isomorphs)])
+        own = fixed and any(s.shares_isomorphs for s in specs) and self.space.representative(arch) == arch
+        plan(ctx, [s.name for s in specs if own or not (fixed and s.shares_isomorphs)], self.options, widen=True)
         for spec in specs:
             proto = self.protocol(spec)
             run_ctx, run_str = ctx, arch_str
@@ -231,7 +232,8 @@ class Scorer:
                         raise UserError("given weights belong to the arch asked for; score them with "
                                         "isomorph_member='asked'")
                     member = (arch_str, ctx) if rep == arch else (self.space.format(rep), self.context(rep))
-                    plan(member[1], [s.name for s in specs if s.shares_isomorphs or member[1] is ctx])
+                    if member[1] is not ctx:
+                        plan(member[1], [s.name for s in specs if s.shares_isomorphs], self.options)
                 run_str, run_ctx = member
             t0 = time.perf_counter()
             error = reason = None

@@ -53,7 +53,8 @@ class ScoringContext:
     asked: DAS's fast-training strategy) and afterwards hands back the same
     module restored to those initial weights, in train mode with no gradients, so proxies never see each
     other's changes and the network is never built twice. ``cache`` lets proxies that share a forward pass
-    (nwot and the DAS metrics) compute it once.
+    compute it once: nwot and the DAS metrics, the loss-gradient family and the Jacobian family, all in one
+    forward when ``planned`` names them (``shared_pass.plan``); also the AZ-NAS components.
     """
 
     def __init__(self, space, arch, *, images: ImageSet | None = None, heldout: ImageSet | None = None,

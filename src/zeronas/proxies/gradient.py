@@ -59,13 +59,15 @@ def _finish_loss_gradients(ctx, model, x, y, out, state, retain_graph):
 
 
 register_tap(Tap("loss_grads", frozenset({"snip", "grad_norm", "plain", "fisher", "grasp"}), "weights",
-                 _attach_fisher, _finish_loss_gradients))
+                 _attach_fisher, _finish_loss_gradients,
+                 when={"grasp": lambda options: options.get("temperature", 1.0) == 1.0}))
 
 
-def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor | None]], tuple[float, float]]:
+def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor | None]], tuple[float, float] | None]:
     """One cross-entropy backward on the init weights, shared by snip, grad_norm, plain, fisher and grasp (at
     T=1): the same network, batch and loss give the same numbers as separate passes, for a fraction of the work.
-    Returns (weight, dL/dweight) per conv/linear layer and fisher's (per-channel, per-weight) sums."""
+    Returns (weight, dL/dweight) per conv/linear layer and fisher's (per-channel, per-weight) sums (None when
+    the pass was planned without fisher)."""
     return shared(ctx, "loss_grads", "snip")
 
 
