@@ -4,6 +4,7 @@ gives each proxy the very value its own pass gives, and runs once per architectu
 import math
 
 import numpy as np
+import pytest
 import torch
 
 import zeronas as zn
@@ -35,7 +36,9 @@ def test_shared_forward_gives_every_proxy_its_own_pass_value(fake_images):
     assert not math.isfinite(together[(ARCHS[2], "jacob_cov")][0])
 
 
-def test_one_forward_per_architecture_for_all_three_families(fake_images, monkeypatch):
+@pytest.fixture
+def passes(monkeypatch):
+    """The taps of every shared forward pass run while the test runs, one sorted list per pass."""
     calls = []
     real = shared_pass.run
 
@@ -44,6 +47,11 @@ def test_one_forward_per_architecture_for_all_three_families(fake_images, monkey
         return real(ctx, taps, proxy)
 
     monkeypatch.setattr(shared_pass, "run", counting)
+    return calls
+
+
+def test_one_forward_per_architecture_for_all_three_families(fake_images, passes):
+    calls = passes
     zn.Scorer("nb201", "nwot,snip,fisher,jacob_cov,synflow", images=fake_images, batch_size=8).score_arch(ARCHS[0])
     assert calls == [["hamming", "input_jacobian", "loss_grads"]]
     calls.clear()
@@ -112,7 +120,7 @@ def test_grasp_at_another_temperature_does_not_plan_the_loss_pass(fake_images):
     assert ctx.planned == frozenset({"nwot", "grasp"})
 
 
-def test_a_users_model_shares_the_pass_across_its_proxies(monkeypatch):
+def test_a_users_model_shares_the_pass_across_its_proxies(passes):
     from torch import nn
 
     from zeronas.models import ModelScorer
@@ -122,18 +130,9 @@ def test_a_users_model_shares_the_pass_across_its_proxies(monkeypatch):
                           nn.Flatten(), nn.Linear(8, 4))
     x = torch.randn(32, 3, 16, 16)
     data = (x, torch.arange(32) % 4)
-    calls = []
-    real = shared_pass.run
-
-    def counting(ctx, taps, proxy):
-        calls.append(sorted(t.key for t in taps))
-        return real(ctx, taps, proxy)
-
-    monkeypatch.setattr(shared_pass, "run", counting)
     recs = {r.proxy: r.value for r in ModelScorer(model, ["nwot", "snip", "fisher", "jacob_cov"], data=data,
                                                   batch_size=8).score_model()}
-    assert calls == [["hamming", "input_jacobian", "loss_grads"]]
-    monkeypatch.setattr(shared_pass, "run", real)
+    assert passes == [["hamming", "input_jacobian", "loss_grads"]]
     for p, v in recs.items():  # each as it would be alone
         (alone,) = ModelScorer(model, [p], data=data, batch_size=8).score_model()
         assert alone.value == v, p
