@@ -313,8 +313,10 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
               "(non-dominated by the search's score and latency) placed at their true accuracy and latency; "
               "hypervolume over the true accuracy-latency front's, reference point = (least accuracy, largest "
               "latency) of the space (nadir), or (median accuracy of the space, largest latency): only the better "
-              "half counts (target: >= 0.98). 'all drawn' (sample only) is the ratio of all N drawn archs: the most "
-              "any selection from these draws could reach.", "",
+              "half counts (target: >= 0.98 within 300 evaluations). 'all drawn' (sample only) is the ratio of all N "
+              "drawn archs: the most any selection from these draws could reach. 'evaluations' counts the calls "
+              "of the search's most-called proxy: for sample, nwot; for funnel, the params screen of its pool "
+              "(its nwot evaluations are far fewer, bounded by the time budget).", "",
               "| device | search | seeds | found / true HV (nadir) | all drawn (nadir) | "
               "found / true HV (median ref) | all drawn (median ref) | front size | true front size | "
               "evaluations | s / search |",
