@@ -216,18 +216,19 @@ class Scorer:
         if weights is not None:
             ctx.use_weights(weights)
         arch_str, canonical = self.space.format(arch), self.space.canonical(arch)
-        member = None  # (arch string, context) of the fixed member, built when first needed
         records = []
         specs = proxies or self.proxies
-        fixed = self.isomorph_member == "fixed"  # then the class-sharing proxies run on the member's context
-        own = fixed and any(s.shares_isomorphs for s in specs) and self.space.representative(arch) == arch
-        plan(ctx, [s.name for s in specs if own or not (fixed and s.shares_isomorphs)], self.options, widen=True)
+        # isomorph_member "fixed": the class-sharing proxies run on the class representative's context
+        rep = (self.space.representative(arch) if self.isomorph_member == "fixed"
+               and any(s.shares_isomorphs for s in specs) else None)
+        member = None  # (arch string, context) of that member, built when first needed
+        plan(ctx, [s.name for s in specs if rep is None or rep == arch or not s.shares_isomorphs], self.options,
+             widen=True)
         for spec in specs:
             proto = self.protocol(spec)
             run_ctx, run_str = ctx, arch_str
-            if spec.shares_isomorphs and self.isomorph_member == "fixed":
+            if spec.shares_isomorphs and rep is not None:
                 if member is None:
-                    rep = self.space.representative(arch)
                     if rep != arch and weights is not None:
                         raise UserError("given weights belong to the arch asked for; score them with "
                                         "isomorph_member='asked'")
