@@ -179,6 +179,23 @@ def relu_modules(model: nn.Module, by_name: bool = False) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, nn.ReLU)]
 
 
+def once_per_tensor(fn):
+    """``fn(tensor)`` memoised on the tensor's identity and version (an in-place change bumps the version), for
+    hooks on modules that are fed, or return, the very same tensor (a ReLUConvBN and its inner ReLU, edges
+    leaving one cell node, a container and its last child): the value is computed once and may be counted
+    per module. The tensor is kept so its id stays unique while the memo lives."""
+    seen: dict = {}
+
+    def call(t):
+        key = (id(t), t._version)
+        hit = seen.get(key)
+        if hit is None or hit[0] is not t:
+            hit = seen[key] = (t, fn(t))
+        return hit[1]
+
+    return call
+
+
 @contextlib.contextmanager
 def bn_bypassed(model: nn.Module):
     """Batch norm replaced by identity (foresight's ``bn=False``), restored on exit."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import hooks, register
+from .base import hooks, once_per_tensor, register
 
 
 def min_eig_channel_corr(feature: torch.Tensor) -> float:
@@ -28,18 +28,14 @@ def min_eig_channel_corr(feature: torch.Tensor) -> float:
 def meco(ctx, input_size: int = 64) -> float:
     model = ctx.model()
     values: list[float] = []
-    # a container's output is often its last child's very tensor (NB201: 264 distinct of 453 outputs): the
-    # eigenvalue is a function of the tensor alone, computed once and counted once per module as the reference
-    seen: dict = {}  # (id, version) -> (tensor, value); the tensor is kept so ids stay unique
+    # a container's output is often its last child's very tensor (NB201: 264 distinct of 453 outputs): its
+    # eigenvalue is computed once and counted once per module, as the reference counts it
+    eig = once_per_tensor(lambda t: min_eig_channel_corr(t[0].detach()))
 
     def hook(module, inputs, output):
         out = output[0] if isinstance(output, (tuple, list)) else output
         if torch.is_tensor(out) and out.dim() >= 1:
-            key = (id(out), out._version)
-            hit = seen.get(key)
-            if hit is None or hit[0] is not out:
-                hit = seen[key] = (out, min_eig_channel_corr(out[0].detach()))
-            values.append(hit[1])
+            values.append(eig(out))
 
     x = torch.randn((1, 3, input_size, input_size), generator=ctx.generator(23)).to(ctx.device)
     with hooks([m.register_forward_hook(hook) for m in model.modules()]), torch.no_grad():

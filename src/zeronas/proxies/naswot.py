@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .base import Undefined, hooks, register, relu_modules
+from .base import Undefined, hooks, once_per_tensor, register, relu_modules
 from .shared_pass import Tap, register_tap, shared
 
 TWO_CODES = "the kernel compares the ReLU codes of different inputs (with one input it is N_A for any network)"
@@ -38,23 +38,20 @@ def kernel_hooks(model, K: torch.Tensor, layers: list | None, device, by_name: b
 
 def kernel_hook(K: torch.Tensor, layers: list | None, device):
     exact32 = torch.device(device).type == "cpu"
-    seen: dict = {}  # (id, version) of an input tensor -> (tensor, kernel); the tensor is kept so ids stay unique
+
+    def layer_kernel(t):
+        c = t.detach() > 0
+        n = c[0].numel()
+        dtype = torch.float32 if exact32 and n < 2**24 else torch.float64
+        cf = c.flatten(1).to(dtype)
+        g = (cf @ cf.T).double()  # units active in both inputs: integers <= n, exact
+        r = g.diagonal()  # units active per input
+        return n - r[:, None] - r[None, :] + 2 * g, n  # + units inactive in both
+
+    kernel = once_per_tensor(layer_kernel)
 
     def hook(module, inputs):
-        t = inputs[0]
-        key = (id(t), t._version)  # an in-place change (e.g. an inplace ReLU) bumps the version
-        hit = seen.get(key)
-        if hit is not None and hit[0] is t:
-            k, n = hit[1]
-        else:
-            c = t.detach() > 0
-            n = c[0].numel()
-            dtype = torch.float32 if exact32 and n < 2**24 else torch.float64
-            cf = c.flatten(1).to(dtype)
-            g = (cf @ cf.T).double()  # units active in both inputs: integers <= n, exact
-            r = g.diagonal()  # units active per input
-            k = n - r[:, None] - r[None, :] + 2 * g  # + units inactive in both
-            seen[key] = (t, (k, n))
+        k, n = kernel(inputs[0])
         K.add_(k)
         if layers is not None:
             layers.append((k, n))
