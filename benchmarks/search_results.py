@@ -72,9 +72,14 @@ METHODS["funnel-v1"] = ("funnel", _FUNNEL,
                         "LABEL-FREE default method: frozen zeronas-v1 (nwot+params, chosen without NB201 labels), "
                         "--time-budget 120 (wall, set-up included): 30% params screen of a random pool, 40% nwot "
                         "on the pool's leaders, 30% best-first one-edit local search; 0 accuracy reads", None, "")
-METHODS["funnel-v1-refine20"] = ("funnel", {**_FUNNEL, "refine": 20, "evaluator": "table"},
-                                 "few-shot: the same search, then NB201's 12-epoch accuracy (hp12, one seed) of its "
-                                 "top 20 contenders: 20 accuracy reads", None, "")
+METHODS["funnel-v1-refine20"] = ("funnel", {**_FUNNEL, "refine": 20, "evaluator": "table", "refine_strategy": "top"},
+                                 "few-shot (`--refine-strategy top`): the same search, then NB201's 12-epoch "
+                                 "accuracy (hp12, one seed) of its top 20 contenders: 20 accuracy reads", None, "")
+METHODS["funnel-v1-local20"] = ("funnel", {**_FUNNEL, "refine": 20, "evaluator": "table"},
+                                "few-shot, the default `--refine 20`: funnel on 85% of the 120 s, then 20 hp12 "
+                                "reads: the top 5 contenders, then hill climbing on the reads through one-edit "
+                                "neighbourhoods in ensemble order (missing neighbours scored in the last 15%)",
+                                None, "")
 METHODS["funnel-v1-train5"] = ("funnel", {**_FUNNEL, "refine": 5, "evaluator": "train"},
                                "few-shot with real training (`--refine 5 --evaluator train`): the same search, then "
                                "its top 5 contenders trained 1 epoch on 5,000 CIFAR-10 images each on this CPU "

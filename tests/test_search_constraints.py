@@ -313,3 +313,59 @@ def test_train_evaluator_reads_are_counted_and_resume(tmp_path):
     assert ev.reads == 2
     again = TrainEvaluator(sp, "cifar10", None, epochs=1, train_subset=256, test_subset=64, out=tmp_path)
     assert again(a) == acc_a  # from the checkpoint and log of the first run
+
+
+def test_local_refine_strategy_reads_in_the_derived_order():
+    """--refine-strategy local on a toy landscape: with k=6 it reads the top ceil(6/4)=2 by fitness (a, b),
+    then climbs from the best read: b (acc 2) beats a (1), so b's best-fitness unread neighbour e, then e (5)
+    is best: its neighbours are f (fitness 1) and b (read), so f; f (acc 9) is best and has no neighbours, so
+    the next unread candidate by fitness, c, then d. The answer is f; "top" would read a..f by fitness."""
+    from zeronas.search.refine import refine
+
+    class Toy:
+        def format(self, a):
+            return a
+
+    fitness = {"a": 10, "b": 9, "c": 8, "d": 7, "e": 3, "f": 1, "g": 0}
+    acc = {"a": 1, "b": 2, "c": 0, "d": 0, "e": 5, "f": 9, "g": 99}
+    nbrs = {"a": ["c"], "b": ["e", "g", "a"], "e": ["f", "b"], "f": [], "c": [], "d": []}
+
+    class Ev:
+        reads = 0
+
+        def __call__(self, a):
+            self.reads += 1
+            return acc[a]
+
+    ev = Ev()
+    best, read = refine(Toy(), list("abcd"), fitness.get, 6, ev, lambda a: nbrs[a])
+    assert [r[0] for r in read] == list("abefcd") and best == "f" and ev.reads == 6
+    best_top, read_top = refine(Toy(), list("abcdef"), fitness.get, 3, Ev())
+    assert [r[0] for r in read_top] == list("abc") and best_top == "b"
+
+
+@needs_table
+@needs_hw
+def test_funnel_local_refine_stays_feasible_counts_reads_and_keeps_the_budget():
+    """funnel --refine K (local by default): K reads, every read arch scored by the ensemble and feasible,
+    the label-free answer recorded, and the evaluation budget (the stages' 85% plus the refinement's
+    neighbourhood scoring) never exceeded."""
+    bound = 5.0
+    r = search("nb201", "funnel", proxy="ensemble:params+flops", data="none", seed=1, budget=10, refine=6,
+               max_latency=f"edgegpu={bound}")
+    ref = r.protocol["refine"]
+    assert ref["strategy"] == "local" and r.accuracy_reads == 6 == len(ref["candidates"])
+    assert r.protocol["full_evaluations"] <= 10 and r.protocol["refine_share"] == pytest.approx(0.15)
+    cons = Constraints(sp, "cifar10", None, max_latency=f"edgegpu={bound}")
+    assert all(cons.feasible(sp.parse(c["arch"])) for c in ref["candidates"])
+    assert r.arch == max(ref["candidates"], key=lambda c: (c["accuracy"], c["fitness"]))["arch"]
+    top = search("nb201", "funnel", proxy="ensemble:params+flops", data="none", seed=1, budget=10, refine=6,
+                 refine_strategy="top", max_latency=f"edgegpu={bound}")
+    assert top.protocol["refine"]["strategy"] == "top" and top.protocol["refine_share"] == 0.0
+
+
+def test_local_refine_strategy_needs_a_neighbourhood_search(capsys):
+    with pytest.raises(UserError, match="--refine-strategy local needs"):
+        search("nb201", "sample", proxy="params", n=2, data="none", refine=1, refine_strategy="local")
+    assert "--refine-strategy" in _one_line_exit_2(["search", "--method", "funnel", "--proxy", "params", "--data",
+                                                    "none", "--budget", "2", "--refine-strategy", "top"], capsys)

@@ -373,23 +373,27 @@ def search(
     out: Annotated[Path | None, typer.Option(help="Write result.json (and trajectory.png with --plot) here.")] = None,
     plot: Annotated[bool, typer.Option(help="Draw the search trajectory as a PNG (needs --out).")] = False,
     max_params: Annotated[float | None, typer.Option(
-        help="sample/rea/random: only architectures with at most this many million parameters are drawn and "
+        help="funnel/sample/rea/random: only architectures with at most this many million parameters are drawn and "
              "scored (NB201: the data README's closed form; other spaces: the built network).")] = None,
     max_flops: Annotated[float | None, typer.Option(
-        help="sample/rea/random: at most this many MFLOPs (counted as for --max-params).")] = None,
+        help="funnel/sample/rea/random: at most this many MFLOPs (counted as for --max-params).")] = None,
     max_latency: Annotated[list[str] | None, typer.Option(
-        help="sample/rea/random on nb201: DEVICE=MS, at most MS milliseconds on an HW-NAS-Bench device "
+        help="funnel/sample/rea/random on nb201: DEVICE=MS, at most MS milliseconds on an HW-NAS-Bench device "
              "(edgegpu, raspi4, edgetpu, pixel3, eyeriss, fpga; the --data network); repeatable.")] = None,
     objectives: Annotated[str | None, typer.Option(
-        help="sample/rea/random: Pareto mode, e.g. score,latency:edgegpu (or params, flops): the answer is the "
+        help="funnel/sample/rea/random: Pareto mode, e.g. score,latency:edgegpu (or params, flops): the answer is the "
              "non-dominated front of the proxy score and the costs; --out writes front.json and front.png.")
     ] = None,
     refine: Annotated[int | None, typer.Option(
-        help="sample/rea/random: after the label-free search, read the accuracy of the top K candidates with "
-             "--evaluator and answer with the best (K accuracy reads, reported).")] = None,
+        help="funnel/sample/rea/random: after the label-free search, make K accuracy reads with --evaluator and "
+             "answer with the best read (K accuracy reads, reported; see --refine-strategy).")] = None,
     evaluator: Annotated[str | None, typer.Option(
-        help="With --refine: table (NB201's 12-epoch test accuracy, one seed; the default) or train (not yet "
-             "available).")] = None,
+        help="With --refine: table (NB201's 12-epoch test accuracy, one seed; the default) or train (short real "
+             "training of each candidate on this machine: 1 epoch on 5,000 images).")] = None,
+    refine_strategy: Annotated[str | None, typer.Option(
+        help="With --refine: local (funnel's default: read the top K/4, then hill-climb on the reads through "
+             "one-edit neighbourhoods in proxy order; 15% of the budget is kept for scoring them) or top (the "
+             "top K by the proxy; the only choice for sample/rea/random).")] = None,
 ):
     """Search a space and report the architecture found, its proxy values and benchmark accuracy."""
     import statistics
@@ -406,7 +410,7 @@ def search(
                  repeat=repeat, init=init, train_steps=train_steps, lr=lr, C=channels, N=cells, budget=budget,
                  time_budget=time_budget, batch_size=batch_size, store=store, max_params=max_params,
                  max_flops=max_flops, max_latency=max_latency or None, objectives=objectives, refine=refine,
-                 evaluator=evaluator, preset=preset)
+                 evaluator=evaluator, refine_strategy=refine_strategy, preset=preset)
     kwargs = {k: v for k, v in given.items() if v is not None}
     accepted = strategy_keywords(method)
     for name in kwargs:  # an option the method would ignore is an error, never silently dropped

@@ -404,6 +404,7 @@ DOMAINS: dict[str, object] = {
     "objectives": Custom(_objectives, ("", "score", "latency:edgegpu", "score,latency:gpu", "score,bogus")),
     "refine": Int(1, 10**5),
     "evaluator": Choice(("table", "train")),
+    "refine_strategy": Choice(("top", "local")),
     **{f"{c}.data": DATA_NAME for c in ("search", "train", "export_cmd", "bench_build")},  # only score reads folders
 }
 

@@ -30,6 +30,7 @@ POOL_SHARE, SCREEN_SHARE = 0.3, 0.4
 DEFAULT_SECONDS = 240.0  # with set-up and reporting, under the 5 minutes a default search may take
 LEADERS = 5  # leaders whose neighbourhoods the local phase expands, best first
 STRATA = 10  # Pareto mode: cost quantile bins the screen takes its archs from in turn (fixed a priori)
+REFINE_SHARE = 0.15  # with --refine-strategy local: the budget kept for scoring the neighbourhoods it reads
 
 
 class _Members:
@@ -153,8 +154,11 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     3. *local* (the rest): the unscored one-edit neighbours of the top-5 contenders by the full ensemble are
        scored, cheap members first, the best cheap-ranked neighbours fully, until the time is spent.
 
-    The answer is the contender (scored by every member) with the best full rank ensemble. ``refine`` K reads
-    the accuracy of the top K contenders (K reads, reported); ``objectives`` returns the front of the
+    The answer is the contender (scored by every member) with the best full rank ensemble. ``refine`` K makes
+    K accuracy reads (reported) and answers with the best read: ``refine_strategy="local"`` (the default
+    here) keeps 15% of the budget back from the stages, reads the top ceil(K/4) contenders, then hill-climbs
+    on the reads through one-edit neighbourhoods in ensemble order, scoring missing neighbours while the
+    budget lasts (``refine.refine``); ``"top"`` reads the top K contenders. ``objectives`` returns the front of the
     contenders, and spreads the search over the first cost objective: the screen takes the pool's archs from
     10 cost quantile bins in turn (best cheap-ranked first in each), and the local stage expands every
     contender on the front of (ensemble score, cost), best first. Raises UserError for a bad proxy, budget or
@@ -164,8 +168,15 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     if budget is None and time_budget is None:
         time_budget = DEFAULT_SECONDS
     rng = rng_for(seed)
-    limit = Budget(budget, time_budget, label="funnel")  # first: set-up (data, tables) counts against the time
-    cons, refining = _setup(space, kw)
+    t_start = time.perf_counter()  # set-up (data, tables) counts against the time
+    cons, refining = _setup(space, kw, local_refine=True)
+    # local refinement scores the neighbourhoods it reads within the budget: the stages get the rest
+    keep = REFINE_SHARE if refining[2] == "local" else 0.0
+    full_budget, full_seconds = budget, time_budget
+    budget = None if budget is None else max(1, math.floor(budget * (1 - keep)))
+    time_budget = None if time_budget is None else time_budget * (1 - keep)
+    limit = Budget(budget, time_budget, label="funnel")
+    limit.t0 = t_start
     members = _Members(space, proxy, seed, _scorer_kwargs(kw))
     cost = None  # Pareto mode: the first cost objective spreads the screen and picks the leaders
     if cons.objectives:
@@ -251,8 +262,27 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     fit = _Fit(members)
     contenders = list(members.full.values())
     protocol = {"proxy": proxy, "members": members.members, "cheap": members.cheap, "dear": members.dear,
-                "pool": len(pool_archs), "contenders": len(contenders), "time_budget": time_budget,
-                "budget": budget, "stage_shares": [POOL_SHARE, SCREEN_SHARE, 1 - POOL_SHARE - SCREEN_SHARE],
+                "pool": len(pool_archs), "contenders": len(contenders), "time_budget": full_seconds,
+                "budget": full_budget, "stage_shares": [POOL_SHARE, SCREEN_SHARE, 1 - POOL_SHARE - SCREEN_SHARE],
                 "leaders": "the front" if cost else LEADERS, "strata": STRATA if cost else None,
-                "label_free": refining[0] is None}
-    return _result("funnel", space, contenders, seed, fit, traj, protocol, cons, refining)
+                "label_free": refining[0] is None, "refine_share": keep}
+
+    def neighbours(arch) -> list:
+        """The feasible one-edit neighbours of ``arch`` that are contenders, scoring the missing ones while the
+        whole budget (the stages' and the refinement's share) lasts."""
+        out = []
+        for a in _neighbours(space, arch):
+            key = space.format(a)
+            if key not in members.full and not (cons.active and not cons.feasible(a)):
+                over_time = full_seconds is not None and time.perf_counter() - t_start >= full_seconds
+                over_evals = full_budget is not None and limit.used >= full_budget
+                if not (over_time or over_evals):
+                    members.score_all(a)
+                    limit.used += 1  # full-ensemble evaluations, as the stages count them
+            if key in members.full:
+                out.append(members.full[key])
+        return out
+
+    result = _result("funnel", space, contenders, seed, fit, traj, protocol, cons, refining, neighbours)
+    result.protocol["full_evaluations"] = limit.used  # archs scored by every member, refinement included
+    return result

@@ -113,11 +113,39 @@ def make_evaluator(space, evaluator: str, data=None, data_dir=None):
     raise UserError(f"unknown --evaluator {evaluator!r}; choose one of: {', '.join(EVALUATORS)}")
 
 
-def refine(space, candidates, fitness, k: int, evaluator) -> tuple:
-    """The best of the top ``k`` distinct ``candidates`` by ``fitness`` (higher is better), judged by
-    ``evaluator``; returns (best arch, [(arch string, fitness, accuracy) for the k read])."""
-    unique = list({space.format(a): a for a in candidates}.values())
-    top = sorted(unique, key=fitness, reverse=True)[:k]
-    read = [(space.format(a), float(fitness(a)), evaluator(a)) for a in top]
-    best = max(range(len(top)), key=lambda i: read[i][2])  # ties: the higher-fitness one (earlier)
-    return top[best], read
+STRATEGIES = ("top", "local")
+
+
+def refine(space, candidates, fitness, k: int, evaluator, neighbours=None) -> tuple:
+    """The best of ``k`` accuracy reads (``evaluator``) among ``candidates``; higher ``fitness`` is better.
+
+    Strategy ``top`` (``neighbours`` is None): the top ``k`` distinct candidates by fitness. Strategy ``local``
+    (``neighbours(arch)`` gives the one-edit neighbours of ``arch`` that now have a fitness): the top
+    ceil(k/4) by fitness, then, one read at a time, the best-fitness unread neighbour of the best
+    architecture read so far (hill climbing on the accuracy signal, ordered by the label-free score), or the
+    next unread candidate when that neighbourhood is spent. The split and the order were fixed a priori, not
+    tuned on a benchmark's labels. Returns (best arch, [(arch string, fitness when read, accuracy)] in read
+    order); ties go to the higher fitness."""
+    unique = {space.format(a): a for a in candidates}
+    read: dict[str, tuple] = {}
+
+    def take(a):
+        read[space.format(a)] = (a, float(fitness(a)), evaluator(a))
+
+    if neighbours is None:
+        for a in sorted(unique.values(), key=fitness, reverse=True)[:k]:
+            take(a)
+    else:
+        for a in sorted(unique.values(), key=fitness, reverse=True)[:max(1, math.ceil(k / 4))]:
+            take(a)
+        while len(read) < k:
+            best = max(read.values(), key=lambda r: (r[2], r[1]))[0]
+            near = [a for a in neighbours(best) if space.format(a) not in read]
+            for a in near:
+                unique.setdefault(space.format(a), a)
+            rest = near or [a for key, a in unique.items() if key not in read]
+            if not rest:
+                break
+            take(max(rest, key=fitness))
+    best = max(read.values(), key=lambda r: (r[2], r[1]))[0]
+    return best, [(key, f, acc) for key, (_, f, acc) in read.items()]

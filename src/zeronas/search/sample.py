@@ -90,16 +90,23 @@ def _scorer_kwargs(kw) -> dict:
 
 
 # hardware constraints, Pareto objectives and few-shot refinement (constraints.py, refine.py)
-HW_KEYWORDS = ("max_params", "max_flops", "max_latency", "objectives", "refine", "evaluator")
+HW_KEYWORDS = ("max_params", "max_flops", "max_latency", "objectives", "refine", "evaluator", "refine_strategy")
 
 
-def _setup(space, kw):
-    """The constraints and refinement evaluator of a search, built (and checked) before any scoring."""
+def _setup(space, kw, local_refine: bool = False):
+    """The constraints and refinement (K, evaluator, strategy) of a search, built (and checked) before any
+    scoring. ``local_refine``: the search can expand neighbourhoods while refining (default strategy
+    ``local``); otherwise only ``top`` is possible."""
     from .constraints import Constraints
 
     hw = {k: kw.pop(k, None) for k in HW_KEYWORDS}
-    if hw["evaluator"] is not None and hw["refine"] is None:
-        raise UserError("--evaluator needs --refine K (how many top candidates to evaluate)")
+    for opt in ("evaluator", "refine_strategy"):
+        if hw[opt] is not None and hw["refine"] is None:
+            raise UserError(f"--{opt.replace('_', '-')} needs --refine K (how many candidates to evaluate)")
+    strategy = hw["refine_strategy"] or ("local" if local_refine else "top")
+    if strategy == "local" and not local_refine:
+        raise UserError("--refine-strategy local needs a search that scores neighbourhoods (--method funnel); "
+                        "use --refine-strategy top")
     if hw["refine"] is not None and hw["objectives"] is not None:
         raise UserError("--refine picks one answer and does not combine with --objectives (a front)")
     cons = Constraints(space, kw.get("data"), kw.get("data_dir"), hw["max_params"], hw["max_flops"],
@@ -109,7 +116,7 @@ def _setup(space, kw):
         from .refine import make_evaluator
 
         evaluator = make_evaluator(space, hw["evaluator"] or "table", kw.get("data"), kw.get("data_dir"))
-    return cons, (hw["refine"], evaluator)
+    return cons, (hw["refine"], evaluator, strategy if hw["refine"] is not None else None)
 
 
 @register_strategy("sample", spaces=SPACES, forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
@@ -205,11 +212,13 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
                    cons, refining)
 
 
-def _result(method, space, seen, seed, fit, traj, protocol, cons, refining) -> SearchResult:
+def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neighbours=None) -> SearchResult:
+    """The SearchResult of a finished search; ``neighbours`` (arch -> its scored one-edit neighbours) serves
+    the ``local`` refinement strategy."""
     if not seen:
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
     best = fit.best(seen)
-    k, evaluator = refining
+    k, evaluator, strategy = refining
     proto = {**protocol, "scorer": fit.scorer.protocol(get_proxy(fit.members[0]))}
     front = []
     if cons.objectives:
@@ -220,8 +229,9 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining) -> S
         from .refine import refine
 
         label_free = best
-        best, read = refine(space, seen, fit, k, evaluator)
-        proto["refine"] = {"k": k, "evaluator": evaluator.name, "column": getattr(evaluator, "column", None),
+        best, read = refine(space, seen, fit, k, evaluator, neighbours if strategy == "local" else None)
+        proto["refine"] = {"k": k, "evaluator": evaluator.name, "strategy": strategy,
+                           "column": getattr(evaluator, "column", None),
                            "label_free_answer": space.format(label_free),
                            "seconds": round(getattr(evaluator, "seconds", 0.0), 3),  # training, for train
                            "candidates": [{"arch": a, "fitness": f, "accuracy": acc} for a, f, acc in read]}
