@@ -75,12 +75,12 @@ METHODS["funnel-v1"] = ("funnel", _FUNNEL,
 METHODS["funnel-v1-refine20"] = ("funnel", {**_FUNNEL, "refine": 20, "evaluator": "table", "refine_strategy": "top"},
                                  "few-shot (`--refine-strategy top`): the same search, then NB201's 12-epoch "
                                  "accuracy (hp12, one seed) of its top 20 contenders: 20 accuracy reads", None, "")
-METHODS["funnel-v1-local20"] = ("funnel", {**_FUNNEL, "refine": 20, "evaluator": "table"},
+METHODS["funnel-v1-local20"] = ("funnel", {**_FUNNEL, "refine": 20, "evaluator": "table", "refine_strategy": "local"},
                                 "few-shot, the default `--refine 20`: funnel on 85% of the 120 s, then 20 hp12 "
                                 "reads: the top 5 contenders, then hill climbing on the reads through one-edit "
                                 "neighbourhoods in ensemble order (missing neighbours scored in the last 15%)",
                                 None, "")
-METHODS["funnel-v1-train5"] = ("funnel", {**_FUNNEL, "refine": 5, "evaluator": "train"},
+METHODS["funnel-v1-train5"] = ("funnel", {**_FUNNEL, "refine": 5, "evaluator": "train", "refine_strategy": "top"},
                                "few-shot with real training (`--refine 5 --evaluator train`): the same search, then "
                                "its top 5 contenders trained 1 epoch on 5,000 CIFAR-10 images each on this CPU "
                                "(judged on 1,000 test images): 5 accuracy reads, training time included", None, "")
@@ -508,6 +508,8 @@ def main():
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         sys.exit(f"error: unknown method label(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if args.hw_refine_strategy == "local" and args.hw_method != "funnel":
+        sys.exit("error: --hw-refine-strategy local needs --hw-method funnel (sample reads its top K)")
     if args.hw:
         run_hw(args)
     if args.only_stored:

@@ -391,7 +391,7 @@ def search(
         help="With --refine: table (NB201's 12-epoch test accuracy, one seed; the default) or train (short real "
              "training of each candidate on this machine: 1 epoch on 5,000 images).")] = None,
     refine_strategy: Annotated[str | None, typer.Option(
-        help="With --refine: local (funnel's default: read the top K/4, then hill-climb on the reads through "
+        help="With --refine: local (funnel's default: read the top ceil(K/4), then hill-climb on the reads through "
              "one-edit neighbourhoods in proxy order; 15% of the budget is kept for scoring them) or top (the "
              "top K by the proxy; the only choice for sample/rea/random).")] = None,
 ):

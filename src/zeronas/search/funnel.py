@@ -156,12 +156,13 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
 
     The answer is the contender (scored by every member) with the best full rank ensemble. ``refine`` K makes
     K accuracy reads (reported) and answers with the best read: ``refine_strategy="local"`` (the default
-    here) keeps 15% of the budget back from the stages, reads the top ceil(K/4) contenders, then hill-climbs
-    on the reads through one-edit neighbourhoods in ensemble order, scoring missing neighbours while the
-    budget lasts (``refine.refine``); ``"top"`` reads the top K contenders. ``objectives`` returns the front of the
-    contenders, and spreads the search over the first cost objective: the screen takes the pool's archs from
-    10 cost quantile bins in turn (best cheap-ranked first in each), and the local stage expands every
-    contender on the front of (ensemble score, cost), best first. Raises UserError for a bad proxy, budget or
+    here) keeps 15% of the budget back from the stages (their shares above are then of the other 85%),
+    reads the top ceil(K/4) contenders, then hill-climbs on the reads through one-edit neighbourhoods in
+    ensemble order, scoring missing neighbours while the budget lasts (``refine.refine``); ``"top"`` reads
+    the top K contenders. ``objectives`` returns the front of the contenders, and spreads the search over
+    the first cost objective: the screen takes the pool's archs from 10 cost quantile bins in turn (best
+    cheap-ranked first in each), and the local stage expands every contender on the front of (ensemble
+    score, cost), best first. Raises UserError for a bad proxy, budget or
     constraint (before any scoring)."""
     if pool is not None and pool < 1:
         raise UserError(f"--pool must be at least 1, not {pool}")
@@ -267,22 +268,28 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
                 "leaders": "the front" if cost else LEADERS, "strata": STRATA if cost else None,
                 "label_free": refining[0] is None, "refine_share": keep}
 
+    # refinement (local strategy) spends the rest of the whole budget, with the same look-ahead
+    limit.evaluations, limit.seconds = full_budget, full_seconds
+
     def neighbours(arch) -> list:
-        """The feasible one-edit neighbours of ``arch`` that are contenders, scoring the missing ones while the
-        whole budget (the stages' and the refinement's share) lasts."""
+        """The feasible one-edit neighbours of ``arch`` as contenders, scoring the missing ones while the
+        whole budget lasts; a neighbour isomorphic to a contender is that contender (one network, one read)."""
+        by_canonical = {space.canonical(a): a for a in members.full.values()}
         out = []
         for a in _neighbours(space, arch):
-            key = space.format(a)
-            if key not in members.full and not (cons.active and not cons.feasible(a)):
-                over_time = full_seconds is not None and time.perf_counter() - t_start >= full_seconds
-                over_evals = full_budget is not None and limit.used >= full_budget
-                if not (over_time or over_evals):
-                    members.score_all(a)
-                    limit.used += 1  # full-ensemble evaluations, as the stages count them
-            if key in members.full:
-                out.append(members.full[key])
+            if cons.active and not cons.feasible(a):
+                continue
+            canon = space.canonical(a)
+            if canon not in by_canonical and not limit.exhausted:
+                members.score_all(a)
+                limit.spend()  # full-ensemble evaluations, as the stages count them
+                by_canonical[canon] = a
+            if canon in by_canonical:
+                out.append(by_canonical[canon])
         return out
 
     result = _result("funnel", space, contenders, seed, fit, traj, protocol, cons, refining, neighbours)
+    limit.close()  # the refinement's scoring may have reopened the progress bar
     result.protocol["full_evaluations"] = limit.used  # archs scored by every member, refinement included
+    result.protocol["contenders_after_refine"] = len(members.full)
     return result

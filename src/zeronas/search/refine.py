@@ -1,5 +1,6 @@
-"""Few-shot refinement: after a label-free search, read a real accuracy signal for its top K candidates and
-answer with the best. Every read is counted (``SearchResult.accuracy_reads``)."""
+"""Few-shot refinement: after a label-free search, make K reads of a real accuracy signal (the top K
+candidates, or hill climbing from the top ceil(K/4): ``refine``) and answer with the best read. Every read is
+counted (``SearchResult.accuracy_reads``)."""
 
 from __future__ import annotations
 
@@ -113,9 +114,6 @@ def make_evaluator(space, evaluator: str, data=None, data_dir=None):
     raise UserError(f"unknown --evaluator {evaluator!r}; choose one of: {', '.join(EVALUATORS)}")
 
 
-STRATEGIES = ("top", "local")
-
-
 def refine(space, candidates, fitness, k: int, evaluator, neighbours=None) -> tuple:
     """The best of ``k`` accuracy reads (``evaluator``) among ``candidates``; higher ``fitness`` is better.
 
@@ -147,5 +145,5 @@ def refine(space, candidates, fitness, k: int, evaluator, neighbours=None) -> tu
             if not rest:
                 break
             take(max(rest, key=fitness))
-    best = max(read.values(), key=lambda r: (r[2], r[1]))[0]
+    best = max(read.values(), key=lambda r: (r[2], fitness(r[0])))[0]  # ties: today's fitness, not a stale one
     return best, [(key, f, acc) for key, (_, f, acc) in read.items()]
