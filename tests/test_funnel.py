@@ -63,6 +63,17 @@ def test_funnel_answer_is_the_best_full_ensemble_contender():
     assert r.arch == r.trajectory[-1]["arch"] and set(r.proxy_values) == {"synflow", "params"}
 
 
+def test_local_stage_scores_neighbours_the_pool_only_screened():
+    """When the pool's cheap screen has covered every NB201 isomorphism class (6,466; pool cap 7,000), the
+    local stage still has work: a neighbour screened in the pool but not scored by every member is scored
+    (a fault found by trying it: the stage used to skip every screened neighbour and spend nothing). With a
+    budget of 60 full evaluations the screen stops at floor(60 * 0.4 / 0.7) = 34, so the local stage must
+    bring the count to 60."""
+    r = search("nb201", "funnel", proxy="params", data="none", seed=0, budget=60, pool=7000)
+    assert r.protocol["pool"] > 6000 and "local" in [t["stage"] for t in r.trajectory]
+    assert r.protocol["full_evaluations"] == 60
+
+
 def test_the_frozen_ensemble_has_a_cheap_screen():
     from zeronas.correlate import ENSEMBLES
     from zeronas.proxies.base import get_proxy

@@ -233,8 +233,11 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
         if limit.exhausted:
             break
     record("screen")
-    # 3. local: best-first over the leaders' one-edit neighbourhoods, cheap screen first
+    # 3. local: best-first over the leaders' one-edit neighbourhoods, cheap screen first. A neighbour is
+    # skipped only once scored by every member (or queued here): on NB201 the pool's cheap screen covers
+    # nearly every isomorphism class, so skipping the merely screened ones would leave this stage nothing
     expanded: set[str] = set()
+    queued = {space.canonical(a) for a in members.full.values()}
     while not limit.exhausted:
         fresh = [a for a in members.leaders(None if cost else LEADERS, cost) if space.format(a) not in expanded]
         if not fresh:
@@ -243,9 +246,9 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
         expanded.add(space.format(parent))
         nbrs = []
         for a in _neighbours(space, parent):
-            if (cons.active and not cons.feasible(a)) or space.canonical(a) in seen_keys:
+            if (cons.active and not cons.feasible(a)) or space.canonical(a) in queued:
                 continue
-            seen_keys.add(space.canonical(a))
+            queued.add(space.canonical(a))
             nbrs.append(a)
         nbrs = [a for a in nbrs if not limit.exhausted and members.screen(a)]
         if not nbrs:
