@@ -84,7 +84,14 @@ METHODS["funnel-v1-train5"] = ("funnel", {**_FUNNEL, "refine": 5, "evaluator": "
                                "few-shot with real training (`--refine 5 --evaluator train`): the same search, then "
                                "its top 5 contenders trained 1 epoch on 5,000 CIFAR-10 images each on this CPU "
                                "(judged on 1,000 test images): 5 accuracy reads, training time included", None, "")
+METHODS["funnel-v1-r1"] = ("funnel", _FUNNEL,
+                           "funnel-v1 as measured on 2026-11-30, before the local-stage fix of 2026-12-01 (on NB201 "
+                           "its local stage scored nothing, so searches ended at ~70% of the budget); kept for "
+                           "comparison, never rerun", None, "")
+HISTORICAL = {"funnel-v1-r1"}  # records of code that no longer exists: reported, never rerun
 TWINS = {"funnel-v1-refine20": "funnel-v1"}  # label run -> label-free row written from the same search
+# the label-free twin of stored few-shot rows (funnel-v1-refine20 ran before the local-stage fix)
+FREE_TWIN = {"funnel-v1-refine20": "funnel-v1-r1"}
 EXPENSIVE = {"funnel-v1-train5", "rea-ensemble-100", "das-ft10-20", "zero-cost-pt", "teg-rea", "teg-reinforce",
              "te-nas-kaiming", "rea-aznas-100"}
 
@@ -109,6 +116,8 @@ def run(args) -> list[dict]:
     args.jsonl.parent.mkdir(parents=True, exist_ok=True)
     for label in args.methods:
         method, kwargs, *_ = METHODS[label]
+        if label in HISTORICAL:
+            continue
         for dataset in args.datasets:
             for seed in range(args.expensive_seeds if label in EXPENSIVE else args.seeds):
                 if (label, dataset, seed) in have or (label, dataset, seed) in _finished(args.jsonl):
@@ -403,7 +412,7 @@ def hp12_ceiling(rows: list[dict], data_dir) -> list[str]:
         twin = {(r["label"], r["seed"]): r["benchmark"] for r in rows if r["dataset"] == ds}
 
         def free_of(r, twin=twin):  # the label-free answer of the same search (older records: the twin row's)
-            return r.get("label_free_benchmark") or twin.get((TWINS.get(r["label"]), r["seed"]))
+            return r.get("label_free_benchmark") or twin.get((FREE_TWIN.get(r["label"]), r["seed"]))
 
         for label in sorted({r["label"] for r in rows if r["dataset"] == ds and r.get("accuracy_reads")}):
             sel = [r for r in rows if r["label"] == label and r["dataset"] == ds and free_of(r)]
