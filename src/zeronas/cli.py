@@ -430,8 +430,10 @@ def search(
                "not in the benchmark table (a sample of the space)" if b else
                "no benchmark table" if r.space in GROUND_TRUTH else "no benchmark for this space"
                + ("" if r.protocol.get("space_source") else ": 'zeronas train' it"))  # plug-ins have no recipe
-        console.print(f"seed {r.seed}: {r.arch}  {acc}  {r.evaluations} evals, {r.accuracy_reads} accuracy reads, "
-                      f"{r.seconds:.1f}s", highlight=False)
+        full = r.protocol.get("full_evaluations")  # funnel: the progress line counts these
+        evals = f"{r.evaluations} evals" + (f" ({full} by every member)" if full is not None else "")
+        console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
+                      f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
         if r.constraints.get("answer"):
             console.print("  answer: " + ", ".join(f"{k} {v:.4g}" for k, v in r.constraints["answer"].items()),
                           highlight=False)
