@@ -396,7 +396,8 @@ def hp12_ceiling(rows: list[dict], data_dir) -> list[str]:
     lines = ["", "## What 12-epoch reads can reach", "",
              "A `table` read is the 12-epoch test accuracy of one training seed (hp12). Reading it for every "
              "architecture of the space and answering with the best read gives the first column; the optimum "
-             "(200-epoch test accuracy) is beaten in hp12 by the archs of the second column, so a few-shot search "
+             "(200-epoch test accuracy; of archs tied there, the best in hp12) is beaten in hp12 by the archs of "
+             "the second column, so a few-shot search "
              "that reads the optimum answers with it only if it reads none of those. Computed from the table by "
              "this script.", "",
              "| dataset | hp12 argmax of the whole space: test acc | archs above the optimum in hp12 | "
@@ -407,7 +408,9 @@ def hp12_ceiling(rows: list[dict], data_dir) -> list[str]:
                                     "imagenet16-120": "imagenet16_120_test_acc"}[ds]), dtype=float)
         hp12 = np.asarray(t.column(HP12[ds]), dtype=float)
         order = np.argsort(-hp12, kind="stable")
-        opt = int(np.nanargmax(test))
+        # archs tied at the optimum (CIFAR-10 has two at 94.3733): the one a 12-epoch read ranks highest
+        tied = np.flatnonzero(np.isclose(test, np.nanmax(test), rtol=0, atol=1e-6))
+        opt = int(tied[np.argmax(hp12[tied])])
         changed = []
         twin = {(r["label"], r["seed"]): r["benchmark"] for r in rows if r["dataset"] == ds}
 
