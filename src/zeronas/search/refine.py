@@ -130,6 +130,9 @@ def refine(space, candidates, fitness, k: int, evaluator, neighbours=None) -> tu
     def take(a):
         read[space.format(a)] = (a, float(fitness(a)), evaluator(a))
 
+    def best_read():  # ties: today's fitness (an ensemble's ranks move as contenders are added)
+        return max(read.values(), key=lambda r: (r[2], fitness(r[0])))[0]
+
     if neighbours is None:
         for a in sorted(unique.values(), key=fitness, reverse=True)[:k]:
             take(a)
@@ -137,13 +140,11 @@ def refine(space, candidates, fitness, k: int, evaluator, neighbours=None) -> tu
         for a in sorted(unique.values(), key=fitness, reverse=True)[:max(1, math.ceil(k / 4))]:
             take(a)
         while len(read) < k:
-            best = max(read.values(), key=lambda r: (r[2], r[1]))[0]
-            near = [a for a in neighbours(best) if space.format(a) not in read]
+            near = [a for a in neighbours(best_read()) if space.format(a) not in read]
             for a in near:
                 unique.setdefault(space.format(a), a)
             rest = near or [a for key, a in unique.items() if key not in read]
             if not rest:
                 break
             take(max(rest, key=fitness))
-    best = max(read.values(), key=lambda r: (r[2], fitness(r[0])))[0]  # ties: today's fitness, not a stale one
-    return best, [(key, f, acc) for key, (_, f, acc) in read.items()]
+    return best_read(), [(key, f, acc) for key, (_, f, acc) in read.items()]
