@@ -261,7 +261,9 @@ def markdown(result: dict, argv) -> str:
     lines += ["", "Target (issue 24): >= 3x the reference's archs/s per proxy at Spearman >= 0.99. The per-proxy "
               "figures time one proxy per `score` call; asked together, nwot, snip/grad_norm/fisher/grasp and "
               "jacob_cov share one forward pass per architecture (`zeronas/proxies/shared_pass.py`), which a "
-              "per-proxy comparison does not show (see `benchmarks/whole_space.py`)."]
+              "per-proxy comparison does not show (see `benchmarks/whole_space.py`).", "",
+              "What the figures mean, why three proxies stay under 3x, and what was tried: "
+              "`docs/peer_speed_findings.md`."]
     return "\n".join(lines) + "\n"
 
 
