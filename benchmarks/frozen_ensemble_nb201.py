@@ -4,6 +4,7 @@ docs/label_free_ensemble.md) on every NAS-Bench-201 architecture, with zeronas's
     python benchmarks/frozen_ensemble_nb201.py --datasets cifar10                  # score (resumable) + report
     python benchmarks/frozen_ensemble_nb201.py --datasets cifar10 --only-stored    # report what is stored
     python benchmarks/frozen_ensemble_nb201.py --datasets '' --benchmarks nb101,nb301   # the whole NB101/NB301 tables
+    python benchmarks/frozen_ensemble_nb201.py --datasets '' --benchmarks macro   # all 6,561 Macro archs
 
 Scores go to the store (``--store``) and, per proxy, to ``--scores-dir/DATASET/PROXY.csv.gz`` in the repository,
 merged back before scoring: a killed run, or a fresh checkout, resumes without repeating work. ``correlate``
@@ -36,8 +37,20 @@ from zeronas.errors import UserError  # noqa: E402
 # ../shared/design/published_numbers.md 1d and the issue): Spearman / Kendall vs test accuracy
 AZ_NAS = {"cifar10": (0.913, 0.741), "cifar100": (0.900, 0.723), "imagenet16-120": (0.886, 0.710)}
 TARGET = (0.95, 0.80)  # issue 26: Spearman >= 0.95 and Kendall >= 0.80 on each dataset
-BENCH_TARGET = {"nb101": 0.80, "nb301": 0.80}  # issue 26: Spearman of the same frozen ensemble
-BENCH_ARCHS = {"nb101": 500, "nb301": 725}  # rows of the tables in ../shared/data
+BENCH_TARGET = {"nb101": 0.80, "nb301": 0.80, "macro": 0.92}  # issue 26: Spearman of the same frozen ensemble
+BENCH_ARCHS = {"nb101": 500, "nb301": 725, "macro": 6561}  # rows of the tables in ../shared/data
+# Each table's scoring protocol: NB101/NB301 that of benchmarks/reproduction_report.py (batch 32, NASLib's init,
+# validation accuracy; store shared with it), Macro that of docs/label_free_ensemble.md, whose 300-arch
+# sample chose zeronas-v1 (batch 64, torch-default init, mean test accuracy; store shared with it)
+_REPRO = ("protocol of benchmarks/reproduction_report.py: batch 32, NASLib's init for this benchmark; archs scored "
+          "once per isomorphism class")
+BENCH_PROTOCOL = {
+    "nb101": {"batch_size": 32, "init": BENCH_INIT["nb101"], "metric": "valid", "store": None, "what": _REPRO},
+    "nb301": {"batch_size": 32, "init": BENCH_INIT["nb301"], "metric": "valid", "store": None, "what": _REPRO},
+    "macro": {"batch_size": 64, "init": "torch-default", "metric": "test", "store": "runs/macro_lf.db",
+              "what": "protocol of benchmarks/label_free_ensemble.py: batch 64, torch-default init; proxies that "
+                      "see a code's own network (nwot, params) score every code, isomorphs too"},
+}
 
 
 def main():
@@ -48,10 +61,12 @@ def main():
     ap.add_argument("--workers", type=int, default=0, help="scoring processes (0: one per core)")
     ap.add_argument("--only-stored", action="store_true", help="score nothing; report the stored prefix")
     ap.add_argument("--benchmarks", default="",
-                    help="also these whole tables (comma-separated: nb101, nb301), with the protocol of "
-                         "benchmarks/reproduction_report.py (batch 32, NASLib's init, target val accuracy)")
+                    help="also these whole tables (comma-separated: nb101, nb301, macro); NB101/NB301 with the "
+                         "protocol of benchmarks/reproduction_report.py (batch 32, NASLib's init, target val "
+                         "accuracy), Macro with that of benchmarks/label_free_ensemble.py (batch 64)")
     ap.add_argument("--bench-store", default="runs/reproduction.db",
-                    help="results store for --benchmarks (shared with reproduction_report.py)")
+                    help="results store for NB101/NB301 (shared with reproduction_report.py); Macro's is "
+                         "runs/macro_lf.db (shared with label_free_ensemble.py)")
     ap.add_argument("--scores-dir", type=Path, default=HERE / "results" / "scores" / "nb201_all")
     ap.add_argument("--out", type=Path, default=HERE.parent / "docs" / "frozen_ensemble_nb201.md")
     ap.add_argument("--json", type=Path, default=HERE / "results" / "frozen_ensemble_nb201.json")
@@ -78,18 +93,20 @@ def main():
               f"{fmt(ens['kendall'])} ({time.time() - t0:.0f}s)", flush=True)
     for b in benches:
         t0 = time.time()
-        load_snapshots(args.bench_store, HERE / "results" / "scores" / b)
+        proto = BENCH_PROTOCOL[b]
+        store = proto["store"] or args.bench_store
+        load_snapshots(store, HERE / "results" / "scores" / b)
         try:
-            res = correlate(space=b, dataset="cifar10", proxies=proxies, sample="all", seed=0, batch_size=32,
-                            store=args.bench_store, workers=args.workers, metric="valid", progress=True,
-                            only_stored=args.only_stored, init=BENCH_INIT[b])
+            res = correlate(space=b, dataset="cifar10", proxies=proxies, sample="all", seed=0,
+                            batch_size=proto["batch_size"], store=store, workers=args.workers,
+                            metric=proto["metric"], progress=True, only_stored=args.only_stored, init=proto["init"])
         except UserError as e:  # --only-stored before the table was scored: keep its old section, if any
             if not args.only_stored:
                 raise
             print(f"{b}: skipped ({e})", flush=True)
             continue
         # the snapshot files are reproduction_report.py's too: they gain rows, none is lost
-        save_snapshots(args.bench_store, HERE / "results" / "scores" / b, res.rows)
+        save_snapshots(store, HERE / "results" / "scores" / b, res.rows)
         sections[b] = _section(res, BENCH_ARCHS[b], "python benchmarks/frozen_ensemble_nb201.py --datasets '' "
                                f"--benchmarks {b} --workers {args.workers}")
         ens = res.rows[args.ensemble]
@@ -128,8 +145,7 @@ def write(sections, args, members):
         if ds in BENCH_ARCHS:
             share = (f"{'the whole' if sec['archs'] == sec['table_archs'] else 'a stored part of the'} "
                      f"{ds.upper()} table of ../shared/data ({BENCH_TARGET[ds]:.2f}: issue 26's Spearman "
-                     "target here; protocol of benchmarks/reproduction_report.py: batch 32, NASLib's init for this "
-                     "benchmark; archs scored once per isomorphism class):")
+                     f"target here; {BENCH_PROTOCOL[ds]['what']}):")
         lines += [f"## {ds}", "",
                   f"{share} {sec['archs']} of {sec['table_archs']} archs (the seeded scoring order of `correlate "
                   f"--sample all`); target `{sec['target']}`. Measured by `{sec['command']}`.", ""]

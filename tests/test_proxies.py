@@ -364,6 +364,49 @@ def test_az_trainability_zero_jacobian_is_undefined_not_the_epsilon_floor():
     assert math.isnan(e) and "constant" in reason_of(e)
 
 
+def test_untracked_running_stats_is_the_network_built_without_them():
+    """AZ-NAS's network is built with track_running_stats=False; zeronas unsets them on the built network (so
+    every space can run it): the same weights and, in train and eval mode, the same outputs to the bit."""
+    from zeronas.proxies.az_nas import untrack_running_stats
+    from zeronas.proxies.context import apply_init
+
+    sp = zn.spaces.space("nb201")
+    arch = sp.parse(BEST)
+    nets = []
+    for opts in ({"track_running_stats": False}, {}):
+        torch.manual_seed(3)
+        nets.append(apply_init(sp.build(arch, **opts), "kaiming"))
+    ref, ours = nets[0], untrack_running_stats(nets[1])
+    assert all(torch.equal(a, b) for a, b in zip(ref.parameters(), ours.parameters()))
+    x = torch.randn(4, 3, 32, 32)
+    for mode in (True, False):
+        ref.train(mode), ours.train(mode)
+        with torch.no_grad():
+            assert torch.equal(ref(x)[1], ours(x)[1])
+
+
+@pytest.mark.parametrize("sp", ["macro", "darts", "nb301", "nb101"])
+def test_az_nas_runs_on_every_built_in_space(sp):
+    """It used to abort the whole call on spaces whose build takes no track_running_stats keyword."""
+    s = zn.spaces.space(sp)
+    recs = zn.score(s.sample(0), proxies=["az_expressivity", "az_trainability", "params"], space=sp, data="none")
+    assert [r.error for r in recs] == [None] * 3
+    assert all(math.isfinite(r.value) for r in recs)
+
+
+def test_an_inapplicable_proxy_is_recorded_and_the_others_scored(monkeypatch):
+    from zeronas.proxies import az_nas
+    from zeronas.proxies.base import Inapplicable
+
+    def lacks(ctx):
+        raise Inapplicable("AZ-NAS needs per-cell features, which space nb201 does not expose")
+
+    monkeypatch.setattr(az_nas, "az_components", lacks)
+    recs = zn.score(BEST, proxies=["az_expressivity", "params"], data="none")
+    assert math.isnan(recs[0].value) and recs[0].error.startswith("inapplicable: AZ-NAS needs per-cell features")
+    assert recs[1].error is None and recs[1].value > 0
+
+
 # ---- the whole registry on a real NB201 network ---------------------------------------------------------------
 HAND_TESTED = {"nwot", "das", "das_d", "das_na", "das_layerwise", "snip", "grad_norm", "plain", "fisher", "grasp",
                "synflow", "zeros", "jacob_cov", "epe_nas", "params", "flops", "l2_norm", "zen", "zico", "meco",

@@ -14,7 +14,7 @@ from .data import dataset_info, load_images
 from .data.batches import make_batch
 from .data.datasets import portable_source
 from .errors import DataNotFound, UserError
-from .proxies.base import ProxySpec, get_proxy, list_proxies, reason_of
+from .proxies.base import Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
 from .proxies.shared_pass import plan
 from .spaces import space as get_space
@@ -243,6 +243,8 @@ class Scorer:
                 value, reason = float(raw), reason_of(raw)
             except UserError:
                 raise
+            except Inapplicable as exc:  # the proxy does not apply to this network: recorded, the others go on
+                value, error = math.nan, f"inapplicable: {exc}"
             except Exception as exc:  # noqa: BLE001  (recorded as an error row, the run goes on)
                 value, error = math.nan, f"{type(exc).__name__}: {exc}"
             if not math.isfinite(value) and error is None and reason is None:  # no NaN/inf goes unexplained
@@ -328,6 +330,6 @@ def score(archs, proxies="all", *, space="nb201", **kwargs) -> list[ScoreRecord]
     model_only = sorted({"input_size", "model_name", "max_images"} & set(kwargs))
     if model_only:
         raise UserError(f"{', '.join(k + '=' for k in model_only)} only apply when scoring a torch.nn.Module")
-    if isinstance(archs, (str, tuple)):
+    if isinstance(archs, (str, tuple)) or not isinstance(archs, Iterable):  # one arch (e.g. an NB101Arch)
         archs = [archs]
     return Scorer(space, proxies, **kwargs).score(archs)

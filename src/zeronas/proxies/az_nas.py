@@ -14,8 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .base import Undefined, register
+from .base import Inapplicable, Undefined, register
 
 COMPONENTS = ("az_expressivity", "az_progressivity", "az_trainability")
 
@@ -74,12 +73,24 @@ def _where(names: list[str], values, reason: str | None = None) -> str:
     return ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
 
 
+def untrack_running_stats(model: nn.Module) -> nn.Module:
+    """Every BN layer as if built with ``track_running_stats=False`` (the reference builds AZ-NAS's network so):
+    batch statistics in any mode and no running buffers. Done on the built network, so it applies to every
+    space, whatever options its ``build`` takes; the seeded init draws no random numbers for BN buffers, so
+    the weights are those of a network built with the option."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.track_running_stats = False
+            m.running_mean = m.running_var = m.num_batches_tracked = None
+    return model
+
+
 def az_components(ctx) -> dict[str, float]:
     if "az" in ctx.cache:
         return ctx.cache["az"]
-    model = ctx.build(init="kaiming", track_running_stats=False, seed_offset=303).train()
+    model = untrack_running_stats(ctx.build(init="kaiming", seed_offset=303)).train()
     if not hasattr(model, "cell_features"):
-        raise UserError(f"AZ-NAS needs per-cell features, which space {ctx.space.name} does not expose")
+        raise Inapplicable(f"AZ-NAS needs per-cell features, which space {ctx.space.name} does not expose")
     g = ctx.generator(31)
     x = torch.randn(ctx.input_shape(ctx.batch_size), generator=g).to(ctx.device)
     feats = model.cell_features(x)

@@ -41,6 +41,11 @@ class Undefined(float):
         return (Undefined, (self.reason, float(self)))
 
 
+class Inapplicable(Exception):  # noqa: N818  (a verdict on the network, not a fault)
+    """Raised by a proxy that does not apply to this network (it lacks what the definition reads); the Scorer
+    records the proxy as ``error = "inapplicable: <message>"`` and scores the others."""
+
+
 def reason_of(value) -> str | None:
     """The reason an ``Undefined`` value carries; None for a plain number."""
     return getattr(value, "reason", None)

@@ -7,8 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .base import Undefined, gaussian_init, reason_of, register
+from .base import Inapplicable, Undefined, gaussian_init, reason_of, register
 
 
 @register("zen", direction=1, data="noise", bn_mode="train",
@@ -25,7 +24,7 @@ def zen(ctx, mixup_gamma: float = 1e-2, repeats: int = 1, bn_momentum: float | N
     for _ in range(repeats):
         model = ctx.model()
         if not hasattr(model, "forward_pre_gap"):
-            raise UserError("zen needs a network with forward_pre_gap (features before global pooling)")
+            raise Inapplicable("zen needs a network with forward_pre_gap (features before global pooling)")
         gaussian_init(model, g)
         bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
         if bn_momentum is not None:
