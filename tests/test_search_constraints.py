@@ -374,3 +374,21 @@ def test_local_refine_strategy_needs_a_neighbourhood_search(capsys):
         search("nb201", "sample", proxy="params", n=2, data="none", refine=1, refine_strategy="local")
     assert "--refine-strategy" in _one_line_exit_2(["search", "--method", "funnel", "--proxy", "params", "--data",
                                                     "none", "--budget", "2", "--refine-strategy", "top"], capsys)
+
+
+@pytest.mark.parametrize("sp", ["macro", "nb101"])
+def test_unmeetable_size_bound_outside_nb201_is_refused_before_the_search(sp, monkeypatch, tmp_path):
+    """Built-in spaces other than NB201 used to draw 20,000 networks (minutes) before refusing, past the
+    time budget; now a seeded probe refuses first, naming the least value seen. The least macro network
+    (all 8 layers identity) counts the benchmark table's least params, 387,882."""
+    import zeronas.search.constraints as C
+
+    monkeypatch.setattr(C, "PLUGIN_PROBE", 5)
+    store = tmp_path / "s.db"
+    with pytest.raises(UserError, match=f"none of 5 random {sp} architectures meets --max-params 0.001 "
+                                        r"\(the least seen: params_M [0-9.]+"):
+        search(get_space(sp), method="random", proxy="params", budget=3, max_params=0.001, data="none",
+               store=str(store))
+    assert not store.exists()
+    least = Constraints(get_space("macro"), max_params=10).metrics("00000000")["params_M"]
+    assert least == 0.387882

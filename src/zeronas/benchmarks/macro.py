@@ -6,9 +6,8 @@ have leading zeros). Each arch was trained 3 times; ``mean_acc`` is the mean CIF
 
 from __future__ import annotations
 
-from .. import paths
-from ..errors import DataNotFound, UserError
-from .table import ArchTable, read_csv, sha256
+from ..errors import UserError
+from .table import ArchTable, locate, read_csv
 
 TABLE = "nasbench_macro/nas_bench_macro_cifar10.csv"
 
@@ -24,11 +23,18 @@ class MacroTable(ArchTable):
         return "mean_acc"
 
 
+_CACHE: dict[tuple, MacroTable] = {}
+
+
 def load_macro(data_dir=None) -> MacroTable:
-    path = paths.find([TABLE], data_dir)
-    if path is None:
-        raise DataNotFound(f"NAS-Bench-Macro table not found (looked in {paths.searched(data_dir)}); put "
-                           f"nas_bench_macro_cifar10.csv under <data-dir>/nasbench_macro/ or set ZERONAS_DATA")
+    """The 6,561-arch table (memoized per file version: searches look answers up in it at every step). A
+    damaged file is a one-line UserError naming the row and column; a missing one is DataNotFound saying
+    where zeronas looked."""
+    path, digest = locate(TABLE, "NAS-Bench-Macro table", data_dir,
+                          "put nas_bench_macro_cifar10.csv under <data-dir>/nasbench_macro/ or set ZERONAS_DATA")
+    key = (path, digest)
+    if key in _CACHE:
+        return _CACHE[key]
     what = "NAS-Bench-Macro table"
     csv_rows = read_csv(path, what, ("arch", "mean_acc"))
     archs, seen = [], {}
@@ -44,4 +50,5 @@ def load_macro(data_dir=None) -> MacroTable:
         raise UserError(f"{what} {path} is truncated ({len(archs)} archs, want 6561); replace it with an intact "
                         f"copy")
     columns = {k: csv_rows.numeric(k) for k in csv_rows.header if k != "arch"}
-    return MacroTable(path, sha256(path), archs, columns)
+    _CACHE[key] = MacroTable(path, digest, archs, columns)
+    return _CACHE[key]

@@ -18,7 +18,8 @@ from ..errors import UserError
 
 # a draw or mutation that stays infeasible this many times in a row ends the search with an error
 MAX_TRIES = 20_000
-# a plug-in space cannot be listed: this many random draws must hold a feasible one before a search starts
+# outside NB201 (which is checked whole), this many random draws must hold a feasible one before a search
+# starts (counting a large space's networks one by one would take minutes)
 PLUGIN_PROBE = 300
 COSTS = ("params", "flops")
 
@@ -191,10 +192,11 @@ class Constraints:
 
     def _check_some_feasible(self):
         """NB201: refuse bounds that no architecture of the space meets, naming the least value there is
-        (all 15,625 archs are checked: well under a second). A plug-in space, which cannot be listed: refuse
-        bounds that none of PLUGIN_PROBE seeded random draws meets (the draws stop at the first feasible one,
-        use their own generator, so the search's draws are unchanged, and stay cached)."""
-        if getattr(self.space, "plugin", False):
+        (all 15,625 archs are checked: well under a second). Any other space (NB101, DARTS, Macro, a plug-in
+        one), whose networks are built to be counted: refuse bounds that none of PLUGIN_PROBE seeded random
+        draws meets, naming the least value seen (the draws stop at the first feasible one, use their own
+        generator, so the search's draws are unchanged, and stay cached)."""
+        if self.space.name != "nb201":
             rng = np.random.default_rng(0)
             for _ in range(PLUGIN_PROBE):
                 if self.feasible(self.space.sample(rng)):
@@ -203,8 +205,6 @@ class Constraints:
             raise UserError(f"none of {PLUGIN_PROBE} random {self.space.name} architectures meets "
                             f"{self._violation()} (the least seen: params_M {least['params_M']:.4g}, flops_M "
                             f"{least['flops_M']:.4g}); loosen the bound")
-        if self.space.name != "nb201":
-            return
         archs = list(self.space.enumerate())
         ok = np.array([self.feasible(a) for a in archs])
         self.feasible_fraction = float(ok.mean())
