@@ -377,3 +377,13 @@ def test_a_damaged_or_unwritable_store_stops_correlate_before_scoring(tmp_path, 
     with _read_only(ro):
         with pytest.raises(UserError, match="cannot write to store"):
             correlate(proxies="params", sample=5, store=ro, workers=1)
+
+
+def test_default_sample_is_the_whole_table_when_smaller_than_1000():
+    """NB101's 500 cells and NB301's 725 genotypes: the default must run, not refuse --sample 1000."""
+    from zeronas.correlate import default_sample
+
+    assert default_sample(None, 15625, "nb201") == (1000, None)
+    n, why = default_sample(None, 500, "nb101")
+    assert n == "all" and "more than the 500 of the nb101 table" in why
+    assert default_sample(40, 500, "nb101") == (40, None)  # an explicit sample is kept (and checked later)

@@ -395,6 +395,8 @@ def test_correlate_nb101_resumes_from_the_store(tmp_path):
     assert res.exit_code == 0, res.output
     assert "nb101 cifar10: 4 archs" in res.output and "target val_acc" in res.output
     assert "scored now: 4" in res.output
+    # the default --metric test is answered by validation accuracy here: said, not silent
+    assert "has validation accuracy only" in " ".join(res.output.split())
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "scored now: 0" in res.output, res.output
 

@@ -120,6 +120,7 @@ def test_correlate_nb301_runs_and_resumes(tmp_path):
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "nb301 cifar10: 4 archs" in res.output and "target val_acc_surrogate" in res.output
+    assert "surrogate model's predicted validation accuracy" in " ".join(res.output.split())
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "scored now: 0" in res.output, res.output
 

@@ -81,13 +81,29 @@ def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
     return base, ens
 
 
+DEFAULT_SAMPLE = 1000
+
+
+def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | None]:
+    """``sample`` as given, or for None the default: DEFAULT_SAMPLE archs, or "all" when the table is smaller
+    (with the note saying so)."""
+    if sample is not None:
+        return sample, None
+    if n_total > DEFAULT_SAMPLE:
+        return DEFAULT_SAMPLE, None
+    return "all", (f"the default sample of {DEFAULT_SAMPLE:,} archs is more than the {n_total:,} of the {space} "
+                   f"table: every arch of it")
+
+
 @api("correlate")
-def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: int | str = 1000, seed=0,
+def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: int | str | None = None, seed=0,
               batch_size=64, store: str | Path = "zeronas.db", workers=1, data_dir=None, init="torch-default",
               device="cpu", metric="test", protocol: str | None = None, progress=False,
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
               ray_address: str | None = None, score_seed: int | None = None) -> CorrelationResult:
-    """``only_stored``: score nothing; analyse the sampled archs whose values are all in the store.
+    """``sample``: a number of random archs, or "all"; None (the default) is 1,000, or the whole table when it
+    has fewer (NB101's 500 cells, NB301's 725 genotypes), said in the notes.
+    ``only_stored``: score nothing; analyse the sampled archs whose values are all in the store.
     ``score_seed``: the seed of the init draw and the batch when it should differ from ``seed``, which then
     picks the sample and the scoring order only (a test-retest of the same archs).
     ``isomorph_member``: which member scores an isomorphism class for class-sharing proxies (see
@@ -116,8 +132,12 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
     dataset = normalize_dataset(dataset)
     if target_col is None:
         target_col = table.target_column(dataset, metric)
+        if (why := table.target_note(metric, target_col)) is not None:
+            notes.append(why)
     truth_all = table.column(target_col)
     n_total = len(table)
+    sample, why = default_sample(sample, n_total, sp.name)
+    notes += [why] if why else []
     if sample == "all":
         idx = np.arange(n_total)
     else:

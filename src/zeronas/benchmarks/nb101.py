@@ -54,6 +54,13 @@ class NB101Table(ArchTable):
         raise UserError(f"{self.path} has no {metric} accuracy (looked for {', '.join(TARGETS[metric])}); "
                         f"replace it with an intact copy")
 
+    def target_note(self, metric: str, column: str) -> str | None:
+        if metric == "test" and column == "val_acc":
+            return ("this NAS-Bench-101 table (NAS-Bench-Suite-Zero's 500 cells) has validation accuracy only: "
+                    "--metric test reads val_acc (the table converted from the official release has "
+                    "mean_test_acc)")
+        return None
+
     def reference_proxies(self) -> dict[str, np.ndarray]:
         """NASLib's released proxy scores per row (500-cell table only; empty for a converted table)."""
         return {p: self.columns[p] for p in REFERENCE_PROXIES if p in self.columns}

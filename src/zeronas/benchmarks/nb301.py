@@ -38,6 +38,10 @@ class NB301Table(ArchTable):
                             f"surrogate's {TARGET})")
         return TARGET
 
+    def target_note(self, metric: str, column: str) -> str | None:
+        return (f"NAS-Bench-301's table holds one target, the surrogate model's predicted validation accuracy "
+                f"({TARGET}), not a trained network's {metric} accuracy")
+
     def reference_proxies(self) -> dict[str, np.ndarray]:
         """NASLib's released proxy scores per row."""
         return {p: self.columns[p] for p in REFERENCE_PROXIES if p in self.columns}

@@ -30,6 +30,11 @@ class ArchTable:
     def __len__(self) -> int:
         return len(self.arch_str)
 
+    def target_note(self, metric: str, column: str) -> str | None:
+        """Why ``column`` answers ``--metric metric`` when it is not that metric's own accuracy (the note a
+        correlation carries); None when it is."""
+        return None
+
     def index_of(self, arch: str) -> int:
         try:
             return self._index[arch]
