@@ -308,6 +308,11 @@ def test_convert_cli_writes_the_table(tmp_path):
     res = runner.invoke(app, ["data", "convert", str(src), "--out", str(tmp_path / "d")])
     assert res.exit_code == 0, res.output
     assert "3 of 3 archs" in res.output and (tmp_path / "d" / "nasbench101" / "nb101_main.csv.gz").exists()
+    # 'zeronas data' lists the converted table (it used to show NB201 and Macro tables only)
+    res = runner.invoke(app, ["data", "--data-dir", str(tmp_path / "d")], env={"COLUMNS": "300"})
+    line = next(ln for ln in res.output.splitlines() if "NAS-Bench-101 table" in ln)
+    assert "nb101_main.csv.gz" in line
+    assert "not found" in next(ln for ln in res.output.splitlines() if "NAS-Bench-301 table" in ln)
 
 
 def _cli_error(argv, capsys):

@@ -118,6 +118,17 @@ def test_methods_without_a_way_to_run_are_refused_in_one_line(sp, method, capsys
     assert f"On {sp}: {runs}" in err
 
 
+@pytest.mark.parametrize("sp", ["macro", "nb101"])
+def test_refine_on_a_space_without_a_short_training_signal_says_so(sp, capsys):
+    """No 12-epoch table and no training recipe: the error must not send the user to --evaluator train,
+    which would refuse in turn (it used to)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--space", sp, "--refine", "3", "--time-budget", "5"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "needs a training recipe, which exists for darts, nb201 only" in err and "drop --refine" in err
+
+
 # ---- Zero-Cost-PT on NAS-Bench-Macro -----------------------------------------------------------------------
 def test_zero_cost_pt_returns_a_macro_arch(fake_images, monkeypatch):
     from zeronas.scoring import Scorer

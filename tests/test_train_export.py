@@ -194,3 +194,23 @@ def test_training_states_bench_resumes_and_correlates(separable, tmp_path):
     rows = ts.correlations(proto, metrics, {"final": metrics["test_acc@2"]})
     final = next(r for r in rows if r["metric"] == "test_acc" and r["epoch"] == 2)
     assert final["final"] == pytest.approx(1.0) and final["n"] == 4
+
+
+def test_export_of_spaces_without_a_training_recipe(tmp_path):
+    """macro / nb101 have no training recipe, which export does not need: it used to refuse them with 'no
+    training recipe'. Their own network is exported (same parameter count); a --C the space's build does
+    not take is one line and writes nothing."""
+    from zeronas.proxies.size import count_params
+
+    sp = zn.spaces.space("macro")
+    out = export("macro", "01220012", "json", tmp_path / "m.json")
+    desc = json.loads(out.read_text())
+    assert desc["build"] == {"num_classes": 10} and desc["space"] == "macro"
+    ts = export("macro", "01220012", "torchscript", tmp_path / "m.pt")
+    assert sum(p.numel() for p in torch.jit.load(str(ts)).parameters()) == count_params(sp.build("01220012"))
+    with pytest.raises(UserError, match="macro space's build got unknown keyword 'C'"):
+        export("macro", "01220012", "json", tmp_path / "bad.json", C=8)
+    assert not (tmp_path / "bad.json").exists()
+    nb101 = zn.spaces.space("nb101")
+    desc = json.loads(export("nb101", nb101.sample(0), "json", tmp_path / "n.json").read_text())
+    assert desc["build"] == {"num_classes": 10} and nb101.parse(desc["arch"]) == nb101.sample(0)

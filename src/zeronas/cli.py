@@ -94,7 +94,8 @@ def score(
     arch_file: Annotated[Path | None, typer.Option(help="Text file with one architecture string per line.")] = None,
     index: Annotated[list[int], typer.Option("--index", "-i", help="Benchmark index of an architecture "
                                              "(repeatable; NB201 needs its table).")] = [],  # noqa: B006
-    space: Annotated[str, typer.Option(help="nb201 or darts (see 'zeronas spaces').")] = "nb201",
+    space: Annotated[str, typer.Option(help="nb201, darts, nb101, nb301 (the DARTS space with the NB301 table), "
+                                       "macro, or a plug-in space (see 'zeronas spaces').")] = "nb201",
     proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxy names, or 'all'. "
                                          "See 'zeronas proxies'.")] = "all",
     data: Annotated[str, typer.Option(help="Images for data-dependent proxies: cifar10, cifar100, "
@@ -330,7 +331,7 @@ def search(
         help="Architectures evaluated: sample/das N; rea default 200; teg-rea default population+1000; "
              "teg-reinforce default 500.")] = None,
     time_budget: Annotated[float | None, typer.Option(
-        help="Wall seconds allowed, set-up included (funnel: default 240; random, rea, teg-*, sample).")] = None,
+        help="Wall seconds allowed, set-up included (funnel: default 240; random, rea, teg-*, sample, das).")] = None,
     n: Annotated[int | None, typer.Option(help="sample/das: architectures to draw (NASWOT N, default 100).")] = None,
     population: Annotated[int | None, typer.Option(
         help="rea/teg-rea: population size (default 20 / 256).")] = None,
@@ -389,8 +390,9 @@ def search(
         help="funnel/sample/rea/random: after the label-free search, make K accuracy reads with --evaluator and "
              "answer with the best read (K accuracy reads, reported; see --refine-strategy).")] = None,
     evaluator: Annotated[str | None, typer.Option(
-        help="With --refine: table (NB201's 12-epoch test accuracy, one seed; the default) or train (short real "
-             "training of each candidate on this machine: 1 epoch on 5,000 images).")] = None,
+        help="With --refine: table (NB201's 12-epoch test accuracy, one seed; the default; nb201 only) or train "
+             "(short real training of each candidate on this machine: 1 epoch on 5,000 images; spaces with a "
+             "training recipe: nb201, darts).")] = None,
     refine_strategy: Annotated[str | None, typer.Option(
         help="With --refine: local (funnel's default: read the top ceil(K/4), then hill-climb on the reads through "
              "one-edit neighbourhoods in proxy order; 15% of the budget is kept for scoring them) or top (the "
@@ -528,7 +530,8 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
 ArchOpt = Annotated[str | None, typer.Option(help="Architecture: NB201 arch string or DARTS Genotype(...) string "
                                              "(or its JSON).")]
 ArchFileOpt = Annotated[Path | None, typer.Option(help="File holding the architecture, or a search result.json.")]
-IndexOpt = Annotated[int | None, typer.Option(help="NB201 benchmark index instead of --arch.")]
+IndexOpt = Annotated[int | None, typer.Option(help="Row of the space's benchmark table (nb201, nb101, nb301, "
+                                                   "macro) instead of --arch.")]
 
 
 @app.command()
@@ -590,7 +593,8 @@ def train(
 @app.command("export")
 @validated
 def export_cmd(
-    space: Annotated[str, typer.Option(help="nb201 or darts (see 'zeronas spaces').")] = "nb201",
+    space: Annotated[str, typer.Option(help="nb201, darts, nb101, nb301, macro, or a plug-in space (see 'zeronas "
+                                       "spaces'); --C/--N apply to the cell spaces.")] = "nb201",
     arch: ArchOpt = None,
     arch_file: ArchFileOpt = None,
     index: IndexOpt = None,
@@ -850,10 +854,13 @@ def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
             except UserError as exc:  # a damaged or refused file: list it and go on to the others
                 table.add_row(f"{name} {split}", Text.assemble(("damaged: ", "red"), str(exc)))
                 damaged.append(str(exc))
-    from .benchmarks.macro import TABLE as MACRO_TABLE
+    from .benchmarks import hwnasbench, macro, nb101, nb301
 
-    for label, rel in (("NB201 table", MAIN_TABLE), ("NAS-Bench-Macro table", MACRO_TABLE)):
-        p = paths.find([rel], data_dir)
+    tables = (("NB201 table", [MAIN_TABLE]), ("HW-NAS-Bench latencies (NB201)", [hwnasbench.HW_TABLE]),
+              ("NAS-Bench-101 table", [nb101.MAIN_TABLE, nb101.ZC_TABLE]),
+              ("NAS-Bench-301 table", [nb301.ZC_TABLE]), ("NAS-Bench-Macro table", [macro.TABLE]))
+    for label, rels in tables:  # the first found is the one read (NB101: the converted table before the sample)
+        p = next((f for f in (paths.find([r], data_dir) for r in rels) if f), None)
         table.add_row(label, f"[green]{p}[/]" if p else "[red]not found[/]")
     console.print(table)
     if damaged:  # the first problem in full; any others are in the table above

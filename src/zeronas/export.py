@@ -21,7 +21,7 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
            C: int | None = None, N: int | None = None) -> Path:
     from .data import dataset_info
     from .spaces import space as get_space
-    from .train import recipe_for
+    from .train import RECIPES, recipe_for
     from .train.trainer import read_checkpoint
 
     if fmt not in FORMATS:
@@ -35,9 +35,12 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
                         f"{space.name} builds its own network (set options as class attributes)")
     if plugin:
         build = {"num_classes": info.num_classes}
-    else:
+    elif space.name in RECIPES:  # a cell space: the width and depth its recipe trains
         recipe = recipe_for(space.name)
         build = {"C": C or recipe.C, "N": N or recipe.N, "num_classes": info.num_classes}
+    else:  # a benchmark space (NB101, Macro, NB301): its own network, C/N only where its build takes them
+        build = {"num_classes": info.num_classes, **{k: v for k, v in (("C", C), ("N", N)) if v is not None}}
+        space.build(arch, **build)  # refuses a --C/--N it does not take, in one line, before anything is written
     state = None
     if checkpoint is not None:
         path = Path(checkpoint)

@@ -52,8 +52,13 @@ class TableEvaluator(Evaluator):
         from ..benchmarks.nb201 import load_nb201
 
         if space.name != "nb201":
+            from ..train import RECIPES
+
+            fix = ("use --evaluator train" if space.name in RECIPES else
+                   f"--evaluator train needs a training recipe, which exists for {', '.join(RECIPES)} only, so "
+                   f"{space.name} searches run label-free (drop --refine)")
             raise UserError(f"--evaluator table reads NB201's 12-epoch accuracy and has nothing for the "
-                            f"{space.name} space; use --evaluator train")
+                            f"{space.name} space; {fix}")
         super().__init__(space)
         self.dataset = hw_dataset(data)
         self.table = load_nb201(data_dir)
