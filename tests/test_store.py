@@ -252,6 +252,15 @@ def test_merge_cli_collects_machines_into_one_store(tmp_path):
     assert res.exit_code == 0 and Store(tmp_path / "all.db").count() == 6
     res = CliRunner().invoke(app, ["merge", str(tmp_path / "nope.parquet"), "--store", str(tmp_path / "all.db")])
     assert isinstance(res.exception, UserError) and "does not exist" in str(res.exception)
+    # every source is checked before the target store is created: a refused merge leaves no empty store
+    (tmp_path / "notes.txt").write_text("not a store")
+    for bad in ("nope.csv", "notes.txt"):
+        res = CliRunner().invoke(app, ["merge", str(tmp_path / "machine1.csv.gz"), str(tmp_path / bad), "--store",
+                                       str(tmp_path / "new.db")])
+        assert isinstance(res.exception, UserError) and not (tmp_path / "new.db").exists()
+    # a source that is neither names itself as the source, not as --store
+    msg = str(res.exception)
+    assert msg.startswith(f"merge source {tmp_path / 'notes.txt'}: ") and "pass a new path with --store" not in msg
 
 
 # --- refused stores: one line, exit 2, and a refused file left exactly as it was -------------------------------
@@ -346,6 +355,7 @@ def test_a_refused_file_is_left_byte_identical(tmp_path, monkeypatch, capsys):
         with pytest.raises(UserError, match="not a zeronas store"):
             Store(other, create=create)
     _one_line_error(*_cli(monkeypatch, capsys, "report", "--store", other), "not a zeronas store")
+    _filled(tmp_path / "src.db").export(tmp_path / "x.csv")  # a good source: the refused target is what fails
     _one_line_error(*_cli(monkeypatch, capsys, "merge", tmp_path / "x.csv", "--store", other), "not a zeronas store")
     _one_line_error(*_cli(monkeypatch, capsys, "merge", other, "--store", tmp_path / "dst.db"), "not a zeronas store")
     assert _fingerprint(other) == before  # same bytes, same mtime, no journal or WAL files beside it

@@ -772,15 +772,16 @@ def merge(
 ):
     """Merge scores from other machines' stores or exports into one store. Keys already in the store are kept
     (writers never overwrite); rerunning a merge adds nothing twice, and one killed midway resumes."""
-    from .store import Store
+    from .store import Store, read_merge_source
 
+    checked = [(src, read_merge_source(src)) for src in sources]  # every source, before the store is touched
     db = Store(store)
     try:
         table = Table(title=f"merged into {store}")
         for col in ("source", "rows read", "new"):
             table.add_column(col, justify="left" if col == "source" else "right")
-        for src in sources:
-            read, new = db.merge(src)
+        for src, (rows, protocols) in checked:
+            read, new = db.merge_rows(rows, protocols)
             table.add_row(src, str(read), str(new))
         console.print(table)
         console.print(f"{store}: {db.count()} scores")

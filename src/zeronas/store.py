@@ -492,22 +492,16 @@ class Store:
                             f"folder") from None
         return path
 
-    def merge(self, source: str | Path, chunk: int = 2000) -> tuple[int, int]:
+    def merge(self, source: str | Path) -> tuple[int, int]:
         """Add the scores of an export file (.csv, .csv.gz, .parquet) or of another store (path or URL); keys
         already here are kept, as for any writer. Idempotent; a merge that is killed keeps whole chunks and
         a rerun adds the rest. A source is checked whole before anything is written: a refused source adds
         nothing. Returns (rows read, rows new)."""
-        if _export_suffix(Path(source), strict=False):
-            rows = _read_export(Path(source))
-            fix = "the file is damaged or edited: export it again with 'zeronas report --export'"
-        else:
-            other = Store(source, create=False)
-            try:
-                rows = other.export_rows()
-            finally:
-                other.close()
-            fix = "repair or delete that row in the source store, or merge an export instead"
-        protocols = _check_rows(source, rows, fix)
+        return self.merge_rows(*read_merge_source(source))
+
+    def merge_rows(self, rows: list[dict], protocols: dict) -> tuple[int, int]:
+        """Write rows checked by ``read_merge_source`` (in chunks, keys already here kept)."""
+        chunk = 2000
         new = 0
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
@@ -522,6 +516,27 @@ class Store:
 
             new += self._transaction(write)
         return len(rows), new
+
+
+def read_merge_source(source: str | Path) -> tuple[list[dict], dict]:
+    """The rows of a merge source (an export file, or a store: path or URL) and their protocols, checked
+    whole; nothing is written anywhere. A source that is neither is a one-line UserError naming it."""
+    if _export_suffix(Path(source), strict=False):
+        rows = _read_export(Path(source))
+        fix = "the file is damaged or edited: export it again with 'zeronas report --export'"
+    else:
+        try:
+            other = Store(source, create=False)
+        except UserError as exc:  # its messages name --store, the target: say what a source must be
+            why = str(exc).split("; ")[0]
+            raise UserError(f"merge source {source}: {why}; pass a zeronas store or an export file (.csv, "
+                            f".csv.gz, .parquet from 'zeronas report --export')") from None
+        try:
+            rows = other.export_rows()
+        finally:
+            other.close()
+        fix = "repair or delete that row in the source store, or merge an export instead"
+    return rows, _check_rows(source, rows, fix)
 
 
 def _label(r: dict) -> str:
