@@ -702,3 +702,13 @@ def test_jacob_cov_and_epe_nas_share_one_jacobian_bit_for_bit(fake_images):
 
     both = run("jacob_cov,epe_nas")
     assert both["epe_nas"] == run("epe_nas")["epe_nas"] and both["jacob_cov"] == run("jacob_cov")["jacob_cov"]
+
+
+@pytest.mark.parametrize("name,members", [("zeronas-v1", "nwot,params"), ("ensemble:nwot+synflow", "nwot,synflow"),
+                                          ("az_nas", "az_expressivity,az_progressivity,az_trainability,flops")])
+def test_scoring_an_ensemble_names_it_and_its_members(name, members):
+    """An ensemble ranks a set: 'score' used to call it an unknown proxy."""
+    import re
+
+    with pytest.raises(zn.UserError, match=f"{re.escape(name)} is a rank ensemble.*--proxies {members}$"):
+        zn.score(BEST, proxies=["params", name], data="none")

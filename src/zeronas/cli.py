@@ -804,6 +804,11 @@ def proxies_cmd():
                       str(p.min_batch) + (f" ({p.batch_option})" if p.batch_option else ""),
                       ", ".join(f"{k}={v}" for k, v in p.defaults.items()) or "-", p.description)
     console.print(table)
+    from .proxies.ensembles import ENSEMBLES
+
+    console.print("rank ensembles (they rank a set: for correlate and search; score takes their members): "
+                  + "; ".join(f"{n} = {' + '.join(m)}" for n, m in ENSEMBLES.items())
+                  + "; and any ensemble:a+b+...", highlight=False, soft_wrap=True)
 
 
 @app.command("spaces")

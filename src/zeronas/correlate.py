@@ -17,6 +17,7 @@ from .benchmarks.correlation import correlation, rank_ensemble
 from .benchmarks.nb201 import normalize_dataset
 from .errors import UserError
 from .proxies.base import get_proxy
+from .proxies.ensembles import ENSEMBLES  # the named ensembles (re-exported here)
 from .run import make_executor
 from .scoring import Scorer
 from .spaces import space as get_space
@@ -40,10 +41,6 @@ PRESETS = {
                    "notes": ["1,000 random architectures; the paper's sampling seed is unknown, zeronas uses "
                              "--seed", "target: NASLib val_accuracy (one seed)"]},
 }
-# Named, frozen ensembles. zeronas-v1: chosen without any NB201 label, on NB101, NB301 and NAS-Bench-Macro
-# by benchmarks/label_free_ensemble.py (docs/label_free_ensemble.md); the label-free default of `search`.
-ENSEMBLES = {"az_nas": ["az_expressivity", "az_progressivity", "az_trainability", "flops"],
-             "zeronas-v1": ["nwot", "params"]}
 
 
 @dataclass

@@ -16,6 +16,7 @@ from .data.datasets import portable_source
 from .errors import DataNotFound, UserError
 from .proxies.base import Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
+from .proxies.ensembles import ensemble_members
 from .proxies.shared_pass import plan
 from .spaces import space as get_space
 from .store import protocol_hash  # noqa: F401  (re-exported: the key scores are stored under)
@@ -54,6 +55,12 @@ def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
         raise UserError("no proxies given; pass e.g. --proxies nwot,synflow or --proxies all")
     if "all" in names:
         names = list_proxies()
+    for n in names:
+        members = ensemble_members(n)
+        if members is not None:
+            raise UserError(f"{n} is a rank ensemble: it ranks a set of architectures, so one architecture has "
+                            f"no value of it; use 'zeronas correlate' or 'zeronas search' with it, or score its "
+                            f"members: --proxies {','.join(members)}")
     return [get_proxy(n) for n in dict.fromkeys(names)]
 
 

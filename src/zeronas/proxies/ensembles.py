@@ -1,0 +1,21 @@
+"""Named, frozen rank ensembles of proxies (sum of log(rank/N) over a set of architectures, AZ-NAS's rule).
+
+``az_nas``: AZ-NAS's own four components (Lee & Ham, CVPR 2024). ``zeronas-v1``: chosen without any NB201
+label, on NB101, NB301 and NAS-Bench-Macro, by ``benchmarks/label_free_ensemble.py``
+(``docs/label_free_ensemble.md``); the label-free default of ``search``. An ensemble ranks a set, so it has
+no value for one architecture: ``correlate`` and ``search`` take it, ``score`` takes its members.
+"""
+
+from __future__ import annotations
+
+ENSEMBLES = {"az_nas": ["az_expressivity", "az_progressivity", "az_trainability", "flops"],
+             "zeronas-v1": ["nwot", "params"]}
+
+
+def ensemble_members(name: str) -> list[str] | None:
+    """The members of a named ensemble or of ``ensemble:a+b+c``; None for a name that is neither."""
+    if name in ENSEMBLES:
+        return list(ENSEMBLES[name])
+    if name.startswith("ensemble:"):
+        return [m for m in name[len("ensemble:"):].split("+") if m]
+    return None
