@@ -85,3 +85,55 @@ def test_search_cli_writes_result_and_plot(tmp_path):
     # 25 budget steps; isomorphic repeats are looked up, so at most 25 networks were scored
     assert out["method"] == "rea" and len(out["trajectory"]) == 25 and 0 < out["evaluations"] <= 25
     assert (tmp_path / "trajectory.png").stat().st_size > 0
+
+
+def test_ctrl_c_is_one_line_saying_how_to_resume(monkeypatch, capsys):
+    import pytest
+
+    import zeronas.cli as cli
+
+    class Interrupted:
+        def main(self, **kw):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_command", lambda: Interrupted())
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["correlate"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 130 and len(err.splitlines()) == 1
+    assert err.startswith("zeronas: interrupted") and "rerun the same command to resume" in err
+
+
+def _strict(text: str):
+    """json.loads refusing NaN / Infinity, as strict JSON readers do."""
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_outputs_are_strict_json():
+    import numpy as np
+
+    from zeronas import jsonio
+
+    text = jsonio.dumps({"a": float("nan"), "b": [np.float64("-inf"), np.float32(1.5), 2], "c": (np.inf, "x")})
+    assert _strict(text) == {"a": "nan", "b": ["-inf", 1.5, 2], "c": ["inf", "x"]}
+
+
+def test_score_and_search_files_are_strict_json(tmp_path, monkeypatch):
+    """A proxy with no value (zen of an all-'none' cell: NaN) and a search result: both files parse strictly."""
+    none_cell = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    res = runner.invoke(app, ["score", "--arch", none_cell, "--proxies", "zen,synflow,params", "--data", "none",
+                              "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    _strict((tmp_path / "s" / "scores.json").read_text())
+    # an NB101 arch outside the 500-cell table has no accuracy: the trajectory held a bare NaN
+    import zeronas.search.base as base
+
+    monkeypatch.setattr(base, "benchmark_info", lambda *a, **k: {"in_table": False})
+    res = runner.invoke(app, ["search", "--space", "nb101", "--method", "random", "--proxy", "params", "--data",
+                              "none", "--budget", "4", "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    out = _strict((tmp_path / "r" / "result.json").read_text())
+    assert {t["cifar10"] for t in out["trajectory"]} == {"nan"}

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from . import jsonio
 from .benchmarks import GROUND_TRUTH
 from .errors import UserError
 from .validation import flag, validated
@@ -190,7 +191,7 @@ def score(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "scores.json"
-        path.write_text(json.dumps([r.to_dict() for r in records], indent=1))
+        path.write_text(jsonio.dumps([r.to_dict() for r in records], indent=1))
         console.print(f"wrote {path}")
 
 
@@ -232,7 +233,7 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "scores.json"
-        path.write_text(json.dumps([r.to_dict() for r in records], indent=1))
+        path.write_text(jsonio.dumps([r.to_dict() for r in records], indent=1))
         console.print(f"wrote {path}")
 
 
@@ -454,7 +455,7 @@ def search(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         payload = results[0].to_dict() if runs == 1 else [r.to_dict() for r in results]
-        (out / "result.json").write_text(json.dumps(payload, indent=1, default=str))
+        (out / "result.json").write_text(jsonio.dumps(payload, indent=1, default=str))
         console.print(f"wrote {out / 'result.json'}")
         if plot:
             _plot_trajectory(results[0], out / "trajectory.png")
@@ -463,7 +464,7 @@ def search(
             from .search.front_report import plot_front
 
             fronts = [{"seed": r.seed, "objectives": r.constraints["objectives"], "front": r.front} for r in results]
-            (out / "front.json").write_text(json.dumps(fronts[0] if runs == 1 else fronts, indent=1))
+            (out / "front.json").write_text(jsonio.dumps(fronts[0] if runs == 1 else fronts, indent=1))
             plot_front(results[0], out / "front.png", data_dir)
             console.print(f"wrote {out / 'front.json'} and {out / 'front.png'}")
 
@@ -706,7 +707,7 @@ def bench_correlate(
                       "e.g. NaN or a blank benchmark cell)", highlight=False)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "bench_correlation.json").write_text(json.dumps({"protocol": proto, "rows": rows}, indent=1))
+        (out / "bench_correlation.json").write_text(jsonio.dumps({"protocol": proto, "rows": rows}, indent=1))
         import matplotlib
 
         matplotlib.use("Agg")
@@ -936,7 +937,8 @@ def main(argv: list[str] | None = None):
     except (typer.Abort, KeyboardInterrupt) as exc:
         if isinstance(exc.__cause__, EOFError):  # typer turns an EOFError from a reader into Abort
             _fail(f"an input file ended early (empty or truncated): {_one_line(exc.__cause__)}", 2)
-        _fail("interrupted", 130)
+        _fail("interrupted; every result already stored is kept: rerun the same command to resume (correlate, "
+              "search, bench and train go on from their store or run folder)", 130)
     except MemoryError:
         _fail("out of memory; lower --batch-size, --workers or the network size (--C/--N)", 2)
     except Exception as exc:  # a bug: say so in one line; the traceback is one variable away

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import jsonio
 from .benchmarks import load_ground_truth
 from .benchmarks.correlation import correlation, rank_ensemble
 from .benchmarks.nb201 import normalize_dataset
@@ -362,7 +362,7 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "correlation.json", out / "correlation.csv", out / "scatter.png", out / "rho.png"]
-    paths[0].write_text(json.dumps(result.to_json(), indent=1, default=str))
+    paths[0].write_text(jsonio.dumps(result.to_json(), indent=1, default=str))
     keys = ["spearman", "kendall", "top1", "top5", "top10", "n", "dropped_nan", "no_truth", "nan_values",
             "direction"]
     with open(paths[1], "w", newline="") as f:

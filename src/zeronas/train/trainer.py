@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import jsonio
 from ..data import dataset_info, load_images
 from ..data.batches import normalize
 from ..errors import UserError
@@ -285,7 +286,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     if len(ytr) < recipe.batch_size:
         raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
                         "lower --batch-size or raise --train-subset")
-    log_path.write_text("".join(json.dumps(r) + "\n" for r in log))
+    log_path.write_text("".join(jsonio.dumps(r) + "\n" for r in log))
 
     steps_per_epoch = len(ytr) // recipe.batch_size  # the last partial batch is dropped
     end = recipe.epochs if max_epochs_this_run is None else min(recipe.epochs, start + max_epochs_this_run)
@@ -314,7 +315,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
                        epoch_seconds=time.perf_counter() - t0)
             log.append(row)
             with log_path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+                f.write(jsonio.dumps(row) + "\n")
             tmp = ckpt_path.with_suffix(".tmp")
             torch.save({"identity": identity, "recipe": dataclasses.asdict(recipe), "epoch": epoch + 1,
                         "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
@@ -328,5 +329,5 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
                "train_images": len(ytr), "test_images": len(yte), "fidelity": train_set.fidelity,
                "mean_epoch_seconds": float(np.mean([r["epoch_seconds"] for r in log])) if log else None,
                "params": sum(p.numel() for n, p in model.named_parameters() if "auxiliary" not in n)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (out / "summary.json").write_text(jsonio.dumps(summary, indent=1))
     return summary

@@ -1,0 +1,27 @@
+"""JSON that every reader accepts: Python's ``json`` writes NaN / Infinity, which JSON does not have (strict
+parsers such as JavaScript's ``JSON.parse`` or ``jq`` refuse the file)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+
+def finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float (numpy's too) replaced by the string "nan", "inf" or "-inf", as
+    ``ScoreRecord.to_dict`` writes a value; containers are copied, other values kept."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, float) or type(obj).__module__ == "numpy" and hasattr(obj, "dtype") and obj.ndim == 0 \
+            and obj.dtype.kind == "f":
+        v = float(obj)
+        return v if math.isfinite(v) else str(v)
+    return obj
+
+
+def dumps(obj: Any, **kw) -> str:
+    """``json.dumps`` of ``finite(obj)``, refusing any NaN left (``allow_nan=False``)."""
+    return json.dumps(finite(obj), allow_nan=False, **kw)
