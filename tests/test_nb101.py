@@ -44,6 +44,8 @@ from zeronas.spaces.nb101 import (
     vertex_channels,
 )
 
+from .conftest import CIFAR
+
 ZC = paths.find(["nasbench101/nb101_zc_proxies_nbsz500_cifar10.csv.gz"])
 needs_nb101 = pytest.mark.skipif(ZC is None, reason="NB101 500-cell table not found: set ZERONAS_DATA to the "
                                                     "data folder")
@@ -424,3 +426,19 @@ def test_naslib_nb101_init_draws_conv_kaiming_fanout_and_linear_n_0_001():
     assert abs(conv.std().item() / math.sqrt(2 / (3 * 3 * 256)) - 1) < 0.01  # 147,456 draws: std within 1%
     assert abs(lin.std().item() / 0.01 - 1) < 0.01 and abs(lin.mean().item()) < 1e-4
     assert torch.all(net[3].bias == 0) and torch.all(net[1].weight == 1) and torch.all(net[1].bias == 0)
+
+
+def test_cell_proxies_are_inapplicable_on_nb101_not_errors(capsys):
+    """zeros (per-edge mixing weights) and linear_regions (TE-NAS's thin net) have nothing to read on NB101:
+    recorded as inapplicable and listed under the table, the other proxies scored."""
+    arch = SP.format(SP.sample(0))
+    recs = zeronas.score(arch, proxies=["params", "zeros"], space="nb101", data="none")
+    assert recs[0].error is None and recs[1].error.startswith("inapplicable: zeros needs a cell space")
+    if CIFAR is not None:  # linear_regions reads image crops
+        rec = zeronas.score(arch, proxies=["linear_regions"], space="nb101", data="cifar10")[0]
+        assert rec.error.startswith("inapplicable: linear_regions needs TE-NAS's thin cell network")
+    with pytest.raises(SystemExit) as exc:
+        main(["score", "--space", "nb101", "--arch", arch, "--proxies", "params,zeros", "--data", "none"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "not applicable on nb101 (1):" in out and "zeros: inapplicable: zeros needs a cell space" in out

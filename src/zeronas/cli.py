@@ -180,7 +180,11 @@ def score(
     table = Table(title=title)
     for col in (["arch"] if many else []) + ["proxy", "value", "better", "ms", "data"]:
         table.add_column(col, overflow="fold")
+    inapplicable: dict[str, str] = {}  # proxy -> why, listed under the table as for --model
     for r in records:
+        if r.error is not None and r.error.startswith("inapplicable"):
+            inapplicable.setdefault(r.proxy, r.error)
+            continue
         d = r.protocol.get("data", {})
         src = (f"{d['dataset']} b{d['batch_size']} {d['batch0_sha256'][:8]}" if "dataset" in d
                else d.get("synthetic", "-"))
@@ -188,6 +192,10 @@ def score(
                  src + (f" [red]{escape(why)}[/]" if (why := r.error or getattr(r, "reason", None)) else "")]
         table.add_row(*([r.arch] if many else []), *cells)
     console.print(table)
+    if inapplicable:
+        console.print(f"not applicable on {sp.name} ({len(inapplicable)}):", highlight=False)
+        for name, why in inapplicable.items():
+            console.print(f"  {name}: {why}", highlight=False, markup=False, soft_wrap=True)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "scores.json"

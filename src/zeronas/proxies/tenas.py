@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import Undefined, gram, hooks, per_sample_output_grads, register
+from .base import Inapplicable, Undefined, gram, hooks, per_sample_output_grads, register
 
 
 def no_gradient(params: str) -> str:
@@ -81,8 +81,8 @@ def activation_patterns(model, inputs: list[torch.Tensor]) -> np.ndarray:
           description="distinct ReLU patterns of the thin net (C=1, one cell) over 3x1000 random 3x3 one-channel crops")
 def linear_regions(ctx, samples: int = 1000, batches: int = 3, crop: int = 3) -> float:
     if not hasattr(ctx.space, "build_thin"):
-        # not a UserError: '--proxies all' on such a space records this as an error row and goes on
-        raise ValueError(f"linear_regions needs TE-NAS's thin cell network, which space {ctx.space.name} lacks")
+        # not a UserError: '--proxies all' on such a space records it as inapplicable and goes on
+        raise Inapplicable(f"linear_regions needs TE-NAS's thin cell network, which space {ctx.space.name} lacks")
     crops = ctx.crops(samples * batches, size=crop, channels=1, proxy="linear_regions")
     def thin(arch, C=None, N=None, **options):  # the thin net fixes its own width and depth: --set C/N do not apply
         return ctx.space.build_thin(arch, **options)

@@ -18,7 +18,7 @@ import copy
 
 import torch
 
-from .base import bn_bypassed, register
+from .base import Inapplicable, bn_bypassed, register
 from .synflow import linearized
 
 
@@ -71,9 +71,9 @@ def connection_sensitivity_code(model, alpha: torch.Tensor, input_shape, *, abs_
 def zeros(ctx) -> float:
     space = ctx.space
     if not hasattr(space, "ops") or not hasattr(space, "edges"):
-        raise ValueError(f"zeros needs a cell space with per-edge ops; {space.name} has none")
+        raise Inapplicable(f"zeros needs a cell space with per-edge ops; {space.name} has none")
     if not space.edge_weighted:  # a genotype network has no per-edge mixing weights to differentiate
-        raise ValueError(f"zeros scores networks with per-edge op weights; on {space.name}, ZEROS ranks "
+        raise Inapplicable(f"zeros scores networks with per-edge op weights; on {space.name}, ZEROS ranks "
                          f"operations inside the supernet: use 'zeronas search --space {space.name} --method "
                          "freedarts'")
     model = ctx.model(torch.float64)
