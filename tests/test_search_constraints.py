@@ -392,3 +392,17 @@ def test_unmeetable_size_bound_outside_nb201_is_refused_before_the_search(sp, mo
     assert not store.exists()
     least = Constraints(get_space("macro"), max_params=10).metrics("00000000")["params_M"]
     assert least == 0.387882
+
+
+@pytest.mark.skipif(paths.find(["nasbench_macro/nas_bench_macro_cifar10.csv"]) is None,
+                    reason="NAS-Bench-Macro table not found: set ZERONAS_DATA")
+def test_macro_flops_bound_reads_like_the_tables_flops_column():
+    """--max-flops on macro counted NASLib's FLOPs (BN, ReLU, pooling too: 2-4% above the table's column)."""
+    from zeronas.benchmarks.macro import load_macro
+
+    table = load_macro()
+    cons = Constraints(get_space("macro"), max_flops=1e9)
+    for i in (0, 100, 2000, 5000, 6560):
+        m = cons.metrics(table.arch_str[i])
+        assert m["flops_M"] * 1e6 == pytest.approx(table.columns["flops"][i], abs=0.5)
+        assert m["params_M"] * 1e6 == pytest.approx(table.columns["params"][i], abs=0.5)

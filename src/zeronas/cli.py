@@ -387,7 +387,9 @@ def search(
         help="funnel/sample/rea/random: only architectures with at most this many million parameters are drawn and "
              "scored (NB201: the data README's closed form; other spaces: the built network).")] = None,
     max_flops: Annotated[float | None, typer.Option(
-        help="funnel/sample/rea/random: at most this many MFLOPs (counted as for --max-params).")] = None,
+        help="funnel/sample/rea/random: at most this many MFLOPs, counted as the space's benchmark table counts "
+             "them (NB201: its closed form; macro: conv/linear multiply-adds, its flops column; other spaces: "
+             "NASLib's rules on the built network).")] = None,
     max_latency: Annotated[list[str] | None, typer.Option(
         help="funnel/sample/rea/random on nb201: DEVICE=MS, at most MS milliseconds on an HW-NAS-Bench device "
              "(edgegpu, raspi4, edgetpu, pixel3, eyeriss, fpga; the --data network); repeatable.")] = None,

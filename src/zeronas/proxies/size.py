@@ -12,6 +12,28 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def count_macs(model: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-accumulates of the convolutions and linear layers of one forward pass, per sample, and
+    nothing else: NAS-Bench-Macro's ``flops`` column (equal on every row checked,
+    ``tests/test_search_constraints.py``), unlike ``count_flops``'s NASLib rules."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total += output.numel() * k
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    was_training = model.training
+    with hooks([m.register_forward_hook(hook) for m in model.modules()]), torch.no_grad():
+        model.eval()
+        model(x)
+    model.train(was_training)
+    return total // x.shape[0]
+
+
 def count_flops(model: nn.Module, x: torch.Tensor) -> int:
     """Operations of one forward pass, counted as NAS-Bench-Suite-Zero's table does (NASLib's model stats,
     i.e. tensorwatch's per-module rules): conv/linear MACs (+1 per output for a conv bias), BN 2 per element
