@@ -298,11 +298,13 @@ def correlate(
         table.add_column(col, justify="right" if col != "proxy" else "left", overflow="fold")
     for p, r in res.rows.items():
         table.add_row(p, _fmt3(r["spearman"]), _fmt3(r["kendall"]), _fmt3(r["top1"]), _fmt3(r["top5"]),
-                      _fmt3(r["top10"]), str(r["n"]), f"{r.get('ms_per_arch', math.nan):.0f}")
+                      _fmt3(r["top10"]), str(r["n"]),
+                      "—" if math.isnan(ms := r.get("ms_per_arch", math.nan)) else f"{ms:.0f}")  # ensembles: none
     console.print(table)
     member = f", isomorph member {m['isomorph_member']}" if m["isomorph_member"] != "asked" else ""
     console.print(f"batch {m['batch_size']}, seed {m['seed']}, init {m['init']}{member}, scored now: {m['scored_now']} "
-                  f"archs in {m['wall_seconds']:.1f}s with {workers or 'all'} worker(s)"
+                  f"archs in {m['wall_seconds']:.1f}s with "
+                  f"{f'{workers} worker(s)' if workers else 'one worker per core'}"
                   f"{' on Ray' if executor == 'ray' else ''}; store {m['store']}")
     for note in m["notes"]:
         console.print(f"note: {note}", highlight=False)
