@@ -132,3 +132,10 @@ def test_correlate_nb301_on_another_dataset_is_one_line(capsys):
               "--data-dir", str(ZC.parent.parent)])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "CIFAR-10 accuracy only" in err, err
+
+
+def test_correlate_on_the_darts_space_points_to_nb301(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["correlate", "--space", "darts", "--proxies", "params", "--sample", "4"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and "use --space nb301" in err, err

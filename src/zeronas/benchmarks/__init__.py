@@ -13,7 +13,8 @@ GROUND_TRUTH = {"nb201": load_nb201, "macro": load_macro, "nb101": load_nb101, "
 def load_ground_truth(space: str, data_dir=None):
     """The benchmark table of ``space``: arch strings in table order, ``column``, ``target_column``, sha256."""
     if space not in GROUND_TRUTH:
-        raise UserError(f"no ground-truth table for space {space!r}; benchmark tables exist for: "
+        hint = " (the DARTS space's table is NAS-Bench-301's: use --space nb301)" if space == "darts" else ""
+        raise UserError(f"no ground-truth table for space {space!r}{hint}; benchmark tables exist for: "
                         f"{', '.join(GROUND_TRUTH)}")
     return GROUND_TRUTH[space](data_dir)
 
