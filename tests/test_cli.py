@@ -137,3 +137,12 @@ def test_score_and_search_files_are_strict_json(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     out = _strict((tmp_path / "r" / "result.json").read_text())
     assert {t["cifar10"] for t in out["trajectory"]} == {"nan"}
+
+
+def test_python_dash_m_zeronas_is_the_cli():
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", "zeronas", "score", "--proxies", "bogus", "--index", "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.startswith("error: unknown proxy 'bogus'"), res.stderr
