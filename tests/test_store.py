@@ -9,7 +9,7 @@ import pytest
 
 from zeronas.errors import UserError
 from zeronas.scoring import ScoreRecord
-from zeronas.store import Store, protocol_hash
+from zeronas.store import Store, protocol_hash, read_merge_source
 
 
 def rec(canonical, proxy, value, h="h1", error=None):
@@ -232,6 +232,9 @@ def test_a_store_from_a_newer_zeronas_is_a_clear_error(tmp_path):
         c.execute("UPDATE zeronas_meta SET value = '99' WHERE key = 'version'")
     with pytest.raises(UserError, match="version 99, newer"):
         Store(tmp_path / "new.db")
+    # as a merge source it keeps its own fix (not 'pass a zeronas store'), and nothing is created
+    with pytest.raises(UserError, match=r"^merge source .*new.db: .*version 99, newer .*upgrade zeronas$"):
+        read_merge_source(tmp_path / "new.db")
 
 
 def test_merge_cli_collects_machines_into_one_store(tmp_path):
@@ -355,8 +358,12 @@ def test_a_refused_file_is_left_byte_identical(tmp_path, monkeypatch, capsys):
         with pytest.raises(UserError, match="not a zeronas store"):
             Store(other, create=create)
     _one_line_error(*_cli(monkeypatch, capsys, "report", "--store", other), "not a zeronas store")
-    _filled(tmp_path / "src.db").export(tmp_path / "x.csv")  # a good source: the refused target is what fails
-    _one_line_error(*_cli(monkeypatch, capsys, "merge", tmp_path / "x.csv", "--store", other), "not a zeronas store")
+    (tmp_path / "src").mkdir()  # a good source, in a folder of its own: the refused target is what fails
+    src = _filled(tmp_path / "src" / "src.db")
+    src.export(tmp_path / "src" / "x.csv")
+    src.close()
+    _one_line_error(*_cli(monkeypatch, capsys, "merge", tmp_path / "src" / "x.csv", "--store", other),
+                    "not a zeronas store")
     _one_line_error(*_cli(monkeypatch, capsys, "merge", other, "--store", tmp_path / "dst.db"), "not a zeronas store")
     assert _fingerprint(other) == before  # same bytes, same mtime, no journal or WAL files beside it
     with sqlite3.connect(other) as c:

@@ -214,3 +214,29 @@ def test_export_of_spaces_without_a_training_recipe(tmp_path):
     nb101 = zn.spaces.space("nb101")
     desc = json.loads(export("nb101", nb101.sample(0), "json", tmp_path / "n.json").read_text())
     assert desc["build"] == {"num_classes": 10} and nb101.parse(desc["arch"]) == nb101.sample(0)
+
+
+def test_a_log_with_a_nan_loss_reads_back_as_numbers(tmp_path):
+    """Strict JSON writes a NaN loss as "nan": reading the log back (resume, the CLI's table, the curve)
+    must give floats again, as the bare NaN of older logs does."""
+    import math
+
+    from zeronas import jsonio
+    from zeronas.train.trainer import plot_curve, read_log
+
+    rows = [{"epoch": 1, "lr": 0.1, "train_loss": 2.3, "train_acc": 10.0, "test_loss": 2.3, "test_acc": 10.0,
+             "epoch_seconds": 1.0},
+            {"epoch": 2, "lr": 0.05, "train_loss": float("nan"), "train_acc": 10.0, "test_loss": float("inf"),
+             "test_acc": 10.0, "epoch_seconds": 1.0}]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(jsonio.dumps(r) + "\n" for r in rows[:1]) + '{"epoch": 2, "lr": 0.05, "train_loss": '
+                   'NaN, "train_acc": 10.0, "test_loss": Infinity, "test_acc": 10.0, "epoch_seconds": 1.0}\n')
+    log2 = tmp_path / "log2.jsonl"
+    log2.write_text("".join(jsonio.dumps(r) + "\n" for r in rows))
+    assert '"nan"' in log2.read_text()
+    for path in (log, log2):
+        got = read_log(path)
+        assert math.isnan(got[1]["train_loss"]) and got[1]["test_loss"] == math.inf
+        assert f"{got[1]['train_loss']:.4f}" == "nan"
+    plot_curve(read_log(log2), tmp_path / "curve.png", "nan run")
+    assert (tmp_path / "curve.png").stat().st_size > 0

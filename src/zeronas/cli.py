@@ -595,7 +595,9 @@ def train(
     table = Table(title=f"training log ({out / 'log.jsonl'})")
     for col in ("epoch", "lr", "train loss", "train acc", "test loss", "test acc", "s/epoch"):
         table.add_column(col)
-    for r in [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if x.strip()][-10:]:
+    from .train.trainer import read_log
+
+    for r in read_log(out / "log.jsonl")[-10:]:
         table.add_row(str(r["epoch"]), f"{r['lr']:.4g}", f"{r['train_loss']:.4f}", f"{r['train_acc']:.2f}",
                       f"{r['test_loss']:.4f}", f"{r['test_acc']:.2f}", f"{r['epoch_seconds']:.1f}")
     console.print(table)

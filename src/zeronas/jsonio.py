@@ -25,3 +25,21 @@ def finite(obj: Any) -> Any:
 def dumps(obj: Any, **kw) -> str:
     """``json.dumps`` of ``finite(obj)``, refusing any NaN left (``allow_nan=False``)."""
     return json.dumps(finite(obj), allow_nan=False, **kw)
+
+
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def restore(obj: Any) -> Any:
+    """The inverse of ``finite`` for files of numbers (a training log): the strings "nan", "inf" and "-inf"
+    back to floats, anywhere in ``obj``. Not for files whose strings are text."""
+    if isinstance(obj, dict):
+        return {k: restore(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [restore(v) for v in obj]
+    return _NON_FINITE.get(obj, obj) if isinstance(obj, str) else obj
+
+
+def loads_numbers(text: str) -> Any:
+    """``json.loads`` of a file of numbers written by ``dumps`` (or by plain ``json``, bare NaN included)."""
+    return restore(json.loads(text))

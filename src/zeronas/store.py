@@ -527,10 +527,13 @@ def read_merge_source(source: str | Path) -> tuple[list[dict], dict]:
     else:
         try:
             other = Store(source, create=False)
-        except UserError as exc:  # its messages name --store, the target: say what a source must be
-            why = str(exc).split("; ")[0]
-            raise UserError(f"merge source {source}: {why}; pass a zeronas store or an export file (.csv, "
-                            f".csv.gz, .parquet from 'zeronas report --export')") from None
+        except UserError as exc:
+            msg = str(exc)
+            if not any(w in msg for w in ("not a zeronas store", "does not exist", "empty file")):
+                raise UserError(f"merge source {source}: {msg}") from None  # its own fix (upgrade, wait, ...)
+            # these name --store, the target, as the fix: say what a source must be instead
+            raise UserError(f"merge source {source}: {msg.split('; ')[0]}; pass a zeronas store or an export "
+                            f"file (.csv, .csv.gz, .parquet from 'zeronas report --export')") from None
         try:
             rows = other.export_rows()
         finally:

@@ -10,7 +10,6 @@ epoch are dropped, so no epoch is lost or written twice.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -191,14 +190,14 @@ def load_split(data: str, data_dir, train_subset, test_subset, seed):
             normalize(xte, info.mean, info.std), torch.from_numpy(yte.astype(np.int64)), train_set)
 
 
-def _read_log(path: Path) -> list[dict]:
+def read_log(path: Path) -> list[dict]:
     """The rows of ``log.jsonl``. A damaged last line is dropped: it was being written when the run was killed,
     before that epoch's checkpoint, so resuming redoes that epoch anyway; a damaged earlier line is an error."""
     lines = [s for s in path.read_text(errors="replace").splitlines() if s.strip()]
     rows = []
     for n, line in enumerate(lines, 1):
         try:
-            row = json.loads(line)
+            row = jsonio.loads_numbers(line)  # a loss that went NaN is written as "nan"
             ok = isinstance(row, dict) and type(row.get("epoch")) is int
         except ValueError:
             ok = False
@@ -280,7 +279,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
                             f"{fix}") from None
         start = ckpt["epoch"]
         if log_path.exists():
-            log = [r for r in _read_log(log_path) if r["epoch"] <= start]
+            log = [r for r in read_log(log_path) if r["epoch"] <= start]
 
     xtr, ytr, xte, yte, train_set = load_split(data, data_dir, train_subset, test_subset, seed)
     if len(ytr) < recipe.batch_size:
