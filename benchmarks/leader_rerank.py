@@ -53,8 +53,10 @@ def tables(data_dir, macro_store: str) -> dict:
         res = correlate(space=b, dataset="cifar10", proxies=",".join(ENSEMBLES[ENSEMBLE]), sample="all", seed=0,
                         batch_size=pr["batch_size"], store=pr["store"] or "runs/reproduction.db", metric=pr["metric"],
                         only_stored=True, init=pr["init"], data_dir=data_dir)
-        if not np.allclose(np.asarray(res.truth, float), truth, equal_nan=True):
-            raise SystemExit(f"{b}: the stored scores are not in the table's row order")
+        stored = np.asarray(res.truth, float)
+        if stored.shape != truth.shape or not np.allclose(stored, truth, equal_nan=True):
+            raise SystemExit(f"{b}: the store lacks some of the table's archs, or they are not in its row order; "
+                             f"score them with benchmarks/frozen_ensemble_nb201.py --benchmarks {b}")
         vals = {p: np.asarray(v, float) for p, v in vals.items()}
         vals.update({p: np.asarray(v, float) for p, v in res.values.items() if p in ENSEMBLES[ENSEMBLE]})
         out[b] = (vals, np.asarray(truth, float))
@@ -72,7 +74,7 @@ def main(argv=None):
     benches = tables(args.data_dir, args.macro_store)
     members = ENSEMBLES[ENSEMBLE]
     rankers = [ENSEMBLE] + lfe.CANDIDATES
-    result = {"date": str(date.today()), "rule": __doc__.split("\n\n")[2],
+    result = {"date": str(date.today()), "rule": __doc__.split("\n\n")[3],
               "benchmarks": {b: len(t) for b, (_, t) in benches.items()}, "shares": {}}
     for q in SHARES:
         rows = {}

@@ -387,3 +387,4 @@ def test_default_sample_is_the_whole_table_when_smaller_than_1000():
     n, why = default_sample(None, 500, "nb101")
     assert n == "all" and "more than the 500 of the nb101 table" in why
     assert default_sample(40, 500, "nb101") == (40, None)  # an explicit sample is kept (and checked later)
+    assert default_sample(None, 1000, "t") == ("all", None)  # exactly 1,000: every arch, nothing to explain

@@ -705,6 +705,7 @@ def test_jacob_cov_and_epe_nas_share_one_jacobian_bit_for_bit(fake_images):
 
 
 @pytest.mark.parametrize("name,members", [("zeronas-v1", "nwot,params"), ("ensemble:nwot+synflow", "nwot,synflow"),
+                                          ("ensemble:zeronas-v1+synflow", "nwot,params,synflow"),
                                           ("az_nas", "az_expressivity,az_progressivity,az_trainability,flops")])
 def test_scoring_an_ensemble_names_it_and_its_members(name, members):
     """An ensemble ranks a set: 'score' used to call it an unknown proxy."""

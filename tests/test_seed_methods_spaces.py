@@ -175,3 +175,15 @@ def test_search_answers_carry_the_benchmark_accuracy_on_macro_nb101_and_nb301():
     info = benchmark_info(nb101, same)
     assert info["matched"] == "isomorph" and table.index_of(table.arch_str[info["index"]]) == info["index"]
     assert nb101.canonical(nb101.parse(table.arch_str[info["index"]])) == nb101.canonical(cell)
+
+
+@pytest.mark.parametrize("method,proxy", [("random", "zeros"), ("funnel", "ensemble:params+zeros")])
+def test_search_with_a_proxy_that_does_not_apply_is_refused(method, proxy, capsys):
+    """zeros has no per-edge weights to read on NB101: every arch used to rank last (-inf) and the search
+    answered an arbitrary arch after spending its whole budget."""
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--space", "nb101", "--method", method, "--proxy", proxy, "--data", "none",
+              "--time-budget", "20"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+    assert "--proxy zeros cannot search nb101: zeros needs a cell space with per-edge ops" in err

@@ -952,7 +952,7 @@ def main(argv: list[str] | None = None):
         if isinstance(exc.__cause__, EOFError):  # typer turns an EOFError from a reader into Abort
             _fail(f"an input file ended early (empty or truncated): {_one_line(exc.__cause__)}", 2)
         _fail("interrupted; every result already stored is kept: rerun the same command to resume (correlate, "
-              "search, bench and train go on from their store or run folder)", 130)
+              "bench and train go on from their store or run folder, search from its --store when given)", 130)
     except MemoryError:
         _fail("out of memory; lower --batch-size, --workers or the network size (--C/--N)", 2)
     except Exception as exc:  # a bug: say so in one line; the traceback is one variable away

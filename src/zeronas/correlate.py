@@ -88,6 +88,8 @@ def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | N
         return sample, None
     if n_total > DEFAULT_SAMPLE:
         return DEFAULT_SAMPLE, None
+    if n_total == DEFAULT_SAMPLE:
+        return "all", None
     return "all", (f"the default sample of {DEFAULT_SAMPLE:,} archs is more than the {n_total:,} of the {space} "
                    f"table: every arch of it")
 

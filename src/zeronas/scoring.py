@@ -57,6 +57,8 @@ def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
         names = list_proxies()
     for n in names:
         members = ensemble_members(n)
+        if members == []:
+            raise UserError(f"{n!r} names no members; write ensemble:a+b with proxy names")
         if members is not None:
             raise UserError(f"{n} is a rank ensemble: it ranks a set of architectures, so one architecture has "
                             f"no value of it; use 'zeronas correlate' or 'zeronas search' with it, or score its "

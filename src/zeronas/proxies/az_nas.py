@@ -1,7 +1,7 @@
 """AZ-NAS (Lee & Ham, CVPR 2024) component scores: expressivity, progressivity, trainability.
 
 The AZ-NAS score itself aggregates these and FLOPs by sum of log(rank / N) over a population, so it is
-available as the rank ensemble ``az_nas`` in correlate/search (see ``zeronas.proxies.ensemble``).
+available as the rank ensemble ``az_nas`` in correlate/search (see ``zeronas.proxies.ensembles``).
 Protocol of the reference NB201 code: Kaiming-normal (fan-in) init, BN without running stats, one batch of
 64 Gaussian inputs, features after the stem and after every cell.
 """

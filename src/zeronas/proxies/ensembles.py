@@ -16,6 +16,6 @@ def ensemble_members(name: str) -> list[str] | None:
     """The members of a named ensemble or of ``ensemble:a+b+c``; None for a name that is neither."""
     if name in ENSEMBLES:
         return list(ENSEMBLES[name])
-    if name.startswith("ensemble:"):
-        return [m for m in name[len("ensemble:"):].split("+") if m]
+    if name.startswith("ensemble:"):  # a named ensemble inside one stands for its members
+        return [m for part in name[len("ensemble:"):].split("+") if part for m in ENSEMBLES.get(part, [part])]
     return None

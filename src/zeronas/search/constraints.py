@@ -4,8 +4,9 @@ Constraints (``max_params`` in millions, ``max_flops`` in MFLOPs, ``max_latency`
 HW-NAS-Bench) are checked before an architecture is scored, so an infeasible one is never evaluated and can
 never be an answer. NB201 params/FLOPs come from the closed form of the data README (it equals the network's
 count; ``tests/test_search_constraints.py`` checks it), other spaces, plug-in spaces included, count the built
-network (params: trainable parameters; FLOPs: the ``flops`` proxy's count at the data's input size), cached per
-arch. No accuracy is read here.
+network (params: trainable parameters; FLOPs at the data's input size as the space's table counts them:
+macro the convolution/linear multiply-adds of its flops column, ``count_macs``; the others the ``flops``
+proxy's count), cached per arch. No accuracy is read here.
 """
 
 from __future__ import annotations

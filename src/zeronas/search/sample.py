@@ -53,6 +53,10 @@ class Fitness:
                 self.values[key] = [s[k] for k, s in zip(skeys, self.stored)]
             else:
                 records = self.scorer.score_arch(arch)
+                for r in records:  # a proxy with nothing to read here would rank every arch last: refuse it
+                    if r.error is not None and r.error.startswith("inapplicable"):
+                        raise UserError(f"--proxy {r.proxy} cannot search {self.space.name}: "
+                                        f"{r.error.removeprefix('inapplicable: ')}; choose another --proxy")
                 if self.store is not None:
                     self.store.put(records)
                 self.values[key] = [r.value for r in records]
