@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zeronas import jsonio
 from zeronas.correlate import scoring_order
 from zeronas.proxies.base import get_proxy
 from zeronas.scoring import Scorer
@@ -58,7 +59,7 @@ def main():
         summary[p] = {"classes_differing": differ, "classes": len(rows), "median_relative_spread": spread}
         print(f"{p:10s} {differ:>20d} of {len(rows):<5d} {spread:24.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"dataset": args.dataset, "summary": summary, "rows": rows}, indent=1))
+    args.out.write_text(jsonio.dumps({"dataset": args.dataset, "summary": summary, "rows": rows}, indent=1))
     print(f"wrote {args.out}")
 
 

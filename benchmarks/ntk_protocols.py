@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 import zeronas as zn
+from zeronas import jsonio
 from zeronas.benchmarks.correlation import correlation
 from zeronas.correlate import scoring_order
 from zeronas.proxies.base import per_sample_output_grads
@@ -169,7 +170,7 @@ def main():
         print(f"archs with a zero kernel: mean test accuracy {truth['test'][zero].mean():.2f} "
               f"(all: {truth['test'].mean():.2f})")
     secs = [r["seconds"] for r in rows]
-    out.write_text(json.dumps({"dataset": ds, "archs": len(rows), "sample_seed": meta["seed"],
+    out.write_text(jsonio.dumps({"dataset": ds, "archs": len(rows), "sample_seed": meta["seed"],
                                "batch_size": args.batch_size, "summary": summary, "lambda_min_counts": counts,
                                "mean_seconds_per_arch": float(np.mean(secs)), "rows": rows}, indent=1))
     print(f"wrote {out}")

@@ -146,3 +146,13 @@ def test_python_dash_m_zeronas_is_the_cli():
     res = subprocess.run([sys.executable, "-m", "zeronas", "score", "--proxies", "bogus", "--index", "0"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and res.stderr.startswith("error: unknown proxy 'bogus'"), res.stderr
+
+
+def test_committed_benchmark_results_are_strict_json():
+    """Published figures must open in any JSON reader (two files held bare NaN)."""
+    from pathlib import Path
+
+    files = sorted((Path(__file__).parent.parent / "benchmarks" / "results").glob("*.json"))
+    assert files
+    for path in files:
+        _strict(path.read_text())
