@@ -404,6 +404,9 @@ def test_correlate_nb101_resumes_from_the_store(tmp_path):
     assert "scored now: 4" in res.output
     # the default --metric test is answered by validation accuracy here: said, not silent
     assert "has validation accuracy only" in " ".join(res.output.split())
+    res = runner.invoke(app, args[:4] + ["params,zeros"] + args[5:])  # a proxy with nothing to read on NB101
+    assert res.exit_code == 0, res.output
+    assert "zeros does not apply here (zeros needs a cell space with per-edge ops" in " ".join(res.output.split())
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "scored now: 0" in res.output, res.output
 

@@ -247,16 +247,22 @@ def _nan_note(proxy: str, col: np.ndarray, truth: np.ndarray, keys: list[str], o
     """Why a proxy's NaN values were left out: failures (with the first message), values undefined there,
     or no stored score."""
     failed, undefined, absent, first_error = 0, 0, 0, None
+    inapplicable, why = 0, None
     for k in (k for k, v, t in zip(keys, col, truth) if np.isnan(v) and not np.isnan(t)):
         status, error = outcomes.get(k, (None, None))
         if status is None:
             absent += 1
+        elif status == "error" and str(error).startswith("inapplicable"):
+            inapplicable += 1
+            why = why or str(error).removeprefix("inapplicable: ")
         elif status == "error":
             failed += 1
             first_error = first_error or error
         else:
             undefined += 1
-    parts = []
+    if inapplicable == int((~np.isnan(truth)).sum()):  # the proxy has nothing to read on this space
+        return f"{proxy} does not apply here ({why}): no correlation; drop it from --proxies"
+    parts = [f"{inapplicable} do not apply ({why})"] if inapplicable else []
     if failed:
         shown = " ".join(str(first_error or "").split())[:100]
         parts.append(f"{failed} failed" + (f" (e.g. {shown})" if shown else ""))
@@ -264,7 +270,8 @@ def _nan_note(proxy: str, col: np.ndarray, truth: np.ndarray, keys: list[str], o
         parts.append(f"{undefined} scored NaN (undefined there)")
     if absent:
         parts.append(f"{absent} have no stored score")
-    return (f"{proxy}: {failed + undefined + absent} archs with ground truth left out of its correlation: "
+    return (f"{proxy}: {inapplicable + failed + undefined + absent} archs with ground truth left out of its "
+            f"correlation: "
             f"{', '.join(parts)}; 'zeronas report' lists them")
 
 
