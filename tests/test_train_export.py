@@ -240,3 +240,18 @@ def test_a_log_with_a_nan_loss_reads_back_as_numbers(tmp_path):
         assert f"{got[1]['train_loss']:.4f}" == "nan"
     plot_curve(read_log(log2), tmp_path / "curve.png", "nan run")
     assert (tmp_path / "curve.png").stat().st_size > 0
+
+
+def test_torchscript_export_of_an_avg_pool_arch(tmp_path):
+    """74% of NB201 has an avg_pool_3x3 edge; its CPU fast path depended on grad mode, so torch.jit.trace's
+    check run took another graph and the export failed. It must trace and reproduce the network."""
+    arch = "|avg_pool_3x3~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|"
+    sp = zn.space("nb201")
+    torch.manual_seed(0)
+    ts = export(sp, arch, "torchscript", tmp_path / "m.pt")
+    model = torch.jit.load(str(ts))
+    net = sp.build(sp.parse(arch)).eval()
+    net.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), net(x)[1] if isinstance(net(x), tuple) else net(x), atol=1e-6)

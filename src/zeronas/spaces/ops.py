@@ -26,10 +26,12 @@ class AvgPool(nn.Module):
         self.pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
 
     def forward(self, x):
-        if x.device.type == "cpu" and x.dim() == 4 and not (torch.is_grad_enabled() and x.requires_grad):
+        if (x.device.type == "cpu" and x.dim() == 4 and not (torch.is_grad_enabled() and x.requires_grad)
+                and not torch.jit.is_tracing()):
             # CPU pooling of NCHW tensors is 2-4x slower than of channels-last ones, which give the very same
             # values (each output sums its window in the same order); without autograd only, since the
-            # channels-last backward is no faster and would hand channels-last gradients upstream
+            # channels-last backward is no faster and would hand channels-last gradients upstream. Not while
+            # tracing (export): a traced graph must not depend on the grad mode of the run that checks it
             y = self.pool(x.contiguous(memory_format=torch.channels_last))
             return y.contiguous()
         return self.pool(x)
