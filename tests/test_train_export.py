@@ -117,7 +117,8 @@ def test_checkpoint_whose_weights_do_not_fit_is_one_line_error(separable, tmp_pa
 
 def test_missing_dataset_is_clear_error(tmp_path):
     with pytest.raises(DataNotFound, match="cifar100 train images not found"):
-        train("nb201", ARCH, tmp_path, data="cifar100", data_dir=tmp_path, epochs=1, progress=False)
+        train("nb201", ARCH, tmp_path / "run", data="cifar100", data_dir=tmp_path, epochs=1, progress=False)
+    assert not (tmp_path / "run").exists()  # a refused run leaves no empty folder
 
 
 @pytest.mark.parametrize("space_name,arch", [("nb201", ARCH), ("darts", None)])
@@ -255,3 +256,19 @@ def test_torchscript_export_of_an_avg_pool_arch(tmp_path):
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.allclose(model(x), net(x)[1] if isinstance(net(x), tuple) else net(x), atol=1e-6)
+
+
+def test_a_failed_export_leaves_no_folder_behind(tmp_path, monkeypatch):
+    import zeronas.export as ex
+
+    def broken(*a, **k):
+        raise UserError("tracing failed")
+
+    monkeypatch.setattr(ex, "_write", broken)
+    with pytest.raises(UserError):
+        export("nb201", ARCH, "torchscript", tmp_path / "a" / "b" / "m.pt")
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "keep.pt").write_text("an older export")
+    with pytest.raises(UserError):
+        export("nb201", ARCH, "torchscript", tmp_path / "keep.pt")
+    assert (tmp_path / "keep.pt").read_text() == "an older export"  # a file that was there stays

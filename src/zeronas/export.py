@@ -7,6 +7,7 @@ module. With ``checkpoint`` (a ``zeronas train`` output) the trained weights are
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -54,7 +55,21 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
         build = {k: v for k, v in ident["build"].items() if k in ("C", "N", "num_classes")}
         state = {k: v for k, v in ckpt["model"].items() if not k.startswith("auxiliary_head")}
     out = Path(out)
+    created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
+    existed = out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(space, arch, fmt, out, build, state, info, plugin, checkpoint)
+    except BaseException:  # nothing half-written is left: the new file, and the folders made for it
+        if not existed:
+            out.unlink(missing_ok=True)
+        for p in created:
+            with contextlib.suppress(OSError):
+                p.rmdir()
+        raise
+
+
+def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint) -> Path:
     if fmt == "json":
         key = space.source if plugin else space.name
         desc = {"space": space.name, "arch": space.format(arch), "canonical": space.canonical(arch), "build": build,

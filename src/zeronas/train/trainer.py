@@ -243,8 +243,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     recipe = recipe_for(space.name).replace(**overrides)
     if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.lr <= 0:
         raise UserError("--epochs and --batch-size must be at least 1 and --lr positive")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = Path(out)  # made only once the images are loaded: a refused run leaves no empty folder
     ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
     device = resolve_device(device)
 
@@ -285,6 +284,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     if len(ytr) < recipe.batch_size:
         raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
                         "lower --batch-size or raise --train-subset")
+    out.mkdir(parents=True, exist_ok=True)
     log_path.write_text("".join(jsonio.dumps(r) + "\n" for r in log))
 
     steps_per_epoch = len(ytr) // recipe.batch_size  # the last partial batch is dropped
