@@ -156,3 +156,23 @@ def test_committed_benchmark_results_are_strict_json():
     assert files
     for path in files:
         _strict(path.read_text())
+
+
+def test_search_says_when_stand_in_images_were_used(capsys):
+    """score printed the stand-in note, search kept it in result.json only."""
+    import pytest
+
+    from zeronas import paths
+    from zeronas.cli import main
+
+    from .conftest import CIFAR, SHARED
+
+    if CIFAR is None or SHARED is None:
+        pytest.skip("CIFAR-10 images and the NB201 table are needed: set ZERONAS_DATA")
+    if paths.find(["cifar-100-python/train"]):
+        pytest.skip("real CIFAR-100 images are present: nothing stands in")
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--method", "random", "--proxy", "nwot", "--budget", "2", "--data", "cifar100"])
+    assert exc.value.code == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "note: cifar100 images not found: CIFAR-10 images stood in for them" in err

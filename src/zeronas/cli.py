@@ -438,6 +438,10 @@ def search(
     for k in range(runs):
         r = run_search(space, method, seed=seed + k, **kwargs)
         results.append(r)
+        stand_in = ((r.protocol.get("scorer") or {}).get("data") or {}).get("stands_in_for")
+        if stand_in and k == 0:  # as score says it: the proxies saw CIFAR-10 images, not the dataset's
+            err_console.print(f"[yellow]note:[/] {stand_in} images not found: CIFAR-10 images stood in for them "
+                              f"(resized to the network's input; recorded as stands_in_for in the result)")
         b = r.benchmark
         acc = (f"C10 {b['cifar10']:.2f} / C100 {b['cifar100']:.2f} / IN16 {b['imagenet16-120']:.2f} "
                f"(C10 percentile {b['cifar10_percentile']:.1f})" if "cifar100" in b else
