@@ -406,3 +406,15 @@ def test_macro_flops_bound_reads_like_the_tables_flops_column():
         m = cons.metrics(table.arch_str[i])
         assert m["flops_M"] * 1e6 == pytest.approx(table.columns["flops"][i], abs=0.5)
         assert m["params_M"] * 1e6 == pytest.approx(table.columns["params"][i], abs=0.5)
+
+
+@pytest.mark.skipif(paths.find([hwnasbench.HW_TABLE]) is None, reason="HW-NAS-Bench table not found: set ZERONAS_DATA")
+def test_latency_bounds_as_a_dict_in_the_api():
+    """zn.search(..., max_latency={"pixel3": 5}) was refused as "--max-latency 'pixel3': write DEVICE=MS"."""
+    from zeronas.validation import _latency_bounds
+
+    _latency_bounds("max_latency", {"pixel3": 5, "edgegpu": 2.5})
+    cons = Constraints(get_space("nb201"), max_latency={"pixel3": 5, "edgegpu": 2.5})
+    assert cons.max_latency == {"pixel3": 5.0, "edgegpu": 2.5}
+    with pytest.raises(UserError, match="unknown HW-NAS-Bench device"):
+        _latency_bounds("max_latency", {"gpu": 5})

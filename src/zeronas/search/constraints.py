@@ -90,6 +90,8 @@ class Constraints:
         self.dataset = hw_dataset(data)
         self.max_params = None if max_params is None else float(max_params)
         self.max_flops = None if max_flops is None else float(max_flops)
+        if isinstance(max_latency, dict):  # the API's {"pixel3": 5}: the CLI's pixel3=5
+            max_latency = [f"{dev}={ms}" for dev, ms in max_latency.items()]
         bounds = [max_latency] if isinstance(max_latency, str) else list(max_latency or [])
         self.max_latency: dict[str, float] = {}
         for text in bounds:
