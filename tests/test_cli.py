@@ -176,3 +176,21 @@ def test_search_says_when_stand_in_images_were_used(capsys):
     assert exc.value.code == 0
     err = " ".join(capsys.readouterr().err.split())
     assert "note: cifar100 images not found: CIFAR-10 images stood in for them" in err
+
+
+def test_time_budget_with_training_reads_is_said_up_front(monkeypatch, capsys):
+    """--evaluator train reads come on top of --time-budget: said before minutes of training start."""
+    import pytest
+
+    import zeronas.search as zsearch
+    from zeronas.cli import main
+
+    def stop(*a, **k):
+        raise KeyboardInterrupt  # the note must be out before the search runs
+
+    monkeypatch.setattr(zsearch, "search", stop)
+    with pytest.raises(SystemExit):
+        main(["search", "--time-budget", "10", "--refine", "2", "--evaluator", "train"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--time-budget 10 s covers the label-free search; the 2 training read(s) of --evaluator train come on " \
+           "top" in err

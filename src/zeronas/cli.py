@@ -342,7 +342,8 @@ def search(
         help="Architectures evaluated: sample/das N; rea default 200; teg-rea default population+1000; "
              "teg-reinforce default 500.")] = None,
     time_budget: Annotated[float | None, typer.Option(
-        help="Wall seconds allowed, set-up included (funnel: default 240; random, rea, teg-*, sample, das).")] = None,
+        help="Wall seconds allowed, set-up included (funnel: default 240; random, rea, teg-*, sample, das); "
+             "--refine's --evaluator train reads come on top.")] = None,
     n: Annotated[int | None, typer.Option(help="sample/das: architectures to draw (NASWOT N, default 100).")] = None,
     population: Annotated[int | None, typer.Option(
         help="rea/teg-rea: population size (default 20 / 256).")] = None,
@@ -434,6 +435,10 @@ def search(
             users = [m for m in list_strategies() if name in strategy_keywords(m)]
             raise UserError(f"{flag(name)} does not apply to --method {method}; it applies to {', '.join(users)}")
     kwargs.update(data=data, device=device, data_dir=data_dir)
+    if evaluator == "train" and refine and time_budget is not None:  # said before the minutes of training start
+        err_console.print(f"[yellow]note:[/] --time-budget {time_budget:g} s covers the label-free search; the "
+                          f"{refine} training read(s) of --evaluator train come on top (each trains a network for "
+                          "real: minutes on a CPU)", soft_wrap=True)
     results = []
     for k in range(runs):
         r = run_search(space, method, seed=seed + k, **kwargs)
