@@ -418,3 +418,24 @@ def test_latency_bounds_as_a_dict_in_the_api():
     assert cons.max_latency == {"pixel3": 5.0, "edgegpu": 2.5}
     with pytest.raises(UserError, match="unknown HW-NAS-Bench device"):
         _latency_bounds("max_latency", {"gpu": 5})
+
+
+def test_cut_off_cells_are_the_chance_accuracy_archs_and_never_feasible():
+    """A cell whose output no non-none path reaches from its input computes zeros: in the table all 341
+    such archs sit at exactly 10.00 on CIFAR-10 and every other arch at 46.2 or more. A latency bound that
+    only cut-off archs meet used to answer one of them."""
+    sp = get_space("nb201")
+    assert sp.cut_off("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert sp.cut_off("|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|nor_conv_1x1~1|none~2|")
+    assert not sp.cut_off("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")  # a skip is a path
+    assert not sp.cut_off(BEST)
+    if paths.find(["nasbench201/nb201_main.csv.gz"]) is not None:
+        from zeronas.benchmarks import load_nb201
+
+        t = load_nb201()
+        acc = t.column("cifar10_test_acc")
+        cut = np.array([sp.cut_off(s) for s in t.arch_str])
+        assert cut.sum() == 341 and acc[cut].max() == 10.0 and acc[~cut].min() > 46
+    cons = Constraints(sp, max_params=100)
+    assert not cons.feasible("|none~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|none~0|nor_conv_1x1~1|none~2|")
+    assert cons.feasible(BEST)

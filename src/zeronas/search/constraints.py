@@ -6,7 +6,8 @@ never be an answer. NB201 params/FLOPs come from the closed form of the data REA
 count; ``tests/test_search_constraints.py`` checks it), other spaces, plug-in spaces included, count the built
 network (params: trainable parameters; FLOPs at the data's input size as the space's table counts them:
 macro the convolution/linear multiply-adds of its flops column, ``count_macs``; the others the ``flops``
-proxy's count), cached per arch. No accuracy is read here.
+proxy's count), cached per arch. Under any constraint, an arch whose cell output is cut off from its input
+(``space.cut_off``: it computes nothing, chance accuracy) is not feasible. No accuracy is read here.
 """
 
 from __future__ import annotations
@@ -179,6 +180,9 @@ class Constraints:
         m = self.metrics(arch)
         if any(math.isnan(m[f"latency_ms:{d}"]) for d in self.devices):
             return False
+        cut_off = getattr(self.space, "cut_off", None)
+        if cut_off is not None and cut_off(arch):  # the cheapest archs of all: a bound must not leave only these
+            return False
         if self.max_params is not None and not m["params_M"] <= self.max_params:
             return False
         if self.max_flops is not None and not m["flops_M"] <= self.max_flops:
@@ -214,10 +218,11 @@ class Constraints:
         ok = np.array([self.feasible(a) for a in archs])
         self.feasible_fraction = float(ok.mean())
         if not ok.any():
-            least = {k: min((m[k] for m in self.cache.values() if not math.isnan(m[k])), default=math.nan)
-                     for k in next(iter(self.cache.values()))}
+            live = [self.metrics(a) for a in archs if not self.space.cut_off(a)]
+            least = {k: min((m[k] for m in live if not math.isnan(m[k])), default=math.nan) for k in live[0]}
             have = ", ".join(f"{k} {v:.4g}" for k, v in least.items())
-            raise UserError(f"no nb201 architecture meets {self._violation()} (the least in the space: {have})")
+            raise UserError(f"no nb201 architecture meets {self._violation()} with its cell output connected to its "
+                            f"input (the least in the space: {have}; cut-off cells compute nothing)")
         self.cache.clear()
 
     def sample(self, rng):

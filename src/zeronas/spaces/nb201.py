@@ -226,6 +226,19 @@ class NB201Space(SearchSpace):
             nodes[j] = "+".join(sorted(terms))
         return nodes[NUM_NODES - 1]
 
+    def cut_off(self, arch) -> bool:
+        """Whether no path of non-``none`` edges leads from the cell's input to its output: every cell then
+        outputs zeros, the network's prediction does not depend on the image, and the benchmark's accuracy is
+        chance (10.00 on CIFAR-10). Such an arch is a valid string but no answer to a search."""
+        arch = self.coerce(arch)
+        reach, e = {0}, 0
+        for j in range(1, NUM_NODES):
+            for i in range(j):
+                if arch[e] != "none" and i in reach:
+                    reach.add(j)
+                e += 1
+        return NUM_NODES - 1 not in reach
+
     def representative(self, arch):
         """The class member with the smallest arch string over the whole space (the canonical key is an
         expression, not an arch); the class-to-member map is built once, from all 15,625 strings."""
