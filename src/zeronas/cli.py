@@ -176,7 +176,9 @@ def score(
         err_console.print("[yellow]note:[/] class-sharing proxies were measured on their isomorphism class's "
                           "representative member (--isomorph-member fixed); its string is in the arch column")
     many = len(archs) > 1 or substituted
-    title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else f"{sp.name} {asked[0]}"
+    title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else sp.name
+    if not many:  # on its own line, unbroken (a table title wraps at the terminal's width)
+        console.print(f"arch: {asked[0]}", highlight=False, markup=False, soft_wrap=True)
     table = Table(title=title)
     for col in (["arch"] if many else []) + ["proxy", "value", "better", "ms", "data"]:
         table.add_column(col, overflow="fold")
@@ -465,7 +467,8 @@ def search(
         for p in r.front:
             costs = ", ".join(f"{k} {p[k]:.4g}" for k in r.constraints["objectives"] if k != "score")
             true = f"  C10 {p['test_acc']['cifar10']:.2f}" if "cifar10" in p.get("test_acc", {}) else ""
-            console.print(f"  front: {p['arch']}  score {p['score']:.4g}, {costs}{true}", highlight=False)
+            console.print(f"  front: {p['arch']}  score {p['score']:.4g}, {costs}{true}", highlight=False,
+                          soft_wrap=True)  # an arch string is copied from here: never broken across lines
     if len(results[0].trajectory) > 1:
         _print_trajectory(results[0])
     if runs > 1 and all("cifar10" in r.benchmark for r in results):
