@@ -143,7 +143,7 @@ def test_python_dash_m_zeronas_is_the_cli():
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-m", "zeronas", "score", "--proxies", "bogus", "--index", "0"],
+    res = subprocess.run([sys.executable, "-m", "zeronas", "score", "--proxies", "bogus", "--arch", BEST],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and res.stderr.startswith("error: unknown proxy 'bogus'"), res.stderr
 
