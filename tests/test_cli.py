@@ -194,3 +194,20 @@ def test_time_budget_with_training_reads_is_said_up_front(monkeypatch, capsys):
     err = " ".join(capsys.readouterr().err.split())
     assert "--time-budget 10 s covers the label-free search; the 2 training read(s) of --evaluator train come on " \
            "top" in err
+
+
+def test_fewer_reads_than_asked_are_said(capsys):
+    import pytest
+
+    from zeronas.cli import main
+
+    from .conftest import SHARED
+
+    if SHARED is None:
+        pytest.skip("the NB201 table is needed for --refine's table reads: set ZERONAS_DATA")
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--method", "random", "--proxy", "params", "--data", "none", "--budget", "2", "--refine", "5"])
+    assert exc.value.code == 0
+    out = capsys.readouterr()
+    assert "2 accuracy reads" in out.out
+    assert "note: 2 of the 5 accuracy reads asked" in " ".join(out.err.split())

@@ -461,6 +461,10 @@ def search(
         evals = f"{r.evaluations} evals" + (f" ({full} by every member)" if full is not None else "")
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
+        if refine and r.accuracy_reads < refine:  # never silently fewer than asked
+            err_console.print(f"[yellow]note:[/] {r.accuracy_reads} of the {refine} accuracy reads asked: the search "
+                              "had no more distinct candidates to read (raise --time-budget or --budget)",
+                              soft_wrap=True)
         if r.constraints.get("answer"):
             console.print("  answer: " + ", ".join(f"{k} {v:.4g}" for k, v in r.constraints["answer"].items()),
                           highlight=False)
