@@ -138,6 +138,7 @@ def test_export_formats_reproduce_the_network(space_name, arch, separable, tmp_p
     assert torch.allclose(torch.jit.load(str(ts))(x), want, atol=1e-5)
     desc = json.loads(export(sp, arch, "json", tmp_path / "m.json", checkpoint=ckpt).read_text())
     assert desc["build"] == {"C": C, "N": N, "num_classes": 10} and desc["trained"]
+    assert desc["checkpoint"] == str(ckpt.resolve()) and len(desc["checkpoint_sha256"]) == 64
     assert sp.parse(desc["arch"]) == sp.coerce(arch)
     pytest.importorskip("onnx")
     onnx_path = export(sp, arch, "onnx", tmp_path / "m.onnx", checkpoint=ckpt)

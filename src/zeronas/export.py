@@ -76,6 +76,11 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint) -> Pat
                 "rebuild": f"zeronas.space({key!r}).build(arch, **build)", "trained": state is not None}
         if plugin:
             desc.update(space_source=space.source, input_size=info.image_size)
+        if state is not None:  # which weights: the JSON alone rebuilds the network, these load into it
+            from .paths import file_sha256
+
+            ckpt = Path(checkpoint).resolve()
+            desc.update(checkpoint=str(ckpt), checkpoint_sha256=file_sha256(ckpt))
         out.write_text(json.dumps(desc, indent=1))
         return out
     model = space.build(arch, **build)
