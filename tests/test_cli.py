@@ -211,3 +211,5 @@ def test_fewer_reads_than_asked_are_said(capsys):
     out = capsys.readouterr()
     assert "2 accuracy reads" in out.out
     assert "note: 2 of the 5 accuracy reads asked" in " ".join(out.err.split())
+    # the trajectory table is the label-free phase, not the refined answer: its caption says so
+    assert "the label-free phase; the answer after --refine's 2 accuracy read(s)" in " ".join(out.out.split())

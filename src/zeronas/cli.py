@@ -501,7 +501,10 @@ def _print_trajectory(result, rows: int = 6):
     """A short trajectory: a few evenly spaced points of the first run."""
     pts = result.trajectory
     picks = sorted({round(i * (len(pts) - 1) / (rows - 1)) for i in range(rows)})
-    table = Table(title=f"trajectory (seed {result.seed})")
+    refined = result.protocol.get("refine")
+    caption = (f"the label-free phase; the answer after --refine's {result.accuracy_reads} accuracy read(s) is the "
+               f"seed line above" if refined else None)
+    table = Table(title=f"trajectory (seed {result.seed})", caption=caption)
     keys = [k for k in pts[-1] if k not in ("policy_argmax", "ops_left", "arch")]
     for k in keys:
         table.add_column(k, overflow="fold")
