@@ -450,8 +450,11 @@ def search(
             err_console.print(f"[yellow]note:[/] {stand_in} images not found: CIFAR-10 images stood in for them "
                               f"(resized to the network's input; recorded as stands_in_for in the result)")
         b = r.benchmark
+        feas = b.get("feasible")
+        among = (f"; among the {feas['archs']:,} feasible: percentile {feas['cifar10']['percentile']:.1f}, best "
+                 f"{feas['cifar10']['best']:.2f}" if feas else "")
         acc = (f"C10 {b['cifar10']:.2f} / C100 {b['cifar100']:.2f} / IN16 {b['imagenet16-120']:.2f} "
-               f"(C10 percentile {b['cifar10_percentile']:.1f})" if "cifar100" in b else
+               f"(C10 percentile {b['cifar10_percentile']:.1f}{among})" if "cifar100" in b else
                f"{b['target']} {b['cifar10']:.2f} (percentile {b['cifar10_percentile']:.1f} in the table"
                f"{', an isomorph' if b['matched'] == 'isomorph' else ''})" if "cifar10" in b else
                "not in the benchmark table (a sample of the space)" if b else

@@ -131,6 +131,30 @@ def benchmark_info(space, arch, data_dir=None) -> dict:
     return out
 
 
+def feasible_info(space, result, data_dir=None) -> dict:
+    """Under bounds (NB201): the answer's place among the table's feasible archs only, the set it was chosen
+    from: ``feasible`` = {archs, per dataset: percentile (percent of feasible archs below the answer) and
+    best (the best feasible accuracy)}. ``{}`` without a bound. Reporting, after the search has answered."""
+    c = result.constraints or {}
+    bounds = {"max_params": c.get("max_params_M"), "max_flops": c.get("max_flops_M"),
+              "max_latency": [f"{d}={ms}" for d, ms in (c.get("max_latency_ms") or {}).items()] or None}
+    if not any(v is not None for v in bounds.values()):
+        return {}
+    from ..benchmarks.nb201 import load_nb201
+    from .constraints import Constraints
+
+    cons = Constraints(space, c.get("dataset"), data_dir, **bounds)
+    table = load_nb201(data_dir)
+    ok = np.array([cons.feasible(space.parse(s)) for s in table.arch_str])
+    out = {"archs": int(ok.sum())}
+    for ds, col in (("cifar10", "cifar10_test_acc"), ("cifar100", "cifar100_test_acc"),
+                    ("imagenet16-120", "imagenet16_120_test_acc")):
+        acc = table.column(col)[ok]
+        acc = acc[~np.isnan(acc)]
+        out[ds] = {"percentile": float((acc < result.benchmark[ds]).mean() * 100), "best": float(acc.max())}
+    return {"feasible": out}
+
+
 _PROGRESS = {"enabled": False, "stream": None, "every": 30.0}
 
 
@@ -265,6 +289,8 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
     if getattr(sp, "plugin", False):  # how to load the space again (export, score)
         result.protocol["space_source"] = sp.source
     result.benchmark = benchmark_info(sp, sp.parse(result.arch), data_dir)
+    if sp.name == "nb201" and "cifar10" in result.benchmark:
+        result.benchmark.update(feasible_info(sp, result, data_dir))
     has_table = "in_table" in result.benchmark or "cifar10" in result.benchmark
     for point in result.trajectory:
         if "arch" in point and has_table:
