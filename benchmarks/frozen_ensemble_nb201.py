@@ -30,8 +30,9 @@ sys.path.insert(0, str(HERE))
 
 from reproduction_report import BENCH_INIT, fmt, load_snapshots, save_snapshots  # noqa: E402
 
-from zeronas.correlate import ENSEMBLES, correlate  # noqa: E402
+from zeronas.correlate import correlate  # noqa: E402
 from zeronas.errors import UserError  # noqa: E402
+from zeronas.proxies.ensembles import ENSEMBLES  # noqa: E402
 
 # AZ-NAS (CVPR 2024), the best published label-free ensemble on all 15,625 NB201 archs (see
 # ../shared/design/published_numbers.md 1d and the issue): Spearman / Kendall vs test accuracy
@@ -56,7 +57,8 @@ BENCH_PROTOCOL = {
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="cifar10", help="comma-separated NB201 datasets")
-    ap.add_argument("--ensemble", default="zeronas-v1", help="a frozen ensemble name (zeronas.correlate.ENSEMBLES)")
+    ap.add_argument("--ensemble", default="zeronas-v1",
+                    help="a frozen ensemble name (zeronas.proxies.ensembles.ENSEMBLES)")
     ap.add_argument("--store", default="runs/nb201_all.db", help="results store (file path or database URL)")
     ap.add_argument("--workers", type=int, default=0, help="scoring processes (0: one per core)")
     ap.add_argument("--only-stored", action="store_true", help="score nothing; report the stored prefix")

@@ -396,8 +396,8 @@ def main(argv=None) -> int:
               f"no CUDA device; --device cpu runs the CPU smoke)", file=sys.stderr)
         return 2
     import zeronas as zn
-    from zeronas.correlate import ENSEMBLES
     from zeronas.errors import UserError
+    from zeronas.proxies.ensembles import ENSEMBLES
     from zeronas.scoring import resolve_device, resolve_proxies
     from zeronas.spaces.nb201 import random_archs
 

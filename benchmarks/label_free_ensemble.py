@@ -176,7 +176,7 @@ def render(out: dict, argv) -> str:
         "measured on NB301 and Macro; NB101 has no nwot, so ensembles with nwot are judged on NB301 and Macro.",
         "",
         f"**Chosen:** `{'+'.join(out['chosen']['members'])}`, worst Spearman {out['chosen']['worst']:.3f}, frozen as "
-        "`zeronas-v1` (`zeronas.correlate.ENSEMBLES`).",
+        "`zeronas-v1` (`zeronas.proxies.ensembles.ENSEMBLES`).",
         "",
         "## On NB201, after freezing (these labels played no part in the choice)",
         "",

@@ -38,7 +38,8 @@ import label_free_ensemble as lfe  # noqa: E402
 from frozen_ensemble_nb201 import BENCH_PROTOCOL  # noqa: E402
 
 from zeronas.benchmarks.correlation import rank_ensemble  # noqa: E402
-from zeronas.correlate import ENSEMBLES, correlate  # noqa: E402
+from zeronas.correlate import correlate  # noqa: E402
+from zeronas.proxies.ensembles import ENSEMBLES  # noqa: E402
 
 SHARES = (0.05, 0.10, 0.20)
 ENSEMBLE = "zeronas-v1"

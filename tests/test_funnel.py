@@ -75,8 +75,8 @@ def test_local_stage_scores_neighbours_the_pool_only_screened():
 
 
 def test_the_frozen_ensemble_has_a_cheap_screen():
-    from zeronas.correlate import ENSEMBLES
     from zeronas.proxies.base import get_proxy
+    from zeronas.proxies.ensembles import ENSEMBLES
 
     members = ENSEMBLES["zeronas-v1"]
     assert len(members) >= 2

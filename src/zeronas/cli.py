@@ -132,6 +132,7 @@ def score(
     """Score architectures with zero-cost proxies and print a table (one row per arch x proxy)."""
     import torch
 
+    from .proxies.base import inapplicable_reason
     from .ray_executor import check_executor
     from .scoring import Scorer
     from .spaces import space as get_space
@@ -184,7 +185,7 @@ def score(
         table.add_column(col, overflow="fold")
     inapplicable: dict[str, str] = {}  # proxy -> why, listed under the table as for --model
     for r in records:
-        if r.error is not None and r.error.startswith("inapplicable"):
+        if inapplicable_reason(r.error) is not None:
             inapplicable.setdefault(r.proxy, r.error)
             continue
         d = r.protocol.get("data", {})

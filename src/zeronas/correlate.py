@@ -16,8 +16,8 @@ from .benchmarks import load_ground_truth
 from .benchmarks.correlation import correlation, rank_ensemble
 from .benchmarks.nb201 import normalize_dataset
 from .errors import UserError
-from .proxies.base import get_proxy
-from .proxies.ensembles import ENSEMBLES  # the named ensembles (re-exported here)
+from .proxies.base import get_proxy, inapplicable_reason
+from .proxies.ensembles import ensemble_members
 from .run import make_executor
 from .scoring import Scorer
 from .spaces import space as get_space
@@ -61,16 +61,14 @@ def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
     """'nwot,ensemble:a,b' is ambiguous, so ensembles use '+': 'nwot,ensemble:nwot+synflow,az_nas'."""
     base, ens = [], {}
     for item in [t.strip() for t in text.split(",") if t.strip()]:
-        if item.removeprefix("ensemble:") in ENSEMBLES:  # a frozen, named ensemble
-            ens[item] = ENSEMBLES[item.removeprefix("ensemble:")]
-        elif item.startswith("ensemble:"):
-            members = [m for m in item[len("ensemble:"):].split("+") if m]
-            if len(members) < 2:
-                raise UserError(f"{item!r}: an ensemble needs two or more proxies joined by '+', "
-                                f"e.g. ensemble:nwot+synflow")
-            ens[item] = members
-        else:
+        members = ensemble_members(item)  # a named ensemble (also inside ensemble:a+b) stands for its members
+        if members is None:
             base.append(item)
+        elif len(members) < 2:
+            raise UserError(f"{item!r}: an ensemble needs two or more proxies joined by '+', "
+                            f"e.g. ensemble:nwot+synflow")
+        else:
+            ens[item] = members
     for members in ens.values():
         base += [m for m in members if m not in base]
     for name in base:
@@ -252,9 +250,9 @@ def _nan_note(proxy: str, col: np.ndarray, truth: np.ndarray, keys: list[str], o
         status, error = outcomes.get(k, (None, None))
         if status is None:
             absent += 1
-        elif status == "error" and str(error).startswith("inapplicable"):
+        elif status == "error" and inapplicable_reason(error) is not None:
             inapplicable += 1
-            why = why or str(error).removeprefix("inapplicable: ")
+            why = why or inapplicable_reason(error)
         elif status == "error":
             failed += 1
             first_error = first_error or error

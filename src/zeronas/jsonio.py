@@ -7,6 +7,8 @@ import json
 import math
 from typing import Any
 
+import numpy as np
+
 
 def finite(obj: Any) -> Any:
     """``obj`` with every non-finite float (numpy's too) replaced by the string "nan", "inf" or "-inf", as
@@ -15,8 +17,7 @@ def finite(obj: Any) -> Any:
         return {k: finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [finite(v) for v in obj]
-    if isinstance(obj, float) or type(obj).__module__ == "numpy" and hasattr(obj, "dtype") and obj.ndim == 0 \
-            and obj.dtype.kind == "f":
+    if isinstance(obj, (float, np.floating)):
         v = float(obj)
         return v if math.isfinite(v) else str(v)
     return obj

@@ -56,7 +56,7 @@ from torch import nn
 
 from .data.custom import MAX_IMAGES, UserImages, user_images
 from .errors import DataNotFound, UserError
-from .proxies.base import NEEDS, ProxySpec
+from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
 from .proxies.context import ScoringContext
 from .proxies.shared_pass import plan
 from .scoring import Scorer, ScoreRecord, protocol_hash, resolve_proxies
@@ -487,7 +487,7 @@ class ModelScorer(Scorer):
         lacks = ("this model has none" if set(missing) <= set(NEEDS)
                  else "none were given" if set(missing) <= set(DATA_NEEDS) else "these are missing")
         extra = f" ({self.model_probe.output})" if "classifier" in missing else ""
-        return f"inapplicable: needs {what}; {lacks}{extra}"
+        return f"{INAPPLICABLE}needs {what}; {lacks}{extra}"
 
     def _refusal(self, spec: ProxySpec, why: str) -> ScoreRecord:
         proto = self.protocol(spec)

@@ -14,7 +14,7 @@ from .data import dataset_info, load_images
 from .data.batches import make_batch
 from .data.datasets import portable_source
 from .errors import DataNotFound, UserError
-from .proxies.base import Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
+from .proxies.base import INAPPLICABLE, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
 from .proxies.ensembles import ensemble_members
 from .proxies.shared_pass import plan
@@ -253,7 +253,7 @@ class Scorer:
             except UserError:
                 raise
             except Inapplicable as exc:  # the proxy does not apply to this network: recorded, the others go on
-                value, error = math.nan, f"inapplicable: {exc}"
+                value, error = math.nan, f"{INAPPLICABLE}{exc}"
             except Exception as exc:  # noqa: BLE001  (recorded as an error row, the run goes on)
                 value, error = math.nan, f"{type(exc).__name__}: {exc}"
             if not math.isfinite(value) and error is None and reason is None:  # no NaN/inf goes unexplained

@@ -198,11 +198,9 @@ def _sample(label, value):
 
 
 def _latency_bounds(label, value):
-    from .benchmarks.hwnasbench import parse_latency_bound
+    from .benchmarks.hwnasbench import latency_bound_texts, parse_latency_bound
 
-    if isinstance(value, dict):  # the API's {"pixel3": 5}
-        value = [f"{dev}={ms}" for dev, ms in value.items()]
-    for text in [value] if isinstance(value, str) else list(value):
+    for text in latency_bound_texts(value):
         parse_latency_bound(text, label)
 
 

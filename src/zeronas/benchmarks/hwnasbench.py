@@ -128,6 +128,14 @@ def load_hwnasbench(data_dir=None) -> HWTable:
     return table
 
 
+def latency_bound_texts(value) -> list:
+    """``--max-latency`` as a list of ``DEVICE=MS`` texts, from one text, a list of them, or the API's
+    ``{"pixel3": 5}``; each is then checked by ``parse_latency_bound``."""
+    if isinstance(value, dict):
+        return [f"{dev}={ms}" for dev, ms in value.items()]
+    return [value] if isinstance(value, str) else list(value or [])
+
+
 def parse_latency_bound(text: str, what: str = "--max-latency") -> tuple[str, float]:
     """``'edgegpu=5'`` -> ('edgegpu', 5.0): a device of HW-NAS-Bench and a positive bound in ms; anything else
     is a one-line UserError."""

@@ -43,7 +43,15 @@ class Undefined(float):
 
 class Inapplicable(Exception):  # noqa: N818  (a verdict on the network, not a fault)
     """Raised by a proxy that does not apply to this network (it lacks what the definition reads); the Scorer
-    records the proxy as ``error = "inapplicable: <message>"`` and scores the others."""
+    records the proxy as ``error = INAPPLICABLE + message`` and scores the others."""
+
+
+INAPPLICABLE = "inapplicable: "  # how a record's error says its proxy does not apply (Scorer, models)
+
+
+def inapplicable_reason(error: str | None) -> str | None:
+    """Why a record's proxy does not apply, from its error; None for any other error or none."""
+    return error.removeprefix(INAPPLICABLE) if error is not None and error.startswith(INAPPLICABLE) else None
 
 
 def reason_of(value) -> str | None:

@@ -12,43 +12,25 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def count_macs(model: nn.Module, x: torch.Tensor) -> int:
-    """Multiply-accumulates of the convolutions and linear layers of one forward pass, per sample, and
-    nothing else: NAS-Bench-Macro's ``flops`` column (equal on every row checked,
-    ``tests/test_search_constraints.py``), unlike ``count_flops``'s NASLib rules."""
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-            total += output.numel() * k
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-
-    was_training = model.training
-    with hooks([m.register_forward_hook(hook) for m in model.modules()]), torch.no_grad():
-        model.eval()
-        model(x)
-    model.train(was_training)
-    return total // x.shape[0]
-
-
-def count_flops(model: nn.Module, x: torch.Tensor) -> int:
+def count_flops(model: nn.Module, x: torch.Tensor, macs_only: bool = False) -> int:
     """Operations of one forward pass, counted as NAS-Bench-Suite-Zero's table does (NASLib's model stats,
     i.e. tensorwatch's per-module rules): conv/linear MACs (+1 per output for a conv bias), BN 2 per element
     (1 without affine), ReLU 1 per element, pooling k*k per output, and adaptive (global) pooling
     (h + 1)(w + 1) per output for an h x w window: that rule's off-by-one, 5,184 for NB201's 64 x 8 x 8
-    global pooling at 32 px and 1,600 at 16 px. Returns the count for one sample."""
+    global pooling at 32 px and 1,600 at 16 px. ``macs_only``: the conv/linear multiply-accumulates and
+    nothing else, NAS-Bench-Macro's ``flops`` column (equal on every row checked,
+    ``tests/test_search_constraints.py``). Returns the count for one sample."""
     total = 0
 
     def hook(module, inputs, output):
         nonlocal total
         if isinstance(module, nn.Conv2d):
             k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
-            total += output.numel() * (k + (module.bias is not None))
+            total += output.numel() * (k + (module.bias is not None and not macs_only))
         elif isinstance(module, nn.Linear):
             total += output.numel() * module.in_features
+        elif macs_only:
+            return
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
             total += (2 if module.affine else 1) * output.numel()
         elif isinstance(module, nn.ReLU):

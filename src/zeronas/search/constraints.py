@@ -5,8 +5,8 @@ HW-NAS-Bench) are checked before an architecture is scored, so an infeasible one
 never be an answer. NB201 params/FLOPs come from the closed form of the data README (it equals the network's
 count; ``tests/test_search_constraints.py`` checks it), other spaces, plug-in spaces included, count the built
 network (params: trainable parameters; FLOPs at the data's input size as the space's table counts them:
-macro the convolution/linear multiply-adds of its flops column, ``count_macs``; the others the ``flops``
-proxy's count), cached per arch. Under any constraint, an arch whose cell output is cut off from its input
+macro the convolution/linear multiply-adds of its flops column, the others the ``flops`` proxy's
+count), cached per arch. Under any constraint, an arch whose cell output is cut off from its input
 (``space.cut_off``: it computes nothing, chance accuracy) is not feasible. No accuracy is read here.
 """
 
@@ -85,17 +85,14 @@ class Constraints:
 
     def __init__(self, space, data=None, data_dir=None, max_params=None, max_flops=None, max_latency=None,
                  objectives=None):
-        from ..benchmarks.hwnasbench import hw_dataset, parse_latency_bound
+        from ..benchmarks.hwnasbench import hw_dataset, latency_bound_texts, parse_latency_bound
 
         self.space, self.data_dir = space, data_dir
         self.dataset = hw_dataset(data)
         self.max_params = None if max_params is None else float(max_params)
         self.max_flops = None if max_flops is None else float(max_flops)
-        if isinstance(max_latency, dict):  # the API's {"pixel3": 5}: the CLI's pixel3=5
-            max_latency = [f"{dev}={ms}" for dev, ms in max_latency.items()]
-        bounds = [max_latency] if isinstance(max_latency, str) else list(max_latency or [])
         self.max_latency: dict[str, float] = {}
-        for text in bounds:
+        for text in latency_bound_texts(max_latency):
             dev, ms = parse_latency_bound(text)
             if dev in self.max_latency:
                 raise UserError(f"--max-latency gives device {dev} twice")
@@ -114,6 +111,7 @@ class Constraints:
         self.cache: dict[str, dict] = {}
         self.rejected = 0
         self.feasible_fraction = None  # of the space (NB201, when constrained)
+        self.feasible_strings: frozenset[str] | None = None  # NB201, when constrained: every feasible arch
         if self.active:
             self._check_some_feasible()
 
@@ -156,15 +154,14 @@ class Constraints:
         import torch
 
         from ..data.datasets import dataset_info
-        from ..proxies.size import count_flops, count_macs, count_params
+        from ..proxies.size import count_flops, count_params
 
         info = dataset_info(self.dataset)
         x = torch.zeros(1, 3, info.image_size, info.image_size)
         if not getattr(self.space, "plugin", False):
             model = self.space.build(arch, num_classes=info.num_classes)
             # FLOPs as the space's benchmark table counts them, so a bound reads like its column
-            flops = count_macs if self.space.name == "macro" else count_flops
-            return count_params(model) / 1e6, flops(model, x) / 1e6
+            return count_params(model) / 1e6, count_flops(model, x, macs_only=self.space.name == "macro") / 1e6
         try:  # a user's space: its build or forward failing is its author's to fix, said in one line
             model = self.space.build(arch, num_classes=info.num_classes)
             return count_params(model) / 1e6, count_flops(model, x) / 1e6
@@ -217,6 +214,7 @@ class Constraints:
         archs = list(self.space.enumerate())
         ok = np.array([self.feasible(a) for a in archs])
         self.feasible_fraction = float(ok.mean())
+        self.feasible_strings = frozenset(self.space.format(a) for a, keep in zip(archs, ok) if keep)
         if not ok.any():
             live = [self.metrics(a) for a in archs if not self.space.cut_off(a)]
             least = {k: min((m[k] for m in live if not math.isnan(m[k])), default=math.nan) for k in live[0]}

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..correlate import parse_proxies
 from ..errors import UserError
-from ..proxies.base import get_proxy
+from ..proxies.base import get_proxy, inapplicable_reason
 from ..scoring import Scorer
 from .base import Budget, SearchResult, register_strategy, rng_for
 
@@ -54,9 +54,9 @@ class Fitness:
             else:
                 records = self.scorer.score_arch(arch)
                 for r in records:  # a proxy with nothing to read here would rank every arch last: refuse it
-                    if r.error is not None and r.error.startswith("inapplicable"):
-                        raise UserError(f"--proxy {r.proxy} cannot search {self.space.name}: "
-                                        f"{r.error.removeprefix('inapplicable: ')}; choose another --proxy")
+                    if (why := inapplicable_reason(r.error)) is not None:
+                        raise UserError(f"--proxy {r.proxy} cannot search {self.space.name}: {why}; choose "
+                                        "another --proxy")
                 if self.store is not None:
                     self.store.put(records)
                 self.values[key] = [r.value for r in records]
