@@ -407,6 +407,28 @@ def test_an_inapplicable_proxy_is_recorded_and_the_others_scored(monkeypatch):
     assert recs[1].error is None and recs[1].value > 0
 
 
+def test_an_inapplicable_proxy_is_not_run_again_on_the_same_space(monkeypatch):
+    """Inapplicability is a verdict on the space: a Scorer runs the proxy once (a correlate over 500 NB101 archs
+    used to build 500 networks for AZ-NAS to refuse), and every later arch gets the same record."""
+    from zeronas.proxies import az_nas
+    from zeronas.proxies.base import Inapplicable
+    from zeronas.scoring import Scorer
+
+    calls = []
+
+    def lacks(ctx):
+        calls.append(ctx.space.format(ctx.arch))
+        raise Inapplicable("AZ-NAS needs per-cell features, which space nb201 does not expose")
+
+    monkeypatch.setattr(az_nas, "az_components", lacks)
+    sc = Scorer("nb201", ["az_expressivity", "params"], data="none")
+    recs = [sc.score_arch(sc.space.sample(i)) for i in range(3)]
+    assert len(calls) == 1
+    for r in recs:
+        assert r[0].error == "inapplicable: AZ-NAS needs per-cell features, which space nb201 does not expose"
+        assert math.isnan(r[0].value) and r[1].value > 0
+
+
 # ---- the whole registry on a real NB201 network ---------------------------------------------------------------
 HAND_TESTED = {"nwot", "das", "das_d", "das_na", "das_layerwise", "snip", "grad_norm", "plain", "fisher", "grasp",
                "synflow", "zeros", "jacob_cov", "epe_nas", "params", "flops", "l2_norm", "zen", "zico", "meco",

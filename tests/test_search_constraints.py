@@ -13,6 +13,7 @@ from zeronas.errors import DataNotFound, UserError
 from zeronas.search import search
 from zeronas.search.constraints import (
     Constraints,
+    crowding_distances,
     dominates,
     front_points,
     hypervolume_2d,
@@ -191,6 +192,38 @@ def test_pareto_helpers_by_hand():
     # cost 1 acc 3 and cost 5 acc 4 against the reference (acc 0, cost 10): 9*3 + 5*1
     assert hypervolume_2d([3, 4, 2], [1, 5, 6], 0, 10) == pytest.approx(32)
     assert hypervolume_2d([3], [11], 0, 10) == 0
+
+
+def _peeled_ranks(pts):  # the definition: peel off the non-dominated points, rank by rank
+    left, ranks, r = set(range(len(pts))), [0] * len(pts), 0
+    while left:
+        front = {i for i in left if not any(dominates(pts[j], pts[i]) for j in left if j != i)}
+        for i in front:
+            ranks[i] = r
+        left -= front
+        r += 1
+    return ranks
+
+
+def test_two_objective_ranks_equal_the_peel_with_ties():
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        n = int(rng.integers(1, 60))
+        # few distinct values so ties and duplicate points are common
+        pts = [tuple(map(float, rng.integers(0, 6, size=2))) for _ in range(n)]
+        assert pareto_ranks(pts) == _peeled_ranks(pts), pts
+    assert pareto_ranks([(1.0, 1.0), (1.0, 1.0), (0.0, 0.0)]) == [0, 0, 1]  # duplicates share the front
+
+
+def test_crowding_distance_by_hand():
+    # one front of four points on a line x + y = 3, and a lone point of rank 1
+    pts = [(0.0, 3.0), (1.0, 2.0), (2.0, 1.0), (3.0, 0.0), (0.0, 0.0)]
+    ranks = pareto_ranks(pts)
+    assert ranks == [0, 0, 0, 0, 1]
+    d = crowding_distances(pts, ranks)
+    # interior: (2-0)/3 along x + (3-1)/3 along y = 4/3 for both; the extremes and the lone point: inf
+    assert d[1] == pytest.approx(4 / 3) and d[2] == pytest.approx(4 / 3)
+    assert d[0] == d[3] == d[4] == float("inf")
 
 
 @needs_hw

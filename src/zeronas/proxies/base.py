@@ -42,8 +42,9 @@ class Undefined(float):
 
 
 class Inapplicable(Exception):  # noqa: N818  (a verdict on the network, not a fault)
-    """Raised by a proxy that does not apply to this network (it lacks what the definition reads); the Scorer
-    records the proxy as ``error = INAPPLICABLE + message`` and scores the others."""
+    """Raised by a proxy that does not apply to this space's networks (they lack what the definition reads:
+    a verdict on the space, never on one arch); the Scorer records the proxy as ``error = INAPPLICABLE +
+    message``, scores the others, and does not run the proxy again on that space."""
 
 
 INAPPLICABLE = "inapplicable: "  # how a record's error says its proxy does not apply (Scorer, models)

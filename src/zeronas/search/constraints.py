@@ -249,7 +249,11 @@ def dominates(a, b) -> bool:
 
 
 def pareto_ranks(points: list[tuple]) -> list[int]:
-    """Non-domination rank of each point (0 = on the front; tuples to maximise), NSGA-II style peeling."""
+    """Non-domination rank of each point (0 = on the front; tuples to maximise), NSGA-II style peeling
+    (Deb et al. 2002). Two objectives take an O(n log n) sweep (a funnel pool holds thousands of archs); more
+    take the O(n^2) peel."""
+    if points and all(len(p) == 2 for p in points):
+        return _pareto_ranks_2d(points)
     left = set(range(len(points)))
     ranks = [0] * len(points)
     r = 0
@@ -260,6 +264,56 @@ def pareto_ranks(points: list[tuple]) -> list[int]:
         left -= front
         r += 1
     return ranks
+
+
+def _pareto_ranks_2d(points: list[tuple]) -> list[int]:
+    """``pareto_ranks`` of 2-tuples: a sweep in decreasing (x, y). A point's rank is the first rank none of
+    whose members seen so far dominates it; being dominated by rank k implies by every rank below k
+    (dominance is transitive), so the rank is found by bisection. Per rank it keeps the largest y seen and
+    the x of its first holder (the largest x with that y), which decides dominance: y' > y, or y' = y and
+    x' > x (equal points do not dominate each other)."""
+    pts = [(-math.inf if x != x else x, -math.inf if y != y else y) for x, y in points]  # NaN is worst
+    ranks = [0] * len(pts)
+    top_y: list[float] = []
+    top_x: list[float] = []
+    for i in sorted(range(len(pts)), key=lambda i: (-pts[i][0], -pts[i][1])):
+        x, y = pts[i]
+        lo, hi = 0, len(top_y)
+        while lo < hi:  # first rank that does not dominate (x, y)
+            mid = (lo + hi) // 2
+            if top_y[mid] > y or (top_y[mid] == y and top_x[mid] > x):
+                lo = mid + 1
+            else:
+                hi = mid
+        ranks[i] = lo
+        if lo == len(top_y):
+            top_y.append(y)
+            top_x.append(x)
+        elif y > top_y[lo]:
+            top_y[lo], top_x[lo] = y, x
+    return ranks
+
+
+def crowding_distances(points: list[tuple], ranks: list[int]) -> list[float]:
+    """NSGA-II crowding distance of each point within its rank (Deb et al. 2002, section III-B): the sum over
+    objectives of the gap between its two neighbours along that objective, divided by the rank's range; a
+    rank's two extremes per objective (and any rank of one or two points) get ``inf``. Larger means a sparser
+    part of the front; values in [0, inf]."""
+    dist = [0.0] * len(points)
+    by_rank: dict[int, list[int]] = {}
+    for i, r in enumerate(ranks):
+        by_rank.setdefault(r, []).append(i)
+    for members in by_rank.values():
+        for k in range(len(points[members[0]]) if members else 0):
+            order = sorted(members, key=lambda i: points[i][k])
+            lo, hi = points[order[0]][k], points[order[-1]][k]
+            dist[order[0]] = dist[order[-1]] = math.inf
+            span = hi - lo
+            if not (math.isfinite(span) and span > 0):
+                continue
+            for a, i, b in zip(order, order[1:], order[2:]):
+                dist[i] += (points[b][k] - points[a][k]) / span
+    return dist
 
 
 def non_dominated(points: list[tuple]) -> list[int]:

@@ -21,7 +21,7 @@ from ..correlate import parse_proxies
 from ..errors import UserError
 from ..proxies.base import get_proxy
 from .base import Budget, SearchResult, register_strategy, rng_for
-from .constraints import non_dominated, objective_key
+from .constraints import crowding_distances, objective_key, pareto_ranks
 from .sample import HW_KEYWORDS, SCORER_KEYWORDS, Fitness, _result, _scorer_kwargs, _setup
 
 # Shares of the time budget: pool screening by the cheap members, then the dear members on the pool's leaders
@@ -75,16 +75,28 @@ class _Members:
 
     def leaders(self, k: int | None = None, cost=None) -> list:
         """The contenders best first by the full ensemble; with ``cost`` (Pareto mode) only those on the front
-        of (ensemble score, cost), best first."""
+        of (ensemble score, cost), in NSGA-II order (``nsga_order``): the front's two ends first, then its
+        sparsest parts, so the local stage widens the front at both ends instead of only at the top."""
         archs = list(self.full.values())
         if not archs:
             return []
         score = self.ranking(archs, self.members)
-        order = np.argsort(-score, kind="stable")
-        if cost is not None:
-            on_front = set(non_dominated([(score[i], -cost(a)) for i, a in enumerate(archs)]))
-            order = [i for i in order if i in on_front]
+        if cost is None:
+            order = np.argsort(-score, kind="stable")
+        else:
+            order = nsga_order(score, [cost(a) for a in archs], front_only=True)
         return [archs[i] for i in order[:k]]
+
+
+def nsga_order(score, costs, front_only: bool = False) -> list[int]:
+    """Indices of the archs with ensemble (or screen) score ``score`` (higher is better) and cost ``costs``
+    (lower is better) in NSGA-II survival order (Deb et al. 2002): by non-domination rank, then by crowding
+    distance, largest first (each rank's two ends first), then by score. ``front_only`` keeps rank 0."""
+    pts = [(float(s), -float(c)) for s, c in zip(score, costs)]
+    ranks = pareto_ranks(pts)
+    crowd = crowding_distances(pts, ranks)
+    order = sorted(range(len(pts)), key=lambda i: (ranks[i], -crowd[i], -pts[i][0]))
+    return [i for i in order if ranks[i] == 0] if front_only else order
 
 
 def _stratified(order, costs: list[float], strata: int = STRATA) -> list[int]:
@@ -160,9 +172,10 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     reads the top ceil(K/4) contenders, then hill-climbs on the reads through one-edit neighbourhoods in
     ensemble order, scoring missing neighbours while the budget lasts (``refine.refine``); ``"top"`` reads
     the top K contenders. ``objectives`` returns the front of the contenders, and spreads the search over
-    the first cost objective: the screen takes the pool's archs from 10 cost quantile bins in turn (best
-    cheap-ranked first in each), and the local stage expands every contender on the front of (ensemble
-    score, cost), best first. Raises UserError for a bad proxy, budget or
+    the first cost objective: the screen takes the pool's archs from 10 cost quantile bins in turn, within a
+    bin in NSGA-II order of (cheap score, cost) (``nsga_order``: the front of the two first, its ends and
+    sparse parts before its crowded ones), and the local stage expands every contender on the front of
+    (ensemble score, cost) in the same order. Raises UserError for a bad proxy, budget or
     constraint (before any scoring)."""
     if pool is not None and pool < 1:
         raise UserError(f"--pool must be at least 1, not {pool}")
@@ -222,9 +235,12 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     if not pool_archs:
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
     # 2. screen: dear members in cheap-ensemble order (a pure data-free ensemble is complete already)
-    order = np.argsort(-members.ranking(pool_archs, members.cheap), kind="stable")
-    if cost is not None:
-        order = _stratified(order, [cost(a) for a in pool_archs])
+    cheap_score = members.ranking(pool_archs, members.cheap)
+    if cost is None:
+        order = np.argsort(-cheap_score, kind="stable")
+    else:  # spread over the cost range; within a bin the (screen, cost) front first, its ends first
+        costs = [cost(a) for a in pool_archs]
+        order = _stratified(nsga_order(cheap_score, costs), costs)
     for i in order:
         if members.full and phase_over(POOL_SHARE + SCREEN_SHARE):
             break
