@@ -183,6 +183,8 @@ def _hw_search_kw(args, method: str) -> dict:
     strategy = args.hw_refine_strategy or ("local" if method == "funnel" else "top")
     refine = {"refine": args.hw_refine, "evaluator": "table", "refine_strategy": strategy} if args.hw_refine else {}
     if method == "funnel":
+        if args.hw_budget:  # a count of full-ensemble evaluations instead of wall time
+            return {"proxy": "zeronas-v1", "budget": args.hw_budget, **refine}
         return {"proxy": "zeronas-v1", "time_budget": args.hw_time_budget, **refine}
     return dict(HW_KW, n=args.hw_n, **refine)
 
@@ -193,6 +195,8 @@ def _hw_label(row: dict) -> str:
     # rows from before --refine-strategy existed read the top K
     refine = f" + refine {st['refine']} (hp12, {st.get('refine_strategy', 'top')})" if st.get("refine") else ""
     if row.get("method", "sample") == "funnel":
+        if st.get("budget"):
+            return f"funnel ({st['budget']} full evaluations){refine}"
         return f"funnel ({st['time_budget']:.0f} s){refine}"
     return f"sample (N={st.get('n', 30)}){refine}"
 
@@ -265,11 +269,19 @@ def run_hw(args) -> list[dict]:
                 row.update(method=method, settings={k: v for k, v in kw.items() if k not in ("data_dir", "store")},
                            seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0,
                            evaluations=r.evaluations, accuracy_reads=r.accuracy_reads)
+                if "full_evaluations" in r.protocol:  # funnel: archs scored by every member (nwot too)
+                    row["full_evaluations"] = r.protocol["full_evaluations"]
                 with args.hw_jsonl.open("a") as f:
                     f.write(json.dumps(row) + "\n")
                 rows.append(row)
                 print(json.dumps({k: v for k, v in row.items() if k not in ("front", "drawn")}), flush=True)
     return rows
+
+
+def _full_evals(sel: list[dict]) -> str:
+    """' (N full)': the mean count of archs every ensemble member scored, when each run recorded it."""
+    v = [r["full_evaluations"] for r in sel if "full_evaluations" in r]
+    return f" ({statistics.mean(v):.0f} full)" if v and len(v) == len(sel) else ""
 
 
 def sd(v) -> float:
@@ -331,8 +343,8 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
               "latency) of the space (nadir), or (median accuracy of the space, largest latency): only the better "
               "half counts (target: >= 0.98 within 300 evaluations). 'all drawn' (sample only) is the ratio of all N "
               "drawn archs: the most any selection from these draws could reach. 'evaluations' counts the calls "
-              "of the search's most-called proxy: for sample, nwot; for funnel, the params screen of its pool "
-              "(its nwot evaluations are far fewer, bounded by the time budget).", "",
+              "of the search's most-called proxy: for sample, nwot; for funnel, the params screen of its pool, "
+              "and in brackets the archs scored by every member (nwot too) where the run recorded it.", "",
               "| device | search | seeds | found / true HV (nadir) | all drawn (nadir) | "
               "found / true HV (median ref) | all drawn (median ref) | front size | true front size | "
               "evaluations | s / search |",
@@ -348,7 +360,7 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
                 cells.append(f"{statistics.mean(v):.3f} +- {sd(v):.3f}" if v else "—")
             lines.append(f"| {device} | {m} | {len(sel)} | {' | '.join(cells)} | "
                          f"{statistics.mean(r['front_size'] for r in sel):.1f} | {sel[0]['true_front_size']} | "
-                         f"{statistics.mean(r['evaluations'] for r in sel):.0f} | "
+                         f"{statistics.mean(r['evaluations'] for r in sel):.0f}{_full_evals(sel)} | "
                          f"{statistics.mean(r['seconds'] for r in sel):.0f} |")
     lines += ["", "Times are wall seconds on a shared 2-core CPU. The runs of one search method share one score "
               "store, so an arch already scored by an earlier run (same seed, another device, bound or mode; or a "
@@ -508,6 +520,9 @@ def main():
                          "default: local for funnel, top for sample")
     ap.add_argument("--hw-time-budget", type=float, default=60.0,
                     help="wall seconds per hardware-aware funnel search")
+    ap.add_argument("--hw-budget", type=int, default=0,
+                    help="funnel only: a budget of N full-ensemble evaluations (archs scored by every member) "
+                         "instead of --hw-time-budget")
     ap.add_argument("--hw-jsonl", type=Path, default=Path("benchmarks/results/search_hw.jsonl"))
     ap.add_argument("--hw-store", type=Path, default=Path(tempfile.gettempdir()) / "zeronas_search_hw.db",
                     help="score store shared by the hardware-aware runs (kept out of the repository)")
