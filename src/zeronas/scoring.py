@@ -105,7 +105,7 @@ class Scorer:
             raise UserError(f"--train-steps must be 0 or more, not {train_steps}")
         self.train_steps, self.train_lr = train_steps, train_lr
         self.train_seconds = 0.0  # total fast-training time: the part of the cost that is not zero
-        self.inapplicable: dict[str, str] = {}  # proxy -> why it does not apply to this space (found once)
+        self.refused_on_space: dict[str, str] = {}  # proxy -> why it does not apply to this space (found once)
         self.build_options = dict(build_options or {})
         self.images = self.heldout = None
         requested = resolve_proxies(proxies)
@@ -233,7 +233,7 @@ class Scorer:
                and any(s.shares_isomorphs for s in specs) else None)
         member = None  # (arch string, context) of that member, built when first needed
         plan(ctx, [s.name for s in specs if (rep is None or rep == arch or not s.shares_isomorphs)
-                   and s.name not in self.inapplicable], self.options, widen=True)
+                   and s.name not in self.refused_on_space], self.options, widen=True)
         for spec in specs:
             proto = self.protocol(spec)
             run_ctx, run_str = ctx, arch_str
@@ -249,15 +249,15 @@ class Scorer:
             t0 = time.perf_counter()
             error = reason = None
             try:
-                if spec.name in self.inapplicable:  # a verdict on the space: not rebuilt for every arch
-                    raise Inapplicable(self.inapplicable[spec.name])
+                if spec.name in self.refused_on_space:  # a verdict on the space: not rebuilt for every arch
+                    raise Inapplicable(self.refused_on_space[spec.name])
                 raw = spec.fn(run_ctx, **self.options[spec.name])
                 value, reason = float(raw), reason_of(raw)
             except UserError:
                 raise
             except Inapplicable as exc:  # the proxy does not apply to this space: recorded, the others go on
                 value, error = math.nan, f"{INAPPLICABLE}{exc}"
-                self.inapplicable[spec.name] = str(exc)
+                self.refused_on_space[spec.name] = str(exc)
             except Exception as exc:  # noqa: BLE001  (recorded as an error row, the run goes on)
                 value, error = math.nan, f"{type(exc).__name__}: {exc}"
             if not math.isfinite(value) and error is None and reason is None:  # no NaN/inf goes unexplained
