@@ -390,3 +390,28 @@ def test_cli_model_option_conflicts(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "timm", None)
     code, _, err = _cli(["score", "--model", "timm:resnet18", "--data", "none"], capsys)
     assert code == 2 and "needs the timm package" in err and len(err.strip().splitlines()) == 1
+
+
+class TupleOut(nn.Module):
+    """A detector-like head: (logits, features); synflow sums one output, so it has nothing to sum here."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = relu_net(classes=4)
+
+    def forward(self, x):
+        return self.body(x), x.mean(1)
+
+
+@pytest.mark.parametrize("wrap", [lambda o: o, lambda o: {"logits": o[0], "aux": o[1]}])
+def test_synflow_on_a_tuple_or_dict_output_is_inapplicable_with_the_output_named(wrap):
+    class Net(TupleOut):
+        def forward(self, x):
+            return wrap(super().forward(x))
+
+    records = ModelScorer(Net(), ["synflow", "synflow_bn", "params"], data="none", input_size=16).score_model()
+    by = {r.proxy: r for r in records}
+    for p in ("synflow", "synflow_bn"):
+        assert by[p].error.startswith("inapplicable: needs") and "one output tensor" in by[p].error, by[p].error
+        assert "(output tuple)" in by[p].error or "(output dict)" in by[p].error
+    assert by["params"].error is None and by["params"].value > 0

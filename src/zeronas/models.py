@@ -166,6 +166,8 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
     if any(isinstance(mod, (nn.Conv2d, nn.Linear)) for mod in m.modules()):
         offers.add("conv_linear")
     classes = None
+    if torch.is_tensor(out):
+        offers.add("tensor_output")
     if torch.is_tensor(out) and out.dim() == 2 and out.shape[0] == input_shape[0] and out.shape[1] >= 2:
         offers.add("classifier")
         classes = int(out.shape[1])
@@ -486,7 +488,7 @@ class ModelScorer(Scorer):
         what = "; ".join({**NEEDS, **DATA_NEEDS}[m] for m in missing)
         lacks = ("this model has none" if set(missing) <= set(NEEDS)
                  else "none were given" if set(missing) <= set(DATA_NEEDS) else "these are missing")
-        extra = f" ({self.model_probe.output})" if "classifier" in missing else ""
+        extra = f" ({self.model_probe.output})" if {"classifier", "tensor_output"} & set(missing) else ""
         return f"{INAPPLICABLE}needs {what}; {lacks}{extra}"
 
     def _refusal(self, spec: ProxySpec, why: str) -> ScoreRecord:

@@ -67,6 +67,7 @@ NEEDS = {
     "bn": "batch-norm layers",
     "conv_linear": "nn.Conv2d or nn.Linear layers (it sums over their weights)",
     "classifier": "a classifier output (one tensor [batch, classes])",
+    "tensor_output": "one output tensor (it sums the network's output; a tuple or dict output has no one sum)",
     "pre_gap": "features before a final global average pooling (one nn.AdaptiveAvgPool2d to 1x1)",
     "mixing_weights": "a cell network with per-edge op mixing weights (a built-in cell space's)",
     "cell_features": "per-cell features (a built-in cell space's cell_features)",

@@ -31,7 +31,7 @@ def linearized(model, dtype=torch.float64):
 
 
 @register("synflow", direction=1, shares_isomorphs=True, data="ones", bn_mode="bypass", dtype="float64",
-          needs=("conv_linear",),
+          needs=("conv_linear", "tensor_output"),
           reference="Tanaka et al. NeurIPS 2020; Abdelfattah et al. ICLR 2021 (foresight synflow)",
           description="sum |W * dR/dW|, R = 1^T f(1; |theta|), float64, BN bypassed")
 def synflow(ctx) -> float:
@@ -43,7 +43,7 @@ def synflow(ctx) -> float:
 
 
 @register("synflow_bn", direction=1, data="ones", bn_mode="train", dtype="float64",
-          needs=("conv_linear", "bn",),
+          needs=("conv_linear", "bn", "tensor_output"),
           reference="foresight synflow_bn",
           description="synflow with BN kept (train mode; needs a batch of ones larger than 1)")
 def synflow_bn(ctx) -> float:
