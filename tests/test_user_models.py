@@ -415,3 +415,26 @@ def test_synflow_on_a_tuple_or_dict_output_is_inapplicable_with_the_output_named
         assert by[p].error.startswith("inapplicable: needs") and "one output tensor" in by[p].error, by[p].error
         assert "(output tuple)" in by[p].error or "(output dict)" in by[p].error
     assert by["params"].error is None and by["params"].value > 0
+
+
+def test_a_user_file_that_imports_torchvision_builds_in_a_fresh_interpreter(tmp_path):
+    """A --model file doing 'import torchvision' itself (top level, or inside its builder) gets the same
+    narrow fallback as torchvision:NAME, instead of 'operator torchvision::nms does not exist'."""
+    import subprocess
+
+    if importlib.util.find_spec("torchvision") is None:
+        pytest.skip("torchvision is not installed (pip install 'zeronas[vision]')")
+    (tmp_path / "top.py").write_text("import torchvision\n\ndef build():\n"
+                                     "    return torchvision.models.resnet18(num_classes=3)\n")
+    (tmp_path / "inner.py").write_text("def build():\n    import torchvision.models as tm\n"
+                                       "    return tm.resnet18(num_classes=3)\n")
+    for name in ("top", "inner"):
+        code = ("from zeronas.models import load_model\n"
+                f"m, label = load_model({str(tmp_path / name)!r} + '.py:build')\n"
+                "print(label, m.fc.out_features, sum(p.numel() for p in m.parameters()))\n")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0 and "operator torchvision::" not in proc.stderr + proc.stdout:
+            pytest.skip(f"torchvision fails to import in another way: {proc.stderr.strip()[-150:]}")
+        assert proc.returncode == 0, proc.stderr[-500:]
+        # resnet18 with a 3-class head: 11,689,512 - 1000 * 513 + 3 * 513
+        assert proc.stdout.split() == [f"{name}.py:build", "3", str(11_689_512 - 997 * 513)]

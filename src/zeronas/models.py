@@ -229,10 +229,15 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
     if not path.is_file():
         raise UserError(f"--model {spec!r}: {source!r} does not exist")
     mod_name = f"zeronas_user_model_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
-    try:
+
+    def run_file():
         loader = importlib.util.spec_from_file_location(mod_name, path)
         module = importlib.util.module_from_spec(loader)
         loader.loader.exec_module(module)
+        return module
+
+    try:
+        module = _torchvision_retry(run_file)
     except Exception as exc:  # noqa: BLE001  (the user's file: one line, not a traceback)
         raise UserError(f"--model {spec!r}: running {source} failed ({type(exc).__name__}: "
                         f"{_one_line(exc)[:200]})") from None
@@ -243,13 +248,26 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
         raise UserError(f"--model {spec!r}: {source} defines no function {fn_name!r} (functions defined there: "
                         f"{', '.join(defined) or 'none'})")
     try:
-        model = fn()
+        model = _torchvision_retry(fn)
     except Exception as exc:  # noqa: BLE001
         why = _one_line(exc)[:200]
         raise UserError(f"--model {spec!r}: {fn_name}() failed ({type(exc).__name__}: {why})") from None
     if not isinstance(model, nn.Module):
         raise UserError(f"--model {spec!r}: {fn_name}() returned a {type(model).__name__}, not a torch.nn.Module")
     return model, f"{path.name}:{fn_name}"
+
+
+def _torchvision_retry(call):
+    """``call()``; when it dies of the broken torchvision import (a user's file or builder doing ``import
+    torchvision`` beside a torch its C extension was not built for), once more after ``import_torchvision``
+    has applied its fallback, so a user's own file gets what ``torchvision:NAME`` gets."""
+    try:
+        return call()
+    except RuntimeError as exc:
+        if not _MISSING_OP.match(str(exc).strip()):
+            raise
+        import_torchvision()
+    return call()
 
 
 def _package_model(package: str, name: str, num_classes: int | None) -> nn.Module:
