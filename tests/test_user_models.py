@@ -438,3 +438,10 @@ def test_a_user_file_that_imports_torchvision_builds_in_a_fresh_interpreter(tmp_
         assert proc.returncode == 0, proc.stderr[-500:]
         # resnet18 with a 3-class head: 11,689,512 - 1000 * 513 + 3 * 513
         assert proc.stdout.split() == [f"{name}.py:build", "3", str(11_689_512 - 997 * 513)]
+
+
+def test_more_outputs_than_the_data_has_classes_is_said():
+    x, y = _arrays(16, 20, 28, classes=3)
+    sc = ModelScorer(relu_net(classes=10), ["params"], data=(x, y), batch_size=8)
+    assert "the model outputs 10 values per sample but the data has 3 classes: 7 outputs no label uses" in sc.data_note
+    assert "outputs" not in ModelScorer(relu_net(classes=3), ["params"], data=(x, y), batch_size=8).data_note
