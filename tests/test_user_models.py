@@ -2,6 +2,7 @@
 arrays and torch datasets; every proxy gives a value or says in one line why not; the user's weights never change."""
 
 import importlib.util
+import json
 import math
 import re
 import sys
@@ -445,3 +446,28 @@ def test_more_outputs_than_the_data_has_classes_is_said():
     sc = ModelScorer(relu_net(classes=10), ["params"], data=(x, y), batch_size=8)
     assert "the model outputs 10 values per sample but the data has 3 classes: 7 outputs no label uses" in sc.data_note
     assert "outputs" not in ModelScorer(relu_net(classes=3), ["params"], data=(x, y), batch_size=8).data_note
+
+
+def test_cli_several_models_are_ranked_per_proxy(tmp_path, capsys):
+    (tmp_path / "m.py").write_text(
+        "from torch import nn\n\n"
+        "def small():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),"
+        " nn.Linear(4, 2))\n\n"
+        "def big():\n    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),"
+        " nn.Linear(8, 2))\n\n"
+        "def gelu():\n    return nn.Sequential(nn.Conv2d(3, 6, 3), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),"
+        " nn.Linear(6, 2))\n")
+    root = _folder(tmp_path / "f", per_class=4)
+    specs = [f"{tmp_path}/m.py:{f}" for f in ("small", "big", "gelu")]
+    code, out, err = _cli(["score", *[x for s in specs for x in ("--model", s)], "--data", str(root), "-p",
+                           "params,nwot", "--batch-size", "4", "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in out.splitlines() if line.startswith("│")}
+    # params by hand: conv 3*C*9 + C, linear C*2 + 2 -> small 4: 122, big 8: 242, gelu 6: 182
+    assert [rows[f"m.py:{f}"][0] for f in ("small", "big", "gelu")] == ["122 (3)", "242 (1)", "182 (2)"]
+    assert rows["m.py:gelu"][1] == "-" and "m.py:gelu / nwot: inapplicable: needs nn.ReLU" in " ".join(out.split())
+    saved = json.loads((tmp_path / "o" / "scores.json").read_text())
+    assert len(saved) == 6 and {r["arch"] for r in saved} == {"m.py:small", "m.py:big", "m.py:gelu"}
+    code, _, err = _cli(["score", "--model", specs[0], "--model", specs[0], "-p", "params"], capsys)
+    assert code == 2 and "is given twice" in err

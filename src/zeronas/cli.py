@@ -118,11 +118,13 @@ def score(
                                              "and protocol) into this folder.")] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's choice).")] = None,
     isomorph_member: IsomorphMember = "asked",
-    model: Annotated[str | None, typer.Option(help="Score your own network instead of --arch: path/to/file.py:fn "
-                                              "(runs that file and calls fn(), which returns an untrained "
-                                              "torch.nn.Module), torchvision:NAME or timm:NAME (those packages "
-                                              "installed). Proxies that do not apply are named with the reason.",
-                                              show_default=False)] = None,
+    model: Annotated[list[str], typer.Option(help="Score your own network instead of --arch: path/to/file.py:fn "
+                                             "(runs that file and calls fn(), which returns an untrained "
+                                             "torch.nn.Module), torchvision:NAME or timm:NAME (those packages "
+                                             "installed). Proxies that do not apply are named with the reason. "
+                                             "Repeatable: several models are scored on the same batch and ranked "
+                                             "per proxy in one table.",
+                                             show_default=False)] = [],  # noqa: B006
     input_size: Annotated[str | None, typer.Option(help="With --model and no images: the input size, N or HxW "
                                                    "(default 32); with images it is read from them.",
                                                    show_default=False)] = None,
@@ -140,13 +142,16 @@ def score(
     check_executor(executor, ray_address)
     if threads:
         torch.set_num_threads(threads)
-    if model is not None:
+    if model:
         if arch or arch_file is not None or index:
             raise UserError("--model scores your network; drop --arch, --arch-file and --index")
         if executor != "local":
             raise UserError("--executor ray scores architectures of a space; drop it with --model")
-        return _score_model(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
-                            input_size)
+        if len(model) > 1:
+            return _score_models(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
+                                 out, input_size)
+        return _score_model(model[0], proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
+                            out, input_size)
     if input_size is not None:
         raise UserError("--input-size is for --model; a space's network takes its dataset's size")
     if data.strip().lower() not in ("auto", "none") and Path(data).expanduser().is_dir():
@@ -206,9 +211,7 @@ def score(
         console.print(f"wrote {path}")
 
 
-def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
-                 input_size):
-    """``score --model``: every applicable proxy's value in one table, the others named with the reason."""
+def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, input_size):
     from .models import ModelScorer, load_model
 
     module, label = load_model(spec, num_classes, seed)
@@ -216,7 +219,64 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
                          num_classes=num_classes, model_name=label, batch_size=batch_size, seed=seed, init=init,
                          device=device, options=_parse_options(set_))
     if scorer.data_note:
-        err_console.print(f"[yellow]note:[/] {scorer.data_note}")
+        err_console.print(f"[yellow]note:[/] {label}: {scorer.data_note}")
+    return scorer, label
+
+
+def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
+                  input_size):
+    """``score --model A --model B ...``: each model scored as ``--model`` alone does (same data, batch, seed),
+    then one table: a row per model, a column per proxy with the value and its rank among the models (1 = best
+    by the proxy's direction); a proxy that does not apply to a model is '-' there and named under the table."""
+    labels = []
+    for spec in specs:
+        if spec in labels:
+            raise UserError(f"--model {spec!r} is given twice; give each model once")
+        labels.append(spec)
+    runs = []  # (label, records)
+    for spec in specs:  # every model is loaded and checked before any is scored
+        runs.append(_model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes,
+                                  set_, input_size))
+    shown_labels = [label for _, label in runs]
+    if len(set(shown_labels)) < len(shown_labels):  # e.g. a/m.py:build and b/m.py:build: the specs tell apart
+        shown_labels = list(specs)
+    results = [(label, scorer.score_model()) for (scorer, _), label in zip(runs, shown_labels)]
+    names = list(dict.fromkeys(r.proxy for _, recs in results for r in recs))
+    value = {(label, r.proxy): r for label, recs in results for r in recs}
+    ok = {k: r for k, r in value.items() if r.error is None and math.isfinite(r.value)}
+    rank = {}
+    for name in names:
+        have = [(label, ok[(label, name)]) for label, _ in results if (label, name) in ok]
+        for i, (label, _) in enumerate(sorted(have, key=lambda t: -t[1].direction * t[1].value)):
+            rank[(label, name)] = i + 1
+    shown = [n for n in names if any((label, n) in ok for label, _ in results)]
+    table = Table(title=f"{len(results)} models x {len(shown)} proxies (value, rank among the models: 1 = best)")
+    table.add_column("model", overflow="fold")
+    for n in shown:
+        better = "higher" if next(r.direction for (_, p), r in value.items() if p == n) > 0 else "lower"
+        table.add_column(f"{n} ({better})", overflow="fold")
+    for label, _ in results:
+        table.add_row(label, *[f"{_fmt(ok[(label, n)].value)} ({rank[(label, n)]})" if (label, n) in ok else "-"
+                               for n in shown])
+    console.print(table)
+    missing = [(label, r) for label, recs in results for r in recs if (label, r.proxy) not in ok]
+    if missing:
+        console.print(f"no value ({len(missing)}):", highlight=False)
+        for label, r in missing:
+            why = r.error or getattr(r, "reason", None) or "non-finite value"
+            console.print(f"  {label} / {r.proxy}: {why}", highlight=False, markup=False, soft_wrap=True)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "scores.json"
+        path.write_text(jsonio.dumps([r.to_dict() for _, recs in results for r in recs], indent=1))
+        console.print(f"wrote {path}")
+
+
+def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
+                 input_size):
+    """``score --model``: every applicable proxy's value in one table, the others named with the reason."""
+    scorer, label = _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
+                                  input_size)
     records = scorer.score_model()
     c, h, w = scorer.input_chw
     d = scorer._data_protocol

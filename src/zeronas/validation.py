@@ -301,7 +301,12 @@ def _input_size(label, value):
 
 
 def _model(label, value):
-    """``path/to/file.py:function``, ``torchvision:NAME`` or ``timm:NAME`` (the body loads it)."""
+    """``path/to/file.py:function``, ``torchvision:NAME`` or ``timm:NAME`` (the body loads it); the CLI's
+    repeatable ``--model`` gives a list of these."""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            _model(label, v)
+        return
     text = str(value).strip() if isinstance(value, (str, os.PathLike)) else ""
     source, sep, fn = text.rpartition(":")
     if not sep or not source or not fn:
