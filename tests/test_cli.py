@@ -213,3 +213,23 @@ def test_fewer_reads_than_asked_are_said(capsys):
     assert "note: 2 of the 5 accuracy reads asked" in " ".join(out.err.split())
     # the trajectory table is the label-free phase, not the refined answer: its caption says so
     assert "the label-free phase; the answer after --refine's 2 accuracy read(s)" in " ".join(out.out.split())
+
+
+def test_a_result_json_of_several_runs_is_read_as_its_runs(tmp_path):
+    """'search --runs 2' writes a list of runs: score reads every run's arch, export (one arch) asks which."""
+    other = "|skip_connect~0|+|none~0|skip_connect~1|+|nor_conv_1x1~0|none~1|avg_pool_3x3~2|"
+    runs = [{"method": "rea", "seed": 0, "arch": BEST}, {"method": "rea", "seed": 1, "arch": other}]
+    (tmp_path / "result.json").write_text(json.dumps(runs))
+    res = runner.invoke(app, ["score", "--arch-file", str(tmp_path / "result.json"), "-p", "params", "--data",
+                              "none", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert [r["arch"] for r in json.loads((tmp_path / "o" / "scores.json").read_text())] == [BEST, other]
+    res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "result.json"), "--format", "json",
+                              "--out", str(tmp_path / "m.json")])
+    assert isinstance(res.exception, UserError)
+    msg = str(res.exception)
+    assert "holds 2 search runs (seeds 0, 1); pass the one you want with --arch" in msg and "\n" not in msg
+    assert not (tmp_path / "m.json").exists()
+    (tmp_path / "bad.json").write_text('[{"arch": 3}]')
+    res = runner.invoke(app, ["score", "--arch-file", str(tmp_path / "bad.json"), "-p", "params"])
+    assert "is not a result.json with an \"arch\" field" in str(res.exception)

@@ -69,11 +69,30 @@ def _read_text(path: Path, what: str) -> str:
         raise UserError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
 
 
+def _result_archs(path: Path, text: str) -> list[tuple] | None:
+    """[(seed, arch string)] of a search's result.json (one run: an object; --runs N: a list) or an export's
+    JSON; None when ``text`` is not such a file (then it holds architecture strings)."""
+    if path.suffix != ".json" or not text.lstrip().startswith(("{", "[")) or '"arch"' not in text:
+        return None
+    try:
+        doc = json.loads(text)
+        runs = doc if isinstance(doc, list) else [doc]
+        found = [(r.get("seed"), r["arch"]) for r in runs]
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        raise UserError(f"arch file {str(path)!r} is not a result.json with an \"arch\" field") from None
+    if not found or not all(isinstance(a, str) for _, a in found):
+        raise UserError(f"arch file {str(path)!r} is not a result.json with an \"arch\" field")
+    return found
+
+
 def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[int], data_dir) -> list:
     found = [space.parse(a) for a in archs]
     if arch_file is not None:
-        found += [space.parse(line) for line in _read_text(arch_file, "arch file").splitlines() if line.strip()
-                  and not line.startswith("#")]
+        text = _read_text(arch_file, "arch file")
+        runs = _result_archs(arch_file, text)
+        lines = [a for _, a in runs] if runs is not None else [
+            line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        found += [space.parse(line) for line in lines]
     found += [space.from_index(i, data_dir) for i in indices]
     if not found:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE or --index N")
@@ -610,12 +629,12 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
     sp = get_space(space_name)
     if arch_file is not None:
         text = _read_text(arch_file, "arch file").strip()
-        if arch_file.suffix == ".json" and text.startswith("{") and '"arch"' in text:
-            try:
-                text = json.loads(text)["arch"]  # a search result.json or an export json
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise UserError(f"arch file {str(arch_file)!r} is not a result.json with an \"arch\" field") \
-                    from None
+        runs = _result_archs(arch_file, text)
+        if runs is not None and len(runs) > 1:
+            raise UserError(f"arch file {str(arch_file)!r} holds {len(runs)} search runs (seeds "
+                            f"{', '.join(str(seed) for seed, _ in runs)}); pass the one you want with --arch, e.g. "
+                            f"--arch '{runs[0][1]}'")
+        text = runs[0][1] if runs else text
         arch = text
     if arch is None and index is None:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE (a genotype, or a "
