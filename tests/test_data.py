@@ -159,3 +159,17 @@ def test_the_data_protocol_does_not_depend_on_where_the_data_folder_lies(tmp_pat
     hashes = [protocol_hash(Scorer("nb201", ["nwot"], data="cifar10", data_dir=d, batch_size=8, seed=0,
                                    device="cpu").protocol(get_proxy("nwot"))) for d in (data_root, moved)]
     assert hashes[0] == hashes[1]
+
+
+def test_read_only_images_normalise_without_a_warning():
+    """Memory-mapped (read-only) images used to leak torch's 'NumPy array is not writable' warning into train."""
+    import warnings
+
+    from zeronas.data.batches import normalize
+
+    a = np.full((2, 4, 4, 3), 51, np.uint8)
+    a.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = normalize(a, [0.1, 0.2, 0.3], [0.5, 0.5, 0.5])
+    assert x.shape == (2, 3, 4, 4) and torch.allclose(x[:, 1], torch.full((2, 4, 4), (0.2 - 0.2) / 0.5))

@@ -410,7 +410,9 @@ DOMAINS: dict[str, object] = {
     "refine": Int(1, 10**5),
     "evaluator": Choice(("table", "train")),
     "refine_strategy": Choice(("top", "local")),
-    **{f"{c}.data": DATA_NAME for c in ("search", "train", "export_cmd", "bench_build")},  # only score reads folders
+    "search.data": DATA_NAME,  # only score reads image folders
+    # training and export need a real dataset (its images, or its classes and input size): no auto / none
+    **{f"{c}.data": DATASET for c in ("train", "export_cmd", "bench_build")},
 }
 
 # Python names whose CLI flag is not --name-with-dashes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,10 @@ def normalize(x_nhwc: np.ndarray, mean, std) -> torch.Tensor:
     """NHWC images -> NCHW float32 ``(x - mean) / std`` per channel; uint8 pixels are scaled to [0, 1] first,
     float images (user data) are taken in their own units (their mean/std are in those units too)."""
     # contiguous NCHW: channels-last inputs crash depthwise-conv backward passes on CPU (torch 2.13, DARTS ops)
-    x = torch.from_numpy(np.ascontiguousarray(x_nhwc)).permute(0, 3, 1, 2).contiguous().float()
+    with warnings.catch_warnings():  # read-only (memory-mapped) images: this tensor is only read, never written
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        x = torch.from_numpy(np.ascontiguousarray(x_nhwc))
+    x = x.permute(0, 3, 1, 2).contiguous().float()
     if x_nhwc.dtype == np.uint8:
         x = x.div_(255)  # .float() copied the uint8 pixels: dividing in place is safe
     m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
