@@ -471,3 +471,13 @@ def test_cli_several_models_are_ranked_per_proxy(tmp_path, capsys):
     assert len(saved) == 6 and {r["arch"] for r in saved} == {"m.py:small", "m.py:big", "m.py:gelu"}
     code, _, err = _cli(["score", "--model", specs[0], "--model", specs[0], "-p", "params"], capsys)
     assert code == 2 and "is given twice" in err
+
+
+def test_api_scores_a_list_of_modules_each_by_name():
+    x, y = _arrays(16, 40, 24, classes=4)  # GeluNet takes 40x24 only
+    recs = zeronas.score([relu_net(), relu_net(), GeluNet(4)], proxies=["params"], data=(x, y), batch_size=8)
+    assert [r.arch for r in recs] == ["Sequential#0", "Sequential#1", "GeluNet"]
+    assert recs[0].value == sum(p.numel() for p in relu_net().parameters())
+    with pytest.raises(UserError, match="not a mix of both"):
+        zeronas.score([relu_net(), "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|"
+                                   "nor_conv_3x3~1|nor_conv_3x3~2|"], proxies=["params"])
