@@ -354,10 +354,17 @@ def test_a_refused_file_is_left_byte_identical(tmp_path, monkeypatch, capsys):
         c.execute("INSERT INTO t VALUES (1)")
     c.close()
     before = _fingerprint(other)
-    for create in (False, True):
-        with pytest.raises(UserError, match="not a zeronas store"):
+    # the fix fits the command: a writer can start a new store, a reader needs one a run wrote
+    for create, fix in ((False, "pass the --store a correlate, search or bench run wrote"),
+                        (True, "pass a new path with --store")):
+        with pytest.raises(UserError, match=f"not a zeronas store; {fix}"):
             Store(other, create=create)
     _one_line_error(*_cli(monkeypatch, capsys, "report", "--store", other), "not a zeronas store")
+    csv = tmp_path / "correlation.csv"
+    csv.write_text("a,b\n1,2\n")
+    for create, fix in ((False, "run wrote"), (True, "new path")):
+        with pytest.raises(UserError, match=f"not an SQLite database.*{fix}"):
+            Store(csv, create=create)
     (tmp_path / "src").mkdir()  # a good source, in a folder of its own: the refused target is what fails
     src = _filled(tmp_path / "src" / "src.db")
     src.export(tmp_path / "src" / "x.csv")

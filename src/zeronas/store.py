@@ -167,10 +167,18 @@ def _guard(where: str):
         raise _db_failure(where, exc) from None
 
 
-def _store_version(meta: dict, where: str) -> str:
+WROTE = "pass the --store a correlate, search or bench run wrote"  # the fix where a store is read, not made
+
+
+def _other_path(create: bool) -> str:
+    """The fix for a file that is not a zeronas store: a new path where the command makes one, else a store."""
+    return "pass a new path with --store" if create else WROTE
+
+
+def _store_version(meta: dict, where: str, create: bool = True) -> str:
     """The store format version from its metadata, or a one-line error for a foreign or newer database."""
     if meta.get("format") != FORMAT:
-        raise UserError(f"{where} is a database but not a zeronas store; pass a new path with --store")
+        raise UserError(f"{where} is a database but not a zeronas store; {_other_path(create)}")
     version = meta.get("version", VERSION)
     if version not in ("1", VERSION):
         raise UserError(f"{where} is a zeronas store of version {version}, newer than this zeronas reads "
@@ -183,8 +191,7 @@ def _inspect_sqlite(path: Path, where: str, create: bool) -> str | None:
     Returns None for a file to create (absent, empty), else the store's version; raises UserError otherwise."""
     if not path.exists():
         if not create:
-            raise UserError(f"store {where} does not exist; pass the --store a correlate, search or bench run "
-                            f"wrote")
+            raise UserError(f"store {where} does not exist; {WROTE}")
         above = path.parent
         while not above.exists() and above != above.parent:
             above = above.parent
@@ -210,11 +217,10 @@ def _inspect_sqlite(path: Path, where: str, create: bool) -> str | None:
     if not head:
         if create:
             return None  # SQLite takes an empty file as an empty database
-        raise UserError(f"store {where} is an empty file, not a zeronas store; pass the --store a correlate, "
-                        f"search or bench run wrote")
+        raise UserError(f"store {where} is an empty file, not a zeronas store; {WROTE}")
     if head != SQLITE_HEADER:
         raise UserError(f"{where} is not a zeronas store (not an SQLite database, or its first page is damaged); "
-                        f"pass a new path with --store")
+                        f"{_other_path(create)}")
     damaged = f"store {where} is damaged ({{}}): restore it from a copy or start a new --store"
     try:
         con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, timeout=60)
@@ -225,11 +231,10 @@ def _inspect_sqlite(path: Path, where: str, create: bool) -> str | None:
         if not tables:
             if create:
                 return None
-            raise UserError(f"store {where} is an empty SQLite database, not a zeronas store; pass the --store a "
-                            f"correlate, search or bench run wrote")
+            raise UserError(f"store {where} is an empty SQLite database, not a zeronas store; {WROTE}")
         meta = dict(con.execute("SELECT key, value FROM zeronas_meta").fetchall()) if "zeronas_meta" in tables \
             else {}
-        version = _store_version(meta, where)
+        version = _store_version(meta, where, create)
         # the b-tree check reads every page once (~0.2 s per 100 MB): a damaged store is refused before any work
         check = [r[0] for r in con.execute("PRAGMA quick_check(1)")]
         if check != ["ok"]:
@@ -326,14 +331,13 @@ class Store:
             raise UserError(f"cannot open store {where}: {reason}{hint}") from None
         if not tables:
             if not create:
-                raise UserError(f"store {where} holds no zeronas store; pass the --store a correlate, search or "
-                                f"bench run wrote")
+                raise UserError(f"store {where} holds no zeronas store; {WROTE}")
             return None
         meta = {}
         if "zeronas_meta" in tables:
             with _guard(where), self.engine.connect() as c:
                 meta = dict(c.execute(sa.select(META.c.key, META.c.value)).all())
-        version = _store_version(meta, where)
+        version = _store_version(meta, where, create)
         return version
 
     def __str__(self) -> str:
