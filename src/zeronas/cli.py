@@ -541,7 +541,12 @@ def search(
                "no benchmark table" if r.space in GROUND_TRUTH else "no benchmark for this space"
                + ("" if r.protocol.get("space_source") else ": 'zeronas train' it"))  # plug-ins have no recipe
         full = r.protocol.get("full_evaluations")  # funnel: the progress line counts these
-        evals = f"{r.evaluations} evals" + (f" ({full} by every member)" if full is not None else "")
+        if full is not None:  # funnel: a cheap screen of many archs, the whole ensemble on few
+            cheap, members = r.protocol.get("cheap") or [], r.protocol.get("members") or []
+            evals = (f"{r.evaluations} archs screened by {'+'.join(cheap) or 'the cheap members'}, {full} scored "
+                     f"by all of {r.protocol.get('proxy', 'the ensemble')} ({'+'.join(members)})")
+        else:
+            evals = f"{r.evaluations} evals"
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked
