@@ -120,7 +120,9 @@ def test_only_stored_analyses_the_stored_prefix_of_the_scoring_order(tmp_path):
         assert con.execute("DELETE FROM scores WHERE arch = ?", (missing,)).rowcount == 1
     part = correlate(proxies="params", sample=12, seed=3, store=db, only_stored=True)
     assert sorted(part.meta["indices"]) == sorted(idx[order[:4]].tolist())
-    assert "first in the seeded scoring order" in part.meta["notes"][-1] and "7 more archs" in part.meta["notes"][-1]
+    prefix = [n for n in part.meta["notes"] if "first in the seeded scoring order" in n]
+    assert len(prefix) == 1 and "7 more archs" in prefix[0]
+    assert any(n.startswith("only 4 archs: rho is uncertain") for n in part.meta["notes"])
 
 
 def test_corrupt_or_truncated_table_is_a_clear_error(tmp_path):
@@ -351,8 +353,8 @@ def test_nan_proxy_values_are_counted_with_the_reason(tmp_path):
     res = correlate(proxies="params", sample=12, seed=3, store=db, only_stored=True)
     row = res.rows["params"]
     assert (row["n"], row["nan_values"], row["no_truth"]) == (9, 3, 0)
-    assert ("params: 3 archs with ground truth left out of its correlation: 1 failed (e.g. RuntimeError: boom), "
-            "2 scored NaN (undefined there)") in res.meta["notes"][-1]
+    assert any(("params: 3 archs with ground truth left out of its correlation: 1 failed (e.g. RuntimeError: boom), "
+                "2 scored NaN (undefined there)") in n for n in res.meta["notes"])
 
 
 @needs_table
@@ -388,3 +390,15 @@ def test_default_sample_is_the_whole_table_when_smaller_than_1000():
     assert n == "all" and "more than the 500 of the nb101 table" in why
     assert default_sample(40, 500, "nb101") == (40, None)  # an explicit sample is kept (and checked later)
     assert default_sample(None, 1000, "t") == ("all", None)  # exactly 1,000: every arch, nothing to explain
+
+
+def test_spearman_interval_by_hand():
+    from zeronas.benchmarks.correlation import spearman_interval
+
+    # n = 20, rho = 0.809: z = atanh(0.809) = 1.12413, se = sqrt(1.06 / 17) = 0.24971, 1.95996 * se = 0.48942
+    lo, hi = spearman_interval(0.809, 20)
+    assert lo == pytest.approx(math.tanh(1.12413 - 0.48942), abs=1e-4) and hi == pytest.approx(0.92368, abs=1e-4)
+    assert spearman_interval(1.0, 10) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in spearman_interval(0.5, 3))
+    lo, hi = spearman_interval(0.5, 10_000)
+    assert hi - lo < 0.04  # a large sample: a narrow interval

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import jsonio
 from .benchmarks import load_ground_truth
-from .benchmarks.correlation import correlation, rank_ensemble
+from .benchmarks.correlation import SMALL_SAMPLE, correlation, rank_ensemble, spearman_interval
 from .benchmarks.nb201 import normalize_dataset
 from .errors import UserError
 from .proxies.base import get_proxy, inapplicable_reason
@@ -224,6 +224,15 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             row = correlation(col, truth, 1)
             row.update({"direction": 1, "members": members, "rule": "sum of log(rank/N)"})
             result.rows[name] = row
+        small = {p: r for p, r in result.rows.items() if r["n"] < SMALL_SAMPLE and math.isfinite(r["spearman"])}
+        if small:
+            p, r = next(iter(small.items()))
+            lo, hi = spearman_interval(r["spearman"], r["n"])
+            ci = f"{lo:.2f}..{hi:.2f}" if math.isfinite(lo) else "undefined (fewer than 4 archs)"
+            tops = "/".join(str(max(1, round(r["n"] * f))) for f in (0.01, 0.05, 0.1))
+            notes.append(f"only {r['n']} archs: rho is uncertain at this size ({p}'s {r['spearman']:.3f}: 95% "
+                         f"interval about {ci}; Fisher z, Fieller et al. 1957), and top-1%/5%/10% rest on {tops} "
+                         f"archs; use --sample {SMALL_SAMPLE} or more for a reading")
         result.meta = {
             "space": sp.name, "dataset": dataset, "target": target_col, "target_sha256": table.sha256,
             "benchmark_file": str(table.path), "archs": len(idx), "unique_archs": len(set(canon)), "sample": sample,

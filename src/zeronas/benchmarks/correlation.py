@@ -16,6 +16,22 @@ def top_k_overlap(scores: np.ndarray, truth: np.ndarray, frac: float) -> float:
     return len(top_s & top_t) / k
 
 
+SMALL_SAMPLE = 100  # below this many archs, correlate says how wide a rho's interval is
+
+
+def spearman_interval(rho: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Approximate ``level`` confidence interval of a Spearman rho measured on ``n`` pairs: Fisher's z with
+    the variance 1.06 / (n - 3) of Fieller, Hartley & Pearson (Biometrika 1957). (nan, nan) for n < 4 or a
+    NaN rho; |rho| = 1 gives a point interval."""
+    if n < 4 or not math.isfinite(rho):
+        return math.nan, math.nan
+    if abs(rho) >= 1:
+        return rho, rho
+    half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(1.06 / (n - 3))
+    z = math.atanh(rho)
+    return math.tanh(z - half), math.tanh(z + half)
+
+
 def correlation(values: np.ndarray, truth: np.ndarray, direction: int = 1) -> dict:
     """Signed Spearman/Kendall of the raw values; top-k uses the proxy's direction (lower-is-better flipped).
     NaN values and NaN truth are dropped and counted (``dropped_nan``, of which ``no_truth`` lack ground truth
