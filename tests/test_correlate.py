@@ -402,3 +402,24 @@ def test_spearman_interval_by_hand():
     assert all(math.isnan(v) for v in spearman_interval(0.5, 3))
     lo, hi = spearman_interval(0.5, 10_000)
     assert hi - lo < 0.04  # a large sample: a narrow interval
+
+
+def test_scatter_of_values_spanning_many_decades_has_few_ticks(tmp_path, monkeypatch):
+    """synflow-like values (10^15..10^40) used to get one overlapping label per decade; mixed signs take symlog."""
+    import matplotlib.pyplot as plt
+
+    from zeronas.benchmarks.correlation import correlation
+    from zeronas.correlate import CorrelationResult, write_outputs
+
+    truth = np.linspace(80, 94, 12)
+    vals = {"synflow": 10.0 ** np.linspace(15, 40, 12),
+            "grasp": np.r_[-(10.0 ** np.arange(6, 0, -1)), 10.0 ** np.arange(6)]}
+    res = CorrelationResult(truth=truth, values=vals, meta={"target": "acc", "space": "nb201", "dataset": "cifar10",
+                                                              "archs": 12},
+                            rows={p: correlation(v, truth, 1) for p, v in vals.items()})
+    figs = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
+    write_outputs(res, tmp_path)
+    scatter = figs[0]
+    for ax, scale in zip(scatter.axes, ("log", "symlog")):
+        assert ax.get_xscale() == scale and 2 <= len(ax.get_xticks()) <= 8, (scale, ax.get_xticks())

@@ -375,6 +375,7 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, NullLocator, SymmetricalLogLocator
 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "correlation.json", out / "correlation.csv", out / "scatter.png", out / "rho.png"]
@@ -399,7 +400,15 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
         ax.set_ylabel(result.meta["target"], fontsize=7)
         pos = np.abs(v[ok][v[ok] != 0])
         if len(pos) and pos.max() / pos.min() > 1e3:  # synflow-like values span tens of decades
-            ax.set_xscale("symlog", linthresh=float(pos.min()))
+            if (v[ok] > 0).all():
+                ax.set_xscale("log")
+                ax.xaxis.set_major_locator(LogLocator(base=10, numticks=6))  # not one label per decade
+            else:
+                ax.set_xscale("symlog", linthresh=float(pos.min()))
+                loc = SymmetricalLogLocator(base=10, linthresh=float(pos.min()))
+                loc.set_params(numticks=6)
+                ax.xaxis.set_major_locator(loc)
+            ax.xaxis.set_minor_locator(NullLocator())
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()
