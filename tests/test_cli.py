@@ -87,6 +87,20 @@ def test_search_cli_writes_result_and_plot(tmp_path):
     assert (tmp_path / "trajectory.png").stat().st_size > 0
 
 
+def test_search_plot_has_a_panel_per_run(tmp_path, monkeypatch):
+    """--runs 2 --plot used to draw seed 0 only."""
+    import matplotlib.pyplot as plt
+
+    figs = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
+    res = runner.invoke(app, ["search", "--method", "rea", "--proxy", "params", "--data", "none", "--budget", "8",
+                              "--population", "4", "--tournament", "2", "--runs", "2", "--out", str(tmp_path),
+                              "--plot"])
+    assert res.exit_code == 0, res.output
+    titles = [ax.get_title() for ax in figs[0].axes if ax.get_title()]
+    assert titles == ["rea on nb201, seed 0", "rea on nb201, seed 1"]
+
+
 def test_ctrl_c_is_one_line_saying_how_to_resume(monkeypatch, capsys):
     import pytest
 

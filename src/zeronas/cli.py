@@ -574,7 +574,7 @@ def search(
         (out / "result.json").write_text(jsonio.dumps(payload, indent=1, default=str))
         console.print(f"wrote {out / 'result.json'}")
         if plot:
-            _plot_trajectory(results[0], out / "trajectory.png")
+            _plot_trajectory(results, out / "trajectory.png")
             console.print(f"wrote {out / 'trajectory.png'}")
         if results[0].front:
             from .search.front_report import plot_front
@@ -602,27 +602,41 @@ def _print_trajectory(result, rows: int = 6):
     console.print(table)
 
 
-def _plot_trajectory(result, path: Path):
+MAX_PLOTTED_RUNS = 10
+
+
+def _plot_trajectory(results, path: Path):
+    """One panel per run (the first MAX_PLOTTED_RUNS): the search's best fitness (or reward) so far, and the
+    CIFAR-10 test accuracy of that best on a second axis, both as steps (they change only at improvements)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    pts = [p for p in result.trajectory if "evaluation" in p]
-    if not pts:
-        raise UserError(f"method {result.method} has no per-evaluation trajectory to plot")
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    x = [p["evaluation"] for p in pts]
-    key = "best_fitness" if "best_fitness" in pts[0] else "reward" if "reward" in pts[0] else None
-    if key:
-        ax.plot(x, [p[key] for p in pts], color="tab:blue", label=key.replace("_", " "))
-        ax.set_ylabel(key.replace("_", " "), color="tab:blue")
-    ax.set_xlabel("evaluations")
-    if "cifar10" in pts[0]:
-        ax2 = ax.twinx() if key else ax
-        ax2.plot(x, [p["cifar10"] for p in pts], color="tab:red", label="C10 test acc of best")
-        ax2.set_ylabel("CIFAR-10 test acc of the current best (%)", color="tab:red")
-    ax.set_title(f"{result.method} on {result.space}, seed {result.seed}")
+    shown = results[:MAX_PLOTTED_RUNS]
+    runs = [[p for p in r.trajectory if "evaluation" in p] for r in shown]
+    if not all(runs):
+        raise UserError(f"method {results[0].method} has no per-evaluation trajectory to plot")
+    fig, axes = plt.subplots(len(runs), 1, figsize=(6.5, 0.6 + 2.6 * len(runs)), squeeze=False, sharex=True)
+    for ax, result, pts in zip(axes[:, 0], shown, runs):
+        x = [p["evaluation"] for p in pts]
+        key = "best_fitness" if "best_fitness" in pts[0] else "reward" if "reward" in pts[0] else None
+        lines = []
+        if key:  # drawn thick and dashed: where the two steps coincide, both stay visible
+            lines += ax.step(x, [p[key] for p in pts], where="post", color="tab:blue", lw=2.5, ls="--",
+                             label=key.replace("_", " "))
+            ax.set_ylabel(key.replace("_", " "), color="tab:blue")
+        if "cifar10" in pts[0]:
+            ax2 = ax.twinx() if key else ax
+            lines += ax2.step(x, [p["cifar10"] for p in pts], where="post", color="tab:red", lw=1.2,
+                              label="C10 test acc of that best (%)")
+            ax2.set_ylabel("C10 test acc (%)", color="tab:red")
+        if lines:
+            ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="lower right")
+        ax.set_title(f"{result.method} on {result.space}, seed {result.seed}", fontsize=9)
+    axes[-1, 0].set_xlabel("evaluations")
+    if len(results) > len(shown):
+        fig.suptitle(f"the first {len(shown)} of {len(results)} runs", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
