@@ -155,6 +155,19 @@ def test_export_bad_format_is_one_line_error(tmp_path):
         export("nb201", ARCH, "tflite", tmp_path / "m")
 
 
+def test_export_refuses_a_file_name_of_another_format_before_writing(tmp_path):
+    """--format torchscript --out m.onnx used to overwrite an ONNX file with TorchScript."""
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"a real onnx file")
+    with pytest.raises(UserError, match=r"ends in \.onnx, the suffix of --format onnx, but --format torchscript was "
+                                         r"given: name it \*\.pt or pass --format onnx"):
+        export("nb201", ARCH, "torchscript", onnx)
+    assert onnx.read_bytes() == b"a real onnx file"
+    with pytest.raises(UserError, match=r"\.pt, the suffix of --format torchscript"):
+        export("nb201", ARCH, "json", tmp_path / "m.pt")
+    assert export("nb201", ARCH, "json", tmp_path / "m.txt").exists()  # an unknown suffix is the user's choice
+
+
 def test_cli_malformed_genotype_is_one_line_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "zeronas.cli", "export", "--space", "darts", "--arch",
                         "Genotype(normal=[('sep_conv_3x3', 0)])", "--out", str(tmp_path / "m.json")],

@@ -736,7 +736,8 @@ def export_cmd(
     index: IndexOpt = None,
     format: Annotated[str, typer.Option(help="json (description to rebuild it), torchscript or onnx (traced, "
                                         "eval mode).")] = "json",
-    out: Annotated[Path, typer.Option(help="Output file.")] = Path("runs/export/model.json"),
+    out: Annotated[Path | None, typer.Option(help="Output file (default runs/export/model.json, .pt or .onnx by "
+                                             "--format).", show_default=False)] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Export the trained weights of this 'zeronas train' "
                                                     "checkpoint.pt.")] = None,
     data: Annotated[str, typer.Option(help="Dataset: sets the classes and input size.")] = "cifar10",
@@ -748,6 +749,10 @@ def export_cmd(
     from .export import export
 
     sp, a = _one_arch(space, arch, arch_file, index, data_dir)
+    if out is None:
+        from .export import SUFFIXES
+
+        out = Path(f"runs/export/model{SUFFIXES.get(format, ('',))[0]}")
     path = export(sp, a, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells)
     console.print(f"wrote {path} ({format})")
 

@@ -16,6 +16,8 @@ import torch
 from .errors import UserError
 
 FORMATS = ("json", "torchscript", "onnx")
+# what each format's file is usually named; another known model suffix is refused (it would mislabel the file)
+SUFFIXES = {"json": (".json",), "torchscript": (".pt", ".pth", ".ts", ".torchscript"), "onnx": (".onnx",)}
 
 
 def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | None = None, data: str = "cifar10",
@@ -27,6 +29,11 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
 
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    suffix = Path(out).suffix.lower()
+    claimed = next((f for f, sx in SUFFIXES.items() if suffix in sx), None)
+    if claimed is not None and claimed != fmt:
+        raise UserError(f"--out {str(out)!r} ends in {suffix}, the suffix of --format {claimed}, but --format {fmt} "
+                        f"was given: name it *{SUFFIXES[fmt][0]} or pass --format {claimed}")
     space = get_space(space) if isinstance(space, str) else space
     arch = space.coerce(arch)
     info = dataset_info(data)
