@@ -228,7 +228,7 @@ def test_load_model_from_a_file(tmp_path):
     assert torch.equal(load_model(f"{tmp_path}/m.py:build", seed=3)[0].weight,
                        load_model(f"{tmp_path}/m.py:build", seed=3)[0].weight)  # seeded: same initial weights
     for spec, match in ((f"{tmp_path}/m.py:nope", "defines no function 'nope'.*build"),
-                        (f"{tmp_path}/m.py:not_a_module", "returned a int, not a torch.nn.Module"),
+                        (f"{tmp_path}/m.py:not_a_module", "returned an int, not a torch.nn.Module"),
                         (f"{tmp_path}/m.py:fails", r"fails\(\) failed \(ValueError: bad\)"),
                         (f"{tmp_path}/absent.py:build", "does not exist")):
         with pytest.raises(UserError, match=match):

@@ -253,7 +253,9 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
         why = _one_line(exc)[:200]
         raise UserError(f"--model {spec!r}: {fn_name}() failed ({type(exc).__name__}: {why})") from None
     if not isinstance(model, nn.Module):
-        raise UserError(f"--model {spec!r}: {fn_name}() returned a {type(model).__name__}, not a torch.nn.Module")
+        kind = type(model).__name__
+        raise UserError(f"--model {spec!r}: {fn_name}() returned {'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind}, "
+                        "not a torch.nn.Module")
     return model, f"{path.name}:{fn_name}"
 
 
