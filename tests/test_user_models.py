@@ -124,7 +124,7 @@ def test_init_rule_reinitialises_a_copy_only():
 def test_inspect_model_offers():
     assert inspect_model(relu_net()) >= {"relu", "bn", "conv_linear", "classifier", "pre_gap", "any_size"}
     offers = inspect_model(GeluNet(), (2, 3, 40, 24))
-    assert offers == {"conv_linear", "classifier", "pre_gap"}
+    assert offers == {"conv_linear", "classifier", "tensor_output", "pre_gap"}
 
     class FunctionalRelu(nn.Module):  # F.relu is invisible from outside: no "relu" offered
         def __init__(self):
