@@ -313,7 +313,8 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
              "read only to judge the answers. Commands (seeds 0..2): `python benchmarks/search_results.py --hw "
              "--hw-method sample --hw-seeds 3 --hw-n 30 --threads 1 --only-stored --shared-cpu`, the same with "
              "`--hw-n 300 --hw-modes pareto`, `--hw-method funnel --hw-time-budget 60`, `--hw-method funnel "
-             "--hw-refine 20 --hw-modes gap --hw-refine-strategy top` and the same with `local` (each runs what is "
+             "--hw-refine 20 --hw-modes gap --hw-refine-strategy top` and the same with `local`, `--hw-method "
+             "funnel --hw-modes pareto --hw-budget 300` (each runs what is "
              f"missing from `{args.hw_jsonl}`, then writes this file); one run by hand: `zeronas search --space "
              "nb201 --data cifar10 --time-budget 60 --max-latency edgegpu=MS` or `--objectives "
              "score,latency:edgegpu --out DIR` (front.json, front.png).", "",
@@ -535,6 +536,8 @@ def main():
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
         sys.exit(f"error: unknown method label(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    if args.hw_budget and args.hw_method != "funnel":
+        sys.exit("error: --hw-budget is for --hw-method funnel (sample draws --hw-n archs)")
     if args.hw_refine_strategy == "local" and args.hw_method != "funnel":
         sys.exit("error: --hw-refine-strategy local needs --hw-method funnel (sample reads its top K)")
     if args.hw:

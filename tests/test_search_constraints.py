@@ -492,3 +492,23 @@ def test_under_a_bound_the_answer_is_placed_among_the_feasible_archs():
     assert feas["cifar10"]["best"] == acc.max()
     assert feas["cifar10"]["percentile"] == pytest.approx((acc < res.benchmark["cifar10"]).mean() * 100)
     assert "feasible" not in search("nb201", method="random", proxy="params", budget=2, data="none").benchmark
+
+
+def test_nan_is_worst_in_every_dominance_helper():
+    # 2 objectives take the sweep, 3 the peel: NaN must rank the same way in both, and in non_dominated
+    assert pareto_ranks([(float("nan"), 1.0), (2.0, 2.0)]) == [1, 0]
+    assert pareto_ranks([(float("nan"), 1.0, 0.0), (2.0, 2.0, 0.0)]) == [1, 0]
+    from zeronas.search.constraints import non_dominated
+
+    assert non_dominated([(float("nan"), 1.0), (2.0, 2.0)]) == [1]
+
+
+def test_crowding_with_infinite_values_keeps_the_finite_spread():
+    # a -inf score (a failed arch) on the front must not zero the spread of the others
+    pts = [(-float("inf"), 0.0), (1.0, -1.0), (2.0, -2.0), (4.0, -4.0)]
+    ranks = pareto_ranks(pts)
+    assert ranks == [0, 0, 0, 0]
+    d = crowding_distances(pts, ranks)
+    assert d[0] == d[3] == float("inf") and d[1] == float("inf")  # (1, -1) borders the -inf one along x
+    # (2, -2): x gap 4 - 1 = 3 over the finite span 3; y gap -1 - -4 = 3 over the span 4 (0 .. -4)
+    assert d[2] == pytest.approx(3 / 3 + 3 / 4)

@@ -252,6 +252,7 @@ def pareto_ranks(points: list[tuple]) -> list[int]:
     """Non-domination rank of each point (0 = on the front; tuples to maximise), NSGA-II style peeling
     (Deb et al. 2002). Two objectives take an O(n log n) sweep (a funnel pool holds thousands of archs); more
     take the O(n^2) peel."""
+    points = _nan_worst(points)
     if points and all(len(p) == 2 for p in points):
         return _pareto_ranks_2d(points)
     left = set(range(len(points)))
@@ -266,13 +267,19 @@ def pareto_ranks(points: list[tuple]) -> list[int]:
     return ranks
 
 
+def _nan_worst(points: list[tuple]) -> list[tuple]:
+    """The points with every NaN coordinate made -inf (worst when maximising), so that NaN compares, and ranks
+    the same in every dominance helper, whatever the number of objectives."""
+    return [tuple(-math.inf if v != v else v for v in p) for p in points]
+
+
 def _pareto_ranks_2d(points: list[tuple]) -> list[int]:
     """``pareto_ranks`` of 2-tuples: a sweep in decreasing (x, y). A point's rank is the first rank none of
     whose members seen so far dominates it; being dominated by rank k implies by every rank below k
     (dominance is transitive), so the rank is found by bisection. Per rank it keeps the largest y seen and
     the x of its first holder (the largest x with that y), which decides dominance: y' > y, or y' = y and
     x' > x (equal points do not dominate each other)."""
-    pts = [(-math.inf if x != x else x, -math.inf if y != y else y) for x, y in points]  # NaN is worst
+    pts = _nan_worst(points)
     ranks = [0] * len(pts)
     top_y: list[float] = []
     top_x: list[float] = []
@@ -298,7 +305,9 @@ def crowding_distances(points: list[tuple], ranks: list[int]) -> list[float]:
     """NSGA-II crowding distance of each point within its rank (Deb et al. 2002, section III-B): the sum over
     objectives of the gap between its two neighbours along that objective, divided by the rank's range; a
     rank's two extremes per objective (and any rank of one or two points) get ``inf``. Larger means a sparser
-    part of the front; values in [0, inf]."""
+    part of the front; values in [0, inf]. NaN counts as -inf; the range is taken over a rank's finite values,
+    and a gap to an infinite neighbour is ``inf``."""
+    points = _nan_worst(points)
     dist = [0.0] * len(points)
     by_rank: dict[int, list[int]] = {}
     for i, r in enumerate(ranks):
@@ -306,18 +315,19 @@ def crowding_distances(points: list[tuple], ranks: list[int]) -> list[float]:
     for members in by_rank.values():
         for k in range(len(points[members[0]]) if members else 0):
             order = sorted(members, key=lambda i: points[i][k])
-            lo, hi = points[order[0]][k], points[order[-1]][k]
             dist[order[0]] = dist[order[-1]] = math.inf
-            span = hi - lo
-            if not (math.isfinite(span) and span > 0):
-                continue
+            finite = [points[i][k] for i in order if math.isfinite(points[i][k])]
+            span = finite[-1] - finite[0] if finite else 0.0
             for a, i, b in zip(order, order[1:], order[2:]):
-                dist[i] += (points[b][k] - points[a][k]) / span
+                gap = points[b][k] - points[a][k]
+                dist[i] += math.inf if not math.isfinite(gap) else gap / span if span > 0 else 0.0
     return dist
 
 
 def non_dominated(points: list[tuple]) -> list[int]:
-    """Indices of the points no other point dominates (tuples to maximise); duplicates all stay."""
+    """Indices of the points no other point dominates (tuples to maximise; NaN counts as worst); duplicates all
+    stay."""
+    points = _nan_worst(points)
     return [i for i, p in enumerate(points) if not any(dominates(q, p) for q in points)]
 
 

@@ -172,10 +172,10 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     reads the top ceil(K/4) contenders, then hill-climbs on the reads through one-edit neighbourhoods in
     ensemble order, scoring missing neighbours while the budget lasts (``refine.refine``); ``"top"`` reads
     the top K contenders. ``objectives`` returns the front of the contenders, and spreads the search over
-    the first cost objective: the screen takes the pool's archs from 10 cost quantile bins in turn, within a
-    bin in NSGA-II order of (cheap score, cost) (``nsga_order``: the front of the two first, its ends and
-    sparse parts before its crowded ones), and the local stage expands every contender on the front of
-    (ensemble score, cost) in the same order. Raises UserError for a bad proxy, budget or
+    the first cost objective: the screen takes the pool's archs from 10 cost quantile bins in turn, each bin
+    in the pool-wide NSGA-II order of (cheap score, cost) (``nsga_order``: earlier fronts first, each front's
+    ends and sparse parts before its crowded ones), and the local stage expands every contender on the front
+    of (ensemble score, cost) in the same order. Raises UserError for a bad proxy, budget or
     constraint (before any scoring)."""
     if pool is not None and pool < 1:
         raise UserError(f"--pool must be at least 1, not {pool}")
@@ -285,6 +285,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
                 "pool": len(pool_archs), "contenders": len(contenders), "time_budget": full_seconds,
                 "budget": full_budget, "stage_shares": [POOL_SHARE, SCREEN_SHARE, 1 - POOL_SHARE - SCREEN_SHARE],
                 "leaders": "the front" if cost else LEADERS, "strata": STRATA if cost else None,
+                "pareto_order": "nsga2" if cost else None,
                 "label_free": refining[0] is None, "refine_share": keep}
 
     # refinement (local strategy) spends the rest of the whole budget, with the same look-ahead
