@@ -242,7 +242,8 @@ def test_a_result_json_of_several_runs_is_read_as_its_runs(tmp_path):
                               "--out", str(tmp_path / "m.json")])
     assert isinstance(res.exception, UserError)
     msg = str(res.exception)
-    assert "holds 2 search runs (seeds 0, 1); pass the one you want with --arch" in msg and "\n" not in msg
+    assert "holds 2 search runs (seeds 0, 1); pass the one you want with --arch instead of --arch-file" in msg
+    assert f"e.g. --arch '{BEST}'" in msg and "\n" not in msg
     assert not (tmp_path / "m.json").exists()
     (tmp_path / "bad.json").write_text('[{"arch": 3}]')
     res = runner.invoke(app, ["score", "--arch-file", str(tmp_path / "bad.json"), "-p", "params"])

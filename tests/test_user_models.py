@@ -475,9 +475,26 @@ def test_cli_several_models_are_ranked_per_proxy(tmp_path, capsys):
 
 def test_api_scores_a_list_of_modules_each_by_name():
     x, y = _arrays(16, 40, 24, classes=4)  # GeluNet takes 40x24 only
-    recs = zeronas.score([relu_net(), relu_net(), GeluNet(4)], proxies=["params"], data=(x, y), batch_size=8)
-    assert [r.arch for r in recs] == ["Sequential#0", "Sequential#1", "GeluNet"]
+    recs = zeronas.score([relu_net(), GeluNet(4), relu_net()], proxies=["params"], data=(x, y), batch_size=8)
+    assert [r.arch for r in recs] == ["Sequential#0", "GeluNet", "Sequential#1"]
     assert recs[0].value == sum(p.numel() for p in relu_net().parameters())
     with pytest.raises(UserError, match="not a mix of both"):
         zeronas.score([relu_net(), "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|"
                                    "nor_conv_3x3~1|nor_conv_3x3~2|"], proxies=["params"])
+
+
+def test_cli_several_models_tie_and_collide(tmp_path, capsys):
+    """Equal values share the better rank; two files' 'm.py:net' are told apart by their specs, in the table
+    and in scores.json."""
+    body = ("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), "
+            "nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n")
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "m.py").write_text(body)
+    specs = [f"{tmp_path}/a/m.py:net", f"{tmp_path}/b/m.py:net"]
+    code, out, err = _cli(["score", "--model", specs[0], "--model", specs[1], "-p", "params", "--data", "none",
+                           "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    flat = "".join(out.split())
+    assert flat.count("122(1)") == 2  # 3*4*9 + 4 + 4*2 + 2 = 122 params each: a tie, both rank 1
+    assert {r["arch"] for r in json.loads((tmp_path / "o" / "scores.json").read_text())} == set(specs)

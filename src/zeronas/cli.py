@@ -230,10 +230,14 @@ def score(
         console.print(f"wrote {path}")
 
 
-def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, input_size):
+def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, input_size,
+                  loaded=None, name=None):
+    """(ModelScorer, its label) for ``--model spec``; ``loaded``: the (module, label) load_model gave already;
+    ``name``: the label to record instead (several models whose labels collide)."""
     from .models import ModelScorer, load_model
 
-    module, label = load_model(spec, num_classes, seed)
+    module, label = loaded or load_model(spec, num_classes, seed)
+    label = name or label
     scorer = ModelScorer(module, proxies, data=data, data_dir=data_dir, input_size=input_size,
                          num_classes=num_classes, model_name=label, batch_size=batch_size, seed=seed, init=init,
                          device=device, options=_parse_options(set_))
@@ -246,30 +250,36 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
                   input_size):
     """``score --model A --model B ...``: each model scored as ``--model`` alone does (same data, batch, seed),
     then one table: a row per model, a column per proxy with the value and its rank among the models (1 = best
-    by the proxy's direction); a proxy that does not apply to a model is '-' there and named under the table."""
-    labels = []
-    for spec in specs:
-        if spec in labels:
-            raise UserError(f"--model {spec!r} is given twice; give each model once")
-        labels.append(spec)
-    runs = []  # (label, records)
-    for spec in specs:  # every model is loaded and checked before any is scored
-        runs.append(_model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes,
-                                  set_, input_size))
-    shown_labels = [label for _, label in runs]
-    if len(set(shown_labels)) < len(shown_labels):  # e.g. a/m.py:build and b/m.py:build: the specs tell apart
-        shown_labels = list(specs)
-    results = [(label, scorer.score_model()) for (scorer, _), label in zip(runs, shown_labels)]
+    by the proxy's direction; equal values share the better rank); a proxy that does not apply to a model is
+    '-' there and named under the table."""
+    from scipy.stats import rankdata
+
+    from .models import load_model
+
+    if len(set(specs)) < len(specs):
+        twice = next(s for s in specs if specs.count(s) > 1)
+        raise UserError(f"--model {twice!r} is given twice; give each model once")
+    loaded = [load_model(spec, num_classes, seed) for spec in specs]  # every file runs before any scoring
+    labels = [label for _, label in loaded]
+    if len(set(labels)) < len(labels):  # e.g. a/m.py:build and b/m.py:build: the specs tell them apart
+        labels = list(specs)
+    runs = [_model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
+                          input_size, loaded=ld, name=label) for spec, ld, label in zip(specs, loaded, labels)]
+    c, h, w = runs[0][0].input_chw
+    d = runs[0][0]._data_protocol
+    src = f", data {d['dataset']} b{d['batch_size']} {d['batch0_sha256'][:8]}" if d.get("dataset") else ""
+    results = [(label, scorer.score_model()) for scorer, label in runs]
     names = list(dict.fromkeys(r.proxy for _, recs in results for r in recs))
     value = {(label, r.proxy): r for label, recs in results for r in recs}
     ok = {k: r for k, r in value.items() if r.error is None and math.isfinite(r.value)}
     rank = {}
     for name in names:
         have = [(label, ok[(label, name)]) for label, _ in results if (label, name) in ok]
-        for i, (label, _) in enumerate(sorted(have, key=lambda t: -t[1].direction * t[1].value)):
-            rank[(label, name)] = i + 1
+        ranks = rankdata([-r.direction * r.value for _, r in have], method="min")  # ties share a rank
+        rank.update({(label, name): int(k) for (label, _), k in zip(have, ranks)})
     shown = [n for n in names if any((label, n) in ok for label, _ in results)]
-    table = Table(title=f"{len(results)} models x {len(shown)} proxies (value, rank among the models: 1 = best)")
+    table = Table(title=f"{len(results)} models x {len(shown)} proxies ({c}x{h}x{w} input{src}; value, rank among "
+                        "the models: 1 = best)")
     table.add_column("model", overflow="fold")
     for n in shown:
         better = "higher" if next(r.direction for (_, p), r in value.items() if p == n) > 0 else "lower"
@@ -278,6 +288,10 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
         table.add_row(label, *[f"{_fmt(ok[(label, n)].value)} ({rank[(label, n)]})" if (label, n) in ok else "-"
                                for n in shown])
     console.print(table)
+    for label, recs in results:
+        for r in recs:
+            for n in r.notes:
+                console.print(f"note: {label}: {n}", highlight=False, markup=False, soft_wrap=True)
     missing = [(label, r) for label, recs in results for r in recs if (label, r.proxy) not in ok]
     if missing:
         console.print(f"no value ({len(missing)}):", highlight=False)
@@ -541,8 +555,8 @@ def search(
                "no benchmark table" if r.space in GROUND_TRUTH else "no benchmark for this space"
                + ("" if r.protocol.get("space_source") else ": 'zeronas train' it"))  # plug-ins have no recipe
         full = r.protocol.get("full_evaluations")  # funnel: the progress line counts these
-        if full is not None:  # funnel: a cheap screen of many archs, the whole ensemble on few
-            cheap, members = r.protocol.get("cheap") or [], r.protocol.get("members") or []
+        cheap, members = r.protocol.get("cheap") or [], r.protocol.get("members") or []
+        if full is not None and len(members) > 1:  # funnel: a cheap screen of many archs, the whole ensemble on few
             evals = (f"{r.evaluations} archs screened by {'+'.join(cheap) or 'the cheap members'}, {full} scored "
                      f"by all of {r.protocol.get('proxy', 'the ensemble')} ({'+'.join(members)})")
         else:
@@ -650,9 +664,11 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
         text = _read_text(arch_file, "arch file").strip()
         runs = _result_archs(arch_file, text)
         if runs is not None and len(runs) > 1:
+            import shlex
+
             raise UserError(f"arch file {str(arch_file)!r} holds {len(runs)} search runs (seeds "
-                            f"{', '.join(str(seed) for seed, _ in runs)}); pass the one you want with --arch, e.g. "
-                            f"--arch '{runs[0][1]}'")
+                            f"{', '.join(str(seed) for seed, _ in runs)}); pass the one you want with --arch instead "
+                            f"of --arch-file, e.g. --arch {shlex.quote(runs[0][1])}")
         text = runs[0][1] if runs else text
         arch = text
     if arch is None and index is None:

@@ -230,9 +230,12 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             lo, hi = spearman_interval(r["spearman"], r["n"])
             ci = f"{lo:.2f}..{hi:.2f}" if math.isfinite(lo) else "undefined (fewer than 4 archs)"
             tops = "/".join(str(max(1, round(r["n"] * f))) for f in (0.01, 0.05, 0.1))
+            why = (f"use --sample {SMALL_SAMPLE} or more for a reading" if len(idx) < SMALL_SAMPLE else
+                   f"{len(idx) - r['n']} of the {len(idx)} sampled archs have no value or no ground truth (see the "
+                   "notes on them)")
             notes.append(f"only {r['n']} archs: rho is uncertain at this size ({p}'s {r['spearman']:.3f}: 95% "
                          f"interval about {ci}; Fisher z, Fieller et al. 1957), and top-1%/5%/10% rest on {tops} "
-                         f"archs; use --sample {SMALL_SAMPLE} or more for a reading")
+                         f"archs; {why}")
         result.meta = {
             "space": sp.name, "dataset": dataset, "target": target_col, "target_sha256": table.sha256,
             "benchmark_file": str(table.path), "archs": len(idx), "unique_archs": len(set(canon)), "sample": sample,

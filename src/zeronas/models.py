@@ -425,10 +425,11 @@ class ModelScorer(Scorer):
             raise UserError(f"the held-out data has labels up to {int(held.y.max())} but the model outputs {k} "
                             "classes")
         if images is not None and k is not None:
-            n_data = len(getattr(images, "classes", None) or ()) or int(images.y.max()) + 1
+            n_data = images.info.num_classes  # the class list's length, else the largest label + 1
             if k > n_data:  # legal for a loss, but rarely meant: said, not refused
+                unused = f"{k - n_data} output{'s' if k - n_data > 1 else ''}"
                 note = "; ".join(filter(None, [note, f"the model outputs {k} values per sample but the data has "
-                                                     f"{n_data} classes: {k - n_data} outputs no label uses"]))
+                                                     f"{n_data} classes: {unused} no label uses"]))
         self.label = model_name or type(model).__name__
         self.digest = model_digest(model)
         space = ModelSpace(model, self.label, self.digest, self.model_probe.gap)

@@ -336,8 +336,8 @@ def _scorer_keywords() -> list[str]:
 def score(archs, proxies="all", *, space="nb201", **kwargs) -> list[ScoreRecord]:
     """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy.
     ``zeronas.score(module, proxies=..., data=...)`` scores a ``torch.nn.Module`` (see ``zeronas.models``); a
-    list of modules scores each with the same arguments (records in list order, ``arch`` = ``model_name`` or
-    the class name, suffixed #i when names repeat). Raises UserError for a list mixing modules and archs."""
+    list of modules scores each with the same arguments (records in list order, ``arch`` = the class name,
+    suffixed #0, #1, ... when a class repeats). Raises UserError for a list mixing modules and archs."""
     if isinstance(archs, torch.nn.Module):
         from .models import score_model
 
@@ -349,8 +349,8 @@ def score(archs, proxies="all", *, space="nb201", **kwargs) -> list[ScoreRecord]
             raise UserError("score() takes architectures of a space or torch.nn.Modules, not a mix of both")
         if "model_name" in kwargs:
             raise UserError("model_name= names one module; for a list, each is named by its class")
-        names = [type(m).__name__ for m in archs]
-        names = [f"{n}#{i}" if names.count(n) > 1 else n for i, n in enumerate(names)]
+        classes = [type(m).__name__ for m in archs]
+        names = [f"{n}#{classes[:i].count(n)}" if classes.count(n) > 1 else n for i, n in enumerate(classes)]
         return [r for m, n in zip(archs, names) for r in score_model(m, proxies, model_name=n, **kwargs)]
     model_only = sorted({"input_size", "model_name", "max_images"} & set(kwargs))
     if model_only:
