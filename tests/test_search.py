@@ -9,6 +9,8 @@ from zeronas.errors import UserError
 from zeronas.search import list_strategies, search
 from zeronas.search.supernet_context import SupernetContext, WeightedSupernet
 
+from .conftest import needs_cifar
+
 space = zn.space("nb201")
 
 
@@ -271,3 +273,21 @@ def test_fast_train_lowers_loss_on_separable_data():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 2))
     out = fast_train(model, ImageSet("cifar10", "train", x, y, "synthetic", "random"), 40, batch_size=20, lr=0.05)
     assert np.mean(out["losses"][-5:]) < np.mean(out["losses"][:5])
+
+
+@needs_cifar
+def test_te_nas_measurements_are_keyed_by_dataset_and_classes():
+    """te-nas / teg recorded data None (the protocol of a data-free proxy), so a te-nas store replayed a
+    CIFAR-10 search as the answer of a CIFAR-100 one."""
+    from zeronas.scoring import Scorer
+    from zeronas.search.supernet_context import TEContext
+    from zeronas.spaces import space as get_space
+
+    sp = get_space("nb201")
+    keys = []
+    for data in ("cifar10", "cifar100"):
+        scorer = Scorer(sp, ["params"], data=data, batch_size=8, stand_in=True)
+        te = TEContext(sp, scorer, repeat=1, batch_size=8, C=4, N=1, lr_samples=10, lr_batches=1)
+        keys.append(te.data)
+    assert keys[0]["dataset"] == "cifar10" and keys[0]["num_classes"] == 10
+    assert keys[1]["num_classes"] == 100 and keys[0] != keys[1]

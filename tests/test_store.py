@@ -550,3 +550,20 @@ def test_the_reason_of_an_undefined_value_is_stored_with_its_status(tmp_path):
     assert out["a"] == ("-inf", why)  # still ranked last by correlate, and the reason is kept
     assert out["b"] == ("error", "RuntimeError: boom")
     assert db.values("nb201", "nwot", h)["a"] == -math.inf
+
+
+@pytest.mark.parametrize("data", [None, "cifar10", {"dataset": "cifar100", "batch_size": 16, "seed": 0,
+                                                   "stands_in_for": "cifar100", "num_classes": 100}])
+def test_report_reads_search_and_bench_records(tmp_path, monkeypatch, capsys, data):
+    """te-nas / teg stores recorded data None, a training-states bench a dataset name: report crashed on both
+    (TypeError / AttributeError), so these stores could not be exported or merged."""
+    from zeronas.search.base import StoredMetrics
+    from zeronas.spaces import space as get_space
+
+    db = tmp_path / "s.db"
+    sm = StoredMetrics(get_space("nb201"), "te-nas", ("kappa", "regions"), {"method": "te-nas", "data": data}, db)
+    sm.put("k0", {"kappa": 3.0, "regions": 7.0}, 0.1)
+    sm.store.close()
+    code, err = _cli(monkeypatch, capsys, "report", "--store", db, "--export", tmp_path / "x.csv")
+    assert code == 0, err
+    assert (tmp_path / "x.csv").read_text().count("\n") == 3  # header + 2 rows

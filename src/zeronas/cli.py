@@ -539,7 +539,8 @@ def search(
     for k in range(runs):
         r = run_search(space, method, seed=seed + k, **kwargs)
         results.append(r)
-        stand_in = ((r.protocol.get("scorer") or {}).get("data") or {}).get("stands_in_for")
+        data_used = (r.protocol.get("scorer") or {}).get("data") or r.protocol.get("data") or {}  # te-nas: top level
+        stand_in = data_used.get("stands_in_for") if isinstance(data_used, dict) else None
         if stand_in and k == 0:  # as score says it: the proxies saw CIFAR-10 images, not the dataset's
             err_console.print(f"[yellow]note:[/] {stand_in} images not found: CIFAR-10 images stood in for them "
                               f"(resized to the network's input; recorded as stands_in_for in the result)")
@@ -903,9 +904,12 @@ def report(
             table.add_column(col, justify="right" if col in ("rows", "finite", "nan/inf", "errors", "s/arch")
                              else "left", overflow="fold")
         for r in rows:
-            data = r["protocol"].get("data", {})
+            data = r["protocol"].get("data")  # a proxy's: a dict; a search method's or a bench's: None or a name
+            if not isinstance(data, dict):
+                data = {"dataset": data} if isinstance(data, str) else {}
             what = (f"{data.get('dataset', '')} b{data.get('batch_size', '')} seed {data.get('seed', '')}"
-                    if "dataset" in data else ",".join(f"{k}" for k in data.values()) or "-")
+                    if "batch_size" in data else data.get("dataset")
+                    or ",".join(f"{k}" for k in data.values()) or "-")
             if data.get("stands_in_for"):
                 what += f" (for {data['stands_in_for']})"
             table.add_row(r["space"], r["proxy"], r["protocol_hash"][:8], str(r["rows"]), str(r["ok"]),

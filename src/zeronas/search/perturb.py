@@ -89,7 +89,8 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
     # every decision is stored as it is made: a killed search replays them and goes on where it stopped
     setting = {"method": "zero-cost-pt", "proxy": proxy, "options": scorer.options[proxy], "seed": seed,
                "pool_seeding": "alpha~1e-3N(0,1), seed*100+proposal", "edge_order": edge_order,
-               "batch_size": batch_size, "C": C, "N": N, "init": init, "data": scorer.protocol(spec).get("data")}
+               "batch_size": batch_size, "C": C, "N": N, "init": init, "data": scorer.protocol(spec).get("data"),
+               "num_classes": scorer.num_classes, "input_size": scorer.input_size}  # a data-free proxy too
     decisions = StoredMetrics(space, "zero-cost-pt", ("choice",), setting, store)
     validations = StoredMetrics(space, "zero-cost-pt", ("validation",), {**setting, "validate": validate}, store)
     evaluations, candidates, trajectory = 0, [], []

@@ -85,7 +85,9 @@ class TEContext:
                 held = scorer._heldout() or scorer.images
                 self.heldout.append(make_batch(held, batch_size, seed + b, 1 if held is scorer.images else 0)
                                     .to(self.device))
-        self.data = scorer.protocol(scorer.proxies[0]).get("data")
+        # what the measurements depend on beyond the method's settings: the images (a stand-in says so) and the
+        # classifier's width; it keys stored measurements, so a CIFAR-100 search never replays a CIFAR-10 one
+        self.data = {**scorer._data_protocol, "num_classes": scorer.num_classes, "input_size": scorer.input_size}
 
     @staticmethod
     def weights_for(mask: torch.Tensor) -> torch.Tensor:
