@@ -26,7 +26,11 @@ def test_score_bad_inputs_are_one_line_errors():
 
     for args in (["score", "--arch", "nonsense"], ["score", "--arch", BEST, "-p", "nope"],
                  ["score", "--arch", BEST, "--init", "weird", "-p", "params"],
-                 ["score", "--arch", BEST, "-p", "params", "--set", "oops"]):
+                 ["score", "--arch", BEST, "-p", "params", "--set", "oops"],
+                 # option values of the wrong type: a text, NaN, a fraction for a count (they ran before)
+                 ["score", "--arch", BEST, "-p", "das", "--data", "none", "--set", "das.lam=abc"],
+                 ["score", "--arch", BEST, "-p", "das", "--data", "none", "--set", "das.lam=nan"],
+                 ["score", "--arch", BEST, "-p", "swap", "--data", "none", "--set", "swap.repeats=2.5"]):
         res = runner.invoke(app, args)
         assert isinstance(res.exception, UserError), (args, res.output)
         assert "\n" not in str(res.exception)

@@ -162,6 +162,9 @@ class Scorer:
             if bad:
                 raise UserError(f"proxy {name} has no option(s) {', '.join(sorted(bad))}; "
                                 f"its options are: {', '.join(spec.defaults) or 'none'}")
+            for opt, value in opts.items():
+                if (why := _option_type_error(spec.defaults[opt], value)) is not None:
+                    raise UserError(f"--set {name}.{opt}={value!r}: {why} (default {spec.defaults[opt]!r})")
         # each proxy's smallest batch (and other bounds) from its definition, before any work is done
         problems = [why for p in self.proxies if (why := p.check_options(self.options[p.name], batch_size))]
         if problems:
@@ -288,6 +291,22 @@ class Scorer:
             for a in archs:
                 out.extend(self.score_arch(a))
         return out
+
+
+def _option_type_error(default, value) -> str | None:
+    """Why ``value`` cannot stand for a proxy option whose default is ``default`` (one phrase), or None: a
+    number's option takes a finite number (an integer one an integer), a flag a boolean, a text a text."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "give true or false"
+    if isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return "give a finite number"
+        if isinstance(default, int) and not float(value).is_integer():
+            return "give a whole number"
+        return None
+    if isinstance(default, str) and not isinstance(value, str):
+        return "give a text"
+    return None
 
 
 def stand_in_images(size: int, data_dir=None, split: str = "train"):
