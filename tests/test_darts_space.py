@@ -215,3 +215,16 @@ def test_build_refuses_an_unknown_option():
     sp = get_space("darts")
     with pytest.raises(UserError, match="unknown keyword 'cells'"):
         sp.build(sp.sample(0), cells=8)
+
+
+@pytest.mark.parametrize("N", [1, 2])
+def test_fewer_than_three_cells_leave_no_normal_cell_and_are_refused(N):
+    """Reductions sit at N//3 and 2N//3: with N <= 2 every cell reduces, and a search answered an all-max-pool
+    normal cell it had never measured (newcomer trial)."""
+    from zeronas.search import search
+
+    with pytest.raises(UserError, match=f"N={N} cells has reduction cells at N//3 and 2N//3 only"):
+        space.supernet(C=4, N=N)
+    with pytest.raises(UserError, match="use --N 3 or more"):
+        search("darts", "freedarts", seed=0, C=2, N=N, data="none")
+    assert [c.reduction for c in space.supernet(C=2, N=3).cells] == [False, True, True]

@@ -51,7 +51,7 @@ def test_code_score_matches_finite_differences_on_a_darts_supernet():
     the raw alpha (float64, same |theta| and train-mode BN)."""
     from zeronas.proxies.synflow import linearized
 
-    sup, alpha = code_supernet(darts, 0, 2, 2, 10)
+    sup, alpha = code_supernet(darts, 0, 2, 3, 10)
     alpha = alpha.double()
     scores, _ = connection_sensitivity_code(sup, alpha, (1, 3, 8, 8), dtype=torch.float64)
     net = linearized(copy.deepcopy(sup), torch.float64).train()
@@ -67,7 +67,7 @@ def test_code_score_matches_finite_differences_on_a_darts_supernet():
 
 
 def test_code_protocol_leaves_the_callers_supernet_untouched():
-    sup, alpha = code_supernet(darts, 0, 2, 2, 10)
+    sup, alpha = code_supernet(darts, 0, 2, 3, 10)
     sup.eval()
     before = {k: v.clone() for k, v in sup.state_dict().items()}
     connection_sensitivity_code(sup, alpha, (1, 3, 8, 8))
@@ -105,7 +105,7 @@ def test_code_protocol_refuses_scores_it_cannot_rank(monkeypatch, bad, match):
 
     monkeypatch.setattr(sys.modules["zeronas.search.freedarts"], "connection_sensitivity_code", fake)
     with pytest.raises(UserError, match=match) as e:
-        search("darts", "freedarts", protocol="code", seed=0, C=2, N=2)
+        search("darts", "freedarts", protocol="code", seed=0, C=2, N=3)
     assert "\n" not in str(e.value) and "bn-bypass" in str(e.value)
 
 

@@ -186,7 +186,11 @@ class AuxiliaryHead(nn.Module):
 
 
 def _layout(N: int):
-    """Per cell: reduction or not (reductions at N//3 and 2N//3)."""
+    """Per cell: reduction or not (reductions at N//3 and 2N//3). N < 3 would make every cell a reduction
+    cell, so the normal cell would be neither trained nor searched: a UserError."""
+    if N < 3:
+        raise UserError(f"a DARTS network of N={N} cells has reduction cells at N//3 and 2N//3 only, so no normal "
+                        "cell: use --N 3 or more")
     return [i in (N // 3, 2 * N // 3) for i in range(N)]
 
 
