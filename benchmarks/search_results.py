@@ -30,10 +30,15 @@ OPTIMUM = {"cifar10": 94.37, "cifar100": 73.51, "imagenet16-120": 47.31}
 # label -> (method, kwargs, settings note, published (C10, C100, IN16) or None, source); EXPENSIVE ones run
 # --expensive-seeds seeds (3 by default) to fit the CPU budget, as the table says
 METHODS = {
-    "freedarts": ("freedarts", {}, "one-shot ZEROS, supernet C=16 N=5 (paper settings)",
+    "freedarts": ("freedarts", {"protocol": "code"}, "one-shot ZEROS, supernet C=16 N=5 (paper settings), the "
+                  "released notebooks' protocol (the default)",
                   None, "FreeDARTS NB201 numbers: see published_numbers.md (not a like-for-like protocol)"),
-    "freedarts-iterative": ("freedarts", {"variant": "iterative"}, "our reading of the iterative schedule",
-                            None, ""),
+    "freedarts-iterative": ("freedarts", {"variant": "iterative", "protocol": "code"},
+                            "our reading of the iterative schedule, code protocol", None, ""),
+    "freedarts-bn-bypass": ("freedarts", {"protocol": "bn-bypass"}, "one-shot ZEROS, our bn-bypass protocol "
+                            "(float64, BN bypassed, softmax weights at alpha = 0)", None, ""),
+    "freedarts-iterative-bn-bypass": ("freedarts", {"variant": "iterative", "protocol": "bn-bypass"},
+                                      "the iterative schedule, bn-bypass protocol", None, ""),
     "sample-nwot-100": ("sample", {"proxy": "nwot", "n": 100, "batch_size": 128}, "NASWOT N=100, batch 128",
                         (92.81, 69.48, 43.10), "NASWOT paper, N=100"),
     "rea-nwot-100": ("rea", {"proxy": "nwot", "budget": 100, "population": 20, "tournament": 5},
