@@ -252,3 +252,14 @@ def test_a_result_json_of_several_runs_is_read_as_its_runs(tmp_path):
     (tmp_path / "bad.json").write_text('[{"arch": 3}]')
     res = runner.invoke(app, ["score", "--arch-file", str(tmp_path / "bad.json"), "-p", "params"])
     assert "is not a result.json with an \"arch\" field" in str(res.exception)
+
+
+def test_darts_supernet_search_without_a_size_says_it_takes_hours(monkeypatch):
+    """There is no cpu preset on darts: te-nas's default took an ETA of 6.5 h without a word (newcomer trial)."""
+    def stop(*a, **k):
+        raise UserError("stop here")
+
+    monkeypatch.setattr("zeronas.search.search", stop)
+    res = runner.invoke(app, ["search", "--space", "darts", "--method", "te-nas", "--data", "none"])
+    assert "te-nas on darts searches the paper's supernet (C=16, 8 cells): hours on a CPU" in " ".join(
+        res.output.split())

@@ -432,7 +432,9 @@ def search(
         help="cpu (default): on nb201, settings that finish within 5 minutes on a 2-core CPU for zero-cost-pt "
              "(--pool 5 --validate 10 --C 8 --N 1 --batch-size 64), te-nas (--repeat 1 --batch-size 16 --C 8 "
              "--N 1), teg-rea (--repeat 1 --budget 30 --population 10 --tournament 3) and teg-reinforce "
-             "(--repeat 1 --budget 30); paper: the papers' settings. Options given explicitly always win.")
+             "(--repeat 1 --budget 30); on macro, zero-cost-pt with --C 8 --pool 5 --validate 10; none on darts, "
+             "where te-nas and zero-cost-pt run the paper's supernet (hours on a CPU unless --C/--N are given). "
+             "paper: the papers' settings. Options given explicitly always win.")
     ] = "cpu",
     budget: Annotated[int | None, typer.Option(
         help="Architectures evaluated: sample/das N; rea default 200; teg-rea default population+1000; "
@@ -531,6 +533,12 @@ def search(
             users = [m for m in list_strategies() if name in strategy_keywords(m)]
             raise UserError(f"{flag(name)} does not apply to --method {method}; it applies to {', '.join(users)}")
     kwargs.update(data=data, device=device, data_dir=data_dir)
+    if space == "darts" and method in ("te-nas", "zero-cost-pt") and channels is None and cells is None:
+        # no cpu preset exists here: the paper's supernet takes hours on a CPU (docs/darts_searches.md)
+        err_console.print(f"[yellow]note:[/] {method} on darts searches the paper's supernet (C=16, 8 cells): "
+                          "hours on a CPU. For a quick look pass a smaller "
+                          "one, e.g. --C 8 --N 5" + (" --repeat 1" if method == "te-nas" else " --pool 2 --validate 5")
+                          + " (docs/darts_searches.md lists measured times)", soft_wrap=True)
     if evaluator == "train" and refine and time_budget is not None:  # said before the minutes of training start
         err_console.print(f"[yellow]note:[/] --time-budget {time_budget:g} s covers the label-free search; the "
                           f"{refine} training read(s) of --evaluator train come on top (each trains a network for "
