@@ -291,3 +291,24 @@ def test_te_nas_measurements_are_keyed_by_dataset_and_classes():
         keys.append(te.data)
     assert keys[0]["dataset"] == "cifar10" and keys[0]["num_classes"] == 10
     assert keys[1]["num_classes"] == 100 and keys[0] != keys[1]
+
+
+def test_search_takes_proxy_options_and_refuses_unused_ones():
+    """DAS's combination rules (das.lam) could not be searched with: search had no --set (newcomer trial)."""
+    a = search("nb201", "sample", proxy="synflow", n=4, seed=0, data="none")
+    b = search("nb201", "sample", proxy="zeros", n=4, seed=0, data="none")
+    assert a.protocol["scorer"]["options"] == {} and b.protocol["scorer"]["proxy"] == "zeros"
+    with pytest.raises(UserError, match=r"--set das\.\* sets an option of proxy das, which --proxy synflow does "
+                                        r"not run \(it runs synflow\)"):
+        search("nb201", "sample", proxy="synflow", n=4, seed=0, data="none", options={"das": {"lam": 64.0}})
+    with pytest.raises(UserError, match="which --proxy zeronas-v1 does not run"):
+        search("nb201", "funnel", budget=3, seed=0, data="none", options={"das": {"lam": 64.0}})
+
+
+@needs_cifar
+def test_das_search_with_another_combination_rule():
+    r1 = search("nb201", "sample", proxy="das", n=3, seed=0, batch_size=8)
+    r64 = search("nb201", "sample", proxy="das", n=3, seed=0, batch_size=8, options={"das": {"lam": 64.0}})
+    assert r1.protocol["scorer"]["options"] == {"lam": 1.0} and r64.protocol["scorer"]["options"] == {"lam": 64.0}
+    # das = das_d + lam * ln(das_na) on the same draws: another rule, another value (or another answer)
+    assert r1.proxy_values["das"] != r64.proxy_values["das"] or r1.arch != r64.arch

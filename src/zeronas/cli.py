@@ -482,6 +482,9 @@ def search(
     store: Annotated[str | None, typer.Option(help=f"Results store ({STORE_FORMS}): every evaluation (and "
                                               "supernet measurement) is persisted there, and a killed search "
                                               "rerun with the same settings and seed resumes from it.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Option of the driving proxy, PROXY.OPTION=VALUE "
+                                            "(repeatable; funnel, sample, das, rea, random), e.g. --proxy das --set "
+                                            "das.lam=64 for one of DAS's combination rules.")] = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(help="Write result.json (and trajectory.png with --plot) here.")] = None,
     plot: Annotated[bool, typer.Option(help="Draw the search trajectory as a PNG (needs --out).")] = False,
     max_params: Annotated[float | None, typer.Option(
@@ -525,7 +528,8 @@ def search(
                  repeat=repeat, init=init, train_steps=train_steps, lr=lr, C=channels, N=cells, budget=budget,
                  time_budget=time_budget, batch_size=batch_size, store=store, max_params=max_params,
                  max_flops=max_flops, max_latency=max_latency or None, objectives=objectives, refine=refine,
-                 evaluator=evaluator, refine_strategy=refine_strategy, preset=preset)
+                 evaluator=evaluator, refine_strategy=refine_strategy, preset=preset,
+                 options=_parse_options(set_) or None)
     kwargs = {k: v for k, v in given.items() if v is not None}
     accepted = strategy_keywords(method)
     for name in kwargs:  # an option the method would ignore is an error, never silently dropped

@@ -416,7 +416,8 @@ DOMAINS: dict[str, object] = {
 }
 
 # Python names whose CLI flag is not --name-with-dashes
-FLAGS = {"channels": "--C", "cells": "--N", "C": "--C", "N": "--N", "set_": "--set", "sources": "SOURCE",
+FLAGS = {"channels": "--C", "cells": "--N", "C": "--C", "N": "--N", "set_": "--set", "options": "--set",
+         "sources": "SOURCE",
          "source": "SOURCE"}
 
 # Options that cannot be given together (each tuple: at most one of them)

@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..proxies.base import get_proxy
 from .base import Budget, SearchResult, register_strategy, rng_for
 from .constraints import crowding_distances, objective_key, pareto_ranks
-from .sample import HW_KEYWORDS, SCORER_KEYWORDS, Fitness, _result, _scorer_kwargs, _setup
+from .sample import HW_KEYWORDS, SCORER_KEYWORDS, Fitness, _result, _scorer_kwargs, _setup, check_options_used
 
 # Shares of the time budget: pool screening by the cheap members, then the dear members on the pool's leaders
 # in cheap-ensemble order, then local search around the leaders. Fixed a priori (docs/label_free_search.md).
@@ -48,7 +48,10 @@ class _Members:
         dear = [m for m in self.members if get_proxy(m).needs_images]
         self.cheap = [m for m in self.members if m not in dear] or list(self.members)
         self.dear = [m for m in self.members if m not in self.cheap]
-        self.fits = {m: Fitness(space, m, seed=seed, **scorer_kwargs) for m in self.members}
+        options = scorer_kwargs.pop("options", None) or {}
+        check_options_used(options, self.members, proxy)
+        self.fits = {m: Fitness(space, m, seed=seed, **scorer_kwargs,
+                                options={m: options[m]} if m in options else None) for m in self.members}
         self.full: dict[str, object] = {}  # format -> arch, scored by every member
 
     @property

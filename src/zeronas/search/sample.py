@@ -13,6 +13,14 @@ from ..scoring import Scorer
 from .base import Budget, SearchResult, register_strategy, rng_for
 
 
+def check_options_used(options: dict | None, members: list[str], proxy: str) -> None:
+    """A proxy option (``--set P.OPT=V``) for a proxy the search does not run is an error, never ignored."""
+    unused = sorted(set(options or {}) - set(members))
+    if unused:
+        raise UserError(f"--set {unused[0]}.* sets an option of proxy {unused[0]}, which --proxy {proxy} does not "
+                        f"run (it runs {', '.join(members)})")
+
+
 class Fitness:
     """Proxy (or ensemble) fitness with a cache: isomorphic archs are scored once when every member proxy
     depends only on the computed function (``shares_isomorphs``), each arch string once otherwise.
@@ -27,6 +35,7 @@ class Fitness:
             raise UserError(f"--proxy takes one proxy or one ensemble, not {proxy!r}")
         self.space, self.name = space, proxy
         self.members = ens[proxy] if ens else base
+        check_options_used(scorer_kwargs.get("options"), self.members, proxy)
         self.directions = [get_proxy(m).direction for m in self.members]
         self.shared = all(get_proxy(m).shares_isomorphs for m in self.members)
         # CIFAR-100 / ImageNet16-120 without their images: CIFAR-10 stands in, on the right network (noted)
@@ -83,7 +92,7 @@ class Fitness:
         return float(scores[keys.index(self.space.canonical(arch) if self.shared else self.space.format(arch))])
 
 
-SCORER_KEYWORDS = ("data", "data_dir", "batch_size", "init", "device", "store")
+SCORER_KEYWORDS = ("data", "data_dir", "batch_size", "init", "device", "store", "options")
 # every space whose archs can be sampled, mutated and built: these searches need nothing else of it
 SPACES = ("nb201", "darts", "nb101", "macro")
 
