@@ -187,6 +187,17 @@ def test_cli_train_on_real_cifar10(tmp_path):
     assert "JPEG" in s["fidelity"] or "lossless" in s["fidelity"]
 
 
+def test_a_refused_bench_build_leaves_no_store(separable, tmp_path):
+    from zeronas.benchmarks import training_states as ts
+
+    sp = zn.space("nb201")
+    with pytest.raises(UserError, match="fewer than one batch"):
+        ts.build(sp, [sp.sample(0)], tmp_path / "b.db", train_subset=None, batch_size=4096, progress=False)
+    with pytest.raises(UserError, match="unknown proxy"):
+        ts.build(sp, [sp.sample(0)], tmp_path / "b.db", proxies=["bogus"], train_subset=None, progress=False)
+    assert not any(tmp_path.iterdir())
+
+
 def test_training_states_bench_resumes_and_correlates(separable, tmp_path):
     from zeronas.benchmarks import training_states as ts
 

@@ -42,7 +42,6 @@ def build(space, archs, store, *, proxies=("nwot", "das", "das_d", "das_na"), ep
 
     if epochs < 1:
         raise UserError(f"--epochs must be at least 1, not {epochs}")
-    db = store if isinstance(store, Store) else Store(store)
     xtr, ytr, xte, yte, train_set = load_split(data, data_dir, train_subset, test_subset, seed)
     if len(ytr) < batch_size:
         raise UserError(f"{len(ytr)} training images are fewer than one batch of {batch_size}; lower --batch-size")
@@ -54,6 +53,7 @@ def build(space, archs, store, *, proxies=("nwot", "das", "das_d", "das_na"), ep
     # proxies score batches of the same training images the networks learn from
     scorer = Scorer(space, list(proxies), images=train_set, batch_size=proxy_batch, seed=seed, device=device,
                     build_options={"C": C, "N": N})
+    db = store if isinstance(store, Store) else Store(store)  # only now: a refused build leaves no store behind
     final_key = f"{PREFIX}test_acc@{epochs}"
     done = db.done(space.name, final_key, phash)
     todo = [a for a in dict.fromkeys(space.format(a) for a in archs) if a not in done]
