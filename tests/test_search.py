@@ -243,6 +243,8 @@ def test_killed_supernet_search_resumes(method, measure, kill, kwargs, fake_imag
         _kill_after(m, measure, 0)
         again = search("nb201", method, seed=2, store=db, **kwargs)
     assert again.arch == fresh.arch
+    # and reports what a fresh one does (zero-cost-pt counted only the decisions it recomputed)
+    assert resumed.evaluations == again.evaluations == fresh.evaluations
 
 
 def test_das_fast_training_trains_before_scoring(fake_images):

@@ -108,8 +108,10 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
             nonlocal evaluations, replayed
             batch = next_batch()
             stored = decisions.get(key)
-            if stored is not None:
+            if stored is not None:  # counted as made: a resumed search reports what a fresh one does
                 replayed += 1
+                evaluations += len(options)
+                progress.spend(len(options))
                 return int(stored["choice"])
             crit = []
             for opt in options:
