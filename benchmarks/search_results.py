@@ -137,7 +137,7 @@ def run(args) -> list[dict]:
                        "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
                        "evaluations": r.evaluations, "benchmark": r.benchmark, "accuracy_reads": r.accuracy_reads,
                        "fast_training_seconds": r.protocol.get("fast_training_seconds"),
-                       "stands_in_for": (r.protocol.get("scorer", {}).get("data", {}) or {}).get("stands_in_for")}
+                       "stands_in_for": r.stands_in_for}
                 if "refine" in r.protocol:  # what the accuracy reads changed: the label-free answer, judged
                     from zeronas.search.base import benchmark_info
                     from zeronas.spaces import space

@@ -30,7 +30,10 @@ def test_score_bad_inputs_are_one_line_errors():
                  # option values of the wrong type: a text, NaN, a fraction for a count (they ran before)
                  ["score", "--arch", BEST, "-p", "das", "--data", "none", "--set", "das.lam=abc"],
                  ["score", "--arch", BEST, "-p", "das", "--data", "none", "--set", "das.lam=nan"],
-                 ["score", "--arch", BEST, "-p", "swap", "--data", "none", "--set", "swap.repeats=2.5"]):
+                 ["score", "--arch", BEST, "-p", "swap", "--data", "none", "--set", "swap.repeats=2.5"],
+                 # options whose default is None take the type their annotation names; null only there
+                 ["score", "--arch", BEST, "-p", "ntk_cond", "--data", "none", "--set", "ntk_cond.batch_size=abc"],
+                 ["score", "--arch", BEST, "-p", "das", "--data", "none", "--set", "das.lam=null"]):
         res = runner.invoke(app, args)
         assert isinstance(res.exception, UserError), (args, res.output)
         assert "\n" not in str(res.exception)
@@ -261,5 +264,6 @@ def test_darts_supernet_search_without_a_size_says_it_takes_hours(monkeypatch):
 
     monkeypatch.setattr("zeronas.search.search", stop)
     res = runner.invoke(app, ["search", "--space", "darts", "--method", "te-nas", "--data", "none"])
-    assert "te-nas on darts searches the paper's supernet (C=16, 8 cells): hours on a CPU" in " ".join(
+    assert ("te-nas on darts searches the paper's supernet (C=16, 8 cells): hours on a CPU. The smallest "
+            "measured setting, --repeat 1 --C 4 --N 5 --batch-size 8") in " ".join(
         res.output.split())

@@ -735,3 +735,15 @@ def test_scoring_an_ensemble_names_it_and_its_members(name, members):
 
     with pytest.raises(zn.UserError, match=f"{re.escape(name)} is a rank ensemble.*--proxies {members}$"):
         zn.score(BEST, proxies=["params", name], data="none")
+
+
+def test_a_count_given_as_a_whole_float_is_the_count():
+    """swap.repeats=2.0 passed the type check and then crashed the proxy as a float (review)."""
+    from zeronas.scoring import Scorer
+
+    sc = Scorer("nb201", ["params"], data="none", options={"swap": {"repeats": 2.0}, "zen": {"bn_momentum": None}})
+    assert sc.options == {"params": {}}  # options of proxies not run are checked, not kept
+    from zeronas.scoring import _option_kind
+
+    assert _option_kind(zn.get_proxy("swap"), "repeats") is int
+    assert _option_kind(zn.get_proxy("ntk_cond"), "batch_size") is int  # default None, annotated int | None

@@ -277,8 +277,7 @@ def test_fast_train_lowers_loss_on_separable_data():
     assert np.mean(out["losses"][-5:]) < np.mean(out["losses"][:5])
 
 
-@needs_cifar
-def test_te_nas_measurements_are_keyed_by_dataset_and_classes():
+def test_te_nas_measurements_are_keyed_by_dataset_and_classes(fake_images):
     """te-nas / teg recorded data None (the protocol of a data-free proxy), so a te-nas store replayed a
     CIFAR-10 search as the answer of a CIFAR-100 one."""
     from zeronas.scoring import Scorer
@@ -287,11 +286,11 @@ def test_te_nas_measurements_are_keyed_by_dataset_and_classes():
 
     sp = get_space("nb201")
     keys = []
-    for data in ("cifar10", "cifar100"):
-        scorer = Scorer(sp, ["params"], data=data, batch_size=8, stand_in=True)
+    for classes in (10, 100):
+        scorer = Scorer(sp, ["params"], images=fake_images, num_classes=classes, batch_size=8)
         te = TEContext(sp, scorer, repeat=1, batch_size=8, C=4, N=1, lr_samples=10, lr_batches=1)
         keys.append(te.data)
-    assert keys[0]["dataset"] == "cifar10" and keys[0]["num_classes"] == 10
+    assert keys[0]["dataset"] == "cifar10" and keys[0]["batch0_sha256"] and keys[0]["num_classes"] == 10
     assert keys[1]["num_classes"] == 100 and keys[0] != keys[1]
 
 
@@ -305,6 +304,22 @@ def test_search_takes_proxy_options_and_refuses_unused_ones():
         search("nb201", "sample", proxy="synflow", n=4, seed=0, data="none", options={"das": {"lam": 64.0}})
     with pytest.raises(UserError, match="which --proxy zeronas-v1 does not run"):
         search("nb201", "funnel", budget=3, seed=0, data="none", options={"das": {"lam": 64.0}})
+    for method, kw in (("sample", {"n": 3}), ("funnel", {"budget": 3})):  # every member's options are recorded
+        r = search("nb201", method, proxy="ensemble:params+meco", seed=0, data="none",
+                   options={"meco": {"input_size": 8}}, **kw)
+        assert r.protocol["options"] == {"params": {}, "meco": {"input_size": 8}}
+
+
+def test_stands_in_for_is_found_wherever_a_method_records_its_data():
+    from zeronas.search.base import SearchResult
+
+    def result(protocol):
+        return SearchResult("m", "nb201", "a", "a", 0, 0.0, 1, protocol=protocol)
+
+    assert result({"scorer": {"data": {"stands_in_for": "cifar100"}}}).stands_in_for == "cifar100"  # sample
+    assert result({"data": {"dataset": "cifar100", "stands_in_for": "cifar100"}}).stands_in_for == "cifar100"  # te-nas
+    assert result({"context": {"data": {"stands_in_for": "imagenet16-120"}}}).stands_in_for == "imagenet16-120"
+    assert result({"scorer": {"data": {"dataset": "cifar10"}}}).stands_in_for is None
 
 
 @needs_cifar

@@ -432,8 +432,9 @@ def search(
         help="cpu (default): on nb201, settings that finish within 5 minutes on a 2-core CPU for zero-cost-pt "
              "(--pool 5 --validate 10 --C 8 --N 1 --batch-size 64), te-nas (--repeat 1 --batch-size 16 --C 8 "
              "--N 1), teg-rea (--repeat 1 --budget 30 --population 10 --tournament 3) and teg-reinforce "
-             "(--repeat 1 --budget 30); on macro, zero-cost-pt with --C 8 --pool 5 --validate 10; none on darts, "
-             "where te-nas and zero-cost-pt run the paper's supernet (hours on a CPU unless --C/--N are given). "
+             "(--repeat 1 --budget 30); on macro, zero-cost-pt with --C 8 --pool 5 --validate 10 --batch-size 64; "
+             "none on darts, where te-nas and zero-cost-pt run the paper's supernet (hours on a CPU; reduced "
+             "settings in docs/darts_searches.md take 10-30 minutes). "
              "paper: the papers' settings. Options given explicitly always win.")
     ] = "cpu",
     budget: Annotated[int | None, typer.Option(
@@ -539,10 +540,11 @@ def search(
     kwargs.update(data=data, device=device, data_dir=data_dir)
     if space == "darts" and method in ("te-nas", "zero-cost-pt") and channels is None and cells is None:
         # no cpu preset exists here: the paper's supernet takes hours on a CPU (docs/darts_searches.md)
+        quick = ("--repeat 1 --C 4 --N 5 --batch-size 8" if method == "te-nas"
+                 else "--pool 2 --validate 5 --C 8 --N 5 --batch-size 32")
         err_console.print(f"[yellow]note:[/] {method} on darts searches the paper's supernet (C=16, 8 cells): "
-                          "hours on a CPU. For a quick look pass a smaller "
-                          "one, e.g. --C 8 --N 5" + (" --repeat 1" if method == "te-nas" else " --pool 2 --validate 5")
-                          + " (docs/darts_searches.md lists measured times)", soft_wrap=True)
+                          f"hours on a CPU. The smallest measured setting, {quick}, took 10-30 minutes here "
+                          "(docs/darts_searches.md)", soft_wrap=True)
     if evaluator == "train" and refine and time_budget is not None:  # said before the minutes of training start
         err_console.print(f"[yellow]note:[/] --time-budget {time_budget:g} s covers the label-free search; the "
                           f"{refine} training read(s) of --evaluator train come on top (each trains a network for "
@@ -551,8 +553,7 @@ def search(
     for k in range(runs):
         r = run_search(space, method, seed=seed + k, **kwargs)
         results.append(r)
-        data_used = (r.protocol.get("scorer") or {}).get("data") or r.protocol.get("data") or {}  # te-nas: top level
-        stand_in = data_used.get("stands_in_for") if isinstance(data_used, dict) else None
+        stand_in = r.stands_in_for
         if stand_in and k == 0:  # as score says it: the proxies saw CIFAR-10 images, not the dataset's
             err_console.print(f"[yellow]note:[/] {stand_in} images not found: CIFAR-10 images stood in for them "
                               f"(resized to the network's input; recorded as stands_in_for in the result)")
@@ -810,7 +811,8 @@ def bench_build(
     proxy_batch: Annotated[int, typer.Option(help="Batch size of the proxies.")] = 64,
     lr: Annotated[float, typer.Option(help="Initial learning rate (SGD, the space's recipe otherwise).")] = 0.1,
     channels: Annotated[int, typer.Option("--C", help="Network channels (reduced for a CPU).")] = 8,
-    cells: Annotated[int, typer.Option("--N", help="Cells (NB201: per stage).")] = 1,
+    cells: Annotated[int | None, typer.Option("--N", help="Cells (NB201: per stage; default 1; DARTS: in all, "
+                                              "default 5, at least 3).", show_default=False)] = None,
     data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
 ):
@@ -831,7 +833,8 @@ def bench_build(
         archs.setdefault(sp.format(a), a)
     info = ts.build(sp, list(archs.values()), store, proxies=[p.strip() for p in proxies.split(",") if p.strip()],
                     epochs=epochs, data=data, data_dir=data_dir, train_subset=train_subset, test_subset=test_subset,
-                    batch_size=batch_size, lr=lr, C=channels, N=cells, seed=seed, proxy_batch=proxy_batch,
+                    batch_size=batch_size, lr=lr, C=channels, N=cells if cells is not None else
+                    (5 if space == "darts" else 1), seed=seed, proxy_batch=proxy_batch,
                     device=device)
     console.print(f"bench {info['protocol_hash']}: {info['archs']} archs, trained now {info['trained_now']} in "
                   f"{info['seconds']:.0f}s; store {store}")

@@ -155,16 +155,23 @@ class Scorer:
                             f"pass --data cifar10 with the data folder available, or drop them")
         self.skipped = unavailable
         self.proxies = [p for p in requested if p.name not in unavailable]
-        self.options = {p.name: {**p.defaults, **(options or {}).get(p.name, {})} for p in self.proxies}
+        checked: dict[str, dict] = {}
         for name, opts in (options or {}).items():
             spec = get_proxy(name)
             bad = set(opts) - set(spec.defaults)
             if bad:
                 raise UserError(f"proxy {name} has no option(s) {', '.join(sorted(bad))}; "
                                 f"its options are: {', '.join(spec.defaults) or 'none'}")
+            checked[name] = {}
             for opt, value in opts.items():
-                if (why := _option_type_error(spec.defaults[opt], value)) is not None:
+                kind = _option_kind(spec, opt)
+                why = ("give a value (null is for options whose default is None)"
+                       if value is None and spec.defaults[opt] is not None else _option_type_error(kind, value))
+                if why is not None:
                     raise UserError(f"--set {name}.{opt}={value!r}: {why} (default {spec.defaults[opt]!r})")
+                # a count given as 2.0 is the count 2 (the proxy indexes with it, and it keys the store as 2)
+                checked[name][opt] = int(value) if kind is int and isinstance(value, float) else value
+        self.options = {p.name: {**p.defaults, **checked.get(p.name, {})} for p in self.proxies}
         # each proxy's smallest batch (and other bounds) from its definition, before any work is done
         problems = [why for p in self.proxies if (why := p.check_options(self.options[p.name], batch_size))]
         if problems:
@@ -293,18 +300,34 @@ class Scorer:
         return out
 
 
-def _option_type_error(default, value) -> str | None:
-    """Why ``value`` cannot stand for a proxy option whose default is ``default`` (one phrase), or None: a
-    number's option takes a finite number (an integer one an integer), a flag a boolean, a text a text."""
-    if isinstance(default, bool):
+def _option_kind(spec: ProxySpec, opt: str) -> type | None:
+    """The type of a proxy option: its default's, or, for a default of None, the one its function's annotation
+    names (``int | None``); None when neither says."""
+    default = spec.defaults[opt]
+    if default is not None:
+        return type(default)
+    import inspect
+
+    param = inspect.signature(spec.fn).parameters.get(opt)
+    text = str(param.annotation) if param is not None else ""
+    return next((t for t in (bool, int, float, str) if t.__name__ in text), None)
+
+
+def _option_type_error(kind, value) -> str | None:
+    """Why ``value`` cannot be a proxy option of type ``kind`` (``_option_kind``) (one phrase), or None: a
+    number takes a finite number (a count a whole one), a flag a boolean, a text a text; an option whose
+    default is None also takes None (null)."""
+    if kind is None or value is None:
+        return None
+    if kind is bool:
         return None if isinstance(value, bool) else "give true or false"
-    if isinstance(default, (int, float)):
+    if kind in (int, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return "give a finite number"
-        if isinstance(default, int) and not float(value).is_integer():
+        if kind is int and not float(value).is_integer():
             return "give a whole number"
         return None
-    if isinstance(default, str) and not isinstance(value, str):
+    if kind is str and not isinstance(value, str):
         return "give a text"
     return None
 

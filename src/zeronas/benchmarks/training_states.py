@@ -53,6 +53,8 @@ def build(space, archs, store, *, proxies=("nwot", "das", "das_d", "das_na"), ep
     # proxies score batches of the same training images the networks learn from
     scorer = Scorer(space, list(proxies), images=train_set, batch_size=proxy_batch, seed=seed, device=device,
                     build_options={"C": C, "N": N})
+    if archs:  # a width or depth the space refuses (DARTS N < 3) is refused before the store exists
+        space.build(space.coerce(archs[0]), C=C, N=N)
     db = store if isinstance(store, Store) else Store(store)  # only now: a refused build leaves no store behind
     final_key = f"{PREFIX}test_acc@{epochs}"
     done = db.done(space.name, final_key, phash)

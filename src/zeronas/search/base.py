@@ -93,6 +93,19 @@ class SearchResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def stands_in_for(self) -> str | None:
+        """The dataset whose missing images CIFAR-10 replaced in this search, wherever its method records its
+        data protocol (a scorer's, a supernet context's, the method's own), or None."""
+        def find(obj):
+            if isinstance(obj, dict):
+                if isinstance(obj.get("stands_in_for"), str):
+                    return obj["stands_in_for"]
+                return next((f for v in obj.values() if (f := find(v)) is not None), None)
+            return None
+
+        return find(self.protocol)
+
 
 def benchmark_info(space, arch, data_dir=None) -> dict:
     """The answer's accuracy in the space's benchmark table: test accuracy on the three NB201 datasets, or the

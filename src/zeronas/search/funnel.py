@@ -128,6 +128,11 @@ class _Fit:
     def evaluations(self) -> int:
         return self.m.evaluations
 
+    @property
+    def member_options(self) -> dict:
+        """Each member's options, from its own scorer."""
+        return {m: self.m.fits[m].scorer.options.get(m, {}) for m in self.members}
+
     def _update(self):
         if self._scores is None or len(self._keys) != len(self.m.full):
             self._keys = list(self.m.full)

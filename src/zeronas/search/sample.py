@@ -15,6 +15,8 @@ from .base import Budget, SearchResult, register_strategy, rng_for
 
 def check_options_used(options: dict | None, members: list[str], proxy: str) -> None:
     """A proxy option (``--set P.OPT=V``) for a proxy the search does not run is an error, never ignored."""
+    for name in options or {}:
+        get_proxy(name)  # a misspelt proxy is named as unknown, with the list
     unused = sorted(set(options or {}) - set(members))
     if unused:
         raise UserError(f"--set {unused[0]}.* sets an option of proxy {unused[0]}, which --proxy {proxy} does not "
@@ -232,7 +234,10 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
     best = fit.best(seen)
     k, evaluator, strategy = refining
-    proto = {**protocol, "scorer": fit.scorer.protocol(get_proxy(fit.members[0]))}
+    proto = {**protocol, "scorer": fit.scorer.protocol(get_proxy(fit.members[0])),
+             # every member's options (the scorer block shows the first member's): what drove the search
+             "options": getattr(fit, "member_options", None) or {m: fit.scorer.options.get(m, {})
+                                                                 for m in fit.members}}
     front = []
     if cons.objectives:
         from .constraints import front_points
