@@ -69,6 +69,20 @@ def _read_text(path: Path, what: str) -> str:
         raise UserError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
 
 
+def _batch_label(data: dict) -> str:
+    """'cifar10 b64 1a2b3c4d' (dataset, batch size, batch hash) of a record's data protocol; '' without images."""
+    return f"{data['dataset']} b{data['batch_size']} {data['batch0_sha256'][:8]}" if data.get("dataset") else ""
+
+
+def _write_scores(out: Path | None, records) -> None:
+    """``out``/scores.json: one record per arch (or model) x proxy, with value and protocol."""
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / "scores.json"
+        path.write_text(jsonio.dumps([r.to_dict() for r in records], indent=1))
+        console.print(f"wrote {path}")
+
+
 def _result_archs(path: Path, text: str) -> list[tuple] | None:
     """[(seed, arch string)] of a search's result.json (one run: an object; --runs N: a list) or an export's
     JSON; None when ``text`` is not such a file (then it holds architecture strings)."""
@@ -76,10 +90,9 @@ def _result_archs(path: Path, text: str) -> list[tuple] | None:
         return None
     try:
         doc = json.loads(text)
-        runs = doc if isinstance(doc, list) else [doc]
-        found = [(r.get("seed"), r["arch"]) for r in runs]
+        found = [(r.get("seed"), r["arch"]) for r in (doc if isinstance(doc, list) else [doc])]
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-        raise UserError(f"arch file {str(path)!r} is not a result.json with an \"arch\" field") from None
+        found = []
     if not found or not all(isinstance(a, str) for _, a in found):
         raise UserError(f"arch file {str(path)!r} is not a result.json with an \"arch\" field")
     return found
@@ -213,8 +226,7 @@ def score(
             inapplicable.setdefault(r.proxy, r.error)
             continue
         d = r.protocol.get("data", {})
-        src = (f"{d['dataset']} b{d['batch_size']} {d['batch0_sha256'][:8]}" if "dataset" in d
-               else d.get("synthetic", "-"))
+        src = _batch_label(d) or d.get("synthetic", "-")
         cells = [r.proxy, _fmt(r.value), "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}",
                  src + (f" [red]{escape(why)}[/]" if (why := r.error or getattr(r, "reason", None)) else "")]
         table.add_row(*([r.arch] if many else []), *cells)
@@ -223,11 +235,7 @@ def score(
         console.print(f"not applicable on {sp.name} ({len(inapplicable)}):", highlight=False)
         for name, why in inapplicable.items():
             console.print(f"  {name}: {why}", highlight=False, markup=False, soft_wrap=True)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "scores.json"
-        path.write_text(jsonio.dumps([r.to_dict() for r in records], indent=1))
-        console.print(f"wrote {path}")
+    _write_scores(out, records)
 
 
 def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, input_size,
@@ -267,7 +275,7 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
                           input_size, loaded=ld, name=label) for spec, ld, label in zip(specs, loaded, labels)]
     c, h, w = runs[0][0].input_chw
     d = runs[0][0]._data_protocol
-    src = f", data {d['dataset']} b{d['batch_size']} {d['batch0_sha256'][:8]}" if d.get("dataset") else ""
+    src = f", data {_batch_label(d)}" if _batch_label(d) else ""
     results = [(label, scorer.score_model()) for scorer, label in runs]
     names = list(dict.fromkeys(r.proxy for _, recs in results for r in recs))
     value = {(label, r.proxy): r for label, recs in results for r in recs}
@@ -298,11 +306,7 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
         for label, r in missing:
             why = r.error or getattr(r, "reason", None) or "non-finite value"
             console.print(f"  {label} / {r.proxy}: {why}", highlight=False, markup=False, soft_wrap=True)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "scores.json"
-        path.write_text(jsonio.dumps([r.to_dict() for _, recs in results for r in recs], indent=1))
-        console.print(f"wrote {path}")
+    _write_scores(out, [r for _, recs in results for r in recs])
 
 
 def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
@@ -313,7 +317,7 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
     records = scorer.score_model()
     c, h, w = scorer.input_chw
     d = scorer._data_protocol
-    src = f", data {d['dataset']} b{d['batch_size']} {d['batch0_sha256'][:8]}" if d.get("dataset") else ""
+    src = f", data {_batch_label(d)}" if _batch_label(d) else ""
     table = Table(title=f"model {label} ({c}x{h}x{w} input, {scorer.num_classes} classes{src})")
     for col in ("proxy", "value", "better", "ms"):
         table.add_column(col, overflow="fold")
@@ -334,11 +338,7 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
         for r in skipped:
             console.print(f"  {r.proxy}: {r.error}",
                           highlight=False, markup=False, soft_wrap=True)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "scores.json"
-        path.write_text(jsonio.dumps([r.to_dict() for r in records], indent=1))
-        console.print(f"wrote {path}")
+    _write_scores(out, records)
 
 
 @app.command()
@@ -833,8 +833,7 @@ def bench_build(
         archs.setdefault(sp.format(a), a)
     info = ts.build(sp, list(archs.values()), store, proxies=[p.strip() for p in proxies.split(",") if p.strip()],
                     epochs=epochs, data=data, data_dir=data_dir, train_subset=train_subset, test_subset=test_subset,
-                    batch_size=batch_size, lr=lr, C=channels, N=cells if cells is not None else
-                    (5 if space == "darts" else 1), seed=seed, proxy_batch=proxy_batch,
+                    batch_size=batch_size, lr=lr, C=channels, N=cells, seed=seed, proxy_batch=proxy_batch,
                     device=device)
     console.print(f"bench {info['protocol_hash']}: {info['archs']} archs, trained now {info['trained_now']} in "
                   f"{info['seconds']:.0f}s; store {store}")

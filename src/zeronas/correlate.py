@@ -13,7 +13,7 @@ import numpy as np
 
 from . import jsonio
 from .benchmarks import load_ground_truth
-from .benchmarks.correlation import SMALL_SAMPLE, correlation, rank_ensemble, spearman_interval
+from .benchmarks.correlation import SMALL_SAMPLE, correlation, rank_ensemble, spearman_interval, top_k_size
 from .benchmarks.nb201 import normalize_dataset
 from .errors import UserError
 from .proxies.base import get_proxy, inapplicable_reason
@@ -229,7 +229,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             p, r = next(iter(small.items()))
             lo, hi = spearman_interval(r["spearman"], r["n"])
             ci = f"{lo:.2f}..{hi:.2f}" if math.isfinite(lo) else "undefined (fewer than 4 archs)"
-            tops = "/".join(str(max(1, round(r["n"] * f))) for f in (0.01, 0.05, 0.1))
+            tops = "/".join(str(top_k_size(r["n"], f)) for f in (0.01, 0.05, 0.1))
             why = (f"use --sample {SMALL_SAMPLE} or more for a reading" if len(idx) < SMALL_SAMPLE else
                    f"{len(idx) - r['n']} of the {len(idx)} sampled archs have no value or no ground truth (see the "
                    "notes on them)")

@@ -164,13 +164,7 @@ class Scorer:
                                 f"its options are: {', '.join(spec.defaults) or 'none'}")
             checked[name] = {}
             for opt, value in opts.items():
-                kind = _option_kind(spec, opt)
-                why = ("give a value (null is for options whose default is None)"
-                       if value is None and spec.defaults[opt] is not None else _option_type_error(kind, value))
-                if why is not None:
-                    raise UserError(f"--set {name}.{opt}={value!r}: {why} (default {spec.defaults[opt]!r})")
-                # a count given as 2.0 is the count 2 (the proxy indexes with it, and it keys the store as 2)
-                checked[name][opt] = int(value) if kind is int and isinstance(value, float) else value
+                checked[name][opt] = _checked_option(spec, opt, value)
         self.options = {p.name: {**p.defaults, **checked.get(p.name, {})} for p in self.proxies}
         # each proxy's smallest batch (and other bounds) from its definition, before any work is done
         problems = [why for p in self.proxies if (why := p.check_options(self.options[p.name], batch_size))]
@@ -313,23 +307,26 @@ def _option_kind(spec: ProxySpec, opt: str) -> type | None:
     return next((t for t in (bool, int, float, str) if t.__name__ in text), None)
 
 
-def _option_type_error(kind, value) -> str | None:
-    """Why ``value`` cannot be a proxy option of type ``kind`` (``_option_kind``) (one phrase), or None: a
-    number takes a finite number (a count a whole one), a flag a boolean, a text a text; an option whose
-    default is None also takes None (null)."""
-    if kind is None or value is None:
-        return None
-    if kind is bool:
-        return None if isinstance(value, bool) else "give true or false"
-    if kind in (int, float):
+def _checked_option(spec: ProxySpec, opt: str, value):
+    """``value`` as proxy option ``opt`` of ``spec`` takes it, or a one-line UserError: a number takes a finite
+    number (a count a whole one: 2.0 becomes 2, which the proxy indexes with and the store keys as 2), a flag
+    a boolean, a text a text; null only where the default is None."""
+    kind, default = _option_kind(spec, opt), spec.defaults[opt]
+    why = None
+    if value is None:
+        why = None if default is None else "give a value (null is for options whose default is None)"
+    elif kind is bool:
+        why = None if isinstance(value, bool) else "give true or false"
+    elif kind in (int, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return "give a finite number"
-        if kind is int and not float(value).is_integer():
-            return "give a whole number"
-        return None
-    if kind is str and not isinstance(value, str):
-        return "give a text"
-    return None
+            why = "give a finite number"
+        elif kind is int and not float(value).is_integer():
+            why = "give a whole number"
+    elif kind is str and not isinstance(value, str):
+        why = "give a text"
+    if why is not None:
+        raise UserError(f"--set {spec.name}.{opt}={value!r}: {why} (default {default!r})")
+    return int(value) if kind is int and isinstance(value, float) else value
 
 
 def stand_in_images(size: int, data_dir=None, split: str = "train"):

@@ -8,9 +8,14 @@ import numpy as np
 from scipy import stats
 
 
+def top_k_size(n: int, frac: float) -> int:
+    """How many of ``n`` architectures the top ``frac`` holds (at least 1)."""
+    return max(1, int(round(n * frac)))
+
+
 def top_k_overlap(scores: np.ndarray, truth: np.ndarray, frac: float) -> float:
     """Fraction of the top ``frac`` architectures by score that are also in the top ``frac`` by truth."""
-    k = max(1, int(round(len(scores) * frac)))
+    k = top_k_size(len(scores), frac)
     top_s = set(np.argsort(-scores, kind="stable")[:k])
     top_t = set(np.argsort(-truth, kind="stable")[:k])
     return len(top_s & top_t) / k

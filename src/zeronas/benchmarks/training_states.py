@@ -34,10 +34,15 @@ def bench_protocol(space, *, proxies, epochs, data, train_subset, test_subset, b
             "torch": torch.__version__}
 
 
+DEFAULT_N = {"nb201": 1, "darts": 5}  # DARTS needs N >= 3 for a normal cell; 5 as its reduced searches use
+
+
 def build(space, archs, store, *, proxies=("nwot", "das", "das_d", "das_na"), epochs=3, data="cifar10",
-          data_dir=None, train_subset=2048, test_subset=1000, batch_size=128, lr=0.1, C=8, N=1, seed=0,
+          data_dir=None, train_subset=2048, test_subset=1000, batch_size=128, lr=0.1, C=8, N=None, seed=0,
           proxy_batch=64, device="cpu", progress=True) -> dict:
-    """Train and measure every arch in ``archs`` (skipping those already in ``store``); returns a summary."""
+    """Train and measure every arch in ``archs`` (skipping those already in ``store``); returns a summary.
+    ``N`` defaults to the space's smallest useful depth (``DEFAULT_N``: NB201 1 cell per stage, DARTS 5)."""
+    N = DEFAULT_N.get(space.name, 1) if N is None else N
     from ..store import Store
 
     if epochs < 1:

@@ -278,8 +278,8 @@ def _pareto_ranks_2d(points: list[tuple]) -> list[int]:
     whose members seen so far dominates it; being dominated by rank k implies by every rank below k
     (dominance is transitive), so the rank is found by bisection. Per rank it keeps the largest y seen and
     the x of its first holder (the largest x with that y), which decides dominance: y' > y, or y' = y and
-    x' > x (equal points do not dominate each other)."""
-    pts = _nan_worst(points)
+    x' > x (equal points do not dominate each other). ``points`` have no NaN (``pareto_ranks`` made it -inf)."""
+    pts = points
     ranks = [0] * len(pts)
     top_y: list[float] = []
     top_x: list[float] = []
@@ -313,7 +313,7 @@ def crowding_distances(points: list[tuple], ranks: list[int]) -> list[float]:
     for i, r in enumerate(ranks):
         by_rank.setdefault(r, []).append(i)
     for members in by_rank.values():
-        for k in range(len(points[members[0]]) if members else 0):
+        for k in range(len(points[members[0]])):
             order = sorted(members, key=lambda i: points[i][k])
             dist[order[0]] = dist[order[-1]] = math.inf
             finite = [points[i][k] for i in order if math.isfinite(points[i][k])]

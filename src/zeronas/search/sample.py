@@ -55,6 +55,11 @@ class Fitness:
             self.hashes = [protocol_hash(self.scorer.protocol(get_proxy(m))) for m in self.members]
             self.stored = [self.store.values(space.name, m, h) for m, h in zip(self.members, self.hashes)]
 
+    @property
+    def member_options(self) -> dict:
+        """Each member's options (what the search ran them with)."""
+        return {m: self.scorer.options.get(m, {}) for m in self.members}
+
     def raw(self, arch) -> list[float]:
         canonical, text = self.space.canonical(arch), self.space.format(arch)
         key = canonical if self.shared else text
@@ -236,8 +241,7 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
     k, evaluator, strategy = refining
     proto = {**protocol, "scorer": fit.scorer.protocol(get_proxy(fit.members[0])),
              # every member's options (the scorer block shows the first member's): what drove the search
-             "options": getattr(fit, "member_options", None) or {m: fit.scorer.options.get(m, {})
-                                                                 for m in fit.members}}
+             "options": fit.member_options}
     front = []
     if cons.objectives:
         from .constraints import front_points
