@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import zeronas as zn
 from zeronas.errors import UserError
@@ -145,3 +146,31 @@ def test_unreachable_ops_match_the_suite_zero_set():
     assert sp.has_unreachable_ops("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
     assert not sp.has_unreachable_ops("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|".replace(
         "nor_conv_3x3~0", "none~0"))
+
+
+@pytest.mark.parametrize("k,stride,padding,shape", [(3, 1, 1, (4, 5, 8, 8)), (3, 2, 1, (2, 3, 9, 7)),
+                                                     (2, 2, 0, (2, 4, 8, 8))])
+def test_avgpool_channels_last_path_equals_torch_to_the_last_bit(k, stride, padding, shape):
+    """The CPU fast path (pooling a channels-last copy) must give nn.AvgPool2d's values and gradients exactly,
+    hand gradients back NCHW, allow double backward (GraSP) and step aside while tracing (export)."""
+    from zeronas.spaces.ops import AvgPool2d
+    fast, ref = AvgPool2d(k, stride, padding), nn.AvgPool2d(k, stride, padding, count_include_pad=False)
+    x = torch.randn(*shape, dtype=torch.float64 if k == 2 else torch.float32)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = fast(xa), ref(xb)
+    assert torch.equal(ya, yb) and ya.is_contiguous()
+    w = torch.randn_like(ya)
+    (ya * w).sum().backward()
+    (yb * w).sum().backward()
+    assert torch.equal(xa.grad, xb.grad) and xa.grad.is_contiguous()
+    # double backward (a Hessian-vector product through the pool, as GraSP takes)
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ga, = torch.autograd.grad((fast(xa) ** 2).sum(), xa, create_graph=True)
+    gb, = torch.autograd.grad((ref(xb) ** 2).sum(), xb, create_graph=True)
+    assert torch.equal(ga, gb)
+    v = torch.randn_like(x)
+    hva, = torch.autograd.grad((ga * v).sum(), xa)
+    hvb, = torch.autograd.grad((gb * v).sum(), xb)
+    assert torch.equal(hva, hvb)
+    traced = torch.jit.trace(fast, x)
+    assert "_ChannelsLastAvgPool" not in str(traced.graph) and torch.equal(traced(x), ref(x))

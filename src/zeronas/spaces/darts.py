@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import UserError
 from .base import SearchSpace, as_rng, register_space
-from .ops import MixedEdge, ReLUConvBN
+from .ops import AvgPool2d, MixedEdge, ReLUConvBN
 
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
        "dil_conv_5x5")
@@ -84,7 +84,7 @@ def make_op(name: str, C: int, stride: int, affine: bool, search: bool = False) 
     """An op of the space; ``search`` adds the non-affine BN that the DARTS supernet puts after pooling."""
     if name in ("max_pool_3x3", "avg_pool_3x3"):
         pool = (nn.MaxPool2d(3, stride, padding=1) if name == "max_pool_3x3"
-                else nn.AvgPool2d(3, stride, padding=1, count_include_pad=False))
+                else AvgPool2d(3, stride, padding=1))
         return nn.Sequential(pool, nn.BatchNorm2d(C, affine=False)) if search else pool
     if name == "skip_connect":
         return nn.Identity() if stride == 1 else FactorizedReduce(C, C, affine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -18,22 +19,63 @@ class ReLUConvBN(nn.Sequential):
         )
 
 
+def _cpu_pool_fast_path(x: torch.Tensor) -> bool:
+    # not while tracing (export): a traced graph must not hold a Python-defined op
+    return (x.device.type == "cpu" and x.dim() == 4 and x.is_contiguous() and not torch.jit.is_tracing()
+            and not torch.onnx.is_in_onnx_export())
+
+
+class _ChannelsLastAvgPool(torch.autograd.Function):
+    """avg_pool2d of an NCHW CPU tensor computed on a channels-last copy, forward and backward.
+
+    PyTorch's CPU pooling of NCHW tensors (2.13) is 2-4x slower than of channels-last ones, which give the
+    very same values: each output sums its window in the same order and divides by the same count, and the
+    backward adds each output's share to the inputs in the same order (``tests/test_spaces.py`` checks
+    equality to the last bit). Output and input gradient come back NCHW, so nothing upstream changes layout.
+    A backward that builds a graph (GraSP's Hessian-vector product) takes PyTorch's own NCHW backward, whose
+    derivative autograd knows.
+    """
+
+    @staticmethod
+    def forward(ctx, x, kernel_size, stride, padding):
+        xc = x.contiguous(memory_format=torch.channels_last)
+        ctx.args = (kernel_size, stride, padding)
+        ctx.save_for_backward(x, xc)
+        return F.avg_pool2d(xc, kernel_size, stride, padding, count_include_pad=False).contiguous()
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, xc = ctx.saved_tensors
+        k, s, p = ctx.args
+        if torch.is_grad_enabled():
+            g = torch.ops.aten.avg_pool2d_backward(grad, x, [k, k], [s, s], [p, p], False, False, None)
+        else:
+            g = torch.ops.aten.avg_pool2d_backward(grad.contiguous(memory_format=torch.channels_last), xc,
+                                                   [k, k], [s, s], [p, p], False, False, None).contiguous()
+        return g, None, None, None
+
+
+class AvgPool2d(nn.AvgPool2d):
+    """``nn.AvgPool2d`` with a square kernel and count_include_pad=False whose CPU forward and backward run
+    on a channels-last copy (same values, 2-4x faster; see ``_ChannelsLastAvgPool``)."""
+
+    def __init__(self, kernel_size: int, stride: int = 1, padding: int = 0):
+        super().__init__(kernel_size, stride=stride, padding=padding, count_include_pad=False)
+
+    def forward(self, x):
+        if _cpu_pool_fast_path(x):
+            return _ChannelsLastAvgPool.apply(x, self.kernel_size, self.stride, self.padding)
+        return super().forward(x)
+
+
 class AvgPool(nn.Module):
     """3x3 average pooling (count_include_pad=False, as in NB201 and DARTS)."""
 
     def __init__(self, stride=1):
         super().__init__()
-        self.pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+        self.pool = AvgPool2d(3, stride=stride, padding=1)
 
     def forward(self, x):
-        if (x.device.type == "cpu" and x.dim() == 4 and not (torch.is_grad_enabled() and x.requires_grad)
-                and not torch.jit.is_tracing()):
-            # CPU pooling of NCHW tensors is 2-4x slower than of channels-last ones, which give the very same
-            # values (each output sums its window in the same order); without autograd only, since the
-            # channels-last backward is no faster and would hand channels-last gradients upstream. Not while
-            # tracing (export): a traced graph must not depend on the grad mode of the run that checks it
-            y = self.pool(x.contiguous(memory_format=torch.channels_last))
-            return y.contiguous()
         return self.pool(x)
 
 
@@ -45,7 +87,7 @@ class ResNetBasicBlock(nn.Module):
         self.conv_a = ReLUConvBN(C_in, C_out, 3, stride, 1, 1, affine, track_running_stats)
         self.conv_b = ReLUConvBN(C_out, C_out, 3, 1, 1, 1, affine, track_running_stats)
         self.downsample = nn.Sequential(
-            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            AvgPool2d(2, stride=2, padding=0),
             nn.Conv2d(C_in, C_out, kernel_size=1, stride=1, padding=0, bias=False),
         )
 
