@@ -199,8 +199,9 @@ def test_search_says_when_stand_in_images_were_used(capsys):
     assert "note: cifar100 images not found: CIFAR-10 images stood in for them" in err
 
 
-def test_time_budget_with_training_reads_is_said_up_front(monkeypatch, capsys):
-    """--evaluator train reads come on top of --time-budget: said before minutes of training start."""
+def test_training_reads_without_a_time_budget_are_said_up_front(monkeypatch, capsys):
+    """--evaluator train without --time-budget: each read trains a full short epoch (minutes on a CPU), said
+    before the search runs; with --time-budget the reads fit inside it and nothing is said."""
     import pytest
 
     import zeronas.search as zsearch
@@ -211,10 +212,35 @@ def test_time_budget_with_training_reads_is_said_up_front(monkeypatch, capsys):
 
     monkeypatch.setattr(zsearch, "search", stop)
     with pytest.raises(SystemExit):
-        main(["search", "--time-budget", "10", "--refine", "2", "--evaluator", "train"])
+        main(["search", "--refine", "2", "--evaluator", "train"])
     err = " ".join(capsys.readouterr().err.split())
-    assert "--time-budget 10 s covers the label-free search; the 2 training read(s) of --evaluator train come on " \
-           "top" in err
+    assert "without --time-budget each of the 2 training read(s) of --evaluator train trains a network for a " \
+           "full epoch" in err
+    with pytest.raises(SystemExit):
+        main(["search", "--time-budget", "10", "--refine", "2", "--evaluator", "train"])
+    assert "training read" not in capsys.readouterr().err
+
+
+def test_training_reads_cut_short_by_the_time_budget_are_said(capsys, monkeypatch):
+    """A read that a time limit stopped part-way is near chance: the CLI says how many and on how many images."""
+    import pytest
+
+    from zeronas.cli import main
+    from zeronas.search.refine import TrainEvaluator
+
+    def cut_read(self, arch):  # what a read that trained one step of 256 images leaves behind
+        self.limits.append(1.0)
+        self.images.append(256)
+        self.cut += 1
+        return 10.0
+
+    monkeypatch.setattr(TrainEvaluator, "evaluate", cut_read)
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--method", "random", "--proxy", "params", "--data", "none", "--time-budget", "2",
+              "--refine", "2", "--evaluator", "train"])
+    assert exc.value.code == 0
+    assert ("note: 2 of the 2 training reads stopped part-way to fit the time budget (256-256 of 5,000 images): "
+            "a weak accuracy signal; raise --time-budget") in " ".join(capsys.readouterr().err.split())
 
 
 def test_fewer_reads_than_asked_are_said(capsys):

@@ -2,6 +2,7 @@
 one-line errors for bad devices, bounds, objectives and refinement options."""
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -367,6 +368,110 @@ def test_local_refine_strategy_reads_in_the_derived_order():
     assert [r[0] for r in read] == list("abefcd") and best == "f" and ev.reads == 6
     best_top, read_top = refine(Toy(), list("fedcba"), fitness.get, 3, Ev())
     assert [r[0] for r in read_top] == list("abc") and best_top == "b"
+
+
+def test_out_of_time_ends_the_reads_and_the_best_read_or_fitness_answers():
+    """An evaluator out of time: with no read the best fitness answers (the label-free answer), after one
+    read that read answers, and no read is counted for the refused one."""
+    from zeronas.search.refine import OutOfTime, refine
+
+    class Toy:
+        def format(self, a):
+            return a
+
+    class Ev:
+        def __init__(self, reads_allowed):
+            self.allowed, self.reads = reads_allowed, 0
+
+        def __call__(self, a):
+            if self.reads >= self.allowed:
+                raise OutOfTime("0 s left")
+            self.reads += 1
+            return {"a": 1.0, "b": 5.0, "c": 9.0}[a]
+
+    fitness = {"a": 3, "b": 2, "c": 1}.get
+    ev = Ev(0)
+    assert refine(Toy(), list("cba"), fitness, 3, ev) == ("a", []) and ev.planned == 3 and ev.reads == 0
+    best, read = refine(Toy(), list("cba"), fitness, 3, Ev(2), lambda a: [])
+    assert best == "b" and [r[0] for r in read] == ["a", "b"]
+
+
+def test_train_reads_share_the_time_left(monkeypatch):
+    """On a fake clock: deadline 100 s, 3 reads planned, each read takes 30 s: the limits are 100/3, 70/2,
+    40/1. With 5 s left and 4 of 8 reads to go, an equal share (1.25 s) is under MIN_READ_SECONDS: the read
+    takes all 5 s; with 1.5 s left a read raises OutOfTime without training."""
+    import time
+
+    import zeronas.train as ztrain
+    from zeronas.search.refine import OutOfTime, TrainEvaluator
+
+    clock = [0.0]
+    limits = []
+
+    def fake_train(space, arch, out, *, time_limit=None, resume=True, **kw):
+        assert resume is False  # a time-limited read trains afresh
+        limits.append(time_limit)
+        clock[0] += 30.0
+        return {"final": {"test_acc": 50.0 + len(limits)}}
+
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(ztrain, "train", fake_train)
+    sp = get_space("nb201")
+    ev = TrainEvaluator(sp, "cifar10", None, out="unused")
+    ev.deadline, ev.planned = 100.0, 3
+    assert [ev(sp.sample(i)) for i in range(3)] == [51.0, 52.0, 53.0]
+    assert limits == pytest.approx([100 / 3, 35.0, 40.0]) and ev.limits == pytest.approx(limits)
+    ev.deadline, ev.planned = clock[0] + 5.0, 7
+    ev(sp.sample(3))
+    assert limits[-1] == pytest.approx(5.0)
+    ev.deadline = clock[0] + 1.5
+    with pytest.raises(OutOfTime):
+        ev(sp.sample(4))
+    assert ev.reads == 4 and len(limits) == 4
+
+
+def test_search_with_training_reads_honours_the_time_budget(monkeypatch):
+    """--time-budget with --evaluator train: the label-free phase gets half, the reads train within the rest,
+    and the whole search (reads included) ends within the budget; the limits each read trained under are
+    recorded. Training is real, on NB201's recipe made tiny (C 4, N 1, batch 32: the bound is one step past
+    the budget) and slowed to >= 20 ms a step, so that the 5,000-image epoch (156 steps, >= 3 s) is longer
+    than any read's share and each read ends part-way."""
+    import json
+    import time
+
+    import zeronas.train.trainer as trainer_mod
+    from zeronas.data import ImageSet
+
+    def fake_load(dataset, split="train", data_dir=None, source="auto"):
+        rng = np.random.default_rng(0 if split == "train" else 1)
+        n = 5000 if split == "train" else 64
+        return ImageSet("cifar10", split, rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8),
+                        rng.integers(0, 10, n).astype(np.int64), "synthetic", "random")
+
+    tiny = trainer_mod.RECIPES["nb201"].replace(C=4, N=1, batch_size=32)
+    monkeypatch.setattr(trainer_mod, "load_images", fake_load)
+    monkeypatch.setattr(trainer_mod, "recipe_for", lambda name: tiny)
+    real_augment = trainer_mod.augment
+
+    def slow_augment(*a):
+        time.sleep(0.02)
+        return real_augment(*a)
+
+    monkeypatch.setattr(trainer_mod, "augment", slow_augment)
+    budget = 12.0
+    for method in ("sample", "funnel"):
+        extra = {"n": 10**6} if method == "sample" else {}
+        r = search("nb201", method, proxy="params", data="none", seed=0, time_budget=budget, refine=3,
+                   evaluator="train", **extra)
+        ref = r.protocol["refine"]
+        assert r.seconds <= budget + 1.0, (method, r.seconds)  # the first read's files (~0.3 s) may overrun
+        assert 1 <= r.accuracy_reads <= 3 and len(ref["train_time_limits"]) == r.accuracy_reads
+        assert all(t >= 2.0 for t in ref["train_time_limits"])
+        assert r.arch == max(ref["candidates"], key=lambda c: (c["accuracy"], c["fitness"]))["arch"]
+        rows = [json.loads(p.read_text()) for p in Path(ref["out"]).glob("*/log.jsonl")]
+        assert len(rows) == r.accuracy_reads and all(0 < row["images"] < 4992 for row in rows)
+        assert all(row.get("stopped_early") for row in rows) and ref["reads_cut_short"] == r.accuracy_reads
+        assert sorted(ref["train_images"]) == sorted(row["images"] for row in rows)  # the folders' order is not
 
 
 @needs_table

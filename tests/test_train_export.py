@@ -68,6 +68,45 @@ def test_stopped_run_resumes_to_the_same_weights(separable, tmp_path):
         "\n") == 2
 
 
+def test_time_limit_always_runs_one_step_and_is_part_of_the_run_identity(separable, tmp_path):
+    """A limit shorter than any step: exactly one step of 32 images runs (of 8 per epoch), the network is
+    evaluated as it is, no later epoch starts, the row says so; the limit is part of the run's identity, so
+    a run without it refuses that checkpoint; a non-positive limit is a one-line error."""
+    s = train("nb201", ARCH, tmp_path, epochs=3, progress=False, time_limit=1e-9, **TINY)
+    log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1 and log[0]["images"] == 32 and log[0]["stopped_early"] is True
+    assert s["epochs_done"] == 1 and 0 <= s["final"]["test_acc"] <= 100
+    with pytest.raises(UserError, match="differs in time_limit"):
+        train("nb201", ARCH, tmp_path, epochs=3, progress=False, **TINY)
+    whole = train("nb201", ARCH, tmp_path / "whole", epochs=1, progress=False, time_limit=3600, **TINY)
+    row = json.loads((tmp_path / "whole" / "log.jsonl").read_text().splitlines()[0])
+    assert row["images"] == 256 and "stopped_early" not in row and whole["epochs_done"] == 1
+    for bad in (0, -1.0):
+        with pytest.raises(UserError, match="time limit must be positive"):
+            train("nb201", ARCH, tmp_path / "bad", epochs=1, progress=False, time_limit=bad, **TINY)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_time_limit_stops_before_a_step_as_long_as_the_last_would_pass_it(separable, tmp_path, monkeypatch):
+    """A clock that moves 1 s per step and only then: under a 3.5 s limit steps 1-3 run (after 3, another
+    1 s step would end at 4 > 3.5), under 3.0 s steps 1-2 (the third would end at 3, the limit reached)."""
+    import zeronas.train.trainer as trainer_mod
+
+    clock = [0.0]
+    real_augment = trainer_mod.augment
+
+    def augment(*a):
+        clock[0] += 1.0
+        return real_augment(*a)
+
+    monkeypatch.setattr(trainer_mod, "augment", augment)
+    monkeypatch.setattr(trainer_mod.time, "perf_counter", lambda: clock[0])
+    for limit, steps in ((3.5, 3), (3.0, 2), (100.0, 8)):
+        train("nb201", ARCH, tmp_path / str(limit), epochs=1, progress=False, time_limit=limit, **TINY)
+        row = json.loads((tmp_path / str(limit) / "log.jsonl").read_text())
+        assert row["images"] == 32 * steps and row["train_seconds"] == steps, (limit, row)
+
+
 def test_darts_training_uses_aux_head_and_drop_path(separable, tmp_path):
     g = zn.space("darts").sample(0)
     s = train("darts", g, tmp_path, epochs=2, C=2, N=3, batch_size=64, progress=False)

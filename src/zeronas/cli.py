@@ -442,7 +442,8 @@ def search(
              "teg-reinforce default 500.")] = None,
     time_budget: Annotated[float | None, typer.Option(
         help="Wall seconds allowed, set-up included (funnel: default 240; random, rea, teg-*, sample, das); "
-             "--refine's --evaluator train reads come on top.")] = None,
+             "with --refine K --evaluator train, half of it is kept for the K training reads, each training for "
+             "an equal share of what is left.")] = None,
     n: Annotated[int | None, typer.Option(help="sample/das: architectures to draw (NASWOT N, default 100).")] = None,
     population: Annotated[int | None, typer.Option(
         help="rea/teg-rea: population size (default 20 / 256).")] = None,
@@ -545,10 +546,13 @@ def search(
         err_console.print(f"[yellow]note:[/] {method} on darts searches the paper's supernet (C=16, 8 cells): "
                           f"hours on a CPU. The smallest measured setting, {quick}, took 10-30 minutes here "
                           "(docs/darts_searches.md)", soft_wrap=True)
-    if evaluator == "train" and refine and time_budget is not None:  # said before the minutes of training start
-        err_console.print(f"[yellow]note:[/] --time-budget {time_budget:g} s covers the label-free search; the "
-                          f"{refine} training read(s) of --evaluator train come on top (each trains a network for "
-                          "real: minutes on a CPU)", soft_wrap=True)
+    from .train import RECIPES
+
+    # said before the minutes of training start (a space without a recipe is refused by the search instead)
+    if evaluator == "train" and refine and time_budget is None and space in RECIPES:
+        err_console.print(f"[yellow]note:[/] without --time-budget each of the {refine} training read(s) of "
+                          "--evaluator train trains a network for a full epoch on 5,000 images: minutes each on "
+                          "a CPU", soft_wrap=True)
     results = []
     for k in range(runs):
         r = run_search(space, method, seed=seed + k, **kwargs)
@@ -577,10 +581,17 @@ def search(
             evals = f"{r.evaluations} evals"
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
+        ref = r.protocol.get("refine") or {}
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked
-            err_console.print(f"[yellow]note:[/] {r.accuracy_reads} of the {refine} accuracy reads asked: the search "
-                              "had no more distinct candidates to read (raise --time-budget or --budget)",
-                              soft_wrap=True)
+            why = ("the time budget ran out" if ref.get("train_time_limits") is not None
+                   else "the search had no more distinct candidates to read")
+            err_console.print(f"[yellow]note:[/] {r.accuracy_reads} of the {refine} accuracy reads asked: {why} "
+                              "(raise --time-budget or --budget)", soft_wrap=True)
+        if ref.get("reads_cut_short"):  # a read of a few steps is near chance: never let it pass unremarked
+            err_console.print(f"[yellow]note:[/] {ref['reads_cut_short']} of the {r.accuracy_reads} training reads "
+                              f"stopped part-way to fit the time budget ({min(ref['train_images'])}-"
+                              f"{max(ref['train_images'])} of {ref['train_subset']:,} images): a weak accuracy "
+                              "signal; raise --time-budget for fuller reads", soft_wrap=True)
         if r.constraints.get("answer"):
             console.print("  answer: " + ", ".join(f"{k} {v:.4g}" for k, v in r.constraints["answer"].items()),
                           highlight=False)

@@ -22,7 +22,16 @@ from ..errors import UserError
 from ..proxies.base import get_proxy
 from .base import Budget, SearchResult, register_strategy, rng_for
 from .constraints import crowding_distances, objective_key, pareto_ranks
-from .sample import HW_KEYWORDS, SCORER_KEYWORDS, Fitness, _result, _scorer_kwargs, _setup, check_options_used
+from .sample import (
+    HW_KEYWORDS,
+    SCORER_KEYWORDS,
+    Fitness,
+    _reserve_reads,
+    _result,
+    _scorer_kwargs,
+    _setup,
+    check_options_used,
+)
 
 # Shares of the time budget: pool screening by the cheap members, then the dear members on the pool's leaders
 # in cheap-ensemble order, then local search around the leaders. Fixed a priori (docs/label_free_search.md).
@@ -179,11 +188,12 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     here) keeps 15% of the budget back from the stages (their shares above are then of the other 85%),
     reads the top ceil(K/4) contenders, then hill-climbs on the reads through one-edit neighbourhoods in
     ensemble order, scoring missing neighbours while the budget lasts (``refine.refine``); ``"top"`` reads
-    the top K contenders. ``objectives`` returns the front of the contenders, and spreads the search over
-    the first cost objective: the screen takes the pool's archs from 10 cost quantile bins in turn, each bin
-    in the pool-wide NSGA-II order of (cheap score, cost) (``nsga_order``: earlier fronts first, each front's
-    ends and sparse parts before its crowded ones), and the local stage expands every contender on the front
-    of (ensemble score, cost) in the same order. Raises UserError for a bad proxy, budget or
+    the top K contenders. With ``evaluator="train"`` and a time budget, half the budget is kept back instead
+    (``refine.TRAIN_SHARE``): the reads train within it. ``objectives`` returns the front of the contenders, and
+    spreads the search over the first cost objective: the screen takes the pool's archs from 10 cost quantile bins
+    in turn, each bin in the pool-wide NSGA-II order of (cheap score, cost) (``nsga_order``: earlier fronts first,
+    each front's ends and sparse parts before its crowded ones), and the local stage expands every contender on the
+    front of (ensemble score, cost) in the same order. Raises UserError for a bad proxy, budget or
     constraint (before any scoring)."""
     if pool is not None and pool < 1:
         raise UserError(f"--pool must be at least 1, not {pool}")
@@ -192,10 +202,14 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     rng = rng_for(seed)
     t_start = time.perf_counter()  # set-up (data, tables) counts against the time
     cons, refining = _setup(space, kw, local_refine=True)
-    # local refinement scores the neighbourhoods it reads within the budget: the stages get the rest
+    # local refinement scores the neighbourhoods it reads within the budget, training reads train within it:
+    # the stages get the rest
     keep = REFINE_SHARE if refining[2] == "local" else 0.0
     full_budget, full_seconds = budget, time_budget
     budget = None if budget is None else max(1, math.floor(budget * (1 - keep)))
+    stages_seconds = _reserve_reads(time_budget, refining, t_start)
+    if stages_seconds is not None and stages_seconds != time_budget:  # --evaluator train: its share, not 15%
+        keep = 1 - stages_seconds / time_budget
     time_budget = None if time_budget is None else time_budget * (1 - keep)
     limit = Budget(budget, time_budget, label="funnel")
     limit.t0 = t_start

@@ -9,6 +9,16 @@ import math
 from ..errors import UserError
 
 EVALUATORS = ("table", "train")
+# With a time budget, the share of it a search keeps back for --evaluator train's reads (the label-free phase
+# gets the rest); fixed a priori: half, so that K reads of a few tens of seconds each fit a 5-minute search
+TRAIN_SHARE = 0.5
+MIN_READ_SECONDS = 2.0  # the least time a read is started with (more once a read has measured it)
+
+
+class OutOfTime(Exception):
+    """No time is left for another accuracy read (the search's time budget)."""
+
+
 # 12-epoch schedule (hp=12) test accuracy, one seed, per dataset: the data README's source E
 HP12 = {"cifar10": "hp12_cifar10_test_acc_1seed", "cifar100": "hp12_cifar100_test_acc_1seed",
         "imagenet16-120": "hp12_imagenet16_120_test_acc_1seed"}
@@ -72,9 +82,20 @@ class TrainEvaluator(Evaluator):
     """Real short training (``zeronas.train.train``) of a candidate, for spaces without a table: the space's
     recipe, shortened to ``epochs`` (default 1) on ``train_subset`` training images (default 5,000), judged on
     ``test_subset`` held-out test images (default 1,000); the answer is the final test accuracy (percent).
-    Each candidate trains into ``out``/<arch hash> with its checkpoint, so a killed refinement resumes. The
+    Each candidate trains into ``out``/<arch hash> with its checkpoint, so a killed refinement resumes (not
+    under a time budget: see below). The
     accuracy is a short-training signal (as in DAS's fast training or RoBoT), not the benchmark's 200 epochs.
-    ``reads``: distinct architectures trained. Errors: a space without a recipe (one-line UserError)."""
+    ``reads``: distinct architectures trained. Errors: a space without a recipe (one-line UserError).
+
+    Under a time budget the search sets ``deadline`` (a ``time.perf_counter()`` instant) and ``planned`` (the
+    reads it means to make): each read then gets an equal share of the time left (``train``'s ``time_limit``,
+    which covers its set-up, steps and evaluation); when that share is under the least a read takes (the last
+    read's seconds with one step instead of all of its steps, and at least ``MIN_READ_SECONDS``) the read takes
+    all the time left instead, and when even that is under it, the read raises ``OutOfTime`` instead of
+    starting; the seconds the last read ran past its limit (its last files) are kept back from the next. A
+    read always trains one step, so the first read, whose least is not known yet, can end past the deadline
+    by up to its set-up and one step (NB201's recipe on 2 cores: ~3 s and ~2-4 s), a later one by the
+    misjudged part of its last files (tenths of a second)."""
 
     name = "train"
 
@@ -93,6 +114,13 @@ class TrainEvaluator(Evaluator):
         self.out = out or tempfile.mkdtemp(prefix="zeronas-refine-")
         self.column = f"test_acc after {epochs} epoch(s) on {train_subset} images"
         self.seconds = 0.0
+        self.deadline: float | None = None
+        self.planned = 1
+        self.limits: list[float] = []  # the time limit each read trained under
+        self.images: list[int] = []  # the images each read trained on in its last epoch
+        self.cut = 0  # reads whose time limit ended their training part-way
+        self.least = MIN_READ_SECONDS  # the seconds of a read that trains one step (measured on the last read)
+        self.over = 0.0  # the seconds the last read took past its limit (writing its files): kept back next time
 
     def evaluate(self, arch) -> float:
         import hashlib
@@ -102,12 +130,30 @@ class TrainEvaluator(Evaluator):
         from ..train import train
 
         t0 = time.perf_counter()
+        limit = None
+        if self.deadline is not None:
+            limit = (self.deadline - t0) / max(1, self.planned - self.reads) - self.over
+            if limit < self.least:  # too little for an equal share: this read takes all that is left
+                limit = self.deadline - t0 - self.over
+            if limit < self.least:
+                raise OutOfTime(f"{self.deadline - t0:.0f} s left")
+            self.limits.append(limit)
         folder = Path(self.out) / hashlib.sha256(self.space.format(arch).encode()).hexdigest()[:16]
         summary = train(self.space, arch, folder, data=self.data, data_dir=self.data_dir, device=self.device,
                         seed=self.seed, train_subset=self.train_subset, test_subset=self.test_subset,
-                        progress=False, epochs=self.epochs)
-        self.seconds += time.perf_counter() - t0
-        return float(summary["final"]["test_acc"]) if summary.get("final") else math.nan
+                        progress=False, epochs=self.epochs, time_limit=limit,
+                        resume=limit is None)  # a time-limited read trains afresh: its limit is this run's
+        spent = time.perf_counter() - t0
+        self.seconds += spent
+        if limit is not None:
+            self.over = max(0.0, spent - limit)
+        final = summary.get("final")
+        self.images.append(int(final.get("images", 0)) if final else 0)
+        self.cut += bool(final and final.get("stopped_early"))
+        if final and final.get("images"):
+            steps = final["images"] / summary["recipe"]["batch_size"]
+            self.least = max(MIN_READ_SECONDS, spent - final["train_seconds"] * (1 - 1 / steps))
+        return float(final["test_acc"]) if final else math.nan
 
 
 def make_evaluator(space, evaluator: str, data=None, data_dir=None):
@@ -128,9 +174,11 @@ def refine(space, candidates, fitness, k: int, evaluator, neighbours=None) -> tu
     architecture read so far (hill climbing on the accuracy signal, ordered by the label-free score), or the
     next unread candidate when that neighbourhood is spent. The split and the order were fixed a priori, not
     tuned on a benchmark's labels. Returns (best arch, [(arch string, fitness when read, accuracy)] in read
-    order); ties go to the higher fitness."""
+    order); ties go to the higher fitness. An evaluator that raises ``OutOfTime`` ends the reads: the best
+    read answers, or the best fitness when there was none."""
     unique = {space.format(a): a for a in candidates}
     read: dict[str, tuple] = {}
+    evaluator.planned = k
 
     def take(a):
         read[space.format(a)] = (a, float(fitness(a)), evaluator(a))
@@ -138,18 +186,22 @@ def refine(space, candidates, fitness, k: int, evaluator, neighbours=None) -> tu
     def best_read():  # ties: today's fitness (an ensemble's ranks move as contenders are added)
         return max(read.values(), key=lambda r: (r[2], fitness(r[0])))[0]
 
-    if neighbours is None:
-        for a in sorted(unique.values(), key=fitness, reverse=True)[:k]:
-            take(a)
-    else:
-        for a in sorted(unique.values(), key=fitness, reverse=True)[:max(1, math.ceil(k / 4))]:
-            take(a)
-        while len(read) < k:
-            near = [a for a in neighbours(best_read()) if space.format(a) not in read]
-            for a in near:
-                unique.setdefault(space.format(a), a)
-            rest = near or [a for key, a in unique.items() if key not in read]
-            if not rest:
-                break
-            take(max(rest, key=fitness))
-    return best_read(), [(key, f, acc) for key, (_, f, acc) in read.items()]
+    try:
+        if neighbours is None:
+            for a in sorted(unique.values(), key=fitness, reverse=True)[:k]:
+                take(a)
+        else:
+            for a in sorted(unique.values(), key=fitness, reverse=True)[:max(1, math.ceil(k / 4))]:
+                take(a)
+            while len(read) < k:
+                near = [a for a in neighbours(best_read()) if space.format(a) not in read]
+                for a in near:
+                    unique.setdefault(space.format(a), a)
+                rest = near or [a for key, a in unique.items() if key not in read]
+                if not rest:
+                    break
+                take(max(rest, key=fitness))
+    except OutOfTime:  # the time budget is spent: the reads made so far decide (none: the label-free answer)
+        pass
+    best = best_read() if read else max(unique.values(), key=fitness)
+    return best, [(key, f, acc) for key, (_, f, acc) in read.items()]

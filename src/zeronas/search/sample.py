@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import time
 
 import numpy as np
 
@@ -44,6 +45,8 @@ class Fitness:
         self.scorer = Scorer(space, self.members, stand_in=True, **scorer_kwargs)
         self.values: dict[str, list[float]] = {}
         self.evaluations = 0
+        self._keys: dict = {}  # arch -> (canonical, text): formatting costs more than a search's bookkeeping
+        self._ranked: tuple[int, dict] = (0, {})  # an ensemble's scores over the first n values, by key
         # with a store, every evaluation is persisted: a killed search rerun with the same seed replays its
         # trajectory from stored values and continues where it stopped
         self.store = None
@@ -60,8 +63,19 @@ class Fitness:
         """Each member's options (what the search ran them with)."""
         return {m: self.scorer.options.get(m, {}) for m in self.members}
 
+    def _names(self, arch) -> tuple[str, str]:
+        try:
+            return self._keys[arch]
+        except (KeyError, TypeError):  # new, or unhashable (then computed each time)
+            names = self.space.canonical(arch), self.space.format(arch)
+            try:
+                self._keys[arch] = names
+            except TypeError:
+                pass
+            return names
+
     def raw(self, arch) -> list[float]:
-        canonical, text = self.space.canonical(arch), self.space.format(arch)
+        canonical, text = self._names(arch)
         key = canonical if self.shared else text
         if key not in self.values:
             skeys = [canonical if get_proxy(m).shares_isomorphs else text for m in self.members]
@@ -91,12 +105,16 @@ class Fitness:
         if len(self.members) == 1:
             v = vals[0] * self.directions[0]
             return -np.inf if np.isnan(v) else float(v)
-        from ..benchmarks.correlation import rank_ensemble
+        n, ranked = self._ranked
+        if n != len(self.values):  # ranked again only when the seen set has grown (values are never replaced)
+            from ..benchmarks.correlation import rank_ensemble
 
-        keys = list(self.values)
-        cols = [np.array([self.values[k][m] for k in keys]) for m in range(len(self.members))]
-        scores = rank_ensemble(cols, self.directions)
-        return float(scores[keys.index(self.space.canonical(arch) if self.shared else self.space.format(arch))])
+            keys = list(self.values)
+            cols = [np.array([self.values[k][m] for k in keys]) for m in range(len(self.members))]
+            ranked = dict(zip(keys, map(float, rank_ensemble(cols, self.directions))))
+            self._ranked = (len(keys), ranked)
+        canonical, text = self._names(arch)
+        return ranked[canonical if self.shared else text]
 
 
 SCORER_KEYWORDS = ("data", "data_dir", "batch_size", "init", "device", "store", "options")
@@ -139,6 +157,19 @@ def _setup(space, kw, local_refine: bool = False):
     return cons, (hw["refine"], evaluator, strategy if hw["refine"] is not None else None)
 
 
+def _reserve_reads(time_budget, refining, start: float | None = None):
+    """The seconds of ``time_budget`` the label-free phase may use: all of them, except with --evaluator train,
+    whose reads get ``TRAIN_SHARE`` of the budget (the evaluator's deadline is set here: ``start`` + the
+    budget; ``start``: the search's first instant, now when None)."""
+    from .refine import TRAIN_SHARE
+
+    evaluator = refining[1]
+    if time_budget is None or evaluator is None or evaluator.name != "train":
+        return time_budget
+    evaluator.deadline = (time.perf_counter() if start is None else start) + time_budget
+    return time_budget * (1 - TRAIN_SHARE)
+
+
 @register_strategy("sample", spaces=SPACES, forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
 def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget=None, **kw) -> SearchResult:
     """NASWOT's search: draw N random architectures (with replacement), keep the best by the proxy. With
@@ -146,9 +177,12 @@ def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget
     non-dominated front; with ``refine`` K the top K by the proxy are read by ``evaluator``."""
     n = budget or n
     rng = rng_for(seed)
+    t_start = time.perf_counter()
     cons, refining = _setup(space, kw)
+    time_budget = _reserve_reads(time_budget, refining, t_start)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(n, time_budget, label="sample")
+    limit.t0 = t_start
     best, best_f, traj, seen = None, -np.inf, [], []
     while not limit.exhausted:
         a = cons.sample(rng)
@@ -193,9 +227,12 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
     if tournament > population:
         raise UserError(f"--tournament ({tournament}) cannot exceed --population ({population})")
     rng = rng_for(seed)
+    t_start = time.perf_counter()
     cons, refining = _setup(space, kw)
+    time_budget = _reserve_reads(time_budget, refining, t_start)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(budget, time_budget, label="rea")
+    limit.t0 = t_start
     pop = collections.deque()
     best, best_f, traj, seen = None, -np.inf, [], []
 
@@ -237,6 +274,10 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
     the ``local`` refinement strategy."""
     if not seen:
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
+    try:  # a long search draws most archs many times: what follows needs each once
+        seen = list(dict.fromkeys(seen))
+    except TypeError:  # unhashable archs: kept as drawn
+        pass
     best = fit.best(seen)
     k, evaluator, strategy = refining
     proto = {**protocol, "scorer": fit.scorer.protocol(get_proxy(fit.members[0])),
@@ -252,10 +293,16 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
 
         label_free = best
         best, read = refine(space, seen, fit, k, evaluator, neighbours if strategy == "local" else None)
+        best = best if read else label_free  # no read fitted the time budget
         proto["refine"] = {"k": k, "evaluator": evaluator.name, "strategy": strategy,
                            "column": getattr(evaluator, "column", None),
                            "label_free_answer": space.format(label_free),
                            "seconds": round(getattr(evaluator, "seconds", 0.0), 3),  # training, for train
+                           **({"out": str(evaluator.out)} if evaluator.name == "train" else {}),
+                           **({"train_time_limits": [round(t, 1) for t in evaluator.limits],
+                               "train_images": evaluator.images, "train_subset": evaluator.train_subset,
+                               "reads_cut_short": evaluator.cut}
+                              if getattr(evaluator, "deadline", None) is not None else {}),
                            "candidates": [{"arch": a, "fitness": f, "accuracy": acc} for a, f, acc in read]}
     if cons.active and not cons.feasible(best):  # every draw was checked: this would be a bug, never an answer
         raise RuntimeError(f"internal error: infeasible answer {space.format(best)}")

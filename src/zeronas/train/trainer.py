@@ -139,9 +139,12 @@ def cosine_lr(recipe: Recipe, epoch: int) -> float:
     return recipe.lr_min + (recipe.lr - recipe.lr_min) * (1 + math.cos(math.pi * epoch / recipe.epochs)) / 2
 
 
-def train_one_epoch(model, opt, xtr, ytr, recipe: Recipe, epoch: int, seed: int, device, on_step=None) -> dict:
+def train_one_epoch(model, opt, xtr, ytr, recipe: Recipe, epoch: int, seed: int, device, on_step=None,
+                    stop=None) -> dict:
     """One epoch of the recipe (cosine lr, linear drop-path ramp, auxiliary loss, clipping), reseeded from
-    (seed, epoch) so that the epoch is the same whether or not the run was resumed before it."""
+    (seed, epoch) so that the epoch is the same whether or not the run was resumed before it.
+    ``stop(step_seconds, forward_seconds_per_image)``, asked after each step with its timings, ends the epoch
+    early (a time limit that another step like it would pass); the row then says so (``stopped_early``)."""
     lr = cosine_lr(recipe, epoch)
     for g in opt.param_groups:
         g["lr"] = lr
@@ -153,10 +156,13 @@ def train_one_epoch(model, opt, xtr, ytr, recipe: Recipe, epoch: int, seed: int,
     model.train()
     tot_loss, correct, seen = 0.0, 0, 0
     for step in range(len(ytr) // recipe.batch_size):  # the last partial batch is dropped
+        t_step = time.perf_counter()
         idx = perm[step * recipe.batch_size:(step + 1) * recipe.batch_size]
         x = augment(xtr[idx], gen, recipe.cutout).to(device)
         y = ytr[idx].to(device)
+        t_forward = time.perf_counter()
         logits, aux = _forward(model, x)
+        t_forward = time.perf_counter() - t_forward
         loss = nn.functional.cross_entropy(logits, y)
         if aux is not None and recipe.auxiliary_weight > 0:
             loss = loss + recipe.auxiliary_weight * nn.functional.cross_entropy(aux, y)
@@ -170,8 +176,13 @@ def train_one_epoch(model, opt, xtr, ytr, recipe: Recipe, epoch: int, seed: int,
         seen += len(y)
         if on_step is not None:
             on_step(tot_loss / seen)
-    return {"epoch": epoch + 1, "lr": lr, "drop_path_prob": getattr(model, "drop_path_prob", 0.0),
-            "train_loss": tot_loss / seen, "train_acc": 100.0 * correct / seen, "images": seen}
+        if stop is not None and stop(time.perf_counter() - t_step, t_forward / len(y)):
+            break
+    row = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": getattr(model, "drop_path_prob", 0.0),
+           "train_loss": tot_loss / seen, "train_acc": 100.0 * correct / seen, "images": seen}
+    if seen < (len(ytr) // recipe.batch_size) * recipe.batch_size:
+        row["stopped_early"] = True
+    return row
 
 
 def make_optimizer(model, recipe: Recipe):
@@ -210,12 +221,17 @@ def read_log(path: Path) -> list[dict]:
     return rows
 
 
-def plot_curve(log: list[dict], path: Path, title: str) -> None:
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_curve(log: list[dict], path: Path, title: str) -> None:
+    plt = _pyplot()
     ep = [r["epoch"] for r in log]
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
     a.plot(ep, [r["train_loss"] for r in log], "o-", label="train")
@@ -232,11 +248,22 @@ def plot_curve(log: list[dict], path: Path, title: str) -> None:
 
 def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None, device: str = "cpu", seed: int = 0,
           train_subset: int | None = None, test_subset: int | None = None, resume: bool = True,
-          progress: bool = True, max_epochs_this_run: int | None = None, **overrides) -> dict:
+          progress: bool = True, max_epochs_this_run: int | None = None, time_limit: float | None = None,
+          **overrides) -> dict:
     """Train ``arch`` with its space's recipe (``overrides`` replace any field of ``Recipe``) and return the
-    summary; ``out`` receives ``checkpoint.pt``, ``log.jsonl``, ``curve.png`` and ``summary.json``."""
+    summary; ``out`` receives ``checkpoint.pt``, ``log.jsonl``, ``curve.png`` and ``summary.json``.
+
+    ``time_limit`` (seconds of this call, > 0: set-up, steps, evaluations, files): training stops before a step
+    that, as long as the last one and followed by the final evaluation (predicted from the steps' forward
+    passes), would pass it (at least one step runs), and the network is evaluated as it is; the last log row says
+    ``stopped_early``. It belongs to the run's identity, so a checkpoint of a time-limited run never resumes
+    a run without one.
+    Errors: UserError for a bad recipe field, time limit, data or a foreign checkpoint."""
     from ..spaces import space as get_space
 
+    t_call = time.perf_counter()
+    if time_limit is not None and not time_limit > 0:
+        raise UserError(f"the training time limit must be positive seconds, not {time_limit}")
     space = get_space(space) if isinstance(space, str) else space
     arch = space.coerce(arch)
     arch_text = space.format(arch)
@@ -257,6 +284,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     opt = make_optimizer(model, recipe)
     identity = {"space": space.name, "arch": arch_text, "build": build, "data": data,
                 "train_subset": train_subset, "seed": seed}
+    if time_limit is not None:
+        identity["time_limit"] = time_limit
     start, log = 0, []
     # the checkpoint is read before the images: a foreign or damaged one is refused before any slow work
     if resume and ckpt_path.exists():
@@ -298,6 +327,16 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
         bar.start()
         task = bar.add_task(f"epoch {start + 1}/{recipe.epochs}", total=(end - start) * steps_per_epoch,
                             status="")
+    if time_limit is not None:
+        _pyplot()  # its first import takes seconds: inside the clock, before the steps it decides on
+    last = {"step": 0.0, "forward": 0.0}  # the latest step's seconds and its forward pass's seconds per image
+
+    def out_of_time(step=None, forward=None):  # would another step like the last, then the evaluation, pass?
+        if step is not None:
+            last.update(step=step, forward=forward)
+        ahead = last["step"] + last["forward"] * len(yte)
+        return time_limit is not None and time.perf_counter() - t_call + ahead >= time_limit
+
     try:
         for epoch in range(start, end):
             t0 = time.perf_counter()
@@ -307,7 +346,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
                     bar.update(task, advance=1, description=f"epoch {epoch + 1}/{recipe.epochs}",
                                status=f"loss {loss:.3f}")
 
-            row = train_one_epoch(model, opt, xtr, ytr, recipe, epoch, seed, device, on_step=tick)
+            row = train_one_epoch(model, opt, xtr, ytr, recipe, epoch, seed, device, on_step=tick,
+                                  stop=out_of_time if time_limit is not None else None)
             train_seconds = time.perf_counter() - t0
             test_loss, test_acc = evaluate(model, xte, yte, max(256, recipe.batch_size), device)
             row.update(test_loss=test_loss, test_acc=test_acc, train_seconds=train_seconds,
@@ -320,6 +360,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
                         "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
             os.replace(tmp, ckpt_path)  # atomic: a kill leaves the previous or the new checkpoint, never half
             plot_curve(log, out / "curve.png", f"{space.name} {arch_text[:90]}")
+            if row.get("stopped_early") or out_of_time():
+                break
     finally:
         if bar is not None:
             bar.stop()
