@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -919,16 +920,21 @@ def report(
                                                 "'zeronas merge' loads it into any store.")] = None,
 ):
     """Summarise a results store: rows per space x proxy x protocol, how many are finite, NaN/inf or errors,
-    mean seconds per arch, when they were written, and the protocol (dataset, batch, seed, stand-ins)."""
+    mean seconds per arch, when the last was written (UTC), and the protocol (dataset, batch, seed, stand-ins)."""
+    import datetime
+
     from .store import Store
 
     db = Store(store, create=False)
     try:
         rows, check = db.summary(), db.integrity()
-        table = Table(title=f"{store}: {db.count()} scores, integrity {check}")
-        for col in ("space", "proxy", "protocol", "rows", "finite", "nan/inf", "errors", "s/arch", "data"):
-            table.add_column(col, justify="right" if col in ("rows", "finite", "nan/inf", "errors", "s/arch")
-                             else "left", overflow="fold")
+        table = Table(title=f"{store}: {db.count()} scores, integrity {check}", box=box.SIMPLE_HEAD,
+                      pad_edge=False)
+        for col in ("space", "proxy", "rows", "ok/nan/err", "s/arch", "last (UTC)", "protocol: data"):
+            # short fields never break mid-word; the free-text ones wrap at spaces (and fold a longer word)
+            table.add_column(col, justify="right" if col in ("rows", "ok/nan/err", "s/arch") else "left",
+                             overflow="fold", no_wrap=col in ("rows", "ok/nan/err", "s/arch"),
+                             min_width={"space": 5, "proxy": 9, "last (UTC)": 10, "protocol: data": 12}.get(col))
         for r in rows:
             data = r["protocol"].get("data")  # a proxy's: a dict; a search method's or a bench's: None or a name
             if not isinstance(data, dict):
@@ -938,8 +944,10 @@ def report(
                     or ",".join(f"{k}" for k in data.values()) or "-")
             if data.get("stands_in_for"):
                 what += f" (for {data['stands_in_for']})"
-            table.add_row(r["space"], r["proxy"], r["protocol_hash"][:8], str(r["rows"]), str(r["ok"]),
-                          str(r["non_finite"]), str(r["errors"]), f"{r['mean_seconds']:.2f}", what)
+            last = (datetime.datetime.fromtimestamp(r["last"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+                    if r.get("last") is not None else "-")
+            table.add_row(r["space"], r["proxy"], str(r["rows"]), f"{r['ok']}/{r['non_finite']}/{r['errors']}",
+                          f"{r['mean_seconds']:.2f}", last, f"{r['protocol_hash'][:8]}: {what}")
         console.print(table)
         if export is not None:
             console.print(f"wrote {db.export(export)}")
