@@ -236,10 +236,10 @@ def test_training_reads_cut_short_by_the_time_budget_are_said(capsys, monkeypatc
 
     monkeypatch.setattr(TrainEvaluator, "evaluate", cut_read)
     with pytest.raises(SystemExit) as exc:
-        main(["search", "--method", "random", "--proxy", "params", "--data", "none", "--time-budget", "2",
+        main(["search", "--method", "random", "--proxy", "params", "--data", "none", "--time-budget", "10",
               "--refine", "2", "--evaluator", "train"])
     assert exc.value.code == 0
-    assert ("note: 2 of the 2 training reads stopped part-way to fit the time budget (256-256 of 5,000 images): "
+    assert ("note: 2 of the 2 training reads stopped part-way to fit the time budget (256 of 5,000 images): "
             "a weak accuracy signal; raise --time-budget") in " ".join(capsys.readouterr().err.split())
 
 

@@ -458,6 +458,16 @@ def test_search_with_training_reads_honours_the_time_budget(monkeypatch):
         return real_augment(*a)
 
     monkeypatch.setattr(trainer_mod, "augment", slow_augment)
+    from zeronas.search.refine import TrainEvaluator
+
+    scratch = []  # each search's scratch folder of trained networks, as it is when the search closes it
+    real_close = TrainEvaluator.close
+
+    def close(self):
+        scratch.append((self.out, [json.loads(p.read_text()) for p in Path(self.out).glob("*/log.jsonl")]))
+        real_close(self)
+
+    monkeypatch.setattr(TrainEvaluator, "close", close)
     budget = 12.0
     for method in ("sample", "funnel"):
         extra = {"n": 10**6} if method == "sample" else {}
@@ -468,7 +478,9 @@ def test_search_with_training_reads_honours_the_time_budget(monkeypatch):
         assert 1 <= r.accuracy_reads <= 3 and len(ref["train_time_limits"]) == r.accuracy_reads
         assert all(t >= 2.0 for t in ref["train_time_limits"])
         assert r.arch == max(ref["candidates"], key=lambda c: (c["accuracy"], c["fitness"]))["arch"]
-        rows = [json.loads(p.read_text()) for p in Path(ref["out"]).glob("*/log.jsonl")]
+        folder, rows = scratch.pop()
+        assert not Path(folder).exists() and "out" not in ref  # scratch: removed, not recorded
+        assert ref["column"].startswith("test_acc after time-limited training")
         assert len(rows) == r.accuracy_reads and all(0 < row["images"] < 4992 for row in rows)
         assert all(row.get("stopped_early") for row in rows) and ref["reads_cut_short"] == r.accuracy_reads
         assert sorted(ref["train_images"]) == sorted(row["images"] for row in rows)  # the folders' order is not

@@ -440,7 +440,8 @@ def search(
     ] = "cpu",
     budget: Annotated[int | None, typer.Option(
         help="Architectures evaluated: sample/das N; rea default 200; teg-rea default population+1000; "
-             "teg-reinforce default 500.")] = None,
+             "teg-reinforce default 500; funnel: archs scored by the whole ensemble (instead of "
+             "--time-budget).")] = None,
     time_budget: Annotated[float | None, typer.Option(
         help="Wall seconds allowed, set-up included (funnel: default 240; random, rea, teg-*, sample, das); "
              "with --refine K --evaluator train, half of it is kept for the K training reads, each training for "
@@ -586,13 +587,15 @@ def search(
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked
             why = ("the time budget ran out" if ref.get("train_time_limits") is not None
                    else "the search had no more distinct candidates to read")
+            raise_ = "--budget" if budget is not None and time_budget is None else "--time-budget"
             err_console.print(f"[yellow]note:[/] {r.accuracy_reads} of the {refine} accuracy reads asked: {why} "
-                              "(raise --time-budget or --budget)", soft_wrap=True)
+                              f"(raise {raise_})", soft_wrap=True)
         if ref.get("reads_cut_short"):  # a read of a few steps is near chance: never let it pass unremarked
+            lo, hi = min(ref["train_images"]), max(ref["train_images"])
             err_console.print(f"[yellow]note:[/] {ref['reads_cut_short']} of the {r.accuracy_reads} training reads "
-                              f"stopped part-way to fit the time budget ({min(ref['train_images'])}-"
-                              f"{max(ref['train_images'])} of {ref['train_subset']:,} images): a weak accuracy "
-                              "signal; raise --time-budget for fuller reads", soft_wrap=True)
+                              f"stopped part-way to fit the time budget ({lo:,}{f'-{hi:,}' if hi != lo else ''} "
+                              f"of {ref['train_subset']:,} images): a weak accuracy signal; raise --time-budget "
+                              "for fuller reads", soft_wrap=True)
         if r.constraints.get("answer"):
             console.print("  answer: " + ", ".join(f"{k} {v:.4g}" for k, v in r.constraints["answer"].items()),
                           highlight=False)

@@ -312,6 +312,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
 
     # refinement (local strategy) spends the rest of the whole budget, with the same look-ahead
     limit.evaluations, limit.seconds = full_budget, full_seconds
+    limit.label = "funnel refine"  # its progress is of the whole budget, the stages' of their share
 
     def neighbours(arch) -> list:
         """The feasible one-edit neighbours of ``arch`` as contenders, scoring the missing ones while the

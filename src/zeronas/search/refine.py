@@ -49,6 +49,9 @@ class Evaluator:
     def evaluate(self, arch) -> float:
         raise NotImplementedError
 
+    def close(self) -> None:
+        """Release what the reads left behind (nothing here)."""
+
 
 class TableEvaluator(Evaluator):
     """NB201's 12-epoch test accuracy (percent, one seed) of an architecture, from ``nb201_main.csv.gz``; the
@@ -82,9 +85,10 @@ class TrainEvaluator(Evaluator):
     """Real short training (``zeronas.train.train``) of a candidate, for spaces without a table: the space's
     recipe, shortened to ``epochs`` (default 1) on ``train_subset`` training images (default 5,000), judged on
     ``test_subset`` held-out test images (default 1,000); the answer is the final test accuracy (percent).
-    Each candidate trains into ``out``/<arch hash> with its checkpoint, so a killed refinement resumes (not
-    under a time budget: see below). The
-    accuracy is a short-training signal (as in DAS's fast training or RoBoT), not the benchmark's 200 epochs.
+    Each candidate trains into ``out``/<arch hash> with its checkpoint, so with ``out`` given a killed
+    refinement resumes (not under a time budget: see below); without it the reads train in a scratch folder
+    that ``close()`` removes (each checkpoint is ~10 MB). The accuracy is a short-training signal (as in
+    DAS's fast training or RoBoT), not the benchmark's 200 epochs.
     ``reads``: distinct architectures trained. Errors: a space without a recipe (one-line UserError).
 
     Under a time budget the search sets ``deadline`` (a ``time.perf_counter()`` instant) and ``planned`` (the
@@ -101,18 +105,21 @@ class TrainEvaluator(Evaluator):
 
     def __init__(self, space, data=None, data_dir=None, epochs: int = 1, train_subset: int = 5000,
                  test_subset: int = 1000, out=None, device: str = "cpu", seed: int = 0):
-        import tempfile
+        import torch
 
-        from ..train import recipe_for
+        from ..train import recipe_for, trainer
 
         recipe_for(space.name)  # refuse a space without a recipe before the search runs
+        # one-off costs of a first training run (plotting, the optimizer's first import of torch's compiler:
+        # ~3 s together on 2 cores) paid here, inside the search's clock, not inside a read's time share
+        trainer._pyplot()
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
         super().__init__(space)
         self.data = data if data not in (None, "auto", "none") else "cifar10"
         self.data_dir = data_dir
         self.epochs, self.train_subset, self.test_subset = epochs, train_subset, test_subset
         self.device, self.seed = device, seed
-        self.out = out or tempfile.mkdtemp(prefix="zeronas-refine-")
-        self.column = f"test_acc after {epochs} epoch(s) on {train_subset} images"
+        self.out, self.keeps = out, out is not None  # no out: a scratch folder, removed by close()
         self.seconds = 0.0
         self.deadline: float | None = None
         self.planned = 1
@@ -122,12 +129,32 @@ class TrainEvaluator(Evaluator):
         self.least = MIN_READ_SECONDS  # the seconds of a read that trains one step (measured on the last read)
         self.over = 0.0  # the seconds the last read took past its limit (writing its files): kept back next time
 
+    @property
+    def column(self) -> str:
+        """What a read is (a time limit may have cut reads short: ``images`` says how short)."""
+        if self.cut:
+            return (f"test_acc after time-limited training (at most {self.epochs} epoch(s) on {self.train_subset} "
+                    "images; train_images has each read's)")
+        return f"test_acc after {self.epochs} epoch(s) on {self.train_subset} images"
+
+    def close(self) -> None:
+        """Remove the scratch folder of the trained networks (kept when ``out`` was given)."""
+        import shutil
+
+        if not self.keeps and self.out is not None:
+            shutil.rmtree(self.out, ignore_errors=True)
+            self.out = None
+
     def evaluate(self, arch) -> float:
         import hashlib
+        import tempfile
         import time
         from pathlib import Path
 
         from ..train import train
+
+        if self.out is None:
+            self.out = tempfile.mkdtemp(prefix="zeronas-refine-")
 
         t0 = time.perf_counter()
         limit = None

@@ -292,13 +292,16 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
         from .refine import refine
 
         label_free = best
-        best, read = refine(space, seen, fit, k, evaluator, neighbours if strategy == "local" else None)
+        try:
+            best, read = refine(space, seen, fit, k, evaluator, neighbours if strategy == "local" else None)
+        finally:
+            evaluator.close()
         best = best if read else label_free  # no read fitted the time budget
         proto["refine"] = {"k": k, "evaluator": evaluator.name, "strategy": strategy,
                            "column": getattr(evaluator, "column", None),
                            "label_free_answer": space.format(label_free),
                            "seconds": round(getattr(evaluator, "seconds", 0.0), 3),  # training, for train
-                           **({"out": str(evaluator.out)} if evaluator.name == "train" else {}),
+                           **({"out": str(evaluator.out)} if getattr(evaluator, "keeps", False) else {}),
                            **({"train_time_limits": [round(t, 1) for t in evaluator.limits],
                                "train_images": evaluator.images, "train_subset": evaluator.train_subset,
                                "reads_cut_short": evaluator.cut}
