@@ -200,8 +200,9 @@ def test_search_says_when_stand_in_images_were_used(capsys):
 
 
 def test_training_reads_without_a_time_budget_are_said_up_front(monkeypatch, capsys):
-    """--evaluator train without --time-budget: each read trains a full short epoch (minutes on a CPU), said
-    before the search runs; with --time-budget the reads fit inside it and nothing is said."""
+    """--evaluator train without a time budget (sample without --time-budget, funnel with --budget only):
+    each read trains a full short epoch (minutes on a CPU), said before the search runs; under a time budget
+    (--time-budget, or funnel's default one) the reads fit inside it and nothing is said."""
     import pytest
 
     import zeronas.search as zsearch
@@ -211,14 +212,16 @@ def test_training_reads_without_a_time_budget_are_said_up_front(monkeypatch, cap
         raise KeyboardInterrupt  # the note must be out before the search runs
 
     monkeypatch.setattr(zsearch, "search", stop)
-    with pytest.raises(SystemExit):
-        main(["search", "--refine", "2", "--evaluator", "train"])
-    err = " ".join(capsys.readouterr().err.split())
-    assert "without --time-budget each of the 2 training read(s) of --evaluator train trains a network for a " \
-           "full epoch" in err
-    with pytest.raises(SystemExit):
-        main(["search", "--time-budget", "10", "--refine", "2", "--evaluator", "train"])
-    assert "training read" not in capsys.readouterr().err
+    for argv in (["--method", "sample"], ["--method", "funnel", "--budget", "50"]):
+        with pytest.raises(SystemExit):
+            main(["search", *argv, "--refine", "2", "--evaluator", "train"])
+        err = " ".join(capsys.readouterr().err.split())
+        assert "without --time-budget each of the 2 training read(s) of --evaluator train trains a network for " \
+               "a full epoch" in err, argv
+    for argv in (["--time-budget", "10"], [], ["--method", "random", "--budget", "50"]):
+        with pytest.raises(SystemExit):
+            main(["search", *argv, "--refine", "2", "--evaluator", "train"])
+        assert "training read" not in capsys.readouterr().err, argv
 
 
 def test_training_reads_cut_short_by_the_time_budget_are_said(capsys, monkeypatch):
@@ -236,8 +239,8 @@ def test_training_reads_cut_short_by_the_time_budget_are_said(capsys, monkeypatc
 
     monkeypatch.setattr(TrainEvaluator, "evaluate", cut_read)
     with pytest.raises(SystemExit) as exc:
-        main(["search", "--method", "random", "--proxy", "params", "--data", "none", "--time-budget", "10",
-              "--refine", "2", "--evaluator", "train"])
+        main(["search", "--method", "random", "--proxy", "params", "--data", "none", "--budget", "20",
+              "--time-budget", "60", "--refine", "2", "--evaluator", "train"])
     assert exc.value.code == 0
     assert ("note: 2 of the 2 training reads stopped part-way to fit the time budget (256 of 5,000 images): "
             "a weak accuracy signal; raise --time-budget") in " ".join(capsys.readouterr().err.split())

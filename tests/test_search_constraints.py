@@ -398,7 +398,7 @@ def test_out_of_time_ends_the_reads_and_the_best_read_or_fitness_answers():
 
 def test_train_reads_share_the_time_left(monkeypatch):
     """On a fake clock: deadline 100 s, 3 reads planned, each read takes 30 s: the limits are 100/3, 70/2,
-    40/1. With 5 s left and 4 of 8 reads to go, an equal share (1.25 s) is under MIN_READ_SECONDS: the read
+    40/1. With 5 s left and 4 of 7 reads to go, an equal share (1.25 s) is under MIN_READ_SECONDS: the read
     takes all 5 s; with 1.5 s left a read raises OutOfTime without training."""
     import time
 
@@ -433,9 +433,9 @@ def test_train_reads_share_the_time_left(monkeypatch):
 def test_search_with_training_reads_honours_the_time_budget(monkeypatch):
     """--time-budget with --evaluator train: the label-free phase gets half, the reads train within the rest,
     and the whole search (reads included) ends within the budget; the limits each read trained under are
-    recorded. Training is real, on NB201's recipe made tiny (C 4, N 1, batch 32: the bound is one step past
-    the budget) and slowed to >= 20 ms a step, so that the 5,000-image epoch (156 steps, >= 3 s) is longer
-    than any read's share and each read ends part-way."""
+    recorded. Training is real, on NB201's recipe made tiny (C 4, N 1, batch 32) and slowed to >= 50 ms a
+    step, so that the 5,000-image epoch (156 steps, >= 7.8 s) is longer than all the reads' time (6 s) and
+    each read ends part-way. The bound: one step past the budget plus the last read's files (~0.3 s)."""
     import json
     import time
 
@@ -454,7 +454,7 @@ def test_search_with_training_reads_honours_the_time_budget(monkeypatch):
     real_augment = trainer_mod.augment
 
     def slow_augment(*a):
-        time.sleep(0.02)
+        time.sleep(0.05)
         return real_augment(*a)
 
     monkeypatch.setattr(trainer_mod, "augment", slow_augment)

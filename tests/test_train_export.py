@@ -89,7 +89,8 @@ def test_time_limit_always_runs_one_step_and_is_part_of_the_run_identity(separab
 
 def test_time_limit_stops_before_a_step_as_long_as_the_last_would_pass_it(separable, tmp_path, monkeypatch):
     """A clock that moves 1 s per step and only then: under a 3.5 s limit steps 1-3 run (after 3, another
-    1 s step would end at 4 > 3.5), under 3.0 s steps 1-2 (the third would end at 3, the limit reached)."""
+    1 s step would end at 4 > 3.5), under 3.0 s steps 1-2 (the third would end at 3, the limit reached);
+    8 steps make an epoch."""
     import zeronas.train.trainer as trainer_mod
 
     clock = [0.0]
@@ -105,6 +106,13 @@ def test_time_limit_stops_before_a_step_as_long_as_the_last_would_pass_it(separa
         train("nb201", ARCH, tmp_path / str(limit), epochs=1, progress=False, time_limit=limit, **TINY)
         row = json.loads((tmp_path / str(limit) / "log.jsonl").read_text())
         assert row["images"] == 32 * steps and row["train_seconds"] == steps, (limit, row)
+    # 8.5 s for 2 epochs: the first ends whole at 8 s, a second would not fit a step: the run stops, and
+    # its row says so; run again, it starts afresh (a time-limited run never resumes)
+    for _ in range(2):
+        s = train("nb201", ARCH, tmp_path / "two", epochs=2, progress=False, time_limit=8.5, **TINY)
+        rows = [json.loads(x) for x in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
+        assert len(rows) == 1 and rows[0]["images"] == 256 and rows[0]["stopped_early"] is True
+        assert s["epochs_done"] == 1
 
 
 def test_darts_training_uses_aux_head_and_drop_path(separable, tmp_path):

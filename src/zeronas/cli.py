@@ -550,8 +550,10 @@ def search(
                           "(docs/darts_searches.md)", soft_wrap=True)
     from .train import RECIPES
 
-    # said before the minutes of training start (a space without a recipe is refused by the search instead)
-    if evaluator == "train" and refine and time_budget is None and space in RECIPES:
+    # said before the minutes of training start (a space without a recipe is refused by the search instead);
+    # funnel without --budget and random always run under a default time budget, which bounds the reads
+    timed = time_budget is not None or method == "random" or (method == "funnel" and budget is None)
+    if evaluator == "train" and refine and not timed and space in RECIPES:
         err_console.print(f"[yellow]note:[/] without --time-budget each of the {refine} training read(s) of "
                           "--evaluator train trains a network for a full epoch on 5,000 images: minutes each on "
                           "a CPU", soft_wrap=True)
@@ -585,11 +587,10 @@ def search(
                       f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
         ref = r.protocol.get("refine") or {}
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked
-            why = ("the time budget ran out" if ref.get("train_time_limits") is not None
-                   else "the search had no more distinct candidates to read")
-            raise_ = "--budget" if budget is not None and time_budget is None else "--time-budget"
-            err_console.print(f"[yellow]note:[/] {r.accuracy_reads} of the {refine} accuracy reads asked: {why} "
-                              f"(raise {raise_})", soft_wrap=True)
+            why = ("the time budget ran out (raise --time-budget)" if ref.get("ran_out_of_time")
+                   else "the search had no more distinct candidates to read (raise --time-budget or --budget)")
+            err_console.print(f"[yellow]note:[/] {r.accuracy_reads} of the {refine} accuracy reads asked: {why}",
+                              soft_wrap=True)
         if ref.get("reads_cut_short"):  # a read of a few steps is near chance: never let it pass unremarked
             lo, hi = min(ref["train_images"]), max(ref["train_images"])
             err_console.print(f"[yellow]note:[/] {ref['reads_cut_short']} of the {r.accuracy_reads} training reads "

@@ -188,8 +188,9 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     here) keeps 15% of the budget back from the stages (their shares above are then of the other 85%),
     reads the top ceil(K/4) contenders, then hill-climbs on the reads through one-edit neighbourhoods in
     ensemble order, scoring missing neighbours while the budget lasts (``refine.refine``); ``"top"`` reads
-    the top K contenders. With ``evaluator="train"`` and a time budget, half the budget is kept back instead
-    (``refine.TRAIN_SHARE``): the reads train within it. ``objectives`` returns the front of the contenders, and
+    the top K contenders. With ``evaluator="train"`` and a time budget, the last half of the budget
+    (``refine.TRAIN_SHARE``) is kept for the reads' training, besides the 15% of local scoring (the stages get
+    35%, neighbours are scored until the half-way mark). ``objectives`` returns the front of the contenders, and
     spreads the search over the first cost objective: the screen takes the pool's archs from 10 cost quantile bins
     in turn, each bin in the pool-wide NSGA-II order of (cheap score, cost) (``nsga_order``: earlier fronts first,
     each front's ends and sparse parts before its crowded ones), and the local stage expands every contender on the
@@ -202,15 +203,14 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     rng = rng_for(seed)
     t_start = time.perf_counter()  # set-up (data, tables) counts against the time
     cons, refining = _setup(space, kw, local_refine=True)
-    # local refinement scores the neighbourhoods it reads within the budget, training reads train within it:
-    # the stages get the rest
+    # local refinement scores the neighbourhoods it reads within the budget (keep), training reads train within
+    # it after that (reads_share, the end of the budget): the stages get the rest
     keep = REFINE_SHARE if refining[2] == "local" else 0.0
     full_budget, full_seconds = budget, time_budget
     budget = None if budget is None else max(1, math.floor(budget * (1 - keep)))
-    stages_seconds = _reserve_reads(time_budget, refining, t_start)
-    if stages_seconds is not None and stages_seconds != time_budget:  # --evaluator train: its share, not 15%
-        keep = 1 - stages_seconds / time_budget
-    time_budget = None if time_budget is None else time_budget * (1 - keep)
+    label_free_seconds = _reserve_reads(time_budget, refining, t_start)
+    reads_share = 0.0 if time_budget is None else 1 - label_free_seconds / time_budget
+    time_budget = None if time_budget is None else time_budget * (1 - keep - reads_share)
     limit = Budget(budget, time_budget, label="funnel")
     limit.t0 = t_start
     members = _Members(space, proxy, seed, _scorer_kwargs(kw))
@@ -308,10 +308,12 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
                 "budget": full_budget, "stage_shares": [POOL_SHARE, SCREEN_SHARE, 1 - POOL_SHARE - SCREEN_SHARE],
                 "leaders": "the front" if cost else LEADERS, "strata": STRATA if cost else None,
                 "pareto_order": "nsga2" if cost else None,
-                "label_free": refining[0] is None, "refine_share": keep}
+                "label_free": refining[0] is None, "refine_share": keep, "reads_share": reads_share}
 
-    # refinement (local strategy) spends the rest of the whole budget, with the same look-ahead
-    limit.evaluations, limit.seconds = full_budget, full_seconds
+    # refinement (local strategy) scores neighbours in the rest of the budget but the training reads' share,
+    # with the same look-ahead (the reads themselves answer to the evaluator's deadline, the budget's end)
+    limit.evaluations = full_budget
+    limit.seconds = None if full_seconds is None else full_seconds * (1 - reads_share)
     limit.label = "funnel refine"  # its progress is of the whole budget, the stages' of their share
 
     def neighbours(arch) -> list:

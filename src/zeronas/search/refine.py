@@ -33,6 +33,7 @@ class Evaluator:
     def __init__(self, space):
         self.space = space
         self.values: dict[str, float] = {}
+        self.ran_out_of_time = False  # set by refine() when a read found no time left
 
     @property
     def reads(self) -> int:
@@ -229,6 +230,6 @@ def refine(space, candidates, fitness, k: int, evaluator, neighbours=None) -> tu
                     break
                 take(max(rest, key=fitness))
     except OutOfTime:  # the time budget is spent: the reads made so far decide (none: the label-free answer)
-        pass
+        evaluator.ran_out_of_time = True
     best = best_read() if read else max(unique.values(), key=fitness)
     return best, [(key, f, acc) for key, (_, f, acc) in read.items()]

@@ -64,15 +64,21 @@ class Fitness:
         return {m: self.scorer.options.get(m, {}) for m in self.members}
 
     def _names(self, arch) -> tuple[str, str]:
-        try:
-            return self._keys[arch]
-        except (KeyError, TypeError):  # new, or unhashable (then computed each time)
-            names = self.space.canonical(arch), self.space.format(arch)
+        # cached only for archs hashed by value and immutable (the built-in spaces' tuples, named tuples and
+        # frozen dataclasses): a plug-in's mutable arch, changed after scoring, must not keep its old names
+        cacheable = isinstance(arch, (tuple, str)) or getattr(getattr(arch, "__dataclass_params__", None),
+                                                             "frozen", False)
+        if cacheable:
             try:
-                self._keys[arch] = names
-            except TypeError:
+                return self._keys[arch]
+            except KeyError:
                 pass
-            return names
+            except TypeError:  # a tuple holding a list: computed each time
+                cacheable = False
+        names = self.space.canonical(arch), self.space.format(arch)
+        if cacheable:
+            self._keys[arch] = names
+        return names
 
     def raw(self, arch) -> list[float]:
         canonical, text = self._names(arch)
@@ -301,11 +307,13 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
                            "column": getattr(evaluator, "column", None),
                            "label_free_answer": space.format(label_free),
                            "seconds": round(getattr(evaluator, "seconds", 0.0), 3),  # training, for train
+                           "ran_out_of_time": evaluator.ran_out_of_time,
                            **({"out": str(evaluator.out)} if getattr(evaluator, "keeps", False) else {}),
                            **({"train_time_limits": [round(t, 1) for t in evaluator.limits],
                                "train_images": evaluator.images, "train_subset": evaluator.train_subset,
                                "reads_cut_short": evaluator.cut}
                               if getattr(evaluator, "deadline", None) is not None else {}),
+                           "fitness_meaning": "the search's label-free score (higher is better), not an accuracy",
                            "candidates": [{"arch": a, "fitness": f, "accuracy": acc} for a, f, acc in read]}
     if cons.active and not cons.feasible(best):  # every draw was checked: this would be a bug, never an answer
         raise RuntimeError(f"internal error: infeasible answer {space.format(best)}")

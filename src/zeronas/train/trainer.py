@@ -256,8 +256,9 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     ``time_limit`` (seconds of this call, > 0: set-up, steps, evaluations, files): training stops before a step
     that, as long as the last one and followed by the final evaluation (predicted from the steps' forward
     passes), would pass it (at least one step runs), and the network is evaluated as it is; the last log row says
-    ``stopped_early``. It belongs to the run's identity, so a checkpoint of a time-limited run never resumes
-    a run without one.
+    ``stopped_early`` (also when the limit leaves no time for a further epoch). A time-limited run starts
+    afresh (its last epoch may be cut short), and the limit belongs to the run's identity, so its checkpoint
+    never resumes a run without one either.
     Errors: UserError for a bad recipe field, time limit, data or a foreign checkpoint."""
     from ..spaces import space as get_space
 
@@ -287,8 +288,9 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     if time_limit is not None:
         identity["time_limit"] = time_limit
     start, log = 0, []
-    # the checkpoint is read before the images: a foreign or damaged one is refused before any slow work
-    if resume and ckpt_path.exists():
+    # the checkpoint is read before the images: a foreign or damaged one is refused before any slow work.
+    # a time-limited run starts afresh: its last epoch may have been cut short
+    if resume and time_limit is None and ckpt_path.exists():
         fix = "delete it, use another --out or pass --no-resume"
         ckpt = read_checkpoint(ckpt_path, fix=fix, map_location=device)
         if ckpt["identity"] != identity:
@@ -352,6 +354,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             test_loss, test_acc = evaluate(model, xte, yte, max(256, recipe.batch_size), device)
             row.update(test_loss=test_loss, test_acc=test_acc, train_seconds=train_seconds,
                        epoch_seconds=time.perf_counter() - t0)
+            if epoch + 1 < end and out_of_time():  # no time for another epoch: the run stops here
+                row["stopped_early"] = True
             log.append(row)
             with log_path.open("a") as f:
                 f.write(jsonio.dumps(row) + "\n")
@@ -360,7 +364,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
                         "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
             os.replace(tmp, ckpt_path)  # atomic: a kill leaves the previous or the new checkpoint, never half
             plot_curve(log, out / "curve.png", f"{space.name} {arch_text[:90]}")
-            if row.get("stopped_early") or out_of_time():
+            if row.get("stopped_early"):
                 break
     finally:
         if bar is not None:
