@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 DATASETS = ("cifar10", "cifar100", "imagenet16-120")
+DATA_FREE = {"freedarts"}  # methods whose search reads no images (ZEROS is data-agnostic)
 OPTIMUM = {"cifar10": 94.37, "cifar100": 73.51, "imagenet16-120": 47.31}
 
 # label -> (method, kwargs, settings note, published (C10, C100, IN16) or None, source); EXPENSIVE ones run
@@ -92,9 +93,10 @@ METHODS["funnel-v1-train5"] = ("funnel", {"proxy": "zeronas-v1", "time_budget": 
                                "an equal share of the other 450 s (1 epoch on 5,000 CIFAR-10 images at most, judged "
                                "on 1,000 test images): 5 accuracy reads, training time included", None, "")
 METHODS["funnel-v1-train5-r1"] = ("funnel", {**_FUNNEL, "refine": 5, "evaluator": "train", "refine_strategy": "top"},
-                                  "few-shot with real training as measured before 2026-12-02, when --time-budget "
-                                  "did not bound the reads: funnel on 120 s, then its top 5 contenders trained a "
-                                  "full epoch each on top of it; kept for comparison, never rerun", None, "")
+                                  "few-shot with real training as measured before 2026-12-01's change, when "
+                                  "--time-budget did not bound the reads: funnel on 120 s, then its top 5 "
+                                  "contenders trained a full epoch each on top of it; kept for comparison, never "
+                                  "rerun", None, "")
 METHODS["funnel-v1-r1"] = ("funnel", _FUNNEL,
                            "funnel-v1 as measured on 2026-11-30, before the local-stage fix of 2026-12-01 (on NB201 "
                            "its local stage scored nothing, so searches ended at ~70% of the budget); kept for "
@@ -399,6 +401,10 @@ def summarize(rows: list[dict], args) -> dict:
                               "at_optimum": sum(abs(r["benchmark"][dataset] - OPTIMUM[dataset]) < 0.005
                                                 for r in sel),
                               "stand_in": any(r.get("stands_in_for") for r in sel),
+                              # records of data-using methods written before their stand-in was looked up
+                              "stand_in_unrecorded": dataset != "cifar10" and not any(
+                                  r.get("stands_in_for") for r in sel) and all(
+                                  r["method"] not in DATA_FREE for r in sel),
                               "training_seconds": statistics.mean(r.get("fast_training_seconds") or 0.0 for r in sel)}
         out[label] = entry
     return out
@@ -466,7 +472,10 @@ def markdown(summary: dict, args, rows: list[dict] = ()) -> str:
         "that dataset: the network has its classes and input size. Benchmark optimum: "
         "94.37 / 73.51 / 47.31. CIFAR-100 / ImageNet16-120 images are not in the data folder, so every "
         "data-dependent method (all but freedarts) searches those columns with CIFAR-10 images on a network "
-        "with the right classes and input size; (s) marks the rows whose records carry that note. A row with "
+        "with the right classes and input size; (s) marks the rows whose records carry that note, (s*) those "
+        "whose records predate the lookup that finds the stand-in for their method (te-nas, teg-*, zero-cost-pt, "
+        "AZ-NAS's ensemble): they searched with CIFAR-10 images too (the data folder's README: those images could "
+        "not be obtained), but their records do not say so. A row with "
         "fewer seeds than its 'seeds' column in some dataset was still running when the table was written."
         + (" Other benchmark jobs shared the CPU while these searches ran, so the times are upper bounds."
            if args.shared_cpu else ""),
@@ -480,7 +489,8 @@ def markdown(summary: dict, args, rows: list[dict] = ()) -> str:
         cells = []
         for ds in DATASETS:
             e = entry.get(ds)
-            cells.append("—" if e is None else f"{e['mean']:.2f} +- {e['std']:.2f}" + (" (s)" if e["stand_in"] else ""))
+            mark = " (s)" if e and e["stand_in"] else " (s*)" if e and e.get("stand_in_unrecorded") else ""
+            cells.append("—" if e is None else f"{e['mean']:.2f} +- {e['std']:.2f}" + mark)
         n = max((e["n"] for e in entry.values()), default=0)
         secs = [e["seconds"] for e in entry.values()]
         train_s = statistics.mean(e["training_seconds"] for e in entry.values()) if entry else 0.0
