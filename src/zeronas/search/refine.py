@@ -98,9 +98,9 @@ class TrainEvaluator(Evaluator):
     read's seconds with one step instead of all of its steps, and at least ``MIN_READ_SECONDS``) the read takes
     all the time left instead, and when even that is under it, the read raises ``OutOfTime`` instead of
     starting; the seconds the last read ran past its limit (its last files) are kept back from the next. A
-    read always trains one step, so the first read, whose least is not known yet, can end past the deadline
-    by up to its set-up and one step (NB201's recipe on 2 cores: ~3 s and ~2-4 s), a later one by the
-    misjudged part of its last files (tenths of a second)."""
+    read always trains one step and evaluates, so the first read, whose least is not known yet, can end past
+    the deadline by up to one step and the unforeseen part of its evaluation and files (NB201's recipe on 2
+    cores: a step is 2-4 s, 5-10 s for the largest cells), a later one by tenths of a second."""
 
     name = "train"
 
