@@ -123,6 +123,19 @@ def test_ctrl_c_is_one_line_saying_how_to_resume(monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 130 and len(err.splitlines()) == 1
     assert err.startswith("zeronas: interrupted") and "rerun the same command to resume" in err
+    # through the real command: typer turns the interrupt into a silent exit 130, which must still be said
+    import zeronas.search as zsearch
+
+    monkeypatch.undo()
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(zsearch, "search", interrupted)
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["search", "--method", "random", "--proxy", "params", "--data", "none", "--budget", "3"])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 130 and err.startswith("zeronas: interrupted") and len(err.splitlines()) == 1, err
 
 
 def _strict(text: str):
@@ -296,3 +309,43 @@ def test_darts_supernet_search_without_a_size_says_it_takes_hours(monkeypatch):
     assert ("te-nas on darts searches the paper's supernet (C=16, 8 cells): hours on a CPU. The smallest "
             "measured setting, --repeat 1 --C 4 --N 5 --batch-size 8") in " ".join(
         res.output.split())
+
+
+def test_sigterm_unwinds_like_ctrl_c_and_removes_the_training_reads_scratch(tmp_path):
+    """SIGTERM (timeout, a job scheduler) during a training read: one line, exit 143, and the reads' scratch
+    folder is gone. The read is made slow by a stand-in train() that writes its folder and waits."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import pathlib, sys, time\n"
+        "import zeronas.train as ztrain\n"
+        "def slow_train(space, arch, out, **kw):\n"
+        "    pathlib.Path(out).mkdir(parents=True)\n"
+        f"    pathlib.Path({str(tmp_path / 'reading')!r}).write_text(str(out))\n"
+        "    time.sleep(120)\n"
+        "ztrain.train = slow_train\n"
+        "from zeronas.cli import main\n"
+        "main(sys.argv[1:])\n")
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, str(script), "search", "--method", "random", "--proxy", "params",
+                             "--data", "none", "--budget", "3", "--refine", "1", "--evaluator", "train"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    marker = tmp_path / "reading"
+    deadline = time.monotonic() + 120
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert marker.exists(), proc.communicate(timeout=30)
+    folder = marker.read_text()
+    assert os.path.isdir(folder) and folder.startswith(str(tmp_path))
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, (out, err)
+    assert err.strip().startswith("zeronas: terminated (SIGTERM)") and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    scratch = os.path.dirname(folder)  # <scratch>/<arch hash>
+    assert os.path.basename(scratch).startswith("zeronas-refine-") and not os.path.exists(scratch)

@@ -1115,13 +1115,27 @@ def _command():
 
 def main(argv: list[str] | None = None):
     """Entry point. Every failure is one line on stderr: a bad input or usage (exit 2), an interruption
-    (130), or an internal error (1, with the traceback only under ZERONAS_DEBUG=1)."""
+    (130; SIGTERM, as from ``timeout`` or a job scheduler, 143), or an internal error (1, with the traceback
+    only under ZERONAS_DEBUG=1). SIGTERM unwinds like Ctrl-C, so scratch files are removed on the way."""
     import os
+    import signal
 
+    terminated = []
+
+    def on_term(signum, frame):
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread (zeronas embedded in a threaded program): leave it be
+        previous = None
     cx = _usage_error_types()
     command = _command()
     try:
         code = command.main(args=argv, prog_name="zeronas", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into an Exit(130) that it returns silently: say it as below
+            raise KeyboardInterrupt
     except UserError as exc:
         _fail(_one_line(exc), 2)
     except cx.NoArgsIsHelpError as exc:  # 'zeronas' alone: the help is the answer
@@ -1135,8 +1149,9 @@ def main(argv: list[str] | None = None):
     except (typer.Abort, KeyboardInterrupt) as exc:
         if isinstance(exc.__cause__, EOFError):  # typer turns an EOFError from a reader into Abort
             _fail(f"an input file ended early (empty or truncated): {_one_line(exc.__cause__)}", 2)
-        _fail("interrupted; every result already stored is kept: rerun the same command to resume (correlate, "
-              "bench and train go on from their store or run folder, search from its --store when given)", 130)
+        _fail(f"{'terminated (SIGTERM)' if terminated else 'interrupted'}; every result already stored is kept: "
+              "rerun the same command to resume (correlate, bench and train go on from their store or run folder, "
+              "search from its --store when given)", 143 if terminated else 130)
     except MemoryError:
         _fail("out of memory; lower --batch-size, --workers or the network size (--C/--N)", 2)
     except Exception as exc:  # a bug: say so in one line; the traceback is one variable away
@@ -1144,6 +1159,9 @@ def main(argv: list[str] | None = None):
             raise
         _fail(f"internal error ({type(exc).__name__}: {_one_line(exc)[:300]}); please report it with the "
               "command you ran; ZERONAS_DEBUG=1 shows the traceback", 1)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -50,6 +50,9 @@ class InProcessExecutor:
 
 def _init_worker(scorer_kwargs: dict, threads: int):
     global _WORKER
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker must not inherit the CLI's SIGTERM unwind
     torch.set_num_threads(threads)  # workers x threads = cores: no oversubscription
     from .scoring import Scorer
 
