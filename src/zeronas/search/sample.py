@@ -163,16 +163,16 @@ def _setup(space, kw, local_refine: bool = False):
     return cons, (hw["refine"], evaluator, strategy if hw["refine"] is not None else None)
 
 
-def _reserve_reads(time_budget, refining, start: float | None = None):
+def _reserve_reads(time_budget, refining, start: float):
     """The seconds of ``time_budget`` the label-free phase may use: all of them, except with --evaluator train,
-    whose reads get ``TRAIN_SHARE`` of the budget (the evaluator's deadline is set here: ``start`` + the
-    budget; ``start``: the search's first instant, now when None)."""
+    whose reads get ``TRAIN_SHARE`` of the budget (the evaluator's deadline is set here: ``start``, the
+    search's first ``time.perf_counter()`` instant, + the budget)."""
     from .refine import TRAIN_SHARE
 
     evaluator = refining[1]
     if time_budget is None or evaluator is None or evaluator.name != "train":
         return time_budget
-    evaluator.deadline = (time.perf_counter() if start is None else start) + time_budget
+    evaluator.deadline = start + time_budget
     return time_budget * (1 - TRAIN_SHARE)
 
 
@@ -302,7 +302,6 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
             best, read = refine(space, seen, fit, k, evaluator, neighbours if strategy == "local" else None)
         finally:
             evaluator.close()
-        best = best if read else label_free  # no read fitted the time budget
         proto["refine"] = {"k": k, "evaluator": evaluator.name, "strategy": strategy,
                            "column": getattr(evaluator, "column", None),
                            "label_free_answer": space.format(label_free),
