@@ -116,6 +116,33 @@ def _finished(path: Path) -> set:
     return {(d["label"], d["dataset"], d["seed"]) for d in rows}
 
 
+def settings_changed(rows: list[dict], labels) -> list[str]:
+    """One line per label whose stored rows were searched with other settings than ``METHODS`` now gives it:
+    resuming would report them under the new settings. A key a stored row lacks is not compared (rows written
+    before that option existed ran with the search's default of their day, which the label's note says);
+    rows without settings at all predate their recording. Historical labels are never rerun."""
+    out = []
+    for label in labels:
+        if label in HISTORICAL:
+            continue
+        now = json.loads(json.dumps(METHODS[label][1]))  # as a JSON row holds it (tuples as lists)
+        # a twin row holds the settings of the few-shot search whose label-free answer it is
+        twins = [json.loads(json.dumps(METHODS[t][1])) for t, free in TWINS.items() if free == label]
+        diff: dict = {}  # key -> the first stored value that differs
+        for r in rows:
+            if r.get("label") == label and "settings" in r and r["settings"] not in twins:
+                for k, v in r["settings"].items():
+                    if v != now.get(k, _MISSING):
+                        diff.setdefault(k, v)
+        if diff:
+            keys = ", ".join(f"{k}: stored {v!r}, now {now.get(k, '(absent)')!r}" for k, v in sorted(diff.items()))
+            out.append(f"{label} ({keys})")
+    return out
+
+
+_MISSING = object()
+
+
 def run(args) -> list[dict]:
     import torch
 
@@ -125,6 +152,12 @@ def run(args) -> list[dict]:
     done = []
     if args.jsonl.exists():
         done = [json.loads(line) for line in args.jsonl.read_text().splitlines() if line.strip()]
+    changed = settings_changed(done, args.methods)
+    if changed:  # a resumed run would mix both settings under one label
+        print(f"error: stored rows in {args.jsonl} were searched with other settings than METHODS gives: "
+              f"{'; '.join(changed)}; give the new settings a new label (keep the old one in HISTORICAL) or "
+              f"remove that label's rows", file=sys.stderr)
+        sys.exit(2)
     have = {(d["label"], d["dataset"], d["seed"]) for d in done}
     args.jsonl.parent.mkdir(parents=True, exist_ok=True)
     for label in args.methods:

@@ -329,3 +329,39 @@ def test_das_search_with_another_combination_rule():
     assert r1.protocol["scorer"]["options"] == {"lam": 1.0} and r64.protocol["scorer"]["options"] == {"lam": 64.0}
     # das = das_d + lam * ln(das_na) on the same draws: another rule, another value (or another answer)
     assert r1.proxy_values["das"] != r64.proxy_values["das"] or r1.arch != r64.arch
+
+
+def test_search_results_refuses_to_resume_a_label_whose_settings_changed(tmp_path):
+    """benchmarks/search_results.py: stored rows searched with other settings than the label now has are an
+    error naming the label and the key (resuming would mix both under one label); a key older rows lack, and
+    a few-shot search's label-free twin row, are not a change."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("search_results", root / "benchmarks" / "search_results.py")
+    sr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sr)
+    label = "funnel-v1"
+    now = dict(sr.METHODS[label][1])
+    row = {"label": label, "dataset": "cifar10", "seed": 0, "settings": now}
+    assert sr.settings_changed([row], [label]) == []
+    older = {k: v for k, v in now.items() if k != "proxy"}  # written before that key was recorded
+    assert sr.settings_changed([dict(row, settings=older)], [label]) == []
+    twin = [t for t, free in sr.TWINS.items() if free == label]
+    assert sr.settings_changed([dict(row, settings=dict(sr.METHODS[t][1])) for t in twin], [label]) == []
+    changed = dict(row, settings=dict(now, time_budget=now["time_budget"] + 180))
+    (msg,) = sr.settings_changed([changed], [label])
+    assert msg.startswith(label) and "time_budget" in msg and str(now["time_budget"] + 180) in msg
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text(json.dumps(changed) + "\n")
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "search_results.py"), "--methods", label,
+                           "--datasets", "cifar10", "--seeds", "1", "--jsonl", str(jsonl),
+                           "--json", str(tmp_path / "s.json"), "--out", str(tmp_path / "s.md")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "time_budget" in proc.stderr and "new label" in proc.stderr
+    assert not (tmp_path / "s.md").exists()
