@@ -619,3 +619,25 @@ def test_crowding_with_infinite_values_keeps_the_finite_spread():
     assert d[0] == d[3] == float("inf") and d[1] == float("inf")  # (1, -1) borders the -inf one along x
     # (2, -2): x gap 4 - 1 = 3 over the finite span 3; y gap -1 - -4 = 3 over the span 4 (0 .. -4)
     assert d[2] == pytest.approx(3 / 3 + 3 / 4)
+
+
+def test_training_reads_scratch_of_a_killed_search_is_swept(tmp_path):
+    """A search killed by SIGKILL never runs close(): its scratch folder (named by its pid) is removed by the
+    next training read's set-up, while a live search's folder and other files are left alone."""
+    import os
+    import subprocess
+    import sys
+
+    from zeronas.search.refine import SCRATCH_PREFIX, sweep_orphans
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # its pid is now free (reused within this test only by bad luck: then the folder is kept)
+    dead = tmp_path / f"{SCRATCH_PREFIX}{gone.pid}-abc"
+    (dead / "0123").mkdir(parents=True)
+    (dead / "0123" / "model.pt").write_bytes(b"x")
+    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
+    alive.mkdir()
+    other = tmp_path / f"{SCRATCH_PREFIX}notapid-x"
+    other.mkdir()
+    assert sweep_orphans(str(tmp_path)) == [str(dead)]
+    assert not dead.exists() and alive.exists() and other.exists()

@@ -15,6 +15,36 @@ TRAIN_SHARE = 0.5
 MIN_READ_SECONDS = 2.0  # the least time a read is started with (more once a read has measured it)
 
 
+SCRATCH_PREFIX = "zeronas-refine-"  # + the pid of the search that made it: see sweep_orphans
+
+
+def sweep_orphans(tmp: str | None = None) -> list[str]:
+    """Remove the scratch folders of training reads whose search is gone (killed by SIGKILL or a crash, so its
+    ``close`` never ran): those in the temp folder named ``SCRATCH_PREFIX<pid>-*`` with no live process of that
+    pid. A live pid (also one reused by another process) keeps its folder. Returns the folders removed."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    removed = []
+    for folder in Path(tmp or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        uid = getattr(os, "getuid", None)  # a shared temp folder: only this user's own folders
+        if not pid.isdigit() or not folder.is_dir() or (uid and folder.stat().st_uid != uid()):
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # alive
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):  # another user's live process, or no such pid at all
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(str(folder))
+    return removed
+
+
 class OutOfTime(Exception):
     """No time is left for another accuracy read (the search's time budget)."""
 
@@ -148,6 +178,7 @@ class TrainEvaluator(Evaluator):
 
     def evaluate(self, arch) -> float:
         import hashlib
+        import os
         import tempfile
         import time
         from pathlib import Path
@@ -155,7 +186,8 @@ class TrainEvaluator(Evaluator):
         from ..train import train
 
         if self.out is None:
-            self.out = tempfile.mkdtemp(prefix="zeronas-refine-")
+            sweep_orphans()
+            self.out = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
 
         t0 = time.perf_counter()
         limit = None
