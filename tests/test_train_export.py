@@ -344,3 +344,22 @@ def test_a_failed_export_leaves_no_folder_behind(tmp_path, monkeypatch):
     with pytest.raises(UserError):
         export("nb201", ARCH, "torchscript", tmp_path / "keep.pt")
     assert (tmp_path / "keep.pt").read_text() == "an older export"  # a file that was there stays
+
+
+def test_export_into_a_folder_writes_the_formats_file_there(tmp_path, monkeypatch):
+    """--out DIR/ (or an existing folder) used to write the model as a file named DIR."""
+    made = export("nb201", ARCH, "json", f"{tmp_path / 'new'}/")
+    assert made == tmp_path / "new" / "model.json" and made.is_file()
+    (tmp_path / "old").mkdir()
+    assert export("nb201", ARCH, "json", tmp_path / "old") == tmp_path / "old" / "model.json"
+    monkeypatch.chdir(tmp_path)
+    from zeronas.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--space", "nb201", "--arch", ARCH, "--out", "cli/"])
+    assert exc.value.code in (0, None) and (tmp_path / "cli" / "model.json").is_file()
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--space", "nb201", "--arch", ARCH, "--out", "afile/"])
+    assert exc.value.code == 2
+    assert (tmp_path / "afile").read_text() == "x"

@@ -498,3 +498,32 @@ def test_cli_several_models_tie_and_collide(tmp_path, capsys):
     flat = "".join(out.split())
     assert flat.count("122(1)") == 2  # 3*4*9 + 4 + 4*2 + 2 = 122 params each: a tie, both rank 1
     assert {r["arch"] for r in json.loads((tmp_path / "o" / "scores.json").read_text())} == set(specs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_model_on_a_missing_cuda_device_is_one_line(tmp_path, capsys):
+    """--device cuda with --model (and the API) used to reach the model probe and raise torch's AssertionError."""
+    (tmp_path / "m.py").write_text(
+        "from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), "
+        "nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n")
+    code, _, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--data", "none", "-p", "params",
+                         "--device", "cuda"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "no CUDA device is available; use --device cpu" in err
+    with pytest.raises(UserError, match="no CUDA device"):
+        zeronas.score(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), proxies="params", device="cuda")
+
+
+def test_a_model_whose_every_proxy_fails_is_an_error_not_a_table(tmp_path, capsys):
+    """Every value an error (not a proxy that does not apply): exit 2 in one line, nothing written."""
+    (tmp_path / "m.py").write_text(  # runs on the probe's random inputs, raises on synflow's all-ones input
+        "from torch import nn\n\nclass Odd(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.c = nn.Conv2d(3, 4, 3)\n"
+        "    def forward(self, x):\n        if bool((x == 1).all()):\n"
+        "            raise RuntimeError('no ones please')\n"
+        "        return self.c(x).mean((2, 3))\n\ndef net():\n    return Odd()\n")
+    code, out, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--data", "none", "-p", "synflow",
+                           "--out", str(tmp_path / "o")], capsys)
+    errors = [line for line in err.splitlines() if not line.startswith("note:")]
+    assert code == 2 and len(errors) == 1 and errors[0].startswith("error:"), (out, err)
+    assert "every proxy failed on the model" in err and "no ones please" in err
+    assert not (tmp_path / "o").exists()

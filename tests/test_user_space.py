@@ -353,3 +353,36 @@ def test_funnel_runs_on_a_plugin_space():
 
     r = search(MOBILENET, "funnel", proxy="ensemble:synflow+params", budget=3, pool=6, data="none")
     assert r.accuracy_reads == 0 and r.protocol["contenders"] >= 3 and "|" in r.arch
+
+
+@pytest.mark.parametrize("method", [["--method", "rea", "--budget", "4", "--population", "2", "--tournament", "1"],
+                                    ["--method", "sample", "--n", "3"],
+                                    ["--method", "funnel", "--time-budget", "5"]])
+def test_a_space_whose_build_raises_is_an_error_not_an_answer(tmp_path, capsys, method):
+    """Every evaluation failing (here the plug-in's build raises) used to end in a normal-looking answer, or an
+    internal error, with exit 0/1: now one line naming the proxy, the first arch and its error, exit 2, and no
+    result written."""
+    (tmp_path / "broken.py").write_text(DUCK.replace(
+        "def build(self, arch, num_classes=10, **options):\n",
+        "def build(self, arch, num_classes=10, **options):\n        raise ValueError('no build for you')\n"))
+    spec = f"{tmp_path / 'broken.py'}:Chain"
+    err = _one_line_error(["search", "--space", spec, *method, "--batch-size", "8", "--data", "none",
+                           "--proxy", "params", "--out", str(tmp_path / "o")] if method[1] != "funnel" else
+                          ["search", "--space", spec, *method, "--batch-size", "8", "--out", str(tmp_path / "o")],
+                          capsys, "gave no value on any of the", "ValueError: no build for you")
+    assert "--proxy" in err and not (tmp_path / "o").exists()
+    _one_line_error(["score", "--space", spec, "--arch", "4-4-4", "--proxies", "params", "--data", "none",
+                     "--out", str(tmp_path / "s")], capsys, "every proxy failed on the architecture",
+                    "no build for you")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_build_that_fails_on_some_archs_still_searches(tmp_path):
+    """Failures on some archs are ranked last (NaN is worst), not refused: the answer is one that scored."""
+    (tmp_path / "half.py").write_text(DUCK.replace(
+        "def build(self, arch, num_classes=10, **options):\n",
+        "def build(self, arch, num_classes=10, **options):\n        if arch[0] == 8:\n"
+        "            raise ValueError('no 8 first')\n"))
+    r = zeronas.search(f"{tmp_path / 'half.py'}:Chain", method="sample", n=12, seed=0, proxy="params",
+                       data="none")
+    assert r.arch.startswith("4-") and np.isfinite(r.proxy_values["params"])

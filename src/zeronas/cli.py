@@ -236,7 +236,21 @@ def score(
         console.print(f"not applicable on {sp.name} ({len(inapplicable)}):", highlight=False)
         for name, why in inapplicable.items():
             console.print(f"  {name}: {why}", highlight=False, markup=False, soft_wrap=True)
+    _refuse_if_all_failed(records, "every architecture" if many else "the architecture")
     _write_scores(out, records)
+
+
+def _refuse_if_all_failed(records, what: str) -> None:
+    """Every record an error (not a proxy that does not apply): a one-line error, exit 2, nothing written, so a
+    script does not take the table of failures for scores (e.g. a plug-in space whose build() raises)."""
+    from .proxies.base import inapplicable_reason
+
+    failed = [r for r in records if r.error is not None and inapplicable_reason(r.error) is None
+              and not r.error.startswith("refused")]
+    if records and len(failed) == len(records):
+        r = failed[0]
+        raise UserError(f"every proxy failed on {what} (the first, {r.proxy} on {r.arch}: {r.error}); fix what "
+                        "failed and run again (nothing was written)")
 
 
 def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, input_size,
@@ -307,6 +321,7 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
         for label, r in missing:
             why = r.error or getattr(r, "reason", None) or "non-finite value"
             console.print(f"  {label} / {r.proxy}: {why}", highlight=False, markup=False, soft_wrap=True)
+    _refuse_if_all_failed([r for _, recs in results for r in recs], "every model")
     _write_scores(out, [r for _, recs in results for r in recs])
 
 
@@ -339,6 +354,7 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
         for r in skipped:
             console.print(f"  {r.proxy}: {r.error}",
                           highlight=False, markup=False, soft_wrap=True)
+    _refuse_if_all_failed(records, "the model")
     _write_scores(out, records)
 
 
@@ -783,8 +799,9 @@ def export_cmd(
     index: IndexOpt = None,
     format: Annotated[str, typer.Option(help="json (description to rebuild it), torchscript or onnx (traced, "
                                         "eval mode).")] = "json",
-    out: Annotated[Path | None, typer.Option(help="Output file (default runs/export/model.json, .pt or .onnx by "
-                                             "--format).", show_default=False)] = None,
+    out: Annotated[str | None, typer.Option(help="Output file (default runs/export/model.json, .pt or .onnx by "
+                                            "--format), or a folder (an existing one, or a path ending in /) to "
+                                            "write that model file into.", show_default=False)] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Export the trained weights of this 'zeronas train' "
                                                     "checkpoint.pt.")] = None,
     data: Annotated[str, typer.Option(help="Dataset: sets the classes and input size.")] = "cifar10",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -29,6 +30,8 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
 
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if str(out).endswith(("/", os.sep)) or Path(out).is_dir():  # a folder: the file goes into it
+        out = Path(out) / f"model{SUFFIXES[fmt][0]}"
     suffix = Path(out).suffix.lower()
     claimed = next((f for f, sx in SUFFIXES.items() if suffix in sx), None)
     if claimed is not None and claimed != fmt:

@@ -396,6 +396,9 @@ class ModelScorer(Scorer):
                  train_steps: int = 0, train_lr: float = 0.1):
         if not isinstance(model, nn.Module):
             raise UserError(f"zeronas scores a torch.nn.Module; got a {type(model).__name__}")
+        from .scoring import resolve_device
+
+        device = resolve_device(device)  # before the probe runs the model there
         images, note = self._load_data(data, data_dir, max_images, seed)
         held = None
         if heldout is not None:
@@ -414,7 +417,7 @@ class ModelScorer(Scorer):
         else:
             hw, channels = hw or (32, 32), 3
         self.input_chw = (channels, *hw)
-        self.model_probe = probe_model(model, (2, *self.input_chw), device=device if device else "cpu")
+        self.model_probe = probe_model(model, (2, *self.input_chw), device=device)
         k = self.model_probe.classes
         if num_classes is not None and k is not None and num_classes != k:
             raise UserError(f"num_classes={num_classes} but the model outputs {k} values per sample")

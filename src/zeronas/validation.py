@@ -125,7 +125,8 @@ class Custom:
 @dataclass(frozen=True)
 class PathKind:
     """``in_file`` / ``in_dir`` / ``in_any`` must exist as that kind and be readable; ``out_file`` / ``out_dir``
-    must not exist as the other kind and must be creatable (the first existing ancestor is a writable folder)."""
+    must not exist as the other kind and must be creatable (the first existing ancestor is a writable folder);
+    ``out_file_or_dir`` is a folder when it exists as one or ends in a separator, a file otherwise."""
 
     kind: str
     suffixes: tuple = ()
@@ -145,7 +146,9 @@ class PathKind:
             if not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0)):
                 raise UserError(f"{label} {str(p)!r} is not readable; check its permissions")
             return
-        check_output(label, p, folder=self.kind == "out_dir", suffixes=self.suffixes)
+        folder = self.kind == "out_dir" or (self.kind == "out_file_or_dir" and (
+            p.is_dir() or str(value).endswith(("/", os.sep))))
+        check_output(label, p, folder=folder, suffixes=self.suffixes)
 
     def outside(self) -> list:
         return []  # path cases need a file system: the fuzz test builds them
@@ -401,7 +404,7 @@ DOMAINS: dict[str, object] = {
     "search.protocol": Choice(("code", "bn-bypass")),
     "bench_correlate.protocol": Text("a bench protocol hash"),
     "bench_build.sample": Int(3, 10**6),
-    "export_cmd.out": PathKind("out_file"),
+    "export_cmd.out": PathKind("out_file_or_dir"),  # a folder gets model.<format suffix>
     "data_cmd.data_dir": PathKind("out_dir"),  # --download may create it
     "max_params": Float(0, 1e6, lo_open=True),  # millions of parameters
     "max_flops": Float(0, 1e9, lo_open=True),  # MFLOPs

@@ -282,6 +282,10 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
 
     check_keywords(kwargs, strategy_keywords(method), f"zeronas.search(method={method!r})")
     check_all({k: v for k, v in kwargs.items() if not _is_object(v)}, "search", cli=False)
+    if kwargs.get("device") is not None:  # every method, before any network is built on it
+        from ..scoring import resolve_device
+
+        resolve_device(kwargs["device"])
     data_dir = kwargs.get("data_dir")
     if data_dir is not None or "data_dir" in kwargs:  # for the answer's accuracy; a strategy may not read it
         import inspect

@@ -158,6 +158,11 @@ class _Fit:
     def best(self, archs):
         return max(archs, key=self)
 
+    def check_scored(self) -> None:
+        """A member that gave no value on any arch it scored is refused (``Fitness.check_scored``)."""
+        for f in self.m.fits.values():
+            f.check_scored()
+
 
 def _neighbours(space, arch) -> list:
     """Every one-edit neighbour of ``arch`` when the space lists them (``space.neighbours``), else 24 draws of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import math
 import time
 
 import numpy as np
@@ -45,6 +46,8 @@ class Fitness:
         self.scorer = Scorer(space, self.members, stand_in=True, **scorer_kwargs)
         self.values: dict[str, list[float]] = {}
         self.evaluations = 0
+        self.failed = [0] * len(self.members)  # per member: evaluations that gave it no value (NaN)
+        self.first_failure: list[str | None] = [None] * len(self.members)  # per member: the first one, said
         self._keys: dict = {}  # arch -> (canonical, text): formatting costs more than a search's bookkeeping
         self._ranked: tuple[int, dict] = (0, {})  # an ensemble's scores over the first n values, by key
         # with a store, every evaluation is persisted: a killed search rerun with the same seed replays its
@@ -85,6 +88,7 @@ class Fitness:
         key = canonical if self.shared else text
         if key not in self.values:
             skeys = [canonical if get_proxy(m).shares_isomorphs else text for m in self.members]
+            records = {}  # this evaluation's records by proxy (none when replayed from the store)
             if self.store is not None and all(k in s for k, s in zip(skeys, self.stored)):
                 self.values[key] = [s[k] for k, s in zip(skeys, self.stored)]
             else:
@@ -96,8 +100,25 @@ class Fitness:
                 if self.store is not None:
                     self.store.put(records)
                 self.values[key] = [r.value for r in records]
+                records = {r.proxy: r for r in records}
             self.evaluations += 1
+            for i, (m, v) in enumerate(zip(self.members, self.values[key])):
+                if math.isnan(v):
+                    self.failed[i] += 1
+                    r = records.get(m)
+                    why = (r.error or r.reason) if r is not None else "no value (NaN) in the store"
+                    self.first_failure[i] = self.first_failure[i] or f"{text}: {why}"
         return self.values[key]
+
+    def check_scored(self) -> None:
+        """Raise a one-line UserError when a member proxy gave no value (NaN: it raised, e.g. the space's
+        ``build`` failed) on every architecture the search evaluated: its ranking would be noise, and the
+        answer a first draw dressed up as a result."""
+        for m, n, first in zip(self.members, self.failed, self.first_failure):
+            if self.evaluations and n == self.evaluations:
+                raise UserError(f"--proxy {m} gave no value on any of the {n} architecture(s) the search evaluated "
+                                f"(the first, {first}); fix what failed (e.g. the space's build()) or choose "
+                                "another --proxy")
 
     def best(self, archs):
         """The best of ``archs`` by the fitness as it stands after all evaluations. For one proxy that is
@@ -195,7 +216,7 @@ def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget
         seen.append(a)
         f = fit(a)
         limit.spend()
-        if f > best_f:
+        if best is None or f > best_f:
             best, best_f = a, f
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
     limit.close()
@@ -248,7 +269,7 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
         limit.spend()
         pop.append(a)
         seen.append(a)
-        if f > best_f:
+        if best is None or f > best_f:
             best, best_f = a, f
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
 
@@ -280,6 +301,7 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
     the ``local`` refinement strategy."""
     if not seen:
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
+    fit.check_scored()
     try:  # a long search draws most archs many times: what follows needs each once
         seen = list(dict.fromkeys(seen))
     except TypeError:  # unhashable archs: kept as drawn
