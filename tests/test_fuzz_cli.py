@@ -70,6 +70,8 @@ def _bad_values(domain, param) -> list[str]:
             return ["missing.pbz2"]
         if domain.kind == "out_dir":
             return ["afile.txt", "afile.txt/sub"]
+        if domain.kind == "out_file_or_dir":  # a folder is fine (the file goes into it); a file's child is not
+            return ["afile.txt/", "afile.txt/x.json"]
         return ["adir", "afile.txt/x.csv", *(["out.txt"] if domain.suffixes else [])]
     if isinstance(domain, V.Custom) and param.name == "store":
         return [*domain.outside(), "adir"]

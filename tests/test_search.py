@@ -365,3 +365,32 @@ def test_search_results_refuses_to_resume_a_label_whose_settings_changed(tmp_pat
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "time_budget" in proc.stderr and "new label" in proc.stderr
     assert not (tmp_path / "s.md").exists()
+
+
+@pytest.mark.parametrize("call,needle", [
+    (lambda zn: zn.search("macro", method="rea", budget="3"), "budget= must be an integer, not str '3'"),
+    (lambda zn: zn.search("macro", method="rea", budget=3, population="2"), "population= must be an integer"),
+    (lambda zn: zn.search("macro", method="rea", budget=3, seed="1"), "seed= must be an integer"),
+    (lambda zn: zn.search("macro", method="rea", budget=3, time_budget="5"), "time_budget= must be a number"),
+    (lambda zn: zn.search("macro", method="rea", budget=3, proxy=["nwot"]), "proxy= takes one string"),
+    (lambda zn: zn.search(None, method="rea"), "space= takes a space name"),
+    (lambda zn: zn.search(5, method="rea"), "space= takes a space name"),
+    (lambda zn: zn.score(None, proxies="params"), "score() needs architectures"),
+    (lambda zn: zn.score([], proxies="params"), "empty list of architectures"),
+    (lambda zn: zn.score("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", proxies=3), "proxies= takes strings"),
+    (lambda zn: zn.correlate("nb201", proxies="params", sample=5, workers="1"), "workers= must be an integer"),
+    (lambda zn: zn.space("nb201", foo=1), "unknown keyword 'foo'; valid keywords: name"),
+    (lambda zn: zn.space(None), "a space is named by a string"),
+])
+def test_python_api_arguments_of_the_wrong_type_are_one_line_errors(call, needle):
+    """The API used to raise TypeError / AttributeError from deep inside for a number given as text, a list
+    for one proxy, or no space; the CLI's flags arrive as text and are converted, the API's must be typed."""
+    with pytest.raises(UserError) as exc:
+        call(zn)
+    assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_python_api_takes_numpy_integers():
+    r = zn.search("macro", method="rea", budget=np.int64(3), population=2, tournament=1, seed=np.int32(1),
+                  proxy="params", data="none")
+    assert r.evaluations >= 1

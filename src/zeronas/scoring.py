@@ -394,6 +394,12 @@ def score(archs, proxies="all", *, space="nb201", **kwargs) -> list[ScoreRecord]
     model_only = sorted({"input_size", "model_name", "max_images"} & set(kwargs))
     if model_only:
         raise UserError(f"{', '.join(k + '=' for k in model_only)} only apply when scoring a torch.nn.Module")
+    if archs is None:
+        raise UserError("score() needs architectures (an arch string or object, a list of them) or a "
+                        "torch.nn.Module; got None")
     if isinstance(archs, (str, tuple)) or not isinstance(archs, Iterable):  # one arch (e.g. an NB101Arch)
         archs = [archs]
+    archs = list(archs)
+    if not archs:
+        raise UserError("score() got an empty list of architectures; give at least one")
     return Scorer(space, proxies, **kwargs).score(archs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +32,8 @@ class Int:
 
     def check(self, label, value):
         v = None
-        if isinstance(value, int) and not isinstance(value, bool):
-            v = value
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy's too
+            v = int(value)
         elif isinstance(value, float) and value.is_integer():
             v = int(value)
         elif isinstance(value, str):
@@ -99,9 +100,12 @@ class Text:
     """Free text that must not be blank (a blank proxy list or arch string is never what the user meant)."""
 
     what: str = "a value"
+    many: bool = True  # False: one value, never a list (the API's proxy=)
 
     def check(self, label, value):
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str):
+            raise UserError(f"{label} takes strings ({self.what}), not {type(value).__name__} {value!r}")
+        if not value.strip():
             raise UserError(f"{label} is empty; give {self.what}")
 
     def outside(self) -> list:
@@ -389,7 +393,7 @@ DOMAINS: dict[str, object] = {
     "store": Custom(_store, ("", "   ")),
     "sample": Custom(_sample, ("0", "-5", "abc", "nan")),
     "proxies": Text("proxy names, e.g. nwot,synflow, or 'all'"),
-    "proxy": Text("a proxy name or ensemble:a+b"),
+    "proxy": Text("a proxy name or ensemble:a+b", many=False),
     "arch": Text("an architecture string"),
     "set_": Text("PROXY.OPTION=VALUE"),
     "sources": Text("an export file or a store"),
@@ -441,14 +445,21 @@ def flag(name: str) -> str:
     return FLAGS.get(name, "--" + name.replace("_", "-"))
 
 
-def check(name: str, value, command: str | None = None, label: str | None = None):
-    """Check one value against its declared domain (None = not given: always fine)."""
+def check(name: str, value, command: str | None = None, label: str | None = None, strict: bool = False):
+    """Check one value against its declared domain (None = not given: always fine). ``strict`` (the Python
+    API): a number must be a number, not its text, and a one-value text option (``Text(many=False)``) a
+    str, not a list (the CLI hands every option over as text, and repeatable ones as lists)."""
     if value is None:
         return
     d = domain(name, command)
     if d is None:
         return
     label = label or flag(name)
+    if strict and isinstance(d, (Int, Float)) and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+        kind = "an integer" if isinstance(d, Int) else "a number"
+        raise UserError(f"{label} must be {kind}, not {type(value).__name__} {value!r}")
+    if strict and isinstance(d, Text) and not d.many and not isinstance(value, str):
+        raise UserError(f"{label} takes one string ({d.what}), not {type(value).__name__} {value!r}")
     if isinstance(value, (list, tuple)) and not isinstance(d, Custom):
         for v in value:
             d.check(label, v)
@@ -459,7 +470,7 @@ def check(name: str, value, command: str | None = None, label: str | None = None
 def check_all(arguments: dict, command: str | None = None, cli: bool = True):
     """Check every given argument; ``cli`` names them as flags (``--seed``), else as keywords (``seed=``)."""
     for name, value in arguments.items():
-        check(name, value, command, label=flag(name) if cli else f"{name}=")
+        check(name, value, command, label=flag(name) if cli else f"{name}=", strict=not cli)
     for group in EXCLUSIVE.get(command or "", []):
         given = [g for g in group if arguments.get(g) not in (None, [], ())]
         if len(given) > 1:

@@ -265,6 +265,9 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
     _load()
     if method not in _STRATEGIES:
         raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
+    if not isinstance(space, str) and not all(hasattr(space, a) for a in ("name", "sample", "format", "build")):
+        raise UserError(f"space= takes a space name (e.g. 'nb201'; see zeronas.spaces.list_spaces()) or a space "
+                        f"object, not {type(space).__name__} {space!r}")
     sp = get_space(space) if isinstance(space, str) else space
     if getattr(sp, "plugin", False):  # a user's space: decided by what it provides, not by its name
         refusal = plugin_refusal(sp, method)

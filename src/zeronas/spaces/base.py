@@ -10,6 +10,7 @@ import numpy as np
 from torch import nn
 
 from ..errors import UserError
+from ..validation import api
 
 
 class SearchSpace(abc.ABC):
@@ -104,12 +105,16 @@ def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
     return cls
 
 
+@api()
 def space(name: str) -> SearchSpace:
     """``zeronas.space("nb201")``: the search space registered under ``name``, or a plug-in space
     (``path/to/file.py:ClassName``, ``package.module:ClassName`` or an installed ``zeronas.spaces`` entry point;
     see :mod:`zeronas.spaces.plugin`)."""
     from . import darts, macro, nb101, nb201  # noqa: F401  (registers the built-in spaces)
 
+    if not isinstance(name, str):
+        raise UserError(f"a space is named by a string (one of {', '.join(sorted(_SPACES))}, or a plug-in "
+                        f"'path/to/file.py:ClassName'), not {type(name).__name__} {name!r}")
     key = name.lower().replace("-", "").replace("_", "")
     for registered, cls in _SPACES.items():
         if registered.replace("-", "").replace("_", "") == key:
