@@ -349,3 +349,31 @@ def test_sigterm_unwinds_like_ctrl_c_and_removes_the_training_reads_scratch(tmp_
     assert "Traceback" not in err
     scratch = os.path.dirname(folder)  # <scratch>/<arch hash>
     assert os.path.basename(scratch).startswith("zeronas-refine-") and not os.path.exists(scratch)
+
+
+def test_every_bracket_in_an_option_help_is_shown_by_help():
+    """--help renders help texts as rich markup, where '[...]' is a style tag and vanishes: correlate's
+    '[default: 1000, ...]' did, so --sample's default was never shown. Every bracketed part of every option's
+    help must be in the command's rendered --help."""
+    import re
+
+    import typer
+
+    def commands(cmd, path=()):
+        if hasattr(cmd, "commands"):  # a group (typer may bring its own click)
+            for name, sub in cmd.commands.items():
+                yield from commands(sub, (*path, name))
+        else:
+            yield path, cmd
+
+    runner = CliRunner()
+    seen = 0
+    for path, cmd in commands(typer.main.get_command(app)):
+        seen += 1
+        brackets = [b for p in cmd.params for b in re.findall(r"\[[^\]]*\]", getattr(p, "help", None) or "")]
+        if not brackets:
+            continue
+        out = " ".join(runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"}, terminal_width=400).output.split())
+        for b in brackets:
+            assert " ".join(b.split()) in out, f"zeronas {' '.join(path)} --help drops {b!r}"
+    assert seen > 10  # every command was walked

@@ -237,8 +237,12 @@ def test_load_model_from_a_file(tmp_path):
 
 def test_torchvision_and_timm_specs(monkeypatch):
     monkeypatch.setitem(sys.modules, "timm", None)  # absent: the error names the package to install
-    with pytest.raises(UserError, match=r"needs the timm package, which is not installed.*pip install timm"):
+    with pytest.raises(UserError, match=r"needs the timm package, which is not installed.*pip install timm "
+                                        r"--no-deps, after torchvision: pip install 'zeronas\[vision\]'"):
         load_model("timm:resnet18")
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # the README's pinned install, never a bare one
+    with pytest.raises(UserError, match=r"pip install 'zeronas\[vision\]', or torchvision==0\.28\.0 --no-deps"):
+        load_model("torchvision:resnet18")
     fake = types.ModuleType("torchvision")
     fake.models = types.SimpleNamespace(list_models=lambda: ["resnet18"],
                                         get_model=lambda name, weights=None, num_classes=1000: relu_net(num_classes))

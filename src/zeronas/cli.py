@@ -370,8 +370,8 @@ def correlate(
     proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxies; 'ensemble:a+b+c' "
                                          "aggregates ranks (sum of log(rank/N)); 'az_nas' is the AZ-NAS "
                                          "ensemble.")] = "nwot,synflow,snip,params",
-    sample: Annotated[str | None, typer.Option(help="Number of random architectures, or 'all' [default: 1000, "
-                                               "or the whole table when it has fewer]", show_default=False)] = None,
+    sample: Annotated[str | None, typer.Option(help="Number of random architectures, or 'all' (default: 1000, "
+                                               "or the whole table when it has fewer)", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed for the sample, the init and the batch.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
     metric: Annotated[str, typer.Option(help="Accuracy to correlate with: test or valid.")] = "test",

@@ -64,7 +64,10 @@ from .validation import api
 
 DATA_NEEDS = {"images": "real images (data= / --data)",
               "heldout": "held-out images (heldout=: an image folder or arrays of other images)"}
-PACKAGES = {"torchvision": "torchvision", "timm": "timm"}
+# how to install each without pip replacing this torch (an unpinned torchvision pulls torch 2.14 and its CUDA
+# libraries; timm depends on both): see the README's torchvision paragraph
+PACKAGES = {"torchvision": "'zeronas[vision]', or torchvision==0.28.0 --no-deps beside a torch other than 2.13.0",
+            "timm": "timm --no-deps, after torchvision: pip install 'zeronas[vision]'"}
 ANY_SIZE_PROBE = 64  # meco's default input_size
 TORCHVISION_NOTE = ("torchvision C ops unavailable: detection ops disabled; classification models unaffected "
                     "(torchvision's C extension does not load beside this torch; zeronas defined the nms/qnms "
@@ -277,8 +280,8 @@ def _package_model(package: str, name: str, num_classes: int | None) -> nn.Modul
         lib = import_torchvision() if package == "torchvision" else importlib.import_module(package)
     except ImportError:
         raise UserError(f"--model {package}:{name} needs the {package} package, which is not installed; install the "
-                        f"{package} build that matches your torch {torch.__version__.split('+')[0]} "
-                        f"(pip install {PACKAGES[package]})") from None
+                        f"{package} build that matches your torch {torch.__version__.split('+')[0]}: "
+                        f"pip install {PACKAGES[package]}") from None
     except Exception as exc:  # noqa: BLE001  (installed but broken, e.g. built for another torch)
         raise UserError(f"--model {package}:{name}: {package} is installed but fails to import ({type(exc).__name__}: "
                         f"{_one_line(exc)[:150]}); install the build that matches torch "
