@@ -227,3 +227,21 @@ def test_executor_options_are_checked_at_the_edge(monkeypatch, capsys):
     assert exc.value.code == 2 and err == [f"error: {NEEDS_RAY}"]
     with pytest.raises(UserError, match="needs ray"):
         make_executor(KWARGS, executor="ray")
+
+
+@needs_table
+def test_an_unreachable_cluster_leaves_no_store_behind(monkeypatch, capsys, tmp_path):
+    """correlate connects to Ray before it makes the store: a refused connection used to leave an empty
+    store file (a newcomer's trial)."""
+    import types
+
+    import zeronas.ray_executor as rx
+
+    monkeypatch.setattr(rx, "require_ray", lambda: types.SimpleNamespace(is_initialized=lambda: False))
+    store = tmp_path / "r.db"
+    with pytest.raises(SystemExit) as exc:
+        main(["correlate", "--proxies", "params", "--sample", "5", "--store", str(store), "--executor", "ray",
+              "--ray-address", "127.0.0.1:1", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and "cannot reach the Ray cluster" in err[0]
+    assert not store.exists() and not (tmp_path / "o").exists()

@@ -153,6 +153,10 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
     scorer = Scorer(**scorer_kwargs)
     if scorer.data_note:
         notes.append(scorer.data_note)
+    if executor == "ray" and not only_stored:  # before the store file is made: a failed connection leaves none
+        from .ray_executor import connect
+
+        connect(ray_address)
     db = Store(store)
     try:
         hashes = {p.name: p_hash for p, p_hash in ((p, _hash(scorer, p)) for p in scorer.proxies)}

@@ -96,6 +96,30 @@ def _score_unit(key: str, scorer_kwargs: dict, threads: int, unit: list) -> list
     return [(i, scorer.score_arch(a)) for i, a in unit]
 
 
+def connect(address: str | None = None):
+    """Connect to Ray once per process (a connection already made is used as it is): the cluster at
+    ``address``, else a local instance with this machine's CPUs. A one-line UserError when the cluster cannot be
+    reached. Callers connect before they create files (a store), so a failed connection leaves none behind."""
+    global _LOCAL_INSTANCE
+    ray = require_ray()
+    if address is not None:
+        check_address("--ray-address", address)
+    if not ray.is_initialized():
+        options = dict(log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False)
+        _LOCAL_INSTANCE = address is None
+        if address is None:
+            ray.init(num_cpus=os.cpu_count() or 1, **options)
+        else:
+            _reachable(address)
+            try:
+                ray.init(address=address, **options)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise UserError(f"cannot reach the Ray cluster at {address!r}: {' '.join(str(exc).split())[:200]}"
+                                f"; start it with 'ray start --head' (and 'ray start --address HEAD:6379' on "
+                                f"the other machines)") from None
+    return ray
+
+
 class RayExecutor:
     """Scores on Ray. ``workers``: 0 uses every CPU Ray has, N at most N units at once. ``threads``: torch
     threads per unit (each unit asks Ray for that many CPUs); default 1 on a cluster, and on a local instance
@@ -115,20 +139,7 @@ class RayExecutor:
         # back is checked against the protocol of this machine
         scorer = Scorer(**scorer_kwargs)
         self.expected = {spec.name: (protocol_hash(p := scorer.protocol(spec)), p) for spec in scorer.proxies}
-        global _LOCAL_INSTANCE
-        if not ray.is_initialized():
-            options = dict(log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False)
-            _LOCAL_INSTANCE = address is None
-            if address is None:
-                ray.init(num_cpus=os.cpu_count() or 1, **options)
-            else:
-                _reachable(address)
-                try:
-                    ray.init(address=address, **options)
-                except (ConnectionError, RuntimeError, ValueError) as exc:
-                    raise UserError(f"cannot reach the Ray cluster at {address!r}: {' '.join(str(exc).split())[:200]}"
-                                    f"; start it with 'ray start --head' (and 'ray start --address HEAD:6379' on "
-                                    f"the other machines)") from None
+        connect(address)
         cores = os.cpu_count() or 1
         self.threads = threads or (max(1, cores // workers) if _LOCAL_INSTANCE and workers else 1)
         cpus = int(ray.cluster_resources().get("CPU", 1))
