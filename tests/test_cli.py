@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 from typer.testing import CliRunner
 
 from zeronas.cli import app
@@ -377,3 +378,24 @@ def test_every_bracket_in_an_option_help_is_shown_by_help():
         for b in brackets:
             assert " ".join(b.split()) in out, f"zeronas {' '.join(path)} --help drops {b!r}"
     assert seen > 10  # every command was walked
+
+
+def test_a_json_arch_file_that_is_no_result_is_named_not_quoted(tmp_path):
+    """export --arch-file correlation.json used to quote the whole JSON document inside an NB201 parse error."""
+    doc = {"meta": {"n": 5, "notes": ["x" * 500]}, "proxies": {"params": {"spearman": 0.7}}}
+    (tmp_path / "correlation.json").write_text(json.dumps(doc, indent=1))
+    for cmd in (["export", "--out", str(tmp_path / "m.json")], ["score", "-p", "params", "--data", "none"]):
+        res = runner.invoke(app, [*cmd, "--arch-file", str(tmp_path / "correlation.json")])
+        msg = str(res.exception)
+        assert isinstance(res.exception, UserError) and "\n" not in msg and len(msg) < 300, msg
+        assert "is a JSON object with keys meta, proxies: neither a result.json" in msg
+    assert not (tmp_path / "m.json").exists()
+    from zeronas.spaces import space
+    from zeronas.spaces.darts import genotype_json
+
+    sp = space("darts")  # a genotype's JSON is still an architecture
+    g = sp.sample(np.random.default_rng(0))
+    (tmp_path / "g.json").write_text(genotype_json(g))
+    res = runner.invoke(app, ["export", "--space", "darts", "--arch-file", str(tmp_path / "g.json"),
+                              "--out", str(tmp_path / "g_out.json")])
+    assert res.exit_code == 0, res.output

@@ -82,6 +82,7 @@ def test_proxy_searches_run_on_nb101_and_macro(sp):
         r = search(sp, method, proxy="params", seed=0, data="none", **kw)
         space.parse(r.arch)  # a valid arch of the space (parse refuses anything else)
         assert r.space == sp and 1 <= r.evaluations <= 5 and r.accuracy_reads == 0
+        assert r.method == method  # random used to record itself as sample
     r = search(sp, "funnel", proxy="ensemble:params+flops", budget=4, pool=3, data="none", seed=0)
     assert space.parse(r.arch) is not None and r.accuracy_reads == 0
 

@@ -531,3 +531,15 @@ def test_a_model_whose_every_proxy_fails_is_an_error_not_a_table(tmp_path, capsy
     assert code == 2 and len(errors) == 1 and errors[0].startswith("error:"), (out, err)
     assert "every proxy failed on the model" in err and "no ones please" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_model_with_a_space_is_refused_not_ignored(tmp_path, capsys):
+    """score --model ... --space macro used to score the model and ignore --space."""
+    (tmp_path / "m.py").write_text(
+        "from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), "
+        "nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n")
+    code, _, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--space", "macro", "--data", "none",
+                         "-p", "params"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "drop --space macro" in err
+    with pytest.raises(UserError, match="drop space='macro'"):
+        zeronas.score(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), proxies="params", space="macro")

@@ -99,14 +99,37 @@ def _result_archs(path: Path, text: str) -> list[tuple] | None:
     return found
 
 
+def _parse_json_arch(space, path: Path, text: str):
+    """A JSON arch file that is no result.json: an architecture's JSON (a DARTS genotype), or a one-line error
+    that names the file and its keys instead of quoting the whole document back (e.g. a correlation.json)."""
+    try:
+        return space.parse(text)
+    except UserError:
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError:
+            doc = None
+        what = (f"a JSON object with keys {', '.join(list(doc)[:6])}" if isinstance(doc, dict) else
+                f"a JSON {type(doc).__name__}" if doc is not None else "not valid JSON")
+        raise UserError(f"arch file {str(path)!r} is {what}: neither a result.json from 'zeronas search' (it has "
+                        f"no \"arch\" field) nor a {space.name} architecture") from None
+
+
+def _is_json_doc(path: Path, text: str) -> bool:
+    return path.suffix == ".json" and text.lstrip().startswith(("{", "["))
+
+
 def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[int], data_dir) -> list:
     found = [space.parse(a) for a in archs]
     if arch_file is not None:
         text = _read_text(arch_file, "arch file")
         runs = _result_archs(arch_file, text)
-        lines = [a for _, a in runs] if runs is not None else [
-            line for line in text.splitlines() if line.strip() and not line.startswith("#")]
-        found += [space.parse(line) for line in lines]
+        if runs is None and _is_json_doc(arch_file, text):
+            found.append(_parse_json_arch(space, arch_file, text))
+        else:
+            lines = [a for _, a in runs] if runs is not None else [
+                line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+            found += [space.parse(line) for line in lines]
     found += [space.from_index(i, data_dir) for i in indices]
     if not found:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE or --index N")
@@ -128,8 +151,9 @@ def score(
     arch_file: Annotated[Path | None, typer.Option(help="Text file with one architecture string per line.")] = None,
     index: Annotated[list[int], typer.Option("--index", "-i", help="Benchmark index of an architecture "
                                              "(repeatable; NB201 needs its table).")] = [],  # noqa: B006
-    space: Annotated[str, typer.Option(help="nb201, darts, nb101, nb301 (the DARTS space with the NB301 table), "
-                                       "macro, or a plug-in space (see 'zeronas spaces').")] = "nb201",
+    space: Annotated[str | None, typer.Option(help="nb201 (the default), darts, nb101, nb301 (the DARTS space with "
+                                              "the NB301 table), macro, or a plug-in space (see 'zeronas spaces'); "
+                                              "not with --model.", show_default=False)] = None,
     proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxy names, or 'all'. "
                                          "See 'zeronas proxies'.")] = "all",
     data: Annotated[str, typer.Option(help="Images for data-dependent proxies: cifar10, cifar100, "
@@ -178,6 +202,8 @@ def score(
     if model:
         if arch or arch_file is not None or index:
             raise UserError("--model scores your network; drop --arch, --arch-file and --index")
+        if space is not None:
+            raise UserError(f"--model scores your own network, not an architecture of a space; drop --space {space}")
         if executor != "local":
             raise UserError("--executor ray scores architectures of a space; drop it with --model")
         if len(model) > 1:
@@ -190,7 +216,7 @@ def score(
     if data.strip().lower() not in ("auto", "none") and Path(data).expanduser().is_dir():
         raise UserError(f"--data {data!r} is an image folder, which is for --model; the spaces score on cifar10, "
                         "cifar100 or ImageNet16-120")
-    sp = get_space(space)
+    sp = get_space(space or "nb201")
     archs = _read_archs(sp, arch, arch_file, index, data_dir)
     scorer = Scorer(sp, proxies, data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init,
                     device=device, options=_parse_options(set_), num_classes=num_classes,
@@ -716,6 +742,8 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
             raise UserError(f"arch file {str(arch_file)!r} holds {len(runs)} search runs (seeds "
                             f"{', '.join(str(seed) for seed, _ in runs)}); pass the one you want with --arch instead "
                             f"of --arch-file, e.g. --arch {shlex.quote(runs[0][1])}")
+        if runs is None and _is_json_doc(arch_file, text):
+            return sp, _parse_json_arch(sp, arch_file, text)
         text = runs[0][1] if runs else text
         arch = text
     if arch is None and index is None:

@@ -372,11 +372,17 @@ def _scorer_keywords() -> list[str]:
 
 
 @api(extra=_scorer_keywords)
-def score(archs, proxies="all", *, space="nb201", **kwargs) -> list[ScoreRecord]:
+def score(archs, proxies="all", *, space=None, **kwargs) -> list[ScoreRecord]:
     """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy.
     ``zeronas.score(module, proxies=..., data=...)`` scores a ``torch.nn.Module`` (see ``zeronas.models``); a
     list of modules scores each with the same arguments (records in list order, ``arch`` = the class name,
-    suffixed #0, #1, ... when a class repeats). Raises UserError for a list mixing modules and archs."""
+    suffixed #0, #1, ... when a class repeats). ``space``: the space of the arch strings (default nb201; not
+    with modules). Raises UserError for a list mixing modules and archs."""
+    modules = isinstance(archs, torch.nn.Module) or (
+        isinstance(archs, (list, tuple)) and any(isinstance(a, torch.nn.Module) for a in archs))
+    if modules and space is not None:
+        raise UserError(f"space= names the space of architecture strings; a torch.nn.Module is scored as it is: "
+                        f"drop space={space!r}")
     if isinstance(archs, torch.nn.Module):
         from .models import score_model
 
@@ -402,4 +408,4 @@ def score(archs, proxies="all", *, space="nb201", **kwargs) -> list[ScoreRecord]
     archs = list(archs)
     if not archs:
         raise UserError("score() got an empty list of architectures; give at least one")
-    return Scorer(space, proxies, **kwargs).score(archs)
+    return Scorer(space or "nb201", proxies, **kwargs).score(archs)

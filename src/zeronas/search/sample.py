@@ -240,7 +240,9 @@ def random_search(space, proxy="nwot", seed=0, budget=None, time_budget=60.0, **
     """Random search with a proxy as fitness, stopped by an evaluation or time budget."""
     if budget is None and time_budget is None:
         raise UserError("random search needs --budget N or --time-budget SECONDS")
-    return sample_and_rank(space, proxy=proxy, n=budget, seed=seed, budget=budget, time_budget=time_budget, **kw)
+    result = sample_and_rank(space, proxy=proxy, n=budget, seed=seed, budget=budget, time_budget=time_budget, **kw)
+    result.method = "random"  # the method asked for (sample_and_rank names itself)
+    return result
 
 
 @register_strategy("rea", spaces=SPACES, forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
