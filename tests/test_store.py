@@ -52,6 +52,10 @@ def test_server_url_without_driver_or_server_is_a_clear_error():
     # no psycopg (SQLAlchemy's default postgresql driver) here; if there is one, no server at this address
     with pytest.raises(UserError, match=r"driver is not installed|cannot open store"):
         Store("postgresql://nobody@127.0.0.1:1/zeronas")
+    # a misspelt scheme is named as such (it used to advise installing a driver for it)
+    with pytest.raises(UserError, match=r"'mysq' is not a database SQLAlchemy knows; a store URL starts with "
+                                        r"sqlite:///"):
+        Store("mysq://x")
 
 
 def _write_overlapping(url, worker):

@@ -543,3 +543,12 @@ def test_model_with_a_space_is_refused_not_ignored(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "drop --space macro" in err
     with pytest.raises(UserError, match="drop space='macro'"):
         zeronas.score(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), proxies="params", space="macro")
+
+
+def test_a_data_path_that_does_not_exist_is_named_as_missing():
+    from zeronas.validation import check
+
+    with pytest.raises(UserError, match=r"--data '/no/such/folder' does not exist; give an existing image folder"):
+        check("data", "/no/such/folder", "score")
+    with pytest.raises(UserError, match=r"unknown --data 'cifar11'; choose one of"):
+        check("data", "cifar11", "score")

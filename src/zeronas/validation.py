@@ -282,6 +282,9 @@ def _data(label, value):
     what = f"choose one of: {', '.join(names)}, or give an image folder (root/<class>/<image files>)"
     if text and p.exists():
         raise UserError(f"{label} {text!r} is a file, not a dataset or an image folder; {what}")
+    if any(c in text for c in ("/", os.sep, "~")) or text.startswith("."):  # meant as a folder
+        raise UserError(f"{label} {text!r} does not exist; give an existing image folder (root/<class>/<image "
+                        f"files>), or one of: {', '.join(names)}")
     raise UserError(f"unknown {label} {value!r}; {what}")
 
 
@@ -374,7 +377,7 @@ DOMAINS: dict[str, object] = {
                              "no_such_module_zn:Space")),
     "method": Choice(_methods),
     "dataset": DATASET,
-    "data": Custom(_data, ("bogus-value", "missing_dir", "afile.txt")),
+    "data": Custom(_data, ("bogus-value", "missing_dir", "./missing_dir", "afile.txt")),
     "heldout": Custom(_heldout, ("missing_dir", "afile.txt")),
     "input_size": Custom(_input_size, ("0", "abc", "32x", "-4", "40x24x3", "99999")),
     "model": Custom(_model, ("", "nocolon", "missing.py:build", "afile.txt:build", "adir:build", "x.py:")),

@@ -169,7 +169,10 @@ def _load_all():
 def get_proxy(name: str) -> ProxySpec:
     _load_all()
     if name not in _REGISTRY:
-        raise UserError(f"unknown proxy {name!r}; available: {', '.join(sorted(_REGISTRY))}")
+        from .ensembles import ENSEMBLES
+
+        raise UserError(f"unknown proxy {name!r}; available: {', '.join(sorted(_REGISTRY))}; and, in correlate "
+                        f"and search, the ensembles {', '.join(sorted(ENSEMBLES))} or ensemble:a+b")
     return _REGISTRY[name]
 
 
