@@ -552,3 +552,22 @@ def test_a_data_path_that_does_not_exist_is_named_as_missing():
         check("data", "/no/such/folder", "score")
     with pytest.raises(UserError, match=r"unknown --data 'cifar11'; choose one of"):
         check("data", "cifar11", "score")
+
+
+def test_cli_two_models_with_many_proxies_fit_a_terminal(tmp_path, capsys, monkeypatch):
+    """2 models x 6 proxies used to be a table of 7 columns folded a character per line at 80 columns: with
+    more proxies than models it has a row per proxy."""
+    monkeypatch.setenv("COLUMNS", "80")
+    (tmp_path / "m.py").write_text(
+        "from torch import nn\n\n"
+        "def small():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),"
+        " nn.Linear(4, 2))\n\n"
+        "def big():\n    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),"
+        " nn.Linear(8, 2))\n")
+    code, out, err = _cli(["score", "--model", f"{tmp_path}/m.py:small", "--model", f"{tmp_path}/m.py:big",
+                           "--data", "none", "-p", "params,flops,synflow,l2_norm,zen,meco"], capsys)
+    assert code == 0, err
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in out.splitlines() if line.startswith("│")}
+    assert rows["params (higher)"] == ["122 (2)", "242 (1)"]  # by hand, as in the test above
+    assert len(rows) == 6 and max(map(len, out.splitlines())) <= 80

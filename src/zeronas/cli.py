@@ -329,13 +329,25 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
     shown = [n for n in names if any((label, n) in ok for label, _ in results)]
     table = Table(title=f"{len(results)} models x {len(shown)} proxies ({c}x{h}x{w} input{src}; value, rank among "
                         "the models: 1 = best)")
-    table.add_column("model", overflow="fold")
-    for n in shown:
-        better = "higher" if next(r.direction for (_, p), r in value.items() if p == n) > 0 else "lower"
-        table.add_column(f"{n} ({better})", overflow="fold")
-    for label, _ in results:
-        table.add_row(label, *[f"{_fmt(ok[(label, n)].value)} ({rank[(label, n)]})" if (label, n) in ok else "-"
-                               for n in shown])
+
+    def cell(label, n):
+        return f"{_fmt(ok[(label, n)].value)} ({rank[(label, n)]})" if (label, n) in ok else "-"
+
+    def better(n):
+        return "higher" if next(r.direction for (_, p), r in value.items() if p == n) > 0 else "lower"
+
+    if len(shown) > len(results):  # more proxies than models: a row per proxy, so the table fits a terminal
+        table.add_column("proxy", overflow="fold")
+        for label, _ in results:
+            table.add_column(label, overflow="fold")
+        for n in shown:
+            table.add_row(f"{n} ({better(n)})", *[cell(label, n) for label, _ in results])
+    else:
+        table.add_column("model", overflow="fold")
+        for n in shown:
+            table.add_column(f"{n} ({better(n)})", overflow="fold")
+        for label, _ in results:
+            table.add_row(label, *[cell(label, n) for n in shown])
     console.print(table)
     for label, recs in results:
         for r in recs:
