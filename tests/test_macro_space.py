@@ -114,3 +114,18 @@ def test_macro_table_is_read_once_per_file_version(tmp_path):
         f.write("\n")  # same rows, another file version
     again = load_macro(tmp_path)
     assert again is not first and again.sha256 != first.sha256 and again.arch_str == first.arch_str
+
+
+@needs_macro
+def test_correlate_with_only_proxies_that_do_not_apply_is_an_error(tmp_path, capsys):
+    """correlate --space macro --proxies zeros used to print a table of NaN and exit 0 (a newcomer's trial):
+    nothing to correlate is one line, exit 2, and no output folder."""
+    from zeronas.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["correlate", "--space", "macro", "--proxies", "zeros", "--sample", "5", "--workers", "1",
+              "--store", str(tmp_path / "s.db"), "--out", str(tmp_path / "o")])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert exc.value.code == 2 and len(err) == 1
+    assert "no proxy gave a value on any of the 5 sampled archs (zeros does not apply here" in err[0]
+    assert not (tmp_path / "o").exists()

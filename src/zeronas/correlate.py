@@ -218,6 +218,10 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
             if use_abs:
                 row["abs_spearman"] = abs(row["spearman"])
             result.rows[p] = row
+        if base and all(result.rows[p]["n"] == 0 for p in base):  # nothing to correlate: an error, not a table
+            first = next((n for n in notes if n.startswith(tuple(base))), "no values")
+            raise UserError(f"no proxy gave a value on any of the {len(idx)} sampled archs ({first.rstrip('.')}); "
+                            f"nothing was written")
         for name, members in ensembles.items():
             worst = int(np.logical_or.reduce([np.isnan(result.values[m]) for m in members]).sum())
             if worst:
