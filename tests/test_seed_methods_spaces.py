@@ -108,9 +108,11 @@ REFUSED = [("nb101", m) for m in ("te-nas", "teg-rea", "teg-reinforce", "freedar
 
 
 @pytest.mark.parametrize("sp,method", REFUSED)
-def test_methods_without_a_way_to_run_are_refused_in_one_line(sp, method, capsys):
+@pytest.mark.parametrize("extra", [[], ["--budget", "3"]])
+def test_methods_without_a_way_to_run_are_refused_in_one_line(sp, method, capsys, extra):
+    """Said first, also when an option the method does not take is given (that option is moot here)."""
     with pytest.raises(SystemExit) as exc:
-        main(["search", "--space", sp, "--method", method])
+        main(["search", "--space", sp, "--method", method, *extra])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("error:"), err
     assert "Traceback" not in err

@@ -575,7 +575,7 @@ def search(
     import statistics
 
     from .search import search as run_search
-    from .search.base import list_strategies, show_progress, strategy_keywords
+    from .search.base import check_method_on_space, list_strategies, show_progress, strategy_keywords
 
     show_progress(True)  # a bar with ETA on a terminal, a line every 30 s in a log
 
@@ -589,6 +589,9 @@ def search(
                  evaluator=evaluator, refine_strategy=refine_strategy, preset=preset,
                  options=_parse_options(set_) or None)
     kwargs = {k: v for k, v in given.items() if v is not None}
+    from .spaces import space as get_space
+
+    check_method_on_space(get_space(space), method)  # first: the options of a method that cannot run are moot
     accepted = strategy_keywords(method)
     for name in kwargs:  # an option the method would ignore is an error, never silently dropped
         if name not in accepted:

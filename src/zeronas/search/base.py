@@ -257,18 +257,12 @@ class Budget:
         return time.perf_counter() - self.t0 + (self._cost or 0.0) >= self.seconds
 
 
-def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
-    """``zeronas.search("nb201", method="freedarts", seed=0)``: run one search, return its result. The default
-    method, ``funnel``, is the label-free search with the frozen ``zeronas-v1`` ensemble."""
-    from ..spaces import space as get_space
-
+def check_method_on_space(sp, method: str) -> None:
+    """A one-line UserError when ``method`` cannot run on the space ``sp`` (before any of its options is judged:
+    they would not matter), naming the methods that can."""
     _load()
     if method not in _STRATEGIES:
         raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
-    if not isinstance(space, str) and not all(hasattr(space, a) for a in ("name", "sample", "format", "build")):
-        raise UserError(f"space= takes a space name (e.g. 'nb201'; see zeronas.spaces.list_spaces()) or a space "
-                        f"object, not {type(space).__name__} {space!r}")
-    sp = get_space(space) if isinstance(space, str) else space
     if getattr(sp, "plugin", False):  # a user's space: decided by what it provides, not by its name
         refusal = plugin_refusal(sp, method)
         if refusal:
@@ -281,6 +275,21 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
         why = sp.why_not(method)  # the space's own reason, when it has one
         raise UserError(f"--method {method} is not available on the {sp.name} space (it runs on "
                         f"{', '.join(_SPACES[method])}){': ' + why if why else ''}. {alternatives}")
+
+
+def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
+    """``zeronas.search("nb201", method="freedarts", seed=0)``: run one search, return its result. The default
+    method, ``funnel``, is the label-free search with the frozen ``zeronas-v1`` ensemble."""
+    from ..spaces import space as get_space
+
+    _load()
+    if method not in _STRATEGIES:
+        raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
+    if not isinstance(space, str) and not all(hasattr(space, a) for a in ("name", "sample", "format", "build")):
+        raise UserError(f"space= takes a space name (e.g. 'nb201'; see zeronas.spaces.list_spaces()) or a space "
+                        f"object, not {type(space).__name__} {space!r}")
+    sp = get_space(space) if isinstance(space, str) else space
+    check_method_on_space(sp, method)
     from ..validation import _is_object, check_all, check_keywords
 
     check_keywords(kwargs, strategy_keywords(method), f"zeronas.search(method={method!r})")
