@@ -504,17 +504,27 @@ def test_cli_several_models_tie_and_collide(tmp_path, capsys):
     assert {r["arch"] for r in json.loads((tmp_path / "o" / "scores.json").read_text())} == set(specs)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
-def test_model_on_a_missing_cuda_device_is_one_line(tmp_path, capsys):
-    """--device cuda with --model (and the API) used to reach the model probe and raise torch's AssertionError."""
+def _small_net_file(tmp_path) -> str:
+    """A file with ``net()``, a 4-channel conv net of 122 parameters; returns its --model spec."""
     (tmp_path / "m.py").write_text(
         "from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), "
         "nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n")
-    code, _, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--data", "none", "-p", "params",
-                         "--device", "cuda"], capsys)
-    assert code == 2 and err.count("\n") == 1 and "no CUDA device is available; use --device cpu" in err
-    with pytest.raises(UserError, match="no CUDA device"):
-        zeronas.score(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), proxies="params", device="cuda")
+    return f"{tmp_path}/m.py:net"
+
+
+@pytest.mark.parametrize("argv,api,needle", [
+    # --device cuda with --model (and the API) used to reach the model probe and raise torch's AssertionError
+    pytest.param(["--device", "cuda"], {"device": "cuda"}, "no CUDA device is available; use --device cpu",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal without CUDA")),
+    # score --model ... --space macro used to score the model and ignore --space
+    (["--space", "macro"], {"space": "macro"}, "drop --space macro|drop space='macro'"),
+])
+def test_model_options_that_cannot_apply_are_one_line(tmp_path, capsys, argv, api, needle):
+    code, _, err = _cli(["score", "--model", _small_net_file(tmp_path), "--data", "none", "-p", "params", *argv],
+                        capsys)
+    assert code == 2 and err.count("\n") == 1 and re.search(needle, err), err
+    with pytest.raises(UserError, match=needle):
+        zeronas.score(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), proxies="params", **api)
 
 
 def test_a_model_whose_every_proxy_fails_is_an_error_not_a_table(tmp_path, capsys):
@@ -531,18 +541,6 @@ def test_a_model_whose_every_proxy_fails_is_an_error_not_a_table(tmp_path, capsy
     assert code == 2 and len(errors) == 1 and errors[0].startswith("error:"), (out, err)
     assert "every proxy failed on the model" in err and "no ones please" in err
     assert not (tmp_path / "o").exists()
-
-
-def test_model_with_a_space_is_refused_not_ignored(tmp_path, capsys):
-    """score --model ... --space macro used to score the model and ignore --space."""
-    (tmp_path / "m.py").write_text(
-        "from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), "
-        "nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n")
-    code, _, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--space", "macro", "--data", "none",
-                         "-p", "params"], capsys)
-    assert code == 2 and err.count("\n") == 1 and "drop --space macro" in err
-    with pytest.raises(UserError, match="drop space='macro'"):
-        zeronas.score(nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten()), proxies="params", space="macro")
 
 
 def test_a_data_path_that_does_not_exist_is_named_as_missing():
