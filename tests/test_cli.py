@@ -400,3 +400,12 @@ def test_a_json_arch_file_that_is_no_result_is_named_not_quoted(tmp_path):
     res = runner.invoke(app, ["export", "--space", "darts", "--arch-file", str(tmp_path / "g.json"),
                               "--out", str(tmp_path / "g_out.json")])
     assert res.exit_code == 0, res.output
+    other = sp.sample(np.random.default_rng(1))  # JSON lines: an architecture per line, as before
+    (tmp_path / "gl.json").write_text(genotype_json(g) + "\n" + genotype_json(other) + "\n")
+    res = runner.invoke(app, ["score", "--space", "darts", "--arch-file", str(tmp_path / "gl.json"), "-p", "params",
+                              "--data", "none", "--out", str(tmp_path / "gl")])
+    assert res.exit_code == 0, res.output
+    assert len(json.loads((tmp_path / "gl" / "scores.json").read_text())) == 2
+    (tmp_path / "bad.json").write_text('{"normal": [["sep_conv_3x3", 0]]}')  # a genotype's own fault is said
+    res = runner.invoke(app, ["export", "--space", "darts", "--arch-file", str(tmp_path / "bad.json")])
+    assert "missing normal_concat, reduce, reduce_concat" in str(res.exception)

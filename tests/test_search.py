@@ -60,6 +60,17 @@ def test_zero_cost_pt_picks_op_whose_removal_lowers_score_most(fake_images, monk
     assert r.evaluations == 2 * 6 * 5  # pool x edges x ops (one unique candidate: no validation needed)
 
 
+def test_zero_cost_pt_refuses_a_proxy_that_fails_on_every_option(fake_images, monkeypatch):
+    """A proxy that gives NaN for every perturbation used to decide each edge by the first option, silently."""
+    from zeronas.proxies import base
+
+    monkeypatch.setitem(base._REGISTRY, "always_nan", base.ProxySpec(
+        "always_nan", lambda ctx: float("nan"), 1, "none", "n/a", description="test", reference="t"))
+    monkeypatch.setattr("zeronas.search.perturb.Scorer", _scorer_with(fake_images))
+    with pytest.raises(UserError, match=r"--proxy always_nan gave no value \(NaN\) on the supernet for any option"):
+        search("nb201", "zero-cost-pt", proxy="always_nan", seed=0, pool=2, validate=1, C=4, N=1, batch_size=8)
+
+
 def _scorer_with(images):
     from zeronas.scoring import Scorer
 
@@ -391,6 +402,10 @@ def test_python_api_arguments_of_the_wrong_type_are_one_line_errors(call, needle
 
 
 def test_python_api_takes_numpy_integers():
+    with pytest.raises(UserError, match=r"budget= must be an integer in \[1, 10000000\], not 0"):
+        zn.search("macro", method="rea", budget=np.int64(0), proxy="params", data="none")  # range-checked too
+    with pytest.raises(UserError, match=r"seed= must be an integer"):
+        zn.search("macro", method="rea", budget=3, seed=np.int64(-1), proxy="params", data="none")
     r = zn.search("macro", method="rea", budget=np.int64(3), population=2, tournament=1, seed=np.int32(1),
                   proxy="params", data="none")
     assert r.evaluations >= 1

@@ -622,22 +622,24 @@ def test_crowding_with_infinite_values_keeps_the_finite_spread():
 
 
 def test_training_reads_scratch_of_a_killed_search_is_swept(tmp_path):
-    """A search killed by SIGKILL never runs close(): its scratch folder (named by its pid) is removed by the
-    next training read's set-up, while a live search's folder and other files are left alone."""
+    """A search killed by SIGKILL never runs close(): its scratch folder (named by its pid and host) is removed
+    by the next training read's set-up, while a live search's folder, another host's and other files stay."""
     import os
     import subprocess
     import sys
 
-    from zeronas.search.refine import SCRATCH_PREFIX, sweep_orphans
+    from zeronas.search.refine import SCRATCH_PREFIX, _host, scratch_prefix, sweep_orphans
 
+    assert scratch_prefix() == f"{SCRATCH_PREFIX}{os.getpid()}@{_host()}-"
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # its pid is now free (reused within this test only by bad luck: then the folder is kept)
-    dead = tmp_path / f"{SCRATCH_PREFIX}{gone.pid}-abc"
+    dead = tmp_path / f"{SCRATCH_PREFIX}{gone.pid}@{_host()}-abc"
     (dead / "0123").mkdir(parents=True)
     (dead / "0123" / "model.pt").write_bytes(b"x")
-    alive = tmp_path / f"{SCRATCH_PREFIX}{os.getpid()}-def"
-    alive.mkdir()
+    alive = tmp_path / f"{scratch_prefix()}def"
+    elsewhere = tmp_path / f"{SCRATCH_PREFIX}{gone.pid}@otherhost-ghi"  # a shared temp folder: not ours to judge
     other = tmp_path / f"{SCRATCH_PREFIX}notapid-x"
-    other.mkdir()
+    for d in (alive, elsewhere, other):
+        d.mkdir()
     assert sweep_orphans(str(tmp_path)) == [str(dead)]
-    assert not dead.exists() and alive.exists() and other.exists()
+    assert not dead.exists() and alive.exists() and elsewhere.exists() and other.exists()

@@ -374,6 +374,11 @@ def test_a_space_whose_build_raises_is_an_error_not_an_answer(tmp_path, capsys, 
     _one_line_error(["score", "--space", spec, "--arch", "4-4-4", "--proxies", "params", "--data", "none",
                      "--out", str(tmp_path / "s")], capsys, "every proxy failed on the architecture",
                     "no build for you")
+    # all: also with proxies that do not apply to a plug-in among them (a note lists those that need images)
+    code, _, err = _cli(["score", "--space", spec, "--arch", "4-4-4", "--data", "none", "--out", str(tmp_path / "s")],
+                        capsys)
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 2 and len(errors) == 1 and "every proxy failed on the architecture" in errors[0], err
     assert not (tmp_path / "s").exists()
 
 
@@ -386,3 +391,26 @@ def test_a_build_that_fails_on_some_archs_still_searches(tmp_path):
     r = zeronas.search(f"{tmp_path / 'half.py'}:Chain", method="sample", n=12, seed=0, proxy="params",
                        data="none")
     assert r.arch.startswith("4-") and np.isfinite(r.proxy_values["params"])
+
+
+def test_a_fixed_build_reruns_with_the_same_store(tmp_path, capsys):
+    """A search whose builds all failed, rerun with the same --store after the build is fixed: the failures are
+    not replayed from the store (they used to come back as None and crash the rerun), the archs are scored."""
+    spec_file = tmp_path / "fixme.py"
+    spec_file.write_text(DUCK.replace(
+        "def build(self, arch, num_classes=10, **options):\n",
+        "def build(self, arch, num_classes=10, **options):\n        raise ValueError('not yet')\n"))
+    argv = ["search", "--space", f"{spec_file}:Chain", "--method", "sample", "--n", "3", "--proxy", "params",
+            "--data", "none", "--store", str(tmp_path / "s.db")]
+    _one_line_error(argv, capsys, "--proxy params gave no value", "not yet")
+    spec_file.write_text(DUCK)
+    code, out, err = _cli(argv, capsys)
+    assert code in (0, None) and "Traceback" not in err, err
+
+
+def test_a_failing_ensemble_member_is_named_with_the_ensemble(tmp_path, capsys):
+    (tmp_path / "broken.py").write_text(DUCK.replace(
+        "def build(self, arch, num_classes=10, **options):\n",
+        "def build(self, arch, num_classes=10, **options):\n        raise ValueError('no build for you')\n"))
+    _one_line_error(["search", "--space", f"{tmp_path / 'broken.py'}:Chain", "--method", "funnel", "--budget", "3",
+                     "--batch-size", "8"], capsys, "--proxy zeronas-v1: its member")

@@ -99,20 +99,25 @@ def _result_archs(path: Path, text: str) -> list[tuple] | None:
     return found
 
 
-def _parse_json_arch(space, path: Path, text: str):
-    """A JSON arch file that is no result.json: an architecture's JSON (a DARTS genotype), or a one-line error
-    that names the file and its keys instead of quoting the whole document back (e.g. a correlation.json)."""
+def _parse_json_archs(space, path: Path, text: str) -> list:
+    """A JSON arch file that is no result.json: one architecture's JSON (a DARTS genotype) or one per line; else a
+    one-line error that names the file and its keys instead of quoting the whole document back (e.g. a
+    correlation.json)."""
     try:
-        return space.parse(text)
-    except UserError:
+        return [space.parse(text)]
+    except UserError as exc:
+        why = " ".join(str(exc).split())
+        why = f" ({why})" if len(why) <= 300 else ""  # a parse error quoting the whole document says nothing
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError:
+        except json.JSONDecodeError as bad:
+            if bad.msg == "Extra data":  # JSON lines: an architecture per line
+                return [space.parse(line) for line in text.splitlines() if line.strip()]
             doc = None
         what = (f"a JSON object with keys {', '.join(list(doc)[:6])}" if isinstance(doc, dict) else
                 f"a JSON {type(doc).__name__}" if doc is not None else "not valid JSON")
         raise UserError(f"arch file {str(path)!r} is {what}: neither a result.json from 'zeronas search' (it has "
-                        f"no \"arch\" field) nor a {space.name} architecture") from None
+                        f"no \"arch\" field) nor a {space.name} architecture{why}") from None
 
 
 def _is_json_doc(path: Path, text: str) -> bool:
@@ -125,7 +130,7 @@ def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[i
         text = _read_text(arch_file, "arch file")
         runs = _result_archs(arch_file, text)
         if runs is None and _is_json_doc(arch_file, text):
-            found.append(_parse_json_arch(space, arch_file, text))
+            found += _parse_json_archs(space, arch_file, text)
         else:
             lines = [a for _, a in runs] if runs is not None else [
                 line for line in text.splitlines() if line.strip() and not line.startswith("#")]
@@ -267,13 +272,14 @@ def score(
 
 
 def _refuse_if_all_failed(records, what: str) -> None:
-    """Every record an error (not a proxy that does not apply): a one-line error, exit 2, nothing written, so a
-    script does not take the table of failures for scores (e.g. a plug-in space whose build() raises)."""
+    """Every record of a proxy that applies an error: a one-line error, exit 2, nothing written, so a script does
+    not take the table of failures for scores (e.g. a plug-in space whose build() raises)."""
     from .proxies.base import inapplicable_reason
 
-    failed = [r for r in records if r.error is not None and inapplicable_reason(r.error) is None
-              and not r.error.startswith("refused")]
-    if records and len(failed) == len(records):
+    usable = [r for r in records if r.error is None or (inapplicable_reason(r.error) is None
+                                                        and not r.error.startswith("refused"))]
+    failed = [r for r in usable if r.error is not None]
+    if usable and len(failed) == len(usable):  # proxies that do not apply are listed, not counted
         r = failed[0]
         raise UserError(f"every proxy failed on {what} (the first, {r.proxy} on {r.arch}: {r.error}); fix what "
                         "failed and run again (nothing was written)")
@@ -758,7 +764,11 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
                             f"{', '.join(str(seed) for seed, _ in runs)}); pass the one you want with --arch instead "
                             f"of --arch-file, e.g. --arch {shlex.quote(runs[0][1])}")
         if runs is None and _is_json_doc(arch_file, text):
-            return sp, _parse_json_arch(sp, arch_file, text)
+            found = _parse_json_archs(sp, arch_file, text)
+            if len(found) > 1:
+                raise UserError(f"arch file {str(arch_file)!r} holds {len(found)} architectures (one per line); "
+                                "export takes one: keep one line")
+            return sp, found[0]
         text = runs[0][1] if runs else text
         arch = text
     if arch is None and index is None:

@@ -153,8 +153,9 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
     scorer = Scorer(**scorer_kwargs)
     if scorer.data_note:
         notes.append(scorer.data_note)
-    if executor == "ray" and not only_stored:  # before the store file is made: a failed connection leaves none
-        from .ray_executor import connect
+    new_file = "://" not in str(store) and not Path(str(store)).expanduser().exists()
+    if executor == "ray" and not only_stored and new_file:  # a failed connection must not leave an empty store
+        from .ray_executor import connect  # (a stored run with nothing left to score never needs Ray)
 
         connect(ray_address)
     db = Store(store)
@@ -219,6 +220,9 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
                 row["abs_spearman"] = abs(row["spearman"])
             result.rows[p] = row
         if base and all(result.rows[p]["n"] == 0 for p in base):  # nothing to correlate: an error, not a table
+            if no_truth == len(idx):
+                raise UserError(f"none of the {len(idx)} sampled archs has ground truth ({target_col} is blank in "
+                                f"{Path(table.path).name}); choose another --dataset or --metric")
             first = next((n for n in notes if n.startswith(tuple(base))), "no values")
             raise UserError(f"no proxy gave a value on any of the {len(idx)} sampled archs ({first.rstrip('.')}); "
                             f"nothing was written")

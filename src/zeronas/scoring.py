@@ -408,4 +408,4 @@ def score(archs, proxies="all", *, space=None, **kwargs) -> list[ScoreRecord]:
     archs = list(archs)
     if not archs:
         raise UserError("score() got an empty list of architectures; give at least one")
-    return Scorer(space or "nb201", proxies, **kwargs).score(archs)
+    return Scorer("nb201" if space is None else space, proxies, **kwargs).score(archs)

@@ -299,9 +299,10 @@ class Store:
             self.engine = sa.create_engine(self.url)
         except sa_exc.NoSuchModuleError:  # no such dialect at all: most often a misspelt scheme
             scheme = str(self.url).split("://", 1)[0]
-            raise UserError(f"store {where}: {scheme!r} is not a database SQLAlchemy knows; a store URL starts "
-                            f"with sqlite:///, postgresql+psycopg://, mysql+pymysql:// (or another installed "
-                            f"dialect), or give a file path") from None
+            raise UserError(f"store {where}: {scheme!r} is not a database SQLAlchemy knows (a misspelt scheme, or "
+                            f"a dialect whose package is not installed); a store URL starts with sqlite:///, "
+                            f"postgresql+psycopg://, mysql+pymysql:// (or another installed dialect), or give a "
+                            f"file path") from None
         except ImportError as e:
             raise UserError(f"store {where}: the database driver is not installed ({e}); pip install it "
                             f"(e.g. psycopg for postgresql+psycopg://) or use a file path") from None

@@ -34,7 +34,7 @@ class Int:
         v = None
         if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy's too
             v = int(value)
-        elif isinstance(value, float) and value.is_integer():
+        elif isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
             v = int(value)
         elif isinstance(value, str):
             try:
@@ -529,7 +529,7 @@ def api(command: str | None = None, extra: tuple | Callable = ()):
 
 def _is_object(v) -> bool:
     """Space objects, image sets and the like are checked by their consumers, not by a name domain."""
-    return not isinstance(v, (str, int, float, bool, list, tuple, os.PathLike, type(None)))
+    return not isinstance(v, (str, numbers.Number, list, tuple, os.PathLike, type(None)))  # numpy numbers too
 
 
 def callable_module(module_name: str, fn: Callable):

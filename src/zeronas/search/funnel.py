@@ -61,6 +61,8 @@ class _Members:
         check_options_used(options, self.members, proxy)
         self.fits = {m: Fitness(space, m, seed=seed, **scorer_kwargs,
                                 options={m: options[m]} if m in options else None) for m in self.members}
+        for f in self.fits.values():  # errors name the ensemble the user asked for
+            f.ensemble = proxy
         self.full: dict[str, object] = {}  # format -> arch, scored by every member
 
     @property

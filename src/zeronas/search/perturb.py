@@ -120,7 +120,11 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
                 crit.append(score(w, batch))
                 evaluations += 1
                 progress.spend()
-            crit = np.nan_to_num(np.array(crit), nan=np.inf if lowest else -np.inf)
+            crit = np.array(crit, dtype=float)
+            if np.isnan(crit).all():  # the proxy failed on every option: a choice would be noise
+                raise UserError(f"--proxy {proxy} gave no value (NaN) on the supernet for any option of decision "
+                                f"{key}; choose another --proxy")
+            crit = np.nan_to_num(crit, nan=np.inf if lowest else -np.inf)
             choice = options[int(np.argmin(crit) if lowest else np.argmax(crit))]
             decisions.put(key, {"choice": choice}, 0.0)
             return choice
@@ -159,7 +163,7 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
             evaluations += validate
             progress.spend(validate)
             scores[space.format(arch)] = total
-            if total > best_score:
+            if best is None or total > best_score:  # a NaN or -inf total still leaves an answer
                 best, best_score = arch, total
     progress.close()
     protocol = {"proxy": proxy, "pool": pool, "validate": validate, "edge_order": edge_order, "space": space.name,

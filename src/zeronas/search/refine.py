@@ -15,30 +15,49 @@ TRAIN_SHARE = 0.5
 MIN_READ_SECONDS = 2.0  # the least time a read is started with (more once a read has measured it)
 
 
-SCRATCH_PREFIX = "zeronas-refine-"  # + the pid of the search that made it: see sweep_orphans
+SCRATCH_PREFIX = "zeronas-refine-"  # + "<pid>@<host>-": see scratch_prefix and sweep_orphans
+
+
+def _host() -> str:
+    import re
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9._]", "_", socket.gethostname()) or "host"
+
+
+def scratch_prefix() -> str:
+    """The name prefix of this search's scratch folder: its pid and host, so that a later search on this host
+    can tell whether the search that made it is still running."""
+    import os
+
+    return f"{SCRATCH_PREFIX}{os.getpid()}@{_host()}-"
 
 
 def sweep_orphans(tmp: str | None = None) -> list[str]:
     """Remove the scratch folders of training reads whose search is gone (killed by SIGKILL or a crash, so its
-    ``close`` never ran): those in the temp folder named ``SCRATCH_PREFIX<pid>-*`` with no live process of that
-    pid. A live pid (also one reused by another process) keeps its folder. Returns the folders removed."""
+    ``close`` never ran): those in the temp folder made on this host (a temp folder shared between hosts
+    holds others' live searches), owned by this user, whose pid has no live process here. A live pid, also
+    one reused by another process, keeps its folder. Not on Windows, where os.kill is no liveness test.
+    Returns the folders removed."""
     import os
     import shutil
     import tempfile
     from pathlib import Path
 
+    if os.name == "nt":
+        return []
     removed = []
-    for folder in Path(tmp or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
-        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
-        uid = getattr(os, "getuid", None)  # a shared temp folder: only this user's own folders
-        if not pid.isdigit() or not folder.is_dir() or (uid and folder.stat().st_uid != uid()):
-            continue
+    uid = os.getuid()
+    for folder in Path(tmp or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*@{_host()}-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("@", 1)[0]
         try:
+            if not pid.isdigit() or not folder.is_dir() or folder.stat().st_uid != uid:
+                continue
             os.kill(int(pid), 0)
             continue  # alive
         except ProcessLookupError:
             pass
-        except (PermissionError, OverflowError):  # another user's live process, or no such pid at all
+        except (OSError, OverflowError):  # another user's live process, no such pid at all, a vanished folder
             continue
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(str(folder))
@@ -178,7 +197,6 @@ class TrainEvaluator(Evaluator):
 
     def evaluate(self, arch) -> float:
         import hashlib
-        import os
         import tempfile
         import time
         from pathlib import Path
@@ -187,7 +205,7 @@ class TrainEvaluator(Evaluator):
 
         if self.out is None:
             sweep_orphans()
-            self.out = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+            self.out = tempfile.mkdtemp(prefix=scratch_prefix())
 
         t0 = time.perf_counter()
         limit = None

@@ -59,7 +59,9 @@ class Fitness:
 
             self.store = Store(store)
             self.hashes = [protocol_hash(self.scorer.protocol(get_proxy(m))) for m in self.members]
-            self.stored = [self.store.values(space.name, m, h) for m, h in zip(self.members, self.hashes)]
+            # a failure is not a value: it is scored again (a failed build fixed between runs keeps its protocol)
+            self.stored = [{k: v for k, v in self.store.values(space.name, m, h).items() if v is not None}
+                           for m, h in zip(self.members, self.hashes)]
 
     @property
     def member_options(self) -> dict:
@@ -97,8 +99,8 @@ class Fitness:
                     if (why := inapplicable_reason(r.error)) is not None:
                         raise UserError(f"--proxy {r.proxy} cannot search {self.space.name}: {why}; choose "
                                         "another --proxy")
-                if self.store is not None:
-                    self.store.put(records)
+                if self.store is not None:  # failures are not kept (above): a rerun tries them again
+                    self.store.put([r for r in records if not r.error])
                 self.values[key] = [r.value for r in records]
                 records = {r.proxy: r for r in records}
             self.evaluations += 1
@@ -106,7 +108,7 @@ class Fitness:
                 if math.isnan(v):
                     self.failed[i] += 1
                     r = records.get(m)
-                    why = (r.error or r.reason) if r is not None else "no value (NaN) in the store"
+                    why = ((r.error or r.reason or "NaN") if r is not None else "no value (NaN) in the store")
                     self.first_failure[i] = self.first_failure[i] or f"{text}: {why}"
         return self.values[key]
 
@@ -116,9 +118,11 @@ class Fitness:
         answer a first draw dressed up as a result."""
         for m, n, first in zip(self.members, self.failed, self.first_failure):
             if self.evaluations and n == self.evaluations:
-                raise UserError(f"--proxy {m} gave no value on any of the {n} architecture(s) the search evaluated "
-                                f"(the first, {first}); fix what failed (e.g. the space's build()) or choose "
-                                "another --proxy")
+                ens = getattr(self, "ensemble", self.name)  # funnel scores each member with its own Fitness
+                who = f"--proxy {m}" if m == ens else f"--proxy {ens}: its member {m}"
+                raise UserError(f"{who} gave no value on any of the {n} architecture(s) the search evaluated "
+                                f"(the first, {first}); fix what failed (e.g. the space's build()), or choose "
+                                "another --proxy if the proxy is undefined on this space")
 
     def best(self, archs):
         """The best of ``archs`` by the fitness as it stands after all evaluations. For one proxy that is
