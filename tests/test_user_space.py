@@ -366,9 +366,9 @@ def test_a_space_whose_build_raises_is_an_error_not_an_answer(tmp_path, capsys, 
         "def build(self, arch, num_classes=10, **options):\n",
         "def build(self, arch, num_classes=10, **options):\n        raise ValueError('no build for you')\n"))
     spec = f"{tmp_path / 'broken.py'}:Chain"
+    proxy = "ensemble:params+flops" if method[1] == "funnel" else "params"  # data-free: runs without CIFAR-10
     err = _one_line_error(["search", "--space", spec, *method, "--batch-size", "8", "--data", "none",
-                           "--proxy", "params", "--out", str(tmp_path / "o")] if method[1] != "funnel" else
-                          ["search", "--space", spec, *method, "--batch-size", "8", "--out", str(tmp_path / "o")],
+                           "--proxy", proxy, "--out", str(tmp_path / "o")],
                           capsys, "gave no value on any of the", "ValueError: no build for you")
     assert "--proxy" in err and not (tmp_path / "o").exists()
     _one_line_error(["score", "--space", spec, "--arch", "4-4-4", "--proxies", "params", "--data", "none",
@@ -413,4 +413,5 @@ def test_a_failing_ensemble_member_is_named_with_the_ensemble(tmp_path, capsys):
         "def build(self, arch, num_classes=10, **options):\n",
         "def build(self, arch, num_classes=10, **options):\n        raise ValueError('no build for you')\n"))
     _one_line_error(["search", "--space", f"{tmp_path / 'broken.py'}:Chain", "--method", "funnel", "--budget", "3",
-                     "--batch-size", "8"], capsys, "--proxy zeronas-v1: its member")
+                     "--proxy", "ensemble:params+flops", "--data", "none"], capsys,
+                    "--proxy ensemble:params+flops: its member params gave no value")
