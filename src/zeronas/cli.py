@@ -271,13 +271,15 @@ def score(
     _write_scores(out, records)
 
 
+def _not_applicable(r) -> bool:
+    """A record of a proxy that does not apply here (listed under a table, never a failure)."""
+    return r.error is not None and r.error.startswith(("inapplicable", "refused"))
+
+
 def _refuse_if_all_failed(records, what: str) -> None:
     """Every record of a proxy that applies an error: a one-line error, exit 2, nothing written, so a script does
     not take the table of failures for scores (e.g. a plug-in space whose build() raises)."""
-    from .proxies.base import inapplicable_reason
-
-    usable = [r for r in records if r.error is None or (inapplicable_reason(r.error) is None
-                                                        and not r.error.startswith("refused"))]
+    usable = [r for r in records if not _not_applicable(r)]
     failed = [r for r in usable if r.error is not None]
     if usable and len(failed) == len(usable):  # proxies that do not apply are listed, not counted
         r = failed[0]
@@ -383,7 +385,7 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
         table.add_column(col, overflow="fold")
     skipped = []
     for r in records:
-        if r.error is not None and r.error.startswith(("inapplicable", "refused")):
+        if _not_applicable(r):
             skipped.append(r)
             continue
         why = getattr(r, "reason", None) or r.error
@@ -597,7 +599,8 @@ def search(
     kwargs = {k: v for k, v in given.items() if v is not None}
     from .spaces import space as get_space
 
-    check_method_on_space(get_space(space), method)  # first: the options of a method that cannot run are moot
+    sp = get_space(space)  # loaded once (a plug-in's file runs once), for the check and every run
+    check_method_on_space(sp, method)  # first: the options of a method that cannot run are moot
     accepted = strategy_keywords(method)
     for name in kwargs:  # an option the method would ignore is an error, never silently dropped
         if name not in accepted:
@@ -622,7 +625,7 @@ def search(
                           "a CPU", soft_wrap=True)
     results = []
     for k in range(runs):
-        r = run_search(space, method, seed=seed + k, **kwargs)
+        r = run_search(sp, method, seed=seed + k, **kwargs)
         results.append(r)
         stand_in = r.stands_in_for
         if stand_in and k == 0:  # as score says it: the proxies saw CIFAR-10 images, not the dataset's

@@ -282,14 +282,11 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
     method, ``funnel``, is the label-free search with the frozen ``zeronas-v1`` ensemble."""
     from ..spaces import space as get_space
 
-    _load()
-    if method not in _STRATEGIES:
-        raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
     if not isinstance(space, str) and not all(hasattr(space, a) for a in ("name", "sample", "format", "build")):
         raise UserError(f"space= takes a space name (e.g. 'nb201'; see zeronas.spaces.list_spaces()) or a space "
                         f"object, not {type(space).__name__} {space!r}")
     sp = get_space(space) if isinstance(space, str) else space
-    check_method_on_space(sp, method)
+    check_method_on_space(sp, method)  # also loads the strategies and refuses an unknown method
     from ..validation import _is_object, check_all, check_keywords
 
     check_keywords(kwargs, strategy_keywords(method), f"zeronas.search(method={method!r})")

@@ -90,7 +90,7 @@ class Fitness:
         key = canonical if self.shared else text
         if key not in self.values:
             skeys = [canonical if get_proxy(m).shares_isomorphs else text for m in self.members]
-            records = {}  # this evaluation's records by proxy (none when replayed from the store)
+            by_proxy = {}  # this evaluation's records (none when replayed from the store)
             if self.store is not None and all(k in s for k, s in zip(skeys, self.stored)):
                 self.values[key] = [s[k] for k, s in zip(skeys, self.stored)]
             else:
@@ -102,12 +102,12 @@ class Fitness:
                 if self.store is not None:  # failures are not kept (above): a rerun tries them again
                     self.store.put([r for r in records if not r.error])
                 self.values[key] = [r.value for r in records]
-                records = {r.proxy: r for r in records}
+                by_proxy = {r.proxy: r for r in records}
             self.evaluations += 1
             for i, (m, v) in enumerate(zip(self.members, self.values[key])):
                 if math.isnan(v):
                     self.failed[i] += 1
-                    r = records.get(m)
+                    r = by_proxy.get(m)
                     why = ((r.error or r.reason or "NaN") if r is not None else "no value (NaN) in the store")
                     self.first_failure[i] = self.first_failure[i] or f"{text}: {why}"
         return self.values[key]
