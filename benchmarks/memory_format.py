@@ -1,6 +1,7 @@
-"""Would channels-last networks make CPU scoring faster at the same values? Measured, not adopted.
+"""Would channels-last (or bfloat16) networks make CPU scoring faster at the same values? Measured, not adopted.
 
     python benchmarks/memory_format.py --archs 12
+    python benchmarks/memory_format.py --archs 16 --variants channels_last,bf16
 
 Scores the same NB201 architectures, one ``Scorer.score_arch`` call per arch with the five core proxies of
 issue 24 (nwot, synflow, snip, jacob_cov, meco), once as zeronas does (NCHW networks) and once with the
@@ -10,6 +11,12 @@ layout order alternating. It reports the wall time per arch of each layout and, 
 deviation of the channels-last values from zeronas's; as the floor for float reordering it also reports
 zeronas's own deviation between 1 and 2 torch threads. ``benchmarks/reference_scores.py check`` accepts a
 relative deviation of 1e-4. Writes ``benchmarks/results/memory_format.json``.
+
+``--variants channels_last,bf16`` adds a third way, interleaved with the other two: the channels-last network
+run under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (convolutions and matrix products in bfloat16, on
+the AMX / AVX512-BF16 units where the CPU has them; float64 work such as synflow's is left alone), and also
+reports per proxy the Spearman correlation over the archs of each variant's values with zeronas's, the
+criterion issue 24 sets for a speed-up to count (>= 0.99). Written to ``memory_format_bf16.json`` then.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import platform
 import random
 import statistics
@@ -24,6 +32,7 @@ import time
 from pathlib import Path
 
 import torch
+from scipy.stats import spearmanr
 
 from zeronas.proxies import context as ctx_mod
 from zeronas.scoring import Scorer
@@ -51,6 +60,25 @@ def channels_last():
         ctx_mod.ScoringContext.model = orig
 
 
+@contextlib.contextmanager
+def variant(name: str):
+    """Score as ``name`` does: nchw (zeronas), channels_last, or bf16 (channels-last under bf16 autocast)."""
+    if name == "nchw":
+        yield
+        return
+    with channels_last(), (torch.autocast("cpu", dtype=torch.bfloat16) if name == "bf16"
+                           else contextlib.nullcontext()):
+        yield
+
+
+def cpu_flags() -> list[str]:
+    try:
+        words = Path("/proc/cpuinfo").read_text().split()
+    except OSError:
+        return []
+    return sorted({w for w in words if w.startswith(("amx", "avx512_bf16", "avx512f"))})
+
+
 def rel(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a), 1e-300)
 
@@ -60,58 +88,77 @@ def main():
     ap.add_argument("--archs", type=int, default=12, help="NB201 architectures (a seeded random sample)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--proxies", default=",".join(CORE))
+    ap.add_argument("--variants", default="channels_last",
+                    help="comma-separated ways to compare with zeronas's NCHW float32: channels_last, bf16")
     ap.add_argument("--note", default="", help="free text stored with the figures (e.g. the machine's load)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "memory_format.json")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="JSON to write (default: results/memory_format.json, or memory_format_bf16.json "
+                         "when bf16 is among the variants)")
     args = ap.parse_args()
     proxies = args.proxies.split(",")
+    variants = [v for v in args.variants.split(",") if v]
+    if not variants or set(variants) - {"channels_last", "bf16"}:
+        ap.error(f"--variants takes channels_last and/or bf16, not {args.variants!r}")
+    out_path = args.out or Path(__file__).parent / "results" / (
+        "memory_format_bf16.json" if "bf16" in variants else "memory_format.json")
+    ways = ["nchw", *variants]
     torch.set_num_threads(1)
     sc = Scorer(space="nb201", proxies=proxies, data="cifar10")
     sp = sc.space
     archs = random.Random(args.seed).sample(list(sp.enumerate()), args.archs + 1)
-    sc.score_arch(archs[0])  # warm-up: data, oneDNN primitives
-    with channels_last():
-        sc.score_arch(archs[0])
-    seconds = {"nchw": [], "channels_last": []}
-    values: dict = {p: {"nchw": [], "channels_last": [], "nchw_2_threads": []} for p in proxies}
+    for w in ways:  # warm-up: data, oneDNN primitives
+        with variant(w):
+            sc.score_arch(archs[0])
+    seconds: dict = {w: [] for w in ways}
+    values: dict = {p: {**{w: [] for w in ways}, "nchw_2_threads": []} for p in proxies}
     for i, arch in enumerate(archs[1:]):
-        for layout in (("nchw", "channels_last") if i % 2 == 0 else ("channels_last", "nchw")):
-            with channels_last() if layout == "channels_last" else contextlib.nullcontext():
+        k = i % len(ways)
+        for w in ways[k:] + ways[:k]:  # rotate the order arch by arch
+            with variant(w):
                 t0 = time.perf_counter()
                 recs = sc.score_arch(arch)
-                seconds[layout].append(time.perf_counter() - t0)
+                seconds[w].append(time.perf_counter() - t0)
             for r in recs:
-                values[r.proxy][layout].append(r.value)
+                values[r.proxy][w].append(r.value)
         torch.set_num_threads(2)  # untimed: the float-reordering floor
         for r in sc.score_arch(arch):
             values[r.proxy]["nchw_2_threads"].append(r.value)
         torch.set_num_threads(1)
-        print(f"{i + 1}/{args.archs} {sp.format(arch)}: nchw {seconds['nchw'][-1]:.2f}s, channels-last "
-              f"{seconds['channels_last'][-1]:.2f}s", flush=True)
-    per_proxy = {}
+        print(f"{i + 1}/{args.archs} {sp.format(arch)}: "
+              + ", ".join(f"{w} {seconds[w][-1]:.2f}s" for w in ways), flush=True)
+    per_proxy: dict = {}
     for p, v in values.items():
-        dev_cl = [rel(a, b) for a, b in zip(v["nchw"], v["channels_last"])]
         dev_th = [rel(a, b) for a, b in zip(v["nchw"], v["nchw_2_threads"])]
-        per_proxy[p] = {"max_rel_dev_channels_last": max(dev_cl),
-                        "median_rel_dev_channels_last": statistics.median(dev_cl),
-                        "max_rel_dev_2_threads": max(dev_th), "within_reference_rtol": max(dev_cl) <= RTOL}
-    ratios = [a / b for a, b in zip(seconds["nchw"], seconds["channels_last"])]
-    out = {"what": "one score_arch call per NB201 arch with these proxies (shared forward pass), NCHW (zeronas) vs "
-                   "the network in channels-last format, interleaved, 1 torch thread",
+        per_proxy[p] = {"max_rel_dev_2_threads": max(dev_th)}
+        for w in variants:
+            pairs = [(a, b) for a, b in zip(v["nchw"], v[w]) if math.isfinite(a) and math.isfinite(b)]
+            dev = [rel(a, b) for a, b in pairs]
+            per_proxy[p].update({
+                f"max_rel_dev_{w}": max(dev), f"median_rel_dev_{w}": statistics.median(dev),
+                f"spearman_{w}": float(spearmanr(*zip(*pairs)).statistic) if len(pairs) > 2 else None,
+                f"finite_pairs_{w}": len(pairs), f"within_reference_rtol_{w}": max(dev) <= RTOL})
+    out = {"what": "one score_arch call per NB201 arch with these proxies (shared forward pass), NCHW float32 "
+                   "(zeronas) vs " + " and ".join(variants) + " (bf16: channels-last under torch.autocast "
+                   "bfloat16), interleaved, 1 torch thread",
            "proxies": proxies, "archs": args.archs, "seed": args.seed, "batch_size": sc.batch_size,
-           "torch": torch.__version__, "cpu": platform.machine(), "note": args.note,
+           "torch": torch.__version__, "cpu": platform.machine(), "cpu_flags": cpu_flags(), "note": args.note,
            "s_per_arch_mean": {k: statistics.mean(v) for k, v in seconds.items()},
-           "speedup_median_of_per_arch_ratios": statistics.median(ratios), "reference_rtol": RTOL,
-           "per_proxy": per_proxy}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(out, indent=1))
+           "speedup_median_of_per_arch_ratios": {
+               w: statistics.median(a / b for a, b in zip(seconds["nchw"], seconds[w])) for w in variants},
+           "reference_rtol": RTOL, "per_proxy": per_proxy}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(out, indent=1))
     mean = out["s_per_arch_mean"]
-    print(f"\nmean s/arch: nchw {mean['nchw']:.3f}, channels-last {mean['channels_last']:.3f}; median per-arch "
-          f"speed-up {out['speedup_median_of_per_arch_ratios']:.2f}x")
-    print(f"{'proxy':10s} {'max rel.dev CL':>15s} {'median':>10s} {'2 threads':>10s}  within rtol {RTOL:g}")
+    print("\nmean s/arch: " + ", ".join(f"{w} {mean[w]:.3f}" for w in ways) + "; median per-arch speed-up: "
+          + ", ".join(f"{w} {r:.2f}x" for w, r in out["speedup_median_of_per_arch_ratios"].items()))
+    head = "".join(f" {'max dev ' + w:>20s} {'median':>9s} {'spearman':>9s}" for w in variants)
+    print(f"{'proxy':10s}{head} {'2 threads':>10s}")
     for p, r in per_proxy.items():
-        print(f"{p:10s} {r['max_rel_dev_channels_last']:15.2e} {r['median_rel_dev_channels_last']:10.2e} "
-              f"{r['max_rel_dev_2_threads']:10.2e}  {r['within_reference_rtol']}")
-    print(f"wrote {args.out}")
+        row = "".join(f" {r[f'max_rel_dev_{w}']:20.2e} {r[f'median_rel_dev_{w}']:9.2e} "
+                      f"{r[f'spearman_{w}'] if r[f'spearman_{w}'] is not None else float('nan'):9.4f}"
+                      for w in variants)
+        print(f"{p:10s}{row} {r['max_rel_dev_2_threads']:10.2e}")
+    print(f"reference_scores.py tolerance: {RTOL:g} relative; wrote {out_path}")
 
 
 if __name__ == "__main__":

@@ -423,3 +423,38 @@ def test_scatter_of_values_spanning_many_decades_has_few_ticks(tmp_path, monkeyp
     scatter = figs[0]
     for ax, scale in zip(scatter.axes, ("log", "symlog")):
         assert ax.get_xscale() == scale and 2 <= len(ax.get_xticks()) <= 8, (scale, ax.get_xticks())
+
+
+def test_data_is_another_name_for_dataset_in_the_api_and_the_cli(tmp_path):
+    """score and search take --data / data=; correlate took only --dataset and refused --data."""
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+    from zeronas.correlate import correlate, one_dataset
+
+    assert one_dataset(None, None) == "cifar10"
+    assert one_dataset(None, "cifar100") == "cifar100" and one_dataset("cifar100", None) == "cifar100"
+    assert one_dataset("cifar100", "CIFAR100") == "cifar100"  # the same dataset twice is fine
+    with pytest.raises(UserError, match=r"dataset= 'cifar10' and data= 'cifar100' name two datasets"):
+        correlate(dataset="cifar10", data="cifar100", proxies="params", sample=3, store=tmp_path / "a.db")
+    with pytest.raises(UserError, match=r"unknown data= 'auto'; choose one of: cifar10, cifar100"):
+        correlate(data="auto", proxies="params", sample=3, store=tmp_path / "a.db")
+    assert not (tmp_path / "a.db").exists()  # refused before a store is made
+    out = CliRunner().invoke(app, ["correlate", "--data", "nope", "-p", "params", "--store", str(tmp_path / "b.db")])
+    assert isinstance(out.exception, UserError) and "unknown --dataset 'nope'" in str(out.exception)
+    assert "--data" in " ".join(CliRunner().invoke(app, ["correlate", "--help"]).output.split())
+
+
+@needs_table
+@pytest.mark.data
+def test_correlate_takes_data_like_score_and_search(tmp_path):
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+    from zeronas.correlate import correlate
+
+    res = correlate(data="cifar100", proxies="params", sample=5, store=tmp_path / "a.db", workers=1)
+    assert res.meta["dataset"] == "cifar100" and res.meta["target"].startswith("cifar100")
+    out = CliRunner().invoke(app, ["correlate", "--data", "cifar100", "-p", "params", "--sample", "5", "--workers",
+                                   "1", "--store", str(tmp_path / "b.db")])
+    assert out.exit_code == 0 and "nb201 cifar100" in out.output, out.output

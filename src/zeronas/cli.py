@@ -411,8 +411,10 @@ def correlate(
                                          "macro (NAS-Bench-Macro), nb101 (NAS-Bench-101) or nb301 (the DARTS "
                                          "space as NAS-Bench-301 builds it; the NB301 surrogate's accuracy); the "
                                          "last three CIFAR-10 only.")] = "nb201",
-    dataset: Annotated[str, typer.Option(help="cifar10, cifar100 or ImageNet16-120: the accuracy to correlate "
-                                         "with (and the images to score on, when present).")] = "cifar10",
+    dataset: Annotated[str, typer.Option("--dataset", "--data",
+                                         help="cifar10, cifar100 or ImageNet16-120: the accuracy to correlate "
+                                         "with (and the images to score on, when present). --data is the "
+                                         "same option, under the name score and search give it.")] = "cifar10",
     proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxies; 'ensemble:a+b+c' "
                                          "aggregates ranks (sum of log(rank/N)); 'az_nas' is the AZ-NAS "
                                          "ensemble.")] = "nwot,synflow,snip,params",

@@ -57,6 +57,15 @@ class CorrelationResult:
         return {"meta": self.meta, "proxies": {p: {k: clean(v) for k, v in r.items()} for p, r in self.rows.items()}}
 
 
+def one_dataset(dataset: str | None, data: str | None, cli: bool = False) -> str:
+    """The dataset named by ``dataset`` or its alias ``data`` (the name ``score`` and ``search`` use)."""
+    if dataset is not None and data is not None and normalize_dataset(dataset) != normalize_dataset(data):
+        a, b = ("--dataset", "--data") if cli else ("dataset=", "data=")
+        raise UserError(f"{a} {dataset!r} and {b} {data!r} name two datasets; give one ({b} is another name for "
+                        f"{a})")
+    return dataset or data or "cifar10"
+
+
 def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
     """'nwot,ensemble:a,b' is ambiguous, so ensembles use '+': 'nwot,ensemble:nwot+synflow,az_nas'."""
     base, ens = [], {}
@@ -93,12 +102,15 @@ def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | N
 
 
 @api("correlate")
-def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: int | str | None = None, seed=0,
-              batch_size=64, store: str | Path = "zeronas.db", workers=1, data_dir=None, init="torch-default",
-              device="cpu", metric="test", protocol: str | None = None, progress=False,
+def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow", sample: int | str | None = None,
+              seed=0, batch_size=64, store: str | Path = "zeronas.db", workers=1, data_dir=None,
+              init="torch-default", device="cpu", metric="test", protocol: str | None = None, progress=False,
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
-              ray_address: str | None = None, score_seed: int | None = None) -> CorrelationResult:
-    """``sample``: a number of random archs, or "all"; None (the default) is 1,000, or the whole table when it
+              ray_address: str | None = None, score_seed: int | None = None,
+              data: str | None = None) -> CorrelationResult:
+    """``dataset`` (or ``data``, its name in ``score`` and ``search``): cifar10 (default), cifar100 or
+    ImageNet16-120; UserError when both are given and differ.
+    ``sample``: a number of random archs, or "all"; None (the default) is 1,000, or the whole table when it
     has fewer (NB101's 500 cells, NB301's 725 genotypes), said in the notes.
     ``only_stored``: score nothing; analyse the sampled archs whose values are all in the store.
     ``score_seed``: the seed of the init draw and the batch when it should differ from ``seed``, which then
@@ -109,6 +121,7 @@ def correlate(space="nb201", dataset="cifar10", proxies="nwot,synflow", sample: 
     from .ray_executor import check_executor
 
     check_executor(executor, ray_address, cli=False)
+    dataset = one_dataset(dataset, data)
     notes: list[str] = []
     target_col = None
     use_abs = False

@@ -408,6 +408,7 @@ DOMAINS: dict[str, object] = {
     "source": PathKind("in_any"),
     "download": Choice(("cifar10", "cifar100")),
     "correlate.protocol": Choice(_presets),
+    "correlate.data": DATASET,  # the API's other name for dataset=
     "search.protocol": Choice(("code", "bn-bypass")),
     "bench_correlate.protocol": Text("a bench protocol hash"),
     "bench_build.sample": Int(3, 10**6),
