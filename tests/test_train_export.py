@@ -267,6 +267,19 @@ def test_training_states_bench_resumes_and_correlates(separable, tmp_path):
     rows = ts.correlations(proto, metrics, {"final": metrics["test_acc@2"]})
     final = next(r for r in rows if r["metric"] == "test_acc" and r["epoch"] == 2)
     assert final["final"] == pytest.approx(1.0) and final["n"] == 4
+    # a 4-arch bench's rho is no reading: the CLI says so, as correlate does, and keeps the note in its JSON
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+
+    res = CliRunner().invoke(app, ["bench", "correlate", "--store", str(tmp_path / "b.db"), "--out",
+                                   str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "note: only 4 archs: rho is uncertain at this size (" in text and "undefined (fewer than 4" not in text
+    assert "'zeronas bench build --sample 100')" in text
+    saved = json.loads((tmp_path / "o" / "bench_correlation.json").read_text())
+    assert any(n.startswith("only 4 archs: rho is uncertain") for n in saved["notes"])
 
 
 def test_export_of_spaces_without_a_training_recipe(tmp_path):

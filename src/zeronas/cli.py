@@ -636,10 +636,10 @@ def search(
         b = r.benchmark
         feas = b.get("feasible")
         among = (f"; among the {feas['archs']:,} feasible: percentile {feas['cifar10']['percentile']:.1f}, best "
-                 f"{feas['cifar10']['best']:.2f}" if feas else "")
-        acc = (f"C10 {b['cifar10']:.2f} / C100 {b['cifar100']:.2f} / IN16 {b['imagenet16-120']:.2f} "
+                 f"{feas['cifar10']['best']:.2f}%" if feas else "")
+        acc = (f"C10 {b['cifar10']:.2f}% / C100 {b['cifar100']:.2f}% / IN16 {b['imagenet16-120']:.2f}% "
                f"(C10 percentile {b['cifar10_percentile']:.1f}{among})" if "cifar100" in b else
-               f"{b['target']} {b['cifar10']:.2f} (percentile {b['cifar10_percentile']:.1f} in the table"
+               f"{b['target']} {b['cifar10']:.2f}% (percentile {b['cifar10_percentile']:.1f} in the table"
                f"{', an isomorph' if b['matched'] == 'isomorph' else ''})" if "cifar10" in b else
                "not in the benchmark table (a sample of the space)" if b else
                "no benchmark table" if r.space in GROUND_TRUTH else "no benchmark for this space"
@@ -650,7 +650,7 @@ def search(
             evals = (f"{r.evaluations} archs screened by {'+'.join(cheap) or 'the cheap members'}, {full} scored "
                      f"by all of {r.protocol.get('proxy', 'the ensemble')} ({'+'.join(members)})")
         else:
-            evals = f"{r.evaluations} evals"
+            evals = f"{r.evaluations} archs scored"  # distinct archs: a repeat is read from the cache
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
         ref = r.protocol.get("refine") or {}
@@ -930,6 +930,22 @@ def bench_build(
                   f"{info['seconds']:.0f}s; store {store}")
 
 
+def _bench_small_sample_note(rows: list[dict], tnames: list[str]) -> str | None:
+    """As correlate says it: below SMALL_SAMPLE archs a rho is a wide interval, not a reading."""
+    from .benchmarks.correlation import SMALL_SAMPLE, spearman_interval
+
+    cells = [(r[t], r["n"], r["metric"], r["epoch"], t) for r in rows for t in tnames
+             if t in r and math.isfinite(r[t])]
+    if not cells or max(c[1] for c in cells) >= SMALL_SAMPLE:
+        return None
+    rho, n, metric, epoch, t = max(cells, key=lambda c: abs(c[0]))
+    lo, hi = spearman_interval(rho, n)
+    ci = f"{lo:.2f}..{hi:.2f}" if math.isfinite(lo) else "undefined (fewer than 4 archs)"
+    return (f"only {n} archs: rho is uncertain at this size ({metric}@{epoch} vs {t}: {rho:.3f}, 95% interval "
+            f"about {ci}; Fisher z, Fieller et al. 1957); build the bench on {SMALL_SAMPLE} or more archs "
+            f"('zeronas bench build --sample {SMALL_SAMPLE}') for a reading")
+
+
 @bench_app.command("correlate")
 @validated
 def bench_correlate(
@@ -965,12 +981,16 @@ def bench_correlate(
     for r in rows:
         for t, k in r.get("left_out", {}).items():
             left[t] = max(left.get(t, 0), k)
-    for t, k in left.items():
-        console.print(f"note: up to {k} architecture(s) left out of the '{t}' column (no value or no target, "
-                      "e.g. NaN or a blank benchmark cell)", highlight=False)
+    notes = [f"up to {k} architecture(s) left out of the '{t}' column (no value or no target, e.g. NaN or a "
+             "blank benchmark cell)" for t, k in left.items()]
+    small = _bench_small_sample_note(rows, tnames)
+    notes += [small] if small else []
+    for n in notes:
+        console.print(f"note: {n}", highlight=False)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "bench_correlation.json").write_text(jsonio.dumps({"protocol": proto, "rows": rows}, indent=1))
+        (out / "bench_correlation.json").write_text(jsonio.dumps({"protocol": proto, "rows": rows, "notes": notes},
+                                                                 indent=1))
         import matplotlib
 
         matplotlib.use("Agg")
