@@ -50,6 +50,8 @@ class Fitness:
         self.first_failure: list[str | None] = [None] * len(self.members)  # per member: the first one, said
         self._keys: dict = {}  # arch -> (canonical, text): formatting costs more than a search's bookkeeping
         self._ranked: tuple[int, dict] = (0, {})  # an ensemble's scores over the first n values, by key
+        self._first: dict = {}  # key -> the first arch evaluated under it (the one leader() answers with)
+        self._lead: tuple = (None, -np.inf)  # one proxy: the best (arch, fitness) so far
         # with a store, every evaluation is persisted: a killed search rerun with the same seed replays its
         # trajectory from stored values and continues where it stopped
         self.store = None
@@ -104,6 +106,12 @@ class Fitness:
                 self.values[key] = [r.value for r in records]
                 by_proxy = {r.proxy: r for r in records}
             self.evaluations += 1
+            self._first[key] = arch
+            if len(self.members) == 1:
+                v = self.values[key][0] * self.directions[0]
+                v = -np.inf if math.isnan(v) else float(v)  # NaN counts as worst, as in __call__
+                if self._lead[0] is None or v > self._lead[1]:  # ties: the first stays
+                    self._lead = (arch, v)
             for i, (m, v) in enumerate(zip(self.members, self.values[key])):
                 if math.isnan(v):
                     self.failed[i] += 1
@@ -123,6 +131,18 @@ class Fitness:
                 raise UserError(f"{who} gave no value on any of the {n} architecture(s) the search evaluated "
                                 f"(the first, {first}); fix what failed (e.g. the space's build()), or choose "
                                 "another --proxy if the proxy is undefined on this space")
+
+    def leader(self) -> tuple:
+        """(arch, fitness): the best of every architecture evaluated so far, as the fitness stands now (for a
+        rank ensemble, ranked over all of them: a running maximum of values taken when each was evaluated
+        would keep the first architecture, which ranks first among one). (None, -inf) before any evaluation.
+        Ties: the first evaluated, as ``best`` answers."""
+        if len(self.members) == 1 or not self.values:
+            return self._lead
+        self(next(iter(self._first.values())))  # ranks brought up to date with every value
+        ranked = self._ranked[1]
+        key = max(ranked, key=ranked.get)  # insertion order: the first of equals
+        return self._first[key], ranked[key]
 
     def best(self, archs):
         """The best of ``archs`` by the fitness as it stands after all evaluations. For one proxy that is
@@ -214,14 +234,13 @@ def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(n, time_budget, label="sample")
     limit.t0 = t_start
-    best, best_f, traj, seen = None, -np.inf, [], []
+    traj, seen = [], []
     while not limit.exhausted:
         a = cons.sample(rng)
         seen.append(a)
-        f = fit(a)
+        fit(a)
         limit.spend()
-        if best is None or f > best_f:
-            best, best_f = a, f
+        best, best_f = fit.leader()
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
     limit.close()
     return _result("sample", space, seen, seed, fit, traj, {"proxy": proxy, "n": n}, cons, refining)
@@ -267,16 +286,14 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
     limit = Budget(budget, time_budget, label="rea")
     limit.t0 = t_start
     pop = collections.deque()
-    best, best_f, traj, seen = None, -np.inf, [], []
+    traj, seen = [], []
 
     def consider(a):
-        nonlocal best, best_f
-        f = fit(a)
+        fit(a)
         limit.spend()
         pop.append(a)
         seen.append(a)
-        if best is None or f > best_f:
-            best, best_f = a, f
+        best, best_f = fit.leader()
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
 
     def winner(picks):
