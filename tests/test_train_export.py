@@ -68,6 +68,24 @@ def test_stopped_run_resumes_to_the_same_weights(separable, tmp_path):
         "\n") == 2
 
 
+def test_resume_with_another_recipe_is_refused(separable, tmp_path):
+    """More epochs, another lr or batch size change the schedule: resuming a checkpoint of another recipe mixed
+    two schedules and summary.json claimed the new one throughout. Refused in one line; nothing changes."""
+    train("nb201", ARCH, tmp_path / "a", epochs=1, progress=False, **TINY)
+    before = {f: (tmp_path / "a" / f).read_bytes() for f in ("checkpoint.pt", "log.jsonl", "summary.json")}
+    for change, said in ((dict(epochs=2), "epochs 1; asked now: epochs 2"), (dict(epochs=1, lr=0.01), "lr 0.01"),
+                         (dict(epochs=1, batch_size=16), "batch_size 16")):
+        with pytest.raises(UserError, match="was trained with another recipe") as err:
+            train("nb201", ARCH, tmp_path / "a", progress=False, **{**TINY, **change})
+        assert said in str(err.value) and "\n" not in str(err.value)
+        assert "pass --no-resume" in str(err.value)
+    assert {f: (tmp_path / "a" / f).read_bytes() for f in before} == before
+    again = train("nb201", ARCH, tmp_path / "a", epochs=1, progress=False, **TINY)  # the same recipe: done already
+    assert again["epochs_done"] == 1
+    longer = train("nb201", ARCH, tmp_path / "a", epochs=2, progress=False, resume=False, **TINY)
+    assert longer["epochs_done"] == 2 and longer["recipe"]["epochs"] == 2
+
+
 def test_time_limit_always_runs_one_step_and_is_part_of_the_run_identity(separable, tmp_path):
     """A limit shorter than any step: exactly one step of 32 images runs (of 8 per epoch), the network is
     evaluated as it is, no later epoch starts, the row says so; the limit is part of the run's identity, so
@@ -156,7 +174,7 @@ def test_checkpoint_whose_weights_do_not_fit_is_one_line_error(separable, tmp_pa
     ckpt["model"][key] = torch.zeros(1)
     torch.save(ckpt, tmp_path / "checkpoint.pt")
     with pytest.raises(UserError, match="do not fit the network") as err:
-        train("nb201", ARCH, tmp_path, epochs=2, progress=False, **TINY)
+        train("nb201", ARCH, tmp_path, epochs=1, progress=False, **TINY)
     assert "\n" not in str(err.value)
     with pytest.raises(UserError, match="do not fit the network"):
         export("nb201", ARCH, "torchscript", tmp_path / "m.pt", checkpoint=tmp_path / "checkpoint.pt")

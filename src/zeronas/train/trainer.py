@@ -300,6 +300,14 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             raise UserError(f"{ckpt_path} was written for another run (it differs in {', '.join(diff)}; its "
                             f"{diff[0]} is {held[:100] + ('...' if len(held) > 100 else '')}); use another --out "
                             "or pass --no-resume")
+        held_recipe, asked = ckpt.get("recipe"), dataclasses.asdict(recipe)
+        if isinstance(held_recipe, dict) and held_recipe != asked:  # the schedule depends on every field
+            diff = [k for k in dict.fromkeys([*asked, *held_recipe]) if held_recipe.get(k) != asked.get(k)]
+            was = ", ".join(f"{k} {held_recipe.get(k)}" for k in diff)
+            now = ", ".join(f"{k} {asked.get(k)}" for k in diff)
+            raise UserError(f"{ckpt_path} was trained with another recipe ({was}; asked now: {now}): resuming "
+                            "would mix two schedules; rerun with the checkpoint's options, use another --out or "
+                            "pass --no-resume")
         try:
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
