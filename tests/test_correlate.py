@@ -458,3 +458,24 @@ def test_correlate_takes_data_like_score_and_search(tmp_path):
     out = CliRunner().invoke(app, ["correlate", "--data", "cifar100", "-p", "params", "--sample", "5", "--workers",
                                    "1", "--store", str(tmp_path / "b.db")])
     assert out.exit_code == 0 and "nb201 cifar100" in out.output, out.output
+
+
+def test_the_api_verbs_show_their_signature_and_defaults_of_the_cli():
+    """zeronas.search / zeronas.correlate are callable modules: help() and inspect.signature() showed the
+    package and (*args, **kwargs); correlate's defaults differed from the CLI's (proxies, store, workers)."""
+    import inspect
+
+    import typer
+
+    import zeronas as zn
+    from zeronas.cli import correlate as cli_correlate
+
+    sig = inspect.signature(zn.correlate)
+    cli = {n: p.default.default if isinstance(p.default, typer.models.OptionInfo) else p.default
+           for n, p in inspect.signature(cli_correlate).parameters.items()}
+    for name in ("proxies", "store", "workers", "space", "seed", "batch_size", "metric", "init", "device"):
+        assert sig.parameters[name].default == cli[name], name
+    assert list(inspect.signature(zn.search).parameters)[:2] == ["space", "method"]
+    assert zn.search.__doc__.startswith("zeronas.search(space='nb201', method='funnel'")
+    assert "strategy_keywords(method)" in zn.search.__doc__ and "budget" in zn.search.strategy_keywords("rea")
+    assert zn.correlate.__doc__.startswith("zeronas.correlate(space='nb201'")

@@ -35,8 +35,9 @@ IsomorphMember = Annotated[str, typer.Option(
          "any run asked for stands for the class) or 'fixed' (the space's representative member, e.g. the "
          "smallest NB201 string of the class, so values depend on neither sample nor order; other store keys).")]
 Executor = Annotated[str, typer.Option(
-    help="Where to score: local (this machine, --workers processes) or ray (a Ray cluster at --ray-address, "
-         "else a local Ray instance; needs pip install 'zeronas\\[ray]').")]
+    help="Where to score: local (this machine: correlate runs --workers processes, score one) or ray (a Ray "
+         "cluster at --ray-address, else a local Ray instance, every CPU of it; needs pip install "
+         "'zeronas\\[ray]').")]
 RayAddress = Annotated[str | None, typer.Option(
     help="With --executor ray: the running cluster, auto (this machine joined it with 'ray start'), HEAD:6379 "
          "or ray://HEAD:10001 (default: start a local Ray instance).", show_default=False)]

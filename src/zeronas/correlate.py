@@ -45,6 +45,22 @@ PRESETS = {
 
 @dataclass
 class CorrelationResult:
+    """What ``zeronas.correlate(...)`` returns (``to_json()``: what ``--out`` writes as correlation.json).
+
+    ``rows``: proxy or ensemble name -> ``spearman``, ``kendall`` (signed, -1..1, of the raw values against the
+    target: a proxy whose lower is better correlates negatively; ``abs_spearman`` with a paper protocol that
+    reports |rho|), ``top1``/``top5``/``top10`` (0..1: the share of the benchmark's top 1/5/10 % that the
+    proxy's top 1/5/10 % holds, in the proxy's direction), ``n`` (archs counted), ``dropped_nan`` (left out: of
+    which ``no_truth`` lack ground truth and ``nan_values`` a value), ``direction`` (+1 higher is better, -1
+    lower), ``protocol_hash`` and ``ms_per_arch`` (mean scoring milliseconds per arch, of the stored scores);
+    an ensemble row has ``members`` and ``rule`` instead of the last three.
+    ``meta``: ``space``, ``dataset``, ``target`` (the benchmark column), ``archs`` and ``unique_archs`` (isomorphism
+    classes), ``indices`` (the sampled rows of the benchmark table), ``seed``, ``batch_size``, ``init``,
+    ``protocols`` (per proxy), ``notes`` (what to know before reading the numbers: stand-in images, small
+    samples, NaN values), ``scored_now``, ``wall_seconds``, ``workers``, ``store``, ``executor``.
+    ``values``: proxy -> array of values per sampled arch (NaN where none), in ``indices`` order; ``truth``: the
+    target per sampled arch (percent accuracy), in the same order."""
+
     rows: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
@@ -102,14 +118,21 @@ def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | N
 
 
 @api("correlate")
-def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow", sample: int | str | None = None,
-              seed=0, batch_size=64, store: str | Path = "zeronas.db", workers=1, data_dir=None,
+def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,snip,params",
+              sample: int | str | None = None, seed=0, batch_size=64, store: str | Path = "runs/zeronas.db",
+              workers=0, data_dir=None,
               init="torch-default", device="cpu", metric="test", protocol: str | None = None, progress=False,
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
               ray_address: str | None = None, score_seed: int | None = None,
               data: str | None = None) -> CorrelationResult:
-    """``dataset`` (or ``data``, its name in ``score`` and ``search``): cifar10 (default), cifar100 or
+    """Rank-correlate ``proxies`` (comma-separated names, ``ensemble:a+b``, ``az_nas``, ``zeronas-v1``) with a
+    benchmark's accuracy over ``sample`` architectures of ``space`` (nb201, macro, nb101, nb301); returns a
+    ``CorrelationResult``. The defaults are ``zeronas correlate``'s: the same names, the same values.
+    ``dataset`` (or ``data``, its name in ``score`` and ``search``): cifar10 (default), cifar100 or
     ImageNet16-120; UserError when both are given and differ.
+    ``store``: where scores persist (an SQLite path or a database URL); a rerun scores only what is missing.
+    ``workers``: scoring processes, 0 one per core (one on a GPU).
+    Errors: UserError (one line) for a bad argument, a missing table or images, or nothing to correlate.
     ``sample``: a number of random archs, or "all"; None (the default) is 1,000, or the whole table when it
     has fewer (NB101's 500 cells, NB301's 725 genotypes), said in the notes.
     ``only_stored``: score nothing; analyse the sampled archs whose values are all in the store.

@@ -25,6 +25,15 @@ from .validation import api
 
 @dataclass
 class ScoreRecord:
+    """One proxy's value on one architecture (what ``zeronas.score`` returns a list of, and a store row holds).
+
+    ``arch``: the architecture's string (``space.format``); ``canonical``: its isomorphism class's;
+    ``value``: the proxy's value (float; NaN with ``error`` or ``reason`` set; +-inf where the definition
+    diverges); ``seconds``: wall seconds of this proxy on this arch (a pass shared with other proxies is
+    counted for the first); ``direction``: +1 higher is better, -1 lower; ``protocol``: everything the value
+    depends on (proxy options, data and its batch digest, seed, init, versions); ``protocol_hash``: its digest,
+    the store's key; ``notes``: remarks such as stand-in images."""
+
     space: str
     arch: str
     canonical: str
@@ -377,7 +386,15 @@ def score(archs, proxies="all", *, space=None, **kwargs) -> list[ScoreRecord]:
     ``zeronas.score(module, proxies=..., data=...)`` scores a ``torch.nn.Module`` (see ``zeronas.models``); a
     list of modules scores each with the same arguments (records in list order, ``arch`` = the class name,
     suffixed #0, #1, ... when a class repeats). ``space``: the space of the arch strings (default nb201; not
-    with modules). Raises UserError for a list mixing modules and archs."""
+    with modules). ``proxies``: names (a comma-separated string or a list), or "all".
+    Other keywords are ``Scorer``'s (``zeronas score``'s options with underscores): ``data`` ("auto", "none",
+    cifar10, cifar100, ImageNet16-120; for modules also an image folder or a tensor), ``data_dir``,
+    ``batch_size``, ``seed``, ``init``, ``device``, ``options`` ({proxy: {option: value}}, as ``--set``),
+    ``num_classes``, ``isomorph_member``; for modules also ``input_size``, ``model_name``, ``max_images``.
+    The set-up (images, batches) is cached between calls: ``score`` called once per arch in a loop costs what
+    ``Scorer(...).score_arch(arch)`` does.
+    Returns a list of ``ScoreRecord``. Raises UserError (one line) for an unknown keyword, a bad value, or a
+    list mixing modules and archs."""
     modules = isinstance(archs, torch.nn.Module) or (
         isinstance(archs, (list, tuple)) and any(isinstance(a, torch.nn.Module) for a in archs))
     if modules and space is not None:

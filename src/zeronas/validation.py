@@ -544,4 +544,10 @@ def callable_module(module_name: str, fn: Callable):
         def __call__(self, *args, **kwargs):
             return fn(*args, **kwargs)
 
-    sys.modules[module_name].__class__ = _Verb
+    module = sys.modules[module_name]
+    module.__class__ = _Verb
+    # inspect.signature(zeronas.search) and help(zeronas.search) show the verb, not (*args, **kwargs)
+    module.__signature__ = inspect.signature(fn)
+    name = module_name.rsplit(".", 1)[-1]
+    module.__doc__ = (f"zeronas.{name}{module.__signature__}\n\n{inspect.cleandoc(fn.__doc__ or '')}\n\n"
+                      f"{module.__doc__ or ''}")

@@ -1,8 +1,8 @@
 """Search strategies over a space, driven by proxies: ``zeronas.search.search(space, method=...)``."""
 
-from .base import SearchResult, list_strategies, search
+from .base import SearchResult, list_strategies, search, strategy_keywords
 
-__all__ = ["SearchResult", "search", "list_strategies"]
+__all__ = ["SearchResult", "search", "list_strategies", "strategy_keywords"]
 
 from ..validation import callable_module  # noqa: E402
 

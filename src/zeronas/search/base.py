@@ -71,6 +71,19 @@ def _load():
 
 @dataclass
 class SearchResult:
+    """What ``zeronas.search(...)`` returns (``to_dict()``: what ``--out`` writes as result.json).
+
+    ``arch``: the answer's string (``canonical``: its isomorphism class's); ``seconds``: wall seconds of the
+    whole search; ``evaluations``: distinct architectures the search scored (a repeat is read from its
+    cache; funnel: the archs its cheap screen scored, ``protocol["full_evaluations"]`` those scored by the
+    whole ensemble); ``proxy_values``: the answer's value per proxy; ``benchmark``: the answer's benchmark
+    record, looked up after the search answered (never read by it): on NB201 ``cifar10``, ``cifar100``,
+    ``imagenet16-120`` (200-epoch test accuracy, percent, seed mean), ``cifar10_percentile`` and, under
+    constraints, ``feasible``; on other spaces ``target`` and its value under ``cifar10``; empty without a
+    table. ``trajectory``: one row per evaluation (or stage) with the best so far (``arch``, ``best_fitness``,
+    and its ``cifar10`` accuracy where a table has it); ``protocol``: the settings and the scorer's protocol;
+    ``accuracy_reads``, ``front`` and ``constraints`` are described where they are declared below."""
+
     method: str
     space: str
     arch: str
@@ -278,8 +291,16 @@ def check_method_on_space(sp, method: str) -> None:
 
 
 def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
-    """``zeronas.search("nb201", method="freedarts", seed=0)``: run one search, return its result. The default
-    method, ``funnel``, is the label-free search with the frozen ``zeronas-v1`` ensemble."""
+    """``zeronas.search("nb201", method="freedarts", seed=0)``: run one search, return its ``SearchResult``.
+    The default method, ``funnel``, is the label-free search with the frozen ``zeronas-v1`` ensemble.
+
+    Keywords are ``zeronas search``'s options with underscores (``time_budget=``, ``max_latency=``, ...), and
+    each method takes its own (``zeronas.search.strategy_keywords(method)`` lists them; ``zeronas search
+    --help`` explains them): e.g. ``proxy``, ``seed``, ``budget``, ``time_budget``, ``n`` (sample),
+    ``population`` and ``tournament`` (rea), ``data``, ``data_dir``, ``device``, ``store``, ``max_params``,
+    ``max_flops``, ``max_latency``, ``objectives``, ``refine``, ``evaluator``, ``preset``. Errors: one-line
+    UserError for an unknown keyword (naming the valid ones), a value out of its range, or a method that
+    does not run on the space."""
     from ..spaces import space as get_space
 
     if not isinstance(space, str) and not all(hasattr(space, a) for a in ("name", "sample", "format", "build")):
