@@ -441,7 +441,12 @@ def test_data_is_another_name_for_dataset_in_the_api_and_the_cli(tmp_path):
         correlate(data="auto", proxies="params", sample=3, store=tmp_path / "a.db")
     assert not (tmp_path / "a.db").exists()  # refused before a store is made
     out = CliRunner().invoke(app, ["correlate", "--data", "nope", "-p", "params", "--store", str(tmp_path / "b.db")])
-    assert isinstance(out.exception, UserError) and "unknown --dataset 'nope'" in str(out.exception)
+    assert isinstance(out.exception, UserError) and "unknown --data 'nope'" in str(out.exception)
+    out = CliRunner().invoke(app, ["correlate", "--data", "cifar10", "--dataset", "cifar100", "-p", "params",
+                                   "--store", str(tmp_path / "b.db")])  # typer let the last one win, silently
+    assert isinstance(out.exception, UserError) and "--dataset 'cifar100' and --data 'cifar10' name two datasets" \
+        in str(out.exception)
+    assert not (tmp_path / "b.db").exists()
     assert "--data" in " ".join(CliRunner().invoke(app, ["correlate", "--help"]).output.split())
 
 

@@ -421,3 +421,14 @@ def test_python_api_takes_numpy_integers():
     r = zn.search("macro", method="rea", budget=np.int64(3), population=2, tournament=1, seed=np.int32(1),
                   proxy="params", data="none")
     assert r.evaluations >= 1
+
+
+def test_sample_refuses_n_and_budget_that_differ():
+    """--n 10 --budget 30 silently drew 30; the same number twice is fine, and either alone sets N."""
+    with pytest.raises(UserError, match=r"--n 10 and --budget 30 both set how many architectures sample draws"):
+        search("nb201", "sample", proxy="params", n=10, budget=30, data="none")
+    with pytest.raises(UserError, match=r"--n 5 and --budget 6"):
+        search("nb201", "das", proxy="params", n=5, budget=6, data="none")
+    for kw in (dict(n=4), dict(budget=4), dict(n=4, budget=4)):
+        r = search("nb201", "sample", proxy="params", data="none", **kw)
+        assert len(r.trajectory) == 4, kw

@@ -295,6 +295,17 @@ def test_training_states_bench_resumes_and_correlates(separable, tmp_path):
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "note: only 4 archs: rho is uncertain at this size (" in text and "undefined (fewer than 4" not in text
+    example = text.split("rho is uncertain at this size (")[1].split(",")[0]  # e.g. "nwot@1 vs final: 0.400"
+    assert not example.startswith("nb201") and abs(float(example.split(": ")[1])) < 1, example
+    from zeronas.cli import _bench_small_sample_note
+
+    rows_ = [{"metric": "nb201_12ep", "epoch": 12, "nb201_12ep": 1.0, "n": 6},
+             {"metric": "nwot", "epoch": 0, "nb201_12ep": 0.2, "n": 6},
+             {"metric": "snip", "epoch": 0, "nb201_12ep": -0.6, "n": 6},
+             {"metric": "params", "epoch": 0, "nb201_12ep": 0.4, "n": 6}]
+    note = _bench_small_sample_note(rows_, ["nb201_12ep"])  # the median |rho|, never the column against itself
+    assert note.startswith("only 6 archs: rho is uncertain at this size (params@0 vs nb201_12ep: 0.400, 95% ")
+    assert _bench_small_sample_note([{**r, "n": 100} for r in rows_], ["nb201_12ep"]) is None
     assert "'zeronas bench build --sample 100')" in text
     saved = json.loads((tmp_path / "o" / "bench_correlation.json").read_text())
     assert any(n.startswith("only 4 archs: rho is uncertain") for n in saved["notes"])

@@ -412,10 +412,11 @@ def correlate(
                                          "macro (NAS-Bench-Macro), nb101 (NAS-Bench-101) or nb301 (the DARTS "
                                          "space as NAS-Bench-301 builds it; the NB301 surrogate's accuracy); the "
                                          "last three CIFAR-10 only.")] = "nb201",
-    dataset: Annotated[str, typer.Option("--dataset", "--data",
-                                         help="cifar10, cifar100 or ImageNet16-120: the accuracy to correlate "
-                                         "with (and the images to score on, when present). --data is the "
-                                         "same option, under the name score and search give it.")] = "cifar10",
+    dataset: Annotated[str | None, typer.Option(help="cifar10, cifar100 or ImageNet16-120: the accuracy to "
+                                                "correlate with (and the images to score on, when present) "
+                                                "(default: cifar10).", show_default=False)] = None,
+    data: Annotated[str | None, typer.Option(help="The same as --dataset, under the name score and search give "
+                                             "it.", show_default=False)] = None,
     proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxies; 'ensemble:a+b+c' "
                                          "aggregates ranks (sum of log(rank/N)); 'az_nas' is the AZ-NAS "
                                          "ensemble.")] = "nwot,synflow,snip,params",
@@ -450,6 +451,9 @@ def correlate(
     if workers < 0:
         raise UserError(f"--workers must be 0 (all cores) or more, not {workers}")
     check_executor(executor, ray_address)
+    from .correlate import one_dataset
+
+    dataset = one_dataset(dataset, data, cli=True)
     res = run_correlate(space, dataset, proxies, sample, seed, batch_size, store, workers, data_dir, init, device,
                         metric, protocol, progress=True, only_stored=only_stored,
                         isomorph_member=isomorph_member, executor=executor, ray_address=ray_address)
@@ -939,12 +943,19 @@ def _bench_small_sample_note(rows: list[dict], tnames: list[str]) -> str | None:
              if t in r and math.isfinite(r[t])]
     if not cells or max(c[1] for c in cells) >= SMALL_SAMPLE:
         return None
-    rho, n, metric, epoch, t = max(cells, key=lambda c: abs(c[0]))
-    lo, hi = spearman_interval(rho, n)
-    ci = f"{lo:.2f}..{hi:.2f}" if math.isfinite(lo) else "undefined (fewer than 4 archs)"
-    return (f"only {n} archs: rho is uncertain at this size ({metric}@{epoch} vs {t}: {rho:.3f}, 95% interval "
-            f"about {ci}; Fisher z, Fieller et al. 1957); build the bench on {SMALL_SAMPLE} or more archs "
-            f"('zeronas bench build --sample {SMALL_SAMPLE}') for a reading")
+    n = max(c[1] for c in cells)
+    # the example: a proxy's or the bench's own accuracy's rho, of median size; not a benchmark column, nor a
+    # column against itself (rho 1, a point interval that would look certain)
+    shown = sorted((c for c in cells if not c[2].startswith("nb201") and abs(c[0]) < 1 and c[1] == n),
+                   key=lambda c: abs(c[0]))
+    example = ""
+    if shown:
+        rho, _, metric, epoch, t = shown[len(shown) // 2]
+        lo, hi = spearman_interval(rho, n)
+        ci = f"{lo:.2f}..{hi:.2f}" if math.isfinite(lo) else "undefined (fewer than 4 archs)"
+        example = f" ({metric}@{epoch} vs {t}: {rho:.3f}, 95% interval about {ci}; Fisher z, Fieller et al. 1957)"
+    return (f"only {n} archs: rho is uncertain at this size{example}; build the bench on {SMALL_SAMPLE} or more "
+            f"archs ('zeronas bench build --sample {SMALL_SAMPLE}') for a reading")
 
 
 @bench_app.command("correlate")

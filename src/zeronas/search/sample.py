@@ -222,11 +222,14 @@ def _reserve_reads(time_budget, refining, start: float):
 
 
 @register_strategy("sample", spaces=SPACES, forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
-def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget=None, **kw) -> SearchResult:
-    """NASWOT's search: draw N random architectures (with replacement), keep the best by the proxy. With
-    constraints only feasible architectures are drawn (and scored); with ``objectives`` the answer is the
-    non-dominated front; with ``refine`` K the top K by the proxy are read by ``evaluator``."""
-    n = budget or n
+def sample_and_rank(space, proxy="nwot", n=None, seed=0, budget=None, time_budget=None, **kw) -> SearchResult:
+    """NASWOT's search: draw N random architectures (with replacement; ``n`` or ``budget``, default 100), keep
+    the best by the proxy. With constraints only feasible architectures are drawn (and scored); with
+    ``objectives`` the answer is the non-dominated front; with ``refine`` K the top K by the proxy are read by
+    ``evaluator``. UserError when ``n`` and ``budget`` are both given and differ."""
+    if n is not None and budget is not None and n != budget:
+        raise UserError(f"--n {n} and --budget {budget} both set how many architectures sample draws; give one")
+    n = budget or n or 100
     rng = rng_for(seed)
     t_start = time.perf_counter()
     cons, refining = _setup(space, kw)
@@ -247,7 +250,7 @@ def sample_and_rank(space, proxy="nwot", n=100, seed=0, budget=None, time_budget
 
 
 @register_strategy("das", spaces=SPACES, forwards=(*SCORER_KEYWORDS, "train_lr"))
-def das_search(space, proxy="das", n=100, seed=0, budget=None, time_budget=None, train_steps=0, **kw) -> SearchResult:
+def das_search(space, proxy="das", n=None, seed=0, budget=None, time_budget=None, train_steps=0, **kw) -> SearchResult:
     """DAS: sample-and-rank with the Distinguishing Activation Score (``das``; ``das_d``, ``das_layerwise`` or
     an ensemble also work). With ``train_steps`` > 0 each candidate is first trained that many SGD steps (the
     fast-training strategy) and scored on the trained weights; the training time is reported separately."""
