@@ -1,5 +1,5 @@
 """Measure zeronas's Spearman rho on NB201 for every proxy and write docs/reproduction.md next to the
-published values (see ../shared/design/published_numbers.md for sources and protocols).
+published values (``SUITE_ZERO``, ``ZICO`` and ``OTHER`` below, each with its paper, table and protocol).
 
     python benchmarks/reproduction_report.py --datasets cifar10 --sample 1000 --workers 0
 
