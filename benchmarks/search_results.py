@@ -367,7 +367,10 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
              "**Constraint gap.** Bounds are set without labels: tight = the 25th, loose = the 75th percentile of "
              "the device's latency over all 15,625 archs. Gap = best feasible accuracy in the table - accuracy "
              "of the answer (0 is perfect; the target is <= 0.3); 'random feasible' is the mean accuracy of a "
-             "uniformly drawn feasible arch. Mean +- std over seeds.", "",
+             "uniformly drawn feasible arch. Mean +- std over seeds. 'feasible share' is the share of all 15,625 "
+             "strings under the bound (how the bound was set); the set a search chooses from, which the CLI's "
+             "'among the N feasible' counts, also leaves out the cut-off cells (output cut off from the input: "
+             "they compute nothing).", "",
              "| device | bound | ms | feasible share | search | seeds | answer acc | best feasible | gap | "
              "random feasible | s / search |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for device in HW_DEVICES:
