@@ -132,7 +132,7 @@ def main():
         per_proxy[p] = {"max_rel_dev_2_threads": max(dev_th)}
         for w in variants:
             pairs = [(a, b) for a, b in zip(v["nchw"], v[w]) if math.isfinite(a) and math.isfinite(b)]
-            dev = [rel(a, b) for a, b in pairs]
+            dev = [rel(a, b) for a, b in pairs] or [math.nan]  # no finite pair: NaN, not a crash
             per_proxy[p].update({
                 f"max_rel_dev_{w}": max(dev), f"median_rel_dev_{w}": statistics.median(dev),
                 f"spearman_{w}": float(spearmanr(*zip(*pairs)).statistic) if len(pairs) > 2 else None,

@@ -432,3 +432,23 @@ def test_sample_refuses_n_and_budget_that_differ():
     for kw in (dict(n=4), dict(budget=4), dict(n=4, budget=4)):
         r = search("nb201", "sample", proxy="params", data="none", **kw)
         assert len(r.trajectory) == 4, kw
+
+
+def test_random_search_under_a_time_budget_alone_is_not_capped():
+    """sample's default N (100) must not cap random search, which runs until its time budget is spent."""
+    r = search("nb201", "random", proxy="params", data="none", time_budget=3.0)
+    assert r.protocol["n"] is None
+    assert len(r.trajectory) > 100 or r.seconds >= 2.9, (len(r.trajectory), r.seconds)
+    assert search("nb201", "random", proxy="params", data="none", budget=7).protocol["n"] == 7
+
+
+def test_every_method_says_what_its_evaluations_count():
+    """The CLI printed 'N archs scored' for every method, but te-nas, zero-cost-pt and freedarts count supernet
+    measurements and teg-* evaluator calls: each built-in method names its unit."""
+    from zeronas.search.base import EVALUATION_UNITS, SearchResult, list_strategies
+
+    assert set(list_strategies()) <= set(EVALUATION_UNITS)
+    unit = {m: SearchResult(m, "nb201", "a", "a", 0, 0.0, 1).evaluations_unit for m in list_strategies()}
+    assert {m for m, u in unit.items() if u == "archs scored"} == {"sample", "random", "rea", "das"}
+    assert unit["te-nas"] == "supernet measurements" and unit["teg-rea"] == "evaluator calls"
+    assert SearchResult("my-plugin", "nb201", "a", "a", 0, 0.0, 1).evaluations_unit == "evaluations"

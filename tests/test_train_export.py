@@ -80,6 +80,16 @@ def test_resume_with_another_recipe_is_refused(separable, tmp_path):
         assert said in str(err.value) and "\n" not in str(err.value)
         assert "pass --no-resume" in str(err.value)
     assert {f: (tmp_path / "a" / f).read_bytes() for f in before} == before
+    # a checkpoint written before a recipe field existed: the field had its default then (here: no cutout)
+    ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    ckpt["recipe"].pop("cutout")
+    torch.save(ckpt, tmp_path / "a" / "checkpoint.pt")
+    assert train("nb201", ARCH, tmp_path / "a", epochs=1, progress=False, **TINY)["epochs_done"] == 1
+    # one without any recipe (older still): summary.json's recipe stands in for it
+    ckpt.pop("recipe")
+    torch.save(ckpt, tmp_path / "a" / "checkpoint.pt")
+    with pytest.raises(UserError, match="was trained with another recipe"):
+        train("nb201", ARCH, tmp_path / "a", progress=False, **{**TINY, "epochs": 2})
     again = train("nb201", ARCH, tmp_path / "a", epochs=1, progress=False, **TINY)  # the same recipe: done already
     assert again["epochs_done"] == 1
     longer = train("nb201", ARCH, tmp_path / "a", epochs=2, progress=False, resume=False, **TINY)

@@ -655,7 +655,7 @@ def search(
             evals = (f"{r.evaluations} archs screened by {'+'.join(cheap) or 'the cheap members'}, {full} scored "
                      f"by all of {r.protocol.get('proxy', 'the ensemble')} ({'+'.join(members)})")
         else:
-            evals = f"{r.evaluations} archs scored"  # distinct archs: a repeat is read from the cache
+            evals = f"{r.evaluations} {r.evaluations_unit}"
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
         ref = r.protocol.get("refine") or {}
@@ -939,8 +939,8 @@ def _bench_small_sample_note(rows: list[dict], tnames: list[str]) -> str | None:
     """As correlate says it: below SMALL_SAMPLE archs a rho is a wide interval, not a reading."""
     from .benchmarks.correlation import SMALL_SAMPLE, spearman_interval
 
-    cells = [(r[t], r["n"], r["metric"], r["epoch"], t) for r in rows for t in tnames
-             if t in r and math.isfinite(r[t])]
+    cells = [(r[t], r.get("n_by_target", {}).get(t, r["n"]), r["metric"], r["epoch"], t) for r in rows
+             for t in tnames if t in r and math.isfinite(r[t])]
     if not cells or max(c[1] for c in cells) >= SMALL_SAMPLE:
         return None
     n = max(c[1] for c in cells)

@@ -131,7 +131,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     ``dataset`` (or ``data``, its name in ``score`` and ``search``): cifar10 (default), cifar100 or
     ImageNet16-120; UserError when both are given and differ.
     ``store``: where scores persist (an SQLite path or a database URL); a rerun scores only what is missing.
-    ``workers``: scoring processes, 0 one per core (one on a GPU).
+    ``workers``: scoring processes, 0 one per core (one on a GPU); where processes are spawned (macOS,
+    Windows) a script must call this under ``if __name__ == "__main__":``, or pass ``workers=1``.
     Errors: UserError (one line) for a bad argument, a missing table or images, or nothing to correlate.
     ``sample``: a number of random archs, or "all"; None (the default) is 1,000, or the whole table when it
     has fewer (NB101's 500 cells, NB301's 725 genotypes), said in the notes.

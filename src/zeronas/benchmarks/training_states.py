@@ -168,7 +168,8 @@ def correlations(protocol: dict, metrics: dict, targets: dict[str, dict[str, flo
             direction = -1 if name.endswith("loss") else 1
             c = correlation(v, t, direction)
             row[tname] = c["spearman"]
-            row["n"] = c["n"]
+            row["n"] = c["n"]  # the last target's (kept for older readers); per target in n_by_target
+            row.setdefault("n_by_target", {})[tname] = c["n"]
             if len(complete) - c["n"]:
                 row.setdefault("left_out", {})[tname] = len(complete) - c["n"]
         out.append(row)

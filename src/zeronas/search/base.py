@@ -69,20 +69,29 @@ def _load():
     from . import freedarts, funnel, perturb, prune, sample, teg  # noqa: F401
 
 
+EVALUATION_UNITS = {m: "archs scored" for m in ("sample", "random", "rea", "das")} | {
+    "funnel": "archs screened", "te-nas": "supernet measurements", "zero-cost-pt": "proxy evaluations",
+    "freedarts": "supernet rounds", "teg-rea": "evaluator calls", "teg-reinforce": "evaluator calls"}
+
+
 @dataclass
 class SearchResult:
     """What ``zeronas.search(...)`` returns (``to_dict()``: what ``--out`` writes as result.json).
 
-    ``arch``: the answer's string (``canonical``: its isomorphism class's); ``seconds``: wall seconds of the
-    whole search; ``evaluations``: distinct architectures the search scored (a repeat is read from its
-    cache; funnel: the archs its cheap screen scored, ``protocol["full_evaluations"]`` those scored by the
-    whole ensemble); ``proxy_values``: the answer's value per proxy; ``benchmark``: the answer's benchmark
+    ``arch``: the answer's string (``canonical``: its isomorphism class's); ``seconds``: wall seconds of the whole
+    search; ``evaluations``: what the method counts, named by ``evaluations_unit``: for sample, random, rea and das
+    the distinct architectures scored (a repeat is read from the cache); funnel: the archs its cheap screen scored
+    (``protocol["full_evaluations"]``: those scored by the whole ensemble); te-nas: supernet measurements;
+    zero-cost-pt: proxy evaluations of the supernet and of candidates; freedarts: supernet rounds; teg-*: evaluator
+    calls, repeats included; ``proxy_values``: the answer's value per proxy; ``benchmark``: the answer's benchmark
     record, looked up after the search answered (never read by it): on NB201 ``cifar10``, ``cifar100``,
-    ``imagenet16-120`` (200-epoch test accuracy, percent, seed mean), ``cifar10_percentile`` and, under
-    constraints, ``feasible``; on other spaces ``target`` and its value under ``cifar10``; empty without a
-    table. ``trajectory``: one row per evaluation (or stage) with the best so far (``arch``, ``best_fitness``,
-    and its ``cifar10`` accuracy where a table has it); ``protocol``: the settings and the scorer's protocol;
-    ``accuracy_reads``, ``front`` and ``constraints`` are described where they are declared below."""
+    ``imagenet16-120`` (200-epoch test accuracy, percent, seed mean), ``cifar10_percentile`` and, under constraints,
+    ``feasible``; on other spaces ``target`` and its value under ``cifar10``; empty without a table. ``trajectory``:
+    the method's progress rows; for sample, random, rea and das one per evaluation with the best so far (``arch``,
+    ``best_fitness``), for funnel one per stage, for teg-rea the best of the current population, for the supernet
+    methods the rounds; ``cifar10`` is the row's arch's accuracy where a table has it; ``protocol``: the settings
+    and the scorer's protocol; ``accuracy_reads``, ``front`` and ``constraints`` are described where they are
+    declared below."""
 
     method: str
     space: str
@@ -105,6 +114,11 @@ class SearchResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def evaluations_unit(self) -> str:
+        """What ``evaluations`` counts, in words (see the class docstring)."""
+        return EVALUATION_UNITS.get(self.method, "evaluations")
 
     @property
     def stands_in_for(self) -> str | None:

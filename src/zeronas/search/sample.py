@@ -227,9 +227,15 @@ def sample_and_rank(space, proxy="nwot", n=None, seed=0, budget=None, time_budge
     the best by the proxy. With constraints only feasible architectures are drawn (and scored); with
     ``objectives`` the answer is the non-dominated front; with ``refine`` K the top K by the proxy are read by
     ``evaluator``. UserError when ``n`` and ``budget`` are both given and differ."""
+    return _draw_and_rank(space, proxy, n, seed, budget, time_budget, 100, **kw)
+
+
+def _draw_and_rank(space, proxy, n, seed, budget, time_budget, default_n, **kw) -> SearchResult:
+    """sample's and random's loop; ``default_n``: N when neither ``n`` nor ``budget`` is given (None: no cap,
+    random search under a time budget)."""
     if n is not None and budget is not None and n != budget:
         raise UserError(f"--n {n} and --budget {budget} both set how many architectures sample draws; give one")
-    n = budget or n or 100
+    n = budget if budget is not None else n if n is not None else default_n
     rng = rng_for(seed)
     t_start = time.perf_counter()
     cons, refining = _setup(space, kw)
@@ -266,7 +272,7 @@ def random_search(space, proxy="nwot", seed=0, budget=None, time_budget=60.0, **
     """Random search with a proxy as fitness, stopped by an evaluation or time budget."""
     if budget is None and time_budget is None:
         raise UserError("random search needs --budget N or --time-budget SECONDS")
-    result = sample_and_rank(space, proxy=proxy, n=budget, seed=seed, budget=budget, time_budget=time_budget, **kw)
+    result = _draw_and_rank(space, proxy, None, seed, budget, time_budget, None, **kw)
     result.method = "random"  # the method asked for (sample_and_rank names itself)
     return result
 

@@ -300,7 +300,15 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             raise UserError(f"{ckpt_path} was written for another run (it differs in {', '.join(diff)}; its "
                             f"{diff[0]} is {held[:100] + ('...' if len(held) > 100 else '')}); use another --out "
                             "or pass --no-resume")
-        held_recipe, asked = ckpt.get("recipe"), dataclasses.asdict(recipe)
+        asked = dataclasses.asdict(recipe)
+        held_recipe = ckpt.get("recipe")
+        if not isinstance(held_recipe, dict) and (out / "summary.json").exists():  # a checkpoint without one
+            try:
+                held_recipe = jsonio.loads_numbers((out / "summary.json").read_text()).get("recipe")
+            except (ValueError, AttributeError):
+                held_recipe = None
+        if isinstance(held_recipe, dict):  # a field added since the checkpoint was written had its default then
+            held_recipe = {**dataclasses.asdict(recipe_for(space.name)), **held_recipe}
         if isinstance(held_recipe, dict) and held_recipe != asked:  # the schedule depends on every field
             diff = [k for k in dict.fromkeys([*asked, *held_recipe]) if held_recipe.get(k) != asked.get(k)]
             was = ", ".join(f"{k} {held_recipe.get(k)}" for k in diff)
