@@ -577,3 +577,47 @@ def test_report_reads_search_and_bench_records(tmp_path, monkeypatch, capsys, da
     code, err = _cli(monkeypatch, capsys, "report", "--store", db, "--export", tmp_path / "x.csv")
     assert code == 0, err
     assert (tmp_path / "x.csv").read_text().count("\n") == 3  # header + 2 rows
+
+
+def _open_at_once(path, barrier, q):
+    barrier.wait()
+    try:
+        Store(path).close()
+        q.put("ok")
+    except Exception as exc:  # noqa: BLE001  (reported to the test)
+        q.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_two_processes_creating_one_new_store_at_once(tmp_path, monkeypatch):
+    """Two searches or correlate runs started together on a new --store: both saw no table and the second
+    CREATE failed ('table zeronas_meta already exists', exit 2). The loser now finds the winner's tables."""
+    import multiprocessing
+
+    import sqlalchemy.exc as sa_exc
+
+    import zeronas.store as store_mod
+
+    real, calls = store_mod.METADATA.create_all, []
+
+    def racing(engine, *a, **k):  # another process creates the tables between our check and our CREATE
+        if not calls:
+            calls.append(1)
+            real(engine)
+            raise sa_exc.OperationalError("CREATE TABLE zeronas_meta", {}, Exception("table zeronas_meta already "
+                                                                                   "exists"))
+        return real(engine, *a, **k)
+
+    monkeypatch.setattr(store_mod.METADATA, "create_all", racing)
+    s = Store(tmp_path / "race.db")
+    s.close()
+    assert calls == [1]
+    monkeypatch.undo()
+    ctx = multiprocessing.get_context("fork") if hasattr(os, "fork") else multiprocessing.get_context()
+    for k in range(3):  # and for real: four processes open one new file at the same instant
+        barrier, q = ctx.Barrier(4), ctx.Queue()
+        procs = [ctx.Process(target=_open_at_once, args=(tmp_path / f"new{k}.db", barrier, q)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert sorted(q.get(timeout=5) for _ in procs) == ["ok"] * 4

@@ -167,6 +167,19 @@ def _guard(where: str):
         raise _db_failure(where, exc) from None
 
 
+def _create_tables(engine, attempts: int = 5) -> None:
+    """Create the missing tables and indexes. create_all checks, then creates: two processes opening the same
+    new store at once (two searches or correlate runs started together) both see no table, and the second
+    CREATE fails with "already exists". Then the other one made it: check again."""
+    for attempt in range(attempts):
+        try:
+            METADATA.create_all(engine)
+            return
+        except sa_exc.DatabaseError as exc:
+            if "already exists" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+
+
 WROTE = "pass the --store a correlate, search or bench run wrote"  # the fix where a store is read, not made
 
 
@@ -312,7 +325,7 @@ class Store:
             if self.is_sqlite:  # only now: a file that is not a zeronas store was never switched to WAL
                 sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             with _guard(where):
-                METADATA.create_all(self.engine)
+                _create_tables(self.engine)
             meta_rows = [{"key": "format", "value": FORMAT}, {"key": "version", "value": VERSION}]
             self._transaction(lambda conn: _insert_missing(conn, META, meta_rows, ("key",)))
             if create:
