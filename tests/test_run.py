@@ -58,3 +58,36 @@ def test_malformed_device_is_a_one_line_error():
     if torch.cuda.device_count() < 6:  # an index past the last GPU (or no GPU at all) is named in the error
         with pytest.raises(UserError, match=r"--device cuda:5 "):
             resolve_device("cuda:5")
+
+
+def test_sigint_to_the_driver_alone_stops_a_pooled_run_at_once(tmp_path):
+    """timeout -s INT signals the driver, not its workers: the workers used to take the interrupt too, report it
+    and wait for more work while the exiting driver waited on them, forever (2 of 3 tries hung). Now the
+    workers ignore SIGINT and the driver ends them: one line, exit 130, no traceback; the rerun resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import SHARED
+
+    if SHARED is None:
+        pytest.skip("NB201 table not found: set ZERONAS_DATA to the data folder")
+    cmd = [sys.executable, "-m", "zeronas", "correlate", "--proxies", "params,synflow", "--sample", "400",
+           "--workers", "2", "--store", str(tmp_path / "s.db")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (tmp_path / "s.db").exists():  # until the run has begun
+        time.sleep(0.2)
+    time.sleep(3)
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the run hung after SIGINT")
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err, err
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr

@@ -360,8 +360,10 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
                     db.put(records)
                     count += 1
                     advance()
-            finally:
-                backend.close()
+            except BaseException:  # Ctrl-C, SIGTERM, a failure: stop the workers, never wait on them
+                getattr(backend, "abort", backend.close)()
+                raise
+            backend.close()
     return count
 
 

@@ -53,6 +53,9 @@ def _init_worker(scorer_kwargs: dict, threads: int):
     import signal
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker must not inherit the CLI's SIGTERM unwind
+    # Ctrl-C is the driver's to handle (it stops the workers): a worker interrupted mid-arch reported the
+    # error and waited for more work, and the driver, exiting, waited on it forever (timeout -s INT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)  # workers x threads = cores: no oversubscription
     from .scoring import Scorer
 
@@ -97,6 +100,17 @@ class ProcessPoolExecutorBackend:
 
     def close(self):
         self.pool.shutdown(cancel_futures=True)
+
+    def abort(self):
+        """Stop now (the run was interrupted): drop queued work and end the workers mid-arch; what they were
+        scoring was not stored, so a rerun scores it."""
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in processes:
+            proc.join(5)
 
 
 def _on_gpu(scorer_kwargs: dict) -> bool:
