@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from zeronas.cli import app
@@ -409,3 +410,35 @@ def test_a_json_arch_file_that_is_no_result_is_named_not_quoted(tmp_path):
     (tmp_path / "bad.json").write_text('{"normal": [["sep_conv_3x3", 0]]}')  # a genotype's own fault is said
     res = runner.invoke(app, ["export", "--space", "darts", "--arch-file", str(tmp_path / "bad.json")])
     assert "missing normal_concat, reduce, reduce_concat" in str(res.exception)
+
+
+def test_a_second_search_into_the_same_out_leaves_only_its_own_files(tmp_path):
+    """A rerun into the same --out without --plot kept the first run's trajectory.png beside its result.json,
+    as if it were its own. Results are written atomically (a failed write leaves the old file, no temp file)."""
+    import os
+
+    from zeronas import jsonio
+
+    runner = CliRunner()
+    base = ["search", "--method", "sample", "--proxy", "params", "--data", "none", "--out", str(tmp_path / "o")]
+    res = runner.invoke(app, [*base, "--n", "3", "--seed", "0", "--plot"])
+    assert res.exit_code == 0 and (tmp_path / "o" / "trajectory.png").exists(), res.output
+    res = runner.invoke(app, [*base, "--n", "4", "--seed", "1"])
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "o" / "trajectory.png").exists()
+    assert "removed the earlier run's trajectory.png" in " ".join(res.output.split())
+    assert json.loads((tmp_path / "o" / "result.json").read_text())["seed"] == 1
+
+    before = (tmp_path / "o" / "result.json").read_text()
+
+    def broken(*a):
+        raise OSError("disk full")
+
+    real, os.replace = os.replace, broken
+    try:
+        with pytest.raises(OSError):
+            jsonio.write(tmp_path / "o" / "result.json", {"seed": 2})
+    finally:
+        os.replace = real
+    assert (tmp_path / "o" / "result.json").read_text() == before
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["result.json"]

@@ -688,9 +688,15 @@ def search(
         console.print(f"time: {statistics.mean([r.seconds for r in results]):.1f}s per search")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
+        # an earlier search's plot or front in the same --out would sit beside this run's result as if its own
+        kept = {"trajectory.png": plot, "front.json": bool(results[0].front), "front.png": bool(results[0].front)}
+        stale = [out / n for n, ours in kept.items() if not ours and (out / n).exists()]
+        for f in stale:
+            f.unlink()
         payload = results[0].to_dict() if runs == 1 else [r.to_dict() for r in results]
-        (out / "result.json").write_text(jsonio.dumps(payload, indent=1, default=str))
-        console.print(f"wrote {out / 'result.json'}")
+        jsonio.write(out / "result.json", payload, indent=1, default=str)
+        removed = f" (removed the earlier run's {', '.join(f.name for f in stale)})" if stale else ""
+        console.print(f"wrote {out / 'result.json'}{removed}")
         if plot:
             _plot_trajectory(results, out / "trajectory.png")
             console.print(f"wrote {out / 'trajectory.png'}")
@@ -698,7 +704,7 @@ def search(
             from .search.front_report import plot_front
 
             fronts = [{"seed": r.seed, "objectives": r.constraints["objectives"], "front": r.front} for r in results]
-            (out / "front.json").write_text(jsonio.dumps(fronts[0] if runs == 1 else fronts, indent=1))
+            jsonio.write(out / "front.json", fronts[0] if runs == 1 else fronts, indent=1)
             plot_front(results[0], out / "front.png", data_dir)
             console.print(f"wrote {out / 'front.json'} and {out / 'front.png'}")
 
@@ -1001,8 +1007,7 @@ def bench_correlate(
         console.print(f"note: {n}", highlight=False)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "bench_correlation.json").write_text(jsonio.dumps({"protocol": proto, "rows": rows, "notes": notes},
-                                                                 indent=1))
+        jsonio.write(out / "bench_correlation.json", {"protocol": proto, "rows": rows, "notes": notes}, indent=1)
         import matplotlib
 
         matplotlib.use("Agg")

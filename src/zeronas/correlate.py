@@ -433,7 +433,7 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "correlation.json", out / "correlation.csv", out / "scatter.png", out / "rho.png"]
-    paths[0].write_text(jsonio.dumps(result.to_json(), indent=1, default=str))
+    jsonio.write(paths[0], result.to_json(), indent=1, default=str)
     keys = ["spearman", "kendall", "top1", "top5", "top10", "n", "dropped_nan", "no_truth", "nan_values",
             "direction"]
     with open(paths[1], "w", newline="") as f:

@@ -28,6 +28,25 @@ def dumps(obj: Any, **kw) -> str:
     return json.dumps(finite(obj), allow_nan=False, **kw)
 
 
+def write(path, obj: Any, **kw) -> None:
+    """Write ``dumps(obj, **kw)`` to ``path`` atomically: a kill leaves the old file or the new one, never half
+    of it (a temporary file beside it, then ``os.replace``; the temporary file is removed if writing fails)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    text = dumps(obj, **kw)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
