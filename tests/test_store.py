@@ -88,6 +88,30 @@ def test_export_csv(tmp_path):
     assert "nwot" in text and "nan" in text and len(text.splitlines()) == 3
 
 
+def test_an_interrupted_export_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
+    """The CSV export's temporary file had a fixed name (two exports shared it) and a Ctrl-C left it behind;
+    Parquet was written in place. Now: a unique temporary file, removed on any interrupt."""
+    import zeronas.store as store_mod
+
+    db = Store(tmp_path / "s.db")
+    db.put([rec("a", "nwot", 1.0)])
+    before = db.export(tmp_path / "out.csv").read_bytes()
+    db.put([rec("b", "nwot", 2.0)])
+
+    class Interrupting:
+        def __init__(self, *a, **k):
+            pass
+
+        def writeheader(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_mod.csv, "DictWriter", Interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        db.export(tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == ["out.csv"]
+
+
 H_NWOT, H_SNIP = protocol_hash({"p": "nwot"}), protocol_hash({"p": "snip"})  # real keys: merge checks them
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
+from . import jsonio
 from .errors import UserError
 
 FORMAT = "zeronas-store"
@@ -495,21 +496,23 @@ class Store:
             try:
                 import pandas as pd
 
-                pd.DataFrame(rows, columns=EXPORT_COLUMNS).to_parquet(path)
+                frame = pd.DataFrame(rows, columns=EXPORT_COLUMNS)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with jsonio.atomic_path(path) as tmp:  # a crash mid-write never leaves a truncated export
+                    frame.to_parquet(tmp)
             except ImportError as exc:
                 raise UserError(f"Parquet export needs pandas and pyarrow ({exc}); pip install pandas pyarrow, "
                                 f"or export to .csv") from None
             return path
-        tmp = path.with_name(path.name + ".tmp")  # a crash mid-write never leaves a truncated export behind
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as raw:
+            # a unique temporary file, removed on any error or Ctrl-C: never a truncated or stray export
+            with jsonio.atomic_path(path) as tmp, open(tmp, "wb") as raw:
                 binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if suffix == ".csv.gz" else raw
                 with io.TextIOWrapper(binary, encoding="utf-8", newline="") as f:
                     w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
                     w.writeheader()
                     w.writerows(rows)
-            tmp.replace(path)
         except OSError as exc:
             raise UserError(f"cannot write the export {path} ({exc.strerror or exc}): pass a path in a writable "
                             f"folder") from None
