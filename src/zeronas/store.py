@@ -168,17 +168,28 @@ def _guard(where: str):
         raise _db_failure(where, exc) from None
 
 
-def _create_tables(engine, attempts: int = 5) -> None:
+def _contended(exc: BaseException, seconds: float) -> bool:
+    """Another process's concurrent write, not a fault: SQLite answers a transaction that must upgrade its read
+    lock while another connection writes with "database is locked" at once (its busy timeout does not apply,
+    to avoid a deadlock); the work is rolled back and can simply run again. A lock that outlasted the busy
+    timeout (``seconds`` this attempt took) is another program's: said, not retried."""
+    return "database is locked" in str(exc).lower() and seconds < 1.0
+
+
+def _create_tables(engine, attempts: int = 20) -> None:
     """Create the missing tables and indexes. create_all checks, then creates: two processes opening the same
     new store at once (two searches or correlate runs started together) both see no table, and the second
-    CREATE fails with "already exists". Then the other one made it: check again."""
+    CREATE fails with "already exists" (then the other one made it: check again), or finds the file locked."""
     for attempt in range(attempts):
+        t0 = time.monotonic()
         try:
             METADATA.create_all(engine)
             return
         except sa_exc.DatabaseError as exc:
-            if "already exists" not in str(exc).lower() or attempt == attempts - 1:
+            again = "already exists" in str(exc).lower() or _contended(exc, time.monotonic() - t0)
+            if not again or attempt == attempts - 1:
                 raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 WROTE = "pass the --store a correlate, search or bench run wrote"  # the fix where a store is read, not made
@@ -248,6 +259,8 @@ def _inspect_sqlite(path: Path, where: str, create: bool) -> str | None:
             raise UserError(f"store {where} is an empty SQLite database, not a zeronas store; {WROTE}")
         meta = dict(con.execute("SELECT key, value FROM zeronas_meta").fetchall()) if "zeronas_meta" in tables \
             else {}
+        if create and "format" not in meta and tables <= set(METADATA.tables):
+            return None  # only zeronas's tables, its metadata not yet written: another process is creating it
         version = _store_version(meta, where, create)
         # the b-tree check reads every page once (~0.2 s per 100 MB): a damaged store is refused before any work
         check = [r[0] for r in con.execute("PRAGMA quick_check(1)")]
@@ -274,8 +287,8 @@ def _decode(value, status) -> float:
 
 def _sqlite_pragmas(dbapi_conn, _record):
     cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=60000")  # first: switching to WAL waits on another opener too
     cur.execute("PRAGMA journal_mode=WAL")  # readers never block the writer; survives SIGKILL
-    cur.execute("PRAGMA busy_timeout=60000")
     cur.close()
 
 
@@ -369,15 +382,18 @@ class Store:
     def _transaction(self, work):
         """Run ``work(conn)`` in one transaction. If another writer inserts one of our keys between our read
         and our write, the unique key rejects the transaction and we retry: the second read sees its rows."""
-        for attempt in range(5):
+        for attempt in range(20):
+            t0 = time.monotonic()
             try:
                 with self.engine.begin() as conn:
                     return work(conn)
             except sa_exc.IntegrityError as exc:
-                if attempt == 4:
+                if attempt >= 4:
                     raise _db_failure(self.where, exc) from None
-            except DB_ERRORS as exc:
-                raise _db_failure(self.where, exc) from None
+            except DB_ERRORS as exc:  # a concurrent writer: rolled back, run it again
+                if not _contended(exc, time.monotonic() - t0) or attempt == 19:
+                    raise _db_failure(self.where, exc) from None
+                time.sleep(0.05 * (attempt + 1))
 
     def put(self, records) -> int:
         """Write one architecture's records atomically; returns how many were new."""
