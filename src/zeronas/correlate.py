@@ -16,6 +16,7 @@ from .benchmarks import load_ground_truth
 from .benchmarks.correlation import SMALL_SAMPLE, correlation, rank_ensemble, spearman_interval, top_k_size
 from .benchmarks.nb201 import normalize_dataset
 from .errors import UserError
+from .paths import atomic_path
 from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ensemble_members
 from .run import make_executor
@@ -436,7 +437,7 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     jsonio.write(paths[0], result.to_json(), indent=1, default=str)
     keys = ["spearman", "kendall", "top1", "top5", "top10", "n", "dropped_nan", "no_truth", "nan_values",
             "direction"]
-    with open(paths[1], "w", newline="") as f:
+    with atomic_path(paths[1]) as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["proxy", *keys])
         for p, r in result.rows.items():

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from . import jsonio
 from .errors import UserError
+from .paths import atomic_path
 
 FORMATS = ("json", "torchscript", "onnx")
 # what each format's file is usually named; another known model suffix is refused (it would mislabel the file)
@@ -92,7 +92,7 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint) -> Pat
 
             ckpt = Path(checkpoint).resolve()
             desc.update(checkpoint=str(ckpt), checkpoint_sha256=file_sha256(ckpt))
-        with jsonio.atomic_path(out) as tmp:  # a kill never leaves half a file at --out
+        with atomic_path(out) as tmp:  # a kill never leaves half a file at --out
             tmp.write_text(json.dumps(desc, indent=1))
         return out
     model = space.build(arch, **build)
@@ -106,7 +106,7 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint) -> Pat
     example = torch.randn(1, 3, info.image_size, info.image_size)
     if fmt == "torchscript":
         traced = torch.jit.trace(model, example)
-        with jsonio.atomic_path(out) as tmp:
+        with atomic_path(out) as tmp:
             traced.save(str(tmp))
         return out
     try:
@@ -117,7 +117,7 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint) -> Pat
 
     # the TorchScript-based exporter needs only onnx; newer torch defaults to the dynamo one (needs onnxscript)
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-    with jsonio.atomic_path(out) as tmp:
+    with atomic_path(out) as tmp:
         torch.onnx.export(model, (example,), str(tmp), input_names=["images"], output_names=["logits"],
                           dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, **legacy)
     return out

@@ -3,7 +3,6 @@ parsers such as JavaScript's ``JSON.parse`` or ``jq`` refuse the file)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 from typing import Any
@@ -29,28 +28,10 @@ def dumps(obj: Any, **kw) -> str:
     return json.dumps(finite(obj), allow_nan=False, **kw)
 
 
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yields a new temporary path beside ``path`` (unique: two writers never share it) to write the whole file
-    to; on success it replaces ``path`` in one step (``os.replace``), so a kill leaves the old file or the new
-    one, never half of it; on any error or interrupt the temporary file is removed."""
-    import os
-    import tempfile
-    from pathlib import Path
-
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write(path, obj: Any, **kw) -> None:
     """Write ``dumps(obj, **kw)`` to ``path`` atomically (``atomic_path``)."""
+    from .paths import atomic_path
+
     text = dumps(obj, **kw)
     with atomic_path(path) as tmp:
         tmp.write_text(text)

@@ -1,4 +1,4 @@
-"""Where zeronas looks for datasets and benchmark tables.
+"""Where zeronas looks for datasets and benchmark tables (and ``atomic_path``, how it writes a file whole).
 
 Order: an explicit ``data_dir`` (CLI ``--data-dir``), then ``$ZERONAS_DATA``, then ``../shared/data``
 next to the working directory or next to the project checkout when it exists, then the user cache dir.
@@ -6,7 +6,9 @@ next to the working directory or next to the project checkout when it exists, th
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 ENV_VAR = "ZERONAS_DATA"
@@ -60,3 +62,19 @@ def file_sha256(path: Path, _cache: dict = {}) -> str:  # noqa: B006  (memo per 
                 h.update(chunk)
         _cache[key] = h.hexdigest()
     return _cache[key]
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a new temporary path beside ``path`` (unique: two writers never share it) to write the whole file
+    to; on success it replaces ``path`` in one step (``os.replace``), so a kill leaves the old file or the new
+    one, never half of it; on any error or interrupt the temporary file is removed."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -104,7 +104,10 @@ class ProcessPoolExecutorBackend:
     def abort(self):
         """Stop now (the run was interrupted): drop queued work and end the workers mid-arch; what they were
         scoring was not stored, so a rerun scores it."""
-        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        if hasattr(self.pool, "terminate_workers"):  # Python 3.14+
+            self.pool.terminate_workers()
+            return
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())  # older: the pool's own list
         self.pool.shutdown(wait=False, cancel_futures=True)
         for proc in processes:
             if proc.is_alive():

@@ -26,8 +26,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from . import jsonio
 from .errors import UserError
+from .paths import atomic_path
 
 FORMAT = "zeronas-store"
 VERSION = "2"  # 2: data sources recorded from the data folder on (1 held absolute paths)
@@ -176,20 +176,26 @@ def _contended(exc: BaseException, seconds: float) -> bool:
     return "database is locked" in str(exc).lower() and seconds < 1.0
 
 
-def _create_tables(engine, attempts: int = 20) -> None:
-    """Create the missing tables and indexes. create_all checks, then creates: two processes opening the same
-    new store at once (two searches or correlate runs started together) both see no table, and the second
-    CREATE fails with "already exists" (then the other one made it: check again), or finds the file locked."""
+def _retry(work, again, attempts: int = 20):
+    """``work()``, run again after a short, growing pause while ``again(exc, seconds the attempt took)`` says
+    its failure was another process's concurrent write (the work was rolled back); else, or at the last
+    attempt, the failure is raised."""
     for attempt in range(attempts):
         t0 = time.monotonic()
         try:
-            METADATA.create_all(engine)
-            return
-        except sa_exc.DatabaseError as exc:
-            again = "already exists" in str(exc).lower() or _contended(exc, time.monotonic() - t0)
-            if not again or attempt == attempts - 1:
+            return work()
+        except DB_ERRORS as exc:
+            if attempt == attempts - 1 or not again(exc, time.monotonic() - t0):
                 raise
             time.sleep(0.05 * (attempt + 1))
+
+
+def _create_tables(engine) -> None:
+    """Create the missing tables and indexes. create_all checks, then creates: two processes opening the same
+    new store at once (two searches or correlate runs started together) both see no table, and the second
+    CREATE fails with "already exists" (then the other one made it: check again), or finds the file locked."""
+    _retry(lambda: METADATA.create_all(engine),
+           lambda exc, seconds: "already exists" in str(exc).lower() or _contended(exc, seconds))
 
 
 WROTE = "pass the --store a correlate, search or bench run wrote"  # the fix where a store is read, not made
@@ -382,18 +388,14 @@ class Store:
     def _transaction(self, work):
         """Run ``work(conn)`` in one transaction. If another writer inserts one of our keys between our read
         and our write, the unique key rejects the transaction and we retry: the second read sees its rows."""
-        for attempt in range(20):
-            t0 = time.monotonic()
-            try:
-                with self.engine.begin() as conn:
-                    return work(conn)
-            except sa_exc.IntegrityError as exc:
-                if attempt >= 4:
-                    raise _db_failure(self.where, exc) from None
-            except DB_ERRORS as exc:  # a concurrent writer: rolled back, run it again
-                if not _contended(exc, time.monotonic() - t0) or attempt == 19:
-                    raise _db_failure(self.where, exc) from None
-                time.sleep(0.05 * (attempt + 1))
+        def once():
+            with self.engine.begin() as conn:
+                return work(conn)
+
+        try:  # a key inserted by another writer, or a lock upgrade SQLite refused at once: rolled back, again
+            return _retry(once, lambda exc, seconds: isinstance(exc, sa_exc.IntegrityError) or _contended(exc, seconds))
+        except DB_ERRORS as exc:
+            raise _db_failure(self.where, exc) from None
 
     def put(self, records) -> int:
         """Write one architecture's records atomically; returns how many were new."""
@@ -514,7 +516,7 @@ class Store:
 
                 frame = pd.DataFrame(rows, columns=EXPORT_COLUMNS)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                with jsonio.atomic_path(path) as tmp:  # a crash mid-write never leaves a truncated export
+                with atomic_path(path) as tmp:  # a crash mid-write never leaves a truncated export
                     frame.to_parquet(tmp)
             except ImportError as exc:
                 raise UserError(f"Parquet export needs pandas and pyarrow ({exc}); pip install pandas pyarrow, "
@@ -523,7 +525,7 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # a unique temporary file, removed on any error or Ctrl-C: never a truncated or stray export
-            with jsonio.atomic_path(path) as tmp, open(tmp, "wb") as raw:
+            with atomic_path(path) as tmp, open(tmp, "wb") as raw:
                 binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if suffix == ".csv.gz" else raw
                 with io.TextIOWrapper(binary, encoding="utf-8", newline="") as f:
                     w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)

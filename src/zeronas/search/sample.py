@@ -139,8 +139,7 @@ class Fitness:
         Ties: the first evaluated, as ``best`` answers."""
         if len(self.members) == 1 or not self.values:
             return self._lead
-        self(next(iter(self._first.values())))  # ranks brought up to date with every value
-        ranked = self._ranked[1]
+        ranked = self._ensemble_scores()
         key = max(ranked, key=ranked.get)  # insertion order: the first of equals
         return self._first[key], ranked[key]
 
@@ -156,16 +155,21 @@ class Fitness:
         if len(self.members) == 1:
             v = vals[0] * self.directions[0]
             return -np.inf if np.isnan(v) else float(v)
+        canonical, text = self._names(arch)
+        return self._ensemble_scores()[canonical if self.shared else text]
+
+    def _ensemble_scores(self) -> dict:
+        """A rank ensemble's score of every key evaluated so far, ranked over all of them; ranked again only
+        when the seen set has grown (values are never replaced)."""
         n, ranked = self._ranked
-        if n != len(self.values):  # ranked again only when the seen set has grown (values are never replaced)
+        if n != len(self.values):
             from ..benchmarks.correlation import rank_ensemble
 
             keys = list(self.values)
             cols = [np.array([self.values[k][m] for k in keys]) for m in range(len(self.members))]
             ranked = dict(zip(keys, map(float, rank_ensemble(cols, self.directions))))
             self._ranked = (len(keys), ranked)
-        canonical, text = self._names(arch)
-        return ranked[canonical if self.shared else text]
+        return ranked
 
 
 SCORER_KEYWORDS = ("data", "data_dir", "batch_size", "init", "device", "store", "options")

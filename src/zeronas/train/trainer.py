@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from .. import jsonio
 from ..data import dataset_info, load_images
 from ..data.batches import normalize
 from ..errors import UserError
+from ..paths import atomic_path
 from ..safe_io import safe_torch_load
 from ..scoring import resolve_device
 
@@ -375,10 +375,9 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             log.append(row)
             with log_path.open("a") as f:
                 f.write(jsonio.dumps(row) + "\n")
-            tmp = ckpt_path.with_suffix(".tmp")
-            torch.save({"identity": identity, "recipe": dataclasses.asdict(recipe), "epoch": epoch + 1,
-                        "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
-            os.replace(tmp, ckpt_path)  # atomic: a kill leaves the previous or the new checkpoint, never half
+            with atomic_path(ckpt_path) as tmp:  # a kill leaves the previous or the new checkpoint, never half
+                torch.save({"identity": identity, "recipe": dataclasses.asdict(recipe), "epoch": epoch + 1,
+                            "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
             plot_curve(log, out / "curve.png", f"{space.name} {arch_text[:90]}")
             if row.get("stopped_early"):
                 break
@@ -390,5 +389,5 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
                "train_images": len(ytr), "test_images": len(yte), "fidelity": train_set.fidelity,
                "mean_epoch_seconds": float(np.mean([r["epoch_seconds"] for r in log])) if log else None,
                "params": sum(p.numel() for n, p in model.named_parameters() if "auxiliary" not in n)}
-    (out / "summary.json").write_text(jsonio.dumps(summary, indent=1))
+    jsonio.write(out / "summary.json", summary, indent=1)
     return summary
