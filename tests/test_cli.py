@@ -86,6 +86,27 @@ def test_search_bad_options_are_one_line_errors():
         assert needle in str(res.exception) and "\n" not in str(res.exception)
 
 
+def test_threads_is_taken_and_checked_by_score_search_and_train(tmp_path, monkeypatch):
+    """Side-by-side jobs need --threads 1 on every verb that computes (search had none)."""
+    import torch
+
+    for verb in (["score", "--arch", BEST, "-p", "params"], ["search", "--method", "random", "--proxy", "params",
+                                                           "--data", "none", "--budget", "2"],
+                 ["train", "--arch", BEST, "--epochs", "1", "--out", str(tmp_path / "t")]):
+        for bad in ("0", "-1"):  # a non-integer is click's usage error
+            res = runner.invoke(app, [*verb, "--threads", bad])
+            assert isinstance(res.exception, UserError), (verb, bad, res.output)
+            assert "--threads must be an integer in [1, 1024]" in str(res.exception), str(res.exception)
+        assert not (tmp_path / "t").exists()  # refused before anything was written
+    asked = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    for verb in (["score", "--arch", BEST, "-p", "params", "--data", "none"],
+                 ["search", "--method", "random", "--proxy", "params", "--data", "none", "--budget", "2"]):
+        res = runner.invoke(app, [*verb, "--threads", "1"])
+        assert res.exit_code == 0, res.output
+    assert asked == [1, 1]
+
+
 def test_search_cli_writes_result_and_plot(tmp_path):
     res = runner.invoke(app, ["search", "--method", "rea", "--proxy", "params", "--data", "none", "--budget", "25",
                               "--population", "5", "--tournament", "2", "--out", str(tmp_path), "--plot"])

@@ -38,6 +38,10 @@ Executor = Annotated[str, typer.Option(
     help="Where to score: local (this machine: correlate runs --workers processes, score one) or ray (a Ray "
          "cluster at --ray-address, else a local Ray instance, every CPU of it; needs pip install "
          "'zeronas\\[ray]').")]
+Threads = Annotated[int | None, typer.Option(
+    help="Torch CPU threads of this process (default: torch's choice, one per core). Give 1 to each of "
+         "several jobs that share the cores: multi-threaded jobs side by side spin-wait on each other's "
+         "cores and can run many times slower.", show_default=False)]
 RayAddress = Annotated[str | None, typer.Option(
     help="With --executor ray: the running cluster, auto (this machine joined it with 'ray start'), HEAD:6379 "
          "or ray://HEAD:10001 (default: start a local Ray instance).", show_default=False)]
@@ -142,6 +146,13 @@ def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[i
     return found
 
 
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:  # validated 1..1024 at the edge
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _fmt(v: float) -> str:
     if not math.isfinite(v):
         return str(v)
@@ -179,7 +190,7 @@ def score(
                                             "e.g. --set das.lam=64.")] = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(help="Write scores.json (one record per arch x proxy with value "
                                              "and protocol) into this folder.")] = None,
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads (default: torch's choice).")] = None,
+    threads: Threads = None,
     isomorph_member: IsomorphMember = "asked",
     model: Annotated[list[str], typer.Option(help="Score your own network instead of --arch: path/to/file.py:fn "
                                              "(runs that file and calls fn(), which returns an untrained "
@@ -195,7 +206,6 @@ def score(
     ray_address: RayAddress = None,
 ):
     """Score architectures with zero-cost proxies and print a table (one row per arch x proxy)."""
-    import torch
 
     from .proxies.base import inapplicable_reason
     from .ray_executor import check_executor
@@ -203,8 +213,7 @@ def score(
     from .spaces import space as get_space
 
     check_executor(executor, ray_address)
-    if threads:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     if model:
         if arch or arch_file is not None or index:
             raise UserError("--model scores your network; drop --arch, --arch-file and --index")
@@ -585,6 +594,7 @@ def search(
         help="With --refine: local (funnel's default: read the top ceil(K/4), then hill-climb on the reads through "
              "one-edit neighbourhoods in proxy order; 15% of the budget is kept for scoring them) or top (the "
              "top K by the proxy; the only choice for sample/rea/random).")] = None,
+    threads: Threads = None,
 ):
     """Search a space and report the architecture found, its proxy values and benchmark accuracy."""
     import statistics
@@ -593,6 +603,7 @@ def search(
     from .search.base import check_method_on_space, list_strategies, show_progress, strategy_keywords
 
     show_progress(True)  # a bar with ETA on a terminal, a line every 30 s in a log
+    _set_threads(threads)
 
     if plot and out is None:
         raise UserError("--plot writes a PNG and needs --out DIR")
@@ -835,10 +846,12 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of init, shuffling, augmentation and drop-path.")] = 0,
     device: Annotated[str, typer.Option(help="Torch device (cpu, cuda, cuda:1, ...).")] = "cpu",
     resume: Annotated[bool, typer.Option(help="Resume from checkpoint.pt in --out when present.")] = True,
+    threads: Threads = None,
 ):
     """Train an architecture with its space's standard recipe; every hyperparameter can be overridden."""
     from .train import train as run_train
 
+    _set_threads(threads)
     sp, a = _one_arch(space, arch, arch_file, index, data_dir)
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min, momentum=momentum,
                      nesterov=nesterov, weight_decay=weight_decay, cutout=cutout, auxiliary_weight=auxiliary_weight,
