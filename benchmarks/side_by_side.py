@@ -11,7 +11,6 @@ Writes ``benchmarks/results/side_by_side.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import statistics

@@ -143,6 +143,27 @@ def test_time_limit_stops_before_a_step_as_long_as_the_last_would_pass_it(separa
         assert s["epochs_done"] == 1
 
 
+def test_time_limit_predicts_the_next_step_from_the_fastest_so_far(separable, tmp_path, monkeypatch):
+    """Steps of 1 s, except a 4 s second one (warm-up, or another process): under a 7.5 s limit the run goes
+    on after it (5 + 1 < 7.5) and stops once another 1 s step would pass the limit, after 4 steps at 7 s
+    (predicting from the latest step, it stopped after the slow one: 5 + 4 > 7.5)."""
+    import zeronas.train.trainer as trainer_mod
+
+    clock, calls = [0.0], [0]
+    real_augment = trainer_mod.augment
+
+    def augment(*a):
+        calls[0] += 1
+        clock[0] += 4.0 if calls[0] == 2 else 1.0
+        return real_augment(*a)
+
+    monkeypatch.setattr(trainer_mod, "augment", augment)
+    monkeypatch.setattr(trainer_mod.time, "perf_counter", lambda: clock[0])
+    train("nb201", ARCH, tmp_path, epochs=1, progress=False, time_limit=7.5, **TINY)
+    row = json.loads((tmp_path / "log.jsonl").read_text())
+    assert row["images"] == 32 * 4 and row["train_seconds"] == 7.0, row
+
+
 def test_darts_training_uses_aux_head_and_drop_path(separable, tmp_path):
     g = zn.space("darts").sample(0)
     s = train("darts", g, tmp_path, epochs=2, C=2, N=3, batch_size=64, progress=False)
