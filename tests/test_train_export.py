@@ -436,3 +436,53 @@ def test_export_into_a_folder_writes_the_formats_file_there(tmp_path, monkeypatc
         main(["export", "--space", "nb201", "--arch", ARCH, "--out", "afile/"])
     assert exc.value.code == 2
     assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_train_and_export_are_api_verbs_with_checked_keywords(separable, tmp_path):
+    """zeronas.train(...) and zeronas.export(...) as the CLI's verbs are (they were only reachable as
+    zeronas.train.train and zeronas.export.export, without keyword checks: an unknown keyword of export was a
+    TypeError, a mistyped recipe field of train a message without the valid names)."""
+    import inspect
+
+    s = zn.train("nb201", ARCH, tmp_path / "t", epochs=1, progress=False, **TINY)
+    assert s["epochs_done"] == 1 and 0 <= s["final"]["test_acc"] <= 100
+    assert zn.train.fast_train is not None and zn.train.train is train  # the package stays reachable
+    assert zn.export("nb201", ARCH, "json", f"{tmp_path / 'e'}/") == tmp_path / "e" / "model.json"
+    assert zn.export.FORMATS == ("json", "torchscript", "onnx") and zn.export.export is export
+    assert list(inspect.signature(zn.train).parameters)[:3] == ["space", "arch", "out"]
+    assert zn.train.__doc__.startswith("zeronas.train(space, arch, out") and "epochs=3" in zn.train.__doc__
+    for call, needle in [(lambda: zn.train("nb201", ARCH, tmp_path / "x", epochs=1, lr_mni=0.0),
+                          r"unknown keyword 'lr_mni'; valid keywords: .*lr_min"),
+                         (lambda: zn.train("nb201", ARCH, tmp_path / "x", epochs="3"), "epochs= must be an integer"),
+                         (lambda: zn.train("nb201", ARCH, tmp_path / "x", epochs=0), r"epochs= must be .* \[1, "),
+                         (lambda: zn.train("nb201", " ", tmp_path / "x"), "arch= is empty"),
+                         (lambda: zn.train("nb201", 7, tmp_path / "x"), r"from_index\(7\)"),
+                         (lambda: zn.export("nb201", ARCH, "json", tmp_path / "x.json", channels=8),
+                          r"unknown keyword 'channels'; valid keywords: C, N,"),
+                         (lambda: zn.export("nb201", ARCH, "json", tmp_path / "x.json", data="mnist"),
+                          "unknown data= 'mnist'")]:
+        with pytest.raises(UserError, match=needle):
+            call()
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("space,arch,needle", [
+    ("nb201", 0, r"is a number: give an arch string .*from_index\(0\)"),
+    ("nb201", None, "not an NB201 arch: None; give an arch string"),
+    ("nb201", ("nor_conv_3x3",) * 5, "not an NB201 arch"),
+    ("nb201", ("conv",) * 6, "its 6 edge ops in that order, from none, skip_connect"),
+    ("macro", 1220012, "not a NAS-Bench-Macro arch: 1220012; give its code as a string of 8 digits"),
+    ("macro", None, "not a NAS-Bench-Macro arch"),
+    ("darts", 3, "not a DARTS genotype"),
+    ("nb101", 3, "NB101 arch 3"),
+])
+def test_an_arch_of_the_wrong_type_is_a_one_line_error_in_every_space(space, arch, needle):
+    """A number or None given as an arch was a raw TypeError ('int' object is not subscriptable) in NB201
+    and Macro: every built-in space's coerce names what an arch is."""
+    sp = zn.space(space)
+    with pytest.raises(UserError, match=needle) as err:
+        sp.coerce(arch)
+    assert "\n" not in str(err.value)
+    with pytest.raises(UserError, match=needle):
+        zn.score([arch], proxies="params", space=space, data="none")
+    assert sp.coerce(list(sp.sample(0))) == sp.sample(0) if space in ("nb201", "macro") else True

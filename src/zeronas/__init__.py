@@ -13,8 +13,9 @@ from .scoring import Scorer, ScoreRecord, score  # noqa: E402
 
 __all__ += ["score", "Scorer", "ScoreRecord", "get_proxy", "list_proxies"]
 
-# The CLI's verbs as calls: zeronas.search(...) and zeronas.correlate(...) (callable modules, so that
-# zeronas.search.perturb and 'from zeronas.search import search' keep working).
-from . import correlate, search  # noqa: E402
+# The CLI's verbs as calls: zeronas.search(...), zeronas.correlate(...), zeronas.train(...) and
+# zeronas.export(...) (callable modules, so that zeronas.search.perturb and 'from zeronas.search import search'
+# keep working).
+from . import correlate, export, search, train  # noqa: E402
 
-__all__ += ["search", "correlate"]
+__all__ += ["search", "correlate", "train", "export"]

@@ -16,14 +16,27 @@ import torch
 
 from .errors import UserError
 from .paths import atomic_path
+from .validation import api, callable_module
 
 FORMATS = ("json", "torchscript", "onnx")
 # what each format's file is usually named; another known model suffix is refused (it would mislabel the file)
 SUFFIXES = {"json": (".json",), "torchscript": (".pt", ".pth", ".ts", ".torchscript"), "onnx": (".onnx",)}
 
 
+@api("export")
 def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | None = None, data: str = "cifar10",
            C: int | None = None, N: int | None = None) -> Path:
+    """``zeronas.export(space, arch, fmt, out, ...)``, the ``zeronas export`` verb: write ``arch`` (an arch
+    string or the space's native value) of ``space`` (a name or a space object) as ``fmt``: ``json`` (the
+    arch string, its canonical key and the build options: ``zeronas.space(name).build(arch, **build)``
+    rebuilds it),
+    ``torchscript`` or ``onnx`` (a module traced in eval mode on a ``data``-sized input, 1x3xHxW).
+    ``out``: a file, or a folder that receives ``model.json`` / ``model.pt`` / ``model.onnx``; written
+    atomically. ``checkpoint``: a ``zeronas train`` checkpoint whose trained weights are exported (its build
+    options are used); else the network is untrained, built with ``C`` / ``N`` or the width and depth of the
+    space's training recipe.
+    Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
+    another format, a checkpoint of another arch or space, or an ONNX export without the onnx package."""
     from .data import dataset_info
     from .spaces import space as get_space
     from .train import RECIPES, recipe_for
@@ -121,3 +134,6 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint) -> Pat
         torch.onnx.export(model, (example,), str(tmp), input_names=["images"], output_names=["logits"],
                           dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, **legacy)
     return out
+
+
+callable_module(__name__, export)  # zeronas.export(...) exports; zeronas.export.FORMATS stays reachable

@@ -225,6 +225,12 @@ def _space(label, value):
     check_space_name(label, value)
 
 
+def _arch(label, value):
+    """An arch string (not blank) or a space's native value, which the space's ``coerce`` checks."""
+    if isinstance(value, str) and not value.strip():
+        raise UserError(f"{label} is empty; give an architecture string")
+
+
 def _methods():
     from .search import list_strategies
 
@@ -413,6 +419,9 @@ DOMAINS: dict[str, object] = {
     "bench_correlate.protocol": Text("a bench protocol hash"),
     "bench_build.sample": Int(3, 10**6),
     "export_cmd.out": PathKind("out_file_or_dir"),  # a folder gets model.<format suffix>
+    "export.out": PathKind("out_file_or_dir"),
+    "train.arch": Custom(_arch, ("", "   ")),  # the API also takes the space's native value
+    "export.arch": Custom(_arch, ("", "   ")),
     "data_cmd.data_dir": PathKind("out_dir"),  # --download may create it
     "max_params": Float(0, 1e6, lo_open=True),  # millions of parameters
     "max_flops": Float(0, 1e9, lo_open=True),  # MFLOPs
@@ -423,7 +432,7 @@ DOMAINS: dict[str, object] = {
     "refine_strategy": Choice(("top", "local")),
     "search.data": DATA_NAME,  # only score reads image folders
     # training and export need a real dataset (its images, or its classes and input size): no auto / none
-    **{f"{c}.data": DATASET for c in ("train", "export_cmd", "bench_build")},
+    **{f"{c}.data": DATASET for c in ("train", "export_cmd", "export", "bench_build")},
 }
 
 # Python names whose CLI flag is not --name-with-dashes

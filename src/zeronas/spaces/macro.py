@@ -165,6 +165,10 @@ class MacroSpace(SearchSpace):
     def coerce(self, arch):
         if isinstance(arch, str):
             return self.parse(arch)
+        if not isinstance(arch, (tuple, list)):  # a number too: '01220012' as an int loses its leading 0
+            raise UserError(f"not a NAS-Bench-Macro arch: {arch!r}; give its code as a string of {NUM_LAYERS} "
+                            f"digits from 0 (identity), 1 (MB3_K3), 2 (MB6_K5), e.g. '01220012', or "
+                            f"{NUM_LAYERS} ops from {OPS}")
         arch = tuple(arch)
         if len(arch) != NUM_LAYERS or any(op not in OPS for op in arch):
             raise UserError(f"a NAS-Bench-Macro arch is {NUM_LAYERS} ops from {OPS}, got {arch!r}")

@@ -195,6 +195,19 @@ class NB201Space(SearchSpace):
                 arch.append(m.group(1))
         return tuple(arch)
 
+    def coerce(self, arch) -> tuple[str, ...]:
+        """An arch string, or the native value: the 6 edge ops in arch-string order (a tuple or list)."""
+        if isinstance(arch, str):
+            return self.parse(arch)
+        if isinstance(arch, (tuple, list)) and len(arch) == self.num_edges and all(op in OPS for op in arch):
+            return tuple(arch)
+        if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool):
+            raise UserError(f"NB201 arch {arch!r} is a number: give an arch string (its row of the benchmark "
+                            f"table is zeronas.space('nb201').from_index({arch}))")
+        raise UserError(f"not an NB201 arch: {arch!r}; give an arch string such as "
+                        f"'|nor_conv_3x3~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|' or "
+                        f"its {self.num_edges} edge ops in that order, from {', '.join(OPS)}")
+
     def format(self, arch) -> str:
         arch = self.coerce(arch)
         parts, e = [], 0

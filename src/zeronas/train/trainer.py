@@ -26,6 +26,7 @@ from ..errors import UserError
 from ..paths import atomic_path
 from ..safe_io import safe_torch_load
 from ..scoring import resolve_device
+from ..validation import api
 
 
 @dataclass
@@ -246,20 +247,31 @@ def plot_curve(log: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _recipe_fields() -> list[str]:
+    return [f.name for f in dataclasses.fields(Recipe)]
+
+
+@api("train", extra=_recipe_fields)
 def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None, device: str = "cpu", seed: int = 0,
           train_subset: int | None = None, test_subset: int | None = None, resume: bool = True,
           progress: bool = True, max_epochs_this_run: int | None = None, time_limit: float | None = None,
           **overrides) -> dict:
-    """Train ``arch`` with its space's recipe (``overrides`` replace any field of ``Recipe``) and return the
-    summary; ``out`` receives ``checkpoint.pt``, ``log.jsonl``, ``curve.png`` and ``summary.json``.
+    """``zeronas.train(space, arch, out, ...)``, the ``zeronas train`` verb: train ``arch`` (an arch string or the
+    space's native value) of ``space`` (a name or a space object) with its space's recipe (``RECIPES``:
+    NAS-Bench-201's 200-epoch and DARTS's 600-epoch recipes; ``overrides`` replace any field of ``Recipe``, e.g.
+    ``epochs=3, lr=0.05, C=8``) and return the summary (a dict: ``final`` holds the last epoch's
+    ``test_acc`` in percent, 0-100); ``out`` receives ``checkpoint.pt``, ``log.jsonl``, ``curve.png`` and
+    ``summary.json``, and a rerun into it resumes from the last finished epoch (``resume``).
+    ``train_subset`` / ``test_subset``: train / evaluate on a seeded pick of that many images.
 
     ``time_limit`` (seconds of this call, > 0: set-up, steps, evaluations, files): training stops before a step
-    that, as long as the last one and followed by the final evaluation (predicted from the steps' forward
+    that, as long as the fastest so far and followed by the final evaluation (predicted from the steps' forward
     passes), would pass it (at least one step runs), and the network is evaluated as it is; the last log row says
     ``stopped_early`` (also when the limit leaves no time for a further epoch). A time-limited run starts
     afresh (its last epoch may be cut short), and the limit belongs to the run's identity, so its checkpoint
     never resumes a run without one either.
-    Errors: UserError for a bad recipe field, time limit, data or a foreign checkpoint."""
+    Errors: UserError (one line) for an unknown keyword (naming the valid ones), a bad value, arch, recipe
+    field, time limit, data or a foreign checkpoint."""
     from ..spaces import space as get_space
 
     t_call = time.perf_counter()
