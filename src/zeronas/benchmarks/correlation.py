@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats
 
 
 def top_k_size(n: int, frac: float) -> int:
@@ -32,6 +31,8 @@ def spearman_interval(rho: float, n: int, level: float = 0.95) -> tuple[float, f
         return math.nan, math.nan
     if abs(rho) >= 1:
         return rho, rho
+    from scipy import stats  # here, not at import: scipy.stats is half a second of every zeronas start
+
     half = stats.norm.ppf(0.5 + level / 2) * math.sqrt(1.06 / (n - 3))
     z = math.atanh(rho)
     return math.tanh(z - half), math.tanh(z + half)
@@ -49,6 +50,8 @@ def correlation(values: np.ndarray, truth: np.ndarray, direction: int = 1) -> di
     if len(v) < 3 or np.all(v == v[0]):
         return {**out, "spearman": math.nan, "kendall": math.nan, "top1": math.nan, "top5": math.nan,
                 "top10": math.nan}
+    from scipy import stats
+
     finite = np.where(np.isinf(v), np.sign(v) * (np.nanmax(np.abs(v[np.isfinite(v)])) * 2 + 1), v)
     oriented = finite * direction
     return {**out, "spearman": float(stats.spearmanr(finite, t)[0]), "kendall": float(stats.kendalltau(finite, t)[0]),
@@ -59,6 +62,8 @@ def correlation(values: np.ndarray, truth: np.ndarray, direction: int = 1) -> di
 def rank_ensemble(columns: list[np.ndarray], directions: list[int], rule: str = "log_rank") -> np.ndarray:
     """Aggregate proxies over a population. ``log_rank`` (AZ-NAS): sum_m log(rank_m / N), rank 1 = worst;
     ``rank``: sum of ranks; ``vote``: not a per-arch score, so not offered here. NaN gets the worst rank."""
+    from scipy import stats
+
     n = len(columns[0])
     total = np.zeros(n)
     for col, d in zip(columns, directions):
