@@ -235,6 +235,25 @@ def test_load_model_from_a_file(tmp_path):
             load_model(spec)
 
 
+def test_a_model_file_imports_the_modules_beside_it(tmp_path, monkeypatch):
+    """'from helper import block' in the model's file failed (No module named 'helper'), also when run from its
+    folder: the file's folder is on sys.path while it runs and while fn() builds, as for 'python main.py';
+    nothing is left on sys.path and no __pycache__ is written next to it."""
+    import sys
+
+    pkg = tmp_path / f"pkg_{tmp_path.name}"
+    pkg.mkdir()
+    helper = f"helper_{tmp_path.name}"  # a name no other test has imported
+    (pkg / f"{helper}.py").write_text("from torch import nn\n\ndef block():\n    return nn.Linear(3, 2)\n")
+    (pkg / "main.py").write_text(f"from {helper} import block\n\ndef net():\n    import {helper}\n"
+                                 f"    return {helper}.block()\n")
+    before = list(sys.path)
+    model, _ = load_model(f"{pkg}/main.py:net")
+    assert isinstance(model, nn.Linear) and sys.path == before
+    assert sorted(p.name for p in pkg.iterdir()) == sorted([f"{helper}.py", "main.py"])
+    sys.modules.pop(helper, None)
+
+
 def test_torchvision_and_timm_specs(monkeypatch):
     monkeypatch.setitem(sys.modules, "timm", None)  # absent: the error names the package to install
     with pytest.raises(UserError, match=r"needs the timm package, which is not installed.*pip install timm "

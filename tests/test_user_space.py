@@ -415,3 +415,30 @@ def test_a_failing_ensemble_member_is_named_with_the_ensemble(tmp_path, capsys):
     _one_line_error(["search", "--space", f"{tmp_path / 'broken.py'}:Chain", "--method", "funnel", "--budget", "3",
                      "--proxy", "ensemble:params+flops", "--data", "none"], capsys,
                     "--proxy ensemble:params+flops: its member params gave no value")
+
+
+def test_an_edited_plugin_file_gets_new_store_keys_unless_it_sets_network_revision(tmp_path):
+    """Editing a plug-in's network (3x3 -> 5x5 convs, same name) and searching into the same store replayed the
+    old network's scores: the file's SHA-256 is now the space's network_revision, part of every protocol. A
+    class that sets network_revision itself decides when stored scores stop applying."""
+    from zeronas.scoring import Scorer, protocol_hash
+
+    path = tmp_path / "chain_edit.py"
+
+    def run(text):
+        path.write_text(text)
+        sp = zeronas.space(f"{path}:Chain")
+        scorer = Scorer(space=sp, proxies=["synflow"], data="none")
+        r = zeronas.search(f"{path}:Chain", method="sample", n=4, seed=0, proxy="synflow", data="none",
+                           store=str(tmp_path / "s.db"))
+        return sp.network_revision, protocol_hash(scorer.protocol(scorer.proxies[0])), r.proxy_values["synflow"]
+
+    rev_a, key_a, value_a = run(DUCK)
+    five = DUCK.replace("nn.Conv2d(c, w, 3, padding=1)", "nn.Conv2d(c, w, 5, padding=2)")
+    rev_b, key_b, value_b = run(five)
+    assert rev_a.startswith("sha256:") and rev_a != rev_b and key_a != key_b and value_a != value_b
+    assert run(DUCK) == (rev_a, key_a, value_a)  # the same file again: the same keys, its stored scores
+    pinned = DUCK.replace('name = "chain"', 'name = "chain"\n    network_revision = "v1"')
+    rev_c, key_c, value_c = run(pinned)
+    comment_only = pinned.replace("layers, c = [], 3", "layers, c = [], 3  # edited")
+    assert rev_c == "v1" and run(comment_only)[:2] == (rev_c, key_c)

@@ -56,6 +56,7 @@ from torch import nn
 
 from .data.custom import MAX_IMAGES, UserImages, user_images
 from .errors import DataNotFound, UserError
+from .paths import user_code
 from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
 from .proxies.context import ScoringContext
 from .proxies.shared_pass import plan
@@ -240,7 +241,8 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
         return module
 
     try:
-        module = _torchvision_retry(run_file)
+        with user_code(path.resolve().parent):  # its own folder importable, as 'python file.py' has it
+            module = _torchvision_retry(run_file)
     except Exception as exc:  # noqa: BLE001  (the user's file: one line, not a traceback)
         raise UserError(f"--model {spec!r}: running {source} failed ({type(exc).__name__}: "
                         f"{_one_line(exc)[:200]})") from None
@@ -251,7 +253,8 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
         raise UserError(f"--model {spec!r}: {source} defines no function {fn_name!r} (functions defined there: "
                         f"{', '.join(defined) or 'none'})")
     try:
-        model = _torchvision_retry(fn)
+        with user_code(path.resolve().parent):  # fn() may import beside its file too
+            model = _torchvision_retry(fn)
     except Exception as exc:  # noqa: BLE001
         why = _one_line(exc)[:200]
         raise UserError(f"--model {spec!r}: {fn_name}() failed ({type(exc).__name__}: {why})") from None

@@ -78,3 +78,20 @@ def atomic_path(path):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def user_code(folder):
+    """Run a user's file as Python runs a script: its own folder first on ``sys.path`` (so it imports the
+    modules beside it), no bytecode written next to it; both undone on leaving."""
+    import sys
+
+    folder, old_bytecode = str(folder), sys.dont_write_bytecode
+    sys.path.insert(0, folder)
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = old_bytecode
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..paths import user_code
 from .base import SearchSpace
 
 ENTRY_POINT_GROUP = "zeronas.spaces"
@@ -136,22 +137,14 @@ def _from_file(spec: str, path: Path, cls_name: str, label: str) -> type:
     mod_name = f"zeronas_user_space_{resolved.stem}_{hashlib.sha256(str(resolved).encode()).hexdigest()[:10]}"
     module = types.ModuleType(mod_name)
     module.__file__ = str(resolved)
-    folder, old_bytecode = str(resolved.parent), sys.dont_write_bytecode
     sys.modules[mod_name] = module  # dataclasses, pickling and typing look the module up by name
-    sys.path.insert(0, folder)
-    sys.dont_write_bytecode = True
     try:
-        code = compile(resolved.read_bytes(), str(resolved), "exec")
-        exec(code, module.__dict__)  # noqa: S102  (the user's own space file, named on the command line)
+        with user_code(resolved.parent):
+            code = compile(resolved.read_bytes(), str(resolved), "exec")
+            exec(code, module.__dict__)  # noqa: S102  (the user's own space file, named on the command line)
     except Exception as exc:  # noqa: BLE001  (the user's file: one line naming it, not a traceback)
         sys.modules.pop(mod_name, None)
         raise UserError(f"{label} {spec!r}: running {path} failed ({_one_line(exc)}); fix that file") from None
-    finally:
-        sys.dont_write_bytecode = old_bytecode
-        try:
-            sys.path.remove(folder)
-        except ValueError:
-            pass
     user_cls = _class_in(module, cls_name, spec, str(path), label)
     _CLASSES[key] = _adapt(user_cls, spec, f"{path}:{cls_name}", label)
     return _CLASSES[key]
@@ -231,6 +224,7 @@ def _adapt(user_cls: type, spec: str, origin: str, label: str) -> type:
                         f"name = '...' on the class")
     have = frozenset(m for m in OPTIONAL if _defined(user_cls, m))
     namespace = {"name": name, "plugin": True, "source": spec, "origin": origin, "provides": have,
+                 "network_revision": _revision(user_cls),
                  "__module__": user_cls.__module__, "__doc__": user_cls.__doc__,
                  "__qualname__": user_cls.__qualname__}
     for m in OPTIONAL:
@@ -245,6 +239,21 @@ def _adapt(user_cls: type, spec: str, origin: str, label: str) -> type:
     except TypeError as exc:  # e.g. a metaclass that cannot be combined with SearchSpace's ABCMeta
         raise UserError(f"{label} {spec!r}: class {user_cls.__name__} cannot be used as a space ({_one_line(exc)}); "
                         f"subclass zeronas.spaces.base.SearchSpace or a plain class") from None
+
+
+def _revision(user_cls: type) -> str:
+    """What keeps a plug-in's stored scores apart from those of an edited version (part of every score's
+    protocol): the class's own ``network_revision`` when its author sets one, else the SHA-256 of the file that
+    defines the class (an edit to that file gets new store keys; files it imports are not covered)."""
+    own = next((vars(c)["network_revision"] for c in user_cls.__mro__ if "network_revision" in vars(c)
+                and c is not SearchSpace), None)
+    if own not in (None, ""):
+        return str(own)
+    path = getattr(sys.modules.get(user_cls.__module__), "__file__", None)
+    try:
+        return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    except (TypeError, OSError):  # defined interactively or from a zip: nothing to hash
+        return ""
 
 
 def _instantiate(cls: type, spec: str, label: str) -> SearchSpace:
