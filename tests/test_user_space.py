@@ -442,3 +442,41 @@ def test_an_edited_plugin_file_gets_new_store_keys_unless_it_sets_network_revisi
     rev_c, key_c, value_c = run(pinned)
     comment_only = pinned.replace("layers, c = [], 3", "layers, c = [], 3  # edited")
     assert rev_c == "v1" and run(comment_only)[:2] == (rev_c, key_c)
+
+
+@pytest.mark.parametrize("method,body,argv", [
+    ("parse", "        return tuple(int(t) for t in text.split('-'))\n",
+     ["score", "--arch", "8-x-4", "--proxies", "params", "--data", "none"]),
+    ("canonical", "        raise RuntimeError('canon broke')\n",
+     ["search", "--method", "rea", "--budget", "4", "--population", "2", "--tournament", "1", "--proxy", "params",
+      "--data", "none"]),
+    ("build", "        raise ValueError('cannot build')\n",
+     ["export", "--arch", "8-8-8", "--format", "torchscript"]),
+])
+def test_an_exception_inside_a_plugin_method_is_one_line_naming_it(tmp_path, capsys, method, body, argv):
+    """A plug-in's parse, canonical or build raising (not a UserError) was 'zeronas: internal error ...; please
+    report it', exit 1: now one line naming the class and method, exit 2; export leaves no file."""
+    sig = {"parse": "def parse(self, text):\n", "canonical": "def canonical(self, arch):\n",
+           "build": "def build(self, arch, num_classes=10, **options):\n"}[method]
+    text = DUCK if method != "canonical" else DUCK.replace("    def format", "    def canonical(self, arch):\n"
+                                                            "        pass\n\n    def format")
+    start = text.index(sig) + len(sig)
+    end = text.find("\n    def ", start)
+    text = text[:start] + body + (text[end:] if end != -1 else "\n")
+    (tmp_path / "sp.py").write_text(text.replace("(4, 8)", "(4, 8, 88)"))
+    out = ["--out", str(tmp_path / "m.pt")] if argv[0] == "export" else []
+    _one_line_error([argv[0], "--space", f"{tmp_path / 'sp.py'}:Chain", *argv[1:], *out], capsys,
+                    f"Chain.{method}() failed (", "fix that method of the plug-in space")
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_a_plugin_method_failing_on_some_archs_is_recorded_not_fatal(tmp_path):
+    """The guard keeps a build failure a per-arch error row (a UserError would end the run): the search goes on
+    with the archs that build, and the row names the method and the original error."""
+    (tmp_path / "half.py").write_text(DUCK.replace(
+        "def build(self, arch, num_classes=10, **options):\n",
+        "def build(self, arch, num_classes=10, **options):\n        if arch[0] == 8:\n"
+        "            raise ValueError('no 8 first')\n"))
+    recs = zeronas.score(["8-4-4", "4-4-4"], proxies="params", space=f"{tmp_path / 'half.py'}:Chain", data="none")
+    assert np.isnan(recs[0].value) and "Chain.build() failed (ValueError: no 8 first)" in recs[0].error
+    assert recs[1].value > 0 and recs[1].error is None

@@ -18,7 +18,7 @@ from rich.table import Table
 
 from . import jsonio
 from .benchmarks import GROUND_TRUTH
-from .errors import UserError
+from .errors import UserCodeError, UserError
 from .validation import flag, validated
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -1261,7 +1261,7 @@ def main(argv: list[str] | None = None):
         code = command.main(args=argv, prog_name="zeronas", standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into an Exit(130) that it returns silently: say it as below
             raise KeyboardInterrupt
-    except UserError as exc:
+    except (UserError, UserCodeError) as exc:  # bad input, or a failure inside the user's own plug-in code
         _fail(_one_line(exc), 2)
     except cx.NoArgsIsHelpError as exc:  # 'zeronas' alone: the help is the answer
         console.print(exc.ctx.get_help(), highlight=False, markup=False)

@@ -7,3 +7,11 @@ class UserError(Exception):
 
 class DataNotFound(UserError):
     """A dataset or benchmark table was not found where zeronas looked."""
+
+
+class UserCodeError(Exception):
+    """An exception raised inside the user's own code (a plug-in space's method), named with that method.
+
+    Not a UserError on purpose: a scoring run records it for the one architecture and goes on, as it does for
+    any failure of a proxy; where it ends a command, the CLI prints it in one line with exit code 2, as for
+    bad input (it is the user's to fix, not a zeronas bug). ``__cause__`` is the original exception."""

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserCodeError, UserError
 from ..paths import user_code
 from .base import SearchSpace
 
@@ -230,6 +230,8 @@ def _adapt(user_cls: type, spec: str, origin: str, label: str) -> type:
     for m in OPTIONAL:
         if m not in have:
             namespace[m] = _DEFAULTS[m]
+    for m in (*REQUIRED, *have):  # the author's methods: a failure inside one is named with it
+        namespace[m] = _guarded(user_cls, m)
     for attr in ("edge_weighted", "arch_allows_none"):  # not a cell space unless the author says so
         if not any(attr in vars(c) for c in user_cls.__mro__ if c is not SearchSpace and c is not object):
             namespace[attr] = False
@@ -239,6 +241,29 @@ def _adapt(user_cls: type, spec: str, origin: str, label: str) -> type:
     except TypeError as exc:  # e.g. a metaclass that cannot be combined with SearchSpace's ABCMeta
         raise UserError(f"{label} {spec!r}: class {user_cls.__name__} cannot be used as a space ({_one_line(exc)}); "
                         f"subclass zeronas.spaces.base.SearchSpace or a plain class") from None
+
+
+def _guarded(user_cls: type, method: str):
+    """``user_cls.method`` wrapped so that an exception it raises (not a UserError, which already speaks to the
+    user) becomes a ``UserCodeError`` naming the class and the method, e.g. 'MySpace.parse() failed (ValueError:
+    ...)': it was reported as an internal error of zeronas."""
+    import functools
+
+    raw = inspect.getattr_static(user_cls, method)
+    kind = type(raw) if isinstance(raw, (staticmethod, classmethod)) else None
+    fn = raw.__func__ if kind else raw
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (UserError, UserCodeError, MemoryError):
+            raise
+        except Exception as exc:  # noqa: BLE001  (the author's code: named, with the cause chained)
+            raise UserCodeError(f"{user_cls.__name__}.{method}() failed ({_one_line(exc)}); fix that method of "
+                                f"the plug-in space") from exc
+
+    return kind(guarded) if kind else guarded
 
 
 def _revision(user_cls: type) -> str:
@@ -290,8 +315,9 @@ def _smoke_test(sp, spec: str, label: str):
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001
+        cause = exc.__cause__ if isinstance(exc, UserCodeError) and exc.__cause__ is not None else exc
         raise UserError(f"{label} {spec!r}: {type(sp).__name__}.{step} failed on a sampled architecture "
-                        f"({_one_line(exc)})") from None
+                        f"({_one_line(cause)})") from None
 
 
 def unknown_message(label: str, name) -> str:
