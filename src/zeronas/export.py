@@ -1,8 +1,9 @@
 """Export a found architecture so it can leave zeronas: JSON description, TorchScript or ONNX module.
 
 TorchScript and ONNX are traced in eval mode (inference graph: BN running statistics, no drop-path, no
-auxiliary head); the JSON form plus ``zeronas.space(name).build(arch, **build)`` rebuilds the trainable
-module. With ``checkpoint`` (a ``zeronas train`` output) the trained weights are exported.
+auxiliary head); the JSON form rebuilds the trainable module (its ``rebuild`` field: ``sp =
+zeronas.space(name); net = sp.build(sp.parse(arch), **build)``). With ``checkpoint`` (a ``zeronas train``
+output) the trained weights are exported.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
            C: int | None = None, N: int | None = None) -> Path:
     """``zeronas.export(space, arch, fmt, out, ...)``, the ``zeronas export`` verb: write ``arch`` (an arch
     string or the space's native value) of ``space`` (a name or a space object) as ``fmt``: ``json`` (the
-    arch string, its canonical key and the build options: ``zeronas.space(name).build(arch, **build)``
-    rebuilds it),
+    arch string, its canonical key and the build options: ``sp.build(sp.parse(arch), **build)`` with
+    ``sp = zeronas.space(name)`` rebuilds it, its ``rebuild`` field says so),
     ``torchscript`` or ``onnx`` (a module traced in eval mode on a ``data``-sized input, 1x3xHxW).
     ``out``: a file, or a folder that receives ``model.json`` / ``model.pt`` / ``model.onnx``; written
     atomically. ``checkpoint``: a ``zeronas train`` checkpoint whose trained weights are exported (its build
@@ -97,7 +98,8 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint) -> Pat
     if fmt == "json":
         key = space.source if plugin else space.name
         desc = {"space": space.name, "arch": space.format(arch), "canonical": space.canonical(arch), "build": build,
-                "rebuild": f"zeronas.space({key!r}).build(arch, **build)", "trained": state is not None}
+                "rebuild": f"sp = zeronas.space({key!r}); net = sp.build(sp.parse(arch), **build)",
+                "trained": state is not None}
         if plugin:
             desc.update(space_source=space.source, input_size=info.image_size)
         if state is not None:  # which weights: the JSON alone rebuilds the network, these load into it
