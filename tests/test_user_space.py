@@ -480,3 +480,22 @@ def test_a_plugin_method_failing_on_some_archs_is_recorded_not_fatal(tmp_path):
     recs = zeronas.score(["8-4-4", "4-4-4"], proxies="params", space=f"{tmp_path / 'half.py'}:Chain", data="none")
     assert np.isnan(recs[0].value) and "Chain.build() failed (ValueError: no 8 first)" in recs[0].error
     assert recs[1].value > 0 and recs[1].error is None
+
+
+@pytest.mark.parametrize("method", [["--method", "sample", "--n", "12"], ["--method", "funnel", "--budget", "6"]])
+def test_archs_that_failed_are_counted_and_said_with_the_answer(tmp_path, capsys, method):
+    """A search over a space whose build fails on some archs said '64 scored by all of ...' and nothing of the
+    failures: the result's protocol counts them per member, and the CLI says so in a note."""
+    (tmp_path / "half.py").write_text(DUCK.replace(
+        "def build(self, arch, num_classes=10, **options):\n",
+        "def build(self, arch, num_classes=10, **options):\n        if arch[0] == 8:\n"
+        "            raise ValueError('no 8 first')\n"))
+    spec = f"{tmp_path / 'half.py'}:Chain"
+    code, out, err = _cli(["search", "--space", spec, *method, "--seed", "0", "--proxy", "ensemble:params+flops",
+                           "--data", "none", "--out", str(tmp_path / "o")], capsys)
+    assert code in (0, None), err
+    failures = json.loads((tmp_path / "o" / "result.json").read_text())["protocol"]["failures"]
+    assert set(failures) == {"params", "flops"}
+    for f in failures.values():
+        assert 0 < f["archs"] < f["of"] and f["first"].startswith("8-") and "Chain.build() failed" in f["first"]
+        assert f"gave no value on {f['archs']} of the {f['of']} archs" in " ".join(err.split())

@@ -165,6 +165,10 @@ class _Fit:
         for f in self.m.fits.values():
             f.check_scored()
 
+    def failures(self) -> dict:
+        """Every member's ``Fitness.failures``."""
+        return {m: v for f in self.m.fits.values() for m, v in f.failures().items()}
+
 
 def _neighbours(space, arch) -> list:
     """Every one-edit neighbour of ``arch`` when the space lists them (``space.neighbours``), else 24 draws of

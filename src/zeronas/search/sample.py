@@ -132,6 +132,12 @@ class Fitness:
                                 f"(the first, {first}); fix what failed (e.g. the space's build()), or choose "
                                 "another --proxy if the proxy is undefined on this space")
 
+    def failures(self) -> dict:
+        """Members that gave no value (NaN) on some of the archs evaluated: {member: {"archs": how many, "of":
+        evaluations, "first": the first such arch and why}} (empty when every value was defined)."""
+        return {m: {"archs": n, "of": self.evaluations, "first": first}
+                for m, n, first in zip(self.members, self.failed, self.first_failure) if n}
+
     def leader(self) -> tuple:
         """(arch, fitness): the best of every architecture evaluated so far, as the fitness stands now (for a
         rank ensemble, ranked over all of them: a running maximum of values taken when each was evaluated
@@ -338,6 +344,7 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
     if not seen:
         raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
     fit.check_scored()
+    failures = fit.failures()  # said with the answer: they rank last, and the counts above include them
     try:  # a long search draws most archs many times: what follows needs each once
         seen = list(dict.fromkeys(seen))
     except TypeError:  # unhashable archs: kept as drawn
@@ -346,7 +353,7 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
     k, evaluator, strategy = refining
     proto = {**protocol, "scorer": fit.scorer.protocol(get_proxy(fit.members[0])),
              # every member's options (the scorer block shows the first member's): what drove the search
-             "options": fit.member_options}
+             "options": fit.member_options, **({"failures": failures} if failures else {})}
     front = []
     if cons.objectives:
         from .constraints import front_points
