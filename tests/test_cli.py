@@ -463,3 +463,18 @@ def test_a_second_search_into_the_same_out_leaves_only_its_own_files(tmp_path):
         os.replace = real
     assert (tmp_path / "o" / "result.json").read_text() == before
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["result.json"]
+
+
+def test_an_output_folder_named_like_a_file_is_refused_before_any_work(tmp_path):
+    """search --out o4/result.json made a folder called result.json: a folder option given a file's name is
+    refused in one line suggesting the folder, and nothing is created."""
+    for argv in (["search", "--method", "random", "--proxy", "params", "--data", "none", "--budget", "2"],
+                 ["train", "--arch", BEST, "--epochs", "1"]):
+        res = runner.invoke(app, [*argv, "--out", str(tmp_path / "o4" / "result.json")])
+        assert isinstance(res.exception, UserError), res.output
+        assert "names a .json file, but --out is a folder" in str(res.exception)
+        assert not (tmp_path / "o4").exists()
+    (tmp_path / "kept.json").mkdir()  # an existing folder of that name is the user's: it is used
+    res = runner.invoke(app, ["search", "--method", "random", "--proxy", "params", "--data", "none", "--budget", "2",
+                              "--out", str(tmp_path / "kept.json")])
+    assert res.exit_code == 0 and (tmp_path / "kept.json" / "result.json").exists(), res.output

@@ -124,7 +124,7 @@ def test_init_rule_reinitialises_a_copy_only():
 def test_inspect_model_offers():
     assert inspect_model(relu_net()) >= {"relu", "bn", "conv_linear", "classifier", "pre_gap", "any_size"}
     offers = inspect_model(GeluNet(), (2, 3, 40, 24))
-    assert offers == {"conv_linear", "classifier", "tensor_output", "pre_gap"}
+    assert offers == {"conv_linear", "params", "classifier", "tensor_output", "pre_gap"}
 
     class FunctionalRelu(nn.Module):  # F.relu is invisible from outside: no "relu" offered
         def __init__(self):
@@ -588,3 +588,64 @@ def test_cli_two_models_with_many_proxies_fit_a_terminal(tmp_path, capsys, monke
             for line in out.splitlines() if line.startswith("│")}
     assert rows["params (higher)"] == ["122 (2)", "242 (1)"]  # by hand, as in the test above
     assert len(rows) == 6 and max(map(len, out.splitlines())) <= 80
+
+
+class _NoParams(nn.Module):
+    def forward(self, x):
+        return x.mean(dim=(2, 3)).repeat(1, 4)[:, :10]
+
+
+class _NaNOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                                  nn.Flatten(), nn.Linear(4, 10))
+
+    def forward(self, x):
+        return self.body(x) * float("nan")
+
+
+def test_a_model_without_parameters_and_one_whose_output_is_nan_get_the_true_reason():
+    """A parameter-free model: zico leaked 'RuntimeError: element 0 of tensors does not require grad' and
+    ntk_cond blamed 'none' edges; both are now inapplicable with what they need. A model whose output is NaN
+    already: synflow blamed float64 overflow and ntk_cond overflowed gradients; the reason now names the model's
+    own output first."""
+    x, y = _arrays(n=16, h=8, w=8, classes=10)
+    recs = {r.proxy: r for r in zeronas.score(_NoParams(), proxies=["zico", "ntk_cond", "params"], data=(x, y),
+                                        batch_size=8)}
+    assert "needs nn.Conv2d or nn.Linear layers" in recs["zico"].error
+    assert "needs trainable parameters" in recs["ntk_cond"].error and recs["params"].value == 0
+    recs = zeronas.score(_NaNOut(), proxies=["synflow", "snip", "ntk_cond"], data=(x, y), batch_size=8)
+    for r in recs:
+        assert math.isnan(r.value) and r.error is None, r
+        assert r.reason.startswith("the model's own output is already NaN/inf on a random N(0, 1) input"), r.reason
+    assert inspect_model(_NaNOut()) >= {"params", "conv_linear"}
+    assert "params" not in inspect_model(_NoParams())
+
+
+class _WithCellFeatures(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.cells = nn.ModuleList(nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+                                   for _ in range(3))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+    def cell_features(self, x):
+        feats = [self.stem(x)]
+        for c in self.cells:
+            feats.append(c(feats[-1]))
+        return feats
+
+    def forward(self, x):
+        return self.head(self.cell_features(x)[-1])
+
+
+def test_a_model_with_cell_features_is_scored_by_the_az_nas_proxies():
+    """examples/README promises the AZ-NAS proxies wherever the network has cell_features(x); a --model with one
+    was refused ('this model has none') while the same module from a plug-in space was scored."""
+    assert "cell_features" in inspect_model(_WithCellFeatures())
+    x, y = _arrays(n=16, h=8, w=8, classes=10)
+    recs = zeronas.score(_WithCellFeatures(), proxies=["az_expressivity", "az_trainability"], data=(x, y),
+                         batch_size=8)
+    assert all(r.error is None and math.isfinite(r.value) for r in recs), recs

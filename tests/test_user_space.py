@@ -499,3 +499,45 @@ def test_archs_that_failed_are_counted_and_said_with_the_answer(tmp_path, capsys
     for f in failures.values():
         assert 0 < f["archs"] < f["of"] and f["first"].startswith("8-") and "Chain.build() failed" in f["first"]
         assert f"gave no value on {f['archs']} of the {f['of']} archs" in " ".join(err.split())
+
+
+def test_a_space_class_or_object_from_python_is_adapted_like_a_plugin(tmp_path, duck_module):
+    """zeronas.search(MyClass) crashed ('Generator' object has no attribute '_rng'), and a duck-typed object
+    without canonical crashed later: a class or an object of one is adapted as a plug-in file's class is
+    (defaults, guarded methods, the round-trip check); an object keeps its attributes; anything else is one
+    line naming what space= takes."""
+    import importlib
+
+    Chain = importlib.import_module(duck_module).Chain
+    r = zeronas.search(Chain, method="sample", n=3, proxy="params", data="none")
+    assert r.space == "chain" and r.arch.count("-") == 2
+    obj = Chain()
+    obj.note = "kept"
+    sp = zeronas.spaces.base.resolve(obj)
+    assert sp.note == "kept" and sp.canonical(sp.sample(0)) == sp.format(sp.sample(0))  # the default canonical
+    recs = zeronas.score(["4-8-4"], proxies="params", space=obj, data="none")
+    assert recs[0].value > 0
+    for bad in (3, object(), zeronas.space, [1, 2]):
+        with pytest.raises(UserError, match="space= takes a space name .* a space class or a space object"):
+            zeronas.search(bad, method="sample", n=2, proxy="params", data="none")
+
+    class NoRoundTrip(Chain):
+        def format(self, arch):
+            return "x"
+
+    with pytest.raises(UserError, match="format and parse do not round-trip|parse.* failed"):
+        zeronas.score(["4-8-4"], proxies="params", space=NoRoundTrip, data="none")
+
+
+def test_repeated_draws_and_several_runs_are_reported_on_a_space_without_a_benchmark(tmp_path, capsys):
+    """On the 8-arch duck space, --n 20 drew repeats: the line said '8 archs scored' beside a 20-row trajectory
+    with no word of why; --runs 2 printed no summary at all (there is no accuracy to average)."""
+    (tmp_path / "chain.py").write_text(DUCK)
+    code, out, err = _cli(["search", "--space", f"{tmp_path / 'chain.py'}:Chain", "--method", "sample", "--n", "20",
+                           "--proxy", "params", "--data", "none", "--runs", "2"], capsys)
+    text = " ".join(out.split())
+    assert code in (0, None), err
+    scored = [int(w) for w in text.split(" archs scored (20 draws: ")[0].split()[-1:]]
+    assert scored and 0 < scored[0] <= 8 and f"{20 - scored[0]} repeated an arch" in text, text
+    assert "no benchmark accuracy to average over the 2 runs: 1 distinct answer(s); the most common, 2 of 2" in text
+    assert "per search" in text

@@ -3,6 +3,7 @@ spaces | data."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import json
 import math
@@ -667,6 +668,9 @@ def search(
                      f"by all of {r.protocol.get('proxy', 'the ensemble')} ({'+'.join(members)})")
         else:
             evals = f"{r.evaluations} {r.evaluations_unit}"
+            draws = r.protocol.get("n") if r.method in ("sample", "das") else None
+            if isinstance(draws, int) and draws > r.evaluations:  # N draws are not N archs on a small space
+                evals += f" ({draws} draws: {draws - r.evaluations} repeated an arch, or an isomorph, already drawn)"
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
         for member, f in (r.protocol.get("failures") or {}).items():  # never counted as scored without a word
@@ -695,12 +699,20 @@ def search(
                           soft_wrap=True)  # an arch string is copied from here: never broken across lines
     if len(results[0].trajectory) > 1:
         _print_trajectory(results[0])
-    if runs > 1 and all("cifar10" in r.benchmark for r in results):
-        for ds in [d for d in ("cifar10", "cifar100", "imagenet16-120") if all(d in r.benchmark for r in results)]:
-            vals = [r.benchmark[ds] for r in results]
-            name = results[0].benchmark.get("target", ds) if ds == "cifar10" else ds  # macro: mean_acc, nb101: ...
-            console.print(f"{name}: {statistics.mean(vals):.2f} +- {statistics.stdev(vals):.2f} over {runs} runs")
-        console.print(f"time: {statistics.mean([r.seconds for r in results]):.1f}s per search")
+    if runs > 1:
+        if all("cifar10" in r.benchmark for r in results):
+            for ds in [d for d in ("cifar10", "cifar100", "imagenet16-120")
+                       if all(d in r.benchmark for r in results)]:
+                vals = [r.benchmark[ds] for r in results]
+                name = results[0].benchmark.get("target", ds) if ds == "cifar10" else ds  # macro: mean_acc, ...
+                console.print(f"{name}: {statistics.mean(vals):.2f} +- {statistics.stdev(vals):.2f} over {runs} runs")
+        else:  # no accuracy to average (a plug-in space, an arch outside the table): how the seeds agreed
+            answers = collections.Counter(r.arch for r in results)
+            arch, n = answers.most_common(1)[0]
+            console.print(f"no benchmark accuracy to average over the {runs} runs: {len(answers)} distinct "
+                          f"answer(s); the most common, {n} of {runs}: {arch}", highlight=False, soft_wrap=True)
+        console.print(f"time: {statistics.mean([r.seconds for r in results]):.1f}s +- "
+                      f"{statistics.stdev([r.seconds for r in results]):.1f}s per search")
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         # an earlier search's plot or front in the same --out would sit beside this run's result as if its own
@@ -1123,15 +1135,23 @@ def proxies_cmd():
     """List every registered proxy with its metadata."""
     from .proxies import get_proxy, list_proxies
 
+    cols = ("name", "better", "data", "BN", "dtype", "min batch", "defaults", "what")
+    narrow = console.width < 140  # eight columns fold every word on one line at 80: keep what picks a proxy
+    shown = ("name", "better", "data", "what") if narrow else cols
     table = Table(title="zeronas proxies")
-    for col in ("name", "better", "data", "BN", "dtype", "min batch", "defaults", "what"):
-        table.add_column(col, overflow="fold", no_wrap=col == "name")  # a name is looked up: never fold it
+    for col in shown:
+        table.add_column(col, overflow="fold", no_wrap=col in ("name", "better", "data"),  # looked up: not folded
+                         ratio=1 if col == "what" else None)
     for name in list_proxies():
         p = get_proxy(name)
-        table.add_row(name, "higher" if p.direction > 0 else "lower", p.data, p.bn_mode, p.dtype,
-                      str(p.min_batch) + (f" ({p.batch_option})" if p.batch_option else ""),
-                      ", ".join(f"{k}={v}" for k, v in p.defaults.items()) or "-", p.description)
+        row = dict(zip(cols, (name, "higher" if p.direction > 0 else "lower", p.data, p.bn_mode, p.dtype,
+                              str(p.min_batch) + (f" ({p.batch_option})" if p.batch_option else ""),
+                              ", ".join(f"{k}={v}" for k, v in p.defaults.items()) or "-", p.description)))
+        table.add_row(*(row[c] for c in shown))
     console.print(table)
+    if narrow:
+        console.print(f"(a terminal of 140+ columns also shows BN mode, dtype, min batch and defaults; this one has "
+                      f"{console.width}: e.g. COLUMNS=160 zeronas proxies)", highlight=False, soft_wrap=True)
     from .proxies.ensembles import ENSEMBLES
 
     console.print("rank ensembles (they rank a set: for correlate and search; score takes their members): "

@@ -39,7 +39,7 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
     Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
     another format, a checkpoint of another arch or space, or an ONNX export without the onnx package."""
     from .data import dataset_info
-    from .spaces import space as get_space
+    from .spaces.base import resolve as resolve_space
     from .train import RECIPES, recipe_for
     from .train.trainer import read_checkpoint
 
@@ -52,7 +52,7 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
     if claimed is not None and claimed != fmt:
         raise UserError(f"--out {str(out)!r} ends in {suffix}, the suffix of --format {claimed}, but --format {fmt} "
                         f"was given: name it *{SUFFIXES[fmt][0]} or pass --format {claimed}")
-    space = get_space(space) if isinstance(space, str) else space
+    space = resolve_space(space)
     arch = space.coerce(arch)
     info = dataset_info(data)
     plugin = getattr(space, "plugin", False)  # a user's space: its build takes the class count only

@@ -11,13 +11,16 @@ says what a module offers, from its modules and one probe forward pass:
 * ``relu``: ``nn.ReLU`` modules that run in the forward pass. A ReLU applied functionally (``F.relu``,
   ``torch.relu``) cannot be seen from outside the module: a model using only those offers no ``relu``, and in a
   model mixing both the proxies read the modules' codes only. GELU, SiLU, ReLU6 and LeakyReLU are not ReLU.
-* ``bn``: batch-norm layers that run. ``conv_linear``: ``nn.Conv2d`` / ``nn.Linear`` layers.
+* ``bn``: batch-norm layers that run. ``conv_linear``: ``nn.Conv2d`` / ``nn.Linear`` layers. ``params``: any
+  parameter with ``requires_grad`` (ntk_cond differentiates with respect to them).
 * ``classifier``: the output is one tensor ``[batch, K]`` (K classes).
 * ``any_size``: the network also runs on a 1x3x64x64 input (48x48 when the data is 64x64); meco feeds its own
   square noise of ``--set meco.input_size`` (64) pixels.
 * ``pre_gap``: the last global pooling is one ``nn.AdaptiveAvgPool2d`` to 1x1, called once on a 4-D map (zen
   reads the features entering it).
-* ``mixing_weights``, ``cell_features``, ``thin_network``, ``cell_params``: only built-in cell spaces offer these.
+* ``cell_features``: a ``cell_features(x)`` method returning the features after the stem and after each cell or
+  stage (the AZ-NAS proxies read them); built-in cell spaces' networks have one, a user's module may.
+* ``mixing_weights``, ``thin_network``, ``cell_params``: only built-in cell spaces offer these.
 
 Weights. The user's module is never changed: every proxy works on a deep copy. ``init="torch-default"`` (the
 default) scores the weights as the module holds them; another ``init`` re-initialises the copy's conv/linear
@@ -124,8 +127,9 @@ class Probe:
     """What one forward pass of ``model`` on ``input_shape`` showed: ``offers`` (a set of NEEDS keys), the
     output width ``classes`` (None when the output is not [batch, K]) and the name of the final GAP module."""
 
-    def __init__(self, offers: set, classes: int | None, gap: str | None, output: str):
+    def __init__(self, offers: set, classes: int | None, gap: str | None, output: str, finite: bool = True):
         self.offers, self.classes, self.gap, self.output = offers, classes, gap, output
+        self.finite = finite  # False: the output held NaN/inf already, before any proxy touched the model
 
 
 def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device="cpu") -> Probe:
@@ -169,6 +173,10 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
         offers.add("bn")
     if any(isinstance(mod, (nn.Conv2d, nn.Linear)) for mod in m.modules()):
         offers.add("conv_linear")
+    if any(p.requires_grad for p in m.parameters()):
+        offers.add("params")
+    if callable(getattr(m, "cell_features", None)):  # the AZ-NAS proxies read it, as on a plug-in space's network
+        offers.add("cell_features")
     classes = None
     if torch.is_tensor(out):
         offers.add("tensor_output")
@@ -182,7 +190,10 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
         if dim == 4 and size == (1, 1) and sum(g[0] == name for g in ran["gap"]) == 1:
             gap = name
             offers.add("pre_gap")
-    return Probe(offers, classes, gap, f"output {shape}")
+    tensors = [out] if torch.is_tensor(out) else [v for v in (out.values() if isinstance(out, dict) else out)
+                                                  if torch.is_tensor(v)] if isinstance(out, (tuple, list, dict)) else []
+    finite = all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
+    return Probe(offers, classes, gap, f"output {shape}", finite)
 
 
 def inspect_model(model: nn.Module, input_shape=(2, 3, 32, 32)) -> set[str]:
@@ -553,6 +564,11 @@ class ModelScorer(Scorer):
             else:
                 records.append(self._refusal(spec, why))
         self._note_flops(records)
+        if not self.model_probe.finite:  # the proxies' own guesses (overflow, ...) would send the user astray
+            for r in records:
+                if not math.isfinite(r.value) and r.error is None:
+                    r.reason = (f"the model's own output is already NaN/inf on a random N(0, 1) input, before any "
+                                f"proxy: fix the model (the proxy said: {r.reason})")
         note = torchvision_note()
         if note and records and type(self.space.model).__module__.startswith("torchvision."):
             records[0].notes.append(note)  # once per scoring, on the first record

@@ -18,7 +18,7 @@ from .proxies.base import INAPPLICABLE, Inapplicable, ProxySpec, get_proxy, list
 from .proxies.context import INITS, ScoringContext
 from .proxies.ensembles import ensemble_members
 from .proxies.shared_pass import plan
-from .spaces import space as get_space
+from .spaces.base import resolve as resolve_space
 from .store import protocol_hash  # noqa: F401  (re-exported: the key scores are stored under)
 from .validation import api
 
@@ -99,13 +99,13 @@ class Scorer:
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
                  images=None, heldout=None, stand_in: bool = True, train_steps: int = 0, train_lr: float = 0.1,
                  isomorph_member: str = "asked"):
-        self.space = get_space(space) if isinstance(space, str) else space
-        if isomorph_member not in ISOMORPH_MEMBERS:
+        self.space = resolve_space(space)
+        if not isinstance(isomorph_member, str) or isomorph_member not in ISOMORPH_MEMBERS:
             raise UserError(f"unknown isomorph member rule {isomorph_member!r}; choose one of: "
                             f"{', '.join(ISOMORPH_MEMBERS)}")
         self.isomorph_member = isomorph_member
-        if init not in INITS:
-            raise UserError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
+        if not isinstance(init, str) or init not in INITS:  # an array's 'in' is ambiguous: named, not raised
+            raise UserError(f"unknown init {str(init)[:40]!r}; choose one of: {', '.join(INITS)}")
         if batch_size < 1:  # each proxy's own minimum is checked below
             raise UserError(f"batch size must be at least 1 (got {batch_size})")
         self.device = resolve_device(device)

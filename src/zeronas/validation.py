@@ -87,7 +87,10 @@ class Choice:
 
     def check(self, label, value):
         allowed = self.allowed()
-        v = self.normalise(value) if self.normalise and isinstance(value, str) else value
+        if not isinstance(value, str):  # e.g. arrays given where a name is meant ('in' on them is ambiguous)
+            raise UserError(f"{label} takes a name, one of: {', '.join(map(str, allowed))}; not "
+                            f"{type(value).__name__} {str(value)[:40]!r}")
+        v = self.normalise(value) if self.normalise else value
         if v not in allowed:
             raise UserError(f"unknown {label} {value!r}; choose one of: {', '.join(map(str, allowed))}")
 
@@ -126,6 +129,11 @@ class Custom:
         return list(self.bad)
 
 
+# suffixes that name a file: an output folder called 'result.json' is a user's slip, not a wish
+FILE_SUFFIXES = (".json", ".csv", ".gz", ".png", ".pdf", ".pt", ".pth", ".onnx", ".db", ".parquet", ".txt", ".md",
+                 ".jsonl")
+
+
 @dataclass(frozen=True)
 class PathKind:
     """``in_file`` / ``in_dir`` / ``in_any`` must exist as that kind and be readable; ``out_file`` / ``out_dir``
@@ -152,6 +160,9 @@ class PathKind:
             return
         folder = self.kind == "out_dir" or (self.kind == "out_file_or_dir" and (
             p.is_dir() or str(value).endswith(("/", os.sep))))
+        if self.kind == "out_dir" and not p.exists() and p.suffix.lower() in FILE_SUFFIXES:
+            raise UserError(f"{label} {str(p)!r} names a {p.suffix} file, but {label} is a folder (the files go into "
+                            f"it); give a folder, e.g. {str(p.parent / p.stem)!r}")
         check_output(label, p, folder=folder, suffixes=self.suffixes)
 
     def outside(self) -> list:

@@ -37,7 +37,7 @@ def condition_number(theta: torch.Tensor) -> float:
 
 
 @register("ntk_cond", direction=-1, shares_isomorphs=True, data="batch", bn_mode="train", dtype="float64",
-          needs=("classifier",),
+          needs=("classifier", "params"),
           defaults={"batch_size": None}, batch_option="batch_size", min_batch=2,
           min_batch_why="the condition number of a 1 x 1 NTK is 1 for every network",
           reference="Chen et al. ICLR 2021 (TE-NAS lib/procedures/ntk.py); NB201 batch 72",

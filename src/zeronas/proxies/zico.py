@@ -29,7 +29,7 @@ def zico_from_grads(per_layer: list[np.ndarray]) -> float:
 
 
 @register("zico", direction=1, shares_isomorphs=True, data="batches", bn_mode="train", defaults={"num_batches": 2},
-          needs=("classifier",),
+          needs=("classifier", "conv_linear"),
           min_options={"num_batches": (2, "ZiCo divides by the std of each gradient across batches, 0 for one batch")},
           reference="Li et al. ICLR 2023 (SLDGroup/ZiCo)",
           description="sum_l log sum_w E|g| / std(g) over conv/linear weight gradients of >= 2 batches")

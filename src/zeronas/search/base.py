@@ -315,12 +315,9 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
     ``max_flops``, ``max_latency``, ``objectives``, ``refine``, ``evaluator``, ``preset``. Errors: one-line
     UserError for an unknown keyword (naming the valid ones), a value out of its range, or a method that
     does not run on the space."""
-    from ..spaces import space as get_space
+    from ..spaces.base import resolve as resolve_space
 
-    if not isinstance(space, str) and not all(hasattr(space, a) for a in ("name", "sample", "format", "build")):
-        raise UserError(f"space= takes a space name (e.g. 'nb201'; see zeronas.spaces.list_spaces()) or a space "
-                        f"object, not {type(space).__name__} {space!r}")
-    sp = get_space(space) if isinstance(space, str) else space
+    sp = resolve_space(space)
     check_method_on_space(sp, method)  # also loads the strategies and refuses an unknown method
     from ..validation import _is_object, check_all, check_keywords
 

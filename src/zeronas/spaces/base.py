@@ -126,6 +126,18 @@ def space(name: str) -> SearchSpace:
     raise UserError(unknown_message("search space", name))
 
 
+def resolve(value, label: str = "space=") -> SearchSpace:
+    """What every verb does with its ``space`` argument: a name or plug-in spec (``space(value)``), a space
+    object as it is, or a user's class or duck-typed object adapted as a plug-in (``plugin.from_python``)."""
+    if isinstance(value, str):
+        return space(value)
+    if isinstance(value, SearchSpace) or type(value).__module__.startswith("zeronas."):  # zeronas's own (ModelSpace)
+        return value
+    from .plugin import from_python
+
+    return from_python(value, label)
+
+
 def list_spaces() -> list[str]:
     from . import darts, macro, nb101, nb201  # noqa: F401
 

@@ -281,6 +281,33 @@ def _revision(user_cls: type) -> str:
         return ""
 
 
+def from_python(obj, label: str = "space=") -> SearchSpace:
+    """A space handed over in Python (the API's ``space=``) as a class, or as an object of a class that is not a
+    ``SearchSpace``: adapted and checked as a plug-in file's class is (optional methods filled in, the author's
+    methods guarded, one sampled arch round-tripped); an object keeps its attributes. One-line UserError for
+    anything else (a class passed where ... is meant, a number, a class lacking a required method)."""
+    cls = obj if isinstance(obj, type) else type(obj)
+    if isinstance(obj, type) and issubclass(obj, SearchSpace) and obj.__module__.startswith("zeronas."):
+        return obj()  # a built-in space's class
+    if not all(hasattr(cls, m) for m in REQUIRED) or cls.__module__ == "builtins":
+        raise UserError(f"{label} takes a space name (e.g. 'nb201', or 'path/to/file.py:ClassName'), a space class "
+                        f"or a space object with the methods {', '.join(REQUIRED)}; not {cls.__name__} "
+                        f"{str(obj)[:60]!r}")
+    spec = f"{cls.__module__}.{cls.__qualname__}"
+    key = ("class", cls)
+    if key not in _CLASSES:
+        _CLASSES[key] = _adapt(cls, spec, spec, label)
+    adapted = _CLASSES[key]
+    if isinstance(obj, type):
+        return _instantiate(adapted, spec, label)
+    sp = adapted.__new__(adapted)  # the object's own state (e.g. constructor arguments) in the adapted class
+    sp.__dict__.update(getattr(obj, "__dict__", {}))
+    if not getattr(adapted, "_zeronas_checked", False):
+        _smoke_test(sp, spec, label)
+        adapted._zeronas_checked = True
+    return sp
+
+
 def _instantiate(cls: type, spec: str, label: str) -> SearchSpace:
     try:
         sp = cls()

@@ -272,12 +272,12 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     never resumes a run without one either.
     Errors: UserError (one line) for an unknown keyword (naming the valid ones), a bad value, arch, recipe
     field, time limit, data or a foreign checkpoint."""
-    from ..spaces import space as get_space
+    from ..spaces.base import resolve as resolve_space
 
     t_call = time.perf_counter()
     if time_limit is not None and not time_limit > 0:
         raise UserError(f"the training time limit must be positive seconds, not {time_limit}")
-    space = get_space(space) if isinstance(space, str) else space
+    space = resolve_space(space)
     arch = space.coerce(arch)
     arch_text = space.format(arch)
     recipe = recipe_for(space.name).replace(**overrides)
