@@ -404,9 +404,11 @@ def test_search_results_refuses_to_resume_a_label_whose_settings_changed(tmp_pat
     (lambda zn: zn.correlate("nb201", proxies="params", sample=5, workers="1"), "workers= must be an integer"),
     (lambda zn: zn.space("nb201", foo=1), "unknown keyword 'foo'; valid keywords: name"),
     (lambda zn: zn.space(None), "a space is named by a string"),
-    # arrays where a name is meant: numpy's ambiguous truth value (ValueError) came out of the choice check
+    # arrays: numpy's ambiguous truth value (ValueError) came out of the checks; they are the user's images now
+    (lambda zn: zn.search("nb201", method="sample", n=2, proxy="params", data=np.zeros(3)),
+     "not a pair (image, label)"),
     (lambda zn: zn.search("nb201", method="sample", n=2, proxy="params", data=(np.zeros((4, 3, 8, 8)), np.zeros(4))),
-     "data= takes a name, one of: auto, none, cifar10"),
+     "has 4 images, too few for 1 batch(es) of 64"),
     (lambda zn: zn.search("nb201", method="sample", n=2, proxy="params", init=np.zeros(2)), "unknown init"),
 ])
 def test_python_api_arguments_of_the_wrong_type_are_one_line_errors(call, needle):

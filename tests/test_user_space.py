@@ -541,3 +541,45 @@ def test_repeated_draws_and_several_runs_are_reported_on_a_space_without_a_bench
     assert scored and 0 < scored[0] <= 8 and f"{20 - scored[0]} repeated an arch" in text, text
     assert "no benchmark accuracy to average over the 2 runs: 1 distinct answer(s); the most common, 2 of 2" in text
     assert "per search" in text
+
+
+def _image_folder(root, classes=("cat", "dog"), per_class=4, size=(12, 10)):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root
+
+
+def test_your_own_images_drive_scoring_and_the_proxy_searches_of_a_space(tmp_path, capsys):
+    """score --space X --data FOLDER was refused ('is for --model'), search --data FOLDER was 'unknown --data',
+    and zeronas.search(data=(x, y)) crashed: the images now drive the proxies (their hash in the protocol, the
+    network built with their classes), for score and the proxy-driven searches; where a named dataset is needed
+    it is one line."""
+    (tmp_path / "chain.py").write_text(DUCK)
+    spec = f"{tmp_path / 'chain.py'}:Chain"
+    folder = _image_folder(tmp_path / "imgs")
+    recs = zeronas.score(["4-8-4"], proxies="nwot", space=spec, data=str(folder), batch_size=4)
+    assert np.isfinite(recs[0].value) and recs[0].protocol["data"]["dataset"].startswith("folder:")
+    assert recs[0].protocol["num_classes"] == 2
+    x = np.random.default_rng(1).integers(0, 255, (8, 12, 10, 3), dtype=np.uint8)
+    other = zeronas.score(["4-8-4"], proxies="nwot", space=spec, data=(x, np.arange(8) % 2), batch_size=4)
+    assert other[0].protocol_hash != recs[0].protocol_hash  # other images, another store key
+    for method in (["--method", "sample", "--n", "3"], ["--method", "funnel", "--budget", "3"]):
+        code, out, err = _cli(["search", "--space", spec, *method, "--data", str(folder), "--batch-size", "4",
+                               "--out", str(tmp_path / method[1])], capsys)
+        assert code in (0, None), err
+        result = json.loads((tmp_path / method[1] / "result.json").read_text())
+        assert "folder:" in json.dumps(result["protocol"]), result["protocol"]
+    r = zeronas.search(spec, method="rea", budget=3, population=2, tournament=1, data=(x, np.arange(8) % 2),
+                       batch_size=4)
+    assert r.arch.count("-") == 2
+    _one_line_error(["search", "--space", "nb201", "--method", "te-nas", "--data", str(folder)], capsys,
+                    "--data with your own images drives the proxy searches", "te-nas reads a named dataset")
+    _one_line_error(["search", "--space", spec, "--data", str(folder), "--max-params", "1"], capsys,
+                    "--max-params needs a named dataset")
+    with pytest.raises(UserError, match="refine= needs a named dataset"):
+        zeronas.search("nb201", method="sample", n=3, data=str(folder), refine=2)

@@ -176,8 +176,9 @@ def score(
                                          "See 'zeronas proxies'.")] = "all",
     data: Annotated[str, typer.Option(help="Images for data-dependent proxies: cifar10, cifar100, "
                                       "ImageNet16-120; 'auto' = cifar10 when found, else data-free proxies only; "
-                                      "'none' = data-free proxies only; with --model also an image folder "
-                                      "(root/<class>/<images>, the torchvision ImageFolder layout).")] = "auto",
+                                      "'none' = data-free proxies only; or your own image folder "
+                                      "(root/<class>/<images>, the torchvision ImageFolder layout), for --model "
+                                      "and for a space's architectures alike.")] = "auto",
     data_dir: DataDir = None,
     batch_size: Annotated[int, typer.Option(help="Images per batch (64 as in NAS-Bench-Suite-Zero and foresight; "
                                             "NASWOT's paper used 128).")] = 64,
@@ -229,9 +230,6 @@ def score(
                             out, input_size)
     if input_size is not None:
         raise UserError("--input-size is for --model; a space's network takes its dataset's size")
-    if data.strip().lower() not in ("auto", "none") and Path(data).expanduser().is_dir():
-        raise UserError(f"--data {data!r} is an image folder, which is for --model; the spaces score on cifar10, "
-                        "cifar100 or ImageNet16-120")
     sp = get_space(space or "nb201")
     archs = _read_archs(sp, arch, arch_file, index, data_dir)
     scorer = Scorer(sp, proxies, data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init,
@@ -559,7 +557,9 @@ def search(
         "--N", help="Supernet cells: NB201 per stage (te-nas 5, teg-* 1, zero-cost-pt 5, freedarts 5); DARTS in "
                     "all (freedarts 8, or 20 for the 20-cell variant).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: the method's).")] = None,
-    data: Annotated[str, typer.Option(help="Images for data-dependent methods (see 'score --help').")] = "cifar10",
+    data: Annotated[str, typer.Option(help="Images for data-dependent methods: cifar10, cifar100, ImageNet16-120, "
+                                      "none, or your own image folder (root/<class>/<images>; funnel, sample, rea, "
+                                      "random and das, without hardware bounds or --refine).")] = "cifar10",
     data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
     store: Annotated[str | None, typer.Option(help=f"Results store ({STORE_FORMS}): every evaluation (and "
@@ -601,7 +601,7 @@ def search(
     import statistics
 
     from .search import search as run_search
-    from .search.base import check_method_on_space, list_strategies, show_progress, strategy_keywords
+    from .search.base import check_method_on_space, check_user_data, list_strategies, show_progress, strategy_keywords
 
     show_progress(True)  # a bar with ETA on a terminal, a line every 30 s in a log
     _set_threads(threads)
@@ -626,6 +626,7 @@ def search(
             users = [m for m in list_strategies() if name in strategy_keywords(m)]
             raise UserError(f"{flag(name)} does not apply to --method {method}; it applies to {', '.join(users)}")
     kwargs.update(data=data, device=device, data_dir=data_dir)
+    check_user_data(method, kwargs, cli=True)  # an image folder: said in flags, before any network is built
     if space == "darts" and method in ("te-nas", "zero-cost-pt") and channels is None and cells is None:
         # no cpu preset exists here: the paper's supernet takes hours on a CPU (docs/darts_searches.md)
         quick = ("--repeat 1 --C 4 --N 5 --batch-size 8" if method == "te-nas"

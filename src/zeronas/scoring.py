@@ -119,9 +119,13 @@ class Scorer:
         self.images = self.heldout = None
         requested = resolve_proxies(proxies)
         need_images = train_steps > 0 or any(p.needs_images for p in requested)
-        dataset = "cifar10" if data in ("auto", None) else data
+        dataset = "cifar10" if data is None or (isinstance(data, str) and data == "auto") else data  # not 'in': arrays
         self.data_note = ""
         self.stands_in_for = None  # the dataset whose missing images CIFAR-10 replaces
+        if images is None and is_user_data(data):  # an image folder, (x, y) arrays, a torch Dataset/DataLoader
+            from .data.custom import user_images
+
+            images = user_images(data, seed=seed)
         if images is not None:  # caller-supplied ImageSet (custom data, tests)
             info = images.info
             self.images, self.heldout = images, heldout
@@ -378,6 +382,19 @@ def _scorer_keywords() -> list[str]:
 
     scorer = [p for p in inspect.signature(Scorer.__init__).parameters if p not in ("self", "space", "proxies")]
     return scorer + [k for k in MODEL_KEYWORDS if k not in scorer]
+
+
+def is_user_data(data) -> bool:
+    """Whether ``data`` is the user's own images (an image folder, arrays, a torch dataset) rather than a
+    dataset name, ``auto`` or ``none``."""
+    if data is None:
+        return False
+    if isinstance(data, str):
+        from .data.datasets import DATASETS
+        from .validation import _norm_dataset
+
+        return _norm_dataset(data.strip()) not in ("auto", "none", "given", *DATASETS)
+    return True
 
 
 @api(extra=_scorer_keywords)

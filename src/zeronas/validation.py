@@ -352,7 +352,6 @@ def _model(label, value):
 CHANNELS, CELLS = Int(1, 4096), Int(1, 1000)
 BATCH = Int(1, 16384)  # a per-proxy minimum (e.g. 2 for a correlation) is enforced by the scorer
 DATASET = Choice(_datasets, _norm_dataset)
-DATA_NAME = Choice(lambda: ("auto", "none", *_datasets()), _norm_dataset)  # commands without image folders
 
 # One domain per argument name (CLI option's Python name = API keyword); 'command.name' overrides.
 DOMAINS: dict[str, object] = {
@@ -441,7 +440,7 @@ DOMAINS: dict[str, object] = {
     "refine": Int(1, 10**5),
     "evaluator": Choice(("table", "train")),
     "refine_strategy": Choice(("top", "local")),
-    "search.data": DATA_NAME,  # only score reads image folders
+    "search.data": Custom(_data, ("bogus-value", "missing_dir", "./missing_dir", "afile.txt")),  # folders too
     # training and export need a real dataset (its images, or its classes and input size): no auto / none
     **{f"{c}.data": DATASET for c in ("train", "export_cmd", "export", "bench_build")},
 }

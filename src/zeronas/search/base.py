@@ -134,6 +134,30 @@ class SearchResult:
         return find(self.protocol)
 
 
+# the searches driven by a proxy's Scorer, which takes the user's own images; the supernet methods, hardware
+# bounds (per-dataset tables and networks) and refinement (a dataset's accuracy) read a named dataset
+USER_DATA_METHODS = ("funnel", "sample", "rea", "random", "das")
+NAMED_DATA_KEYWORDS = ("max_params", "max_flops", "max_latency", "objectives", "refine")
+
+
+def check_user_data(method: str, kwargs: dict, cli: bool = False) -> None:
+    """Refuse, in one line, the user's own images (``data=`` an image folder, arrays or a torch dataset) where
+    the search needs a named dataset."""
+    from ..scoring import is_user_data
+
+    if not is_user_data(kwargs.get("data")):
+        return
+    opt = (lambda k: "--" + k.replace("_", "-")) if cli else (lambda k: k + "=")
+    if method not in USER_DATA_METHODS:
+        raise UserError(f"{opt('data')} with your own images drives the proxy searches "
+                        f"({', '.join(USER_DATA_METHODS)}); {method} reads a named dataset: give cifar10, cifar100 "
+                        "or ImageNet16-120")
+    named = [k for k in NAMED_DATA_KEYWORDS if kwargs.get(k) not in (None, [], ())]
+    if named:
+        raise UserError(f"{opt(named[0])} needs a named dataset (its tables and networks are per dataset), not your "
+                        f"own images: give {opt('data')} cifar10, cifar100 or ImageNet16-120, or drop {opt(named[0])}")
+
+
 def benchmark_info(space, arch, data_dir=None) -> dict:
     """The answer's accuracy in the space's benchmark table: test accuracy on the three NB201 datasets, or the
     CIFAR-10 target of NAS-Bench-Macro / -101 / -301 (``target`` names the column: NB301's is the surrogate's
@@ -323,6 +347,7 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
 
     check_keywords(kwargs, strategy_keywords(method), f"zeronas.search(method={method!r})")
     check_all({k: v for k, v in kwargs.items() if not _is_object(v)}, "search", cli=False)
+    check_user_data(method, kwargs)
     if kwargs.get("device") is not None:  # every method, before any network is built on it
         from ..scoring import resolve_device
 

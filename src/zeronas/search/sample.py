@@ -208,8 +208,11 @@ def _setup(space, kw, local_refine: bool = False):
                         "use --refine-strategy top")
     if hw["refine"] is not None and hw["objectives"] is not None:
         raise UserError("--refine picks one answer and does not combine with --objectives (a front)")
-    cons = Constraints(space, kw.get("data"), kw.get("data_dir"), hw["max_params"], hw["max_flops"],
-                       hw["max_latency"], hw["objectives"])
+    from ..scoring import is_user_data
+
+    data = None if is_user_data(kw.get("data")) else kw.get("data")  # own images: no bounds (check_user_data)
+    cons = Constraints(space, data, kw.get("data_dir"), hw["max_params"], hw["max_flops"], hw["max_latency"],
+                       hw["objectives"])
     evaluator = None
     if hw["refine"] is not None:
         from .refine import make_evaluator
