@@ -583,3 +583,21 @@ def test_your_own_images_drive_scoring_and_the_proxy_searches_of_a_space(tmp_pat
                     "--max-params needs a named dataset")
     with pytest.raises(UserError, match="refine= needs a named dataset"):
         zeronas.search("nb201", method="sample", n=3, data=str(folder), refine=2)
+
+
+def test_a_failed_search_leaves_no_new_empty_store(tmp_path, capsys):
+    """A search that failed before storing anything left an empty store file behind; one that existed before,
+    or that holds scores, is kept."""
+    (tmp_path / "broken.py").write_text(DUCK.replace(
+        "def build(self, arch, num_classes=10, **options):\n",
+        "def build(self, arch, num_classes=10, **options):\n        raise ValueError('no build for you')\n"))
+    argv = ["search", "--space", f"{tmp_path / 'broken.py'}:Chain", "--method", "sample", "--n", "3", "--proxy",
+            "params", "--data", "none", "--store", str(tmp_path / "s.db")]
+    _one_line_error(argv, capsys, "gave no value")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.py"]
+    (tmp_path / "chain.py").write_text(DUCK)
+    ok = ["search", "--space", f"{tmp_path / 'chain.py'}:Chain", "--method", "sample", "--n", "3", "--proxy",
+          "params", "--data", "none", "--store", str(tmp_path / "s.db")]
+    assert _cli(ok, capsys)[0] in (0, None)
+    _one_line_error(argv, capsys, "gave no value")  # the same store, now holding scores: kept
+    assert (tmp_path / "s.db").exists()

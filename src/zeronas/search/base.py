@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -366,7 +368,8 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
         if preset == "cpu" else {}
     kwargs.update(applied)
     t0 = time.perf_counter()
-    result: SearchResult = _STRATEGIES[method](sp, **kwargs)
+    with _no_empty_store(kwargs.get("store")):
+        result: SearchResult = _STRATEGIES[method](sp, **kwargs)
     result.seconds = time.perf_counter() - t0
     result.protocol["preset"] = {"name": preset, "applied": applied}
     if getattr(sp, "plugin", False):  # how to load the space again (export, score)
@@ -383,6 +386,30 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
             info = benchmark_info(sp, sp.parse(point["arch"]), data_dir)
             point["test_acc"] = {ds: info[ds] for ds in ("cifar10", "cifar100", "imagenet16-120") if ds in info}
     return result
+
+
+@contextlib.contextmanager
+def _no_empty_store(store):
+    """A search that fails (or is interrupted) before it stored anything leaves no new, empty SQLite file behind
+    (a store that existed, a server URL, or one holding any score is kept)."""
+    path = None if store is None or "://" in str(store) else Path(str(store)).expanduser()
+    new = path is not None and not path.exists()
+    try:
+        yield
+    except BaseException:
+        if new and path.exists():
+            from ..store import Store
+
+            try:
+                db = Store(path, create=False)
+                empty = db.count() == 0
+                db.close()
+            except Exception:  # noqa: BLE001  (not ours to judge: left as it is)
+                empty = False
+            if empty:
+                for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+                    p.unlink(missing_ok=True)
+        raise
 
 
 # What a method needs of a plug-in space (zeronas.spaces.plugin) beyond sample, mutate, build, format and
