@@ -601,3 +601,13 @@ def test_a_failed_search_leaves_no_new_empty_store(tmp_path, capsys):
     assert _cli(ok, capsys)[0] in (0, None)
     _one_line_error(argv, capsys, "gave no value")  # the same store, now holding scores: kept
     assert (tmp_path / "s.db").exists()
+
+
+def test_every_proxy_failing_prints_no_table_of_nans(tmp_path, capsys):
+    """The error came after a printed table of NaN values (a script might read that table): now only the line."""
+    (tmp_path / "broken.py").write_text(DUCK.replace(
+        "def build(self, arch, num_classes=10, **options):\n",
+        "def build(self, arch, num_classes=10, **options):\n        raise ValueError('no build for you')\n"))
+    code, out, err = _cli(["score", "--space", f"{tmp_path / 'broken.py'}:Chain", "--arch", "4-4-4", "--proxies",
+                           "params,flops", "--data", "none"], capsys)
+    assert code == 2 and "every proxy failed on the architecture" in err and "nan" not in out.lower(), out

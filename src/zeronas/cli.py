@@ -255,6 +255,7 @@ def score(
         err_console.print("[yellow]note:[/] class-sharing proxies were measured on their isomorphism class's "
                           "representative member (--isomorph-member fixed); its string is in the arch column")
     many = len(archs) > 1 or substituted
+    _refuse_if_all_failed(records, "every architecture" if many else "the architecture")  # before a table of NaNs
     title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else sp.name
     if not many:  # on its own line, unbroken (a table title wraps at the terminal's width)
         console.print(f"arch: {asked[0]}", highlight=False, markup=False, soft_wrap=True)
@@ -276,7 +277,6 @@ def score(
         console.print(f"not applicable on {sp.name} ({len(inapplicable)}):", highlight=False)
         for name, why in inapplicable.items():
             console.print(f"  {name}: {why}", highlight=False, markup=False, soft_wrap=True)
-    _refuse_if_all_failed(records, "every architecture" if many else "the architecture")
     _write_scores(out, records)
 
 
@@ -335,6 +335,7 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
     d = runs[0][0]._data_protocol
     src = f", data {_batch_label(d)}" if _batch_label(d) else ""
     results = [(label, scorer.score_model()) for scorer, label in runs]
+    _refuse_if_all_failed([r for _, recs in results for r in recs], "every model")  # before a table of NaNs
     names = list(dict.fromkeys(r.proxy for _, recs in results for r in recs))
     value = {(label, r.proxy): r for label, recs in results for r in recs}
     ok = {k: r for k, r in value.items() if r.error is None and math.isfinite(r.value)}
@@ -376,7 +377,6 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
         for label, r in missing:
             why = r.error or getattr(r, "reason", None) or "non-finite value"
             console.print(f"  {label} / {r.proxy}: {why}", highlight=False, markup=False, soft_wrap=True)
-    _refuse_if_all_failed([r for _, recs in results for r in recs], "every model")
     _write_scores(out, [r for _, recs in results for r in recs])
 
 
@@ -386,6 +386,7 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
     scorer, label = _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
                                   input_size)
     records = scorer.score_model()
+    _refuse_if_all_failed(records, "the model")  # before a table of NaNs
     c, h, w = scorer.input_chw
     d = scorer._data_protocol
     src = f", data {_batch_label(d)}" if _batch_label(d) else ""
@@ -409,7 +410,6 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
         for r in skipped:
             console.print(f"  {r.proxy}: {r.error}",
                           highlight=False, markup=False, soft_wrap=True)
-    _refuse_if_all_failed(records, "the model")
     _write_scores(out, records)
 
 
