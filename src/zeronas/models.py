@@ -155,7 +155,8 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
     except Exception as exc:  # noqa: BLE001  (the user's forward: one line, not a traceback)
         raise UserError(f"the model fails on an input of shape {list(input_shape)} ({type(exc).__name__}: "
                         f"{_one_line(exc)[:200]}); give images of the size it expects (or input_size=/--input-size "
-                        "without data)") from None
+                        "without data), and a forward that takes any batch size (this probe feeds 2 images, the "
+                        "proxies 1 to --batch-size: e.g. x.flatten(1), not x.view(64, -1))") from None
     finally:
         for h in handles:
             h.remove()
