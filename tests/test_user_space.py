@@ -611,3 +611,71 @@ def test_every_proxy_failing_prints_no_table_of_nans(tmp_path, capsys):
     code, out, err = _cli(["score", "--space", f"{tmp_path / 'broken.py'}:Chain", "--arch", "4-4-4", "--proxies",
                            "params,flops", "--data", "none"], capsys)
     assert code == 2 and "every proxy failed on the architecture" in err and "nan" not in out.lower(), out
+
+
+def test_review_fixes_for_python_spaces(tmp_path, duck_module):
+    """From a review: an integer network_revision kept as the author's int (a str changed the store keys); an
+    instance of a user's SearchSpace subclass adapted like its class (search refused it); the recorded spec of
+    a Python class is module:Class and loads again; __slots__ state is copied; the class's own source, not the
+    script around it, keys it."""
+    import importlib
+
+    mod = importlib.import_module(duck_module)
+    (tmp_path / "rev.py").write_text(DUCK.replace('name = "chain"', 'name = "chain"\n    network_revision = 3'))
+    assert zeronas.space(f"{tmp_path / 'rev.py'}:Chain").network_revision == 3
+
+    class Mine(SearchSpace):
+        name = "mine"
+        parse, format, sample, mutate, build = (mod.Chain.parse, mod.Chain.format, mod.Chain.sample,
+                                                mod.Chain.mutate, mod.Chain.build)
+        canonical = mod.Chain.format
+
+        def enumerate(self):
+            return iter(())
+
+        def size(self):
+            return 8
+
+        def supernet(self, **options):
+            raise NotImplementedError
+
+    r = zeronas.search(Mine(), method="sample", n=3, proxy="params", data="none")
+    assert r.space == "mine" and str(r.protocol["space_source"]).endswith(".Mine"), r.protocol.get("space_source")
+    sp = zeronas.spaces.base.resolve(mod.Chain)
+    assert sp.source == f"{duck_module}:Chain" and zeronas.space(sp.source).name == "chain"
+    assert sp.network_revision.startswith("sha256:")
+
+    class Slotted:
+        __slots__ = ("w",)
+        name = "slotted"
+
+        def __init__(self, w):
+            self.w = w
+
+        def parse(self, text):
+            return int(text)
+
+        def format(self, arch):
+            return str(arch)
+
+        def sample(self, rng):
+            return self.w
+
+        def mutate(self, arch, rng):
+            return self.w
+
+        def build(self, arch, num_classes=10, **options):
+            return nn.Sequential(nn.Flatten(), nn.LazyLinear(num_classes))
+
+    assert zeronas.spaces.base.resolve(Slotted(8)).sample(0) == 8
+
+
+def test_user_data_is_a_folder_that_exists_and_frozen_parameters_still_count():
+    from zeronas.models import inspect_model
+    from zeronas.scoring import is_user_data
+
+    assert not any(is_user_data(d) for d in ("", "cifr10", "c10", "ImageNet16-120", "none", "auto", None))
+    assert is_user_data(".") and is_user_data((np.zeros((2, 4, 4, 3)), np.zeros(2)))
+    frozen = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    frozen.requires_grad_(False)
+    assert "params" in inspect_model(frozen)

@@ -1,12 +1,12 @@
 """zeronas: training-free neural architecture search."""
 
 from . import benchmarks  # noqa: F401  (zeronas.benchmarks.load_nb201)
-from .errors import UserError
+from .errors import UserCodeError, UserError
 from .spaces import list_spaces, space
 
 __version__ = "0.1.0"
 
-__all__ = ["space", "list_spaces", "UserError", "__version__"]
+__all__ = ["space", "list_spaces", "UserError", "UserCodeError", "__version__"]
 
 from .proxies.base import get_proxy, list_proxies  # noqa: E402
 from .scoring import Scorer, ScoreRecord, score  # noqa: E402

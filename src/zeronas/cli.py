@@ -111,7 +111,7 @@ def _parse_json_archs(space, path: Path, text: str) -> list:
     correlation.json)."""
     try:
         return [space.parse(text)]
-    except UserError as exc:
+    except (UserError, UserCodeError) as exc:  # a plug-in's own parse failing on JSON text: the same
         why = " ".join(str(exc).split())
         why = f" ({why})" if len(why) <= 300 else ""  # a parse error quoting the whole document says nothing
         try:
@@ -669,7 +669,7 @@ def search(
                      f"by all of {r.protocol.get('proxy', 'the ensemble')} ({'+'.join(members)})")
         else:
             evals = f"{r.evaluations} {r.evaluations_unit}"
-            draws = r.protocol.get("n") if r.method in ("sample", "das") else None
+            draws = r.protocol.get("draws") if r.method in ("sample", "das", "random") else None
             if isinstance(draws, int) and draws > r.evaluations:  # N draws are not N archs on a small space
                 evals += f" ({draws} draws: {draws - r.evaluations} repeated an arch, or an isomorph, already drawn)"
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
@@ -1137,7 +1137,9 @@ def proxies_cmd():
     from .proxies import get_proxy, list_proxies
 
     cols = ("name", "better", "data", "BN", "dtype", "min batch", "defaults", "what")
-    narrow = console.width < 140  # eight columns fold every word on one line at 80: keep what picks a proxy
+    # on a narrow terminal eight columns fold every word onto its own line: keep what picks a proxy (a pipe or
+    # file gets every column)
+    narrow = console.is_terminal and console.width < 140
     shown = ("name", "better", "data", "what") if narrow else cols
     table = Table(title="zeronas proxies")
     for col in shown:

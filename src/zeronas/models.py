@@ -12,7 +12,7 @@ says what a module offers, from its modules and one probe forward pass:
   ``torch.relu``) cannot be seen from outside the module: a model using only those offers no ``relu``, and in a
   model mixing both the proxies read the modules' codes only. GELU, SiLU, ReLU6 and LeakyReLU are not ReLU.
 * ``bn``: batch-norm layers that run. ``conv_linear``: ``nn.Conv2d`` / ``nn.Linear`` layers. ``params``: any
-  parameter with ``requires_grad`` (ntk_cond differentiates with respect to them).
+  parameter, frozen or not (ntk_cond differentiates with respect to them on its copy).
 * ``classifier``: the output is one tensor ``[batch, K]`` (K classes).
 * ``any_size``: the network also runs on a 1x3x64x64 input (48x48 when the data is 64x64); meco feeds its own
   square noise of ``--set meco.input_size`` (64) pixels.
@@ -174,7 +174,7 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
         offers.add("bn")
     if any(isinstance(mod, (nn.Conv2d, nn.Linear)) for mod in m.modules()):
         offers.add("conv_linear")
-    if any(p.requires_grad for p in m.parameters()):
+    if any(True for _ in m.parameters()):  # frozen ones too: the proxies' copy sets requires_grad
         offers.add("params")
     if callable(getattr(m, "cell_features", None)):  # the AZ-NAS proxies read it, as on a plug-in space's network
         offers.add("cell_features")

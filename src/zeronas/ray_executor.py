@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
-from .errors import UserError
+from .errors import UserCodeError, UserError
 
 EXECUTORS = ("local", "ray")
 NEEDS_RAY = "`--executor ray` needs ray: pip install 'zeronas[ray]'"
@@ -195,8 +195,8 @@ class RayExecutor:
             return self._ray.get(ref)
         except exc_types.RayTaskError as exc:
             cause = getattr(exc, "cause", None)
-            if isinstance(cause, UserError):
-                raise UserError(str(cause)) from None
+            if isinstance(cause, (UserError, UserCodeError)):  # bad input, or the user's plug-in code failing
+                raise type(cause)(str(cause)) from None
             raise
         except (exc_types.WorkerCrashedError, exc_types.NodeDiedError, exc_types.OutOfMemoryError) as exc:
             arch = unit[0][1]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -389,11 +391,13 @@ def is_user_data(data) -> bool:
     dataset name, ``auto`` or ``none``."""
     if data is None:
         return False
-    if isinstance(data, str):
+    if isinstance(data, (str, os.PathLike)):  # a folder that exists; any other text is a dataset name (checked)
         from .data.datasets import DATASETS
         from .validation import _norm_dataset
 
-        return _norm_dataset(data.strip()) not in ("auto", "none", "given", *DATASETS)
+        text = str(data).strip()
+        return bool(text) and _norm_dataset(text) not in ("auto", "none", "given", *DATASETS) and \
+            Path(text).expanduser().is_dir()
     return True
 
 

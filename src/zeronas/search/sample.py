@@ -265,7 +265,9 @@ def _draw_and_rank(space, proxy, n, seed, budget, time_budget, default_n, **kw) 
         best, best_f = fit.leader()
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
     limit.close()
-    return _result("sample", space, seen, seed, fit, traj, {"proxy": proxy, "n": n}, cons, refining)
+    # "draws": those made (a time budget may stop before n); distinct archs among them are the evaluations
+    return _result("sample", space, seen, seed, fit, traj, {"proxy": proxy, "n": n, "draws": len(seen)}, cons,
+                   refining)
 
 
 @register_strategy("das", spaces=SPACES, forwards=(*SCORER_KEYWORDS, "train_lr"))

@@ -131,8 +131,9 @@ def resolve(value, label: str = "space=") -> SearchSpace:
     object as it is, or a user's class or duck-typed object adapted as a plug-in (``plugin.from_python``)."""
     if isinstance(value, str):
         return space(value)
-    if isinstance(value, SearchSpace) or type(value).__module__.startswith("zeronas."):  # zeronas's own (ModelSpace)
-        return value
+    if getattr(value, "plugin", False) or any(c.__module__.startswith("zeronas.") for c in type(value).__mro__
+                                               if c not in (SearchSpace, object)):
+        return value  # zeronas's own (a built-in space, ModelSpace), a subclass of one, or one adapted already
     from .plugin import from_python
 
     return from_python(value, label)

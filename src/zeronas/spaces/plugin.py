@@ -197,7 +197,7 @@ def provides(sp, capability: str) -> bool:
     return bool(value) if not callable(value) else not getattr(value, "__isabstractmethod__", False)
 
 
-def _adapt(user_cls: type, spec: str, origin: str, label: str) -> type:
+def _adapt(user_cls: type, spec: str, origin: str, label: str, whole_file: bool = True) -> type:
     """A SearchSpace subclass of ``user_cls`` with defaults for the optional methods it lacks."""
     missing = [m for m in REQUIRED if not _defined(user_cls, m)]
     if missing:
@@ -224,7 +224,7 @@ def _adapt(user_cls: type, spec: str, origin: str, label: str) -> type:
                         f"name = '...' on the class")
     have = frozenset(m for m in OPTIONAL if _defined(user_cls, m))
     namespace = {"name": name, "plugin": True, "source": spec, "origin": origin, "provides": have,
-                 "network_revision": _revision(user_cls),
+                 "network_revision": _revision(user_cls, whole_file),
                  "__module__": user_cls.__module__, "__doc__": user_cls.__doc__,
                  "__qualname__": user_cls.__qualname__}
     for m in OPTIONAL:
@@ -266,19 +266,26 @@ def _guarded(user_cls: type, method: str):
     return kind(guarded) if kind else guarded
 
 
-def _revision(user_cls: type) -> str:
+def _revision(user_cls: type, whole_file: bool = True):
     """What keeps a plug-in's stored scores apart from those of an edited version (part of every score's
-    protocol): the class's own ``network_revision`` when its author sets one, else the SHA-256 of the file that
-    defines the class (an edit to that file gets new store keys; files it imports are not covered)."""
+    protocol): the class's own ``network_revision`` when its author sets one (kept as given: its type is part
+    of the key), else a SHA-256: of the file that defines the class (a plug-in file: any edit to it gets new
+    store keys; files it imports are not covered), or, for a class handed over in Python (``whole_file``
+    False), of the source of the class and its bases outside zeronas, so that editing the script around it
+    (e.g. a budget) keeps the keys; '' when there is no source to hash (a class typed into a console)."""
     own = next((vars(c)["network_revision"] for c in user_cls.__mro__ if "network_revision" in vars(c)
                 and c is not SearchSpace), None)
     if own not in (None, ""):
-        return str(own)
-    path = getattr(sys.modules.get(user_cls.__module__), "__file__", None)
+        return own
     try:
-        return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+        if whole_file:
+            text = Path(getattr(sys.modules.get(user_cls.__module__), "__file__", None)).read_bytes()
+        else:
+            text = "\n".join(inspect.getsource(c) for c in user_cls.__mro__
+                             if c not in (object, SearchSpace) and not c.__module__.startswith("zeronas.")).encode()
     except (TypeError, OSError):  # defined interactively or from a zip: nothing to hash
         return ""
+    return "sha256:" + hashlib.sha256(text).hexdigest()[:16]
 
 
 def from_python(obj, label: str = "space=") -> SearchSpace:
@@ -293,15 +300,20 @@ def from_python(obj, label: str = "space=") -> SearchSpace:
         raise UserError(f"{label} takes a space name (e.g. 'nb201', or 'path/to/file.py:ClassName'), a space class "
                         f"or a space object with the methods {', '.join(REQUIRED)}; not {cls.__name__} "
                         f"{str(obj)[:60]!r}")
-    spec = f"{cls.__module__}.{cls.__qualname__}"
+    spec = f"{cls.__module__}:{cls.__qualname__}"  # zeronas.space(spec) loads it again where the module imports
     key = ("class", cls)
     if key not in _CLASSES:
-        _CLASSES[key] = _adapt(cls, spec, spec, label)
+        _CLASSES[key] = _adapt(cls, spec, spec, label, whole_file=False)
     adapted = _CLASSES[key]
     if isinstance(obj, type):
         return _instantiate(adapted, spec, label)
     sp = adapted.__new__(adapted)  # the object's own state (e.g. constructor arguments) in the adapted class
     sp.__dict__.update(getattr(obj, "__dict__", {}))
+    for c in cls.__mro__:  # and its __slots__ values
+        for name in (c.__dict__.get("__slots__", ()) if not isinstance(c.__dict__.get("__slots__"), str)
+                     else (c.__dict__["__slots__"],)):
+            if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
+                setattr(sp, name, getattr(obj, name))
     if not getattr(adapted, "_zeronas_checked", False):
         _smoke_test(sp, spec, label)
         adapted._zeronas_checked = True
