@@ -679,3 +679,18 @@ def test_user_data_is_a_folder_that_exists_and_frozen_parameters_still_count():
     frozen = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
     frozen.requires_grad_(False)
     assert "params" in inspect_model(frozen)
+
+
+def test_a_class_without_source_is_keyed_by_its_compiled_methods():
+    """A class typed into a console has no source to hash: it got an empty revision, so an edited class replayed
+    stale scores; its compiled methods are hashed instead."""
+    from zeronas.spaces.base import resolve
+
+    def define(kernel):
+        ns = {"nn": nn, "__name__": f"console_{kernel}"}
+        exec(compile(DUCK.replace("import numpy as np\nfrom torch import nn\n", "import numpy as np\n")
+                     .replace("nn.Conv2d(c, w, 3, padding=1)", f"nn.Conv2d(c, w, {kernel}, padding=1)"),
+                     "<console>", "exec"), ns)
+        return resolve(ns["Chain"]).network_revision
+
+    assert define(3).startswith("code-sha256:") and define(3) == define(3) and define(3) != define(5)

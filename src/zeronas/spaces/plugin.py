@@ -272,7 +272,7 @@ def _revision(user_cls: type, whole_file: bool = True):
     of the key), else a SHA-256: of the file that defines the class (a plug-in file: any edit to it gets new
     store keys; files it imports are not covered), or, for a class handed over in Python (``whole_file``
     False), of the source of the class and its bases outside zeronas, so that editing the script around it
-    (e.g. a budget) keeps the keys; '' when there is no source to hash (a class typed into a console)."""
+    (e.g. a budget) keeps the keys; a class typed into a console: a digest of its compiled methods."""
     own = next((vars(c)["network_revision"] for c in user_cls.__mro__ if "network_revision" in vars(c)
                 and c is not SearchSpace), None)
     if own not in (None, ""):
@@ -283,9 +283,27 @@ def _revision(user_cls: type, whole_file: bool = True):
         else:
             text = "\n".join(inspect.getsource(c) for c in user_cls.__mro__
                              if c not in (object, SearchSpace) and not c.__module__.startswith("zeronas.")).encode()
-    except (TypeError, OSError):  # defined interactively or from a zip: nothing to hash
-        return ""
+    except (TypeError, OSError):  # typed into a console, or from a zip: hash the compiled methods instead
+        return _code_digest(user_cls)
     return "sha256:" + hashlib.sha256(text).hexdigest()[:16]
+
+
+def _code_digest(user_cls: type) -> str:
+    """A digest of the class's compiled methods and plain attributes (and its bases' outside zeronas), for a
+    class without source to hash: an edited method gets new store keys ('' when there is nothing to hash)."""
+    import marshal
+
+    parts = []
+    for c in user_cls.__mro__:
+        if c in (object, SearchSpace) or c.__module__.startswith("zeronas."):
+            continue
+        for name, v in sorted(vars(c).items()):
+            code = getattr(getattr(v, "__func__", v), "__code__", None)
+            if code is not None:
+                parts.append(name.encode() + marshal.dumps(code))
+            elif isinstance(v, (int, float, str, bytes, tuple, frozenset, bool)) and not name.startswith("__"):
+                parts.append(f"{name}={v!r}".encode())
+    return "code-sha256:" + hashlib.sha256(b"\0".join(parts)).hexdigest()[:16] if parts else ""
 
 
 def from_python(obj, label: str = "space=") -> SearchSpace:
