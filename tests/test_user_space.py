@@ -694,3 +694,12 @@ def test_a_class_without_source_is_keyed_by_its_compiled_methods():
         return resolve(ns["Chain"]).network_revision
 
     assert define(3).startswith("code-sha256:") and define(3) == define(3) and define(3) != define(5)
+
+
+def test_zeronas_space_takes_a_class_or_object_of_the_users(duck_module):
+    import importlib
+
+    Chain = importlib.import_module(duck_module).Chain
+    assert zeronas.space(Chain).name == "chain" and zeronas.space(Chain()).canonical((4, 8, 4)) == "4-8-4"
+    with pytest.raises(UserError, match="a space is named by a string"):
+        zeronas.space(3)

@@ -559,7 +559,8 @@ def search(
     batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: the method's).")] = None,
     data: Annotated[str, typer.Option(help="Images for data-dependent methods: cifar10, cifar100, ImageNet16-120, "
                                       "none, or your own image folder (root/<class>/<images>; funnel, sample, rea, "
-                                      "random and das, without hardware bounds or --refine).")] = "cifar10",
+                                      "random and das, without --max-* bounds, --objectives or --refine).")
+                 ] = "cifar10",
     data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
     store: Annotated[str | None, typer.Option(help=f"Results store ({STORE_FORMS}): every evaluation (and "

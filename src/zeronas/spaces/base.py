@@ -109,9 +109,12 @@ def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
 def space(name: str) -> SearchSpace:
     """``zeronas.space("nb201")``: the search space registered under ``name``, or a plug-in space
     (``path/to/file.py:ClassName``, ``package.module:ClassName`` or an installed ``zeronas.spaces`` entry point;
-    see :mod:`zeronas.spaces.plugin`)."""
+    see :mod:`zeronas.spaces.plugin`); a space class or object of your own is adapted as a plug-in."""
     from . import darts, macro, nb101, nb201  # noqa: F401  (registers the built-in spaces)
 
+    if not isinstance(name, str) and (isinstance(name, (type, SearchSpace)) or all(
+            hasattr(name, m) for m in ("sample", "mutate", "build", "format", "parse"))):
+        return resolve(name)  # a class or object of the user's, adapted as a plug-in
     if not isinstance(name, str):
         raise UserError(f"a space is named by a string (one of {', '.join(sorted(_SPACES))}, or a plug-in "
                         f"'path/to/file.py:ClassName'), not {type(name).__name__} {name!r}")
