@@ -53,3 +53,16 @@ class TinyCtx:
 
     def generator(self, offset=0):
         return torch.Generator().manual_seed(offset)
+
+
+def make_image_folder(root, classes=("cat", "dog"), per_class=3, size=(12, 10)):
+    """root/<class>/<i>.png of seeded random pixels: the ImageFolder layout the user-data tests read."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
+    return root

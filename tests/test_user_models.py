@@ -21,6 +21,8 @@ from zeronas.errors import UserError
 from zeronas.models import ModelScorer, inspect_model, load_model
 from zeronas.proxies.base import list_proxies
 
+from .conftest import make_image_folder
+
 
 class GeluNet(nn.Module):
     """GELU, LayerNorm, an attention block, no BN; fixed to 40x24 inputs by its LayerNorm."""
@@ -151,17 +153,10 @@ def test_data_free_model_scoring_with_input_size():
 
 # ---- data ----------------------------------------------------------------------------------------------------
 
-def _folder(root, classes=("cat", "dog"), per_class=3, size=(12, 10)):
-    rng = np.random.default_rng(0)
-    for c in classes:
-        (root / c).mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
-    return root
 
 
 def test_image_folder_layout_labels_normalisation_and_hash(tmp_path):
-    root = _folder(tmp_path / "f")
+    root = make_image_folder(tmp_path / "f")
     Image.fromarray(np.zeros((20, 20), np.uint8)).save(root / "dog" / "odd_size_gray.jpg")
     im = image_folder(root)
     assert im.classes == ("cat", "dog") and im.x.shape == (7, 12, 10, 3) and list(im.y) == [0, 0, 0, 1, 1, 1, 1]
@@ -176,18 +171,18 @@ def test_image_folder_layout_labels_normalisation_and_hash(tmp_path):
 def test_image_folder_problems_are_one_line_user_errors(tmp_path, case):
     root = tmp_path / "f"
     if case == "broken":
-        _folder(root)
+        make_image_folder(root)
         (root / "cat" / "9.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
         match = "9.png: not a readable image"
     elif case == "no_class_folders":
         root.mkdir()
         match = "has no class folders"
     elif case == "empty_class":
-        _folder(root)
+        make_image_folder(root)
         (root / "bird").mkdir()
         match = "class folder 'bird' holds no images"
     elif case == "mismatched":
-        _folder(root)
+        make_image_folder(root)
         match = r"do not match the classes given \(missing: cow; not expected: dog\)"
     else:
         match = "does not exist"
@@ -197,7 +192,7 @@ def test_image_folder_problems_are_one_line_user_errors(tmp_path, case):
 
 
 def test_heldout_with_another_label_set_is_refused(tmp_path):
-    train, held = _folder(tmp_path / "train"), _folder(tmp_path / "held", classes=("cat", "emu"))
+    train, held = make_image_folder(tmp_path / "train"), make_image_folder(tmp_path / "held", classes=("cat", "emu"))
     with pytest.raises(UserError, match="do not match the classes given"):
         ModelScorer(relu_net(2), "params", data=str(train), heldout=str(held))
 
@@ -343,7 +338,7 @@ def test_torchvision_fallback_is_narrow(monkeypatch):
 def test_cli_torchvision_model_all_proxies(tmp_path, capsys):
     """Acceptance item 1 on a small torchvision model: every proxy is in the table or named with the reason."""
     _torchvision_or_skip()
-    root = _folder(tmp_path / "f", classes=("a", "b", "c"), per_class=4, size=(32, 32))
+    root = make_image_folder(tmp_path / "f", classes=("a", "b", "c"), per_class=4, size=(32, 32))
     code, out, err = _cli(["score", "--model", "torchvision:mobilenet_v3_small", "--data", str(root), "--proxies",
                            "all", "--num-classes", "3", "--batch-size", "4", "--threads", "1", "--set",
                            "swap.repeats=2", "--out", str(tmp_path / "o")], capsys)
@@ -380,7 +375,7 @@ def test_cli_model_file_with_an_image_folder(tmp_path, capsys):
     (tmp_path / "m.py").write_text(
         "from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), "
         "nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n")
-    root = _folder(tmp_path / "f", per_class=4)
+    root = make_image_folder(tmp_path / "f", per_class=4)
     code, out, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--data", str(root), "-p",
                            "params,nwot,zeros", "--batch-size", "4", "--out", str(tmp_path / "o")], capsys)
     assert code == 0, err
@@ -480,7 +475,7 @@ def test_cli_several_models_are_ranked_per_proxy(tmp_path, capsys):
         " nn.Linear(8, 2))\n\n"
         "def gelu():\n    return nn.Sequential(nn.Conv2d(3, 6, 3), nn.GELU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),"
         " nn.Linear(6, 2))\n")
-    root = _folder(tmp_path / "f", per_class=4)
+    root = make_image_folder(tmp_path / "f", per_class=4)
     specs = [f"{tmp_path}/m.py:{f}" for f in ("small", "big", "gelu")]
     code, out, err = _cli(["score", *[x for s in specs for x in ("--model", s)], "--data", str(root), "-p",
                            "params,nwot", "--batch-size", "4", "--out", str(tmp_path / "o")], capsys)

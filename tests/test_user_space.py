@@ -18,7 +18,7 @@ from zeronas.errors import UserError
 from zeronas.proxies.size import count_flops, count_params
 from zeronas.spaces.base import SearchSpace
 
-from .conftest import needs_cifar
+from .conftest import make_image_folder, needs_cifar
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "mobilenet_space.py")
@@ -543,17 +543,6 @@ def test_repeated_draws_and_several_runs_are_reported_on_a_space_without_a_bench
     assert "per search" in text
 
 
-def _image_folder(root, classes=("cat", "dog"), per_class=4, size=(12, 10)):
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for c in classes:
-        (root / c).mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(root / c / f"{i}.png")
-    return root
-
-
 def test_your_own_images_drive_scoring_and_the_proxy_searches_of_a_space(tmp_path, capsys):
     """score --space X --data FOLDER was refused ('is for --model'), search --data FOLDER was 'unknown --data',
     and zeronas.search(data=(x, y)) crashed: the images now drive the proxies (their hash in the protocol, the
@@ -561,7 +550,7 @@ def test_your_own_images_drive_scoring_and_the_proxy_searches_of_a_space(tmp_pat
     it is one line."""
     (tmp_path / "chain.py").write_text(DUCK)
     spec = f"{tmp_path / 'chain.py'}:Chain"
-    folder = _image_folder(tmp_path / "imgs")
+    folder = make_image_folder(tmp_path / "imgs", per_class=4)
     recs = zeronas.score(["4-8-4"], proxies="nwot", space=spec, data=str(folder), batch_size=4)
     assert np.isfinite(recs[0].value) and recs[0].protocol["data"]["dataset"].startswith("folder:")
     assert recs[0].protocol["num_classes"] == 2
