@@ -568,8 +568,14 @@ def test_your_own_images_drive_scoring_and_the_proxy_searches_of_a_space(tmp_pat
     assert r.arch.count("-") == 2
     _one_line_error(["search", "--space", "nb201", "--method", "te-nas", "--data", str(folder)], capsys,
                     "--data with your own images drives the proxy searches", "te-nas reads a named dataset")
-    _one_line_error(["search", "--space", spec, "--data", str(folder), "--max-params", "1"], capsys,
-                    "--max-params needs a named dataset")
+    _one_line_error(["search", "--space", "nb201", "--data", str(folder), "--max-params", "1"], capsys,
+                    "--max-params needs a named dataset (NB201's feasible set")
+    _one_line_error(["search", "--space", spec, "--data", str(folder), "--objectives", "score,latency:edgegpu"],
+                    capsys, "--objectives needs a named dataset (HW-NAS-Bench's latencies")
+    # elsewhere a params bound counts the network built for the images' classes (2 here, not 10)
+    r = zeronas.search(spec, method="sample", n=4, data=str(folder), batch_size=4, max_params=1.0, proxy="params")
+    assert r.constraints["dataset"].startswith("folder:")
+    assert r.constraints["answer"]["params_M"] * 1e6 == r.proxy_values["params"]
     with pytest.raises(UserError, match="refine= needs a named dataset"):
         zeronas.search("nb201", method="sample", n=3, data=str(folder), refine=2)
 

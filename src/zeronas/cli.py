@@ -559,8 +559,8 @@ def search(
     batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: the method's).")] = None,
     data: Annotated[str, typer.Option(help="Images for data-dependent methods: cifar10, cifar100, ImageNet16-120, "
                                       "none, or your own image folder (root/<class>/<images>; funnel, sample, rea, "
-                                      "random and das, without --max-* bounds, --objectives or --refine).")
-                 ] = "cifar10",
+                                      "random and das, without latency, --refine, or NB201's --max-params/"
+                                      "--max-flops).")] = "cifar10",
     data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
     store: Annotated[str | None, typer.Option(help=f"Results store ({STORE_FORMS}): every evaluation (and "
@@ -627,7 +627,7 @@ def search(
             users = [m for m in list_strategies() if name in strategy_keywords(m)]
             raise UserError(f"{flag(name)} does not apply to --method {method}; it applies to {', '.join(users)}")
     kwargs.update(data=data, device=device, data_dir=data_dir)
-    check_user_data(method, kwargs, cli=True)  # an image folder: said in flags, before any network is built
+    check_user_data(method, kwargs, cli=True, space_name=sp.name)  # said in flags, before any network is built
     if space == "darts" and method in ("te-nas", "zero-cost-pt") and channels is None and cells is None:
         # no cpu preset exists here: the paper's supernet takes hours on a CPU (docs/darts_searches.md)
         quick = ("--repeat 1 --C 4 --N 5 --batch-size 8" if method == "te-nas"

@@ -139,12 +139,14 @@ class SearchResult:
 # the searches driven by a proxy's Scorer, which takes the user's own images; the supernet methods, hardware
 # bounds (per-dataset tables and networks) and refinement (a dataset's accuracy) read a named dataset
 USER_DATA_METHODS = ("funnel", "sample", "rea", "random", "das")
-NAMED_DATA_KEYWORDS = ("max_params", "max_flops", "max_latency", "objectives", "refine")
+NAMED_DATA_KEYWORDS = ("max_latency", "refine")  # params/FLOPs bounds count the network built for the images
 
 
-def check_user_data(method: str, kwargs: dict, cli: bool = False) -> None:
+def check_user_data(method: str, kwargs: dict, cli: bool = False, space_name: str | None = None) -> None:
     """Refuse, in one line, the user's own images (``data=`` an image folder, arrays or a torch dataset) where
-    the search needs a named dataset."""
+    the search needs a named dataset: the supernet methods, latency (bounds or objectives), ``refine``, and
+    params/FLOPs bounds on NB201 (whose feasible set is counted over all 15,625 archs by per-dataset closed
+    forms); elsewhere params/FLOPs bounds count the network built for the images."""
     from ..scoring import is_user_data
 
     if not is_user_data(kwargs.get("data")):
@@ -155,9 +157,17 @@ def check_user_data(method: str, kwargs: dict, cli: bool = False) -> None:
                         f"({', '.join(USER_DATA_METHODS)}); {method} reads a named dataset: give cifar10, cifar100 "
                         "or ImageNet16-120")
     named = [k for k in NAMED_DATA_KEYWORDS if kwargs.get(k) not in (None, [], ())]
+    if "latency" in str(kwargs.get("objectives") or ""):
+        named.append("objectives")
+    if space_name == "nb201":
+        named += [k for k in ("max_params", "max_flops") if kwargs.get(k) is not None]
     if named:
-        raise UserError(f"{opt(named[0])} needs a named dataset (its tables and networks are per dataset), not your "
-                        f"own images: give {opt('data')} cifar10, cifar100 or ImageNet16-120, or drop {opt(named[0])}")
+        why = {"refine": "its accuracy reads are a benchmark dataset's",
+               "max_params": "NB201's feasible set is counted by per-dataset closed forms",
+               "max_flops": "NB201's feasible set is counted by per-dataset closed forms"}.get(
+            named[0], "HW-NAS-Bench's latencies are per benchmark dataset")
+        raise UserError(f"{opt(named[0])} needs a named dataset ({why}), not your own images: give {opt('data')} "
+                        f"cifar10, cifar100 or ImageNet16-120, or drop {opt(named[0])}")
 
 
 def benchmark_info(space, arch, data_dir=None) -> dict:
@@ -349,7 +359,7 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
 
     check_keywords(kwargs, strategy_keywords(method), f"zeronas.search(method={method!r})")
     check_all({k: v for k, v in kwargs.items() if not _is_object(v)}, "search", cli=False)
-    check_user_data(method, kwargs)
+    check_user_data(method, kwargs, space_name=sp.name)
     if kwargs.get("device") is not None:  # every method, before any network is built on it
         from ..scoring import resolve_device
 

@@ -84,11 +84,14 @@ class Constraints:
     without a table) are one-line UserErrors raised before any scoring."""
 
     def __init__(self, space, data=None, data_dir=None, max_params=None, max_flops=None, max_latency=None,
-                 objectives=None):
+                 objectives=None, images_info=None):
         from ..benchmarks.hwnasbench import hw_dataset, latency_bound_texts, parse_latency_bound
 
         self.space, self.data_dir = space, data_dir
-        self.dataset = hw_dataset(data)
+        # the user's own images (their DatasetInfo): params and FLOPs are counted on the network built for their
+        # classes and size (NB201's closed forms are per benchmark dataset); latency tables do not apply
+        self.images_info = images_info
+        self.dataset = hw_dataset(data) if images_info is None else images_info.name
         self.max_params = None if max_params is None else float(max_params)
         self.max_flops = None if max_flops is None else float(max_flops)
         self.max_latency: dict[str, float] = {}
@@ -140,7 +143,7 @@ class Constraints:
         """params_M, flops_M and latency_ms:DEVICE for every device named, of one architecture."""
         key = self.space.format(arch)
         if key not in self.cache:
-            if self.space.name == "nb201":
+            if self.space.name == "nb201" and self.images_info is None:
                 p, f = nb201_params_flops(self.space.coerce(arch), self.dataset)
             else:
                 p, f = self._network_count(arch)
@@ -156,8 +159,9 @@ class Constraints:
         from ..data.datasets import dataset_info
         from ..proxies.size import count_flops, count_params
 
-        info = dataset_info(self.dataset)
-        x = torch.zeros(1, 3, info.image_size, info.image_size)
+        info = self.images_info or dataset_info(self.dataset)
+        size = info.image_size
+        x = torch.zeros(1, 3, *((size, size) if isinstance(size, int) else size))
         if not getattr(self.space, "plugin", False):
             model = self.space.build(arch, num_classes=info.num_classes)
             # FLOPs as the space's benchmark table counts them, so a bound reads like its column

@@ -210,9 +210,15 @@ def _setup(space, kw, local_refine: bool = False):
         raise UserError("--refine picks one answer and does not combine with --objectives (a front)")
     from ..scoring import is_user_data
 
-    data = None if is_user_data(kw.get("data")) else kw.get("data")  # own images: no bounds (check_user_data)
+    data, info = kw.get("data"), None
+    if is_user_data(data):  # own images: params/FLOPs bounds on their network; no latency (check_user_data)
+        if hw["max_params"] is not None or hw["max_flops"] is not None or hw["objectives"] is not None:
+            from ..data.custom import user_images
+
+            info = user_images(data).info
+        data = None
     cons = Constraints(space, data, kw.get("data_dir"), hw["max_params"], hw["max_flops"], hw["max_latency"],
-                       hw["objectives"])
+                       hw["objectives"], images_info=info)
     evaluator = None
     if hw["refine"] is not None:
         from .refine import make_evaluator
