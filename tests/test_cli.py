@@ -478,3 +478,20 @@ def test_an_output_folder_named_like_a_file_is_refused_before_any_work(tmp_path)
     res = runner.invoke(app, ["search", "--method", "random", "--proxy", "params", "--data", "none", "--budget", "2",
                               "--out", str(tmp_path / "kept.json")])
     assert res.exit_code == 0 and (tmp_path / "kept.json" / "result.json").exists(), res.output
+
+
+def test_files_written_whole_get_the_mode_a_plain_write_gives(tmp_path):
+    """atomic_path's temporary file is made owner-only by mkstemp: result files, exports and checkpoints came
+    out 0600 (unreadable to a group sharing the runs); they get the umask's mode, or keep an existing file's."""
+    import os
+
+    from zeronas.paths import _umask, atomic_path
+
+    with atomic_path(tmp_path / "new.json") as tmp:
+        tmp.write_text("{}")
+    assert os.stat(tmp_path / "new.json").st_mode & 0o777 == 0o666 & ~_umask()
+    (tmp_path / "kept.json").write_text("old")
+    os.chmod(tmp_path / "kept.json", 0o640)
+    with atomic_path(tmp_path / "kept.json") as tmp:
+        tmp.write_text("new")
+    assert os.stat(tmp_path / "kept.json").st_mode & 0o777 == 0o640 and (tmp_path / "kept.json").read_text() == "new"

@@ -499,6 +499,7 @@ def test_archs_that_failed_are_counted_and_said_with_the_answer(tmp_path, capsys
     for f in failures.values():
         assert 0 < f["archs"] < f["of"] and f["first"].startswith("8-") and "Chain.build() failed" in f["first"]
         assert f"gave no value on {f['archs']} of the {f['of']} archs" in " ".join(err.split())
+    assert " ".join(err.split()).count("note: params, flops gave no value") == 1  # one note for the same archs
 
 
 def test_a_space_class_or_object_from_python_is_adapted_like_a_plugin(tmp_path, duck_module):

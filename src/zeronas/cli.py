@@ -675,10 +675,12 @@ def search(
                 evals += f" ({draws} draws: {draws - r.evaluations} repeated an arch, or an isomorph, already drawn)"
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
-        for member, f in (r.protocol.get("failures") or {}).items():  # never counted as scored without a word
-            err_console.print(f"[yellow]note:[/] {member} gave no value on {f['archs']} of the {f['of']} archs it "
-                              f"was asked for (ranked last; the first: {escape(str(f['first']))})", soft_wrap=True,
-                              highlight=False)
+        same: dict = {}  # members failing on the same archs (a build that raises): one note for them all
+        for member, f in (r.protocol.get("failures") or {}).items():
+            same.setdefault((f["archs"], f["of"], str(f["first"])), []).append(member)
+        for (n_failed, of, first), members in same.items():  # never counted as scored without a word
+            err_console.print(f"[yellow]note:[/] {', '.join(members)} gave no value on {n_failed} of the {of} archs "
+                              f"asked for (ranked last; the first: {escape(first)})", soft_wrap=True, highlight=False)
         ref = r.protocol.get("refine") or {}
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked
             why = ("the time budget ran out (raise --time-budget)" if ref.get("ran_out_of_time")

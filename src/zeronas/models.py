@@ -191,9 +191,8 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
         if dim == 4 and size == (1, 1) and sum(g[0] == name for g in ran["gap"]) == 1:
             gap = name
             offers.add("pre_gap")
-    tensors = [out] if torch.is_tensor(out) else [v for v in (out.values() if isinstance(out, dict) else out)
-                                                  if torch.is_tensor(v)] if isinstance(out, (tuple, list, dict)) else []
-    finite = all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point())
+    outs = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else [out]
+    finite = all(bool(torch.isfinite(t).all()) for t in outs if torch.is_tensor(t) and t.is_floating_point())
     return Probe(offers, classes, gap, f"output {shape}", finite)
 
 

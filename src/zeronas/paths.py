@@ -64,6 +64,12 @@ def file_sha256(path: Path, _cache: dict = {}) -> str:  # noqa: B006  (memo per 
     return _cache[key]
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # reading it means setting it: put it back at once
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yields a new temporary path beside ``path`` (unique: two writers never share it) to write the whole file
@@ -74,6 +80,8 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp makes the file owner-only (0600): give it the mode a plain open() would, or the old file's
+        os.chmod(tmp, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -440,7 +440,6 @@ DOMAINS: dict[str, object] = {
     "refine": Int(1, 10**5),
     "evaluator": Choice(("table", "train")),
     "refine_strategy": Choice(("top", "local")),
-    "search.data": Custom(_data, ("bogus-value", "missing_dir", "./missing_dir", "afile.txt")),  # folders too
     # training and export need a real dataset (its images, or its classes and input size): no auto / none
     **{f"{c}.data": DATASET for c in ("train", "export_cmd", "export", "bench_build")},
 }

@@ -162,10 +162,9 @@ def check_user_data(method: str, kwargs: dict, cli: bool = False, space_name: st
     if space_name == "nb201":
         named += [k for k in ("max_params", "max_flops") if kwargs.get(k) is not None]
     if named:
-        why = {"refine": "its accuracy reads are a benchmark dataset's",
-               "max_params": "NB201's feasible set is counted by per-dataset closed forms",
-               "max_flops": "NB201's feasible set is counted by per-dataset closed forms"}.get(
-            named[0], "HW-NAS-Bench's latencies are per benchmark dataset")
+        why = ("its accuracy reads are a benchmark dataset's" if named[0] == "refine" else
+               "NB201's feasible set is counted by per-dataset closed forms" if named[0].startswith("max_") and
+               named[0] != "max_latency" else "HW-NAS-Bench's latencies are per benchmark dataset")
         raise UserError(f"{opt(named[0])} needs a named dataset ({why}), not your own images: give {opt('data')} "
                         f"cifar10, cifar100 or ImageNet16-120, or drop {opt(named[0])}")
 

@@ -213,7 +213,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
         time_budget = DEFAULT_SECONDS
     rng = rng_for(seed)
     t_start = time.perf_counter()  # set-up (data, tables) counts against the time
-    cons, refining = _setup(space, kw, local_refine=True)
+    cons, refining = _setup(space, kw, seed, local_refine=True)
     # local refinement scores the neighbourhoods it reads within the budget (keep), training reads train within
     # it after that (reads_share, the end of the budget): the stages get the rest
     keep = REFINE_SHARE if refining[2] == "local" else 0.0

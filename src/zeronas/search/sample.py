@@ -192,10 +192,11 @@ def _scorer_kwargs(kw) -> dict:
 HW_KEYWORDS = ("max_params", "max_flops", "max_latency", "objectives", "refine", "evaluator", "refine_strategy")
 
 
-def _setup(space, kw, local_refine: bool = False):
+def _setup(space, kw, seed: int = 0, local_refine: bool = False):
     """The constraints and refinement (K, evaluator, strategy) of a search, built (and checked) before any
     scoring. ``local_refine``: the search can expand neighbourhoods while refining (default strategy
-    ``local``); otherwise only ``top`` is possible."""
+    ``local``); otherwise only ``top`` is possible. The user's own images (``kw["data"]``) are loaded here,
+    once (``seed`` picks them as the scorers would), and handed on in ``kw`` to every scorer of the search."""
     from .constraints import Constraints
 
     hw = {k: kw.pop(k, None) for k in HW_KEYWORDS}
@@ -212,11 +213,10 @@ def _setup(space, kw, local_refine: bool = False):
 
     data, info = kw.get("data"), None
     if is_user_data(data):  # own images: params/FLOPs bounds on their network; no latency (check_user_data)
-        if hw["max_params"] is not None or hw["max_flops"] is not None or hw["objectives"] is not None:
-            from ..data.custom import user_images
+        from ..data.custom import user_images
 
-            info = user_images(data).info
-        data = None
+        kw["data"] = images = user_images(data, seed=seed)  # the funnel's member scorers share them
+        data, info = None, images.info
     cons = Constraints(space, data, kw.get("data_dir"), hw["max_params"], hw["max_flops"], hw["max_latency"],
                        hw["objectives"], images_info=info)
     evaluator = None
@@ -257,7 +257,7 @@ def _draw_and_rank(space, proxy, n, seed, budget, time_budget, default_n, **kw) 
     n = budget if budget is not None else n if n is not None else default_n
     rng = rng_for(seed)
     t_start = time.perf_counter()
-    cons, refining = _setup(space, kw)
+    cons, refining = _setup(space, kw, seed)
     time_budget = _reserve_reads(time_budget, refining, t_start)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(n, time_budget, label="sample")
@@ -310,7 +310,7 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
         raise UserError(f"--tournament ({tournament}) cannot exceed --population ({population})")
     rng = rng_for(seed)
     t_start = time.perf_counter()
-    cons, refining = _setup(space, kw)
+    cons, refining = _setup(space, kw, seed)
     time_budget = _reserve_reads(time_budget, refining, t_start)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(budget, time_budget, label="rea")

@@ -111,9 +111,10 @@ def space(name: str) -> SearchSpace:
     (``path/to/file.py:ClassName``, ``package.module:ClassName`` or an installed ``zeronas.spaces`` entry point;
     see :mod:`zeronas.spaces.plugin`); a space class or object of your own is adapted as a plug-in."""
     from . import darts, macro, nb101, nb201  # noqa: F401  (registers the built-in spaces)
+    from .plugin import REQUIRED
 
-    if not isinstance(name, str) and (isinstance(name, (type, SearchSpace)) or all(
-            hasattr(name, m) for m in ("sample", "mutate", "build", "format", "parse"))):
+    if not isinstance(name, str) and (isinstance(name, (type, SearchSpace)) or all(hasattr(name, m)
+                                                                                 for m in REQUIRED)):
         return resolve(name)  # a class or object of the user's, adapted as a plug-in
     if not isinstance(name, str):
         raise UserError(f"a space is named by a string (one of {', '.join(sorted(_SPACES))}, or a plug-in "

@@ -281,11 +281,15 @@ def _revision(user_cls: type, whole_file: bool = True):
         if whole_file:
             text = Path(getattr(sys.modules.get(user_cls.__module__), "__file__", None)).read_bytes()
         else:
-            text = "\n".join(inspect.getsource(c) for c in user_cls.__mro__
-                             if c not in (object, SearchSpace) and not c.__module__.startswith("zeronas.")).encode()
+            text = "\n".join(inspect.getsource(c) for c in _own_classes(user_cls)).encode()
     except (TypeError, OSError):  # typed into a console, or from a zip: hash the compiled methods instead
         return _code_digest(user_cls)
     return "sha256:" + hashlib.sha256(text).hexdigest()[:16]
+
+
+def _own_classes(user_cls: type) -> list[type]:
+    """The class and its bases that are the user's (not object, not zeronas's)."""
+    return [c for c in user_cls.__mro__ if c is not object and not c.__module__.startswith("zeronas.")]
 
 
 def _code_digest(user_cls: type) -> str:
@@ -294,9 +298,7 @@ def _code_digest(user_cls: type) -> str:
     import marshal
 
     parts = []
-    for c in user_cls.__mro__:
-        if c in (object, SearchSpace) or c.__module__.startswith("zeronas."):
-            continue
+    for c in _own_classes(user_cls):
         for name, v in sorted(vars(c).items()):
             code = getattr(getattr(v, "__func__", v), "__code__", None)
             if code is not None:
@@ -328,8 +330,8 @@ def from_python(obj, label: str = "space=") -> SearchSpace:
     sp = adapted.__new__(adapted)  # the object's own state (e.g. constructor arguments) in the adapted class
     sp.__dict__.update(getattr(obj, "__dict__", {}))
     for c in cls.__mro__:  # and its __slots__ values
-        for name in (c.__dict__.get("__slots__", ()) if not isinstance(c.__dict__.get("__slots__"), str)
-                     else (c.__dict__["__slots__"],)):
+        slots = c.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
             if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
                 setattr(sp, name, getattr(obj, name))
     if not getattr(adapted, "_zeronas_checked", False):
