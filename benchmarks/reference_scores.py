@@ -10,6 +10,12 @@ others.
 
     python benchmarks/reference_scores.py write            # from runs/reproduction.db
     python benchmarks/reference_scores.py check --datasets cifar10
+
+Float32 gradients depend on which CPU kernels run: the same code on one machine moved zico by 8.8e-3, plain
+by 3.2e-4 and snip by 1.2e-4 relative when ATen's vector kernels dropped from AVX2 to the generic ones, and
+by 6.8e-3 / 6.2e-4 / 1.0e-4 when oneDNN's convolutions were capped at SSE4.1. `check` therefore reruns
+itself with the kernels the rows were computed with (ATen AVX2, oneDNN capped at AVX2, one thread), which
+any x86-64 CPU with AVX2 also runs; `--native-kernels` keeps this CPU's own.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import argparse
 import csv
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -39,6 +46,9 @@ FIELDS = ["dataset", "nb201_index", "arch_scored", "proxy", "value", "seconds", 
 # With the thread count the scores were stored with (one) rescoring is bit-exact; with two threads float
 # reductions run in another order and deviations reached 1.8e-6 (plain), far below any real change of a proxy.
 RTOL = 1e-4
+# The kernels under which every row reproduces bit-exactly (checked 2026-12-02 on an AVX2-only AMD EPYC,
+# torch 2.13.0+cpu); an AVX-512/AMX CPU left to its own kernels gave 21 of the rows beyond RTOL.
+PINNED_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "OMP_NUM_THREADS": "1"}
 DATASETS = ("cifar10", "cifar100", "imagenet16-120")  # the report's section names
 
 
@@ -133,9 +143,28 @@ def rescore(rows: list[dict], data_dir=None, verbose=False) -> dict[tuple[str, s
     return worst
 
 
+def pinned_env(environ: dict) -> dict | None:
+    """``environ`` with PINNED_KERNELS set, or None when it already has them (no rerun needed)."""
+    if all(environ.get(k) == v for k, v in PINNED_KERNELS.items()):
+        return None
+    return {**environ, **PINNED_KERNELS}
+
+
+def kernels_line(native: bool) -> str:
+    import torch
+    cap = torch.backends.cpu.get_cpu_capability()
+    line = f"kernels: ATen {cap}, {torch.get_num_threads()} thread(s)"
+    if native:
+        return line + " (this CPU's own, --native-kernels: gradient proxies may differ by up to ~1e-2 relative)"
+    if cap != PINNED_KERNELS["ATEN_CPU_CAPABILITY"].upper():
+        return line + " (this CPU lacks AVX2: the rows' kernels cannot run here, expect DIFFERS for gradient proxies)"
+    return line + ", oneDNN capped at AVX2: as the rows were computed"
+
+
 def check(args) -> int:
     """Rescore the selected reference rows and print a verdict per proxy; returns how many differ."""
     rows = select(args.datasets, args.proxies, args.max_seconds, args.archs)
+    print(kernels_line(args.native_kernels), flush=True)
     worst = rescore(rows, args.data_dir, verbose=True)
     failed = 0
     print(f"\n{'dataset':15s} {'proxy':18s} {'archs':>5s} {'max rel.dev':>12s}  verdict (rtol {RTOL:g})")
@@ -158,7 +187,13 @@ def main():
     ap.add_argument("--store", default="runs/reproduction.db", help="write: the report's results store")
     ap.add_argument("--data-dir", default=None,
                     help="benchmark tables and images (default: ZERONAS_DATA, else ../shared/data)")
+    ap.add_argument("--native-kernels", action="store_true",
+                    help="check: rescore with this CPU's own kernels and threads instead of the rows' (AVX2, 1 thread)")
     args = ap.parse_args()
+    env = None if args.mode != "check" or args.native_kernels else pinned_env(dict(os.environ))
+    if env is not None:  # kernels are chosen when torch loads: rerun with them set
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     args.datasets = [d for d in args.datasets.split(",") if d]
     args.proxies = [p for p in args.proxies.split(",") if p]
     try:

@@ -2,6 +2,9 @@
 
 import importlib.util
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,12 +39,21 @@ def test_reference_file_covers_every_dataset_and_the_cheap_proxies():
 @needs_table
 @needs_cifar
 def test_stored_scores_are_reproduced():
-    proxies = ["nwot", "synflow", "snip", "grad_norm", "params", "flops", "zen", "meco", "zeros", "l2_norm"]
-    worst = ref.rescore(ref.select(["cifar10"], proxies, archs=2))
-    assert set(worst) == {("cifar10", p) for p in proxies}
-    for (_, proxy), (dev, n, why) in worst.items():
-        assert why == "" and n == 2, (proxy, why)
-        assert dev <= ref.RTOL, (proxy, dev)
+    # as a user runs it: the script reruns itself under the rows' kernels, whatever this CPU would pick
+    proxies = ["nwot", "synflow", "snip", "grad_norm", "zico", "plain", "params", "flops", "zen", "meco"]
+    env = {k: v for k, v in os.environ.items() if k not in ref.PINNED_KERNELS}
+    out = subprocess.run([sys.executable, ref.__file__, "check", "--datasets", "cifar10", "--archs", "2",
+                          "--proxies", ",".join(proxies)], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "as the rows were computed" in out.stdout
+    verdicts = [line.split() for line in out.stdout.split("(rtol")[1].splitlines()[1:] if line.strip()]
+    assert {(v[1], v[2], v[4]) for v in verdicts} == {(p, "2", "ok") for p in proxies}
+
+
+def test_check_pins_the_rows_kernels_unless_told_not_to():
+    env = ref.pinned_env({"PATH": "/bin", "OMP_NUM_THREADS": "2"})
+    assert env == {"PATH": "/bin", **ref.PINNED_KERNELS}
+    assert ref.pinned_env(env) is None  # already pinned: no second rerun
 
 
 @pytest.mark.data

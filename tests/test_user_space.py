@@ -699,3 +699,42 @@ def test_zeronas_space_takes_a_class_or_object_of_the_users(duck_module):
     assert zeronas.space(Chain).name == "chain" and zeronas.space(Chain()).canonical((4, 8, 4)) == "4-8-4"
     with pytest.raises(UserError, match="a space is named by a string"):
         zeronas.space(3)
+
+
+def test_an_objects_attributes_are_part_of_its_store_key(tmp_path, duck_module):
+    """MySpace(width=16) and MySpace(width=32) build other networks: their scores were stored under one key, so
+    the second object replayed the first one's. The object's attributes now enter network_revision, hashed by
+    content; an attribute without stable content gets a one-off key; the author's own revision still wins."""
+    import importlib
+    import threading
+
+    from zeronas.spaces.base import resolve
+
+    Chain = importlib.import_module(duck_module).Chain
+
+    class Scaled(Chain):
+        def __init__(self, scale, extra=None):
+            self.scale, self.extra = scale, extra
+
+        def build(self, arch, num_classes=10, **options):
+            return super().build(tuple(w * self.scale for w in arch), num_classes, **options)
+
+    def revision(obj):
+        return resolve(obj).network_revision
+
+    one, two = revision(Scaled(1)), revision(Scaled(2))
+    assert one != two and one == revision(Scaled(1)) and "+state-sha256:" in one
+    assert revision(Scaled(1, np.arange(3))) == revision(Scaled(1, np.arange(3))) != revision(Scaled(1, np.ones(3)))
+    assert revision(Scaled(1, torch.zeros(2))) != revision(Scaled(1, torch.ones(2)))
+    assert revision(Scaled(1, {"a": [1, 2]})) == revision(Scaled(1, {"a": [1, 2]})) != revision(Scaled(1, {"a": [2]}))
+    lock = threading.Lock()  # no stable content: never shared with another object
+    assert revision(Scaled(1, lock)) != revision(Scaled(1, lock))
+    pinned = Scaled(2)
+    pinned.network_revision = "mine-v1"
+    assert revision(pinned) == "mine-v1"
+    assert revision(Chain()) == resolve(Chain).network_revision  # no attributes: the class's key, as before
+
+    store = tmp_path / "s.db"  # one store, the same seed: the same archs, scored anew for the wider object
+    r1, r2 = (zeronas.search(Scaled(k), method="sample", n=3, proxy="params", data="none", store=store, seed=0)
+              for k in (1, 2))
+    assert r1.arch == r2.arch and r1.proxy_values["params"] < r2.proxy_values["params"], (r1, r2)

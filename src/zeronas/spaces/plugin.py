@@ -40,6 +40,7 @@ import importlib.util
 import inspect
 import sys
 import types
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -308,6 +309,53 @@ def _code_digest(user_cls: type) -> str:
     return "code-sha256:" + hashlib.sha256(b"\0".join(parts)).hexdigest()[:16] if parts else ""
 
 
+def _with_state(revision, state: dict):
+    """``revision`` joined with a digest of an object's attributes, so that objects of one class built with other
+    arguments keep their stored scores apart. Plain values, containers of them, arrays, tensors, functions and
+    picklable objects are hashed by content; an attribute none of these fits gets a one-off token, so that
+    object's scores are never replayed for another (they are recomputed in a later process)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        part = _content(state[name])
+        digest.update(name.encode() + b"=" + (part if part is not None else uuid.uuid4().bytes) + b"\0")
+    tag = "state-sha256:" + digest.hexdigest()[:16]
+    return f"{revision}+{tag}" if revision not in (None, "") else tag
+
+
+def _content(value, depth: int = 0) -> bytes | None:
+    """Bytes that change when ``value``'s content does (None: no such bytes found)."""
+    import marshal
+    import pickle
+
+    if depth > 20:
+        return None
+    kind = type(value).__qualname__.encode() + b":"
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return kind + repr(value).encode()
+    if isinstance(value, (list, tuple)):
+        parts = [_content(v, depth + 1) for v in value]
+        return None if None in parts else kind + b"[" + b",".join(parts) + b"]"
+    if isinstance(value, (set, frozenset)):
+        parts = [_content(v, depth + 1) for v in value]
+        return None if None in parts else kind + b"{" + b",".join(sorted(parts)) + b"}"
+    if isinstance(value, dict):
+        parts = [(_content(k, depth + 1), _content(v, depth + 1)) for k, v in value.items()]
+        if any(None in kv for kv in parts):
+            return None
+        return kind + b"{" + b",".join(sorted(k + b":" + v for k, v in parts)) + b"}"
+    if isinstance(value, np.ndarray) and value.dtype != object:
+        return kind + str((value.dtype, value.shape)).encode() + np.ascontiguousarray(value).tobytes()
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a tensor
+        return _content(value.detach().cpu().numpy(), depth + 1)
+    code = getattr(getattr(value, "__func__", value), "__code__", None)
+    if code is not None:
+        return kind + marshal.dumps(code)
+    try:
+        return kind + pickle.dumps(value, protocol=4)
+    except Exception:  # noqa: BLE001  (an open file, a lock, a lambda in a container: no stable content)
+        return None
+
+
 def from_python(obj, label: str = "space=") -> SearchSpace:
     """A space handed over in Python (the API's ``space=``) as a class, or as an object of a class that is not a
     ``SearchSpace``: adapted and checked as a plug-in file's class is (optional methods filled in, the author's
@@ -328,12 +376,16 @@ def from_python(obj, label: str = "space=") -> SearchSpace:
     if isinstance(obj, type):
         return _instantiate(adapted, spec, label)
     sp = adapted.__new__(adapted)  # the object's own state (e.g. constructor arguments) in the adapted class
-    sp.__dict__.update(getattr(obj, "__dict__", {}))
+    state = dict(getattr(obj, "__dict__", {}))
     for c in cls.__mro__:  # and its __slots__ values
         slots = c.__dict__.get("__slots__", ())
         for name in (slots,) if isinstance(slots, str) else slots:
             if name not in ("__dict__", "__weakref__") and hasattr(obj, name):
-                setattr(sp, name, getattr(obj, name))
+                state[name] = getattr(obj, name)
+    for name, value in state.items():
+        setattr(sp, name, value)
+    if state and "network_revision" not in state:  # MySpace(width=16) and MySpace(width=32) build other networks
+        sp.network_revision = _with_state(adapted.network_revision, state)
     if not getattr(adapted, "_zeronas_checked", False):
         _smoke_test(sp, spec, label)
         adapted._zeronas_checked = True
