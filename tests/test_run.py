@@ -91,3 +91,61 @@ def test_sigint_to_the_driver_alone_stops_a_pooled_run_at_once(tmp_path):
     assert "interrupted" in err and "Traceback" not in err, err
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
+
+
+def test_a_worker_killed_mid_run_is_one_line_naming_the_signal():
+    """A worker killed (the out-of-memory killer, kill -9) made the run end as 'internal error
+    (BrokenProcessPool...); please report it': it is a UserError naming the signal and the way to resume."""
+    import os
+    import signal
+
+    pool = ProcessPoolExecutorBackend(KWARGS, workers=2)
+    results = pool.map(ARCHS * 10)
+    try:
+        next(results)
+        os.kill(next(iter(pool.pool._processes)), signal.SIGKILL)
+        with pytest.raises(UserError, match=r"worker process died \(killed by SIGKILL.*rerun the same command"):
+            list(results)
+    finally:
+        pool.abort()
+
+
+def test_workers_end_with_their_driver(tmp_path):
+    """kill -9 of the driver left its pool's workers waiting on the task queue for good (0.8 GB per kill)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "driver.py"
+    script.write_text(
+        "import time\nfrom zeronas.run import ProcessPoolExecutorBackend\n"
+        f"pool = ProcessPoolExecutorBackend({KWARGS!r}, workers=2)\n"
+        f"next(pool.map({ARCHS!r}))\n"
+        "print(' '.join(map(str, pool.pool._processes)), flush=True)\ntime.sleep(300)\n")
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(p) for p in driver.stdout.readline().split()]
+    finally:
+        driver.kill()
+        driver.wait()
+    assert len(workers) == 2
+
+    def alive(pid):  # a zombie (exited, not yet reaped by whoever adopted it) counts as ended
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return True
+
+    deadline = time.time() + 10
+    while time.time() < deadline and any(map(alive, workers)):
+        time.sleep(0.1)
+    left = [p for p in workers if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, f"workers {left} outlived their driver"

@@ -16,8 +16,11 @@ import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 
 import torch
+
+from .errors import UserError
 
 _WORKER = None
 
@@ -48,9 +51,12 @@ class InProcessExecutor:
         pass
 
 
-def _init_worker(scorer_kwargs: dict, threads: int):
+def _init_worker(scorer_kwargs: dict, threads: int, parent: int | None = None):
     global _WORKER
     import signal
+
+    if parent is not None:
+        _exit_with_parent(parent)
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker must not inherit the CLI's SIGTERM unwind
     # Ctrl-C is the driver's to handle (it stops the workers): a worker interrupted mid-arch reported the
@@ -60,6 +66,20 @@ def _init_worker(scorer_kwargs: dict, threads: int):
     from .scoring import Scorer
 
     _WORKER = Scorer(**scorer_kwargs)
+
+
+def _exit_with_parent(parent: int, every: float = 0.5):
+    """End this worker once ``parent`` is gone: a driver killed with SIGKILL left its workers waiting on the
+    task queue for good (each holds the queue's write end too, so it never sees the end of it)."""
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="zeronas-parent-watch", daemon=True).start()
 
 
 def _score(arch):
@@ -80,7 +100,8 @@ class ProcessPoolExecutorBackend:
         context = multiprocessing.get_context(start_method)
         self.start_method = context.get_start_method()
         self.pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_init_worker,
-                                        initargs=(scorer_kwargs, threads))
+                                        initargs=(scorer_kwargs, threads, os.getpid()))
+        self._seen: dict = {}  # pid -> worker process, for the exit codes
 
     def map(self, archs: Iterable) -> Iterator[list]:
         archs = iter(archs)
@@ -90,13 +111,37 @@ class ProcessPoolExecutorBackend:
             if len(pending) >= 2 * self.workers:
                 break
         while pending:
+            self._seen.update(getattr(self.pool, "_processes", None) or {})  # the pool forgets a broken one's
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in done:
-                yield f.result()
+                try:
+                    records = f.result()
+                except BrokenProcessPool:
+                    raise UserError(f"a scoring worker process died ({self._how_workers_died()}); the results "
+                                    "before it are stored: rerun the same command to resume, with fewer --workers "
+                                    "or a smaller --batch-size if memory ran short") from None
+                yield records
             for a in archs:
                 pending.add(self.pool.submit(_score, a))
                 if len(pending) >= 2 * self.workers:
                     break
+
+    def _how_workers_died(self) -> str:
+        import signal
+        import time
+
+        deadline = time.monotonic() + 2.0  # the dead worker may not be reaped yet
+        while True:
+            signals = [-p.exitcode for p in self._seen.values() if p.exitcode is not None and p.exitcode < 0]
+            if signals or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        if not signals:
+            return "ended abruptly"
+        # the pool ends the other workers with SIGTERM after one died: the first cause is the rarer signal
+        first = signal.SIGKILL if signal.SIGKILL in signals else signals[0]
+        name = signal.Signals(first).name if first in signal.Signals._value2member_map_ else f"signal {first}"
+        return f"killed by {name}" + (": the out-of-memory killer, or kill -9" if first == signal.SIGKILL else "")
 
     def close(self):
         self.pool.shutdown(cancel_futures=True)
