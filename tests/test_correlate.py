@@ -50,8 +50,9 @@ def test_correlate_resumes_and_validates(tmp_path):
     from zeronas.store import Store
 
     db = tmp_path / "z.db"
-    with pytest.raises(UserError, match="only-stored"):
+    with pytest.raises(UserError, match="does not exist"):  # and it is not made, empty (a newcomer trial found one)
         correlate(proxies="params,synflow", sample=12, seed=3, store=db, only_stored=True)
+    assert not db.exists()
     first = correlate(proxies="params,synflow", sample=12, seed=3, store=db, workers=1)
     stored = correlate(proxies="params,synflow", sample=12, seed=3, store=db, only_stored=True)
     assert stored.rows["params"]["spearman"] == first.rows["params"]["spearman"]

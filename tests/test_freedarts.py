@@ -146,3 +146,33 @@ def test_bn_bypass_protocol_unchanged():
         r = search("nb201", "freedarts", protocol="bn-bypass", alpha_init=alpha_init, seed=0, C=4, N=1)
         assert r.protocol["protocol"] == "bn-bypass" and r.protocol["dtype"] == "float64"
         assert all(v > 0 for v in r.proxy_values.values())
+
+
+def test_zeros_points_to_a_search_that_runs():
+    """On nb301, zeros said "use 'zeronas search --space nb301 --method freedarts'", which is refused: every
+    space where zeros is inapplicable with that advice names a space freedarts runs on."""
+    import re
+
+    from zeronas.proxies.base import Inapplicable, get_proxy
+    from zeronas.search.base import check_method_on_space
+    from zeronas.spaces import list_spaces, space
+
+    advised = 0
+    for name in list_spaces():
+        sp = space(name)
+        if not hasattr(sp, "ops") or not hasattr(sp, "edges") or sp.edge_weighted:
+            continue
+
+        class Ctx:
+            pass
+
+        ctx = Ctx()
+        ctx.space = sp
+        try:
+            get_proxy("zeros").fn(ctx)
+        except Inapplicable as exc:
+            m = re.search(r"zeronas search --space (\S+) --method (\w+)", str(exc))
+            assert m, exc
+            check_method_on_space(space(m.group(1)), m.group(2))  # raises if the advice is refused
+            advised += 1
+    assert advised >= 2  # darts and nb301 at least

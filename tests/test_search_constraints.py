@@ -107,6 +107,19 @@ def test_bad_objectives_are_one_line(text, capsys):
 def test_objectives_parse():
     assert parse_objectives("score, latency:EdgeGPU,params") == [("score", None), ("latency", "edgegpu"),
                                                                 ("params", None)]
+    # the Python API's natural list form (it was "objectives= is empty"), as max_latency= takes a list
+    assert parse_objectives(["score", "latency:EdgeGPU", "params"]) == parse_objectives("score,latency:edgegpu,params")
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    (dict(objectives=5), "not int 5"), (dict(objectives=("score", 3)), "a list of texts"),
+    (dict(max_latency=5), "not int 5"), (dict(max_latency=2.5), "DEVICE=MS")])
+def test_api_constraints_of_a_wrong_type_are_user_errors(kwargs, needle):
+    """max_latency=5 raised TypeError ('int' object is not iterable) from deep inside."""
+    import zeronas
+
+    with pytest.raises(UserError, match=needle):
+        zeronas.search("nb201", method="sample", n=3, proxy="params", data="none", **kwargs)
 
 
 # ---- costs and feasibility -------------------------------------------------------------------------------

@@ -738,3 +738,26 @@ def test_an_objects_attributes_are_part_of_its_store_key(tmp_path, duck_module):
     r1, r2 = (zeronas.search(Scaled(k), method="sample", n=3, proxy="params", data="none", store=store, seed=0)
               for k in (1, 2))
     assert r1.arch == r2.arch and r1.proxy_values["params"] < r2.proxy_values["params"], (r1, r2)
+
+
+def test_the_api_verbs_take_threads_for_the_call_only(duck_module):
+    """zeronas.search(..., threads=1) was 'unknown keyword' although README tells shared-machine users to pass
+    --threads 1; search, score and correlate take it now: torch's thread count during the call, restored after."""
+    import importlib
+
+    seen = []
+
+    class Counting(importlib.import_module(duck_module).Chain):
+        def build(self, arch, num_classes=10, **options):
+            seen.append(torch.get_num_threads())
+            return super().build(arch, num_classes, **options)
+
+    before = torch.get_num_threads()
+    want = 2 if before == 1 else 1
+    zeronas.search(Counting, method="sample", n=2, proxy="params", data="none", threads=want)
+    zeronas.score(["4-8-4"], space=Counting, proxies="params", data="none", threads=want)
+    assert seen and set(seen) == {want} and torch.get_num_threads() == before
+    with pytest.raises(UserError, match=r"threads= must be an integer in \[1, 1024\]"):
+        zeronas.search(Counting, method="sample", n=2, proxy="params", data="none", threads=0)
+    with pytest.raises(UserError, match="threads="):
+        zeronas.correlate(proxies="params", sample=3, threads="many")

@@ -118,7 +118,7 @@ def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | N
                    f"table: every arch of it")
 
 
-@api("correlate")
+@api("correlate", threads=True)
 def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,snip,params",
               sample: int | str | None = None, seed=0, batch_size=64, store: str | Path = "runs/zeronas.db",
               workers=0, data_dir=None,
@@ -196,7 +196,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         from .ray_executor import connect  # (a stored run with nothing left to score never needs Ray)
 
         connect(ray_address)
-    db = Store(store)
+    db = Store(store, create=not only_stored)  # --only-stored reads a store; it never makes an empty one
     try:
         hashes = {p.name: p_hash for p, p_hash in ((p, _hash(scorer, p)) for p in scorer.proxies)}
         archs = [sp.parse(table.arch_str[i]) for i in idx]

@@ -21,6 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 import torch
 
 from .errors import UserError
+from .validation import torch_threads
 
 _WORKER = None
 
@@ -36,15 +37,8 @@ class InProcessExecutor:
 
     def map(self, archs: Iterable) -> Iterator[list]:
         for a in archs:
-            if self.threads is None:
-                yield self.scorer.score_arch(a)
-                continue
-            before = torch.get_num_threads()
-            torch.set_num_threads(self.threads)
-            try:
+            with torch_threads(self.threads):
                 records = self.scorer.score_arch(a)
-            finally:
-                torch.set_num_threads(before)
             yield records
 
     def close(self):

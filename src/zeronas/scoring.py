@@ -401,7 +401,7 @@ def is_user_data(data) -> bool:
     return True
 
 
-@api(extra=_scorer_keywords)
+@api(extra=_scorer_keywords, threads=True)
 def score(archs, proxies="all", *, space=None, **kwargs) -> list[ScoreRecord]:
     """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy.
     ``zeronas.score(module, proxies=..., data=...)`` scores a ``torch.nn.Module`` (see ``zeronas.models``); a

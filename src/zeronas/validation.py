@@ -11,6 +11,7 @@ from it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
@@ -209,10 +210,14 @@ def _store(label, value):
         raise UserError(f"{label} {text!r} is a folder; give an SQLite file path inside it, e.g. {text}/zeronas.db")
 
 
-def _sample(label, value):
+def _sample(label, value, least: int = 1):
     if isinstance(value, str) and value.strip().lower() == "all":
         return
-    Int(1, 10**7).check(f"{label} (a count, or 'all')", value)
+    Int(least, 10**7).check(f"{label} (a count, or 'all')", value)
+
+
+def _correlate_sample(label, value):
+    _sample(label, value, least=3)  # a rank correlation needs 3 archs: the same bound as the table's check
 
 
 def _latency_bounds(label, value):
@@ -424,6 +429,7 @@ DOMAINS: dict[str, object] = {
     "source": PathKind("in_any"),
     "download": Choice(("cifar10", "cifar100")),
     "correlate.protocol": Choice(_presets),
+    "correlate.sample": Custom(_correlate_sample, ("0", "2", "-5", "abc", "nan")),
     "correlate.data": DATASET,  # the API's other name for dataset=
     "search.protocol": Choice(("code", "bn-bypass")),
     "bench_correlate.protocol": Text("a bench protocol hash"),
@@ -522,10 +528,28 @@ def check_keywords(given: dict, valid, what: str):
                         f"{', '.join(map(repr, unknown))}; valid keywords: {', '.join(valid)}")
 
 
-def api(command: str | None = None, extra: tuple | Callable = ()):
+@contextlib.contextmanager
+def torch_threads(threads: int | None):
+    """Torch's CPU thread count set to ``threads`` for the block and restored after (None: left alone): the
+    API's ``threads=``, the CLI's ``--threads`` for one call."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def api(command: str | None = None, extra: tuple | Callable = (), threads: bool = False):
     """Decorator for a public Python function: an unknown keyword is an error naming the valid ones, and every
     keyword with a declared domain is checked (named as ``keyword=``). ``extra``: the keywords a ``**kwargs``
-    function forwards (a tuple, or a callable giving them)."""
+    function forwards (a tuple, or a callable giving them). ``threads``: the function also takes ``threads=``
+    (torch CPU threads during the call, as the CLI's ``--threads``)."""
 
     def deco(fn):
         sig = inspect.signature(fn)
@@ -534,12 +558,14 @@ def api(command: str | None = None, extra: tuple | Callable = ()):
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            valid = [*named, *(extra() if callable(extra) else extra)]
+            valid = [*named, *(extra() if callable(extra) else extra), *(["threads"] if threads else [])]
             check_keywords(kwargs, valid, f"zeronas.{fn.__name__}()")
             bound = sig.bind_partial(*args, **{k: v for k, v in kwargs.items() if k in named})
             given = {**bound.arguments, **kwargs}
             check_all({k: v for k, v in given.items() if not _is_object(v)}, command, cli=False)
-            return fn(*args, **kwargs)
+            n = kwargs.pop("threads", None) if threads and "threads" not in named else None
+            with torch_threads(n):
+                return fn(*args, **kwargs)
 
         return wrapper
 

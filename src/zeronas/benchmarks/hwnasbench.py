@@ -133,7 +133,12 @@ def latency_bound_texts(value) -> list:
     ``{"pixel3": 5}``; each is then checked by ``parse_latency_bound``."""
     if isinstance(value, dict):
         return [f"{dev}={ms}" for dev, ms in value.items()]
-    return [value] if isinstance(value, str) else list(value or [])
+    if isinstance(value, str):
+        return [value]
+    if value is None or isinstance(value, (list, tuple)):
+        return list(value or [])
+    raise UserError(f"a latency bound is DEVICE=MS text, a list of them or a dict {{device: ms}}, e.g. 'edgegpu=5' "
+                    f"or {{'edgegpu': 5}}; not {type(value).__name__} {value!r} (which device?)")
 
 
 def parse_latency_bound(text: str, what: str = "--max-latency") -> tuple[str, float]:

@@ -74,8 +74,8 @@ def zeros(ctx) -> float:
         raise Inapplicable(f"zeros needs a cell space with per-edge ops; {space.name} has none")
     if not space.edge_weighted:  # a genotype network has no per-edge mixing weights to differentiate
         raise Inapplicable(f"zeros scores networks with per-edge op weights; on {space.name}, ZEROS ranks "
-                         f"operations inside the supernet: use 'zeronas search --space {space.name} --method "
-                         "freedarts'")
+                         f"operations inside the supernet: use 'zeronas search --space "
+                         f"{getattr(space, 'search_as', space.name)} --method freedarts'")
     model = ctx.model(torch.float64)
     w = torch.zeros(len(space.edges), len(space.ops), device=ctx.device)
     for e, op in enumerate(ctx.arch):

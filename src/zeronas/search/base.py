@@ -347,17 +347,23 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
     each method takes its own (``zeronas.search.strategy_keywords(method)`` lists them; ``zeronas search
     --help`` explains them): e.g. ``proxy``, ``seed``, ``budget``, ``time_budget``, ``n`` (sample),
     ``population`` and ``tournament`` (rea), ``data``, ``data_dir``, ``device``, ``store``, ``max_params``,
-    ``max_flops``, ``max_latency``, ``objectives``, ``refine``, ``evaluator``, ``preset``. Errors: one-line
+    ``max_flops``, ``max_latency``, ``objectives``, ``refine``, ``evaluator``, ``preset``, ``threads`` (torch
+    CPU threads during this call, as ``--threads``). Errors: one-line
     UserError for an unknown keyword (naming the valid ones), a value out of its range, or a method that
     does not run on the space."""
     from ..spaces.base import resolve as resolve_space
 
     sp = resolve_space(space)
     check_method_on_space(sp, method)  # also loads the strategies and refuses an unknown method
-    from ..validation import _is_object, check_all, check_keywords
+    from ..validation import _is_object, check_all, check_keywords, torch_threads
 
-    check_keywords(kwargs, strategy_keywords(method), f"zeronas.search(method={method!r})")
+    check_keywords(kwargs, [*strategy_keywords(method), "threads"], f"zeronas.search(method={method!r})")
     check_all({k: v for k, v in kwargs.items() if not _is_object(v)}, "search", cli=False)
+    with torch_threads(kwargs.pop("threads", None)):  # as the CLI's --threads, for this call only
+        return _search(sp, method, kwargs)
+
+
+def _search(sp, method: str, kwargs: dict) -> SearchResult:
     check_user_data(method, kwargs, space_name=sp.name)
     if kwargs.get("device") is not None:  # every method, before any network is built on it
         from ..scoring import resolve_device

@@ -44,12 +44,17 @@ def nb201_params_flops(arch, dataset: str) -> tuple[float, float]:
 
 
 def parse_objectives(text: str, what: str = "--objectives") -> list[tuple[str, str | None]]:
-    """``'score,latency:edgegpu'`` -> [('score', None), ('latency', 'edgegpu')]. ``score`` (the proxy
-    fitness, maximised) must come with one or more costs (minimised): ``params``, ``flops`` or
-    ``latency:DEVICE``. Anything else is a one-line UserError."""
+    """``'score,latency:edgegpu'`` or ``['score', 'latency:edgegpu']`` -> [('score', None), ('latency',
+    'edgegpu')]. ``score`` (the proxy fitness, maximised) must come with one or more costs (minimised):
+    ``params``, ``flops`` or ``latency:DEVICE``. Anything else is a one-line UserError."""
     from ..benchmarks.hwnasbench import DEVICES, check_device
 
-    if not isinstance(text, str) or not text.strip():
+    if isinstance(text, (list, tuple)) and all(isinstance(t, str) for t in text):  # the API's ["score", ...]
+        text = ",".join(text)
+    if not isinstance(text, str):
+        raise UserError(f"{what} takes objectives as text or a list of texts, e.g. 'score,latency:edgegpu' or "
+                        f"['score', 'latency:edgegpu'], not {type(text).__name__} {text!r}")
+    if not text.strip():
         raise UserError(f"{what} is empty; write e.g. score,latency:edgegpu")
     out: list[tuple[str, str | None]] = []
     for item in (t.strip().lower() for t in text.split(",")):

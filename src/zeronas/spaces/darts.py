@@ -501,10 +501,11 @@ class NB301Space(DartsSpace):
 
     name = "nb301"
     build_defaults = {"C": 32, "N": 8, "search_ops": True}
+    search_as = "darts"  # the space a search of these genotypes runs on
 
     def why_not(self, method: str) -> str | None:
-        return ("nb301 is the DARTS space built for scoring against NAS-Bench-301; search with --space darts "
-                "(the same genotypes) and rank or look up the answers with --space nb301")
+        return (f"nb301 is the DARTS space built for scoring against NAS-Bench-301; search with --space "
+                f"{self.search_as} (the same genotypes) and rank or look up the answers with --space nb301")
 
 
 def count_parameters(model: nn.Module, exclude_auxiliary: bool = True) -> int:

@@ -251,7 +251,7 @@ def _recipe_fields() -> list[str]:
     return [f.name for f in dataclasses.fields(Recipe)]
 
 
-@api("train", extra=_recipe_fields)
+@api("train", extra=_recipe_fields, threads=True)
 def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None, device: str = "cpu", seed: int = 0,
           train_subset: int | None = None, test_subset: int | None = None, resume: bool = True,
           progress: bool = True, max_epochs_this_run: int | None = None, time_limit: float | None = None,
