@@ -259,6 +259,39 @@ def test_front_is_non_dominated_and_written(tmp_path, capsys):
     assert (out / "front.png").stat().st_size > 1000
 
 
+@needs_table
+@needs_hw
+def test_a_front_under_hard_bounds_is_judged_against_the_feasible_front(tmp_path, capsys):
+    """front.png drew the whole space's true front under --max-latency (a gap no search could close), front.json
+    did not record the bounds, and --runs 2 drew seed 0 only."""
+    import json
+
+    from zeronas.benchmarks.hwnasbench import load_hwnasbench
+    from zeronas.benchmarks.nb201 import load_nb201
+    from zeronas.search.front_report import feasible_mask, true_front
+
+    t, hw = load_nb201(), load_hwnasbench()
+    lat = hw.latency("edgegpu", "cifar10")
+    by_hand = np.array([lat[hw.index_of(a)] <= 3.0 for a in t.arch_str])  # NaN: not measured, infeasible
+    mask = feasible_mask({"dataset": "cifar10", "max_latency_ms": {"edgegpu": 3.0}})
+    assert (mask == by_hand).all() and 0 < mask.sum() < len(mask)
+    assert feasible_mask({"dataset": "cifar10"}) is None
+    pts, front = true_front("flops", mask=mask)
+    whole, _ = true_front("flops")
+    assert mask[front].all() and pts[front, 0].max() == np.nanmax(np.where(mask, whole[:, 0], np.nan))
+    assert pts[front, 0].max() < np.nanmax(whole[:, 0])  # the whole space's best is out of reach here
+
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--method", "sample", "--proxy", "params", "--data", "none", "--n", "6", "--runs", "2",
+              "--objectives", "score,flops", "--max-latency", "edgegpu=3", "--out", str(out)])
+    assert exc.value.code == 0, capsys.readouterr().err
+    fronts = json.loads((out / "front.json").read_text())
+    assert [f["seed"] for f in fronts] == [0, 1]
+    assert all(f["constraints"]["max_latency_ms"] == {"edgegpu": 3.0} for f in fronts)
+    assert (out / "front.png").stat().st_size > 1000
+
+
 # ---- accuracy-read accounting ----------------------------------------------------------------------------
 class _Recording(dict):
     """The NB201 table's columns, recording every accuracy column read."""

@@ -734,9 +734,10 @@ def search(
         if results[0].front:
             from .search.front_report import plot_front
 
-            fronts = [{"seed": r.seed, "objectives": r.constraints["objectives"], "front": r.front} for r in results]
+            fronts = [{"seed": r.seed, "objectives": r.constraints["objectives"], "constraints": r.constraints,
+                       "front": r.front} for r in results]
             jsonio.write(out / "front.json", fronts[0] if runs == 1 else fronts, indent=1)
-            plot_front(results[0], out / "front.png", data_dir)
+            plot_front(results, out / "front.png", data_dir)
             console.print(f"wrote {out / 'front.json'} and {out / 'front.png'}")
 
 

@@ -37,14 +37,16 @@ def space_costs(cost: str, dataset: str = "cifar10", data_dir=None) -> np.ndarra
     return np.array([nb201_params_flops(sp.parse(s), dataset)[j] for s in table.arch_str])
 
 
-def true_front(cost: str, dataset: str = "cifar10", data_dir=None) -> tuple[np.ndarray, np.ndarray]:
+def true_front(cost: str, dataset: str = "cifar10", data_dir=None,
+               mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(accuracy %, cost) of every NB201 arch with a cost, and the indices into them of the true
-    non-dominated front (accuracy maximised, cost minimised), cheapest first."""
+    non-dominated front (accuracy maximised, cost minimised), cheapest first; with ``mask`` (a bool per arch in
+    index order), the front of the archs where it holds (e.g. those under a search's hard bounds)."""
     from ..benchmarks.nb201 import load_nb201
 
     acc = load_nb201(data_dir).column(ACC_COLUMNS[dataset])
     c = space_costs(cost, dataset, data_dir)
-    ok = np.isfinite(c) & np.isfinite(acc)
+    ok = np.isfinite(c) & np.isfinite(acc) & (True if mask is None else mask)
     acc, c = np.where(ok, acc, np.nan), np.where(ok, c, np.nan)
     order = np.lexsort((-np.nan_to_num(acc, nan=-1), np.nan_to_num(c, nan=np.inf)))
     front, best = [], -np.inf
@@ -89,36 +91,81 @@ def best_feasible(feasible_mask: np.ndarray, dataset: str = "cifar10", data_dir=
     return i, float(acc[i])
 
 
-def plot_front(result, path: Path, data_dir=None) -> None:
-    """Draw a Pareto search's front: its archs at their test accuracy against the first cost objective, with
-    the true front of the table (NB201 with the table); else the proxy score against the cost."""
+def feasible_mask(constraints: dict, data_dir=None) -> np.ndarray | None:
+    """Which of the 15,625 NB201 archs (index order) meet a result's hard bounds (``max_params_M``,
+    ``max_flops_M``, ``max_latency_ms``), counted for its dataset; None without bounds. An arch HW-NAS-Bench did
+    not measure on a bounded device is infeasible, as in the search."""
+    dataset = constraints.get("dataset", "cifar10")
+    bounds = [(c, constraints[k]) for c, k in (("params", "max_params_M"), ("flops", "max_flops_M"))
+              if constraints.get(k) is not None]
+    bounds += [(f"latency:{dev}", ms) for dev, ms in (constraints.get("max_latency_ms") or {}).items()]
+    if not bounds:
+        return None
+    mask = np.ones(15625, dtype=bool)
+    for cost, bound in bounds:
+        with np.errstate(invalid="ignore"):
+            mask &= space_costs(cost, dataset, data_dir) <= bound  # NaN compares False
+    return mask
+
+
+def _cost_of(key: str) -> str:
+    return {"params_M": "params", "flops_M": "flops"}.get(key) or key.replace("latency_ms:", "latency:")
+
+
+def plot_front(results, path: Path, data_dir=None) -> None:
+    """Draw a Pareto search's front (one result, or several seeds' results: one colour each): its archs at their
+    test accuracy against each cost objective (one panel per cost), with the true front of the table (NB201
+    with the table) among the archs that meet the search's hard bounds, which are drawn as dashed lines; else
+    the proxy score against the cost. With more than one cost, a panel shows a projection of the front, so its
+    points are not joined."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    objs = result.constraints.get("objectives", [])
-    cost_key = next(k for k in objs if k != "score")
-    cost = {"params_M": "params", "flops_M": "flops"}.get(cost_key) or cost_key.replace("latency_ms:", "latency:")
-    dataset = result.constraints.get("dataset", "cifar10")
-    fig, ax = plt.subplots(figsize=(6, 4))
-    x = [p[cost_key] for p in result.front]
-    have_acc = bool(result.front) and all("test_acc" in p for p in result.front)
-    if have_acc and result.space == "nb201":
-        pts, front = true_front(cost, dataset, data_dir)
-        ax.scatter(pts[:, 1], pts[:, 0], s=2, color="0.8", label="all NB201 archs", rasterized=True)
-        ax.step(pts[front, 1], pts[front, 0], where="post", color="k", lw=1.2, label="true front")
-        ax.plot(x, [p["test_acc"][dataset] for p in result.front], "o-", color="tab:red", ms=4,
-                label="found front (proxy), true accuracy")
-        ax.set_ylabel(f"{dataset} test accuracy (%)")
-        ax.set_ylim(max(np.nanmin(pts[:, 0]), 60), None)
-    else:
-        ax.plot(x, [p["score"] for p in result.front], "o-", color="tab:red", ms=4, label="found front")
-        ax.set_ylabel("proxy score (higher is better)")
-    unit = {"params": "params (M)", "flops": "FLOPs (M)"}.get(cost, f"{cost.split(':')[-1]} latency (ms)")
-    ax.set_xlabel(unit)
-    ax.set_title(f"{result.method} on {result.space}, seed {result.seed}: {len(result.front)} archs on the front")
-    ax.legend(fontsize=8, loc="lower right")
+    results = list(results) if isinstance(results, (list, tuple)) else [results]
+    first = results[0]
+    cons = first.constraints
+    costs = [k for k in cons.get("objectives", []) if k != "score"]
+    dataset = cons.get("dataset", "cifar10")
+    have_acc = first.space == "nb201" and all(p.get("test_acc") for r in results for p in r.front) and \
+        any(r.front for r in results)
+    mask = feasible_mask(cons, data_dir) if have_acc else None
+    bounds = {"params_M": cons.get("max_params_M"), "flops_M": cons.get("max_flops_M"),
+              **{f"latency_ms:{d}": ms for d, ms in (cons.get("max_latency_ms") or {}).items()}}
+    fig, axes = plt.subplots(1, len(costs), figsize=(6 * len(costs), 4), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, key in zip(axes[0], costs):
+        cost = _cost_of(key)
+        if have_acc:
+            pts, front = true_front(cost, dataset, data_dir, mask)
+            if mask is not None:
+                ax.scatter(pts[~mask, 1], pts[~mask, 0], s=2, color="0.88", label="outside the bounds",
+                           rasterized=True)
+            inside = np.ones(len(pts), dtype=bool) if mask is None else mask
+            ax.scatter(pts[inside, 1], pts[inside, 0], s=2, color="0.7", rasterized=True,
+                       label="all NB201 archs" if mask is None else f"within the bounds ({int(mask.sum())})")
+            ax.step(pts[front, 1], pts[front, 0], where="post", color="k", lw=1.2,
+                    label="true front" if mask is None else "true front within the bounds")
+            ax.set_ylabel(f"{dataset} test accuracy (%)")
+            ax.set_ylim(max(np.nanmin(pts[:, 0]), 60), None)
+        else:
+            ax.set_ylabel("proxy score (higher is better)")
+        for i, r in enumerate(results):
+            order = sorted(r.front, key=lambda p: p[key])
+            y = [p["test_acc"][dataset] if have_acc else p["score"] for p in order]
+            what = "found front (proxy), true accuracy" if have_acc else "found front"
+            ax.plot([p[key] for p in order], y, "o" if len(costs) > 1 else "o-", color=colours(3 + i % 7), ms=4,
+                    label=what if len(results) == 1 else f"{what}, seed {r.seed}")
+        if bounds.get(key) is not None:
+            ax.axvline(bounds[key], color="tab:blue", ls="--", lw=1, label=f"bound {bounds[key]:g}")
+        ax.set_xlabel({"params": "params (M)", "flops": "FLOPs (M)"}.get(cost, f"{cost.split(':')[-1]} latency (ms)"))
+        ax.legend(fontsize=7, loc="lower right")
+    seeds = ", ".join(str(r.seed) for r in results)
+    sizes = "/".join(str(len(r.front)) for r in results)
+    fig.suptitle(f"{first.method} on {first.space}, seed{'s' if len(results) > 1 else ''} {seeds}: {sizes} archs "
+                 f"on the front" + (" (projections of a front over several costs)" if len(costs) > 1 else ""),
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
