@@ -458,3 +458,19 @@ def test_every_method_says_what_its_evaluations_count():
     assert {m for m, u in unit.items() if u == "archs scored"} == {"sample", "random", "rea", "das"}
     assert unit["te-nas"] == "supernet measurements" and unit["teg-rea"] == "evaluator calls"
     assert SearchResult("my-plugin", "nb201", "a", "a", 0, 0.0, 1).evaluations_unit == "evaluations"
+
+
+def test_a_time_budget_that_allows_no_evaluation_says_what_would():
+    """'the budget allowed no evaluation; raise --budget or --time-budget' left a user guessing by how much
+    (8 s failed, 10 s worked): the error names the set-up's time, the first stage's share and a budget."""
+    import re
+    import time
+
+    from zeronas.search.base import Budget
+
+    limit = Budget(None, 3.0)
+    limit.t0 = time.perf_counter() - 3.0  # as if the set-up had taken 3 s
+    msg = str(limit.nothing_evaluated(0.3, 10.0))
+    assert re.search(r"took 3\.0 s of the first stage's 30% of the 10 s given; raise --time-budget to (\d+) s", msg)
+    assert int(re.search(r"to (\d+) s", msg).group(1)) >= 20  # twice the set-up, in the stage's share
+    assert "raise --budget" in str(Budget(5, None).nothing_evaluated())

@@ -761,3 +761,14 @@ def test_the_api_verbs_take_threads_for_the_call_only(duck_module):
         zeronas.search(Counting, method="sample", n=2, proxy="params", data="none", threads=0)
     with pytest.raises(UserError, match="threads="):
         zeronas.correlate(proxies="params", sample=3, threads="many")
+
+
+def test_rea_says_how_many_of_its_draws_repeated_an_arch(tmp_path, capsys):
+    """rea --budget 40 printed '39 archs scored' beside a 40-row trajectory; sample said why, rea did not."""
+    (tmp_path / "chain.py").write_text(DUCK)
+    code, out, err = _cli(["search", "--space", f"{tmp_path / 'chain.py'}:Chain", "--method", "rea", "--budget",
+                           "20", "--proxy", "params", "--data", "none"], capsys)
+    text = " ".join(out.split())
+    assert code in (0, None), err
+    scored = int(text.split(" archs scored (20 draws: ")[0].split()[-1])
+    assert 0 < scored <= 8 and f"{20 - scored} repeated an arch" in text, text

@@ -670,7 +670,7 @@ def search(
                      f"by all of {r.protocol.get('proxy', 'the ensemble')} ({'+'.join(members)})")
         else:
             evals = f"{r.evaluations} {r.evaluations_unit}"
-            draws = r.protocol.get("draws") if r.method in ("sample", "das", "random") else None
+            draws = r.protocol.get("draws") if r.method in ("sample", "das", "random", "rea") else None
             if isinstance(draws, int) and draws > r.evaluations:  # N draws are not N archs on a small space
                 evals += f" ({draws} draws: {draws - r.evaluations} repeated an arch, or an isomorph, already drawn)"
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "

@@ -256,6 +256,19 @@ class Budget:
         self._last = self.t0
         self._prev = self._cost = None
 
+    def nothing_evaluated(self, share: float = 1.0, given: float | None = None) -> UserError:
+        """The error of a search that made no evaluation, saying why: with a time budget, how long the set-up
+        took against the ``share`` of the ``given`` seconds (default: this budget's) its first stage had, and
+        a time budget that would leave room (the set-up again, plus as much for evaluations)."""
+        if self.seconds is None:
+            return UserError("the budget allowed no evaluation; raise --budget")
+        given = self.seconds if given is None else given
+        spent = time.perf_counter() - self.t0
+        stage = f"the first stage's {share:.0%} of " if share < 1 else ""
+        enough = 5 * math.ceil(2 * spent / share / 5)
+        return UserError(f"the time budget allowed no evaluation: the set-up (images, networks, tables) took "
+                         f"{spent:.1f} s of {stage}the {given:g} s given; raise --time-budget to {enough} s or more")
+
     def fraction(self) -> float:
         """How much of the budget is spent, 0..1 (the larger of the evaluation and the time share)."""
         parts = []

@@ -273,7 +273,7 @@ def _draw_and_rank(space, proxy, n, seed, budget, time_budget, default_n, **kw) 
     limit.close()
     # "draws": those made (a time budget may stop before n); distinct archs among them are the evaluations
     return _result("sample", space, seen, seed, fit, traj, {"proxy": proxy, "n": n, "draws": len(seen)}, cons,
-                   refining)
+                   refining, limit=limit)
 
 
 @register_strategy("das", spaces=SPACES, forwards=(*SCORER_KEYWORDS, "train_lr"))
@@ -345,15 +345,17 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
         pop.popleft()
     limit.close()
     return _result("rea", space, seen, seed, fit, traj,
-                   {"proxy": proxy, "population": population, "tournament": tournament, "budget": budget},
-                   cons, refining)
+                   {"proxy": proxy, "population": population, "tournament": tournament, "budget": budget,
+                    "draws": len(seen)},
+                   cons, refining, limit=limit)
 
 
-def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neighbours=None) -> SearchResult:
+def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neighbours=None,
+            limit=None) -> SearchResult:
     """The SearchResult of a finished search; ``neighbours`` (arch -> its scored one-edit neighbours) serves
-    the ``local`` refinement strategy."""
+    the ``local`` refinement strategy; ``limit`` (its Budget) explains a search that evaluated nothing."""
     if not seen:
-        raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
+        raise limit.nothing_evaluated() if limit is not None else UserError("the budget allowed no evaluation")
     fit.check_scored()
     failures = fit.failures()  # said with the answer: they rank last, and the counts above include them
     try:  # a long search draws most archs many times: what follows needs each once

@@ -128,7 +128,7 @@ def teg_rea(space, seed=0, budget=None, time_budget=None, population=256, tourna
         consider(space.mutate(parent, rng))
         pop.popleft()
     if not pop:
-        raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
+        raise limit.nothing_evaluated()
     best = pop[best_by_rank([v for _, v in pop])][0]
     limit.close()
     return _teg_result("teg-rea", space, best, seed, ev, traj,
@@ -183,7 +183,7 @@ def teg_reinforce(space, seed=0, budget=None, time_budget=None, lr=0.04, momentu
         traj.append({"evaluation": limit.used, "reward": reward, "arch": space.format(best),
                      "policy_argmax": space.format(tuple(space.ops[i] for i in logits.argmax(1).tolist()))})
     if not history:
-        raise UserError("the budget allowed no evaluation; raise --budget or --time-budget")
+        raise limit.nothing_evaluated()
     best = history[best_by_rank([v for _, v in history])][0]
     limit.close()
     return _teg_result("teg-reinforce", space, best, seed, ev, traj,
