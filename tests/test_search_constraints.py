@@ -647,6 +647,21 @@ def test_under_a_bound_the_answer_is_placed_among_the_feasible_archs():
     assert "feasible" not in search("nb201", method="random", proxy="params", budget=2, data="none").benchmark
 
 
+@needs_table
+def test_the_feasible_place_is_said_for_the_searched_dataset(tmp_path, capsys):
+    """With --data cifar100 the line said 'among the 285 feasible: percentile 48.8, best 89.50%': CIFAR-10's
+    figures, for a set made feasible by CIFAR-100's counts. It now names the dataset and uses its accuracy."""
+    import json
+
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--method", "random", "--proxy", "params", "--budget", "4", "--max-params", "0.3",
+              "--data", "cifar100", "--out", str(tmp_path)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert exc.value.code == 0
+    feas = json.loads((tmp_path / "result.json").read_text())["benchmark"]["feasible"]["cifar100"]
+    assert f"feasible for cifar100: C100 percentile {feas['percentile']:.1f}, best {feas['best']:.2f}%" in out, out
+
+
 def test_nan_is_worst_in_every_dominance_helper():
     # 2 objectives take the sweep, 3 the peel: NaN must rank the same way in both, and in non_dominated
     assert pareto_ranks([(float("nan"), 1.0), (2.0, 2.0)]) == [1, 0]
