@@ -226,7 +226,13 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             keep = np.zeros(len(idx), dtype=bool)
             keep[order[:prefix]] = True
             if keep.sum() < 3:
-                raise UserError("fewer than 3 sampled archs have all their scores stored; run without --only-stored")
+                held = min(len(done[p]) for p in base)
+                hint = (f"; the store holds {held:,} or more archs' scores of each of these proxies, but a sample "
+                        "of another size or seed draws other archs: give the --sample and --seed of the run that "
+                        "stored them"
+                        if held >= 3 else "")
+                raise UserError(f"fewer than 3 sampled archs have all their scores stored{hint}; or run without "
+                                "--only-stored")
             if keep.sum() < len(idx):
                 notes.append(f"analysed the {int(keep.sum())} of {len(idx)} sampled archs first in the seeded "
                              f"scoring order, a uniform random subset (scoring was not run to completion; "
