@@ -520,7 +520,9 @@ def search(
              "teg-reinforce default 500; funnel: archs scored by the whole ensemble (instead of "
              "--time-budget).")] = None,
     time_budget: Annotated[float | None, typer.Option(
-        help="Wall seconds allowed, set-up included (funnel: default 240; random, rea, teg-*, sample, das); "
+        help="Wall seconds of each search, its set-up included (images, tables, networks); starting zeronas "
+             "(about 2 s) and the report after the answer come on top (funnel: default 240; random, rea, teg-*, "
+             "sample, das); "
              "with --refine K --evaluator train, half of it is kept for the K training reads, each training for "
              "an equal share of what is left.")] = None,
     n: Annotated[int | None, typer.Option(help="sample/das: architectures to draw (NASWOT N, default 100).")] = None,

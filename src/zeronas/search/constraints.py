@@ -43,6 +43,10 @@ def nb201_params_flops(arch, dataset: str) -> tuple[float, float]:
     return params / 1e6, flops
 
 
+# NB201's feasible set per (dataset, bounds, HW table, data folder): 1.5 s to build, asked again by the report
+_NB201_FEASIBLE: dict[tuple, tuple[float, frozenset]] = {}
+
+
 def parse_objectives(text: str, what: str = "--objectives") -> list[tuple[str, str | None]]:
     """``'score,latency:edgegpu'`` or ``['score', 'latency:edgegpu']`` -> [('score', None), ('latency',
     'edgegpu')]. ``score`` (the proxy fitness, maximised) must come with one or more costs (minimised):
@@ -220,11 +224,18 @@ class Constraints:
             raise UserError(f"none of {PLUGIN_PROBE} random {self.space.name} architectures meets "
                             f"{self._violation()} (the least seen: params_M {least['params_M']:.4g}, flops_M "
                             f"{least['flops_M']:.4g}); loosen the bound")
+        key = (self.dataset, self.max_params, self.max_flops, tuple(sorted(self.max_latency.items())),
+               self.hw.sha256 if self.hw is not None else None, str(self.data_dir))
+        if key in _NB201_FEASIBLE:  # the report after a search asks again for the search's own bounds
+            self.feasible_fraction, self.feasible_strings = _NB201_FEASIBLE[key]
+            return
         archs = list(self.space.enumerate())
         ok = np.array([self.feasible(a) for a in archs])
         self.feasible_fraction = float(ok.mean())
         self.feasible_strings = frozenset(self.space.format(a) for a, keep in zip(archs, ok) if keep)
-        if not ok.any():
+        if ok.any():
+            _NB201_FEASIBLE[key] = (self.feasible_fraction, self.feasible_strings)
+        else:
             live = [self.metrics(a) for a in archs if not self.space.cut_off(a)]
             least = {k: min((m[k] for m in live if not math.isnan(m[k])), default=math.nan) for k in live[0]}
             have = ", ".join(f"{k} {v:.4g}" for k, v in least.items())
