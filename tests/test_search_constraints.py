@@ -113,7 +113,8 @@ def test_objectives_parse():
 
 @pytest.mark.parametrize("kwargs, needle", [
     (dict(objectives=5), "not int 5"), (dict(objectives=("score", 3)), "a list of texts"),
-    (dict(max_latency=5), "not int 5"), (dict(max_latency=2.5), "DEVICE=MS")])
+    (dict(max_latency=5), "not int 5"), (dict(max_latency=2.5), "DEVICE=MS"),
+    (dict(max_latency={"gpu": 1}), "max_latency= 'gpu'")])  # named as the API's keyword, not as --max-latency
 def test_api_constraints_of_a_wrong_type_are_user_errors(kwargs, needle):
     """max_latency=5 raised TypeError ('int' object is not iterable) from deep inside."""
     import zeronas

@@ -371,7 +371,8 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
     from ..validation import _is_object, check_all, check_keywords, torch_threads
 
     check_keywords(kwargs, [*strategy_keywords(method), "threads"], f"zeronas.search(method={method!r})")
-    check_all({k: v for k, v in kwargs.items() if not _is_object(v)}, "search", cli=False)
+    # max_latency={"edgegpu": 5} is a value, not an object: checked here, named as the API's keyword
+    check_all({k: v for k, v in kwargs.items() if not _is_object(v) or k == "max_latency"}, "search", cli=False)
     with torch_threads(kwargs.pop("threads", None)):  # as the CLI's --threads, for this call only
         return _search(sp, method, kwargs)
 
