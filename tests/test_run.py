@@ -110,8 +110,10 @@ def test_a_worker_killed_mid_run_is_one_line_naming_the_signal():
         pool.abort()
 
 
-def test_workers_end_with_their_driver(tmp_path):
-    """kill -9 of the driver left its pool's workers waiting on the task queue for good (0.8 GB per kill)."""
+@pytest.mark.parametrize("start_method", ["fork", "spawn", "forkserver"])
+def test_workers_end_with_their_driver(tmp_path, start_method):
+    """kill -9 of the driver left its pool's workers waiting on the task queue for good (0.8 GB per kill).
+    (A forkserver's workers are the server's children, not the driver's: they must work, then end too.)"""
     import os
     import signal
     import subprocess
@@ -121,9 +123,10 @@ def test_workers_end_with_their_driver(tmp_path):
     script = tmp_path / "driver.py"
     script.write_text(
         "import time\nfrom zeronas.run import ProcessPoolExecutorBackend\n"
-        f"pool = ProcessPoolExecutorBackend({KWARGS!r}, workers=2)\n"
-        f"next(pool.map({ARCHS!r}))\n"
-        "print(' '.join(map(str, pool.pool._processes)), flush=True)\ntime.sleep(300)\n")
+        "if __name__ == '__main__':\n"
+        f"    pool = ProcessPoolExecutorBackend({KWARGS!r}, workers=2, start_method={start_method!r})\n"
+        f"    next(pool.map({ARCHS!r}))\n"
+        "    print(' '.join(map(str, pool.pool._processes)), flush=True)\n    time.sleep(300)\n")
     driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         workers = [int(p) for p in driver.stdout.readline().split()]

@@ -62,14 +62,27 @@ def _init_worker(scorer_kwargs: dict, threads: int, parent: int | None = None):
     _WORKER = Scorer(**scorer_kwargs)
 
 
-def _exit_with_parent(parent: int, every: float = 0.5):
-    """End this worker once ``parent`` is gone: a driver killed with SIGKILL left its workers waiting on the
-    task queue for good (each holds the queue's write end too, so it never sees the end of it)."""
+def _exit_with_parent(driver: int, every: float = 0.5):
+    """End this worker once the ``driver`` process is gone: a driver killed with SIGKILL left its workers
+    waiting on the task queue for good (each holds the queue's write end too, so it never sees the end of it).
+    A forked or spawned worker is re-parented when its parent exits; a forkserver's worker is the server's
+    child, so the driver's pid is watched as well."""
     import threading
     import time
 
+    parent = os.getppid()
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # exists, another user's (a reused pid would be)
+            return True
+        return False
+
     def watch():
-        while os.getppid() == parent:
+        while os.getppid() == parent and not gone(driver):
             time.sleep(every)
         os._exit(1)
 
