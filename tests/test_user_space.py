@@ -5,6 +5,7 @@ built network; JSON and ONNX export of the answer; the MobileNetV2-style example
 import importlib.metadata
 import itertools
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -727,12 +728,47 @@ def test_an_objects_attributes_are_part_of_its_store_key(tmp_path, duck_module):
     assert revision(Scaled(1, np.arange(3))) == revision(Scaled(1, np.arange(3))) != revision(Scaled(1, np.ones(3)))
     assert revision(Scaled(1, torch.zeros(2))) != revision(Scaled(1, torch.ones(2)))
     assert revision(Scaled(1, {"a": [1, 2]})) == revision(Scaled(1, {"a": [1, 2]})) != revision(Scaled(1, {"a": [2]}))
-    lock = threading.Lock()  # no stable content: never shared with another object
-    assert revision(Scaled(1, lock)) != revision(Scaled(1, lock))
+    lock = threading.Lock()  # no stable content: its own key, the same for this lock within this process
+    assert revision(Scaled(1, lock)) == revision(Scaled(1, lock)) != revision(Scaled(1, threading.Lock()))
+
+    def times(k):
+        return lambda w: w * k
+
+    def scaled(w, k=1):
+        return w * k
+
+    # from a review: a closure's captured value, a function's defaults and a method's object count too
+    assert revision(Scaled(1, times(1))) == revision(Scaled(1, times(1))) != revision(Scaled(1, times(4)))
+    other = type(scaled)(scaled.__code__, scaled.__globals__, "scaled", (5,))
+    assert revision(Scaled(1, scaled)) != revision(Scaled(1, other))
+    bf16 = torch.bfloat16  # no numpy twin: raised TypeError
+    assert revision(Scaled(1, torch.ones(2, dtype=bf16))) != revision(Scaled(1, torch.zeros(2, dtype=bf16)))
+    torch.manual_seed(0)
+    a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    assert revision(Scaled(1, a)) == revision(Scaled(1, a)) != revision(Scaled(1, b))
+    assert revision(Scaled(1, np.int64(3))) != revision(Scaled(1, np.int64(4)))
     pinned = Scaled(2)
     pinned.network_revision = "mine-v1"
     assert revision(pinned) == "mine-v1"
     assert revision(Chain()) == resolve(Chain).network_revision  # no attributes: the class's key, as before
+
+    # the same content gives the same key in another process (a tensor's pickle differs between processes)
+    (tmp_path / "zn_state_probe.py").write_text(
+        f"import numpy as np, torch\nfrom torch import nn\nfrom {duck_module} import Chain\n"
+        "class Configured(Chain):\n"
+        "    def __init__(self):\n"
+        "        torch.manual_seed(0)\n"
+        "        self.cfg = {'widths': {4, 8}, 'names': ('a', 'b')}\n"
+        "        self.head, self.mask, self.table = nn.Linear(3, 2), torch.arange(4), np.eye(2)\n")
+    probe = ("import sys; sys.path[:0] = sys.argv[1:]; from zeronas.spaces.base import resolve; "
+             "from zn_state_probe import Configured; print(resolve(Configured()).network_revision)")
+    import subprocess
+    import sys
+
+    paths = [str(tmp_path), *[p for p in sys.path if p]]
+    keys = {subprocess.run([sys.executable, "-c", probe, *paths], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout.strip() for seed in (1, 2)}
+    assert len(keys) == 1 and "+state-sha256:" in keys.pop()
 
     store = tmp_path / "s.db"  # one store, the same seed: the same archs, scored anew for the wider object
     r1, r2 = (zeronas.search(Scaled(k), method="sample", n=3, proxy="params", data="none", store=store, seed=0)

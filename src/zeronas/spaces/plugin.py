@@ -311,49 +311,102 @@ def _code_digest(user_cls: type) -> str:
 
 def _with_state(revision, state: dict):
     """``revision`` joined with a digest of an object's attributes, so that objects of one class built with other
-    arguments keep their stored scores apart. Plain values, containers of them, arrays, tensors, functions and
-    picklable objects are hashed by content; an attribute none of these fits gets a one-off token, so that
-    object's scores are never replayed for another (they are recomputed in a later process)."""
+    arguments keep their stored scores apart. Plain values and containers of them, arrays, tensors, modules,
+    functions (code, defaults and closure), and objects made of these are hashed by content, the same in every
+    process; an attribute with no such content (an open file, a lock) gets a token of its own for this process,
+    so scores made with it are never replayed for another value, nor in a later process."""
     digest = hashlib.sha256()
     for name in sorted(state):
         part = _content(state[name])
-        digest.update(name.encode() + b"=" + (part if part is not None else uuid.uuid4().bytes) + b"\0")
+        digest.update(_framed(name.encode(), part if part is not None else _token(state[name])))
     tag = "state-sha256:" + digest.hexdigest()[:16]
     return f"{revision}+{tag}" if revision not in (None, "") else tag
 
 
-def _content(value, depth: int = 0) -> bytes | None:
-    """Bytes that change when ``value``'s content does (None: no such bytes found)."""
+_TOKENS: dict[int, tuple] = {}  # id -> (the value, kept alive so its id is not reused; its token)
+
+
+def _token(value) -> bytes:
+    held = _TOKENS.get(id(value))
+    if held is None or held[0] is not value:
+        held = _TOKENS[id(value)] = (value, uuid.uuid4().bytes)
+    return held[1]
+
+
+def _framed(*parts: bytes) -> bytes:
+    """Parts joined so that no two different sequences give the same bytes (each is length-prefixed)."""
+    return b"".join(len(p).to_bytes(8, "little") + p for p in parts)
+
+
+def _content(value, depth: int = 0) -> bytes | None:  # noqa: C901  (one branch per kind of value)
+    """Bytes that change when ``value``'s content does and are the same in every process (None: no such bytes
+    found)."""
     import marshal
-    import pickle
+    import types
+
+    import torch
 
     if depth > 20:
         return None
-    kind = type(value).__qualname__.encode() + b":"
+    kind = f"{type(value).__module__}.{type(value).__qualname__}".encode()
+
+    def each(items):
+        parts = [_content(v, depth + 1) for v in items]
+        return None if None in parts else parts
+
     if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
-        return kind + repr(value).encode()
+        return _framed(kind, repr(value).encode())
     if isinstance(value, (list, tuple)):
-        parts = [_content(v, depth + 1) for v in value]
-        return None if None in parts else kind + b"[" + b",".join(parts) + b"]"
+        parts = each(value)
+        return None if parts is None else _framed(kind, *parts)
     if isinstance(value, (set, frozenset)):
-        parts = [_content(v, depth + 1) for v in value]
-        return None if None in parts else kind + b"{" + b",".join(sorted(parts)) + b"}"
+        parts = each(value)
+        return None if parts is None else _framed(kind, *sorted(parts))
     if isinstance(value, dict):
-        parts = [(_content(k, depth + 1), _content(v, depth + 1)) for k, v in value.items()]
-        if any(None in kv for kv in parts):
+        parts = each(value.keys()), each(value.values())
+        if None in parts:
             return None
-        return kind + b"{" + b",".join(sorted(k + b":" + v for k, v in parts)) + b"}"
-    if isinstance(value, np.ndarray) and value.dtype != object:
-        return kind + str((value.dtype, value.shape)).encode() + np.ascontiguousarray(value).tobytes()
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a tensor
-        return _content(value.detach().cpu().numpy(), depth + 1)
-    code = getattr(getattr(value, "__func__", value), "__code__", None)
-    if code is not None:
-        return kind + marshal.dumps(code)
+        return _framed(kind, *sorted(_framed(k, v) for k, v in zip(*parts)))
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            parts = each(value.ravel().tolist())
+            return None if parts is None else _framed(kind, str(value.shape).encode(), *parts)
+        return _framed(kind, str((value.dtype.str, value.shape)).encode(), np.ascontiguousarray(value).tobytes())
+    if isinstance(value, torch.Tensor):  # any dtype (bfloat16 has no numpy twin): its raw bytes
+        t = value.detach().cpu().contiguous().reshape(-1)
+        return _framed(kind, str((t.dtype, tuple(value.shape))).encode(), t.view(torch.uint8).numpy().tobytes())
+    if isinstance(value, torch.nn.Module):  # its structure and its weights and buffers
+        weights = value.state_dict()
+        state = each(weights.values())
+        return None if state is None else _framed(kind, repr(value).encode(), *map(str.encode, weights), *state)
+    if isinstance(value, (types.FunctionType, types.MethodType)):
+        fn = getattr(value, "__func__", value)
+        cells = [c.cell_contents for c in (fn.__closure__ or ()) if _filled(c)]
+        parts = each([fn.__defaults__, fn.__kwdefaults__, *cells])
+        if parts is None:
+            return None
+        owner = _content(value.__self__, depth + 1) if isinstance(value, types.MethodType) else b""
+        return None if owner is None else _framed(kind, marshal.dumps(fn.__code__), owner, *parts)
+    if isinstance(value, np.generic):  # a numpy scalar
+        return _framed(kind, value.dtype.str.encode(), value.tobytes())
+    if isinstance(value, (types.BuiltinFunctionType, np.ufunc)):  # math.sqrt, np.exp: named, no code to hash
+        return _framed(kind, f"{getattr(value, '__module__', '')}.{value.__name__}".encode())
+    if isinstance(value, type):
+        return _framed(kind, f"{value.__module__}.{value.__qualname__}".encode())
+    if isinstance(value, types.ModuleType):
+        return _framed(kind, value.__name__.encode())
+    if hasattr(value, "__dict__") and type(value).__reduce_ex__ is object.__reduce_ex__:  # a plain object
+        parts = _content(vars(value), depth + 1)
+        return None if parts is None else _framed(kind, parts)
+    return None  # e.g. an open file, a lock: no content that stays the same
+
+
+def _filled(cell) -> bool:
     try:
-        return kind + pickle.dumps(value, protocol=4)
-    except Exception:  # noqa: BLE001  (an open file, a lock, a lambda in a container: no stable content)
-        return None
+        cell.cell_contents  # noqa: B018  (an empty cell raises)
+    except ValueError:
+        return False
+    return True
 
 
 def from_python(obj, label: str = "space=") -> SearchSpace:
