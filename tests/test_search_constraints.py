@@ -271,9 +271,10 @@ def test_a_front_under_hard_bounds_is_judged_against_the_feasible_front(tmp_path
     from zeronas.benchmarks.nb201 import load_nb201
     from zeronas.search.front_report import feasible_mask, true_front
 
-    t, hw = load_nb201(), load_hwnasbench()
+    t, hw, sp = load_nb201(), load_hwnasbench(), get_space("nb201")
     lat = hw.latency("edgegpu", "cifar10")
-    by_hand = np.array([lat[hw.index_of(a)] <= 3.0 for a in t.arch_str])  # NaN: not measured, infeasible
+    by_hand = np.array([lat[hw.index_of(a)] <= 3.0 and not sp.cut_off(sp.parse(a))  # NaN: unmeasured, out
+                        for a in t.arch_str])
     mask = feasible_mask({"dataset": "cifar10", "max_latency_ms": {"edgegpu": 3.0}})
     assert (mask == by_hand).all() and 0 < mask.sum() < len(mask)
     assert feasible_mask({"dataset": "cifar10"}) is None
@@ -290,7 +291,30 @@ def test_a_front_under_hard_bounds_is_judged_against_the_feasible_front(tmp_path
     fronts = json.loads((out / "front.json").read_text())
     assert [f["seed"] for f in fronts] == [0, 1]
     assert all(f["constraints"]["max_latency_ms"] == {"edgegpu": 3.0} for f in fronts)
+    # the plot's set is the one the answer is placed in (it was 1,535 in the plot against 1,194 in the line)
+    result = json.loads((out / "result.json").read_text())[0]
+    assert feasible_mask(result["constraints"]).sum() == result["benchmark"]["feasible"]["archs"]
     assert (out / "front.png").stat().st_size > 1000
+
+
+@needs_table
+@needs_hw
+def test_the_feasible_set_cache_keys_everything_feasibility_reads():
+    """From a review: the cache key left out the objectives' devices (archs unmeasured there are infeasible),
+    so a second search in the process got the first one's set."""
+    from zeronas.search import constraints as C
+
+    sp = get_space("nb201")
+
+    def fresh(**kw):
+        C._NB201_FEASIBLE.clear()
+        return C.Constraints(sp, "cifar10", None, max_latency={"edgegpu": 5}, **kw).feasible_strings
+
+    a, b = fresh(objectives="score,latency:edgetpu"), fresh(objectives="score,latency:edgegpu")
+    assert a != b
+    C._NB201_FEASIBLE.clear()
+    for kw, want in ((dict(objectives="score,latency:edgetpu"), a), (dict(objectives="score,latency:edgegpu"), b)):
+        assert C.Constraints(sp, "cifar10", None, max_latency={"edgegpu": 5}, **kw).feasible_strings == want
 
 
 # ---- accuracy-read accounting ----------------------------------------------------------------------------

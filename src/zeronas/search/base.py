@@ -218,7 +218,7 @@ def feasible_info(space, result, data_dir=None) -> dict:
     from ..benchmarks.nb201 import load_nb201
     from .constraints import Constraints
 
-    feasible = Constraints(space, c.get("dataset"), data_dir, **bounds).feasible_strings  # checked whole there
+    feasible = Constraints.from_described(space, c, data_dir).feasible_strings  # the search's own set
     table = load_nb201(data_dir)
     ok = np.array([s in feasible for s in table.arch_str])
     out = {"archs": int(ok.sum())}

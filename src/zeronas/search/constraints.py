@@ -132,6 +132,18 @@ class Constraints:
         """Whether draws are filtered: a bound is given, or an objective's device lacks some measurements."""
         return self.max_params is not None or self.max_flops is not None or bool(self.devices)
 
+    @classmethod
+    def from_described(cls, space, described: dict, data_dir=None) -> Constraints:
+        """The constraints a result recorded (``describe()``'s dict) made again, for reporting: the same
+        bounds and objectives, so the same feasible set (NB201: ``feasible_strings``)."""
+        costs = {"params_M": "params", "flops_M": "flops"}
+        objectives = described.get("objectives")
+        text = ",".join(costs.get(k) or k.replace("latency_ms:", "latency:") for k in objectives) \
+            if objectives else None
+        return cls(space, described.get("dataset"), data_dir, max_params=described.get("max_params_M"),
+                   max_flops=described.get("max_flops_M"), max_latency=described.get("max_latency_ms"),
+                   objectives=text)
+
     def describe(self) -> dict:
         """The constraints as the result's protocol records them."""
         out = {"dataset": self.dataset}
@@ -224,16 +236,18 @@ class Constraints:
             raise UserError(f"none of {PLUGIN_PROBE} random {self.space.name} architectures meets "
                             f"{self._violation()} (the least seen: params_M {least['params_M']:.4g}, flops_M "
                             f"{least['flops_M']:.4g}); loosen the bound")
+        # everything feasible() reads: the bounds, the objectives' devices (unmeasured archs are left out), the
+        # tables; never cached for the user's own images (their class count and size change the counts)
         key = (self.dataset, self.max_params, self.max_flops, tuple(sorted(self.max_latency.items())),
-               self.hw.sha256 if self.hw is not None else None, str(self.data_dir))
-        if key in _NB201_FEASIBLE:  # the report after a search asks again for the search's own bounds
+               tuple(self.devices), self.hw.sha256 if self.hw is not None else None, str(self.data_dir))
+        if self.images_info is None and key in _NB201_FEASIBLE:  # the report asks again for the search's own
             self.feasible_fraction, self.feasible_strings = _NB201_FEASIBLE[key]
             return
         archs = list(self.space.enumerate())
         ok = np.array([self.feasible(a) for a in archs])
         self.feasible_fraction = float(ok.mean())
         self.feasible_strings = frozenset(self.space.format(a) for a, keep in zip(archs, ok) if keep)
-        if ok.any():
+        if ok.any() and self.images_info is None:
             _NB201_FEASIBLE[key] = (self.feasible_fraction, self.feasible_strings)
         else:
             live = [self.metrics(a) for a in archs if not self.space.cut_off(a)]

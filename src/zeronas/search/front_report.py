@@ -92,20 +92,17 @@ def best_feasible(feasible_mask: np.ndarray, dataset: str = "cifar10", data_dir=
 
 
 def feasible_mask(constraints: dict, data_dir=None) -> np.ndarray | None:
-    """Which of the 15,625 NB201 archs (index order) meet a result's hard bounds (``max_params_M``,
-    ``max_flops_M``, ``max_latency_ms``), counted for its dataset; None without bounds. An arch HW-NAS-Bench did
-    not measure on a bounded device is infeasible, as in the search."""
-    dataset = constraints.get("dataset", "cifar10")
-    bounds = [(c, constraints[k]) for c, k in (("params", "max_params_M"), ("flops", "max_flops_M"))
-              if constraints.get(k) is not None]
-    bounds += [(f"latency:{dev}", ms) for dev, ms in (constraints.get("max_latency_ms") or {}).items()]
-    if not bounds:
+    """Which of the 15,625 NB201 archs (index order) the search could answer under a result's hard bounds
+    (``max_params_M``, ``max_flops_M``, ``max_latency_ms``): its own feasible set (``Constraints``: cut-off
+    cells and archs unmeasured on a device it names are out too); None without bounds."""
+    from ..benchmarks.nb201 import load_nb201
+    from ..spaces import space as get_space
+    from .constraints import Constraints
+
+    if all(constraints.get(k) is None for k in ("max_params_M", "max_flops_M", "max_latency_ms")):
         return None
-    mask = np.ones(15625, dtype=bool)
-    for cost, bound in bounds:
-        with np.errstate(invalid="ignore"):
-            mask &= space_costs(cost, dataset, data_dir) <= bound  # NaN compares False
-    return mask
+    feasible = Constraints.from_described(get_space("nb201"), constraints, data_dir).feasible_strings
+    return np.array([s in feasible for s in load_nb201(data_dir).arch_str])
 
 
 def _cost_of(key: str) -> str:
