@@ -193,7 +193,7 @@ def main():
     env = None if args.mode != "check" or args.native_kernels else pinned_env(dict(os.environ))
     if env is not None:  # kernels are chosen when torch loads: rerun with them set
         sys.stdout.flush()
-        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+        os.execve(sys.executable, getattr(sys, "orig_argv", [sys.executable, *sys.argv]), env)  # -X, -u kept
     args.datasets = [d for d in args.datasets.split(",") if d]
     args.proxies = [p for p in args.proxies.split(",") if p]
     try:

@@ -474,3 +474,24 @@ def test_a_time_budget_that_allows_no_evaluation_says_what_would():
     assert re.search(r"took 3\.0 s of the first stage's 30% of the 10 s given; raise --time-budget to (\d+) s", msg)
     assert int(re.search(r"to (\d+) s", msg).group(1)) >= 20  # twice the set-up, in the stage's share
     assert "raise --budget" in str(Budget(5, None).nothing_evaluated())
+
+
+@pytest.mark.parametrize("method", ["sample", "rea", "funnel"])
+def test_searches_that_evaluate_nothing_say_why(method):
+    from zeronas.search import search
+
+    # a microsecond: less than any set-up (a warm process set up in under a millisecond and evaluated once)
+    with pytest.raises(UserError, match=r"the set-up .* took [\d.]+ s of .*the 1e-06 s given; raise --time-budget"):
+        search("nb201", method=method, proxy="params", data="none", time_budget=1e-6)
+
+
+def test_torch_threads_are_restored_when_the_call_fails():
+    import torch
+
+    from zeronas.validation import torch_threads
+
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError), torch_threads(1 if before > 1 else 2):
+        assert torch.get_num_threads() != before
+        raise RuntimeError("inside the call")
+    assert torch.get_num_threads() == before

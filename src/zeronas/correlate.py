@@ -227,9 +227,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             keep[order[:prefix]] = True
             if keep.sum() < 3:
                 held = min(len(done[p]) for p in base)
-                hint = (f"; the store holds {held:,} or more archs' scores of each of these proxies, but a sample "
-                        "of another size or seed draws other archs: give the --sample and --seed of the run that "
-                        "stored them"
+                hint = (f"; the store holds {held:,} or more archs' scores of each of these proxies: if they come "
+                        "from a run with another --sample or --seed, give those (another sample draws other "
+                        "archs); if that run stopped early, finish it without --only-stored"
                         if held >= 3 else "")
                 raise UserError(f"fewer than 3 sampled archs have all their scores stored{hint}; or run without "
                                 "--only-stored")

@@ -139,14 +139,17 @@ class ProcessPoolExecutorBackend:
 
         deadline = time.monotonic() + 2.0  # the dead worker may not be reaped yet
         while True:
-            signals = [-p.exitcode for p in self._seen.values() if p.exitcode is not None and p.exitcode < 0]
-            if signals or time.monotonic() > deadline:
+            codes = [p.exitcode for p in self._seen.values() if p.exitcode]
+            # the pool ends the other workers with SIGTERM after one died: the cause is any other signal
+            causes = [-c for c in codes if c < 0 and -c != signal.SIGTERM]
+            if causes or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        if not signals:
-            return "ended abruptly"
-        # the pool ends the other workers with SIGTERM after one died: the first cause is the rarer signal
-        first = signal.SIGKILL if signal.SIGKILL in signals else signals[0]
+        if not causes:
+            exits = [c for c in codes if c > 0]
+            return (f"it exited with code {exits[0]}" if exits else
+                    "killed by SIGTERM" if codes else "ended abruptly")
+        first = signal.SIGKILL if signal.SIGKILL in causes else causes[0]
         name = signal.Signals(first).name if first in signal.Signals._value2member_map_ else f"signal {first}"
         return f"killed by {name}" + (": the out-of-memory killer, or kill -9" if first == signal.SIGKILL else "")
 

@@ -249,6 +249,7 @@ class Budget:
         if seconds is not None and seconds <= 0:
             raise UserError(f"--time-budget must be positive, not {seconds}")
         self.evaluations, self.seconds = evaluations, seconds
+        self.given = seconds  # the user's --time-budget, where a search keeps part of it for later (reads)
         self.t0 = time.perf_counter()
         self.used = 0
         self.label = label
@@ -256,13 +257,15 @@ class Budget:
         self._last = self.t0
         self._prev = self._cost = None
 
-    def nothing_evaluated(self, share: float = 1.0, given: float | None = None) -> UserError:
+    def nothing_evaluated(self, share: float | None = None, given: float | None = None) -> UserError:
         """The error of a search that made no evaluation, saying why: with a time budget, how long the set-up
-        took against the ``share`` of the ``given`` seconds (default: this budget's) its first stage had, and
-        a time budget that would leave room (the set-up again, plus as much for evaluations)."""
+        took against the ``share`` of the ``given`` seconds (default: ``self.given``, and the share this
+        budget's seconds are of it) its first stage had, and a time budget that would leave room (the set-up
+        again, plus as much for evaluations)."""
         if self.seconds is None:
             return UserError("the budget allowed no evaluation; raise --budget")
-        given = self.seconds if given is None else given
+        given = self.given if given is None else given
+        share = self.seconds / given if share is None else share
         spent = time.perf_counter() - self.t0
         stage = f"the first stage's {share:.0%} of " if share < 1 else ""
         enough = 5 * math.ceil(2 * spent / share / 5)

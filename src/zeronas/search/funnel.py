@@ -266,7 +266,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
         pool_archs.append(a)
         limit.tick()
     if not pool_archs:
-        raise limit.nothing_evaluated(POOL_SHARE * limit.seconds / full_seconds if full_seconds else 1.0,
+        raise limit.nothing_evaluated(POOL_SHARE * limit.seconds / full_seconds if full_seconds else None,
                                       full_seconds)
     # 2. screen: dear members in cheap-ensemble order (a pure data-free ensemble is complete already)
     cheap_score = members.ranking(pool_archs, members.cheap)

@@ -258,10 +258,10 @@ def _draw_and_rank(space, proxy, n, seed, budget, time_budget, default_n, **kw) 
     rng = rng_for(seed)
     t_start = time.perf_counter()
     cons, refining = _setup(space, kw, seed)
-    time_budget = _reserve_reads(time_budget, refining, t_start)
+    given, time_budget = time_budget, _reserve_reads(time_budget, refining, t_start)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(n, time_budget, label="sample")
-    limit.t0 = t_start
+    limit.t0, limit.given = t_start, given
     traj, seen = [], []
     while not limit.exhausted:
         a = cons.sample(rng)
@@ -311,10 +311,10 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
     rng = rng_for(seed)
     t_start = time.perf_counter()
     cons, refining = _setup(space, kw, seed)
-    time_budget = _reserve_reads(time_budget, refining, t_start)
+    given, time_budget = time_budget, _reserve_reads(time_budget, refining, t_start)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
     limit = Budget(budget, time_budget, label="rea")
-    limit.t0 = t_start
+    limit.t0, limit.given = t_start, given
     pop = collections.deque()
     traj, seen = [], []
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import collections
 import math
+import time
 
 import numpy as np
 import torch
@@ -109,8 +110,10 @@ def teg_rea(space, seed=0, budget=None, time_budget=None, population=256, tourna
     if tournament > population:
         raise UserError(f"--tournament ({tournament}) cannot exceed --population ({population})")
     rng = rng_for(seed)
+    t_start = time.perf_counter()  # the evaluator's set-up (images) counts against the time, as in every search
     ev = _evaluator(space, {**kw, "seed": seed})
     limit = Budget(budget, time_budget, label="teg-rea")
+    limit.t0 = t_start
     pop: collections.deque = collections.deque()
     traj = []
 
@@ -157,6 +160,7 @@ class _RewardBuffer:
 def teg_reinforce(space, seed=0, budget=None, time_budget=None, lr=0.04, momentum=0.9, **kw) -> SearchResult:
     """REINFORCE on the TEG reward; ``budget`` = number of sampled architectures (official: 500)."""
     budget = budget if budget is not None or time_budget is not None else 500
+    t_start = time.perf_counter()
     ev = _evaluator(space, {**kw, "seed": seed})
     gen = torch.Generator().manual_seed(seed)
     logits = torch.nn.Parameter(1e-3 * torch.randn(len(space.edges), len(space.ops), generator=gen,
@@ -165,6 +169,7 @@ def teg_reinforce(space, seed=0, budget=None, time_budget=None, lr=0.04, momentu
     num = den = 0.0  # EMA baseline (bias-corrected, as in the official ExponentialMovingAverage)
     buffer, history, traj = _RewardBuffer(), [], []
     limit = Budget(budget, time_budget, label="teg-reinforce")
+    limit.t0 = t_start
     while not limit.exhausted:
         probs = torch.softmax(logits, dim=-1)
         action = torch.multinomial(probs.detach(), 1, generator=gen).squeeze(1)
