@@ -77,8 +77,8 @@ def _exit_with_parent(driver: int, every: float = 0.5):
             os.kill(pid, 0)
         except ProcessLookupError:
             return True
-        except PermissionError:  # exists, another user's (a reused pid would be)
-            return True
+        except PermissionError:  # it exists (a sandbox may deny the probe): never end a healthy worker on it
+            return False
         return False
 
     def watch():
