@@ -657,10 +657,9 @@ def search(
         b = r.benchmark
         feas = b.get("feasible")
         # feasibility is counted for the searched dataset (latency and FLOPs differ per dataset): judged there
-        fds = (r.constraints or {}).get("dataset") if feas and (r.constraints or {}).get("dataset") in feas \
-            else "cifar10"
+        fds = (r.constraints or {}).get("dataset") or "cifar10"
         among = (f"; among the {feas['archs']:,} feasible for {fds}: {SHORT_DATASET[fds]} percentile "
-                 f"{feas[fds]['percentile']:.1f}, best {feas[fds]['best']:.2f}%" if feas else "")
+                 f"{feas[fds]['percentile']:.1f}, best {feas[fds]['best']:.2f}%" if feas and fds in feas else "")
         acc = (f"C10 {b['cifar10']:.2f}% / C100 {b['cifar100']:.2f}% / IN16 {b['imagenet16-120']:.2f}% "
                f"(C10 percentile {b['cifar10_percentile']:.1f}{among})" if "cifar100" in b else
                f"{b['target']} {b['cifar10']:.2f}% (percentile {b['cifar10_percentile']:.1f} in the table"

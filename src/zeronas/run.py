@@ -45,12 +45,12 @@ class InProcessExecutor:
         pass
 
 
-def _init_worker(scorer_kwargs: dict, threads: int, parent: int | None = None):
+def _init_worker(scorer_kwargs: dict, threads: int, driver: int | None = None):
     global _WORKER
     import signal
 
-    if parent is not None:
-        _exit_with_parent(parent)
+    if driver is not None:
+        _exit_with_driver(driver)
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker must not inherit the CLI's SIGTERM unwind
     # Ctrl-C is the driver's to handle (it stops the workers): a worker interrupted mid-arch reported the
@@ -62,7 +62,7 @@ def _init_worker(scorer_kwargs: dict, threads: int, parent: int | None = None):
     _WORKER = Scorer(**scorer_kwargs)
 
 
-def _exit_with_parent(driver: int, every: float = 0.5):
+def _exit_with_driver(driver: int, every: float = 0.5):
     """End this worker once the ``driver`` process is gone: a driver killed with SIGKILL left its workers
     waiting on the task queue for good (each holds the queue's write end too, so it never sees the end of it).
     A forked or spawned worker is re-parented when its parent exits; a forkserver's worker is the server's
@@ -78,7 +78,7 @@ def _exit_with_parent(driver: int, every: float = 0.5):
         except ProcessLookupError:
             return True
         except PermissionError:  # it exists (a sandbox may deny the probe): never end a healthy worker on it
-            return False
+            pass
         return False
 
     def watch():

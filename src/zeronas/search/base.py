@@ -243,14 +243,17 @@ class Budget:
     """Stops a search after ``evaluations`` proxy evaluations or ``seconds`` of wall time, and shows its
     progress (the fraction of whichever budget runs out first) with an ETA when ``show_progress`` is on."""
 
-    def __init__(self, evaluations: int | None = None, seconds: float | None = None, label: str = "search"):
+    def __init__(self, evaluations: int | None = None, seconds: float | None = None, label: str = "search",
+                 start: float | None = None, given: float | None = None):
         if evaluations is not None and evaluations < 1:
             raise UserError(f"--budget must be at least 1 evaluation, not {evaluations}")
         if seconds is not None and seconds <= 0:
             raise UserError(f"--time-budget must be positive, not {seconds}")
         self.evaluations, self.seconds = evaluations, seconds
-        self.given = seconds  # the user's --time-budget, where a search keeps part of it for later (reads)
-        self.t0 = time.perf_counter()
+        # given: the user's --time-budget, where a search keeps part of it for later (reads); start: the
+        # search's first perf_counter() instant, so that its set-up counts against the time
+        self.given = seconds if given is None else given
+        self.t0 = time.perf_counter() if start is None else start
         self.used = 0
         self.label = label
         self._bar = None

@@ -77,6 +77,12 @@ def parse_objectives(text: str, what: str = "--objectives") -> list[tuple[str, s
     return out
 
 
+def objective_text(key: str) -> str:
+    """The inverse of ``objective_key``, as ``--objectives`` writes it: params_M -> params, latency_ms:pixel3 ->
+    latency:pixel3."""
+    return {"params_M": "params", "flops_M": "flops"}.get(key) or key.replace("latency_ms:", "latency:")
+
+
 def objective_key(obj: tuple[str, str | None]) -> str:
     """The field a front point stores an objective under: score, params_M, flops_M or latency_ms:DEVICE."""
     name, dev = obj
@@ -136,10 +142,8 @@ class Constraints:
     def from_described(cls, space, described: dict, data_dir=None) -> Constraints:
         """The constraints a result recorded (``describe()``'s dict) made again, for reporting: the same
         bounds and objectives, so the same feasible set (NB201: ``feasible_strings``)."""
-        costs = {"params_M": "params", "flops_M": "flops"}
         objectives = described.get("objectives")
-        text = ",".join(costs.get(k) or k.replace("latency_ms:", "latency:") for k in objectives) \
-            if objectives else None
+        text = ",".join(map(objective_text, objectives)) if objectives else None
         return cls(space, described.get("dataset"), data_dir, max_params=described.get("max_params_M"),
                    max_flops=described.get("max_flops_M"), max_latency=described.get("max_latency_ms"),
                    objectives=text)
@@ -247,8 +251,9 @@ class Constraints:
         ok = np.array([self.feasible(a) for a in archs])
         self.feasible_fraction = float(ok.mean())
         self.feasible_strings = frozenset(self.space.format(a) for a, keep in zip(archs, ok) if keep)
-        if ok.any() and self.images_info is None:
-            _NB201_FEASIBLE[key] = (self.feasible_fraction, self.feasible_strings)
+        if ok.any():
+            if self.images_info is None:
+                _NB201_FEASIBLE[key] = (self.feasible_fraction, self.feasible_strings)
         else:
             live = [self.metrics(a) for a in archs if not self.space.cut_off(a)]
             least = {k: min((m[k] for m in live if not math.isnan(m[k])), default=math.nan) for k in live[0]}

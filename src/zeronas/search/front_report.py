@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .constraints import hypervolume_2d, nb201_params_flops
+from .constraints import hypervolume_2d, nb201_params_flops, objective_text
 
 ACC_COLUMNS = {"cifar10": "cifar10_test_acc", "cifar100": "cifar100_test_acc",
                "imagenet16-120": "imagenet16_120_test_acc"}
@@ -105,10 +105,6 @@ def feasible_mask(constraints: dict, data_dir=None) -> np.ndarray | None:
     return np.array([s in feasible for s in load_nb201(data_dir).arch_str])
 
 
-def _cost_of(key: str) -> str:
-    return {"params_M": "params", "flops_M": "flops"}.get(key) or key.replace("latency_ms:", "latency:")
-
-
 def plot_front(results, path: Path, data_dir=None) -> None:
     """Draw a Pareto search's front (one result, or several seeds' results: one colour each): its archs at their
     test accuracy against each cost objective (one panel per cost), with the true front of the table (NB201
@@ -133,7 +129,7 @@ def plot_front(results, path: Path, data_dir=None) -> None:
     fig, axes = plt.subplots(1, len(costs), figsize=(6 * len(costs), 4), squeeze=False)
     colours = plt.get_cmap("tab10")
     for ax, key in zip(axes[0], costs):
-        cost = _cost_of(key)
+        cost = objective_text(key)
         if have_acc:
             pts, front = true_front(cost, dataset, data_dir, mask)
             if mask is not None:

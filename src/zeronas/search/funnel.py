@@ -222,8 +222,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     label_free_seconds = _reserve_reads(time_budget, refining, t_start)
     reads_share = 0.0 if time_budget is None else 1 - label_free_seconds / time_budget
     time_budget = None if time_budget is None else time_budget * (1 - keep - reads_share)
-    limit = Budget(budget, time_budget, label="funnel")
-    limit.t0 = t_start
+    limit = Budget(budget, time_budget, label="funnel", start=t_start, given=full_seconds)
     members = _Members(space, proxy, seed, _scorer_kwargs(kw))
     cost = None  # Pareto mode: the first cost objective spreads the screen and picks the leaders
     if cons.objectives:
@@ -266,8 +265,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
         pool_archs.append(a)
         limit.tick()
     if not pool_archs:
-        raise limit.nothing_evaluated(POOL_SHARE * limit.seconds / full_seconds if full_seconds else None,
-                                      full_seconds)
+        raise limit.nothing_evaluated(POOL_SHARE * limit.seconds / full_seconds if full_seconds else None)
     # 2. screen: dear members in cheap-ensemble order (a pure data-free ensemble is complete already)
     cheap_score = members.ranking(pool_archs, members.cheap)
     if cost is None:

@@ -260,8 +260,7 @@ def _draw_and_rank(space, proxy, n, seed, budget, time_budget, default_n, **kw) 
     cons, refining = _setup(space, kw, seed)
     given, time_budget = time_budget, _reserve_reads(time_budget, refining, t_start)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
-    limit = Budget(n, time_budget, label="sample")
-    limit.t0, limit.given = t_start, given
+    limit = Budget(n, time_budget, label="sample", start=t_start, given=given)
     traj, seen = [], []
     while not limit.exhausted:
         a = cons.sample(rng)
@@ -313,8 +312,7 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
     cons, refining = _setup(space, kw, seed)
     given, time_budget = time_budget, _reserve_reads(time_budget, refining, t_start)
     fit = Fitness(space, proxy, seed=seed, **_scorer_kwargs(kw))
-    limit = Budget(budget, time_budget, label="rea")
-    limit.t0, limit.given = t_start, given
+    limit = Budget(budget, time_budget, label="rea", start=t_start, given=given)
     pop = collections.deque()
     traj, seen = [], []
 

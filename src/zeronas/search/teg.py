@@ -112,8 +112,7 @@ def teg_rea(space, seed=0, budget=None, time_budget=None, population=256, tourna
     rng = rng_for(seed)
     t_start = time.perf_counter()  # the evaluator's set-up (images) counts against the time, as in every search
     ev = _evaluator(space, {**kw, "seed": seed})
-    limit = Budget(budget, time_budget, label="teg-rea")
-    limit.t0 = t_start
+    limit = Budget(budget, time_budget, label="teg-rea", start=t_start)
     pop: collections.deque = collections.deque()
     traj = []
 
@@ -168,8 +167,7 @@ def teg_reinforce(space, seed=0, budget=None, time_budget=None, lr=0.04, momentu
     opt = torch.optim.Adam([logits], lr=lr)
     num = den = 0.0  # EMA baseline (bias-corrected, as in the official ExponentialMovingAverage)
     buffer, history, traj = _RewardBuffer(), [], []
-    limit = Budget(budget, time_budget, label="teg-reinforce")
-    limit.t0 = t_start
+    limit = Budget(budget, time_budget, label="teg-reinforce", start=t_start)
     while not limit.exhausted:
         probs = torch.softmax(logits, dim=-1)
         action = torch.multinomial(probs.detach(), 1, generator=gen).squeeze(1)
