@@ -125,7 +125,7 @@ def test_only_stored_analyses_the_stored_prefix_of_the_scoring_order(tmp_path):
     assert len(prefix) == 1 and "7 more archs" in prefix[0]
     assert any(n.startswith("only 4 archs: rho is uncertain") for n in part.meta["notes"])
     # another sample size draws other archs: the error says so instead of 'fewer than 3 ... stored' alone
-    with pytest.raises(UserError, match="holds 11 or more archs.*another --sample or --seed, give those"):
+    with pytest.raises(UserError, match="holds 11 or more archs.*another sample= or seed=, give those"):
         correlate(proxies="params", sample=400, seed=3, store=db, only_stored=True)
 
 

@@ -163,3 +163,42 @@ def test_python_api_rejects_unknown_keywords():
     with pytest.raises(UserError, match="unknown keyword 'sampel'"):
         zeronas.correlate(sampel=5)
     assert callable(zeronas.search) and callable(zeronas.correlate) and zeronas.search.perturb is not None
+
+
+def test_python_api_errors_name_keywords_not_flags(capsys):
+    """A fault found past the edge checks (here rea's tournament against its population) is one text in the
+    code; a Python caller reads it in keywords, a CLI user in flags."""
+    import zeronas
+    from zeronas.errors import UserError
+
+    with pytest.raises(UserError) as exc:
+        zeronas.search("nb201", method="rea", population=5, tournament=10, budget=5)
+    assert str(exc.value) == "tournament=10 cannot exceed population=5"
+    code, err = _run(["search", "--space", "nb201", "--method", "rea", "--population", "5", "--tournament", "10",
+                      "--budget", "5"], capsys)
+    assert code == 2 and "--tournament (10) cannot exceed --population (5)" in err
+
+
+@pytest.mark.parametrize("cli, api", [
+    ("pass --data cifar10 with the data folder present", "pass data='cifar10' with the data folder present"),
+    ("use --device cpu", "use device='cpu'"),
+    ("--device 'gpu' is not a torch device", "device='gpu' is not a torch device"),
+    ("random search needs --budget N or --time-budget SECONDS", "random search needs budget=N or time_budget=SECONDS"),
+    ("--refine picks one answer, not with --objectives (a front)",
+     "refine= picks one answer, not with objectives= (a front)"),
+    ("raise --time-budget to 20 s", "raise time_budget= to 20 s"),
+    ("lower --C or --N", "lower channels= or cells="),
+    ("--set das.lam=64: bad", "options={'das': {'lam': 64}}: bad"),
+    ("use 'zeronas search --space darts' instead of --space nb301", "use 'zeronas search --space darts' instead of "
+     "space='nb301'"),
+    ("see 'zeronas search --help'; --help lists them", "see 'zeronas search --help'; --help lists them"),
+    ("rerun with --only-stored, or --no-plot", "rerun with only_stored=True, or plot=False"),
+    ("pip install torchvision==0.28.0 --no-deps", "pip install torchvision==0.28.0 --no-deps"),
+])
+def test_flags_in_a_message_as_keywords(cli, api):
+    assert V.as_keywords(cli) == api
+
+
+def test_switches_are_the_clis_on_off_flags():
+    flags = {p.name for _, cmd in COMMANDS for p in cmd.params if getattr(p, "is_flag", False) and p.name != "help"}
+    assert flags == set(V.SWITCHES)

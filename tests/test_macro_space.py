@@ -70,7 +70,7 @@ def test_macro_correlate(tmp_path):
     assert np.array_equal(res.values["params"], t.column("params")[idx])  # params proxy == benchmark params
     with pytest.raises(UserError, match="CIFAR-10 accuracy only"):
         correlate(space="macro", dataset="cifar100", proxies="params", sample=5, store=tmp_path / "s.db")
-    with pytest.raises(UserError, match="drop --protocol"):
+    with pytest.raises(UserError, match="drop protocol="):
         correlate(space="macro", proxies="params", protocol="suite-zero", store=tmp_path / "s.db")
     with pytest.raises(UserError, match="no ground-truth table"):
         correlate(space="darts", proxies="params", store=tmp_path / "s.db")

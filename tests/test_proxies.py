@@ -733,7 +733,7 @@ def test_scoring_an_ensemble_names_it_and_its_members(name, members):
     """An ensemble ranks a set: 'score' used to call it an unknown proxy."""
     import re
 
-    with pytest.raises(zn.UserError, match=f"{re.escape(name)} is a rank ensemble.*--proxies {members}$"):
+    with pytest.raises(zn.UserError, match=f"{re.escape(name)} is a rank ensemble.*proxies=\'{members}\'$"):
         zn.score(BEST, proxies=["params", name], data="none")
 
 

@@ -67,7 +67,7 @@ def test_zero_cost_pt_refuses_a_proxy_that_fails_on_every_option(fake_images, mo
     monkeypatch.setitem(base._REGISTRY, "always_nan", base.ProxySpec(
         "always_nan", lambda ctx: float("nan"), 1, "none", "n/a", description="test", reference="t"))
     monkeypatch.setattr("zeronas.search.perturb.Scorer", _scorer_with(fake_images))
-    with pytest.raises(UserError, match=r"--proxy always_nan gave no value \(NaN\) on the supernet for any option"):
+    with pytest.raises(UserError, match=r"proxy=\'always_nan\' gave no value \(NaN\) on the supernet for any option"):
         search("nb201", "zero-cost-pt", proxy="always_nan", seed=0, pool=2, validate=1, C=4, N=1, batch_size=8)
 
 
@@ -322,10 +322,10 @@ def test_search_takes_proxy_options_and_refuses_unused_ones():
     a = search("nb201", "sample", proxy="synflow", n=4, seed=0, data="none")
     b = search("nb201", "sample", proxy="zeros", n=4, seed=0, data="none")
     assert a.protocol["scorer"]["options"] == {} and b.protocol["scorer"]["proxy"] == "zeros"
-    with pytest.raises(UserError, match=r"--set das\.\* sets an option of proxy das, which --proxy synflow does "
+    with pytest.raises(UserError, match=r"options='das\.\*' sets an option of proxy das, which proxy='synflow' does "
                                         r"not run \(it runs synflow\)"):
         search("nb201", "sample", proxy="synflow", n=4, seed=0, data="none", options={"das": {"lam": 64.0}})
-    with pytest.raises(UserError, match="which --proxy zeronas-v1 does not run"):
+    with pytest.raises(UserError, match="which proxy='zeronas-v1' does not run"):
         search("nb201", "funnel", budget=3, seed=0, data="none", options={"das": {"lam": 64.0}})
     for method, kw in (("sample", {"n": 3}), ("funnel", {"budget": 3})):  # every member's options are recorded
         r = search("nb201", method, proxy="ensemble:params+meco", seed=0, data="none",
@@ -431,9 +431,9 @@ def test_python_api_takes_numpy_integers():
 
 def test_sample_refuses_n_and_budget_that_differ():
     """--n 10 --budget 30 silently drew 30; the same number twice is fine, and either alone sets N."""
-    with pytest.raises(UserError, match=r"--n 10 and --budget 30 both set how many architectures sample draws"):
+    with pytest.raises(UserError, match=r"n=10 and budget=30 both set how many architectures sample draws"):
         search("nb201", "sample", proxy="params", n=10, budget=30, data="none")
-    with pytest.raises(UserError, match=r"--n 5 and --budget 6"):
+    with pytest.raises(UserError, match=r"n=5 and budget=6"):
         search("nb201", "das", proxy="params", n=5, budget=6, data="none")
     for kw in (dict(n=4), dict(budget=4), dict(n=4, budget=4)):
         r = search("nb201", "sample", proxy="params", data="none", **kw)
@@ -481,7 +481,7 @@ def test_searches_that_evaluate_nothing_say_why(method):
     from zeronas.search import search
 
     # a microsecond: less than any set-up (a warm process set up in under a millisecond and evaluated once)
-    with pytest.raises(UserError, match=r"the set-up .* took [\d.]+ s of .*the 1e-06 s given; raise --time-budget"):
+    with pytest.raises(UserError, match=r"the set-up .* took [\d.]+ s of .*the 1e-06 s given; raise time_budget="):
         search("nb201", method=method, proxy="params", data="none", time_budget=1e-6)
 
 

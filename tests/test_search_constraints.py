@@ -581,7 +581,7 @@ def test_funnel_local_refine_stays_feasible_counts_reads_and_keeps_the_budget():
 
 
 def test_local_refine_strategy_needs_a_neighbourhood_search(capsys):
-    with pytest.raises(UserError, match="--refine-strategy local needs"):
+    with pytest.raises(UserError, match="refine_strategy='local' needs"):
         search("nb201", "sample", proxy="params", n=2, data="none", refine=1, refine_strategy="local")
     assert "--refine-strategy" in _one_line_exit_2(["search", "--method", "funnel", "--proxy", "params", "--data",
                                                     "none", "--budget", "2", "--refine-strategy", "top"], capsys)
@@ -596,7 +596,7 @@ def test_unmeetable_size_bound_outside_nb201_is_refused_before_the_search(sp, mo
 
     monkeypatch.setattr(C, "PLUGIN_PROBE", 5)
     store = tmp_path / "s.db"
-    with pytest.raises(UserError, match=f"none of 5 random {sp} architectures meets --max-params 0.001 "
+    with pytest.raises(UserError, match=f"none of 5 random {sp} architectures meets max_params=0.001 "
                                         r"\(the least seen: params_M [0-9.]+"):
         search(get_space(sp), method="random", proxy="params", budget=3, max_params=0.001, data="none",
                store=str(store))

@@ -78,7 +78,7 @@ def test_resume_with_another_recipe_is_refused(separable, tmp_path):
         with pytest.raises(UserError, match="was trained with another recipe") as err:
             train("nb201", ARCH, tmp_path / "a", progress=False, **{**TINY, **change})
         assert said in str(err.value) and "\n" not in str(err.value)
-        assert "pass --no-resume" in str(err.value)
+        assert "pass resume=False" in str(err.value)
     assert {f: (tmp_path / "a" / f).read_bytes() for f in before} == before
     # a checkpoint written before a recipe field existed: the field had its default then (here: no cutout)
     ckpt = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
@@ -255,11 +255,11 @@ def test_export_refuses_a_file_name_of_another_format_before_writing(tmp_path):
     """--format torchscript --out m.onnx used to overwrite an ONNX file with TorchScript."""
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"a real onnx file")
-    with pytest.raises(UserError, match=r"ends in \.onnx, the suffix of --format onnx, but --format torchscript was "
-                                         r"given: name it \*\.pt or pass --format onnx"):
+    with pytest.raises(UserError, match=r"ends in \.onnx, the suffix of format='onnx', but format='torchscript' was "
+                                         r"given: name it \*\.pt or pass format='onnx'"):
         export("nb201", ARCH, "torchscript", onnx)
     assert onnx.read_bytes() == b"a real onnx file"
-    with pytest.raises(UserError, match=r"\.pt, the suffix of --format torchscript"):
+    with pytest.raises(UserError, match=r"\.pt, the suffix of format='torchscript'"):
         export("nb201", ARCH, "json", tmp_path / "m.pt")
     assert export("nb201", ARCH, "json", tmp_path / "m.txt").exists()  # an unknown suffix is the user's choice
 

@@ -528,7 +528,7 @@ def _small_net_file(tmp_path) -> str:
 
 @pytest.mark.parametrize("argv,api,needle", [
     # --device cuda with --model (and the API) used to reach the model probe and raise torch's AssertionError
-    pytest.param(["--device", "cuda"], {"device": "cuda"}, "no CUDA device is available; use --device cpu",
+    pytest.param(["--device", "cuda"], {"device": "cuda"}, "no CUDA device is available; use (--device |device=')cpu",
                  marks=pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal without CUDA")),
     # score --model ... --space macro used to score the model and ignore --space
     (["--space", "macro"], {"space": "macro"}, "drop --space macro|drop space='macro'"),

@@ -12,11 +12,13 @@ from it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import math
 import numbers
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -462,6 +464,105 @@ EXCLUSIVE = {
 }
 
 
+_CALLER = contextvars.ContextVar("zeronas_caller", default=None)
+# a quoted zeronas command (kept as written), or a flag word followed by what may be its value: 'x', "x",
+# (x) or one bare token
+_FLAG_IN_TEXT = re.compile(r"(?P<command>'zeronas [^']*')|(?<![\w-])--(?P<flag>[A-Za-z][A-Za-z0-9]*(?:-[a-z0-9]+)*)"
+                           r"(?: (?P<token>'[^']*'|\"[^\"]*\"|\([^()\s]*\)|(?:[^\s;,()]|,(?=\S))+))?")
+# flags whose API keyword is not the flag with underscores
+KEYWORDS = {"--C": "channels", "--N": "cells", "--set": "options"}
+# the CLI's on/off flags (they take no value, so they have no domain); tests/test_fuzz_cli.py keeps this in step
+SWITCHES = ("nesterov", "only_stored", "plot", "resume")
+
+
+@contextlib.contextmanager
+def caller(kind: str):
+    """Mark who called zeronas, ``"cli"`` or ``"api"``, for the duration of the block. The outermost call
+    decides (the CLI's verbs call the API's functions), and where a Python API call is the outermost, a
+    UserError leaving it names options as keywords (``budget=0``) instead of the CLI's flags (``--budget 0``):
+    the deeper layers raise one text for both callers."""
+    if _CALLER.get() is not None:
+        yield
+        return
+    token = _CALLER.set(kind)
+    try:
+        yield
+    except UserError as exc:
+        if kind == "api" and exc.args and isinstance(exc.args[0], str):
+            exc.args = (as_keywords(exc.args[0]), *exc.args[1:])
+        raise
+    finally:
+        _CALLER.reset(token)
+
+
+def _is_value(name: str, token: str) -> bool:
+    """Whether ``token``, written after a flag in a message, is that option's value (``--data cifar10``) and
+    not the sentence going on (``--refine picks one answer``)."""
+    d = domain(name)
+    if token.isupper() or any(c.isdigit() or c in "./:+=_*<>" for c in token):  # N, SECONDS, 3, a.b, x=y
+        return True
+    if isinstance(d, (Int, Float)):
+        return False
+    if isinstance(d, Choice):
+        try:
+            return token in d.allowed()
+        except Exception:  # a registry that fails to load: take the word for prose
+            return False
+    if isinstance(d, Custom):  # e.g. --device cpu, --data cifar10: a word its check accepts
+        try:
+            d.check(name, token)
+            return True
+        except Exception:
+            return False
+    if name in ("proxy", "proxies", "space", "model"):
+        try:
+            from .proxies.base import list_proxies
+            from .spaces import list_spaces
+
+            known = {*list_proxies(), *list_spaces()}
+            return all(t in known for t in token.split(","))
+        except Exception:
+            return False
+    return False
+
+
+def as_keywords(message: str) -> str:
+    """A message's CLI flags as the Python API's keywords: ``--tournament (30)`` -> ``tournament=30``,
+    ``--data cifar10`` -> ``data='cifar10'``, ``raise --time-budget to 20 s`` -> ``raise time_budget= to 20 s``."""
+
+    def one(m: re.Match) -> str:
+        flag_word, token = m.group("flag"), m.group("token")
+        if m.group("command") or flag_word == "help":  # a command to run, or where to read more
+            return m.group(0)
+        name = KEYWORDS.get("--" + flag_word, flag_word.replace("-", "_"))
+        switch = name[3:] if name.startswith("no_") and name[3:] in SWITCHES else name
+        if switch in SWITCHES:
+            return f"{switch}={switch == name}" + (f" {token}" if token else "")
+        if name not in KEYWORDS.values() and not any(k.rsplit(".", 1)[-1] == name for k in DOMAINS):
+            return m.group(0)  # not a zeronas option (e.g. pip's --no-deps in an install hint)
+        if token is None:
+            return f"{name}="
+        if token[0] in "'\"":
+            return f"{name}={token}"
+        if token[0] == "(":
+            return f"{name}={token[1:-1]}"
+        bare, tail = token.rstrip(".:"), token[len(token.rstrip(".:")):]
+        if name == "options" and re.fullmatch(r"[\w-]+\.\w+=\S+", bare):  # --set PROXY.OPTION=VALUE
+            proxy, rest = bare.split(".", 1)
+            option, value = rest.split("=", 1)
+            return f"options={{{proxy!r}: {{{option!r}: {value}}}}}{tail}"
+        if not bare or not _is_value(name, bare):
+            return f"{name}= {token}"
+        try:
+            float(bare)
+            shown = bare
+        except ValueError:
+            shown = bare if bare.isupper() else repr(bare)  # a placeholder (N, SECONDS) stays as written
+        return f"{name}={shown}{tail}"
+
+    return _FLAG_IN_TEXT.sub(one, message)
+
+
 def domain(name: str, command: str | None = None):
     """The declared domain of an argument, or None (booleans and flags need none)."""
     if command is not None and f"{command}.{name}" in DOMAINS:
@@ -512,9 +613,10 @@ def validated(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        bound = sig.bind(*args, **kwargs)
-        check_all(dict(bound.arguments), fn.__name__)
-        return fn(*args, **kwargs)
+        with caller("cli"):  # the API functions a command calls keep naming options as flags
+            bound = sig.bind(*args, **kwargs)
+            check_all(dict(bound.arguments), fn.__name__)
+            return fn(*args, **kwargs)
 
     return wrapper
 
@@ -558,6 +660,10 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            with caller("api"):
+                return checked(*args, **kwargs)
+
+        def checked(*args, **kwargs):
             valid = [*named, *(extra() if callable(extra) else extra), *(["threads"] if threads else [])]
             check_keywords(kwargs, valid, f"zeronas.{fn.__name__}()")
             bound = sig.bind_partial(*args, **{k: v for k, v in kwargs.items() if k in named})

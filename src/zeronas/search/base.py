@@ -370,6 +370,13 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
     CPU threads during this call, as ``--threads``). Errors: one-line
     UserError for an unknown keyword (naming the valid ones), a value out of its range, or a method that
     does not run on the space."""
+    from ..validation import caller
+
+    with caller("api"):
+        return _checked_search(space, method, kwargs)
+
+
+def _checked_search(space, method: str, kwargs: dict) -> SearchResult:
     from ..spaces.base import resolve as resolve_space
 
     sp = resolve_space(space)
