@@ -420,6 +420,89 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
     return lines
 
 
+WHOLE_SPACE_SCORES = Path(__file__).resolve().parent / "results" / "scores" / "nb201_all" / "cifar10"  # benchmarks/frozen_ensemble_nb201.py
+
+
+def _stored_values(path: Path) -> dict:
+    """arch string -> value of one committed score snapshot (``Store.export``'s CSV), ok rows only."""
+    import csv
+    import gzip
+
+    with gzip.open(path, "rt", newline="") as f:
+        return {r["arch"]: float(r["value"]) for r in csv.DictReader(f) if r["status"] == "ok"}
+
+
+def hw_hp12_ceiling(data_dir) -> list[dict] | str:
+    """What 12-epoch reads can reach under each latency bound, from the tables alone (no search run), one dict
+    per device and bound: the gap of the hp12 argmax over every feasible arch, how many feasible archs a read
+    set must avoid (hp12 at or above that of every arch within 0.3 of the best feasible, accuracy below it),
+    and the gap of reading the top K feasible archs of zeronas-v1 ranked over the whole space (its committed
+    scores), i.e. a `top` refine after a label-free phase that had scored everything. Without the tables: the
+    reason, a string."""
+    import numpy as np
+
+    from zeronas.benchmarks.correlation import rank_ensemble
+    from zeronas.benchmarks.hwnasbench import load_hwnasbench
+    from zeronas.benchmarks.nb201 import load_nb201
+    from zeronas.search.refine import HP12
+
+    try:
+        t, hw = load_nb201(data_dir), load_hwnasbench(data_dir)
+    except Exception as exc:  # the report still writes without the tables
+        return str(exc)
+    acc = np.asarray(t.column("cifar10_test_acc"), dtype=float)
+    hp12 = np.asarray(t.column(HP12["cifar10"]), dtype=float)
+    ens = None
+    files = [WHOLE_SPACE_SCORES / f"{m}.csv.gz" for m in ("nwot", "params")]
+    if all(f.exists() for f in files):
+        cols = [_stored_values(f) for f in files]
+        ens = np.array([[c.get(a, np.nan) for a in hw.arch_str] for c in cols])
+    out = []
+    for device in HW_DEVICES:
+        lat = hw.latency(device, "cifar10")
+        for bound, pct in HW_BOUNDS.items():
+            feas = (lat <= _hw_bound(device, pct, data_dir)) & np.isfinite(acc)
+            best = float(acc[feas].max())
+            feas = np.flatnonzero(feas & np.isfinite(hp12))  # what a read can return
+            good = feas[acc[feas] >= best - 0.3]
+            # a tie with the best good read is a trap too: which of the two a search answers is arbitrary
+            traps = int(((hp12[feas] >= hp12[good].max()) & (acc[feas] < best - 0.3)).sum())
+            row = {"device": device, "bound": bound, "best_feasible": best,
+                   "hp12_argmax_gap": best - float(acc[feas[np.argmax(hp12[feas])]]), "traps": traps}
+            if ens is not None:
+                ok = feas[np.isfinite(ens[:, feas]).all(axis=0)]
+                order = ok[np.argsort(-rank_ensemble(list(ens[:, ok]), [1, 1]), kind="stable")]
+                row["zeronas_v1_top_k_gap"] = {k: best - float(acc[order[:k]][np.argmax(hp12[order[:k]])])
+                                               for k in HW_CEILING_KS}
+            out.append(row)
+    return out
+
+
+HW_CEILING_KS = (20, 50, 100)
+
+
+def hw_ceiling_markdown(ceiling: list[dict] | str) -> list[str]:
+    if isinstance(ceiling, str):
+        return ["", f"(12-epoch ceiling under bounds not computed: {ceiling})"]
+    lines = ["", "**What 12-epoch reads can reach under a bound** (from the tables alone, no search run; same "
+             "bounds as above; `benchmarks/results/search_results.json`, key `hw_hp12_ceiling`). 'hp12 argmax' "
+             "reads the 12-epoch accuracy of every feasible arch and answers the best read; 'traps' counts the "
+             "feasible archs whose hp12 read equals or beats that of every arch within 0.3 of the best feasible "
+             "while they are not: a refine meets the 0.3 target only if it reads a good arch and none of these. "
+             "'zeronas-v1 top K' ranks every feasible arch by zeronas-v1 (nwot and params over all 15,625 archs, "
+             "the committed scores of `benchmarks/frozen_ensemble_nb201.py`) and answers the hp12 best of its top "
+             "K: a `top` refine of K reads after a label-free phase that scored the whole feasible set.", "",
+             "| device | bound | best feasible | gap of the hp12 argmax | traps | "
+             + " | ".join(f"gap, zeronas-v1 top {k}" for k in HW_CEILING_KS) + " |",
+             "|---|---|---|---|---|" + "---|" * len(HW_CEILING_KS)]
+    for r in ceiling:
+        gaps = r.get("zeronas_v1_top_k_gap")
+        cells = [f"{gaps[k]:.2f}" if gaps else "—" for k in HW_CEILING_KS]
+        lines.append(f"| {r['device']} | {r['bound']} | {r['best_feasible']:.2f} | {r['hp12_argmax_gap']:.2f} | "
+                     f"{r['traps']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def summarize(rows: list[dict], args) -> dict:
     out = {}
     for label in args.methods:
@@ -549,6 +632,7 @@ def markdown(summary: dict, args, rows: list[dict] = ()) -> str:
     lines += hp12_ceiling(rows, args.data_dir)
     if args.hw_jsonl.exists():
         lines += hw_markdown([json.loads(x) for x in args.hw_jsonl.read_text().splitlines() if x.strip()], args)
+        lines += hw_ceiling_markdown(args.hw_ceiling)
     return "\n".join(lines) + "\n"
 
 
@@ -605,7 +689,9 @@ def main():
         rows = run(args)
     summary = summarize(rows, args)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"summary": summary, "settings": {k: METHODS[k][2] for k in summary}}, indent=1))
+    args.hw_ceiling = hw_hp12_ceiling(args.data_dir) if args.hw_jsonl.exists() else None
+    args.json.write_text(json.dumps({"summary": summary, "settings": {k: METHODS[k][2] for k in summary},
+                                     "hw_hp12_ceiling": args.hw_ceiling}, indent=1))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     text = markdown(summary, args, rows)
     args.out.write_text(text)
