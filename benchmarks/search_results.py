@@ -420,7 +420,8 @@ def hw_markdown(rows: list[dict], args) -> list[str]:
     return lines
 
 
-WHOLE_SPACE_SCORES = Path(__file__).resolve().parent / "results" / "scores" / "nb201_all" / "cifar10"  # benchmarks/frozen_ensemble_nb201.py
+# zeronas-v1's members over all of NB201, committed by benchmarks/frozen_ensemble_nb201.py
+WHOLE_SPACE_SCORES = Path(__file__).resolve().parent / "results" / "scores" / "nb201_all" / "cifar10"
 
 
 def _stored_values(path: Path) -> dict:

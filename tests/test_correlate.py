@@ -63,10 +63,15 @@ def test_correlate_resumes_and_validates(tmp_path):
     rows = s.count()
     assert rows == 12 + first.meta["unique_archs"]  # params per string, synflow per isomorphism class
     s.close()
-    for bad in (dict(sample=20000), dict(dataset="mnist", sample=5), dict(sample=5, protocol="nope")):
+    for bad in (dict(sample=20000), dict(dataset="mnist", sample=5), dict(sample=5, protocol="nope"),
+                dict(protocol="suite-zero", metric="valid")):
         with pytest.raises(UserError) as err:
             correlate(proxies="params", store=db, **bad)
         assert "\n" not in str(err.value), bad
+    # a preset's target is the paper's: an explicit metric beside it is refused, not ignored
+    with pytest.raises(UserError, match=r"protocol='suite-zero' sets the target itself "
+                                        r"\(naslib_cifar10_valacc_1seed\); drop metric="):
+        correlate(proxies="params", store=db, protocol="suite-zero", metric="test")
     s = Store(db)
     assert s.count() == rows  # refused input writes nothing to the store
     s.close()

@@ -67,6 +67,10 @@ def test_macro_correlate(tmp_path):
     t = zn.benchmarks.load_macro()
     idx = res.meta["indices"]
     assert res.meta["target"] == "mean_acc" and res.meta["archs"] == 12
+    # the table has test accuracy only: an explicit validation metric is refused, never answered with test
+    with pytest.raises(UserError, match=r"test accuracy only \(mean of 3 runs\), no 'valid' accuracy; "
+                                        r"use metric='test', or leave metric= out"):
+        correlate(space="macro", proxies="params", sample=5, metric="valid", store=tmp_path / "s.db")
     assert np.array_equal(res.values["params"], t.column("params")[idx])  # params proxy == benchmark params
     with pytest.raises(UserError, match="CIFAR-10 accuracy only"):
         correlate(space="macro", dataset="cifar100", proxies="params", sample=5, store=tmp_path / "s.db")

@@ -384,7 +384,10 @@ def test_zc_table_parses_and_params_match_naslib():
     if table.path.name != "nb101_zc_proxies_nbsz500_cifar10.csv.gz":
         table = load_nb101(table="zc")
     assert len(table) == 500 and table.target_column("cifar10", "valid") == "val_acc"
-    assert table.target_column("cifar10") == "val_acc"  # no test accuracy in this table
+    assert table.target_column("cifar10") == "val_acc"  # no test accuracy in this table: its own is the target
+    # ... but an explicit test metric is never answered with validation accuracy
+    with pytest.raises(UserError, match=r"has validation accuracy only; use --metric valid, or leave --metric out"):
+        table.target_column("cifar10", "test")
     assert set(table.reference_proxies()) >= {"synflow", "params", "snip"}
     ref = table.column("params")
     ours = np.array([SP.count_parameters(a) for a in table.arch_str]) / 1e6
@@ -402,7 +405,7 @@ def test_correlate_nb101_resumes_from_the_store(tmp_path):
     assert res.exit_code == 0, res.output
     assert "nb101 cifar10: 4 archs" in res.output and "target val_acc" in res.output
     assert "scored now: 4" in res.output
-    # the default --metric test is answered by validation accuracy here: said, not silent
+    # without --metric the target is this table's validation accuracy: said, not silent
     assert "has validation accuracy only" in " ".join(res.output.split())
     res = runner.invoke(app, args[:4] + ["params,zeros"] + args[5:])  # a proxy with nothing to read on NB101
     assert res.exit_code == 0, res.output

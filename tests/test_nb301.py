@@ -75,6 +75,10 @@ def test_params_equal_naslib_on_the_suite_zero_table():
 def test_load_nb301_reads_the_725_genotypes():
     t = load_ground_truth("nb301")
     assert len(t) == 725 and t.target_column("cifar10") == "val_acc_surrogate"
+    assert t.target_column("cifar10", "valid") == "val_acc_surrogate"
+    with pytest.raises(UserError, match=r"surrogate model's predicted validation accuracy \(val_acc_surrogate\) "
+                                        r"only, no 'test' accuracy; use --metric valid, or leave --metric out"):
+        t.target_column("cifar10", "test")
     assert set(t.reference_proxies()) >= {"nwot", "synflow", "snip", "jacov", "params"}
     assert abs(np.nanmax(t.column("val_acc_surrogate")) - 94.49) < 0.01  # the README's maximum
     with pytest.raises(UserError, match="CIFAR-10 accuracy only"):

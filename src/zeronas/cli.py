@@ -432,7 +432,10 @@ def correlate(
                                                "or the whole table when it has fewer)", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed for the sample, the init and the batch.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
-    metric: Annotated[str, typer.Option(help="Accuracy to correlate with: test or valid.")] = "test",
+    metric: Annotated[str | None, typer.Option(
+        help="Accuracy to correlate with: test or valid (default: the table's own: test for NB201, "
+             "NAS-Bench-Macro and a converted NB101 table; valid for NAS-Bench-Suite-Zero's 500 NB101 cells and "
+             "the NB301 surrogate). A metric the table lacks is refused.", show_default=False)] = None,
     protocol: Annotated[str | None, typer.Option(help="Paper protocol preset: abdelfattah2021 or suite-zero "
                                                  "(overrides sample, batch size, seed, target).")] = None,
     store: Annotated[str, typer.Option(help=f"Results store ({STORE_FORMS}); reruns resume from it.")

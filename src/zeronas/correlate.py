@@ -122,7 +122,7 @@ def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | N
 def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,snip,params",
               sample: int | str | None = None, seed=0, batch_size=64, store: str | Path = "runs/zeronas.db",
               workers=0, data_dir=None,
-              init="torch-default", device="cpu", metric="test", protocol: str | None = None, progress=False,
+              init="torch-default", device="cpu", metric=None, protocol: str | None = None, progress=False,
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
               ray_address: str | None = None, score_seed: int | None = None,
               data: str | None = None) -> CorrelationResult:
@@ -137,6 +137,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     Errors: UserError (one line) for a bad argument, a missing table or images, or nothing to correlate.
     ``sample``: a number of random archs, or "all"; None (the default) is 1,000, or the whole table when it
     has fewer (NB101's 500 cells, NB301's 725 genotypes), said in the notes.
+    ``metric``: "test" or "valid"; None (the default) is the table's own accuracy (test for NB201,
+    NAS-Bench-Macro and a converted NB101 table, validation for the 500-cell NB101 table and the NB301
+    surrogate), said in the notes where it is not test accuracy. A metric the table lacks is a UserError.
     ``only_stored``: score nothing; analyse the sampled archs whose values are all in the store.
     ``score_seed``: the seed of the init draw and the batch when it should differ from ``seed``, which then
     picks the sample and the scoring order only (a test-retest of the same archs).
@@ -164,6 +167,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         use_abs = preset["abs"]
         notes += preset["notes"]
         target_col = PAPER_TARGETS[protocol][normalize_dataset(dataset)]
+        if metric is not None:  # the preset's target is the paper's: a --metric beside it would be ignored
+            raise UserError(f"--protocol {protocol} sets the target itself ({target_col}); drop --metric")
     dataset = normalize_dataset(dataset)
     if target_col is None:
         target_col = table.target_column(dataset, metric)

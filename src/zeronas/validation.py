@@ -498,22 +498,25 @@ def caller(kind: str):
 def _is_value(name: str, token: str) -> bool:
     """Whether ``token``, written after a flag in a message, is that option's value (``--data cifar10``) and
     not the sentence going on (``--refine picks one answer``)."""
-    d = domain(name)
     if token.isupper() or any(c.isdigit() or c in "./:+=_*<>" for c in token):  # N, SECONDS, 3, a.b, x=y
         return True
-    if isinstance(d, (Int, Float)):
+    # the option's own domain and any command's (--protocol suite-zero is correlate.protocol's)
+    domains = [d for key, d in DOMAINS.items() if key == name or key.endswith("." + name)]
+    for d in domains:
+        if isinstance(d, Choice):
+            try:
+                if token in d.allowed():
+                    return True
+            except Exception:  # a registry that fails to load: take the word for prose
+                pass
+        elif isinstance(d, Custom):  # e.g. --device cpu, --data cifar10: a word its check accepts
+            try:
+                d.check(name, token)
+                return True
+            except Exception:
+                pass
+    if any(isinstance(d, (Int, Float, Choice, Custom)) for d in domains):
         return False
-    if isinstance(d, Choice):
-        try:
-            return token in d.allowed()
-        except Exception:  # a registry that fails to load: take the word for prose
-            return False
-    if isinstance(d, Custom):  # e.g. --device cpu, --data cifar10: a word its check accepts
-        try:
-            d.check(name, token)
-            return True
-        except Exception:
-            return False
     if name in ("proxy", "proxies", "space", "model"):
         try:
             from .proxies.base import list_proxies

@@ -16,10 +16,13 @@ class MacroTable(ArchTable):
     missing_arch = "NAS-Bench-Macro (8 digits from 0, 1, 2)"
     benchmark = "NAS-Bench-Macro"
 
-    def target_column(self, dataset: str, metric: str = "test") -> str:
+    def target_column(self, dataset: str, metric: str | None = None) -> str:
+        """The mean test accuracy for ``metric`` None or "test"; UserError (one line) for another dataset or
+        metric (the table has no validation accuracy)."""
         self.cifar10_only(dataset)
-        if metric != "test":
-            raise UserError("NAS-Bench-Macro has test accuracy only (mean of 3 runs); use --metric test")
+        if metric not in (None, "test"):
+            raise UserError(f"NAS-Bench-Macro has test accuracy only (mean of 3 runs), no {metric!r} accuracy; "
+                            f"use --metric test, or leave --metric out")
         return "mean_acc"
 
 

@@ -35,30 +35,38 @@ REFERENCE_PROXIES = ("epe_nas", "fisher", "flops", "grad_norm", "grasp", "jacov"
                      "snip", "synflow")
 TEXT_COLUMNS = ("naslib_arch", "adjacency_rowmajor", "ops", "module_hash")
 # accuracy columns per metric, the first one present is used: the converted table's 3-repeat means, else
-# the 500-cell table's one-repeat validation accuracy (it has no test accuracy: 'test' falls back to it,
-# and every correlate output names the column used as its target)
-TARGETS = {"valid": ("mean_val_acc", "val_acc"), "test": ("mean_test_acc", "val_acc")}
+# the 500-cell table's one-repeat validation accuracy (it has no test accuracy: without --metric it is the
+# target, with a note; an explicit --metric test is refused)
+TARGETS = {"valid": ("mean_val_acc", "val_acc"), "test": ("mean_test_acc",)}
 
 
 class NB101Table(ArchTable):
     missing_arch = "the NAS-Bench-101 table {path}"
     benchmark = "NAS-Bench-101"
 
-    def target_column(self, dataset: str, metric: str = "test") -> str:
+    def target_column(self, dataset: str, metric: str | None = None) -> str:
+        """The accuracy column of ``metric`` (test or valid); None: test accuracy where the table has it (the
+        converted official release), else the 500-cell table's validation accuracy. UserError (one line) for
+        another dataset or metric, or a metric this table lacks."""
         self.cifar10_only(dataset)
-        if metric not in TARGETS:
+        if metric is not None and metric not in TARGETS:
             raise UserError(f"no {metric!r} accuracy in NAS-Bench-101; use --metric test or valid")
-        for name in TARGETS[metric]:
+        for name in TARGETS[metric] if metric else (*TARGETS["test"], *TARGETS["valid"]):
             if name in self.columns:
                 return name
-        raise UserError(f"{self.path} has no {metric} accuracy (looked for {', '.join(TARGETS[metric])}); "
+        if metric == "test" and "val_acc" in self.columns:
+            raise UserError(f"{self.path.name} (NAS-Bench-Suite-Zero's 500 cells) has validation accuracy only; "
+                            f"use --metric valid, or leave --metric out (a table converted from the official "
+                            f"nasbench_only108.tfrecord with 'zeronas data convert' has test accuracy)")
+        raise UserError(f"{self.path} has no {metric or 'test or valid'} accuracy (looked for "
+                        f"{', '.join(TARGETS[metric] if metric else (*TARGETS['test'], *TARGETS['valid']))}); "
                         f"replace it with an intact copy")
 
-    def target_note(self, metric: str, column: str) -> str | None:
-        if metric == "test" and column == "val_acc":
-            return ("this NAS-Bench-101 table (NAS-Bench-Suite-Zero's 500 cells) has validation accuracy only: "
-                    "--metric test reads val_acc (the table converted from the official release has "
-                    "mean_test_acc)")
+    def target_note(self, metric: str | None, column: str) -> str | None:
+        if column == "val_acc":
+            return ("this NAS-Bench-101 table (NAS-Bench-Suite-Zero's 500 cells) has validation accuracy only "
+                    "(one random repeat at 108 epochs): the target is val_acc (the table converted from the "
+                    "official release has mean_test_acc)")
         return None
 
     def reference_proxies(self) -> dict[str, np.ndarray]:

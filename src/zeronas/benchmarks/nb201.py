@@ -46,8 +46,10 @@ def normalize_dataset(name: str) -> str:
 class NB201Table(ArchTable):
     missing_arch = "the NB201 table {path}"
 
-    def target_column(self, dataset: str, metric: str = "test") -> str:
-        key = (normalize_dataset(dataset), metric)
+    def target_column(self, dataset: str, metric: str | None = None) -> str:
+        """The accuracy column of ``dataset`` and ``metric`` (test or valid; None: test); UserError (one line)
+        for an unknown pair or a column the table lacks."""
+        key = (normalize_dataset(dataset), metric or "test")
         if key not in TARGETS:
             raise UserError(f"no {metric!r} accuracy for {dataset}; use --metric test or valid")
         for name in TARGETS[key]:
@@ -56,7 +58,7 @@ class NB201Table(ArchTable):
         raise UserError(f"{self.path} has no {metric} accuracy for {dataset} (looked for "
                         f"{', '.join(TARGETS[key])}); use --metric test")
 
-    def accuracy(self, dataset: str, metric: str = "test") -> np.ndarray:
+    def accuracy(self, dataset: str, metric: str | None = None) -> np.ndarray:
         return self.column(self.target_column(dataset, metric))
 
     def params_m(self, num_classes: int) -> np.ndarray:

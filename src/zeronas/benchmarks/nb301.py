@@ -3,9 +3,10 @@
 One table is read: ``nasbench301/nb301_zc_proxies_nbsz725_cifar10.csv.gz``, NAS-Bench-Suite-Zero's
 725-genotype sample (NASLib ``naslib/data/zc_nasbench301.json``). Its accuracy, ``val_acc_surrogate``, is the
 **NB301 surrogate model's prediction** of CIFAR-10 validation accuracy (percent) after 100 epochs of the DARTS
-recipe, not a trained network; ``--metric test`` and ``valid`` both read it, and every correlate output names
-the column. It also holds NASLib's reference scores of 12 proxies (``REFERENCE_PROXIES``; ``params`` in
-millions, ``synflow`` as NASLib stores it: log of the foresight value).
+recipe, not a trained network; it is the target without ``--metric`` and with ``--metric valid`` (an explicit
+``--metric test`` is refused), and every correlate output names the column. It also holds NASLib's
+reference scores of 12 proxies (``REFERENCE_PROXIES``; ``params`` in millions, ``synflow`` as NASLib stores
+it: log of the foresight value).
 
 Arch strings are the space's ``Genotype(...)`` text (``zeronas.spaces.darts.format_genotype``).
 """
@@ -31,16 +32,18 @@ class NB301Table(ArchTable):
     missing_arch = "the NAS-Bench-301 table {path}"
     benchmark = "NAS-Bench-301"
 
-    def target_column(self, dataset: str, metric: str = "test") -> str:
+    def target_column(self, dataset: str, metric: str | None = None) -> str:
+        """The surrogate's predicted validation accuracy for ``metric`` None or "valid"; UserError (one line)
+        for another dataset or metric (the table has no test accuracy)."""
         self.cifar10_only(dataset)
-        if metric not in ("test", "valid"):
-            raise UserError(f"no {metric!r} accuracy in NAS-Bench-301; use --metric test or valid (both read the "
-                            f"surrogate's {TARGET})")
+        if metric not in (None, "valid"):
+            raise UserError(f"NAS-Bench-301's table holds the surrogate model's predicted validation accuracy "
+                            f"({TARGET}) only, no {metric!r} accuracy; use --metric valid, or leave --metric out")
         return TARGET
 
-    def target_note(self, metric: str, column: str) -> str | None:
+    def target_note(self, metric: str | None, column: str) -> str | None:
         return (f"NAS-Bench-301's table holds one target, the surrogate model's predicted validation accuracy "
-                f"({TARGET}), not a trained network's {metric} accuracy")
+                f"({TARGET}), not a trained network's accuracy")
 
     def reference_proxies(self) -> dict[str, np.ndarray]:
         """NASLib's released proxy scores per row."""

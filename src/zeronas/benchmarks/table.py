@@ -30,9 +30,11 @@ class ArchTable:
     def __len__(self) -> int:
         return len(self.arch_str)
 
-    def target_note(self, metric: str, column: str) -> str | None:
-        """Why ``column`` answers ``--metric metric`` when it is not that metric's own accuracy (the note a
-        correlation carries); None when it is."""
+    def target_note(self, metric: str | None, column: str) -> str | None:
+        """What a correlation's reader should know about ``column``, the target ``target_column(dataset,
+        metric)`` chose (``metric`` None: the table's own accuracy), e.g. that it is a surrogate's prediction
+        or the only accuracy the table has; None when there is nothing to add. A table never answers an
+        explicit ``--metric`` with another metric's accuracy: ``target_column`` refuses it in one line."""
         return None
 
     def index_of(self, arch: str) -> int:
