@@ -34,7 +34,7 @@ def main():
         load_snapshots(args.store, SCORES_DIR / args.dataset)
         res = correlate(dataset=args.dataset, proxies=args.proxy, sample=args.sample, seed=args.seed,
                         batch_size=64, store=args.store, protocol="suite-zero" if args.metric == "valid" else None,
-                        metric=args.metric, only_stored=True)
+                        metric=None if args.metric == "valid" else args.metric, only_stored=True)
     except UserError as e:
         sys.exit(f"error: {e} (this script only reads stored scores: score them with "
                  f"benchmarks/reproduction_report.py first)")

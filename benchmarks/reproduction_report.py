@@ -139,7 +139,8 @@ def main():
                             "params,flops,zen,zico,meco,zeros,das_d,das_na,das,linear_regions,az_nas")
     ap.add_argument("--ensembles", default="ensemble:nwot+synflow+jacob_cov,ensemble:zico+meco+nwot+synflow",
                     help="rank ensembles to add ('' for none); members missing from --proxies are scored too")
-    ap.add_argument("--sample", default="1000", help="random archs per dataset, or 'all'")
+    ap.add_argument("--sample", default="1000", help="random archs per dataset, or 'all' (the NB201 sections' "
+                    "valid target is NAS-Bench-Suite-Zero's preset, which fixes 1000 and batch 64)")
     ap.add_argument("--seed", type=int, default=0, help="sampling and scoring seed")
     ap.add_argument("--batch-size", type=int, default=64, help="images per proxy batch (Suite-Zero: 64)")
     ap.add_argument("--workers", type=int, default=0, help="scoring processes (0: one per core)")

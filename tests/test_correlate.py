@@ -72,6 +72,11 @@ def test_correlate_resumes_and_validates(tmp_path):
     with pytest.raises(UserError, match=r"protocol='suite-zero' sets the target itself "
                                         r"\(naslib_cifar10_valacc_1seed\); drop metric="):
         correlate(proxies="params", store=db, protocol="suite-zero", metric="test")
+    # so is any value it fixes, given differently (it used to be replaced without a word)
+    with pytest.raises(UserError, match=r"^protocol='suite-zero' fixes sample=1000, batch_size=64; drop the options"):
+        correlate(proxies="params", store=db, protocol="suite-zero", sample=100, batch_size=32)
+    with pytest.raises(UserError, match=r"^protocol='abdelfattah2021' fixes seed=42; drop the options that differ$"):
+        correlate(proxies="params", store=db, protocol="abdelfattah2021", seed=3)
     s = Store(db)
     assert s.count() == rows  # refused input writes nothing to the store
     s.close()

@@ -430,7 +430,8 @@ def correlate(
                                          "ensemble.")] = "nwot,synflow,snip,params",
     sample: Annotated[str | None, typer.Option(help="Number of random architectures, or 'all' (default: 1000, "
                                                "or the whole table when it has fewer)", show_default=False)] = None,
-    seed: Annotated[int, typer.Option(help="Seed for the sample, the init and the batch.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed for the sample, the init and the batch (default: 0; "
+                                             "--protocol abdelfattah2021 fixes 42).", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
     metric: Annotated[str | None, typer.Option(
         help="Accuracy to correlate with: test or valid (default: the table's own: test for NB201, "

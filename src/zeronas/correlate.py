@@ -120,8 +120,8 @@ def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | N
 
 @api("correlate", threads=True)
 def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,snip,params",
-              sample: int | str | None = None, seed=0, batch_size=64, store: str | Path = "runs/zeronas.db",
-              workers=0, data_dir=None,
+              sample: int | str | None = None, seed: int | None = None, batch_size=64,
+              store: str | Path = "runs/zeronas.db", workers=0, data_dir=None,
               init="torch-default", device="cpu", metric=None, protocol: str | None = None, progress=False,
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
               ray_address: str | None = None, score_seed: int | None = None,
@@ -137,6 +137,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     Errors: UserError (one line) for a bad argument, a missing table or images, or nothing to correlate.
     ``sample``: a number of random archs, or "all"; None (the default) is 1,000, or the whole table when it
     has fewer (NB101's 500 cells, NB301's 725 genotypes), said in the notes.
+    ``seed``: picks the sample and the scoring order and (without ``score_seed``) seeds the init and the batch;
+    None (the default) is 0. ``protocol``: a paper preset (``PRESETS``) that fixes the sample, batch size,
+    init, target and (abdelfattah2021) seed; a different value given beside it is a UserError, never replaced.
     ``metric``: "test" or "valid"; None (the default) is the table's own accuracy (test for NB201,
     NAS-Bench-Macro and a converted NB101 table, validation for the 500-cell NB101 table and the NB301
     surrogate), said in the notes where it is not test accuracy. A metric the table lacks is a UserError.
@@ -162,6 +165,12 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         if sp.name != "nb201":
             raise UserError(f"protocol presets are NAS-Bench-201 protocols; drop --protocol for {sp.name}")
         preset = PRESETS[protocol]
+        # what the preset fixes wins; a different value given beside it would be silently replaced: refused
+        given = {"sample": sample, "batch_size": batch_size, "seed": seed, "init": init}
+        clash = [f"--{k.replace('_', '-')} {preset[k]}" for k, v in given.items()
+                 if k in preset and v is not None and str(v) != str(preset[k])]
+        if clash:
+            raise UserError(f"--protocol {protocol} fixes {', '.join(clash)}; drop the options that differ")
         sample, batch_size, init = preset["sample"], preset["batch_size"], preset["init"]
         seed = preset.get("seed", seed)
         use_abs = preset["abs"]
@@ -169,6 +178,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         target_col = PAPER_TARGETS[protocol][normalize_dataset(dataset)]
         if metric is not None:  # the preset's target is the paper's: a --metric beside it would be ignored
             raise UserError(f"--protocol {protocol} sets the target itself ({target_col}); drop --metric")
+    seed = 0 if seed is None else seed
     dataset = normalize_dataset(dataset)
     if target_col is None:
         target_col = table.target_column(dataset, metric)
