@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,6 +160,44 @@ def test_ctrl_c_is_one_line_saying_how_to_resume(monkeypatch, capsys):
         cli.main(["search", "--method", "random", "--proxy", "params", "--data", "none", "--budget", "3"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 130 and err.startswith("zeronas: interrupted") and len(err.splitlines()) == 1, err
+
+
+def test_a_refused_write_is_one_line_exit_2_not_an_internal_error(monkeypatch, capsys, tmp_path):
+    """The disk (full, read-only, no permission) refusing a write mid-run is the machine's answer, not a bug;
+    any other OSError still is one."""
+    import errno
+
+    import zeronas.cli as cli
+
+    def run_with(exc):
+        class Refused:
+            def main(self, **kw):
+                raise exc
+
+        monkeypatch.setattr(cli, "_command", lambda: Refused())
+        with pytest.raises(SystemExit) as out:
+            cli.main(["train"])
+        return out.value.code, capsys.readouterr().err.strip()
+
+    code, err = run_with(OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "summary.json")))
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err == (f"error: the system refused a write to {tmp_path / 'summary.json'}: No space left on "
+                   "device; free space or fix the permissions there, or choose another location, then rerun "
+                   "(finished results are kept)")
+    code, err = run_with(OSError(errno.EBADF, "Bad file descriptor"))
+    assert code == 1 and err.startswith("zeronas: internal error (OSError:"), err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc, where no file can be created")
+@pytest.mark.parametrize("args", [["train", "--index", "0", "--epochs", "1", "--out", "/proc/zeronas_out"],
+                                  ["export", "--index", "0", "--out", "/proc/zeronas_m.json"],
+                                  ["bench", "correlate", "--store", "x.db", "--out", "/proc/zeronas_b"]])
+def test_an_output_where_no_file_can_be_made_is_refused_at_the_edge(args):
+    """/proc refuses new files even to root, whose permission bits pass: the edge probes the folder."""
+    res = runner.invoke(app, args)  # main() turns a UserError into one line and exit 2
+    assert isinstance(res.exception, UserError), res.output
+    assert f"--out '{args[-1]}' cannot be created: '/proc' is not writable (" in str(res.exception)
+    assert not Path(args[-1]).exists()
 
 
 def _strict(text: str):

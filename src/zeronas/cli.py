@@ -4,9 +4,11 @@ spaces | data."""
 from __future__ import annotations
 
 import collections
+import errno
 import functools
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -1282,7 +1284,6 @@ def main(argv: list[str] | None = None):
     """Entry point. Every failure is one line on stderr: a bad input or usage (exit 2), an interruption
     (130; SIGTERM, as from ``timeout`` or a job scheduler, 143), or an internal error (1, with the traceback
     only under ZERONAS_DEBUG=1). SIGTERM unwinds like Ctrl-C, so scratch files are removed on the way."""
-    import os
     import signal
 
     terminated = []
@@ -1319,15 +1320,28 @@ def main(argv: list[str] | None = None):
               "search from its --store when given)", 143 if terminated else 130)
     except MemoryError:
         _fail("out of memory; lower --batch-size, --workers or the network size (--C/--N)", 2)
+    except OSError as exc:  # the machine refused a write the edge checks could not foresee (disk full, ...)
+        if exc.errno not in _REFUSED_WRITES:
+            _internal_error(exc)
+        where = f" {exc.filename}" if exc.filename else ""
+        _fail(f"the system refused a write to{where}: {exc.strerror}; free space or fix the permissions there, "
+              "or choose another location, then rerun (finished results are kept)", 2)
     except Exception as exc:  # a bug: say so in one line; the traceback is one variable away
-        if os.environ.get("ZERONAS_DEBUG"):
-            raise
-        _fail(f"internal error ({type(exc).__name__}: {_one_line(exc)[:300]}); please report it with the "
-              "command you ran; ZERONAS_DEBUG=1 shows the traceback", 1)
+        _internal_error(exc)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+_REFUSED_WRITES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _internal_error(exc: BaseException):
+    if os.environ.get("ZERONAS_DEBUG"):
+        raise exc
+    _fail(f"internal error ({type(exc).__name__}: {_one_line(exc)[:300]}); please report it with the "
+          "command you ran; ZERONAS_DEBUG=1 shows the traceback", 1)
 
 
 def _fail(message: str, code: int):

@@ -174,7 +174,9 @@ class PathKind:
 
 def check_output(label: str, path: Path, folder: bool, suffixes: tuple = ()):
     """Fail now, before any work, if ``path`` cannot be written: a file where a folder is wanted (or the
-    reverse), a parent that is a file, or a location without write permission. Creates nothing."""
+    reverse), a parent that is a file, or a location without write permission. A folder is probed by
+    creating (and at once removing) a temporary file in it: permission bits do not tell (root passes them,
+    and /proc, /sys or a read-only mount refuse root too). Leaves nothing behind."""
     path = Path(path).expanduser()
     if suffixes and not folder and not str(path).lower().endswith(suffixes):
         raise UserError(f"{label} {str(path)!r} must end in {' or '.join(suffixes)}")
@@ -183,17 +185,32 @@ def check_output(label: str, path: Path, folder: bool, suffixes: tuple = ()):
             raise UserError(f"{label} {str(path)!r} is a file; give a folder (it is created if absent)")
         if not folder and path.is_dir():
             raise UserError(f"{label} {str(path)!r} is a folder; give a file path")
-        if not os.access(path, os.W_OK):
+        if not os.access(path, os.W_OK) or (folder and _refuses_files(path)):
             raise UserError(f"{label} {str(path)!r} is not writable; choose another location or fix its "
                             "permissions")
-        return
+        if folder:
+            return
+        # an existing file is replaced through a temporary file beside it (atomic_path): probe its folder
     parent = path.parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir():
         raise UserError(f"{label} {str(path)!r} cannot be created: {str(parent)!r} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"{label} {str(path)!r} cannot be created: {str(parent)!r} is not writable")
+    if not os.access(parent, os.W_OK | os.X_OK) or (why := _refuses_files(parent)):
+        reason = f" ({why})" if os.access(parent, os.W_OK | os.X_OK) else ""
+        raise UserError(f"{label} {str(path)!r} cannot be {'replaced' if path.exists() else 'created'}: "
+                        f"{str(parent)!r} is not writable{reason}; choose another location")
+
+
+def _refuses_files(folder: Path) -> str | None:
+    """Why a new file cannot be made in ``folder`` (the OS's reason), or None when one can."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
 
 
 def _device(label, value):
