@@ -534,3 +534,28 @@ def test_files_written_whole_get_the_mode_a_plain_write_gives(tmp_path):
     with atomic_path(tmp_path / "kept.json") as tmp:
         tmp.write_text("new")
     assert os.stat(tmp_path / "kept.json").st_mode & 0o777 == 0o640 and (tmp_path / "kept.json").read_text() == "new"
+
+
+def test_long_inputs_are_cut_in_errors_and_say_so(tmp_path):
+    """A whole file passed as an arch was quoted back in full (20 KB on one line); a cut one must not pass for a
+    shorter value either."""
+    from zeronas.errors import shown
+
+    assert shown("abc") == "'abc'"
+    assert shown("x" * 500, 10) == "'xxxxxxxxx... (500 characters)"
+    text = "# notes\n" + "word " * 4000
+    (tmp_path / "notes.txt").write_text(text)
+    res = runner.invoke(app, ["train", "--arch-file", str(tmp_path / "notes.txt"), "--out", str(tmp_path / "t")])
+    msg = str(res.exception)
+    assert isinstance(res.exception, UserError) and len(msg) < 500, msg
+    assert msg.startswith(f"arch file {str(tmp_path / 'notes.txt')!r} holds no nb201 architecture (NB201 arch "
+                          "string 'word word") and "... (19,999 characters) has 1 nodes, not 3" in msg
+    assert not (tmp_path / "t").exists()
+    # another space's search result: say which space it is
+    res = runner.invoke(app, ["search", "--method", "random", "--proxy", "params", "--data", "none", "--budget", "3",
+                              "--out", str(tmp_path / "s")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["train", "--space", "darts", "--arch-file", str(tmp_path / "s" / "result.json"),
+                              "--out", str(tmp_path / "t")])
+    assert "holds no darts architecture; it is the result of a search of nb201: pass --space nb201 (" in str(
+        res.exception), res.output

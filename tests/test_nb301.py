@@ -143,3 +143,19 @@ def test_correlate_on_the_darts_space_points_to_nb301(capsys):
         main(["correlate", "--space", "darts", "--proxies", "params", "--sample", "4"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "use --space nb301" in err, err
+
+
+@needs_nb301
+def test_index_on_the_darts_space_reads_the_nb301_genotypes(tmp_path):
+    """--index N on the DARTS space is row N of NAS-Bench-301's table (its genotypes are DARTS genotypes): train
+    and export had pointed to --space nb301, which has no training recipe."""
+    t = load_ground_truth("nb301")
+    sp = space("darts")
+    assert sp.format(sp.from_index(3)) == t.arch_str[3] and sp.index(sp.from_index(3)) == 3
+    with pytest.raises(UserError, match=r"^darts index 725 is out of range 0\.\.724 \(order of the nb301 benchmark"):
+        sp.from_index(725)
+    res = CliRunner().invoke(app, ["export", "--space", "darts", "--index", "3", "--out", str(tmp_path / "m.json")])
+    assert res.exit_code == 0, res.output
+    import json
+
+    assert json.loads((tmp_path / "m.json").read_text())["arch"] == t.arch_str[3]

@@ -115,7 +115,8 @@ def _parse_json_archs(space, path: Path, text: str) -> list:
         return [space.parse(text)]
     except (UserError, UserCodeError) as exc:  # a plug-in's own parse failing on JSON text: the same
         why = " ".join(str(exc).split())
-        why = f" ({why})" if len(why) <= 300 else ""  # a parse error quoting the whole document says nothing
+        # a parse error quoting the document (cut by errors.shown) says nothing the keys do not
+        why = f" ({why})" if len(why) <= 300 and "characters)" not in why else ""
         try:
             doc = json.loads(text)
         except json.JSONDecodeError as bad:
@@ -142,7 +143,7 @@ def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[i
         else:
             lines = [a for _, a in runs] if runs is not None else [
                 line for line in text.splitlines() if line.strip() and not line.startswith("#")]
-            found += [space.parse(line) for line in lines]
+            found += [_parse_from_file(space, arch_file, line) for line in lines]
     found += [space.from_index(i, data_dir) for i in indices]
     if not found:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE or --index N")
@@ -828,12 +829,37 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
                 raise UserError(f"arch file {str(arch_file)!r} holds {len(found)} architectures (one per line); "
                                 "export takes one: keep one line")
             return sp, found[0]
-        text = runs[0][1] if runs else text
-        arch = text
+        if runs:
+            return sp, _parse_from_file(sp, arch_file, runs[0][1])
+        lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        if not lines:
+            raise UserError(f"arch file {str(arch_file)!r} holds no architecture (only blank or # lines)")
+        return sp, _parse_from_file(sp, arch_file, "\n".join(lines))
     if arch is None and index is None:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE (a genotype, or a "
                         "result.json from 'zeronas search') or --index N")
     return sp, (sp.parse(arch) if arch is not None else sp.from_index(index, data_dir))
+
+
+def _parse_from_file(space, path: Path, text: str):
+    """``space.parse(text)``, its error saying which file it read (and, for another space's result.json, which
+    space that is)."""
+    try:
+        return space.parse(text)
+    except UserError as exc:  # (a plug-in's own parse failing is a UserCodeError naming its method: kept)
+        other = _space_of_result(path)
+        hint = "" if other in (None, space.name) else f"; it is the result of a search of {other}: pass --space {other}"
+        raise UserError(f"arch file {str(path)!r} holds no {space.name} architecture{hint} ({exc})") from exc
+
+
+def _space_of_result(path: Path) -> str | None:
+    """The space a search's result.json names, or None for any other file."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    doc = doc[0] if isinstance(doc, list) and doc else doc
+    return doc.get("space") if isinstance(doc, dict) and isinstance(doc.get("space"), str) else None
 
 
 ArchOpt = Annotated[str | None, typer.Option(help="Architecture: NB201 arch string or DARTS Genotype(...) string "

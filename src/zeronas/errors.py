@@ -1,6 +1,16 @@
 """User-facing errors: the CLI prints them as one line, never a traceback."""
 
 
+def shown(value, limit: int = 120) -> str:
+    """``repr(value)`` for a one-line message, cut after ``limit`` characters with ``...`` and the full
+    length, so that a long input (a whole file passed as an arch) neither floods the line nor passes for a
+    shorter value."""
+    text = repr(value)
+    if len(text) <= limit + 2:
+        return text
+    return f"{text[:limit]}... ({len(str(value)):,} characters)"
+
+
 class UserError(Exception):
     """Bad input or a missing resource; the message names the problem and the fix."""
 

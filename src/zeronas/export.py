@@ -75,7 +75,7 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
         ckpt = read_checkpoint(path, fix="give the checkpoint.pt that 'zeronas train' wrote")
         ident = ckpt["identity"]
         if ident["space"] != space.name or ident["arch"] != space.format(arch):
-            raise UserError(f"{path} holds {ident['space']} arch {ident['arch'][:80]!r}, not the one given; "
+            raise UserError(f"{path} holds {ident['space']} arch {ident['arch']!r}, not the one given; "
                             "pass the matching --arch")
         build = {k: v for k, v in ident["build"].items() if k in ("C", "N", "num_classes")}
         state = {k: v for k, v in ckpt["model"].items() if not k.startswith("auxiliary_head")}

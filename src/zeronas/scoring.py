@@ -15,7 +15,7 @@ from . import __version__
 from .data import dataset_info, load_images
 from .data.batches import make_batch
 from .data.datasets import portable_source
-from .errors import DataNotFound, UserError
+from .errors import DataNotFound, UserError, shown
 from .proxies.base import INAPPLICABLE, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
 from .proxies.ensembles import ensemble_members
@@ -107,7 +107,7 @@ class Scorer:
                             f"{', '.join(ISOMORPH_MEMBERS)}")
         self.isomorph_member = isomorph_member
         if not isinstance(init, str) or init not in INITS:  # an array's 'in' is ambiguous: named, not raised
-            raise UserError(f"unknown init {str(init)[:40]!r}; choose one of: {', '.join(INITS)}")
+            raise UserError(f"unknown init {shown(str(init), 40)}; choose one of: {', '.join(INITS)}")
         if batch_size < 1:  # each proxy's own minimum is checked below
             raise UserError(f"batch size must be at least 1 (got {batch_size})")
         self.device = resolve_device(device)

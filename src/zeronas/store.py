@@ -26,7 +26,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from .errors import UserError
+from .errors import UserError, shown
 from .paths import atomic_path
 
 FORMAT = "zeronas-store"
@@ -638,7 +638,7 @@ def _check_rows(source, rows: list[dict], fix: str) -> dict[str, str]:
             parsed[text] = proto if isinstance(proto, dict) else None
         proto = parsed[text]
         if proto is None:
-            refuse(r, "protocol", f"{str(r['protocol'])[:60]!r} is not a JSON object")
+            refuse(r, "protocol", f"{shown(str(r['protocol']), 60)} is not a JSON object")
         if r["protocol_hash"] not in protocols:
             if protocol_hash(proto) != r["protocol_hash"]:
                 raise UserError(f"{source}: {_label(r)}: protocol {r['protocol_hash']} does not match its JSON "

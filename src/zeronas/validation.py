@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, shown
 
 SEED_MAX = 2**32 - 1  # numpy's seed range: a larger seed cannot seed every generator a run uses
 
@@ -92,7 +92,7 @@ class Choice:
         allowed = self.allowed()
         if not isinstance(value, str):  # e.g. arrays given where a name is meant ('in' on them is ambiguous)
             raise UserError(f"{label} takes a name, one of: {', '.join(map(str, allowed))}; not "
-                            f"{type(value).__name__} {str(value)[:40]!r}")
+                            f"{type(value).__name__} {shown(str(value), 40)}")
         v = self.normalise(value) if self.normalise else value
         if v not in allowed:
             raise UserError(f"unknown {label} {value!r}; choose one of: {', '.join(map(str, allowed))}")

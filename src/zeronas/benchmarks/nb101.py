@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import paths
-from ..errors import UserError
+from ..errors import UserError, shown
 from .table import ArchTable, locate, read_csv
 
 MAIN_TABLE = "nasbench101/nb101_main.csv.gz"
@@ -97,7 +97,7 @@ def load_nb101(data_dir=None, table: str | None = None) -> NB101Table:
         adj, ops = adj.strip(), ops.strip()
         n = len(ops.split("|"))
         if len(adj) != n * n or not set(adj) <= {"0", "1"}:
-            raise csv_rows.refuse(i, "adjacency_rowmajor", f"holds {adj[:60]!r}, not {n * n} 0/1 digits for "
+            raise csv_rows.refuse(i, "adjacency_rowmajor", f"holds {shown(adj, 60)}, not {n * n} 0/1 digits for "
                                                            f"{n} ops")
         arch = f"{adj}:{ops}"
         if arch in seen:

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, shown
 
 # a draw or mutation that stays infeasible this many times in a row ends the search with an error
 MAX_TRIES = 20_000
@@ -196,7 +196,7 @@ class Constraints:
             return count_params(model) / 1e6, count_flops(model, x) / 1e6
         except Exception as exc:  # noqa: BLE001
             why = " ".join(str(exc).split())[:200]
-            raise UserError(f"counting params/FLOPs of {self.space.name} arch {self.space.format(arch)[:80]!r} "
+            raise UserError(f"counting params/FLOPs of {self.space.name} arch {shown(self.space.format(arch))} "
                             f"failed: build or forward at {info.image_size}px raised {type(exc).__name__}: "
                             f"{why}") from None
 

@@ -78,14 +78,20 @@ class SearchSpace(abc.ABC):
         """The arch's row in the space's benchmark table (NB201: the official index)."""
         from ..benchmarks import load_ground_truth
 
-        return load_ground_truth(self.name, data_dir).index_of(self.format(arch))
+        return load_ground_truth(self.index_table or self.name, data_dir).index_of(self.format(arch))
+
+    # the ground-truth table whose row order --index reads (None: the space's own, by its name)
+    index_table: str | None = None
 
     def from_index(self, index: int, data_dir=None) -> Any:
+        """The arch in row ``index`` of the space's benchmark table (``index_table``). UserError (one line)
+        without a table or for an index out of range."""
         from ..benchmarks import load_ground_truth
 
-        table = load_ground_truth(self.name, data_dir)
+        table = load_ground_truth(self.index_table or self.name, data_dir)
         if not 0 <= index < len(table):
-            raise UserError(f"{self.name} index {index} is out of range 0..{len(table) - 1} (benchmark table order)")
+            raise UserError(f"{self.name} index {index} is out of range 0..{len(table) - 1} (order of the "
+                            f"{self.index_table or self.name} benchmark table)")
         return self.parse(table.arch_str[index])
 
     def coerce(self, arch: Any) -> Any:

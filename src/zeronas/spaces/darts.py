@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from .base import SearchSpace, as_rng, register_space
 from .ops import AvgPool2d, MixedEdge, ReLUConvBN
 
@@ -303,11 +303,11 @@ def _literal(node, text):
     try:
         return ast.literal_eval(node)
     except ValueError:
-        raise UserError(f"malformed genotype {text[:80]!r}: only literals are allowed; {_HINT}") from None
+        raise UserError(f"malformed genotype {shown(text)}: only literals are allowed; {_HINT}") from None
 
 
 def _check_cell(pairs, concat, which, text) -> tuple[tuple, tuple]:
-    bad = f"malformed genotype {text[:80]!r}: {which}"
+    bad = f"malformed genotype {shown(text)}: {which}"
     try:
         pairs = tuple((str(op), int(i)) for op, i in pairs)
         concat = tuple(int(c) for c in concat)
@@ -338,13 +338,13 @@ def parse_genotype(text: str) -> Genotype:
         try:
             tree = ast.parse(text, mode="eval").body
         except SyntaxError:
-            raise UserError(f"malformed genotype {text[:80]!r}: not a Python expression; {_HINT}") from None
+            raise UserError(f"malformed genotype {shown(text)}: not a Python expression; {_HINT}") from None
         if not (isinstance(tree, ast.Call) and getattr(tree.func, "id", None) == "Genotype" and not tree.args):
-            raise UserError(f"malformed genotype {text[:80]!r}: expected Genotype(normal=..., ...); {_HINT}")
+            raise UserError(f"malformed genotype {shown(text)}: expected Genotype(normal=..., ...); {_HINT}")
         d = {kw.arg: _literal(kw.value, text) for kw in tree.keywords}
     missing = [k for k in Genotype._fields if k not in d]
     if missing:
-        raise UserError(f"malformed genotype {text[:80]!r}: missing {', '.join(missing)}; {_HINT}")
+        raise UserError(f"malformed genotype {shown(text)}: missing {', '.join(missing)}; {_HINT}")
     normal, normal_concat = _check_cell(d["normal"], d["normal_concat"], "normal", text)
     reduce, reduce_concat = _check_cell(d["reduce"], d["reduce_concat"], "reduce", text)
     return Genotype(normal, normal_concat, reduce, reduce_concat)
@@ -371,6 +371,7 @@ class DartsSpace(SearchSpace):
     network of the DARTS recipe (``zeronas train`` does)."""
 
     name = "darts"
+    index_table = "nb301"  # NAS-Bench-301's 725 genotypes are DARTS genotypes: --index N trains/exports row N
     ops = OPS
     edges = EDGES
     num_edges = len(EDGES)

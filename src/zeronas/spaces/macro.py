@@ -15,7 +15,7 @@ import itertools
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from .base import SearchSpace, as_rng, register_space
 from .ops import MixedEdge
 
@@ -155,7 +155,7 @@ class MacroSpace(SearchSpace):
     def parse(self, text: str) -> tuple[str, ...]:
         code = str(text).strip()
         if len(code) != NUM_LAYERS or any(c not in "012" for c in code):
-            raise UserError(f"NAS-Bench-Macro arch {text!r} must be {NUM_LAYERS} digits from 0 (identity), "
+            raise UserError(f"NAS-Bench-Macro arch {shown(text)} must be {NUM_LAYERS} digits from 0 (identity), "
                             f"1 (MB3_K3), 2 (MB6_K5), e.g. '01220012'")
         return tuple(OPS[int(c)] for c in code)
 
@@ -166,12 +166,12 @@ class MacroSpace(SearchSpace):
         if isinstance(arch, str):
             return self.parse(arch)
         if not isinstance(arch, (tuple, list)):  # a number too: '01220012' as an int loses its leading 0
-            raise UserError(f"not a NAS-Bench-Macro arch: {arch!r}; give its code as a string of {NUM_LAYERS} "
+            raise UserError(f"not a NAS-Bench-Macro arch: {shown(arch)}; give its code as a string of {NUM_LAYERS} "
                             f"digits from 0 (identity), 1 (MB3_K3), 2 (MB6_K5), e.g. '01220012', or "
                             f"{NUM_LAYERS} ops from {OPS}")
         arch = tuple(arch)
         if len(arch) != NUM_LAYERS or any(op not in OPS for op in arch):
-            raise UserError(f"a NAS-Bench-Macro arch is {NUM_LAYERS} ops from {OPS}, got {arch!r}")
+            raise UserError(f"a NAS-Bench-Macro arch is {NUM_LAYERS} ops from {OPS}, got {shown(arch)}")
         return arch
 
     def canonical(self, arch) -> str:

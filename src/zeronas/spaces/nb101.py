@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from .base import SearchSpace, as_rng, register_space
 
 INPUT, OUTPUT = "input", "output"
@@ -87,8 +87,7 @@ class NB101Arch:
 
 
 def _fail(text, problem: str) -> UserError:
-    shown = text if len(str(text)) <= 120 else str(text)[:117] + "..."
-    return UserError(f"NB101 arch {shown!r}: {problem}; expected '<V*V adjacency digits, row-major>:<V ops "
+    return UserError(f"NB101 arch {shown(text)}: {problem}; expected '<V*V adjacency digits, row-major>:<V ops "
                      f"joined by |>' with V <= {MAX_VERTICES}, e.g. {EXAMPLE!r}")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from .base import SearchSpace, as_rng, register_space
 from .ops import AvgPool, MixedEdge, ReLUConvBN, ResNetBasicBlock
 
@@ -177,21 +177,22 @@ class NB201Space(SearchSpace):
         text = text.strip()
         hint = "expected e.g. '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|'"
         nodes = text.split("+")
+        what = f"NB201 arch string {shown(text)}"
         if len(nodes) != NUM_NODES - 1:
-            raise UserError(f"NB201 arch string {text!r} has {len(nodes)} nodes, not 3; {hint}")
+            raise UserError(f"{what} has {len(nodes)} nodes, not 3; {hint}")
         arch = []
         for j, node in enumerate(nodes, start=1):
             if not (node.startswith("|") and node.endswith("|")):
-                raise UserError(f"NB201 arch string {text!r}: node {j} must be wrapped in '|'; {hint}")
+                raise UserError(f"{what}: node {j} must be wrapped in '|'; {hint}")
             tokens = node[1:-1].split("|")
             if len(tokens) != j:
-                raise UserError(f"NB201 arch string {text!r}: node {j} needs {j} inputs, got {len(tokens)}; {hint}")
+                raise UserError(f"{what}: node {j} needs {j} inputs, got {len(tokens)}; {hint}")
             for i, tok in enumerate(tokens):
                 m = _TOKEN.match(tok)
                 if not m or int(m.group(2)) != i:
-                    raise UserError(f"NB201 arch string {text!r}: bad token {tok!r} (want 'op~{i}'); {hint}")
+                    raise UserError(f"{what}: bad token {shown(tok, 40)} (want 'op~{i}'); {hint}")
                 if m.group(1) not in OPS:
-                    raise UserError(f"NB201 arch string {text!r}: unknown op {m.group(1)!r}; ops are {', '.join(OPS)}")
+                    raise UserError(f"{what}: unknown op {shown(m.group(1), 40)}; ops are {', '.join(OPS)}")
                 arch.append(m.group(1))
         return tuple(arch)
 
@@ -202,9 +203,9 @@ class NB201Space(SearchSpace):
         if isinstance(arch, (tuple, list)) and len(arch) == self.num_edges and all(op in OPS for op in arch):
             return tuple(arch)
         if isinstance(arch, (int, np.integer)) and not isinstance(arch, bool):
-            raise UserError(f"NB201 arch {arch!r} is a number: give an arch string (its row of the benchmark "
+            raise UserError(f"NB201 arch {shown(arch)} is a number: give an arch string (its row of the benchmark "
                             f"table is zeronas.space('nb201').from_index({arch}))")
-        raise UserError(f"not an NB201 arch: {arch!r}; give an arch string such as "
+        raise UserError(f"not an NB201 arch: {shown(arch)}; give an arch string such as "
                         f"'|nor_conv_3x3~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|' or "
                         f"its {self.num_edges} edge ops in that order, from {', '.join(OPS)}")
 
@@ -332,7 +333,7 @@ class NB201Space(SearchSpace):
 
     def arch_from_ops(self, ops) -> tuple[str, ...]:
         if len(ops) != len(EDGES) or any(op not in OPS for op in ops):
-            raise UserError(f"an NB201 arch is 6 ops from {OPS}, got {ops!r}")
+            raise UserError(f"an NB201 arch is 6 ops from {OPS}, got {shown(ops)}")
         return tuple(ops)
 
 

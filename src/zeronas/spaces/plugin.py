@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserCodeError, UserError
+from ..errors import UserCodeError, UserError, shown
 from ..paths import user_code
 from .base import SearchSpace
 
@@ -420,7 +420,7 @@ def from_python(obj, label: str = "space=") -> SearchSpace:
     if not all(hasattr(cls, m) for m in REQUIRED) or cls.__module__ == "builtins":
         raise UserError(f"{label} takes a space name (e.g. 'nb201', or 'path/to/file.py:ClassName'), a space class "
                         f"or a space object with the methods {', '.join(REQUIRED)}; not {cls.__name__} "
-                        f"{str(obj)[:60]!r}")
+                        f"{shown(str(obj), 60)}")
     spec = f"{cls.__module__}:{cls.__qualname__}"  # zeronas.space(spec) loads it again where the module imports
     key = ("class", cls)
     if key not in _CLASSES:
@@ -473,7 +473,7 @@ def _smoke_test(sp, spec: str, label: str):
         again = sp.format(sp.parse(text))
         if again != text:
             raise UserError(f"{label} {spec!r}: {type(sp).__name__}.format and parse do not round-trip: "
-                            f"{text[:60]!r} comes back as {str(again)[:60]!r}")
+                            f"{shown(text, 60)} comes back as {shown(str(again), 60)}")
         step = "mutate(arch, rng)"
         sp.format(sp.mutate(arch, rng))
     except UserError:
