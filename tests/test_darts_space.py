@@ -225,6 +225,6 @@ def test_fewer_than_three_cells_leave_no_normal_cell_and_are_refused(N):
 
     with pytest.raises(UserError, match=f"N={N} cells has reduction cells at N//3 and 2N//3 only"):
         space.supernet(C=4, N=N)
-    with pytest.raises(UserError, match="use cells=3 or more"):
+    with pytest.raises(UserError, match="use N=3 or more"):
         search("darts", "freedarts", seed=0, C=2, N=N, data="none")
     assert [c.reduction for c in space.supernet(C=2, N=3).cells] == [False, True, True]

@@ -187,7 +187,7 @@ def test_python_api_errors_name_keywords_not_flags(capsys):
     ("--refine picks one answer, not with --objectives (a front)",
      "refine= picks one answer, not with objectives= (a front)"),
     ("raise --time-budget to 20 s", "raise time_budget= to 20 s"),
-    ("lower --C or --N", "lower channels= or cells="),
+    ("lower --C or --N", "lower C= or N="),
     ("--set das.lam=64: bad", "options={'das': {'lam': 64}}: bad"),
     ("use 'zeronas search --space darts' instead of --space nb301", "use 'zeronas search --space darts' instead of "
      "space='nb301'"),

@@ -502,3 +502,32 @@ def test_the_json_rebuild_recipe_runs_as_written_for_built_in_and_plugin_spaces(
         exec(desc["rebuild"], scope)  # noqa: S102  (the recipe exactly as a user would run it)
         want = sp.build(sp.parse(arch), **desc["build"])
         assert sum(p.numel() for p in scope["net"].parameters()) == sum(p.numel() for p in want.parameters())
+
+
+def test_values_that_would_be_dropped_or_misread_are_refused_or_said(separable, tmp_path, monkeypatch):
+    """From a newcomer trial: --lr-min above --lr ran with a rising rate; a subset larger than the set was cut
+    without a word; --C/--N beside a checkpoint were dropped; a run stopped in its first epoch left an empty
+    log.jsonl."""
+    with pytest.raises(UserError, match=r"^lr_min=1 is above lr=0.05: the rate is annealed from lr= down to "
+                                        r"lr_min=; give lr_min= at most 0.05$"):
+        train("nb201", ARCH, tmp_path / "lr", progress=False, epochs=2, **{**TINY, "lr_min": 1.0})
+    assert not (tmp_path / "lr").exists()
+    s = train("nb201", ARCH, tmp_path / "a", epochs=1, progress=False, train_subset=1000, **TINY)
+    assert s["train_images"] == 256 and s["train_images_per_epoch"] == 256  # 8 batches of 32, none dropped
+    assert s["notes"] == ["--train-subset 1,000 is more than the 256 training images of cifar10: all of them "
+                          "are used"]
+    s = train("nb201", ARCH, tmp_path / "b", epochs=1, progress=False, **{**TINY, "batch_size": 100})
+    assert s["train_images_per_epoch"] == 200 and s["notes"] == []  # 56 of 256 dropped, said per epoch
+    # a checkpoint fixes the network: another --C beside it is refused, its own is fine
+    with pytest.raises(UserError, match=r"was trained with another network than C=8 \(it holds 4\); drop C=/N="):
+        export("nb201", ARCH, "json", tmp_path / "m.json", checkpoint=tmp_path / "a" / "checkpoint.pt", C=8)
+    export("nb201", ARCH, "json", tmp_path / "m.json", checkpoint=tmp_path / "a" / "checkpoint.pt", C=4)
+    assert json.loads((tmp_path / "m.json").read_text())["build"]["C"] == 4
+
+    def stopped(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer_mod, "train_one_epoch", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        train("nb201", ARCH, tmp_path / "c", epochs=1, progress=False, **TINY)
+    assert not (tmp_path / "c").exists()  # no empty folder or log.jsonl left behind

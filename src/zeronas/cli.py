@@ -673,7 +673,7 @@ def search(
                f"{', an isomorph' if b['matched'] == 'isomorph' else ''})" if "cifar10" in b else
                "not in the benchmark table (a sample of the space)" if b else
                "no benchmark table" if r.space in GROUND_TRUTH else "no benchmark for this space"
-               + ("" if r.protocol.get("space_source") else ": 'zeronas train' it"))  # plug-ins have no recipe
+               + ("" if r.protocol.get("space_source") else ": measure it with 'zeronas train'"))  # plug-ins: no recipe
         full = r.protocol.get("full_evaluations")  # funnel: the progress line counts these
         cheap, members = r.protocol.get("cheap") or [], r.protocol.get("members") or []
         if full is not None and len(members) > 1:  # funnel: a cheap screen of many archs, the whole ensemble on few
@@ -925,8 +925,13 @@ def train(
         table.add_row(str(r["epoch"]), f"{r['lr']:.4g}", f"{r['train_loss']:.4f}", f"{r['train_acc']:.2f}",
                       f"{r['test_loss']:.4f}", f"{r['test_acc']:.2f}", f"{r['epoch_seconds']:.1f}")
     console.print(table)
-    console.print(f"{s['params']:,} parameters; {s['train_images']} train / {s['test_images']} test images "
-                  f"({s['fidelity']}); wrote {out / 'curve.png'} and {out / 'summary.json'}", highlight=False)
+    per_epoch = s["train_images_per_epoch"]
+    dropped = (f", {per_epoch} of them per epoch (the last partial batch of {s['recipe']['batch_size']} is "
+               "dropped)" if per_epoch < s["train_images"] else "")
+    console.print(f"{s['params']:,} parameters; {s['train_images']} train{dropped} / {s['test_images']} test "
+                  f"images ({s['fidelity']}); wrote {out / 'curve.png'} and {out / 'summary.json'}", highlight=False)
+    for note in s["notes"]:
+        console.print(f"note: {note}", highlight=False)
 
 
 @app.command("export")

@@ -35,7 +35,7 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
     ``out``: a file, or a folder that receives ``model.json`` / ``model.pt`` / ``model.onnx``; written
     atomically. ``checkpoint``: a ``zeronas train`` checkpoint whose trained weights are exported (its build
     options are used); else the network is untrained, built with ``C`` / ``N`` or the width and depth of the
-    space's training recipe.
+    space's training recipe (with a checkpoint, ``C`` / ``N`` may only repeat its own).
     Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
     another format, a checkpoint of another arch or space, or an ONNX export without the onnx package."""
     from .data import dataset_info
@@ -78,6 +78,11 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
             raise UserError(f"{path} holds {ident['space']} arch {ident['arch']!r}, not the one given; "
                             "pass the matching --arch")
         build = {k: v for k, v in ident["build"].items() if k in ("C", "N", "num_classes")}
+        clash = [f"--{k} {v} (it holds {build.get(k)})" for k, v in (("C", C), ("N", N))
+                 if v is not None and v != build.get(k)]
+        if clash:  # its weights fix the network: a width or depth given beside it would be dropped
+            raise UserError(f"{path} was trained with another network than {', '.join(clash)}; drop --C/--N "
+                            "(the checkpoint's are used)")
         state = {k: v for k, v in ckpt["model"].items() if not k.startswith("auxiliary_head")}
     out = Path(out)
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first

@@ -487,7 +487,7 @@ _CALLER = contextvars.ContextVar("zeronas_caller", default=None)
 _FLAG_IN_TEXT = re.compile(r"(?P<command>'zeronas [^']*')|(?<![\w-])--(?P<flag>[A-Za-z][A-Za-z0-9]*(?:-[a-z0-9]+)*)"
                            r"(?: (?P<token>'[^']*'|\"[^\"]*\"|\([^()\s]*\)|(?:[^\s;,()]|,(?=\S))+))?")
 # flags whose API keyword is not the flag with underscores
-KEYWORDS = {"--C": "channels", "--N": "cells", "--set": "options"}
+KEYWORDS = {"--C": "C", "--N": "N", "--set": "options"}  # the API takes C= / N= (train, export, search)
 # the CLI's on/off flags (they take no value, so they have no domain); tests/test_fuzz_cli.py keeps this in step
 SWITCHES = ("nesterov", "only_stored", "plot", "resume")
 

@@ -9,6 +9,7 @@ epoch are dropped, so no epoch is lost or written twice.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -262,7 +263,9 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     ``epochs=3, lr=0.05, C=8``) and return the summary (a dict: ``final`` holds the last epoch's
     ``test_acc`` in percent, 0-100); ``out`` receives ``checkpoint.pt``, ``log.jsonl``, ``curve.png`` and
     ``summary.json``, and a rerun into it resumes from the last finished epoch (``resume``).
-    ``train_subset`` / ``test_subset``: train / evaluate on a seeded pick of that many images.
+    ``train_subset`` / ``test_subset``: train / evaluate on a seeded pick of that many images (more than the
+    set holds: all of it, said in the summary's ``notes``). Each epoch trains on ``train_images_per_epoch``
+    of them: the last partial batch is dropped.
 
     ``time_limit`` (seconds of this call, > 0: set-up, steps, evaluations, files): training stops before a step
     that, as long as the fastest so far and followed by the final evaluation (predicted from the steps' forward
@@ -283,6 +286,9 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     recipe = recipe_for(space.name).replace(**overrides)
     if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.lr <= 0:
         raise UserError("--epochs and --batch-size must be at least 1 and --lr positive")
+    if recipe.lr_min > recipe.lr:  # the cosine schedule would raise the rate over the run
+        raise UserError(f"--lr-min {recipe.lr_min:g} is above --lr {recipe.lr:g}: the rate is annealed from --lr "
+                        f"down to --lr-min; give --lr-min at most {recipe.lr:g}")
     out = Path(out)  # made only once the images are loaded: a refused run leaves no empty folder
     ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
     device = resolve_device(device)
@@ -343,8 +349,16 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     if len(ytr) < recipe.batch_size:
         raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
                         "lower --batch-size or raise --train-subset")
+    notes = [f"--{name.replace('_', '-')} {asked:,} is more than the {len(got):,} {what} images of {data}: all of "
+             f"them are used" for name, asked, got, what in (("train_subset", train_subset, ytr, "training"),
+                                                             ("test_subset", test_subset, yte, "test"))
+             if asked is not None and asked > len(got)]
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    log_path.write_text("".join(jsonio.dumps(r) + "\n" for r in log))
+    if log:
+        log_path.write_text("".join(jsonio.dumps(r) + "\n" for r in log))
+    else:  # a fresh start: no empty log is left should it be stopped before its first epoch
+        log_path.unlink(missing_ok=True)
 
     steps_per_epoch = len(ytr) // recipe.batch_size  # the last partial batch is dropped
     end = recipe.epochs if max_epochs_this_run is None else min(recipe.epochs, start + max_epochs_this_run)
@@ -398,12 +412,19 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             plot_curve(log, out / "curve.png", f"{space.name} {arch_text[:90]}")
             if row.get("stopped_early"):
                 break
+    except BaseException:  # stopped before any epoch ended: no empty run folder is left behind
+        if made and not log:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     finally:
         if bar is not None:
             bar.stop()
-    summary = {**identity, "recipe": dataclasses.asdict(recipe), "epochs_done": log[-1]["epoch"] if log else 0,
+    summary = {**identity, "notes": notes, "recipe": dataclasses.asdict(recipe),
+               "epochs_done": log[-1]["epoch"] if log else 0,
                "final": log[-1] if log else None, "device": str(device),
                "train_images": len(ytr), "test_images": len(yte), "fidelity": train_set.fidelity,
+               "train_images_per_epoch": steps_per_epoch * recipe.batch_size,
                "mean_epoch_seconds": float(np.mean([r["epoch_seconds"] for r in log])) if log else None,
                "params": sum(p.numel() for n, p in model.named_parameters() if "auxiliary" not in n)}
     jsonio.write(out / "summary.json", summary, indent=1)
