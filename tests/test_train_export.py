@@ -247,7 +247,7 @@ def test_export_formats_reproduce_the_network(space_name, arch, separable, tmp_p
 
 
 def test_export_bad_format_is_one_line_error(tmp_path):
-    with pytest.raises(UserError, match="unknown export format"):
+    with pytest.raises(UserError, match=r"^unknown format= 'tflite'; choose one of: json, torchscript, onnx$"):
         export("nb201", ARCH, "tflite", tmp_path / "m")
 
 
@@ -328,7 +328,7 @@ def test_training_states_bench_resumes_and_correlates(separable, tmp_path):
     assert "note: only 4 archs: rho is uncertain at this size (" in text and "undefined (fewer than 4" not in text
     example = text.split("rho is uncertain at this size (")[1].split(",")[0]  # e.g. "nwot@1 vs final: 0.400"
     assert not example.startswith("nb201") and abs(float(example.split(": ")[1])) < 1, example
-    from zeronas.cli import _bench_small_sample_note
+    from zeronas.bench import small_sample_note as _bench_small_sample_note
 
     rows_ = [{"metric": "nb201_12ep", "epoch": 12, "nb201_12ep": 1.0, "n": 6},
              {"metric": "nwot", "epoch": 0, "nb201_12ep": 0.2, "n": 6},
@@ -531,3 +531,44 @@ def test_values_that_would_be_dropped_or_misread_are_refused_or_said(separable, 
     with pytest.raises(KeyboardInterrupt):
         train("nb201", ARCH, tmp_path / "c", epochs=1, progress=False, **TINY)
     assert not (tmp_path / "c").exists()  # no empty folder or log.jsonl left behind
+
+
+def test_every_cli_verb_is_a_python_call_with_the_clis_keywords(separable, tmp_path):
+    """The README promises the same verbs in Python as on the command line: bench and report had none, and
+    export took fmt= where the CLI says --format."""
+    import inspect
+
+    assert {"score", "correlate", "search", "train", "export", "report", "merge"} <= set(zn.__all__)
+    assert callable(zn.bench.build) and callable(zn.bench.correlate) and callable(zn.report)
+    assert list(inspect.signature(zn.export).parameters)[:4] == ["space", "arch", "format", "out"]
+    zn.export("nb201", ARCH, format="json", out=tmp_path / "m.json")
+    store = tmp_path / "b.db"
+    info = zn.bench.build(sample=3, epochs=1, proxies="params", store=store, train_subset=None, test_subset=None,
+                          batch_size=64, C=4, N=1)
+    assert info["archs"] == 3 and info["trained_now"] == 3
+    again = zn.bench.build(sample=3, epochs=1, proxies="params", store=store, train_subset=None, test_subset=None,
+                           batch_size=64, C=4, N=1)
+    assert again["trained_now"] == 0 and again["protocol_hash"] == info["protocol_hash"]  # resumed, nothing new
+    rho = zn.bench.correlate(store, out=tmp_path / "o")
+    assert rho["archs"] == 3 and {r["metric"] for r in rho["rows"]} >= {"params", "test_acc"}
+    assert all((tmp_path / "o" / f).exists() for f in ("bench_correlation.json", "rho_by_epoch.png"))
+    with pytest.raises(UserError, match=r"^sample= must be an integer in \[3, "):
+        zn.bench.build(sample=2, store=tmp_path / "x.db")
+    rep = zn.report(store, export=tmp_path / "all.csv")
+    assert rep["scores"] == sum(r["rows"] for r in rep["rows"]) > 0 and rep["integrity"] == "ok"
+    merged = zn.merge(tmp_path / "all.csv", store=tmp_path / "copy.db")
+    assert merged == [{"source": str(tmp_path / "all.csv"), "read": rep["scores"], "new": rep["scores"]}]
+    assert zn.merge([tmp_path / "all.csv"], store=tmp_path / "copy.db")[0]["new"] == 0  # nothing twice
+    with pytest.raises(UserError, match=r"unknown keyword 'exprot'; valid keywords: export, store"):
+        zn.report(store, exprot="x.csv")
+
+
+def test_cli_train_takes_the_apis_time_limit(separable, tmp_path):
+    res = runner.invoke(app, ["train", "--arch", ARCH, "--out", str(tmp_path / "t"), "--time-limit", "0.001",
+                              "--epochs", "3", "--C", "4", "--N", "1", "--batch-size", "32"])
+    assert res.exit_code == 0, res.output
+    assert "note: stopped by --time-limit 0.001 s in epoch 1 after 32 images" in " ".join(res.output.split())
+    summary = json.loads((tmp_path / "t" / "summary.json").read_text())
+    assert summary["time_limit"] == 0.001 and summary["epochs_done"] == 1  # one step always runs
+    res = runner.invoke(app, ["train", "--arch", ARCH, "--out", str(tmp_path / "u"), "--time-limit", "-1"])
+    assert isinstance(res.exception, UserError) and "--time-limit must be in (0, " in str(res.exception)

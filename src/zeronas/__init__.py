@@ -13,9 +13,11 @@ from .scoring import Scorer, ScoreRecord, score  # noqa: E402
 
 __all__ += ["score", "Scorer", "ScoreRecord", "get_proxy", "list_proxies"]
 
-# The CLI's verbs as calls: zeronas.search(...), zeronas.correlate(...), zeronas.train(...) and
-# zeronas.export(...) (callable modules, so that zeronas.search.perturb and 'from zeronas.search import search'
-# keep working).
-from . import correlate, export, search, train  # noqa: E402
+# The CLI's verbs as calls: zeronas.search(...), zeronas.correlate(...), zeronas.train(...),
+# zeronas.export(...) and zeronas.report(...) (callable modules, so that zeronas.search.perturb and 'from
+# zeronas.search import search' keep working); zeronas.bench.build(...) / .correlate(...) and
+# zeronas.merge(...) as 'zeronas bench build|correlate' and 'zeronas merge'.
+from . import bench, correlate, export, report, search, train  # noqa: E402
+from .report import merge  # noqa: E402
 
-__all__ += ["search", "correlate", "train", "export"]
+__all__ += ["search", "correlate", "train", "export", "bench", "report", "merge"]

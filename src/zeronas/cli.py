@@ -904,6 +904,11 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of init, shuffling, augmentation and drop-path.")] = 0,
     device: Annotated[str, typer.Option(help="Torch device (cpu, cuda, cuda:1, ...).")] = "cpu",
     resume: Annotated[bool, typer.Option(help="Resume from checkpoint.pt in --out when present.")] = True,
+    time_limit: Annotated[float | None, typer.Option(
+        help="Seconds this run may take, set-up and evaluation included: training stops before a step that, as "
+             "long as the fastest so far and followed by the final evaluation, would pass it (at least one step "
+             "runs) and the network is evaluated as it is. A time-limited run starts afresh.",
+        show_default=False)] = None,
     threads: Threads = None,
 ):
     """Train an architecture with its space's standard recipe; every hyperparameter can be overridden."""
@@ -915,7 +920,7 @@ def train(
                      nesterov=nesterov, weight_decay=weight_decay, cutout=cutout, auxiliary_weight=auxiliary_weight,
                      drop_path_prob=drop_path_prob, grad_clip=grad_clip, C=channels, N=cells)
     s = run_train(sp, a, out, data=data, data_dir=data_dir, device=device, seed=seed, train_subset=train_subset,
-                  test_subset=test_subset, resume=resume, **overrides)
+                  test_subset=test_subset, resume=resume, time_limit=time_limit, **overrides)
     table = Table(title=f"training log ({out / 'log.jsonl'})")
     for col in ("epoch", "lr", "train loss", "train acc", "test loss", "test acc", "s/epoch"):
         table.add_column(col)
@@ -930,6 +935,11 @@ def train(
                "dropped)" if per_epoch < s["train_images"] else "")
     console.print(f"{s['params']:,} parameters; {s['train_images']} train{dropped} / {s['test_images']} test "
                   f"images ({s['fidelity']}); wrote {out / 'curve.png'} and {out / 'summary.json'}", highlight=False)
+    final = s.get("final") or {}
+    if final.get("stopped_early"):
+        console.print(f"note: stopped by --time-limit {time_limit:g} s in epoch {final['epoch']} after "
+                      f"{final['images']} images; the test accuracy is that of the network at that point",
+                      highlight=False)
     for note in s["notes"]:
         console.print(f"note: {note}", highlight=False)
 
@@ -995,49 +1005,13 @@ def bench_build(
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
 ):
     """Train a sample of architectures briefly and store their per-epoch states."""
-    from .benchmarks import training_states as ts
-    from .spaces import space as get_space
+    from .bench import build
 
-    sp = get_space(space)
-    if sample < 3:
-        raise UserError(f"--sample must be at least 3 to correlate anything, not {sample}")
-    if space == "nb201" and sample > sp.size():
-        raise UserError(f"--sample {sample} exceeds the {sp.size()} architectures of {space}")
-    import numpy as np
-
-    rng, archs = np.random.default_rng(seed), {}
-    while len(archs) < sample:
-        a = sp.sample(rng)
-        archs.setdefault(sp.format(a), a)
-    info = ts.build(sp, list(archs.values()), store, proxies=[p.strip() for p in proxies.split(",") if p.strip()],
-                    epochs=epochs, data=data, data_dir=data_dir, train_subset=train_subset, test_subset=test_subset,
-                    batch_size=batch_size, lr=lr, C=channels, N=cells, seed=seed, proxy_batch=proxy_batch,
-                    device=device)
+    info = build(space, sample=sample, seed=seed, epochs=epochs, proxies=proxies, store=store, data=data,
+                 train_subset=train_subset, test_subset=test_subset, batch_size=batch_size, proxy_batch=proxy_batch,
+                 lr=lr, C=channels, N=cells, data_dir=data_dir, device=device, progress=True)
     console.print(f"bench {info['protocol_hash']}: {info['archs']} archs, trained now {info['trained_now']} in "
                   f"{info['seconds']:.0f}s; store {store}")
-
-
-def _bench_small_sample_note(rows: list[dict], tnames: list[str]) -> str | None:
-    """As correlate says it: below SMALL_SAMPLE archs a rho is a wide interval, not a reading."""
-    from .benchmarks.correlation import SMALL_SAMPLE, spearman_interval
-
-    cells = [(r[t], r.get("n_by_target", {}).get(t, r["n"]), r["metric"], r["epoch"], t) for r in rows
-             for t in tnames if t in r and math.isfinite(r[t])]
-    if not cells or max(c[1] for c in cells) >= SMALL_SAMPLE:
-        return None
-    n = max(c[1] for c in cells)
-    # the example: a proxy's or the bench's own accuracy's rho, of median size; not a benchmark column, nor a
-    # column against itself (rho 1, a point interval that would look certain)
-    shown = sorted((c for c in cells if not c[2].startswith("nb201") and abs(c[0]) < 1 and c[1] == n),
-                   key=lambda c: abs(c[0]))
-    example = ""
-    if shown:
-        rho, _, metric, epoch, t = shown[len(shown) // 2]
-        lo, hi = spearman_interval(rho, n)
-        ci = f"{lo:.2f}..{hi:.2f}" if math.isfinite(lo) else "undefined (fewer than 4 archs)"
-        example = f" ({metric}@{epoch} vs {t}: {rho:.3f}, 95% interval about {ci}; Fisher z, Fieller et al. 1957)"
-    return (f"only {n} archs: rho is uncertain at this size{example}; build the bench on {SMALL_SAMPLE} or more "
-            f"archs ('zeronas bench build --sample {SMALL_SAMPLE}') for a reading")
 
 
 @bench_app.command("correlate")
@@ -1050,57 +1024,22 @@ def bench_correlate(
 ):
     """Spearman of each proxy / accuracy at epoch k with the bench's final accuracy and, on NB201, with the
     benchmark's 200-epoch and 12-epoch test accuracy."""
-    from .benchmarks import training_states as ts
-    from .errors import DataNotFound
-    from .store import Store
+    from .bench import correlate as bench_rho
 
-    proto, metrics = ts.load(Store(store, create=False), protocol)
-    epochs = proto["recipe"]["epochs"]
-    try:
-        targets = ts.targets(proto, metrics, data_dir)
-    except DataNotFound:
-        console.print("NB201 table not found: correlating with the bench's own final accuracy only")
-        targets = {"final": metrics.get(f"test_acc@{epochs}", {})}
-    rows = ts.correlations(proto, metrics, targets)
-    tnames = list(targets)
-    table = Table(title=f"training-states bench: Spearman rho ({len(targets['final'])} archs, {epochs} epochs, "
-                        f"C={proto['recipe']['C']} N={proto['recipe']['N']}, {proto['train_subset']} "
+    res = bench_rho(store, protocol=protocol, out=out, data_dir=data_dir)
+    proto, tnames = res["protocol"], res["targets"]
+    table = Table(title=f"training-states bench: Spearman rho ({res['archs']} archs, {proto['recipe']['epochs']} "
+                        f"epochs, C={proto['recipe']['C']} N={proto['recipe']['N']}, {proto['train_subset']} "
                         f"{proto['data']} images)")
     for col in ("metric", "epoch", *tnames):
-        table.add_column(col)
-    for r in rows:
+        table.add_column(col, overflow="fold")
+    for r in res["rows"]:
         table.add_row(r["metric"], str(r["epoch"]), *[f"{r[t]:.3f}" if t in r else "-" for t in tnames])
     console.print(table)
-    left = {}  # archs without a value or a target, per target: say so rather than drop them silently
-    for r in rows:
-        for t, k in r.get("left_out", {}).items():
-            left[t] = max(left.get(t, 0), k)
-    notes = [f"up to {k} architecture(s) left out of the '{t}' column (no value or no target, e.g. NaN or a "
-             "blank benchmark cell)" for t, k in left.items()]
-    small = _bench_small_sample_note(rows, tnames)
-    notes += [small] if small else []
-    for n in notes:
+    for n in res["notes"]:
         console.print(f"note: {n}", highlight=False)
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        jsonio.write(out / "bench_correlation.json", {"protocol": proto, "rows": rows, "notes": notes}, indent=1)
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        key = "nb201_200ep" if "nb201_200ep" in tnames else "final"
-        fig, ax = plt.subplots(figsize=(6, 3.8))
-        for name in sorted({r["metric"] for r in rows if not r["metric"].startswith("nb201")}):
-            pts = [(r["epoch"], r[key]) for r in rows if r["metric"] == name and key in r]
-            if pts:
-                ax.plot(*zip(*pts), "o-", label=name)
-        ax.set_xlabel("epochs trained"), ax.set_ylabel(f"Spearman rho with {key}")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(out / "rho_by_epoch.png", dpi=110)
-        plt.close(fig)
-        console.print(f"wrote {out / 'bench_correlation.json'} and {out / 'rho_by_epoch.png'}")
+    if "written" in res:
+        console.print(f"wrote {' and '.join(res['written'])}")
 
 
 @app.command("report")
@@ -1115,36 +1054,32 @@ def report(
     mean seconds per arch, when the last was written (UTC), and the protocol (dataset, batch, seed, stand-ins)."""
     import datetime
 
-    from .store import Store
+    from .report import report as summarise
 
-    db = Store(store, create=False)
-    try:
-        rows, check = db.summary(), db.integrity()
-        table = Table(title=f"{store}: {db.count()} scores, integrity {check}", box=box.SIMPLE_HEAD,
-                      pad_edge=False)
-        for col in ("space", "proxy", "rows", "ok/nan/err", "s/arch", "last (UTC)", "protocol: data"):
-            # short fields never break mid-word; the free-text ones wrap at spaces (and fold a longer word)
-            table.add_column(col, justify="right" if col in ("rows", "ok/nan/err", "s/arch") else "left",
-                             overflow="fold", no_wrap=col in ("rows", "ok/nan/err", "s/arch"),
-                             min_width={"space": 5, "proxy": 9, "last (UTC)": 10, "protocol: data": 12}.get(col))
-        for r in rows:
-            data = r["protocol"].get("data")  # a proxy's: a dict; a search method's or a bench's: None or a name
-            if not isinstance(data, dict):
-                data = {"dataset": data} if isinstance(data, str) else {}
-            what = (f"{data.get('dataset', '')} b{data.get('batch_size', '')} seed {data.get('seed', '')}"
-                    if "batch_size" in data else data.get("dataset")
-                    or ",".join(f"{k}" for k in data.values()) or "-")
-            if data.get("stands_in_for"):
-                what += f" (for {data['stands_in_for']})"
-            last = (datetime.datetime.fromtimestamp(r["last"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
-                    if r.get("last") is not None else "-")
-            table.add_row(r["space"], r["proxy"], str(r["rows"]), f"{r['ok']}/{r['non_finite']}/{r['errors']}",
-                          f"{r['mean_seconds']:.2f}", last, f"{r['protocol_hash'][:8]}: {what}")
-        console.print(table)
-        if export is not None:
-            console.print(f"wrote {db.export(export)}")
-    finally:
-        db.close()
+    res = summarise(store, export=export)
+    table = Table(title=f"{store}: {res['scores']} scores, integrity {res['integrity']}", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for col in ("space", "proxy", "rows", "ok/nan/err", "s/arch", "last (UTC)", "protocol: data"):
+        # names and numbers never break mid-word; the free-text ones wrap at spaces (and fold a longer word)
+        table.add_column(col, justify="right" if col in ("rows", "ok/nan/err", "s/arch") else "left",
+                         overflow="fold", no_wrap=col in ("space", "proxy", "rows", "ok/nan/err", "s/arch"),
+                         min_width={"space": 5, "proxy": 9, "last (UTC)": 10, "protocol: data": 12}.get(col))
+    for r in res["rows"]:
+        data = r["protocol"].get("data")  # a proxy's: a dict; a search method's or a bench's: None or a name
+        if not isinstance(data, dict):
+            data = {"dataset": data} if isinstance(data, str) else {}
+        what = (f"{data.get('dataset', '')} b{data.get('batch_size', '')} seed {data.get('seed', '')}"
+                if "batch_size" in data else data.get("dataset")
+                or ",".join(f"{k}" for k in data.values()) or "-")
+        if data.get("stands_in_for"):
+            what += f" (for {data['stands_in_for']})"
+        last = (datetime.datetime.fromtimestamp(r["last"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+                if r.get("last") is not None else "-")
+        table.add_row(r["space"], r["proxy"], str(r["rows"]), f"{r['ok']}/{r['non_finite']}/{r['errors']}",
+                      f"{r['mean_seconds']:.2f}", last, f"{r['protocol_hash'][:8]}: {what}")
+    console.print(table)
+    if "exported" in res:
+        console.print(f"wrote {res['exported']}")
 
 
 @app.command("merge")
@@ -1159,18 +1094,18 @@ def merge(
 ):
     """Merge scores from other machines' stores or exports into one store. Keys already in the store are kept
     (writers never overwrite); rerunning a merge adds nothing twice, and one killed midway resumes."""
-    from .store import Store, read_merge_source
+    from .report import merge as merge_into
+    from .store import Store
 
-    checked = [(src, read_merge_source(src)) for src in sources]  # every source, before the store is touched
-    db = Store(store)
+    merged = merge_into(sources, store=store)
+    table = Table(title=f"merged into {store}")
+    for col in ("source", "rows read", "new"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for m in merged:
+        table.add_row(m["source"], str(m["read"]), str(m["new"]))
+    console.print(table)
+    db = Store(store, create=False)
     try:
-        table = Table(title=f"merged into {store}")
-        for col in ("source", "rows read", "new"):
-            table.add_column(col, justify="left" if col == "source" else "right")
-        for src, (rows, protocols) in checked:
-            read, new = db.merge_rows(rows, protocols)
-            table.add_row(src, str(read), str(new))
-        console.print(table)
         console.print(f"{store}: {db.count()} scores")
     finally:
         db.close()

@@ -25,10 +25,10 @@ SUFFIXES = {"json": (".json",), "torchscript": (".pt", ".pth", ".ts", ".torchscr
 
 
 @api("export")
-def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | None = None, data: str = "cifar10",
+def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None, data: str = "cifar10",
            C: int | None = None, N: int | None = None) -> Path:
-    """``zeronas.export(space, arch, fmt, out, ...)``, the ``zeronas export`` verb: write ``arch`` (an arch
-    string or the space's native value) of ``space`` (a name or a space object) as ``fmt``: ``json`` (the
+    """``zeronas.export(space, arch, format, out, ...)``, the ``zeronas export`` verb: write ``arch`` (an arch
+    string or the space's native value) of ``space`` (a name or a space object) as ``format``: ``json`` (the
     arch string, its canonical key and the build options: ``sp.build(sp.parse(arch), **build)`` with
     ``sp = zeronas.space(name)`` rebuilds it, its ``rebuild`` field says so),
     ``torchscript`` or ``onnx`` (a module traced in eval mode on a ``data``-sized input, 1x3xHxW).
@@ -43,6 +43,7 @@ def export(space, arch, fmt: str, out: str | Path, *, checkpoint: str | Path | N
     from .train import RECIPES, recipe_for
     from .train.trainer import read_checkpoint
 
+    fmt = format  # the CLI's --format; the builtin is not needed here
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if str(out).endswith(("/", os.sep)) or Path(out).is_dir():  # a folder: the file goes into it

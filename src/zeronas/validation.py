@@ -107,8 +107,11 @@ class Text:
 
     what: str = "a value"
     many: bool = True  # False: one value, never a list (the API's proxy=)
+    paths: bool = False  # True: a pathlib.Path (any os.PathLike) is taken as its text
 
     def check(self, label, value):
+        if self.paths and isinstance(value, os.PathLike):
+            value = os.fspath(value)
         if not isinstance(value, str):
             raise UserError(f"{label} takes strings ({self.what}), not {type(value).__name__} {value!r}")
         if not value.strip():
@@ -391,6 +394,7 @@ DOMAINS: dict[str, object] = {
     "preset": Choice(("cpu", "paper")),
     "budget": Int(1, 10**7),
     "time_budget": Float(0, 7 * 24 * 3600, lo_open=True),  # seconds; a week caps a typo
+    "time_limit": Float(0, 7 * 24 * 3600, lo_open=True),
     "n": Int(1, 10**7),
     "population": Int(2, 10**6),
     "tournament": Int(1, 10**6),
@@ -439,7 +443,7 @@ DOMAINS: dict[str, object] = {
     "proxy": Text("a proxy name or ensemble:a+b", many=False),
     "arch": Text("an architecture string"),
     "set_": Text("PROXY.OPTION=VALUE"),
-    "sources": Text("an export file or a store"),
+    "sources": Text("an export file or a store", paths=True),
     "arch_file": PathKind("in_file"),
     "checkpoint": PathKind("in_file"),
     "data_dir": PathKind("in_dir"),

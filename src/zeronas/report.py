@@ -1,0 +1,53 @@
+"""The ``zeronas report`` and ``zeronas merge`` verbs as calls: ``zeronas.report(...)``, ``zeronas.merge(...)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .validation import api, callable_module
+
+
+@api("report")
+def report(store="runs/zeronas.db", export: str | Path | None = None) -> dict:
+    """Summarise a results store (an SQLite path or a database URL): ``{"store", "scores" (rows in all),
+    "integrity" (SQLite's check: 'ok' when sound), "rows"}``, one row per space x proxy x protocol with ``rows``,
+    ``ok`` / ``non_finite`` / ``errors`` counts, ``mean_seconds`` per arch, ``last`` (Unix time of the newest),
+    ``protocol_hash`` and ``protocol``. ``export``: also write every score with its protocol to this ``.csv``,
+    ``.csv.gz`` or ``.parquet`` file (Parquet needs pandas and pyarrow; ``exported``: its path), which
+    ``zeronas.merge`` loads into any store. Errors: UserError (one line) for a missing store, a file that is no
+    store, or an export that cannot be written."""
+    from .store import Store
+
+    db = Store(store, create=False)
+    try:
+        out = {"store": str(store), "scores": db.count(), "integrity": db.integrity(), "rows": db.summary()}
+        if export is not None:
+            out["exported"] = str(db.export(export))
+        return out
+    finally:
+        db.close()
+
+
+@api("merge")
+def merge(sources, store="runs/zeronas.db") -> list[dict]:
+    """Merge scores from other stores (paths or database URLs) or exports (``.csv``, ``.csv.gz``,
+    ``.parquet`` from ``report(export=...)``) into ``store`` (created if absent). Keys already in the store are
+    kept (writers never overwrite), so a rerun adds nothing twice and a killed merge resumes. ``sources``: one
+    path or a list. Every source is read and checked before the store is touched. Returns one
+    ``{"source", "read", "new"}`` per source. Errors: UserError (one line) for a missing or malformed source."""
+    from .store import Store, read_merge_source
+
+    sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
+    checked = [(str(src), read_merge_source(str(src))) for src in sources]
+    db = Store(store)
+    try:
+        out = []
+        for src, (rows, protocols) in checked:
+            read, new = db.merge_rows(rows, protocols)
+            out.append({"source": src, "read": read, "new": new})
+        return out
+    finally:
+        db.close()
+
+
+callable_module(__name__, report)  # zeronas.report(...) reports; zeronas.report.merge stays reachable
