@@ -645,3 +645,14 @@ def test_two_processes_creating_one_new_store_at_once(tmp_path, monkeypatch):
         for p in procs:
             p.join(60)
         assert sorted(q.get(timeout=5) for _ in procs) == ["ok"] * 4
+
+
+def test_a_three_slash_sqlite_url_to_an_absolute_store_says_four(tmp_path, monkeypatch):
+    """sqlite:///tmp/s.db is the relative tmp/s.db: a newcomer meaning /tmp/s.db read only 'does not exist'."""
+    Store(tmp_path / "s.db").close()
+    monkeypatch.chdir(tmp_path)  # where tmp/... relative to the working folder is absent
+    rel = str(tmp_path / "s.db").lstrip("/")
+    with pytest.raises(UserError, match=rf"does not exist; .* \(a URL sqlite:///PATH is relative to this folder; the "
+                                        rf"absolute /{rel} is sqlite:////{rel}, with four slashes\)$"):
+        Store(f"sqlite:///{rel}", create=False)
+    Store(f"sqlite:////{rel}", create=False).close()

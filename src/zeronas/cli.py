@@ -985,14 +985,16 @@ app.add_typer(bench_app, name="bench")
 @validated
 def bench_build(
     space: Annotated[str, typer.Option(help="nb201 or darts (see 'zeronas spaces').")] = "nb201",
-    sample: Annotated[int, typer.Option(help="Random architectures to train (distinct strings).")] = 60,
+    sample: Annotated[int, typer.Option(help="Random architectures to train (distinct strings; at least 3, and "
+                                        "100 or more for a rho worth reading).")] = 60,
     seed: Annotated[int, typer.Option(help="Seed of the sample, the init and the training.")] = 0,
     epochs: Annotated[int, typer.Option(help="Epochs per architecture (cosine schedule over them).")] = 3,
     proxies: Annotated[str, typer.Option(help="Proxies measured at init and after every epoch.")] = "nwot,das,das_d,"
                                                                                                       "das_na",
     store: Annotated[str, typer.Option(help=f"Results store ({STORE_FORMS}); a killed build rerun with the same "
                                        "settings resumes at the first unfinished architecture.")] = "runs/bench.db",
-    data: Annotated[str, typer.Option(help="Training images.")] = "cifar10",
+    data: Annotated[str, typer.Option(help="Training images: cifar10 or cifar100 (ImageNet16-120 where its files "
+                                      "exist).")] = "cifar10",
     train_subset: Annotated[int, typer.Option(help="Training images (seeded pick).")] = 2048,
     test_subset: Annotated[int, typer.Option(help="Test images for the per-epoch accuracy.")] = 1000,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 128,

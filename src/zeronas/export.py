@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -138,7 +139,9 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint) -> Pat
 
     # the TorchScript-based exporter needs only onnx; newer torch defaults to the dynamo one (needs onnxscript)
     legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
-    with atomic_path(out) as tmp:
+    with atomic_path(out) as tmp, warnings.catch_warnings():
+        # torch's exporter notes that it folds constants of one opset step only: advice to its own developers
+        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
         torch.onnx.export(model, (example,), str(tmp), input_names=["images"], output_names=["logits"],
                           dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, **legacy)
     return out

@@ -327,7 +327,15 @@ class Store:
         self.path = Path(self.url.database) if self.is_sqlite and self.url.database else None
         self.where = where = str(self)
         file = self.path is not None and str(self.path) != ":memory:"
-        version = _inspect_sqlite(self.path, where, create) if file else None
+        try:
+            version = _inspect_sqlite(self.path, where, create) if file else None
+        except UserError as exc:  # sqlite:///tmp/s.db is the relative tmp/s.db: say so where /tmp/s.db exists
+            text = str(url)
+            if (text.startswith("sqlite:///") and not self.path.is_absolute()
+                    and Path("/", self.path).exists() and "does not exist" in str(exc)):
+                raise UserError(f"{exc} (a URL sqlite:///PATH is relative to this folder; the absolute "
+                                f"/{self.path} is sqlite:////{self.path}, with four slashes)") from None
+            raise
         try:
             self.engine = sa.create_engine(self.url)
         except sa_exc.NoSuchModuleError:  # no such dialect at all: most often a misspelt scheme
