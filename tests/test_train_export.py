@@ -572,3 +572,14 @@ def test_cli_train_takes_the_apis_time_limit(separable, tmp_path):
     assert summary["time_limit"] == 0.001 and summary["epochs_done"] == 1  # one step always runs
     res = runner.invoke(app, ["train", "--arch", ARCH, "--out", str(tmp_path / "u"), "--time-limit", "-1"])
     assert isinstance(res.exception, UserError) and "--time-limit must be in (0, " in str(res.exception)
+
+
+def test_cli_train_runs_a_long_recipe_in_chunks(separable, tmp_path):
+    args = ["train", "--arch", ARCH, "--out", str(tmp_path / "t"), "--epochs", "3", "--C", "4", "--N", "1",
+            "--batch-size", "32", "--max-epochs-this-run", "2"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert json.loads((tmp_path / "t" / "summary.json").read_text())["epochs_done"] == 2
+    assert runner.invoke(app, args).exit_code == 0  # the same command goes on where it stopped
+    assert json.loads((tmp_path / "t" / "summary.json").read_text())["epochs_done"] == 3
+    res = runner.invoke(app, [*args[:-1], "0"])
+    assert isinstance(res.exception, UserError) and "--max-epochs-this-run must be" in str(res.exception)

@@ -904,6 +904,9 @@ def train(
     seed: Annotated[int, typer.Option(help="Seed of init, shuffling, augmentation and drop-path.")] = 0,
     device: Annotated[str, typer.Option(help="Torch device (cpu, cuda, cuda:1, ...).")] = "cpu",
     resume: Annotated[bool, typer.Option(help="Resume from checkpoint.pt in --out when present.")] = True,
+    max_epochs_this_run: Annotated[int | None, typer.Option(
+        help="Stop after this many epochs of this call and keep the checkpoint: a long recipe run in chunks "
+             "(rerun the same command to go on).", show_default=False)] = None,
     time_limit: Annotated[float | None, typer.Option(
         help="Seconds this run may take, set-up and evaluation included: training stops before a step that, as "
              "long as the fastest so far and followed by the final evaluation, would pass it (at least one step "
@@ -920,7 +923,8 @@ def train(
                      nesterov=nesterov, weight_decay=weight_decay, cutout=cutout, auxiliary_weight=auxiliary_weight,
                      drop_path_prob=drop_path_prob, grad_clip=grad_clip, C=channels, N=cells)
     s = run_train(sp, a, out, data=data, data_dir=data_dir, device=device, seed=seed, train_subset=train_subset,
-                  test_subset=test_subset, resume=resume, time_limit=time_limit, **overrides)
+                  test_subset=test_subset, resume=resume, time_limit=time_limit,
+                  max_epochs_this_run=max_epochs_this_run, **overrides)
     table = Table(title=f"training log ({out / 'log.jsonl'})")
     for col in ("epoch", "lr", "train loss", "train acc", "test loss", "test acc", "s/epoch"):
         table.add_column(col)

@@ -403,6 +403,7 @@ DOMAINS: dict[str, object] = {
     "repeat": Int(1, 1000),
     "train_steps": Int(0, 10**6),
     "epochs": Int(1, 100_000),
+    "max_epochs_this_run": Int(1, 100_000),
     "lr": Float(0, 10, lo_open=True),
     "lr_min": Float(0, 10),
     "momentum": Float(0, 1, hi_open=True),
