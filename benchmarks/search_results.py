@@ -437,9 +437,10 @@ def hw_hp12_ceiling(data_dir) -> list[dict] | str:
     """What 12-epoch reads can reach under each latency bound, from the tables alone (no search run), one dict
     per device and bound: the gap of the hp12 argmax over every feasible arch, how many feasible archs a read
     set must avoid (hp12 at or above that of every arch within 0.3 of the best feasible, accuracy below it),
-    and the gap of reading the top K feasible archs of zeronas-v1 ranked over the whole space (its committed
-    scores), i.e. a `top` refine after a label-free phase that had scored everything. Without the tables: the
-    reason, a string."""
+    and the gap of reading the top K of zeronas-v1 ranked within the whole feasible set (from its committed
+    scores of all 15,625 archs), i.e. a `top` refine after a label-free phase that had scored every feasible
+    arch (a log-rank sum depends on the population ranked, so ranking all archs and then filtering differs).
+    Without the tables: the reason, a string."""
     import numpy as np
 
     from zeronas.benchmarks.correlation import rank_ensemble

@@ -182,8 +182,10 @@ def test_a_refused_write_is_one_line_exit_2_not_an_internal_error(monkeypatch, c
     code, err = run_with(OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "summary.json")))
     assert code == 2 and len(err.splitlines()) == 1, err
     assert err == (f"error: the system refused a write to {tmp_path / 'summary.json'}: No space left on "
-                   "device; free space or fix the permissions there, or choose another location, then rerun "
-                   "(finished results are kept)")
+                   "device; free space there or choose another location, then rerun (finished results are kept)")
+    code, err = run_with(PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "table.csv.gz")))
+    assert code == 2 and err == (f"error: permission denied on {tmp_path / 'table.csv.gz'}: fix its permissions, "
+                                 "or choose another location, then rerun (finished results are kept)"), err
     code, err = run_with(OSError(errno.EBADF, "Bad file descriptor"))
     assert code == 1 and err.startswith("zeronas: internal error (OSError:"), err
 

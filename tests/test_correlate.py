@@ -498,3 +498,24 @@ def test_the_api_verbs_show_their_signature_and_defaults_of_the_cli():
     assert zn.search.__doc__.startswith("zeronas.search(space='nb201', method='funnel'")
     assert "strategy_keywords(method)" in zn.search.__doc__ and "budget" in zn.search.strategy_keywords("rea")
     assert zn.correlate.__doc__.startswith("zeronas.correlate(space='nb201'")
+
+
+@needs_table
+def test_review_fixes_presets_take_their_own_values_and_long_inputs_are_cut(tmp_path):
+    """A preset refuses only what differs from it ('ALL' is 'all', its score seed is its seed); a long value
+    is cut in the error; correlate(out=) writes what --out writes."""
+    from zeronas.correlate import correlate
+
+    db = tmp_path / "s.db"
+    with pytest.raises(UserError, match=r"^protocol='abdelfattah2021' fixes score_seed=42; drop the options"):
+        correlate(proxies="params", store=db, protocol="abdelfattah2021", score_seed=7)
+    with pytest.raises(UserError, match="does not exist; pass store= the path"):  # the preset took them
+        correlate(proxies="params", store=db, protocol="abdelfattah2021", sample="ALL", seed=42, metric="test",
+                  only_stored=True)
+    with pytest.raises(UserError) as err:
+        correlate(proxies="params", store=db, metric="x" * 5000)
+    assert len(str(err.value)) < 300 and "... (5,000 characters)" in str(err.value)
+    res = correlate(proxies="params", sample=5, store=db, out=tmp_path / "o", workers=1)
+    assert [p.rsplit("/", 1)[1] for p in res.meta["written"]] == ["correlation.json", "correlation.csv",
+                                                                  "scatter.png", "rho.png"]
+    assert all((tmp_path / "o" / f).exists() for f in ("correlation.json", "rho.png"))

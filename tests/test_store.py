@@ -389,7 +389,7 @@ def test_a_refused_file_is_left_byte_identical(tmp_path, monkeypatch, capsys):
     c.close()
     before = _fingerprint(other)
     # the fix fits the command: a writer can start a new store, a reader needs one a run wrote
-    for create, fix in ((False, "pass the --store a correlate, search or bench run wrote"),
+    for create, fix in ((False, "pass --store the path of a store that a correlate, search or bench run wrote"),
                         (True, "pass a new path with --store")):
         with pytest.raises(UserError, match=f"not a zeronas store; {fix}"):
             Store(other, create=create)

@@ -514,8 +514,8 @@ def test_values_that_would_be_dropped_or_misread_are_refused_or_said(separable, 
     assert not (tmp_path / "lr").exists()
     s = train("nb201", ARCH, tmp_path / "a", epochs=1, progress=False, train_subset=1000, **TINY)
     assert s["train_images"] == 256 and s["train_images_per_epoch"] == 256  # 8 batches of 32, none dropped
-    assert s["notes"] == ["--train-subset 1,000 is more than the 256 training images of cifar10: all of them "
-                          "are used"]
+    assert s["notes"] == ["a training subset of 1,000 is more than the 256 training images of cifar10: all of "
+                          "them are used"]
     s = train("nb201", ARCH, tmp_path / "b", epochs=1, progress=False, **{**TINY, "batch_size": 100})
     assert s["train_images_per_epoch"] == 200 and s["notes"] == []  # 56 of 256 dropped, said per epoch
     # a checkpoint fixes the network: another --C beside it is refused, its own is fine
@@ -583,3 +583,25 @@ def test_cli_train_runs_a_long_recipe_in_chunks(separable, tmp_path):
     assert json.loads((tmp_path / "t" / "summary.json").read_text())["epochs_done"] == 3
     res = runner.invoke(app, [*args[:-1], "0"])
     assert isinstance(res.exception, UserError) and "--max-epochs-this-run must be" in str(res.exception)
+
+
+def test_review_fixes_bench_api_and_arch_files(separable, tmp_path):
+    """bench.build takes a list of proxies and refuses a space without a recipe before drawing (a macro sample
+    larger than the space spun forever); its errors name zeronas.bench.build; a text file of two archs is said
+    to hold two, not parsed as one."""
+    info = zn.bench.build(sample=3, epochs=1, proxies=["params"], store=tmp_path / "b.db", train_subset=None,
+                          test_subset=None, batch_size=64, C=4, N=1)
+    assert info["archs"] == 3
+    with pytest.raises(UserError, match="no training recipe for the macro space"):
+        zn.bench.build(space="macro", sample=7000, store=tmp_path / "m.db")
+    with pytest.raises(UserError, match=r"^zeronas\.bench\.build\(\) got unknown keyword 'stor'"):
+        zn.bench.build(stor="x")
+    with pytest.raises(UserError, match=r"^store .* does not exist; pass store= the path of a store that"):
+        zn.bench.correlate(tmp_path / "none.db")
+    (tmp_path / "two.txt").write_text(f"{ARCH}\n{ARCH}\n")
+    res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "two.txt"), "--out", str(tmp_path / "x.json")])
+    assert str(res.exception) == (f"arch file {str(tmp_path / 'two.txt')!r} holds 2 lines of architectures; this "
+                                  "command takes one: keep one line")
+    (tmp_path / "one.txt").write_text(f"  # the best one\n{ARCH}\n")
+    res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "one.txt"), "--out", str(tmp_path / "y.json")])
+    assert res.exit_code == 0 and json.loads((tmp_path / "y.json").read_text())["arch"] == ARCH

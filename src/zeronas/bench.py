@@ -14,14 +14,15 @@ from .errors import UserError
 from .validation import api
 
 
-@api("bench_build")
+@api("bench_build", public="zeronas.bench.build")
 def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,das_na", store="runs/bench.db",
           data="cifar10", train_subset=2048, test_subset=1000, batch_size=128, proxy_batch=64, lr=0.1, C=8,
           N: int | None = None, data_dir=None, device="cpu", progress=False) -> dict:
     """Train ``sample`` distinct random archs of ``space`` (nb201 or darts) for ``epochs`` epochs each on a
-    seeded pick of ``train_subset`` images of ``data``, measuring ``proxies`` (comma-separated names) at init and
-    after every epoch, into ``store`` (an SQLite path or database URL; a rerun with the same settings resumes at
-    the first unfinished arch). ``C`` / ``N``: the networks' channels and cells (NB201: per stage, default 1;
+    seeded pick of ``train_subset`` images of ``data``, measuring ``proxies`` (a list of names, or one
+    comma-separated text) at init and after every epoch, into ``store`` (an SQLite path or database URL; a rerun
+    with the same settings resumes at the first unfinished arch). A space without a training recipe is refused
+    before anything is drawn. ``C`` / ``N``: the networks' channels and cells (NB201: per stage, default 1;
     DARTS: in all, default 5). Returns the build's summary (``protocol_hash``, ``archs``, ``trained_now``,
     ``seconds``). Errors: UserError (one line) for a bad argument (``sample`` below 3 or above the space's
     size, an unknown proxy, space or dataset) or a store that cannot be written."""
@@ -29,23 +30,31 @@ def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,da
 
     from .benchmarks import training_states as ts
     from .spaces import space as get_space
+    from .train import recipe_for
 
     sp = get_space(space)
+    recipe_for(sp.name)  # a space without a training recipe is refused before any sampling
     if sample < 3:
         raise UserError(f"--sample must be at least 3 to correlate anything, not {sample}")
-    if space == "nb201" and sample > sp.size():
-        raise UserError(f"--sample {sample} exceeds the {sp.size()} architectures of {space}")
+    try:
+        size = sp.size()
+    except UserError:  # e.g. NB101's count is of graphs, not of the strings drawn
+        size = None
+    if size is not None and sample > size:
+        raise UserError(f"--sample {sample} exceeds the {size:,} architectures of {sp.name}")
+    if isinstance(proxies, str):
+        proxies = proxies.split(",")
     rng, archs = np.random.default_rng(seed), {}
     while len(archs) < sample:
         a = sp.sample(rng)
         archs.setdefault(sp.format(a), a)
-    return ts.build(sp, list(archs.values()), store, proxies=[p.strip() for p in proxies.split(",") if p.strip()],
+    return ts.build(sp, list(archs.values()), store, proxies=[p.strip() for p in proxies if p.strip()],
                     epochs=epochs, data=data, data_dir=data_dir, train_subset=train_subset,
                     test_subset=test_subset, batch_size=batch_size, lr=lr, C=C, N=N, seed=seed,
                     proxy_batch=proxy_batch, device=device, progress=progress)
 
 
-@api("bench_correlate")
+@api("bench_correlate", public="zeronas.bench.correlate")
 def correlate(store="runs/bench.db", protocol: str | None = None, out: str | Path | None = None,
               data_dir=None) -> dict:
     """Spearman rho of each proxy and accuracy at epoch k with the bench's own final test accuracy and, on NB201,

@@ -142,7 +142,7 @@ def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[i
             found += _parse_json_archs(space, arch_file, text)
         else:
             lines = [a for _, a in runs] if runs is not None else [
-                line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+                line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
             found += [_parse_from_file(space, arch_file, line) for line in lines]
     found += [space.from_index(i, data_dir) for i in indices]
     if not found:
@@ -440,8 +440,9 @@ def correlate(
         help="Accuracy to correlate with: test or valid (default: the table's own: test for NB201, "
              "NAS-Bench-Macro and a converted NB101 table; valid for NAS-Bench-Suite-Zero's 500 NB101 cells and "
              "the NB301 surrogate). A metric the table lacks is refused.", show_default=False)] = None,
-    protocol: Annotated[str | None, typer.Option(help="Paper protocol preset: abdelfattah2021 or suite-zero "
-                                                 "(overrides sample, batch size, seed, target).")] = None,
+    protocol: Annotated[str | None, typer.Option(help="Paper protocol preset: abdelfattah2021 or suite-zero. It "
+                                                 "fixes the sample, batch size, init, target and (abdelfattah2021) "
+                                                 "seed; a different value given beside it is refused.")] = None,
     store: Annotated[str, typer.Option(help=f"Results store ({STORE_FORMS}); reruns resume from it.")
                      ] = "runs/zeronas.db",
     workers: Annotated[int, typer.Option(help="Scoring processes (0 = one per core; one on a GPU). With "
@@ -457,10 +458,12 @@ def correlate(
                                               "so far (the stored prefix of the run's seeded random scoring "
                                               "order, a uniform random subset of the sample).")] = False,
     isomorph_member: IsomorphMember = "asked",
+    score_seed: Annotated[int | None, typer.Option(
+        help="Seed of the init draw and the batch when it should differ from --seed, which then picks the sample "
+             "and the scoring order only (a test-retest of the same archs).", show_default=False)] = None,
 ):
     """Rank-correlate proxies with benchmark accuracy: Spearman, Kendall, top-k overlap, with protocols."""
     from .correlate import correlate as run_correlate
-    from .correlate import write_outputs
     from .ray_executor import check_executor
 
     if workers < 0:
@@ -471,7 +474,8 @@ def correlate(
     dataset = one_dataset(dataset, data, cli=True)
     res = run_correlate(space, dataset, proxies, sample, seed, batch_size, store, workers, data_dir, init, device,
                         metric, protocol, progress=True, only_stored=only_stored,
-                        isomorph_member=isomorph_member, executor=executor, ray_address=ray_address)
+                        isomorph_member=isomorph_member, executor=executor, ray_address=ray_address,
+                        score_seed=score_seed, out=out)
     m = res.meta
     table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
                         f"target {m['target']}")
@@ -489,9 +493,8 @@ def correlate(
                   f"{' on Ray' if executor == 'ray' else ''}; store {m['store']}")
     for note in m["notes"]:
         console.print(f"note: {note}", highlight=False)
-    if out is not None:
-        for p in write_outputs(res, out):
-            console.print(f"wrote {p}")
+    for p in m.get("written", []):
+        console.print(f"wrote {p}")
 
 
 def _fmt3(v) -> str:
@@ -827,18 +830,33 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
             found = _parse_json_archs(sp, arch_file, text)
             if len(found) > 1:
                 raise UserError(f"arch file {str(arch_file)!r} holds {len(found)} architectures (one per line); "
-                                "export takes one: keep one line")
+                                "this command takes one: keep one line")
             return sp, found[0]
         if runs:
             return sp, _parse_from_file(sp, arch_file, runs[0][1])
         lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
         if not lines:
             raise UserError(f"arch file {str(arch_file)!r} holds no architecture (only blank or # lines)")
+        if len(lines) > 1:  # one arch over several lines (a pretty-printed genotype), or one arch per line
+            try:
+                return sp, sp.parse("\n".join(lines))
+            except UserError:
+                if _parses(sp, lines[0]):
+                    raise UserError(f"arch file {str(arch_file)!r} holds {len(lines)} lines of architectures; this "
+                                    "command takes one: keep one line") from None
         return sp, _parse_from_file(sp, arch_file, "\n".join(lines))
     if arch is None and index is None:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE (a genotype, or a "
                         "result.json from 'zeronas search') or --index N")
     return sp, (sp.parse(arch) if arch is not None else sp.from_index(index, data_dir))
+
+
+def _parses(space, text: str) -> bool:
+    try:
+        space.parse(text)
+        return True
+    except UserError:
+        return False
 
 
 def _parse_from_file(space, path: Path, text: str):
@@ -1292,12 +1310,15 @@ def main(argv: list[str] | None = None):
               "search from its --store when given)", 143 if terminated else 130)
     except MemoryError:
         _fail("out of memory; lower --batch-size, --workers or the network size (--C/--N)", 2)
-    except OSError as exc:  # the machine refused a write the edge checks could not foresee (disk full, ...)
-        if exc.errno not in _REFUSED_WRITES:
+    except OSError as exc:  # the machine refused what the edge checks could not foresee (disk full, ...)
+        if exc.errno not in _REFUSED:
             _internal_error(exc)
         where = f" {exc.filename}" if exc.filename else ""
-        _fail(f"the system refused a write to{where}: {exc.strerror}; free space or fix the permissions there, "
-              "or choose another location, then rerun (finished results are kept)", 2)
+        if exc.errno in (errno.EACCES, errno.EPERM):  # a read or a write: the fix is the same
+            _fail(f"permission denied on{where}: fix its permissions, or choose another location, then rerun "
+                  "(finished results are kept)", 2)
+        _fail(f"the system refused a write to{where}: {exc.strerror}; free space there or choose another "
+              "location, then rerun (finished results are kept)", 2)
     except Exception as exc:  # a bug: say so in one line; the traceback is one variable away
         _internal_error(exc)
     finally:
@@ -1306,7 +1327,7 @@ def main(argv: list[str] | None = None):
     sys.exit(code if isinstance(code, int) else 0)
 
 
-_REFUSED_WRITES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+_REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def _internal_error(exc: BaseException):

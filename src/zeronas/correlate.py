@@ -15,7 +15,7 @@ from . import jsonio
 from .benchmarks import load_ground_truth
 from .benchmarks.correlation import SMALL_SAMPLE, correlation, rank_ensemble, spearman_interval, top_k_size
 from .benchmarks.nb201 import normalize_dataset
-from .errors import UserError
+from .errors import UserError, shown
 from .paths import atomic_path
 from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ensemble_members
@@ -35,10 +35,11 @@ PAPER_TARGETS = {
 }
 PRESETS = {
     "abdelfattah2021": {"sample": "all", "batch_size": 64, "seed": 42, "init": "torch-default", "abs": True,
+                        "metric": "test",
                         "notes": ["all 15,625 cell strings (isomorphic duplicates scored once, counted each time)",
                                   "one random training batch of 64 (the pickle names do not record the batch "
                                   "size; 64 is the code default)", "the paper reports |rho|"]},
-    "suite-zero": {"sample": 1000, "batch_size": 64, "init": "torch-default", "abs": False,
+    "suite-zero": {"sample": 1000, "batch_size": 64, "init": "torch-default", "abs": False, "metric": "valid",
                    "notes": ["1,000 random architectures; the paper's sampling seed is unknown, zeronas uses "
                              "--seed", "target: NASLib val_accuracy (one seed)"]},
 }
@@ -78,7 +79,7 @@ def one_dataset(dataset: str | None, data: str | None, cli: bool = False) -> str
     """The dataset named by ``dataset`` or its alias ``data`` (the name ``score`` and ``search`` use)."""
     if dataset is not None and data is not None and normalize_dataset(dataset) != normalize_dataset(data):
         a, b = ("--dataset", "--data") if cli else ("dataset=", "data=")
-        raise UserError(f"{a} {dataset!r} and {b} {data!r} name two datasets; give one ({b} is another name for "
+        raise UserError(f"{a} {shown(dataset)} and {b} {data!r} name two datasets; give one ({b} is another name for "
                         f"{a})")
     return dataset or data or "cifar10"
 
@@ -91,7 +92,7 @@ def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
         if members is None:
             base.append(item)
         elif len(members) < 2:
-            raise UserError(f"{item!r}: an ensemble needs two or more proxies joined by '+', "
+            raise UserError(f"{shown(item)}: an ensemble needs two or more proxies joined by '+', "
                             f"e.g. ensemble:nwot+synflow")
         else:
             ens[item] = members
@@ -125,7 +126,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
               init="torch-default", device="cpu", metric=None, protocol: str | None = None, progress=False,
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
               ray_address: str | None = None, score_seed: int | None = None,
-              data: str | None = None) -> CorrelationResult:
+              data: str | None = None, out: str | Path | None = None) -> CorrelationResult:
     """Rank-correlate ``proxies`` (comma-separated names, ``ensemble:a+b``, ``az_nas``, ``zeronas-v1``) with a
     benchmark's accuracy over ``sample`` architectures of ``space`` (nb201, macro, nb101, nb301); returns a
     ``CorrelationResult``. The defaults are ``zeronas correlate``'s: the same names, the same values.
@@ -146,6 +147,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     ``only_stored``: score nothing; analyse the sampled archs whose values are all in the store.
     ``score_seed``: the seed of the init draw and the batch when it should differ from ``seed``, which then
     picks the sample and the scoring order only (a test-retest of the same archs).
+    ``out``: a folder that also receives correlation.json, correlation.csv, scatter.png and rho.png (as
+    ``--out``; their paths in ``meta["written"]``).
     ``isomorph_member``: which member scores an isomorphism class for class-sharing proxies (see
     ``zeronas.scoring.ISOMORPH_MEMBERS``). ``executor``: "local" (this machine, ``workers`` processes) or
     "ray" (a Ray cluster at ``ray_address``, else a local Ray instance; see ``zeronas.ray_executor``)."""
@@ -168,7 +171,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         # what the preset fixes wins; a different value given beside it would be silently replaced: refused
         given = {"sample": sample, "batch_size": batch_size, "seed": seed, "init": init}
         clash = [f"--{k.replace('_', '-')} {preset[k]}" for k, v in given.items()
-                 if k in preset and v is not None and str(v) != str(preset[k])]
+                 if k in preset and v is not None and not _same(v, preset[k], len(table))]
+        if "seed" in preset and score_seed is not None and not _same(score_seed, preset["seed"], 0):
+            clash.append(f"--score-seed {preset['seed']}")
         if clash:
             raise UserError(f"--protocol {protocol} fixes {', '.join(clash)}; drop the options that differ")
         sample, batch_size, init = preset["sample"], preset["batch_size"], preset["init"]
@@ -176,8 +181,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         use_abs = preset["abs"]
         notes += preset["notes"]
         target_col = PAPER_TARGETS[protocol][normalize_dataset(dataset)]
-        if metric is not None:  # the preset's target is the paper's: a --metric beside it would be ignored
-            raise UserError(f"--protocol {protocol} sets the target itself ({target_col}); drop --metric")
+        if metric not in (None, preset["metric"]):  # the preset's target is the paper's: another is not taken
+            raise UserError(f"--protocol {protocol} sets the target itself ({target_col}, {preset['metric']} "
+                            f"accuracy); drop --metric")
     seed = 0 if seed is None else seed
     dataset = normalize_dataset(dataset)
     if target_col is None:
@@ -194,7 +200,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         try:
             n = int(sample)
         except ValueError:
-            raise UserError(f"--sample must be a number or 'all', not {sample!r}") from None
+            raise UserError(f"--sample must be a number or 'all', not {shown(sample)}") from None
         if not 3 <= n <= n_total:
             raise UserError(f"--sample {n} is outside 3..{n_total} (the size of {sp.name}); use 'all' for every arch")
         idx = np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
@@ -319,6 +325,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             "scored_now": scored, "wall_seconds": wall, "workers": workers, "store": str(db),
             "executor": executor,
         }
+        if out is not None:
+            result.meta["written"] = [str(p) for p in write_outputs(result, Path(out))]
         return result
     finally:
         db.close()
@@ -354,6 +362,20 @@ def _nan_note(proxy: str, col: np.ndarray, truth: np.ndarray, keys: list[str], o
     return (f"{proxy}: {inapplicable + failed + undefined + absent} archs with ground truth left out of its "
             f"correlation: "
             f"{', '.join(parts)}; 'zeronas report' lists them")
+
+
+def _same(given, fixed, n_total: int) -> bool:
+    """Whether a value given beside a preset is the preset's own (``sample`` 'ALL' or the table's size is
+    'all'; 1000.0 is 1000)."""
+    if str(given).strip().lower() == str(fixed).lower():
+        return True
+    try:
+        number = float(given)
+    except (TypeError, ValueError):
+        return False
+    if fixed == "all":
+        return number == n_total
+    return not isinstance(fixed, str) and number == float(fixed)
 
 
 def scoring_order(n: int, seed: int) -> np.ndarray:

@@ -340,7 +340,7 @@ def _checked_option(spec: ProxySpec, opt: str, value):
     elif kind is str and not isinstance(value, str):
         why = "give a text"
     if why is not None:
-        raise UserError(f"--set {spec.name}.{opt}={value!r}: {why} (default {default!r})")
+        raise UserError(f"--set {spec.name}.{opt}={shown(value)}: {why} (default {default!r})")
     return int(value) if kind is int and isinstance(value, float) else value
 
 
@@ -359,14 +359,14 @@ def parse_device(device) -> torch.device:
     try:
         return torch.device(device)
     except RuntimeError:
-        raise UserError(f"--device {device!r} is not a torch device; use cpu, cuda or cuda:N") from None
+        raise UserError(f"--device {shown(device)} is not a torch device; use cpu, cuda or cuda:N") from None
 
 
 def resolve_device(device) -> torch.device:
     """As ``parse_device``, and a one-line UserError when the device is not present on this machine."""
     dev = parse_device(device)
     if dev.type not in ("cpu", "cuda"):
-        raise UserError(f"--device {device!r}: zeronas runs on cpu or cuda only; use cpu, cuda or cuda:N")
+        raise UserError(f"--device {shown(device)}: zeronas runs on cpu or cuda only; use cpu, cuda or cuda:N")
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
@@ -420,7 +420,7 @@ def score(archs, proxies="all", *, space=None, **kwargs) -> list[ScoreRecord]:
         isinstance(archs, (list, tuple)) and any(isinstance(a, torch.nn.Module) for a in archs))
     if modules and space is not None:
         raise UserError(f"space= names the space of architecture strings; a torch.nn.Module is scored as it is: "
-                        f"drop space={space!r}")
+                        f"drop space={shown(space)}")
     if isinstance(archs, torch.nn.Module):
         from .models import score_model
 

@@ -198,7 +198,7 @@ def _create_tables(engine) -> None:
            lambda exc, seconds: "already exists" in str(exc).lower() or _contended(exc, seconds))
 
 
-WROTE = "pass the --store a correlate, search or bench run wrote"  # the fix where a store is read, not made
+WROTE = "pass --store the path of a store that a correlate, search or bench run wrote"  # where one is read
 
 
 def _other_path(create: bool) -> str:

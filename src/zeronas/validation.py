@@ -45,7 +45,7 @@ class Int:
             except ValueError:
                 v = None
         if v is None:
-            raise UserError(f"{label} must be an integer in [{self.lo}, {self.hi}], not {value!r}")
+            raise UserError(f"{label} must be an integer in [{self.lo}, {self.hi}], not {shown(value)}")
         if not self.lo <= v <= self.hi:
             raise UserError(f"{label} must be an integer in [{self.lo}, {self.hi}], not {v}")
 
@@ -68,7 +68,7 @@ class Float:
         try:
             v = float(value)
         except (TypeError, ValueError, OverflowError):
-            raise UserError(f"{label} must be a number in {self.describe()}, not {value!r}") from None
+            raise UserError(f"{label} must be a number in {self.describe()}, not {shown(value)}") from None
         if not math.isfinite(v):
             raise UserError(f"{label} must be a finite number in {self.describe()}, not {value}")
         below = v <= self.lo if self.lo_open else v < self.lo
@@ -95,7 +95,7 @@ class Choice:
                             f"{type(value).__name__} {shown(str(value), 40)}")
         v = self.normalise(value) if self.normalise else value
         if v not in allowed:
-            raise UserError(f"unknown {label} {value!r}; choose one of: {', '.join(map(str, allowed))}")
+            raise UserError(f"unknown {label} {shown(value)}; choose one of: {', '.join(map(str, allowed))}")
 
     def outside(self) -> list:
         return ["bogus-value"]
@@ -113,7 +113,7 @@ class Text:
         if self.paths and isinstance(value, os.PathLike):
             value = os.fspath(value)
         if not isinstance(value, str):
-            raise UserError(f"{label} takes strings ({self.what}), not {type(value).__name__} {value!r}")
+            raise UserError(f"{label} takes strings ({self.what}), not {type(value).__name__} {shown(value)}")
         if not value.strip():
             raise UserError(f"{label} is empty; give {self.what}")
 
@@ -144,6 +144,7 @@ FILE_SUFFIXES = (".json", ".csv", ".gz", ".png", ".pdf", ".pt", ".pth", ".onnx",
 class PathKind:
     """``in_file`` / ``in_dir`` / ``in_any`` must exist as that kind and be readable; ``out_file`` / ``out_dir``
     must not exist as the other kind and must be creatable (the first existing ancestor is a writable folder);
+    ``in_or_out_dir`` is ``in_dir`` when it exists, else ``out_dir``;
     ``out_file_or_dir`` is a folder when it exists as one or ends in a separator, a file otherwise."""
 
     kind: str
@@ -153,6 +154,8 @@ class PathKind:
         p = Path(value).expanduser()
         if str(value).strip() == "":
             raise UserError(f"{label} is empty; give a path")
+        if self.kind == "in_or_out_dir":  # an existing folder is only read (a read-only mount is fine)
+            return PathKind("in_dir" if p.exists() else "out_dir").check(label, value)
         if self.kind.startswith("in_"):
             if not p.exists():
                 raise UserError(f"{label} {str(p)!r} does not exist")
@@ -221,7 +224,7 @@ def _device(label, value):
 
     dev = parse_device(value)
     if dev.type not in ("cpu", "cuda"):
-        raise UserError(f"{label} {value!r}: zeronas runs on cpu or cuda only")
+        raise UserError(f"{label} {shown(value)}: zeronas runs on cpu or cuda only")
 
 
 def _store(label, value):
@@ -229,7 +232,8 @@ def _store(label, value):
         raise UserError(f"{label} is empty; give an SQLite file path or a database URL (e.g. runs/zeronas.db)")
     text = str(value)
     if "://" not in text and Path(text).expanduser().is_dir():
-        raise UserError(f"{label} {text!r} is a folder; give an SQLite file path inside it, e.g. {text}/zeronas.db")
+        raise UserError(f"{label} {shown(text)} is a folder; give an SQLite file path inside it, e.g. "
+                        f"{text}/zeronas.db")
 
 
 def _sample(label, value, least: int = 1):
@@ -325,11 +329,11 @@ def _data(label, value):
         return
     what = f"choose one of: {', '.join(names)}, or give an image folder (root/<class>/<image files>)"
     if text and p.exists():
-        raise UserError(f"{label} {text!r} is a file, not a dataset or an image folder; {what}")
+        raise UserError(f"{label} {shown(text)} is a file, not a dataset or an image folder; {what}")
     if any(c in text for c in ("/", os.sep, "~")) or text.startswith("."):  # meant as a folder
-        raise UserError(f"{label} {text!r} does not exist; give an existing image folder (root/<class>/<image "
+        raise UserError(f"{label} {shown(text)} does not exist; give an existing image folder (root/<class>/<image "
                         f"files>), or one of: {', '.join(names)}")
-    raise UserError(f"unknown {label} {value!r}; {what}")
+    raise UserError(f"unknown {label} {shown(value)}; {what}")
 
 
 def _heldout(label, value):
@@ -351,7 +355,7 @@ def _input_size(label, value):
         sides = list(value)
     if not sides or len(sides) > 2 or not all(1 <= s <= 8192 for s in sides):
         raise UserError(f"{label} must be a size in pixels, N or HxW (e.g. 32 or 40x24, each side 1..8192), "
-                        f"not {value!r}")
+                        f"not {shown(value)}")
 
 
 def _model(label, value):
@@ -364,16 +368,16 @@ def _model(label, value):
     text = str(value).strip() if isinstance(value, (str, os.PathLike)) else ""
     source, sep, fn = text.rpartition(":")
     if not sep or not source or not fn:
-        raise UserError(f"{label} {value!r}: write path/to/file.py:function, torchvision:NAME or timm:NAME")
+        raise UserError(f"{label} {shown(value)}: write path/to/file.py:function, torchvision:NAME or timm:NAME")
     if source in ("torchvision", "timm"):
         return
     p = Path(source).expanduser()
     if p.suffix != ".py":
-        raise UserError(f"{label} {value!r}: {source!r} is not a .py file (nor torchvision or timm)")
+        raise UserError(f"{label} {shown(value)}: {source!r} is not a .py file (nor torchvision or timm)")
     if not p.is_file():
-        raise UserError(f"{label} {value!r}: {source!r} {'is a folder' if p.is_dir() else 'does not exist'}")
+        raise UserError(f"{label} {shown(value)}: {source!r} {'is a folder' if p.is_dir() else 'does not exist'}")
     if not fn.isidentifier():
-        raise UserError(f"{label} {value!r}: {fn!r} is not a Python function name")
+        raise UserError(f"{label} {shown(value)}: {fn!r} is not a Python function name")
 
 
 CHANNELS, CELLS = Int(1, 4096), Int(1, 1000)
@@ -462,7 +466,7 @@ DOMAINS: dict[str, object] = {
     "export.out": PathKind("out_file_or_dir"),
     "train.arch": Custom(_arch, ("", "   ")),  # the API also takes the space's native value
     "export.arch": Custom(_arch, ("", "   ")),
-    "data_cmd.data_dir": PathKind("out_dir"),  # --download may create it
+    "data_cmd.data_dir": PathKind("in_or_out_dir"),  # read when it exists (listing); --download may create it
     "max_params": Float(0, 1e6, lo_open=True),  # millions of parameters
     "max_flops": Float(0, 1e9, lo_open=True),  # MFLOPs
     "max_latency": Custom(_latency_bounds, ("edgegpu", "gpu=5", "edgegpu=0", "edgegpu=abc", "=3")),
@@ -517,11 +521,17 @@ def caller(kind: str):
         _CALLER.reset(token)
 
 
+_PROSE = {"a", "an", "and", "as", "at", "by", "for", "from", "in", "into", "is", "it", "its", "of", "on", "or",
+          "that", "the", "then", "this", "to", "with"}
+
+
 def _is_value(name: str, token: str) -> bool:
     """Whether ``token``, written after a flag in a message, is that option's value (``--data cifar10``) and
     not the sentence going on (``--refine picks one answer``)."""
     if token.isupper() or any(c.isdigit() or c in "./:+=_*<>" for c in token):  # N, SECONDS, 3, a.b, x=y
         return True
+    if token.lower() in _PROSE:  # '--store the path of ...': a word some domains would take (any store name)
+        return False
     # the option's own domain and any command's (--protocol suite-zero is correlate.protocol's)
     domains = [d for key, d in DOMAINS.items() if key == name or key.endswith("." + name)]
     for d in domains:
@@ -611,9 +621,9 @@ def check(name: str, value, command: str | None = None, label: str | None = None
     label = label or flag(name)
     if strict and isinstance(d, (Int, Float)) and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
         kind = "an integer" if isinstance(d, Int) else "a number"
-        raise UserError(f"{label} must be {kind}, not {type(value).__name__} {value!r}")
+        raise UserError(f"{label} must be {kind}, not {type(value).__name__} {shown(value)}")
     if strict and isinstance(d, Text) and not d.many and not isinstance(value, str):
-        raise UserError(f"{label} takes one string ({d.what}), not {type(value).__name__} {value!r}")
+        raise UserError(f"{label} takes one string ({d.what}), not {type(value).__name__} {shown(value)}")
     if isinstance(value, (list, tuple)) and not isinstance(d, Custom):
         for v in value:
             d.check(label, v)
@@ -672,11 +682,12 @@ def torch_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
-def api(command: str | None = None, extra: tuple | Callable = (), threads: bool = False):
+def api(command: str | None = None, extra: tuple | Callable = (), threads: bool = False, public: str | None = None):
     """Decorator for a public Python function: an unknown keyword is an error naming the valid ones, and every
     keyword with a declared domain is checked (named as ``keyword=``). ``extra``: the keywords a ``**kwargs``
     function forwards (a tuple, or a callable giving them). ``threads``: the function also takes ``threads=``
-    (torch CPU threads during the call, as the CLI's ``--threads``)."""
+    (torch CPU threads during the call, as the CLI's ``--threads``). ``public``: the name users call it by, as
+    the errors say it (default ``zeronas.<function name>``)."""
 
     def deco(fn):
         sig = inspect.signature(fn)
@@ -690,7 +701,7 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
 
         def checked(*args, **kwargs):
             valid = [*named, *(extra() if callable(extra) else extra), *(["threads"] if threads else [])]
-            check_keywords(kwargs, valid, f"zeronas.{fn.__name__}()")
+            check_keywords(kwargs, valid, f"{public or 'zeronas.' + fn.__name__}()")
             bound = sig.bind_partial(*args, **{k: v for k, v in kwargs.items() if k in named})
             given = {**bound.arguments, **kwargs}
             check_all({k: v for k, v in given.items() if not _is_object(v)}, command, cli=False)

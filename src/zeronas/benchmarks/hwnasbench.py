@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from .table import locate, read_csv
 
 HW_TABLE = "nasbench201/nb201_hw_metrics_hwnasbench.csv.gz"
@@ -43,7 +43,7 @@ def check_device(device: str, what: str = "device") -> str:
     """The lower-case device name, or a one-line UserError naming the devices HW-NAS-Bench has."""
     key = str(device).strip().lower()
     if key not in DEVICES:
-        raise UserError(f"unknown HW-NAS-Bench {what} {device!r}; choose one of: {', '.join(DEVICES)}")
+        raise UserError(f"unknown HW-NAS-Bench {what} {shown(device)}; choose one of: {', '.join(DEVICES)}")
     return key
 
 
@@ -138,7 +138,7 @@ def latency_bound_texts(value) -> list:
     if value is None or isinstance(value, (list, tuple)):
         return list(value or [])
     raise UserError(f"a latency bound is DEVICE=MS text, a list of them or a dict {{device: ms}}, e.g. 'edgegpu=5' "
-                    f"or {{'edgegpu': 5}}; not {type(value).__name__} {value!r} (which device?)")
+                    f"or {{'edgegpu': 5}}; not {type(value).__name__} {shown(value)} (which device?)")
 
 
 def parse_latency_bound(text: str, what: str = "--max-latency") -> tuple[str, float]:
@@ -147,7 +147,7 @@ def parse_latency_bound(text: str, what: str = "--max-latency") -> tuple[str, fl
     import math
 
     if not isinstance(text, str) or "=" not in text:
-        raise UserError(f"{what} {text!r}: write DEVICE=MS, e.g. edgegpu=5 (devices: {', '.join(DEVICES)})")
+        raise UserError(f"{what} {shown(text)}: write DEVICE=MS, e.g. edgegpu=5 (devices: {', '.join(DEVICES)})")
     dev, ms = text.split("=", 1)
     dev = check_device(dev, f"device in {what}")
     try:
@@ -155,5 +155,5 @@ def parse_latency_bound(text: str, what: str = "--max-latency") -> tuple[str, fl
     except ValueError:
         bound = math.nan
     if not math.isfinite(bound) or bound <= 0:
-        raise UserError(f"{what} {text!r}: the bound must be a positive number of milliseconds")
+        raise UserError(f"{what} {shown(text)}: the bound must be a positive number of milliseconds")
     return dev, bound

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from .table import ArchTable, locate, read_csv
 
 MAIN_TABLE = "nasbench201/nb201_main.csv.gz"
@@ -39,7 +39,7 @@ def normalize_dataset(name: str) -> str:
                "c10": "cifar10", "c100": "cifar100"}
     key = aliases.get(key, key)
     if key not in ("cifar10", "cifar10-valid", "cifar100", "imagenet16-120"):
-        raise UserError(f"unknown dataset {name!r}; choose one of: cifar10, cifar100, ImageNet16-120")
+        raise UserError(f"unknown dataset {shown(name)}; choose one of: cifar10, cifar100, ImageNet16-120")
     return key
 
 
@@ -55,8 +55,9 @@ class NB201Table(ArchTable):
         for name in TARGETS[key]:
             if name in self.columns:
                 return name
-        raise UserError(f"{self.path} has no {metric} accuracy for {dataset} (looked for "
-                        f"{', '.join(TARGETS[key])}); use --metric test")
+        raise UserError(f"{self.path} has no {metric or 'test'} accuracy for {dataset} (looked for "
+                        f"{', '.join(TARGETS[key])}); " + ("use --metric test" if metric == "valid" else
+                                                           "replace it with an intact copy"))
 
     def accuracy(self, dataset: str, metric: str | None = None) -> np.ndarray:
         return self.column(self.target_column(dataset, metric))
@@ -86,7 +87,7 @@ def load_nb201(data_dir=None) -> NB201Table:
     for i, text in enumerate(csv_rows.text("index")):
         if text.strip() != str(i):
             # a missing or repeated row shows here, at the row where the order breaks
-            raise csv_rows.refuse(i, "index", f"holds {text!r}, expected {i} (rows missing, repeated or out of "
+            raise csv_rows.refuse(i, "index", f"holds {shown(text)}, expected {i} (rows missing, repeated or out of "
                                               f"order)")
     if n != ROWS:
         raise UserError(f"{what} {path} is truncated or not an NB201 table ({n} rows, want {ROWS} with 'index' "

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
-from ..errors import DataNotFound, UserError
+from ..errors import DataNotFound, UserError, shown
 from ..safe_io import numpy_arrays, safe_npz_load, safe_pickle_load
 
 
@@ -45,7 +45,7 @@ def dataset_info(name: str) -> DatasetInfo:
     key = name.lower().replace("_", "-")
     key = {"imagenet16": "imagenet16-120", "in16": "imagenet16-120", "c10": "cifar10", "c100": "cifar100"}.get(key, key)
     if key not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; choose one of: cifar10, cifar100, ImageNet16-120")
+        raise UserError(f"unknown dataset {shown(name)}; choose one of: cifar10, cifar100, ImageNet16-120")
     return DATASETS[key]
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, shown
 
 DATA_KINDS = ("batch", "batches", "batch+heldout", "ones", "noise", "crops", "none")
 BN_MODES = ("train", "bypass", "no-track", "default", "n/a")
@@ -172,7 +172,7 @@ def get_proxy(name: str) -> ProxySpec:
     if name not in _REGISTRY:
         from .ensembles import ENSEMBLES
 
-        raise UserError(f"unknown proxy {name!r}; available: {', '.join(sorted(_REGISTRY))}; and, in correlate "
+        raise UserError(f"unknown proxy {shown(name)}; available: {', '.join(sorted(_REGISTRY))}; and, in correlate "
                         f"and search, the ensembles {', '.join(sorted(ENSEMBLES))} or ensemble:a+b")
     return _REGISTRY[name]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataNotFound, UserError
+from ..errors import DataNotFound, UserError, shown
 
 _STRATEGIES: dict[str, Callable] = {}
 _SPACES: dict[str, tuple[str, ...]] = {}
@@ -56,7 +56,7 @@ def strategy_keywords(method: str) -> tuple[str, ...]:
 
     _load()
     if method not in _STRATEGIES:
-        raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
+        raise UserError(f"unknown search method {shown(method)}; choose one of: {', '.join(sorted(_STRATEGIES))}")
     params = inspect.signature(_STRATEGIES[method]).parameters
     named = [p for p, v in params.items() if p != "space" and v.kind not in (v.VAR_KEYWORD, v.VAR_POSITIONAL)]
     return tuple(dict.fromkeys([*COMMON_KEYWORDS, *named, *_FORWARDS[method]]))
@@ -343,7 +343,7 @@ def check_method_on_space(sp, method: str) -> None:
     they would not matter), naming the methods that can."""
     _load()
     if method not in _STRATEGIES:
-        raise UserError(f"unknown search method {method!r}; choose one of: {', '.join(sorted(_STRATEGIES))}")
+        raise UserError(f"unknown search method {shown(method)}; choose one of: {', '.join(sorted(_STRATEGIES))}")
     if getattr(sp, "plugin", False):  # a user's space: decided by what it provides, not by its name
         refusal = plugin_refusal(sp, method)
         if refusal:
@@ -383,7 +383,7 @@ def _checked_search(space, method: str, kwargs: dict) -> SearchResult:
     check_method_on_space(sp, method)  # also loads the strategies and refuses an unknown method
     from ..validation import _is_object, check_all, check_keywords, torch_threads
 
-    check_keywords(kwargs, [*strategy_keywords(method), "threads"], f"zeronas.search(method={method!r})")
+    check_keywords(kwargs, [*strategy_keywords(method), "threads"], f"zeronas.search(method={shown(method)})")
     # max_latency={"edgegpu": 5} is a value, not an object: checked here, named as the API's keyword
     check_all({k: v for k, v in kwargs.items() if not _is_object(v) or k == "max_latency"}, "search", cli=False)
     with torch_threads(kwargs.pop("threads", None)):  # as the CLI's --threads, for this call only

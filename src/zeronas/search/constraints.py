@@ -57,7 +57,7 @@ def parse_objectives(text: str, what: str = "--objectives") -> list[tuple[str, s
         text = ",".join(text)
     if not isinstance(text, str):
         raise UserError(f"{what} takes objectives as text or a list of texts, e.g. 'score,latency:edgegpu' or "
-                        f"['score', 'latency:edgegpu'], not {type(text).__name__} {text!r}")
+                        f"['score', 'latency:edgegpu'], not {type(text).__name__} {shown(text)}")
     if not text.strip():
         raise UserError(f"{what} is empty; write e.g. score,latency:edgegpu")
     out: list[tuple[str, str | None]] = []
@@ -67,13 +67,13 @@ def parse_objectives(text: str, what: str = "--objectives") -> list[tuple[str, s
         elif item.startswith("latency:"):
             obj = ("latency", check_device(item.split(":", 1)[1], f"device in {what}"))
         else:
-            raise UserError(f"{what} {text!r}: unknown objective {item!r}; use score, params, flops or "
+            raise UserError(f"{what} {shown(text)}: unknown objective {shown(item)}; use score, params, flops or "
                             f"latency:DEVICE (devices: {', '.join(DEVICES)})")
         if obj in out:
-            raise UserError(f"{what} {text!r} repeats {item!r}")
+            raise UserError(f"{what} {shown(text)} repeats {shown(item)}")
         out.append(obj)
     if ("score", None) not in out or len(out) < 2:
-        raise UserError(f"{what} {text!r}: give score and at least one cost, e.g. score,latency:edgegpu")
+        raise UserError(f"{what} {shown(text)}: give score and at least one cost, e.g. score,latency:edgegpu")
     return out
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, shown
 from ..validation import api
 
 
@@ -124,7 +124,7 @@ def space(name: str) -> SearchSpace:
         return resolve(name)  # a class or object of the user's, adapted as a plug-in
     if not isinstance(name, str):
         raise UserError(f"a space is named by a string (one of {', '.join(sorted(_SPACES))}, or a plug-in "
-                        f"'path/to/file.py:ClassName'), not {type(name).__name__} {name!r}")
+                        f"'path/to/file.py:ClassName'), not {type(name).__name__} {shown(name)}")
     key = name.lower().replace("-", "").replace("_", "")
     for registered, cls in _SPACES.items():
         if registered.replace("-", "").replace("_", "") == key:

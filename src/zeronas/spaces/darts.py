@@ -96,7 +96,7 @@ def make_op(name: str, C: int, stride: int, affine: bool, search: bool = False) 
         return DilConv(C, C, 3, stride, 2, 2, affine)
     if name == "dil_conv_5x5":
         return DilConv(C, C, 5, stride, 4, 2, affine)
-    raise ValueError(f"no module for op {name!r}")
+    raise ValueError(f"no module for op {shown(name)}")
 
 
 def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
@@ -394,7 +394,7 @@ class DartsSpace(SearchSpace):
             return arch
         if isinstance(arch, tuple) and len(arch) == 4:
             return Genotype(*arch)
-        raise UserError(f"not a DARTS genotype: {arch!r}")
+        raise UserError(f"not a DARTS genotype: {shown(arch)}")
 
     def canonical(self, arch) -> str:
         """The two inputs of a node are unordered: sort each node's pairs (and the concat lists)."""

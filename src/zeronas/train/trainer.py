@@ -349,9 +349,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     if len(ytr) < recipe.batch_size:
         raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
                         "lower --batch-size or raise --train-subset")
-    notes = [f"--{name.replace('_', '-')} {asked:,} is more than the {len(got):,} {what} images of {data}: all of "
-             f"them are used" for name, asked, got, what in (("train_subset", train_subset, ytr, "training"),
-                                                             ("test_subset", test_subset, yte, "test"))
+    notes = [f"a {what} subset of {asked:,} is more than the {len(got):,} {what} images of {data}: all of them "
+             f"are used" for asked, got, what in ((train_subset, ytr, "training"), (test_subset, yte, "test"))
              if asked is not None and asked > len(got)]
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
