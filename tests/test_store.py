@@ -656,3 +656,14 @@ def test_a_three_slash_sqlite_url_to_an_absolute_store_says_four(tmp_path, monke
                                         rf"absolute /{rel} is sqlite:////{rel}, with four slashes\)$"):
         Store(f"sqlite:///{rel}", create=False)
     Store(f"sqlite:////{rel}", create=False).close()
+
+
+def test_a_full_disk_under_the_store_is_said_as_such():
+    """SQLite's 'database or disk is full' fell to the generic 'check that the database is reachable'."""
+    import sqlite3
+
+    from zeronas.store import _db_failure
+
+    err = _db_failure("runs/z.db", sqlite3.OperationalError("database or disk is full"))
+    assert str(err) == ("store runs/z.db could not grow (database or disk is full): free space on its disk, then "
+                        "rerun (what it holds is kept), or pass another --store")

@@ -151,6 +151,9 @@ def _db_failure(where: str, exc: BaseException) -> UserError:
     if any(w in low for w in ("readonly", "read-only", "unable to open", "permission denied")):
         return UserError(f"cannot write to store {where} ({reason}): make the file and its folder writable, "
                          f"or pass another --store")
+    if any(w in low for w in ("disk is full", "disk full", "no space left", "quota")):
+        return UserError(f"store {where} could not grow ({reason}): free space on its disk, then rerun (what "
+                         "it holds is kept), or pass another --store")
     if "locked" in low or "busy" in low:
         return UserError(f"store {where} is locked by another program ({reason}); wait for it to finish or "
                          f"pass another --store")
