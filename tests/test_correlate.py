@@ -64,13 +64,13 @@ def test_correlate_resumes_and_validates(tmp_path):
     assert rows == 12 + first.meta["unique_archs"]  # params per string, synflow per isomorphism class
     s.close()
     for bad in (dict(sample=20000), dict(dataset="mnist", sample=5), dict(sample=5, protocol="nope"),
-                dict(protocol="suite-zero", metric="valid")):
+                dict(protocol="suite-zero", metric="test")):
         with pytest.raises(UserError) as err:
             correlate(proxies="params", store=db, **bad)
         assert "\n" not in str(err.value), bad
     # a preset's target is the paper's: an explicit metric beside it is refused, not ignored
     with pytest.raises(UserError, match=r"protocol='suite-zero' sets the target itself "
-                                        r"\(naslib_cifar10_valacc_1seed\); drop metric="):
+                                        r"\(naslib_cifar10_valacc_1seed, valid accuracy\); drop metric="):
         correlate(proxies="params", store=db, protocol="suite-zero", metric="test")
     # so is any value it fixes, given differently (it used to be replaced without a word)
     with pytest.raises(UserError, match=r"^protocol='suite-zero' fixes sample=1000, batch_size=64; drop the options"):

@@ -68,7 +68,7 @@ def _bad_values(domain, param) -> list[str]:
             return ["missing_dir", "afile.txt"]
         if domain.kind == "in_any":
             return ["missing.pbz2"]
-        if domain.kind == "out_dir":
+        if domain.kind in ("out_dir", "in_or_out_dir"):  # the latter: an existing folder is only read
             return ["afile.txt", "afile.txt/sub"]
         if domain.kind == "out_file_or_dir":  # a folder is fine (the file goes into it); a file's child is not
             return ["afile.txt/", "afile.txt/x.json"]
