@@ -132,20 +132,25 @@ def test_search_plot_has_a_panel_per_run(tmp_path, monkeypatch):
     assert titles == ["rea on nb201, seed 0", "rea on nb201, seed 1"]
 
 
-def test_ctrl_c_is_one_line_saying_how_to_resume(monkeypatch, capsys):
-    import pytest
-
+def _main_raising(monkeypatch, capsys, exc: BaseException, argv: list[str]) -> tuple[int, str]:
+    """(exit code, stderr) of ``zeronas.cli.main(argv)`` when the command raises ``exc``."""
     import zeronas.cli as cli
 
-    class Interrupted:
+    class Raising:
         def main(self, **kw):
-            raise KeyboardInterrupt
+            raise exc
 
-    monkeypatch.setattr(cli, "_command", lambda: Interrupted())
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["correlate"])
-    err = capsys.readouterr().err.strip()
-    assert exc.value.code == 130 and len(err.splitlines()) == 1
+    monkeypatch.setattr(cli, "_command", lambda: Raising())
+    with pytest.raises(SystemExit) as out:
+        cli.main(argv)
+    return out.value.code, capsys.readouterr().err.strip()
+
+
+def test_ctrl_c_is_one_line_saying_how_to_resume(monkeypatch, capsys):
+    import zeronas.cli as cli
+
+    code, err = _main_raising(monkeypatch, capsys, KeyboardInterrupt(), ["correlate"])
+    assert code == 130 and len(err.splitlines()) == 1
     assert err.startswith("zeronas: interrupted") and "rerun the same command to resume" in err
     # through the real command: typer turns the interrupt into a silent exit 130, which must still be said
     import zeronas.search as zsearch
@@ -167,17 +172,8 @@ def test_a_refused_write_is_one_line_exit_2_not_an_internal_error(monkeypatch, c
     any other OSError still is one."""
     import errno
 
-    import zeronas.cli as cli
-
     def run_with(exc):
-        class Refused:
-            def main(self, **kw):
-                raise exc
-
-        monkeypatch.setattr(cli, "_command", lambda: Refused())
-        with pytest.raises(SystemExit) as out:
-            cli.main(["train"])
-        return out.value.code, capsys.readouterr().err.strip()
+        return _main_raising(monkeypatch, capsys, exc, ["train"])
 
     code, err = run_with(OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "summary.json")))
     assert code == 2 and len(err.splitlines()) == 1, err
