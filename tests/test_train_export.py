@@ -590,8 +590,9 @@ def test_review_fixes_bench_api_and_arch_files(separable, tmp_path):
     larger than the space spun forever); its errors name zeronas.bench.build; a text file of two archs is said
     to hold two, not parsed as one."""
     info = zn.bench.build(sample=3, epochs=1, proxies=["params"], store=tmp_path / "b.db", train_subset=None,
-                          test_subset=None, batch_size=64, C=4, N=1)
+                          test_subset=500, batch_size=64, C=4, N=1)
     assert info["archs"] == 3
+    assert info["notes"] == ["a test subset of 500 is more than the 128 test images of cifar10: all of them are used"]
     with pytest.raises(UserError, match="no training recipe for the macro space"):
         zn.bench.build(space="macro", sample=7000, store=tmp_path / "m.db")
     with pytest.raises(UserError, match=r"^zeronas\.bench\.build\(\) got unknown keyword 'stor'"):

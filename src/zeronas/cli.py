@@ -1036,6 +1036,8 @@ def bench_build(
                  lr=lr, C=channels, N=cells, data_dir=data_dir, device=device, progress=True)
     console.print(f"bench {info['protocol_hash']}: {info['archs']} archs, trained now {info['trained_now']} in "
                   f"{info['seconds']:.0f}s; store {store}")
+    for note in info["notes"]:
+        console.print(f"note: {note}", highlight=False)
 
 
 @bench_app.command("correlate")

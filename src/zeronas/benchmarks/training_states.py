@@ -19,7 +19,7 @@ import torch
 
 from ..errors import UserError
 from ..scoring import Scorer, ScoreRecord, protocol_hash
-from ..train.trainer import evaluate, load_split, make_optimizer, recipe_for, train_one_epoch
+from ..train.trainer import evaluate, load_split, make_optimizer, recipe_for, subset_notes, train_one_epoch
 
 PREFIX = "dtb:"
 
@@ -40,7 +40,8 @@ DEFAULT_N = {"nb201": 1, "darts": 5}  # DARTS needs N >= 3 for a normal cell; 5 
 def build(space, archs, store, *, proxies=("nwot", "das", "das_d", "das_na"), epochs=3, data="cifar10",
           data_dir=None, train_subset=2048, test_subset=1000, batch_size=128, lr=0.1, C=8, N=None, seed=0,
           proxy_batch=64, device="cpu", progress=True) -> dict:
-    """Train and measure every arch in ``archs`` (skipping those already in ``store``); returns a summary.
+    """Train and measure every arch in ``archs`` (skipping those already in ``store``); returns a summary
+    (``notes``: e.g. a subset larger than its set, of which all is used).
     ``N`` defaults to the space's smallest useful depth (``DEFAULT_N``: NB201 1 cell per stage, DARTS 5)."""
     N = DEFAULT_N.get(space.name, 1) if N is None else N
     from ..store import Store
@@ -106,7 +107,8 @@ def build(space, archs, store, *, proxies=("nwot", "das", "das_d", "das_na"), ep
         if bar is not None:
             bar.stop()
     return {"protocol_hash": phash, "protocol": proto, "archs": len(set(space.format(a) for a in archs)),
-            "trained_now": n_done, "seconds": time.perf_counter() - t_start}
+            "trained_now": n_done, "seconds": time.perf_counter() - t_start,
+            "notes": subset_notes(data, train_subset, ytr, test_subset, yte)}
 
 
 def load(store, protocol_hash_: str | None = None) -> tuple[dict, dict[str, dict[str, float]]]:

@@ -203,6 +203,13 @@ def load_split(data: str, data_dir, train_subset, test_subset, seed):
             normalize(xte, info.mean, info.std), torch.from_numpy(yte.astype(np.int64)), train_set)
 
 
+def subset_notes(data: str, train_subset, ytr, test_subset, yte) -> list[str]:
+    """What to say of a subset asked larger than its set (all of the set is used)."""
+    return [f"a {what} subset of {asked:,} is more than the {len(got):,} {what} images of {data}: all of them are "
+            f"used" for asked, got, what in ((train_subset, ytr, "training"), (test_subset, yte, "test"))
+            if asked is not None and asked > len(got)]
+
+
 def read_log(path: Path) -> list[dict]:
     """The rows of ``log.jsonl``. A damaged last line is dropped: it was being written when the run was killed,
     before that epoch's checkpoint, so resuming redoes that epoch anyway; a damaged earlier line is an error."""
@@ -349,9 +356,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     if len(ytr) < recipe.batch_size:
         raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
                         "lower --batch-size or raise --train-subset")
-    notes = [f"a {what} subset of {asked:,} is more than the {len(got):,} {what} images of {data}: all of them "
-             f"are used" for asked, got, what in ((train_subset, ytr, "training"), (test_subset, yte, "test"))
-             if asked is not None and asked > len(got)]
+    notes = subset_notes(data, train_subset, ytr, test_subset, yte)
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     if log:
