@@ -69,8 +69,8 @@ def test_correlate_resumes_and_validates(tmp_path):
             correlate(proxies="params", store=db, **bad)
         assert "\n" not in str(err.value), bad
     # a preset's target is the paper's: an explicit metric beside it is refused, not ignored
-    with pytest.raises(UserError, match=r"protocol='suite-zero' sets the target itself "
-                                        r"\(naslib_cifar10_valacc_1seed, valid accuracy\); drop metric="):
+    with pytest.raises(UserError, match=r"^protocol='suite-zero' fixes metric='valid'; drop the options that "
+                                        r"differ$"):
         correlate(proxies="params", store=db, protocol="suite-zero", metric="test")
     # so is any value it fixes, given differently (it used to be replaced without a word)
     with pytest.raises(UserError, match=r"^protocol='suite-zero' fixes sample=1000, batch_size=64; drop the options"):

@@ -141,8 +141,7 @@ def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[i
         if runs is None and _is_json_doc(arch_file, text):
             found += _parse_json_archs(space, arch_file, text)
         else:
-            lines = [a for _, a in runs] if runs is not None else [
-                line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+            lines = [a for _, a in runs] if runs is not None else _arch_lines(text)
             found += [_parse_from_file(space, arch_file, line) for line in lines]
     found += [space.from_index(i, data_dir) for i in indices]
     if not found:
@@ -834,21 +833,23 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
             return sp, found[0]
         if runs:
             return sp, _parse_from_file(sp, arch_file, runs[0][1])
-        lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        lines = _arch_lines(text)
         if not lines:
             raise UserError(f"arch file {str(arch_file)!r} holds no architecture (only blank or # lines)")
-        if len(lines) > 1:  # one arch over several lines (a pretty-printed genotype), or one arch per line
-            try:
-                return sp, sp.parse("\n".join(lines))
-            except UserError:
-                if _parses(sp, lines[0]):
-                    raise UserError(f"arch file {str(arch_file)!r} holds {len(lines)} lines of architectures; this "
-                                    "command takes one: keep one line") from None
-        return sp, _parse_from_file(sp, arch_file, "\n".join(lines))
+        joined = "\n".join(lines)  # one arch over several lines (a pretty-printed genotype), or one per line
+        if len(lines) > 1 and not _parses(sp, joined) and _parses(sp, lines[0]):
+            raise UserError(f"arch file {str(arch_file)!r} holds {len(lines)} lines of architectures; this command "
+                            "takes one: keep one line")
+        return sp, _parse_from_file(sp, arch_file, joined)
     if arch is None and index is None:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE (a genotype, or a "
                         "result.json from 'zeronas search') or --index N")
     return sp, (sp.parse(arch) if arch is not None else sp.from_index(index, data_dir))
+
+
+def _arch_lines(text: str) -> list[str]:
+    """The lines of a text arch file that hold something: blank lines and # comments are skipped."""
+    return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
 def _parses(space, text: str) -> bool:

@@ -169,7 +169,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             raise UserError(f"protocol presets are NAS-Bench-201 protocols; drop --protocol for {sp.name}")
         preset = PRESETS[protocol]
         # what the preset fixes wins; a different value given beside it would be silently replaced: refused
-        given = {"sample": sample, "batch_size": batch_size, "seed": seed, "init": init}
+        given = {"sample": sample, "batch_size": batch_size, "seed": seed, "init": init, "metric": metric}
         clash = [f"--{k.replace('_', '-')} {preset[k]}" for k, v in given.items()
                  if k in preset and v is not None and not _same(v, preset[k], len(table))]
         if "seed" in preset and score_seed is not None and not _same(score_seed, preset["seed"], 0):
@@ -181,9 +181,6 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         use_abs = preset["abs"]
         notes += preset["notes"]
         target_col = PAPER_TARGETS[protocol][normalize_dataset(dataset)]
-        if metric not in (None, preset["metric"]):  # the preset's target is the paper's: another is not taken
-            raise UserError(f"--protocol {protocol} sets the target itself ({target_col}, {preset['metric']} "
-                            f"accuracy); drop --metric")
     seed = 0 if seed is None else seed
     dataset = normalize_dataset(dataset)
     if target_col is None:

@@ -44,9 +44,7 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     from .train import RECIPES, recipe_for
     from .train.trainer import read_checkpoint
 
-    fmt = format  # the CLI's --format; the builtin is not needed here
-    if fmt not in FORMATS:
-        raise UserError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    fmt = format  # the CLI's --format (@api checks it against FORMATS); the builtin is not needed here
     if str(out).endswith(("/", os.sep)) or Path(out).is_dir():  # a folder: the file goes into it
         out = Path(out) / f"model{SUFFIXES[fmt][0]}"
     suffix = Path(out).suffix.lower()

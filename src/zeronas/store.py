@@ -220,12 +220,17 @@ def _store_version(meta: dict, where: str, create: bool = True) -> str:
     return version
 
 
-def _inspect_sqlite(path: Path, where: str, create: bool) -> str | None:
+def _inspect_sqlite(path: Path, where: str, create: bool, url_text: str = "") -> str | None:
     """Look at an SQLite store file read-only, so that a file that is not a zeronas store is never changed.
-    Returns None for a file to create (absent, empty), else the store's version; raises UserError otherwise."""
+    Returns None for a file to create (absent, empty), else the store's version; raises UserError otherwise.
+    ``url_text``: the store as the user wrote it (a three-slash URL to a missing relative path gets a hint)."""
     if not path.exists():
         if not create:
-            raise UserError(f"store {where} does not exist; {WROTE}")
+            # sqlite:///tmp/s.db is the relative tmp/s.db: say so where /tmp/s.db exists
+            hint = (f" (a URL sqlite:///PATH is relative to this folder; the absolute /{path} is sqlite:////{path}, "
+                    "with four slashes)" if url_text.startswith("sqlite:///") and not path.is_absolute()
+                    and Path("/", path).exists() else "")
+            raise UserError(f"store {where} does not exist; {WROTE}{hint}")
         above = path.parent
         while not above.exists() and above != above.parent:
             above = above.parent
@@ -330,15 +335,7 @@ class Store:
         self.path = Path(self.url.database) if self.is_sqlite and self.url.database else None
         self.where = where = str(self)
         file = self.path is not None and str(self.path) != ":memory:"
-        try:
-            version = _inspect_sqlite(self.path, where, create) if file else None
-        except UserError as exc:  # sqlite:///tmp/s.db is the relative tmp/s.db: say so where /tmp/s.db exists
-            text = str(url)
-            if (text.startswith("sqlite:///") and not self.path.is_absolute()
-                    and Path("/", self.path).exists() and "does not exist" in str(exc)):
-                raise UserError(f"{exc} (a URL sqlite:///PATH is relative to this folder; the absolute "
-                                f"/{self.path} is sqlite:////{self.path}, with four slashes)") from None
-            raise
+        version = _inspect_sqlite(self.path, where, create, str(url)) if file else None
         try:
             self.engine = sa.create_engine(self.url)
         except sa_exc.NoSuchModuleError:  # no such dialect at all: most often a misspelt scheme

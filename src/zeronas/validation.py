@@ -202,8 +202,9 @@ def check_output(label: str, path: Path, folder: bool, suffixes: tuple = ()):
         parent = parent.parent
     if not parent.is_dir():
         raise UserError(f"{label} {str(path)!r} cannot be created: {str(parent)!r} is a file")
-    if not os.access(parent, os.W_OK | os.X_OK) or (why := _refuses_files(parent)):
-        reason = f" ({why})" if os.access(parent, os.W_OK | os.X_OK) else ""
+    why = _refuses_files(parent) if os.access(parent, os.W_OK | os.X_OK) else ""
+    if why is not None:
+        reason = f" ({why})" if why else ""
         raise UserError(f"{label} {str(path)!r} cannot be {'replaced' if path.exists() else 'created'}: "
                         f"{str(parent)!r} is not writable{reason}; choose another location")
 
@@ -277,6 +278,12 @@ def _methods():
     from .search import list_strategies
 
     return list_strategies()
+
+
+def _export_formats():
+    from .export import FORMATS
+
+    return FORMATS
 
 
 def _datasets():
@@ -434,7 +441,7 @@ DOMAINS: dict[str, object] = {
     "max_images": Int(1, 10**7),
     "init": Choice(_inits),
     "metric": Choice(("test", "valid")),
-    "format": Choice(("json", "torchscript", "onnx")),
+    "format": Choice(_export_formats),
     "variant": Choice(("oneshot", "iterative")),
     "alpha_init": Choice(("zero", "random")),
     "edge_order": Choice(("random", "order", "reverse")),
