@@ -35,7 +35,7 @@ def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,da
     sp = get_space(space)
     recipe_for(sp.name)  # a space without a training recipe is refused before any sampling
     if sample > sp.size():  # (at least 3: the declared domain of bench_build.sample)
-        raise UserError(f"--sample {sample} exceeds the {sp.size():,} architectures of {sp.name}")
+        raise UserError(f"--sample {sample} exceeds the {sp.size():,} architectures of {sp.name}; lower --sample")
     if isinstance(proxies, str):
         proxies = proxies.split(",")
     rng, archs = np.random.default_rng(seed), {}

@@ -835,7 +835,8 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
             return sp, _parse_from_file(sp, arch_file, runs[0][1])
         lines = _arch_lines(text)
         if not lines:
-            raise UserError(f"arch file {str(arch_file)!r} holds no architecture (only blank or # lines)")
+            raise UserError(f"arch file {str(arch_file)!r} holds no architecture (only blank or # lines); write "
+                            "one architecture string in it")
         joined = "\n".join(lines)  # one arch over several lines (a pretty-printed genotype), or one per line
         if len(lines) > 1 and not _parses(sp, joined) and _parses(sp, lines[0]):
             raise UserError(f"arch file {str(arch_file)!r} holds {len(lines)} lines of architectures; this command "
