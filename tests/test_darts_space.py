@@ -228,3 +228,28 @@ def test_fewer_than_three_cells_leave_no_normal_cell_and_are_refused(N):
     with pytest.raises(UserError, match="use N=3 or more"):
         search("darts", "freedarts", seed=0, C=2, N=N, data="none")
     assert [c.reduction for c in space.supernet(C=2, N=3).cells] == [False, True, True]
+
+
+def test_arch_files_read_from_python_as_the_cli_reads_them(tmp_path):
+    """space.from_file / archs_from_file (the CLI's --arch-file): a genotype pretty-printed over several lines is
+    one arch for both; JSON lines are one arch per line; several archs where one is taken, an empty file and
+    another space's result.json are one-line errors naming the file."""
+    pretty = DARTS_V2.replace("], ", "],\n    ").replace("Genotype(", "Genotype(\n    ")
+    (tmp_path / "g.txt").write_text(f"# DARTS-V2\n{pretty}\n")
+    assert space.from_file(tmp_path / "g.txt") == space.parse(DARTS_V2)
+    assert space.archs_from_file(str(tmp_path / "g.txt")) == [space.parse(DARTS_V2)]
+    other = space.sample(1)
+    (tmp_path / "two.json").write_text(genotype_json(space.parse(DARTS_V2)) + "\n" + genotype_json(other) + "\n")
+    assert space.archs_from_file(tmp_path / "two.json") == [space.parse(DARTS_V2), other]
+    with pytest.raises(UserError, match=r"two\.json' holds 2 lines of architectures; this command takes one"):
+        space.from_file(tmp_path / "two.json")
+    (tmp_path / "empty.txt").write_text("\n# nothing\n")
+    with pytest.raises(UserError, match=r"holds no architecture \(only blank or # lines\)"):
+        space.archs_from_file(tmp_path / "empty.txt")
+    (tmp_path / "result.json").write_text(json.dumps({"space": "nb201", "seed": 0, "arch": "|none~0|+|none~0|none~1|"
+                                                      "+|none~0|none~1|none~2|"}))
+    with pytest.raises(UserError, match=r"holds no darts architecture; it is the result of a search of nb201: "
+                                        r"pass --space nb201 \("):
+        space.from_file(tmp_path / "result.json")
+    with pytest.raises(UserError, match=r"^cannot read arch file .*missing\.txt': No such file or directory$"):
+        space.from_file(tmp_path / "missing.txt")

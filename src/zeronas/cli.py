@@ -68,16 +68,6 @@ def _parse_options(items: list[str]) -> dict:
     return out
 
 
-def _read_text(path: Path, what: str) -> str:
-    """A text input file's content, or a one-line error for a binary or unreadable one."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{what} {str(path)!r} is not a UTF-8 text file; give {what}s as text") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
-
-
 def _batch_label(data: dict) -> str:
     """'cifar10 b64 1a2b3c4d' (dataset, batch size, batch hash) of a record's data protocol; '' without images."""
     return f"{data['dataset']} b{data['batch_size']} {data['batch0_sha256'][:8]}" if data.get("dataset") else ""
@@ -92,57 +82,10 @@ def _write_scores(out: Path | None, records) -> None:
         console.print(f"wrote {path}")
 
 
-def _result_archs(path: Path, text: str) -> list[tuple] | None:
-    """[(seed, arch string)] of a search's result.json (one run: an object; --runs N: a list) or an export's
-    JSON; None when ``text`` is not such a file (then it holds architecture strings)."""
-    if path.suffix != ".json" or not text.lstrip().startswith(("{", "[")) or '"arch"' not in text:
-        return None
-    try:
-        doc = json.loads(text)
-        found = [(r.get("seed"), r["arch"]) for r in (doc if isinstance(doc, list) else [doc])]
-    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-        found = []
-    if not found or not all(isinstance(a, str) for _, a in found):
-        raise UserError(f"arch file {str(path)!r} is not a result.json with an \"arch\" field")
-    return found
-
-
-def _parse_json_archs(space, path: Path, text: str) -> list:
-    """A JSON arch file that is no result.json: one architecture's JSON (a DARTS genotype) or one per line; else a
-    one-line error that names the file and its keys instead of quoting the whole document back (e.g. a
-    correlation.json)."""
-    try:
-        return [space.parse(text)]
-    except (UserError, UserCodeError) as exc:  # a plug-in's own parse failing on JSON text: the same
-        why = " ".join(str(exc).split())
-        # a parse error quoting the document (cut by errors.shown) says nothing the keys do not
-        why = f" ({why})" if len(why) <= 300 and "characters)" not in why else ""
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as bad:
-            if bad.msg == "Extra data":  # JSON lines: an architecture per line
-                return [space.parse(line) for line in text.splitlines() if line.strip()]
-            doc = None
-        what = (f"a JSON object with keys {', '.join(list(doc)[:6])}" if isinstance(doc, dict) else
-                f"a JSON {type(doc).__name__}" if doc is not None else "not valid JSON")
-        raise UserError(f"arch file {str(path)!r} is {what}: neither a result.json from 'zeronas search' (it has "
-                        f"no \"arch\" field) nor a {space.name} architecture{why}") from None
-
-
-def _is_json_doc(path: Path, text: str) -> bool:
-    return path.suffix == ".json" and text.lstrip().startswith(("{", "["))
-
-
 def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[int], data_dir) -> list:
     found = [space.parse(a) for a in archs]
     if arch_file is not None:
-        text = _read_text(arch_file, "arch file")
-        runs = _result_archs(arch_file, text)
-        if runs is None and _is_json_doc(arch_file, text):
-            found += _parse_json_archs(space, arch_file, text)
-        else:
-            lines = [a for _, a in runs] if runs is not None else _arch_lines(text)
-            found += [_parse_from_file(space, arch_file, line) for line in lines]
+        found += space.archs_from_file(arch_file)
     found += [space.from_index(i, data_dir) for i in indices]
     if not found:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE or --index N")
@@ -817,69 +760,11 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
 
     sp = get_space(space_name)
     if arch_file is not None:
-        text = _read_text(arch_file, "arch file").strip()
-        runs = _result_archs(arch_file, text)
-        if runs is not None and len(runs) > 1:
-            import shlex
-
-            raise UserError(f"arch file {str(arch_file)!r} holds {len(runs)} search runs (seeds "
-                            f"{', '.join(str(seed) for seed, _ in runs)}); pass the one you want with --arch instead "
-                            f"of --arch-file, e.g. --arch {shlex.quote(runs[0][1])}")
-        if runs is None and _is_json_doc(arch_file, text):
-            found = _parse_json_archs(sp, arch_file, text)
-            if len(found) > 1:
-                raise UserError(f"arch file {str(arch_file)!r} holds {len(found)} architectures (one per line); "
-                                "this command takes one: keep one line")
-            return sp, found[0]
-        if runs:
-            return sp, _parse_from_file(sp, arch_file, runs[0][1])
-        lines = _arch_lines(text)
-        if not lines:
-            raise UserError(f"arch file {str(arch_file)!r} holds no architecture (only blank or # lines); write "
-                            "one architecture string in it")
-        joined = "\n".join(lines)  # one arch over several lines (a pretty-printed genotype), or one per line
-        if len(lines) > 1 and not _parses(sp, joined) and _parses(sp, lines[0]):
-            raise UserError(f"arch file {str(arch_file)!r} holds {len(lines)} lines of architectures; this command "
-                            "takes one: keep one line")
-        return sp, _parse_from_file(sp, arch_file, joined)
+        return sp, sp.from_file(arch_file)
     if arch is None and index is None:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE (a genotype, or a "
                         "result.json from 'zeronas search') or --index N")
     return sp, (sp.parse(arch) if arch is not None else sp.from_index(index, data_dir))
-
-
-def _arch_lines(text: str) -> list[str]:
-    """The lines of a text arch file that hold something: blank lines and # comments are skipped."""
-    return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-
-
-def _parses(space, text: str) -> bool:
-    try:
-        space.parse(text)
-        return True
-    except UserError:
-        return False
-
-
-def _parse_from_file(space, path: Path, text: str):
-    """``space.parse(text)``, its error saying which file it read (and, for another space's result.json, which
-    space that is)."""
-    try:
-        return space.parse(text)
-    except UserError as exc:  # (a plug-in's own parse failing is a UserCodeError naming its method: kept)
-        other = _space_of_result(path)
-        hint = "" if other in (None, space.name) else f"; it is the result of a search of {other}: pass --space {other}"
-        raise UserError(f"arch file {str(path)!r} holds no {space.name} architecture{hint} ({exc})") from exc
-
-
-def _space_of_result(path: Path) -> str | None:
-    """The space a search's result.json names, or None for any other file."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    doc = doc[0] if isinstance(doc, list) and doc else doc
-    return doc.get("space") if isinstance(doc, dict) and isinstance(doc.get("space"), str) else None
 
 
 ArchOpt = Annotated[str | None, typer.Option(help="Architecture: NB201 arch string or DARTS Genotype(...) string "

@@ -94,6 +94,22 @@ class SearchSpace(abc.ABC):
                             f"{self.index_table or self.name} benchmark table)")
         return self.parse(table.arch_str[index])
 
+    def from_file(self, path) -> Any:
+        """The one architecture held by the file at ``path`` (the CLI's ``--arch-file``): a search's result.json
+        or an export's model.json, an architecture's JSON, or its string (blank lines and # comments skipped).
+        UserError (one line, naming the file) for an unreadable or empty file, a file holding several
+        architectures, or text that is no architecture of this space. See :mod:`zeronas.spaces.arch_file`."""
+        from .arch_file import read_arch
+
+        return read_arch(self, path)
+
+    def archs_from_file(self, path) -> list[Any]:
+        """Every architecture held by the file at ``path``, in file order: one string (or JSON) per line, or
+        every run of a ``search --runs N`` result.json. Errors as :meth:`from_file`, less the several-archs one."""
+        from .arch_file import read_archs
+
+        return read_archs(self, path)
+
     def coerce(self, arch: Any) -> Any:
         """Accept an arch string or a native arch value."""
         return self.parse(arch) if isinstance(arch, str) else arch

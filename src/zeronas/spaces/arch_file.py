@@ -1,0 +1,144 @@
+"""Architectures read from a file: the CLI's ``--arch-file`` and the API's ``SearchSpace.from_file`` /
+``SearchSpace.archs_from_file``.
+
+A file holds one of:
+- a search's ``result.json`` (one run: an object; ``--runs N``: a list of them) or an export's ``model.json``,
+  whose ``"arch"`` fields are read;
+- one architecture's JSON (a DARTS genotype), or one per line (JSON lines);
+- architecture strings, one per line (blank lines and ``#`` comments skipped), or one architecture written over
+  several lines (a pretty-printed ``Genotype(...)``).
+Every error is a one-line ``UserError`` that names the file (and, for a result of a search of another space,
+that space)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserCodeError, UserError
+
+
+def read_archs(space, path: str | os.PathLike) -> list[Any]:
+    """Every architecture of ``space`` that the file at ``path`` holds, in file order (at least one).
+    Errors: UserError (one line) for an unreadable, binary or empty file, or a line that is no architecture of
+    ``space``."""
+    path, text = _read(path)
+    runs = _result_archs(path, text)
+    if runs is not None:
+        return [_parse_from_file(space, path, a) for _, a in runs]
+    if _is_json_doc(path, text):
+        return _parse_json_archs(space, path, text)
+    lines = _lines(path, text)
+    joined = "\n".join(lines)  # one arch over several lines (a pretty-printed genotype), or one per line
+    if len(lines) > 1 and not _parses(space, lines[0]) and _parses(space, joined):
+        return [space.parse(joined)]
+    return [_parse_from_file(space, path, line) for line in lines]
+
+
+def read_arch(space, path: str | os.PathLike) -> Any:
+    """The one architecture of ``space`` that the file at ``path`` holds. Errors: those of :func:`read_archs`,
+    and a UserError (one line) for a file holding several (search runs, JSON lines or lines)."""
+    path, text = _read(path)
+    runs = _result_archs(path, text)
+    if runs is not None and len(runs) > 1:
+        raise UserError(f"arch file {str(path)!r} holds {len(runs)} search runs (seeds "
+                        f"{', '.join(str(seed) for seed, _ in runs)}); pass the one you want with --arch instead of "
+                        f"--arch-file, e.g. --arch {shlex.quote(runs[0][1])}")
+    found = read_archs(space, path)
+    if len(found) > 1:
+        raise UserError(f"arch file {str(path)!r} holds {len(found)} lines of architectures; this command takes "
+                        "one: keep one line")
+    return found[0]
+
+
+def _read(path) -> tuple[Path, str]:
+    """The file's text, or a one-line error for a binary or unreadable one."""
+    path = Path(path)
+    try:
+        return path, path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"arch file {str(path)!r} is not a UTF-8 text file; give architectures as text") from None
+    except OSError as exc:
+        raise UserError(f"cannot read arch file {str(path)!r}: {exc.strerror}") from None
+
+
+def _lines(path: Path, text: str) -> list[str]:
+    """The lines that hold something: blank lines and # comments are skipped; none is an error."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise UserError(f"arch file {str(path)!r} holds no architecture (only blank or # lines); write one "
+                        "architecture string per line in it")
+    return lines
+
+
+def _result_archs(path: Path, text: str) -> list[tuple] | None:
+    """[(seed, arch string)] of a search's result.json (one run: an object; --runs N: a list) or an export's
+    JSON; None when ``text`` is not such a file (then it holds architecture strings)."""
+    if path.suffix != ".json" or not text.lstrip().startswith(("{", "[")) or '"arch"' not in text:
+        return None
+    try:
+        doc = json.loads(text)
+        found = [(r.get("seed"), r["arch"]) for r in (doc if isinstance(doc, list) else [doc])]
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        found = []
+    if not found or not all(isinstance(a, str) for _, a in found):
+        raise UserError(f"arch file {str(path)!r} is not a result.json with an \"arch\" field")
+    return found
+
+
+def _is_json_doc(path: Path, text: str) -> bool:
+    return path.suffix == ".json" and text.lstrip().startswith(("{", "["))
+
+
+def _parse_json_archs(space, path: Path, text: str) -> list:
+    """A JSON arch file that is no result.json: one architecture's JSON (a DARTS genotype) or one per line; else a
+    one-line error that names the file and its keys instead of quoting the whole document back (e.g. a
+    correlation.json)."""
+    try:
+        return [space.parse(text)]
+    except (UserError, UserCodeError) as exc:  # a plug-in's own parse failing on JSON text: the same
+        why = " ".join(str(exc).split())
+        # a parse error quoting the document (cut by errors.shown) says nothing the keys do not
+        why = f" ({why})" if len(why) <= 300 and "characters)" not in why else ""
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as bad:
+            if bad.msg == "Extra data":  # JSON lines: an architecture per line
+                return [_parse_from_file(space, path, line) for line in text.splitlines() if line.strip()]
+            doc = None
+        what = (f"a JSON object with keys {', '.join(list(doc)[:6])}" if isinstance(doc, dict) else
+                f"a JSON {type(doc).__name__}" if doc is not None else "not valid JSON")
+        raise UserError(f"arch file {str(path)!r} is {what}: neither a result.json from 'zeronas search' (it has "
+                        f"no \"arch\" field) nor a {space.name} architecture{why}") from None
+
+
+def _parses(space, text: str) -> bool:
+    try:
+        space.parse(text)
+        return True
+    except UserError:
+        return False
+
+
+def _parse_from_file(space, path: Path, text: str):
+    """``space.parse(text)``, its error saying which file it read (and, for another space's result.json, which
+    space that is)."""
+    try:
+        return space.parse(text)
+    except UserError as exc:  # (a plug-in's own parse failing is a UserCodeError naming its method: kept)
+        other = _space_of_result(path)
+        hint = "" if other in (None, space.name) else f"; it is the result of a search of {other}: pass --space {other}"
+        raise UserError(f"arch file {str(path)!r} holds no {space.name} architecture{hint} ({exc})") from exc
+
+
+def _space_of_result(path: Path) -> str | None:
+    """The space a search's result.json names, or None for any other file."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    doc = doc[0] if isinstance(doc, list) and doc else doc
+    return doc.get("space") if isinstance(doc, dict) and isinstance(doc.get("space"), str) else None
