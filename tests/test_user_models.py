@@ -220,6 +220,10 @@ def test_load_model_from_a_file(tmp_path):
                                    "def not_a_module():\n    return 3\n\ndef fails():\n    raise ValueError('bad')\n")
     model, label = load_model(f"{tmp_path}/m.py:build")
     assert isinstance(model, nn.Linear) and label == "m.py:build"
+    (tmp_path / "inst.py").write_text("from torch import nn\n\nnet = nn.Sequential(nn.Linear(3, 2))\n")
+    model, label = load_model(f"{tmp_path}/inst.py:net", seed=3)  # a module the file builds: taken as it is
+    assert isinstance(model, nn.Sequential) and label == "inst.py:net"
+    assert torch.equal(model[0].weight, load_model(f"{tmp_path}/inst.py:net", seed=3)[0][0].weight)
     assert torch.equal(load_model(f"{tmp_path}/m.py:build", seed=3)[0].weight,
                        load_model(f"{tmp_path}/m.py:build", seed=3)[0].weight)  # seeded: same initial weights
     for spec, match in ((f"{tmp_path}/m.py:nope", "defines no function 'nope'.*build"),
@@ -389,6 +393,8 @@ def test_cli_model_file_with_an_image_folder(tmp_path, capsys):
     ("def other():\n    pass\n", "defines no function 'net'"),
     ("def net():\n    return 'x'\n", "returned a str, not a torch.nn.Module"),
     ("raise SystemError('boom')\n", r"running .* failed \(SystemError: boom\)"),
+    ("import sys\nsys.exit('no GPU')\n", r"running .* failed \(ExitCalled: it called sys.exit\('no GPU'\)\)"),
+    ("def net():\n    exit(2)\n", r"net\(\) failed \(ExitCalled: it called sys.exit\(2\)\)"),
 ])
 def test_cli_model_file_errors_are_one_line(tmp_path, capsys, body, match):
     if body is not None:

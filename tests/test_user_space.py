@@ -808,3 +808,31 @@ def test_rea_says_how_many_of_its_draws_repeated_an_arch(tmp_path, capsys):
     assert code in (0, None), err
     scored = int(text.split(" archs scored (20 draws: ")[0].split()[-1])
     assert 0 < scored <= 8 and f"{20 - scored} repeated an arch" in text, text
+
+
+def test_static_and_class_methods_sys_exit_and_a_build_that_returns_no_network(tmp_path, capsys):
+    """A newcomer trial's plug-in faults: a @staticmethod/@classmethod sample(rng) was refused as uncallable;
+    a file (or a method) calling sys.exit() ended zeronas silently with its code; a build returning None was
+    an AttributeError about '.to'. Now: accepted, and one line naming the file or the method, exit 2."""
+    path = tmp_path / "kinds.py"
+    path.write_text(DUCK + "\nclass Static(Chain):\n    @staticmethod\n    def sample(rng):\n"
+                    "        return (4, 8, 4)\n"
+                    "\nclass ClassM(Chain):\n    @classmethod\n    def sample(cls, rng):\n        return (8, 8, 4)\n"
+                    "\nclass NoNet(Chain):\n    def build(self, arch, num_classes=10):\n        return None\n"
+                    "\nclass Quits(Chain):\n    def build(self, arch, num_classes=10):\n        raise SystemExit(4)\n")
+    assert zeronas.space(f"{path}:Static").sample(0) == (4, 8, 4)
+    assert zeronas.space(f"{path}:ClassM").sample(0) == (8, 8, 4)
+    code, out, _ = _cli(["search", "--space", f"{path}:Static", "--method", "sample", "--n", "2", "--proxy",
+                         "params", "--data", "none"], capsys)
+    assert code == 0 and "4-8-4" in out
+    _one_line_error(["export", "--space", f"{path}:NoNet", "--arch", "8-8-8", "--format", "torchscript",
+                     "--out", str(tmp_path / "m.pt")], capsys,
+                    "NoNet.build() returned a NoneType, not a torch.nn.Module; return the network it builds")
+    _one_line_error(["export", "--space", f"{path}:Quits", "--arch", "8-8-8", "--format", "torchscript",
+                     "--out", str(tmp_path / "q.pt")], capsys,
+                    "Quits.build() failed (ExitCalled: it called sys.exit(4))")
+    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "q.pt").exists()
+    quitter = tmp_path / "quitter.py"
+    quitter.write_text(DUCK + "\nimport sys\nsys.exit(3)\n")
+    _one_line_error(_score_argv(f"{quitter}:Chain"), capsys, "running", "quitter.py failed (ExitCalled: it "
+                    "called sys.exit(3)); fix that file")

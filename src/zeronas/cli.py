@@ -141,10 +141,11 @@ def score(
     isomorph_member: IsomorphMember = "asked",
     model: Annotated[list[str], typer.Option(help="Score your own network instead of --arch: path/to/file.py:fn "
                                              "(runs that file and calls fn(), which returns an untrained "
-                                             "torch.nn.Module), torchvision:NAME or timm:NAME (those packages "
-                                             "installed). Proxies that do not apply are named with the reason. "
-                                             "Repeatable: several models are scored on the same batch and ranked "
-                                             "per proxy in one table.",
+                                             "torch.nn.Module; or names a module the file builds), "
+                                             "torchvision:NAME or timm:NAME (those packages installed). "
+                                             "Proxies that do not apply are named with the reason. Repeatable: "
+                                             "several models are scored on the same batch and ranked per proxy "
+                                             "in one table.",
                                              show_default=False)] = [],  # noqa: B006
     input_size: Annotated[str | None, typer.Option(help="With --model and no images: the input size, N or HxW "
                                                    "(default 32); with images it is read from them.",

@@ -11,6 +11,11 @@ def shown(value, limit: int = 120) -> str:
     return f"{text[:limit]}... ({len(str(value)):,} characters)"
 
 
+def with_article(noun: str) -> str:
+    """'a NoneType', 'an int': a type named in a sentence."""
+    return f"{'an' if noun[:1] in 'aeiouAEIOU' else 'a'} {noun}"
+
+
 class UserError(Exception):
     """Bad input or a missing resource; the message names the problem and the fix."""
 
@@ -25,3 +30,13 @@ class UserCodeError(Exception):
     Not a UserError on purpose: a scoring run records it for the one architecture and goes on, as it does for
     any failure of a proxy; where it ends a command, the CLI prints it in one line with exit code 2, as for
     bad input (it is the user's to fix, not a zeronas bug). ``__cause__`` is the original exception."""
+
+
+class ExitCalled(Exception):
+    """``sys.exit()`` (or ``exit()``) called inside a user's file or method: raised in its place, so that it is
+    reported in one line as any failure of the user's code is, instead of ending zeronas without a word."""
+
+
+def trapped_exit(exc: SystemExit) -> ExitCalled:
+    return ExitCalled(f"it called sys.exit({exc.code!r})")
+

@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from .data.custom import MAX_IMAGES, UserImages, user_images
-from .errors import DataNotFound, UserError
+from .errors import DataNotFound, UserError, with_article
 from .paths import user_code
 from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
 from .proxies.context import ScoringContext
@@ -224,9 +224,10 @@ def model_digest(model: nn.Module) -> str:
 # ---- loading a module from a spec ---------------------------------------------------------------------------
 
 def load_model(spec: str, num_classes: int | None = None, seed: int = 0) -> tuple[nn.Module, str]:
-    """``path/to/file.py:fn`` (calls ``fn()``), ``torchvision:NAME`` or ``timm:NAME`` -> (module, name).
-    ``num_classes`` is passed to torchvision/timm builders. The module is built with torch's RNG seeded by
-    ``seed`` (the same spec and seed give the same initial weights). Every failure is a one-line UserError."""
+    """``path/to/file.py:fn`` (calls ``fn()``; a module the file built is taken as it is), ``torchvision:NAME``
+    or ``timm:NAME`` -> (module, name). ``num_classes`` is passed to torchvision/timm builders. The module is
+    built with torch's RNG seeded by ``seed`` (the same spec and seed give the same initial weights). Every
+    failure is a one-line UserError."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return _load_model(spec, num_classes)
@@ -263,6 +264,8 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
                          and getattr(v, "__module__", None) == mod_name)
         raise UserError(f"--model {spec!r}: {source} defines no function {fn_name!r} (functions defined there: "
                         f"{', '.join(defined) or 'none'})")
+    if isinstance(fn, nn.Module):  # a network the file built (seeded as fn() would be): used as it is
+        return fn, f"{path.name}:{fn_name}"
     try:
         with user_code(path.resolve().parent):  # fn() may import beside its file too
             model = _torchvision_retry(fn)
@@ -271,7 +274,7 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
         raise UserError(f"--model {spec!r}: {fn_name}() failed ({type(exc).__name__}: {why})") from None
     if not isinstance(model, nn.Module):
         kind = type(model).__name__
-        raise UserError(f"--model {spec!r}: {fn_name}() returned {'an' if kind[0] in 'aeiouAEIOU' else 'a'} {kind}, "
+        raise UserError(f"--model {spec!r}: {fn_name}() returned {with_article(kind)}, "
                         "not a torch.nn.Module")
     return model, f"{path.name}:{fn_name}"
 

@@ -91,14 +91,19 @@ def atomic_path(path):
 @contextlib.contextmanager
 def user_code(folder):
     """Run a user's file as Python runs a script: its own folder first on ``sys.path`` (so it imports the
-    modules beside it), no bytecode written next to it; both undone on leaving."""
+    modules beside it), no bytecode written next to it; both undone on leaving. A ``sys.exit()`` inside
+    becomes ``errors.ExitCalled``, an ordinary exception."""
     import sys
+
+    from .errors import trapped_exit
 
     folder, old_bytecode = str(folder), sys.dont_write_bytecode
     sys.path.insert(0, folder)
     sys.dont_write_bytecode = True
     try:
         yield
+    except SystemExit as exc:  # the file's own sys.exit(): a failure of it, said in one line
+        raise trapped_exit(exc) from None
     finally:
         sys.dont_write_bytecode = old_bytecode
         with contextlib.suppress(ValueError):

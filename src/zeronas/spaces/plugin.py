@@ -44,8 +44,9 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from torch import nn
 
-from ..errors import UserCodeError, UserError, shown
+from ..errors import UserCodeError, UserError, shown, trapped_exit, with_article
 from ..paths import user_code
 from .base import SearchSpace
 
@@ -57,6 +58,7 @@ _CALLS = {"sample": ("(rng)", (None,), {}), "mutate": ("(arch, rng)", (None, Non
           "build": ("(arch, num_classes=10)", (None,), {"num_classes": 10}), "format": ("(arch)", (None,), {}),
           "parse": ("(text)", ("",), {})}
 HOW = "see examples/README.md for the methods a space needs"
+MODULE_RETURNS = ("build", "supernet")  # methods whose value zeronas runs as a network
 
 _CLASSES: dict[tuple, type] = {}  # loaded (and checked) classes, so a spec is run once per process
 
@@ -156,7 +158,10 @@ def _from_module(spec: str, mod_name: str, cls_name: str, label: str) -> type:
     if key in _CLASSES:
         return _CLASSES[key]
     try:
-        module = importlib.import_module(mod_name)
+        try:
+            module = importlib.import_module(mod_name)
+        except SystemExit as exc:
+            raise trapped_exit(exc) from None
     except ModuleNotFoundError as exc:
         if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):
             raise UserError(f"{label} {spec!r}: no module named {exc.name!r} (and no file {mod_name!r}); give "
@@ -206,8 +211,10 @@ def _adapt(user_cls: type, spec: str, origin: str, label: str, whole_file: bool 
                         f"{', '.join(missing)} (a space needs {', '.join(REQUIRED)}; {HOW})")
     for m in REQUIRED:
         shape, args, kwargs = _CALLS[m]
+        # a static or class method is called without the instance
+        unbound = not isinstance(inspect.getattr_static(user_cls, m), (staticmethod, classmethod))
         try:
-            inspect.signature(getattr(user_cls, m)).bind(None, *args, **kwargs)
+            inspect.signature(getattr(user_cls, m)).bind(*(None,) * unbound, *args, **kwargs)
         except TypeError:
             raise UserError(f"{label} {spec!r}: {user_cls.__name__}.{m} cannot be called as {m}{shape}, which is how "
                             f"zeronas calls it ({HOW})") from None
@@ -257,14 +264,22 @@ def _guarded(user_cls: type, method: str):
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            try:
+                out = fn(*args, **kwargs)
+            except SystemExit as exc:
+                raise trapped_exit(exc) from None
         except (UserError, UserCodeError, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001  (the author's code: named, with the cause chained)
             raise UserCodeError(f"{user_cls.__name__}.{method}() failed ({_one_line(exc)}); fix that method of "
                                 f"the plug-in space") from exc
+        if method in MODULE_RETURNS and not isinstance(out, nn.Module):
+            raise UserCodeError(f"{user_cls.__name__}.{method}() returned {with_article(type(out).__name__)}, not a "
+                                f"torch.nn.Module; return the network it builds")
+        return out
 
     return kind(guarded) if kind else guarded
+
 
 
 def _revision(user_cls: type, whole_file: bool = True):
