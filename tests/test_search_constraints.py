@@ -501,6 +501,52 @@ def test_train_reads_share_the_time_left(monkeypatch):
     assert ev.reads == 4 and len(limits) == 4
 
 
+def test_a_read_is_not_started_when_its_predicted_least_does_not_fit(monkeypatch):
+    """A newcomer's --time-budget 60 --refine 2 --evaluator train on a loaded machine took 87.6 s: the first
+    read, whose least was not known, trained one step and evaluated for 62 s under a 17 s limit. Each read's
+    least is now predicted from a forward pass of the candidate (``probe``) and calibrated by the last read:
+    a read that would not fit in all the time left is not started, and the reason names both figures."""
+    import time
+
+    import zeronas.train as ztrain
+    from zeronas.search.refine import OutOfTime, TrainEvaluator, refine
+
+    clock = [0.0]
+
+    def fake_train(space, arch, out, *, time_limit=None, **kw):  # one step of 8 s of the 20 s read
+        clock[0] += 20.0
+        return {"final": {"test_acc": 60.0, "images": 512, "train_seconds": 16.0},
+                "recipe": {"batch_size": 256}}
+
+    monkeypatch.setattr(time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(ztrain, "train", fake_train)
+    sp = get_space("nb201")
+    ev = TrainEvaluator(sp, "cifar10", None, out="unused")
+    monkeypatch.setattr(ev, "probe", lambda arch: 20.0)
+    ev.deadline, ev.planned = 30.0, 2
+    assert ev(sp.sample(0)) == 60.0 and ev.limits == [30.0]  # the 15 s share is under 20: all 30 s left
+    assert ev.calibration == pytest.approx((20.0 - 16.0 * (1 - 1 / 2)) / 20.0)  # a one-step read: 12 s
+    ev.deadline = clock[0] + 11.0
+    with pytest.raises(OutOfTime, match=r"^11 s left, a read of this candidate needs about 12 s$"):
+        ev(sp.sample(1))
+    monkeypatch.setattr(ev, "probe", lambda arch: 10.0)
+    ev.deadline, ev.calibration = clock[0] + 11.0, 1.0
+    best, reads = refine(sp, [sp.sample(2), sp.sample(3)], lambda a: 0.0, 2, ev)
+    assert len(reads) == 1  # 10 s fit the 11 left; then 0 s are left: no second read
+    assert ev.ran_out_of_time and ev.out_of_time_why.startswith("0 s left, a read of this candidate needs about")
+
+
+def test_the_probe_predicts_more_for_a_dearer_network():
+    from zeronas.search.refine import TrainEvaluator
+
+    sp = get_space("nb201")
+    ev = TrainEvaluator(sp, "cifar10", None, out="unused")
+    dear = ev.probe(sp.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|"
+                             "nor_conv_3x3~2|"))
+    cheap = ev.probe(sp.parse("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|"))
+    assert 0 < cheap < dear
+
+
 def test_search_with_training_reads_honours_the_time_budget(monkeypatch):
     """--time-budget with --evaluator train: the label-free phase gets half, the reads train within the rest,
     and the whole search (reads included) ends within the budget; the limits each read trained under are

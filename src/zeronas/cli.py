@@ -640,7 +640,8 @@ def search(
                               f"asked for (ranked last; the first: {escape(first)})", soft_wrap=True, highlight=False)
         ref = r.protocol.get("refine") or {}
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked
-            why = ("the time budget ran out (raise --time-budget)" if ref.get("ran_out_of_time")
+            left = f"{ref['out_of_time']}; " if ref.get("out_of_time") else ""
+            why = (f"the time budget ran out ({left}raise --time-budget)" if ref.get("ran_out_of_time")
                    else "the search had no more distinct candidates to read (raise --time-budget or --budget)")
             err_console.print(f"[yellow]note:[/] {r.accuracy_reads} of the {refine} accuracy reads asked: {why}",
                               soft_wrap=True)

@@ -83,6 +83,7 @@ class Evaluator:
         self.space = space
         self.values: dict[str, float] = {}
         self.ran_out_of_time = False  # set by refine() when a read found no time left
+        self.out_of_time_why = ""  # and why (the seconds left against those a read needs)
 
     @property
     def reads(self) -> int:
@@ -143,13 +144,13 @@ class TrainEvaluator(Evaluator):
 
     Under a time budget the search sets ``deadline`` (a ``time.perf_counter()`` instant) and ``planned`` (the
     reads it means to make): each read then gets an equal share of the time left (``train``'s ``time_limit``,
-    which covers its set-up, steps and evaluation); when that share is under the least a read takes (the last
-    read's seconds with one step instead of all of its steps, and at least ``MIN_READ_SECONDS``) the read takes
-    all the time left instead, and when even that is under it, the read raises ``OutOfTime`` instead of
-    starting; the seconds the last read ran past its limit (its last files) are kept back from the next. A
-    read always trains one step and evaluates, so the first read, whose least is not known yet, can end past
-    the deadline by up to one step and the unforeseen part of its evaluation and files (NB201's recipe on 2
-    cores: a step is 2-4 s, 5-10 s for the largest cells), a later one by tenths of a second."""
+    which covers its set-up, steps and evaluation); when that share is under the least a read of this candidate
+    takes (one step and the evaluation: ``probe``'s prediction, calibrated by the last read's measured least,
+    and at least ``MIN_READ_SECONDS``) the read takes all the time left instead, and when even that is under
+    it, the read raises ``OutOfTime`` instead of starting; the seconds the last read ran past its limit (its
+    last files) are kept back from the next. A read always trains one step and evaluates, so a read can end
+    past the deadline by what the prediction missed (NB201's recipe on 2 cores: one step and the evaluation of
+    1,000 images take 7-20 s)."""
 
     name = "train"
 
@@ -176,7 +177,9 @@ class TrainEvaluator(Evaluator):
         self.limits: list[float] = []  # the time limit each read trained under
         self.images: list[int] = []  # the images each read trained on in its last epoch
         self.cut = 0  # reads whose time limit ended their training part-way
-        self.least = MIN_READ_SECONDS  # the seconds of a read that trains one step (measured on the last read)
+        # a read that trains one step, predicted from a forward pass of the candidate (``probe``) times the
+        # ratio of the last read's measured least to its prediction (1 before any read: the prediction alone)
+        self.calibration = 1.0
         self.over = 0.0  # the seconds the last read took past its limit (writing its files): kept back next time
 
     @property
@@ -207,15 +210,19 @@ class TrainEvaluator(Evaluator):
             sweep_orphans()
             self.out = tempfile.mkdtemp(prefix=scratch_prefix())
 
-        t0 = time.perf_counter()
         limit = None
         if self.deadline is not None:
+            probed = self.probe(arch)  # inside the deadline: a read's cost includes it
+            least = max(MIN_READ_SECONDS, probed * self.calibration)
+            t0 = time.perf_counter()
             limit = (self.deadline - t0) / max(1, self.planned - self.reads) - self.over
-            if limit < self.least:  # too little for an equal share: this read takes all that is left
+            if limit < least:  # too little for an equal share: this read takes all that is left
                 limit = self.deadline - t0 - self.over
-            if limit < self.least:
-                raise OutOfTime(f"{self.deadline - t0:.0f} s left")
+            if limit < least:
+                raise OutOfTime(f"{max(0.0, self.deadline - t0):.0f} s left, a read of this candidate needs about "
+                                f"{least:.0f} s")
             self.limits.append(limit)
+        t0 = time.perf_counter()
         folder = Path(self.out) / hashlib.sha256(self.space.format(arch).encode()).hexdigest()[:16]
         summary = train(self.space, arch, folder, data=self.data, data_dir=self.data_dir, device=self.device,
                         seed=self.seed, train_subset=self.train_subset, test_subset=self.test_subset,
@@ -228,10 +235,39 @@ class TrainEvaluator(Evaluator):
         final = summary.get("final")
         self.images.append(int(final.get("images", 0)) if final else 0)
         self.cut += bool(final and final.get("stopped_early"))
-        if final and final.get("images"):
+        if limit is not None and final and final.get("images") and probed > 0:
             steps = final["images"] / summary["recipe"]["batch_size"]
-            self.least = max(MIN_READ_SECONDS, spent - final["train_seconds"] * (1 - 1 / steps))
+            self.calibration = (spent - final["train_seconds"] * (1 - 1 / steps)) / probed
         return float(final["test_acc"]) if final else math.nan
+
+    def probe(self, arch) -> float:
+        """Predicted seconds of a read of ``arch`` that trains one step: the candidate is built as ``train``
+        builds it and timed on a forward pass of 64 random images of the data's size (eval mode, no grad,
+        after a warm-up pass of 8), counted as 3 forward passes per image of a training step (forward and
+        backward) and 1 per test image, plus the build. A deliberately plain rule, fixed a priori; each read
+        then calibrates the next prediction (``calibration``). Costs about 0.1-0.7 s on NB201 (2 cores)."""
+        import time
+
+        import torch
+
+        from ..data import dataset_info
+        from ..train import trainer
+
+        t0 = time.perf_counter()
+        recipe, info = trainer.recipe_for(self.space.name), dataset_info(self.data)  # as train() resolves it
+        build = {"C": recipe.C, "N": recipe.N, "num_classes": info.num_classes}
+        if self.space.name == "darts":
+            build.update(auxiliary=recipe.auxiliary_weight > 0, drop_path_prob=0.0)
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(self.seed)
+            model = self.space.build(arch, **build).to(self.device).eval()
+            x = torch.randn(64, 3, info.image_size, info.image_size, device=self.device)
+            model(x[:8])
+            t_build = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            model(x)
+            per_image = (time.perf_counter() - t1) / len(x)
+        return t_build + per_image * (3 * recipe.batch_size + self.test_subset)
 
 
 def make_evaluator(space, evaluator: str, data=None, data_dir=None):
@@ -279,7 +315,7 @@ def refine(space, candidates, fitness, k: int, evaluator, neighbours=None) -> tu
                 if not rest:
                     break
                 take(max(rest, key=fitness))
-    except OutOfTime:  # the time budget is spent: the reads made so far decide (none: the label-free answer)
-        evaluator.ran_out_of_time = True
+    except OutOfTime as exc:  # the time budget is spent: the reads made so far decide (none: the label-free answer)
+        evaluator.ran_out_of_time, evaluator.out_of_time_why = True, str(exc)
     best = best_read() if read else max(unique.values(), key=fitness)
     return best, [(key, f, acc) for key, (_, f, acc) in read.items()]

@@ -383,6 +383,7 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
                            "label_free_answer": space.format(label_free),
                            "seconds": round(getattr(evaluator, "seconds", 0.0), 3),  # training, for train
                            "ran_out_of_time": evaluator.ran_out_of_time,
+                           **({"out_of_time": evaluator.out_of_time_why} if evaluator.ran_out_of_time else {}),
                            **({"out": str(evaluator.out)} if getattr(evaluator, "keeps", False) else {}),
                            **({"train_time_limits": [round(t, 1) for t in evaluator.limits],
                                "train_images": evaluator.images, "train_subset": evaluator.train_subset,
