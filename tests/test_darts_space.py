@@ -253,3 +253,32 @@ def test_arch_files_read_from_python_as_the_cli_reads_them(tmp_path):
         space.from_file(tmp_path / "result.json")
     with pytest.raises(UserError, match=r"^cannot read arch file .*missing\.txt': No such file or directory$"):
         space.from_file(tmp_path / "missing.txt")
+
+
+@pytest.mark.parametrize("name", ["darts", "nb301"])
+def test_count_equals_counting_the_built_network(name):
+    """count() sums per-piece counts: equal, to the unit, to count_params / count_flops of the built network,
+    for DARTS-V2 and drawn genotypes, at the evaluation size, the space's default and a 16-px 120-class one."""
+    from zeronas.proxies.size import count_flops, count_params
+
+    sp = zn.space(name)
+    for arch in (sp.parse(DARTS_V2), sp.sample(0), sp.sample(5)):
+        for C, N, classes, px in ((36, 20, 10, 32), (None, None, 100, 32), (8, 5, 120, 16)):
+            net = sp.build(arch, C=C, N=N, num_classes=classes)
+            assert sp.count(arch, C, N, classes, px) == (count_params(net),
+                                                          count_flops(net, torch.zeros(1, 3, px, px)))
+    if name == "darts":  # DARTS's published "param size = 3.349342MB" (auxiliary head excluded)
+        assert sp.count(DARTS_V2, 36, 20)[0] == 3_349_342
+
+
+def test_max_params_on_darts_bounds_the_network_that_is_trained():
+    """A newcomer's --max-params 2 on darts bounded the 0.27M scoring network (C 16, N 8), not the 36-channel
+    20-cell network 'zeronas train' builds (DARTS-V2: 3.35M): every draw passed. Now the bound reads as DARTS
+    reports params."""
+    from zeronas.search.constraints import Constraints
+
+    c = Constraints(space, "cifar10", max_params=3.0)
+    assert c.metrics(DARTS_V2)["params_M"] == pytest.approx(3.349342)
+    assert not c.feasible(space.parse(DARTS_V2))
+    drawn = [c.metrics(space.sample(i))["params_M"] for i in range(20)]
+    assert min(drawn) > 1.0 and max(drawn) < 5.0

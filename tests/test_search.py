@@ -495,3 +495,15 @@ def test_torch_threads_are_restored_when_the_call_fails():
         assert torch.get_num_threads() != before
         raise RuntimeError("inside the call")
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("method,budget", [("sample", {"n": 3}), ("rea", {"budget": 3, "population": 2,
+                                                                          "tournament": 1})])
+def test_a_proxy_undefined_on_every_arch_is_an_error_not_an_answer(method, budget):
+    """Constant images make every NB201 network's ReLU codes equal, so nwot is -inf (a singular kernel) on
+    every arch: the search answered its first draw with best_fitness -inf and no word (a newcomer trial).
+    Now a one-line error, naming the first arch and the reason."""
+    images = (np.zeros((16, 32, 32, 3), "uint8"), np.arange(16) % 4)
+    with pytest.raises(UserError, match=r"^proxy='nwot' had no finite value on any of the 3 architecture\(s\) "
+                                        r"the search evaluated \(the first, \|.*K_H is singular"):
+        zn.search("nb201", method=method, proxy="nwot", data=images, batch_size=8, seed=0, **budget)

@@ -88,7 +88,7 @@ def test_damaged_hw_table_is_one_line(tmp_path, monkeypatch, damage, expect):
 
 @pytest.mark.parametrize("text,expect", [("gpu=3", "unknown HW-NAS-Bench device"), ("edgegpu", "DEVICE=MS"),
                                          ("edgegpu=0", "positive"), ("edgegpu=nan", "positive"),
-                                         ("edgegpu=x", "positive")])
+                                         ("edgegpu=x", "positive"), ("edgegpu=1e300", "at most 1e\\+06")])
 def test_bad_latency_bound_is_one_line(text, expect, capsys):
     with pytest.raises(UserError, match=expect):
         hwnasbench.parse_latency_bound(text)

@@ -528,11 +528,13 @@ def search(
     plot: Annotated[bool, typer.Option(help="Draw the search trajectory as a PNG (needs --out).")] = False,
     max_params: Annotated[float | None, typer.Option(
         help="funnel/sample/rea/random: only architectures with at most this many million parameters are drawn and "
-             "scored (NB201: the data README's closed form; other spaces: the built network).")] = None,
+             "scored (NB201: the data README's closed form; darts: the network 'zeronas train' and 'export' build, "
+             "36 channels and 20 cells, auxiliary head excluded, as DARTS reports its 3.3M; other spaces: the "
+             "benchmark's network).")] = None,
     max_flops: Annotated[float | None, typer.Option(
         help="funnel/sample/rea/random: at most this many MFLOPs, counted as the space's benchmark table counts "
              "them (NB201: its closed form; macro: conv/linear multiply-adds, its flops column; other spaces: "
-             "NASLib's rules on the built network).")] = None,
+             "NASLib's rules on the network --max-params counts).")] = None,
     max_latency: Annotated[list[str] | None, typer.Option(
         help="funnel/sample/rea/random on nb201: DEVICE=MS, at most MS milliseconds on an HW-NAS-Bench device "
              "(edgegpu, raspi4, edgetpu, pixel3, eyeriss, fpga; the --data network); repeatable.")] = None,

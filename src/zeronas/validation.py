@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import errno
 import functools
 import inspect
 import math
@@ -217,6 +218,8 @@ def _refuses_files(folder: Path) -> str | None:
         with tempfile.TemporaryFile(dir=folder):
             return None
     except OSError as exc:
+        if exc.errno == errno.ENOENT:  # the folder exists (e.g. /proc): "no such file" would mislead
+            return "it takes no new files"
         return exc.strerror or type(exc).__name__
 
 

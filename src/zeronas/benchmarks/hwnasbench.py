@@ -141,6 +141,9 @@ def latency_bound_texts(value) -> list:
                     f"or {{'edgegpu': 5}}; not {type(value).__name__} {shown(value)} (which device?)")
 
 
+MAX_LATENCY_MS = 1e6  # as --max-params and --max-flops have a ceiling: a larger bound is a typo, not a bound
+
+
 def parse_latency_bound(text: str, what: str = "--max-latency") -> tuple[str, float]:
     """``'edgegpu=5'`` -> ('edgegpu', 5.0): a device of HW-NAS-Bench and a positive bound in ms; anything else
     is a one-line UserError."""
@@ -154,6 +157,7 @@ def parse_latency_bound(text: str, what: str = "--max-latency") -> tuple[str, fl
         bound = float(ms)
     except ValueError:
         bound = math.nan
-    if not math.isfinite(bound) or bound <= 0:
-        raise UserError(f"{what} {shown(text)}: the bound must be a positive number of milliseconds")
+    if not math.isfinite(bound) or bound <= 0 or bound > MAX_LATENCY_MS:
+        raise UserError(f"{what} {shown(text)}: the bound must be a positive number of milliseconds, at most "
+                        f"{MAX_LATENCY_MS:g}")
     return dev, bound

@@ -50,7 +50,7 @@ def make_batch(images: ImageSet, batch_size: int, seed: int = 0, index: int = 0)
 
     if batch_size * (index + 1) > len(images):
         raise UserError(f"{images.dataset} {images.split} has {len(images)} images, too few for "
-                        f"{index + 1} batch(es) of {batch_size}; lower the batch size")
+                        f"{index + 1} batch(es) of {batch_size}; lower --batch-size")
     idx = select_indices(len(images), batch_size, seed, index)
     xs, ys = images.x[idx], images.y[idx]
     digest = hashlib.sha256(np.ascontiguousarray(xs).tobytes() + ys.astype(np.int64).tobytes()).hexdigest()

@@ -188,6 +188,13 @@ class Constraints:
         size = info.image_size
         x = torch.zeros(1, 3, *((size, size) if isinstance(size, int) else size))
         if not getattr(self.space, "plugin", False):
+            if callable(getattr(self.space, "count", None)) and isinstance(size, int):  # DARTS: a closed sum
+                from ..train import RECIPES
+
+                recipe = RECIPES.get(self.space.name)  # the network train and export build, as DARTS reports
+                shape = {"C": recipe.C, "N": recipe.N} if recipe is not None else {}
+                p, f = self.space.count(arch, num_classes=info.num_classes, image_size=size, **shape)
+                return p / 1e6, f / 1e6
             model = self.space.build(arch, num_classes=info.num_classes)
             # FLOPs as the space's benchmark table counts them, so a bound reads like its column
             return count_params(model) / 1e6, count_flops(model, x, macs_only=self.space.name == "macro") / 1e6

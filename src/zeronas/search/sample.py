@@ -48,6 +48,8 @@ class Fitness:
         self.evaluations = 0
         self.failed = [0] * len(self.members)  # per member: evaluations that gave it no value (NaN)
         self.first_failure: list[str | None] = [None] * len(self.members)  # per member: the first one, said
+        self.undefined = [0] * len(self.members)  # per member: evaluations that gave it +-inf (undefined)
+        self.first_undefined: list[str | None] = [None] * len(self.members)
         self._keys: dict = {}  # arch -> (canonical, text): formatting costs more than a search's bookkeeping
         self._ranked: tuple[int, dict] = (0, {})  # an ensemble's scores over the first n values, by key
         self._first: dict = {}  # key -> the first arch evaluated under it (the one leader() answers with)
@@ -113,11 +115,15 @@ class Fitness:
                 if self._lead[0] is None or v > self._lead[1]:  # ties: the first stays
                     self._lead = (arch, v)
             for i, (m, v) in enumerate(zip(self.members, self.values[key])):
+                r = by_proxy.get(m)
                 if math.isnan(v):
                     self.failed[i] += 1
-                    r = by_proxy.get(m)
                     why = ((r.error or r.reason or "NaN") if r is not None else "no value (NaN) in the store")
                     self.first_failure[i] = self.first_failure[i] or f"{text}: {why}"
+                elif math.isinf(v):  # defined as the worst (e.g. a singular kernel): a value, but no ranking
+                    self.undefined[i] += 1
+                    why = (r.reason or f"value {v}") if r is not None else f"value {v} in the store"
+                    self.first_undefined[i] = self.first_undefined[i] or f"{text}: {why}"
         return self.values[key]
 
     def check_scored(self) -> None:
@@ -131,6 +137,13 @@ class Fitness:
                 raise UserError(f"{who} gave no value on any of the {n} architecture(s) the search evaluated "
                                 f"(the first, {first}); fix what failed (e.g. the space's build()), or choose "
                                 "another --proxy if the proxy is undefined on this space")
+        for m, n, nan, first in zip(self.members, self.undefined, self.failed, self.first_undefined):
+            if n and n + nan == self.evaluations:  # not one finite value: the answer would be a first draw
+                ens = getattr(self, "ensemble", self.name)
+                who = f"--proxy {m}" if m == ens else f"--proxy {ens}: its member {m}"
+                raise UserError(f"{who} had no finite value on any of the {self.evaluations} architecture(s) the "
+                                f"search evaluated (the first, {first}), so it ranks none above another; fix the "
+                                "cause (e.g. images that do not vary) or choose another --proxy")
 
     def failures(self) -> dict:
         """Members that gave no value (NaN) on some of the archs evaluated: {member: {"archs": how many, "of":
