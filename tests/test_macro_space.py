@@ -133,3 +133,26 @@ def test_correlate_with_only_proxies_that_do_not_apply_is_an_error(tmp_path, cap
     assert exc.value.code == 2 and len(err) == 1
     assert "no proxy gave a value on any of the 5 sampled archs (zeros does not apply here" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+@needs_macro
+def test_a_macro_pareto_search_draws_the_true_front_of_its_table(tmp_path):
+    """The README promised the true front 'when the table has it'; on macro front.png showed the proxy score
+    only, though NAS-Bench-Macro holds the accuracy, params and FLOPs of all 6,561 archs. The bounds' mask
+    from the table agrees with the search's own feasibility test (the table's costs are the counted ones)."""
+    from zeronas.search.constraints import Constraints
+    from zeronas.search.front_report import feasible_mask, plot_front, true_front
+
+    sp = zn.space("macro")
+    r = zn.search("macro", method="sample", n=4, proxy="params", data="none", objectives="score,flops",
+                  max_params=2.0, seed=0)
+    assert r.front and all("cifar10" in p["test_acc"] for p in r.front)
+    mask = feasible_mask(r.constraints, space="macro")
+    table = zn.benchmarks.load_ground_truth("macro")
+    cons = Constraints(sp, "cifar10", max_params=2.0)
+    for i in np.random.default_rng(0).choice(len(table), 25, replace=False):
+        assert mask[i] == cons.feasible(sp.parse(table.arch_str[i]))
+    pts, front = true_front("flops", mask=mask, space="macro")
+    assert len(pts) == 6561 and mask[front].all() and np.all(np.diff(pts[front, 0]) > 0)
+    plot_front(r, tmp_path / "front.png")
+    assert (tmp_path / "front.png").stat().st_size > 10_000

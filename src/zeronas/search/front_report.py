@@ -1,5 +1,6 @@
-"""Reporting of hardware-aware searches against NB201's ground truth: the true accuracy-vs-cost front, the
-hypervolume ratio of a found front, the constraint gap, and the front's PNG.
+"""Reporting of hardware-aware searches against a ground truth (NB201's; NAS-Bench-Macro's for the plot):
+the true accuracy-vs-cost front, the hypervolume ratio of a found front, the constraint gap, and the front's
+PNG.
 
 These read the 200-epoch test accuracy of the table, so a search never calls them: they judge an answer
 after it has been given (``accuracy_reads`` does not count them).
@@ -19,12 +20,21 @@ ACC_COLUMNS = {"cifar10": "cifar10_test_acc", "cifar100": "cifar100_test_acc",
                "imagenet16-120": "imagenet16_120_test_acc"}
 
 
-def space_costs(cost: str, dataset: str = "cifar10", data_dir=None) -> np.ndarray:
+# spaces whose table holds every architecture with its accuracy and costs: a true front can be drawn
+TRUE_FRONT_SPACES = ("nb201", "macro")
+
+
+def space_costs(cost: str, dataset: str = "cifar10", data_dir=None, space: str = "nb201") -> np.ndarray:
     """One cost of all 15,625 NB201 archs in index order: ``params`` (M), ``flops`` (M) or ``latency:DEVICE``
-    (ms, NaN where HW-NAS-Bench did not measure)."""
+    (ms, NaN where HW-NAS-Bench did not measure); ``space="macro"``: params or flops (M, the table's columns:
+    multiply-adds, as ``--max-flops`` counts them there) of its 6,561 archs."""
     from ..benchmarks.nb201 import load_nb201
     from ..spaces import space as get_space
 
+    if space == "macro":
+        from ..benchmarks.macro import load_macro
+
+        return load_macro(data_dir).column(cost) / 1e6
     sp = get_space("nb201")
     table = load_nb201(data_dir)
     if cost.startswith("latency:"):
@@ -38,14 +48,13 @@ def space_costs(cost: str, dataset: str = "cifar10", data_dir=None) -> np.ndarra
 
 
 def true_front(cost: str, dataset: str = "cifar10", data_dir=None,
-               mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(accuracy %, cost) of every NB201 arch with a cost, and the indices into them of the true
-    non-dominated front (accuracy maximised, cost minimised), cheapest first; with ``mask`` (a bool per arch in
-    index order), the front of the archs where it holds (e.g. those under a search's hard bounds)."""
-    from ..benchmarks.nb201 import load_nb201
-
-    acc = load_nb201(data_dir).column(ACC_COLUMNS[dataset])
-    c = space_costs(cost, dataset, data_dir)
+               mask: np.ndarray | None = None, space: str = "nb201") -> tuple[np.ndarray, np.ndarray]:
+    """(accuracy %, cost) of every NB201 (or ``space="macro"``) arch with a cost, and the indices into them of
+    the true non-dominated front (accuracy maximised, cost minimised), cheapest first; with ``mask`` (a bool
+    per arch in index order), the front of the archs where it holds (e.g. those under a search's hard
+    bounds)."""
+    acc = table_accuracy(space, dataset, data_dir)
+    c = space_costs(cost, dataset, data_dir, space)
     ok = np.isfinite(c) & np.isfinite(acc) & (True if mask is None else mask)
     acc, c = np.where(ok, acc, np.nan), np.where(ok, c, np.nan)
     order = np.lexsort((-np.nan_to_num(acc, nan=-1), np.nan_to_num(c, nan=np.inf)))
@@ -55,6 +64,15 @@ def true_front(cost: str, dataset: str = "cifar10", data_dir=None,
             front.append(i)
             best = acc[i]
     return np.column_stack([acc, c]), np.array(front)
+
+
+def table_accuracy(space: str, dataset: str = "cifar10", data_dir=None) -> np.ndarray:
+    """The accuracy a front is judged by, per arch in table order: NB201's 200-epoch test accuracy of
+    ``dataset``, or NAS-Bench-Macro's mean CIFAR-10 test accuracy."""
+    from ..benchmarks import load_ground_truth
+
+    table = load_ground_truth(space, data_dir)
+    return table.column(ACC_COLUMNS[dataset] if space == "nb201" else table.target_column("cifar10"))
 
 
 def hypervolume_ratio(archs: list[str], cost: str, dataset: str = "cifar10", data_dir=None,
@@ -91,7 +109,7 @@ def best_feasible(feasible_mask: np.ndarray, dataset: str = "cifar10", data_dir=
     return i, float(acc[i])
 
 
-def feasible_mask(constraints: dict, data_dir=None) -> np.ndarray | None:
+def feasible_mask(constraints: dict, data_dir=None, space: str = "nb201") -> np.ndarray | None:
     """Which of the 15,625 NB201 archs (index order) the search could answer under a result's hard bounds
     (``max_params_M``, ``max_flops_M``, ``max_latency_ms``): its own feasible set (``Constraints``: cut-off
     cells and archs unmeasured on a device it names are out too); None without bounds."""
@@ -101,6 +119,12 @@ def feasible_mask(constraints: dict, data_dir=None) -> np.ndarray | None:
 
     if all(constraints.get(k) is None for k in ("max_params_M", "max_flops_M", "max_latency_ms")):
         return None
+    if space == "macro":  # the table's own costs, as the search counted them
+        ok = np.ones(len(space_costs("params", data_dir=data_dir, space=space)), dtype=bool)
+        for cost, key in (("params", "max_params_M"), ("flops", "max_flops_M")):
+            if constraints.get(key) is not None:
+                ok &= space_costs(cost, data_dir=data_dir, space=space) <= constraints[key]
+        return ok
     feasible = Constraints.from_described(get_space("nb201"), constraints, data_dir).feasible_strings
     return np.array([s in feasible for s in load_nb201(data_dir).arch_str])
 
@@ -121,9 +145,9 @@ def plot_front(results, path: Path, data_dir=None) -> None:
     cons = first.constraints
     costs = [k for k in cons.get("objectives", []) if k != "score"]
     dataset = cons.get("dataset", "cifar10")
-    have_acc = first.space == "nb201" and all(p.get("test_acc") for r in results for p in r.front) and \
-        any(r.front for r in results)
-    mask = feasible_mask(cons, data_dir) if have_acc else None
+    have_acc = first.space in TRUE_FRONT_SPACES and any(r.front for r in results) and \
+        all(p.get("test_acc", {}).get(dataset) is not None for r in results for p in r.front)
+    mask = feasible_mask(cons, data_dir, first.space) if have_acc else None
     bounds = {"params_M": cons.get("max_params_M"), "flops_M": cons.get("max_flops_M"),
               **{f"latency_ms:{d}": ms for d, ms in (cons.get("max_latency_ms") or {}).items()}}
     fig, axes = plt.subplots(1, len(costs), figsize=(6 * len(costs), 4), squeeze=False)
@@ -131,13 +155,14 @@ def plot_front(results, path: Path, data_dir=None) -> None:
     for ax, key in zip(axes[0], costs):
         cost = objective_text(key)
         if have_acc:
-            pts, front = true_front(cost, dataset, data_dir, mask)
+            pts, front = true_front(cost, dataset, data_dir, mask, first.space)
             if mask is not None:
                 ax.scatter(pts[~mask, 1], pts[~mask, 0], s=2, color="0.88", label="outside the bounds",
                            rasterized=True)
             inside = np.ones(len(pts), dtype=bool) if mask is None else mask
             ax.scatter(pts[inside, 1], pts[inside, 0], s=2, color="0.7", rasterized=True,
-                       label="all NB201 archs" if mask is None else f"within the bounds ({int(mask.sum())})")
+                       label=f"all {'NB201' if first.space == 'nb201' else 'NAS-Bench-Macro'} archs" if mask is None
+                       else f"within the bounds ({int(mask.sum())})")
             ax.step(pts[front, 1], pts[front, 0], where="post", color="k", lw=1.2,
                     label="true front" if mask is None else "true front within the bounds")
             ax.set_ylabel(f"{dataset} test accuracy (%)")
