@@ -117,8 +117,8 @@ def score(
     space: Annotated[str | None, typer.Option(help="nb201 (the default), darts, nb101, nb301 (the DARTS space with "
                                               "the NB301 table), macro, or a plug-in space (see 'zeronas spaces'); "
                                               "not with --model.", show_default=False)] = None,
-    proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxy names, or 'all'. "
-                                         "See 'zeronas proxies'.")] = "all",
+    proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxy names, or 'all' "
+                                         "(see 'zeronas proxies'), or your own: path/to/file.py:fn.")] = "all",
     data: Annotated[str, typer.Option(help="Images for data-dependent proxies: cifar10, cifar100, "
                                       "ImageNet16-120; 'auto' = cifar10 when found, else data-free proxies only; "
                                       "'none' = data-free proxies only; or your own image folder "
@@ -373,7 +373,7 @@ def correlate(
                                              "it.", show_default=False)] = None,
     proxies: Annotated[str, typer.Option("--proxies", "-p", help="Comma-separated proxies; 'ensemble:a+b+c' "
                                          "aggregates ranks (sum of log(rank/N)); 'az_nas' is the AZ-NAS "
-                                         "ensemble.")] = "nwot,synflow,snip,params",
+                                         "ensemble; path/to/file.py:fn is your own.")] = "nwot,synflow,snip,params",
     sample: Annotated[str | None, typer.Option(help="Number of random architectures, or 'all' (default: 1000, "
                                                "or the whole table when it has fewer)", show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the sample, the init and the batch (default: 0; "
@@ -455,7 +455,8 @@ def search(
                                        "funnel, das, sample, rea, random), nb101 (funnel, das, sample, rea, random), "
                                        "or a plug-in space file.py:Class (see README).")] = "nb201",
     proxy: Annotated[str | None, typer.Option(
-        help="Proxy (or ensemble:a+b, or a frozen ensemble such as zeronas-v1) driving funnel (default "
+        help="Proxy (or ensemble:a+b, a frozen ensemble such as zeronas-v1, or your own path/to/file.py:fn) "
+             "driving funnel (default "
              "zeronas-v1), sample/random/rea/zero-cost-pt (default nwot) or das (default das).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the first run.")] = 0,
     runs: Annotated[int, typer.Option(help="Run this many seeds (seed, seed+1, ...) and report mean +- std.")] = 1,

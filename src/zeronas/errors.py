@@ -11,6 +11,15 @@ def shown(value, limit: int = 120) -> str:
     return f"{text[:limit]}... ({len(str(value)):,} characters)"
 
 
+def described(exc: BaseException, limit: int = 200) -> str:
+    """'ValueError: its message' on one line (a SyntaxError: its message and line), for a message that quotes an
+    exception of the user's code or of a library."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        text = f"{exc.msg} (line {exc.lineno})"
+    return f"{type(exc).__name__}: {text[:limit]}" if text else type(exc).__name__
+
+
 def with_article(noun: str) -> str:
     """'a NoneType', 'an int': a type named in a sentence."""
     return f"{'an' if noun[:1] in 'aeiouAEIOU' else 'a'} {noun}"

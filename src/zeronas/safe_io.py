@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .errors import UserError
+from .errors import UserError, described
 
 Allowed = Mapping[tuple[str, str], Any]
 
@@ -96,11 +96,6 @@ class RestrictedUnpickler(pickle.Unpickler):
             raise _Refused(module, name) from None
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
-
-
 def safe_pickle_load(source: str | os.PathLike | BinaryIO, allowed: Allowed, *, what: str, fix: str,
                      name: str | os.PathLike | None = None, compression: str | None = None,
                      encoding: str = "ASCII") -> Any:
@@ -131,7 +126,7 @@ def safe_pickle_load(source: str | os.PathLike | BinaryIO, allowed: Allowed, *, 
     except FileNotFoundError:
         raise UserError(f"{label} does not exist; {fix}") from None
     except DAMAGED as exc:
-        raise UserError(f"{label} is damaged, cut short or not {what} ({_one_line(exc)}); {fix}") from None
+        raise UserError(f"{label} is damaged, cut short or not {what} ({described(exc)}); {fix}") from None
 
 
 def numpy_for_torch() -> list:
@@ -218,7 +213,7 @@ def safe_npz_load(path: str | os.PathLike, keys: tuple[str, ...] | list[str], *,
         if isinstance(exc, ValueError) and "allow_pickle" in str(exc):  # neither zip nor .npy: numpy's pickle path
             raise UserError(f"{path} is neither an .npz archive nor an .npy array (numpy would read it as a pickle, "
                             f"which zeronas never does): not {what}; {fix}") from None
-        raise UserError(f"{path} is damaged, cut short or not {what} ({_one_line(exc)}); {fix}") from None
+        raise UserError(f"{path} is damaged, cut short or not {what} ({described(exc)}); {fix}") from None
     if not hasattr(d, "files"):  # a bare .npy array, not an archive
         raise UserError(f"{path} is a single .npy array, not {what}; {fix}")
     with d:
@@ -234,5 +229,5 @@ def safe_npz_load(path: str | os.PathLike, keys: tuple[str, ...] | list[str], *,
                 if isinstance(exc, ValueError) and "allow_pickle" in str(exc):
                     raise UserError(f"{path}: array {k!r} is an object (pickled) array, which is never loaded "
                                     f"because loading it could run code: not {what}; {fix}") from None
-                raise UserError(f"{path}: array {k!r} is damaged or cut short ({_one_line(exc)}); {fix}") from None
+                raise UserError(f"{path}: array {k!r} is damaged or cut short ({described(exc)}); {fix}") from None
     return arrays

@@ -213,6 +213,8 @@ class Scorer:
              "init": self.init, "seed": self.seed, "dtype": spec.dtype, "bn_mode": spec.bn_mode,
              "num_classes": self.num_classes, "input_size": self.input_size, "build": self.build_options,
              "device": self.device.type, "torch": torch.__version__.split("+")[0], "zeronas": __version__}
+        if spec.revision:  # a user's proxy: its file's digest
+            p["proxy_revision"] = spec.revision
         revision = getattr(self.space, "network_revision", None)
         if revision:  # a space whose network changed after scores were stored keeps them apart (absent: old keys)
             p["network_revision"] = revision

@@ -103,6 +103,9 @@ class ProxySpec:
     min_options: dict = field(default_factory=dict)
     # What it needs from the network (keys of NEEDS); a user's module lacking one is not scored with it.
     needs: frozenset = frozenset()
+    # A user's proxy (``proxies.plugin``): a digest of its file, part of every score's protocol, so that the
+    # scores stored by an edited version are not read back ("" for the built-in proxies: their keys unchanged)
+    revision: str = ""
 
     @property
     def needs_images(self) -> bool:
@@ -169,6 +172,10 @@ def _load_all():
 
 def get_proxy(name: str) -> ProxySpec:
     _load_all()
+    if isinstance(name, str) and ":" in name and not name.startswith("ensemble:"):
+        from .plugin import load_proxy  # a user's proxy, path/to/file.py:function (again once it is edited)
+
+        return load_proxy(name)
     if name not in _REGISTRY:
         from .ensembles import ENSEMBLES
 

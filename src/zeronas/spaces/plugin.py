@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..errors import UserCodeError, UserError, shown, trapped_exit, with_article
+from ..errors import UserCodeError, UserError, described, shown, trapped_exit, with_article
 from ..paths import user_code
 from .base import SearchSpace
 
@@ -61,13 +61,6 @@ HOW = "see examples/README.md for the methods a space needs"
 MODULE_RETURNS = ("build", "supernet")  # methods whose value zeronas runs as a network
 
 _CLASSES: dict[tuple, type] = {}  # loaded (and checked) classes, so a spec is run once per process
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(exc).split())
-    if isinstance(exc, SyntaxError) and exc.lineno:
-        text = f"{exc.msg} (line {exc.lineno})"
-    return f"{type(exc).__name__}: {text[:limit]}" if text else type(exc).__name__
 
 
 def entry_points() -> dict:
@@ -111,7 +104,7 @@ def load_space_class(spec: str, label: str = "space") -> type:
                 user_cls = ep.load()
             except Exception as exc:  # noqa: BLE001  (the installed package's code: one line)
                 raise UserError(f"{label} {spec!r}: loading entry point {ep.name} = {ep.value} failed "
-                                f"({_one_line(exc)}); reinstall or fix that package") from None
+                                f"({described(exc)}); reinstall or fix that package") from None
             _CLASSES[key] = _adapt(user_cls, text, ep.value, label)
         return _CLASSES[key]
     if not source or not cls_name:
@@ -147,7 +140,7 @@ def _from_file(spec: str, path: Path, cls_name: str, label: str) -> type:
             exec(code, module.__dict__)  # noqa: S102  (the user's own space file, named on the command line)
     except Exception as exc:  # noqa: BLE001  (the user's file: one line naming it, not a traceback)
         sys.modules.pop(mod_name, None)
-        raise UserError(f"{label} {spec!r}: running {path} failed ({_one_line(exc)}); fix that file") from None
+        raise UserError(f"{label} {spec!r}: running {path} failed ({described(exc)}); fix that file") from None
     user_cls = _class_in(module, cls_name, spec, str(path), label)
     _CLASSES[key] = _adapt(user_cls, spec, f"{path}:{cls_name}", label)
     return _CLASSES[key]
@@ -166,10 +159,10 @@ def _from_module(spec: str, mod_name: str, cls_name: str, label: str) -> type:
         if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):
             raise UserError(f"{label} {spec!r}: no module named {exc.name!r} (and no file {mod_name!r}); give "
                             f"path/to/file.py:ClassName or an importable package.module:ClassName") from None
-        raise UserError(f"{label} {spec!r}: importing {mod_name} failed ({_one_line(exc)}); fix that module") \
+        raise UserError(f"{label} {spec!r}: importing {mod_name} failed ({described(exc)}); fix that module") \
             from None
     except Exception as exc:  # noqa: BLE001
-        raise UserError(f"{label} {spec!r}: importing {mod_name} failed ({_one_line(exc)}); fix that module") \
+        raise UserError(f"{label} {spec!r}: importing {mod_name} failed ({described(exc)}); fix that module") \
             from None
     user_cls = _class_in(module, cls_name, spec, f"module {mod_name}", label)
     _CLASSES[key] = _adapt(user_cls, spec, spec, label)
@@ -247,7 +240,7 @@ def _adapt(user_cls: type, spec: str, origin: str, label: str, whole_file: bool 
     try:
         return types.new_class(user_cls.__name__, bases, exec_body=lambda ns: ns.update(namespace))
     except TypeError as exc:  # e.g. a metaclass that cannot be combined with SearchSpace's ABCMeta
-        raise UserError(f"{label} {spec!r}: class {user_cls.__name__} cannot be used as a space ({_one_line(exc)}); "
+        raise UserError(f"{label} {spec!r}: class {user_cls.__name__} cannot be used as a space ({described(exc)}); "
                         f"subclass zeronas.spaces.base.SearchSpace or a plain class") from None
 
 
@@ -271,7 +264,7 @@ def _guarded(user_cls: type, method: str):
         except (UserError, UserCodeError, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001  (the author's code: named, with the cause chained)
-            raise UserCodeError(f"{user_cls.__name__}.{method}() failed ({_one_line(exc)}); fix that method of "
+            raise UserCodeError(f"{user_cls.__name__}.{method}() failed ({described(exc)}); fix that method of "
                                 f"the plug-in space") from exc
         if method in MODULE_RETURNS and not isinstance(out, nn.Module):
             raise UserCodeError(f"{user_cls.__name__}.{method}() returned {with_article(type(out).__name__)}, not a "
@@ -464,7 +457,7 @@ def _instantiate(cls: type, spec: str, label: str) -> SearchSpace:
     try:
         sp = cls()
     except Exception as exc:  # noqa: BLE001
-        raise UserError(f"{label} {spec!r}: {cls.__name__}() failed ({_one_line(exc)}); the class must be "
+        raise UserError(f"{label} {spec!r}: {cls.__name__}() failed ({described(exc)}); the class must be "
                         f"constructible without arguments (set options as class attributes)") from None
     if not getattr(cls, "_zeronas_checked", False):
         _smoke_test(sp, spec, label)
@@ -496,7 +489,7 @@ def _smoke_test(sp, spec: str, label: str):
     except Exception as exc:  # noqa: BLE001
         cause = exc.__cause__ if isinstance(exc, UserCodeError) and exc.__cause__ is not None else exc
         raise UserError(f"{label} {spec!r}: {type(sp).__name__}.{step} failed on a sampled architecture "
-                        f"({_one_line(cause)})") from None
+                        f"({described(cause)})") from None
 
 
 def unknown_message(label: str, name) -> str:
