@@ -819,7 +819,11 @@ def test_static_and_class_methods_sys_exit_and_a_build_that_returns_no_network(t
                     "        return (4, 8, 4)\n"
                     "\nclass ClassM(Chain):\n    @classmethod\n    def sample(cls, rng):\n        return (8, 8, 4)\n"
                     "\nclass NoNet(Chain):\n    def build(self, arch, num_classes=10):\n        return None\n"
-                    "\nclass Quits(Chain):\n    def build(self, arch, num_classes=10):\n        raise SystemExit(4)\n")
+                    "\nclass Quits(Chain):\n    def build(self, arch, num_classes=10):\n        raise SystemExit(4)\n"
+                    "\nclass QuitsAtInit(Chain):\n    def __init__(self):\n        raise SystemExit(5)\n"
+                    "\nclass Exit(nn.Module):\n    def forward(self, x):\n        raise SystemExit(9)\n"
+                    "\nclass QuitsInForward(Chain):\n    def build(self, arch, num_classes=10):\n"
+                    "        return Exit()\n")
     assert zeronas.space(f"{path}:Static").sample(0) == (4, 8, 4)
     assert zeronas.space(f"{path}:ClassM").sample(0) == (8, 8, 4)
     code, out, _ = _cli(["search", "--space", f"{path}:Static", "--method", "sample", "--n", "2", "--proxy",
@@ -832,6 +836,10 @@ def test_static_and_class_methods_sys_exit_and_a_build_that_returns_no_network(t
                      "--out", str(tmp_path / "q.pt")], capsys,
                     "Quits.build() failed (ExitCalled: it called sys.exit(4))")
     assert not (tmp_path / "m.pt").exists() and not (tmp_path / "q.pt").exists()
+    _one_line_error(_score_argv(f"{path}:QuitsAtInit"), capsys, "QuitsAtInit() failed (ExitCalled: it called "
+                    "sys.exit(5))")
+    _one_line_error(["search", "--space", f"{path}:QuitsInForward", "--method", "sample", "--n", "2", "--proxy",
+                     "synflow", "--data", "none"], capsys, "ExitCalled: it called sys.exit(9)")
     quitter = tmp_path / "quitter.py"
     quitter.write_text(DUCK + "\nimport sys\nsys.exit(3)\n")
     _one_line_error(_score_argv(f"{quitter}:Chain"), capsys, "running", "quitter.py failed (ExitCalled: it "

@@ -1,5 +1,7 @@
 """User-facing errors: the CLI prints them as one line, never a traceback."""
 
+import contextlib
+
 
 def shown(value, limit: int = 120) -> str:
     """``repr(value)`` for a one-line message, cut after ``limit`` characters with ``...`` and the full
@@ -46,6 +48,12 @@ class ExitCalled(Exception):
     reported in one line as any failure of the user's code is, instead of ending zeronas without a word."""
 
 
-def trapped_exit(exc: SystemExit) -> ExitCalled:
-    return ExitCalled(f"it called sys.exit({exc.code!r})")
+@contextlib.contextmanager
+def exit_trapped():
+    """Run the user's code in the block: a ``sys.exit()`` inside becomes ``ExitCalled``, which every handler
+    of the user's failures already reports in one line (or records for that architecture)."""
+    try:
+        yield
+    except SystemExit as exc:
+        raise ExitCalled(f"it called sys.exit({exc.code!r})") from None
 

@@ -58,7 +58,7 @@ import torch
 from torch import nn
 
 from .data.custom import MAX_IMAGES, UserImages, user_images
-from .errors import DataNotFound, UserError, with_article
+from .errors import DataNotFound, UserError, exit_trapped, with_article
 from .paths import user_code
 from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
 from .proxies.context import ScoringContext
@@ -150,7 +150,7 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
     x = torch.randn(input_shape, generator=torch.Generator().manual_seed(0)).to(device)
     handles = [mod.register_forward_hook(hook) for mod in m.modules()]
     try:
-        with torch.no_grad():
+        with torch.no_grad(), exit_trapped():
             out = m(x)
     except Exception as exc:  # noqa: BLE001  (the user's forward: one line, not a traceback)
         raise UserError(f"the model fails on an input of shape {list(input_shape)} ({type(exc).__name__}: "

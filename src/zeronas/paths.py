@@ -95,15 +95,14 @@ def user_code(folder):
     becomes ``errors.ExitCalled``, an ordinary exception."""
     import sys
 
-    from .errors import trapped_exit
+    from .errors import exit_trapped
 
     folder, old_bytecode = str(folder), sys.dont_write_bytecode
     sys.path.insert(0, folder)
     sys.dont_write_bytecode = True
     try:
-        yield
-    except SystemExit as exc:  # the file's own sys.exit(): a failure of it, said in one line
-        raise trapped_exit(exc) from None
+        with exit_trapped():  # the file's own sys.exit(): a failure of it, said in one line
+            yield
     finally:
         sys.dont_write_bytecode = old_bytecode
         with contextlib.suppress(ValueError):

@@ -15,7 +15,7 @@ from . import __version__
 from .data import dataset_info, load_images
 from .data.batches import make_batch
 from .data.datasets import portable_source
-from .errors import DataNotFound, UserError, shown
+from .errors import DataNotFound, UserError, exit_trapped, shown
 from .proxies.base import INAPPLICABLE, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
 from .proxies.ensembles import ensemble_members
@@ -272,7 +272,8 @@ class Scorer:
             try:
                 if spec.name in self.refused_on_space:  # a verdict on the space: not rebuilt for every arch
                     raise Inapplicable(self.refused_on_space[spec.name])
-                raw = spec.fn(run_ctx, **self.options[spec.name])
+                with exit_trapped():  # a user's network or proxy calling sys.exit(): that arch's error
+                    raw = spec.fn(run_ctx, **self.options[spec.name])
                 value, reason = float(raw), reason_of(raw)
             except UserError:
                 raise

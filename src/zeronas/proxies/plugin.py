@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UserError, described, shown, trapped_exit, with_article
+from ..errors import UserError, described, exit_trapped, shown, with_article
 from ..paths import user_code
 from .base import ProxySpec, Undefined
 
@@ -99,10 +99,8 @@ def _caller(fn, fn_name: str, data: str, spec: str):
         else:
             x = torch.randn(ctx.input_shape(ctx.batch_size), generator=ctx.generator()).to(ctx.device)
             y = None
-        try:
+        with exit_trapped():
             value = fn(model, x, y)
-        except SystemExit as exc:
-            raise trapped_exit(exc) from None
         if torch.is_tensor(value) and value.numel() == 1:
             value = value.item()
         if isinstance(value, bool) or not isinstance(value, numbers.Real):

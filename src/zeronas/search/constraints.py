@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..errors import UserError, shown
+from ..errors import UserError, exit_trapped, shown
 
 # a draw or mutation that stays infeasible this many times in a row ends the search with an error
 MAX_TRIES = 20_000
@@ -199,8 +199,9 @@ class Constraints:
             # FLOPs as the space's benchmark table counts them, so a bound reads like its column
             return count_params(model) / 1e6, count_flops(model, x, macs_only=self.space.name == "macro") / 1e6
         try:  # a user's space: its build or forward failing is its author's to fix, said in one line
-            model = self.space.build(arch, num_classes=info.num_classes)
-            return count_params(model) / 1e6, count_flops(model, x) / 1e6
+            with exit_trapped():
+                model = self.space.build(arch, num_classes=info.num_classes)
+                return count_params(model) / 1e6, count_flops(model, x) / 1e6
         except Exception as exc:  # noqa: BLE001
             why = " ".join(str(exc).split())[:200]
             raise UserError(f"counting params/FLOPs of {self.space.name} arch {shown(self.space.format(arch))} "

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..errors import UserCodeError, UserError, described, shown, trapped_exit, with_article
+from ..errors import UserCodeError, UserError, described, exit_trapped, shown, with_article
 from ..paths import user_code
 from .base import SearchSpace
 
@@ -101,7 +101,8 @@ def load_space_class(spec: str, label: str = "space") -> type:
         key = ("entry-point", ep.name, ep.value)
         if key not in _CLASSES:
             try:
-                user_cls = ep.load()
+                with exit_trapped():
+                    user_cls = ep.load()
             except Exception as exc:  # noqa: BLE001  (the installed package's code: one line)
                 raise UserError(f"{label} {spec!r}: loading entry point {ep.name} = {ep.value} failed "
                                 f"({described(exc)}); reinstall or fix that package") from None
@@ -151,10 +152,8 @@ def _from_module(spec: str, mod_name: str, cls_name: str, label: str) -> type:
     if key in _CLASSES:
         return _CLASSES[key]
     try:
-        try:
+        with exit_trapped():
             module = importlib.import_module(mod_name)
-        except SystemExit as exc:
-            raise trapped_exit(exc) from None
     except ModuleNotFoundError as exc:
         if exc.name and (mod_name == exc.name or mod_name.startswith(exc.name + ".")):
             raise UserError(f"{label} {spec!r}: no module named {exc.name!r} (and no file {mod_name!r}); give "
@@ -257,10 +256,8 @@ def _guarded(user_cls: type, method: str):
     @functools.wraps(fn)
     def guarded(*args, **kwargs):
         try:
-            try:
+            with exit_trapped():
                 out = fn(*args, **kwargs)
-            except SystemExit as exc:
-                raise trapped_exit(exc) from None
         except (UserError, UserCodeError, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001  (the author's code: named, with the cause chained)
@@ -455,7 +452,8 @@ def from_python(obj, label: str = "space=") -> SearchSpace:
 
 def _instantiate(cls: type, spec: str, label: str) -> SearchSpace:
     try:
-        sp = cls()
+        with exit_trapped():
+            sp = cls()
     except Exception as exc:  # noqa: BLE001
         raise UserError(f"{label} {spec!r}: {cls.__name__}() failed ({described(exc)}); the class must be "
                         f"constructible without arguments (set options as class attributes)") from None
