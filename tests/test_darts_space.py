@@ -259,7 +259,7 @@ def test_arch_files_read_from_python_as_the_cli_reads_them(tmp_path):
 def test_count_equals_counting_the_built_network(name):
     """count() sums per-piece counts: equal, to the unit, to count_params / count_flops of the built network,
     for DARTS-V2 and drawn genotypes, at the evaluation size, the space's default and a 16-px 120-class one."""
-    from zeronas.proxies.size import count_flops, count_params
+    from zeronas.counting import count_flops, count_params
 
     sp = zn.space(name)
     for arch in (sp.parse(DARTS_V2), sp.sample(0), sp.sample(5)):
@@ -282,3 +282,10 @@ def test_max_params_on_darts_bounds_the_network_that_is_trained():
     assert not c.feasible(space.parse(DARTS_V2))
     drawn = [c.metrics(space.sample(i))["params_M"] for i in range(20)]
     assert min(drawn) > 1.0 and max(drawn) < 5.0
+    assert c.describe()["counted_network"] == {"C": 36, "N": 20}
+    # your own non-square images: the network is built (no closed sum for H != W), the same 36 x 20 one
+    from zeronas.data.datasets import DatasetInfo
+
+    mine = DatasetInfo("mine", 10, (32, 40), (0.5,) * 3, (0.25,) * 3, None)
+    own = Constraints(space, None, max_params=30.0, images_info=mine).metrics(DARTS_V2)["params_M"]
+    assert own == pytest.approx(3.349342)

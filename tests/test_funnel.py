@@ -177,7 +177,7 @@ def test_searches_report_progress_with_an_eta(method, kw):
 @pytest.mark.parametrize("data", ["cifar10", "cifar100", "imagenet16-120"])
 def test_params_proxy_closed_form_equals_the_built_network(data):
     """The params proxy takes NB201's closed form (no build): it must equal the built network's count."""
-    from zeronas.proxies.size import count_params
+    from zeronas.counting import count_params
     from zeronas.scoring import Scorer
 
     scorer = Scorer(SP, ["params"], data=data, stand_in=False)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import zeronas as zn
+from zeronas.counting import count_flops
 from zeronas.data import ImageSet
 from zeronas.proxies import get_proxy, list_proxies
 from zeronas.proxies.az_nas import expressivity_of, trainability_of
@@ -17,7 +18,6 @@ from zeronas.proxies.das import decompose
 from zeronas.proxies.jacobian import K_EPS, ZERO_JACOBIAN, epe_from_jacobian, jacob_cov_from_jacobian
 from zeronas.proxies.meco import min_eig_channel_corr
 from zeronas.proxies.naswot import hamming_kernels, logdet
-from zeronas.proxies.size import count_flops
 from zeronas.proxies.swap import count_distinct_codes, pack_sign_codes, swap_from_activations
 from zeronas.proxies.tenas import activation_patterns, condition_number, count_distinct_rows, ntk, ntk_regression_mse
 from zeronas.proxies.zeros import connection_sensitivity

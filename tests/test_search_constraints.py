@@ -127,7 +127,7 @@ def test_api_constraints_of_a_wrong_type_are_user_errors(kwargs, needle):
 def test_closed_form_params_flops_equal_the_network():
     import torch
 
-    from zeronas.proxies.size import count_flops, count_params
+    from zeronas.counting import count_flops, count_params
 
     rng = np.random.default_rng(1)
     for a in [sp.sample(rng) for _ in range(2)] + [sp.parse(BEST)]:

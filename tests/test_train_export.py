@@ -346,7 +346,7 @@ def test_export_of_spaces_without_a_training_recipe(tmp_path):
     """macro / nb101 have no training recipe, which export does not need: it used to refuse them with 'no
     training recipe'. Their own network is exported (same parameter count); a --C the space's build does
     not take is one line and writes nothing."""
-    from zeronas.proxies.size import count_params
+    from zeronas.counting import count_params
 
     sp = zn.spaces.space("macro")
     out = export("macro", "01220012", "json", tmp_path / "m.json")

@@ -226,7 +226,8 @@ def test_load_model_from_a_file(tmp_path):
     assert torch.equal(model[0].weight, load_model(f"{tmp_path}/inst.py:net", seed=3)[0][0].weight)
     assert torch.equal(load_model(f"{tmp_path}/m.py:build", seed=3)[0].weight,
                        load_model(f"{tmp_path}/m.py:build", seed=3)[0].weight)  # seeded: same initial weights
-    for spec, match in ((f"{tmp_path}/m.py:nope", "defines no function 'nope'.*build"),
+    for spec, match in ((f"{tmp_path}/m.py:nope", "defines no function or module 'nope'.*build"),
+                        (f"{tmp_path}/inst.py:nett", r"modules defined there: net\)"),
                         (f"{tmp_path}/m.py:not_a_module", "returned an int, not a torch.nn.Module"),
                         (f"{tmp_path}/m.py:fails", r"fails\(\) failed \(ValueError: bad\)"),
                         (f"{tmp_path}/absent.py:build", "does not exist")):
@@ -390,7 +391,7 @@ def test_cli_model_file_with_an_image_folder(tmp_path, capsys):
 
 @pytest.mark.parametrize("body,match", [
     (None, "does not exist"),
-    ("def other():\n    pass\n", "defines no function 'net'"),
+    ("def other():\n    pass\n", "defines no function or module 'net'"),
     ("def net():\n    return 'x'\n", "returned a str, not a torch.nn.Module"),
     ("raise SystemError('boom')\n", r"running .* failed \(SystemError: boom\)"),
     ("import sys\nsys.exit('no GPU')\n", r"running .* failed \(ExitCalled: it called sys.exit\('no GPU'\)\)"),

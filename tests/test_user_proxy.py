@@ -8,9 +8,9 @@ import pytest
 
 import zeronas as zn
 from zeronas.cli import main
+from zeronas.counting import count_params
 from zeronas.data import make_batch
 from zeronas.errors import UserError
-from zeronas.proxies.size import count_params
 from zeronas.scoring import protocol_hash
 
 from .conftest import BEST

@@ -15,8 +15,8 @@ from torch import nn
 
 import zeronas
 from zeronas.cli import main
+from zeronas.counting import count_flops, count_params
 from zeronas.errors import UserError
-from zeronas.proxies.size import count_flops, count_params
 from zeronas.spaces.base import SearchSpace
 
 from .conftest import make_image_folder, needs_cifar

@@ -83,9 +83,11 @@ def _write_scores(out: Path | None, records) -> None:
 
 
 def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[int], data_dir) -> list:
+    from .spaces.arch_file import read_archs
+
     found = [space.parse(a) for a in archs]
     if arch_file is not None:
-        found += space.archs_from_file(arch_file)
+        found += read_archs(space, arch_file)  # not a method a plug-in space could override
     found += [space.from_index(i, data_dir) for i in indices]
     if not found:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE or --index N")
@@ -111,7 +113,9 @@ def score(
     arch: Annotated[list[str], typer.Option("--arch", "-a", help="Architecture string (repeatable), e.g. "
                                             "'|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|' or a DARTS "
                                             "\"Genotype(normal=[...], ...)\".")] = [],  # noqa: B006
-    arch_file: Annotated[Path | None, typer.Option(help="Text file with one architecture string per line.")] = None,
+    arch_file: Annotated[Path | None, typer.Option(help="File of architectures: one string (or JSON) per line, "
+                                                   "one genotype over several lines, or a search's "
+                                                   "result.json (every run's arch).")] = None,
     index: Annotated[list[int], typer.Option("--index", "-i", help="Benchmark index of an architecture "
                                              "(repeatable; NB201 needs its table).")] = [],  # noqa: B006
     space: Annotated[str | None, typer.Option(help="nb201 (the default), darts, nb101, nb301 (the DARTS space with "
@@ -530,8 +534,8 @@ def search(
     max_params: Annotated[float | None, typer.Option(
         help="funnel/sample/rea/random: only architectures with at most this many million parameters are drawn and "
              "scored (NB201: the data README's closed form; darts: the network 'zeronas train' and 'export' build, "
-             "36 channels and 20 cells, auxiliary head excluded, as DARTS reports its 3.3M; other spaces: the "
-             "benchmark's network).")] = None,
+             "36 channels and 20 cells, auxiliary head excluded, as DARTS reports its 3.3M; other spaces: their "
+             "own network, a benchmark's or your plug-in's build() on your images).")] = None,
     max_flops: Annotated[float | None, typer.Option(
         help="funnel/sample/rea/random: at most this many MFLOPs, counted as the space's benchmark table counts "
              "them (NB201: its closed form; macro: conv/linear multiply-adds, its flops column; other spaces: "
@@ -762,10 +766,11 @@ def _plot_trajectory(results, path: Path):
 
 def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: int | None, data_dir):
     from .spaces import space as get_space
+    from .spaces.arch_file import read_arch
 
     sp = get_space(space_name)
     if arch_file is not None:
-        return sp, sp.from_file(arch_file)
+        return sp, read_arch(sp, arch_file)
     if arch is None and index is None:
         raise UserError("no architecture given; pass --arch STRING, --arch-file FILE (a genotype, or a "
                         "result.json from 'zeronas search') or --index N")

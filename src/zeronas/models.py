@@ -260,10 +260,10 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
                         f"{_one_line(exc)[:200]})") from None
     fn = getattr(module, fn_name, None)
     if fn is None or not callable(fn):
-        defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
-                         and getattr(v, "__module__", None) == mod_name)
-        raise UserError(f"--model {spec!r}: {source} defines no function {fn_name!r} (functions defined there: "
-                        f"{', '.join(defined) or 'none'})")
+        defined = sorted(n for n, v in vars(module).items() if not n.startswith("_") and (
+            isinstance(v, nn.Module) or (callable(v) and getattr(v, "__module__", None) == mod_name)))
+        raise UserError(f"--model {spec!r}: {source} defines no function or module {fn_name!r} (functions and "
+                        f"modules defined there: {', '.join(defined) or 'none'})")
     if isinstance(fn, nn.Module):  # a network the file built (seeded as fn() would be): used as it is
         return fn, f"{path.name}:{fn_name}"
     try:

@@ -155,6 +155,9 @@ class Constraints:
             out["max_params_M"] = self.max_params
         if self.max_flops is not None:
             out["max_flops_M"] = self.max_flops
+        if self.space.name == "darts" and (self.max_params is not None or self.max_flops is not None
+                                           or self.objectives):
+            out["counted_network"] = self.counted_network  # DARTS results before 2026-12-03 counted C 16, N 8
         if self.max_latency:
             out["max_latency_ms"] = dict(self.max_latency)
             out["hw_table_sha256"] = self.hw.sha256[:16]
@@ -181,21 +184,18 @@ class Constraints:
     def _network_count(self, arch) -> tuple[float, float]:
         import torch
 
+        from ..counting import count_flops, count_params
         from ..data.datasets import dataset_info
-        from ..proxies.size import count_flops, count_params
 
         info = self.images_info or dataset_info(self.dataset)
         size = info.image_size
         x = torch.zeros(1, 3, *((size, size) if isinstance(size, int) else size))
         if not getattr(self.space, "plugin", False):
+            shape = self.counted_network
             if callable(getattr(self.space, "count", None)) and isinstance(size, int):  # DARTS: a closed sum
-                from ..train import RECIPES
-
-                recipe = RECIPES.get(self.space.name)  # the network train and export build, as DARTS reports
-                shape = {"C": recipe.C, "N": recipe.N} if recipe is not None else {}
                 p, f = self.space.count(arch, num_classes=info.num_classes, image_size=size, **shape)
                 return p / 1e6, f / 1e6
-            model = self.space.build(arch, num_classes=info.num_classes)
+            model = self.space.build(arch, num_classes=info.num_classes, **shape)
             # FLOPs as the space's benchmark table counts them, so a bound reads like its column
             return count_params(model) / 1e6, count_flops(model, x, macs_only=self.space.name == "macro") / 1e6
         try:  # a user's space: its build or forward failing is its author's to fix, said in one line
@@ -207,6 +207,16 @@ class Constraints:
             raise UserError(f"counting params/FLOPs of {self.space.name} arch {shown(self.space.format(arch))} "
                             f"failed: build or forward at {info.image_size}px raised {type(exc).__name__}: "
                             f"{why}") from None
+
+    @property
+    def counted_network(self) -> dict:
+        """The width and depth of the network params/FLOPs are counted on: for a space with a training recipe,
+        the one ``zeronas train`` and ``export`` build (DARTS: 36 channels, 20 cells, as DARTS reports its
+        params); otherwise ({}) the space's own build (a benchmark's network, a plug-in's)."""
+        from ..train import RECIPES
+
+        recipe = RECIPES.get(self.space.name) if not getattr(self.space, "plugin", False) else None
+        return {"C": recipe.C, "N": recipe.N} if recipe is not None else {}
 
     def feasible(self, arch) -> bool:
         """Within every bound, and (Pareto mode) measured on every objective's device: an arch HW-NAS-Bench

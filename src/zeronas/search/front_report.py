@@ -110,9 +110,10 @@ def best_feasible(feasible_mask: np.ndarray, dataset: str = "cifar10", data_dir=
 
 
 def feasible_mask(constraints: dict, data_dir=None, space: str = "nb201") -> np.ndarray | None:
-    """Which of the 15,625 NB201 archs (index order) the search could answer under a result's hard bounds
-    (``max_params_M``, ``max_flops_M``, ``max_latency_ms``): its own feasible set (``Constraints``: cut-off
-    cells and archs unmeasured on a device it names are out too); None without bounds."""
+    """Which archs of the table (NB201's 15,625 or NAS-Bench-Macro's 6,561, in table order) the search could
+    answer under a result's hard bounds (``max_params_M``, ``max_flops_M``, ``max_latency_ms``): its own
+    feasible set (NB201: ``Constraints``, where cut-off cells and archs unmeasured on a device it names are out
+    too; macro: the table's params and FLOPs columns); None without bounds."""
     from ..benchmarks.nb201 import load_nb201
     from ..spaces import space as get_space
     from .constraints import Constraints
@@ -132,9 +133,9 @@ def feasible_mask(constraints: dict, data_dir=None, space: str = "nb201") -> np.
 def plot_front(results, path: Path, data_dir=None) -> None:
     """Draw a Pareto search's front (one result, or several seeds' results: one colour each): its archs at their
     test accuracy against each cost objective (one panel per cost), with the true front of the table (NB201
-    with the table) among the archs that meet the search's hard bounds, which are drawn as dashed lines; else
-    the proxy score against the cost. With more than one cost, a panel shows a projection of the front, so its
-    points are not joined."""
+    or NAS-Bench-Macro, with the table) among the archs that meet the search's hard bounds, which are drawn
+    as dashed lines; else the proxy score against the cost. With more than one cost, a panel shows a
+    projection of the front, so its points are not joined."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -12,7 +12,8 @@ EVALUATORS = ("table", "train")
 # With a time budget, the share of it a search keeps back for --evaluator train's reads (the label-free phase
 # gets the rest); fixed a priori: half, so that K reads of a few tens of seconds each fit a 5-minute search
 TRAIN_SHARE = 0.5
-MIN_READ_SECONDS = 2.0  # the least time a read is started with (more once a read has measured it)
+MIN_READ_SECONDS = 2.0  # the least time a read is started with (more where its probe predicts more)
+PROBE_IMAGES = 32  # images of the forward pass that predicts a read's cost (fewer: cheaper, noisier)
 
 
 SCRATCH_PREFIX = "zeronas-refine-"  # + "<pid>@<host>-": see scratch_prefix and sweep_orphans
@@ -242,10 +243,11 @@ class TrainEvaluator(Evaluator):
 
     def probe(self, arch) -> float:
         """Predicted seconds of a read of ``arch`` that trains one step: the candidate is built as ``train``
-        builds it and timed on a forward pass of 64 random images of the data's size (eval mode, no grad,
-        after a warm-up pass of 8), counted as 3 forward passes per image of a training step (forward and
-        backward) and 1 per test image, plus the build. A deliberately plain rule, fixed a priori; each read
-        then calibrates the next prediction (``calibration``). Costs about 0.1-0.7 s on NB201 (2 cores)."""
+        builds it and timed on a forward pass of ``PROBE_IMAGES`` random images of the data's size (eval mode,
+        no grad, after a warm-up pass of 4), counted as 3 forward passes per image of a training step (forward
+        and backward) and 1 per test image, plus the build. A deliberately plain rule, fixed a priori; each read
+        then calibrates the next prediction (``calibration``). Costs about 0.3-1.1 s on NB201 and 3-4 s on
+        DARTS's 20-cell network (2 cores), inside the time budget; the read then builds the network again."""
         import time
 
         import torch
@@ -255,17 +257,20 @@ class TrainEvaluator(Evaluator):
 
         t0 = time.perf_counter()
         recipe, info = trainer.recipe_for(self.space.name), dataset_info(self.data)  # as train() resolves it
-        build = {"C": recipe.C, "N": recipe.N, "num_classes": info.num_classes}
-        if self.space.name == "darts":
-            build.update(auxiliary=recipe.auxiliary_weight > 0, drop_path_prob=0.0)
-        with torch.random.fork_rng(devices=[]), torch.no_grad():
+        build = trainer.network_options(self.space.name, info.num_classes, recipe)
+        device = torch.device(self.device)
+        cuda = device.type == "cuda"
+        sync = torch.cuda.synchronize if cuda else (lambda: None)  # time the work, not its launch
+        with torch.random.fork_rng(devices=[device] if cuda else []), torch.no_grad():
             torch.manual_seed(self.seed)
-            model = self.space.build(arch, **build).to(self.device).eval()
-            x = torch.randn(64, 3, info.image_size, info.image_size, device=self.device)
-            model(x[:8])
+            model = self.space.build(arch, **build).to(device).eval()
+            x = torch.randn(PROBE_IMAGES, 3, info.image_size, info.image_size, device=device)
+            model(x[:4])
+            sync()
             t_build = time.perf_counter() - t0
             t1 = time.perf_counter()
             model(x)
+            sync()
             per_image = (time.perf_counter() - t1) / len(x)
         return t_build + per_image * (3 * recipe.batch_size + self.test_subset)
 

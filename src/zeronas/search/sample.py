@@ -49,6 +49,7 @@ class Fitness:
         self.failed = [0] * len(self.members)  # per member: evaluations that gave it no value (NaN)
         self.first_failure: list[str | None] = [None] * len(self.members)  # per member: the first one, said
         self.undefined = [0] * len(self.members)  # per member: evaluations that gave it +-inf (undefined)
+        self.infinities: list[set] = [set() for _ in self.members]  # and which of +inf / -inf
         self.first_undefined: list[str | None] = [None] * len(self.members)
         self._keys: dict = {}  # arch -> (canonical, text): formatting costs more than a search's bookkeeping
         self._ranked: tuple[int, dict] = (0, {})  # an ensemble's scores over the first n values, by key
@@ -120,8 +121,9 @@ class Fitness:
                     self.failed[i] += 1
                     why = ((r.error or r.reason or "NaN") if r is not None else "no value (NaN) in the store")
                     self.first_failure[i] = self.first_failure[i] or f"{text}: {why}"
-                elif math.isinf(v):  # defined as the worst (e.g. a singular kernel): a value, but no ranking
+                elif math.isinf(v):  # e.g. a singular kernel's -inf: a value, but one that ranks only as an end
                     self.undefined[i] += 1
+                    self.infinities[i].add(v)
                     why = (r.reason or f"value {v}") if r is not None else f"value {v} in the store"
                     self.first_undefined[i] = self.first_undefined[i] or f"{text}: {why}"
         return self.values[key]
@@ -137,8 +139,9 @@ class Fitness:
                 raise UserError(f"{who} gave no value on any of the {n} architecture(s) the search evaluated "
                                 f"(the first, {first}); fix what failed (e.g. the space's build()), or choose "
                                 "another --proxy if the proxy is undefined on this space")
-        for m, n, nan, first in zip(self.members, self.undefined, self.failed, self.first_undefined):
-            if n and n + nan == self.evaluations:  # not one finite value: the answer would be a first draw
+        for m, n, nan, first, inf in zip(self.members, self.undefined, self.failed, self.first_undefined,
+                                         self.infinities):
+            if n and n + nan == self.evaluations and len(inf) == 1:  # all one infinity: the answer, a first draw
                 ens = getattr(self, "ensemble", self.name)
                 who = f"--proxy {m}" if m == ens else f"--proxy {ens}: its member {m}"
                 raise UserError(f"{who} had no finite value on any of the {self.evaluations} architecture(s) the "

@@ -273,7 +273,7 @@ def _head(C: int, num_classes: int) -> nn.Module:
 def _piece(make, args: tuple, shape: tuple[int, int]) -> tuple[int, int, int]:
     """(parameters, FLOPs, output height) of the module ``make(*args)``, on one square input of ``shape``
     (channels, height), counted once per process."""
-    from ..proxies.size import count_flops, count_params
+    from ..counting import count_flops, count_params
 
     full = (make.__qualname__, *args, *shape)
     if full not in _PIECES:
@@ -490,7 +490,7 @@ class DartsSpace(SearchSpace):
         """(parameters, FLOPs for one image) of ``build(arch, C, N, num_classes)`` without building it: the
         network is a sum of pieces (stem, each cell's two preprocessing blocks and eight ops, pooling and
         classifier) whose counts depend on a few sizes only, so each piece is built and counted once per
-        process (``proxies.size`` rules: ``count_params``, ``count_flops``) and the network's counts are
+        process (``zeronas.counting``: ``count_params``, ``count_flops``) and the network's counts are
         their sum, equal to counting the built network (``tests/test_darts_space.py``) in microseconds
         instead of 0.3-0.8 s for DARTS's 20-cell evaluation network. Auxiliary head excluded, as DARTS
         reports its 3.3M."""

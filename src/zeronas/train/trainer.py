@@ -255,6 +255,17 @@ def plot_curve(log: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def network_options(space_name: str, num_classes: int, recipe: Recipe | None = None) -> dict:
+    """The build options of the network ``train`` trains for a space with a recipe (its width C and cells N,
+    and for DARTS the auxiliary head the recipe's loss needs): the network a search's ``--max-params`` bounds
+    and a training read's cost is predicted for."""
+    recipe = recipe or recipe_for(space_name)
+    build = {"C": recipe.C, "N": recipe.N, "num_classes": num_classes}
+    if space_name == "darts":
+        build.update(auxiliary=recipe.auxiliary_weight > 0, drop_path_prob=0.0)
+    return build
+
+
 def _recipe_fields() -> list[str]:
     return [f.name for f in dataclasses.fields(Recipe)]
 
@@ -301,9 +312,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     device = resolve_device(device)
 
     info = dataset_info(data)
-    build = {"C": recipe.C, "N": recipe.N, "num_classes": info.num_classes}
-    if space.name == "darts":
-        build.update(auxiliary=recipe.auxiliary_weight > 0, drop_path_prob=0.0)
+    build = network_options(space.name, info.num_classes, recipe)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = space.build(arch, **build).to(device)
