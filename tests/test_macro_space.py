@@ -151,7 +151,11 @@ def test_a_macro_pareto_search_draws_the_true_front_of_its_table(tmp_path):
     table = zn.benchmarks.load_ground_truth("macro")
     cons = Constraints(sp, "cifar10", max_params=2.0)
     for i in np.random.default_rng(0).choice(len(table), 25, replace=False):
-        assert mask[i] == cons.feasible(sp.parse(table.arch_str[i]))
+        arch = sp.parse(table.arch_str[i])
+        assert mask[i] == cons.feasible(arch)
+        counted = cons.metrics(arch)  # the costs the search placed its front by are the table's
+        assert counted["params_M"] == table.column("params")[i] / 1e6
+        assert counted["flops_M"] == table.column("flops")[i] / 1e6
     pts, front = true_front("flops", mask=mask, space="macro")
     assert len(pts) == 6561 and mask[front].all() and np.all(np.diff(pts[front, 0]) > 0)
     plot_front(r, tmp_path / "front.png")
