@@ -59,7 +59,7 @@ from torch import nn
 
 from .data.custom import MAX_IMAGES, UserImages, user_images
 from .errors import DataNotFound, UserError, exit_trapped, with_article
-from .paths import user_code
+from .paths import run_user_file, user_code
 from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
 from .proxies.context import ScoringContext
 from .proxies.shared_pass import plan
@@ -244,24 +244,15 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
         raise UserError(f"--model {spec!r}: {source!r} is not a .py file (or torchvision / timm)")
     if not path.is_file():
         raise UserError(f"--model {spec!r}: {source!r} does not exist")
-    mod_name = f"zeronas_user_model_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
-
-    def run_file():
-        loader = importlib.util.spec_from_file_location(mod_name, path)
-        module = importlib.util.module_from_spec(loader)
-        loader.loader.exec_module(module)
-        return module
-
     try:
-        with user_code(path.resolve().parent):  # its own folder importable, as 'python file.py' has it
-            module = _torchvision_retry(run_file)
+        module = _torchvision_retry(lambda: run_user_file(path, "zeronas_user_model"))  # as 'python file.py'
     except Exception as exc:  # noqa: BLE001  (the user's file: one line, not a traceback)
         raise UserError(f"--model {spec!r}: running {source} failed ({type(exc).__name__}: "
                         f"{_one_line(exc)[:200]})") from None
     fn = getattr(module, fn_name, None)
     if fn is None or not callable(fn):
         defined = sorted(n for n, v in vars(module).items() if not n.startswith("_") and (
-            isinstance(v, nn.Module) or (callable(v) and getattr(v, "__module__", None) == mod_name)))
+            isinstance(v, nn.Module) or (callable(v) and getattr(v, "__module__", None) == module.__name__)))
         raise UserError(f"--model {spec!r}: {source} defines no function or module {fn_name!r} (functions and "
                         f"modules defined there: {', '.join(defined) or 'none'})")
     if isinstance(fn, nn.Module):  # a network the file built (seeded as fn() would be): used as it is

@@ -107,3 +107,19 @@ def user_code(folder):
         sys.dont_write_bytecode = old_bytecode
         with contextlib.suppress(ValueError):
             sys.path.remove(folder)
+
+
+def run_user_file(path, prefix: str):
+    """Run the user's .py file at ``path`` as a module (``user_code``: its folder importable, a sys.exit() an
+    ordinary exception) named ``prefix`` + a digest of its resolved path, and return the module."""
+    import hashlib
+    import importlib.util
+
+    path = Path(path)
+    name = f"{prefix}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
+    with user_code(path.resolve().parent):
+        loader = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(loader)
+        loader.loader.exec_module(module)
+    return module
+

@@ -20,7 +20,6 @@ architecture's error record, as a built-in proxy's failure is.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import inspect
 import math
 import numbers
@@ -29,7 +28,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError, described, exit_trapped, shown, with_article
-from ..paths import user_code
+from ..paths import run_user_file
 from .base import ProxySpec, Undefined
 
 DATA = ("batch", "noise")
@@ -52,18 +51,14 @@ def load_proxy(spec: str) -> ProxySpec:
     if _LOADED.get(spec, (None,))[0] == version:  # asked per architecture: the file is read once per version
         return _LOADED[spec][1]
     revision = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    mod_name = f"zeronas_user_proxy_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
     try:
-        with user_code(path.resolve().parent):
-            loader = importlib.util.spec_from_file_location(mod_name, path)
-            module = importlib.util.module_from_spec(loader)
-            loader.loader.exec_module(module)
+        module = run_user_file(path, "zeronas_user_proxy")
     except Exception as exc:  # noqa: BLE001  (the user's file: one line naming it, not a traceback)
         raise UserError(f"{label}: running {path} failed ({described(exc)}); fix that file") from None
     fn = getattr(module, fn_name, None)
     if not callable(fn) or isinstance(fn, type):
         defined = sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
-                         and v.__module__ == mod_name)
+                         and v.__module__ == module.__name__)
         raise UserError(f"{label}: {path} defines no function {fn_name!r} (functions defined there: "
                         f"{', '.join(defined) or 'none'})")
     try:
