@@ -78,9 +78,9 @@ def proxy_file(tmp_path):
 def test_a_proxy_of_your_own_gets_the_batch_and_network_every_proxy_gets(proxy_file, fake_images):
     """Hand-checked values: the labels of zeronas's seeded batch 0, the parameter count of the built network,
     and unit-variance noise for data = 'noise'; direction -1 recorded."""
-    spec = lambda fn: f"{proxy_file}:{fn}"  # noqa: E731
-    recs = zn.score([BEST], [spec("label_sum"), spec("n_weights"), spec("input_std")], images=fake_images,
-                    batch_size=16)
+    spec = lambda fn: f"my_proxies.py:{fn}"  # noqa: E731  (named by the file's name, not its folder)
+    recs = zn.score([BEST], [f"{proxy_file}:{f}" for f in ("label_sum", "n_weights", "input_std")],
+                    images=fake_images, batch_size=16)
     by = {r.proxy: r for r in recs}
     batch = make_batch(fake_images, 16, seed=0)
     assert by[spec("label_sum")].value == int(batch.y.sum()) + 16_000
@@ -137,5 +137,109 @@ def test_a_search_and_an_ensemble_take_a_proxy_of_your_own(proxy_file, fake_imag
     r = zn.search("nb201", method="sample", n=4, proxy=f"ensemble:params+{proxy_file}:n_weights",
                   data=(fake_images.x[:64], fake_images.y[:64]), batch_size=8, seed=0)
     values = r.proxy_values
-    assert set(values) == {"params", f"{proxy_file}:n_weights"}
-    assert values[f"{proxy_file}:n_weights"] == values["params"]
+    assert set(values) == {"params", "my_proxies.py:n_weights"}
+    assert values["my_proxies.py:n_weights"] == values["params"]
+
+
+def _key(spec) -> str:
+    scorer = zn.Scorer("nb201", [spec], data="none")
+    return scorer.proxies[0].name, protocol_hash(scorer.protocol(scorer.proxies[0]))
+
+
+def test_every_spelling_of_the_path_is_one_proxy_with_one_store_key(proxy_file, monkeypatch):
+    monkeypatch.chdir(proxy_file.parent.parent)
+    folder = proxy_file.parent.name
+    keys = {_key(f) for f in (f"{folder}/my_proxies.py:n_weights", f"./{folder}/my_proxies.py:n_weights",
+                              f"{proxy_file}:n_weights", f"{folder}/../{folder}/my_proxies.py:n_weights")}
+    assert len(keys) == 1 and next(iter(keys))[0] == "my_proxies.py:n_weights"
+
+
+def test_two_files_of_one_name_in_one_command_are_refused(proxy_file, tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "my_proxies.py").write_text(PROXIES)
+    with pytest.raises(UserError, match="would both be proxy my_proxies.py:n_weights; rename one"):
+        zn.score([BEST], [f"{proxy_file}:n_weights", f"{tmp_path}/other/my_proxies.py:n_weights"], data="none")
+    with pytest.raises(UserError, match="would both be proxy"):
+        zn.correlate(proxies=f"{proxy_file}:n_weights,{tmp_path}/other/my_proxies.py:n_weights", sample=3,
+                     store=tmp_path / "s.db")
+
+
+def test_an_edited_helper_module_gets_new_store_keys(tmp_path):
+    """The digest follows the user's imports: editing a helper beside the proxy file changes the key, and the
+    helper is imported anew (its new value is what the proxy returns)."""
+    helper = f"zn_helper_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{helper}.py").write_text("SCALE = 1\n")
+    (tmp_path / "uses_helper.py").write_text(f"from {helper} import SCALE\n\n\ndef scaled(model, x, y):\n"
+                                              f"    return SCALE\n\n\nscaled.data = 'noise'\n")
+    spec = f"{tmp_path}/uses_helper.py:scaled"
+    before = _key(spec)
+    assert zn.score([BEST], [spec], data="none")[0].value == 1
+    (tmp_path / f"{helper}.py").write_text("SCALE = 22\n")
+    assert _key(spec) != before
+    assert zn.score([BEST], [spec], data="none")[0].value == 22
+
+
+def test_the_function_itself_is_taken_by_the_python_api(proxy_file, fake_images, tmp_path):
+    """score, correlate and search take the function object: the same name and store key as its file."""
+    import importlib.util
+
+    loader = importlib.util.spec_from_file_location("my_proxies_module", proxy_file)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    import sys
+
+    sys.modules["my_proxies_module"] = module
+    try:
+        recs = zn.score([BEST], proxies=[module.n_weights, "params"], data="none")
+        assert [r.proxy for r in recs] == ["my_proxies.py:n_weights", "params"]
+        assert recs[0].value == recs[1].value
+        assert recs[0].protocol_hash == _key(f"{proxy_file}:n_weights")[1]
+        r = zn.search("nb201", method="sample", n=3, proxy=module.n_weights, data="none", seed=0)
+        assert set(r.proxy_values) == {"my_proxies.py:n_weights"}
+        with pytest.raises(UserError, match="needs a name; define it with def"):
+            zn.score([BEST], proxies=lambda m, x, y: 0.0, data="none")
+    finally:
+        sys.modules.pop("my_proxies_module")
+
+
+def test_a_function_typed_at_a_prompt_is_named_by_its_module(fake_images):
+    namespace = {"__name__": "zn_prompt_session"}  # a module without a file, as __main__ at a Python prompt
+    exec("def typed(model, x, y):\n    return 3.0\ntyped.data = 'noise'\n", namespace)
+    recs = zn.score([BEST], proxies=namespace["typed"], data="none")
+    assert recs[0].proxy == "zn_prompt_session:typed" and recs[0].value == 3.0
+    assert recs[0].protocol["proxy_revision"].startswith("sha256:")
+
+
+def test_a_constant_proxy_is_said_to_have_no_correlation(proxy_file, tmp_path):
+    (tmp_path / "flat.py").write_text("def flat(model, x, y):\n    return 1.0\n\n\nflat.data = 'noise'\n")
+    res = zn.correlate(proxies=f"{tmp_path}/flat.py:flat,params", sample=5, store=tmp_path / "s.db")
+    assert math.isnan(res.rows["flat.py:flat"]["spearman"])
+    assert any("flat.py:flat gave one value (1) on all 5 archs" in n for n in res.meta["notes"])
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--proxies", "{d}/my_proxies.py"], "add ':' and the function's name"),
+    (["--proxies", "{d}/my_proxies.py:n_weights", "--set", "{d}/my_proxies.py:n_weights.scale=2"],
+     "is a proxy of your own: it takes no --set options"),
+])
+def test_misspelt_proxies_of_your_own_are_told_the_fix(proxy_file, capsys, args, needle):
+    (proxy_file.parent / "consts.py").write_text("notfn = 3\n")
+    args = [a.format(d=proxy_file.parent) for a in args]
+    with pytest.raises(SystemExit) as exc:
+        main(["score", "--index", "0", "--data", "none", *args])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_values_that_are_not_one_number_are_named_by_their_type(tmp_path):
+    (tmp_path / "shapes.py").write_text(
+        "import numpy as np\nimport torch\n\n\ndef vec(model, x, y):\n    return x.mean(dim=(1, 2, 3))\n\n\n"
+        "def arr(model, x, y):\n    return np.ones(3)\n\n\ndef one(model, x, y):\n    return np.ones(1)\n\n\n"
+        "notfn = 3\nfor f in (vec, arr, one):\n    f.data = 'noise'\n")
+    recs = zn.score([BEST], [f"{tmp_path}/shapes.py:{f}" for f in ("vec", "arr", "one")], data="none",
+                    batch_size=4)
+    assert "vec() returned a torch.Tensor of 4 elements, not one number" in recs[0].error
+    assert "arr() returned a numpy.ndarray of 3 elements" in recs[1].error
+    assert recs[2].value == 1.0
+    with pytest.raises(UserError, match="defines notfn as an int, not a function"):
+        zn.score([BEST], [f"{tmp_path}/shapes.py:notfn"], data="none")

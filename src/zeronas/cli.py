@@ -59,7 +59,8 @@ def _parse_options(items: list[str]) -> dict:
         if "=" not in item or "." not in item.split("=", 1)[0]:
             raise UserError(f"bad --set {item!r}; write PROXY.OPTION=VALUE, e.g. --set das.lam=64")
         key, value = item.split("=", 1)
-        proxy, opt = key.split(".", 1)
+        # path/to/my.py:fn.opt: the option follows the last '.' (a proxy of your own, refused as taking none)
+        proxy, opt = key.rsplit(".", 1) if ".py:" in key else key.split(".", 1)
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError:
@@ -113,9 +114,9 @@ def score(
     arch: Annotated[list[str], typer.Option("--arch", "-a", help="Architecture string (repeatable), e.g. "
                                             "'|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|' or a DARTS "
                                             "\"Genotype(normal=[...], ...)\".")] = [],  # noqa: B006
-    arch_file: Annotated[Path | None, typer.Option(help="File of architectures: one string (or JSON) per line, "
-                                                   "one genotype over several lines, or a search's "
-                                                   "result.json (every run's arch).")] = None,
+    arch_file: Annotated[Path | None, typer.Option(help="File of architectures: one string per line (a DARTS "
+                                                   "genotype also as its JSON), one genotype over several "
+                                                   "lines, or a search's result.json (every run's arch).")] = None,
     index: Annotated[list[int], typer.Option("--index", "-i", help="Benchmark index of an architecture "
                                              "(repeatable; NB201 needs its table).")] = [],  # noqa: B006
     space: Annotated[str | None, typer.Option(help="nb201 (the default), darts, nb101, nb301 (the DARTS space with "
@@ -295,7 +296,8 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
         ranks = rankdata([-r.direction * r.value for _, r in have], method="min")  # ties share a rank
         rank.update({(label, name): int(k) for (label, _), k in zip(have, ranks)})
     shown = [n for n in names if any((label, n) in ok for label, _ in results)]
-    table = Table(title=f"{len(results)} models x {len(shown)} proxies ({c}x{h}x{w} input{src}; value, rank among "
+    counted = f"{len(shown)} of {len(names)}" if len(shown) < len(names) else f"{len(shown)}"  # the rest: below
+    table = Table(title=f"{len(results)} models x {counted} proxies ({c}x{h}x{w} input{src}; value, rank among "
                         "the models: 1 = best)")
 
     def cell(label, n):
@@ -1064,6 +1066,8 @@ def proxies_cmd():
     console.print("rank ensembles (they rank a set: for correlate and search; score takes their members): "
                   + "; ".join(f"{n} = {' + '.join(m)}" for n, m in ENSEMBLES.items())
                   + "; and any ensemble:a+b+...", highlight=False, soft_wrap=True)
+    console.print("your own proxy: path/to/file.py:function wherever a proxy name goes, called as "
+                  "function(model, x, y) (examples/my_proxy.py shows one)", highlight=False, soft_wrap=True)
 
 
 @app.command("spaces")

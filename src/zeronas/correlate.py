@@ -19,6 +19,7 @@ from .errors import UserError, shown
 from .paths import atomic_path
 from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ensemble_members
+from .proxies.plugin import distinct
 from .run import make_executor
 from .scoring import Scorer
 from .spaces import space as get_space
@@ -98,12 +99,22 @@ def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
             ens[item] = members
     for members in ens.values():
         base += [m for m in members if m not in base]
-    for name in base:
-        get_proxy(name)
-    return base, ens
+    # each name as its proxy is named (a proxy of your own: file.py:fn however its path was written)
+    specs = {name: get_proxy(name) for name in base}
+    distinct(list(specs.values()))
+    ens = {item: list(dict.fromkeys(specs[m].name for m in members)) for item, members in ens.items()}
+    return list(dict.fromkeys(spec.name for spec in specs.values())), ens
 
 
 DEFAULT_SAMPLE = 1000
+
+
+def _constant_note(proxy: str, col: np.ndarray, truth: np.ndarray) -> str:
+    """Why a proxy with values has no correlation: it gave one value to every arch that has ground truth."""
+    kept = col[np.isfinite(col) & ~np.isnan(truth)]
+    value = f"{kept[0]:.6g}" if kept.size else "its value"
+    return (f"{proxy} gave one value ({value}) on all {kept.size} archs, so it ranks none above another: its "
+            f"correlations are undefined (NaN); check that it depends on the network")
 
 
 def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | None]:
@@ -201,7 +212,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         if not 3 <= n <= n_total:
             raise UserError(f"--sample {n} is outside 3..{n_total} (the size of {sp.name}); use 'all' for every arch")
         idx = np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
-    base, ensembles = parse_proxies(proxies) if isinstance(proxies, str) else (list(proxies), {})
+    base, ensembles = parse_proxies(proxies if isinstance(proxies, str) else ",".join(proxies))
     scorer_kwargs = dict(space=sp.name, proxies=base, data=dataset.replace("cifar10-valid", "cifar10"),
                          data_dir=data_dir, batch_size=batch_size, seed=seed if score_seed is None else score_seed,
                          init=init, device=device,
@@ -275,6 +286,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             row = correlation(col, truth, spec.direction)
             if row["nan_values"]:
                 notes.append(_nan_note(p, col, truth, keys[p], db.outcomes(sp.name, p, hashes[p])))
+            if row["n"] >= 3 and math.isnan(row["spearman"]):  # 3+ values, all equal
+                notes.append(_constant_note(p, col, truth))
             secs = db.seconds(sp.name, p, hashes[p])
             row.update({"direction": spec.direction, "protocol_hash": hashes[p],
                         "ms_per_arch": 1000 * float(np.mean(secs)) if secs else math.nan})

@@ -713,6 +713,10 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
             valid = [*named, *(extra() if callable(extra) else extra), *(["threads"] if threads else [])]
             check_keywords(kwargs, valid, f"{public or 'zeronas.' + fn.__name__}()")
             bound = sig.bind_partial(*args, **{k: v for k, v in kwargs.items() if k in named})
+            if _has_function({**bound.arguments, **kwargs}):  # your own proxy given as the function itself
+                bound.arguments.update(with_proxy_names(bound.arguments))
+                rest = with_proxy_names({k: v for k, v in kwargs.items() if k not in named})
+                args, kwargs = bound.args, {**rest, **bound.kwargs}
             given = {**bound.arguments, **kwargs}
             check_all({k: v for k, v in given.items() if not _is_object(v)}, command, cli=False)
             n = kwargs.pop("threads", None) if threads and "threads" not in named else None
@@ -722,6 +726,25 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
         return wrapper
 
     return deco
+
+
+PROXY_KEYWORDS = ("proxies", "proxy")
+
+
+def _has_function(arguments: dict) -> bool:
+    items = [i for k in PROXY_KEYWORDS for v in [arguments.get(k)] for i in (v if isinstance(v, (list, tuple))
+                                                                            else [v])]
+    return any(callable(i) and not isinstance(i, (str, type)) for i in items)
+
+
+def with_proxy_names(arguments: dict) -> dict:
+    """``arguments`` with each function given as ``proxies=`` / ``proxy=`` (a proxy of your own) replaced by
+    the name it is registered under (``proxies.plugin.register_function``)."""
+    if not _has_function(arguments):
+        return arguments
+    from .proxies.plugin import proxy_names
+
+    return {k: proxy_names(v) if k in PROXY_KEYWORDS else v for k, v in arguments.items()}
 
 
 def _is_object(v) -> bool:

@@ -176,6 +176,9 @@ def get_proxy(name: str) -> ProxySpec:
         from .plugin import load_proxy  # a user's proxy, path/to/file.py:function (again once it is edited)
 
         return load_proxy(name)
+    if isinstance(name, str) and name.endswith(".py"):
+        raise UserError(f"proxy {shown(name)}: a proxy of your own is named path/to/file.py:function; add "
+                        f"':' and the function's name")
     if name not in _REGISTRY:
         from .ensembles import ENSEMBLES
 

@@ -1,6 +1,7 @@
 """Your own proxy: a function in a file, named ``path/to/file.py:function`` wherever a proxy name goes
-(``zeronas score --proxies nwot,my_proxies.py:grad_sum``, ``correlate``, ``search --proxy``, the Python API,
-``ensemble:nwot+my_proxies.py:grad_sum``).
+(``zeronas score --proxies nwot,my_proxies.py:grad_sum``, ``correlate``, ``search --proxy``,
+``ensemble:nwot+my_proxies.py:grad_sum``), or in the Python API the function itself
+(``zeronas.score(arch, proxies=[grad_sum, "nwot"])``, ``zeronas.search(proxy=grad_sum)``).
 
 The function is called as ``function(model, x, y)`` and returns a number:
 - ``model``: the architecture's untrained network (the same seeded weights every built-in proxy sees, restored
@@ -9,20 +10,30 @@ The function is called as ``function(model, x, y)`` and returns a number:
   int64 [B]. With ``function.data = "noise"`` the function needs no images: ``x`` is seeded N(0, 1) noise of
   that shape and ``y`` is None.
 Optional attributes on the function: ``direction`` (+1: higher is better, the default; -1: lower is better),
-``data`` ("batch", the default, or "noise"). A NaN or infinite value is kept as such (ranked last).
+``data`` ("batch", the default, or "noise"). A NaN or infinite value is kept as such (ranked last). A proxy of
+your own takes no ``--set`` options: read settings inside the function.
 
-The proxy's name is the spec as written; its file's SHA-256 enters every score's protocol, so the scores an
-edited file stored are not read back. Loading runs the file as Python runs a script: name only files you
-trust. Every failure to load is a one-line ``UserError``; an exception inside the function is that
-architecture's error record, as a built-in proxy's failure is.
+Its name is ``file.py:function``, the file's name without its folder, however the path was written (relative,
+``./``, absolute) and whether the file or the function object was given: the same proxy always has the same
+name and store keys. Two files of one name giving one proxy name in one command are refused (``distinct``). A
+digest of the file and of the modules of your own it imports (files outside the Python installation, followed
+through their imports) enters every score's protocol, so scores stored before an edit are not read back. A
+function with no file (typed at a prompt) is named ``module:function`` and digested by its own source.
+Loading runs the file as Python runs a script: name only files you trust. Every failure to load is a one-line
+``UserError``; an exception inside the function is that architecture's error record, as a built-in proxy's
+failure is.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
+import marshal
 import math
 import numbers
+import sys
+import sysconfig
 from pathlib import Path
 
 import torch
@@ -32,25 +43,40 @@ from ..paths import run_user_file
 from .base import ProxySpec, Undefined
 
 DATA = ("batch", "noise")
-_LOADED: dict[str, tuple] = {}  # spec -> ((spec, mtime, size) of the file loaded, its ProxySpec)
+# name ("file.py:function") -> (resolved file or None, the Sources read or None for a function object, spec)
+_BY_NAME: dict[str, tuple] = {}
+FORM = "path/to/file.py:function"
 
 
 def load_proxy(spec: str) -> ProxySpec:
-    """The ProxySpec of ``path/to/file.py:function``, named ``spec`` (loaded once per file version).
+    """The ProxySpec of ``path/to/file.py:function`` (loaded once per file version), named
+    ``file.py:function``; also a name this process already gave a proxy of your own.
     Errors: UserError (one line) for a missing or non-.py file, a file that fails to run, no such function, a
-    signature that cannot take (model, x, y), or a bad ``direction`` / ``data`` attribute."""
+    signature that cannot take (model, x, y), a bad ``direction`` / ``data`` attribute, or another file of the
+    same name already giving this proxy name."""
+    if spec in _BY_NAME and not Path(spec.rpartition(":")[0]).expanduser().is_file():
+        path, sources, known = _BY_NAME[spec]  # a name given in this process (from another folder, or a function)
+        if sources is None or sources.unchanged():
+            return known
+        if path is not None and path.is_file():
+            spec = str(path) + ":" + spec.rpartition(":")[2]
     source, _, fn_name = spec.rpartition(":")
-    path = Path(source).expanduser()
     label = f"proxy {shown(spec)}"
+    path = Path(source).expanduser()
     if path.suffix != ".py" or not fn_name.isidentifier():
-        raise UserError(f"{label}: a proxy of your own is named path/to/file.py:function")
+        raise UserError(f"{label}: a proxy of your own is named {FORM}")
     if not path.is_file():
         raise UserError(f"{label}: file {str(path)!r} does not exist")
-    stat = path.stat()
-    version = (spec, stat.st_mtime_ns, stat.st_size)
-    if _LOADED.get(spec, (None,))[0] == version:  # asked per architecture: the file is read once per version
-        return _LOADED[spec][1]
-    revision = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    path = path.resolve()
+    name = f"{path.name}:{fn_name}"
+    known = _BY_NAME.get(name)
+    if known is not None and known[0] != path:  # another file of this name: the one named last is the proxy
+        known = None
+    if known is not None and (known[1] is None or known[1].unchanged()):  # asked per arch: read once per version
+        return known[2]
+    if known is not None:  # edited: its helper modules are imported anew, as the file is run anew
+        for module_name in known[1].modules:
+            sys.modules.pop(module_name, None)
     try:
         module = run_user_file(path, "zeronas_user_proxy")
     except Exception as exc:  # noqa: BLE001  (the user's file: one line naming it, not a traceback)
@@ -59,8 +85,66 @@ def load_proxy(spec: str) -> ProxySpec:
     if not callable(fn) or isinstance(fn, type):
         defined = sorted(n for n, v in vars(module).items() if inspect.isfunction(v) and not n.startswith("_")
                          and v.__module__ == module.__name__)
-        raise UserError(f"{label}: {path} defines no function {fn_name!r} (functions defined there: "
-                        f"{', '.join(defined) or 'none'})")
+        what = (f"no function {fn_name!r}" if fn is None else
+                f"{fn_name} as {with_article(_type_name(fn))}, not a function")
+        raise UserError(f"{label}: {path} defines {what} (functions defined there: {', '.join(defined) or 'none'})")
+    sources = Sources.of(path)
+    loaded = _spec(fn, name, label, path, sources.digest)
+    _BY_NAME[name] = (path, sources, loaded)
+    return loaded
+
+
+def proxy_names(value):
+    """The API's ``proxies=`` / ``proxy=`` with each function object replaced by its proxy name (the function
+    registered as a proxy of your own); strings, lists of strings and anything else pass unchanged."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(proxy_names(v) for v in value)
+    if callable(value) and not isinstance(value, (str, type)):
+        return register_function(value)
+    return value
+
+
+def register_function(fn) -> str:
+    """Register the function object ``fn`` as a proxy of your own and return its name: ``file.py:function``
+    for a function defined in a file (the same name, digest and store keys as naming that file), else
+    ``module:function`` digested by its source. Errors: UserError for a lambda or an object without a name, a
+    signature that cannot take (model, x, y), or a bad ``direction`` / ``data`` attribute."""
+    fn_name = getattr(fn, "__name__", None)
+    if not isinstance(fn_name, str) or not fn_name.isidentifier():
+        raise UserError(f"proxy {shown(fn, 60)}: a proxy of your own needs a name; define it with def (a lambda "
+                        f"or a callable object has none), or pass its file as {FORM}")
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    file = getattr(module, "__file__", None)
+    path = Path(file).resolve() if isinstance(file, str) and file.endswith(".py") and Path(file).is_file() else None
+    if path is not None and any(path.is_relative_to(r) for r in _installed()):  # an installed package's function
+        path = None
+    if path is not None:
+        name = f"{path.name}:{fn_name}"
+        revision = Sources.of(path).digest
+    else:
+        name = f"{getattr(fn, '__module__', None) or 'function'}:{fn_name}"
+        revision = _digest([_source_of(fn)])
+    known = _BY_NAME.get(name)
+    if known is not None and known[2].fn.__wrapped__ is fn and known[2].revision == revision:
+        return name
+    _BY_NAME[name] = (path, None, _spec(fn, name, f"proxy {name}", path or name, revision))
+    return name
+
+
+def distinct(specs: list[ProxySpec]) -> list[ProxySpec]:
+    """``specs`` without repeats, or a one-line UserError where two files of one name would give one proxy name
+    (``a/p.py:fn`` and ``b/p.py:fn`` in one command)."""
+    by_name: dict[str, ProxySpec] = {}
+    for spec in specs:
+        seen = by_name.setdefault(spec.name, spec)
+        if seen.reference != spec.reference:
+            raise UserError(f"{seen.reference} and {spec.reference} would both be proxy {spec.name}; rename one of "
+                            "the two files (a proxy of your own is named by its file's name)")
+    return list(by_name.values())
+
+
+def _spec(fn, name: str, label: str, reference, revision: str) -> ProxySpec:
+    fn_name = fn.__name__
     try:
         inspect.signature(fn).bind(None, None, None)
     except TypeError:
@@ -74,34 +158,118 @@ def load_proxy(spec: str) -> ProxySpec:
     if data not in DATA:
         raise UserError(f"{label}: {fn_name}.data is {shown(data)}; set one of: {', '.join(DATA)}")
     doc = (inspect.getdoc(fn) or "").strip().split("\n")[0]
+    where = Path(reference).name if isinstance(reference, Path) else reference
     # kept apart from the built-in registry: 'all' and 'zeronas proxies' list the built-in proxies only
-    loaded = ProxySpec(spec, _caller(fn, fn_name, data, spec), direction, data, "train",
-                       description=doc or f"your proxy {fn_name} in {path.name}", reference=str(path),
-                       family="plug-in", revision=revision)
-    _LOADED[spec] = (version, loaded)
-    return loaded
+    return ProxySpec(name, _caller(fn, fn_name, data, name), direction, data, "train",
+                     description=doc or f"your proxy {fn_name} in {where}", reference=str(reference),
+                     family="plug-in", revision=revision)
 
 
-def _caller(fn, fn_name: str, data: str, spec: str):
+class Sources:
+    """The files a proxy of your own was loaded from: its file and those of the user's modules it imports,
+    followed through their imports (files outside the Python installation and zeronas). ``digest`` covers
+    their names and contents, not folders, so a moved project keeps its stored scores; ``modules`` are the
+    helpers' names in ``sys.modules``, dropped when a file changed so that they are imported anew."""
+
+    def __init__(self, versions: dict, modules: list[str]):
+        self.versions, self.modules = versions, modules
+        self.digest = _digest([p.name.encode() + b"\0" + p.read_bytes()
+                               for p in sorted(versions, key=lambda p: (p.name, p))])
+
+    @classmethod
+    def of(cls, path: Path) -> Sources:
+        """The sources of the file ``path``, run just now (its imports are in ``sys.modules``)."""
+        installed, seen, todo, modules = _installed(), {path}, [path], []
+        while todo:
+            for name in _imports(todo.pop()):
+                file = getattr(sys.modules.get(name), "__file__", None)
+                if not isinstance(file, str) or not file.endswith(".py"):
+                    continue
+                found = Path(file).resolve()
+                if found not in seen and found.is_file() and not any(found.is_relative_to(r) for r in installed):
+                    seen.add(found)
+                    modules.append(name)
+                    todo.append(found)
+        return cls({p: _version(p) for p in seen}, modules)
+
+    def unchanged(self) -> bool:
+        return all(p.is_file() and _version(p) == v for p, v in self.versions.items())
+
+
+def _imports(path: Path) -> list[str]:
+    """The absolute module names the file's import statements name (with their parent packages and, for
+    ``from a import b``, ``a.b`` in case it is a module); none for a file Python cannot parse."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError, OSError):
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+    return list(dict.fromkeys(".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 2)))
+
+
+def _version(path: Path) -> tuple:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _installed() -> list[Path]:
+    """Folders of the Python installation and its packages (not the user's code), and zeronas's own."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
+    return [Path(r).resolve() for r in roots if r] + [Path(__file__).resolve().parents[1]]
+
+
+def _source_of(fn) -> bytes:
+    try:
+        return inspect.getsource(fn).encode()
+    except (OSError, TypeError):  # typed at a plain prompt: its compiled code stands for its source
+        code = getattr(fn, "__code__", None)
+        return marshal.dumps(code) if code is not None else repr(fn).encode()
+
+
+def _digest(parts: list[bytes]) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return "sha256:" + h.hexdigest()[:16]
+
+
+def _type_name(value) -> str:
+    kind = type(value)
+    package = kind.__module__.split(".")[0]  # numpy.ndarray, torch.Tensor: the name users know it by
+    return kind.__qualname__ if package == "builtins" else f"{package}.{kind.__qualname__}"
+
+
+def _caller(fn, fn_name: str, data: str, name: str):
     """The registered proxy function: ``fn(model, x, y)`` on the context's network and batch, its value
     checked to be a number."""
 
     def proxy(ctx, **options) -> float:
         model = ctx.model()
         if data == "batch":
-            batch = ctx.batch(proxy=spec)
+            batch = ctx.batch(proxy=name)
             x, y = batch.x, batch.y
         else:
             x = torch.randn(ctx.input_shape(ctx.batch_size), generator=ctx.generator()).to(ctx.device)
             y = None
         with exit_trapped():
             value = fn(model, x, y)
-        if torch.is_tensor(value) and value.numel() == 1:
+        size = getattr(value, "size", None)
+        elements = value.numel() if torch.is_tensor(value) else size if isinstance(size, int) else None
+        if elements == 1 and hasattr(value, "item"):  # a one-element tensor or array
             value = value.item()
+        elif elements is not None:
+            raise TypeError(f"{fn_name}() returned {with_article(_type_name(value))} of {elements} elements, not "
+                            "one number; reduce it (e.g. .sum().item())")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{fn_name}() returned {with_article(type(value).__name__)}, not a number")
+            raise TypeError(f"{fn_name}() returned {with_article(_type_name(value))}, not a number")
         if not math.isfinite(value):  # kept, with where it came from (ranked last)
             return Undefined(f"{fn_name}() returned {float(value)}", float(value))
         return float(value)
 
+    proxy.__wrapped__ = fn
     return proxy

@@ -381,8 +381,9 @@ def _checked_search(space, method: str, kwargs: dict) -> SearchResult:
 
     sp = resolve_space(space)
     check_method_on_space(sp, method)  # also loads the strategies and refuses an unknown method
-    from ..validation import _is_object, check_all, check_keywords, torch_threads
+    from ..validation import _is_object, check_all, check_keywords, torch_threads, with_proxy_names
 
+    kwargs = with_proxy_names(kwargs)
     check_keywords(kwargs, [*strategy_keywords(method), "threads"], f"zeronas.search(method={shown(method)})")
     # max_latency={"edgegpu": 5} is a value, not an object: checked here, named as the API's keyword
     check_all({k: v for k, v in kwargs.items() if not _is_object(v) or k == "max_latency"}, "search", cli=False)

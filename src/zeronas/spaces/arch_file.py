@@ -21,37 +21,42 @@ from typing import Any
 from ..errors import UserCodeError, UserError
 
 
-def read_archs(space, path: str | os.PathLike) -> list[Any]:
+def read_archs(space, path: str | os.PathLike, *, api: bool = False) -> list[Any]:
     """Every architecture of ``space`` that the file at ``path`` holds, in file order (at least one).
     Errors: UserError (one line) for an unreadable, binary or empty file, or a line that is no architecture of
-    ``space``."""
+    ``space``. ``api``: the errors point to Python calls instead of the CLI's options."""
     path, text = _read(path)
-    runs = _result_archs(path, text)
-    if runs is not None:
-        return [_parse_from_file(space, path, a) for _, a in runs]
-    if _is_json_doc(path, text):
-        return _parse_json_archs(space, path, text)
-    lines = _lines(path, text)
-    joined = "\n".join(lines)  # one arch over several lines (a pretty-printed genotype), or one per line
-    if len(lines) > 1 and not _parses(space, lines[0]) and _parses(space, joined):
-        return [space.parse(joined)]
-    return [_parse_from_file(space, path, line) for line in lines]
+    return _archs(space, path, text, _result_archs(path, text), api)
 
 
-def read_arch(space, path: str | os.PathLike) -> Any:
+def read_arch(space, path: str | os.PathLike, *, api: bool = False) -> Any:
     """The one architecture of ``space`` that the file at ``path`` holds. Errors: those of :func:`read_archs`,
     and a UserError (one line) for a file holding several (search runs, JSON lines or lines)."""
     path, text = _read(path)
     runs = _result_archs(path, text)
+    several = "read them all with archs_from_file()" if api else ""
     if runs is not None and len(runs) > 1:
-        raise UserError(f"arch file {str(path)!r} holds {len(runs)} search runs (seeds "
-                        f"{', '.join(str(seed) for seed, _ in runs)}); pass the one you want with --arch instead of "
-                        f"--arch-file, e.g. --arch {shlex.quote(runs[0][1])}")
-    found = read_archs(space, path)
+        seeds = ", ".join(str(seed) for seed, _ in runs)
+        raise UserError(f"arch file {str(path)!r} holds {len(runs)} search runs (seeds {seeds}); " + (
+            several or f"pass the one you want with --arch instead of --arch-file, e.g. --arch "
+                       f"{shlex.quote(runs[0][1])}"))
+    found = _archs(space, path, text, runs, api)
     if len(found) > 1:
-        raise UserError(f"arch file {str(path)!r} holds {len(found)} lines of architectures; this command takes "
-                        "one: keep one line")
+        raise UserError(f"arch file {str(path)!r} holds {len(found)} lines of architectures; "
+                        + (several or "this command takes one: keep one line"))
     return found[0]
+
+
+def _archs(space, path: Path, text: str, runs: list | None, api: bool) -> list:
+    if runs is not None:
+        return [_parse_from_file(space, path, a, api) for _, a in runs]
+    if _is_json_doc(path, text):
+        return _parse_json_archs(space, path, text, api)
+    lines = _lines(path, text)
+    joined = "\n".join(lines)  # one arch over several lines (a pretty-printed genotype), or one per line
+    if len(lines) > 1 and not _parses(space, lines[0]) and _parses(space, joined):
+        return [space.parse(joined)]
+    return [_parse_from_file(space, path, line, api) for line in lines]
 
 
 def _read(path) -> tuple[Path, str]:
@@ -93,7 +98,7 @@ def _is_json_doc(path: Path, text: str) -> bool:
     return path.suffix == ".json" and text.lstrip().startswith(("{", "["))
 
 
-def _parse_json_archs(space, path: Path, text: str) -> list:
+def _parse_json_archs(space, path: Path, text: str, api: bool) -> list:
     """A JSON arch file that is no result.json: one architecture's JSON (a DARTS genotype) or one per line; else a
     one-line error that names the file and its keys instead of quoting the whole document back (e.g. a
     correlation.json)."""
@@ -107,7 +112,7 @@ def _parse_json_archs(space, path: Path, text: str) -> list:
             doc = json.loads(text)
         except json.JSONDecodeError as bad:
             if bad.msg == "Extra data":  # JSON lines: an architecture per line
-                return [_parse_from_file(space, path, line) for line in text.splitlines() if line.strip()]
+                return [_parse_from_file(space, path, line, api) for line in text.splitlines() if line.strip()]
             doc = None
         what = (f"a JSON object with keys {', '.join(list(doc)[:6])}" if isinstance(doc, dict) else
                 f"a JSON {type(doc).__name__}" if doc is not None else "not valid JSON")
@@ -123,14 +128,15 @@ def _parses(space, text: str) -> bool:
         return False
 
 
-def _parse_from_file(space, path: Path, text: str):
+def _parse_from_file(space, path: Path, text: str, api: bool = False):
     """``space.parse(text)``, its error saying which file it read (and, for another space's result.json, which
     space that is)."""
     try:
         return space.parse(text)
     except UserError as exc:  # (a plug-in's own parse failing is a UserCodeError naming its method: kept)
         other = _space_of_result(path)
-        hint = "" if other in (None, space.name) else f"; it is the result of a search of {other}: pass --space {other}"
+        fix = f"read it with zeronas.space({other!r})" if api else f"pass --space {other}"
+        hint = "" if other in (None, space.name) else f"; it is the result of a search of {other}: {fix}"
         raise UserError(f"arch file {str(path)!r} holds no {space.name} architecture{hint} ({exc})") from exc
 
 

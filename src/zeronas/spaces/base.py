@@ -101,14 +101,15 @@ class SearchSpace(abc.ABC):
         architectures, or text that is no architecture of this space. See :mod:`zeronas.spaces.arch_file`."""
         from .arch_file import read_arch
 
-        return read_arch(self, path)
+        return read_arch(self, path, api=True)
 
     def archs_from_file(self, path) -> list[Any]:
-        """Every architecture held by the file at ``path``, in file order: one string (or JSON) per line, or
-        every run of a ``search --runs N`` result.json. Errors as :meth:`from_file`, less the several-archs one."""
+        """Every architecture held by the file at ``path``, in file order: one string per line (a DARTS genotype
+        also as its JSON), or every run of a ``search --runs N`` result.json. Errors as :meth:`from_file`, less
+        the several-archs one."""
         from .arch_file import read_archs
 
-        return read_archs(self, path)
+        return read_archs(self, path, api=True)
 
     def coerce(self, arch: Any) -> Any:
         """Accept an arch string or a native arch value."""
