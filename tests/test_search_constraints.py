@@ -775,3 +775,25 @@ def test_training_reads_scratch_of_a_killed_search_is_swept(tmp_path):
         d.mkdir()
     assert sweep_orphans(str(tmp_path)) == [str(dead)]
     assert not dead.exists() and alive.exists() and elsewhere.exists() and other.exists()
+
+
+@pytest.mark.parametrize("size", [24, 20, (20, 28)])
+def test_nb201_bounds_on_your_images_count_the_network_built_for_them(size):
+    """NB201 on the user's images (5 classes here): params and FLOPs of every arch equal the counts of the
+    network built for their classes and size (FLOPs by the linear form fitted on four networks), and a bound
+    filters all 15,625 archs with them."""
+    import torch
+
+    from zeronas.counting import count_flops, count_params
+    from zeronas.data.datasets import DatasetInfo
+
+    info = DatasetInfo("folder:mine", 5, size, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), None)
+    sp = get_space("nb201")
+    cons = Constraints(sp, None, None, max_flops=40.0, images_info=info)
+    hw = (size, size) if isinstance(size, int) else size
+    for arch in [sp.sample(np.random.default_rng(seed)) for seed in range(4)]:
+        net = sp.build(arch, num_classes=5)
+        m = cons.metrics(arch)
+        assert m["params_M"] * 1e6 == count_params(net)
+        assert m["flops_M"] == pytest.approx(count_flops(net, torch.zeros(1, 3, *hw)) / 1e6, rel=1e-9)
+    assert 0 < cons.feasible_fraction < 1

@@ -19,7 +19,7 @@ from zeronas.counting import count_flops, count_params
 from zeronas.errors import UserError
 from zeronas.spaces.base import SearchSpace
 
-from .conftest import make_image_folder, needs_cifar
+from .conftest import BEST, make_image_folder, needs_cifar
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = str(ROOT / "examples" / "mobilenet_space.py")
@@ -570,8 +570,14 @@ def test_your_own_images_drive_scoring_and_the_proxy_searches_of_a_space(tmp_pat
     assert r.arch.count("-") == 2
     _one_line_error(["search", "--space", "nb201", "--method", "te-nas", "--data", str(folder)], capsys,
                     "--data with your own images drives the proxy searches", "te-nas reads a named dataset")
-    _one_line_error(["search", "--space", "nb201", "--data", str(folder), "--max-params", "1"], capsys,
-                    "--max-params needs a named dataset (NB201's feasible set")
+    # NB201 too: its bounds count the network built for the folder's 2 classes (at a size NB201 takes)
+    fits = make_image_folder(tmp_path / "imgs12x8", per_class=4, size=(12, 8))
+    code, out, err = _cli(["search", "--space", "nb201", "--method", "sample", "--n", "3", "--proxy", "params",
+                           "--data", str(fits), "--batch-size", "4", "--max-params", "0.5", "--out",
+                           str(tmp_path / "nb201")], capsys)
+    assert code in (0, None), err
+    answer = json.loads((tmp_path / "nb201" / "result.json").read_text())
+    assert answer["constraints"]["answer"]["params_M"] * 1e6 == answer["proxy_values"]["params"] <= 0.5e6
     _one_line_error(["search", "--space", spec, "--data", str(folder), "--objectives", "score,latency:edgegpu"],
                     capsys, "--objectives needs a named dataset (HW-NAS-Bench's latencies")
     # elsewhere a params bound counts the network built for the images' classes (2 here, not 10)
@@ -580,6 +586,26 @@ def test_your_own_images_drive_scoring_and_the_proxy_searches_of_a_space(tmp_pat
     assert r.constraints["answer"]["params_M"] * 1e6 == r.proxy_values["params"]
     with pytest.raises(UserError, match="refine= needs a named dataset"):
         zeronas.search("nb201", method="sample", n=3, data=str(folder), refine=2)
+
+
+def test_your_images_of_any_shape_reach_every_proxy_or_a_one_line_refusal(tmp_path, capsys):
+    """Non-square images: the data-free proxies feed noise of the images' height x width (synflow's ones were
+    square and failed); NB201 refuses sizes its reductions cannot halve twice, naming a size that fits; teg_mse
+    takes heldout= images of the user's, and without them is refused up front (skipped under 'all')."""
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (16, 12, 20, 3), dtype=np.uint8), np.arange(16) % 2
+    recs = zeronas.score(["|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"],
+                         proxies="all", data=(x, y), batch_size=8)
+    assert all(np.isfinite(r.value) and r.error is None for r in recs), [(r.proxy, r.error) for r in recs]
+    assert "teg_mse" not in {r.proxy for r in recs}  # no held-out images: skipped under 'all'
+    with pytest.raises(UserError, match=r"proxies teg_mse need held-out images: heldout= \(other images of yours"):
+        zeronas.score([BEST], proxies="teg_mse", data=(x, y), batch_size=8)
+    held = zeronas.score([BEST], proxies="teg_mse", data=(x, y), heldout=(x[::-1].copy(), y), batch_size=8)
+    assert np.isfinite(held[0].value)
+    folder = make_image_folder(tmp_path / "imgs", per_class=4, size=(12, 10))
+    _one_line_error(["score", "--index", "0", "--proxies", "nwot", "--data", str(folder), "--batch-size", "4"],
+                    capsys, "nb201 networks take images whose height and width are multiples of 4",
+                    "your images are 12x10: resize or crop them, e.g. to 12x8")
 
 
 def test_a_failed_search_leaves_no_new_empty_store(tmp_path, capsys):

@@ -189,7 +189,8 @@ def score(
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
     if scorer.skipped:
-        err_console.print(f"[yellow]note:[/] skipped (need images): {', '.join(scorer.skipped)}")
+        err_console.print(f"[yellow]note:[/] skipped (need images, or held-out images, not loaded): "
+                          f"{', '.join(scorer.skipped)}")
     if executor == "ray":  # each unit pinned to --threads (default 1): the local values at equal threads
         from .ray_executor import score_archs
 
@@ -591,7 +592,7 @@ def search(
             users = [m for m in list_strategies() if name in strategy_keywords(m)]
             raise UserError(f"{flag(name)} does not apply to --method {method}; it applies to {', '.join(users)}")
     kwargs.update(data=data, device=device, data_dir=data_dir)
-    check_user_data(method, kwargs, cli=True, space_name=sp.name)  # said in flags, before any network is built
+    check_user_data(method, kwargs, cli=True)  # said in flags, before any network is built
     if space == "darts" and method in ("te-nas", "zero-cost-pt") and channels is None and cells is None:
         # no cpu preset exists here: the paper's supernet takes hours on a CPU (docs/darts_searches.md)
         quick = ("--repeat 1 --C 4 --N 5 --batch-size 8" if method == "te-nas"

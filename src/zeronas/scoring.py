@@ -14,7 +14,7 @@ import torch
 from . import __version__
 from .data import dataset_info, load_images
 from .data.batches import make_batch
-from .data.datasets import portable_source
+from .data.datasets import DATASETS, ImageSet, portable_source
 from .errors import DataNotFound, UserError, exit_trapped, shown
 from .proxies.base import INAPPLICABLE, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
@@ -129,11 +129,20 @@ class Scorer:
             from .data.custom import user_images
 
             images = user_images(data, seed=seed)
+        if heldout is not None and not isinstance(heldout, ImageSet):
+            from .data.custom import user_images  # other images of the user's, for teg_mse's held-out batch
+
+            heldout = user_images(heldout, seed=seed + 1, classes=getattr(images, "classes", None) or None)
+            if images is not None and heldout.x.shape[1:] != images.x.shape[1:]:
+                raise UserError(f"held-out images are {list(heldout.x.shape[1:])} (HWC), the images "
+                                f"{list(images.x.shape[1:])}; give both at one size")
         if images is not None:  # caller-supplied ImageSet (custom data, tests)
             info = images.info
             self.images, self.heldout = images, heldout
             self.dataset, self.input_size = info.name, info.image_size
             self.num_classes = num_classes or info.num_classes
+            if hasattr(self.space, "check_input_size"):  # before a whole run of shape errors
+                self.space.check_input_size(self.input_size)
         elif data != "none":
             info = dataset_info(dataset)
             self.dataset = info.name
@@ -169,6 +178,14 @@ class Scorer:
                                 (data in ("auto", "none") and isinstance(proxies, str) and "all" in proxies)):
             raise UserError(f"proxies {', '.join(unavailable)} need real images but none are loaded; "
                             f"pass --data cifar10 with the data folder available, or drop them")
+        held = [p.name for p in requested if p.data == "batch+heldout" and p.name not in unavailable]
+        if held and self._heldout() is None:  # found before any arch is scored, not as a failure midway
+            if not (skip_unavailable if skip_unavailable is not None else
+                    isinstance(proxies, str) and "all" in proxies):
+                where = (f"the {self.dataset} test split, which is not in the data folder" if self.dataset in DATASETS
+                         else "heldout= (other images of yours, at the same size) with your own images")
+                raise UserError(f"proxies {', '.join(held)} need held-out images: {where}; or drop them")
+            unavailable += held
         self.skipped = unavailable
         self.proxies = [p for p in requested if p.name not in unavailable]
         checked: dict[str, dict] = {}
@@ -204,8 +221,8 @@ class Scorer:
         return d
 
     def _heldout(self):
-        if self.heldout is None and self.images is not None:
-            try:
+        if self.heldout is None and self.images is not None and (self.stands_in_for or self.dataset in DATASETS):
+            try:  # (the user's own images have no test split here: heldout= gives one)
                 self.heldout = (stand_in_images(self.input_size, self._data_dir, "test") if self.stands_in_for
                                 else load_images(self.dataset, "test", self._data_dir))
             except DataNotFound:

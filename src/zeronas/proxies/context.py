@@ -139,8 +139,8 @@ class ScoringContext:
         key = ("heldout", index, size)
         if key not in self._batches:
             if self.heldout is None:
-                raise UserError(f"proxy {proxy!r} needs held-out images (the test split); "
-                                f"make sure the dataset's test split is in the data folder")
+                raise UserError(f"proxy {proxy!r} needs held-out images: a named dataset's test split in the data "
+                                f"folder, or with your own images heldout= (other images of yours)")
             self._batches[key] = make_batch(self.heldout, size, self.seed, index).to(self.device)
         return self._batches[key]
 
@@ -166,4 +166,5 @@ class ScoringContext:
         return self._batches[key]
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
-        return (batch, 3, self.input_size, self.input_size)
+        h, w = (self.input_size, self.input_size) if isinstance(self.input_size, int) else self.input_size
+        return (batch, 3, h, w)  # (the user's images may be non-square)

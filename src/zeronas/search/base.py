@@ -142,11 +142,10 @@ USER_DATA_METHODS = ("funnel", "sample", "rea", "random", "das")
 NAMED_DATA_KEYWORDS = ("max_latency", "refine")  # params/FLOPs bounds count the network built for the images
 
 
-def check_user_data(method: str, kwargs: dict, cli: bool = False, space_name: str | None = None) -> None:
+def check_user_data(method: str, kwargs: dict, cli: bool = False) -> None:
     """Refuse, in one line, the user's own images (``data=`` an image folder, arrays or a torch dataset) where
-    the search needs a named dataset: the supernet methods, latency (bounds or objectives), ``refine``, and
-    params/FLOPs bounds on NB201 (whose feasible set is counted over all 15,625 archs by per-dataset closed
-    forms); elsewhere params/FLOPs bounds count the network built for the images."""
+    the search needs a named dataset: the supernet methods, latency (bounds or objectives) and ``refine``;
+    params/FLOPs bounds count the network built for the images (on NB201 by a linear form fitted to it)."""
     from ..scoring import is_user_data
 
     if not is_user_data(kwargs.get("data")):
@@ -159,12 +158,9 @@ def check_user_data(method: str, kwargs: dict, cli: bool = False, space_name: st
     named = [k for k in NAMED_DATA_KEYWORDS if kwargs.get(k) not in (None, [], ())]
     if "latency" in str(kwargs.get("objectives") or ""):
         named.append("objectives")
-    if space_name == "nb201":
-        named += [k for k in ("max_params", "max_flops") if kwargs.get(k) is not None]
     if named:
         why = ("its accuracy reads are a benchmark dataset's" if named[0] == "refine" else
-               "NB201's feasible set is counted by per-dataset closed forms" if named[0].startswith("max_") and
-               named[0] != "max_latency" else "HW-NAS-Bench's latencies are per benchmark dataset")
+               "HW-NAS-Bench's latencies are per benchmark dataset")
         raise UserError(f"{opt(named[0])} needs a named dataset ({why}), not your own images: give {opt('data')} "
                         f"cifar10, cifar100 or ImageNet16-120, or drop {opt(named[0])}")
 
@@ -214,6 +210,10 @@ def feasible_info(space, result, data_dir=None) -> dict:
     bounds = {"max_params": c.get("max_params_M"), "max_flops": c.get("max_flops_M"),
               "max_latency": c.get("max_latency_ms")}
     if not any(v is not None for v in bounds.values()):
+        return {}
+    from ..data.datasets import DATASETS
+
+    if c.get("dataset") not in DATASETS:  # bounds counted on the user's images: another feasible set
         return {}
     from ..benchmarks.nb201 import load_nb201
     from .constraints import Constraints
@@ -392,7 +392,7 @@ def _checked_search(space, method: str, kwargs: dict) -> SearchResult:
 
 
 def _search(sp, method: str, kwargs: dict) -> SearchResult:
-    check_user_data(method, kwargs, space_name=sp.name)
+    check_user_data(method, kwargs)
     if kwargs.get("device") is not None:  # every method, before any network is built on it
         from ..scoring import resolve_device
 

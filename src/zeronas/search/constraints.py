@@ -24,6 +24,7 @@ MAX_TRIES = 20_000
 # starts (counting a large space's networks one by one would take minutes)
 PLUGIN_PROBE = 300
 COSTS = ("params", "flops")
+NB201_COSTLY = ("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # the ops with FLOPs (none and skip have none)
 
 
 def nb201_params_flops(arch, dataset: str) -> tuple[float, float]:
@@ -106,6 +107,9 @@ class Constraints:
         # the user's own images (their DatasetInfo): params and FLOPs are counted on the network built for their
         # classes and size (NB201's closed forms are per benchmark dataset); latency tables do not apply
         self.images_info = images_info
+        if images_info is not None and hasattr(space, "check_input_size"):  # before a network is built to count
+            space.check_input_size(images_info.image_size)
+        self._form = None  # NB201 on the user's images: its FLOPs' linear form (_nb201_flops_form)
         self.dataset = hw_dataset(data) if images_info is None else images_info.name
         self.max_params = None if max_params is None else float(max_params)
         self.max_flops = None if max_flops is None else float(max_flops)
@@ -173,6 +177,10 @@ class Constraints:
         if key not in self.cache:
             if self.space.name == "nb201" and self.images_info is None:
                 p, f = nb201_params_flops(self.space.coerce(arch), self.dataset)
+            elif self.space.name == "nb201":  # the user's images: the same linear form, fitted to their network
+                arch = self.space.coerce(arch)
+                p = self.space.count_params(arch, num_classes=self.images_info.num_classes) / 1e6
+                f = float(self._nb201_flops_form() @ [1.0, *(sum(op == o for op in arch) for o in NB201_COSTLY)])
             else:
                 p, f = self._network_count(arch)
             m = {"params_M": p, "flops_M": f}
@@ -180,6 +188,25 @@ class Constraints:
                 m[f"latency_ms:{dev}"] = self.hw.latency_of(key, dev, self.dataset)
             self.cache[key] = m
         return self.cache[key]
+
+    def _nb201_flops_form(self) -> np.ndarray:
+        """[c0, c_1x1, c_3x3, c_pool]: NB201 MFLOPs for the user's images are c0 + the sum of each op's count
+        times its c (the cell repeats, so an op costs the same on every edge; none and skip_connect cost
+        nothing), as ``nb201_params_flops``'s closed forms are for the benchmark datasets. Counted on four
+        built networks (no op, then one of each costly op) and checked on a fifth, so all 15,625 archs are
+        bounded in well under a second."""
+        if self._form is None:
+            def counted(ops):
+                return self._network_count(tuple(ops) + ("none",) * (6 - len(ops)))[1]
+
+            base = counted(())
+            form = np.array([base, *(counted((op,)) - base for op in NB201_COSTLY)])
+            check = ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3", "skip_connect", "nor_conv_3x3", "none")
+            predicted = form @ [1.0, *(sum(op == o for op in check) for o in NB201_COSTLY)]
+            if not math.isclose(predicted, counted(check), rel_tol=1e-9):  # a counter change would break the form
+                raise RuntimeError(f"NB201 FLOPs are not linear in the op counts at {self.images_info.image_size}px")
+            self._form = form
+        return self._form
 
     def _network_count(self, arch) -> tuple[float, float]:
         import torch

@@ -26,6 +26,19 @@ class SearchSpace(abc.ABC):
     # spaces (DARTS) keep a subset of the supernet's edges and cannot hold `none`
     edge_weighted = True
     arch_allows_none = True
+    # the network's height and width must be multiples of this (a stride-2 conv beside a 2x2 pooling shortcut
+    # disagrees on odd sizes): 1 for any size
+    input_multiple = 1
+
+    def check_input_size(self, hw, what: str = "your images") -> None:
+        """A one-line UserError when this space's networks cannot take ``hw`` ((height, width) or one side)."""
+        h, w = (hw, hw) if isinstance(hw, int) else hw
+        k = self.input_multiple
+        if h % k or w % k:
+            fit = "x".join(str(max(k, side // k * k)) for side in (h, w))
+            raise UserError(f"{self.name} networks take images whose height and width are multiples of {k} (each "
+                            f"reduction halves them beside a 2x2 pooling shortcut); {what} are {h}x{w}: resize or "
+                            f"crop them, e.g. to {fit}")
 
     def cell_edge_groups(self) -> list[list[int]]:
         """Supernet edge indices per cell type (decided in turn, one edge of each, by Zero-Cost-PT)."""

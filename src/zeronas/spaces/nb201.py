@@ -165,6 +165,7 @@ class NB201Supernet(NB201Network):
 @register_space
 class NB201Space(SearchSpace):
     name = "nb201"
+    input_multiple = 4  # two ResNet reductions: a stride-2 conv beside a 2x2 average pool
     ops = OPS
     edges = EDGES
     num_edges = len(EDGES)
