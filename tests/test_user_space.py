@@ -608,6 +608,27 @@ def test_your_images_of_any_shape_reach_every_proxy_or_a_one_line_refusal(tmp_pa
                     "your images are 12x10: resize or crop them, e.g. to 12x8")
 
 
+def test_a_plug_in_network_without_logits_is_probed_once_and_its_proxies_refused(tmp_path, capsys):
+    """A network ending in feature maps: proxies needing a classifier are refused for the space with its output
+    shape, the others score; a classifier of another width than num_classes is a one-line error."""
+    (tmp_path / "feat.py").write_text(DUCK.replace(
+        "return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))",
+        "return nn.Sequential(*layers)"))
+    recs = zeronas.score(["4-8-4", "8-8-8"], proxies="nwot,snip,synflow", space=f"{tmp_path / 'feat.py'}:Chain",
+                         data=(np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3), np.uint8), np.arange(8) % 2),
+                         batch_size=4)
+    by = {(r.arch, r.proxy): r for r in recs}
+    assert np.isfinite(by[("4-8-4", "nwot")].value) and np.isfinite(by[("8-8-8", "synflow")].value)
+    for arch in ("4-8-4", "8-8-8"):
+        assert by[(arch, "snip")].error == ("inapplicable: snip needs a classifier output (one tensor [batch, "
+                                            "classes]); the chain space's networks have none (output [2, 4, 8, 8])")
+    (tmp_path / "three.py").write_text(DUCK.replace("nn.Linear(c, num_classes)", "nn.Linear(c, 3)"))
+    folder = make_image_folder(tmp_path / "imgs", classes=[f"c{i}" for i in range(5)], size=(8, 8))
+    _one_line_error(["score", "--space", f"{tmp_path / 'three.py'}:Chain", "--arch", "4-8-4", "--proxies", "snip",
+                     "--data", str(folder), "--batch-size", "4"], capsys,
+                    "chain's build(arch, num_classes=5) returned a network with 3 outputs per image, not 5")
+
+
 def test_a_failed_search_leaves_no_new_empty_store(tmp_path, capsys):
     """A search that failed before storing anything left an empty store file behind; one that existed before,
     or that holds scores, is kept."""

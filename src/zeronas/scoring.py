@@ -16,7 +16,7 @@ from .data import dataset_info, load_images
 from .data.batches import make_batch
 from .data.datasets import DATASETS, ImageSet, portable_source
 from .errors import DataNotFound, UserError, exit_trapped, shown
-from .proxies.base import INAPPLICABLE, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
+from .proxies.base import INAPPLICABLE, NEEDS, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
 from .proxies.ensembles import ensemble_members
 from .proxies.plugin import distinct
@@ -118,6 +118,7 @@ class Scorer:
         self.train_steps, self.train_lr = train_steps, train_lr
         self.train_seconds = 0.0  # total fast-training time: the part of the cost that is not zero
         self.refused_on_space: dict[str, str] = {}  # proxy -> why it does not apply to this space (found once)
+        self._probed = False  # a plug-in space's network: probed on the first arch scored
         self.build_options = dict(build_options or {})
         self.images = self.heldout = None
         requested = resolve_proxies(proxies)
@@ -258,6 +259,33 @@ class Scorer:
         ctx._batches = self._batches  # batches do not depend on the architecture: share them
         return ctx
 
+    # what one probe forward tells of a plug-in space's network (its other needs its proxies find out themselves)
+    PROBED_NEEDS = ("relu", "bn", "conv_linear", "params", "classifier", "tensor_output", "any_size")
+
+    def _probe_plugin_network(self, ctx) -> None:
+        """A plug-in space's first network, probed once (``models.probe_model``): a classifier of another width
+        than ``num_classes`` is a one-line UserError (its loss would read labels against the wrong classes);
+        a proxy needing what the network lacks (a classifier output, ReLU modules, ...) is refused for the
+        space with the reason, instead of failing on every arch with a shape error."""
+        from .models import probe_model
+
+        try:
+            with exit_trapped():
+                probe = probe_model(ctx.model(), ctx.input_shape(2), ctx.device)
+        except Exception:  # noqa: BLE001  (a build or forward that fails is that arch's error record, as always)
+            return
+        if probe.classes is not None and probe.classes != self.num_classes:
+            raise UserError(f"{self.space.name}'s build(arch, num_classes={self.num_classes}) returned a network with "
+                            f"{probe.classes} outputs per image, not {self.num_classes}; size its classifier by "
+                            f"num_classes")
+        for spec in self.proxies:
+            missing = [n for n in self.PROBED_NEEDS if n in spec.needs and n not in probe.offers]
+            if missing:
+                extra = f" ({probe.output})" if {"classifier", "tensor_output"} & set(missing) else ""
+                what = "; ".join(NEEDS[m] for m in missing)
+                self.refused_on_space.setdefault(
+                    spec.name, f"{spec.name} needs {what}; the {self.space.name} space's networks have none{extra}")
+
     def score_arch(self, arch, proxies: list[ProxySpec] | list[str] | None = None,
                    weights=None) -> list[ScoreRecord]:
         """``weights``: score this network (e.g. partly trained) instead of building ``arch`` at init."""
@@ -267,6 +295,9 @@ class Scorer:
         ctx = self.context(arch)
         if weights is not None:
             ctx.use_weights(weights)
+        elif getattr(self.space, "plugin", False) and not self._probed:
+            self._probed = True
+            self._probe_plugin_network(ctx)
         arch_str, canonical = self.space.format(arch), self.space.canonical(arch)
         records = []
         specs = proxies or self.proxies
