@@ -606,3 +606,65 @@ def test_review_fixes_bench_api_and_arch_files(separable, tmp_path):
     (tmp_path / "one.txt").write_text(f"  # the best one\n{ARCH}\n")
     res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "one.txt"), "--out", str(tmp_path / "y.json")])
     assert res.exit_code == 0 and json.loads((tmp_path / "y.json").read_text())["arch"] == ARCH
+
+
+def test_export_takes_the_checkpoints_dataset_and_refuses_another(separable, tmp_path):
+    """A checkpoint's classifier and input size are its training data's: --data of another dataset exported a
+    16 px network with CIFAR-10's 10 classes (exit 0). Refused in one line; without --data the checkpoint's."""
+    train("nb201", ARCH, tmp_path / "run", epochs=1, progress=False, **TINY)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    for other in ("imagenet16-120", "cifar100"):
+        with pytest.raises(UserError, match=rf"run/checkpoint.pt was trained on cifar10, not data='{other}'; drop"):
+            export("nb201", ARCH, "torchscript", tmp_path / "m.pt", checkpoint=ckpt, data=other)
+    assert not (tmp_path / "m.pt").exists()
+    ts = torch.jit.load(str(export("nb201", ARCH, "torchscript", tmp_path / "m.pt", checkpoint=ckpt)))
+    assert ts(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert export("nb201", ARCH, "json", tmp_path / "m.json", checkpoint=ckpt, data="cifar10").exists()
+
+
+def test_untrained_exports_are_seeded_and_the_json_recipe_rebuilds_the_same_weights(tmp_path):
+    x = torch.randn(2, 3, 32, 32)
+    outs = [torch.jit.load(str(export("nb201", ARCH, "torchscript", tmp_path / f"{name}.pt", seed=seed)))(x)
+            for name, seed in (("a", 0), ("b", 0), ("c", 1))]
+    assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
+    desc = json.loads(export("nb201", ARCH, "json", tmp_path / "m.json", seed=0).read_text())
+    assert desc["seed"] == 0 and not desc["trained"]
+    scope = {"zeronas": zn, "arch": desc["arch"], "build": desc["build"]}
+    exec(desc["rebuild"], scope)  # noqa: S102  (the recipe exactly as a user would run it)
+    assert torch.equal(scope["net"].eval()(x), outs[0])
+
+
+def test_export_replaces_only_an_export_of_its_format(tmp_path):
+    """A re-export replaces the model file; a search's result.json, a link or a device at --out was replaced
+    silently (as root, /dev/full became a regular file). Refused in one line, the file unchanged."""
+    for fmt, name in (("json", "m.json"), ("torchscript", "m.pt")):
+        export("nb201", ARCH, fmt, tmp_path / name)
+        export("nb201", ARCH, fmt, tmp_path / name)  # again: replaced
+    (tmp_path / "result.json").write_text('{"arch": "x"}')
+    with pytest.raises(UserError, match=r"result.json' exists and is not a json export \(it would be lost\)"):
+        export("nb201", ARCH, "json", tmp_path / "result.json")
+    assert (tmp_path / "result.json").read_text() == '{"arch": "x"}'
+    (tmp_path / "link.json").symlink_to(tmp_path / "m.json")
+    with pytest.raises(UserError, match=r"link.json' is a symbolic link"):
+        export("nb201", ARCH, "json", tmp_path / "link.json")
+    (tmp_path / "notes.pt").write_text("my notes")
+    with pytest.raises(UserError, match="is not a torchscript export"):
+        export("nb201", ARCH, "torchscript", tmp_path / "notes.pt")
+
+
+def test_train_refuses_what_it_would_record_unused_and_keeps_one_test_set(separable, tmp_path):
+    """DARTS-only options on NB201 were recorded as applied and changed nothing; --cutout the image's size
+    blanked every image; a resume with another --test-subset scored epochs on different sets; a run stopped by
+    max_epochs_this_run looked finished."""
+    for opt in ({"auxiliary_weight": 0.5}, {"drop_path_prob": 0.3}):
+        with pytest.raises(UserError, match="is a DARTS network's .* the nb201 network has none"):
+            train("nb201", ARCH, tmp_path / "x", epochs=1, progress=False, **TINY, **opt)
+    with pytest.raises(UserError, match="cutout=32 covers the whole 32 px image; give less than 32"):
+        train("nb201", ARCH, tmp_path / "x", epochs=1, progress=False, cutout=32, **TINY)
+    assert not (tmp_path / "x").exists()
+    s = train("nb201", ARCH, tmp_path / "r", epochs=2, progress=False, test_subset=64, max_epochs_this_run=1, **TINY)
+    assert s["finished"] is False and "unfinished: 1 of 2 epochs; rerun the same command to go on" in s["notes"]
+    with pytest.raises(UserError, match="differs in test_subset"):
+        train("nb201", ARCH, tmp_path / "r", epochs=2, progress=False, test_subset=8, **TINY)
+    s = train("nb201", ARCH, tmp_path / "r", epochs=2, progress=False, test_subset=64, **TINY)
+    assert s["finished"] is True and s["test_images"] == 64 and not any("unfinished" in n for n in s["notes"])

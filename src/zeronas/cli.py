@@ -794,7 +794,8 @@ def train(
                                        "600-epoch recipe, nb201 = NAS-Bench-201 200-epoch recipe).")] = "nb201",
     arch: ArchOpt = None,
     arch_file: ArchFileOpt = None,
-    index: IndexOpt = None,
+    index: Annotated[int | None, typer.Option(help="Row of NB201's benchmark table instead of --arch (train has "
+                                              "the recipes of nb201 and darts; darts has no table).")] = None,
     out: Annotated[Path, typer.Option(help="Run folder: checkpoint.pt, log.jsonl, curve.png, summary.json. "
                                       "Rerunning into the same folder resumes from the last epoch.")] = Path(
         "runs/train"),
@@ -881,9 +882,12 @@ def export_cmd(
                                             "write that model file into.", show_default=False)] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Export the trained weights of this 'zeronas train' "
                                                     "checkpoint.pt.")] = None,
-    data: Annotated[str, typer.Option(help="Dataset: sets the classes and input size.")] = "cifar10",
+    data: Annotated[str | None, typer.Option(help="Dataset: sets the classes and input size (default: the "
+                                             "checkpoint's, else cifar10).", show_default=False)] = None,
     channels: Annotated[int | None, typer.Option("--C", help="Channels (default: the training recipe's).")] = None,
     cells: Annotated[int | None, typer.Option("--N", help="Cells (default: the training recipe's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the untrained weights (without --checkpoint): the same seed "
+                                      "exports the same network.")] = 0,
     data_dir: DataDir = None,
 ):
     """Export an architecture as JSON, a TorchScript module or an ONNX model."""
@@ -894,7 +898,7 @@ def export_cmd(
         from .export import SUFFIXES
 
         out = Path(f"runs/export/model{SUFFIXES.get(format, ('',))[0]}")
-    path = export(sp, a, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells)
+    path = export(sp, a, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells, seed=seed)
     console.print(f"wrote {path} ({format})")
 
 

@@ -26,19 +26,24 @@ SUFFIXES = {"json": (".json",), "torchscript": (".pt", ".pth", ".ts", ".torchscr
 
 
 @api("export")
-def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None, data: str = "cifar10",
-           C: int | None = None, N: int | None = None) -> Path:
+def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None,
+           data: str | None = None, C: int | None = None, N: int | None = None, seed: int = 0) -> Path:
     """``zeronas.export(space, arch, format, out, ...)``, the ``zeronas export`` verb: write ``arch`` (an arch
     string or the space's native value) of ``space`` (a name or a space object) as ``format``: ``json`` (the
     arch string, its canonical key and the build options: ``sp.build(sp.parse(arch), **build)`` with
     ``sp = zeronas.space(name)`` rebuilds it, its ``rebuild`` field says so),
     ``torchscript`` or ``onnx`` (a module traced in eval mode on a ``data``-sized input, 1x3xHxW).
     ``out``: a file, or a folder that receives ``model.json`` / ``model.pt`` / ``model.onnx``; written
-    atomically. ``checkpoint``: a ``zeronas train`` checkpoint whose trained weights are exported (its build
-    options are used); else the network is untrained, built with ``C`` / ``N`` or the width and depth of the
-    space's training recipe (with a checkpoint, ``C`` / ``N`` may only repeat its own).
+    atomically; an existing file is replaced only when it is an export of this format (never a link, a device
+    or another kind of file). ``checkpoint``: a ``zeronas train`` checkpoint whose trained weights are exported
+    (its build options and dataset are used; ``data`` may only repeat its dataset); else the network is
+    untrained, its weights drawn under ``seed`` (the same seed, the same weights: the JSON's ``rebuild``
+    recipe seeds alike), built with ``C`` / ``N`` or the width and depth of the space's training recipe (with
+    a checkpoint, ``C`` / ``N`` may only repeat its own). ``data``: the dataset whose classes and image size
+    the network takes (default: the checkpoint's, else cifar10).
     Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
-    another format, a checkpoint of another arch or space, or an ONNX export without the onnx package."""
+    another format, an --out that is not replaceable, a checkpoint of another arch, space or dataset, or an
+    ONNX export without the onnx package."""
     from .data import dataset_info
     from .spaces.base import resolve as resolve_space
     from .train import RECIPES, recipe_for
@@ -54,7 +59,19 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
                         f"was given: name it *{SUFFIXES[fmt][0]} or pass --format {claimed}")
     space = resolve_space(space)
     arch = space.coerce(arch)
-    info = dataset_info(data)
+    ckpt = None
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        if not path.exists():
+            raise UserError(f"checkpoint {path} does not exist; give the checkpoint.pt that 'zeronas train' wrote")
+        ckpt = read_checkpoint(path, fix="give the checkpoint.pt that 'zeronas train' wrote")
+        trained_on = ckpt["identity"].get("data")
+        if data is not None and trained_on is not None and dataset_info(data).name != dataset_info(trained_on).name:
+            # its classifier and the input size it was trained at are the trained data's
+            raise UserError(f"{path} was trained on {trained_on}, not --data {data}; drop --data (the "
+                            "checkpoint's is used)")
+        data = data or trained_on
+    info = dataset_info(data or "cifar10")
     plugin = getattr(space, "plugin", False)  # a user's space: its build takes the class count only
     if plugin and (C is not None or N is not None):
         raise UserError(f"--C/--N set the channels and cells of the built-in cell spaces; the plug-in space "
@@ -68,11 +85,7 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
         build = {"num_classes": info.num_classes, **{k: v for k, v in (("C", C), ("N", N)) if v is not None}}
         space.build(arch, **build)  # refuses a --C/--N it does not take, in one line, before anything is written
     state = None
-    if checkpoint is not None:
-        path = Path(checkpoint)
-        if not path.exists():
-            raise UserError(f"checkpoint {path} does not exist; give the checkpoint.pt that 'zeronas train' wrote")
-        ckpt = read_checkpoint(path, fix="give the checkpoint.pt that 'zeronas train' wrote")
+    if ckpt is not None:
         ident = ckpt["identity"]
         if ident["space"] != space.name or ident["arch"] != space.format(arch):
             raise UserError(f"{path} holds {ident['space']} arch {ident['arch']!r}, not the one given; "
@@ -85,11 +98,12 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
                             "(the checkpoint's are used)")
         state = {k: v for k, v in ckpt["model"].items() if not k.startswith("auxiliary_head")}
     out = Path(out)
+    _check_replaceable(out, fmt)
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
     existed = out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _write(space, arch, fmt, out, build, state, info, plugin, checkpoint)
+        return _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed)
     except BaseException:  # nothing half-written is left: the new file, and the folders made for it
         if not existed:
             out.unlink(missing_ok=True)
@@ -99,12 +113,37 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
         raise
 
 
-def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint) -> Path:
+def _check_replaceable(out: Path, fmt: str) -> None:
+    """A one-line UserError unless ``out`` is absent or a regular file holding an export of ``fmt`` (a re-export
+    replaces it): a link, a device, a folder or another kind of file (a search's result.json) is never
+    replaced."""
+    if out.is_symlink() or (out.exists() and not out.is_file()):
+        what = "a symbolic link" if out.is_symlink() else "not a regular file"
+        raise UserError(f"--out {str(out)!r} is {what}; export writes a new regular file: give another path")
+    if not out.exists():
+        return
+    try:
+        with out.open("rb") as f:
+            head = f.read(4096)
+    except OSError as exc:
+        raise UserError(f"--out {str(out)!r} cannot be read ({exc.strerror}); give another path") from None
+    ours = (b'"rebuild"' in head if fmt == "json" else head.startswith(b"PK\x03\x04") if fmt == "torchscript"
+            else head[:1] == b"\x08")  # a zip (TorchScript archive); ONNX's ModelProto opens with ir_version
+    if not ours:
+        raise UserError(f"--out {str(out)!r} exists and is not a {fmt} export (it would be lost); give another path "
+                        f"or remove it")
+
+
+def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed) -> Path:
     if fmt == "json":
         key = space.source if plugin else space.name
+        seeded = "" if state is not None else f"torch.manual_seed({seed}); "  # untrained: the same weights
         desc = {"space": space.name, "arch": space.format(arch), "canonical": space.canonical(arch), "build": build,
-                "rebuild": f"sp = zeronas.space({key!r}); net = sp.build(sp.parse(arch), **build)",
+                "rebuild": f"import torch; {seeded}sp = zeronas.space({key!r}); net = sp.build(sp.parse(arch), "
+                           "**build)",
                 "trained": state is not None}
+        if state is None:
+            desc["seed"] = seed
         if plugin:
             desc.update(space_source=space.source, input_size=info.image_size)
         if state is not None:  # which weights: the JSON alone rebuilds the network, these load into it
@@ -115,7 +154,9 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint) -> Pat
         with atomic_path(out) as tmp:  # a kill never leaves half a file at --out
             tmp.write_text(json.dumps(desc, indent=1))
         return out
-    model = space.build(arch, **build)
+    with torch.random.fork_rng(devices=[]):  # untrained weights drawn under the seed, as the JSON recipe does
+        torch.manual_seed(seed)
+        model = space.build(arch, **build)
     if state is not None:
         try:
             model.load_state_dict(state)

@@ -55,6 +55,9 @@ class Recipe:
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
+DARTS_ONLY = ("auxiliary_weight", "drop_path_prob")  # recipe fields only a DARTS network reads
+DARTS_ONLY_SPACES = ("darts",)
+
 RECIPES = {
     # DARTS train.py: batch 96, SGD 0.025 cosine to 0, momentum 0.9, wd 3e-4, 600 epochs, cutout 16,
     # auxiliary 0.4, drop-path 0.2, grad clip 5, C=36, 20 cells
@@ -302,6 +305,11 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     arch = space.coerce(arch)
     arch_text = space.format(arch)
     recipe = recipe_for(space.name).replace(**overrides)
+    darts_only = [k for k in DARTS_ONLY if overrides.get(k) and space.name not in DARTS_ONLY_SPACES]
+    if darts_only:  # NB201's network has no auxiliary head and no drop-path: the value would be recorded, unused
+        flag = "--" + darts_only[0].replace("_", "-")
+        raise UserError(f"{flag} is a DARTS network's (its auxiliary head, drop-path); the {space.name} network has "
+                        f"none, so it would change nothing: drop {flag}")
     if recipe.epochs < 1 or recipe.batch_size < 1 or recipe.lr <= 0:
         raise UserError("--epochs and --batch-size must be at least 1 and --lr positive")
     if recipe.lr_min > recipe.lr:  # the cosine schedule would raise the rate over the run
@@ -312,6 +320,9 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     device = resolve_device(device)
 
     info = dataset_info(data)
+    if recipe.cutout >= info.image_size:  # its square, centred anywhere, would blank the whole image
+        raise UserError(f"--cutout {recipe.cutout} covers the whole {info.image_size} px image; give less than "
+                        f"{info.image_size} (DARTS uses 16 on 32 px CIFAR-10), or 0 for none")
     build = network_options(space.name, info.num_classes, recipe)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -319,6 +330,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     opt = make_optimizer(model, recipe)
     identity = {"space": space.name, "arch": arch_text, "build": build, "data": data,
                 "train_subset": train_subset, "seed": seed}
+    if test_subset is not None:  # the images every epoch is evaluated on: one set per run (absent: old keys)
+        identity["test_subset"] = test_subset
     if time_limit is not None:
         identity["time_limit"] = time_limit
     start, log = 0, []
@@ -433,8 +446,12 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     finally:
         if bar is not None:
             bar.stop()
-    summary = {**identity, "notes": notes, "recipe": dataclasses.asdict(recipe),
-               "epochs_done": log[-1]["epoch"] if log else 0,
+    done = log[-1]["epoch"] if log else 0
+    finished = done >= recipe.epochs or bool(log and log[-1].get("stopped_early"))
+    if not finished:  # --max-epochs-this-run: said, so a partial result is not read as the run's
+        notes = [*notes, f"unfinished: {done} of {recipe.epochs} epochs; rerun the same command to go on"]
+    summary = {**identity, "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished,
+               "epochs_done": done,
                "final": log[-1] if log else None, "device": str(device),
                "train_images": len(ytr), "test_images": len(yte), "fidelity": train_set.fidelity,
                "train_images_per_epoch": steps_per_epoch * recipe.batch_size,
