@@ -178,7 +178,21 @@ def test_merge_refuses_foreign_damaged_or_edited_files(tmp_path):
     bad_value.write_text(text.replace(",0.30000000000000004,ok,", ",zero,ok,"))
     with pytest.raises(UserError, match="row 2 is malformed"):
         dst.merge(bad_value)
+    # a plausible edit of a value, an arch, a canonical key, a proxy or a space: each row's digest refuses it
+    header, first, *rest = text.splitlines(keepends=True)
+    for old, new in ((",0.30000000000000004,ok,", ",1.0,ok,"), ("nb201,a,arch-a,nwot", "nb201,a,arch-b,nwot"),
+                     ("nb201,a,arch-a,nwot", "nb201,xyz,arch-a,nwot"),
+                     ("nb201,a,arch-a,nwot", "nb201,a,arch-a,nosuchproxy"),
+                     ("nb201,a,arch-a,nwot", "nb999,a,arch-a,nwot")):
+        assert old in first, first
+        edited.write_text(header + first.replace(old, new) + "".join(rest))
+        with pytest.raises(UserError, match=r"edited.csv: row 2: its contents do not match its row_sha256"):
+            dst.merge(edited)
     assert dst.count() == 0  # nothing half-merged from a refused file
+    # an export written before the digest column existed is read as it is
+    old_format = tmp_path / "old.csv"
+    old_format.write_text("".join(line.rsplit(",", 1)[0] + "\n" for line in text.splitlines()))
+    assert dst.merge(old_format) == (5, 5)
 
 
 def test_summary_counts_by_status_and_report_cli(tmp_path):
@@ -550,7 +564,7 @@ def test_merge_refuses_bad_rows_naming_file_row_and_column_and_writes_nothing(tm
     short = tmp_path / "short.csv"
     lines = good.read_text().splitlines(keepends=True)
     short.write_text("".join(lines[:3]) + lines[3].rsplit(",", 4)[0] + "\n" + "".join(lines[4:]))
-    with pytest.raises(UserError, match=r"row 4 has 7 cells, the header has 11"):
+    with pytest.raises(UserError, match=r"row 4 has 8 cells, the header has 12"):
         dst.merge(short)
     cut = tmp_path / "cut.csv.gz"
     import gzip

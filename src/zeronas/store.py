@@ -52,6 +52,9 @@ KEY = ("space", "canonical", "proxy", "protocol_hash")
 # the protocol's JSON travels with each row, so an export loads into any store losslessly (``Store.merge``)
 EXPORT_COLUMNS = ["space", "canonical", "arch", "proxy", "protocol_hash", "value", "status", "seconds", "created",
                   "error", "protocol"]
+# each exported row's digest of its contents: merge refuses a row edited after export (files written before
+# the column existed carry none and are read as they are)
+ROW_DIGEST = "row_sha256"
 EXPORT_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 NON_FINITE = ("nan", "inf", "-inf")
 
@@ -517,12 +520,13 @@ class Store:
         (``.parquet``, needs pandas and pyarrow). ``Store.merge`` reads any of them back."""
         path = Path(path)
         suffix = _export_suffix(path)
-        rows = self.export_rows(protocol_hashes)
+        rows = [{**r, ROW_DIGEST: row_digest(r)} for r in self.export_rows(protocol_hashes)]
+        columns = [*EXPORT_COLUMNS, ROW_DIGEST]
         if suffix == ".parquet":
             try:
                 import pandas as pd
 
-                frame = pd.DataFrame(rows, columns=EXPORT_COLUMNS)
+                frame = pd.DataFrame(rows, columns=columns)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(path) as tmp:  # a crash mid-write never leaves a truncated export
                     frame.to_parquet(tmp)
@@ -536,7 +540,7 @@ class Store:
             with atomic_path(path) as tmp, open(tmp, "wb") as raw:
                 binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if suffix == ".csv.gz" else raw
                 with io.TextIOWrapper(binary, encoding="utf-8", newline="") as f:
-                    w = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+                    w = csv.DictWriter(f, fieldnames=columns)
                     w.writeheader()
                     w.writerows(rows)
         except OSError as exc:
@@ -592,6 +596,15 @@ def read_merge_source(source: str | Path) -> tuple[list[dict], dict]:
             other.close()
         fix = "repair or delete that row in the source store, or merge an export instead"
     return rows, _check_rows(source, rows, fix)
+
+
+def row_digest(r: dict) -> str:
+    """16 hex digits of sha256 over a score row's contents (key, arch, value, status, seconds, created, error):
+    what an export writes per row and a merge checks. A value that is not 'ok' is implied by its status."""
+    value = repr(float(r["value"])) if r["status"] == "ok" and r["value"] is not None else None
+    parts = [r["space"], r["canonical"], r["arch"], r["proxy"], r["protocol_hash"], value, r["status"],
+             repr(float(r["seconds"])), repr(float(r["created"])), r["error"] or None]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
 def _label(r: dict) -> str:
@@ -660,6 +673,9 @@ def _check_rows(source, rows: list[dict], fix: str) -> dict[str, str]:
             raise UserError(f"{source}: {_label(r)} repeats the key (space, canonical, proxy, protocol_hash) of "
                             f"{_label(first[key])}; a store holds one score per key: {fix}")
         first[key] = r
+        if r.get("_digest") and r["_digest"] != row_digest(r):
+            raise UserError(f"{source}: {_label(r)}: its contents do not match its {ROW_DIGEST} (edited or "
+                            f"corrupt); export the scores again")
     return protocols
 
 
@@ -728,7 +744,7 @@ def _read_export(path: Path) -> list[dict]:
             error = r["error"]
             rows.append({**{k: r[k] for k in ("space", "canonical", "arch", "proxy", "protocol_hash", "protocol")},
                          **values, "status": status, "error": None if error in (None, "") else str(error),
-                         "_row": line})
+                         "_row": line, "_digest": r.get(ROW_DIGEST) or None})
         except (TypeError, ValueError) as exc:
             raise UserError(f"{path}: row {line} is malformed (column {column!r}: {exc}); the file is damaged, "
                             f"export it again") from None
