@@ -360,6 +360,12 @@ def test_a_result_json_of_several_runs_is_read_as_its_runs(tmp_path):
     (tmp_path / "bad.json").write_text('[{"arch": 3}]')
     res = runner.invoke(app, ["score", "--arch-file", str(tmp_path / "bad.json"), "-p", "params"])
     assert "is not a result.json with an \"arch\" field" in str(res.exception)
+    # score's scores.json (a row per arch x proxy, no seeds): each arch once, said as architectures
+    res = runner.invoke(app, ["score", "--arch-file", str(tmp_path / "result.json"), "-p", "params,flops",
+                              "--data", "none", "--out", str(tmp_path / "s")])
+    res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "s" / "scores.json"), "--out",
+                              str(tmp_path / "m.json")])
+    assert "scores.json' holds 2 architectures; pass the one you want with --arch" in str(res.exception)
 
 
 def test_darts_supernet_search_without_a_size_says_it_takes_hours(monkeypatch):

@@ -675,12 +675,15 @@ def test_min_batch_is_declared_and_enforced_before_any_work(fake_images):
         return str(err.value)
 
     msg = refused("nwot", batch_size=1)
-    assert msg.startswith("proxy nwot needs --batch-size >= 2 (got 1) because the kernel compares")
+    assert msg.startswith("proxy nwot needs a batch of at least 2 images (got --batch-size 1) because the kernel "
+                          "compares")
     assert "more proxies" in refused("all", batch_size=1)
-    assert "--set ntk_cond.batch_size >= 2" in refused("ntk_cond", batch_size=8,
-                                                        options={"ntk_cond": {"batch_size": 1}})
-    assert "--set swap.samples >= 2" in refused("swap", batch_size=8, options={"swap": {"samples": 1}})
-    assert "--set zico.num_batches >= 2" in refused("zico", batch_size=8, options={"zico": {"num_batches": 1}})
+    assert "needs a batch of at least 2 images (got --set ntk_cond.batch_size=1)" in refused(
+        "ntk_cond", batch_size=8, options={"ntk_cond": {"batch_size": 1}})
+    assert "needs a batch of at least 2 images (got --set swap.samples=1)" in refused(
+        "swap", batch_size=8, options={"swap": {"samples": 1}})
+    assert "needs its option num_batches at least 2 (got --set zico.num_batches=1)" in refused(
+        "zico", batch_size=8, options={"zico": {"num_batches": 1}})
     # proxies defined for one sample run with one
     recs = zn.Scorer("nb201", "params,snip,synflow", images=fake_images, batch_size=1,
                      build_options=SMALL).score_arch(BEST)

@@ -681,3 +681,15 @@ def test_a_full_disk_under_the_store_is_said_as_such():
     err = _db_failure("runs/z.db", sqlite3.OperationalError("database or disk is full"))
     assert str(err) == ("store runs/z.db could not grow (database or disk is full): free space on its disk, then "
                         "rerun (what it holds is kept), or pass another --store")
+
+
+def test_merge_and_report_in_python_refuse_missing_sources_and_stores_in_one_line(tmp_path):
+    import zeronas as zn
+
+    for call in (lambda: zn.merge(None, store=tmp_path / "m.db"), lambda: zn.merge([], store=tmp_path / "m.db")):
+        with pytest.raises(UserError, match=r"^merge needs one or more sources: a store \(path or URL\) or an"):
+            call()
+    for call in (lambda: zn.report(store=None), lambda: zn.merge([tmp_path / "a.csv"], store=None)):
+        with pytest.raises(UserError, match=r"^store= is empty; give an SQLite file path or a database URL"):
+            call()
+    assert not (tmp_path / "m.db").exists()

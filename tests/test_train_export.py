@@ -668,3 +668,22 @@ def test_train_refuses_what_it_would_record_unused_and_keeps_one_test_set(separa
         train("nb201", ARCH, tmp_path / "r", epochs=2, progress=False, test_subset=8, **TINY)
     s = train("nb201", ARCH, tmp_path / "r", epochs=2, progress=False, test_subset=64, **TINY)
     assert s["finished"] is True and s["test_images"] == 64 and not any("unfinished" in n for n in s["notes"])
+
+
+def test_bench_keys_a_set_of_proxies_not_their_order_and_names_its_own_batch_option(separable, tmp_path):
+    """The same proxies in another order retrained every arch under a second key; bench's proxy batch is
+    --proxy-batch, not the training --batch-size the message named."""
+    from zeronas.benchmarks.training_states import DEFAULT_PROXIES, canonical_proxies
+
+    assert canonical_proxies(["das", "nwot", "params", "das"]) == ["nwot", "das", "params"]
+    assert canonical_proxies(reversed(DEFAULT_PROXIES)) == list(DEFAULT_PROXIES)  # the default keeps its keys
+    kw = dict(sample=3, epochs=1, store=tmp_path / "b.db", train_subset=None, test_subset=64, batch_size=64, C=4,
+              N=1)
+    zn.bench.build(proxies="params,nwot", **kw)
+    again = zn.bench.build(proxies=["nwot", "params"], **kw)
+    assert again["trained_now"] == 0
+    with pytest.raises(UserError, match=r"needs a batch of at least 2 images \(got proxy_batch=1\)"):
+        zn.bench.build(proxies="nwot", proxy_batch=1, **kw)
+    res = runner.invoke(app, ["bench", "build", "--sample", "3", "--proxies", "nwot", "--proxy-batch", "1",
+                              "--store", str(tmp_path / "c.db")])
+    assert "(got --proxy-batch 1)" in str(res.exception)

@@ -243,3 +243,9 @@ def test_values_that_are_not_one_number_are_named_by_their_type(tmp_path):
     assert recs[2].value == 1.0
     with pytest.raises(UserError, match="defines notfn as an int, not a function"):
         zn.score([BEST], [f"{tmp_path}/shapes.py:notfn"], data="none")
+
+
+def test_one_infinity_everywhere_is_said_to_rank_nothing(tmp_path):
+    (tmp_path / "inf.py").write_text("def minus(model, x, y):\n    return float('-inf')\n\n\nminus.data = 'noise'\n")
+    res = zn.correlate(proxies=f"{tmp_path}/inf.py:minus", sample=4, store=tmp_path / "s.db")
+    assert any("inf.py:minus gave one value (-inf) on all 4 archs" in n for n in res.meta["notes"])

@@ -1110,6 +1110,9 @@ def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
     from rich.text import Text
 
     console.print(f"looked in: {paths.searched(data_dir)}")
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        err_console.print(f"[yellow]note:[/] --data-dir {data_dir} is not a folder (it does not exist?): nothing "
+                          "was found there", highlight=False)
     damaged: list[str] = []
     table = Table()
     table.add_column("what")

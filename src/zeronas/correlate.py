@@ -111,7 +111,7 @@ DEFAULT_SAMPLE = 1000
 
 def _constant_note(proxy: str, col: np.ndarray, truth: np.ndarray) -> str:
     """Why a proxy with values has no correlation: it gave one value to every arch that has ground truth."""
-    kept = col[np.isfinite(col) & ~np.isnan(truth)]
+    kept = col[~np.isnan(col) & ~np.isnan(truth)]  # +-inf included: one infinity everywhere ranks none either
     value = f"{kept[0]:.6g}" if kept.size else "its value"
     return (f"{proxy} gave one value ({value}) on all {kept.size} archs, so it ranks none above another: its "
             f"correlations are undefined (NaN); check that it depends on the network")

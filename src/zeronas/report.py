@@ -17,7 +17,9 @@ def report(store="runs/zeronas.db", export: str | Path | None = None) -> dict:
     ``zeronas.merge`` loads into any store. Errors: UserError (one line) for a missing store, a file that is no
     store, or an export that cannot be written."""
     from .store import Store
+    from .validation import _store
 
+    _store("store=", store)  # None too (the keyword checks skip None, which means 'not given' elsewhere)
     db = Store(store, create=False)
     try:
         out = {"store": str(store), "scores": db.count(), "integrity": db.integrity(), "rows": db.summary()}
@@ -35,8 +37,14 @@ def merge(sources, store="runs/zeronas.db") -> list[dict]:
     kept (writers never overwrite), so a rerun adds nothing twice and a killed merge resumes. ``sources``: one
     path or a list. Every source is read and checked before the store is touched. Returns one
     ``{"source", "read", "new"}`` per source. Errors: UserError (one line) for a missing or malformed source."""
+    from .errors import UserError
     from .store import Store, read_merge_source
+    from .validation import _store
 
+    _store("store=", store)
+    if sources is None or (isinstance(sources, (list, tuple)) and not sources):
+        raise UserError("merge needs one or more sources: a store (path or URL) or an export file (.csv, .csv.gz, "
+                        ".parquet from report(export=...))")
     sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
     checked = [(str(src), read_merge_source(str(src))) for src in sources]
     db = Store(store)

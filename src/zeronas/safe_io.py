@@ -22,6 +22,7 @@ import contextlib
 import os
 import pickle
 import re
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -174,7 +175,8 @@ def safe_torch_load(path: str | os.PathLike, *, what: str, fix: str, extra_globa
     else:
         scope = contextlib.nullcontext()
     try:
-        with scope:
+        with scope, warnings.catch_warnings():  # (a TorchScript archive warns before it is refused: said below)
+            warnings.filterwarnings("ignore", category=UserWarning, module="torch")
             return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{path} does not exist; {fix}") from None

@@ -101,7 +101,7 @@ class Scorer:
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
                  images=None, heldout=None, stand_in: bool = True, train_steps: int = 0, train_lr: float = 0.1,
-                 isomorph_member: str = "asked"):
+                 isomorph_member: str = "asked", batch_flag: str = "--batch-size"):
         self.space = resolve_space(space)
         if not isinstance(isomorph_member, str) or isomorph_member not in ISOMORPH_MEMBERS:
             raise UserError(f"unknown isomorph member rule {isomorph_member!r}; choose one of: "
@@ -204,7 +204,8 @@ class Scorer:
                 checked[name][opt] = _checked_option(spec, opt, value)
         self.options = {p.name: {**p.defaults, **checked.get(p.name, {})} for p in self.proxies}
         # each proxy's smallest batch (and other bounds) from its definition, before any work is done
-        problems = [why for p in self.proxies if (why := p.check_options(self.options[p.name], batch_size))]
+        problems = [why for p in self.proxies if (why := p.check_options(self.options[p.name], batch_size,
+                                                                          batch_flag))]
         if problems:
             more = f" (and {len(problems) - 1} more proxies)" if len(problems) > 1 else ""
             raise UserError(problems[0] + more)

@@ -663,11 +663,11 @@ def _check_rows(source, rows: list[dict], fix: str) -> dict[str, str]:
         if r["protocol_hash"] not in protocols:
             if protocol_hash(proto) != r["protocol_hash"]:
                 raise UserError(f"{source}: {_label(r)}: protocol {r['protocol_hash']} does not match its JSON "
-                                f"(edited or corrupt); export the scores again")
+                                f"(edited or corrupt); {fix}")
             protocols[r["protocol_hash"]] = _protocol_json(proto)
         elif _protocol_json(proto) != protocols[r["protocol_hash"]]:
             raise UserError(f"{source}: {_label(r)}: protocol {r['protocol_hash']} does not match its JSON "
-                            f"(edited or corrupt); export the scores again")
+                            f"(edited or corrupt); {fix}")
         key = tuple(r[k] for k in KEY)
         if key in first:
             raise UserError(f"{source}: {_label(r)} repeats the key (space, canonical, proxy, protocol_hash) of "

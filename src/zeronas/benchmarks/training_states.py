@@ -30,14 +30,24 @@ def bench_protocol(space, *, proxies, epochs, data, train_subset, test_subset, b
                                            auxiliary_weight=0.0, drop_path_prob=0.0)
     return {"bench": "training-states", "space": space.name, "data": data, "train_subset": train_subset,
             "test_subset": test_subset, "seed": seed, "recipe": dataclasses.asdict(recipe),
-            "proxies": list(proxies), "proxy_batch": proxy_batch, "fidelity": fidelity,
+            "proxies": canonical_proxies(proxies), "proxy_batch": proxy_batch, "fidelity": fidelity,
             "torch": torch.__version__}
+
+
+DEFAULT_PROXIES = ("nwot", "das", "das_d", "das_na")
+
+
+def canonical_proxies(proxies) -> list[str]:
+    """The proxies in one order whatever order they were asked in (the default's own order first, as its
+    stores were keyed, then the rest by name), repeats dropped: the same set, the same bench key."""
+    names = list(dict.fromkeys(proxies))
+    return sorted(names, key=lambda n: (DEFAULT_PROXIES.index(n) if n in DEFAULT_PROXIES else len(DEFAULT_PROXIES), n))
 
 
 DEFAULT_N = {"nb201": 1, "darts": 5}  # DARTS needs N >= 3 for a normal cell; 5 as its reduced searches use
 
 
-def build(space, archs, store, *, proxies=("nwot", "das", "das_d", "das_na"), epochs=3, data="cifar10",
+def build(space, archs, store, *, proxies=DEFAULT_PROXIES, epochs=3, data="cifar10",
           data_dir=None, train_subset=2048, test_subset=1000, batch_size=128, lr=0.1, C=8, N=None, seed=0,
           proxy_batch=64, device="cpu", progress=True) -> dict:
     """Train and measure every arch in ``archs`` (skipping those already in ``store``); returns a summary
@@ -57,7 +67,8 @@ def build(space, archs, store, *, proxies=("nwot", "das", "das_d", "das_na"), ep
     recipe = recipe_for(space.name).replace(**proto["recipe"])
     phash = protocol_hash(proto)
     # proxies score batches of the same training images the networks learn from
-    scorer = Scorer(space, list(proxies), images=train_set, batch_size=proxy_batch, seed=seed, device=device,
+    scorer = Scorer(space, proto["proxies"], images=train_set, batch_size=proxy_batch, batch_flag="--proxy-batch",
+                    seed=seed, device=device,
                     build_options={"C": C, "N": N})
     if archs:  # a width or depth the space refuses (DARTS N < 3) is refused before the store exists
         space.build(space.coerce(archs[0]), C=C, N=N)

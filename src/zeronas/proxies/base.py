@@ -116,16 +116,18 @@ class ProxySpec:
         own = options.get(self.batch_option) if self.batch_option else None
         return batch_size if own is None else own
 
-    def check_options(self, options: dict, batch_size: int) -> str | None:
-        """Why these settings cannot give a defined value (one line), or None when they can."""
+    def check_options(self, options: dict, batch_size: int, batch_flag: str = "--batch-size") -> str | None:
+        """Why these settings cannot give a defined value (one line), or None when they can. ``batch_flag``:
+        the option that set ``batch_size`` where it was given (``bench build``'s is --proxy-batch)."""
         used = self.batch_used(options, batch_size)
         if used < self.min_batch:
-            flag = f"--set {self.name}.{self.batch_option}" if self.batch_option else "--batch-size"
-            return f"proxy {self.name} needs {flag} >= {self.min_batch} (got {used}) because {self.min_batch_why}"
+            got = f"--set {self.name}.{self.batch_option}={used}" if self.batch_option else f"{batch_flag} {used}"
+            return (f"proxy {self.name} needs a batch of at least {self.min_batch} images (got {got}) "
+                    f"because {self.min_batch_why}")
         for opt, (low, why) in self.min_options.items():
             if options.get(opt) is not None and options[opt] < low:
-                return (f"proxy {self.name} needs --set {self.name}.{opt} >= {low} (got {options[opt]}) "
-                        f"because {why}")
+                return (f"proxy {self.name} needs its option {opt} at least {low} (got --set "
+                        f"{self.name}.{opt}={options[opt]}) because {why}")
         return None
 
 

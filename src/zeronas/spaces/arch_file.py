@@ -37,7 +37,9 @@ def read_arch(space, path: str | os.PathLike, *, api: bool = False) -> Any:
     several = "read them all with archs_from_file()" if api else ""
     if runs is not None and len(runs) > 1:
         seeds = ", ".join(str(seed) for seed, _ in runs)
-        raise UserError(f"arch file {str(path)!r} holds {len(runs)} search runs (seeds {seeds}); " + (
+        what = (f"{len(runs)} search runs (seeds {seeds})" if any(seed is not None for seed, _ in runs)
+                else f"{len(runs)} architectures")
+        raise UserError(f"arch file {str(path)!r} holds {what}; " + (
             several or f"pass the one you want with --arch instead of --arch-file, e.g. --arch "
                        f"{shlex.quote(runs[0][1])}"))
     found = _archs(space, path, text, runs, api)
@@ -87,6 +89,8 @@ def _result_archs(path: Path, text: str) -> list[tuple] | None:
     try:
         doc = json.loads(text)
         found = [(r.get("seed"), r["arch"]) for r in (doc if isinstance(doc, list) else [doc])]
+        if all(isinstance(r, dict) and "proxy" in r for r in doc if isinstance(doc, list)):  # score's scores.json:
+            found = list(dict.fromkeys(found))  # a row per arch x proxy, each arch once
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
         found = []
     if not found or not all(isinstance(a, str) for _, a in found):
