@@ -122,6 +122,9 @@ def test_convert_bad_inputs(tmp_path, official):
         pickle.dump({"meta_archs": ["64:64:64:64:64"] * 32768, "arch2infos": {}}, f)
     with pytest.raises(UserError, match="size space is not supported"):
         convert(sss, tmp_path / "out")
+    (tmp_path / "nb201_main.csv.gz").write_bytes(b"")  # the converted table given again: not 'damaged'
+    with pytest.raises(UserError, match=r"is a table .* not an official release file: nothing to convert"):
+        convert(tmp_path / "nb201_main.csv.gz", tmp_path / "out")
     assert not (tmp_path / "out" / "nasbench201" / "nb201_main.csv.gz").exists()  # nothing half-written
 
 

@@ -620,6 +620,9 @@ def test_export_takes_the_checkpoints_dataset_and_refuses_another(separable, tmp
     ts = torch.jit.load(str(export("nb201", ARCH, "torchscript", tmp_path / "m.pt", checkpoint=ckpt)))
     assert ts(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     assert export("nb201", ARCH, "json", tmp_path / "m.json", checkpoint=ckpt, data="cifar10").exists()
+    with pytest.raises(UserError, match="is the checkpoint being exported"):
+        export("nb201", ARCH, "torchscript", ckpt, checkpoint=ckpt)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1  # untouched
 
 
 def test_untrained_exports_are_seeded_and_the_json_recipe_rebuilds_the_same_weights(tmp_path):
@@ -650,6 +653,9 @@ def test_export_replaces_only_an_export_of_its_format(tmp_path):
     (tmp_path / "notes.pt").write_text("my notes")
     with pytest.raises(UserError, match="is not a torchscript export"):
         export("nb201", ARCH, "torchscript", tmp_path / "notes.pt")
+    torch.save({"model": {}}, tmp_path / "checkpoint.pt")  # a zip too, but no TorchScript archive
+    with pytest.raises(UserError, match="is not a torchscript export"):
+        export("nb201", ARCH, "torchscript", tmp_path / "checkpoint.pt")
 
 
 def test_train_refuses_what_it_would_record_unused_and_keeps_one_test_set(separable, tmp_path):
@@ -659,8 +665,9 @@ def test_train_refuses_what_it_would_record_unused_and_keeps_one_test_set(separa
     for opt in ({"auxiliary_weight": 0.5}, {"drop_path_prob": 0.3}):
         with pytest.raises(UserError, match="is a DARTS network's .* the nb201 network has none"):
             train("nb201", ARCH, tmp_path / "x", epochs=1, progress=False, **TINY, **opt)
-    with pytest.raises(UserError, match="cutout=32 covers the whole 32 px image; give less than 32"):
-        train("nb201", ARCH, tmp_path / "x", epochs=1, progress=False, cutout=32, **TINY)
+    with pytest.raises(UserError, match="cutout=64 blanks the whole 32 px image wherever it is centred; give less "
+                                        "than 64"):
+        train("nb201", ARCH, tmp_path / "x", epochs=1, progress=False, cutout=64, **TINY)
     assert not (tmp_path / "x").exists()
     s = train("nb201", ARCH, tmp_path / "r", epochs=2, progress=False, test_subset=64, max_epochs_this_run=1, **TINY)
     assert s["finished"] is False and "unfinished: 1 of 2 epochs; rerun the same command to go on" in s["notes"]
@@ -668,6 +675,10 @@ def test_train_refuses_what_it_would_record_unused_and_keeps_one_test_set(separa
         train("nb201", ARCH, tmp_path / "r", epochs=2, progress=False, test_subset=8, **TINY)
     s = train("nb201", ARCH, tmp_path / "r", epochs=2, progress=False, test_subset=64, **TINY)
     assert s["finished"] is True and s["test_images"] == 64 and not any("unfinished" in n for n in s["notes"])
+    ckpt = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    ckpt["identity"].pop("test_subset")  # a checkpoint from before the key existed still resumes
+    torch.save(ckpt, tmp_path / "r" / "checkpoint.pt")
+    assert train("nb201", ARCH, tmp_path / "r", epochs=2, progress=False, test_subset=64, **TINY)["finished"]
 
 
 def test_bench_keys_a_set_of_proxies_not_their_order_and_names_its_own_batch_option(separable, tmp_path):

@@ -78,7 +78,7 @@ def proxy_file(tmp_path):
 def test_a_proxy_of_your_own_gets_the_batch_and_network_every_proxy_gets(proxy_file, fake_images):
     """Hand-checked values: the labels of zeronas's seeded batch 0, the parameter count of the built network,
     and unit-variance noise for data = 'noise'; direction -1 recorded."""
-    spec = lambda fn: f"my_proxies.py:{fn}"  # noqa: E731  (named by the file's name, not its folder)
+    spec = lambda fn: f"{proxy_file.resolve()}:{fn}"  # noqa: E731  (named by the file's absolute path)
     recs = zn.score([BEST], [f"{proxy_file}:{f}" for f in ("label_sum", "n_weights", "input_std")],
                     images=fake_images, batch_size=16)
     by = {r.proxy: r for r in recs}
@@ -137,8 +137,8 @@ def test_a_search_and_an_ensemble_take_a_proxy_of_your_own(proxy_file, fake_imag
     r = zn.search("nb201", method="sample", n=4, proxy=f"ensemble:params+{proxy_file}:n_weights",
                   data=(fake_images.x[:64], fake_images.y[:64]), batch_size=8, seed=0)
     values = r.proxy_values
-    assert set(values) == {"params", "my_proxies.py:n_weights"}
-    assert values["my_proxies.py:n_weights"] == values["params"]
+    assert set(values) == {"params", f"{proxy_file.resolve()}:n_weights"}
+    assert values[f"{proxy_file.resolve()}:n_weights"] == values["params"]
 
 
 def _key(spec) -> str:
@@ -151,17 +151,59 @@ def test_every_spelling_of_the_path_is_one_proxy_with_one_store_key(proxy_file, 
     folder = proxy_file.parent.name
     keys = {_key(f) for f in (f"{folder}/my_proxies.py:n_weights", f"./{folder}/my_proxies.py:n_weights",
                               f"{proxy_file}:n_weights", f"{folder}/../{folder}/my_proxies.py:n_weights")}
-    assert len(keys) == 1 and next(iter(keys))[0] == "my_proxies.py:n_weights"
+    assert len(keys) == 1 and next(iter(keys))[0] == f"{proxy_file.resolve()}:n_weights"
 
 
-def test_two_files_of_one_name_in_one_command_are_refused(proxy_file, tmp_path):
-    (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "my_proxies.py").write_text(PROXIES)
-    with pytest.raises(UserError, match="would both be proxy my_proxies.py:n_weights; rename one"):
-        zn.score([BEST], [f"{proxy_file}:n_weights", f"{tmp_path}/other/my_proxies.py:n_weights"], data="none")
-    with pytest.raises(UserError, match="would both be proxy"):
-        zn.correlate(proxies=f"{proxy_file}:n_weights,{tmp_path}/other/my_proxies.py:n_weights", sample=3,
-                     store=tmp_path / "s.db")
+def test_a_file_of_the_same_name_in_the_working_folder_is_another_proxy(tmp_path, monkeypatch):
+    """sub/q.py:fn is sub/q.py's, also where ./q.py exists (a short name would have found ./q.py when looked up
+    again inside search and correlate)."""
+    (tmp_path / "sub").mkdir()
+    for folder, value in ((tmp_path / "sub", 111), (tmp_path, 222)):
+        (folder / "q.py").write_text(f"def fn(model, x, y):\n    return {value}.0\n\n\nfn.data = 'noise'\n")
+    monkeypatch.chdir(tmp_path)
+    r = zn.search("nb201", method="sample", n=3, proxy="sub/q.py:fn", data="none", seed=0)
+    assert r.proxy_values == {f"{tmp_path.resolve()}/sub/q.py:fn": 111.0}
+    res = zn.correlate(proxies="sub/q.py:fn,q.py:fn", sample=3, store=tmp_path / "s.db")
+    assert {n: v[0] for n, v in res.values.items()} == {f"{tmp_path.resolve()}/sub/q.py:fn": 111.0,
+                                                        f"{tmp_path.resolve()}/q.py:fn": 222.0}
+
+
+def test_worker_processes_load_a_proxy_of_your_own_by_its_name(tmp_path, monkeypatch):
+    """correlate --workers: each worker loads the proxy again by its name (an absolute path), wherever it was
+    written from; a function typed at a prompt cannot reach them and is refused in one line."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "w.py").write_text("def fn(model, x, y):\n    return float(sum(p.numel() for p in "
+                                           "model.parameters()))\n\n\nfn.data = 'noise'\n")
+    monkeypatch.chdir(tmp_path)
+    res = zn.correlate(proxies="sub/w.py:fn,params", sample=4, workers=2, store=tmp_path / "s.db")
+    assert list(res.values[f"{tmp_path.resolve()}/sub/w.py:fn"]) == list(res.values["params"])
+    namespace = {"__name__": "zn_prompt_workers"}
+    exec("def typed(model, x, y):\n    return 3.0\ntyped.data = 'noise'\n", namespace)
+    with pytest.raises(UserError, match="exists in this process only .typed at a prompt"):
+        zn.correlate(proxies=[namespace["typed"]], sample=4, workers=2, store=tmp_path / "t.db")
+
+
+def test_a_function_imported_before_its_file_was_edited_is_keyed_by_the_code_that_runs(tmp_path):
+    import importlib.util
+    import sys
+
+    path = tmp_path / "edited_later.py"
+    path.write_text("def fn(model, x, y):\n    return 1.0\n\n\nfn.data = 'noise'\n")
+    loader = importlib.util.spec_from_file_location("zn_edited_later", path)
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    sys.modules["zn_edited_later"] = module
+    try:
+        before = zn.score([BEST], proxies=module.fn, data="none")[0]
+        path.write_text("def fn(model, x, y):\n    return 5.0\n\n\nfn.data = 'noise'\n")
+        stale = zn.score([BEST], proxies=module.fn, data="none")[0]
+        fresh = zn.score([BEST], proxies=f"{path}:fn", data="none")[0]
+    finally:
+        sys.modules.pop("zn_edited_later")
+    assert (before.value, stale.value, fresh.value) == (1.0, 1.0, 5.0)
+    assert before.proxy == fresh.proxy == f"{path.resolve()}:fn" and stale.proxy.startswith(f"{fresh.proxy}@")
+    # the stale function's 1.0 is never stored under the key of the edited file's 5.0
+    assert stale.protocol_hash != fresh.protocol_hash and before.protocol_hash != fresh.protocol_hash
 
 
 def test_an_edited_helper_module_gets_new_store_keys(tmp_path):
@@ -191,11 +233,11 @@ def test_the_function_itself_is_taken_by_the_python_api(proxy_file, fake_images,
     sys.modules["my_proxies_module"] = module
     try:
         recs = zn.score([BEST], proxies=[module.n_weights, "params"], data="none")
-        assert [r.proxy for r in recs] == ["my_proxies.py:n_weights", "params"]
+        assert [r.proxy for r in recs] == [f"{proxy_file.resolve()}:n_weights", "params"]
         assert recs[0].value == recs[1].value
         assert recs[0].protocol_hash == _key(f"{proxy_file}:n_weights")[1]
         r = zn.search("nb201", method="sample", n=3, proxy=module.n_weights, data="none", seed=0)
-        assert set(r.proxy_values) == {"my_proxies.py:n_weights"}
+        assert set(r.proxy_values) == {f"{proxy_file.resolve()}:n_weights"}
         with pytest.raises(UserError, match="needs a name; define it with def"):
             zn.score([BEST], proxies=lambda m, x, y: 0.0, data="none")
     finally:
@@ -213,7 +255,7 @@ def test_a_function_typed_at_a_prompt_is_named_by_its_module(fake_images):
 def test_a_constant_proxy_is_said_to_have_no_correlation(proxy_file, tmp_path):
     (tmp_path / "flat.py").write_text("def flat(model, x, y):\n    return 1.0\n\n\nflat.data = 'noise'\n")
     res = zn.correlate(proxies=f"{tmp_path}/flat.py:flat,params", sample=5, store=tmp_path / "s.db")
-    assert math.isnan(res.rows["flat.py:flat"]["spearman"])
+    assert math.isnan(res.rows[f"{tmp_path.resolve()}/flat.py:flat"]["spearman"])
     assert any("flat.py:flat gave one value (1) on all 5 archs" in n for n in res.meta["notes"])
 
 

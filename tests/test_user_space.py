@@ -601,7 +601,10 @@ def test_your_images_of_any_shape_reach_every_proxy_or_a_one_line_refusal(tmp_pa
     with pytest.raises(UserError, match=r"proxies teg_mse need held-out images: heldout= \(other images of yours"):
         zeronas.score([BEST], proxies="teg_mse", data=(x, y), batch_size=8)
     held = zeronas.score([BEST], proxies="teg_mse", data=(x, y), heldout=(x[::-1].copy(), y), batch_size=8)
-    assert np.isfinite(held[0].value)
+    other = zeronas.score([BEST], proxies="teg_mse", data=(x, y), heldout=(x[::2].copy(), y[::2]), batch_size=8)
+    assert np.isfinite(held[0].value) and held[0].protocol_hash != other[0].protocol_hash  # the held-out digest
+    with pytest.raises(UserError, match="heldout= goes with your own images"):
+        zeronas.score([BEST], proxies="params", data="none", heldout=(x, y))
     folder = make_image_folder(tmp_path / "imgs", per_class=4, size=(12, 10))
     _one_line_error(["score", "--index", "0", "--proxies", "nwot", "--data", str(folder), "--batch-size", "4"],
                     capsys, "nb201 networks take images whose height and width are multiples of 4",

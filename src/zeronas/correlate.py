@@ -19,7 +19,7 @@ from .errors import UserError, shown
 from .paths import atomic_path
 from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ensemble_members
-from .proxies.plugin import distinct
+from .proxies.plugin import has_file
 from .run import make_executor
 from .scoring import Scorer
 from .spaces import space as get_space
@@ -99,9 +99,8 @@ def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
             ens[item] = members
     for members in ens.values():
         base += [m for m in members if m not in base]
-    # each name as its proxy is named (a proxy of your own: file.py:fn however its path was written)
+    # each name as its proxy is named (a proxy of your own: its file's absolute path, however it was written)
     specs = {name: get_proxy(name) for name in base}
-    distinct(list(specs.values()))
     ens = {item: list(dict.fromkeys(specs[m].name for m in members)) for item, members in ens.items()}
     return list(dict.fromkeys(spec.name for spec in specs.values())), ens
 
@@ -220,6 +219,12 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     scorer = Scorer(**scorer_kwargs)
     if scorer.data_note:
         notes.append(scorer.data_note)
+    if workers or executor == "ray":  # other processes load each proxy again, by its name
+        alone = next((p for p in base if not has_file(get_proxy(p))), None)
+        if alone:
+            raise UserError(f"proxy {alone} exists in this process only (typed at a prompt, or imported before its "
+                            f"file was edited), so worker processes cannot load it; pass path/to/file.py:fn (or the "
+                            f"function as its file now holds it), or run without --workers / --executor ray")
     new_file = "://" not in str(store) and not Path(str(store)).expanduser().exists()
     if executor == "ray" and not only_stored and new_file:  # a failed connection must not leave an empty store
         from .ray_executor import connect  # (a stored run with nothing left to score never needs Ray)

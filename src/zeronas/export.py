@@ -98,6 +98,8 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
                             "(the checkpoint's are used)")
         state = {k: v for k, v in ckpt["model"].items() if not k.startswith("auxiliary_head")}
     out = Path(out)
+    if checkpoint is not None and out.resolve() == Path(checkpoint).resolve():
+        raise UserError(f"--out {str(out)!r} is the checkpoint being exported; give another path")
     _check_replaceable(out, fmt)
     created = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
     existed = out.exists()
@@ -127,11 +129,24 @@ def _check_replaceable(out: Path, fmt: str) -> None:
             head = f.read(4096)
     except OSError as exc:
         raise UserError(f"--out {str(out)!r} cannot be read ({exc.strerror}); give another path") from None
-    ours = (b'"rebuild"' in head if fmt == "json" else head.startswith(b"PK\x03\x04") if fmt == "torchscript"
-            else head[:1] == b"\x08")  # a zip (TorchScript archive); ONNX's ModelProto opens with ir_version
+    ours = (b'"rebuild"' in head if fmt == "json" else _is_torchscript(out) if fmt == "torchscript"
+            else head[:1] == b"\x08")  # ONNX's ModelProto opens with its ir_version field
     if not ours:
         raise UserError(f"--out {str(out)!r} exists and is not a {fmt} export (it would be lost); give another path "
                         f"or remove it")
+
+
+def _is_torchscript(path: Path) -> bool:
+    """A TorchScript archive: a zip holding code/ and constants.pkl (a torch.save checkpoint, also a zip, has
+    neither)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
 
 
 def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed) -> Path:

@@ -57,7 +57,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data.custom import MAX_IMAGES, UserImages, user_images
+from .data.custom import MAX_IMAGES, UserImages, user_heldout, user_images
 from .errors import DataNotFound, UserError, exit_trapped, with_article
 from .paths import run_user_file, user_code
 from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
@@ -411,13 +411,7 @@ class ModelScorer(Scorer):
 
         device = resolve_device(device)  # before the probe runs the model there
         images, note = self._load_data(data, data_dir, max_images, seed)
-        held = None
-        if heldout is not None:
-            held = user_images(heldout, max_images=max_images, seed=seed + 1,
-                               classes=getattr(images, "classes", None) or None)
-            if images is not None and held.x.shape[1:] != images.x.shape[1:]:
-                raise UserError(f"held-out images are {list(held.x.shape[1:])} (HWC), the images "
-                                f"{list(images.x.shape[1:])}; give both at one size")
+        held = None if heldout is None else user_heldout(heldout, images, seed, max_images)
         hw = _input_hw(input_size)
         if images is not None:
             data_hw, channels = (int(images.x.shape[1]), int(images.x.shape[2])), int(images.x.shape[3])
@@ -482,8 +476,6 @@ class ModelScorer(Scorer):
         d = super()._describe_data()
         if d and isinstance(self.images, UserImages):
             d.update(self.images.protocol())
-            if self.heldout is not None and isinstance(self.heldout, UserImages):
-                d["heldout_sha256"] = self.heldout.content_sha256[:16]
         return d
 
     def protocol(self, spec: ProxySpec) -> dict:

@@ -19,7 +19,7 @@ from .errors import DataNotFound, UserError, exit_trapped, shown
 from .proxies.base import INAPPLICABLE, NEEDS, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
 from .proxies.ensembles import ensemble_members
-from .proxies.plugin import distinct
+from .proxies.plugin import distinct, proxy_names
 from .proxies.shared_pass import plan
 from .spaces.base import resolve as resolve_space
 from .store import protocol_hash  # noqa: F401  (re-exported: the key scores are stored under)
@@ -59,10 +59,19 @@ class ScoreRecord:
         return d
 
 
+def asks_all(proxies) -> bool:
+    """Whether a proxies text or list names 'all' (as an item, not inside a path such as small.py:fn)."""
+    items = proxies.split(",") if isinstance(proxies, str) else proxies if isinstance(proxies, (list, tuple)) else []
+    return any(isinstance(i, str) and i.strip() == "all" for i in items)
+
+
 def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
+    """The ProxySpecs of names (a comma-separated text or a list; 'all'; functions of your own), each once."""
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
-    names = list(names)
+    elif callable(names) and not isinstance(names, ProxySpec):
+        names = [names]
+    names = list(proxy_names(list(names)))  # a function object: your own proxy, by its registered name
     if not names:
         raise UserError("no proxies given; pass e.g. --proxies nwot,synflow or --proxies all")
     if "all" in names:
@@ -130,13 +139,13 @@ class Scorer:
             from .data.custom import user_images
 
             images = user_images(data, seed=seed)
+        if heldout is not None and images is None:  # a named dataset's held-out set is its test split
+            raise UserError("heldout= goes with your own images (data= a folder, arrays or a dataset); a named "
+                            "dataset's held-out images are its test split")
         if heldout is not None and not isinstance(heldout, ImageSet):
-            from .data.custom import user_images  # other images of the user's, for teg_mse's held-out batch
+            from .data.custom import user_heldout  # other images of the user's, for teg_mse's held-out batch
 
-            heldout = user_images(heldout, seed=seed + 1, classes=getattr(images, "classes", None) or None)
-            if images is not None and heldout.x.shape[1:] != images.x.shape[1:]:
-                raise UserError(f"held-out images are {list(heldout.x.shape[1:])} (HWC), the images "
-                                f"{list(images.x.shape[1:])}; give both at one size")
+            heldout = user_heldout(heldout, images, seed)
         if images is not None:  # caller-supplied ImageSet (custom data, tests)
             info = images.info
             self.images, self.heldout = images, heldout
@@ -176,13 +185,13 @@ class Scorer:
         self._data_dir = data_dir
         unavailable = [p.name for p in requested if p.needs_images and self.images is None]
         if unavailable and not (skip_unavailable if skip_unavailable is not None else
-                                (data in ("auto", "none") and isinstance(proxies, str) and "all" in proxies)):
+                                (data in ("auto", "none") and asks_all(proxies))):
             raise UserError(f"proxies {', '.join(unavailable)} need real images but none are loaded; "
                             f"pass --data cifar10 with the data folder available, or drop them")
         held = [p.name for p in requested if p.data == "batch+heldout" and p.name not in unavailable]
         if held and self._heldout() is None:  # found before any arch is scored, not as a failure midway
             if not (skip_unavailable if skip_unavailable is not None else
-                    isinstance(proxies, str) and "all" in proxies):
+                    asks_all(proxies)):
                 where = (f"the {self.dataset} test split, which is not in the data folder" if self.dataset in DATASETS
                          else "heldout= (other images of yours, at the same size) with your own images")
                 raise UserError(f"proxies {', '.join(held)} need held-out images: {where}; or drop them")
@@ -220,6 +229,8 @@ class Scorer:
              "batch_size": self.batch_size, "seed": self.seed, "batch0_sha256": b0.meta["sha256"][:16]}
         if self.stands_in_for:
             d["stands_in_for"] = self.stands_in_for
+        if getattr(self.heldout, "content_sha256", None):  # the user's held-out images (teg_mse reads them)
+            d["heldout_sha256"] = self.heldout.content_sha256[:16]
         return d
 
     def _heldout(self):

@@ -146,6 +146,10 @@ def convert(source: str | Path, out_dir: str | Path, progress: bool = False) -> 
     source, out_dir = Path(source), Path(out_dir)
     if source.is_file() and (source.suffix == ".tfrecord" or looks_like_tfrecord(source)):
         return convert_nb101(source, out_dir, progress)
+    if source.is_file() and source.name.endswith((".csv.gz", ".csv")):  # a table zeronas reads, not a release
+        raise UserError(f"{source} is a table (zeronas's converted form is nb201_main.csv.gz), not an official "
+                        f"release file: nothing to convert; if it is zeronas's, put it under nasbench201/ in a data "
+                        f"folder and pass that folder as --data-dir (or ZERONAS_DATA)")
     t0 = time.perf_counter()
     archs, results = read_official(source)
     sp = get_space("nb201")

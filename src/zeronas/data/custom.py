@@ -243,6 +243,18 @@ def from_torch(data, max_images: int = MAX_IMAGES, seed: int = 0) -> UserImages:
     return from_arrays(arr.astype(np.float32), y.cpu().numpy(), name=name, max_images=max_images, seed=seed)
 
 
+def user_heldout(heldout, images, seed: int = 0, max_images: int = MAX_IMAGES) -> UserImages:
+    """``heldout=`` (other images of the user's, in any form ``user_images`` takes) read with ``images``'s
+    classes and a seed of its own, for the proxies that read a held-out batch (teg_mse). Errors: UserError
+    (one line) for images of another size than ``images``."""
+    held = user_images(heldout, max_images=max_images, seed=seed + 1,
+                       classes=getattr(images, "classes", None) or None)
+    if images is not None and held.x.shape[1:] != images.x.shape[1:]:
+        raise UserError(f"held-out images are {list(held.x.shape[1:])} (HWC), the images "
+                        f"{list(images.x.shape[1:])}; give both at one size")
+    return held
+
+
 def user_images(data, max_images: int = MAX_IMAGES, seed: int = 0, classes=None) -> UserImages:
     """Any supported data: a folder path, ``(x, y)`` arrays, a torch Dataset/DataLoader, or an ImageSet."""
     if isinstance(data, ImageSet):

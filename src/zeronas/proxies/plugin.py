@@ -13,12 +13,13 @@ Optional attributes on the function: ``direction`` (+1: higher is better, the de
 ``data`` ("batch", the default, or "noise"). A NaN or infinite value is kept as such (ranked last). A proxy of
 your own takes no ``--set`` options: read settings inside the function.
 
-Its name is ``file.py:function``, the file's name without its folder, however the path was written (relative,
-``./``, absolute) and whether the file or the function object was given: the same proxy always has the same
-name and store keys. Two files of one name giving one proxy name in one command are refused (``distinct``). A
-digest of the file and of the modules of your own it imports (files outside the Python installation, followed
-through their imports) enters every score's protocol, so scores stored before an edit are not read back. A
-function with no file (typed at a prompt) is named ``module:function`` and digested by its own source.
+Its name is the file's absolute path and the function (``/home/me/proj/my_proxies.py:grad_sum``), however the
+path was written (relative, ``./``, absolute) and whether the file or the function object was given: the same
+proxy has one name and one store key, and worker processes (``--workers``, Ray) load it by that name. A digest
+of the file, of the modules of your own it imports (files outside the standard library and installed packages,
+followed through their imports) and of the function's compiled code enters every score's protocol, so scores
+stored before an edit are not read back. A function with no file (typed at a prompt) is named
+``module:function``; it runs in this process only.
 Loading runs the file as Python runs a script: name only files you trust. Every failure to load is a one-line
 ``UserError``; an exception inside the function is that architecture's error record, as a built-in proxy's
 failure is.
@@ -29,11 +30,11 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
-import marshal
 import math
 import numbers
 import sys
 import sysconfig
+import types
 from pathlib import Path
 
 import torch
@@ -43,23 +44,19 @@ from ..paths import run_user_file
 from .base import ProxySpec, Undefined
 
 DATA = ("batch", "noise")
-# name ("file.py:function") -> (resolved file or None, the Sources read or None for a function object, spec)
+# name ("/path/file.py:function") -> (resolved file or None, its Sources or None, spec, given as a function object)
 _BY_NAME: dict[str, tuple] = {}
 FORM = "path/to/file.py:function"
 
 
 def load_proxy(spec: str) -> ProxySpec:
-    """The ProxySpec of ``path/to/file.py:function`` (loaded once per file version), named
-    ``file.py:function``; also a name this process already gave a proxy of your own.
+    """The ProxySpec of ``path/to/file.py:function`` (loaded once per version of its files), named
+    ``/absolute/path/to/file.py:function``; also the name of a function this process registered.
     Errors: UserError (one line) for a missing or non-.py file, a file that fails to run, no such function, a
-    signature that cannot take (model, x, y), a bad ``direction`` / ``data`` attribute, or another file of the
-    same name already giving this proxy name."""
-    if spec in _BY_NAME and not Path(spec.rpartition(":")[0]).expanduser().is_file():
-        path, sources, known = _BY_NAME[spec]  # a name given in this process (from another folder, or a function)
-        if sources is None or sources.unchanged():
-            return known
-        if path is not None and path.is_file():
-            spec = str(path) + ":" + spec.rpartition(":")[2]
+    signature that cannot take (model, x, y), or a bad ``direction`` / ``data`` attribute."""
+    entry = _BY_NAME.get(spec)
+    if entry is not None and entry[3] and (entry[1] is None or "@" in spec or entry[1].unchanged()):
+        return entry[2]  # a function object registered under this name (its file, if any, unchanged since)
     source, _, fn_name = spec.rpartition(":")
     label = f"proxy {shown(spec)}"
     path = Path(source).expanduser()
@@ -68,13 +65,11 @@ def load_proxy(spec: str) -> ProxySpec:
     if not path.is_file():
         raise UserError(f"{label}: file {str(path)!r} does not exist")
     path = path.resolve()
-    name = f"{path.name}:{fn_name}"
+    name = f"{path}:{fn_name}"
     known = _BY_NAME.get(name)
-    if known is not None and known[0] != path:  # another file of this name: the one named last is the proxy
-        known = None
-    if known is not None and (known[1] is None or known[1].unchanged()):  # asked per arch: read once per version
+    if known is not None and known[1].unchanged():  # asked per arch: read once per version of its files
         return known[2]
-    if known is not None:  # edited: its helper modules are imported anew, as the file is run anew
+    if known is not None and not known[3]:  # edited: its helper modules are imported anew, as the file is run
         for module_name in known[1].modules:
             sys.modules.pop(module_name, None)
     try:
@@ -89,8 +84,8 @@ def load_proxy(spec: str) -> ProxySpec:
                 f"{fn_name} as {with_article(_type_name(fn))}, not a function")
         raise UserError(f"{label}: {path} defines {what} (functions defined there: {', '.join(defined) or 'none'})")
     sources = Sources.of(path)
-    loaded = _spec(fn, name, label, path, sources.digest)
-    _BY_NAME[name] = (path, sources, loaded)
+    loaded = _spec(fn, name, label, path, _digest([sources.digest.encode(), _code_digest(fn)]))
+    _BY_NAME[name] = (path, sources, loaded, False)
     return loaded
 
 
@@ -105,10 +100,12 @@ def proxy_names(value):
 
 
 def register_function(fn) -> str:
-    """Register the function object ``fn`` as a proxy of your own and return its name: ``file.py:function``
-    for a function defined in a file (the same name, digest and store keys as naming that file), else
-    ``module:function`` digested by its source. Errors: UserError for a lambda or an object without a name, a
-    signature that cannot take (model, x, y), or a bad ``direction`` / ``data`` attribute."""
+    """Register the function object ``fn`` as a proxy of your own and return its name: ``/path/file.py:function``
+    for a function defined in a file (the name, digest and store keys of naming that file, while its code is
+    the file's), else ``module:function`` (typed at a prompt: it cannot reach worker processes). The digest
+    covers the function's compiled code, so a function imported before its file was edited is keyed by the code
+    that runs. Errors: UserError for a lambda or an object without a name, a signature that cannot take
+    (model, x, y), or a bad ``direction`` / ``data`` attribute."""
     fn_name = getattr(fn, "__name__", None)
     if not isinstance(fn_name, str) or not fn_name.isidentifier():
         raise UserError(f"proxy {shown(fn, 60)}: a proxy of your own needs a name; define it with def (a lambda "
@@ -118,29 +115,32 @@ def register_function(fn) -> str:
     path = Path(file).resolve() if isinstance(file, str) and file.endswith(".py") and Path(file).is_file() else None
     if path is not None and any(path.is_relative_to(r) for r in _installed()):  # an installed package's function
         path = None
-    if path is not None:
-        name = f"{path.name}:{fn_name}"
-        revision = Sources.of(path).digest
-    else:
+    sources = Sources.of(path) if path is not None else None
+    code = _code_digest(fn)
+    if path is None:
         name = f"{getattr(fn, '__module__', None) or 'function'}:{fn_name}"
-        revision = _digest([_source_of(fn)])
+    elif _walk_code(_compiled(path, fn_name)) == code:  # the file's code: the file's name and keys
+        name = f"{path}:{fn_name}"
+    else:  # imported before its file was edited (or made at run time): its own name, in this process only
+        name = f"{path}:{fn_name}@{code.hex()[:8]}"
+    revision = _digest([sources.digest.encode() if sources else b"", code])
     known = _BY_NAME.get(name)
     if known is not None and known[2].fn.__wrapped__ is fn and known[2].revision == revision:
         return name
-    _BY_NAME[name] = (path, None, _spec(fn, name, f"proxy {name}", path or name, revision))
+    _BY_NAME[name] = (path, sources, _spec(fn, name, f"proxy {name}", path or name, revision), True)
     return name
 
 
+def has_file(spec: ProxySpec) -> bool:
+    """Whether another process can load this proxy again by its name: a built-in one, or yours as its file
+    holds it (not typed at a prompt, nor imported before its file was edited)."""
+    where, _, fn_name = spec.name.rpartition(":")
+    return not spec.revision or (where.endswith(".py") and "@" not in fn_name)
+
+
 def distinct(specs: list[ProxySpec]) -> list[ProxySpec]:
-    """``specs`` without repeats, or a one-line UserError where two files of one name would give one proxy name
-    (``a/p.py:fn`` and ``b/p.py:fn`` in one command)."""
-    by_name: dict[str, ProxySpec] = {}
-    for spec in specs:
-        seen = by_name.setdefault(spec.name, spec)
-        if seen.reference != spec.reference:
-            raise UserError(f"{seen.reference} and {spec.reference} would both be proxy {spec.name}; rename one of "
-                            "the two files (a proxy of your own is named by its file's name)")
-    return list(by_name.values())
+    """``specs`` without repeats (one proxy however its path was written)."""
+    return list({spec.name: spec for spec in reversed(specs)}.values())[::-1]
 
 
 def _spec(fn, name: str, label: str, reference, revision: str) -> ProxySpec:
@@ -218,17 +218,36 @@ def _version(path: Path) -> tuple:
 
 
 def _installed() -> list[Path]:
-    """Folders of the Python installation and its packages (not the user's code), and zeronas's own."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *sysconfig.get_paths().values()}
+    """Folders of the standard library and of installed packages (not the user's code), and zeronas's own."""
+    roots = {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
     return [Path(r).resolve() for r in roots if r] + [Path(__file__).resolve().parents[1]]
 
 
-def _source_of(fn) -> bytes:
+def _code_digest(fn) -> bytes:
+    """A digest of the code that runs when ``fn`` is called (bytecode, names and constants, nested functions
+    too; not its file name or line numbers): the same source compiles to the same digest."""
+    code = getattr(fn, "__code__", None)
+    return _walk_code(code) if isinstance(code, types.CodeType) else repr(fn).encode()
+
+
+def _walk_code(code) -> bytes | None:
+    if code is None:
+        return None
+    parts = [code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
+    parts += [_walk_code(c) if isinstance(c, types.CodeType) else  # a set's order varies with string hashing
+              repr(sorted(map(repr, c)) if isinstance(c, frozenset) else c).encode() for c in code.co_consts]
+    return hashlib.sha256(b"\0".join(parts)).digest()
+
+
+def _compiled(path: Path, fn_name: str):
+    """The code of the top-level ``def fn_name`` in the file as it is now (compiled, not run), or None."""
     try:
-        return inspect.getsource(fn).encode()
-    except (OSError, TypeError):  # typed at a plain prompt: its compiled code stands for its source
-        code = getattr(fn, "__code__", None)
-        return marshal.dumps(code) if code is not None else repr(fn).encode()
+        module_code = compile(path.read_bytes(), str(path), "exec")
+    except (SyntaxError, ValueError, OSError):
+        return None
+    found = [c for c in module_code.co_consts if isinstance(c, types.CodeType) and c.co_name == fn_name]
+    return found[-1] if found else None  # (redefined: the last definition is the one the name holds)
 
 
 def _digest(parts: list[bytes]) -> str:

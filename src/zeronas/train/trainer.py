@@ -320,9 +320,9 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     device = resolve_device(device)
 
     info = dataset_info(data)
-    if recipe.cutout >= info.image_size:  # its square, centred anywhere, would blank the whole image
-        raise UserError(f"--cutout {recipe.cutout} covers the whole {info.image_size} px image; give less than "
-                        f"{info.image_size} (DARTS uses 16 on 32 px CIFAR-10), or 0 for none")
+    if recipe.cutout // 2 >= info.image_size:  # (augment clips the square) centred anywhere, it blanks all
+        raise UserError(f"--cutout {recipe.cutout} blanks the whole {info.image_size} px image wherever it is "
+                        f"centred; give less than {2 * info.image_size} (DARTS uses 16 on 32 px CIFAR-10), or 0")
     build = network_options(space.name, info.num_classes, recipe)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -330,8 +330,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     opt = make_optimizer(model, recipe)
     identity = {"space": space.name, "arch": arch_text, "build": build, "data": data,
                 "train_subset": train_subset, "seed": seed}
-    if test_subset is not None:  # the images every epoch is evaluated on: one set per run (absent: old keys)
-        identity["test_subset"] = test_subset
+    identity["test_subset"] = test_subset  # the images every epoch is evaluated on: one set per run
     if time_limit is not None:
         identity["time_limit"] = time_limit
     start, log = 0, []
@@ -340,8 +339,12 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     if resume and time_limit is None and ckpt_path.exists():
         fix = "delete it, use another --out or pass --no-resume"
         ckpt = read_checkpoint(ckpt_path, fix=fix, map_location=device)
-        if ckpt["identity"] != identity:
-            held_id = ckpt["identity"]
+        held_id = ckpt["identity"]
+        if "test_subset" not in held_id:  # written before it joined the identity (2026-12): not held against it
+            identity_now = {k: v for k, v in identity.items() if k != "test_subset"}
+        else:
+            identity_now = identity
+        if held_id != identity_now:
             diff = [k for k in dict.fromkeys([*identity, *held_id]) if held_id.get(k) != identity.get(k)]
             held = str(held_id.get(diff[0]))
             raise UserError(f"{ckpt_path} was written for another run (it differs in {', '.join(diff)}; its "
