@@ -13,7 +13,7 @@ from zeronas.data import make_batch
 from zeronas.errors import UserError
 from zeronas.scoring import protocol_hash
 
-from .conftest import BEST
+from .conftest import BEST, needs_table
 
 PROXIES = '''
 import torch
@@ -113,7 +113,7 @@ def test_loading_failures_are_one_line_exit_2(proxy_file, capsys, spec, needle):
     (proxy_file.parent / "broken.py").write_text("import zn_no_such_module_here\n")
     spec = spec.format(d=proxy_file.parent)
     with pytest.raises(SystemExit) as exc:
-        main(["score", "--index", "0", "--proxies", spec, "--data", "none"])
+        main(["score", "--arch", BEST, "--proxies", spec, "--data", "none"])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and needle in err, err
     with pytest.raises(UserError, match="proxy "):
@@ -154,6 +154,7 @@ def test_every_spelling_of_the_path_is_one_proxy_with_one_store_key(proxy_file, 
     assert len(keys) == 1 and next(iter(keys))[0] == f"{proxy_file.resolve()}:n_weights"
 
 
+@needs_table  # correlate reads the NB201 table
 def test_a_file_of_the_same_name_in_the_working_folder_is_another_proxy(tmp_path, monkeypatch):
     """sub/q.py:fn is sub/q.py's, also where ./q.py exists (a short name would have found ./q.py when looked up
     again inside search and correlate)."""
@@ -168,6 +169,7 @@ def test_a_file_of_the_same_name_in_the_working_folder_is_another_proxy(tmp_path
                                                         f"{tmp_path.resolve()}/q.py:fn": 222.0}
 
 
+@needs_table  # correlate reads the NB201 table
 def test_worker_processes_load_a_proxy_of_your_own_by_its_name(tmp_path, monkeypatch):
     """correlate --workers: each worker loads the proxy again by its name (an absolute path), wherever it was
     written from; a function typed at a prompt cannot reach them and is refused in one line."""
@@ -252,6 +254,7 @@ def test_a_function_typed_at_a_prompt_is_named_by_its_module(fake_images):
     assert recs[0].protocol["proxy_revision"].startswith("sha256:")
 
 
+@needs_table  # correlate reads the NB201 table
 def test_a_constant_proxy_is_said_to_have_no_correlation(proxy_file, tmp_path):
     (tmp_path / "flat.py").write_text("def flat(model, x, y):\n    return 1.0\n\n\nflat.data = 'noise'\n")
     res = zn.correlate(proxies=f"{tmp_path}/flat.py:flat,params", sample=5, store=tmp_path / "s.db")
@@ -268,7 +271,7 @@ def test_misspelt_proxies_of_your_own_are_told_the_fix(proxy_file, capsys, args,
     (proxy_file.parent / "consts.py").write_text("notfn = 3\n")
     args = [a.format(d=proxy_file.parent) for a in args]
     with pytest.raises(SystemExit) as exc:
-        main(["score", "--index", "0", "--data", "none", *args])
+        main(["score", "--arch", BEST, "--data", "none", *args])
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and needle in err, err
 
@@ -287,6 +290,7 @@ def test_values_that_are_not_one_number_are_named_by_their_type(tmp_path):
         zn.score([BEST], [f"{tmp_path}/shapes.py:notfn"], data="none")
 
 
+@needs_table  # correlate reads the NB201 table
 def test_one_infinity_everywhere_is_said_to_rank_nothing(tmp_path):
     (tmp_path / "inf.py").write_text("def minus(model, x, y):\n    return float('-inf')\n\n\nminus.data = 'noise'\n")
     res = zn.correlate(proxies=f"{tmp_path}/inf.py:minus", sample=4, store=tmp_path / "s.db")

@@ -606,7 +606,7 @@ def test_your_images_of_any_shape_reach_every_proxy_or_a_one_line_refusal(tmp_pa
     with pytest.raises(UserError, match="heldout= goes with your own images"):
         zeronas.score([BEST], proxies="params", data="none", heldout=(x, y))
     folder = make_image_folder(tmp_path / "imgs", per_class=4, size=(12, 10))
-    _one_line_error(["score", "--index", "0", "--proxies", "nwot", "--data", str(folder), "--batch-size", "4"],
+    _one_line_error(["score", "--arch", BEST, "--proxies", "nwot", "--data", str(folder), "--batch-size", "4"],
                     capsys, "nb201 networks take images whose height and width are multiples of 4",
                     "your images are 12x10: resize or crop them, e.g. to 12x8")
 
