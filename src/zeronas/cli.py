@@ -794,8 +794,9 @@ def train(
                                        "600-epoch recipe, nb201 = NAS-Bench-201 200-epoch recipe).")] = "nb201",
     arch: ArchOpt = None,
     arch_file: ArchFileOpt = None,
-    index: Annotated[int | None, typer.Option(help="Row of NB201's benchmark table instead of --arch (train has "
-                                              "the recipes of nb201 and darts; darts has no table).")] = None,
+    index: Annotated[int | None, typer.Option(help="Row of the space's benchmark table instead of --arch (train "
+                                              "has the recipes of nb201 and darts; on darts, NAS-Bench-301's "
+                                              "725 genotypes).")] = None,
     out: Annotated[Path, typer.Option(help="Run folder: checkpoint.pt, log.jsonl, curve.png, summary.json. "
                                       "Rerunning into the same folder resumes from the last epoch.")] = Path(
         "runs/train"),
