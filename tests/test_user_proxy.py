@@ -265,7 +265,7 @@ def test_a_constant_proxy_is_said_to_have_no_correlation(proxy_file, tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["--proxies", "{d}/my_proxies.py"], "add ':' and the function's name"),
     (["--proxies", "{d}/my_proxies.py:n_weights", "--set", "{d}/my_proxies.py:n_weights.scale=2"],
-     "is a proxy of your own: it takes no --set options"),
+     "is a proxy of your own, which takes no proxy options: read its settings inside the function"),
 ])
 def test_misspelt_proxies_of_your_own_are_told_the_fix(proxy_file, capsys, args, needle):
     (proxy_file.parent / "consts.py").write_text("notfn = 3\n")
@@ -295,3 +295,9 @@ def test_one_infinity_everywhere_is_said_to_rank_nothing(tmp_path):
     (tmp_path / "inf.py").write_text("def minus(model, x, y):\n    return float('-inf')\n\n\nminus.data = 'noise'\n")
     res = zn.correlate(proxies=f"{tmp_path}/inf.py:minus", sample=4, store=tmp_path / "s.db")
     assert any("inf.py:minus gave one value (-inf) on all 4 archs" in n for n in res.meta["notes"])
+
+
+def test_a_search_refuses_options_for_a_proxy_of_your_own(proxy_file):
+    spec = f"{proxy_file}:n_weights"
+    with pytest.raises(UserError, match="is a proxy of your own, which takes no proxy options"):
+        zn.search("nb201", method="sample", n=3, proxy=spec, data="none", options={spec: {"scale": 2}})

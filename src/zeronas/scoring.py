@@ -19,7 +19,7 @@ from .errors import DataNotFound, UserError, exit_trapped, shown
 from .proxies.base import INAPPLICABLE, NEEDS, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
 from .proxies.ensembles import ensemble_members
-from .proxies.plugin import distinct, proxy_names
+from .proxies.plugin import proxy_names
 from .proxies.shared_pass import plan
 from .spaces.base import resolve as resolve_space
 from .store import protocol_hash  # noqa: F401  (re-exported: the key scores are stored under)
@@ -84,7 +84,8 @@ def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
             raise UserError(f"{n} is a rank ensemble: it ranks a set of architectures, so one architecture has "
                             f"no value of it; use 'zeronas correlate' or 'zeronas search' with it, or score its "
                             f"members: --proxies {','.join(members)}")
-    return distinct([get_proxy(n) for n in dict.fromkeys(names)])  # './p.py:fn' and 'p.py:fn': one proxy
+    specs = [get_proxy(n) for n in dict.fromkeys(names)]
+    return list({s.name: s for s in specs}.values())  # './p.py:fn' and 'p.py:fn': one proxy, once
 
 
 # Which member of an isomorphism class a class-sharing proxy scores. Members compute the same function but
@@ -203,8 +204,8 @@ class Scorer:
             spec = get_proxy(name)
             bad = set(opts) - set(spec.defaults)
             if bad and spec.revision:
-                raise UserError(f"proxy {name} is a proxy of your own: it takes no --set options (read settings "
-                                f"inside the function)")
+                raise UserError(f"proxy {name} is a proxy of your own, which takes no proxy options: read its "
+                                f"settings inside the function")
             if bad:
                 raise UserError(f"proxy {name} has no option(s) {', '.join(sorted(bad))}; "
                                 f"its options are: {', '.join(spec.defaults) or 'none'}")

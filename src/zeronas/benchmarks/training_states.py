@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import UserError
+from ..proxies.base import get_proxy
 from ..scoring import Scorer, ScoreRecord, protocol_hash
 from ..train.trainer import evaluate, load_split, make_optimizer, recipe_for, subset_notes, train_one_epoch
 
@@ -40,8 +41,6 @@ DEFAULT_PROXIES = ("nwot", "das", "das_d", "das_na")
 def canonical_proxies(proxies) -> list[str]:
     """The proxies in one order whatever order they were asked in (the default's own order first, as its
     stores were keyed, then the rest by name), repeats dropped: the same set, the same bench key."""
-    from ..proxies.base import get_proxy
-
     names = list(dict.fromkeys(get_proxy(p).name for p in proxies))  # your own: one name however it was written
     return sorted(names, key=lambda n: (DEFAULT_PROXIES.index(n) if n in DEFAULT_PROXIES else len(DEFAULT_PROXIES), n))
 

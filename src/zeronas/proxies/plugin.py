@@ -138,11 +138,6 @@ def has_file(spec: ProxySpec) -> bool:
     return not spec.revision or (where.endswith(".py") and "@" not in fn_name)
 
 
-def distinct(specs: list[ProxySpec]) -> list[ProxySpec]:
-    """``specs`` without repeats (one proxy however its path was written)."""
-    return list({spec.name: spec for spec in reversed(specs)}.values())[::-1]
-
-
 def _spec(fn, name: str, label: str, reference, revision: str) -> ProxySpec:
     fn_name = fn.__name__
     try:
@@ -167,9 +162,9 @@ def _spec(fn, name: str, label: str, reference, revision: str) -> ProxySpec:
 
 class Sources:
     """The files a proxy of your own was loaded from: its file and those of the user's modules it imports,
-    followed through their imports (files outside the Python installation and zeronas). ``digest`` covers
-    their names and contents, not folders, so a moved project keeps its stored scores; ``modules`` are the
-    helpers' names in ``sys.modules``, dropped when a file changed so that they are imported anew."""
+    followed through their imports (files outside the standard library, installed packages and zeronas).
+    ``digest`` covers their names and contents; ``modules`` are the helpers' names in ``sys.modules``, dropped
+    when a file changed so that they are imported anew."""
 
     def __init__(self, versions: dict, modules: list[str]):
         self.versions, self.modules = versions, modules

@@ -17,12 +17,8 @@ from .base import Budget, SearchResult, register_strategy, rng_for
 
 def check_options_used(options: dict | None, members: list[str], proxy: str) -> None:
     """A proxy option (``--set P.OPT=V``) for a proxy the search does not run is an error, never ignored."""
-    named = {name: get_proxy(name).name for name in options or {}}  # a misspelt proxy: unknown, with the list
-    for name, own in named.items():
-        if get_proxy(name).revision:
-            raise UserError(f"proxy {own} is a proxy of your own: it takes no --set options (read settings inside "
-                            "the function)")
-    unused = sorted(name for name, own in named.items() if own not in members)
+    # compared by the proxies' own names (yours: its absolute path); a misspelt proxy is unknown, with the list
+    unused = sorted(name for name in options or {} if get_proxy(name).name not in members)
     if unused:
         raise UserError(f"--set {unused[0]}.* sets an option of proxy {unused[0]}, which --proxy {proxy} does not "
                         f"run (it runs {', '.join(members)})")
