@@ -223,6 +223,24 @@ def test_an_edited_helper_module_gets_new_store_keys(tmp_path):
     assert zn.score([BEST], [spec], data="none")[0].value == 22
 
 
+def test_a_helper_package_s_relative_imports_are_followed(tmp_path):
+    """A helper package whose module imports a sibling relatively (``from . import consts``): editing the
+    sibling changes the key and its new value is used."""
+    pkg = f"zn_pkg_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / pkg).mkdir()
+    (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / pkg / "consts.py").write_text("SCALE = 3\n")
+    (tmp_path / pkg / "maths.py").write_text("from . import consts\n\n\ndef scale():\n    return consts.SCALE\n")
+    (tmp_path / "uses_pkg.py").write_text(f"from {pkg}.maths import scale\n\n\ndef scaled(model, x, y):\n"
+                                          f"    return scale()\n\n\nscaled.data = 'noise'\n")
+    spec = f"{tmp_path}/uses_pkg.py:scaled"
+    before = _key(spec)
+    assert zn.score([BEST], [spec], data="none")[0].value == 3
+    (tmp_path / pkg / "consts.py").write_text("SCALE = 33\n")
+    assert _key(spec) != before
+    assert zn.score([BEST], [spec], data="none")[0].value == 33
+
+
 def test_the_function_itself_is_taken_by_the_python_api(proxy_file, fake_images, tmp_path):
     """score, correlate and search take the function object: the same name and store key as its file."""
     import importlib.util

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import inspect
 import math
 import numbers
@@ -174,26 +175,29 @@ class Sources:
     @classmethod
     def of(cls, path: Path) -> Sources:
         """The sources of the file ``path``, run just now (its imports are in ``sys.modules``)."""
-        installed, seen, todo, modules = _installed(), {path}, [path], []
+        installed, seen, todo, modules = _installed(), {path}, [(path, None)], []
         while todo:
-            for name in _imports(todo.pop()):
-                file = getattr(sys.modules.get(name), "__file__", None)
+            for name in _imports(*todo.pop()):
+                module = sys.modules.get(name)
+                file = getattr(module, "__file__", None)
                 if not isinstance(file, str) or not file.endswith(".py"):
                     continue
                 found = Path(file).resolve()
                 if found not in seen and found.is_file() and not any(found.is_relative_to(r) for r in installed):
                     seen.add(found)
                     modules.append(name)
-                    todo.append(found)
+                    todo.append((found, getattr(module, "__package__", None)))
         return cls({p: _version(p) for p in seen}, modules)
 
     def unchanged(self) -> bool:
         return all(p.is_file() and _version(p) == v for p, v in self.versions.items())
 
 
-def _imports(path: Path) -> list[str]:
+def _imports(path: Path, package: str | None = None) -> list[str]:
     """The absolute module names the file's import statements name (with their parent packages and, for
-    ``from a import b``, ``a.b`` in case it is a module); none for a file Python cannot parse."""
+    ``from a import b``, ``a.b`` in case it is a module); relative imports (``from . import b``,
+    ``from .a import b``) are resolved against ``package``, the file's ``__package__`` (skipped without one:
+    the proxy file itself runs as a top-level module). None for a file Python cannot parse."""
     try:
         tree = ast.parse(path.read_bytes())
     except (SyntaxError, ValueError, OSError):
@@ -202,8 +206,17 @@ def _imports(path: Path) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            names += [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if not package:
+                    continue
+                try:
+                    base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                except (ImportError, ValueError):
+                    continue
+            else:
+                base = node.module
+            names += [base, *(f"{base}.{alias.name}" for alias in node.names)]
     return list(dict.fromkeys(".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 2)))
 
 
