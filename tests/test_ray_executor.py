@@ -205,6 +205,24 @@ def test_score_cli_on_ray_prints_the_local_table(cluster, capsys, monkeypatch):
     assert [c[1].strip() for c in cells(local) if c[1].strip()] == ["params", "synflow"] * 2
 
 
+@pytest.mark.slow
+def test_units_no_node_can_hold_are_refused_not_left_waiting(cluster):
+    """Each unit asks one node for --threads CPUs (and a GPU on CUDA); the cluster's nodes have 1 CPU each and
+    no GPU, so --threads 2 or --device cuda would wait forever (a newcomer's trial): one line instead."""
+    from zeronas.ray_executor import RayExecutor
+
+    with pytest.raises(UserError, match=r"^--threads 2 asks each unit for 2 CPUs, but the largest Ray node has 1; "
+                                        r"use --threads 1 or less$"):
+        RayExecutor(KWARGS, threads=2)
+    import ray
+
+    from zeronas.ray_executor import _check_fits
+
+    _check_fits(ray, 1, gpu=False)
+    with pytest.raises(UserError, match="^--device cuda asks each unit for a GPU, but no Ray node has one"):
+        _check_fits(ray, 1, gpu=True)  # (RayExecutor refuses cuda earlier here: this driver has no GPU either)
+
+
 def test_executor_options_are_checked_at_the_edge(monkeypatch, capsys):
     with pytest.raises(UserError, match="unknown executor= 'dask'"):
         check_executor("dask", None, cli=False)

@@ -143,11 +143,12 @@ class RayExecutor:
         cores = os.cpu_count() or 1
         self.threads = threads or (max(1, cores // workers) if _LOCAL_INSTANCE and workers else 1)
         cpus = int(ray.cluster_resources().get("CPU", 1))
+        gpu = parse_device(scorer_kwargs.get("device", "cpu")).type != "cpu"
+        _check_fits(ray, self.threads, gpu)
         slots = max(1, cpus // self.threads)
         self.workers = min(workers, slots) if workers else slots
         self.chunk, self.max_retries = chunk, max_retries
         self.key = _settings_key(scorer_kwargs)
-        gpu = parse_device(scorer_kwargs.get("device", "cpu")).type != "cpu"
         remote = ray.remote(_score_unit)
         self._task = remote.options(num_cpus=self.threads, num_gpus=1 if gpu else 0, max_retries=max_retries,
                                     retry_exceptions=False)
@@ -222,6 +223,19 @@ class RayExecutor:
 
     def close(self):
         self._cancel()
+
+
+def _check_fits(ray, threads: int, gpu: bool) -> None:
+    """A unit asks one node for ``threads`` CPUs (and a GPU on CUDA): one no node has would wait forever, so it is
+    refused up front in one line."""
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    most = max((int(r.get("CPU", 0)) for r in nodes), default=0)
+    if threads > most:
+        raise UserError(f"--threads {threads} asks each unit for {threads} CPUs, but the largest Ray node has {most}; "
+                        f"use --threads {max(1, most)} or less")
+    if gpu and not any(r.get("GPU", 0) >= 1 for r in nodes):
+        raise UserError("--device cuda asks each unit for a GPU, but no Ray node has one; drop --device or add "
+                        "a node with a GPU ('ray start --num-gpus 1 ...')")
 
 
 def _reachable(address: str, timeout: float = 10.0) -> None:
