@@ -195,6 +195,57 @@ def test_merge_refuses_foreign_damaged_or_edited_files(tmp_path):
     assert dst.merge(old_format) == (5, 5)
 
 
+def test_an_error_row_keeps_no_value_and_a_value_added_to_one_is_refused(tmp_path):
+    """A failure is stored without a value (even when its record carried one), and a value typed into an
+    export's error row, which the row digest leaves out, is refused in one line (a newcomer's trial merged it)."""
+    import csv
+    import io
+
+    src = _filled(tmp_path / "src.db")
+    assert [r["value"] for r in src.export_rows() if r["status"] == "error"] == [None]
+    text = src.export(tmp_path / "good.csv").read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    (err,) = [r for r in rows if r["status"] == "error"]
+    assert err["value"] == ""
+    err["value"] = "1.0"
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    (tmp_path / "edited.csv").write_text(out.getvalue())
+    dst = Store(tmp_path / "dst.db")
+    with pytest.raises(UserError, match=r"is malformed \(column 'value': 1.0 with status 'error', which carries no "
+                                        r"value\)"):
+        dst.merge(tmp_path / "edited.csv")
+    assert dst.count() == 0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+def test_export_replaces_only_an_export_of_its_own(tmp_path, suffix):
+    """report --export replaced any file at its path (a newcomer's trial lost a user's CSV): now only an earlier
+    export is replaced; another file, a folder or a link is refused in one line and left as it was."""
+    if suffix == ".parquet":
+        pytest.importorskip("pyarrow")
+    db = _filled(tmp_path / "src.db")
+    out = tmp_path / f"scores{suffix}"
+    db.export(out)
+    db.put([rec("d", "nwot", 1.5, h=H_NWOT)])
+    db.export(out)  # an export of its own is replaced
+    assert Store(tmp_path / "re.db").merge(out) == (6, 6)
+    theirs = tmp_path / f"theirs{suffix}"
+    theirs.write_bytes(b"name,salary\nalice,100\n")
+    with pytest.raises(UserError, match=r"^--export '.*theirs.*' exists and is not a zeronas score export \(it "
+                                        r"would be lost\)"):
+        db.export(theirs)
+    assert theirs.read_bytes() == b"name,salary\nalice,100\n"
+    (tmp_path / f"dir{suffix}").mkdir()
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(out)
+    for bad, why in ((tmp_path / f"dir{suffix}", "not a regular file"), (link, "a symbolic link")):
+        with pytest.raises(UserError, match=why):
+            db.export(bad)
+
+
 def test_summary_counts_by_status_and_report_cli(tmp_path):
     from typer.testing import CliRunner
 

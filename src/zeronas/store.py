@@ -414,7 +414,7 @@ class Store:
         for r in records:
             value, status = _encode(r.value)
             if r.error:
-                status = "error"
+                value, status = None, "error"  # a failure has no value (exports and merges rely on it)
             rows.append({"space": r.space, "canonical": r.canonical, "proxy": r.proxy,
                          "protocol_hash": r.protocol_hash, "arch": r.arch, "value": value, "status": status,
                          "seconds": r.seconds, "created": now,
@@ -520,6 +520,7 @@ class Store:
         (``.parquet``, needs pandas and pyarrow). ``Store.merge`` reads any of them back."""
         path = Path(path)
         suffix = _export_suffix(path)
+        _check_replaceable(path, suffix)
         rows = [{**r, ROW_DIGEST: row_digest(r)} for r in self.export_rows(protocol_hashes)]
         columns = [*EXPORT_COLUMNS, ROW_DIGEST]
         if suffix == ".parquet":
@@ -619,8 +620,10 @@ def _value_problem(status: str, value) -> str | None:
         if value is None or (math.isnan(value) if status == "nan" else value == _decode(None, status)):
             return None
         return f"{value!r} with status {status!r}"
+    if status == "error":  # a failure has no value: one here was added by hand (the row digest leaves it out)
+        return None if value is None else f"{value!r} with status 'error', which carries no value"
     if value is None:
-        return None if status == "error" else "blank, but status 'ok' needs a finite number"
+        return "blank, but status 'ok' needs a finite number"
     if not math.isfinite(value):
         return (f"{value!r} is marked {status!r}; a non-finite score carries status nan, inf or -inf "
                 f"(an ok value is finite)")
@@ -687,6 +690,29 @@ def _export_suffix(path: Path, strict: bool = True) -> str | None:
     if strict:
         raise UserError(f"{path}: name an export file .csv, .csv.gz or .parquet")
     return None
+
+
+def _check_replaceable(path: Path, suffix: str) -> None:
+    """A one-line UserError unless ``path`` is absent or a regular file holding a zeronas score export (a new
+    export replaces it): a link, a folder, a device or any other file (a user's own table) is never replaced."""
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        what = "a symbolic link" if path.is_symlink() else "not a regular file"
+        raise UserError(f"--export {str(path)!r} is {what}; the export is a new regular file: give another path")
+    if not path.exists():
+        return
+    try:
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            columns = pq.read_schema(path).names
+        else:
+            with (gzip.open if suffix == ".csv.gz" else open)(path, "rt", encoding="utf-8", newline="") as f:
+                columns = next(csv.reader([f.readline()]), [])
+    except Exception:  # unreadable, foreign or damaged: not ours either way
+        columns = []
+    if any(c not in columns for c in EXPORT_COLUMNS):
+        raise UserError(f"--export {str(path)!r} exists and is not a zeronas score export (it would be lost); give "
+                        f"another path or remove it")
 
 
 def _check_columns(path: Path, columns: list[str]) -> None:
