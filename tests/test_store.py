@@ -497,6 +497,27 @@ def test_a_refused_file_is_left_byte_identical(tmp_path, monkeypatch, capsys):
         Store(tmp_path / "text.db" / "s.db")
 
 
+def test_another_programs_scores_table_is_not_taken_for_a_store_being_created(tmp_path):
+    """A database whose only table is named like one of zeronas's (``scores``) but is another program's was
+    taken for a store another process was creating: zeronas added its tables, then failed on a missing column
+    (a newcomer's trial). Its columns tell them apart: refused in one line, the file left byte-identical."""
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as c:
+        c.execute("CREATE TABLE scores (a int)")
+        c.execute("INSERT INTO scores VALUES (1)")
+    c.close()
+    before = _fingerprint(other)
+    with pytest.raises(UserError, match="is a database but not a zeronas store; pass a new path with --store"):
+        Store(other)
+    assert _fingerprint(other) == before
+    half = tmp_path / "half.db"  # zeronas's own tables without their metadata: a store being created
+    Store(half).close()
+    with sqlite3.connect(half) as c:
+        c.execute("DELETE FROM zeronas_meta")
+    c.close()
+    Store(half).close()
+
+
 def test_a_zero_byte_file_becomes_a_store_for_a_writer(tmp_path):
     path = tmp_path / "new.db"
     path.touch()

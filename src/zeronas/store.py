@@ -276,7 +276,9 @@ def _inspect_sqlite(path: Path, where: str, create: bool, url_text: str = "") ->
             raise UserError(f"store {where} is an empty SQLite database, not a zeronas store; {WROTE}")
         meta = dict(con.execute("SELECT key, value FROM zeronas_meta").fetchall()) if "zeronas_meta" in tables \
             else {}
-        if create and "format" not in meta and tables <= set(METADATA.tables):
+        if create and "format" not in meta and tables <= set(METADATA.tables) and all(
+                {r[1] for r in con.execute(f"PRAGMA table_info('{t}')")} == set(METADATA.tables[t].columns.keys())
+                for t in tables):
             return None  # only zeronas's tables, its metadata not yet written: another process is creating it
         version = _store_version(meta, where, create)
         # the b-tree check reads every page once (~0.2 s per 100 MB): a damaged store is refused before any work
