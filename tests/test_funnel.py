@@ -16,7 +16,7 @@ from zeronas.search.constraints import nb201_params_flops
 from zeronas.spaces import space as get_space
 from zeronas.store import Store
 
-from .conftest import needs_table
+from .conftest import make_image_folder, needs_table
 
 SP = get_space("nb201")
 DATA_FREE = "ensemble:synflow+params"  # two data-free members: quick, and the same on every machine
@@ -98,6 +98,36 @@ def test_funnel_time_budget_is_honoured():
     # the budget stops new work; one evaluation in flight and the reporting may run past it
     assert took < 4.0 + 15.0
     assert r.protocol["time_budget"] == 4.0 and r.protocol["pool"] >= 1
+
+
+def test_few_contenders_and_an_overrun_are_said(monkeypatch, capsys, tmp_path):
+    """A funnel whose dear members fit one or two archs in the budget answers with the cheap screen's pick, and
+    one whose first evaluation outlasts the budget runs past it: both were silent (a newcomer's nb101 search of
+    25 s took 32 s with 1 arch scored by the ensemble). Each is a note now."""
+    images = make_image_folder(tmp_path / "imgs", per_class=8, size=(16, 16))
+
+    def run(*args, proxy="ensemble:nwot+params"):
+        with pytest.raises(SystemExit) as e:
+            main(["search", "--method", "funnel", "--data", str(images), "--batch-size", "8", "--proxy", proxy,
+                  "--pool", "10", *args])
+        assert e.value.code == 0
+        return " ".join(capsys.readouterr().err.split())
+
+    assert "were scored by the whole ensemble" not in run("--budget", "2", proxy=DATA_FREE)  # the screen is all
+    err = run("--budget", "2")
+    assert "only 2 architecture(s) were scored by the whole ensemble (nwot+params took about" in err
+    assert "so the answer is mostly the params screen's pick; raise --budget or --time-budget" in err
+    assert "of its" not in err  # no time budget, no overrun
+    original = funnel_module._Members.score_all
+
+    def slow(self, arch):  # a dear member as slow as an NB101 network's nwot, relative to the budget
+        time.sleep(3.0)
+        return original(self, arch)
+
+    monkeypatch.setattr(funnel_module._Members, "score_all", slow)
+    err = run("--time-budget", "1")
+    assert "s of its 1 s budget: an evaluation, once started, runs to its end" in err
+    assert "only 1 architecture(s) were scored" in err and "raise --time-budget (about" in err
 
 
 def test_funnel_resumes_from_the_store(tmp_path):

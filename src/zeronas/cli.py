@@ -609,6 +609,8 @@ def search(
         err_console.print(f"[yellow]note:[/] without --time-budget each of the {refine} training read(s) of "
                           "--evaluator train trains a network for a full epoch on 5,000 images: minutes each on "
                           "a CPU", soft_wrap=True)
+    from .search.funnel import LEADERS as funnel_leaders
+
     results = []
     for k in range(runs):
         r = run_search(sp, method, seed=seed + k, **kwargs)
@@ -648,6 +650,19 @@ def search(
         for (n_failed, of, first), members in same.items():  # never counted as scored without a word
             err_console.print(f"[yellow]note:[/] {', '.join(members)} gave no value on {n_failed} of the {of} archs "
                               f"asked for (ranked last; the first: {escape(first)})", soft_wrap=True, highlight=False)
+        given, each = time_budget or r.protocol.get("time_budget"), r.protocol.get("seconds_per_full_evaluation")
+        members = r.protocol.get("members") or []  # (the loop above reuses the name)
+        per = f" ({'+'.join(members)} took about {each:.2g} s per architecture here)" if each and full else ""
+        if given and r.seconds > 1.05 * given + 1:  # never a silent overrun
+            err_console.print(f"[yellow]note:[/] the search took {r.seconds:.0f} s of its {given:g} s budget: an "
+                              f"evaluation, once started, runs to its end, and the first one's cost is not known "
+                              f"before it runs{per}", soft_wrap=True)
+        if full is not None and r.protocol.get("dear") and full < funnel_leaders:  # the ensemble hardly ranked anything
+            raise_to = f"; raise --time-budget (about {10 * each / 0.4:.0f} s lets it score 10)" if each and given \
+                else "; raise --budget or --time-budget"
+            err_console.print(f"[yellow]note:[/] only {full} architecture(s) were scored by the whole ensemble{per}, "
+                              f"so the answer is mostly the {'+'.join(cheap)} screen's pick{raise_to}",
+                              soft_wrap=True)
         ref = r.protocol.get("refine") or {}
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked
             left = f"{ref['out_of_time']}; " if ref.get("out_of_time") else ""

@@ -64,6 +64,7 @@ class _Members:
         for f in self.fits.values():  # errors name the ensemble the user asked for
             f.ensemble = proxy
         self.full: dict[str, object] = {}  # format -> arch, scored by every member
+        self.full_seconds: list[float] = []  # wall seconds of each score_all
 
     @property
     def evaluations(self) -> int:
@@ -77,9 +78,11 @@ class _Members:
         return [self.value(m, arch) for m in self.cheap]
 
     def score_all(self, arch):
+        t0 = time.perf_counter()
         for m in self.members:
             self.value(m, arch)
         self.full[self.space.format(arch)] = arch
+        self.full_seconds.append(time.perf_counter() - t0)  # (a store's values too: what it cost this run)
 
     def ranking(self, archs, members) -> np.ndarray:
         """Rank-ensemble (sum of log rank/N) of ``archs`` by ``members``; higher is better."""
@@ -318,7 +321,8 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
                 "budget": full_budget, "stage_shares": [POOL_SHARE, SCREEN_SHARE, 1 - POOL_SHARE - SCREEN_SHARE],
                 "leaders": "the front" if cost else LEADERS, "strata": STRATA if cost else None,
                 "pareto_order": "nsga2" if cost else None,
-                "label_free": refining[0] is None, "refine_share": keep, "reads_share": reads_share}
+                "label_free": refining[0] is None, "refine_share": keep, "reads_share": reads_share,
+                "seconds_per_full_evaluation": round(float(np.median(members.full_seconds)), 3)}
 
     # refinement (local strategy) scores neighbours in the rest of the budget but the training reads' share,
     # with the same look-ahead (the reads themselves answer to the evaluator's deadline, the budget's end)
