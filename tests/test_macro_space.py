@@ -81,6 +81,20 @@ def test_macro_correlate(tmp_path):
 
 
 @needs_macro
+def test_an_ensemble_member_with_no_value_is_named(tmp_path):
+    """ensemble:params+zeros on macro (zeros needs per-edge ops) ranked by params alone with only a note about
+    'NaN member scores' (a newcomer's trial): the note now says the ensemble is params alone."""
+    from zeronas.correlate import correlate
+
+    res = correlate(space="macro", proxies="ensemble:params+zeros,params", sample=6, seed=2,
+                    store=tmp_path / "s.db", workers=1)
+    assert res.rows["ensemble:params+zeros"]["spearman"] == res.rows["params"]["spearman"]
+    assert ("ensemble:params+zeros: zeros gave no value on any of the 6 archs (see its note), so this ensemble "
+            "ranks by params alone; drop it from the ensemble") in res.meta["notes"]
+    assert not any("NaN member score" in n for n in res.meta["notes"])
+
+
+@needs_macro
 def test_macro_isomorphs_are_the_benchmarks_own():
     """Every class of codes that differ only in where no-op identities sit has one accuracy in the table:
     the benchmark trained each such network once."""

@@ -308,7 +308,15 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
                             f"nothing was written")
         for name, members in ensembles.items():
             worst = int(np.logical_or.reduce([np.isnan(result.values[m]) for m in members]).sum())
-            if worst:
+            empty = [m for m in members if np.isnan(result.values[m]).all()]
+            if empty:  # a member with no value at all leaves the others to rank alone: never silently
+                rest = [m for m in members if m not in empty]
+                alone = (f"so this ensemble ranks by {'+'.join(rest)} alone" if rest else
+                         "so this ensemble ranks nothing")
+                notes.append(f"{name}: {', '.join(empty)} gave no value on any of the {len(idx)} archs (see "
+                             f"{'its' if len(empty) == 1 else 'their'} note), {alone}; drop "
+                             f"{'it' if len(empty) == 1 else 'them'} from the ensemble")
+            elif worst:
                 notes.append(f"{name}: {worst} archs have a NaN member score, ranked worst for that member "
                              f"(kept, not left out)")
             col = rank_ensemble([result.values[m] for m in members], [get_proxy(m).direction for m in members])
