@@ -448,3 +448,15 @@ def test_cell_proxies_are_inapplicable_on_nb101_not_errors(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "not applicable on nb101 (1):" in out and "zeros: inapplicable: zeros needs a cell space" in out
+
+
+@needs_nb101
+def test_a_protocol_preset_on_nb101_points_to_nasbench_suite_zero_s_settings(tmp_path):
+    """The presets are NAS-Bench-201's; on nb101 the refusal names the settings that read the table as NASLib
+    did (its rows are NAS-Bench-Suite-Zero's own sample), which --help did not say (a newcomer's trial)."""
+    from zeronas.correlate import correlate
+    from zeronas.errors import UserError
+
+    with pytest.raises(UserError, match=r"drop protocol= for nb101; its table is NAS-Bench-Suite-Zero's own nb101 "
+                                        r"sample: .*init=.naslib-nb101. reads it with NASLib"):
+        correlate(space="nb101", protocol="suite-zero", store=tmp_path / "s.db")

@@ -390,9 +390,11 @@ def correlate(
         help="Accuracy to correlate with: test or valid (default: the table's own: test for NB201, "
              "NAS-Bench-Macro and a converted NB101 table; valid for NAS-Bench-Suite-Zero's 500 NB101 cells and "
              "the NB301 surrogate). A metric the table lacks is refused.", show_default=False)] = None,
-    protocol: Annotated[str | None, typer.Option(help="Paper protocol preset: abdelfattah2021 or suite-zero. It "
-                                                 "fixes the sample, batch size, init, target and (abdelfattah2021) "
-                                                 "seed; a different value given beside it is refused.")] = None,
+    protocol: Annotated[str | None, typer.Option(help="Paper protocol preset, NAS-Bench-201 only: abdelfattah2021 "
+                                                 "or suite-zero. It fixes the sample, batch size, init, target and "
+                                                 "(abdelfattah2021) seed; a different value given beside it is "
+                                                 "refused. (On nb101 and nb301 the table is NAS-Bench-Suite-Zero's "
+                                                 "own sample: use --sample all.)")] = None,
     store: Annotated[str, typer.Option(help=f"Results store ({STORE_FORMS}); reruns resume from it.")
                      ] = "runs/zeronas.db",
     workers: Annotated[int, typer.Option(help="Scoring processes (0 = one per core; one on a GPU). With "

@@ -176,7 +176,11 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         if protocol not in PRESETS:
             raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PRESETS)}")
         if sp.name != "nb201":
-            raise UserError(f"protocol presets are NAS-Bench-201 protocols; drop --protocol for {sp.name}")
+            init = "naslib-nb101" if sp.name == "nb101" else "torch-default"  # NASLib's networks for each
+            own = (f"; its table is NAS-Bench-Suite-Zero's own {sp.name} sample: --sample all --batch-size 32 "
+                   f"--init {init} reads it with NASLib's settings (docs/reproduction.md)"
+                   if sp.name in ("nb101", "nb301") else "")
+            raise UserError(f"protocol presets are NAS-Bench-201 protocols; drop --protocol for {sp.name}{own}")
         preset = PRESETS[protocol]
         # what the preset fixes wins; a different value given beside it would be silently replaced: refused
         given = {"sample": sample, "batch_size": batch_size, "seed": seed, "init": init, "metric": metric}
