@@ -368,6 +368,28 @@ def test_a_result_json_of_several_runs_is_read_as_its_runs(tmp_path):
     assert "scores.json' holds 2 architectures; pass the one you want with --arch" in str(res.exception)
 
 
+def test_a_pareto_search_s_front_json_is_read_as_its_front(tmp_path):
+    """front.json was refused as an arch file ("not a result.json"), so no command took a front member from it
+    (a newcomer's trial): it is read as its front's archs; the result.json beside it still names the answer."""
+    out = tmp_path / "fr"
+    res = runner.invoke(app, ["search", "--space", "macro", "--method", "sample", "--proxy", "params", "--data", "none",
+                              "--budget", "20", "--objectives", "score,flops", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    front = [p["arch"] for p in json.loads((out / "front.json").read_text())["front"]]
+    answer = json.loads((out / "result.json").read_text())["arch"]
+    res = runner.invoke(app, ["score", "--space", "macro", "--arch-file", str(out / "front.json"), "-p", "params",
+                              "--data", "none", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert [r["arch"] for r in json.loads((tmp_path / "o" / "scores.json").read_text())] == front
+    res = runner.invoke(app, ["export", "--space", "macro", "--arch-file", str(out / "front.json"), "--format", "json",
+                              "--out", str(tmp_path / "m.json")])
+    assert len(front) > 1  # (seed 0's front on macro: 6 archs)
+    assert f"holds {len(front)} architectures; pass the one you want with --arch" in str(res.exception)
+    res = runner.invoke(app, ["export", "--space", "macro", "--arch-file", str(out / "result.json"), "--format",
+                              "json", "--out", str(tmp_path / "m.json")])
+    assert res.exit_code == 0 and json.loads((tmp_path / "m.json").read_text())["arch"] == answer
+
+
 def test_darts_supernet_search_without_a_size_says_it_takes_hours(monkeypatch):
     """There is no cpu preset on darts: te-nas's default took an ETA of 6.5 h without a word (newcomer trial)."""
     def stop(*a, **k):

@@ -3,7 +3,7 @@
 
 A file holds one of:
 - a search's ``result.json`` (one run: an object; ``--runs N``: a list of them) or an export's ``model.json``,
-  whose ``"arch"`` fields are read;
+  whose ``"arch"`` fields are read, or a Pareto search's ``front.json``: every member of its front(s), once;
 - one architecture's JSON (a DARTS genotype), or one per line (JSON lines);
 - architecture strings, one per line (blank lines and ``#`` comments skipped), or one architecture written over
   several lines (a pretty-printed ``Genotype(...)``).
@@ -88,13 +88,19 @@ def _result_archs(path: Path, text: str) -> list[tuple] | None:
         return None
     try:
         doc = json.loads(text)
-        found = [(r.get("seed"), r["arch"]) for r in (doc if isinstance(doc, list) else [doc])]
+        runs = doc if isinstance(doc, list) else [doc]
+        if runs and all(isinstance(r, dict) and "arch" not in r and isinstance(r.get("front"), list) for r in runs):
+            # front.json (a result.json has a front too, beside its answer's "arch": that is what it names)
+            found = list(dict.fromkeys((None, point["arch"]) for r in runs for point in r["front"]))
+        else:
+            found = [(r.get("seed"), r["arch"]) for r in runs]
         if all(isinstance(r, dict) and "proxy" in r for r in doc if isinstance(doc, list)):  # score's scores.json:
             found = list(dict.fromkeys(found))  # a row per arch x proxy, each arch once
     except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
         found = []
     if not found or not all(isinstance(a, str) for _, a in found):
-        raise UserError(f"arch file {str(path)!r} is not a result.json with an \"arch\" field")
+        raise UserError(f"arch file {str(path)!r} is not a result.json with an \"arch\" field (nor a front.json "
+                        f"with a \"front\")")
     return found
 
 
