@@ -587,3 +587,16 @@ def test_long_inputs_are_cut_in_errors_and_say_so(tmp_path):
                               "--out", str(tmp_path / "t")])
     assert "holds no darts architecture; it is the result of a search of nb201: pass --space nb201 (" in str(
         res.exception), res.output
+
+
+@pytest.mark.parametrize("argv", [["score", "--space", "macro", "--arch", "12212221", "--data", "none"],
+                                  ["correlate", "--space", "macro", "--sample", "5"],
+                                  ["bench", "build", "--sample", "3"]])
+def test_an_empty_proxy_name_is_refused_not_dropped(argv, tmp_path):
+    """'params,,nwot' ran params and nwot, the typo unremarked (a newcomer's trial): one line, exit 2."""
+    res = runner.invoke(app, [*argv, "--proxies", "params,,flops", "--store", str(tmp_path / "s.db")]
+                        if argv[0] != "score" else [*argv, "--proxies", "params,,flops"])
+    assert isinstance(res.exception, UserError)  # main() turns it into one line and exit 2
+    assert str(res.exception) == ("--proxies 'params,,flops' has an empty name (two commas in a row, or one at an "
+                                  "end); remove the extra comma")
+    assert not (tmp_path / "s.db").exists()

@@ -37,7 +37,9 @@ def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,da
     if sample > sp.size():  # (at least 3: the declared domain of bench_build.sample)
         raise UserError(f"--sample {sample} exceeds the {sp.size():,} architectures of {sp.name}; lower --sample")
     if isinstance(proxies, str):
-        proxies = proxies.split(",")
+        from .proxies.ensembles import split_names
+
+        proxies = split_names(proxies)
     rng, archs = np.random.default_rng(seed), {}
     while len(archs) < sample:
         a = sp.sample(rng)

@@ -18,7 +18,7 @@ from .benchmarks.nb201 import normalize_dataset
 from .errors import UserError, shown
 from .paths import atomic_path
 from .proxies.base import get_proxy, inapplicable_reason
-from .proxies.ensembles import ensemble_members
+from .proxies.ensembles import ensemble_members, split_names
 from .proxies.plugin import has_file
 from .run import make_executor
 from .scoring import Scorer
@@ -88,7 +88,7 @@ def one_dataset(dataset: str | None, data: str | None, cli: bool = False) -> str
 def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
     """'nwot,ensemble:a,b' is ambiguous, so ensembles use '+': 'nwot,ensemble:nwot+synflow,az_nas'."""
     base, ens = [], {}
-    for item in [t.strip() for t in text.split(",") if t.strip()]:
+    for item in split_names(text):
         members = ensemble_members(item)  # a named ensemble (also inside ensemble:a+b) stands for its members
         if members is None:
             base.append(item)

@@ -18,7 +18,7 @@ from .data.datasets import DATASETS, ImageSet, portable_source
 from .errors import DataNotFound, UserError, exit_trapped, shown
 from .proxies.base import INAPPLICABLE, NEEDS, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
-from .proxies.ensembles import ensemble_members
+from .proxies.ensembles import ensemble_members, split_names
 from .proxies.plugin import proxy_names
 from .proxies.shared_pass import plan
 from .spaces.base import resolve as resolve_space
@@ -68,7 +68,7 @@ def asks_all(proxies) -> bool:
 def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
     """The ProxySpecs of names (a comma-separated text or a list; 'all'; functions of your own), each once."""
     if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
+        names = split_names(names)
     elif callable(names) and not isinstance(names, ProxySpec):
         names = [names]
     names = list(proxy_names(list(names)))  # a function object: your own proxy, by its registered name

@@ -8,8 +8,21 @@ no value for one architecture: ``correlate`` and ``search`` take it, ``score`` t
 
 from __future__ import annotations
 
+from ..errors import UserError
+
 ENSEMBLES = {"az_nas": ["az_expressivity", "az_progressivity", "az_trainability", "flops"],
              "zeronas-v1": ["nwot", "params"]}
+
+
+def split_names(text: str) -> list[str]:
+    """The names in a comma-separated ``--proxies`` text, stripped. An empty one between commas or at an end
+    (``nwot,,synflow``) is a one-line UserError: a name lost to a typo is never dropped silently. A text of
+    nothing gives []."""
+    items = [t.strip() for t in text.split(",")]
+    if len(items) > 1 and not all(items):
+        raise UserError(f"--proxies {text!r} has an empty name (two commas in a row, or one at an end); remove the "
+                        f"extra comma")
+    return [t for t in items if t]
 
 
 def ensemble_members(name: str) -> list[str] | None:
