@@ -223,6 +223,26 @@ def test_units_no_node_can_hold_are_refused_not_left_waiting(cluster):
         _check_fits(ray, 1, gpu=True)  # (RayExecutor refuses cuda earlier here: this driver has no GPU either)
 
 
+@pytest.mark.slow
+def test_the_python_score_call_takes_the_executor_too(cluster):
+    """zeronas.score(..., executor="ray") as the CLI's --executor ray (the API lacked it: a newcomer's trial)."""
+    import zeronas as zn
+
+    archs = ARCHS[:2]
+    kwargs = dict(proxies="params,synflow", data="none", threads=1)
+    local, remote = zn.score(archs, **kwargs), zn.score(archs, **kwargs, executor="ray")
+    assert [(r.arch, r.proxy, r.value, r.protocol_hash) for r in remote] == \
+        [(r.arch, r.proxy, r.value, r.protocol_hash) for r in local]
+    with pytest.raises(UserError, match="executor='ray' scores architectures of a space"):
+        zn.score(torch_module(), proxies="params", executor="ray")
+
+
+def torch_module():
+    import torch
+
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(10))
+
+
 def test_executor_options_are_checked_at_the_edge(monkeypatch, capsys):
     with pytest.raises(UserError, match="unknown executor= 'dask'"):
         check_executor("dask", None, cli=False)
@@ -245,6 +265,31 @@ def test_executor_options_are_checked_at_the_edge(monkeypatch, capsys):
     assert exc.value.code == 2 and err == [f"error: {NEEDS_RAY}"]
     with pytest.raises(UserError, match="needs ray"):
         make_executor(KWARGS, executor="ray")
+
+
+def test_connecting_keeps_the_cli_s_sigterm_handler(monkeypatch):
+    """ray.init replaces the Python SIGTERM handler with its own, so a SIGTERM mid-run printed Ray's crash dump
+    instead of zeronas's one-line 'terminated' message (a newcomer's trial): the handler is put back."""
+    import types
+
+    import zeronas.ray_executor as rx
+
+    def ray_init(**_):
+        signal.signal(signal.SIGTERM, lambda *a: None)  # as ray.init does
+
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=ray_init)
+    monkeypatch.setattr(rx, "require_ray", lambda: fake)
+    monkeypatch.setattr(rx, "_LOCAL_INSTANCE", rx._LOCAL_INSTANCE)  # connect() sets it: restored afterwards
+
+    def ours(*_):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, ours)
+    try:
+        rx.connect()
+        assert signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @needs_table

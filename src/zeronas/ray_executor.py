@@ -105,6 +105,10 @@ def connect(address: str | None = None):
     if address is not None:
         check_address("--ray-address", address)
     if not ray.is_initialized():
+        import signal
+
+        # ray.init puts its own SIGTERM handler in place of the CLI's, which unwinds to the one-line message
+        term = signal.getsignal(signal.SIGTERM)
         options = dict(log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False)
         _LOCAL_INSTANCE = address is None
         if address is None:
@@ -117,6 +121,8 @@ def connect(address: str | None = None):
                 raise UserError(f"cannot reach the Ray cluster at {address!r}: {' '.join(str(exc).split())[:200]}"
                                 f"; start it with 'ray start --head' (and 'ray start --address HEAD:6379' on "
                                 f"the other machines)") from None
+        if callable(term):
+            signal.signal(signal.SIGTERM, term)
     return ray
 
 

@@ -470,7 +470,8 @@ def is_user_data(data) -> bool:
 
 
 @api(extra=_scorer_keywords, threads=True)
-def score(archs, proxies="all", *, space=None, **kwargs) -> list[ScoreRecord]:
+def score(archs, proxies="all", *, space=None, executor: str = "local", ray_address: str | None = None,
+          threads: int | None = None, **kwargs) -> list[ScoreRecord]:
     """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy.
     ``zeronas.score(module, proxies=..., data=...)`` scores a ``torch.nn.Module`` (see ``zeronas.models``); a
     list of modules scores each with the same arguments (records in list order, ``arch`` = the class name,
@@ -481,28 +482,29 @@ def score(archs, proxies="all", *, space=None, **kwargs) -> list[ScoreRecord]:
     ``batch_size``, ``seed``, ``init``, ``device``, ``options`` ({proxy: {option: value}}, as ``--set``),
     ``num_classes``, ``isomorph_member``; for modules also ``input_size``, ``model_name``, ``max_images``.
     The set-up (images, batches) is cached between calls: ``score`` called once per arch in a loop costs what
-    ``Scorer(...).score_arch(arch)`` does.
+    ``Scorer(...).score_arch(arch)`` does. ``executor="ray"`` (architectures only; ``ray_address``: a cluster,
+    else a local Ray instance) scores on Ray as ``zeronas score --executor ray``, each unit with ``threads``
+    torch threads (default 1), so the records equal the local ones at equal threads. ``threads`` (local): torch
+    CPU threads during the call.
     Returns a list of ``ScoreRecord``. Raises UserError (one line) for an unknown keyword, a bad value, or a
     list mixing modules and archs."""
+    from .validation import torch_threads
+
+    if executor != "local" or ray_address is not None:
+        from .ray_executor import check_executor
+
+        check_executor(executor, ray_address, cli=False)
     modules = isinstance(archs, torch.nn.Module) or (
         isinstance(archs, (list, tuple)) and any(isinstance(a, torch.nn.Module) for a in archs))
     if modules and space is not None:
         raise UserError(f"space= names the space of architecture strings; a torch.nn.Module is scored as it is: "
                         f"drop space={shown(space)}")
-    if isinstance(archs, torch.nn.Module):
-        from .models import score_model
-
-        return score_model(archs, proxies, **kwargs)
-    if isinstance(archs, (list, tuple)) and any(isinstance(a, torch.nn.Module) for a in archs):
-        from .models import score_model
-
-        if not all(isinstance(a, torch.nn.Module) for a in archs):
-            raise UserError("score() takes architectures of a space or torch.nn.Modules, not a mix of both")
-        if "model_name" in kwargs:
-            raise UserError("model_name= names one module; for a list, each is named by its class")
-        classes = [type(m).__name__ for m in archs]
-        names = [f"{n}#{classes[:i].count(n)}" if classes.count(n) > 1 else n for i, n in enumerate(classes)]
-        return [r for m, n in zip(archs, names) for r in score_model(m, proxies, model_name=n, **kwargs)]
+    if modules and executor == "ray":
+        raise UserError("executor='ray' scores architectures of a space; a torch.nn.Module is scored in this "
+                        "process: drop executor=")
+    if modules:
+        with torch_threads(threads):
+            return _score_modules(archs, proxies, kwargs)
     model_only = sorted({"input_size", "model_name", "max_images"} & set(kwargs))
     if model_only:
         raise UserError(f"{', '.join(k + '=' for k in model_only)} only apply when scoring a torch.nn.Module")
@@ -514,4 +516,24 @@ def score(archs, proxies="all", *, space=None, **kwargs) -> list[ScoreRecord]:
     archs = list(archs)
     if not archs:
         raise UserError("score() got an empty list of architectures; give at least one")
-    return Scorer("nb201" if space is None else space, proxies, **kwargs).score(archs)
+    space = "nb201" if space is None else space
+    if executor == "ray":  # each unit pinned to its threads: the local values at equal threads
+        from .ray_executor import score_archs
+
+        return score_archs(dict(space=space, proxies=proxies, **kwargs), archs, ray_address, threads)
+    with torch_threads(threads):
+        return Scorer(space, proxies, **kwargs).score(archs)
+
+
+def _score_modules(archs, proxies, kwargs: dict) -> list[ScoreRecord]:
+    from .models import score_model
+
+    if isinstance(archs, torch.nn.Module):
+        return score_model(archs, proxies, **kwargs)
+    if not all(isinstance(a, torch.nn.Module) for a in archs):
+        raise UserError("score() takes architectures of a space or torch.nn.Modules, not a mix of both")
+    if "model_name" in kwargs:
+        raise UserError("model_name= names one module; for a list, each is named by its class")
+    classes = [type(m).__name__ for m in archs]
+    names = [f"{n}#{classes[:i].count(n)}" if classes.count(n) > 1 else n for i, n in enumerate(classes)]
+    return [r for m, n in zip(archs, names) for r in score_model(m, proxies, model_name=n, **kwargs)]
