@@ -600,3 +600,11 @@ def test_an_empty_proxy_name_is_refused_not_dropped(argv, tmp_path):
     assert str(res.exception) == ("--proxies 'params,,flops' has an empty name (two commas in a row, or one at an "
                                   "end); remove the extra comma")
     assert not (tmp_path / "s.db").exists()
+
+
+def test_an_empty_name_is_refused_in_search_s_proxy_and_inside_an_ensemble():
+    res = runner.invoke(app, ["search", "--proxy", "params,,", "--data", "none", "--budget", "2"])
+    assert str(res.exception).startswith("--proxy 'params,,' has an empty name")
+    res = runner.invoke(app, ["search", "--proxy", "ensemble:params++flops", "--data", "none", "--budget", "2"])
+    assert str(res.exception) == "'ensemble:params++flops' has an empty member (two '+' in a row, or one at an end); " \
+        "remove the extra '+'"

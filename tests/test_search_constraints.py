@@ -643,8 +643,8 @@ def test_unmeetable_size_bound_outside_nb201_is_refused_before_the_search(sp, mo
     monkeypatch.setattr(C, "PLUGIN_PROBE", 5)
     store = tmp_path / "s.db"
     with pytest.raises(UserError, match=f"none of 5 random {sp} architectures meets max_params=0.001 "
-                                        r"\(the least seen: params_M [0-9.]+.*\): architectures under the bound "
-                                        r"may exist, but too few for the search's random draws to find; loosen"):
+                                        r"\(the least seen: params_M [0-9.]+.*\): none may exist, or too few for "
+                                        r"random draws to find; loosen the bound"):
         search(get_space(sp), method="random", proxy="params", budget=3, max_params=0.001, data="none",
                store=str(store))
     assert not store.exists()

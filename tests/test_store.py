@@ -238,6 +238,10 @@ def test_export_replaces_only_an_export_of_its_own(tmp_path, suffix):
                                         r"would be lost\)"):
         db.export(theirs)
     assert theirs.read_bytes() == b"name,salary\nalice,100\n"
+    empty = tmp_path / f"empty{suffix}"  # an empty file (mktemp, touch) loses nothing: replaced
+    empty.touch()
+    db.export(empty)
+    assert empty.stat().st_size > 0
     (tmp_path / f"dir{suffix}").mkdir()
     link = tmp_path / f"link{suffix}"
     link.symlink_to(out)

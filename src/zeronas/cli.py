@@ -393,8 +393,8 @@ def correlate(
     protocol: Annotated[str | None, typer.Option(help="Paper protocol preset, NAS-Bench-201 only: abdelfattah2021 "
                                                  "or suite-zero. It fixes the sample, batch size, init, target and "
                                                  "(abdelfattah2021) seed; a different value given beside it is "
-                                                 "refused. (On nb101 and nb301 the table is NAS-Bench-Suite-Zero's "
-                                                 "own sample: use --sample all.)")] = None,
+                                                 "refused. (NAS-Bench-Suite-Zero's own nb101 and nb301 tables "
+                                                 "are its sample: use --sample all there.)")] = None,
     store: Annotated[str, typer.Option(help=f"Results store ({STORE_FORMS}); reruns resume from it.")
                      ] = "runs/zeronas.db",
     workers: Annotated[int, typer.Option(help="Scoring processes (0 = one per core; one on a GPU). With "
@@ -654,13 +654,14 @@ def search(
                               f"asked for (ranked last; the first: {escape(first)})", soft_wrap=True, highlight=False)
         given, each = time_budget or r.protocol.get("time_budget"), r.protocol.get("seconds_per_full_evaluation")
         members = r.protocol.get("members") or []  # (the loop above reuses the name)
-        per = f" ({'+'.join(members)} took about {each:.2g} s per architecture here)" if each and full else ""
+        per = f" ({'+'.join(members)} took about {each:.3g} s per architecture here)" if each and full else ""
         if given and r.seconds > 1.05 * given + 1:  # never a silent overrun
             err_console.print(f"[yellow]note:[/] the search took {r.seconds:.0f} s of its {given:g} s budget: an "
                               f"evaluation, once started, runs to its end, and the first one's cost is not known "
                               f"before it runs{per}", soft_wrap=True)
-        if full is not None and r.protocol.get("dear") and full < funnel_leaders:  # the ensemble hardly ranked anything
-            raise_to = f"; raise --time-budget (about {10 * each / 0.4:.0f} s lets it score 10)" if each and given \
+        if full is not None and r.protocol.get("dear") and full < funnel_leaders:  # the ensemble ranked ~nothing
+            for_10 = r.protocol.get("time_budget_for_10")
+            raise_to = f"; raise --time-budget (about {for_10} s lets it score 10)" if for_10 and given \
                 else "; raise --budget or --time-budget"
             err_console.print(f"[yellow]note:[/] only {full} architecture(s) were scored by the whole ensemble{per}, "
                               f"so the answer is mostly the {'+'.join(cheap)} screen's pick{raise_to}",

@@ -85,10 +85,11 @@ def one_dataset(dataset: str | None, data: str | None, cli: bool = False) -> str
     return dataset or data or "cifar10"
 
 
-def parse_proxies(text: str) -> tuple[list[str], dict[str, list[str]]]:
-    """'nwot,ensemble:a,b' is ambiguous, so ensembles use '+': 'nwot,ensemble:nwot+synflow,az_nas'."""
+def parse_proxies(text: str, option: str = "--proxies") -> tuple[list[str], dict[str, list[str]]]:
+    """'nwot,ensemble:a,b' is ambiguous, so ensembles use '+': 'nwot,ensemble:nwot+synflow,az_nas'. ``option``:
+    the option the text came from, as errors name it."""
     base, ens = [], {}
-    for item in split_names(text):
+    for item in split_names(text, option):
         members = ensemble_members(item)  # a named ensemble (also inside ensemble:a+b) stands for its members
         if members is None:
             base.append(item)
@@ -176,10 +177,11 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         if protocol not in PRESETS:
             raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(PRESETS)}")
         if sp.name != "nb201":
-            init = "naslib-nb101" if sp.name == "nb101" else "torch-default"  # NASLib's networks for each
+            naslib_init = "naslib-nb101" if sp.name == "nb101" else "torch-default"  # NASLib's networks' init
+            suite_zero = Path(str(getattr(table, "path", ""))).name.startswith(("nb101_zc_", "nb301_zc_"))
             own = (f"; its table is NAS-Bench-Suite-Zero's own {sp.name} sample: --sample all --batch-size 32 "
-                   f"--init {init} reads it with NASLib's settings (docs/reproduction.md)"
-                   if sp.name in ("nb101", "nb301") else "")
+                   f"--init {naslib_init} reads it with NASLib's settings (docs/reproduction.md)"
+                   if suite_zero else "")
             raise UserError(f"protocol presets are NAS-Bench-201 protocols; drop --protocol for {sp.name}{own}")
         preset = PRESETS[protocol]
         # what the preset fixes wins; a different value given beside it would be silently replaced: refused
@@ -311,16 +313,16 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             raise UserError(f"no proxy gave a value on any of the {len(idx)} sampled archs ({first.rstrip('.')}); "
                             f"nothing was written")
         for name, members in ensembles.items():
-            worst = int(np.logical_or.reduce([np.isnan(result.values[m]) for m in members]).sum())
             empty = [m for m in members if np.isnan(result.values[m]).all()]
+            rest = [m for m in members if m not in empty]
             if empty:  # a member with no value at all leaves the others to rank alone: never silently
-                rest = [m for m in members if m not in empty]
                 alone = (f"so this ensemble ranks by {'+'.join(rest)} alone" if rest else
                          "so this ensemble ranks nothing")
                 notes.append(f"{name}: {', '.join(empty)} gave no value on any of the {len(idx)} archs (see "
                              f"{'its' if len(empty) == 1 else 'their'} note), {alone}; drop "
                              f"{'it' if len(empty) == 1 else 'them'} from the ensemble")
-            elif worst:
+            worst = int(np.logical_or.reduce([np.isnan(result.values[m]) for m in rest]).sum()) if rest else 0
+            if worst:
                 notes.append(f"{name}: {worst} archs have a NaN member score, ranked worst for that member "
                              f"(kept, not left out)")
             col = rank_ensemble([result.values[m] for m in members], [get_proxy(m).direction for m in members])

@@ -106,6 +106,7 @@ def connect(address: str | None = None):
         check_address("--ray-address", address)
     if not ray.is_initialized():
         import signal
+        import threading
 
         # ray.init puts its own SIGTERM handler in place of the CLI's, which unwinds to the one-line message
         term = signal.getsignal(signal.SIGTERM)
@@ -121,7 +122,7 @@ def connect(address: str | None = None):
                 raise UserError(f"cannot reach the Ray cluster at {address!r}: {' '.join(str(exc).split())[:200]}"
                                 f"; start it with 'ray start --head' (and 'ray start --address HEAD:6379' on "
                                 f"the other machines)") from None
-        if callable(term):
+        if callable(term) and threading.current_thread() is threading.main_thread():  # (only it sets handlers)
             signal.signal(signal.SIGTERM, term)
     return ray
 
@@ -233,12 +234,16 @@ class RayExecutor:
 
 def _check_fits(ray, threads: int, gpu: bool) -> None:
     """A unit asks one node for ``threads`` CPUs (and a GPU on CUDA): one no node has would wait forever, so it is
-    refused up front in one line."""
+    refused up front in one line. (The nodes alive now are what counts: an autoscaling cluster's nodes that would
+    start on demand are not seen; start them first.)"""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
     most = max((int(r.get("CPU", 0)) for r in nodes), default=0)
+    if most == 0:
+        raise UserError("no Ray node offers a CPU yet; start workers ('ray start --address HEAD:6379') or give the "
+                        "head CPUs ('ray start --head --num-cpus N')")
     if threads > most:
         raise UserError(f"--threads {threads} asks each unit for {threads} CPUs, but the largest Ray node has {most}; "
-                        f"use --threads {max(1, most)} or less")
+                        f"use --threads {most} or less")
     if gpu and not any(r.get("GPU", 0) >= 1 for r in nodes):
         raise UserError("--device cuda asks each unit for a GPU, but no Ray node has one; drop --device or add "
                         "a node with a GPU ('ray start --num-gpus 1 ...')")

@@ -469,7 +469,7 @@ def is_user_data(data) -> bool:
     return True
 
 
-@api(extra=_scorer_keywords, threads=True)
+@api(extra=_scorer_keywords)
 def score(archs, proxies="all", *, space=None, executor: str = "local", ray_address: str | None = None,
           threads: int | None = None, **kwargs) -> list[ScoreRecord]:
     """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy.

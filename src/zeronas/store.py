@@ -700,16 +700,21 @@ def _check_replaceable(path: Path, suffix: str) -> None:
     if path.is_symlink() or (path.exists() and not path.is_file()):
         what = "a symbolic link" if path.is_symlink() else "not a regular file"
         raise UserError(f"--export {str(path)!r} is {what}; the export is a new regular file: give another path")
-    if not path.exists():
+    if not path.exists() or path.stat().st_size == 0:  # (an empty file loses nothing)
         return
     try:
         if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
+            try:
+                import pyarrow.parquet as pq
+            except ImportError as exc:
+                raise UserError(f"Parquet export needs pandas and pyarrow ({exc}); pip install pandas pyarrow, or "
+                                f"export to .csv") from None
             columns = pq.read_schema(path).names
         else:
             with (gzip.open if suffix == ".csv.gz" else open)(path, "rt", encoding="utf-8", newline="") as f:
-                columns = next(csv.reader([f.readline()]), [])
+                columns = next(csv.reader([f.readline(1 << 16)]), [])
+    except UserError:
+        raise
     except Exception:  # unreadable, foreign or damaged: not ours either way
         columns = []
     if any(c not in columns for c in EXPORT_COLUMNS):

@@ -14,13 +14,13 @@ ENSEMBLES = {"az_nas": ["az_expressivity", "az_progressivity", "az_trainability"
              "zeronas-v1": ["nwot", "params"]}
 
 
-def split_names(text: str) -> list[str]:
-    """The names in a comma-separated ``--proxies`` text, stripped. An empty one between commas or at an end
-    (``nwot,,synflow``) is a one-line UserError: a name lost to a typo is never dropped silently. A text of
-    nothing gives []."""
+def split_names(text: str, option: str = "--proxies") -> list[str]:
+    """The names in a comma-separated ``--proxies`` text (``option``: the option it came from), stripped. An empty
+    one between commas or at an end (``nwot,,synflow``) is a one-line UserError: a name lost to a typo is never
+    dropped silently. A text of nothing gives []."""
     items = [t.strip() for t in text.split(",")]
     if len(items) > 1 and not all(items):
-        raise UserError(f"--proxies {text!r} has an empty name (two commas in a row, or one at an end); remove the "
+        raise UserError(f"{option} {text!r} has an empty name (two commas in a row, or one at an end); remove the "
                         f"extra comma")
     return [t for t in items if t]
 
@@ -30,5 +30,9 @@ def ensemble_members(name: str) -> list[str] | None:
     if name in ENSEMBLES:
         return list(ENSEMBLES[name])
     if name.startswith("ensemble:"):  # a named ensemble inside one stands for its members
-        return [m for part in name[len("ensemble:"):].split("+") if part for m in ENSEMBLES.get(part, [part])]
+        parts = name[len("ensemble:"):].split("+")
+        if len(parts) > 1 and not all(p.strip() for p in parts):
+            raise UserError(f"{name!r} has an empty member (two '+' in a row, or one at an end); remove the extra "
+                            f"'+'")
+        return [m for part in parts if part for m in ENSEMBLES.get(part, [part])]
     return None

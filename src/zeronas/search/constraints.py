@@ -284,8 +284,8 @@ class Constraints:
             least = {k: min(m[k] for m in self.cache.values()) for k in ("params_M", "flops_M")}
             raise UserError(f"none of {PLUGIN_PROBE} random {self.space.name} architectures meets "
                             f"{self._violation()} (the least seen: params_M {least['params_M']:.4g}, flops_M "
-                            f"{least['flops_M']:.4g}): architectures under the bound may exist, but too few for "
-                            f"the search's random draws to find; loosen the bound")
+                            f"{least['flops_M']:.4g}): none may exist, or too few for random draws to find; "
+                            f"loosen the bound")
         # everything feasible() reads: the bounds, the objectives' devices (unmeasured archs are left out), the
         # tables; never cached for the user's own images (their class count and size change the counts)
         key = (self.dataset, self.max_params, self.max_flops, tuple(sorted(self.max_latency.items())),

@@ -47,7 +47,7 @@ class _Members:
     by every member (the contenders the answer is chosen from)."""
 
     def __init__(self, space, proxy: str, seed: int, scorer_kwargs: dict):
-        base, ens = parse_proxies(proxy)
+        base, ens = parse_proxies(proxy, "--proxy")
         if len(ens) > 1 or (not ens and len(base) != 1):
             raise UserError(f"--proxy takes one proxy or one ensemble, not {proxy!r}")
         self.space, self.name = space, proxy
@@ -322,7 +322,10 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
                 "leaders": "the front" if cost else LEADERS, "strata": STRATA if cost else None,
                 "pareto_order": "nsga2" if cost else None,
                 "label_free": refining[0] is None, "refine_share": keep, "reads_share": reads_share,
-                "seconds_per_full_evaluation": round(float(np.median(members.full_seconds)), 3)}
+                "seconds_per_full_evaluation": round(each := float(np.median(members.full_seconds)), 3),
+                # the --time-budget whose screen stage would score 10 archs at this cost (set-up not counted)
+                "time_budget_for_10": (round(10 * each / (SCREEN_SHARE * (1 - keep - reads_share)))
+                                       if full_seconds is not None and each >= 0.05 else None)}
 
     # refinement (local strategy) scores neighbours in the rest of the budget but the training reads' share,
     # with the same look-ahead (the reads themselves answer to the evaluator's deadline, the budget's end)

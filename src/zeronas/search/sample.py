@@ -33,7 +33,7 @@ class Fitness:
     """
 
     def __init__(self, space, proxy: str, store=None, **scorer_kwargs):
-        base, ens = parse_proxies(proxy)
+        base, ens = parse_proxies(proxy, "--proxy")
         if len(ens) > 1 or (not ens and len(base) != 1):
             raise UserError(f"--proxy takes one proxy or one ensemble, not {proxy!r}")
         self.space, self.name = space, proxy

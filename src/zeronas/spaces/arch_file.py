@@ -82,8 +82,9 @@ def _lines(path: Path, text: str) -> list[str]:
 
 
 def _result_archs(path: Path, text: str) -> list[tuple] | None:
-    """[(seed, arch string)] of a search's result.json (one run: an object; --runs N: a list) or an export's
-    JSON; None when ``text`` is not such a file (then it holds architecture strings)."""
+    """[(seed, arch string)] of a search's result.json (one run: an object; --runs N: a list), an export's JSON
+    or a front.json (each front member once, seed None: a front is a set of architectures, not of runs); None
+    when ``text`` is not such a file (then it holds architecture strings)."""
     if path.suffix != ".json" or not text.lstrip().startswith(("{", "[")) or '"arch"' not in text:
         return None
     try:
