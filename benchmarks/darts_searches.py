@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from zeronas.errors import int_at_least
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 # label -> (method, kwargs, settings note)
@@ -53,7 +55,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--searches", default=",".join(SEARCHES))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int_at_least(1), default=2)
     ap.add_argument("--jsonl", type=Path, default=Path("benchmarks/results/darts_searches.jsonl"))
     ap.add_argument("--out", type=Path, default=Path("docs/darts_searches.md"))
     ap.add_argument("--only-stored", action="store_true")
@@ -109,4 +111,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from zeronas.errors import run_script
+
+    run_script(main)

@@ -30,6 +30,7 @@ import torch
 from zeronas.benchmarks import load_ground_truth
 from zeronas.benchmarks.correlation import correlation, rank_ensemble
 from zeronas.correlate import correlate
+from zeronas.errors import run_script
 from zeronas.search import search
 
 PROXIES = "params,nwot,das_d,das_na,das,das_layerwise"
@@ -185,4 +186,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -26,7 +26,7 @@ from scipy import stats
 
 from zeronas.benchmarks.correlation import rank_ensemble
 from zeronas.correlate import correlate
-from zeronas.errors import UserError
+from zeronas.errors import UserError, run_script
 from zeronas.proxies.base import get_proxy
 
 # the cheap, strong proxies (all under ~0.6 s/arch on CIFAR here), so that a chosen ensemble can be scored
@@ -147,4 +147,4 @@ def write_markdown(report, out: Path):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(HERE))
 from reproduction_report import BENCH_INIT, fmt, load_snapshots, save_snapshots  # noqa: E402
 
 from zeronas.correlate import correlate  # noqa: E402
-from zeronas.errors import UserError  # noqa: E402
+from zeronas.errors import UserError, int_at_least, run_script  # noqa: E402
 from zeronas.proxies.ensembles import ENSEMBLES  # noqa: E402
 
 # AZ-NAS (CVPR 2024), the best published label-free ensemble on all 15,625 NB201 archs (see
@@ -60,7 +60,7 @@ def main():
     ap.add_argument("--ensemble", default="zeronas-v1",
                     help="a frozen ensemble name (zeronas.proxies.ensembles.ENSEMBLES)")
     ap.add_argument("--store", default="runs/nb201_all.db", help="results store (file path or database URL)")
-    ap.add_argument("--workers", type=int, default=0, help="scoring processes (0: one per core)")
+    ap.add_argument("--workers", type=int_at_least(0), default=0, help="scoring processes (0: one per core)")
     ap.add_argument("--only-stored", action="store_true", help="score nothing; report the stored prefix")
     ap.add_argument("--benchmarks", default="",
                     help="also these whole tables (comma-separated: nb101, nb301, macro); NB101/NB301 with the "
@@ -178,7 +178,4 @@ def write(sections, args, members):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as e:
-        sys.exit(f"error: {e}")
+    run_script(main)

@@ -563,4 +563,6 @@ def print_table(result: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from zeronas.errors import run_script
+
+    run_script(main)

@@ -17,6 +17,7 @@ import numpy as np
 
 from zeronas import jsonio
 from zeronas.correlate import scoring_order
+from zeronas.errors import run_script
 from zeronas.proxies.base import get_proxy
 from zeronas.scoring import Scorer
 from zeronas.spaces import space as get_space
@@ -24,9 +25,13 @@ from zeronas.spaces import space as get_space
 REPORT_JSON = Path(__file__).parent / "results" / "reproduction.json"
 
 
+DATASET_CHOICES = ("cifar10", "cifar100", "imagenet16-120")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="imagenet16-120", help="report section whose sample to use")
+    ap.add_argument("--dataset", default="imagenet16-120", choices=DATASET_CHOICES,
+                    help="report section whose sample to use")
     ap.add_argument("--proxies", default="snip,grad_norm,grasp,plain,epe_nas,zico", help="comma-separated")
     ap.add_argument("--classes", type=int, default=10, help="isomorphism classes to examine")
     ap.add_argument("--members", type=int, default=3, help="members scored per class")
@@ -64,4 +69,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -20,6 +20,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from zeronas.correlate import correlate
+from zeronas.errors import run_script
 
 
 def measure(dataset, proxies, store, rule, metric):
@@ -67,4 +68,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from zeronas import paths  # noqa: E402
 from zeronas.benchmarks.correlation import rank_ensemble  # noqa: E402
 from zeronas.benchmarks.table import read_csv  # noqa: E402
+from zeronas.errors import run_script  # noqa: E402
 
 CANDIDATES = ["nwot", "synflow", "flops", "params", "l2_norm", "snip", "grad_norm", "jacob_cov"]
 NASLIB = {"jacob_cov": "jacov"}  # zeronas name -> NASLib column
@@ -206,4 +207,4 @@ def render(out: dict, argv) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

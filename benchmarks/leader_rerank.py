@@ -39,6 +39,7 @@ from frozen_ensemble_nb201 import BENCH_PROTOCOL  # noqa: E402
 
 from zeronas.benchmarks.correlation import rank_ensemble  # noqa: E402
 from zeronas.correlate import correlate  # noqa: E402
+from zeronas.errors import run_script  # noqa: E402
 from zeronas.proxies.ensembles import ENSEMBLES  # noqa: E402
 
 SHARES = (0.05, 0.10, 0.20)
@@ -112,4 +113,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from zeronas.correlate import correlate
+from zeronas.errors import run_script
 
 
 def main():
@@ -64,4 +65,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

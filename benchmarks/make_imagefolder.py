@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from zeronas.data import load_images
+from zeronas.errors import run_script
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
@@ -41,4 +42,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from scipy.stats import spearmanr
 
+from zeronas.errors import run_script
 from zeronas.proxies import context as ctx_mod
 from zeronas.scoring import Scorer
 
@@ -162,4 +163,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

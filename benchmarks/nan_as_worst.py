@@ -15,7 +15,7 @@ from reproduction_report import SCORES_DIR, load_snapshots
 
 from zeronas.benchmarks.correlation import correlation
 from zeronas.correlate import correlate
-from zeronas.errors import UserError
+from zeronas.errors import UserError, run_script
 from zeronas.proxies.base import get_proxy
 
 
@@ -51,4 +51,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

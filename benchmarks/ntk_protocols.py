@@ -29,6 +29,7 @@ import zeronas as zn
 from zeronas import jsonio
 from zeronas.benchmarks.correlation import correlation
 from zeronas.correlate import scoring_order
+from zeronas.errors import int_at_least, run_script
 from zeronas.proxies.base import per_sample_output_grads
 from zeronas.scoring import Scorer
 from zeronas.spaces import space as get_space
@@ -104,11 +105,15 @@ def variants(rows: list[dict]) -> dict[str, np.ndarray]:
     }
 
 
+DATASET_CHOICES = ("cifar10", "cifar100", "imagenet16-120")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="cifar10", help="report section whose sample and images to use")
-    ap.add_argument("--archs", type=int, default=100, help="isomorphism classes to measure")
-    ap.add_argument("--workers", type=int, default=2, help="processes (one thread each)")
+    ap.add_argument("--dataset", default="cifar10", choices=DATASET_CHOICES,
+                    help="report section whose sample and images to use")
+    ap.add_argument("--archs", type=int_at_least(1), default=100, help="isomorphism classes to measure")
+    ap.add_argument("--workers", type=int_at_least(1), default=2, help="processes (one thread each)")
     ap.add_argument("--batch-size", type=int, default=64,
                     help="images (or noise samples) per kernel: the report uses 64, Zen-NAS's script defaults to 16")
     ap.add_argument("--progress", type=Path, default=None, help="per-arch JSONL (default runs/ntk_protocols_DS.jsonl)")
@@ -177,4 +182,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

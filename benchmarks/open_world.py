@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from zeronas.benchmarks.correlation import correlation, rank_ensemble  # noqa: E402
+from zeronas.errors import UserError, run_script  # noqa: E402
 from zeronas.models import import_torchvision, torchvision_note  # noqa: E402
 
 PROXIES = ["params", "flops", "l2_norm", "synflow", "nwot", "zen", "meco"]  # cheap first: a timeout loses the rest
@@ -82,7 +83,6 @@ def _child(name, proxies, data, args, conn):
     """In the forked child: build, score one proxy at a time, send each record as it finishes."""
     import torch
 
-    from zeronas.errors import UserError
     from zeronas.models import ModelScorer, load_model
 
     warnings.simplefilter("ignore")
@@ -395,7 +395,12 @@ def main(argv=None):
     import torch
 
     warnings.simplefilter("ignore", RuntimeWarning)
-    tv = import_torchvision()
+    try:
+        tv = import_torchvision()
+    except ModuleNotFoundError as exc:
+        if exc.name != "torchvision":
+            raise
+        raise UserError("this check scores torchvision's classifiers: pip install 'zeronas[vision]'") from None
     tm = tv.models
     listed = tm.list_models(module=tm)
     names = listed if args.models is None else [n for n in args.models.split(",") if n]
@@ -483,4 +488,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

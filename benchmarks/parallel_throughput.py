@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from zeronas.errors import run_script
 from zeronas.run import make_executor
 from zeronas.spaces.nb201 import random_archs
 from zeronas.store import Store
@@ -61,4 +62,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -418,4 +418,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from zeronas.errors import run_script
+
+    run_script(main)

@@ -20,17 +20,18 @@ from pathlib import Path
 import torch
 
 import zeronas as zn
+from zeronas.errors import int_at_least, run_script
 from zeronas.spaces.nb201 import random_archs
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--archs", type=int, default=50, help="number of random NB201 architectures")
+    ap.add_argument("--archs", type=int_at_least(1), default=50, help="number of random NB201 architectures")
     ap.add_argument("--proxies", default="all")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--threads", type=int_at_least(1), default=None, help="torch CPU threads")
     ap.add_argument("--slow-ms", type=float, default=5000.0)
     ap.add_argument("--slow-archs", type=int, default=10)
     ap.add_argument("--data", default="cifar10")
@@ -91,4 +92,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -32,7 +32,7 @@ import numpy as np
 
 from zeronas.benchmarks import load_nb201
 from zeronas.correlate import scoring_order
-from zeronas.errors import UserError
+from zeronas.errors import UserError, run_script
 from zeronas.proxies.base import get_proxy
 from zeronas.scoring import Scorer, protocol_hash
 from zeronas.spaces import space as get_space
@@ -215,4 +215,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_script(main)

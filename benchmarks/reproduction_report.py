@@ -29,7 +29,7 @@ import zeronas as zn
 from zeronas import paths
 from zeronas.benchmarks.correlation import correlation
 from zeronas.correlate import correlate
-from zeronas.errors import UserError
+from zeronas.errors import UserError, run_script
 from zeronas.store import Store
 
 SCORES_DIR = Path("benchmarks/results/scores")
@@ -490,7 +490,4 @@ def write_report(all_rows, metas, args, benches=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except UserError as e:  # bad input (device, dataset, store, sample size): one line, no traceback
-        sys.exit(f"error: {e}")
+    run_script(main)

@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from zeronas.errors import int_at_least
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 DATASETS = ("cifar10", "cifar100", "imagenet16-120")
@@ -642,9 +644,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated labels from METHODS")
     ap.add_argument("--datasets", default=",".join(DATASETS))
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int_at_least(1), default=5)
     ap.add_argument("--expensive-seeds", type=int, default=3, help="seeds for the EXPENSIVE methods")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int_at_least(1), default=2)
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--jsonl", type=Path, default=Path("benchmarks/results/search_results.jsonl"))
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/search_results.json"))
@@ -701,4 +703,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from zeronas.errors import run_script
+
+    run_script(main)

@@ -70,4 +70,6 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from zeronas.errors import run_script
+
+    run_script(main)

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from zeronas.data import load_images, make_batch
+from zeronas.errors import int_at_least, run_script
 from zeronas.proxies.base import gaussian_init, hooks, relu_modules
 from zeronas.proxies.swap import count_distinct_codes, pack_sign_codes
 from zeronas.spaces import space as get_space
@@ -64,10 +65,10 @@ def timed(fn, arg, repeats):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--archs", type=int, default=5, help="random NB201 architectures")
+    ap.add_argument("--archs", type=int_at_least(1), default=5, help="random NB201 architectures")
     ap.add_argument("--samples", type=int, default=16, help="images per forward (SWAP: 16)")
     ap.add_argument("--repeats", type=int, default=3, help="timings per method; the median is reported")
-    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--threads", type=int_at_least(1), default=1, help="torch threads")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/swap_counting.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -98,4 +99,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

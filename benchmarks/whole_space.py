@@ -40,6 +40,8 @@ from pathlib import Path
 
 import torch
 
+from zeronas.errors import int_at_least
+
 CORE = "nwot,synflow,snip,jacob_cov,meco"
 TARGET_S = 3600.0
 
@@ -112,9 +114,9 @@ def main(argv=None):
     ap.add_argument("--prefix", type=int, default=150,
                     help="archs timed per kind of work unit: the first ones of the scoring order")
     ap.add_argument("--seed", type=int, default=0, help="correlate's --seed (scoring order, batch, weights)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+    ap.add_argument("--threads", type=int_at_least(1), default=os.cpu_count(),
                     help="torch threads (correlate leaves torch's default: one per core)")
-    ap.add_argument("--workers", type=int, default=1,
+    ap.add_argument("--workers", type=int_at_least(1), default=1,
                     help="scoring processes, as correlate's --workers (each with cores // workers torch threads); "
                          "above 1 each kind's prefix is timed as one parallel batch: wall time / units")
     ap.add_argument("--batch-size", type=int, default=64)
@@ -233,4 +235,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from zeronas.errors import run_script
+
+    run_script(main)

@@ -57,3 +57,37 @@ def exit_trapped():
     except SystemExit as exc:
         raise ExitCalled(f"it called sys.exit({exc.code!r})") from None
 
+
+
+def run_script(main) -> None:
+    """Run a script's ``main()`` (the scripts under ``benchmarks/``) as the CLI runs a verb: a UserError (bad input)
+    is one line on stderr and exit 2, Ctrl-C exit 130, never a traceback; otherwise exit with what main returns."""
+    import sys
+
+    try:
+        code = main()
+    except UserError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code)
+
+
+def int_at_least(lo: int):
+    """An argparse ``type=`` for an integer >= ``lo`` (a script's counts and workers): anything else is argparse's
+    one-line usage error, exit 2, before any work."""
+    import argparse
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < lo:
+            raise argparse.ArgumentTypeError(f"{value} is below {lo}; give {lo} or more")
+        return value
+
+    parse.__name__ = f"integer >= {lo}"  # argparse names the type in its message
+    return parse

@@ -128,7 +128,7 @@ def load(store, protocol_hash_: str | None = None) -> tuple[dict, dict[str, dict
     training-states protocol in the store."""
     from ..store import Store
 
-    db = store if isinstance(store, Store) else Store(store)
+    db = store if isinstance(store, Store) else Store(store, create=False)  # a reader never creates a store
     hashes = db.protocol_hashes(PREFIX)
     if not hashes:
         raise UserError(f"{db} holds no training-states bench; build one with 'zeronas bench build'")

@@ -1,0 +1,38 @@
+"""The scripts under benchmarks/ answer bad input as the CLI does: one line, exit 2, no traceback, nothing
+written (a newcomer's trial found tracebacks, exit 1 and an empty store created by a reader)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zeronas.errors import int_at_least
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_int_at_least_by_hand():
+    import argparse
+
+    assert int_at_least(1)("3") == 3 and int_at_least(0)("0") == 0
+    for bad, why in (("0", "0 is below 1; give 1 or more"), ("x", "'x' is not an integer")):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            int_at_least(1)(bad)
+
+
+@pytest.mark.parametrize("args, said", [
+    (["swap_counting.py", "--archs", "0"], "argument --archs: 0 is below 1; give 1 or more"),
+    (["isomorph_members.py", "--dataset", "bogus"], "argument --dataset: invalid choice: 'bogus'"),
+    (["search_results.py", "--seeds", "0", "--only-stored"], "argument --seeds: 0 is below 1"),  # wrote an empty page
+    (["training_states_report.py", "--store", "{tmp}/none.db"], "error: store {tmp}/none.db does not exist"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, said, tmp_path):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    run = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    lines = [line for line in run.stderr.splitlines() if line.strip() and not line.startswith("usage:")
+             and not line.startswith(" ")]
+    assert run.returncode == 2 and len(lines) == 1, run.stderr
+    assert said.replace("{tmp}", str(tmp_path)) in lines[0]
+    assert "Traceback" not in run.stderr and not any(tmp_path.iterdir())  # nothing written
