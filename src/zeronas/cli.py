@@ -876,7 +876,8 @@ def train(
     dropped = (f", {per_epoch} of them per epoch (the last partial batch of {s['recipe']['batch_size']} is "
                "dropped)" if per_epoch < s["train_images"] else "")
     console.print(f"{s['params']:,} parameters; {s['train_images']} train{dropped} / {s['test_images']} test "
-                  f"images ({s['fidelity']}); wrote {out / 'curve.png'} and {out / 'summary.json'}", highlight=False)
+                  f"images (training images: {s['fidelity']}); wrote {out / 'curve.png'} and {out / 'summary.json'}",
+                  highlight=False)
     final = s.get("final") or {}
     if final.get("stopped_early"):
         console.print(f"note: stopped by --time-limit {time_limit:g} s in epoch {final['epoch']} after "
