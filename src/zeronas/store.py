@@ -526,14 +526,12 @@ class Store:
         rows = [{**r, ROW_DIGEST: row_digest(r)} for r in self.export_rows(protocol_hashes)]
         columns = [*EXPORT_COLUMNS, ROW_DIGEST]
         if suffix == ".parquet":
+            frame = _parquet_module("pandas", "Parquet export").DataFrame(rows, columns=columns)
+            path.parent.mkdir(parents=True, exist_ok=True)
             try:
-                import pandas as pd
-
-                frame = pd.DataFrame(rows, columns=columns)
-                path.parent.mkdir(parents=True, exist_ok=True)
                 with atomic_path(path) as tmp:  # a crash mid-write never leaves a truncated export
                     frame.to_parquet(tmp)
-            except ImportError as exc:
+            except ImportError as exc:  # pandas without pyarrow
                 raise UserError(f"Parquet export needs pandas and pyarrow ({exc}); pip install pandas pyarrow, "
                                 f"or export to .csv") from None
             return path
@@ -694,6 +692,16 @@ def _export_suffix(path: Path, strict: bool = True) -> str | None:
     return None
 
 
+def _parquet_module(name: str, doing: str):
+    """``import name`` (pandas, pyarrow.parquet), or a one-line UserError saying what ``doing`` needs."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise UserError(f"{doing} needs pandas and pyarrow ({exc}); pip install pandas pyarrow, or use .csv") from None
+
+
 def _check_replaceable(path: Path, suffix: str) -> None:
     """A one-line UserError unless ``path`` is absent or a regular file holding a zeronas score export (a new
     export replaces it): a link, a folder, a device or any other file (a user's own table) is never replaced."""
@@ -704,12 +712,7 @@ def _check_replaceable(path: Path, suffix: str) -> None:
         return
     try:
         if suffix == ".parquet":
-            try:
-                import pyarrow.parquet as pq
-            except ImportError as exc:
-                raise UserError(f"Parquet export needs pandas and pyarrow ({exc}); pip install pandas pyarrow, or "
-                                f"export to .csv") from None
-            columns = pq.read_schema(path).names
+            columns = _parquet_module("pyarrow.parquet", "Parquet export").read_schema(path).names
         else:
             with (gzip.open if suffix == ".csv.gz" else open)(path, "rt", encoding="utf-8", newline="") as f:
                 columns = next(csv.reader([f.readline(1 << 16)]), [])
@@ -738,12 +741,7 @@ def _read_export(path: Path) -> list[dict]:
     line = 1  # the last row read whole, for a file cut short
     try:
         if suffix == ".parquet":
-            try:
-                import pandas as pd
-            except ImportError as exc:
-                raise UserError(f"reading Parquet needs pandas and pyarrow ({exc}); "
-                                f"pip install pandas pyarrow") from None
-            frame = pd.read_parquet(path)
+            frame = _parquet_module("pandas", "reading Parquet").read_parquet(path)
             columns, raw = list(frame.columns), frame.astype(object).where(frame.notna(), None).to_dict("records")
         else:
             opener = gzip.open if suffix == ".csv.gz" else open
