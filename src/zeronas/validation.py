@@ -109,6 +109,7 @@ class Text:
     what: str = "a value"
     many: bool = True  # False: one value, never a list (the API's proxy=)
     paths: bool = False  # True: a pathlib.Path (any os.PathLike) is taken as its text
+    names: bool = False  # True: comma-separated proxy names, none of them empty (refused before any work)
 
     def check(self, label, value):
         if self.paths and isinstance(value, os.PathLike):
@@ -117,6 +118,10 @@ class Text:
             raise UserError(f"{label} takes strings ({self.what}), not {type(value).__name__} {shown(value)}")
         if not value.strip():
             raise UserError(f"{label} is empty; give {self.what}")
+        if self.names:
+            from .proxies.ensembles import split_names
+
+            split_names(value, label)
 
     def outside(self) -> list:
         return [""]
@@ -454,8 +459,8 @@ DOMAINS: dict[str, object] = {
     "device": Custom(_device, ("gpu", "meta", "cuda:x")),
     "store": Custom(_store, ("", "   ")),
     "sample": Custom(_sample, ("0", "-5", "abc", "nan")),
-    "proxies": Text("proxy names, e.g. nwot,synflow, or 'all'"),
-    "proxy": Text("a proxy name or ensemble:a+b", many=False),
+    "proxies": Text("proxy names, e.g. nwot,synflow, or 'all'", names=True),
+    "proxy": Text("a proxy name or ensemble:a+b", many=False, names=True),
     "arch": Text("an architecture string"),
     "set_": Text("PROXY.OPTION=VALUE"),
     "sources": Text("an export file or a store", paths=True),

@@ -20,8 +20,8 @@ def split_names(text: str, option: str = "--proxies") -> list[str]:
     dropped silently. A text of nothing gives []."""
     items = [t.strip() for t in text.split(",")]
     if len(items) > 1 and not all(items):
-        raise UserError(f"{option} {text!r} has an empty name (two commas in a row, or one at an end); remove the "
-                        f"extra comma")
+        said = f"{option}{' ' if option.startswith('-') else ''}{text!r}"  # --proxies 'a,,b' / proxies='a,,b'
+        raise UserError(f"{said} has an empty name (two commas in a row, or one at an end); remove the extra comma")
     return [t for t in items if t]
 
 
