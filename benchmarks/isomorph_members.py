@@ -17,6 +17,7 @@ import numpy as np
 
 from zeronas import jsonio
 from zeronas.correlate import scoring_order
+from zeronas.data.datasets import DATASETS
 from zeronas.errors import run_script
 from zeronas.proxies.base import get_proxy
 from zeronas.scoring import Scorer
@@ -25,12 +26,9 @@ from zeronas.spaces import space as get_space
 REPORT_JSON = Path(__file__).parent / "results" / "reproduction.json"
 
 
-DATASET_CHOICES = ("cifar10", "cifar100", "imagenet16-120")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="imagenet16-120", choices=DATASET_CHOICES,
+    ap.add_argument("--dataset", default="imagenet16-120", choices=list(DATASETS),
                     help="report section whose sample to use")
     ap.add_argument("--proxies", default="snip,grad_norm,grasp,plain,epe_nas,zico", help="comma-separated")
     ap.add_argument("--classes", type=int, default=10, help="isomorphism classes to examine")

@@ -29,6 +29,7 @@ import zeronas as zn
 from zeronas import jsonio
 from zeronas.benchmarks.correlation import correlation
 from zeronas.correlate import scoring_order
+from zeronas.data.datasets import DATASETS
 from zeronas.errors import int_at_least, run_script
 from zeronas.proxies.base import per_sample_output_grads
 from zeronas.scoring import Scorer
@@ -105,12 +106,9 @@ def variants(rows: list[dict]) -> dict[str, np.ndarray]:
     }
 
 
-DATASET_CHOICES = ("cifar10", "cifar100", "imagenet16-120")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="cifar10", choices=DATASET_CHOICES,
+    ap.add_argument("--dataset", default="cifar10", choices=list(DATASETS),
                     help="report section whose sample and images to use")
     ap.add_argument("--archs", type=int_at_least(1), default=100, help="isomorphism classes to measure")
     ap.add_argument("--workers", type=int_at_least(1), default=2, help="processes (one thread each)")

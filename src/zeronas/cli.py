@@ -183,9 +183,9 @@ def score(
         raise UserError("--input-size is for --model; a space's network takes its dataset's size")
     sp = get_space(space or "nb201")
     archs = _read_archs(sp, arch, arch_file, index, data_dir)
-    scorer = Scorer(sp, proxies, data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init,
-                    device=device, options=_parse_options(set_), num_classes=num_classes,
-                    isomorph_member=isomorph_member)
+    settings = dict(data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init, device=device,
+                    options=_parse_options(set_), num_classes=num_classes, isomorph_member=isomorph_member)
+    scorer = Scorer(sp, proxies, **settings)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
     if scorer.skipped:
@@ -194,10 +194,7 @@ def score(
     if executor == "ray":  # each unit pinned to --threads (default 1): the local values at equal threads
         from .ray_executor import score_archs
 
-        records = score_archs(dict(space=sp.name, proxies=proxies, data=data, data_dir=data_dir,
-                                   batch_size=batch_size, seed=seed, init=init, device=device,
-                                   options=_parse_options(set_), num_classes=num_classes,
-                                   isomorph_member=isomorph_member), archs, ray_address, threads,
+        records = score_archs(dict(space=sp.name, proxies=proxies, **settings), archs, ray_address, threads,
                               progress=sys.stderr.isatty())
     else:
         records = scorer.score(archs, progress=sys.stderr.isatty())

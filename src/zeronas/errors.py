@@ -58,7 +58,6 @@ def exit_trapped():
         raise ExitCalled(f"it called sys.exit({exc.code!r})") from None
 
 
-
 def run_script(main) -> None:
     """Run a script's ``main()`` (the scripts under ``benchmarks/``) as the CLI runs a verb: a UserError (bad input)
     is one line on stderr and exit 2, Ctrl-C exit 130, never a traceback; otherwise exit with what main returns."""

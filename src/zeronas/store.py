@@ -526,14 +526,11 @@ class Store:
         rows = [{**r, ROW_DIGEST: row_digest(r)} for r in self.export_rows(protocol_hashes)]
         columns = [*EXPORT_COLUMNS, ROW_DIGEST]
         if suffix == ".parquet":
+            _parquet_module("pyarrow", "Parquet export")  # (pandas writes through it)
             frame = _parquet_module("pandas", "Parquet export").DataFrame(rows, columns=columns)
             path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with atomic_path(path) as tmp:  # a crash mid-write never leaves a truncated export
-                    frame.to_parquet(tmp)
-            except ImportError as exc:  # pandas without pyarrow
-                raise UserError(f"Parquet export needs pandas and pyarrow ({exc}); pip install pandas pyarrow, "
-                                f"or export to .csv") from None
+            with atomic_path(path) as tmp:  # a crash mid-write never leaves a truncated export
+                frame.to_parquet(tmp)
             return path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -710,14 +707,13 @@ def _check_replaceable(path: Path, suffix: str) -> None:
         raise UserError(f"--export {str(path)!r} is {what}; the export is a new regular file: give another path")
     if not path.exists() or path.stat().st_size == 0:  # (an empty file loses nothing)
         return
+    pq = _parquet_module("pyarrow.parquet", "Parquet export") if suffix == ".parquet" else None
     try:
-        if suffix == ".parquet":
-            columns = _parquet_module("pyarrow.parquet", "Parquet export").read_schema(path).names
+        if pq is not None:
+            columns = pq.read_schema(path).names
         else:
             with (gzip.open if suffix == ".csv.gz" else open)(path, "rt", encoding="utf-8", newline="") as f:
                 columns = next(csv.reader([f.readline(1 << 16)]), [])
-    except UserError:
-        raise
     except Exception:  # unreadable, foreign or damaged: not ours either way
         columns = []
     if any(c not in columns for c in EXPORT_COLUMNS):
