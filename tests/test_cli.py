@@ -45,6 +45,10 @@ def test_score_bad_inputs_are_one_line_errors():
 def test_proxies_listing():
     res = runner.invoke(app, ["proxies"])
     assert res.exit_code == 0 and "ntk_cond" in res.output and "lower" in res.output
+    # piped at rich's default 80 columns, the eight columns used to fold every word onto its own line
+    header = next(line for line in res.output.splitlines() if "name" in line and "better" in line)
+    for col in ("data", "BN", "dtype", "min batch", "defaults", "what"):
+        assert col in header, header
 
 
 def test_correlate_cli_writes_outputs(tmp_path):

@@ -152,3 +152,26 @@ def test_workers_end_with_their_driver(tmp_path, start_method):
     for p in left:
         os.kill(p, signal.SIGKILL)
     assert not left, f"workers {left} outlived their driver"
+
+
+def test_score_progress_steps_once_per_arch_and_proxy(monkeypatch):
+    """One arch with many proxies ran for minutes with no sign of life: the bar now steps per (arch, proxy) and
+    names the proxy running."""
+    import rich.progress
+
+    from zeronas.scoring import Scorer
+    from zeronas.spaces import space
+
+    seen, steps = [], []
+    update, advance = rich.progress.Progress.update, rich.progress.Progress.advance
+    monkeypatch.setattr(rich.progress.Progress, "update",
+                        lambda self, task, **kw: (seen.append(kw.get("description")), update(self, task, **kw))[1])
+    monkeypatch.setattr(rich.progress.Progress, "advance",
+                        lambda self, task, n=1: (steps.append(n), advance(self, task, n))[1])
+    sp = space("nb201")
+    scorer = Scorer(sp, ["params", "flops"], data="none")
+    assert len(scorer.score([sp.sample(0)], progress=True)) == 2
+    assert seen == ["scoring params", "scoring flops"] and steps == [1, 1]
+    seen.clear(), steps.clear()
+    assert len(scorer.score([sp.sample(0), sp.sample(1)], progress=True)) == 4
+    assert seen[-1] == "scoring arch 2/2: flops" and len(steps) == 4

@@ -1079,7 +1079,8 @@ def proxies_cmd():
                               str(p.min_batch) + (f" ({p.batch_option})" if p.batch_option else ""),
                               ", ".join(f"{k}={v}" for k, v in p.defaults.items()) or "-", p.description)))
         table.add_row(*(row[c] for c in shown))
-    console.print(table)
+    # a pipe or file has no width of its own (rich assumes 80): give it room rather than fold every word
+    (console if console.is_terminal else Console(width=max(console.width, 200))).print(table)
     if narrow:
         console.print(f"(a terminal of 140+ columns also shows BN mode, dtype, min batch and defaults; this one has "
                       f"{console.width}: e.g. COLUMNS=160 zeronas proxies)", highlight=False, soft_wrap=True)

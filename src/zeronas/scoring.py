@@ -300,8 +300,9 @@ class Scorer:
                     spec.name, f"{spec.name} needs {what}; the {self.space.name} space's networks have none{extra}")
 
     def score_arch(self, arch, proxies: list[ProxySpec] | list[str] | None = None,
-                   weights=None) -> list[ScoreRecord]:
-        """``weights``: score this network (e.g. partly trained) instead of building ``arch`` at init."""
+                   weights=None, on_proxy=None) -> list[ScoreRecord]:
+        """``weights``: score this network (e.g. partly trained) instead of building ``arch`` at init;
+        ``on_proxy(name)``: called as each proxy starts and with None after the last (a progress bar's hook)."""
         arch = self.space.coerce(arch)
         if proxies is not None:
             proxies = [p if isinstance(p, ProxySpec) else get_proxy(p) for p in proxies]
@@ -321,6 +322,8 @@ class Scorer:
         plan(ctx, [s.name for s in specs if (rep is None or rep == arch or not s.shares_isomorphs)
                    and s.name not in self.refused_on_space], self.options, widen=True)
         for spec in specs:
+            if on_proxy is not None:
+                on_proxy(spec.name)
             proto = self.protocol(spec)
             run_ctx, run_str = ctx, arch_str
             if spec.shares_isomorphs and rep is not None:
@@ -355,6 +358,8 @@ class Scorer:
             key = canonical if spec.shares_isomorphs else arch_str  # the store key: see ProxySpec.shares_isomorphs
             records.append(ScoreRecord(self.space.name, run_str, key, spec.name, value, seconds,
                                        spec.direction, proto, protocol_hash(proto), error, notes, reason))
+        if on_proxy is not None:
+            on_proxy(None)
         self.train_seconds += ctx.training.get("seconds", 0.0)
         if member is not None and member[1] is not ctx:
             self.train_seconds += member[1].training.get("seconds", 0.0)
@@ -363,14 +368,24 @@ class Scorer:
     def score(self, archs: Iterable, progress: bool = False) -> list[ScoreRecord]:
         archs = list(archs)
         out: list[ScoreRecord] = []
-        if progress and len(archs) > 1:
+        if progress and len(archs) * len(self.proxies) > 1:
+            # one step per (arch, proxy): a single arch scored with every proxy takes minutes on a CPU
             from rich.progress import Progress
 
             with Progress() as bar:
-                task = bar.add_task("scoring", total=len(archs))
-                for a in archs:
-                    out.extend(self.score_arch(a))
-                    bar.advance(task)
+                task = bar.add_task("scoring", total=len(archs) * len(self.proxies))
+                for i, a in enumerate(archs, 1):
+                    done = []  # the proxy running now; finished when the next starts (None: the last)
+
+                    def step(name, i=i, done=done):
+                        if done:
+                            bar.advance(task)
+                        done.append(name)
+                        if name is not None:
+                            where = f"arch {i}/{len(archs)}: " if len(archs) > 1 else ""
+                            bar.update(task, description=f"scoring {where}{name}")
+
+                    out.extend(self.score_arch(a, on_proxy=step))
         else:
             for a in archs:
                 out.extend(self.score_arch(a))
