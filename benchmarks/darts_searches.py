@@ -53,12 +53,17 @@ SEARCHES = {
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--searches", default=",".join(SEARCHES))
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int_at_least(1), default=2)
-    ap.add_argument("--jsonl", type=Path, default=Path("benchmarks/results/darts_searches.jsonl"))
-    ap.add_argument("--out", type=Path, default=Path("docs/darts_searches.md"))
-    ap.add_argument("--only-stored", action="store_true")
+    ap.add_argument("--searches", default=",".join(SEARCHES),
+                    help="comma-separated search labels to run (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=0, help="search seed (default: %(default)s)")
+    ap.add_argument("--threads", type=int_at_least(1), default=2, help="torch CPU threads (default: %(default)s)")
+    ap.add_argument("--jsonl", type=Path, default=Path("benchmarks/results/darts_searches.jsonl"),
+                    help="one JSON line per finished run, appended; rows already there are not rerun (default: "
+                         "%(default)s)")
+    ap.add_argument("--out", type=Path, default=Path("docs/darts_searches.md"),
+                    help="the markdown page written (default: %(default)s)")
+    ap.add_argument("--only-stored", action="store_true",
+                    help="search nothing; write the page from the rows in --jsonl")
     args = ap.parse_args()
     import torch
 

@@ -30,7 +30,7 @@ import torch
 from zeronas.benchmarks import load_ground_truth
 from zeronas.benchmarks.correlation import correlation, rank_ensemble
 from zeronas.correlate import correlate
-from zeronas.errors import run_script
+from zeronas.errors import int_at_least, run_script
 from zeronas.search import search
 
 PROXIES = "params,nwot,das_d,das_na,das,das_layerwise"
@@ -156,14 +156,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nb101-sample", default="80", help="archs of the 500-cell table, or 'all'; 0 skips NB101")
     ap.add_argument("--macro-sample", default="300", help="archs of 6,561, or 'all'; 0 skips macro")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the architecture sample, the image batch and the initial weights (default: "
+                         "%(default)s)")
+    ap.add_argument("--batch-size", type=int_at_least(1), default=64,
+                    help="images per proxy batch (default: %(default)s)")
     ap.add_argument("--zcpt-seeds", default="0,1,2", help="Zero-Cost-PT seeds on macro ('' skips)")
-    ap.add_argument("--zcpt-preset", default="cpu", choices=("cpu", "paper"))
-    ap.add_argument("--store", default="runs/das_spaces.db")
+    ap.add_argument("--zcpt-preset", default="cpu", choices=("cpu", "paper"),
+                    help="Zero-Cost-PT settings: cpu (fewer epochs and steps) or paper (default: %(default)s)")
+    ap.add_argument("--store", default="runs/das_spaces.db",
+                    help="SQLite results store: stored scores are reused, so a rerun resumes (default: %(default)s)")
     ap.add_argument("--only-stored", action="store_true", help="score nothing; report what the store holds")
-    ap.add_argument("--out", type=Path, default=Path("docs/das_spaces.md"))
-    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/das_spaces.json"))
+    ap.add_argument("--out", type=Path, default=Path("docs/das_spaces.md"),
+                    help="the markdown page written (default: %(default)s)")
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/das_spaces.json"),
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     Path(args.store).parent.mkdir(parents=True, exist_ok=True)

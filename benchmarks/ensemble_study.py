@@ -26,7 +26,7 @@ from scipy import stats
 
 from zeronas.benchmarks.correlation import rank_ensemble
 from zeronas.correlate import correlate
-from zeronas.errors import UserError, run_script
+from zeronas.errors import UserError, int_at_least, run_script
 from zeronas.proxies.base import get_proxy
 
 # the cheap, strong proxies (all under ~0.6 s/arch on CIFAR here), so that a chosen ensemble can be scored
@@ -51,15 +51,24 @@ def main():
                                                       "(default: the first of --datasets)")
     ap.add_argument("--transfer", default="", help="datasets to report the chosen ensemble on, untouched by "
                                                    "the choice")
-    ap.add_argument("--candidates", default=CANDIDATES)
-    ap.add_argument("--max-size", type=int, default=5)
-    ap.add_argument("--sample", default="1000")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--split-seed", type=int, default=0)
-    ap.add_argument("--store", default="runs/reproduction.db")
-    ap.add_argument("--metric", default="test")
-    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/ensemble_study.json"))
-    ap.add_argument("--out", type=Path, default=Path("docs/ensemble_study.md"))
+    ap.add_argument("--candidates", default=CANDIDATES, help="comma-separated candidate members (default: %(default)s)")
+    ap.add_argument("--max-size", type=int_at_least(1), default=5,
+                    help="largest ensemble tried, in members (default: %(default)s)")
+    ap.add_argument("--sample", default="1000",
+                    help="NB201 architectures scored: a count or 'all' (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the architecture sample, the image batch and the initial weights (default: "
+                         "%(default)s)")
+    ap.add_argument("--split-seed", type=int, default=0,
+                    help="seed of the selection / held-out split of the architectures (default: %(default)s)")
+    ap.add_argument("--store", default="runs/reproduction.db",
+                    help="SQLite results store: stored scores are reused, so a rerun resumes (default: %(default)s)")
+    ap.add_argument("--metric", default="test",
+                    help="NB201 accuracy correlated against: test or valid (default: %(default)s)")
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/ensemble_study.json"),
+                    help="the JSON results written (default: %(default)s)")
+    ap.add_argument("--out", type=Path, default=Path("docs/ensemble_study.md"),
+                    help="the markdown page written (default: %(default)s)")
     args = ap.parse_args()
     cands = [c for c in args.candidates.split(",") if c]
     data = {}

@@ -249,10 +249,13 @@ def markdown(path: Path) -> list[str]:
 
 
 def main():
+    from zeronas.errors import int_at_least
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--released", type=Path, help="the authors' DARTS_CNN/genotypes.py, to compare with")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/freedarts_protocols.json"))
+    ap.add_argument("--threads", type=int_at_least(1), default=1, help="torch CPU threads (default: %(default)s)")
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/freedarts_protocols.json"),
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args()
     import torch
 

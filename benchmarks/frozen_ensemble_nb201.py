@@ -69,9 +69,12 @@ def main():
     ap.add_argument("--bench-store", default="runs/reproduction.db",
                     help="results store for NB101/NB301 (shared with reproduction_report.py); Macro's is "
                          "runs/macro_lf.db (shared with label_free_ensemble.py)")
-    ap.add_argument("--scores-dir", type=Path, default=HERE / "results" / "scores" / "nb201_all")
-    ap.add_argument("--out", type=Path, default=HERE.parent / "docs" / "frozen_ensemble_nb201.md")
-    ap.add_argument("--json", type=Path, default=HERE / "results" / "frozen_ensemble_nb201.json")
+    ap.add_argument("--scores-dir", type=Path, default=HERE / "results" / "scores" / "nb201_all",
+                    help="folder of the whole-space score files (default: %(default)s)")
+    ap.add_argument("--out", type=Path, default=HERE.parent / "docs" / "frozen_ensemble_nb201.md",
+                    help="the markdown page written (default: %(default)s)")
+    ap.add_argument("--json", type=Path, default=HERE / "results" / "frozen_ensemble_nb201.json",
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args()
     if args.ensemble not in ENSEMBLES:
         raise UserError(f"--ensemble: unknown frozen ensemble {args.ensemble!r}; choose from {', '.join(ENSEMBLES)}")

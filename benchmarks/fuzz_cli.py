@@ -98,13 +98,16 @@ def run_case(case: dict, src: Path, timeout: float) -> dict:
 
 
 def main():
+    from zeronas.errors import int_at_least
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--src", type=Path, default=ROOT / "src",
                     help="the checkout's src folder to run (default: this one)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds before a case counts as 'timeout'")
-    ap.add_argument("--jobs", type=int, default=2, help="cases run at once")
+    ap.add_argument("--jobs", type=int_at_least(1), default=2, help="cases run at once")
     ap.add_argument("--limit", type=int, default=None, help="only the first N cases (a quick look)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fuzz_cli.json")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "fuzz_cli.json",
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args()
     todo = cases()[: args.limit]
     t0 = time.time()

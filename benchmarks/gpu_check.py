@@ -59,27 +59,33 @@ AGREE = 0.99
 
 
 def parse_args(argv=None):
+    from zeronas.errors import int_at_least
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (cpu: a smoke run, not GPU figures)")
     ap.add_argument("--proxies", default=DEFAULT_PROXIES, help="proxies timed and compared, comma-separated")
     ap.add_argument("--ensembles", default=DEFAULT_ENSEMBLES,
                     help="frozen ensembles timed as one set of proxies per arch ('' for none)")
-    ap.add_argument("--archs", type=int, default=200, help="timed NB201 archs per proxy (API loop)")
-    ap.add_argument("--warmup", type=int, default=2, help="untimed archs before each proxy's timing")
+    ap.add_argument("--archs", type=int_at_least(1), default=200, help="timed NB201 archs per proxy (API loop)")
+    ap.add_argument("--warmup", type=int_at_least(1), default=2, help="untimed archs before each proxy's timing")
     ap.add_argument("--proxy-seconds", type=float, default=15.0, help="cap on each proxy's timed loop")
-    ap.add_argument("--per-call-archs", type=int, default=5, help="archs for the zeronas.score-per-call row (0: skip)")
+    ap.add_argument("--per-call-archs", type=int_at_least(0), default=5,
+                    help="archs for the zeronas.score-per-call row (0: skip)")
     ap.add_argument("--cli-groups", default=DEFAULT_CLI_GROUPS,
                     help="proxy groups for the CLI path, ';' between groups ('' or 'none': skip the CLI path)")
-    ap.add_argument("--cli-archs", type=int, default=200, help="NB201 sample size of each CLI run")
+    ap.add_argument("--cli-archs", type=int_at_least(1), default=200, help="NB201 sample size of each CLI run")
     ap.add_argument("--cli-workers", default=None,
                     help="worker counts for the CLI runs, comma-separated (default: 1,4 on CUDA, 1 on the CPU)")
     ap.add_argument("--cli-seconds", type=float, default=90.0, help="cap on the whole CLI phase")
-    ap.add_argument("--agree-archs", type=int, default=20, help="archs scored on both devices")
+    ap.add_argument("--agree-archs", type=int_at_least(1), default=20, help="archs scored on both devices")
     ap.add_argument("--agree-seconds", type=float, default=120.0, help="cap on the agreement phase")
     ap.add_argument("--budget", type=float, default=450.0,
                     help="seconds for everything; phases are cut to what is left (gpu_check.sh kills at 480)")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch-size", type=int_at_least(1), default=64,
+                    help="images per proxy batch (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the architecture sample, the image batch and the initial weights (default: "
+                         "%(default)s)")
     ap.add_argument("--data", default="auto",
                     help="auto (CIFAR-10 when found, else data-free proxies only), cifar10, none")
     ap.add_argument("--data-dir", default=None, help="the data folder (else $ZERONAS_DATA, ../shared/data, ...)")

@@ -18,7 +18,7 @@ import numpy as np
 from zeronas import jsonio
 from zeronas.correlate import scoring_order
 from zeronas.data.datasets import DATASETS
-from zeronas.errors import run_script
+from zeronas.errors import int_at_least, run_script
 from zeronas.proxies.base import get_proxy
 from zeronas.scoring import Scorer
 from zeronas.spaces import space as get_space
@@ -31,9 +31,10 @@ def main():
     ap.add_argument("--dataset", default="imagenet16-120", choices=list(DATASETS),
                     help="report section whose sample to use")
     ap.add_argument("--proxies", default="snip,grad_norm,grasp,plain,epe_nas,zico", help="comma-separated")
-    ap.add_argument("--classes", type=int, default=10, help="isomorphism classes to examine")
-    ap.add_argument("--members", type=int, default=3, help="members scored per class")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/isomorph_members.json"))
+    ap.add_argument("--classes", type=int_at_least(1), default=10, help="isomorphism classes to examine")
+    ap.add_argument("--members", type=int_at_least(1), default=3, help="members scored per class")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/isomorph_members.json"),
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args()
     names = [p for p in args.proxies.split(",") if p]
     specs = [get_proxy(p) for p in names]

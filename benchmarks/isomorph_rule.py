@@ -30,8 +30,10 @@ def measure(dataset, proxies, store, rule, metric):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--dataset", default="imagenet16-120")
-    ap.add_argument("--proxies", default="snip,grad_norm,plain,grasp,fisher,jacob_cov,epe_nas,synflow,zeros,zico")
+    ap.add_argument("--dataset", default="imagenet16-120",
+                    help="NB201 dataset whose accuracy is correlated against (default: %(default)s)")
+    ap.add_argument("--proxies", default="snip,grad_norm,plain,grasp,fisher,jacob_cov,epe_nas,synflow,zeros,zico",
+                    help="comma-separated proxy names (zeronas proxies lists them) (default: %(default)s)")
     ap.add_argument("--asked-store", default="runs/reproduction.db", help="the report's store ('asked' rule)")
     ap.add_argument("--fixed-store", default="runs/fixed_member.db", help="the 'fixed' rule's store")
     ap.add_argument("--out", type=Path, default=None,

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from zeronas import paths  # noqa: E402
 from zeronas.benchmarks.correlation import rank_ensemble  # noqa: E402
 from zeronas.benchmarks.table import read_csv  # noqa: E402
-from zeronas.errors import run_script  # noqa: E402
+from zeronas.errors import int_at_least, run_script  # noqa: E402
 
 CANDIDATES = ["nwot", "synflow", "flops", "params", "l2_norm", "snip", "grad_norm", "jacob_cov"]
 NASLIB = {"jacob_cov": "jacov"}  # zeronas name -> NASLib column
@@ -78,11 +78,16 @@ def rho(values: dict, truth: np.ndarray, members) -> float:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--macro-store", default="runs/macro_lf.db")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--max-members", type=int, default=4)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/label_free_ensemble.json"))
-    ap.add_argument("--doc", default=str(ROOT / "docs/label_free_ensemble.md"))
+    ap.add_argument("--macro-store", default="runs/macro_lf.db",
+                    help="the NAS-Bench-Macro store scored by benchmarks/macro_report.py (read only) (default: "
+                         "%(default)s)")
+    ap.add_argument("--data-dir", default=None, help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
+    ap.add_argument("--max-members", type=int_at_least(1), default=4,
+                    help="largest ensemble tried, in members (default: %(default)s)")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/label_free_ensemble.json"),
+                    help="the JSON results written (default: %(default)s)")
+    ap.add_argument("--doc", default=str(ROOT / "docs/label_free_ensemble.md"),
+                    help="the markdown page written (default: %(default)s)")
     args = ap.parse_args(argv)
     benches = {name: naslib_table(name, args.data_dir) for name in TABLES}
     mv, mt, meta = macro_values(args.macro_store, args.data_dir)

@@ -69,9 +69,12 @@ def tables(data_dir, macro_store: str) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--macro-store", default="runs/macro_lf.db")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "leader_rerank.json")
+    ap.add_argument("--macro-store", default="runs/macro_lf.db",
+                    help="the NAS-Bench-Macro store scored by benchmarks/macro_report.py (read only) (default: "
+                         "%(default)s)")
+    ap.add_argument("--data-dir", default=None, help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "leader_rerank.json",
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args(argv)
     benches = tables(args.data_dir, args.macro_store)
     members = ENSEMBLES[ENSEMBLE]

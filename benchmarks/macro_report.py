@@ -17,21 +17,31 @@ import time
 from pathlib import Path
 
 from zeronas.correlate import correlate
-from zeronas.errors import run_script
+from zeronas.errors import int_at_least, run_script
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--proxies", default="params,flops,l2_norm,synflow,nwot,das_d,das_na,das,zen")
-    ap.add_argument("--ensembles", default="ensemble:nwot+synflow,ensemble:nwot+synflow+zen")
-    ap.add_argument("--sample", default="1000")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--workers", type=int, default=0)
-    ap.add_argument("--store", default="runs/macro.db")
+    ap.add_argument("--proxies", default="params,flops,l2_norm,synflow,nwot,das_d,das_na,das,zen",
+                    help="comma-separated proxy names (zeronas proxies lists them) (default: %(default)s)")
+    ap.add_argument("--ensembles", default="ensemble:nwot+synflow,ensemble:nwot+synflow+zen",
+                    help="comma-separated rank ensembles also correlated (default: %(default)s)")
+    ap.add_argument("--sample", default="1000",
+                    help="NAS-Bench-Macro architectures scored: a count or 'all' (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the architecture sample, the image batch and the initial weights (default: "
+                         "%(default)s)")
+    ap.add_argument("--batch-size", type=int_at_least(1), default=64,
+                    help="images per proxy batch (default: %(default)s)")
+    ap.add_argument("--workers", type=int_at_least(0), default=0,
+                    help="worker processes (0: score in this process) (default: %(default)s)")
+    ap.add_argument("--store", default="runs/macro.db",
+                    help="SQLite results store: stored scores are reused, so a rerun resumes (default: %(default)s)")
     ap.add_argument("--only-stored", action="store_true", help="score nothing; report what the store holds")
-    ap.add_argument("--out", type=Path, default=Path("docs/macro_correlation.md"))
-    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/macro_correlation.json"))
+    ap.add_argument("--out", type=Path, default=Path("docs/macro_correlation.md"),
+                    help="the markdown page written (default: %(default)s)")
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/macro_correlation.json"),
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args()
     t0 = time.time()
     proxies = args.proxies + ("," + args.ensembles if args.ensembles else "")

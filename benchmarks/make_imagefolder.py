@@ -16,17 +16,20 @@ import numpy as np
 from PIL import Image
 
 from zeronas.data import load_images
-from zeronas.errors import run_script
+from zeronas.errors import int_at_least, run_script
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--per-class", type=int, default=20)
-    ap.add_argument("--split", choices=("train", "test"), default="train")
-    ap.add_argument("--data-dir", type=Path, default=None)
+    ap.add_argument("--out", required=True, type=Path,
+                    help="the image folder written (one subfolder of PNGs per class)")
+    ap.add_argument("--per-class", type=int_at_least(1), default=20, help="images per class (default: %(default)s)")
+    ap.add_argument("--split", choices=("train", "test"), default="train",
+                    help="CIFAR-10 split the images come from (default: %(default)s)")
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
     args = ap.parse_args(argv)
     if args.per_class < 1:
         ap.error("--per-class must be at least 1")

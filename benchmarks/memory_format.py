@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 from scipy.stats import spearmanr
 
-from zeronas.errors import run_script
+from zeronas.errors import int_at_least, run_script
 from zeronas.proxies import context as ctx_mod
 from zeronas.scoring import Scorer
 
@@ -86,9 +86,10 @@ def rel(a: float, b: float) -> float:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--archs", type=int, default=12, help="NB201 architectures (a seeded random sample)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--proxies", default=",".join(CORE))
+    ap.add_argument("--archs", type=int_at_least(1), default=12, help="NB201 architectures (a seeded random sample)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the architecture sample (default: %(default)s)")
+    ap.add_argument("--proxies", default=",".join(CORE),
+                    help="comma-separated proxy names (zeronas proxies lists them) (default: %(default)s)")
     ap.add_argument("--variants", default="channels_last",
                     help="comma-separated ways to compare with zeronas's NCHW float32: channels_last, bf16")
     ap.add_argument("--note", default="", help="free text stored with the figures (e.g. the machine's load)")

@@ -112,7 +112,7 @@ def main():
                     help="report section whose sample and images to use")
     ap.add_argument("--archs", type=int_at_least(1), default=100, help="isomorphism classes to measure")
     ap.add_argument("--workers", type=int_at_least(1), default=2, help="processes (one thread each)")
-    ap.add_argument("--batch-size", type=int, default=64,
+    ap.add_argument("--batch-size", type=int_at_least(1), default=64,
                     help="images (or noise samples) per kernel: the report uses 64, Zen-NAS's script defaults to 16")
     ap.add_argument("--progress", type=Path, default=None, help="per-arch JSONL (default runs/ntk_protocols_DS.jsonl)")
     ap.add_argument("--out", type=Path, default=None, help="summary JSON (default benchmarks/results/...)")

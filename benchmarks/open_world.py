@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from zeronas.benchmarks.correlation import correlation, rank_ensemble  # noqa: E402
-from zeronas.errors import UserError, run_script  # noqa: E402
+from zeronas.errors import UserError, int_at_least, run_script  # noqa: E402
 from zeronas.models import import_torchvision, torchvision_note  # noqa: E402
 
 PROXIES = ["params", "flops", "l2_norm", "synflow", "nwot", "zen", "meco"]  # cheap first: a timeout loses the rest
@@ -376,19 +376,29 @@ def write_markdown(path: Path, rows, result, proto, command):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--jsonl", type=Path, default=ROOT / "benchmarks/results/open_world.jsonl")
-    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/open_world.json")
-    ap.add_argument("--md", type=Path, default=ROOT / "docs/open_world.md")
+    ap.add_argument("--jsonl", type=Path, default=ROOT / "benchmarks/results/open_world.jsonl",
+                    help="one JSON line per finished run, appended; rows already there are not rerun (default: "
+                         "%(default)s)")
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks/results/open_world.json",
+                    help="the JSON results written (default: %(default)s)")
+    ap.add_argument("--md", type=Path, default=ROOT / "docs/open_world.md",
+                    help="the markdown page written (default: %(default)s)")
     ap.add_argument("--models", default=None, help="comma-separated subset (default: every classifier)")
-    ap.add_argument("--proxies", default=",".join(PROXIES))
-    ap.add_argument("--input-size", type=int, default=224)
-    ap.add_argument("--images", type=int, default=32)
-    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--proxies", default=",".join(PROXIES),
+                    help="comma-separated proxy names (zeronas proxies lists them) (default: %(default)s)")
+    ap.add_argument("--input-size", type=int_at_least(1), default=224,
+                    help="side of the images the models score, resized from CIFAR-10's 32 (default: %(default)s)")
+    ap.add_argument("--images", type=int_at_least(1), default=32,
+                    help="CIFAR-10 training images in the batch (default: %(default)s)")
+    ap.add_argument("--batch-size", type=int_at_least(1), default=8,
+                    help="images per proxy batch (default: %(default)s)")
     ap.add_argument("--proxy-limit", type=float, default=40.0, help="seconds per proxy (and for build + probe)")
-    ap.add_argument("--max-params", type=float, default=300e6)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--data-dir", type=Path, default=None)
-    ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--max-params", type=float, default=300e6,
+                    help="models with more parameters are skipped, with the reason recorded (default: %(default)s)")
+    ap.add_argument("--threads", type=int_at_least(1), default=1, help="torch CPU threads (default: %(default)s)")
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
+    ap.add_argument("--report-only", action="store_true", help="score nothing; write the page from the rows in --jsonl")
     args = ap.parse_args(argv)
     args.proxies = [p for p in args.proxies.split(",") if p]
 

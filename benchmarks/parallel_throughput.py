@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from zeronas.errors import run_script
+from zeronas.errors import int_at_least, run_script
 from zeronas.run import make_executor
 from zeronas.spaces.nb201 import random_archs
 from zeronas.store import Store
@@ -40,10 +40,14 @@ def measure(proxy: str, archs, workers: int, batch_size: int) -> float:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--archs", type=int, default=40)
-    ap.add_argument("--proxies", default="nwot,synflow,snip,params")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/parallel_throughput.json"))
+    ap.add_argument("--archs", type=int_at_least(1), default=40,
+                    help="NB201 architectures timed (default: %(default)s)")
+    ap.add_argument("--proxies", default="nwot,synflow,snip,params",
+                    help="comma-separated proxy names (zeronas proxies lists them) (default: %(default)s)")
+    ap.add_argument("--batch-size", type=int_at_least(1), default=64,
+                    help="images per proxy batch (default: %(default)s)")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/parallel_throughput.json"),
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args()
     archs = random_archs(args.archs + 2, seed=123)
     cores = os.cpu_count()

@@ -268,17 +268,22 @@ def markdown(result: dict, argv) -> str:
 
 
 def main(argv=None):
+    from zeronas.errors import int_at_least
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--refs", type=Path, default=None, help="folder with the reference checkouts (see above)")
-    ap.add_argument("--archs", type=int, default=20, help="NB201 architectures timed (after one warm-up)")
-    ap.add_argument("--proxies", default=",".join(FORESIGHT_PROXIES + NASWOT_PROXIES))
+    ap.add_argument("--archs", type=int_at_least(1), default=20, help="NB201 architectures timed (after one warm-up)")
+    ap.add_argument("--proxies", default=",".join(FORESIGHT_PROXIES + NASWOT_PROXIES),
+                    help="comma-separated proxy names (zeronas proxies lists them) (default: %(default)s)")
     ap.add_argument("--seed", type=int, default=0, help="arch sample, batch and weight seed")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--nwot-batch-size", type=int, default=128, help="NASWOT's own batch")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads, both sides")
-    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--batch-size", type=int_at_least(1), default=64,
+                    help="images per proxy batch (default: %(default)s)")
+    ap.add_argument("--nwot-batch-size", type=int_at_least(1), default=128, help="NASWOT's own batch")
+    ap.add_argument("--threads", type=int_at_least(1), default=2, help="torch CPU threads, both sides")
+    ap.add_argument("--data-dir", default=None, help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
     ap.add_argument("--note", default="", help="a note stored in the JSON (e.g. the machine was shared)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "peer_speed.json")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "peer_speed.json",
+                    help="the JSON results written (default: %(default)s)")
     ap.add_argument("--md", type=Path, default=Path(__file__).parent.parent / "docs" / "peer_speed.md",
                     help="the side-by-side table (markdown)")
     args = ap.parse_args(argv)
@@ -292,9 +297,11 @@ def main(argv=None):
     needed = {"foresight" if p in FORESIGHT_PROXIES else "naswot" for p in proxies}
     if not needed <= set(found):
         missing = sorted(needed - set(found))
-        print(f"skipped: reference checkout(s) not found under --refs {args.refs}: {', '.join(missing)}; "
-              f"{HOW_TO_GET}")
-        return 0
+        # exit 2, not 0: nothing was measured, and a script chaining this must not read it as done
+        where = f"under --refs {args.refs}" if args.refs is not None else "(no --refs given)"
+        ap.error(f"reference checkout(s) not found {where}: {', '.join(missing)}; get them with "
+                 f"'git clone {FORESIGHT_URL} DIR/zero-cost-nas' and 'git clone {NASWOT_URL} "
+                 f"DIR/nas-without-training', then pass --refs DIR")
 
     import zeronas as zn
     from zeronas.spaces import space as get_space

@@ -27,15 +27,22 @@ from zeronas.spaces.nb201 import random_archs
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", type=int_at_least(1), default=50, help="number of random NB201 architectures")
-    ap.add_argument("--proxies", default="all")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--proxies", default="all", help="comma-separated proxy names, or all (default: %(default)s)")
+    ap.add_argument("--batch-size", type=int_at_least(1), default=64,
+                    help="images per proxy batch (default: %(default)s)")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="seed of the architecture sample, the image batch and the initial weights (default: "
+                         "%(default)s)")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default: %(default)s)")
     ap.add_argument("--threads", type=int_at_least(1), default=None, help="torch CPU threads")
-    ap.add_argument("--slow-ms", type=float, default=5000.0)
-    ap.add_argument("--slow-archs", type=int, default=10)
-    ap.add_argument("--data", default="cifar10")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/proxy_speed.json"))
+    ap.add_argument("--slow-ms", type=float, default=5000.0,
+                    help="a proxy slower than this on the warm-up arch counts as slow (default: %(default)s)")
+    ap.add_argument("--slow-archs", type=int_at_least(1), default=10,
+                    help="a slow proxy is timed on this many archs only (default: %(default)s)")
+    ap.add_argument("--data", default="cifar10",
+                    help="images: a dataset name, or none for the data-free proxies (default: %(default)s)")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/proxy_speed.json"),
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

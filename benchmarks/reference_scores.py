@@ -32,7 +32,7 @@ import numpy as np
 
 from zeronas.benchmarks import load_nb201
 from zeronas.correlate import scoring_order
-from zeronas.errors import UserError, run_script
+from zeronas.errors import UserError, int_at_least, run_script
 from zeronas.proxies.base import get_proxy
 from zeronas.scoring import Scorer, protocol_hash
 from zeronas.spaces import space as get_space
@@ -179,7 +179,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("mode", choices=["write", "check"], help="write the reference file, or rescore and compare")
     ap.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated report sections")
-    ap.add_argument("--archs", type=int, default=None,
+    ap.add_argument("--archs", type=int_at_least(1), default=None,
                     help="write: archs per dataset (default 10); check: rescore only the first N archs")
     ap.add_argument("--proxies", default="", help="check: these proxies only (comma-separated), whatever their cost")
     ap.add_argument("--max-seconds", type=float, default=2.0,

@@ -29,7 +29,7 @@ import zeronas as zn
 from zeronas import paths
 from zeronas.benchmarks.correlation import correlation
 from zeronas.correlate import correlate
-from zeronas.errors import UserError, run_script
+from zeronas.errors import UserError, int_at_least, run_script
 from zeronas.store import Store
 
 SCORES_DIR = Path("benchmarks/results/scores")
@@ -142,8 +142,8 @@ def main():
     ap.add_argument("--sample", default="1000", help="random archs per dataset, or 'all' (the NB201 sections' "
                     "valid target is NAS-Bench-Suite-Zero's preset, which fixes 1000 and batch 64)")
     ap.add_argument("--seed", type=int, default=0, help="sampling and scoring seed")
-    ap.add_argument("--batch-size", type=int, default=64, help="images per proxy batch (Suite-Zero: 64)")
-    ap.add_argument("--workers", type=int, default=0, help="scoring processes (0: one per core)")
+    ap.add_argument("--batch-size", type=int_at_least(1), default=64, help="images per proxy batch (Suite-Zero: 64)")
+    ap.add_argument("--workers", type=int_at_least(0), default=0, help="scoring processes (0: one per core)")
     ap.add_argument("--device", default="cpu",
                     help="torch device for scoring (on a GPU --workers 0 means one process; the device is part of "
                          "the protocol, so its scores are kept apart from CPU ones)")

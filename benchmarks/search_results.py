@@ -643,33 +643,43 @@ def markdown(summary: dict, args, rows: list[dict] = ()) -> str:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated labels from METHODS")
-    ap.add_argument("--datasets", default=",".join(DATASETS))
-    ap.add_argument("--seeds", type=int_at_least(1), default=5)
-    ap.add_argument("--expensive-seeds", type=int, default=3, help="seeds for the EXPENSIVE methods")
-    ap.add_argument("--threads", type=int_at_least(1), default=2)
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--jsonl", type=Path, default=Path("benchmarks/results/search_results.jsonl"))
-    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/search_results.json"))
-    ap.add_argument("--out", type=Path, default=Path("docs/search_results.md"))
+    ap.add_argument("--datasets", default=",".join(DATASETS),
+                    help="comma-separated NB201 datasets searched (default: %(default)s)")
+    ap.add_argument("--seeds", type=int_at_least(1), default=5,
+                    help="seeds per method and dataset (default: %(default)s)")
+    ap.add_argument("--expensive-seeds", type=int_at_least(1), default=3, help="seeds for the EXPENSIVE methods")
+    ap.add_argument("--threads", type=int_at_least(1), default=2, help="torch CPU threads (default: %(default)s)")
+    ap.add_argument("--data-dir", default=None, help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
+    ap.add_argument("--jsonl", type=Path, default=Path("benchmarks/results/search_results.jsonl"),
+                    help="one JSON line per finished run, appended; rows already there are not rerun (default: "
+                         "%(default)s)")
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/search_results.json"),
+                    help="the JSON results written (default: %(default)s)")
+    ap.add_argument("--out", type=Path, default=Path("docs/search_results.md"),
+                    help="the markdown page written (default: %(default)s)")
     ap.add_argument("--only-stored", action="store_true", help="write the report from finished runs only")
     ap.add_argument("--shared-cpu", action="store_true", help="say in the report that other jobs shared the CPU")
     ap.add_argument("--hw", action="store_true", help="run the hardware-aware measurements (run_hw) first")
-    ap.add_argument("--hw-seeds", type=int, default=3)
-    ap.add_argument("--hw-n", type=int, default=30, help="feasible archs drawn per hardware-aware sample search")
+    ap.add_argument("--hw-seeds", type=int_at_least(1), default=3,
+                    help="seeds per hardware-aware measurement (default: %(default)s)")
+    ap.add_argument("--hw-n", type=int_at_least(1), default=30,
+                    help="feasible archs drawn per hardware-aware sample search")
     ap.add_argument("--hw-method", choices=("sample", "funnel"), default="sample",
                     help="search the hardware-aware rows run: sample (NASWOT, --hw-n draws) or funnel (zeronas-v1)")
     ap.add_argument("--hw-modes", default="pareto,gap", help="hardware-aware measurements to run: pareto, gap")
-    ap.add_argument("--hw-refine", type=int, default=0,
+    ap.add_argument("--hw-refine", type=int_at_least(0), default=0,
                     help="few-shot: read NB201's 12-epoch accuracy of the top K feasible candidates (0: label-free)")
     ap.add_argument("--hw-refine-strategy", choices=("top", "local"), default=None,
                     help="with --hw-refine: top (the top K) or local (hill climbing on the reads; funnel only); "
                          "default: local for funnel, top for sample")
     ap.add_argument("--hw-time-budget", type=float, default=60.0,
                     help="wall seconds per hardware-aware funnel search")
-    ap.add_argument("--hw-budget", type=int, default=0,
+    ap.add_argument("--hw-budget", type=int_at_least(0), default=0,
                     help="funnel only: a budget of N full-ensemble evaluations (archs scored by every member) "
                          "instead of --hw-time-budget")
-    ap.add_argument("--hw-jsonl", type=Path, default=Path("benchmarks/results/search_hw.jsonl"))
+    ap.add_argument("--hw-jsonl", type=Path, default=Path("benchmarks/results/search_hw.jsonl"),
+                    help="one JSON line per finished hardware-aware run, appended; rows already there are not rerun "
+                         "(default: %(default)s)")
     ap.add_argument("--hw-store", type=Path, default=Path(tempfile.gettempdir()) / "zeronas_search_hw.db",
                     help="score store shared by the hardware-aware runs (kept out of the repository)")
     args = ap.parse_args()

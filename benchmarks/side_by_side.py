@@ -41,10 +41,13 @@ def run_jobs(args: str, copies: int, threads: int | None) -> list[float]:
 
 
 def main():
+    from zeronas.errors import int_at_least
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--job", default=JOB, help="zeronas arguments of one job ({seed} = the copy's index)")
-    ap.add_argument("--repeats", type=int, default=2, help="rounds of the three configurations")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "side_by_side.json")
+    ap.add_argument("--repeats", type=int_at_least(1), default=2, help="rounds of the three configurations")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "side_by_side.json",
+                    help="the JSON results written (default: %(default)s)")
     a = ap.parse_args()
     configs = {"alone, default threads": (1, None), "two at once, default threads": (2, None),
                "two at once, --threads 1": (2, 1), "alone, --threads 1": (1, 1)}

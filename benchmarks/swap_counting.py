@@ -66,10 +66,11 @@ def timed(fn, arg, repeats):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--archs", type=int_at_least(1), default=5, help="random NB201 architectures")
-    ap.add_argument("--samples", type=int, default=16, help="images per forward (SWAP: 16)")
-    ap.add_argument("--repeats", type=int, default=3, help="timings per method; the median is reported")
+    ap.add_argument("--samples", type=int_at_least(1), default=16, help="images per forward (SWAP: 16)")
+    ap.add_argument("--repeats", type=int_at_least(1), default=3, help="timings per method; the median is reported")
     ap.add_argument("--threads", type=int_at_least(1), default=1, help="torch threads")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/swap_counting.json"))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/swap_counting.json"),
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     space = get_space("nb201")

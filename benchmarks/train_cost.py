@@ -31,11 +31,15 @@ ARCHS = {
 
 
 def main():
+    from zeronas.errors import int_at_least
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--space", default="darts", choices=sorted(ARCHS))
-    ap.add_argument("--steps", type=int, default=10, help="training steps to time (one epoch of steps x batch)")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--space", default="darts", choices=sorted(ARCHS),
+                    help="space whose architecture is trained (default: %(default)s)")
+    ap.add_argument("--steps", type=int_at_least(1), default=10,
+                    help="training steps to time (one epoch of steps x batch)")
+    ap.add_argument("--threads", type=int_at_least(1), default=2, help="torch CPU threads (default: %(default)s)")
+    ap.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N (default: %(default)s)")
     args = ap.parse_args()
     import torch
 

@@ -67,9 +67,12 @@ def rho_table(rows: list[dict], target: str) -> list[str]:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--store", type=Path, default=Path("runs/dtb.db"))
-    ap.add_argument("--out", type=Path, default=Path("docs/training_states.md"))
-    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/training_states.json"))
+    ap.add_argument("--store", type=Path, default=Path("runs/dtb.db"),
+                    help="the DARTS training-states store (read only) (default: %(default)s)")
+    ap.add_argument("--out", type=Path, default=Path("docs/training_states.md"),
+                    help="the markdown page written (default: %(default)s)")
+    ap.add_argument("--json", type=Path, default=Path("benchmarks/results/training_states.json"),
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args()
     from zeronas.benchmarks import training_states as ts
 

@@ -110,8 +110,9 @@ def resume_check(seconds: float, proxies: str, seed: int, data_dir: str | None) 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--proxies", default=CORE)
-    ap.add_argument("--prefix", type=int, default=150,
+    ap.add_argument("--proxies", default=CORE,
+                    help="comma-separated proxy names (zeronas proxies lists them) (default: %(default)s)")
+    ap.add_argument("--prefix", type=int_at_least(1), default=150,
                     help="archs timed per kind of work unit: the first ones of the scoring order")
     ap.add_argument("--seed", type=int, default=0, help="correlate's --seed (scoring order, batch, weights)")
     ap.add_argument("--threads", type=int_at_least(1), default=os.cpu_count(),
@@ -119,12 +120,14 @@ def main(argv=None):
     ap.add_argument("--workers", type=int_at_least(1), default=1,
                     help="scoring processes, as correlate's --workers (each with cores // workers torch threads); "
                          "above 1 each kind's prefix is timed as one parallel batch: wall time / units")
-    ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--batch-size", type=int_at_least(1), default=64,
+                    help="images per proxy batch (default: %(default)s)")
+    ap.add_argument("--data-dir", default=None, help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
     ap.add_argument("--resume-check", type=float, default=0.0, metavar="SECONDS",
                     help="also run the real CLI twice for SECONDS each, killed, and check that it resumes")
     ap.add_argument("--note", default="", help="a note stored in the JSON (e.g. the machine was shared)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "whole_space.json")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "whole_space.json",
+                    help="the JSON results written (default: %(default)s)")
     args = ap.parse_args(argv)
 
     from zeronas.run import make_executor
