@@ -519,3 +519,23 @@ def test_review_fixes_presets_take_their_own_values_and_long_inputs_are_cut(tmp_
     assert [p.rsplit("/", 1)[1] for p in res.meta["written"]] == ["correlation.json", "correlation.csv",
                                                                   "scatter.png", "rho.png"]
     assert all((tmp_path / "o" / f).exists() for f in ("correlation.json", "rho.png"))
+
+
+@needs_table
+def test_ms_per_arch_counts_the_archs_analysed_only(tmp_path):
+    """ms_per_arch averaged every stored score of the protocol: another sample's scores in the same store moved
+    it, so a rerun of the reproduction page printed other timings for the same archs."""
+    from zeronas.correlate import correlate
+
+    db = tmp_path / "z.db"
+    first = correlate(proxies="params", sample=8, seed=3, store=db)
+    con = sqlite3.connect(db)
+    mine = [c for (c,) in con.execute("SELECT canonical FROM scores")]
+    correlate(proxies="params", sample=20, seed=3, store=db)  # the same protocol, more archs
+    marks = ",".join("?" * len(mine))
+    changed = con.execute(f"UPDATE scores SET seconds = 1000 WHERE canonical NOT IN ({marks})", mine).rowcount
+    con.commit()
+    con.close()
+    assert changed > 0  # the larger sample stored archs of its own, 1000 s each now
+    again = correlate(proxies="params", sample=8, seed=3, store=db, only_stored=True)
+    assert again.rows["params"]["ms_per_arch"] == first.rows["params"]["ms_per_arch"] < 1000

@@ -55,7 +55,7 @@ class CorrelationResult:
     reports |rho|), ``top1``/``top5``/``top10`` (0..1: the share of the benchmark's top 1/5/10 % that the
     proxy's top 1/5/10 % holds, in the proxy's direction), ``n`` (archs counted), ``dropped_nan`` (left out: of
     which ``no_truth`` lack ground truth and ``nan_values`` a value), ``direction`` (+1 higher is better, -1
-    lower), ``protocol_hash`` and ``ms_per_arch`` (mean scoring milliseconds per arch, of the stored scores);
+    lower), ``protocol_hash`` and ``ms_per_arch`` (mean scoring milliseconds per arch analysed, from their stored scores);
     an ensemble row has ``members`` and ``rule`` instead of the last three.
     ``meta``: ``space``, ``dataset``, ``target`` (the benchmark column), ``archs`` and ``unique_archs`` (isomorphism
     classes), ``indices`` (the sampled rows of the benchmark table), ``seed``, ``batch_size``, ``init``,
@@ -299,7 +299,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
                 notes.append(_nan_note(p, col, truth, keys[p], db.outcomes(sp.name, p, hashes[p])))
             if row["n"] >= 3 and math.isnan(row["spearman"]):  # 3+ values, all equal
                 notes.append(_constant_note(p, col, truth))
-            secs = db.seconds(sp.name, p, hashes[p])
+            # of the archs analysed only: the store may hold other samples' scores, timed on other runs
+            held = db.seconds(sp.name, p, hashes[p])
+            secs = [held[k] for k in dict.fromkeys(keys[p]) if held.get(k) is not None]  # a class once
             row.update({"direction": spec.direction, "protocol_hash": hashes[p],
                         "ms_per_arch": 1000 * float(np.mean(secs)) if secs else math.nan})
             if use_abs:

@@ -453,9 +453,10 @@ class Store:
             *self._where(space, proxy, protocol_hash))
         return {c: (s, e) for c, s, e in self._rows(q)}
 
-    def seconds(self, space: str, proxy: str, protocol_hash: str) -> list[float]:
-        return [r[0] for r in self._rows(sa.select(SCORES.c.seconds).where(*self._where(space, proxy,
-                                                                                         protocol_hash)))]
+    def seconds(self, space: str, proxy: str, protocol_hash: str) -> dict[str, float]:
+        """{canonical: scoring seconds} of one proxy's stored scores under one protocol."""
+        q = sa.select(SCORES.c.canonical, SCORES.c.seconds).where(*self._where(space, proxy, protocol_hash))
+        return {c: sec for c, sec in self._rows(q)}
 
     def count(self) -> int:
         return self._rows(sa.select(sa.func.count()).select_from(SCORES))[0][0]
