@@ -55,7 +55,7 @@ class CorrelationResult:
     reports |rho|), ``top1``/``top5``/``top10`` (0..1: the share of the benchmark's top 1/5/10 % that the
     proxy's top 1/5/10 % holds, in the proxy's direction), ``n`` (archs counted), ``dropped_nan`` (left out: of
     which ``no_truth`` lack ground truth and ``nan_values`` a value), ``direction`` (+1 higher is better, -1
-    lower), ``protocol_hash`` and ``ms_per_arch`` (mean scoring milliseconds per arch analysed, from their stored scores);
+    lower), ``protocol_hash`` and ``ms_per_arch`` (mean scoring milliseconds of the archs analysed, as stored);
     an ensemble row has ``members`` and ``rule`` instead of the last three.
     ``meta``: ``space``, ``dataset``, ``target`` (the benchmark column), ``archs`` and ``unique_archs`` (isomorphism
     classes), ``indices`` (the sampled rows of the benchmark table), ``seed``, ``batch_size``, ``init``,
