@@ -362,7 +362,10 @@ def test_label_free_search_reads_no_accuracy_and_refine_counts_its_reads(monkeyp
 def test_refine_options_are_one_line_errors(capsys):
     base = ["search", "--method", "sample", "--proxy", "params", "--data", "none", "--n", "2"]
     assert "--refine" in _one_line_exit_2([*base, "--evaluator", "table"], capsys)
-    assert "no training recipe" in _one_line_exit_2(["search", "--space", "macro", "--method", "funnel", "--proxy",
+    from pathlib import Path
+
+    plugin = f"{Path(__file__).resolve().parents[1] / 'examples' / 'mobilenet_space.py'}:MobileNetSpace"
+    assert "no training recipe" in _one_line_exit_2(["search", "--space", plugin, "--method", "funnel", "--proxy",
                                                      "params", "--data", "none", "--budget", "2", "--refine", "2",
                                                      "--evaluator", "train"], capsys)
     assert "does not combine" in _one_line_exit_2([*base, "--refine", "2", "--objectives", "score,flops"], capsys)

@@ -42,6 +42,69 @@ def test_recipes_are_the_published_ones():
             d.drop_path_prob, d.grad_clip, d.C, d.N) == (600, 96, 0.025, 0.9, 3e-4, 16, 0.4, 0.2, 5.0, 36, 20)
     n = RECIPES["nb201"]
     assert (n.epochs, n.batch_size, n.lr, n.nesterov, n.weight_decay) == (200, 256, 0.1, True, 5e-4)
+    # nasbench lib/config.py and model_builder.py (lr 0.1 per TPU shard, 2 shards); NAS-Bench-Macro train/train.py
+    b = RECIPES["nb101"]
+    assert (b.epochs, b.batch_size, b.lr, b.momentum, b.weight_decay, b.optimizer, b.C, b.N) == (
+        108, 256, 0.2, 0.9, 1e-4, "rmsprop-tf", 128, 3)
+    m = RECIPES["macro"]
+    assert (m.epochs, m.batch_size, m.lr, m.momentum, m.nesterov, m.weight_decay, m.optimizer, m.C, m.N) == (
+        50, 256, 0.1, 0.9, False, 5e-4, "sgd", None, None)
+
+
+def test_rmsprop_tf_by_hand():
+    """TF1's RMSProp with momentum on w = [1, -2], one step of gradient g = [0.5, 1] (weight decay 0.1 adds
+    0.1 w = [0.1, -0.2], so g' = [0.6, 0.8]); decay 0.9, eps 1, momentum 0.9, lr 0.1, mean square from 1:
+    ms = 0.9 + 0.1 g'^2 = [0.936, 0.964]; mom = 0.1 g' / sqrt(ms + 1) = [0.06/sqrt(1.936), 0.08/sqrt(1.964)];
+    w -= mom. Step two with the same g: ms = 0.9 ms + 0.1 g''^2 and mom = 0.9 mom + 0.1 g'' / sqrt(ms + 1)."""
+    import math
+
+    from zeronas.train.trainer import RMSpropTF
+
+    w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    opt = RMSpropTF([w], lr=0.1, momentum=0.9, weight_decay=0.1)
+    exp_w, ms, mom = [1.0, -2.0], [1.0, 1.0], [0.0, 0.0]
+    for _ in range(2):
+        w.grad = torch.tensor([0.5, 1.0], dtype=torch.float64)
+        opt.step()
+        for i, gi in enumerate((0.5, 1.0)):
+            g = gi + 0.1 * exp_w[i]
+            ms[i] = 0.9 * ms[i] + 0.1 * g * g
+            mom[i] = 0.9 * mom[i] + 0.1 * g / math.sqrt(ms[i] + 1.0)
+            exp_w[i] -= mom[i]
+        assert w.detach().tolist() == pytest.approx(exp_w, rel=1e-12)
+    w2 = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
+    one = RMSpropTF([w2], lr=0.1, momentum=0.9, weight_decay=0.1)
+    w2.grad = torch.tensor([0.5, 1.0], dtype=torch.float64)
+    one.step()  # the first step in closed form
+    assert w2.detach().tolist() == pytest.approx([1 - 0.06 / math.sqrt(1.936), -2 - 0.08 / math.sqrt(1.964)],
+                                                 rel=1e-12)
+
+
+def test_nb101_and_macro_train_with_their_benchmarks_recipes(separable, tmp_path):
+    """NB101 and NAS-Bench-Macro had no recipe: train refused them, so a search's answer there could not be
+    trained. Each trains now (NB101 with TF's RMSProp), resumes and exports; the macro network's width is the
+    benchmark's, so --C is refused rather than recorded unused; nesterov has no meaning under RMSProp."""
+    nb101 = zn.spaces.space("nb101")
+    arch = nb101.sample(0)
+    s = train("nb101", arch, tmp_path / "n", epochs=2, C=8, N=1, batch_size=32, progress=False)
+    assert s["epochs_done"] == 2 and s["recipe"]["optimizer"] == "rmsprop-tf" and s["recipe"]["lr"] == 0.2
+    ckpt = torch.load(tmp_path / "n" / "checkpoint.pt", weights_only=True)
+    assert "ms" in next(iter(ckpt["optimizer"]["state"].values()))  # RMSpropTF's state, resumable
+    desc = json.loads(export("nb101", arch, "json", tmp_path / "n.json", checkpoint=tmp_path / "n" /
+                             "checkpoint.pt").read_text())
+    assert desc["build"] == {"C": 8, "N": 1, "num_classes": 10}
+    m = train("macro", "01220012", tmp_path / "m", epochs=1, batch_size=32, progress=False)
+    assert m["epochs_done"] == 1 and m["build"] == {"num_classes": 10} and m["recipe"]["weight_decay"] == 5e-4
+    ts = export("macro", "01220012", "torchscript", tmp_path / "m.pt", checkpoint=tmp_path / "m" / "checkpoint.pt")
+    assert ts.exists()
+    for bad, said in ((dict(C=8), "C= does not apply: this space's network has its benchmark's fixed width"),
+                      (dict(optimizer="adam"), "unknown optimizer= 'adam'; choose one of: sgd, rmsprop-tf")):
+        with pytest.raises(UserError, match=said.replace("(", r"\(")):
+            train("macro", "01220012", tmp_path / "bad", epochs=1, progress=False, **bad)
+    with pytest.raises(UserError, match="^nesterov=True is SGD's; the rmsprop-tf optimizer has plain momentum: "
+                                        "drop nesterov=True or give optimizer='sgd'$"):
+        train("nb101", arch, tmp_path / "bad", epochs=1, nesterov=True, progress=False)
+    assert not (tmp_path / "bad").exists()
 
 
 def test_training_lowers_loss_and_writes_log_and_curve(separable, tmp_path):
@@ -342,10 +405,10 @@ def test_training_states_bench_resumes_and_correlates(separable, tmp_path):
     assert any(n.startswith("only 4 archs: rho is uncertain") for n in saved["notes"])
 
 
-def test_export_of_spaces_without_a_training_recipe(tmp_path):
-    """macro / nb101 have no training recipe, which export does not need: it used to refuse them with 'no
-    training recipe'. Their own network is exported (same parameter count); a --C the space's build does
-    not take is one line and writes nothing."""
+def test_export_of_the_benchmark_spaces(tmp_path):
+    """macro / nb101 had no training recipe, which export does not need: it used to refuse them with 'no
+    training recipe'. Their own network is exported (same parameter count; NB101's recipe width and depth are
+    its build's defaults); a --C the macro build does not take is one line and writes nothing."""
     from zeronas.counting import count_params
 
     sp = zn.spaces.space("macro")
@@ -359,7 +422,8 @@ def test_export_of_spaces_without_a_training_recipe(tmp_path):
     assert not (tmp_path / "bad.json").exists()
     nb101 = zn.spaces.space("nb101")
     desc = json.loads(export("nb101", nb101.sample(0), "json", tmp_path / "n.json").read_text())
-    assert desc["build"] == {"num_classes": 10} and nb101.parse(desc["arch"]) == nb101.sample(0)
+    assert desc["build"] == {"C": 128, "N": 3, "num_classes": 10} and nb101.parse(desc["arch"]) == nb101.sample(0)
+    assert count_params(nb101.build(nb101.sample(0), **desc["build"])) == count_params(nb101.build(nb101.sample(0)))
 
 
 def test_a_log_with_a_nan_loss_reads_back_as_numbers(tmp_path):
@@ -593,7 +657,8 @@ def test_review_fixes_bench_api_and_arch_files(separable, tmp_path):
                           test_subset=500, batch_size=64, C=4, N=1)
     assert info["archs"] == 3
     assert info["notes"] == ["a test subset of 500 is more than the 128 test images of cifar10: all of them are used"]
-    with pytest.raises(UserError, match="no training recipe for the macro space"):
+    with pytest.raises(UserError, match="^the training-states bench trains the reduced networks of nb201, darts, "
+                                        "not the macro space; give space='nb201' or space='darts'$"):
         zn.bench.build(space="macro", sample=7000, store=tmp_path / "m.db")
     with pytest.raises(UserError, match=r"^zeronas\.bench\.build\(\) got unknown keyword 'stor'"):
         zn.bench.build(stor="x")

@@ -555,7 +555,7 @@ def search(
     evaluator: Annotated[str | None, typer.Option(
         help="With --refine: table (NB201's 12-epoch test accuracy, one seed; the default; nb201 only) or train "
              "(short real training of each candidate on this machine: 1 epoch on 5,000 images; spaces with a "
-             "training recipe: nb201, darts).")] = None,
+             "training recipe: nb201, darts, nb101, macro).")] = None,
     refine_strategy: Annotated[str | None, typer.Option(
         help="With --refine: local (funnel's default: read the top ceil(K/4), then hill-climb on the reads through "
              "one-edit neighbourhoods in proxy order; 15% of the budget is kept for scoring them) or top (the "
@@ -806,34 +806,42 @@ IndexOpt = Annotated[int | None, typer.Option(help="Row of the space's benchmark
 @validated
 def train(
     space: Annotated[str, typer.Option(help="Search space (its recipe gives every default: darts = DARTS "
-                                       "600-epoch recipe, nb201 = NAS-Bench-201 200-epoch recipe).")] = "nb201",
+                                       "600-epoch recipe, nb201 = NAS-Bench-201 200-epoch, nb101 = "
+                                       "NAS-Bench-101 108-epoch RMSProp, macro = NAS-Bench-Macro 50-epoch)."
+                                       )] = "nb201",
     arch: ArchOpt = None,
     arch_file: ArchFileOpt = None,
-    index: Annotated[int | None, typer.Option(help="Row of the space's benchmark table instead of --arch (train "
-                                              "has the recipes of nb201 and darts; on darts, NAS-Bench-301's "
-                                              "725 genotypes).")] = None,
+    index: Annotated[int | None, typer.Option(help="Row of the space's benchmark table instead of --arch (on "
+                                              "darts, NAS-Bench-301's 725 genotypes).")] = None,
     out: Annotated[Path, typer.Option(help="Run folder: checkpoint.pt, log.jsonl, curve.png, summary.json. "
                                       "Rerunning into the same folder resumes from the last epoch.")] = Path(
         "runs/train"),
     data: Annotated[str, typer.Option(help="cifar10 or cifar100 (ImageNet16-120 where its files exist).")] = "cifar10",
     data_dir: DataDir = None,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (recipe: darts 600, nb201 200).")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Batch size (recipe: darts 96, nb201 256).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (recipe: darts 600, nb201 200, nb101 108, macro "
+                                               "50).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Batch size (recipe: darts 96, the others 256).")] = None,
     lr: Annotated[float | None, typer.Option(help="Initial learning rate, cosine-annealed to --lr-min "
-                                             "(recipe: darts 0.025, nb201 0.1).")] = None,
+                                             "(recipe: darts 0.025, nb201 and macro 0.1, nb101 0.2).")] = None,
     lr_min: Annotated[float | None, typer.Option(help="Final learning rate (recipe 0).")] = None,
-    momentum: Annotated[float | None, typer.Option(help="SGD momentum (recipe 0.9).")] = None,
-    nesterov: Annotated[bool | None, typer.Option(help="Nesterov momentum (recipe: nb201 yes, darts no).")] = None,
-    weight_decay: Annotated[float | None, typer.Option(help="Weight decay (recipe: darts 3e-4, nb201 5e-4).")] = None,
+    momentum: Annotated[float | None, typer.Option(help="Momentum of the optimizer (recipe 0.9).")] = None,
+    nesterov: Annotated[bool | None, typer.Option(help="Nesterov momentum, SGD only (recipe: nb201 yes, the others "
+                                                  "no).")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="Weight decay (recipe: darts 3e-4, nb201 and macro "
+                                                       "5e-4, nb101 1e-4).")] = None,
+    optimizer: Annotated[str | None, typer.Option(
+        help="sgd, or rmsprop-tf: TensorFlow 1's RMSProp (epsilon 1.0 under the square root, mean square "
+             "starting at 1), as NAS-Bench-101 trained (recipe: nb101 rmsprop-tf, the others sgd).")] = None,
     cutout: Annotated[int | None, typer.Option(help="Cutout square side, 0 = off (recipe: darts 16).")] = None,
     auxiliary_weight: Annotated[float | None, typer.Option(
         help="DARTS auxiliary-head loss weight, 0 = no head (recipe 0.4).")] = None,
     drop_path_prob: Annotated[float | None, typer.Option(
         help="DARTS drop-path probability, raised linearly over the epochs (recipe 0.2).")] = None,
     grad_clip: Annotated[float | None, typer.Option(help="Gradient-norm clip, 0 = off (recipe: darts 5).")] = None,
-    channels: Annotated[int | None, typer.Option("--C", help="Initial channels (recipe: darts 36, nb201 16).")] = None,
+    channels: Annotated[int | None, typer.Option("--C", help="Initial channels (recipe: darts 36, nb201 16, nb101 "
+                                                 "128; macro's are fixed).")] = None,
     cells: Annotated[int | None, typer.Option("--N", help="Cells: DARTS in all (recipe 20), NB201 per stage "
-                                              "(recipe 5).")] = None,
+                                              "(recipe 5), NB101 per stack (recipe 3); macro's are fixed.")] = None,
     train_subset: Annotated[int | None, typer.Option(help="Train on this many images (seeded pick).")] = None,
     test_subset: Annotated[int | None, typer.Option(help="Evaluate on this many test images.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of init, shuffling, augmentation and drop-path.")] = 0,
@@ -856,7 +864,7 @@ def train(
     sp, a = _one_arch(space, arch, arch_file, index, data_dir)
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min, momentum=momentum,
                      nesterov=nesterov, weight_decay=weight_decay, cutout=cutout, auxiliary_weight=auxiliary_weight,
-                     drop_path_prob=drop_path_prob, grad_clip=grad_clip, C=channels, N=cells)
+                     drop_path_prob=drop_path_prob, grad_clip=grad_clip, C=channels, N=cells, optimizer=optimizer)
     s = run_train(sp, a, out, data=data, data_dir=data_dir, device=device, seed=seed, train_subset=train_subset,
                   test_subset=test_subset, resume=resume, time_limit=time_limit,
                   max_epochs_this_run=max_epochs_this_run, **overrides)

@@ -78,10 +78,10 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
                         f"{space.name} builds its own network (set options as class attributes)")
     if plugin:
         build = {"num_classes": info.num_classes}
-    elif space.name in RECIPES:  # a cell space: the width and depth its recipe trains
+    elif space.name in RECIPES and recipe_for(space.name).C is not None:  # the width and depth it trains
         recipe = recipe_for(space.name)
         build = {"C": C or recipe.C, "N": N or recipe.N, "num_classes": info.num_classes}
-    else:  # a benchmark space (NB101, Macro, NB301): its own network, C/N only where its build takes them
+    else:  # a benchmark's fixed network (Macro, NB301): its own network, C/N only where its build takes them
         build = {"num_classes": info.num_classes, **{k: v for k, v in (("C", C), ("N", N)) if v is not None}}
         space.build(arch, **build)  # refuses a --C/--N it does not take, in one line, before anything is written
     state = None

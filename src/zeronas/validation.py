@@ -431,6 +431,7 @@ DOMAINS: dict[str, object] = {
     "auxiliary_weight": Float(0, 100),
     "drop_path_prob": Float(0, 1, hi_open=True),
     "grad_clip": Float(0, 1e6),
+    "optimizer": Choice(("sgd", "rmsprop-tf")),  # train.trainer.OPTIMIZERS
     "channels": CHANNELS,
     "C": CHANNELS,
     "cells": CELLS,

@@ -11,7 +11,6 @@ resumes at the first unfinished architecture and never holds half an architectur
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 
 import numpy as np
@@ -20,7 +19,15 @@ import torch
 from ..errors import UserError
 from ..proxies.base import get_proxy
 from ..scoring import Scorer, ScoreRecord, protocol_hash
-from ..train.trainer import evaluate, load_split, make_optimizer, recipe_for, subset_notes, train_one_epoch
+from ..train.trainer import (
+    evaluate,
+    load_split,
+    make_optimizer,
+    recipe_for,
+    recipe_record,
+    subset_notes,
+    train_one_epoch,
+)
 
 PREFIX = "dtb:"
 
@@ -30,7 +37,7 @@ def bench_protocol(space, *, proxies, epochs, data, train_subset, test_subset, b
     recipe = recipe_for(space.name).replace(epochs=epochs, batch_size=batch_size, lr=lr, C=C, N=N, cutout=0,
                                            auxiliary_weight=0.0, drop_path_prob=0.0)
     return {"bench": "training-states", "space": space.name, "data": data, "train_subset": train_subset,
-            "test_subset": test_subset, "seed": seed, "recipe": dataclasses.asdict(recipe),
+            "test_subset": test_subset, "seed": seed, "recipe": recipe_record(recipe),
             "proxies": canonical_proxies(proxies), "proxy_batch": proxy_batch, "fidelity": fidelity,
             "torch": torch.__version__}
 

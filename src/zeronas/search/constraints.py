@@ -243,7 +243,7 @@ class Constraints:
         from ..train import RECIPES
 
         recipe = RECIPES.get(self.space.name) if not getattr(self.space, "plugin", False) else None
-        return {"C": recipe.C, "N": recipe.N} if recipe is not None else {}
+        return {k: v for k, v in (("C", recipe.C), ("N", recipe.N)) if v is not None} if recipe is not None else {}
 
     def feasible(self, arch) -> bool:
         """Within every bound, and (Pareto mode) measured on every objective's device: an arch HW-NAS-Bench

@@ -45,18 +45,38 @@ class Recipe:
     auxiliary_weight: float = 0.0  # DARTS auxiliary-head loss weight, 0 = no auxiliary head
     drop_path_prob: float = 0.0  # DARTS: raised linearly from 0 over the epochs
     grad_clip: float = 0.0  # max grad norm, 0 = off
-    C: int = 16
-    N: int = 5
+    C: int | None = 16  # None: the space's network has a fixed width (NAS-Bench-Macro)
+    N: int | None = 5  # None: a fixed depth
+    optimizer: str = "sgd"  # or "rmsprop-tf": NAS-Bench-101's TensorFlow RMSProp (``RMSpropTF``)
 
     def replace(self, **overrides) -> Recipe:
         unknown = [k for k in overrides if k not in {f.name for f in dataclasses.fields(self)}]
         if unknown:
             raise UserError(f"unknown training option(s) {', '.join(unknown)}")
-        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        fixed = [k for k in ("C", "N") if overrides.get(k) is not None and getattr(self, k) is None]
+        if fixed:  # the value would be recorded and the network built as the benchmark's anyway
+            raise UserError(f"--{fixed[0]} does not apply: this space's network has its benchmark's fixed width and "
+                            f"depth; drop --{fixed[0]}")
+        out = dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        if out.optimizer not in OPTIMIZERS:
+            raise UserError(f"unknown optimizer {out.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        if out.optimizer == "rmsprop-tf" and out.nesterov:
+            raise UserError("--nesterov is SGD's; the rmsprop-tf optimizer has plain momentum: drop --nesterov "
+                            "or give --optimizer sgd")
+        return out
 
 
 DARTS_ONLY = ("auxiliary_weight", "drop_path_prob")  # recipe fields only a DARTS network reads
 DARTS_ONLY_SPACES = ("darts",)
+
+OPTIMIZERS = ("sgd", "rmsprop-tf")
+ADDED_LATER = {"optimizer": "sgd"}  # Recipe fields added after stores were keyed on recipes: their value then
+
+
+def recipe_record(recipe: Recipe) -> dict:
+    """The recipe as stores key it: a field added later is recorded only where it differs from the value every
+    earlier recipe had, so the keys of stores written before it still match."""
+    return {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ADDED_LATER or v != ADDED_LATER[k]}
 
 RECIPES = {
     # DARTS train.py: batch 96, SGD 0.025 cosine to 0, momentum 0.9, wd 3e-4, 600 epochs, cutout 16,
@@ -65,7 +85,45 @@ RECIPES = {
                     drop_path_prob=0.2, grad_clip=5.0, C=36, N=20),
     # NAS-Bench-201: batch 256, SGD Nesterov 0.1 cosine to 0, momentum 0.9, wd 5e-4, 200 epochs, crop + flip
     "nb201": Recipe(epochs=200, batch_size=256, lr=0.1, nesterov=True, weight_decay=5e-4, C=16, N=5),
+    # NAS-Bench-101 (google-research/nasbench lib/config.py, model_builder.py): batch 256, 108 epochs, cosine to
+    # 0, RMSProp with momentum 0.9 and epsilon 1.0, L2 1e-4 on every weight, lr 0.1 x 2 TPU shards = 0.2, crop +
+    # flip, stem 128 channels, 3 cells per stack. It trained on 40k of the 50k training images.
+    "nb101": Recipe(epochs=108, batch_size=256, lr=0.2, weight_decay=1e-4, optimizer="rmsprop-tf", C=128, N=3),
+    # NAS-Bench-Macro (xiusu/NAS-Bench-Macro train/train.py): batch 256, SGD 0.1 cosine to 0, momentum 0.9, wd
+    # 5e-4, 50 epochs, crop + flip; the network's width and depth are the benchmark's own
+    "macro": Recipe(epochs=50, batch_size=256, lr=0.1, weight_decay=5e-4, C=None, N=None),
 }
+
+
+class RMSpropTF(torch.optim.Optimizer):
+    """TensorFlow 1's ``tf.train.RMSPropOptimizer`` with momentum, as NAS-Bench-101 trained with it; PyTorch's
+    ``RMSprop`` differs in three ways that matter at epsilon 1.0 (its mean square starts at 0, its epsilon is
+    added outside the square root, its rate multiplies the momentum buffer rather than each gradient):
+    ``ms = decay ms + (1 - decay) g^2`` (ms starts at 1), ``mom = momentum mom + lr g / sqrt(ms + eps)``,
+    ``w -= mom``; ``g`` includes ``weight_decay * w`` (the L2 term of nasbench's loss). Source: TensorFlow
+    ``training/rmsprop.py`` and ``ApplyRMSProp``; nasbench ``lib/model_builder.py`` (decay 0.9, eps 1.0)."""
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, decay: float = 0.9, eps: float = 1.0,
+                 weight_decay: float = 0.0):
+        super().__init__(params, dict(lr=lr, momentum=momentum, decay=decay, eps=eps, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None if closure is None else closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else p.grad
+                state = self.state[p]
+                if not state:
+                    state["ms"] = torch.ones_like(p)
+                    state["mom"] = torch.zeros_like(p)
+                ms, mom = state["ms"], state["mom"]
+                ms.mul_(group["decay"]).addcmul_(g, g, value=1 - group["decay"])
+                mom.mul_(group["momentum"]).addcdiv_(g, ms.add(group["eps"]).sqrt_(), value=group["lr"])
+                p.sub_(mom)
+        return loss
 
 
 def read_checkpoint(path: str | Path, fix: str, map_location="cpu") -> dict:
@@ -75,7 +133,8 @@ def read_checkpoint(path: str | Path, fix: str, map_location="cpu") -> dict:
     ident = ckpt.get("identity") if isinstance(ckpt, dict) else None
     ok = (isinstance(ident, dict) and isinstance(ident.get("space"), str) and isinstance(ident.get("arch"), str)
           and isinstance(ident.get("build"), dict)
-          and all(type(ident["build"].get(k)) is int and ident["build"][k] > 0 for k in ("C", "N", "num_classes"))
+          and type(ident["build"].get("num_classes")) is int and ident["build"]["num_classes"] > 0
+          and all(type(ident["build"][k]) is int and ident["build"][k] > 0 for k in ("C", "N") if k in ident["build"])
           and isinstance(ckpt.get("model"), dict)
           and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ckpt["model"].items())
           and isinstance(ckpt.get("optimizer"), dict) and isinstance(ckpt.get("epoch"), int)
@@ -191,6 +250,9 @@ def train_one_epoch(model, opt, xtr, ytr, recipe: Recipe, epoch: int, seed: int,
 
 
 def make_optimizer(model, recipe: Recipe):
+    if recipe.optimizer == "rmsprop-tf":
+        return RMSpropTF(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                         weight_decay=recipe.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov,
                            weight_decay=recipe.weight_decay)
 
@@ -263,7 +325,8 @@ def network_options(space_name: str, num_classes: int, recipe: Recipe | None = N
     and for DARTS the auxiliary head the recipe's loss needs): the network a search's ``--max-params`` bounds
     and a training read's cost is predicted for."""
     recipe = recipe or recipe_for(space_name)
-    build = {"C": recipe.C, "N": recipe.N, "num_classes": num_classes}
+    build = {k: v for k, v in (("C", recipe.C), ("N", recipe.N)) if v is not None}
+    build["num_classes"] = num_classes
     if space_name == "darts":
         build.update(auxiliary=recipe.auxiliary_weight > 0, drop_path_prob=0.0)
     return build
