@@ -175,3 +175,36 @@ def test_score_progress_steps_once_per_arch_and_proxy(monkeypatch):
     seen.clear(), steps.clear()
     assert len(scorer.score([sp.sample(0), sp.sample(1)], progress=True)) == 4
     assert seen[-1] == "scoring arch 2/2: flops" and len(steps) == 4
+
+
+def test_scorer_checks_its_arguments_as_score_does():
+    """A newcomer's trial: the public Scorer class scored under seed=-1, turned seed='x' into error records,
+    raised raw TypeErrors (batch_size='16', device=None), took num_classes=0, train_lr=nan and an unknown
+    build option, and a KeyError came from score_arch(proxies=) outside its set. zeronas.score let a whole
+    float batch size through to a slice. Each is now one line, before anything is scored."""
+    import pytest
+
+    import zeronas as zn
+    from zeronas.errors import UserError
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    for bad, said in ((dict(seed=-1), r"^seed= must be an integer in \[0, 4294967295\], not -1$"),
+                      (dict(seed="x"), r"^seed= must be an integer, not str 'x'$"),
+                      (dict(batch_size="16"), r"^batch_size= must be an integer, not str '16'$"),
+                      (dict(device=None), r"^device= None is not a torch device; use cpu, cuda or cuda:N$"),
+                      (dict(num_classes=0), r"^num_classes= must be an integer in \[2, 100000\], not 0$"),
+                      (dict(train_steps=1.5), r"^train_steps= must be an integer, not float 1.5$"),
+                      (dict(train_lr=float("nan")), r"^train_lr= must be a finite number in \(0, 10\], not nan$"),
+                      (dict(batchsize=16), r"^zeronas.Scorer\(\) got unknown keyword 'batchsize'; valid keywords: "
+                                           r"batch_flag, batch_size, build_options,"),
+                      (dict(build_options={"foo": 1}), r"^build_options=\{'foo': 1\} do not build a nb201 network "
+                                                       r"\(TypeError: .*unexpected keyword argument 'foo'")):
+        with pytest.raises(UserError, match=said):
+            zn.Scorer("nb201", ["synflow"], data="none", **bad)
+    with pytest.raises(UserError, match=r"^batch_size= must be an integer, not float 16.0$"):
+        zn.score(arch, proxies=["synflow"], data="none", batch_size=16.0)
+    scorer = zn.Scorer("nb201", ["params"], data="none")
+    with pytest.raises(UserError, match=r"^score_arch\(proxies=\) takes proxies this Scorer was made with \(params\); "
+                                        r"nwot is not one"):
+        scorer.score_arch(arch, proxies=["nwot"])
+    assert [r.arch for r in scorer.score(arch)] == [arch]  # one string is one arch, not its characters

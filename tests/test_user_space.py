@@ -894,3 +894,27 @@ def test_static_and_class_methods_sys_exit_and_a_build_that_returns_no_network(t
     quitter.write_text(DUCK + "\nimport sys\nsys.exit(3)\n")
     _one_line_error(_score_argv(f"{quitter}:Chain"), capsys, "running", "quitter.py failed (ExitCalled: it "
                     "called sys.exit(3)); fix that file")
+
+
+def test_a_network_that_fails_to_count_is_infeasible_not_the_end_of_the_search(tmp_path, capsys):
+    """A newcomer's trial: with --max-params or a params/flops objective, one plug-in arch whose build raised
+    ended the whole search ('counting params/FLOPs ... failed'), while without a bound the same search records
+    that arch's failure and goes on. Now it is infeasible and counted in the result; only a space where no
+    draw can be counted is refused, in one line."""
+    path = tmp_path / "chains.py"
+    path.write_text(DUCK + "\nclass Picky(Chain):\n    name = 'picky'\n\n    def build(self, arch, num_classes=10, **o):\n"
+                    "        if arch[0] == 8:\n            raise ValueError('cannot build a wide first layer')\n"
+                    "        return Chain.build(self, arch, num_classes)\n"
+                    "\nclass Broken(Chain):\n    name = 'broken'\n\n    def build(self, arch, num_classes=10, **o):\n"
+                    "        raise RuntimeError('boom')\n")
+    res = zeronas.search(f"{path}:Picky", method="random", proxy="params", data="none", budget=6, max_params=1.0,
+                         seed=0)
+    assert res.arch.startswith("4-") and res.constraints["uncounted_archs"] > 0
+    front = zeronas.search(f"{path}:Picky", method="random", proxy="params", data="none", budget=6,
+                           objectives="score,params", seed=0)
+    assert front.front and all(p["arch"].startswith("4-") for p in front.front)
+    with pytest.raises(UserError, match=r"^none of 300 random broken architectures could be counted for "
+                                        r"max_params=1: e\.g\. '\d-\d-\d': build or forward at 32px raised "
+                                        r"UserCodeError: Broken\.build\(\) failed \(RuntimeError: boom\); fix "
+                                        r"that method of the plug-in space$"):
+        zeronas.search(f"{path}:Broken", method="random", proxy="params", data="none", budget=3, max_params=1.0)

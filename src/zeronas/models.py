@@ -64,7 +64,7 @@ from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
 from .proxies.context import ScoringContext
 from .proxies.shared_pass import plan
 from .scoring import Scorer, ScoreRecord, protocol_hash, resolve_proxies
-from .validation import api
+from .validation import api, caller
 
 DATA_NEEDS = {"images": "real images (data= / --data)",
               "heldout": "held-out images (heldout=: an image folder or arrays of other images)"}
@@ -442,10 +442,12 @@ class ModelScorer(Scorer):
         self.digest = model_digest(model)
         space = ModelSpace(model, self.label, self.digest, self.model_probe.gap)
         self.requested = resolve_proxies(proxies)
-        super().__init__(space, proxies, data="none" if images is None else "given", images=images, heldout=held,
-                         num_classes=num_classes or k or (images.info.num_classes if images is not None else 10),
-                         batch_size=batch_size, seed=seed, init=init, device=device, options=options,
-                         skip_unavailable=True, train_steps=train_steps, train_lr=train_lr)
+        classes = num_classes or k or (images.info.num_classes if images is not None else 10)
+        with caller("api"):  # values of its own (data='given'): Scorer checks only what a user hands it
+            super().__init__(space, proxies, data="none" if images is None else "given", images=images,
+                             heldout=held, num_classes=classes, batch_size=batch_size, seed=seed, init=init,
+                             device=device, options=options, skip_unavailable=True, train_steps=train_steps,
+                             train_lr=train_lr)
         self.input_size = hw[0] if hw[0] == hw[1] else hw
         self.data_note = note
         self.options = {p.name: {**p.defaults, **(options or {}).get(p.name, {})} for p in self.requested}

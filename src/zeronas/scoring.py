@@ -107,6 +107,8 @@ class Scorer:
     only data-free proxies can run.
     """
 
+    # checked as zeronas.score's keywords are: the class is public, and scripts loop with it
+    @api("score", public="zeronas.Scorer", nested=False)
     def __init__(self, space="nb201", proxies="all", *, data="auto", data_dir=None, batch_size=64, seed=0,
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
@@ -130,6 +132,8 @@ class Scorer:
         self.refused_on_space: dict[str, str] = {}  # proxy -> why it does not apply to this space (found once)
         self._probed = False  # a plug-in space's network: probed on the first arch scored
         self.build_options = dict(build_options or {})
+        if self.build_options and not getattr(self.space, "plugin", False):
+            self._check_build_options()
         self.images = self.heldout = None
         requested = resolve_proxies(proxies)
         need_images = train_steps > 0 or any(p.needs_images for p in requested)
@@ -299,6 +303,18 @@ class Scorer:
                 self.refused_on_space.setdefault(
                     spec.name, f"{spec.name} needs {what}; the {self.space.name} space's networks have none{extra}")
 
+    def _check_build_options(self):
+        """Build one network with ``build_options`` now: an unknown or bad option (a negative width) made every
+        arch an error record; one line instead, before any scoring."""
+        try:
+            with torch.random.fork_rng(devices=[]):
+                self.space.build(self.space.sample(0), **self.build_options)
+        except UserError as exc:
+            raise UserError(f"build_options={shown(self.build_options)}: {exc}") from None
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise UserError(f"build_options={shown(self.build_options)} do not build a {self.space.name} network "
+                            f"({type(exc).__name__}: {shown(str(exc), 120)})") from None
+
     def score_arch(self, arch, proxies: list[ProxySpec] | list[str] | None = None,
                    weights=None, on_proxy=None) -> list[ScoreRecord]:
         """``weights``: score this network (e.g. partly trained) instead of building ``arch`` at init;
@@ -306,6 +322,11 @@ class Scorer:
         arch = self.space.coerce(arch)
         if proxies is not None:
             proxies = [p if isinstance(p, ProxySpec) else get_proxy(p) for p in proxies]
+            foreign = [p.name for p in proxies if p.name not in self.options]  # its options, data were never set up
+            if foreign:
+                raise UserError(f"score_arch(proxies=) takes proxies this Scorer was made with "
+                                f"({', '.join(p.name for p in self.proxies)}); {', '.join(foreign)} is not one: "
+                                f"make a Scorer with it")
         ctx = self.context(arch)
         if weights is not None:
             ctx.use_weights(weights)
@@ -366,7 +387,9 @@ class Scorer:
         return records
 
     def score(self, archs: Iterable, progress: bool = False) -> list[ScoreRecord]:
-        archs = list(archs)
+        """Score each arch of ``archs`` (a list; one arch string is taken as one arch, not as its characters)
+        with every proxy; the records in arch-then-proxy order."""
+        archs = [archs] if isinstance(archs, str) else list(archs)
         out: list[ScoreRecord] = []
         if progress and len(archs) * len(self.proxies) > 1:
             # one step per (arch, proxy): a single arch scored with every proxy takes minutes on a CPU
@@ -441,7 +464,7 @@ def parse_device(device) -> torch.device:
     """``device`` as a torch.device, or a one-line UserError when the string is malformed."""
     try:
         return torch.device(device)
-    except RuntimeError:
+    except (RuntimeError, TypeError):  # TypeError: None, a number or a list (torch's own message is a page)
         raise UserError(f"--device {shown(device)} is not a torch device; use cpu, cuda or cuda:N") from None
 
 

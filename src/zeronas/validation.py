@@ -431,6 +431,7 @@ DOMAINS: dict[str, object] = {
     "auxiliary_weight": Float(0, 100),
     "drop_path_prob": Float(0, 1, hi_open=True),
     "grad_clip": Float(0, 1e6),
+    "train_lr": Float(0, 10, lo_open=True),  # DAS fast training's rate, as --lr
     "optimizer": Choice(("sgd", "rmsprop-tf")),  # train.trainer.OPTIMIZERS
     "channels": CHANNELS,
     "C": CHANNELS,
@@ -635,7 +636,9 @@ def check(name: str, value, command: str | None = None, label: str | None = None
     if d is None:
         return
     label = label or flag(name)
-    if strict and isinstance(d, (Int, Float)) and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+    # an Int takes an integer type: a whole float (16.0) used to pass here and then fail deep inside (a slice)
+    wrong = (not isinstance(value, numbers.Integral)) if isinstance(d, Int) else not isinstance(value, numbers.Real)
+    if strict and isinstance(d, (Int, Float)) and (isinstance(value, bool) or wrong):
         kind = "an integer" if isinstance(d, Int) else "a number"
         raise UserError(f"{label} must be {kind}, not {type(value).__name__} {shown(value)}")
     if strict and isinstance(d, Text) and not d.many and not isinstance(value, str):
@@ -698,20 +701,25 @@ def torch_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
-def api(command: str | None = None, extra: tuple | Callable = (), threads: bool = False, public: str | None = None):
+def api(command: str | None = None, extra: tuple | Callable = (), threads: bool = False, public: str | None = None,
+        nested: bool = True):
     """Decorator for a public Python function: an unknown keyword is an error naming the valid ones, and every
     keyword with a declared domain is checked (named as ``keyword=``). ``extra``: the keywords a ``**kwargs``
     function forwards (a tuple, or a callable giving them). ``threads``: the function also takes ``threads=``
     (torch CPU threads during the call, as the CLI's ``--threads``). ``public``: the name users call it by, as
-    the errors say it (default ``zeronas.<function name>``)."""
+    the errors say it (default ``zeronas.<function name>``). ``nested=False``: checked only where the user
+    calls it, not when zeronas's own verbs do (``Scorer``: they hand it values of their own, data='given')."""
 
     def deco(fn):
         sig = inspect.signature(fn)
         kinds = inspect.Parameter
-        named = [p for p, v in sig.parameters.items() if v.kind not in (kinds.VAR_KEYWORD, kinds.VAR_POSITIONAL)]
+        named = [p for p, v in sig.parameters.items() if v.kind not in (kinds.VAR_KEYWORD, kinds.VAR_POSITIONAL)
+                 and p != "self"]  # a method's (Scorer.__init__): not a keyword to offer
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            if not nested and _CALLER.get() is not None:
+                return fn(*args, **kwargs)
             with caller("api"):
                 return checked(*args, **kwargs)
 

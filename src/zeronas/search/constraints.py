@@ -132,6 +132,7 @@ class Constraints:
         self.devices = sorted(devices)
         self.cache: dict[str, dict] = {}
         self.rejected = 0
+        self.uncounted: dict[str, str] = {}  # a plug-in arch whose network failed to count -> why (infeasible)
         self.feasible_fraction = None  # of the space (NB201, when constrained)
         self.feasible_strings: frozenset[str] | None = None  # NB201, when constrained: every feasible arch
         if self.active:
@@ -140,7 +141,9 @@ class Constraints:
     @property
     def active(self) -> bool:
         """Whether draws are filtered: a bound is given, or an objective's device lacks some measurements."""
-        return self.max_params is not None or self.max_flops is not None or bool(self.devices)
+        # a plug-in space's objectives too: an arch whose network fails to build has no cost to place
+        return (self.max_params is not None or self.max_flops is not None or bool(self.devices)
+                or (bool(self.objectives) and getattr(self.space, "plugin", False)))
 
     @classmethod
     def from_described(cls, space, described: dict, data_dir=None) -> Constraints:
@@ -167,6 +170,8 @@ class Constraints:
             out["hw_table_sha256"] = self.hw.sha256[:16]
         if self.objectives:
             out["objectives"] = [objective_key(o) for o in self.objectives]
+        if self.uncounted:
+            out["uncounted_archs"] = len(self.uncounted)
         if self.feasible_fraction is not None:
             out["feasible_fraction_of_space"] = round(self.feasible_fraction, 6)
         return out
@@ -225,15 +230,16 @@ class Constraints:
             model = self.space.build(arch, num_classes=info.num_classes, **shape)
             # FLOPs as the space's benchmark table counts them, so a bound reads like its column
             return count_params(model) / 1e6, count_flops(model, x, macs_only=self.space.name == "macro") / 1e6
-        try:  # a user's space: its build or forward failing is its author's to fix, said in one line
+        try:  # a user's space: an arch whose build or forward fails is infeasible (the search goes on, as it
+            # does when scoring it fails), and said in one line if none can be counted
             with exit_trapped():
                 model = self.space.build(arch, num_classes=info.num_classes)
                 return count_params(model) / 1e6, count_flops(model, x) / 1e6
         except Exception as exc:  # noqa: BLE001
             why = " ".join(str(exc).split())[:200]
-            raise UserError(f"counting params/FLOPs of {self.space.name} arch {shown(self.space.format(arch))} "
-                            f"failed: build or forward at {info.image_size}px raised {type(exc).__name__}: "
-                            f"{why}") from None
+            self.uncounted[self.space.format(arch)] = (f"build or forward at {info.image_size}px raised "
+                                                       f"{type(exc).__name__}: {why}")
+            return math.nan, math.nan
 
     @property
     def counted_network(self) -> dict:
@@ -250,6 +256,8 @@ class Constraints:
         did not measure cannot be placed on a front."""
         m = self.metrics(arch)
         if any(math.isnan(m[f"latency_ms:{d}"]) for d in self.devices):
+            return False
+        if math.isnan(m["params_M"]) or math.isnan(m["flops_M"]):  # a plug-in network that failed to count
             return False
         cut_off = getattr(self.space, "cut_off", None)
         if cut_off is not None and cut_off(arch):  # the cheapest archs of all: a bound must not leave only these
@@ -281,7 +289,12 @@ class Constraints:
             for _ in range(PLUGIN_PROBE):
                 if self.feasible(self.space.sample(rng)):
                     return
-            least = {k: min(m[k] for m in self.cache.values()) for k in ("params_M", "flops_M")}
+            counted = [m for m in self.cache.values() if not math.isnan(m["params_M"])]
+            if not counted:
+                arch, why = next(iter(self.uncounted.items()))
+                raise UserError(f"none of {PLUGIN_PROBE} random {self.space.name} architectures could be counted "
+                                f"for {self._violation() or '--objectives'}: e.g. {shown(arch)}: {why}")
+            least = {k: min(m[k] for m in counted) for k in ("params_M", "flops_M")}
             raise UserError(f"none of {PLUGIN_PROBE} random {self.space.name} architectures meets "
                             f"{self._violation()} (the least seen: params_M {least['params_M']:.4g}, flops_M "
                             f"{least['flops_M']:.4g}): none may exist, or too few for random draws to find; "
