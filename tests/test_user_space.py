@@ -902,7 +902,8 @@ def test_a_network_that_fails_to_count_is_infeasible_not_the_end_of_the_search(t
     that arch's failure and goes on. Now it is infeasible and counted in the result; only a space where no
     draw can be counted is refused, in one line."""
     path = tmp_path / "chains.py"
-    path.write_text(DUCK + "\nclass Picky(Chain):\n    name = 'picky'\n\n    def build(self, arch, num_classes=10, **o):\n"
+    path.write_text(DUCK + "\nclass Picky(Chain):\n    name = 'picky'\n\n"
+                    "    def build(self, arch, num_classes=10, **o):\n"
                     "        if arch[0] == 8:\n            raise ValueError('cannot build a wide first layer')\n"
                     "        return Chain.build(self, arch, num_classes)\n"
                     "\nclass Broken(Chain):\n    name = 'broken'\n\n    def build(self, arch, num_classes=10, **o):\n"
