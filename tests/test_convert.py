@@ -46,7 +46,8 @@ def arch_results(index, arch, epochs, base):
 def official():
     sp = zn.space("nb201")
     archs = [sp.format(a) for a in sp.enumerate()]
-    infos = {i: {"200": arch_results(i, archs[i], 4, 60.0 + i), "12": arch_results(i, archs[i], 2, 30.0 + i)}
+    # accuracies in percent as the real files hold them (base + i % 20: the converter refuses > 100)
+    infos = {i: {"200": arch_results(i, archs[i], 4, 60.0 + i % 20), "12": arch_results(i, archs[i], 2, 30.0 + i % 20)}
              for i in (0, 7, 15624)}
     return {"meta_archs": archs, "arch2infos": infos, "evaluated_indexes": sorted(infos), "total_archs": 15625}
 
@@ -61,7 +62,7 @@ def check_table(src, out, archs):
     assert math.isnan(c10[1]) and np.isnan(c10).sum() == 15625 - 3
     assert t.column("cifar10valid_valid_acc")[7] == pytest.approx(68.0)  # x-valid of seeds 67, 69
     assert t.column("cifar10valid_test_acc")[7] == pytest.approx(69.0)  # ori-test: +1
-    assert t.column("cifar100_test_acc")[15624] == pytest.approx(60.0 + 15624 + 1)
+    assert t.column("cifar100_test_acc")[15624] == pytest.approx(60.0 + 15624 % 20 + 1)
     assert t.column("hp12_cifar10_test_acc")[7] == pytest.approx(39.0)
     assert t.column("cifar10valid_train_acc")[0] == pytest.approx(70.0)  # train acc of seeds 69, 71
     assert t.column("params_M_cifar100")[0] == pytest.approx(0.58)
@@ -141,3 +142,48 @@ def test_convert_cli(tmp_path, official):
     assert "3 of 15625 archs with results" in res.output
     with gzip.open(tmp_path / "d" / "nasbench201" / "nb201_main.csv.gz", "rt") as f:
         assert f.readline().startswith("index,arch_str,cifar10_test_acc")
+
+
+def test_convert_keeps_a_table_of_another_source_and_checks_its_target(tmp_path, official):
+    """A newcomer trial: converting a partial or foreign file over a good table replaced it without a word;
+    odd --out targets were internal errors; an accuracy of 250 % was written; a malformed arch string did not
+    name its file. The same source again rewrites the table; another needs replace=True (--replace)."""
+    import copy
+
+    def dump(name, content):
+        path = tmp_path / name
+        with bz2.open(path, "wb") as f:
+            pickle.dump(content, f)
+        return path
+
+    good = dump("NATS-tss-v1_0-3ffb9.pickle.pbz2", official)
+    partial = copy.deepcopy(official)
+    partial["arch2infos"] = {7: partial["arch2infos"][7]}
+    other = dump("partial.pickle.pbz2", partial)
+    out = tmp_path / "d"
+    convert(good, out)
+    table = out / "nasbench201" / "nb201_main.csv.gz"
+    before = table.read_bytes()
+    assert convert(good, out)["archs_with_results"] == 3  # the same file again: no flag needed
+    with pytest.raises(UserError, match=r"nb201_main\.csv\.gz already holds a table \(converted from '.*NATS-tss-"
+                                        r"v1_0-3ffb9\.pickle\.pbz2'\); converting partial\.pickle\.pbz2 would replace "
+                                        r"it: pass --replace to do so, or another --out$"):
+        convert(other, out)
+    assert table.read_bytes() == before
+    assert convert(other, out, replace=True)["archs_with_results"] == 1
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "nasbench201").write_text("a file where the folder goes")
+    with pytest.raises(UserError, match=r"f/nasbench201 is a file, but the converted table goes to"):
+        convert(good, tmp_path / "f")
+    (tmp_path / "g" / "nasbench201" / "nb201_main.csv.gz").mkdir(parents=True)
+    with pytest.raises(UserError, match=r"nb201_main\.csv\.gz is a folder, not a table"):
+        convert(good, tmp_path / "g")
+    weird = copy.deepcopy(official)
+    weird["arch2infos"][7]["200"]["all_results"][("cifar10", 777)]["eval_acc1es"]["ori-test@3"] = 750.0
+    with pytest.raises(UserError, match=r"weird\.pickle\.pbz2: architecture 7 has cifar10_test_acc 296.667, not a "
+                                        r"percentage in 0\.\.100"):
+        convert(dump("weird.pickle.pbz2", weird), tmp_path / "w")
+    garbled = dict(official, meta_archs=["garbage", *official["meta_archs"][1:]])
+    with pytest.raises(UserError, match=r"garbled\.pickle\.pbz2: its 'meta_archs' NB201 arch string 'garbage'"):
+        convert(dump("garbled.pickle.pbz2", garbled), tmp_path / "w")
+    assert not (tmp_path / "w").exists()  # nothing half-written

@@ -1176,13 +1176,15 @@ def data_convert(
                                            "(written to nasbench101/nb101_main.csv.gz).", show_default=False)],
     out: Annotated[Path, typer.Option(help="Data folder to write nasbench201/nb201_main.csv.gz into (then use "
                                       "it as --data-dir or ZERONAS_DATA).")] = Path("data"),
+    replace: Annotated[bool, typer.Option("--replace", help="Replace a table already there that was converted "
+                                          "from another file (the same file again needs no flag).")] = False,
 ):
     """Convert the official NAS-Bench-201 / NATS-Bench-TSS files into zeronas's compact table (about 1 MB,
     loads in under a second): 200-epoch test/valid accuracy per dataset (seed mean), 12-epoch test accuracy,
     params and FLOPs. The source file's sha256 goes into nb201_main.source.json next to the table."""
     from .benchmarks.convert import convert
 
-    info = convert(source, out, progress=sys.stderr.isatty())
+    info = convert(source, out, progress=sys.stderr.isatty(), replace=replace)
     console.print(f"wrote {info['table']}: {info['archs_with_results']} of {info['archs']} archs with results "
                   f"in {info['seconds']:.1f}s (source sha256 {info['source_sha256'][:12]})")
     if info["archs_with_results"] < info["archs"]:

@@ -515,7 +515,7 @@ _FLAG_IN_TEXT = re.compile(r"(?P<command>'zeronas [^']*')|(?<![\w-])--(?P<flag>[
 # flags whose API keyword is not the flag with underscores
 KEYWORDS = {"--C": "C", "--N": "N", "--set": "options"}  # the API takes C= / N= (train, export, search)
 # the CLI's on/off flags (they take no value, so they have no domain); tests/test_fuzz_cli.py keeps this in step
-SWITCHES = ("nesterov", "only_stored", "plot", "resume")
+SWITCHES = ("nesterov", "only_stored", "plot", "replace", "resume")
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ from .. import paths
 from ..errors import UserError
 from ..safe_io import CONTAINERS, numpy_arrays, numpy_for_torch, safe_pickle_load, safe_torch_load
 from .nb201 import MAIN_TABLE
-from .table import write_converted
+from .table import check_convert_target, write_converted
 
 NUM_ARCHS = 15625
 HP_ALIASES = {"full": "200", "less": "12", "200": "200", "12": "12"}
@@ -137,23 +137,32 @@ def _cost(state: dict, dataset: str, key: str) -> float:
     return math.nan
 
 
-def convert(source: str | Path, out_dir: str | Path, progress: bool = False) -> dict:
+def convert(source: str | Path, out_dir: str | Path, progress: bool = False, replace: bool = False) -> dict:
     """Write ``<out_dir>/nasbench201/nb201_main.csv.gz`` (+ a ``.source.json`` provenance file); a NAS-Bench-101
-    ``.tfrecord`` (by name or by its TFRecord header) goes to ``nb101_tfrecord.convert_nb101`` instead."""
+    ``.tfrecord`` (by name or by its TFRecord header) goes to ``nb101_tfrecord.convert_nb101`` instead. A table
+    already there is replaced only when it came from the same source file, or with ``replace``
+    (``table.check_convert_target``). Accuracies must lie in 0..100 (percent)."""
     from ..spaces import space as get_space
     from .nb101_tfrecord import convert_nb101, looks_like_tfrecord
 
     source, out_dir = Path(source), Path(out_dir)
     if source.is_file() and (source.suffix == ".tfrecord" or looks_like_tfrecord(source)):
-        return convert_nb101(source, out_dir, progress)
+        return convert_nb101(source, out_dir, progress, replace)
     if source.is_file() and source.name.endswith((".csv.gz", ".csv")):  # a table zeronas reads, not a release
         raise UserError(f"{source} is a table (zeronas's converted form is nb201_main.csv.gz), not an official "
                         f"release file: nothing to convert; if it is zeronas's, put it under nasbench201/ in a data "
                         f"folder and pass that folder as --data-dir (or ZERONAS_DATA)")
     t0 = time.perf_counter()
+    hashable = source.is_file() or (source / "meta.pickle.pbz2").is_file()  # else read_official refuses it
+    source_sha256 = _source_hash(source) if hashable else ""
+    if hashable:  # before the (minutes-long) loading of a release file
+        check_convert_target(out_dir / MAIN_TABLE, source, source_sha256, replace)
     archs, results = read_official(source)
     sp = get_space("nb201")
-    parsed = [sp.parse(a) for a in archs]  # a malformed string says so before any work
+    try:  # a malformed string says so before any work, naming the file
+        parsed = [sp.parse(a) for a in archs]
+    except UserError as exc:
+        raise UserError(f"{source}: its 'meta_archs' {exc}; {_FIX}") from None
     header = ["index", "arch_str", *COLUMNS, *(f"params_M_{k}" for k in COST_DATASETS),
               *(f"flops_M_{k}" for k in COST_DATASETS), "in_graf9445"]
     rows = {i: None for i in range(NUM_ARCHS)}
@@ -172,6 +181,10 @@ def convert(source: str | Path, out_dir: str | Path, progress: bool = False) -> 
                             f"layout ({type(exc).__name__}: {' '.join(str(exc).split())[:100]}); {_FIX}") from None
         if not 0 <= i < NUM_ARCHS:
             raise UserError(f"{source}: results for architecture {i}, outside 0..{NUM_ARCHS - 1}; {_FIX}")
+        bad = [(c, v) for c, v in zip(COLUMNS, row) if not (math.isnan(v) or 0 <= v <= 100)]
+        if bad:  # a percentage outside 0..100 is not NAS-Bench-201's
+            raise UserError(f"{source}: architecture {i} has {bad[0][0]} {bad[0][1]:g}, not a percentage in 0..100; "
+                            f"{_FIX}")
         rows[i] = row
         seen += 1
     if seen == 0:
@@ -183,7 +196,7 @@ def convert(source: str | Path, out_dir: str | Path, progress: bool = False) -> 
             reachable = not sp.has_unreachable_ops(parsed[i])
             yield [i, arch, *("" if math.isnan(v) else f"{v:.6g}" for v in vals), str(reachable)]
 
-    return write_converted(out_dir / MAIN_TABLE, header, table_rows(), source, _source_hash(source), t0,
+    return write_converted(out_dir / MAIN_TABLE, header, table_rows(), source, source_sha256, t0,
                            archs_with_results=seen, archs=NUM_ARCHS)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from .. import paths
 from ..errors import UserError
 from .nb101 import MAIN_TABLE
-from .table import write_converted
+from .table import check_convert_target, write_converted
 
 EPOCHS = 108
 HEADER = ("module_hash", "adjacency_rowmajor", "ops", "mean_val_acc", "mean_test_acc", "mean_train_acc",
@@ -233,11 +233,12 @@ def official_record(module_hash: str, epochs: int, matrix, ops, metrics: bytes) 
 
 
 # ---- conversion ---------------------------------------------------------------------------------------------
-def convert_nb101(source: str | Path, out_dir: str | Path, progress: bool = False) -> dict:
+def convert_nb101(source: str | Path, out_dir: str | Path, progress: bool = False, replace: bool = False) -> dict:
     """Write ``<out_dir>/nasbench101/nb101_main.csv.gz`` (+ ``nb101_main.source.json``): one row per cell
     (graph hash) with its 108-epoch results averaged over the repeats (accuracies in percent). Returns the
     provenance dict (``table``, ``archs``, ``archs_with_results``, ``records``, ``hash_mismatches``: cells
-    whose stored hash differs from ``zeronas.spaces.nb101``'s recomputation, expected 0)."""
+    whose stored hash differs from ``zeronas.spaces.nb101``'s recomputation, expected 0). A table already there
+    is replaced only when it came from the same file, or with ``replace``."""
     from ..spaces import space as get_space
     from ..spaces.nb101 import graph_hash, labels_of
 
@@ -245,6 +246,8 @@ def convert_nb101(source: str | Path, out_dir: str | Path, progress: bool = Fals
     if not source.is_file():
         raise UserError(f"{source} is not a file; pass the official nasbench_only108.tfrecord")
     t0 = time.perf_counter()
+    source_sha256 = paths.file_sha256(source)
+    check_convert_target(out_dir / MAIN_TABLE, source, source_sha256, replace)
     sp = get_space("nb101")
     cells: dict[str, dict] = {}
     records = mismatches = 0
@@ -287,7 +290,7 @@ def convert_nb101(source: str | Path, out_dir: str | Path, progress: bool = Fals
     table_rows = ([module_hash, *c["arch"].split(":"), _mean(c["val"], 100), _mean(c["test"], 100),
                    _mean(c["train"], 100), len(c["val"]), c["params"], _mean(c["time"], 1)]
                   for module_hash, c in cells.items())
-    return write_converted(out_dir / MAIN_TABLE, list(HEADER), table_rows, source, paths.file_sha256(source), t0,
+    return write_converted(out_dir / MAIN_TABLE, list(HEADER), table_rows, source, source_sha256, t0,
                            records=records, archs=len(cells), archs_with_results=len(cells), epochs=EPOCHS,
                            hash_mismatches=mismatches)
 

@@ -177,6 +177,35 @@ def locate(relative: str, label: str, data_dir, how_to_get: str) -> tuple[Path, 
                         "copy") from None
 
 
+def check_convert_target(target: Path, source: Path, source_sha256: str, replace: bool = False) -> None:
+    """Refuse, before the source is read, a converted table's path that cannot take it (a folder there, or a
+    file where a folder must be) or that holds a table converted from another file: a partial or foreign source
+    used to replace a good table without a word. The same source again (its sha256 in the ``.source.json``
+    beside the table) or ``replace`` rewrites it. Errors: one-line UserError."""
+    import json
+
+    from ..errors import shown
+
+    for folder in [*reversed(target.parents)][1:]:
+        if folder.exists() and not folder.is_dir():
+            raise UserError(f"{folder} is a file, but the converted table goes to {target}; pass another --out")
+    if target.is_dir():
+        raise UserError(f"{target} is a folder, not a table: pass another --out, or move that folder away")
+    if not target.exists() or replace:
+        return
+    stem = target.name.split(".")[0]
+    try:
+        record = json.loads(target.with_name(f"{stem}.source.json").read_text())
+    except (OSError, ValueError):
+        record = {}
+    if isinstance(record, dict) and record.get("source_sha256") == source_sha256:
+        return  # converted from this very file before: the same table again
+    held = (f"converted from {shown(str(record.get('source')))}" if isinstance(record, dict) and record.get("source")
+            else "of unknown origin")
+    raise UserError(f"{target} already holds a table ({held}); converting {source.name} would replace it: pass "
+                    f"--replace to do so, or another --out")
+
+
 def write_converted(target: Path, header: list[str], rows, source: Path, source_sha256: str, t0: float,
                     **facts) -> dict:
     """Write a converted benchmark table (gzip CSV) and, beside it, ``<name>.source.json`` recording where it
@@ -185,14 +214,17 @@ def write_converted(target: Path, header: list[str], rows, source: Path, source_
     start of the conversion; ``facts``: more fields for the record. Returns the record."""
     import csv
     import gzip
+    import io
     import json
     import time
 
     from .. import __version__, paths
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)  # check_convert_target ran first: nothing in the way
     tmp = target.with_suffix(".tmp")
-    with gzip.open(tmp, "wt", newline="") as f:
+    # mtime 0 in the gzip header: the same source converts to the same bytes (and table_sha256)
+    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+            io.TextIOWrapper(gz, encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(header)
         w.writerows(rows)
