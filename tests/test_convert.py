@@ -187,3 +187,34 @@ def test_convert_keeps_a_table_of_another_source_and_checks_its_target(tmp_path,
     with pytest.raises(UserError, match=r"garbled\.pickle\.pbz2: its 'meta_archs' NB201 arch string 'garbage'"):
         convert(dump("garbled.pickle.pbz2", garbled), tmp_path / "w")
     assert not (tmp_path / "w").exists()  # nothing half-written
+
+
+def test_data_lists_each_tables_counts_and_damage_and_search_says_a_partial_tables_gap(tmp_path, official):
+    """A newcomer trial: 'zeronas data' listed a gzip of garbage and a partial converted table (3 of 15,625
+    archs with results) as found, like a full table; a search answering an arch without results printed
+    'C10 nan%' and two numpy RuntimeWarnings. Now the listing reads each table (counts, or 'damaged' and exit
+    2) and the search says the table holds no accuracy for its answer."""
+    import warnings
+
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+
+    src = tmp_path / "NATS-tss-v1_0-3ffb9.pickle.pbz2"
+    with bz2.open(src, "wb") as f:
+        pickle.dump(official, f)
+    convert(src, tmp_path / "d")
+    res = CliRunner().invoke(app, ["data", "--data-dir", str(tmp_path / "d")], env={"COLUMNS": "300"})
+    assert res.exit_code == 0 and "(15,625 archs, 3 with cifar10_test_acc)" in res.output, res.output
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy RuntimeWarning
+        r = zn.search(method="random", proxy="params", data="none", budget=2, data_dir=tmp_path / "d", seed=0)
+    assert math.isnan(r.benchmark["cifar10"]) and math.isnan(r.benchmark["cifar10_percentile"])
+    res = CliRunner().invoke(app, ["search", "--method", "random", "--proxy", "params", "--data", "none", "--budget",
+                                   "2", "--data-dir", str(tmp_path / "d")], env={"COLUMNS": "300"})
+    assert "which holds no accuracy for it (a partial table?" in res.output and "nan%" not in res.output
+    with gzip.open(tmp_path / "d" / "nasbench201" / "nb201_main.csv.gz", "wt") as f:
+        f.write("garbage\n")
+    res = CliRunner().invoke(app, ["data", "--data-dir", str(tmp_path / "d")], env={"COLUMNS": "300"})
+    line = next(ln for ln in res.output.splitlines() if "NB201 table" in ln)
+    assert isinstance(res.exception, UserError) and "damaged:" in line, res.output  # exit 2 through main()

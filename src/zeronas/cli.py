@@ -624,7 +624,9 @@ def search(
         fds = (r.constraints or {}).get("dataset") or "cifar10"
         among = (f"; among the {feas['archs']:,} feasible for {fds}: {SHORT_DATASET[fds]} percentile "
                  f"{feas[fds]['percentile']:.1f}, best {feas[fds]['best']:.2f}%" if feas and fds in feas else "")
-        acc = (f"C10 {b['cifar10']:.2f}% / C100 {b['cifar100']:.2f}% / IN16 {b['imagenet16-120']:.2f}% "
+        acc = ("in the benchmark table, which holds no accuracy for it (a partial table? 'zeronas data' shows "
+               "its counts)" if "cifar10" in b and math.isnan(b["cifar10"]) else
+               f"C10 {b['cifar10']:.2f}% / C100 {b['cifar100']:.2f}% / IN16 {b['imagenet16-120']:.2f}% "
                f"(C10 percentile {b['cifar10_percentile']:.1f}{among})" if "cifar100" in b else
                f"{b['target']} {b['cifar10']:.2f}% (percentile {b['cifar10_percentile']:.1f} in the table"
                f"{', an isomorph' if b['matched'] == 'isomorph' else ''})" if "cifar10" in b else
@@ -1158,12 +1160,32 @@ def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
     tables = (("NB201 table", [MAIN_TABLE]), ("HW-NAS-Bench latencies (NB201)", [hwnasbench.HW_TABLE]),
               ("NAS-Bench-101 table", [nb101.MAIN_TABLE, nb101.ZC_TABLE]),
               ("NAS-Bench-301 table", [nb301.ZC_TABLE]), ("NAS-Bench-Macro table", [macro.TABLE]))
+    import numpy as np
+
+    from .benchmarks import load_ground_truth
+
+    loaders = {"NB201 table": "nb201", "NAS-Bench-101 table": "nb101", "NAS-Bench-301 table": "nb301",
+               "NAS-Bench-Macro table": "macro"}
     for label, rels in tables:  # the first found is the one read (NB101: the converted table before the sample)
         p = next((f for f in (paths.find([r], data_dir) for r in rels) if f), None)
-        table.add_row(label, f"[green]{p}[/]" if p else "[red]not found[/]")
+        if p is None:
+            table.add_row(label, "[red]not found[/]")
+            continue
+        try:  # read as a command would: a damaged or partial table is said here, not at its first use
+            if label in loaders:
+                t = load_ground_truth(loaders[label], data_dir)
+                col = t.target_column("cifar10")
+                held = int(np.isfinite(t.column(col)).sum())
+                counts = f"{len(t):,} archs, {held:,} with {col}"
+            else:
+                counts = f"{len(hwnasbench.load_hwnasbench(data_dir).arch_str):,} archs"
+            table.add_row(label, Text.assemble((str(p), "green"), f" ({counts})"))
+        except UserError as exc:
+            table.add_row(label, Text.assemble(("damaged: ", "red"), str(exc)))
+            damaged.append(str(exc))
     console.print(table)
     if damaged:  # the first problem in full; any others are in the table above
-        more = f" (and {len(damaged) - 1} more damaged split(s) listed above)" if len(damaged) > 1 else ""
+        more = f" (and {len(damaged) - 1} more damaged file(s) listed above)" if len(damaged) > 1 else ""
         raise UserError(damaged[0] + more)
 
 

@@ -198,7 +198,9 @@ def benchmark_info(space, arch, data_dir=None) -> dict:
     for ds, col in columns:
         acc = table.column(col)
         out[ds] = float(acc[i])
-        out[f"{ds}_percentile"] = float((acc[~np.isnan(acc)] < acc[i]).mean() * 100)
+        held = acc[~np.isnan(acc)]  # a partial converted table has NaN rows: the answer's may be one of them
+        out[f"{ds}_percentile"] = (float((held < acc[i]).mean() * 100) if held.size and not np.isnan(acc[i])
+                                   else math.nan)
     return out
 
 
