@@ -208,3 +208,38 @@ def test_scorer_checks_its_arguments_as_score_does():
                                         r"nwot is not one"):
         scorer.score_arch(arch, proxies=["nwot"])
     assert [r.arch for r in scorer.score(arch)] == [arch]  # one string is one arch, not its characters
+
+
+def test_space_methods_and_api_none_are_one_line_errors():
+    """A newcomer trial: raw TypeErrors, ValueErrors and AttributeErrors from the spaces' public methods
+    (from_index('5'), sample(-1), parse(5), build(foo=1)), from proxies=None where the default is 'all',
+    options= given as a list, and a misleading 'space= is empty' for space=201."""
+    import pytest
+
+    import zeronas as zn
+    from zeronas.errors import UserError
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|nor_conv_3x3~2|"
+    sp = zn.space("nb201")
+    cases = [
+        (lambda: sp.from_index("5"), r"^nb201 index must be an integer, not str '5'$"),
+        (lambda: sp.sample(-1), r"^rng must be a numpy Generator, a seed \(an integer >= 0\) or None, not int -1$"),
+        (lambda: sp.mutate(sp.parse(arch), "a"), r"^rng must be a numpy Generator, a seed"),
+        (lambda: sp.parse(5), r"^NB201 parse takes an arch string, not int 5"),
+        (lambda: zn.space("macro").parse(12), r"^NAS-Bench-Macro parse takes an arch string, not int 12"),
+        (lambda: zn.space("nb101").parse(None), r"^NB101 parse takes an arch string, not NoneType None"),
+        (lambda: zn.space("darts").parse(3), r"^DARTS parse takes an arch string, not int 3"),
+        (lambda: sp.build(sp.parse(arch), foo=1), r"^the nb201 space's build got unknown keyword 'foo'; valid"),
+        (lambda: zn.score(arch, proxies=None, data="none"),
+         r"^proxies=None: leave proxies out for its default \('all'\), or give a value$"),
+        (lambda: zn.Scorer("nb201", None), r"^proxies=None: leave proxies out for its default"),
+        (lambda: zn.score(arch, proxies=["synflow"], data="none", options=[("synflow", 1)]),
+         r"^options= takes \{proxy: \{option: value\}\}, e.g. .*, not list \[\('synflow', 1\)\]$"),
+        (lambda: zn.score(arch, proxies=["synflow"], data="none", space=201), r"^space= takes a name, not int 201;"),
+    ]
+    for call, said in cases:
+        with pytest.raises(UserError, match=said):
+            call()
+    import numpy as np
+
+    assert sp.sample(np.int64(3)) == sp.sample(3)  # a numpy integer seed is a seed

@@ -718,9 +718,13 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            if not nested and _CALLER.get() is not None:
+            outermost = _CALLER.get() is None
+            if not nested and not outermost:
                 return fn(*args, **kwargs)
             with caller("api"):
+                if outermost:  # a user's call (zeronas's own verbs pass None for options they leave unset)
+                    _refuse_none_for_defaults(sig, sig.bind_partial(
+                        *args, **{k: v for k, v in kwargs.items() if k in sig.parameters}).arguments)
                 return checked(*args, **kwargs)
 
         def checked(*args, **kwargs):
@@ -740,6 +744,16 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
         return wrapper
 
     return deco
+
+
+def _refuse_none_for_defaults(sig: inspect.Signature, kwargs: dict):
+    """``proxies=None`` where the default is ``"all"``: refused in one line (it failed deep inside with
+    "'NoneType' object is not iterable"); a keyword whose default is None takes None as 'not given'."""
+    for name, value in kwargs.items():
+        param = sig.parameters.get(name)
+        if value is None and param is not None and param.default is not inspect.Parameter.empty \
+                and param.default is not None:
+            raise UserError(f"{name}=None: leave {name} out for its default ({param.default!r}), or give a value")
 
 
 PROXY_KEYWORDS = ("proxies", "proxy")

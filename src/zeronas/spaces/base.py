@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import numbers
 from collections.abc import Iterator
 from typing import Any
 
@@ -101,6 +102,8 @@ class SearchSpace(abc.ABC):
         without a table or for an index out of range."""
         from ..benchmarks import load_ground_truth
 
+        if isinstance(index, bool) or not isinstance(index, numbers.Integral):  # before any table is read
+            raise UserError(f"{self.name} index must be an integer, not {type(index).__name__} {shown(index)}")
         table = load_ground_truth(self.index_table or self.name, data_dir)
         if not 0 <= index < len(table):
             raise UserError(f"{self.name} index {index} is out of range 0..{len(table) - 1} (order of the "
@@ -130,7 +133,23 @@ class SearchSpace(abc.ABC):
 
 
 def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    """``rng`` itself, or a generator seeded with it (None: fresh entropy). UserError (one line) for anything
+    else (a negative or non-integer seed, a text): numpy's own errors name no option."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is not None and (isinstance(rng, bool) or not isinstance(rng, numbers.Integral) or rng < 0):
+        raise UserError(f"rng must be a numpy Generator, a seed (an integer >= 0) or None, not "
+                        f"{type(rng).__name__} {shown(rng)}")
+    return np.random.default_rng(rng)
+
+
+def arch_text(space_name: str, text) -> str:
+    """``text`` when it is a str; else a one-line UserError: parse reads arch strings (``coerce`` takes
+    either a string or the space's native value)."""
+    if not isinstance(text, str):
+        raise UserError(f"{space_name} parse takes an arch string, not {type(text).__name__} {shown(text)}; "
+                        f"give the string (coerce() also takes the space's native value)")
+    return text
 
 
 _SPACES: dict[str, type[SearchSpace]] = {}

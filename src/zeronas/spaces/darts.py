@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError, shown
-from .base import SearchSpace, as_rng, register_space
+from .base import SearchSpace, arch_text, as_rng, register_space
 from .ops import AvgPool2d, MixedEdge, ReLUConvBN
 
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3",
@@ -353,7 +353,7 @@ def _check_cell(pairs, concat, which, text) -> tuple[tuple, tuple]:
 
 def parse_genotype(text: str) -> Genotype:
     """Read the DARTS ``Genotype(...)`` string (``range(2, 6)`` allowed) or the JSON form."""
-    text = text.strip()
+    text = arch_text("DARTS", text).strip()
     if text.startswith("{"):
         try:
             d = json.loads(text)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError, shown
-from .base import SearchSpace, as_rng, register_space
+from .base import SearchSpace, arch_text, as_rng, register_space
 from .ops import MixedEdge
 
 OPS = ("identity", "mb3_k3", "mb6_k5")
@@ -153,7 +153,7 @@ class MacroSpace(SearchSpace):
     default_supernet = {"C": STEM_CHANNELS}
 
     def parse(self, text: str) -> tuple[str, ...]:
-        code = str(text).strip()
+        code = arch_text("NAS-Bench-Macro", text).strip()
         if len(code) != NUM_LAYERS or any(c not in "012" for c in code):
             raise UserError(f"NAS-Bench-Macro arch {shown(text)} must be {NUM_LAYERS} digits from 0 (identity), "
                             f"1 (MB3_K3), 2 (MB6_K5), e.g. '01220012'")

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError, shown
-from .base import SearchSpace, as_rng, register_space
+from .base import SearchSpace, arch_text, as_rng, register_space
 
 INPUT, OUTPUT = "input", "output"
 CONV3X3, CONV1X1, MAXPOOL3X3 = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
@@ -300,7 +300,7 @@ class NB101Space(SearchSpace):
     # ---- strings and validity ----------------------------------------------------------------------
     def parse(self, text: str) -> NB101Arch:
         """``'<adjacency digits>:<op|op|...>'`` -> a checked ``NB101Arch``; UserError (one line) otherwise."""
-        raw = str(text)
+        raw = arch_text("NB101", text)
         s = raw.strip()
         if s.count(":") != 1:
             raise _fail(raw, "needs exactly one ':' between the adjacency digits and the ops")

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import UserError, shown
-from .base import SearchSpace, as_rng, register_space
+from .base import SearchSpace, arch_text, as_rng, register_space
 from .ops import AvgPool, MixedEdge, ReLUConvBN, ResNetBasicBlock
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -175,7 +175,7 @@ class NB201Space(SearchSpace):
 
     # ---- strings -------------------------------------------------------------------------------
     def parse(self, text: str) -> tuple[str, ...]:
-        text = text.strip()
+        text = arch_text("NB201", text).strip()
         hint = "expected e.g. '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|'"
         nodes = text.split("+")
         what = f"NB201 arch string {shown(text)}"
@@ -318,6 +318,12 @@ class NB201Space(SearchSpace):
 
     # ---- networks ----------------------------------------------------------------------------------
     def build(self, arch, C=16, N=5, num_classes=10, **kwargs) -> NB201Network:
+        """The NB201 network of ``arch``; options as ``NB201Network`` takes them, any other a UserError
+        naming the valid ones."""
+        from ..validation import check_keywords
+
+        check_keywords(kwargs, ["stem", "depth", "in_channels", "affine", "track_running_stats"],
+                       "the nb201 space's build")
         arch = self.coerce(arch)
         return NB201Network([(op,) for op in arch], C, N, num_classes, **kwargs)
 

@@ -504,7 +504,8 @@ def check_space_name(label: str, value):
     from .base import list_spaces
 
     if not isinstance(value, str) or not value.strip():
-        raise UserError(f"{label} is empty; give a space name ({', '.join(list_spaces())}) or "
+        what = "is empty" if isinstance(value, str) else f"takes a name, not {type(value).__name__} {shown(value)}"
+        raise UserError(f"{label} {what}; give a space name ({', '.join(list_spaces())}) or "
                         "path/to/file.py:ClassName")
     key = value.lower().replace("-", "").replace("_", "")
     if any(r.replace("-", "").replace("_", "") == key for r in list_spaces()):  # registers the built-ins
