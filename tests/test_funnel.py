@@ -263,3 +263,27 @@ def test_pareto_funnel_screens_the_cheapest_pool_arch_first(monkeypatch):
 
     assert params(scored[0]) == min(params(a) for a in pool)
     assert costs[0] == params(scored[0])  # and it is the front's cheap end
+
+
+def test_a_fronts_score_says_what_it_is_and_one_proxy_gives_its_values():
+    """A newcomer trial: funnel's front stored log(rank/N) for a one-proxy search while random/rea stored the
+    proxy's values, and front.json did not say which. One proxy is its value on every method now, and the
+    result names what 'score' is (protocol front_score, front.json's score)."""
+    import math
+
+    from zeronas.scoring import Scorer
+    from zeronas.search import search
+
+    r = search("nb201", "funnel", proxy="synflow", seed=0, budget=6, pool=20, objectives="score,params",
+               data="none")
+    assert r.protocol["front_score"] == "synflow's value"
+    from zeronas.spaces import space
+
+    direct = Scorer(space("nb201"), ["synflow"], data="none")
+    for p in r.front:
+        assert p["score"] == pytest.approx(direct.score_arch(p["arch"])[0].value, rel=1e-9)
+    e = search("nb201", "rea", proxy="ensemble:synflow+params", seed=0, budget=6, population=3, tournament=2,
+               objectives="score,params", data="none")
+    assert e.protocol["front_score"].startswith("rank ensemble of synflow+params: the sum over its members of "
+                                                "log(rank/N) among the N archs this search evaluated")
+    assert all(p["score"] <= 0 or math.isinf(p["score"]) for p in e.front)

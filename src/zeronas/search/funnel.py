@@ -153,7 +153,17 @@ class _Fit:
             archs = [self.m.full[k] for k in self._keys]
             self._scores = dict(zip(self._keys, self.m.ranking(archs, self.members)))
 
+    @property
+    def score_meaning(self) -> str:
+        from .sample import score_meaning
+
+        return score_meaning(self.members, [get_proxy(m).direction for m in self.members],
+                             "the whole ensemble scored (the contenders)")
+
     def __call__(self, arch) -> float:
+        if len(self.members) == 1:  # the proxy's value, as sample, random and rea report it (same order)
+            v = self.m.value(self.members[0], arch) * get_proxy(self.members[0]).direction
+            return -math.inf if math.isnan(v) else float(v)
         self._update()
         return float(self._scores.get(self.m.space.format(arch), -math.inf))
 

@@ -24,6 +24,15 @@ def check_options_used(options: dict | None, members: list[str], proxy: str) -> 
                         f"run (it runs {', '.join(members)})")
 
 
+def score_meaning(members: list[str], directions: list[int], among: str) -> str:
+    """A fitness's meaning in words: one proxy's value (negated for a lower-is-better one), or a rank
+    ensemble's score over the archs ``among`` names."""
+    if len(members) == 1:
+        return f"{members[0]}'s value" + (" negated (it is lower-is-better)" if directions[0] < 0 else "")
+    return (f"rank ensemble of {'+'.join(members)}: the sum over its members of log(rank/N) among the N archs "
+            f"{among} (0 at best; comparable within this search only)")
+
+
 class Fitness:
     """Proxy (or ensemble) fitness with a cache: isomorphic archs are scored once when every member proxy
     depends only on the computed function (``shares_isomorphs``), each arch string once otherwise.
@@ -169,6 +178,11 @@ class Fitness:
         the best value ever seen; for a rank ensemble the ranks are those over the whole seen set (the
         first architecture evaluated ranks first among one, so a running maximum would keep it)."""
         return max(archs, key=self)
+
+    @property
+    def score_meaning(self) -> str:
+        """What ``self(arch)`` is, as a front's ``score`` records it."""
+        return score_meaning(self.members, self.directions, "this search evaluated")
 
     def __call__(self, arch) -> float:
         """Higher is better, whatever the proxy's own direction. NaN counts as worst."""
@@ -385,6 +399,7 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
         from .constraints import front_points
 
         front = front_points(space, seen, [fit(a) for a in seen], cons)
+        proto["front_score"] = fit.score_meaning  # a front's 'score': a proxy's value or an ensemble's rank
     if k is not None:
         from .refine import refine
 
