@@ -651,3 +651,19 @@ def test_a_model_with_cell_features_is_scored_by_the_az_nas_proxies():
     recs = zeronas.score(_WithCellFeatures(), proxies=["az_expressivity", "az_trainability"], data=(x, y),
                          batch_size=8)
     assert all(r.error is None and math.isfinite(r.value) for r in recs), recs
+
+
+def test_meta_and_half_weights_are_named_as_such():
+    """A newcomer trial: a module on the meta device raised torch's NotImplementedError, and a half one was
+    told to 'give images of the size it expects'."""
+    from torch import nn
+
+    def net():
+        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+
+    with pytest.raises(UserError, match=r"^the model's weights are on the meta device and hold no values"):
+        zeronas.score(net().to("meta"), proxies=["params"], data="none")
+    with pytest.raises(UserError, match=r"^the model has float16 weights; zeronas scores float32 networks on float32 "
+                                        r"images: call model.float\(\) first$"):
+        zeronas.score(net().half(), proxies=["params"], data="none")
+    assert zeronas.score(net(), proxies=["params"], data="none")[0].value == 3 * 8 * 9 + 8 + 8 * 10 + 10

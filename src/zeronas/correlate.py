@@ -205,6 +205,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             notes.append(why)
     truth_all = table.column(target_col)
     n_total = len(table)
+    if isinstance(sample, str) and sample.strip().lower() == "all":  # as the domain reads it ('ALL', ' all')
+        sample = "all"
     sample, why = default_sample(sample, n_total, sp.name)
     notes += [why] if why else []
     if sample == "all":

@@ -134,7 +134,17 @@ class Probe:
 
 def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device="cpu") -> Probe:
     """Run a deep copy of ``model`` (eval mode, no grad) on seeded N(0, 1) input of ``input_shape``
-    ([B, C, H, W]). A forward that fails is a one-line UserError naming the input shape."""
+    ([B, C, H, W]). A forward that fails is a one-line UserError naming the input shape; so are weights with no
+    values (the meta device) or not float32 (the input is float32: half weights failed as a 'size' problem)."""
+    tensors = [*model.parameters(), *model.buffers()]
+    if any(t.is_meta for t in tensors):
+        raise UserError("the model's weights are on the meta device and hold no values: materialize them first "
+                        "(model.to_empty(device='cpu'), then initialize them), then score it")
+    kinds = sorted({str(t.dtype).removeprefix("torch.") for t in tensors
+                    if t.is_floating_point() and t.dtype != torch.float32})
+    if kinds:
+        raise UserError(f"the model has {', '.join(kinds)} weights; zeronas scores float32 networks on float32 "
+                        f"images: call model.float() first")
     m = _copy(model).to(device).eval()
     ran: dict[str, list] = {"relu": [], "bn": [], "gap": []}
     names = {mod: name for name, mod in m.named_modules()}
