@@ -487,7 +487,7 @@ def test_fixed_isomorph_member_scores_every_member_alike(fake_images):
     for a, f, m in zip(asked, fixed, members):
         assert f["nwot"].value == a["nwot"].value and f["nwot"].arch == m
         assert f["nwot"].protocol_hash == a["nwot"].protocol_hash
-    with pytest.raises(zn.UserError, match="isomorph member"):
+    with pytest.raises(zn.UserError, match="^unknown isomorph_member= 'first'; choose one of: asked, fixed$"):
         zn.Scorer("nb201", "snip", images=fake_images, isomorph_member="first")
 
 
@@ -675,14 +675,15 @@ def test_min_batch_is_declared_and_enforced_before_any_work(fake_images):
         return str(err.value)
 
     msg = refused("nwot", batch_size=1)
-    assert msg.startswith("proxy nwot needs a batch of at least 2 images (got --batch-size 1) because the kernel "
+    # the Scorer class checks its keywords at the edge, naming them as the API does (batch_size=, options=)
+    assert msg.startswith("proxy nwot needs a batch of at least 2 images (got batch_size=1) because the kernel "
                           "compares")
     assert "more proxies" in refused("all", batch_size=1)
-    assert "needs a batch of at least 2 images (got --set ntk_cond.batch_size=1)" in refused(
+    assert "needs a batch of at least 2 images (got options={'ntk_cond': {'batch_size': 1}})" in refused(
         "ntk_cond", batch_size=8, options={"ntk_cond": {"batch_size": 1}})
-    assert "needs a batch of at least 2 images (got --set swap.samples=1)" in refused(
+    assert "needs a batch of at least 2 images (got options={'swap': {'samples': 1}})" in refused(
         "swap", batch_size=8, options={"swap": {"samples": 1}})
-    assert "needs its option num_batches at least 2 (got --set zico.num_batches=1)" in refused(
+    assert "needs its option num_batches at least 2 (got options={'zico': {'num_batches': 1}})" in refused(
         "zico", batch_size=8, options={"zico": {"num_batches": 1}})
     # proxies defined for one sample run with one
     recs = zn.Scorer("nb201", "params,snip,synflow", images=fake_images, batch_size=1,

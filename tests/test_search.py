@@ -283,7 +283,7 @@ def test_das_fast_training_trains_before_scoring(fake_images):
     assert torch.equal(c1.model().classifier.weight, w1)  # the trained weights are what every proxy sees
     assert "fast_training" in trained.protocol(trained.proxies[0])
     assert "fast_training" not in at_init.protocol(at_init.proxies[0])
-    with pytest.raises(UserError, match="train-steps"):
+    with pytest.raises(UserError, match=r"^train_steps= must be an integer in \[0, 1000000\], not -1$"):
         Scorer(space, ["das"], images=fake_images, train_steps=-1)
 
 
