@@ -98,6 +98,12 @@ def test_convert_nats_simple_folder(tmp_path, official):
         with bz2.open(folder / f"{i:06d}.pickle.pbz2", "wb") as f:
             pickle.dump(per_hp, f)
     check_table(folder, tmp_path / "out", official["meta_archs"])
+    # a partial copy of the same folder (per-arch files missing, the same meta file) is another source: it
+    # does not replace the fuller table unasked (its meta file alone used to stand for the folder)
+    (folder / "000007.pickle.pbz2").unlink()
+    with pytest.raises(UserError, match="already holds a table"):
+        convert(folder, tmp_path / "out")
+    assert load_nb201(tmp_path / "out").column("cifar10_test_acc")[7] == pytest.approx(69.0)
 
 
 class Evil:

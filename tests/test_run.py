@@ -197,8 +197,10 @@ def test_scorer_checks_its_arguments_as_score_does():
                       (dict(train_lr=float("nan")), r"^train_lr= must be a finite number in \(0, 10\], not nan$"),
                       (dict(batchsize=16), r"^zeronas.Scorer\(\) got unknown keyword 'batchsize'; valid keywords: "
                                            r"batch_flag, batch_size, build_options,"),
-                      (dict(build_options={"foo": 1}), r"^build_options=\{'foo': 1\} do not build a nb201 network "
-                                                       r"\(TypeError: .*unexpected keyword argument 'foo'")):
+                      (dict(build_options={"foo": 1}), r"^build_options=\{'foo': 1\}: the nb201 space's build got "
+                                                       r"unknown keyword 'foo'; valid keywords: C, N, affine,"),
+                      (dict(build_options={"C": -1}), r"^build_options=\{'C': -1\} do not build a nb201 network "
+                                                      r"\(RuntimeError: .*negative dimension")):
         with pytest.raises(UserError, match=said):
             zn.Scorer("nb201", ["synflow"], data="none", **bad)
     with pytest.raises(UserError, match=r"^batch_size= must be an integer, not float 16.0$"):
@@ -229,7 +231,8 @@ def test_space_methods_and_api_none_are_one_line_errors():
         (lambda: zn.space("macro").parse(12), r"^NAS-Bench-Macro parse takes an arch string, not int 12"),
         (lambda: zn.space("nb101").parse(None), r"^NB101 parse takes an arch string, not NoneType None"),
         (lambda: zn.space("darts").parse(3), r"^DARTS parse takes an arch string, not int 3"),
-        (lambda: sp.build(sp.parse(arch), foo=1), r"^the nb201 space's build got unknown keyword 'foo'; valid"),
+        (lambda: sp.build(sp.parse(arch), foo=1), r"^the nb201 space's build got unknown keyword 'foo'; valid "
+                                                  r"keywords: C, N, affine, depth, in_channels, num_classes,"),
         (lambda: zn.score(arch, proxies=None, data="none"),
          r"^proxies=None: leave proxies out for its default \('all'\), or give a value$"),
         (lambda: zn.Scorer("nb201", None), r"^proxies=None: leave proxies out for its default"),

@@ -101,6 +101,8 @@ def test_nb101_and_macro_train_with_their_benchmarks_recipes(separable, tmp_path
                       (dict(optimizer="adam"), "unknown optimizer= 'adam'; choose one of: sgd, rmsprop-tf")):
         with pytest.raises(UserError, match=said.replace("(", r"\(")):
             train("macro", "01220012", tmp_path / "bad", epochs=1, progress=False, **bad)
+    # nb201's recipe is Nesterov SGD: asking for rmsprop-tf drops the recipe's Nesterov (it was not asked for)
+    assert RECIPES["nb201"].replace(optimizer="rmsprop-tf").nesterov is False
     with pytest.raises(UserError, match="^nesterov=True is SGD's; the rmsprop-tf optimizer has plain momentum: "
                                         "drop nesterov=True or give optimizer='sgd'$"):
         train("nb101", arch, tmp_path / "bad", epochs=1, nesterov=True, progress=False)

@@ -21,7 +21,7 @@ def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,da
     """Train ``sample`` distinct random archs of ``space`` (nb201 or darts) for ``epochs`` epochs each on a
     seeded pick of ``train_subset`` images of ``data``, measuring ``proxies`` (a list of names, or one
     comma-separated text) at init and after every epoch, into ``store`` (an SQLite path or database URL; a rerun
-    with the same settings resumes at the first unfinished arch). A space without a training recipe is refused
+    with the same settings resumes at the first unfinished arch). Another space than nb201 or darts is refused
     before anything is drawn. ``C`` / ``N``: the networks' channels and cells (NB201: per stage, default 1;
     DARTS: in all, default 5). Returns the build's summary (``protocol_hash``, ``archs``, ``trained_now``,
     ``seconds``). Errors: UserError (one line) for a bad argument (``sample`` below 3 or above the space's

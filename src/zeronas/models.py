@@ -140,8 +140,8 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
     if any(t.is_meta for t in tensors):
         raise UserError("the model's weights are on the meta device and hold no values: materialize them first "
                         "(model.to_empty(device='cpu'), then initialize them), then score it")
-    kinds = sorted({str(t.dtype).removeprefix("torch.") for t in tensors
-                    if t.is_floating_point() and t.dtype != torch.float32})
+    kinds = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()  # (a float64 buffer: fine)
+                    if p.is_floating_point() and p.dtype != torch.float32})
     if kinds:
         raise UserError(f"the model has {', '.join(kinds)} weights; zeronas scores float32 networks on float32 "
                         f"images: call model.float() first")

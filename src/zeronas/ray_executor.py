@@ -80,8 +80,10 @@ def _worker_scorer(key: str, scorer_kwargs: dict):
     scorer = _SCORERS.get(key)
     if scorer is None:
         from .scoring import Scorer
+        from .validation import caller
 
-        scorer = Scorer(**scorer_kwargs)
+        with caller("worker"):  # settings the driver checked: not a user's call to check (and word) again
+            scorer = Scorer(**scorer_kwargs)
         _SCORERS[key] = scorer
         while len(_SCORERS) > _KEEP:
             _SCORERS.popitem(last=False)

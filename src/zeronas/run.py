@@ -58,8 +58,10 @@ def _init_worker(scorer_kwargs: dict, threads: int, driver: int | None = None):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)  # workers x threads = cores: no oversubscription
     from .scoring import Scorer
+    from .validation import caller
 
-    _WORKER = Scorer(**scorer_kwargs)
+    with caller("worker"):  # settings the driver checked: not a user's call to check (and word) again
+        _WORKER = Scorer(**scorer_kwargs)
 
 
 def _exit_with_driver(driver: int, every: float = 0.5):

@@ -327,6 +327,10 @@ class Scorer:
         if proxies is not None:
             proxies = [p if isinstance(p, ProxySpec) else get_proxy(p) for p in proxies]
             foreign = [p.name for p in proxies if p.name not in self.options]  # its options, data were never set up
+            skipped = [n for n in foreign if n in self.skipped]
+            if skipped:
+                raise UserError(f"score_arch(proxies=): {', '.join(skipped)} was skipped when this Scorer was made "
+                                f"(it needs images, and none were loaded)")
             if foreign:
                 raise UserError(f"score_arch(proxies=) takes proxies this Scorer was made with "
                                 f"({', '.join(p.name for p in self.proxies)}); {', '.join(foreign)} is not one: "

@@ -748,11 +748,12 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
 
 def _refuse_none_for_defaults(sig: inspect.Signature, kwargs: dict):
     """``proxies=None`` where the default is ``"all"``: refused in one line (it failed deep inside with
-    "'NoneType' object is not iterable"); a keyword whose default is None takes None as 'not given'."""
+    "'NoneType' object is not iterable"). Only the proxy keywords: elsewhere None has meanings of its own
+    (``train_subset=None``: every image; ``data=None``: auto)."""
     for name, value in kwargs.items():
         param = sig.parameters.get(name)
-        if value is None and param is not None and param.default is not inspect.Parameter.empty \
-                and param.default is not None:
+        if value is None and name in PROXY_KEYWORDS and param is not None \
+                and param.default is not inspect.Parameter.empty and param.default is not None:
             raise UserError(f"{name}=None: leave {name} out for its default ({param.default!r}), or give a value")
 
 

@@ -201,9 +201,17 @@ def convert(source: str | Path, out_dir: str | Path, progress: bool = False, rep
 
 
 def _source_hash(source: Path) -> str:
+    """A file's sha256; for a -simple/-full folder, the sha256 of its meta file's digest and every per-arch
+    file's name and size: a partial copy of the same release (files missing) is another source, so it cannot
+    replace a fuller table unasked (``check_convert_target``)."""
     if source.is_file():
         return paths.file_sha256(source)
-    return paths.file_sha256(source / "meta.pickle.pbz2")  # a folder: its meta file names the version
+    import hashlib
+
+    h = hashlib.sha256(paths.file_sha256(source / "meta.pickle.pbz2").encode())
+    for f in sorted(source.glob("*.pickle.pbz2")):
+        h.update(f"{f.name}:{f.stat().st_size};".encode())
+    return h.hexdigest()
 
 
 def _progress(items, enabled):

@@ -329,6 +329,9 @@ class Constraints:
             if not self.active or self.feasible(a):
                 return a
             self.rejected += 1
+        if not self._violation():  # a plug-in's objectives only: its draws' networks failed to count
+            raise UserError(f"{MAX_TRIES} random {self.space.name} architectures in a row could not be counted "
+                            f"(e.g. {next(reversed(self.uncounted.values()), 'cut off')}); fix the space's build")
         raise UserError(f"{MAX_TRIES} random architectures in a row broke {self._violation()}; loosen the bound")
 
     def mutate(self, parent, rng):

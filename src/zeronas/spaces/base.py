@@ -137,6 +137,8 @@ def as_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     else (a negative or non-integer seed, a text): numpy's own errors name no option."""
     if isinstance(rng, np.random.Generator):
         return rng
+    if isinstance(rng, (np.random.BitGenerator, np.random.SeedSequence)):
+        return np.random.default_rng(rng)
     if rng is not None and (isinstance(rng, bool) or not isinstance(rng, numbers.Integral) or rng < 0):
         raise UserError(f"rng must be a numpy Generator, a seed (an integer >= 0) or None, not "
                         f"{type(rng).__name__} {shown(rng)}")

@@ -322,8 +322,8 @@ class NB201Space(SearchSpace):
         naming the valid ones."""
         from ..validation import check_keywords
 
-        check_keywords(kwargs, ["stem", "depth", "in_channels", "affine", "track_running_stats"],
-                       "the nb201 space's build")
+        check_keywords(kwargs, ["C", "N", "num_classes", "stem", "depth", "in_channels", "affine",
+                                "track_running_stats"], "the nb201 space's build")
         arch = self.coerce(arch)
         return NB201Network([(op,) for op in arch], C, N, num_classes, **kwargs)
 

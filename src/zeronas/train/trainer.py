@@ -58,6 +58,8 @@ class Recipe:
             raise UserError(f"--{fixed[0]} does not apply: this space's network has its benchmark's fixed width and "
                             f"depth; drop --{fixed[0]}")
         out = dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        if overrides.get("optimizer") == "rmsprop-tf" and overrides.get("nesterov") is None:
+            out = dataclasses.replace(out, nesterov=False)  # the recipe's (nb201 SGD's), not asked for: dropped
         if out.optimizer not in OPTIMIZERS:
             raise UserError(f"unknown optimizer {out.optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
         if out.optimizer == "rmsprop-tf" and out.nesterov:
