@@ -633,9 +633,33 @@ def test_cli_train_takes_the_apis_time_limit(separable, tmp_path):
     res = runner.invoke(app, ["train", "--arch", ARCH, "--out", str(tmp_path / "t"), "--time-limit", "0.001",
                               "--epochs", "3", "--C", "4", "--N", "1", "--batch-size", "32"])
     assert res.exit_code == 0, res.output
-    assert "note: stopped by --time-limit 0.001 s in epoch 1 after 32 images" in " ".join(res.output.split())
+    assert "note: stopped by --time-limit 0.001 s in epoch 1 of 3 after 32 images of 256" in " ".join(
+        res.output.split())
     summary = json.loads((tmp_path / "t" / "summary.json").read_text())
     assert summary["time_limit"] == 0.001 and summary["epochs_done"] == 1  # one step always runs
+    # a newcomer trial: the evaluation was outside the limit (8 s asked, 62 s taken on 10,000 test images), and
+    # the summary said nothing of the stop; now the test set is cut to what fits (at least 100 images), said
+    assert summary["final"]["test_images"] == 100 and summary["notes"][-1] == (
+        "evaluated on 100 of the 128 test images to keep within --time-limit")
+    assert summary["notes"][0].startswith("stopped by --time-limit 0.001 s in epoch 1 of 3")
+    # a killed --no-resume run left the old checkpoint and summary beside no log: resume then crashed
+    runner.invoke(app, ["train", "--arch", ARCH, "--out", str(tmp_path / "v"), "--epochs", "1", "--C", "4", "--N",
+                        "1", "--batch-size", "32"])
+    real_train_one_epoch = trainer_mod.train_one_epoch
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    trainer_mod.train_one_epoch = killed
+    try:
+        res = runner.invoke(app, ["train", "--arch", ARCH, "--out", str(tmp_path / "v"), "--epochs", "2", "--C", "4",
+                                  "--N", "1", "--batch-size", "32", "--no-resume"])
+    finally:
+        trainer_mod.train_one_epoch = real_train_one_epoch
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == []  # the old run's files went with it
+    res = runner.invoke(app, ["train", "--arch", ARCH, "--out", str(tmp_path / "u"), "--time-limit", "5",
+                              "--max-epochs-this-run", "1"])
+    assert isinstance(res.exception, UserError) and "do not combine" in str(res.exception)
     res = runner.invoke(app, ["train", "--arch", ARCH, "--out", str(tmp_path / "u"), "--time-limit", "-1"])
     assert isinstance(res.exception, UserError) and "--time-limit must be in (0, " in str(res.exception)
 

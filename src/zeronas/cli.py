@@ -875,7 +875,7 @@ def train(
         table.add_column(col)
     from .train.trainer import read_log
 
-    for r in read_log(out / "log.jsonl")[-10:]:
+    for r in (read_log(out / "log.jsonl") if (out / "log.jsonl").exists() else [])[-10:]:
         table.add_row(str(r["epoch"]), f"{r['lr']:.4g}", f"{r['train_loss']:.4f}", f"{r['train_acc']:.2f}",
                       f"{r['test_loss']:.4f}", f"{r['test_acc']:.2f}", f"{r['epoch_seconds']:.1f}")
     console.print(table)
@@ -885,12 +885,7 @@ def train(
     console.print(f"{s['params']:,} parameters; {s['train_images']} train{dropped} / {s['test_images']} test "
                   f"images (training images: {s['fidelity']}); wrote {out / 'curve.png'} and {out / 'summary.json'}",
                   highlight=False)
-    final = s.get("final") or {}
-    if final.get("stopped_early"):
-        console.print(f"note: stopped by --time-limit {time_limit:g} s in epoch {final['epoch']} after "
-                      f"{final['images']} images; the test accuracy is that of the network at that point",
-                      highlight=False)
-    for note in s["notes"]:
+    for note in s["notes"]:  # (a --time-limit stop among them: the summary keeps it too)
         console.print(f"note: {note}", highlight=False)
 
 

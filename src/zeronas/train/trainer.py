@@ -72,6 +72,8 @@ DARTS_ONLY = ("auxiliary_weight", "drop_path_prob")  # recipe fields only a DART
 DARTS_ONLY_SPACES = ("darts",)
 
 OPTIMIZERS = ("sgd", "rmsprop-tf")
+EVAL_MARGIN = 0.5  # seconds kept for the checkpoint, log and curve after a time-limited run's evaluation
+MIN_EVAL_IMAGES = 100  # a time-limited evaluation still reads at least this many test images
 ADDED_LATER = {"optimizer": "sgd"}  # Recipe fields added after stores were keyed on recipes: their value then
 
 
@@ -366,6 +368,9 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     t_call = time.perf_counter()
     if time_limit is not None and not time_limit > 0:
         raise UserError(f"the training time limit must be positive seconds, not {time_limit}")
+    if time_limit is not None and max_epochs_this_run is not None:  # a time-limited run starts afresh each time
+        raise UserError("--time-limit and --max-epochs-this-run do not combine: a time-limited run starts afresh, "
+                        "so a rerun would not go on from its last epoch; drop one of them")
     space = resolve_space(space)
     arch = space.coerce(arch)
     arch_text = space.format(arch)
@@ -451,8 +456,10 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     out.mkdir(parents=True, exist_ok=True)
     if log:
         log_path.write_text("".join(jsonio.dumps(r) + "\n" for r in log))
-    else:  # a fresh start: no empty log is left should it be stopped before its first epoch
-        log_path.unlink(missing_ok=True)
+    else:  # a fresh start (--no-resume over an old run too): none of an earlier run's files is left beside it,
+        # or a kill before the first epoch left its checkpoint and summary with no log (and resume crashed)
+        for old in (log_path, ckpt_path, out / "summary.json", out / "curve.png"):
+            old.unlink(missing_ok=True)
 
     steps_per_epoch = len(ytr) // recipe.batch_size  # the last partial batch is dropped
     end = recipe.epochs if max_epochs_this_run is None else min(recipe.epochs, start + max_epochs_this_run)
@@ -492,9 +499,15 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             row = train_one_epoch(model, opt, xtr, ytr, recipe, epoch, seed, device, on_step=tick,
                                   stop=out_of_time if time_limit is not None else None)
             train_seconds = time.perf_counter() - t0
-            test_loss, test_acc = evaluate(model, xte, yte, max(256, recipe.batch_size), device)
+            n_eval = len(yte)
+            if time_limit is not None and 0 < fastest["forward"] < math.inf:  # the evaluation inside the limit too
+                left = time_limit - (time.perf_counter() - t_call) - EVAL_MARGIN
+                n_eval = min(len(yte), max(MIN_EVAL_IMAGES, int(left / fastest["forward"])))
+            test_loss, test_acc = evaluate(model, xte[:n_eval], yte[:n_eval], max(256, recipe.batch_size), device)
             row.update(test_loss=test_loss, test_acc=test_acc, train_seconds=train_seconds,
                        epoch_seconds=time.perf_counter() - t0)
+            if n_eval < len(yte):
+                row["test_images"] = n_eval
             if epoch + 1 < end and out_of_time():  # no time for another epoch: the run stops here
                 row["stopped_early"] = True
             log.append(row)
@@ -518,6 +531,14 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     finished = done >= recipe.epochs or bool(log and log[-1].get("stopped_early"))
     if not finished:  # --max-epochs-this-run: said, so a partial result is not read as the run's
         notes = [*notes, f"unfinished: {done} of {recipe.epochs} epochs; rerun the same command to go on"]
+    elif log and log[-1].get("stopped_early"):  # finished by --time-limit: said, not only in final.stopped_early
+        notes = [*notes, f"stopped by --time-limit {time_limit:g} s in epoch {done} of {recipe.epochs} after "
+                 f"{log[-1]['images']} images of {steps_per_epoch * recipe.batch_size}; the test accuracy is that of "
+                 f"the network at that point"]
+    cut = [r for r in log if "test_images" in r]
+    if cut:
+        notes = [*notes, f"evaluated on {cut[-1]['test_images']:,} of the {len(yte):,} test images to keep within "
+                 f"--time-limit"]
     summary = {**identity, "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished,
                "epochs_done": done,
                "final": log[-1] if log else None, "device": str(device),
