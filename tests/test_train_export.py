@@ -789,3 +789,21 @@ def test_bench_keys_a_set_of_proxies_not_their_order_and_names_its_own_batch_opt
     res = runner.invoke(app, ["bench", "build", "--sample", "3", "--proxies", "nwot", "--proxy-batch", "1",
                               "--store", str(tmp_path / "c.db")])
     assert "(got --proxy-batch 1)" in str(res.exception)
+
+
+def test_api_train_and_export_refuse_missing_none_and_non_boolean_arguments(tmp_path):
+    """A newcomer trial: out=5 / out=None / format=None gave raw TypeErrors and a KeyError, a missing format=
+    Python's own TypeError, resume="no" ran as resume=True, nesterov="false" read as True, and store=5 was
+    called empty."""
+    for call, said in (
+            (lambda: train("nb201", ARCH, 5), r"^out= takes a path, not int 5$"),
+            (lambda: train("nb201", ARCH, None), r"^zeronas\.train\(\) needs out= \(it has no default\)$"),
+            (lambda: export("nb201", ARCH, out=tmp_path / "x.json"), r"^zeronas\.export\(\) needs format="),
+            (lambda: export("nb201", ARCH, None, tmp_path / "x.json"), r"^zeronas\.export\(\) needs format="),
+            (lambda: train("nb201", ARCH, tmp_path / "r", resume="no"), r"^resume= takes True or False, not str"),
+            (lambda: train("nb201", ARCH, tmp_path / "r", nesterov="false"),
+             r"^nesterov= takes True or False, not 'false'"),
+            (lambda: zn.bench.build(store=5), r"^store= takes a path or URL, not int 5;")):
+        with pytest.raises(UserError, match=said):
+            call()
+    assert not (tmp_path / "r").exists() and not (tmp_path / "x.json").exists()

@@ -157,6 +157,8 @@ class PathKind:
     suffixes: tuple = ()
 
     def check(self, label, value):
+        if not isinstance(value, (str, os.PathLike)):  # Path(5) is a raw TypeError
+            raise UserError(f"{label} takes a path, not {type(value).__name__} {shown(value)}")
         p = Path(value).expanduser()
         if str(value).strip() == "":
             raise UserError(f"{label} is empty; give a path")
@@ -238,7 +240,9 @@ def _device(label, value):
 
 def _store(label, value):
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
-        raise UserError(f"{label} is empty; give an SQLite file path or a database URL (e.g. runs/zeronas.db)")
+        what = "is empty" if isinstance(value, (str, os.PathLike)) else \
+            f"takes a path or URL, not {type(value).__name__} {shown(value)}"
+        raise UserError(f"{label} {what}; give an SQLite file path or a database URL (e.g. runs/zeronas.db)")
     text = str(value)
     if "://" not in text and Path(text).expanduser().is_dir():
         raise UserError(f"{label} {shown(text)} is a folder; give an SQLite file path inside it, e.g. "
@@ -723,8 +727,9 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
                 return fn(*args, **kwargs)
             with caller("api"):
                 if outermost:  # a user's call (zeronas's own verbs pass None for options they leave unset)
-                    _refuse_none_for_defaults(sig, sig.bind_partial(
-                        *args, **{k: v for k, v in kwargs.items() if k in sig.parameters}).arguments)
+                    _check_outermost(sig, sig.bind_partial(
+                        *args, **{k: v for k, v in kwargs.items() if k in sig.parameters}).arguments,
+                        public or f"zeronas.{fn.__name__}")
                 return checked(*args, **kwargs)
 
         def checked(*args, **kwargs):
@@ -746,15 +751,23 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
     return deco
 
 
-def _refuse_none_for_defaults(sig: inspect.Signature, kwargs: dict):
-    """``proxies=None`` where the default is ``"all"``: refused in one line (it failed deep inside with
-    "'NoneType' object is not iterable"). Only the proxy keywords: elsewhere None has meanings of its own
-    (``train_subset=None``: every image; ``data=None``: auto)."""
-    for name, value in kwargs.items():
-        param = sig.parameters.get(name)
-        if value is None and name in PROXY_KEYWORDS and param is not None \
-                and param.default is not inspect.Parameter.empty and param.default is not None:
+def _check_outermost(sig: inspect.Signature, given: dict, public: str):
+    """What a user's call must get right beyond the domains: every required argument, and not None
+    (``out=None``, ``format=None`` failed deep inside); ``proxies=None`` where the default is ``"all"``
+    (elsewhere None has meanings of its own: ``train_subset=None`` is every image, ``data=None`` auto); a
+    True/False option given True or False (``resume="no"`` was taken as True)."""
+    kinds = inspect.Parameter
+    for name, param in sig.parameters.items():
+        if name == "self" or param.kind in (kinds.VAR_KEYWORD, kinds.VAR_POSITIONAL):
+            continue
+        value = given.get(name, param.default)
+        if param.default is kinds.empty and (name not in given or value is None):
+            raise UserError(f"{public}() needs {name}= (it has no default)")
+        if value is None and name in PROXY_KEYWORDS and param.default is not None:
             raise UserError(f"{name}=None: leave {name} out for its default ({param.default!r}), or give a value")
+        numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
+        if isinstance(param.default, bool) and name in given and not (isinstance(value, bool) or numpy_bool):
+            raise UserError(f"{name}= takes True or False, not {type(value).__name__} {shown(value)}")
 
 
 PROXY_KEYWORDS = ("proxies", "proxy")

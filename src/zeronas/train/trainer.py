@@ -53,6 +53,10 @@ class Recipe:
         unknown = [k for k in overrides if k not in {f.name for f in dataclasses.fields(self)}]
         if unknown:
             raise UserError(f"unknown training option(s) {', '.join(unknown)}")
+        flags = [k for k, v in overrides.items() if isinstance(getattr(self, k), bool) and v is not None
+                 and not isinstance(v, bool)]
+        if flags:  # nesterov="false" is truthy: it read as True
+            raise UserError(f"{flags[0]}= takes True or False, not {overrides[flags[0]]!r}")  # (API only)
         fixed = [k for k in ("C", "N") if overrides.get(k) is not None and getattr(self, k) is None]
         if fixed:  # the value would be recorded and the network built as the benchmark's anyway
             raise UserError(f"--{fixed[0]} does not apply: this space's network has its benchmark's fixed width and "
