@@ -807,3 +807,15 @@ def test_api_train_and_export_refuse_missing_none_and_non_boolean_arguments(tmp_
         with pytest.raises(UserError, match=said):
             call()
     assert not (tmp_path / "r").exists() and not (tmp_path / "x.json").exists()
+
+
+def test_export_of_another_spaces_checkpoint_names_the_space(separable, tmp_path):
+    """A newcomer trial: an nb201 checkpoint exported under --space darts was told to 'pass the matching
+    --arch', which cannot help; and an arch file holding {} read 'a JSON object with keys :'."""
+    train("nb201", ARCH, tmp_path / "t", epochs=1, progress=False, **TINY)
+    darts = zn.spaces.space("darts")
+    with pytest.raises(UserError, match=r"checkpoint\.pt was trained on the nb201 space, not darts: pass space="):
+        export("darts", darts.sample(0), "json", tmp_path / "x.json", checkpoint=tmp_path / "t" / "checkpoint.pt")
+    (tmp_path / "empty.json").write_text("{}")
+    with pytest.raises(UserError, match=r"is an empty JSON object: neither a result\.json"):
+        zn.spaces.space("nb201").from_file(tmp_path / "empty.json")

@@ -669,7 +669,8 @@ def search(
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked
             left = f"{ref['out_of_time']}; " if ref.get("out_of_time") else ""
             why = (f"the time budget ran out ({left}raise --time-budget)" if ref.get("ran_out_of_time")
-                   else "the search had no more distinct candidates to read (raise --time-budget or --budget)")
+                   else "the search had no more distinct candidates to read (raise "
+                   + ("--n" if method == "sample" else "--time-budget or --budget") + ")")
             err_console.print(f"[yellow]note:[/] {r.accuracy_reads} of the {refine} accuracy reads asked: {why}",
                               soft_wrap=True)
         if ref.get("reads_cut_short"):  # a read of a few steps is near chance: never let it pass unremarked

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import UserError
+from .errors import UserError, shown
 from .paths import atomic_path
 from .validation import api, callable_module
 
@@ -87,7 +87,10 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     state = None
     if ckpt is not None:
         ident = ckpt["identity"]
-        if ident["space"] != space.name or ident["arch"] != space.format(arch):
+        if ident["space"] != space.name:  # the arch cannot match: the space is what to change
+            raise UserError(f"{path} was trained on the {ident['space']} space, not {space.name}: pass --space "
+                            f"{ident['space']} with its arch ({shown(ident['arch'])})")
+        if ident["arch"] != space.format(arch):
             raise UserError(f"{path} holds {ident['space']} arch {ident['arch']!r}, not the one given; "
                             "pass the matching --arch")
         build = {k: v for k, v in ident["build"].items() if k in ("C", "N", "num_classes")}

@@ -125,7 +125,8 @@ def _parse_json_archs(space, path: Path, text: str, api: bool) -> list:
             if bad.msg == "Extra data":  # JSON lines: an architecture per line
                 return [_parse_from_file(space, path, line, api) for line in text.splitlines() if line.strip()]
             doc = None
-        what = (f"a JSON object with keys {', '.join(list(doc)[:6])}" if isinstance(doc, dict) else
+        what = ("an empty JSON object" if doc == {} else
+                f"a JSON object with keys {', '.join(list(doc)[:6])}" if isinstance(doc, dict) else
                 f"a JSON {type(doc).__name__}" if doc is not None else "not valid JSON")
         raise UserError(f"arch file {str(path)!r} is {what}: neither a result.json from 'zeronas search' (it has "
                         f"no \"arch\" field) nor a {space.name} architecture{why}") from None
