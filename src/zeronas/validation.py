@@ -240,7 +240,7 @@ def _device(label, value):
 
 def _store(label, value):
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
-        what = "is empty" if isinstance(value, (str, os.PathLike)) else \
+        what = "is empty" if value is None or isinstance(value, (str, os.PathLike)) else \
             f"takes a path or URL, not {type(value).__name__} {shown(value)}"
         raise UserError(f"{label} {what}; give an SQLite file path or a database URL (e.g. runs/zeronas.db)")
     text = str(value)
@@ -729,7 +729,7 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
                 if outermost:  # a user's call (zeronas's own verbs pass None for options they leave unset)
                     _check_outermost(sig, sig.bind_partial(
                         *args, **{k: v for k, v in kwargs.items() if k in sig.parameters}).arguments,
-                        public or f"zeronas.{fn.__name__}")
+                        public or f"zeronas.{fn.__name__}", command)
                 return checked(*args, **kwargs)
 
         def checked(*args, **kwargs):
@@ -751,9 +751,10 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
     return deco
 
 
-def _check_outermost(sig: inspect.Signature, given: dict, public: str):
-    """What a user's call must get right beyond the domains: every required argument, and not None
-    (``out=None``, ``format=None`` failed deep inside); ``proxies=None`` where the default is ``"all"``
+def _check_outermost(sig: inspect.Signature, given: dict, public: str, command: str | None):
+    """What a user's call must get right beyond the domains: every required argument, and a path or a choice
+    not None (``out=None``, ``format=None`` failed deep inside; others, such as ``archs=None``, have messages of
+    their own); ``proxies=None`` where the default is ``"all"``
     (elsewhere None has meanings of its own: ``train_subset=None`` is every image, ``data=None`` auto); a
     True/False option given True or False (``resume="no"`` was taken as True)."""
     kinds = inspect.Parameter
@@ -761,7 +762,8 @@ def _check_outermost(sig: inspect.Signature, given: dict, public: str):
         if name == "self" or param.kind in (kinds.VAR_KEYWORD, kinds.VAR_POSITIONAL):
             continue
         value = given.get(name, param.default)
-        if param.default is kinds.empty and (name not in given or value is None):
+        if param.default is kinds.empty and (name not in given or (
+                value is None and isinstance(domain(name, command), (PathKind, Choice)))):
             raise UserError(f"{public}() needs {name}= (it has no default)")
         if value is None and name in PROXY_KEYWORDS and param.default is not None:
             raise UserError(f"{name}=None: leave {name} out for its default ({param.default!r}), or give a value")
