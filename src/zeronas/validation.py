@@ -726,15 +726,15 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
             if not nested and not outermost:
                 return fn(*args, **kwargs)
             with caller("api"):
-                if outermost:  # a user's call (zeronas's own verbs pass None for options they leave unset)
-                    _check_outermost(sig, sig.bind_partial(
-                        *args, **{k: v for k, v in kwargs.items() if k in sig.parameters}).arguments,
-                        public or f"zeronas.{fn.__name__}", command)
-                return checked(*args, **kwargs)
+                return checked(args, kwargs, outermost)
 
-        def checked(*args, **kwargs):
+        def checked(args, kwargs, outermost):
             valid = [*named, *(extra() if callable(extra) else extra), *(["threads"] if threads else [])]
-            check_keywords(kwargs, valid, f"{public or 'zeronas.' + fn.__name__}()")
+            check_keywords(kwargs, valid, f"{public or 'zeronas.' + fn.__name__}()")  # a typo named first
+            if outermost:  # a user's call (zeronas's own verbs pass None for options they leave unset)
+                _check_outermost(sig, sig.bind_partial(
+                    *args, **{k: v for k, v in kwargs.items() if k in sig.parameters}).arguments,
+                    public or f"zeronas.{fn.__name__}", command)
             bound = sig.bind_partial(*args, **{k: v for k, v in kwargs.items() if k in named})
             if _has_function({**bound.arguments, **kwargs}):  # your own proxy given as the function itself
                 bound.arguments.update(with_proxy_names(bound.arguments))
