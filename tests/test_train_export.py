@@ -301,6 +301,12 @@ def test_export_formats_reproduce_the_network(space_name, arch, separable, tmp_p
     assert desc["build"] == {"C": C, "N": N, "num_classes": 10} and desc["trained"]
     assert desc["checkpoint"] == str(ckpt.resolve()) and len(desc["checkpoint_sha256"]) == 64
     assert sp.parse(desc["arch"]) == sp.coerce(arch)
+    assert (desc["epochs_trained"], desc["epochs_planned"]) == (1, 1) and "note" not in desc
+    # the JSON's own two lines rebuild the network and load the checkpoint's weights into it
+    env = {"zeronas": zn, "arch": desc["arch"], "build": desc["build"], "checkpoint": desc["checkpoint"]}
+    exec(desc["rebuild"] + "; " + desc["load"], env)
+    with torch.no_grad():
+        assert torch.equal(env["net"](x), want)
     pytest.importorskip("onnx")
     onnx_path = export(sp, arch, "onnx", tmp_path / "m.onnx", checkpoint=ckpt)
     import onnx
@@ -819,3 +825,16 @@ def test_export_of_another_spaces_checkpoint_names_the_space(separable, tmp_path
     (tmp_path / "empty.json").write_text("{}")
     with pytest.raises(UserError, match=r"is an empty JSON object: neither a result\.json"):
         zn.spaces.space("nb201").from_file(tmp_path / "empty.json")
+
+
+def test_export_of_an_unfinished_run_says_how_far_it_trained(tmp_path):
+    """An export of an unfinished checkpoint wrote "trained": true with no epoch count."""
+    train("nb201", ARCH, tmp_path / "run", epochs=3, max_epochs_this_run=1, progress=False, **TINY)
+    ckpt = tmp_path / "run" / "checkpoint.pt"
+    desc = json.loads(export("nb201", ARCH, "json", tmp_path / "m.json", checkpoint=ckpt).read_text())
+    assert (desc["epochs_trained"], desc["epochs_planned"]) == (1, 3)
+    assert desc["note"] == "trained 1 of its recipe's 3 epochs (an unfinished run, or one stopped by --time-limit)"
+    res = runner.invoke(app, ["export", "--space", "nb201", "--arch", ARCH, "--format", "torchscript",
+                                   "--checkpoint", str(ckpt), "--out", str(tmp_path / "m.pt")])
+    assert res.exit_code == 0, res.output
+    assert "weights after 1 of 3 epochs: an unfinished or time-limited run" in " ".join(res.output.split())

@@ -922,7 +922,17 @@ def export_cmd(
 
         out = Path(f"runs/export/model{SUFFIXES.get(format, ('',))[0]}")
     path = export(sp, a, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells, seed=seed)
-    console.print(f"wrote {path} ({format})")
+    weights = f"untrained, seed {seed}"
+    if checkpoint is not None:  # which weights it holds: an unfinished run's are said
+        from .export import checkpoint_progress
+        from .train.trainer import read_checkpoint
+
+        done = checkpoint_progress(read_checkpoint(checkpoint, fix="give the checkpoint.pt that 'zeronas train' wrote"))
+        weights = f"weights after {done['epochs_trained']}" + (
+            f" of {done['epochs_planned']}" if "epochs_planned" in done else "") + " epochs"
+        if done.get("epochs_planned", 0) > done["epochs_trained"]:
+            weights += ": an unfinished or time-limited run"
+    console.print(f"wrote {path} ({format}; {weights})")
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Training-states bench: train architectures a few epochs and "

@@ -38,7 +38,9 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     or another kind of file). ``checkpoint``: a ``zeronas train`` checkpoint whose trained weights are exported
     (its build options and dataset are used; ``data`` may only repeat its dataset); else the network is
     untrained, its weights drawn under ``seed`` (the same seed, the same weights: the JSON's ``rebuild``
-    recipe seeds alike), built with ``C`` / ``N`` or the width and depth of the space's training recipe (with
+    recipe seeds alike; with a checkpoint the JSON names it, its sha256, ``epochs_trained`` / ``epochs_planned``
+    (a ``note`` when the run was unfinished or time-limited) and a ``load`` line that loads its weights),
+    built with ``C`` / ``N`` or the width and depth of the space's training recipe (with
     a checkpoint, ``C`` / ``N`` may only repeat its own). ``data``: the dataset whose classes and image size
     the network takes (default: the checkpoint's, else cifar10).
     Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
@@ -84,7 +86,7 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     else:  # a benchmark's fixed network (Macro, NB301): its own network, C/N only where its build takes them
         build = {"num_classes": info.num_classes, **{k: v for k, v in (("C", C), ("N", N)) if v is not None}}
         space.build(arch, **build)  # refuses a --C/--N it does not take, in one line, before anything is written
-    state = None
+    state, progress = None, {}
     if ckpt is not None:
         ident = ckpt["identity"]
         if ident["space"] != space.name:  # the arch cannot match: the space is what to change
@@ -100,6 +102,7 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
             raise UserError(f"{path} was trained with another network than {', '.join(clash)}; drop --C/--N "
                             "(the checkpoint's are used)")
         state = {k: v for k, v in ckpt["model"].items() if not k.startswith("auxiliary_head")}
+        progress = checkpoint_progress(ckpt)
     out = Path(out)
     if checkpoint is not None and out.resolve() == Path(checkpoint).resolve():
         raise UserError(f"--out {str(out)!r} is the checkpoint being exported; give another path")
@@ -108,7 +111,7 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     existed = out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed)
+        return _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed, progress)
     except BaseException:  # nothing half-written is left: the new file, and the folders made for it
         if not existed:
             out.unlink(missing_ok=True)
@@ -116,6 +119,14 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
             with contextlib.suppress(OSError):
                 p.rmdir()
         raise
+
+
+def checkpoint_progress(ckpt: dict) -> dict:
+    """How far a read ``zeronas train`` checkpoint trained: ``epochs_trained`` (its epoch count, >= 0) and
+    ``epochs_planned`` (its recipe's, when recorded), so an export of an unfinished or time-limited run is not
+    read as the full recipe's network."""
+    planned = ckpt.get("recipe", {}).get("epochs") if isinstance(ckpt.get("recipe"), dict) else None
+    return {"epochs_trained": ckpt["epoch"], **({"epochs_planned": planned} if type(planned) is int else {})}
 
 
 def _check_replaceable(out: Path, fmt: str) -> None:
@@ -152,7 +163,7 @@ def _is_torchscript(path: Path) -> bool:
     return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
 
 
-def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed) -> Path:
+def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed, progress) -> Path:
     if fmt == "json":
         key = space.source if plugin else space.name
         seeded = "" if state is not None else f"torch.manual_seed({seed}); "  # untrained: the same weights
@@ -168,7 +179,12 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed) 
             from .paths import file_sha256
 
             ckpt = Path(checkpoint).resolve()
-            desc.update(checkpoint=str(ckpt), checkpoint_sha256=file_sha256(ckpt))
+            desc.update(progress, checkpoint=str(ckpt), checkpoint_sha256=file_sha256(ckpt),
+                        load="ck = torch.load(checkpoint, weights_only=True); net.load_state_dict({k: v for k, v "
+                             "in ck['model'].items() if not k.startswith('auxiliary_head')}); net.eval()")
+            if progress.get("epochs_planned", 0) > progress["epochs_trained"]:
+                desc["note"] = (f"trained {progress['epochs_trained']} of its recipe's {progress['epochs_planned']}"
+                                " epochs (an unfinished run, or one stopped by --time-limit)")
         with atomic_path(out) as tmp:  # a kill never leaves half a file at --out
             tmp.write_text(json.dumps(desc, indent=1))
         return out
