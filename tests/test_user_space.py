@@ -919,3 +919,15 @@ def test_a_network_that_fails_to_count_is_infeasible_not_the_end_of_the_search(t
                                         r"UserCodeError: Broken\.build\(\) failed \(RuntimeError: boom\); fix "
                                         r"that method of the plug-in space$"):
         zeronas.search(f"{path}:Broken", method="random", proxy="params", data="none", budget=3, max_params=1.0)
+
+
+def test_funnel_that_scored_a_small_space_whole_does_not_ask_for_more_budget(duck_module, tmp_path, capsys):
+    """Where only two archs of a plug-in space meet the bound the funnel scored both with the whole ensemble,
+    yet its note said only 2 were scored and advised raising the budget, which could not score more."""
+    images = make_image_folder(tmp_path / "imgs", per_class=4, size=(16, 16))
+    code, out, err = _cli(["search", "--space", f"{duck_module}:Chain", "--method", "funnel", "--proxy",
+                           "ensemble:nwot+params", "--data", str(images), "--batch-size", "8", "--time-budget",
+                           "60", "--max-params", "0.0007"], capsys)  # 4-4-4 and 4-4-8
+    assert code == 0, err
+    assert "2 scored by all of" in " ".join(out.split())
+    assert "were scored by the whole ensemble" not in err and "raise --" not in err

@@ -658,7 +658,9 @@ def search(
             err_console.print(f"[yellow]note:[/] the search took {r.seconds:.0f} s of its {given:g} s budget: an "
                               f"evaluation, once started, runs to its end, and the first one's cost is not known "
                               f"before it runs{per}", soft_wrap=True)
-        if full is not None and r.protocol.get("dear") and full < funnel_leaders:  # the ensemble ranked ~nothing
+        # the ensemble ranked ~nothing, and a larger budget would have ranked more (not a space it scored whole)
+        whole = r.protocol.get("pool_is_whole_space") and full is not None and full >= r.protocol.get("pool", 0)
+        if full is not None and r.protocol.get("dear") and full < funnel_leaders and not whole:
             for_10 = r.protocol.get("time_budget_for_10")
             raise_to = f"; raise --time-budget (about {for_10} s lets it score 10)" if for_10 and given \
                 else "; raise --budget or --time-budget"

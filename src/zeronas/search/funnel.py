@@ -277,6 +277,8 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
         members.screen(a)
         pool_archs.append(a)
         limit.tick()
+    # a run of misses: every distinct (feasible) arch is in the pool, so no budget would have drawn more
+    space_drawn = misses >= 1000
     if not pool_archs:
         raise limit.nothing_evaluated(POOL_SHARE * limit.seconds / full_seconds if full_seconds else None)
     # 2. screen: dear members in cheap-ensemble order (a pure data-free ensemble is complete already)
@@ -327,7 +329,8 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     fit = _Fit(members)
     contenders = list(members.full.values())
     protocol = {"proxy": proxy, "members": members.members, "cheap": members.cheap, "dear": members.dear,
-                "pool": len(pool_archs), "contenders": len(contenders), "time_budget": full_seconds,
+                "pool": len(pool_archs), "pool_is_whole_space": space_drawn, "contenders": len(contenders),
+                "time_budget": full_seconds,
                 "budget": full_budget, "stage_shares": [POOL_SHARE, SCREEN_SHARE, 1 - POOL_SHARE - SCREEN_SHARE],
                 "leaders": "the front" if cost else LEADERS, "strata": STRATA if cost else None,
                 "pareto_order": "nsga2" if cost else None,
