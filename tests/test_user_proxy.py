@@ -223,6 +223,21 @@ def test_an_edited_helper_module_gets_new_store_keys(tmp_path):
     assert zn.score([BEST], [spec], data="none")[0].value == 22
 
 
+def test_a_helper_imported_by_importlib_gets_new_store_keys(tmp_path):
+    """A helper the proxy file imports with ``importlib.import_module`` (no import statement names it) is
+    followed too: editing it changes the key, and its new value is what the proxy returns."""
+    helper = f"zn_dyn_{tmp_path.name.replace('-', '_')}"
+    (tmp_path / f"{helper}.py").write_text("SCALE = 2\n")
+    (tmp_path / "dyn.py").write_text(f"import importlib\n\nSCALE = importlib.import_module({helper!r}).SCALE\n\n\n"
+                                     f"def scaled(model, x, y):\n    return SCALE\n\n\nscaled.data = 'noise'\n")
+    spec = f"{tmp_path}/dyn.py:scaled"
+    before = _key(spec)
+    assert zn.score([BEST], [spec], data="none")[0].value == 2
+    (tmp_path / f"{helper}.py").write_text("SCALE = 44\n")
+    assert _key(spec) != before
+    assert zn.score([BEST], [spec], data="none")[0].value == 44
+
+
 def test_a_helper_package_s_relative_imports_are_followed(tmp_path):
     """A helper package whose module imports a sibling relatively (``from . import consts``): editing the
     sibling changes the key and its new value is used."""

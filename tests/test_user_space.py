@@ -445,6 +445,35 @@ def test_an_edited_plugin_file_gets_new_store_keys_unless_it_sets_network_revisi
     assert rev_c == "v1" and run(comment_only)[:2] == (rev_c, key_c)
 
 
+@pytest.mark.parametrize("how", ["from {helper} import KERNEL", "KERNEL = __import__({helper!r}).KERNEL"])
+def test_an_edited_helper_of_a_plugin_file_gets_new_store_keys(tmp_path, how):
+    """A plug-in file whose network's kernel size comes from a module beside it (an import statement, or a
+    dynamic import no statement names): editing only that module replayed the old network's scores. Its
+    contents now enter network_revision, and the edited value is what the network is built with."""
+    from zeronas.scoring import Scorer, protocol_hash
+
+    helper = f"zn_kernel_{tmp_path.name.replace('-', '_')}_{len(how)}"
+    path = tmp_path / "chain_helper.py"
+    path.write_text(how.format(helper=helper) + "\n" + DUCK.replace("nn.Conv2d(c, w, 3, padding=1)",
+                                                                    "nn.Conv2d(c, w, KERNEL, padding=KERNEL // 2)"))
+
+    def run(kernel):
+        (tmp_path / f"{helper}.py").write_text(f"KERNEL = {kernel}\n")
+        sp = zeronas.space(f"{path}:Chain")
+        scorer = Scorer(space=sp, proxies=["synflow"], data="none")
+        r = zeronas.search(f"{path}:Chain", method="sample", n=4, seed=0, proxy="synflow", data="none",
+                           store=str(tmp_path / "s.db"))
+        convs = [m for m in sp.build(sp.parse("4-8-4")).modules() if isinstance(m, torch.nn.Conv2d)]
+        return sp.network_revision, protocol_hash(scorer.protocol(scorer.proxies[0])), convs[0].kernel_size, \
+            r.proxy_values["synflow"]
+
+    rev_a, key_a, kernel_a, value_a = run(3)
+    rev_b, key_b, kernel_b, value_b = run(5)
+    assert (kernel_a, kernel_b) == ((3, 3), (5, 5))
+    assert rev_a != rev_b and key_a != key_b and value_a != value_b
+    assert run(3) == (rev_a, key_a, kernel_a, value_a)  # the helper as before: the same keys, its stored scores
+
+
 @pytest.mark.parametrize("method,body,argv", [
     ("parse", "        return tuple(int(t) for t in text.split('-'))\n",
      ["score", "--arch", "8-x-4", "--proxies", "params", "--data", "none"]),

@@ -6,8 +6,13 @@ next to the working directory or next to the project checkout when it exists, th
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import hashlib
+import importlib.util
 import os
+import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -52,8 +57,6 @@ def searched(data_dir: str | os.PathLike | None = None) -> str:
 
 
 def file_sha256(path: Path, _cache: dict = {}) -> str:  # noqa: B006  (memo per process)
-    import hashlib
-
     key = (str(path), path.stat().st_mtime_ns, path.stat().st_size)
     if key not in _cache:
         h = hashlib.sha256()
@@ -93,8 +96,6 @@ def user_code(folder):
     """Run a user's file as Python runs a script: its own folder first on ``sys.path`` (so it imports the
     modules beside it), no bytecode written next to it; both undone on leaving. A ``sys.exit()`` inside
     becomes ``errors.ExitCalled``, an ordinary exception."""
-    import sys
-
     from .errors import exit_trapped
 
     folder, old_bytecode = str(folder), sys.dont_write_bytecode
@@ -112,9 +113,6 @@ def user_code(folder):
 def run_user_file(path, prefix: str):
     """Run the user's .py file at ``path`` as a module (``user_code``: its folder importable, a sys.exit() an
     ordinary exception) named ``prefix`` + a digest of its resolved path, and return the module."""
-    import hashlib
-    import importlib.util
-
     path = Path(path)
     name = f"{prefix}_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]}"
     with user_code(path.resolve().parent):
@@ -123,3 +121,86 @@ def run_user_file(path, prefix: str):
         loader.loader.exec_module(module)
     return module
 
+
+class Sources:
+    """The files a plug-in (a proxy or space of your own) was loaded from: its file and the user modules it imports,
+    followed through their imports (files outside the standard library, installed packages and zeronas), and
+    the modules first imported while it ran (``importlib.import_module``, ``__import__``: no import statement).
+    ``digest`` covers their names and contents; ``modules`` are the helpers' names in ``sys.modules``, dropped
+    when a file changed so that they are imported anew."""
+
+    def __init__(self, versions: dict, modules: list[str]):
+        self.versions, self.modules = versions, modules
+        self.digest = digest_parts([p.name.encode() + b"\0" + p.read_bytes()
+                                    for p in sorted(versions, key=lambda p: (p.name, p))])
+
+    @classmethod
+    def of(cls, path: Path, also: list[str] = ()) -> Sources:
+        """The sources of the file ``path``, run just now (its imports are in ``sys.modules``); ``also``: names
+        of modules imported while it ran, followed as if it named them in import statements."""
+        installed, seen, todo, modules = installed_roots(), {path}, [(path, None)], []
+        first = list(also)
+        while todo:
+            path_now, package = todo.pop()
+            for name in _imports(path_now, package) + first:
+                module = sys.modules.get(name)
+                file = getattr(module, "__file__", None)
+                if not isinstance(file, str) or not file.endswith(".py"):
+                    continue
+                found = Path(file).resolve()
+                if found not in seen and found.is_file() and not any(found.is_relative_to(r) for r in installed):
+                    seen.add(found)
+                    modules.append(name)
+                    todo.append((found, getattr(module, "__package__", None)))
+            first = []
+        return cls({p: _version(p) for p in seen}, modules)
+
+    def unchanged(self) -> bool:
+        return all(p.is_file() and _version(p) == v for p, v in self.versions.items())
+
+
+def _imports(path: Path, package: str | None = None) -> list[str]:
+    """The absolute module names the file's import statements name (with their parent packages and, for
+    ``from a import b``, ``a.b`` in case it is a module); relative imports (``from . import b``,
+    ``from .a import b``) are resolved against ``package``, the file's ``__package__`` (skipped without one:
+    the proxy file itself runs as a top-level module). None for a file Python cannot parse."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError, OSError):
+        return []
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                if not package:
+                    continue
+                try:
+                    base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                except (ImportError, ValueError):
+                    continue
+            else:
+                base = node.module
+            names += [base, *(f"{base}.{alias.name}" for alias in node.names)]
+    return list(dict.fromkeys(".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 2)))
+
+
+def _version(path: Path) -> tuple:
+    stat = path.stat()
+    return stat.st_mtime_ns, stat.st_size
+
+
+def installed_roots() -> list[Path]:
+    """Folders of the standard library and of installed packages (not the user's code), and zeronas's own."""
+    roots = {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
+    return [Path(r).resolve() for r in roots if r] + [Path(__file__).resolve().parent]
+
+
+def digest_parts(parts: list[bytes]) -> str:
+    """``sha256:`` and 16 hex digits of a digest of the parts' digests (their boundaries count)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return "sha256:" + h.hexdigest()[:16]

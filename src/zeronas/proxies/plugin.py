@@ -27,21 +27,20 @@ failure is.
 
 from __future__ import annotations
 
-import ast
 import hashlib
-import importlib.util
 import inspect
 import math
 import numbers
 import sys
-import sysconfig
 import types
 from pathlib import Path
 
 import torch
 
 from ..errors import UserError, described, exit_trapped, shown, with_article
-from ..paths import run_user_file
+from ..paths import Sources, run_user_file
+from ..paths import digest_parts as _digest
+from ..paths import installed_roots as _installed
 from .base import ProxySpec, Undefined
 
 DATA = ("batch", "noise")
@@ -73,6 +72,7 @@ def load_proxy(spec: str) -> ProxySpec:
     if known is not None and not known[3]:  # edited: its helper modules are imported anew, as the file is run
         for module_name in known[1].modules:
             sys.modules.pop(module_name, None)
+    imported = set(sys.modules)
     try:
         module = run_user_file(path, "zeronas_user_proxy")
     except Exception as exc:  # noqa: BLE001  (the user's file: one line naming it, not a traceback)
@@ -84,7 +84,7 @@ def load_proxy(spec: str) -> ProxySpec:
         what = (f"no function {fn_name!r}" if fn is None else
                 f"{fn_name} as {with_article(_type_name(fn))}, not a function")
         raise UserError(f"{label}: {path} defines {what} (functions defined there: {', '.join(defined) or 'none'})")
-    sources = Sources.of(path)
+    sources = Sources.of(path, also=[m for m in list(sys.modules) if m not in imported])
     loaded = _spec(fn, name, label, path, _digest([sources.digest.encode(), _code_digest(fn)]))
     _BY_NAME[name] = (path, sources, loaded, False)
     return loaded
@@ -161,77 +161,6 @@ def _spec(fn, name: str, label: str, reference, revision: str) -> ProxySpec:
                      family="plug-in", revision=revision)
 
 
-class Sources:
-    """The files a proxy of your own was loaded from: its file and those of the user's modules it imports,
-    followed through their imports (files outside the standard library, installed packages and zeronas).
-    ``digest`` covers their names and contents; ``modules`` are the helpers' names in ``sys.modules``, dropped
-    when a file changed so that they are imported anew."""
-
-    def __init__(self, versions: dict, modules: list[str]):
-        self.versions, self.modules = versions, modules
-        self.digest = _digest([p.name.encode() + b"\0" + p.read_bytes()
-                               for p in sorted(versions, key=lambda p: (p.name, p))])
-
-    @classmethod
-    def of(cls, path: Path) -> Sources:
-        """The sources of the file ``path``, run just now (its imports are in ``sys.modules``)."""
-        installed, seen, todo, modules = _installed(), {path}, [(path, None)], []
-        while todo:
-            for name in _imports(*todo.pop()):
-                module = sys.modules.get(name)
-                file = getattr(module, "__file__", None)
-                if not isinstance(file, str) or not file.endswith(".py"):
-                    continue
-                found = Path(file).resolve()
-                if found not in seen and found.is_file() and not any(found.is_relative_to(r) for r in installed):
-                    seen.add(found)
-                    modules.append(name)
-                    todo.append((found, getattr(module, "__package__", None)))
-        return cls({p: _version(p) for p in seen}, modules)
-
-    def unchanged(self) -> bool:
-        return all(p.is_file() and _version(p) == v for p, v in self.versions.items())
-
-
-def _imports(path: Path, package: str | None = None) -> list[str]:
-    """The absolute module names the file's import statements name (with their parent packages and, for
-    ``from a import b``, ``a.b`` in case it is a module); relative imports (``from . import b``,
-    ``from .a import b``) are resolved against ``package``, the file's ``__package__`` (skipped without one:
-    the proxy file itself runs as a top-level module). None for a file Python cannot parse."""
-    try:
-        tree = ast.parse(path.read_bytes())
-    except (SyntaxError, ValueError, OSError):
-        return []
-    names = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                if not package:
-                    continue
-                try:
-                    base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
-                except (ImportError, ValueError):
-                    continue
-            else:
-                base = node.module
-            names += [base, *(f"{base}.{alias.name}" for alias in node.names)]
-    return list(dict.fromkeys(".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 2)))
-
-
-def _version(path: Path) -> tuple:
-    stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
-
-
-def _installed() -> list[Path]:
-    """Folders of the standard library and of installed packages (not the user's code), and zeronas's own."""
-    roots = {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    roots |= {p for p in sys.path if p.endswith(("site-packages", "dist-packages"))}
-    return [Path(r).resolve() for r in roots if r] + [Path(__file__).resolve().parents[1]]
-
-
 def _code_digest(fn) -> bytes:
     """A digest of the code that runs when ``fn`` is called (bytecode, names and constants, nested functions
     too; not its file name or line numbers): the same source compiles to the same digest."""
@@ -256,13 +185,6 @@ def _compiled(path: Path, fn_name: str):
         return None
     found = [c for c in module_code.co_consts if isinstance(c, types.CodeType) and c.co_name == fn_name]
     return found[-1] if found else None  # (redefined: the last definition is the one the name holds)
-
-
-def _digest(parts: list[bytes]) -> str:
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(hashlib.sha256(part).digest())
-    return "sha256:" + h.hexdigest()[:16]
 
 
 def _type_name(value) -> str:

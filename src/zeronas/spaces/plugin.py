@@ -47,7 +47,7 @@ import numpy as np
 from torch import nn
 
 from ..errors import UserCodeError, UserError, described, exit_trapped, shown, with_article
-from ..paths import user_code
+from ..paths import Sources, user_code
 from .base import SearchSpace
 
 ENTRY_POINT_GROUP = "zeronas.spaces"
@@ -61,6 +61,7 @@ HOW = "see examples/README.md for the methods a space needs"
 MODULE_RETURNS = ("build", "supernet")  # methods whose value zeronas runs as a network
 
 _CLASSES: dict[tuple, type] = {}  # loaded (and checked) classes, so a spec is run once per process
+_SOURCES: dict[tuple, Sources] = {}  # a plug-in file's sources: run again when one of them changed
 
 
 def entry_points() -> dict:
@@ -128,13 +129,16 @@ def _from_file(spec: str, path: Path, cls_name: str, label: str) -> type:
         raise UserError(f"{label} {spec!r}: file {str(path)!r} does not exist"
                         + (" (it is a folder)" if path.is_dir() else ""))
     resolved = path.resolve()
-    key = ("file", str(resolved), resolved.stat().st_mtime_ns, cls_name)
-    if key in _CLASSES:
+    key = ("file", str(resolved), cls_name)
+    if key in _CLASSES and _SOURCES[key].unchanged():
         return _CLASSES[key]
+    for helper in _SOURCES[key].modules if key in _SOURCES else ():  # edited: imported anew, as the file runs
+        sys.modules.pop(helper, None)
     mod_name = f"zeronas_user_space_{resolved.stem}_{hashlib.sha256(str(resolved).encode()).hexdigest()[:10]}"
     module = types.ModuleType(mod_name)
     module.__file__ = str(resolved)
     sys.modules[mod_name] = module  # dataclasses, pickling and typing look the module up by name
+    imported = set(sys.modules)
     try:
         with user_code(resolved.parent):
             code = compile(resolved.read_bytes(), str(resolved), "exec")
@@ -142,8 +146,10 @@ def _from_file(spec: str, path: Path, cls_name: str, label: str) -> type:
     except Exception as exc:  # noqa: BLE001  (the user's file: one line naming it, not a traceback)
         sys.modules.pop(mod_name, None)
         raise UserError(f"{label} {spec!r}: running {path} failed ({described(exc)}); fix that file") from None
+    sources = Sources.of(resolved, also=[m for m in list(sys.modules) if m not in imported])
     user_cls = _class_in(module, cls_name, spec, str(path), label)
-    _CLASSES[key] = _adapt(user_cls, spec, f"{path}:{cls_name}", label)
+    _CLASSES[key] = _adapt(user_cls, spec, f"{path}:{cls_name}", label, sources=sources)
+    _SOURCES[key] = sources
     return _CLASSES[key]
 
 
@@ -195,8 +201,10 @@ def provides(sp, capability: str) -> bool:
     return bool(value) if not callable(value) else not getattr(value, "__isabstractmethod__", False)
 
 
-def _adapt(user_cls: type, spec: str, origin: str, label: str, whole_file: bool = True) -> type:
-    """A SearchSpace subclass of ``user_cls`` with defaults for the optional methods it lacks."""
+def _adapt(user_cls: type, spec: str, origin: str, label: str, whole_file: bool = True,
+           sources: Sources | None = None) -> type:
+    """A SearchSpace subclass of ``user_cls`` with defaults for the optional methods it lacks (``sources``: the
+    plug-in file's, whose helpers' contents enter its ``network_revision``)."""
     missing = [m for m in REQUIRED if not _defined(user_cls, m)]
     if missing:
         raise UserError(f"{label} {spec!r}: class {user_cls.__name__} lacks the required method(s) "
@@ -224,7 +232,7 @@ def _adapt(user_cls: type, spec: str, origin: str, label: str, whole_file: bool 
                         f"name = '...' on the class")
     have = frozenset(m for m in OPTIONAL if _defined(user_cls, m))
     namespace = {"name": name, "plugin": True, "source": spec, "origin": origin, "provides": have,
-                 "network_revision": _revision(user_cls, whole_file),
+                 "network_revision": _revision(user_cls, whole_file, sources),
                  "__module__": user_cls.__module__, "__doc__": user_cls.__doc__,
                  "__qualname__": user_cls.__qualname__}
     for m in OPTIONAL:
@@ -272,17 +280,20 @@ def _guarded(user_cls: type, method: str):
 
 
 
-def _revision(user_cls: type, whole_file: bool = True):
+def _revision(user_cls: type, whole_file: bool = True, sources: Sources | None = None):
     """What keeps a plug-in's stored scores apart from those of an edited version (part of every score's
     protocol): the class's own ``network_revision`` when its author sets one (kept as given: its type is part
     of the key), else a SHA-256: of the file that defines the class (a plug-in file: any edit to it gets new
-    store keys; files it imports are not covered), or, for a class handed over in Python (``whole_file``
+    store keys) and, when ``sources`` name any, of the modules of the user's own it imports (an edited helper
+    beside it gets new keys too), or, for a class handed over in Python (``whole_file``
     False), of the source of the class and its bases outside zeronas, so that editing the script around it
     (e.g. a budget) keeps the keys; a class typed into a console: a digest of its compiled methods."""
     own = next((vars(c)["network_revision"] for c in user_cls.__mro__ if "network_revision" in vars(c)
                 and c is not SearchSpace), None)
     if own not in (None, ""):
         return own
+    if whole_file and sources is not None and len(sources.versions) > 1:
+        return sources.digest
     try:
         if whole_file:
             text = Path(getattr(sys.modules.get(user_cls.__module__), "__file__", None)).read_bytes()
