@@ -1,6 +1,7 @@
 """Your own model and data (issue 25 items 1, 2, 4): any nn.Module through the API and the CLI, image folders,
 arrays and torch datasets; every proxy gives a value or says in one line why not; the user's weights never change."""
 
+import hashlib
 import importlib.util
 import json
 import math
@@ -523,6 +524,31 @@ def test_cli_several_models_tie_and_collide(tmp_path, capsys):
     flat = "".join(out.split())
     assert flat.count("122(1)") == 2  # 3*4*9 + 4 + 4*2 + 2 = 122 params each: a tie, both rank 1
     assert {r["arch"] for r in json.loads((tmp_path / "o" / "scores.json").read_text())} == set(specs)
+
+
+def test_the_model_digest_follows_the_user_s_forward_code(tmp_path):
+    """Two files whose networks have the same layers and weights but another forward (relu / tanh) had the same
+    sha256 in the protocol ("the same network, the same key"): the code of the user's own module classes now
+    enters it. The same file twice keeps its digest, and torch's own modules add nothing."""
+    from zeronas.models import model_digest
+
+    body = ("import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+            "        super().__init__()\n        self.fc = nn.Linear(4, 2)\n\n    def forward(self, x):\n"
+            "        return self.fc(torch.{act}(x.flatten(1)[:, :4]))\n\n\ndef net():\n    return Net()\n")
+    digests = {}
+    for act in ("relu", "tanh"):
+        (tmp_path / act).mkdir()
+        (tmp_path / act / "m.py").write_text(body.format(act=act))
+        digests[act] = model_digest(load_model(f"{tmp_path}/{act}/m.py:net", seed=0)[0])
+    assert digests["relu"] != digests["tanh"]
+    (tmp_path / "moved").mkdir()  # the same code, another file and blank lines above it: the same network
+    (tmp_path / "moved" / "m.py").write_text("\n\n" + body.format(act="relu"))
+    assert model_digest(load_model(f"{tmp_path}/moved/m.py:net", seed=0)[0]) == digests["relu"]
+    torch.manual_seed(0)
+    plain = nn.Linear(4, 2)
+    state = b"".join(k.encode() + str((v.dtype, tuple(v.shape))).encode() + v.contiguous().view(-1).view(
+        torch.uint8).numpy().tobytes() for k, v in plain.state_dict().items())
+    assert model_digest(plain) == hashlib.sha256(repr(plain).encode() + state).hexdigest()
 
 
 def _small_net_file(tmp_path) -> str:

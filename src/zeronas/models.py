@@ -59,7 +59,7 @@ from torch import nn
 
 from .data.custom import MAX_IMAGES, UserImages, user_heldout, user_images
 from .errors import DataNotFound, UserError, exit_trapped, with_article
-from .paths import run_user_file, user_code
+from .paths import run_user_file, user_classes_digest, user_code
 from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
 from .proxies.context import ScoringContext
 from .proxies.shared_pass import plan
@@ -221,8 +221,11 @@ def _copy(model: nn.Module) -> nn.Module:
 
 
 def model_digest(model: nn.Module) -> str:
-    """sha256 of the module structure (its repr) and every state tensor: the same network, the same key."""
+    """sha256 of the module structure (its repr), every state tensor and the code of the user's own module
+    classes (``paths.user_classes_digest``: an edited ``forward`` changes it; torch's and torchvision's classes
+    add nothing): the same network, the same key."""
     h = hashlib.sha256(repr(model).encode())
+    h.update(user_classes_digest({type(m) for m in model.modules()}))
     for k, v in model.state_dict().items():
         h.update(k.encode())
         t = v.detach().cpu().contiguous()

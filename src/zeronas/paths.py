@@ -14,6 +14,7 @@ import os
 import sys
 import sysconfig
 import tempfile
+import types
 from pathlib import Path
 
 ENV_VAR = "ZERONAS_DATA"
@@ -204,3 +205,35 @@ def digest_parts(parts: list[bytes]) -> str:
     for part in parts:
         h.update(hashlib.sha256(part).digest())
     return "sha256:" + h.hexdigest()[:16]
+
+
+def walk_code(code) -> bytes | None:
+    """A digest of compiled code: bytecode, names and constants, nested code too; not its file name or line
+    numbers (the same source compiles to the same digest wherever it sits). None for None."""
+    if code is None:
+        return None
+    parts = [code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
+    parts += [walk_code(c) if isinstance(c, types.CodeType) else  # a set's order varies with string hashing
+              repr(sorted(map(repr, c)) if isinstance(c, frozenset) else c).encode() for c in code.co_consts]
+    return hashlib.sha256(b"\0".join(parts)).digest()
+
+
+def user_classes_digest(classes) -> bytes:
+    """A digest of the code of the user's own classes among ``classes`` (and of their bases): every function,
+    static / class method and property defined on a class whose module is not the standard library, an
+    installed package or zeronas (``installed_roots``); b"" when there is none (torch's and torchvision's
+    modules only). Line numbers and file names do not enter (``walk_code``)."""
+    installed, parts, seen = installed_roots(), [], set()
+    for cls in sorted(classes, key=lambda c: (c.__module__, c.__qualname__)):
+        for c in cls.__mro__:
+            file = getattr(sys.modules.get(c.__module__), "__file__", None)
+            if c in seen or c is object or (isinstance(file, str) and any(
+                    Path(file).resolve().is_relative_to(r) for r in installed)):
+                continue
+            seen.add(c)
+            for name, v in sorted(vars(c).items()):
+                fn = v.fget if isinstance(v, property) else getattr(v, "__func__", v)
+                code = getattr(fn, "__code__", None)
+                if isinstance(code, types.CodeType):
+                    parts.append(f"{c.__qualname__}.{name}".encode() + b"\0" + walk_code(code))
+    return hashlib.sha256(b"\0".join(parts)).digest() if parts else b""

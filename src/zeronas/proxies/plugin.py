@@ -27,7 +27,6 @@ failure is.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import math
 import numbers
@@ -38,7 +37,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError, described, exit_trapped, shown, with_article
-from ..paths import Sources, run_user_file
+from ..paths import Sources, run_user_file, walk_code
 from ..paths import digest_parts as _digest
 from ..paths import installed_roots as _installed
 from .base import ProxySpec, Undefined
@@ -120,7 +119,7 @@ def register_function(fn) -> str:
     code = _code_digest(fn)
     if path is None:
         name = f"{getattr(fn, '__module__', None) or 'function'}:{fn_name}"
-    elif _walk_code(_compiled(path, fn_name)) == code:  # the file's code: the file's name and keys
+    elif walk_code(_compiled(path, fn_name)) == code:  # the file's code: the file's name and keys
         name = f"{path}:{fn_name}"
     else:  # imported before its file was edited (or made at run time): its own name, in this process only
         name = f"{path}:{fn_name}@{code.hex()[:8]}"
@@ -165,16 +164,7 @@ def _code_digest(fn) -> bytes:
     """A digest of the code that runs when ``fn`` is called (bytecode, names and constants, nested functions
     too; not its file name or line numbers): the same source compiles to the same digest."""
     code = getattr(fn, "__code__", None)
-    return _walk_code(code) if isinstance(code, types.CodeType) else repr(fn).encode()
-
-
-def _walk_code(code) -> bytes | None:
-    if code is None:
-        return None
-    parts = [code.co_code, repr(code.co_names).encode(), repr(code.co_varnames).encode()]
-    parts += [_walk_code(c) if isinstance(c, types.CodeType) else  # a set's order varies with string hashing
-              repr(sorted(map(repr, c)) if isinstance(c, frozenset) else c).encode() for c in code.co_consts]
-    return hashlib.sha256(b"\0".join(parts)).digest()
+    return walk_code(code) if isinstance(code, types.CodeType) else repr(fn).encode()
 
 
 def _compiled(path: Path, fn_name: str):
