@@ -1,4 +1,5 @@
 import multiprocessing
+import re
 
 import pytest
 import torch
@@ -210,6 +211,49 @@ def test_scorer_checks_its_arguments_as_score_does():
                                         r"nwot is not one"):
         scorer.score_arch(arch, proxies=["nwot"])
     assert [r.arch for r in scorer.score(arch)] == [arch]  # one string is one arch, not its characters
+
+
+def test_none_where_the_default_is_a_value_is_one_line_for_every_verb(tmp_path):
+    """A newcomer trial: seed=None gave NaN records in score (TypeError inside each proxy) and an unseeded
+    search; batch_size=None, proxy=None, data=None and sample=None raised raw TypeErrors / AttributeErrors;
+    bench.correlate(None) created a store named 'None' in the working directory. None is refused, in one line,
+    wherever the keyword's default is a value (the function's own, a Scorer's or a search method's), and
+    nothing is written."""
+    import os
+
+    import zeronas as zn
+    import zeronas.bench as zb
+    from zeronas.errors import UserError
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+    out = tmp_path / "o"
+    cases = [
+        (lambda: zn.score(arch, proxies="params", seed=None), "seed", "0"),
+        (lambda: zn.score(arch, proxies="params", batch_size=None), "batch_size", "64"),
+        (lambda: zn.Scorer("nb201", ["params"], device=None), "device", "'cpu'"),
+        (lambda: zn.search("nb201", method="sample", proxy="params", n=3, seed=None), "seed", "0"),
+        (lambda: zn.search("nb201", method="sample", proxy=None, n=3), "proxy", "'nwot'"),
+        (lambda: zn.search("nb201", method="rea", proxy="params", budget=4, population=None), "population", "20"),
+        (lambda: zn.train("nb201", arch, out, seed=None), "seed", "0"),
+        (lambda: zn.train("nb201", arch, out, data=None), "data", "'cifar10'"),
+        (lambda: zb.build(sample=None, store=str(tmp_path / "b.db")), "sample", "60"),
+        (lambda: zb.correlate(None), "store", "'runs/bench.db'"),
+        (lambda: zn.export("nb201", arch, "json", tmp_path / "x.json", seed=None), "seed", "0"),
+        (lambda: zn.correlate(batch_size=None, store=str(tmp_path / "c.db")), "batch_size", "64"),
+        (lambda: zn.report(None), "store", "'runs/zeronas.db'"),
+    ]
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for call, name, default in cases:
+            with pytest.raises(UserError, match=rf"^{name}=None: leave {name} out for its default "
+                                                 rf"\({re.escape(default)}\), or give a value$"):
+                call()
+        assert sorted(p.name for p in tmp_path.iterdir()) == []  # no store named None, no output
+    finally:
+        os.chdir(here)
+    # where None has a meaning it is the default, and stays accepted
+    assert zn.score(arch, proxies="params", data="none", options=None)[0].value > 0
 
 
 def test_space_methods_and_api_none_are_one_line_errors():

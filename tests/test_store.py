@@ -1,15 +1,19 @@
 import contextlib
 import math
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
 
 import pytest
 
+import zeronas
 from zeronas.errors import UserError
 from zeronas.scoring import ScoreRecord
 from zeronas.store import Store, protocol_hash, read_merge_source
+
+H_NWOT, H_SNIP = protocol_hash({"p": "nwot"}), protocol_hash({"p": "snip"})  # real keys: merge, export check them
 
 
 def rec(canonical, proxy, value, h="h1", error=None):
@@ -83,7 +87,7 @@ def test_concurrent_writers_through_a_url_write_each_key_once(tmp_path):
 
 def test_export_csv(tmp_path):
     db = Store(tmp_path / "s.db")
-    db.put([rec("a", "nwot", 1.0), rec("b", "nwot", math.nan)])
+    db.put([rec("a", "nwot", 1.0, h=H_NWOT), rec("b", "nwot", math.nan, h=H_NWOT)])
     text = db.export(tmp_path / "out.csv").read_text()
     assert "nwot" in text and "nan" in text and len(text.splitlines()) == 3
 
@@ -94,9 +98,9 @@ def test_an_interrupted_export_leaves_the_old_file_and_no_temporary_one(tmp_path
     import zeronas.store as store_mod
 
     db = Store(tmp_path / "s.db")
-    db.put([rec("a", "nwot", 1.0)])
+    db.put([rec("a", "nwot", 1.0, h=H_NWOT)])
     before = db.export(tmp_path / "out.csv").read_bytes()
-    db.put([rec("b", "nwot", 2.0)])
+    db.put([rec("b", "nwot", 2.0, h=H_NWOT)])
 
     class Interrupting:
         def __init__(self, *a, **k):
@@ -110,9 +114,6 @@ def test_an_interrupted_export_leaves_the_old_file_and_no_temporary_one(tmp_path
         db.export(tmp_path / "out.csv")
     assert (tmp_path / "out.csv").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir() if "out" in p.name) == ["out.csv"]
-
-
-H_NWOT, H_SNIP = protocol_hash({"p": "nwot"}), protocol_hash({"p": "snip"})  # real keys: merge checks them
 
 
 def _filled(path):
@@ -256,9 +257,9 @@ def test_summary_counts_by_status_and_report_cli(tmp_path):
     from zeronas.cli import app
 
     db = Store(tmp_path / "s.db")
-    db.put([rec("a", "nwot", 1.0), rec("a", "snip", 2.0)])
-    db.put([rec("b", "nwot", math.nan), rec("b", "snip", 0.0, error="ValueError: boom")])
-    db.put([rec("c", "nwot", -math.inf)])
+    db.put([rec("a", "nwot", 1.0, h=H_NWOT), rec("a", "snip", 2.0, h=H_SNIP)])
+    db.put([rec("b", "nwot", math.nan, h=H_NWOT), rec("b", "snip", 0.0, h=H_SNIP, error="ValueError: boom")])
+    db.put([rec("c", "nwot", -math.inf, h=H_NWOT)])
     by_proxy = {r["proxy"]: r for r in db.summary()}
     assert (by_proxy["nwot"]["rows"], by_proxy["nwot"]["ok"], by_proxy["nwot"]["non_finite"]) == (3, 1, 2)
     assert (by_proxy["snip"]["ok"], by_proxy["snip"]["errors"]) == (1, 1)
@@ -664,6 +665,41 @@ def test_merge_refuses_a_bad_row_of_another_store(tmp_path):
     assert "\n" not in str(err.value) and dst.count() == 0
 
 
+@pytest.mark.parametrize("edit,column,problem", [
+    ("UPDATE scores SET value = 'abc' WHERE canonical = 'a' AND proxy = 'nwot'", "value", "'abc', not a number"),
+    ("UPDATE scores SET value = NULL WHERE canonical = 'a' AND proxy = 'nwot'", "value", "blank, but status 'ok'"),
+    ("UPDATE scores SET seconds = 'x' WHERE canonical = 'a' AND proxy = 'nwot'", "seconds", "'x', not a finite"),
+])
+def test_a_damaged_row_is_named_by_report_and_refused_by_export_and_merge(tmp_path, monkeypatch, capsys, edit,
+                                                                          column, problem):
+    """A newcomer trial: a store whose value was edited to text gave internal errors for report --export
+    (ValueError) and merge (TypeError), and report called it 'integrity ok'; a blank value exported, then
+    the export was refused by merge with advice to export again (the same file). Report now names the row,
+    and an export refuses it in one line (no file) as merge does."""
+    _filled(tmp_path / "src.db").close()
+    with sqlite3.connect(tmp_path / "src.db") as c:
+        c.execute(edit)
+    c.close()
+    res = zeronas.report(str(tmp_path / "src.db"))
+    assert res["integrity"] == "ok" and re.search(rf"the score of 'arch-a' for nwot .*column '{column}': "
+                                                  rf"{re.escape(problem)}", res["row_problem"])
+    from zeronas.cli import main
+
+    monkeypatch.setattr("sys.argv", ["zeronas", "report", "--store", str(tmp_path / "src.db")])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        main()
+    shown = capsys.readouterr().out
+    assert done.value.code == 0 and "integrity NOT ok" in shown and f"column '{column}'" in " ".join(shown.split())
+    out = tmp_path / "x.csv"
+    code, err = _cli(monkeypatch, capsys, "report", "--store", tmp_path / "src.db", "--export", out)
+    assert code == 2 and f"column '{column}'" in err and "nothing was exported" in err and not out.exists()
+    with pytest.raises(UserError, match=rf"column '{column}'") as exc:
+        Store(tmp_path / "dst.db").merge(tmp_path / "src.db")
+    assert "\n" not in str(exc.value) and "merge an export" not in str(exc.value)  # it cannot make one
+    assert zeronas.report(str(tmp_path / "dst.db"))["scores"] == 0
+
+
 def test_the_reason_of_an_undefined_value_is_stored_with_its_status(tmp_path):
     db = Store(tmp_path / "z.db")
     h = protocol_hash({"p": "nwot"})
@@ -766,6 +802,8 @@ def test_merge_and_report_in_python_refuse_missing_sources_and_stores_in_one_lin
         with pytest.raises(UserError, match=r"^merge needs one or more sources: a store \(path or URL\) or an"):
             call()
     for call in (lambda: zn.report(store=None), lambda: zn.merge([tmp_path / "a.csv"], store=None)):
-        with pytest.raises(UserError, match=r"^store= is empty; give an SQLite file path or a database URL"):
+        with pytest.raises(UserError, match=r"^store=None: leave store out for its default \('runs/zeronas.db'\)"):
             call()
+    with pytest.raises(UserError, match=r"^store= is empty; give an SQLite file path or a database URL"):
+        zn.report(store="")
     assert not (tmp_path / "m.db").exists()

@@ -303,7 +303,7 @@ def test_export_formats_reproduce_the_network(space_name, arch, separable, tmp_p
     assert sp.parse(desc["arch"]) == sp.coerce(arch)
     assert (desc["epochs_trained"], desc["epochs_planned"]) == (1, 1) and "note" not in desc
     # the JSON's own two lines rebuild the network and load the checkpoint's weights into it
-    env = {"zeronas": zn, "arch": desc["arch"], "build": desc["build"], "checkpoint": desc["checkpoint"]}
+    env = {"arch": desc["arch"], "build": desc["build"], "checkpoint": desc["checkpoint"]}  # as written: no import
     exec(desc["rebuild"] + "; " + desc["load"], env)
     with torch.no_grad():
         assert torch.equal(env["net"](x), want)
@@ -570,7 +570,7 @@ def test_the_json_rebuild_recipe_runs_as_written_for_built_in_and_plugin_spaces(
         sp = zn.space(space)
         arch = sp.format(sp.sample(0))
         desc = json.loads(zn.export(space, arch, "json", tmp_path / f"{sp.name}.json").read_text())
-        scope = {"zeronas": zn, "arch": desc["arch"], "build": desc["build"]}
+        scope = {"arch": desc["arch"], "build": desc["build"]}
         exec(desc["rebuild"], scope)  # noqa: S102  (the recipe exactly as a user would run it)
         want = sp.build(sp.parse(arch), **desc["build"])
         assert sum(p.numel() for p in scope["net"].parameters()) == sum(p.numel() for p in want.parameters())
@@ -722,6 +722,16 @@ def test_export_takes_the_checkpoints_dataset_and_refuses_another(separable, tmp
     assert torch.load(ckpt, weights_only=True)["epoch"] == 1  # untouched
 
 
+def test_a_torchscript_export_given_as_a_checkpoint_is_named_as_such(tmp_path, recwarn):
+    """A newcomer trial: export --checkpoint model.pt (a TorchScript export) printed torch's UserWarning and
+    an error quoting torch's note on its weights_only default. Now one line saying what the file is."""
+    ts = export("nb201", ARCH, "torchscript", tmp_path / "m.pt")
+    with pytest.raises(UserError, match=r"m\.pt is a TorchScript export \(torch\.jit\.load reads it\), not a "
+                                        r"zeronas checkpoint; give the checkpoint\.pt that 'zeronas train' wrote$"):
+        export("nb201", ARCH, "json", tmp_path / "q.json", checkpoint=ts)
+    assert not (tmp_path / "q.json").exists() and not [w for w in recwarn if "TorchScript" in str(w.message)]
+
+
 def test_untrained_exports_are_seeded_and_the_json_recipe_rebuilds_the_same_weights(tmp_path):
     x = torch.randn(2, 3, 32, 32)
     outs = [torch.jit.load(str(export("nb201", ARCH, "torchscript", tmp_path / f"{name}.pt", seed=seed)))(x)
@@ -729,7 +739,7 @@ def test_untrained_exports_are_seeded_and_the_json_recipe_rebuilds_the_same_weig
     assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
     desc = json.loads(export("nb201", ARCH, "json", tmp_path / "m.json", seed=0).read_text())
     assert desc["seed"] == 0 and not desc["trained"]
-    scope = {"zeronas": zn, "arch": desc["arch"], "build": desc["build"]}
+    scope = {"arch": desc["arch"], "build": desc["build"]}
     exec(desc["rebuild"], scope)  # noqa: S102  (the recipe exactly as a user would run it)
     assert torch.equal(scope["net"].eval()(x), outs[0])
 

@@ -1021,8 +1021,9 @@ def report(
 
     from .report import report as summarise
 
-    res = summarise(store, export=export)
-    table = Table(title=f"{store}: {res['scores']} scores, integrity {res['integrity']}", box=box.SIMPLE_HEAD,
+    res = summarise(store, export=None)
+    integrity = res["integrity"] if not res["row_problem"] else "NOT ok: a damaged row (below)"
+    table = Table(title=f"{store}: {res['scores']} scores, integrity {integrity}", box=box.SIMPLE_HEAD,
                   pad_edge=False)
     for col in ("space", "proxy", "rows", "ok/nan/err", "s/arch", "last (UTC)", "protocol: data"):
         # names and numbers never break mid-word; the free-text ones wrap at spaces (and fold a longer word)
@@ -1043,8 +1044,10 @@ def report(
         table.add_row(r["space"], r["proxy"], str(r["rows"]), f"{r['ok']}/{r['non_finite']}/{r['errors']}",
                       f"{r['mean_seconds']:.2f}", last, f"{r['protocol_hash'][:8]}: {what}")
     console.print(table)
-    if "exported" in res:
-        console.print(f"wrote {res['exported']}")
+    if res["row_problem"]:
+        console.print(f"damaged: {res['row_problem']}", highlight=False, soft_wrap=True)
+    if export is not None:  # after the table: a store with a damaged row is shown, then its export refused
+        console.print(f"wrote {summarise(store, export=export)['exported']}")
 
 
 @app.command("merge")

@@ -18,6 +18,7 @@ import torch
 
 from .errors import UserError, shown
 from .paths import atomic_path
+from .safe_io import is_torchscript
 from .validation import api, callable_module
 
 FORMATS = ("json", "torchscript", "onnx")
@@ -143,24 +144,11 @@ def _check_replaceable(out: Path, fmt: str) -> None:
             head = f.read(4096)
     except OSError as exc:
         raise UserError(f"--out {str(out)!r} cannot be read ({exc.strerror}); give another path") from None
-    ours = (b'"rebuild"' in head if fmt == "json" else _is_torchscript(out) if fmt == "torchscript"
+    ours = (b'"rebuild"' in head if fmt == "json" else is_torchscript(out) if fmt == "torchscript"
             else head[:1] == b"\x08")  # ONNX's ModelProto opens with its ir_version field
     if not ours:
         raise UserError(f"--out {str(out)!r} exists and is not a {fmt} export (it would be lost); give another path "
                         f"or remove it")
-
-
-def _is_torchscript(path: Path) -> bool:
-    """A TorchScript archive: a zip holding code/ and constants.pkl (a torch.save checkpoint, also a zip, has
-    neither)."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
-    return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
 
 
 def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed, progress) -> Path:
@@ -168,8 +156,8 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed, 
         key = space.source if plugin else space.name
         seeded = "" if state is not None else f"torch.manual_seed({seed}); "  # untrained: the same weights
         desc = {"space": space.name, "arch": space.format(arch), "canonical": space.canonical(arch), "build": build,
-                "rebuild": f"import torch; {seeded}sp = zeronas.space({key!r}); net = sp.build(sp.parse(arch), "
-                           "**build)",
+                "rebuild": f"import torch, zeronas; {seeded}sp = zeronas.space({key!r}); "
+                           "net = sp.build(sp.parse(arch), **build)",
                 "trained": state is not None}
         if state is None:
             desc["seed"] = seed

@@ -10,12 +10,13 @@ from .validation import api, callable_module
 @api("report")
 def report(store="runs/zeronas.db", export: str | Path | None = None) -> dict:
     """Summarise a results store (an SQLite path or a database URL): ``{"store", "scores" (rows in all),
-    "integrity" (SQLite's check: 'ok' when sound), "rows"}``, one row per space x proxy x protocol with ``rows``,
+    "integrity" (SQLite's check: 'ok' when sound), "row_problem" (None, or the first score row that a merge or
+    an export would refuse, in one line), "rows"}``, one row per space x proxy x protocol with ``rows``,
     ``ok`` / ``non_finite`` / ``errors`` counts, ``mean_seconds`` per arch, ``last`` (Unix time of the newest),
     ``protocol_hash`` and ``protocol``. ``export``: also write every score with its protocol to this ``.csv``,
     ``.csv.gz`` or ``.parquet`` file (Parquet needs pandas and pyarrow; ``exported``: its path), which
     ``zeronas.merge`` loads into any store. Errors: UserError (one line) for a missing store, a file that is no
-    store, or an export that cannot be written."""
+    store, an export that cannot be written, or an export of a store with a ``row_problem``."""
     from .store import Store
     from .validation import _store
 
@@ -23,6 +24,8 @@ def report(store="runs/zeronas.db", export: str | Path | None = None) -> dict:
     db = Store(store, create=False)
     try:
         out = {"store": str(store), "scores": db.count(), "integrity": db.integrity(), "rows": db.summary()}
+        out["row_problem"] = db.row_problem() if out["integrity"] in ("ok", "not checked (server database)") \
+            else None
         if export is not None:
             out["exported"] = str(db.export(export))
         return out

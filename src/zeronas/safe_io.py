@@ -23,6 +23,7 @@ import os
 import pickle
 import re
 import warnings
+import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -157,6 +158,17 @@ def _torch_detail(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
 
 
+def is_torchscript(path: Path) -> bool:
+    """A TorchScript archive: a zip holding code/ and constants.pkl (a torch.save checkpoint, also a zip, has
+    neither)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
+
+
 def safe_torch_load(path: str | os.PathLike, *, what: str, fix: str, extra_globals: list | tuple = (),
                     map_location="cpu") -> Any:
     """``torch.load(path, weights_only=True)``: tensors, dicts/lists/tuples, numbers, strings, plus the
@@ -174,9 +186,11 @@ def safe_torch_load(path: str | os.PathLike, *, what: str, fix: str, extra_globa
             scope = safe_globals(list(extra_globals))
     else:
         scope = contextlib.nullcontext()
+    if is_torchscript(path):  # torch.load would warn, then refuse it with a note on its own defaults
+        raise UserError(f"{path} is a TorchScript export (torch.jit.load reads it), not {what}; {fix}")
     try:
-        with scope, warnings.catch_warnings():  # (a TorchScript archive warns before it is refused: said below)
-            warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+        with scope, warnings.catch_warnings():  # (a TorchScript archive warns before it is refused)
+            warnings.filterwarnings("ignore", category=UserWarning, message=".*TorchScript archive")
             return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{path} does not exist; {fix}") from None

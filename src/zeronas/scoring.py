@@ -515,7 +515,16 @@ def is_user_data(data) -> bool:
     return True
 
 
-@api(extra=_scorer_keywords)
+def _scorer_defaults() -> dict:
+    import inspect
+
+    from .models import score_model
+
+    found = {n: p.default for n, p in inspect.signature(score_model).parameters.items()}
+    return {**found, **{n: p.default for n, p in inspect.signature(Scorer.__init__).parameters.items()}}
+
+
+@api(extra=_scorer_keywords, defaults=_scorer_defaults)
 def score(archs, proxies="all", *, space=None, executor: str = "local", ray_address: str | None = None,
           threads: int | None = None, **kwargs) -> list[ScoreRecord]:
     """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy.

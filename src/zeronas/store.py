@@ -506,6 +506,16 @@ class Store:
             return "not checked (server database)"
         return self._rows(sa.text("PRAGMA integrity_check"))[0][0]
 
+    def row_problem(self) -> str | None:
+        """The first score row that a merge or an export would refuse (a value that is no number or is blank
+        under status 'ok', a protocol edited away from its hash, ...), said in one line; None when every row
+        is sound. SQLite's ``integrity`` cannot see these: the file is sound, a row's contents are not."""
+        try:
+            _check_rows(self.where, self.export_rows(), STORE_ROW_FIX)
+        except UserError as exc:
+            return str(exc)
+        return None
+
     def export_rows(self, protocol_hashes=None) -> list[dict]:
         """Every score (or those of ``protocol_hashes``) as export rows, sorted by key: values decoded (NaN,
         inf), the protocol's JSON included."""
@@ -524,7 +534,9 @@ class Store:
         path = Path(path)
         suffix = _export_suffix(path)
         _check_replaceable(path, suffix)
-        rows = [{**r, ROW_DIGEST: row_digest(r)} for r in self.export_rows(protocol_hashes)]
+        rows = self.export_rows(protocol_hashes)
+        _check_rows(self.where, rows, f"{STORE_ROW_FIX}; nothing was exported")  # never an export merge refuses
+        rows = [{**r, ROW_DIGEST: row_digest(r)} for r in rows]
         columns = [*EXPORT_COLUMNS, ROW_DIGEST]
         if suffix == ".parquet":
             _parquet_module("pyarrow", "Parquet export")  # (pandas writes through it)
@@ -593,8 +605,11 @@ def read_merge_source(source: str | Path) -> tuple[list[dict], dict]:
             rows = other.export_rows()
         finally:
             other.close()
-        fix = "repair or delete that row in the source store, or merge an export instead"
+        fix = f"{STORE_ROW_FIX} (an export of it is refused too)"
     return rows, _check_rows(source, rows, fix)
+
+
+STORE_ROW_FIX = "repair or delete that row in the store (sqlite3: UPDATE or DELETE FROM scores WHERE ...)"
 
 
 def row_digest(r: dict) -> str:
@@ -643,6 +658,8 @@ def _check_rows(source, rows: list[dict], fix: str) -> dict[str, str]:
                 refuse(r, column, f"{r[column]!r}, not a name")
         if r["status"] not in ("ok", "error", *NON_FINITE):
             refuse(r, "status", f"{r['status']!r} is none of ok, error, nan, inf, -inf")
+        if r["value"] is not None and (isinstance(r["value"], bool) or not isinstance(r["value"], (int, float))):
+            refuse(r, "value", f"{r['value']!r}, not a number")
         problem = _value_problem(r["status"], r["value"])
         if problem:
             refuse(r, "value", problem)

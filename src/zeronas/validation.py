@@ -706,13 +706,15 @@ def torch_threads(threads: int | None):
 
 
 def api(command: str | None = None, extra: tuple | Callable = (), threads: bool = False, public: str | None = None,
-        nested: bool = True):
+        nested: bool = True, defaults: Callable | None = None):
     """Decorator for a public Python function: an unknown keyword is an error naming the valid ones, and every
     keyword with a declared domain is checked (named as ``keyword=``). ``extra``: the keywords a ``**kwargs``
     function forwards (a tuple, or a callable giving them). ``threads``: the function also takes ``threads=``
     (torch CPU threads during the call, as the CLI's ``--threads``). ``public``: the name users call it by, as
     the errors say it (default ``zeronas.<function name>``). ``nested=False``: checked only where the user
-    calls it, not when zeronas's own verbs do (``Scorer``: they hand it values of their own, data='given')."""
+    calls it, not when zeronas's own verbs do (``Scorer``: they hand it values of their own, data='given').
+    ``defaults``: a callable giving the defaults of the ``extra`` keywords, so that None given for one whose
+    default is a value is refused as the function's own are (``refuse_none``)."""
 
     def deco(fn):
         sig = inspect.signature(fn)
@@ -735,6 +737,8 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
                 _check_outermost(sig, sig.bind_partial(
                     *args, **{k: v for k, v in kwargs.items() if k in sig.parameters}).arguments,
                     public or f"zeronas.{fn.__name__}", command)
+                if defaults is not None:
+                    refuse_none({k: v for k, v in kwargs.items() if k not in sig.parameters}, defaults())
             bound = sig.bind_partial(*args, **{k: v for k, v in kwargs.items() if k in named})
             if _has_function({**bound.arguments, **kwargs}):  # your own proxy given as the function itself
                 bound.arguments.update(with_proxy_names(bound.arguments))
@@ -754,9 +758,9 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
 def _check_outermost(sig: inspect.Signature, given: dict, public: str, command: str | None):
     """What a user's call must get right beyond the domains: every required argument, and a path or a choice
     not None (``out=None``, ``format=None`` failed deep inside; others, such as ``archs=None``, have messages of
-    their own); ``proxies=None`` where the default is ``"all"``
-    (elsewhere None has meanings of its own: ``train_subset=None`` is every image, ``data=None`` auto); a
-    True/False option given True or False (``resume="no"`` was taken as True)."""
+    their own); a True/False option given True or False (``resume="no"`` was taken as True); None for an
+    argument whose default is a value (``refuse_none``: ``seed=None`` gave NaN records, ``batch_size=None`` a
+    TypeError; where None has a meaning, such as ``train_subset=None`` for every image, it is the default)."""
     kinds = inspect.Parameter
     for name, param in sig.parameters.items():
         if name == "self" or param.kind in (kinds.VAR_KEYWORD, kinds.VAR_POSITIONAL):
@@ -765,11 +769,19 @@ def _check_outermost(sig: inspect.Signature, given: dict, public: str, command: 
         if param.default is kinds.empty and (name not in given or (
                 value is None and isinstance(domain(name, command), (PathKind, Choice)))):
             raise UserError(f"{public}() needs {name}= (it has no default)")
-        if value is None and name in PROXY_KEYWORDS and param.default is not None:
-            raise UserError(f"{name}=None: leave {name} out for its default ({param.default!r}), or give a value")
         numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_")
         if isinstance(param.default, bool) and name in given and not (isinstance(value, bool) or numpy_bool):
             raise UserError(f"{name}= takes True or False, not {type(value).__name__} {shown(value)}")
+    refuse_none(given, {n: p.default for n, p in sig.parameters.items()})
+
+
+def refuse_none(given: dict, defaults: dict) -> None:
+    """A one-line UserError for a keyword given None whose default (``defaults``: name -> default) is a value:
+    None means nothing there (it reached arithmetic deep inside, or silently meant unseeded)."""
+    for name, value in given.items():
+        default = defaults.get(name, None)
+        if value is None and default is not None and default is not inspect.Parameter.empty:
+            raise UserError(f"{name}=None: leave {name} out for its default ({default!r}), or give a value")
 
 
 PROXY_KEYWORDS = ("proxies", "proxy")

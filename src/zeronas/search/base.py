@@ -379,14 +379,17 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
 
 
 def _checked_search(space, method: str, kwargs: dict) -> SearchResult:
+    import inspect
+
     from ..spaces.base import resolve as resolve_space
 
     sp = resolve_space(space)
     check_method_on_space(sp, method)  # also loads the strategies and refuses an unknown method
-    from ..validation import _is_object, check_all, check_keywords, torch_threads, with_proxy_names
+    from ..validation import _is_object, check_all, check_keywords, refuse_none, torch_threads, with_proxy_names
 
     kwargs = with_proxy_names(kwargs)
     check_keywords(kwargs, [*strategy_keywords(method), "threads"], f"zeronas.search(method={shown(method)})")
+    refuse_none(kwargs, {n: p.default for n, p in inspect.signature(_STRATEGIES[method]).parameters.items()})
     # max_latency={"edgegpu": 5} is a value, not an object: checked here, named as the API's keyword
     check_all({k: v for k, v in kwargs.items() if not _is_object(v) or k == "max_latency"}, "search", cli=False)
     with torch_threads(kwargs.pop("threads", None)):  # as the CLI's --threads, for this call only
