@@ -700,6 +700,49 @@ def test_a_damaged_row_is_named_by_report_and_refused_by_export_and_merge(tmp_pa
     assert zeronas.report(str(tmp_path / "dst.db"))["scores"] == 0
 
 
+@pytest.mark.parametrize("argv", [["merge", "SRC"], ["correlate", "--sample", "5", "-p", "params"],
+                                  ["search", "--method", "sample", "--proxy", "params", "--n", "2", "--data", "none"],
+                                  ["report"]])
+@pytest.mark.parametrize("name", ["new.csv", "new.csv.gz", "new.PARQUET"])
+def test_a_store_named_like_an_export_is_refused(tmp_path, monkeypatch, capsys, argv, name):
+    """A newcomer trial: 'merge b.db --store newstore.csv' wrote an SQLite database named .csv, which a later
+    merge of that name then read as a damaged CSV. Every verb's --store refuses an export's name, and names
+    the command that writes one."""
+    _filled(tmp_path / "src.db").close()
+    argv = [str(tmp_path / "src.db") if a == "SRC" else a for a in argv]
+    code, err = _cli(monkeypatch, capsys, *argv, "--store", tmp_path / name)
+    assert code == 2 and "names an export file, but a store is an SQLite file or a database URL" in err, err
+    assert f"zeronas report --export {tmp_path / name}" in err and not (tmp_path / name).exists()
+    with pytest.raises(UserError, match="names an export file"):
+        zeronas.merge([str(tmp_path / "src.db")], store=str(tmp_path / name))
+
+
+def test_merge_counts_conflicting_keys_and_rows_read_without_their_digest(tmp_path):
+    """A newcomer trial: a source whose values differ from the target's for the same keys was dropped silently
+    ('rows read 40, new 0'), and an export with its row_sha256 column removed merged edited values with no word.
+    Both are now counted in the merge's result (and said by the CLI)."""
+    import csv
+
+    _filled(tmp_path / "src.db").close()
+    zeronas.report(str(tmp_path / "src.db"), export=str(tmp_path / "a.csv"))
+    rows = list(csv.DictReader((tmp_path / "a.csv").open()))
+    with (tmp_path / "edited.csv").open("w", newline="") as f:  # the digest column removed, ok values changed
+        w = csv.DictWriter(f, fieldnames=[c for c in rows[0] if c != "row_sha256"])
+        w.writeheader()
+        for r in rows:
+            r.pop("row_sha256")
+            r["value"] = str(float(r["value"]) + 1) if r["status"] == "ok" else r["value"]
+            w.writerow(r)
+    ok = sum(r["status"] == "ok" for r in rows)
+    assert ok == 1  # _filled: one finite score (the others nan, inf, -inf or an error)
+    same, edited = (zeronas.merge([str(tmp_path / n)], store=str(tmp_path / "dst.db"))[0]
+                    for n in ("src.db", "edited.csv"))
+    assert (same["new"], same["conflicts"], same["unchecked"]) == (5, 0, 0)
+    assert (edited["read"], edited["new"], edited["conflicts"], edited["unchecked"]) == (5, 0, ok, 5)
+    again = zeronas.merge([str(tmp_path / "a.csv")], store=str(tmp_path / "dst.db"))[0]
+    assert (again["new"], again["conflicts"], again["unchecked"]) == (0, 0, 0)  # its own export: nothing differs
+
+
 def test_the_reason_of_an_undefined_value_is_stored_with_its_status(tmp_path):
     db = Store(tmp_path / "z.db")
     h = protocol_hash({"p": "nwot"})

@@ -1072,6 +1072,15 @@ def merge(
     for m in merged:
         table.add_row(m["source"], str(m["read"]), str(m["new"]))
     console.print(table)
+    for m in merged:
+        if m["conflicts"]:
+            console.print(f"note: {m['source']}: {m['conflicts']} row(s) have keys {store} already held with another "
+                          "value; the store's were kept (a store never overwrites a score: delete those rows "
+                          "there first to take the source's)", highlight=False, soft_wrap=True)
+        if m["unchecked"]:
+            console.print(f"note: {m['source']}: {m['unchecked']} row(s) carry no row_sha256 digest (an export "
+                          "written before that column existed, or with it removed), so they were merged without "
+                          "the check for edits", highlight=False, soft_wrap=True)
     db = Store(store, create=False)
     try:
         console.print(f"{store}: {db.count()} scores")

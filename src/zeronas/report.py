@@ -39,7 +39,10 @@ def merge(sources, store="runs/zeronas.db") -> list[dict]:
     ``.parquet`` from ``report(export=...)``) into ``store`` (created if absent). Keys already in the store are
     kept (writers never overwrite), so a rerun adds nothing twice and a killed merge resumes. ``sources``: one
     path or a list. Every source is read and checked before the store is touched. Returns one
-    ``{"source", "read", "new"}`` per source. Errors: UserError (one line) for a missing or malformed source."""
+    ``{"source", "read", "new", "conflicts", "unchecked"}`` per source: ``conflicts``, rows whose key the store
+    already held with another outcome (the store's kept); ``unchecked``, export rows without a ``row_sha256``
+    digest (an export older than that column, or with it removed), merged without the edit check.
+    Errors: UserError (one line) for a missing or malformed source."""
     from .errors import UserError
     from .store import Store, read_merge_source
     from .validation import _store
@@ -54,8 +57,10 @@ def merge(sources, store="runs/zeronas.db") -> list[dict]:
     try:
         out = []
         for src, (rows, protocols) in checked:
+            conflicts = db.conflicts(rows)
             read, new = db.merge_rows(rows, protocols)
-            out.append({"source": src, "read": read, "new": new})
+            unchecked = sum(1 for r in rows if "_row" in r and not r.get("_digest"))
+            out.append({"source": src, "read": read, "new": new, "conflicts": conflicts, "unchecked": unchecked})
         return out
     finally:
         db.close()

@@ -566,6 +566,18 @@ class Store:
         nothing. Returns (rows read, rows new)."""
         return self.merge_rows(*read_merge_source(source))
 
+    def conflicts(self, rows: list[dict]) -> int:
+        """How many of ``rows`` (export rows) have a key this store holds with another outcome (status, value or
+        error): a merge keeps the store's, so these are said, not dropped silently."""
+        mine = {tuple(r[k] for k in KEY): r for r in self.export_rows({r["protocol_hash"] for r in rows})}
+
+        def same(a, b):
+            if a["status"] != b["status"] or (a["error"] or None) != (b["error"] or None):
+                return False
+            return a["status"] != "ok" or a["value"] == b["value"]
+
+        return sum(1 for r in rows if (m := mine.get(tuple(r[k] for k in KEY))) is not None and not same(m, r))
+
     def merge_rows(self, rows: list[dict], protocols: dict) -> tuple[int, int]:
         """Write rows checked by ``read_merge_source`` (in chunks, keys already here kept)."""
         chunk = 2000

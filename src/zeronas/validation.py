@@ -247,6 +247,9 @@ def _store(label, value):
     if "://" not in text and Path(text).expanduser().is_dir():
         raise UserError(f"{label} {shown(text)} is a folder; give an SQLite file path inside it, e.g. "
                         f"{text}/zeronas.db")
+    if "://" not in text and text.lower().endswith((".csv", ".csv.gz", ".parquet")):  # an SQLite file by that name
+        raise UserError(f"{label} {shown(text)} names an export file, but a store is an SQLite file or a database "
+                        f"URL (e.g. runs/zeronas.db); write an export with 'zeronas report --export {text}'")
 
 
 def _sample(label, value, least: int = 1):
