@@ -145,6 +145,22 @@ def test_correlate_on_the_darts_space_points_to_nb301(capsys):
     assert exc.value.code == 2 and len(err.splitlines()) == 1 and "use --space nb301" in err, err
 
 
+@pytest.mark.parametrize("argv,said", [
+    (["train", "--space", "nb301", "--index", "3", "--epochs", "1"],
+     "no training recipe for the nb301 space (NB301 is a benchmark of the darts space: --space darts)"),
+    (["bench", "build", "--space", "darts", "--N", "2", "--sample", "3", "--epochs", "1"],
+     "a DARTS network of N=2 cells has reduction cells at N//3 and 2N//3 only, so no normal cell: use --N 3 or more"),
+])
+def test_train_and_bench_point_to_the_option_to_change(tmp_path, capsys, argv, said):
+    """A newcomer trial: train --space nb301 listed the recipes without saying that NB301's genotypes train
+    under --space darts; bench build --N 2 named the API's build_options={'C': 8, 'N': 2}."""
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, *(["--out", str(tmp_path / "t")] if argv[0] == "train" else ["--store", str(tmp_path / "b.db")])])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1 and said in err and "build_options" not in err, err
+    assert not list(tmp_path.iterdir())
+
+
 @needs_nb301
 def test_index_on_the_darts_space_reads_the_nb301_genotypes(tmp_path):
     """--index N on the DARTS space is row N of NAS-Bench-301's table (its genotypes are DARTS genotypes): train

@@ -192,7 +192,7 @@ def test_scorer_checks_its_arguments_as_score_does():
     for bad, said in ((dict(seed=-1), r"^seed= must be an integer in \[0, 4294967295\], not -1$"),
                       (dict(seed="x"), r"^seed= must be an integer, not str 'x'$"),
                       (dict(batch_size="16"), r"^batch_size= must be an integer, not str '16'$"),
-                      (dict(device=None), r"^device= None is not a torch device; use cpu, cuda or cuda:N$"),
+                      (dict(device=None), r"^device=None: leave device out for its default \('cpu'\)"),
                       (dict(num_classes=0), r"^num_classes= must be an integer in \[2, 100000\], not 0$"),
                       (dict(train_steps=1.5), r"^train_steps= must be an integer, not float 1.5$"),
                       (dict(train_lr=float("nan")), r"^train_lr= must be a finite number in \(0, 10\], not nan$"),

@@ -624,12 +624,22 @@ def test_every_cli_verb_is_a_python_call_with_the_clis_keywords(separable, tmp_p
     rho = zn.bench.correlate(store, out=tmp_path / "o")
     assert rho["archs"] == 3 and {r["metric"] for r in rho["rows"]} >= {"params", "test_acc"}
     assert all((tmp_path / "o" / f).exists() for f in ("bench_correlation.json", "rho_by_epoch.png"))
+    assert not any("benches" in n for n in rho["notes"])
+    # a second bench in the same store: correlate says which one it read (a trial found it silent)
+    other = zn.bench.build(sample=3, epochs=1, proxies="params", store=store, train_subset=None, test_subset=None,
+                           batch_size=64, C=4, N=1, seed=1)
+    newest = zn.bench.correlate(store)
+    assert newest["protocol"] == zn.bench.correlate(store, protocol=other["protocol_hash"])["protocol"]
+    said = (f"{store} holds 2 training-states benches; this is the newest ({other['protocol_hash']}: nb201, 3 "
+            f"archs); pick another with --protocol {info['protocol_hash']}")
+    assert said in newest["notes"], newest["notes"]
     with pytest.raises(UserError, match=r"^sample= must be an integer in \[3, "):
         zn.bench.build(sample=2, store=tmp_path / "x.db")
     rep = zn.report(store, export=tmp_path / "all.csv")
     assert rep["scores"] == sum(r["rows"] for r in rep["rows"]) > 0 and rep["integrity"] == "ok"
     merged = zn.merge(tmp_path / "all.csv", store=tmp_path / "copy.db")
-    assert merged == [{"source": str(tmp_path / "all.csv"), "read": rep["scores"], "new": rep["scores"]}]
+    assert merged == [{"source": str(tmp_path / "all.csv"), "read": rep["scores"], "new": rep["scores"],
+                       "conflicts": 0, "unchecked": 0}]
     assert zn.merge([tmp_path / "all.csv"], store=tmp_path / "copy.db")[0]["new"] == 0  # nothing twice
     with pytest.raises(UserError, match=r"unknown keyword 'exprot'; valid keywords: export, store"):
         zn.report(store, exprot="x.csv")

@@ -68,9 +68,14 @@ def correlate(store="runs/bench.db", protocol: str | None = None, out: str | Pat
     db = Store(store, create=False)
     try:
         proto, metrics = ts.load(db, protocol)
+        benches = db.protocol_hashes(ts.PREFIX)
     finally:
         db.close()
     notes = []
+    if protocol is None and len(benches) > 1:  # which one was read, when the store holds several
+        trained = len(metrics.get(f"test_acc@{proto['recipe']['epochs']}", {}))
+        notes.append(f"{store} holds {len(benches)} training-states benches; this is the newest ({benches[0]}: "
+                     f"{proto['space']}, {trained} archs); pick another with --protocol {' or '.join(benches[1:])}")
     try:
         targets = ts.targets(proto, metrics, data_dir)
     except DataNotFound:

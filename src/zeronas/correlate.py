@@ -465,7 +465,7 @@ def _progress(total: int, enabled: bool, every: float = 60.0, stream=None):
         )
 
         columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn()]
+                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
         with Progress(*columns) as bar:
             task = bar.add_task("scoring", total=total, rate="")
 

@@ -778,11 +778,16 @@ def _check_outermost(sig: inspect.Signature, given: dict, public: str, command: 
     refuse_none(given, {n: p.default for n, p in sig.parameters.items()})
 
 
+NONE_MEANS_ALL = ("train_subset", "test_subset")  # None: every image, wherever the default is a number
+
+
 def refuse_none(given: dict, defaults: dict) -> None:
     """A one-line UserError for a keyword given None whose default (``defaults``: name -> default) is a value:
     None means nothing there (it reached arithmetic deep inside, or silently meant unseeded)."""
     for name, value in given.items():
         default = defaults.get(name, None)
+        if name in NONE_MEANS_ALL:  # bench.build(train_subset=None): every image, as train()'s default says
+            continue
         if value is None and default is not None and default is not inspect.Parameter.empty:
             raise UserError(f"{name}=None: leave {name} out for its default ({default!r}), or give a value")
 

@@ -74,12 +74,12 @@ def build(space, archs, store, *, proxies=DEFAULT_PROXIES, epochs=3, data="cifar
                            proxy_batch=proxy_batch, fidelity=train_set.fidelity)
     recipe = recipe_for(space.name).replace(**proto["recipe"])
     phash = protocol_hash(proto)
+    if archs:  # a width or depth the space refuses (DARTS N < 3): its own words (--N), before the store exists
+        space.build(space.coerce(archs[0]), C=C, N=N)
     # proxies score batches of the same training images the networks learn from
     scorer = Scorer(space, proto["proxies"], images=train_set, batch_size=proxy_batch, batch_flag="--proxy-batch",
                     seed=seed, device=device,
                     build_options={"C": C, "N": N})
-    if archs:  # a width or depth the space refuses (DARTS N < 3) is refused before the store exists
-        space.build(space.coerce(archs[0]), C=C, N=N)
     db = store if isinstance(store, Store) else Store(store)  # only now: a refused build leaves no store behind
     final_key = f"{PREFIX}test_acc@{epochs}"
     done = db.done(space.name, final_key, phash)
@@ -89,7 +89,8 @@ def build(space, archs, store, *, proxies=DEFAULT_PROXIES, epochs=3, data="cifar
     if progress and todo:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        bar = Progress(TextColumn("[bold]bench build[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        bar = Progress(TextColumn("[bold]bench build[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("ETA"),
+                       TimeRemainingColumn())
         bar.start()
         task = bar.add_task("", total=len(todo))
     try:

@@ -155,7 +155,8 @@ def read_checkpoint(path: str | Path, fix: str, map_location="cpu") -> dict:
 
 def recipe_for(space_name: str) -> Recipe:
     if space_name not in RECIPES:
-        raise UserError(f"no training recipe for the {space_name} space; known: {', '.join(RECIPES)}")
+        hint = " (NB301 is a benchmark of the darts space: --space darts)" if space_name == "nb301" else ""
+        raise UserError(f"no training recipe for the {space_name} space{hint}; known: {', '.join(RECIPES)}")
     return RECIPES[space_name]
 
 
@@ -472,7 +473,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         bar = Progress(TextColumn("[bold]train[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TextColumn("{task.fields[status]}"), TimeRemainingColumn())
+                       TextColumn("{task.fields[status]}"), TextColumn("ETA"), TimeRemainingColumn())
         bar.start()
         task = bar.add_task(f"epoch {start + 1}/{recipe.epochs}", total=(end - start) * steps_per_epoch,
                             status="")
