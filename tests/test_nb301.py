@@ -20,6 +20,8 @@ from zeronas.errors import UserError
 from zeronas.spaces import list_spaces, space
 from zeronas.spaces.darts import format_genotype, parse_genotype
 
+from .conftest import needs_cifar
+
 ZC = paths.find([ZC_TABLE])
 needs_nb301 = pytest.mark.skipif(ZC is None, reason="NB301 725-genotype table not found: set ZERONAS_DATA to the "
                                                     "data folder")
@@ -146,10 +148,12 @@ def test_correlate_on_the_darts_space_points_to_nb301(capsys):
 
 
 @pytest.mark.parametrize("argv,said", [
-    (["train", "--space", "nb301", "--index", "3", "--epochs", "1"],
-     "no training recipe for the nb301 space (NB301 is a benchmark of the darts space: --space darts)"),
-    (["bench", "build", "--space", "darts", "--N", "2", "--sample", "3", "--epochs", "1"],
-     "a DARTS network of N=2 cells has reduction cells at N//3 and 2N//3 only, so no normal cell: use --N 3 or more"),
+    pytest.param(["train", "--space", "nb301", "--index", "3", "--epochs", "1"],
+                 "no training recipe for the nb301 space (NB301 is a benchmark of the darts space: --space darts)",
+                 marks=needs_nb301),
+    pytest.param(["bench", "build", "--space", "darts", "--N", "2", "--sample", "3", "--epochs", "1"],
+                 "a DARTS network of N=2 cells has reduction cells at N//3 and 2N//3 only, so no normal cell: use "
+                 "--N 3 or more", marks=needs_cifar),
 ])
 def test_train_and_bench_point_to_the_option_to_change(tmp_path, capsys, argv, said):
     """A newcomer trial: train --space nb301 listed the recipes without saying that NB301's genotypes train
