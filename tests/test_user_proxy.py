@@ -208,34 +208,22 @@ def test_a_function_imported_before_its_file_was_edited_is_keyed_by_the_code_tha
     assert stale.protocol_hash != fresh.protocol_hash and before.protocol_hash != fresh.protocol_hash
 
 
-def test_an_edited_helper_module_gets_new_store_keys(tmp_path):
+@pytest.mark.parametrize("how", ["from {helper} import SCALE",
+                                 "import importlib\n\nSCALE = importlib.import_module({helper!r}).SCALE"])
+def test_an_edited_helper_module_gets_new_store_keys(tmp_path, how):
     """The digest follows the user's imports: editing a helper beside the proxy file changes the key, and the
-    helper is imported anew (its new value is what the proxy returns)."""
+    helper is imported anew (its new value is what the proxy returns); also for a helper imported with
+    ``importlib.import_module``, which no import statement names."""
     helper = f"zn_helper_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{helper}.py").write_text("SCALE = 1\n")
-    (tmp_path / "uses_helper.py").write_text(f"from {helper} import SCALE\n\n\ndef scaled(model, x, y):\n"
-                                              f"    return SCALE\n\n\nscaled.data = 'noise'\n")
+    (tmp_path / "uses_helper.py").write_text(how.format(helper=helper) + "\n\n\ndef scaled(model, x, y):\n"
+                                              "    return SCALE\n\n\nscaled.data = 'noise'\n")
     spec = f"{tmp_path}/uses_helper.py:scaled"
     before = _key(spec)
     assert zn.score([BEST], [spec], data="none")[0].value == 1
     (tmp_path / f"{helper}.py").write_text("SCALE = 22\n")
     assert _key(spec) != before
     assert zn.score([BEST], [spec], data="none")[0].value == 22
-
-
-def test_a_helper_imported_by_importlib_gets_new_store_keys(tmp_path):
-    """A helper the proxy file imports with ``importlib.import_module`` (no import statement names it) is
-    followed too: editing it changes the key, and its new value is what the proxy returns."""
-    helper = f"zn_dyn_{tmp_path.name.replace('-', '_')}"
-    (tmp_path / f"{helper}.py").write_text("SCALE = 2\n")
-    (tmp_path / "dyn.py").write_text(f"import importlib\n\nSCALE = importlib.import_module({helper!r}).SCALE\n\n\n"
-                                     f"def scaled(model, x, y):\n    return SCALE\n\n\nscaled.data = 'noise'\n")
-    spec = f"{tmp_path}/dyn.py:scaled"
-    before = _key(spec)
-    assert zn.score([BEST], [spec], data="none")[0].value == 2
-    (tmp_path / f"{helper}.py").write_text("SCALE = 44\n")
-    assert _key(spec) != before
-    assert zn.score([BEST], [spec], data="none")[0].value == 44
 
 
 def test_a_helper_package_s_relative_imports_are_followed(tmp_path):
