@@ -476,6 +476,29 @@ def test_a_time_budget_that_allows_no_evaluation_says_what_would():
     assert "raise --budget" in str(Budget(5, None).nothing_evaluated())
 
 
+def test_the_first_evaluation_s_cost_stops_a_second_that_would_overrun(monkeypatch):
+    """A newcomer trial: funnel on NB101 (about 5 s per evaluation) took 14 s of a 10 s budget: the going cost
+    of an evaluation was known only after the second one, so a second started at 6 s as if it cost nothing.
+    The first is now timed from the check that let it start. (A clock of our own: no timing in the test.)"""
+    import zeronas.search.base as base
+
+    clock = [100.0]
+    monkeypatch.setattr(base.time, "perf_counter", lambda: clock[0])
+    limit = base.Budget(None, 10.0)
+    clock[0] += 1.0  # set-up
+    assert not limit.exhausted  # the first evaluation starts at 1 s
+    clock[0] += 5.0
+    limit.spend()  # ... and ends at 6 s: a second, at its cost, would end at 11 s
+    assert limit.exhausted
+    relaxed = base.Budget(None, 12.0)
+    clock[0] += 1.0
+    assert not relaxed.exhausted
+    clock[0] += 5.0
+    relaxed.spend()
+    assert not relaxed.exhausted  # 6 + 5 <= 12: the second fits
+    assert not base.Budget(3, None).exhausted  # an evaluation budget alone is untouched
+
+
 @pytest.mark.parametrize("method", ["sample", "rea", "funnel"])
 def test_searches_that_evaluate_nothing_say_why(method):
     from zeronas.search import search

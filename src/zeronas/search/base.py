@@ -261,6 +261,7 @@ class Budget:
         self._bar = None
         self._last = self.t0
         self._prev = self._cost = None
+        self._mark = None  # when ``exhausted`` last let the search go on: the first evaluation began there
 
     def nothing_evaluated(self, share: float | None = None, given: float | None = None) -> UserError:
         """The error of a search that made no evaluation, saying why: with a time budget, how long the set-up
@@ -291,6 +292,8 @@ class Budget:
         if self._prev is not None:  # the going cost of one evaluation (with the work between evaluations)
             dt = (now - self._prev) / n
             self._cost = dt if self._cost is None else 0.7 * self._cost + 0.3 * dt
+        elif self._mark is not None:  # the first: timed from the check that let it start (a 5 s NB101
+            self._cost = (now - self._mark) / n  # evaluation no longer lets a second one start at 0 s cost)
         self._prev = now
         self.used += n
         self.tick()
@@ -335,9 +338,11 @@ class Budget:
         after the deadline (so the budget is honoured, not overrun by the last one)."""
         if self.evaluations is not None and self.used >= self.evaluations:
             return True
+        now = time.perf_counter()
+        self._mark = now
         if self.seconds is None:
             return False
-        return time.perf_counter() - self.t0 + (self._cost or 0.0) >= self.seconds
+        return now - self.t0 + (self._cost or 0.0) >= self.seconds
 
 
 def check_method_on_space(sp, method: str) -> None:
