@@ -252,8 +252,10 @@ def test_none_where_the_default_is_a_value_is_one_line_for_every_verb(tmp_path):
         assert sorted(p.name for p in tmp_path.iterdir()) == []  # no store named None, no output
     finally:
         os.chdir(here)
-    # where None has a meaning it is the default, and stays accepted
+    # where None has a meaning it stays accepted: no options, no time cap (a review: random's default is 60 s)
     assert zn.score(arch, proxies="params", data="none", options=None)[0].value > 0
+    r = zn.search("nb201", method="random", proxy="params", data="none", budget=3, time_budget=None, seed=0)
+    assert r.evaluations == 3 and r.protocol.get("time_budget") is None
 
 
 def test_space_methods_and_api_none_are_one_line_errors():

@@ -544,6 +544,19 @@ def test_the_model_digest_follows_the_user_s_forward_code(tmp_path):
     (tmp_path / "moved").mkdir()  # the same code, another file and blank lines above it: the same network
     (tmp_path / "moved" / "m.py").write_text("\n\n" + body.format(act="relu"))
     assert model_digest(load_model(f"{tmp_path}/moved/m.py:net", seed=0)[0]) == digests["relu"]
+    # what forward reads from its module by name (a function there, a constant) and class attributes count too
+    helper = ("import torch\nfrom torch import nn\n\nSCALE = {scale}\n\n\ndef act(x):\n"
+              "    return torch.{act}(x) * SCALE\n\n\nclass Net(nn.Module):\n    k = {k}\n\n"
+              "    def __init__(self):\n        super().__init__()\n"
+              "        self.fc = nn.Linear(4, 2)\n\n    def forward(self, x):\n"
+              "        return self.fc(act(x.flatten(1)[:, :4])) * self.k\n\n\ndef net():\n    return Net()\n")
+    seen = set()
+    for i, kw in enumerate([dict(scale=1.0, act="relu", k=1), dict(scale=2.0, act="relu", k=1),
+                            dict(scale=1.0, act="tanh", k=1), dict(scale=1.0, act="relu", k=2)]):
+        (tmp_path / f"h{i}").mkdir()
+        (tmp_path / f"h{i}" / "m.py").write_text(helper.format(**kw))
+        seen.add(model_digest(load_model(f"{tmp_path}/h{i}/m.py:net", seed=0)[0]))
+    assert len(seen) == 4
     torch.manual_seed(0)
     plain = nn.Linear(4, 2)
     state = b"".join(k.encode() + str((v.dtype, tuple(v.shape))).encode() + v.contiguous().view(-1).view(

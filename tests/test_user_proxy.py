@@ -208,17 +208,27 @@ def test_a_function_imported_before_its_file_was_edited_is_keyed_by_the_code_tha
     assert stale.protocol_hash != fresh.protocol_hash and before.protocol_hash != fresh.protocol_hash
 
 
+@pytest.mark.parametrize("preimported", [False, True])
 @pytest.mark.parametrize("how", ["from {helper} import SCALE",
                                  "import importlib\n\nSCALE = importlib.import_module({helper!r}).SCALE"])
-def test_an_edited_helper_module_gets_new_store_keys(tmp_path, how):
+def test_an_edited_helper_module_gets_new_store_keys(tmp_path, how, preimported):
     """The digest follows the user's imports: editing a helper beside the proxy file changes the key, and the
     helper is imported anew (its new value is what the proxy returns); also for a helper imported with
-    ``importlib.import_module``, which no import statement names."""
+    ``importlib.import_module``, which no import statement names, and one this process imported before (a
+    review: the dynamic case depended on that history)."""
+    import sys
+
     helper = f"zn_helper_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{helper}.py").write_text("SCALE = 1\n")
     (tmp_path / "uses_helper.py").write_text(how.format(helper=helper) + "\n\n\ndef scaled(model, x, y):\n"
                                               "    return SCALE\n\n\nscaled.data = 'noise'\n")
     spec = f"{tmp_path}/uses_helper.py:scaled"
+    if preimported:
+        sys.path.insert(0, str(tmp_path))
+        try:
+            __import__(helper)
+        finally:
+            sys.path.remove(str(tmp_path))
     before = _key(spec)
     assert zn.score([BEST], [spec], data="none")[0].value == 1
     (tmp_path / f"{helper}.py").write_text("SCALE = 22\n")

@@ -1047,7 +1047,15 @@ def report(
     if res["row_problem"]:
         console.print(f"damaged: {res['row_problem']}", highlight=False, soft_wrap=True)
     if export is not None:  # after the table: a store with a damaged row is shown, then its export refused
-        console.print(f"wrote {summarise(store, export=export)['exported']}")
+        if res["row_problem"]:
+            raise UserError(f"{res['row_problem']}; nothing was exported")
+        from .store import Store
+
+        db = Store(store, create=False)
+        try:
+            console.print(f"wrote {db.export(export)}")
+        finally:
+            db.close()
 
 
 @app.command("merge")

@@ -111,6 +111,36 @@ def user_code(folder):
             sys.path.remove(folder)
 
 
+@contextlib.contextmanager
+def imports_recorded():
+    """Collect the absolute module names imported while the block runs: import statements and
+    ``__import__`` (``builtins.__import__``) and ``importlib.import_module`` calls, whether the module was
+    imported before or not, so that what a plug-in imports depends on its files only, not on what this
+    process imported earlier. Yields the list it fills."""
+    import builtins
+
+    names: list[str] = []
+    real_import, real_module = builtins.__import__, importlib.import_module
+
+    def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
+        with contextlib.suppress(ImportError, ValueError, KeyError, TypeError):
+            base = importlib.util.resolve_name("." * level + name, (globals or {}).get("__package__")) \
+                if level else name
+            names.extend([base, *(f"{base}.{f}" for f in fromlist or () if isinstance(f, str) and f != "*")])
+        return real_import(name, globals, locals, fromlist, level)
+
+    def recording_module(name, package=None):
+        with contextlib.suppress(ImportError, ValueError, TypeError):
+            names.append(importlib.util.resolve_name(name, package) if name.startswith(".") else name)
+        return real_module(name, package)
+
+    builtins.__import__, importlib.import_module = recording_import, recording_module
+    try:
+        yield names
+    finally:
+        builtins.__import__, importlib.import_module = real_import, real_module
+
+
 def run_user_file(path, prefix: str):
     """Run the user's .py file at ``path`` as a module (``user_code``: its folder importable, a sys.exit() an
     ordinary exception) named ``prefix`` + a digest of its resolved path, and return the module."""
@@ -126,7 +156,8 @@ def run_user_file(path, prefix: str):
 class Sources:
     """The files a plug-in (a proxy or space of your own) was loaded from: its file and the user modules it imports,
     followed through their imports (files outside the standard library, installed packages and zeronas), and
-    the modules first imported while it ran (``importlib.import_module``, ``__import__``: no import statement).
+    the modules it asked for while it ran (``imports_recorded``: ``importlib.import_module`` and ``__import__``
+    too, whether this process had imported them before or not).
     ``digest`` covers their names and contents; ``modules`` are the helpers' names in ``sys.modules``, dropped
     when a file changed so that they are imported anew."""
 
@@ -140,10 +171,13 @@ class Sources:
         """The sources of the file ``path``, run just now (its imports are in ``sys.modules``); ``also``: names
         of modules imported while it ran, followed as if it named them in import statements."""
         installed, seen, todo, modules = installed_roots(), {path}, [(path, None)], []
-        first = list(also)
+        first = list(dict.fromkeys(also))
+        distributed = _distributed()
         while todo:
             path_now, package = todo.pop()
             for name in _imports(path_now, package) + first:
+                if name.split(".")[0] in distributed:  # an installed distribution's (editable ones too)
+                    continue
                 module = sys.modules.get(name)
                 file = getattr(module, "__file__", None)
                 if not isinstance(file, str) or not file.endswith(".py"):
@@ -192,6 +226,23 @@ def _version(path: Path) -> tuple:
     return stat.st_mtime_ns, stat.st_size
 
 
+def _distributed() -> set[str]:
+    """Top-level module names that belong to an installed distribution (``pip install``, ``-e`` included): a
+    package's modules, not the user's plug-in code (their folders may lie outside site-packages)."""
+    import importlib.metadata
+
+    global _DISTRIBUTED
+    if _DISTRIBUTED is None:
+        try:
+            _DISTRIBUTED = set(importlib.metadata.packages_distributions())
+        except Exception:  # noqa: BLE001  (broken metadata: fall back to the folders alone)
+            _DISTRIBUTED = set()
+    return _DISTRIBUTED
+
+
+_DISTRIBUTED: set[str] | None = None
+
+
 def installed_roots() -> list[Path]:
     """Folders of the standard library and of installed packages (not the user's code), and zeronas's own."""
     roots = {sysconfig.get_paths().get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
@@ -221,19 +272,46 @@ def walk_code(code) -> bytes | None:
 def user_classes_digest(classes) -> bytes:
     """A digest of the code of the user's own classes among ``classes`` (and of their bases): every function,
     static / class method and property defined on a class whose module is not the standard library, an
-    installed package or zeronas (``installed_roots``); b"" when there is none (torch's and torchvision's
-    modules only). Line numbers and file names do not enter (``walk_code``)."""
-    installed, parts, seen = installed_roots(), [], set()
+    installed package or zeronas (``installed_roots``), its plain class attributes (``scale = 2.0``), and what
+    that code reads from its module by name: the user's functions there (followed the same way) and plain
+    values (numbers, strings, tuples). b"" when there is none (torch's and torchvision's modules only). Line
+    numbers and file names do not enter (``walk_code``). Not covered: objects of other kinds that the code
+    reads from its module (a dict, a tensor, an instance), and modules it imports."""
+    installed, parts, seen, followed = installed_roots(), [], set(), set()
+    plain = (int, float, complex, str, bytes, bool, tuple, frozenset, type(None))
+
+    def user_file(module_name) -> bool:
+        file = getattr(sys.modules.get(module_name), "__file__", None)
+        return not (isinstance(file, str) and any(Path(file).resolve().is_relative_to(r) for r in installed))
+
+    def names_read(code) -> set[str]:
+        found = set(code.co_names)
+        for c in code.co_consts:
+            if isinstance(c, types.CodeType):
+                found |= names_read(c)
+        return found
+
+    def follow(fn, label: str):
+        parts.append(label.encode() + b"\0" + walk_code(fn.__code__))
+        scope = getattr(fn, "__globals__", {})
+        for name in sorted(names_read(fn.__code__)):
+            v = scope.get(name)
+            if isinstance(v, types.FunctionType) and id(v) not in followed and user_file(v.__module__):
+                followed.add(id(v))
+                follow(v, f"global {name}")
+            elif isinstance(v, plain) and not name.startswith("__") and (name, repr(v)) not in followed:
+                followed.add((name, repr(v)))
+                parts.append(f"global {name}={v!r}".encode())
+
     for cls in sorted(classes, key=lambda c: (c.__module__, c.__qualname__)):
         for c in cls.__mro__:
-            file = getattr(sys.modules.get(c.__module__), "__file__", None)
-            if c in seen or c is object or (isinstance(file, str) and any(
-                    Path(file).resolve().is_relative_to(r) for r in installed)):
+            if c in seen or c is object or not user_file(c.__module__):
                 continue
             seen.add(c)
             for name, v in sorted(vars(c).items()):
                 fn = v.fget if isinstance(v, property) else getattr(v, "__func__", v)
-                code = getattr(fn, "__code__", None)
-                if isinstance(code, types.CodeType):
-                    parts.append(f"{c.__qualname__}.{name}".encode() + b"\0" + walk_code(code))
+                if isinstance(getattr(fn, "__code__", None), types.CodeType):
+                    follow(fn, f"{c.__qualname__}.{name}")
+                elif isinstance(v, plain) and not name.startswith("__"):
+                    parts.append(f"{c.__qualname__}.{name}={v!r}".encode())
     return hashlib.sha256(b"\0".join(parts)).digest() if parts else b""

@@ -659,6 +659,7 @@ def _check_rows(source, rows: list[dict], fix: str) -> dict[str, str]:
     """Check every row before anything is written; returns {protocol hash: canonical protocol JSON}."""
     protocols: dict[str, str] = {}
     parsed: dict[str, dict | None] = {}
+    checked: dict[str, str] = {}  # protocol hash -> the JSON text found sound for it
     first: dict[tuple, dict] = {}
 
     def refuse(r, column, problem):
@@ -681,23 +682,26 @@ def _check_rows(source, rows: list[dict], fix: str) -> dict[str, str]:
         if r["error"] is not None and not isinstance(r["error"], str):
             refuse(r, "error", f"{r['error']!r}, not a message")
         text = r["protocol"] if isinstance(r["protocol"], str) else ""
-        if text not in parsed:
-            try:
-                proto = json.loads(text)
-            except ValueError:
-                proto = None
-            parsed[text] = proto if isinstance(proto, dict) else None
-        proto = parsed[text]
-        if proto is None:
-            refuse(r, "protocol", f"{shown(str(r['protocol']), 60)} is not a JSON object")
-        if r["protocol_hash"] not in protocols:
-            if protocol_hash(proto) != r["protocol_hash"]:
-                raise UserError(f"{source}: {_label(r)}: protocol {r['protocol_hash']} does not match its JSON "
-                                f"(edited or corrupt); {fix}")
-            protocols[r["protocol_hash"]] = _protocol_json(proto)
-        elif _protocol_json(proto) != protocols[r["protocol_hash"]]:
-            raise UserError(f"{source}: {_label(r)}: protocol {r['protocol_hash']} does not match its JSON "
-                            f"(edited or corrupt); {fix}")
+        h = r["protocol_hash"]
+        if checked.get(h) != text:  # each (hash, JSON text) pair is checked once, not on every row
+            if text not in parsed:
+                try:
+                    proto = json.loads(text)
+                except ValueError:
+                    proto = None
+                parsed[text] = proto if isinstance(proto, dict) else None
+            proto = parsed[text]
+            if proto is None:
+                refuse(r, "protocol", f"{shown(str(r['protocol']), 60)} is not a JSON object")
+            if h not in protocols:
+                if protocol_hash(proto) != h:
+                    raise UserError(f"{source}: {_label(r)}: protocol {h} does not match its JSON (edited or "
+                                    f"corrupt); {fix}")
+                protocols[h] = _protocol_json(proto)
+            elif _protocol_json(proto) != protocols[h]:
+                raise UserError(f"{source}: {_label(r)}: protocol {h} does not match its JSON (edited or "
+                                f"corrupt); {fix}")
+            checked[h] = text
         key = tuple(r[k] for k in KEY)
         if key in first:
             raise UserError(f"{source}: {_label(r)} repeats the key (space, canonical, proxy, protocol_hash) of "

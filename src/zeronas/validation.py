@@ -778,7 +778,9 @@ def _check_outermost(sig: inspect.Signature, given: dict, public: str, command: 
     refuse_none(given, {n: p.default for n, p in sig.parameters.items()})
 
 
-NONE_MEANS_ALL = ("train_subset", "test_subset")  # None: every image, wherever the default is a number
+# None means something even where the default is a value: every image (train/test_subset), no time cap
+# (search's time_budget: random's default is 60 s)
+NONE_HAS_A_MEANING = ("train_subset", "test_subset", "time_budget")
 
 
 def refuse_none(given: dict, defaults: dict) -> None:
@@ -786,7 +788,7 @@ def refuse_none(given: dict, defaults: dict) -> None:
     None means nothing there (it reached arithmetic deep inside, or silently meant unseeded)."""
     for name, value in given.items():
         default = defaults.get(name, None)
-        if name in NONE_MEANS_ALL:  # bench.build(train_subset=None): every image, as train()'s default says
+        if name in NONE_HAS_A_MEANING:  # bench.build(train_subset=None): every image; time_budget=None: no cap
             continue
         if value is None and default is not None and default is not inspect.Parameter.empty:
             raise UserError(f"{name}=None: leave {name} out for its default ({default!r}), or give a value")

@@ -37,7 +37,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError, described, exit_trapped, shown, with_article
-from ..paths import Sources, run_user_file, walk_code
+from ..paths import Sources, imports_recorded, run_user_file, walk_code
 from ..paths import digest_parts as _digest
 from ..paths import installed_roots as _installed
 from .base import ProxySpec, Undefined
@@ -71,9 +71,9 @@ def load_proxy(spec: str) -> ProxySpec:
     if known is not None and not known[3]:  # edited: its helper modules are imported anew, as the file is run
         for module_name in known[1].modules:
             sys.modules.pop(module_name, None)
-    imported = set(sys.modules)
     try:
-        module = run_user_file(path, "zeronas_user_proxy")
+        with imports_recorded() as imported:
+            module = run_user_file(path, "zeronas_user_proxy")
     except Exception as exc:  # noqa: BLE001  (the user's file: one line naming it, not a traceback)
         raise UserError(f"{label}: running {path} failed ({described(exc)}); fix that file") from None
     fn = getattr(module, fn_name, None)
@@ -83,7 +83,7 @@ def load_proxy(spec: str) -> ProxySpec:
         what = (f"no function {fn_name!r}" if fn is None else
                 f"{fn_name} as {with_article(_type_name(fn))}, not a function")
         raise UserError(f"{label}: {path} defines {what} (functions defined there: {', '.join(defined) or 'none'})")
-    sources = Sources.of(path, also=[m for m in list(sys.modules) if m not in imported])
+    sources = Sources.of(path, also=imported)
     loaded = _spec(fn, name, label, path, _digest([sources.digest.encode(), _code_digest(fn)]))
     _BY_NAME[name] = (path, sources, loaded, False)
     return loaded

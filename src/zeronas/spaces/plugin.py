@@ -47,7 +47,7 @@ import numpy as np
 from torch import nn
 
 from ..errors import UserCodeError, UserError, described, exit_trapped, shown, with_article
-from ..paths import Sources, user_code
+from ..paths import Sources, imports_recorded, user_code
 from .base import SearchSpace
 
 ENTRY_POINT_GROUP = "zeronas.spaces"
@@ -138,15 +138,14 @@ def _from_file(spec: str, path: Path, cls_name: str, label: str) -> type:
     module = types.ModuleType(mod_name)
     module.__file__ = str(resolved)
     sys.modules[mod_name] = module  # dataclasses, pickling and typing look the module up by name
-    imported = set(sys.modules)
     try:
-        with user_code(resolved.parent):
+        with user_code(resolved.parent), imports_recorded() as imported:
             code = compile(resolved.read_bytes(), str(resolved), "exec")
             exec(code, module.__dict__)  # noqa: S102  (the user's own space file, named on the command line)
     except Exception as exc:  # noqa: BLE001  (the user's file: one line naming it, not a traceback)
         sys.modules.pop(mod_name, None)
         raise UserError(f"{label} {spec!r}: running {path} failed ({described(exc)}); fix that file") from None
-    sources = Sources.of(resolved, also=[m for m in list(sys.modules) if m not in imported])
+    sources = Sources.of(resolved, also=imported)
     user_cls = _class_in(module, cls_name, spec, str(path), label)
     _CLASSES[key] = _adapt(user_cls, spec, f"{path}:{cls_name}", label, sources=sources)
     _SOURCES[key] = sources
