@@ -847,7 +847,7 @@ def test_export_of_another_spaces_checkpoint_names_the_space(separable, tmp_path
         zn.spaces.space("nb201").from_file(tmp_path / "empty.json")
 
 
-def test_export_of_an_unfinished_run_says_how_far_it_trained(tmp_path):
+def test_export_of_an_unfinished_run_says_how_far_it_trained(separable, tmp_path):
     """An export of an unfinished checkpoint wrote "trained": true with no epoch count."""
     train("nb201", ARCH, tmp_path / "run", epochs=3, max_epochs_this_run=1, progress=False, **TINY)
     ckpt = tmp_path / "run" / "checkpoint.pt"
