@@ -171,18 +171,19 @@ class Sources:
         """The sources of the file ``path``, run just now (its imports are in ``sys.modules``); ``also``: names
         of modules imported while it ran, followed as if it named them in import statements."""
         installed, seen, todo, modules = installed_roots(), {path}, [(path, None)], []
-        first = list(dict.fromkeys(also))
-        distributed = _distributed()
+        # a recorded "a.b.c" stands for its packages too, as an import statement's name does
+        first = list(dict.fromkeys(".".join(n.split(".")[:i]) for n in also for i in range(1, n.count(".") + 2)))
+        distributed, home = _distributed(), path.resolve().parent
         while todo:
             path_now, package = todo.pop()
             for name in _imports(path_now, package) + first:
-                if name.split(".")[0] in distributed:  # an installed distribution's (editable ones too)
-                    continue
                 module = sys.modules.get(name)
                 file = getattr(module, "__file__", None)
                 if not isinstance(file, str) or not file.endswith(".py"):
                     continue
                 found = Path(file).resolve()
+                if name.split(".")[0] in distributed and not found.is_relative_to(home):
+                    continue  # an installed distribution's (editable ones too), unless it lies beside the plug-in
                 if found not in seen and found.is_file() and not any(found.is_relative_to(r) for r in installed):
                     seen.add(found)
                     modules.append(name)
