@@ -22,7 +22,6 @@ import contextlib
 import os
 import pickle
 import re
-import warnings
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -159,14 +158,14 @@ def _torch_detail(exc: BaseException) -> str:
 
 
 def is_torchscript(path: Path) -> bool:
-    """A TorchScript archive: a zip holding code/ and constants.pkl (a torch.save checkpoint, also a zip, has
-    neither)."""
+    """A TorchScript archive: a zip holding constants.pkl, torch's own test (``torch.serialization``'s
+    ``_is_torchscript_zip``); a torch.save checkpoint, also a zip, has none."""
     try:
         with zipfile.ZipFile(path) as z:
             names = z.namelist()
     except (zipfile.BadZipFile, OSError):
         return False
-    return any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names)
+    return any(n == "constants.pkl" or n.endswith("/constants.pkl") for n in names)
 
 
 def safe_torch_load(path: str | os.PathLike, *, what: str, fix: str, extra_globals: list | tuple = (),
@@ -189,8 +188,7 @@ def safe_torch_load(path: str | os.PathLike, *, what: str, fix: str, extra_globa
     if is_torchscript(path):  # torch.load would warn, then refuse it with a note on its own defaults
         raise UserError(f"{path} is a TorchScript export (torch.jit.load reads it), not {what}; {fix}")
     try:
-        with scope, warnings.catch_warnings():  # (a TorchScript archive warns before it is refused)
-            warnings.filterwarnings("ignore", category=UserWarning, message=".*TorchScript archive")
+        with scope:
             return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{path} does not exist; {fix}") from None

@@ -523,8 +523,7 @@ def _scorer_defaults() -> dict:
     scorer = {n: p.default for n, p in inspect.signature(Scorer.__init__).parameters.items()}
     model = {n: p.default for n, p in inspect.signature(score_model).parameters.items()}
     # None where either verb gives it a meaning (a module's data=None: no images) stays allowed
-    return {n: None if model.get(n, 0) is None or scorer.get(n, 0) is None else scorer.get(n, model.get(n))
-            for n in {**scorer, **model}}
+    return {n: None if model.get(n, 0) is None else d for n, d in {**model, **scorer}.items()}
 
 
 @api(extra=_scorer_keywords, defaults=_scorer_defaults)

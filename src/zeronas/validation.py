@@ -247,7 +247,9 @@ def _store(label, value):
     if "://" not in text and Path(text).expanduser().is_dir():
         raise UserError(f"{label} {shown(text)} is a folder; give an SQLite file path inside it, e.g. "
                         f"{text}/zeronas.db")
-    if "://" not in text and text.lower().endswith((".csv", ".csv.gz", ".parquet")):  # an SQLite file by that name
+    from .store import EXPORT_SUFFIXES
+
+    if "://" not in text and text.lower().endswith(EXPORT_SUFFIXES):  # else an SQLite file by that name
         raise UserError(f"{label} {shown(text)} names an export file, but a store is an SQLite file or a database "
                         f"URL (e.g. runs/zeronas.db); write an export with 'zeronas report --export {text}'")
 
@@ -787,10 +789,9 @@ def refuse_none(given: dict, defaults: dict) -> None:
     """A one-line UserError for a keyword given None whose default (``defaults``: name -> default) is a value:
     None means nothing there (it reached arithmetic deep inside, or silently meant unseeded)."""
     for name, value in given.items():
-        default = defaults.get(name, None)
-        if name in NONE_HAS_A_MEANING:  # bench.build(train_subset=None): every image; time_budget=None: no cap
-            continue
-        if value is None and default is not None and default is not inspect.Parameter.empty:
+        default = defaults.get(name)
+        if value is None and default is not None and default is not inspect.Parameter.empty \
+                and name not in NONE_HAS_A_MEANING:
             raise UserError(f"{name}=None: leave {name} out for its default ({default!r}), or give a value")
 
 

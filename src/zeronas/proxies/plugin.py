@@ -37,9 +37,7 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError, described, exit_trapped, shown, with_article
-from ..paths import Sources, imports_recorded, run_user_file, walk_code
-from ..paths import digest_parts as _digest
-from ..paths import installed_roots as _installed
+from ..paths import Sources, digest_parts, imports_recorded, installed_roots, run_user_file, walk_code
 from .base import ProxySpec, Undefined
 
 DATA = ("batch", "noise")
@@ -84,7 +82,7 @@ def load_proxy(spec: str) -> ProxySpec:
                 f"{fn_name} as {with_article(_type_name(fn))}, not a function")
         raise UserError(f"{label}: {path} defines {what} (functions defined there: {', '.join(defined) or 'none'})")
     sources = Sources.of(path, also=imported)
-    loaded = _spec(fn, name, label, path, _digest([sources.digest.encode(), _code_digest(fn)]))
+    loaded = _spec(fn, name, label, path, digest_parts([sources.digest.encode(), _code_digest(fn)]))
     _BY_NAME[name] = (path, sources, loaded, False)
     return loaded
 
@@ -113,7 +111,7 @@ def register_function(fn) -> str:
     module = sys.modules.get(getattr(fn, "__module__", None) or "")
     file = getattr(module, "__file__", None)
     path = Path(file).resolve() if isinstance(file, str) and file.endswith(".py") and Path(file).is_file() else None
-    if path is not None and any(path.is_relative_to(r) for r in _installed()):  # an installed package's function
+    if path is not None and any(path.is_relative_to(r) for r in installed_roots()):  # an installed package's function
         path = None
     sources = Sources.of(path) if path is not None else None
     code = _code_digest(fn)
@@ -123,7 +121,7 @@ def register_function(fn) -> str:
         name = f"{path}:{fn_name}"
     else:  # imported before its file was edited (or made at run time): its own name, in this process only
         name = f"{path}:{fn_name}@{code.hex()[:8]}"
-    revision = _digest([sources.digest.encode() if sources else b"", code])
+    revision = digest_parts([sources.digest.encode() if sources else b"", code])
     known = _BY_NAME.get(name)
     if known is not None and known[2].fn.__wrapped__ is fn and known[2].revision == revision:
         return name

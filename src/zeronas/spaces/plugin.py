@@ -47,7 +47,7 @@ import numpy as np
 from torch import nn
 
 from ..errors import UserCodeError, UserError, described, exit_trapped, shown, with_article
-from ..paths import Sources, imports_recorded, user_code
+from ..paths import Sources, imports_recorded, user_classes_digest, user_code
 from .base import SearchSpace
 
 ENTRY_POINT_GROUP = "zeronas.spaces"
@@ -311,17 +311,8 @@ def _own_classes(user_cls: type) -> list[type]:
 def _code_digest(user_cls: type) -> str:
     """A digest of the class's compiled methods and plain attributes (and its bases' outside zeronas), for a
     class without source to hash: an edited method gets new store keys ('' when there is nothing to hash)."""
-    import marshal
-
-    parts = []
-    for c in _own_classes(user_cls):
-        for name, v in sorted(vars(c).items()):
-            code = getattr(getattr(v, "__func__", v), "__code__", None)
-            if code is not None:
-                parts.append(name.encode() + marshal.dumps(code))
-            elif isinstance(v, (int, float, str, bytes, tuple, frozenset, bool)) and not name.startswith("__"):
-                parts.append(f"{name}={v!r}".encode())
-    return "code-sha256:" + hashlib.sha256(b"\0".join(parts)).hexdigest()[:16] if parts else ""
+    digest = user_classes_digest([user_cls])
+    return "code-sha256:" + digest.hex()[:16] if digest else ""
 
 
 def _with_state(revision, state: dict):
