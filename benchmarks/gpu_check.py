@@ -43,6 +43,7 @@ import math
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -286,6 +287,19 @@ def time_per_call(zn, name, archs, cap, args, sync) -> dict:
             "ms_per_arch_median": 1000 * statistics.median(per_arch)}
 
 
+def stored_archs(path: Path, n_proxies: int) -> int:
+    """Archs with every proxy of the group in the store (its rows over the group's size; isomorphic archs
+    share rows for proxies keyed by class, so this undercounts rather than overcounts)."""
+    if not path.is_file():
+        return 0
+    from zeronas.store import Store
+
+    try:
+        return Store(path, create=False).count() // max(n_proxies, 1)
+    except Exception:  # noqa: BLE001  (a store cut off mid-write: nothing to count)
+        return 0
+
+
 def run_cli(group: str, workers: int, args, timeout: float) -> dict:
     """``zeronas correlate`` on a fresh throw-away store; its "scored now" count over its own wall seconds."""
     row = {"proxies": group, "workers": workers, "sample": args.cli_archs}
@@ -303,13 +317,28 @@ def run_cli(group: str, workers: int, args, timeout: float) -> dict:
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
         row["command"] = "zeronas " + " ".join(cmd[3:])
         t = time.perf_counter()
+        # its own process group: a stop reaches the --workers processes too, which would otherwise go on
+        # using the GPU under the next run
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                cwd=ROOT, start_new_session=True)
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
-        except subprocess.TimeoutExpired:  # it had not finished: its rate was below sample / timeout
-            row["skipped"] = (f"stopped after its share of the CLI phase, {timeout:.0f} s: below "
-                              f"{args.cli_archs / timeout:.1f} archs/s end to end")
-            row["archs_per_s_below"] = args.cli_archs / timeout
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:  # Ctrl-C as a user would press it (zeronas keeps what it stored)
+            stopped = time.perf_counter() - t
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+            done = stored_archs(Path(tmp) / "store.db", len(group.split(",")))
+            row.update({"stopped_after_seconds": stopped, "archs_stored": done,
+                        "archs_per_s_at_least": done / stopped,
+                        "skipped": f"stopped after its share of the CLI phase, {stopped:.0f} s, with {done} of "
+                                   f"{args.cli_archs} archs stored: at least {done / stopped:.1f} archs/s end to "
+                                   f"end, process start and table load included"})
             return row
+        proc = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
         row["process_seconds"] = time.perf_counter() - t
         corr = Path(tmp) / "out" / "correlation.json"
         if proc.returncode != 0 or not corr.is_file():

@@ -244,6 +244,28 @@ def test_flops_and_params_equal_the_nb201_table(index):
         assert recs["params"].value == round(table.column(f"params_M_{col}")[index] * 1e6), (index, data)
 
 
+def test_nb201_flops_closed_form_equals_the_hook_count_of_the_built_network():
+    """space.count_flops (what the flops proxy answers on NB201, no network built) equals count_flops of the
+    built network: each op on every edge, random archs, at 32 px, 16 px and a non-square size, for 10, 100
+    and 120 classes. Other widths or build options are not covered: None, and the proxy counts the network."""
+    from zeronas.spaces import space
+    from zeronas.spaces.nb201 import OPS
+
+    sp = space("nb201")
+    rng = np.random.default_rng(3)
+    archs = [(op,) * 6 for op in OPS] + [tuple(OPS[(e + k) % 5] for e in range(6)) for k in range(5)]
+    archs += [sp.sample(rng) for _ in range(6)]
+    for i, arch in enumerate(archs):
+        hw, classes = [((32, 32), 10), ((16, 16), 120), ((8, 12), 100)][i % 3]
+        built = count_flops(sp.build(arch, num_classes=classes), torch.zeros(1, 3, *hw))
+        assert sp.count_flops(arch, input_size=hw, num_classes=classes) == built, (arch, hw)
+    assert sp.count_flops(archs[0], C=8) is None and sp.count_flops(archs[0], affine=False) is None
+    assert sp.count_flops(archs[0], input_size=30) is None
+    arch = archs[-1]
+    rec = zn.Scorer("nb201", "flops", data="none", build_options={"affine": False}).score_arch(arch)[0]
+    assert rec.value == count_flops(sp.build(arch, affine=False), torch.zeros(1, 3, 32, 32))
+
+
 # ---- Zen ---------------------------------------------------------------------------------------------
 def test_zen_of_identity_features_is_log_expected_abs_noise():
     class Identity(nn.Module):

@@ -16,6 +16,7 @@ from .data import dataset_info, load_images
 from .data.batches import make_batch
 from .data.datasets import DATASETS, ImageSet, portable_source
 from .errors import DataNotFound, UserError, exit_trapped, shown
+from .precision import ieee_float32
 from .proxies.base import INAPPLICABLE, NEEDS, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
 from .proxies.context import INITS, ScoringContext
 from .proxies.ensembles import ensemble_members, split_names
@@ -335,6 +336,10 @@ class Scorer:
                 raise UserError(f"score_arch(proxies=) takes proxies this Scorer was made with "
                                 f"({', '.join(p.name for p in self.proxies)}); {', '.join(foreign)} is not one: "
                                 f"make a Scorer with it")
+        with ieee_float32(self.device):  # no TF32 on CUDA: precision.py says why
+            return self._score_arch(arch, proxies, weights, on_proxy)
+
+    def _score_arch(self, arch, proxies, weights, on_proxy) -> list[ScoreRecord]:
         ctx = self.context(arch)
         if weights is not None:
             ctx.use_weights(weights)

@@ -7,8 +7,9 @@ import torch
 from .base import hooks, once_per_tensor, register
 
 
-def min_eig_channel_corr(feature: torch.Tensor) -> float:
-    """feature: one sample's output [C, ...]; min eigenvalue of corrcoef over channels (NaN/inf -> 0)."""
+def channel_corr(feature: torch.Tensor) -> torch.Tensor | float:
+    """feature: one sample's output [C, ...]; corrcoef over channels in float64 (NaN/inf -> 0), [C, C]; or the
+    min eigenvalue itself where it is fixed: 1.0 for one channel, 0.0 for one value per channel."""
     # contiguous: a channels-last feature (e.g. the CPU pooling fast path's) would otherwise reach corrcoef as
     # a strided view and be reduced in another order
     f = feature.reshape(feature.shape[0], -1).double().contiguous()
@@ -16,9 +17,30 @@ def min_eig_channel_corr(feature: torch.Tensor) -> float:
         return 1.0
     if f.shape[1] < 2:  # one value per channel: every correlation is undefined, set to 0 as the reference does
         return 0.0
-    corr = torch.corrcoef(f)
-    corr = torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)
-    return torch.linalg.eigvalsh(corr).min().item()
+    return torch.nan_to_num(torch.corrcoef(f), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def min_eigs(mats: list[torch.Tensor]) -> list[float]:
+    """Smallest eigenvalue of each symmetric matrix, ``eigvalsh`` batched over matrices of one size and read back
+    in one transfer: on CUDA, one host sync per network instead of one per module (NB201: 264). On the CPU,
+    LAPACK runs per matrix either way, so the values equal unbatched calls bit for bit."""
+    out: list[float | None] = [None] * len(mats)
+    by_size: dict[int, list[int]] = {}
+    for i, m in enumerate(mats):
+        by_size.setdefault(m.shape[0], []).append(i)
+    groups = list(by_size.values())
+    if not groups:
+        return []
+    mins = torch.cat([torch.linalg.eigvalsh(torch.stack([mats[i] for i in g])).amin(-1) for g in groups])
+    for i, v in zip((i for g in groups for i in g), mins.tolist()):
+        out[i] = v
+    return out
+
+
+def min_eig_channel_corr(feature: torch.Tensor) -> float:
+    """feature: one sample's output [C, ...]; min eigenvalue of corrcoef over channels (NaN/inf -> 0)."""
+    corr = channel_corr(feature)
+    return corr if isinstance(corr, float) else min_eigs([corr])[0]
 
 
 @register("meco", direction=1, data="noise", bn_mode="default", defaults={"input_size": 64},
@@ -27,17 +49,28 @@ def min_eig_channel_corr(feature: torch.Tensor) -> float:
           description="sum over all modules of min eig(corrcoef over channels), one random 1x3xSxS input")
 def meco(ctx, input_size: int = 64) -> float:
     model = ctx.model()
-    values: list[float] = []
+    terms: list = []  # per hooked module: a fixed value, or the index of its correlation matrix in mats
+    mats: list[torch.Tensor] = []
+
+    def corr_index(t):
+        c = channel_corr(t[0].detach())
+        if isinstance(c, float):
+            return c
+        mats.append(c)
+        return len(mats) - 1
+
     # a container's output is often its last child's very tensor (NB201: 264 distinct of 453 outputs): its
     # eigenvalue is computed once and counted once per module, as the reference counts it
-    eig = once_per_tensor(lambda t: min_eig_channel_corr(t[0].detach()))
+    index = once_per_tensor(corr_index)
 
     def hook(module, inputs, output):
         out = output[0] if isinstance(output, (tuple, list)) else output
         if torch.is_tensor(out) and out.dim() >= 1:
-            values.append(eig(out))
+            terms.append(index(out))
 
     x = torch.randn((1, 3, input_size, input_size), generator=ctx.generator(23)).to(ctx.device)
     with hooks([m.register_forward_hook(hook) for m in model.modules()]), torch.no_grad():
         model(x)
-    return float(sum(values))
+    eigs = min_eigs(mats)
+    # summed in module order, as before the eigenvalues were batched (the same float on the CPU)
+    return float(sum(t if isinstance(t, float) else eigs[t] for t in terms))

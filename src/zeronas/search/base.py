@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataNotFound, UserError, shown
+from ..precision import ieee_float32
 
 _STRATEGIES: dict[str, Callable] = {}
 _SPACES: dict[str, tuple[str, ...]] = {}
@@ -403,10 +404,11 @@ def _checked_search(space, method: str, kwargs: dict) -> SearchResult:
 
 def _search(sp, method: str, kwargs: dict) -> SearchResult:
     check_user_data(method, kwargs)
+    device = "cpu"
     if kwargs.get("device") is not None:  # every method, before any network is built on it
         from ..scoring import resolve_device
 
-        resolve_device(kwargs["device"])
+        device = resolve_device(kwargs["device"])
     data_dir = kwargs.get("data_dir")
     if data_dir is not None or "data_dir" in kwargs:  # for the answer's accuracy; a strategy may not read it
         import inspect
@@ -421,7 +423,7 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
         if preset == "cpu" else {}
     kwargs.update(applied)
     t0 = time.perf_counter()
-    with _no_empty_store(kwargs.get("store")):
+    with _no_empty_store(kwargs.get("store")), ieee_float32(device):  # no TF32: precision.py
         result: SearchResult = _STRATEGIES[method](sp, **kwargs)
     result.seconds = time.perf_counter() - t0
     result.protocol["preset"] = {"name": preset, "applied": applied}

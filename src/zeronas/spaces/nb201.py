@@ -7,6 +7,7 @@ with C, 2C, 4C channels (C=16, N=5 for the benchmark).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 
@@ -63,6 +64,16 @@ class NB201Cell(nn.Module):
             # an all-zero node stays a real tensor: a conv after it still adds its BN bias, as in NB201
             nodes.append(torch.zeros_like(x) if out is None else out)
         return nodes[-1]
+
+
+@functools.lru_cache(maxsize=32)
+def _flops_without_edges(h: int, w: int, num_classes: int) -> int:
+    """The count of the default NB201 network whose edges are all ``none``: stem, reductions, head."""
+    from ..counting import count_flops
+
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG stream is not advanced
+        net = NB201Network([("none",)] * len(EDGES), 16, 5, num_classes)
+    return count_flops(net, torch.zeros(1, 3, h, w))
 
 
 class NB201Network(nn.Module):
@@ -310,6 +321,29 @@ class NB201Space(SearchSpace):
         n3 = sum(op == "nor_conv_3x3" for op in arch)
         return 73_306 + 65 * (num_classes - 10) + sum(5 * (n1 * (c * c + 2 * c) + n3 * (9 * c * c + 2 * c))
                                                       for c in (16, 32, 64))
+
+    def count_flops(self, arch, input_size=32, num_classes: int = 10, C: int = 16, N: int = 5,
+                    **build) -> int | None:
+        """``counting.count_flops`` of ``build(arch)`` at ``input_size`` (an int or (h, w), multiples of 4)
+        without building it: the count of the network whose six edges are all ``none`` (counted once per size
+        and class count, then kept) plus, per edge op in each of the N cells of the three stages (C_s = C 2^s
+        channels on an (h / 2^s) x (w / 2^s) map), C_s h_s w_s (k^2 C_s + 3) for a k x k ReLU-conv-BN (ReLU 1,
+        conv k^2 C_s MACs, affine BN 2 per output element), 9 C_s h_s w_s for the 3x3 average pool, 0 for
+        skip_connect and none. Equal to the hook count (tests/test_proxies.py). None where the form does
+        not apply (other C, N or build options, a size not a multiple of 4)."""
+        h, w = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+        if C != 16 or N != 5 or build or h % 4 or w % 4:
+            return None
+        total = _flops_without_edges(h, w, num_classes)
+        per_op = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}
+        for s in range(3):
+            c, hw = C << s, (h >> s) * (w >> s)
+            for op in self.coerce(arch):
+                if op in per_op:
+                    total += N * c * hw * (per_op[op] * c + 3)
+                elif op == "avg_pool_3x3":
+                    total += N * 9 * c * hw
+        return total
 
     def neighbours(self, arch) -> list[tuple[str, ...]]:
         """The 24 archs one edge-op change away (6 edges x 4 other ops), in edge then op order."""
