@@ -244,6 +244,15 @@ def test_flops_and_params_equal_the_nb201_table(index):
         assert recs["params"].value == round(table.column(f"params_M_{col}")[index] * 1e6), (index, data)
 
 
+def test_floats_reads_back_the_same_values_as_item_each():
+    """proxies.base.floats: one transfer for per-layer sums; float32 values promoted exactly, order kept."""
+    from zeronas.proxies.base import floats
+
+    parts = [torch.tensor(0.1, dtype=torch.float32), torch.tensor([2.25], dtype=torch.float64),
+             torch.tensor(1e-30, dtype=torch.float32)]
+    assert floats(parts) == [t.item() for t in parts] and floats([]) == []
+
+
 def test_nb201_flops_closed_form_equals_the_hook_count_of_the_built_network():
     """space.count_flops (what the flops proxy answers on NB201, no network built) equals count_flops of the
     built network: each op on every edge, random archs, at 32 px, 16 px and a non-square size, for 10, 100

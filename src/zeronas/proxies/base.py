@@ -210,6 +210,14 @@ def relu_modules(model: nn.Module, by_name: bool = False) -> list[nn.Module]:
     return [m for m in model.modules() if isinstance(m, nn.ReLU)]
 
 
+def floats(tensors) -> list[float]:
+    """Each one-element tensor as a Python float, read back in one transfer: on a GPU one host sync where
+    ``.item()`` per tensor (per layer) costs one each. The same values as ``.item()``: mixed float dtypes are
+    promoted to the wider one, which is exact."""
+    ts = [t.reshape(()) for t in tensors]
+    return torch.stack(ts).tolist() if ts else []
+
+
 def once_per_tensor(fn):
     """``fn(tensor)`` memoised on the tensor's identity and version (an in-place change bumps the version), for
     hooks on modules that are fed, or return, the very same tensor (a ReLUConvBN and its inner ReLU, edges

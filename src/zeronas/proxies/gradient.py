@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import register, weight_layers
+from .base import floats, register, weight_layers
 from .shared_pass import Tap, register_tap, shared
 
 
@@ -73,7 +73,7 @@ def _loss_gradients(ctx) -> tuple[list[tuple[torch.Tensor, torch.Tensor | None]]
 
 def _layer_sum(ctx, metric) -> float:
     """sum over conv/linear layers of metric(W, dL/dW) after one cross-entropy backward."""
-    return sum(metric(w, g).item() for w, g in _loss_gradients(ctx)[0] if g is not None)
+    return sum(floats(metric(w, g) for w, g in _loss_gradients(ctx)[0] if g is not None))
 
 
 @register("snip", direction=1, shares_isomorphs=True, data="batch", bn_mode="train",
@@ -117,7 +117,7 @@ def grasp(ctx, temperature: float = 1.0) -> float:
     g_graph = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
     z = sum((a * b).sum() for a, b in zip(g, g_graph) if a is not None and b is not None)
     hg = torch.autograd.grad(z, weights, allow_unused=True)
-    return sum((-w.detach() * h).sum().item() for w, h in zip(weights, hg) if h is not None)
+    return sum(floats((-w.detach() * h).sum() for w, h in zip(weights, hg) if h is not None))
 
 
 @register("fisher", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", defaults={"broadcast": True},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..counting import count_flops, count_params
-from .base import register, weight_layers
+from .base import floats, register, weight_layers
 
 
 @register("params", direction=1, data="none", bn_mode="n/a",
@@ -32,4 +32,4 @@ def flops(ctx) -> float:
           needs=("conv_linear",),
           reference="NAS-Bench-Suite-Zero l2_norm", description="sum over conv/linear layers of ||W_l||_2 at init")
 def l2_norm(ctx) -> float:
-    return sum(m.weight.norm().item() for m in weight_layers(ctx.model()))
+    return sum(floats(m.weight.norm() for m in weight_layers(ctx.model())))

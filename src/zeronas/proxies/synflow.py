@@ -6,14 +6,14 @@ import math
 
 import torch
 
-from .base import Undefined, bn_bypassed, register, weight_layers
+from .base import Undefined, bn_bypassed, floats, register, weight_layers
 
 
 def _saliency_sum(model) -> float:
     """sum |W * dR/dW| over conv/linear weights; undefined when float64 overflowed (the true value is finite
     but unknown, so NaN rather than inf)."""
-    total = sum((m.weight * m.weight.grad).abs().sum().item() for m in weight_layers(model)
-                if m.weight.grad is not None)
+    total = sum(floats((m.weight * m.weight.grad).abs().sum() for m in weight_layers(model)
+                       if m.weight.grad is not None))
     if not math.isfinite(total):
         return Undefined(f"undefined: the |theta| products overflowed float64 (gave {total}): the network is too "
                          f"deep or wide for synflow")

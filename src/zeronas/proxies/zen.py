@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .base import Inapplicable, Undefined, gaussian_init, reason_of, register
+from .base import Inapplicable, Undefined, floats, gaussian_init, reason_of, register
 
 
 @register("zen", direction=1, data="noise", bn_mode="train",
@@ -35,10 +35,10 @@ def zen(ctx, mixup_gamma: float = 1e-2, repeats: int = 1, bn_momentum: float | N
         with torch.no_grad():
             diff = (model.forward_pre_gap(x) - model.forward_pre_gap(x2)).abs().sum(dim=(1, 2, 3)).mean().item()
             var = [m.running_var.mean() for m in bns if m.running_var is not None]
-            bn_term = sum(torch.log(torch.sqrt(v)).item() for v in var)
+            bn_term = sum(floats(torch.log(torch.sqrt(v)) for v in var))
         for m in bns:
             m.momentum = 0.1
-        scores.append(_zen_value(diff, bn_term, sum(v.item() == 0 for v in var)))
+        scores.append(_zen_value(diff, bn_term, sum(v == 0 for v in floats(var))))
     value = sum(scores) / len(scores)
     why = next((reason_of(s) for s in scores if reason_of(s)), None)
     return Undefined(why, value) if why else float(value)
