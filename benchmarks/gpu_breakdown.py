@@ -74,10 +74,10 @@ def no_op(*args):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--archs", type=int, default=20)
+    ap.add_argument("--device", default="cuda", help="cuda, cuda:N, or cpu (a smoke run: no GPU figures)")
+    ap.add_argument("--archs", type=int, default=20, help="timed NB201 archs per thread count (after 2 warm-up)")
     ap.add_argument("--threads", default="1,4,16", help="torch CPU thread counts, comma-separated")
-    ap.add_argument("--out", default=None)
+    ap.add_argument("--out", default=None, help="JSON file to write (default: print only)")
     args = ap.parse_args(argv)
     import numpy as np
     import torch
