@@ -130,25 +130,12 @@ def precision_flags(torch) -> dict:
 
 @contextlib.contextmanager
 def fp32_mode(torch, mode: str):
-    """``torch-default``: leave the flags; ``ieee``: no TF32 in cuDNN convolutions or CUDA matmuls."""
-    if mode == "torch-default":
+    """``torch-default``: leave the flags (zeronas itself turns TF32 off while it scores: zeronas.precision);
+    ``ieee``: TF32 off around the whole phase as well."""
+    from zeronas.precision import ieee_float32
+
+    with ieee_float32("cuda" if mode == "ieee" else "cpu"):
         yield
-        return
-    conv = getattr(torch.backends.cudnn, "conv", None)
-    if conv is not None and hasattr(conv, "fp32_precision"):
-        before = conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision
-        conv.fp32_precision = torch.backends.cuda.matmul.fp32_precision = "ieee"
-        try:
-            yield
-        finally:
-            conv.fp32_precision, torch.backends.cuda.matmul.fp32_precision = before
-    else:
-        before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
-        try:
-            yield
-        finally:
-            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def git_commit() -> str | None:
