@@ -612,3 +612,25 @@ def test_an_empty_name_is_refused_in_search_s_proxy_and_inside_an_ensemble():
     res = runner.invoke(app, ["search", "--proxy", "ensemble:params++flops", "--data", "none", "--budget", "2"])
     assert str(res.exception) == "'ensemble:params++flops' has an empty member (two '+' in a row, or one at an end); " \
         "remove the extra '+'"
+
+
+@pytest.mark.parametrize("name, args", [
+    ("--out", ["correlate", "-p", "params", "--sample", "3", "--out", ""]),
+    ("--out", ["correlate", "-p", "params", "--sample", "3", "--out="]),
+    ("--data-dir", ["correlate", "-p", "params", "--sample", "3", "--data-dir", " "]),
+    ("--export", ["report", "--store", "s.db", "--export", ""]),
+    ("--out", ["search", "--method", "sample", "--proxy", "params", "--data", "none", "--budget", "3", "--out", ""]),
+    ("--out", ["train", "--index", "0", "--epochs", "1", "--out", ""]),
+])
+def test_an_empty_option_value_is_refused_before_anything_is_written(name, args, monkeypatch, capsys, tmp_path):
+    """typer turns an empty path into '.', so '--out ""' (an unset shell variable) wrote into the current folder
+    and '--export ""' was refused as "--export '.'"; every option given an empty value is one line, naming it."""
+    from zeronas.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err.splitlines() == [f"error: {name} is empty: give it a value (see --help) or "
+                                                         f"drop {name} to use its default"], err
+    assert not any(tmp_path.iterdir())

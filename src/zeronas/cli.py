@@ -1259,6 +1259,30 @@ def _command():
     return typer.main.get_command(app)  # built once: typer reads every signature and type hint
 
 
+def _empty_option(command, argv: list[str]) -> str | None:
+    """The first option of ``argv`` given an empty or blank value (``--out ""``, ``--export=``): typer would
+    turn an empty path into '.', the current folder, and write there without a word."""
+    names: set[str] = set()
+
+    def walk(cmd):
+        for p in getattr(cmd, "params", ()):
+            if not getattr(p, "is_flag", True) and getattr(p, "opts", None):
+                names.update([*p.opts, *getattr(p, "secondary_opts", [])])
+        for sub in getattr(cmd, "commands", {}).values():
+            walk(sub)
+
+    walk(command)
+    for i, token in enumerate(argv):
+        if token == "--":
+            return None
+        name, eq, value = token.partition("=")
+        if token in names and i + 1 < len(argv) and not argv[i + 1].strip():
+            return token
+        if eq and name in names and not value.strip():
+            return name
+    return None
+
+
 def main(argv: list[str] | None = None):
     """Entry point. Every failure is one line on stderr: a bad input or usage (exit 2), an interruption
     (130; SIGTERM, as from ``timeout`` or a job scheduler, 143), or an internal error (1, with the traceback
@@ -1277,6 +1301,9 @@ def main(argv: list[str] | None = None):
         previous = None
     cx = _usage_error_types()
     command = _command()
+    empty = _empty_option(command, sys.argv[1:] if argv is None else list(argv))
+    if empty:
+        _fail(f"{empty} is empty: give it a value (see --help) or drop {empty} to use its default", 2)
     try:
         code = command.main(args=argv, prog_name="zeronas", standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into an Exit(130) that it returns silently: say it as below
