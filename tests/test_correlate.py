@@ -539,3 +539,22 @@ def test_ms_per_arch_counts_the_archs_analysed_only(tmp_path):
     assert changed > 0  # the larger sample stored archs of its own, 1000 s each now
     again = correlate(proxies="params", sample=8, seed=3, store=db, only_stored=True)
     assert again.rows["params"]["ms_per_arch"] == first.rows["params"]["ms_per_arch"] < 1000
+
+
+@needs_table
+def test_correlate_takes_proxy_options_into_the_protocol_and_the_store_keys(tmp_path):
+    """correlate had no --set: a proxy could only be correlated at its defaults. Options now reach the scorer,
+    are recorded in each proxy's protocol, and other options are other store keys (scored afresh)."""
+    from typer.testing import CliRunner
+
+    from zeronas import correlate
+    from zeronas.cli import app
+
+    store = tmp_path / "s.db"
+    small = correlate(proxies="meco", sample=5, store=store, workers=1, options={"meco": {"input_size": 8}})
+    assert small.meta["protocols"]["meco"]["options"] == {"input_size": 8} and small.meta["scored_now"] == 5
+    default = correlate(proxies="meco", sample=5, store=store, workers=1)
+    assert default.meta["protocols"]["meco"]["options"] == {"input_size": 64} and default.meta["scored_now"] == 5
+    again = CliRunner().invoke(app, ["correlate", "-p", "meco", "--sample", "5", "--store", str(store), "--workers",
+                                     "1", "--set", "meco.input_size=8"])
+    assert again.exit_code == 0 and "scored now: 0" in " ".join(again.output.split()), again.output

@@ -11,6 +11,7 @@ from torch import nn
 import zeronas as zn
 from zeronas.counting import count_flops
 from zeronas.data import ImageSet
+from zeronas.errors import UserError
 from zeronas.proxies import get_proxy, list_proxies
 from zeronas.proxies.az_nas import expressivity_of, trainability_of
 from zeronas.proxies.base import Undefined, reason_of
@@ -772,13 +773,69 @@ def test_scoring_an_ensemble_names_it_and_its_members(name, members):
         zn.score(BEST, proxies=["params", name], data="none")
 
 
+def test_scoring_an_ensemble_with_an_unknown_member_names_that_member():
+    """The advice 'score its members: proxies=params,nope' passed the unknown member on."""
+    with pytest.raises(zn.UserError, match="^unknown proxy 'nope'; available: "):
+        zn.score(BEST, proxies="ensemble:params+nope", data="none")
+
+
 def test_a_count_given_as_a_whole_float_is_the_count():
     """swap.repeats=2.0 passed the type check and then crashed the proxy as a float (review)."""
     from zeronas.scoring import Scorer
 
-    sc = Scorer("nb201", ["params"], data="none", options={"swap": {"repeats": 2.0}, "zen": {"bn_momentum": None}})
-    assert sc.options == {"params": {}}  # options of proxies not run are checked, not kept
+    sc = Scorer("nb201", ["zen"], data="none", options={"zen": {"repeats": 2.0, "bn_momentum": None}})
+    assert sc.options["zen"]["repeats"] == 2 and type(sc.options["zen"]["repeats"]) is int
     from zeronas.scoring import _option_kind
 
     assert _option_kind(zn.get_proxy("swap"), "repeats") is int
     assert _option_kind(zn.get_proxy("ntk_cond"), "batch_size") is int  # default None, annotated int | None
+
+
+# ---- proxy options: bounds from the definitions, checked before any work ----------------------------------
+@pytest.mark.parametrize("proxy, options, expected", [
+    ("grasp", {"temperature": 0.0}, "needs its option temperature above 0"),
+    ("grasp", {"temperature": -1.0}, "needs its option temperature above 0"),
+    ("zen", {"bn_momentum": 2.0}, "needs its option bn_momentum above 0 and at most 1"),
+    ("zen", {"mixup_gamma": 0.0}, "needs its option mixup_gamma above 0"),
+    ("zen", {"repeats": 0}, "needs its option repeats at least 1"),
+    ("swap", {"mu": 5.0}, "takes its options mu and sigma together (got --set swap.mu=5.0 without sigma)"),
+    ("swap", {"sigma": 5.0}, "takes its options mu and sigma together (got --set swap.sigma=5.0 without mu)"),
+    ("swap", {"mu": 1.0, "sigma": 0.0}, "needs its option sigma above 0"),
+    ("linear_regions", {"crop": 0}, "needs its option crop at least 1"),
+    ("linear_regions", {"samples": 0}, "needs its option samples at least 1"),
+    ("meco", {"input_size": 0}, "needs its option input_size at least 1"),
+])
+def test_proxy_options_outside_their_definition_are_named(proxy, options, expected):
+    """Values that gave NaN without a reason (grasp T=0, zen momentum 2), a raw ZeroDivisionError (swap sigma 0),
+    a torch shape error (crop 0), or were silently ignored (swap mu alone) are one line naming the option."""
+    spec = get_proxy(proxy)
+    why = spec.check_options({**spec.defaults, **options}, 64)
+    assert why is not None and expected in why, why
+    assert spec.check_options(dict(spec.defaults), 64) is None
+
+
+def test_meco_input_sizes_a_space_cannot_take_are_refused_when_the_scorer_is_made():
+    """Each space's networks reduce the input (BN needs more than one value per channel): nb201 takes 8 but not
+    4 (and sides that are multiples of 4), macro not 8; said once, naming the option, not per arch."""
+    for space, size, fragment in (("nb201", 4, "cannot take a 1x3x4x4 input"), ("nb201", 7, "multiples of 4"),
+                                  ("macro", 8, "cannot take a 1x3x8x8 input")):
+        with pytest.raises(UserError) as exc:
+            zn.Scorer(space, "meco", data="none", options={"meco": {"input_size": size}})
+        # (the API names it as options={'meco': {'input_size': ...}}, the CLI as --set meco.input_size=...)
+        assert fragment in str(exc.value) and f"'input_size': {size}" in str(exc.value), str(exc.value)
+    rec = zn.Scorer("nb201", "meco", data="none", options={"meco": {"input_size": 8}}).score_arch(BEST)[0]
+    assert rec.error is None and math.isfinite(rec.value)
+
+
+def test_an_option_for_a_proxy_not_asked_for_is_refused():
+    with pytest.raises(UserError, match=r"^proxy zen was given option\(s\) repeats but is not among the proxies "
+                                        r"asked for \(params\): add it to the proxies or drop its options$"):
+        zn.Scorer("nb201", "params", data="none", options={"zen": {"repeats": 2}})
+
+
+@needs_cifar
+def test_options_too_large_for_the_images_name_the_option():
+    with pytest.raises(UserError, match=r"'batch_size': 100000}}: 10000 cifar10 images are loaded, too few"):
+        zn.Scorer("nb201", "ntk_cond", data="cifar10", options={"ntk_cond": {"batch_size": 100000}})
+    with pytest.raises(UserError, match=r"'crop': 33}}: the crops are cut from the 32x32 images"):
+        zn.Scorer("nb201", "linear_regions", data="cifar10", options={"linear_regions": {"crop": 33}})

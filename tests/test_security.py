@@ -155,6 +155,16 @@ def test_damaged_checkpoints_are_one_line_errors(tmp_path, content):
     assert_one_line_error(res, "checkpoint.pt")
 
 
+def test_a_plain_pickle_given_as_a_torch_file_is_one_line_with_no_torch_warning(tmp_path):
+    """torch.load warns in two lines ("Detected pickle protocol 4 ...") before refusing a plain pickle: the
+    user saw that above zeronas's one-line error (export, train --resume and data convert all load this way)."""
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(pickle.dumps({"model": {"w": [1.0]}}, protocol=4))
+    res = run_cli(["export", "--arch", ARCH, "--checkpoint", ckpt, "--out", tmp_path / "m.json"], tmp_path)
+    assert_one_line_error(res, "checkpoint.pt")
+    assert "Warning" not in res.stderr and not (tmp_path / "m.json").exists()
+
+
 def test_a_loadable_checkpoint_of_another_kind_is_a_one_line_error(tmp_path):
     from zeronas.export import export
 

@@ -410,6 +410,9 @@ def correlate(
     score_seed: Annotated[int | None, typer.Option(
         help="Seed of the init draw and the batch when it should differ from --seed, which then picks the sample "
              "and the scoring order only (a test-retest of the same archs).", show_default=False)] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Proxy option PROXY.OPTION=VALUE (repeatable), e.g. "
+                                            "--set das.lam=64; part of each score's protocol (other options, "
+                                            "other store keys).")] = [],  # noqa: B006
 ):
     """Rank-correlate proxies with benchmark accuracy: Spearman, Kendall, top-k overlap, with protocols."""
     from .correlate import correlate as run_correlate
@@ -424,7 +427,7 @@ def correlate(
     res = run_correlate(space, dataset, proxies, sample, seed, batch_size, store, workers, data_dir, init, device,
                         metric, protocol, progress=True, only_stored=only_stored,
                         isomorph_member=isomorph_member, executor=executor, ray_address=ray_address,
-                        score_seed=score_seed, out=out)
+                        score_seed=score_seed, out=out, options=_parse_options(set_) or None)
     m = res.meta
     table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
                         f"target {m['target']}")

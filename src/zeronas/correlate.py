@@ -137,7 +137,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
               init="torch-default", device="cpu", metric=None, protocol: str | None = None, progress=False,
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
               ray_address: str | None = None, score_seed: int | None = None,
-              data: str | None = None, out: str | Path | None = None) -> CorrelationResult:
+              data: str | None = None, out: str | Path | None = None,
+              options: dict | None = None) -> CorrelationResult:
     """Rank-correlate ``proxies`` (comma-separated names, ``ensemble:a+b``, ``az_nas``, ``zeronas-v1``) with a
     benchmark's accuracy over ``sample`` architectures of ``space`` (nb201, macro, nb101, nb301); returns a
     ``CorrelationResult``. The defaults are ``zeronas correlate``'s: the same names, the same values.
@@ -160,6 +161,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     picks the sample and the scoring order only (a test-retest of the same archs).
     ``out``: a folder that also receives correlation.json, correlation.csv, scatter.png and rho.png (as
     ``--out``; their paths in ``meta["written"]``).
+    ``options``: proxy options, ``{proxy: {option: value}}`` (as ``--set PROXY.OPTION=VALUE``); they are part
+    of each score's protocol, so other options are other store keys.
     ``isomorph_member``: which member scores an isomorphism class for class-sharing proxies (see
     ``zeronas.scoring.ISOMORPH_MEMBERS``). ``executor``: "local" (this machine, ``workers`` processes) or
     "ray" (a Ray cluster at ``ray_address``, else a local Ray instance; see ``zeronas.ray_executor``)."""
@@ -223,7 +226,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     scorer_kwargs = dict(space=sp.name, proxies=base, data=dataset.replace("cifar10-valid", "cifar10"),
                          data_dir=data_dir, batch_size=batch_size, seed=seed if score_seed is None else score_seed,
                          init=init, device=device,
-                         stand_in=True, isomorph_member=isomorph_member)
+                         stand_in=True, isomorph_member=isomorph_member, options=options)
     scorer = Scorer(**scorer_kwargs)
     if scorer.data_note:
         notes.append(scorer.data_note)

@@ -22,6 +22,7 @@ import contextlib
 import os
 import pickle
 import re
+import warnings
 import zipfile
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -188,7 +189,9 @@ def safe_torch_load(path: str | os.PathLike, *, what: str, fix: str, extra_globa
     if is_torchscript(path):  # torch.load would warn, then refuse it with a note on its own defaults
         raise UserError(f"{path} is a TorchScript export (torch.jit.load reads it), not {what}; {fix}")
     try:
-        with scope:
+        with scope, warnings.catch_warnings():
+            # a plain pickle (not torch.save's) gets torch's two-line protocol warning before its refusal below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
             return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise UserError(f"{path} does not exist; {fix}") from None

@@ -82,6 +82,8 @@ def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
         if members == []:
             raise UserError(f"{n!r} names no members; write ensemble:a+b with proxy names")
         if members is not None:
+            for m in members:  # an unknown member is named first: the advice below would pass it on
+                get_proxy(m)
             raise UserError(f"{n} is a rank ensemble: it ranks a set of architectures, so one architecture has "
                             f"no value of it; use 'zeronas correlate' or 'zeronas search' with it, or score its "
                             f"members: --proxies {','.join(members)}")
@@ -209,8 +211,12 @@ class Scorer:
                                     or not all(isinstance(o, dict) for o in options.values())):
             raise UserError(f"options= takes {{proxy: {{option: value}}}}, e.g. {{'das': {{'lam': 2.0}}}}, not "
                             f"{type(options).__name__} {shown(options)}")
+        asked = [p.name for p in requested]
         for name, opts in (options or {}).items():
             spec = get_proxy(name)
+            if spec.name not in asked:  # never silently ignored (search refuses it likewise: check_options_used)
+                raise UserError(f"proxy {name} was given option(s) {', '.join(map(str, opts))} but is not among the "
+                                f"proxies asked for ({', '.join(asked)}): add it to the proxies or drop its options")
             bad = set(opts) - set(spec.defaults)
             if bad and spec.revision:
                 raise UserError(f"proxy {name} is a proxy of your own, which takes no proxy options: read its "
@@ -228,8 +234,17 @@ class Scorer:
         if problems:
             more = f" (and {len(problems) - 1} more proxies)" if len(problems) > 1 else ""
             raise UserError(problems[0] + more)
+        for p in self.proxies if self.images is not None else ():  # a proxy's own batch, named as it was given
+            own = self.options[p.name].get(p.batch_option) if p.batch_option else None
+            if own is not None and own > len(self.images):
+                raise UserError(f"--set {p.name}.{p.batch_option}={own}: {len(self.images)} {self.dataset} images "
+                                f"are loaded, too few for one batch of {own}; lower it")
         self._batches: dict = {}
         self._data_protocol = self._describe_data()
+        for p in self.proxies:  # what only this space and data can say, e.g. a size its networks cannot take
+            why = p.setup_check(self, self.options[p.name]) if p.setup_check is not None else None
+            if why:
+                raise UserError(why)
 
     def _describe_data(self) -> dict:
         if self.images is None:

@@ -13,6 +13,7 @@ import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -99,8 +100,12 @@ class ProxySpec:
     min_batch: int = 1
     min_batch_why: str = ""
     batch_option: str | None = None
-    # Other options with a lower bound from the definition: {option: (minimum, why)}.
-    min_options: dict = field(default_factory=dict)
+    # Options bounded by the definition: {option: Bound}; and groups of options given together or not at all.
+    bounds: dict = field(default_factory=dict)
+    together: tuple = ()
+    # setup_check(scorer, options) -> one line or None: a check of the options against the scorer's space and
+    # data, run once when a Scorer is made (e.g. meco's input size on networks that reduce it)
+    setup_check: Callable | None = None
     # What it needs from the network (keys of NEEDS); a user's module lacking one is not scored with it.
     needs: frozenset = frozenset()
     # A user's proxy (``proxies.plugin``): a digest of its file, part of every score's protocol, so that the
@@ -124,11 +129,38 @@ class ProxySpec:
             got = f"--set {self.name}.{self.batch_option}={used}" if self.batch_option else f"{batch_flag} {used}"
             return (f"proxy {self.name} needs a batch of at least {self.min_batch} images (got {got}) "
                     f"because {self.min_batch_why}")
-        for opt, (low, why) in self.min_options.items():
-            if options.get(opt) is not None and options[opt] < low:
-                return (f"proxy {self.name} needs its option {opt} at least {low} (got --set "
-                        f"{self.name}.{opt}={options[opt]}) because {why}")
+        for opt, bound in self.bounds.items():
+            if options.get(opt) is not None and not bound.holds(options[opt]):
+                return (f"proxy {self.name} needs its option {opt} {bound.text()} (got --set "
+                        f"{self.name}.{opt}={options[opt]}) because {bound.why}")
+        for group in self.together:
+            given = [o for o in group if options.get(o) is not None]
+            if given and len(given) < len(group):
+                missing = [o for o in group if o not in given]
+                return (f"proxy {self.name} takes its options {' and '.join(group)} together (got --set "
+                        f"{self.name}.{given[0]}={options[given[0]]} without {', '.join(missing)}): alone "
+                        f"{'it is' if len(given) == 1 else 'they are'} not used; give "
+                        f"{' and '.join(f'--set {self.name}.{o}=...' for o in missing)}, or drop it")
         return None
+
+
+class Bound(NamedTuple):
+    """An option's allowed values by its definition: ``low`` <= value (``low_open``: <) and value <= ``high``;
+    ``why`` ends the message of a value outside."""
+    low: float | None = None
+    high: float | None = None
+    why: str = ""
+    low_open: bool = False
+
+    def holds(self, value) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def text(self) -> str:
+        low = None if self.low is None else f"{'above' if self.low_open else 'at least'} {self.low:g}"
+        high = None if self.high is None else f"at most {self.high:g}"
+        return " and ".join(t for t in (low, high) if t)
 
 
 _REGISTRY: dict[str, ProxySpec] = {}
@@ -136,7 +168,10 @@ _REGISTRY: dict[str, ProxySpec] = {}
 
 def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str = "float32", defaults=None,
              description: str = "", reference: str = "", shares_isomorphs: bool = False, min_batch: int = 1,
-             min_batch_why: str = "", batch_option: str | None = None, min_options: dict | None = None, needs=()):
+             min_batch_why: str = "", batch_option: str | None = None, min_options: dict | None = None, needs=(),
+             bounds: dict | None = None, together=(), setup_check: Callable | None = None):
+    """Register a proxy. ``min_options`` {option: (minimum, why)} is shorthand for ``bounds``
+    {option: Bound(minimum, why=why)}; ``together``: groups of options that mean nothing alone."""
     if data not in DATA_KINDS or bn_mode not in BN_MODES or direction not in (1, -1):
         raise ValueError(f"bad metadata for proxy {name}")
     if set(needs) - set(NEEDS):
@@ -148,7 +183,10 @@ def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str =
         _REGISTRY[name] = ProxySpec(name, fn, direction, data, bn_mode, dtype, dict(defaults or {}),
                                     description or (fn.__doc__ or "").strip().split("\n")[0], reference,
                                     fn.__module__.rsplit(".", 1)[-1], shares_isomorphs, min_batch, min_batch_why,
-                                    batch_option, dict(min_options or {}), needs=frozenset(needs))
+                                    batch_option, needs=frozenset(needs),
+                                    bounds={**{o: Bound(low, why=why) for o, (low, why) in (min_options or {}).items()},
+                                            **(bounds or {})},
+                                    together=tuple(tuple(g) for g in together), setup_check=setup_check)
         return fn
 
     return deco

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import floats, register, weight_layers
+from .base import Bound, floats, register, weight_layers
 from .shared_pass import Tap, register_tap, shared
 
 
@@ -101,6 +101,8 @@ def plain(ctx) -> float:
 
 
 @register("grasp", direction=1, shares_isomorphs=True, data="batch", bn_mode="train", defaults={"temperature": 1.0},
+          bounds={"temperature": Bound(0, low_open=True, why="the logits are divided by it (GraSP's softmax "
+                                                             "temperature: 0 divides by zero, below 0 inverts it)")},
           needs=("classifier", "conv_linear",),
           reference="Wang et al. ICLR 2020; foresight grasp (T=1, one iteration)",
           description="sum -W * (H g), g = dL/dW, Hessian-gradient product by double backprop")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import hooks, once_per_tensor, register
+from ..errors import UserError, shown
+from .base import Bound, hooks, once_per_tensor, register
 
 
 def channel_corr(feature: torch.Tensor) -> torch.Tensor | float:
@@ -43,7 +44,27 @@ def min_eig_channel_corr(feature: torch.Tensor) -> float:
     return corr if isinstance(corr, float) else min_eigs([corr])[0]
 
 
+def _check_input_size(scorer, options) -> str | None:
+    """A size other than the default is tried once on the space's first sample: networks that reduce the
+    input (and BN, which needs more than one value per channel) refuse small or odd sizes."""
+    size = options.get("input_size", 64)
+    if size == 64:
+        return None
+    what = f"--set meco.input_size={size}"
+    try:
+        scorer.space.check_input_size(size, what=f"meco's inputs ({what})")
+        meco(scorer.context(scorer.space.sample(0)), input_size=size)
+    except UserError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001  (the network's own refusal, named with the option that caused it)
+        return (f"{what}: {scorer.space.name} networks cannot take a 1x3x{size}x{size} input ({type(exc).__name__}: "
+                f"{shown(str(exc), 100)}); give a larger size, e.g. the default 64")
+    return None
+
+
 @register("meco", direction=1, data="noise", bn_mode="default", defaults={"input_size": 64},
+          bounds={"input_size": Bound(1, why="it is the random input's side in pixels")},
+          setup_check=lambda scorer, options: _check_input_size(scorer, options),
           needs=("any_size",),
           reference="Jiang et al. NeurIPS 2023 (HamsterMimi/MeCo meco.py)",
           description="sum over all modules of min eig(corrcoef over channels), one random 1x3xSxS input")

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .base import gaussian_init, hooks, register, relu_modules
+from .base import Bound, gaussian_init, hooks, register, relu_modules
 from .size import count_params
 
 MAX_PACKED_SAMPLES = 62  # one int64 code per neuron
@@ -49,6 +49,7 @@ def swap_from_activations(acts: torch.Tensor) -> int:
           defaults={"samples": 16, "repeats": 32, "mu": None, "sigma": None}, batch_option="samples", min_batch=2,
           min_batch_why="it counts distinct activation patterns across samples (one sample gives at most 2)",
           min_options={"repeats": (1, "it averages over re-initialisations")},
+          bounds={"sigma": Bound(0, low_open=True, why="the regulariser divides by it")}, together=[("mu", "sigma")],
           reference="Peng et al. ICLR 2024 (pym1024/SWAP)",
           description="distinct sign patterns of post-ReLU neurons over 16 samples, 32 N(0,1) re-inits; "
                       "regularised by exp(-(params_K - mu)^2 / sigma) when mu and sigma are given")

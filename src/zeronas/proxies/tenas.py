@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .base import Inapplicable, Undefined, gram, hooks, per_sample_output_grads, register
+from .base import Bound, Inapplicable, Undefined, gram, hooks, per_sample_output_grads, register
 
 
 def no_gradient(params: str) -> str:
@@ -74,9 +74,22 @@ def activation_patterns(model, inputs: list[torch.Tensor]) -> np.ndarray:
     return np.concatenate(rows)
 
 
+def _check_crop(scorer, options) -> str | None:
+    crop, side = options.get("crop", 3), scorer.input_size
+    sides = (side, side) if isinstance(side, int) else tuple(side)
+    if scorer.images is not None and crop > min(sides):
+        return (f"--set linear_regions.crop={crop}: the crops are cut from the {'x'.join(map(str, sides))} images, so "
+                f"crop is at most {min(sides)}")
+    return None
+
+
 @register("linear_regions", direction=1, data="crops", bn_mode="train",
           needs=("thin_network",),
           defaults={"samples": 1000, "batches": 3, "crop": 3},
+          bounds={"samples": Bound(1, why="it counts patterns over the samples of each batch"),
+                  "batches": Bound(1, why="it averages over batches"),
+                  "crop": Bound(1, why="it is the crops' side in pixels")},
+          setup_check=lambda scorer, options: _check_crop(scorer, options),
           reference="Chen et al. ICLR 2021 (TE-NAS linear_region_counter.py)",
           description="distinct ReLU patterns of the thin net (C=1, one cell) over 3x1000 random 3x3 one-channel crops")
 def linear_regions(ctx, samples: int = 1000, batches: int = 3, crop: int = 3) -> float:

@@ -7,13 +7,16 @@ import math
 import torch
 from torch import nn
 
-from .base import Inapplicable, Undefined, floats, gaussian_init, reason_of, register
+from .base import Bound, Inapplicable, Undefined, floats, gaussian_init, reason_of, register
 
 
 @register("zen", direction=1, data="noise", bn_mode="train",
           needs=("pre_gap",),
           defaults={"mixup_gamma": 1e-2, "repeats": 1, "bn_momentum": None},
           min_options={"repeats": (1, "it averages over re-initialisations")},
+          bounds={"mixup_gamma": Bound(0, low_open=True, why="at 0 the two inputs are equal and log 0 = -inf"),
+                  "bn_momentum": Bound(0, 1, low_open=True, why="it is BN's running-average weight: 0 keeps the "
+                                                                   "initial variance 1, above 1 is no average")},
           reference="Lin et al. ICCV 2021 (Zen-NAS compute_zen_score)",
           description="log E|Phi(x) - Phi(x + 0.01 eps)| + sum_BN log sqrt(mean running_var); N(0,1) weights")
 def zen(ctx, mixup_gamma: float = 1e-2, repeats: int = 1, bn_momentum: float | None = None) -> float:
