@@ -20,7 +20,9 @@ b. speed through the public API: for every proxy (and the frozen ensemble zerona
    wall seconds (executor set-up, scoring and store writes), process start and table loading are reported
    apart. Isomorphic architectures are scored once there for proxies that share them, as in real use.
 c. agreement: the same ``--agree-archs`` architectures, same seed, scored on the CPU and on the device (on CUDA
-   twice: with PyTorch's default float32 flags and with TF32 off, "ieee"); per proxy the per-arch Spearman,
+   twice: with PyTorch's default float32 flags and with TF32 off around the phase, "ieee"; zeronas turns TF32
+   off while it scores in both, so the first checks that the user's flags cannot bring it back); per proxy the
+   per-arch Spearman,
    max relative and absolute difference, and whether the values are equal bit for bit. Every proxy measured
    here is deterministic given the seed (zeronas draws initial weights and random inputs from CPU generators,
    so both devices see the same network and inputs): PASS when Spearman >= 0.99 and the same architectures
@@ -275,8 +277,8 @@ def time_per_call(zn, name, archs, cap, args, sync) -> dict:
 
 
 def stored_archs(path: Path, n_proxies: int) -> int:
-    """Archs with every proxy of the group in the store (its rows over the group's size; isomorphic archs
-    share rows for proxies keyed by class, so this undercounts rather than overcounts)."""
+    """About the archs scored: the store's rows over the group's size (rows per proxy on average; isomorphic
+    archs share rows for proxies keyed by class, so this undercounts rather than overcounts)."""
     if not path.is_file():
         return 0
     from zeronas.store import Store
@@ -312,11 +314,14 @@ def run_cli(group: str, workers: int, args, timeout: float) -> dict:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:  # Ctrl-C as a user would press it (zeronas keeps what it stored)
             stopped = time.perf_counter() - t
-            os.killpg(proc.pid, signal.SIGINT)
             try:
+                os.killpg(proc.pid, signal.SIGINT)
                 proc.communicate(timeout=15)
+            except ProcessLookupError:  # it ended just as its time did
+                proc.communicate()
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.communicate()
             done = stored_archs(Path(tmp) / "store.db", len(group.split(",")))
             row.update({"stopped_after_seconds": stopped, "archs_stored": done,

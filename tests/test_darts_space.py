@@ -48,10 +48,11 @@ def test_genotype_round_trip_string_and_json():
     ("{\"normal\": [}", "JSON"),
     (DARTS_V2.replace("normal_concat=[2, 3, 4, 5], ", ""), "missing normal_concat"),
     # a node index is a whole number, never a flag or a text rounded to one (True was read as input 1)
-    (DARTS_V2.replace("('sep_conv_3x3', 1)", "('sep_conv_3x3', True)", 1), "list of \\(op, input\\) pairs"),
-    (DARTS_V2.replace("('sep_conv_3x3', 1)", "('sep_conv_3x3', 1.5)", 1), "list of \\(op, input\\) pairs"),
-    (DARTS_V2.replace("('sep_conv_3x3', 1)", "('sep_conv_3x3', '1')", 1), "list of \\(op, input\\) pairs"),
-    (DARTS_V2.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[2, 3, 4, True]"), "list of \\(op, input\\) pairs"),
+    (DARTS_V2.replace("('sep_conv_3x3', 1)", "('sep_conv_3x3', True)", 1), "normal has node index True, which is not"),
+    (DARTS_V2.replace("('sep_conv_3x3', 1)", "('sep_conv_3x3', 1.5)", 1), "normal has node index 1.5, which is not"),
+    (DARTS_V2.replace("('sep_conv_3x3', 1)", "('sep_conv_3x3', '1')", 1), "normal has node index '1', which is not"),
+    (DARTS_V2.replace("normal_concat=[2, 3, 4, 5]", "normal_concat=[2, 3, 4, True]"),
+     "normal_concat has node index True"),
 ])
 def test_malformed_genotype_is_one_line_error(text, needle):
     with pytest.raises(UserError, match=needle) as err:

@@ -2,35 +2,51 @@
 
 import threading
 
-import torch
+import pytest
 
-from zeronas.precision import _flags, ieee_float32
+from zeronas.precision import _flags, _set, ieee_float32, user_float32
 
 
 def _ieee(flags) -> bool:
     return flags[1:] == (("ieee", "ieee") if flags[0] == "new" else (False, False))
 
 
-def test_cuda_scoring_runs_without_tf32_and_restores_the_user_s_flags():
+@pytest.fixture
+def tf32_on():
+    """The flags a user with TF32 on has (PyTorch's default for convolutions), whatever this process had."""
     before = _flags()
-    assert not _ieee(before)  # PyTorch's default lets cuDNN use TF32
+    on = (before[0], "tf32", "tf32") if before[0] == "new" else ("legacy", True, True)
+    _set(on)
+    yield on
+    _set(before)
+
+
+def test_cuda_scoring_runs_without_tf32_and_restores_the_user_s_flags(tf32_on):
     with ieee_float32("cuda"):  # the flags are plain settings: settable without a GPU
         assert _ieee(_flags())
-        with ieee_float32(torch.device("cuda:0")):  # nested: still on, and the outer exit restores
+        with ieee_float32("cuda:0"):  # nested: still on, and the outer exit restores
             assert _ieee(_flags())
         assert _ieee(_flags())
-    assert _flags() == before
+    assert _flags() == tf32_on
 
 
-def test_the_cpu_leaves_the_flags_alone():
-    before = _flags()
+def test_the_cpu_leaves_the_flags_alone(tf32_on):
     with ieee_float32("cpu"):
-        assert _flags() == before
-    assert _flags() == before
+        assert _flags() == tf32_on
+    assert _flags() == tf32_on
 
 
-def test_overlapping_uses_from_two_threads_restore_only_after_the_last():
-    before = _flags()
+def test_training_inside_a_search_gets_the_user_s_flags_back(tf32_on):
+    with user_float32():  # outside scoring: nothing to restore
+        assert _flags() == tf32_on
+    with ieee_float32("cuda"):
+        with user_float32():
+            assert _flags() == tf32_on
+        assert _ieee(_flags())
+    assert _flags() == tf32_on
+
+
+def test_overlapping_uses_from_two_threads_restore_only_after_the_last(tf32_on):
     entered, release = threading.Event(), threading.Event()
 
     def other():
@@ -46,4 +62,4 @@ def test_overlapping_uses_from_two_threads_restore_only_after_the_last():
     assert _ieee(_flags())
     release.set()
     t.join(10)
-    assert _flags() == before
+    assert _flags() == tf32_on

@@ -839,3 +839,13 @@ def test_options_too_large_for_the_images_name_the_option():
         zn.Scorer("nb201", "ntk_cond", data="cifar10", options={"ntk_cond": {"batch_size": 100000}})
     with pytest.raises(UserError, match=r"'crop': 33}}: the crops are cut from the 32x32 images"):
         zn.Scorer("nb201", "linear_regions", data="cifar10", options={"linear_regions": {"crop": 33}})
+
+
+def test_meco_is_the_same_when_its_eigenvalues_are_taken_in_small_groups(monkeypatch):
+    """meco batches eigvalsh over the pending correlation matrices and flushes them past PENDING_BYTES (a wide
+    user model would hold gigabytes): the value does not depend on where the flushes fall."""
+    import zeronas.proxies.meco as meco_module
+
+    whole = zn.Scorer("nb201", "meco", data="none").score_arch(BEST)[0].value
+    monkeypatch.setattr(meco_module, "PENDING_BYTES", 1)  # every matrix flushed on its own
+    assert zn.Scorer("nb201", "meco", data="none").score_arch(BEST)[0].value == whole

@@ -706,3 +706,12 @@ def test_meta_and_half_weights_are_named_as_such():
                                         r"images: call model.float\(\) first$"):
         zeronas.score(net().half(), proxies=["params"], data="none")
     assert zeronas.score(net(), proxies=["params"], data="none")[0].value == 3 * 8 * 9 + 8 + 8 * 10 + 10
+
+
+def test_a_user_model_takes_a_meco_input_size():
+    """meco's set-up check tries a size on the space's first sample: a user's model has none, and the check
+    once refused every non-default size there (review)."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(8, 10))
+    rec = zeronas.score(model, proxies="meco", data="none", options={"meco": {"input_size": 48}})[0]
+    assert rec.error is None and math.isfinite(rec.value) and rec.protocol["options"] == {"input_size": 48}

@@ -38,6 +38,9 @@ def min_eigs(mats: list[torch.Tensor]) -> list[float]:
     return out
 
 
+PENDING_BYTES = 64 * 2**20  # float64 correlation matrices kept for one batched eigvalsh call
+
+
 def min_eig_channel_corr(feature: torch.Tensor) -> float:
     """feature: one sample's output [C, ...]; min eigenvalue of corrcoef over channels (NaN/inf -> 0)."""
     corr = channel_corr(feature)
@@ -45,40 +48,51 @@ def min_eig_channel_corr(feature: torch.Tensor) -> float:
 
 
 def _check_input_size(scorer, options) -> str | None:
-    """A size other than the default is tried once on the space's first sample: networks that reduce the
-    input (and BN, which needs more than one value per channel) refuse small or odd sizes."""
-    size = options.get("input_size", 64)
-    if size == 64:
+    """A size other than the default is tried once on the space's first sample (one meco, when the Scorer is
+    made): networks that reduce the input (and BN, which needs more than one value per channel) refuse small
+    or odd sizes. A user's model (no sample to try) is left to its own per-arch error."""
+    size, default = options.get("input_size", DEFAULT_INPUT), DEFAULT_INPUT
+    space = scorer.space
+    if size == default or not (hasattr(space, "sample") and hasattr(space, "check_input_size")):
         return None
     what = f"--set meco.input_size={size}"
     try:
-        scorer.space.check_input_size(size, what=f"meco's inputs ({what})")
-        meco(scorer.context(scorer.space.sample(0)), input_size=size)
+        space.check_input_size(size, what=f"meco's inputs ({what})")
+        meco(scorer.context(space.sample(0)), input_size=size)
     except UserError as exc:
         return str(exc)
-    except Exception as exc:  # noqa: BLE001  (the network's own refusal, named with the option that caused it)
-        return (f"{what}: {scorer.space.name} networks cannot take a 1x3x{size}x{size} input ({type(exc).__name__}: "
-                f"{shown(str(exc), 100)}); give a larger size, e.g. the default 64")
+    except (RuntimeError, ValueError) as exc:  # the network's shape refusal, named with the option behind it
+        if "out of memory" in str(exc):
+            raise
+        return (f"{what}: {space.name} networks cannot take a 1x3x{size}x{size} input ({type(exc).__name__}: "
+                f"{shown(str(exc), 100)}); give a larger size, e.g. the default {default}")
     return None
 
 
-@register("meco", direction=1, data="noise", bn_mode="default", defaults={"input_size": 64},
+DEFAULT_INPUT = 64
+
+
+@register("meco", direction=1, data="noise", bn_mode="default", defaults={"input_size": DEFAULT_INPUT},
           bounds={"input_size": Bound(1, why="it is the random input's side in pixels")},
-          setup_check=lambda scorer, options: _check_input_size(scorer, options),
+          setup_check=_check_input_size,
           needs=("any_size",),
           reference="Jiang et al. NeurIPS 2023 (HamsterMimi/MeCo meco.py)",
           description="sum over all modules of min eig(corrcoef over channels), one random 1x3xSxS input")
 def meco(ctx, input_size: int = 64) -> float:
     model = ctx.model()
-    terms: list = []  # per hooked module: a fixed value, or the index of its correlation matrix in mats
-    mats: list[torch.Tensor] = []
+    terms: list = []  # per hooked module: a fixed value, or the index of its eigenvalue in eigs
+    eigs: list[float] = []
+    pending: list[torch.Tensor] = []  # matrices whose eigenvalues are not taken yet (bounded: PENDING_BYTES)
 
     def corr_index(t):
         c = channel_corr(t[0].detach())
         if isinstance(c, float):
             return c
-        mats.append(c)
-        return len(mats) - 1
+        pending.append(c)
+        if sum(m.numel() for m in pending) * 8 >= PENDING_BYTES:  # a wide user model: flush, not gigabytes held
+            eigs.extend(min_eigs(pending))
+            pending.clear()
+        return len(eigs) + len(pending) - 1
 
     # a container's output is often its last child's very tensor (NB201: 264 distinct of 453 outputs): its
     # eigenvalue is computed once and counted once per module, as the reference counts it
@@ -92,6 +106,6 @@ def meco(ctx, input_size: int = 64) -> float:
     x = torch.randn((1, 3, input_size, input_size), generator=ctx.generator(23)).to(ctx.device)
     with hooks([m.register_forward_hook(hook) for m in model.modules()]), torch.no_grad():
         model(x)
-    eigs = min_eigs(mats)
+    eigs.extend(min_eigs(pending))
     # summed in module order, as before the eigenvalues were batched (the same float on the CPU)
     return float(sum(t if isinstance(t, float) else eigs[t] for t in terms))

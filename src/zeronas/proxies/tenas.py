@@ -89,7 +89,7 @@ def _check_crop(scorer, options) -> str | None:
           bounds={"samples": Bound(1, why="it counts patterns over the samples of each batch"),
                   "batches": Bound(1, why="it averages over batches"),
                   "crop": Bound(1, why="it is the crops' side in pixels")},
-          setup_check=lambda scorer, options: _check_crop(scorer, options),
+          setup_check=_check_crop,
           reference="Chen et al. ICLR 2021 (TE-NAS linear_region_counter.py)",
           description="distinct ReLU patterns of the thin net (C=1, one cell) over 3x1000 random 3x3 one-channel crops")
 def linear_regions(ctx, samples: int = 1000, batches: int = 3, crop: int = 3) -> float:

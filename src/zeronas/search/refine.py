@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from ..errors import UserError
+from ..precision import user_float32
 
 EVALUATORS = ("table", "train")
 # With a time budget, the share of it a search keeps back for --evaluator train's reads (the label-free phase
@@ -225,10 +226,11 @@ class TrainEvaluator(Evaluator):
             self.limits.append(limit)
         t0 = time.perf_counter()
         folder = Path(self.out) / hashlib.sha256(self.space.format(arch).encode()).hexdigest()[:16]
-        summary = train(self.space, arch, folder, data=self.data, data_dir=self.data_dir, device=self.device,
-                        seed=self.seed, train_subset=self.train_subset, test_subset=self.test_subset,
-                        progress=False, epochs=self.epochs, time_limit=limit,
-                        resume=limit is None)  # a time-limited read trains afresh: its limit is this run's
+        with user_float32():  # trains as 'zeronas train' does (the search scores without TF32: precision.py)
+            summary = train(self.space, arch, folder, data=self.data, data_dir=self.data_dir, device=self.device,
+                            seed=self.seed, train_subset=self.train_subset, test_subset=self.test_subset,
+                            progress=False, epochs=self.epochs, time_limit=limit,
+                            resume=limit is None)  # a time-limited read trains afresh: its limit is this run's
         spent = time.perf_counter() - t0
         self.seconds += spent
         if limit is not None:

@@ -331,18 +331,18 @@ def _literal(node, text):
         raise UserError(f"malformed genotype {shown(text)}: only literals are allowed; {_HINT}") from None
 
 
-def _node_index(i) -> int:
+def _node_index(i, bad: str) -> int:
     """A node index as written: a whole number (True or 3.5 or '3' are not one, and are not rounded to one)."""
     if isinstance(i, bool) or not (isinstance(i, (int, np.integer)) or (isinstance(i, float) and i.is_integer())):
-        raise TypeError(f"{i!r} is not a node index")
+        raise UserError(f"{bad} has node index {i!r}, which is not a whole number; {_HINT}")
     return int(i)
 
 
 def _check_cell(pairs, concat, which, text) -> tuple[tuple, tuple]:
     bad = f"malformed genotype {shown(text)}: {which}"
     try:
-        pairs = tuple((str(op), _node_index(i)) for op, i in pairs)
-        concat = tuple(_node_index(c) for c in concat)
+        pairs = tuple((str(op), _node_index(i, bad)) for op, i in pairs)
+        concat = tuple(_node_index(c, bad + "_concat") for c in concat)
     except (TypeError, ValueError):
         raise UserError(f"{bad} must be a list of (op, input) pairs; {_HINT}") from None
     if len(pairs) != 2 * STEPS:

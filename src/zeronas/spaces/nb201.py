@@ -336,9 +336,10 @@ class NB201Space(SearchSpace):
             return None
         total = _flops_without_edges(h, w, num_classes)
         per_op = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}
+        arch = self.coerce(arch)
         for s in range(3):
             c, hw = C << s, (h >> s) * (w >> s)
-            for op in self.coerce(arch):
+            for op in arch:
                 if op in per_op:
                     total += N * c * hw * (per_op[op] * c + 3)
                 elif op == "avg_pool_3x3":
