@@ -83,15 +83,18 @@ def meco(ctx, input_size: int = 64) -> float:
     terms: list = []  # per hooked module: a fixed value, or the index of its eigenvalue in eigs
     eigs: list[float] = []
     pending: list[torch.Tensor] = []  # matrices whose eigenvalues are not taken yet (bounded: PENDING_BYTES)
+    held = [0]  # their bytes
 
     def corr_index(t):
         c = channel_corr(t[0].detach())
         if isinstance(c, float):
             return c
         pending.append(c)
-        if sum(m.numel() for m in pending) * 8 >= PENDING_BYTES:  # a wide user model: flush, not gigabytes held
+        held[0] += c.numel() * c.element_size()
+        if held[0] >= PENDING_BYTES:  # a wide user model: flush, not gigabytes held
             eigs.extend(min_eigs(pending))
             pending.clear()
+            held[0] = 0
         return len(eigs) + len(pending) - 1
 
     # a container's output is often its last child's very tensor (NB201: 264 distinct of 453 outputs): its
