@@ -155,7 +155,13 @@ def test_ctrl_c_is_one_line_saying_how_to_resume(monkeypatch, capsys):
 
     code, err = _main_raising(monkeypatch, capsys, KeyboardInterrupt(), ["correlate"])
     assert code == 130 and len(err.splitlines()) == 1
-    assert err.startswith("zeronas: interrupted") and "rerun the same command to resume" in err
+    assert err.startswith("zeronas: interrupted") and "rerun the same command to resume from its store" in err
+    # only what resumes says so: score keeps no store, a search only with --store
+    assert "nothing was written (score keeps no store)" in _main_raising(monkeypatch, capsys, KeyboardInterrupt(),
+                                                                         ["score", "--index", "0"])[1]
+    assert "without --store keeps nothing" in _main_raising(monkeypatch, capsys, KeyboardInterrupt(), ["search"])[1]
+    assert "resume from its --store" in _main_raising(monkeypatch, capsys, KeyboardInterrupt(),
+                                                      ["search", "--store=runs/s.db"])[1]
     # through the real command: typer turns the interrupt into a silent exit 130, which must still be said
     import zeronas.search as zsearch
 
@@ -428,7 +434,8 @@ def test_sigterm_unwinds_like_ctrl_c_and_removes_the_training_reads_scratch(tmp_
         "main(sys.argv[1:])\n")
     env = {**os.environ, "TMPDIR": str(tmp_path)}
     proc = subprocess.Popen([sys.executable, str(script), "search", "--method", "random", "--proxy", "params",
-                             "--data", "none", "--budget", "3", "--refine", "1", "--evaluator", "train"],
+                             "--data", "none", "--budget", "3", "--refine", "1", "--evaluator", "train",
+                             "--time-budget", "3600"],  # so a loaded machine's slow probe still starts the read
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     marker = tmp_path / "reading"
     deadline = time.monotonic() + 120

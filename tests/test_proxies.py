@@ -345,6 +345,35 @@ def test_ntk_of_linear_model_is_k_x_xt():
     assert math.isnan(singular) and "singular" in reason_of(singular) and "infinite" in reason_of(singular)
 
 
+def test_per_sample_rows_by_hand_and_a_jacobian_too_large_for_memory_is_refused_first(monkeypatch):
+    from zeronas.proxies import base
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+            self.unused = nn.Parameter(torch.ones(2))
+
+        def forward(self, x):
+            return self.fc(x)
+
+    torch.manual_seed(0)
+    net, x = Net(), torch.randn(5, 4)
+    params = [net.fc.weight, net.unused, net.fc.bias]
+    rows = base.per_sample_output_grads(net, x, params, aligned=True)
+    # d sum_k f_k(x_i) / dW = ones(3) x_i^T, / db = ones(3); the unused parameter keeps its place as None
+    assert torch.allclose(rows[0], torch.ones(5, 3, 1).mul(x[:, None, :]).reshape(5, 12))
+    assert rows[1] is None and torch.equal(rows[2], torch.ones(5, 3))
+    # 5 rows x 15 float32 values = 300 bytes: refused under 375 bytes free, before any backward pass
+    monkeypatch.setattr(base, "free_memory", lambda device: 370)
+    with pytest.raises(UserError, match=r"batch of 5 over 15 parameters .* lower --set ntk_cond.batch_size$"):
+        base.per_sample_output_grads(net, x, [net.fc.weight, net.fc.bias], lower="--set ntk_cond.batch_size")
+    with pytest.raises(UserError, match="lower --batch-size or --set ntk_cond.batch_size"):
+        get_proxy("ntk_cond").fn(TinyCtx(nn.Sequential(nn.Flatten(), nn.Linear(12, 3)), torch.randn(5, 3, 2, 2)))
+    monkeypatch.setattr(base, "free_memory", lambda device: 380)
+    assert len(base.per_sample_output_grads(net, x, [net.fc.weight, net.fc.bias])) == 2
+
+
 def test_linear_regions_count_sign_patterns():
     assert count_distinct_rows(np.array([[1, 0, 1], [1, 0, 1], [0, 0, 1]])) == 2
     conv = nn.Sequential(nn.Conv2d(1, 1, 1, bias=False), nn.ReLU())

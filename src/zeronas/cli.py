@@ -1286,6 +1286,27 @@ def _empty_option(command, argv: list[str]) -> str | None:
     return None
 
 
+def _after_interrupt(argv: list[str]) -> str:
+    """What an interrupted command kept and how to go on, by command: only some resume."""
+    verb = next((a for a in argv if not a.startswith("-")), "")
+    if verb in ("correlate", "bench"):
+        return "every result already stored is kept: rerun the same command to resume from its store"
+    if verb == "train":
+        if any(a == "--time-limit" or a.startswith("--time-limit=") or a == "--no-resume" for a in argv):
+            return "nothing is resumed from this run (a time-limited or --no-resume run starts afresh)"
+        return "the run folder keeps the last finished epoch: rerun the same command to resume from it"
+    if verb == "merge":
+        return "the rows already merged are kept: rerun the same command to finish (nothing is added twice)"
+    if verb == "search":
+        if any(a == "--store" or a.startswith("--store=") for a in argv):
+            return "every evaluation already stored is kept: rerun the same command to resume from its --store"
+        return "a search without --store keeps nothing: pass --store to make the next run resumable"
+    if verb == "score":
+        return ("nothing was written (score keeps no store): for many architectures use 'zeronas correlate', "
+                "which stores every result and resumes")
+    return "nothing was written"
+
+
 def main(argv: list[str] | None = None):
     """Entry point. Every failure is one line on stderr: a bad input or usage (exit 2), an interruption
     (130; SIGTERM, as from ``timeout`` or a job scheduler, 143), or an internal error (1, with the traceback
@@ -1324,9 +1345,8 @@ def main(argv: list[str] | None = None):
     except (typer.Abort, KeyboardInterrupt) as exc:
         if isinstance(exc.__cause__, EOFError):  # typer turns an EOFError from a reader into Abort
             _fail(f"an input file ended early (empty or truncated): {_one_line(exc.__cause__)}", 2)
-        _fail(f"{'terminated (SIGTERM)' if terminated else 'interrupted'}; every result already stored is kept: "
-              "rerun the same command to resume (correlate, bench and train go on from their store or run folder, "
-              "search from its --store when given)", 143 if terminated else 130)
+        _fail(f"{'terminated (SIGTERM)' if terminated else 'interrupted'}; "
+              f"{_after_interrupt(sys.argv[1:] if argv is None else list(argv))}", 143 if terminated else 130)
     except MemoryError:
         _fail("out of memory; lower --batch-size, --workers or the network size (--C/--N)", 2)
     except OSError as exc:  # the machine refused what the edge checks could not foresee (disk full, ...)

@@ -320,12 +320,46 @@ def cross_entropy_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -
     return loss.detach()
 
 
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free for new tensors on ``device``: CUDA's free memory, else Linux's ``MemAvailable``; None where
+    the system does not say."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_jacobian_memory(B: int, params: list[torch.Tensor], device: torch.device, lower: str) -> None:
+    """Refuse, before the work, a batch whose per-sample gradients (B rows of every parameter) need more than
+    80 % of the free memory: the process would otherwise be killed by the system with no message, after
+    minutes of backward passes. ``lower``: the option to lower, named in the message.
+
+    Raises UserError."""
+    count = sum(p.numel() for p in params)
+    need = B * sum(p.numel() * p.element_size() for p in params)
+    free = free_memory(device)
+    if free is not None and need > 0.8 * free:
+        raise UserError(f"per-sample gradients of a batch of {B} over {count:,} parameters need about "
+                        f"{need / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB free on {device.type}: "
+                        f"lower {lower}")
+
+
 def per_sample_output_grads(model: nn.Module, x: torch.Tensor, params: list[torch.Tensor],
-                            aligned: bool = False) -> list[torch.Tensor]:
+                            aligned: bool = False, lower: str = "the batch size") -> list[torch.Tensor]:
     """Row i: gradient of sum_k f_k(x_i) w.r.t. ``params``, from one forward of the whole batch (BN in train
     mode couples the samples, as in the TE-NAS code), so each row costs a full backward pass. On CUDA one
     vectorised backward (``is_grads_batched``) is used; on CPU a loop is ~2.5x faster than vmap.
-    Parameters the output does not reach are dropped, or with ``aligned`` kept as ``None`` entries."""
+    Parameters the output does not reach are dropped, or with ``aligned`` kept as ``None`` entries.
+
+    Memory: B x (number of parameters) values, checked first (``check_jacobian_memory``: a UserError naming
+    ``lower``, the option that sets B)."""
+    check_jacobian_memory(len(x), params, x.device, lower)
     out = model(x)
     B = out.shape[0]
     if not out.requires_grad:  # the output does not depend on any parameter asked for
@@ -339,10 +373,15 @@ def per_sample_output_grads(model: nn.Module, x: torch.Tensor, params: list[torc
                                         retain_graph=True)
         except RuntimeError:
             grads = None
-    if grads is None:
-        rows = [torch.autograd.grad(out[i].sum(), params, retain_graph=i < B - 1, allow_unused=True)
-                for i in range(B)]
-        grads = [None if rows[0][k] is None else torch.stack([r[k] for r in rows]) for k in range(len(params))]
+    if grads is None:  # rows written into place: stacking a list of rows would hold the Jacobian twice
+        grads = [None] * len(params)
+        for i in range(B):
+            row = torch.autograd.grad(out[i].sum(), params, retain_graph=i < B - 1, allow_unused=True)
+            for k, g in enumerate(row):
+                if g is not None:
+                    if grads[k] is None:
+                        grads[k] = g.new_empty((B, *g.shape))
+                    grads[k][i] = g
     rows = [None if g is None else g.reshape(B, -1) for g in grads]
     return rows if aligned else [g for g in rows if g is not None]
 

@@ -14,10 +14,11 @@ def no_gradient(params: str) -> str:
             f"is 'none')")
 
 
-def ntk(model, x: torch.Tensor, name_filter=lambda n: "weight" in n) -> torch.Tensor:
-    """Empirical NTK Theta = J J^T (float64) over parameters passing ``name_filter``."""
+def ntk(model, x: torch.Tensor, name_filter=lambda n: "weight" in n, lower: str = "the batch size") -> torch.Tensor:
+    """Empirical NTK Theta = J J^T (float64) over parameters passing ``name_filter``; ``lower``: the option
+    named when the batch's Jacobian would not fit in memory."""
     params = [p for n, p in model.named_parameters() if name_filter(n) and p.requires_grad]
-    theta = gram(per_sample_output_grads(model, x, params))
+    theta = gram(per_sample_output_grads(model, x, params, lower=lower))
     return torch.zeros(len(x), len(x), dtype=torch.float64, device=x.device) if theta is None else theta
 
 
@@ -44,7 +45,8 @@ def condition_number(theta: torch.Tensor) -> float:
           description="condition number of the empirical NTK over one batch (weights only; lower is better)")
 def ntk_cond(ctx, batch_size: int | None = None) -> float:
     x = ctx.batch(0, size=batch_size, proxy="ntk_cond").x
-    return condition_number(ntk(ctx.model(), x))
+    lower = "--set ntk_cond.batch_size" if batch_size is not None else "--batch-size or --set ntk_cond.batch_size"
+    return condition_number(ntk(ctx.model(), x, lower=f"{lower} (TE-NAS used 72 on NB201)"))
 
 
 def count_distinct_rows(codes: np.ndarray) -> int:
@@ -140,7 +142,7 @@ def teg_mse(ctx) -> float:
         params = model.searchable_parameters()
     else:
         params = [p for n, p in model.named_parameters() if "cell" in n and p.requires_grad]
-    gx = per_sample_output_grads(model, bx.x, params)
-    gy = per_sample_output_grads(model, by.x, params)
+    gx = per_sample_output_grads(model, bx.x, params, lower="--batch-size")
+    gy = per_sample_output_grads(model, by.x, params, lower="--batch-size")
     k = ctx.num_classes
     return ntk_regression_mse(gx, gy, nn.functional.one_hot(bx.y, k), nn.functional.one_hot(by.y, k), ctx.notes)

@@ -112,7 +112,7 @@ class TEContext:
         x = self.batches[r].x
         names = [n for n, p in wide.named_parameters() if p.requires_grad and ("weight" in n or (mse and "cell" in n))]
         params = dict(wide.named_parameters())
-        gx = per_sample_output_grads(wide, x, [params[n] for n in names], aligned=True)
+        gx = per_sample_output_grads(wide, x, [params[n] for n in names], aligned=True, lower="--batch-size")
         # one Jacobian of the training batch serves both the NTK (weights) and the regression (cell parameters)
         theta = gram([g for n, g in zip(names, gx) if "weight" in n and g is not None])
         out = {"kappa": math.nan if theta is None else condition_number(theta)}
@@ -121,7 +121,8 @@ class TEContext:
         if mse:
             cell = [n for n in names if "cell" in n]
             y = self.heldout[r]
-            gy = per_sample_output_grads(wide, y.x, [params[n] for n in cell], aligned=True)
+            gy = per_sample_output_grads(wide, y.x, [params[n] for n in cell], aligned=True,
+                                        lower="--batch-size")
             keep = [i for i, n in enumerate(cell) if gy[i] is not None]
             gxc = [g for n, g in zip(names, gx) if "cell" in n]
             k = self.num_classes
