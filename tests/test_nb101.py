@@ -358,6 +358,61 @@ def test_convert_errors_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "o" / "nasbench101" / "nb101_main.csv.gz").exists()
 
 
+def _one_cell_file(path, m=None, ops=None, h=None, params=None, acc=0.9, copies=1, extra=()):
+    m, ops = (STORED if m is None else (m, ops))
+    arch_h = h or SP.canonical(SP.parse(_s(*STORED)))
+    evals = [{"validation_accuracy": 0.1, "test_accuracy": 0.1}, {"validation_accuracy": 0.5, "test_accuracy": 0.5},
+             {"current_epoch": 108.0, "train_accuracy": 1.0, "validation_accuracy": acc, "test_accuracy": acc}]
+    metrics = encode_model_metrics(evals, 1000 if params is None else params, 1.0)
+    recs = [tfrecord_bytes(official_record(arch_h, 108, m, ops, metrics)) for _ in range(copies)]
+    recs += [tfrecord_bytes(official_record(arch_h, 108, m2, ops2, metrics)) for m2, ops2 in extra]
+    path.write_bytes(b"".join(recs))
+    return str(path)
+
+
+def test_convert_refuses_impossible_values_and_cells_naming_file_and_record(tmp_path, capsys):
+    """Values a real file cannot hold are a damaged file (they used to become a 500 % accuracy in the table)."""
+    out = ["--out", str(tmp_path / "o")]
+    for acc in (5.0, -0.3, float("nan")):
+        err = _cli_error(["data", "convert", _one_cell_file(tmp_path / "a.tfrecord", acc=acc), *out], capsys)
+        assert "a.tfrecord: record 1" in err and "outside 0..1" in err and "download the official file" in err
+    err = _cli_error(["data", "convert", _one_cell_file(tmp_path / "p.tfrecord", params=-5), *out], capsys)
+    assert "record 1" in err and "-5 trainable parameters" in err
+    m = [[0, 1, 0], [0, 0, 1], [0, 0, 0]]
+    err = _cli_error(["data", "convert", _one_cell_file(tmp_path / "op.tfrecord", m, [I, "conv5x5", O]), *out],
+                     capsys)
+    assert "op.tfrecord: record 1" in err and "invalid cell" in err and "conv5x5" in err
+    # a second cell under the first one's hash; an isomorphic rewrite of the same cell is a repeat, not a clash
+    other = ([[0, 1], [0, 0]], [I, O])
+    err = _cli_error(["data", "convert", _one_cell_file(tmp_path / "h.tfrecord", copies=2, extra=[other]), *out],
+                     capsys)
+    assert "record 3 gives hash" in err and "than record 1" in err
+    # a length field with a valid CRC asking for 2^63 bytes: no OverflowError, no out-of-memory
+    big = struct.pack("<Q", 2**63 + 5)
+    huge = tmp_path / "huge.tfrecord"
+    huge.write_bytes(big + struct.pack("<I", masked_crc(big)) + b"x" * 20)
+    err = _cli_error(["data", "convert", str(huge), *out], capsys)
+    assert "truncated inside record 1 (wants 9,223,372,036,854,775,813 bytes, 16 are left)" in err
+    # a folder named like the file is named as not a file (it was taken for a NATS folder)
+    (tmp_path / "d.tfrecord").mkdir()
+    assert "is not a file; pass the official nasbench_only108.tfrecord" in _cli_error(
+        ["data", "convert", str(tmp_path / "d.tfrecord"), *out], capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def test_convert_says_when_hashes_differ_and_accepts_isomorphic_repeats(tmp_path):
+    m, ops = STORED
+    order = list(range(len(ops)))
+    order[1], order[2] = order[2], order[1]  # the same cell with two inner vertices swapped
+    pm, pops = _permute(m, ops, order)
+    src = _one_cell_file(tmp_path / "iso.tfrecord", copies=2, extra=[(pm, pops)])
+    res = runner.invoke(app, ["data", "convert", src, "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0 and "1 of 1 archs" in res.output and "differs" not in res.output, res.output
+    res = runner.invoke(app, ["data", "convert", _one_cell_file(tmp_path / "x.tfrecord", h="f" * 32),
+                              "--out", str(tmp_path / "o2")], env={"COLUMNS": "300"})
+    assert res.exit_code == 0 and "1 of 1 cells carry a hash that differs" in " ".join(res.output.split())
+
+
 def test_tfrecord_framing_is_the_official_one():
     rec = tfrecord_bytes(b"abc")
     (length,) = struct.unpack("<Q", rec[:8])

@@ -1227,22 +1227,29 @@ def data_convert(
                                            "NATS-tss-v1_0-3ffb9.pickle.pbz2, or the NATS-tss-v1_0-3ffb9-simple/ "
                                            "(or -full/) folder; or NAS-Bench-101's nasbench_only108.tfrecord "
                                            "(written to nasbench101/nb101_main.csv.gz).", show_default=False)],
-    out: Annotated[Path, typer.Option(help="Data folder to write nasbench201/nb201_main.csv.gz into (then use "
-                                      "it as --data-dir or ZERONAS_DATA).")] = Path("data"),
+    out: Annotated[Path, typer.Option(help="Data folder to write the table into: nasbench201/nb201_main.csv.gz, or "
+                                      "nasbench101/nb101_main.csv.gz from a .tfrecord (then use the folder as "
+                                      "--data-dir or ZERONAS_DATA).")] = Path("data"),
     replace: Annotated[bool, typer.Option("--replace", help="Replace a table already there that was converted "
                                           "from another file (the same file again needs no flag).")] = False,
 ):
     """Convert the official NAS-Bench-201 / NATS-Bench-TSS files into zeronas's compact table (about 1 MB,
     loads in under a second): 200-epoch test/valid accuracy per dataset (seed mean), 12-epoch test accuracy,
-    params and FLOPs. The source file's sha256 goes into nb201_main.source.json next to the table."""
+    params and FLOPs; or NAS-Bench-101's nasbench_only108.tfrecord into one row per cell (108-epoch
+    validation/test/train accuracy, mean of its 3 repeats, and parameters). The source file's sha256 goes into
+    the .source.json next to the table. Progress: a bar on a terminal, a line every 30 s in a log."""
     from .benchmarks.convert import convert
 
-    info = convert(source, out, progress=sys.stderr.isatty(), replace=replace)
+    info = convert(source, out, progress=True, replace=replace)
     console.print(f"wrote {info['table']}: {info['archs_with_results']} of {info['archs']} archs with results "
                   f"in {info['seconds']:.1f}s (source sha256 {info['source_sha256'][:12]})")
     if info["archs_with_results"] < info["archs"]:
         console.print(f"note: {info['archs'] - info['archs_with_results']} archs have no results in the source; "
                       f"their accuracies are empty (NaN)")
+    if info.get("hash_mismatches"):  # NB101: the file's hash of a cell against zeronas's graph hash
+        console.print(f"note: {info['hash_mismatches']} of {info['archs']} cells carry a hash that differs from "
+                      f"the graph hash zeronas computes for them: the file is not the official one, or zeronas's "
+                      f"hash differs from the benchmark's (please report it); rows are keyed by the file's hash")
 
 
 def _usage_error_types():

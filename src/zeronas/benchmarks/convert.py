@@ -146,7 +146,7 @@ def convert(source: str | Path, out_dir: str | Path, progress: bool = False, rep
     from .nb101_tfrecord import convert_nb101, looks_like_tfrecord
 
     source, out_dir = Path(source), Path(out_dir)
-    if source.is_file() and (source.suffix == ".tfrecord" or looks_like_tfrecord(source)):
+    if source.suffix == ".tfrecord" or (source.is_file() and looks_like_tfrecord(source)):
         return convert_nb101(source, out_dir, progress, replace)
     if source.is_file() and source.name.endswith((".csv.gz", ".csv")):  # a table zeronas reads, not a release
         raise UserError(f"{source} is a table (zeronas's converted form is nb201_main.csv.gz), not an official "
@@ -215,7 +215,9 @@ def _source_hash(source: Path) -> str:
 
 
 def _progress(items, enabled):
-    if not enabled:
+    import sys
+
+    if not enabled or not sys.stderr.isatty():  # (the loop is seconds; reading the release file is the wait)
         yield from items
         return
     from rich.progress import Progress

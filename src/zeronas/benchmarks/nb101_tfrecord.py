@@ -105,6 +105,7 @@ def looks_like_tfrecord(path: Path) -> bool:
 def read_records(path: Path):
     """Yield ``(record_number, data)`` for every record, checking both CRCs. A file that is not TFRecord,
     ends inside a record or fails a CRC is a one-line UserError naming the record."""
+    size = path.stat().st_size
     with open(path, "rb") as f:
         k = 0
         while True:
@@ -120,6 +121,9 @@ def read_records(path: Path):
                                     f"pass the official nasbench_only108.tfrecord")
                 raise UserError(f"{path}: record {k + 1} has a damaged header (length CRC mismatch); {_FIX}")
             (length,) = struct.unpack("<Q", head[:8])
+            if length > size - f.tell() - 4:  # before reading: a damaged length could ask for exabytes
+                raise UserError(f"{path} is truncated inside record {k + 1} (wants {length:,} bytes, "
+                                f"{max(0, size - f.tell() - 4):,} are left); {_FIX}")
             data = f.read(length)
             tail = f.read(4)
             if len(data) < length or len(tail) < 4:
@@ -274,12 +278,29 @@ def convert_nb101(source: str | Path, out_dir: str | Path, progress: bool = Fals
             if len(raw_adjacency) != n * n:
                 raise UserError(f"{source}: record {k} ({module_hash}) has {len(raw_adjacency)} adjacency digits "
                                 f"for {n} ops; {_FIX}")
-            arch = sp.parse(f"{raw_adjacency}:{'|'.join(ops)}")  # an invalid cell is a one-line UserError
-            if graph_hash(arch.matrix, labels_of(arch.ops)) != module_hash:
-                mismatches += 1
+            try:
+                arch = sp.parse(f"{raw_adjacency}:{'|'.join(ops)}")
+            except UserError as exc:
+                raise UserError(f"{source}: record {k} ({module_hash}) holds an invalid cell ({exc}); the file is "
+                                f"damaged or not the official one: {_FIX}") from None
+            computed = graph_hash(arch.matrix, labels_of(arch.ops))
+            mismatches += computed != module_hash
+            if metrics["trainable_parameters"] <= 0:
+                raise UserError(f"{source}: record {k} ({module_hash}) has {metrics['trainable_parameters']} "
+                                f"trainable parameters; {_FIX}")
             cell = cells[module_hash] = {"arch": sp.format(arch), "params": metrics["trainable_parameters"],
+                                         "raw": (raw_adjacency, raw_operations), "first": k, "hash": computed,
                                          "val": [], "test": [], "train": [], "time": []}
+        elif cell["raw"] != (raw_adjacency, raw_operations) and cell["hash"] != _hash_of(
+                sp, raw_adjacency, raw_operations):  # a repeat may be written otherwise, not be another cell
+            raise UserError(f"{source}: record {k} gives hash {module_hash} another cell than record "
+                            f"{cell['first']} did; {_FIX}")
         final = evals[2]
+        for name in ("validation_accuracy", "test_accuracy", "train_accuracy"):
+            value = final.get(name, math.nan)
+            if not 0.0 <= value <= 1.0:  # NaN fails too; the file stores fractions
+                raise UserError(f"{source}: record {k} ({module_hash}) has {name} {value!r}, outside 0..1 (the "
+                                f"file stores fractions); {_FIX}")
         cell["val"].append(final.get("validation_accuracy", math.nan))
         cell["test"].append(final.get("test_accuracy", math.nan))
         cell["train"].append(final.get("train_accuracy", math.nan))
@@ -295,19 +316,46 @@ def convert_nb101(source: str | Path, out_dir: str | Path, progress: bool = Fals
                            hash_mismatches=mismatches)
 
 
+def _hash_of(sp, raw_adjacency: str, raw_operations: str) -> str | None:
+    from ..spaces.nb101 import graph_hash, labels_of
+
+    try:
+        arch = sp.parse(f"{raw_adjacency}:{'|'.join(raw_operations.split(','))}")
+    except UserError:
+        return None
+    return graph_hash(arch.matrix, labels_of(arch.ops))
+
+
 def _mean(values, scale) -> str:
     vals = [v for v in values if not math.isnan(v)]
     return f"{scale * sum(vals) / len(vals):.6g}" if vals else ""
 
 
-def _progress(items, enabled, source: Path):
+def _progress(items, enabled, source: Path, every: float = 30.0):
+    """A bar on a terminal; otherwise (a log) one line every ``every`` seconds with the share read and an ETA."""
+    import sys
+
     if not enabled:
         yield from items
+        return
+    total = max(1, source.stat().st_size)
+    if not sys.stderr.isatty():
+        t0 = last = time.perf_counter()
+        done = 0
+        for k, data in items:
+            yield k, data
+            done += len(data) + 16
+            now = time.perf_counter()
+            if now - last >= every:
+                last = now
+                eta = (now - t0) * (total - done) / max(done, 1)
+                print(f"converting {source.name}: {done / total:.0%} of {total / 2**20:.0f} MiB, {now - t0:.0f} s "
+                      f"elapsed, ETA {eta:.0f} s", file=sys.stderr, flush=True)
         return
     from rich.progress import Progress
 
     with Progress() as bar:
-        task = bar.add_task("converting", total=source.stat().st_size)
+        task = bar.add_task("converting", total=total)
         for k, data in items:
             yield k, data
             bar.advance(task, len(data) + 16)
