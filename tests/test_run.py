@@ -284,6 +284,10 @@ def test_space_methods_and_api_none_are_one_line_errors():
         (lambda: zn.Scorer("nb201", None), r"^proxies=None: leave proxies out for its default"),
         (lambda: zn.score(arch, proxies=["synflow"], data="none", options=[("synflow", 1)]),
          r"^options= takes \{proxy: \{option: value\}\}, e.g. .*, not list \[\('synflow', 1\)\]$"),
+        # the CLI's --set text given to a search was read letter by letter ("unknown proxy 'd'")
+        (lambda: zn.search("darts", method="sample", proxy="das", n=2, options="das.lam=3"),
+         r"^options= takes \{proxy: \{option: value\}\}, e.g. \{'das': \{'lam': 3\}\}, not str 'das.lam=3'$"),
+        (lambda: zn.correlate("nb201", proxies="das", options={"das": 3}), r"^options= takes .*not dict \{'das': 3\}$"),
         (lambda: zn.score(arch, proxies=["synflow"], data="none", space=201), r"^space= takes a name, not int 201;"),
     ]
     for call, said in cases:

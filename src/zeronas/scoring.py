@@ -207,10 +207,10 @@ class Scorer:
         self.skipped = unavailable
         self.proxies = [p for p in requested if p.name not in unavailable]
         checked: dict[str, dict] = {}
-        if options is not None and (not isinstance(options, dict)
-                                    or not all(isinstance(o, dict) for o in options.values())):
-            raise UserError(f"options= takes {{proxy: {{option: value}}}}, e.g. {{'das': {{'lam': 2.0}}}}, not "
-                            f"{type(options).__name__} {shown(options)}")
+        if options is not None:  # (zeronas's own callers pass it on unchecked)
+            from .validation import check
+
+            check("options", options, label="options=")
         asked = [p.name for p in requested]
         for name, opts in (options or {}).items():
             spec = get_proxy(name)

@@ -238,6 +238,15 @@ def _device(label, value):
         raise UserError(f"{label} {shown(value)}: zeronas runs on cpu or cuda only")
 
 
+def _options(label, value):
+    """options= of the API: {proxy: {option: value}} (the CLI's --set PROXY.OPTION=VALUE)."""
+    if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, dict)
+                                       and all(isinstance(o, str) for o in v) for k, v in value.items()):
+        return
+    raise UserError(f"{label} takes {{proxy: {{option: value}}}}, e.g. {{'das': {{'lam': 3}}}}, not "
+                    f"{type(value).__name__} {shown(value)}")
+
+
 def _store(label, value):
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
         what = "is empty" if value is None or isinstance(value, (str, os.PathLike)) else \
@@ -469,6 +478,7 @@ DOMAINS: dict[str, object] = {
     "ray_address": Custom(_ray_address, ("", "   ", "head-without-port", "ray://head:port")),
     "device": Custom(_device, ("gpu", "meta", "cuda:x")),
     "store": Custom(_store, ("", "   ")),
+    "options": Custom(_options),
     "sample": Custom(_sample, ("0", "-5", "abc", "nan")),
     "proxies": Text("proxy names, e.g. nwot,synflow, or 'all'", names=True),
     "proxy": Text("a proxy name or ensemble:a+b", many=False, names=True),
