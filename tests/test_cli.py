@@ -641,3 +641,24 @@ def test_an_empty_option_value_is_refused_before_anything_is_written(name, args,
     assert exc.value.code == 2 and err.splitlines() == [f"error: {name} is empty: give it a value (see --help) or "
                                                          f"drop {name} to use its default"], err
     assert not any(tmp_path.iterdir())
+
+
+def test_an_arch_of_another_space_is_named_with_its_space(capsys):
+    """A newcomer trial: an NB201 string given with --space darts was only 'not a DARTS genotype'."""
+    import zeronas as zn
+    from zeronas.cli import main
+
+    genotype = str(zn.space("darts").sample(0))
+    for space, arch, right in (("darts", BEST, "nb201"), ("nb101", BEST, "nb201"), ("macro", BEST, "nb201"),
+                               ("nb201", "0100:input|output", "nb101"), ("nb201", "01220012", "macro"),
+                               ("nb201", genotype, "darts")):
+        with pytest.raises(SystemExit) as exc:
+            main(["score", "--space", space, "--arch", arch, "-p", "params", "--data", "none"])
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+        assert err.endswith(f"; it is an architecture of the {right} space: pass --space {right}"), err
+    with pytest.raises(UserError, match=r"it is an architecture of the nb201 space: pass space='nb201'$"):
+        zn.score(BEST, proxies="params", space="darts", data="none")
+    with pytest.raises(UserError) as exc:  # nobody's: no hint
+        zn.space("darts").parse("bogus")
+    assert "it is an architecture" not in str(exc.value)

@@ -201,7 +201,7 @@ class _CountConv3:
     """A TEG evaluator stand-in: more nor_conv_3x3 = better on all three metrics."""
 
     def __init__(self, *a, **k):
-        self.evaluations, self.protocol = 0, {}
+        self.evaluations, self.protocol, self.replayed = 0, {}, False
 
     def __call__(self, arch):
         self.evaluations += 1
@@ -497,6 +497,36 @@ def test_the_first_evaluation_s_cost_stops_a_second_that_would_overrun(monkeypat
     relaxed.spend()
     assert not relaxed.exhausted  # 6 + 5 <= 12: the second fits
     assert not base.Budget(3, None).exhausted  # an evaluation budget alone is untouched
+
+
+def test_eta_after_a_resume_is_the_going_cost_not_the_mean_over_replayed_reads(monkeypatch, capsys):
+    """A newcomer trial: te-nas resumed at 34 % printed 'ETA 38s' with 4 minutes left: the stored measurements
+    read back in no time were averaged in. 10 evaluations: 4 replayed at once, then 2 computed at 10 s each:
+    4 left at 10 s is 40 s (the mean over all six would say 13 s). (A clock of our own: no timing in the test.)"""
+    import io
+
+    import zeronas.search.base as base
+
+    clock = [0.0]
+    monkeypatch.setattr(base.time, "perf_counter", lambda: clock[0])
+    stream = io.StringIO()
+    monkeypatch.setitem(base._PROGRESS, "enabled", True)
+    monkeypatch.setitem(base._PROGRESS, "stream", stream)
+    monkeypatch.setitem(base._PROGRESS, "every", 15.0)
+    limit = base.Budget(10, None, label="te-nas")
+    limit.spend(4, replayed=True)
+    for _ in range(2):
+        assert not limit.exhausted
+        clock[0] += 10.0
+        limit.spend()
+    assert limit.eta() == pytest.approx(40.0)
+    assert stream.getvalue().strip() == "te-nas: 60% of the budget, 6 evaluations, 20s elapsed, ETA 40s"
+    # with a time budget too, the time left caps it
+    timed = base.Budget(10, 25.0)
+    timed.spend(4, replayed=True)
+    clock[0] += 10.0
+    timed.spend()
+    assert timed.eta() == pytest.approx(15.0)
 
 
 @pytest.mark.parametrize("method", ["sample", "rea", "funnel"])

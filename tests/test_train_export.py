@@ -156,7 +156,7 @@ def test_resume_with_another_recipe_is_refused(separable, tmp_path):
     with pytest.raises(UserError, match="was trained with another recipe"):
         train("nb201", ARCH, tmp_path / "a", progress=False, **{**TINY, "epochs": 2})
     again = train("nb201", ARCH, tmp_path / "a", epochs=1, progress=False, **TINY)  # the same recipe: done already
-    assert again["epochs_done"] == 1
+    assert again["epochs_done"] == 1 and again["epochs_this_run"] == 0
     longer = train("nb201", ARCH, tmp_path / "a", epochs=2, progress=False, resume=False, **TINY)
     assert longer["epochs_done"] == 2 and longer["recipe"]["epochs"] == 2
 
@@ -168,7 +168,7 @@ def test_time_limit_always_runs_one_step_and_is_part_of_the_run_identity(separab
     s = train("nb201", ARCH, tmp_path, epochs=3, progress=False, time_limit=1e-9, **TINY)
     log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and log[0]["images"] == 32 and log[0]["stopped_early"] is True
-    assert s["epochs_done"] == 1 and 0 <= s["final"]["test_acc"] <= 100
+    assert s["epochs_done"] == 0 and s["epochs_trained"] == 0.125 and 0 <= s["final"]["test_acc"] <= 100
     with pytest.raises(UserError, match="differs in time_limit"):
         train("nb201", ARCH, tmp_path, epochs=3, progress=False, **TINY)
     whole = train("nb201", ARCH, tmp_path / "whole", epochs=1, progress=False, time_limit=3600, **TINY)
@@ -645,6 +645,16 @@ def test_every_cli_verb_is_a_python_call_with_the_clis_keywords(separable, tmp_p
         zn.report(store, exprot="x.csv")
 
 
+def test_cli_rerun_of_a_finished_train_says_nothing_was_trained(separable, tmp_path):
+    argv = ["train", "--arch", ARCH, "--out", str(tmp_path / "t"), "--epochs", "1", "--C", "4", "--N", "1",
+            "--batch-size", "32"]
+    first = runner.invoke(app, argv)
+    assert first.exit_code == 0 and "nothing trained" not in first.output, first.output
+    again = runner.invoke(app, argv)
+    assert again.exit_code == 0 and "already holds this run, finished (1 of 1 epochs): nothing trained" in " ".join(
+        again.output.split()), again.output
+
+
 def test_cli_train_takes_the_apis_time_limit(separable, tmp_path):
     res = runner.invoke(app, ["train", "--arch", ARCH, "--out", str(tmp_path / "t"), "--time-limit", "0.001",
                               "--epochs", "3", "--C", "4", "--N", "1", "--batch-size", "32"])
@@ -652,7 +662,11 @@ def test_cli_train_takes_the_apis_time_limit(separable, tmp_path):
     assert "note: stopped by --time-limit 0.001 s in epoch 1 of 3 after 32 images of 256" in " ".join(
         res.output.split())
     summary = json.loads((tmp_path / "t" / "summary.json").read_text())
-    assert summary["time_limit"] == 0.001 and summary["epochs_done"] == 1  # one step always runs
+    assert summary["time_limit"] == 0.001  # one step always runs: 32 of 256 images, not an epoch done
+    assert summary["epochs_done"] == 0 and summary["epochs_trained"] == 0.125 and summary["finished"]
+    res = runner.invoke(app, ["export", "--arch", ARCH, "--checkpoint", str(tmp_path / "t" / "checkpoint.pt"),
+                              "--out", str(tmp_path / "m.json")])
+    assert "weights after 0.125 of 3 epochs: an unfinished or time-limited run" in " ".join(res.output.split())
     # a newcomer trial: the evaluation was outside the limit (8 s asked, 62 s taken on 10,000 test images), and
     # the summary said nothing of the stop; now the test set is cut to what fits (at least 100 images), said
     assert summary["final"]["test_images"] == 100 and summary["notes"][-1] == (

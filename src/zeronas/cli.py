@@ -876,6 +876,10 @@ def train(
     s = run_train(sp, a, out, data=data, data_dir=data_dir, device=device, seed=seed, train_subset=train_subset,
                   test_subset=test_subset, resume=resume, time_limit=time_limit,
                   max_epochs_this_run=max_epochs_this_run, **overrides)
+    if s["finished"] and not s["epochs_this_run"]:  # a rerun of a finished run: nothing trained, said first
+        console.print(f"{out} already holds this run, finished ({s['epochs_done']} of {s['recipe']['epochs']} "
+                      f"epochs): nothing trained; its log follows (pass --no-resume to train it again)",
+                      highlight=False)
     table = Table(title=f"training log ({out / 'log.jsonl'})")
     for col in ("epoch", "lr", "train loss", "train acc", "test loss", "test acc", "s/epoch"):
         table.add_column(col)
@@ -933,7 +937,7 @@ def export_cmd(
         from .train.trainer import read_checkpoint
 
         done = checkpoint_progress(read_checkpoint(checkpoint, fix="give the checkpoint.pt that 'zeronas train' wrote"))
-        weights = f"weights after {done['epochs_trained']}" + (
+        weights = f"weights after {done['epochs_trained']:g}" + (
             f" of {done['epochs_planned']}" if "epochs_planned" in done else "") + " epochs"
         if done.get("epochs_planned", 0) > done["epochs_trained"]:
             weights += ": an unfinished or time-limited run"

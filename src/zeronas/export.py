@@ -123,11 +123,14 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
 
 
 def checkpoint_progress(ckpt: dict) -> dict:
-    """How far a read ``zeronas train`` checkpoint trained: ``epochs_trained`` (its epoch count, >= 0) and
-    ``epochs_planned`` (its recipe's, when recorded), so an export of an unfinished or time-limited run is not
-    read as the full recipe's network."""
+    """How far a read ``zeronas train`` checkpoint trained: ``epochs_trained`` (epochs, >= 0; a fraction when
+    --time-limit stopped an epoch part-way) and ``epochs_planned`` (its recipe's, when recorded), so an export of
+    an unfinished or time-limited run is not read as the full recipe's network."""
     planned = ckpt.get("recipe", {}).get("epochs") if isinstance(ckpt.get("recipe"), dict) else None
-    return {"epochs_trained": ckpt["epoch"], **({"epochs_planned": planned} if type(planned) is int else {})}
+    trained = ckpt.get("epochs_trained")
+    trained = trained if isinstance(trained, float) and 0 <= trained <= ckpt["epoch"] else ckpt["epoch"]
+    trained = int(trained) if trained == int(trained) else trained
+    return {"epochs_trained": trained, **({"epochs_planned": planned} if type(planned) is int else {})}
 
 
 def _check_replaceable(out: Path, fmt: str) -> None:

@@ -288,9 +288,13 @@ class Budget:
             parts.append((time.perf_counter() - self.t0) / self.seconds)
         return min(1.0, max(parts, default=0.0))
 
-    def spend(self, n: int = 1):
+    def spend(self, n: int = 1, replayed: bool = False):
+        """Count ``n`` evaluations; ``replayed``: read back from a store (they take no time, so they count
+        toward the budget but not toward the going cost that the ETA and the deadline use)."""
         now = time.perf_counter()
-        if self._prev is not None:  # the going cost of one evaluation (with the work between evaluations)
+        if replayed:
+            self._prev = now  # the next computed evaluation is timed from here
+        elif self._prev is not None:  # the going cost of one evaluation (with the work between evaluations)
             dt = (now - self._prev) / n
             self._cost = dt if self._cost is None else 0.7 * self._cost + 0.3 * dt
         elif self._mark is not None:  # the first: timed from the check that let it start (a 5 s NB101
@@ -298,6 +302,21 @@ class Budget:
         self._prev = now
         self.used += n
         self.tick()
+
+    def eta(self, now: float | None = None) -> float:
+        """Seconds left: the remaining evaluations at their going cost (evaluations read back from a store, as
+        after a resume, do not make it look cheap), capped by the time left; else by the share of the budget
+        spent so far."""
+        now = time.perf_counter() if now is None else now
+        parts = []
+        if self.evaluations is not None and self._cost is not None:
+            parts.append(max(0, self.evaluations - self.used) * self._cost)
+        if self.seconds is not None:
+            parts.append(max(0.0, self.seconds - (now - self.t0)))
+        if parts:
+            return min(parts)
+        f = self.fraction()
+        return (now - self.t0) * (1 - f) / f if f > 0 else math.inf
 
     def tick(self):
         """Refresh the progress display (at most 5 times a second)."""
@@ -309,21 +328,22 @@ class Budget:
         stream = _PROGRESS["stream"] or sys.stderr
         if self._bar is None and stream.isatty():
             from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._bar = Progress(TextColumn(self.label), BarColumn(), TextColumn("{task.fields[evals]} evals"),
-                                 TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                                 TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
                                  console=Console(file=stream), transient=True)
             self._bar.start()
-            self._task = self._bar.add_task(self.label, total=1000, evals=0)
+            self._task = self._bar.add_task(self.label, total=1000, evals=0, eta="?")
         if self._bar is not None:
             if now - self._last >= 0.2:
                 self._last = now
-                self._bar.update(self._task, completed=int(1000 * self.fraction()), evals=self.used)
+                eta = self.eta(now)
+                self._bar.update(self._task, completed=int(1000 * self.fraction()), evals=self.used,
+                                 eta=time.strftime("%H:%M:%S", time.gmtime(eta)) if math.isfinite(eta) else "?")
         elif now - self._last >= _PROGRESS["every"]:
             self._last = now
-            f, spent = self.fraction(), now - self.t0
-            eta = spent * (1 - f) / f if f > 0 else math.inf
+            f, spent, eta = self.fraction(), now - self.t0, self.eta(now)
             eta_text = f"{eta:.0f}s" if math.isfinite(eta) else "?"
             print(f"{self.label}: {100 * f:.0f}% of the budget, {self.used} evaluations, {spent:.0f}s elapsed, "
                   f"ETA {eta_text}", file=stream, flush=True)
@@ -512,6 +532,7 @@ class StoredMetrics:
         self.space, self.prefix, self.metrics = space, prefix, tuple(metrics)
         self.protocol, self.hash = protocol, protocol_hash(protocol)
         self.cache: dict[str, dict] = {}
+        self.replayed = False  # whether the last get_or_compute read its values back (no time spent)
         self.store = None
         if store is not None:
             from ..store import Store
@@ -525,8 +546,10 @@ class StoredMetrics:
         return self.cache.get(key)
 
     def get_or_compute(self, key: str, compute, arch_str: str | None = None) -> dict:
-        """The stored values for ``key``, or ``compute()``'s (a dict of the metrics), stored as they come."""
-        if key not in self.cache:
+        """The stored values for ``key``, or ``compute()``'s (a dict of the metrics), stored as they come;
+        ``replayed`` says which it was."""
+        self.replayed = key in self.cache
+        if not self.replayed:
             t0 = time.perf_counter()
             self.put(key, compute(), time.perf_counter() - t0, arch_str)
         return self.cache[key]

@@ -111,7 +111,7 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
             if stored is not None:  # counted as made: a resumed search reports what a fresh one does
                 replayed += 1
                 evaluations += len(options)
-                progress.spend(len(options))
+                progress.spend(len(options), replayed=True)
                 return int(stored["choice"])
             crit = []
             for opt in options:
@@ -161,7 +161,7 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
 
             total = validations.get_or_compute(space.format(arch), validation, space.format(arch))["validation"]
             evaluations += validate
-            progress.spend(validate)
+            progress.spend(validate, replayed=validations.replayed)
             scores[space.format(arch)] = total
             if best is None or total > best_score:  # a NaN or -inf total still leaves an answer
                 best, best_score = arch, total

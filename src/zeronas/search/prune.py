@@ -76,9 +76,9 @@ def te_nas(space, seed=0, init="torch-default", repeat=3, batch_size=None, C=Non
     def measure(m: torch.Tensor, r: int) -> tuple[float, float]:
         nonlocal evaluations
         evaluations += 1
-        progress.spend()
         key = f"r{r}:" + "".join("1" if b else "0" for b in m.flatten().tolist())
         v = saved.get_or_compute(key, lambda: te.measure(m, r))
+        progress.spend(replayed=saved.replayed)
         return (1e5 if math.isnan(v["kappa"]) else v["kappa"]), v["regions"]
 
     def deltas(removed: torch.Tensor, base) -> tuple[float, float]:

@@ -65,6 +65,11 @@ class TEGEvaluator:
         self.worst = {"kappa": -math.inf, "mse": -math.inf}
         self.evaluations = 0
 
+    @property
+    def replayed(self) -> bool:
+        """Whether the last call read its values back (a resume, or an arch met again): no time spent."""
+        return self.metrics.replayed
+
     def _measure(self, arch) -> dict:
         mask = torch.zeros(len(self.space.edges), len(self.space.ops), dtype=torch.bool)
         for e, op in enumerate(self.space.coerce(arch)):
@@ -118,7 +123,7 @@ def teg_rea(space, seed=0, budget=None, time_budget=None, population=256, tourna
 
     def consider(a):
         pop.append((a, ev(a)))
-        limit.spend()
+        limit.spend(replayed=ev.replayed)
         best = pop[best_by_rank([v for _, v in pop])][0]
         traj.append({"evaluation": limit.used, "arch": space.format(best)})
 
@@ -173,7 +178,7 @@ def teg_reinforce(space, seed=0, budget=None, time_budget=None, lr=0.04, momentu
         action = torch.multinomial(probs.detach(), 1, generator=gen).squeeze(1)
         arch = tuple(space.ops[i] for i in action.tolist())
         values = ev(arch)
-        limit.spend()
+        limit.spend(replayed=ev.replayed)
         reward = buffer.step(values)
         history.append((arch, values))
         num, den = momentum * num + (1 - momentum) * reward, momentum * den + (1 - momentum)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextvars
 import numbers
 from collections.abc import Iterator
 from typing import Any
@@ -159,7 +160,47 @@ _SPACES: dict[str, type[SearchSpace]] = {}
 
 def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
     _SPACES[cls.name] = cls
+    _RAW_COERCE[cls.name] = cls.__dict__.get("coerce", SearchSpace.coerce)
+    for method in ("parse", "coerce"):
+        if method in cls.__dict__:
+            setattr(cls, method, _naming_the_right_space(cls.__dict__[method]))
     return cls
+
+
+_HINT = "it is an architecture of the "
+_RAW_COERCE: dict = {}  # each space's own coerce, unwrapped
+_PROBING = contextvars.ContextVar("zeronas_space_probing", default=False)  # a probe's refusal probes no further
+
+
+def _naming_the_right_space(fn):
+    """A refused arch that another built-in space takes is named with that space (an NB201 string given with
+    --space darts used to be 'not a DARTS genotype' alone)."""
+    import functools
+
+    @functools.wraps(fn)
+    def checked(self, arch, *args, **kwargs):
+        try:
+            return fn(self, arch, *args, **kwargs)
+        except UserError as exc:
+            if _HINT in str(exc) or _PROBING.get():
+                raise
+            takers = []
+            token = _PROBING.set(True)
+            try:
+                for name, cls in _SPACES.items():
+                    if name != self.name:
+                        try:
+                            _RAW_COERCE[name](cls(), arch)
+                            takers.append(name)
+                        except Exception:  # noqa: BLE001  (any refusal: not that space's either)
+                            pass
+            finally:
+                _PROBING.reset(token)
+            if not takers:
+                raise
+            raise UserError(f"{exc}; {_HINT}{takers[0]} space: pass --space {takers[0]}") from None
+
+    return checked
 
 
 @api()

@@ -467,6 +467,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             old.unlink(missing_ok=True)
 
     steps_per_epoch = len(ytr) // recipe.batch_size  # the last partial batch is dropped
+    resumed_rows = len(log)
     end = recipe.epochs if max_epochs_this_run is None else min(recipe.epochs, start + max_epochs_this_run)
     bar = None
     if progress and end > start:
@@ -516,11 +517,13 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             if epoch + 1 < end and out_of_time():  # no time for another epoch: the run stops here
                 row["stopped_early"] = True
             log.append(row)
+            trained = epoch + min(1.0, row["images"] / max(1, steps_per_epoch * recipe.batch_size))
             with log_path.open("a") as f:
                 f.write(jsonio.dumps(row) + "\n")
             with atomic_path(ckpt_path) as tmp:  # a kill leaves the previous or the new checkpoint, never half
                 torch.save({"identity": identity, "recipe": dataclasses.asdict(recipe), "epoch": epoch + 1,
-                            "model": model.state_dict(), "optimizer": opt.state_dict()}, tmp)
+                            "epochs_trained": round(trained, 4), "model": model.state_dict(),
+                            "optimizer": opt.state_dict()}, tmp)
             plot_curve(log, out / "curve.png", f"{space.name} {arch_text[:90]}")
             if row.get("stopped_early"):
                 break
@@ -544,8 +547,12 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     if cut:
         notes = [*notes, f"evaluated on {cut[-1]['test_images']:,} of the {len(yte):,} test images to keep within "
                  f"--time-limit"]
+    # a --time-limit stop part-way through an epoch: that epoch is not done (it used to count as one)
+    full = steps_per_epoch * recipe.batch_size
+    cut_short = bool(log) and log[-1].get("images", full) < full
     summary = {**identity, "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished,
-               "epochs_done": done,
+               "epochs_done": done - cut_short, "epochs_this_run": len(log) - resumed_rows,
+               "epochs_trained": round(done - 1 + log[-1]["images"] / full, 4) if cut_short else done,
                "final": log[-1] if log else None, "device": str(device),
                "train_images": len(ytr), "test_images": len(yte), "fidelity": train_set.fidelity,
                "train_images_per_epoch": steps_per_epoch * recipe.batch_size,
