@@ -308,3 +308,45 @@ def test_an_unreachable_cluster_leaves_no_store_behind(monkeypatch, capsys, tmp_
     err = capsys.readouterr().err.strip().splitlines()
     assert exc.value.code == 2 and len(err) == 1 and "cannot reach the Ray cluster" in err[0]
     assert not store.exists() and not (tmp_path / "o").exists()
+
+
+def test_auto_with_no_cluster_names_zeronas_s_options_not_ray_s(monkeypatch):
+    """ray.init(address='auto') with no cluster advises Ray's own CLI flag '--address' (a newcomer's trial)."""
+    import types
+
+    import zeronas.ray_executor as rx
+
+    def ray_init(**_):
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to by "
+                              "setting `--address` flag or `RAY_ADDRESS` environment variable.")
+
+    monkeypatch.setattr(rx, "require_ray", lambda: types.SimpleNamespace(is_initialized=lambda: False, init=ray_init))
+    monkeypatch.setattr(rx, "_LOCAL_INSTANCE", rx._LOCAL_INSTANCE)
+    with pytest.raises(UserError) as exc:
+        rx.connect("auto")
+    assert str(exc.value).startswith("--ray-address auto found no running Ray cluster on this machine; start one "
+                                     "with 'ray start --head'") and "`--address`" not in str(exc.value)
+
+
+def test_ctrl_c_stops_a_local_instance_instead_of_cancelling_its_tasks(monkeypatch):
+    """Cancelling tasks that were finishing crashed inside Ray's core on 1 interrupt in 10 (a newcomer's trial):
+    an interrupt now stops the local instance and cancels nothing."""
+    import types
+
+    import zeronas.ray_executor as rx
+
+    calls = []
+    ray = types.SimpleNamespace(wait=lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()),
+                                cancel=lambda ref: calls.append("cancel"), shutdown=lambda: calls.append("shutdown"))
+    executor = object.__new__(rx.RayExecutor)
+    executor._ray, executor._pending, executor.chunk, executor.workers = ray, {}, 1, 1
+    executor._task = types.SimpleNamespace(remote=lambda *a: object())
+    executor.key = executor._kwargs_ref = executor.threads = None
+    monkeypatch.setattr(rx, "_LOCAL_INSTANCE", True)
+    with pytest.raises(KeyboardInterrupt):
+        list(executor.map(["a", "b"]))
+    assert calls == ["shutdown"]
+    monkeypatch.setattr(rx, "_LOCAL_INSTANCE", False)  # on a cluster the tasks are cancelled, the cluster stays
+    with pytest.raises(KeyboardInterrupt):
+        list(executor.map(["a", "b"]))
+    assert calls == ["shutdown", "cancel", "cancel"]

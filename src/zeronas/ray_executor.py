@@ -121,6 +121,10 @@ def connect(address: str | None = None):
             try:
                 ray.init(address=address, **options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
+                if address == "auto":  # Ray's own advice names its CLI's --address, not zeronas's option
+                    raise UserError("--ray-address auto found no running Ray cluster on this machine; start one "
+                                    "with 'ray start --head', give its address (--ray-address HEAD:6379), or leave "
+                                    "--ray-address out for a local instance") from None
                 raise UserError(f"cannot reach the Ray cluster at {address!r}: {' '.join(str(exc).split())[:200]}"
                                 f"; start it with 'ray start --head' (and 'ray start --address HEAD:6379' on "
                                 f"the other machines)") from None
@@ -196,6 +200,14 @@ class RayExecutor:
                             yield waiting.pop(next_index)
                             next_index += 1
                 submit()
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI
+            if _LOCAL_INSTANCE:
+                # stop the instance at once: cancelling tasks that are finishing raced in Ray's core ("Check
+                # failed: Tried to complete task that was not pending", 1 interrupt in 10 in a newcomer trial),
+                # and its agents outlived the process for 40 s
+                self._pending.clear()
+                self._ray.shutdown()
+            raise
         finally:
             self._cancel()
 
