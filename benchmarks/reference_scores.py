@@ -16,6 +16,13 @@ by 3.2e-4 and snip by 1.2e-4 relative when ATen's vector kernels dropped from AV
 by 6.8e-3 / 6.2e-4 / 1.0e-4 when oneDNN's convolutions were capped at SSE4.1. `check` therefore reruns
 itself with the kernels the rows were computed with (ATen AVX2, oneDNN capped at AVX2, one thread), which
 any x86-64 CPU with AVX2 also runs; `--native-kernels` keeps this CPU's own.
+
+The pins do not cover everything: oneDNN also picks its blocking by the CPU's caches, so another CPU model
+sums a few gradients in another order. On an Intel Xeon (AVX-512, pinned to AVX2) the CIFAR-10 rows, computed
+on an AMD EPYC, moved snip by 4.8e-8 relative, which shows how close the gradients are, and the two proxies
+that amplify such last-bit differences moved much more: zico by 1.3e-3 (mean|g| / std(g) over 2 batches: a
+weight whose two gradients nearly coincide has a std near 0) and plain by 5.6e-5 (a signed sum that cancels).
+`check` names the rows' CPU vendor and this one's, so such a DIFFERS is read for what it is.
 """
 
 from __future__ import annotations
@@ -150,10 +157,27 @@ def pinned_env(environ: dict) -> dict | None:
     return {**environ, **PINNED_KERNELS}
 
 
+ROWS_CPU_VENDOR = "AuthenticAMD"  # the CIFAR-10 rows were computed, and reproduced, on AMD EPYC machines
+ILL_CONDITIONED = ("zico", "plain")  # they amplify last-bit gradient differences (see the module docstring)
+
+
+def cpu_vendor() -> str | None:
+    """/proc/cpuinfo's vendor_id (GenuineIntel, AuthenticAMD), or None where it does not say."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("vendor_id")), None)
+    except OSError:
+        return None
+
+
 def kernels_line(native: bool) -> str:
     import torch
     cap = torch.backends.cpu.get_cpu_capability()
+    vendor = cpu_vendor()
     line = f"kernels: ATen {cap}, {torch.get_num_threads()} thread(s)"
+    if vendor not in (None, ROWS_CPU_VENDOR):
+        line = (f"CPU {vendor}, the rows' {ROWS_CPU_VENDOR}: oneDNN's blocking may differ, so "
+                f"{' and '.join(ILL_CONDITIONED)} may DIFFER by up to ~1e-3 relative\n{line}")
     if native:
         return line + " (this CPU's own, --native-kernels: gradient proxies may differ by up to ~1e-2 relative)"
     if cap != PINNED_KERNELS["ATEN_CPU_CAPABILITY"].upper():

@@ -162,6 +162,12 @@ def test_ctrl_c_is_one_line_saying_how_to_resume(monkeypatch, capsys):
     assert "without --store keeps nothing" in _main_raising(monkeypatch, capsys, KeyboardInterrupt(), ["search"])[1]
     assert "resume from its --store" in _main_raising(monkeypatch, capsys, KeyboardInterrupt(),
                                                       ["search", "--store=runs/s.db"])[1]
+    for argv, said in ((["train", "--index", "0"], "keeps the last finished epoch, if any: rerun the same command"),
+                       (["train", "--no-resume"], "rerun without --no-resume to go on from it"),
+                       (["train", "--time-limit", "5"], "a time-limited run starts afresh"),
+                       (["bench", "build"], "resume from its store"), (["bench", "correlate"], "nothing was written"),
+                       (["merge", "a.db"], "nothing is added twice")):
+        assert said in _main_raising(monkeypatch, capsys, KeyboardInterrupt(), argv)[1], argv
     # through the real command: typer turns the interrupt into a silent exit 130, which must still be said
     import zeronas.search as zsearch
 

@@ -362,7 +362,10 @@ def _one_cell_file(path, m=None, ops=None, h=None, params=None, acc=0.9, copies=
     m, ops = (STORED if m is None else (m, ops))
     arch_h = h or SP.canonical(SP.parse(_s(*STORED)))
     evals = [{"validation_accuracy": 0.1, "test_accuracy": 0.1}, {"validation_accuracy": 0.5, "test_accuracy": 0.5},
-             {"current_epoch": 108.0, "train_accuracy": 1.0, "validation_accuracy": acc, "test_accuracy": acc}]
+             {"current_epoch": 108.0, "training_time": 100.0, "train_accuracy": 1.0, "validation_accuracy": acc,
+              "test_accuracy": acc}]
+    if acc is None:  # a final evaluation without its accuracies
+        evals[2] = {"current_epoch": 108.0, "training_time": 100.0}
     metrics = encode_model_metrics(evals, 1000 if params is None else params, 1.0)
     recs = [tfrecord_bytes(official_record(arch_h, 108, m, ops, metrics)) for _ in range(copies)]
     recs += [tfrecord_bytes(official_record(arch_h, 108, m2, ops2, metrics)) for m2, ops2 in extra]
@@ -378,6 +381,8 @@ def test_convert_refuses_impossible_values_and_cells_naming_file_and_record(tmp_
         assert "a.tfrecord: record 1" in err and "outside 0..1" in err and "download the official file" in err
     err = _cli_error(["data", "convert", _one_cell_file(tmp_path / "p.tfrecord", params=-5), *out], capsys)
     assert "record 1" in err and "-5 trainable parameters" in err
+    err = _cli_error(["data", "convert", _one_cell_file(tmp_path / "t.tfrecord", acc=None), *out], capsys)
+    assert "record 1" in err and "has no final validation_accuracy" in err
     m = [[0, 1, 0], [0, 0, 1], [0, 0, 0]]
     err = _cli_error(["data", "convert", _one_cell_file(tmp_path / "op.tfrecord", m, [I, "conv5x5", O]), *out],
                      capsys)

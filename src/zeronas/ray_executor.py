@@ -40,6 +40,7 @@ _ADDRESS = re.compile(r"^(ray://)?[^\s:/]+:\d{1,5}$")
 _SCORERS: collections.OrderedDict = collections.OrderedDict()  # in a worker: settings key -> Scorer
 _KEEP = 2  # scorers a worker keeps (one per proxy group of a correlate run; the oldest goes first)
 _LOCAL_INSTANCE = False  # Ray runs as an instance this process started on this machine (no address)
+_CONNECTED_HERE = False  # connect() made the connection (not the caller's own ray.init)
 
 
 def require_ray():
@@ -102,7 +103,7 @@ def connect(address: str | None = None):
     """Connect to Ray once per process (a connection already made is used as it is): the cluster at
     ``address``, else a local instance with this machine's CPUs. A one-line UserError when the cluster cannot be
     reached. Callers connect before they create files (a store), so a failed connection leaves none behind."""
-    global _LOCAL_INSTANCE
+    global _LOCAL_INSTANCE, _CONNECTED_HERE
     ray = require_ray()
     if address is not None:
         check_address("--ray-address", address)
@@ -121,13 +122,15 @@ def connect(address: str | None = None):
             try:
                 ray.init(address=address, **options)
             except (ConnectionError, RuntimeError, ValueError) as exc:
-                if address == "auto":  # Ray's own advice names its CLI's --address, not zeronas's option
+                if address == "auto" and "could not find any running ray instance" in str(exc).lower():
+                    # Ray's own advice names its CLI's --address, not zeronas's option
                     raise UserError("--ray-address auto found no running Ray cluster on this machine; start one "
                                     "with 'ray start --head', give its address (--ray-address HEAD:6379), or leave "
                                     "--ray-address out for a local instance") from None
                 raise UserError(f"cannot reach the Ray cluster at {address!r}: {' '.join(str(exc).split())[:200]}"
                                 f"; start it with 'ray start --head' (and 'ray start --address HEAD:6379' on "
                                 f"the other machines)") from None
+        _CONNECTED_HERE = True
         if callable(term) and threading.current_thread() is threading.main_thread():  # (only it sets handlers)
             signal.signal(signal.SIGTERM, term)
     return ray
@@ -201,12 +204,7 @@ class RayExecutor:
                             next_index += 1
                 submit()
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the CLI
-            if _LOCAL_INSTANCE:
-                # stop the instance at once: cancelling tasks that are finishing raced in Ray's core ("Check
-                # failed: Tried to complete task that was not pending", 1 interrupt in 10 in a newcomer trial),
-                # and its agents outlived the process for 40 s
-                self._pending.clear()
-                self._ray.shutdown()
+            self.abort()
             raise
         finally:
             self._cancel()
@@ -244,6 +242,17 @@ class RayExecutor:
 
     def close(self):
         self._cancel()
+
+    def abort(self):
+        """Stop at once (an interrupt, a failure): a Ray connection this process made is shut down, which ends
+        its tasks; cancelling tasks that were finishing raced in Ray's core ("Check failed: Tried to complete
+        task that was not pending", 1 interrupt in 10 in a newcomer trial) and left its agents running for 40 s.
+        A connection the caller made (``ray.init`` before zeronas) is left up: its tasks are cancelled."""
+        if _CONNECTED_HERE:
+            self._pending.clear()
+            self._ray.shutdown()
+        else:
+            self._cancel()
 
 
 def _check_fits(ray, threads: int, gpu: bool) -> None:

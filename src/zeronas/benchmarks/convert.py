@@ -214,11 +214,23 @@ def _source_hash(source: Path) -> str:
     return h.hexdigest()
 
 
-def _progress(items, enabled):
+def _progress(items, enabled, every: float = 30.0):
+    """A bar on a terminal; in a log one line every ``every`` seconds (a -simple folder unpacks an archive
+    per arch inside this loop: minutes)."""
     import sys
 
-    if not enabled or not sys.stderr.isatty():  # (the loop is seconds; reading the release file is the wait)
+    if not enabled:
         yield from items
+        return
+    if not sys.stderr.isatty():
+        t0 = last = time.perf_counter()
+        for i, item in enumerate(items, 1):
+            yield item
+            now = time.perf_counter()
+            if now - last >= every:
+                last = now
+                print(f"converting: {i:,} of {NUM_ARCHS:,} archs, {now - t0:.0f} s elapsed, ETA "
+                      f"{(now - t0) * (NUM_ARCHS - i) / i:.0f} s", file=sys.stderr, flush=True)
         return
     from rich.progress import Progress
 

@@ -293,12 +293,21 @@ def convert_nb101(source: str | Path, out_dir: str | Path, progress: bool = Fals
                                          "val": [], "test": [], "train": [], "time": []}
         elif cell["raw"] != (raw_adjacency, raw_operations) and cell["hash"] != _hash_of(
                 sp, raw_adjacency, raw_operations):  # a repeat may be written otherwise, not be another cell
-            raise UserError(f"{source}: record {k} gives hash {module_hash} another cell than record "
-                            f"{cell['first']} did; {_FIX}")
+            what = "an invalid cell" if _hash_of(sp, raw_adjacency, raw_operations) is None else "another cell"
+            raise UserError(f"{source}: record {k} gives hash {module_hash} {what} than record {cell['first']} did; "
+                            f"{_FIX}")
         final = evals[2]
-        for name in ("validation_accuracy", "test_accuracy", "train_accuracy"):
-            value = final.get(name, math.nan)
-            if not 0.0 <= value <= 1.0:  # NaN fails too; the file stores fractions
+        if metrics["trainable_parameters"] != cell["params"]:
+            raise UserError(f"{source}: record {k} ({module_hash}) has {metrics['trainable_parameters']} trainable "
+                            f"parameters, record {cell['first']} {cell['params']}; {_FIX}")
+        for name in ("validation_accuracy", "test_accuracy", "train_accuracy", "training_time"):
+            if name not in final:
+                raise UserError(f"{source}: record {k} ({module_hash}) has no final {name}; {_FIX}")
+            value = final[name]
+            if name == "training_time":
+                if not 0.0 <= value < math.inf:
+                    raise UserError(f"{source}: record {k} ({module_hash}) has training_time {value!r}; {_FIX}")
+            elif not 0.0 <= value <= 1.0:  # NaN fails too; the file stores fractions
                 raise UserError(f"{source}: record {k} ({module_hash}) has {name} {value!r}, outside 0..1 (the "
                                 f"file stores fractions); {_FIX}")
         cell["val"].append(final.get("validation_accuracy", math.nan))

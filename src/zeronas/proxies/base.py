@@ -321,18 +321,30 @@ def cross_entropy_backward(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -
 
 
 def free_memory(device: torch.device) -> int | None:
-    """Bytes free for new tensors on ``device``: CUDA's free memory, else Linux's ``MemAvailable``; None where
-    the system does not say."""
+    """Bytes free for new tensors on ``device``: CUDA's free memory plus what torch's caching allocator holds
+    unused; else the least of Linux's ``MemAvailable`` and a cgroup's limit less its usage (a container or a
+    batch job's share); None where the system does not say."""
     if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
+        return (torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device)
+                - torch.cuda.memory_allocated(device))
+    found = []
     try:
         with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+            found += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
     except (OSError, ValueError, IndexError):
         pass
-    return None
+    v1 = "/sys/fs/cgroup/memory/memory."
+    for limit, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2, then v1
+                         (v1 + "limit_in_bytes", v1 + "usage_in_bytes")):
+        try:
+            with open(limit) as f, open(usage) as g:
+                cap = f.read().strip()
+                if cap.isdigit() and int(cap) < 1 << 60:  # 'max' or v1's huge number: no limit
+                    found.append(max(0, int(cap) - int(g.read().strip())))
+                    break
+        except (OSError, ValueError):
+            pass
+    return min(found) if found else None
 
 
 def check_jacobian_memory(B: int, params: list[torch.Tensor], device: torch.device, lower: str) -> None:
@@ -346,7 +358,7 @@ def check_jacobian_memory(B: int, params: list[torch.Tensor], device: torch.devi
     free = free_memory(device)
     if free is not None and need > 0.8 * free:
         raise UserError(f"per-sample gradients of a batch of {B} over {count:,} parameters need about "
-                        f"{need / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB free on {device.type}: "
+                        f"{need / 2**30:.1f} GiB, more than 80 % of the {free / 2**30:.1f} GiB free on {device.type}: "
                         f"lower {lower}")
 
 
@@ -380,7 +392,7 @@ def per_sample_output_grads(model: nn.Module, x: torch.Tensor, params: list[torc
             for k, g in enumerate(row):
                 if g is not None:
                     if grads[k] is None:
-                        grads[k] = g.new_empty((B, *g.shape))
+                        grads[k] = g.new_zeros((B, *g.shape))
                     grads[k][i] = g
     rows = [None if g is None else g.reshape(B, -1) for g in grads]
     return rows if aligned else [g for g in rows if g is not None]

@@ -263,6 +263,7 @@ class Budget:
         self._last = self.t0
         self._prev = self._cost = None
         self._mark = None  # when ``exhausted`` last let the search go on: the first evaluation began there
+        self._replays = False  # some evaluations were read back (no time spent): the mean rate means nothing
 
     def nothing_evaluated(self, share: float | None = None, given: float | None = None) -> UserError:
         """The error of a search that made no evaluation, saying why: with a time budget, how long the set-up
@@ -294,6 +295,7 @@ class Budget:
         now = time.perf_counter()
         if replayed:
             self._prev = now  # the next computed evaluation is timed from here
+            self._replays = True
         elif self._prev is not None:  # the going cost of one evaluation (with the work between evaluations)
             dt = (now - self._prev) / n
             self._cost = dt if self._cost is None else 0.7 * self._cost + 0.3 * dt
@@ -316,7 +318,7 @@ class Budget:
         if parts:
             return min(parts)
         f = self.fraction()
-        return (now - self.t0) * (1 - f) / f if f > 0 else math.inf
+        return (now - self.t0) * (1 - f) / f if f > 0 and not self._replays else math.inf
 
     def tick(self):
         """Refresh the progress display (at most 5 times a second)."""
@@ -340,7 +342,7 @@ class Budget:
                 self._last = now
                 eta = self.eta(now)
                 self._bar.update(self._task, completed=int(1000 * self.fraction()), evals=self.used,
-                                 eta=time.strftime("%H:%M:%S", time.gmtime(eta)) if math.isfinite(eta) else "?")
+                                 eta=_clock(eta))
         elif now - self._last >= _PROGRESS["every"]:
             self._last = now
             f, spent, eta = self.fraction(), now - self.t0, self.eta(now)
@@ -364,6 +366,14 @@ class Budget:
         if self.seconds is None:
             return False
         return now - self.t0 + (self._cost or 0.0) >= self.seconds
+
+
+def _clock(seconds: float) -> str:
+    """H:MM:SS (hours past 24 too), or '?' when not known."""
+    if not math.isfinite(seconds):
+        return "?"
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 def check_method_on_space(sp, method: str) -> None:

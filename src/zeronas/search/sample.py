@@ -54,6 +54,7 @@ class Fitness:
         self.scorer = Scorer(space, self.members, stand_in=True, **scorer_kwargs)
         self.values: dict[str, list[float]] = {}
         self.evaluations = 0
+        self.replayed = False  # whether the last raw() call spent no time (a stored or already seen arch)
         self.failed = [0] * len(self.members)  # per member: evaluations that gave it no value (NaN)
         self.first_failure: list[str | None] = [None] * len(self.members)  # per member: the first one, said
         self.undefined = [0] * len(self.members)  # per member: evaluations that gave it +-inf (undefined)
@@ -101,12 +102,14 @@ class Fitness:
     def raw(self, arch) -> list[float]:
         canonical, text = self._names(arch)
         key = canonical if self.shared else text
+        self.replayed = True  # (no time spent: read back from the store, or met before in this search)
         if key not in self.values:
             skeys = [canonical if get_proxy(m).shares_isomorphs else text for m in self.members]
             by_proxy = {}  # this evaluation's records (none when replayed from the store)
             if self.store is not None and all(k in s for k, s in zip(skeys, self.stored)):
                 self.values[key] = [s[k] for k, s in zip(skeys, self.stored)]
             else:
+                self.replayed = False
                 records = self.scorer.score_arch(arch)
                 for r in records:  # a proxy with nothing to read here would rank every arch last: refuse it
                     if (why := inapplicable_reason(r.error)) is not None:
@@ -295,7 +298,7 @@ def _draw_and_rank(space, proxy, n, seed, budget, time_budget, default_n, **kw) 
         a = cons.sample(rng)
         seen.append(a)
         fit(a)
-        limit.spend()
+        limit.spend(replayed=fit.replayed)
         best, best_f = fit.leader()
         traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
     limit.close()
@@ -347,7 +350,7 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
 
     def consider(a):
         fit(a)
-        limit.spend()
+        limit.spend(replayed=fit.replayed)
         pop.append(a)
         seen.append(a)
         best, best_f = fit.leader()

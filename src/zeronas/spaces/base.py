@@ -160,7 +160,9 @@ _SPACES: dict[str, type[SearchSpace]] = {}
 
 def register_space(cls: type[SearchSpace]) -> type[SearchSpace]:
     _SPACES[cls.name] = cls
-    _RAW_COERCE[cls.name] = cls.__dict__.get("coerce", SearchSpace.coerce)
+    import inspect
+
+    _RAW_COERCE[cls.name] = inspect.unwrap(cls.coerce)  # its own or inherited (nb301: darts's), unwrapped
     for method in ("parse", "coerce"):
         if method in cls.__dict__:
             setattr(cls, method, _naming_the_right_space(cls.__dict__[method]))
@@ -173,8 +175,9 @@ _PROBING = contextvars.ContextVar("zeronas_space_probing", default=False)  # a p
 
 
 def _naming_the_right_space(fn):
-    """A refused arch that another built-in space takes is named with that space (an NB201 string given with
-    --space darts used to be 'not a DARTS genotype' alone)."""
+    """A refused arch string that another registered space takes is named with that space (an NB201 string
+    given with --space darts used to be 'not a DARTS genotype' alone). Only strings are probed: a native value
+    (a tuple, a matrix) is what a space's own sampling and mutation try and refuse in loops."""
     import functools
 
     @functools.wraps(fn)
@@ -182,7 +185,7 @@ def _naming_the_right_space(fn):
         try:
             return fn(self, arch, *args, **kwargs)
         except UserError as exc:
-            if _HINT in str(exc) or _PROBING.get():
+            if not isinstance(arch, str) or _HINT in str(exc) or _PROBING.get():
                 raise
             takers = []
             token = _PROBING.set(True)
@@ -198,7 +201,7 @@ def _naming_the_right_space(fn):
                 _PROBING.reset(token)
             if not takers:
                 raise
-            raise UserError(f"{exc}; {_HINT}{takers[0]} space: pass --space {takers[0]}") from None
+            raise type(exc)(f"{exc}; {_HINT}{takers[0]} space: pass --space {takers[0]}") from None
 
     return checked
 

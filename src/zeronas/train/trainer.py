@@ -535,7 +535,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     finally:
         if bar is not None:
             bar.stop()
-    done = log[-1]["epoch"] if log else 0
+    done = log[-1]["epoch"] if log else start  # (a checkpoint whose log.jsonl is gone still counts)
     finished = done >= recipe.epochs or bool(log and log[-1].get("stopped_early"))
     if not finished:  # --max-epochs-this-run: said, so a partial result is not read as the run's
         notes = [*notes, f"unfinished: {done} of {recipe.epochs} epochs; rerun the same command to go on"]
