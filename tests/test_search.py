@@ -534,19 +534,21 @@ def test_eta_after_a_resume_is_the_going_cost_not_the_mean_over_replayed_reads(m
 
 
 def test_a_resumed_rea_counts_its_stored_evaluations_as_replayed(tmp_path, monkeypatch):
-    """sample and rea read scores back from --store: those evaluations tell the Budget so (no going cost)."""
+    """rea and funnel read scores back from --store: those evaluations tell the Budget so (no going cost)."""
     import zeronas.search.base as base
 
     seen = []
     real = base.Budget.spend
     monkeypatch.setattr(base.Budget, "spend", lambda self, n=1, replayed=False: (seen.append(replayed),
                                                                                  real(self, n, replayed)))
-    store = str(tmp_path / "s.db")
-    search("nb201", "rea", seed=0, budget=8, population=4, tournament=2, proxy="params", data="none", store=store)
-    first = list(seen)
-    seen.clear()
-    search("nb201", "rea", seed=0, budget=8, population=4, tournament=2, proxy="params", data="none", store=store)
-    assert first[:4] == [False] * 4 and seen == [True] * len(seen) and len(seen) == len(first)
+    for method, kw in (("rea", dict(budget=8, population=4, tournament=2)), ("funnel", dict(budget=12))):
+        store = str(tmp_path / f"{method}.db")
+        seen.clear()
+        search("nb201", method, seed=0, proxy="ensemble:params+flops", data="none", store=store, **kw)
+        first = list(seen)
+        seen.clear()
+        search("nb201", method, seed=0, proxy="ensemble:params+flops", data="none", store=store, **kw)
+        assert False in first[:4] and seen == [True] * len(first), (method, first, seen)
 
 
 @pytest.mark.parametrize("method", ["sample", "rea", "funnel"])

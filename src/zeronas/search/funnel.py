@@ -63,6 +63,7 @@ class _Members:
                                 options={m: options[m]} if m in options else None) for m in self.members}
         for f in self.fits.values():  # errors name the ensemble the user asked for
             f.ensemble = proxy
+        self.replayed = False  # whether the last score_all computed nothing
         self.full: dict[str, object] = {}  # format -> arch, scored by every member
         self.full_seconds: list[float] = []  # wall seconds of each score_all
 
@@ -81,6 +82,9 @@ class _Members:
         t0 = time.perf_counter()
         for m in self.members:
             self.value(m, arch)
+        # every member's values came from the store (a resume): no time spent in this run. (Values the screen
+        # computed moments ago are not replays: that time is this evaluation's cost.)
+        self.replayed = all(self.fits[m].from_store(arch) for m in self.members)
         self.full[self.space.format(arch)] = arch
         self.full_seconds.append(time.perf_counter() - t0)  # (a store's values too: what it cost this run)
 
@@ -292,7 +296,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
         if members.full and phase_over(POOL_SHARE + SCREEN_SHARE):
             break
         members.score_all(pool_archs[i])
-        limit.spend()
+        limit.spend(replayed=members.replayed)
         if limit.exhausted:
             break
     record("screen")
@@ -323,7 +327,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
             if limit.exhausted:
                 break
             members.score_all(nbrs[j])
-            limit.spend()
+            limit.spend(replayed=members.replayed)
         record("local")
     limit.close()
     fit = _Fit(members)
@@ -357,7 +361,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
             canon = space.canonical(a)
             if canon not in by_canonical and not limit.exhausted:
                 members.score_all(a)
-                limit.spend()  # full-ensemble evaluations, as the stages count them
+                limit.spend(replayed=members.replayed)  # full-ensemble evaluations, as the stages count them
                 by_canonical[canon] = a
             if canon in by_canonical:
                 out.append(by_canonical[canon])

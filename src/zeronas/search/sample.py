@@ -55,6 +55,7 @@ class Fitness:
         self.values: dict[str, list[float]] = {}
         self.evaluations = 0
         self.replayed = False  # whether the last raw() call spent no time (a stored or already seen arch)
+        self._from_store: set = set()  # keys whose values were read from the store, not computed in this run
         self.failed = [0] * len(self.members)  # per member: evaluations that gave it no value (NaN)
         self.first_failure: list[str | None] = [None] * len(self.members)  # per member: the first one, said
         self.undefined = [0] * len(self.members)  # per member: evaluations that gave it +-inf (undefined)
@@ -99,6 +100,11 @@ class Fitness:
             self._keys[arch] = names
         return names
 
+    def from_store(self, arch) -> bool:
+        """Whether ``arch``'s values were read from the store rather than computed in this run."""
+        canonical, text = self._names(arch)
+        return (canonical if self.shared else text) in self._from_store
+
     def raw(self, arch) -> list[float]:
         canonical, text = self._names(arch)
         key = canonical if self.shared else text
@@ -108,6 +114,7 @@ class Fitness:
             by_proxy = {}  # this evaluation's records (none when replayed from the store)
             if self.store is not None and all(k in s for k, s in zip(skeys, self.stored)):
                 self.values[key] = [s[k] for k, s in zip(skeys, self.stored)]
+                self._from_store.add(key)
             else:
                 self.replayed = False
                 records = self.scorer.score_arch(arch)
