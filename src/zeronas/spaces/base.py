@@ -201,7 +201,12 @@ def _naming_the_right_space(fn):
                 _PROBING.reset(token)
             if not takers:
                 raise
-            raise type(exc)(f"{exc}; {_HINT}{takers[0]} space: pass --space {takers[0]}") from None
+            message = f"{exc}; {_HINT}{takers[0]} space: pass --space {takers[0]}"
+            try:
+                named = type(exc)(message)  # the same class (DataNotFound, ...) where it takes a message alone
+            except TypeError:
+                named = UserError(message)
+            raise named from None
 
     return checked
 
