@@ -604,6 +604,15 @@ def test_long_inputs_are_cut_in_errors_and_say_so(tmp_path):
                               "--out", str(tmp_path / "t")])
     assert "holds no darts architecture; it is the result of a search of nb201: pass --space nb201 (" in str(
         res.exception), res.output
+    # a plug-in space's result names the source it is loaded by (its bare class name is no --space value)
+    doc = json.loads((tmp_path / "s" / "result.json").read_text())
+    doc = doc[0] if isinstance(doc, list) else doc
+    doc.update(space="Tiny", arch="not an nb201 string")
+    doc["protocol"]["space_source"] = "my_spaces.py:Tiny"
+    (tmp_path / "plug.json").write_text(json.dumps(doc))
+    res = runner.invoke(app, ["score", "--arch-file", str(tmp_path / "plug.json"), "-p", "params", "--data", "none"])
+    assert "it is the result of a search of my_spaces.py:Tiny: pass --space my_spaces.py:Tiny" in " ".join(
+        str(res.exception).split()), res.output
 
 
 @pytest.mark.parametrize("argv", [["score", "--space", "macro", "--arch", "12212221", "--data", "none"],

@@ -878,3 +878,22 @@ def test_meco_is_the_same_when_its_eigenvalues_are_taken_in_small_groups(monkeyp
     whole = zn.Scorer("nb201", "meco", data="none").score_arch(BEST)[0].value
     monkeypatch.setattr(meco_module, "PENDING_BYTES", 1)  # every matrix flushed on its own
     assert zn.Scorer("nb201", "meco", data="none").score_arch(BEST)[0].value == whole
+
+
+def test_a_proxy_s_default_batch_larger_than_the_images_is_skipped_under_all_and_named_as_a_default():
+    """A newcomer trial: 'all' on 12 images of one's own failed outright, blaming '--set swap.samples=16', an
+    option never given. Under 'all' swap is left out and said; asked for by name, the error names its default."""
+    rng = np.random.default_rng(0)
+    data = (rng.integers(0, 256, (12, 16, 16, 3), dtype=np.uint8), np.arange(12) % 3)
+    s = zn.Scorer("nb201", "all", data=data, batch_size=8, num_classes=3)
+    assert "swap" in s.skipped and "swap" not in [p.name for p in s.proxies]
+    assert s.skip_notes["swap"].startswith("swap's default samples (16): 12 ")
+    assert s.skip_notes["swap"].endswith("too few for one batch of 16; pass --set swap.samples=N with N <= 12")
+    with pytest.raises(UserError, match=r"^swap's default samples \(16\): 12 .* with N <= 12$"):
+        zn.Scorer("nb201", "swap", data=data, batch_size=8, num_classes=3)
+    with pytest.raises(UserError, match=r"--set swap.samples=20: 12 .* lower it|'samples': 20}}: 12 .* lower it"):
+        zn.Scorer("nb201", "swap", data=data, batch_size=8, num_classes=3, options={"swap": {"samples": 20}})
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    rec = {r.proxy: r for r in zn.score(net, proxies="swap,params", data=data, batch_size=8)}
+    assert rec["swap"].error.startswith("refused: swap's default samples (16)")
+    assert rec["params"].value == 3 * 4 * 9 + 4 + 4 * 3 + 3

@@ -188,9 +188,7 @@ def score(
     scorer = Scorer(sp, proxies, **settings)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
-    if scorer.skipped:
-        err_console.print(f"[yellow]note:[/] skipped (need images, or held-out images, not loaded): "
-                          f"{', '.join(scorer.skipped)}")
+    _note_skipped(scorer)
     if executor == "ray":  # each unit pinned to --threads (default 1): the local values at equal threads
         from .ray_executor import score_archs
 
@@ -258,7 +256,18 @@ def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device,
                          device=device, options=_parse_options(set_))
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {label}: {scorer.data_note}")
-    return scorer, label
+    return scorer, label  # (what it skips is listed with its reason under the model's table)
+
+
+def _note_skipped(scorer) -> None:
+    """The proxies of 'all' left out before any work, and why."""
+    notes = getattr(scorer, "skip_notes", {})
+    lacking = [n for n in scorer.skipped if n not in notes]
+    if lacking:
+        err_console.print(f"[yellow]note:[/] skipped (need images, or held-out images, not loaded): "
+                          f"{', '.join(lacking)}")
+    for note in notes.values():
+        err_console.print(f"[yellow]note:[/] skipped {note}", highlight=False)
 
 
 def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,

@@ -529,6 +529,8 @@ class ModelScorer(Scorer):
 
     def inapplicable(self, spec: ProxySpec) -> str | None:
         """Why ``spec`` does not apply to this module and data (one line), or None when it does."""
+        if spec.name in self.skip_notes:  # its own default batch is larger than the images given
+            return f"refused: {self.skip_notes[spec.name]}"
         missing = sorted(self.requires(spec) - self.offers())
         if not missing:
             return None

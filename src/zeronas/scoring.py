@@ -234,11 +234,22 @@ class Scorer:
         if problems:
             more = f" (and {len(problems) - 1} more proxies)" if len(problems) > 1 else ""
             raise UserError(problems[0] + more)
-        for p in self.proxies if self.images is not None else ():  # a proxy's own batch, named as it was given
+        self.skip_notes: dict[str, str] = {}  # proxy -> why it was left out (beyond missing images), and the fix
+        for p in list(self.proxies) if self.images is not None else ():  # a proxy's own batch, named as given
             own = self.options[p.name].get(p.batch_option) if p.batch_option else None
             if own is not None and own > len(self.images):
-                raise UserError(f"--set {p.name}.{p.batch_option}={own}: {len(self.images)} {self.dataset} images "
-                                f"are loaded, too few for one batch of {own}; lower it")
+                given = p.batch_option in checked.get(p.name, {})
+                what = f"--set {p.name}.{p.batch_option}={own}" if given else \
+                    f"{p.name}'s default {p.batch_option} ({own})"
+                why = (f"{what}: {len(self.images)} {self.dataset} images are loaded, too few for one batch of {own}; "
+                       + ("lower it" if given else
+                          f"pass --set {p.name}.{p.batch_option}=N with N <= {len(self.images)}"))
+                if not given and (skip_unavailable if skip_unavailable is not None else asks_all(proxies)):
+                    self.proxies.remove(p)  # 'all' on a small image set: left out and said, as zico's batches are
+                    self.skipped.append(p.name)
+                    self.skip_notes[p.name] = why
+                    continue
+                raise UserError(why)
         self._batches: dict = {}
         self._data_protocol = self._describe_data()
         for p in self.proxies:  # what only this space and data can say, e.g. a size its networks cannot take

@@ -148,7 +148,8 @@ def _parse_from_file(space, path: Path, text: str, api: bool = False):
     except UserError as exc:  # (a plug-in's own parse failing is a UserCodeError naming its method: kept)
         other = _space_of_result(path)
         fix = f"read it with zeronas.space({other!r})" if api else f"pass --space {other}"
-        hint = "" if other in (None, space.name) else f"; it is the result of a search of {other}: {fix}"
+        hint = ("" if other in (None, space.name, getattr(space, "source", None))
+                else f"; it is the result of a search of {other}: {fix}")
         raise UserError(f"arch file {str(path)!r} holds no {space.name} architecture{hint} ({exc})") from exc
 
 
@@ -159,4 +160,8 @@ def _space_of_result(path: Path) -> str | None:
     except (OSError, ValueError):
         return None
     doc = doc[0] if isinstance(doc, list) and doc else doc
-    return doc.get("space") if isinstance(doc, dict) and isinstance(doc.get("space"), str) else None
+    if not isinstance(doc, dict) or not isinstance(doc.get("space"), str):
+        return None
+    # a plug-in space is loaded again by its source (file.py:Class), not by its name
+    source = doc.get("protocol", {}).get("space_source") if isinstance(doc.get("protocol"), dict) else None
+    return source if isinstance(source, str) and source else doc["space"]
