@@ -26,6 +26,8 @@ def test_freedarts_finite_and_excludes_none(variant):
     arch = space.parse(r.arch)
     assert "none" not in arch
     assert all(math.isfinite(v) and v > 0 for v in r.proxy_values.values())
+    # the network it scored, for export: data-free (an all-ones image), CIFAR-10's head and 32 px input
+    assert r.network == {"num_classes": 10, "input_size": 32, "data": None}
     if variant == "iterative":
         assert r.evaluations == 4  # 4 non-none ops: 3 pruning rounds, then the final choice
         assert [t["ops_left"] for t in r.trajectory] == [[3] * 6, [2] * 6, [1] * 6]
@@ -58,6 +60,7 @@ def test_zero_cost_pt_picks_op_whose_removal_lowers_score_most(fake_images, monk
     r = search("nb201", "zero-cost-pt", proxy="conv3_weight", seed=0, pool=2, validate=1, C=4, N=1, batch_size=8)
     assert space.parse(r.arch) == ("nor_conv_3x3",) * 6
     assert r.evaluations == 2 * 6 * 5  # pool x edges x ops (one unique candidate: no validation needed)
+    assert r.network["num_classes"] == 10 and r.network["input_size"] == 32
 
 
 def test_zero_cost_pt_refuses_a_proxy_that_fails_on_every_option(fake_images, monkeypatch):
@@ -168,6 +171,7 @@ def test_te_nas_prunes_one_op_per_edge_per_round(fake_images, monkeypatch):
     assert [t["ops_left"] for t in r.trajectory] == [[3] * 6, [2] * 6, [1] * 6]
     assert all(len(t["pruned"]) == 6 and "none" not in t["pruned"].values() for t in r.trajectory)
     assert "none" not in space.parse(r.arch)
+    assert r.network["num_classes"] == 10 and r.network["input_size"] == 32
 
 
 def test_teg_summed_ranks_by_hand():
@@ -195,6 +199,7 @@ def test_teg_fixed_context_and_rea(fake_images, monkeypatch):
     assert ev(a) == first and math.isfinite(first["kappa"]) and first["regions"] >= 1
     r = search("nb201", "teg-rea", seed=0, budget=8, population=4, tournament=2, **TINY_TEG)
     assert r.evaluations == 8 and set(r.proxy_values) == {"teg_kappa", "teg_regions", "teg_mse"}
+    assert r.network["num_classes"] == 10 and r.network["input_size"] == 32
 
 
 class _CountConv3:

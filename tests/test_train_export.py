@@ -872,3 +872,59 @@ def test_export_of_an_unfinished_run_says_how_far_it_trained(separable, tmp_path
                                    "--checkpoint", str(ckpt), "--out", str(tmp_path / "m.pt")])
     assert res.exit_code == 0, res.output
     assert "weights after 1 of 3 epochs: an unfinished or time-limited run" in " ".join(res.output.split())
+
+
+def _image_folder(root, classes=3, per_class=4, hw=(20, 28)):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        (root / f"class{c}").mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 256, (*hw, 3), dtype=np.uint8)).save(root / f"class{c}" / f"{i}.png")
+    return root
+
+
+def test_export_builds_the_network_the_search_scored(tmp_path, monkeypatch):
+    """A search on the user's own images (3 classes, 20x28 px) exported a 10-class network traced at 32x32
+    without a word: export took no image folder and ignored what the result.json scored."""
+    from zeronas.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    _image_folder(tmp_path / "imgs")
+
+    def run(*args):
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+        return exc.value.code or 0
+
+    assert run("search", "--method", "sample", "--n", "2", "--proxy", "nwot", "--data", "imgs", "--batch-size",
+               "4", "--out", "res") == 0
+    result = json.loads((tmp_path / "res" / "result.json").read_text())
+    assert result["network"] == {"num_classes": 3, "input_size": [20, 28], "data": "folder:imgs", "source": "imgs"}
+    # from the result.json: its folder's classes and image size
+    assert run("export", "--arch-file", "res/result.json", "--format", "torchscript", "--out", "m.pt") == 0
+    assert torch.jit.load(str(tmp_path / "m.pt"))(torch.randn(2, 3, 20, 28)).shape == (2, 3)
+    assert run("export", "--arch-file", "res/result.json", "--out", "m.json") == 0
+    desc = json.loads((tmp_path / "m.json").read_text())
+    assert desc["build"]["num_classes"] == 3 and desc["input"] == [3, 20, 28] and desc["data"] == "folder:imgs"
+    # the folder itself as --data, and explicit sizes over it
+    assert export("nb201", ARCH, "json", tmp_path / "f.json", data=tmp_path / "imgs") == tmp_path / "f.json"
+    assert json.loads((tmp_path / "f.json").read_text())["build"]["num_classes"] == 3
+    assert run("export", "--arch", ARCH, "--data", "imgs", "--num-classes", "5", "--input-size", "24",
+               "--format", "torchscript", "--out", "n.pt") == 0
+    assert torch.jit.load(str(tmp_path / "n.pt"))(torch.randn(1, 3, 24, 24)).shape == (1, 5)
+    # the folder moved away: the sizes the result recorded are used, named as given
+    (tmp_path / "imgs").rename(tmp_path / "moved")
+    assert run("export", "--arch-file", "res/result.json", "--out", "g.json") == 0
+    desc = json.loads((tmp_path / "g.json").read_text())
+    assert desc["build"]["num_classes"] == 3 and desc["input"] == [3, 20, 28] and desc["data"] is None
+    # a named dataset's result: its classes (cifar100: 100), not cifar10's
+    (tmp_path / "r100.json").write_text(json.dumps({**result, "network": {"num_classes": 100, "input_size": 32,
+                                                                          "data": "cifar100"}}))
+    assert run("export", "--arch-file", "r100.json", "--out", "h.json") == 0
+    assert json.loads((tmp_path / "h.json").read_text())["build"]["num_classes"] == 100
+    for bad in (["--data", "none"], ["--data", "auto"], ["--data", "./missing"], ["--input-size", "0"],
+                ["--num-classes", "1"]):
+        assert run("export", "--arch", ARCH, "--out", "bad.json", *bad) == 2
+    assert not (tmp_path / "bad.json").exists()

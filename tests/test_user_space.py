@@ -279,6 +279,24 @@ def test_mobilenet_rea_max_flops_finds_feasible_arch_and_exports_json_onnx(tmp_p
     _export_onnx(sp, arch, tmp_path, capsys)
 
 
+def test_a_plugin_export_s_rebuild_line_works_from_another_folder(tmp_path, monkeypatch, capsys):
+    """--space examples/mobilenet_space.py:MobileNetSpace (a relative path) wrote that relative path into the
+    JSON's rebuild line, which then failed anywhere but the folder the export ran in."""
+    monkeypatch.chdir(ROOT)
+    rel = "examples/mobilenet_space.py:MobileNetSpace"
+    sp = zeronas.space(rel)
+    arch = sp.format(sp.sample(3))
+    code, out, err = _cli(["export", "--space", rel, "--arch", arch, "--out", str(tmp_path / "m.json")], capsys)
+    assert code == 0, err
+    desc = json.loads((tmp_path / "m.json").read_text())
+    assert f"zeronas.space({MOBILENET!r})" in desc["rebuild"]  # the file's absolute path
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    ns = {"arch": desc["arch"], "build": desc["build"]}
+    exec(desc["rebuild"], ns)  # noqa: S102  (the line the export wrote for its user)
+    assert count_params(ns["net"]) == count_params(sp.build(sp.parse(arch)))
+
+
 def test_mobilenet_onnx_export(tmp_path, capsys):
     sp = zeronas.space(MOBILENET)
     _export_onnx(sp, sp.format(sp.sample(7)), tmp_path, capsys)

@@ -812,6 +812,18 @@ def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: 
     return sp, (sp.parse(arch) if arch is not None else sp.from_index(index, data_dir))
 
 
+def _searched_network(arch_file: Path | None) -> dict:
+    """The ``network`` record (classes, input size, data) of a search's result.json given as --arch-file, else {}."""
+    if arch_file is None or Path(arch_file).suffix != ".json":
+        return {}
+    try:
+        doc = json.loads(Path(arch_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    net = doc.get("network") if isinstance(doc, dict) else None
+    return net if isinstance(net, dict) and isinstance(net.get("num_classes"), int) else {}
+
+
 ArchOpt = Annotated[str | None, typer.Option(help="Architecture: NB201 arch string or DARTS Genotype(...) string "
                                              "(or its JSON).")]
 ArchFileOpt = Annotated[Path | None, typer.Option(help="File holding the architecture, or a search result.json.")]
@@ -923,8 +935,15 @@ def export_cmd(
                                             "write that model file into.", show_default=False)] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Export the trained weights of this 'zeronas train' "
                                                     "checkpoint.pt.")] = None,
-    data: Annotated[str | None, typer.Option(help="Dataset: sets the classes and input size (default: the "
-                                             "checkpoint's, else cifar10).", show_default=False)] = None,
+    data: Annotated[str | None, typer.Option(help="Dataset (cifar10, cifar100, ImageNet16-120) or your image "
+                                             "folder (root/<class>/<images>): sets the classes and input size. "
+                                             "Default: the checkpoint's, else the network a search's "
+                                             "result.json (--arch-file) scored, else cifar10.",
+                                             show_default=False)] = None,
+    num_classes: Annotated[int | None, typer.Option(help="Classifier outputs (default: --data's).",
+                                                    show_default=False)] = None,
+    input_size: Annotated[str | None, typer.Option(help="Input size in pixels, N or HxW, of the traced module "
+                                                   "(default: --data's).", show_default=False)] = None,
     channels: Annotated[int | None, typer.Option("--C", help="Channels (default: the training recipe's).")] = None,
     cells: Annotated[int | None, typer.Option("--N", help="Cells (default: the training recipe's).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the untrained weights (without --checkpoint): the same seed "
@@ -939,18 +958,39 @@ def export_cmd(
         from .export import SUFFIXES
 
         out = Path(f"runs/export/model{SUFFIXES.get(format, ('',))[0]}")
-    path = export(sp, a, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells, seed=seed)
+    net = _searched_network(arch_file) if checkpoint is None and data is None else {}
+    if net and num_classes is None and input_size is None:  # the network the search scored, not cifar10's
+        folder = net.get("source") if str(net.get("data")).startswith("folder:") else None
+        if folder and Path(folder).expanduser().is_dir():  # the same folder: its layout, and its name said
+            data = folder
+        elif net.get("data") and not folder:
+            data = net["data"]
+        else:  # data-free, or the folder has moved: the sizes recorded
+            size = net.get("input_size")
+            num_classes, input_size = net["num_classes"], "x".join(map(str, size)) if isinstance(size, list) else size
+        err_console.print(f"[yellow]note:[/] built for the data {arch_file} was searched on: "
+                          f"{net.get('data') or 'none (data-free)'}, {net['num_classes']} classes, input "
+                          f"{net.get('input_size')} px (--data, --num-classes or --input-size set another)",
+                          soft_wrap=True, highlight=False)
+    path = export(sp, a, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells, seed=seed,
+                  num_classes=num_classes, input_size=input_size)
+    from .export import network_target
+
     weights = f"untrained, seed {seed}"
     if checkpoint is not None:  # which weights it holds: an unfinished run's are said
         from .export import checkpoint_progress
         from .train.trainer import read_checkpoint
 
-        done = checkpoint_progress(read_checkpoint(checkpoint, fix="give the checkpoint.pt that 'zeronas train' wrote"))
+        ckpt = read_checkpoint(checkpoint, fix="give the checkpoint.pt that 'zeronas train' wrote")
+        done = checkpoint_progress(ckpt)
         weights = f"weights after {done['epochs_trained']:g}" + (
             f" of {done['epochs_planned']}" if "epochs_planned" in done else "") + " epochs"
         if done.get("epochs_planned", 0) > done["epochs_trained"]:
             weights += ": an unfinished or time-limited run"
-    console.print(f"wrote {path} ({format}; {weights})")
+        data = data or ckpt["identity"].get("data")
+    name, classes, (h, w) = network_target(data, num_classes, input_size)
+    console.print(f"wrote {path} ({format}; {weights}; {classes} classes, 3x{h}x{w} input, {name})",
+                  highlight=False)
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Training-states bench: train architectures a few epochs and "

@@ -28,7 +28,8 @@ SUFFIXES = {"json": (".json",), "torchscript": (".pt", ".pth", ".ts", ".torchscr
 
 @api("export")
 def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None,
-           data: str | None = None, C: int | None = None, N: int | None = None, seed: int = 0) -> Path:
+           data: str | Path | None = None, C: int | None = None, N: int | None = None, seed: int = 0,
+           num_classes: int | None = None, input_size=None) -> Path:
     """``zeronas.export(space, arch, format, out, ...)``, the ``zeronas export`` verb: write ``arch`` (an arch
     string or the space's native value) of ``space`` (a name or a space object) as ``format``: ``json`` (the
     arch string, its canonical key and the build options: ``sp.build(sp.parse(arch), **build)`` with
@@ -43,7 +44,10 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     (a ``note`` when the run was unfinished or time-limited) and a ``load`` line that loads its weights),
     built with ``C`` / ``N`` or the width and depth of the space's training recipe (with
     a checkpoint, ``C`` / ``N`` may only repeat its own). ``data``: the dataset whose classes and image size
-    the network takes (default: the checkpoint's, else cifar10).
+    the network takes (default: the checkpoint's, else cifar10), or the user's image folder
+    (root/<class>/<images>: one output per class folder, the input its most common image size, as a search on
+    that folder built it). ``num_classes`` (outputs) and ``input_size`` (pixels: N, "HxW" or (H, W); the traced
+    input, written in the JSON) override ``data``'s; with a checkpoint ``num_classes`` may only repeat its own.
     Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
     another format, an --out that is not replaceable, a checkpoint of another arch, space or dataset, or an
     ONNX export without the onnx package."""
@@ -69,23 +73,26 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
             raise UserError(f"checkpoint {path} does not exist; give the checkpoint.pt that 'zeronas train' wrote")
         ckpt = read_checkpoint(path, fix="give the checkpoint.pt that 'zeronas train' wrote")
         trained_on = ckpt["identity"].get("data")
-        if data is not None and trained_on is not None and dataset_info(data).name != dataset_info(trained_on).name:
+        if data is not None and trained_on is not None and network_target(data)[0] != dataset_info(trained_on).name:
             # its classifier and the input size it was trained at are the trained data's
             raise UserError(f"{path} was trained on {trained_on}, not --data {data}; drop --data (the "
                             "checkpoint's is used)")
         data = data or trained_on
-    info = dataset_info(data or "cifar10")
+    data_name, classes, hw = network_target(data, num_classes, input_size)
+    if ckpt is not None and num_classes is not None and num_classes != ckpt["identity"]["build"].get("num_classes"):
+        raise UserError(f"{path} was trained with {ckpt['identity']['build'].get('num_classes')} classes, not "
+                        f"--num-classes {num_classes}; drop --num-classes (the checkpoint's are used)")
     plugin = getattr(space, "plugin", False)  # a user's space: its build takes the class count only
     if plugin and (C is not None or N is not None):
         raise UserError(f"--C/--N set the channels and cells of the built-in cell spaces; the plug-in space "
                         f"{space.name} builds its own network (set options as class attributes)")
     if plugin:
-        build = {"num_classes": info.num_classes}
+        build = {"num_classes": classes}
     elif space.name in RECIPES and recipe_for(space.name).C is not None:  # the width and depth it trains
         recipe = recipe_for(space.name)
-        build = {"C": C or recipe.C, "N": N or recipe.N, "num_classes": info.num_classes}
+        build = {"C": C or recipe.C, "N": N or recipe.N, "num_classes": classes}
     else:  # a benchmark's fixed network (Macro, NB301): its own network, C/N only where its build takes them
-        build = {"num_classes": info.num_classes, **{k: v for k, v in (("C", C), ("N", N)) if v is not None}}
+        build = {"num_classes": classes, **{k: v for k, v in (("C", C), ("N", N)) if v is not None}}
         space.build(arch, **build)  # refuses a --C/--N it does not take, in one line, before anything is written
     state, progress = None, {}
     if ckpt is not None:
@@ -112,7 +119,7 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     existed = out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed, progress)
+        return _write(space, arch, fmt, out, build, state, (data_name, hw), plugin, checkpoint, seed, progress)
     except BaseException:  # nothing half-written is left: the new file, and the folders made for it
         if not existed:
             out.unlink(missing_ok=True)
@@ -154,18 +161,51 @@ def _check_replaceable(out: Path, fmt: str) -> None:
                         f"or remove it")
 
 
-def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed, progress) -> Path:
+def network_target(data, num_classes: int | None = None, input_size=None) -> tuple[str, int, tuple[int, int]]:
+    """(data's name, classes, (H, W)) of the network to export: a dataset's (default cifar10), or an image
+    folder's (its class folders; its most common image size, as a search on the folder read it);
+    ``num_classes`` / ``input_size`` replace what ``data`` gives."""
+    from .data import dataset_info
+    from .data.custom import folder_layout
+    from .data.datasets import DATASETS
+    from .models import input_hw
+
+    text = None if data is None else str(data)
+    named = text is not None and text.lower().replace("_", "-") in {*DATASETS, "imagenet16", "in16", "c10", "c100"}
+    if text is not None and not named and Path(text).expanduser().is_dir():
+        names, hw = folder_layout(text)
+        name, classes = f"folder:{Path(text).expanduser().resolve().name}", len(names)
+    else:
+        info = dataset_info(text or "cifar10")
+        name, classes, hw = info.name, info.num_classes, (info.image_size, info.image_size)
+        if text is None and (num_classes or input_size):  # sizes given, no dataset: not cifar10's network
+            name = "as given"
+    return name, num_classes or classes, input_hw(input_size) or tuple(hw)
+
+
+def _rebuild_source(source: str) -> str:
+    """A plug-in space's ``file.py:Class`` with the file's absolute path, so that the ``rebuild`` line works from
+    any folder (a ``package.module:Class`` or entry-point name is kept as it is)."""
+    file, sep, cls = source.rpartition(":")
+    if sep and (file.endswith(".py") or Path(file).expanduser().is_file()):
+        return f"{Path(file).expanduser().resolve()}:{cls}"
+    return source
+
+
+def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed, progress) -> Path:
+    data_name, (h, w) = target
     if fmt == "json":
-        key = space.source if plugin else space.name
+        key = _rebuild_source(space.source) if plugin else space.name
         seeded = "" if state is not None else f"torch.manual_seed({seed}); "  # untrained: the same weights
         desc = {"space": space.name, "arch": space.format(arch), "canonical": space.canonical(arch), "build": build,
                 "rebuild": f"import torch, zeronas; {seeded}sp = zeronas.space({key!r}); "
                            "net = sp.build(sp.parse(arch), **build)",
-                "trained": state is not None}
+                "trained": state is not None, "input": [3, h, w],
+                "data": None if data_name == "as given" else data_name}
         if state is None:
             desc["seed"] = seed
         if plugin:
-            desc.update(space_source=space.source, input_size=info.image_size)
+            desc.update(space_source=space.source, input_size=h if h == w else [h, w])
         if state is not None:  # which weights: the JSON alone rebuilds the network, these load into it
             from .paths import file_sha256
 
@@ -189,7 +229,7 @@ def _write(space, arch, fmt, out, build, state, info, plugin, checkpoint, seed, 
             raise UserError(f"{checkpoint}: its weights do not fit the network its identity describes "
                             f"({' '.join(str(exc).split())[:160]}); the file is damaged: train again") from None
     model.eval()
-    example = torch.randn(1, 3, info.image_size, info.image_size)
+    example = torch.randn(1, 3, h, w)
     if fmt == "torchscript":
         traced = torch.jit.trace(model, example)
         with atomic_path(out) as tmp:

@@ -396,7 +396,8 @@ class ModelContext(ScoringContext):
         return (batch, *self.input_chw)
 
 
-def _input_hw(input_size) -> tuple[int, int] | None:
+def input_hw(input_size) -> tuple[int, int] | None:
+    """(H, W) of an input size given as N, "HxW" or (H, W); None stays None."""
     if input_size is None:
         return None
     if isinstance(input_size, str):
@@ -425,7 +426,7 @@ class ModelScorer(Scorer):
         device = resolve_device(device)  # before the probe runs the model there
         images, note = self._load_data(data, data_dir, max_images, seed)
         held = None if heldout is None else user_heldout(heldout, images, seed, max_images)
-        hw = _input_hw(input_size)
+        hw = input_hw(input_size)
         if images is not None:
             data_hw, channels = (int(images.x.shape[1]), int(images.x.shape[2])), int(images.x.shape[3])
             if hw is not None and hw != data_hw:

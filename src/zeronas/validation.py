@@ -348,13 +348,13 @@ def _presets():
     return tuple(PRESETS)
 
 
-def _data(label, value):
+def _data(label, value, special=("auto", "none")):
     """A dataset name, auto, none, or an image folder (root/<class>/<images>); arrays and torch datasets (API)
     are checked by their reader."""
     if not isinstance(value, (str, os.PathLike)):
         return
     text = str(value).strip()
-    names = ("auto", "none", *_datasets())
+    names = (*special, *_datasets())
     if isinstance(value, str) and _norm_dataset(text) in names:
         return
     p = Path(text).expanduser()
@@ -367,6 +367,14 @@ def _data(label, value):
         raise UserError(f"{label} {shown(text)} does not exist; give an existing image folder (root/<class>/<image "
                         f"files>), or one of: {', '.join(names)}")
     raise UserError(f"unknown {label} {shown(value)}; {what}")
+
+
+def _data_or_folder(label, value):
+    """A dataset name or an image folder: what a network is built for (export); no auto / none."""
+    if isinstance(value, str) and _norm_dataset(value.strip()) in ("auto", "none"):
+        raise UserError(f"{label} {shown(value)} names no classes or input size; choose one of: "
+                        f"{', '.join(_datasets())}, or give an image folder (root/<class>/<image files>)")
+    _data(label, value, special=())
 
 
 def _heldout(label, value):
@@ -510,8 +518,11 @@ DOMAINS: dict[str, object] = {
     "refine": Int(1, 10**5),
     "evaluator": Choice(("table", "train")),
     "refine_strategy": Choice(("top", "local")),
-    # training and export need a real dataset (its images, or its classes and input size): no auto / none
-    **{f"{c}.data": DATASET for c in ("train", "export_cmd", "export", "bench_build")},
+    # training needs a real dataset (its images): no auto / none; export its classes and input size, which an
+    # image folder gives too
+    **{f"{c}.data": DATASET for c in ("train", "bench_build")},
+    **{f"{c}.data": Custom(_data_or_folder, ("auto", "none", "bogus-value", "./missing_dir", "afile.txt"))
+       for c in ("export_cmd", "export")},
 }
 
 # Python names whose CLI flag is not --name-with-dashes

@@ -129,11 +129,8 @@ def _class_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0, image_size=None) -> UserImages:
-    """``root/<class>/<image>`` (torchvision ``ImageFolder``): classes are the sorted subfolder names, labels their
-    positions. ``classes``: the class names expected (a different set is an error). Images are read with PIL and
-    converted to RGB; ``image_size`` (int or (H, W)) resizes them all, otherwise images of another size than the
-    most common one are resized to it (recorded in the fidelity)."""
+def _folder_files(root, classes=None) -> tuple[Path, tuple, list[Path], list[int]]:
+    """(root, class names, image files, labels) of an ``ImageFolder`` layout; one-line errors for another."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise UserError(f"image folder {str(root)!r} {'is a file' if root.exists() else 'does not exist'}; give a "
@@ -160,6 +157,31 @@ def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0
                             f"{', '.join(IMAGE_SUFFIXES)}); remove it or add its images")
         files += found
         labels += [label] * len(found)
+    return root, names, files, labels
+
+
+def folder_layout(root, max_images: int = MAX_IMAGES, seed: int = 0) -> tuple[tuple, tuple[int, int]]:
+    """(class names, (H, W)) that :func:`image_folder` with the same ``max_images`` and ``seed`` gives, read from
+    the image headers only (nothing decoded): what a network for these images takes (``zeronas export``)."""
+    from PIL import Image
+
+    root, names, files, _ = _folder_files(root)
+    sizes = []
+    for i in _subset(len(files), max_images, seed):
+        try:
+            with Image.open(files[i]) as im:
+                sizes.append((im.size[1], im.size[0]))
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise UserError(f"{files[i]}: not a readable image ({type(exc).__name__}); replace or remove it") from None
+    return names, Counter(sizes).most_common(1)[0][0]
+
+
+def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0, image_size=None) -> UserImages:
+    """``root/<class>/<image>`` (torchvision ``ImageFolder``): classes are the sorted subfolder names, labels their
+    positions. ``classes``: the class names expected (a different set is an error). Images are read with PIL and
+    converted to RGB; ``image_size`` (int or (H, W)) resizes them all, otherwise images of another size than the
+    most common one are resized to it (recorded in the fidelity)."""
+    root, names, files, labels = _folder_files(root, classes)
     idx = _subset(len(files), max_images, seed)
     images = [_read_image(files[i]) for i in idx]
     y = np.asarray(labels, dtype=np.int64)[idx]

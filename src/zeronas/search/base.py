@@ -114,6 +114,9 @@ class SearchResult:
     front: list = field(default_factory=list)
     # hardware bounds and objectives as applied, with the answer's metrics (empty: none given)
     constraints: dict = field(default_factory=dict)
+    # the network the search scored: num_classes, input_size (N or [H, W]) and its data (a dataset's name,
+    # "folder:NAME" with its source, or None when data-free), so an export builds the same head and input
+    network: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -459,6 +462,7 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
     result.protocol["preset"] = {"name": preset, "applied": applied}
     if getattr(sp, "plugin", False):  # how to load the space again (export, score)
         result.protocol["space_source"] = sp.source
+    result.network = network_of(result.protocol)
     result.benchmark = benchmark_info(sp, sp.parse(result.arch), data_dir)
     if sp.name == "nb201" and "cifar10" in result.benchmark:
         result.benchmark.update(feasible_info(sp, result, data_dir))
@@ -471,6 +475,32 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
             info = benchmark_info(sp, sp.parse(point["arch"]), data_dir)
             point["test_acc"] = {ds: info[ds] for ds in ("cifar10", "cifar100", "imagenet16-120") if ds in info}
     return result
+
+
+def network_of(protocol: dict) -> dict:
+    """The network a search's ``protocol`` records it scored, wherever its method keeps it (a scorer's protocol,
+    a supernet context's data, the method's own): ``num_classes``, ``input_size`` and ``data`` (the dataset the
+    search stood for, "folder:NAME" with ``source`` for the user's images, None when data-free); empty when no
+    class count is recorded."""
+    def find(obj, key):
+        if isinstance(obj, dict):
+            if key in obj and obj[key] is not None and not isinstance(obj[key], dict):
+                return obj[key]
+            return next((f for v in obj.values() if (f := find(v, key)) is not None), None)
+        return None
+
+    k = find(protocol, "num_classes")
+    if not isinstance(k, int):
+        return {}
+    size = find(protocol, "input_size")
+    if size is None and isinstance(shape := find(protocol, "input"), list) and len(shape) == 4:  # freedarts: NCHW
+        size = shape[2] if shape[2] == shape[3] else shape[2:]
+    data = find(protocol, "stands_in_for") or find(protocol, "dataset")
+    data = None if data == "none" else data
+    out = {"num_classes": k, "input_size": size, "data": data}
+    if isinstance(data, str) and data.startswith("folder:"):
+        out["source"] = find(protocol, "source")
+    return out
 
 
 @contextlib.contextmanager
