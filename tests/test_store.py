@@ -850,3 +850,39 @@ def test_merge_and_report_in_python_refuse_missing_sources_and_stores_in_one_lin
     with pytest.raises(UserError, match=r"^store= is empty; give an SQLite file path or a database URL"):
         zn.report(store="")
     assert not (tmp_path / "m.db").exists()
+
+
+def test_report_lists_what_failed_grouped_by_message(tmp_path, monkeypatch, capsys):
+    """correlate's note ends "'zeronas report' lists them", yet report gave only the counts: which archs failed
+    and why was only in an --export file."""
+    import zeronas
+
+    db = Store(tmp_path / "s.db")
+    db.put([rec("a", "nwot", 1.0), rec("b", "nwot", -math.inf, error="K_H is singular"),
+            rec("c", "nwot", -math.inf, error="K_H is singular"), rec("d", "nwot", math.nan),
+            rec("e", "synflow", math.nan, error="RuntimeError: boom"), rec("f", "synflow", 2.0)])
+    db.close()
+    fails = zeronas.report(tmp_path / "s.db")["failures"]
+    # two archs share one message; each group names its smallest arch
+    assert [(g["proxy"], g["status"], g["error"], g["archs"], g["example"]) for g in fails] == [
+        ("nwot", "error", "K_H is singular", 2, "arch-b"), ("nwot", "nan", None, 1, "arch-d"),
+        ("synflow", "error", "RuntimeError: boom", 1, "arch-e")]
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args):
+        from zeronas.cli import main
+
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main(["report", "--store", str(tmp_path / "s.db"), *args])
+        got = capsys.readouterr()
+        return done.value.code, got.out, got.err
+
+    code, out, _ = run()
+    assert code in (0, None) and "4 scores with no finite value, 3 kind(s)" in out and "K_H is singular" in out and "arch-b" in out
+    assert "RuntimeError: boom" in out and "no message stored" in out
+    out = run("--failures", "1")[1]
+    assert "K_H is singular" in out and "boom" not in out and "2 more kind(s) of failure: --failures 3" in out
+    assert "failures:" not in run("--failures", "0")[1]
+    code, _, err = run("--failures", "-1")
+    assert code == 2 and "--failures" in err

@@ -1070,9 +1070,13 @@ def report(
     export: Annotated[Path | None, typer.Option(help="Also write every score, with its protocol, to this .csv, "
                                                 ".csv.gz or .parquet file (Parquet needs pandas and pyarrow); "
                                                 "'zeronas merge' loads it into any store.")] = None,
+    failures: Annotated[int, typer.Option(help="Kinds of failure to list below the table (errors and NaN/inf "
+                                          "values grouped by proxy, protocol and message, most archs first); 0 "
+                                          "lists none.")] = 10,
 ):
     """Summarise a results store: rows per space x proxy x protocol, how many are finite, NaN/inf or errors,
-    mean seconds per arch, when the last was written (UTC), and the protocol (dataset, batch, seed, stand-ins)."""
+    mean seconds per arch, when the last was written (UTC), and the protocol (dataset, batch, seed, stand-ins);
+    then what failed, grouped by message, with an arch each."""
     import datetime
 
     from .report import report as summarise
@@ -1100,6 +1104,7 @@ def report(
         table.add_row(r["space"], r["proxy"], str(r["rows"]), f"{r['ok']}/{r['non_finite']}/{r['errors']}",
                       f"{r['mean_seconds']:.2f}", last, f"{r['protocol_hash'][:8]}: {what}")
     console.print(table)
+    _print_failures(res["failures"], failures)
     if res["row_problem"]:
         console.print(f"damaged: {res['row_problem']}", highlight=False, soft_wrap=True)
     if export is not None:  # after the table: a store with a damaged row is shown, then its export refused
@@ -1112,6 +1117,26 @@ def report(
             console.print(f"wrote {db.export(export)}")
         finally:
             db.close()
+
+
+def _print_failures(groups: list[dict], limit: int) -> None:
+    """The first ``limit`` kinds of failure of a store (report's ``failures``) as a table: what correlate's
+    'archs left out' notes point to."""
+    if not groups or limit == 0:
+        return
+    archs = sum(g["archs"] for g in groups)
+    table = Table(title=f"failures: {archs} scores with no finite value, {len(groups)} kind(s)", box=box.SIMPLE_HEAD,
+                  pad_edge=False)
+    for col in ("proxy", "protocol", "status", "archs", "message", "e.g. arch"):
+        table.add_column(col, justify="right" if col == "archs" else "left", overflow="fold",
+                         no_wrap=col in ("proxy", "protocol", "status", "archs"))
+    for g in groups[:limit]:
+        why = " ".join(str(g["error"]).split()) if g["error"] else "(the proxy's value; no message stored)"
+        table.add_row(g["proxy"], g["protocol_hash"][:8], g["status"], str(g["archs"]), why[:300], g["example"])
+    console.print(table)
+    if len(groups) > limit:
+        console.print(f"... {len(groups) - limit} more kind(s) of failure: --failures {len(groups)} lists them all; "
+                      "every arch with its message: --export FILE", highlight=False)
 
 
 @app.command("merge")

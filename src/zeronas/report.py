@@ -13,7 +13,9 @@ def report(store="runs/zeronas.db", export: str | Path | None = None) -> dict:
     "integrity" (SQLite's check: 'ok' when sound), "row_problem" (None, or the first score row that a merge or
     an export would refuse, in one line), "rows"}``, one row per space x proxy x protocol with ``rows``,
     ``ok`` / ``non_finite`` / ``errors`` counts, ``mean_seconds`` per arch, ``last`` (Unix time of the newest),
-    ``protocol_hash`` and ``protocol``. ``export``: also write every score with its protocol to this ``.csv``,
+    ``protocol_hash`` and ``protocol``; ``failures``: the scores that are no finite value, grouped by space,
+    proxy, protocol, status and message, most archs first (``Store.failures``: ``status``, ``error``,
+    ``archs``, ``example``). ``export``: also write every score with its protocol to this ``.csv``,
     ``.csv.gz`` or ``.parquet`` file (Parquet needs pandas and pyarrow; ``exported``: its path), which
     ``zeronas.merge`` loads into any store. Errors: UserError (one line) for a missing store, a file that is no
     store, an export that cannot be written, or an export of a store with a ``row_problem``."""
@@ -23,7 +25,8 @@ def report(store="runs/zeronas.db", export: str | Path | None = None) -> dict:
     _store("store=", store)  # None too (the keyword checks skip None, which means 'not given' elsewhere)
     db = Store(store, create=False)
     try:
-        out = {"store": str(store), "scores": db.count(), "integrity": db.integrity(), "rows": db.summary()}
+        out = {"store": str(store), "scores": db.count(), "integrity": db.integrity(), "rows": db.summary(),
+               "failures": db.failures()}
         out["row_problem"] = db.row_problem() if out["integrity"] in ("ok", "not checked (server database)") \
             else None
         if export is not None:

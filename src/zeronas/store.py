@@ -500,6 +500,19 @@ class Store:
                 "last"]
         return [{**dict(zip(keys, r)), "protocol": self.protocol(r[2])} for r in self._rows(q)]
 
+    def failures(self) -> list[dict]:
+        """The scores that are not a finite value, grouped by (space, proxy, protocol, status, message), most
+        archs first: ``status`` (error, nan, inf, -inf), ``error`` (the stored message; None when the proxy gave
+        a non-finite value without one), ``archs`` (how many), ``example`` (one arch string, the smallest)."""
+        s = SCORES.c
+        q = (sa.select(s.space, s.proxy, s.protocol_hash, s.status, s.error, sa.func.count(), sa.func.min(s.arch))
+             .where(s.status != "ok")
+             .group_by(s.space, s.proxy, s.protocol_hash, s.status, s.error))
+        keys = ["space", "proxy", "protocol_hash", "status", "error", "archs", "example"]
+        rows = [dict(zip(keys, r)) for r in self._rows(q)]
+        return sorted(rows, key=lambda r: (-r["archs"], r["space"], r["proxy"], r["protocol_hash"], r["status"],
+                                           r["error"] or ""))
+
     def integrity(self) -> str:
         """SQLite's own consistency check of the file ('ok' when sound); servers check themselves."""
         if not self.is_sqlite:

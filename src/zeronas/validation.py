@@ -506,6 +506,7 @@ DOMAINS: dict[str, object] = {
     "search.protocol": Choice(("code", "bn-bypass")),
     "bench_correlate.protocol": Text("a bench protocol hash"),
     "bench_build.sample": Int(3, 10**6),
+    "report.failures": Int(0, 10**6),
     "export_cmd.out": PathKind("out_file_or_dir"),  # a folder gets model.<format suffix>
     "export.out": PathKind("out_file_or_dir"),
     "train.arch": Custom(_arch, ("", "   ")),  # the API also takes the space's native value
