@@ -274,6 +274,19 @@ def test_summary_counts_by_status_and_report_cli(tmp_path):
     assert max(map(len, lines)) <= 80 and any("ok/nan/err" in x for x in lines), res.output
     assert [x.split()[:4] for x in lines if x.split()[:1] == ["nb201"]] == [["nb201", "nwot", "3", "1/2/0"],
                                                                            ["nb201", "snip", "2", "1/0/1"]], res.output
+    # a long proxy name (a user's file.py:function) folds; it squeezed 'last' and the protocol column out
+    long = "/home/user/projects/my_proxies.py:grad_sign_stability"
+    db = Store(tmp_path / "long.db")
+    db.put([rec("a", long, 1.0, h=protocol_hash({"p": long}))])
+    db.close()
+    res = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "long.db")], env={"COLUMNS": "80"})
+    lines = res.output.splitlines()
+    assert max(map(len, lines)) <= 80 and "last (UTC)" in res.output and "protocol:" in res.output, res.output
+    head = next(x for x in lines if " proxy " in x)
+    lo, hi = head.index("proxy"), head.index("rows") - 2  # the proxy column, reassembled from its folds
+    body = lines[lines.index(head) + 2:]
+    assert "".join(x[lo:hi].strip() for x in body) == long, res.output
+    assert protocol_hash({"p": long})[:8] in res.output and "integrity ok" in res.output
     res = CliRunner().invoke(app, ["report", "--store", f"sqlite:///{tmp_path / 's.db'}"])  # same store by URL
     assert res.exit_code == 0 and "5 scores, integrity ok" in " ".join(res.output.split()), res.output
     res = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "missing.db")])

@@ -659,7 +659,9 @@ def test_a_model_without_parameters_and_one_whose_output_is_nan_get_the_true_rea
     recs = zeronas.score(_NaNOut(), proxies=["synflow", "snip", "ntk_cond"], data=(x, y), batch_size=8)
     for r in recs:
         assert math.isnan(r.value) and r.error is None, r
-        assert r.reason.startswith("the model's own output is already NaN/inf on a random N(0, 1) input"), r.reason
+        assert r.reason.startswith("the network's own output is already NaN/inf on a random N(0, 1) input, before "
+                                   "any proxy; first at 'the top module' (_NaNOut) from finite inputs: fix the "
+                                   "network (the proxy said: "), r.reason
     assert inspect_model(_NaNOut()) >= {"params", "conv_linear"}
     assert "params" not in inspect_model(_NoParams())
 

@@ -5,6 +5,7 @@ built network; JSON and ONNX export of the answer; the MobileNetV2-style example
 import importlib.metadata
 import itertools
 import json
+import math
 import os
 from pathlib import Path
 
@@ -978,3 +979,37 @@ def test_funnel_that_scored_a_small_space_whole_does_not_ask_for_more_budget(duc
     assert code == 0, err
     assert "2 scored by all of" in " ".join(out.split())
     assert "were scored by the whole ensemble" not in err and "raise --" not in err
+
+
+def test_a_space_network_whose_output_is_nan_is_said_before_the_proxy_s_guess(tmp_path):
+    """A plug-in space's network that makes NaN by itself (here a sqrt of a negative after the first layer when it
+    is 4 wide): synflow blamed float64 overflow and snip gave 'no specific reason'; the network's own NaN is now
+    said first, with the module that made it. A sound arch of the same space is scored as before."""
+    src = DUCK.replace("from torch import nn", "from torch import nn\nimport torch\n\nclass Sqrt(nn.Module):\n"
+                       "    def forward(self, x):\n        return torch.sqrt(x - 1e9)\n")
+    src = src.replace("            c = w\n", "            c = w\n            if w == 4 and len(layers) == 3:\n"
+                      "                layers.append(Sqrt())\n")
+    (tmp_path / "nan_chain.py").write_text(src)
+    x = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(16) % 10
+    recs = zeronas.score(["4-8-8", "8-8-8"], proxies=["synflow", "snip"], space=f"{tmp_path / 'nan_chain.py'}:Chain",
+                         data=(x, y), batch_size=8)
+    broken, sound = recs[:2], recs[2:]
+    for r in broken:
+        assert math.isnan(r.value) and r.error is None, r
+        assert r.reason.startswith("the network's own output is already NaN/inf on a random N(0, 1) input, before "
+                                   "any proxy; first at '3' (Sqrt) from finite inputs: fix the network (the proxy "
+                                   "said: "), r.reason
+    assert all(math.isfinite(r.value) and r.reason is None for r in sound), sound
+
+
+def test_network_nonfinite_names_the_weights_or_the_first_module():
+    from zeronas.scoring import network_nonfinite
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 10))
+    assert network_nonfinite(net, (2, 3, 8, 8)) is None
+    net.train()
+    with torch.no_grad():
+        net[3].weight[0, 0] = float("inf")  # Linear: inf x 0 and inf - inf give NaN/inf in its output
+    assert network_nonfinite(net, (2, 3, 8, 8)) == "the network's weights already hold NaN/inf ('3.weight')"
+    assert net.training  # its mode is left as it was

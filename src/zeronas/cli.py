@@ -1087,9 +1087,12 @@ def report(
                   pad_edge=False)
     for col in ("space", "proxy", "rows", "ok/nan/err", "s/arch", "last (UTC)", "protocol: data"):
         # names and numbers never break mid-word; the free-text ones wrap at spaces (and fold a longer word)
+        # a long proxy name (a file.py:function, an ensemble) folds: kept whole, it squeezed the other columns
+        # out of an 80-column terminal
         table.add_column(col, justify="right" if col in ("rows", "ok/nan/err", "s/arch") else "left",
-                         overflow="fold", no_wrap=col in ("space", "proxy", "rows", "ok/nan/err", "s/arch"),
-                         min_width={"space": 5, "proxy": 9, "last (UTC)": 10, "protocol: data": 12}.get(col))
+                         overflow="fold", no_wrap=col in ("space", "rows", "ok/nan/err", "s/arch"),
+                         min_width={"space": 5, "proxy": 9, "rows": 4, "ok/nan/err": 10, "s/arch": 6,
+                                    "last (UTC)": 10, "protocol: data": 12}.get(col))
     for r in res["rows"]:
         data = r["protocol"].get("data")  # a proxy's: a dict; a search method's or a bench's: None or a name
         if not isinstance(data, dict):

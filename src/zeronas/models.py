@@ -567,12 +567,7 @@ class ModelScorer(Scorer):
                 records[-1].seconds = time.perf_counter() - t0
             else:
                 records.append(self._refusal(spec, why))
-        self._note_flops(records)
-        if not self.model_probe.finite:  # the proxies' own guesses (overflow, ...) would send the user astray
-            for r in records:
-                if not math.isfinite(r.value) and r.error is None:
-                    r.reason = (f"the model's own output is already NaN/inf on a random N(0, 1) input, before any "
-                                f"proxy: fix the model (the proxy said: {r.reason})")
+        self._note_flops(records)  # (a NaN/inf from a broken model is said as such by Scorer.score_arch)
         note = torchvision_note()
         if note and records and type(self.space.model).__module__.startswith("torchvision."):
             records[0].notes.append(note)  # once per scoring, on the first record

@@ -334,6 +334,21 @@ class Scorer:
                 self.refused_on_space.setdefault(
                     spec.name, f"{spec.name} needs {what}; the {self.space.name} space's networks have none{extra}")
 
+    def _network_nonfinite(self, ctx) -> str | None:
+        """Why the network of ``ctx`` gives NaN/inf by itself (its weights, or its output on a seeded N(0, 1)
+        batch of 2 in eval mode, before any proxy), naming the first module whose output turns non-finite from
+        finite inputs; None when it is finite. Checked once per context, only after a non-finite value."""
+        if hasattr(ctx, "_nonfinite_network"):
+            return ctx._nonfinite_network
+        why = None
+        try:
+            with exit_trapped():
+                why = network_nonfinite(ctx.model(), ctx.input_shape(2), ctx.device)
+        except Exception:  # noqa: BLE001  (a forward that fails here failed the proxy too: its error says why)
+            why = None
+        ctx._nonfinite_network = why
+        return why
+
     def _check_build_options(self):
         """Build one network with ``build_options`` now: an unknown or bad option (a negative width) made every
         arch an error record; one line instead, before any scoring."""
@@ -413,6 +428,10 @@ class Scorer:
             if not math.isfinite(value) and error is None and reason is None:  # no NaN/inf goes unexplained
                 reason = (f"non-finite value ({value}) from {spec.name}, which gave no specific reason (its inputs "
                           f"or weights may have overflowed)")
+            if not math.isfinite(value) and error is None:  # a broken network is said first: the proxy's guess
+                broken = self._network_nonfinite(run_ctx)  # (an overflow, ...) would send the user astray
+                if broken:
+                    reason = f"{broken}: fix the network (the proxy said: {reason})"
             seconds = time.perf_counter() - t0
             notes = [n for n in run_ctx.notes if n.startswith(spec.name)]
             key = canonical if spec.shares_isomorphs else arch_str  # the store key: see ProxySpec.shares_isomorphs
@@ -452,6 +471,44 @@ class Scorer:
             for a in archs:
                 out.extend(self.score_arch(a))
         return out
+
+
+def network_nonfinite(model: torch.nn.Module, input_shape, device="cpu") -> str | None:
+    """Why ``model`` gives NaN/inf by itself, or None: a weight or buffer holding NaN/inf (the first named), or
+    its output on a seeded N(0, 1) batch of ``input_shape`` ([B, C, H, W]) in eval mode without gradients, with
+    the first module (in forward order) whose output is non-finite although its inputs were finite. The model's
+    mode is restored. A proxy's own account of a NaN/inf (an overflow, a singular kernel) is wrong when this is
+    not None."""
+    for name, t in [*model.named_parameters(), *model.named_buffers()]:
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            return f"the network's weights already hold NaN/inf ({name!r})"
+    first = []
+
+    def hook(mod, inputs, output):
+        if first or not torch.is_tensor(output) or bool(torch.isfinite(output).all()):
+            return
+        if all(bool(torch.isfinite(x).all()) for x in inputs if torch.is_tensor(x)):
+            first.append(mod)
+
+    names = {m: n for n, m in model.named_modules()}
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    x = torch.randn(tuple(input_shape), generator=torch.Generator().manual_seed(0), dtype=dtype).to(device)
+    was_training = model.training
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            out = model.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    outs = [out] if torch.is_tensor(out) else [o for o in (out.values() if isinstance(out, dict) else out)
+                                                if torch.is_tensor(o)] if isinstance(out, (dict, list, tuple)) else []
+    if all(bool(torch.isfinite(o).all()) for o in outs):
+        return None
+    where = (f"; first at {names.get(first[0]) or 'the top module'!r} ({type(first[0]).__name__}) from finite "
+             "inputs" if first else "")
+    return f"the network's own output is already NaN/inf on a random N(0, 1) input, before any proxy{where}"
 
 
 def _option_kind(spec: ProxySpec, opt: str) -> type | None:

@@ -91,7 +91,8 @@ class SearchResult:
     ``imagenet16-120`` (200-epoch test accuracy, percent, seed mean), ``cifar10_percentile`` and, under constraints,
     ``feasible``; on other spaces ``target`` and its value under ``cifar10``; empty without a table. ``trajectory``:
     the method's progress rows; for sample, random, rea and das one per evaluation with the best so far (``arch``,
-    ``best_fitness``), for funnel one per stage, for teg-rea the best of the current population, for the supernet
+    ``best_fitness``; for a rank ensemble both on its final ranking over every arch evaluated, so the column
+    never falls), for funnel one per stage, for teg-rea the best of the current population, for the supernet
     methods the rounds; ``cifar10`` is the row's arch's accuracy where a table has it; ``protocol``: the settings
     and the scorer's protocol; ``accuracy_reads``, ``front`` and ``constraints`` are described where they are
     declared below."""

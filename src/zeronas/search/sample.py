@@ -395,6 +395,15 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
         raise limit.nothing_evaluated() if limit is not None else UserError("the budget allowed no evaluation")
     fit.check_scored()
     failures = fit.failures()  # said with the answer: they rank last, and the counts above include them
+    if len(fit.members) > 1 and len(traj) == len(seen):
+        # a rank ensemble's fitness moves as the seen set grows, so a row's "best so far" could fall: every row
+        # is put on the final ranking (over all archs evaluated), the best among those evaluated by then
+        lead, lead_f = None, -math.inf
+        for row, a in zip(traj, seen):
+            f = fit(a)
+            if lead is None or f > lead_f:  # ties: the first stays, as best() answers
+                lead, lead_f = a, f
+            row.update(best_fitness=lead_f, arch=space.format(lead))
     try:  # a long search draws most archs many times: what follows needs each once
         seen = list(dict.fromkeys(seen))
     except TypeError:  # unhashable archs: kept as drawn
