@@ -717,3 +717,24 @@ def test_a_user_model_takes_a_meco_input_size():
                           nn.Flatten(), nn.Linear(8, 10))
     rec = zeronas.score(model, proxies="meco", data="none", options={"meco": {"input_size": 48}})[0]
     assert rec.error is None and math.isfinite(rec.value) and rec.protocol["options"] == {"input_size": 48}
+
+
+def test_num_classes_reaches_a_model_function_that_takes_it(tmp_path, capsys):
+    """--num-classes 5 with def make(num_classes=10) built the 10-output model and then refused it as a
+    mismatch; a function without the parameter still gets the one-line mismatch, naming the option."""
+    (tmp_path / "m.py").write_text(
+        "from torch import nn\n"
+        "def make(num_classes=10):\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),\n"
+        "                         nn.Linear(4, num_classes))\n"
+        "def fixed():\n"
+        "    return make()\n")
+    code, out, err = _cli(["score", "--model", f"{tmp_path}/m.py:make", "--num-classes", "5", "--data", "none",
+                           "-p", "params"], capsys)
+    assert code in (0, None), err
+    # 3*4*9 + 4 conv, 4*5 + 5 linear = 112 + 25 = 137 (with 10 outputs it would be 162)
+    assert re.search(r"params\s*│\s*137\s*│", out), out
+    code, out, err = _cli(["score", "--model", f"{tmp_path}/m.py:fixed", "--num-classes", "5", "--data", "none",
+                           "-p", "params"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "--num-classes 5, but the model outputs 10 values per sample; drop --num-classes" in err

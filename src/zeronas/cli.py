@@ -137,7 +137,9 @@ def score(
                                       "(conv Kaiming fan-out, linear N(0, 0.01): NASLib's NB101 model), normal, "
                                       "xavier.")] = "torch-default",
     device: Annotated[str, typer.Option(help="Torch device: cpu, cuda, cuda:1, ...")] = "cpu",
-    num_classes: Annotated[int | None, typer.Option(help="Classifier outputs (default: the dataset's).")] = None,
+    num_classes: Annotated[int | None, typer.Option(help="Classifier outputs (default: the dataset's); with "
+                                                    "--model it is passed to a model function that takes "
+                                                    "num_classes, and to torchvision/timm builders.")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Proxy option PROXY.OPTION=VALUE (repeatable), "
                                             "e.g. --set das.lam=64.")] = [],  # noqa: B006
     out: Annotated[Path | None, typer.Option(help="Write scores.json (one record per arch x proxy with value "

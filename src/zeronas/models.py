@@ -164,7 +164,7 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
             out = m(x)
     except Exception as exc:  # noqa: BLE001  (the user's forward: one line, not a traceback)
         raise UserError(f"the model fails on an input of shape {list(input_shape)} ({type(exc).__name__}: "
-                        f"{_one_line(exc)[:200]}); give images of the size it expects (or input_size=/--input-size "
+                        f"{_one_line(exc)[:200]}); give images of the size it expects (or --input-size "
                         "without data), and a forward that takes any batch size (this probe feeds 2 images, the "
                         "proxies 1 to --batch-size: e.g. x.flatten(1), not x.view(64, -1))") from None
     finally:
@@ -237,8 +237,9 @@ def model_digest(model: nn.Module) -> str:
 # ---- loading a module from a spec ---------------------------------------------------------------------------
 
 def load_model(spec: str, num_classes: int | None = None, seed: int = 0) -> tuple[nn.Module, str]:
-    """``path/to/file.py:fn`` (calls ``fn()``; a module the file built is taken as it is), ``torchvision:NAME``
-    or ``timm:NAME`` -> (module, name). ``num_classes`` is passed to torchvision/timm builders. The module is
+    """``path/to/file.py:fn`` (calls ``fn()``, or ``fn(num_classes=...)`` when ``num_classes`` is given and
+    ``fn`` takes it; a module the file built is taken as it is), ``torchvision:NAME`` or ``timm:NAME`` ->
+    (module, name). ``num_classes`` is passed to torchvision/timm builders. The module is
     built with torch's RNG seeded by ``seed`` (the same spec and seed give the same initial weights). Every
     failure is a one-line UserError."""
     with torch.random.fork_rng(devices=[]):
@@ -270,9 +271,13 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
                         f"modules defined there: {', '.join(defined) or 'none'})")
     if isinstance(fn, nn.Module):  # a network the file built (seeded as fn() would be): used as it is
         return fn, f"{path.name}:{fn_name}"
+    call = fn
+    if num_classes is not None and _takes(fn, "num_classes"):  # def make(num_classes=10): --num-classes sizes it
+        def call():
+            return fn(num_classes=num_classes)
     try:
         with user_code(path.resolve().parent):  # fn() may import beside its file too
-            model = _torchvision_retry(fn)
+            model = _torchvision_retry(call)
     except Exception as exc:  # noqa: BLE001
         why = _one_line(exc)[:200]
         raise UserError(f"--model {spec!r}: {fn_name}() failed ({type(exc).__name__}: {why})") from None
@@ -281,6 +286,17 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
         raise UserError(f"--model {spec!r}: {fn_name}() returned {with_article(kind)}, "
                         "not a torch.nn.Module")
     return model, f"{path.name}:{fn_name}"
+
+
+def _takes(fn, name: str) -> bool:
+    """Whether ``fn`` takes a keyword ``name`` (a parameter of that name, or ``**kwargs``)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return False
+    return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
 
 
 def _torchvision_retry(call):
@@ -439,7 +455,9 @@ class ModelScorer(Scorer):
         self.model_probe = probe_model(model, (2, *self.input_chw), device=device)
         k = self.model_probe.classes
         if num_classes is not None and k is not None and num_classes != k:
-            raise UserError(f"num_classes={num_classes} but the model outputs {k} values per sample")
+            raise UserError(f"--num-classes {num_classes}, but the model outputs {k} values per sample; drop "
+                            f"--num-classes (the model's {k} are used) or give a model with {num_classes} outputs "
+                            "(a model function taking num_classes gets it)")
         if images is not None and k is not None and int(images.y.max()) >= k:
             raise UserError(f"the data has labels up to {int(images.y.max())} but the model outputs {k} classes; "
                             "give a model with as many outputs as classes")
