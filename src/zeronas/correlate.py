@@ -509,7 +509,7 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import LogLocator, NullLocator, SymmetricalLogLocator
+    from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator, SymmetricalLogLocator
 
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "correlation.json", out / "correlation.csv", out / "scatter.png", out / "rho.png"]
@@ -530,6 +530,12 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
         ok = np.isfinite(v)
         ax.scatter(v[ok], result.truth[ok], s=3, alpha=0.4)
         ax.set_title(f"{p}  rho={result.rows[p]['spearman']:.3f}", fontsize=9)
+        if not ok.any():  # an empty panel would read as a plotting fault: say why it is empty
+            ax.text(0.5, 0.5, f"no finite value on any of\nthe {len(v)} archs: see\n'zeronas report' or the table",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=8, color="tab:red")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
         ax.set_xlabel("score")
         ax.set_ylabel(result.meta["target"], fontsize=7)
         pos = np.abs(v[ok][v[ok] != 0])
@@ -543,6 +549,9 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
                 loc.set_params(numticks=6)
                 ax.xaxis.set_major_locator(loc)
             ax.xaxis.set_minor_locator(NullLocator())
+        else:  # params-like values (1e5..1e6): a shared exponent, not six-digit labels running into each other
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()

@@ -223,7 +223,8 @@ def get_proxy(name: str) -> ProxySpec:
         from .ensembles import ENSEMBLES
 
         raise UserError(f"unknown proxy {shown(name)}; available: {', '.join(sorted(_REGISTRY))}; and, in correlate "
-                        f"and search, the ensembles {', '.join(sorted(ENSEMBLES))} or ensemble:a+b")
+                        f"and search, the ensembles {', '.join(sorted(ENSEMBLES))} or ensemble:a+b; or your own, "
+                        "path/to/file.py:function")
     return _REGISTRY[name]
 
 
