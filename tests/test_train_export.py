@@ -928,3 +928,57 @@ def test_export_builds_the_network_the_search_scored(tmp_path, monkeypatch):
                 ["--num-classes", "1"]):
         assert run("export", "--arch", ARCH, "--out", "bad.json", *bad) == 2
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_train_on_an_image_folder_then_export_it(tmp_path, monkeypatch):
+    """zeronas train took only cifar10/cifar100: a search on the user's own images could not train its answer.
+    A folder trains with one output per class at its images' size, its test set a fixed held-out share of each
+    class (or its train/ and test/ subfolders); a resume on changed images is refused; the checkpoint exports
+    with its classes and size even after the folder has moved."""
+    from zeronas.cli import main
+    from zeronas.data import custom
+
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args):
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+        return exc.value.code or 0
+
+    _image_folder(tmp_path / "imgs", classes=3, per_class=5, hw=(20, 28))
+    tiny = ["--epochs", "1", "--C", "4", "--N", "1", "--batch-size", "4"]
+    assert run("train", "--arch", ARCH, "--data", "imgs", "--out", "t", *tiny) == 0
+    s = json.loads((tmp_path / "t" / "summary.json").read_text())
+    # ceil(0.2 x 5) = 1 image of each of the 3 classes is held out; 12 train, 3 epochs' worth of batches of 4
+    assert (s["train_images"], s["test_images"], s["build"]["num_classes"], s["input_hw"]) == (12, 3, 3, [20, 28])
+    assert s["data"] == str((tmp_path / "imgs").resolve()) and "held out" in s["fidelity"]
+    a_train, a_test, _ = custom.folder_splits(tmp_path / "imgs")
+    b_train, b_test, _ = custom.folder_splits(tmp_path / "imgs")
+    assert a_test.content_sha256 == b_test.content_sha256 and sorted(a_test.y.tolist()) == [0, 1, 2]
+    # the trained weights export at the folder's classes and size, also once the folder has moved
+    (tmp_path / "imgs").rename(tmp_path / "moved")
+    assert run("export", "--arch", ARCH, "--checkpoint", "t/checkpoint.pt", "--format", "torchscript",
+               "--out", "m.pt") == 0
+    assert torch.jit.load(str(tmp_path / "m.pt"))(torch.randn(2, 3, 20, 28)).shape == (2, 3)
+    (tmp_path / "moved").rename(tmp_path / "imgs")
+    # a rerun resumes only on the same images
+    from PIL import Image
+
+    Image.fromarray(np.zeros((20, 28, 3), np.uint8)).save(tmp_path / "imgs" / "class0" / "0.png")
+    assert run("train", "--arch", ARCH, "--data", "imgs", "--out", "t", *tiny) == 2
+    # train/ and val/ subfolders are used as they are (the val images resized to the train size)
+    _image_folder(tmp_path / "split" / "train", classes=2, per_class=4, hw=(16, 16))
+    _image_folder(tmp_path / "split" / "val", classes=2, per_class=2, hw=(24, 24))
+    assert run("train", "--arch", ARCH, "--data", "split", "--out", "u", *tiny) == 0
+    s = json.loads((tmp_path / "u" / "summary.json").read_text())
+    assert (s["train_images"], s["test_images"], s["build"]["num_classes"], s["input_hw"]) == (8, 4, 2, [16, 16])
+    assert run("export", "--arch", ARCH, "--data", "split", "--out", "v.json") == 0  # export reads the same layout
+    assert json.loads((tmp_path / "v.json").read_text())["build"]["num_classes"] == 2
+    # refusals, in one line, leaving no run folder: DARTS's auxiliary head at 20x28, too few images, too many
+    assert run("train", "--space", "darts", "--index", "0", "--data", "imgs", "--out", "d", "--epochs", "1", "--C",
+               "4", "--N", "3", "--batch-size", "4") == 2
+    _image_folder(tmp_path / "few", classes=2, per_class=1)
+    assert run("train", "--arch", ARCH, "--data", "few", "--out", "f", *tiny) == 2
+    monkeypatch.setattr(custom, "TRAIN_MAX_BYTES", 1000)
+    assert run("train", "--arch", ARCH, "--data", "imgs", "--out", "g", *tiny) == 2
+    assert not any((tmp_path / d).exists() for d in ("d", "f", "g"))

@@ -847,7 +847,11 @@ def train(
     out: Annotated[Path, typer.Option(help="Run folder: checkpoint.pt, log.jsonl, curve.png, summary.json. "
                                       "Rerunning into the same folder resumes from the last epoch.")] = Path(
         "runs/train"),
-    data: Annotated[str, typer.Option(help="cifar10 or cifar100 (ImageNet16-120 where its files exist).")] = "cifar10",
+    data: Annotated[str, typer.Option(help="cifar10 or cifar100 (ImageNet16-120 where its files exist), or your "
+                                      "image folder: root/train/<class>/ and root/test/ (or val/), or one "
+                                      "root/<class>/ layout of which 20 % of each class is held out as the test "
+                                      "set (a fixed split, the same every run); one output per class, the "
+                                      "images' own size.")] = "cifar10",
     data_dir: DataDir = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs (recipe: darts 600, nb201 200, nb101 108, macro "
                                                "50).")] = None,
@@ -989,8 +993,8 @@ def export_cmd(
             f" of {done['epochs_planned']}" if "epochs_planned" in done else "") + " epochs"
         if done.get("epochs_planned", 0) > done["epochs_trained"]:
             weights += ": an unfinished or time-limited run"
-        data = data or ckpt["identity"].get("data")
-    name, classes, (h, w) = network_target(data, num_classes, input_size)
+    name, classes, (h, w) = network_target(data or (ckpt["identity"].get("data") if checkpoint else None), num_classes,
+                                           input_size, ckpt["identity"] if checkpoint is not None else None)
     console.print(f"wrote {path} ({format}; {weights}; {classes} classes, 3x{h}x{w} input, {name})",
                   highlight=False)
 

@@ -51,7 +51,6 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
     another format, an --out that is not replaceable, a checkpoint of another arch, space or dataset, or an
     ONNX export without the onnx package."""
-    from .data import dataset_info
     from .spaces.base import resolve as resolve_space
     from .train import RECIPES, recipe_for
     from .train.trainer import read_checkpoint
@@ -73,12 +72,12 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
             raise UserError(f"checkpoint {path} does not exist; give the checkpoint.pt that 'zeronas train' wrote")
         ckpt = read_checkpoint(path, fix="give the checkpoint.pt that 'zeronas train' wrote")
         trained_on = ckpt["identity"].get("data")
-        if data is not None and trained_on is not None and network_target(data)[0] != dataset_info(trained_on).name:
+        if data is not None and trained_on is not None and _data_label(data) != _data_label(trained_on):
             # its classifier and the input size it was trained at are the trained data's
             raise UserError(f"{path} was trained on {trained_on}, not --data {data}; drop --data (the "
                             "checkpoint's is used)")
         data = data or trained_on
-    data_name, classes, hw = network_target(data, num_classes, input_size)
+    data_name, classes, hw = network_target(data, num_classes, input_size, ckpt["identity"] if ckpt else None)
     if ckpt is not None and num_classes is not None and num_classes != ckpt["identity"]["build"].get("num_classes"):
         raise UserError(f"{path} was trained with {ckpt['identity']['build'].get('num_classes')} classes, not "
                         f"--num-classes {num_classes}; drop --num-classes (the checkpoint's are used)")
@@ -161,19 +160,33 @@ def _check_replaceable(out: Path, fmt: str) -> None:
                         f"or remove it")
 
 
-def network_target(data, num_classes: int | None = None, input_size=None) -> tuple[str, int, tuple[int, int]]:
+def _data_label(data) -> str:
+    """A dataset's name, or ``folder:NAME`` for an image folder (existing or not), without reading it."""
+    from .data import dataset_info
+    from .data.datasets import DATASETS
+
+    text = str(data)
+    if text.lower().replace("_", "-") in {*DATASETS, "imagenet16", "in16", "c10", "c100"}:
+        return dataset_info(text).name
+    return f"folder:{Path(text).expanduser().resolve().name}"
+
+
+def network_target(data, num_classes: int | None = None, input_size=None,
+                   identity: dict | None = None) -> tuple[str, int, tuple[int, int]]:
     """(data's name, classes, (H, W)) of the network to export: a dataset's (default cifar10), or an image
     folder's (its class folders; its most common image size, as a search on the folder read it);
-    ``num_classes`` / ``input_size`` replace what ``data`` gives."""
+    ``num_classes`` / ``input_size`` replace what ``data`` gives. ``identity``: a checkpoint's, whose run on
+    an image folder recorded its classes and size (used even where the folder has gone since)."""
+    if identity is not None and "input_hw" in identity:
+        return (_data_label(data or identity["data"]), num_classes or identity["build"].get("num_classes"),
+                tuple(network_target(None, None, input_size or tuple(identity["input_hw"]))[2]))
     from .data import dataset_info
-    from .data.custom import folder_layout
-    from .data.datasets import DATASETS
+    from .data.custom import folder_network, is_image_folder
     from .models import input_hw
 
     text = None if data is None else str(data)
-    named = text is not None and text.lower().replace("_", "-") in {*DATASETS, "imagenet16", "in16", "c10", "c100"}
-    if text is not None and not named and Path(text).expanduser().is_dir():
-        names, hw = folder_layout(text)
+    if is_image_folder(text):
+        names, hw = folder_network(text)
         name, classes = f"folder:{Path(text).expanduser().resolve().name}", len(names)
     else:
         info = dataset_info(text or "cifar10")

@@ -519,11 +519,11 @@ DOMAINS: dict[str, object] = {
     "refine": Int(1, 10**5),
     "evaluator": Choice(("table", "train")),
     "refine_strategy": Choice(("top", "local")),
-    # training needs a real dataset (its images): no auto / none; export its classes and input size, which an
-    # image folder gives too
-    **{f"{c}.data": DATASET for c in ("train", "bench_build")},
+    # training needs real images (a dataset's, or an image folder), export the classes and input size they give:
+    # no auto / none
+    "bench_build.data": DATASET,
     **{f"{c}.data": Custom(_data_or_folder, ("auto", "none", "bogus-value", "./missing_dir", "afile.txt"))
-       for c in ("export_cmd", "export")},
+       for c in ("export_cmd", "export", "train")},
 }
 
 # Python names whose CLI flag is not --name-with-dashes

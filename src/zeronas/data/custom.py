@@ -11,6 +11,7 @@ image, an empty folder, mismatched labels) is a one-line ``UserError``; no file 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -174,6 +175,81 @@ def folder_layout(root, max_images: int = MAX_IMAGES, seed: int = 0) -> tuple[tu
         except (OSError, ValueError, SyntaxError) as exc:
             raise UserError(f"{files[i]}: not a readable image ({type(exc).__name__}); replace or remove it") from None
     return names, Counter(sizes).most_common(1)[0][0]
+
+
+TRAIN_MAX_IMAGES = 100_000  # training reads every image of a folder up to this many
+TRAIN_MAX_BYTES = 6 << 30  # and refuses a folder whose decoded pixels would not fit in memory
+TEST_SHARE = 0.2  # a folder without train/ and test/ (or val/) subfolders: this share of each class is held out
+SPLIT_SEED = 0  # that split is the same for every run, so their test accuracies compare
+
+
+def is_image_folder(data) -> bool:
+    """Whether ``data`` names an existing folder rather than a dataset (a dataset's name wins)."""
+    from .datasets import DATASETS
+
+    if not isinstance(data, (str, os.PathLike)):
+        return False
+    text = str(data)
+    named = text.lower().replace("_", "-") in {*DATASETS, "imagenet16", "in16", "c10", "c100"}
+    return not named and Path(text).expanduser().is_dir()
+
+
+def _split_dirs(root: Path) -> tuple[Path, Path] | None:
+    """(train, test) subfolders of ``root`` when it holds ``train/`` and ``test/`` (or ``val/``), each with class
+    folders of its own; None for one ImageFolder."""
+    test = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
+    if not (root / "train").is_dir() or test is None:
+        return None
+    if not _class_folders(root / "train") or not _class_folders(test):
+        return None
+    return root / "train", test
+
+
+def folder_network(root) -> tuple[tuple, tuple[int, int]]:
+    """(class names, (H, W)) of the network trained or exported for an image folder: its class folders (of
+    ``train/`` in a train/test layout) and its most common image size, read from headers only."""
+    root = Path(root).expanduser()
+    dirs = _split_dirs(root)
+    return folder_layout(dirs[0] if dirs else root)
+
+
+def folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages, UserImages, str]:
+    """(train, test, how) images of a folder for training. ``root/train`` and ``root/test`` (or ``root/val``),
+    each an ImageFolder with the same classes, are used as they are; one ImageFolder is split per class by a
+    fixed seeded draw (``SPLIT_SEED``): ``TEST_SHARE`` of each class's images (at least one of a class with two
+    or more) are the test set, the same for every run. Test images are resized to the train images' size.
+    Errors: UserError (one line) for a layout, image or class problem, or pixels too many for memory."""
+    root = Path(root).expanduser()
+    dirs = _split_dirs(root)
+    for folder in dirs or (root,):
+        _, names, files, _ = _folder_files(folder)
+        _, hw = folder_layout(folder, max_images=min(len(files), 256))
+        need = min(len(files), max_images) * hw[0] * hw[1] * 3
+        if need > TRAIN_MAX_BYTES:
+            raise UserError(f"image folder {str(folder)!r}: {len(files):,} images of {hw[0]}x{hw[1]} px need about "
+                            f"{need / 2**30:.1f} GiB decoded, more than the {TRAIN_MAX_BYTES / 2**30:.0f} GiB training "
+                            "holds in memory; resize them (e.g. to 32x32 or 64x64) or train on fewer")
+    if dirs:
+        train = image_folder(dirs[0], max_images=max_images, seed=SPLIT_SEED)
+        test = image_folder(dirs[1], classes=train.classes, max_images=max_images, seed=SPLIT_SEED,
+                            image_size=train.size_hw)
+        return train, test, f"{dirs[0].name}/ and {dirs[1].name}/ subfolders"
+    whole = image_folder(root, max_images=max_images, seed=SPLIT_SEED)
+    rng = np.random.default_rng(SPLIT_SEED)
+    test_idx = []
+    for label in range(len(whole.classes)):
+        members = np.flatnonzero(whole.y == label)
+        k = int(math.ceil(TEST_SHARE * len(members))) if len(members) >= 2 else 0
+        test_idx += rng.permutation(members)[:k].tolist()
+    is_test = np.zeros(len(whole), bool)
+    is_test[test_idx] = True
+    if is_test.all() or not is_test.any():
+        raise UserError(f"image folder {str(root)!r} holds {len(whole)} images: too few to hold out a test set "
+                        f"({TEST_SHARE:.0%} of each class); add images, or give train/ and test/ subfolders")
+    name, fid = f"folder:{root.name}", whole.fidelity
+    train = make_user_images(whole.x[~is_test], whole.y[~is_test], name, str(root), fid, whole.classes)
+    test = make_user_images(whole.x[is_test], whole.y[is_test], name, str(root), fid, whole.classes)
+    return train, test, f"{TEST_SHARE:.0%} of each class held out (seed {SPLIT_SEED}, the same every run)"
 
 
 def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0, image_size=None) -> UserImages:

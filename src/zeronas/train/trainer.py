@@ -267,9 +267,17 @@ def make_optimizer(model, recipe: Recipe):
 
 
 def load_split(data: str, data_dir, train_subset, test_subset, seed):
-    """Normalized train and test tensors (optionally seeded subsets) and the train set's description."""
-    train_set = load_images(data, "train", data_dir)
-    test_set = load_images(data, "test", data_dir)
+    """Normalized train and test tensors (optionally seeded subsets) and the train set's description. ``data``:
+    a dataset's name, or an image folder (``folder_splits``: its train/ and test/ subfolders, or a fixed
+    held-out share of each class), normalised by its training images' own mean and std."""
+    from ..data.custom import folder_splits, is_image_folder
+
+    if is_image_folder(data):
+        train_set, test_set, how = folder_splits(data)
+        train_set.fidelity = f"{train_set.fidelity}; test set: {how}"
+    else:
+        train_set = load_images(data, "train", data_dir)
+        test_set = load_images(data, "test", data_dir)
     info = train_set.info
     xtr, ytr = _subset(train_set, train_subset, seed)
     xte, yte = _subset(test_set, test_subset, seed + 1)
@@ -341,6 +349,24 @@ def network_options(space_name: str, num_classes: int, recipe: Recipe | None = N
     return build
 
 
+def _check_input(model, space_name: str, hw: tuple[int, int], device) -> None:
+    """One training-mode forward of 2 images of ``hw``, before any image is loaded: a network that cannot take
+    that size (DARTS's auxiliary head is made for 32 px inputs) is a one-line UserError, not a crash mid-run."""
+    x = torch.zeros(2, 3, *hw, device=device)
+    state = {k: v.clone() for k, v in model.state_dict().items()}  # BN statistics: as built
+    try:
+        with torch.no_grad():
+            _forward(model.train(), x)
+    except RuntimeError as exc:
+        aux = " or pass --auxiliary-weight 0 (the DARTS auxiliary head takes 32 px inputs)" \
+            if space_name == "darts" else ""
+        raise UserError(f"the {space_name} network cannot take {hw[0]}x{hw[1]} images "
+                        f"({' '.join(str(exc).split())[:120]}); resize them (32x32 is the recipes' size){aux}") \
+            from None
+    finally:
+        model.load_state_dict(state)
+
+
 def _recipe_fields() -> list[str]:
     return [f.name for f in dataclasses.fields(Recipe)]
 
@@ -394,21 +420,33 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
     device = resolve_device(device)
 
-    info = dataset_info(data)
-    if recipe.cutout // 2 >= info.image_size:  # (augment clips the square) centred anywhere, it blanks all
-        raise UserError(f"--cutout {recipe.cutout} blanks the whole {info.image_size} px image wherever it is "
-                        f"centred; give less than {2 * info.image_size} (DARTS uses 16 on 32 px CIFAR-10), or 0")
-    build = network_options(space.name, info.num_classes, recipe)
+    from ..data.custom import folder_network, is_image_folder
+
+    folder = is_image_folder(data)
+    if folder:  # the user's images: one output per class folder, their own size (read from headers: no decoding)
+        classes, hw = folder_network(data)
+        num_classes, data_key = len(classes), str(Path(data).expanduser().resolve())
+    else:
+        info = dataset_info(data)
+        num_classes, hw, data_key = info.num_classes, (info.image_size, info.image_size), data
+    if recipe.cutout // 2 >= min(hw):  # (augment clips the square) centred anywhere, it blanks all
+        raise UserError(f"--cutout {recipe.cutout} blanks the whole {min(hw)} px image wherever it is "
+                        f"centred; give less than {2 * min(hw)} (DARTS uses 16 on 32 px CIFAR-10), or 0")
+    build = network_options(space.name, num_classes, recipe)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = space.build(arch, **build).to(device)
+    if folder:
+        _check_input(model, space.name, hw, device)
     opt = make_optimizer(model, recipe)
-    identity = {"space": space.name, "arch": arch_text, "build": build, "data": data,
+    identity = {"space": space.name, "arch": arch_text, "build": build, "data": data_key,
                 "train_subset": train_subset, "seed": seed}
+    if folder:  # (only here: the identities of dataset runs, and so their checkpoints, stay as they were)
+        identity["input_hw"] = list(hw)
     identity["test_subset"] = test_subset  # the images every epoch is evaluated on: one set per run
     if time_limit is not None:
         identity["time_limit"] = time_limit
-    start, log = 0, []
+    start, log, held_images = 0, [], None
     # the checkpoint is read before the images: a foreign or damaged one is refused before any slow work.
     # a time-limited run starts afresh: its last epoch may have been cut short
     if resume and time_limit is None and ckpt_path.exists():
@@ -449,10 +487,15 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
                             f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); the file is damaged: "
                             f"{fix}") from None
         start = ckpt["epoch"]
+        held_images = ckpt.get("data_sha256")
         if log_path.exists():
             log = [r for r in read_log(log_path) if r["epoch"] <= start]
 
     xtr, ytr, xte, yte, train_set = load_split(data, data_dir, train_subset, test_subset, seed)
+    images_sha = getattr(train_set, "content_sha256", None)  # the user's images: resumed only on the same ones
+    if held_images is not None and images_sha is not None and held_images != images_sha:
+        raise UserError(f"{ckpt_path} was trained on other images than {data} holds now (its files changed); use "
+                        "another --out or pass --no-resume")
     if len(ytr) < recipe.batch_size:
         raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
                         "lower --batch-size or raise --train-subset")
@@ -523,7 +566,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             with atomic_path(ckpt_path) as tmp:  # a kill leaves the previous or the new checkpoint, never half
                 torch.save({"identity": identity, "recipe": dataclasses.asdict(recipe), "epoch": epoch + 1,
                             "epochs_trained": round(trained, 4), "model": model.state_dict(),
-                            "optimizer": opt.state_dict()}, tmp)
+                            "optimizer": opt.state_dict(),
+                            **({"data_sha256": images_sha} if images_sha else {})}, tmp)
             plot_curve(log, out / "curve.png", f"{space.name} {arch_text[:90]}")
             if row.get("stopped_early"):
                 break
