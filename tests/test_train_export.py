@@ -982,3 +982,22 @@ def test_train_on_an_image_folder_then_export_it(tmp_path, monkeypatch):
     monkeypatch.setattr(custom, "TRAIN_MAX_BYTES", 1000)
     assert run("train", "--arch", ARCH, "--data", "imgs", "--out", "g", *tiny) == 2
     assert not any((tmp_path / d).exists() for d in ("d", "f", "g"))
+
+
+def test_refine_train_reads_train_on_the_image_folder(tmp_path):
+    """--refine K --evaluator train was refused with the user's images ('needs a named dataset'), although its
+    reads are real training, which now takes a folder; a folder smaller than the recipe's batch of 256 is read
+    in one batch of all its training images, and the read's cost is predicted for those counts."""
+    _image_folder(tmp_path / "imgs", classes=3, per_class=5, hw=(16, 16))
+    r = zn.search("nb201", "sample", proxy="params", n=4, seed=0, data=str(tmp_path / "imgs"), batch_size=4,
+                  refine=2, evaluator="train")
+    ref = r.protocol["refine"]
+    assert r.accuracy_reads == 2 and len(ref["candidates"]) == 2
+    assert ref["column"] == "test_acc after 1 epoch(s) on 12 images, batches of 12"
+    assert all(0 <= c["accuracy"] <= 100 for c in ref["candidates"])
+    assert r.network["num_classes"] == 3
+    x = np.zeros((12, 16, 16, 3), np.uint8)
+    with pytest.raises(UserError, match="needs a named dataset"):  # arrays cannot be trained on by a read
+        zn.search("nb201", "sample", proxy="params", n=4, data=(x, np.arange(12) % 3), refine=2, evaluator="train")
+    with pytest.raises(UserError, match="needs a named dataset"):  # the table's reads are NB201's, not the folder's
+        zn.search("nb201", "sample", proxy="params", n=4, data=str(tmp_path / "imgs"), refine=2)

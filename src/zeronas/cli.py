@@ -569,7 +569,8 @@ def search(
     evaluator: Annotated[str | None, typer.Option(
         help="With --refine: table (NB201's 12-epoch test accuracy, one seed; the default; nb201 only) or train "
              "(short real training of each candidate on this machine: 1 epoch on 5,000 images; spaces with a "
-             "training recipe: nb201, darts, nb101, macro).")] = None,
+             "training recipe: nb201, darts, nb101, macro; with --data your image folder it trains on those "
+             "images, as 'zeronas train --data FOLDER' splits them).")] = None,
     refine_strategy: Annotated[str | None, typer.Option(
         help="With --refine: local (funnel's default: read the top ceil(K/4), then hill-climb on the reads through "
              "one-edit neighbourhoods in proxy order; 15% of the budget is kept for scoring them) or top (the "

@@ -213,6 +213,18 @@ def folder_network(root) -> tuple[tuple, tuple[int, int]]:
     return folder_layout(dirs[0] if dirs else root)
 
 
+def folder_split_sizes(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[int, int]:
+    """(train, test) image counts that :func:`folder_splits` gives, from the file listing alone."""
+    root = Path(root).expanduser()
+    dirs = _split_dirs(root)
+    if dirs:
+        return tuple(min(len(_folder_files(d)[2]), max_images) for d in dirs)
+    _, _, files, labels = _folder_files(root)
+    keep = np.bincount(np.asarray(labels)[_subset(len(files), max_images, SPLIT_SEED)])
+    test = sum(int(math.ceil(TEST_SHARE * c)) if c >= 2 else 0 for c in keep)
+    return int(keep.sum()) - test, test
+
+
 def folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages, UserImages, str]:
     """(train, test, how) images of a folder for training. ``root/train`` and ``root/test`` (or ``root/val``),
     each an ImageFolder with the same classes, are used as they are; one ImageFolder is split per class by a

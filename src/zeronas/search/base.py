@@ -161,10 +161,15 @@ def check_user_data(method: str, kwargs: dict, cli: bool = False) -> None:
                         f"({', '.join(USER_DATA_METHODS)}); {method} reads a named dataset: give cifar10, cifar100 "
                         "or ImageNet16-120")
     named = [k for k in NAMED_DATA_KEYWORDS if kwargs.get(k) not in (None, [], ())]
+    from ..data.custom import is_image_folder
+
+    if "refine" in named and kwargs.get("evaluator") == "train" and is_image_folder(kwargs.get("data")):
+        named.remove("refine")  # its reads train on the folder's images (zeronas train takes a folder)
     if "latency" in str(kwargs.get("objectives") or ""):
         named.append("objectives")
     if named:
-        why = ("its accuracy reads are a benchmark dataset's" if named[0] == "refine" else
+        why = ("its accuracy reads are a benchmark dataset's; --evaluator train reads an image folder by "
+               "training on it" if named[0] == "refine" else
                "HW-NAS-Bench's latencies are per benchmark dataset")
         raise UserError(f"{opt(named[0])} needs a named dataset ({why}), not your own images: give {opt('data')} "
                         f"cifar10, cifar100 or ImageNet16-120, or drop {opt(named[0])}")

@@ -168,7 +168,23 @@ class TrainEvaluator(Evaluator):
         trainer._pyplot()
         torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9)
         super().__init__(space)
+        from ..data.datasets import ImageSet
+
+        if isinstance(data, ImageSet) and str(data.dataset).startswith("folder:"):  # the user's folder, as loaded
+            data = data.source  # for scoring: its reads train on the folder itself, split as 'zeronas train' does
+        elif isinstance(data, ImageSet):
+            raise UserError("--evaluator train trains on a named dataset or an image folder, not images given as "
+                            "arrays or a torch dataset; save them as root/<class>/<images> or drop --refine")
         self.data = data if data not in (None, "auto", "none") else "cifar10"
+        self.fit_batch = {}  # a folder with fewer training images than the recipe's batch: one batch of them all
+        self.sizes = (train_subset, test_subset)  # the images a read trains and tests on
+        from ..data.custom import folder_split_sizes, is_image_folder
+
+        if is_image_folder(self.data):
+            n_train, n_test = folder_split_sizes(self.data)
+            self.sizes = (min(n_train, train_subset), min(n_test, test_subset))
+            if self.sizes[0] < recipe_for(space.name).batch_size:
+                self.fit_batch = {"batch_size": max(1, self.sizes[0])}
         self.data_dir = data_dir
         self.epochs, self.train_subset, self.test_subset = epochs, train_subset, test_subset
         self.device, self.seed = device, seed
@@ -188,9 +204,13 @@ class TrainEvaluator(Evaluator):
     def column(self) -> str:
         """What a read is (a time limit may have cut reads short: ``images`` says how short)."""
         if self.cut:
-            return (f"test_acc after time-limited training (at most {self.epochs} epoch(s) on {self.train_subset} "
-                    "images; train_images has each read's)")
-        return f"test_acc after {self.epochs} epoch(s) on {self.train_subset} images"
+            return (f"test_acc after time-limited training (at most {self.epochs} epoch(s) on {self.sizes[0]} "
+                    f"images{self._batch_note}; train_images has each read's)")
+        return f"test_acc after {self.epochs} epoch(s) on {self.sizes[0]} images{self._batch_note}"
+
+    @property
+    def _batch_note(self) -> str:
+        return f", batches of {self.fit_batch['batch_size']}" if self.fit_batch else ""
 
     def close(self) -> None:
         """Remove the scratch folder of the trained networks (kept when ``out`` was given)."""
@@ -230,7 +250,8 @@ class TrainEvaluator(Evaluator):
             summary = train(self.space, arch, folder, data=self.data, data_dir=self.data_dir, device=self.device,
                             seed=self.seed, train_subset=self.train_subset, test_subset=self.test_subset,
                             progress=False, epochs=self.epochs, time_limit=limit,
-                            resume=limit is None)  # a time-limited read trains afresh: its limit is this run's
+                            resume=limit is None,  # a time-limited read trains afresh: its limit is this run's
+                            **self.fit_batch)
         spent = time.perf_counter() - t0
         self.seconds += spent
         if limit is not None:
@@ -255,18 +276,25 @@ class TrainEvaluator(Evaluator):
         import torch
 
         from ..data import dataset_info
+        from ..data.custom import folder_network, is_image_folder
         from ..train import trainer
 
         t0 = time.perf_counter()
-        recipe, info = trainer.recipe_for(self.space.name), dataset_info(self.data)  # as train() resolves it
-        build = trainer.network_options(self.space.name, info.num_classes, recipe)
+        recipe = trainer.recipe_for(self.space.name)
+        if is_image_folder(self.data):  # as train() resolves it: the folder's classes and image size
+            classes, (h, w) = folder_network(self.data)
+            num_classes = len(classes)
+        else:
+            info = dataset_info(self.data)
+            num_classes, h, w = info.num_classes, info.image_size, info.image_size
+        build = trainer.network_options(self.space.name, num_classes, recipe)
         device = torch.device(self.device)
         cuda = device.type == "cuda"
         sync = torch.cuda.synchronize if cuda else (lambda: None)  # time the work, not its launch
         with torch.random.fork_rng(devices=[device] if cuda else []), torch.no_grad():
             torch.manual_seed(self.seed)
             model = self.space.build(arch, **build).to(device).eval()
-            x = torch.randn(PROBE_IMAGES, 3, info.image_size, info.image_size, device=device)
+            x = torch.randn(PROBE_IMAGES, 3, h, w, device=device)
             model(x[:4])
             sync()
             t_build = time.perf_counter() - t0
@@ -274,7 +302,8 @@ class TrainEvaluator(Evaluator):
             model(x)
             sync()
             per_image = (time.perf_counter() - t1) / len(x)
-        return t_build + per_image * (3 * recipe.batch_size + self.test_subset)
+        batch = self.fit_batch.get("batch_size", recipe.batch_size)
+        return t_build + per_image * (3 * batch + self.sizes[1])
 
 
 def make_evaluator(space, evaluator: str, data=None, data_dir=None):
