@@ -392,6 +392,9 @@ def test_a_pareto_search_s_front_json_is_read_as_its_front(tmp_path):
                               "--budget", "20", "--objectives", "score,flops", "--out", str(out)])
     assert res.exit_code == 0, res.output
     front = [p["arch"] for p in json.loads((out / "front.json").read_text())["front"]]
+    # the network its members were scored on, for an export of one of them (data-free: CIFAR-10's head)
+    assert json.loads((out / "front.json").read_text())["network"] == {"num_classes": 10, "input_size": 32,
+                                                                       "data": None}
     answer = json.loads((out / "result.json").read_text())["arch"]
     res = runner.invoke(app, ["score", "--space", "macro", "--arch-file", str(out / "front.json"), "-p", "params",
                               "--data", "none", "--out", str(tmp_path / "o")])

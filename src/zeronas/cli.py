@@ -738,7 +738,8 @@ def search(
             from .search.front_report import plot_front
 
             fronts = [{"seed": r.seed, "objectives": r.constraints["objectives"], "constraints": r.constraints,
-                       "score": r.protocol.get("front_score"), "front": r.front} for r in results]
+                       "score": r.protocol.get("front_score"), "front": r.front, "network": r.network}
+                      for r in results]
             jsonio.write(out / "front.json", fronts[0] if runs == 1 else fronts, indent=1)
             plot_front(results, out / "front.png", data_dir)
             console.print(f"wrote {out / 'front.json'} and {out / 'front.png'}")
