@@ -163,10 +163,10 @@ def _check_replaceable(out: Path, fmt: str) -> None:
 def _data_label(data) -> str:
     """A dataset's name, or ``folder:NAME`` for an image folder (existing or not), without reading it."""
     from .data import dataset_info
-    from .data.datasets import DATASETS
+    from .data.datasets import is_dataset_name
 
     text = str(data)
-    if text.lower().replace("_", "-") in {*DATASETS, "imagenet16", "in16", "c10", "c100"}:
+    if is_dataset_name(text):
         return dataset_info(text).name
     return f"folder:{Path(text).expanduser().resolve().name}"
 

@@ -185,13 +185,11 @@ SPLIT_SEED = 0  # that split is the same for every run, so their test accuracies
 
 def is_image_folder(data) -> bool:
     """Whether ``data`` names an existing folder rather than a dataset (a dataset's name wins)."""
-    from .datasets import DATASETS
+    from .datasets import is_dataset_name
 
     if not isinstance(data, (str, os.PathLike)):
         return False
-    text = str(data)
-    named = text.lower().replace("_", "-") in {*DATASETS, "imagenet16", "in16", "c10", "c100"}
-    return not named and Path(text).expanduser().is_dir()
+    return not is_dataset_name(data) and Path(str(data)).expanduser().is_dir()
 
 
 def _split_dirs(root: Path) -> tuple[Path, Path] | None:

@@ -41,9 +41,18 @@ DATASETS = {
 }
 
 
+_ALIASES = {"imagenet16": "imagenet16-120", "in16": "imagenet16-120", "c10": "cifar10", "c100": "cifar100"}
+
+
+def is_dataset_name(name) -> bool:
+    """Whether ``name`` names a dataset (``dataset_info`` takes it), not a folder or anything else."""
+    key = str(name).lower().replace("_", "-")
+    return _ALIASES.get(key, key) in DATASETS
+
+
 def dataset_info(name: str) -> DatasetInfo:
     key = name.lower().replace("_", "-")
-    key = {"imagenet16": "imagenet16-120", "in16": "imagenet16-120", "c10": "cifar10", "c100": "cifar100"}.get(key, key)
+    key = _ALIASES.get(key, key)
     if key not in DATASETS:
         raise UserError(f"unknown dataset {shown(name)}; choose one of: cifar10, cifar100, ImageNet16-120")
     return DATASETS[key]
