@@ -901,7 +901,8 @@ def test_export_builds_the_network_the_search_scored(tmp_path, monkeypatch):
     assert run("search", "--method", "sample", "--n", "2", "--proxy", "nwot", "--data", "imgs", "--batch-size",
                "4", "--out", "res") == 0
     result = json.loads((tmp_path / "res" / "result.json").read_text())
-    assert result["network"] == {"num_classes": 3, "input_size": [20, 28], "data": "folder:imgs", "source": "imgs"}
+    assert result["network"] == {"num_classes": 3, "input_size": [20, 28], "data": "folder:imgs",
+                                 "source": str((tmp_path / "imgs").resolve())}
     # from the result.json: its folder's classes and image size
     assert run("export", "--arch-file", "res/result.json", "--format", "torchscript", "--out", "m.pt") == 0
     assert torch.jit.load(str(tmp_path / "m.pt"))(torch.randn(2, 3, 20, 28)).shape == (2, 3)
@@ -951,7 +952,8 @@ def test_train_on_an_image_folder_then_export_it(tmp_path, monkeypatch):
     s = json.loads((tmp_path / "t" / "summary.json").read_text())
     # ceil(0.2 x 5) = 1 image of each of the 3 classes is held out; 12 train, 3 epochs' worth of batches of 4
     assert (s["train_images"], s["test_images"], s["build"]["num_classes"], s["input_hw"]) == (12, 3, 3, [20, 28])
-    assert s["data"] == str((tmp_path / "imgs").resolve()) and "held out" in s["fidelity"]
+    assert s["data"] == "image folder" and s["data_path"] == str((tmp_path / "imgs").resolve())
+    assert "held out" in s["fidelity"]
     a_train, a_test, _ = custom.folder_splits(tmp_path / "imgs")
     b_train, b_test, _ = custom.folder_splits(tmp_path / "imgs")
     assert a_test.content_sha256 == b_test.content_sha256 and sorted(a_test.y.tolist()) == [0, 1, 2]
@@ -960,6 +962,14 @@ def test_train_on_an_image_folder_then_export_it(tmp_path, monkeypatch):
     assert run("export", "--arch", ARCH, "--checkpoint", "t/checkpoint.pt", "--format", "torchscript",
                "--out", "m.pt") == 0
     assert torch.jit.load(str(tmp_path / "m.pt"))(torch.randn(2, 3, 20, 28)).shape == (2, 3)
+    assert run("export", "--arch", ARCH, "--checkpoint", "t/checkpoint.pt", "--data", "moved", "--out", "n.json") == 0
+    assert run("export", "--arch", ARCH, "--checkpoint", "t/checkpoint.pt", "--data", "cifar10", "--out", "c.json") == 2
+    # the same images elsewhere resume the run (here: it is finished, so nothing is trained); other images do not
+    import shutil
+
+    shutil.copytree(tmp_path / "moved", tmp_path / "copy")
+    assert run("train", "--arch", ARCH, "--data", "copy", "--out", "t", *tiny) == 0
+    assert json.loads((tmp_path / "t" / "summary.json").read_text())["epochs_this_run"] == 0
     (tmp_path / "moved").rename(tmp_path / "imgs")
     # a rerun resumes only on the same images
     from PIL import Image

@@ -249,9 +249,9 @@ def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device,
                   loaded=None, name=None):
     """(ModelScorer, its label) for ``--model spec``; ``loaded``: the (module, label) load_model gave already;
     ``name``: the label to record instead (several models whose labels collide)."""
-    from .models import ModelScorer, load_model
+    from .models import ModelScorer, data_classes, load_model
 
-    module, label = loaded or load_model(spec, num_classes, seed)
+    module, label = loaded or load_model(spec, num_classes, seed, data_classes(data))
     label = name or label
     scorer = ModelScorer(module, proxies, data=data, data_dir=data_dir, input_size=input_size,
                          num_classes=num_classes, model_name=label, batch_size=batch_size, seed=seed, init=init,
@@ -280,12 +280,13 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
     '-' there and named under the table."""
     from scipy.stats import rankdata
 
-    from .models import load_model
+    from .models import data_classes, load_model
 
     if len(set(specs)) < len(specs):
         twice = next(s for s in specs if specs.count(s) > 1)
         raise UserError(f"--model {twice!r} is given twice; give each model once")
-    loaded = [load_model(spec, num_classes, seed) for spec in specs]  # every file runs before any scoring
+    k = data_classes(data)
+    loaded = [load_model(spec, num_classes, seed, k) for spec in specs]  # every file runs before any scoring
     labels = [label for _, label in loaded]
     if len(set(labels)) < len(labels):  # e.g. a/m.py:build and b/m.py:build: the specs tell them apart
         labels = list(specs)
@@ -963,25 +964,34 @@ def export_cmd(
 
     sp, a = _one_arch(space, arch, arch_file, index, data_dir)
     if out is None:
-        from .export import SUFFIXES
+        from .export import SUFFIXES as suffixes
 
-        out = Path(f"runs/export/model{SUFFIXES.get(format, ('',))[0]}")
+        out = Path(f"runs/export/model{suffixes.get(format, ('',))[0]}")
     net = _searched_network(arch_file) if checkpoint is None and data is None else {}
+    said = None
     if net and num_classes is None and input_size is None:  # the network the search scored, not cifar10's
         folder = net.get("source") if str(net.get("data")).startswith("folder:") else None
+        size = net.get("input_size")
+        size = "x".join(map(str, size)) if isinstance(size, list) else size
+        gone = ""
         if folder and Path(folder).expanduser().is_dir():  # the same folder: its layout, and its name said
             data = folder
         elif net.get("data") and not folder:
             data = net["data"]
-        else:  # data-free, or the folder has moved: the sizes recorded
-            size = net.get("input_size")
-            num_classes, input_size = net["num_classes"], "x".join(map(str, size)) if isinstance(size, list) else size
-        err_console.print(f"[yellow]note:[/] built for the data {arch_file} was searched on: "
-                          f"{net.get('data') or 'none (data-free)'}, {net['num_classes']} classes, input "
-                          f"{net.get('input_size')} px (--data, --num-classes or --input-size set another)",
-                          soft_wrap=True, highlight=False)
+        else:  # data-free, or the folder has gone: the sizes recorded
+            num_classes, input_size = net["num_classes"], size
+            gone = f" (its folder {folder} is gone: the recorded sizes are used)" if folder else ""
+        said = (f"[yellow]note:[/] exported the network the search in {arch_file} scored: "
+                f"{net.get('data') or 'data-free'}, {net['num_classes']} classes, {size} px input{gone}; --data, "
+                "--num-classes or --input-size choose another")
+    from .export import SUFFIXES
+
+    into = str(out).endswith(("/", os.sep)) or Path(out).is_dir()  # (as export reads --out)
+    replaced = (Path(out) / f"model{SUFFIXES.get(format, ('',))[0]}" if into else Path(out)).is_file()
     path = export(sp, a, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells, seed=seed,
                   num_classes=num_classes, input_size=input_size)
+    if said:  # after the export: an error would have made it a promise not kept
+        err_console.print(said, soft_wrap=True, highlight=False)
     from .export import network_target
 
     weights = f"untrained, seed {seed}"
@@ -997,8 +1007,8 @@ def export_cmd(
             weights += ": an unfinished or time-limited run"
     name, classes, (h, w) = network_target(data or (ckpt["identity"].get("data") if checkpoint else None), num_classes,
                                            input_size, ckpt["identity"] if checkpoint is not None else None)
-    console.print(f"wrote {path} ({format}; {weights}; {classes} classes, 3x{h}x{w} input, {name})",
-                  highlight=False)
+    console.print(f"wrote {path} ({format}; {weights}; {classes} classes, 3x{h}x{w} input, {name})"
+                  + (", replacing the earlier export there" if replaced else ""), highlight=False)
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Training-states bench: train architectures a few epochs and "

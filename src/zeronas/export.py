@@ -51,9 +51,10 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
     another format, an --out that is not replaceable, a checkpoint of another arch, space or dataset, or an
     ONNX export without the onnx package."""
+    from .data.custom import is_image_folder
     from .spaces.base import resolve as resolve_space
     from .train import RECIPES, recipe_for
-    from .train.trainer import read_checkpoint
+    from .train.trainer import IMAGE_FOLDER, read_checkpoint
 
     fmt = format  # the CLI's --format (@api checks it against FORMATS); the builtin is not needed here
     if str(out).endswith(("/", os.sep)) or Path(out).is_dir():  # a folder: the file goes into it
@@ -72,7 +73,11 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
             raise UserError(f"checkpoint {path} does not exist; give the checkpoint.pt that 'zeronas train' wrote")
         ckpt = read_checkpoint(path, fix="give the checkpoint.pt that 'zeronas train' wrote")
         trained_on = ckpt["identity"].get("data")
-        if data is not None and trained_on is not None and _data_label(data) != _data_label(trained_on):
+        if trained_on == IMAGE_FOLDER:  # its classes and size are in the identity: any folder may be named
+            if data is not None and not is_image_folder(data):
+                raise UserError(f"{path} was trained on an image folder, not --data {data}; drop --data (the "
+                                "checkpoint's classes and image size are used)")
+        elif data is not None and trained_on is not None and _data_label(data) != _data_label(trained_on):
             # its classifier and the input size it was trained at are the trained data's
             raise UserError(f"{path} was trained on {trained_on}, not --data {data}; drop --data (the "
                             "checkpoint's is used)")
@@ -178,7 +183,8 @@ def network_target(data, num_classes: int | None = None, input_size=None,
     ``num_classes`` / ``input_size`` replace what ``data`` gives. ``identity``: a checkpoint's, whose run on
     an image folder recorded its classes and size (used even where the folder has gone since)."""
     if identity is not None and "input_hw" in identity:
-        return (_data_label(data or identity["data"]), num_classes or identity["build"].get("num_classes"),
+        label = "image folder" if data in (None, identity["data"]) else _data_label(data)
+        return (label, num_classes or identity["build"].get("num_classes"),
                 tuple(network_target(None, None, input_size or tuple(identity["input_hw"]))[2]))
     from .data import dataset_info
     from .data.custom import folder_network, is_image_folder
@@ -207,6 +213,25 @@ def _rebuild_source(source: str) -> str:
 
 def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed, progress) -> Path:
     data_name, (h, w) = target
+    if hasattr(space, "check_input_size"):  # a size its networks cannot take, said as search and train say it
+        space.check_input_size((h, w), what="the export's input (--input-size, or --data's images)")
+    with torch.random.fork_rng(devices=[]):  # untrained weights drawn under the seed, as the JSON recipe does
+        torch.manual_seed(seed)
+        model = space.build(arch, **build)
+    if state is not None:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:  # names match the identity, but the weights do not fit the network
+            raise UserError(f"{checkpoint}: its weights do not fit the network its identity describes "
+                            f"({' '.join(str(exc).split())[:160]}); the file is damaged: train again") from None
+    model.eval()
+    example = torch.randn(1, 3, h, w)
+    try:  # a JSON recipe that cannot run, or a trace failing deep inside, is said here in one line
+        with torch.no_grad():
+            model(example)
+    except RuntimeError as exc:
+        raise UserError(f"the {space.name} network fails on a {h}x{w} input ({' '.join(str(exc).split())[:140]}); "
+                        "give an --input-size (or --data images) it takes") from None
     if fmt == "json":
         key = _rebuild_source(space.source) if plugin else space.name
         seeded = "" if state is not None else f"torch.manual_seed({seed}); "  # untrained: the same weights
@@ -232,17 +257,6 @@ def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed
         with atomic_path(out) as tmp:  # a kill never leaves half a file at --out
             tmp.write_text(json.dumps(desc, indent=1))
         return out
-    with torch.random.fork_rng(devices=[]):  # untrained weights drawn under the seed, as the JSON recipe does
-        torch.manual_seed(seed)
-        model = space.build(arch, **build)
-    if state is not None:
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:  # names match the identity, but the weights do not fit the network
-            raise UserError(f"{checkpoint}: its weights do not fit the network its identity describes "
-                            f"({' '.join(str(exc).split())[:160]}); the file is damaged: train again") from None
-    model.eval()
-    example = torch.randn(1, 3, h, w)
     if fmt == "torchscript":
         traced = torch.jit.trace(model, example)
         with atomic_path(out) as tmp:

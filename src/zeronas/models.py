@@ -236,18 +236,32 @@ def model_digest(model: nn.Module) -> str:
 
 # ---- loading a module from a spec ---------------------------------------------------------------------------
 
-def load_model(spec: str, num_classes: int | None = None, seed: int = 0) -> tuple[nn.Module, str]:
+def data_classes(data) -> int | None:
+    """The class count of ``data`` when it names one without loading images: an image folder's class folders or
+    a dataset's classes; None otherwise (none, auto, arrays)."""
+    from .data.custom import folder_network, is_image_folder
+    from .data.datasets import dataset_info, is_dataset_name
+
+    if is_image_folder(data):
+        return len(folder_network(data)[0])
+    return dataset_info(str(data)).num_classes if data is not None and is_dataset_name(data) else None
+
+
+def load_model(spec: str, num_classes: int | None = None, seed: int = 0,
+               data_classes: int | None = None) -> tuple[nn.Module, str]:
     """``path/to/file.py:fn`` (calls ``fn()``, or ``fn(num_classes=...)`` when ``num_classes`` is given and
     ``fn`` takes it; a module the file built is taken as it is), ``torchvision:NAME`` or ``timm:NAME`` ->
     (module, name). ``num_classes`` is passed to torchvision/timm builders. The module is
-    built with torch's RNG seeded by ``seed`` (the same spec and seed give the same initial weights). Every
+    built with torch's RNG seeded by ``seed`` (the same spec and seed give the same initial weights).
+    ``data_classes``: the class count of the data it will be scored on, given to a file's function that takes
+    ``num_classes`` when ``num_classes`` is not (torchvision/timm builders keep their own default). Every
     failure is a one-line UserError."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _load_model(spec, num_classes)
+        return _load_model(spec, num_classes, data_classes)
 
 
-def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
+def _load_model(spec: str, num_classes: int | None, data_classes: int | None = None) -> tuple[nn.Module, str]:
     source, sep, fn_name = str(spec).rpartition(":")
     if not sep or not source or not fn_name:
         raise UserError(f"--model {spec!r}: write path/to/file.py:function, torchvision:NAME or timm:NAME")
@@ -272,9 +286,10 @@ def _load_model(spec: str, num_classes: int | None) -> tuple[nn.Module, str]:
     if isinstance(fn, nn.Module):  # a network the file built (seeded as fn() would be): used as it is
         return fn, f"{path.name}:{fn_name}"
     call = fn
-    if num_classes is not None and _takes(fn, "num_classes"):  # def make(num_classes=10): --num-classes sizes it
+    k = num_classes or data_classes
+    if k is not None and _takes(fn, "num_classes"):  # def make(num_classes=10): --num-classes or the data sizes it
         def call():
-            return fn(num_classes=num_classes)
+            return fn(num_classes=k)
     try:
         with user_code(path.resolve().parent):  # fn() may import beside its file too
             model = _torchvision_retry(call)
@@ -424,6 +439,23 @@ def input_hw(input_size) -> tuple[int, int] | None:
     return (int(input_size), int(input_size))
 
 
+def _materialize_lazy(model: nn.Module, input_shape, device) -> None:
+    """Give a model with lazy modules (``nn.LazyLinear``, ...) its parameters by one eval-mode forward of zeros
+    of ``input_shape``, as torch asks; hashing or copying their uninitialised parameters fails otherwise."""
+    if not any(isinstance(p, nn.parameter.UninitializedParameter) for p in model.parameters()):
+        return
+    was_training = model.training
+    try:
+        with torch.no_grad(), exit_trapped():
+            model.to(device).eval()(torch.zeros(input_shape, device=device))
+    except Exception as exc:  # noqa: BLE001  (the user's forward: one line, not a traceback)
+        raise UserError(f"the model's lazy modules could not be initialised by a forward of shape "
+                        f"{list(input_shape)} ({type(exc).__name__}: {_one_line(exc)[:160]}); give images of the "
+                        "size it expects (or --input-size without data)") from None
+    finally:
+        model.train(was_training)
+
+
 class ModelScorer(Scorer):
     """Scores one user module. ``data``: None / ``"none"`` (data-free proxies only, on ``input_size``, default
     32x32, 3 channels), ``"auto"`` / a dataset name (the built-in images, as for the spaces), an image-folder
@@ -452,6 +484,7 @@ class ModelScorer(Scorer):
         else:
             hw, channels = hw or (32, 32), 3
         self.input_chw = (channels, *hw)
+        _materialize_lazy(model, (2, *self.input_chw), device)
         self.model_probe = probe_model(model, (2, *self.input_chw), device=device)
         k = self.model_probe.classes
         if num_classes is not None and k is not None and num_classes != k:

@@ -370,7 +370,12 @@ def _data(label, value, special=("auto", "none")):
 
 
 def _data_or_folder(label, value):
-    """A dataset name or an image folder: what a network is built for (export); no auto / none."""
+    """A dataset name or an image folder: what a network is trained on or built for (train, export); no auto /
+    none, and no arrays or torch datasets (training reads a folder's split, export its classes and size)."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise UserError(f"{label} takes a dataset name ({', '.join(_datasets())}) or an image folder path "
+                        f"(root/<class>/<image files>), not {type(value).__name__}; save arrays or a torch "
+                        "dataset as image files in that layout")
     if isinstance(value, str) and _norm_dataset(value.strip()) in ("auto", "none"):
         raise UserError(f"{label} {shown(value)} names no classes or input size; choose one of: "
                         f"{', '.join(_datasets())}, or give an image folder (root/<class>/<image files>)")

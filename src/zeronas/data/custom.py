@@ -152,7 +152,9 @@ def _folder_files(root, classes=None) -> tuple[Path, tuple, list[Path], list[int
         folders = [root / n for n in names]
     files, labels = [], []
     for label, folder in enumerate(folders):
-        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        # hidden files and folders (macOS ._x.png, .ipynb_checkpoints/) are not the class's images
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
         if not found:
             raise UserError(f"image folder {str(root)!r}: class folder {folder.name!r} holds no images ("
                             f"{', '.join(IMAGE_SUFFIXES)}); remove it or add its images")
@@ -240,10 +242,23 @@ def folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages,
                             f"{need / 2**30:.1f} GiB decoded, more than the {TRAIN_MAX_BYTES / 2**30:.0f} GiB training "
                             "holds in memory; resize them (e.g. to 32x32 or 64x64) or train on fewer")
     if dirs:
-        train = image_folder(dirs[0], max_images=max_images, seed=SPLIT_SEED)
+        names = [tuple(p.name for p in _class_folders(d)) for d in dirs]
+        if set(names[0]) != set(names[1]):
+            only = [sorted(set(a) - set(b)) for a, b in ((names[0], names[1]), (names[1], names[0]))]
+            raise UserError(f"image folder {str(root)!r}: {dirs[0].name}/ and {dirs[1].name}/ hold different class "
+                            f"folders (only in {dirs[0].name}/: {', '.join(only[0]) or '-'}; only in "
+                            f"{dirs[1].name}/: {', '.join(only[1]) or '-'}); give both the same classes")
+        _need_classes(root, names[0])
+        train = image_folder(dirs[0], max_images=max_images, seed=SPLIT_SEED, name=str(root))
         test = image_folder(dirs[1], classes=train.classes, max_images=max_images, seed=SPLIT_SEED,
-                            image_size=train.size_hw)
-        return train, test, f"{dirs[0].name}/ and {dirs[1].name}/ subfolders"
+                            image_size=train.size_hw, name=str(root))
+        how = [f"{dirs[0].name}/ and {dirs[1].name}/ subfolders"]
+        if dirs[1].name == "test" and (root / "val").is_dir():
+            how.append("val/ is not used (test/ is)")
+        if "resized" in test.fidelity:
+            how.append(f"test {test.fidelity.split(', ', 1)[-1]}")
+        return train, test, "; ".join(how)
+    _need_classes(root, _folder_files(root)[1])
     whole = image_folder(root, max_images=max_images, seed=SPLIT_SEED)
     rng = np.random.default_rng(SPLIT_SEED)
     test_idx = []
@@ -259,14 +274,29 @@ def folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages,
     name, fid = f"folder:{root.name}", whole.fidelity
     train = make_user_images(whole.x[~is_test], whole.y[~is_test], name, str(root), fid, whole.classes)
     test = make_user_images(whole.x[is_test], whole.y[is_test], name, str(root), fid, whole.classes)
-    return train, test, f"{TEST_SHARE:.0%} of each class held out (seed {SPLIT_SEED}, the same every run)"
+    how = f"{TEST_SHARE:.0%} of each class held out (seed {SPLIT_SEED}, the same every run)"
+    alone = [c for label, c in enumerate(whole.classes) if int((whole.y == label).sum()) < 2]
+    if alone:  # said: a class never tested
+        how += f"; {', '.join(alone[:5])}{' ...' if len(alone) > 5 else ''} with one image, none of it held out"
+    return train, test, how
 
 
-def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0, image_size=None) -> UserImages:
+def _need_classes(root: Path, names) -> None:
+    """A classifier needs two classes: one class folder trains a network that is always right."""
+    if len(names) < 2:
+        raise UserError(f"image folder {str(root)!r} holds one class folder ({', '.join(names)}): a classifier "
+                        "needs at least two classes; add a folder per class")
+
+
+def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0, image_size=None,
+                 name: str | None = None) -> UserImages:
     """``root/<class>/<image>`` (torchvision ``ImageFolder``): classes are the sorted subfolder names, labels their
     positions. ``classes``: the class names expected (a different set is an error). Images are read with PIL and
     converted to RGB; ``image_size`` (int or (H, W)) resizes them all, otherwise images of another size than the
-    most common one are resized to it (recorded in the fidelity)."""
+    most common one are resized to it (recorded in the fidelity). ``name``: the folder the user named, when
+    ``root`` is its ``train/`` subfolder (the set is named and sourced by it). Hidden files and folders are
+    skipped."""
+    given = name
     root, names, files, labels = _folder_files(root, classes)
     idx = _subset(len(files), max_images, seed)
     images = [_read_image(files[i]) for i in idx]
@@ -284,7 +314,8 @@ def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0
     fidelity = f"image files ({len(images)} of {len(files)})" if len(images) < len(files) else "image files"
     if resized:
         fidelity += f", {resized} resized to {target[0]}x{target[1]}"
-    return make_user_images(np.stack(images), y, f"folder:{root.name}", str(root), fidelity, names)
+    named = Path(given).expanduser() if given else root
+    return make_user_images(np.stack(images), y, f"folder:{named.name}", str(named), fidelity, names)
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -368,6 +399,9 @@ def user_images(data, max_images: int = MAX_IMAGES, seed: int = 0, classes=None)
     if isinstance(data, ImageSet):
         return data
     if isinstance(data, (str, os.PathLike)):
+        dirs = _split_dirs(Path(data).expanduser())  # train/ + test/ (or val/): the proxies read train/'s images
+        if dirs:
+            return image_folder(dirs[0], classes=classes, max_images=max_images, seed=seed, name=str(data))
         return image_folder(data, classes=classes, max_images=max_images, seed=seed)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         return from_arrays(data[0], data[1], max_images=max_images, seed=seed)

@@ -504,8 +504,9 @@ def network_of(protocol: dict) -> dict:
     data = find(protocol, "stands_in_for") or find(protocol, "dataset")
     data = None if data == "none" else data
     out = {"num_classes": k, "input_size": size, "data": data}
-    if isinstance(data, str) and data.startswith("folder:"):
-        out["source"] = find(protocol, "source")
+    if isinstance(data, str) and data.startswith("folder:"):  # absolute: an export from elsewhere finds it
+        source = find(protocol, "source")
+        out["source"] = str(Path(source).expanduser().resolve()) if isinstance(source, str) else source
     return out
 
 

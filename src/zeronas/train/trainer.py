@@ -266,6 +266,9 @@ def make_optimizer(model, recipe: Recipe):
                            weight_decay=recipe.weight_decay)
 
 
+IMAGE_FOLDER = "image folder"  # a run's identity on the user's images: the images' hash, not a path, says which
+
+
 def load_split(data: str, data_dir, train_subset, test_subset, seed):
     """Normalized train and test tensors (optionally seeded subsets) and the train set's description. ``data``:
     a dataset's name, or an image folder (``folder_splits``: its train/ and test/ subfolders, or a fixed
@@ -425,7 +428,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     folder = is_image_folder(data)
     if folder:  # the user's images: one output per class folder, their own size (read from headers: no decoding)
         classes, hw = folder_network(data)
-        num_classes, data_key = len(classes), str(Path(data).expanduser().resolve())
+        # the identity names no path: the same images moved or copied elsewhere resume (their hash is checked)
+        num_classes, data_key = len(classes), IMAGE_FOLDER
     else:
         info = dataset_info(data)
         num_classes, hw, data_key = info.num_classes, (info.image_size, info.image_size), data
@@ -493,6 +497,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
 
     xtr, ytr, xte, yte, train_set = load_split(data, data_dir, train_subset, test_subset, seed)
     images_sha = getattr(train_set, "content_sha256", None)  # the user's images: resumed only on the same ones
+    data_path = str(Path(data).expanduser().resolve()) if folder else None
     if held_images is not None and images_sha is not None and held_images != images_sha:
         raise UserError(f"{ckpt_path} was trained on other images than {data} holds now (its files changed); use "
                         "another --out or pass --no-resume")
@@ -567,7 +572,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
                 torch.save({"identity": identity, "recipe": dataclasses.asdict(recipe), "epoch": epoch + 1,
                             "epochs_trained": round(trained, 4), "model": model.state_dict(),
                             "optimizer": opt.state_dict(),
-                            **({"data_sha256": images_sha} if images_sha else {})}, tmp)
+                            **({"data_sha256": images_sha, "data_path": data_path} if images_sha else {})},
+                           tmp)
             plot_curve(log, out / "curve.png", f"{space.name} {arch_text[:90]}")
             if row.get("stopped_early"):
                 break
@@ -594,7 +600,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     # a --time-limit stop part-way through an epoch: that epoch is not done (it used to count as one)
     full = steps_per_epoch * recipe.batch_size
     cut_short = bool(log) and log[-1].get("images", full) < full
-    summary = {**identity, "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished,
+    summary = {**identity, **({"data_path": data_path} if folder else {}), "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished,
                "epochs_done": done - cut_short, "epochs_this_run": len(log) - resumed_rows,
                "epochs_trained": round(done - 1 + log[-1]["images"] / full, 4) if cut_short else done,
                "final": log[-1] if log else None, "device": str(device),
