@@ -600,7 +600,8 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     # a --time-limit stop part-way through an epoch: that epoch is not done (it used to count as one)
     full = steps_per_epoch * recipe.batch_size
     cut_short = bool(log) and log[-1].get("images", full) < full
-    summary = {**identity, **({"data_path": data_path} if folder else {}), "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished,
+    summary = {**identity, **({"data_path": data_path} if folder else {}),
+               "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished,
                "epochs_done": done - cut_short, "epochs_this_run": len(log) - resumed_rows,
                "epochs_trained": round(done - 1 + log[-1]["images"] / full, 4) if cut_short else done,
                "final": log[-1] if log else None, "device": str(device),
