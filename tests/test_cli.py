@@ -680,3 +680,28 @@ def test_an_arch_of_another_space_is_named_with_its_space(capsys):
     with pytest.raises(UserError) as exc:  # nobody's: no hint
         zn.space("darts").parse("bogus")
     assert "it is an architecture" not in str(exc.value)
+
+
+def test_a_reader_closing_the_pipe_early_does_not_stop_the_command(tmp_path):
+    """'zeronas search ... --out r | head -1' ended with exit 1, no word and no result.json: printing into the
+    closed pipe raised BrokenPipeError before the file was written."""
+    import shlex
+    import subprocess
+    import sys
+
+    cmd = (f"{shlex.quote(sys.executable)} -m zeronas search --method sample --proxy params --data none --n 3 "
+           f"--out {shlex.quote(str(tmp_path / 'r'))} | true; echo \"rc=${{PIPESTATUS[0]}}\"")
+    # 'true' reads nothing and is gone long before the search prints: every write meets a closed pipe
+    res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert res.stdout.strip() == "rc=0", (res.stdout, res.stderr)
+    assert "Error" not in res.stderr and (tmp_path / "r" / "result.json").is_file(), res.stderr
+
+
+def test_names_with_colons_are_printed_as_written():
+    """A proxy file.py:boom was printed as 'file.py💥': rich read ':boom:' as an emoji code."""
+    from zeronas.cli import console, err_console
+
+    for c in (console, err_console):
+        with c.capture() as cap:
+            c.print("note: /tmp/myproxy.py:boom: 12 archs failed")
+        assert "myproxy.py:boom: 12" in cap.get()

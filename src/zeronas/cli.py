@@ -26,8 +26,8 @@ from .validation import flag, validated
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="zeronas: training-free neural architecture search with zero-cost proxies.")
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)  # a ":boom:" in a user's proxy name is text, not an emoji
+err_console = Console(stderr=True, emoji=False)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Folder with datasets and benchmark tables "
                                               "(default: $ZERONAS_DATA, else ../shared/data when it exists, "
@@ -1220,7 +1220,7 @@ def proxies_cmd():
                               ", ".join(f"{k}={v}" for k, v in p.defaults.items()) or "-", p.description)))
         table.add_row(*(row[c] for c in shown))
     # a pipe or file has no width of its own (rich assumes 80): give it room rather than fold every word
-    (console if console.is_terminal else Console(width=max(console.width, 200))).print(table)
+    (console if console.is_terminal else Console(width=max(console.width, 200), emoji=False)).print(table)
     if narrow:
         console.print(f"(a terminal of 140+ columns also shows BN mode, dtype, min batch and defaults; this one has "
                       f"{console.width}: e.g. COLUMNS=160 zeronas proxies)", highlight=False, soft_wrap=True)
@@ -1419,6 +1419,41 @@ def _after_interrupt(argv: list[str]) -> str:
     return "nothing was written"
 
 
+class _PipeSafe:
+    """stdout that a reader closing early (``zeronas search ... | head -1``) cannot break: the rest of the output
+    is dropped and the command goes on to write its files (a BrokenPipeError used to end it before result.json,
+    with exit 1 and no word)."""
+
+    def __init__(self, inner):
+        self._inner, self.broken = inner, False
+
+    def write(self, text):
+        if not self.broken:
+            try:
+                return self._inner.write(text)
+            except BrokenPipeError:
+                self._close()
+        return len(text)
+
+    def flush(self):
+        if not self.broken:
+            try:
+                self._inner.flush()
+            except BrokenPipeError:
+                self._close()
+
+    def _close(self):
+        self.broken = True
+        try:  # what Python flushes at exit goes nowhere, instead of an 'Exception ignored' line
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._inner.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def __getattr__(self, name):  # isatty, fileno, encoding, ...: the real stream's
+        return getattr(self._inner, name)
+
+
 def main(argv: list[str] | None = None):
     """Entry point. Every failure is one line on stderr: a bad input or usage (exit 2), an interruption
     (130; SIGTERM, as from ``timeout`` or a job scheduler, 143), or an internal error (1, with the traceback
@@ -1440,6 +1475,7 @@ def main(argv: list[str] | None = None):
     empty = _empty_option(command, sys.argv[1:] if argv is None else list(argv))
     if empty:
         _fail(f"{empty} is empty: give it a value (see --help) or drop {empty} to use its default", 2)
+    stdout, sys.stdout = sys.stdout, _PipeSafe(sys.stdout)  # '| head': the files are still written
     try:
         code = command.main(args=argv, prog_name="zeronas", standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into an Exit(130) that it returns silently: say it as below
@@ -1473,6 +1509,7 @@ def main(argv: list[str] | None = None):
     except Exception as exc:  # a bug: say so in one line; the traceback is one variable away
         _internal_error(exc)
     finally:
+        sys.stdout = stdout
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     sys.exit(code if isinstance(code, int) else 0)
