@@ -954,6 +954,14 @@ def test_train_on_an_image_folder_then_export_it(tmp_path, monkeypatch):
     assert (s["train_images"], s["test_images"], s["build"]["num_classes"], s["input_hw"]) == (12, 3, 3, [20, 28])
     assert s["data"] == "image folder" and s["data_path"] == str((tmp_path / "imgs").resolve())
     assert "held out" in s["fidelity"]
+    # what a deployment must do to an image: the training images' own mean/std, and the output's class names
+    from PIL import Image
+
+    pre = s["preprocess"]
+    x = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "imgs").rglob("*.png"))])
+    assert pre["classes"] == ["class0", "class1", "class2"] and len(pre["mean"]) == 3
+    # the 12 training images' mean: near the 15 uniform-noise images' (about 0.5), not CIFAR-10's 0.49/0.48/0.45
+    assert np.allclose(pre["mean"], (x / 255.0).mean((0, 1, 2)), atol=0.05)
     a_train, a_test, _ = custom.folder_splits(tmp_path / "imgs")
     b_train, b_test, _ = custom.folder_splits(tmp_path / "imgs")
     assert a_test.content_sha256 == b_test.content_sha256 and sorted(a_test.y.tolist()) == [0, 1, 2]
@@ -961,8 +969,12 @@ def test_train_on_an_image_folder_then_export_it(tmp_path, monkeypatch):
     (tmp_path / "imgs").rename(tmp_path / "moved")
     assert run("export", "--arch", ARCH, "--checkpoint", "t/checkpoint.pt", "--format", "torchscript",
                "--out", "m.pt") == 0
-    assert torch.jit.load(str(tmp_path / "m.pt"))(torch.randn(2, 3, 20, 28)).shape == (2, 3)
+    extra = {"zeronas.json": ""}
+    assert torch.jit.load(str(tmp_path / "m.pt"), _extra_files=extra)(torch.randn(2, 3, 20, 28)).shape == (2, 3)
+    assert json.loads(extra["zeronas.json"]) == {"input": [3, 20, 28], "data": "image folder", "num_classes": 3,
+                                                 "preprocess": pre}  # the module carries its input contract
     assert run("export", "--arch", ARCH, "--checkpoint", "t/checkpoint.pt", "--data", "moved", "--out", "n.json") == 0
+    assert json.loads((tmp_path / "n.json").read_text())["preprocess"] == pre
     assert run("export", "--arch", ARCH, "--checkpoint", "t/checkpoint.pt", "--data", "cifar10", "--out", "c.json") == 2
     # the same images elsewhere resume the run (here: it is finished, so nothing is trained); other images do not
     import shutil
@@ -972,8 +984,6 @@ def test_train_on_an_image_folder_then_export_it(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "t" / "summary.json").read_text())["epochs_this_run"] == 0
     (tmp_path / "moved").rename(tmp_path / "imgs")
     # a rerun resumes only on the same images
-    from PIL import Image
-
     Image.fromarray(np.zeros((20, 28, 3), np.uint8)).save(tmp_path / "imgs" / "class0" / "0.png")
     assert run("train", "--arch", ARCH, "--data", "imgs", "--out", "t", *tiny) == 2
     # train/ and val/ subfolders are used as they are (the val images resized to the train size)

@@ -659,6 +659,8 @@ def search(
             draws = r.protocol.get("draws") if r.method in ("sample", "das", "random", "rea") else None
             if isinstance(draws, int) and draws > r.evaluations:  # N draws are not N archs on a small space
                 evals += f" ({draws} draws: {draws - r.evaluations} repeated an arch, or an isomorph, already drawn)"
+        if str(r.network.get("data")).startswith("folder:") and "%" in acc:  # not an accuracy on those images
+            acc = f"benchmark table (its datasets, not your images): {acc}"
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
         same: dict = {}  # members failing on the same archs (a build that raises): one note for them all
@@ -920,8 +922,9 @@ def train(
                       f"{r['test_loss']:.4f}", f"{r['test_acc']:.2f}", f"{r['epoch_seconds']:.1f}")
     console.print(table)
     per_epoch = s["train_images_per_epoch"]
-    dropped = (f", {per_epoch} of them per epoch (the last partial batch of {s['recipe']['batch_size']} is "
-               "dropped)" if per_epoch < s["train_images"] else "")
+    left = s["train_images"] - per_epoch
+    dropped = (f", {per_epoch} of them per epoch (the last {left}, fewer than a batch of "
+               f"{s['recipe']['batch_size']}, are dropped; a different {left} each epoch)" if left > 0 else "")
     console.print(f"{s['params']:,} parameters; {s['train_images']} train{dropped} / {s['test_images']} test "
                   f"images (training images: {s['fidelity']}); wrote {out / 'curve.png'} and {out / 'summary.json'}",
                   highlight=False)
@@ -1141,20 +1144,19 @@ def report(
 
 
 def _print_failures(groups: list[dict], limit: int) -> None:
-    """The first ``limit`` kinds of failure of a store (report's ``failures``) as a table: what correlate's
-    'archs left out' notes point to."""
+    """The first ``limit`` kinds of failure of a store (report's ``failures``), one line each (a table squeezed
+    the message and arch to a few letters a line at 80 columns): what correlate's 'archs left out' notes
+    point to."""
     if not groups or limit == 0:
         return
     archs = sum(g["archs"] for g in groups)
-    table = Table(title=f"failures: {archs} scores with no finite value, {len(groups)} kind(s)", box=box.SIMPLE_HEAD,
-                  pad_edge=False)
-    for col in ("proxy", "protocol", "status", "archs", "message", "e.g. arch"):
-        table.add_column(col, justify="right" if col == "archs" else "left", overflow="fold",
-                         no_wrap=col in ("proxy", "protocol", "status", "archs"))
+    console.print(f"failures: {archs} scores with no finite value, {len(groups)} kind(s), most archs first:",
+                  highlight=False)
     for g in groups[:limit]:
-        why = " ".join(str(g["error"]).split()) if g["error"] else "(the proxy's value; no message stored)"
-        table.add_row(g["proxy"], g["protocol_hash"][:8], g["status"], str(g["archs"]), why[:300], g["example"])
-    console.print(table)
+        why = " ".join(str(g["error"]).split())[:300] if g["error"] else "(the proxy's value; no message stored)"
+        console.print(f"  {g['proxy']} ({g['space']}, protocol {g['protocol_hash'][:8]}) {g['status']} on "
+                      f"{g['archs']} arch(s): {why}; e.g. {g['example']}", highlight=False, markup=False,
+                      soft_wrap=True)  # an arch string is copied from here: never broken across lines
     if len(groups) > limit:
         console.print(f"... {len(groups) - limit} more kind(s) of failure: --failures {len(groups)} lists them all; "
                       "every arch with its message: --export FILE", highlight=False)

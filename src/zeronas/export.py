@@ -123,7 +123,8 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     existed = out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _write(space, arch, fmt, out, build, state, (data_name, hw), plugin, checkpoint, seed, progress)
+        return _write(space, arch, fmt, out, build, state, (data_name, hw, _preprocess(data, ckpt)), plugin,
+                      checkpoint, seed, progress)
     except BaseException:  # nothing half-written is left: the new file, and the folders made for it
         if not existed:
             out.unlink(missing_ok=True)
@@ -202,6 +203,25 @@ def network_target(data, num_classes: int | None = None, input_size=None,
     return name, num_classes or classes, input_hw(input_size) or tuple(hw)
 
 
+def _preprocess(data, ckpt) -> dict | None:
+    """How the exported network reads an image (``preprocess_record``): a checkpoint's, as it trained; else
+    the dataset's normalisation, or the image folder's own (its images' mean and std, its class names); None
+    when only sizes were given."""
+    from .data import dataset_info
+    from .data.custom import is_image_folder, user_images
+    from .data.datasets import is_dataset_name, preprocess_record
+
+    if ckpt is not None and isinstance(ckpt.get("preprocess"), dict):
+        return ckpt["preprocess"]
+    if is_image_folder(data):
+        images = user_images(str(data))  # (the images a search on the folder scored: the same pick and stats)
+        return preprocess_record(images.info.mean, images.info.std, images.classes)
+    if data is None or is_dataset_name(data):
+        info = dataset_info(str(data or "cifar10"))
+        return preprocess_record(info.mean, info.std)
+    return None
+
+
 def _rebuild_source(source: str) -> str:
     """A plug-in space's ``file.py:Class`` with the file's absolute path, so that the ``rebuild`` line works from
     any folder (a ``package.module:Class`` or entry-point name is kept as it is)."""
@@ -212,7 +232,9 @@ def _rebuild_source(source: str) -> str:
 
 
 def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed, progress) -> Path:
-    data_name, (h, w) = target
+    data_name, (h, w), preprocess = target
+    meta = json.dumps({"input": [3, h, w], "data": None if data_name == "as given" else data_name,
+                       "num_classes": build.get("num_classes"), "preprocess": preprocess})
     if hasattr(space, "check_input_size"):  # a size its networks cannot take, said as search and train say it
         space.check_input_size((h, w), what="the export's input (--input-size, or --data's images)")
     with torch.random.fork_rng(devices=[]):  # untrained weights drawn under the seed, as the JSON recipe does
@@ -239,7 +261,7 @@ def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed
                 "rebuild": f"import torch, zeronas; {seeded}sp = zeronas.space({key!r}); "
                            "net = sp.build(sp.parse(arch), **build)",
                 "trained": state is not None, "input": [3, h, w],
-                "data": None if data_name == "as given" else data_name}
+                "data": None if data_name == "as given" else data_name, "preprocess": preprocess}
         if state is None:
             desc["seed"] = seed
         if plugin:
@@ -260,10 +282,10 @@ def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed
     if fmt == "torchscript":
         traced = torch.jit.trace(model, example)
         with atomic_path(out) as tmp:
-            traced.save(str(tmp))
+            traced.save(str(tmp), _extra_files={"zeronas.json": meta})  # torch.jit.load(..., _extra_files=...)
         return out
     try:
-        import onnx  # noqa: F401
+        import onnx
     except ImportError:
         raise UserError("ONNX export needs the onnx package: pip install 'zeronas[export]'") from None
     import inspect
@@ -275,6 +297,9 @@ def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed
         warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
         torch.onnx.export(model, (example,), str(tmp), input_names=["images"], output_names=["logits"],
                           dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}}, **legacy)
+        proto = onnx.load(str(tmp))  # the input contract travels in the file: metadata_props["zeronas"]
+        proto.metadata_props.add(key="zeronas", value=meta)
+        onnx.save(proto, str(tmp))
     return out
 
 

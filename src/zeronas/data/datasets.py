@@ -41,6 +41,15 @@ DATASETS = {
 }
 
 
+def preprocess_record(mean, std, classes=None) -> dict:
+    """How a network trained or scored by zeronas reads its input, for whoever deploys it: RGB pixels scaled
+    to [0, 1], then ``(x - mean) / std`` per channel (NCHW); ``classes``: the output index's class names
+    (an image folder's sorted class folders), or None where the dataset's label order is its own."""
+    return {"input": "RGB, NCHW, pixels / 255, then (x - mean) / std per channel",
+            "mean": [round(float(v), 6) for v in mean], "std": [round(float(v), 6) for v in std],
+            "classes": list(classes) if classes else None}
+
+
 _ALIASES = {"imagenet16": "imagenet16-120", "in16": "imagenet16-120", "c10": "cifar10", "c100": "cifar100"}
 
 

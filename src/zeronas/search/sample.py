@@ -153,7 +153,8 @@ class Fitness:
         for m, n, first in zip(self.members, self.failed, self.first_failure):
             if self.evaluations and n == self.evaluations:
                 ens = getattr(self, "ensemble", self.name)  # funnel scores each member with its own Fitness
-                who = f"--proxy {m}" if m == ens else f"--proxy {ens}: its member {m}"
+                alone = len(self.members) == 1 and not hasattr(self, "ensemble")  # one proxy, named as given
+                who = f"--proxy {ens}" if m == ens or alone else f"--proxy {ens}: its member {m}"
                 raise UserError(f"{who} gave no value on any of the {n} architecture(s) the search evaluated "
                                 f"(the first, {first}); fix what failed (e.g. the space's build()), or choose "
                                 "another --proxy if the proxy is undefined on this space")
@@ -161,7 +162,8 @@ class Fitness:
                                          self.infinities):
             if n and n + nan == self.evaluations and len(inf) == 1:  # all one infinity: the answer, a first draw
                 ens = getattr(self, "ensemble", self.name)
-                who = f"--proxy {m}" if m == ens else f"--proxy {ens}: its member {m}"
+                alone = len(self.members) == 1 and not hasattr(self, "ensemble")  # one proxy, named as given
+                who = f"--proxy {ens}" if m == ens or alone else f"--proxy {ens}: its member {m}"
                 raise UserError(f"{who} had no finite value on any of the {self.evaluations} architecture(s) the "
                                 f"search evaluated (the first, {first}), so it ranks none above another; fix the "
                                 "cause (e.g. images that do not vary) or choose another --proxy")

@@ -496,6 +496,10 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             log = [r for r in read_log(log_path) if r["epoch"] <= start]
 
     xtr, ytr, xte, yte, train_set = load_split(data, data_dir, train_subset, test_subset, seed)
+    from ..data.datasets import preprocess_record
+
+    # what a deployment must do to an image before this network reads it (export carries it on)
+    preprocess = preprocess_record(train_set.info.mean, train_set.info.std, getattr(train_set, "classes", None))
     images_sha = getattr(train_set, "content_sha256", None)  # the user's images: resumed only on the same ones
     data_path = str(Path(data).expanduser().resolve()) if folder else None
     if held_images is not None and images_sha is not None and held_images != images_sha:
@@ -518,6 +522,11 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     resumed_rows = len(log)
     end = recipe.epochs if max_epochs_this_run is None else min(recipe.epochs, start + max_epochs_this_run)
     bar = None
+    if progress and end > start and start > 0:  # said before the bar: a rerun goes on, it does not start over
+        from rich.console import Console
+
+        Console(stderr=True, emoji=False).print(f"resuming {ckpt_path} at epoch {start + 1} of {recipe.epochs}",
+                                                highlight=False)
     if progress and end > start:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -571,7 +580,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
             with atomic_path(ckpt_path) as tmp:  # a kill leaves the previous or the new checkpoint, never half
                 torch.save({"identity": identity, "recipe": dataclasses.asdict(recipe), "epoch": epoch + 1,
                             "epochs_trained": round(trained, 4), "model": model.state_dict(),
-                            "optimizer": opt.state_dict(),
+                            "optimizer": opt.state_dict(), "preprocess": preprocess,
                             **({"data_sha256": images_sha, "data_path": data_path} if images_sha else {})},
                            tmp)
             plot_curve(log, out / "curve.png", f"{space.name} {arch_text[:90]}")
@@ -601,7 +610,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     full = steps_per_epoch * recipe.batch_size
     cut_short = bool(log) and log[-1].get("images", full) < full
     summary = {**identity, **({"data_path": data_path} if folder else {}),
-               "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished,
+               "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished, "preprocess": preprocess,
                "epochs_done": done - cut_short, "epochs_this_run": len(log) - resumed_rows,
                "epochs_trained": round(done - 1 + log[-1]["images"] / full, 4) if cut_short else done,
                "final": log[-1] if log else None, "device": str(device),
