@@ -1021,3 +1021,35 @@ def test_refine_train_reads_train_on_the_image_folder(tmp_path):
         zn.search("nb201", "sample", proxy="params", n=4, data=(x, np.arange(12) % 3), refine=2, evaluator="train")
     with pytest.raises(UserError, match="needs a named dataset"):  # the table's reads are NB201's, not the folder's
         zn.search("nb201", "sample", proxy="params", n=4, data=str(tmp_path / "imgs"), refine=2)
+
+
+def test_a_train_test_folder_is_read_alike_by_every_verb(tmp_path):
+    """root/train/<class> + root/val/<class>: train read 3 classes, but score and search took 'train' and 'val'
+    as 2 classes (a newcomer trial). Hidden files in class folders (macOS ._x.png, .ipynb_checkpoints/) were
+    read as images or failed; a single class trained a classifier that is always right."""
+    from zeronas.data import custom
+
+    _image_folder(tmp_path / "split" / "train", classes=3, per_class=4, hw=(16, 16))
+    _image_folder(tmp_path / "split" / "val", classes=3, per_class=2, hw=(16, 16))
+    (tmp_path / "split" / "train" / "class0" / "._0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / "split" / "train" / "class1" / ".ipynb_checkpoints").mkdir()
+    _image_folder(tmp_path / "split" / "train" / "class1" / ".ipynb_checkpoints" / "x", classes=1, per_class=1)
+    images = custom.user_images(str(tmp_path / "split"))  # what score and search read: train/'s images
+    assert images.classes == ("class0", "class1", "class2") and len(images) == 12
+    assert images.dataset == "folder:split"
+    r = zn.search("nb201", "sample", proxy="nwot", n=2, data=str(tmp_path / "split"), batch_size=4)
+    assert r.network["num_classes"] == 3 and r.network["data"] == "folder:split"
+    # the API exports a SearchResult as the network its search scored (arch alone: CIFAR-10's 10 classes)
+    desc = json.loads(zn.export("nb201", r, "json", tmp_path / "r.json").read_text())
+    assert desc["arch"] == r.arch and desc["build"]["num_classes"] == 3 and desc["input"] == [3, 16, 16]
+    assert desc["data"] == "folder:split" and desc["preprocess"]["classes"] == ["class0", "class1", "class2"]
+    train, test, how = custom.folder_splits(tmp_path / "split")
+    assert (len(train), len(test), how) == (12, 6, "train/ and val/ subfolders")
+    (tmp_path / "split" / "test").mkdir()
+    for c in range(2):  # test/ beside val/, with a class missing: named, not 'the classes given'
+        _image_folder(tmp_path / "split" / "test" / f"class{c}", classes=1, per_class=1)
+    with pytest.raises(UserError, match=r"train/ and test/ hold different class folders \(only in train/: class2"):
+        custom.folder_splits(tmp_path / "split")
+    _image_folder(tmp_path / "one", classes=1, per_class=4)
+    with pytest.raises(UserError, match="needs at least two classes"):
+        custom.folder_splits(tmp_path / "one")

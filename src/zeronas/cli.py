@@ -973,19 +973,10 @@ def export_cmd(
     net = _searched_network(arch_file) if checkpoint is None and data is None else {}
     said = None
     if net and num_classes is None and input_size is None:  # the network the search scored, not cifar10's
-        folder = net.get("source") if str(net.get("data")).startswith("folder:") else None
-        size = net.get("input_size")
-        size = "x".join(map(str, size)) if isinstance(size, list) else size
-        gone = ""
-        if folder and Path(folder).expanduser().is_dir():  # the same folder: its layout, and its name said
-            data = folder
-        elif net.get("data") and not folder:
-            data = net["data"]
-        else:  # data-free, or the folder has gone: the sizes recorded
-            num_classes, input_size = net["num_classes"], size
-            gone = f" (its folder {folder} is gone: the recorded sizes are used)" if folder else ""
-        said = (f"[yellow]note:[/] exported the network the search in {arch_file} scored: "
-                f"{net.get('data') or 'data-free'}, {net['num_classes']} classes, {size} px input{gone}; --data, "
+        from .export import searched_network
+
+        data, num_classes, input_size, what = searched_network(net)
+        said = (f"[yellow]note:[/] exported the network the search in {arch_file} scored: {what}; --data, "
                 "--num-classes or --input-size choose another")
     from .export import SUFFIXES
 

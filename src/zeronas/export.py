@@ -31,9 +31,11 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
            data: str | Path | None = None, C: int | None = None, N: int | None = None, seed: int = 0,
            num_classes: int | None = None, input_size=None) -> Path:
     """``zeronas.export(space, arch, format, out, ...)``, the ``zeronas export`` verb: write ``arch`` (an arch
-    string or the space's native value) of ``space`` (a name or a space object) as ``format``: ``json`` (the
-    arch string, its canonical key and the build options: ``sp.build(sp.parse(arch), **build)`` with
-    ``sp = zeronas.space(name)`` rebuilds it, its ``rebuild`` field says so),
+    string, the space's native value, or a ``SearchResult``: its answer, built for the network its search
+    scored unless ``data`` / ``num_classes`` / ``input_size`` are given) of ``space`` (a name or a space
+    object) as ``format``: ``json`` (the arch string, its canonical key and the build options:
+    ``sp.build(sp.parse(arch), **build)`` with ``sp = zeronas.space(name)`` rebuilds it, its ``rebuild`` field
+    says so),
     ``torchscript`` or ``onnx`` (a module traced in eval mode on a ``data``-sized input, 1x3xHxW).
     ``out``: a file, or a folder that receives ``model.json`` / ``model.pt`` / ``model.onnx``; written
     atomically; an existing file is replaced only when it is an export of this format (never a link, a device
@@ -57,6 +59,11 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     from .train.trainer import IMAGE_FOLDER, read_checkpoint
 
     fmt = format  # the CLI's --format (@api checks it against FORMATS); the builtin is not needed here
+    if all(hasattr(arch, k) for k in ("arch", "network", "method")):  # a SearchResult: its answer, and the
+        net = arch.network  # network its search scored unless data / num_classes / input_size say otherwise
+        arch = arch.arch
+        if net and checkpoint is None and data is None and num_classes is None and input_size is None:
+            data, num_classes, input_size, _ = searched_network(net)
     if str(out).endswith(("/", os.sep)) or Path(out).is_dir():  # a folder: the file goes into it
         out = Path(out) / f"model{SUFFIXES[fmt][0]}"
     suffix = Path(out).suffix.lower()
@@ -164,6 +171,26 @@ def _check_replaceable(out: Path, fmt: str) -> None:
     if not ours:
         raise UserError(f"--out {str(out)!r} exists and is not a {fmt} export (it would be lost); give another path "
                         f"or remove it")
+
+
+def searched_network(net: dict) -> tuple:
+    """(data, num_classes, input_size, note) to export the network a search scored, from its ``network`` record
+    (``SearchResult.network``, result.json's "network"): its dataset, or its image folder when that is still
+    there, else the recorded class count and input size; ``note`` says which, in words."""
+    folder = net.get("source") if str(net.get("data")).startswith("folder:") else None
+    size = net.get("input_size")
+    size = "x".join(map(str, size)) if isinstance(size, list) else size
+    data = num_classes = input_size = None
+    gone = ""
+    if folder and Path(folder).expanduser().is_dir():  # the same folder: its layout, and its name said
+        data = folder
+    elif net.get("data") and not folder:
+        data = net["data"]
+    else:  # data-free, or the folder has gone: the sizes recorded
+        num_classes, input_size = net["num_classes"], size
+        gone = f" (its folder {folder} is gone: the recorded sizes are used)" if folder else ""
+    note = f"{net.get('data') or 'data-free'}, {net['num_classes']} classes, {size} px input{gone}"
+    return data, num_classes, input_size, note
 
 
 def _data_label(data) -> str:

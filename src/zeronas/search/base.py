@@ -469,6 +469,11 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
     if getattr(sp, "plugin", False):  # how to load the space again (export, score)
         result.protocol["space_source"] = sp.source
     result.network = network_of(result.protocol)
+    from ..data.custom import is_image_folder
+
+    if result.network.get("source") is not None and is_image_folder(kwargs.get("data")):
+        # the folder's absolute path (the protocol keeps only its portable name): an export from elsewhere finds it
+        result.network["source"] = str(Path(kwargs["data"]).expanduser().resolve())
     result.benchmark = benchmark_info(sp, sp.parse(result.arch), data_dir)
     if sp.name == "nb201" and "cifar10" in result.benchmark:
         result.benchmark.update(feasible_info(sp, result, data_dir))
@@ -504,9 +509,8 @@ def network_of(protocol: dict) -> dict:
     data = find(protocol, "stands_in_for") or find(protocol, "dataset")
     data = None if data == "none" else data
     out = {"num_classes": k, "input_size": size, "data": data}
-    if isinstance(data, str) and data.startswith("folder:"):  # absolute: an export from elsewhere finds it
-        source = find(protocol, "source")
-        out["source"] = str(Path(source).expanduser().resolve()) if isinstance(source, str) else source
+    if isinstance(data, str) and data.startswith("folder:"):
+        out["source"] = find(protocol, "source")
     return out
 
 
