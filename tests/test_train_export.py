@@ -796,7 +796,7 @@ def test_train_refuses_what_it_would_record_unused_and_keeps_one_test_set(separa
     for opt in ({"auxiliary_weight": 0.5}, {"drop_path_prob": 0.3}):
         with pytest.raises(UserError, match="is a DARTS network's .* the nb201 network has none"):
             train("nb201", ARCH, tmp_path / "x", epochs=1, progress=False, **TINY, **opt)
-    with pytest.raises(UserError, match="cutout=64 blanks the whole 32 px image wherever it is centred; give less "
+    with pytest.raises(UserError, match="cutout=64 blanks the whole 32x32 px image wherever it is centred; give less "
                                         "than 64"):
         train("nb201", ARCH, tmp_path / "x", epochs=1, progress=False, cutout=64, **TINY)
     assert not (tmp_path / "x").exists()
@@ -915,11 +915,21 @@ def test_export_builds_the_network_the_search_scored(tmp_path, monkeypatch):
     assert run("export", "--arch", ARCH, "--data", "imgs", "--num-classes", "5", "--input-size", "24",
                "--format", "torchscript", "--out", "n.pt") == 0
     assert torch.jit.load(str(tmp_path / "n.pt"))(torch.randn(1, 3, 24, 24)).shape == (1, 5)
+    # train from the result.json trains on the folder it was searched on, not CIFAR-10
+    assert run("train", "--arch-file", "res/result.json", "--out", "tr", "--epochs", "1", "--C", "4", "--N", "1",
+               "--batch-size", "4") == 0
+    assert json.loads((tmp_path / "tr" / "summary.json").read_text())["build"]["num_classes"] == 3
+    # one option given replaces its own field only: the recorded 20x28 input stays
+    assert run("export", "--arch-file", "res/result.json", "--num-classes", "4", "--out", "k.json") == 0
+    desc = json.loads((tmp_path / "k.json").read_text())
+    assert desc["build"]["num_classes"] == 4 and desc["input"] == [3, 20, 28]
+    assert desc["preprocess"]["classes"] is None  # 3 class names do not name 4 outputs
     # the folder moved away: the sizes the result recorded are used, named as given
     (tmp_path / "imgs").rename(tmp_path / "moved")
     assert run("export", "--arch-file", "res/result.json", "--out", "g.json") == 0
     desc = json.loads((tmp_path / "g.json").read_text())
     assert desc["build"]["num_classes"] == 3 and desc["input"] == [3, 20, 28] and desc["data"] is None
+    assert desc["preprocess"] is None  # no folder to measure: never CIFAR-10's statistics in its place
     # a named dataset's result: its classes (cifar100: 100), not cifar10's
     (tmp_path / "r100.json").write_text(json.dumps({**result, "network": {"num_classes": 100, "input_size": 32,
                                                                           "data": "cifar100"}}))
@@ -960,8 +970,10 @@ def test_train_on_an_image_folder_then_export_it(tmp_path, monkeypatch):
     pre = s["preprocess"]
     x = np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sorted((tmp_path / "imgs").rglob("*.png"))])
     assert pre["classes"] == ["class0", "class1", "class2"] and len(pre["mean"]) == 3
-    # the 12 training images' mean: near the 15 uniform-noise images' (about 0.5), not CIFAR-10's 0.49/0.48/0.45
-    assert np.allclose(pre["mean"], (x / 255.0).mean((0, 1, 2)), atol=0.05)
+    train_images = custom.folder_splits(tmp_path / "imgs")[0]  # the 12 kept for training, their own statistics
+    assert np.allclose(pre["mean"], (train_images.x / 255.0).mean((0, 1, 2)), atol=1e-6)
+    assert np.allclose(pre["std"], (train_images.x / 255.0).std((0, 1, 2)), atol=1e-5)
+    assert not np.allclose(pre["mean"], (x[:3] / 255.0).mean((0, 1, 2)), atol=1e-3)  # (not any 3 images')
     a_train, a_test, _ = custom.folder_splits(tmp_path / "imgs")
     b_train, b_test, _ = custom.folder_splits(tmp_path / "imgs")
     assert a_test.content_sha256 == b_test.content_sha256 and sorted(a_test.y.tolist()) == [0, 1, 2]
@@ -1053,3 +1065,19 @@ def test_a_train_test_folder_is_read_alike_by_every_verb(tmp_path):
     _image_folder(tmp_path / "one", classes=1, per_class=4)
     with pytest.raises(UserError, match="needs at least two classes"):
         custom.folder_splits(tmp_path / "one")
+    # train/<class>/ beside a test/ of loose images (a common download): never read as classes train and test
+    _image_folder(tmp_path / "kag" / "train", classes=2, per_class=2)
+    (tmp_path / "kag" / "test").mkdir()
+    (tmp_path / "kag" / "train" / "class0" / "0.png").rename(tmp_path / "kag" / "test" / "0.png")
+    for read in (custom.user_images, custom.folder_splits, custom.folder_network):
+        with pytest.raises(UserError, match="train/ holds class folders but its test/ holds no class folders"):
+            read(str(tmp_path / "kag"))
+    # '.' is named by the folder it is, alike everywhere (it was 'folder:' in one place and 'folder:NAME' in others)
+    import os
+
+    here = os.getcwd()
+    try:
+        os.chdir(tmp_path / "one")
+        assert custom.user_images(".").dataset == custom.folder_label(".") == "folder:one"
+    finally:
+        os.chdir(here)

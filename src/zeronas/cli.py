@@ -852,11 +852,13 @@ def train(
     out: Annotated[Path, typer.Option(help="Run folder: checkpoint.pt, log.jsonl, curve.png, summary.json. "
                                       "Rerunning into the same folder resumes from the last epoch.")] = Path(
         "runs/train"),
-    data: Annotated[str, typer.Option(help="cifar10 or cifar100 (ImageNet16-120 where its files exist), or your "
-                                      "image folder: root/train/<class>/ and root/test/ (or val/), or one "
+    data: Annotated[str | None, typer.Option(help="cifar10 or cifar100 (ImageNet16-120 where its files exist), or "
+                                      "your image folder: root/train/<class>/ and root/test/ (or val/), or one "
                                       "root/<class>/ layout of which 20 % of each class is held out as the test "
                                       "set (a fixed split, the same every run); one output per class, the "
-                                      "images' own size.")] = "cifar10",
+                                      "images' own size. Default: the data a search's result.json "
+                                      "(--arch-file) was searched on, else cifar10.",
+                                      show_default=False)] = None,
     data_dir: DataDir = None,
     epochs: Annotated[int | None, typer.Option(help="Epochs (recipe: darts 600, nb201 200, nb101 108, macro "
                                                "50).")] = None,
@@ -902,6 +904,15 @@ def train(
 
     _set_threads(threads)
     sp, a = _one_arch(space, arch, arch_file, index, data_dir)
+    if data is None:  # the data the search chose the arch on (its folder or dataset), not cifar10 without a word
+        from .export import searched_network
+
+        net = _searched_network(arch_file)
+        found = searched_network(net)[0] if net else None
+        data = found or "cifar10"
+        if found and found != "cifar10":
+            err_console.print(f"[yellow]note:[/] training on the data the search in {arch_file} was run on: "
+                              f"{found} (--data chooses another)", soft_wrap=True, highlight=False)
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min, momentum=momentum,
                      nesterov=nesterov, weight_decay=weight_decay, cutout=cutout, auxiliary_weight=auxiliary_weight,
                      drop_path_prob=drop_path_prob, grad_clip=grad_clip, C=channels, N=cells, optimizer=optimizer)
@@ -972,10 +983,11 @@ def export_cmd(
         out = Path(f"runs/export/model{suffixes.get(format, ('',))[0]}")
     net = _searched_network(arch_file) if checkpoint is None and data is None else {}
     said = None
-    if net and num_classes is None and input_size is None:  # the network the search scored, not cifar10's
+    if net:  # the network the search scored, not cifar10's: each option given replaces its own
         from .export import searched_network
 
-        data, num_classes, input_size, what = searched_network(net)
+        data, k, size, what = searched_network(net)
+        num_classes, input_size = num_classes or k, input_size or size
         said = (f"[yellow]note:[/] exported the network the search in {arch_file} scored: {what}; --data, "
                 "--num-classes or --input-size choose another")
     from .export import SUFFIXES

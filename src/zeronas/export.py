@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import UserError, shown
+from .errors import UserError, exit_trapped, shown
 from .paths import atomic_path
 from .safe_io import is_torchscript
 from .validation import api, callable_module
@@ -60,10 +60,11 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
 
     fmt = format  # the CLI's --format (@api checks it against FORMATS); the builtin is not needed here
     if all(hasattr(arch, k) for k in ("arch", "network", "method")):  # a SearchResult: its answer, and the
-        net = arch.network  # network its search scored unless data / num_classes / input_size say otherwise
+        net = arch.network  # network its search scored, each of data / num_classes / input_size replacing its own
         arch = arch.arch
-        if net and checkpoint is None and data is None and num_classes is None and input_size is None:
-            data, num_classes, input_size, _ = searched_network(net)
+        if net and checkpoint is None and data is None:
+            data, k, size, _ = searched_network(net)
+            num_classes, input_size = num_classes or k, input_size or size
     if str(out).endswith(("/", os.sep)) or Path(out).is_dir():  # a folder: the file goes into it
         out = Path(out) / f"model{SUFFIXES[fmt][0]}"
     suffix = Path(out).suffix.lower()
@@ -130,8 +131,8 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     existed = out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _write(space, arch, fmt, out, build, state, (data_name, hw, _preprocess(data, ckpt)), plugin,
-                      checkpoint, seed, progress)
+        return _write(space, arch, fmt, out, build, state, (data_name, hw, _preprocess(data, ckpt, data_name, classes)),
+                      plugin, checkpoint, seed, progress)
     except BaseException:  # nothing half-written is left: the new file, and the folders made for it
         if not existed:
             out.unlink(missing_ok=True)
@@ -175,33 +176,33 @@ def _check_replaceable(out: Path, fmt: str) -> None:
 
 def searched_network(net: dict) -> tuple:
     """(data, num_classes, input_size, note) to export the network a search scored, from its ``network`` record
-    (``SearchResult.network``, result.json's "network"): its dataset, or its image folder when that is still
-    there, else the recorded class count and input size; ``note`` says which, in words."""
+    (``SearchResult.network``, result.json's "network"): the recorded class count and input size always (the
+    folder may have changed since), and its dataset, or its image folder while it is there (its name, mean/std
+    and class names); ``note`` says which, in words."""
     folder = net.get("source") if str(net.get("data")).startswith("folder:") else None
     size = net.get("input_size")
     size = "x".join(map(str, size)) if isinstance(size, list) else size
-    data = num_classes = input_size = None
-    gone = ""
-    if folder and Path(folder).expanduser().is_dir():  # the same folder: its layout, and its name said
+    data, extra = None, ""
+    if folder and Path(folder).expanduser().is_dir():
         data = folder
-    elif net.get("data") and not folder:
+    elif folder:
+        extra = f" (its folder {folder} is gone: no mean/std or class names to record)"
+    elif net.get("data"):
         data = net["data"]
-    else:  # data-free, or the folder has gone: the sizes recorded
-        num_classes, input_size = net["num_classes"], size
-        gone = f" (its folder {folder} is gone: the recorded sizes are used)" if folder else ""
-    note = f"{net.get('data') or 'data-free'}, {net['num_classes']} classes, {size} px input{gone}"
-    return data, num_classes, input_size, note
+    note = f"{net.get('data') or 'data-free'}, {net['num_classes']} classes, {size} px input{extra}"
+    return data, net["num_classes"], size, note
 
 
 def _data_label(data) -> str:
     """A dataset's name, or ``folder:NAME`` for an image folder (existing or not), without reading it."""
     from .data import dataset_info
+    from .data.custom import folder_label
     from .data.datasets import is_dataset_name
 
     text = str(data)
     if is_dataset_name(text):
         return dataset_info(text).name
-    return f"folder:{Path(text).expanduser().resolve().name}"
+    return folder_label(text)
 
 
 def network_target(data, num_classes: int | None = None, input_size=None,
@@ -215,13 +216,13 @@ def network_target(data, num_classes: int | None = None, input_size=None,
         return (label, num_classes or identity["build"].get("num_classes"),
                 tuple(network_target(None, None, input_size or tuple(identity["input_hw"]))[2]))
     from .data import dataset_info
-    from .data.custom import folder_network, is_image_folder
+    from .data.custom import folder_label, folder_network, is_image_folder
     from .models import input_hw
 
     text = None if data is None else str(data)
     if is_image_folder(text):
         names, hw = folder_network(text)
-        name, classes = f"folder:{Path(text).expanduser().resolve().name}", len(names)
+        name, classes = folder_label(text), len(names)
     else:
         info = dataset_info(text or "cifar10")
         name, classes, hw = info.name, info.num_classes, (info.image_size, info.image_size)
@@ -230,19 +231,22 @@ def network_target(data, num_classes: int | None = None, input_size=None,
     return name, num_classes or classes, input_hw(input_size) or tuple(hw)
 
 
-def _preprocess(data, ckpt) -> dict | None:
+def _preprocess(data, ckpt, data_name: str, classes: int) -> dict | None:
     """How the exported network reads an image (``preprocess_record``): a checkpoint's, as it trained; else
-    the dataset's normalisation, or the image folder's own (its images' mean and std, its class names); None
-    when only sizes were given."""
+    the dataset's normalisation, or the image folder's own (its images' mean and std, its class names, dropped
+    when ``classes`` outputs are not one per folder); None when only sizes were given ("as given")."""
     from .data import dataset_info
     from .data.custom import is_image_folder, user_images
     from .data.datasets import is_dataset_name, preprocess_record
 
     if ckpt is not None and isinstance(ckpt.get("preprocess"), dict):
         return ckpt["preprocess"]
+    if data_name == "as given":
+        return None
     if is_image_folder(data):
         images = user_images(str(data))  # (the images a search on the folder scored: the same pick and stats)
-        return preprocess_record(images.info.mean, images.info.std, images.classes)
+        names = images.classes if len(images.classes) == classes else None
+        return preprocess_record(images.info.mean, images.info.std, names)
     if data is None or is_dataset_name(data):
         info = dataset_info(str(data or "cifar10"))
         return preprocess_record(info.mean, info.std)
@@ -276,9 +280,9 @@ def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed
     model.eval()
     example = torch.randn(1, 3, h, w)
     try:  # a JSON recipe that cannot run, or a trace failing deep inside, is said here in one line
-        with torch.no_grad():
+        with torch.no_grad(), exit_trapped():
             model(example)
-    except RuntimeError as exc:
+    except Exception as exc:  # noqa: BLE001  (a plug-in's forward may raise anything on a size it refuses)
         raise UserError(f"the {space.name} network fails on a {h}x{w} input ({' '.join(str(exc).split())[:140]}); "
                         "give an --input-size (or --data images) it takes") from None
     if fmt == "json":

@@ -346,6 +346,9 @@ class Scorer:
                 why = network_nonfinite(ctx.model(), ctx.input_shape(2), ctx.device)
         except Exception:  # noqa: BLE001  (a forward that fails here failed the proxy too: its error says why)
             why = None
+        if why and getattr(ctx, "train_steps", 0):  # the weights checked are the fast-trained ones
+            why += (f", after {ctx.train_steps} steps of fast training (--train-steps): it diverged, or the network "
+                    "was broken before it")
         ctx._nonfinite_network = why
         return why
 
@@ -451,9 +454,10 @@ class Scorer:
         out: list[ScoreRecord] = []
         if progress and len(archs) * len(self.proxies) > 1:
             # one step per (arch, proxy): a single arch scored with every proxy takes minutes on a CPU
+            from rich.console import Console
             from rich.progress import Progress
 
-            with Progress() as bar:
+            with Progress(console=Console(emoji=False)) as bar:  # a file.py:boom name stays text
                 task = bar.add_task("scoring", total=len(archs) * len(self.proxies))
                 for i, a in enumerate(archs, 1):
                     done = []  # the proxy running now; finished when the next starts (None: the last)
@@ -493,7 +497,7 @@ def network_nonfinite(model: torch.nn.Module, input_shape, device="cpu") -> str 
     names = {m: n for n, m in model.named_modules()}
     dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
     x = torch.randn(tuple(input_shape), generator=torch.Generator().manual_seed(0), dtype=dtype).to(device)
-    was_training = model.training
+    modes = {m: m.training for m in model.modules()}  # each module's own (a proxy may have set some apart)
     handles = [m.register_forward_hook(hook) for m in model.modules()]
     try:
         with torch.no_grad():
@@ -501,7 +505,8 @@ def network_nonfinite(model: torch.nn.Module, input_shape, device="cpu") -> str 
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
+        for m, training in modes.items():
+            m.training = training
     outs = [out] if torch.is_tensor(out) else [o for o in (out.values() if isinstance(out, dict) else out)
                                                 if torch.is_tensor(o)] if isinstance(out, (dict, list, tuple)) else []
     if all(bool(torch.isfinite(o).all()) for o in outs):

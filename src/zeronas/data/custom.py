@@ -174,7 +174,7 @@ def folder_layout(root, max_images: int = MAX_IMAGES, seed: int = 0) -> tuple[tu
         try:
             with Image.open(files[i]) as im:
                 sizes.append((im.size[1], im.size[0]))
-        except (OSError, ValueError, SyntaxError) as exc:
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise UserError(f"{files[i]}: not a readable image ({type(exc).__name__}); replace or remove it") from None
     return names, Counter(sizes).most_common(1)[0][0]
 
@@ -183,6 +183,11 @@ TRAIN_MAX_IMAGES = 100_000  # training reads every image of a folder up to this 
 TRAIN_MAX_BYTES = 6 << 30  # and refuses a folder whose decoded pixels would not fit in memory
 TEST_SHARE = 0.2  # a folder without train/ and test/ (or val/) subfolders: this share of each class is held out
 SPLIT_SEED = 0  # that split is the same for every run, so their test accuracies compare
+
+
+def folder_label(path) -> str:
+    """``folder:NAME`` for an image folder, NAME its resolved name (``.`` is named by the folder it is)."""
+    return f"folder:{Path(path).expanduser().resolve().name}"
 
 
 def is_image_folder(data) -> bool:
@@ -197,20 +202,28 @@ def is_image_folder(data) -> bool:
 def _split_dirs(root: Path) -> tuple[Path, Path] | None:
     """(train, test) subfolders of ``root`` when it holds ``train/`` and ``test/`` (or ``val/``), each with class
     folders of its own; None for one ImageFolder."""
-    test = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
-    if not (root / "train").is_dir() or test is None:
+    train = root / "train"
+    test = next((root / n for n in ("test", "val") if (root / n).is_dir() and _class_folders(root / n)), None)
+    if not train.is_dir() or not _class_folders(train):  # (classes that happen to be called train and test)
         return None
-    if not _class_folders(root / "train") or not _class_folders(test):
-        return None
-    return root / "train", test
+    if test is None:  # read as one ImageFolder, its classes would be 'train' and 'test': never meant
+        beside = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
+        what = (f"its {beside.name}/ holds no class folders (unlabelled images?)" if beside is not None
+                else "there is no test/ or val/ beside it")
+        raise UserError(f"image folder {str(root)!r}: train/ holds class folders but {what}; give test/<class>/ "
+                        "(or val/<class>/) beside train/, or put the class folders directly in the folder")
+    return train, test
 
 
-def folder_network(root) -> tuple[tuple, tuple[int, int]]:
+def folder_network(root, training: bool = False) -> tuple[tuple, tuple[int, int]]:
     """(class names, (H, W)) of the network trained or exported for an image folder: its class folders (of
-    ``train/`` in a train/test layout) and its most common image size, read from headers only."""
+    ``train/`` in a train/test layout) and its most common image size, read from headers only: among the
+    images :func:`user_images` reads (what a search scored), or with ``training`` among those
+    :func:`folder_splits` reads (what ``zeronas train`` trains on)."""
     root = Path(root).expanduser()
     dirs = _split_dirs(root)
-    return folder_layout(dirs[0] if dirs else root)
+    pick = {"max_images": TRAIN_MAX_IMAGES, "seed": SPLIT_SEED} if training else {}
+    return folder_layout(dirs[0] if dirs else root, **pick)
 
 
 def folder_split_sizes(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[int, int]:
@@ -225,7 +238,22 @@ def folder_split_sizes(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[int, i
     return int(keep.sum()) - test, test
 
 
+_SPLIT_CACHE: dict = {}  # the last folder split read: every training read of a refining search reuses it
+
+
 def folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages, UserImages, str]:
+    """:func:`_folder_splits`, decoded once per folder as it stands: the cached split is reused while the image
+    files (names, sizes, modification times) are unchanged."""
+    root = Path(root).expanduser()
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    key = (str(root.resolve()), max_images, tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _SPLIT_CACHE:
+        _SPLIT_CACHE.clear()
+        _SPLIT_CACHE[key] = _folder_splits(root, max_images)
+    return _SPLIT_CACHE[key]
+
+
+def _folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages, UserImages, str]:
     """(train, test, how) images of a folder for training. ``root/train`` and ``root/test`` (or ``root/val``),
     each an ImageFolder with the same classes, are used as they are; one ImageFolder is split per class by a
     fixed seeded draw (``SPLIT_SEED``): ``TEST_SHARE`` of each class's images (at least one of a class with two
@@ -236,11 +264,13 @@ def folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages,
     for folder in dirs or (root,):
         _, names, files, _ = _folder_files(folder)
         _, hw = folder_layout(folder, max_images=min(len(files), 256))
-        need = min(len(files), max_images) * hw[0] * hw[1] * 3
+        # decoded uint8 pixels twice (the images read, then stacked) and once more as float32 tensors
+        need = min(len(files), max_images) * hw[0] * hw[1] * 3 * (2 + 4)
         if need > TRAIN_MAX_BYTES:
             raise UserError(f"image folder {str(folder)!r}: {len(files):,} images of {hw[0]}x{hw[1]} px need about "
-                            f"{need / 2**30:.1f} GiB decoded, more than the {TRAIN_MAX_BYTES / 2**30:.0f} GiB training "
-                            "holds in memory; resize them (e.g. to 32x32 or 64x64) or train on fewer")
+                            f"{need / 2**30:.1f} GiB of memory to train on (decoded, then as float32), more than "
+                            f"the {TRAIN_MAX_BYTES / 2**30:.0f} GiB zeronas allows; resize them (e.g. to 32x32 or "
+                            "64x64) or keep fewer")
     if dirs:
         names = [tuple(p.name for p in _class_folders(d)) for d in dirs]
         if set(names[0]) != set(names[1]):
@@ -271,7 +301,7 @@ def folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages,
     if is_test.all() or not is_test.any():
         raise UserError(f"image folder {str(root)!r} holds {len(whole)} images: too few to hold out a test set "
                         f"({TEST_SHARE:.0%} of each class); add images, or give train/ and test/ subfolders")
-    name, fid = f"folder:{root.name}", whole.fidelity
+    name, fid = folder_label(root), whole.fidelity
     train = make_user_images(whole.x[~is_test], whole.y[~is_test], name, str(root), fid, whole.classes)
     test = make_user_images(whole.x[is_test], whole.y[is_test], name, str(root), fid, whole.classes)
     how = f"{TEST_SHARE:.0%} of each class held out (seed {SPLIT_SEED}, the same every run)"
@@ -315,7 +345,7 @@ def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0
     if resized:
         fidelity += f", {resized} resized to {target[0]}x{target[1]}"
     named = Path(given).expanduser() if given else root
-    return make_user_images(np.stack(images), y, f"folder:{named.name}", str(named), fidelity, names)
+    return make_user_images(np.stack(images), y, folder_label(named), str(named), fidelity, names)
 
 
 def _read_image(path: Path) -> np.ndarray:

@@ -343,7 +343,7 @@ class Budget:
 
             self._bar = Progress(TextColumn(self.label), BarColumn(), TextColumn("{task.fields[evals]} evals"),
                                  TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"),
-                                 console=Console(file=stream), transient=True)
+                                 console=Console(file=stream, emoji=False), transient=True)
             self._bar.start()
             self._task = self._bar.add_task(self.label, total=1000, evals=0, eta="?")
         if self._bar is not None:
@@ -469,11 +469,15 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
     if getattr(sp, "plugin", False):  # how to load the space again (export, score)
         result.protocol["space_source"] = sp.source
     result.network = network_of(result.protocol)
-    from ..data.custom import is_image_folder
+    from ..data.custom import folder_label, is_image_folder
+    from ..data.datasets import dataset_info, is_dataset_name
 
-    if result.network.get("source") is not None and is_image_folder(kwargs.get("data")):
+    given = kwargs.get("data")
+    if result.network and is_image_folder(given):  # (also where only data-free proxies ran: no data protocol)
         # the folder's absolute path (the protocol keeps only its portable name): an export from elsewhere finds it
-        result.network["source"] = str(Path(kwargs["data"]).expanduser().resolve())
+        result.network.update(data=folder_label(given), source=str(Path(given).expanduser().resolve()))
+    elif result.network and not result.network.get("data") and isinstance(given, str) and is_dataset_name(given):
+        result.network["data"] = dataset_info(given).name
     result.benchmark = benchmark_info(sp, sp.parse(result.arch), data_dir)
     if sp.name == "nb201" and "cifar10" in result.benchmark:
         result.benchmark.update(feasible_info(sp, result, data_dir))

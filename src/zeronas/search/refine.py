@@ -181,7 +181,10 @@ class TrainEvaluator(Evaluator):
         from ..data.custom import folder_split_sizes, is_image_folder
 
         if is_image_folder(self.data):
-            n_train, n_test = folder_split_sizes(self.data)
+            from ..data.custom import folder_splits
+
+            folder_splits(self.data)  # its refusals (one class, no test images, memory) before the search runs;
+            n_train, n_test = folder_split_sizes(self.data)  # decoded once, the reads reuse it
             self.sizes = (min(n_train, train_subset), min(n_test, test_subset))
             if self.sizes[0] < recipe_for(space.name).batch_size:
                 self.fit_batch = {"batch_size": max(1, self.sizes[0])}
@@ -282,7 +285,7 @@ class TrainEvaluator(Evaluator):
         t0 = time.perf_counter()
         recipe = trainer.recipe_for(self.space.name)
         if is_image_folder(self.data):  # as train() resolves it: the folder's classes and image size
-            classes, (h, w) = folder_network(self.data)
+            classes, (h, w) = folder_network(self.data, training=True)
             num_classes = len(classes)
         else:
             info = dataset_info(self.data)

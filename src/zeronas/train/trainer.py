@@ -277,7 +277,7 @@ def load_split(data: str, data_dir, train_subset, test_subset, seed):
 
     if is_image_folder(data):
         train_set, test_set, how = folder_splits(data)
-        train_set.fidelity = f"{train_set.fidelity}; test set: {how}"
+        train_set = dataclasses.replace(train_set, fidelity=f"{train_set.fidelity}; test set: {how}")
     else:
         train_set = load_images(data, "train", data_dir)
         test_set = load_images(data, "test", data_dir)
@@ -427,15 +427,15 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
 
     folder = is_image_folder(data)
     if folder:  # the user's images: one output per class folder, their own size (read from headers: no decoding)
-        classes, hw = folder_network(data)
+        classes, hw = folder_network(data, training=True)  # the size folder_splits gives the images it reads
         # the identity names no path: the same images moved or copied elsewhere resume (their hash is checked)
         num_classes, data_key = len(classes), IMAGE_FOLDER
     else:
         info = dataset_info(data)
         num_classes, hw, data_key = info.num_classes, (info.image_size, info.image_size), data
-    if recipe.cutout // 2 >= min(hw):  # (augment clips the square) centred anywhere, it blanks all
-        raise UserError(f"--cutout {recipe.cutout} blanks the whole {min(hw)} px image wherever it is "
-                        f"centred; give less than {2 * min(hw)} (DARTS uses 16 on 32 px CIFAR-10), or 0")
+    if recipe.cutout // 2 >= max(hw):  # (augment clips the square) centred anywhere, it blanks all
+        raise UserError(f"--cutout {recipe.cutout} blanks the whole {hw[0]}x{hw[1]} px image wherever it is "
+                        f"centred; give less than {2 * max(hw)} (DARTS uses 16 on 32 px CIFAR-10), or 0")
     build = network_options(space.name, num_classes, recipe)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
