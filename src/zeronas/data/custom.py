@@ -199,13 +199,15 @@ def is_image_folder(data) -> bool:
     return not is_dataset_name(data) and Path(str(data)).expanduser().is_dir()
 
 
-def _split_dirs(root: Path) -> tuple[Path, Path] | None:
+def _split_dirs(root: Path, need_test: bool = True) -> tuple[Path, Path | None] | None:
     """(train, test) subfolders of ``root`` when it holds ``train/`` and ``test/`` (or ``val/``), each with class
     folders of its own; None for one ImageFolder."""
     train = root / "train"
     test = next((root / n for n in ("test", "val") if (root / n).is_dir() and _class_folders(root / n)), None)
     if not train.is_dir() or not _class_folders(train):  # (classes that happen to be called train and test)
         return None
+    if test is None and not need_test:  # the proxies and an export read train/ alone
+        return train, None
     if test is None:  # read as one ImageFolder, its classes would be 'train' and 'test': never meant
         beside = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
         what = (f"its {beside.name}/ holds no class folders (unlabelled images?)" if beside is not None
@@ -221,7 +223,7 @@ def folder_network(root, training: bool = False) -> tuple[tuple, tuple[int, int]
     images :func:`user_images` reads (what a search scored), or with ``training`` among those
     :func:`folder_splits` reads (what ``zeronas train`` trains on)."""
     root = Path(root).expanduser()
-    dirs = _split_dirs(root)
+    dirs = _split_dirs(root, need_test=training)
     pick = {"max_images": TRAIN_MAX_IMAGES, "seed": SPLIT_SEED} if training else {}
     return folder_layout(dirs[0] if dirs else root, **pick)
 
@@ -429,7 +431,7 @@ def user_images(data, max_images: int = MAX_IMAGES, seed: int = 0, classes=None)
     if isinstance(data, ImageSet):
         return data
     if isinstance(data, (str, os.PathLike)):
-        dirs = _split_dirs(Path(data).expanduser())  # train/ + test/ (or val/): the proxies read train/'s images
+        dirs = _split_dirs(Path(data).expanduser(), need_test=False)  # train/ (+ test/): the proxies read train/
         if dirs:
             return image_folder(dirs[0], classes=classes, max_images=max_images, seed=seed, name=str(data))
         return image_folder(data, classes=classes, max_images=max_images, seed=seed)
