@@ -186,6 +186,29 @@ def test_no_infeasible_answer_even_when_the_proxy_prefers_one(method, kw, monkey
 
 
 @needs_hw
+def test_a_bound_few_archs_meet_is_searched_not_called_too_tight(monkeypatch):
+    """--max-latency edgegpu=1.43 leaves 2 of the 15,625 NB201 archs: the default funnel said '20000 random
+    architectures in a row broke ...; loosen the bound' (sample got lucky). Draws that keep missing a feasible
+    set known in full now pick from that set; a bound random draws meet keeps its exact draw sequence."""
+    from zeronas.search import constraints
+
+    cons = Constraints(sp, "cifar10", None, max_latency="edgegpu=1.43")
+    assert len(cons.feasible_strings) == 2
+    monkeypatch.setattr(constraints, "MAX_TRIES", 50)  # (p = 2/15625: 50 draws all but surely miss)
+    rng = np.random.default_rng(0)
+    drawn = {sp.format(cons.sample(rng)) for _ in range(40)}
+    assert drawn == set(cons.feasible_strings)  # uniform over the two: both met in 40 draws
+    monkeypatch.undo()
+    r = search("nb201", "funnel", seed=0, budget=3, max_latency="edgegpu=1.43", **FAST)
+    assert r.arch in cons.feasible_strings and r.constraints["answer"]["latency_ms:edgegpu"] <= 1.43
+    loose = Constraints(sp, "cifar10", None, max_latency="edgegpu=4")
+    a, b = np.random.default_rng(5), np.random.default_rng(5)
+    draws = [loose.sample(a) for _ in range(20)]
+    plain = [x for x in (sp.sample(b) for _ in range(2000)) if loose.feasible(x)][:20]
+    assert draws == plain  # the space's own draws, infeasible ones skipped, as before
+
+
+@needs_hw
 def test_bounds_nothing_meets_are_one_line(capsys):
     with pytest.raises(UserError, match="no nb201 architecture meets --max-params 0.01"):
         Constraints(sp, "cifar10", None, max_params=0.01)
@@ -801,3 +824,17 @@ def test_nb201_bounds_on_your_images_count_the_network_built_for_them(size):
         assert m["params_M"] * 1e6 == count_params(net)
         assert m["flops_M"] == pytest.approx(count_flops(net, torch.zeros(1, 3, *hw)) / 1e6, rel=1e-9)
     assert 0 < cons.feasible_fraction < 1
+
+
+def test_a_front_lists_an_isomorph_at_the_same_costs_once():
+    """NB101 fronts listed two strings of one graph (same canonical hash, same score and params) as two points;
+    an isomorph at other costs (NB201's dead ops still count params) stays a point of its own."""
+    from types import SimpleNamespace
+
+    from zeronas.search.constraints import front_points
+
+    costs = {"A": 1.0, "a": 1.0, "B": 2.0, "b": 1.5}
+    space = SimpleNamespace(format=str, canonical=str.lower)
+    cons = SimpleNamespace(objectives=[("score", None), ("params", None)], metrics=lambda x: {"params_M": costs[x]})
+    front = front_points(space, ["A", "a", "B", "b"], [1.0, 1.0, 3.0, 3.0], cons)
+    assert [p["arch"] for p in front] == ["A", "b"]  # 'a' is A again; B is dominated by its cheaper isomorph b

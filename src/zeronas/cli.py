@@ -535,9 +535,11 @@ def search(
                     "all (freedarts 8, or 20 for the 20-cell variant).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: the method's).")] = None,
     data: Annotated[str, typer.Option(help="Images for data-dependent methods: cifar10, cifar100, ImageNet16-120, "
-                                      "none, or your own image folder (root/<class>/<images>; funnel, sample, rea, "
-                                      "random and das, without latency, --refine, or NB201's --max-params/"
-                                      "--max-flops).")] = "cifar10",
+                                      "none, or your own image folder (root/<class>/<images>, or root/train/ "
+                                      "beside root/test/; funnel, sample, rea, random and das; latency bounds "
+                                      "and objectives need a named dataset, --refine needs --evaluator train; "
+                                      "--max-params/--max-flops count the network built for your images)."
+                                      )] = "cifar10",
     data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
     store: Annotated[str | None, typer.Option(help=f"Results store ({STORE_FORMS}): every evaluation (and "
@@ -678,6 +680,10 @@ def search(
                               f"before it runs{per}", soft_wrap=True)
         # the ensemble ranked ~nothing, and a larger budget would have ranked more (not a space it scored whole)
         whole = r.protocol.get("pool_is_whole_space") and full is not None and full >= r.protocol.get("pool", 0)
+        if whole and r.constraints and not refine:  # fewer than asked, and no budget would find more
+            err_console.print(f"[yellow]note:[/] the bounds leave only {r.protocol.get('pool')} distinct network(s) "
+                              "(up to isomorphism) of the space, and all were scored: more --budget or "
+                              "--time-budget cannot find others", soft_wrap=True)
         if full is not None and r.protocol.get("dear") and full < funnel_leaders and not whole:
             for_10 = r.protocol.get("time_budget_for_10")
             raise_to = f"; raise --time-budget (about {for_10} s lets it score 10)" if for_10 and given \
@@ -689,6 +695,8 @@ def search(
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked
             left = f"{ref['out_of_time']}; " if ref.get("out_of_time") else ""
             why = (f"the time budget ran out ({left}raise --time-budget)" if ref.get("ran_out_of_time")
+                   else f"the bounds leave only {r.protocol.get('pool')} distinct network(s) (up to isomorphism), "
+                   "and all were read" if r.protocol.get("pool_is_whole_space") and r.constraints
                    else "the search had no more distinct candidates to read (raise "
                    + ("--n" if method == "sample" else "--time-budget or --budget") + ")")
             err_console.print(f"[yellow]note:[/] {r.accuracy_reads} of the {refine} accuracy reads asked: {why}",
@@ -701,10 +709,13 @@ def search(
                               "for fuller reads", soft_wrap=True)
         if r.constraints.get("answer"):
             console.print("  answer: " + ", ".join(f"{k} {v:.4g}" for k, v in r.constraints["answer"].items()),
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
+        # the searched dataset's accuracy (NB201), or the benchmark's own target (NB101 val_acc, ...)
+        shown_ds = fds if r.space == "nb201" else "cifar10"
+        label = SHORT_DATASET.get(shown_ds, shown_ds) if r.space == "nb201" else b.get("target", "acc")
         for p in r.front:
             costs = ", ".join(f"{k} {p[k]:.4g}" for k in r.constraints["objectives"] if k != "score")
-            true = f"  C10 {p['test_acc']['cifar10']:.2f}" if "cifar10" in p.get("test_acc", {}) else ""
+            true = f"  {label} {p['test_acc'][shown_ds]:.2f}" if shown_ds in p.get("test_acc", {}) else ""
             console.print(f"  front: {p['arch']}  score {p['score']:.4g}, {costs}{true}", highlight=False,
                           soft_wrap=True)  # an arch string is copied from here: never broken across lines
     if len(results[0].trajectory) > 1:

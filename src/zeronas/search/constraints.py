@@ -135,6 +135,7 @@ class Constraints:
         self.uncounted: dict[str, str] = {}  # a plug-in arch whose network failed to count -> why (infeasible)
         self.feasible_fraction = None  # of the space (NB201, when constrained)
         self.feasible_strings: frozenset[str] | None = None  # NB201, when constrained: every feasible arch
+        self._direct: list[str] | None = None  # set when random draws cannot find them (sample)
         if self.active:
             self._check_some_feasible()
 
@@ -323,12 +324,19 @@ class Constraints:
 
     def sample(self, rng):
         """A feasible random architecture: the space's draws, skipping infeasible ones (uniform over the
-        feasible set; with no constraint, exactly the space's own draw sequence)."""
+        feasible set; with no constraint, exactly the space's own draw sequence). Where ``MAX_TRIES`` draws in
+        a row miss a feasible set that is known in full (NB201: ``feasible_strings``, a few archs of 15,625),
+        this and every later draw pick uniformly from that set instead."""
+        if self._direct is not None:
+            return self.space.parse(self._direct[int(rng.integers(len(self._direct)))])
         for _ in range(MAX_TRIES):
             a = self.space.sample(rng)
             if not self.active or self.feasible(a):
                 return a
             self.rejected += 1
+        if self.feasible_strings:  # too few for random draws to meet, yet known: drawn from directly
+            self._direct = sorted(self.feasible_strings)
+            return self.sample(rng)
         if not self._violation():  # a plug-in's objectives only: its draws' networks failed to count
             raise UserError(f"{MAX_TRIES} random {self.space.name} architectures in a row could not be counted "
                             f"(e.g. {next(reversed(self.uncounted.values()), 'cut off')}); fix the space's build")
@@ -451,10 +459,11 @@ def front_points(space, archs, scores, constraints: Constraints) -> list[dict]:
     rows, seen = [], set()
     for a, s in zip(archs, scores):
         key = space.format(a)
-        if key in seen:
-            continue
-        seen.add(key)
         m = constraints.metrics(a)
+        same = (space.canonical(a), tuple(sorted(m.items())))  # an isomorph at the same costs is the same point
+        if key in seen or same in seen:
+            continue
+        seen.update((key, same))
         rows.append({"arch": key, "canonical": space.canonical(a),
                      "score": float(s) if math.isfinite(s) else -math.inf, **m})
     keys = [objective_key(o) for o in objs]

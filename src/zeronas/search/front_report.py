@@ -167,7 +167,9 @@ def plot_front(results, path: Path, data_dir=None) -> None:
             ax.step(pts[front, 1], pts[front, 0], where="post", color="k", lw=1.2,
                     label="true front" if mask is None else "true front within the bounds")
             ax.set_ylabel(f"{dataset} test accuracy (%)")
-            ax.set_ylim(max(np.nanmin(pts[:, 0]), 60), None)
+            found = [p["test_acc"][dataset] for r in results for p in r.front]
+            low = min(max(np.nanmin(pts[:, 0]), 60), *found) if found else max(np.nanmin(pts[:, 0]), 60)
+            ax.set_ylim(low - 1, None)  # the failed archs' near-10 % stay off; every found point stays on
         else:
             ax.set_ylabel("proxy score (higher is better)")
         for i, r in enumerate(results):
@@ -179,7 +181,7 @@ def plot_front(results, path: Path, data_dir=None) -> None:
         if bounds.get(key) is not None:
             ax.axvline(bounds[key], color="tab:blue", ls="--", lw=1, label=f"bound {bounds[key]:g}")
         ax.set_xlabel({"params": "params (M)", "flops": "FLOPs (M)"}.get(cost, f"{cost.split(':')[-1]} latency (ms)"))
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")  # (found points may sit low: "lower right" hid them)
     seeds = ", ".join(str(r.seed) for r in results)
     sizes = "/".join(str(len(r.front)) for r in results)
     fig.suptitle(f"{first.method} on {first.space}, seed{'s' if len(results) > 1 else ''} {seeds}: {sizes} archs "
