@@ -558,3 +558,20 @@ def test_correlate_takes_proxy_options_into_the_protocol_and_the_store_keys(tmp_
     again = CliRunner().invoke(app, ["correlate", "-p", "meco", "--sample", "5", "--store", str(store), "--workers",
                                      "1", "--set", "meco.input_size=8"])
     assert again.exit_code == 0 and "scored now: 0" in " ".join(again.output.split()), again.output
+
+
+def test_a_larger_sample_holds_every_arch_of_a_smaller_one():
+    """NB201 --sample 12 then --sample 20 on one store reused 1 of the 12 scores: numpy draws small samples of a
+    large table another way, so they were not nested (newcomer trials, twice). Samples of one seed are now
+    nested at every size; sizes above a 50th of the table keep numpy's own draw (the committed reports')."""
+    import numpy as np
+
+    from zeronas.correlate import sample_indices
+
+    for seed in (0, 1, 7):
+        sets = [set(sample_indices(15625, n, seed)) for n in (3, 12, 20, 312, 313, 1000, 15625)]
+        assert all(a <= b for a, b in zip(sets, sets[1:])), seed
+        assert [len(x) for x in sets] == [3, 12, 20, 312, 313, 1000, 15625]
+        assert (sample_indices(15625, 1000, seed) == np.sort(np.random.default_rng(seed).choice(15625, 1000,
+                                                                                               replace=False))).all()
+    assert (sample_indices(6561, 30, 0) == np.sort(np.random.default_rng(0).choice(6561, 30, replace=False))).all()

@@ -117,6 +117,19 @@ def _constant_note(proxy: str, col: np.ndarray, truth: np.ndarray) -> str:
             f"correlations are undefined (NaN); check that it depends on the network")
 
 
+def sample_indices(n_total: int, n: int, seed: int) -> np.ndarray:
+    """The sorted table rows of a seeded ``--sample n`` of ``n_total``: nested, so a larger sample of the same
+    seed holds every arch of a smaller one (a resumed correlate that raises --sample reuses them all). numpy's
+    ``choice`` without replacement shuffles a prefix of one Fisher-Yates pass, whose picks are nested, except
+    for small samples of a large table (more than 10,000 rows, at most a 50th of them), which it draws another
+    way; those are the first ``n`` of the smallest nested draw instead. Sizes above that are numpy's own."""
+    rng = np.random.default_rng(seed)
+    least = n_total // 50 + 1
+    if n_total > 10_000 and n < least:
+        return np.sort(rng.choice(n_total, least, replace=False)[:n])
+    return np.sort(rng.choice(n_total, n, replace=False))
+
+
 def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | None]:
     """``sample`` as given, or for None the default: DEFAULT_SAMPLE archs, or "all" when the table is smaller
     (with the note saying so)."""
@@ -221,7 +234,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             raise UserError(f"--sample must be a number or 'all', not {shown(sample)}") from None
         if not 3 <= n <= n_total:
             raise UserError(f"--sample {n} is outside 3..{n_total} (the size of {sp.name}); use 'all' for every arch")
-        idx = np.sort(np.random.default_rng(seed).choice(n_total, n, replace=False))
+        idx = sample_indices(n_total, n, seed)
     base, ensembles = parse_proxies(proxies if isinstance(proxies, str) else ",".join(proxies))
     scorer_kwargs = dict(space=sp.name, proxies=base, data=dataset.replace("cifar10-valid", "cifar10"),
                          data_dir=data_dir, batch_size=batch_size, seed=seed if score_seed is None else score_seed,
