@@ -985,32 +985,25 @@ def export_cmd(
     data_dir: DataDir = None,
 ):
     """Export an architecture as JSON, a TorchScript module or an ONNX model."""
-    from .export import export
+    from .export import SUFFIXES, export, network_target, searched_network
 
     sp, a = _one_arch(space, arch, arch_file, index, data_dir)
+    suffix = SUFFIXES.get(format, ("",))[0]  # (an unknown --format is refused by export, in one line)
     if out is None:
-        from .export import SUFFIXES as suffixes
-
-        out = Path(f"runs/export/model{suffixes.get(format, ('',))[0]}")
+        out = Path(f"runs/export/model{suffix}")
     net = _searched_network(arch_file) if checkpoint is None and data is None else {}
     said = None
     if net:  # the network the search scored, not cifar10's: each option given replaces its own
-        from .export import searched_network
-
         data, k, size, what = searched_network(net)
         num_classes, input_size = num_classes or k, input_size or size
         said = (f"[yellow]note:[/] exported the network the search in {arch_file} scored: {what}; --data, "
                 "--num-classes or --input-size choose another")
-    from .export import SUFFIXES
-
     into = str(out).endswith(("/", os.sep)) or Path(out).is_dir()  # (as export reads --out)
-    replaced = (Path(out) / f"model{SUFFIXES.get(format, ('',))[0]}" if into else Path(out)).is_file()
+    replaced = (Path(out) / f"model{suffix}" if into else Path(out)).is_file()
     path = export(sp, a, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells, seed=seed,
                   num_classes=num_classes, input_size=input_size)
     if said:  # after the export: an error would have made it a promise not kept
         err_console.print(said, soft_wrap=True, highlight=False)
-    from .export import network_target
-
     weights = f"untrained, seed {seed}"
     if checkpoint is not None:  # which weights it holds: an unfinished run's are said
         from .export import checkpoint_progress

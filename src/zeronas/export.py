@@ -215,19 +215,12 @@ def network_target(data, num_classes: int | None = None, input_size=None,
         label = "image folder" if data in (None, identity["data"]) else _data_label(data)
         return (label, num_classes or identity["build"].get("num_classes"),
                 tuple(network_target(None, None, input_size or tuple(identity["input_hw"]))[2]))
-    from .data import dataset_info
-    from .data.custom import folder_label, folder_network, is_image_folder
+    from .data.custom import network_for
     from .models import input_hw
 
-    text = None if data is None else str(data)
-    if is_image_folder(text):
-        names, hw = folder_network(text)
-        name, classes = folder_label(text), len(names)
-    else:
-        info = dataset_info(text or "cifar10")
-        name, classes, hw = info.name, info.num_classes, (info.image_size, info.image_size)
-        if text is None and (num_classes or input_size):  # sizes given, no dataset: not cifar10's network
-            name = "as given"
+    name, classes, hw = network_for("cifar10" if data is None else str(data))
+    if data is None and (num_classes or input_size):  # sizes given, no dataset: not cifar10's network
+        name = "as given"
     return name, num_classes or classes, input_hw(input_size) or tuple(hw)
 
 

@@ -127,9 +127,8 @@ class Probe:
     """What one forward pass of ``model`` on ``input_shape`` showed: ``offers`` (a set of NEEDS keys), the
     output width ``classes`` (None when the output is not [batch, K]) and the name of the final GAP module."""
 
-    def __init__(self, offers: set, classes: int | None, gap: str | None, output: str, finite: bool = True):
+    def __init__(self, offers: set, classes: int | None, gap: str | None, output: str):
         self.offers, self.classes, self.gap, self.output = offers, classes, gap, output
-        self.finite = finite  # False: the output held NaN/inf already, before any proxy touched the model
 
 
 def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device="cpu") -> Probe:
@@ -201,9 +200,7 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
         if dim == 4 and size == (1, 1) and sum(g[0] == name for g in ran["gap"]) == 1:
             gap = name
             offers.add("pre_gap")
-    outs = out.values() if isinstance(out, dict) else out if isinstance(out, (tuple, list)) else [out]
-    finite = all(bool(torch.isfinite(t).all()) for t in outs if torch.is_tensor(t) and t.is_floating_point())
-    return Probe(offers, classes, gap, f"output {shape}", finite)
+    return Probe(offers, classes, gap, f"output {shape}")  # (a NaN output: scoring.network_nonfinite says so)
 
 
 def inspect_model(model: nn.Module, input_shape=(2, 3, 32, 32)) -> set[str]:
@@ -239,12 +236,11 @@ def model_digest(model: nn.Module) -> str:
 def data_classes(data) -> int | None:
     """The class count of ``data`` when it names one without loading images: an image folder's class folders or
     a dataset's classes; None otherwise (none, auto, arrays)."""
-    from .data.custom import folder_network, is_image_folder
-    from .data.datasets import dataset_info, is_dataset_name
+    from .data.custom import is_image_folder, network_for
+    from .data.datasets import is_dataset_name
 
-    if is_image_folder(data):
-        return len(folder_network(data)[0])
-    return dataset_info(str(data)).num_classes if data is not None and is_dataset_name(data) else None
+    named = data is not None and (is_image_folder(data) or is_dataset_name(data))
+    return network_for(data)[1] if named else None
 
 
 def load_model(spec: str, num_classes: int | None = None, seed: int = 0,

@@ -228,6 +228,21 @@ def folder_network(root, training: bool = False) -> tuple[tuple, tuple[int, int]
     return folder_layout(dirs[0] if dirs else root, **pick)
 
 
+def network_for(data, training: bool = False) -> tuple[str, int, tuple[int, int]]:
+    """(label, classes, (H, W)) of the network built for ``data``, a dataset's name or an image folder, without
+    decoding an image: the dataset's, or the folder's ``folder_label``, class folders and most common image size
+    (``folder_network``: with ``training``, as ``zeronas train`` reads the folder). The one place train, its
+    refine reads, export and ``--model`` resolve it. Errors: UserError (one line) for an unknown dataset or a
+    folder of another layout."""
+    from .datasets import dataset_info
+
+    if is_image_folder(data):
+        names, hw = folder_network(data, training=training)
+        return folder_label(data), len(names), hw
+    info = dataset_info(str(data))
+    return info.name, info.num_classes, (info.image_size, info.image_size)
+
+
 def folder_split_sizes(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[int, int]:
     """(train, test) image counts that :func:`folder_splits` gives, from the file listing alone."""
     root = Path(root).expanduser()
@@ -248,7 +263,8 @@ def folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages,
     files (names, sizes, modification times) are unchanged."""
     root = Path(root).expanduser()
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    key = (str(root.resolve()), max_images, tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    stats = [(str(p), p.stat()) for p in files]
+    key = (str(root.resolve()), max_images, tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats))
     if key not in _SPLIT_CACHE:
         _SPLIT_CACHE.clear()
         _SPLIT_CACHE[key] = _folder_splits(root, max_images)

@@ -468,16 +468,7 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
     result.protocol["preset"] = {"name": preset, "applied": applied}
     if getattr(sp, "plugin", False):  # how to load the space again (export, score)
         result.protocol["space_source"] = sp.source
-    result.network = network_of(result.protocol)
-    from ..data.custom import folder_label, is_image_folder
-    from ..data.datasets import dataset_info, is_dataset_name
-
-    given = kwargs.get("data")
-    if result.network and is_image_folder(given):  # (also where only data-free proxies ran: no data protocol)
-        # the folder's absolute path (the protocol keeps only its portable name): an export from elsewhere finds it
-        result.network.update(data=folder_label(given), source=str(Path(given).expanduser().resolve()))
-    elif result.network and not result.network.get("data") and isinstance(given, str) and is_dataset_name(given):
-        result.network["data"] = dataset_info(given).name
+    result.network = network_of(result.protocol, kwargs.get("data"))
     result.benchmark = benchmark_info(sp, sp.parse(result.arch), data_dir)
     if sp.name == "nb201" and "cifar10" in result.benchmark:
         result.benchmark.update(feasible_info(sp, result, data_dir))
@@ -492,11 +483,16 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
     return result
 
 
-def network_of(protocol: dict) -> dict:
+def network_of(protocol: dict, given=None) -> dict:
     """The network a search's ``protocol`` records it scored, wherever its method keeps it (a scorer's protocol,
     a supernet context's data, the method's own): ``num_classes``, ``input_size`` and ``data`` (the dataset the
     search stood for, "folder:NAME" with ``source`` for the user's images, None when data-free); empty when no
-    class count is recorded."""
+    class count is recorded. ``given``: the search's ``data`` argument, which names the data where only
+    data-free proxies ran (no data protocol) and gives a folder's absolute path (the protocol keeps only its
+    portable name), so an export from elsewhere finds it."""
+    from ..data.custom import folder_label, is_image_folder
+    from ..data.datasets import dataset_info, is_dataset_name
+
     def find(obj, key):
         if isinstance(obj, dict):
             if key in obj and obj[key] is not None and not isinstance(obj[key], dict):
@@ -513,8 +509,12 @@ def network_of(protocol: dict) -> dict:
     data = find(protocol, "stands_in_for") or find(protocol, "dataset")
     data = None if data == "none" else data
     out = {"num_classes": k, "input_size": size, "data": data}
-    if isinstance(data, str) and data.startswith("folder:"):
+    if is_image_folder(given):
+        out.update(data=folder_label(given), source=str(Path(given).expanduser().resolve()))
+    elif isinstance(data, str) and data.startswith("folder:"):
         out["source"] = find(protocol, "source")
+    elif data is None and isinstance(given, str) and is_dataset_name(given):
+        out["data"] = dataset_info(given).name
     return out
 
 

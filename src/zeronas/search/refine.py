@@ -178,11 +178,9 @@ class TrainEvaluator(Evaluator):
         self.data = data if data not in (None, "auto", "none") else "cifar10"
         self.fit_batch = {}  # a folder with fewer training images than the recipe's batch: one batch of them all
         self.sizes = (train_subset, test_subset)  # the images a read trains and tests on
-        from ..data.custom import folder_split_sizes, is_image_folder
+        from ..data.custom import folder_split_sizes, folder_splits, is_image_folder
 
         if is_image_folder(self.data):
-            from ..data.custom import folder_splits
-
             folder_splits(self.data)  # its refusals (one class, no test images, memory) before the search runs;
             n_train, n_test = folder_split_sizes(self.data)  # decoded once, the reads reuse it
             self.sizes = (min(n_train, train_subset), min(n_test, test_subset))
@@ -278,18 +276,12 @@ class TrainEvaluator(Evaluator):
 
         import torch
 
-        from ..data import dataset_info
-        from ..data.custom import folder_network, is_image_folder
+        from ..data.custom import network_for
         from ..train import trainer
 
         t0 = time.perf_counter()
         recipe = trainer.recipe_for(self.space.name)
-        if is_image_folder(self.data):  # as train() resolves it: the folder's classes and image size
-            classes, (h, w) = folder_network(self.data, training=True)
-            num_classes = len(classes)
-        else:
-            info = dataset_info(self.data)
-            num_classes, h, w = info.num_classes, info.image_size, info.image_size
+        _, num_classes, (h, w) = network_for(self.data, training=True)  # as train() resolves it
         build = trainer.network_options(self.space.name, num_classes, recipe)
         device = torch.device(self.device)
         cuda = device.type == "cuda"

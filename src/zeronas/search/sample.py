@@ -152,21 +152,21 @@ class Fitness:
         answer a first draw dressed up as a result."""
         for m, n, first in zip(self.members, self.failed, self.first_failure):
             if self.evaluations and n == self.evaluations:
-                ens = getattr(self, "ensemble", self.name)  # funnel scores each member with its own Fitness
-                alone = len(self.members) == 1 and not hasattr(self, "ensemble")  # one proxy, named as given
-                who = f"--proxy {ens}" if m == ens or alone else f"--proxy {ens}: its member {m}"
-                raise UserError(f"{who} gave no value on any of the {n} architecture(s) the search evaluated "
+                raise UserError(f"{self._who(m)} gave no value on any of the {n} architecture(s) the search evaluated "
                                 f"(the first, {first}); fix what failed (e.g. the space's build()), or choose "
                                 "another --proxy if the proxy is undefined on this space")
         for m, n, nan, first, inf in zip(self.members, self.undefined, self.failed, self.first_undefined,
                                          self.infinities):
             if n and n + nan == self.evaluations and len(inf) == 1:  # all one infinity: the answer, a first draw
-                ens = getattr(self, "ensemble", self.name)
-                alone = len(self.members) == 1 and not hasattr(self, "ensemble")  # one proxy, named as given
-                who = f"--proxy {ens}" if m == ens or alone else f"--proxy {ens}: its member {m}"
-                raise UserError(f"{who} had no finite value on any of the {self.evaluations} architecture(s) the "
-                                f"search evaluated (the first, {first}), so it ranks none above another; fix the "
-                                "cause (e.g. images that do not vary) or choose another --proxy")
+                raise UserError(f"{self._who(m)} had no finite value on any of the {self.evaluations} architecture(s) "
+                                f"the search evaluated (the first, {first}), so it ranks none above another; fix "
+                                "the cause (e.g. images that do not vary) or choose another --proxy")
+
+    def _who(self, member: str) -> str:
+        """``--proxy`` as the user gave it, and the ensemble's member at fault where it is one of several."""
+        ens = getattr(self, "ensemble", self.name)  # funnel scores each member with its own Fitness
+        alone = len(self.members) == 1 and not hasattr(self, "ensemble")  # one proxy, named as given
+        return f"--proxy {ens}" if member == ens or alone else f"--proxy {ens}: its member {member}"
 
     def failures(self) -> dict:
         """Members that gave no value (NaN) on some of the archs evaluated: {member: {"archs": how many, "of":

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .. import jsonio
-from ..data import dataset_info, load_images
+from ..data import load_images
 from ..data.batches import normalize
 from ..errors import UserError
 from ..paths import atomic_path
@@ -352,9 +352,12 @@ def network_options(space_name: str, num_classes: int, recipe: Recipe | None = N
     return build
 
 
-def _check_input(model, space_name: str, hw: tuple[int, int], device) -> None:
+def _check_input(model, space, hw: tuple[int, int], device) -> None:
     """One training-mode forward of 2 images of ``hw``, before any image is loaded: a network that cannot take
     that size (DARTS's auxiliary head is made for 32 px inputs) is a one-line UserError, not a crash mid-run."""
+    space_name = space.name
+    if hasattr(space, "check_input_size"):  # a size its networks cannot take, said as search and export say it
+        space.check_input_size(hw)
     x = torch.zeros(2, 3, *hw, device=device)
     state = {k: v.clone() for k, v in model.state_dict().items()}  # BN statistics: as built
     try:
@@ -423,16 +426,13 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
     device = resolve_device(device)
 
-    from ..data.custom import folder_network, is_image_folder
+    from ..data.custom import is_image_folder, network_for
 
+    # the user's images: one output per class folder at their own size (headers only, as folder_splits reads
+    # them); the identity names no path: the same images moved or copied elsewhere resume (their hash decides)
     folder = is_image_folder(data)
-    if folder:  # the user's images: one output per class folder, their own size (read from headers: no decoding)
-        classes, hw = folder_network(data, training=True)  # the size folder_splits gives the images it reads
-        # the identity names no path: the same images moved or copied elsewhere resume (their hash is checked)
-        num_classes, data_key = len(classes), IMAGE_FOLDER
-    else:
-        info = dataset_info(data)
-        num_classes, hw, data_key = info.num_classes, (info.image_size, info.image_size), data
+    _, num_classes, hw = network_for(data, training=True)
+    data_key = IMAGE_FOLDER if folder else data
     if recipe.cutout // 2 >= max(hw):  # (augment clips the square) centred anywhere, it blanks all
         raise UserError(f"--cutout {recipe.cutout} blanks the whole {hw[0]}x{hw[1]} px image wherever it is "
                         f"centred; give less than {2 * max(hw)} (DARTS uses 16 on 32 px CIFAR-10), or 0")
@@ -441,7 +441,7 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
         torch.manual_seed(seed)
         model = space.build(arch, **build).to(device)
     if folder:
-        _check_input(model, space.name, hw, device)
+        _check_input(model, space, hw, device)
     opt = make_optimizer(model, recipe)
     identity = {"space": space.name, "arch": arch_text, "build": build, "data": data_key,
                 "train_subset": train_subset, "seed": seed}
