@@ -18,7 +18,7 @@ from zeronas.proxies.base import Undefined, reason_of
 from zeronas.proxies.das import decompose
 from zeronas.proxies.jacobian import K_EPS, ZERO_JACOBIAN, epe_from_jacobian, jacob_cov_from_jacobian
 from zeronas.proxies.meco import min_eig_channel_corr
-from zeronas.proxies.naswot import hamming_kernels, logdet
+from zeronas.proxies.naswot import code_gram, hamming_kernels, logdet
 from zeronas.proxies.swap import count_distinct_codes, pack_sign_codes, swap_from_activations
 from zeronas.proxies.tenas import activation_patterns, condition_number, count_distinct_rows, ntk, ntk_regression_mse
 from zeronas.proxies.zeros import connection_sensitivity
@@ -72,6 +72,20 @@ def test_nwot_hooks_relu_named_modules_like_the_reference():
     n_relu = sum(isinstance(m, nn.ReLU) for m in net.modules())
     n_named = sum("ReLU" in type(m).__name__ for m in net.modules())
     assert n_named > n_relu  # ReLUConvBN blocks are counted as in BayesWatch/NASLib
+
+
+def test_code_gram_counts_shared_active_units_exactly_at_every_size():
+    """C C^T of 0/1 codes: units active in both inputs, by hand on a 3x4 case, and equal to the float64
+    product at sizes around the int8 path's edges (one unit: torch's CPU int8 product is wrong there)."""
+    c = torch.tensor([[1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    assert torch.equal(code_gram(c), torch.tensor([[2.0, 1, 2], [1, 2, 2], [2, 2, 4]], dtype=torch.float64))
+    g = torch.Generator().manual_seed(1)
+    for b, n in [(2, 1), (7, 1), (2, 2), (3, 7), (16, 9), (64, 1024), (65, 3 * 7 * 7), (128, 4096)]:
+        c = torch.rand(b, n, generator=g) > 0.5
+        assert code_gram(c).dtype == torch.float64
+        assert torch.equal(code_gram(c), c.double() @ c.double().T), (b, n)
+    nchw = torch.randn(5, 4, 3, 3, generator=g).contiguous(memory_format=torch.channels_last) > 0
+    assert torch.equal(code_gram(nchw.flatten(1)), nchw.flatten(1).double() @ nchw.flatten(1).double().T)
 
 
 def test_nwot_invariant_to_batch_order():
