@@ -613,9 +613,36 @@ def test_long_inputs_are_cut_in_errors_and_say_so(tmp_path):
     doc.update(space="Tiny", arch="not an nb201 string")
     doc["protocol"]["space_source"] = "my_spaces.py:Tiny"
     (tmp_path / "plug.json").write_text(json.dumps(doc))
-    res = runner.invoke(app, ["score", "--arch-file", str(tmp_path / "plug.json"), "-p", "params", "--data", "none"])
+    res = runner.invoke(app, ["score", "--space", "nb201", "--arch-file", str(tmp_path / "plug.json"), "-p", "params",
+                              "--data", "none"])
     assert "it is the result of a search of my_spaces.py:Tiny: pass --space my_spaces.py:Tiny" in " ".join(
         str(res.exception).split()), res.output
+
+
+NB101_ARCH = ("0001111000010100001000000110000000000000010000000:input|conv3x3-bn-relu|conv1x1-bn-relu|"
+              "conv1x1-bn-relu|conv1x1-bn-relu|conv1x1-bn-relu|output")
+
+
+@pytest.mark.parametrize("space, arch", [("nb101", NB101_ARCH), ("macro", "01220012")])
+def test_the_space_a_result_json_records_is_the_default(space, arch, tmp_path):
+    """A newcomer trial: 'export --arch-file result.json' of an nb101 search was refused until --space was
+    repeated, and the refusal said 'pass --space nb101' twice. The file's space is the default of score, train
+    and export; an explicit other --space is still refused, the fix said once."""
+    import zeronas as zn
+
+    (tmp_path / "result.json").write_text(json.dumps({"method": "random", "space": space, "arch": arch, "seed": 0}))
+    res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "result.json"), "--out",
+                              str(tmp_path / "m.json")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert doc["space"] == space and doc["arch"] == zn.space(space).format(zn.space(space).parse(arch))
+    res = runner.invoke(app, ["score", "--arch-file", str(tmp_path / "result.json"), "-p", "params", "--data", "none"])
+    assert res.exit_code == 0 and f"{space}" in res.output, res.output
+    res = runner.invoke(app, ["export", "--space", "nb201", "--arch-file", str(tmp_path / "result.json"),
+                              "--out", str(tmp_path / "n.json")])
+    msg = " ".join(str(res.exception).split())
+    assert isinstance(res.exception, UserError) and msg.count(f"pass --space {space}") == 1, msg
+    assert not (tmp_path / "n.json").exists()
 
 
 @pytest.mark.parametrize("argv", [["score", "--space", "macro", "--arch", "12212221", "--data", "none"],

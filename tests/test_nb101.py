@@ -87,6 +87,25 @@ def test_parse_format_round_trip_and_small_cells():
         assert SP.coerce(cell) == arch and SP.coerce((np.array(cell[0]), cell[1])) == arch
 
 
+def test_the_modelspec_json_is_read(tmp_path):
+    """A newcomer trial: {"matrix", "ops"} (the benchmark's ModelSpec, as NASLib and nasbench write it) was
+    refused; it is the same arch as its string, from --arch and from an --arch-file (pretty-printed too)."""
+    doc = {"matrix": INCEPTION[0], "ops": INCEPTION[1]}
+    assert SP.parse(json.dumps(doc)) == SP.parse(_s(*INCEPTION))
+    assert SP.format(SP.parse(json.dumps(doc, indent=2))) == _s(*INCEPTION)
+    (tmp_path / "cell.json").write_text(json.dumps(doc, indent=2))
+    res = CliRunner().invoke(app, ["score", "--space", "nb101", "--arch-file", str(tmp_path / "cell.json"),
+                                   "-p", "params", "--data", "none"])
+    assert res.exit_code == 0 and "2.69428e+06" in res.output, res.output
+    for bad, words in (('{"matrix": [[0, 1], [0, 0]]}', "needs exactly the keys matrix and ops"),
+                       ('{"matrix": [[0, 1], [0, 0]], "ops": "input|output"}', "a list of op names"),
+                       ('{"matrix": [[0, 2], [0, 0]], "ops": ["input", "output"]}', "only 0 and 1"),
+                       ('{"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]', "not valid JSON")):
+        with pytest.raises(UserError) as exc:
+            SP.parse(bad)
+        assert words in str(exc.value) and "\n" not in str(exc.value), str(exc.value)
+
+
 @pytest.mark.parametrize("text, words", [
     ("0101:input|output|x", "4 adjacency digits"),
     ("01:input|output", "2 adjacency digits"),

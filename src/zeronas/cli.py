@@ -83,6 +83,15 @@ def _write_scores(out: Path | None, records) -> None:
         console.print(f"wrote {path}")
 
 
+ARCH_FORMATS = ("nb201: '|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|'; darts and nb301: "
+                "\"Genotype(normal=[('sep_conv_3x3', 0), ...], normal_concat=[2, 3, 4, 5], reduce=[...], "
+                "reduce_concat=[...])\" or its JSON; nb101: '<V*V adjacency digits, row-major>:<V ops joined by "
+                "|>', e.g. '0110001000010000:input|conv3x3-bn-relu|maxpool3x3|output' (ops conv3x3-bn-relu, "
+                "conv1x1-bn-relu, maxpool3x3), or the JSON {\"matrix\": [[0, 1, ...], ...], \"ops\": [...]}; "
+                "macro: 8 digits, one per layer, 0 identity, 1 MBConv expansion 3 kernel 3, 2 expansion 6 "
+                "kernel 5, e.g. '01220012'.")
+
+
 def _read_archs(space, archs: list[str], arch_file: Path | None, indices: list[int], data_dir) -> list:
     from .spaces.arch_file import read_archs
 
@@ -111,9 +120,8 @@ def _fmt(v: float) -> str:
 @app.command()
 @validated
 def score(
-    arch: Annotated[list[str], typer.Option("--arch", "-a", help="Architecture string (repeatable), e.g. "
-                                            "'|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|' or a DARTS "
-                                            "\"Genotype(normal=[...], ...)\".")] = [],  # noqa: B006
+    arch: Annotated[list[str], typer.Option("--arch", "-a", help="Architecture string (repeatable). " + ARCH_FORMATS
+                                            )] = [],  # noqa: B006
     arch_file: Annotated[Path | None, typer.Option(help="File of architectures: one string per line (a DARTS "
                                                    "genotype also as its JSON), one genotype over several "
                                                    "lines, or a search's result.json (every run's arch).")] = None,
@@ -183,7 +191,7 @@ def score(
                             out, input_size)
     if input_size is not None:
         raise UserError("--input-size is for --model; a space's network takes its dataset's size")
-    sp = get_space(space or "nb201")
+    sp = get_space(_space_name(space, arch_file))
     archs = _read_archs(sp, arch, arch_file, index, data_dir)
     settings = dict(data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init, device=device,
                     options=_parse_options(set_), num_classes=num_classes, isomorph_member=isomorph_member)
@@ -751,8 +759,9 @@ def search(
         if results[0].front:
             from .search.front_report import plot_front
 
-            fronts = [{"seed": r.seed, "objectives": r.constraints["objectives"], "constraints": r.constraints,
-                       "score": r.protocol.get("front_score"), "front": r.front, "network": r.network}
+            fronts = [{"seed": r.seed, "space": r.space, "objectives": r.constraints["objectives"],
+                       "constraints": r.constraints, "score": r.protocol.get("front_score"), "front": r.front,
+                       "network": r.network}
                       for r in results]
             jsonio.write(out / "front.json", fronts[0] if runs == 1 else fronts, indent=1)
             plot_front(results, out / "front.png", data_dir)
@@ -817,11 +826,21 @@ def _plot_trajectory(results, path: Path):
     plt.close(fig)
 
 
-def _one_arch(space_name: str, arch: str | None, arch_file: Path | None, index: int | None, data_dir):
+def _space_name(space_name: str | None, arch_file: Path | None) -> str:
+    """--space, else the space the --arch-file result.json records (a search of nb101 exported without
+    repeating --space), else nb201."""
+    from .spaces.arch_file import recorded_space
+
+    if space_name is not None:
+        return space_name
+    return (recorded_space(arch_file) if arch_file is not None else None) or "nb201"
+
+
+def _one_arch(space_name: str | None, arch: str | None, arch_file: Path | None, index: int | None, data_dir):
     from .spaces import space as get_space
     from .spaces.arch_file import read_arch
 
-    sp = get_space(space_name)
+    sp = get_space(_space_name(space_name, arch_file))
     if arch_file is not None:
         return sp, read_arch(sp, arch_file)
     if arch is None and index is None:
@@ -842,8 +861,7 @@ def _searched_network(arch_file: Path | None) -> dict:
     return net if isinstance(net, dict) and isinstance(net.get("num_classes"), int) else {}
 
 
-ArchOpt = Annotated[str | None, typer.Option(help="Architecture: NB201 arch string or DARTS Genotype(...) string "
-                                             "(or its JSON).")]
+ArchOpt = Annotated[str | None, typer.Option(help="Architecture string. " + ARCH_FORMATS)]
 ArchFileOpt = Annotated[Path | None, typer.Option(help="File holding the architecture, or a search result.json.")]
 IndexOpt = Annotated[int | None, typer.Option(help="Row of the space's benchmark table (nb201, nb101, nb301, "
                                                    "macro) instead of --arch.")]
@@ -852,10 +870,11 @@ IndexOpt = Annotated[int | None, typer.Option(help="Row of the space's benchmark
 @app.command()
 @validated
 def train(
-    space: Annotated[str, typer.Option(help="Search space (its recipe gives every default: darts = DARTS "
-                                       "600-epoch recipe, nb201 = NAS-Bench-201 200-epoch, nb101 = "
-                                       "NAS-Bench-101 108-epoch RMSProp, macro = NAS-Bench-Macro 50-epoch)."
-                                       )] = "nb201",
+    space: Annotated[str | None, typer.Option(help="Search space (its recipe gives every default: darts = DARTS "
+                                              "600-epoch recipe, nb201 = NAS-Bench-201 200-epoch, nb101 = "
+                                              "NAS-Bench-101 108-epoch RMSProp, macro = NAS-Bench-Macro "
+                                              "50-epoch). Default: the space a result.json --arch-file records, "
+                                              "else nb201.", show_default=False)] = None,
     arch: ArchOpt = None,
     arch_file: ArchFileOpt = None,
     index: Annotated[int | None, typer.Option(help="Row of the space's benchmark table instead of --arch (on "
@@ -957,8 +976,10 @@ def train(
 @app.command("export")
 @validated
 def export_cmd(
-    space: Annotated[str, typer.Option(help="nb201, darts, nb101, nb301, macro, or a plug-in space (see 'zeronas "
-                                       "spaces'); --C/--N apply to the cell spaces.")] = "nb201",
+    space: Annotated[str | None, typer.Option(help="nb201, darts, nb101, nb301, macro, or a plug-in space (see "
+                                              "'zeronas spaces'); --C/--N apply to the cell spaces. Default: the "
+                                              "space a result.json --arch-file records, else nb201.",
+                                              show_default=False)] = None,
     arch: ArchOpt = None,
     arch_file: ArchFileOpt = None,
     index: IndexOpt = None,

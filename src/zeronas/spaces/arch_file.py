@@ -146,15 +146,20 @@ def _parse_from_file(space, path: Path, text: str, api: bool = False):
     try:
         return space.parse(text)
     except UserError as exc:  # (a plug-in's own parse failing is a UserCodeError naming its method: kept)
-        other = _space_of_result(path)
+        other = recorded_space(path)
         fix = f"read it with zeronas.space({other!r})" if api else f"pass --space {other}"
         hint = ("" if other in (None, space.name, getattr(space, "source", None))
                 else f"; it is the result of a search of {other}: {fix}")
-        raise UserError(f"arch file {str(path)!r} holds no {space.name} architecture{hint} ({exc})") from exc
+        why = str(exc).replace(f"; it is an architecture of the {other} space: {fix}", "") if hint else str(exc)
+        raise UserError(f"arch file {str(path)!r} holds no {space.name} architecture{hint} ({why})") from exc
 
 
-def _space_of_result(path: Path) -> str | None:
-    """The space a search's result.json names, or None for any other file."""
+def recorded_space(path: str | os.PathLike) -> str | None:
+    """The space a search's result.json (or an export's model.json) records: its name, or for a plug-in space its
+    source ``file.py:Class``; None for any other file (architecture strings, an unreadable file)."""
+    path = Path(path)
+    if path.suffix != ".json":
+        return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

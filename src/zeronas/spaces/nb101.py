@@ -14,6 +14,9 @@ These are the two columns ``adjacency_rowmajor`` and ``ops`` of NAS-Bench-Suite-
 by ``:``; ``format(parse(s)) == s`` for every such string. The arch keeps the matrix as given (dangling
 vertices included), as the benchmark's ``ModelSpec.original_matrix`` does.
 
+The benchmark's ``ModelSpec`` written as JSON, ``{"matrix": [[0, 1, ...], ...], "ops": ["input", ...,
+"output"]}``, is read too (``format`` writes the string form).
+
 **Validity** (the official ``nasbench.api.NASBench._check_spec`` and ``ModelSpec``): a square, strictly
 upper-triangular 0/1 matrix with 2..7 vertices, first op ``input``, last op ``output``, only the three
 interior ops in between, and input connected to output. Vertices that lie on no input-to-output path are
@@ -41,6 +44,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -88,7 +92,8 @@ class NB101Arch:
 
 def _fail(text, problem: str) -> UserError:
     return UserError(f"NB101 arch {shown(text)}: {problem}; expected '<V*V adjacency digits, row-major>:<V ops "
-                     f"joined by |>' with V <= {MAX_VERTICES}, e.g. {EXAMPLE!r}")
+                     f"joined by |>' with V <= {MAX_VERTICES}, e.g. {EXAMPLE!r}, or the JSON "
+                     '{"matrix": [[0, 1, ...], ...], "ops": ["input", ..., "output"]}')
 
 
 def live_vertices(matrix) -> list[int]:
@@ -302,6 +307,8 @@ class NB101Space(SearchSpace):
         """``'<adjacency digits>:<op|op|...>'`` -> a checked ``NB101Arch``; UserError (one line) otherwise."""
         raw = arch_text("NB101", text)
         s = raw.strip()
+        if s.startswith("{"):  # the benchmark's ModelSpec as JSON: {"matrix": [[0, 1, ...], ...], "ops": [...]}
+            return self._parse_json(raw)
         if s.count(":") != 1:
             raise _fail(raw, "needs exactly one ':' between the adjacency digits and the ops")
         adj, ops_text = (part.strip() for part in s.split(":"))
@@ -316,6 +323,18 @@ class NB101Space(SearchSpace):
                              f"digits and V ops")
         matrix = tuple(tuple(int(adj[i * n + j]) for j in range(n)) for i in range(n))
         return self._check(matrix, ops, raw)
+
+    def _parse_json(self, raw: str) -> NB101Arch:
+        try:
+            doc = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise _fail(raw, f"is not valid JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(doc, dict) or sorted(doc) != ["matrix", "ops"]:
+            keys = ", ".join(map(str, doc)) if isinstance(doc, dict) else type(doc).__name__
+            raise _fail(raw, f"as JSON needs exactly the keys matrix and ops (the benchmark's ModelSpec), got {keys}")
+        if not isinstance(doc["ops"], list) or not isinstance(doc["matrix"], list):
+            raise _fail(raw, "as JSON needs a list of rows for matrix and a list of op names for ops")
+        return self.coerce((doc["matrix"], doc["ops"]))
 
     def format(self, arch) -> str:
         arch = self.coerce(arch)
