@@ -493,6 +493,24 @@ def test_correlate_nb101_resumes_from_the_store(tmp_path):
     assert res.exit_code == 0 and "scored now: 0" in res.output, res.output
 
 
+@needs_nb101
+def test_a_search_names_the_accuracy_it_shows_and_writes_null_for_archs_outside_the_table(tmp_path):
+    """A newcomer trial: NB101's trajectory column read 'cifar10' (it is the table's val_acc) and an arch outside
+    the 500-cell table was written as the string "nan"."""
+    res = runner.invoke(app, ["search", "--space", "nb101", "--method", "rea", "--proxy", "params", "--data", "none",
+                              "--budget", "12", "--out", str(tmp_path / "s"), "--data-dir", str(ZC.parent.parent)])
+    assert res.exit_code == 0, res.output
+    assert "C10 val_acc" in res.output and "cifar10" not in res.output, res.output
+    doc = json.loads((tmp_path / "s" / "result.json").read_text())
+    assert doc["benchmark"]["target"] == "val_acc"
+    accs = [p["cifar10"] for p in doc["trajectory"]]
+    assert None in accs and all(a is None or isinstance(a, float) for a in accs), accs
+    table = load_nb101(ZC.parent.parent)
+    for p in doc["trajectory"]:  # a value where the table has the arch (up to isomorphism), null where it has not
+        i = table.find(p["arch"], lambda a: SP.canonical(SP.parse(a)))
+        assert p["cifar10"] == (None if i is None else float(table.column("val_acc")[i]))
+
+
 def test_naslib_nb101_init_draws_conv_kaiming_fanout_and_linear_n_0_001():
     """NASLib's NB101 model: conv weights N(0, 2 / (k*k*C_out)), linear N(0, 0.01), biases 0, BN 1/0."""
     import math

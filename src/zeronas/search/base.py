@@ -93,7 +93,8 @@ class SearchResult:
     the method's progress rows; for sample, random, rea and das one per evaluation with the best so far (``arch``,
     ``best_fitness``; for a rank ensemble both on its final ranking over every arch evaluated, so the column
     never falls), for funnel one per stage, for teg-rea the best of the current population, for the supernet
-    methods the rounds; ``cifar10`` is the row's arch's accuracy where a table has it; ``protocol``: the settings
+    methods the rounds; ``cifar10`` is the row's arch's accuracy (on other spaces than NB201 the table's ``target``
+    column, e.g. NB101's ``val_acc``), None where the table lacks the arch; ``protocol``: the settings
     and the scorer's protocol; ``accuracy_reads``, ``front`` and ``constraints`` are described where they are
     declared below."""
 
@@ -475,7 +476,8 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
     has_table = "in_table" in result.benchmark or "cifar10" in result.benchmark
     for point in result.trajectory:
         if "arch" in point and has_table:
-            point["cifar10"] = benchmark_info(sp, sp.parse(point["arch"]), data_dir).get("cifar10", math.nan)
+            # None (JSON null), not NaN: NB101/NB301 tables are samples, most archs a search meets are not in them
+            point["cifar10"] = benchmark_info(sp, sp.parse(point["arch"]), data_dir).get("cifar10")
     for point in result.front:  # reporting only, after the search has answered
         if has_table:
             info = benchmark_info(sp, sp.parse(point["arch"]), data_dir)
