@@ -135,8 +135,32 @@ def test_only_stored_analyses_the_stored_prefix_of_the_scoring_order(tmp_path):
     assert len(prefix) == 1 and "7 more archs" in prefix[0]
     assert any(n.startswith("only 4 archs: rho is uncertain") for n in part.meta["notes"])
     # another sample size draws other archs: the error says so instead of 'fewer than 3 ... stored' alone
-    with pytest.raises(UserError, match="holds 11 or more archs.*another sample= or seed=, give those"):
+    with pytest.raises(UserError, match="the archs first in the seeded scoring order lack scores.*another sample= or "
+                                        "seed=, give those"):
         correlate(proxies="params", sample=400, seed=3, store=db, only_stored=True)
+    # a newcomer trial: another setting said only 'fewer than 3 ... stored'; it names each proxy's count and what
+    # the store holds instead
+    with pytest.raises(UserError) as exc:
+        correlate(proxies="params", sample=12, seed=3, init="kaiming", store=db, only_stored=True)
+    assert str(exc.value) == (
+        "only_stored=True: fewer than 3 of the 12 sampled archs have every proxy's score stored under this protocol "
+        "(stored: params 0); the store holds params on nb201 for 11 archs under another protocol (init kaiming "
+        "here, torch-default there): give those settings, or run without only_stored=True to score these")
+    with pytest.raises(UserError, match=r"\(stored: params 11, synflow 0\); the store holds no synflow score on "
+                                        "nb201 under any protocol"):
+        correlate(proxies="params,synflow", sample=12, seed=3, store=db, only_stored=True)
+
+
+def test_protocol_difference_names_the_settings_not_their_digests():
+    from zeronas.correlate import protocol_difference
+
+    here = {"seed": 0, "data": {"batch_size": 32, "batch0_sha256": "a"}, "init": "x"}
+    there = {"seed": 0, "data": {"batch_size": 64, "batch0_sha256": "b"}, "init": "x", "extra": 1}
+    assert protocol_difference(here, there) == "data.batch_size 32 here, 64 there; extra (none) here, 1 there"
+    assert protocol_difference({"a": {"sha256": 1}}, {"a": {"sha256": 2}}) == "a.sha256 1 here, 2 there"
+    assert protocol_difference(here, here) == "the same settings"
+    many = {f"k{i}": i for i in range(6)}
+    assert protocol_difference(many, {}).endswith("k3 3 here, (none) there and 2 more")
 
 
 def test_corrupt_or_truncated_table_is_a_clear_error(tmp_path):

@@ -284,13 +284,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             keep = np.zeros(len(idx), dtype=bool)
             keep[order[:prefix]] = True
             if keep.sum() < 3:
-                held = min(len(done[p]) for p in base)
-                hint = (f"; the store holds {held:,} or more archs' scores of each of these proxies: if they come "
-                        "from a run with another --sample or --seed, give those (another sample draws other "
-                        "archs); if that run stopped early, finish it without --only-stored"
-                        if held >= 3 else "")
-                raise UserError(f"fewer than 3 sampled archs have all their scores stored{hint}; or run without "
-                                "--only-stored")
+                raise UserError(_too_little_stored(db, sp.name, scorer, hashes, keys, done))
             if keep.sum() < len(idx):
                 notes.append(f"analysed the {int(keep.sum())} of {len(idx)} sampled archs first in the seeded "
                              f"scoring order, a uniform random subset (scoring was not run to completion; "
@@ -430,6 +424,53 @@ def _same(given, fixed, n_total: int) -> bool:
 def scoring_order(n: int, seed: int) -> np.ndarray:
     """The order in which ``correlate`` scores its n sampled archs: a permutation seeded apart from the sample."""
     return np.random.default_rng([seed, 0x5C0]).permutation(n)
+
+
+def _too_little_stored(db, space: str, scorer, hashes: dict, keys: dict, done: dict) -> str:
+    """--only-stored found fewer than 3 sampled archs with every score: how many each proxy has under this
+    protocol, and for one that lacks them, what the store holds instead (the settings that differ)."""
+    n = len(next(iter(keys.values())))
+    have = {p: sum(k in done[p] for k in keys[p]) for p in keys}
+    msg = (f"--only-stored: fewer than 3 of the {n} sampled archs have every proxy's score stored under this "
+           f"protocol (stored: {', '.join(f'{p} {have[p]}' for p in keys)})")
+    specs = {spec.name: spec for spec in scorer.proxies}
+    rows = db.summary()
+    lacking = [p for p in keys if have[p] < 3]
+    for p in lacking:
+        other = [r for r in rows if r["space"] == space and r["proxy"] == p and r["protocol_hash"] != hashes[p]]
+        if other:
+            most = max(other, key=lambda r: r["rows"])
+            diff = protocol_difference(scorer.protocol(specs[p]), most["protocol"])
+            return (f"{msg}; the store holds {p} on {space} for {most['rows']:,} archs under another protocol "
+                    f"({diff}): give those settings, or run without --only-stored to score these")
+    if lacking and all(not done[p] for p in lacking):
+        return (f"{msg}; the store holds no {'/'.join(lacking)} score on {space} under any protocol: run without "
+                "--only-stored to score them")
+    return (f"{msg}; the archs first in the seeded scoring order lack scores: if the stored ones come from a run "
+            "with another --sample or --seed, give those (another sample draws other archs); if that run stopped "
+            "early, finish it without --only-stored")
+
+
+def protocol_difference(here: dict, there: dict, limit: int = 4) -> str:
+    """'KEY here-value here, there-value there' for each leaf where two protocols differ (nested keys joined by
+    '.'), at most ``limit`` of them and then how many more; 'the same settings' when none differ."""
+    def leaves(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(leaves(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = leaves(here), leaves(there)
+    missing = object()
+    keys = sorted(k for k in a.keys() | b.keys() if a.get(k, missing) != b.get(k, missing))
+    settings = [k for k in keys if "sha256" not in k]  # a digest differs because a setting does: name the setting
+    keys = settings or keys
+    said = [f"{k} {a.get(k, '(none)')} here, {b.get(k, '(none)')} there" for k in keys[:limit]]
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return "; ".join(said) + more if said else "the same settings"
 
 
 def _hash(scorer, spec):
