@@ -248,7 +248,7 @@ def test_score_and_search_files_are_strict_json(tmp_path, monkeypatch):
                               "none", "--budget", "4", "--out", str(tmp_path / "r")])
     assert res.exit_code == 0, res.output
     out = _strict((tmp_path / "r" / "result.json").read_text())
-    assert {t["cifar10"] for t in out["trajectory"]} == {"nan"}
+    assert {t["cifar10"] for t in out["trajectory"]} == {None}  # null: no value, not the string "nan"
 
 
 def test_python_dash_m_zeronas_is_the_cli():
