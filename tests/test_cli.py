@@ -67,6 +67,22 @@ def test_correlate_cli_writes_outputs(tmp_path):
     data = json.loads((tmp_path / "o" / "correlation.json").read_text())
     assert data["meta"]["target"] == "cifar10_test_acc" and data["proxies"]["params"]["n"] == 10
     assert data["proxies"]["ensemble:params+flops"]["members"] == ["params", "flops"]
+    # a newcomer trial: --out held no per-arch values; they are there, as the table and the proxy give them
+    import csv
+
+    import zeronas as zn
+    from zeronas.benchmarks.nb201 import load_nb201
+
+    per, table = data["per_arch"], load_nb201()
+    assert per["index"] == data["meta"]["indices"] and len(per["arch"]) == 10
+    assert per["arch"] == [table.arch_str[i] for i in per["index"]]
+    assert per["truth"] == [float(table.column("cifar10_test_acc")[i]) for i in per["index"]]
+    params = zn.score(per["arch"][0], proxies="params", data="none")[0].value
+    assert per["values"]["params"][0] == params and set(per["values"]) == {"params", "flops", "ensemble:params+flops"}
+    with open(tmp_path / "o" / "archs.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["index", "arch", "cifar10_test_acc", "params", "flops", "ensemble:params+flops"]
+    assert [int(r[0]) for r in rows[1:]] == per["index"] and float(rows[1][3]) == params
     # --only-stored analyses what the store holds and scores nothing (a stored prefix: tests/test_correlate.py)
     res = runner.invoke(app, ["correlate", "--proxies", "params", "--sample", "10", "--only-stored",
                               "--store", str(tmp_path / "z.db")])

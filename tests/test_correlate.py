@@ -541,7 +541,7 @@ def test_review_fixes_presets_take_their_own_values_and_long_inputs_are_cut(tmp_
     assert len(str(err.value)) < 300 and "... (5,000 characters)" in str(err.value)
     res = correlate(proxies="params", sample=5, store=db, out=tmp_path / "o", workers=1)
     assert [p.rsplit("/", 1)[1] for p in res.meta["written"]] == ["correlation.json", "correlation.csv",
-                                                                  "scatter.png", "rho.png"]
+                                                                  "scatter.png", "rho.png", "archs.csv"]
     assert all((tmp_path / "o" / f).exists() for f in ("correlation.json", "rho.png"))
 
 

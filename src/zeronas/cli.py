@@ -421,7 +421,9 @@ def correlate(
     init: Annotated[str, typer.Option(help="Weight init (see 'zeronas score --help').")] = "torch-default",
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
     data_dir: DataDir = None,
-    out: Annotated[Path | None, typer.Option(help="Write correlation.json, correlation.csv, scatter.png and "
+    out: Annotated[Path | None, typer.Option(help="Write correlation.json (the table, its settings and every "
+                                             "arch's values), correlation.csv (the table), archs.csv (per arch: "
+                                             "table index, arch, target, each proxy's value), scatter.png and "
                                              "rho.png here.")] = None,
     only_stored: Annotated[bool, typer.Option(help="Score nothing: analyse a stopped run on the archs scored "
                                               "so far (the stored prefix of the run's seeded random scoring "

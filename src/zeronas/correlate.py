@@ -61,19 +61,31 @@ class CorrelationResult:
     classes), ``indices`` (the sampled rows of the benchmark table), ``seed``, ``batch_size``, ``init``,
     ``protocols`` (per proxy), ``notes`` (what to know before reading the numbers: stand-in images, small
     samples, NaN values), ``scored_now``, ``wall_seconds``, ``workers``, ``store``, ``executor``.
-    ``values``: proxy -> array of values per sampled arch (NaN where none), in ``indices`` order; ``truth``: the
-    target per sampled arch (percent accuracy), in the same order."""
+    ``values``: proxy (and ensemble) -> array of values per sampled arch (NaN where none), in ``indices`` order;
+    ``truth``: the target per sampled arch (percent accuracy), in the same order; ``archs``: the table's arch
+    string of each, in the same order.
+    ``to_json()`` holds ``meta``, ``proxies`` (the rows) and ``per_arch``: ``index``, ``arch``, ``truth`` and
+    ``values`` (name -> list), in ``indices`` order, a value or truth that is missing written as null; ``--out``
+    also writes them as archs.csv, one row per arch."""
 
     rows: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
     values: dict = field(default_factory=dict)
     truth: np.ndarray | None = None
+    archs: list = field(default_factory=list)
 
     def to_json(self) -> dict:
         def clean(v):
             return v if not (isinstance(v, float) and not math.isfinite(v)) else str(v)
 
-        return {"meta": self.meta, "proxies": {p: {k: clean(v) for k, v in r.items()} for p, r in self.rows.items()}}
+        def column(a):
+            return [float(v) if math.isfinite(v) else None for v in np.asarray(a, dtype=float).tolist()]
+
+        per_arch = {"index": list(self.meta.get("indices", [])), "arch": list(self.archs),
+                    "truth": column(self.truth) if self.truth is not None else [],
+                    "values": {p: column(v) for p, v in self.values.items()}}
+        return {"meta": self.meta, "proxies": {p: {k: clean(v) for k, v in r.items()} for p, r in self.rows.items()},
+                "per_arch": per_arch}
 
 
 def one_dataset(dataset: str | None, data: str | None, cli: bool = False) -> str:
@@ -300,7 +312,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         if no_truth:
             notes.append(f"{no_truth} of {len(idx)} sampled archs have no ground truth ({target_col} is blank or "
                          f"NaN in {Path(table.path).name}); every correlation leaves them out")
-        result = CorrelationResult(truth=truth)
+        result = CorrelationResult(truth=truth, archs=[str(table.arch_str[i]) for i in idx])
         for p in base:
             vals = db.values(sp.name, p, hashes[p])
             col = np.array([vals.get(k, math.nan) for k in keys[p]], dtype=float)
@@ -556,7 +568,8 @@ def _hms(seconds: float) -> str:
 
 
 def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
-    """correlation.json, correlation.csv, scatter.png (score vs accuracy per proxy) and rho.png."""
+    """correlation.json, correlation.csv, archs.csv (per arch: table index, arch, target, each value),
+    scatter.png (score vs accuracy per proxy) and rho.png."""
     import csv
 
     import matplotlib
@@ -566,7 +579,8 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator, SymmetricalLogLocator
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "correlation.json", out / "correlation.csv", out / "scatter.png", out / "rho.png"]
+    paths = [out / "correlation.json", out / "correlation.csv", out / "scatter.png", out / "rho.png",
+             out / "archs.csv"]
     jsonio.write(paths[0], result.to_json(), indent=1, default=str)
     keys = ["spearman", "kendall", "top1", "top5", "top10", "n", "dropped_nan", "no_truth", "nan_values",
             "direction"]
@@ -575,6 +589,13 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
         w.writerow(["proxy", *keys])
         for p, r in result.rows.items():
             w.writerow([p, *[r.get(k) for k in keys]])
+    per = result.to_json()["per_arch"]
+    with atomic_path(paths[4]) as tmp, open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "arch", result.meta.get("target", "truth"), *per["values"]])
+        for i, (index, arch, t) in enumerate(zip(per["index"], per["arch"], per["truth"])):
+            w.writerow([index, arch, "" if t is None else repr(t),
+                        *["" if v[i] is None else repr(v[i]) for v in per["values"].values()]])
     names = list(result.rows)
     cols = min(4, len(names))
     rows = math.ceil(len(names) / cols)
