@@ -651,10 +651,18 @@ def test_merge_refuses_bad_rows_naming_file_row_and_column_and_writes_nothing(tm
     refused("seconds.csv", lambda rs: rs[0].update(seconds="nan"), "row 2", "'seconds'")
     refused("space.csv", lambda rs: rs[0].update(space=""), "row 2", "'space'")
 
+    # created_utc (a newcomer trial: 'created' read as a raw epoch float) is 'created' as a date, and a merge
+    # reads 'created', not it
+    import datetime
+
+    for r in rows:
+        when = datetime.datetime.fromtimestamp(float(r["created"]), datetime.timezone.utc)
+        assert r["created_utc"] == when.strftime("%Y-%m-%dT%H:%M:%SZ") and r["created_utc"].startswith("20")
+
     short = tmp_path / "short.csv"
     lines = good.read_text().splitlines(keepends=True)
     short.write_text("".join(lines[:3]) + lines[3].rsplit(",", 4)[0] + "\n" + "".join(lines[4:]))
-    with pytest.raises(UserError, match=r"row 4 has 8 cells, the header has 12"):
+    with pytest.raises(UserError, match=r"row 4 has 9 cells, the header has 13"):
         dst.merge(short)
     cut = tmp_path / "cut.csv.gz"
     import gzip

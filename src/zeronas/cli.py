@@ -1130,7 +1130,10 @@ def report(
     store: Annotated[str, typer.Option(help=f"Results store to summarise ({STORE_FORMS}).")] = "runs/zeronas.db",
     export: Annotated[Path | None, typer.Option(help="Also write every score, with its protocol, to this .csv, "
                                                 ".csv.gz or .parquet file (Parquet needs pandas and pyarrow); "
-                                                "'zeronas merge' loads it into any store.")] = None,
+                                                "'zeronas merge' loads it into any store. 'created' is epoch "
+                                                "seconds (created_utc the same as a date). Scores beside their "
+                                                "benchmark accuracy and table index: 'zeronas correlate --out' "
+                                                "writes archs.csv.")] = None,
     failures: Annotated[int, typer.Option(help="Kinds of failure to list below the table (errors and NaN/inf "
                                           "values grouped by proxy, protocol and message, most archs first); 0 "
                                           "lists none.")] = 10,

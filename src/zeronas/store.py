@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime
 import gzip
 import hashlib
 import io
@@ -549,8 +550,9 @@ class Store:
         _check_replaceable(path, suffix)
         rows = self.export_rows(protocol_hashes)
         _check_rows(self.where, rows, f"{STORE_ROW_FIX}; nothing was exported")  # never an export merge refuses
-        rows = [{**r, ROW_DIGEST: row_digest(r)} for r in rows]
-        columns = [*EXPORT_COLUMNS, ROW_DIGEST]
+        # created_utc: 'created' (epoch seconds, what the digest and a merge read) as a person reads a date
+        rows = [{**r, ROW_DIGEST: row_digest(r), "created_utc": _utc(r["created"])} for r in rows]
+        columns = [*EXPORT_COLUMNS, ROW_DIGEST, "created_utc"]
         if suffix == ".parquet":
             _parquet_module("pyarrow", "Parquet export")  # (pandas writes through it)
             frame = _parquet_module("pandas", "Parquet export").DataFrame(rows, columns=columns)
@@ -635,6 +637,11 @@ def read_merge_source(source: str | Path) -> tuple[list[dict], dict]:
 
 
 STORE_ROW_FIX = "repair or delete that row in the store (sqlite3: UPDATE or DELETE FROM scores WHERE ...)"
+
+
+def _utc(epoch: float) -> str:
+    """ISO 8601 UTC to the second, e.g. '2026-12-05T18:40:12Z'."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def row_digest(r: dict) -> str:
