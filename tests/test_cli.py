@@ -51,6 +51,28 @@ def test_proxies_listing():
         assert col in header, header
 
 
+def test_correlate_table_and_plots_show_each_proxys_direction(tmp_path, monkeypatch):
+    """A newcomer trial: a lower-is-better proxy's negative rho beside its positive top-k read as a contradiction;
+    the table has a 'better' column and says why (scatter.png and rho.png add "(lower better)" to the name)."""
+    from .conftest import SHARED
+
+    if SHARED is None:
+        pytest.skip("needs the NB201 table: set ZERONAS_DATA to the data folder")
+    (tmp_path / "neg.py").write_text("def neg_params(model, x, y):\n    return -sum(p.numel() for p in "
+                                     "model.parameters())\n\n\nneg_params.direction = -1\nneg_params.data = 'noise'\n")
+    monkeypatch.setenv("COLUMNS", "200")
+    res = runner.invoke(app, ["correlate", "--proxies", f"params,{tmp_path / 'neg.py'}:neg_params", "--sample", "20",
+                              "--store", str(tmp_path / "z.db"), "--workers", "1", "--data", "cifar10",
+                              "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    rows = {line.split("│")[1].strip().rsplit(":", 1)[-1]: [c.strip() for c in line.split("│")[2:-1]]
+            for line in res.output.splitlines() if line.startswith("│")}
+    assert rows["params"][0] == "higher" and rows["neg_params"][0] == "lower", res.output
+    # -params ranks exactly as params read the other way: rho negated, top-k the same
+    assert float(rows["neg_params"][1]) == -float(rows["params"][1]) and rows["neg_params"][3:6] == rows["params"][3:6]
+    assert "a lower-is-better proxy" in " ".join(res.output.split()) and "has a negative rho" in res.output
+
+
 def test_correlate_cli_writes_outputs(tmp_path):
     from .conftest import CIFAR, SHARED
 

@@ -451,12 +451,16 @@ def correlate(
                         isomorph_member=isomorph_member, executor=executor, ray_address=ray_address,
                         score_seed=score_seed, out=out, options=_parse_options(set_) or None)
     m = res.meta
+    lower = [p for p, r in res.rows.items() if r.get("direction") == -1]
+    caption = ("spearman and kendall are of the raw values, top-k% in each proxy's direction: a lower-is-better "
+               f"proxy ({', '.join(lower)}) that ranks well has a negative rho" if lower else None)
     table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
-                        f"target {m['target']}")
-    for col in ("proxy", "spearman", "kendall", "top1%", "top5%", "top10%", "n", "ms/arch"):
-        table.add_column(col, justify="right" if col != "proxy" else "left", overflow="fold")
+                        f"target {m['target']}", caption=caption)
+    for col in ("proxy", "better", "spearman", "kendall", "top1%", "top5%", "top10%", "n", "ms/arch"):
+        table.add_column(col, justify="right" if col not in ("proxy", "better") else "left", overflow="fold")
     for p, r in res.rows.items():
-        table.add_row(p, _fmt3(r["spearman"]), _fmt3(r["kendall"]), _fmt3(r["top1"]), _fmt3(r["top5"]),
+        table.add_row(p, "lower" if r.get("direction") == -1 else "higher", _fmt3(r["spearman"]), _fmt3(r["kendall"]),
+                      _fmt3(r["top1"]), _fmt3(r["top5"]),
                       _fmt3(r["top10"]), str(r["n"]),
                       "—" if math.isnan(ms := r.get("ms_per_arch", math.nan)) else f"{ms:.0f}")  # ensembles: none
     console.print(table)

@@ -604,7 +604,8 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
         v = result.values[p]
         ok = np.isfinite(v)
         ax.scatter(v[ok], result.truth[ok], s=3, alpha=0.4)
-        ax.set_title(f"{p}  rho={result.rows[p]['spearman']:.3f}", fontsize=9)
+        lower = " (lower better)" if result.rows[p].get("direction") == -1 else ""
+        ax.set_title(f"{p}{lower}  rho={result.rows[p]['spearman']:.3f}", fontsize=9)
         if not ok.any():  # an empty panel would read as a plotting fault: say why it is empty
             ax.text(0.5, 0.5, f"no finite value on any of\nthe {len(v)} archs: see\n'zeronas report' or the table",
                     ha="center", va="center", transform=ax.transAxes, fontsize=8, color="tab:red")
@@ -634,8 +635,10 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(max(5, 0.55 * len(names)), 3.5))
     rhos = [result.rows[p]["spearman"] for p in names]
-    ax.bar(names, rhos, color=["tab:blue" if r >= 0 else "tab:red" for r in rhos])
-    ax.set_ylabel("Spearman rho (signed)")
+    # a lower-is-better proxy that ranks well has a negative rho: its bar says so, beside its name
+    labels = [f"{p} (lower better)" if result.rows[p].get("direction") == -1 else p for p in names]
+    ax.bar(labels, rhos, color=["tab:blue" if r >= 0 else "tab:red" for r in rhos])
+    ax.set_ylabel("Spearman rho (signed, raw values)")
     ax.set_title(f"{result.meta['space']} {result.meta['dataset']}: {result.meta['archs']} archs")
     ax.tick_params(axis="x", rotation=60)
     fig.tight_layout()
