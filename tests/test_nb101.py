@@ -494,6 +494,20 @@ def test_correlate_nb101_resumes_from_the_store(tmp_path):
 
 
 @needs_nb101
+def test_a_sample_larger_than_the_table_names_the_table_not_the_space(tmp_path):
+    """A newcomer trial: '--sample 600' said 'outside 3..500 (the size of nb101)'; NB101 has 423,624 cells, 500 is
+    its table's, and nothing is written."""
+    from zeronas.correlate import correlate
+
+    with pytest.raises(UserError) as exc:
+        correlate(space="nb101", proxies="params", sample=600, store=tmp_path / "z.db", data_dir=ZC.parent.parent)
+    assert str(exc.value) == ("sample=600 is outside 3..500 (the archs of the nb101 table "
+                              "nb101_zc_proxies_nbsz500_cifar10.csv.gz, a sample of the space's 423,624); use 'all' "
+                              "for every arch")
+    assert not (tmp_path / "z.db").exists()
+
+
+@needs_nb101
 def test_a_search_names_the_accuracy_it_shows_and_writes_null_for_archs_outside_the_table(tmp_path):
     """A newcomer trial: NB101's trajectory column read 'cifar10' (it is the table's val_acc) and an arch outside
     the 500-cell table was written as the string "nan"."""

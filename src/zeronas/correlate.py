@@ -245,7 +245,15 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         except ValueError:
             raise UserError(f"--sample must be a number or 'all', not {shown(sample)}") from None
         if not 3 <= n <= n_total:
-            raise UserError(f"--sample {n} is outside 3..{n_total} (the size of {sp.name}); use 'all' for every arch")
+            try:
+                whole = int(sp.size())
+            except Exception:  # a plug-in space's size may be unknown: the table's count is said alone
+                whole = None
+            what = (f"the {sp.name} space's size" if whole == n_total else
+                    f"the archs of the {sp.name} table {Path(str(getattr(table, 'path', ''))).name}"
+                    + (f", a sample of the space's {whole:,}" if whole and whole < 10**9 else
+                       f", a sample of the space's {whole:.2g}" if whole else ""))
+            raise UserError(f"--sample {n} is outside 3..{n_total} ({what}); use 'all' for every arch")
         idx = sample_indices(n_total, n, seed)
     base, ensembles = parse_proxies(proxies if isinstance(proxies, str) else ",".join(proxies))
     scorer_kwargs = dict(space=sp.name, proxies=base, data=dataset.replace("cifar10-valid", "cifar10"),
