@@ -704,6 +704,21 @@ def test_an_empty_name_is_refused_in_search_s_proxy_and_inside_an_ensemble():
         "remove the extra '+'"
 
 
+@pytest.mark.parametrize("argv", [["search", "--data", "none", "--budget", "2", "--proxy"],
+                                  ["search", "--method", "funnel", "--data", "none", "--budget", "2", "--proxy"],
+                                  ["correlate", "--sample", "3", "--proxies"]])
+def test_an_ensemble_naming_a_member_twice_is_refused(argv, tmp_path):
+    """A newcomer trial: 'ensemble:nwot+nwot' ran as nwot alone, unremarked; a named ensemble inside one counts."""
+    for text, said in (("ensemble:params+params", "ensemble:params+params names params twice; "),
+                       ("ensemble:zeronas-v1+nwot", "ensemble:zeronas-v1+nwot names nwot twice (zeronas-v1 already "
+                                                     "holds nwot, params); ")):
+        res = runner.invoke(app, [*argv, text, "--store", str(tmp_path / "s.db")] if argv[0] == "correlate"
+                            else [*argv, text, "--out", str(tmp_path / "r")])
+        assert isinstance(res.exception, UserError) and str(res.exception) == (
+            said + "an ensemble ranks by each member once: drop the repeat"), res.output
+        assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("name, args", [
     ("--out", ["correlate", "-p", "params", "--sample", "3", "--out", ""]),
     ("--out", ["correlate", "-p", "params", "--sample", "3", "--out="]),

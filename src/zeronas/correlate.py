@@ -18,7 +18,7 @@ from .benchmarks.nb201 import normalize_dataset
 from .errors import UserError, shown
 from .paths import atomic_path
 from .proxies.base import get_proxy, inapplicable_reason
-from .proxies.ensembles import ensemble_members, split_names
+from .proxies.ensembles import ENSEMBLES, ensemble_members, split_names
 from .proxies.plugin import has_file
 from .run import make_executor
 from .scoring import Scorer
@@ -114,7 +114,16 @@ def parse_proxies(text: str, option: str = "--proxies") -> tuple[list[str], dict
         base += [m for m in members if m not in base]
     # each name as its proxy is named (a proxy of your own: its file's absolute path, however it was written)
     specs = {name: get_proxy(name) for name in base}
-    ens = {item: list(dict.fromkeys(specs[m].name for m in members)) for item, members in ens.items()}
+    for item, members in ens.items():  # a member twice would weigh double, or leave a one-member "ensemble"
+        named = [specs[m].name for m in members]
+        twice = [n for n in dict.fromkeys(named) if named.count(n) > 1]
+        if twice:
+            inner = [part for part in item[len("ensemble:"):].split("+") if ensemble_members(part) is not None] \
+                if item.startswith("ensemble:") else []
+            via = f" ({', '.join(inner)} already holds {', '.join(ENSEMBLES[inner[0]])})" if inner else ""
+            raise UserError(f"{item} names {', '.join(twice)} twice{via}; an ensemble ranks by each member once: "
+                            "drop the repeat")
+    ens = {item: [specs[m].name for m in members] for item, members in ens.items()}
     return list(dict.fromkeys(spec.name for spec in specs.values())), ens
 
 
