@@ -704,6 +704,27 @@ def test_an_empty_name_is_refused_in_search_s_proxy_and_inside_an_ensemble():
         "remove the extra '+'"
 
 
+def test_a_resumed_search_says_what_it_read_back_from_the_store(tmp_path):
+    """A newcomer trial: a rerun with --store answered at once without saying its values came from the store."""
+    import zeronas as zn
+
+    args = ["search", "--method", "rea", "--proxy", "params", "--data", "none", "--budget", "6", "--store",
+            str(tmp_path / "s.db")]
+    first = runner.invoke(app, args + ["--out", str(tmp_path / "a")])
+    assert first.exit_code == 0 and "read back from the store" not in first.output, first.output
+    again = runner.invoke(app, args + ["--out", str(tmp_path / "b")])
+    assert f"note: read back from the store {tmp_path / 's.db'}, not computed again: params on 6 archs" in " ".join(
+        again.output.split()), again.output
+    docs = [json.loads((tmp_path / d / "result.json").read_text()) for d in "ab"]
+    assert [d["protocol"]["store_reads"] for d in docs] == [{"params": 0}, {"params": 6}]
+    assert docs[0]["arch"] == docs[1]["arch"]
+    funnel = zn.search(method="funnel", proxy="ensemble:params+flops", data="none", budget=2, store=tmp_path / "s.db")
+    again = zn.search(method="funnel", proxy="ensemble:params+flops", data="none", budget=2, store=tmp_path / "s.db")
+    screened = funnel.evaluations
+    assert again.protocol["store_reads"] == {"params": screened, "flops": screened}
+    assert zn.search(method="rea", proxy="params", data="none", budget=3).protocol.get("store_reads") is None
+
+
 @pytest.mark.parametrize("argv", [["search", "--data", "none", "--budget", "2", "--proxy"],
                                   ["search", "--method", "funnel", "--data", "none", "--budget", "2", "--proxy"],
                                   ["correlate", "--sample", "3", "--proxies"]])

@@ -679,6 +679,11 @@ def search(
             acc = f"benchmark table (its datasets, not your images): {acc}"
         console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
                       f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
+        reads = {m: n for m, n in (r.protocol.get("store_reads") or {}).items() if n}
+        if reads:  # a resume: what came back instead of being computed
+            err_console.print(f"[yellow]note:[/] read back from the store {store}, not computed again: "
+                              + ", ".join(f"{m} on {n} arch{'s' * (n != 1)}" for m, n in reads.items()),
+                              soft_wrap=True, highlight=False)
         same: dict = {}  # members failing on the same archs (a build that raises): one note for them all
         for member, f in (r.protocol.get("failures") or {}).items():
             same.setdefault((f["archs"], f["of"], str(f["first"])), []).append(member)

@@ -147,6 +147,12 @@ class _Fit:
         return self.m.evaluations
 
     @property
+    def store_reads(self) -> dict[str, int] | None:
+        """{member: archs whose value was read back from the store}; None without a store."""
+        reads = [f.store_reads for f in self.m.fits.values()]
+        return None if any(r is None for r in reads) else {k: v for r in reads for k, v in r.items()}
+
+    @property
     def member_options(self) -> dict:
         """Each member's options, from its own scorer."""
         return {m: self.m.fits[m].scorer.options.get(m, {}) for m in self.members}

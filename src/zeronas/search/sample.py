@@ -100,6 +100,12 @@ class Fitness:
             self._keys[arch] = names
         return names
 
+    @property
+    def store_reads(self) -> dict[str, int] | None:
+        """{proxy or ensemble: archs whose values were read back from the store (a resume), not computed in this
+        run}; None without a store."""
+        return None if self.store is None else {"+".join(self.members): len(self._from_store)}
+
     def from_store(self, arch) -> bool:
         """Whether ``arch``'s values were read from the store rather than computed in this run."""
         canonical, text = self._names(arch)
@@ -415,6 +421,8 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
     proto = {**protocol, "scorer": fit.scorer.protocol(get_proxy(fit.members[0])),
              # every member's options (the scorer block shows the first member's): what drove the search
              "options": fit.member_options, **({"failures": failures} if failures else {})}
+    if fit.store_reads is not None:  # a resumed search says what it did not compute again
+        proto["store_reads"] = fit.store_reads
     front = []
     if cons.objectives:
         from .constraints import front_points
