@@ -488,7 +488,9 @@ def search(
     space: Annotated[str, typer.Option(help="nb201 (every method), darts (freedarts, te-nas, zero-cost-pt, "
                                        "funnel, das, sample, rea, random), macro (NAS-Bench-Macro: zero-cost-pt, "
                                        "funnel, das, sample, rea, random), nb101 (funnel, das, sample, rea, random), "
-                                       "or a plug-in space file.py:Class (see README).")] = "nb201",
+                                       "or a plug-in space file.py:Class (see README). nb301 (the darts space "
+                                       "with NAS-Bench-301's 725-genotype table) has no search: search --space "
+                                       "darts, the same genotypes.")] = "nb201",
     proxy: Annotated[str | None, typer.Option(
         help="Proxy (or ensemble:a+b, a frozen ensemble such as zeronas-v1, or your own path/to/file.py:fn) "
              "driving funnel (default "
