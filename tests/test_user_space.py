@@ -298,6 +298,31 @@ def test_a_plugin_export_s_rebuild_line_works_from_another_folder(tmp_path, monk
     assert count_params(ns["net"]) == count_params(sp.build(sp.parse(arch)))
 
 
+def test_a_plugin_search_result_loads_its_space_from_any_folder(tmp_path, monkeypatch, capsys):
+    """A newcomer trial: result.json recorded --space chain.py:Chain as given, relative, so export/train/score
+    --arch-file of it failed from any other folder; it records the absolute path, and a result whose space no
+    longer loads says so and how to name it."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "chain.py").write_text(DUCK)
+    monkeypatch.chdir(tmp_path / "run")
+    code, out, err = _cli(["search", "--space", "chain.py:Chain", "--method", "rea", "--proxy", "params", "--data",
+                           "none", "--budget", "4", "--out", "s"], capsys)
+    assert code == 0, err
+    result = tmp_path / "run" / "s" / "result.json"
+    assert json.loads(result.read_text())["protocol"]["space_source"] == f"{tmp_path / 'run' / 'chain.py'}:Chain"
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, out, err = _cli(["export", "--arch-file", str(result), "--out", "m.json"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "elsewhere" / "m.json").read_text())["arch"] == json.loads(result.read_text())["arch"]
+    doc = json.loads(result.read_text())
+    doc["protocol"]["space_source"] = "moved.py:Chain"  # (a result written before, or the file moved)
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    _one_line_error(["score", "--arch-file", str(tmp_path / "old.json"), "-p", "params", "--data", "none"], capsys,
+                    f"{tmp_path / 'old.json'} records the space 'moved.py:Chain', which does not load here (",
+                    "pass --space with that space (path/to/file.py:Class)")
+
+
 def test_mobilenet_onnx_export(tmp_path, capsys):
     sp = zeronas.space(MOBILENET)
     _export_onnx(sp, sp.format(sp.sample(7)), tmp_path, capsys)

@@ -173,7 +173,6 @@ def score(
     from .proxies.base import inapplicable_reason
     from .ray_executor import check_executor
     from .scoring import Scorer
-    from .spaces import space as get_space
 
     check_executor(executor, ray_address)
     _set_threads(threads)
@@ -191,7 +190,7 @@ def score(
                             out, input_size)
     if input_size is not None:
         raise UserError("--input-size is for --model; a space's network takes its dataset's size")
-    sp = get_space(_space_name(space, arch_file))
+    sp = _space_for(space, arch_file)
     archs = _read_archs(sp, arch, arch_file, index, data_dir)
     settings = dict(data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init, device=device,
                     options=_parse_options(set_), num_classes=num_classes, isomorph_member=isomorph_member)
@@ -849,21 +848,28 @@ def _plot_trajectory(results, path: Path):
     plt.close(fig)
 
 
-def _space_name(space_name: str | None, arch_file: Path | None) -> str:
+def _space_for(space_name: str | None, arch_file: Path | None):
     """--space, else the space the --arch-file result.json records (a search of nb101 exported without
     repeating --space), else nb201."""
+    from .spaces import space as get_space
     from .spaces.arch_file import recorded_space
 
     if space_name is not None:
-        return space_name
-    return (recorded_space(arch_file) if arch_file is not None else None) or "nb201"
+        return get_space(space_name)
+    recorded = recorded_space(arch_file) if arch_file is not None else None
+    if recorded is None:
+        return get_space("nb201")
+    try:
+        return get_space(recorded)
+    except UserError as exc:  # a plug-in space's file moved, or a relative path read from another folder
+        raise UserError(f"{arch_file} records the space {recorded!r}, which does not load here ({exc}); pass "
+                        "--space with that space (path/to/file.py:Class)") from None
 
 
 def _one_arch(space_name: str | None, arch: str | None, arch_file: Path | None, index: int | None, data_dir):
-    from .spaces import space as get_space
     from .spaces.arch_file import read_arch
 
-    sp = get_space(_space_name(space_name, arch_file))
+    sp = _space_for(space_name, arch_file)
     if arch_file is not None:
         return sp, read_arch(sp, arch_file)
     if arch is None and index is None:

@@ -19,6 +19,7 @@ import torch
 from .errors import UserError, exit_trapped, shown
 from .paths import atomic_path
 from .safe_io import is_torchscript
+from .spaces.plugin import portable_source
 from .validation import api, callable_module
 
 FORMATS = ("json", "torchscript", "onnx")
@@ -246,15 +247,6 @@ def _preprocess(data, ckpt, data_name: str, classes: int) -> dict | None:
     return None
 
 
-def _rebuild_source(source: str) -> str:
-    """A plug-in space's ``file.py:Class`` with the file's absolute path, so that the ``rebuild`` line works from
-    any folder (a ``package.module:Class`` or entry-point name is kept as it is)."""
-    file, sep, cls = source.rpartition(":")
-    if sep and (file.endswith(".py") or Path(file).expanduser().is_file()):
-        return f"{Path(file).expanduser().resolve()}:{cls}"
-    return source
-
-
 def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed, progress) -> Path:
     data_name, (h, w), preprocess = target
     meta = json.dumps({"input": [3, h, w], "data": None if data_name == "as given" else data_name,
@@ -279,7 +271,7 @@ def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed
         raise UserError(f"the {space.name} network fails on a {h}x{w} input ({' '.join(str(exc).split())[:140]}); "
                         "give an --input-size (or --data images) it takes") from None
     if fmt == "json":
-        key = _rebuild_source(space.source) if plugin else space.name
+        key = portable_source(space.source) if plugin else space.name
         seeded = "" if state is not None else f"torch.manual_seed({seed}); "  # untrained: the same weights
         desc = {"space": space.name, "arch": space.format(arch), "canonical": space.canonical(arch), "build": build,
                 "rebuild": f"import torch, zeronas; {seeded}sp = zeronas.space({key!r}); "
@@ -289,7 +281,7 @@ def _write(space, arch, fmt, out, build, state, target, plugin, checkpoint, seed
         if state is None:
             desc["seed"] = seed
         if plugin:
-            desc.update(space_source=space.source, input_size=h if h == w else [h, w])
+            desc.update(space_source=portable_source(space.source), input_size=h if h == w else [h, w])
         if state is not None:  # which weights: the JSON alone rebuilds the network, these load into it
             from .paths import file_sha256
 

@@ -468,7 +468,9 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
     result.seconds = time.perf_counter() - t0
     result.protocol["preset"] = {"name": preset, "applied": applied}
     if getattr(sp, "plugin", False):  # how to load the space again (export, score)
-        result.protocol["space_source"] = sp.source
+        from ..spaces.plugin import portable_source
+
+        result.protocol["space_source"] = portable_source(sp.source)  # absolute: loads from any folder
     result.network = network_of(result.protocol, kwargs.get("data"))
     result.benchmark = benchmark_info(sp, sp.parse(result.arch), data_dir)
     if sp.name == "nb201" and "cifar10" in result.benchmark:

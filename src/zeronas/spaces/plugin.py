@@ -91,6 +91,15 @@ def load_space(spec: str, label: str = "space") -> SearchSpace:
     return _instantiate(cls, spec, label)
 
 
+def portable_source(source: str) -> str:
+    """A plug-in space's ``file.py:Class`` with the file's absolute path, so that a result.json or an export
+    that records it loads the space from any folder (a ``package.module:Class`` or entry-point name is kept)."""
+    file, sep, cls = source.rpartition(":")
+    if sep and (file.endswith(".py") or Path(file).expanduser().is_file()):
+        return f"{Path(file).expanduser().resolve()}:{cls}"
+    return source
+
+
 def load_space_class(spec: str, label: str = "space") -> type:
     """The adapted, checked space class of ``spec`` (cached per file version, module or entry point)."""
     text = str(spec).strip()
