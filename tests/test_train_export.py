@@ -1082,3 +1082,33 @@ def test_a_train_test_folder_is_read_alike_by_every_verb(tmp_path):
         assert custom.user_images(".").dataset == custom.folder_label(".") == "folder:one"
     finally:
         os.chdir(here)
+
+
+def test_a_search_on_arrays_exports_its_network_and_training_asks_for_data(tmp_path):
+    """A newcomer trial: a search run on (x, y) arrays could not be exported ('unknown dataset arrays'), and
+    train --arch-file of its result.json named them and then failed the same way. The export builds the recorded
+    network (4 classes, 32 px, no normalisation to record); training asks for the data instead of guessing."""
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 4
+    r = zn.search("nb201", method="random", proxy="nwot", data=(x, y), budget=2, batch_size=16)
+    assert r.network == {"num_classes": 4, "input_size": 32, "data": "arrays"}
+    desc = json.loads(export("nb201", r, "json", tmp_path / "m.json").read_text())
+    assert desc["build"]["num_classes"] == 4 and desc["input"] == [3, 32, 32] and desc["preprocess"] is None
+    (tmp_path / "result.json").write_text(json.dumps(r.to_dict(), default=str))
+    res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "result.json"), "--out",
+                              str(tmp_path / "c.json")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "c.json").read_text())["build"] == desc["build"]
+    with pytest.raises(UserError, match=r"^the search ran on arrays, 4 classes, .*pass data= \(cifar10"):
+        train("nb201", r, tmp_path / "t")
+    res = runner.invoke(app, ["train", "--arch-file", str(tmp_path / "result.json"), "--out", str(tmp_path / "t")])
+    assert isinstance(res.exception, UserError) and "pass --data (cifar10" in str(res.exception), res.output
+    assert not (tmp_path / "t").exists()
+
+
+@needs_cifar
+def test_train_takes_a_search_result_as_export_does(tmp_path):
+    r = zn.search("nb201", method="random", proxy="params", data="none", budget=2)
+    s = train("nb201", r, tmp_path / "t", epochs=1, train_subset=64, test_subset=64, C=4, N=1, batch_size=32,
+              progress=False)
+    assert s["arch"] == r.arch and s["data"] == "cifar10"

@@ -967,7 +967,10 @@ def train(
         from .export import searched_network
 
         net = _searched_network(arch_file)
-        found = searched_network(net)[0] if net else None
+        found, _, _, what = searched_network(net) if net else (None, None, None, "")
+        if net.get("data") and found is None:  # never cifar10 in place of the images the search scored
+            raise UserError(f"the search in {arch_file} ran on {what}, which training cannot read from the file: "
+                            "pass --data (cifar10, cifar100, ImageNet16-120 or your image folder)")
         data = found or "cifar10"
         if found and found != "cifar10":
             err_console.print(f"[yellow]note:[/] training on the data the search in {arch_file} was run on: "

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from .data.custom import searched_network
 from .errors import UserError, exit_trapped, shown
 from .paths import atomic_path
 from .safe_io import is_torchscript
@@ -173,25 +174,6 @@ def _check_replaceable(out: Path, fmt: str) -> None:
     if not ours:
         raise UserError(f"--out {str(out)!r} exists and is not a {fmt} export (it would be lost); give another path "
                         f"or remove it")
-
-
-def searched_network(net: dict) -> tuple:
-    """(data, num_classes, input_size, note) to export the network a search scored, from its ``network`` record
-    (``SearchResult.network``, result.json's "network"): the recorded class count and input size always (the
-    folder may have changed since), and its dataset, or its image folder while it is there (its name, mean/std
-    and class names); ``note`` says which, in words."""
-    folder = net.get("source") if str(net.get("data")).startswith("folder:") else None
-    size = net.get("input_size")
-    size = "x".join(map(str, size)) if isinstance(size, list) else size
-    data, extra = None, ""
-    if folder and Path(folder).expanduser().is_dir():
-        data = folder
-    elif folder:
-        extra = f" (its folder {folder} is gone: no mean/std or class names to record)"
-    elif net.get("data"):
-        data = net["data"]
-    note = f"{net.get('data') or 'data-free'}, {net['num_classes']} classes, {size} px input{extra}"
-    return data, net["num_classes"], size, note
 
 
 def _data_label(data) -> str:

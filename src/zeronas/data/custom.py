@@ -461,3 +461,27 @@ def user_images(data, max_images: int = MAX_IMAGES, seed: int = 0, classes=None)
         return from_torch(data, max_images=max_images, seed=seed)
     raise UserError(f"data of type {type(data).__name__} is not supported; give an image folder path, (x, y) numpy "
                     "arrays, a torch Dataset or DataLoader")
+
+
+def searched_network(net: dict) -> tuple:
+    """(data, num_classes, input_size, note) to export the network a search scored, from its ``network`` record
+    (``SearchResult.network``, result.json's "network"): the recorded class count and input size always (the
+    folder may have changed since), and its dataset, or its image folder while it is there (its name, mean/std
+    and class names); ``data`` is None for images given in memory (arrays, a torch dataset) and a folder that
+    is gone; ``note`` says which, in words."""
+    from .datasets import is_dataset_name
+
+    folder = net.get("source") if str(net.get("data")).startswith("folder:") else None
+    size = net.get("input_size")
+    size = "x".join(map(str, size)) if isinstance(size, list) else size
+    data, extra = None, ""
+    if folder and Path(folder).expanduser().is_dir():
+        data = folder
+    elif folder:
+        extra = f" (its folder {folder} is gone: no mean/std or class names to record)"
+    elif net.get("data") and is_dataset_name(str(net["data"])):
+        data = net["data"]
+    elif net.get("data"):  # in-memory arrays or a torch dataset: only the class count and size were recorded
+        extra = " (images given in memory: no mean/std or class names to record)"
+    note = f"{net.get('data') or 'data-free'}, {net['num_classes']} classes, {size} px input{extra}"
+    return data, net["num_classes"], size, note

@@ -378,7 +378,7 @@ def _recipe_fields() -> list[str]:
 
 
 @api("train", extra=_recipe_fields, threads=True)
-def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None, device: str = "cpu", seed: int = 0,
+def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=None, device: str = "cpu", seed: int = 0,
           train_subset: int | None = None, test_subset: int | None = None, resume: bool = True,
           progress: bool = True, max_epochs_this_run: int | None = None, time_limit: float | None = None,
           **overrides) -> dict:
@@ -388,7 +388,9 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     ``epochs=3, lr=0.05, C=8``) and return the summary (a dict: ``final`` holds the last epoch's
     ``test_acc`` in percent, 0-100); ``out`` receives ``checkpoint.pt``, ``log.jsonl``, ``curve.png`` and
     ``summary.json``, and a rerun into it resumes from the last finished epoch (``resume``).
-    ``train_subset`` / ``test_subset``: train / evaluate on a seeded pick of that many images (more than the
+    ``arch`` may be a ``SearchResult``: its answer, trained by default on the data its search scored (``data``
+    given: that instead; without either, cifar10). ``train_subset`` / ``test_subset``: train / evaluate on a
+    seeded pick of that many images (more than the
     set holds: all of it, said in the summary's ``notes``). Each epoch trains on ``train_images_per_epoch``
     of them: the last partial batch is dropped.
 
@@ -408,6 +410,16 @@ def train(space, arch, out: str | Path, *, data: str = "cifar10", data_dir=None,
     if time_limit is not None and max_epochs_this_run is not None:  # a time-limited run starts afresh each time
         raise UserError("--time-limit and --max-epochs-this-run do not combine: a time-limited run starts afresh, "
                         "so a rerun would not go on from its last epoch; drop one of them")
+    if all(hasattr(arch, k) for k in ("arch", "network", "method")):  # a SearchResult: as export reads one
+        from ..data.custom import searched_network
+
+        net, arch = arch.network, arch.arch
+        if data is None and net and net.get("data"):
+            data, _, _, what = searched_network(net)
+            if data is None:  # never cifar10 in place of the images the search scored
+                raise UserError(f"the search ran on {what}, which training cannot read again: pass data= (cifar10, "
+                                "cifar100, ImageNet16-120 or your image folder)")
+    data = "cifar10" if data is None else data
     space = resolve_space(space)
     arch = space.coerce(arch)
     arch_text = space.format(arch)
