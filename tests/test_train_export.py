@@ -1112,3 +1112,25 @@ def test_train_takes_a_search_result_as_export_does(tmp_path):
     s = train("nb201", r, tmp_path / "t", epochs=1, train_subset=64, test_subset=64, C=4, N=1, batch_size=32,
               progress=False)
     assert s["arch"] == r.arch and s["data"] == "cifar10"
+
+
+@needs_cifar
+def test_a_second_run_into_a_folder_being_trained_is_refused(tmp_path):
+    """A newcomer trial: two 'zeronas train' runs into one --out both ran, and log.jsonl held every epoch twice.
+    A run holds a lock on its folder; a second one is refused in one line and touches nothing."""
+    from zeronas.paths import FolderLock
+
+    kw = dict(epochs=1, train_subset=64, test_subset=64, C=4, N=1, batch_size=32, progress=False)
+    out = tmp_path / "run"
+    train("nb201", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+          out, **kw)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    held = FolderLock(out, "a test")  # as another process's run would hold it (flock: per open descriptor)
+    with pytest.raises(UserError, match=r"^another process is writing into .*run \(a 'zeronas train' run\); wait "):
+        train("nb201", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+              "nor_conv_3x3~2|", out, resume=False, **kw)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    held.release()
+    s = train("nb201", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+              "nor_conv_3x3~2|", out, resume=False, **kw)
+    assert s["epochs_this_run"] == 1 and len((out / "log.jsonl").read_text().splitlines()) == 1

@@ -92,6 +92,40 @@ def atomic_path(path):
         raise
 
 
+class FolderLock:
+    """An exclusive advisory lock on a folder, held until ``release()`` (or the object is freed): ``flock`` on
+    the folder's own descriptor, so nothing is written into it. Where ``fcntl`` does not exist (Windows) it
+    locks nothing. Raises UserError (one line) naming ``what`` when another process holds it."""
+
+    def __init__(self, folder: str | os.PathLike, what: str):
+        import weakref
+
+        self._fd = None
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory lock on a folder
+            return
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            from .errors import UserError
+
+            os.close(fd)
+            raise UserError(f"another process is writing into {folder} ({what}); wait for it to end, or pass "
+                            "another --out") from None
+        except OSError:  # a filesystem without flock (some network mounts): run unlocked, as before
+            os.close(fd)
+            return
+        self._fd = fd
+        self._finalizer = weakref.finalize(self, os.close, fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            self._finalizer()  # closing the descriptor releases the lock
+            self._fd = None
+
+
 @contextlib.contextmanager
 def user_code(folder):
     """Run a user's file as Python runs a script: its own folder first on ``sys.path`` (so it imports the

@@ -24,7 +24,7 @@ from .. import jsonio
 from ..data import load_images
 from ..data.batches import normalize
 from ..errors import UserError
-from ..paths import atomic_path
+from ..paths import FolderLock, atomic_path
 from ..safe_io import safe_torch_load
 from ..scoring import resolve_device
 from ..validation import api
@@ -523,6 +523,8 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
     notes = subset_notes(data, train_subset, ytr, test_subset, yte)
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    # two runs into one folder would interleave their epochs in log.jsonl: the second is refused
+    lock = FolderLock(out, "a 'zeronas train' run")
     if log:
         log_path.write_text("".join(jsonio.dumps(r) + "\n" for r in log))
     else:  # a fresh start (--no-resume over an old run too): none of an earlier run's files is left beside it,
@@ -599,6 +601,7 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
             if row.get("stopped_early"):
                 break
     except BaseException:  # stopped before any epoch ended: no empty run folder is left behind
+        lock.release()
         if made and not log:
             with contextlib.suppress(OSError):
                 out.rmdir()
@@ -631,4 +634,5 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
                "mean_epoch_seconds": float(np.mean([r["epoch_seconds"] for r in log])) if log else None,
                "params": sum(p.numel() for n, p in model.named_parameters() if "auxiliary" not in n)}
     jsonio.write(out / "summary.json", summary, indent=1)
+    lock.release()
     return summary
