@@ -1063,8 +1063,9 @@ def test_a_train_test_folder_is_read_alike_by_every_verb(tmp_path):
     with pytest.raises(UserError, match=r"train/ and test/ hold different class folders \(only in train/: class2"):
         custom.folder_splits(tmp_path / "split")
     _image_folder(tmp_path / "one", classes=1, per_class=4)
-    with pytest.raises(UserError, match="needs at least two classes"):
-        custom.folder_splits(tmp_path / "one")
+    for read in (custom.folder_splits, custom.user_images, custom.folder_network):  # training, scoring, export
+        with pytest.raises(UserError, match="needs at least two classes"):
+            read(tmp_path / "one")
     # train/<class>/ beside a test/ of loose images (a common download): never read as classes train and test
     _image_folder(tmp_path / "kag" / "train", classes=2, per_class=2)
     (tmp_path / "kag" / "test").mkdir()
@@ -1078,8 +1079,8 @@ def test_a_train_test_folder_is_read_alike_by_every_verb(tmp_path):
 
     here = os.getcwd()
     try:
-        os.chdir(tmp_path / "one")
-        assert custom.user_images(".").dataset == custom.folder_label(".") == "folder:one"
+        os.chdir(tmp_path / "kag" / "train")
+        assert custom.user_images(".").dataset == custom.folder_label(".") == "folder:train"
     finally:
         os.chdir(here)
 

@@ -168,7 +168,8 @@ def test_image_folder_layout_labels_normalisation_and_hash(tmp_path):
     assert image_folder(root, max_images=4).x.shape[0] == 4
 
 
-@pytest.mark.parametrize("case", ["broken", "no_class_folders", "empty_class", "mismatched", "missing"])
+@pytest.mark.parametrize("case", ["broken", "no_class_folders", "empty_class", "mismatched", "missing", "one_class",
+                                  "one_level_too_deep"])
 def test_image_folder_problems_are_one_line_user_errors(tmp_path, case):
     root = tmp_path / "f"
     if case == "broken":
@@ -185,6 +186,13 @@ def test_image_folder_problems_are_one_line_user_errors(tmp_path, case):
     elif case == "mismatched":
         make_image_folder(root)
         match = r"do not match the classes given \(missing: cow; not expected: dog\)"
+    elif case == "one_class":
+        make_image_folder(root, classes=("cat",))
+        match = r"holds one class folder \(cat\): a classifier needs at least two classes"
+    elif case == "one_level_too_deep":  # a newcomer trial: root/data/<class>/ was read as one class 'data'
+        make_image_folder(root / "data")
+        match = rf"holds one folder, 'data', and it holds 2 folders \(cat, dog\): if those are the classes, give " \
+                rf"'{re.escape(str(root / 'data'))}'"
     else:
         match = "does not exist"
     with pytest.raises(UserError, match=match) as exc:
@@ -208,8 +216,13 @@ def test_arrays_nchw_float_and_label_problems():
                      (np.full(16, 0.5), "not integers")):
         with pytest.raises(UserError, match=match):
             from_arrays(x, y)
-    with pytest.raises(UserError, match="labels up to 5 but the model outputs 3 classes"):
+    # a newcomer trial: "labels up to 2 but the model outputs 2 classes" read as if 2 classes were enough
+    with pytest.raises(UserError, match=r"the data has 6 classes \(labels 0\.\.5\) but the model outputs 3 values "
+                                        r"per sample; give a model with 6 outputs"):
         zeronas.score(relu_net(3), proxies="snip", data=(x, np.arange(16) % 6))
+    # the API names its keyword, the CLI its flag (the trial saw 'input_size' on the command line)
+    with pytest.raises(UserError, match=r"^input_size='16x16' differs from the images' 8x6; drop input_size= "):
+        zeronas.score(relu_net(3), proxies="snip", data=(x, np.arange(16) % 3), input_size="16x16")
     with pytest.raises(UserError, match="channels"):
         from_arrays(np.zeros((4, 8, 8, 5), np.uint8), np.zeros(4, int))
 
@@ -388,6 +401,9 @@ def test_cli_model_file_with_an_image_folder(tmp_path, capsys):
     assert "nwot" in out and "params" in out and "not applicable (1):" in out
     assert "zeros: inapplicable: needs a cell network" in " ".join(out.split())
     assert (tmp_path / "o" / "scores.json").exists()
+    code, out, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--data", str(root), "-p", "params",
+                           "--input-size", "16"], capsys)  # the CLI names its flag, not the API's keyword
+    assert code == 2 and "--input-size 16x16 differs from the images' 12x10; drop --input-size" in err, err
 
 
 @pytest.mark.parametrize("body,match", [

@@ -474,8 +474,8 @@ class ModelScorer(Scorer):
         if images is not None:
             data_hw, channels = (int(images.x.shape[1]), int(images.x.shape[2])), int(images.x.shape[3])
             if hw is not None and hw != data_hw:
-                raise UserError(f"input_size {hw[0]}x{hw[1]} differs from the images' {data_hw[0]}x{data_hw[1]}; "
-                                "drop input_size (it is read from the data) or resize the images")
+                raise UserError(f"--input-size {hw[0]}x{hw[1]} differs from the images' {data_hw[0]}x{data_hw[1]}; "
+                                "drop --input-size (it is read from the data) or resize the images")
             hw = data_hw
         else:
             hw, channels = hw or (32, 32), 3
@@ -487,12 +487,12 @@ class ModelScorer(Scorer):
             raise UserError(f"--num-classes {num_classes}, but the model outputs {k} values per sample; drop "
                             f"--num-classes (the model's {k} are used) or give a model with {num_classes} outputs "
                             "(a model function taking num_classes gets it)")
-        if images is not None and k is not None and int(images.y.max()) >= k:
-            raise UserError(f"the data has labels up to {int(images.y.max())} but the model outputs {k} classes; "
-                            "give a model with as many outputs as classes")
-        if held is not None and k is not None and len(held) and int(held.y.max()) >= k:
-            raise UserError(f"the held-out data has labels up to {int(held.y.max())} but the model outputs {k} "
-                            "classes")
+        for what, imgs in (("data", images), ("held-out data", held)):
+            if imgs is not None and k is not None and len(imgs) and int(imgs.y.max()) >= k:
+                top = int(imgs.y.max())
+                raise UserError(f"the {what} has {top + 1} classes (labels 0..{top}) but the model outputs {k} "
+                                f"value{'s' if k > 1 else ''} per sample; give a model with {top + 1} outputs (a "
+                                f"model function taking num_classes gets it)")
         if images is not None and k is not None:
             n_data = images.info.num_classes  # the class list's length, else the largest label + 1
             if k > n_data:  # legal for a loss, but rarely meant: said, not refused

@@ -143,6 +143,7 @@ def _folder_files(root, classes=None) -> tuple[Path, tuple, list[Path], list[int
         raise UserError(f"image folder {str(root)!r} has no class folders{hint}; lay it out as root/<class>/<images> "
                         "(the torchvision ImageFolder layout)")
     names = tuple(p.name for p in folders)
+    _need_classes(root, folders)
     if classes is not None and set(classes) != set(names):
         missing, extra = sorted(set(classes) - set(names)), sorted(set(names) - set(classes))
         raise UserError(f"image folder {str(root)!r}: its class folders do not match the classes given (missing: "
@@ -296,7 +297,6 @@ def _folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages
             raise UserError(f"image folder {str(root)!r}: {dirs[0].name}/ and {dirs[1].name}/ hold different class "
                             f"folders (only in {dirs[0].name}/: {', '.join(only[0]) or '-'}; only in "
                             f"{dirs[1].name}/: {', '.join(only[1]) or '-'}); give both the same classes")
-        _need_classes(root, names[0])
         train = image_folder(dirs[0], max_images=max_images, seed=SPLIT_SEED, name=str(root))
         test = image_folder(dirs[1], classes=train.classes, max_images=max_images, seed=SPLIT_SEED,
                             image_size=train.size_hw, name=str(root))
@@ -306,7 +306,6 @@ def _folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages
         if "resized" in test.fidelity:
             how.append(f"test {test.fidelity.split(', ', 1)[-1]}")
         return train, test, "; ".join(how)
-    _need_classes(root, _folder_files(root)[1])
     whole = image_folder(root, max_images=max_images, seed=SPLIT_SEED)
     rng = np.random.default_rng(SPLIT_SEED)
     test_idx = []
@@ -329,11 +328,19 @@ def _folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages
     return train, test, how
 
 
-def _need_classes(root: Path, names) -> None:
-    """A classifier needs two classes: one class folder trains a network that is always right."""
-    if len(names) < 2:
-        raise UserError(f"image folder {str(root)!r} holds one class folder ({', '.join(names)}): a classifier "
-                        "needs at least two classes; add a folder per class")
+def _need_classes(root: Path, folders: list[Path]) -> None:
+    """A classifier needs two classes: one class folder trains a network that is always right, and scores
+    label-based proxies on a loss that is 0 for every network. A lone folder holding class folders of its own
+    (root/data/<class>/) is the layout one level too deep, said with the path to give."""
+    if len(folders) >= 2:
+        return
+    inner = _class_folders(folders[0])
+    if len(inner) >= 2:
+        shown = ", ".join(p.name for p in inner[:4]) + (", ..." if len(inner) > 4 else "")
+        raise UserError(f"image folder {str(root)!r} holds one folder, {folders[0].name!r}, and it holds "
+                        f"{len(inner)} folders ({shown}): if those are the classes, give {str(folders[0])!r}")
+    raise UserError(f"image folder {str(root)!r} holds one class folder ({folders[0].name}): a classifier "
+                    "needs at least two classes; add a folder per class")
 
 
 def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0, image_size=None,
