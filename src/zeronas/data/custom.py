@@ -321,7 +321,9 @@ def _folder_splits(root, max_images: int = TRAIN_MAX_IMAGES) -> tuple[UserImages
     name, fid = folder_label(root), whole.fidelity
     train = make_user_images(whole.x[~is_test], whole.y[~is_test], name, str(root), fid, whole.classes)
     test = make_user_images(whole.x[is_test], whole.y[is_test], name, str(root), fid, whole.classes)
-    how = f"{TEST_SHARE:.0%} of each class held out (seed {SPLIT_SEED}, the same every run)"
+    # the share is rounded up per class, so a small folder holds out more than TEST_SHARE: the count is said
+    how = (f"{int(is_test.sum())} of {len(whole)} images held out ({TEST_SHARE:.0%} of each class, rounded up; seed "
+           f"{SPLIT_SEED}, the same every run)")
     alone = [c for label, c in enumerate(whole.classes) if int((whole.y == label).sum()) < 2]
     if alone:  # said: a class never tested
         how += f"; {', '.join(alone[:5])}{' ...' if len(alone) > 5 else ''} with one image, none of it held out"
