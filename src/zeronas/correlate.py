@@ -208,6 +208,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     target_col = None
     use_abs = False
     check_location(store)  # an empty store is refused before any work
+    base, ensembles = parse_proxies(proxies if isinstance(proxies, str) else ",".join(proxies))  # before the table
     sp = get_space(space)
     table = load_ground_truth(sp.name, data_dir)
     if protocol is not None:
@@ -264,7 +265,6 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
                        f", a sample of the space's {whole:.2g}" if whole else ""))
             raise UserError(f"--sample {n} is outside 3..{n_total} ({what}); use 'all' for every arch")
         idx = sample_indices(n_total, n, seed)
-    base, ensembles = parse_proxies(proxies if isinstance(proxies, str) else ",".join(proxies))
     scorer_kwargs = dict(space=sp.name, proxies=base, data=dataset.replace("cifar10-valid", "cifar10"),
                          data_dir=data_dir, batch_size=batch_size, seed=seed if score_seed is None else score_seed,
                          init=init, device=device,
