@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -308,6 +309,9 @@ def test_a_plugin_search_result_loads_its_space_from_any_folder(tmp_path, monkey
     code, out, err = _cli(["search", "--space", "chain.py:Chain", "--method", "rea", "--proxy", "params", "--data",
                            "none", "--budget", "4", "--out", "s"], capsys)
     assert code == 0, err
+    # a trial read '2 archs scored' against a trajectory 1..4: on 8 archs rea repeats some, and the column says
+    # it counts draws
+    assert re.search(r"(\d) archs? scored \(4 draws: (\d) repeated", out) and "┃ draw " in out, out
     result = tmp_path / "run" / "s" / "result.json"
     assert json.loads(result.read_text())["protocol"]["space_source"] == f"{tmp_path / 'run' / 'chain.py'}:Chain"
     (tmp_path / "elsewhere").mkdir()

@@ -799,7 +799,10 @@ def _print_trajectory(result, rows: int = 6):
 
 def _accuracy_label(result, key: str = "cifar10") -> str:
     """A trajectory column's header: the ``cifar10`` accuracy is NB201's test accuracy, elsewhere the table's own
-    target column (NB101 val_acc, NB301 val_acc_surrogate, ...), named so."""
+    target column (NB101 val_acc, NB301 val_acc_surrogate, ...), named so; ``evaluation`` is a "draw" where the
+    method counts draws (sample, random, rea: a repeat of an arch drawn before counts, and is not scored again)."""
+    if key == "evaluation" and "draws" in result.protocol:  # counts draws: repeats of a drawn arch included
+        return "draw"
     if key != "cifar10":
         return key
     target = result.benchmark.get("target")
@@ -840,7 +843,7 @@ def _plot_trajectory(results, path: Path):
         if lines:
             ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="lower right")
         ax.set_title(f"{result.method} on {result.space}, seed {result.seed}", fontsize=9)
-    axes[-1, 0].set_xlabel("evaluations")
+    axes[-1, 0].set_xlabel("draws" if "draws" in shown[0].protocol else "evaluations")
     if len(results) > len(shown):
         fig.suptitle(f"the first {len(shown)} of {len(results)} runs", fontsize=9)
     fig.tight_layout()
