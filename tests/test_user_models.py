@@ -5,6 +5,7 @@ import hashlib
 import importlib.util
 import json
 import math
+import os
 import re
 import sys
 import types
@@ -513,6 +514,22 @@ def test_cli_several_models_are_ranked_per_proxy(tmp_path, capsys):
     assert len(saved) == 6 and {r["arch"] for r in saved} == {"m.py:small", "m.py:big", "m.py:gelu"}
     code, _, err = _cli(["score", "--model", specs[0], "--model", specs[0], "-p", "params"], capsys)
     assert code == 2 and "is given twice" in err
+    # a newcomer trial: m.py:small and ./m.py:small (one file written two ways) were scored as two models
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code, _, err = _cli(["score", "--model", "m.py:small", "--model", "./m.py:small", "-p", "params"], capsys)
+    finally:
+        os.chdir(here)
+    assert code == 2 and "--model 'm.py:small' is given twice (as './m.py:small'); give each model once" in err, err
+    # a model function that needs num_classes, with nothing to give it: the flag to pass, not a raw TypeError
+    (tmp_path / "k.py").write_text("from torch import nn\n\ndef net(num_classes):\n    return nn.Sequential(nn.Conv2d("
+                                   "3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, num_classes))\n")
+    code, _, err = _cli(["score", "--model", f"{tmp_path}/k.py:net", "-p", "params", "--data", "none"], capsys)
+    assert code == 2 and "net() needs num_classes and nothing gives it; pass --num-classes N" in err, err
+    code, out, err = _cli(["score", "--model", f"{tmp_path}/k.py:net", "-p", "params", "--data", "none",
+                           "--num-classes", "5"], capsys)
+    assert code == 0 and "137" in out, err  # conv 3*4*9 + 4, linear 4*5 + 5
 
 
 def test_api_scores_a_list_of_modules_each_by_name():

@@ -287,11 +287,14 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
     '-' there and named under the table."""
     from scipy.stats import rankdata
 
-    from .models import data_classes, load_model
+    from .models import data_classes, load_model, model_key
 
-    if len(set(specs)) < len(specs):
-        twice = next(s for s in specs if specs.count(s) > 1)
-        raise UserError(f"--model {twice!r} is given twice; give each model once")
+    keys = [model_key(s) for s in specs]  # m.py:f and ./m.py:f are one model
+    if len(set(keys)) < len(keys):
+        first = next(i for i, k in enumerate(keys) if keys.count(k) > 1)
+        again = next(s for s, k in zip(specs[first + 1:], keys[first + 1:]) if k == keys[first])
+        same = "" if again == specs[first] else f" (as {again!r})"
+        raise UserError(f"--model {specs[first]!r} is given twice{same}; give each model once")
     k = data_classes(data)
     loaded = [load_model(spec, num_classes, seed, k) for spec in specs]  # every file runs before any scoring
     labels = [label for _, label in loaded]

@@ -257,6 +257,15 @@ def load_model(spec: str, num_classes: int | None = None, seed: int = 0,
         return _load_model(spec, num_classes, data_classes)
 
 
+def model_key(spec: str) -> str:
+    """The model a ``--model`` spec names, the same however its file's path is written (``m.py:f``,
+    ``./m.py:f`` and ``/abs/m.py:f`` are one model): a file spec with its path resolved, others as given."""
+    source, sep, fn_name = str(spec).rpartition(":")
+    if not sep or not source or source in PACKAGES:
+        return str(spec)
+    return f"{Path(source).expanduser().resolve()}:{fn_name}"
+
+
 def _load_model(spec: str, num_classes: int | None, data_classes: int | None = None) -> tuple[nn.Module, str]:
     source, sep, fn_name = str(spec).rpartition(":")
     if not sep or not source or not fn_name:
@@ -286,6 +295,9 @@ def _load_model(spec: str, num_classes: int | None, data_classes: int | None = N
     if k is not None and _takes(fn, "num_classes"):  # def make(num_classes=10): --num-classes or the data sizes it
         def call():
             return fn(num_classes=k)
+    elif k is None and _requires(fn, "num_classes"):  # def make(num_classes): nothing says how many
+        raise UserError(f"--model {spec!r}: {fn_name}() needs num_classes and nothing gives it; pass --num-classes "
+                        "N, or --data with labelled images (their class count is passed)")
     try:
         with user_code(path.resolve().parent):  # fn() may import beside its file too
             model = _torchvision_retry(call)
@@ -308,6 +320,17 @@ def _takes(fn, name: str) -> bool:
     except (TypeError, ValueError):  # a builtin or C callable without a signature
         return False
     return name in params or any(p.kind == p.VAR_KEYWORD for p in params.values())
+
+
+def _requires(fn, name: str) -> bool:
+    """Whether ``fn`` has a parameter ``name`` without a default (``def make(num_classes)``)."""
+    import inspect
+
+    try:
+        param = inspect.signature(fn).parameters.get(name)
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.default is param.empty and param.kind != param.VAR_KEYWORD
 
 
 def _torchvision_retry(call):
