@@ -167,6 +167,18 @@ def test_no_such_class(tmp_path, capsys):
                     "classes defined there: Chain")
 
 
+def test_an_arch_the_plugin_cannot_parse_is_named_as_a_bad_arch(tmp_path, capsys):
+    """A newcomer trial: a mistyped --arch read 'Chain.parse() failed ...; fix that method of the plug-in space'
+    (the space was fine); the text is named, with what parse() said and an arch it reads."""
+    path = tmp_path / "chain_space.py"
+    path.write_text(DUCK)
+    _one_line_error(_score_argv(f"{path}:Chain", arch="4-4-5"), capsys,
+                    "'4-4-5' is not an architecture of the plug-in space Chain: its parse() refused it (ValueError: "
+                    "bad chain '4-4-5'); give a string it reads, e.g. '", "'")
+    with pytest.raises(UserError, match=r"^'4-4' is not an architecture of the plug-in space Chain"):
+        zeronas.score("4-4", space=f"{path}:Chain", proxies="params", data="none")
+
+
 @pytest.mark.parametrize("body,kind", [("import zn_no_such_dependency_q\n", "ModuleNotFoundError"),
                                        ("class Broken(:\n    pass\n", "SyntaxError"),
                                        ("raise RuntimeError('needs a GPU\\nsecond line')\n", "RuntimeError")])
@@ -543,8 +555,9 @@ def test_an_exception_inside_a_plugin_method_is_one_line_naming_it(tmp_path, cap
     text = text[:start] + body + (text[end:] if end != -1 else "\n")
     (tmp_path / "sp.py").write_text(text.replace("(4, 8)", "(4, 8, 88)"))
     out = ["--out", str(tmp_path / "m.pt")] if argv[0] == "export" else []
-    _one_line_error([argv[0], "--space", f"{tmp_path / 'sp.py'}:Chain", *argv[1:], *out], capsys,
-                    f"Chain.{method}() failed (", "fix that method of the plug-in space")
+    said = (["'8-x-4' is not an architecture of the plug-in space Chain: its parse() refused it (ValueError: "]
+            if method == "parse" else [f"Chain.{method}() failed (", "fix that method of the plug-in space"])
+    _one_line_error([argv[0], "--space", f"{tmp_path / 'sp.py'}:Chain", *argv[1:], *out], capsys, *said)
     assert not (tmp_path / "m.pt").exists()
 
 

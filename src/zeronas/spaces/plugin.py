@@ -39,6 +39,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
+import threading
 import types
 import uuid
 from pathlib import Path
@@ -277,6 +278,12 @@ def _guarded(user_cls: type, method: str):
         except (UserError, UserCodeError, MemoryError):
             raise
         except Exception as exc:  # noqa: BLE001  (the author's code: named, with the cause chained)
+            # most often the text is wrong, not the code: unless parse() refuses what the space itself writes
+            example = _example(args[0]) if method == "parse" and len(args) >= 2 and isinstance(args[1], str) else None
+            if example and example != args[1]:
+                raise UserError(f"{args[1]!r} is not an architecture of the plug-in space {user_cls.__name__}: "
+                                f"its parse() refused it ({described(exc)}); give a string it reads, e.g. "
+                                f"{example!r}") from exc
             raise UserCodeError(f"{user_cls.__name__}.{method}() failed ({described(exc)}); fix that method of "
                                 f"the plug-in space") from exc
         if method in MODULE_RETURNS and not isinstance(out, nn.Module):
@@ -286,6 +293,24 @@ def _guarded(user_cls: type, method: str):
 
     return kind(guarded) if kind else guarded
 
+
+_EXAMPLE_ACTIVE = threading.local()
+
+
+def _example(space) -> str | None:
+    """One arch the space draws and formats and its parse() reads back, or None where any of that fails (or
+    where this is already finding one: parse() failing on the example must not look for another)."""
+    if getattr(_EXAMPLE_ACTIVE, "on", False):
+        return None
+    _EXAMPLE_ACTIVE.on = True
+    try:
+        text = space.format(space.sample(0))
+        space.parse(text)
+        return text
+    except Exception:  # noqa: BLE001  (an example only)
+        return None
+    finally:
+        _EXAMPLE_ACTIVE.on = False
 
 
 def _revision(user_cls: type, whole_file: bool = True, sources: Sources | None = None):
