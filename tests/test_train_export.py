@@ -312,7 +312,8 @@ def test_export_formats_reproduce_the_network(space_name, arch, separable, tmp_p
     import onnx
 
     onnx.checker.check_model(onnx.load(str(onnx_path)))
-    with pytest.raises(UserError, match="not the one given"):
+    with pytest.raises(UserError, match="not the one given; drop arch=, arch_file= and index= \\(the checkpoint's "
+                                        "arch is exported\\)"):
         export(sp, sp.sample(5) if space_name == "darts" else ARCH.replace("skip_connect~1", "none~1"), "json",
                tmp_path / "x.json", checkpoint=ckpt)
 
@@ -991,6 +992,9 @@ def test_train_on_an_image_folder_then_export_it(tmp_path, monkeypatch):
     assert run("export", "--arch", ARCH, "--checkpoint", "t/checkpoint.pt", "--data", "moved", "--out", "n.json") == 0
     assert json.loads((tmp_path / "n.json").read_text())["preprocess"] == pre
     assert run("export", "--arch", ARCH, "--checkpoint", "t/checkpoint.pt", "--data", "cifar10", "--out", "c.json") == 2
+    # --checkpoint alone exports the arch it was trained on (a trial: only --arch was named as the way)
+    assert run("export", "--checkpoint", "t/checkpoint.pt", "--out", "alone.json") == 0
+    assert json.loads((tmp_path / "alone.json").read_text())["arch"] == ARCH
     # the same images elsewhere resume the run (here: it is finished, so nothing is trained); other images do not
     import shutil
 

@@ -115,8 +115,9 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
             raise UserError(f"{path} was trained on the {ident['space']} space, not {space.name}: pass --space "
                             f"{ident['space']} with its arch ({shown(ident['arch'])})")
         if ident["arch"] != space.format(arch):
-            raise UserError(f"{path} holds {ident['space']} arch {ident['arch']!r}, not the one given; "
-                            "pass the matching --arch")
+            raise UserError(f"{path} holds {ident['space']} arch {ident['arch']!r}, not the one given; drop "
+                            "--arch, --arch-file and --index (the checkpoint's arch is exported), or give the "
+                            "checkpoint of the arch you named")
         build = {k: v for k, v in ident["build"].items() if k in ("C", "N", "num_classes")}
         clash = [f"--{k} {v} (it holds {build.get(k)})" for k, v in (("C", C), ("N", N))
                  if v is not None and v != build.get(k)]
