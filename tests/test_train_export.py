@@ -779,6 +779,9 @@ def test_export_replaces_only_an_export_of_its_format(tmp_path):
     with pytest.raises(UserError, match=r"result.json' exists and is not a json export \(it would be lost\)"):
         export("nb201", ARCH, "json", tmp_path / "result.json")
     assert (tmp_path / "result.json").read_text() == '{"arch": "x"}'
+    (tmp_path / "notes.onnx").write_text("my notes")  # a trial read 'is not a onnx export'
+    with pytest.raises(UserError, match=r"notes.onnx' exists and is not an onnx export"):
+        export("nb201", ARCH, "onnx", tmp_path / "notes.onnx")
     (tmp_path / "link.json").symlink_to(tmp_path / "m.json")
     with pytest.raises(UserError, match=r"link.json' is a symbolic link"):
         export("nb201", ARCH, "json", tmp_path / "link.json")

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from .data.custom import searched_network
-from .errors import UserError, exit_trapped, shown
+from .errors import UserError, exit_trapped, shown, with_article
 from .paths import atomic_path
 from .safe_io import is_torchscript
 from .spaces.plugin import portable_source
@@ -173,8 +173,8 @@ def _check_replaceable(out: Path, fmt: str) -> None:
     ours = (b'"rebuild"' in head if fmt == "json" else is_torchscript(out) if fmt == "torchscript"
             else head[:1] == b"\x08")  # ONNX's ModelProto opens with its ir_version field
     if not ours:
-        raise UserError(f"--out {str(out)!r} exists and is not a {fmt} export (it would be lost); give another path "
-                        f"or remove it")
+        raise UserError(f"--out {str(out)!r} exists and is not {with_article(fmt)} export (it would be lost); give "
+                        "another path or remove it")
 
 
 def _data_label(data) -> str:
