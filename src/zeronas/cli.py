@@ -289,12 +289,12 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
 
     from .models import data_classes, load_model, model_key
 
-    keys = [model_key(s) for s in specs]  # m.py:f and ./m.py:f are one model
-    if len(set(keys)) < len(keys):
-        first = next(i for i, k in enumerate(keys) if keys.count(k) > 1)
-        again = next(s for s, k in zip(specs[first + 1:], keys[first + 1:]) if k == keys[first])
-        same = "" if again == specs[first] else f" (as {again!r})"
-        raise UserError(f"--model {specs[first]!r} is given twice{same}; give each model once")
+    seen = {}  # model_key: m.py:f and ./m.py:f are one model
+    for spec in specs:
+        if (key := model_key(spec)) in seen:
+            same = "" if spec == seen[key] else f" (as {spec!r})"
+            raise UserError(f"--model {seen[key]!r} is given twice{same}; give each model once")
+        seen[key] = spec
     k = data_classes(data)
     loaded = [load_model(spec, num_classes, seed, k) for spec in specs]  # every file runs before any scoring
     labels = [label for _, label in loaded]
@@ -890,8 +890,6 @@ def _checkpoint_arch(checkpoint: Path, space: str | None) -> tuple[str, str]:
     from .spaces import list_spaces
     from .train.trainer import read_checkpoint
 
-    if not Path(checkpoint).is_file():
-        raise UserError(f"checkpoint {checkpoint} does not exist; give the checkpoint.pt that 'zeronas train' wrote")
     ident = read_checkpoint(checkpoint, fix="give the checkpoint.pt that 'zeronas train' wrote")["identity"]
     if space is None and ident["space"] not in list_spaces():
         raise UserError(f"{checkpoint} was trained on the plug-in space {ident['space']!r}: pass --space "
