@@ -1,16 +1,18 @@
-"""Would channels-last (or bfloat16) networks make CPU scoring faster at the same values? Measured, not adopted.
+"""How much faster is CPU scoring with channels-last (or bfloat16) networks, and how far do the values move?
 
     python benchmarks/memory_format.py --archs 12
     python benchmarks/memory_format.py --archs 16 --variants channels_last,bf16
 
 Scores the same NB201 architectures, one ``Scorer.score_arch`` call per arch with the five core proxies of
-issue 24 (nwot, synflow, snip, jacob_cov, meco), once as zeronas does (NCHW networks) and once with the
-network converted to channels-last memory format after it is built (the convolutions then run oneDNN's
-channels-last kernels and hand channels-last tensors on), interleaved arch by arch in one process, the
-layout order alternating. It reports the wall time per arch of each layout and, per proxy, the relative
-deviation of the channels-last values from zeronas's; as the floor for float reordering it also reports
-zeronas's own deviation between 1 and 2 torch threads. ``benchmarks/reference_scores.py check`` accepts a
-relative deviation of 1e-4. Writes ``benchmarks/results/memory_format.json``.
+issue 24 (nwot, synflow, snip, jacob_cov, meco), once as zeronas does by default (NCHW networks) and once
+with ``Scorer(memory_format="channels-last")`` (``--memory-format channels-last``: the network's 4-d weights
+in channels-last format, so the convolutions run oneDNN's channels-last kernels and hand channels-last tensors
+on), interleaved arch by arch in one process, the layout order alternating. It reports the wall time per arch
+of each layout and, per proxy, the relative deviation of the channels-last values from the NCHW ones; as the
+floor for float reordering it also reports the NCHW deviation between 1 and 2 torch threads, and, untimed, the
+error of each layout against the same network run in float64 (inputs cast by a forward pre-hook): which
+float32 value is nearer the exact one. ``benchmarks/reference_scores.py check`` accepts a relative deviation
+of 1e-4. Writes ``benchmarks/results/memory_format.json``.
 
 ``--variants channels_last,bf16`` adds a third way, interleaved with the other two: the channels-last network
 run under ``torch.autocast("cpu", dtype=torch.bfloat16)`` (convolutions and matrix products in bfloat16, on
@@ -43,15 +45,17 @@ RTOL = 1e-4  # benchmarks/reference_scores.py
 
 
 @contextlib.contextmanager
-def channels_last():
-    """ScoringContext.model hands out its float32 CPU network in channels-last format (weights converted once)."""
+def float64():
+    """ScoringContext.model hands out its network in float64, its inputs cast by a forward pre-hook (a wrapper
+    module would add terms to proxies that hook every module, e.g. meco)."""
     orig = ctx_mod.ScoringContext.model
 
     def model(self, dtype=torch.float32):
-        m = orig(self, dtype)
-        if dtype == torch.float32 and self.device.type == "cpu" and not getattr(self, "_bench_cl", False):
-            m.to(memory_format=torch.channels_last)
-            self._bench_cl = True
+        m = orig(self, torch.float64)
+        if not getattr(m, "_bench_f64", False):
+            m.register_forward_pre_hook(lambda mod, inputs: tuple(
+                t.double() if torch.is_tensor(t) and t.is_floating_point() else t for t in inputs))
+            m._bench_f64 = True
         return m
 
     ctx_mod.ScoringContext.model = model
@@ -61,15 +65,9 @@ def channels_last():
         ctx_mod.ScoringContext.model = orig
 
 
-@contextlib.contextmanager
 def variant(name: str):
-    """Score as ``name`` does: nchw (zeronas), channels_last, or bf16 (channels-last under bf16 autocast)."""
-    if name == "nchw":
-        yield
-        return
-    with channels_last(), (torch.autocast("cpu", dtype=torch.bfloat16) if name == "bf16"
-                           else contextlib.nullcontext()):
-        yield
+    """bf16 runs the channels-last scorer under bf16 autocast; the others need nothing around the call."""
+    return torch.autocast("cpu", dtype=torch.bfloat16) if name == "bf16" else contextlib.nullcontext()
 
 
 def cpu_flags() -> list[str]:
@@ -105,20 +103,22 @@ def main():
         "memory_format_bf16.json" if "bf16" in variants else "memory_format.json")
     ways = ["nchw", *variants]
     torch.set_num_threads(1)
-    sc = Scorer(space="nb201", proxies=proxies, data="cifar10")
+    scorers = {w: Scorer(space="nb201", proxies=proxies, data="cifar10",
+                         memory_format="contiguous" if w == "nchw" else "channels-last") for w in ways}
+    sc = scorers["nchw"]
     sp = sc.space
     archs = random.Random(args.seed).sample(list(sp.enumerate()), args.archs + 1)
     for w in ways:  # warm-up: data, oneDNN primitives
         with variant(w):
-            sc.score_arch(archs[0])
+            scorers[w].score_arch(archs[0])
     seconds: dict = {w: [] for w in ways}
-    values: dict = {p: {**{w: [] for w in ways}, "nchw_2_threads": []} for p in proxies}
+    values: dict = {p: {**{w: [] for w in ways}, "nchw_2_threads": [], "float64": []} for p in proxies}
     for i, arch in enumerate(archs[1:]):
         k = i % len(ways)
         for w in ways[k:] + ways[:k]:  # rotate the order arch by arch
             with variant(w):
                 t0 = time.perf_counter()
-                recs = sc.score_arch(arch)
+                recs = scorers[w].score_arch(arch)
                 seconds[w].append(time.perf_counter() - t0)
             for r in recs:
                 values[r.proxy][w].append(r.value)
@@ -126,12 +126,19 @@ def main():
         for r in sc.score_arch(arch):
             values[r.proxy]["nchw_2_threads"].append(r.value)
         torch.set_num_threads(1)
+        with float64():  # untimed: the value float32 approximates
+            for r in sc.score_arch(arch):
+                values[r.proxy]["float64"].append(r.value)
         print(f"{i + 1}/{args.archs} {sp.format(arch)}: "
               + ", ".join(f"{w} {seconds[w][-1]:.2f}s" for w in ways), flush=True)
     per_proxy: dict = {}
     for p, v in values.items():
         dev_th = [rel(a, b) for a, b in zip(v["nchw"], v["nchw_2_threads"])]
         per_proxy[p] = {"max_rel_dev_2_threads": max(dev_th)}
+        for w in ways:  # error against the float64 network's value
+            err = [rel(b, a) for a, b in zip(v[w], v["float64"]) if math.isfinite(a) and math.isfinite(b)] or [math.nan]
+            per_proxy[p].update({f"max_rel_err_vs_float64_{w}": max(err),
+                                 f"median_rel_err_vs_float64_{w}": statistics.median(err)})
         for w in variants:
             pairs = [(a, b) for a, b in zip(v["nchw"], v[w]) if math.isfinite(a) and math.isfinite(b)]
             dev = [rel(a, b) for a, b in pairs] or [math.nan]  # no finite pair: NaN, not a crash
@@ -140,8 +147,9 @@ def main():
                 f"spearman_{w}": float(spearmanr(*zip(*pairs)).statistic) if len(pairs) > 2 else None,
                 f"finite_pairs_{w}": len(pairs), f"within_reference_rtol_{w}": max(dev) <= RTOL})
     out = {"what": "one score_arch call per NB201 arch with these proxies (shared forward pass), NCHW float32 "
-                   "(zeronas) vs " + " and ".join(variants) + " (bf16: channels-last under torch.autocast "
-                   "bfloat16), interleaved, 1 torch thread",
+                   "(zeronas's default) vs " + " and ".join(variants) + " (channels_last: --memory-format "
+                   "channels-last; bf16: that under torch.autocast bfloat16), interleaved, 1 torch thread; "
+                   "rel_err_vs_float64: against the same network in float64 (untimed)",
            "proxies": proxies, "archs": args.archs, "seed": args.seed, "batch_size": sc.batch_size,
            "torch": torch.__version__, "cpu": platform.machine(), "cpu_flags": cpu_flags(), "note": args.note,
            "s_per_arch_mean": {k: statistics.mean(v) for k, v in seconds.items()},
@@ -154,12 +162,15 @@ def main():
     print("\nmean s/arch: " + ", ".join(f"{w} {mean[w]:.3f}" for w in ways) + "; median per-arch speed-up: "
           + ", ".join(f"{w} {r:.2f}x" for w, r in out["speedup_median_of_per_arch_ratios"].items()))
     head = "".join(f" {'max dev ' + w:>20s} {'median':>9s} {'spearman':>9s}" for w in variants)
-    print(f"{'proxy':10s}{head} {'2 threads':>10s}")
+    f64 = "".join(f" {'f64 err ' + w + ' med/max':>26s}" for w in ways)
+    print(f"{'proxy':10s}{head} {'2 threads':>10s}{f64}")
     for p, r in per_proxy.items():
         row = "".join(f" {r[f'max_rel_dev_{w}']:20.2e} {r[f'median_rel_dev_{w}']:9.2e} "
                       f"{r[f'spearman_{w}'] if r[f'spearman_{w}'] is not None else float('nan'):9.4f}"
                       for w in variants)
-        print(f"{p:10s}{row} {r['max_rel_dev_2_threads']:10.2e}")
+        err = "".join(f" {r[f'median_rel_err_vs_float64_{w}']:17.2e}/{r[f'max_rel_err_vs_float64_{w}']:8.2e}"
+                      for w in ways)
+        print(f"{p:10s}{row} {r['max_rel_dev_2_threads']:10.2e}{err}")
     print(f"reference_scores.py tolerance: {RTOL:g} relative; wrote {out_path}")
 
 

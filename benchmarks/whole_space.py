@@ -2,12 +2,14 @@
 
     python benchmarks/whole_space.py --prefix 150
     python benchmarks/whole_space.py --prefix 150 --resume-check 90   # also run the real CLI twice, killed
+    python benchmarks/whole_space.py --prefix 60 --workers 2 --memory-format channels-last
 
 What it projects is the wall time of
 
     zeronas correlate --space nb201 --sample all --proxies nwot,synflow,snip,jacob_cov,meco
 
-on this machine. The whole run is planned exactly as ``correlate`` plans it: the seeded scoring order of all
+on this machine (with ``--memory-format channels-last`` added when given). The whole run is planned exactly as
+``correlate`` plans it: the seeded scoring order of all
 15,625 strings, and per arch the proxies still missing when its turn comes (the class-sharing proxies,
 synflow, snip and jacob_cov, are scored once per isomorphism class: 6,466 times; nwot and meco for every
 string). The first ``--prefix`` archs of that order are then scored with exactly the proxies the whole run
@@ -83,7 +85,8 @@ def stored_rows(db: Path) -> dict[str, int]:
         con.close()
 
 
-def resume_check(seconds: float, proxies: str, seed: int, data_dir: str | None) -> dict:
+def resume_check(seconds: float, proxies: str, seed: int, data_dir: str | None,
+                 memory_format: str = "contiguous") -> dict:
     exe = Path(sys.executable).with_name("zeronas")
     tmp = Path(tempfile.mkdtemp(prefix="zeronas_whole_space_"))
     db = tmp / "store.db"
@@ -91,6 +94,8 @@ def resume_check(seconds: float, proxies: str, seed: int, data_dir: str | None) 
            "--store", str(db)]  # correlate always reports progress (a bar on a terminal, else a line a minute)
     if data_dir:
         cmd += ["--data-dir", data_dir]
+    if memory_format != "contiguous":
+        cmd += ["--memory-format", memory_format]
     runs = []
     for k in range(2):
         log = tmp / f"run{k}.log"
@@ -122,6 +127,8 @@ def main(argv=None):
                          "above 1 each kind's prefix is timed as one parallel batch: wall time / units")
     ap.add_argument("--batch-size", type=int_at_least(1), default=64,
                     help="images per proxy batch (default: %(default)s)")
+    ap.add_argument("--memory-format", default="contiguous", choices=("contiguous", "channels-last"),
+                    help="correlate's --memory-format (default: %(default)s)")
     ap.add_argument("--data-dir", default=None, help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
     ap.add_argument("--resume-check", type=float, default=0.0, metavar="SECONDS",
                     help="also run the real CLI twice for SECONDS each, killed, and check that it resumes")
@@ -149,7 +156,8 @@ def main(argv=None):
             kinds[missing].append((arch, missing))
     prefix = [u for group in itertools.zip_longest(*kinds.values()) for u in group if u is not None]
     kwargs = dict(space="nb201", data="cifar10", data_dir=args.data_dir, batch_size=args.batch_size, seed=args.seed,
-                  init="torch-default", device="cpu", stand_in=True, isomorph_member="asked")
+                  init="torch-default", device="cpu", stand_in=True, isomorph_member="asked",
+                  memory_format=args.memory_format)
     walls: dict[tuple, list[float]] = {}
     proxy_s: dict[str, list[float]] = {p: [] for p in proxies}
     executors = {}
@@ -203,20 +211,23 @@ def main(argv=None):
     for r in per_proxy.values():
         r["projected_s"] = r["s_per_call_mean"] * r["calls_in_whole_space"]
     result = {
-        "what": f"projected wall time of 'zeronas correlate --space nb201 --sample all --proxies {args.proxies}' "
+        "what": f"projected wall time of 'zeronas correlate --space nb201 --sample all --proxies {args.proxies}"
+                f"{'' if args.memory_format == 'contiguous' else ' --memory-format ' + args.memory_format}' "
                 f"(workers {args.workers}, {args.threads if args.workers == 1 else 'cores // workers'} torch threads), "
                 f"EXTRAPOLATED from the first {args.prefix} archs of "
                 f"its scoring order of each kind of work unit ({n_timed} archs), each scored with the proxies "
                 f"the whole run gives it; not a full run",
         "archs": len(work), "prefix": sum(len(g) for g in kinds.values()), "seed": args.seed,
         "workers": args.workers, "threads": torch.get_num_threads() if args.workers == 1 else None,
-        "batch_size": args.batch_size, "cores": os.cpu_count(), "torch": torch.__version__,
+        "batch_size": args.batch_size, "memory_format": args.memory_format, "cores": os.cpu_count(),
+        "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(), "note": args.note, "planning_s": plan_s,
         "units": unit_rows, "per_proxy": per_proxy, "projected_wall_s": projected,
         "projected_wall_h": projected / 3600, "target_s": TARGET_S, "meets_target": projected < TARGET_S,
     }
     if args.resume_check:
-        result["resume_check"] = resume_check(args.resume_check, args.proxies, args.seed, args.data_dir)
+        result["resume_check"] = resume_check(args.resume_check, args.proxies, args.seed, args.data_dir,
+                                               args.memory_format)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"\n{'work unit (proxies)':42s} {'units':>6s} {'timed':>6s} {'s/arch':>7s} {'projected':>10s}")

@@ -23,6 +23,18 @@ def test_score_data_free_writes_json(tmp_path):
     assert all(r["protocol"]["torch"] and r["protocol_hash"] for r in recs)
 
 
+def test_score_memory_format_is_recorded_and_checked(tmp_path):
+    res = runner.invoke(app, ["score", "--arch", BEST, "--proxies", "synflow,params", "--data", "none",
+                              "--memory-format", "channels-last", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    recs = json.loads((tmp_path / "scores.json").read_text())
+    assert {r["protocol"]["memory_format"] for r in recs} == {"channels-last"}
+    assert "1.07347e+06" in res.output  # synflow has no BN statistics: the NCHW value (test above)
+    res = runner.invoke(app, ["score", "--arch", BEST, "-p", "params", "--memory-format", "nhwc"])
+    assert isinstance(res.exception, UserError)  # main() prints it as one line and exits 2
+    assert str(res.exception) == "unknown --memory-format 'nhwc'; choose one of: contiguous, channels-last"
+
+
 def test_score_bad_inputs_are_one_line_errors():
     from zeronas.cli import main  # noqa: F401  (main turns UserError into 'error: ...' and exit 2)
     from zeronas.errors import UserError

@@ -566,6 +566,31 @@ def test_fixed_isomorph_member_scores_every_member_alike(fake_images):
         zn.Scorer("nb201", "snip", images=fake_images, isomorph_member="first")
 
 
+def test_channels_last_memory_format_is_its_own_protocol_at_values_within_float_rounding(fake_images):
+    """--memory-format channels-last: NHWC weights, the same proxies up to float rounding (train-mode BN sums in
+    another order; params has no float work at all), other store keys; an unknown layout is one line."""
+    arch = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+    proxies = "params,synflow,snip,nwot"
+    nchw = zn.Scorer("nb201", proxies, images=fake_images, batch_size=8)
+    nhwc = zn.Scorer("nb201", proxies, images=fake_images, batch_size=8, memory_format="channels-last")
+    for scorer, last in ((nchw, False), (nhwc, True)):
+        w = next(m.weight for m in scorer.context(arch).model().modules()
+                 if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) and m.in_channels > 1)
+        assert w.is_contiguous(memory_format=torch.channels_last) is last and w.is_contiguous() is not last
+    a = {r.proxy: r for r in nchw.score_arch(arch)}
+    b = {r.proxy: r for r in nhwc.score_arch(arch)}
+    assert b["params"].value == a["params"].value
+    assert b["synflow"].value == pytest.approx(a["synflow"].value, rel=1e-12)  # no BN statistics: float64 reorder
+    for p in ("snip", "nwot"):
+        assert b[p].value == pytest.approx(a[p].value, rel=1e-3) and b[p].error is None
+    for p in a:
+        assert "memory_format" not in a[p].protocol and b[p].protocol["memory_format"] == "channels-last"
+        assert a[p].protocol_hash != b[p].protocol_hash
+    with pytest.raises(zn.UserError, match="^unknown memory_format= 'nhwc'; choose one of: contiguous, "
+                                           "channels-last$"):
+        zn.Scorer("nb201", "snip", images=fake_images, memory_format="nhwc")
+
+
 def test_bn_mode_metadata_is_what_runs(fake_images):
     """Record every BN call during each proxy and check it against the proxy's declared BN mode."""
     scorer = zn.Scorer("nb201", "all", images=fake_images, heldout=fake_images, batch_size=8,

@@ -72,6 +72,19 @@ def _applies_or_says_why(records):
             assert math.isnan(r.value)
 
 
+def test_memory_format_channels_last_applies_to_a_users_model_too():
+    """A user's module scored with memory_format='channels-last' runs NHWC (other store key); its snip moves only by
+    float rounding (train-mode BN sums in another order), and nwot, whose codes keep their signs here, not at all."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(8, 10))
+    a, b = ({r.proxy: r for r in zeronas.score(model, proxies="snip,nwot", data=_arrays(), batch_size=8,
+                                                memory_format=f)} for f in ("contiguous", "channels-last"))
+    assert b["snip"].value == pytest.approx(a["snip"].value, rel=1e-4) and b["nwot"].value == a["nwot"].value
+    assert b["snip"].protocol["memory_format"] == "channels-last" and "memory_format" not in a["snip"].protocol
+    assert next(model.parameters()).is_contiguous()  # the user's module is left as it was
+
+
 def test_gelu_layernorm_attention_model_no_bn_non_square_channels_last():
     torch.manual_seed(0)
     model = GeluNet().to(memory_format=torch.channels_last)

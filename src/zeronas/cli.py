@@ -37,6 +37,10 @@ IsomorphMember = Annotated[str, typer.Option(
          "isomorphs (snip, synflow, ntk_cond, ...): 'asked' (the arch asked for; in a store, the first member "
          "any run asked for stands for the class) or 'fixed' (the space's representative member, e.g. the "
          "smallest NB201 string of the class, so values depend on neither sample nor order; other store keys).")]
+MemoryFormat = Annotated[str, typer.Option(
+    help="Layout of the networks' tensors: contiguous (NCHW, the reference codes') or channels-last (NHWC: "
+         "about 1.4x faster on the CPU; train-mode BatchNorm then sums in another order, so BN-dependent values "
+         "move in the 4th-8th digit, e.g. snip by a median 1.5e-4 relative; other store keys).")]
 Executor = Annotated[str, typer.Option(
     help="Where to score: local (this machine: correlate runs --workers processes, score one) or ray (a Ray "
          "cluster at --ray-address, else a local Ray instance, every CPU of it; needs pip install "
@@ -154,6 +158,7 @@ def score(
                                              "and protocol) into this folder.")] = None,
     threads: Threads = None,
     isomorph_member: IsomorphMember = "asked",
+    memory_format: MemoryFormat = "contiguous",
     model: Annotated[list[str], typer.Option(help="Score your own network instead of --arch: path/to/file.py:fn "
                                              "(runs that file and calls fn(), which returns an untrained "
                                              "torch.nn.Module; or names a module the file builds), "
@@ -185,15 +190,16 @@ def score(
             raise UserError("--executor ray scores architectures of a space; drop it with --model")
         if len(model) > 1:
             return _score_models(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
-                                 out, input_size)
+                                 out, input_size, memory_format)
         return _score_model(model[0], proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
-                            out, input_size)
+                            out, input_size, memory_format)
     if input_size is not None:
         raise UserError("--input-size is for --model; a space's network takes its dataset's size")
     sp = _space_for(space, arch_file)
     archs = _read_archs(sp, arch, arch_file, index, data_dir)
     settings = dict(data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init, device=device,
-                    options=_parse_options(set_), num_classes=num_classes, isomorph_member=isomorph_member)
+                    options=_parse_options(set_), num_classes=num_classes, isomorph_member=isomorph_member,
+                    memory_format=memory_format)
     scorer = Scorer(sp, proxies, **settings)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
@@ -253,7 +259,7 @@ def _refuse_if_all_failed(records, what: str) -> None:
 
 
 def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, input_size,
-                  loaded=None, name=None):
+                  memory_format="contiguous", loaded=None, name=None):
     """(ModelScorer, its label) for ``--model spec``; ``loaded``: the (module, label) load_model gave already;
     ``name``: the label to record instead (several models whose labels collide)."""
     from .models import ModelScorer, data_classes, load_model
@@ -262,7 +268,7 @@ def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device,
     label = name or label
     scorer = ModelScorer(module, proxies, data=data, data_dir=data_dir, input_size=input_size,
                          num_classes=num_classes, model_name=label, batch_size=batch_size, seed=seed, init=init,
-                         device=device, options=_parse_options(set_))
+                         device=device, options=_parse_options(set_), memory_format=memory_format)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {label}: {scorer.data_note}")
     return scorer, label  # (what it skips is listed with its reason under the model's table)
@@ -280,7 +286,7 @@ def _note_skipped(scorer) -> None:
 
 
 def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
-                  input_size):
+                  input_size, memory_format="contiguous"):
     """``score --model A --model B ...``: each model scored as ``--model`` alone does (same data, batch, seed),
     then one table: a row per model, a column per proxy with the value and its rank among the models (1 = best
     by the proxy's direction; equal values share the better rank); a proxy that does not apply to a model is
@@ -301,7 +307,8 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
     if len(set(labels)) < len(labels):  # e.g. a/m.py:build and b/m.py:build: the specs tell them apart
         labels = list(specs)
     runs = [_model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
-                          input_size, loaded=ld, name=label) for spec, ld, label in zip(specs, loaded, labels)]
+                          input_size, memory_format, loaded=ld, name=label)
+            for spec, ld, label in zip(specs, loaded, labels)]
     c, h, w = runs[0][0].input_chw
     d = runs[0][0]._data_protocol
     src = f", data {_batch_label(d)}" if _batch_label(d) else ""
@@ -353,10 +360,10 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
 
 
 def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
-                 input_size):
+                 input_size, memory_format="contiguous"):
     """``score --model``: every applicable proxy's value in one table, the others named with the reason."""
     scorer, label = _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
-                                  input_size)
+                                  input_size, memory_format)
     records = scorer.score_model()
     _refuse_if_all_failed(records, "the model")  # before a table of NaNs
     c, h, w = scorer.input_chw
@@ -431,6 +438,7 @@ def correlate(
                                               "so far (the stored prefix of the run's seeded random scoring "
                                               "order, a uniform random subset of the sample).")] = False,
     isomorph_member: IsomorphMember = "asked",
+    memory_format: MemoryFormat = "contiguous",
     score_seed: Annotated[int | None, typer.Option(
         help="Seed of the init draw and the batch when it should differ from --seed, which then picks the sample "
              "and the scoring order only (a test-retest of the same archs).", show_default=False)] = None,
@@ -451,7 +459,8 @@ def correlate(
     res = run_correlate(space, dataset, proxies, sample, seed, batch_size, store, workers, data_dir, init, device,
                         metric, protocol, progress=True, only_stored=only_stored,
                         isomorph_member=isomorph_member, executor=executor, ray_address=ray_address,
-                        score_seed=score_seed, out=out, options=_parse_options(set_) or None)
+                        score_seed=score_seed, memory_format=memory_format, out=out,
+                        options=_parse_options(set_) or None)
     m = res.meta
     lower = [p for p, r in res.rows.items() if r.get("direction") == -1]
     caption = ("spearman and kendall are of the raw values, top-k% in each proxy's direction: a lower-is-better "

@@ -172,7 +172,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
               ray_address: str | None = None, score_seed: int | None = None,
               data: str | None = None, out: str | Path | None = None,
-              options: dict | None = None) -> CorrelationResult:
+              options: dict | None = None, memory_format: str = "contiguous") -> CorrelationResult:
     """Rank-correlate ``proxies`` (comma-separated names, ``ensemble:a+b``, ``az_nas``, ``zeronas-v1``) with a
     benchmark's accuracy over ``sample`` architectures of ``space`` (nb201, macro, nb101, nb301); returns a
     ``CorrelationResult``. The defaults are ``zeronas correlate``'s: the same names, the same values.
@@ -198,7 +198,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     ``options``: proxy options, ``{proxy: {option: value}}`` (as ``--set PROXY.OPTION=VALUE``); they are part
     of each score's protocol, so other options are other store keys.
     ``isomorph_member``: which member scores an isomorphism class for class-sharing proxies (see
-    ``zeronas.scoring.ISOMORPH_MEMBERS``). ``executor``: "local" (this machine, ``workers`` processes) or
+    ``zeronas.scoring.ISOMORPH_MEMBERS``). ``memory_format``: "contiguous" or "channels-last" (see
+    ``zeronas.Scorer``; part of each score's protocol). ``executor``: "local" (this machine, ``workers`` processes) or
     "ray" (a Ray cluster at ``ray_address``, else a local Ray instance; see ``zeronas.ray_executor``)."""
     from .ray_executor import check_executor
 
@@ -268,7 +269,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     scorer_kwargs = dict(space=sp.name, proxies=base, data=dataset.replace("cifar10-valid", "cifar10"),
                          data_dir=data_dir, batch_size=batch_size, seed=seed if score_seed is None else score_seed,
                          init=init, device=device,
-                         stand_in=True, isomorph_member=isomorph_member, options=options)
+                         stand_in=True, isomorph_member=isomorph_member, options=options,
+                         memory_format=memory_format)
     scorer = Scorer(**scorer_kwargs)
     if scorer.data_note:
         notes.append(scorer.data_note)
@@ -391,7 +393,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             "indices": idx.tolist(),
             "seed": seed, "score_seed": seed if score_seed is None else score_seed, "batch_size": batch_size,
             "init": init, "protocol_preset": protocol,
-            "isomorph_member": isomorph_member,
+            "isomorph_member": isomorph_member, "memory_format": memory_format,
             "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes,
             "no_ground_truth": no_truth,
             "scored_now": scored, "wall_seconds": wall, "workers": workers, "store": str(db),

@@ -485,7 +485,7 @@ class ModelScorer(Scorer):
     def __init__(self, model: nn.Module, proxies="all", *, data=None, heldout=None, input_size=None,
                  num_classes=None, model_name: str | None = None, max_images: int = MAX_IMAGES, data_dir=None,
                  batch_size=64, seed=0, init="torch-default", device="cpu", options: dict | None = None,
-                 train_steps: int = 0, train_lr: float = 0.1):
+                 train_steps: int = 0, train_lr: float = 0.1, memory_format: str = "contiguous"):
         if not isinstance(model, nn.Module):
             raise UserError(f"zeronas scores a torch.nn.Module; got a {type(model).__name__}")
         from .scoring import resolve_device
@@ -531,7 +531,7 @@ class ModelScorer(Scorer):
             super().__init__(space, proxies, data="none" if images is None else "given", images=images,
                              heldout=held, num_classes=classes, batch_size=batch_size, seed=seed, init=init,
                              device=device, options=options, skip_unavailable=True, train_steps=train_steps,
-                             train_lr=train_lr)
+                             train_lr=train_lr, memory_format=memory_format)
         self.input_size = hw[0] if hw[0] == hw[1] else hw
         self.data_note = note
         self.options = {p.name: {**p.defaults, **(options or {}).get(p.name, {})} for p in self.requested}
@@ -575,7 +575,8 @@ class ModelScorer(Scorer):
             self._ctx = ModelContext(self.space, arch, images=self.images, heldout=self.heldout,
                                      num_classes=self.num_classes, input_size=self.input_size,
                                      batch_size=self.batch_size, seed=self.seed, init=self.init, device=self.device,
-                                     train_steps=self.train_steps, train_lr=self.train_lr, input_chw=self.input_chw)
+                                     train_steps=self.train_steps, train_lr=self.train_lr, input_chw=self.input_chw,
+                                     memory_format=self.memory_format)
             self._ctx._batches = self._batches
         return self._ctx
 
@@ -679,9 +680,9 @@ MODEL_KEYWORDS = ("data", "heldout", "input_size", "num_classes", "model_name", 
 def score_model(model: nn.Module, proxies="all", *, data=None, heldout=None, input_size=None, num_classes=None,
                 model_name: str | None = None, max_images: int = MAX_IMAGES, data_dir=None, batch_size=64, seed=0,
                 init="torch-default", device="cpu", options: dict | None = None, train_steps: int = 0,
-                train_lr: float = 0.1) -> list[ScoreRecord]:
+                train_lr: float = 0.1, memory_format: str = "contiguous") -> list[ScoreRecord]:
     """``zeronas.score(model, proxies="all", data="path/to/folder")``: one record per proxy (see ModelScorer)."""
     return ModelScorer(model, proxies, data=data, heldout=heldout, input_size=input_size, num_classes=num_classes,
                        model_name=model_name, max_images=max_images, data_dir=data_dir, batch_size=batch_size,
                        seed=seed, init=init, device=device, options=options, train_steps=train_steps,
-                       train_lr=train_lr).score_model()
+                       train_lr=train_lr, memory_format=memory_format).score_model()

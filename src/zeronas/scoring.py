@@ -18,7 +18,7 @@ from .data.datasets import DATASETS, ImageSet, portable_source
 from .errors import DataNotFound, UserError, exit_trapped, shown
 from .precision import ieee_float32
 from .proxies.base import INAPPLICABLE, NEEDS, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
-from .proxies.context import INITS, ScoringContext
+from .proxies.context import INITS, MEMORY_FORMATS, ScoringContext
 from .proxies.ensembles import ensemble_members, split_names
 from .proxies.plugin import proxy_names
 from .proxies.shared_pass import plan
@@ -108,6 +108,10 @@ class Scorer:
     as in ``correlate`` and the searches) gives data-dependent proxies CIFAR-10 images resized to that size,
     recorded as ``stands_in_for`` in their protocol; without CIFAR-10 either, or with ``stand_in=False``,
     only data-free proxies can run.
+    ``memory_format``: "contiguous" (NCHW, the default and the reference codes' layout) or "channels-last"
+    (NHWC networks: about 1.4x faster on the CPU, but train-mode BatchNorm sums its statistics in another
+    order, so values that go through it move, e.g. snip by a median 1.5e-4 relative, nwot by 6e-8; measured in
+    ``benchmarks/memory_format.py``). It is part of each score's protocol: the two never share a store key.
     """
 
     # checked as zeronas.score's keywords are: the class is public, and scripts loop with it
@@ -116,8 +120,13 @@ class Scorer:
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
                  images=None, heldout=None, stand_in: bool = True, train_steps: int = 0, train_lr: float = 0.1,
-                 isomorph_member: str = "asked", batch_flag: str = "--batch-size"):
+                 isomorph_member: str = "asked", memory_format: str = "contiguous",
+                 batch_flag: str = "--batch-size"):
         self.space = resolve_space(space)
+        if not isinstance(memory_format, str) or memory_format not in MEMORY_FORMATS:
+            raise UserError(f"unknown memory format {shown(str(memory_format), 40)}; choose one of: "
+                            f"{', '.join(MEMORY_FORMATS)}")
+        self.memory_format = memory_format
         if not isinstance(isomorph_member, str) or isomorph_member not in ISOMORPH_MEMBERS:
             raise UserError(f"unknown isomorph member rule {isomorph_member!r}; choose one of: "
                             f"{', '.join(ISOMORPH_MEMBERS)}")
@@ -290,6 +299,8 @@ class Scorer:
             p["network_revision"] = revision
         if spec.shares_isomorphs and self.isomorph_member != "asked":  # "asked" keeps earlier stores' keys
             p["isomorph_member"] = self.isomorph_member
+        if self.memory_format != "contiguous":  # other float rounding, other store key (absent: earlier keys)
+            p["memory_format"] = self.memory_format
         if self.train_steps:
             p["fast_training"] = {"steps": self.train_steps, "lr": self.train_lr, "recipe": "sgd-nesterov-0.9-wd5e-4"}
         if spec.needs_images:
@@ -303,7 +314,8 @@ class Scorer:
         ctx = ScoringContext(self.space, arch, images=self.images, heldout=heldout, num_classes=self.num_classes,
                              input_size=self.input_size, batch_size=self.batch_size, seed=self.seed,
                              init=self.init, device=self.device, build_options=self.build_options,
-                             train_steps=self.train_steps, train_lr=self.train_lr)
+                             train_steps=self.train_steps, train_lr=self.train_lr,
+                             memory_format=self.memory_format)
         ctx._batches = self._batches  # batches do not depend on the architecture: share them
         return ctx
 
@@ -630,7 +642,8 @@ def score(archs, proxies="all", *, space=None, executor: str = "local", ray_addr
     Other keywords are ``Scorer``'s (``zeronas score``'s options with underscores): ``data`` ("auto", "none",
     cifar10, cifar100, ImageNet16-120; for modules also an image folder or a tensor), ``data_dir``,
     ``batch_size``, ``seed``, ``init``, ``device``, ``options`` ({proxy: {option: value}}, as ``--set``),
-    ``num_classes``, ``isomorph_member``; for modules also ``input_size``, ``model_name``, ``max_images``.
+    ``num_classes``, ``isomorph_member``, ``memory_format``; for modules also ``input_size``, ``model_name``,
+    ``max_images``.
     The set-up (images, batches) is cached between calls: ``score`` called once per arch in a loop costs what
     ``Scorer(...).score_arch(arch)`` does. ``executor="ray"`` (architectures only; ``ray_address``: a cluster,
     else a local Ray instance) scores on Ray as ``zeronas score --executor ray``, each unit with ``threads``

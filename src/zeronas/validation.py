@@ -342,6 +342,12 @@ def _isomorph():
     return ISOMORPH_MEMBERS
 
 
+def _memory_formats():
+    from .proxies.context import MEMORY_FORMATS
+
+    return MEMORY_FORMATS
+
+
 def _presets():
     from .correlate import PRESETS
 
@@ -487,6 +493,7 @@ DOMAINS: dict[str, object] = {
     "alpha_init": Choice(("zero", "random")),
     "edge_order": Choice(("random", "order", "reverse")),
     "isomorph_member": Choice(_isomorph),
+    "memory_format": Choice(_memory_formats),
     "executor": Choice(("local", "ray")),
     "ray_address": Custom(_ray_address, ("", "   ", "head-without-port", "ray://head:port")),
     "device": Custom(_device, ("gpu", "meta", "cuda:x")),

@@ -13,6 +13,10 @@ from ..data.batches import normalize
 from ..errors import UserError
 
 INITS = ("torch-default", "kaiming", "kaiming-fanout", "naslib-nb101", "normal", "xavier")
+# How the networks' 4-d tensors are laid out: "contiguous" (NCHW, the reference codes' layout) or "channels-last"
+# (NHWC: on the CPU no layout copies around pooling and faster convolutions, but train-mode BatchNorm reduces its
+# statistics in another order, so BN-dependent values move in the 4th-8th digit; benchmarks/memory_format.py).
+MEMORY_FORMATS = ("contiguous", "channels-last")
 
 
 def apply_init(model: nn.Module, init: str) -> nn.Module:
@@ -46,6 +50,15 @@ def apply_init(model: nn.Module, init: str) -> nn.Module:
     return model
 
 
+def _grad_channels_last(module, inputs):
+    """The gradient that global pooling hands back to a channels-last tensor, made channels-last too: torch
+    returns it NCHW, and every elementwise backward that then mixes the two layouts (the last ReLU's, the last
+    BN's) runs 10-30x slower on the CPU. The layout changes, not a value."""
+    x = inputs[0] if inputs else None
+    if torch.is_tensor(x) and x.requires_grad and x.dim() == 4:
+        x.register_hook(lambda g: g.contiguous(memory_format=torch.channels_last))
+
+
 class ScoringContext:
     """Per-architecture scoring state shared by all proxies of one ``score`` call.
 
@@ -60,8 +73,9 @@ class ScoringContext:
     def __init__(self, space, arch, *, images: ImageSet | None = None, heldout: ImageSet | None = None,
                  num_classes: int = 10, input_size: int = 32, batch_size: int = 64, seed: int = 0,
                  init: str = "torch-default", device: str | torch.device = "cpu", build_options=None,
-                 train_steps: int = 0, train_lr: float = 0.1):
+                 train_steps: int = 0, train_lr: float = 0.1, memory_format: str = "contiguous"):
         self.space, self.arch = space, space.coerce(arch)
+        self.memory_format = memory_format
         self.images, self.heldout = images, heldout
         self.num_classes, self.input_size = num_classes, input_size
         self.batch_size, self.seed, self.init = batch_size, seed, init
@@ -86,7 +100,13 @@ class ScoringContext:
             torch.manual_seed(self.seed + seed_offset)
             model = builder(self.arch, **opts)
             apply_init(model, self.init if init is None else init)
-        return model.to(self.device)
+        model = model.to(self.device)
+        if self.memory_format == "channels-last":  # 4-d weights NHWC: activations follow through the convolutions
+            model = model.to(memory_format=torch.channels_last)
+            for m in model.modules():
+                if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+                    m.register_forward_pre_hook(_grad_channels_last)
+        return model
 
     def model(self, dtype: torch.dtype = torch.float32) -> nn.Module:
         if self._model is None:
