@@ -197,7 +197,7 @@ def test_scorer_checks_its_arguments_as_score_does():
                       (dict(train_steps=1.5), r"^train_steps= must be an integer, not float 1.5$"),
                       (dict(train_lr=float("nan")), r"^train_lr= must be a finite number in \(0, 10\], not nan$"),
                       (dict(batchsize=16), r"^zeronas.Scorer\(\) got unknown keyword 'batchsize'; valid keywords: "
-                                           r"batch_flag, batch_size, build_options,"),
+                                           r"batch_size, build_options,"),
                       (dict(build_options={"foo": 1}), r"^build_options=\{'foo': 1\}: the nb201 space's build got "
                                                        r"unknown keyword 'foo'; valid keywords: C, N, affine,"),
                       (dict(build_options={"C": -1}), r"^build_options=\{'C': -1\} do not build a nb201 network "

@@ -114,14 +114,15 @@ class Scorer:
     ``benchmarks/memory_format.py``). It is part of each score's protocol: the two never share a store key.
     """
 
+    batch_flag = "--batch-size"  # how a too-small batch is named in errors; a caller with its own flag subclasses
+
     # checked as zeronas.score's keywords are: the class is public, and scripts loop with it
     @api("score", public="zeronas.Scorer", nested=False)
     def __init__(self, space="nb201", proxies="all", *, data="auto", data_dir=None, batch_size=64, seed=0,
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
                  images=None, heldout=None, stand_in: bool = True, train_steps: int = 0, train_lr: float = 0.1,
-                 isomorph_member: str = "asked", memory_format: str = "contiguous",
-                 batch_flag: str = "--batch-size"):
+                 isomorph_member: str = "asked", memory_format: str = "contiguous"):
         self.space = resolve_space(space)
         if not isinstance(memory_format, str) or memory_format not in MEMORY_FORMATS:
             raise UserError(f"unknown memory format {shown(str(memory_format), 40)}; choose one of: "
@@ -239,7 +240,7 @@ class Scorer:
         self.options = {p.name: {**p.defaults, **checked.get(p.name, {})} for p in self.proxies}
         # each proxy's smallest batch (and other bounds) from its definition, before any work is done
         problems = [why for p in self.proxies if (why := p.check_options(self.options[p.name], batch_size,
-                                                                          batch_flag))]
+                                                                          self.batch_flag))]
         if problems:
             more = f" (and {len(problems) - 1} more proxies)" if len(problems) > 1 else ""
             raise UserError(problems[0] + more)

@@ -32,6 +32,10 @@ from ..train.trainer import (
 PREFIX = "dtb:"
 
 
+class _ProxyBatchScorer(Scorer):
+    batch_flag = "--proxy-batch"  # the bench's own flag for the proxies' batch, named in a too-small-batch error
+
+
 def bench_protocol(space, *, proxies, epochs, data, train_subset, test_subset, batch_size, lr, C, N, seed,
                    proxy_batch, fidelity) -> dict:
     recipe = recipe_for(space.name).replace(epochs=epochs, batch_size=batch_size, lr=lr, C=C, N=N, cutout=0,
@@ -77,9 +81,8 @@ def build(space, archs, store, *, proxies=DEFAULT_PROXIES, epochs=3, data="cifar
     if archs:  # a width or depth the space refuses (DARTS N < 3): its own words (--N), before the store exists
         space.build(space.coerce(archs[0]), C=C, N=N)
     # proxies score batches of the same training images the networks learn from
-    scorer = Scorer(space, proto["proxies"], images=train_set, batch_size=proxy_batch, batch_flag="--proxy-batch",
-                    seed=seed, device=device,
-                    build_options={"C": C, "N": N})
+    scorer = _ProxyBatchScorer(space, proto["proxies"], images=train_set, batch_size=proxy_batch, seed=seed,
+                               device=device, build_options={"C": C, "N": N})
     db = store if isinstance(store, Store) else Store(store)  # only now: a refused build leaves no store behind
     final_key = f"{PREFIX}test_acc@{epochs}"
     done = db.done(space.name, final_key, phash)
