@@ -998,6 +998,14 @@ def test_train_on_an_image_folder_then_export_it(tmp_path, monkeypatch):
     # --checkpoint alone exports the arch it was trained on (a trial: only --arch was named as the way)
     assert run("export", "--checkpoint", "t/checkpoint.pt", "--out", "alone.json") == 0
     assert json.loads((tmp_path / "alone.json").read_text())["arch"] == ARCH
+    # and so does the Python verb: arch=None (space=None: its space too)
+    import zeronas as zn
+
+    doc = json.loads(zn.export(None, None, "json", tmp_path / "api.json", checkpoint=tmp_path / "t/checkpoint.pt")
+                     .read_text())
+    assert doc["arch"] == ARCH and doc["build"]["num_classes"] == 3
+    with pytest.raises(UserError, match=r"^no architecture given: pass arch= .*, or checkpoint= to export"):
+        zn.export("nb201", None, "json", tmp_path / "none.json")
     # the same images elsewhere resume the run (here: it is finished, so nothing is trained); other images do not
     import shutil
 

@@ -893,19 +893,6 @@ def _one_arch(space_name: str | None, arch: str | None, arch_file: Path | None, 
     return sp, (sp.parse(arch) if arch is not None else sp.from_index(index, data_dir))
 
 
-def _checkpoint_arch(checkpoint: Path, space: str | None) -> tuple[str, str]:
-    """(space, arch) a ``zeronas train`` checkpoint was trained on, for an export given only --checkpoint. A
-    plug-in space is recorded by its name alone, so --space names its file."""
-    from .spaces import list_spaces
-    from .train.trainer import read_checkpoint
-
-    ident = read_checkpoint(checkpoint, fix="give the checkpoint.pt that 'zeronas train' wrote")["identity"]
-    if space is None and ident["space"] not in list_spaces():
-        raise UserError(f"{checkpoint} was trained on the plug-in space {ident['space']!r}: pass --space "
-                        "path/to/file.py:ClassName to export it")
-    return space or ident["space"], ident["arch"]
-
-
 def _searched_network(arch_file: Path | None) -> dict:
     """The ``network`` record (classes, input size, data) of a search's result.json given as --arch-file, else {}."""
     if arch_file is None or Path(arch_file).suffix != ".json":
@@ -1070,8 +1057,9 @@ def export_cmd(
     from .export import SUFFIXES, export, network_target, searched_network
 
     if checkpoint is not None and arch is None and arch_file is None and index is None:
-        space, arch = _checkpoint_arch(checkpoint, space)  # the arch it was trained on is the one to export
-    sp, a = _one_arch(space, arch, arch_file, index, data_dir)
+        sp, a = space, None  # export reads the arch the checkpoint was trained on
+    else:
+        sp, a = _one_arch(space, arch, arch_file, index, data_dir)
     suffix = SUFFIXES.get(format, ("",))[0]  # (an unknown --format is refused by export, in one line)
     if out is None:
         out = Path(f"runs/export/model{suffix}")

@@ -28,6 +28,18 @@ FORMATS = ("json", "torchscript", "onnx")
 SUFFIXES = {"json": (".json",), "torchscript": (".pt", ".pth", ".ts", ".torchscript"), "onnx": (".onnx",)}
 
 
+def checkpoint_arch(ckpt: dict, path, space=None) -> tuple:
+    """(space, arch string) a ``zeronas train`` checkpoint (``ckpt``, read from ``path``) was trained on; ``space``
+    given wins (a plug-in space is recorded by its name alone, so it must be given: UserError otherwise)."""
+    from .spaces import list_spaces
+
+    ident = ckpt["identity"]
+    if space is None and ident["space"] not in list_spaces():
+        raise UserError(f"{path} was trained on the plug-in space {ident['space']!r}: pass --space "
+                        "path/to/file.py:ClassName (space=) to export it")
+    return (ident["space"] if space is None else space), ident["arch"]
+
+
 @api("export")
 def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None,
            data: str | Path | None = None, C: int | None = None, N: int | None = None, seed: int = 0,
@@ -39,6 +51,7 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     ``sp.build(sp.parse(arch), **build)`` with ``sp = zeronas.space(name)`` rebuilds it, its ``rebuild`` field
     says so),
     ``torchscript`` or ``onnx`` (a module traced in eval mode on a ``data``-sized input, 1x3xHxW).
+    ``arch=None`` with a ``checkpoint``: the arch it was trained on (``space=None``: its space too).
     ``out``: a file, or a folder that receives ``model.json`` / ``model.pt`` / ``model.onnx``; written
     atomically; an existing file is replaced only when it is an export of this format (never a link, a device
     or another kind of file). ``checkpoint``: a ``zeronas train`` checkpoint whose trained weights are exported
@@ -61,6 +74,13 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     from .train.trainer import IMAGE_FOLDER, read_checkpoint
 
     fmt = format  # the CLI's --format (@api checks it against FORMATS); the builtin is not needed here
+    ckpt = None
+    if arch is None:  # the arch the checkpoint was trained on (read once: its weights are used below)
+        if checkpoint is None:
+            raise UserError("no architecture given: pass arch= (an arch string, the space's value or a "
+                            "SearchResult), or checkpoint= to export the arch it was trained on")
+        ckpt = read_checkpoint(checkpoint, fix="give the checkpoint.pt that 'zeronas train' wrote")
+        space, arch = checkpoint_arch(ckpt, checkpoint, space)
     if all(hasattr(arch, k) for k in ("arch", "network", "method")):  # a SearchResult: its answer, and the
         net = arch.network  # network its search scored, each of data / num_classes / input_size replacing its own
         arch = arch.arch
@@ -76,12 +96,10 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
                         f"was given: name it *{SUFFIXES[fmt][0]} or pass --format {claimed}")
     space = resolve_space(space)
     arch = space.coerce(arch)
-    ckpt = None
     if checkpoint is not None:
         path = Path(checkpoint)
-        if not path.exists():
-            raise UserError(f"checkpoint {path} does not exist; give the checkpoint.pt that 'zeronas train' wrote")
-        ckpt = read_checkpoint(path, fix="give the checkpoint.pt that 'zeronas train' wrote")
+        if ckpt is None:
+            ckpt = read_checkpoint(path, fix="give the checkpoint.pt that 'zeronas train' wrote")
         trained_on = ckpt["identity"].get("data")
         if trained_on == IMAGE_FOLDER:  # its classes and size are in the identity: any folder may be named
             if data is not None and not is_image_folder(data):
