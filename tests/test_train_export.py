@@ -1153,3 +1153,15 @@ def test_a_second_run_into_a_folder_being_trained_is_refused(tmp_path):
     s = train("nb201", "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
               "nor_conv_3x3~2|", out, resume=False, **kw)
     assert s["epochs_this_run"] == 1 and len((out / "log.jsonl").read_text().splitlines()) == 1
+
+
+def test_checkpoint_arch_names_a_plugin_space_it_cannot_find_by_name():
+    """A checkpoint records a plug-in space by its name alone: exporting it needs the file, said in one line."""
+    from zeronas.export import checkpoint_arch
+
+    ckpt = {"identity": {"space": "MySpace", "arch": "a-b"}}
+    with pytest.raises(UserError, match=r"^c.pt was trained on the plug-in space 'MySpace': pass --space "
+                                        r"path/to/file.py:ClassName \(space=\) to export it$"):
+        checkpoint_arch(ckpt, "c.pt")
+    assert checkpoint_arch(ckpt, "c.pt", "my.py:MySpace") == ("my.py:MySpace", "a-b")
+    assert checkpoint_arch({"identity": {"space": "nb201", "arch": "x"}}, "c.pt") == ("nb201", "x")
