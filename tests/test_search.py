@@ -590,3 +590,31 @@ def test_a_proxy_undefined_on_every_arch_is_an_error_not_an_answer(method, budge
     with pytest.raises(UserError, match=r"^proxy='nwot' had no finite value on any of the 3 architecture\(s\) "
                                         r"the search evaluated \(the first, \|.*K_H is singular"):
         zn.search("nb201", method=method, proxy="nwot", data=images, batch_size=8, seed=0, **budget)
+
+
+def test_memory_format_reaches_the_proxy_searches_and_is_refused_by_the_others(tmp_path):
+    """memory_format='channels-last' scores a proxy search's archs in NHWC (their store keys say so, and so does
+    the result); synflow has no BN statistics, so the answer is the NCHW search's. Supernet methods refuse it."""
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+    from zeronas.store import Store
+
+    db = tmp_path / "s.db"
+    kw = dict(method="sample", n=4, proxy="synflow", data="none", seed=0)
+    nhwc = zn.search("nb201", memory_format="channels-last", store=str(db), **kw)
+    nchw = zn.search("nb201", **kw)
+    assert nhwc.arch == nchw.arch and nhwc.protocol["memory_format"] == "channels-last"
+    assert "memory_format" not in nchw.protocol
+    store = Store(db)
+    try:
+        protocols = [store.protocol(h) for h in store.protocol_hashes()]
+    finally:
+        store.close()
+    assert protocols and all(p["memory_format"] == "channels-last" for p in protocols)
+    with pytest.raises(UserError, match=r"^zeronas.search\(method='te-nas'\) got unknown keyword 'memory_format'"):
+        zn.search("nb201", method="te-nas", memory_format="channels-last")
+    res = CliRunner().invoke(app, ["search", "--method", "te-nas", "--memory-format", "channels-last"])
+    assert isinstance(res.exception, UserError)
+    assert str(res.exception).startswith("--memory-format does not apply to --method te-nas; it applies to das, "
+                                         "funnel, random, rea, sample")

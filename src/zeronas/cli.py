@@ -554,6 +554,9 @@ def search(
              "proxy methods: any 'score --init'.")] = None,
     train_steps: Annotated[int | None, typer.Option(
         help="das: SGD steps to train each candidate before scoring it (fast training; 0 = at init).")] = None,
+    memory_format: Annotated[str | None, typer.Option(
+        help="Proxy methods (funnel, sample, rea, random, das): contiguous (default) or channels-last; see "
+             "'zeronas score --help'.", show_default=False)] = None,
     lr: Annotated[float | None, typer.Option(help="teg-reinforce: policy learning rate (default 0.04).")] = None,
     channels: Annotated[int | None, typer.Option(
         "--C", help="Supernet channels (te-nas 16, teg-* 3, zero-cost-pt 16, freedarts 16).")] = None,
@@ -624,7 +627,7 @@ def search(
                  time_budget=time_budget, batch_size=batch_size, store=store, max_params=max_params,
                  max_flops=max_flops, max_latency=max_latency or None, objectives=objectives, refine=refine,
                  evaluator=evaluator, refine_strategy=refine_strategy, preset=preset,
-                 options=_parse_options(set_) or None)
+                 options=_parse_options(set_) or None, memory_format=memory_format)
     kwargs = {k: v for k, v in given.items() if v is not None}
     from .spaces import space as get_space
 

@@ -414,7 +414,8 @@ def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
     each method takes its own (``zeronas.search.strategy_keywords(method)`` lists them; ``zeronas search
     --help`` explains them): e.g. ``proxy``, ``seed``, ``budget``, ``time_budget``, ``n`` (sample),
     ``population`` and ``tournament`` (rea), ``data``, ``data_dir``, ``device``, ``store``, ``max_params``,
-    ``max_flops``, ``max_latency``, ``objectives``, ``refine``, ``evaluator``, ``preset``, ``threads`` (torch
+    ``max_flops``, ``max_latency``, ``objectives``, ``refine``, ``evaluator``, ``preset``, ``memory_format``
+    (the proxy-driven methods: see ``zeronas.Scorer``), ``threads`` (torch
     CPU threads during this call, as ``--threads``). Errors: one-line
     UserError for an unknown keyword (naming the valid ones), a value out of its range, or a method that
     does not run on the space."""
@@ -467,6 +468,8 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
         result: SearchResult = _STRATEGIES[method](sp, **kwargs)
     result.seconds = time.perf_counter() - t0
     result.protocol["preset"] = {"name": preset, "applied": applied}
+    if kwargs.get("memory_format", "contiguous") != "contiguous":  # its scores are of that layout (store keys too)
+        result.protocol["memory_format"] = kwargs["memory_format"]
     if getattr(sp, "plugin", False):  # how to load the space again (export, score)
         from ..spaces.plugin import portable_source
 

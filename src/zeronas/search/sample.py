@@ -225,7 +225,7 @@ class Fitness:
         return ranked
 
 
-SCORER_KEYWORDS = ("data", "data_dir", "batch_size", "init", "device", "store", "options")
+SCORER_KEYWORDS = ("data", "data_dir", "batch_size", "init", "device", "store", "options", "memory_format")
 # every space whose archs can be sampled, mutated and built: these searches need nothing else of it
 SPACES = ("nb201", "darts", "nb101", "macro")
 
