@@ -589,6 +589,31 @@ def test_channels_last_memory_format_is_its_own_protocol_at_values_within_float_
     with pytest.raises(zn.UserError, match="^unknown memory_format= 'nhwc'; choose one of: contiguous, "
                                            "channels-last$"):
         zn.Scorer("nb201", "snip", images=fake_images, memory_format="nhwc")
+    given = zn.space("nb201").build(zn.space("nb201").parse(arch))  # weights= are laid out so too, values kept
+    c = {r.proxy: r for r in nhwc.score_arch(arch, weights=given)}
+    assert c["snip"].error is None and c["snip"].protocol["memory_format"] == "channels-last"
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in given.parameters() if p.dim() == 4)
+
+
+def test_channels_last_pooling_gradient_hook_leaves_batched_gradients_working():
+    """The hook that keeps global pooling's gradient channels-last must not break vmap-batched backward passes
+    (torch cannot ask a layout inside vmap): the per-sample gradients equal the NCHW network's."""
+    from zeronas.proxies.context import to_channels_last
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    x = torch.randn(3, 3, 6, 6, requires_grad=True)
+
+    def batched_grads(model):
+        out = model(x)
+        eye = torch.eye(2)[:, None, :].expand(2, 3, 2)  # one backward per output unit, batched
+        return torch.autograd.grad(out, x, eye, is_grads_batched=True)[0]
+
+    want = batched_grads(net)
+    got = batched_grads(to_channels_last(net))
+    assert net[2]._zeronas_cl_grad and torch.allclose(got, want, atol=1e-6)
+    assert to_channels_last(net) is net and len(net[2]._forward_pre_hooks) == 1  # one hook however often applied
 
 
 def test_bn_mode_metadata_is_what_runs(fake_images):

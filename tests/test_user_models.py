@@ -84,6 +84,32 @@ def test_memory_format_channels_last_applies_to_a_users_model_too():
     assert b["snip"].protocol["memory_format"] == "channels-last" and "memory_format" not in a["snip"].protocol
     assert next(model.parameters()).is_contiguous()  # the user's module is left as it was
 
+    class Viewed(nn.Module):  # x.view of a feature map needs NCHW strides
+        def __init__(self):
+            super().__init__()
+            self.conv, self.fc = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4 * 8 * 8, 10)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).view(x.size(0), -1))
+
+    class FiveD(nn.Module):  # a 5-d buffer: torch cannot lay it out channels-last
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 10, 3, padding=1)
+            self.register_buffer("five", torch.zeros(1, 1, 1, 1, 2))
+
+        def forward(self, x):
+            return self.conv(x).mean((2, 3))
+
+    for bad, said in ((Viewed(), r"^the model fails in the channels-last layout \(RuntimeError: view size .*; use "
+                                 r"x.flatten\(1\) / x.reshape\(...\) instead of x.view\(...\) on feature maps, or "
+                                 r"drop memory_format='channels-last'$"),
+                      (FiveD(), r"^the model cannot run in the channels-last layout \(required rank 4 tensor .*\); "
+                                r"drop memory_format='channels-last'$")):
+        assert zeronas.score(bad, proxies="synflow", data="none", input_size=8)[0].error is None  # NCHW: fine
+        with pytest.raises(UserError, match=said):
+            zeronas.score(bad, proxies="synflow", data="none", input_size=8, memory_format="channels-last")
+
 
 def test_gelu_layernorm_attention_model_no_bn_non_square_channels_last():
     torch.manual_seed(0)

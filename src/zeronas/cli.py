@@ -39,8 +39,9 @@ IsomorphMember = Annotated[str, typer.Option(
          "smallest NB201 string of the class, so values depend on neither sample nor order; other store keys).")]
 MemoryFormat = Annotated[str, typer.Option(
     help="Layout of the networks' tensors: contiguous (NCHW, the reference codes') or channels-last (NHWC: "
-         "about 1.4x faster on the CPU; train-mode BatchNorm then sums in another order, so BN-dependent values "
-         "move in the 4th-8th digit, e.g. snip by a median 1.5e-4 relative; other store keys).")]
+         "1.25-1.6x faster on the CPU in our runs; train-mode BatchNorm then sums in another order, so "
+         "BN-dependent values move in the 3rd-8th digit, e.g. snip by a median 1.5e-4 relative; other store "
+         "keys).")]
 Executor = Annotated[str, typer.Option(
     help="Where to score: local (this machine: correlate runs --workers processes, score one) or ray (a Ray "
          "cluster at --ray-address, else a local Ray instance, every CPU of it; needs pip install "
@@ -476,6 +477,7 @@ def correlate(
                       "—" if math.isnan(ms := r.get("ms_per_arch", math.nan)) else f"{ms:.0f}")  # ensembles: none
     console.print(table)
     member = f", isomorph member {m['isomorph_member']}" if m["isomorph_member"] != "asked" else ""
+    member += f", {m['memory_format']} layout" if m["memory_format"] != "contiguous" else ""
     console.print(f"batch {m['batch_size']}, seed {m['seed']}, init {m['init']}{member}, scored now: {m['scored_now']} "
                   f"archs in {m['wall_seconds']:.1f}s with "
                   f"{f'{workers} worker(s)' if workers else 'one worker per core'}"

@@ -475,6 +475,22 @@ def _materialize_lazy(model: nn.Module, input_shape, device) -> None:
         model.train(was_training)
 
 
+def _probe_channels_last(model: nn.Module, input_shape, device) -> None:
+    """One eval-mode forward of a channels-last copy of ``model``: a module torch cannot lay out so (a 5-d weight)
+    or a forward that needs NCHW strides (``x.view`` of a feature map) is one UserError, before any scoring."""
+    from .proxies.context import to_channels_last
+
+    m = to_channels_last(_copy(model).to(device).eval(), "the model")
+    x = torch.randn(input_shape, generator=torch.Generator().manual_seed(0)).to(device)
+    try:
+        with torch.no_grad(), exit_trapped():
+            m(x)
+    except Exception as exc:  # noqa: BLE001  (the user's forward: one line, not a traceback)
+        raise UserError(f"the model fails in the channels-last layout ({type(exc).__name__}: "
+                        f"{_one_line(exc)[:160]}); use x.flatten(1) / x.reshape(...) instead of x.view(...) on "
+                        "feature maps, or drop --memory-format channels-last") from None
+
+
 class ModelScorer(Scorer):
     """Scores one user module. ``data``: None / ``"none"`` (data-free proxies only, on ``input_size``, default
     32x32, 3 channels), ``"auto"`` / a dataset name (the built-in images, as for the spaces), an image-folder
@@ -505,6 +521,8 @@ class ModelScorer(Scorer):
         self.input_chw = (channels, *hw)
         _materialize_lazy(model, (2, *self.input_chw), device)
         self.model_probe = probe_model(model, (2, *self.input_chw), device=device)
+        if memory_format == "channels-last":  # before any proxy: otherwise every one fails alike
+            _probe_channels_last(model, (2, *self.input_chw), device)
         k = self.model_probe.classes
         if num_classes is not None and k is not None and num_classes != k:
             raise UserError(f"--num-classes {num_classes}, but the model outputs {k} values per sample; drop "

@@ -109,7 +109,7 @@ class Scorer:
     recorded as ``stands_in_for`` in their protocol; without CIFAR-10 either, or with ``stand_in=False``,
     only data-free proxies can run.
     ``memory_format``: "contiguous" (NCHW, the default and the reference codes' layout) or "channels-last"
-    (NHWC networks: about 1.4x faster on the CPU, but train-mode BatchNorm sums its statistics in another
+    (NHWC networks: 1.25-1.6x faster on the CPU in our runs, but train-mode BatchNorm sums its statistics in another
     order, so values that go through it move, e.g. snip by a median 1.5e-4 relative, nwot by 6e-8; measured in
     ``benchmarks/memory_format.py``). It is part of each score's protocol: the two never share a store key.
     """

@@ -15,7 +15,7 @@ from ..errors import UserError
 INITS = ("torch-default", "kaiming", "kaiming-fanout", "naslib-nb101", "normal", "xavier")
 # How the networks' 4-d tensors are laid out: "contiguous" (NCHW, the reference codes' layout) or "channels-last"
 # (NHWC: on the CPU no layout copies around pooling and faster convolutions, but train-mode BatchNorm reduces its
-# statistics in another order, so BN-dependent values move in the 4th-8th digit; benchmarks/memory_format.py).
+# statistics in another order, so BN-dependent values move in the 3rd-8th digit; benchmarks/memory_format.py).
 MEMORY_FORMATS = ("contiguous", "channels-last")
 
 
@@ -56,7 +56,31 @@ def _grad_channels_last(module, inputs):
     BN's) runs 10-30x slower on the CPU. The layout changes, not a value."""
     x = inputs[0] if inputs else None
     if torch.is_tensor(x) and x.requires_grad and x.dim() == 4:
-        x.register_hook(lambda g: g.contiguous(memory_format=torch.channels_last))
+        x.register_hook(_as_channels_last)
+
+
+def _as_channels_last(g):
+    try:
+        return g.contiguous(memory_format=torch.channels_last)
+    except RuntimeError:  # inside vmap (batched gradients) torch cannot ask the layout: the gradient as it is
+        return None
+
+
+def to_channels_last(model: nn.Module, what: str = "the network") -> nn.Module:
+    """``model`` with its 4-d parameters and buffers in channels-last layout (in place, as ``Module.to``), and on
+    the CPU global pooling's gradient kept channels-last (``_grad_channels_last``, once per module). Raises
+    UserError (one line) for a module torch cannot lay out so (e.g. a 5-d weight)."""
+    try:
+        model = model.to(memory_format=torch.channels_last)
+    except RuntimeError as exc:
+        raise UserError(f"{what} cannot run in the channels-last layout ({str(exc).splitlines()[0][:120]}); drop "
+                        "--memory-format channels-last") from None
+    on_cpu = all(t.device.type == "cpu" for t in itertools.chain(model.parameters(), model.buffers()))
+    for m in model.modules() if on_cpu else ():
+        if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and not getattr(m, "_zeronas_cl_grad", False):
+            m.register_forward_pre_hook(_grad_channels_last)
+            m._zeronas_cl_grad = True
+    return model
 
 
 class ScoringContext:
@@ -75,6 +99,8 @@ class ScoringContext:
                  init: str = "torch-default", device: str | torch.device = "cpu", build_options=None,
                  train_steps: int = 0, train_lr: float = 0.1, memory_format: str = "contiguous"):
         self.space, self.arch = space, space.coerce(arch)
+        if memory_format not in MEMORY_FORMATS:  # (Scorer names it to users; this guards other callers)
+            raise UserError(f"unknown memory format {memory_format!r}; choose one of: {', '.join(MEMORY_FORMATS)}")
         self.memory_format = memory_format
         self.images, self.heldout = images, heldout
         self.num_classes, self.input_size = num_classes, input_size
@@ -102,10 +128,7 @@ class ScoringContext:
             apply_init(model, self.init if init is None else init)
         model = model.to(self.device)
         if self.memory_format == "channels-last":  # 4-d weights NHWC: activations follow through the convolutions
-            model = model.to(memory_format=torch.channels_last)
-            for m in model.modules():
-                if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
-                    m.register_forward_pre_hook(_grad_channels_last)
+            model = to_channels_last(model, f"the {self.space.name} network")
         return model
 
     def model(self, dtype: torch.dtype = torch.float32) -> nn.Module:
@@ -131,7 +154,10 @@ class ScoringContext:
         return m
 
     def use_weights(self, model: nn.Module) -> None:
-        """Score ``model`` as it is (e.g. after some training) instead of building the network at init."""
+        """Score ``model`` as it is (e.g. after some training) instead of building the network at init; with
+        ``memory_format`` channels-last its layout is made so (in place: the values stay)."""
+        if self.memory_format == "channels-last":
+            model = to_channels_last(model, "the given network")
         self._model = model
         self._state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self._handed_out = False
