@@ -29,6 +29,8 @@ def test_int_at_least_by_hand():
     # a missing reference checkout printed "skipped" and exited 0: a chained script read it as measured
     (["peer_speed.py", "--refs", "{tmp}"], "reference checkout(s) not found under --refs {tmp}: foresight, naswot"),
     (["whole_space.py", "--batch-size", "0"], "argument --batch-size: 0 is below 1"),
+    (["whole_space.py", "--memory-format", "nhwc"], "argument --memory-format: invalid choice: 'nhwc'"),
+    (["memory_format_search.py", "--time-budget", "1"], "argument --time-budget: 1 is below 5"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, said, tmp_path):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
