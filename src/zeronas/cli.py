@@ -204,6 +204,7 @@ def score(
     scorer = Scorer(sp, proxies, **settings)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
+    _note_layout(memory_format)
     _note_skipped(scorer)
     if executor == "ray":  # each unit pinned to --threads (default 1): the local values at equal threads
         from .ray_executor import score_archs
@@ -272,7 +273,15 @@ def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device,
                          device=device, options=_parse_options(set_), memory_format=memory_format)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {label}: {scorer.data_note}")
+    if name is None:  # (several models: said once, before them)
+        _note_layout(memory_format)
     return scorer, label  # (what it skips is listed with its reason under the model's table)
+
+
+def _note_layout(memory_format: str) -> None:
+    if memory_format != "contiguous":  # its values are not the default layout's (README: --memory-format)
+        err_console.print(f"[yellow]note:[/] scored in the {memory_format} layout: BN-dependent values differ from "
+                          "the default's in the 3rd-8th digit (other store keys)", highlight=False)
 
 
 def _note_skipped(scorer) -> None:
@@ -307,6 +316,7 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
     labels = [label for _, label in loaded]
     if len(set(labels)) < len(labels):  # e.g. a/m.py:build and b/m.py:build: the specs tell them apart
         labels = list(specs)
+    _note_layout(memory_format)
     runs = [_model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
                           input_size, memory_format, loaded=ld, name=label)
             for spec, ld, label in zip(specs, loaded, labels)]
