@@ -599,3 +599,11 @@ def test_a_larger_sample_holds_every_arch_of_a_smaller_one():
         assert (sample_indices(15625, 1000, seed) == np.sort(np.random.default_rng(seed).choice(15625, 1000,
                                                                                                replace=False))).all()
     assert (sample_indices(6561, 30, 0) == np.sort(np.random.default_rng(0).choice(6561, 30, replace=False))).all()
+
+
+def test_protocol_difference_names_an_absent_layout_by_its_default():
+    from zeronas.correlate import protocol_difference
+
+    assert protocol_difference({"memory_format": "channels-last", "seed": 0}, {"seed": 0}) == \
+        "memory_format channels-last here, contiguous there"
+    assert protocol_difference({"a": 1}, {}) == "a 1 here, (none) there"

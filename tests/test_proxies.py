@@ -583,9 +583,12 @@ def test_channels_last_memory_format_is_its_own_protocol_at_values_within_float_
     assert b["synflow"].value == pytest.approx(a["synflow"].value, rel=1e-12)  # no BN statistics: float64 reorder
     for p in ("snip", "nwot"):
         assert b[p].value == pytest.approx(a[p].value, rel=1e-3) and b[p].error is None
-    for p in a:
+    for p in ("synflow", "snip", "nwot"):
         assert "memory_format" not in a[p].protocol and b[p].protocol["memory_format"] == "channels-last"
         assert a[p].protocol_hash != b[p].protocol_hash
+    assert a["params"].protocol_hash == b["params"].protocol_hash  # it reads no tensor: one key for both layouts
+    assert zn.Scorer("nb201", "snip", images=fake_images, memory_format=torch.channels_last).memory_format == \
+        "channels-last"  # torch's own name for it, as a PyTorch user tries first
     with pytest.raises(zn.UserError, match="^unknown memory_format= 'nhwc'; choose one of: contiguous, "
                                            "channels-last$"):
         zn.Scorer("nb201", "snip", images=fake_images, memory_format="nhwc")

@@ -614,7 +614,12 @@ def test_memory_format_reaches_the_proxy_searches_and_is_refused_by_the_others(t
     assert protocols and all(p["memory_format"] == "channels-last" for p in protocols)
     with pytest.raises(UserError, match=r"^zeronas.search\(method='te-nas'\) got unknown keyword 'memory_format'"):
         zn.search("nb201", method="te-nas", memory_format="channels-last")
+    # the default layout is every method's: a script that always passes it is not refused (only the typo is)
+    with pytest.raises(UserError, match=r"^zeronas.search\(method='te-nas'\) got unknown keyword 'bogus'"):
+        zn.search("nb201", method="te-nas", memory_format=torch.contiguous_format, bogus=1)
     res = CliRunner().invoke(app, ["search", "--method", "te-nas", "--memory-format", "channels-last"])
     assert isinstance(res.exception, UserError)
     assert str(res.exception).startswith("--memory-format does not apply to --method te-nas; it applies to das, "
                                          "funnel, random, rea, sample")
+    res = CliRunner().invoke(app, ["search", "--method", "te-nas", "--memory-format", "contiguous", "--n", "5"])
+    assert str(res.exception).startswith("--n does not apply to --method te-nas")  # the default layout is not refused

@@ -39,9 +39,10 @@ IsomorphMember = Annotated[str, typer.Option(
          "smallest NB201 string of the class, so values depend on neither sample nor order; other store keys).")]
 MemoryFormat = Annotated[str, typer.Option(
     help="Layout of the networks' tensors: contiguous (NCHW, the reference codes') or channels-last (NHWC: "
-         "1.25-1.6x faster on the CPU in our runs; train-mode BatchNorm then sums in another order, so "
-         "BN-dependent values move in the 3rd-8th digit, e.g. snip by a median 1.5e-4 relative; other store "
-         "keys).")]
+         "1.25-1.6x faster on the CPU for nwot, snip, jacob_cov and meco in our runs, slower for some others, "
+         "e.g. grasp; train-mode BatchNorm then sums in another order, so BN-dependent values move in the "
+         "3rd-8th digit, e.g. snip by a median 1.5e-4 relative; a protocol of its own, never mixed in a "
+         "store).")]
 Executor = Annotated[str, typer.Option(
     help="Where to score: local (this machine: correlate runs --workers processes, score one) or ray (a Ray "
          "cluster at --ray-address, else a local Ray instance, every CPU of it; needs pip install "
@@ -281,7 +282,7 @@ def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device,
 def _note_layout(memory_format: str) -> None:
     if memory_format != "contiguous":  # its values are not the default layout's (README: --memory-format)
         err_console.print(f"[yellow]note:[/] scored in the {memory_format} layout: BN-dependent values differ from "
-                          "the default's in the 3rd-8th digit (other store keys)", highlight=False)
+                          "the default's in the 3rd-8th digit", highlight=False)
 
 
 def _note_skipped(scorer) -> None:
@@ -567,7 +568,7 @@ def search(
     train_steps: Annotated[int | None, typer.Option(
         help="das: SGD steps to train each candidate before scoring it (fast training; 0 = at init).")] = None,
     memory_format: Annotated[str | None, typer.Option(
-        help="Proxy methods (funnel, sample, rea, random, das): contiguous (default) or channels-last; see "
+        help="Proxy methods (funnel, sample, rea, random, das): contiguous (the default) or channels-last; see "
              "'zeronas score --help'.", show_default=False)] = None,
     lr: Annotated[float | None, typer.Option(help="teg-reinforce: policy learning rate (default 0.04).")] = None,
     channels: Annotated[int | None, typer.Option(
@@ -646,6 +647,8 @@ def search(
     sp = get_space(space)  # loaded once (a plug-in's file runs once), for the check and every run
     check_method_on_space(sp, method)  # first: the options of a method that cannot run are moot
     accepted = strategy_keywords(method)
+    if kwargs.get("memory_format") == "contiguous" and "memory_format" not in accepted:
+        del kwargs["memory_format"]  # the default layout is the one every method runs: a script may always pass it
     for name in kwargs:  # an option the method would ignore is an error, never silently dropped
         if name not in accepted:
             users = [m for m in list_strategies() if name in strategy_keywords(m)]

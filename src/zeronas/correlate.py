@@ -209,6 +209,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     target_col = None
     use_abs = False
     check_location(store)  # an empty store is refused before any work
+    from .proxies.context import layout_name
+
+    memory_format = layout_name(memory_format)  # torch.channels_last: its name (the meta is JSON)
     base, ensembles = parse_proxies(proxies if isinstance(proxies, str) else ",".join(proxies))  # before the table
     sp = get_space(space)
     table = load_ground_truth(sp.name, data_dir)
@@ -499,7 +502,9 @@ def protocol_difference(here: dict, there: dict, limit: int = 4) -> str:
     keys = sorted(k for k in a.keys() | b.keys() if a.get(k, missing) != b.get(k, missing))
     settings = [k for k in keys if "sha256" not in k]  # a digest differs because a setting does: name the setting
     keys = settings or keys
-    said = [f"{k} {a.get(k, '(none)')} here, {b.get(k, '(none)')} there" for k in keys[:limit]]
+    default = {"memory_format": "contiguous"}  # a key absent from a protocol stands for its default
+    said = [f"{k} {a.get(k, default.get(k, '(none)'))} here, {b.get(k, default.get(k, '(none)'))} there"
+            for k in keys[:limit]]
     more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
     return "; ".join(said) + more if said else "the same settings"
 

@@ -480,11 +480,12 @@ def _probe_channels_last(model: nn.Module, input_shape, device) -> None:
     or a forward that needs NCHW strides (``x.view`` of a feature map) is one UserError, before any scoring."""
     from .proxies.context import to_channels_last
 
-    m = to_channels_last(_copy(model).to(device).eval(), "the model")
+    m = to_channels_last(_copy(model).to(device), "the model")
     x = torch.randn(input_shape, generator=torch.Generator().manual_seed(0)).to(device)
     try:
         with torch.no_grad(), exit_trapped():
-            m(x)
+            m.eval()(x)
+            m.train()(x)  # as most proxies run it: a forward may differ by mode
     except Exception as exc:  # noqa: BLE001  (the user's forward: one line, not a traceback)
         raise UserError(f"the model fails in the channels-last layout ({type(exc).__name__}: "
                         f"{_one_line(exc)[:160]}); use x.flatten(1) / x.reshape(...) instead of x.view(...) on "

@@ -18,7 +18,7 @@ from .data.datasets import DATASETS, ImageSet, portable_source
 from .errors import DataNotFound, UserError, exit_trapped, shown
 from .precision import ieee_float32
 from .proxies.base import INAPPLICABLE, NEEDS, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
-from .proxies.context import INITS, MEMORY_FORMATS, ScoringContext
+from .proxies.context import INITS, MEMORY_FORMATS, ScoringContext, layout_name
 from .proxies.ensembles import ensemble_members, split_names
 from .proxies.plugin import proxy_names
 from .proxies.shared_pass import plan
@@ -109,9 +109,11 @@ class Scorer:
     recorded as ``stands_in_for`` in their protocol; without CIFAR-10 either, or with ``stand_in=False``,
     only data-free proxies can run.
     ``memory_format``: "contiguous" (NCHW, the default and the reference codes' layout) or "channels-last"
-    (NHWC networks: 1.25-1.6x faster on the CPU in our runs, but train-mode BatchNorm sums its statistics in another
-    order, so values that go through it move, e.g. snip by a median 1.5e-4 relative, nwot by 6e-8; measured in
-    ``benchmarks/memory_format.py``). It is part of each score's protocol: the two never share a store key.
+    (NHWC networks: 1.25-1.6x faster on the CPU for nwot, snip, jacob_cov and meco in our runs, slower for
+    some others, e.g. grasp; train-mode BatchNorm sums its statistics in another order, so values that go
+    through it move, e.g. snip by a median 1.5e-4 relative, nwot by 6e-8; ``benchmarks/memory_format.py``).
+    ``torch.channels_last`` / ``torch.contiguous_format`` name them too. It is part of each score's protocol
+    (not of params, flops and l2_norm, which read no tensor): the two never share a store key.
     """
 
     batch_flag = "--batch-size"  # how a too-small batch is named in errors; a caller with its own flag subclasses
@@ -124,6 +126,7 @@ class Scorer:
                  images=None, heldout=None, stand_in: bool = True, train_steps: int = 0, train_lr: float = 0.1,
                  isomorph_member: str = "asked", memory_format: str = "contiguous"):
         self.space = resolve_space(space)
+        memory_format = layout_name(memory_format)
         if not isinstance(memory_format, str) or memory_format not in MEMORY_FORMATS:
             raise UserError(f"unknown memory format {shown(str(memory_format), 40)}; choose one of: "
                             f"{', '.join(MEMORY_FORMATS)}")
@@ -300,8 +303,8 @@ class Scorer:
             p["network_revision"] = revision
         if spec.shares_isomorphs and self.isomorph_member != "asked":  # "asked" keeps earlier stores' keys
             p["isomorph_member"] = self.isomorph_member
-        if self.memory_format != "contiguous":  # other float rounding, other store key (absent: earlier keys)
-            p["memory_format"] = self.memory_format
+        if self.memory_format != "contiguous" and spec.data != "none":  # other rounding, other key (params,
+            p["memory_format"] = self.memory_format  # flops, l2_norm read no tensor: one key for both layouts)
         if self.train_steps:
             p["fast_training"] = {"steps": self.train_steps, "lr": self.train_lr, "recipe": "sgd-nesterov-0.9-wd5e-4"}
         if spec.needs_images:

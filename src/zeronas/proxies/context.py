@@ -66,14 +66,25 @@ def _as_channels_last(g):
         return None
 
 
+def layout_name(value):
+    """The layout name for ``torch.channels_last`` / ``torch.contiguous_format`` (a PyTorch user's first try);
+    anything else as it is (checked against ``MEMORY_FORMATS`` by the caller)."""
+    return {torch.channels_last: "channels-last", torch.contiguous_format: "contiguous"}.get(value, value) \
+        if isinstance(value, torch.memory_format) else value
+
+
+def _nhwc(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+
+
 def to_channels_last(model: nn.Module, what: str = "the network") -> nn.Module:
-    """``model`` with its 4-d parameters and buffers in channels-last layout (in place, as ``Module.to``), and on
-    the CPU global pooling's gradient kept channels-last (``_grad_channels_last``, once per module). Raises
-    UserError (one line) for a module torch cannot lay out so (e.g. a 5-d weight)."""
+    """``model`` with its 4-d parameters and buffers in channels-last layout (in place, as ``Module.to``; other
+    tensors, e.g. a Conv3d's 5-d weight, stay as they are), and on the CPU global pooling's gradient kept
+    channels-last (``_grad_channels_last``, once per module). Raises UserError (one line) if torch refuses."""
     try:
-        model = model.to(memory_format=torch.channels_last)
+        model = model._apply(_nhwc)  # Module.to(memory_format=) refuses a model holding any 5-d tensor
     except RuntimeError as exc:
-        raise UserError(f"{what} cannot run in the channels-last layout ({str(exc).splitlines()[0][:120]}); drop "
+        raise UserError(f"{what} cannot be laid out channels-last ({str(exc).splitlines()[0][:120]}); drop "
                         "--memory-format channels-last") from None
     on_cpu = all(t.device.type == "cpu" for t in itertools.chain(model.parameters(), model.buffers()))
     for m in model.modules() if on_cpu else ():

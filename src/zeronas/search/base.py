@@ -435,6 +435,12 @@ def _checked_search(space, method: str, kwargs: dict) -> SearchResult:
     from ..validation import _is_object, check_all, check_keywords, refuse_none, torch_threads, with_proxy_names
 
     kwargs = with_proxy_names(kwargs)
+    if "memory_format" in kwargs:
+        from ..proxies.context import layout_name
+
+        kwargs["memory_format"] = layout_name(kwargs["memory_format"])  # torch.channels_last: its name
+        if kwargs["memory_format"] == "contiguous" and "memory_format" not in strategy_keywords(method):
+            del kwargs["memory_format"]  # the default layout is the one every method runs
     check_keywords(kwargs, [*strategy_keywords(method), "threads"], f"zeronas.search(method={shown(method)})")
     refuse_none(kwargs, {n: p.default for n, p in inspect.signature(_STRATEGIES[method]).parameters.items()})
     # max_latency={"edgegpu": 5} is a value, not an object: checked here, named as the API's keyword
