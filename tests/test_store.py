@@ -911,3 +911,20 @@ def test_report_lists_what_failed_grouped_by_message(tmp_path, monkeypatch, caps
     assert "failures:" not in run("--failures", "0")[1]
     code, _, err = run("--failures", "-1")
     assert code == 2 and "--failures" in err
+
+
+def test_report_names_the_layout_and_init_that_set_protocols_apart(tmp_path):
+    """Two protocols of one proxy differing only in --memory-format (or --init) looked alike in report."""
+    from typer.testing import CliRunner
+
+    import zeronas as zn
+    from zeronas.cli import app
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+    db = Store(tmp_path / "s.db")
+    for kw in ({}, {"memory_format": "channels-last"}, {"init": "kaiming"}):
+        db.put(zn.score(arch, proxies="synflow", data="none", **kw))
+    db.close()
+    res = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "s.db")], env={"COLUMNS": "200"})
+    rows = [x for x in res.output.splitlines() if x.split()[:2] == ["nb201", "synflow"]]
+    assert len(rows) == 3 and sum("channels-last" in x for x in rows) == 1 and sum("kaiming" in x for x in rows) == 1

@@ -1223,6 +1223,10 @@ def report(
                 or ",".join(f"{k}" for k in data.values()) or "-")
         if data.get("stands_in_for"):
             what += f" (for {data['stands_in_for']})"
+        proto = r["protocol"]  # settings that set protocols apart beyond the data, where not the default
+        what += "".join(f", {v}" for v in (
+            proto.get("memory_format"), proto.get("init") if proto.get("init") not in (None, "torch-default")
+            else None, f"isomorph member {proto['isomorph_member']}" if proto.get("isomorph_member") else None) if v)
         last = (datetime.datetime.fromtimestamp(r["last"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
                 if r.get("last") is not None else "-")
         table.add_row(r["space"], r["proxy"], str(r["rows"]), f"{r['ok']}/{r['non_finite']}/{r['errors']}",
