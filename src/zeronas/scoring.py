@@ -128,7 +128,7 @@ class Scorer:
         self.space = resolve_space(space)
         memory_format = layout_name(memory_format)
         if not isinstance(memory_format, str) or memory_format not in MEMORY_FORMATS:
-            raise UserError(f"unknown memory format {shown(str(memory_format), 40)}; choose one of: "
+            raise UserError(f"unknown memory_format= {shown(memory_format, 40)}; choose one of: "
                             f"{', '.join(MEMORY_FORMATS)}")
         self.memory_format = memory_format
         if not isinstance(isomorph_member, str) or isomorph_member not in ISOMORPH_MEMBERS:
