@@ -30,7 +30,7 @@ def test_score_memory_format_is_recorded_and_checked(tmp_path):
     recs = json.loads((tmp_path / "scores.json").read_text())
     assert {r["protocol"]["memory_format"] for r in recs} == {"channels-last"}
     assert "1.07347e+06" in res.output  # synflow has no BN statistics: the NCHW value (test above)
-    assert "scored in the channels-last layout" in res.output
+    assert "scoring in the channels-last layout" in res.output
     res = runner.invoke(app, ["score", "--arch", BEST, "-p", "params", "--memory-format", "nhwc"])
     assert isinstance(res.exception, UserError)  # main() prints it as one line and exits 2
     assert str(res.exception) == "unknown --memory-format 'nhwc'; choose one of: contiguous, channels-last"

@@ -623,5 +623,8 @@ def test_memory_format_reaches_the_proxy_searches_and_is_refused_by_the_others(t
     assert isinstance(res.exception, UserError)
     assert str(res.exception).startswith("--memory-format does not apply to --method te-nas; it applies to das, "
                                          "funnel, random, rea, sample")
+    res = CliRunner().invoke(app, ["search", "--method", "sample", "--n", "2", "--proxy", "params", "--data", "none",
+                                   "--memory-format", "channels-last"])
+    assert res.exit_code == 0 and "scoring in the channels-last layout" in res.output, res.output
     res = CliRunner().invoke(app, ["search", "--method", "te-nas", "--memory-format", "contiguous", "--n", "5"])
     assert str(res.exception).startswith("--n does not apply to --method te-nas")  # the default layout is not refused

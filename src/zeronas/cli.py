@@ -281,7 +281,7 @@ def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device,
 
 def _note_layout(memory_format: str) -> None:
     if memory_format != "contiguous":  # its values are not the default layout's (README: --memory-format)
-        err_console.print(f"[yellow]note:[/] scored in the {memory_format} layout: BN-dependent values differ from "
+        err_console.print(f"[yellow]note:[/] scoring in the {memory_format} layout: BN-dependent values differ from "
                           "the default's in the 3rd-8th digit", highlight=False)
 
 
@@ -655,6 +655,7 @@ def search(
             raise UserError(f"{flag(name)} does not apply to --method {method}; it applies to {', '.join(users)}")
     kwargs.update(data=data, device=device, data_dir=data_dir)
     check_user_data(method, kwargs, cli=True)  # said in flags, before any network is built
+    _note_layout(kwargs.get("memory_format", "contiguous"))
     if space == "darts" and method in ("te-nas", "zero-cost-pt") and channels is None and cells is None:
         # no cpu preset exists here: the paper's supernet takes hours on a CPU (docs/darts_searches.md)
         quick = ("--repeat 1 --C 4 --N 5 --batch-size 8" if method == "te-nas"
