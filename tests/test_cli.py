@@ -28,7 +28,8 @@ def test_score_memory_format_is_recorded_and_checked(tmp_path):
                               "--memory-format", "channels-last", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     recs = json.loads((tmp_path / "scores.json").read_text())
-    assert {r["protocol"]["memory_format"] for r in recs} == {"channels-last"}
+    by = {r["proxy"]: r["protocol"] for r in recs}
+    assert by["synflow"]["memory_format"] == "channels-last" and "memory_format" not in by["params"]  # no tensor
     assert "1.07347e+06" in res.output  # synflow has no BN statistics: the NCHW value (test above)
     assert "scoring in the channels-last layout" in res.output
     res = runner.invoke(app, ["score", "--arch", BEST, "-p", "params", "--memory-format", "nhwc"])
