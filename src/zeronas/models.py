@@ -476,8 +476,8 @@ def _materialize_lazy(model: nn.Module, input_shape, device) -> None:
 
 
 def _probe_channels_last(model: nn.Module, input_shape, device) -> None:
-    """One eval-mode forward of a channels-last copy of ``model``: a module torch cannot lay out so (a 5-d weight)
-    or a forward that needs NCHW strides (``x.view`` of a feature map) is one UserError, before any scoring."""
+    """An eval-mode and a train-mode forward of a channels-last copy of ``model``: a forward that needs NCHW
+    strides (``x.view`` of a feature map) is one UserError, before any scoring."""
     from .proxies.context import to_channels_last
 
     m = to_channels_last(_copy(model).to(device), "the model")
