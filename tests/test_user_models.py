@@ -103,6 +103,8 @@ def test_memory_format_channels_last_applies_to_a_users_model_too():
                                             r"size .*; use x.flatten\(1\) / x.reshape\(...\) instead of "
                                             r"x.view\(...\) on feature maps, or drop memory_format='channels-last'$"):
             zeronas.score(bad, proxies="synflow", data="none", input_size=8, memory_format="channels-last")
+    with pytest.raises(UserError, match=r"^the model fails in the channels-last layout"):  # torch's own name too
+        zeronas.score(Viewed(), proxies="synflow", data="none", input_size=8, memory_format=torch.channels_last)
 
     class FiveD(nn.Module):  # a 5-d buffer stays as it is; the 4-d conv weight is laid out channels-last
         def __init__(self):

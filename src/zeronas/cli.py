@@ -190,6 +190,7 @@ def score(
             raise UserError(f"--model scores your own network, not an architecture of a space; drop --space {space}")
         if executor != "local":
             raise UserError("--executor ray scores architectures of a space; drop it with --model")
+        _note_layout(memory_format)
         if len(model) > 1:
             return _score_models(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
                                  out, input_size, memory_format)
@@ -274,8 +275,6 @@ def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device,
                          device=device, options=_parse_options(set_), memory_format=memory_format)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {label}: {scorer.data_note}")
-    if name is None:  # (several models: said once, before them)
-        _note_layout(memory_format)
     return scorer, label  # (what it skips is listed with its reason under the model's table)
 
 
@@ -317,7 +316,6 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
     labels = [label for _, label in loaded]
     if len(set(labels)) < len(labels):  # e.g. a/m.py:build and b/m.py:build: the specs tell them apart
         labels = list(specs)
-    _note_layout(memory_format)
     runs = [_model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
                           input_size, memory_format, loaded=ld, name=label)
             for spec, ld, label in zip(specs, loaded, labels)]
@@ -1225,9 +1223,12 @@ def report(
         if data.get("stands_in_for"):
             what += f" (for {data['stands_in_for']})"
         proto = r["protocol"]  # settings that set protocols apart beyond the data, where not the default
-        what += "".join(f", {v}" for v in (
-            proto.get("memory_format"), proto.get("init") if proto.get("init") not in (None, "torch-default")
-            else None, f"isomorph member {proto['isomorph_member']}" if proto.get("isomorph_member") else None) if v)
+        if proto.get("memory_format"):
+            what += f", {proto['memory_format']}"
+        if proto.get("init") not in (None, "torch-default"):
+            what += f", {proto['init']}"
+        if proto.get("isomorph_member"):
+            what += f", isomorph member {proto['isomorph_member']}"
         last = (datetime.datetime.fromtimestamp(r["last"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
                 if r.get("last") is not None else "-")
         table.add_row(r["space"], r["proxy"], str(r["rows"]), f"{r['ok']}/{r['non_finite']}/{r['errors']}",

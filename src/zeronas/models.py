@@ -505,7 +505,10 @@ class ModelScorer(Scorer):
                  train_steps: int = 0, train_lr: float = 0.1, memory_format: str = "contiguous"):
         if not isinstance(model, nn.Module):
             raise UserError(f"zeronas scores a torch.nn.Module; got a {type(model).__name__}")
+        from .proxies.context import layout_name
         from .scoring import resolve_device
+
+        memory_format = layout_name(memory_format)  # torch.channels_last too, before the probe below reads it
 
         device = resolve_device(device)  # before the probe runs the model there
         images, note = self._load_data(data, data_dir, max_images, seed)

@@ -406,9 +406,6 @@ def check_method_on_space(sp, method: str) -> None:
                         f"{', '.join(_SPACES[method])}){': ' + why if why else ''}. {alternatives}")
 
 
-FORWARDED_DEFAULTS = {"batch_size": 64, "init": "torch-default", "device": "cpu", "memory_format": "contiguous"}
-
-
 def search(space="nb201", method="funnel", **kwargs) -> SearchResult:
     """``zeronas.search("nb201", method="freedarts", seed=0)``: run one search, return its ``SearchResult``.
     The default method, ``funnel``, is the label-free search with the frozen ``zeronas-v1`` ensemble.
@@ -447,7 +444,11 @@ def _checked_search(space, method: str, kwargs: dict) -> SearchResult:
     check_keywords(kwargs, [*strategy_keywords(method), "threads"], f"zeronas.search(method={shown(method)})")
     refuse_none(kwargs, {n: p.default for n, p in inspect.signature(_STRATEGIES[method]).parameters.items()})
     # keywords a method hands on to its Scorer: None there silently meant the Scorer's default
-    refuse_none(kwargs, {k: v for k, v in FORWARDED_DEFAULTS.items() if k in _FORWARDS[method]})
+    from ..scoring import Scorer
+
+    scorer = inspect.signature(Scorer.__init__).parameters
+    refuse_none(kwargs, {k: scorer[k].default for k in ("batch_size", "init", "device", "memory_format")
+                         if k in _FORWARDS[method]})
     # max_latency={"edgegpu": 5} is a value, not an object: checked here, named as the API's keyword
     check_all({k: v for k, v in kwargs.items() if not _is_object(v) or k == "max_latency"}, "search", cli=False)
     with torch_threads(kwargs.pop("threads", None)):  # as the CLI's --threads, for this call only
