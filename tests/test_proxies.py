@@ -74,9 +74,16 @@ def test_nwot_hooks_relu_named_modules_like_the_reference():
     assert n_named > n_relu  # ReLUConvBN blocks are counted as in BayesWatch/NASLib
 
 
-def test_code_gram_counts_shared_active_units_exactly_at_every_size():
+@pytest.mark.parametrize("int8", [True, False], ids=["int8-product", "float32-product"])
+def test_code_gram_counts_shared_active_units_exactly_at_every_size(monkeypatch, int8):
     """C C^T of 0/1 codes: units active in both inputs, by hand on a 3x4 case, and equal to the float64
-    product at sizes around the int8 path's edges (one unit: torch's CPU int8 product is wrong there)."""
+    product at sizes around the int8 path's edges (one unit: torch's CPU int8 product is wrong there), on
+    both products ``code_gram`` picks between by host speed."""
+    from zeronas.proxies import naswot
+
+    if int8 and not naswot._int_mm_exact():
+        pytest.skip("torch._int_mm is missing or inexact on this torch/CPU, so code_gram never takes it")
+    monkeypatch.setattr(naswot, "_INT_MM", [int8])
     c = torch.tensor([[1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
     assert torch.equal(code_gram(c), torch.tensor([[2.0, 1, 2], [1, 2, 2], [2, 2, 4]], dtype=torch.float64))
     g = torch.Generator().manual_seed(1)
@@ -964,3 +971,14 @@ def test_a_proxy_s_default_batch_larger_than_the_images_is_skipped_under_all_and
     rec = {r.proxy: r for r in zn.score(net, proxies="swap,params", data=data, batch_size=8)}
     assert rec["swap"].error.startswith("refused: swap's default samples (16)")
     assert rec["params"].value == 3 * 4 * 9 + 4 + 4 * 3 + 3
+
+
+def test_code_gram_product_choice_is_made_once_per_process(monkeypatch):
+    """The int8-or-float32 choice is timed once and cached: a second call reads the cache, not the clock."""
+    from zeronas.proxies import naswot
+
+    monkeypatch.setattr(naswot, "_INT_MM", [])
+    first = naswot._int_mm_wins()
+    assert isinstance(first, bool) and naswot._INT_MM == [first]
+    monkeypatch.setattr(naswot, "_best_of", lambda fn, reps=3: pytest.fail("timed again"))
+    assert naswot._int_mm_wins() is first

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
@@ -35,24 +36,48 @@ def kernel_hooks(model, K: torch.Tensor, layers: list | None, device, by_name: b
     return [m.register_forward_pre_hook(hook) for m in relu_modules(model, by_name)]
 
 
-_INT_MM: list[bool] = []  # whether torch._int_mm gives C C^T exactly on this CPU (found once)
+_INT_MM: list[bool] = []  # whether torch._int_mm gives C C^T exactly, and faster than float32, on this CPU
 
 
 def _int_mm_exact() -> bool:
     """torch 2.13's CPU ``_int_mm`` returns garbage for an inner size of 1, and older torch may lack it: it is
     used only where it matches the float product on codes of several sizes, checked once per process."""
+    ok = hasattr(torch, "_int_mm")
+    g = torch.Generator().manual_seed(0)
+    for b, n in ((2, 2), (5, 3), (64, 147), (17, 1030)) if ok else ():
+        c = torch.rand(b, n, generator=g) > 0.5
+        try:
+            ok = torch.equal(torch._int_mm(c.view(torch.int8), c.view(torch.int8).T).double(),
+                             (c.double() @ c.double().T))
+        except (RuntimeError, NotImplementedError):
+            ok = False
+        if not ok:
+            break
+    return ok
+
+
+def _best_of(fn, reps: int = 3) -> float:
+    fn()  # warm-up: first-call allocation and kernel choice are not the product's cost
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def _int_mm_wins() -> bool:
+    """Whether code_gram takes the int8 product on this CPU: where it is exact and faster than float32 on a
+    code matrix of an NB201 layer's size (64 x 4096), timed once per process (about 0.1 s). Both products give
+    the same integers, so the choice moves time only, never a value. It is a matter of the host: on an earlier
+    host int8 was about 3x faster; on an AVX2-only AMD EPYC (no VNNI) it was about 25x slower, 26 ms per
+    NB201 layer and 60 % of an nwot+meco arch's time."""
     if not _INT_MM:
-        ok = hasattr(torch, "_int_mm")
-        g = torch.Generator().manual_seed(0)
-        for b, n in ((2, 2), (5, 3), (64, 147), (17, 1030)) if ok else ():
-            c = torch.rand(b, n, generator=g) > 0.5
-            try:
-                ok = torch.equal(torch._int_mm(c.view(torch.int8), c.view(torch.int8).T).double(),
-                                 (c.double() @ c.double().T))
-            except (RuntimeError, NotImplementedError):
-                ok = False
-            if not ok:
-                break
+        ok = _int_mm_exact()
+        if ok:
+            c = torch.rand(64, 4096, generator=torch.Generator().manual_seed(0)) > 0.5
+            c8 = c.view(torch.int8)
+            ok = _best_of(lambda: torch._int_mm(c8, c8.T)) < _best_of(lambda: (lambda f: f @ f.T)(c.float()))
         _INT_MM.append(ok)
     return _INT_MM[0]
 
@@ -60,11 +85,11 @@ def _int_mm_exact() -> bool:
 def code_gram(c: torch.Tensor) -> torch.Tensor:
     """c: 0/1 codes [B, n] (bool); C C^T in float64 [B, B]: integers <= n, exact.
 
-    On CPU an int8 product accumulated in int32 (exact below 2^31 units; the bool codes are read as int8
-    without a copy), about 3x faster than float32 for NB201's layers; elsewhere float32 while n < 2^24
-    (exact: integers, and no TF32 on CPU), else float64."""
+    On a CPU where it is faster (``_int_mm_wins``) an int8 product accumulated in int32 (exact below 2^31
+    units; the bool codes are read as int8 without a copy); else float32 while n < 2^24 (exact: integers, and
+    no TF32 on CPU), else float64."""
     n = c.shape[1]
-    if c.device.type == "cpu" and 2 <= n < 2**31 and _int_mm_exact():
+    if c.device.type == "cpu" and 2 <= n < 2**31 and _int_mm_wins():
         c8 = c.contiguous().view(torch.int8)
         return torch._int_mm(c8, c8.T).double()
     cf = c.to(torch.float32 if c.device.type == "cpu" and n < 2**24 else torch.float64)
