@@ -148,21 +148,27 @@ def test_unreachable_ops_match_the_suite_zero_set():
         "nor_conv_3x3~0", "none~0"))
 
 
+@pytest.mark.parametrize("way", ["kernel", "slices"])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 @pytest.mark.parametrize("k,stride,padding,shape", [(3, 1, 1, (4, 5, 8, 8)), (3, 2, 1, (2, 3, 9, 7)),
-                                                     (2, 2, 0, (2, 4, 8, 8))])
-def test_avgpool_channels_last_path_equals_torch_to_the_last_bit(k, stride, padding, shape):
-    """The CPU fast path (pooling a channels-last copy) must give nn.AvgPool2d's values and gradients exactly,
-    hand gradients back NCHW, allow double backward (GraSP) and step aside while tracing (export)."""
-    from zeronas.spaces.ops import AvgPool2d
-    fast, ref = AvgPool2d(k, stride, padding), nn.AvgPool2d(k, stride, padding, count_include_pad=False)
-    x = torch.randn(*shape, dtype=torch.float64 if k == 2 else torch.float32)
+                                                     (2, 2, 0, (2, 4, 8, 8)), (3, 1, 1, (3, 16, 32, 32)),
+                                                     (3, 2, 1, (2, 4, 31, 30)), (3, 1, 1, (2, 3, 1, 2))])
+def test_avgpool_cpu_fast_path_equals_torch_to_the_last_bit(monkeypatch, k, stride, padding, shape, layout, way):
+    """Both ways of the CPU fast path (torch's kernel on a channels-last copy; strided-slice adds in torch's
+    summation order), whichever the timing picks, must give nn.AvgPool2d's values and gradients exactly,
+    keep the input's layout, allow double backward (GraSP) and step aside while tracing (export)."""
+    from zeronas.spaces import ops
+    monkeypatch.setattr(ops, "_POOL_PICK", _PickAlways(way))
+    fast, ref = ops.AvgPool2d(k, stride, padding), nn.AvgPool2d(k, stride, padding, count_include_pad=False)
+    fmt = getattr(torch, "channels_last" if layout == "channels_last" else "contiguous_format")
+    x = torch.randn(*shape, dtype=torch.float64 if k == 2 else torch.float32).contiguous(memory_format=fmt)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     ya, yb = fast(xa), ref(xb)
-    assert torch.equal(ya, yb) and ya.is_contiguous()
+    assert torch.equal(ya, yb) and ya.is_contiguous(memory_format=fmt)
     w = torch.randn_like(ya)
     (ya * w).sum().backward()
     (yb * w).sum().backward()
-    assert torch.equal(xa.grad, xb.grad) and xa.grad.is_contiguous()
+    assert torch.equal(xa.grad, xb.grad) and xa.grad.is_contiguous(memory_format=fmt)
     # double backward (a Hessian-vector product through the pool, as GraSP takes)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     ga, = torch.autograd.grad((fast(xa) ** 2).sum(), xa, create_graph=True)
@@ -173,4 +179,35 @@ def test_avgpool_channels_last_path_equals_torch_to_the_last_bit(k, stride, padd
     hvb, = torch.autograd.grad((gb * v).sum(), xb)
     assert torch.equal(hva, hvb)
     traced = torch.jit.trace(fast, x)
-    assert "_ChannelsLastAvgPool" not in str(traced.graph) and torch.equal(traced(x), ref(x))
+    assert "_CpuAvgPool" not in str(traced.graph) and torch.equal(traced(x), ref(x))
+    assert set(ops._POOL_PICK.asked) == {"forward", "backward"}  # both directions went through the fast path
+
+
+class _PickAlways(dict):
+    """A pick cache that always names one way (and records which directions asked)."""
+
+    def __init__(self, way):
+        super().__init__()
+        self.way, self.asked = way, []
+
+    def __contains__(self, key):
+        self.asked.append(key[0])
+        return True
+
+    def __getitem__(self, key):
+        return self.way
+
+
+def test_avgpool_fast_path_times_each_shape_once(monkeypatch):
+    """The quicker way is timed once per shape and direction, then read from the cache."""
+    from zeronas.spaces import ops
+    monkeypatch.setattr(ops, "_POOL_PICK", {})
+    pool = ops.AvgPool2d(3, 1, 1)
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    pool(x).sum().backward()
+    assert {k[0] for k in ops._POOL_PICK} == {"forward", "backward"} and len(ops._POOL_PICK) == 2
+    assert set(ops._POOL_PICK.values()) <= {"kernel", "slices"}
+    calls = []
+    monkeypatch.setattr(ops.time, "perf_counter", lambda: calls.append(1) or 0.0)
+    pool(x).sum().backward()
+    assert not calls and len(ops._POOL_PICK) == 2
