@@ -1,5 +1,8 @@
 import multiprocessing
+import os
 import re
+import signal
+import sys
 
 import pytest
 import torch
@@ -296,3 +299,61 @@ def test_space_methods_and_api_none_are_one_line_errors():
     import numpy as np
 
     assert sp.sample(np.int64(3)) == sp.sample(3)  # a numpy integer seed is a seed
+
+
+_FAULTS = """
+import resource, sys, torch
+from zeronas.allocator import keep_freed_memory
+ok = keep_freed_memory() if sys.argv[1] == "on" else False
+torch.set_num_threads(1)
+xs = [torch.randn(64, 16, 32, 32) for _ in range(8)]
+ys = [torch.relu(x) + 1 for x in xs]  # warm-up: the first tensors are faulted in either way
+del ys
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    ys = [torch.relu(x) + 1 for x in xs]  # 4 MiB tensors made and freed, as a network pass does
+    del ys
+print(ok, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's (Linux)")
+def test_keep_freed_memory_reuses_big_tensor_blocks_instead_of_faulting_them_in_again():
+    """With glibc's defaults each freed 4 MiB tensor goes back to the kernel and the next one is faulted in
+    page by page (1,024 faults); with the thresholds set the blocks are reused. Off with the env variable."""
+    import subprocess
+
+    def run(mode, **env):
+        out = subprocess.run([sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True,
+                             env={**os.environ, **env}).stdout.split()
+        return out[0] == "True", int(out[1])
+
+    on_ok, on_faults = run("on")
+    if not on_ok:
+        pytest.skip("this C library has no mallopt (not glibc): nothing is set")
+    _, off_faults = run("off")
+    assert off_faults > 10 * 1024  # the defaults fault pages of new 4 MiB tensors (1,024 pages each) in again
+    assert on_faults < off_faults / 10
+    assert run("on", ZERONAS_KEEP_FREED_MEMORY="0")[0] is False
+
+
+def test_worker_processes_keep_freed_memory(monkeypatch):
+    """The executors' workers (our processes) set it; importing zeronas does not."""
+    import subprocess
+
+    from zeronas import run as run_mod
+
+    out = subprocess.run([sys.executable, "-c", "import zeronas, zeronas.allocator as a; print(a._DONE)"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
+    called = []
+    monkeypatch.setattr(run_mod, "keep_freed_memory", lambda: called.append(1))
+    monkeypatch.setattr("zeronas.scoring.Scorer", lambda **kw: None)
+    monkeypatch.setattr(signal, "signal", lambda *a: None)  # the worker's signal set-up is not this process's
+    monkeypatch.setattr(run_mod, "_WORKER", None)
+    threads = torch.get_num_threads()
+    try:
+        run_mod._init_worker({}, threads)
+    finally:
+        torch.set_num_threads(threads)
+    assert called == [1]

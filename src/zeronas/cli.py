@@ -1578,6 +1578,9 @@ def main(argv: list[str] | None = None):
         previous = signal.signal(signal.SIGTERM, on_term)
     except ValueError:  # not the main thread (zeronas embedded in a threaded program): leave it be
         previous = None
+    from .allocator import keep_freed_memory
+
+    keep_freed_memory()  # the CLI's process is ours (never done on import): see zeronas/allocator.py
     cx = _usage_error_types()
     command = _command()
     empty = _empty_option(command, sys.argv[1:] if argv is None else list(argv))

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 
 import torch
 
+from .allocator import keep_freed_memory
 from .errors import UserCodeError, UserError
 
 EXECUTORS = ("local", "ray")
@@ -94,6 +95,7 @@ def _worker_scorer(key: str, scorer_kwargs: dict):
 
 def _score_unit(key: str, scorer_kwargs: dict, threads: int, unit: list) -> list:
     """Runs in a Ray worker: [(index, arch), ...] -> [(index, records), ...]."""
+    keep_freed_memory()  # once per Ray worker process
     scorer = _worker_scorer(key, scorer_kwargs)
     torch.set_num_threads(threads)  # pinned per unit: the same value at the same thread count, whatever ran before
     return [(i, scorer.score_arch(a)) for i, a in unit]

@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 import torch
 
+from .allocator import keep_freed_memory
 from .errors import UserError
 from .validation import torch_threads
 
@@ -57,6 +58,7 @@ def _init_worker(scorer_kwargs: dict, threads: int, driver: int | None = None):
     # error and waited for more work, and the driver, exiting, waited on it forever (timeout -s INT)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)  # workers x threads = cores: no oversubscription
+    keep_freed_memory()  # a worker process is ours: freed tensors stay for reuse, not faulted in again
     from .scoring import Scorer
     from .validation import caller
 
