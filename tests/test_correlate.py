@@ -607,3 +607,81 @@ def test_protocol_difference_names_an_absent_layout_by_its_default():
     assert protocol_difference({"memory_format": "channels-last", "seed": 0}, {"seed": 0}) == \
         "memory_format channels-last here, contiguous there"
     assert protocol_difference({"a": 1}, {}) == "a 1 here, (none) there"
+
+
+def test_eta_weighs_later_groups_by_their_calibrated_cost():
+    """Cheap groups run first, so an ETA from the count of archs left at the rate so far was half the real
+    time of the whole-space run (nwot,meco for 9,159 strings first, then all five proxies for 6,466 classes at
+    3x the cost per arch). Hand case: group A 10 units of weight 1 (calibrated 1 s per weight), group B 5
+    units of weight 2 (3 s per weight). A shows 5 weight in 10 s (0.5 per s): A's 5 left take 10 s; B's 10
+    weight at 0.5 per s scaled by 3/1 take 60 s."""
+    from zeronas.correlate import _Eta
+
+    now = [0.0]
+    eta = _Eta([([1.0] * 10, 1.0), ([2.0] * 5, 3.0)], clock=lambda: now[0])
+    assert eta.left() is None  # nothing measured yet
+    eta.start(0)
+    for _ in range(5):
+        now[0] += 2.0
+        eta.done(0, 1.0)
+    assert eta.left() == pytest.approx(10 + 60)
+    for _ in range(5):
+        now[0] += 2.0
+        eta.done(0, 1.0)
+    eta.start(1)  # before B shows its own rate: A's rate scaled by the calibrations
+    assert eta.left() == pytest.approx(60)
+    now[0] += 4.0
+    eta.done(1, 2.0)  # B's own rate now: 0.5 weight per s, 8 weight left
+    assert eta.left() == pytest.approx(16)
+    plain = _Eta([([1.0] * 4, None), ([1.0] * 4, None)], clock=lambda: now[0])
+    plain.start(0)
+    now[0] += 1.0
+    plain.done(0, 1.0)  # no calibrations: weight left at the rate shown
+    assert plain.left() == pytest.approx(7)
+
+
+def test_progress_lines_use_the_callers_eta():
+    import io
+
+    from zeronas.correlate import _progress
+
+    log = io.StringIO()
+    with _progress(4, True, every=0, stream=log) as advance:
+        advance.eta = lambda: 3725.0
+        advance()
+        advance.eta = lambda: None  # not known yet
+        advance()
+    lines = log.getvalue().splitlines()
+    assert lines[0].endswith("ETA 1:02:05") and lines[1].endswith("ETA ?")
+
+
+def test_calibration_stores_the_same_records_as_the_pool(tmp_path, monkeypatch):
+    """With progress shown and several proxy sets, correlate scores the first archs of each set in its own
+    process to time them for the ETA; those records must equal the ones the worker pool gives."""
+    import io
+    import sys
+
+    import zeronas.correlate as corr
+    from zeronas.scoring import Scorer
+    from zeronas.spaces import space
+    from zeronas.store import Store
+
+    monkeypatch.setattr(corr, "CALIBRATE_MIN", 0)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    sp = space("nb201")
+    archs = [sp.sample(i) for i in range(8)]
+    todo = [(a, ["synflow", "zen"] if i % 2 else ["synflow"]) for i, a in enumerate(archs)]
+    kw = dict(space="nb201", proxies=["synflow", "zen"], batch_size=8, seed=3)
+    rows = {}
+    for name, progress in (("shown", True), ("quiet", False)):
+        db = Store(tmp_path / f"{name}.db")
+        scorer = Scorer(**kw)
+        n = corr._run([(a, list(m)) for a, m in todo], kw, 2, db, progress, scorer=scorer,
+                      weigh=corr._cost_weight(sp))
+        assert n == 8
+        db.close()
+        con = sqlite3.connect(tmp_path / f"{name}.db")
+        rows[name] = sorted(con.execute("select canonical, proxy, value from scores"))
+        con.close()
+    assert len(rows["shown"]) == 12 and rows["shown"] == rows["quiet"]
+    assert "ETA" in sys.stderr.getvalue()

@@ -327,7 +327,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             idx, canon = idx[keep], [c for c, k in zip(canon, keep) if k]
             keys = {p: [k for k, kk in zip(keys[p], keep) if kk] for p in base}
         else:
-            scored = _run(list(todo.values()), scorer_kwargs, workers, db, progress, executor, ray_address)
+            scored = _run(list(todo.values()), scorer_kwargs, workers, db, progress, executor, ray_address,
+                          weigh=_cost_weight(sp), scorer=scorer)
         wall = time.perf_counter() - t0
         truth = truth_all[idx]
         no_truth = int(np.isnan(truth).sum())
@@ -515,20 +516,46 @@ def _hash(scorer, spec):
     return protocol_hash(scorer.protocol(spec))
 
 
-def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_address=None) -> int:
+CALIBRATE_MIN = 200  # units below which no calibration is worth its few seconds
+
+
+def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_address=None, weigh=None,
+         scorer=None) -> int:
+    """Score ``todo`` ((arch, missing proxies) pairs), one executor per set of missing proxies, cheap sets
+    first, storing each arch's records as they come. ``weigh(arch)``: its relative cost (NB201: FLOPs), for
+    the ETA; ``scorer``: this process's Scorer, which, with progress shown, a local pool and several sets,
+    scores the first archs of each set itself (stored like the rest) to time them (``_Eta``)."""
     if not todo:
         return 0
     groups: dict[tuple, list] = {}
     for a, missing in todo:
         groups.setdefault(tuple(missing), []).append(a)
+    ordered = sorted(groups.items(), key=lambda kv: len(kv[0]))  # cheap groups first
+    weigh = weigh or (lambda a: 1.0)
+    weights = {m: [float(weigh(a)) for a in archs] for m, archs in ordered}
     count = 0
+    cost: dict[tuple, float] = {}
     with _progress(len(todo), progress) as advance:
-        for missing, archs in sorted(groups.items(), key=lambda kv: len(kv[0])):  # cheap groups first
+        if (progress and scorer is not None and executor == "local" and len(ordered) > 1
+                and len(todo) >= CALIBRATE_MIN):
+            for missing, archs in ordered:
+                took = _calibrate(scorer, archs, weights[missing], missing, workers, db, advance)
+                count += took[0]
+                del archs[:took[0]], weights[missing][:took[0]]
+                if took[1] is not None:
+                    cost[missing] = took[1]
+        eta = _Eta([(weights[m], cost.get(m)) for m, _ in ordered])
+        advance.eta = eta.left
+        for g, (missing, archs) in enumerate(ordered):
+            if not archs:
+                continue
             backend = make_executor({**scorer_kwargs, "proxies": list(missing)}, workers, executor, ray_address)
+            eta.start(g)
             try:
-                for records in backend.map(archs):
+                for i, records in enumerate(backend.map(archs)):
                     db.put(records)
                     count += 1
+                    eta.done(g, weights[missing][i])
                     advance()
             except BaseException:  # Ctrl-C, SIGTERM, a failure: stop the workers, never wait on them
                 getattr(backend, "abort", backend.close)()
@@ -537,51 +564,141 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
     return count
 
 
+def _calibrate(scorer, archs, weights, missing, workers, db, advance) -> tuple[int, float | None]:
+    """Score the first three of ``archs`` in this process with the workers' thread count, storing them; time
+    the last two (the first pays one-time set-up). (archs scored, seconds per unit of weight or None)."""
+    import os
+
+    import torch
+
+    n = min(3, len(archs))
+    before = torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, cores // (workers if workers > 0 else cores)))  # as the pool's workers run
+    try:
+        seconds = 0.0
+        for i in range(n):
+            t0 = time.perf_counter()
+            records = scorer.score_arch(archs[i], list(missing))
+            if i:
+                seconds += time.perf_counter() - t0
+            db.put(records)
+            advance()
+    finally:
+        torch.set_num_threads(before)
+    weight = sum(weights[1:n])
+    return n, (seconds / weight if n > 1 and weight > 0 else None)
+
+
+class _Eta:
+    """Seconds left in a run of groups of units, each unit with a weight (its relative cost), run one group
+    after another. The running group's remaining weight goes at the rate it has shown (weight per second);
+    a later group's at the last measured rate scaled by the ratio of the two groups' calibrated costs (seconds
+    per weight, timed on a few units before the run: a group with more proxies costs more per arch, which a
+    count of archs cannot know); a group without a calibration at the last measured rate. None until a unit
+    is done."""
+
+    def __init__(self, groups: list[tuple[list[float], float | None]], clock=time.perf_counter):
+        self.total = [float(sum(w)) for w, _ in groups]
+        self.cost = [c for _, c in groups]
+        self.done_w = [0.0] * len(groups)
+        self.clock = clock
+        self.g = None
+        self.t0 = None
+        self.rate = None  # weight per wall second of the last group that showed one
+        self.rate_group = None
+
+    def start(self, g: int) -> None:
+        self.g, self.t0 = g, self.clock()
+
+    def done(self, g: int, weight: float) -> None:
+        self.done_w[g] += weight
+        elapsed = self.clock() - self.t0
+        if elapsed > 0 and self.done_w[g] > 0:
+            self.rate, self.rate_group = self.done_w[g] / elapsed, g
+
+    def left(self) -> float | None:
+        if self.rate is None or self.g is None:
+            return None
+        base = self.cost[self.rate_group]
+        secs = 0.0
+        for g in range(self.g, len(self.total)):
+            rest = self.total[g] - self.done_w[g]
+            ratio = self.cost[g] / base if base and self.cost[g] and g != self.rate_group else 1.0
+            secs += rest * ratio / self.rate
+        return secs
+
+
 @contextlib.contextmanager
 def _progress(total: int, enabled: bool, every: float = 60.0, stream=None):
     """Yields ``advance()``. On a terminal a rich bar with rate and ETA; otherwise (a log file, a batch job)
-    one plain line at most every ``every`` seconds and at the end, where a bar would print nothing useful."""
+    one plain line at most every ``every`` seconds and at the end, where a bar would print nothing useful.
+    The ETA is the count of archs left at the rate so far, unless the caller sets ``advance.eta`` to a
+    function giving the seconds left (or None: not known yet)."""
+
+    class Advance:
+        eta = None
+
+        def __call__(self):
+            step()
+
+        def left(self, done: int, elapsed: float) -> float:
+            if self.eta is not None:
+                secs = self.eta()
+                return math.inf if secs is None else secs
+            return (total - done) * elapsed / done if done else math.inf
+
+    advance = Advance()
     if not enabled:
-        yield lambda: None
+        step = lambda: None  # noqa: E731
+        yield advance
         return
     stream = stream or sys.stderr
     t0 = time.perf_counter()
     done = 0
     if stream.isatty():
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         columns = [TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
-                   TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+                   TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}")]
         with Progress(*columns) as bar:
-            task = bar.add_task("scoring", total=total, rate="")
+            task = bar.add_task("scoring", total=total, rate="", eta="?")
 
-            def advance():
+            def step():
                 nonlocal done
                 done += 1
-                bar.update(task, advance=1, rate=f"{done / (time.perf_counter() - t0):.2f} arch/s")
+                elapsed = time.perf_counter() - t0
+                bar.update(task, advance=1, rate=f"{done / elapsed:.2f} arch/s",
+                           eta=_hms(advance.left(done, elapsed)))
 
             yield advance
         return
     last = t0
 
-    def advance():
+    def step():
         nonlocal done, last
         done += 1
         now = time.perf_counter()
         if now - last >= every or done == total:
             last, rate = now, done / (now - t0)
-            eta = (total - done) / rate if rate > 0 else math.inf
+            eta = 0.0 if done == total else advance.left(done, now - t0)
             print(f"scoring {done}/{total} archs, {rate:.3g} arch/s, elapsed {_hms(now - t0)}, "
                   f"ETA {_hms(eta)}", file=stream, flush=True)
 
     yield advance
+
+
+def _cost_weight(sp):
+    """A unit's relative cost for the ETA: the space's closed-form FLOP count where it has one (NB201), else 1."""
+    count = getattr(sp, "count_flops", None)
+
+    def weigh(arch) -> float:
+        try:
+            return float(count(arch) or 1.0) if count else 1.0
+        except Exception:  # noqa: BLE001  (a weight only steers the ETA)
+            return 1.0
+
+    return weigh
 
 
 def _hms(seconds: float) -> str:
