@@ -330,6 +330,17 @@ def test_meco_min_eigenvalue_by_hand():
     assert math.isclose(min_eig_channel_corr(orthogonal), 1.0)
 
 
+def test_meco_channel_corr_is_the_same_for_either_layout():
+    """A channels-last feature map's sample reaches corrcoef as the same contiguous float64 matrix."""
+    from zeronas.proxies.meco import channel_corr
+
+    x = torch.randn(2, 16, 8, 8, generator=torch.Generator().manual_seed(0))
+    nhwc = x.contiguous(memory_format=torch.channels_last)
+    a, b = channel_corr(x[0]), channel_corr(nhwc[0])
+    assert torch.equal(a, b) and a.dtype == torch.float64 and a.shape == (16, 16)
+    assert torch.allclose(a, torch.corrcoef(x[0].reshape(16, -1).double()))
+
+
 def test_swap_counts_distinct_neuron_patterns():
     acts = torch.tensor([[1.0, 0.0, 2.0, 3.0], [0.0, 0.0, 1.0, 5.0]])  # neuron patterns 10, 00, 11, 11
     assert swap_from_activations(acts) == 3

@@ -12,8 +12,8 @@ def channel_corr(feature: torch.Tensor) -> torch.Tensor | float:
     """feature: one sample's output [C, ...]; corrcoef over channels in float64 (NaN/inf -> 0), [C, C]; or the
     min eigenvalue itself where it is fixed: 1.0 for one channel, 0.0 for one value per channel."""
     # contiguous: a channels-last feature (e.g. the CPU pooling fast path's) would otherwise reach corrcoef as
-    # a strided view and be reduced in another order
-    f = feature.reshape(feature.shape[0], -1).double().contiguous()
+    # a strided view and be reduced in another order; one copy converts dtype and layout together
+    f = feature.to(torch.float64, memory_format=torch.contiguous_format).reshape(feature.shape[0], -1)
     if f.shape[0] == 1:
         return 1.0
     if f.shape[1] < 2:  # one value per channel: every correlation is undefined, set to 0 as the reference does
