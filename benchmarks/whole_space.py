@@ -158,7 +158,7 @@ def full_summary(db: Path, proxies: list[str], seed: int, data_dir, wall_s: floa
 
 
 def full_run(args, proxies: list[str]) -> dict:
-    """Run the real command to its end in a fresh store (under --out's folder), timed."""
+    """Run the real command to its end in a fresh store (in a temporary folder, kept: the JSON names it), timed."""
     exe = Path(sys.executable).with_name("zeronas")
     work = Path(tempfile.mkdtemp(prefix="zeronas_whole_space_full_"))
     db = work / "store.db"

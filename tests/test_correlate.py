@@ -633,6 +633,18 @@ def test_eta_weighs_later_groups_by_their_calibrated_cost():
     now[0] += 4.0
     eta.done(1, 2.0)  # B's own rate now: 0.5 weight per s, 8 weight left
     assert eta.left() == pytest.approx(16)
+    settled = _Eta([([1.0] * 10, 1.0), ([2.0] * 5, 3.0)], clock=lambda: now[0], settle=2)
+    settled.start(0)
+    for _ in range(10):
+        now[0] += 2.0
+        settled.done(0, 1.0)  # A: 0.5 weight per s
+    settled.start(1)
+    now[0] += 10.0  # B's first unit took long (its workers started): not yet its rate
+    settled.done(1, 2.0)
+    assert settled.left() == pytest.approx(8 * 3 / 0.5)
+    now[0] += 2.0
+    settled.done(1, 2.0)  # settled: 4 weight in 12 s
+    assert settled.left() == pytest.approx(6 * 3)
     plain = _Eta([([1.0] * 4, None), ([1.0] * 4, None)], clock=lambda: now[0])
     plain.start(0)
     now[0] += 1.0
@@ -673,10 +685,10 @@ def test_calibration_stores_the_same_records_as_the_pool(tmp_path, monkeypatch):
     todo = [(a, ["synflow", "zen"] if i % 2 else ["synflow"]) for i, a in enumerate(archs)]
     kw = dict(space="nb201", proxies=["synflow", "zen"], batch_size=8, seed=3)
     rows = {}
-    for name, progress in (("shown", True), ("quiet", False)):
+    for name, progress, workers in (("shown", True, 2), ("quiet", False, 2), ("one", True, 1)):
         db = Store(tmp_path / f"{name}.db")
         scorer = Scorer(**kw)
-        n = corr._run([(a, list(m)) for a, m in todo], kw, 2, db, progress, scorer=scorer,
+        n = corr._run([(a, list(m)) for a, m in todo], kw, workers, db, progress, scorer=scorer,
                       weigh=corr._cost_weight(sp))
         assert n == 8
         db.close()
@@ -684,4 +696,18 @@ def test_calibration_stores_the_same_records_as_the_pool(tmp_path, monkeypatch):
         rows[name] = sorted(con.execute("select canonical, proxy, value from scores"))
         con.close()
     assert len(rows["shown"]) == 12 and rows["shown"] == rows["quiet"]
+    assert len(rows["one"]) == 12  # in-process: calibrated at this process's own thread count
     assert "ETA" in sys.stderr.getvalue()
+
+
+def test_calibration_runs_at_the_executors_thread_count(monkeypatch):
+    import os
+
+    import zeronas.run as run
+
+    cores = os.cpu_count() or 1
+    assert run.make_executor_threads({}, 1) is None  # scored in this process, at its own thread count
+    assert run.make_executor_threads({}, 0) == 1  # one process per core
+    assert run.make_executor_threads({}, 2) == max(1, cores // 2)
+    monkeypatch.setattr(run, "_on_gpu", lambda kw: True)
+    assert run.make_executor_threads({}, 0) is None  # one process drives the GPU

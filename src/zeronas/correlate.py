@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from .paths import atomic_path
 from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ENSEMBLES, ensemble_members, split_names
 from .proxies.plugin import has_file
-from .run import make_executor
+from .run import _on_gpu, make_executor, make_executor_threads
 from .scoring import Scorer
 from .spaces import space as get_space
 from .store import Store, check_location
@@ -523,39 +524,48 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
          scorer=None) -> int:
     """Score ``todo`` ((arch, missing proxies) pairs), one executor per set of missing proxies, cheap sets
     first, storing each arch's records as they come. ``weigh(arch)``: its relative cost (NB201: FLOPs), for
-    the ETA; ``scorer``: this process's Scorer, which, with progress shown, a local pool and several sets,
-    scores the first archs of each set itself (stored like the rest) to time them (``_Eta``)."""
+    the ETA; ``scorer``: this process's Scorer, which, with progress shown, a local CPU executor and several
+    sets, scores the first archs of each set itself (stored like the rest) to time them (``_Eta``). A hard
+    crash there (the out-of-memory killer) ends this process, where a worker's would be reported."""
     if not todo:
         return 0
     groups: dict[tuple, list] = {}
     for a, missing in todo:
         groups.setdefault(tuple(missing), []).append(a)
     ordered = sorted(groups.items(), key=lambda kv: len(kv[0]))  # cheap groups first
-    weigh = weigh or (lambda a: 1.0)
+    weigh = weigh if (weigh and progress) else (lambda a: 1.0)  # a weight only steers the ETA
+    fmt = getattr(getattr(scorer, "space", None), "format", None)
     weights = {m: [float(weigh(a)) for a in archs] for m, archs in ordered}
     count = 0
     cost: dict[tuple, float] = {}
+    pool = make_executor_threads(scorer_kwargs, workers)
     with _progress(len(todo), progress) as advance:
+        advance.eta = lambda: None  # "?" until the pool shows a rate (calibration runs in one process)
         if (progress and scorer is not None and executor == "local" and len(ordered) > 1
-                and len(todo) >= CALIBRATE_MIN):
+                and len(todo) >= CALIBRATE_MIN and not (pool and _on_gpu(scorer_kwargs))):
             for missing, archs in ordered:
-                took = _calibrate(scorer, archs, weights[missing], missing, workers, db, advance)
+                took = _calibrate(scorer, archs, weights[missing], missing, pool, db, advance)
                 count += took[0]
                 del archs[:took[0]], weights[missing][:took[0]]
                 if took[1] is not None:
                     cost[missing] = took[1]
-        eta = _Eta([(weights[m], cost.get(m)) for m, _ in ordered])
+        cores = os.cpu_count() or 1
+        eta = _Eta([(weights[m], cost.get(m)) for m, _ in ordered],
+                   settle=2 * (workers if workers > 0 else cores) if pool else 1)
         advance.eta = eta.left
         for g, (missing, archs) in enumerate(ordered):
             if not archs:
                 continue
+            # map yields in completion order: a unit's weight is found by its arch
+            by_arch = {fmt(a): w for a, w in zip(archs, weights[missing])} if fmt else {}
             backend = make_executor({**scorer_kwargs, "proxies": list(missing)}, workers, executor, ray_address)
             eta.start(g)
             try:
                 for i, records in enumerate(backend.map(archs)):
                     db.put(records)
                     count += 1
-                    eta.done(g, weights[missing][i])
+                    w = by_arch.get(records[0].arch) if records and by_arch else None
+                    eta.done(g, weights[missing][i] if w is None else w)
                     advance()
             except BaseException:  # Ctrl-C, SIGTERM, a failure: stop the workers, never wait on them
                 getattr(backend, "abort", backend.close)()
@@ -564,17 +574,16 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
     return count
 
 
-def _calibrate(scorer, archs, weights, missing, workers, db, advance) -> tuple[int, float | None]:
-    """Score the first three of ``archs`` in this process with the workers' thread count, storing them; time
-    the last two (the first pays one-time set-up). (archs scored, seconds per unit of weight or None)."""
-    import os
-
+def _calibrate(scorer, archs, weights, missing, threads, db, advance) -> tuple[int, float | None]:
+    """Score the first three of ``archs`` in this process at the pool's ``threads`` (torch threads per worker),
+    storing them; time the last two (the first pays one-time set-up). (archs scored, seconds per unit of
+    weight or None)."""
     import torch
 
     n = min(3, len(archs))
     before = torch.get_num_threads()
-    cores = os.cpu_count() or 1
-    torch.set_num_threads(max(1, cores // (workers if workers > 0 else cores)))  # as the pool's workers run
+    if threads:
+        torch.set_num_threads(threads)  # as the pool's workers run: values can depend on the thread count
     try:
         seconds = 0.0
         for i in range(n):
@@ -592,16 +601,19 @@ def _calibrate(scorer, archs, weights, missing, workers, db, advance) -> tuple[i
 
 class _Eta:
     """Seconds left in a run of groups of units, each unit with a weight (its relative cost), run one group
-    after another. The running group's remaining weight goes at the rate it has shown (weight per second);
-    a later group's at the last measured rate scaled by the ratio of the two groups' calibrated costs (seconds
-    per weight, timed on a few units before the run: a group with more proxies costs more per arch, which a
-    count of archs cannot know); a group without a calibration at the last measured rate. None until a unit
-    is done."""
+    after another. The running group's remaining weight goes at the rate it has shown (weight per second,
+    from the group's start: worker start-up included), once it has finished ``settle`` units (a pool has
+    that many in flight); until then, and for later groups, at the last such rate scaled by the ratio of the
+    groups' calibrated costs (seconds per weight, timed on a few units before the run: a group with more
+    proxies costs more per arch, which a count of archs cannot know); a group without a calibration at the
+    last rate. None until a unit is done."""
 
-    def __init__(self, groups: list[tuple[list[float], float | None]], clock=time.perf_counter):
+    def __init__(self, groups: list[tuple[list[float], float | None]], clock=time.perf_counter, settle: int = 1):
         self.total = [float(sum(w)) for w, _ in groups]
         self.cost = [c for _, c in groups]
         self.done_w = [0.0] * len(groups)
+        self.done_n = [0] * len(groups)
+        self.settle = max(1, settle)
         self.clock = clock
         self.g = None
         self.t0 = None
@@ -613,8 +625,9 @@ class _Eta:
 
     def done(self, g: int, weight: float) -> None:
         self.done_w[g] += weight
+        self.done_n[g] += 1
         elapsed = self.clock() - self.t0
-        if elapsed > 0 and self.done_w[g] > 0:
+        if elapsed > 0 and self.done_w[g] > 0 and (self.done_n[g] >= self.settle or self.rate is None):
             self.rate, self.rate_group = self.done_w[g] / elapsed, g
 
     def left(self) -> float | None:
@@ -625,7 +638,7 @@ class _Eta:
         for g in range(self.g, len(self.total)):
             rest = self.total[g] - self.done_w[g]
             ratio = self.cost[g] / base if base and self.cost[g] and g != self.rate_group else 1.0
-            secs += rest * ratio / self.rate
+            secs += max(rest, 0.0) * ratio / self.rate
         return secs
 
 
@@ -689,8 +702,11 @@ def _progress(total: int, enabled: bool, every: float = 60.0, stream=None):
 
 
 def _cost_weight(sp):
-    """A unit's relative cost for the ETA: the space's closed-form FLOP count where it has one (NB201), else 1."""
-    count = getattr(sp, "count_flops", None)
+    """A unit's relative cost for the ETA: NB201's closed-form FLOP count (no network built), else 1 (another
+    space's count may build networks: too dear for a weight)."""
+    from .spaces.nb201 import NB201Space
+
+    count = sp.count_flops if isinstance(sp, NB201Space) else None
 
     def weigh(arch) -> float:
         try:

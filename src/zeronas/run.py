@@ -181,6 +181,15 @@ def _on_gpu(scorer_kwargs: dict) -> bool:
     return parse_device(scorer_kwargs.get("device", "cpu")).type != "cpu"
 
 
+def make_executor_threads(scorer_kwargs: dict, workers: int = 1) -> int | None:
+    """The torch threads per worker of the local executor ``make_executor`` makes for ``workers``: cores //
+    workers for a process pool, None where it scores in this process (at this process's thread count)."""
+    if workers == 1 or (workers <= 0 and _on_gpu(scorer_kwargs)):
+        return None
+    cores = os.cpu_count() or 1
+    return max(1, cores // (workers if workers > 0 else cores))
+
+
 def make_executor(scorer_kwargs: dict, workers: int = 1, executor: str = "local", ray_address: str | None = None):
     """``workers`` 0: one process per core on the CPU; on a GPU one process drives the device.
     ``executor`` "ray": a Ray cluster at ``ray_address`` or a local Ray instance (``zeronas.ray_executor``)."""
