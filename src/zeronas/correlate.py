@@ -682,7 +682,7 @@ def _progress(total: int, enabled: bool, every: float = 60.0, stream=None):
                 done += 1
                 elapsed = time.perf_counter() - t0
                 bar.update(task, advance=1, rate=f"{done / elapsed:.2f} arch/s",
-                           eta=_hms(advance.left(done, elapsed)))
+                           eta=_hms(0.0 if done == total else advance.left(done, elapsed)))
 
             yield advance
         return
