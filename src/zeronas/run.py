@@ -197,6 +197,6 @@ def make_executor(scorer_kwargs: dict, workers: int = 1, executor: str = "local"
         from .ray_executor import RayExecutor
 
         return RayExecutor(scorer_kwargs, address=ray_address, workers=workers)
-    if workers == 1 or (workers <= 0 and _on_gpu(scorer_kwargs)):
+    if make_executor_threads(scorer_kwargs, workers) is None:
         return InProcessExecutor(scorer_kwargs)
     return ProcessPoolExecutorBackend(scorer_kwargs, None if workers <= 0 else workers)
