@@ -1,19 +1,29 @@
-"""Choose zeronas's label-blind ensemble without any NB201 label, and write how (docs/label_free_search.md).
+"""Choose zeronas's label-blind ensemble without any NB201 label, and write how (docs/label_free_ensemble.md).
 
-Ground truth used, and only this: NAS-Bench-101 (500 archs, validation accuracy, NASLib's proxy scores),
-NAS-Bench-301 (725 DARTS genotypes, surrogate accuracy, NASLib's proxy scores) and NAS-Bench-Macro (a random
-sample scored by zeronas into a store, mean test accuracy of 3 runs). The rule, fixed before the search:
+Ground truth used, and only this: NAS-Bench-101 (500 archs, validation accuracy), NAS-Bench-301 (725 DARTS
+genotypes, surrogate accuracy) and NAS-Bench-Macro (a random sample scored by zeronas into a store, mean test
+accuracy of 3 runs). The rule, fixed before the search:
 
-* candidates: proxies zeronas implements that are measured on NB301 and Macro (NB101 has no nwot);
+* candidates (``--candidates v2``, the default): every proxy zeronas implements that NAS-Bench-Suite-Zero
+  released for NB101/NB301 (nwot, synflow, flops, params, l2_norm, snip, grad_norm, jacob_cov) and the data-free
+  proxies published after it (meco, zen, AZ-NAS's expressivity, progressivity and trainability). Values: NASLib's
+  released scores where its tables have the proxy, zeronas's own stored scores otherwise (the protocol of
+  benchmarks/reproduction_report.py: batch 32, NASLib's init for NB101); ``--candidates v1`` is the set and
+  source that chose zeronas-v1 (the first eight, NASLib's scores only, so no nwot on NB101);
 * aggregation: AZ-NAS's rank ensemble (sum of log(rank/N)), the one zeronas uses everywhere;
 * an ensemble's merit is its *worst* Spearman rho over the benchmarks where every member is measured (at least
   two of the three): it must transfer to a space it was not chosen on, so the weakest space counts;
 * ties within 0.005 go to fewer members (cheaper, less fitted);
 * an ensemble has two or more members: single proxies are listed for reference, not chosen.
 
-Usage: python benchmarks/label_free_ensemble.py [--macro-store runs/macro_lf.db] [--data-dir DIR]
-(the Macro scores: zeronas correlate --space macro --proxies nwot,synflow,flops,params,l2_norm,snip,grad_norm,
-jacob_cov --sample 300 --store runs/macro_lf.db). Writes benchmarks/results/label_free_ensemble.json.
+Usage: python benchmarks/label_free_ensemble.py [--candidates v2|v1] [--macro-store runs/macro_lf.db]
+[--own-store runs/reproduction.db] [--data-dir DIR]. The scores it reads, all resumable:
+  zeronas correlate --space macro --sample 300 --seed 0 --batch-size 64 --store runs/macro_lf.db \
+      --proxies nwot,synflow,flops,params,l2_norm,snip,grad_norm,jacob_cov,meco,zen,az_expressivity,\
+az_progressivity,az_trainability
+  zeronas correlate --space nb101 --sample all --batch-size 32 --init naslib-nb101 --metric valid \
+      --store runs/reproduction.db --proxies nwot,meco,zen,az_expressivity,az_progressivity,az_trainability
+  (and the same with --space nb301 --init torch-default). Writes benchmarks/results/label_free_ensemble.json.
 """
 
 from __future__ import annotations
@@ -36,15 +46,22 @@ from zeronas.benchmarks.correlation import rank_ensemble  # noqa: E402
 from zeronas.benchmarks.table import read_csv  # noqa: E402
 from zeronas.errors import int_at_least, run_script  # noqa: E402
 
-CANDIDATES = ["nwot", "synflow", "flops", "params", "l2_norm", "snip", "grad_norm", "jacob_cov"]
+SUITE_ZERO = ["nwot", "synflow", "flops", "params", "l2_norm", "snip", "grad_norm", "jacob_cov"]
+# the data-free proxies published after NAS-Bench-Suite-Zero (MeCo, Zen-NAS, AZ-NAS): no released NB101/NB301 scores
+LATER = ["meco", "zen", "az_expressivity", "az_progressivity", "az_trainability"]
+CANDIDATE_SETS = {"v1": SUITE_ZERO, "v2": SUITE_ZERO + LATER}
+ENSEMBLE_NAME = {"v1": "zeronas-v1", "v2": "zeronas-v2"}
 NASLIB = {"jacob_cov": "jacov"}  # zeronas name -> NASLib column
-DIRECTIONS = {p: 1 for p in CANDIDATES}  # every candidate: higher = better (NASLib and zeronas alike)
+DIRECTIONS = {p: 1 for p in SUITE_ZERO + LATER}  # every candidate: higher = better (NASLib and zeronas alike)
 TABLES = {"nb101": ("nasbench101/nb101_zc_proxies_nbsz500_cifar10.csv.gz", "val_acc"),
           "nb301": ("nasbench301/nb301_zc_proxies_nbsz725_cifar10.csv.gz", "val_acc_surrogate")}
 TIE = 0.005
 
 
-def naslib_table(name: str, data_dir) -> tuple[dict, np.ndarray]:
+def naslib_table(name: str, data_dir, candidates, own_store=None) -> tuple[dict, np.ndarray, dict]:
+    """One Suite-Zero table: candidate -> values in the table's row order, the target, and candidate -> where its
+    values came from. A candidate without a NASLib column takes zeronas's own scores from ``own_store`` (None:
+    left out), matched to the table's rows by index; the store's target must equal the table's, row by row."""
     rel, target = TABLES[name]
     path = paths.find([rel], data_dir)
     if path is None:
@@ -55,14 +72,53 @@ def naslib_table(name: str, data_dir) -> tuple[dict, np.ndarray]:
     def column(c):
         return np.array([float(r[col[c]]) if r[col[c]] != "" else np.nan for r in rows.rows])
 
-    values = {p: column(NASLIB.get(p, p)) for p in CANDIDATES if NASLIB.get(p, p) in col}
-    return values, column(target)
+    values = {p: column(NASLIB.get(p, p)) for p in candidates if NASLIB.get(p, p) in col}
+    source = {p: "NASLib's released scores" for p in values}
+    truth = column(target)
+    missing = [p for p in candidates if p not in values]
+    if own_store and missing:
+        own = own_values(name, missing, own_store, data_dir, len(truth))
+        if own is not None:
+            idx, got, own_truth = own
+            if not np.allclose(own_truth, truth[idx], equal_nan=True):
+                raise SystemExit(f"{name}: the stored target does not match {rel} row by row; rescore the store")
+            for p, v in got.items():
+                full = np.full(len(truth), np.nan)
+                full[idx] = v
+                values[p], source[p] = full, f"zeronas's own: {int(np.isfinite(full).sum())} of {len(truth)} rows"
+    return values, truth, source
 
 
-def macro_values(store: str, data_dir) -> tuple[dict, np.ndarray, dict]:
+def own_values(name: str, proxies, store: str, data_dir, n_rows: int):
+    """zeronas's stored scores of ``proxies`` on a whole Suite-Zero table, in the protocol of
+    benchmarks/reproduction_report.py: (row indices, proxy -> values, target), or None without a store. A proxy
+    with no stored value is left out; one scored on part of the table is NaN elsewhere (and refused below)."""
+    from reproduction_report import BENCH_INIT
+
     from zeronas.correlate import correlate
 
-    res = correlate(space="macro", proxies=",".join(CANDIDATES), sample=300, seed=0, store=store, data_dir=data_dir,
+    if not Path(store).exists():
+        return None
+    try:
+        res = correlate(space=name, dataset="cifar10", proxies=",".join(proxies), sample="all", seed=0,
+                        batch_size=32, store=store, metric="valid", init=BENCH_INIT[name], data_dir=data_dir,
+                        only_stored=True)
+    except Exception as e:  # noqa: BLE001 - nothing stored for these proxies: they stay unmeasured here
+        print(f"{name}: no own scores for {', '.join(proxies)} in {store} ({e})")
+        return None
+    idx = np.asarray(res.meta["indices"])
+    got = {p: np.asarray(v, dtype=float) for p, v in res.values.items() if p in proxies}
+    partial = {p: int(np.isfinite(v).sum()) for p, v in got.items() if 0 < np.isfinite(v).sum() < 0.95 * n_rows}
+    if partial:
+        raise SystemExit(f"{name}: only {partial} of {n_rows} rows have a value in {store}; finish the scoring "
+                         "(see the usage above) first")
+    return idx, {p: v for p, v in got.items() if np.isfinite(v).any()}, np.asarray(res.truth, dtype=float)
+
+
+def macro_values(store: str, data_dir, candidates) -> tuple[dict, np.ndarray, dict]:
+    from zeronas.correlate import correlate
+
+    res = correlate(space="macro", proxies=",".join(candidates), sample=300, seed=0, store=store, data_dir=data_dir,
                     only_stored=True)
     return {p: np.asarray(v, dtype=float) for p, v in res.values.items()}, np.asarray(res.truth), res.meta
 
@@ -76,26 +132,13 @@ def rho(values: dict, truth: np.ndarray, members) -> float:
     return float(stats.spearmanr(x[ok], truth[ok])[0])
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--macro-store", default="runs/macro_lf.db",
-                    help="the NAS-Bench-Macro store scored by benchmarks/macro_report.py (read only) (default: "
-                         "%(default)s)")
-    ap.add_argument("--data-dir", default=None, help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
-    ap.add_argument("--max-members", type=int_at_least(1), default=4,
-                    help="largest ensemble tried, in members (default: %(default)s)")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks/results/label_free_ensemble.json"),
-                    help="the JSON results written (default: %(default)s)")
-    ap.add_argument("--doc", default=str(ROOT / "docs/label_free_ensemble.md"),
-                    help="the markdown page written (default: %(default)s)")
-    args = ap.parse_args(argv)
-    benches = {name: naslib_table(name, args.data_dir) for name in TABLES}
-    mv, mt, meta = macro_values(args.macro_store, args.data_dir)
-    benches["macro"] = (mv, mt)
-    n = {b: len(t) for b, (_, t) in benches.items()}
+def choose(benches: dict, candidates, max_members: int) -> tuple[list, list, dict]:
+    """The rule of the module docstring. ``benches``: name -> (proxy -> values, target), rows aligned within a
+    benchmark. Returns every scored set (singles too) best first, the ensembles (2+ members) best first, and
+    the chosen ensemble: {"members", "rho" (benchmark -> Spearman), "worst", "mean"}."""
     rows = []
-    for k in range(1, args.max_members + 1):
-        for members in itertools.combinations(CANDIDATES, k):
+    for k in range(1, max_members + 1):
+        for members in itertools.combinations(candidates, k):
             per = {b: rho(v, t, members) for b, (v, t) in benches.items() if all(m in v for m in members)}
             if len(per) < 2:
                 continue
@@ -105,8 +148,47 @@ def main(argv=None):
     ensembles = [r for r in rows if len(r["members"]) >= 2]  # an ensemble: singles are reported, not chosen
     best = ensembles[0]
     close = [r for r in ensembles if r["worst"] >= best["worst"] - TIE]
-    chosen = min(close, key=lambda r: (len(r["members"]), -r["worst"]))
-    out = {"date": str(date.today()), "rule": "max over ensembles (2+ members) of the worst Spearman over the "
+    return rows, ensembles, min(close, key=lambda r: (len(r["members"]), -r["worst"]))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--macro-store", default="runs/macro_lf.db",
+                    help="the NAS-Bench-Macro store scored by benchmarks/macro_report.py (read only) (default: "
+                         "%(default)s)")
+    ap.add_argument("--own-store", default="runs/reproduction.db",
+                    help="zeronas's own NB101/NB301 scores, for candidates NASLib did not release (read only) "
+                         "(default: %(default)s)")
+    ap.add_argument("--candidates", choices=sorted(CANDIDATE_SETS), default="v2",
+                    help="v2: Suite-Zero's eight and the later data-free proxies, own scores filling NASLib's "
+                         "gaps; v1: the eight and NASLib's scores only, as zeronas-v1 was chosen (default: "
+                         "%(default)s)")
+    ap.add_argument("--data-dir", default=None, help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
+    ap.add_argument("--max-members", type=int_at_least(1), default=4,
+                    help="largest ensemble tried, in members (default: %(default)s)")
+    ap.add_argument("--out", default=None,
+                    help="the JSON results written (default: benchmarks/results/label_free_ensemble.json; "
+                         "label_free_ensemble_v1.json with --candidates v1)")
+    ap.add_argument("--doc", default=None,
+                    help="the markdown page written (default: docs/label_free_ensemble.md; "
+                         "label_free_ensemble_v1.md with --candidates v1)")
+    args = ap.parse_args(argv)
+    suffix = "" if args.candidates == "v2" else "_" + args.candidates
+    args.out = args.out or str(ROOT / f"benchmarks/results/label_free_ensemble{suffix}.json")
+    args.doc = args.doc or str(ROOT / f"docs/label_free_ensemble{suffix}.md")
+    candidates = CANDIDATE_SETS[args.candidates]
+    own = args.own_store if args.candidates != "v1" else None
+    benches, sources = {}, {}
+    for name in TABLES:
+        v, t, sources[name] = naslib_table(name, args.data_dir, candidates, own)
+        benches[name] = (v, t)
+    mv, mt, meta = macro_values(args.macro_store, args.data_dir, candidates)
+    benches["macro"] = (mv, mt)
+    sources["macro"] = {p: "zeronas's own" for p in mv}
+    n = {b: len(t) for b, (_, t) in benches.items()}
+    rows, ensembles, chosen = choose(benches, candidates, args.max_members)
+    out = {"date": str(date.today()), "name": ENSEMBLE_NAME[args.candidates], "candidates": args.candidates,
+           "sources": sources, "rule": "max over ensembles (2+ members) of the worst Spearman over the "
            "benchmarks where every member is measured (>= 2); ties within 0.005 to fewer members",
            "benchmarks": n, "macro_meta": {k: meta.get(k) for k in ("sample", "seed", "table_sha256")},
            "chosen": chosen, "top": ensembles[:25],
@@ -163,39 +245,73 @@ def render(out: dict, argv) -> str:
         return f"| {'+'.join(r['members'])} | {cells} | {r['worst']:.3f} |"
 
     head = "| members | NB101 | NB301 | Macro | worst |\n|---|---|---|---|---|"
+    name = out.get("name", "zeronas-v1")
+    if out.get("candidates", "v1") == "v1":
+        labels = (f"NAS-Bench-101 validation accuracy of {n['nb101']} cells and NAS-Bench-301 surrogate accuracy of "
+                  f"{n['nb301']} DARTS genotypes (both with NASLib's released proxy scores, "
+                  "`../shared/data/nasbench101`, `nasbench301`)")
+        cands = ("Candidates: the proxies zeronas implements that are measured on NB301 and Macro; NB101 has no nwot, "
+                 "so ensembles with nwot are judged on NB301 and Macro.")
+        history = []
+    else:
+        labels = (f"NAS-Bench-101 validation accuracy of {n['nb101']} cells and NAS-Bench-301 surrogate accuracy of "
+                  f"{n['nb301']} DARTS genotypes (`../shared/data/nasbench101`, `nasbench301`)")
+        cands = ("Candidates: Suite-Zero's eight (nwot, synflow, flops, params, l2_norm, snip, grad_norm, jacob_cov) "
+                 "and the data-free proxies published after it that zeronas implements (meco, zen, az_expressivity, "
+                 "az_progressivity, az_trainability). Each value comes from NASLib's released scores where its table "
+                 "has the proxy and from zeronas's own stored scores otherwise (the protocol of "
+                 "benchmarks/reproduction_report.py: batch 32, NASLib's init for NB101), so every candidate, nwot "
+                 "included, is now judged on all three benchmarks. zico (two data batches and a backward pass, "
+                 "the dearest) is not a candidate: not scored on NB101/NB301 for lack of time.")
+        history = [
+            "**Why a v2, and what it knew.** `zeronas-v1` (nwot+params) was chosen by the same rule from the eight "
+            "proxies with NASLib scores and without nwot on NB101 (`docs/label_free_ensemble_v1.md`). It reached only "
+            "0.847 / 0.840 / 0.810 on all of NB201 and 0.557 on NB101 (`docs/frozen_ensemble_nb201.md`). The wider "
+            "candidate set was prompted by an NB201 figure: meco alone reached Spearman 0.895 on all 15,625 NB201 "
+            "CIFAR-10 archs in the throughput work (issue 24), and meco had never been a candidate. So NB201 labels "
+            "touched *which family of candidates* was added (the whole class of later data-free proxies, not meco "
+            "alone); they did not touch the rule, the scores, or the choice among the candidates, which is made on "
+            "NB101, NB301 and Macro only. `zeronas-v1` stays frozen under its name.",
+            ""]
+    own = {b: [f"{p} ({w.split(': ')[-1]})" for p, w in sorted(out.get("sources", {}).get(b, {}).items())
+               if not w.startswith("NASLib")] for b in ("nb101", "nb301")}
+    src = "; ".join(f"{b.upper()}: {', '.join(o)}" for b, o in own.items() if o)
     lines = [
-        "# The label-blind ensemble `zeronas-v1`: how it was chosen",
+        f"# The label-blind ensemble `{name}`: how it was chosen",
         "",
         f"Generated by `{cmd}` on {out['date']}. Do not edit by hand.",
         "",
-        "**Labels that touched the choice:** NAS-Bench-101 validation accuracy of "
-        f"{n['nb101']} cells and NAS-Bench-301 surrogate accuracy of {n['nb301']} DARTS genotypes (both with "
-        "NASLib's released proxy scores, `../shared/data/nasbench101`, `nasbench301`), and NAS-Bench-Macro mean "
+        f"**Labels that touched the choice:** {labels}, and NAS-Bench-Macro mean "
         f"test accuracy of {n['macro']} random architectures scored by zeronas (sample seed "
         f"{out['macro_meta'].get('seed')}). **No NAS-Bench-201 value of any kind** (accuracy, or the NB201 "
-        "results of earlier zeronas studies) entered the candidates, the rule or the choice.",
+        "results of earlier zeronas studies) entered "
+        + ("the rule, the scores or the choice (see below for what prompted the wider candidate set)." if history
+           else "the candidates, the rule or the choice."),
         "",
+        *history,
         f"**Rule**: {out['rule']}. It was written after a first look at the NB101/NB301 single-proxy "
         "correlations and before the ensemble table was computed; the '2+ members' clause was added after the "
         "first run chose nwot alone (an ensemble was asked for). Aggregation: AZ-NAS's rank ensemble "
-        "(sum of log(rank/N)), zeronas's only ensemble rule. Candidates: the proxies zeronas implements that are "
-        "measured on NB301 and Macro; NB101 has no nwot, so ensembles with nwot are judged on NB301 and Macro.",
+        f"(sum of log(rank/N)), zeronas's only ensemble rule. {cands}"
+        + (f" zeronas's own scores, with the rows that have a value: {src}." if src else ""),
         "",
         f"**Chosen:** `{'+'.join(out['chosen']['members'])}`, worst Spearman {out['chosen']['worst']:.3f}, frozen as "
-        "`zeronas-v1` (`zeronas.proxies.ensembles.ENSEMBLES`).",
+        f"`{name}` (`zeronas.proxies.ensembles.ENSEMBLES`).",
         "",
         "## On NB201, after freezing (these labels played no part in the choice)",
         "",
-        "NAS-Bench-Suite-Zero's released scores of the members (not zeronas's) on the 9,445 NB201 archs without "
-        "unreachable ops, against the seed-mean 200-epoch test accuracy; 'best in top k': the best accuracy "
-        "among the ensemble's k highest-ranked archs. zeronas's own scores of the members on every NB201 arch are "
-        "measured by benchmarks/frozen_ensemble_nb201.py (docs/frozen_ensemble_nb201.md).",
-        "",
-        "| dataset | archs | Spearman | Kendall | best in top 1 | top 10 | top 100 | optimum of the 9,445 |",
-        "|---|---|---|---|---|---|---|---|",
-        *[f"| {ds} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {r['best_in_top']['1']:.2f} | "
-          f"{r['best_in_top']['10']:.2f} | {r['best_in_top']['100']:.2f} | {r['optimum']:.2f} |"
-          for ds, r in out.get("nb201_after_freezing", {}).items()],
+        *(["NAS-Bench-Suite-Zero's released scores of the members (not zeronas's) on the 9,445 NB201 archs without "
+           "unreachable ops, against the seed-mean 200-epoch test accuracy; 'best in top k': the best accuracy "
+           "among the ensemble's k highest-ranked archs. zeronas's own scores of the members on every NB201 arch "
+           "are measured by benchmarks/frozen_ensemble_nb201.py (docs/frozen_ensemble_nb201.md).",
+           "",
+           "| dataset | archs | Spearman | Kendall | best in top 1 | top 10 | top 100 | optimum of the 9,445 |",
+           "|---|---|---|---|---|---|---|---|",
+           *[f"| {ds} | {r['n']} | {r['spearman']:.3f} | {r['kendall']:.3f} | {r['best_in_top']['1']:.2f} | "
+             f"{r['best_in_top']['10']:.2f} | {r['best_in_top']['100']:.2f} | {r['optimum']:.2f} |"
+             for ds, r in out["nb201_after_freezing"].items()]] if out.get("nb201_after_freezing") else
+          ["NAS-Bench-Suite-Zero released no NB201 scores for some member, so the figures on NB201 are zeronas's own "
+           "scores on every NB201 arch: `benchmarks/frozen_ensemble_nb201.py` (docs/frozen_ensemble_nb201.md)."]),
         "",
         "## Best ensembles by the rule",
         "",

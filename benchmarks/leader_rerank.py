@@ -11,11 +11,11 @@ before it ran:
   contenders are;
 * a ranker's merit: its Spearman rho with the table's accuracy *within the leaders*, worst over NB101 (500
   cells, validation accuracy), NB301 (725 genotypes, surrogate accuracy) and NAS-Bench-Macro (the 300-arch
-  sample of docs/label_free_ensemble.md);
+  sample of docs/label_free_ensemble_v1.md);
 * funnel would answer a ranker's argmax among its leaders instead of the ensemble's only if that ranker beats
   zeronas-v1 itself on this worst-case merit at every q.
 
-Candidates: the proxies of docs/label_free_ensemble.md (NASLib's released scores on NB101 / NB301; zeronas's
+Candidates: the proxies of docs/label_free_ensemble_v1.md (NASLib's released scores on NB101 / NB301; zeronas's
 own nwot and params there, and zeronas's scores on Macro). Also printed: the regret of each ranker's argmax
 among the leaders (its accuracy minus the leaders' best). Writes benchmarks/results/leader_rerank.json.
 """
@@ -50,7 +50,7 @@ def tables(data_dir, macro_store: str) -> dict:
     """{benchmark: (values by proxy, accuracy)}, rows aligned."""
     out = {}
     for b in ("nb101", "nb301"):
-        vals, truth = lfe.naslib_table(b, data_dir)
+        vals, truth, _ = lfe.naslib_table(b, data_dir, lfe.SUITE_ZERO)
         pr = BENCH_PROTOCOL[b]
         res = correlate(space=b, dataset="cifar10", proxies=",".join(ENSEMBLES[ENSEMBLE]), sample="all", seed=0,
                         batch_size=pr["batch_size"], store=pr["store"] or "runs/reproduction.db", metric=pr["metric"],
@@ -62,7 +62,7 @@ def tables(data_dir, macro_store: str) -> dict:
         vals = {p: np.asarray(v, float) for p, v in vals.items()}
         vals.update({p: np.asarray(v, float) for p, v in res.values.items() if p in ENSEMBLES[ENSEMBLE]})
         out[b] = (vals, np.asarray(truth, float))
-    mv, mt, _ = lfe.macro_values(macro_store, data_dir)
+    mv, mt, _ = lfe.macro_values(macro_store, data_dir, lfe.SUITE_ZERO)
     out["macro"] = (mv, np.asarray(mt, float))
     return out
 
@@ -78,7 +78,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     benches = tables(args.data_dir, args.macro_store)
     members = ENSEMBLES[ENSEMBLE]
-    rankers = [ENSEMBLE] + lfe.CANDIDATES
+    rankers = [ENSEMBLE] + lfe.SUITE_ZERO
     result = {"date": str(date.today()), "rule": __doc__.split("\n\n")[3],
               "benchmarks": {b: len(t) for b, (_, t) in benches.items()}, "shares": {}}
     for q in SHARES:
@@ -97,7 +97,7 @@ def main(argv=None):
                           "leaders": int(ok.sum())}
             rows[p] = {"per": per, "worst_rho": min(r["rho"] for r in per.values()) if len(per) == 3 else None}
         result["shares"][str(q)] = rows
-    beats = [p for p in lfe.CANDIDATES
+    beats = [p for p in lfe.SUITE_ZERO
              if all((r := result["shares"][str(q)])[p]["worst_rho"] is not None
                     and r[p]["worst_rho"] > r[ENSEMBLE]["worst_rho"] for q in SHARES)]
     result["chosen"] = beats[0] if beats else ENSEMBLE

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from zeronas.errors import int_at_least
@@ -54,3 +55,25 @@ def test_every_benchmark_option_has_help():
                     and not any(k.arg == "help" and k.value is not None for k in node.keywords)):
                 bare.append(f"{path.name}:{node.lineno}")
     assert not bare, bare
+
+
+def test_label_free_choice_rule_by_hand(monkeypatch):
+    """label_free_ensemble.choose on a case worked out by hand (truth 1..5 on two benchmarks): a+b ties the top
+    two archs of the log-rank sum, so rho = 9.5 / sqrt(9.5 * 10) = 0.9747; a with its reverse c sums to a
+    symmetric score, rho 0; a+d (d = a) and a+b+d both rank perfectly, and the tie goes to fewer members;
+    singles are listed, never chosen; e, measured on one benchmark only, is never judged."""
+    sys.path.insert(0, str(BENCH))
+    import label_free_ensemble as lfe
+
+    for p in "abcde":
+        monkeypatch.setitem(lfe.DIRECTIONS, p, 1)
+    t = np.arange(1.0, 6.0)
+    v = {"a": t.copy(), "b": np.array([1.0, 2, 3, 5, 4]), "c": t[::-1].copy(), "d": t.copy()}
+    benches = {"x": ({**v, "e": t.copy()}, t), "y": (dict(v), t)}
+    rows, ensembles, chosen = lfe.choose(benches, ["a", "b", "c", "e"], 2)
+    got = {"+".join(r["members"]): r["worst"] for r in rows}
+    assert got["a+b"] == pytest.approx(9.5 / np.sqrt(95.0)) and got["a+c"] == pytest.approx(0.0, abs=1e-12)
+    assert got["b+c"] == pytest.approx(0.0, abs=1e-12) and not any("e" in k.split("+") for k in got)
+    assert chosen["members"] == ["a", "b"] and got["a"] == pytest.approx(1.0)  # a alone is better, but single
+    _, _, chosen = lfe.choose(benches, ["a", "b", "d"], 3)
+    assert chosen["members"] == ["a", "d"] and chosen["worst"] == pytest.approx(1.0)

@@ -310,7 +310,7 @@ def test_python_dash_m_zeronas_is_the_cli():
     res = subprocess.run([sys.executable, "-m", "zeronas", "score", "--proxies", "bogus", "--arch", BEST],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and res.stderr.startswith("error: unknown proxy 'bogus'"), res.stderr
-    assert "the ensembles az_nas, zeronas-v1 or ensemble:a+b" in res.stderr  # the names correlate/search take
+    assert "the ensembles az_nas, zeronas-v1, zeronas-v2 or ensemble:a+b" in res.stderr  # what correlate/search take
 
 
 def test_committed_benchmark_results_are_strict_json():

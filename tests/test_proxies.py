@@ -491,7 +491,7 @@ def test_an_inapplicable_proxy_is_recorded_and_the_others_scored(monkeypatch):
     from zeronas.proxies import az_nas
     from zeronas.proxies.base import Inapplicable
 
-    def lacks(ctx):
+    def lacks(ctx, **_):
         raise Inapplicable("AZ-NAS needs per-cell features, which space nb201 does not expose")
 
     monkeypatch.setattr(az_nas, "az_components", lacks)
@@ -509,7 +509,7 @@ def test_an_inapplicable_proxy_is_not_run_again_on_the_same_space(monkeypatch):
 
     calls = []
 
-    def lacks(ctx):
+    def lacks(ctx, **_):
         calls.append(ctx.space.format(ctx.arch))
         raise Inapplicable("AZ-NAS needs per-cell features, which space nb201 does not expose")
 
@@ -993,3 +993,21 @@ def test_code_gram_product_choice_is_made_once_per_process(monkeypatch):
     assert isinstance(first, bool) and naswot._INT_MM == [first]
     monkeypatch.setattr(naswot, "_best_of", lambda fn, reps=3: pytest.fail("timed again"))
     assert naswot._int_mm_wins() is first
+
+
+@pytest.mark.parametrize("sp", ["nb201", "macro"])
+def test_az_components_are_the_same_asked_alone_or_together(sp):
+    """Expressivity alone skips the block Jacobians (a third of the cost on NB201); every component must still
+    be the value it has when all three are scored together, in any order (the Rademacher draws follow the
+    inputs)."""
+    arch = BEST if sp == "nb201" else zn.spaces.space(sp).sample(3)
+    names = ["az_expressivity", "az_progressivity", "az_trainability"]
+
+    def values(order):
+        return {r.proxy: r.value for r in zn.score(arch, proxies=order, space=sp, data="none")}
+
+    together = values(names)
+    assert all(math.isfinite(v) for v in together.values())
+    assert values(names[::-1]) == together
+    for n in names:
+        assert values([n]) == {n: together[n]}

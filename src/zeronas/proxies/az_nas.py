@@ -85,43 +85,51 @@ def untrack_running_stats(model: nn.Module) -> nn.Module:
     return model
 
 
-def az_components(ctx) -> dict[str, float]:
-    if "az" in ctx.cache:
-        return ctx.cache["az"]
-    model = untrack_running_stats(ctx.build(init="kaiming", seed_offset=303)).train()
-    if not hasattr(model, "cell_features"):
-        raise Inapplicable(f"AZ-NAS needs per-cell features, which space {ctx.space.name} does not expose")
-    g = ctx.generator(31)
-    x = torch.randn(ctx.input_shape(ctx.batch_size), generator=g).to(ctx.device)
-    feats = model.cell_features(x)
-    names = _block_names(len(feats))
-    per_feature = [expressivity_of(f) for f in feats]
-    expr = np.array(per_feature, dtype=float)
-    # the reference runs the blocks from the last to the first; the Rademacher draws follow that order
-    backward = [trainability_of(feats[i - 1], feats[i], g) for i in reversed(range(1, len(feats)))]
-    train = backward[::-1]  # block i (cells.i) at position i, for the reasons
-    out = {"az_expressivity": float(expr.sum()), "az_progressivity": float(np.min(expr[1:] - expr[:-1])),
-           "az_trainability": float(np.mean(backward))}
-    if np.isnan(expr).any():  # the reference turns a NaN score into -inf
-        why = (f"the features after {_where(names, per_feature)} are constant (zero covariance), so their "
-               f"eigenvalue entropy is 0/0; AZ-NAS scores such a network -inf")
-        out["az_expressivity"] = out["az_progressivity"] = Undefined(why, -math.inf)
-    if any(math.isnan(v) for v in train):
-        zero, unmeasured = (_where(names[1:], train, why) for why in (ZERO_JACOBIAN, CONSTANT_INPUT))
-        parts = [f"blocks whose Jacobian is 0 (the output ignores the input): {zero}; -s - 1/s has no value there "
-                 f"(the reference's 1e-6 floor gives -999998)"] if zero else []
-        parts += [f"blocks with a constant input, whose Jacobian is not measured: {unmeasured}"] if unmeasured else []
-        out["az_trainability"] = Undefined("undefined: " + "; ".join(parts))
-    elif math.isinf(out["az_trainability"]):
-        out["az_trainability"] = Undefined(
-            f"identity blocks (Jacobian = I): {_where(names[1:], train)}; AZ-NAS scores such a block -inf", -math.inf)
-    ctx.cache["az"] = out
-    return ctx.cache["az"]
+def az_components(ctx, trainability: bool = True) -> dict[str, float]:
+    """The three components of one arch, from one forward pass on a batch of Gaussian inputs. The block
+    Jacobians (a backward pass per block, about a third of the cost on NB201) are probed only when
+    ``trainability`` is asked, so expressivity and progressivity alone skip them; the Rademacher draws follow
+    the inputs' in either order, so every value is the same whichever components are asked, and when."""
+    out = ctx.cache.get("az")
+    if out is None:
+        model = untrack_running_stats(ctx.build(init="kaiming", seed_offset=303)).train()
+        if not hasattr(model, "cell_features"):
+            raise Inapplicable(f"AZ-NAS needs per-cell features, which space {ctx.space.name} does not expose")
+        g = ctx.generator(31)
+        x = torch.randn(ctx.input_shape(ctx.batch_size), generator=g).to(ctx.device)
+        feats = model.cell_features(x)
+        names = _block_names(len(feats))
+        per_feature = [expressivity_of(f) for f in feats]
+        expr = np.array(per_feature, dtype=float)
+        out = {"az_expressivity": float(expr.sum()), "az_progressivity": float(np.min(expr[1:] - expr[:-1]))}
+        if np.isnan(expr).any():  # the reference turns a NaN score into -inf
+            why = (f"the features after {_where(names, per_feature)} are constant (zero covariance), so their "
+                   f"eigenvalue entropy is 0/0; AZ-NAS scores such a network -inf")
+            out["az_expressivity"] = out["az_progressivity"] = Undefined(why, -math.inf)
+        ctx.cache["az"], ctx.cache["az_graph"] = out, (feats, g, names)
+    if trainability and "az_trainability" not in out:
+        feats, g, names = ctx.cache.pop("az_graph")  # the graph is freed once the Jacobians are probed
+        # the reference runs the blocks from the last to the first; the Rademacher draws follow that order
+        backward = [trainability_of(feats[i - 1], feats[i], g) for i in reversed(range(1, len(feats)))]
+        train = backward[::-1]  # block i (cells.i) at position i, for the reasons
+        out["az_trainability"] = float(np.mean(backward))
+        if any(math.isnan(v) for v in train):
+            zero, unmeasured = (_where(names[1:], train, why) for why in (ZERO_JACOBIAN, CONSTANT_INPUT))
+            parts = [f"blocks whose Jacobian is 0 (the output ignores the input): {zero}; -s - 1/s has no value "
+                     f"there (the reference's 1e-6 floor gives -999998)"] if zero else []
+            parts += [f"blocks with a constant input, whose Jacobian is not measured: {unmeasured}"] if unmeasured \
+                else []
+            out["az_trainability"] = Undefined("undefined: " + "; ".join(parts))
+        elif math.isinf(out["az_trainability"]):
+            out["az_trainability"] = Undefined(
+                f"identity blocks (Jacobian = I): {_where(names[1:], train)}; AZ-NAS scores such a block -inf",
+                -math.inf)
+    return out
 
 
 def _component(name):
     def fn(ctx) -> float:
-        return az_components(ctx)[name]
+        return az_components(ctx, trainability=name == "az_trainability")[name]
 
     fn.__name__ = name
     return fn

@@ -1,9 +1,12 @@
 """Named, frozen rank ensembles of proxies (sum of log(rank/N) over a set of architectures, AZ-NAS's rule).
 
-``az_nas``: AZ-NAS's own four components (Lee & Ham, CVPR 2024). ``zeronas-v1``: chosen without any NB201
-label, on NB101, NB301 and NAS-Bench-Macro, by ``benchmarks/label_free_ensemble.py``
-(``docs/label_free_ensemble.md``); the label-free default of ``search``. An ensemble ranks a set, so it has
-no value for one architecture: ``correlate`` and ``search`` take it, ``score`` takes its members.
+``az_nas``: AZ-NAS's own four components (Lee & Ham, CVPR 2024). ``zeronas-v2`` (nwot + AZ-NAS's
+expressivity): chosen without any NB201 accuracy, on NB101, NB301 and NAS-Bench-Macro, by
+``benchmarks/label_free_ensemble.py`` from Suite-Zero's eight proxies and the later data-free ones
+(``docs/label_free_ensemble.md``, which also says what prompted the wider candidate set). ``zeronas-v1``
+(nwot + params): the same rule on Suite-Zero's eight only (``docs/label_free_ensemble_v1.md``), kept frozen.
+An ensemble ranks a set, so it has no value for one architecture: ``correlate`` and ``search`` take it,
+``score`` takes its members.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 from ..errors import UserError
 
 ENSEMBLES = {"az_nas": ["az_expressivity", "az_progressivity", "az_trainability", "flops"],
-             "zeronas-v1": ["nwot", "params"]}
+             "zeronas-v1": ["nwot", "params"],
+             "zeronas-v2": ["nwot", "az_expressivity"]}
 
 
 def split_names(text: str, option: str = "--proxies") -> list[str]:
