@@ -42,7 +42,7 @@ TARGET = (0.95, 0.80)  # issue 26: Spearman >= 0.95 and Kendall >= 0.80 on each 
 BENCH_TARGET = {"nb101": 0.80, "nb301": 0.80, "macro": 0.92}  # issue 26: Spearman of the same frozen ensemble
 BENCH_ARCHS = {"nb101": 500, "nb301": 725, "macro": 6561}  # rows of the tables in ../shared/data
 # Each table's scoring protocol: NB101/NB301 that of benchmarks/reproduction_report.py (batch 32, NASLib's init,
-# validation accuracy; store shared with it), Macro that of docs/label_free_ensemble.md, whose 300-arch
+# validation accuracy; store shared with it), Macro that of docs/label_free_ensemble_v1.md, whose 300-arch
 # sample chose zeronas-v1 (batch 64, torch-default init, mean test accuracy; store shared with it)
 _REPRO = ("protocol of benchmarks/reproduction_report.py: batch 32, NASLib's init for this benchmark; archs scored "
           "once per isomorphism class")
@@ -95,8 +95,14 @@ def main():
     for ds in [d for d in args.datasets.split(",") if d]:
         t0 = time.time()
         load_snapshots(args.store, args.scores_dir / ds)
-        res = correlate(space="nb201", dataset=ds, proxies=proxies, sample="all", seed=0, batch_size=64,
-                        store=args.store, workers=args.workers, progress=True, only_stored=args.only_stored)
+        try:
+            res = correlate(space="nb201", dataset=ds, proxies=proxies, sample="all", seed=0, batch_size=64,
+                            store=args.store, workers=args.workers, progress=True, only_stored=args.only_stored)
+        except UserError as e:  # --only-stored before a member was scored here: keep its old section, if any
+            if not args.only_stored:
+                raise
+            print(f"{ds}: skipped ({e})", flush=True)
+            continue
         save_snapshots(args.store, args.scores_dir / ds, res.rows)
         sections[ds] = _section(res, 15625, f"python benchmarks/frozen_ensemble_nb201.py --datasets {ds} "
                                 f"--workers {args.workers}")

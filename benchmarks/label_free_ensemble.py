@@ -4,12 +4,12 @@ Ground truth used, and only this: NAS-Bench-101 (500 archs, validation accuracy)
 genotypes, surrogate accuracy) and NAS-Bench-Macro (a random sample scored by zeronas into a store, mean test
 accuracy of 3 runs). The rule, fixed before the search:
 
-* candidates (``--candidates v2``, the default): every proxy zeronas implements that NAS-Bench-Suite-Zero
-  released for NB101/NB301 (nwot, synflow, flops, params, l2_norm, snip, grad_norm, jacob_cov) and the data-free
-  proxies published after it (meco, zen, AZ-NAS's expressivity, progressivity and trainability). Values: NASLib's
-  released scores where its tables have the proxy, zeronas's own stored scores otherwise (the protocol of
-  benchmarks/reproduction_report.py: batch 32, NASLib's init for NB101); ``--candidates v1`` is the set and
-  source that chose zeronas-v1 (the first eight, NASLib's scores only, so no nwot on NB101);
+* candidates (``--candidates v2``, the default): v1's eight (nwot, synflow, flops, params, l2_norm, snip,
+  grad_norm, jacob_cov) and the data-free proxies zeronas implements that v1 left out (meco, zen, AZ-NAS's
+  expressivity, progressivity and trainability). Values: NASLib's released scores where its tables have the
+  proxy, zeronas's own stored scores otherwise (the protocol of benchmarks/reproduction_report.py: batch 32,
+  NASLib's init for NB101); ``--candidates v1`` is the set and source that chose zeronas-v1 (the eight,
+  NASLib's scores only, so no nwot on NB101);
 * aggregation: AZ-NAS's rank ensemble (sum of log(rank/N)), the one zeronas uses everywhere;
 * an ensemble's merit is its *worst* Spearman rho over the benchmarks where every member is measured (at least
   two of the three): it must transfer to a space it was not chosen on, so the weakest space counts;
@@ -44,10 +44,10 @@ sys.path.insert(0, str(ROOT / "src"))
 from zeronas import paths  # noqa: E402
 from zeronas.benchmarks.correlation import rank_ensemble  # noqa: E402
 from zeronas.benchmarks.table import read_csv  # noqa: E402
-from zeronas.errors import int_at_least, run_script  # noqa: E402
+from zeronas.errors import UserError, int_at_least, run_script  # noqa: E402
 
 SUITE_ZERO = ["nwot", "synflow", "flops", "params", "l2_norm", "snip", "grad_norm", "jacob_cov"]
-# the data-free proxies published after NAS-Bench-Suite-Zero (MeCo, Zen-NAS, AZ-NAS): no released NB101/NB301 scores
+# the data-free proxies zeronas implements that v1 left out (MeCo, Zen-NAS, AZ-NAS): no NASLib NB101/NB301 columns
 LATER = ["meco", "zen", "az_expressivity", "az_progressivity", "az_trainability"]
 CANDIDATE_SETS = {"v1": SUITE_ZERO, "v2": SUITE_ZERO + LATER}
 ENSEMBLE_NAME = {"v1": "zeronas-v1", "v2": "zeronas-v2"}
@@ -77,42 +77,42 @@ def naslib_table(name: str, data_dir, candidates, own_store=None) -> tuple[dict,
     truth = column(target)
     missing = [p for p in candidates if p not in values]
     if own_store and missing:
-        own = own_values(name, missing, own_store, data_dir, len(truth))
-        if own is not None:
-            idx, got, own_truth = own
-            if not np.allclose(own_truth, truth[idx], equal_nan=True):
-                raise SystemExit(f"{name}: the stored target does not match {rel} row by row; rescore the store")
-            for p, v in got.items():
-                full = np.full(len(truth), np.nan)
-                full[idx] = v
-                values[p], source[p] = full, f"zeronas's own: {int(np.isfinite(full).sum())} of {len(truth)} rows"
+        idx, got, own_truth = own_values(name, missing, own_store, data_dir, len(truth))
+        if not np.allclose(own_truth, truth[idx], equal_nan=True):
+            raise SystemExit(f"{name}: the stored target does not match {rel} row by row; rescore the store")
+        for p, v in got.items():
+            full = np.full(len(truth), np.nan)
+            full[idx] = v
+            values[p], source[p] = full, f"zeronas's own: {int((~np.isnan(full)).sum())} of {len(truth)} rows"
     return values, truth, source
 
 
 def own_values(name: str, proxies, store: str, data_dir, n_rows: int):
     """zeronas's stored scores of ``proxies`` on a whole Suite-Zero table, in the protocol of
-    benchmarks/reproduction_report.py: (row indices, proxy -> values, target), or None without a store. A proxy
-    with no stored value is left out; one scored on part of the table is NaN elsewhere (and refused below)."""
-    from reproduction_report import BENCH_INIT
+    benchmarks/frozen_ensemble_nb201.py's BENCH_PROTOCOL (that of reproduction_report.py): (row indices,
+    proxy -> values, target). Every proxy must be stored for every row: a missing store, or a proxy scored on
+    part of the table, stops the script with the command that scores it (a candidate never silently loses a
+    benchmark, which would change what the rule compares)."""
+    from frozen_ensemble_nb201 import BENCH_PROTOCOL
 
     from zeronas.correlate import correlate
 
-    if not Path(store).exists():
-        return None
+    pr = BENCH_PROTOCOL[name]
+    fix = (f"score them first: zeronas correlate --space {name} --sample all --batch-size {pr['batch_size']} "
+           f"--init {pr['init']} --metric {pr['metric']} --store {store} --proxies {','.join(proxies)}")
+    if "://" not in store and not Path(store).exists():
+        raise SystemExit(f"{name}: no store {store} with zeronas's own {', '.join(proxies)} scores; {fix}")
     try:
         res = correlate(space=name, dataset="cifar10", proxies=",".join(proxies), sample="all", seed=0,
-                        batch_size=32, store=store, metric="valid", init=BENCH_INIT[name], data_dir=data_dir,
-                        only_stored=True)
-    except Exception as e:  # noqa: BLE001 - nothing stored for these proxies: they stay unmeasured here
-        print(f"{name}: no own scores for {', '.join(proxies)} in {store} ({e})")
-        return None
+                        batch_size=pr["batch_size"], store=store, metric=pr["metric"], init=pr["init"],
+                        data_dir=data_dir, only_stored=True)
+    except UserError as e:  # nothing stored for some of them
+        raise SystemExit(f"{name}: {e}; {fix}") from None
     idx = np.asarray(res.meta["indices"])
+    if len(idx) < n_rows:  # only_stored keeps the rows every proxy has
+        raise SystemExit(f"{name}: {len(idx)} of {n_rows} rows have all of {', '.join(proxies)} in {store}; {fix}")
     got = {p: np.asarray(v, dtype=float) for p, v in res.values.items() if p in proxies}
-    partial = {p: int(np.isfinite(v).sum()) for p, v in got.items() if 0 < np.isfinite(v).sum() < 0.95 * n_rows}
-    if partial:
-        raise SystemExit(f"{name}: only {partial} of {n_rows} rows have a value in {store}; finish the scoring "
-                         "(see the usage above) first")
-    return idx, {p: v for p, v in got.items() if np.isfinite(v).any()}, np.asarray(res.truth, dtype=float)
+    return idx, got, np.asarray(res.truth, dtype=float)
 
 
 def macro_values(store: str, data_dir, candidates) -> tuple[dict, np.ndarray, dict]:
@@ -238,6 +238,7 @@ def nb201_report(members, data_dir) -> dict:
 
 def render(out: dict, argv) -> str:
     n = out["benchmarks"]
+    argv = sys.argv[1:] if argv is None else argv
     cmd = "python benchmarks/label_free_ensemble.py" + (" " + " ".join(argv) if argv else "")
 
     def row(r):
@@ -250,28 +251,37 @@ def render(out: dict, argv) -> str:
         labels = (f"NAS-Bench-101 validation accuracy of {n['nb101']} cells and NAS-Bench-301 surrogate accuracy of "
                   f"{n['nb301']} DARTS genotypes (both with NASLib's released proxy scores, "
                   "`../shared/data/nasbench101`, `nasbench301`)")
+        labels_nb201 = ("**No NAS-Bench-201 value of any kind** (accuracy, or the NB201 results of earlier zeronas "
+                        "studies) entered the candidates, the rule or the choice.")
         cands = ("Candidates: the proxies zeronas implements that are measured on NB301 and Macro; NB101 has no nwot, "
                  "so ensembles with nwot are judged on NB301 and Macro.")
         history = []
     else:
         labels = (f"NAS-Bench-101 validation accuracy of {n['nb101']} cells and NAS-Bench-301 surrogate accuracy of "
                   f"{n['nb301']} DARTS genotypes (`../shared/data/nasbench101`, `nasbench301`)")
-        cands = ("Candidates: Suite-Zero's eight (nwot, synflow, flops, params, l2_norm, snip, grad_norm, jacob_cov) "
-                 "and the data-free proxies published after it that zeronas implements (meco, zen, az_expressivity, "
+        labels_nb201 = ("**NAS-Bench-201 results shaped the candidate set, not the choice within it** (see "
+                        "below). No NB201 value entered the rule, the scores or the choice among the "
+                        "candidates.")
+        cands = ("Candidates: v1's eight (nwot, synflow, flops, params, l2_norm, snip, grad_norm, jacob_cov) "
+                 "and the data-free proxies zeronas implements that v1 left out (meco, zen, az_expressivity, "
                  "az_progressivity, az_trainability). Each value comes from NASLib's released scores where its table "
                  "has the proxy and from zeronas's own stored scores otherwise (the protocol of "
                  "benchmarks/reproduction_report.py: batch 32, NASLib's init for NB101), so every candidate, nwot "
-                 "included, is now judged on all three benchmarks. zico (two data batches and a backward pass, "
-                 "the dearest) is not a candidate: not scored on NB101/NB301 for lack of time.")
+                 "included, is now judged on all three benchmarks. zico needs data (two batches and a backward pass), "
+                 "so it is outside this data-free family; NASLib's other columns (epe_nas, fisher, grasp, plain) "
+                 "were not v1 candidates either and are not added.")
         history = [
             "**Why a v2, and what it knew.** `zeronas-v1` (nwot+params) was chosen by the same rule from the eight "
             "proxies with NASLib scores and without nwot on NB101 (`docs/label_free_ensemble_v1.md`). It reached only "
             "0.847 / 0.840 / 0.810 on all of NB201 and 0.557 on NB101 (`docs/frozen_ensemble_nb201.md`). The wider "
-            "candidate set was prompted by an NB201 figure: meco alone reached Spearman 0.895 on all 15,625 NB201 "
-            "CIFAR-10 archs in the throughput work (issue 24), and meco had never been a candidate. So NB201 labels "
-            "touched *which family of candidates* was added (the whole class of later data-free proxies, not meco "
-            "alone); they did not touch the rule, the scores, or the choice among the candidates, which is made on "
-            "NB101, NB301 and Macro only. `zeronas-v1` stays frozen under its name.",
+            "candidate set was prompted by NB201 results: meco alone reached Spearman 0.895 on all 15,625 NB201 "
+            "CIFAR-10 archs in the throughput work (issue 24), and meco had never been a candidate. The NB201 "
+            "results of every added proxy were known too (docs/reproduction.md), and the ensemble chosen with NB201 "
+            "CIFAR-100 labels in docs/ensemble_study.md (meco + synflow + jacob_cov + az_expressivity + "
+            "az_trainability) is made mostly of this family. So NB201 labels touched *which family of candidates* "
+            "was added (the whole class of data-free proxies v1 left out, not meco alone); they did not touch the "
+            "rule, the scores, or the choice among the candidates, which is made on NB101, NB301 and Macro only. "
+            "`zeronas-v1` stays frozen under its name.",
             ""]
     own = {b: [f"{p} ({w.split(': ')[-1]})" for p, w in sorted(out.get("sources", {}).get(b, {}).items())
                if not w.startswith("NASLib")] for b in ("nb101", "nb301")}
@@ -283,10 +293,7 @@ def render(out: dict, argv) -> str:
         "",
         f"**Labels that touched the choice:** {labels}, and NAS-Bench-Macro mean "
         f"test accuracy of {n['macro']} random architectures scored by zeronas (sample seed "
-        f"{out['macro_meta'].get('seed')}). **No NAS-Bench-201 value of any kind** (accuracy, or the NB201 "
-        "results of earlier zeronas studies) entered "
-        + ("the rule, the scores or the choice (see below for what prompted the wider candidate set)." if history
-           else "the candidates, the rule or the choice."),
+        f"{out['macro_meta'].get('seed')}). {labels_nb201}",
         "",
         *history,
         f"**Rule**: {out['rule']}. It was written after a first look at the NB101/NB301 single-proxy "

@@ -103,6 +103,15 @@ METHODS["funnel-v1-r1"] = ("funnel", _FUNNEL,
                            "funnel-v1 as measured on 2026-11-30, before the local-stage fix of 2026-12-01 (on NB201 "
                            "its local stage scored nothing, so searches ended at ~70% of the budget); kept for "
                            "comparison, never rerun", None, "")
+_FUNNEL2 = {"proxy": "zeronas-v2", "time_budget": 120.0}
+METHODS["funnel-v2"] = ("funnel", _FUNNEL2,
+                        "LABEL-FREE: frozen zeronas-v2 (nwot + az_expressivity, chosen without NB201 accuracies: "
+                        "docs/label_free_ensemble.md), --time-budget 120 (wall, set-up included): 30% az_expressivity "
+                        "screen of a random pool (a forward pass each, not a closed form), 40% nwot on the pool's "
+                        "leaders, 30% best-first one-edit local search; 0 accuracy reads", None, "")
+METHODS["funnel-v2-local20"] = ("funnel", {**_FUNNEL2, "refine": 20, "evaluator": "table", "refine_strategy": "local"},
+                                "few-shot: funnel-v2 on 85% of the 120 s, then 20 hp12 reads (as funnel-v1-local20)",
+                                None, "")
 HISTORICAL = {"funnel-v1-r1", "funnel-v1-train5-r1"}  # records of code that no longer exists: reported, never rerun
 TWINS = {"funnel-v1-refine20": "funnel-v1"}  # label run -> label-free row written from the same search
 # the label-free twin of stored few-shot rows (funnel-v1-refine20 ran before the local-stage fix)

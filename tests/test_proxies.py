@@ -1011,3 +1011,21 @@ def test_az_components_are_the_same_asked_alone_or_together(sp):
     assert values(names[::-1]) == together
     for n in names:
         assert values([n]) == {n: together[n]}
+
+
+def test_az_expressivity_without_trainability_in_the_plan_keeps_no_graph():
+    """A plan without az_trainability runs the forward without autograd's graph (less memory and time); asked
+    for trainability afterwards anyway, the context repeats the forward with the graph, and every value equals
+    that of a context that kept it from the start."""
+    from zeronas.proxies import az_nas
+    from zeronas.proxies.context import ScoringContext
+
+    sp = zn.spaces.space("nb201")
+    lean = ScoringContext(sp, BEST, batch_size=8, num_classes=10, input_size=32)
+    lean.planned = frozenset({"az_expressivity", "nwot"})
+    full = ScoringContext(sp, BEST, batch_size=8, num_classes=10, input_size=32)
+    first = dict(az_nas.az_components(lean, trainability=False))
+    assert "az_graph" not in lean.cache and "az_trainability" not in first
+    both = az_nas.az_components(full)
+    assert first == {k: both[k] for k in ("az_expressivity", "az_progressivity")}
+    assert az_nas.az_components(lean, trainability=True) == both

@@ -85,20 +85,30 @@ def untrack_running_stats(model: nn.Module) -> nn.Module:
     return model
 
 
+def _forward(ctx, graph: bool) -> tuple[list, torch.Generator, list[str]]:
+    """The features after the stem and each cell for a fresh draw of the Gaussian batch, the generator after
+    that draw (the Rademacher probes continue it) and the features' names; ``graph``: keep autograd's graph
+    (needed for the block Jacobians). The same draws on every call, so a second call repeats the first."""
+    model = untrack_running_stats(ctx.build(init="kaiming", seed_offset=303)).train()
+    if not hasattr(model, "cell_features"):
+        raise Inapplicable(f"AZ-NAS needs per-cell features, which space {ctx.space.name} does not expose")
+    g = ctx.generator(31)
+    x = torch.randn(ctx.input_shape(ctx.batch_size), generator=g).to(ctx.device)
+    with torch.set_grad_enabled(graph):
+        feats = model.cell_features(x)
+    return feats, g, _block_names(len(feats))
+
+
 def az_components(ctx, trainability: bool = True) -> dict[str, float]:
     """The three components of one arch, from one forward pass on a batch of Gaussian inputs. The block
     Jacobians (a backward pass per block, about a third of the cost on NB201) are probed only when
-    ``trainability`` is asked, so expressivity and progressivity alone skip them; the Rademacher draws follow
-    the inputs' in either order, so every value is the same whichever components are asked, and when."""
+    ``trainability`` is asked; when the score call's plan (``ctx.planned``) leaves az_trainability out, the
+    forward keeps no graph either. Every value is the same whichever components are asked, and in which order."""
     out = ctx.cache.get("az")
     if out is None:
-        model = untrack_running_stats(ctx.build(init="kaiming", seed_offset=303)).train()
-        if not hasattr(model, "cell_features"):
-            raise Inapplicable(f"AZ-NAS needs per-cell features, which space {ctx.space.name} does not expose")
-        g = ctx.generator(31)
-        x = torch.randn(ctx.input_shape(ctx.batch_size), generator=g).to(ctx.device)
-        feats = model.cell_features(x)
-        names = _block_names(len(feats))
+        planned = getattr(ctx, "planned", ())  # a model's own context has no plan: keep the graph
+        graph = trainability or not planned or "az_trainability" in planned
+        feats, g, names = _forward(ctx, graph)
         per_feature = [expressivity_of(f) for f in feats]
         expr = np.array(per_feature, dtype=float)
         out = {"az_expressivity": float(expr.sum()), "az_progressivity": float(np.min(expr[1:] - expr[:-1]))}
@@ -106,9 +116,12 @@ def az_components(ctx, trainability: bool = True) -> dict[str, float]:
             why = (f"the features after {_where(names, per_feature)} are constant (zero covariance), so their "
                    f"eigenvalue entropy is 0/0; AZ-NAS scores such a network -inf")
             out["az_expressivity"] = out["az_progressivity"] = Undefined(why, -math.inf)
-        ctx.cache["az"], ctx.cache["az_graph"] = out, (feats, g, names)
+        ctx.cache["az"] = out
+        if graph:  # kept for the Jacobians until they are probed
+            ctx.cache["az_graph"] = (feats, g, names)
     if trainability and "az_trainability" not in out:
-        feats, g, names = ctx.cache.pop("az_graph")  # the graph is freed once the Jacobians are probed
+        # the graph is freed once the Jacobians are probed; a plan that left them out is repeated with one
+        feats, g, names = ctx.cache.pop("az_graph", None) or _forward(ctx, True)
         # the reference runs the blocks from the last to the first; the Rademacher draws follow that order
         backward = [trainability_of(feats[i - 1], feats[i], g) for i in reversed(range(1, len(feats)))]
         train = backward[::-1]  # block i (cells.i) at position i, for the reasons
