@@ -95,13 +95,9 @@ def main():
     for ds in [d for d in args.datasets.split(",") if d]:
         t0 = time.time()
         load_snapshots(args.store, args.scores_dir / ds)
-        try:
-            res = correlate(space="nb201", dataset=ds, proxies=proxies, sample="all", seed=0, batch_size=64,
-                            store=args.store, workers=args.workers, progress=True, only_stored=args.only_stored)
-        except UserError as e:  # --only-stored before a member was scored here: keep its old section, if any
-            if not args.only_stored:
-                raise
-            print(f"{ds}: skipped ({e})", flush=True)
+        res = _correlate(ds, args.only_stored, space="nb201", dataset=ds, proxies=proxies, sample="all", seed=0,
+                         batch_size=64, store=args.store, workers=args.workers, progress=True)
+        if res is None:
             continue
         save_snapshots(args.store, args.scores_dir / ds, res.rows)
         sections[ds] = _section(res, 15625, f"python benchmarks/frozen_ensemble_nb201.py --datasets {ds} "
@@ -114,14 +110,10 @@ def main():
         proto = BENCH_PROTOCOL[b]
         store = proto["store"] or args.bench_store
         load_snapshots(store, HERE / "results" / "scores" / b)
-        try:
-            res = correlate(space=b, dataset="cifar10", proxies=proxies, sample="all", seed=0,
-                            batch_size=proto["batch_size"], store=store, workers=args.workers,
-                            metric=proto["metric"], progress=True, only_stored=args.only_stored, init=proto["init"])
-        except UserError as e:  # --only-stored before the table was scored: keep its old section, if any
-            if not args.only_stored:
-                raise
-            print(f"{b}: skipped ({e})", flush=True)
+        res = _correlate(b, args.only_stored, space=b, dataset="cifar10", proxies=proxies, sample="all", seed=0,
+                         batch_size=proto["batch_size"], store=store, workers=args.workers, metric=proto["metric"],
+                         progress=True, init=proto["init"])
+        if res is None:
             continue
         # the snapshot files are reproduction_report.py's too: they gain rows, none is lost
         save_snapshots(store, HERE / "results" / "scores" / b, res.rows)
@@ -131,6 +123,18 @@ def main():
         print(f"{b}: {res.meta['archs']} archs, {args.ensemble} Spearman {fmt(ens['spearman'])} Kendall "
               f"{fmt(ens['kendall'])} ({time.time() - t0:.0f}s)", flush=True)
     write(sections, args, names)
+
+
+def _correlate(name: str, only_stored: bool, **kw):
+    """correlate(**kw); with ``only_stored``, None (and a line saying so) when a member is not stored for this
+    table yet, so its old section is kept."""
+    try:
+        return correlate(only_stored=only_stored, **kw)
+    except UserError as e:
+        if not only_stored:
+            raise
+        print(f"{name}: skipped ({e})", flush=True)
+        return None
 
 
 def _section(res, table_archs: int, command: str) -> dict:
