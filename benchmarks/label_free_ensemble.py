@@ -65,7 +65,7 @@ def naslib_table(name: str, data_dir, candidates, own_store=None) -> tuple[dict,
     rel, target = TABLES[name]
     path = paths.find([rel], data_dir)
     if path is None:
-        raise SystemExit(f"{rel} not found under the data folder (--data-dir)")
+        raise UserError(f"{rel} not found under the data folder; pass --data-dir DIR or set ZERONAS_DATA")
     rows = read_csv(path, name, (target,), gz=str(path).endswith(".gz"))
     col = {c: i for i, c in enumerate(rows.header)}
 
@@ -79,7 +79,7 @@ def naslib_table(name: str, data_dir, candidates, own_store=None) -> tuple[dict,
     if own_store and missing:
         idx, got, own_truth = own_values(name, missing, own_store, data_dir, len(truth))
         if not np.allclose(own_truth, truth[idx], equal_nan=True):
-            raise SystemExit(f"{name}: the stored target does not match {rel} row by row; rescore the store")
+            raise UserError(f"{name}: the stored target does not match {rel} row by row; rescore the store")
         for p, v in got.items():
             full = np.full(len(truth), np.nan)
             full[idx] = v
@@ -101,16 +101,16 @@ def own_values(name: str, proxies, store: str, data_dir, n_rows: int):
     fix = (f"score them first: zeronas correlate --space {name} --sample all --batch-size {pr['batch_size']} "
            f"--init {pr['init']} --metric {pr['metric']} --store {store} --proxies {','.join(proxies)}")
     if "://" not in store and not Path(store).exists():
-        raise SystemExit(f"{name}: no store {store} with zeronas's own {', '.join(proxies)} scores; {fix}")
+        raise UserError(f"{name}: no store {store} with zeronas's own {', '.join(proxies)} scores; {fix}")
     try:
         res = correlate(space=name, dataset="cifar10", proxies=",".join(proxies), sample="all", seed=0,
                         batch_size=pr["batch_size"], store=store, metric=pr["metric"], init=pr["init"],
                         data_dir=data_dir, only_stored=True)
     except UserError as e:  # nothing stored for some of them
-        raise SystemExit(f"{name}: {e}; {fix}") from None
+        raise UserError(f"{name}: {e}; {fix}") from None
     idx = np.asarray(res.meta["indices"])
     if len(idx) < n_rows:  # only_stored keeps the rows every proxy has
-        raise SystemExit(f"{name}: {len(idx)} of {n_rows} rows have all of {', '.join(proxies)} in {store}; {fix}")
+        raise UserError(f"{name}: {len(idx)} of {n_rows} rows have all of {', '.join(proxies)} in {store}; {fix}")
     got = {p: np.asarray(v, dtype=float) for p, v in res.values.items() if p in proxies}
     return idx, got, np.asarray(res.truth, dtype=float)
 
