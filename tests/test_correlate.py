@@ -1,4 +1,5 @@
 import math
+import os
 import re
 import sqlite3
 
@@ -698,6 +699,84 @@ def test_calibration_stores_the_same_records_as_the_pool(tmp_path, monkeypatch):
     assert len(rows["shown"]) == 12 and rows["shown"] == rows["quiet"]
     assert len(rows["one"]) == 12  # in-process: calibrated at this process's own thread count
     assert "ETA" in sys.stderr.getvalue()
+
+
+def test_calibration_takes_the_median_of_the_records_own_seconds_per_weight():
+    """Hand case: a pool of 2 workers gets 2 * 2 + 1 = 5 calibration units; each worker's first unit paid a
+    one-time set-up (10 s, 12 s for weight 1 and 2); the other three took 1 s per unit of weight. The median
+    per weight is 1.0, where a mean would say 4.4. Records are stored and counted as they come."""
+    from types import SimpleNamespace
+
+    from zeronas.correlate import _calibrate, _settle
+
+    secs = {"a": 10.0, "b": 24.0, "c": 1.0, "d": 3.0, "e": 2.0, "f": 99.0}
+    weights = [1.0, 2.0, 1.0, 3.0, 2.0, 1.0]
+
+    class Pool:
+        workers = 2
+        asked: list = []
+
+        def map(self, archs):
+            self.asked.extend(archs)
+            for a in reversed(archs):  # completion order is not submission order: weights are found by arch
+                yield [SimpleNamespace(arch=a, seconds=secs[a] / 2), SimpleNamespace(arch=a, seconds=secs[a] / 2)]
+
+    stored, steps = [], []
+    pool = Pool()
+    n, per = _calibrate(pool, list("abcdef"), weights, lambda a: a, SimpleNamespace(put=stored.append),
+                        lambda: steps.append(1))
+    assert (n, per) == (5, 1.0) and pool.asked == list("abcde") and len(stored) == len(steps) == 5
+    assert _settle(pool) == 4 and _settle(SimpleNamespace()) == 1  # in flight before a rate means anything
+
+
+def test_a_worker_killed_while_calibrating_is_reported_as_in_the_run(tmp_path, monkeypatch):
+    """Calibration used to score in the driver, so the out-of-memory killer took the driver itself and no
+    message was left. It now runs through the pool: the driver says how the worker died, keeps what was
+    stored, and the rerun resumes."""
+    import io
+    import multiprocessing
+    import signal
+    import sys
+
+    import zeronas.correlate as corr
+    from zeronas.errors import UserError
+    from zeronas.scoring import Scorer
+    from zeronas.spaces import space
+    from zeronas.store import Store
+
+    if multiprocessing.get_start_method() != "fork":
+        pytest.skip("the patched scorer reaches the workers only when they are forked")
+    monkeypatch.setattr(corr, "CALIBRATE_MIN", 0)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    sp = space("nb201")
+    archs = [sp.format(sp.sample(i)) for i in range(6)]
+    driver, original = os.getpid(), Scorer.score_arch
+    victim = archs[5]  # in the set calibrated first (the dearer one, synflow + zen)
+
+    def score_arch(self, arch, *a, **k):
+        if os.getpid() != driver and self.space.format(self.space.coerce(arch)) == victim:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, arch, *a, **k)
+
+    monkeypatch.setattr(Scorer, "score_arch", score_arch)  # forked workers inherit it
+    todo = [(a, ["synflow", "zen"] if i % 2 else ["synflow"]) for i, a in enumerate(archs)]
+    kw = dict(space="nb201", proxies=["synflow", "zen"], batch_size=8, seed=3)
+    db = Store(tmp_path / "s.db")
+    with pytest.raises(UserError, match=r"worker process died \(killed by SIGKILL"):
+        corr._run(todo, kw, 2, db, True, scorer=Scorer(**kw))
+    db.close()
+    monkeypatch.setattr(Scorer, "score_arch", original)
+    con = sqlite3.connect(tmp_path / "s.db")
+    kept = {(a, p) for a, p in con.execute("select arch, proxy from scores")}
+    con.close()
+    assert (victim, "zen") not in kept
+    rest = [(a, [p for p in m if (a, p) not in kept]) for a, m in todo]
+    db = Store(tmp_path / "s.db")
+    corr._run([(a, m) for a, m in rest if m], kw, 2, db, True, scorer=Scorer(**kw))  # the rerun
+    db.close()
+    con = sqlite3.connect(tmp_path / "s.db")
+    assert sorted(con.execute("select arch, proxy from scores")) == sorted((a, p) for a, m in todo for p in m)
+    con.close()
 
 
 def test_calibration_runs_at_the_executors_thread_count(monkeypatch):

@@ -183,6 +183,33 @@ def test_correlate_on_ray_resumes_from_the_store(cluster, tmp_path):
 
 
 @pytest.mark.slow
+def test_ray_runs_calibrate_the_eta_through_the_cluster(cluster, tmp_path, monkeypatch):
+    """With progress shown and two proxy sets, the first units of each set are timed through the executor
+    the set runs on: on Ray too (the ETA was uncalibrated there). Every record stays the local one."""
+    import io
+
+    import zeronas.correlate as corr
+    from zeronas.scoring import Scorer
+    from zeronas.store import Store
+
+    monkeypatch.setattr(corr, "CALIBRATE_MIN", 0)
+    timed = []
+    calibrate = corr._calibrate
+    monkeypatch.setattr(corr, "_calibrate", lambda backend, *a: timed.append(type(backend).__name__)
+                        or calibrate(backend, *a))
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    todo = [(a, PROXIES if i % 2 else PROXIES[:1]) for i, a in enumerate(ARCHS)]
+    db = Store(tmp_path / "ray.db")
+    assert corr._run(todo, KWARGS, 0, db, True, executor="ray", scorer=Scorer(**KWARGS)) == len(ARCHS)
+    db.close()
+    assert timed == ["RayExecutor", "RayExecutor"] and "ETA" in sys.stderr.getvalue()
+    with sqlite3.connect(tmp_path / "ray.db") as con:
+        got = {(a, p): v for a, p, v in con.execute("select arch, proxy, value from scores")}
+    local = _local()
+    assert got == {(a, p): local[(a, p)][0] for a, m in todo for p in m}
+
+
+@pytest.mark.slow
 def test_score_cli_on_ray_prints_the_local_table(cluster, capsys, monkeypatch):
     from zeronas import cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +21,7 @@ from .paths import atomic_path
 from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ENSEMBLES, ensemble_members, split_names
 from .proxies.plugin import has_file
-from .run import _on_gpu, make_executor, make_executor_threads
+from .run import make_executor
 from .scoring import Scorer
 from .spaces import space as get_space
 from .store import Store, check_location
@@ -524,9 +524,10 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
          scorer=None) -> int:
     """Score ``todo`` ((arch, missing proxies) pairs), one executor per set of missing proxies, cheap sets
     first, storing each arch's records as they come. ``weigh(arch)``: its relative cost (NB201: FLOPs), for
-    the ETA; ``scorer``: this process's Scorer, which, with progress shown, a local CPU executor and several
-    sets, scores the first archs of each set itself (stored like the rest) to time them (``_Eta``). A hard
-    crash there (the out-of-memory killer) ends this process, where a worker's would be reported."""
+    the ETA; ``scorer``: this process's Scorer (its space names the archs). With progress shown and several
+    sets, the first units of each set are scored through that set's own executor before the run (stored like
+    the rest) to time them for the ETA (``_calibrate``, ``_Eta``): the same workers, threads and device as the
+    run, on every executor (Ray too), and a worker's crash there is reported as one in the run is."""
     if not todo:
         return 0
     groups: dict[tuple, list] = {}
@@ -538,65 +539,80 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
     weights = {m: [float(weigh(a)) for a in archs] for m, archs in ordered}
     count = 0
     cost: dict[tuple, float] = {}
-    pool = make_executor_threads(scorer_kwargs, workers)
+
+    def executor_for(missing):
+        return make_executor({**scorer_kwargs, "proxies": list(missing)}, workers, executor, ray_address)
+
+    eta = _Eta([(weights[m], None) for m, _ in ordered])
+    backend = None
     with _progress(len(todo), progress) as advance:
-        advance.eta = lambda: None  # "?" until the pool shows a rate (calibration runs in one process)
-        if (progress and scorer is not None and executor == "local" and len(ordered) > 1
-                and len(todo) >= CALIBRATE_MIN and not (pool and _on_gpu(scorer_kwargs))):
-            for missing, archs in ordered:
-                took = _calibrate(scorer, archs, weights[missing], missing, pool, db, advance)
-                count += took[0]
-                del archs[:took[0]], weights[missing][:took[0]]
-                if took[1] is not None:
-                    cost[missing] = took[1]
-        cores = os.cpu_count() or 1
-        eta = _Eta([(weights[m], cost.get(m)) for m, _ in ordered],
-                   settle=2 * (workers if workers > 0 else cores) if pool else 1)
-        advance.eta = eta.left
-        for g, (missing, archs) in enumerate(ordered):
-            if not archs:
-                continue
-            # map yields in completion order: a unit's weight is found by its arch
-            by_arch = {fmt(a): w for a, w in zip(archs, weights[missing])} if fmt else {}
-            backend = make_executor({**scorer_kwargs, "proxies": list(missing)}, workers, executor, ray_address)
-            eta.start(g)
-            try:
+        advance.eta = lambda: None  # "?" until the run shows a rate
+        try:
+            if progress and len(ordered) > 1 and len(todo) >= CALIBRATE_MIN:
+                # the set that runs first is calibrated last: its executor, started, goes on into the run
+                for missing, archs in reversed(ordered):
+                    backend = executor_for(missing)
+                    n, took = _calibrate(backend, archs, weights[missing], fmt, db, advance)
+                    count += n
+                    del archs[:n], weights[missing][:n]
+                    if took is not None:
+                        cost[missing] = took
+                    if missing != ordered[0][0]:
+                        backend.close()
+                        backend = None
+            eta = _Eta([(weights[m], cost.get(m)) for m, _ in ordered])
+            advance.eta = eta.left
+            for g, (missing, archs) in enumerate(ordered):
+                if not archs:
+                    continue
+                # map yields in completion order: a unit's weight is found by its arch
+                by_arch = {fmt(a): w for a, w in zip(archs, weights[missing])} if fmt else {}
+                backend = backend or executor_for(missing)
+                eta.start(g, settle=_settle(backend))  # units in flight before the rate means anything
                 for i, records in enumerate(backend.map(archs)):
                     db.put(records)
                     count += 1
                     w = by_arch.get(records[0].arch) if records and by_arch else None
                     eta.done(g, weights[missing][i] if w is None else w)
                     advance()
-            except BaseException:  # Ctrl-C, SIGTERM, a failure: stop the workers, never wait on them
+                backend.close()
+                backend = None
+        except BaseException:  # Ctrl-C, SIGTERM, a failure: stop the workers, never wait on them
+            if backend is not None:
                 getattr(backend, "abort", backend.close)()
-                raise
+            raise
+        if backend is not None:  # every unit of its set was a calibration unit
             backend.close()
     return count
 
 
-def _calibrate(scorer, archs, weights, missing, threads, db, advance) -> tuple[int, float | None]:
-    """Score the first three of ``archs`` in this process at the pool's ``threads`` (torch threads per worker),
-    storing them; time the last two (the first pays one-time set-up). (archs scored, seconds per unit of
-    weight or None)."""
-    import torch
+def _settle(backend) -> int:
+    """Units a group must finish before its rate means anything: those a pool holds in flight (2 per worker;
+    the first ones also paid the workers' start), 1 in this process."""
+    p = _parallel(backend)
+    return 2 * p if p > 1 else 1
 
-    n = min(3, len(archs))
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)  # as the pool's workers run: values can depend on the thread count
-    try:
-        seconds = 0.0
-        for i in range(n):
-            t0 = time.perf_counter()
-            records = scorer.score_arch(archs[i], list(missing))
-            if i:
-                seconds += time.perf_counter() - t0
-            db.put(records)
-            advance()
-    finally:
-        torch.set_num_threads(before)
-    weight = sum(weights[1:n])
-    return n, (seconds / weight if n > 1 and weight > 0 else None)
+
+def _parallel(backend) -> int:
+    """Units an executor scores at once (a pool's or Ray's workers; 1 in this process)."""
+    return max(1, int(getattr(backend, "workers", 1) or 1))
+
+
+def _calibrate(backend, archs, weights, fmt, db, advance) -> tuple[int, float | None]:
+    """Score the first units of ``archs`` through ``backend`` (the executor their set runs on), storing them;
+    (units scored, seconds per unit of weight or None). The seconds are the records' own (a worker's compute,
+    not its queueing or start-up); 2W + 1 units for W parallel workers, and their median, because each
+    worker's first unit also pays what a process does once (kernel choices timed on first use)."""
+    n = min(len(archs), 2 * _parallel(backend) + 1)
+    by_arch = {fmt(a): w for a, w in zip(archs[:n], weights[:n])} if fmt else {}
+    per: list[float] = []
+    for i, records in enumerate(backend.map(archs[:n])):
+        db.put(records)
+        advance()
+        w = by_arch.get(records[0].arch, weights[i]) if records and by_arch else weights[i]
+        if records and w > 0:
+            per.append(sum(r.seconds for r in records) / w)
+    return n, (statistics.median(per) if per else None)
 
 
 class _Eta:
@@ -620,8 +636,11 @@ class _Eta:
         self.rate = None  # weight per wall second of the last group that showed one
         self.rate_group = None
 
-    def start(self, g: int) -> None:
+    def start(self, g: int, settle: int | None = None) -> None:
+        """Group ``g`` starts now; ``settle``: as in the constructor, for this group's executor."""
         self.g, self.t0 = g, self.clock()
+        if settle is not None:
+            self.settle = max(1, settle)
 
     def done(self, g: int, weight: float) -> None:
         self.done_w[g] += weight
