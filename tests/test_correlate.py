@@ -464,6 +464,38 @@ def test_scatter_of_values_spanning_many_decades_has_few_ticks(tmp_path, monkeyp
         assert ax.get_xscale() == scale and 2 <= len(ax.get_xticks()) <= 8, (scale, ax.get_xticks())
 
 
+def test_out_files_keep_infinite_values_so_their_rho_is_the_printed_one(tmp_path):
+    """A newcomer trial: nwot = -inf on one arch (a singular kernel) is ranked last by the printed rho, but
+    correlation.json wrote it as null and archs.csv as an empty cell, so the files gave another rho (0.354 on
+    19 archs against 0.447 on 20). Hand case: 5 archs, nwot -inf on the worst-scoring one, NaN on none; the
+    truth in the same order as the values, so rho = 1 on all 5 and the files give it back."""
+    import csv
+    import json
+
+    from scipy.stats import spearmanr
+
+    from zeronas.benchmarks.correlation import correlation
+    from zeronas.correlate import CorrelationResult, write_outputs
+
+    truth = np.array([90.0, 85.0, 70.0, 93.0, 60.0, 88.0])
+    nwot = np.array([5.0, 3.0, 1.0, 7.0, -np.inf, np.nan])  # NaN: no value, left out
+    res = CorrelationResult(truth=truth, values={"nwot": nwot}, archs=list("abcdef"),
+                            meta={"target": "acc", "space": "nb201", "dataset": "cifar10", "archs": 6,
+                                  "indices": list(range(6))},
+                            rows={"nwot": correlation(nwot, truth, 1)})
+    assert res.rows["nwot"]["spearman"] == pytest.approx(1.0) and res.rows["nwot"]["n"] == 5
+    write_outputs(res, tmp_path)
+    per = json.loads((tmp_path / "correlation.json").read_text())["per_arch"]
+    assert per["values"]["nwot"] == [5.0, 3.0, 1.0, 7.0, "-inf", None]
+    with open(tmp_path / "archs.csv") as f:
+        rows = list(csv.reader(f))[1:]
+    assert [r[3] for r in rows] == ["5.0", "3.0", "1.0", "7.0", "-inf", ""]
+    v = np.array([float(r[3]) if r[3] else np.nan for r in rows])
+    t = np.array([float(r[2]) for r in rows])
+    ok = ~np.isnan(v)
+    assert spearmanr(v[ok], t[ok])[0] == pytest.approx(res.rows["nwot"]["spearman"])
+
+
 def test_data_is_another_name_for_dataset_in_the_api_and_the_cli(tmp_path):
     """score and search take --data / data=; correlate took only --dataset and refused --data."""
     from typer.testing import CliRunner

@@ -66,8 +66,9 @@ class CorrelationResult:
     ``truth``: the target per sampled arch (percent accuracy), in the same order; ``archs``: the table's arch
     string of each, in the same order.
     ``to_json()`` holds ``meta``, ``proxies`` (the rows) and ``per_arch``: ``index``, ``arch``, ``truth`` and
-    ``values`` (name -> list), in ``indices`` order, a value or truth that is missing written as null; ``--out``
-    also writes them as archs.csv, one row per arch."""
+    ``values`` (name -> list), in ``indices`` order, a value or truth that is missing (NaN) written as null and
+    +-inf as the strings "inf" / "-inf" (as ``scores.json`` and ``report --export`` write them: the correlation
+    ranks them); ``--out`` also writes them as archs.csv, one row per arch (inf / -inf there too)."""
 
     rows: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
@@ -79,8 +80,9 @@ class CorrelationResult:
         def clean(v):
             return v if not (isinstance(v, float) and not math.isfinite(v)) else str(v)
 
-        def column(a):
-            return [float(v) if math.isfinite(v) else None for v in np.asarray(a, dtype=float).tolist()]
+        def column(a):  # +-inf is a value the correlation ranks (last or first): kept, as scores.json keeps it
+            return [None if math.isnan(v) else v if math.isfinite(v) else str(v)
+                    for v in np.asarray(a, dtype=float).tolist()]
 
         per_arch = {"index": list(self.meta.get("indices", [])), "arch": list(self.archs),
                     "truth": column(self.truth) if self.truth is not None else [],
@@ -771,7 +773,8 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
         w.writerow(["index", "arch", result.meta.get("target", "truth"), *per["values"]])
         for i, (index, arch, t) in enumerate(zip(per["index"], per["arch"], per["truth"])):
             w.writerow([index, arch, "" if t is None else repr(t),
-                        *["" if v[i] is None else repr(v[i]) for v in per["values"].values()]])
+                        *["" if v[i] is None else v[i] if isinstance(v[i], str) else repr(v[i])
+                          for v in per["values"].values()]])
     names = list(result.rows)
     cols = min(4, len(names))
     rows = math.ceil(len(names) / cols)
