@@ -821,3 +821,19 @@ def test_num_classes_reaches_a_model_function_that_takes_it(tmp_path, capsys):
                            "-p", "params"], capsys)
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "--num-classes 5, but the model outputs 10 values per sample; drop --num-classes" in err
+
+
+def test_a_space_network_with_fewer_outputs_than_the_data_has_classes_is_refused_up_front():
+    """A newcomer trial: ``score --num-classes 5 --data cifar10`` exited 0 with a row 'IndexError: Target 5 is
+    out of bounds' per loss proxy (and an image folder gave the same raw IndexError); a user's model got one
+    line before any scoring. A space's network now gets it too; a data-free run still builds any width."""
+    import zeronas as zn
+    from zeronas.errors import UserError
+
+    x, y = _arrays(n=32, h=32, w=32, classes=8)
+    arch = zn.space("nb201").sample(0)
+    with pytest.raises(UserError, match=r"^the data has 8 classes \(labels 0..7\), more than the 5 outputs "
+                                        r"num_classes=5 gives the nb201 network; drop num_classes="):
+        zn.score(arch, proxies="snip", data=(x, y), num_classes=5)
+    assert len(zn.score(arch, proxies="snip", data=(x, y), num_classes=8, batch_size=8)) == 1
+    assert len(zn.score(arch, proxies="params", data="none", num_classes=5)) == 1

@@ -204,6 +204,15 @@ class Scorer:
         else:
             self.dataset, self.input_size, self.num_classes = "none", 32, num_classes or 10
         self._data_dir = data_dir
+        for what, imgs in (("data", self.images), ("held-out data", heldout)):  # as a user's model is checked
+            top = int(imgs.y.max()) if imgs is not None and need_images and len(imgs) else -1
+            if top >= self.num_classes:  # the loss would read labels past the classifier: one line, not a NaN row
+                given = (f"--num-classes {num_classes} gives" if num_classes is not None
+                         else f"the {self.dataset} classes give")
+                raise UserError(f"the {what} has {top + 1} classes (labels 0..{top}), more than the "
+                                f"{self.num_classes} outputs {given} the {self.space.name} network; "
+                                + ("drop --num-classes (the data's count is used) or give at least "
+                                   f"{top + 1}" if num_classes is not None else "fix the labels"))
         unavailable = [p.name for p in requested if p.needs_images and self.images is None]
         if unavailable and not (skip_unavailable if skip_unavailable is not None else
                                 (data in ("auto", "none") and asks_all(proxies))):
