@@ -820,3 +820,43 @@ def test_names_with_colons_are_printed_as_written():
         with c.capture() as cap:
             c.print("note: /tmp/myproxy.py:boom: 12 archs failed")
         assert "myproxy.py:boom: 12" in cap.get()
+
+
+def test_out_folders_never_replace_a_users_own_files(tmp_path, capsys):
+    """A newcomer trial: score, search and correlate --out replaced a user's own scores.json, result.json,
+    correlation.csv, archs.csv (and search removed a front.png as an earlier run's), where export and report
+    --export refuse. Each verb now refuses before any work, in one line, exit 2, the file kept; its own earlier
+    output is replaced as before, and report --export refuses before printing the report."""
+    from zeronas.cli import main
+
+    def fails(argv) -> str:
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and len(err.splitlines()) == 1, err
+        return err
+
+    own = tmp_path / "own"
+    own.mkdir()
+    cases = [(["score", "--arch", BEST, "--proxies", "params", "--data", "none"], "scores.json"),
+             (["search", "--space", "nb201", "--method", "sample", "--n", "3", "--proxy", "params"], "result.json"),
+             (["search", "--space", "nb201", "--method", "sample", "--n", "3", "--proxy", "params"], "front.png"),
+             (["correlate", "--proxies", "params", "--sample", "5", "--store", str(tmp_path / "c.db")], "archs.csv"),
+             (["bench", "correlate", "--store", str(tmp_path / "b.db")], "bench_correlation.json")]
+    for cmd, name in cases:
+        (own / name).write_text("my own notes\n")
+        err = fails([*cmd, "--out", str(own)])
+        assert err.startswith(f"error: --out '{own}': the {name} there was not written by zeronas"), err
+        assert (own / name).read_text() == "my own notes\n"
+        (own / name).unlink()
+    assert not (tmp_path / "c.db").exists()  # refused before the store was made
+    out = tmp_path / "ok"
+    for _ in range(2):  # its own output is replaced by a rerun
+        with pytest.raises(SystemExit) as exc:
+            main(["score", "--arch", BEST, "--proxies", "params", "--data", "none", "--out", str(out)])
+        assert exc.value.code == 0 and json.loads((out / "scores.json").read_text())[0]["proxy"] == "params"
+    capsys.readouterr()
+    mine = tmp_path / "mine.csv"
+    mine.write_text("a,b\n1,2\n")
+    err = fails(["report", "--store", str(tmp_path / "none.db"), "--export", str(mine)])
+    assert err.startswith(f"error: --export '{mine}' exists and is not a zeronas"), err

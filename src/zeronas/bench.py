@@ -65,6 +65,10 @@ def correlate(store="runs/bench.db", protocol: str | None = None, out: str | Pat
     from .errors import DataNotFound
     from .store import Store
 
+    if out is not None:  # a user's own file there is never replaced, found before any work
+        from .paths import check_outputs
+
+        check_outputs(out, ["bench_correlation.json", "rho_by_epoch.png"])
     db = Store(store, create=False)
     try:
         proto, metrics = ts.load(db, protocol)

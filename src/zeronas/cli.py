@@ -22,6 +22,7 @@ from rich.table import Table
 from . import jsonio
 from .benchmarks import GROUND_TRUTH
 from .errors import UserCodeError, UserError
+from .paths import check_outputs
 from .validation import flag, validated
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -85,7 +86,7 @@ def _write_scores(out: Path | None, records) -> None:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         path = out / "scores.json"
-        path.write_text(jsonio.dumps([r.to_dict() for r in records], indent=1))
+        jsonio.write(path, [r.to_dict() for r in records], indent=1)
         console.print(f"wrote {path}")
 
 
@@ -182,6 +183,8 @@ def score(
     from .scoring import Scorer
 
     check_executor(executor, ray_address)
+    if out is not None:  # a user's own file there is never replaced, found before any scoring
+        check_outputs(out, ["scores.json"])
     _set_threads(threads)
     if model:
         if arch or arch_file is not None or index:
@@ -628,6 +631,8 @@ def search(
     from .search.base import check_method_on_space, check_user_data, list_strategies, show_progress, strategy_keywords
 
     show_progress(True)  # a bar with ETA on a terminal, a line every 30 s in a log
+    if out is not None:  # what it writes or removes as an earlier run's: never a file of the user's
+        check_outputs(out, ["result.json", "trajectory.png", "front.json", "front.png"])
     _set_threads(threads)
 
     if plot and out is None:
@@ -1201,6 +1206,10 @@ def report(
 
     from .report import report as summarise
 
+    if export is not None:  # a file it may not replace is said before the report, not after it
+        from .store import check_export_target
+
+        check_export_target(export)
     res = summarise(store, export=None)
     integrity = res["integrity"] if not res["row_problem"] else "NOT ok: a damaged row (below)"
     table = Table(title=f"{store}: {res['scores']} scores, integrity {integrity}", box=box.SIMPLE_HEAD,

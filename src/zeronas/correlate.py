@@ -17,7 +17,7 @@ from .benchmarks import load_ground_truth
 from .benchmarks.correlation import SMALL_SAMPLE, correlation, rank_ensemble, spearman_interval, top_k_size
 from .benchmarks.nb201 import normalize_dataset
 from .errors import UserError, shown
-from .paths import atomic_path
+from .paths import atomic_path, check_outputs
 from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ENSEMBLES, ensemble_members, split_names
 from .proxies.plugin import has_file
@@ -212,6 +212,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     target_col = None
     use_abs = False
     check_location(store)  # an empty store is refused before any work
+    if out is not None:  # a user's own file there is never replaced, found before any scoring
+        check_outputs(out, OUT_FILES, "--out")
     from .proxies.context import layout_name
 
     memory_format = layout_name(memory_format)  # torch.channels_last: its name (the meta is JSON)
@@ -745,6 +747,9 @@ def _hms(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}"
 
 
+OUT_FILES = ["correlation.json", "correlation.csv", "scatter.png", "rho.png", "archs.csv"]  # --out's, in order
+
+
 def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     """correlation.json, correlation.csv, archs.csv (per arch: table index, arch, target, each value),
     scatter.png (score vs accuracy per proxy) and rho.png."""
@@ -757,8 +762,7 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator, SymmetricalLogLocator
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "correlation.json", out / "correlation.csv", out / "scatter.png", out / "rho.png",
-             out / "archs.csv"]
+    paths = [out / name for name in OUT_FILES]
     jsonio.write(paths[0], result.to_json(), indent=1, default=str)
     keys = ["spearman", "kendall", "top1", "top5", "top10", "n", "dropped_nan", "no_truth", "nan_values",
             "direction"]

@@ -350,3 +350,52 @@ def user_classes_digest(classes) -> bytes:
                 elif isinstance(v, plain) and not name.startswith("__"):
                     parts.append(f"{c.__qualname__}.{name}={v!r}".encode())
     return hashlib.sha256(b"\0".join(parts)).digest() if parts else b""
+
+
+# What each file a verb writes into an --out folder holds near its start, in every zeronas version that wrote
+# it: a file of that name without it is the user's, and is never replaced (nor removed as a stale output).
+_OURS = {
+    "scores.json": (b'"canonical"', b"[]"),
+    "result.json": (b'"method"',),
+    "front.json": (b'"front"',),
+    "correlation.json": (b'"target_sha256"', b'"per_arch"'),
+    "bench_correlation.json": (b'"protocol"',),
+    "correlation.csv": (b"proxy,spearman",),
+    "archs.csv": (b"index,arch,",),
+}
+
+
+def _looks_ours(path: Path) -> bool:
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    if not head.strip():  # an empty file loses nothing
+        return True
+    if path.suffix == ".png":  # every plot zeronas writes is matplotlib's, which signs its PNGs
+        return head.startswith(b"\x89PNG\r\n\x1a\n") and b"Matplotlib" in head
+    return any(sign in head for sign in _OURS.get(path.name, ()))
+
+
+def check_outputs(folder, names, flag: str = "--out") -> None:
+    """Before any work: a one-line UserError when ``folder`` holds, under one of ``names`` (the files a verb
+    writes there), something a run would replace or remove that zeronas did not write: a link, a folder, or a
+    file without the content of that output (a user's own result.json). Absent files and earlier zeronas
+    outputs pass (a rerun replaces them). ``folder`` itself may be absent (it is made)."""
+    from .errors import UserError
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return  # absent: made by the writer; a file in its place is refused where the folder is made
+    for name in names:
+        path = folder / name
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            what = "a symbolic link" if path.is_symlink() else "not a regular file"
+            raise UserError(f"{flag} {str(folder)!r}: its {name} is {what}, which this run would replace; give "
+                            f"another {flag} or move it")
+        try:
+            ours = not path.exists() or _looks_ours(path)
+        except OSError as exc:
+            raise UserError(f"{flag} {str(folder)!r}: its {name} cannot be read ({exc.strerror}); give another "
+                            f"{flag}") from None
+        if not ours:
+            raise UserError(f"{flag} {str(folder)!r}: the {name} there was not written by zeronas (this run would "
+                            f"replace it); give another {flag} or move it")

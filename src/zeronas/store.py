@@ -753,6 +753,13 @@ def _parquet_module(name: str, doing: str):
         raise UserError(f"{doing} needs pandas and pyarrow ({exc}); pip install pandas pyarrow, or use .csv") from None
 
 
+def check_export_target(path) -> None:
+    """Before any work: the one-line UserError ``Store.export(path)`` would raise for a target it may not
+    replace (a user's own table, a link, a folder)."""
+    path = Path(path)
+    _check_replaceable(path, _export_suffix(path))
+
+
 def _check_replaceable(path: Path, suffix: str) -> None:
     """A one-line UserError unless ``path`` is absent or a regular file holding a zeronas score export (a new
     export replaces it): a link, a folder, a device or any other file (a user's own table) is never replaced."""
