@@ -860,3 +860,21 @@ def test_out_folders_never_replace_a_users_own_files(tmp_path, capsys):
     mine.write_text("a,b\n1,2\n")
     err = fails(["report", "--store", str(tmp_path / "none.db"), "--export", str(mine)])
     assert err.startswith(f"error: --export '{mine}' exists and is not a zeronas"), err
+
+
+def test_an_arch_file_with_one_bad_line_names_that_line(capsys):
+    """A newcomer trial: a file with a valid line 1 and '|bad|' on line 3 said it 'holds no nb201 architecture'
+    (false) without saying where; a file of one line keeps the short message."""
+    import tempfile
+
+    from zeronas.cli import main
+
+    with tempfile.TemporaryDirectory() as d:
+        for text, said in ((f"{BEST}\n\n|bad|\n", "', line 3: not a nb201 architecture (NB201 arch string '|bad|'"),
+                           ("# mine\n|bad|\n", "' holds no nb201 architecture (NB201 arch string '|bad|'")):
+            path = Path(d) / "archs.txt"
+            path.write_text(text)
+            with pytest.raises(SystemExit) as exc:
+                main(["score", "--arch-file", str(path), "--proxies", "params", "--data", "none"])
+            err = capsys.readouterr().err.strip()
+            assert exc.value.code == 2 and err.startswith(f"error: arch file '{path}{said}"), err

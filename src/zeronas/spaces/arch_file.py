@@ -18,7 +18,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from ..errors import UserCodeError, UserError
+from ..errors import UserCodeError, UserError, with_article
 
 
 def read_archs(space, path: str | os.PathLike, *, api: bool = False) -> list[Any]:
@@ -54,11 +54,13 @@ def _archs(space, path: Path, text: str, runs: list | None, api: bool) -> list:
         return [_parse_from_file(space, path, a, api) for _, a in runs]
     if _is_json_doc(path, text):
         return _parse_json_archs(space, path, text, api)
-    lines = _lines(path, text)
+    numbered = _lines(path, text)
+    lines = [line for _, line in numbered]
     joined = "\n".join(lines)  # one arch over several lines (a pretty-printed genotype), or one per line
     if len(lines) > 1 and not _parses(space, lines[0]) and _parses(space, joined):
         return [space.parse(joined)]
-    return [_parse_from_file(space, path, line, api) for line in lines]
+    return [_parse_from_file(space, path, line, api, f"line {n}" if len(lines) > 1 else None)
+            for n, line in numbered]
 
 
 def _read(path) -> tuple[Path, str]:
@@ -72,9 +74,11 @@ def _read(path) -> tuple[Path, str]:
         raise UserError(f"cannot read arch file {str(path)!r}: {exc.strerror}") from None
 
 
-def _lines(path: Path, text: str) -> list[str]:
-    """The lines that hold something: blank lines and # comments are skipped; none is an error."""
-    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+def _lines(path: Path, text: str) -> list[tuple[int, str]]:
+    """(line number, line) of the lines that hold something: blank lines and # comments are skipped; none is an
+    error."""
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1)
+             if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise UserError(f"arch file {str(path)!r} holds no architecture (only blank or # lines); write one "
                         "architecture string per line in it")
@@ -123,7 +127,8 @@ def _parse_json_archs(space, path: Path, text: str, api: bool) -> list:
             doc = json.loads(text)
         except json.JSONDecodeError as bad:
             if bad.msg == "Extra data":  # JSON lines: an architecture per line
-                return [_parse_from_file(space, path, line, api) for line in text.splitlines() if line.strip()]
+                return [_parse_from_file(space, path, line, api, f"line {n}")
+                        for n, line in enumerate(text.splitlines(), 1) if line.strip()]
             doc = None
         what = ("an empty JSON object" if doc == {} else
                 f"a JSON object with keys {', '.join(list(doc)[:6])}" if isinstance(doc, dict) else
@@ -140,9 +145,9 @@ def _parses(space, text: str) -> bool:
         return False
 
 
-def _parse_from_file(space, path: Path, text: str, api: bool = False):
-    """``space.parse(text)``, its error saying which file it read (and, for another space's result.json, which
-    space that is)."""
+def _parse_from_file(space, path: Path, text: str, api: bool = False, where: str | None = None):
+    """``space.parse(text)``, its error saying which file it read, ``where`` in it (e.g. "line 2" of a file of
+    several) and, for another space's result.json, which space that is."""
     try:
         return space.parse(text)
     except UserError as exc:  # (a plug-in's own parse failing is a UserCodeError naming its method: kept)
@@ -151,6 +156,9 @@ def _parse_from_file(space, path: Path, text: str, api: bool = False):
         hint = ("" if other in (None, space.name, getattr(space, "source", None))
                 else f"; it is the result of a search of {other}: {fix}")
         why = str(exc).replace(f"; it is an architecture of the {other} space: {fix}", "") if hint else str(exc)
+        if where:  # the other lines may be fine: say which one is not
+            raise UserError(f"arch file {str(path)!r}, {where}: not {with_article(space.name)} architecture{hint} "
+                            f"({why})") from exc
         raise UserError(f"arch file {str(path)!r} holds no {space.name} architecture{hint} ({why})") from exc
 
 
