@@ -1165,3 +1165,20 @@ def test_checkpoint_arch_names_a_plugin_space_it_cannot_find_by_name():
         checkpoint_arch(ckpt, "c.pt")
     assert checkpoint_arch(ckpt, "c.pt", "my.py:MySpace") == ("my.py:MySpace", "a-b")
     assert checkpoint_arch({"identity": {"space": "nb201", "arch": "x"}}, "c.pt") == ("nb201", "x")
+
+
+def test_too_few_images_for_a_batch_names_what_cut_them_short(separable, tmp_path):
+    """A newcomer trial: 40 images in a folder with --train-subset 300 were 'fewer than one batch of 256; lower
+    --batch-size or raise --train-subset', but the subset was already above what the data holds. The advice
+    now follows the cause: the data (lower --batch-size), or the subset (also raise it). The fake data holds
+    256 training images."""
+    argv = ["train", "--arch", ARCH, "--out", str(tmp_path / "r"), "--epochs", "1", "--C", "4", "--N", "1"]
+    r = runner.invoke(app, [*argv, "--batch-size", "300", "--train-subset", "1000"])
+    assert isinstance(r.exception, UserError) and str(r.exception) == (
+        "the cifar10 training split holds 256 images, fewer than one batch of 300; lower --batch-size "
+        "to 256 or less"), r.output
+    r = runner.invoke(app, [*argv, "--batch-size", "64", "--train-subset", "40"])
+    assert isinstance(r.exception, UserError) and str(r.exception) == (
+        "--train-subset 40 keeps 40 training images, fewer than one batch of 64; lower --batch-size to 40 or less "
+        "or raise --train-subset"), r.output
+    assert not (tmp_path / "r").exists()

@@ -518,8 +518,13 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
         raise UserError(f"{ckpt_path} was trained on other images than {data} holds now (its files changed); use "
                         "another --out or pass --no-resume")
     if len(ytr) < recipe.batch_size:
-        raise UserError(f"{len(ytr)} training images are fewer than one batch of {recipe.batch_size}; "
-                        "lower --batch-size or raise --train-subset")
+        # raising --train-subset helps only while it, not the data, is what cut the images short
+        held = (f"--train-subset {train_subset} keeps {len(ytr)} training images"
+                if train_subset and train_subset <= len(ytr) else f"{data} holds {len(ytr)} training images"
+                if folder else f"the {data} training split holds {len(ytr)} images")
+        raise UserError(f"{held}, fewer than one batch of {recipe.batch_size}; lower "
+                        f"--batch-size to {len(ytr)} or less" + (" or raise --train-subset"
+                                                                    if held.startswith("--train-subset") else ""))
     notes = subset_notes(data, train_subset, ytr, test_subset, yte)
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
