@@ -878,3 +878,22 @@ def test_an_arch_file_with_one_bad_line_names_that_line(capsys):
                 main(["score", "--arch-file", str(path), "--proxies", "params", "--data", "none"])
             err = capsys.readouterr().err.strip()
             assert exc.value.code == 2 and err.startswith(f"error: arch file '{path}{said}"), err
+
+
+def test_a_cli_verb_names_options_as_flags_in_the_api_checks_it_calls(monkeypatch, capsys):
+    """A newcomer trial: 'zeronas export' run from a folder that takes no files said "out= 'runs/export/...'",
+    the Python keyword, where every other message of the CLI names --out; the Python call keeps out=."""
+    import os
+
+    import zeronas as zn
+    from zeronas.cli import main
+
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("needs /proc, a folder that takes no new files even for root")
+    monkeypatch.chdir("/proc")
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--arch", BEST])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err.startswith("error: --out 'runs/export/model.json' cannot be created"), err
+    with pytest.raises(UserError, match=r"^out= 'runs/export/model.json' cannot be created"):
+        zn.export("nb201", BEST, "json", "runs/export/model.json")

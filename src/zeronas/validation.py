@@ -784,7 +784,9 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
                 rest = with_proxy_names({k: v for k, v in kwargs.items() if k not in named})
                 args, kwargs = bound.args, {**rest, **bound.kwargs}
             given = {**bound.arguments, **kwargs}
-            check_all({k: v for k, v in given.items() if not _is_object(v) or k == "options"}, command, cli=False)
+            # named as the caller knows them: a CLI verb's call by its flags (--out), a user's by keywords (out=)
+            check_all({k: v for k, v in given.items() if not _is_object(v) or k == "options"}, command,
+                      cli=_CALLER.get() == "cli")
             n = kwargs.pop("threads", None) if threads and "threads" not in named else None
             with torch_threads(n):
                 return fn(*args, **kwargs)
