@@ -147,6 +147,9 @@ def test_correlate_with_only_proxies_that_do_not_apply_is_an_error(tmp_path, cap
     assert exc.value.code == 2 and len(err) == 1
     assert "no proxy gave a value on any of the 5 sampled archs (zeros does not apply here" in err[0]
     assert not (tmp_path / "o").exists()
+    # a newcomer trial: it said "nothing was written", yet the store keeps the records of why (report lists them)
+    assert err[0].endswith(f"no correlation was written, and the store keeps each arch's failure: 'zeronas report "
+                           f"--store {tmp_path / 's.db'}' lists them")
 
 
 @needs_macro

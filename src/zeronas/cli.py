@@ -540,7 +540,8 @@ def search(
              "(about 2 s) and the report after the answer come on top (funnel: default 240; random, rea, teg-*, "
              "sample, das); "
              "with --refine K --evaluator train, half of it is kept for the K training reads, each training for "
-             "an equal share of what is left.")] = None,
+             "an equal share of what is left; a read whose share is shorter than one pass of its smallest "
+             "training is skipped and said (the answer is then the label-free one; raise --time-budget).")] = None,
     n: Annotated[int | None, typer.Option(help="sample/das: architectures to draw (NASWOT N, default 100).")] = None,
     population: Annotated[int | None, typer.Option(
         help="rea/teg-rea: population size (default 20 / 256).")] = None,
@@ -579,7 +580,8 @@ def search(
                     "all (freedarts 8, or 20 for the 20-cell variant).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Images per batch (default: the method's).")] = None,
     data: Annotated[str, typer.Option(help="Images for data-dependent methods: cifar10, cifar100, ImageNet16-120, "
-                                      "none, or your own image folder (root/<class>/<images>, or root/train/ "
+                                      "none (data-free proxies only), auto (cifar10 when found, else as none), "
+                                      "or your own image folder (root/<class>/<images>, or root/train/ "
                                       "beside root/test/; funnel, sample, rea, random and das; latency bounds "
                                       "and objectives need a named dataset, --refine needs --evaluator train; "
                                       "--max-params/--max-flops count the network built for your images)."

@@ -365,7 +365,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
                                 f"{Path(table.path).name}); choose another --dataset or --metric")
             first = next((n for n in notes if n.startswith(tuple(base))), "no values")
             raise UserError(f"no proxy gave a value on any of the {len(idx)} sampled archs ({first.rstrip('.')}); "
-                            f"nothing was written")
+                            f"no correlation was written, and the store keeps each arch's failure: 'zeronas report "
+                            f"--store {store}' lists them")
         for name, members in ensembles.items():
             empty = [m for m in members if np.isnan(result.values[m]).all()]
             rest = [m for m in members if m not in empty]
