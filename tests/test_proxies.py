@@ -1029,3 +1029,24 @@ def test_az_expressivity_without_trainability_in_the_plan_keeps_no_graph():
     both = az_nas.az_components(full)
     assert first == {k: both[k] for k in ("az_expressivity", "az_progressivity")}
     assert az_nas.az_components(lean, trainability=True) == both
+
+
+def test_scoring_in_a_log_prints_progress_lines(capsys):
+    """A newcomer trial: 'zeronas score --proxies all' runs for minutes on a CPU, and in a log (no terminal)
+    printed nothing until the end. It now prints the proxy that runs, at most every ``every`` seconds (0: at
+    each proxy), on stderr; stdout stays the table's."""
+    import io
+
+    import zeronas as zn
+
+    sc = zn.Scorer("nb201", "params,flops", data="none")
+    log = io.StringIO()
+    archs = [zn.space("nb201").sample(i) for i in range(2)]
+    recs = sc._score_logged(archs, every=0, stream=log)
+    assert [r.proxy for r in recs] == ["params", "flops"] * 2
+    lines = log.getvalue().splitlines()
+    assert [line.split(" elapsed")[0] for line in lines] == [
+        "scoring arch 1/2, params (1/4 proxy runs),", "scoring arch 1/2, flops (2/4 proxy runs),",
+        "scoring arch 2/2, params (3/4 proxy runs),", "scoring arch 2/2, flops (4/4 proxy runs),"]
+    assert [r.value for r in sc.score(archs, progress=True)] == [r.value for r in recs]
+    assert capsys.readouterr().out == ""

@@ -217,7 +217,7 @@ def score(
         records = score_archs(dict(space=sp.name, proxies=proxies, **settings), archs, ray_address, threads,
                               progress=sys.stderr.isatty())
     else:
-        records = scorer.score(archs, progress=sys.stderr.isatty())
+        records = scorer.score(archs, progress=True)  # a bar on a terminal, a line every 30 s in a log
     asked = [sp.format(sp.coerce(a)) for a in archs]
     substituted = any(r.arch not in asked for r in records)
     if substituted:

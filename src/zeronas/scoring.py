@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -482,7 +483,10 @@ class Scorer:
             from rich.console import Console
             from rich.progress import Progress
 
-            with Progress(console=Console(emoji=False)) as bar:  # a file.py:boom name stays text
+            console = Console(emoji=False, stderr=True)
+            if not console.is_terminal:  # a log or a pipe: a bar draws nothing there until the end
+                return self._score_logged(archs)
+            with Progress(console=console) as bar:  # a file.py:boom name stays text
                 task = bar.add_task("scoring", total=len(archs) * len(self.proxies))
                 for i, a in enumerate(archs, 1):
                     done = []  # the proxy running now; finished when the next starts (None: the last)
@@ -499,6 +503,26 @@ class Scorer:
         else:
             for a in archs:
                 out.extend(self.score_arch(a))
+        return out
+
+    def _score_logged(self, archs: list, every: float = 30.0, stream=None) -> list[ScoreRecord]:
+        """``score`` with progress where no bar can be drawn: a line on stderr at most every ``every`` seconds,
+        naming the proxy that runs and how far the run is."""
+        stream = stream or sys.stderr
+        total, t0 = len(archs) * len(self.proxies), time.perf_counter()
+        last, done, out = t0, [0], []
+        for i, a in enumerate(archs, 1):
+            def step(name, i=i):
+                nonlocal last
+                now = time.perf_counter()
+                if name is not None and now - last >= every:
+                    last = now
+                    where = f"arch {i}/{len(archs)}, " if len(archs) > 1 else ""
+                    print(f"scoring {where}{name} ({done[0] + 1}/{total} proxy runs), elapsed "
+                          f"{int(now - t0) // 60}:{int(now - t0) % 60:02d}", file=stream, flush=True)
+                done[0] += name is not None
+
+            out.extend(self.score_arch(a, on_proxy=step))
         return out
 
 
