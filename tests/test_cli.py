@@ -897,3 +897,24 @@ def test_a_cli_verb_names_options_as_flags_in_the_api_checks_it_calls(monkeypatc
     assert exc.value.code == 2 and err.startswith("error: --out 'runs/export/model.json' cannot be created"), err
     with pytest.raises(UserError, match=r"^out= 'runs/export/model.json' cannot be created"):
         zn.export("nb201", BEST, "json", "runs/export/model.json")
+
+
+def test_what_counts_as_an_earlier_zeronas_output(tmp_path):
+    """A review found the first signatures too loose: one common key ("method") passed a user's own
+    result.json as ours. Each output is now recognised by keys only it holds together; an empty file and an
+    empty score list lose nothing."""
+    from zeronas.paths import _looks_ours
+
+    cases = {"result.json": ('{"method": "mine", "arch": "x"}',
+                             '{\n "method": "rea",\n "space": "nb201",\n "arch": "|a|",\n "canonical": "|a|",\n '
+                             '"seed": 0,\n "seconds": 1.0,\n "evaluations": 3}'),
+             "scores.json": ('{"runs": [], "protocol_hash": 1}', "[]\n"),
+             "front.json": ('{"front": [1, 2]}', '{"seed": 0, "objectives": ["score", "params"], "front": []}'),
+             "archs.csv": ("index,name\n", "index,arch,cifar10_test_acc,params\n")}
+    for name, (mine, ours) in cases.items():
+        (tmp_path / name).write_text(mine)
+        assert not _looks_ours(tmp_path / name), name
+        (tmp_path / name).write_text(ours)
+        assert _looks_ours(tmp_path / name), name
+    (tmp_path / "result.json").write_text("")
+    assert _looks_ours(tmp_path / "result.json")

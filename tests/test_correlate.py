@@ -701,8 +701,9 @@ def test_progress_lines_use_the_callers_eta():
 
 
 def test_calibration_stores_the_same_records_as_the_pool(tmp_path, monkeypatch):
-    """With progress shown and several proxy sets, correlate scores the first archs of each set in its own
-    process to time them for the ETA; those records must equal the ones the worker pool gives."""
+    """With progress shown and several proxy sets, correlate scores the first archs of each set through that
+    set's executor to time them for the ETA; the records must equal those of a run without calibration (and
+    of one in this process)."""
     import io
     import sys
 
@@ -759,6 +760,44 @@ def test_calibration_takes_the_median_of_the_records_own_seconds_per_weight():
                         lambda: steps.append(1))
     assert (n, per) == (5, 1.0) and pool.asked == list("abcde") and len(stored) == len(steps) == 5
     assert _settle(pool) == 4 and _settle(SimpleNamespace()) == 1  # in flight before a rate means anything
+
+
+def test_each_proxy_set_runs_on_its_own_executor_after_calibration(monkeypatch):
+    """A review found it: the first set's executor, kept open from its calibration, went on to score the next
+    set when calibration had used up the first set (2 units, at most 2W+1 = 5 calibrated), so the next set's
+    extra proxy was never computed. Each set must be scored by an executor made for exactly its proxies, and
+    every executor closed once."""
+    import io
+    import sys
+    from types import SimpleNamespace
+
+    import zeronas.correlate as corr
+
+    made = []
+
+    class Fake:
+        workers = 2
+
+        def __init__(self, kw):
+            self.proxies, self.closed = tuple(kw["proxies"]), 0
+            made.append(self)
+
+        def map(self, archs):
+            for a in archs:
+                yield [SimpleNamespace(arch=a, proxy=p, seconds=0.01) for p in self.proxies]
+
+        def close(self):
+            self.closed += 1
+
+    monkeypatch.setattr(corr, "CALIBRATE_MIN", 0)
+    monkeypatch.setattr(corr, "make_executor", lambda kw, *a: Fake(kw))
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    stored = []
+    todo = [(f"x{i}", ["a"]) for i in range(2)] + [(f"y{i}", ["a", "b"]) for i in range(30)]
+    assert corr._run(todo, {}, 2, SimpleNamespace(put=stored.extend), True) == 32
+    got = {(r.arch, r.proxy) for r in stored}
+    assert got == {(a, p) for a, m in todo for p in m} and len(stored) == len(got)  # each once, none missing
+    assert all(f.closed == 1 for f in made)
 
 
 def test_a_worker_killed_while_calibrating_is_reported_as_in_the_run(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shlex
 import statistics
 import sys
 import time
@@ -366,7 +367,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             first = next((n for n in notes if n.startswith(tuple(base))), "no values")
             raise UserError(f"no proxy gave a value on any of the {len(idx)} sampled archs ({first.rstrip('.')}); "
                             f"no correlation was written, and the store keeps each arch's failure: 'zeronas report "
-                            f"--store {store}' lists them")
+                            f"--store {shlex.quote(str(store))}' lists them")
         for name, members in ensembles.items():
             empty = [m for m in members if np.isnan(result.values[m]).all()]
             rest = [m for m in members if m not in empty]
@@ -532,7 +533,9 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
     the ETA; ``scorer``: this process's Scorer (its space names the archs). With progress shown and several
     sets, the first units of each set are scored through that set's own executor before the run (stored like
     the rest) to time them for the ETA (``_calibrate``, ``_Eta``): the same workers, threads and device as the
-    run, on every executor (Ray too), and a worker's crash there is reported as one in the run is."""
+    run, on every executor (Ray too), and a worker's crash there is reported as one in the run is. The price:
+    each set but the first starts its executor twice (a pool's workers, Ray's actors), and the ETA reads "?"
+    while the calibration units run."""
     if not todo:
         return 0
     groups: dict[tuple, list] = {}
@@ -548,8 +551,7 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
     def executor_for(missing):
         return make_executor({**scorer_kwargs, "proxies": list(missing)}, workers, executor, ray_address)
 
-    eta = _Eta([(weights[m], None) for m, _ in ordered])
-    backend = None
+    backend = kept = None  # kept: (set, its executor) made by its calibration, still open
     with _progress(len(todo), progress) as advance:
         advance.eta = lambda: None  # "?" until the run shows a rate
         try:
@@ -562,13 +564,21 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
                     del archs[:n], weights[missing][:n]
                     if took is not None:
                         cost[missing] = took
-                    if missing != ordered[0][0]:
+                    if missing == ordered[0][0]:
+                        kept = (missing, backend)
+                    else:
                         backend.close()
-                        backend = None
+                    backend = None
             eta = _Eta([(weights[m], cost.get(m)) for m, _ in ordered])
             advance.eta = eta.left
             for g, (missing, archs) in enumerate(ordered):
-                if not archs:
+                # an executor scores only the set it was made for
+                backend = kept[1] if kept and kept[0] == missing else None
+                kept = None if backend is not None else kept
+                if not archs:  # every unit of the set was a calibration unit
+                    if backend is not None:
+                        backend.close()
+                        backend = None
                     continue
                 # map yields in completion order: a unit's weight is found by its arch
                 by_arch = {fmt(a): w for a, w in zip(archs, weights[missing])} if fmt else {}
@@ -583,11 +593,9 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
                 backend.close()
                 backend = None
         except BaseException:  # Ctrl-C, SIGTERM, a failure: stop the workers, never wait on them
-            if backend is not None:
-                getattr(backend, "abort", backend.close)()
+            for b in {id(x): x for x in (backend, kept and kept[1]) if x is not None}.values():
+                getattr(b, "abort", b.close)()
             raise
-        if backend is not None:  # every unit of its set was a calibration unit
-            backend.close()
     return count
 
 
@@ -777,7 +785,7 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
         w = csv.writer(f)
         w.writerow(["index", "arch", result.meta.get("target", "truth"), *per["values"]])
         for i, (index, arch, t) in enumerate(zip(per["index"], per["arch"], per["truth"])):
-            w.writerow([index, arch, "" if t is None else repr(t),
+            w.writerow([index, arch, "" if t is None else t if isinstance(t, str) else repr(t),
                         *["" if v[i] is None else v[i] if isinstance(v[i], str) else repr(v[i])
                           for v in per["values"].values()]])
     names = list(result.rows)

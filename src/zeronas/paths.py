@@ -353,15 +353,16 @@ def user_classes_digest(classes) -> bytes:
 
 
 # What each file a verb writes into an --out folder holds near its start, in every zeronas version that wrote
-# it: a file of that name without it is the user's, and is never replaced (nor removed as a stale output).
+# it (any one of the alternatives, each a set of keys that must all be there): a file of that name without it is
+# the user's, and is never replaced (nor removed as a stale output).
 _OURS = {
-    "scores.json": (b'"canonical"', b"[]"),
-    "result.json": (b'"method"',),
-    "front.json": (b'"front"',),
-    "correlation.json": (b'"target_sha256"', b'"per_arch"'),
-    "bench_correlation.json": (b'"protocol"',),
-    "correlation.csv": (b"proxy,spearman",),
-    "archs.csv": (b"index,arch,",),
+    "scores.json": ((b'"canonical"', b'"protocol_hash"'),),  # and "[]" as the whole file (no records)
+    "result.json": ((b'"method"', b'"canonical"', b'"evaluations"'),),
+    "front.json": ((b'"front"', b'"objectives"'),),
+    "correlation.json": ((b'"meta"', b'"target_sha256"'),),
+    "bench_correlation.json": ((b'"protocol"', b'"rows"'),),
+    "correlation.csv": ((b"proxy,spearman,kendall",),),
+    "archs.csv": ((b"index,arch,",),),
 }
 
 
@@ -372,7 +373,9 @@ def _looks_ours(path: Path) -> bool:
         return True
     if path.suffix == ".png":  # every plot zeronas writes is matplotlib's, which signs its PNGs
         return head.startswith(b"\x89PNG\r\n\x1a\n") and b"Matplotlib" in head
-    return any(sign in head for sign in _OURS.get(path.name, ()))
+    if path.name == "scores.json" and head.strip() == b"[]":
+        return True
+    return any(all(key in head for key in keys) for keys in _OURS.get(path.name, ()))
 
 
 def check_outputs(folder, names, flag: str = "--out") -> None:

@@ -210,7 +210,7 @@ class Scorer:
             if top >= self.num_classes:  # the loss would read labels past the classifier: one line, not a NaN row
                 given = (f"--num-classes {num_classes} gives" if num_classes is not None
                          else f"the {self.dataset} classes give")
-                raise UserError(f"the {what} has {top + 1} classes (labels 0..{top}), more than the "
+                raise UserError(f"the {what} has labels up to {top} ({top + 1} classes), more than the "
                                 f"{self.num_classes} outputs {given} the {self.space.name} network; "
                                 + ("drop --num-classes (the data's count is used) or give at least "
                                    f"{top + 1}" if num_classes is not None else "fix the labels"))
@@ -484,7 +484,7 @@ class Scorer:
             from rich.progress import Progress
 
             console = Console(emoji=False, stderr=True)
-            if not console.is_terminal:  # a log or a pipe: a bar draws nothing there until the end
+            if not (console.is_terminal or console.is_jupyter):  # a log or a pipe: a bar draws nothing there
                 return self._score_logged(archs)
             with Progress(console=console) as bar:  # a file.py:boom name stays text
                 task = bar.add_task("scoring", total=len(archs) * len(self.proxies))

@@ -693,10 +693,12 @@ def check(name: str, value, command: str | None = None, label: str | None = None
         d.check(label, value)
 
 
-def check_all(arguments: dict, command: str | None = None, cli: bool = True):
-    """Check every given argument; ``cli`` names them as flags (``--seed``), else as keywords (``seed=``)."""
+def check_all(arguments: dict, command: str | None = None, cli: bool = True, strict: bool | None = None):
+    """Check every given argument; ``cli`` names them as flags (``--seed``), else as keywords (``seed=``);
+    ``strict`` (default: not ``cli``) as ``check``'s: the API's types, not the CLI's text."""
+    strict = not cli if strict is None else strict
     for name, value in arguments.items():
-        check(name, value, command, label=flag(name) if cli else f"{name}=", strict=not cli)
+        check(name, value, command, label=flag(name) if cli else f"{name}=", strict=strict)
     for group in EXCLUSIVE.get(command or "", []):
         given = [g for g in group if arguments.get(g) not in (None, [], ())]
         if len(given) > 1:
@@ -786,7 +788,7 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
             given = {**bound.arguments, **kwargs}
             # named as the caller knows them: a CLI verb's call by its flags (--out), a user's by keywords (out=)
             check_all({k: v for k, v in given.items() if not _is_object(v) or k == "options"}, command,
-                      cli=_CALLER.get() == "cli")
+                      cli=_CALLER.get() == "cli", strict=True)
             n = kwargs.pop("threads", None) if threads and "threads" not in named else None
             with torch_threads(n):
                 return fn(*args, **kwargs)

@@ -522,6 +522,8 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
         held = (f"--train-subset {train_subset} keeps {len(ytr)} training images"
                 if train_subset and train_subset <= len(ytr) else f"{data} holds {len(ytr)} training images"
                 if folder else f"the {data} training split holds {len(ytr)} images")
+        if not len(ytr):  # no batch size helps
+            raise UserError(f"{held}: give data with training images")
         raise UserError(f"{held}, fewer than one batch of {recipe.batch_size}; lower "
                         f"--batch-size to {len(ytr)} or less" + (" or raise --train-subset"
                                                                     if held.startswith("--train-subset") else ""))
