@@ -918,3 +918,22 @@ def test_what_counts_as_an_earlier_zeronas_output(tmp_path):
         assert _looks_ours(tmp_path / name), name
     (tmp_path / "result.json").write_text("")
     assert _looks_ours(tmp_path / "result.json")
+
+
+def test_choices_are_taken_in_any_letter_case(tmp_path, capsys):
+    """A newcomer trial: --space NB201 and --data CIFAR10 were taken, --format JSON and --method SAMPLE
+    refused. A choice in other letter case is now the choice itself wherever one choice matches; an unknown
+    one is still refused with the list."""
+    from zeronas.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--arch", BEST, "--format", "JSON", "--out", str(tmp_path / "m.json")])
+    assert exc.value.code == 0 and json.loads((tmp_path / "m.json").read_text())["arch"] == BEST
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--space", "nb201", "--method", "Sample", "--n", "2", "--proxy", "params", "--data", "none",
+              "--out", str(tmp_path / "s")])
+    assert exc.value.code == 0 and json.loads((tmp_path / "s" / "result.json").read_text())["method"] == "sample"
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["export", "--arch", BEST, "--format", "JSONX"])
+    assert exc.value.code == 2 and "unknown --format 'JSONX'; choose one of:" in capsys.readouterr().err

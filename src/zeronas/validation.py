@@ -714,10 +714,25 @@ def validated(fn):
     def wrapper(*args, **kwargs):
         with caller("cli"):  # the API functions a command calls keep naming options as flags
             bound = sig.bind(*args, **kwargs)
+            bound.arguments.update(_choices_as_spelled(bound.arguments, fn.__name__))
             check_all(dict(bound.arguments), fn.__name__)
-            return fn(*args, **kwargs)
+            return fn(*bound.args, **bound.kwargs)
 
     return wrapper
+
+
+def _choices_as_spelled(arguments: dict, command: str) -> dict:
+    """A choice given in other letter case (``--format ONNX``, ``--method REA``) as the choice itself, where
+    exactly one choice matches: ``--space NB201`` and ``--data CIFAR10`` were taken, these were refused."""
+    out = {}
+    for name, value in arguments.items():
+        d = domain(name, command)
+        if isinstance(d, Choice) and d.normalise is None and isinstance(value, str):
+            allowed = d.allowed()
+            same = [a for a in allowed if isinstance(a, str) and a.casefold() == value.casefold()]
+            if value not in allowed and len(same) == 1:
+                out[name] = same[0]
+    return out
 
 
 def check_keywords(given: dict, valid, what: str):
