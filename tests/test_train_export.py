@@ -1182,3 +1182,23 @@ def test_too_few_images_for_a_batch_names_what_cut_them_short(separable, tmp_pat
         "--train-subset 40 keeps 40 training images, fewer than one batch of 64; lower --batch-size to 40 or less "
         "or raise --train-subset"), r.output
     assert not (tmp_path / "r").exists()
+
+
+def test_a_fresh_run_never_removes_a_users_own_files_of_its_names(separable, tmp_path):
+    """The --out rule of score/search/correlate, in train's run folder: a fresh start removes an earlier run's
+    log.jsonl, summary.json and curve.png, so one of the user's own under those names stops the run in one line
+    first; the run's own files are replaced by a --no-resume rerun as before."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "summary.json").write_text('{"my": "notes"}')
+    argv = ["train", "--arch", ARCH, "--out", str(out), "--epochs", "1", "--C", "4", "--N", "1", "--batch-size",
+            "64", "--train-subset", "128", "--test-subset", "64"]
+    r = runner.invoke(app, argv)
+    assert isinstance(r.exception, UserError) and str(r.exception).startswith(
+        f"--out {str(out)!r}: the summary.json there was not written by zeronas"), r.output
+    assert (out / "summary.json").read_text() == '{"my": "notes"}'
+    (out / "summary.json").unlink()
+    for extra in ([], ["--no-resume"]):
+        r = runner.invoke(app, [*argv, *extra])
+        assert r.exit_code == 0, r.output
+        assert json.loads((out / "summary.json").read_text())["epochs_done"] == 1

@@ -361,6 +361,8 @@ _OURS = {
     "front.json": ((b'"front"', b'"objectives"'),),
     "correlation.json": ((b'"meta"', b'"target_sha256"'),),
     "bench_correlation.json": ((b'"protocol"', b'"rows"'),),
+    "summary.json": ((b'"arch"', b'"recipe"', b'"epochs_done"'),),
+    "log.jsonl": ((b'"epoch"', b'"train_loss"'),),
     "correlation.csv": ((b"proxy,spearman,kendall",),),
     "archs.csv": ((b"index,arch,",),),
 }

@@ -24,7 +24,7 @@ from .. import jsonio
 from ..data import load_images
 from ..data.batches import normalize
 from ..errors import UserError
-from ..paths import FolderLock, atomic_path
+from ..paths import FolderLock, atomic_path, check_outputs
 from ..safe_io import safe_torch_load
 from ..scoring import resolve_device
 from ..validation import api
@@ -436,6 +436,9 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
                         f"down to --lr-min; give --lr-min at most {recipe.lr:g}")
     out = Path(out)  # made only once the images are loaded: a refused run leaves no empty folder
     ckpt_path, log_path = out / "checkpoint.pt", out / "log.jsonl"
+    # a fresh start removes an earlier run's files there: never a file of the user's of the same name
+    # (checkpoint.pt is not judged: --no-resume is the way out of a damaged one)
+    check_outputs(out, ["log.jsonl", "summary.json", "curve.png"])
     device = resolve_device(device)
 
     from ..data.custom import is_image_folder, network_for
