@@ -161,11 +161,13 @@ def test_workers_end_with_their_driver(tmp_path, start_method):
 def test_score_progress_steps_once_per_arch_and_proxy(monkeypatch):
     """One arch with many proxies ran for minutes with no sign of life: the bar now steps per (arch, proxy) and
     names the proxy running."""
+    import rich.console
     import rich.progress
 
     from zeronas.scoring import Scorer
     from zeronas.spaces import space
 
+    monkeypatch.setattr(rich.console.Console, "is_terminal", property(lambda self: True))  # a bar, not log lines
     seen, steps = [], []
     update, advance = rich.progress.Progress.update, rich.progress.Progress.advance
     monkeypatch.setattr(rich.progress.Progress, "update",

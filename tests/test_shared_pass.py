@@ -92,13 +92,21 @@ def test_fisher_asked_of_a_pass_planned_without_it_is_recomputed_right(fake_imag
     assert zn.get_proxy("snip").fn(ctx) == snip
 
 
-def test_a_failing_family_fails_alone(fake_images):
-    """A loss on labels the network cannot take (10 classes in the batch, 5 outputs) fails snip, not nwot or
-    jacob_cov, which share its forward pass."""
-    alone = {p: zn.Scorer("nb201", [p], images=fake_images, batch_size=8, num_classes=5).score_arch(ARCHS[0])[0]
+def test_a_failing_family_fails_alone(fake_images, monkeypatch):
+    """A loss backward that raises (e.g. labels a user's network cannot take; a space's network with too few
+    outputs is now refused before scoring) fails snip and grad_norm, not nwot or jacob_cov, which share its
+    forward pass."""
+    import dataclasses
+
+    def boom(*args, **kwargs):
+        raise IndexError("Target 7 is out of bounds.")
+
+    monkeypatch.setitem(shared_pass.TAPS, "loss_grads", dataclasses.replace(shared_pass.TAPS["loss_grads"],
+                                                                             finish=boom))
+    alone = {p: zn.Scorer("nb201", [p], images=fake_images, batch_size=8).score_arch(ARCHS[0])[0]
              for p in ("nwot", "jacob_cov")}
     together = {r.proxy: r for r in zn.Scorer("nb201", "nwot,snip,jacob_cov,grad_norm", images=fake_images,
-                                              batch_size=8, num_classes=5).score_arch(ARCHS[0])}
+                                              batch_size=8).score_arch(ARCHS[0])}
     for p in ("nwot", "jacob_cov"):
         assert together[p].error is None and together[p].value == alone[p].value
     assert "IndexError" in together["snip"].error and together["grad_norm"].error == together["snip"].error
