@@ -634,7 +634,7 @@ def search(
 
     show_progress(True)  # a bar with ETA on a terminal, a line every 30 s in a log
     if out is not None:  # what it writes or removes as an earlier run's: never a file of the user's
-        check_outputs(out, ["result.json", "trajectory.png", "front.json", "front.png"])
+        check_outputs(out, ["result.json", *SEARCH_PLOTS_AND_FRONT])
     _set_threads(threads)
 
     if plot and out is None:
@@ -793,7 +793,7 @@ def search(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         # an earlier search's plot or front in the same --out would sit beside this run's result as if its own
-        kept = {"trajectory.png": plot, "front.json": bool(results[0].front), "front.png": bool(results[0].front)}
+        kept = dict(zip(SEARCH_PLOTS_AND_FRONT, (plot, bool(results[0].front), bool(results[0].front))))
         stale = [out / n for n, ours in kept.items() if not ours and (out / n).exists()]
         for f in stale:
             f.unlink()
@@ -814,6 +814,9 @@ def search(
             jsonio.write(out / "front.json", fronts[0] if runs == 1 else fronts, indent=1)
             plot_front(results, out / "front.png", data_dir)
             console.print(f"wrote {out / 'front.json'} and {out / 'front.png'}")
+
+
+SEARCH_PLOTS_AND_FRONT = ("trajectory.png", "front.json", "front.png")  # written beside result.json when asked
 
 
 def _print_trajectory(result, rows: int = 6):

@@ -506,7 +506,7 @@ class ModelScorer(Scorer):
         if not isinstance(model, nn.Module):
             raise UserError(f"zeronas scores a torch.nn.Module; got a {type(model).__name__}")
         from .proxies.context import layout_name
-        from .scoring import resolve_device
+        from .scoring import labels_past, resolve_device
 
         memory_format = layout_name(memory_format)  # torch.channels_last too, before the probe below reads it
 
@@ -532,12 +532,12 @@ class ModelScorer(Scorer):
             raise UserError(f"--num-classes {num_classes}, but the model outputs {k} values per sample; drop "
                             f"--num-classes (the model's {k} are used) or give a model with {num_classes} outputs "
                             "(a model function taking num_classes gets it)")
-        for what, imgs in (("data", images), ("held-out data", held)):
-            if imgs is not None and k is not None and len(imgs) and int(imgs.y.max()) >= k:
-                top = int(imgs.y.max())
-                raise UserError(f"the {what} has {top + 1} classes (labels 0..{top}) but the model outputs {k} "
-                                f"value{'s' if k > 1 else ''} per sample; give a model with {top + 1} outputs (a "
-                                f"model function taking num_classes gets it)")
+        past = labels_past(k, images, held)
+        if past:
+            what, top = past
+            raise UserError(f"the {what} has {top + 1} classes (labels 0..{top}) but the model outputs {k} "
+                            f"value{'s' if k > 1 else ''} per sample; give a model with {top + 1} outputs (a "
+                            f"model function taking num_classes gets it)")
         if images is not None and k is not None:
             n_data = images.info.num_classes  # the class list's length, else the largest label + 1
             if k > n_data:  # legal for a loss, but rarely meant: said, not refused

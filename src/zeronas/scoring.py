@@ -205,15 +205,15 @@ class Scorer:
         else:
             self.dataset, self.input_size, self.num_classes = "none", 32, num_classes or 10
         self._data_dir = data_dir
-        for what, imgs in (("data", self.images), ("held-out data", heldout)):  # as a user's model is checked
-            top = int(imgs.y.max()) if imgs is not None and need_images and len(imgs) else -1
-            if top >= self.num_classes:  # the loss would read labels past the classifier: one line, not a NaN row
-                given = (f"--num-classes {num_classes} gives" if num_classes is not None
-                         else f"the {self.dataset} classes give")
-                raise UserError(f"the {what} has labels up to {top} ({top + 1} classes), more than the "
-                                f"{self.num_classes} outputs {given} the {self.space.name} network; "
-                                + ("drop --num-classes (the data's count is used) or give at least "
-                                   f"{top + 1}" if num_classes is not None else "fix the labels"))
+        past = labels_past(self.num_classes, self.images, heldout) if need_images else None
+        if past:  # the loss would read labels past the classifier: one line, not a NaN row (as for a user's model)
+            what, top = past
+            given = (f"--num-classes {num_classes} gives" if num_classes is not None
+                     else f"the {self.dataset} classes give")
+            raise UserError(f"the {what} has labels up to {top} ({top + 1} classes), more than the "
+                            f"{self.num_classes} outputs {given} the {self.space.name} network; "
+                            + ("drop --num-classes (the data's count is used) or give at least "
+                               f"{top + 1}" if num_classes is not None else "fix the labels"))
         unavailable = [p.name for p in requested if p.needs_images and self.images is None]
         if unavailable and not (skip_unavailable if skip_unavailable is not None else
                                 (data in ("auto", "none") and asks_all(proxies))):
@@ -524,6 +524,16 @@ class Scorer:
 
             out.extend(self.score_arch(a, on_proxy=step))
         return out
+
+
+def labels_past(outputs: int | None, images, heldout=None) -> tuple[str, int] | None:
+    """("data" or "held-out data", its largest label) for the first of the image sets (ImageSet or None) whose
+    labels reach past ``outputs`` classifier outputs (labels 0..outputs-1 fit), else None (also for
+    ``outputs`` None: unknown)."""
+    for what, imgs in (("data", images), ("held-out data", heldout)):
+        if outputs is not None and imgs is not None and len(imgs) and int(imgs.y.max()) >= outputs:
+            return what, int(imgs.y.max())
+    return None
 
 
 def network_nonfinite(model: torch.nn.Module, input_shape, device="cpu") -> str | None:
