@@ -303,40 +303,53 @@ def test_space_methods_and_api_none_are_one_line_errors():
     assert sp.sample(np.int64(3)) == sp.sample(3)  # a numpy integer seed is a seed
 
 
-_FAULTS = """
-import resource, sys, torch
+_KEPT = """
+import ctypes, sys, torch
 from zeronas.allocator import keep_freed_memory
 ok = keep_freed_memory() if sys.argv[1] == "on" else False
+class MallInfo2(ctypes.Structure):  # glibc >= 2.33, malloc.h
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                               "fsmblks", "uordblks", "fordblks", "keepcost")]
+try:
+    info = ctypes.CDLL("libc.so.6").mallinfo2
+except (OSError, AttributeError):
+    print(ok, "none"); sys.exit()
+info.restype = MallInfo2
 torch.set_num_threads(1)
 xs = [torch.randn(64, 16, 32, 32) for _ in range(8)]
-ys = [torch.relu(x) + 1 for x in xs]  # warm-up: the first tensors are faulted in either way
-del ys
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(20):
+for _ in range(2):
     ys = [torch.relu(x) + 1 for x in xs]  # 4 MiB tensors made and freed, as a network pass does
+    live = info()
     del ys
-print(ok, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    freed = info()
+print(ok, live.hblkhd, live.arena, freed.arena, freed.fordblks)
 """
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's (Linux)")
-def test_keep_freed_memory_reuses_big_tensor_blocks_instead_of_faulting_them_in_again():
-    """With glibc's defaults each freed 4 MiB tensor goes back to the kernel and the next one is faulted in
-    page by page (1,024 faults); with the thresholds set the blocks are reused. Off with the env variable."""
+def test_keep_freed_memory_serves_big_tensors_from_the_heap_and_keeps_them_when_freed():
+    """With the thresholds set, 4 MiB tensors come from the heap (not a fresh mmap each) and freeing them
+    trims nothing: the 8 freed tensors (32 MiB) stay in the arena for the next pass. Checked on glibc's own
+    counters (mallinfo2), which do not depend on the kernel; the page faults this saves depend on the
+    kernel and glibc's heuristics and are measured by benchmarks/whole_space.py, not here. Off with the
+    env variable."""
     import subprocess
 
     def run(mode, **env):
-        out = subprocess.run([sys.executable, "-c", _FAULTS, mode], capture_output=True, text=True, check=True,
-                             env={**os.environ, **env}).stdout.split()
-        return out[0] == "True", int(out[1])
+        return subprocess.run([sys.executable, "-c", _KEPT, mode], capture_output=True, text=True, check=True,
+                              env={**os.environ, **env}).stdout.split()
 
-    on_ok, on_faults = run("on")
-    if not on_ok:
+    out = run("on")
+    if out[0] != "True":
         pytest.skip("this C library has no mallopt (not glibc): nothing is set")
-    _, off_faults = run("off")
-    assert off_faults > 10 * 1024  # the defaults fault pages of new 4 MiB tensors (1,024 pages each) in again
-    assert on_faults < off_faults / 10
-    assert run("on", ZERONAS_KEEP_FREED_MEMORY="0")[0] is False
+    if out[1] == "none":
+        pytest.skip("this glibc has no mallinfo2 (glibc < 2.33) to read the arena from")
+    live_mmapped, live_arena, freed_arena, freed_free = map(int, out[1:])
+    mib = 2**20
+    assert live_mmapped < 4 * mib  # none of the 8 live 4 MiB tensors is a separate mmap
+    assert freed_arena == live_arena  # nothing trimmed off the heap on free
+    assert freed_free >= 8 * 4 * mib  # the freed tensors are kept for reuse
+    assert run("on", ZERONAS_KEEP_FREED_MEMORY="0")[0] == "False"
 
 
 def test_worker_processes_keep_freed_memory(monkeypatch):
