@@ -100,8 +100,8 @@ def main():
         if res is None:
             continue
         save_snapshots(args.store, args.scores_dir / ds, res.rows)
-        sections[ds] = _section(res, 15625, f"python benchmarks/frozen_ensemble_nb201.py --datasets {ds} "
-                                f"--workers {args.workers}")
+        sections[ds] = _section(res, 15625, _command(sections.get(ds), args, "python benchmarks/frozen_ensemble_"
+                                f"nb201.py --datasets {ds} --workers {args.workers}"))
         ens = res.rows[args.ensemble]
         print(f"{ds}: {res.meta['archs']} archs, {args.ensemble} Spearman {fmt(ens['spearman'])} Kendall "
               f"{fmt(ens['kendall'])} ({time.time() - t0:.0f}s)", flush=True)
@@ -117,8 +117,8 @@ def main():
             continue
         # the snapshot files are reproduction_report.py's too: they gain rows, none is lost
         save_snapshots(store, HERE / "results" / "scores" / b, res.rows)
-        sections[b] = _section(res, BENCH_ARCHS[b], "python benchmarks/frozen_ensemble_nb201.py --datasets '' "
-                               f"--benchmarks {b} --workers {args.workers}")
+        sections[b] = _section(res, BENCH_ARCHS[b], _command(sections.get(b), args, "python benchmarks/frozen_"
+                               f"ensemble_nb201.py --datasets '' --benchmarks {b} --workers {args.workers}"))
         ens = res.rows[args.ensemble]
         print(f"{b}: {res.meta['archs']} archs, {args.ensemble} Spearman {fmt(ens['spearman'])} Kendall "
               f"{fmt(ens['kendall'])} ({time.time() - t0:.0f}s)", flush=True)
@@ -135,6 +135,12 @@ def _correlate(name: str, only_stored: bool, **kw):
             raise
         print(f"{name}: skipped ({e})", flush=True)
         return None
+
+
+def _command(old: dict | None, args, command: str) -> str:
+    """The command a section names: with ``--only-stored``, the one that scored it (kept from the JSON), since
+    a report of stored scores measured nothing."""
+    return old["command"] if args.only_stored and old and old.get("command") else command
 
 
 def _section(res, table_archs: int, command: str) -> dict:
