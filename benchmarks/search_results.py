@@ -517,10 +517,11 @@ def hw_ceiling_markdown(ceiling: list[dict] | str) -> list[str]:
 
 
 def summarize(rows: list[dict], args) -> dict:
+    """Every stored (method, dataset), not only those this run searched: the page is the whole table."""
     out = {}
-    for label in args.methods:
+    for label in METHODS:
         entry = {}
-        for dataset in args.datasets:
+        for dataset in DATASETS:
             sel = [r for r in rows if r["label"] == label and r["dataset"] == dataset]
             if not sel:
                 continue

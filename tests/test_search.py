@@ -398,6 +398,35 @@ def test_search_results_refuses_to_resume_a_label_whose_settings_changed(tmp_pat
     assert not (tmp_path / "s.md").exists()
 
 
+def test_search_results_page_keeps_every_stored_method_when_a_run_names_some(tmp_path):
+    """benchmarks/search_results.py --methods X wrote a page and JSON of X alone, dropping every other stored
+    row (found on 2026-12-07 by running the two funnel-v2 rows): the page is the whole stored table."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rows = [{"label": label, "method": "funnel", "settings": {}, "dataset": ds, "seed": 0, "arch": "a",
+             "seconds": 1.0, "cpu_seconds": 1.0, "evaluations": 1, "accuracy_reads": 0,
+             "benchmark": {ds: acc}, "stands_in_for": None}
+            for label, ds, acc in (("funnel-v1", "cifar10", 93.5), ("funnel-v2", "cifar10", 93.25),
+                                   ("funnel-v1", "cifar100", 70.5))]
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "search_results.py"), "--only-stored",
+                           "--methods", "funnel-v2", "--datasets", "cifar10", "--jsonl", str(jsonl),
+                           "--json", str(tmp_path / "s.json"), "--out", str(tmp_path / "s.md"),
+                           "--hw-jsonl", str(tmp_path / "none.jsonl")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())["summary"]
+    assert summary["funnel-v1"]["cifar10"]["mean"] == 93.5 and summary["funnel-v1"]["cifar100"]["mean"] == 70.5
+    assert summary["funnel-v2"]["cifar10"]["mean"] == 93.25
+    page = (tmp_path / "s.md").read_text()
+    assert "| funnel-v1 |" in page and "| funnel-v2 |" in page
+
+
 @pytest.mark.parametrize("call,needle", [
     (lambda zn: zn.search("macro", method="rea", budget="3"), "budget= must be an integer, not str '3'"),
     (lambda zn: zn.search("macro", method="rea", budget=3, population="2"), "population= must be an integer"),
