@@ -383,7 +383,8 @@ def main(argv=None):
                     help="the JSON results written (default: %(default)s)")
     ap.add_argument("--md", type=Path, default=ROOT / "docs/open_world.md",
                     help="the markdown page written (default: %(default)s)")
-    ap.add_argument("--models", default=None, help="comma-separated subset (default: every classifier)")
+    ap.add_argument("--models", default=None, help="comma-separated subset to score (default: every classifier); the "
+                    "report covers every model stored in --jsonl")
     ap.add_argument("--proxies", default=",".join(PROXIES),
                     help="comma-separated proxy names (zeronas proxies lists them) (default: %(default)s)")
     ap.add_argument("--input-size", type=int_at_least(1), default=224,
@@ -448,7 +449,8 @@ def main(argv=None):
                             if math.isfinite(value_of(row, p)))
             print(f"[{i}/{len(todo)} {took / 60:.1f} min] {name}: {row['status']} "
                   f"{row.get('wall_seconds', '')}s {vals}", flush=True)
-    rows = [done[n] for n in names if n in done]
+    # the page covers every stored model, not only those --models named (a run that adds one keeps the rest)
+    rows = [done[n] for n in listed if n in done] + [r for n, r in done.items() if n not in listed]
     scored = [r for r in rows if r.get("status") != "skipped" and r.get("proxies")]
     checks = {}
     pm = [r for r in scored if math.isfinite(value_of(r, "params"))]
