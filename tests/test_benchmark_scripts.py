@@ -32,6 +32,7 @@ def test_int_at_least_by_hand():
     (["whole_space.py", "--batch-size", "0"], "argument --batch-size: 0 is below 1"),
     (["whole_space.py", "--memory-format", "nhwc"], "argument --memory-format: invalid choice: 'nhwc'"),
     (["memory_format_search.py", "--time-budget", "1"], "argument --time-budget: 1 is below 5"),
+    (["eta_replay.py", "--store", "{tmp}/none.db"], "{tmp}/none.db is not a file: give a correlate run's store"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, said, tmp_path):
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
@@ -77,3 +78,41 @@ def test_label_free_choice_rule_by_hand(monkeypatch):
     assert chosen["members"] == ["a", "b"] and got["a"] == pytest.approx(1.0)  # a alone is better, but single
     _, _, chosen = lfe.choose(benches, ["a", "b", "d"], 3)
     assert chosen["members"] == ["a", "d"] and chosen["worst"] == pytest.approx(1.0)
+
+
+def test_eta_replay_is_exact_on_a_run_of_equal_units(tmp_path):
+    """benchmarks/eta_replay.py replays a run's records through correlate's _Eta. A run of 300 equal units, one
+    written per second, one proxy set, one worker: calibrated on the first 3 (written at 0-2 s; the run starts
+    at 2 s), at the mark t the units 3 to t - 1 are done in t - 3 s, a rate of 1 per second, so the ETA is the
+    300 - t units left, against the 299 - t seconds the run really had left (its last record is written at
+    299 s): one second long at every mark, for every weight (one set of equal cells: a weight's scale
+    cancels)."""
+    import csv
+    import gzip
+    import json
+    from itertools import permutations
+
+    from zeronas import space
+
+    sp = space("nb201")
+    # 300 distinct cells with the same ops in other places: equal FLOPs, so every weight is uniform
+    ops = ["nor_conv_3x3", "nor_conv_1x1", "skip_connect", "skip_connect", "avg_pool_3x3", "none"]
+    archs = sorted({sp.format(sp.arch_from_ops(list(p))) for p in permutations(ops)})[:300]
+    assert len(archs) == 300 and len({sp.count_flops(sp.parse(a)) for a in archs}) == 1
+    run = tmp_path / "run.csv.gz"
+    with gzip.open(run, "wt", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["arch", "proxy", "seconds", "created"])
+        for t, arch in enumerate(archs):
+            w.writerow([arch, "nwot", 1.0, float(t)])
+    out = tmp_path / "replay.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "eta_replay.py"), "--store", str(run), "--workers", "1",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(out.read_text())["runs"]["run.csv.gz"]
+    for weight in ("flops", "flops+median", "count"):
+        for mark in ("60", "120", "180", "240"):
+            t = int(mark)
+            assert got[weight][mark]["true_s"] == 299 - t
+            assert got[weight][mark]["eta_s"] == pytest.approx(300 - t)
+            assert got[weight][mark]["error"] == pytest.approx(1 / (299 - t))  # one second long

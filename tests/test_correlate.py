@@ -861,3 +861,22 @@ def test_calibration_runs_at_the_executors_thread_count(monkeypatch):
     assert run.make_executor_threads({}, 2) == max(1, cores // 2)
     monkeypatch.setattr(run, "_on_gpu", lambda kw: True)
     assert run.make_executor_threads({}, 0) is None  # one process drives the GPU
+
+
+def test_eta_weight_is_flops_plus_the_median_count_of_the_space():
+    """An arch's cost for the ETA is NB201's closed-form FLOP count plus a constant, the median count over the
+    space: 51,996,352 (the cost every arch pays whatever its FLOPs; benchmarks/eta_replay.py). So the all-none
+    cell weighs its 7,943,872 FLOPs (stem, stage transitions, head) + the median, and the all-3x3 cell,
+    222,860,992 FLOPs, weighs 4.6x as much, not the 28x of its FLOPs. Other spaces: 1 per arch."""
+    import zeronas.correlate as corr
+    from zeronas import space
+
+    sp = space("nb201")
+    weigh = corr._cost_weight(sp)
+    none = sp.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    conv = sp.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    assert sp.count_flops(none) == 7_943_872 and sp.count_flops(conv) == 222_860_992
+    assert weigh(none) == 7_943_872 + 51_996_352
+    assert weigh(conv) == 222_860_992 + 51_996_352
+    assert round(weigh(conv) / weigh(none), 1) == 4.6
+    assert corr._cost_weight(space("macro"))("01220012") == 1.0
