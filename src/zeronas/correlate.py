@@ -529,8 +529,9 @@ CALIBRATE_MIN = 200  # units below which no calibration is worth its few seconds
 def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_address=None, weigh=None,
          scorer=None) -> int:
     """Score ``todo`` ((arch, missing proxies) pairs), one executor per set of missing proxies, cheap sets
-    first, storing each arch's records as they come. ``weigh(arch)``: its relative cost (NB201: FLOPs), for
-    the ETA; ``scorer``: this process's Scorer (its space names the archs). With progress shown and several
+    first, storing each arch's records as they come. ``weigh(arch)``: its relative cost for the ETA (NB201:
+    FLOPs plus a constant, ``_cost_weight``); ``scorer``: this process's Scorer (its space names the archs).
+    With progress shown and several
     sets, the first units of each set are scored through that set's own executor before the run (stored like
     the rest) to time them for the ETA (``_calibrate``, ``_Eta``): the same workers, threads and device as the
     run, on every executor (Ray too), and a worker's crash there is reported as one in the run is. The price:
