@@ -16,8 +16,9 @@ same runs, without re-running them and without the machine's load changing betwe
 - ``count``: 1 per arch.
 
 The committed runs are ``zeronas correlate --space nb201 --sample 700 --proxies nwot,synflow,snip,jacob_cov,meco
---memory-format channels-last --workers 2``, once beside a niced two-worker job and once on an idle machine
-(2026-12-07; docs/peer_speed_findings.md), exported as CSV (arch, proxy, seconds, created). Writes
+--memory-format channels-last`` (two workers), once beside a niced two-worker job and once on an idle machine
+with the FLOP weight, and once with the new weight beside another user's commands (2026-12-07;
+docs/peer_speed_findings.md), exported as CSV (arch, proxy, seconds, created) with ``--export``. Writes
 ``benchmarks/results/eta_replay.json``.
 """
 
@@ -122,7 +123,8 @@ def main():
         sp.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"))
     weights = {"flops": lambda a: flops(a) - fixed, "flops+median": flops, "count": lambda a: 1.0}
     result = {"workers": args.workers, "marks_s": list(MARKS), "runs": {}}
-    print(f"{'run':<28} {'weight':<14} " + " ".join(f"{m:>4}s" for m in MARKS) + "   (ETA error: + long, - short)")
+    wide = max(len(p.name) for p in paths)
+    print(f"{'run':<{wide}} {'weight':<14} " + " ".join(f"{m:>4}s" for m in MARKS) + "   (ETA error: + long, - short)")
     for path in paths:
         records = read_run(path)
         result["runs"][path.name] = {}
@@ -131,7 +133,7 @@ def main():
             result["runs"][path.name][name] = got
             cells = [f"{got[str(m)]['error'] * 100:+4.0f}%" if str(m) in got and got[str(m)]["error"] is not None
                      else "   — " for m in MARKS]
-            print(f"{path.name:<28} {name:<14} " + " ".join(cells))
+            print(f"{path.name:<{wide}} {name:<14} " + " ".join(cells))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.json}")
