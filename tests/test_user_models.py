@@ -195,7 +195,7 @@ def test_data_free_model_scoring_with_input_size():
     records = zeronas.score(GeluNet(), proxies=["params", "synflow", "snip"], input_size="40x24")
     by = {r.proxy: r for r in records}
     assert by["params"].error is None and by["synflow"].error is None
-    assert by["snip"].error == "inapplicable: needs real images (data= / --data); none were given"
+    assert by["snip"].error == "inapplicable: needs real images (data=); none were given"  # keywords: a Python call
     with pytest.raises(UserError, match=r"fails on an input of shape \[2, 3, 32, 32\]"):
         zeronas.score(GeluNet(), proxies="params")  # its LayerNorm wants 40x24
     with pytest.raises(UserError, match="only apply when scoring a torch.nn.Module"):
@@ -837,3 +837,20 @@ def test_a_space_network_with_fewer_outputs_than_the_data_has_classes_is_refused
         zn.score(arch, proxies="snip", data=(x, y), num_classes=5)
     assert len(zn.score(arch, proxies="snip", data=(x, y), num_classes=8, batch_size=8)) == 1
     assert len(zn.score(arch, proxies="params", data="none", num_classes=5)) == 1
+
+
+def test_a_records_error_names_keywords_for_a_python_caller_and_flags_for_the_cli(tmp_path):
+    """A record's error text is written once, with the CLI's flags ("lower --batch-size"); a Python caller
+    got it as written while its exceptions already named keywords (a newcomer: "zn.score(...) says lower
+    --batch-size"). The API's records now say batch_size=; the store and the CLI keep the flag."""
+    images = make_image_folder(tmp_path / "imgs", classes=("a", "b", "c"), per_class=8, size=(16, 16))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    (rec,) = zeronas.score(model, proxies="zico", data=str(images), batch_size=16)
+    assert "too few for 2 batch(es) of 16" in rec.error
+    assert "lower batch_size=" in rec.error and "--batch-size" not in rec.error
+    from zeronas.validation import caller
+
+    with caller("cli"):  # as the CLI's verbs call it
+        (rec,) = zeronas.score(model, proxies="zico", data=str(images), batch_size=16)
+    assert "lower --batch-size" in rec.error

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import dataclasses
 import errno
 import functools
 import inspect
@@ -784,7 +785,8 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
             if not nested and not outermost:
                 return fn(*args, **kwargs)
             with caller("api"):
-                return checked(args, kwargs, outermost)
+                result = checked(args, kwargs, outermost)
+            return _records_as_keywords(result) if outermost else result
 
         def checked(args, kwargs, outermost):
             valid = [*named, *(extra() if callable(extra) else extra), *(["threads"] if threads else [])]
@@ -811,6 +813,17 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
         return wrapper
 
     return deco
+
+
+def _records_as_keywords(result):
+    """A user's API call gets its records' ``error`` / ``reason`` texts with keywords (``batch_size=``), as
+    its exceptions (``caller``): those texts are written once, with the CLI's flags, deep in scoring. Other
+    results are returned as they are."""
+    if not isinstance(result, list) or not result or not all(
+            dataclasses.is_dataclass(r) and hasattr(r, "error") and hasattr(r, "reason") for r in result):
+        return result
+    return [dataclasses.replace(r, **{k: as_keywords(getattr(r, k)) for k in ("error", "reason")
+                                      if isinstance(getattr(r, k), str)}) for r in result]
 
 
 def _check_outermost(sig: inspect.Signature, given: dict, public: str, command: str | None):
