@@ -532,8 +532,10 @@ def search(
              "paper: the papers' settings. Options given explicitly always win.")
     ] = "cpu",
     budget: Annotated[int | None, typer.Option(
-        help="Architectures evaluated: sample/das N; rea default 200; teg-rea default population+1000; "
-             "teg-reinforce default 500; funnel: archs scored by the whole ensemble (instead of "
+        help="How much to search. sample/das/random/rea: draws (sample/das N; rea default 200); a draw of an "
+             "arch, or an isomorph, already drawn spends one but is not scored again, so on a small space fewer "
+             "archs are scored, as the result says. teg-rea: evaluations, default population+1000; "
+             "teg-reinforce: default 500; funnel: archs scored by the whole ensemble (instead of "
              "--time-budget).")] = None,
     time_budget: Annotated[float | None, typer.Option(
         help="Wall seconds of each search, its set-up included (images, tables, networks); starting zeronas "
