@@ -146,6 +146,11 @@ def test_load_from_entry_point(duck_module, monkeypatch, capsys):
     assert f"{expected:,}".replace(",", "") in out.replace(",", "")
     # an unknown name lists the installed plug-ins
     _one_line_error(_score_argv("chainspaec"), capsys, "--space", "chainspace", "path/to/file.py:ClassName")
+    # 'zeronas spaces' lists it too, and says how to name a space of your own (it named the built-ins only)
+    code, out, err = _cli(["spaces"], capsys)
+    assert code == 0, err
+    assert f"chainspace: plug-in space ({duck_module}:Chain, installed)" in out
+    assert "your own space: --space path/to/file.py:ClassName" in " ".join(out.split())
 
 
 def test_entry_point_that_fails_to_load_is_one_line(monkeypatch, capsys):

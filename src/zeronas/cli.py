@@ -1360,12 +1360,19 @@ def proxies_cmd():
 @app.command("spaces")
 @validated
 def spaces_cmd():
-    """List the search spaces."""
+    """List the search spaces: the built-in ones, the installed plug-ins, and how to name your own."""
     from .spaces import list_spaces, space
+    from .spaces.plugin import entry_points
 
     for name in list_spaces():
         sp = space(name)
         console.print(f"{name}: {sp.size()} architectures; ops: {', '.join(sp.ops)}")
+    installed = entry_points()
+    for name, ep in sorted(installed.items()):
+        console.print(f"{name}: plug-in space ({ep.value}, installed)", highlight=False)
+    console.print("your own space: --space path/to/file.py:ClassName or package.module:ClassName (or install one "
+                  "under the entry-point group zeronas.spaces); the methods it needs: examples/README.md",
+                  highlight=False, soft_wrap=True)
 
 
 data_app = typer.Typer(help="Show which datasets and benchmark tables were found; convert official benchmark files.")
