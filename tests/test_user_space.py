@@ -1060,3 +1060,31 @@ def test_network_nonfinite_names_the_weights_or_the_first_module():
         net[3].weight[0, 0] = float("inf")  # Linear: inf x 0 and inf - inf give NaN/inf in its output
     assert network_nonfinite(net, (2, 3, 8, 8)) == "the network's weights already hold NaN/inf ('3.weight')"
     assert net.training  # its mode is left as it was
+
+
+def test_a_plug_in_space_trains_with_the_recipe_fields_given_and_exports_its_checkpoint(duck_module, tmp_path,
+                                                                                         capsys):
+    """A plug-in space has no published recipe: train was refused whatever was given ("no training recipe for
+    the chain space"; a newcomer gave every field). Now --epochs, --batch-size and --lr make one (the rest at
+    Recipe's defaults); a missing one is named, --C/--N are refused; the checkpoint exports."""
+    from zeronas.train.trainer import Recipe
+
+    spec = f"{duck_module}:Chain"
+    images = make_image_folder(tmp_path / "imgs", classes=("a", "b", "c"), per_class=8, size=(16, 16))
+    out = tmp_path / "run"
+    base = ["train", "--space", spec, "--arch", "8-4-8", "--data", str(images), "--out", str(out)]
+    _one_line_error([*base, "--epochs", "1", "--batch-size", "8"], capsys,
+                    "the plug-in space chain has no published training recipe: give --lr")
+    _one_line_error([*base, "--epochs", "1", "--batch-size", "8", "--lr", "0.05", "--C", "8"], capsys,
+                    "--C/--N set the channels", "drop them")
+    assert not out.exists()  # nothing half-written
+    code, _, err = _cli([*base, "--epochs", "1", "--batch-size", "8", "--lr", "0.05"], capsys)
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["recipe"] == {**Recipe(epochs=1, batch_size=8, lr=0.05, C=None, N=None).__dict__}
+    code, _, err = _cli(["export", "--space", spec, "--checkpoint", str(out / "checkpoint.pt"), "--format", "json",
+                         "--out", str(tmp_path / "m.json")], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "m.json").read_text())["arch"] == "8-4-8"
+    with pytest.raises(UserError, match="give epochs=, batch_size=, lr= "):  # a Python call: keywords
+        zeronas.train(spec, "8-4-8", tmp_path / "api", data=str(images))

@@ -946,7 +946,8 @@ def train(
     space: Annotated[str | None, typer.Option(help="Search space (its recipe gives every default: darts = DARTS "
                                               "600-epoch recipe, nb201 = NAS-Bench-201 200-epoch, nb101 = "
                                               "NAS-Bench-101 108-epoch RMSProp, macro = NAS-Bench-Macro "
-                                              "50-epoch). Default: the space a result.json --arch-file records, "
+                                              "50-epoch; a plug-in space has none: give --epochs, --batch-size "
+                                              "and --lr). Default: the space a result.json --arch-file records, "
                                               "else nb201.", show_default=False)] = None,
     arch: ArchOpt = None,
     arch_file: ArchFileOpt = None,

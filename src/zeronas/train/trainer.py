@@ -153,6 +153,28 @@ def read_checkpoint(path: str | Path, fix: str, map_location="cpu") -> dict:
     return ckpt
 
 
+PLUGIN_NEEDS = ("epochs", "batch_size", "lr")  # a plug-in space has no published recipe: these must be given
+
+
+def base_recipe(space, overrides: dict) -> Recipe:
+    """The recipe ``overrides`` replace fields of: a built-in space's published one (``recipe_for``); for a
+    plug-in space (no published recipe) one made of the given ``epochs``, ``batch_size`` and ``lr``, every
+    other field at ``Recipe``'s default (SGD, momentum 0.9, weight decay 3e-4, cosine to 0, no cutout), width
+    and depth its own build's. UserError (one line) naming the missing ones, or a --C/--N given."""
+    if not getattr(space, "plugin", False):
+        return recipe_for(space.name)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    missing = [k for k in PLUGIN_NEEDS if k not in given]
+    if missing:
+        flags = ", ".join("--" + k.replace("_", "-") for k in missing)
+        raise UserError(f"the plug-in space {space.name} has no published training recipe: give {flags} (every "
+                        "other option defaults to SGD, momentum 0.9, weight decay 3e-4, cosine to 0)")
+    if given.get("C") is not None or given.get("N") is not None:
+        raise UserError(f"--C/--N set the channels and cells of the built-in cell spaces; the plug-in space "
+                        f"{space.name} builds its own network: drop them")
+    return Recipe(epochs=given["epochs"], batch_size=given["batch_size"], lr=given["lr"], C=None, N=None)
+
+
 def recipe_for(space_name: str) -> Recipe:
     if space_name not in RECIPES:
         hint = " (NB301 is a benchmark of the darts space: --space darts)" if space_name == "nb301" else ""
@@ -423,7 +445,8 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
     space = resolve_space(space)
     arch = space.coerce(arch)
     arch_text = space.format(arch)
-    recipe = recipe_for(space.name).replace(**overrides)
+    base = base_recipe(space, overrides)
+    recipe = base.replace(**overrides)
     darts_only = [k for k in DARTS_ONLY if overrides.get(k) and space.name not in DARTS_ONLY_SPACES]
     if darts_only:  # NB201's network has no auxiliary head and no drop-path: the value would be recorded, unused
         flag = "--" + darts_only[0].replace("_", "-")
@@ -490,7 +513,7 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
             except (ValueError, AttributeError):
                 held_recipe = None
         if isinstance(held_recipe, dict):  # a field added since the checkpoint was written had its default then
-            held_recipe = {**dataclasses.asdict(recipe_for(space.name)), **held_recipe}
+            held_recipe = {**dataclasses.asdict(base), **held_recipe}
         if isinstance(held_recipe, dict) and held_recipe != asked:  # the schedule depends on every field
             diff = [k for k in dict.fromkeys([*asked, *held_recipe]) if held_recipe.get(k) != asked.get(k)]
             was = ", ".join(f"{k} {held_recipe.get(k)}" for k in diff)
