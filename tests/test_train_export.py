@@ -1106,13 +1106,18 @@ def test_a_train_test_folder_is_read_alike_by_every_verb(tmp_path):
 def test_a_search_on_arrays_exports_its_network_and_training_asks_for_data(tmp_path):
     """A newcomer trial: a search run on (x, y) arrays could not be exported ('unknown dataset arrays'), and
     train --arch-file of its result.json named them and then failed the same way. The export builds the recorded
-    network (4 classes, 32 px, no normalisation to record); training asks for the data instead of guessing."""
+    network (4 classes, 32 px, and the arrays' own normalisation); training asks for the data instead of
+    guessing."""
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8), np.arange(40) % 4
     r = zn.search("nb201", method="random", proxy="nwot", data=(x, y), budget=2, batch_size=16)
-    assert r.network == {"num_classes": 4, "input_size": 32, "data": "arrays"}
+    pixels = x.reshape(-1, 3) / 255.0
+    assert {k: r.network[k] for k in ("num_classes", "input_size", "data", "scale")} == {
+        "num_classes": 4, "input_size": 32, "data": "arrays", "scale": "pixels / 255"}
+    assert r.network["mean"] == pytest.approx(pixels.mean(0).tolist())
     desc = json.loads(export("nb201", r, "json", tmp_path / "m.json").read_text())
-    assert desc["build"]["num_classes"] == 4 and desc["input"] == [3, 32, 32] and desc["preprocess"] is None
+    assert desc["build"]["num_classes"] == 4 and desc["input"] == [3, 32, 32]
+    assert desc["preprocess"]["std"] == pytest.approx(pixels.std(0).tolist(), abs=1e-6)
     (tmp_path / "result.json").write_text(json.dumps(r.to_dict(), default=str))
     res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "result.json"), "--out",
                               str(tmp_path / "c.json")])

@@ -1088,3 +1088,22 @@ def test_a_plug_in_space_trains_with_the_recipe_fields_given_and_exports_its_che
     assert json.loads((tmp_path / "m.json").read_text())["arch"] == "8-4-8"
     with pytest.raises(UserError, match="give epochs=, batch_size=, lr= "):  # a Python call: keywords
         zeronas.train(spec, "8-4-8", tmp_path / "api", data=str(images))
+
+
+def test_export_of_a_search_on_in_memory_arrays_carries_their_normalisation(duck_module, tmp_path):
+    """A search on (x, y) arrays normalised them by their own mean and std, but its export's input contract
+    was empty ("preprocess": null; a newcomer). It now carries them: each channel's mean and (population)
+    std of the pixels / 255, as numpy computes them on the arrays."""
+    x = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), dtype=np.uint8)
+    x[..., 1] //= 2  # channels of other statistics
+    y = np.arange(16) % 4
+    r = zeronas.search(f"{duck_module}:Chain", method="rea", proxy="nwot", budget=3, data=(x, y), batch_size=8,
+                       threads=1)
+    assert r.network["data"] == "arrays" and r.network["scale"] == "pixels / 255"
+    path = zeronas.export(f"{duck_module}:Chain", r, format="json", out=tmp_path / "m.json")
+    pre = json.loads(Path(path).read_text())["preprocess"]
+    pixels = x.reshape(-1, 3) / 255.0
+    assert pre["mean"] == pytest.approx(pixels.mean(0).tolist(), abs=1e-6)
+    assert pre["std"] == pytest.approx(pixels.std(0).tolist(), abs=1e-6)
+    assert pre["mean"][1] < 0.3 < pre["mean"][0]
+    assert pre["input"].startswith("RGB, NCHW, pixels / 255")

@@ -74,7 +74,7 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     from .train.trainer import IMAGE_FOLDER, read_checkpoint
 
     fmt = format  # the CLI's --format (@api checks it against FORMATS); the builtin is not needed here
-    ckpt = None
+    ckpt = in_memory = None
     if arch is None:  # the arch the checkpoint was trained on (read once: its weights are used below)
         if checkpoint is None:
             raise UserError("no architecture given: pass arch= (an arch string, the space's value or a "
@@ -87,6 +87,8 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
         if net and checkpoint is None and data is None:
             data, k, size, _ = searched_network(net)
             num_classes, input_size = num_classes or k, input_size or size
+            if data is None and net.get("mean"):  # images given in memory: the normalisation the search used
+                in_memory = net
     if str(out).endswith(("/", os.sep)) or Path(out).is_dir():  # a folder: the file goes into it
         out = Path(out) / f"model{SUFFIXES[fmt][0]}"
     suffix = Path(out).suffix.lower()
@@ -152,8 +154,10 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     existed = out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _write(space, arch, fmt, out, build, state, (data_name, hw, _preprocess(data, ckpt, data_name, classes)),
-                      plugin, checkpoint, seed, progress)
+        preprocess = (_in_memory_preprocess(in_memory) if in_memory is not None
+                      else _preprocess(data, ckpt, data_name, classes))
+        return _write(space, arch, fmt, out, build, state, (data_name, hw, preprocess), plugin, checkpoint, seed,
+                      progress)
     except BaseException:  # nothing half-written is left: the new file, and the folders made for it
         if not existed:
             out.unlink(missing_ok=True)
@@ -224,6 +228,18 @@ def network_target(data, num_classes: int | None = None, input_size=None,
     if data is None and (num_classes or input_size):  # sizes given, no dataset: not cifar10's network
         name = "as given"
     return name, num_classes or classes, input_hw(input_size) or tuple(hw)
+
+
+def _in_memory_preprocess(net: dict) -> dict:
+    """The input contract of a network a search scored on images given in memory (arrays, a torch dataset):
+    the mean and std it normalised them with, measured on them (``SearchResult.network``); uint8 arrays were
+    scaled to [0, 1] first, float ones were taken as given."""
+    from .data.datasets import preprocess_record
+
+    record = preprocess_record(net["mean"], net["std"])
+    if net.get("scale") == "values as given":
+        record["input"] = "NCHW float values as given (not divided by 255), then (x - mean) / std per channel"
+    return record
 
 
 def _preprocess(data, ckpt, data_name: str, classes: int) -> dict | None:

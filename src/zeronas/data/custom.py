@@ -491,6 +491,7 @@ def searched_network(net: dict) -> tuple:
     elif net.get("data") and is_dataset_name(str(net["data"])):
         data = net["data"]
     elif net.get("data"):  # in-memory arrays or a torch dataset: only the class count and size were recorded
-        extra = " (images given in memory: no mean/std or class names to record)"
+        extra = (" (images given in memory: their mean/std recorded, no class names)" if net.get("mean") else
+                 " (images given in memory: no mean/std or class names to record)")
     note = f"{net.get('data') or 'data-free'}, {net['num_classes']} classes, {size} px input{extra}"
     return data, net["num_classes"], size, note

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -534,6 +535,15 @@ def network_of(protocol: dict, given=None) -> dict:
         out["source"] = find(protocol, "source")
     elif data is None and isinstance(given, str) and is_dataset_name(given):
         out["data"] = dataset_info(given).name
+    elif given is not None and not isinstance(given, (str, os.PathLike)) and data is not None:
+        # images given in memory: their normalisation, which an export's input contract needs
+        from ..data.custom import user_images
+
+        seed = find(protocol, "seed")
+        info = user_images(given, seed=seed if isinstance(seed, int) else 0).info
+        out.update(mean=[float(v) for v in info.mean], std=[float(v) for v in info.std],
+                   scale="pixels / 255" if getattr(given[0] if isinstance(given, (tuple, list)) else None,
+                                                   "dtype", None) == np.uint8 else "values as given")
     return out
 
 
