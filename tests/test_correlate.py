@@ -442,6 +442,12 @@ def test_spearman_interval_by_hand():
     lo, hi = spearman_interval(0.5, 10_000)
     assert hi - lo < 0.04  # a large sample: a narrow interval
 
+    from zeronas.benchmarks.correlation import interval_words
+
+    assert interval_words(0.809, 20) == "95% interval about 0.56..0.92"  # tanh(1.12413 -+ 0.48942), as above
+    assert interval_words(0.5, 3) == "no 95% interval (fewer than 4 archs)"  # was "about undefined (...)"
+    assert interval_words(float("nan"), 30) == "no 95% interval (no finite rho)"
+
 
 def test_scatter_of_values_spanning_many_decades_has_few_ticks(tmp_path, monkeypatch):
     """synflow-like values (10^15..10^40) used to get one overlapping label per decade; mixed signs take symlog."""

@@ -194,6 +194,7 @@ def test_python_api_errors_name_keywords_not_flags(capsys):
     ("see 'zeronas search --help'; --help lists them", "see 'zeronas search --help'; --help lists them"),
     ("rerun with --only-stored, or --no-plot", "rerun with only_stored=True, or plot=False"),
     ("pip install torchvision==0.28.0 --no-deps", "pip install torchvision==0.28.0 --no-deps"),
+    ("pass e.g. --proxies nwot,synflow or --proxies all", "pass e.g. proxies='nwot,synflow' or proxies='all'"),
 ])
 def test_flags_in_a_message_as_keywords(cli, api):
     assert V.as_keywords(cli) == api

@@ -126,7 +126,7 @@ def _plot(rows: list[dict], tnames: list[str], path: Path) -> None:
 
 def small_sample_note(rows: list[dict], tnames: list[str]) -> str | None:
     """As correlate says it: below SMALL_SAMPLE archs a rho is a wide interval, not a reading."""
-    from .benchmarks.correlation import SMALL_SAMPLE, spearman_interval
+    from .benchmarks.correlation import SMALL_SAMPLE, interval_words
 
     cells = [(r[t], r.get("n_by_target", {}).get(t, r["n"]), r["metric"], r["epoch"], t) for r in rows
              for t in tnames if t in r and math.isfinite(r[t])]
@@ -140,8 +140,6 @@ def small_sample_note(rows: list[dict], tnames: list[str]) -> str | None:
     example = ""
     if shown:
         rho, _, metric, epoch, t = shown[len(shown) // 2]
-        lo, hi = spearman_interval(rho, n)
-        ci = f"{lo:.2f}..{hi:.2f}" if math.isfinite(lo) else "undefined (fewer than 4 archs)"
-        example = f" ({metric}@{epoch} vs {t}: {rho:.3f}, 95% interval about {ci}; Fisher z, Fieller et al. 1957)"
+        example = f" ({metric}@{epoch} vs {t}: {rho:.3f}, {interval_words(rho, n)}; Fisher z, Fieller et al. 1957)"
     return (f"only {n} archs: rho is uncertain at this size{example}; build the bench on {SMALL_SAMPLE} or more "
             f"archs ('zeronas bench build --sample {SMALL_SAMPLE}') for a reading")

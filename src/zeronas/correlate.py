@@ -15,7 +15,7 @@ import numpy as np
 
 from . import jsonio
 from .benchmarks import load_ground_truth
-from .benchmarks.correlation import SMALL_SAMPLE, correlation, rank_ensemble, spearman_interval, top_k_size
+from .benchmarks.correlation import SMALL_SAMPLE, correlation, interval_words, rank_ensemble, top_k_size
 from .benchmarks.nb201 import normalize_dataset
 from .errors import UserError, shown
 from .paths import atomic_path, check_outputs
@@ -389,15 +389,13 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         small = {p: r for p, r in result.rows.items() if r["n"] < SMALL_SAMPLE and math.isfinite(r["spearman"])}
         if small:
             p, r = next(iter(small.items()))
-            lo, hi = spearman_interval(r["spearman"], r["n"])
-            ci = f"{lo:.2f}..{hi:.2f}" if math.isfinite(lo) else "undefined (fewer than 4 archs)"
             tops = "/".join(str(top_k_size(r["n"], f)) for f in (0.01, 0.05, 0.1))
             why = (f"use --sample {SMALL_SAMPLE} or more for a reading" if len(idx) < SMALL_SAMPLE else
                    f"{len(idx) - r['n']} of the {len(idx)} sampled archs have no value or no ground truth (see the "
                    "notes on them)")
-            notes.append(f"only {r['n']} archs: rho is uncertain at this size ({p}'s {r['spearman']:.3f}: 95% "
-                         f"interval about {ci}; Fisher z, Fieller et al. 1957), and top-1%/5%/10% rest on {tops} "
-                         f"archs; {why}")
+            notes.append(f"only {r['n']} archs: rho is uncertain at this size ({p}'s {r['spearman']:.3f}: "
+                         f"{interval_words(r['spearman'], r['n'])}; Fisher z, Fieller et al. 1957), and "
+                         f"top-1%/5%/10% rest on {tops} archs; {why}")
         result.meta = {
             "space": sp.name, "dataset": dataset, "target": target_col, "target_sha256": table.sha256,
             "benchmark_file": str(table.path), "archs": len(idx), "unique_archs": len(set(canon)), "sample": sample,

@@ -615,7 +615,7 @@ def _is_value(name: str, token: str) -> bool:
             from .proxies.base import list_proxies
             from .spaces import list_spaces
 
-            known = {*list_proxies(), *list_spaces()}
+            known = {*list_proxies(), *list_spaces(), *(("all",) if name == "proxies" else ())}
             return all(t in known for t in token.split(","))
         except Exception:
             return False

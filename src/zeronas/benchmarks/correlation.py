@@ -38,6 +38,14 @@ def spearman_interval(rho: float, n: int, level: float = 0.95) -> tuple[float, f
     return math.tanh(z - half), math.tanh(z + half)
 
 
+def interval_words(rho: float, n: int) -> str:
+    """``spearman_interval`` in words, for notes: "95% interval about 0.12..0.80", or why there is none."""
+    lo, hi = spearman_interval(rho, n)
+    if math.isfinite(lo):
+        return f"95% interval about {lo:.2f}..{hi:.2f}"
+    return "no 95% interval (fewer than 4 archs)" if n < 4 else "no 95% interval (no finite rho)"
+
+
 def correlation(values: np.ndarray, truth: np.ndarray, direction: int = 1) -> dict:
     """Signed Spearman/Kendall of the raw values; top-k uses the proxy's direction (lower-is-better flipped).
     NaN values and NaN truth are dropped and counted (``dropped_nan``, of which ``no_truth`` lack ground truth
