@@ -1122,7 +1122,11 @@ def test_a_search_on_arrays_exports_its_network_and_training_asks_for_data(tmp_p
     res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "result.json"), "--out",
                               str(tmp_path / "c.json")])
     assert res.exit_code == 0, res.output
-    assert json.loads((tmp_path / "c.json").read_text())["build"] == desc["build"]
+    from_file = json.loads((tmp_path / "c.json").read_text())
+    assert from_file["build"] == desc["build"] and from_file["preprocess"] == desc["preprocess"]  # CLI: same contract
+    xt = torch.from_numpy(x)  # a uint8 tensor is scaled by 255 too: the contract must say so
+    r2 = zn.search("nb201", method="random", proxy="nwot", data=(xt, torch.from_numpy(y)), budget=2, batch_size=16)
+    assert r2.network["scale"] == "pixels / 255" and r2.network["mean"] == pytest.approx(r.network["mean"])
     with pytest.raises(UserError, match=r"^the search ran on arrays, 4 classes, .*pass data= \(cifar10"):
         train("nb201", r, tmp_path / "t")
     res = runner.invoke(app, ["train", "--arch-file", str(tmp_path / "result.json"), "--out", str(tmp_path / "t")])

@@ -11,6 +11,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated
 
 import typer
@@ -1102,7 +1103,9 @@ def export_cmd(
                 "--num-classes or --input-size choose another")
     into = str(out).endswith(("/", os.sep)) or Path(out).is_dir()  # (as export reads --out)
     replaced = (Path(out) / f"model{suffix}" if into else Path(out)).is_file()
-    path = export(sp, a, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells, seed=seed,
+    # images given in memory: the search's record carries their normalisation, which export reads off a result
+    target = SimpleNamespace(arch=a, network=net, method="") if net.get("mean") and data is None else a
+    path = export(sp, target, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells, seed=seed,
                   num_classes=num_classes, input_size=input_size)
     if said:  # after the export: an error would have made it a promise not kept
         err_console.print(said, soft_wrap=True, highlight=False)

@@ -822,8 +822,11 @@ def _records_as_keywords(result):
     if not isinstance(result, list) or not result or not all(
             dataclasses.is_dataclass(r) and hasattr(r, "error") and hasattr(r, "reason") for r in result):
         return result
-    return [dataclasses.replace(r, **{k: as_keywords(getattr(r, k)) for k in ("error", "reason")
-                                      if isinstance(getattr(r, k), str)}) for r in result]
+    out = []
+    for r in result:  # copied only where a text changes (most records have none)
+        new = {k: as_keywords(v) for k in ("error", "reason") if isinstance(v := getattr(r, k), str)}
+        out.append(dataclasses.replace(r, **new) if any(getattr(r, k) != v for k, v in new.items()) else r)
+    return out
 
 
 def _check_outermost(sig: inspect.Signature, given: dict, public: str, command: str | None):

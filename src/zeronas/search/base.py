@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -535,15 +534,19 @@ def network_of(protocol: dict, given=None) -> dict:
         out["source"] = find(protocol, "source")
     elif data is None and isinstance(given, str) and is_dataset_name(given):
         out["data"] = dataset_info(given).name
-    elif given is not None and not isinstance(given, (str, os.PathLike)) and data is not None:
-        # images given in memory: their normalisation, which an export's input contract needs
+    elif isinstance(given, (tuple, list)) and len(given) == 2 and data is not None:
+        # (x, y) arrays or tensors: the normalisation the search applied, which an export's input contract needs,
+        # measured again as the scorer did (arrays in memory read the same twice; a DataLoader may not: its
+        # one-shot or shuffled batches are left out, as before)
         from ..data.custom import user_images
 
         seed = find(protocol, "seed")
-        info = user_images(given, seed=seed if isinstance(seed, int) else 0).info
-        out.update(mean=[float(v) for v in info.mean], std=[float(v) for v in info.std],
-                   scale="pixels / 255" if getattr(given[0] if isinstance(given, (tuple, list)) else None,
-                                                   "dtype", None) == np.uint8 else "values as given")
+        try:
+            images = user_images(given, seed=seed if isinstance(seed, int) else 0)
+        except (UserError, TypeError, ValueError):
+            return out
+        out.update(mean=[float(v) for v in images.info.mean], std=[float(v) for v in images.info.std],
+                   scale="pixels / 255" if images.x.dtype == np.uint8 else "values as given")
     return out
 
 
