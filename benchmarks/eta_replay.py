@@ -41,17 +41,34 @@ MARKS = (60, 120, 180, 240)
 
 
 def read_run(path: Path) -> list[tuple[str, str, float, float]]:
-    """(arch, proxy, seconds, created) of every ok record: from a store (.db) or an exported .csv.gz."""
+    """(arch, proxy, seconds, created) of every NB201 record, failed ones too (an arch's set of proxies is
+    what correlate grouped it by): from a store (one run: one protocol per proxy)
+    or an exported .csv.gz. UserError (one line) for a missing, foreign or empty file, or a store of several
+    runs."""
     if not path.is_file():
         raise UserError(f"{path} is not a file: give a correlate run's store (.db) or a run file (.csv.gz)")
-    if path.suffix == ".db":
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    if not path.name.endswith(".csv.gz"):  # a store: one run of one space, failed rows too (they took time)
         try:
-            return [tuple(r) for r in con.execute("SELECT arch, proxy, seconds, created FROM scores")]
-        finally:
-            con.close()
-    with gzip.open(path, "rt", newline="") as fh:
-        return [(r["arch"], r["proxy"], float(r["seconds"]), float(r["created"])) for r in csv.DictReader(fh)]
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                rows = [tuple(r) for r in con.execute(
+                    "SELECT arch, proxy, seconds, created FROM scores WHERE space = 'nb201'")]
+                runs = con.execute("SELECT COUNT(DISTINCT protocol_hash) - COUNT(DISTINCT proxy) FROM scores "
+                                   "WHERE space = 'nb201'").fetchone()[0]
+            finally:
+                con.close()
+        except sqlite3.DatabaseError as exc:
+            raise UserError(f"{path} is not a zeronas store ({exc}): give a correlate run's store or a .csv.gz "
+                            "run file") from None
+        if runs:
+            raise UserError(f"{path} holds more than one run (a proxy under several protocols): replay a store "
+                            "that holds one correlate run")
+    else:
+        with gzip.open(path, "rt", newline="") as fh:
+            rows = [(r["arch"], r["proxy"], float(r["seconds"]), float(r["created"])) for r in csv.DictReader(fh)]
+    if not rows:
+        raise UserError(f"{path} holds no NB201 scores to replay")
+    return rows
 
 
 def export_run(store: Path, out: Path) -> None:
@@ -121,7 +138,7 @@ def main():
     flops = _cost_weight(sp)
     fixed = flops(sp.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")) - sp.count_flops(
         sp.parse("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"))
-    weights = {"flops": lambda a: flops(a) - fixed, "flops+median": flops, "count": lambda a: 1.0}
+    weights = {"flops": lambda a: max(flops(a) - fixed, 1.0), "flops+median": flops, "count": lambda a: 1.0}
     result = {"workers": args.workers, "marks_s": list(MARKS), "runs": {}}
     wide = max(len(p.name) for p in paths)
     print(f"{'run':<{wide}} {'weight':<14} " + " ".join(f"{m:>4}s" for m in MARKS) + "   (ETA error: + long, - short)")
