@@ -127,6 +127,16 @@ def _finished(path: Path) -> set:
     return {(d["label"], d["dataset"], d["seed"]) for d in rows}
 
 
+def refuse_changed(rows: list[dict], labels, jsonl: Path) -> None:
+    """Exit 2 with one line when ``settings_changed`` finds a label."""
+    changed = settings_changed(rows, labels)
+    if changed:
+        print(f"error: stored rows in {jsonl} were searched with other settings than METHODS gives: "
+              f"{'; '.join(changed)}; give the new settings a new label (keep the old one in HISTORICAL) or "
+              "remove that label's rows", file=sys.stderr)
+        sys.exit(2)
+
+
 def settings_changed(rows: list[dict], labels) -> list[str]:
     """One line per label whose stored rows were searched with other settings than ``METHODS`` now gives it:
     resuming would report them under the new settings. A key a stored row lacks is not compared (rows written
@@ -163,12 +173,7 @@ def run(args) -> list[dict]:
     done = []
     if args.jsonl.exists():
         done = [json.loads(line) for line in args.jsonl.read_text().splitlines() if line.strip()]
-    changed = settings_changed(done, args.methods)
-    if changed:  # a resumed run would mix both settings under one label
-        print(f"error: stored rows in {args.jsonl} were searched with other settings than METHODS gives: "
-              f"{'; '.join(changed)}; give the new settings a new label (keep the old one in HISTORICAL) or "
-              f"remove that label's rows", file=sys.stderr)
-        sys.exit(2)
+    refuse_changed(done, args.methods, args.jsonl)  # a resumed run would mix both settings under one label
     have = {(d["label"], d["dataset"], d["seed"]) for d in done}
     args.jsonl.parent.mkdir(parents=True, exist_ok=True)
     for label in args.methods:
@@ -711,6 +716,7 @@ def main():
         rows = [json.loads(x) for x in args.jsonl.read_text().splitlines() if x.strip()] if args.jsonl.exists() else []
     else:
         rows = run(args)
+    refuse_changed(rows, list(METHODS), args.jsonl)  # the page reports every stored label under METHODS' words
     summary = summarize(rows, args)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.hw_ceiling = hw_hp12_ceiling(args.data_dir) if args.hw_jsonl.exists() else None

@@ -396,6 +396,11 @@ def test_search_results_refuses_to_resume_a_label_whose_settings_changed(tmp_pat
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and "time_budget" in proc.stderr and "new label" in proc.stderr
     assert not (tmp_path / "s.md").exists()
+    # a report of stored rows too: it shows every label under METHODS' description of its settings
+    proc = subprocess.run([sys.executable, str(root / "benchmarks" / "search_results.py"), "--only-stored",
+                           "--jsonl", str(jsonl), "--json", str(tmp_path / "s.json"), "--out", str(tmp_path / "s.md"),
+                           "--hw-jsonl", str(tmp_path / "none.jsonl")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "time_budget" in proc.stderr and not (tmp_path / "s.md").exists()
 
 
 def test_search_results_page_keeps_every_stored_method_when_a_run_names_some(tmp_path):
