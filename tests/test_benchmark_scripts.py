@@ -116,3 +116,39 @@ def test_eta_replay_is_exact_on_a_run_of_equal_units(tmp_path):
             assert got[weight][mark]["true_s"] == 299 - t
             assert got[weight][mark]["eta_s"] == pytest.approx(300 - t)
             assert got[weight][mark]["error"] == pytest.approx(1 / (299 - t))  # one second long
+
+
+def test_eta_replay_tells_the_weights_apart_on_archs_of_two_sizes(tmp_path):
+    """Units whose seconds are proportional to FLOPs + the median count (the cost model of correlate's weight):
+    150 cells with one 3x3 conv, then 150 with two. The weight that matches the cost sees one steady rate and
+    is exact up to the unit in progress (0 % at every mark, within 2 %); FLOPs alone overrate the larger
+    cells' cost and say 18-24 % long, one per arch underrates it and says 16-22 % short."""
+    import csv
+    import gzip
+    import json
+    from itertools import permutations
+
+    from zeronas import space
+    from zeronas.correlate import _median_flops
+
+    sp = space("nb201")
+    groups = []
+    for ops in (["nor_conv_3x3", "nor_conv_1x1", "skip_connect", "skip_connect", "avg_pool_3x3", "none"],
+                ["nor_conv_3x3", "nor_conv_3x3", "nor_conv_1x1", "skip_connect", "avg_pool_3x3", "none"]):
+        groups.append(sorted({sp.format(sp.arch_from_ops(list(p))) for p in permutations(ops)})[:150])
+    run, t = tmp_path / "run.csv.gz", 0.0
+    with gzip.open(run, "wt", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["arch", "proxy", "seconds", "created"])
+        for arch in groups[0] + groups[1]:
+            cost = (sp.count_flops(sp.parse(arch)) + _median_flops(sp)) / 50e6  # 2.3-2.6 s per unit
+            t += cost
+            w.writerow([arch, "nwot", cost, t])
+    out = tmp_path / "replay.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "eta_replay.py"), "--store", str(run), "--workers", "1",
+                           "--json", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(out.read_text())["runs"]["run.csv.gz"]
+    for mark in ("60", "120", "180", "240"):
+        assert abs(got["flops+median"][mark]["error"]) < 0.02
+        assert got["flops"][mark]["error"] > 0.15 and got["count"][mark]["error"] < -0.15
