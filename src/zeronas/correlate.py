@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import shlex
 import statistics
@@ -752,17 +753,13 @@ def _cost_weight(sp):
     return weigh
 
 
-_MEDIAN_FLOPS: list[float] = []
-
-
+@functools.lru_cache(maxsize=1)
 def _median_flops(sp) -> float:
     """The median closed-form FLOP count over NB201's 15,625 archs (51,996,352), counted on first use (0.1-0.3 s)
     and kept: only a run that shows an ETA needs it."""
-    if not _MEDIAN_FLOPS:
-        import statistics
+    import statistics
 
-        _MEDIAN_FLOPS.append(float(statistics.median(sp.count_flops(a) for a in sp.enumerate())))
-    return _MEDIAN_FLOPS[0]
+    return float(statistics.median(sp.count_flops(a) for a in sp.enumerate()))
 
 
 def _hms(seconds: float) -> str:

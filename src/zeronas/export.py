@@ -154,10 +154,9 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     existed = out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        preprocess = (_in_memory_preprocess(in_memory) if in_memory is not None
-                      else _preprocess(data, ckpt, data_name, classes))
-        return _write(space, arch, fmt, out, build, state, (data_name, hw, preprocess), plugin, checkpoint, seed,
-                      progress)
+        return _write(space, arch, fmt, out, build, state,
+                      (data_name, hw, _preprocess(data, ckpt, data_name, classes, in_memory)), plugin, checkpoint,
+                      seed, progress)
     except BaseException:  # nothing half-written is left: the new file, and the folders made for it
         if not existed:
             out.unlink(missing_ok=True)
@@ -230,28 +229,23 @@ def network_target(data, num_classes: int | None = None, input_size=None,
     return name, num_classes or classes, input_hw(input_size) or tuple(hw)
 
 
-def _in_memory_preprocess(net: dict) -> dict:
-    """The input contract of a network a search scored on images given in memory (arrays, a torch dataset):
-    the mean and std it normalised them with, measured on them (``SearchResult.network``); uint8 arrays were
-    scaled to [0, 1] first, float ones were taken as given."""
-    from .data.datasets import preprocess_record
-
-    record = preprocess_record(net["mean"], net["std"])
-    if net.get("scale") == "values as given":
-        record["input"] = "NCHW float values as given (not divided by 255), then (x - mean) / std per channel"
-    return record
-
-
-def _preprocess(data, ckpt, data_name: str, classes: int) -> dict | None:
+def _preprocess(data, ckpt, data_name: str, classes: int, in_memory: dict | None = None) -> dict | None:
     """How the exported network reads an image (``preprocess_record``): a checkpoint's, as it trained; else
     the dataset's normalisation, or the image folder's own (its images' mean and std, its class names, dropped
-    when ``classes`` outputs are not one per folder); None when only sizes were given ("as given")."""
+    when ``classes`` outputs are not one per folder), or, for a search on images given in memory, the mean
+    and std it measured on them (``in_memory``: its ``SearchResult.network``; uint8 arrays scaled to [0, 1]
+    first, float ones taken as given); None when only sizes were given ("as given")."""
     from .data import dataset_info
     from .data.custom import is_image_folder, user_images
     from .data.datasets import is_dataset_name, preprocess_record
 
     if ckpt is not None and isinstance(ckpt.get("preprocess"), dict):
         return ckpt["preprocess"]
+    if in_memory is not None:
+        record = preprocess_record(in_memory["mean"], in_memory["std"])
+        if in_memory.get("scale") == "values as given":
+            record["input"] = "NCHW float values as given (not divided by 255), then (x - mean) / std per channel"
+        return record
     if data_name == "as given":
         return None
     if is_image_folder(data):
