@@ -854,3 +854,18 @@ def test_a_records_error_names_keywords_for_a_python_caller_and_flags_for_the_cl
     with caller("cli"):  # as the CLI's verbs call it
         (rec,) = zeronas.score(model, proxies="zico", data=str(images), batch_size=16)
     assert "lower --batch-size" in rec.error
+
+
+def test_a_scorer_called_directly_gives_keyword_texts_too(tmp_path):
+    """``zeronas.Scorer(...).score(...)`` is public API as well: its errors named the CLI's flags ("lower
+    --batch-size") while ``zeronas.score``'s named keywords."""
+    images = make_image_folder(tmp_path / "imgs", classes=("a", "b", "c"), per_class=8, size=(32, 32))
+    arch = zeronas.space("nb201").from_index(0)
+    scorer = zeronas.Scorer("nb201", proxies=["zico"], data=str(images), batch_size=16)
+    for call in (lambda: scorer.score([arch]), lambda: scorer.score_arch(arch)):
+        with pytest.raises(UserError, match=r"too few for 2 batch\(es\) of 16; lower batch_size=$"):
+            call()
+    from zeronas.validation import caller
+
+    with caller("cli"), pytest.raises(UserError, match="lower --batch-size$"):
+        scorer.score([arch])

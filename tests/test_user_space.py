@@ -1088,6 +1088,10 @@ def test_a_plug_in_space_trains_with_the_recipe_fields_given_and_exports_its_che
     assert json.loads((tmp_path / "m.json").read_text())["arch"] == "8-4-8"
     with pytest.raises(UserError, match="give epochs=, batch_size=, lr= "):  # a Python call: keywords
         zeronas.train(spec, "8-4-8", tmp_path / "api", data=str(images))
+    # a search's training reads have no recipe to train with: refused before the search, naming what to do
+    _one_line_error(["search", "--space", spec, "--method", "random", "--budget", "2", "--data", str(images),
+                     "--refine", "1", "--evaluator", "train"], capsys,
+                    "the plug-in space chain has none; search without --refine, then train its answer with")
 
 
 def test_export_of_a_search_on_in_memory_arrays_carries_their_normalisation(duck_module, tmp_path):
@@ -1107,3 +1111,16 @@ def test_export_of_a_search_on_in_memory_arrays_carries_their_normalisation(duck
     assert pre["std"] == pytest.approx(pixels.std(0).tolist(), abs=1e-6)
     assert pre["mean"][1] < 0.3 < pre["mean"][0]
     assert pre["input"].startswith("RGB, NCHW, pixels / 255")
+
+
+def test_a_subclass_is_another_space_under_its_own_name(tmp_path):
+    """A ``name`` is the class's own: a subclass that sets none is named after its class, not its parent's
+    ``name`` (which would file two spaces' results under one name)."""
+    path = tmp_path / "chains.py"
+    path.write_text(DUCK + "\nclass Wide(Chain):\n    def sample(self, rng):\n        return (8, 8, 8)\n"
+                    "\nclass Named(Wide):\n    name = 'named-chain'\n")
+    assert zeronas.space(f"{path}:Chain").name == "chain"
+    assert zeronas.space(f"{path}:Wide").name == "Wide"
+    assert zeronas.space(f"{path}:Named").name == "named-chain"
+    rec = zeronas.score(["8-8-8"], proxies="params", space=f"{path}:Wide", data="none")
+    assert rec[0].space == "Wide"

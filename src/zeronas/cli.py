@@ -1358,7 +1358,8 @@ def proxies_cmd():
                   + "; ".join(f"{n} = {' + '.join(m)}" for n, m in ENSEMBLES.items())
                   + "; and any ensemble:a+b+...", highlight=False, soft_wrap=True)
     console.print("your own proxy: path/to/file.py:function wherever a proxy name goes, called as "
-                  "function(model, x, y) (examples/my_proxy.py shows one)", highlight=False, soft_wrap=True)
+                  "function(model, x, y) ('python -m pydoc zeronas.proxies.plugin'; examples/my_proxy.py "
+                  "in the source tree shows one)", highlight=False, soft_wrap=True)
 
 
 @app.command("spaces")
@@ -1375,7 +1376,8 @@ def spaces_cmd():
     for name, ep in sorted(installed.items()):
         console.print(f"{name}: plug-in space ({ep.value}, installed)", highlight=False)
     console.print("your own space: --space path/to/file.py:ClassName or package.module:ClassName (or install one "
-                  "under the entry-point group zeronas.spaces); the methods it needs: examples/README.md",
+                  "under the entry-point group zeronas.spaces); the methods it needs: 'python -m pydoc "
+                  "zeronas.spaces.plugin' (and examples/README.md in the source tree)",
                   highlight=False, soft_wrap=True)
 
 

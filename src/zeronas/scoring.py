@@ -25,7 +25,7 @@ from .proxies.plugin import proxy_names
 from .proxies.shared_pass import plan
 from .spaces.base import resolve as resolve_space
 from .store import protocol_hash  # noqa: F401  (re-exported: the key scores are stored under)
-from .validation import api
+from .validation import api, user_records
 
 
 @dataclass
@@ -390,6 +390,7 @@ class Scorer:
             raise UserError(f"build_options={shown(self.build_options)} do not build a {self.space.name} network "
                             f"({type(exc).__name__}: {shown(str(exc), 120)})") from None
 
+    @user_records
     def score_arch(self, arch, proxies: list[ProxySpec] | list[str] | None = None,
                    weights=None, on_proxy=None) -> list[ScoreRecord]:
         """``weights``: score this network (e.g. partly trained) instead of building ``arch`` at init;
@@ -473,6 +474,7 @@ class Scorer:
             self.train_seconds += member[1].training.get("seconds", 0.0)
         return records
 
+    @user_records
     def score(self, archs: Iterable, progress: bool = False) -> list[ScoreRecord]:
         """Score each arch of ``archs`` (a list; one arch string is taken as one arch, not as its characters)
         with every proxy; the records in arch-then-proxy order."""

@@ -815,6 +815,21 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
     return deco
 
 
+def user_records(method):
+    """For a public method that returns records (``Scorer.score``): a user's direct call gets its records'
+    texts and its errors with keywords, as ``api``'s functions give them; zeronas's own verbs (a caller is set)
+    get them as written."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        if _CALLER.get() is not None:
+            return method(*args, **kwargs)
+        with caller("api"):
+            return _records_as_keywords(method(*args, **kwargs))
+
+    return wrapper
+
+
 def _records_as_keywords(result):
     """A user's API call gets its records' ``error`` / ``reason`` texts with keywords (``batch_size=``), as
     its exceptions (``caller``): those texts are written once, with the CLI's flags, deep in scoring. Other

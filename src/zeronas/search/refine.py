@@ -162,6 +162,10 @@ class TrainEvaluator(Evaluator):
 
         from ..train import recipe_for, trainer
 
+        if getattr(space, "plugin", False):  # refused before the search runs, with what to do instead
+            raise UserError(f"--evaluator train trains with a space's published recipe, and the plug-in space "
+                            f"{space.name} has none; search without --refine, then train its answer with 'zeronas "
+                            f"train --space SPEC --arch ARCH --epochs E --batch-size B --lr LR'")
         recipe_for(space.name)  # refuse a space without a recipe before the search runs
         # one-off costs of a first training run (plotting, the optimizer's first import of torch's compiler:
         # ~3 s together on 2 cores) paid here, inside the search's clock, not inside a read's time share

@@ -26,7 +26,8 @@ method                 needed      what zeronas calls it with / expects
                                    ``edges``, ...); default: those methods are refused in one line
 =====================  ==========  ======================================================================
 
-A class attribute ``name`` names the space in results and stores (default: the class name); it may not be a
+A class attribute ``name`` set on the class itself names the space in results and stores (default: the class
+name; a ``name`` inherited from a parent class is not used, since a subclass is another space); it may not be a
 built-in space's name. Loading checks the class (methods present, callable the way zeronas calls them) and
 round-trips one sampled architecture through ``format``/``parse``; any problem is one ``UserError`` line
 naming the file or module and the fix. ``examples/mobilenet_space.py`` is a worked example.
@@ -229,7 +230,7 @@ def _adapt(user_cls: type, spec: str, origin: str, label: str, whole_file: bool 
                             f"zeronas calls it ({HOW})") from None
         except ValueError:  # no signature (a builtin): trust it
             pass
-    own = getattr(user_cls, "name", "")
+    own = vars(user_cls).get("name", "")  # not inherited: a subclass under its parent's name would mix their results
     name = own if isinstance(own, str) and own.strip() else user_cls.__name__
     from .base import _SPACES, list_spaces
 
