@@ -388,9 +388,9 @@ def test_refine_options_are_one_line_errors(capsys):
     from pathlib import Path
 
     plugin = f"{Path(__file__).resolve().parents[1] / 'examples' / 'mobilenet_space.py'}:MobileNetSpace"
-    assert "no training recipe" in _one_line_exit_2(["search", "--space", plugin, "--method", "funnel", "--proxy",
-                                                     "params", "--data", "none", "--budget", "2", "--refine", "2",
-                                                     "--evaluator", "train"], capsys)
+    argv = ["search", "--space", plugin, "--method", "funnel", "--proxy", "params", "--data", "none", "--budget",
+            "2", "--refine", "2", "--evaluator", "train"]
+    assert "no published training recipe: give --refine-batch-size and --refine-lr" in _one_line_exit_2(argv, capsys)
     assert "does not combine" in _one_line_exit_2([*base, "--refine", "2", "--objectives", "score,flops"], capsys)
     assert "--refine" in _one_line_exit_2([*base, "--refine", "0"], capsys)
     assert "--evaluator" in _one_line_exit_2([*base, "--refine", "1", "--evaluator", "oracle"], capsys)
@@ -618,7 +618,7 @@ def test_search_with_training_reads_honours_the_time_budget(monkeypatch):
                    evaluator="train", **extra)
         ref = r.protocol["refine"]
         assert r.seconds <= budget + 1.0, (method, r.seconds)  # the first read's files (~0.3 s) may overrun
-        assert 1 <= r.accuracy_reads <= 3 and len(ref["train_time_limits"]) == r.accuracy_reads
+        assert 1 <= r.accuracy_reads <= 3 and len(ref["train_time_limits"]) == r.accuracy_reads, (method, ref.get("out_of_time"))
         assert all(t >= 2.0 for t in ref["train_time_limits"])
         assert r.arch == max(ref["candidates"], key=lambda c: (c["accuracy"], c["fitness"]))["arch"]
         folder, rows = scratch.pop()

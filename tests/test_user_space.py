@@ -1088,10 +1088,25 @@ def test_a_plug_in_space_trains_with_the_recipe_fields_given_and_exports_its_che
     assert json.loads((tmp_path / "m.json").read_text())["arch"] == "8-4-8"
     with pytest.raises(UserError, match="give epochs=, batch_size=, lr= "):  # a Python call: keywords
         zeronas.train(spec, "8-4-8", tmp_path / "api", data=str(images))
-    # a search's training reads have no recipe to train with: refused before the search, naming what to do
-    _one_line_error(["search", "--space", spec, "--method", "random", "--budget", "2", "--data", str(images),
-                     "--refine", "1", "--evaluator", "train"], capsys,
-                    "the plug-in space chain has none; search without --refine, then train its answer with")
+    # a search's training reads: the recipe's batch size and learning rate must be given, as to train
+    search = ["search", "--space", spec, "--method", "random", "--budget", "3", "--data", str(images),
+              "--batch-size", "8", "--refine", "2", "--evaluator", "train", "--threads", "1"]
+    _one_line_error([*search, "--refine-batch-size", "8"], capsys,
+                    "--evaluator train on the plug-in space chain, which has no published training recipe: give "
+                    "--refine-lr (")
+    _one_line_error(["search", "--space", "nb201", "--method", "random", "--budget", "2", "--data", "cifar10",
+                     "--refine", "1", "--evaluator", "table", "--refine-lr", "0.05"], capsys,
+                    "--refine-lr set(s) the training reads of --evaluator train; add --evaluator train or drop it")
+    _one_line_error([*search[:-6], "--refine-lr", "0.05"], capsys, "--refine-lr needs --refine K")
+    code, out_text, err = _cli([*search, "--refine-batch-size", "8", "--refine-lr", "0.05", "--refine-epochs", "2",
+                                "--out", str(tmp_path / "found")], capsys)
+    assert code == 0, err
+    ref = json.loads((tmp_path / "found" / "result.json").read_text())["protocol"]["refine"]
+    assert ref["train_recipe"] == {"epochs": 2, "batch_size": 8, "lr": 0.05}
+    assert ref["evaluator"] == "train" and len(ref["candidates"]) == 2
+    assert all(0 <= c["accuracy"] <= 100 for c in ref["candidates"])
+    with pytest.raises(UserError, match="give refine_batch_size= and refine_lr= "):  # a Python call: keywords
+        zeronas.search(spec, method="random", budget=2, data=str(images), batch_size=8, refine=1, evaluator="train")
 
 
 def test_export_of_a_search_on_in_memory_arrays_carries_their_normalisation(duck_module, tmp_path):

@@ -627,6 +627,14 @@ def search(
         help="With --refine: local (funnel's default: read the top ceil(K/4), then hill-climb on the reads through "
              "one-edit neighbourhoods in proxy order; 15% of the budget is kept for scoring them) or top (the "
              "top K by the proxy; the only choice for sample/rea/random).")] = None,
+    refine_epochs: Annotated[int | None, typer.Option(
+        help="With --evaluator train: epochs each read trains (default 1).")] = None,
+    refine_batch_size: Annotated[int | None, typer.Option(
+        help="With --evaluator train: the reads' batch size (default: the space's recipe's; needed for a "
+             "plug-in space, which has no recipe).")] = None,
+    refine_lr: Annotated[float | None, typer.Option(
+        help="With --evaluator train: the reads' initial learning rate, SGD with cosine decay (default: the "
+             "space's recipe's; needed for a plug-in space).")] = None,
     threads: Threads = None,
 ):
     """Search a space and report the architecture found, its proxy values and benchmark accuracy."""
@@ -647,7 +655,8 @@ def search(
                  repeat=repeat, init=init, train_steps=train_steps, lr=lr, C=channels, N=cells, budget=budget,
                  time_budget=time_budget, batch_size=batch_size, store=store, max_params=max_params,
                  max_flops=max_flops, max_latency=max_latency or None, objectives=objectives, refine=refine,
-                 evaluator=evaluator, refine_strategy=refine_strategy, preset=preset,
+                 evaluator=evaluator, refine_strategy=refine_strategy, refine_epochs=refine_epochs,
+                 refine_batch_size=refine_batch_size, refine_lr=refine_lr, preset=preset,
                  options=_parse_options(set_) or None, memory_format=memory_format)
     kwargs = {k: v for k, v in given.items() if v is not None}
     from .spaces import space as get_space

@@ -532,6 +532,9 @@ DOMAINS: dict[str, object] = {
     "refine": Int(1, 10**5),
     "evaluator": Choice(("table", "train")),
     "refine_strategy": Choice(("top", "local")),
+    "refine_epochs": Int(1, 100_000),  # --evaluator train's reads
+    "refine_batch_size": Int(1, 1_000_000),
+    "refine_lr": Float(0, 10, lo_open=True),
     # training needs real images (a dataset's, or an image folder), export the classes and input size they give:
     # no auto / none
     "bench_build.data": DATASET,

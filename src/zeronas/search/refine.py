@@ -157,16 +157,24 @@ class TrainEvaluator(Evaluator):
     name = "train"
 
     def __init__(self, space, data=None, data_dir=None, epochs: int = 1, train_subset: int = 5000,
-                 test_subset: int = 1000, out=None, device: str = "cpu", seed: int = 0):
+                 test_subset: int = 1000, out=None, device: str = "cpu", seed: int = 0,
+                 batch_size: int | None = None, lr: float | None = None):
         import torch
 
-        from ..train import recipe_for, trainer
+        from ..train import trainer
 
-        if getattr(space, "plugin", False):  # refused before the search runs, with what to do instead
-            raise UserError(f"--evaluator train trains with a space's published recipe, and the plug-in space "
-                            f"{space.name} has none; search without --refine, then train its answer with 'zeronas "
-                            f"train --space SPEC --arch ARCH --epochs E --batch-size B --lr LR'")
-        recipe_for(space.name)  # refuse a space without a recipe before the search runs
+        epochs = 1 if epochs is None else epochs
+        # the recipe's fields a read replaces (a plug-in space has no published recipe: it needs both)
+        self.overrides = {k: v for k, v in (("batch_size", batch_size), ("lr", lr)) if v is not None}
+        if getattr(space, "plugin", False) and len(self.overrides) < 2:
+            missing = " and ".join(f"--refine-{k.replace('_', '-')}" for k in ("batch_size", "lr")
+                                   if k not in self.overrides)
+            raise UserError(f"--evaluator train on the plug-in space {space.name}, which has no published training "
+                            f"recipe: give {missing} (its reads train {epochs} epoch(s) with SGD, momentum 0.9, "
+                            f"weight decay 3e-4, cosine to 0)")
+        # refuses a space without a recipe before the search runs
+        self.recipe = trainer.base_recipe(space, {"epochs": epochs, **self.overrides}).replace(
+            epochs=epochs, **self.overrides)
         # one-off costs of a first training run (plotting, the optimizer's first import of torch's compiler:
         # ~3 s together on 2 cores) paid here, inside the search's clock, not inside a read's time share
         trainer._pyplot()
@@ -188,7 +196,7 @@ class TrainEvaluator(Evaluator):
             folder_splits(self.data)  # its refusals (one class, no test images, memory) before the search runs;
             n_train, n_test = folder_split_sizes(self.data)  # decoded once, the reads reuse it
             self.sizes = (min(n_train, train_subset), min(n_test, test_subset))
-            if self.sizes[0] < recipe_for(space.name).batch_size:
+            if self.sizes[0] < self.recipe.batch_size:
                 self.fit_batch = {"batch_size": max(1, self.sizes[0])}
         self.data_dir = data_dir
         self.epochs, self.train_subset, self.test_subset = epochs, train_subset, test_subset
@@ -256,7 +264,7 @@ class TrainEvaluator(Evaluator):
                             seed=self.seed, train_subset=self.train_subset, test_subset=self.test_subset,
                             progress=False, epochs=self.epochs, time_limit=limit,
                             resume=limit is None,  # a time-limited read trains afresh: its limit is this run's
-                            **self.fit_batch)
+                            **{**self.overrides, **self.fit_batch})
         spent = time.perf_counter() - t0
         self.seconds += spent
         if limit is not None:
@@ -272,7 +280,7 @@ class TrainEvaluator(Evaluator):
     def probe(self, arch) -> float:
         """Predicted seconds of a read of ``arch`` that trains one step: the candidate is built as ``train``
         builds it and timed on a forward pass of ``PROBE_IMAGES`` random images of the data's size (eval mode,
-        no grad, after a warm-up pass of 4), counted as 3 forward passes per image of a training step (forward
+        no grad, after an untimed warm-up pass of the same images), counted as 3 forward passes per image of a training step (forward
         and backward) and 1 per test image, plus the build. A deliberately plain rule, fixed a priori; each read
         then calibrates the next prediction (``calibration``). Costs about 0.3-1.1 s on NB201 and 3-4 s on
         DARTS's 20-cell network (2 cores), inside the time budget; the read then builds the network again."""
@@ -284,7 +292,7 @@ class TrainEvaluator(Evaluator):
         from ..train import trainer
 
         t0 = time.perf_counter()
-        recipe = trainer.recipe_for(self.space.name)
+        recipe = self.recipe
         _, num_classes, (h, w) = network_for(self.data, training=True)  # as train() resolves it
         build = trainer.network_options(self.space.name, num_classes, recipe)
         device = torch.device(self.device)
@@ -294,9 +302,12 @@ class TrainEvaluator(Evaluator):
             torch.manual_seed(self.seed)
             model = self.space.build(arch, **build).to(device).eval()
             x = torch.randn(PROBE_IMAGES, 3, h, w, device=device)
-            model(x[:4])
             sync()
             t_build = time.perf_counter() - t0
+            # warm-up at the timed shapes: a shape's first pass pays one-off kernel choices (the CPU pooling's
+            # per-shape timing, oneDNN's primitives), which made single probes of one arch 1 to 27 s apart
+            model(x)
+            sync()
             t1 = time.perf_counter()
             model(x)
             sync()
@@ -305,12 +316,18 @@ class TrainEvaluator(Evaluator):
         return t_build + per_image * (3 * batch + self.sizes[1])
 
 
-def make_evaluator(space, evaluator: str, data=None, data_dir=None):
-    """The evaluator named ``evaluator``: ``table`` (NB201's 12-epoch accuracy) or ``train`` (short training)."""
+def make_evaluator(space, evaluator: str, data=None, data_dir=None, train: dict | None = None):
+    """The evaluator named ``evaluator``: ``table`` (NB201's 12-epoch accuracy) or ``train`` (short training;
+    ``train``: its ``epochs``, ``batch_size`` and ``lr``, None for the defaults). UserError for ``train``
+    options given to another evaluator."""
+    train = {k: v for k, v in (train or {}).items() if v is not None}
+    if evaluator != "train" and train:
+        flags = ", ".join(f"--refine-{k.replace('_', '-')}" for k in train)
+        raise UserError(f"{flags} set(s) the training reads of --evaluator train; add --evaluator train or drop it")
     if evaluator == "table":
         return TableEvaluator(space, data, data_dir)
     if evaluator == "train":
-        return TrainEvaluator(space, data, data_dir)
+        return TrainEvaluator(space, data, data_dir, **train)
     raise UserError(f"unknown --evaluator {evaluator!r}; choose one of: {', '.join(EVALUATORS)}")
 
 

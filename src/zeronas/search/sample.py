@@ -236,7 +236,8 @@ def _scorer_kwargs(kw) -> dict:
 
 
 # hardware constraints, Pareto objectives and few-shot refinement (constraints.py, refine.py)
-HW_KEYWORDS = ("max_params", "max_flops", "max_latency", "objectives", "refine", "evaluator", "refine_strategy")
+HW_KEYWORDS = ("max_params", "max_flops", "max_latency", "objectives", "refine", "evaluator", "refine_strategy",
+               "refine_epochs", "refine_batch_size", "refine_lr")
 
 
 def _setup(space, kw, seed: int = 0, local_refine: bool = False):
@@ -247,7 +248,7 @@ def _setup(space, kw, seed: int = 0, local_refine: bool = False):
     from .constraints import Constraints
 
     hw = {k: kw.pop(k, None) for k in HW_KEYWORDS}
-    for opt in ("evaluator", "refine_strategy"):
+    for opt in ("evaluator", "refine_strategy", "refine_epochs", "refine_batch_size", "refine_lr"):
         if hw[opt] is not None and hw["refine"] is None:
             raise UserError(f"--{opt.replace('_', '-')} needs --refine K (how many candidates to evaluate)")
     strategy = hw["refine_strategy"] or ("local" if local_refine else "top")
@@ -270,7 +271,8 @@ def _setup(space, kw, seed: int = 0, local_refine: bool = False):
     if hw["refine"] is not None:
         from .refine import make_evaluator
 
-        evaluator = make_evaluator(space, hw["evaluator"] or "table", kw.get("data"), kw.get("data_dir"))
+        evaluator = make_evaluator(space, hw["evaluator"] or "table", kw.get("data"), kw.get("data_dir"),
+                                   {k[len("refine_"):]: hw[k] for k in HW_KEYWORDS[-3:]})
     return cons, (hw["refine"], evaluator, strategy if hw["refine"] is not None else None)
 
 
@@ -444,6 +446,9 @@ def _result(method, space, seen, seed, fit, traj, protocol, cons, refining, neig
                            "ran_out_of_time": evaluator.ran_out_of_time,
                            **({"out_of_time": evaluator.out_of_time_why} if evaluator.ran_out_of_time else {}),
                            **({"out": str(evaluator.out)} if getattr(evaluator, "keeps", False) else {}),
+                           **({"train_recipe": {k: getattr(evaluator.recipe, k) for k in ("epochs", "batch_size",
+                                                                                          "lr")}}
+                              if getattr(evaluator, "recipe", None) is not None else {}),
                            **({"train_time_limits": [round(t, 1) for t in evaluator.limits],
                                "train_images": evaluator.images, "train_subset": evaluator.train_subset,
                                "reads_cut_short": evaluator.cut}
