@@ -280,10 +280,11 @@ class TrainEvaluator(Evaluator):
     def probe(self, arch) -> float:
         """Predicted seconds of a read of ``arch`` that trains one step: the candidate is built as ``train``
         builds it and timed on a forward pass of ``PROBE_IMAGES`` random images of the data's size (eval mode,
-        no grad, after an untimed warm-up pass of the same images), counted as 3 forward passes per image of a training step (forward
-        and backward) and 1 per test image, plus the build. A deliberately plain rule, fixed a priori; each read
-        then calibrates the next prediction (``calibration``). Costs about 0.3-1.1 s on NB201 and 3-4 s on
-        DARTS's 20-cell network (2 cores), inside the time budget; the read then builds the network again."""
+        no grad, after an untimed warm-up pass of the same images), counted as 3 forward passes per image of a
+        training step (forward and backward) and 1 per test image, plus the build. A deliberately plain rule,
+        fixed a priori; each read then calibrates the next prediction (``calibration``). Costs about 0.3-1.1 s on
+        NB201 and 3-4 s on DARTS's 20-cell network (2 cores; the warm-up pass adds about a third), inside the
+        time budget; the read then builds the network again."""
         import time
 
         import torch
