@@ -662,3 +662,36 @@ def test_memory_format_reaches_the_proxy_searches_and_is_refused_by_the_others(t
     assert res.exit_code == 0 and "scoring in the channels-last layout" in res.output, res.output
     res = CliRunner().invoke(app, ["search", "--method", "te-nas", "--memory-format", "contiguous", "--n", "5"])
     assert str(res.exception).startswith("--n does not apply to --method te-nas")  # the default layout is not refused
+
+
+def _init_recorded(protocol) -> list:
+    """Every ``init`` value a result's protocol holds, at any depth."""
+    if isinstance(protocol, dict):
+        return [v for k, v in protocol.items() if k == "init"] + [
+            x for v in protocol.values() for x in _init_recorded(v)]
+    if isinstance(protocol, list):
+        return [x for v in protocol for x in _init_recorded(v)]
+    return []
+
+
+TINY_SEARCHES = {
+    "das": dict(n=2, batch_size=8), "funnel": dict(proxy="synflow", budget=2), "random": dict(proxy="synflow", budget=2),
+    "rea": dict(proxy="synflow", budget=3, population=2, tournament=1), "sample": dict(proxy="synflow", n=2),
+    "te-nas": TINY_TEG, "teg-rea": dict(budget=2, population=2, tournament=1, **TINY_TEG),
+    "teg-reinforce": dict(budget=2, **TINY_TEG),
+    "zero-cost-pt": dict(proxy="synflow", pool=1, validate=1, C=2, N=1, batch_size=4),
+}
+
+
+@pytest.mark.parametrize("method", sorted(TINY_SEARCHES))
+def test_every_search_that_takes_init_records_it_in_its_result(method, fake_images, monkeypatch):
+    """init= changes the weights every proxy sees, so a result must say which it was: zero-cost-pt's
+    result.json did not (a newcomer: two runs' validation scores differed with nothing in the file saying why);
+    the store already keyed on it. Every method that takes init= is covered (the test fails on a new one)."""
+    from zeronas.search.base import strategy_keywords
+
+    assert sorted(m for m in list_strategies() if "init" in strategy_keywords(m)) == sorted(TINY_SEARCHES)
+    for mod in ("prune", "teg", "perturb", "sample"):
+        monkeypatch.setattr(f"zeronas.search.{mod}.Scorer", _scorer_with(fake_images), raising=False)
+    r = search("nb201", method, seed=0, init="kaiming", threads=1, **TINY_SEARCHES[method])
+    assert set(_init_recorded(r.protocol)) == {"kaiming"}, r.protocol

@@ -166,8 +166,9 @@ def zero_cost_pt(space, proxy="nwot", seed=0, pool=10, validate=100, edge_order=
             if best is None or total > best_score:  # a NaN or -inf total still leaves an answer
                 best, best_score = arch, total
     progress.close()
-    protocol = {"proxy": proxy, "pool": pool, "validate": validate, "edge_order": edge_order, "space": space.name,
-                "batch_size": batch_size, "C": C, "N": N, "supernet_mode": "eval", "data": setting["data"],
+    protocol = {"proxy": proxy, "options": setting["options"], "pool": pool, "validate": validate,
+                "edge_order": edge_order, "space": space.name, "batch_size": batch_size, "C": C, "N": N,
+                "init": init, "supernet_mode": "eval", "data": setting["data"],
                 "num_classes": scorer.num_classes, "input_size": scorer.input_size, "candidates": len(unique),
                 "validation_scores": scores}
     return SearchResult("zero-cost-pt", space.name, space.format(best), space.canonical(best), seed, 0.0,
