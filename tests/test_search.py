@@ -675,7 +675,8 @@ def _init_recorded(protocol) -> list:
 
 
 TINY_SEARCHES = {
-    "das": dict(n=2, batch_size=8), "funnel": dict(proxy="synflow", budget=2), "random": dict(proxy="synflow", budget=2),
+    "das": dict(n=2, batch_size=8), "funnel": dict(proxy="synflow", budget=2),
+    "random": dict(proxy="synflow", budget=2),
     "rea": dict(proxy="synflow", budget=3, population=2, tournament=1), "sample": dict(proxy="synflow", n=2),
     "te-nas": TINY_TEG, "teg-rea": dict(budget=2, population=2, tournament=1, **TINY_TEG),
     "teg-reinforce": dict(budget=2, **TINY_TEG),

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import zeronas
 from zeronas import paths
 from zeronas.benchmarks import hwnasbench
 from zeronas.cli import main
@@ -691,6 +692,12 @@ def test_macro_flops_bound_reads_like_the_tables_flops_column():
         m = cons.metrics(table.arch_str[i])
         assert m["flops_M"] * 1e6 == pytest.approx(table.columns["flops"][i], abs=0.5)
         assert m["params_M"] * 1e6 == pytest.approx(table.columns["params"][i], abs=0.5)
+    # the flops proxy keeps NASLib's count, and its description states the gap (2-5% on 120 draws)
+    recs = zeronas.score([table.arch_str[i] for i in (0, 2000, 6560)], proxies="flops", space="macro", data="none")
+    for r in recs:
+        column = table.columns["flops"][table.index_of(r.arch)]
+        assert 1.02 < r.value / column < 1.05, (r.arch, r.value, column)
+    assert "2-5% fewer" in zeronas.proxies.get_proxy("flops").description
 
 
 @pytest.mark.skipif(paths.find([hwnasbench.HW_TABLE]) is None, reason="HW-NAS-Bench table not found: set ZERONAS_DATA")

@@ -606,8 +606,9 @@ def search(
              "own network, a benchmark's or your plug-in's build() on your images).")] = None,
     max_flops: Annotated[float | None, typer.Option(
         help="funnel/sample/rea/random: at most this many MFLOPs, counted as the space's benchmark table counts "
-             "them (NB201: its closed form; macro: conv/linear multiply-adds, its flops column; other spaces: "
-             "NASLib's rules on the network --max-params counts).")] = None,
+             "them (NB201: its closed form; macro: conv/linear multiply-adds, its flops column, 2-5% below the "
+             "flops proxy's NASLib count there; other spaces: NASLib's rules on the network --max-params "
+             "counts).")] = None,
     max_latency: Annotated[list[str] | None, typer.Option(
         help="funnel/sample/rea/random on nb201: DEVICE=MS, at most MS milliseconds on an HW-NAS-Bench device "
              "(edgegpu, raspi4, edgetpu, pixel3, eyeriss, fpga; the --data network); repeatable.")] = None,

@@ -19,7 +19,10 @@ def params(ctx) -> float:
 
 @register("flops", direction=1, data="none", bn_mode="n/a",
           needs=("conv_linear",),
-          reference="baseline (NAS-Bench-Suite-Zero)", description="operations of one forward pass at the input size")
+          reference="baseline (NAS-Bench-Suite-Zero)",
+          description="operations of one forward pass at the input size, by NASLib's rules (conv/linear MACs, BN, "
+                      "ReLU, pooling; NB201: its table's closed form); NAS-Bench-Macro's flops column and search's "
+                      "--max-flops there count conv/linear MACs only, 2-5% fewer")
 def flops(ctx) -> float:
     # a space's closed form (NB201) gives the same count without building or running the network
     fast = getattr(getattr(ctx, "space", None), "count_flops", None)
