@@ -886,3 +886,32 @@ def test_eta_weight_is_flops_plus_the_median_count_of_the_space():
     assert weigh(conv) == 222_860_992 + 51_996_352
     assert round(weigh(conv) / weigh(none), 1) == 4.6
     assert corr._cost_weight(space("macro"))("01220012") == 1.0
+
+
+def test_scatter_draws_infinite_values_at_the_edge_and_no_negative_tick_for_nonnegative_values(tmp_path,
+                                                                                             monkeypatch):
+    """A newcomer trial: nwot = -inf on one arch (10% accuracy) counted in the panel's rho but was not drawn
+    (the panel's y axis started at 70); and synflow with one value exactly 0 got a symlog axis whose margin
+    below 0 drew "-10^6" over "10^6". Now the -inf arch is a red x at the left edge, counted in the title, and
+    a panel of non-negative values starts at 0."""
+    import matplotlib.pyplot as plt
+
+    from zeronas.benchmarks.correlation import correlation
+    from zeronas.correlate import CorrelationResult, write_outputs
+
+    truth = np.r_[10.0, np.linspace(80, 94, 11)]
+    vals = {"nwot": np.r_[-np.inf, np.linspace(500, 600, 11)], "synflow": np.r_[0.0, 10.0 ** np.linspace(6, 40, 11)]}
+    res = CorrelationResult(truth=truth, values=vals, meta={"target": "acc", "space": "nb201", "dataset": "cifar10",
+                                                              "archs": 12},
+                            rows={p: correlation(v, truth, 1) for p, v in vals.items()})
+    figs = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
+    write_outputs(res, tmp_path)
+    nwot, synflow = figs[0].axes[:2]
+    assert "1 at +-inf, drawn at the edge" in nwot.get_title()
+    drawn = np.concatenate([c.get_offsets() for c in nwot.collections])
+    left = nwot.get_xlim()[0]
+    assert [tuple(p) for p in drawn if p[1] == 10.0] == [(left, 10.0)]  # the -inf arch, at the left edge
+    assert len(drawn) == 12 and left <= 500
+    assert synflow.get_xscale() == "symlog" and synflow.get_xlim()[0] == 0
+    assert min(synflow.get_xticks()) >= 0 and "inf" not in synflow.get_title()

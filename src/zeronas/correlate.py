@@ -808,9 +808,11 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     for ax, p in zip(axes.flat, names):
         v = result.values[p]
         ok = np.isfinite(v)
+        inf = np.isinf(v) & np.isfinite(result.truth)  # ranked (last or first) in rho: drawn at an edge, counted
         ax.scatter(v[ok], result.truth[ok], s=3, alpha=0.4)
         lower = " (lower better)" if result.rows[p].get("direction") == -1 else ""
-        ax.set_title(f"{p}{lower}  rho={result.rows[p]['spearman']:.3f}", fontsize=9)
+        at_edge = f"\n{int(inf.sum())} at +-inf, drawn at the edge (x)" if inf.any() else ""
+        ax.set_title(f"{p}{lower}  rho={result.rows[p]['spearman']:.3f}{at_edge}", fontsize=9)
         if not ok.any():  # an empty panel would read as a plotting fault: say why it is empty
             ax.text(0.5, 0.5, f"no finite value on any of\nthe {len(v)} archs: see\n'zeronas report' or the table",
                     ha="center", va="center", transform=ax.transAxes, fontsize=8, color="tab:red")
@@ -829,10 +831,22 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
                 loc = SymmetricalLogLocator(base=10, linthresh=float(pos.min()))
                 loc.set_params(numticks=6)
                 ax.xaxis.set_major_locator(loc)
+                if (v[ok] >= 0).all():  # zeros and positives: the margin below 0 drew a -10^k tick over +10^k
+                    ax.set_xlim(left=0)
+                # the linear part around 0 is a sliver of tens of decades: a decade tick next to 0 overlaps it
+                scale = ax.xaxis.get_transform().transform
+                lo, hi = scale(np.array(ax.get_xlim(), dtype=float))
+                ticks = ax.xaxis.get_majorticklocs()
+                ax.set_xticks([t for t in ticks if t == 0 or abs(scale(t) - scale(0.0)) > 0.1 * (hi - lo)])
             ax.xaxis.set_minor_locator(NullLocator())
         else:  # params-like values (1e5..1e6): a shared exponent, not six-digit labels running into each other
             ax.xaxis.set_major_locator(MaxNLocator(5))
             ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        if inf.any():
+            lo, hi = ax.get_xlim()
+            ax.scatter(np.where(v[inf] > 0, hi, lo), result.truth[inf], s=14, marker="x", color="tab:red",
+                       clip_on=False, zorder=3)
+            ax.set_xlim(lo, hi)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()
