@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from zeronas.cli import app
 from zeronas.errors import UserError
 
-from .conftest import BEST
+from .conftest import BEST, needs_cifar
 
 runner = CliRunner()
 
@@ -937,3 +937,24 @@ def test_choices_are_taken_in_any_letter_case(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["export", "--arch", BEST, "--format", "JSONX"])
     assert exc.value.code == 2 and "unknown --format 'JSONX'; choose one of:" in capsys.readouterr().err
+
+
+@needs_cifar
+def test_das_fast_training_rate_and_its_cost_on_the_cli(tmp_path):
+    """A newcomer trial: zeronas.search(method="das") took train_lr= but the CLI had no --train-lr, and the
+    fast training's cost, which the README says is reported, was only in result.json."""
+    res = runner.invoke(app, ["search", "--method", "das", "--n", "2", "--train-steps", "1", "--train-lr", "0.05",
+                              "--batch-size", "8", "--data", "cifar10", "--threads", "1", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    proto = json.loads((tmp_path / "result.json").read_text())["protocol"]
+    assert proto["scorer"]["fast_training"] == {"steps": 1, "lr": 0.05, "recipe": "sgd-nesterov-0.9-wd5e-4"}
+    assert f"({proto['fast_training_seconds']:.1f}s of it fast training)" in res.output
+
+
+def test_correlate_takes_threads_as_its_api_does():
+    """zeronas.correlate(threads=) had no --threads on the CLI (a newcomer: with --workers 1 on a shared
+    machine the multi-threaded default spin-waits); it is checked as every verb's --threads is."""
+    res = runner.invoke(app, ["correlate", "--threads", "0"])
+    assert isinstance(res.exception, UserError)
+    assert str(res.exception) == "--threads must be an integer in [1, 1024], not 0"
+    assert "--threads" in runner.invoke(app, ["correlate", "--help"]).output

@@ -100,6 +100,9 @@ def test_the_modelspec_json_is_read(tmp_path):
     for bad, words in (('{"matrix": [[0, 1], [0, 0]]}', "needs exactly the keys matrix and ops"),
                        ('{"matrix": [[0, 1], [0, 0]], "ops": "input|output"}', "a list of op names"),
                        ('{"matrix": [[0, 2], [0, 0]], "ops": ["input", "output"]}', "only 0 and 1"),
+                       # a short row: was "is not an arch string, an NB101Arch or a (matrix, ops) pair"
+                       ('{"matrix": [[0, 1], [0]], "ops": ["input", "output"]}',
+                        "the matrix's rows differ in length (2, 1); give 2 rows of 2 entries"),
                        ('{"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"]', "not valid JSON")):
         with pytest.raises(UserError) as exc:
             SP.parse(bad)

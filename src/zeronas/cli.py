@@ -459,6 +459,10 @@ def correlate(
     set_: Annotated[list[str], typer.Option("--set", help="Proxy option PROXY.OPTION=VALUE (repeatable), e.g. "
                                             "--set das.lam=64; part of each score's protocol (other options, "
                                             "other store keys).")] = [],  # noqa: B006
+    threads: Annotated[int | None, typer.Option(
+        help="Torch CPU threads of this process, which does the scoring with --workers 1 (default: one per "
+             "core; give 1 when other jobs share the cores). Pool workers take cores // --workers each.",
+        show_default=False)] = None,
 ):
     """Rank-correlate proxies with benchmark accuracy: Spearman, Kendall, top-k overlap, with protocols."""
     from .correlate import correlate as run_correlate
@@ -466,6 +470,7 @@ def correlate(
 
     if workers < 0:
         raise UserError(f"--workers must be 0 (all cores) or more, not {workers}")
+    _set_threads(threads)
     check_executor(executor, ray_address)
     from .correlate import one_dataset
 
@@ -572,6 +577,9 @@ def search(
              "proxy methods: any 'score --init'.")] = None,
     train_steps: Annotated[int | None, typer.Option(
         help="das: SGD steps to train each candidate before scoring it (fast training; 0 = at init).")] = None,
+    train_lr: Annotated[float | None, typer.Option(
+        help="das with --train-steps: the fast training's learning rate (SGD, Nesterov momentum 0.9, weight "
+             "decay 5e-4; default 0.1).")] = None,
     memory_format: Annotated[str | None, typer.Option(
         help="Proxy methods (funnel, sample, rea, random, das): contiguous (the default) or channels-last; see "
              "'zeronas score --help'.", show_default=False)] = None,
@@ -653,7 +661,8 @@ def search(
         raise UserError("--plot writes a PNG and needs --out DIR")
     given = dict(proxy=proxy, n=n, population=population, tournament=tournament, variant=variant,
                  alpha_init=alpha_init, protocol=protocol, pool=pool, validate=validate, edge_order=edge_order,
-                 repeat=repeat, init=init, train_steps=train_steps, lr=lr, C=channels, N=cells, budget=budget,
+                 repeat=repeat, init=init, train_steps=train_steps, train_lr=train_lr, lr=lr, C=channels, N=cells,
+                 budget=budget,
                  time_budget=time_budget, batch_size=batch_size, store=store, max_params=max_params,
                  max_flops=max_flops, max_latency=max_latency or None, objectives=objectives, refine=refine,
                  evaluator=evaluator, refine_strategy=refine_strategy, refine_epochs=refine_epochs,
@@ -727,8 +736,10 @@ def search(
                 evals += f" ({draws} draws: {draws - r.evaluations} repeated an arch, or an isomorph, already drawn)"
         if str(r.network.get("data")).startswith("folder:") and "%" in acc:  # not an accuracy on those images
             acc = f"benchmark table (its datasets, not your images): {acc}"
-        console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, "
-                      f"{r.seconds:.1f}s", highlight=False, soft_wrap=True)  # one line, also in a pipe
+        trained = r.protocol.get("fast_training_seconds")  # das --train-steps: part of the seconds, said
+        spent = f"{r.seconds:.1f}s" + (f" ({trained:.1f}s of it fast training)" if trained is not None else "")
+        console.print(f"seed {r.seed}: {r.arch}  {acc}  {evals}, {r.accuracy_reads} accuracy reads, {spent}",
+                      highlight=False, soft_wrap=True)  # one line, also in a pipe
         reads = {m: n for m, n in (r.protocol.get("store_reads") or {}).items() if n}
         if reads:  # a resume: what came back instead of being computed
             err_console.print(f"[yellow]note:[/] read back from the store {store}, not computed again: "

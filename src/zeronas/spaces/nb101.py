@@ -348,6 +348,11 @@ class NB101Space(SearchSpace):
             return self._check(arch.matrix, arch.ops, arch)
         try:
             matrix, ops = arch
+            if isinstance(matrix, (list, tuple)) and all(isinstance(r, (list, tuple)) for r in matrix):
+                lengths = [len(r) for r in matrix]
+                if len(set(lengths)) > 1:  # numpy refuses a ragged list with a ValueError of its own
+                    raise _fail(arch, f"the matrix's rows differ in length ({', '.join(map(str, lengths))}); give "
+                                      f"{len(matrix)} rows of {len(matrix)} entries")
             rows = np.asarray(matrix)
             if rows.ndim != 2 or rows.shape[0] != rows.shape[1]:
                 raise _fail(arch, f"the matrix must be square, got shape {rows.shape}")
