@@ -1050,3 +1050,29 @@ def test_scoring_in_a_log_prints_progress_lines(capsys):
         "scoring arch 2/2, params (3/4 proxy runs),", "scoring arch 2/2, flops (4/4 proxy runs),"]
     assert [r.value for r in sc.score(archs, progress=True)] == [r.value for r in recs]
     assert capsys.readouterr().out == ""
+
+
+def test_jacobian_proxies_run_numpy_blas_on_one_thread(monkeypatch):
+    """jacob_cov's and EPE-NAS's B x B algebra runs with numpy's BLAS on the calling thread only (OpenBLAS's
+    idle helpers spin after each call they share, taking a core from parallel scoring workers), and the
+    limit is lifted after: seen from inside np.corrcoef through threadpoolctl, the value unchanged."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from zeronas.proxies import jacobian
+
+    blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+    if not blas:
+        pytest.skip("numpy links no BLAS threadpoolctl can see")
+    before = [i["num_threads"] for i in blas]
+    seen, corrcoef = [], np.corrcoef
+
+    def watched(*args, **kwargs):
+        seen.append([i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"])
+        return corrcoef(*args, **kwargs)
+
+    J = np.random.default_rng(0).normal(size=(6, 40))
+    expected = jacob_cov_from_jacobian(J), epe_from_jacobian(J, np.array([0, 0, 1, 1, 2, 2]), 3)
+    monkeypatch.setattr(jacobian.np, "corrcoef", watched)
+    got = jacob_cov_from_jacobian(J), epe_from_jacobian(J, np.array([0, 0, 1, 1, 2, 2]), 3)
+    assert got == expected
+    assert len(seen) == 4 and all(n == [1] * len(blas) for n in seen)
+    assert [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"] == before

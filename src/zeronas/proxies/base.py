@@ -257,6 +257,25 @@ def floats(tensors) -> list[float]:
     return torch.stack(ts).tolist() if ts else []
 
 
+_BLAS_CONTROLLER: list = []
+
+
+def numpy_blas_on_this_thread():
+    """A context in which numpy's BLAS (OpenBLAS or MKL, as loaded) runs on the calling thread only.
+
+    The proxies' numpy algebra is on B x B matrices (B: the batch, e.g. a 64 x 64 ``corrcoef`` of a 64 x 3,072
+    Jacobian), too small to gain from a second thread, and OpenBLAS's helper threads busy-wait after each call
+    they take part in: measured on NB201 at batch 64 (1 torch thread, 2 cores), each jacob_cov cost another
+    core about 110 ms of spinning, CPU that parallel scoring workers need (``benchmarks/whole_space.py``).
+    A single thread computes the same products (OpenBLAS splits the output, not the inner sums); torch's own
+    threads are untouched. Through threadpoolctl; a no-op where it finds no BLAS."""
+    if not _BLAS_CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER.append(ThreadpoolController())
+    return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
 def once_per_tensor(fn):
     """``fn(tensor)`` memoised on the tensor's identity and version (an in-place change bumps the version), for
     hooks on modules that are fed, or return, the very same tensor (a ReLUConvBN and its inner ReLU, edges

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import Undefined, register
+from .base import Undefined, numpy_blas_on_this_thread, register
 from .shared_pass import Tap, register_tap, shared
 
 K_EPS = 1e-5
@@ -47,10 +47,11 @@ def jacob_cov_from_jacobian(J: np.ndarray, k: float = K_EPS) -> float:
     if flat:
         return Undefined(f"undefined: the input Jacobian of {flat} of {len(J)} samples is constant, so its "
                          f"correlations are 0/0")
-    corr = np.corrcoef(J)
-    if not np.all(np.isfinite(corr)):
-        return Undefined("undefined: the Jacobian correlation matrix is not finite (the Jacobian overflowed)")
-    v = np.linalg.eigvalsh(corr)
+    with numpy_blas_on_this_thread():
+        corr = np.corrcoef(J)
+        if not np.all(np.isfinite(corr)):
+            return Undefined("undefined: the Jacobian correlation matrix is not finite (the Jacobian overflowed)")
+        v = np.linalg.eigvalsh(corr)
     # zero to rounding: an eigensolve of a B x B matrix is exact to about B * eps * ||corr||
     if v[0] <= 16 * len(v) * np.finfo(np.float64).eps * max(v[-1], 1.0):
         return Undefined(f"undefined: the Jacobian correlation matrix is singular (smallest eigenvalue {v[0]:.1e}, "
@@ -75,15 +76,16 @@ def epe_from_jacobian(J: np.ndarray, labels: np.ndarray, num_classes: int, k: fl
     if not J.any():
         return Undefined(ZERO_JACOBIAN)
     per_class, compared = {}, 0
-    for c in np.unique(labels):
-        rows = J[labels == c]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = np.atleast_2d(np.corrcoef(rows)) if len(rows) > 1 else np.ones((1, 1))
-        if not np.all(np.isfinite(corr)):
-            continue
-        compared += len(rows) > 1
-        s = float(np.sum(np.log(np.abs(corr) + k)))
-        per_class[int(c)] = s / len(corr) if num_classes > 100 else s
+    with numpy_blas_on_this_thread():
+        for c in np.unique(labels):
+            rows = J[labels == c]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = np.atleast_2d(np.corrcoef(rows)) if len(rows) > 1 else np.ones((1, 1))
+            if not np.all(np.isfinite(corr)):
+                continue
+            compared += len(rows) > 1
+            s = float(np.sum(np.log(np.abs(corr) + k)))
+            per_class[int(c)] = s / len(corr) if num_classes > 100 else s
     if not compared:  # only singleton classes, each adding the constant log(1 + k): no Jacobian was compared
         if len(np.unique(labels)) == len(labels):
             return Undefined(f"undefined: no class has two samples in this batch of {len(labels)}, and EPE-NAS "
