@@ -860,7 +860,7 @@ def test_a_scorer_called_directly_gives_keyword_texts_too(tmp_path):
     """``zeronas.Scorer(...).score(...)`` is public API as well: its errors named the CLI's flags ("lower
     --batch-size") while ``zeronas.score``'s named keywords."""
     images = make_image_folder(tmp_path / "imgs", classes=("a", "b", "c"), per_class=8, size=(32, 32))
-    arch = zeronas.space("nb201").from_index(0)
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
     scorer = zeronas.Scorer("nb201", proxies=["zico"], data=str(images), batch_size=16)
     for call in (lambda: scorer.score([arch]), lambda: scorer.score_arch(arch)):
         with pytest.raises(UserError, match=r"too few for 2 batch\(es\) of 16; lower batch_size=$"):
