@@ -1056,7 +1056,8 @@ def test_jacobian_proxies_run_numpy_blas_on_one_thread(monkeypatch):
     """jacob_cov's and EPE-NAS's B x B algebra runs with numpy's BLAS on the calling thread only (OpenBLAS's
     idle helpers spin after each call they share, taking a core from parallel scoring workers), and the
     limit is lifted after: seen from inside np.corrcoef through threadpoolctl, the value unchanged."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl  # a dependency of zeronas
+
     from zeronas.proxies import jacobian
 
     blas = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]

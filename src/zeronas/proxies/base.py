@@ -10,6 +10,7 @@ architecture and restored to its initial weights for every proxy) and the inputs
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -257,7 +258,11 @@ def floats(tensors) -> list[float]:
     return torch.stack(ts).tolist() if ts else []
 
 
-_BLAS_CONTROLLER: list = []
+@functools.cache
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController  # scans the loaded libraries: once per process
+
+    return ThreadpoolController()
 
 
 def numpy_blas_on_this_thread():
@@ -269,11 +274,7 @@ def numpy_blas_on_this_thread():
     core about 110 ms of spinning, CPU that parallel scoring workers need (``benchmarks/whole_space.py``).
     A single thread computes the same products (OpenBLAS splits the output, not the inner sums); torch's own
     threads are untouched. Through threadpoolctl; a no-op where it finds no BLAS."""
-    if not _BLAS_CONTROLLER:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS_CONTROLLER.append(ThreadpoolController())
-    return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas")
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def once_per_tensor(fn):
