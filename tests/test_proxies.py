@@ -95,6 +95,29 @@ def test_code_gram_counts_shared_active_units_exactly_at_every_size(monkeypatch,
     assert torch.equal(code_gram(nchw.flatten(1)), nchw.flatten(1).double() @ nchw.flatten(1).double().T)
 
 
+@pytest.mark.parametrize("int8", [True, False], ids=["int8-product", "float32-product"])
+def test_active_gram_reads_codes_in_memory_order_with_the_same_integers(monkeypatch, int8):
+    """active_gram(t) = C C^T of C = (t > 0) per sample: by hand on a 2-sample case (NaN and 0 inactive), and
+    equal to code_gram of the flattened codes for contiguous, channels-last (read as a view, no copy) and other
+    strided inputs."""
+    from zeronas.proxies import naswot
+
+    if int8 and not naswot._int_mm_exact():
+        pytest.skip("torch._int_mm is missing or inexact on this torch/CPU, so active_gram never takes it")
+    monkeypatch.setattr(naswot, "_INT_MM", [int8])
+    t = torch.tensor([[[[1.0, -2.0], [0.0, 3.0]]], [[[2.0, float("nan")], [5.0, 0.5]]]])  # [2, 1, 2, 2]
+    # sample 0 active at units 0 and 3, sample 1 at 0, 2 and 3: shared 0 and 3
+    assert torch.equal(naswot.active_gram(t), torch.tensor([[2.0, 2], [2, 3]], dtype=torch.float64))
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(6, 5, 7, 3, generator=g)
+    cl = x.contiguous(memory_format=torch.channels_last)
+    assert naswot.units(cl).data_ptr() == cl.data_ptr() and naswot.units(cl).is_contiguous()  # a view
+    for v in (x, cl, x.transpose(2, 3), x[:, :, ::2], x.reshape(6, -1), x[:, 0]):
+        want = code_gram((v > 0).flatten(1))
+        got = naswot.active_gram(v)
+        assert got.dtype == torch.float64 and torch.equal(got, want), v.shape
+
+
 def test_nwot_invariant_to_batch_order():
     torch.manual_seed(0)
     net = space.build(BEST, C=4, N=1)

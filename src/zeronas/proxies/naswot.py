@@ -82,25 +82,54 @@ def _int_mm_wins() -> bool:
     return _INT_MM[0]
 
 
+def _takes_int8(c: torch.Tensor) -> bool:
+    return c.device.type == "cpu" and 2 <= c.shape[1] < 2**31 and _int_mm_wins()
+
+
+def _float_dtype(c: torch.Tensor) -> torch.dtype:
+    """float32 on the CPU while n < 2^24 (integer sums stay exact, and the CPU has no TF32), else float64."""
+    return torch.float32 if c.device.type == "cpu" and c.shape[1] < 2**24 else torch.float64
+
+
 def code_gram(c: torch.Tensor) -> torch.Tensor:
     """c: 0/1 codes [B, n] (bool); C C^T in float64 [B, B]: integers <= n, exact.
 
     On a CPU where it is faster (``_int_mm_wins``) an int8 product accumulated in int32 (exact below 2^31
     units; the bool codes are read as int8 without a copy); else float32 while n < 2^24 (exact: integers, and
     no TF32 on CPU), else float64."""
-    n = c.shape[1]
-    if c.device.type == "cpu" and 2 <= n < 2**31 and _int_mm_wins():
+    if _takes_int8(c):
         c8 = c.contiguous().view(torch.int8)
         return torch._int_mm(c8, c8.T).double()
-    cf = c.to(torch.float32 if c.device.type == "cpu" and n < 2**24 else torch.float64)
+    cf = c.to(_float_dtype(c))
     return (cf @ cf.T).double()
+
+
+def units(t: torch.Tensor) -> torch.Tensor:
+    """t [B, ...] as [B, n] (n: units per sample), a view wherever t's layout allows one: a channels-last
+    [B, C, H, W] tensor is read in its memory order (H, W, C). Only for sums over units, which do not depend
+    on the units' order; C C^T of integer codes is exact in any order."""
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        t = t.permute(0, 2, 3, 1)
+    return t.reshape(t.shape[0], -1)
+
+
+def active_gram(t: torch.Tensor) -> torch.Tensor:
+    """t: a ReLU's input [B, ...]; C C^T [B, B] (float64, exact integers) of its codes C = (t > 0) per sample,
+    equal to ``code_gram((t > 0).flatten(1))``. The codes are written straight into the product's dtype, in
+    t's memory order: no layout copy and no bool-to-float pass (on the CPU the float32 path takes about half
+    the time of codes, flatten and cast, the product itself being most of what is left)."""
+    x = units(t.detach())
+    if _takes_int8(x):
+        return code_gram(x > 0)
+    c = torch.empty(x.shape, dtype=_float_dtype(x), device=x.device)
+    torch.gt(x, 0, out=c)
+    return (c @ c.T).double()
 
 
 def kernel_hook(K: torch.Tensor, layers: list | None, device):
     def layer_kernel(t):
-        c = t.detach() > 0
-        n = c[0].numel()
-        g = code_gram(c.flatten(1))  # units active in both inputs
+        n = t[0].numel()
+        g = active_gram(t)  # units active in both inputs
         r = g.diagonal()  # units active per input
         return n - r[:, None] - r[None, :] + 2 * g, n  # + units inactive in both
 
