@@ -112,10 +112,14 @@ def test_active_gram_reads_codes_in_memory_order_with_the_same_integers(monkeypa
     x = torch.randn(6, 5, 7, 3, generator=g)
     cl = x.contiguous(memory_format=torch.channels_last)
     assert naswot.units(cl).data_ptr() == cl.data_ptr() and naswot.units(cl).is_contiguous()  # a view
-    for v in (x, cl, x.transpose(2, 3), x[:, :, ::2], x.reshape(6, -1), x[:, 0]):
+    for v in (x, cl, x.transpose(2, 3), x[:, :, ::2], x.reshape(6, -1), x[:, 0], cl.half(), (cl * 3).long(),
+              x[:0]):
         want = code_gram((v > 0).flatten(1))
         got = naswot.active_gram(v)
         assert got.dtype == torch.float64 and torch.equal(got, want), v.shape
+    if not int8:  # the float64 product (n >= 2^24 on the CPU, any n on other devices) gives the same integers
+        monkeypatch.setattr(naswot, "_float_dtype", lambda c: torch.float64)
+        assert torch.equal(naswot.active_gram(cl), code_gram((cl > 0).flatten(1)))
 
 
 def test_nwot_invariant_to_batch_order():

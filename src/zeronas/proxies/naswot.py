@@ -18,7 +18,7 @@ def hamming_kernels(model, x: torch.Tensor, per_layer: bool = False, by_name: bo
     ``by_name`` hooks modules as the reference code does (see ``relu_modules``).
 
     C C^T + (1-C)(1-C)^T = N_l - r_i - r_j + 2 (C C^T)_ij with r_i = (C C^T)_ii: one 0/1 matrix product
-    (``code_gram``). It holds integers <= N_l, exact; the rest, and the sum over layers, is float64.
+    (``active_gram``). It holds integers <= N_l, exact; the rest, and the sum over layers, is float64.
     """
     K = torch.zeros(x.shape[0], x.shape[0], dtype=torch.float64, device=x.device)
     layers: list[tuple[torch.Tensor, int]] = []
@@ -67,11 +67,11 @@ def _best_of(fn, reps: int = 3) -> float:
 
 
 def _int_mm_wins() -> bool:
-    """Whether code_gram takes the int8 product on this CPU: where it is exact and faster than float32 on a
-    code matrix of an NB201 layer's size (64 x 4096), timed once per process (about 0.1 s). Both products give
-    the same integers, so the choice moves time only, never a value. It is a matter of the host: on an earlier
-    host int8 was about 3x faster; on an AVX2-only AMD EPYC (no VNNI) it was about 25x slower, 26 ms per
-    NB201 layer and 60 % of an nwot+meco arch's time."""
+    """Whether code_gram and active_gram take the int8 product on this CPU: where it is exact and faster than
+    float32 on a code matrix of an NB201 layer's size (64 x 4096), timed once per process (about 0.1 s). Both
+    products give the same integers, so the choice moves time only, never a value. It is a matter of the host:
+    on an earlier host int8 was about 3x faster; on an AVX2-only AMD EPYC (no VNNI) it was about 25x slower,
+    26 ms per NB201 layer and 60 % of an nwot+meco arch's time."""
     if not _INT_MM:
         ok = _int_mm_exact()
         if ok:
@@ -105,19 +105,22 @@ def code_gram(c: torch.Tensor) -> torch.Tensor:
 
 
 def units(t: torch.Tensor) -> torch.Tensor:
-    """t [B, ...] as [B, n] (n: units per sample), a view wherever t's layout allows one: a channels-last
-    [B, C, H, W] tensor is read in its memory order (H, W, C). Only for sums over units, which do not depend
-    on the units' order; C C^T of integer codes is exact in any order."""
+    """t [B, ...] (at least 2-d) as [B, n] (n: units per sample): a view of a contiguous tensor, and of a
+    channels-last [B, C, H, W] one read in its memory order (H, W, C); other layouts are copied into t's
+    logical order, as ``flatten(1)`` does. Only for sums over units, which do not depend on the units' order;
+    C C^T of integer codes is exact in any order."""
     if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
         t = t.permute(0, 2, 3, 1)
-    return t.reshape(t.shape[0], -1)
+    return t.flatten(1)
 
 
 def active_gram(t: torch.Tensor) -> torch.Tensor:
-    """t: a ReLU's input [B, ...]; C C^T [B, B] (float64, exact integers) of its codes C = (t > 0) per sample,
-    equal to ``code_gram((t > 0).flatten(1))``. The codes are written straight into the product's dtype, in
-    t's memory order: no layout copy and no bool-to-float pass (on the CPU the float32 path takes about half
-    the time of codes, flatten and cast, the product itself being most of what is left)."""
+    """t: a ReLU's input [B, ...] (at least 2-d, any real dtype); C C^T [B, B] (float64, exact integers) of its
+    codes C = (t > 0) per sample (NaN counts as inactive), equal to ``code_gram((t > 0).flatten(1))``. The
+    codes are written straight into the product's dtype, in the memory order of a contiguous or channels-last
+    t (``units``): no layout copy and no bool-to-float pass (on a 2-core AMD EPYC, one thread, about half the
+    time of codes, flatten and cast; the product itself is most of what is left:
+    ``benchmarks/nwot_gram.py``)."""
     x = units(t.detach())
     if _takes_int8(x):
         return code_gram(x > 0)
@@ -128,7 +131,7 @@ def active_gram(t: torch.Tensor) -> torch.Tensor:
 
 def kernel_hook(K: torch.Tensor, layers: list | None, device):
     def layer_kernel(t):
-        n = t[0].numel()
+        n = t.shape[1:].numel()
         g = active_gram(t)  # units active in both inputs
         r = g.diagonal()  # units active per input
         return n - r[:, None] - r[None, :] + 2 * g, n  # + units inactive in both
