@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int_at_least(3), default=50, help="timed calls per way, interleaved in rounds")
     ap.add_argument("--threads", type=int_at_least(1), default=1, help="torch CPU threads")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "nwot_gram.json")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "nwot_gram.json",
+                    help="JSON written (default: benchmarks/results/nwot_gram.json)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     g = torch.Generator().manual_seed(0)

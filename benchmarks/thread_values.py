@@ -33,7 +33,8 @@ def main(argv=None) -> int:
     ap.add_argument("--proxies", default=PROXIES, help="comma-separated proxies")
     ap.add_argument("--seed", type=int, default=7, help="arch sample seed")
     ap.add_argument("--data-dir", default=None, help="data folder (default: $ZERONAS_DATA, else ../shared/data)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "thread_values.json")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "thread_values.json",
+                    help="JSON written (default: benchmarks/results/thread_values.json)")
     args = ap.parse_args(argv)
     proxies = args.proxies.split(",")
     sp = zeronas.space("nb201")
