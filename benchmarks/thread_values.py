@@ -17,12 +17,11 @@ import platform
 import statistics
 from pathlib import Path
 
-import numpy as np
 import torch
 
-import zeronas
 from zeronas.errors import int_at_least
 from zeronas.scoring import Scorer
+from zeronas.spaces.nb201 import random_archs
 
 PROXIES = "nwot,synflow,snip,jacob_cov,meco,grad_norm,fisher,zico"
 
@@ -37,9 +36,7 @@ def main(argv=None) -> int:
                     help="JSON written (default: benchmarks/results/thread_values.json)")
     args = ap.parse_args(argv)
     proxies = args.proxies.split(",")
-    sp = zeronas.space("nb201")
-    rng = np.random.default_rng(args.seed)
-    archs = [sp.from_index(int(i)) for i in rng.choice(15625, args.archs, replace=False)]
+    archs = random_archs(args.archs, seed=args.seed)
     before = torch.get_num_threads()
     rows = []
     try:

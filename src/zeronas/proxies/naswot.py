@@ -91,6 +91,11 @@ def _float_dtype(c: torch.Tensor) -> torch.dtype:
     return torch.float32 if c.device.type == "cpu" and c.shape[1] < 2**24 else torch.float64
 
 
+def _int8_gram(c: torch.Tensor) -> torch.Tensor:
+    c8 = c.contiguous().view(torch.int8)  # bool codes read as int8 without a copy
+    return torch._int_mm(c8, c8.T).double()
+
+
 def code_gram(c: torch.Tensor) -> torch.Tensor:
     """c: 0/1 codes [B, n] (bool); C C^T in float64 [B, B]: integers <= n, exact.
 
@@ -98,8 +103,7 @@ def code_gram(c: torch.Tensor) -> torch.Tensor:
     units; the bool codes are read as int8 without a copy); else float32 while n < 2^24 (exact: integers, and
     no TF32 on CPU), else float64."""
     if _takes_int8(c):
-        c8 = c.contiguous().view(torch.int8)
-        return torch._int_mm(c8, c8.T).double()
+        return _int8_gram(c)
     cf = c.to(_float_dtype(c))
     return (cf @ cf.T).double()
 
@@ -123,7 +127,7 @@ def active_gram(t: torch.Tensor) -> torch.Tensor:
     ``benchmarks/nwot_gram.py``)."""
     x = units(t.detach())
     if _takes_int8(x):
-        return code_gram(x > 0)
+        return _int8_gram(x > 0)
     c = torch.empty(x.shape, dtype=_float_dtype(x), device=x.device)
     torch.gt(x, 0, out=c)
     return (c @ c.T).double()
