@@ -1,11 +1,11 @@
-"""How far proxy values move with the torch thread count, which is not part of a score's protocol.
+"""How far proxy values move with the torch thread count, and whether the store keys them apart.
 
     python benchmarks/thread_values.py --archs 10
 
 Scores the same seeded NB201 archs with 1 and with 2 torch threads, in each memory format, and writes per
 proxy the largest and median relative difference, how many values were bit-equal, and whether the two runs'
 protocol hashes were the same (the store key: equal hashes mean a store resumed with another thread count
-keeps the first value it holds).
+keeps the first value it holds; in channels-last a count other than 1 is keyed, ``Scorer(threads=)``).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     finally:
         torch.set_num_threads(before)
     result = {"what": "relative difference of proxy values scored with 1 vs 2 torch threads, same archs and "
-                      "protocol", "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
+                      "settings", "torch": torch.__version__, "cpu": platform.processor() or platform.machine(),
               "archs": args.archs, "seed": args.seed, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

@@ -10,7 +10,7 @@ from zeronas.benchmarks.correlation import correlation, rank_ensemble, top_k_ove
 from zeronas.correlate import parse_proxies
 from zeronas.errors import UserError
 
-from .conftest import SHARED, needs_cifar, needs_table
+from .conftest import BEST, SHARED, needs_cifar, needs_table
 
 
 def test_correlation_statistics_by_hand():
@@ -41,6 +41,53 @@ def test_parse_proxies():
         parse_proxies("ensemble:nwot")
     with pytest.raises(UserError):
         parse_proxies("nope")
+
+
+def test_channels_last_scores_are_keyed_by_a_thread_count_other_than_one():
+    """In channels-last, train-mode BN's CPU sums depend on the thread count (benchmarks/thread_values.py):
+    a count other than 1 is in the protocol; one thread (the pool's) and NCHW keep the earlier keys."""
+    import torch
+
+    from zeronas.proxies.base import get_proxy
+    from zeronas.scoring import Scorer, protocol_hash
+    from zeronas.validation import torch_threads
+
+    synflow, params = get_proxy("synflow"), get_proxy("params")
+
+    def proto(spec, **kw):
+        return Scorer("nb201", proxies="synflow,params", data="none", **kw).protocol(spec)
+
+    assert proto(synflow, memory_format="channels-last", threads=2)["threads"] == 2
+    for kw in ({"memory_format": "channels-last", "threads": 1}, {"threads": 2}):
+        assert "threads" not in proto(synflow, **kw), kw
+    assert "threads" not in proto(params, memory_format="channels-last", threads=2)  # reads no tensor
+    before = torch.get_num_threads()
+    with torch_threads(2):  # None: this process's count, read when the score is made
+        assert proto(synflow, memory_format="channels-last")["threads"] == 2
+        pinned = Scorer("nb201", proxies="synflow", data="none", memory_format="channels-last", threads=1)
+        [rec] = pinned.score_arch(BEST)  # scored with one thread, and keyed so
+        assert "threads" not in rec.protocol and rec.protocol_hash == protocol_hash(pinned.protocol(synflow))
+        assert torch.get_num_threads() == 2  # restored after the call
+    assert torch.get_num_threads() == before
+    with pytest.raises(UserError, match="threads"):
+        Scorer("nb201", proxies="params", data="none", threads=0)
+
+
+@needs_table
+@pytest.mark.data
+def test_correlate_keys_channels_last_scores_by_the_workers_thread_count(tmp_path):
+    from zeronas.correlate import correlate
+
+    db = tmp_path / "t.db"
+    kw = dict(proxies="synflow", sample=4, seed=5, store=db, memory_format="channels-last")
+    inproc = correlate(workers=1, threads=2, **kw)  # this process scores, at 2 threads
+    assert inproc.meta["protocols"]["synflow"]["threads"] == 2 and inproc.meta["scored_now"] == 4
+    pool = correlate(workers=2, **kw)  # two workers of cores // 2 threads: 1 on this machine's 2 cores
+    n = max(1, (os.cpu_count() or 1) // 2)
+    assert pool.meta["protocols"]["synflow"].get("threads", 1) == n
+    assert pool.meta["scored_now"] == (4 if n != 2 else 0)  # another count: its own key, scored again
+    again = correlate(workers=2, **kw)
+    assert again.meta["scored_now"] == 0 and again.rows["synflow"] == pool.rows["synflow"]
 
 
 @needs_table

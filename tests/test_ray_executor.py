@@ -379,3 +379,14 @@ def test_ctrl_c_shuts_down_zeronas_s_ray_connection_instead_of_cancelling_its_ta
     with pytest.raises(KeyboardInterrupt):
         list(executor.map(["a", "b"]))
     assert calls == ["shutdown", "shutdown", "cancel", "cancel"]
+
+
+def test_ray_unit_threads_are_decided_before_connecting(monkeypatch):
+    """correlate keys channels-last scores by the units' thread count before Ray starts (Scorer(threads=))."""
+    from zeronas import ray_executor as rx
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # not imported: decided from the address alone
+    cores = os.cpu_count() or 1
+    assert rx.unit_threads(None, 2) == max(1, cores // 2)  # a local instance: the process pool's rule
+    assert rx.unit_threads("head:6379", 2) == 1 and rx.unit_threads(None, 0) == 1  # a cluster; every CPU
+    assert rx.unit_threads("head:6379", 2, threads=3) == 3

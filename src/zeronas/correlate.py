@@ -23,7 +23,7 @@ from .paths import atomic_path, check_outputs
 from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ENSEMBLES, ensemble_members, split_names
 from .proxies.plugin import has_file
-from .run import make_executor
+from .run import make_executor, make_executor_threads
 from .scoring import Scorer
 from .spaces import space as get_space
 from .store import Store, check_location
@@ -281,6 +281,13 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
                          init=init, device=device,
                          stand_in=True, isomorph_member=isomorph_member, options=options,
                          memory_format=memory_format)
+    # the workers' thread count, so that this process keys the scores (channels-last) as they will record them
+    if executor == "ray":
+        from .ray_executor import unit_threads
+
+        scorer_kwargs["threads"] = unit_threads(ray_address, workers)
+    else:
+        scorer_kwargs["threads"] = make_executor_threads(scorer_kwargs, workers)
     scorer = Scorer(**scorer_kwargs)
     if scorer.data_note:
         notes.append(scorer.data_note)

@@ -27,6 +27,7 @@ import os
 import pickle
 import re
 import socket
+import sys
 from collections.abc import Iterable, Iterator
 
 import torch
@@ -138,6 +139,17 @@ def connect(address: str | None = None):
     return ray
 
 
+def unit_threads(address: str | None = None, workers: int = 0, threads: int | None = None) -> int:
+    """Torch threads of each unit a ``RayExecutor`` runs: ``threads`` when given; else, on a local instance
+    (``address`` None, no connection made by the caller) with ``workers`` N, the process pool's cores // N;
+    else 1. Decided before connecting, so a caller can key its scores (``Scorer(threads=)``) first."""
+    if threads:
+        return threads
+    ray = sys.modules.get("ray")  # (not imported for it: a stored run never needs Ray installed)
+    local = _LOCAL_INSTANCE if ray is not None and ray.is_initialized() else address is None
+    return max(1, (os.cpu_count() or 1) // workers) if local and workers else 1
+
+
 class RayExecutor:
     """Scores on Ray. ``workers``: 0 uses every CPU Ray has, N at most N units at once. ``threads``: torch
     threads per unit (each unit asks Ray for that many CPUs); default 1 on a cluster, and on a local instance
@@ -156,10 +168,12 @@ class RayExecutor:
         # built here too: settings are refused before the cluster does any work, and every record that comes
         # back is checked against the protocol of this machine
         scorer = Scorer(**scorer_kwargs)
-        self.expected = {spec.name: (protocol_hash(p := scorer.protocol(spec)), p) for spec in scorer.proxies}
         connect(address)
-        cores = os.cpu_count() or 1
-        self.threads = threads or (max(1, cores // workers) if _LOCAL_INSTANCE and workers else 1)
+        self.threads = unit_threads(address, workers, threads or scorer_kwargs.get("threads"))
+        # units pinned to self.threads, and keyed by it where the protocol names it (channels-last)
+        scorer_kwargs = {**scorer_kwargs, "threads": self.threads}
+        scorer.threads = self.threads
+        self.expected = {spec.name: (protocol_hash(p := scorer.protocol(spec)), p) for spec in scorer.proxies}
         cpus = int(ray.cluster_resources().get("CPU", 1))
         gpu = parse_device(scorer_kwargs.get("device", "cpu")).type != "cpu"
         _check_fits(ray, self.threads, gpu)

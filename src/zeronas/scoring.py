@@ -25,7 +25,7 @@ from .proxies.plugin import proxy_names
 from .proxies.shared_pass import plan
 from .spaces.base import resolve as resolve_space
 from .store import protocol_hash  # noqa: F401  (re-exported: the key scores are stored under)
-from .validation import api, user_records
+from .validation import api, torch_threads, user_records
 
 
 @dataclass
@@ -115,6 +115,11 @@ class Scorer:
     through it move, e.g. snip by a median 1.5e-4 relative, nwot by 6e-8; ``benchmarks/memory_format.py``).
     ``torch.channels_last`` / ``torch.contiguous_format`` name them too. It is part of each score's protocol
     (not of params, flops and l2_norm, which read no tensor): the two never share a store key.
+    ``threads``: torch CPU threads each ``score_arch`` runs with (pinned for the call, restored after); None
+    (the default) leaves this process's count. In channels-last, train-mode BatchNorm's CPU sums depend on the
+    thread count (snip moved by up to 8.9e-4 relative from 1 to 2 threads; ``benchmarks/thread_values.py``),
+    so a count other than 1 is part of a channels-last score's protocol (``"threads"``); in NCHW the values
+    moved by at most 2.4e-8 (zico 1.5e-4) and the count is not keyed.
     """
 
     batch_flag = "--batch-size"  # how a too-small batch is named in errors; a caller with its own flag subclasses
@@ -125,8 +130,9 @@ class Scorer:
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
                  images=None, heldout=None, stand_in: bool = True, train_steps: int = 0, train_lr: float = 0.1,
-                 isomorph_member: str = "asked", memory_format: str = "contiguous"):
+                 isomorph_member: str = "asked", memory_format: str = "contiguous", threads: int | None = None):
         self.space = resolve_space(space)
+        self.threads = threads
         memory_format = layout_name(memory_format)
         if not isinstance(memory_format, str) or memory_format not in MEMORY_FORMATS:
             raise UserError(f"unknown memory_format= {shown(memory_format, 40)}; choose one of: "
@@ -315,6 +321,9 @@ class Scorer:
             p["isomorph_member"] = self.isomorph_member
         if self.memory_format != "contiguous" and spec.data != "none":  # other rounding, other key (params,
             p["memory_format"] = self.memory_format  # flops, l2_norm read no tensor: one key for both layouts)
+            threads = self.threads or torch.get_num_threads()
+            if self.device.type == "cpu" and threads != 1:  # BN's NHWC sums split by thread: other bits
+                p["threads"] = threads  # (one thread, the process pool's default, keeps the earlier keys)
         if self.train_steps:
             p["fast_training"] = {"steps": self.train_steps, "lr": self.train_lr, "recipe": "sgd-nesterov-0.9-wd5e-4"}
         if spec.needs_images:
@@ -407,7 +416,7 @@ class Scorer:
                 raise UserError(f"score_arch(proxies=) takes proxies this Scorer was made with "
                                 f"({', '.join(p.name for p in self.proxies)}); {', '.join(foreign)} is not one: "
                                 f"make a Scorer with it")
-        with ieee_float32(self.device):  # no TF32 on CUDA: precision.py says why
+        with ieee_float32(self.device), torch_threads(self.threads):  # no TF32 on CUDA: precision.py says why
             return self._score_arch(arch, proxies, weights, on_proxy)
 
     def _score_arch(self, arch, proxies, weights, on_proxy) -> list[ScoreRecord]:

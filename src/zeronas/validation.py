@@ -758,6 +758,9 @@ def torch_threads(threads: int | None):
     import torch
 
     before = torch.get_num_threads()
+    if before == threads:  # a pool worker's units: already pinned, nothing to set each call
+        yield
+        return
     torch.set_num_threads(threads)
     try:
         yield
