@@ -665,9 +665,21 @@ def test_cli_train_takes_the_apis_time_limit(separable, tmp_path):
     summary = json.loads((tmp_path / "t" / "summary.json").read_text())
     assert summary["time_limit"] == 0.001  # one step always runs: 32 of 256 images, not an epoch done
     assert summary["epochs_done"] == 0 and summary["epochs_trained"] == 0.125 and summary["finished"]
-    res = runner.invoke(app, ["export", "--arch", ARCH, "--checkpoint", str(tmp_path / "t" / "checkpoint.pt"),
-                              "--out", str(tmp_path / "m.json")])
+    reads = []
+    real_read = trainer_mod.read_checkpoint
+
+    def counted(*a, **k):
+        reads.append(a[0])
+        return real_read(*a, **k)
+
+    trainer_mod.read_checkpoint = counted
+    try:
+        res = runner.invoke(app, ["export", "--arch", ARCH, "--checkpoint", str(tmp_path / "t" / "checkpoint.pt"),
+                                  "--out", str(tmp_path / "m.json")])
+    finally:
+        trainer_mod.read_checkpoint = real_read
     assert "weights after 0.125 of 3 epochs: an unfinished or time-limited run" in " ".join(res.output.split())
+    assert len(reads) == 1, reads  # the summary line says what export read: the file is loaded once
     # a newcomer trial: the evaluation was outside the limit (8 s asked, 62 s taken on 10,000 test images), and
     # the summary said nothing of the stop; now the test set is cut to what fits (at least 100 images), said
     assert summary["final"]["test_images"] == 100 and summary["notes"][-1] == (

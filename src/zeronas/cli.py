@@ -1106,7 +1106,7 @@ def export_cmd(
 ):
     """Export an architecture as JSON, a TorchScript module or an ONNX model. With --checkpoint and no --arch,
     --arch-file or --index: the arch the checkpoint was trained on."""
-    from .export import SUFFIXES, export, network_target, searched_network
+    from .export import SUFFIXES, export_with_summary, searched_network
 
     if checkpoint is not None and arch is None and arch_file is None and index is None:
         sp, a = space, None  # export reads the arch the checkpoint was trained on
@@ -1126,23 +1126,18 @@ def export_cmd(
     replaced = (Path(out) / f"model{suffix}" if into else Path(out)).is_file()
     # images given in memory: the search's record carries their normalisation, which export reads off a result
     target = SimpleNamespace(arch=a, network=net, method="") if net.get("mean") and data is None else a
-    path = export(sp, target, format, out, checkpoint=checkpoint, data=data, C=channels, N=cells, seed=seed,
-                  num_classes=num_classes, input_size=input_size)
+    path, info = export_with_summary(sp, target, format, out, checkpoint=checkpoint, data=data, C=channels,
+                                     N=cells, seed=seed, num_classes=num_classes, input_size=input_size)
     if said:  # after the export: an error would have made it a promise not kept
         err_console.print(said, soft_wrap=True, highlight=False)
     weights = f"untrained, seed {seed}"
-    if checkpoint is not None:  # which weights it holds: an unfinished run's are said
-        from .export import checkpoint_progress
-        from .train.trainer import read_checkpoint
-
-        ckpt = read_checkpoint(checkpoint, fix="give the checkpoint.pt that 'zeronas train' wrote")
-        done = checkpoint_progress(ckpt)
+    if checkpoint is not None:  # which weights it holds: an unfinished run's are said (from export's one read)
+        done = info["progress"]
         weights = f"weights after {done['epochs_trained']:g}" + (
             f" of {done['epochs_planned']}" if "epochs_planned" in done else "") + " epochs"
         if done.get("epochs_planned", 0) > done["epochs_trained"]:
             weights += ": an unfinished or time-limited run"
-    name, classes, (h, w) = network_target(data or (ckpt["identity"].get("data") if checkpoint else None), num_classes,
-                                           input_size, ckpt["identity"] if checkpoint is not None else None)
+    name, classes, (h, w) = info["data"], info["classes"], info["input"]
     console.print(f"wrote {path} ({format}; {weights}; {classes} classes, 3x{h}x{w} input, {name})"
                   + (", replacing the earlier export there" if replaced else ""), highlight=False)
 

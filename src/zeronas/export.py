@@ -68,6 +68,16 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
     another format, an --out that is not replaceable, a checkpoint of another arch, space or dataset, or an
     ONNX export without the onnx package."""
+    return export_with_summary(space, arch, format, out, checkpoint=checkpoint, data=data, C=C, N=N, seed=seed,
+                               num_classes=num_classes, input_size=input_size)[0]
+
+
+def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None,
+                        data: str | Path | None = None, C: int | None = None, N: int | None = None, seed: int = 0,
+                        num_classes: int | None = None, input_size=None) -> tuple[Path, dict]:
+    """``export``, and what the CLI says of it: (written path, {``progress``: the checkpoint's
+    ``checkpoint_progress`` ({} untrained), ``data``: the dataset name the network takes, ``classes``,
+    ``input``: (H, W)}), from the one read of the checkpoint."""
     from .data.custom import is_image_folder
     from .spaces.base import resolve as resolve_space
     from .train import RECIPES, recipe_for
@@ -154,9 +164,10 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     existed = out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _write(space, arch, fmt, out, build, state,
-                      (data_name, hw, _preprocess(data, ckpt, data_name, classes, in_memory)), plugin, checkpoint,
-                      seed, progress)
+        written = _write(space, arch, fmt, out, build, state,
+                         (data_name, hw, _preprocess(data, ckpt, data_name, classes, in_memory)), plugin, checkpoint,
+                         seed, progress)
+        return written, {"progress": progress, "data": data_name, "classes": classes, "input": tuple(hw)}
     except BaseException:  # nothing half-written is left: the new file, and the folders made for it
         if not existed:
             out.unlink(missing_ok=True)
