@@ -958,3 +958,61 @@ def test_correlate_takes_threads_as_its_api_does():
     assert isinstance(res.exception, UserError)
     assert str(res.exception) == "--threads must be an integer in [1, 1024], not 0"
     assert "--threads" in runner.invoke(app, ["correlate", "--help"]).output
+
+
+ARCHS6 = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+          "|avg_pool_3x3~0|+|nor_conv_1x1~0|none~1|+|none~0|skip_connect~1|nor_conv_1x1~2|",
+          "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|none~1|avg_pool_3x3~2|",
+          # two isomorphs: a class-sharing proxy (synflow) is scored once for both
+          "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|",
+          "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|none~2|",
+          "|skip_connect~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|skip_connect~2|"]
+
+
+def test_score_through_a_store_resumes_and_answers_as_an_uninterrupted_run(tmp_path):
+    """zeronas score --store: each arch's records written as it finishes, a rerun scores only what the store
+    lacks (a user scoring many archs must not lose a long run to a kill), and its answer is the same."""
+    import zeronas as zn
+    from zeronas.spaces import space
+    from zeronas.store import Store
+
+    db = tmp_path / "s.db"
+    kw = dict(proxies="params,synflow", data="none", threads=1)
+    direct = zn.score(ARCHS6, **kw)
+    first = zn.score(ARCHS6[:3], store=db, **kw)
+    assert [(r.arch, r.proxy, r.value, r.protocol_hash) for r in first] == \
+        [(r.arch, r.proxy, r.value, r.protocol_hash) for r in direct[:6]]
+    sp = space("nb201")
+    assert sp.canonical(sp.parse(ARCHS6[3])) == sp.canonical(sp.parse(ARCHS6[4]))
+    s = Store(db)
+    assert s.count() == 6
+    s.close()
+    res = runner.invoke(app, ["score", *[a for x in ARCHS6 for a in ("--arch", x)], "-p", "params,synflow",
+                              "--data", "none", "--threads", "1", "--store", str(db), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "note: 6 scores were read from" in " ".join(res.output.split()) and "3 archs scored now" in res.output
+    got = json.loads((tmp_path / "o" / "scores.json").read_text())
+    assert len(got) == 12 and [(r["proxy"], r["value"]) for r in got] == [(r.proxy, r.value) for r in direct[:8]] + \
+        [("params", direct[8].value), ("synflow", direct[7].value)] + [(r.proxy, r.value) for r in direct[10:]]
+    assert got[9]["arch"] == ARCHS6[3] and got[9]["canonical"] == got[7]["canonical"]  # the member measured
+    s = Store(db)
+    assert s.count() == 6 + 3 * 2 - 1  # the isomorph's synflow is the class's, stored once
+    s.close()
+    pooled = zn.score(ARCHS6, workers=2, proxies="params,synflow", data="none")  # a pool of 1-thread workers
+    assert [(r.arch, r.proxy, r.value) for r in pooled] == \
+        [(r.arch, r.proxy, r.value) for r in zn.score(ARCHS6, store=tmp_path / "t.db", **kw)]
+
+
+def test_score_prints_a_summary_per_proxy_for_many_archs(tmp_path, monkeypatch):
+    from zeronas import cli
+
+    monkeypatch.setattr(cli, "SCORE_TABLE_ARCHS", 3)
+    res = runner.invoke(app, ["score", *[a for x in ARCHS6[:4] for a in ("--arch", x)], "-p", "params",
+                              "--data", "none"])
+    assert res.exit_code == 0, res.output
+    assert "median" in res.output and "--out DIR writes every record" in res.output
+    assert ARCHS6[0][:12] not in res.output  # no row per arch
+    for args, why in ((["--store", str(tmp_path / "s.db"), "--model", "torchvision:resnet18"], "--store and"),
+                      (["--workers", "-1"], "--workers")):
+        res = runner.invoke(app, ["score", "-p", "params", *args])
+        assert isinstance(res.exception, UserError) and why in str(res.exception), res.output

@@ -9,6 +9,7 @@ import shutil
 import signal
 import sqlite3
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -259,6 +260,11 @@ def test_the_python_score_call_takes_the_executor_too(cluster):
     kwargs = dict(proxies="params,synflow", data="none", threads=1)
     local, remote = zn.score(archs, **kwargs), zn.score(archs, **kwargs, executor="ray")
     assert [(r.arch, r.proxy, r.value, r.protocol_hash) for r in remote] == \
+        [(r.arch, r.proxy, r.value, r.protocol_hash) for r in local]
+    with tempfile.TemporaryDirectory() as d:  # through a store: written by the cluster's units, read back
+        stored = zn.score(archs, **kwargs, executor="ray", store=f"{d}/s.db")
+        assert Store(f"{d}/s.db").count() == len(local)
+    assert [(r.arch, r.proxy, r.value, r.protocol_hash) for r in stored] == \
         [(r.arch, r.proxy, r.value, r.protocol_hash) for r in local]
     with pytest.raises(UserError, match="executor='ray' scores architectures of a space"):
         zn.score(torch_module(), proxies="params", executor="ray")

@@ -4,6 +4,7 @@ spaces | data."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import functools
 import json
@@ -44,9 +45,9 @@ MemoryFormat = Annotated[str, typer.Option(
          "1.25-1.6x faster on the CPU for nwot, snip, jacob_cov and meco in our runs, slower for some others, "
          "e.g. grasp; train-mode BatchNorm then sums in another order, so BN-dependent values move in the "
          "3rd-8th digit, e.g. snip by a median 1.5e-4 relative; a protocol of its own, never mixed in a "
-         "store).")]
+         "store; there the torch thread count moves them too, so a count other than 1 is keyed as well).")]
 Executor = Annotated[str, typer.Option(
-    help="Where to score: local (this machine: correlate runs --workers processes, score one) or ray (a Ray "
+    help="Where to score: local (this machine, --workers processes) or ray (a Ray "
          "cluster at --ray-address, else a local Ray instance, every CPU of it; needs pip install "
          "'zeronas\\[ray]').")]
 Threads = Annotated[int | None, typer.Option(
@@ -176,8 +177,17 @@ def score(
                                                    show_default=False)] = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
+    store: Annotated[str | None, typer.Option(
+        help=f"Results store ({STORE_FORMS}): each arch's scores are written as it finishes, and a rerun (after "
+             "a kill, or with more archs) scores only what the store lacks under the same settings (class-sharing "
+             "proxies once per isomorphism class). Default: none, nothing kept.", show_default=False)] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Scoring processes on this machine (default 1: this process; 0: one per core, each with "
+             "cores // workers torch threads). With --executor ray: units at once (default 0: every CPU of the "
+             "cluster).", show_default=False)] = None,
 ):
-    """Score architectures with zero-cost proxies and print a table (one row per arch x proxy)."""
+    """Score architectures with zero-cost proxies and print a table (one row per arch x proxy; a summary per
+    proxy beyond 100 archs, with --out holding every record)."""
 
     from .proxies.base import inapplicable_reason
     from .ray_executor import check_executor
@@ -186,8 +196,14 @@ def score(
     check_executor(executor, ray_address)
     if out is not None:  # a user's own file there is never replaced, found before any scoring
         check_outputs(out, ["scores.json"])
+    if store is not None:
+        from .store import check_location
+
+        check_location(store)
     _set_threads(threads)
     if model:
+        if store is not None or workers not in (None, 1):
+            raise UserError("--store and --workers score architectures of a space; drop them with --model")
         if arch or arch_file is not None or index:
             raise UserError("--model scores your network; drop --arch, --arch-file and --index")
         if space is not None:
@@ -212,7 +228,9 @@ def score(
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
     _note_layout(memory_format)
     _note_skipped(scorer)
-    if executor == "ray":  # each unit pinned to --threads (default 1): the local values at equal threads
+    if store is not None or workers not in (None, 1 if executor == "local" else 0):  # resumable, arch by arch
+        records = _score_stored(sp, proxies, settings, archs, store, workers, executor, ray_address, threads)
+    elif executor == "ray":  # each unit pinned to --threads (default 1): the local values at equal threads
         from .ray_executor import score_archs
 
         records = score_archs(dict(space=sp.name, proxies=proxies, **settings), archs, ray_address, threads,
@@ -227,6 +245,10 @@ def score(
     many = len(archs) > 1 or substituted
     _refuse_if_all_failed(records, "every architecture" if many else "the architecture")  # before a table of NaNs
     title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else sp.name
+    if len(archs) > SCORE_TABLE_ARCHS:  # a table of 100,000 rows is read by no one: per proxy, and --out
+        _print_score_summary(records, title, out)
+        _write_scores(out, records)
+        return
     if not many:  # on its own line, unbroken (a table title wraps at the terminal's width)
         console.print(f"arch: {asked[0]}", highlight=False, markup=False, soft_wrap=True)
     table = Table(title=title)
@@ -248,6 +270,49 @@ def score(
         for name, why in inapplicable.items():
             console.print(f"  {name}: {why}", highlight=False, markup=False, soft_wrap=True)
     _write_scores(out, records)
+
+
+SCORE_TABLE_ARCHS = 100  # more archs than this: a summary per proxy instead of a row per arch x proxy
+
+
+def _score_stored(sp, proxies, settings, archs, store, workers, executor, ray_address, threads) -> list:
+    """``score --store`` / ``--workers``: through ``correlate.score_into_store``; without --store, a store in a
+    temporary folder carries the pool's results and is removed after."""
+    import tempfile
+
+    from .correlate import score_into_store
+
+    kwargs = dict(space=sp.name, proxies=proxies, **settings)
+    given, local = store is not None, executor == "local"
+    workers = (1 if local else 0) if workers is None else workers
+    with contextlib.ExitStack() as stack:
+        if not given:
+            store = str(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zeronas-score-"))) / "s.db")
+        records, scored, reused = score_into_store(archs, kwargs, store, workers, executor, ray_address,
+                                                   None if local else threads or 1, progress=True)
+    if given and reused:
+        err_console.print(f"[yellow]note:[/] {reused} scores were read from {store} (same settings), {scored} "
+                          f"archs scored now", highlight=False)
+    return records
+
+
+def _print_score_summary(records, title: str, out) -> None:
+    table = Table(title=title)
+    for col in ("proxy", "archs", "finite", "failed", "min", "median", "max", "better", "mean ms"):
+        table.add_column(col, overflow="fold")
+    by: dict[str, list] = {}
+    for r in records:
+        by.setdefault(r.proxy, []).append(r)
+    for name, rs in by.items():
+        vals = sorted(r.value for r in rs if math.isfinite(r.value))
+        failed = sum(1 for r in rs if r.error and not _not_applicable(r))
+        mid = vals[len(vals) // 2] if vals else math.nan
+        table.add_row(name, str(len(rs)), str(len(vals)), str(failed), _fmt(vals[0] if vals else math.nan),
+                      _fmt(mid), _fmt(vals[-1] if vals else math.nan), "higher" if rs[0].direction > 0 else "lower",
+                      f"{1000 * sum(r.seconds for r in rs) / len(rs):.0f}")
+    console.print(table)
+    if out is None:
+        console.print("(a summary per proxy; --out DIR writes every record to scores.json)", highlight=False)
 
 
 def _not_applicable(r) -> bool:

@@ -281,22 +281,12 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
                          init=init, device=device,
                          stand_in=True, isomorph_member=isomorph_member, options=options,
                          memory_format=memory_format)
-    # the workers' thread count, so that this process keys the scores (channels-last) as they will record them
-    if executor == "ray":
-        from .ray_executor import unit_threads
-
-        scorer_kwargs["threads"] = unit_threads(ray_address, workers)
-    else:
-        scorer_kwargs["threads"] = make_executor_threads(scorer_kwargs, workers)
+    scorer_kwargs["threads"] = _unit_threads(scorer_kwargs, workers, executor, ray_address)
     scorer = Scorer(**scorer_kwargs)
     if scorer.data_note:
         notes.append(scorer.data_note)
     if workers or executor == "ray":  # other processes load each proxy again, by its name
-        alone = next((p for p in base if not has_file(get_proxy(p))), None)
-        if alone:
-            raise UserError(f"proxy {alone} exists in this process only (typed at a prompt, or imported before its "
-                            f"file was edited), so worker processes cannot load it; pass path/to/file.py:fn (or the "
-                            f"function as its file now holds it), or run without --workers / --executor ray")
+        _check_loadable(base)
     new_file = "://" not in str(store) and not Path(str(store)).expanduser().exists()
     if executor == "ray" and not only_stored and new_file:  # a failed connection must not leave an empty store
         from .ray_executor import connect  # (a stored run with nothing left to score never needs Ray)
@@ -527,6 +517,90 @@ def _hash(scorer, spec):
     from .scoring import protocol_hash
 
     return protocol_hash(scorer.protocol(spec))
+
+
+def _unit_threads(scorer_kwargs: dict, workers: int, executor: str, ray_address=None, threads=None) -> int | None:
+    """The torch threads each work unit will run with (None: this process scores, at its own count), so that
+    this process keys the scores as the workers will record them (channels-last keys a count other than 1)."""
+    if executor == "ray":
+        from .ray_executor import unit_threads
+
+        return unit_threads(ray_address, workers, threads)
+    return make_executor_threads(scorer_kwargs, workers)
+
+
+def _check_loadable(names) -> None:
+    alone = next((p for p in names if not has_file(get_proxy(p))), None)
+    if alone:
+        raise UserError(f"proxy {alone} exists in this process only (typed at a prompt, or imported before its "
+                        f"file was edited), so worker processes cannot load it; pass path/to/file.py:fn (or the "
+                        f"function as its file now holds it), or run without --workers / --executor ray")
+
+
+def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path, workers: int = 1, executor: str = "local",
+                     ray_address: str | None = None, threads: int | None = None,
+                     progress: bool = False) -> tuple[list, int, int]:
+    """Score ``archs`` (of ``scorer_kwargs["space"]``) with ``Scorer(**scorer_kwargs)``'s proxies through the
+    results ``store`` (an SQLite path or a database URL, created if absent): a score the store already holds
+    under the same protocol is read, not computed again (class-sharing proxies: once per isomorphism class);
+    the rest is scored by ``workers`` local processes (1: this process; 0: one per core) or on Ray
+    (``executor="ray"``, ``threads`` torch threads per unit), each arch's records written as it finishes, so a
+    run killed at any point resumes where it stopped. ``progress``: a bar with the ETA (a line a minute in a
+    log). Returns (one ScoreRecord per arch x proxy in arch-then-proxy order, read back from the store, so a
+    resumed run answers as an uninterrupted one; the number of archs scored now; the number of distinct
+    (proxy, store key) scores the store held before the run, read instead of computed). A class-sharing proxy's
+    record names the member it was measured on (``arch``) under the class's key (``canonical``).
+    Errors: UserError (one line) for bad settings, a store that cannot be written, or a proxy that exists in
+    this process only when other processes score."""
+    from .scoring import ScoreRecord, protocol_hash
+
+    kwargs = {**scorer_kwargs, "threads": _unit_threads(scorer_kwargs, workers, executor, ray_address, threads)}
+    if executor == "local" and kwargs["threads"] is None:
+        kwargs["threads"] = scorer_kwargs.get("threads")  # this process: the caller's pin, if any
+    scorer = Scorer(**kwargs)
+    sp, specs = scorer.space, list(scorer.proxies)
+    if workers != 1 or executor == "ray":
+        _check_loadable([s.name for s in specs])
+    check_location(store)
+    archs = [sp.coerce(a) for a in archs]
+    strs = [sp.format(a) for a in archs]
+    canon = [sp.canonical(a) for a in archs]
+    hashes = {s.name: protocol_hash(scorer.protocol(s)) for s in specs}
+    keys = {s.name: canon if s.shares_isomorphs else strs for s in specs}
+    if executor == "ray" and "://" not in str(store) and not Path(str(store)).expanduser().exists():
+        from .ray_executor import connect  # a failed connection must not leave an empty store
+
+        connect(ray_address)
+    db = Store(store)
+    try:
+        todo: dict[str, tuple] = {}
+        reused = 0
+        for s in specs:
+            scheduled = db.done(sp.name, s.name, hashes[s.name])
+            reused += sum(k in scheduled for k in set(keys[s.name]))
+            for i, k in enumerate(keys[s.name]):
+                if k not in scheduled:
+                    scheduled.add(k)
+                    todo.setdefault(strs[i], (archs[i], []))[1].append(s.name)
+        run_kwargs = {**kwargs, "space": scorer_kwargs["space"], "proxies": [s.name for s in specs]}
+        scored = _run(list(todo.values()), run_kwargs, workers, db, progress, executor, ray_address,
+                      weigh=_cost_weight(sp), scorer=scorer)
+        records = []
+        for s in specs:
+            held = db.scored(sp.name, s.name, hashes[s.name])
+            how = db.outcomes(sp.name, s.name, hashes[s.name])
+            proto = scorer.protocol(s)
+            for i, k in enumerate(keys[s.name]):
+                arch, value, secs = held[k]
+                status, said = how[k]
+                value = math.nan if value is None else value  # a failure is stored without a value
+                error = said if status == "error" else None
+                records.append((i, ScoreRecord(sp.name, arch, k, s.name, value, secs, s.direction, proto,
+                                               hashes[s.name], error, [], None if error else said)))
+    finally:
+        db.close()
+    records.sort(key=lambda ir: ir[0])  # arch-then-proxy order (a stable sort keeps the proxies' order)
+    return [r for _, r in records], scored, reused
 
 
 CALIBRATE_MIN = 200  # units below which no calibration is worth its few seconds

@@ -72,6 +72,7 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
                                num_classes=num_classes, input_size=input_size)[0]
 
 
+@api("export", public="zeronas.export")  # the CLI's call: its arguments checked, and named by their flags
 def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None,
                         data: str | Path | None = None, C: int | None = None, N: int | None = None, seed: int = 0,
                         num_classes: int | None = None, input_size=None) -> tuple[Path, dict]:

@@ -691,7 +691,8 @@ def _scorer_defaults() -> dict:
 
 @api(extra=_scorer_keywords, defaults=_scorer_defaults)
 def score(archs, proxies="all", *, space=None, executor: str = "local", ray_address: str | None = None,
-          threads: int | None = None, **kwargs) -> list[ScoreRecord]:
+          threads: int | None = None, store: str | Path | None = None, workers: int | None = None,
+          **kwargs) -> list[ScoreRecord]:
     """``zeronas.score(arch_or_list, proxies=[...], data="cifar10", seed=0)``: one record per arch x proxy.
     ``zeronas.score(module, proxies=..., data=...)`` scores a ``torch.nn.Module`` (see ``zeronas.models``); a
     list of modules scores each with the same arguments (records in list order, ``arch`` = the class name,
@@ -706,7 +707,11 @@ def score(archs, proxies="all", *, space=None, executor: str = "local", ray_addr
     ``Scorer(...).score_arch(arch)`` does. ``executor="ray"`` (architectures only; ``ray_address``: a cluster,
     else a local Ray instance) scores on Ray as ``zeronas score --executor ray``, each unit with ``threads``
     torch threads (default 1), so the records equal the local ones at equal threads. ``threads`` (local): torch
-    CPU threads during the call.
+    CPU threads during the call. ``store`` (an SQLite path or a database URL; architectures only): every arch's
+    records are written there as it finishes and what it already holds under the same settings is read, not
+    scored again, so a killed call resumes (``zeronas score --store``; class-sharing proxies once per isomorphism
+    class). ``workers``: local scoring processes (None or 1: this one; 0: one per core), or with Ray the units at
+    once (None or 0: every CPU of the cluster).
     Returns a list of ``ScoreRecord``. Raises UserError (one line) for an unknown keyword, a bad value, or a
     list mixing modules and archs."""
     from .validation import torch_threads
@@ -723,6 +728,9 @@ def score(archs, proxies="all", *, space=None, executor: str = "local", ray_addr
     if modules and executor == "ray":
         raise UserError("executor='ray' scores architectures of a space; a torch.nn.Module is scored in this "
                         "process: drop executor=")
+    if modules and (store is not None or workers not in (None, 1)):
+        raise UserError("store= and workers= score architectures of a space; a torch.nn.Module is scored in this "
+                        "process: drop them")
     if modules:
         with torch_threads(threads):
             return _score_modules(archs, proxies, kwargs)
@@ -738,12 +746,28 @@ def score(archs, proxies="all", *, space=None, executor: str = "local", ray_addr
     if not archs:
         raise UserError("score() got an empty list of architectures; give at least one")
     space = "nb201" if space is None else space
+    if store is not None or workers not in (None, 1 if executor == "local" else 0):  # resumable, arch by arch
+        return _score_through_store(archs, dict(space=space, proxies=proxies, **kwargs), store, workers, executor,
+                                    ray_address, threads)
     if executor == "ray":  # each unit pinned to its threads: the local values at equal threads
         from .ray_executor import score_archs
 
         return score_archs(dict(space=space, proxies=proxies, **kwargs), archs, ray_address, threads)
     with torch_threads(threads):
         return Scorer(space, proxies, **kwargs).score(archs)
+
+
+def _score_through_store(archs, kwargs, store, workers, executor, ray_address, threads) -> list[ScoreRecord]:
+    import tempfile
+
+    from .correlate import score_into_store  # (the store-backed run machinery lives with correlate's)
+    from .validation import torch_threads
+
+    local = executor == "local"
+    workers = (1 if local else 0) if workers is None else workers
+    with tempfile.TemporaryDirectory(prefix="zeronas-score-") as tmp, torch_threads(threads if local else None):
+        return score_into_store(archs, kwargs, store if store is not None else Path(tmp) / "s.db", workers,
+                                executor, ray_address, None if local else threads or 1)[0]
 
 
 def _score_modules(archs, proxies, kwargs: dict) -> list[ScoreRecord]:
