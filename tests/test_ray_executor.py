@@ -396,3 +396,17 @@ def test_ray_unit_threads_are_decided_before_connecting(monkeypatch):
     assert rx.unit_threads(None, 2) == max(1, cores // 2)  # a local instance: the process pool's rule
     assert rx.unit_threads("head:6379", 2) == 1 and rx.unit_threads(None, 0) == 1  # a cluster; every CPU
     assert rx.unit_threads("head:6379", 2, threads=3) == 3
+
+
+@pytest.mark.slow
+def test_search_seeds_run_as_ray_tasks_answer_as_local_runs(cluster, tmp_path):
+    """search --runs N --executor ray: each seed a task on the cluster, the same answer as run here; a store
+    given is written by the tasks (the search's resume)."""
+    from zeronas.search import search
+    from zeronas.search.parallel import run_seeds
+
+    kw = dict(proxy="synflow", n=5, data="none", store=str(tmp_path / "s.db"))
+    remote = run_seeds("nb201", "sample", [0, 1, 2], kw, executor="ray")
+    local = [search("nb201", "sample", seed=s, threads=1, **kw) for s in (0, 1, 2)]
+    assert [(r.seed, r.arch, r.proxy_values) for r in remote] == [(r.seed, r.arch, r.proxy_values) for r in local]
+    assert all(r.protocol.get("store_reads", {}).get("synflow") for r in local)  # the tasks' evaluations, read

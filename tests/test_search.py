@@ -696,3 +696,29 @@ def test_every_search_that_takes_init_records_it_in_its_result(method, fake_imag
         monkeypatch.setattr(f"zeronas.search.{mod}.Scorer", _scorer_with(fake_images), raising=False)
     r = search("nb201", method, seed=0, init="kaiming", threads=1, **TINY_SEARCHES[method])
     assert set(_init_recorded(r.protocol)) == {"kaiming"}, r.protocol
+
+
+def test_seeds_run_at_once_answer_as_the_same_seeds_run_one_after_another(capsys):
+    """search --runs N --workers W: each seed is the same zeronas.search call in its own process, so a
+    deterministic method answers the same; the driver reports each run as it ends."""
+    from zeronas.cli import main
+    from zeronas.search.parallel import run_seeds
+
+    kw = dict(proxy="synflow", n=6, data="none")
+    alone = [search("nb201", "sample", seed=s, threads=1, **kw) for s in (0, 1, 2)]
+    seen = []
+    together = run_seeds("nb201", "sample", [0, 1, 2], kw, workers=2, threads=1,
+                         on_result=lambda r, done, total, eta: seen.append((r.seed, done, total)))
+    assert [(r.seed, r.arch, r.proxy_values) for r in together] == [(r.seed, r.arch, r.proxy_values) for r in alone]
+    assert sorted(s for s, _, _ in seen) == [0, 1, 2] and [d for _, d, _ in seen] == [1, 2, 3]
+    with pytest.raises(SystemExit) as e:
+        main(["search", "--method", "sample", "--proxy", "synflow", "--n", "6", "--data", "none", "--runs", "3",
+              "--workers", "2"])
+    out, err = capsys.readouterr()
+    assert e.value.code == 0 and "running 3 seeds in 2 processes at once" in err and "run 3/3 ended" in err
+    assert [line.split()[2] for line in out.splitlines() if line.startswith("seed ")] == [r.arch for r in alone]
+    for args, why in ((["--executor", "ray", "--workers", "2"], "drop --workers"),
+                      (["--ray-address", "auto"], "--ray-address applies to --executor ray")):
+        with pytest.raises(SystemExit) as e:
+            main(["search", "--method", "sample", "--proxy", "synflow", "--data", "none", *args])
+        assert e.value.code == 2 and why in capsys.readouterr().err

@@ -710,6 +710,15 @@ def search(
         help="With --evaluator train: the reads' initial learning rate, SGD with cosine decay (default: the "
              "space's recipe's; needed for a plug-in space).")] = None,
     threads: Threads = None,
+    workers: Annotated[int | None, typer.Option(
+        help="With --runs N: run up to this many seeds at once, each in its own process with cores // workers "
+             "torch threads (0: one per core; default: one run after another in this process). A --store is "
+             "shared by the runs, so a killed set resumes run by run.", show_default=False)] = None,
+    executor: Annotated[str, typer.Option(
+        help="local (this machine) or ray: each of the --runs seeds is a Ray task on the cluster at "
+             "--ray-address (else a local Ray instance), with --threads CPUs each (default 1); give a database-URL "
+             "--store that every node reaches to keep their evaluations.")] = "local",
+    ray_address: RayAddress = None,
 ):
     """Search a space and report the architecture found, its proxy values and benchmark accuracy."""
     import statistics
@@ -718,6 +727,12 @@ def search(
     from .search.base import check_method_on_space, check_user_data, list_strategies, show_progress, strategy_keywords
 
     show_progress(True)  # a bar with ETA on a terminal, a line every 30 s in a log
+    from .ray_executor import check_executor
+
+    check_executor(executor, ray_address)
+    if executor == "ray" and workers is not None:
+        raise UserError("--workers sets local processes; with --executor ray the cluster's CPUs (and --threads per "
+                        "run) decide how many runs go at once: drop --workers")
     if out is not None:  # what it writes or removes as an earlier run's: never a file of the user's
         check_outputs(out, ["result.json", *SEARCH_PLOTS_AND_FRONT])
     _set_threads(threads)
@@ -767,8 +782,12 @@ def search(
     from .search.funnel import LEADERS as funnel_leaders
 
     results = []
-    for k in range(runs):
-        r = run_search(sp, method, seed=seed + k, **kwargs)
+    seeds = [seed + k for k in range(runs)]
+    if executor == "ray" or workers not in (None, 1):  # several seeds at once, each the same search call
+        ran = iter(_parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address, threads))
+    else:
+        ran = (run_search(sp, method, seed=s, **kwargs) for s in seeds)
+    for k, r in enumerate(ran):
         results.append(r)
         stand_in = r.stands_in_for
         if stand_in and k == 0:  # as score says it: the proxies saw CIFAR-10 images, not the dataset's
@@ -906,6 +925,20 @@ def search(
 
 
 SEARCH_PLOTS_AND_FRONT = ("trajectory.png", "front.json", "front.png")  # written beside result.json when asked
+
+
+def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address, threads) -> list:
+    """search --workers / --executor ray: the runs at once (``search.parallel.run_seeds``), a line as each ends."""
+    from .correlate import _hms
+    from .search.parallel import run_seeds
+
+    def said(r, done, total, eta):
+        err_console.print(f"run {done}/{total} ended (seed {r.seed}, {r.seconds:.0f} s)"
+                          + (f", ETA {_hms(eta)}" if done < total else ""), highlight=False)
+
+    err_console.print(f"running {len(seeds)} seeds " + ("as Ray tasks" if executor == "ray" else
+                      f"in {min(len(seeds), workers or os.cpu_count() or 1)} processes at once"), highlight=False)
+    return run_seeds(space, method, seeds, kwargs, workers or 0, executor, ray_address, threads, on_result=said)
 
 
 def _print_trajectory(result, rows: int = 6):
