@@ -9,6 +9,7 @@ import pytest
 from zeronas.benchmarks.correlation import correlation, rank_ensemble, top_k_overlap
 from zeronas.correlate import parse_proxies
 from zeronas.errors import UserError
+from zeronas.run import usable_cores
 
 from .conftest import BEST, SHARED, needs_cifar, needs_table
 
@@ -83,7 +84,7 @@ def test_correlate_keys_channels_last_scores_by_the_workers_thread_count(tmp_pat
     inproc = correlate(workers=1, threads=2, **kw)  # this process scores, at 2 threads
     assert inproc.meta["protocols"]["synflow"]["threads"] == 2 and inproc.meta["scored_now"] == 4
     pool = correlate(workers=2, **kw)  # two workers of cores // 2 threads: 1 on this machine's 2 cores
-    n = max(1, (os.cpu_count() or 1) // 2)
+    n = max(1, usable_cores() // 2)
     assert pool.meta["protocols"]["synflow"].get("threads", 1) == n
     assert pool.meta["scored_now"] == (4 if n != 2 else 0)  # another count: its own key, scored again
     again = correlate(workers=2, **kw)
@@ -904,11 +905,10 @@ def test_a_worker_killed_while_calibrating_is_reported_as_in_the_run(tmp_path, m
 
 
 def test_calibration_runs_at_the_executors_thread_count(monkeypatch):
-    import os
 
     import zeronas.run as run
 
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     assert run.make_executor_threads({}, 1) is None  # scored in this process, at its own thread count
     assert run.make_executor_threads({}, 0) == 1  # one process per core
     assert run.make_executor_threads({}, 2) == max(1, cores // 2)

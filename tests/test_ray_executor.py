@@ -390,9 +390,10 @@ def test_ctrl_c_shuts_down_zeronas_s_ray_connection_instead_of_cancelling_its_ta
 def test_ray_unit_threads_are_decided_before_connecting(monkeypatch):
     """correlate keys channels-last scores by the units' thread count before Ray starts (Scorer(threads=))."""
     from zeronas import ray_executor as rx
+    from zeronas.run import usable_cores
 
     monkeypatch.setitem(sys.modules, "ray", None)  # not imported: decided from the address alone
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     assert rx.unit_threads(None, 2) == max(1, cores // 2)  # a local instance: the process pool's rule
     assert rx.unit_threads("head:6379", 2) == 1 and rx.unit_threads(None, 0) == 1  # a cluster; every CPU
     assert rx.unit_threads("head:6379", 2, threads=3) == 3

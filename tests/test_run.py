@@ -373,3 +373,19 @@ def test_worker_processes_keep_freed_memory(monkeypatch):
     finally:
         torch.set_num_threads(threads)
     assert called == [1]
+
+
+def test_one_worker_per_core_counts_the_cores_this_process_may_use(monkeypatch):
+    """Under taskset or a container cpuset, os.cpu_count() is the host's: workers and threads per worker were
+    sized for CPUs the process cannot run on (a user's trial found it)."""
+    import os
+
+    import zeronas.run as run
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    assert run.usable_cores() == 1 and run.make_executor_threads({}, 0) == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    assert run.usable_cores() == 8 and run.make_executor_threads({}, 2) == 4

@@ -929,3 +929,14 @@ def test_report_names_the_layout_and_init_that_set_protocols_apart(tmp_path):
     rows = [x for x in res.output.splitlines() if x.split()[:2] == ["nb201", "synflow"]]
     squeezed = "".join(res.output.split())  # the protocol column may fold onto the next line (terminal width)
     assert len(rows) == 3 and squeezed.count("channels-last") == 1 and squeezed.count("kaiming") == 1, res.output
+    # channels-last at two threads, and two option values: rows that read alike but for the hash (a user's
+    # trial) now name what differs
+    db = Store(tmp_path / "s.db")
+    db.put(zn.score(arch, proxies="synflow", data="none", memory_format="channels-last", threads=3))
+    for size in (32, 48):
+        db.put(zn.score(arch, proxies="meco", data="none", options={"meco": {"input_size": size}}))
+    db.close()
+    res = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "s.db")], env={"COLUMNS": "200"})
+    squeezed = "".join(res.output.split())
+    assert squeezed.count("channels-last,3threads") == 1, res.output
+    assert "noise;options.input_size=32" in squeezed and "noise;options.input_size=48" in squeezed, res.output

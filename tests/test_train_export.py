@@ -757,6 +757,21 @@ def test_export_takes_the_checkpoints_dataset_and_refuses_another(separable, tmp
     with pytest.raises(UserError, match="is the checkpoint being exported"):
         export("nb201", ARCH, "torchscript", ckpt, checkpoint=ckpt)
     assert torch.load(ckpt, weights_only=True)["epoch"] == 1  # untouched
+    # a user's trial: --seed beside --checkpoint was taken without a word, though it changes nothing
+    res = runner.invoke(app, ["export", "--checkpoint", str(ckpt), "--seed", "5", "--out", str(tmp_path / "s.json")])
+    assert isinstance(res.exception, UserError) and "drop --seed" in str(res.exception)
+    assert not (tmp_path / "s.json").exists()
+
+
+def test_export_of_a_fixed_benchmark_network_refuses_a_width_in_flags(tmp_path):
+    """--C on the macro space said 'the macro space's build got unknown keyword 'C'' (a user's trial): the
+    flag is named, and why it cannot apply."""
+    res = runner.invoke(app, ["export", "--space", "macro", "--arch", "01220012", "--C", "8",
+                              "--out", str(tmp_path / "m.json")])
+    assert isinstance(res.exception, UserError), res.output
+    assert str(res.exception) == ("--C sets the width or depth of a cell space's network; the macro network is the "
+                                  "benchmark's own, fixed: drop --C")
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_a_torchscript_export_given_as_a_checkpoint_is_named_as_such(tmp_path, recwarn):

@@ -51,9 +51,11 @@ Executor = Annotated[str, typer.Option(
          "cluster at --ray-address, else a local Ray instance, every CPU of it; needs pip install "
          "'zeronas\\[ray]').")]
 Threads = Annotated[int | None, typer.Option(
-    help="Torch CPU threads of this process (default: torch's choice, one per core). Give 1 to each of "
-         "several jobs that share the cores: multi-threaded jobs side by side spin-wait on each other's "
-         "cores and can run many times slower.", show_default=False)]
+    help="Torch CPU threads of this process (default: torch's choice, one per core), and of each worker process "
+         "or Ray unit where the command has them. Give 1 to each of several jobs that share the cores: "
+         "multi-threaded jobs side by side spin-wait on each other's cores and can run many times slower. With "
+         "--memory-format channels-last a count other than 1 is part of the scores' protocol (their store key).",
+    show_default=False)]
 RayAddress = Annotated[str | None, typer.Option(
     help="With --executor ray: the running cluster, auto (this machine joined it with 'ray start'), HEAD:6379 "
          "or ray://HEAD:10001 (default: start a local Ray instance).", show_default=False)]
@@ -288,8 +290,8 @@ def _score_stored(sp, proxies, settings, archs, store, workers, executor, ray_ad
     with contextlib.ExitStack() as stack:
         if not given:
             store = str(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zeronas-score-"))) / "s.db")
-        records, scored, reused = score_into_store(archs, kwargs, store, workers, executor, ray_address,
-                                                   None if local else threads or 1, progress=True)
+        records, scored, reused = score_into_store(archs, kwargs, store, workers, executor, ray_address, threads,
+                                                   progress=True)
     if given and reused:
         err_console.print(f"[yellow]note:[/] {reused} scores were read from {store} (same settings), {scored} "
                           f"archs scored now", highlight=False)
@@ -525,9 +527,10 @@ def correlate(
                                             "--set das.lam=64; part of each score's protocol (other options, "
                                             "other store keys).")] = [],  # noqa: B006
     threads: Annotated[int | None, typer.Option(
-        help="Torch CPU threads of this process, which does the scoring with --workers 1 (default: one per "
-             "core; give 1 when other jobs share the cores). Pool workers take cores // --workers each.",
-        show_default=False)] = None,
+        help="Torch CPU threads of each scoring process: this one with --workers 1 (default: one per core; give 1 "
+             "when other jobs share the cores), each pool worker (default cores // --workers), each Ray unit "
+             "(default 1). With --memory-format channels-last a count other than 1 is part of the scores' "
+             "protocol, so other counts are other store keys.", show_default=False)] = None,
 ):
     """Rank-correlate proxies with benchmark accuracy: Spearman, Kendall, top-k overlap, with protocols."""
     from .correlate import correlate as run_correlate
@@ -544,7 +547,7 @@ def correlate(
                         metric, protocol, progress=True, only_stored=only_stored,
                         isomorph_member=isomorph_member, executor=executor, ray_address=ray_address,
                         score_seed=score_seed, memory_format=memory_format, out=out,
-                        options=_parse_options(set_) or None)
+                        options=_parse_options(set_) or None, threads=threads)
     m = res.meta
     lower = [p for p, r in res.rows.items() if r.get("direction") == -1]
     caption = ("spearman and kendall are of the raw values, top-k% in each proxy's direction: a lower-is-better "
@@ -930,6 +933,7 @@ SEARCH_PLOTS_AND_FRONT = ("trajectory.png", "front.json", "front.png")  # writte
 def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address, threads) -> list:
     """search --workers / --executor ray: the runs at once (``search.parallel.run_seeds``), a line as each ends."""
     from .correlate import _hms
+    from .run import usable_cores
     from .search.parallel import run_seeds
 
     def said(r, done, total, eta):
@@ -937,7 +941,7 @@ def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address,
                           + (f", ETA {_hms(eta)}" if done < total else ""), highlight=False)
 
     err_console.print(f"running {len(seeds)} seeds " + ("as Ray tasks" if executor == "ray" else
-                      f"in {min(len(seeds), workers or os.cpu_count() or 1)} processes at once"), highlight=False)
+                      f"in {min(len(seeds), workers or usable_cores())} processes at once"), highlight=False)
     return run_seeds(space, method, seeds, kwargs, workers or 0, executor, ray_address, threads, on_result=said)
 
 
@@ -1198,13 +1202,18 @@ def export_cmd(
                                                    "(default: --data's).", show_default=False)] = None,
     channels: Annotated[int | None, typer.Option("--C", help="Channels (default: the training recipe's).")] = None,
     cells: Annotated[int | None, typer.Option("--N", help="Cells (default: the training recipe's).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the untrained weights (without --checkpoint): the same seed "
-                                      "exports the same network.")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the untrained weights (without --checkpoint; default "
+                                             "0): the same seed exports the same network.",
+                                             show_default=False)] = None,
     data_dir: DataDir = None,
 ):
     """Export an architecture as JSON, a TorchScript module or an ONNX model. With --checkpoint and no --arch,
     --arch-file or --index: the arch the checkpoint was trained on."""
     from .export import SUFFIXES, export_with_summary, searched_network
+
+    if checkpoint is not None and seed is not None:  # a seed draws untrained weights; these are trained
+        raise UserError("--seed draws untrained weights, and --checkpoint exports trained ones: drop --seed")
+    seed = 0 if seed is None else seed
 
     if checkpoint is not None and arch is None and arch_file is None and index is None:
         sp, a = space, None  # export reads the arch the checkpoint was trained on
@@ -1310,6 +1319,27 @@ def bench_correlate(
         console.print(f"wrote {' and '.join(res['written'])}")
 
 
+def _told_apart(rows: list[dict], described: list[str]) -> list[str]:
+    """Each row's protocol words, with the settings that differ added where two protocols of one space and
+    proxy read alike (e.g. proxy options): a report never shows two rows the same but for the hash."""
+    def leaves(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            out.update(leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    groups: dict[tuple, list[int]] = {}
+    for i, (r, what) in enumerate(zip(rows, described)):
+        groups.setdefault((r["space"], r["proxy"], what), []).append(i)
+    out = list(described)
+    for members in (g for g in groups.values() if len(g) > 1):
+        flat = [leaves(rows[i]["protocol"]) for i in members]
+        keys = sorted({k for f in flat for k in f if "sha256" not in k and len({str(g.get(k)) for g in flat}) > 1})
+        for i, f in zip(members, flat):
+            out[i] += "; " + ", ".join(f"{k}={f.get(k, '-')}" for k in keys[:3]) if keys else ""
+    return out
+
+
 @app.command("report")
 @validated
 def report(
@@ -1347,6 +1377,7 @@ def report(
                          overflow="fold", no_wrap=col in ("space", "rows", "ok/nan/err", "s/arch"),
                          min_width={"space": 5, "proxy": 9, "rows": 4, "ok/nan/err": 10, "s/arch": 6,
                                     "last (UTC)": 10, "protocol: data": 12}.get(col))
+    described = []
     for r in res["rows"]:
         data = r["protocol"].get("data")  # a proxy's: a dict; a search method's or a bench's: None or a name
         if not isinstance(data, dict):
@@ -1363,6 +1394,10 @@ def report(
             what += f", {proto['init']}"
         if proto.get("isomorph_member"):
             what += f", isomorph member {proto['isomorph_member']}"
+        if proto.get("threads"):  # channels-last at another thread count: other BN sums, another key
+            what += f", {proto['threads']} threads"
+        described.append(what)
+    for r, what in zip(res["rows"], _told_apart(res["rows"], described)):
         last = (datetime.datetime.fromtimestamp(r["last"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
                 if r.get("last") is not None else "-")
         table.add_row(r["space"], r["proxy"], str(r["rows"]), f"{r['ok']}/{r['non_finite']}/{r['errors']}",

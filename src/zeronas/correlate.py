@@ -169,7 +169,7 @@ def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | N
                    f"table: every arch of it")
 
 
-@api("correlate", threads=True)
+@api("correlate")
 def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,snip,params",
               sample: int | str | None = None, seed: int | None = None, batch_size=64,
               store: str | Path = "runs/zeronas.db", workers=0, data_dir=None,
@@ -177,7 +177,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
               ray_address: str | None = None, score_seed: int | None = None,
               data: str | None = None, out: str | Path | None = None,
-              options: dict | None = None, memory_format: str = "contiguous") -> CorrelationResult:
+              options: dict | None = None, memory_format: str = "contiguous",
+              threads: int | None = None) -> CorrelationResult:
     """Rank-correlate ``proxies`` (comma-separated names, ``ensemble:a+b``, ``az_nas``, ``zeronas-v1``) with a
     benchmark's accuracy over ``sample`` architectures of ``space`` (nb201, macro, nb101, nb301); returns a
     ``CorrelationResult``. The defaults are ``zeronas correlate``'s: the same names, the same values.
@@ -205,7 +206,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     ``isomorph_member``: which member scores an isomorphism class for class-sharing proxies (see
     ``zeronas.scoring.ISOMORPH_MEMBERS``). ``memory_format``: "contiguous" or "channels-last" (see
     ``zeronas.Scorer``; part of each score's protocol). ``executor``: "local" (this machine, ``workers`` processes) or
-    "ray" (a Ray cluster at ``ray_address``, else a local Ray instance; see ``zeronas.ray_executor``)."""
+    "ray" (a Ray cluster at ``ray_address``, else a local Ray instance; see ``zeronas.ray_executor``).
+    ``threads``: torch CPU threads of each scoring process: this one with ``workers=1``, each pool worker
+    (default cores // workers), each Ray unit (default 1, or cores // workers on a local instance)."""
     from .ray_executor import check_executor
 
     check_executor(executor, ray_address, cli=False)
@@ -281,7 +284,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
                          init=init, device=device,
                          stand_in=True, isomorph_member=isomorph_member, options=options,
                          memory_format=memory_format)
-    scorer_kwargs["threads"] = _unit_threads(scorer_kwargs, workers, executor, ray_address)
+    scorer_kwargs["threads"] = _unit_threads(scorer_kwargs, workers, executor, ray_address, threads)
     scorer = Scorer(**scorer_kwargs)
     if scorer.data_note:
         notes.append(scorer.data_note)
@@ -331,6 +334,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             idx, canon = idx[keep], [c for c, k in zip(canon, keep) if k]
             keys = {p: [k for k, kk in zip(keys[p], keep) if kk] for p in base}
         else:
+            other = _other_protocol_note(db, sp.name, scorer, hashes, done) if todo else None
+            if other:
+                notes.append(other)
             scored = _run(list(todo.values()), scorer_kwargs, workers, db, progress, executor, ray_address,
                           weigh=_cost_weight(sp), scorer=scorer)
         wall = time.perf_counter() - t0
@@ -464,6 +470,24 @@ def scoring_order(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng([seed, 0x5C0]).permutation(n)
 
 
+def _other_protocol_note(db, space: str, scorer, hashes: dict, done: dict) -> str | None:
+    """A run about to score a proxy anew while the store holds it under other settings (a resume that is not
+    one: e.g. another thread count in channels-last): which settings differ, said before the work."""
+    rows = None
+    for spec in scorer.proxies:
+        if done.get(spec.name):
+            continue
+        rows = db.summary() if rows is None else rows
+        other = [r for r in rows if r["space"] == space and r["proxy"] == spec.name
+                 and r["protocol_hash"] != hashes[spec.name]]
+        if other:
+            most = max(other, key=lambda r: r["rows"])
+            return (f"the store holds {spec.name} on {space} for {most['rows']:,} archs under other settings "
+                    f"({protocol_difference(scorer.protocol(spec), most['protocol'])}), so they are not reused: "
+                    f"these settings are scored now (give those settings to reuse them)")
+    return None
+
+
 def _too_little_stored(db, space: str, scorer, hashes: dict, keys: dict, done: dict) -> str:
     """--only-stored found fewer than 3 sampled archs with every score: how many each proxy has under this
     protocol, and for one that lacks them, what the store holds instead (the settings that differ)."""
@@ -506,9 +530,15 @@ def protocol_difference(here: dict, there: dict, limit: int = 4) -> str:
     keys = sorted(k for k in a.keys() | b.keys() if a.get(k, missing) != b.get(k, missing))
     settings = [k for k in keys if "sha256" not in k]  # a digest differs because a setting does: name the setting
     keys = settings or keys
-    default = {"memory_format": "contiguous"}  # a key absent from a protocol stands for its default
-    said = [f"{k} {a.get(k, default.get(k, '(none)'))} here, {b.get(k, default.get(k, '(none)'))} there"
-            for k in keys[:limit]]
+    def shown_value(d, k):  # a key absent from a protocol stands for its default
+        if k in d:
+            return d[k]
+        if k == "threads":  # keyed in channels-last only, where its absence is one thread
+            return 1 if d.get("memory_format") == "channels-last" else "(not keyed in NCHW)"
+        return {"memory_format": "contiguous"}.get(k, "(none)")
+
+    flags = {"threads": " (--threads, --workers)", "memory_format": " (--memory-format)"}
+    said = [f"{k} {shown_value(a, k)} here, {shown_value(b, k)} there{flags.get(k, '')}" for k in keys[:limit]]
     more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
     return "; ".join(said) + more if said else "the same settings"
 
@@ -520,13 +550,14 @@ def _hash(scorer, spec):
 
 
 def _unit_threads(scorer_kwargs: dict, workers: int, executor: str, ray_address=None, threads=None) -> int | None:
-    """The torch threads each work unit will run with (None: this process scores, at its own count), so that
-    this process keys the scores as the workers will record them (channels-last keys a count other than 1)."""
+    """The torch threads each work unit will run with: ``threads`` when given, else the executor's rule (None:
+    this process scores, at its own count), so that this process keys the scores as the workers will record
+    them (channels-last keys a count other than 1)."""
     if executor == "ray":
         from .ray_executor import unit_threads
 
         return unit_threads(ray_address, workers, threads)
-    return make_executor_threads(scorer_kwargs, workers)
+    return threads if threads is not None else make_executor_threads(scorer_kwargs, workers)
 
 
 def _check_loadable(names) -> None:
@@ -544,8 +575,9 @@ def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path, worker
     results ``store`` (an SQLite path or a database URL, created if absent): a score the store already holds
     under the same protocol is read, not computed again (class-sharing proxies: once per isomorphism class);
     the rest is scored by ``workers`` local processes (1: this process; 0: one per core) or on Ray
-    (``executor="ray"``, ``threads`` torch threads per unit), each arch's records written as it finishes, so a
-    run killed at any point resumes where it stopped. ``progress``: a bar with the ETA (a line a minute in a
+    (``executor="ray"``), each arch's records written as it finishes, so a
+    run killed at any point resumes where it stopped. ``threads``: torch threads of each scoring process
+    (default: the executor's rule, see ``correlate``). ``progress``: a bar with the ETA (a line a minute in a
     log). Returns (one ScoreRecord per arch x proxy in arch-then-proxy order, read back from the store, so a
     resumed run answers as an uninterrupted one; the number of archs scored now; the number of distinct
     (proxy, store key) scores the store held before the run, read instead of computed). A class-sharing proxy's
@@ -554,9 +586,9 @@ def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path, worker
     this process only when other processes score."""
     from .scoring import ScoreRecord, protocol_hash
 
-    kwargs = {**scorer_kwargs, "threads": _unit_threads(scorer_kwargs, workers, executor, ray_address, threads)}
-    if executor == "local" and kwargs["threads"] is None:
-        kwargs["threads"] = scorer_kwargs.get("threads")  # this process: the caller's pin, if any
+    kwargs = {**scorer_kwargs, "threads": _unit_threads(scorer_kwargs, workers, executor, ray_address,
+                                                         threads if threads is not None else
+                                                         scorer_kwargs.get("threads"))}
     scorer = Scorer(**kwargs)
     sp, specs = scorer.space, list(scorer.proxies)
     if workers != 1 or executor == "ray":

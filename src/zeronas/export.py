@@ -137,8 +137,15 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
         recipe = recipe_for(space.name)
         build = {"C": C or recipe.C, "N": N or recipe.N, "num_classes": classes}
     else:  # a benchmark's fixed network (Macro, NB301): its own network, C/N only where its build takes them
+        import inspect
+
+        takes = inspect.signature(space.build).parameters
+        fixed = [f"--{k}" for k, v in (("C", C), ("N", N)) if v is not None and k not in takes]
+        if fixed:  # said as the CLI's flags, not as the build's keywords
+            raise UserError(f"{'/'.join(fixed)} sets the width or depth of a cell space's network; the {space.name} "
+                            f"network is the benchmark's own, fixed: drop {' and '.join(fixed)}")
         build = {"num_classes": classes, **{k: v for k, v in (("C", C), ("N", N)) if v is not None}}
-        space.build(arch, **build)  # refuses a --C/--N it does not take, in one line, before anything is written
+        space.build(arch, **build)  # refuses what it does not take, in one line, before anything is written
     state, progress = None, {}
     if ckpt is not None:
         ident = ckpt["identity"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
-import os
 import pickle
 import re
 import socket
@@ -34,6 +33,7 @@ import torch
 
 from .allocator import keep_freed_memory
 from .errors import UserCodeError, UserError
+from .run import usable_cores
 
 EXECUTORS = ("local", "ray")
 NEEDS_RAY = "`--executor ray` needs ray: pip install 'zeronas[ray]'"
@@ -119,7 +119,7 @@ def connect(address: str | None = None):
         options = dict(log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False)
         _LOCAL_INSTANCE = address is None
         if address is None:
-            ray.init(num_cpus=os.cpu_count() or 1, **options)
+            ray.init(num_cpus=usable_cores(), **options)
         else:
             _reachable(address)
             try:
@@ -147,7 +147,7 @@ def unit_threads(address: str | None = None, workers: int = 0, threads: int | No
         return threads
     ray = sys.modules.get("ray")  # (not imported for it: a stored run never needs Ray installed)
     local = _LOCAL_INSTANCE if ray is not None and ray.is_initialized() else address is None
-    return max(1, (os.cpu_count() or 1) // workers) if local and workers else 1
+    return max(1, usable_cores() // workers) if local and workers else 1
 
 
 class RayExecutor:

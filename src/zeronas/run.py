@@ -27,6 +27,15 @@ from .validation import torch_threads
 _WORKER = None
 
 
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity mask: taskset, a Slurm or container cpuset), not the
+    host's count, which ``os.cpu_count()`` gives: one worker per core must not oversubscribe a share."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS, Windows: no affinity call
+        return os.cpu_count() or 1
+
+
 class InProcessExecutor:
     """Scores in this process; ``threads`` pins torch's thread count for each work unit (None: leave it)."""
 
@@ -103,9 +112,10 @@ class ProcessPoolExecutorBackend:
     forked child once the parent has touched it."""
 
     def __init__(self, scorer_kwargs: dict, workers: int | None = None, start_method: str | None = None):
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         self.workers = workers or cores
-        threads = self.threads = max(1, cores // self.workers)
+        # the scorer's own count when it names one (--threads), else the cores shared out
+        threads = self.threads = scorer_kwargs.get("threads") or max(1, cores // self.workers)
         if start_method is None and _on_gpu(scorer_kwargs):
             start_method = "spawn"
         context = multiprocessing.get_context(start_method)
@@ -186,7 +196,7 @@ def make_executor_threads(scorer_kwargs: dict, workers: int = 1) -> int | None:
     workers for a process pool, None where it scores in this process (at this process's thread count)."""
     if workers == 1 or (workers <= 0 and _on_gpu(scorer_kwargs)):
         return None
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     return max(1, cores // (workers if workers > 0 else cores))
 
 

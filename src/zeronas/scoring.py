@@ -761,13 +761,11 @@ def _score_through_store(archs, kwargs, store, workers, executor, ray_address, t
     import tempfile
 
     from .correlate import score_into_store  # (the store-backed run machinery lives with correlate's)
-    from .validation import torch_threads
 
-    local = executor == "local"
-    workers = (1 if local else 0) if workers is None else workers
-    with tempfile.TemporaryDirectory(prefix="zeronas-score-") as tmp, torch_threads(threads if local else None):
+    workers = (1 if executor == "local" else 0) if workers is None else workers
+    with tempfile.TemporaryDirectory(prefix="zeronas-score-") as tmp:  # threads: each scoring process's
         return score_into_store(archs, kwargs, store if store is not None else Path(tmp) / "s.db", workers,
-                                executor, ray_address, None if local else threads or 1)[0]
+                                executor, ray_address, threads)[0]
 
 
 def _score_modules(archs, proxies, kwargs: dict) -> list[ScoreRecord]:

@@ -61,7 +61,9 @@ def run_seeds(space, method: str, seeds: list[int], kwargs: dict, workers: int =
     if executor == "ray":
         _ray_runs(space, method, seeds, kwargs, ray_address, threads or 1, kind, finished)
     else:
-        cores = os.cpu_count() or 1
+        from ..run import usable_cores
+
+        cores = usable_cores()
         parallel = min(len(seeds), workers or cores)
         _local_runs(space, method, seeds, kwargs, parallel, threads or max(1, cores // parallel), kind, finished)
     return [results[s] for s in seeds]
