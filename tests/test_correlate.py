@@ -89,6 +89,13 @@ def test_correlate_keys_channels_last_scores_by_the_workers_thread_count(tmp_pat
     assert pool.meta["scored_now"] == (4 if n != 2 else 0)  # another count: its own key, scored again
     again = correlate(workers=2, **kw)
     assert again.meta["scored_now"] == 0 and again.rows["synflow"] == pool.rows["synflow"]
+    # --threads reaches the pool's workers (it was the driver's only): 2 threads each, the in-process run's key
+    two = correlate(workers=2, threads=2, **kw)
+    assert two.meta["protocols"]["synflow"]["threads"] == 2 and two.meta["scored_now"] == 0
+    assert two.rows["synflow"] == inproc.rows["synflow"]
+    if n != 2:  # the pool's keys were new: the run said what the store held instead
+        assert any("threads 2 here, 1 there" in note or "threads 1 here, 2 there" in note
+                   for note in pool.meta["notes"]), pool.meta["notes"]
 
 
 @needs_table
