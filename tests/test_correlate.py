@@ -699,8 +699,13 @@ def test_protocol_difference_names_an_absent_layout_by_its_default():
     from zeronas.correlate import protocol_difference
 
     assert protocol_difference({"memory_format": "channels-last", "seed": 0}, {"seed": 0}) == \
-        "memory_format channels-last here, contiguous there"
+        "memory_format channels-last here, contiguous there (--memory-format)"
     assert protocol_difference({"a": 1}, {}) == "a 1 here, (none) there"
+    # channels-last keys a thread count other than 1: its absence there is one thread, in NCHW no key at all
+    cl = {"memory_format": "channels-last"}
+    assert protocol_difference(cl, {**cl, "threads": 2}) == "threads 1 here, 2 there (--threads, --workers)"
+    assert protocol_difference({}, {**cl, "threads": 2}).endswith(
+        "threads (not keyed in NCHW) here, 2 there (--threads, --workers)")
 
 
 def test_eta_weighs_later_groups_by_their_calibrated_cost():

@@ -711,6 +711,9 @@ def test_seeds_run_at_once_answer_as_the_same_seeds_run_one_after_another(capsys
                          on_result=lambda r, done, total, eta: seen.append((r.seed, done, total)))
     assert [(r.seed, r.arch, r.proxy_values) for r in together] == [(r.seed, r.arch, r.proxy_values) for r in alone]
     assert sorted(s for s, _, _ in seen) == [0, 1, 2] and [d for _, d, _ in seen] == [1, 2, 3]
+    for bad, why in (({"executor": "Ray"}, "unknown executor="), ({"workers": -1}, "workers= -1")):
+        with pytest.raises(UserError, match=why):  # checked at the edge, not a traceback from the pool
+            run_seeds("nb201", "sample", [0], kw, **bad)
     with pytest.raises(SystemExit) as e:
         main(["search", "--method", "sample", "--proxy", "synflow", "--n", "6", "--data", "none", "--runs", "3",
               "--workers", "2"])

@@ -1139,3 +1139,19 @@ def test_a_subclass_is_another_space_under_its_own_name(tmp_path):
     assert zeronas.space(f"{path}:Named").name == "named-chain"
     rec = zeronas.score(["8-8-8"], proxies="params", space=f"{path}:Wide", data="none")
     assert rec[0].space == "Wide"
+
+
+def test_a_plugin_space_scores_through_a_store_and_on_worker_processes(tmp_path, capsys):
+    """score --space file.py:Class --store / --workers: the workers load the space from its file (its name
+    alone named no space, and the object did not pickle: a review found both)."""
+    path = tmp_path / "chain_space.py"
+    path.write_text(DUCK)
+    spec = f"{path}:Chain"
+    archs = ["4-4-4", "8-4-8", "4-8-8"]
+    direct = zeronas.score(archs, space=spec, proxies="params,synflow", data="none", threads=1)
+    for kw in ({"store": tmp_path / "s.db"}, {"workers": 2}, {"workers": 2, "store": tmp_path / "t.db"}):
+        got = zeronas.score(archs, space=zeronas.space(spec), proxies="params,synflow", data="none", threads=1, **kw)
+        assert [(r.arch, r.proxy, r.value) for r in got] == [(r.arch, r.proxy, r.value) for r in direct], kw
+    code, out, err = _cli(["score", "--space", spec, *[a for x in archs for a in ("--arch", x)], "-p", "params",
+                           "--data", "none", "--store", str(tmp_path / "s.db")], capsys)
+    assert code == 0 and "3 scores were read from" in " ".join(err.split()), err

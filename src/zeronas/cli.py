@@ -4,7 +4,6 @@ spaces | data."""
 from __future__ import annotations
 
 import collections
-import contextlib
 import errno
 import functools
 import json
@@ -234,8 +233,9 @@ def score(
         records = _score_stored(sp, proxies, settings, archs, store, workers, executor, ray_address, threads)
     elif executor == "ray":  # each unit pinned to --threads (default 1): the local values at equal threads
         from .ray_executor import score_archs
+        from .spaces.base import loadable
 
-        records = score_archs(dict(space=sp.name, proxies=proxies, **settings), archs, ray_address, threads,
+        records = score_archs(dict(space=loadable(sp), proxies=proxies, **settings), archs, ray_address, threads,
                               progress=sys.stderr.isatty())
     else:
         records = scorer.score(archs, progress=True)  # a bar on a terminal, a line every 30 s in a log
@@ -243,7 +243,9 @@ def score(
     substituted = any(r.arch not in asked for r in records)
     if substituted:
         err_console.print("[yellow]note:[/] class-sharing proxies were measured on their isomorphism class's "
-                          "representative member (--isomorph-member fixed); its string is in the arch column")
+                          + ("representative member (--isomorph-member fixed)" if isomorph_member == "fixed" else
+                             "member scored first (a --store holds one score per class)")
+                          + "; its string is in the arch column")
     many = len(archs) > 1 or substituted
     _refuse_if_all_failed(records, "every architecture" if many else "the architecture")  # before a table of NaNs
     title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else sp.name
@@ -278,21 +280,14 @@ SCORE_TABLE_ARCHS = 100  # more archs than this: a summary per proxy instead of 
 
 
 def _score_stored(sp, proxies, settings, archs, store, workers, executor, ray_address, threads) -> list:
-    """``score --store`` / ``--workers``: through ``correlate.score_into_store``; without --store, a store in a
-    temporary folder carries the pool's results and is removed after."""
-    import tempfile
-
+    """``score --store`` / ``--workers``: through ``correlate.score_into_store`` (without --store, nothing kept)."""
     from .correlate import score_into_store
 
-    kwargs = dict(space=sp.name, proxies=proxies, **settings)
-    given, local = store is not None, executor == "local"
-    workers = (1 if local else 0) if workers is None else workers
-    with contextlib.ExitStack() as stack:
-        if not given:
-            store = str(Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zeronas-score-"))) / "s.db")
-        records, scored, reused = score_into_store(archs, kwargs, store, workers, executor, ray_address, threads,
-                                                   progress=True)
-    if given and reused:
+    kwargs = dict(space=sp, proxies=proxies, **settings)
+    workers = (1 if executor == "local" else 0) if workers is None else workers
+    records, scored, reused = score_into_store(archs, kwargs, store, workers, executor, ray_address, threads,
+                                               progress=True)
+    if reused:
         err_console.print(f"[yellow]note:[/] {reused} scores were read from {store} (same settings), {scored} "
                           f"archs scored now", highlight=False)
     return records
@@ -529,8 +524,9 @@ def correlate(
     threads: Annotated[int | None, typer.Option(
         help="Torch CPU threads of each scoring process: this one with --workers 1 (default: one per core; give 1 "
              "when other jobs share the cores), each pool worker (default cores // --workers), each Ray unit "
-             "(default 1). With --memory-format channels-last a count other than 1 is part of the scores' "
-             "protocol, so other counts are other store keys.", show_default=False)] = None,
+             "(default 1; on a local Ray instance cores // --workers). With --memory-format channels-last a "
+             "count other than 1 is part of the scores' protocol, so other counts are other store keys.",
+        show_default=False)] = None,
 ):
     """Rank-correlate proxies with benchmark accuracy: Spearman, Kendall, top-k overlap, with protocols."""
     from .correlate import correlate as run_correlate
@@ -569,7 +565,8 @@ def correlate(
                   f"{f'{workers} worker(s)' if workers else 'one worker per core'}"
                   f"{' on Ray' if executor == 'ray' else ''}; store {m['store']}")
     for note in m["notes"]:
-        console.print(f"note: {note}", highlight=False)
+        if note not in m.get("notes_said", ()):  # (printed before the scoring started)
+            console.print(f"note: {note}", highlight=False)
     for p in m.get("written", []):
         console.print(f"wrote {p}")
 
@@ -940,8 +937,10 @@ def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address,
         err_console.print(f"run {done}/{total} ended (seed {r.seed}, {r.seconds:.0f} s)"
                           + (f", ETA {_hms(eta)}" if done < total else ""), highlight=False)
 
+    gpu = str(kwargs.get("device") or "cpu").startswith("cuda")
     err_console.print(f"running {len(seeds)} seeds " + ("as Ray tasks" if executor == "ray" else
-                      f"in {min(len(seeds), workers or usable_cores())} processes at once"), highlight=False)
+                      f"in {min(len(seeds), workers or (1 if gpu else usable_cores()))} processes at once"),
+                      highlight=False)
     return run_seeds(space, method, seeds, kwargs, workers or 0, executor, ray_address, threads, on_result=said)
 
 

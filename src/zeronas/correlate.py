@@ -63,7 +63,8 @@ class CorrelationResult:
     ``meta``: ``space``, ``dataset``, ``target`` (the benchmark column), ``archs`` and ``unique_archs`` (isomorphism
     classes), ``indices`` (the sampled rows of the benchmark table), ``seed``, ``batch_size``, ``init``,
     ``protocols`` (per proxy), ``notes`` (what to know before reading the numbers: stand-in images, small
-    samples, NaN values), ``scored_now``, ``wall_seconds``, ``workers``, ``store``, ``executor``.
+    samples, NaN values; ``notes_said``: those of them already printed while the run went on, with progress),
+    ``scored_now``, ``wall_seconds``, ``workers``, ``store``, ``executor``.
     ``values``: proxy (and ensemble) -> array of values per sampled arch (NaN where none), in ``indices`` order;
     ``truth``: the target per sampled arch (percent accuracy), in the same order; ``archs``: the table's arch
     string of each, in the same order.
@@ -295,6 +296,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         from .ray_executor import connect  # (a stored run with nothing left to score never needs Ray)
 
         connect(ray_address)
+    said_early: list[str] = []  # notes printed while the run went on (progress=True): the CLI does not repeat them
     db = Store(store, create=not only_stored)  # --only-stored reads a store; it never makes an empty one
     try:
         hashes = {p.name: p_hash for p, p_hash in ((p, _hash(scorer, p)) for p in scorer.proxies)}
@@ -337,6 +339,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             other = _other_protocol_note(db, sp.name, scorer, hashes, done) if todo else None
             if other:
                 notes.append(other)
+                if progress:  # said before the scoring starts, not only under the table after it
+                    print(f"note: {other}", file=sys.stderr, flush=True)
+                    said_early.append(other)
             scored = _run(list(todo.values()), scorer_kwargs, workers, db, progress, executor, ray_address,
                           weigh=_cost_weight(sp), scorer=scorer)
         wall = time.perf_counter() - t0
@@ -407,7 +412,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             "seed": seed, "score_seed": seed if score_seed is None else score_seed, "batch_size": batch_size,
             "init": init, "protocol_preset": protocol,
             "isomorph_member": isomorph_member, "memory_format": memory_format,
-            "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes,
+            "protocols": {p: scorer.protocol(get_proxy(p)) for p in base}, "notes": notes, "notes_said": said_early,
             "no_ground_truth": no_truth,
             "scored_now": scored, "wall_seconds": wall, "workers": workers, "store": str(db),
             "executor": executor,
@@ -568,7 +573,8 @@ def _check_loadable(names) -> None:
                         f"function as its file now holds it), or run without --workers / --executor ray")
 
 
-def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path, workers: int = 1, executor: str = "local",
+def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path | None, workers: int = 1,
+                     executor: str = "local",
                      ray_address: str | None = None, threads: int | None = None,
                      progress: bool = False) -> tuple[list, int, int]:
     """Score ``archs`` (of ``scorer_kwargs["space"]``) with ``Scorer(**scorer_kwargs)``'s proxies through the
@@ -582,20 +588,27 @@ def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path, worker
     resumed run answers as an uninterrupted one; the number of archs scored now; the number of distinct
     (proxy, store key) scores the store held before the run, read instead of computed). A class-sharing proxy's
     record names the member it was measured on (``arch``) under the class's key (``canonical``).
+    ``store`` None: nothing is read or kept, and every arch is scored on its own (isomorphs too), so the
+    records equal ``Scorer.score``'s at equal threads.
     Errors: UserError (one line) for bad settings, a store that cannot be written, or a proxy that exists in
     this process only when other processes score."""
     from .scoring import ScoreRecord, protocol_hash
+    from .spaces.base import loadable
 
     kwargs = {**scorer_kwargs, "threads": _unit_threads(scorer_kwargs, workers, executor, ray_address,
                                                          threads if threads is not None else
                                                          scorer_kwargs.get("threads"))}
     scorer = Scorer(**kwargs)
     sp, specs = scorer.space, list(scorer.proxies)
-    if workers != 1 or executor == "ray":
+    kwargs["space"] = loadable(sp)  # workers load it again: a name or a plug-in's spec, never the object
+    if (workers != 1 and kwargs["threads"] is not None) or executor == "ray":  # (0 on a GPU: this process)
         _check_loadable([s.name for s in specs])
-    check_location(store)
     archs = [sp.coerce(a) for a in archs]
     strs = [sp.format(a) for a in archs]
+    if store is None:  # no store: every arch scored on its own, as Scorer.score does, and nothing kept
+        return (_score_in_memory(archs, strs, kwargs, workers, executor, ray_address, scorer, progress),
+                len(set(strs)), 0)
+    check_location(store)
     canon = [sp.canonical(a) for a in archs]
     hashes = {s.name: protocol_hash(scorer.protocol(s)) for s in specs}
     keys = {s.name: canon if s.shares_isomorphs else strs for s in specs}
@@ -614,7 +627,7 @@ def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path, worker
                 if k not in scheduled:
                     scheduled.add(k)
                     todo.setdefault(strs[i], (archs[i], []))[1].append(s.name)
-        run_kwargs = {**kwargs, "space": scorer_kwargs["space"], "proxies": [s.name for s in specs]}
+        run_kwargs = {**kwargs, "proxies": [s.name for s in specs]}
         scored = _run(list(todo.values()), run_kwargs, workers, db, progress, executor, ray_address,
                       weigh=_cost_weight(sp), scorer=scorer)
         records = []
@@ -633,6 +646,44 @@ def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path, worker
         db.close()
     records.sort(key=lambda ir: ir[0])  # arch-then-proxy order (a stable sort keeps the proxies' order)
     return [r for _, r in records], scored, reused
+
+
+class _Collected:
+    """What ``_run`` writes its records to when nothing is kept: this process's memory, a unit's records each."""
+
+    def __init__(self):
+        self.units: list[list] = []
+
+    def put(self, records) -> None:
+        self.units.append(records)
+
+
+def _score_in_memory(archs, strs, kwargs, workers, executor, ray_address, scorer, progress=False) -> list:
+    """Every distinct arch scored with every proxy on the executor (units come back in any order), its records
+    in the list's order, as ``Scorer.score`` gives them (a repeated arch's are its first's: the same seeded
+    draw gives the same values)."""
+    sp = scorer.space
+    todo, seen = [], set()
+    for a, s in zip(archs, strs):
+        if s not in seen:
+            seen.add(s)
+            todo.append((a, [p.name for p in scorer.proxies]))
+    got = _Collected()
+    _run(todo, kwargs, workers, got, progress, executor, ray_address, weigh=_cost_weight(sp), scorer=scorer)
+    # a unit is told by the arch its records name: the asked one, except a class-sharing proxy's under
+    # isomorph_member "fixed", which names the class's representative (any asked member's records are then equal)
+    rep = ({s: sp.format(sp.representative(a)) for a, s in zip(archs, strs)}
+           if scorer.isomorph_member == "fixed" else {})
+    by: dict[str, list] = {}
+    for records in got.units:
+        own = next((r.arch for r in records if not get_proxy(r.proxy).shares_isomorphs), None)
+        if own is not None or not rep:
+            by[own if own is not None else records[0].arch] = records
+            continue
+        for s in strs:
+            if rep[s] == records[0].arch:
+                by.setdefault(s, records)
+    return [r for s in strs for r in by[s]]
 
 
 CALIBRATE_MIN = 200  # units below which no calibration is worth its few seconds

@@ -706,8 +706,9 @@ def score(archs, proxies="all", *, space=None, executor: str = "local", ray_addr
     The set-up (images, batches) is cached between calls: ``score`` called once per arch in a loop costs what
     ``Scorer(...).score_arch(arch)`` does. ``executor="ray"`` (architectures only; ``ray_address``: a cluster,
     else a local Ray instance) scores on Ray as ``zeronas score --executor ray``, each unit with ``threads``
-    torch threads (default 1), so the records equal the local ones at equal threads. ``threads`` (local): torch
-    CPU threads during the call. ``store`` (an SQLite path or a database URL; architectures only): every arch's
+    torch threads (default 1; on a local instance with ``workers=N``, cores // N), so the records equal the
+    local ones at equal threads. ``threads`` (local): torch CPU threads of each scoring process (this one, or
+    each of ``workers``'s processes). ``store`` (an SQLite path or a database URL; architectures only): every arch's
     records are written there as it finishes and what it already holds under the same settings is read, not
     scored again, so a killed call resumes (``zeronas score --store``; class-sharing proxies once per isomorphism
     class). ``workers``: local scoring processes (None or 1: this one; 0: one per core), or with Ray the units at
@@ -758,14 +759,10 @@ def score(archs, proxies="all", *, space=None, executor: str = "local", ray_addr
 
 
 def _score_through_store(archs, kwargs, store, workers, executor, ray_address, threads) -> list[ScoreRecord]:
-    import tempfile
-
     from .correlate import score_into_store  # (the store-backed run machinery lives with correlate's)
 
     workers = (1 if executor == "local" else 0) if workers is None else workers
-    with tempfile.TemporaryDirectory(prefix="zeronas-score-") as tmp:  # threads: each scoring process's
-        return score_into_store(archs, kwargs, store if store is not None else Path(tmp) / "s.db", workers,
-                                executor, ray_address, threads)[0]
+    return score_into_store(archs, kwargs, store, workers, executor, ray_address, threads)[0]
 
 
 def _score_modules(archs, proxies, kwargs: dict) -> list[ScoreRecord]:

@@ -45,9 +45,22 @@ def run_seeds(space, method: str, seeds: list[int], kwargs: dict, workers: int =
     (default 1). ``threads``: torch threads per run (default locally cores // workers). ``on_result(result,
     done, total, eta_seconds)``: called in the driver as each run ends (any order). Errors: the first run's
     UserError as it was raised; a worker that dies is a one-line UserError (the runs stored so far are kept)."""
+    from ..ray_executor import check_executor
+    from ..spaces.base import loadable, resolve
     from ..validation import _CALLER
 
     kind = _CALLER.get() or "api"
+    api = kind != "cli"
+    check_executor(executor, ray_address, cli=not api)
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+        raise UserError(f"{'workers=' if api else '--workers'} {workers!r}: give 0 (one process per core) or more")
+    if executor == "ray" and workers:
+        raise UserError("workers= sets local processes; on Ray the cluster's CPUs decide how many runs go at once: "
+                        "drop workers=" if api else "--workers sets local processes; with --executor ray the "
+                        "cluster's CPUs (and --threads per run) decide how many runs go at once: drop --workers")
+    if str(kwargs.get("device") or "cpu").startswith("cuda") and workers == 0:
+        workers = 1  # one process drives a GPU, as score and correlate do; more only when asked
+    space = loadable(resolve(space))  # each worker loads it again: a name or a plug-in's spec, never the object
     seeds = list(seeds)
     t0 = time.perf_counter()
     results: dict[int, object] = {}

@@ -249,6 +249,12 @@ def resolve(value, label: str = "space=") -> SearchSpace:
     return from_python(value, label)
 
 
+def loadable(sp) -> str:
+    """What another process loads ``sp`` from with ``space(...)``: a built-in's name, a plug-in's spec
+    (``path.py:Class``, or ``module:Class`` for one adapted from Python)."""
+    return sp.source if getattr(sp, "plugin", False) and getattr(sp, "source", None) else sp.name
+
+
 def list_spaces() -> list[str]:
     from . import darts, macro, nb101, nb201  # noqa: F401
 
