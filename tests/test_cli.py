@@ -208,9 +208,11 @@ def test_ctrl_c_is_one_line_saying_how_to_resume(monkeypatch, capsys):
     code, err = _main_raising(monkeypatch, capsys, KeyboardInterrupt(), ["correlate"])
     assert code == 130 and len(err.splitlines()) == 1
     assert err.startswith("zeronas: interrupted") and "rerun the same command to resume from its store" in err
-    # only what resumes says so: score keeps no store, a search only with --store
-    assert "nothing was written (score keeps no store)" in _main_raising(monkeypatch, capsys, KeyboardInterrupt(),
-                                                                         ["score", "--index", "0"])[1]
+    # only what resumes says so: score and search only with --store
+    assert "pass --store DB to keep each architecture's scores" in _main_raising(
+        monkeypatch, capsys, KeyboardInterrupt(), ["score", "--index", "0"])[1]
+    assert "resume from its --store" in _main_raising(monkeypatch, capsys, KeyboardInterrupt(),
+                                                      ["score", "--index", "0", "--store", "runs/s.db"])[1]
     assert "without --store keeps nothing" in _main_raising(monkeypatch, capsys, KeyboardInterrupt(), ["search"])[1]
     assert "resume from its --store" in _main_raising(monkeypatch, capsys, KeyboardInterrupt(),
                                                       ["search", "--store=runs/s.db"])[1]
@@ -1017,3 +1019,41 @@ def test_score_prints_a_summary_per_proxy_for_many_archs(tmp_path, monkeypatch):
                       (["--workers", "-1"], "--workers")):
         res = runner.invoke(app, ["score", "-p", "params", *args])
         assert isinstance(res.exception, UserError) and why in str(res.exception), res.output
+
+
+@needs_cifar
+def test_a_failed_score_is_scored_again_by_a_rerun(tmp_path, monkeypatch, capsys):
+    """A user's trial: a proxy that failed once (out of memory, say) stayed NaN in the store for good, and the
+    rerun read the failure back, though the error said to run again. A failure is now scored again (a verdict
+    that a proxy does not apply stays: tests/test_macro_space.py)."""
+    import zeronas as zn
+    from zeronas.cli import main
+
+    flaky = tmp_path / "flaky.py"
+    flaky.write_text("import os\n\ndef p(model, x, y):\n    if os.environ.get('ZN_FLAKY'):\n"
+                     "        raise MemoryError('boom')\n    return 1.5\n")
+    db = tmp_path / "f.db"
+    kw = dict(proxies=f"params,{flaky}:p", data="cifar10", store=db)
+    monkeypatch.setenv("ZN_FLAKY", "1")
+    first = zn.score(ARCHS6[:2], **kw)
+    assert [r.error is not None for r in first] == [False, True, False, True]
+    monkeypatch.delenv("ZN_FLAKY")
+    again = zn.score(ARCHS6[:2], **kw)
+    assert [r.value for r in again if r.proxy != "params"] == [1.5, 1.5] and not any(r.error for r in again)
+    monkeypatch.setenv("ZN_FLAKY", "1")  # every proxy failing, through the CLI: the store holds the failures
+    with pytest.raises(SystemExit) as e:
+        main(["score", "--arch", ARCHS6[2], "-p", f"{flaky}:p", "--data", "cifar10", "--store", str(db)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"(the failures are in {db}; a rerun scores them again)" in " ".join(err.split())
+
+
+def test_search_runs_past_the_largest_seed_are_refused_before_any_work(capsys):
+    from zeronas.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["search", "--method", "sample", "--proxy", "params", "--n", "5", "--data", "none", "--runs", "2",
+              "--seed", "4294967295"])
+    err = capsys.readouterr()
+    assert e.value.code == 2 and not err.out  # no run printed
+    assert "--seed 4294967295 with --runs 2 reaches seed 4294967296, past the largest, 4294967295: give --seed " \
+           "4294967294 or less" in " ".join(err.err.split())

@@ -148,8 +148,8 @@ def test_correlate_with_only_proxies_that_do_not_apply_is_an_error(tmp_path, cap
     assert "no proxy gave a value on any of the 5 sampled archs (zeros does not apply here" in err[0]
     assert not (tmp_path / "o").exists()
     # a newcomer trial: it said "nothing was written", yet the store keeps the records of why (report lists them)
-    assert err[0].endswith(f"no correlation was written, and the store keeps each arch's failure: 'zeronas report "
-                           f"--store {tmp_path / 's.db'}' lists them")
+    assert err[0].endswith(f"no correlation was written; the store keeps each arch's outcome ('zeronas report "
+                           f"--store {tmp_path / 's.db'}' lists them), and a rerun scores the failed ones again")
 
 
 @needs_macro

@@ -247,7 +247,7 @@ def score(
                              "member scored first (a --store holds one score per class)")
                           + "; its string is in the arch column")
     many = len(archs) > 1 or substituted
-    _refuse_if_all_failed(records, "every architecture" if many else "the architecture")  # before a table of NaNs
+    _refuse_if_all_failed(records, "every architecture" if many else "the architecture", store)  # before NaNs
     title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else sp.name
     if len(archs) > SCORE_TABLE_ARCHS:  # a table of 100,000 rows is read by no one: per proxy, and --out
         _print_score_summary(records, title, out)
@@ -317,7 +317,7 @@ def _not_applicable(r) -> bool:
     return r.error is not None and r.error.startswith(("inapplicable", "refused"))
 
 
-def _refuse_if_all_failed(records, what: str) -> None:
+def _refuse_if_all_failed(records, what: str, store=None) -> None:
     """Every record of a proxy that applies an error: a one-line error, exit 2, nothing written, so a script does
     not take the table of failures for scores (e.g. a plug-in space whose build() raises)."""
     usable = [r for r in records if not _not_applicable(r)]
@@ -325,7 +325,8 @@ def _refuse_if_all_failed(records, what: str) -> None:
     if usable and len(failed) == len(usable):  # proxies that do not apply are listed, not counted
         r = failed[0]
         raise UserError(f"every proxy failed on {what} (the first, {r.proxy} on {r.arch}: {r.error}); fix what "
-                        "failed and run again (nothing was written)")
+                        "failed and run again " + (f"(the failures are in {store}; a rerun scores them again)"
+                                                   if store is not None else "(nothing was written)"))
 
 
 def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, input_size,
@@ -730,6 +731,11 @@ def search(
     from .ray_executor import check_executor
 
     check_executor(executor, ray_address)
+    from .validation import SEED_MAX
+
+    if seed + runs - 1 > SEED_MAX:  # found before the first run's work, named as typed
+        raise UserError(f"--seed {seed} with --runs {runs} reaches seed {seed + runs - 1}, past the largest, "
+                        f"{SEED_MAX}: give --seed {SEED_MAX - runs + 1} or less")
     if executor == "ray" and workers is not None:
         raise UserError("--workers sets local processes; with --executor ray the cluster's CPUs (and --threads per "
                         "run) decide how many runs go at once: drop --workers")
@@ -1699,8 +1705,10 @@ def _after_interrupt(argv: list[str]) -> str:
             return "every evaluation already stored is kept: rerun the same command to resume from its --store"
         return "a search without --store keeps nothing: pass --store to make the next run resumable"
     if verb == "score":
-        return ("nothing was written (score keeps no store): for many architectures use 'zeronas correlate', "
-                "which stores every result and resumes")
+        if any(a == "--store" or a.startswith("--store=") for a in argv):
+            return "every result already stored is kept: rerun the same command to resume from its --store"
+        return ("nothing was written: pass --store DB to keep each architecture's scores as they finish and resume "
+                "from them")
     return "nothing was written"
 
 

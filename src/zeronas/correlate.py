@@ -305,6 +305,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         strs = [sp.format(a) for a in archs]
         # the store key of (proxy, arch): the isomorphism class when the proxy may share it, else the string
         keys = {p: canon if get_proxy(p).shares_isomorphs else strs for p in base}
+        if not only_stored:  # a failure is not a value: a rerun scores it again (the verdicts stay)
+            for p in base:
+                db.retry_failures(sp.name, p, hashes[p], set(keys[p]))
         done = {p: db.done(sp.name, p, hashes[p]) for p in base}
         # archs are scored in a seeded random order, so a run stopped early has scored a uniform random
         # subset of the sample (in index order, NB201's large degenerate classes would come first)
@@ -375,8 +378,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
                                 f"{Path(table.path).name}); choose another --dataset or --metric")
             first = next((n for n in notes if n.startswith(tuple(base))), "no values")
             raise UserError(f"no proxy gave a value on any of the {len(idx)} sampled archs ({first.rstrip('.')}); "
-                            f"no correlation was written, and the store keeps each arch's failure: 'zeronas report "
-                            f"--store {shlex.quote(str(store))}' lists them")
+                            f"no correlation was written; the store keeps each arch's outcome ('zeronas report "
+                            f"--store {shlex.quote(str(store))}' lists them), and a rerun scores the failed ones "
+                            f"again")
         for name, members in ensembles.items():
             empty = [m for m in members if np.isnan(result.values[m]).all()]
             rest = [m for m in members if m not in empty]
@@ -621,6 +625,7 @@ def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path | None,
         todo: dict[str, tuple] = {}
         reused = 0
         for s in specs:
+            db.retry_failures(sp.name, s.name, hashes[s.name], set(keys[s.name]))  # a failure is scored again
             scheduled = db.done(sp.name, s.name, hashes[s.name])
             reused += sum(k in scheduled for k in set(keys[s.name]))
             for i, k in enumerate(keys[s.name]):

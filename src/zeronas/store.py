@@ -443,6 +443,22 @@ class Store:
         return {r[0] for r in self._rows(sa.select(SCORES.c.canonical).where(*self._where(space, proxy,
                                                                                            protocol_hash)))}
 
+    def retry_failures(self, space: str, proxy: str, protocol_hash: str, keys=None) -> set[str]:
+        """Delete the failed rows (an exception while scoring: out of memory, a missing package, a fixed bug) of
+        one proxy and protocol, of ``keys`` or all, so that a rerun scores them again; a verdict that the proxy
+        does not apply (``inapplicable``/``refused``) and an undefined value (NaN/inf status) are kept. Returns
+        the keys deleted."""
+        s = SCORES.c
+        q = sa.select(s.canonical, s.error).where(*self._where(space, proxy, protocol_hash), s.status == "error")
+        gone = {c for c, e in self._rows(q) if not str(e or "").startswith(("inapplicable", "refused"))}
+        if keys is not None:
+            gone &= set(keys)
+        if gone:
+            chunks = [sorted(gone)[i:i + 200] for i in range(0, len(gone), 200)]  # bounded IN lists
+            self._transaction(lambda conn: [conn.execute(sa.delete(SCORES).where(
+                *self._where(space, proxy, protocol_hash), s.status == "error", s.canonical.in_(c))) for c in chunks])
+        return gone
+
     def values(self, space: str, proxy: str, protocol_hash: str) -> dict[str, float]:
         q = sa.select(SCORES.c.canonical, SCORES.c.value, SCORES.c.status).where(
             *self._where(space, proxy, protocol_hash))
