@@ -224,3 +224,16 @@ def test_data_lists_each_tables_counts_and_damage_and_search_says_a_partial_tabl
     res = CliRunner().invoke(app, ["data", "--data-dir", str(tmp_path / "d")], env={"COLUMNS": "300"})
     line = next(ln for ln in res.output.splitlines() if "NB201 table" in ln)
     assert isinstance(res.exception, UserError) and "damaged:" in line, res.output  # exit 2 through main()
+
+
+def test_a_file_of_no_release_form_names_the_forms_converted(tmp_path):
+    """A user's trial: 'zeronas data convert data.txt' said 'not an official NATS-Bench .pickle.pbz2 file'."""
+    from zeronas.benchmarks.convert import convert
+    from zeronas.errors import UserError
+
+    bad = tmp_path / "data.txt"
+    bad.write_text("index,arch\n")
+    with pytest.raises(UserError, match=r"not a release file zeronas converts \(by its name\); give NAS-Bench-201's "
+                                        r"NAS-Bench-201-v1_\*\.pth, NATS-Bench's"):
+        convert(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

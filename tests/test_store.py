@@ -940,3 +940,12 @@ def test_report_names_the_layout_and_init_that_set_protocols_apart(tmp_path):
     squeezed = "".join(res.output.split())
     assert squeezed.count("channels-last,3threads") == 1, res.output
     assert "noise;options.input_size=32" in squeezed and "noise;options.input_size=48" in squeezed, res.output
+
+
+def test_an_export_named_by_its_suffix_alone_is_refused(tmp_path):
+    """A user's trial: '--export .csv' wrote a hidden file named '.csv'."""
+    from zeronas.store import check_export_target
+
+    with pytest.raises(UserError, match=r"give the export file a name before its suffix, e\.g\. .*scores\.csv$"):
+        check_export_target(tmp_path / ".csv")
+    check_export_target(tmp_path / "a.csv")  # a name: fine

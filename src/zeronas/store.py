@@ -753,6 +753,9 @@ def _export_suffix(path: Path, strict: bool = True) -> str | None:
     name = path.name.lower()
     for suffix in EXPORT_SUFFIXES:
         if name.endswith(suffix):
+            if strict and name == suffix:  # '.csv' alone is a hidden file named by its suffix, not a table
+                raise UserError(f"{path}: give the export file a name before its suffix, e.g. "
+                                f"{path.with_name('scores' + suffix)}")
             return suffix
     if strict:
         raise UserError(f"{path}: name an export file .csv, .csv.gz or .parquet")

@@ -152,6 +152,10 @@ def convert(source: str | Path, out_dir: str | Path, progress: bool = False, rep
         raise UserError(f"{source} is a table (zeronas's converted form is nb201_main.csv.gz), not an official "
                         f"release file: nothing to convert; if it is zeronas's, put it under nasbench201/ in a data "
                         f"folder and pass that folder as --data-dir (or ZERONAS_DATA)")
+    if source.is_file() and not (source.suffix == ".pth" or source.name.endswith(".pbz2")):
+        raise UserError(f"{source}: not a release file zeronas converts (by its name); give NAS-Bench-201's "
+                        f"NAS-Bench-201-v1_*.pth, NATS-Bench's NATS-tss-*.pickle.pbz2 (or its -simple folder), or "
+                        f"NAS-Bench-101's nasbench_only108.tfrecord")
     t0 = time.perf_counter()
     hashable = source.is_file() or (source / "meta.pickle.pbz2").is_file()  # else read_official refuses it
     source_sha256 = _source_hash(source) if hashable else ""
