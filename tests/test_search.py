@@ -725,3 +725,16 @@ def test_seeds_run_at_once_answer_as_the_same_seeds_run_one_after_another(capsys
         with pytest.raises(SystemExit) as e:
             main(["search", "--method", "sample", "--proxy", "synflow", "--data", "none", *args])
         assert e.value.code == 2 and why in capsys.readouterr().err
+
+
+def test_seeds_at_once_refuse_a_bad_store_before_they_start(tmp_path, capsys):
+    """A user's trial: a --store that is no store was refused by each worker, after 'running N seeds'."""
+    from zeronas.cli import main
+
+    bad = tmp_path / "afile"
+    bad.write_text("not a database\n")
+    with pytest.raises(SystemExit) as e:
+        main(["search", "--method", "sample", "--proxy", "params", "--n", "3", "--data", "none", "--runs", "2",
+              "--workers", "2", "--store", str(bad)])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "running 2 seeds" not in err and len(err.strip().splitlines()) == 1, err

@@ -943,6 +943,13 @@ def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address,
         err_console.print(f"run {done}/{total} ended (seed {r.seed}, {r.seconds:.0f} s)"
                           + (f", ETA {_hms(eta)}" if done < total else ""), highlight=False)
 
+    from .scoring import resolve_device
+
+    resolve_device(kwargs.get("device") or "cpu")  # what every run would refuse, said once, before they start
+    if kwargs.get("store") is not None:
+        from .store import Store
+
+        Store(kwargs["store"]).close()  # a file that is not a store, or a server out of reach
     gpu = str(kwargs.get("device") or "cpu").startswith("cuda")
     err_console.print(f"running {len(seeds)} seeds " + ("as Ray tasks" if executor == "ray" else
                       f"in {min(len(seeds), workers or (1 if gpu else usable_cores()))} processes at once"),
