@@ -113,6 +113,7 @@ def test_training_lowers_loss_and_writes_log_and_curve(separable, tmp_path):
     s = train("nb201", ARCH, tmp_path, epochs=4, progress=False, **TINY)
     log = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2, 3, 4]
+    assert s["finished"] and s["complete"]  # every epoch of the recipe trained
     assert log[-1]["train_loss"] < log[0]["train_loss"]
     assert log[0]["lr"] == pytest.approx(0.05) and log[-1]["lr"] < log[0]["lr"]  # cosine
     assert (tmp_path / "curve.png").stat().st_size > 1000
@@ -666,6 +667,7 @@ def test_cli_train_takes_the_apis_time_limit(separable, tmp_path):
     summary = json.loads((tmp_path / "t" / "summary.json").read_text())
     assert summary["time_limit"] == 0.001  # one step always runs: 32 of 256 images, not an epoch done
     assert summary["epochs_done"] == 0 and summary["epochs_trained"] == 0.125 and summary["finished"]
+    assert summary["complete"] is False  # a user's trial: a script reading finished took it for a full run
     reads = []
     real_read = trainer_mod.read_checkpoint
 

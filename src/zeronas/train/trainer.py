@@ -421,7 +421,8 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
     passes), would pass it (at least one step runs), and the network is evaluated as it is; the last log row says
     ``stopped_early`` (also when the limit leaves no time for a further epoch). A time-limited run starts
     afresh (its last epoch may be cut short), and the limit belongs to the run's identity, so its checkpoint
-    never resumes a run without one either.
+    never resumes a run without one either. In the summary, ``finished`` says the run is over (the recipe's
+    epochs done, or stopped by the time limit) and ``complete`` that every epoch of the recipe was trained.
     Errors: UserError (one line) for an unknown keyword (naming the valid ones), a bad value, arch, recipe
     field, time limit, data or a foreign checkpoint."""
     from ..spaces.base import resolve as resolve_space
@@ -658,7 +659,9 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
     full = steps_per_epoch * recipe.batch_size
     cut_short = bool(log) and log[-1].get("images", full) < full
     summary = {**identity, **({"data_path": data_path} if folder else {}),
-               "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished, "preprocess": preprocess,
+               "notes": notes, "recipe": dataclasses.asdict(recipe), "finished": finished,
+               "complete": done >= recipe.epochs and not cut_short,  # (finished also covers a --time-limit stop)
+               "preprocess": preprocess,
                "epochs_done": done - cut_short, "epochs_this_run": len(log) - resumed_rows,
                "epochs_trained": round(done - 1 + log[-1]["images"] / full, 4) if cut_short else done,
                "final": log[-1] if log else None, "device": str(device),
