@@ -284,7 +284,6 @@ def _score_stored(sp, proxies, settings, archs, store, workers, executor, ray_ad
     from .correlate import score_into_store
 
     kwargs = dict(space=sp, proxies=proxies, **settings)
-    workers = (1 if executor == "local" else 0) if workers is None else workers
     records, scored, reused = score_into_store(archs, kwargs, store, workers, executor, ray_address, threads,
                                                progress=True)
     if reused:
@@ -314,7 +313,9 @@ def _print_score_summary(records, title: str, out) -> None:
 
 def _not_applicable(r) -> bool:
     """A record of a proxy that does not apply here (listed under a table, never a failure)."""
-    return r.error is not None and r.error.startswith(("inapplicable", "refused"))
+    from .proxies.base import is_verdict
+
+    return is_verdict(r.error)
 
 
 def _refuse_if_all_failed(records, what: str, store=None) -> None:
@@ -936,21 +937,20 @@ SEARCH_PLOTS_AND_FRONT = ("trajectory.png", "front.json", "front.png")  # writte
 def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address, threads) -> list:
     """search --workers / --executor ray: the runs at once (``search.parallel.run_seeds``), a line as each ends."""
     from .correlate import _hms
-    from .run import usable_cores
+    from .run import _on_gpu, usable_cores
+    from .scoring import resolve_device
     from .search.parallel import run_seeds
 
     def said(r, done, total, eta):
         err_console.print(f"run {done}/{total} ended (seed {r.seed}, {r.seconds:.0f} s)"
                           + (f", ETA {_hms(eta)}" if done < total else ""), highlight=False)
 
-    from .scoring import resolve_device
-
     resolve_device(kwargs.get("device") or "cpu")  # what every run would refuse, said once, before they start
     if kwargs.get("store") is not None:
         from .store import Store
 
         Store(kwargs["store"]).close()  # a file that is not a store, or a server out of reach
-    gpu = str(kwargs.get("device") or "cpu").startswith("cuda")
+    gpu = _on_gpu(kwargs)
     err_console.print(f"running {len(seeds)} seeds " + ("as Ray tasks" if executor == "ray" else
                       f"in {min(len(seeds), workers or (1 if gpu else usable_cores()))} processes at once"),
                       highlight=False)
@@ -1707,13 +1707,12 @@ def _after_interrupt(argv: list[str]) -> str:
         return "the download may be incomplete: rerun the same command to fetch it again"
     if verb == "merge":
         return "the rows already merged are kept: rerun the same command to finish (nothing is added twice)"
+    stored = any(a == "--store" or a.startswith("--store=") for a in argv)
+    if verb in ("search", "score") and stored:
+        return "every result already stored is kept: rerun the same command to resume from its --store"
     if verb == "search":
-        if any(a == "--store" or a.startswith("--store=") for a in argv):
-            return "every evaluation already stored is kept: rerun the same command to resume from its --store"
         return "a search without --store keeps nothing: pass --store to make the next run resumable"
     if verb == "score":
-        if any(a == "--store" or a.startswith("--store=") for a in argv):
-            return "every result already stored is kept: rerun the same command to resume from its --store"
         return ("nothing was written: pass --store DB to keep each architecture's scores as they finish and resume "
                 "from them")
     return "nothing was written"

@@ -291,11 +291,8 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         notes.append(scorer.data_note)
     if workers or executor == "ray":  # other processes load each proxy again, by its name
         _check_loadable(base)
-    new_file = "://" not in str(store) and not Path(str(store)).expanduser().exists()
-    if executor == "ray" and not only_stored and new_file:  # a failed connection must not leave an empty store
-        from .ray_executor import connect  # (a stored run with nothing left to score never needs Ray)
-
-        connect(ray_address)
+    if not only_stored:  # (a stored run with nothing left to score never needs Ray)
+        _connect_before_a_new_store(executor, store, ray_address)
     said_early: list[str] = []  # notes printed while the run went on (progress=True): the CLI does not repeat them
     db = Store(store, create=not only_stored)  # --only-stored reads a store; it never makes an empty one
     try:
@@ -305,21 +302,10 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         strs = [sp.format(a) for a in archs]
         # the store key of (proxy, arch): the isomorphism class when the proxy may share it, else the string
         keys = {p: canon if get_proxy(p).shares_isomorphs else strs for p in base}
-        if not only_stored:  # a failure is not a value: a rerun scores it again (the verdicts stay)
-            for p in base:
-                db.retry_failures(sp.name, p, hashes[p], set(keys[p]))
-        done = {p: db.done(sp.name, p, hashes[p]) for p in base}
         # archs are scored in a seeded random order, so a run stopped early has scored a uniform random
         # subset of the sample (in index order, NB201's large degenerate classes would come first)
         order = scoring_order(len(idx), seed)
-        todo: dict[str, tuple] = {}
-        for p in base:
-            scheduled = set(done[p])
-            for i in order:
-                k = keys[p][i]
-                if k not in scheduled:
-                    scheduled.add(k)
-                    todo.setdefault(strs[i], (archs[i], []))[1].append(p)
+        done, todo = _missing(db, sp.name, base, hashes, keys, archs, strs, order, retry=not only_stored)
         t0 = time.perf_counter()
         scored = 0
         if only_stored:
@@ -569,6 +555,35 @@ def _unit_threads(scorer_kwargs: dict, workers: int, executor: str, ray_address=
     return threads if threads is not None else make_executor_threads(scorer_kwargs, workers)
 
 
+def _connect_before_a_new_store(executor: str, store, ray_address) -> None:
+    """Connect to Ray before a new store file is made: a failed connection must not leave an empty store."""
+    if executor == "ray" and "://" not in str(store) and not Path(str(store)).expanduser().exists():
+        from .ray_executor import connect
+
+        connect(ray_address)
+
+
+def _missing(db, space: str, names, hashes: dict, keys: dict, archs: list, strs: list, order,
+             retry: bool = True) -> tuple[dict, dict]:
+    """What a run must score: (per proxy, the store keys held under its protocol; arch string -> (arch, its
+    missing proxies), in ``order``, a key shared by isomorphs scheduled once). ``retry``: failed rows are
+    deleted first, so that they are scored again (a verdict that a proxy does not apply stays)."""
+    from .proxies.base import is_verdict
+
+    done, todo = {}, {}
+    for p in names:
+        if retry:
+            db.retry_failures(space, p, hashes[p], set(keys[p]), keep=is_verdict)
+        done[p] = db.done(space, p, hashes[p])
+        scheduled = set(done[p])
+        for i in order:
+            k = keys[p][i]
+            if k not in scheduled:
+                scheduled.add(k)
+                todo.setdefault(strs[i], (archs[i], []))[1].append(p)
+    return done, todo
+
+
 def _check_loadable(names) -> None:
     alone = next((p for p in names if not has_file(get_proxy(p))), None)
     if alone:
@@ -577,15 +592,15 @@ def _check_loadable(names) -> None:
                         f"function as its file now holds it), or run without --workers / --executor ray")
 
 
-def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path | None, workers: int = 1,
+def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path | None, workers: int | None = None,
                      executor: str = "local",
                      ray_address: str | None = None, threads: int | None = None,
                      progress: bool = False) -> tuple[list, int, int]:
     """Score ``archs`` (of ``scorer_kwargs["space"]``) with ``Scorer(**scorer_kwargs)``'s proxies through the
     results ``store`` (an SQLite path or a database URL, created if absent): a score the store already holds
     under the same protocol is read, not computed again (class-sharing proxies: once per isomorphism class);
-    the rest is scored by ``workers`` local processes (1: this process; 0: one per core) or on Ray
-    (``executor="ray"``), each arch's records written as it finishes, so a
+    the rest is scored by ``workers`` local processes (None or 1: this process; 0: one per core) or on Ray
+    (``executor="ray"``; ``workers`` None or 0: every CPU), each arch's records written as it finishes, so a
     run killed at any point resumes where it stopped. ``threads``: torch threads of each scoring process
     (default: the executor's rule, see ``correlate``). ``progress``: a bar with the ETA (a line a minute in a
     log). Returns (one ScoreRecord per arch x proxy in arch-then-proxy order, read back from the store, so a
@@ -599,6 +614,7 @@ def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path | None,
     from .scoring import ScoreRecord, protocol_hash
     from .spaces.base import loadable
 
+    workers = (1 if executor == "local" else 0) if workers is None else workers
     kwargs = {**scorer_kwargs, "threads": _unit_threads(scorer_kwargs, workers, executor, ray_address,
                                                          threads if threads is not None else
                                                          scorer_kwargs.get("threads"))}
@@ -616,22 +632,12 @@ def score_into_store(archs: list, scorer_kwargs: dict, store: str | Path | None,
     canon = [sp.canonical(a) for a in archs]
     hashes = {s.name: protocol_hash(scorer.protocol(s)) for s in specs}
     keys = {s.name: canon if s.shares_isomorphs else strs for s in specs}
-    if executor == "ray" and "://" not in str(store) and not Path(str(store)).expanduser().exists():
-        from .ray_executor import connect  # a failed connection must not leave an empty store
-
-        connect(ray_address)
+    _connect_before_a_new_store(executor, store, ray_address)
     db = Store(store)
     try:
-        todo: dict[str, tuple] = {}
-        reused = 0
-        for s in specs:
-            db.retry_failures(sp.name, s.name, hashes[s.name], set(keys[s.name]))  # a failure is scored again
-            scheduled = db.done(sp.name, s.name, hashes[s.name])
-            reused += sum(k in scheduled for k in set(keys[s.name]))
-            for i, k in enumerate(keys[s.name]):
-                if k not in scheduled:
-                    scheduled.add(k)
-                    todo.setdefault(strs[i], (archs[i], []))[1].append(s.name)
+        names = [s.name for s in specs]
+        done, todo = _missing(db, sp.name, names, hashes, keys, archs, strs, range(len(archs)))
+        reused = sum(k in done[p] for p in names for k in set(keys[p]))
         run_kwargs = {**kwargs, "proxies": [s.name for s in specs]}
         scored = _run(list(todo.values()), run_kwargs, workers, db, progress, executor, ray_address,
                       weigh=_cost_weight(sp), scorer=scorer)

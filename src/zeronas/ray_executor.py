@@ -139,6 +139,21 @@ def connect(address: str | None = None):
     return ray
 
 
+def task_result(ray, ref, died: str, kept: str):
+    """``ray.get(ref)``: the user's own error (bad input, their plug-in code failing) raised again as it was
+    raised, a worker or node that died a one-line UserError (``died``, the exception's kind, ``kept``)."""
+    exc_types = ray.exceptions
+    try:
+        return ray.get(ref)
+    except exc_types.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, (UserError, UserCodeError)):
+            raise type(cause)(str(cause)) from None
+        raise
+    except (exc_types.WorkerCrashedError, exc_types.NodeDiedError, exc_types.OutOfMemoryError) as exc:
+        raise UserError(f"{died} ({type(exc).__name__}; out of memory?); {kept}") from None
+
+
 def unit_threads(address: str | None = None, workers: int = 0, threads: int | None = None) -> int:
     """Torch threads of each unit a ``RayExecutor`` runs: ``threads`` when given; else, on a local instance
     (``address`` None, no connection made by the caller) with ``workers`` N, the process pool's cores // N;
@@ -226,18 +241,8 @@ class RayExecutor:
             self._cancel()
 
     def _result(self, ref, unit) -> list:
-        exc_types = self._ray.exceptions
-        try:
-            return self._ray.get(ref)
-        except exc_types.RayTaskError as exc:
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, (UserError, UserCodeError)):  # bad input, or the user's plug-in code failing
-                raise type(cause)(str(cause)) from None
-            raise
-        except (exc_types.WorkerCrashedError, exc_types.NodeDiedError, exc_types.OutOfMemoryError) as exc:
-            arch = unit[0][1]
-            raise UserError(f"Ray workers died {self.max_retries + 1} times scoring {arch!r} ({type(exc).__name__}; "
-                            f"out of memory?); the scores stored so far are kept: rerun to resume") from None
+        return task_result(self._ray, ref, f"Ray workers died {self.max_retries + 1} times scoring {unit[0][1]!r}",
+                           "the scores stored so far are kept: rerun to resume")
 
     def _check(self, records: list) -> None:
         for r in records:

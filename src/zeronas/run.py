@@ -55,8 +55,8 @@ class InProcessExecutor:
         pass
 
 
-def _init_worker(scorer_kwargs: dict, threads: int, driver: int | None = None):
-    global _WORKER
+def worker_process_setup(driver: int | None = None) -> None:
+    """What every zeronas pool worker does first: end with its driver, and leave signals to the driver."""
     import signal
 
     if driver is not None:
@@ -66,6 +66,26 @@ def _init_worker(scorer_kwargs: dict, threads: int, driver: int | None = None):
     # Ctrl-C is the driver's to handle (it stops the workers): a worker interrupted mid-arch reported the
     # error and waited for more work, and the driver, exiting, waited on it forever (timeout -s INT)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def terminate_pool(pool: ProcessPoolExecutor) -> None:
+    """Drop a pool's queued work and end its workers now (the run was interrupted or failed)."""
+    if hasattr(pool, "terminate_workers"):  # Python 3.14+
+        pool.terminate_workers()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # older: the pool's own list
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(5)
+
+
+def _init_worker(scorer_kwargs: dict, threads: int, driver: int | None = None):
+    global _WORKER
+
+    worker_process_setup(driver)
     torch.set_num_threads(threads)  # workers x threads = cores: no oversubscription
     keep_freed_memory()  # a worker process is ours: freed tensors stay for reuse, not faulted in again
     from .scoring import Scorer
@@ -173,22 +193,13 @@ class ProcessPoolExecutorBackend:
     def abort(self):
         """Stop now (the run was interrupted): drop queued work and end the workers mid-arch; what they were
         scoring was not stored, so a rerun scores it."""
-        if hasattr(self.pool, "terminate_workers"):  # Python 3.14+
-            self.pool.terminate_workers()
-            return
-        processes = list((getattr(self.pool, "_processes", None) or {}).values())  # older: the pool's own list
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for proc in processes:
-            if proc.is_alive():
-                proc.terminate()
-        for proc in processes:
-            proc.join(5)
+        terminate_pool(self.pool)
 
 
 def _on_gpu(scorer_kwargs: dict) -> bool:
     from .scoring import parse_device
 
-    return parse_device(scorer_kwargs.get("device", "cpu")).type != "cpu"
+    return parse_device(scorer_kwargs.get("device") or "cpu").type != "cpu"
 
 
 def make_executor_threads(scorer_kwargs: dict, workers: int = 1) -> int | None:

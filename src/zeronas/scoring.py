@@ -761,7 +761,6 @@ def score(archs, proxies="all", *, space=None, executor: str = "local", ray_addr
 def _score_through_store(archs, kwargs, store, workers, executor, ray_address, threads) -> list[ScoreRecord]:
     from .correlate import score_into_store  # (the store-backed run machinery lives with correlate's)
 
-    workers = (1 if executor == "local" else 0) if workers is None else workers
     return score_into_store(archs, kwargs, store, workers, executor, ray_address, threads)[0]
 
 

@@ -443,14 +443,14 @@ class Store:
         return {r[0] for r in self._rows(sa.select(SCORES.c.canonical).where(*self._where(space, proxy,
                                                                                            protocol_hash)))}
 
-    def retry_failures(self, space: str, proxy: str, protocol_hash: str, keys=None) -> set[str]:
+    def retry_failures(self, space: str, proxy: str, protocol_hash: str, keys=None, keep=None) -> set[str]:
         """Delete the failed rows (an exception while scoring: out of memory, a missing package, a fixed bug) of
-        one proxy and protocol, of ``keys`` or all, so that a rerun scores them again; a verdict that the proxy
-        does not apply (``inapplicable``/``refused``) and an undefined value (NaN/inf status) are kept. Returns
-        the keys deleted."""
+        one proxy and protocol, of ``keys`` or all, so that a rerun scores them again; a row whose error
+        ``keep(error)`` holds (a verdict that the proxy does not apply) and an undefined value (NaN/inf status)
+        are kept. Returns the keys deleted."""
         s = SCORES.c
         q = sa.select(s.canonical, s.error).where(*self._where(space, proxy, protocol_hash), s.status == "error")
-        gone = {c for c, e in self._rows(q) if not str(e or "").startswith(("inapplicable", "refused"))}
+        gone = {c for c, e in self._rows(q) if keep is None or not keep(e)}
         if keys is not None:
             gone &= set(keys)
         if gone:

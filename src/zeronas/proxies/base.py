@@ -52,6 +52,14 @@ class Inapplicable(Exception):  # noqa: N818  (a verdict on the network, not a f
 INAPPLICABLE = "inapplicable: "  # how a record's error says its proxy does not apply (Scorer, models)
 
 
+VERDICTS = (INAPPLICABLE.rstrip(": "), "refused")  # error prefixes that say a proxy does not apply: not failures
+
+
+def is_verdict(error: str | None) -> bool:
+    """Whether a record's error says its proxy does not apply (a verdict a rerun keeps), not that it failed."""
+    return error is not None and error.startswith(VERDICTS)
+
+
 def inapplicable_reason(error: str | None) -> str | None:
     """Why a record's proxy does not apply, from its error; None for any other error or none."""
     return error.removeprefix(INAPPLICABLE) if error is not None and error.startswith(INAPPLICABLE) else None

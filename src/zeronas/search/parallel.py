@@ -9,7 +9,8 @@ import os
 import time
 from collections.abc import Callable
 
-from ..errors import UserCodeError, UserError
+from ..errors import UserError
+from ..run import _on_gpu, terminate_pool, usable_cores, worker_process_setup
 
 
 def _one(space, method: str, seed: int, kwargs: dict, threads: int, kind: str):
@@ -23,16 +24,6 @@ def _one(space, method: str, seed: int, kwargs: dict, threads: int, kind: str):
     show_progress(False)
     with caller(kind):  # errors worded for who asked: the CLI's flags, or the API's keywords
         return search(space, method, seed=seed, **kwargs)
-
-
-def _init_worker(driver: int) -> None:
-    import signal
-
-    from ..run import _exit_with_driver
-
-    _exit_with_driver(driver)  # a driver killed with SIGKILL does not leave searches running
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's SIGTERM unwind, inherited by a fork
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: it stops the workers
 
 
 def run_seeds(space, method: str, seeds: list[int], kwargs: dict, workers: int = 0, executor: str = "local",
@@ -58,7 +49,7 @@ def run_seeds(space, method: str, seeds: list[int], kwargs: dict, workers: int =
         raise UserError("workers= sets local processes; on Ray the cluster's CPUs decide how many runs go at once: "
                         "drop workers=" if api else "--workers sets local processes; with --executor ray the "
                         "cluster's CPUs (and --threads per run) decide how many runs go at once: drop --workers")
-    if str(kwargs.get("device") or "cpu").startswith("cuda") and workers == 0:
+    if _on_gpu(kwargs) and workers == 0:
         workers = 1  # one process drives a GPU, as score and correlate do; more only when asked
     space = loadable(resolve(space))  # each worker loads it again: a name or a plug-in's spec, never the object
     seeds = list(seeds)
@@ -74,8 +65,6 @@ def run_seeds(space, method: str, seeds: list[int], kwargs: dict, workers: int =
     if executor == "ray":
         _ray_runs(space, method, seeds, kwargs, ray_address, threads or 1, kind, finished)
     else:
-        from ..run import usable_cores
-
         cores = usable_cores()
         parallel = min(len(seeds), workers or cores)
         _local_runs(space, method, seeds, kwargs, parallel, threads or max(1, cores // parallel), kind, finished)
@@ -87,9 +76,10 @@ def _local_runs(space, method, seeds, kwargs, workers: int, threads: int, kind: 
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    gpu = str(kwargs.get("device") or "cpu").startswith("cuda")
+    gpu = _on_gpu(kwargs)
     context = multiprocessing.get_context("spawn" if gpu else None)  # CUDA cannot be used in a forked child
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=worker_process_setup,
+                               initargs=(os.getpid(),))
     try:
         pending = {pool.submit(_one, space, method, s, kwargs, threads, kind): s for s in seeds}
         while pending:
@@ -103,39 +93,25 @@ def _local_runs(space, method, seeds, kwargs, workers: int, threads: int, kind: 
                                     "the evaluations stored so far are kept (--store): rerun to resume, with "
                                     "fewer --workers") from None
     except BaseException:  # Ctrl-C, a failure: end the other runs now, never wait on them
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in processes:
-            if proc.is_alive():
-                proc.terminate()
+        terminate_pool(pool)
         raise
     pool.shutdown()
 
 
 def _ray_runs(space, method, seeds, kwargs, address, threads: int, kind: str, finished) -> None:
-    from ..ray_executor import _check_fits, connect
+    from ..ray_executor import _check_fits, connect, task_result
 
     ray = connect(address)
-    _check_fits(ray, threads, str(kwargs.get("device") or "cpu").startswith("cuda"))
-    gpu = 1 if str(kwargs.get("device") or "cpu").startswith("cuda") else 0
-    task = ray.remote(_one).options(num_cpus=threads, num_gpus=gpu, max_retries=1, retry_exceptions=False)
+    gpu = _on_gpu(kwargs)
+    _check_fits(ray, threads, gpu)
+    task = ray.remote(_one).options(num_cpus=threads, num_gpus=int(gpu), max_retries=1, retry_exceptions=False)
     pending = {task.remote(space, method, s, kwargs, threads, kind): s for s in seeds}
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             seed = pending.pop(ready[0])
-            try:
-                result = ray.get(ready[0])
-            except ray.exceptions.RayTaskError as exc:
-                cause = getattr(exc, "cause", None)
-                if isinstance(cause, (UserError, UserCodeError)):
-                    raise type(cause)(str(cause)) from None
-                raise
-            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-                    ray.exceptions.OutOfMemoryError) as exc:
-                raise UserError(f"Ray workers died twice running seed {seed} ({type(exc).__name__}; out of "
-                                "memory?); the evaluations stored so far are kept (--store): rerun to resume") from None
-            finished(seed, result)
+            finished(seed, task_result(ray, ready[0], f"Ray workers died twice running seed {seed}",
+                                       "the evaluations stored so far are kept (--store): rerun to resume"))
     finally:
         for ref in pending:
             try:
