@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,7 +357,8 @@ def plot_curve(log: list[dict], path: Path, title: str) -> None:
     b.plot(ep, [r["train_acc"] for r in log], "o-", label="train")
     b.plot(ep, [r["test_acc"] for r in log], "s-", label="test")
     b.set_xlabel("epoch"), b.set_ylabel("accuracy (%)"), b.legend()
-    fig.suptitle(title, fontsize=8)
+    # wrapped, never cut: a DARTS genotype runs to several hundred characters and is copied from here
+    fig.suptitle("\n".join(textwrap.wrap(title, 150, break_long_words=True)) or title, fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -631,7 +633,7 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
                             "optimizer": opt.state_dict(), "preprocess": preprocess,
                             **({"data_sha256": images_sha, "data_path": data_path} if images_sha else {})},
                            tmp)
-            plot_curve(log, out / "curve.png", f"{space.name} {arch_text[:90]}")
+            plot_curve(log, out / "curve.png", f"{space.name} {arch_text}")
             if row.get("stopped_early"):
                 break
     except BaseException:  # stopped before any epoch ended: no empty run folder is left behind
