@@ -219,6 +219,23 @@ def test_image_folder_layout_labels_normalisation_and_hash(tmp_path):
     assert image_folder(root, max_images=4).x.shape[0] == 4
 
 
+def test_sixteen_bit_images_are_scaled_not_clipped_and_float_pixels_refused(tmp_path):
+    """A user trial: 16-bit grey PNGs were read through Pillow's convert("RGB"), which clips at 255, so noise
+    became a white image (mean 0.998) without a word. 0, 257, 32896 and 65535 are 0, 1, 128 and 255 in 8 bits."""
+    root = tmp_path / "f"
+    for c in ("a", "b"):
+        (root / c).mkdir(parents=True)
+        Image.fromarray(np.array([[0, 257], [32896, 65535]], np.uint16)).save(root / c / "x.png")
+    with Image.open(root / "a" / "x.png") as im:
+        assert im.mode.startswith("I")  # what Pillow hands the reader: not 8-bit
+    im = image_folder(root)
+    assert im.x.shape == (2, 2, 2, 3) and im.x[0, ..., 0].tolist() == [[0, 1], [128, 255]]
+    assert (im.x[..., 0] == im.x[..., 2]).all()  # grey: the same value in every channel
+    Image.fromarray(np.ones((2, 2), np.float32)).save(root / "b" / "y.tiff")
+    with pytest.raises(UserError, match=r"y.tiff: 32-bit float pixels \(mode F\) have no fixed range"):
+        image_folder(root)
+
+
 @pytest.mark.parametrize("case", ["broken", "no_class_folders", "empty_class", "mismatched", "missing", "one_class",
                                   "one_level_too_deep"])
 def test_image_folder_problems_are_one_line_user_errors(tmp_path, case):

@@ -375,6 +375,28 @@ def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0
     return make_user_images(np.stack(images), y, folder_label(named), str(named), fidelity, names)
 
 
+WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # Pillow's 16-bit grey (PNG, TIFF) and 32-bit integer
+
+
+def rgb8(im, where) -> np.ndarray:
+    """A PIL image as [H, W, 3] uint8 RGB. 16-bit grey (modes I;16*, and I as Pillow opens 16-bit PNG/TIFF) is
+    scaled by 255/65535: Pillow's own ``convert("RGB")`` clips it at 255, which turns an ordinary 16-bit image
+    white. Raises UserError (naming ``where``) for 32-bit float pixels and integers outside 0..65535, which have
+    no range to scale from."""
+    if im.mode in WIDE_MODES:
+        a = np.asarray(im)
+        lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if lo < 0 or hi > 65535:
+            raise UserError(f"{where}: {im.mode} pixels range over {lo}..{hi}, outside the 16-bit 0..65535 this "
+                            "reader scales to 8 bits; save it as an 8- or 16-bit image")
+        g = np.rint(a.astype(np.float64) * (255 / 65535)).astype(np.uint8)
+        return np.repeat(g[..., None], 3, axis=2)
+    if im.mode == "F":
+        raise UserError(f"{where}: 32-bit float pixels (mode F) have no fixed range to read as colours; save it as "
+                        "an 8- or 16-bit image")
+    return np.asarray(im.convert("RGB"))
+
+
 def _read_image(path: Path) -> np.ndarray:
     from PIL import Image
 
@@ -382,7 +404,9 @@ def _read_image(path: Path) -> np.ndarray:
         with Image.open(path) as im:
             if max(im.size) > MAX_SIDE:
                 raise ValueError(f"{im.size[0]}x{im.size[1]} pixels, larger than {MAX_SIDE} a side")
-            return np.asarray(im.convert("RGB"))
+            return rgb8(im, path)
+    except UserError:
+        raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise UserError(f"{path}: not a readable image ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); "
                         "replace or remove it") from None
@@ -420,7 +444,7 @@ def from_torch(data, max_images: int = MAX_IMAGES, seed: int = 0) -> UserImages:
                     raise UserError(f"{name}[{i}] is a {type(item).__name__}, not a pair (image, label)")
                 im = item[0]
                 if not torch.is_tensor(im):  # a PIL image (no transform): HWC uint8 -> CHW
-                    arr = np.asarray(im.convert("RGB") if hasattr(im, "convert") else im)
+                    arr = rgb8(im, f"{name}[{i}]") if hasattr(im, "convert") else np.asarray(im)
                     im = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1) if arr.ndim == 3 else arr))
                 xs.append(im)
                 ys.append(int(item[1]))
