@@ -1204,6 +1204,7 @@ def test_checkpoint_arch_names_a_plugin_space_it_cannot_find_by_name():
         checkpoint_arch(ckpt, "c.pt")
     assert checkpoint_arch(ckpt, "c.pt", "my.py:MySpace") == ("my.py:MySpace", "a-b")
     assert checkpoint_arch({"identity": {"space": "nb201", "arch": "x"}}, "c.pt") == ("nb201", "x")
+    assert checkpoint_arch({**ckpt, "space_source": "/abs/my.py:MySpace"}, "c.pt") == ("/abs/my.py:MySpace", "a-b")
 
 
 def test_too_few_images_for_a_batch_names_what_cut_them_short(separable, tmp_path):

@@ -372,6 +372,18 @@ def test_export_refuses_cell_options_on_a_plugin(tmp_path, capsys):
                      str(tmp_path / "m.json")], capsys, "--C/--N", "plug-in space mobilenet")
 
 
+def test_zen_reads_a_plugin_network_as_it_reads_the_same_module_given_as_model(duck_module):
+    """A user trial: zen was refused on a plug-in space ("needs forward_pre_gap") yet scored the very network
+    built by it through --model, which finds the final AdaptiveAvgPool2d. One rule now: equal values."""
+    spec = f"{duck_module}:Chain"
+    sp = zeronas.space(spec)
+    via_space = zeronas.score("4-8-4", space=spec, proxies=["zen"], data="none")[0]
+    via_model = zeronas.score(sp.build(sp.parse("4-8-4")), proxies=["zen"], data="none", input_size=32)[0]
+    assert via_space.error is None and math.isfinite(via_space.value)
+    assert via_space.value == via_model.value
+    assert not hasattr(sp.build(sp.parse("4-8-4")), "forward_pre_gap")  # zen's copy only, never the space's
+
+
 def test_score_cli_on_the_example(capsys):
     sp = zeronas.space(MOBILENET)
     arch = sp.format(sp.sample(3))
@@ -1086,6 +1098,16 @@ def test_a_plug_in_space_trains_with_the_recipe_fields_given_and_exports_its_che
                          "--out", str(tmp_path / "m.json")], capsys)
     assert code == 0, err
     assert json.loads((tmp_path / "m.json").read_text())["arch"] == "8-4-8"
+    # a user trial: without --space the checkpoint's plug-in was "pass --space path/to/file.py:ClassName", and
+    # under another space the fix offered ("pass --space chain") was itself refused: the checkpoint names it now
+    code, _, err = _cli(["export", "--checkpoint", str(out / "checkpoint.pt"), "--format", "json",
+                         "--out", str(tmp_path / "m2.json")], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "m2.json").read_text())["arch"] == "8-4-8"
+    _one_line_error(["export", "--space", "nb201", "--checkpoint", str(out / "checkpoint.pt"), "--format", "json",
+                     "--out", str(tmp_path / "m3.json")], capsys,
+                    f"trained on the chain space, not nb201: pass --space {spec} with its arch ('8-4-8'), or drop "
+                    "--space")
     with pytest.raises(UserError, match="give epochs=, batch_size=, lr= "):  # a Python call: keywords
         zeronas.train(spec, "8-4-8", tmp_path / "api", data=str(images))
     # a search's training reads: the recipe's batch size and learning rate must be given, as to train

@@ -35,9 +35,23 @@ def checkpoint_arch(ckpt: dict, path, space=None) -> tuple:
 
     ident = ckpt["identity"]
     if space is None and ident["space"] not in list_spaces():
+        if isinstance(ckpt.get("space_source"), str):  # recorded by train since 2026-12-07
+            return ckpt["space_source"], ident["arch"]
         raise UserError(f"{path} was trained on the plug-in space {ident['space']!r}: pass --space "
                         "path/to/file.py:ClassName (space=) to export it")
     return (ident["space"] if space is None else space), ident["arch"]
+
+
+def space_flag(ckpt: dict) -> str:
+    """What ``--space`` names the space a checkpoint was trained on: a built-in name, the plug-in's recorded
+    ``file.py:Class``, else a placeholder that says which plug-in (its name alone loads nothing)."""
+    from .spaces import list_spaces
+
+    name = ckpt["identity"]["space"]
+    if name in list_spaces():
+        return name
+    src = ckpt.get("space_source")
+    return src if isinstance(src, str) else f"path/to/file.py:ClassName (of the plug-in space {name!r})"
 
 
 @api("export")
@@ -108,11 +122,18 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
         raise UserError(f"--out {str(out)!r} ends in {suffix}, the suffix of --format {claimed}, but --format {fmt} "
                         f"was given: name it *{SUFFIXES[fmt][0]} or pass --format {claimed}")
     space = resolve_space(space)
-    arch = space.coerce(arch)
     if checkpoint is not None:
         path = Path(checkpoint)
         if ckpt is None:
             ckpt = read_checkpoint(path, fix="give the checkpoint.pt that 'zeronas train' wrote")
+        ident = ckpt["identity"]
+        if ident["space"] != space.name:  # checked before the arch is read in a space it cannot belong to
+            flag = space_flag(ckpt)
+            drop = "" if flag.startswith("path/to/") else ", or drop --space (the checkpoint names it)"
+            raise UserError(f"{path} was trained on the {ident['space']} space, not {space.name}: pass --space "
+                            f"{flag} with its arch ({shown(ident['arch'])}){drop}")
+    arch = space.coerce(arch)
+    if checkpoint is not None:
         trained_on = ckpt["identity"].get("data")
         if trained_on == IMAGE_FOLDER:  # its classes and size are in the identity: any folder may be named
             if data is not None and not is_image_folder(data):
@@ -148,10 +169,6 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
         space.build(arch, **build)  # refuses what it does not take, in one line, before anything is written
     state, progress = None, {}
     if ckpt is not None:
-        ident = ckpt["identity"]
-        if ident["space"] != space.name:  # the arch cannot match: the space is what to change
-            raise UserError(f"{path} was trained on the {ident['space']} space, not {space.name}: pass --space "
-                            f"{ident['space']} with its arch ({shown(ident['arch'])})")
         if ident["arch"] != space.format(arch):
             raise UserError(f"{path} holds {ident['space']} arch {ident['arch']!r}, not the one given; drop "
                             "--arch, --arch-file and --index (the checkpoint's arch is exported), or give the "

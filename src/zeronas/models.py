@@ -62,6 +62,7 @@ from .errors import DataNotFound, UserError, exit_trapped, with_article
 from .paths import run_user_file, user_classes_digest, user_code
 from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
 from .proxies.context import ScoringContext
+from .proxies.gap import attach_pre_gap, final_gap
 from .proxies.shared_pass import plan
 from .scoring import Scorer, ScoreRecord, protocol_hash, resolve_proxies
 from .validation import api, caller
@@ -194,12 +195,9 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
         offers.add("classifier")
         classes = int(out.shape[1])
     shape = list(out.shape) if torch.is_tensor(out) else type(out).__name__
-    gap = None
-    if ran["gap"]:
-        name, dim, size = ran["gap"][-1]
-        if dim == 4 and size == (1, 1) and sum(g[0] == name for g in ran["gap"]) == 1:
-            gap = name
-            offers.add("pre_gap")
+    gap = final_gap(ran["gap"])
+    if gap is not None:
+        offers.add("pre_gap")
     return Probe(offers, classes, gap, f"output {shape}")  # (a NaN output: scoring.network_nonfinite says so)
 
 
@@ -405,34 +403,8 @@ class ModelSpace:
     def build(self, arch, **_options) -> nn.Module:
         model = _copy(self.model)
         if self.gap is not None:
-            _attach_pre_gap(model, self.gap)
+            attach_pre_gap(model, self.gap)
         return model
-
-
-class _Stop(Exception):
-    pass
-
-
-def _attach_pre_gap(model: nn.Module, gap_name: str) -> None:
-    gap = model.get_submodule(gap_name)
-
-    def forward_pre_gap(x):
-        box = {}
-
-        def grab(mod, inputs):
-            box["x"] = inputs[0]
-            raise _Stop  # nothing after the pooling is needed
-
-        handle = gap.register_forward_pre_hook(grab)
-        try:
-            model(x)
-        except _Stop:
-            pass
-        finally:
-            handle.remove()
-        return box["x"]
-
-    model.forward_pre_gap = forward_pre_gap
 
 
 class ModelContext(ScoringContext):

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .base import Bound, Inapplicable, Undefined, floats, gaussian_init, reason_of, register
+from .gap import attach_pre_gap, find_final_gap
 
 
 @register("zen", direction=1, data="noise", bn_mode="train",
@@ -28,8 +29,12 @@ def zen(ctx, mixup_gamma: float = 1e-2, repeats: int = 1, bn_momentum: float | N
     scores = []
     for _ in range(repeats):
         model = ctx.model()
-        if not hasattr(model, "forward_pre_gap"):
-            raise Inapplicable("zen needs a network with forward_pre_gap (features before global pooling)")
+        if not hasattr(model, "forward_pre_gap"):  # a plug-in space's network: its final GAP, as --model finds it
+            gap = find_final_gap(model, torch.zeros(ctx.input_shape(1), device=ctx.device))
+            if gap is None:
+                raise Inapplicable("zen needs the features before a final global pooling: a forward_pre_gap(x) "
+                                   "method, or one nn.AdaptiveAvgPool2d to 1x1 as the last pooling")
+            attach_pre_gap(model, gap)
         gaussian_init(model, g)
         bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
         if bn_momentum is not None:

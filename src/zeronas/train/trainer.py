@@ -28,6 +28,7 @@ from ..errors import UserError
 from ..paths import FolderLock, atomic_path, check_outputs
 from ..safe_io import safe_torch_load
 from ..scoring import resolve_device
+from ..spaces.plugin import portable_source
 from ..validation import api
 
 
@@ -491,6 +492,9 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
     identity["test_subset"] = test_subset  # the images every epoch is evaluated on: one set per run
     if time_limit is not None:
         identity["time_limit"] = time_limit
+    # a plug-in space is known by its name only where it was loaded: export finds it again by its file:Class
+    plugin_source = ({"space_source": portable_source(space.source)}
+                     if getattr(space, "plugin", False) and getattr(space, "source", None) else {})
     start, log, held_images = 0, [], None
     # the checkpoint is read before the images: a foreign or damaged one is refused before any slow work.
     # a time-limited run starts afresh: its last epoch may have been cut short
@@ -630,7 +634,7 @@ def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=Non
             with atomic_path(ckpt_path) as tmp:  # a kill leaves the previous or the new checkpoint, never half
                 torch.save({"identity": identity, "recipe": dataclasses.asdict(recipe), "epoch": epoch + 1,
                             "epochs_trained": round(trained, 4), "model": model.state_dict(),
-                            "optimizer": opt.state_dict(), "preprocess": preprocess,
+                            "optimizer": opt.state_dict(), "preprocess": preprocess, **plugin_source,
                             **({"data_sha256": images_sha, "data_path": data_path} if images_sha else {})},
                            tmp)
             plot_curve(log, out / "curve.png", f"{space.name} {arch_text}")
