@@ -472,6 +472,14 @@ def test_cli_model_file_with_an_image_folder(tmp_path, capsys):
     code, out, err = _cli(["score", "--model", f"{tmp_path}/m.py:net", "--data", str(root), "-p", "params",
                            "--input-size", "16"], capsys)  # the CLI names its flag, not the API's keyword
     assert code == 2 and "--input-size 16x16 differs from the images' 12x10; drop --input-size" in err, err
+    # a user trial: every proxy asked inapplicable printed a table of no rows and exited 0
+    (tmp_path / "m2.py").write_text((tmp_path / "m.py").read_text())
+    one = ["--model", f"{tmp_path}/m.py:net"]
+    for models in (one, [*one, "--model", f"{tmp_path}/m2.py:net"]):
+        code, out, err = _cli(["score", *models, "--data", str(root), "-p", "zeros", "--batch-size", "4",
+                               "--out", str(tmp_path / "none")], capsys)
+        assert code == 2 and err.startswith("error: no proxy asked applies to ") and len(err.splitlines()) == 1, err
+        assert "zeros: inapplicable: needs a cell network" in err and not (tmp_path / "none").exists()
 
 
 @pytest.mark.parametrize("body,match", [

@@ -322,6 +322,12 @@ def _refuse_if_all_failed(records, what: str, store=None) -> None:
     """Every record of a proxy that applies an error: a one-line error, exit 2, nothing written, so a script does
     not take the table of failures for scores (e.g. a plug-in space whose build() raises)."""
     usable = [r for r in records if not _not_applicable(r)]
+    if records and not usable:  # a table of no rows, exit 0, read as "scored" by a script (a user trial)
+        why = "; ".join(f"{p}: {e}" for p, e in dict((r.proxy, r.error) for r in records).items())
+        why = why if len(why) <= 300 else why[:297] + "..."
+        raise UserError(f"no proxy asked applies to {what} ({why}); choose proxies that do ('zeronas "
+                        "proxies' lists them with their needs) " + (f"(the verdicts are in {store})"
+                                                                    if store is not None else "(nothing was written)"))
     failed = [r for r in usable if r.error is not None]
     if usable and len(failed) == len(usable):  # proxies that do not apply are listed, not counted
         r = failed[0]
