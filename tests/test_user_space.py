@@ -1177,3 +1177,31 @@ def test_a_plugin_space_scores_through_a_store_and_on_worker_processes(tmp_path,
     code, out, err = _cli(["score", "--space", spec, *[a for x in archs for a in ("--arch", x)], "-p", "params",
                            "--data", "none", "--store", str(tmp_path / "s.db")], capsys)
     assert code == 0 and "3 scores were read from" in " ".join(err.split()), err
+
+
+def test_score_of_a_search_result_scores_on_the_data_the_search_ran_on(duck_module, tmp_path, capsys):
+    """A user trial: score --arch-file result.json scored a search made on an image folder with CIFAR-10 and a
+    10-class head, without a word, while train and export took the search's data. Now score does the same."""
+    import shutil
+
+    spec = f"{duck_module}:Chain"
+    images = make_image_folder(tmp_path / "imgs", classes=("a", "b", "c"), per_class=8, size=(16, 16))
+    code, _, err = _cli(["search", "--space", spec, "--method", "random", "--budget", "2", "--data", str(images),
+                         "--batch-size", "8", "--proxy", "nwot", "--out", str(tmp_path / "s")], capsys)
+    assert code == 0, err
+    result = str(tmp_path / "s" / "result.json")
+
+    def nwot(*extra):
+        code, _, err = _cli(["score", "--arch-file", result, "-p", "nwot", "--batch-size", "8", *extra,
+                             "--out", str(tmp_path / "o")], capsys)
+        assert code == 0, err
+        return json.loads((tmp_path / "o" / "scores.json").read_text())[0], " ".join(err.split())
+
+    implied, err = nwot()
+    assert f"note: scoring on the data the search in {result} was run on: {images}" in err
+    given, err = nwot("--data", str(images))
+    assert "note: scoring on the data" not in err
+    assert implied["value"] == given["value"] and implied["protocol"] == given["protocol"]
+    shutil.rmtree(images)  # the folder is gone: never CIFAR-10 in its place
+    _one_line_error(["score", "--arch-file", result, "-p", "nwot"], capsys,
+                    f"the search in {result} ran on folder:", "which scoring cannot read from the file: pass --data")

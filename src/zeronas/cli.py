@@ -221,6 +221,8 @@ def score(
         raise UserError("--input-size is for --model; a space's network takes its dataset's size")
     sp = _space_for(space, arch_file)
     archs = _read_archs(sp, arch, arch_file, index, data_dir)
+    if data == "auto" and arch_file is not None:  # as train and export read a result.json: the search's data
+        data = _data_of_search(arch_file, "scoring") or data
     settings = dict(data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init, device=device,
                     options=_parse_options(set_), num_classes=num_classes, isomorph_member=isomorph_member,
                     memory_format=memory_format)
@@ -1064,6 +1066,23 @@ def _one_arch(space_name: str | None, arch: str | None, arch_file: Path | None, 
     return sp, (sp.parse(arch) if arch is not None else sp.from_index(index, data_dir))
 
 
+def _data_of_search(arch_file: Path | None, doing: str) -> str | None:
+    """The data (a dataset name or an image folder) the search whose result.json is ``arch_file`` ran on, said in
+    a note when it is not cifar10; None without one. A search on images the file cannot name again (in memory, a
+    folder since removed) is a one-line UserError: never cifar10 in their place."""
+    from .export import searched_network
+
+    net = _searched_network(arch_file)
+    found, _, _, what = searched_network(net) if net else (None, None, None, "")
+    if net.get("data") and found is None:
+        raise UserError(f"the search in {arch_file} ran on {what}, which {doing} cannot read from the file: "
+                        "pass --data (cifar10, cifar100, ImageNet16-120 or your image folder)")
+    if found and found != "cifar10":
+        err_console.print(f"[yellow]note:[/] {doing} on the data the search in {arch_file} was run on: "
+                          f"{found} (--data chooses another)", soft_wrap=True, highlight=False)
+    return found
+
+
 def _searched_network(arch_file: Path | None) -> dict:
     """The ``network`` record (classes, input size, data) of a search's result.json given as --arch-file, else {}."""
     if arch_file is None or Path(arch_file).suffix != ".json":
@@ -1151,17 +1170,7 @@ def train(
     _set_threads(threads)
     sp, a = _one_arch(space, arch, arch_file, index, data_dir)
     if data is None:  # the data the search chose the arch on (its folder or dataset), not cifar10 without a word
-        from .export import searched_network
-
-        net = _searched_network(arch_file)
-        found, _, _, what = searched_network(net) if net else (None, None, None, "")
-        if net.get("data") and found is None:  # never cifar10 in place of the images the search scored
-            raise UserError(f"the search in {arch_file} ran on {what}, which training cannot read from the file: "
-                            "pass --data (cifar10, cifar100, ImageNet16-120 or your image folder)")
-        data = found or "cifar10"
-        if found and found != "cifar10":
-            err_console.print(f"[yellow]note:[/] training on the data the search in {arch_file} was run on: "
-                              f"{found} (--data chooses another)", soft_wrap=True, highlight=False)
+        data = _data_of_search(arch_file, "training") or "cifar10"
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min, momentum=momentum,
                      nesterov=nesterov, weight_decay=weight_decay, cutout=cutout, auxiliary_weight=auxiliary_weight,
                      drop_path_prob=drop_path_prob, grad_clip=grad_clip, C=channels, N=cells, optimizer=optimizer)
