@@ -1057,3 +1057,40 @@ def test_search_runs_past_the_largest_seed_are_refused_before_any_work(capsys):
     assert e.value.code == 2 and not err.out  # no run printed
     assert "--seed 4294967295 with --runs 2 reaches seed 4294967296, past the largest, 4294967295: give --seed " \
            "4294967294 or less" in " ".join(err.err.split())
+
+
+GENO = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), ('sep_conv_3x3', 1), "
+        "('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), ('dil_conv_3x3', 2)], "
+        "normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), ('max_pool_3x3', 1), ('skip_connect', 2), "
+        "('max_pool_3x3', 1), ('max_pool_3x3', 0), ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], "
+        "reduce_concat=[2, 3, 4, 5]")
+
+
+@pytest.mark.parametrize("argv,said", [
+    (["score", "--arch", BEST, "-p", "das", "--data", "none", "--set", "das.lam=1", "--set", "das.lam=2"],
+     "--set das.lam is given twice (1 and 2); give it once"),
+    (["search", "--method", "das", "--n", "2", "--data", "none", "--proxy", "params", "--train-lr", "5"],
+     "--train-lr is the fast training's learning rate and does nothing without --train-steps N"),
+    (["search", "--method", "rea", "--budget", "2", "--data", "none", "--workers", "3"],
+     "--workers 3 runs several seeds at once and needs --runs N (N > 1)"),
+    (["score", "--model", "torchvision:resnet18", "--isomorph-member", "fixed"],
+     "--isomorph-member picks a member of an architecture's isomorphism class; a --model has none: drop it"),
+    (["score", "--space", "darts", "--arch", GENO + ", extra=1)", "-p", "params", "--data", "none"],
+     "unknown field extra; a Genotype has normal, normal_concat, reduce, reduce_concat"),
+])
+def test_an_option_that_would_do_nothing_is_refused(argv, said):
+    """A user trial: each of these was accepted and changed nothing (the last --set won, --train-lr without
+    training steps, --workers with one run, an isomorph member of a user's module, a genotype field no network
+    reads). Each is a one-line error now."""
+    res = runner.invoke(app, argv)
+    assert isinstance(res.exception, UserError), res.output
+    assert said in str(res.exception) and "\n" not in str(res.exception)
+    assert runner.invoke(app, ["score", "--space", "darts", "--arch", GENO + ")", "-p", "params", "--data",
+                               "none"]).exit_code == 0  # the same genotype without the field scores
+
+
+def test_spaces_lists_the_ops_an_architecture_can_hold():
+    """A user trial: 'zeronas spaces' listed none as a darts op, which the genotype parser refuses."""
+    out = " ".join(runner.invoke(app, ["spaces"]).output.split())
+    assert "darts: 1076746950455072400 architectures; ops: max_pool_3x3," in out
+    assert "(and none in the supernet only)" in out

@@ -260,6 +260,19 @@ def test_arch_files_read_from_python_as_the_cli_reads_them(tmp_path):
         space.from_file(tmp_path / "result.json")
     with pytest.raises(UserError, match=r"^cannot read arch file .*missing\.txt': No such file or directory$"):
         space.from_file(tmp_path / "missing.txt")
+    # a user trial: several pretty-printed genotypes in one file were "line 1: not a darts architecture (... not
+    # a Python expression ...)"; they are read one by one now, beside one-line archs, and a broken one is named
+    # by its lines
+    (tmp_path / "many.txt").write_text(f"{pretty}\n\n{DARTS_V2}\n{pretty}\n")
+    assert space.archs_from_file(tmp_path / "many.txt") == [space.parse(DARTS_V2)] * 3
+    n = pretty.count("\n") + 1
+    (tmp_path / "bad.txt").write_text(f"{DARTS_V2}\n{pretty.replace('sep_conv_3x3', 'conv_9x9', 1)}\n{DARTS_V2}\n")
+    with pytest.raises(UserError, match=rf"bad\.txt', lines 2-{n + 1} \(read as one architecture over several "
+                                        r"lines\): not a darts architecture \(.*unknown op 'conv_9x9'"):
+        space.archs_from_file(tmp_path / "bad.txt")
+    (tmp_path / "badline.txt").write_text(f"{DARTS_V2}\nGenotype(normal=[]\n{DARTS_V2}\n")
+    with pytest.raises(UserError, match=r"badline\.txt', line 2: not a darts architecture"):
+        space.archs_from_file(tmp_path / "badline.txt")
 
 
 @pytest.mark.parametrize("name", ["darts", "nb301"])

@@ -75,6 +75,8 @@ def _parse_options(items: list[str]) -> dict:
             parsed = json.loads(value)
         except json.JSONDecodeError:
             parsed = value
+        if opt in out.get(proxy, {}):  # the last would win without a word
+            raise UserError(f"--set {proxy}.{opt} is given twice ({out[proxy][opt]!r} and {parsed!r}); give it once")
         out.setdefault(proxy, {})[opt] = parsed
     return out
 
@@ -133,7 +135,7 @@ def score(
     arch: Annotated[list[str], typer.Option("--arch", "-a", help="Architecture string (repeatable). " + ARCH_FORMATS
                                             )] = [],  # noqa: B006
     arch_file: Annotated[Path | None, typer.Option(help="File of architectures: one string per line (a DARTS "
-                                                   "genotype also as its JSON), one genotype over several "
+                                                   "genotype also as its JSON), genotypes over several "
                                                    "lines, or a search's result.json (every run's arch).")] = None,
     index: Annotated[list[int], typer.Option("--index", "-i", help="Benchmark index of an architecture "
                                              "(repeatable; NB201 needs its table).")] = [],  # noqa: B006
@@ -211,6 +213,9 @@ def score(
             raise UserError(f"--model scores your own network, not an architecture of a space; drop --space {space}")
         if executor != "local":
             raise UserError("--executor ray scores architectures of a space; drop it with --model")
+        if isomorph_member != "asked":  # a module has no isomorphism class to take a member of
+            raise UserError("--isomorph-member picks a member of an architecture's isomorphism class; a --model has "
+                            "none: drop it")
         _note_layout(memory_format)
         if len(model) > 1:
             return _score_models(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
@@ -748,6 +753,9 @@ def search(
     if executor == "ray" and workers is not None:
         raise UserError("--workers sets local processes; with --executor ray the cluster's CPUs (and --threads per "
                         "run) decide how many runs go at once: drop --workers")
+    if runs == 1 and workers not in (None, 1):  # one search is one process: nothing to spread
+        raise UserError(f"--workers {workers} runs several seeds at once and needs --runs N (N > 1); a single search "
+                        "runs in this process (--threads sets its cores): add --runs or drop --workers")
     if out is not None:  # what it writes or removes as an earlier run's: never a file of the user's
         check_outputs(out, ["result.json", *SEARCH_PLOTS_AND_FRONT])
     _set_threads(threads)
@@ -1547,7 +1555,10 @@ def spaces_cmd():
 
     for name in list_spaces():
         sp = space(name)
-        console.print(f"{name}: {sp.size()} architectures; ops: {', '.join(sp.ops)}")
+        only = getattr(sp, "supernet_only_ops", ())
+        extra = f" (and {', '.join(only)} in the supernet only)" if only else ""
+        console.print(f"{name}: {sp.size()} architectures; ops: {', '.join(o for o in sp.ops if o not in only)}"
+                      f"{extra}")
     installed = entry_points()
     for name, ep in sorted(installed.items()):
         console.print(f"{name}: plug-in space ({ep.value}, installed)", highlight=False)

@@ -5,8 +5,8 @@ A file holds one of:
 - a search's ``result.json`` (one run: an object; ``--runs N``: a list of them) or an export's ``model.json``,
   whose ``"arch"`` fields are read, or a Pareto search's ``front.json``: every member of its front(s), once;
 - one architecture's JSON (a DARTS genotype), or one per line (JSON lines);
-- architecture strings, one per line (blank lines and ``#`` comments skipped), or one architecture written over
-  several lines (a pretty-printed ``Genotype(...)``).
+- architecture strings, one per line (blank lines and ``#`` comments skipped), or architectures written over
+  several lines each (pretty-printed ``Genotype(...)``s), or a mix of the two.
 Every error is a one-line ``UserError`` that names the file (and, for a result of a search of another space,
 that space)."""
 
@@ -55,12 +55,34 @@ def _archs(space, path: Path, text: str, runs: list | None, api: bool) -> list:
     if _is_json_doc(path, text):
         return _parse_json_archs(space, path, text, api)
     numbered = _lines(path, text)
-    lines = [line for _, line in numbered]
-    joined = "\n".join(lines)  # one arch over several lines (a pretty-printed genotype), or one per line
-    if len(lines) > 1 and not _parses(space, lines[0]) and _parses(space, joined):
-        return [space.parse(joined)]
-    return [_parse_from_file(space, path, line, api, f"line {n}" if len(lines) > 1 else None)
-            for n, line in numbered]
+    if len(numbered) == 1:
+        return [_parse_from_file(space, path, numbered[0][1], api)]
+    found, held = [], []  # held: lines that are no arch alone, gathered until together they are one
+
+    def refuse():  # the lines held are no architecture: said of the line alone, or of the lines together
+        if len(held) == 1:
+            _parse_from_file(space, path, held[0][1], api, f"line {held[0][0]}")
+        _parse_from_file(space, path, "\n".join(line for _, line in held), api,
+                         f"lines {held[0][0]}-{held[-1][0]} (read as one architecture over several lines)")
+
+    for n, line in numbered:
+        if held and _parses(space, line):  # complete alone: the lines held before it never made an arch
+            refuse()
+        if not held and _parses(space, line):
+            found.append(space.parse(line))
+            continue
+        held.append((n, line))
+        if len(held) > 1 and _parses(space, joined := "\n".join(line for _, line in held)):
+            found.append(space.parse(joined))  # a pretty-printed genotype, one of several in the file
+            held = []
+        elif len(held) >= MAX_ARCH_LINES:
+            refuse()
+    if held:
+        refuse()
+    return found
+
+
+MAX_ARCH_LINES = 200  # lines one architecture may span (a pretty-printed DARTS genotype takes about 20)
 
 
 def _read(path) -> tuple[Path, str]:
