@@ -1242,3 +1242,18 @@ def test_a_fresh_run_never_removes_a_users_own_files_of_its_names(separable, tmp
         r = runner.invoke(app, [*argv, *extra])
         assert r.exit_code == 0, r.output
         assert json.loads((out / "summary.json").read_text())["epochs_done"] == 1
+
+
+@needs_cifar
+def test_bench_build_takes_threads(tmp_path, monkeypatch):
+    """A user trial: 'bench build --threads 1' was "No such option", though the README asks every heavy job on a
+    shared machine for --threads 1."""
+    import torch
+
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)  # the process's count is left as it is
+    res = runner.invoke(app, ["bench", "build", "--sample", "3", "--epochs", "1", "--proxies", "params", "--C", "4",
+                              "--N", "1", "--train-subset", "64", "--test-subset", "64", "--batch-size", "64",
+                              "--threads", "1", "--store", str(tmp_path / "b.db")])
+    assert res.exit_code == 0, res.output
+    assert seen[:1] == [1]

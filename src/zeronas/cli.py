@@ -1313,9 +1313,12 @@ def bench_build(
                                               "default 5, at least 3).", show_default=False)] = None,
     data_dir: DataDir = None,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+    threads: Threads = None,
 ):
     """Train a sample of architectures briefly and store their per-epoch states."""
     from .bench import build
+
+    _set_threads(threads)
 
     info = build(space, sample=sample, seed=seed, epochs=epochs, proxies=proxies, store=store, data=data,
                  train_subset=train_subset, test_subset=test_subset, batch_size=batch_size, proxy_batch=proxy_batch,
