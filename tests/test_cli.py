@@ -812,6 +812,16 @@ def test_a_reader_closing_the_pipe_early_does_not_stop_the_command(tmp_path):
     res = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
     assert res.stdout.strip() == "rc=0", (res.stdout, res.stderr)
     assert "Error" not in res.stderr and (tmp_path / "r" / "result.json").is_file(), res.stderr
+    # a user trial: '2>&1 | head -1' still ended with exit 1 and no result.json when the search wrote a note to
+    # stderr (a rerun read back from its --store): stderr meets the closed pipe too
+    db, out = shlex.quote(str(tmp_path / "s.db")), shlex.quote(str(tmp_path / "r2"))
+    run = (f"{shlex.quote(sys.executable)} -m zeronas search --method sample --proxy params --data none --n 3 "
+           f"--store {db} --out {out}")
+    subprocess.run(["bash", "-c", run], capture_output=True, timeout=120, check=True)
+    (tmp_path / "r2" / "result.json").unlink()
+    res = subprocess.run(["bash", "-c", f"{run} 2>&1 | true; echo \"rc=${{PIPESTATUS[0]}}\""], capture_output=True,
+                         text=True, timeout=120)
+    assert res.stdout.strip() == "rc=0" and (tmp_path / "r2" / "result.json").is_file(), (res.stdout, res.stderr)
 
 
 def test_names_with_colons_are_printed_as_written():

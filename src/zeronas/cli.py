@@ -1806,7 +1806,9 @@ def main(argv: list[str] | None = None):
     empty = _empty_option(command, sys.argv[1:] if argv is None else list(argv))
     if empty:
         _fail(f"{empty} is empty: give it a value (see --help) or drop {empty} to use its default", 2)
-    stdout, sys.stdout = sys.stdout, _PipeSafe(sys.stdout)  # '| head': the files are still written
+    # '| head' (and '2>&1 | head', where the notes on stderr hit the closed pipe): the files are still written
+    stdout, sys.stdout = sys.stdout, _PipeSafe(sys.stdout)
+    stderr, sys.stderr = sys.stderr, _PipeSafe(sys.stderr)
     try:
         code = command.main(args=argv, prog_name="zeronas", standalone_mode=False)
         if code == 130:  # typer turns Ctrl-C into an Exit(130) that it returns silently: say it as below
@@ -1840,7 +1842,7 @@ def main(argv: list[str] | None = None):
     except Exception as exc:  # a bug: say so in one line; the traceback is one variable away
         _internal_error(exc)
     finally:
-        sys.stdout = stdout
+        sys.stdout, sys.stderr = stdout, stderr
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     sys.exit(code if isinstance(code, int) else 0)
