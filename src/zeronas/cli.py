@@ -564,9 +564,11 @@ def correlate(
     caption = ("spearman and kendall are of the raw values, top-k% in each proxy's direction: a lower-is-better "
                f"proxy ({', '.join(lower)}) that ranks well has a negative rho" if lower else None)
     table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
-                        f"target {m['target']}", caption=caption)
+                        f"target {m['target']}", caption=caption, pad_edge=False)  # (fits 80 columns)
     for col in ("proxy", "better", "spearman", "kendall", "top1%", "top5%", "top10%", "n", "ms/arch"):
-        table.add_column(col, justify="right" if col not in ("proxy", "better") else "left", overflow="fold")
+        # min_width: an 80-column log folded the headers ("spearma" / "n"); the proxy names fold instead
+        table.add_column(col, justify="right" if col not in ("proxy", "better") else "left", overflow="fold",
+                         min_width=None if col == "proxy" else len(col))
     for p, r in res.rows.items():
         table.add_row(p, "lower" if r.get("direction") == -1 else "higher", _fmt3(r["spearman"]), _fmt3(r["kendall"]),
                       _fmt3(r["top1"]), _fmt3(r["top5"]),

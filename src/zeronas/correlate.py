@@ -305,6 +305,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         # archs are scored in a seeded random order, so a run stopped early has scored a uniform random
         # subset of the sample (in index order, NB201's large degenerate classes would come first)
         order = scoring_order(len(idx), seed)
+        sampled = len(idx)  # (the notes below tell a small sample from a partly scored one: --only-stored)
         done, todo = _missing(db, sp.name, base, hashes, keys, archs, strs, order, retry=not only_stored)
         t0 = time.perf_counter()
         scored = 0
@@ -389,7 +390,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         if small:
             p, r = next(iter(small.items()))
             tops = "/".join(str(top_k_size(r["n"], f)) for f in (0.01, 0.05, 0.1))
-            why = (f"use --sample {SMALL_SAMPLE} or more for a reading" if len(idx) < SMALL_SAMPLE else
+            why = (f"rerun without --only-stored to score the other {sampled - len(idx)} sampled archs"
+                   if sampled > len(idx) else
+                   f"use --sample {SMALL_SAMPLE} or more for a reading" if len(idx) < SMALL_SAMPLE else
                    f"{len(idx) - r['n']} of the {len(idx)} sampled archs have no value or no ground truth (see the "
                    "notes on them)")
             notes.append(f"only {r['n']} archs: rho is uncertain at this size ({p}'s {r['spearman']:.3f}: "
