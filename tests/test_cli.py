@@ -1104,3 +1104,17 @@ def test_spaces_lists_the_ops_an_architecture_can_hold():
     out = " ".join(runner.invoke(app, ["spaces"]).output.split())
     assert "darts: 1076746950455072400 architectures; ops: max_pool_3x3," in out
     assert "(and none in the supernet only)" in out
+
+
+def test_an_unknown_option_is_offered_only_a_close_name(capsys):
+    """A user trial: click's guesses at its 0.6 cutoff offered '--out' for '--bogus-opt' and '--store' for bench
+    build's '--threads' (before it had one). A close name is still offered."""
+    from zeronas.cli import main
+
+    for argv, said in ((["search", "--bugdet", "3"], "error: No such option: --bugdet (did you mean --budget?) (see "
+                                                      "'zeronas search --help')"),
+                       (["score", "--bogus-opt", "1"], "error: No such option: --bogus-opt (see 'zeronas score "
+                                                       "--help')")):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2 and capsys.readouterr().err.strip() == said

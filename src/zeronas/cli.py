@@ -1688,6 +1688,17 @@ def _usage_error_types():
     return cx
 
 
+def _usage_message(exc, cx) -> str:
+    """click's message, its guesses for an unknown option kept only when close: at its 0.6 cutoff it offered
+    "--store" for bench build's "--threads", "--out" for "--bogus-opt"."""
+    if not isinstance(exc, cx.NoSuchOption) or not exc.possibilities:
+        return exc.format_message()
+    import difflib
+
+    close = [p for p in exc.possibilities if difflib.SequenceMatcher(None, exc.option_name, p).ratio() >= 0.75]
+    return exc.message + (f" (did you mean {' or '.join(close)}?)" if close else "")
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -1822,7 +1833,7 @@ def main(argv: list[str] | None = None):
         sys.exit(0)
     except cx.UsageError as exc:  # unknown option, extra argument, a value of the wrong type
         where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-        _fail(_one_line(exc.format_message()) + where, 2)
+        _fail(_one_line(_usage_message(exc, cx)) + where, 2)
     except cx.ClickException as exc:
         _fail(_one_line(exc.format_message()), exc.exit_code or 2)
     except (typer.Abort, KeyboardInterrupt) as exc:
