@@ -148,6 +148,12 @@ def test_convert_cli(tmp_path, official):
     assert "3 of 15625 archs with results" in res.output
     with gzip.open(tmp_path / "d" / "nasbench201" / "nb201_main.csv.gz", "rt") as f:
         assert f.readline().startswith("index,arch_str,cifar10_test_acc")
+    # a user trial: 'data --download cifar10 --data-dir dd convert ...' converted and dropped both options
+    res = CliRunner().invoke(app, ["data", "--download", "cifar10", "--data-dir", str(tmp_path / "dd"), "convert",
+                                   str(src), "--out", str(tmp_path / "e")])
+    assert str(res.exception).startswith("--data-dir and --download belong to 'zeronas data' itself, not to 'data "
+                                         "convert'")
+    assert not (tmp_path / "e").exists() and not (tmp_path / "dd").exists()
 
 
 def test_convert_keeps_a_table_of_another_source_and_checks_its_target(tmp_path, official):

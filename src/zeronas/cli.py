@@ -1585,6 +1585,12 @@ def data_cmd(ctx: typer.Context, data_dir: DataDir = None,
                       "internet).")] = None):
     """Show which datasets and benchmark tables were found, and where zeronas looked."""
     if ctx.invoked_subcommand is not None:
+        given = [f for f, v in (("--data-dir", data_dir), ("--download", download)) if v is not None]
+        if given:  # options of 'data' itself: the subcommand would run without them, without a word
+            raise UserError(f"{' and '.join(given)} {'belong' if len(given) > 1 else 'belongs'} to 'zeronas data' "
+                            f"itself, not to 'data {ctx.invoked_subcommand}' (it writes to its --out): drop "
+                            f"{'them' if len(given) > 1 else 'it'}, or run "
+                            f"'zeronas data {' '.join(given)} ...' on its own")
         return
     from . import paths
     from .benchmarks.nb201 import MAIN_TABLE
