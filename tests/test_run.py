@@ -201,6 +201,9 @@ def test_scorer_checks_its_arguments_as_score_does():
                       (dict(num_classes=0), r"^num_classes= must be an integer in \[2, 100000\], not 0$"),
                       (dict(train_steps=1.5), r"^train_steps= must be an integer, not float 1.5$"),
                       (dict(train_lr=float("nan")), r"^train_lr= must be a finite number in \(0, 10\], not nan$"),
+                      # a user trial: a rate with no training steps was taken and changed nothing
+                      (dict(train_lr=0.5), r"^train_lr= is the fast training's learning rate and does nothing "
+                                           r"without train_steps=N \(N > 0\): add train_steps= or drop train_lr=$"),
                       (dict(batchsize=16), r"^zeronas.Scorer\(\) got unknown keyword 'batchsize'; valid keywords: "
                                            r"batch_size, build_options,"),
                       (dict(build_options={"foo": 1}), r"^build_options=\{'foo': 1\}: the nb201 space's build got "

@@ -764,6 +764,11 @@ def test_export_takes_the_checkpoints_dataset_and_refuses_another(separable, tmp
     res = runner.invoke(app, ["export", "--checkpoint", str(ckpt), "--seed", "5", "--out", str(tmp_path / "s.json")])
     assert isinstance(res.exception, UserError) and "drop --seed" in str(res.exception)
     assert not (tmp_path / "s.json").exists()
+    # and the Python call took seed=5 beside checkpoint= without a word (its default was 0, not None)
+    with pytest.raises(UserError, match=r"^seed= draws untrained weights, and checkpoint= exports trained ones: "
+                                        r"drop seed=$"):
+        export(None, None, "json", tmp_path / "s.json", checkpoint=ckpt, seed=5)
+    assert not (tmp_path / "s.json").exists()
 
 
 def test_export_of_a_fixed_benchmark_network_refuses_a_width_in_flags(tmp_path):

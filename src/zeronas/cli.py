@@ -1248,10 +1248,6 @@ def export_cmd(
     --arch-file or --index: the arch the checkpoint was trained on."""
     from .export import SUFFIXES, export_with_summary, searched_network
 
-    if checkpoint is not None and seed is not None:  # a seed draws untrained weights; these are trained
-        raise UserError("--seed draws untrained weights, and --checkpoint exports trained ones: drop --seed")
-    seed = 0 if seed is None else seed
-
     if checkpoint is not None and arch is None and arch_file is None and index is None:
         sp, a = space, None  # export reads the arch the checkpoint was trained on
     else:
@@ -1274,7 +1270,7 @@ def export_cmd(
                                      N=cells, seed=seed, num_classes=num_classes, input_size=input_size)
     if said:  # after the export: an error would have made it a promise not kept
         err_console.print(said, soft_wrap=True, highlight=False)
-    weights = f"untrained, seed {seed}"
+    weights = f"untrained, seed {0 if seed is None else seed}"
     if checkpoint is not None:  # which weights it holds: an unfinished run's are said (from export's one read)
         done = info["progress"]
         weights = f"weights after {done['epochs_trained']:g}" + (

@@ -56,7 +56,7 @@ def space_flag(ckpt: dict) -> str:
 
 @api("export")
 def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None,
-           data: str | Path | None = None, C: int | None = None, N: int | None = None, seed: int = 0,
+           data: str | Path | None = None, C: int | None = None, N: int | None = None, seed: int | None = None,
            num_classes: int | None = None, input_size=None) -> Path:
     """``zeronas.export(space, arch, format, out, ...)``, the ``zeronas export`` verb: write ``arch`` (an arch
     string, the space's native value, or a ``SearchResult``: its answer, built for the network its search
@@ -70,8 +70,9 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     atomically; an existing file is replaced only when it is an export of this format (never a link, a device
     or another kind of file). ``checkpoint``: a ``zeronas train`` checkpoint whose trained weights are exported
     (its build options and dataset are used; ``data`` may only repeat its dataset); else the network is
-    untrained, its weights drawn under ``seed`` (the same seed, the same weights: the JSON's ``rebuild``
-    recipe seeds alike; with a checkpoint the JSON names it, its sha256, ``epochs_trained`` / ``epochs_planned``
+    untrained, its weights drawn under ``seed`` (default 0; refused with a checkpoint; the same seed, the same
+    weights: the JSON's ``rebuild`` recipe seeds alike; with a checkpoint the JSON names it, its sha256,
+    ``epochs_trained`` / ``epochs_planned``
     (a ``note`` when the run was unfinished or time-limited) and a ``load`` line that loads its weights),
     built with ``C`` / ``N`` or the width and depth of the space's training recipe (with
     a checkpoint, ``C`` / ``N`` may only repeat its own). ``data``: the dataset whose classes and image size
@@ -88,8 +89,8 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
 
 @api("export", public="zeronas.export")  # the CLI's call: its arguments checked, and named by their flags
 def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None,
-                        data: str | Path | None = None, C: int | None = None, N: int | None = None, seed: int = 0,
-                        num_classes: int | None = None, input_size=None) -> tuple[Path, dict]:
+                        data: str | Path | None = None, C: int | None = None, N: int | None = None,
+                        seed: int | None = None, num_classes: int | None = None, input_size=None) -> tuple[Path, dict]:
     """``export``, and what the CLI says of it: (written path, {``progress``: the checkpoint's
     ``checkpoint_progress`` ({} untrained), ``data``: the dataset name the network takes, ``classes``,
     ``input``: (H, W)}), from the one read of the checkpoint."""
@@ -99,6 +100,9 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
     from .train.trainer import IMAGE_FOLDER, read_checkpoint
 
     fmt = format  # the CLI's --format (@api checks it against FORMATS); the builtin is not needed here
+    if checkpoint is not None and seed is not None:  # a seed draws untrained weights; these are trained
+        raise UserError("--seed draws untrained weights, and --checkpoint exports trained ones: drop --seed")
+    seed = 0 if seed is None else seed
     ckpt = in_memory = None
     if arch is None:  # the arch the checkpoint was trained on (read once: its weights are used below)
         if checkpoint is None:

@@ -474,7 +474,7 @@ class ModelScorer(Scorer):
     def __init__(self, model: nn.Module, proxies="all", *, data=None, heldout=None, input_size=None,
                  num_classes=None, model_name: str | None = None, max_images: int = MAX_IMAGES, data_dir=None,
                  batch_size=64, seed=0, init="torch-default", device="cpu", options: dict | None = None,
-                 train_steps: int = 0, train_lr: float = 0.1, memory_format: str = "contiguous"):
+                 train_steps: int = 0, train_lr: float | None = None, memory_format: str = "contiguous"):
         if not isinstance(model, nn.Module):
             raise UserError(f"zeronas scores a torch.nn.Module; got a {type(model).__name__}")
         from .proxies.context import layout_name
@@ -674,7 +674,7 @@ MODEL_KEYWORDS = ("data", "heldout", "input_size", "num_classes", "model_name", 
 def score_model(model: nn.Module, proxies="all", *, data=None, heldout=None, input_size=None, num_classes=None,
                 model_name: str | None = None, max_images: int = MAX_IMAGES, data_dir=None, batch_size=64, seed=0,
                 init="torch-default", device="cpu", options: dict | None = None, train_steps: int = 0,
-                train_lr: float = 0.1, memory_format: str = "contiguous") -> list[ScoreRecord]:
+                train_lr: float | None = None, memory_format: str = "contiguous") -> list[ScoreRecord]:
     """``zeronas.score(model, proxies="all", data="path/to/folder")``: one record per proxy (see ModelScorer)."""
     return ModelScorer(model, proxies, data=data, heldout=heldout, input_size=input_size, num_classes=num_classes,
                        model_name=model_name, max_images=max_images, data_dir=data_dir, batch_size=batch_size,

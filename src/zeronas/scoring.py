@@ -99,6 +99,9 @@ def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
 ISOMORPH_MEMBERS = ("asked", "fixed")
 
 
+DEFAULT_TRAIN_LR = 0.1  # DAS's fast training (SGD, Nesterov momentum 0.9, weight decay 5e-4)
+
+
 class Scorer:
     """Holds everything arch-independent (space, data, batches, settings) and scores architectures.
 
@@ -129,7 +132,7 @@ class Scorer:
     def __init__(self, space="nb201", proxies="all", *, data="auto", data_dir=None, batch_size=64, seed=0,
                  init="torch-default", device="cpu", options: dict | None = None, num_classes=None,
                  build_options: dict | None = None, skip_unavailable: bool | None = None,
-                 images=None, heldout=None, stand_in: bool = True, train_steps: int = 0, train_lr: float = 0.1,
+                 images=None, heldout=None, stand_in: bool = True, train_steps: int = 0, train_lr: float | None = None,
                  isomorph_member: str = "asked", memory_format: str = "contiguous", threads: int | None = None):
         self.space = resolve_space(space)
         self.threads = threads
@@ -150,7 +153,10 @@ class Scorer:
         self.batch_size, self.seed, self.init = batch_size, seed, init
         if train_steps < 0:
             raise UserError(f"--train-steps must be 0 or more, not {train_steps}")
-        self.train_steps, self.train_lr = train_steps, train_lr
+        if train_lr is not None and not train_steps:  # it would be recorded nowhere and change nothing
+            raise UserError("--train-lr is the fast training's learning rate and does nothing without --train-steps "
+                            "N (N > 0): add --train-steps or drop --train-lr")
+        self.train_steps, self.train_lr = train_steps, DEFAULT_TRAIN_LR if train_lr is None else train_lr
         self.train_seconds = 0.0  # total fast-training time: the part of the cost that is not zero
         self.refused_on_space: dict[str, str] = {}  # proxy -> why it does not apply to this space (found once)
         self._probed = False  # a plug-in space's network: probed on the first arch scored

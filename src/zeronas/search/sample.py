@@ -329,9 +329,6 @@ def das_search(space, proxy="das", n=None, seed=0, budget=None, time_budget=None
     """DAS: sample-and-rank with the Distinguishing Activation Score (``das``; ``das_d``, ``das_layerwise`` or
     an ensemble also work). With ``train_steps`` > 0 each candidate is first trained that many SGD steps (the
     fast-training strategy) and scored on the trained weights; the training time is reported separately."""
-    if kw.get("train_lr") is not None and not train_steps:  # it would be recorded nowhere and change nothing
-        raise UserError("--train-lr is the fast training's learning rate and does nothing without --train-steps N "
-                        "(N > 0): add --train-steps or drop --train-lr")
     result = sample_and_rank(space, proxy=proxy, n=n, seed=seed, budget=budget, time_budget=time_budget,
                              train_steps=train_steps, **kw)
     result.method = "das"
