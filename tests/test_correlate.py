@@ -192,6 +192,9 @@ def test_only_stored_analyses_the_stored_prefix_of_the_scoring_order(tmp_path):
     small = [n for n in part.meta["notes"] if n.startswith("only 4 archs: rho is uncertain")]
     # a user trial: this said "use --sample 100 or more" of a run given a sample that was only partly scored
     assert len(small) == 1 and small[0].endswith("rerun without --only-stored to score the other 8 sampled archs")
+    # a user trial: workers and a Ray executor were taken, reported, and ran nothing
+    with pytest.raises(UserError, match=r"^only_stored=True scores nothing, so workers= would run nothing: drop it$"):
+        correlate(proxies="params", sample=12, seed=3, store=db, only_stored=True, workers=2)
     # another sample size draws other archs: the error says so instead of 'fewer than 3 ... stored' alone
     with pytest.raises(UserError, match="the archs first in the seeded scoring order lack scores.*another sample= or "
                                         "seed=, give those"):

@@ -514,8 +514,9 @@ def correlate(
                                                  "are its sample: use --sample all there.)")] = None,
     store: Annotated[str, typer.Option(help=f"Results store ({STORE_FORMS}); reruns resume from it.")
                      ] = "runs/zeronas.db",
-    workers: Annotated[int, typer.Option(help="Scoring processes (0 = one per core; one on a GPU). With "
-                                         "--executor ray: units at once (0 = every CPU of the cluster).")] = 0,
+    workers: Annotated[int | None, typer.Option(help="Scoring processes (default 0 = one per core; one on a GPU). "
+                                                "With --executor ray: units at once (0 = every CPU of the cluster).",
+                                                show_default=False)] = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
     init: Annotated[str, typer.Option(help="Weight init (see 'zeronas score --help').")] = "torch-default",
@@ -547,7 +548,7 @@ def correlate(
     from .correlate import correlate as run_correlate
     from .ray_executor import check_executor
 
-    if workers < 0:
+    if workers is not None and workers < 0:
         raise UserError(f"--workers must be 0 (all cores) or more, not {workers}")
     _set_threads(threads)
     check_executor(executor, ray_address)

@@ -173,7 +173,7 @@ def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | N
 @api("correlate")
 def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,snip,params",
               sample: int | str | None = None, seed: int | None = None, batch_size=64,
-              store: str | Path = "runs/zeronas.db", workers=0, data_dir=None,
+              store: str | Path = "runs/zeronas.db", workers: int | None = None, data_dir=None,
               init="torch-default", device="cpu", metric=None, protocol: str | None = None, progress=False,
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
               ray_address: str | None = None, score_seed: int | None = None,
@@ -210,9 +210,17 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     "ray" (a Ray cluster at ``ray_address``, else a local Ray instance; see ``zeronas.ray_executor``).
     ``threads``: torch CPU threads of each scoring process: this one with ``workers=1``, each pool worker
     (default cores // workers), each Ray unit (default 1, or cores // workers on a local instance)."""
+    from .proxies.context import layout_name
     from .ray_executor import check_executor
 
     check_executor(executor, ray_address, cli=False)
+    if only_stored and layout_name(memory_format) == "contiguous":  # (channels-last: they pick the threads key)
+        moot = [f for f, v in (("--workers", workers), ("--executor", None if executor == "local" else executor),
+                               ("--ray-address", ray_address)) if v is not None]
+        if moot:
+            raise UserError(f"--only-stored scores nothing, so {' and '.join(moot)} would run nothing: drop "
+                            f"{'them' if len(moot) > 1 else 'it'}")
+    workers = 0 if workers is None else workers
     dataset = one_dataset(dataset, data)
     notes: list[str] = []
     target_col = None
@@ -220,8 +228,6 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     check_location(store)  # an empty store is refused before any work
     if out is not None:  # a user's own file there is never replaced, found before any scoring
         check_outputs(out, OUT_FILES, "--out")
-    from .proxies.context import layout_name
-
     memory_format = layout_name(memory_format)  # torch.channels_last: its name (the meta is JSON)
     base, ensembles = parse_proxies(proxies if isinstance(proxies, str) else ",".join(proxies))  # before the table
     sp = get_space(space)
