@@ -1087,6 +1087,10 @@ GENO = ("Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3
      "--isomorph-member picks a member of an architecture's isomorphism class; a --model has none: drop it"),
     (["score", "--space", "darts", "--arch", GENO + ", extra=1)", "-p", "params", "--data", "none"],
      "unknown field extra; a Genotype has normal, normal_concat, reduce, reduce_concat"),
+    (["score", "--arch", BEST, "-p", "params,flops", "--data", "none", "--isomorph-member", "fixed"],
+     "params, flops share no score across isomorphs: drop it"),
+    (["score", "--arch", BEST, "-p", "params", "--data", "none", "--isomorph-member", "fixed"],
+     "params shares no score across isomorphs: drop it"),  # (correlate's Scorer refuses it alike)
 ])
 def test_an_option_that_would_do_nothing_is_refused(argv, said):
     """A user trial: each of these was accepted and changed nothing (the last --set won, --train-lr without

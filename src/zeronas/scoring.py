@@ -241,6 +241,12 @@ class Scorer:
             unavailable += held
         self.skipped = unavailable
         self.proxies = [p for p in requested if p.name not in unavailable]
+        if isomorph_member != "asked" and requested and not any(p.shares_isomorphs for p in requested):
+            sharing = [n for n in list_proxies() if get_proxy(n).shares_isomorphs]
+            raise UserError(f"--isomorph-member {isomorph_member} picks the member that scores a class-sharing proxy "
+                            f"({', '.join(sharing[:4])}, ...; 'zeronas proxies' marks them); "
+                            f"{', '.join(p.name for p in requested)} "
+                            f"{'shares' if len(requested) == 1 else 'share'} no score across isomorphs: drop it")
         checked: dict[str, dict] = {}
         if options is not None:  # (zeronas's own callers pass it on unchecked)
             from .validation import check
