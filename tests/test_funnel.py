@@ -10,6 +10,7 @@ import pytest
 
 from zeronas.benchmarks.nb201 import NB201Table
 from zeronas.cli import main
+from zeronas.errors import UserError
 from zeronas.search import funnel as funnel_module
 from zeronas.search.base import search
 from zeronas.search.constraints import nb201_params_flops
@@ -182,6 +183,11 @@ def test_cpu_preset_fills_only_what_is_not_given(monkeypatch):
     assert "pool" not in seen and "validate" not in seen
     with pytest.raises(Exception, match="preset"):
         search("nb201", "zero-cost-pt", data="none", preset="gpu")
+    # a user trial: --preset paper where no cpu preset exists was recorded and changed nothing
+    with pytest.raises(UserError, match=r"^preset='paper' changes nothing for method='sample' on nb201: it runs the "
+                                        r"paper's settings already \(the cpu preset reduces only zero-cost-pt on "
+                                        r"nb201, zero-cost-pt on macro, te-nas on nb201"):
+        search("nb201", "sample", data="none", proxy="params", n=2, preset="paper")
 
 
 @pytest.mark.parametrize("method, kw", [

@@ -472,6 +472,10 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
     preset = kwargs.pop("preset", "cpu")
     if preset not in PRESETS:
         raise UserError(f"--preset must be one of {', '.join(PRESETS)}, not {preset!r}")
+    if preset == "paper" and (sp.name, method) not in CPU_PRESETS:  # recorded, yet nothing would change
+        reduced = ", ".join(f"{m} on {s}" for s, m in CPU_PRESETS)
+        raise UserError(f"--preset paper changes nothing for --method {method} on {sp.name}: it runs the paper's "
+                        f"settings already (the cpu preset reduces only {reduced}); drop --preset")
     applied = {k: v for k, v in CPU_PRESETS.get((sp.name, method), {}).items() if kwargs.get(k) is None} \
         if preset == "cpu" else {}
     kwargs.update(applied)
