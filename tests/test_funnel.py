@@ -188,6 +188,9 @@ def test_cpu_preset_fills_only_what_is_not_given(monkeypatch):
                                         r"paper's settings already \(the cpu preset reduces only zero-cost-pt on "
                                         r"nb201, zero-cost-pt on macro, te-nas on nb201"):
         search("nb201", "sample", data="none", proxy="params", n=2, preset="paper")
+    with pytest.raises(UserError, match=r"^validate= ranks zero-cost-pt's pool= proposals on V batches; with "
+                                        r"pool=1 there is one proposal and nothing to rank"):
+        search("nb201", "zero-cost-pt", data="none", pool=1, validate=5)
 
 
 @pytest.mark.parametrize("method, kw", [

@@ -476,6 +476,9 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
         reduced = ", ".join(f"{m} on {s}" for s, m in CPU_PRESETS)
         raise UserError(f"--preset paper changes nothing for --method {method} on {sp.name}: it runs the paper's "
                         f"settings already (the cpu preset reduces only {reduced}); drop --preset")
+    if method == "zero-cost-pt" and kwargs.get("pool") == 1 and kwargs.get("validate") is not None:
+        raise UserError("--validate ranks zero-cost-pt's --pool proposals on V batches; with --pool 1 there is one "
+                        "proposal and nothing to rank: raise --pool or drop --validate")
     applied = {k: v for k, v in CPU_PRESETS.get((sp.name, method), {}).items() if kwargs.get(k) is None} \
         if preset == "cpu" else {}
     kwargs.update(applied)
