@@ -1122,3 +1122,17 @@ def test_an_unknown_option_is_offered_only_a_close_name(capsys):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2 and capsys.readouterr().err.strip() == said
+
+
+def test_evolution_that_never_held_a_tournament_says_so():
+    """A user trial: rea with --budget at most its population drew archs at random, and --tournament changed
+    nothing, without a word. The result counts its tournaments and the CLI says when there were none."""
+    import zeronas as zn
+
+    r = zn.search("nb201", method="rea", proxy="params", data="none", budget=4)
+    assert r.protocol["tournaments"] == 0
+    res = runner.invoke(app, ["search", "--method", "rea", "--proxy", "params", "--data", "none", "--budget", "4"])
+    assert res.exit_code == 0 and "note: no tournament ran: the budget ended before the population of 20 was filled, " \
+                                  "so this was random sampling" in " ".join(res.output.split())
+    r = zn.search("nb201", method="rea", proxy="params", data="none", budget=8, population=3, tournament=2)
+    assert r.protocol["tournaments"] == 5

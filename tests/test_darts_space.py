@@ -157,7 +157,7 @@ def test_zero_cost_pt_on_darts_decides_ops_then_topology(fake_images, monkeypatc
                         lambda *a, **k: Scorer(*a, **{kk: v for kk, v in k.items() if kk not in ("data", "data_dir",
                                                                                                "stand_in")},
                                                images=fake_images))
-    r = search("darts", "zero-cost-pt", seed=0, proxy="params", pool=1, validate=1, C=2, N=3, batch_size=8)
+    r = search("darts", "zero-cost-pt", seed=0, proxy="params", pool=1, C=2, N=3, batch_size=8)
     g = space.parse(r.arch)
     assert all(op != "none" for op, _ in g.normal + g.reduce)
     # 28 edges x 7 candidate ops, then per cell 3 + (4 + 3) + (5 + 4 + 3) removal trials

@@ -680,7 +680,7 @@ TINY_SEARCHES = {
     "rea": dict(proxy="synflow", budget=3, population=2, tournament=1), "sample": dict(proxy="synflow", n=2),
     "te-nas": TINY_TEG, "teg-rea": dict(budget=2, population=2, tournament=1, **TINY_TEG),
     "teg-reinforce": dict(budget=2, **TINY_TEG),
-    "zero-cost-pt": dict(proxy="synflow", pool=1, validate=1, C=2, N=1, batch_size=4),
+    "zero-cost-pt": dict(proxy="synflow", pool=1, C=2, N=1, batch_size=4),
 }
 
 

@@ -148,7 +148,7 @@ def test_zero_cost_pt_returns_a_macro_arch(fake_images, monkeypatch):
     assert r.evaluations >= 2 * 8 * 3  # 2 proposals x 8 layers x 3 candidates, plus validations
     assert r.protocol["C"] == 4 and r.protocol["N"] is None
     with pytest.raises(Exception, match="fixed 8 layers"):
-        search("macro", "zero-cost-pt", proxy="nwot", seed=0, pool=1, validate=1, C=4, N=2, batch_size=4)
+        search("macro", "zero-cost-pt", proxy="nwot", seed=0, pool=1, C=4, N=2, batch_size=4)
 
 
 def test_search_answers_carry_the_benchmark_accuracy_on_macro_nb101_and_nb301():

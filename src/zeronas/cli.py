@@ -881,6 +881,11 @@ def search(
             err_console.print(f"[yellow]note:[/] only {full} architecture(s) were scored by the whole ensemble{per}, "
                               f"so the answer is mostly the {'+'.join(cheap)} screen's pick{raise_to}",
                               soft_wrap=True)
+        if r.protocol.get("tournaments") == 0:  # evolution that never evolved: say it, as the answer reads alike
+            pop = r.protocol["population"]
+            err_console.print(f"[yellow]note:[/] no tournament ran: the budget ended before the population of {pop} "
+                              "was filled, so this was random sampling; raise --budget (or --time-budget) past "
+                              f"{pop} evaluations, or lower --population", soft_wrap=True)
         ref = r.protocol.get("refine") or {}
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked
             left = f"{ref['out_of_time']}; " if ref.get("out_of_time") else ""

@@ -386,14 +386,16 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
 
     while len(pop) < population and not limit.exhausted:
         consider(cons.sample(rng))
+    tournaments = 0  # 0: the budget ended before the population was filled (random sampling; the CLI says so)
     while not limit.exhausted:
         picks = [pop[i] for i in rng.choice(len(pop), tournament, replace=False)]
         consider(cons.mutate(winner(picks), rng))
         pop.popleft()
+        tournaments += 1
     limit.close()
     return _result("rea", space, seen, seed, fit, traj,
                    {"proxy": proxy, "population": population, "tournament": tournament, "budget": budget,
-                    "draws": len(seen)},
+                    "draws": len(seen), "tournaments": tournaments},
                    cons, refining, limit=limit)
 
 

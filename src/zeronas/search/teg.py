@@ -129,17 +129,20 @@ def teg_rea(space, seed=0, budget=None, time_budget=None, population=256, tourna
 
     while len(pop) < population and not limit.exhausted:
         consider(space.sample(rng))
+    tournaments = 0  # as rea's: 0 means random sampling
     while not limit.exhausted:
         picks = [pop[i] for i in rng.choice(len(pop), min(tournament, len(pop)), replace=False)]
         parent = picks[best_by_rank([v for _, v in picks])][0]
         consider(space.mutate(parent, rng))
         pop.popleft()
+        tournaments += 1
     if not pop:
         raise limit.nothing_evaluated()
     best = pop[best_by_rank([v for _, v in pop])][0]
     limit.close()
     return _teg_result("teg-rea", space, best, seed, ev, traj,
-                       {"population": population, "tournament": tournament, "budget": budget})
+                       {"population": population, "tournament": tournament, "budget": budget,
+                        "tournaments": tournaments})
 
 
 class _RewardBuffer:
