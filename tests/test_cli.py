@@ -1132,7 +1132,19 @@ def test_evolution_that_never_held_a_tournament_says_so():
     r = zn.search("nb201", method="rea", proxy="params", data="none", budget=4)
     assert r.protocol["tournaments"] == 0
     res = runner.invoke(app, ["search", "--method", "rea", "--proxy", "params", "--data", "none", "--budget", "4"])
-    assert res.exit_code == 0 and "note: no tournament ran: the budget ended before the population of 20 was filled, " \
-                                  "so this was random sampling" in " ".join(res.output.split())
+    assert res.exit_code == 0 and "note: no tournament ran: the budget ended once the population of 20 was drawn, so " \
+                                  "this was random sampling" in " ".join(res.output.split())
     r = zn.search("nb201", method="rea", proxy="params", data="none", budget=8, population=3, tournament=2)
     assert r.protocol["tournaments"] == 5
+
+
+def test_a_cifar10_search_result_scores_data_free_where_cifar10_is_missing(tmp_path):
+    """The review of the change that made score --arch-file take the search's data: a CIFAR-10 result on a
+    machine without CIFAR-10 became 'cifar10 train images not found', where 'auto' scores data-free."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "r.json").write_text(json.dumps({"space": "nb201", "arch": BEST, "network": {
+        "data": "cifar10", "num_classes": 10, "input_size": 32}}))
+    res = runner.invoke(app, ["score", "--arch-file", str(tmp_path / "r.json"), "--data-dir", str(tmp_path / "empty"),
+                              "-p", "all", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "synflow" in res.output and "scoring on the data the search" not in res.output

@@ -195,6 +195,7 @@ def test_only_stored_analyses_the_stored_prefix_of_the_scoring_order(tmp_path):
     # a user trial: workers and a Ray executor were taken, reported, and ran nothing
     with pytest.raises(UserError, match=r"^only_stored=True scores nothing, so workers= would run nothing: drop it$"):
         correlate(proxies="params", sample=12, seed=3, store=db, only_stored=True, workers=2)
+    assert correlate(proxies="params", sample=12, seed=3, store=db, only_stored=True, workers=0).meta["archs"] == 4
     # another sample size draws other archs: the error says so instead of 'fewer than 3 ... stored' alone
     with pytest.raises(UserError, match="the archs first in the seeded scoring order lack scores.*another sample= or "
                                         "seed=, give those"):

@@ -227,7 +227,8 @@ def score(
     sp = _space_for(space, arch_file)
     archs = _read_archs(sp, arch, arch_file, index, data_dir)
     if data == "auto" and arch_file is not None:  # as train and export read a result.json: the search's data
-        data = _data_of_search(arch_file, "scoring") or data
+        found = _data_of_search(arch_file, "scoring")
+        data = found if found and found != "cifar10" else data  # ('auto' already means cifar10, or data-free)
     settings = dict(data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init, device=device,
                     options=_parse_options(set_), num_classes=num_classes, isomorph_member=isomorph_member,
                     memory_format=memory_format)
@@ -883,8 +884,8 @@ def search(
                               soft_wrap=True)
         if r.protocol.get("tournaments") == 0:  # evolution that never evolved: say it, as the answer reads alike
             pop = r.protocol["population"]
-            err_console.print(f"[yellow]note:[/] no tournament ran: the budget ended before the population of {pop} "
-                              "was filled, so this was random sampling; raise --budget (or --time-budget) past "
+            err_console.print(f"[yellow]note:[/] no tournament ran: the budget ended once the population of {pop} "
+                              "was drawn, so this was random sampling; raise --budget (or --time-budget) past "
                               f"{pop} evaluations, or lower --population", soft_wrap=True)
         ref = r.protocol.get("refine") or {}
         if refine and r.accuracy_reads < refine:  # never silently fewer than asked

@@ -215,7 +215,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
 
     check_executor(executor, ray_address, cli=False)
     if only_stored and layout_name(memory_format) == "contiguous":  # (channels-last: they pick the threads key)
-        moot = [f for f, v in (("--workers", workers), ("--executor", None if executor == "local" else executor),
+        # (workers 0 or 1, the defaults' values, are what report scripts pass: harmless)
+        moot = [f for f, v in (("--workers", None if workers in (0, 1) else workers),
+                               ("--executor", None if executor == "local" else executor),
                                ("--ray-address", ray_address)) if v is not None]
         if moot:
             raise UserError(f"--only-stored scores nothing, so {' and '.join(moot)} would run nothing: drop "
