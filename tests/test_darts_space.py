@@ -270,6 +270,9 @@ def test_arch_files_read_from_python_as_the_cli_reads_them(tmp_path):
     with pytest.raises(UserError, match=rf"bad\.txt', lines 2-{n + 1} \(read as one architecture over several "
                                         r"lines\): not a darts architecture \(.*unknown op 'conv_9x9'"):
         space.archs_from_file(tmp_path / "bad.txt")
+    doc = json.loads(genotype_json(space.parse(DARTS_V2)))
+    with pytest.raises(UserError, match=r"unknown field nromal_concat; a Genotype has normal, normal_concat"):
+        space.parse(json.dumps({**doc, "nromal_concat": [2, 3]}))  # the JSON form as the Genotype(...) one
     (tmp_path / "badline.txt").write_text(f"{DARTS_V2}\nGenotype(normal=[]\n{DARTS_V2}\n")
     with pytest.raises(UserError, match=r"badline\.txt', line 2: not a darts architecture"):
         space.archs_from_file(tmp_path / "badline.txt")

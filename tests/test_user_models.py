@@ -231,6 +231,10 @@ def test_sixteen_bit_images_are_scaled_not_clipped_and_float_pixels_refused(tmp_
     im = image_folder(root)
     assert im.x.shape == (2, 2, 2, 3) and im.x[0, ..., 0].tolist() == [[0, 1], [128, 255]]
     assert (im.x[..., 0] == im.x[..., 2]).all()  # grey: the same value in every channel
+    from zeronas.data.custom import rgb8
+
+    assert rgb8(Image.fromarray(np.array([[0, 7], [200, 255]], np.int32)), "x")[..., 0].tolist() == [[0, 7],
+                                                                                                    [200, 255]]
     Image.fromarray(np.ones((2, 2), np.float32)).save(root / "b" / "y.tiff")
     with pytest.raises(UserError, match=r"y.tiff: 32-bit float pixels \(mode F\) have no fixed range"):
         image_folder(root)

@@ -104,6 +104,7 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
         raise UserError("--seed draws untrained weights, and --checkpoint exports trained ones: drop --seed")
     seed = 0 if seed is None else seed
     ckpt = in_memory = None
+    arch_given = arch is not None  # (without one, the checkpoint names both the arch and its space)
     if arch is None:  # the arch the checkpoint was trained on (read once: its weights are used below)
         if checkpoint is None:
             raise UserError("no architecture given: pass arch= (an arch string, the space's value or a "
@@ -133,7 +134,8 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
         ident = ckpt["identity"]
         if ident["space"] != space.name:  # checked before the arch is read in a space it cannot belong to
             flag = space_flag(ckpt)
-            drop = "" if flag.startswith("path/to/") else ", or drop --space (the checkpoint names it)"
+            drop = ("" if flag.startswith("path/to/") or arch_given
+                    else ", or drop --space (the checkpoint names it)")
             raise UserError(f"{path} was trained on the {ident['space']} space, not {space.name}: pass --space "
                             f"{flag} with its arch ({shown(ident['arch'])}){drop}")
     arch = space.coerce(arch)

@@ -165,6 +165,13 @@ class Scorer:
             self._check_build_options()
         self.images = self.heldout = None
         requested = resolve_proxies(proxies)
+        # before any data is read: the member rule reaches only class-sharing proxies
+        if isomorph_member != "asked" and requested and not any(p.shares_isomorphs for p in requested):
+            sharing = [n for n in list_proxies() if get_proxy(n).shares_isomorphs]
+            raise UserError(f"--isomorph-member {isomorph_member} picks the member that scores a class-sharing proxy "
+                            f"({', '.join(sharing[:4])}, ...; 'zeronas proxies' marks them); "
+                            f"{', '.join(p.name for p in requested)} "
+                            f"{'shares' if len(requested) == 1 else 'share'} no score across isomorphs: drop it")
         need_images = train_steps > 0 or any(p.needs_images for p in requested)
         dataset = "cifar10" if data is None or (isinstance(data, str) and data == "auto") else data  # not 'in': arrays
         self.data_note = ""
@@ -241,12 +248,6 @@ class Scorer:
             unavailable += held
         self.skipped = unavailable
         self.proxies = [p for p in requested if p.name not in unavailable]
-        if isomorph_member != "asked" and requested and not any(p.shares_isomorphs for p in requested):
-            sharing = [n for n in list_proxies() if get_proxy(n).shares_isomorphs]
-            raise UserError(f"--isomorph-member {isomorph_member} picks the member that scores a class-sharing proxy "
-                            f"({', '.join(sharing[:4])}, ...; 'zeronas proxies' marks them); "
-                            f"{', '.join(p.name for p in requested)} "
-                            f"{'shares' if len(requested) == 1 else 'share'} no score across isomorphs: drop it")
         checked: dict[str, dict] = {}
         if options is not None:  # (zeronas's own callers pass it on unchecked)
             from .validation import check

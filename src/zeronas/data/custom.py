@@ -379,13 +379,15 @@ WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # Pillow's 16-bit grey (P
 
 
 def rgb8(im, where) -> np.ndarray:
-    """A PIL image as [H, W, 3] uint8 RGB. 16-bit grey (modes I;16*, and I as Pillow opens 16-bit PNG/TIFF) is
-    scaled by 255/65535: Pillow's own ``convert("RGB")`` clips it at 255, which turns an ordinary 16-bit image
-    white. Raises UserError (naming ``where``) for 32-bit float pixels and integers outside 0..65535, which have
-    no range to scale from."""
+    """A PIL image as [H, W, 3] uint8 RGB. 16-bit grey (modes I;16*, and I as Pillow opens 16-bit PNG/TIFF, when a
+    value exceeds 255) is scaled by 255/65535: Pillow's own ``convert("RGB")`` clips it at 255, which turns an
+    ordinary 16-bit image white. Raises UserError (naming ``where``) for 32-bit float pixels and integers outside
+    0..65535, which have no range to scale from."""
     if im.mode in WIDE_MODES:
         a = np.asarray(im)
         lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+        if im.mode == "I" and 0 <= lo and hi <= 255:  # 32-bit integers holding 8-bit values (a PIL image from an
+            return np.repeat(a.astype(np.uint8)[..., None], 3, axis=2)  # int array): as convert("RGB") reads them
         if lo < 0 or hi > 65535:
             raise UserError(f"{where}: {im.mode} pixels range over {lo}..{hi}, outside the 16-bit 0..65535 this "
                             "reader scales to 8 bits; save it as an 8- or 16-bit image")

@@ -374,10 +374,10 @@ def parse_genotype(text: str) -> Genotype:
         if not (isinstance(tree, ast.Call) and getattr(tree.func, "id", None) == "Genotype" and not tree.args):
             raise UserError(f"malformed genotype {shown(text)}: expected Genotype(normal=..., ...); {_HINT}")
         d = {kw.arg: _literal(kw.value, text) for kw in tree.keywords}
-        extra = [k for k in d if k not in Genotype._fields]
-        if extra:  # a field the network would never read: a typo or another tool's genotype, not ignored
-            raise UserError(f"malformed genotype {shown(text)}: unknown field {', '.join(map(str, extra))}; a "
-                            f"Genotype has {', '.join(Genotype._fields)}")
+    extra = [k for k in d if k not in Genotype._fields] if isinstance(d, dict) else []
+    if extra:  # a field the network would never read: a typo or another tool's genotype, not ignored
+        raise UserError(f"malformed genotype {shown(text)}: unknown field {', '.join(map(str, extra))}; a "
+                        f"Genotype has {', '.join(Genotype._fields)}")
     missing = [k for k in Genotype._fields if k not in d]
     if missing:
         raise UserError(f"malformed genotype {shown(text)}: missing {', '.join(missing)}; {_HINT}")
