@@ -898,3 +898,36 @@ def test_a_scorer_called_directly_gives_keyword_texts_too(tmp_path):
 
     with caller("cli"), pytest.raises(UserError, match="lower --batch-size$"):
         scorer.score([arch])
+
+
+def test_the_final_pooling_is_not_a_squeeze_excitation_pool():
+    """The review of zen on plug-in networks: with a functional final pooling (x.mean) and a squeeze-excitation
+    block's AdaptiveAvgPool2d, the SE pool was taken as the final one and zen read 8x32x32 maps mid-network.
+    A pooling followed by any map larger than 1x1 is not final; one followed by 1x1 convolutions is."""
+    from zeronas.proxies.gap import find_final_gap
+
+    class SE(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.pool, self.fc = nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c, 1)
+
+        def forward(self, x):
+            return x * torch.sigmoid(self.fc(self.pool(x)))
+
+    class MeanPooled(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c, self.se, self.c2, self.fc = nn.Conv2d(3, 8, 3, padding=1), SE(8), nn.Conv2d(8, 16, 3, 2, 1), \
+                nn.Linear(16, 10)
+
+        def forward(self, x):
+            return self.fc(self.c2(self.se(self.c(x))).mean((2, 3)))
+
+    x = torch.zeros(1, 3, 32, 32)
+    assert find_final_gap(MeanPooled(), x) is None
+    assert find_final_gap(nn.Sequential(nn.Conv2d(3, 4, 3), SE(4), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                        nn.Linear(4, 2)), x) == "2"
+    assert find_final_gap(nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Conv2d(4, 8, 1),
+                                        nn.Flatten(), nn.Linear(8, 2)), x) == "1"  # MobileNetV3's head
+    zen = zeronas.score(MeanPooled(), proxies=["zen"], data="none")[0]
+    assert zen.error is not None and zen.error.startswith("inapplicable:")  # (the --model probe's rule: the same)

@@ -62,7 +62,7 @@ from .errors import DataNotFound, UserError, exit_trapped, with_article
 from .paths import run_user_file, user_classes_digest, user_code
 from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
 from .proxies.context import ScoringContext
-from .proxies.gap import attach_pre_gap, final_gap
+from .proxies.gap import attach_pre_gap, final_gap, gap_call
 from .proxies.shared_pass import plan
 from .scoring import Scorer, ScoreRecord, protocol_hash, resolve_proxies
 from .validation import api, caller
@@ -154,8 +154,8 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
             ran["relu"].append(mod)
         elif isinstance(mod, nn.modules.batchnorm._BatchNorm):
             ran["bn"].append(mod)
-        elif isinstance(mod, nn.AdaptiveAvgPool2d):
-            ran["gap"].append((names[mod], inputs[0].dim(), tuple(output.shape[-2:]) if output.dim() == 4 else None))
+        if (c := gap_call(names, mod, inputs, output)) is not None:  # every call: maps after a pooling count
+            ran["gap"].append(c)
 
     x = torch.randn(input_shape, generator=torch.Generator().manual_seed(0)).to(device)
     handles = [mod.register_forward_hook(hook) for mod in m.modules()]

@@ -11,12 +11,25 @@ from torch import nn
 
 
 def final_gap(calls: list[tuple[str, int, tuple | None]]) -> str | None:
-    """The name of the final GAP from a forward pass's ``AdaptiveAvgPool2d`` calls in order, each (module name,
-    input dims, output H x W or None), or None when the last one is not a once-called 4-D -> 1x1 pooling."""
-    if not calls:
+    """The name of the final GAP from a forward pass's module calls in order, each (module name, input dims,
+    output H x W or None), ``AdaptiveAvgPool2d`` calls named, others with name None: the last pooling, if it
+    is a once-called 4-D -> 1x1 one and no module after it gives a map larger than 1x1 (else that pooling is
+    inside the network, e.g. a squeeze-excitation block's, and the final pooling is not a module); or None."""
+    pools = [i for i, c in enumerate(calls) if c[0] is not None]
+    if not pools:
         return None
-    name, dim, size = calls[-1]
-    return name if dim == 4 and size == (1, 1) and sum(c[0] == name for c in calls) == 1 else None
+    name, dim, size = calls[pools[-1]]
+    later_maps = any(c[2] not in (None, (1, 1)) for c in calls[pools[-1] + 1:])
+    once = sum(c[0] == name for c in calls) == 1
+    return name if dim == 4 and size == (1, 1) and once and not later_maps else None
+
+
+def gap_call(names: dict, mod: nn.Module, inputs, output) -> tuple | None:
+    """One entry of :func:`final_gap`'s calls from a forward hook (None for an output that is no tensor)."""
+    if not torch.is_tensor(output) or not inputs or not torch.is_tensor(inputs[0]):
+        return None
+    hw = tuple(output.shape[-2:]) if output.dim() == 4 else None
+    return (names[mod] if isinstance(mod, nn.AdaptiveAvgPool2d) else None, inputs[0].dim(), hw)
 
 
 def find_final_gap(model: nn.Module, x: torch.Tensor) -> str | None:
@@ -25,9 +38,10 @@ def find_final_gap(model: nn.Module, x: torch.Tensor) -> str | None:
     calls: list = []
 
     def hook(mod, inputs, output):
-        calls.append((names[mod], inputs[0].dim(), tuple(output.shape[-2:]) if output.dim() == 4 else None))
+        if (c := gap_call(names, mod, inputs, output)) is not None:
+            calls.append(c)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d)]
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
     was_training = model.training
     try:
         model.eval()
