@@ -247,7 +247,7 @@ def test_arch_files_read_from_python_as_the_cli_reads_them(tmp_path):
     other = space.sample(1)
     (tmp_path / "two.json").write_text(genotype_json(space.parse(DARTS_V2)) + "\n" + genotype_json(other) + "\n")
     assert space.archs_from_file(tmp_path / "two.json") == [space.parse(DARTS_V2), other]
-    with pytest.raises(UserError, match=r"two\.json' holds 2 lines of architectures; read them all with "
+    with pytest.raises(UserError, match=r"two\.json' holds 2 architectures; read them all with "
                                         r"archs_from_file\(\)$"):  # Python's fix, not a CLI flag
         space.from_file(tmp_path / "two.json")
     (tmp_path / "empty.txt").write_text("\n# nothing\n")
@@ -273,6 +273,11 @@ def test_arch_files_read_from_python_as_the_cli_reads_them(tmp_path):
     doc = json.loads(genotype_json(space.parse(DARTS_V2)))
     with pytest.raises(UserError, match=r"unknown field nromal_concat; a Genotype has normal, normal_concat"):
         space.parse(json.dumps({**doc, "nromal_concat": [2, 3]}))  # the JSON form as the Genotype(...) one
+    # a broken one between two pretty-printed ones is named alone, with its own error (its brackets close it)
+    (tmp_path / "bad2.txt").write_text(f"{pretty.replace('sep_conv_3x3', 'conv_9x9', 1)}\n{pretty}\n")
+    with pytest.raises(UserError, match=rf"bad2\.txt', lines 1-{n} \(read as one architecture over several "
+                                        r"lines\): not a darts architecture \(.*unknown op 'conv_9x9'"):
+        space.archs_from_file(tmp_path / "bad2.txt")
     (tmp_path / "badline.txt").write_text(f"{DARTS_V2}\nGenotype(normal=[]\n{DARTS_V2}\n")
     with pytest.raises(UserError, match=r"badline\.txt', line 2: not a darts architecture"):
         space.archs_from_file(tmp_path / "badline.txt")

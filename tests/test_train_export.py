@@ -738,8 +738,8 @@ def test_review_fixes_bench_api_and_arch_files(separable, tmp_path):
         zn.bench.correlate(tmp_path / "none.db")
     (tmp_path / "two.txt").write_text(f"{ARCH}\n{ARCH}\n")
     res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "two.txt"), "--out", str(tmp_path / "x.json")])
-    assert str(res.exception) == (f"arch file {str(tmp_path / 'two.txt')!r} holds 2 lines of architectures; this "
-                                  "command takes one: keep one line")
+    assert str(res.exception) == (f"arch file {str(tmp_path / 'two.txt')!r} holds 2 architectures; this "
+                                  "command takes one: keep one")
     (tmp_path / "one.txt").write_text(f"  # the best one\n{ARCH}\n")
     res = runner.invoke(app, ["export", "--arch-file", str(tmp_path / "one.txt"), "--out", str(tmp_path / "y.json")])
     assert res.exit_code == 0 and json.loads((tmp_path / "y.json").read_text())["arch"] == ARCH

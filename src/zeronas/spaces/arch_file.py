@@ -44,8 +44,8 @@ def read_arch(space, path: str | os.PathLike, *, api: bool = False) -> Any:
                        f"{shlex.quote(runs[0][1])}"))
     found = _archs(space, path, text, runs, api)
     if len(found) > 1:
-        raise UserError(f"arch file {str(path)!r} holds {len(found)} lines of architectures; "
-                        + (several or "this command takes one: keep one line"))
+        raise UserError(f"arch file {str(path)!r} holds {len(found)} architectures; "
+                        + (several or "this command takes one: keep one"))
     return found[0]
 
 
@@ -68,18 +68,27 @@ def _archs(space, path: Path, text: str, runs: list | None, api: bool) -> list:
     for n, line in numbered:
         if held and _parses(space, line):  # complete alone: the lines held before it never made an arch
             refuse()
-        if not held and _parses(space, line):
-            found.append(space.parse(line))
-            continue
+        if not held:
+            if _parses(space, line):
+                found.append(space.parse(line))
+                continue
+            if _depth(line) <= 0:  # its brackets close: a bad one-line arch, not the start of a longer one
+                _parse_from_file(space, path, line, api, f"line {n}")
         held.append((n, line))
-        if len(held) > 1 and _parses(space, joined := "\n".join(line for _, line in held)):
+        joined = "\n".join(line for _, line in held)
+        if _depth(joined) <= 0 or len(held) >= MAX_ARCH_LINES:  # one architecture's lines, brackets closed
+            if not _parses(space, joined):
+                refuse()
             found.append(space.parse(joined))  # a pretty-printed genotype, one of several in the file
             held = []
-        elif len(held) >= MAX_ARCH_LINES:
-            refuse()
     if held:
         refuse()
     return found
+
+
+def _depth(text: str) -> int:
+    """Brackets opened and not closed in ``text``: where an architecture written over several lines ends."""
+    return sum(text.count(c) for c in "([{") - sum(text.count(c) for c in ")]}")
 
 
 MAX_ARCH_LINES = 200  # lines one architecture may span (a pretty-printed DARTS genotype takes about 20)
