@@ -19,7 +19,7 @@ from .data.datasets import DATASETS, ImageSet, portable_source
 from .errors import DataNotFound, UserError, exit_trapped, shown
 from .precision import ieee_float32
 from .proxies.base import INAPPLICABLE, NEEDS, Inapplicable, ProxySpec, get_proxy, list_proxies, reason_of
-from .proxies.context import INITS, MEMORY_FORMATS, ScoringContext, layout_name
+from .proxies.context import DEFAULT_TRAIN_LR, INITS, MEMORY_FORMATS, ScoringContext, layout_name
 from .proxies.ensembles import ensemble_members, split_names
 from .proxies.plugin import proxy_names
 from .proxies.shared_pass import plan
@@ -97,9 +97,6 @@ def resolve_proxies(names: str | Iterable[str]) -> list[ProxySpec]:
 # "asked": the arch asked for (in a store, the first member any run asked for stands for the class);
 # "fixed": the space's representative member, so a class's value depends on neither sample nor order.
 ISOMORPH_MEMBERS = ("asked", "fixed")
-
-
-DEFAULT_TRAIN_LR = 0.1  # DAS's fast training (SGD, Nesterov momentum 0.9, weight decay 5e-4)
 
 
 class Scorer:

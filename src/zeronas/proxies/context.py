@@ -94,6 +94,9 @@ def to_channels_last(model: nn.Module, what: str = "the network") -> nn.Module:
     return model
 
 
+DEFAULT_TRAIN_LR = 0.1  # DAS's fast training (SGD, Nesterov momentum 0.9, weight decay 5e-4)
+
+
 class ScoringContext:
     """Per-architecture scoring state shared by all proxies of one ``score`` call.
 
@@ -108,7 +111,7 @@ class ScoringContext:
     def __init__(self, space, arch, *, images: ImageSet | None = None, heldout: ImageSet | None = None,
                  num_classes: int = 10, input_size: int = 32, batch_size: int = 64, seed: int = 0,
                  init: str = "torch-default", device: str | torch.device = "cpu", build_options=None,
-                 train_steps: int = 0, train_lr: float = 0.1, memory_format: str = "contiguous"):
+                 train_steps: int = 0, train_lr: float = DEFAULT_TRAIN_LR, memory_format: str = "contiguous"):
         self.space, self.arch = space, space.coerce(arch)
         if memory_format not in MEMORY_FORMATS:  # (Scorer names it to users; this guards other callers)
             raise UserError(f"unknown memory format {memory_format!r}; choose one of: {', '.join(MEMORY_FORMATS)}")
