@@ -32,6 +32,9 @@ def test_score_memory_format_is_recorded_and_checked(tmp_path):
     assert by["synflow"]["memory_format"] == "channels-last" and "memory_format" not in by["params"]  # no tensor
     assert "1.07347e+06" in res.output  # synflow has no BN statistics: the NCHW value (test above)
     assert "scoring in the channels-last layout" in res.output
+    res = runner.invoke(app, ["score", "--arch", BEST, "-p", "params,flops", "--data", "none", "--memory-format",
+                              "channels-last"])  # a user trial: the note was printed of proxies that read no tensor
+    assert res.exit_code == 0 and "scoring in the channels-last layout" not in res.output
     res = runner.invoke(app, ["score", "--arch", BEST, "-p", "params", "--memory-format", "nhwc"])
     assert isinstance(res.exception, UserError)  # main() prints it as one line and exits 2
     assert str(res.exception) == "unknown --memory-format 'nhwc'; choose one of: contiguous, channels-last"

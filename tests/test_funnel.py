@@ -160,7 +160,7 @@ def test_funnel_bad_options_are_one_line(args, what, capsys):
     assert e.value.code == 2 and len(err.splitlines()) == 1 and what in err
 
 
-def test_cpu_preset_fills_only_what_is_not_given(monkeypatch):
+def test_cpu_preset_fills_only_what_is_not_given(monkeypatch, tmp_path):
     """--preset cpu (default) gives zero-cost-pt the 5-minute settings, an explicit option wins, and --preset
     paper leaves the strategy's own (paper) defaults."""
     from zeronas.search import base
@@ -188,6 +188,11 @@ def test_cpu_preset_fills_only_what_is_not_given(monkeypatch):
                                         r"paper's settings already \(the cpu preset reduces only zero-cost-pt on "
                                         r"nb201, zero-cost-pt on macro, te-nas on nb201"):
         search("nb201", "sample", data="none", proxy="params", n=2, preset="paper")
+    # ... and said before several runs start, so no empty --store is left (the review)
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--method", "sample", "--preset", "paper", "--runs", "2", "--workers", "2", "--store",
+              str(tmp_path / "e.db"), "--data", "none", "--proxy", "params", "--n", "2"])
+    assert exc.value.code == 2 and not (tmp_path / "e.db").exists()
     with pytest.raises(UserError, match=r"^validate= ranks zero-cost-pt's pool= proposals on V batches; with "
                                         r"pool=1 there is one proposal and nothing to rank"):
         search("nb201", "zero-cost-pt", data="none", pool=1, validate=5)

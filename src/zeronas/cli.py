@@ -235,7 +235,8 @@ def score(
     scorer = Scorer(sp, proxies, **settings)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
-    _note_layout(memory_format)
+    if any(p.data != "none" for p in scorer.proxies):  # (params, flops read no tensor: one value in both layouts)
+        _note_layout(memory_format)
     _note_skipped(scorer)
     if store is not None or workers not in (None, 1 if executor == "local" else 0):  # resumable, arch by arch
         records = _score_stored(sp, proxies, settings, archs, store, workers, executor, ray_address, threads)
@@ -970,7 +971,11 @@ def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address,
         err_console.print(f"run {done}/{total} ended (seed {r.seed}, {r.seconds:.0f} s)"
                           + (f", ETA {_hms(eta)}" if done < total else ""), highlight=False)
 
+    from .search.base import check_preset
+    from .spaces import space as get_space
+
     resolve_device(kwargs.get("device") or "cpu")  # what every run would refuse, said once, before they start
+    check_preset(get_space(space).name, method, kwargs)  # (before the store below is made)
     if kwargs.get("store") is not None:
         from .store import Store
 

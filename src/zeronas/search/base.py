@@ -36,6 +36,22 @@ CPU_PRESETS = {
 }
 
 
+def check_preset(space_name: str, method: str, kwargs: dict) -> None:
+    """The preset and the options it fills, checked before any work (``search``, and the driver of parallel
+    runs before it makes their store): an unknown preset, ``paper`` where no cpu preset exists (recorded, yet
+    nothing would change), zero-cost-pt's ``validate`` with one proposal (nothing to rank). UserError."""
+    preset = kwargs.get("preset", "cpu")
+    if preset not in PRESETS:
+        raise UserError(f"--preset must be one of {', '.join(PRESETS)}, not {preset!r}")
+    if preset == "paper" and (space_name, method) not in CPU_PRESETS:
+        reduced = ", ".join(f"{m} on {s}" for s, m in CPU_PRESETS)
+        raise UserError(f"--preset paper changes nothing for --method {method} on {space_name}: it runs the paper's "
+                        f"settings already (the cpu preset reduces only {reduced}); drop --preset")
+    if method == "zero-cost-pt" and kwargs.get("pool") == 1 and kwargs.get("validate") is not None:
+        raise UserError("--validate ranks zero-cost-pt's --pool proposals on V batches; with --pool 1 there is one "
+                        "proposal and nothing to rank: raise --pool or drop --validate")
+
+
 def register_strategy(name: str, spaces: tuple[str, ...] = ("nb201",), forwards: tuple[str, ...] = ()):
     """Register a search strategy for the spaces it has been implemented and tested on. ``forwards``: the
     keywords a strategy takes through ``**kw`` and hands on (to a scorer or evaluator); with its named
@@ -469,16 +485,8 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
         params = inspect.signature(_STRATEGIES[method]).parameters
         if "data_dir" not in params and not any(p.kind == p.VAR_KEYWORD for p in params.values()):
             kwargs = {k: v for k, v in kwargs.items() if k != "data_dir"}
+    check_preset(sp.name, method, kwargs)
     preset = kwargs.pop("preset", "cpu")
-    if preset not in PRESETS:
-        raise UserError(f"--preset must be one of {', '.join(PRESETS)}, not {preset!r}")
-    if preset == "paper" and (sp.name, method) not in CPU_PRESETS:  # recorded, yet nothing would change
-        reduced = ", ".join(f"{m} on {s}" for s, m in CPU_PRESETS)
-        raise UserError(f"--preset paper changes nothing for --method {method} on {sp.name}: it runs the paper's "
-                        f"settings already (the cpu preset reduces only {reduced}); drop --preset")
-    if method == "zero-cost-pt" and kwargs.get("pool") == 1 and kwargs.get("validate") is not None:
-        raise UserError("--validate ranks zero-cost-pt's --pool proposals on V batches; with --pool 1 there is one "
-                        "proposal and nothing to rank: raise --pool or drop --validate")
     applied = {k: v for k, v in CPU_PRESETS.get((sp.name, method), {}).items() if kwargs.get(k) is None} \
         if preset == "cpu" else {}
     kwargs.update(applied)
