@@ -235,7 +235,7 @@ def score(
     scorer = Scorer(sp, proxies, **settings)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
-    if any(p.data != "none" for p in scorer.proxies):  # (params, flops read no tensor: one value in both layouts)
+    if any(p.reads_tensors for p in scorer.proxies):  # (params, flops: one value in both layouts)
         _note_layout(memory_format)
     _note_skipped(scorer)
     if store is not None or workers not in (None, 1 if executor == "local" else 0):  # resumable, arch by arch
@@ -744,7 +744,14 @@ def search(
     import statistics
 
     from .search import search as run_search
-    from .search.base import check_method_on_space, check_user_data, list_strategies, show_progress, strategy_keywords
+    from .search.base import (
+        check_method_on_space,
+        check_preset,
+        check_user_data,
+        list_strategies,
+        show_progress,
+        strategy_keywords,
+    )
 
     show_progress(True)  # a bar with ETA on a terminal, a line every 30 s in a log
     from .ray_executor import check_executor
@@ -812,6 +819,7 @@ def search(
     results = []
     seeds = [seed + k for k in range(runs)]
     if executor == "ray" or workers not in (None, 1):  # several seeds at once, each the same search call
+        check_preset(sp.name, method, kwargs)  # what every run would refuse, before their store is made
         ran = iter(_parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address, threads))
     else:
         ran = (run_search(sp, method, seed=s, **kwargs) for s in seeds)
@@ -971,11 +979,7 @@ def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address,
         err_console.print(f"run {done}/{total} ended (seed {r.seed}, {r.seconds:.0f} s)"
                           + (f", ETA {_hms(eta)}" if done < total else ""), highlight=False)
 
-    from .search.base import check_preset
-    from .spaces import space as get_space
-
     resolve_device(kwargs.get("device") or "cpu")  # what every run would refuse, said once, before they start
-    check_preset(get_space(space).name, method, kwargs)  # (before the store below is made)
     if kwargs.get("store") is not None:
         from .store import Store
 

@@ -329,7 +329,7 @@ class Scorer:
             p["network_revision"] = revision
         if spec.shares_isomorphs and self.isomorph_member != "asked":  # "asked" keeps earlier stores' keys
             p["isomorph_member"] = self.isomorph_member
-        if self.memory_format != "contiguous" and spec.data != "none":  # other rounding, other key (params,
+        if self.memory_format != "contiguous" and spec.reads_tensors:  # other rounding, other key (params,
             p["memory_format"] = self.memory_format  # flops, l2_norm read no tensor: one key for both layouts)
             threads = self.threads or torch.get_num_threads()
             if self.device.type == "cpu" and threads != 1:  # BN's NHWC sums split by thread: other bits

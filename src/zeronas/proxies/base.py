@@ -125,6 +125,12 @@ class ProxySpec:
     def needs_images(self) -> bool:
         return self.data in ("batch", "batches", "batch+heldout", "crops")
 
+    @property
+    def reads_tensors(self) -> bool:
+        """Whether the value comes from tensors run through the network (so their layout's rounding reaches
+        it); params, flops and l2_norm read only the weights' shapes or values."""
+        return self.data != "none"
+
     def batch_used(self, options: dict, batch_size: int) -> int:
         """The batch this proxy runs on under ``options`` and the scorer's ``batch_size``."""
         own = options.get(self.batch_option) if self.batch_option else None
