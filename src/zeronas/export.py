@@ -35,8 +35,8 @@ def checkpoint_arch(ckpt: dict, path, space=None) -> tuple:
 
     ident = ckpt["identity"]
     if space is None and ident["space"] not in list_spaces():
-        if isinstance(ckpt.get("space_source"), str):  # recorded by train since 2026-12-07
-            return ckpt["space_source"], ident["arch"]
+        if isinstance(ckpt.get("space_source"), str):  # recorded by train since 2026-12-07; its file is
+            return ckpt["space_source"], ident["arch"]  # loaded as a result.json's recorded plug-in is
         raise UserError(f"{path} was trained on the plug-in space {ident['space']!r}: pass --space "
                         "path/to/file.py:ClassName (space=) to export it")
     return (ident["space"] if space is None else space), ident["arch"]
@@ -126,7 +126,14 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
     if claimed is not None and claimed != fmt:
         raise UserError(f"--out {str(out)!r} ends in {suffix}, the suffix of --format {claimed}, but --format {fmt} "
                         f"was given: name it *{SUFFIXES[fmt][0]} or pass --format {claimed}")
-    space = resolve_space(space)
+    recorded = ckpt is not None and space == ckpt.get("space_source")  # the plug-in the checkpoint names
+    try:
+        space = resolve_space(space)
+    except UserError as exc:
+        if not recorded:
+            raise
+        raise UserError(f"{checkpoint} records the plug-in space {space!r}, which does not load here ({exc}); "
+                        "pass --space path/to/file.py:ClassName") from None
     if checkpoint is not None:
         path = Path(checkpoint)
         if ckpt is None:
