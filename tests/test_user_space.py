@@ -1099,15 +1099,15 @@ def test_a_plug_in_space_trains_with_the_recipe_fields_given_and_exports_its_che
     assert code == 0, err
     assert json.loads((tmp_path / "m.json").read_text())["arch"] == "8-4-8"
     # a user trial: without --space the checkpoint's plug-in was "pass --space path/to/file.py:ClassName", and
-    # under another space the fix offered ("pass --space chain") was itself refused: the checkpoint names it now
-    code, _, err = _cli(["export", "--checkpoint", str(out / "checkpoint.pt"), "--format", "json",
-                         "--out", str(tmp_path / "m2.json")], capsys)
-    assert code == 0, err
-    assert json.loads((tmp_path / "m2.json").read_text())["arch"] == "8-4-8"
+    # under another space the fix offered ("pass --space chain") was itself refused: the checkpoint names the
+    # file now, and the error gives the --space that loads it
+    _one_line_error(["export", "--checkpoint", str(out / "checkpoint.pt"), "--format", "json", "--out",
+                     str(tmp_path / "m2.json")], capsys,
+                    f"was trained on the plug-in space 'chain' of {spec}: pass --space {spec} to export it")
+    assert not (tmp_path / "m2.json").exists()  # the recorded file is named, not run unasked
     _one_line_error(["export", "--space", "nb201", "--checkpoint", str(out / "checkpoint.pt"), "--format", "json",
                      "--out", str(tmp_path / "m3.json")], capsys,
-                    f"trained on the chain space, not nb201: pass --space {spec} with its arch ('8-4-8'), or drop "
-                    "--space")
+                    f"trained on the chain space, not nb201: pass --space {spec} with its arch ('8-4-8')")
     with pytest.raises(UserError, match="give epochs=, batch_size=, lr= "):  # a Python call: keywords
         zeronas.train(spec, "8-4-8", tmp_path / "api", data=str(images))
     # a search's training reads: the recipe's batch size and learning rate must be given, as to train

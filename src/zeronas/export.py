@@ -35,8 +35,10 @@ def checkpoint_arch(ckpt: dict, path, space=None) -> tuple:
 
     ident = ckpt["identity"]
     if space is None and ident["space"] not in list_spaces():
-        if isinstance(ckpt.get("space_source"), str):  # recorded by train since 2026-12-07; its file is
-            return ckpt["space_source"], ident["arch"]  # loaded as a result.json's recorded plug-in is
+        src = ckpt.get("space_source")  # recorded by train since 2026-12-07: named, never run unasked (loading a
+        if isinstance(src, str):  # plug-in runs its file, and a weights-only checkpoint must not run code)
+            raise UserError(f"{path} was trained on the plug-in space {ident['space']!r} of {src}: pass --space "
+                            f"{src} to export it (that file is run to build the network)")
         raise UserError(f"{path} was trained on the plug-in space {ident['space']!r}: pass --space "
                         "path/to/file.py:ClassName (space=) to export it")
     return (ident["space"] if space is None else space), ident["arch"]
@@ -126,14 +128,7 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
     if claimed is not None and claimed != fmt:
         raise UserError(f"--out {str(out)!r} ends in {suffix}, the suffix of --format {claimed}, but --format {fmt} "
                         f"was given: name it *{SUFFIXES[fmt][0]} or pass --format {claimed}")
-    recorded = ckpt is not None and space == ckpt.get("space_source")  # the plug-in the checkpoint names
-    try:
-        space = resolve_space(space)
-    except UserError as exc:
-        if not recorded:
-            raise
-        raise UserError(f"{checkpoint} records the plug-in space {space!r}, which does not load here ({exc}); "
-                        "pass --space path/to/file.py:ClassName") from None
+    space = resolve_space(space)
     if checkpoint is not None:
         path = Path(checkpoint)
         if ckpt is None:
@@ -141,7 +136,7 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
         ident = ckpt["identity"]
         if ident["space"] != space.name:  # checked before the arch is read in a space it cannot belong to
             flag = space_flag(ckpt)
-            drop = ("" if flag.startswith("path/to/") or arch_given
+            drop = ("" if flag != ident["space"] or arch_given  # (a plug-in's file is named, never loaded unasked)
                     else ", or drop --space (the checkpoint names it)")
             raise UserError(f"{path} was trained on the {ident['space']} space, not {space.name}: pass --space "
                             f"{flag} with its arch ({shown(ident['arch'])}){drop}")
