@@ -980,3 +980,21 @@ def test_scatter_draws_infinite_values_at_the_edge_and_no_negative_tick_for_nonn
     assert len(drawn) == 12 and left <= 500
     assert synflow.get_xscale() == "symlog" and synflow.get_xlim()[0] == 0
     assert min(synflow.get_xticks()) >= 0 and "inf" not in synflow.get_title()
+
+
+@needs_table
+def test_a_batch_size_no_proxy_reads_is_said_in_the_notes(tmp_path):
+    """correlate(batch_size=) where neither a proxy nor an ensemble's member reads a batch: a note, the
+    same values as without it; where a member reads it, no note."""
+    from zeronas import correlate
+
+    kw = dict(space="nb201", sample=3, seed=0, store=str(tmp_path / "s.db"), workers=1)
+    given = correlate(proxies="synflow,ensemble:params+synflow", batch_size=8, **kw)
+    assert [n for n in given.meta["notes"] if "changes nothing" in n] == [
+        "--batch-size 8 changes nothing here: it sets the images per batch of proxies on real images and the "
+        "noise batch of zen and AZ-NAS, and synflow, params read no such batch"]
+    plain = correlate(proxies="synflow,ensemble:params+synflow", **kw)
+    assert not any("changes nothing" in n for n in plain.meta["notes"])
+    assert plain.meta["scored_now"] == 0  # the same keys: nothing scored again
+    zen = correlate(proxies="synflow,ensemble:params+zen", batch_size=8, **kw)
+    assert not any("changes nothing" in n for n in zen.meta["notes"])

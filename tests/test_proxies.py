@@ -1104,3 +1104,52 @@ def test_jacobian_proxies_run_numpy_blas_on_one_thread(monkeypatch):
     assert got == expected
     assert len(seen) == 4 and all(n == [1] * len(blas) for n in seen)
     assert [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"] == before
+
+
+def test_batch_size_is_in_the_protocol_of_every_synthetic_input_proxy_whose_value_it_moves(tmp_path):
+    """A store answers by protocol: a proxy whose noise holds --batch-size images (zen, AZ-NAS) stored at one
+    batch size must not be read back for another (it was: zen 187.657 at batch 64 returned for batch 16). The
+    kind, every proxy on synthetic input: the batch size is keyed exactly where it moves the value."""
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    synthetic = [n for n in list_proxies() if get_proxy(n).data in ("ones", "noise", "none")]
+    assert {"zen", "meco", "synflow", "az_expressivity", "params"} <= set(synthetic)
+    kw = dict(data="none", build_options={"C": 8, "N": 1})
+    values = {b: {r.proxy: r for r in zn.Scorer("nb201", synthetic, batch_size=b, **kw).score_arch(arch)}
+              for b in (4, 6)}
+    for name in synthetic:
+        moved = values[4][name].value != values[6][name].value
+        keyed = values[4][name].protocol_hash != values[6][name].protocol_hash
+        spec = get_proxy(name)
+        assert moved == keyed == spec.noise_batch == spec.reads_batch_size(spec.defaults), name
+    assert {n for n in synthetic if get_proxy(n).noise_batch} >= {"zen", "az_expressivity"}
+    store = str(tmp_path / "s.db")
+    first = zn.score(arch, proxies="zen", batch_size=6, store=store, **kw)
+    again = zn.score(arch, proxies="zen", batch_size=4, store=store, **kw)
+    assert first[0].value == values[6]["zen"].value and again[0].value == values[4]["zen"].value
+
+
+def test_a_batch_size_no_asked_proxy_reads_is_said_in_a_note(tmp_path, capsys):
+    """--batch-size (and bench build's --proxy-batch) given where no asked proxy reads a batch changes nothing:
+    a note says so (a loop over proxies at one batch size is a normal script, so not an error); where one
+    proxy reads it, nothing is said."""
+    from zeronas.cli import app
+    from zeronas.scoring import unread_batch_size
+
+    assert unread_batch_size("synflow,meco", 8) == (
+        "--batch-size 8 changes nothing here: it sets the images per batch of proxies on real images and the "
+        "noise batch of zen and AZ-NAS, and synflow, meco read no such batch")
+    assert unread_batch_size("ntk_cond", 8, {"ntk_cond": {"batch_size": 4}}).endswith(
+        "ntk_cond reads no such batch (--set ntk_cond.batch_size sets its own)")
+    assert unread_batch_size("ntk_cond", 8) is None  # its own option unset: --batch-size is its batch
+    assert unread_batch_size("synflow", 8, train_steps=2) is None  # the fast training's batches read it
+    for names in ("nwot", "zen", "synflow,zico", "all", "linear_regions,nwot"):
+        assert unread_batch_size(names, 8) is None, names
+    assert unread_batch_size("linear_regions", 8) is not None  # its crops are its own count
+    from typer.testing import CliRunner
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    out = CliRunner().invoke(app, ["score", "--arch", arch, "--proxies", "synflow,params", "--data", "none",
+                                   "--batch-size", "8"])
+    assert out.exit_code == 0 and "note: --batch-size 8 changes nothing here" in " ".join(out.output.split())
+    out = CliRunner().invoke(app, ["score", "--arch", arch, "--proxies", "synflow", "--data", "none"])
+    assert out.exit_code == 0 and "changes nothing" not in out.output

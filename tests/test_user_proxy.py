@@ -88,7 +88,8 @@ def test_a_proxy_of_your_own_gets_the_batch_and_network_every_proxy_gets(proxy_f
     assert by[spec("n_weights")].value == count_params(sp.build(sp.parse(BEST), num_classes=10))
     assert by[spec("n_weights")].direction == -1 and by[spec("label_sum")].direction == 1
     assert 0.9 < by[spec("input_std")].value < 1.1
-    assert by[spec("input_std")].protocol["data"] == {"synthetic": "noise"}
+    # its noise holds --batch-size images: another batch size, another store key
+    assert by[spec("input_std")].protocol["data"] == {"synthetic": "noise", "batch_size": 16}
 
 
 def test_failures_inside_the_function_are_that_archs_error_record(proxy_file, fake_images):

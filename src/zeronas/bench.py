@@ -16,14 +16,15 @@ from .validation import api
 
 @api("bench_build", public="zeronas.bench.build")
 def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,das_na", store="runs/bench.db",
-          data="cifar10", train_subset=2048, test_subset=1000, batch_size=128, proxy_batch=64, lr=0.1, C=8,
+          data="cifar10", train_subset=2048, test_subset=1000, batch_size=128, proxy_batch=None, lr=0.1, C=8,
           N: int | None = None, data_dir=None, device="cpu", progress=False) -> dict:
     """Train ``sample`` distinct random archs of ``space`` (nb201 or darts) for ``epochs`` epochs each on a
     seeded pick of ``train_subset`` images of ``data``, measuring ``proxies`` (a list of names, or one
     comma-separated text) at init and after every epoch, into ``store`` (an SQLite path or database URL; a rerun
     with the same settings resumes at the first unfinished arch). Another space than nb201 or darts is refused
     before anything is drawn. ``C`` / ``N``: the networks' channels and cells (NB201: per stage, default 1;
-    DARTS: in all, default 5). Returns the build's summary (``protocol_hash``, ``archs``, ``trained_now``,
+    DARTS: in all, default 5). ``proxy_batch``: the proxies' batch (default 64; given where no proxy reads it, e.g.
+    synflow alone, a note says so). Returns the build's summary (``protocol_hash``, ``archs``, ``trained_now``,
     ``seconds``). Errors: UserError (one line) for a bad argument (``sample`` below 3 or above the space's
     size, an unknown proxy, space or dataset) or a store that cannot be written."""
     import numpy as np
@@ -41,14 +42,22 @@ def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,da
         from .proxies.ensembles import split_names
 
         proxies = split_names(proxies)
+    unread = None
+    if proxy_batch is not None:  # given where no proxy reads it: said in the notes
+        from .scoring import unread_batch_size
+
+        unread = unread_batch_size(proxies, proxy_batch, flag="--proxy-batch")
+    proxy_batch = 64 if proxy_batch is None else proxy_batch
     rng, archs = np.random.default_rng(seed), {}
     while len(archs) < sample:
         a = sp.sample(rng)
         archs.setdefault(sp.format(a), a)
-    return ts.build(sp, list(archs.values()), store, proxies=[p.strip() for p in proxies if p.strip()],
+    info = ts.build(sp, list(archs.values()), store, proxies=[p.strip() for p in proxies if p.strip()],
                     epochs=epochs, data=data, data_dir=data_dir, train_subset=train_subset,
                     test_subset=test_subset, batch_size=batch_size, lr=lr, C=C, N=N, seed=seed,
                     proxy_batch=proxy_batch, device=device, progress=progress)
+    info["notes"] = [*([unread] if unread else []), *info["notes"]]
+    return info
 
 
 @api("bench_correlate", public="zeronas.bench.correlate")

@@ -150,8 +150,10 @@ def score(
                                       "(root/<class>/<images>, the torchvision ImageFolder layout), for --model "
                                       "and for a space's architectures alike.")] = "auto",
     data_dir: DataDir = None,
-    batch_size: Annotated[int, typer.Option(help="Images per batch (64 as in NAS-Bench-Suite-Zero and foresight; "
-                                            "NASWOT's paper used 128).")] = 64,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Images per batch of the proxies on real images, and of zen's and AZ-NAS's noise (default 64 as in "
+             "NAS-Bench-Suite-Zero and foresight; NASWOT's paper used 128). A note says so when no asked proxy "
+             "reads it.", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed for network init, batch choice and random inputs.")] = 0,
     init: Annotated[str, typer.Option(help="Weight init: torch-default, kaiming, kaiming-fanout, naslib-nb101 "
                                       "(conv Kaiming fan-out, linear N(0, 0.01): NASLib's NB101 model), normal, "
@@ -194,9 +196,12 @@ def score(
 
     from .proxies.base import inapplicable_reason
     from .ray_executor import check_executor
-    from .scoring import Scorer
+    from .scoring import Scorer, unread_batch_size
 
     check_executor(executor, ray_address)
+    if batch_size is not None and (why := unread_batch_size(proxies, batch_size, _parse_options(set_))):
+        err_console.print(f"[yellow]note:[/] {why}", highlight=False)
+    batch_size = 64 if batch_size is None else batch_size
     if out is not None:  # a user's own file there is never replaced, found before any scoring
         check_outputs(out, ["scores.json"])
     if store is not None:
@@ -273,7 +278,8 @@ def score(
             inapplicable.setdefault(r.proxy, r.error)
             continue
         d = r.protocol.get("data", {})
-        src = _batch_label(d) or d.get("synthetic", "-")
+        src = _batch_label(d) or (f"{d['synthetic']} b{d['batch_size']}" if "batch_size" in d
+                                  else d.get("synthetic", "-"))
         cells = [r.proxy, _fmt(r.value), "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}",
                  src + (f" [red]{escape(why)}[/]" if (why := r.error or getattr(r, "reason", None)) else "")]
         table.add_row(*([r.arch] if many else []), *cells)
@@ -504,7 +510,9 @@ def correlate(
                                                "or the whole table when it has fewer)", show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for the sample, the init and the batch (default: 0; "
                                              "--protocol abdelfattah2021 fixes 42).", show_default=False)] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Images per batch of the proxies on real images, and of zen's and AZ-NAS's noise (default 64; "
+             "--protocol fixes its own). A note says so when no asked proxy reads it.", show_default=False)] = None,
     metric: Annotated[str | None, typer.Option(
         help="Accuracy to correlate with: test or valid (default: the table's own: test for NB201, "
              "NAS-Bench-Macro and a converted NB101 table; valid for NAS-Bench-Suite-Zero's 500 NB101 cells and "
@@ -1320,7 +1328,9 @@ def bench_build(
     train_subset: Annotated[int, typer.Option(help="Training images (seeded pick).")] = 2048,
     test_subset: Annotated[int, typer.Option(help="Test images for the per-epoch accuracy.")] = 1000,
     batch_size: Annotated[int, typer.Option(help="Training batch size.")] = 128,
-    proxy_batch: Annotated[int, typer.Option(help="Batch size of the proxies.")] = 64,
+    proxy_batch: Annotated[int | None, typer.Option(
+        help="Batch size of the proxies (default 64); a note says so when no asked proxy reads a batch.",
+        show_default=False)] = None,
     lr: Annotated[float, typer.Option(help="Initial learning rate (SGD, the space's recipe otherwise).")] = 0.1,
     channels: Annotated[int, typer.Option("--C", help="Network channels (reduced for a CPU).")] = 8,
     cells: Annotated[int | None, typer.Option("--N", help="Cells (NB201: per stage; default 1; DARTS: in all, "

@@ -24,7 +24,7 @@ from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ENSEMBLES, ensemble_members, split_names
 from .proxies.plugin import has_file
 from .run import make_executor, make_executor_threads
-from .scoring import Scorer
+from .scoring import Scorer, unread_batch_size
 from .spaces import space as get_space
 from .store import Store, check_location
 from .validation import api, callable_module
@@ -172,7 +172,7 @@ def default_sample(sample, n_total: int, space: str) -> tuple[int | str, str | N
 
 @api("correlate")
 def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,snip,params",
-              sample: int | str | None = None, seed: int | None = None, batch_size=64,
+              sample: int | str | None = None, seed: int | None = None, batch_size: int | None = None,
               store: str | Path = "runs/zeronas.db", workers: int | None = None, data_dir=None,
               init="torch-default", device="cpu", metric=None, protocol: str | None = None, progress=False,
               only_stored: bool = False, isomorph_member: str = "asked", executor: str = "local",
@@ -192,7 +192,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
     ``sample``: a number of random archs, or "all"; None (the default) is 1,000, or the whole table when it
     has fewer (NB101's 500 cells, NB301's 725 genotypes), said in the notes.
     ``seed``: picks the sample and the scoring order and (without ``score_seed``) seeds the init and the batch;
-    None (the default) is 0. ``protocol``: a paper preset (``PRESETS``) that fixes the sample, batch size,
+    None (the default) is 0. ``batch_size``: images per batch of the proxies on real images and of zen's and
+    AZ-NAS's noise; None (the default) is 64; given where no proxy reads it, a note says so. ``protocol``: a paper
+    preset (``PRESETS``) that fixes the sample, batch size,
     init, target and (abdelfattah2021) seed; a different value given beside it is a UserError, never replaced.
     ``metric``: "test" or "valid"; None (the default) is the table's own accuracy (test for NB201,
     NAS-Bench-Macro and a converted NB101 table, validation for the 500-cell NB101 table and the NB301
@@ -259,6 +261,11 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         notes += preset["notes"]
         target_col = PAPER_TARGETS[protocol][normalize_dataset(dataset)]
     seed = 0 if seed is None else seed
+    if batch_size is not None and protocol is None:  # (a preset's batch is the preset's)
+        why = unread_batch_size(list(dict.fromkeys(base + [m for ms in ensembles.values() for m in ms])), batch_size,
+                                options)
+        notes += [why] if why else []
+    batch_size = 64 if batch_size is None else batch_size
     dataset = normalize_dataset(dataset)
     if target_col is None:
         target_col = table.target_column(dataset, metric)

@@ -340,6 +340,8 @@ class Scorer:
             p["data"] = self._data_protocol
         elif spec.data in ("ones", "noise"):
             p["data"] = {"synthetic": spec.data}
+            if spec.noise_batch:  # the noise holds --batch-size images: another size, another value
+                p["data"]["batch_size"] = self.batch_size
         return p
 
     def context(self, arch) -> ScoringContext:
@@ -766,6 +768,23 @@ def score(archs, proxies="all", *, space=None, executor: str = "local", ray_addr
         return score_archs(dict(space=space, proxies=proxies, **kwargs), archs, ray_address, threads)
     with torch_threads(threads):
         return Scorer(space, proxies, **kwargs).score(archs)
+
+
+def unread_batch_size(proxies, batch_size: int, options: dict | None = None, train_steps: int = 0,
+                      flag: str = "--batch-size") -> str | None:
+    """A note (one line) when the batch size ``flag`` gave reaches none of ``proxies`` (names, as
+    ``resolve_proxies`` takes them) under ``options`` ({proxy: {option: value}}): e.g. synflow (one all-ones
+    input), meco (one noise image), params; None when one of them reads it (the fast training's batches, with
+    ``train_steps``, do). A note, not an error: a loop over proxies at one batch size is a normal script."""
+    specs = resolve_proxies(proxies)
+    options = options or {}
+    if train_steps or any(p.reads_batch_size({**p.defaults, **options.get(p.name, {})}) for p in specs):
+        return None
+    own = [f"--set {p.name}.{p.batch_option}" for p in specs if p.batch_option]
+    return (f"{flag} {batch_size} changes nothing here: it sets the images per batch of proxies on real images and "
+            f"the noise batch of zen and AZ-NAS, and {', '.join(p.name for p in specs)} "
+            f"{'reads' if len(specs) == 1 else 'read'} no such batch"
+            + (f" ({' and '.join(own)} {'sets its' if len(own) == 1 else 'set their'} own)" if own else ""))
 
 
 def _score_through_store(archs, kwargs, store, workers, executor, ray_address, threads) -> list[ScoreRecord]:

@@ -152,7 +152,7 @@ for _name, _desc in zip(COMPONENTS, (
         "sum over cells of the entropy of normalised feature-covariance eigenvalues",
         "min over consecutive cells of the expressivity increase",
         "mean over cells of -s - 1/s + 2, s = top singular value of the block Jacobian (Rademacher probe)")):
-    register(_name, direction=1, data="noise", bn_mode="no-track", dtype="float64",
+    register(_name, direction=1, data="noise", bn_mode="no-track", dtype="float64", noise_batch=True,
              needs=("cell_features",),
              reference="Lee & Ham, CVPR 2024 (cvlab-yonsei/AZ-NAS compute_az_nas_score.py)",
              description=f"AZ-NAS {_desc}")(_component(_name))

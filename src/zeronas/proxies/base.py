@@ -120,6 +120,9 @@ class ProxySpec:
     # A user's proxy (``proxies.plugin``): a digest of its file, part of every score's protocol, so that the
     # scores stored by an edited version are not read back ("" for the built-in proxies: their keys unchanged)
     revision: str = ""
+    # True when its synthetic input (Gaussian noise) holds --batch-size images: the batch size is then part of
+    # its protocol, as it is of every proxy on real images (meco's one noise image and synflow's ones do not)
+    noise_batch: bool = False
 
     @property
     def needs_images(self) -> bool:
@@ -130,6 +133,15 @@ class ProxySpec:
         """Whether the value comes from tensors run through the network (so their layout's rounding reaches
         it); params, flops and l2_norm read only the weights' shapes or values."""
         return self.data != "none"
+
+    def reads_batch_size(self, options: dict) -> bool:
+        """Whether the scorer's batch size (--batch-size) reaches the value under ``options``: real images in
+        batches of it (unless its own batch option is set), or noise of that many images (``noise_batch``)."""
+        if self.noise_batch:
+            return True
+        if self.data not in ("batch", "batches", "batch+heldout"):  # crops, ones, one noise image, none
+            return False
+        return not (self.batch_option and options.get(self.batch_option) is not None)
 
     def batch_used(self, options: dict, batch_size: int) -> int:
         """The batch this proxy runs on under ``options`` and the scorer's ``batch_size``."""
@@ -184,13 +196,15 @@ _REGISTRY: dict[str, ProxySpec] = {}
 def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str = "float32", defaults=None,
              description: str = "", reference: str = "", shares_isomorphs: bool = False, min_batch: int = 1,
              min_batch_why: str = "", batch_option: str | None = None, min_options: dict | None = None, needs=(),
-             bounds: dict | None = None, together=(), setup_check: Callable | None = None):
+             bounds: dict | None = None, together=(), setup_check: Callable | None = None, noise_batch: bool = False):
     """Register a proxy. ``min_options`` {option: (minimum, why)} is shorthand for ``bounds``
     {option: Bound(minimum, why=why)}; ``together``: groups of options that mean nothing alone."""
     if data not in DATA_KINDS or bn_mode not in BN_MODES or direction not in (1, -1):
         raise ValueError(f"bad metadata for proxy {name}")
     if set(needs) - set(NEEDS):
         raise ValueError(f"proxy {name}: unknown needs {sorted(set(needs) - set(NEEDS))}")
+    if noise_batch and data != "noise":
+        raise ValueError(f"proxy {name}: noise_batch is for proxies on synthetic noise")
     if min_batch < 1 or (min_batch > 1 and not min_batch_why):
         raise ValueError(f"proxy {name}: a minimum batch above 1 needs its reason")
 
@@ -201,7 +215,8 @@ def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str =
                                     batch_option, needs=frozenset(needs),
                                     bounds={**{o: Bound(low, why=why) for o, (low, why) in (min_options or {}).items()},
                                             **(bounds or {})},
-                                    together=tuple(tuple(g) for g in together), setup_check=setup_check)
+                                    together=tuple(tuple(g) for g in together), setup_check=setup_check,
+                                    noise_batch=noise_batch)
         return fn
 
     return deco

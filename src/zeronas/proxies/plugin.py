@@ -155,7 +155,7 @@ def _spec(fn, name: str, label: str, reference, revision: str) -> ProxySpec:
     # kept apart from the built-in registry: 'all' and 'zeronas proxies' list the built-in proxies only
     return ProxySpec(name, _caller(fn, fn_name, data, name), direction, data, "train",
                      description=doc or f"your proxy {fn_name} in {where}", reference=str(reference),
-                     family="plug-in", revision=revision)
+                     family="plug-in", revision=revision, noise_batch=data == "noise")
 
 
 def _code_digest(fn) -> bytes:

@@ -11,7 +11,7 @@ from .base import Bound, Inapplicable, Undefined, floats, gaussian_init, reason_
 from .gap import attach_pre_gap, find_final_gap
 
 
-@register("zen", direction=1, data="noise", bn_mode="train",
+@register("zen", direction=1, data="noise", bn_mode="train", noise_batch=True,
           needs=("pre_gap",),
           defaults={"mixup_gamma": 1e-2, "repeats": 1, "bn_momentum": None},
           min_options={"repeats": (1, "it averages over re-initialisations")},
