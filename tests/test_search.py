@@ -738,3 +738,27 @@ def test_seeds_at_once_refuse_a_bad_store_before_they_start(tmp_path, capsys):
               "--workers", "2", "--store", str(bad)])
     err = capsys.readouterr().err
     assert e.value.code == 2 and "running 2 seeds" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_runs_at_once_that_all_refuse_their_settings_leave_no_store_or_folder(tmp_path, capsys):
+    """A user's trial: settings each run refuses inside its own process (--train-lr without --train-steps,
+    --tournament above --population) left a new, empty store (and its new folder) behind; a search in this
+    process already left none. A store that existed is kept."""
+    from zeronas.cli import main
+
+    for args in (["--method", "das", "--train-lr", "0.05"],
+                 ["--method", "rea", "--proxy", "synflow", "--tournament", "5", "--population", "3"]):
+        for at_once in (["--runs", "2", "--workers", "2"], []):
+            store = tmp_path / "new" / "deeper" / "s.db"
+            with pytest.raises(SystemExit) as e:
+                main(["search", *args, "--data", "none", "--budget", "4", "--store", str(store), *at_once])
+            assert e.value.code == 2 and "error:" in capsys.readouterr().err
+            assert not (tmp_path / "new").exists(), (args, at_once)
+    kept = tmp_path / "kept.db"
+    main_args = ["search", "--method", "das", "--train-lr", "0.05", "--data", "none", "--store", str(kept)]
+    from zeronas.store import Store
+
+    Store(str(kept)).close()
+    with pytest.raises(SystemExit):
+        main([*main_args, "--runs", "2", "--workers", "2"])
+    assert kept.exists()

@@ -981,6 +981,7 @@ def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address,
     from .correlate import _hms
     from .run import _on_gpu, usable_cores
     from .scoring import resolve_device
+    from .search.base import no_empty_store
     from .search.parallel import run_seeds
 
     def said(r, done, total, eta):
@@ -988,15 +989,18 @@ def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address,
                           + (f", ETA {_hms(eta)}" if done < total else ""), highlight=False)
 
     resolve_device(kwargs.get("device") or "cpu")  # what every run would refuse, said once, before they start
-    if kwargs.get("store") is not None:
-        from .store import Store
+    # every run refusing its settings (e.g. --train-lr without --train-steps) leaves no new, empty store
+    with no_empty_store(kwargs.get("store")):
+        if kwargs.get("store") is not None:
+            from .store import Store
 
-        Store(kwargs["store"]).close()  # a file that is not a store, or a server out of reach
-    gpu = _on_gpu(kwargs)
-    err_console.print(f"running {len(seeds)} seeds " + ("as Ray tasks" if executor == "ray" else
-                      f"in {min(len(seeds), workers or (1 if gpu else usable_cores()))} processes at once"),
-                      highlight=False)
-    return run_seeds(space, method, seeds, kwargs, workers or 0, executor, ray_address, threads, on_result=said)
+            Store(kwargs["store"]).close()  # a file that is not a store, or a server out of reach
+        gpu = _on_gpu(kwargs)
+        err_console.print(f"running {len(seeds)} seeds " + ("as Ray tasks" if executor == "ray" else
+                          f"in {min(len(seeds), workers or (1 if gpu else usable_cores()))} processes at once"),
+                          highlight=False)
+        return run_seeds(space, method, seeds, kwargs, workers or 0, executor, ray_address, threads,
+                         on_result=said)
 
 
 def _print_trajectory(result, rows: int = 6):

@@ -491,7 +491,7 @@ def _search(sp, method: str, kwargs: dict) -> SearchResult:
         if preset == "cpu" else {}
     kwargs.update(applied)
     t0 = time.perf_counter()
-    with _no_empty_store(kwargs.get("store")), ieee_float32(device):  # no TF32: precision.py
+    with no_empty_store(kwargs.get("store")), ieee_float32(device):  # no TF32: precision.py
         result: SearchResult = _STRATEGIES[method](sp, **kwargs)
     result.seconds = time.perf_counter() - t0
     result.protocol["preset"] = {"name": preset, "applied": applied}
@@ -566,11 +566,16 @@ def network_of(protocol: dict, given=None) -> dict:
 
 
 @contextlib.contextmanager
-def _no_empty_store(store):
+def no_empty_store(store):
     """A search that fails (or is interrupted) before it stored anything leaves no new, empty SQLite file behind
     (a store that existed, a server URL, or one holding any score is kept)."""
     path = None if store is None or "://" in str(store) else Path(str(store)).expanduser()
     new = path is not None and not path.exists()
+    made = []  # folders the store's creation would make, innermost first: removed too when left empty
+    folder = path.parent if new else None
+    while folder is not None and not folder.exists() and folder != folder.parent:
+        made.append(folder)
+        folder = folder.parent
     try:
         yield
     except BaseException:
@@ -586,6 +591,11 @@ def _no_empty_store(store):
             if empty:
                 for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
                     p.unlink(missing_ok=True)
+                for d in made:
+                    try:
+                        d.rmdir()
+                    except OSError:  # not empty (something else was written there) or gone: kept as it is
+                        break
         raise
 
 
