@@ -1265,3 +1265,19 @@ def test_bench_build_takes_threads(tmp_path, monkeypatch):
                               "--threads", "1", "--store", str(tmp_path / "b.db")])
     assert res.exit_code == 0, res.output
     assert seen[:1] == [1]
+
+
+def test_the_api_verbs_take_the_cli_defaults_for_out_and_format(tmp_path, monkeypatch):
+    """zeronas.export / zeronas.train required format= and out= where zeronas export / train have defaults."""
+    import inspect
+    from pathlib import Path
+
+    from zeronas.cli import train as train_cmd
+
+    monkeypatch.chdir(tmp_path)
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    assert zn.export("nb201", arch) == Path("runs/export/model.json")
+    assert (tmp_path / "runs/export/model.json").is_file()
+    assert zn.export("nb201", arch, "torchscript") == Path("runs/export/model.pt")
+    cli_out = inspect.signature(train_cmd).parameters["out"].default
+    assert Path(inspect.signature(zn.train).parameters["out"].default) == cli_out == Path("runs/train")

@@ -1274,15 +1274,14 @@ def export_cmd(
 ):
     """Export an architecture as JSON, a TorchScript module or an ONNX model. With --checkpoint and no --arch,
     --arch-file or --index: the arch the checkpoint was trained on."""
-    from .export import SUFFIXES, export_with_summary, searched_network
+    from .export import SUFFIXES, default_out, export_with_summary, searched_network
 
     if checkpoint is not None and arch is None and arch_file is None and index is None:
         sp, a = space, None  # export reads the arch the checkpoint was trained on
     else:
         sp, a = _one_arch(space, arch, arch_file, index, data_dir)
     suffix = SUFFIXES.get(format, ("",))[0]  # (an unknown --format is refused by export, in one line)
-    if out is None:
-        out = Path(f"runs/export/model{suffix}")
+    out = default_out(format) if out is None else out
     net = _searched_network(arch_file) if checkpoint is None and data is None else {}
     said = None
     if net:  # the network the search scored, not cifar10's: each option given replaces its own

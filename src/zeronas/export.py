@@ -57,7 +57,7 @@ def space_flag(ckpt: dict) -> str:
 
 
 @api("export")
-def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None,
+def export(space, arch, format: str = "json", out: str | Path | None = None, *, checkpoint: str | Path | None = None,
            data: str | Path | None = None, C: int | None = None, N: int | None = None, seed: int | None = None,
            num_classes: int | None = None, input_size=None) -> Path:
     """``zeronas.export(space, arch, format, out, ...)``, the ``zeronas export`` verb: write ``arch`` (an arch
@@ -68,7 +68,8 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     says so),
     ``torchscript`` or ``onnx`` (a module traced in eval mode on a ``data``-sized input, 1x3xHxW).
     ``arch=None`` with a ``checkpoint``: the arch it was trained on (``space=None``: its space too).
-    ``out``: a file, or a folder that receives ``model.json`` / ``model.pt`` / ``model.onnx``; written
+    ``format`` defaults to ``json``. ``out``: a file, or a folder that receives ``model.json`` / ``model.pt`` /
+    ``model.onnx`` (default ``runs/export/model.json`` / ``.pt`` / ``.onnx``, as ``zeronas export``); written
     atomically; an existing file is replaced only when it is an export of this format (never a link, a device
     or another kind of file). ``checkpoint``: a ``zeronas train`` checkpoint whose trained weights are exported
     (its build options and dataset are used; ``data`` may only repeat its dataset); else the network is
@@ -85,11 +86,18 @@ def export(space, arch, format: str, out: str | Path, *, checkpoint: str | Path 
     Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
     another format, an --out that is not replaceable, a checkpoint of another arch, space or dataset, or an
     ONNX export without the onnx package."""
+    if out is None:  # as zeronas export: runs/export/model.json, .pt or .onnx by format
+        out = default_out(format)
     return export_with_summary(space, arch, format, out, checkpoint=checkpoint, data=data, C=C, N=N, seed=seed,
                                num_classes=num_classes, input_size=input_size)[0]
 
 
 @api("export", public="zeronas.export")  # the CLI's call: its arguments checked, and named by their flags
+def default_out(format: str) -> Path:
+    """Where an export goes without ``out``: ``runs/export/model`` with the format's suffix."""
+    return Path(f"runs/export/model{SUFFIXES.get(format, ('',))[0]}")
+
+
 def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None,
                         data: str | Path | None = None, C: int | None = None, N: int | None = None,
                         seed: int | None = None, num_classes: int | None = None, input_size=None) -> tuple[Path, dict]:

@@ -403,16 +403,17 @@ def _recipe_fields() -> list[str]:
 
 
 @api("train", extra=_recipe_fields, threads=True)
-def train(space, arch, out: str | Path, *, data: str | None = None, data_dir=None, device: str = "cpu", seed: int = 0,
-          train_subset: int | None = None, test_subset: int | None = None, resume: bool = True,
+def train(space, arch, out: str | Path = "runs/train", *, data: str | None = None, data_dir=None, device: str = "cpu",
+          seed: int = 0, train_subset: int | None = None, test_subset: int | None = None, resume: bool = True,
           progress: bool = True, max_epochs_this_run: int | None = None, time_limit: float | None = None,
           **overrides) -> dict:
     """``zeronas.train(space, arch, out, ...)``, the ``zeronas train`` verb: train ``arch`` (an arch string or the
     space's native value) of ``space`` (a name or a space object) with its space's recipe (``RECIPES``:
     NAS-Bench-201's 200-epoch and DARTS's 600-epoch recipes; ``overrides`` replace any field of ``Recipe``, e.g.
     ``epochs=3, lr=0.05, C=8``) and return the summary (a dict: ``final`` holds the last epoch's
-    ``test_acc`` in percent, 0-100); ``out`` receives ``checkpoint.pt``, ``log.jsonl``, ``curve.png`` and
-    ``summary.json``, and a rerun into it resumes from the last finished epoch (``resume``).
+    ``test_acc`` in percent, 0-100); ``out`` (default ``runs/train``, as ``zeronas train``'s) receives
+    ``checkpoint.pt``, ``log.jsonl``, ``curve.png`` and ``summary.json``, and a rerun into it resumes from the last
+    finished epoch (``resume``).
     ``arch`` may be a ``SearchResult``: its answer, trained by default on the data its search scored (``data``
     given: that instead; without either, cifar10). ``train_subset`` / ``test_subset``: train / evaluate on a
     seeded pick of that many images (more than the
