@@ -35,6 +35,13 @@ def test_score_memory_format_is_recorded_and_checked(tmp_path):
     res = runner.invoke(app, ["score", "--arch", BEST, "-p", "params,flops", "--data", "none", "--memory-format",
                               "channels-last"])  # a user trial: the note was printed of proxies that read no tensor
     assert res.exit_code == 0 and "scoring in the channels-last layout" not in res.output
+    model = tmp_path / "m.py"  # the same for a --model
+    model.write_text("import torch.nn as nn\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), "
+                     "nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))\n")
+    for proxies, said in (("params", False), ("params,synflow", True)):
+        res = runner.invoke(app, ["score", "--model", f"{model}:net", "-p", proxies, "--data", "none",
+                                  "--memory-format", "channels-last"])
+        assert res.exit_code == 0 and ("scoring in the channels-last layout" in res.output) is said, res.output
     res = runner.invoke(app, ["score", "--arch", BEST, "-p", "params", "--memory-format", "nhwc"])
     assert isinstance(res.exception, UserError)  # main() prints it as one line and exits 2
     assert str(res.exception) == "unknown --memory-format 'nhwc'; choose one of: contiguous, channels-last"

@@ -196,7 +196,7 @@ def score(
 
     from .proxies.base import inapplicable_reason
     from .ray_executor import check_executor
-    from .scoring import Scorer, unread_batch_size
+    from .scoring import Scorer, resolve_proxies, unread_batch_size
 
     check_executor(executor, ray_address)
     if batch_size is not None and (why := unread_batch_size(proxies, batch_size, _parse_options(set_))):
@@ -221,7 +221,8 @@ def score(
         if isomorph_member != "asked":  # a module has no isomorphism class to take a member of
             raise UserError("--isomorph-member picks a member of an architecture's isomorphism class; a --model has "
                             "none: drop it")
-        _note_layout(memory_format)
+        if any(p.reads_tensors for p in resolve_proxies(proxies)):  # (params, flops: one value in both layouts)
+            _note_layout(memory_format)
         if len(model) > 1:
             return _score_models(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
                                  out, input_size, memory_format)
