@@ -197,7 +197,7 @@ def test_scorer_checks_its_arguments_as_score_does():
     for bad, said in ((dict(seed=-1), r"^seed= must be an integer in \[0, 4294967295\], not -1$"),
                       (dict(seed="x"), r"^seed= must be an integer, not str 'x'$"),
                       (dict(batch_size="16"), r"^batch_size= must be an integer, not str '16'$"),
-                      (dict(device=None), r"^device=None: leave device out for its default \('cpu'\)"),
+                      (dict(device=None), r"^device=None: omit device= for its default \('cpu'\)"),
                       (dict(num_classes=0), r"^num_classes= must be an integer in \[2, 100000\], not 0$"),
                       (dict(train_steps=1.5), r"^train_steps= must be an integer, not float 1.5$"),
                       (dict(train_lr=float("nan")), r"^train_lr= must be a finite number in \(0, 10\], not nan$"),
@@ -253,7 +253,7 @@ def test_none_where_the_default_is_a_value_is_one_line_for_every_verb(tmp_path):
     os.chdir(tmp_path)
     try:
         for call, name, default in cases:
-            with pytest.raises(UserError, match=rf"^{name}=None: leave {name} out for its default "
+            with pytest.raises(UserError, match=rf"^{name}=None: omit {name}= for its default "
                                                  rf"\({re.escape(default)}\), or give a value$"):
                 call()
         assert sorted(p.name for p in tmp_path.iterdir()) == []  # no store named None, no output
@@ -288,8 +288,8 @@ def test_space_methods_and_api_none_are_one_line_errors():
         (lambda: sp.build(sp.parse(arch), foo=1), r"^the nb201 space's build got unknown keyword 'foo'; valid "
                                                   r"keywords: C, N, affine, depth, in_channels, num_classes,"),
         (lambda: zn.score(arch, proxies=None, data="none"),
-         r"^proxies=None: leave proxies out for its default \('all'\), or give a value$"),
-        (lambda: zn.Scorer("nb201", None), r"^proxies=None: leave proxies out for its default"),
+         r"^proxies=None: omit proxies= for its default \('all'\), or give a value$"),
+        (lambda: zn.Scorer("nb201", None), r"^proxies=None: omit proxies= for its default"),
         (lambda: zn.score(arch, proxies=["synflow"], data="none", options=[("synflow", 1)]),
          r"^options= takes \{proxy: \{option: value\}\}, e.g. .*, not list \[\('synflow', 1\)\]$"),
         # the CLI's --set text given to a search was read letter by letter ("unknown proxy 'd'")

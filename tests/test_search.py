@@ -648,7 +648,7 @@ def test_memory_format_reaches_the_proxy_searches_and_is_refused_by_the_others(t
     assert protocols and all(p["memory_format"] == "channels-last" for p in protocols)
     with pytest.raises(UserError, match=r"^zeronas.search\(method='te-nas'\) got unknown keyword 'memory_format'"):
         zn.search("nb201", method="te-nas", memory_format="channels-last")
-    with pytest.raises(UserError, match=r"^memory_format=None: leave memory_format out for its default"):
+    with pytest.raises(UserError, match=r"^memory_format=None: omit memory_format= for its default"):
         zn.search("nb201", method="sample", n=2, proxy="params", data="none", memory_format=None)
     # the default layout is every method's: a script that always passes it is not refused (only the typo is)
     with pytest.raises(UserError, match=r"^zeronas.search\(method='te-nas'\) got unknown keyword 'bogus'"):

@@ -866,7 +866,7 @@ def test_merge_and_report_in_python_refuse_missing_sources_and_stores_in_one_lin
         with pytest.raises(UserError, match=r"^merge needs one or more sources: a store \(path or URL\) or an"):
             call()
     for call in (lambda: zn.report(store=None), lambda: zn.merge([tmp_path / "a.csv"], store=None)):
-        with pytest.raises(UserError, match=r"^store=None: leave store out for its default \('runs/zeronas.db'\)"):
+        with pytest.raises(UserError, match=r"^store=None: omit store= for its default \('runs/zeronas.db'\)"):
             call()
     with pytest.raises(UserError, match=r"^store= is empty; give an SQLite file path or a database URL"):
         zn.report(store="")

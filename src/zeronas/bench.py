@@ -64,11 +64,12 @@ def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,da
 def correlate(store="runs/bench.db", protocol: str | None = None, out: str | Path | None = None,
               data_dir=None) -> dict:
     """Spearman rho of each proxy and accuracy at epoch k with the bench's own final test accuracy and, on NB201,
-    with the benchmark's 200-epoch and 12-epoch test accuracy (``final``, ``nb201_200ep``, ``nb201_12ep``; the
-    NB201 columns only where the table is found). ``protocol``: the bench's hash in ``store`` (default: the
-    newest). Returns ``{"protocol", "targets" (names), "rows" (one per metric@epoch: rho per target, ``n``,
-    ``left_out``), "notes"}``; with ``out`` (a folder) also writes ``bench_correlation.json`` and
-    ``rho_by_epoch.png`` there (``written``: their paths). Errors: UserError for a missing store or bench."""
+    with the benchmark's 200-epoch and 12-epoch test accuracy of the bench's dataset (``final``, ``nb201_200ep``,
+    ``nb201_12ep``; the NB201 columns only where the table is found, and named in the notes). ``protocol``: the
+    bench's hash in ``store`` (default: the newest). Returns ``{"protocol", "targets" (names), "rows" (one per
+    metric@epoch: rho per target, ``n``, ``left_out``), "notes"}``; with ``out`` (a folder) also writes
+    ``bench_correlation.json`` and ``rho_by_epoch.png`` there (``written``: their paths). Errors: UserError for a
+    missing store or bench."""
     from . import jsonio
     from .benchmarks import training_states as ts
     from .errors import DataNotFound
@@ -91,6 +92,9 @@ def correlate(store="runs/bench.db", protocol: str | None = None, out: str | Pat
                      f"{proto['space']}, {trained} archs); pick another with --protocol {' or '.join(benches[1:])}")
     try:
         targets = ts.targets(proto, metrics, data_dir)
+        columns = ts.benchmark_columns(proto)
+        notes += [f"nb201_200ep and nb201_12ep are NAS-Bench-201's {columns['nb201_200ep']} and "
+                  f"{columns['nb201_12ep']} ({proto['data']}, the bench's images)"] if columns else []
     except DataNotFound:
         notes.append("NB201 table not found: correlating with the bench's own final accuracy only")
         targets = {"final": metrics.get(f"test_acc@{proto['recipe']['epochs']}", {})}

@@ -1366,7 +1366,7 @@ def bench_correlate(
     data_dir: DataDir = None,
 ):
     """Spearman of each proxy / accuracy at epoch k with the bench's final accuracy and, on NB201, with the
-    benchmark's 200-epoch and 12-epoch test accuracy."""
+    benchmark's 200-epoch and 12-epoch test accuracy of the bench's dataset."""
     from .bench import correlate as bench_rho
 
     res = bench_rho(store, protocol=protocol, out=out, data_dir=data_dir)

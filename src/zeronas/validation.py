@@ -882,7 +882,7 @@ def refuse_none(given: dict, defaults: dict) -> None:
         default = defaults.get(name)
         if value is None and default is not None and default is not inspect.Parameter.empty \
                 and name not in NONE_HAS_A_MEANING:
-            raise UserError(f"{name}=None: leave {name} out for its default ({default!r}), or give a value")
+            raise UserError(f"{name}=None: omit {name}= for its default ({default!r}), or give a value")
 
 
 PROXY_KEYWORDS = ("proxies", "proxy")

@@ -43,6 +43,11 @@ def normalize_dataset(name: str) -> str:
     return key
 
 
+# 12-epoch schedule (hp=12) test accuracy, one seed, per dataset: the data README's source E
+HP12 = {"cifar10": "hp12_cifar10_test_acc_1seed", "cifar100": "hp12_cifar100_test_acc_1seed",
+        "imagenet16-120": "hp12_imagenet16_120_test_acc_1seed"}
+
+
 class NB201Table(ArchTable):
     missing_arch = "the NB201 table {path}"
 

@@ -154,22 +154,41 @@ def load(store, protocol_hash_: str | None = None) -> tuple[dict, dict[str, dict
 
 def targets(protocol: dict, metrics: dict, data_dir=None) -> dict[str, dict[str, float]]:
     """What to correlate with: the bench's own final test accuracy and, on NB201, the benchmark's 200-epoch
-    and 12-epoch CIFAR-10 test accuracy. The 12-epoch column is also added to ``metrics`` as a predictor
+    and 12-epoch test accuracy of the dataset the bench trained on (``protocol["data"]``: CIFAR-10, CIFAR-100 or
+    ImageNet16-120; none for other images). The 12-epoch column is also added to ``metrics`` as a predictor
     (``nb201_12ep@12``): how much the benchmark's own short schedule predicts. Raises DataNotFound without
     the NB201 table."""
     epochs = protocol["recipe"]["epochs"]
     out = {"final": metrics.get(f"test_acc@{epochs}", {})}
-    if protocol["space"] == "nb201":
+    columns = benchmark_columns(protocol)
+    if columns:
         from .nb201 import load_nb201
 
         table = load_nb201(data_dir)
         archs = list(out["final"])
         idx = [table.index_of(a) for a in archs]
-        for name, col in (("nb201_200ep", "cifar10_test_acc"), ("nb201_12ep", "hp12_cifar10_test_acc_1seed")):
+        for name, col in columns.items():
             values = table.column(col)
             out[name] = {a: float(values[i]) for a, i in zip(archs, idx)}
         metrics["nb201_12ep@12"] = out["nb201_12ep"]
     return out
+
+
+def benchmark_columns(protocol: dict) -> dict[str, str]:
+    """{target name: NB201 table column} for a bench's dataset: ``nb201_200ep`` and ``nb201_12ep`` are that
+    dataset's 200- and 12-epoch test accuracy (CIFAR-100's for a CIFAR-100 bench); {} off NB201 or for images
+    that are not one of its datasets."""
+    from .nb201 import HP12, TARGETS, normalize_dataset
+
+    if protocol["space"] != "nb201":
+        return {}
+    try:
+        dataset = normalize_dataset(str(protocol["data"]))
+    except UserError:  # the user's own images: the benchmark's accuracies are of another task
+        return {}
+    if dataset not in HP12:
+        return {}
+    return {"nb201_200ep": TARGETS[(dataset, "test")][0], "nb201_12ep": HP12[dataset]}
 
 
 def correlations(protocol: dict, metrics: dict, targets: dict[str, dict[str, float]]) -> list[dict]:

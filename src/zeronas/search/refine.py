@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from ..benchmarks.nb201 import HP12
 from ..errors import UserError
 from ..precision import user_float32
 
@@ -70,9 +71,6 @@ class OutOfTime(Exception):
     """No time is left for another accuracy read (the search's time budget)."""
 
 
-# 12-epoch schedule (hp=12) test accuracy, one seed, per dataset: the data README's source E
-HP12 = {"cifar10": "hp12_cifar10_test_acc_1seed", "cifar100": "hp12_cifar100_test_acc_1seed",
-        "imagenet16-120": "hp12_imagenet16_120_test_acc_1seed"}
 
 
 class Evaluator:
