@@ -1158,3 +1158,23 @@ def test_a_cifar10_search_result_scores_data_free_where_cifar10_is_missing(tmp_p
                               "-p", "all", "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
     assert "synflow" in res.output and "scoring on the data the search" not in res.output
+
+
+def test_score_summary_median_of_an_even_count_is_the_mean_of_the_middle_two(capsys):
+    """A correctness audit: the summary of 110 archs printed the upper middle value as the median."""
+    from types import SimpleNamespace
+
+    from zeronas.cli import _print_score_summary
+
+    recs = [SimpleNamespace(proxy="flops", value=v, error=None, direction=-1, seconds=0.0) for v in (4.0, 1.0, 2.0,
+                                                                                                      10.0)]
+    _print_score_summary(recs, "t", None)
+    row = next(line for line in capsys.readouterr().out.splitlines() if "flops" in line)
+    assert [c.strip() for c in row.split("│")][5:8] == ["1", "3", "10"]  # min, median (2 + 4) / 2, max
+
+
+def test_a_percentile_below_100_is_never_printed_as_100():
+    """A correctness audit: an answer with 5 archs above it (percentile 99.9616) was printed 'percentile 100.0'."""
+    from zeronas.cli import _percentile
+
+    assert [_percentile(v) for v in (99.9616, 100.0, 0.0, 50.05, 12.34)] == ["99.9", "100.0", "0.0", "50.0", "12.3"]

@@ -9,6 +9,7 @@ import functools
 import json
 import math
 import os
+import statistics
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -318,7 +319,7 @@ def _print_score_summary(records, title: str, out) -> None:
     for name, rs in by.items():
         vals = sorted(r.value for r in rs if math.isfinite(r.value))
         failed = sum(1 for r in rs if r.error and not _not_applicable(r))
-        mid = vals[len(vals) // 2] if vals else math.nan
+        mid = statistics.median(vals) if vals else math.nan  # (an even count: the mean of the middle two)
         table.add_row(name, str(len(rs)), str(len(vals)), str(failed), _fmt(vals[0] if vals else math.nan),
                       _fmt(mid), _fmt(vals[-1] if vals else math.nan), "higher" if rs[0].direction > 0 else "lower",
                       f"{1000 * sum(r.seconds for r in rs) / len(rs):.0f}")
@@ -843,12 +844,13 @@ def search(
         # feasibility is counted for the searched dataset (latency and FLOPs differ per dataset): judged there
         fds = (r.constraints or {}).get("dataset") or "cifar10"
         among = (f"; among the {feas['archs']:,} feasible for {fds}: {SHORT_DATASET[fds]} percentile "
-                 f"{feas[fds]['percentile']:.1f}, best {feas[fds]['best']:.2f}%" if feas and fds in feas else "")
+                 f"{_percentile(feas[fds]['percentile'])}, best {feas[fds]['best']:.2f}%"
+                 if feas and fds in feas else "")
         acc = ("in the benchmark table, which holds no accuracy for it (a partial table? 'zeronas data' shows "
                "its counts)" if "cifar10" in b and math.isnan(b["cifar10"]) else
                f"C10 {b['cifar10']:.2f}% / C100 {b['cifar100']:.2f}% / IN16 {b['imagenet16-120']:.2f}% "
-               f"(C10 percentile {b['cifar10_percentile']:.1f}{among})" if "cifar100" in b else
-               f"{b['target']} {b['cifar10']:.2f}% (percentile {b['cifar10_percentile']:.1f} in the table"
+               f"(C10 percentile {_percentile(b['cifar10_percentile'])}{among})" if "cifar100" in b else
+               f"{b['target']} {b['cifar10']:.2f}% (percentile {_percentile(b['cifar10_percentile'])} in the table"
                f"{', an isomorph' if b['matched'] == 'isomorph' else ''})" if "cifar10" in b else
                "not in the benchmark table (a sample of the space)" if b else
                "no benchmark table" if r.space in GROUND_TRUTH else "no benchmark for this space"
@@ -1002,6 +1004,12 @@ def _parallel_runs(space, method, seeds, kwargs, workers, executor, ray_address,
                           highlight=False)
         return run_seeds(space, method, seeds, kwargs, workers or 0, executor, ray_address, threads,
                          on_result=said)
+
+
+def _percentile(value: float) -> str:
+    """A percentile (percent of archs below) cut, not rounded, to one decimal: 99.96 with archs above it is
+    99.9, never 100.0, which only the best reaches."""
+    return f"{math.floor(value * 10) / 10:.1f}" if math.isfinite(value) else "nan"
 
 
 def _print_trajectory(result, rows: int = 6):
