@@ -301,3 +301,25 @@ def test_a_fronts_score_says_what_it_is_and_one_proxy_gives_its_values():
     assert e.protocol["front_score"].startswith("rank ensemble of synflow+params: the sum over its members of "
                                                 "log(rank/N) among the N archs this search evaluated")
     assert all(p["score"] <= 0 or math.isinf(p["score"]) for p in e.front)
+
+
+@needs_table
+def test_a_pool_said_to_be_the_whole_feasible_space_is_all_of_it_and_all_scored():
+    """A correctness audit: after 1000 draws in a row found nothing new the pool was called the whole feasible
+    space (485 of its 487 classes, one never scored, budget left) and the CLI said 'all were scored'. The
+    classes the draws missed now join the pool, and budget left after the leaders' neighbourhoods scores the
+    rest of the pool: here every one of the 124 classes under 0.1 M params."""
+    from zeronas.search.constraints import nb201_params_flops
+
+    feasible = {SP.canonical(a) for a in SP.enumerate()
+                if nb201_params_flops(a, "cifar10")[0] <= 0.1 and not SP.cut_off(a)}
+    assert len(feasible) == 124
+    kw = dict(proxy="ensemble:params+flops", data="none", max_params=0.1)  # counts: no network run
+    for seed in (0, 1):
+        r = search("nb201", "funnel", budget=200, seed=seed, **kw)
+        assert r.protocol["pool_is_whole_space"] and r.protocol["pool"] == r.protocol["contenders"] == 124
+        assert r.protocol["full_evaluations"] == 124
+    part = search("nb201", "funnel", budget=30, seed=0, **kw)
+    assert part.protocol["pool"] == 124 and part.protocol["contenders"] == 30  # the budget, then no more
+    assert funnel_module._undrawn_classes(SP, type("C", (), {"feasible_strings": None, "active": True})(),
+                                          set()) is None  # bounds it cannot list: never called whole

@@ -1153,3 +1153,25 @@ def test_a_batch_size_no_asked_proxy_reads_is_said_in_a_note(tmp_path, capsys):
     assert out.exit_code == 0 and "note: --batch-size 8 changes nothing here" in " ".join(out.output.split())
     out = CliRunner().invoke(app, ["score", "--arch", arch, "--proxies", "synflow", "--data", "none"])
     assert out.exit_code == 0 and "changes nothing" not in out.output
+
+
+def test_score_names_each_record_by_the_arch_asked_and_fixed_members_resume_through_a_store(tmp_path):
+    """A Python user's trial: with isomorph_member='fixed' (or a store that held an isomorph) a class-sharing
+    proxy's records were named after the member scored, so two asked isomorphs' records could not be told
+    apart; and 'fixed' with a store refused a run that had only params left to score ('params shares no score
+    across isomorphs: drop it')."""
+    a = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|nor_conv_1x1~2|"
+    c = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|skip_connect~1|nor_conv_1x1~2|"  # isomorphic to a
+    sp = zn.space("nb201")
+    assert sp.canonical(sp.parse(a)) == sp.canonical(sp.parse(c))
+    kw = dict(proxies=["synflow", "params"], data="none")
+    plain = zn.score([a, c], **kw)
+    assert [(r.arch, r.scored) for r in plain] == [(a, None)] * 2 + [(c, None)] * 2
+    for extra in (dict(store=str(tmp_path / "s.db")), dict(isomorph_member="fixed"),
+                  dict(isomorph_member="fixed", store=str(tmp_path / "f.db"))):
+        zn.score([a], **kw, **extra)  # a store then holds a's class; c has only params left to score
+        recs = zn.score([a, c, a], **kw, **extra)
+        assert [r.arch for r in recs] == [a, a, c, c, a, a], extra
+        syn = [r for r in recs if r.proxy == "synflow"]
+        assert len({r.value for r in syn}) == 1 and syn[1].scored not in (None, c), extra
+        assert all(r.scored is None for r in recs if r.proxy == "params")

@@ -1309,3 +1309,22 @@ def test_bench_correlates_with_the_benchmark_accuracy_of_its_own_dataset():
         i = table.index_of(a)
         assert got["nb201_200ep"][a] == table.column("cifar100_test_acc")[i]
         assert got["nb201_12ep"][a] == table.column("hp12_cifar100_test_acc_1seed")[i]
+
+
+def test_numpy_numbers_given_to_the_api_are_python_numbers_everywhere(separable, tmp_path):
+    """A Python user's trial: np.int64 / np.float64 passed every integer and number check, then wrote a
+    checkpoint that zeronas's safe loader refused (lr=np.float64), crashed writing JSON (epochs=, seed= of
+    export), keyed the store by the text "1" (seed=np.int64(1): another protocol hash than seed=1), and made
+    results that json.dumps refused."""
+    train("nb201", ARCH, tmp_path / "t", epochs=np.int64(1), seed=np.int64(0), progress=False,
+          **{**TINY, "lr": np.linspace(0.05, 0.1, 2)[0], "C": np.int64(4)})
+    path = export("nb201", None, "json", tmp_path / "m.json", checkpoint=tmp_path / "t" / "checkpoint.pt")
+    assert json.loads(path.read_text())["build"]["C"] == 4
+    export("nb201", ARCH, "json", tmp_path / "s.json", seed=np.int64(1))
+    one = zn.score(ARCH, proxies="params", seed=np.int64(1), data="none")[0]
+    assert one.protocol_hash == zn.score(ARCH, proxies="params", seed=1, data="none")[0].protocol_hash
+    assert json.loads(json.dumps(one.to_dict()))["protocol"]["seed"] == 1
+    found = zn.search("nb201", "sample", proxy="params", n=np.int64(3), seed=np.int64(2), data="none")
+    assert type(found.seed) is int and json.dumps(found.to_dict())
+    rec = zn.score(ARCH, proxies="zen", data="none", options={"zen": {"repeats": np.int64(1)}})[0]
+    assert rec.protocol["options"]["repeats"] == 1 and type(rec.protocol["options"]["repeats"]) is int

@@ -197,7 +197,7 @@ def score(
 
     from .proxies.base import inapplicable_reason
     from .ray_executor import check_executor
-    from .scoring import Scorer, resolve_proxies, unread_batch_size
+    from .scoring import Scorer, as_asked, resolve_proxies, unread_batch_size
 
     check_executor(executor, ray_address)
     if batch_size is not None and (why := unread_batch_size(proxies, batch_size, _parse_options(set_))):
@@ -246,13 +246,14 @@ def score(
         _note_layout(memory_format)
     _note_skipped(scorer)
     if store is not None or workers not in (None, 1 if executor == "local" else 0):  # resumable, arch by arch
-        records = _score_stored(sp, proxies, settings, archs, store, workers, executor, ray_address, threads)
+        records = as_asked(_score_stored(sp, proxies, settings, archs, store, workers, executor, ray_address,
+                                         threads), archs, sp)
     elif executor == "ray":  # each unit pinned to --threads (default 1): the local values at equal threads
         from .ray_executor import score_archs
         from .spaces.base import loadable
 
-        records = score_archs(dict(space=loadable(sp), proxies=proxies, **settings), archs, ray_address, threads,
-                              progress=sys.stderr.isatty())
+        records = as_asked(score_archs(dict(space=loadable(sp), proxies=proxies, **settings), archs, ray_address,
+                                       threads, progress=sys.stderr.isatty()), archs, sp)
     else:
         records = scorer.score(archs, progress=True)  # a bar on a terminal, a line every 30 s in a log
     asked = [sp.format(sp.coerce(a)) for a in archs]

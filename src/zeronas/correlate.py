@@ -24,7 +24,7 @@ from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ENSEMBLES, ensemble_members, split_names
 from .proxies.plugin import has_file
 from .run import make_executor, make_executor_threads
-from .scoring import Scorer, unread_batch_size
+from .scoring import Scorer, resolve_proxies, unread_batch_size
 from .spaces import space as get_space
 from .store import Store, check_location
 from .validation import api, callable_module
@@ -742,7 +742,12 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
     cost: dict[tuple, float] = {}
 
     def executor_for(missing):
-        return make_executor({**scorer_kwargs, "proxies": list(missing)}, workers, executor, ray_address)
+        kw = {**scorer_kwargs, "proxies": list(missing)}
+        if not any(p.shares_isomorphs for p in resolve_proxies(list(missing))):
+            # the member rule reaches class-sharing proxies only (the others' keys never carry it): a set
+            # without one, e.g. params left to score beside a stored synflow, is scored as asked
+            kw["isomorph_member"] = "asked"
+        return make_executor(kw, workers, executor, ray_address)
 
     backend = kept = None  # kept: (set, its executor) made by its calibration, still open
     with _progress(len(todo), progress) as advance:

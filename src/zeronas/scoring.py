@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -37,7 +37,9 @@ class ScoreRecord:
     diverges); ``seconds``: wall seconds of this proxy on this arch (a pass shared with other proxies is
     counted for the first); ``direction``: +1 higher is better, -1 lower; ``protocol``: everything the value
     depends on (proxy options, data and its batch digest, seed, init, versions); ``protocol_hash``: its digest,
-    the store's key; ``notes``: remarks such as stand-in images."""
+    the store's key; ``notes``: remarks such as stand-in images; ``scored``: in what ``score`` returns, the
+    isomorph whose network gave a class-sharing proxy's value where that is another member than ``arch``
+    (the class's first scored member, or its representative with ``isomorph_member="fixed"``), else None."""
 
     space: str
     arch: str
@@ -53,6 +55,9 @@ class ScoreRecord:
     # Why ``value`` is NaN or +-inf ("undefined: ..." when the definition gives no value). Kept apart from
     # ``error`` because a store marks rows with an error as failed and drops their NaN/inf status.
     reason: str | None = None
+    # The isomorph whose network gave a class-sharing proxy's value where it is not ``arch`` (records that
+    # ``score`` returns name the arch asked; one member per class is scored: the first, or the representative)
+    scored: str | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -498,8 +503,11 @@ class Scorer:
     @user_records
     def score(self, archs: Iterable, progress: bool = False) -> list[ScoreRecord]:
         """Score each arch of ``archs`` (a list; one arch string is taken as one arch, not as its characters)
-        with every proxy; the records in arch-then-proxy order."""
+        with every proxy; the records in arch-then-proxy order, each named by the arch asked (``as_asked``)."""
         archs = [archs] if isinstance(archs, str) else list(archs)
+        return as_asked(self._score_each(archs, progress), archs, self.space)
+
+    def _score_each(self, archs: list, progress: bool) -> list[ScoreRecord]:
         out: list[ScoreRecord] = []
         if progress and len(archs) * len(self.proxies) > 1:
             # one step per (arch, proxy): a single arch scored with every proxy takes minutes on a CPU
@@ -760,12 +768,13 @@ def score(archs, proxies="all", *, space=None, executor: str = "local", ray_addr
         raise UserError("score() got an empty list of architectures; give at least one")
     space = "nb201" if space is None else space
     if store is not None or workers not in (None, 1 if executor == "local" else 0):  # resumable, arch by arch
-        return _score_through_store(archs, dict(space=space, proxies=proxies, **kwargs), store, workers, executor,
-                                    ray_address, threads)
+        return as_asked(_score_through_store(archs, dict(space=space, proxies=proxies, **kwargs), store, workers,
+                                             executor, ray_address, threads), archs, resolve_space(space))
     if executor == "ray":  # each unit pinned to its threads: the local values at equal threads
         from .ray_executor import score_archs
 
-        return score_archs(dict(space=space, proxies=proxies, **kwargs), archs, ray_address, threads)
+        return as_asked(score_archs(dict(space=space, proxies=proxies, **kwargs), archs, ray_address, threads),
+                        archs, resolve_space(space))
     with torch_threads(threads):
         return Scorer(space, proxies, **kwargs).score(archs)
 
@@ -785,6 +794,25 @@ def unread_batch_size(proxies, batch_size: int, options: dict | None = None, tra
             f"the noise batch of zen and AZ-NAS, and {', '.join(p.name for p in specs)} "
             f"{'reads' if len(specs) == 1 else 'read'} no such batch"
             + (f" ({' and '.join(own)} {'sets its' if len(own) == 1 else 'set their'} own)" if own else ""))
+
+
+def as_asked(records: list[ScoreRecord], archs: list, space) -> list[ScoreRecord]:
+    """``records`` (arch-then-proxy order, the same count per arch) each named by the arch of ``archs`` it
+    was asked for, the member actually scored moved to ``scored`` where it differs: a class-sharing proxy's
+    value comes from one member per isomorphism class, and a record named after that member could not be
+    told from another asked isomorph's."""
+    if not archs or not records or len(records) % len(archs):
+        return records
+    per = len(records) // len(archs)
+    out, names = [], {}
+    for i, r in enumerate(records):
+        a = archs[i // per]
+        key = a if isinstance(a, str) else id(a)
+        if key not in names:
+            names[key] = space.format(space.parse(a) if isinstance(a, str) else a)
+        asked = names[key]
+        out.append(r if r.arch == asked or r.scored is not None else replace(r, arch=asked, scored=r.arch))
+    return out
 
 
 def _score_through_store(archs, kwargs, store, workers, executor, ray_address, threads) -> list[ScoreRecord]:

@@ -768,6 +768,21 @@ def torch_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
+def plain_numbers(value):
+    """``value`` with every numpy scalar (``np.int64``, ``np.float32``, ``np.bool_``, ...) made Python's own
+    number, inside lists, tuples and dicts too: they pass the integer and number checks, but reached store keys
+    as text (``json.dumps(default=str)``), checkpoints as objects a safe loader refuses, and JSON files as
+    errors. Arrays, tensors and other objects are left as they are."""
+    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0 \
+            and type(value).__name__ != "ndarray":
+        return value.item()
+    if type(value) in (list, tuple):
+        return type(value)(plain_numbers(v) for v in value)
+    if type(value) is dict:
+        return {k: plain_numbers(v) for k, v in value.items()}
+    return value
+
+
 def api(command: str | None = None, extra: tuple | Callable = (), threads: bool = False, public: str | None = None,
         nested: bool = True, defaults: Callable | None = None):
     """Decorator for a public Python function: an unknown keyword is an error naming the valid ones, and every
@@ -795,6 +810,7 @@ def api(command: str | None = None, extra: tuple | Callable = (), threads: bool 
             return _records_as_keywords(result) if outermost else result
 
         def checked(args, kwargs, outermost):
+            args, kwargs = plain_numbers(args), plain_numbers(kwargs)  # np.int64(3) is 3 from here on
             valid = [*named, *(extra() if callable(extra) else extra), *(["threads"] if threads else [])]
             check_keywords(kwargs, valid, f"{public or 'zeronas.' + fn.__name__}()")  # a typo named first
             if outermost:  # a user's call (zeronas's own verbs pass None for options they leave unset)

@@ -448,9 +448,17 @@ def _checked_search(space, method: str, kwargs: dict) -> SearchResult:
 
     sp = resolve_space(space)
     check_method_on_space(sp, method)  # also loads the strategies and refuses an unknown method
-    from ..validation import _is_object, check_all, check_keywords, refuse_none, torch_threads, with_proxy_names
+    from ..validation import (
+        _is_object,
+        check_all,
+        check_keywords,
+        plain_numbers,
+        refuse_none,
+        torch_threads,
+        with_proxy_names,
+    )
 
-    kwargs = with_proxy_names(kwargs)
+    kwargs = with_proxy_names(plain_numbers(kwargs))  # np.int64(3) is 3 from here on
     if "memory_format" in kwargs:
         from ..proxies.context import layout_name
 

@@ -120,6 +120,32 @@ def nsga_order(score, costs, front_only: bool = False) -> list[int]:
     return [i for i in order if ranks[i] == 0] if front_only else order
 
 
+LISTABLE = 20_000  # a space of at most this many archs is listed to complete a pool its draws stopped finding
+
+
+def _undrawn_classes(space, cons, seen: set) -> list | None:
+    """One arch of each (feasible) isomorphism class of ``space`` whose key is not in ``seen``, or None where
+    the feasible set cannot be listed (a constrained space other than NB201, a large or plug-in space)."""
+    if cons.feasible_strings is not None:  # NB201 under bounds: every feasible string, known in full
+        archs = [space.parse(s) for s in sorted(cons.feasible_strings)]
+    elif cons.active or not hasattr(space, "enumerate"):
+        return None
+    else:
+        try:
+            size = int(space.size())
+        except Exception:  # noqa: BLE001  (a plug-in space may not know its size: not listed)
+            return None
+        if size > LISTABLE:
+            return None
+        archs = list(space.enumerate())
+    rest: dict = {}
+    for a in archs:
+        key = space.canonical(a)
+        if key not in seen:
+            rest.setdefault(key, a)
+    return list(rest.values())
+
+
 def _stratified(order, costs: list[float], strata: int = STRATA) -> list[int]:
     """``order`` (pool indices, best first) regrouped for a Pareto search: the best of each cost quantile bin,
     then the second best of each, ..., so the dear members score archs over the whole cost range."""
@@ -211,11 +237,15 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     default 240) or ``budget`` full-ensemble evaluations:
 
     1. *pool* (30% of the time): distinct random architectures (feasible ones under constraints), each scored
-       by the data-free members of ``proxy`` (for ``zeronas-v1``: params); ``pool`` caps its size;
+       by the data-free members of ``proxy`` (for ``zeronas-v1``: params); ``pool`` caps its size. When 1000
+       draws in a row find no new class and the (feasible) space can be listed (NB201 under bounds; an
+       unconstrained space of at most ``LISTABLE`` archs), the classes not drawn join the pool, and only then
+       is it recorded as the whole space (``pool_is_whole_space``);
     2. *screen* (40%): the data-dependent members (for ``zeronas-v1``: nwot) score the pool in order of the
        cheap rank ensemble;
     3. *local* (the rest): the unscored one-edit neighbours of the top-5 contenders by the full ensemble are
-       scored, cheap members first, the best cheap-ranked neighbours fully, until the time is spent.
+       scored, cheap members first, the best cheap-ranked neighbours fully, until the time is spent; when no
+       contender is left to expand, the rest of the pool is scored in screen order while the budget lasts.
 
     The answer is the contender (scored by every member) with the best full rank ensemble. ``refine`` K makes
     K accuracy reads (reported) and answers with the best read: ``refine_strategy="local"`` (the default
@@ -287,8 +317,22 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
         members.screen(a)
         pool_archs.append(a)
         limit.tick()
-    # a run of misses: every distinct (feasible) arch is in the pool, so no budget would have drawn more
-    space_drawn = misses >= 1000
+    # a run of misses says the draws are nearly spent, not that every class was met (rare classes of few strings
+    # escape 1000 draws): where the (feasible) space can be listed, its classes not drawn join the pool, in a
+    # seeded order, and only then is the pool the whole space
+    space_drawn = False
+    if misses >= 1000:
+        rest = _undrawn_classes(space, cons, seen_keys)
+        if rest is not None:
+            for i in rng.permutation(len(rest)):
+                if phase_over(POOL_SHARE) or (cap is not None and len(pool_archs) >= cap):
+                    break
+                members.screen(rest[i])
+                pool_archs.append(rest[i])
+                seen_keys.add(space.canonical(rest[i]))
+                limit.tick()
+            else:
+                space_drawn = True
     if not pool_archs:
         raise limit.nothing_evaluated(POOL_SHARE * limit.seconds / full_seconds if full_seconds else None)
     # 2. screen: dear members in cheap-ensemble order (a pure data-free ensemble is complete already)
@@ -335,6 +379,17 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
             members.score_all(nbrs[j])
             limit.spend(replayed=members.replayed)
         record("local")
+    # 4. the leaders' neighbourhoods spent with budget left: the rest of the pool in screen order, so a budget
+    # that covers a (feasible) space it has listed scores every class of it, not a part and an idle remainder
+    done = {space.canonical(a) for a in members.full.values()}
+    rest = [i for i in order if space.canonical(pool_archs[i]) not in done]
+    for i in rest:
+        if limit.exhausted:
+            break
+        members.score_all(pool_archs[i])
+        limit.spend(replayed=members.replayed)
+    if len(members.full) > len(done):
+        record("pool rest")
     limit.close()
     fit = _Fit(members)
     contenders = list(members.full.values())
