@@ -1016,7 +1016,8 @@ def test_score_through_a_store_resumes_and_answers_as_an_uninterrupted_run(tmp_p
     got = json.loads((tmp_path / "o" / "scores.json").read_text())
     assert len(got) == 12 and [(r["proxy"], r["value"]) for r in got] == [(r.proxy, r.value) for r in direct[:8]] + \
         [("params", direct[8].value), ("synflow", direct[7].value)] + [(r.proxy, r.value) for r in direct[10:]]
-    assert got[9]["arch"] == ARCHS6[3] and got[9]["canonical"] == got[7]["canonical"]  # the member measured
+    # named as asked; the member measured (its class's first) in 'scored'
+    assert got[9]["arch"] == ARCHS6[4] and got[9]["scored"] == ARCHS6[3] and got[9]["canonical"] == got[7]["canonical"]
     s = Store(db)
     assert s.count() == 6 + 3 * 2 - 1  # the isomorph's synflow is the class's, stored once
     s.close()

@@ -190,8 +190,9 @@ def test_only_stored_analyses_the_stored_prefix_of_the_scoring_order(tmp_path):
     prefix = [n for n in part.meta["notes"] if "first in the seeded scoring order" in n]
     assert len(prefix) == 1 and "7 more archs" in prefix[0]
     small = [n for n in part.meta["notes"] if n.startswith("only 4 archs: rho is uncertain")]
-    # a user trial: this said "use --sample 100 or more" of a run given a sample that was only partly scored
-    assert len(small) == 1 and small[0].endswith("rerun without --only-stored to score the other 8 sampled archs")
+    # a user trial: this said "use --sample 100 or more" of a run given a sample that was only partly scored (in the
+    # API's words, as its errors)
+    assert len(small) == 1 and small[0].endswith("rerun without only_stored=True to score the other 8 sampled archs")
     # a user trial: workers and a Ray executor were taken, reported, and ran nothing
     with pytest.raises(UserError, match=r"^only_stored=True scores nothing, so workers= would run nothing: drop it$"):
         correlate(proxies="params", sample=12, seed=3, store=db, only_stored=True, workers=2)
@@ -984,14 +985,14 @@ def test_scatter_draws_infinite_values_at_the_edge_and_no_negative_tick_for_nonn
 
 @needs_table
 def test_a_batch_size_no_proxy_reads_is_said_in_the_notes(tmp_path):
-    """correlate(batch_size=) where neither a proxy nor an ensemble's member reads a batch: a note, the
-    same values as without it; where a member reads it, no note."""
+    """correlate(batch_size=) where neither a proxy nor an ensemble's member reads a batch: a note (in the
+    API's words, as its errors), the same values as without it; where a member reads it, no note."""
     from zeronas import correlate
 
     kw = dict(space="nb201", sample=3, seed=0, store=str(tmp_path / "s.db"), workers=1)
     given = correlate(proxies="synflow,ensemble:params+synflow", batch_size=8, **kw)
     assert [n for n in given.meta["notes"] if "changes nothing" in n] == [
-        "--batch-size 8 changes nothing here: it sets the images per batch of proxies on real images and the "
+        "batch_size=8 changes nothing here: it sets the images per batch of proxies on real images and the "
         "noise batch of zen and AZ-NAS, and synflow, params read no such batch"]
     plain = correlate(proxies="synflow,ensemble:params+synflow", **kw)
     assert not any("changes nothing" in n for n in plain.meta["notes"])

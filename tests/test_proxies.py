@@ -891,6 +891,8 @@ def test_missing_dataset_images_are_stood_in_as_correlate_does(tmp_path):
     assert proto["data"]["stands_in_for"] == "imagenet16-120" and "data" not in sc.protocol(get_proxy("params"))
     same = zn.Scorer("nb201", "nwot,params", data="imagenet16-120", data_dir=tmp_path, batch_size=8, stand_in=True)
     assert same.protocol(get_proxy("nwot")) == proto  # exactly the protocol correlate (stand_in=True) records
+    recs = {r.proxy: r for r in sc.score_arch(BEST)}  # the records say so too (a user's trial: notes were [])
+    assert recs["nwot"].notes == [sc.data_note] and recs["params"].notes == []
 
 
 def test_jacob_cov_and_epe_nas_share_one_jacobian_bit_for_bit(fake_images):
@@ -1175,3 +1177,17 @@ def test_score_names_each_record_by_the_arch_asked_and_fixed_members_resume_thro
         syn = [r for r in recs if r.proxy == "synflow"]
         assert len({r.value for r in syn}) == 1 and syn[1].scored not in (None, c), extra
         assert all(r.scored is None for r in recs if r.proxy == "params")
+
+
+def test_a_real_proxy_option_given_a_whole_number_is_one_store_key_with_its_float():
+    """A Python user's trial: das lam=64 and lam=64.0 gave one value under two protocol hashes (and the CLI's
+    --set das.lam=64 the int one), so a store scored the same setting twice."""
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    kw = dict(data="none", build_options={"C": 8, "N": 1})
+    recs = [zn.Scorer("nb201", "zen", options={"zen": {"mixup_gamma": v}}, **kw).score_arch(arch)[0]
+            for v in (1, 1.0)]
+    assert recs[0].protocol_hash == recs[1].protocol_hash and recs[0].protocol["options"]["mixup_gamma"] == 1.0
+    assert type(recs[0].protocol["options"]["mixup_gamma"]) is float
+    counts = [zn.Scorer("nb201", "zen", options={"zen": {"repeats": v}}, **kw).protocol(get_proxy("zen"))
+              for v in (2, 2.0)]
+    assert counts[0] == counts[1] and type(counts[0]["options"]["repeats"]) is int  # a count stays an int

@@ -14,7 +14,7 @@ from .errors import UserError
 from .validation import api
 
 
-@api("bench_build", public="zeronas.bench.build")
+@api("bench_build", public="zeronas.bench.build", threads=True)
 def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,das_na", store="runs/bench.db",
           data="cifar10", train_subset=2048, test_subset=1000, batch_size=128, proxy_batch=None, lr=0.1, C=8,
           N: int | None = None, data_dir=None, device="cpu", progress=False) -> dict:
@@ -24,9 +24,10 @@ def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,da
     with the same settings resumes at the first unfinished arch). Another space than nb201 or darts is refused
     before anything is drawn. ``C`` / ``N``: the networks' channels and cells (NB201: per stage, default 1;
     DARTS: in all, default 5). ``proxy_batch``: the proxies' batch (default 64; given where no proxy reads it, e.g.
-    synflow alone, a note says so). Returns the build's summary (``protocol_hash``, ``archs``, ``trained_now``,
-    ``seconds``). Errors: UserError (one line) for a bad argument (``sample`` below 3 or above the space's
-    size, an unknown proxy, space or dataset) or a store that cannot be written."""
+    synflow alone, a note says so). ``threads``: torch CPU threads during the call (``--threads``). Returns the
+    build's summary (``protocol_hash``, ``archs``, ``trained_now``, ``seconds``). Errors: UserError (one line)
+    for a bad argument (``sample`` below 3 or above the space's size, an unknown proxy, space or dataset) or a
+    store that cannot be written."""
     import numpy as np
 
     from .benchmarks import training_states as ts

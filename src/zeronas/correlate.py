@@ -743,7 +743,8 @@ def _run(todo, scorer_kwargs, workers, db, progress, executor="local", ray_addre
 
     def executor_for(missing):
         kw = {**scorer_kwargs, "proxies": list(missing)}
-        if not any(p.shares_isomorphs for p in resolve_proxies(list(missing))):
+        if kw.get("isomorph_member", "asked") != "asked" and not any(
+                p.shares_isomorphs for p in resolve_proxies(list(missing))):
             # the member rule reaches class-sharing proxies only (the others' keys never carry it): a set
             # without one, e.g. params left to score beside a stored synflow, is scored as asked
             kw["isomorph_member"] = "asked"

@@ -92,12 +92,12 @@ def export(space, arch, format: str = "json", out: str | Path | None = None, *, 
                                num_classes=num_classes, input_size=input_size)[0]
 
 
-@api("export", public="zeronas.export")  # the CLI's call: its arguments checked, and named by their flags
 def default_out(format: str) -> Path:
     """Where an export goes without ``out``: ``runs/export/model`` with the format's suffix."""
     return Path(f"runs/export/model{SUFFIXES.get(format, ('',))[0]}")
 
 
+@api("export", public="zeronas.export")  # the CLI's call: its arguments checked, and named by their flags
 def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint: str | Path | None = None,
                         data: str | Path | None = None, C: int | None = None, N: int | None = None,
                         seed: int | None = None, num_classes: int | None = None, input_size=None) -> tuple[Path, dict]:

@@ -258,6 +258,8 @@ class Scorer:
         asked = [p.name for p in requested]
         for name, opts in (options or {}).items():
             spec = get_proxy(name)
+            if spec.name not in asked and not opts:  # {} sets nothing: nothing is ignored
+                continue
             if spec.name not in asked:  # never silently ignored (search refuses it likewise: check_options_used)
                 raise UserError(f"proxy {name} was given option(s) {', '.join(map(str, opts))} but is not among the "
                                 f"proxies asked for ({', '.join(asked)}): add it to the proxies or drop its options")
@@ -490,6 +492,8 @@ class Scorer:
                     reason = f"{broken}: fix the network (the proxy said: {reason})"
             seconds = time.perf_counter() - t0
             notes = [n for n in run_ctx.notes if n.startswith(spec.name)]
+            if self.stands_in_for and spec.needs_images:  # its images were not the dataset's: said on the record
+                notes.append(self.data_note)
             key = canonical if spec.shares_isomorphs else arch_str  # the store key: see ProxySpec.shares_isomorphs
             records.append(ScoreRecord(self.space.name, run_str, key, spec.name, value, seconds,
                                        spec.direction, proto, protocol_hash(proto), error, notes, reason))
@@ -621,7 +625,8 @@ def _option_kind(spec: ProxySpec, opt: str) -> type | None:
 
 def _checked_option(spec: ProxySpec, opt: str, value):
     """``value`` as proxy option ``opt`` of ``spec`` takes it, or a one-line UserError: a number takes a finite
-    number (a count a whole one: 2.0 becomes 2, which the proxy indexes with and the store keys as 2), a flag
+    number (a count a whole one: 2.0 becomes 2, which the proxy indexes with and the store keys as 2; a real one
+    a float: 64 becomes 64.0, as its default is written), a flag
     a boolean, a text a text; null only where the default is None."""
     kind, default = _option_kind(spec, opt), spec.defaults[opt]
     why = None
@@ -638,7 +643,10 @@ def _checked_option(spec: ProxySpec, opt: str, value):
         why = "give a text"
     if why is not None:
         raise UserError(f"--set {spec.name}.{opt}={shown(value)}: {why} (default {default!r})")
-    return int(value) if kind is int and isinstance(value, float) else value
+    if kind is int and isinstance(value, float):
+        return int(value)
+    # a real option given a whole number is that float (--set das.lam=64 and lam=64.0: one store key)
+    return float(value) if kind is float and isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def stand_in_images(size: int, data_dir=None, split: str = "train"):

@@ -853,9 +853,16 @@ def user_records(method):
 
 
 def _records_as_keywords(result):
-    """A user's API call gets its records' ``error`` / ``reason`` texts with keywords (``batch_size=``), as
-    its exceptions (``caller``): those texts are written once, with the CLI's flags, deep in scoring. Other
-    results are returned as they are."""
+    """A user's API call gets its records' ``error`` / ``reason`` texts, and a result's notes (a summary's
+    ``notes``, a CorrelationResult's ``meta["notes"]``), with keywords (``batch_size=``), as its exceptions
+    (``caller``): those texts are written once, with the CLI's flags, deep inside. Other results are returned
+    as they are."""
+    if isinstance(result, dict) and isinstance(result.get("notes"), list):  # train's, bench's summaries
+        return {**result, "notes": [as_keywords(n) if isinstance(n, str) else n for n in result["notes"]]}
+    meta = getattr(result, "meta", None)  # a CorrelationResult
+    if dataclasses.is_dataclass(result) and isinstance(meta, dict) and isinstance(meta.get("notes"), list):
+        meta["notes"] = [as_keywords(n) if isinstance(n, str) else n for n in meta["notes"]]
+        return result
     if not isinstance(result, list) or not result or not all(
             dataclasses.is_dataclass(r) and hasattr(r, "error") and hasattr(r, "reason") for r in result):
         return result
