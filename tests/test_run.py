@@ -392,3 +392,18 @@ def test_one_worker_per_core_counts_the_cores_this_process_may_use(monkeypatch):
     assert run.usable_cores() == 1 and run.make_executor_threads({}, 0) == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
     assert run.usable_cores() == 8 and run.make_executor_threads({}, 2) == 4
+
+
+def test_results_print_as_one_readable_line():
+    """A Python user's trial: print() of a ScoreRecord or a SearchResult dumped every field (the whole protocol
+    and trajectory). Their repr is one line of what a person reads first; to_dict() keeps everything."""
+    import zeronas as zn
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    rec = zn.score(arch, proxies="params", data="none")[0]
+    assert repr(rec).startswith("ScoreRecord(params=1.28851e+06, arch=") and "\n" not in repr(rec)
+    assert "protocol=" not in repr(rec) and rec.to_dict()["protocol"]["proxy"] == "params"
+    found = zn.search("nb201", "sample", proxy="params", n=3, data="none")
+    text = repr(found)
+    assert text.startswith("SearchResult(method='sample', space='nb201', arch=") and "trajectory" not in text
+    assert len(text) < 300

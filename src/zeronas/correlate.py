@@ -79,6 +79,12 @@ class CorrelationResult:
     truth: np.ndarray | None = None
     archs: list = field(default_factory=list)
 
+    def __repr__(self) -> str:  # the rows a person reads first; to_json() holds everything
+        rho = ", ".join(f"{p}: {r['spearman']:.3f}" for p, r in self.rows.items()
+                        if isinstance(r.get("spearman"), float))
+        return (f"CorrelationResult(space={self.meta.get('space')!r}, dataset={self.meta.get('dataset')!r}, "
+                f"archs={self.meta.get('archs')}, spearman={{{rho}}}, notes={len(self.meta.get('notes', []))})")
+
     def to_json(self) -> dict:
         def clean(v):
             return v if not (isinstance(v, float) and not math.isfinite(v)) else str(v)

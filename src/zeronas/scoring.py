@@ -59,6 +59,11 @@ class ScoreRecord:
     # ``score`` returns name the arch asked; one member per class is scored: the first, or the representative)
     scored: str | None = None
 
+    def __repr__(self) -> str:  # one line; to_dict() holds the protocol
+        why = f", error={self.error!r}" if self.error else f", reason={self.reason!r}" if self.reason else ""
+        return (f"ScoreRecord({self.proxy}={self.value:.6g}, arch={self.arch!r}, space={self.space!r}, "
+                f"{self.seconds * 1000:.0f} ms, protocol_hash={self.protocol_hash!r}{why})")
+
     def to_dict(self) -> dict:
         d = asdict(self)
         if not math.isfinite(self.value):

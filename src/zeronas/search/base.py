@@ -139,6 +139,13 @@ class SearchResult:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def __repr__(self) -> str:  # the fields a person reads first; to_dict() holds everything
+        acc = self.benchmark.get("cifar10")
+        acc = f", cifar10={acc:.2f}" if isinstance(acc, float) and math.isfinite(acc) else ""
+        return (f"SearchResult(method={self.method!r}, space={self.space!r}, arch={self.arch!r}, seed={self.seed}"
+                f"{acc}, evaluations={self.evaluations}, accuracy_reads={self.accuracy_reads}, "
+                f"seconds={self.seconds:.1f}{f', front={len(self.front)} archs' if self.front else ''})")
+
     @property
     def evaluations_unit(self) -> str:
         """What ``evaluations`` counts, in words (see the class docstring)."""
