@@ -999,3 +999,15 @@ def test_a_batch_size_no_proxy_reads_is_said_in_the_notes(tmp_path):
     assert plain.meta["scored_now"] == 0  # the same keys: nothing scored again
     zen = correlate(proxies="synflow,ensemble:params+zen", batch_size=8, **kw)
     assert not any("changes nothing" in n for n in zen.meta["notes"])
+
+
+@needs_table
+def test_a_sample_given_as_text_or_a_whole_float_is_recorded_as_its_count(tmp_path):
+    """A Python user's trial: sample=10.0 and " 10 " ran and were echoed as given into meta (the CLI's "10");
+    10.5 was cut to 10 without a word."""
+    from zeronas import correlate
+
+    for given in (10.0, " 10 ", "10"):
+        assert correlate(proxies="params", sample=given, store=str(tmp_path / "s.db")).meta["sample"] == 10
+    with pytest.raises(UserError, match="10.5"):
+        correlate(proxies="params", sample=10.5, store=str(tmp_path / "s.db"))

@@ -290,6 +290,9 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
             n = int(sample)
         except ValueError:
             raise UserError(f"--sample must be a number or 'all', not {shown(sample)}") from None
+        if isinstance(sample, float) and not sample.is_integer():  # int() would cut 10.5 to 10 without a word
+            raise UserError(f"--sample must be a whole number or 'all', not {sample}")
+        sample = n  # (10.0, "10" and " 10 " are 10, recorded so in the meta)
         if not 3 <= n <= n_total:
             try:
                 whole = int(sp.size())
