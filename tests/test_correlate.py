@@ -1011,3 +1011,13 @@ def test_a_sample_given_as_text_or_a_whole_float_is_recorded_as_its_count(tmp_pa
         assert correlate(proxies="params", sample=given, store=str(tmp_path / "s.db")).meta["sample"] == 10
     with pytest.raises(UserError, match="10.5"):
         correlate(proxies="params", sample=10.5, store=str(tmp_path / "s.db"))
+
+
+def test_rho_plot_labels_wrap_between_members_never_inside_a_name():
+    """A correctness audit: rho.png cut long proxy names (ensembles, a plug-in's path) under rotated bars."""
+    from zeronas.correlate import _wrapped
+
+    assert _wrapped("params") == "params"
+    assert _wrapped("ensemble:params+synflow+flops+l2_norm+jacob_cov+nwot (lower better)") == \
+        "ensemble:params+synflow+flops+\nl2_norm+jacob_cov+nwot (lower\nbetter)"
+    assert all(len(line) <= 36 for line in _wrapped("a+" * 40).split("\n"))

@@ -980,6 +980,20 @@ def _hms(seconds: float) -> str:
 OUT_FILES = ["correlation.json", "correlation.csv", "scatter.png", "rho.png", "archs.csv"]  # --out's, in order
 
 
+def _wrapped(name: str, width: int = 36) -> str:
+    """A proxy name on lines of at most about ``width`` characters, broken after '+', '/', ':' or a space
+    (an ensemble's members, a plug-in's path), never inside a member's name."""
+    import re
+
+    lines, line = [], ""
+    for piece in re.findall(r"[^+/: ]+[+/: ]?|[+/: ]", name):
+        if line and len(line) + len(piece) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += piece
+    return "\n".join([*lines, line.rstrip()])
+
+
 def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     """correlation.json, correlation.csv, archs.csv (per arch: table index, arch, target, each value),
     scatter.png (score vs accuracy per proxy) and rho.png."""
@@ -1060,14 +1074,19 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     fig.tight_layout()
     fig.savefig(paths[2], dpi=110)
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(max(5, 0.55 * len(names)), 3.5))
     rhos = [result.rows[p]["spearman"] for p in names]
-    # a lower-is-better proxy that ranks well has a negative rho: its bar says so, beside its name
-    labels = [f"{p} (lower better)" if result.rows[p].get("direction") == -1 else p for p in names]
-    ax.bar(labels, rhos, color=["tab:blue" if r >= 0 else "tab:red" for r in rhos])
-    ax.set_ylabel("Spearman rho (signed, raw values)")
+    # a lower-is-better proxy that ranks well has a negative rho: its bar says so, beside its name; long names
+    # (ensembles, a plug-in's path) wrap beside horizontal bars instead of being cut off under rotated ones
+    labels = [_wrapped(f"{p} (lower better)" if result.rows[p].get("direction") == -1 else p) for p in names]
+    widest = max((len(line) for label in labels for line in label.split("\n")), default=8)
+    lines = sum(label.count("\n") + 1 for label in labels)
+    fig, ax = plt.subplots(figsize=(4.5 + 0.075 * widest, max(2.8, 0.3 * lines + 0.25 * len(names) + 1.2)))
+    ax.barh(range(len(names)), rhos, color=["tab:blue" if r >= 0 else "tab:red" for r in rhos])
+    ax.set_yticks(range(len(names)), labels, fontsize=8)
+    ax.invert_yaxis()  # the order asked, top to bottom
+    ax.axvline(0, color="0.5", lw=0.8)
+    ax.set_xlabel("Spearman rho (signed, raw values)")
     ax.set_title(f"{result.meta['space']} {result.meta['dataset']}: {result.meta['archs']} archs")
-    ax.tick_params(axis="x", rotation=60)
     fig.tight_layout()
     fig.savefig(paths[3], dpi=110)
     plt.close(fig)
