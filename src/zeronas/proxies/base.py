@@ -241,6 +241,8 @@ def _load_all():
 
 
 def get_proxy(name: str) -> ProxySpec:
+    """The ``ProxySpec`` of a registered proxy (``list_proxies()``), or of your own one named
+    ``path/to/file.py:function``; UserError (one line) for an unknown name, listing the known ones."""
     _load_all()
     if isinstance(name, str) and ":" in name and not name.startswith("ensemble:"):
         from .plugin import load_proxy  # a user's proxy, path/to/file.py:function (again once it is edited)
@@ -259,6 +261,8 @@ def get_proxy(name: str) -> ProxySpec:
 
 
 def list_proxies() -> list[str]:
+    """The names of zeronas's built-in proxies, sorted (what ``proxies="all"`` asks; ``zeronas proxies`` lists
+    them with their data, direction and source)."""
     _load_all()
     return sorted(_REGISTRY)
 

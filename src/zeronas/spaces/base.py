@@ -51,10 +51,13 @@ class SearchSpace(abc.ABC):
         return []
 
     @abc.abstractmethod
-    def parse(self, text: str) -> Any: ...
+    def parse(self, text: str) -> Any:
+        """The space's architecture value of ``text`` (its ``format`` string, e.g. NB201's
+        ``|op~0|+|op~0|op~1|+|...|``). UserError (one line) for text that is not an architecture of the space."""
 
     @abc.abstractmethod
-    def format(self, arch: Any) -> str: ...
+    def format(self, arch: Any) -> str:
+        """The architecture's string (what ``parse`` reads back, records name and stores key)."""
 
     @abc.abstractmethod
     def canonical(self, arch: Any) -> str:
@@ -67,22 +70,31 @@ class SearchSpace(abc.ABC):
         return self.parse(self.canonical(arch))
 
     @abc.abstractmethod
-    def enumerate(self) -> Iterator[Any]: ...
+    def enumerate(self) -> Iterator[Any]:
+        """Every architecture of the space, in a fixed order (NB201: its 15,625 cells; huge spaces such as
+        DARTS's are not meant to be listed)."""
 
     @abc.abstractmethod
-    def size(self) -> int: ...
+    def size(self) -> int:
+        """The number of architectures (strings, isomorphs counted apart)."""
 
     @abc.abstractmethod
-    def sample(self, rng: np.random.Generator | int | None = None) -> Any: ...
+    def sample(self, rng: np.random.Generator | int | None = None) -> Any:
+        """One random architecture, by the space's own draw (uniform over NB201's cells); ``rng``: a numpy
+        Generator, or a seed (the same seed, the same architecture), or None (fresh entropy)."""
 
     @abc.abstractmethod
-    def mutate(self, arch: Any, rng: np.random.Generator | int | None = None) -> Any: ...
+    def mutate(self, arch: Any, rng: np.random.Generator | int | None = None) -> Any:
+        """A random one-edit neighbour of ``arch`` (one operation or connection changed), as REA mutates."""
 
     @abc.abstractmethod
-    def build(self, arch: Any, **options) -> nn.Module: ...
+    def build(self, arch: Any, **options) -> nn.Module:
+        """The untrained network of ``arch`` (``options``: the space's build options, e.g. ``C``, ``N``,
+        ``num_classes``), with the space's default init."""
 
     @abc.abstractmethod
-    def supernet(self, **options) -> nn.Module: ...
+    def supernet(self, **options) -> nn.Module:
+        """The weight-sharing network holding every operation on every edge (the supernet methods')."""
 
     def why_not(self, method: str) -> str | None:
         """Why search ``method`` does not run on this space (one clause for the refusal), or None when there is
@@ -256,6 +268,8 @@ def loadable(sp) -> str:
 
 
 def list_spaces() -> list[str]:
+    """The names of the built-in spaces, sorted (plug-in spaces are named ``file.py:Class`` and not listed;
+    ``zeronas spaces`` describes each)."""
     from . import darts, macro, nb101, nb201  # noqa: F401
 
     return sorted(_SPACES)
