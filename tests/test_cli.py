@@ -1179,3 +1179,20 @@ def test_a_percentile_below_100_is_never_printed_as_100():
     from zeronas.cli import _percentile
 
     assert [_percentile(v) for v in (99.9616, 100.0, 0.0, 50.05, 12.34)] == ["99.9", "100.0", "0.0", "50.0", "12.3"]
+
+
+def test_score_says_which_isomorph_a_class_sharing_value_was_measured_on(tmp_path):
+    """A review: once records were named by the arch asked, the note naming the member measured (and the
+    member) disappeared from the table; it is the 'scored' column now."""
+    arch = "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"
+    res = runner.invoke(app, ["score", "--arch", arch, "-p", "synflow,params", "--data", "none",
+                              "--isomorph-member", "fixed", "--out", str(tmp_path)])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 0 and "representative member (--isomorph-member fixed)" in text, res.output
+    assert "its string is in the scored column" in text
+    recs = {r["proxy"]: r for r in json.loads((tmp_path / "scores.json").read_text())}
+    assert recs["synflow"]["arch"] == arch and recs["params"]["scored"] is None
+    rep = "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|"
+    assert recs["synflow"]["scored"] == rep
+    plain = runner.invoke(app, ["score", "--arch", arch, "-p", "synflow,params", "--data", "none"])
+    assert "scored" not in plain.output and "representative" not in plain.output

@@ -991,14 +991,14 @@ def test_a_batch_size_no_proxy_reads_is_said_in_the_notes(tmp_path):
 
     kw = dict(space="nb201", sample=3, seed=0, store=str(tmp_path / "s.db"), workers=1)
     given = correlate(proxies="synflow,ensemble:params+synflow", batch_size=8, **kw)
-    assert [n for n in given.meta["notes"] if "changes nothing" in n] == [
-        "batch_size=8 changes nothing here: it sets the images per batch of proxies on real images and the "
+    assert [n for n in given.meta["notes"] if "changes no value" in n] == [
+        "batch_size=8 changes no value here: it sets the images per batch of proxies on real images and the "
         "noise batch of zen and AZ-NAS, and synflow, params read no such batch"]
     plain = correlate(proxies="synflow,ensemble:params+synflow", **kw)
-    assert not any("changes nothing" in n for n in plain.meta["notes"])
+    assert not any("changes no value" in n for n in plain.meta["notes"])
     assert plain.meta["scored_now"] == 0  # the same keys: nothing scored again
     zen = correlate(proxies="synflow,ensemble:params+zen", batch_size=8, **kw)
-    assert not any("changes nothing" in n for n in zen.meta["notes"])
+    assert not any("changes no value" in n for n in zen.meta["notes"])
 
 
 @needs_table

@@ -1205,3 +1205,12 @@ def test_score_of_a_search_result_scores_on_the_data_the_search_ran_on(duck_modu
     shutil.rmtree(images)  # the folder is gone: never CIFAR-10 in its place
     _one_line_error(["score", "--arch-file", result, "-p", "nwot"], capsys,
                     f"the search in {result} ran on folder:", "which scoring cannot read from the file: pass --data")
+
+
+def test_funnel_on_a_plugin_space_that_knows_its_size_but_cannot_list_it(tmp_path):
+    """A review: once funnel's stalled pool was completed from a listed space, a plug-in with size() and no
+    enumerate() failed ('does not define enumerate()'); it answers as before, its pool never called whole."""
+    (tmp_path / "sized.py").write_text(DUCK + "\n    def size(self):\n        return 8\n")
+    r = zeronas.search(f"{tmp_path / 'sized.py'}:Chain", "funnel", proxy="ensemble:params+flops", budget=10,
+                       data="none")
+    assert r.protocol["pool"] == 8 and not r.protocol["pool_is_whole_space"]

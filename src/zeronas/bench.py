@@ -47,7 +47,9 @@ def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,da
     if proxy_batch is not None:  # given where no proxy reads it: said in the notes
         from .scoring import unread_batch_size
 
-        unread = unread_batch_size(proxies, proxy_batch, flag="--proxy-batch")
+        unread = unread_batch_size([p.strip() for p in proxies if p.strip()], proxy_batch, flag="--proxy-batch")
+        # (it is one of the bench's settings all the same: another --proxy-batch is another bench)
+        unread = unread and unread + "; it is one of the bench's settings, so another value starts another bench"
     proxy_batch = 64 if proxy_batch is None else proxy_batch
     rng, archs = np.random.default_rng(seed), {}
     while len(archs) < sample:

@@ -257,13 +257,13 @@ def score(
     else:
         records = scorer.score(archs, progress=True)  # a bar on a terminal, a line every 30 s in a log
     asked = [sp.format(sp.coerce(a)) for a in archs]
-    substituted = any(r.arch not in asked for r in records)
+    substituted = any(r.scored for r in records)  # (records are named by the arch asked: as_asked)
     if substituted:
         err_console.print("[yellow]note:[/] class-sharing proxies were measured on their isomorphism class's "
                           + ("representative member (--isomorph-member fixed)" if isomorph_member == "fixed" else
                              "member scored first (a --store holds one score per class)")
-                          + "; its string is in the arch column")
-    many = len(archs) > 1 or substituted
+                          + "; its string is in the scored column (scores.json: 'scored')")
+    many = len(archs) > 1
     _refuse_if_all_failed(records, "every architecture" if many else "the architecture", store)  # before NaNs
     title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else sp.name
     if len(archs) > SCORE_TABLE_ARCHS:  # a table of 100,000 rows is read by no one: per proxy, and --out
@@ -273,7 +273,8 @@ def score(
     if not many:  # on its own line, unbroken (a table title wraps at the terminal's width)
         console.print(f"arch: {asked[0]}", highlight=False, markup=False, soft_wrap=True)
     table = Table(title=title)
-    for col in (["arch"] if many else []) + ["proxy", "value", "better", "ms", "data"]:
+    for col in (["arch"] if many else []) + (["scored"] if substituted else []) + ["proxy", "value", "better", "ms",
+                                                                                 "data"]:
         table.add_column(col, overflow="fold")
     inapplicable: dict[str, str] = {}  # proxy -> why, listed under the table as for --model
     for r in records:
@@ -285,7 +286,7 @@ def score(
                                   else d.get("synthetic", "-"))
         cells = [r.proxy, _fmt(r.value), "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}",
                  src + (f" [red]{escape(why)}[/]" if (why := r.error or getattr(r, "reason", None)) else "")]
-        table.add_row(*([r.arch] if many else []), *cells)
+        table.add_row(*([r.arch] if many else []), *([r.scored or "-"] if substituted else []), *cells)
     console.print(table)
     if inapplicable:
         console.print(f"not applicable on {sp.name} ({len(inapplicable)}):", highlight=False)
@@ -914,6 +915,7 @@ def search(
             why = (f"the time budget ran out ({left}raise --time-budget)" if ref.get("ran_out_of_time")
                    else f"the bounds leave only {r.protocol.get('pool')} distinct network(s) (up to isomorphism), "
                    "and all were read" if r.protocol.get("pool_is_whole_space") and r.constraints
+                   and r.accuracy_reads >= r.protocol.get("pool", 0)
                    else "the search had no more distinct candidates to read (raise "
                    + ("--n" if method == "sample" else "--time-budget or --budget") + ")")
             err_console.print(f"[yellow]note:[/] {r.accuracy_reads} of the {refine} accuracy reads asked: {why}",

@@ -348,6 +348,8 @@ class Scorer:
                 p["threads"] = threads  # (one thread, the process pool's default, keeps the earlier keys)
         if self.train_steps:
             p["fast_training"] = {"steps": self.train_steps, "lr": self.train_lr, "recipe": "sgd-nesterov-0.9-wd5e-4"}
+            if not spec.needs_images:  # trained on the images, in --batch-size batches: they reach its value too
+                p["fast_training"]["data"] = self._data_protocol  # (an image proxy keys them under "data")
         if spec.needs_images:
             p["data"] = self._data_protocol
         elif spec.data in ("ones", "noise"):
@@ -737,7 +739,10 @@ def score(archs, proxies="all", *, space=None, executor: str = "local", ray_addr
     ``num_classes``, ``isomorph_member``, ``memory_format``; for modules also ``input_size``, ``model_name``,
     ``max_images``.
     The set-up (images, batches) is cached between calls: ``score`` called once per arch in a loop costs what
-    ``Scorer(...).score_arch(arch)`` does. ``executor="ray"`` (architectures only; ``ray_address``: a cluster,
+    ``Scorer(...).score_arch(arch)`` does. Each record names the arch asked (``arch``) and, where a
+    class-sharing proxy's value was measured on another member of its isomorphism class, that member
+    (``scored``); ``Scorer.score_arch``, the unit the executors and stores work with, names the member measured.
+    ``executor="ray"`` (architectures only; ``ray_address``: a cluster,
     else a local Ray instance) scores on Ray as ``zeronas score --executor ray``, each unit with ``threads``
     torch threads (default 1; on a local instance with ``workers=N``, cores // N), so the records equal the
     local ones at equal threads. ``threads`` (local): torch CPU threads of each scoring process (this one, or
@@ -802,9 +807,9 @@ def unread_batch_size(proxies, batch_size: int, options: dict | None = None, tra
     options = options or {}
     if train_steps or any(p.reads_batch_size({**p.defaults, **options.get(p.name, {})}) for p in specs):
         return None
-    own = [f"--set {p.name}.{p.batch_option}" for p in specs if p.batch_option]
-    return (f"{flag} {batch_size} changes nothing here: it sets the images per batch of proxies on real images and "
-            f"the noise batch of zen and AZ-NAS, and {', '.join(p.name for p in specs)} "
+    own = [f"--set {p.name}.{p.batch_option}=N" for p in specs if p.batch_option]
+    return (f"{flag} {batch_size} changes no value here: it sets the images per batch of proxies on real images "
+            f"and the noise batch of zen and AZ-NAS, and {', '.join(p.name for p in specs)} "
             f"{'reads' if len(specs) == 1 else 'read'} no such batch"
             + (f" ({' and '.join(own)} {'sets its' if len(own) == 1 else 'set their'} own)" if own else ""))
 

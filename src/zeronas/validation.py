@@ -776,9 +776,10 @@ def plain_numbers(value):
     if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0 \
             and type(value).__name__ != "ndarray":
         return value.item()
-    if type(value) in (list, tuple):
-        return type(value)(plain_numbers(v) for v in value)
-    if type(value) is dict:
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):  # (a namedtuple is left whole)
+        items = [plain_numbers(v) for v in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):  # an OrderedDict or a defaultdict of options too, as a plain dict
         return {k: plain_numbers(v) for k, v in value.items()}
     return value
 

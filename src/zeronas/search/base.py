@@ -582,8 +582,8 @@ def network_of(protocol: dict, given=None) -> dict:
 
 @contextlib.contextmanager
 def no_empty_store(store):
-    """A search that fails (or is interrupted) before it stored anything leaves no new, empty SQLite file behind
-    (a store that existed, a server URL, or one holding any score is kept)."""
+    """A search that fails (or is interrupted) before it stored anything leaves no new, empty SQLite file behind,
+    nor the folders made for it (a store that existed, a server URL, or one holding any score is kept)."""
     path = None if store is None or "://" in str(store) else Path(str(store)).expanduser()
     new = path is not None and not path.exists()
     made = []  # folders the store's creation would make, innermost first: removed too when left empty

@@ -137,7 +137,10 @@ def _undrawn_classes(space, cons, seen: set) -> list | None:
             return None
         if size > LISTABLE:
             return None
-        archs = list(space.enumerate())
+        try:
+            archs = list(space.enumerate())
+        except (UserError, NotImplementedError, TypeError):  # a plug-in space that cannot list its archs
+            return None
     rest: dict = {}
     for a in archs:
         key = space.canonical(a)
@@ -233,7 +236,8 @@ def _neighbours(space, arch) -> list:
 @register_strategy("funnel", spaces=("nb201", "darts", "macro", "nb101"),
                    forwards=(*SCORER_KEYWORDS, *HW_KEYWORDS))
 def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, pool=None, **kw) -> SearchResult:
-    """Label-free ensemble search in three stages under one time budget (wall seconds, everything included;
+    """Label-free ensemble search in three stages (and a fourth while budget is left) under one time budget (wall
+    seconds, everything included;
     default 240) or ``budget`` full-ensemble evaluations:
 
     1. *pool* (30% of the time): distinct random architectures (feasible ones under constraints), each scored

@@ -18,10 +18,12 @@ from .base import Budget, SearchResult, register_strategy, rng_for
 def check_options_used(options: dict | None, members: list[str], proxy: str) -> None:
     """A proxy option (``--set P.OPT=V``) for a proxy the search does not run is an error, never ignored."""
     # compared by the proxies' own names (yours: its absolute path); a misspelt proxy is unknown, with the list
-    unused = sorted(name for name in options or {} if get_proxy(name).name not in members)
+    # ({} sets nothing, so nothing would be ignored: accepted, as score and correlate accept it)
+    unused = sorted(name for name, opts in (options or {}).items() if opts and get_proxy(name).name not in members)
     if unused:
-        raise UserError(f"--set {unused[0]}.* sets an option of proxy {unused[0]}, which --proxy {proxy} does not "
-                        f"run (it runs {', '.join(members)})")
+        first, value = next(iter(options[unused[0]].items()))
+        raise UserError(f"--set {unused[0]}.{first}={value} sets an option of proxy {unused[0]}, which --proxy "
+                        f"{proxy} does not run (it runs {', '.join(members)})")
 
 
 def score_meaning(members: list[str], directions: list[int], among: str) -> str:
