@@ -634,7 +634,7 @@ def test_every_cli_verb_is_a_python_call_with_the_clis_keywords(separable, tmp_p
     newest = zn.bench.correlate(store)
     assert newest["protocol"] == zn.bench.correlate(store, protocol=other["protocol_hash"])["protocol"]
     said = (f"{store} holds 2 training-states benches; this is the newest ({other['protocol_hash']}: nb201, 3 "
-            f"archs); pick another with --protocol {info['protocol_hash']}")
+            f"archs); pick another with protocol='{info['protocol_hash']}'")  # (the API's words, as its errors)
     assert said in newest["notes"], newest["notes"]
     with pytest.raises(UserError, match=r"^sample= must be an integer in \[3, "):
         zn.bench.build(sample=2, store=tmp_path / "x.db")

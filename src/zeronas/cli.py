@@ -200,8 +200,13 @@ def score(
     from .scoring import Scorer, as_asked, resolve_proxies, unread_batch_size
 
     check_executor(executor, ray_address)
-    if batch_size is not None and (why := unread_batch_size(proxies, batch_size, _parse_options(set_))):
-        err_console.print(f"[yellow]note:[/] {why}", highlight=False)
+    # said once the scores are out (a refusal stays the one line it is)
+    unread = unread_batch_size(proxies, batch_size, _parse_options(set_)) if batch_size is not None else None
+
+    def say_unread():
+        if unread:
+            err_console.print(f"[yellow]note:[/] {unread}", highlight=False)
+
     batch_size = 64 if batch_size is None else batch_size
     if out is not None:  # a user's own file there is never replaced, found before any scoring
         check_outputs(out, ["scores.json"])
@@ -225,10 +230,12 @@ def score(
         if any(p.reads_tensors for p in resolve_proxies(proxies)):  # (params, flops: one value in both layouts)
             _note_layout(memory_format)
         if len(model) > 1:
-            return _score_models(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
-                                 out, input_size, memory_format)
-        return _score_model(model[0], proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
-                            out, input_size, memory_format)
+            _score_models(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
+                          input_size, memory_format)
+        else:
+            _score_model(model[0], proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
+                         out, input_size, memory_format)
+        return say_unread()
     if input_size is not None:
         raise UserError("--input-size is for --model; a space's network takes its dataset's size")
     sp = _space_for(space, arch_file)
@@ -269,7 +276,7 @@ def score(
     if len(archs) > SCORE_TABLE_ARCHS:  # a table of 100,000 rows is read by no one: per proxy, and --out
         _print_score_summary(records, title, out)
         _write_scores(out, records)
-        return
+        return say_unread()
     if not many:  # on its own line, unbroken (a table title wraps at the terminal's width)
         console.print(f"arch: {asked[0]}", highlight=False, markup=False, soft_wrap=True)
     table = Table(title=title)
@@ -293,6 +300,7 @@ def score(
         for name, why in inapplicable.items():
             console.print(f"  {name}: {why}", highlight=False, markup=False, soft_wrap=True)
     _write_scores(out, records)
+    say_unread()
 
 
 SCORE_TABLE_ARCHS = 100  # more archs than this: a summary per proxy instead of a row per arch x proxy
@@ -892,11 +900,20 @@ def search(
                               f"evaluation, once started, runs to its end, and the first one's cost is not known "
                               f"before it runs{per}", soft_wrap=True)
         # the ensemble ranked ~nothing, and a larger budget would have ranked more (not a space it scored whole)
-        whole = r.protocol.get("pool_is_whole_space") and full is not None and full >= r.protocol.get("pool", 0)
+        scored_pool = full is not None and full >= r.protocol.get("pool", 0)
+        whole = r.protocol.get("pool_is_whole_space") and scored_pool
+        # a space that cannot be listed: 1000 draws in a row found nothing new, likely all of it (not proven)
+        drawn_out = r.protocol.get("draws_exhausted") and scored_pool and not whole
         if whole and r.constraints and not refine:  # fewer than asked, and no budget would find more
             err_console.print(f"[yellow]note:[/] the bounds leave only {r.protocol.get('pool')} distinct network(s) "
                               "(up to isomorphism) of the space, and all were scored: more --budget or "
                               "--time-budget cannot find others", soft_wrap=True)
+        elif drawn_out and not refine:
+            err_console.print(f"[yellow]note:[/] 1000 random draws in a row found no network beyond these "
+                              f"{r.protocol.get('pool')} (up to isomorphism), all scored: the "
+                              f"{'bounds seem' if r.constraints else 'space seems'} to leave no others (the space "
+                              "cannot list its architectures to make sure)", soft_wrap=True)
+        whole = whole or drawn_out
         if full is not None and r.protocol.get("dear") and full < funnel_leaders and not whole:
             for_10 = r.protocol.get("time_budget_for_10")
             raise_to = f"; raise --time-budget (about {for_10} s lets it score 10)" if for_10 and given \

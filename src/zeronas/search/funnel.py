@@ -399,6 +399,8 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     contenders = list(members.full.values())
     protocol = {"proxy": proxy, "members": members.members, "cheap": members.cheap, "dear": members.dear,
                 "pool": len(pool_archs), "pool_is_whole_space": space_drawn, "contenders": len(contenders),
+                # 1000 draws in a row found no new class: likely all of them, yet not proven (a space not listed)
+                "draws_exhausted": misses >= 1000,
                 "time_budget": full_seconds,
                 "budget": full_budget, "stage_shares": [POOL_SHARE, SCREEN_SHARE, 1 - POOL_SHARE - SCREEN_SHARE],
                 "leaders": "the front" if cost else LEADERS, "strata": STRATA if cost else None,
