@@ -407,3 +407,15 @@ def test_results_print_as_one_readable_line():
     text = repr(found)
     assert text.startswith("SearchResult(method='sample', space='nb201', arch=") and "trajectory" not in text
     assert len(text) < 300
+
+
+def test_a_tuple_where_a_name_is_meant_is_named_as_the_tuple():
+    """A Python user's trial: correlate(data=(x, y)) was told 'not ndarray [[[[ 95 130 ...' of its first array."""
+    import numpy as np
+
+    import zeronas as zn
+
+    x, y = np.zeros((4, 32, 32, 3), np.uint8), np.zeros(4, int)
+    with pytest.raises(zn.UserError, match=r"^data= takes a name, one of: cifar10, cifar100, imagenet16-120; not a "
+                                           r"tuple of 2 \(ndarray\)$"):
+        zn.correlate(data=(x, y), sample=5, store="unused.db")

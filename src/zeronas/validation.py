@@ -690,6 +690,10 @@ def check(name: str, value, command: str | None = None, label: str | None = None
         raise UserError(f"{label} must be {kind}, not {type(value).__name__} {shown(value)}")
     if strict and isinstance(d, Text) and not d.many and not isinstance(value, str):
         raise UserError(f"{label} takes one string ({d.what}), not {type(value).__name__} {shown(value)}")
+    if isinstance(value, (list, tuple)) and isinstance(d, Choice) and not all(isinstance(v, str) for v in value):
+        kinds = ", ".join(sorted({type(v).__name__ for v in value}))  # e.g. data=(x, y) where a name is meant
+        raise UserError(f"{label} takes a name, one of: {', '.join(map(str, d.allowed()))}; not a "
+                        f"{type(value).__name__} of {len(value)} ({kinds})")
     if isinstance(value, (list, tuple)) and not isinstance(d, Custom):
         for v in value:
             d.check(label, v)
