@@ -8,7 +8,7 @@ from zeronas import paths
 from zeronas.data import load_images, make_batch, noise_input, ones_input
 from zeronas.errors import DataNotFound, UserError
 
-from .conftest import needs_cifar
+from .conftest import make_image_folder, needs_cifar
 
 
 def write_cifar10_pickles(root, n=20):
@@ -173,3 +173,22 @@ def test_read_only_images_normalise_without_a_warning():
         warnings.simplefilter("error")
         x = normalize(a, [0.1, 0.2, 0.3], [0.5, 0.5, 0.5])
     assert x.shape == (2, 3, 4, 4) and torch.allclose(x[:, 1], torch.full((2, 4, 4), (0.2 - 0.2) / 0.5))
+
+
+def test_a_spaces_scores_on_your_images_are_keyed_by_all_of_them(tmp_path):
+    """A user's trial: on the --space path the protocol keyed the user's images by batch 0's digest alone, so a
+    store replayed nwot/snip/zico after images outside batch 0 changed (their mean/std and zico's batch 1 did
+    change the values). Keyed by their content digest, mean/std and counts now, as --model keys them."""
+    from PIL import Image
+
+    import zeronas as zn
+    from zeronas.proxies import get_proxy
+
+    root = make_image_folder(tmp_path / "imgs", per_class=8, size=(16, 16))
+    before = zn.Scorer("nb201", "nwot", data=str(root), batch_size=4).protocol(get_proxy("nwot"))
+    assert before["data"]["content_sha256"] and before["data"]["images"] == 16
+    for p in sorted(root.rglob("*.png"))[-3:]:  # three images, whatever batch 0 holds
+        Image.new("RGB", (16, 16), (255, 255, 255)).save(p)
+    after = zn.Scorer("nb201", "nwot", data=str(root), batch_size=4).protocol(get_proxy("nwot"))
+    assert after["data"]["content_sha256"] != before["data"]["content_sha256"]
+    assert after["data"]["mean"] != before["data"]["mean"]

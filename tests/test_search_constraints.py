@@ -848,3 +848,15 @@ def test_a_front_lists_an_isomorph_at_the_same_costs_once():
     cons = SimpleNamespace(objectives=[("score", None), ("params", None)], metrics=lambda x: {"params_M": costs[x]})
     front = front_points(space, ["A", "a", "B", "b"], [1.0, 1.0, 3.0, 3.0], cons)
     assert [p["arch"] for p in front] == ["A", "b"]  # 'a' is A again; B is dominated by its cheaper isomorph b
+
+
+def test_params_is_one_count_for_the_proxy_and_the_bounds_frozen_parameters_included():
+    """A user's trial: with a frozen stem the params proxy gave 135 and --objectives score,params 23 for the same
+    network (the bounds counted requires_grad parameters only, the proxy every one)."""
+    from torch import nn
+
+    from zeronas.counting import count_params
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten())
+    net[0].weight.requires_grad_(False)
+    assert count_params(net) == 4 * 3 * 3 * 3 + 4

@@ -931,3 +931,18 @@ def test_the_final_pooling_is_not_a_squeeze_excitation_pool():
                                         nn.Flatten(), nn.Linear(8, 2)), x) == "1"  # MobileNetV3's head
     zen = zeronas.score(MeanPooled(), proxies=["zen"], data="none")[0]
     assert zen.error is not None and zen.error.startswith("inapplicable:")  # (the --model probe's rule: the same)
+
+
+def test_a_model_files_own_random_draws_do_not_move_the_weights_its_function_builds(tmp_path):
+    """A user's trial: the seed was set before the file ran, not before fn() was called, so a file that also
+    built a module-level net gave other scores for the same fn (synflow 79.96 against 64.30)."""
+    body = ("import torch\nfrom torch import nn\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 8, 3), "
+            "nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))\n")
+    (tmp_path / "plain.py").write_text(body)
+    (tmp_path / "drawing.py").write_text(body + "\nnoise = torch.randn(100)\nother = net()\n")
+    import zeronas as zn
+    from zeronas.models import load_model
+
+    values = [zn.score(load_model(f"{tmp_path / name}:net")[0], proxies="synflow", data="none")[0].value
+              for name in ("plain.py", "drawing.py")]
+    assert values[0] == values[1]

@@ -8,7 +8,9 @@ from torch import nn
 
 
 def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Every parameter of ``model``, frozen ones too (``requires_grad=False``): the network's size, as the
+    benchmarks' params columns count it; one count for the params proxy, --max-params and Pareto's params."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def count_flops(model: nn.Module, x: torch.Tensor, macs_only: bool = False) -> int:

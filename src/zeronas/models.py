@@ -57,7 +57,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data.custom import MAX_IMAGES, UserImages, user_heldout, user_images
+from .data.custom import MAX_IMAGES, user_heldout, user_images
 from .errors import DataNotFound, UserError, exit_trapped, with_article
 from .paths import run_user_file, user_classes_digest, user_code
 from .proxies.base import INAPPLICABLE, NEEDS, ProxySpec
@@ -252,7 +252,7 @@ def load_model(spec: str, num_classes: int | None = None, seed: int = 0,
     failure is a one-line UserError."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _load_model(spec, num_classes, data_classes)
+        return _load_model(spec, num_classes, data_classes, seed)
 
 
 def model_key(spec: str) -> str:
@@ -264,7 +264,8 @@ def model_key(spec: str) -> str:
     return f"{Path(source).expanduser().resolve()}:{fn_name}"
 
 
-def _load_model(spec: str, num_classes: int | None, data_classes: int | None = None) -> tuple[nn.Module, str]:
+def _load_model(spec: str, num_classes: int | None, data_classes: int | None = None,
+                seed: int = 0) -> tuple[nn.Module, str]:
     source, sep, fn_name = str(spec).rpartition(":")
     if not sep or not source or not fn_name:
         raise UserError(f"--model {spec!r}: write path/to/file.py:function, torchvision:NAME or timm:NAME")
@@ -296,6 +297,9 @@ def _load_model(spec: str, num_classes: int | None, data_classes: int | None = N
     elif k is None and _requires(fn, "num_classes"):  # def make(num_classes): nothing says how many
         raise UserError(f"--model {spec!r}: {fn_name}() needs num_classes and nothing gives it; pass --num-classes "
                         "N, or --data with labelled images (their class count is passed)")
+    # seeded again right before fn(): what the file's own code drew when it ran (a module-level net, a random
+    # constant) must not move the weights fn() draws (a file that draws nothing: the same stream as before)
+    torch.manual_seed(seed)
     try:
         with user_code(path.resolve().parent):  # fn() may import beside its file too
             model = _torchvision_retry(call)
@@ -551,12 +555,6 @@ class ModelScorer(Scorer):
     # ---- the Scorer's hooks, for one module ----
     def _heldout(self):
         return self.heldout  # only what the caller gave: a user's data has no 'test split' to look up
-
-    def _describe_data(self) -> dict:
-        d = super()._describe_data()
-        if d and isinstance(self.images, UserImages):
-            d.update(self.images.protocol())
-        return d
 
     def protocol(self, spec: ProxySpec) -> dict:
         p = super().protocol(spec)

@@ -318,6 +318,8 @@ class Scorer:
             d["stands_in_for"] = self.stands_in_for
         if getattr(self.heldout, "content_sha256", None):  # the user's held-out images (teg_mse reads them)
             d["heldout_sha256"] = self.heldout.content_sha256[:16]
+        if callable(getattr(self.images, "protocol", None)):  # the user's images: all of them, not batch 0 alone
+            d.update(self.images.protocol())  # (their mean/std and later batches reach the values too)
         return d
 
     def _heldout(self):

@@ -9,7 +9,8 @@ from .base import floats, register, weight_layers
 
 
 @register("params", direction=1, data="none", bn_mode="n/a",
-          reference="baseline (NAS-Bench-Suite-Zero)", description="number of trainable parameters")
+          reference="baseline (NAS-Bench-Suite-Zero)", description="number of parameters (frozen ones too: the "
+                                                                 "network's size, as the benchmarks count it)")
 def params(ctx) -> float:
     # a space's closed form (NB201) gives the same count without building the network: 100x faster
     fast = getattr(getattr(ctx, "space", None), "count_params", None)

@@ -4,7 +4,7 @@ Constraints (``max_params`` in millions, ``max_flops`` in MFLOPs, ``max_latency`
 HW-NAS-Bench) are checked before an architecture is scored, so an infeasible one is never evaluated and can
 never be an answer. NB201 params/FLOPs come from the closed form of the data README (it equals the network's
 count; ``tests/test_search_constraints.py`` checks it), other spaces, plug-in spaces included, count the built
-network (params: trainable parameters; FLOPs at the data's input size as the space's table counts them:
+network (params: every parameter, frozen ones too; FLOPs at the data's input size as the space's table counts them:
 macro the convolution/linear multiply-adds of its flops column, the others the ``flops`` proxy's
 count), cached per arch. Under any constraint, an arch whose cell output is cut off from its input
 (``space.cut_off``: it computes nothing, chance accuracy) is not feasible. No accuracy is read here.
