@@ -43,11 +43,12 @@ def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,da
         from .proxies.ensembles import split_names
 
         proxies = split_names(proxies)
+    proxies = [p.strip() for p in proxies if p.strip()]
     unread = None
     if proxy_batch is not None:  # given where no proxy reads it: said in the notes
         from .scoring import unread_batch_size
 
-        unread = unread_batch_size([p.strip() for p in proxies if p.strip()], proxy_batch, flag="--proxy-batch")
+        unread = unread_batch_size(proxies, proxy_batch, flag="--proxy-batch")
         # (it is one of the bench's settings all the same: another --proxy-batch is another bench)
         unread = unread and unread + "; it is one of the bench's settings, so another value starts another bench"
     proxy_batch = 64 if proxy_batch is None else proxy_batch
@@ -55,7 +56,7 @@ def build(space="nb201", sample=60, seed=0, epochs=3, proxies="nwot,das,das_d,da
     while len(archs) < sample:
         a = sp.sample(rng)
         archs.setdefault(sp.format(a), a)
-    info = ts.build(sp, list(archs.values()), store, proxies=[p.strip() for p in proxies if p.strip()],
+    info = ts.build(sp, list(archs.values()), store, proxies=proxies,
                     epochs=epochs, data=data, data_dir=data_dir, train_subset=train_subset,
                     test_subset=test_subset, batch_size=batch_size, lr=lr, C=C, N=N, seed=seed,
                     proxy_batch=proxy_batch, device=device, progress=progress)

@@ -268,8 +268,7 @@ def correlate(space="nb201", dataset: str | None = None, proxies="nwot,synflow,s
         target_col = PAPER_TARGETS[protocol][normalize_dataset(dataset)]
     seed = 0 if seed is None else seed
     if batch_size is not None and protocol is None:  # (a preset's batch is the preset's)
-        why = unread_batch_size(list(dict.fromkeys(base + [m for ms in ensembles.values() for m in ms])), batch_size,
-                                options)
+        why = unread_batch_size(base, batch_size, options)  # (base holds the ensembles' members too)
         notes += [why] if why else []
     batch_size = 64 if batch_size is None else batch_size
     dataset = normalize_dataset(dataset)

@@ -829,7 +829,7 @@ def as_asked(records: list[ScoreRecord], archs: list, space) -> list[ScoreRecord
         a = archs[i // per]
         key = a if isinstance(a, str) else id(a)
         if key not in names:
-            names[key] = space.format(space.parse(a) if isinstance(a, str) else a)
+            names[key] = space.format(space.coerce(a))
         asked = names[key]
         out.append(r if r.arch == asked or r.scored is not None else replace(r, arch=asked, scored=r.arch))
     return out

@@ -777,8 +777,9 @@ def plain_numbers(value):
     number, inside lists, tuples and dicts too: they pass the integer and number checks, but reached store keys
     as text (``json.dumps(default=str)``), checkpoints as objects a safe loader refuses, and JSON files as
     errors. Arrays, tensors and other objects are left as they are."""
-    if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0 \
-            and type(value).__name__ != "ndarray":
+    import numpy as np
+
+    if isinstance(value, np.generic):  # a numpy scalar (an array is not one)
         return value.item()
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):  # (a namedtuple is left whole)
         items = [plain_numbers(v) for v in value]

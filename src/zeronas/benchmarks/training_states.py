@@ -182,10 +182,6 @@ def benchmark_columns(protocol: dict) -> dict[str, str]:
 
     if protocol["space"] != "nb201":
         return {}
-    from ..data.custom import is_image_folder
-
-    if is_image_folder(protocol["data"]):  # a folder of the user's, whatever its name ('cifar100/')
-        return {}
     try:
         dataset = normalize_dataset(str(protocol["data"]))
     except UserError:  # the user's own images: the benchmark's accuracies are of another task

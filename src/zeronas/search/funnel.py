@@ -123,9 +123,10 @@ def nsga_order(score, costs, front_only: bool = False) -> list[int]:
 LISTABLE = 20_000  # a space of at most this many archs is listed to complete a pool its draws stopped finding
 
 
-def _undrawn_classes(space, cons, seen: set) -> list | None:
-    """One arch of each (feasible) isomorphism class of ``space`` whose key is not in ``seen``, or None where
-    the feasible set cannot be listed (a constrained space other than NB201, a large or plug-in space)."""
+def _undrawn_classes(space, cons, seen: set) -> dict | None:
+    """{canonical key: one arch} for each (feasible) isomorphism class of ``space`` whose key is not in
+    ``seen``, or None where the feasible set cannot be listed (a constrained space other than NB201, a large or
+    plug-in space)."""
     if cons.feasible_strings is not None:  # NB201 under bounds: every feasible string, known in full
         archs = [space.parse(s) for s in sorted(cons.feasible_strings)]
     elif cons.active or not hasattr(space, "enumerate"):
@@ -146,7 +147,7 @@ def _undrawn_classes(space, cons, seen: set) -> list | None:
         key = space.canonical(a)
         if key not in seen:
             rest.setdefault(key, a)
-    return list(rest.values())
+    return rest
 
 
 def _stratified(order, costs: list[float], strata: int = STRATA) -> list[int]:
@@ -307,7 +308,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
                          "arch": space.format(lead[0])})
 
     # 1. pool: cheap screen of distinct random archs (canonical keys: isomorphs are one network)
-    pool_archs, seen_keys = [], set()
+    pool_archs, pool_keys, seen_keys = [], [], set()  # (pool_keys: the pool's canonical keys, in its order)
     cap = pool if pool is not None else (budget * 20 if budget is not None else None)
     misses = 0
     while not phase_over(POOL_SHARE) and (cap is None or len(pool_archs) < cap) and misses < 1000:
@@ -320,6 +321,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
         seen_keys.add(key)
         members.screen(a)
         pool_archs.append(a)
+        pool_keys.append(key)
         limit.tick()
     # a run of misses says the draws are nearly spent, not that every class was met (rare classes of few strings
     # escape 1000 draws): where the (feasible) space can be listed, its classes not drawn join the pool, in a
@@ -328,12 +330,14 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     if misses >= 1000:
         rest = _undrawn_classes(space, cons, seen_keys)
         if rest is not None:
-            for i in rng.permutation(len(rest)):
+            keys = list(rest)
+            for i in rng.permutation(len(keys)):
                 if phase_over(POOL_SHARE) or (cap is not None and len(pool_archs) >= cap):
                     break
-                members.screen(rest[i])
-                pool_archs.append(rest[i])
-                seen_keys.add(space.canonical(rest[i]))
+                members.screen(rest[keys[i]])
+                pool_archs.append(rest[keys[i]])
+                pool_keys.append(keys[i])
+                seen_keys.add(keys[i])
                 limit.tick()
             else:
                 space_drawn = True
@@ -386,7 +390,7 @@ def funnel(space, proxy="zeronas-v1", seed=0, budget=None, time_budget=None, poo
     # 4. the leaders' neighbourhoods spent with budget left: the rest of the pool in screen order, so a budget
     # that covers a (feasible) space it has listed scores every class of it, not a part and an idle remainder
     done = {space.canonical(a) for a in members.full.values()}
-    rest = [i for i in order if space.canonical(pool_archs[i]) not in done]
+    rest = [i for i in order if pool_keys[i] not in done]
     for i in rest:
         if limit.exhausted:
             break
