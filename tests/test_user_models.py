@@ -18,12 +18,12 @@ from torch import nn
 
 import zeronas
 from zeronas.cli import main
-from zeronas.data.custom import from_arrays, image_folder
+from zeronas.data.custom import from_arrays, image_folder, shadowed_folder_note
 from zeronas.errors import UserError
 from zeronas.models import ModelScorer, inspect_model, load_model
 from zeronas.proxies.base import list_proxies
 
-from .conftest import make_image_folder
+from .conftest import make_image_folder, needs_cifar
 
 
 class GeluNet(nn.Module):
@@ -136,7 +136,7 @@ def test_gelu_layernorm_attention_model_no_bn_non_square_channels_last():
     space_only = {"zeros", "az_expressivity", "az_progressivity", "az_trainability", "linear_regions", "teg_mse"}
     assert refused == relu | space_only | {"synflow_bn", "meco"}, refused
     assert "nn.ReLU" in by["nwot"].error and "batch-norm" in by["synflow_bn"].error
-    assert "any input size" in by["meco"].error  # its LayerNorm fixes the size; meco feeds 64x64 noise
+    assert "fails on meco's 1x3x64x64 noise" in by["meco"].error  # its LayerNorm fixes the size
     for p in ("params", "flops", "l2_norm", "snip", "grad_norm", "synflow", "jacob_cov", "epe_nas", "ntk_cond",
               "zen", "zico", "fisher", "grasp", "plain"):
         assert by[p].error is None and math.isfinite(by[p].value), (p, by[p])
@@ -946,3 +946,22 @@ def test_a_model_files_own_random_draws_do_not_move_the_weights_its_function_bui
     values = [zn.score(load_model(f"{tmp_path / name}:net")[0], proxies="synflow", data="none")[0].value
               for name in ("plain.py", "drawing.py")]
     assert values[0] == values[1]
+
+
+@needs_cifar
+def test_a_dataset_name_reads_the_dataset_for_a_model_and_a_space_alike(tmp_path, monkeypatch, capsys):
+    # a user trial: with a folder ./cifar10 here, --model read the folder and --space the dataset under one --data
+    monkeypatch.chdir(tmp_path)
+    make_image_folder(tmp_path / "cifar10", classes=[f"c{k}" for k in range(10)], per_class=2, size=(32, 32))
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10))
+    named = zeronas.score(net, "nwot", data="cifar10", batch_size=8)[0]
+    folder = zeronas.score(net, "nwot", data="./cifar10", batch_size=8)[0]
+    assert named.protocol["data"]["dataset"] == "cifar10" and folder.protocol["data"]["dataset"] == "folder:cifar10"
+    assert named.value != folder.value
+    note = "cifar10 names the dataset cifar10 and a folder here: the dataset is read; give the folder as ./cifar10"
+    for cmd in (["score", "--space", "nb201", "--index", "0"], ["search", "--space", "nb201", "--method", "random",
+                                                               "--budget", "1"]):
+        code, out, err = _cli([*cmd, "--data", "cifar10", "-p" if cmd[0] == "score" else "--proxy", "nwot",
+                               "--batch-size", "8"], capsys)
+        assert code == 0 and note in " ".join(err.split()), err
+    assert shadowed_folder_note("./cifar10") == "" and shadowed_folder_note("cifar100") == ""

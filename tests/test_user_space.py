@@ -1218,3 +1218,76 @@ def test_funnel_on_a_plugin_space_that_knows_its_size_but_cannot_list_it(tmp_pat
     r = zeronas.search(f"{tmp_path / 'sized.py'}:Chain", "funnel", proxy="ensemble:params+flops", budget=10,
                        data="none")
     assert r.protocol["pool"] == 8 and not r.protocol["pool_is_whole_space"]
+
+
+FIXED_SIZE_SPACE = '''
+import numpy as np
+from torch import nn
+
+
+class Fixed:
+    """Networks whose classifier is sized for 28x28 inputs (a user trial: scored without data, every arch and
+    proxy printed a raw 'mat1 and mat2 shapes cannot be multiplied' row)."""
+    name = "fixed28"
+
+    def sample(self, rng):
+        return int(np.random.default_rng(rng).integers(4, 9))
+
+    def mutate(self, arch, rng):
+        return 4 + (arch - 3) % 5
+
+    def build(self, arch, num_classes=10, **options):
+        pool = nn.AdaptiveAvgPool2d(26) if getattr(self, "any_size", False) and arch != 7 else nn.Identity()
+        return nn.Sequential(nn.Conv2d(3, arch, 3), nn.ReLU(), pool, nn.Flatten(), nn.Linear(arch * 26 * 26,
+                                                                                            num_classes))
+
+    def format(self, arch):
+        return str(arch)
+
+    def parse(self, text):
+        return int(text)
+
+
+class AnySize(Fixed):
+    name = "anysize"
+    any_size = True
+'''
+
+
+def test_a_plugin_space_whose_networks_refuse_the_input_is_one_line(tmp_path, capsys):
+    f = tmp_path / "fixed.py"
+    f.write_text(FIXED_SIZE_SPACE)
+    code, out, err = _cli(["score", "--space", f"{f}:Fixed", "--arch", "4", "--arch", "5", "--data", "none",
+                           "-p", "params,synflow"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: fixed28 networks fail on a 2x3x32x32 input (RuntimeError: mat1 and mat2 shapes "
+                          "cannot be multiplied (2x3600 and 2704x10)); without --data its networks get 32x32 "
+                          "inputs: give --data images of the size they take"), err
+    # networks that take the input are scored; meco feeds its noise at the size asked, and says which it tried
+    code, out, err = _cli(["score", "--space", f"{f}:AnySize", "--arch", "4", "--data", "none",
+                           "-p", "params,meco"], capsys)
+    assert code == 0 and "27162" in out and "meco" in out, err
+    # one arch's own fault (7 keeps the fixed size; the second sampled network takes the input) stays its rows
+    code, out, err = _cli(["score", "--space", f"{f}:AnySize", "--arch", "7", "--arch", "4", "--data", "none",
+                           "-p", "synflow", "--out", str(tmp_path / "o")], capsys)
+    rows = json.loads((tmp_path / "o" / "scores.json").read_text())
+    rows = rows["records"] if isinstance(rows, dict) else rows
+    assert code == 0 and [r["arch"] for r in rows] == ["7", "4"], err
+    assert "shapes cannot be multiplied" in rows[0]["error"] and rows[1]["error"] is None
+
+
+def test_meco_feeds_the_models_channels_and_the_size_asked():
+    # a user trial: meco fed 3-channel noise to a grayscale model (a raw conv error) and its probe tried 64 px
+    # whatever --set meco.input_size said (a model taking 28 px only was 'inapplicable' at every size)
+    gray = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 1), dtype=np.uint8)
+    rgb = np.random.default_rng(0).integers(0, 256, (8, 28, 28, 3), dtype=np.uint8)
+    y = np.arange(8) % 2
+    torch.manual_seed(0)
+    g = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    r = zeronas.score(g, "meco", data=(gray, y), batch_size=4)[0]
+    assert r.error is None and math.isfinite(r.value)
+    fixed = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 2))
+    r = zeronas.score(fixed, "meco", data=(rgb, y), batch_size=4)[0]
+    assert math.isnan(r.value) and "fails on meco's 1x3x64x64 noise" in r.error, r.error
+    r = zeronas.score(fixed, "meco", data=(rgb, y), batch_size=4, options={"meco": {"input_size": 28}})[0]
+    assert r.error is None and math.isfinite(r.value)

@@ -379,6 +379,15 @@ def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device,
     return scorer, label  # (what it skips is listed with its reason under the model's table)
 
 
+def _note_shadowed(data) -> None:
+    """A dataset's name given while a folder of that name is here: which one is read (the dataset, everywhere)."""
+    from .data.custom import shadowed_folder_note
+
+    note = shadowed_folder_note(data)
+    if note:
+        err_console.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
+
+
 def _note_layout(memory_format: str) -> None:
     if memory_format != "contiguous":  # its values are not the default layout's (README: --memory-format)
         err_console.print(f"[yellow]note:[/] scoring in the {memory_format} layout: BN-dependent values differ from "
@@ -816,6 +825,7 @@ def search(
             users = [m for m in list_strategies() if name in strategy_keywords(m)]
             raise UserError(f"{flag(name)} does not apply to --method {method}; it applies to {', '.join(users)}")
     kwargs.update(data=data, device=device, data_dir=data_dir)
+    _note_shadowed(data)
     check_user_data(method, kwargs, cli=True)  # said in flags, before any network is built
     _note_layout(kwargs.get("memory_format", "contiguous"))
     if space == "darts" and method in ("te-nas", "zero-cost-pt") and channels is None and cells is None:
@@ -1238,6 +1248,7 @@ def train(
     sp, a = _one_arch(space, arch, arch_file, index, data_dir)
     if data is None:  # the data the search chose the arch on (its folder or dataset), not cifar10 without a word
         data = _data_of_search(arch_file, "training") or "cifar10"
+    _note_shadowed(data)
     overrides = dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_min=lr_min, momentum=momentum,
                      nesterov=nesterov, weight_decay=weight_decay, cutout=cutout, auxiliary_weight=auxiliary_weight,
                      drop_path_prob=drop_path_prob, grad_clip=grad_clip, C=channels, N=cells, optimizer=optimizer)
@@ -1318,6 +1329,7 @@ def export_cmd(
         num_classes, input_size = num_classes or k, input_size or size
         said = (f"[yellow]note:[/] exported the network the search in {arch_file} scored: {what}; --data, "
                 "--num-classes or --input-size choose another")
+    _note_shadowed(data)
     into = str(out).endswith(("/", os.sep)) or Path(out).is_dir()  # (as export reads --out)
     replaced = (Path(out) / f"model{suffix}" if into else Path(out)).is_file()
     # images given in memory: the search's record carries their normalisation, which export reads off a result

@@ -14,8 +14,8 @@ says what a module offers, from its modules and one probe forward pass:
 * ``bn``: batch-norm layers that run. ``conv_linear``: ``nn.Conv2d`` / ``nn.Linear`` layers. ``params``: any
   parameter, frozen or not (ntk_cond differentiates with respect to them on its copy).
 * ``classifier``: the output is one tensor ``[batch, K]`` (K classes).
-* ``any_size``: the network also runs on a 1x3x64x64 input (48x48 when the data is 64x64); meco feeds its own
-  square noise of ``--set meco.input_size`` (64) pixels.
+* ``any_size``: the network also runs on meco's own input, square noise of 1 x channels x S x S with S from
+  ``--set meco.input_size`` (64).
 * ``pre_gap``: the last global pooling is one ``nn.AdaptiveAvgPool2d`` to 1x1, called once on a 4-D map (zen
   reads the features entering it).
 * ``cell_features``: a ``cell_features(x)`` method returning the features after the stem and after each cell or
@@ -128,14 +128,16 @@ class Probe:
     """What one forward pass of ``model`` on ``input_shape`` showed: ``offers`` (a set of NEEDS keys), the
     output width ``classes`` (None when the output is not [batch, K]) and the name of the final GAP module."""
 
-    def __init__(self, offers: set, classes: int | None, gap: str | None, output: str):
-        self.offers, self.classes, self.gap, self.output = offers, classes, gap, output
+    def __init__(self, offers: set, classes: int | None, gap: str | None, output: str, noise: str = ""):
+        self.offers, self.classes, self.gap, self.output, self.noise = offers, classes, gap, output, noise
 
 
-def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device="cpu") -> Probe:
+def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device="cpu",
+                noise_side: int = ANY_SIZE_PROBE) -> Probe:
     """Run a deep copy of ``model`` (eval mode, no grad) on seeded N(0, 1) input of ``input_shape``
-    ([B, C, H, W]). A forward that fails is a one-line UserError naming the input shape; so are weights with no
-    values (the meta device) or not float32 (the input is float32: half weights failed as a 'size' problem)."""
+    ([B, C, H, W]), and on meco's 1 x C x ``noise_side`` x ``noise_side`` noise (``any_size``). A forward that
+    fails on ``input_shape`` is a one-line UserError naming the shape; so are weights with no values (the meta
+    device) or not float32 (the input is float32: half weights failed as a 'size' problem)."""
     tensors = [*model.parameters(), *model.buffers()]
     if any(t.is_meta for t in tensors):
         raise UserError("the model's weights are on the meta device and hold no values: materialize them first "
@@ -171,12 +173,13 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
         for h in handles:
             h.remove()
     offers = set()
-    side = 48 if tuple(input_shape[2:]) == (ANY_SIZE_PROBE, ANY_SIZE_PROBE) else ANY_SIZE_PROBE
-    try:  # meco feeds its own square noise (64 px by default): does the network take another size?
+    noise = f"1x{input_shape[1]}x{noise_side}x{noise_side}"
+    try:  # meco feeds its own square noise (--set meco.input_size, 64 px by default): does the network take it?
         with torch.no_grad():
-            m(torch.randn((1, input_shape[1], side, side), generator=torch.Generator().manual_seed(1)).to(device))
+            m(torch.randn((1, input_shape[1], noise_side, noise_side),
+                          generator=torch.Generator().manual_seed(1)).to(device))
         offers.add("any_size")
-    except Exception:  # noqa: BLE001,S110  (a fixed-size network: meco does not apply)
+    except Exception:  # noqa: BLE001,S110  (a fixed-size network: meco does not apply at this size)
         pass
     if ran["relu"]:
         offers.add("relu")
@@ -198,7 +201,14 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
     gap = final_gap(ran["gap"])
     if gap is not None:
         offers.add("pre_gap")
-    return Probe(offers, classes, gap, f"output {shape}")  # (a NaN output: scoring.network_nonfinite says so)
+    return Probe(offers, classes, gap, f"output {shape}", noise)  # (a NaN output: scoring.network_nonfinite says so)
+
+
+def meco_side(options) -> int:
+    """The side of meco's noise input under ``options`` (``{"meco": {"input_size": N}}``), else its default 64;
+    an invalid value is left to the option check, which names it."""
+    side = ((options or {}).get("meco") or {}).get("input_size", ANY_SIZE_PROBE)
+    return side if isinstance(side, int) and not isinstance(side, bool) and side >= 1 else ANY_SIZE_PROBE
 
 
 def inspect_model(model: nn.Module, input_shape=(2, 3, 32, 32)) -> set[str]:
@@ -500,7 +510,7 @@ class ModelScorer(Scorer):
             hw, channels = hw or (32, 32), 3
         self.input_chw = (channels, *hw)
         _materialize_lazy(model, (2, *self.input_chw), device)
-        self.model_probe = probe_model(model, (2, *self.input_chw), device=device)
+        self.model_probe = probe_model(model, (2, *self.input_chw), device=device, noise_side=meco_side(options))
         if memory_format == "channels-last":  # before any proxy: otherwise every one fails alike
             _probe_channels_last(model, (2, *self.input_chw), device)
         k = self.model_probe.classes
@@ -539,13 +549,15 @@ class ModelScorer(Scorer):
     def _load_data(data, data_dir, max_images, seed):
         if data is None or (isinstance(data, str) and data.strip().lower() == "none"):
             return None, "no data given: data-free proxies only"
-        if isinstance(data, (str, os.PathLike)) and not Path(data).expanduser().is_dir():
+        from .data.custom import is_image_folder, shadowed_folder_note
+
+        if isinstance(data, (str, os.PathLike)) and not is_image_folder(data):  # a dataset's name wins, as for spaces
             from .data import dataset_info, load_images
 
             name = "cifar10" if str(data).lower() == "auto" else str(data)
             info = dataset_info(name)
             try:
-                return load_images(info.name, "train", data_dir), ""
+                return load_images(info.name, "train", data_dir), shadowed_folder_note(data)
             except DataNotFound as exc:
                 if str(data).lower() == "auto":
                     return None, f"no images found, data-free proxies only ({exc})"
@@ -602,6 +614,9 @@ class ModelScorer(Scorer):
         lacks = ("this model has none" if set(missing) <= set(NEEDS)
                  else "none were given" if set(missing) <= set(DATA_NEEDS) else "these are missing")
         extra = f" ({self.model_probe.output})" if {"classifier", "tensor_output"} & set(missing) else ""
+        if "any_size" in missing:
+            extra += (f" (it fails on meco's {self.model_probe.noise} noise; --set meco.input_size=N feeds NxN, "
+                      f"e.g. the images' side)")
         return f"{INAPPLICABLE}needs {what}; {lacks}{extra}"
 
     def _refusal(self, spec: ProxySpec, why: str) -> ScoreRecord:

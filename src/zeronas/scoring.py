@@ -228,6 +228,9 @@ class Scorer:
                     raise
             if self.dataset != info.name:
                 self.stands_in_for = info.name
+            from .data.custom import shadowed_folder_note
+
+            self.data_note = "; ".join(n for n in (self.data_note, shadowed_folder_note(data)) if n)
         else:
             self.dataset, self.input_size, self.num_classes = "none", 32, num_classes or 10
         self._data_dir = data_dir
@@ -378,12 +381,20 @@ class Scorer:
         than ``num_classes`` is a one-line UserError (its loss would read labels against the wrong classes);
         a proxy needing what the network lacks (a classifier output, ReLU modules, ...) is refused for the
         space with the reason, instead of failing on every arch with a shape error."""
-        from .models import probe_model
+        from .models import meco_side, probe_model
 
         try:
             with exit_trapped():
-                probe = probe_model(ctx.model(), ctx.input_shape(2), ctx.device)
-        except Exception:  # noqa: BLE001  (a build or forward that fails is that arch's error record, as always)
+                model = ctx.model()
+        except Exception:  # noqa: BLE001  (a build that fails is that arch's error record, as always)
+            return
+        try:
+            with exit_trapped():
+                probe = probe_model(model, ctx.input_shape(2), ctx.device, noise_side=meco_side(self.options))
+        except UserError as exc:
+            self._refuse_input_shape(ctx, exc)
+            return
+        except Exception:  # noqa: BLE001  (the arch's error record, as always)
             return
         if probe.classes is not None and probe.classes != self.num_classes:
             raise UserError(f"{self.space.name}'s build(arch, num_classes={self.num_classes}) returned a network with "
@@ -393,9 +404,39 @@ class Scorer:
             missing = [n for n in self.PROBED_NEEDS if n in spec.needs and n not in probe.offers]
             if missing:
                 extra = f" ({probe.output})" if {"classifier", "tensor_output"} & set(missing) else ""
+                if "any_size" in missing:
+                    extra += f" (they fail on meco's {probe.noise} noise; --set meco.input_size=N feeds NxN)"
                 what = "; ".join(NEEDS[m] for m in missing)
                 self.refused_on_space.setdefault(
                     spec.name, f"{spec.name} needs {what}; the {self.space.name} space's networks have none{extra}")
+
+    SHAPE_WORDS = ("shape", "size", "expected input", "channels")
+
+    def _refuse_input_shape(self, ctx, exc: UserError) -> None:
+        """The first network failed its probe forward on this run's input shape: when a second sampled network
+        fails alike with a shape error, the space's networks do not take this input: one line, not a row of raw
+        shape errors per arch and proxy (an arch-specific fault stays that arch's error record)."""
+        text = str(exc)
+        if not any(w in text.lower().split("(", 1)[-1] for w in self.SHAPE_WORDS) or not hasattr(self.space, "sample"):
+            return
+        from .models import probe_model
+
+        try:
+            other = self.context(self.space.sample(1))  # (sample takes a seed or a Generator)
+            with exit_trapped():
+                probe_model(other.model(), other.input_shape(2), other.device)
+            return  # another network takes it: the first arch's own fault
+        except UserError:
+            pass
+        except Exception:  # noqa: BLE001  (its build failed: no second verdict)
+            return
+        shape = "x".join(map(str, ctx.input_shape(2)))
+        why = text.split("(", 1)[-1].split("); give")[0] if "(" in text else text
+        source = ("without --data its networks get 32x32 inputs: give --data images of the size they take"
+                  if self.images is None and self.dataset == "none" else
+                  f"the {self.dataset} images are {self.input_size} px: give images of the size the networks take, "
+                  "or size build()'s layers from the input")
+        raise UserError(f"{self.space.name} networks fail on a {shape} input ({why}); {source}")
 
     def _network_nonfinite(self, ctx) -> str | None:
         """Why the network of ``ctx`` gives NaN/inf by itself (its weights, or its output on a seeded N(0, 1)

@@ -200,6 +200,20 @@ def is_image_folder(data) -> bool:
     return not is_dataset_name(data) and Path(str(data)).expanduser().is_dir()
 
 
+def shadowed_folder_note(data) -> str:
+    """A note when ``data`` names a dataset and a folder of that name is here too (the dataset is read: a name means
+    the same wherever it is given); "" otherwise."""
+    from .datasets import is_dataset_name
+
+    if not isinstance(data, (str, os.PathLike)) or not is_dataset_name(data):
+        return ""
+    text = str(data)
+    if not Path(text).expanduser().is_dir():
+        return ""
+    return (f"{text} names the dataset {text} and a folder here: the dataset is read; give the folder as "
+            f"./{text} (or its full path) to read your images")
+
+
 def _split_dirs(root: Path, need_test: bool = True) -> tuple[Path, Path | None] | None:
     """(train, test) subfolders of ``root`` when it holds ``train/`` and ``test/`` (or ``val/``), each with class
     folders of its own; None for one ImageFolder."""

@@ -84,7 +84,7 @@ NEEDS = {
     "cell_features": "a cell_features(x) method giving per-cell (or per-stage) features, as built-in cell spaces have",
     "thin_network": "TE-NAS's thin cell network (a built-in cell space's build_thin)",
     "cell_params": "cell parameters (a built-in cell space's searchable parameters)",
-    "any_size": "a network that takes any input size (it feeds its own input_size x input_size noise)",
+    "any_size": "a network that takes meco's own square noise input (its input_size option: 64 px by default)",
 }
 
 

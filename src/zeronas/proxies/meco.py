@@ -77,7 +77,8 @@ DEFAULT_INPUT = 64
           setup_check=_check_input_size,
           needs=("any_size",),
           reference="Jiang et al. NeurIPS 2023 (HamsterMimi/MeCo meco.py)",
-          description="sum over all modules of min eig(corrcoef over channels), one random 1x3xSxS input")
+          description="sum over all modules of min eig(corrcoef over channels), one random 1xCxSxS input (C: the "
+                      "network's input channels, 3 on a space)")
 def meco(ctx, input_size: int = 64) -> float:
     model = ctx.model()
     terms: list = []  # per hooked module: a fixed value, or the index of its eigenvalue in eigs
@@ -106,7 +107,8 @@ def meco(ctx, input_size: int = 64) -> float:
         if torch.is_tensor(out) and out.dim() >= 1:
             terms.append(index(out))
 
-    x = torch.randn((1, 3, input_size, input_size), generator=ctx.generator(23)).to(ctx.device)
+    channels = ctx.input_shape(1)[1]  # 3 on a space's network; a user's model takes its images' channels
+    x = torch.randn((1, channels, input_size, input_size), generator=ctx.generator(23)).to(ctx.device)
     with hooks([m.register_forward_hook(hook) for m in model.modules()]), torch.no_grad():
         model(x)
     eigs.extend(min_eigs(pending))
