@@ -1291,3 +1291,63 @@ def test_meco_feeds_the_models_channels_and_the_size_asked():
     assert math.isnan(r.value) and "fails on meco's 1x3x64x64 noise" in r.error, r.error
     r = zeronas.score(fixed, "meco", data=(rgb, y), batch_size=4, options={"meco": {"input_size": 28}})[0]
     assert r.error is None and math.isfinite(r.value)
+
+
+FUNCTIONAL_SPACE = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Net(nn.Module):
+    def __init__(self, w, k):
+        super().__init__()
+        self.c = nn.Conv2d(3, w, 3, padding=1)
+        self.w = nn.Parameter(torch.randn(w, w, 3, 3) * 0.1)
+        self.l = nn.Linear(w, k)
+
+    def forward(self, x):
+        x = F.relu(self.c(x))
+        x = F.relu(F.conv2d(x, self.w, padding=1))  # a convolution no module hook sees
+        return self.l(x.mean((2, 3)))
+
+
+class Func:
+    name = "func"
+
+    def sample(self, rng):
+        return int(np.random.default_rng(rng).integers(4, 17))
+
+    def mutate(self, arch, rng):
+        return 4 + (arch - 3) % 13
+
+    def build(self, arch, num_classes=10, **options):
+        return Net(arch, num_classes)
+
+    def format(self, arch):
+        return str(arch)
+
+    def parse(self, text):
+        return int(text)
+'''
+
+
+def test_flops_says_what_functional_convolutions_it_leaves_out(tmp_path, capsys):
+    # a user trial: F.conv2d / torch.matmul work was silently missing from flops and from --max-flops
+    from zeronas.counting import count_flops_detail
+
+    f = tmp_path / "func.py"
+    f.write_text(FUNCTIONAL_SPACE)
+    space = zeronas.space(f"{f}:Func")
+    net = space.build(15)
+    # by hand at 32x32: nn.Conv2d 32*32*15*(27 + 1 bias) = 430,080 and Linear 10*15 = 150 (F.relu and the mean
+    # run outside modules, elementwise: not counted); F.conv2d 32*32*15*135 = 2,073,600 MACs, not counted
+    assert count_flops_detail(net, torch.zeros(1, 3, 32, 32)) == (430_080 + 150, 2_073_600)
+    assert count_flops(net, torch.zeros(1, 3, 32, 32)) == 430_230
+    r = zeronas.score(["15"], "flops", space=space, data="none")[0]
+    assert r.value == 430_230 and any("2,073,600 multiply-accumulates" in n and "(83% of the two together)" in n
+                                      for n in r.notes), r.notes
+    code, out, err = _cli(["search", "--space", f"{f}:Func", "--method", "random", "--budget", "3", "--proxy",
+                           "params", "--data", "none", "--max-flops", "1"], capsys)
+    assert code == 0 and "note: FLOPs: up to" in err and "ran outside nn.Conv2d/nn.Linear" in err, err

@@ -956,6 +956,9 @@ def search(
         if r.constraints.get("answer"):
             console.print("  answer: " + ", ".join(f"{k} {v:.4g}" for k, v in r.constraints["answer"].items()),
                           highlight=False, soft_wrap=True)
+        if r.constraints.get("flops_not_counted") and k == 0:
+            err_console.print(f"[yellow]note:[/] FLOPs: {r.constraints['flops_not_counted']}", soft_wrap=True,
+                              highlight=False)
         # the searched dataset's accuracy (NB201), or the benchmark's own target (NB101 val_acc, ...)
         shown_ds = fds if r.space == "nb201" else "cifar10"
         label = SHORT_DATASET.get(shown_ds, shown_ds) if r.space == "nb201" else b.get("target", "acc")

@@ -14,22 +14,33 @@ def count_params(model: nn.Module) -> int:
 
 
 def count_flops(model: nn.Module, x: torch.Tensor, macs_only: bool = False) -> int:
+    """``count_flops_detail``'s count alone (one forward, no operator tracing)."""
+    return count_flops_detail(model, x, macs_only, trace=False)[0]
+
+
+def count_flops_detail(model: nn.Module, x: torch.Tensor, macs_only: bool = False,
+                       trace: bool = True) -> tuple[int, int]:
     """Operations of one forward pass, counted as NAS-Bench-Suite-Zero's table does (NASLib's model stats,
     i.e. tensorwatch's per-module rules): conv/linear MACs (+1 per output for a conv bias), BN 2 per element
     (1 without affine), ReLU 1 per element, pooling k*k per output, and adaptive (global) pooling
     (h + 1)(w + 1) per output for an h x w window: that rule's off-by-one, 5,184 for NB201's 64 x 8 x 8
     global pooling at 32 px and 1,600 at 16 px. ``macs_only``: the conv/linear multiply-accumulates and
     nothing else, NAS-Bench-Macro's ``flops`` column (equal on every row checked,
-    ``tests/test_search_constraints.py``). Returns the count for one sample."""
-    total = 0
+    ``tests/test_search_constraints.py``). Returns (the count for one sample, the multiply-accumulates per
+    sample of convolutions and matrix products that ran outside ``nn.Conv2d``/``nn.Linear`` modules and are
+    therefore not in the count: ``F.conv2d``/``torch.matmul`` calls, attention; measured by torch's
+    ``FlopCounterMode`` when ``trace``, else 0)."""
+    total = hooked = 0
 
     def hook(module, inputs, output):
-        nonlocal total
+        nonlocal total, hooked
         if isinstance(module, nn.Conv2d):
             k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
             total += output.numel() * (k + (module.bias is not None and not macs_only))
+            hooked += output.numel() * k
         elif isinstance(module, nn.Linear):
             total += output.numel() * module.in_features
+            hooked += output.numel() * module.in_features
         elif macs_only:
             return
         elif isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -43,15 +54,24 @@ def count_flops(model: nn.Module, x: torch.Tensor, macs_only: bool = False) -> i
             total += output.shape[0] * output.shape[1] * adaptive_window_sum(inputs[0].shape[-2:], output.shape[-2:])
 
     handles = [m.register_forward_hook(hook) for m in model.modules()]
+    traced = None
     try:
         with torch.no_grad():
             model.eval()
-            model(x)
+            if trace:
+                from torch.utils.flop_counter import FlopCounterMode
+
+                with FlopCounterMode(display=False) as counter:
+                    model(x)
+                traced = counter.get_total_flops() // 2  # (it counts 2 per multiply-accumulate)
+            else:
+                model(x)
             model.train()
     finally:
         for h in handles:
             h.remove()
-    return total // x.shape[0]
+    unseen = max(0, traced - hooked) if traced is not None else 0
+    return total // x.shape[0], unseen // x.shape[0]
 
 
 def adaptive_window_sum(size_in, size_out) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..counting import count_flops, count_params
+from ..counting import count_flops_detail, count_params
 from .base import floats, register, weight_layers
 
 
@@ -29,7 +29,14 @@ def flops(ctx) -> float:
     fast = getattr(getattr(ctx, "space", None), "count_flops", None)
     n = fast(ctx.arch, input_size=ctx.input_shape(1)[2:], num_classes=ctx.num_classes, **ctx.build_options) \
         if fast is not None else None
-    return float(n if n is not None else count_flops(ctx.model(), torch.zeros(ctx.input_shape(1), device=ctx.device)))
+    if n is not None:
+        return float(n)
+    n, unseen = count_flops_detail(ctx.model(), torch.zeros(ctx.input_shape(1), device=ctx.device))
+    if unseen:  # a count that leaves out real compute is said with its size, never silently low
+        ctx.notes.append(f"flops: {unseen:,} multiply-accumulates of convolutions/matrix products ran outside "
+                         f"nn.Conv2d/nn.Linear modules (functional calls such as F.conv2d or torch.matmul, "
+                         f"attention) and are not counted ({unseen / (n + unseen):.0%} of the two together)")
+    return float(n)
 
 
 @register("l2_norm", direction=1, data="none", bn_mode="n/a",

@@ -133,6 +133,7 @@ class Constraints:
         self.cache: dict[str, dict] = {}
         self.rejected = 0
         self.uncounted: dict[str, str] = {}  # a plug-in arch whose network failed to count -> why (infeasible)
+        self.flops_unseen = 0.0  # the largest share of conv/matmul work outside nn modules seen (not counted)
         self.feasible_fraction = None  # of the space (NB201, when constrained)
         self.feasible_strings: frozenset[str] | None = None  # NB201, when constrained: every feasible arch
         self._direct: list[str] | None = None  # set when random draws cannot find them (sample)
@@ -173,6 +174,11 @@ class Constraints:
             out["objectives"] = [objective_key(o) for o in self.objectives]
         if self.uncounted:
             out["uncounted_archs"] = len(self.uncounted)
+        if self.flops_unseen and (self.max_flops is not None or any(objective_key(o) == "flops_M"
+                                                                     for o in self.objectives or ())):
+            out["flops_not_counted"] = (f"up to {self.flops_unseen:.0%} of a network's convolution/matrix-product "
+                                        "work ran outside nn.Conv2d/nn.Linear modules (functional calls) and is "
+                                        "not in its FLOPs")
         if self.feasible_fraction is not None:
             out["feasible_fraction_of_space"] = round(self.feasible_fraction, 6)
         return out
@@ -217,7 +223,7 @@ class Constraints:
     def _network_count(self, arch) -> tuple[float, float]:
         import torch
 
-        from ..counting import count_flops, count_params
+        from ..counting import count_flops, count_flops_detail, count_params
         from ..data.datasets import dataset_info
 
         info = self.images_info or dataset_info(self.dataset)
@@ -235,7 +241,10 @@ class Constraints:
             # does when scoring it fails), and said in one line if none can be counted
             with exit_trapped():
                 model = self.space.build(arch, num_classes=info.num_classes)
-                return count_params(model) / 1e6, count_flops(model, x) / 1e6
+                flops, unseen = count_flops_detail(model, x)
+                if unseen:  # compute the count leaves out (functional convs/matmuls): said in the result
+                    self.flops_unseen = max(self.flops_unseen, unseen / (flops + unseen))
+                return count_params(model) / 1e6, flops / 1e6
         except Exception as exc:  # noqa: BLE001
             why = " ".join(str(exc).split())[:200]
             self.uncounted[self.space.format(arch)] = (f"build or forward at {info.image_size}px raised "
