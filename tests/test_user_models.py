@@ -965,3 +965,26 @@ def test_a_dataset_name_reads_the_dataset_for_a_model_and_a_space_alike(tmp_path
                                "--batch-size", "8"], capsys)
         assert code == 0 and note in " ".join(err.split()), err
     assert shadowed_folder_note("./cifar10") == "" and shadowed_folder_note("cifar100") == ""
+
+
+def test_a_shuffling_dataloader_is_read_the_same_way_each_run_and_said_so():
+    # a user trial: a DataLoader(shuffle=True) gave other images (and another store key) on every call, silently
+    from torch.utils.data import DataLoader, TensorDataset
+
+    gen = torch.Generator().manual_seed(0)
+    ds = TensorDataset(torch.rand(300, 3, 16, 16, generator=gen), torch.arange(300) % 3)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    runs = [zeronas.score(net, "nwot", data=DataLoader(ds, batch_size=50, shuffle=True), batch_size=16,
+                          max_images=100)[0] for _ in range(2)]
+    torch.rand(5)  # the global RNG moves between calls, as in a user's session
+    runs.append(zeronas.score(net, "nwot", data=DataLoader(ds, batch_size=50, shuffle=True), batch_size=16,
+                              max_images=100)[0])
+    assert len({r.value for r in runs}) == 1 and len({r.protocol_hash for r in runs}) == 1
+    assert "shuffles: it was read with torch's RNG seeded by the seed (0)" in runs[0].notes[0]
+    other = zeronas.score(net, "nwot", data=DataLoader(ds, batch_size=50, shuffle=True), batch_size=16,
+                          max_images=100, seed=1)[0]
+    assert other.protocol_hash != runs[0].protocol_hash  # other images: another key
+    plain = zeronas.score(net, "nwot", data=DataLoader(ds, batch_size=50), batch_size=16, max_images=100)[0]
+    assert plain.notes == []
+    own = DataLoader(ds, batch_size=50, shuffle=True, generator=torch.Generator().manual_seed(3))
+    assert "with a generator of its own" in zeronas.score(net, "nwot", data=own, batch_size=16)[0].notes[0]

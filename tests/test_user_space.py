@@ -1351,3 +1351,50 @@ def test_flops_says_what_functional_convolutions_it_leaves_out(tmp_path, capsys)
     code, out, err = _cli(["search", "--space", f"{f}:Func", "--method", "random", "--budget", "3", "--proxy",
                            "params", "--data", "none", "--max-flops", "1"], capsys)
     assert code == 0 and "note: FLOPs: up to" in err and "ran outside nn.Conv2d/nn.Linear" in err, err
+
+
+RELU_FREE_ARCH_SPACE = '''
+import numpy as np
+from torch import nn
+
+
+class R:
+    name = "relufree"
+
+    def sample(self, rng):
+        return int(np.random.default_rng(rng).integers(0, 2))
+
+    def mutate(self, arch, rng):
+        return 1 - arch
+
+    def build(self, arch, num_classes=10, **options):
+        act = nn.ReLU() if arch else nn.Tanh()  # arch 0: not one ReLU
+        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), act, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                             nn.Linear(8, num_classes))
+
+    def format(self, arch):
+        return str(arch)
+
+    def parse(self, text):
+        return int(text)
+'''
+
+
+def test_a_relu_free_arch_gets_its_zero_counts_explained(tmp_path, capsys):
+    # a user trial: swap and das_na printed 0 for an arch without a ReLU, with no word on why
+    f = tmp_path / "r.py"
+    f.write_text(RELU_FREE_ARCH_SPACE)
+    images = (np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8), np.arange(16) % 10)
+    recs = zeronas.score(["1", "0"], "swap,das_na", space=f"{f}:R", data=images, batch_size=8,
+                         options={"swap": {"samples": 8, "repeats": 2}})
+    by = {(r.arch, r.proxy): r for r in recs}
+    # arch 1: 8 channels x 30 x 30 ReLU units = 7,200; arch 0 has none, so N_A = 0 and no pattern is counted
+    assert by["1", "das_na"].value == 7200 and by["1", "das_na"].notes == [] and by["1", "swap"].notes == []
+    assert by["0", "das_na"].value == 0 and by["0", "das_na"].notes == ["das_na: the network has no ReLU unit "
+                                                                        "(N_A = 0)"]
+    assert by["0", "swap"].value == 0 and "no activation pattern to count, 0 by definition" in by["0", "swap"].notes[0]
+    folder = make_image_folder(tmp_path / "imgs", classes=[f"c{k}" for k in range(10)], per_class=1, size=(32, 32))
+    code, out, err = _cli(["score", "--space", f"{f}:R", "--arch", "1", "--arch", "0", "-p", "das_na", "--data",
+                           str(folder), "--batch-size", "8"], capsys)
+    # the table says it too, under the rows, naming the arch
+    assert code == 0 and "note: das_na: the network has no ReLU unit (N_A = 0) (arch 0)" in out, out

@@ -275,6 +275,7 @@ def score(
     title = f"{sp.name}: {len(archs)} archs x {len(scorer.proxies)} proxies" if many else sp.name
     if len(archs) > SCORE_TABLE_ARCHS:  # a table of 100,000 rows is read by no one: per proxy, and --out
         _print_score_summary(records, title, out)
+        _print_record_notes(records, scorer.data_note, many)
         _write_scores(out, records)
         return say_unread()
     if not many:  # on its own line, unbroken (a table title wraps at the terminal's width)
@@ -295,6 +296,7 @@ def score(
                  src + (f" [red]{escape(why)}[/]" if (why := r.error or getattr(r, "reason", None)) else "")]
         table.add_row(*([r.arch] if many else []), *([r.scored or "-"] if substituted else []), *cells)
     console.print(table)
+    _print_record_notes(records, scorer.data_note, many)
     if inapplicable:
         console.print(f"not applicable on {sp.name} ({len(inapplicable)}):", highlight=False)
         for name, why in inapplicable.items():
@@ -304,6 +306,23 @@ def score(
 
 
 SCORE_TABLE_ARCHS = 100  # more archs than this: a summary per proxy instead of a row per arch x proxy
+
+
+def _print_record_notes(records, said: str, many: bool) -> None:
+    """Each distinct note the records carry, once, with the archs it concerns (a value's caveat, e.g. a count of
+    0 by definition, is not left in scores.json alone); the data note printed above the table is not repeated."""
+    by: dict[str, list] = {}
+    for r in records:
+        for n in r.notes:
+            if said and said in n:
+                continue
+            by.setdefault(n, []).append(r.arch)
+    for n, archs in by.items():
+        where = ""
+        if many:
+            names = list(dict.fromkeys(archs))
+            where = f" (arch {', '.join(names[:3])}{f' and {len(names) - 3} more' if len(names) > 3 else ''})"
+        console.print(f"note: {n}{where}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _score_stored(sp, proxies, settings, archs, store, workers, executor, ray_address, threads) -> list:

@@ -544,6 +544,8 @@ class Scorer:
             notes = [n for n in run_ctx.notes if n.startswith(spec.name)]
             if self.stands_in_for and spec.needs_images:  # its images were not the dataset's: said on the record
                 notes.append(self.data_note)
+            if spec.needs_images and getattr(self.images, "note", ""):  # how the user's images were read
+                notes.append(self.images.note)
             key = canonical if spec.shares_isomorphs else arch_str  # the store key: see ProxySpec.shares_isomorphs
             records.append(ScoreRecord(self.space.name, run_str, key, spec.name, value, seconds,
                                        spec.direction, proto, protocol_hash(proto), error, notes, reason))

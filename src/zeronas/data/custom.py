@@ -34,6 +34,7 @@ class UserImages(ImageSet):
     meta: DatasetInfo
     classes: tuple = ()
     content_sha256: str = ""
+    note: str = ""  # how they were read, where a reader of the values should know it (a shuffling loader)
 
     @property
     def info(self) -> DatasetInfo:
@@ -432,21 +433,37 @@ def from_torch(data, max_images: int = MAX_IMAGES, seed: int = 0) -> UserImages:
     """A torch ``Dataset`` (items ``(image, label)``, image a tensor [C, H, W] or a PIL image) or a
     ``DataLoader`` (batches ``(x [B, C, H, W], y [B])``); reads at most ``max_images`` images."""
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import DataLoader, RandomSampler
 
     name = type(data).__name__
     xs, ys = [], []
+    note = ""
     try:
         if isinstance(data, DataLoader):
             count = 0
-            for i, item in enumerate(data):
-                if not isinstance(item, (tuple, list)) or len(item) < 2:
-                    raise UserError(f"DataLoader batch {i} is a {type(item).__name__}, not a pair (images, labels)")
-                xs.append(torch.as_tensor(item[0]))
-                ys.append(torch.as_tensor(item[1]).reshape(-1))
-                count += len(xs[-1])
-                if count >= max_images:
-                    break
+            shuffles = isinstance(data.sampler, RandomSampler) or isinstance(
+                getattr(data.batch_sampler, "sampler", None), RandomSampler)
+            # torch's global RNG seeded for the read: a shuffling loader (and random transforms run in it, or
+            # its workers' seeds) gives the same images in the same order on every run with this seed
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                for i, item in enumerate(data):
+                    if not isinstance(item, (tuple, list)) or len(item) < 2:
+                        raise UserError(f"DataLoader batch {i} is a {type(item).__name__}, not a pair (images, "
+                                        "labels)")
+                    xs.append(torch.as_tensor(item[0]))
+                    ys.append(torch.as_tensor(item[1]).reshape(-1))
+                    count += len(xs[-1])
+                    if count >= max_images:
+                        break
+            if shuffles and data.generator is None:
+                note = (f"the {name} shuffles: it was read with torch's RNG seeded by the seed ({seed}), so this "
+                        "seed reads the same images in the same order every run and another seed reads them in "
+                        "another order (the values move with it)")
+            elif shuffles:
+                note = (f"the {name} shuffles with a generator of its own: the images and their order depend on "
+                        "that generator's state when it is read, so the values may not repeat; give shuffle=False "
+                        "or its dataset for values that repeat")
             if not xs:
                 raise UserError(f"the {name} gave no batches")
             x, y = torch.cat(xs)[:max_images], torch.cat(ys)[:max_images]
@@ -476,7 +493,9 @@ def from_torch(data, max_images: int = MAX_IMAGES, seed: int = 0) -> UserImages:
         raise UserError(f"reading the {name} failed ({type(exc).__name__}: {why})") from None
     x = x.detach().cpu()
     arr = x.numpy() if x.dtype.is_floating_point else x.float().numpy()
-    return from_arrays(arr.astype(np.float32), y.cpu().numpy(), name=name, max_images=max_images, seed=seed)
+    images = from_arrays(arr.astype(np.float32), y.cpu().numpy(), name=name, max_images=max_images, seed=seed)
+    images.note = note
+    return images
 
 
 def user_heldout(heldout, images, seed: int = 0, max_images: int = MAX_IMAGES) -> UserImages:

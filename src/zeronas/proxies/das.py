@@ -49,7 +49,10 @@ def das_d(ctx) -> float:
           description="DAS number of activation units N_A (ReLU units hit in one forward pass)")
 def das_na(ctx) -> float:
     K, _ = shared_kernel(ctx, "das_na")
-    return decompose(K)[1]
+    n_a = decompose(K)[1]
+    if n_a == 0:  # a true count of 0, said so it is not read as a failed measurement
+        ctx.notes.append("das_na: the network has no ReLU unit (N_A = 0)")
+    return n_a
 
 
 @register("das", direction=1, data="batch", bn_mode="train", dtype="float64", defaults={"lam": 1.0},

@@ -68,14 +68,19 @@ def swap(ctx, samples: int = 16, repeats: int = 32, mu: float | None = None, sig
     # gaussian_init rewrites every weight each repeat and forwards change nothing else, so one network serves
     model = ctx.model()
     total = 0.0
+    ran = False
     for _ in range(repeats):
         gaussian_init(model, g)
         feats.clear()
         with hooks([m.register_forward_hook(hook) for m in relu_modules(model)]), torch.no_grad():
             model(x)
         if feats:
+            ran = True
             total += (count_distinct_codes(torch.cat(feats), len(x)) if packed
                       else swap_from_activations(torch.cat(feats, 1)))
+    if not ran:  # a defined 0, but one a reader should not take for a measured pattern count
+        ctx.notes.append("swap: no ReLU unit ran on a feature map in this network: no activation pattern to count, "
+                         "0 by definition")
     score = total / repeats
     if mu is not None and sigma is not None:
         score *= math.exp(-((count_params(model) / 1e3 - mu) ** 2) / sigma)
