@@ -988,3 +988,13 @@ def test_a_shuffling_dataloader_is_read_the_same_way_each_run_and_said_so():
     assert plain.notes == []
     own = DataLoader(ds, batch_size=50, shuffle=True, generator=torch.Generator().manual_seed(3))
     assert "with a generator of its own" in zeronas.score(net, "nwot", data=own, batch_size=16)[0].notes[0]
+
+
+def test_a_single_output_head_is_named_as_such_not_as_no_classifier():
+    # a user trial: a [B, 1] head (regression, binary logit) was refused as 'has none (output [2, 1])'
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 1))
+    x = np.random.default_rng(0).integers(0, 256, (20, 16, 16, 3), dtype=np.uint8)
+    by = {r.proxy: r for r in zeronas.score(net, "snip,nwot", data=(x, np.arange(20) % 2), batch_size=8)}
+    assert "(output [2, 1]: one value per image, a regression or single-logit head; the loss-based proxies read " \
+           "cross-entropy over 2 or more class scores: give two classes 2 logits)" in by["snip"].error
+    assert by["nwot"].error is None  # the label-free proxies still score it

@@ -486,9 +486,8 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
             table.add_row(label, *[cell(label, n) for n in shown])
     console.print(table)
     for label, recs in results:
-        for r in recs:
-            for n in r.notes:
-                console.print(f"note: {label}: {n}", highlight=False, markup=False, soft_wrap=True)
+        for n in dict.fromkeys(n for r in recs for n in r.notes):  # (one note on several records: said once)
+            console.print(f"note: {label}: {n}", highlight=False, markup=False, soft_wrap=True)
     missing = [(label, r) for label, recs in results for r in recs if (label, r.proxy) not in ok]
     if missing:
         console.print(f"no value ({len(missing)}):", highlight=False)
@@ -520,9 +519,8 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
         table.add_row(r.proxy, _fmt(r.value) + (f" [red]{escape(why)}[/]" if why else ""),
                       "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}")
     console.print(table)
-    for r in records:
-        for n in r.notes:
-            console.print(f"note: {n}", highlight=False, markup=False)
+    for n in dict.fromkeys(n for r in records for n in r.notes):  # (one note on several records: said once)
+        console.print(f"note: {n}", highlight=False, markup=False, soft_wrap=True)
     if skipped:
         console.print(f"not applicable ({len(skipped)}):", highlight=False)
         for r in skipped:

@@ -198,6 +198,9 @@ def probe_model(model: nn.Module, input_shape: tuple[int, int, int, int], device
         offers.add("classifier")
         classes = int(out.shape[1])
     shape = list(out.shape) if torch.is_tensor(out) else type(out).__name__
+    if torch.is_tensor(out) and out.dim() == 2 and out.shape[1] == 1:  # not "no classifier": one value per image
+        shape = (f"{shape}: one value per image, a regression or single-logit head; the loss-based proxies read "
+                 f"cross-entropy over 2 or more class scores: give two classes 2 logits")
     gap = final_gap(ran["gap"])
     if gap is not None:
         offers.add("pre_gap")

@@ -234,6 +234,14 @@ class Scorer:
         else:
             self.dataset, self.input_size, self.num_classes = "none", 32, num_classes or 10
         self._data_dir = data_dir
+        if num_classes is not None and self.images is not None and need_images:
+            have = getattr(self.images, "info", None)
+            have = have.num_classes if have is not None and not self.stands_in_for else None
+            if have is not None and num_classes > have:  # allowed (a head for classes to come), never silent
+                extra = (f"--num-classes {num_classes} gives the network {num_classes} outputs for the {have} "
+                         f"classes of {self.dataset}: the loss-based proxies spread their softmax over "
+                         f"{num_classes - have} classes no image has")
+                self.data_note = "; ".join(n for n in (self.data_note, extra) if n)
         past = labels_past(self.num_classes, self.images, heldout) if need_images else None
         if past:  # the loss would read labels past the classifier: one line, not a NaN row (as for a user's model)
             what, top = past
@@ -312,8 +320,8 @@ class Scorer:
                 raise UserError(why)
 
     def _describe_data(self) -> dict:
-        if self.images is None:
-            return {}
+        if self.images is None or not (self.train_steps or any(p.needs_images for p in self.proxies)):
+            return {}  # no proxy reads a batch: none is drawn (8 images and --batch-size 64 are fine for params)
         b0 = make_batch(self.images, self.batch_size, self.seed, 0)
         d = {"dataset": self.dataset, "source": portable_source(self.images.source), "fidelity": self.images.fidelity,
              "batch_size": self.batch_size, "seed": self.seed, "batch0_sha256": b0.meta["sha256"][:16]}

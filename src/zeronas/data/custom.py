@@ -387,7 +387,11 @@ def image_folder(root, classes=None, max_images: int = MAX_IMAGES, seed: int = 0
     if resized:
         fidelity += f", {resized} resized to {target[0]}x{target[1]}"
     named = Path(given).expanduser() if given else root
-    return make_user_images(np.stack(images), y, folder_label(named), str(named), fidelity, names)
+    out = make_user_images(np.stack(images), y, folder_label(named), str(named), fidelity, names)
+    if resized and image_size is None:  # the folder's own mix of sizes, made one without being asked: said
+        out.note = (f"{resized} of the {len(images)} images read from {folder_label(named)} are not "
+                    f"{target[0]}x{target[1]} (its most common size) and were resized to it (bilinear)")
+    return out
 
 
 WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # Pillow's 16-bit grey (PNG, TIFF) and 32-bit integer
