@@ -1431,3 +1431,26 @@ def test_images_of_another_size_in_a_folder_are_resized_and_said(tmp_path, capsy
     code, out, err = _cli(["score", "--space", "nb201", "--index", "0", "--data", str(folder), "-p", "params"],
                           capsys)
     assert code == 0 and "resized" not in out  # a data-free proxy saw no image
+
+
+def test_cli_heldout_gives_teg_mse_its_held_out_images(tmp_path, capsys):
+    # a user trial: the CLI's hint for teg_mse named the Python keyword heldout=, which no flag took
+    folder = make_image_folder(tmp_path / "train", per_class=4, size=(32, 32))
+    other = make_image_folder(tmp_path / "held", per_class=4, size=(32, 32))
+    (tmp_path / "m.py").write_text("from torch import nn\n\ndef net():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), "
+                                   "nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))\n")
+    base = ["score", "-p", "teg_mse", "--data", str(folder), "--batch-size", "4"]
+    code, out, err = _cli([*base, "--arch", BEST], capsys)
+    assert code == 2 and "need held-out images: --heldout (other images of yours, at the same size)" in err, err
+    code, out, err = _cli([*base, "--arch", BEST, "--heldout", str(other), "--out", str(tmp_path / "o")], capsys)
+    rows = json.loads((tmp_path / "o" / "scores.json").read_text())
+    rows = rows["records"] if isinstance(rows, dict) else rows
+    assert code == 0 and rows[0]["error"] is None and math.isfinite(rows[0]["value"]), (err, rows)
+    assert rows[0]["protocol"]["data"]["heldout_sha256"]  # the held-out images key the value
+    # --model takes it too (teg_mse needs a cell space's parameters, so it is named inapplicable, not crashed)
+    code, out, err = _cli([*base, "-p", "teg_mse,params", "--model", f"{tmp_path}/m.py:net", "--heldout",
+                           str(other)], capsys)
+    assert code == 0 and "teg_mse: inapplicable: needs cell parameters" in " ".join(out.split()), (out, err)
+    code, out, err = _cli(["score", "-p", "teg_mse", "--arch", BEST, "--data", "none", "--heldout", str(other)],
+                          capsys)
+    assert code == 2 and "--heldout goes with your own images" in err, err

@@ -181,6 +181,10 @@ def score(
     input_size: Annotated[str | None, typer.Option(help="With --model and no images: the input size, N or HxW "
                                                    "(default 32); with images it is read from them.",
                                                    show_default=False)] = None,
+    heldout: Annotated[Path | None, typer.Option(
+        help="Held-out images for teg_mse (TEG-NAS's NTK-regression error on images the kernel was not fitted "
+             "on) when --data is your own image folder: another folder of other images, with the same classes "
+             "and size. A named dataset's held-out images are its test split.", show_default=False)] = None,
     executor: Executor = "local",
     ray_address: RayAddress = None,
     store: Annotated[str | None, typer.Option(
@@ -231,10 +235,10 @@ def score(
             _note_layout(memory_format)
         if len(model) > 1:
             _score_models(model, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
-                          input_size, memory_format)
+                          input_size, memory_format, heldout=heldout)
         else:
             _score_model(model[0], proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
-                         out, input_size, memory_format)
+                         out, input_size, memory_format, heldout=heldout)
         return say_unread()
     if input_size is not None:
         raise UserError("--input-size is for --model; a space's network takes its dataset's size")
@@ -245,7 +249,7 @@ def score(
         data = found if found and found != "cifar10" else data  # ('auto' already means cifar10, or data-free)
     settings = dict(data=data, data_dir=data_dir, batch_size=batch_size, seed=seed, init=init, device=device,
                     options=_parse_options(set_), num_classes=num_classes, isomorph_member=isomorph_member,
-                    memory_format=memory_format)
+                    memory_format=memory_format, **({"heldout": heldout} if heldout is not None else {}))
     scorer = Scorer(sp, proxies, **settings)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
@@ -383,7 +387,7 @@ def _refuse_if_all_failed(records, what: str, store=None) -> None:
 
 
 def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, input_size,
-                  memory_format="contiguous", loaded=None, name=None):
+                  memory_format="contiguous", loaded=None, name=None, heldout=None):
     """(ModelScorer, its label) for ``--model spec``; ``loaded``: the (module, label) load_model gave already;
     ``name``: the label to record instead (several models whose labels collide)."""
     from .models import ModelScorer, data_classes, load_model
@@ -392,7 +396,8 @@ def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device,
     label = name or label
     scorer = ModelScorer(module, proxies, data=data, data_dir=data_dir, input_size=input_size,
                          num_classes=num_classes, model_name=label, batch_size=batch_size, seed=seed, init=init,
-                         device=device, options=_parse_options(set_), memory_format=memory_format)
+                         device=device, options=_parse_options(set_), memory_format=memory_format,
+                         heldout=heldout)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {label}: {scorer.data_note}")
     return scorer, label  # (what it skips is listed with its reason under the model's table)
@@ -425,7 +430,7 @@ def _note_skipped(scorer) -> None:
 
 
 def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
-                  input_size, memory_format="contiguous"):
+                  input_size, memory_format="contiguous", heldout=None):
     """``score --model A --model B ...``: each model scored as ``--model`` alone does (same data, batch, seed),
     then one table: a row per model, a column per proxy with the value and its rank among the models (1 = best
     by the proxy's direction; equal values share the better rank); a proxy that does not apply to a model is
@@ -446,7 +451,7 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
     if len(set(labels)) < len(labels):  # e.g. a/m.py:build and b/m.py:build: the specs tell them apart
         labels = list(specs)
     runs = [_model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
-                          input_size, memory_format, loaded=ld, name=label)
+                          input_size, memory_format, loaded=ld, name=label, heldout=heldout)
             for spec, ld, label in zip(specs, loaded, labels)]
     c, h, w = runs[0][0].input_chw
     d = runs[0][0]._data_protocol
@@ -498,10 +503,10 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
 
 
 def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_, out,
-                 input_size, memory_format="contiguous"):
+                 input_size, memory_format="contiguous", heldout=None):
     """``score --model``: every applicable proxy's value in one table, the others named with the reason."""
     scorer, label = _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device, num_classes, set_,
-                                  input_size, memory_format)
+                                  input_size, memory_format, heldout=heldout)
     records = scorer.score_model()
     _refuse_if_all_failed(records, "the model")  # before a table of NaNs
     c, h, w = scorer.input_chw

@@ -68,7 +68,7 @@ from .scoring import Scorer, ScoreRecord, protocol_hash, resolve_proxies
 from .validation import api, caller
 
 DATA_NEEDS = {"images": "real images (--data)",
-              "heldout": "held-out images (heldout=: an image folder or arrays of other images)"}
+              "heldout": "held-out images (--heldout: an image folder, or in Python arrays, of other images)"}
 # how to install each without pip replacing this torch (an unpinned torchvision pulls torch 2.14 and its CUDA
 # libraries; timm depends on both): see the README's torchvision paragraph
 PACKAGES = {"torchvision": "'zeronas[vision]', or torchvision==0.28.0 --no-deps beside a torch other than 2.13.0",

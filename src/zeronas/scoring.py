@@ -188,7 +188,7 @@ class Scorer:
 
             images = user_images(data, seed=seed)
         if heldout is not None and images is None:  # a named dataset's held-out set is its test split
-            raise UserError("heldout= goes with your own images (data= a folder, arrays or a dataset); a named "
+            raise UserError("--heldout goes with your own images (--data a folder, arrays or a dataset); a named "
                             "dataset's held-out images are its test split")
         if heldout is not None and not isinstance(heldout, ImageSet):
             from .data.custom import user_heldout  # other images of the user's, for teg_mse's held-out batch
@@ -261,7 +261,7 @@ class Scorer:
             if not (skip_unavailable if skip_unavailable is not None else
                     asks_all(proxies)):
                 where = (f"the {self.dataset} test split, which is not in the data folder" if self.dataset in DATASETS
-                         else "heldout= (other images of yours, at the same size) with your own images")
+                         else "--heldout (other images of yours, at the same size) with your own images")
                 raise UserError(f"proxies {', '.join(held)} need held-out images: {where}; or drop them")
             unavailable += held
         self.skipped = unavailable

@@ -200,7 +200,7 @@ class ScoringContext:
         if key not in self._batches:
             if self.heldout is None:
                 raise UserError(f"proxy {proxy!r} needs held-out images: a named dataset's test split in the data "
-                                f"folder, or with your own images heldout= (other images of yours)")
+                                f"folder, or with your own images --heldout (other images of yours)")
             self._batches[key] = make_batch(self.heldout, size, self.seed, index).to(self.device)
         return self._batches[key]
 
