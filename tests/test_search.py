@@ -126,7 +126,10 @@ def test_ensemble_search_picks_best_by_final_ranks():
     draws = [space.sample(rng) for _ in range(12)]
     for row, t in zip(r.trajectory, range(1, 13)):
         idx = [drawn.index(a) for a in dict.fromkeys(draws[:t])]
-        assert row["evaluation"] == t and row["arch"] == space.format(drawn[max(idx, key=lambda i: scores[i])])
+        # a row per draw, repeats included; 'evaluation' counts the distinct archs scored by then (it held the draw
+        # number, so a repeat made it run ahead of result.evaluations)
+        assert row["draw"] == t and row["evaluation"] == len(idx)
+        assert row["arch"] == space.format(drawn[max(idx, key=lambda i: scores[i])])
         assert row["best_fitness"] == pytest.approx(float(max(scores[i] for i in idx)))
     fits = [row["best_fitness"] for row in r.trajectory]
     assert fits == sorted(fits) and fits[0] < fits[-1]
@@ -763,3 +766,52 @@ def test_runs_at_once_that_all_refuse_their_settings_leave_no_store_or_folder(tm
     with pytest.raises(SystemExit):
         main([*main_args, "--runs", "2", "--workers", "2"])
     assert kept.exists()
+
+
+def test_trajectory_rows_count_draws_and_distinct_evaluations_apart():
+    # an API trial: a row's 'evaluation' held the draw number, so with repeats it ran past result.evaluations
+    from torch import nn
+
+    class Three:
+        name = "three"
+
+        def sample(self, rng):
+            return int(np.random.default_rng(rng).integers(1, 4))
+
+        def mutate(self, arch, rng):
+            return 1 + arch % 3
+
+        def build(self, arch, num_classes=10, **options):
+            return nn.Sequential(nn.Conv2d(3, arch, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                                 nn.Linear(arch, num_classes))
+
+        def format(self, arch):
+            return str(arch)
+
+        def parse(self, text):
+            return int(text)
+
+    for method in ("sample", "rea"):
+        kw = {"n": 8} if method == "sample" else {"budget": 8, "population": 2, "tournament": 1}
+        r = search(Three, method, proxy="params", seed=0, data="none", **kw)
+        rows = r.trajectory
+        assert [row["draw"] for row in rows] == list(range(1, 9))
+        assert rows[-1]["evaluation"] == r.evaluations <= 3 < 8  # three archs: repeats are read, not scored
+        assert [row["evaluation"] for row in rows] == sorted(row["evaluation"] for row in rows)
+
+
+def test_the_api_default_data_records_the_network_the_cli_records(tmp_path, capsys):
+    # an API trial: zeronas.search() without data= scored CIFAR-10's network but recorded data None (an export
+    # then read it as images given in memory), where the CLI's default recorded cifar10
+    from zeronas.cli import main
+
+    api = search("nb201", "sample", proxy="params", n=2, seed=0)
+    with pytest.raises(SystemExit):
+        main(["search", "--space", "nb201", "--method", "sample", "--n", "2", "--proxy", "params", "--out",
+              str(tmp_path / "r")])
+    capsys.readouterr()
+    import json
+
+    cli = json.loads((tmp_path / "r" / "result.json").read_text())["network"]
+    assert api.network == cli == {"num_classes": 10, "input_size": 32, "data": "cifar10"}
+    assert search("nb201", "sample", proxy="params", n=2, data="none").network["data"] is None

@@ -1328,3 +1328,33 @@ def test_numpy_numbers_given_to_the_api_are_python_numbers_everywhere(separable,
     assert type(found.seed) is int and json.dumps(found.to_dict())
     rec = zn.score(ARCH, proxies="zen", data="none", options={"zen": {"repeats": np.int64(1)}})[0]
     assert rec.protocol["options"]["repeats"] == 1 and type(rec.protocol["options"]["repeats"]) is int
+
+
+def test_export_from_a_search_whose_folder_changed_says_what_it_left_out(tmp_path, capsys):
+    # a user trial: after a class folder was added, export dropped the class names without a word
+    from zeronas.cli import main
+
+    from .conftest import make_image_folder
+
+    folder = make_image_folder(tmp_path / "imgs", per_class=4, size=(32, 32))
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--space", "nb201", "--method", "random", "--budget", "2", "--proxy", "nwot", "--data",
+              str(folder), "--batch-size", "4", "--out", str(tmp_path / "run")])
+    assert exc.value.code == 0
+    capsys.readouterr()
+
+    def export():
+        with pytest.raises(SystemExit) as exc:
+            main(["export", "--space", "nb201", "--arch-file", str(tmp_path / "run" / "result.json"), "--out",
+                  str(tmp_path / "m.json")])
+        cap = capsys.readouterr()
+        return exc.value.code, " ".join(cap.err.split())
+
+    code, err = export()
+    assert code == 0 and "no class names" not in err and "not those the search scored" not in err, err
+    assert json.loads((tmp_path / "m.json").read_text())["preprocess"]["classes"] == ["cat", "dog"]
+    make_image_folder(tmp_path / "more", classes=("eel",), per_class=4, size=(32, 32))
+    (tmp_path / "more" / "eel").rename(folder / "eel")
+    code, err = export()
+    assert code == 0 and "has 3 class folders and the network 2 outputs: no class names recorded" in err, err
+    assert "are not those the search scored (they changed since)" in err, err

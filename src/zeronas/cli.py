@@ -1086,10 +1086,9 @@ def _print_trajectory(result, rows: int = 6):
 
 def _accuracy_label(result, key: str = "cifar10") -> str:
     """A trajectory column's header: the ``cifar10`` accuracy is NB201's test accuracy, elsewhere the table's own
-    target column (NB101 val_acc, NB301 val_acc_surrogate, ...), named so; ``evaluation`` is a "draw" where the
-    method counts draws (sample, random, rea: a repeat of an arch drawn before counts, and is not scored again)."""
-    if key == "evaluation" and "draws" in result.protocol:  # counts draws: repeats of a drawn arch included
-        return "draw"
+    target column (NB101 val_acc, NB301 val_acc_surrogate, ...), named so; other keys as they are (sample,
+    random and rea rows have a ``draw``, repeats of a drawn arch included, and ``evaluation``, the distinct
+    archs scored by then)."""
     if key != "cifar10":
         return key
     target = result.benchmark.get("target")
@@ -1114,7 +1113,7 @@ def _plot_trajectory(results, path: Path):
         raise UserError(f"method {results[0].method} has no per-evaluation trajectory to plot")
     fig, axes = plt.subplots(len(runs), 1, figsize=(6.5, 0.6 + 2.6 * len(runs)), squeeze=False, sharex=True)
     for ax, result, pts in zip(axes[:, 0], shown, runs):
-        x = [p["evaluation"] for p in pts]
+        x = [p.get("draw", p["evaluation"]) for p in pts]  # (sample/random/rea: a row per draw, repeats too)
         key = "best_fitness" if "best_fitness" in pts[0] else "reward" if "reward" in pts[0] else None
         lines = []
         if key:  # drawn thick and dashed: where the two steps coincide, both stay visible
@@ -1130,7 +1129,7 @@ def _plot_trajectory(results, path: Path):
         if lines:
             ax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="lower right")
         ax.set_title(f"{result.method} on {result.space}, seed {result.seed}", fontsize=9)
-    axes[-1, 0].set_xlabel("draws" if "draws" in shown[0].protocol else "evaluations")
+    axes[-1, 0].set_xlabel("draws" if "draw" in runs[0][0] else "evaluations")
     if len(results) > len(shown):
         fig.suptitle(f"the first {len(shown)} of {len(results)} runs", fontsize=9)
     fig.tight_layout()
@@ -1358,7 +1357,8 @@ def export_cmd(
     into = str(out).endswith(("/", os.sep)) or Path(out).is_dir()  # (as export reads --out)
     replaced = (Path(out) / f"model{suffix}" if into else Path(out)).is_file()
     # images given in memory: the search's record carries their normalisation, which export reads off a result
-    target = SimpleNamespace(arch=a, network=net, method="") if net.get("mean") and data is None else a
+    # (and a folder's: its digest tells the export whether the images changed since the search)
+    target = SimpleNamespace(arch=a, network=net, method="") if net else a
     path, info = export_with_summary(sp, target, format, out, checkpoint=checkpoint, data=data, C=channels,
                                      N=cells, seed=seed, num_classes=num_classes, input_size=input_size)
     if said:  # after the export: an error would have made it a promise not kept
@@ -1373,6 +1373,8 @@ def export_cmd(
     name, classes, (h, w) = info["data"], info["classes"], info["input"]
     console.print(f"wrote {path} ({format}; {weights}; {classes} classes, 3x{h}x{w} input, {name})"
                   + (", replacing the earlier export there" if replaced else ""), highlight=False)
+    for note in info.get("notes", []):
+        err_console.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Training-states bench: train architectures a few epochs and "

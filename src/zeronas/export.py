@@ -83,7 +83,9 @@ def export(space, arch, format: str = "json", out: str | Path | None = None, *, 
     (root/<class>/<images>: one output per class folder, the input its most common image size, as a search on
     that folder built it). ``num_classes`` (outputs) and ``input_size`` (pixels: N, "HxW" or (H, W); the traced
     input, written in the JSON) override ``data``'s; with a checkpoint ``num_classes`` may only repeat its own.
-    Returns the written path. Errors: UserError (one line) for an unknown format or keyword, a suffix of
+    Returns the written path (``export_with_summary`` also returns what it read, and notes on what the record
+    leaves out, e.g. class names a folder no longer matches). Errors: UserError (one line) for an unknown format
+    or keyword, a suffix of
     another format, an --out that is not replaceable, a checkpoint of another arch, space or dataset, or an
     ONNX export without the onnx package."""
     if out is None:  # as zeronas export: runs/export/model.json, .pt or .onnx by format
@@ -114,6 +116,7 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
         raise UserError("--seed draws untrained weights, and --checkpoint exports trained ones: drop --seed")
     seed = 0 if seed is None else seed
     ckpt = in_memory = None
+    scored = None  # a SearchResult's network record: what its search read
     arch_given = arch is not None  # (without one, the checkpoint names both the arch and its space)
     if arch is None:  # the arch the checkpoint was trained on (read once: its weights are used below)
         if checkpoint is None:
@@ -124,6 +127,7 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
     if all(hasattr(arch, k) for k in ("arch", "network", "method")):  # a SearchResult: its answer, and the
         net = arch.network  # network its search scored, each of data / num_classes / input_size replacing its own
         arch = arch.arch
+        scored = net if checkpoint is None else None
         if net and checkpoint is None and data is None:
             data, k, size, _ = searched_network(net)
             num_classes, input_size = num_classes or k, input_size or size
@@ -205,10 +209,12 @@ def export_with_summary(space, arch, format: str, out: str | Path, *, checkpoint
     existed = out.exists()
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        notes: list[str] = []
         written = _write(space, arch, fmt, out, build, state,
-                         (data_name, hw, _preprocess(data, ckpt, data_name, classes, in_memory)), plugin, checkpoint,
-                         seed, progress)
-        return written, {"progress": progress, "data": data_name, "classes": classes, "input": tuple(hw)}
+                         (data_name, hw, _preprocess(data, ckpt, data_name, classes, in_memory, notes, scored)),
+                         plugin, checkpoint, seed, progress)
+        return written, {"progress": progress, "data": data_name, "classes": classes, "input": tuple(hw),
+                         "notes": notes}
     except BaseException:  # nothing half-written is left: the new file, and the folders made for it
         if not existed:
             out.unlink(missing_ok=True)
@@ -281,12 +287,15 @@ def network_target(data, num_classes: int | None = None, input_size=None,
     return name, num_classes or classes, input_hw(input_size) or tuple(hw)
 
 
-def _preprocess(data, ckpt, data_name: str, classes: int, in_memory: dict | None = None) -> dict | None:
+def _preprocess(data, ckpt, data_name: str, classes: int, in_memory: dict | None = None,
+                notes: list | None = None, scored: dict | None = None) -> dict | None:
     """How the exported network reads an image (``preprocess_record``): a checkpoint's, as it trained; else
     the dataset's normalisation, or the image folder's own (its images' mean and std, its class names, dropped
     when ``classes`` outputs are not one per folder), or, for a search on images given in memory, the mean
     and std it measured on them (``in_memory``: its ``SearchResult.network``; uint8 arrays scaled to [0, 1]
-    first, float ones taken as given); None when only sizes were given ("as given")."""
+    first, float ones taken as given); None when only sizes were given ("as given"). ``notes`` gets a line for
+    each thing the record leaves out or reads anew: class names that do not match the outputs, a folder whose
+    images are not those the search scored (``scored``: its ``SearchResult.network``, with their digest)."""
     from .data import dataset_info
     from .data.custom import is_image_folder, user_images
     from .data.datasets import is_dataset_name, preprocess_record
@@ -303,6 +312,16 @@ def _preprocess(data, ckpt, data_name: str, classes: int, in_memory: dict | None
     if is_image_folder(data):
         images = user_images(str(data))  # (the images a search on the folder scored: the same pick and stats)
         names = images.classes if len(images.classes) == classes else None
+        said = notes if notes is not None else []
+        digest = (scored or {}).get("content_sha256")
+        same = (scored or {}).get("source") and Path(scored["source"]).resolve() == Path(data).expanduser().resolve()
+        if digest and same and images.content_sha256[:len(digest)] != digest:
+            said.append(f"the images in {data} are not those the search scored (they changed since): the export "
+                        "records their mean/std as they are now")
+        if names is None:
+            said.append(f"{data} has {len(images.classes)} class folders and the network {classes} outputs: no "
+                        "class names recorded (give --num-classes to match the folders, or the folder the "
+                        "outputs stand for)")
         return preprocess_record(images.info.mean, images.info.std, names)
     if data is None or is_dataset_name(data):
         info = dataset_info(str(data or "cifar10"))

@@ -106,9 +106,10 @@ class SearchResult:
     record, looked up after the search answered (never read by it): on NB201 ``cifar10``, ``cifar100``,
     ``imagenet16-120`` (200-epoch test accuracy, percent, seed mean), ``cifar10_percentile`` and, under constraints,
     ``feasible``; on other spaces ``target`` and its value under ``cifar10``; empty without a table. ``trajectory``:
-    the method's progress rows; for sample, random, rea and das one per evaluation with the best so far (``arch``,
-    ``best_fitness``; for a rank ensemble both on its final ranking over every arch evaluated, so the column
-    never falls), for funnel one per stage, for teg-rea the best of the current population, for the supernet
+    the method's progress rows; for sample, random, rea and das one per draw (``draw``: its number, repeats
+    included, as ``--budget`` counts them; ``evaluation``: the distinct archs scored by then) with the best so
+    far (``arch``, ``best_fitness``; for a rank ensemble both on its final ranking over every arch evaluated, so
+    the column never falls), for funnel one per stage, for teg-rea the best of the current population, for the supernet
     methods the rounds; ``cifar10`` is the row's arch's accuracy (on other spaces than NB201 the table's ``target``
     column, e.g. NB101's ``val_acc``), None where the table lacks the arch; ``protocol``: the settings
     and the scorer's protocol; ``accuracy_reads``, ``front`` and ``constraints`` are described where they are
@@ -560,10 +561,15 @@ def network_of(protocol: dict, given=None) -> dict:
     out = {"num_classes": k, "input_size": size, "data": data}
     if is_image_folder(given):
         out.update(data=folder_label(given), source=str(Path(given).expanduser().resolve()))
+        digest = find(protocol, "content_sha256")
+        if isinstance(digest, str):  # the images scored: an export from a folder changed since can say so
+            out["content_sha256"] = digest
     elif isinstance(data, str) and data.startswith("folder:"):
         out["source"] = find(protocol, "source")
     elif data is None and isinstance(given, str) and is_dataset_name(given):
         out["data"] = dataset_info(given).name
+    elif data is None and (given is None or given == "auto"):  # the default: CIFAR-10's network, as the CLI's
+        out["data"] = "cifar10"  # --data cifar10 records it (only data-free proxies ran: no dataset in the protocol)
     elif isinstance(given, (tuple, list)) and len(given) == 2 and data is not None:
         # (x, y) arrays or tensors: the normalisation the search applied, which an export's input contract needs,
         # measured again as the scorer did (arrays in memory read the same twice; a DataLoader may not: its

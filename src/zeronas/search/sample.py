@@ -319,7 +319,8 @@ def _draw_and_rank(space, proxy, n, seed, budget, time_budget, default_n, **kw) 
         fit(a)
         limit.spend(replayed=fit.replayed)
         best, best_f = fit.leader()
-        traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
+        traj.append({"draw": limit.used, "evaluation": fit.evaluations, "best_fitness": best_f,
+                     "arch": space.format(best)})
     limit.close()
     # "draws": those made (a time budget may stop before n); distinct archs among them are the evaluations
     return _result("sample", space, seen, seed, fit, traj, {"proxy": proxy, "n": n, "draws": len(seen)}, cons,
@@ -373,7 +374,8 @@ def regularized_evolution(space, proxy="nwot", seed=0, budget=None, time_budget=
         pop.append(a)
         seen.append(a)
         best, best_f = fit.leader()
-        traj.append({"evaluation": limit.used, "best_fitness": best_f, "arch": space.format(best)})
+        traj.append({"draw": limit.used, "evaluation": fit.evaluations, "best_fitness": best_f,
+                     "arch": space.format(best)})
 
     def winner(picks):
         if not cons.objectives:
