@@ -581,6 +581,13 @@ def test_data_is_another_name_for_dataset_in_the_api_and_the_cli(tmp_path):
     assert not (tmp_path / "a.db").exists()  # refused before a store is made
     out = CliRunner().invoke(app, ["correlate", "--data", "nope", "-p", "params", "--store", str(tmp_path / "b.db")])
     assert isinstance(out.exception, UserError) and "unknown --data 'nope'" in str(out.exception)
+    # a user trial: an image folder was refused as an 'unknown' dataset; it is named as what it is
+    (tmp_path / "imgs" / "cat").mkdir(parents=True)
+    for flag in ("--data", "--dataset"):
+        out = CliRunner().invoke(app, ["correlate", flag, str(tmp_path / "imgs"), "-p", "params"])
+        assert isinstance(out.exception, UserError) and f"{flag} '{tmp_path / 'imgs'}' is an image folder: correlate " \
+            "ranks proxies against a benchmark's accuracies, which exist for cifar10, cifar100, imagenet16-120 " \
+            f"only; score your images with 'zeronas score --data {tmp_path / 'imgs'}'" in str(out.exception), out
     out = CliRunner().invoke(app, ["correlate", "--data", "cifar10", "--dataset", "cifar100", "-p", "params",
                                    "--store", str(tmp_path / "b.db")])  # typer let the last one win, silently
     assert isinstance(out.exception, UserError) and "--dataset 'cifar100' and --data 'cifar10' name two datasets" \

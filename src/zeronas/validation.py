@@ -437,6 +437,18 @@ CHANNELS, CELLS = Int(1, 4096), Int(1, 1000)
 BATCH = Int(1, 16384)  # a per-proxy minimum (e.g. 2 for a correlation) is enforced by the scorer
 DATASET = Choice(_datasets, _norm_dataset)
 
+
+def _benchmark_dataset(label, value):
+    """A dataset with benchmark accuracies (correlate's --dataset / --data); an image folder is named as one:
+    correlate needs accuracies, which a folder of images has none of."""
+    if isinstance(value, (str, os.PathLike)) and str(value).strip() and Path(str(value)).expanduser().is_dir() \
+            and _norm_dataset(str(value).strip()) not in _datasets():
+        raise UserError(f"{label} {shown(str(value))} is an image folder: correlate ranks proxies against a "
+                        f"benchmark's accuracies, which exist for {', '.join(_datasets())} only; score your images "
+                        f"with 'zeronas score --data {value}', and train the architectures you pick on them with "
+                        f"'zeronas train --data {value}'")
+    DATASET.check(label, value)
+
 # One domain per argument name (CLI option's Python name = API keyword); 'command.name' overrides.
 DOMAINS: dict[str, object] = {
     "seed": Int(0, SEED_MAX),
@@ -480,7 +492,7 @@ DOMAINS: dict[str, object] = {
     "space": Custom(_space, ("bogus-value", "missing.py:Space", "afile.txt:Space", "adir:Space", "x.py:",
                              "no_such_module_zn:Space")),
     "method": Choice(_methods),
-    "dataset": DATASET,
+    "dataset": Custom(_benchmark_dataset, ("A", "bogus")),
     "data": Custom(_data, ("bogus-value", "missing_dir", "./missing_dir", "afile.txt")),
     "heldout": Custom(_heldout, ("missing_dir", "afile.txt")),
     "input_size": Custom(_input_size, ("0", "abc", "32x", "-4", "40x24x3", "99999")),
@@ -515,7 +527,7 @@ DOMAINS: dict[str, object] = {
     "download": Choice(("cifar10", "cifar100")),
     "correlate.protocol": Choice(_presets),
     "correlate.sample": Custom(_correlate_sample, ("0", "2", "-5", "abc", "nan")),
-    "correlate.data": DATASET,  # the API's other name for dataset=
+    "correlate.data": Custom(_benchmark_dataset, ("A", "bogus")),  # the API's other name for dataset=
     "search.protocol": Choice(("code", "bn-bypass")),
     "bench_correlate.protocol": Text("a bench protocol hash"),
     "bench_build.sample": Int(3, 10**6),
