@@ -1157,6 +1157,34 @@ def test_a_batch_size_no_asked_proxy_reads_is_said_in_a_note(tmp_path, capsys):
     assert out.exit_code == 0 and "changes no value" not in out.output
 
 
+def test_seed_and_init_no_asked_proxy_reads_are_said_and_the_layout_note_only_where_it_applies():
+    """A user trial: --seed/--init with params and flops alone (they count the structure) changed nothing without
+    a word, and search's channels-last note was printed for a params-only search."""
+    from typer.testing import CliRunner
+
+    from zeronas.cli import app
+    from zeronas.scoring import unread_weights
+
+    assert unread_weights("params,flops", 3, "kaiming") == (
+        "--seed 3 and --init kaiming change no value here: params, flops count the network's structure, whatever "
+        "its weights")
+    assert unread_weights("params", 0, "xavier") == ("--init xavier changes no value here: params counts the "
+                                                      "network's structure, whatever its weights")
+    assert unread_weights("params,l2_norm", 3, "kaiming") is None  # l2_norm reads the weights' values
+    assert unread_weights("params", 0, "torch-default") is None  # the defaults: nothing was given
+    # by hand: the two values really do not move
+    a = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    v = [zn.score([a], "params,flops", data="none", seed=s, init=i) for s, i in ((0, "torch-default"),
+                                                                                   (3, "kaiming"))]
+    assert [r.value for r in v[0]] == [r.value for r in v[1]]
+    out = CliRunner().invoke(app, ["score", "--arch", a, "--proxies", "params", "--seed", "3"])
+    assert out.exit_code == 0 and "note: --seed 3 changes no value here" in " ".join(out.output.split())
+    for proxy, said in (("params", False), ("ensemble:params+synflow", True)):
+        out = CliRunner().invoke(app, ["search", "--method", "random", "--budget", "2", "--proxy", proxy, "--data",
+                                       "none", "--memory-format", "channels-last"])
+        assert out.exit_code == 0 and ("channels-last layout" in out.output) == said, out.output
+
+
 def test_score_names_each_record_by_the_arch_asked_and_fixed_members_resume_through_a_store(tmp_path):
     """A Python user's trial: with isomorph_member='fixed' (or a store that held an isomorph) a class-sharing
     proxy's records were named after the member scored, so two asked isomorphs' records could not be told

@@ -201,15 +201,16 @@ def score(
 
     from .proxies.base import inapplicable_reason
     from .ray_executor import check_executor
-    from .scoring import Scorer, as_asked, resolve_proxies, unread_batch_size
+    from .scoring import Scorer, as_asked, resolve_proxies, unread_batch_size, unread_weights
 
     check_executor(executor, ray_address)
     # said once the scores are out (a refusal stays the one line it is)
-    unread = unread_batch_size(proxies, batch_size, _parse_options(set_)) if batch_size is not None else None
+    unread = [n for n in (unread_batch_size(proxies, batch_size, _parse_options(set_)) if batch_size is not None
+                          else None, unread_weights(proxies, seed, init)) if n]
 
     def say_unread():
-        if unread:
-            err_console.print(f"[yellow]note:[/] {unread}", highlight=False)
+        for n in unread:
+            err_console.print(f"[yellow]note:[/] {n}", highlight=False)
 
     batch_size = 64 if batch_size is None else batch_size
     if out is not None:  # a user's own file there is never replaced, found before any scoring
@@ -401,6 +402,23 @@ def _model_scorer(spec, proxies, data, data_dir, batch_size, seed, init, device,
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {label}: {scorer.data_note}")
     return scorer, label  # (what it skips is listed with its reason under the model's table)
+
+
+def _reads_no_tensor(proxy) -> bool:
+    """Whether a search's --proxy (a name or an ensemble) is made of proxies that run no tensor through the
+    network (params, flops, l2_norm), so the memory layout reaches none of its values; False when not given
+    (a method's default proxies do) or not parsed here (the search names it)."""
+    if not proxy:
+        return False
+    from .correlate import parse_proxies
+    from .proxies.base import get_proxy
+
+    try:
+        base, ens = parse_proxies(proxy, "--proxy")
+        names = [m for members in ens.values() for m in members] or base
+        return bool(names) and not any(get_proxy(n).reads_tensors for n in names)
+    except Exception:  # noqa: BLE001  (an unknown name is the search's one-line error, said there)
+        return False
 
 
 def _note_shadowed(data) -> None:
@@ -849,7 +867,8 @@ def search(
     kwargs.update(data=data, device=device, data_dir=data_dir)
     _note_shadowed(data)
     check_user_data(method, kwargs, cli=True)  # said in flags, before any network is built
-    _note_layout(kwargs.get("memory_format", "contiguous"))
+    if not _reads_no_tensor(proxy):  # (params, flops: one value in both layouts, as score says it)
+        _note_layout(kwargs.get("memory_format", "contiguous"))
     if space == "darts" and method in ("te-nas", "zero-cost-pt") and channels is None and cells is None:
         # no cpu preset exists here: the paper's supernet takes hours on a CPU (docs/darts_searches.md)
         quick = ("--repeat 1 --C 4 --N 5 --batch-size 8" if method == "te-nas"

@@ -867,6 +867,19 @@ def unread_batch_size(proxies, batch_size: int, options: dict | None = None, tra
             + (f" ({' and '.join(own)} {'sets its' if len(own) == 1 else 'set their'} own)" if own else ""))
 
 
+def unread_weights(proxies, seed: int, init: str) -> str | None:
+    """A note (one line) when a non-default ``seed`` or ``init`` reaches none of ``proxies``: params and flops
+    count the network's structure, whatever its weights; None when one proxy reads weights (or both are the
+    defaults, 0 and torch-default, which cannot be told from not given)."""
+    given = [f"--seed {seed}"] * (seed != 0) + [f"--init {init}"] * (init != "torch-default")
+    specs = resolve_proxies(proxies)
+    if not given or not specs or not all(p.weight_free for p in specs):
+        return None
+    names = ", ".join(p.name for p in specs)
+    return (f"{' and '.join(given)} {'changes' if len(given) == 1 else 'change'} no value here: {names} "
+            f"{'counts' if len(specs) == 1 else 'count'} the network's structure, whatever its weights")
+
+
 def as_asked(records: list[ScoreRecord], archs: list, space) -> list[ScoreRecord]:
     """``records`` (arch-then-proxy order, the same count per arch) each named by the arch of ``archs`` it
     was asked for, the member actually scored moved to ``scored`` where it differs: a class-sharing proxy's

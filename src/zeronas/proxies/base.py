@@ -123,6 +123,9 @@ class ProxySpec:
     # True when its synthetic input (Gaussian noise) holds --batch-size images: the batch size is then part of
     # its protocol, as it is of every proxy on real images (meco's one noise image and synflow's ones do not)
     noise_batch: bool = False
+    # True when the value depends on the architecture alone (params, flops): not on the weights' values, so
+    # neither --seed nor --init moves it
+    weight_free: bool = False
 
     @property
     def needs_images(self) -> bool:
@@ -196,7 +199,8 @@ _REGISTRY: dict[str, ProxySpec] = {}
 def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str = "float32", defaults=None,
              description: str = "", reference: str = "", shares_isomorphs: bool = False, min_batch: int = 1,
              min_batch_why: str = "", batch_option: str | None = None, min_options: dict | None = None, needs=(),
-             bounds: dict | None = None, together=(), setup_check: Callable | None = None, noise_batch: bool = False):
+             bounds: dict | None = None, together=(), setup_check: Callable | None = None, noise_batch: bool = False,
+             weight_free: bool = False):
     """Register a proxy. ``min_options`` {option: (minimum, why)} is shorthand for ``bounds``
     {option: Bound(minimum, why=why)}; ``together``: groups of options that mean nothing alone."""
     if data not in DATA_KINDS or bn_mode not in BN_MODES or direction not in (1, -1):
@@ -216,7 +220,7 @@ def register(name: str, *, direction: int, data: str, bn_mode: str, dtype: str =
                                     bounds={**{o: Bound(low, why=why) for o, (low, why) in (min_options or {}).items()},
                                             **(bounds or {})},
                                     together=tuple(tuple(g) for g in together), setup_check=setup_check,
-                                    noise_batch=noise_batch)
+                                    noise_batch=noise_batch, weight_free=weight_free)
         return fn
 
     return deco

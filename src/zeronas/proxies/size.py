@@ -8,7 +8,7 @@ from ..counting import count_flops_detail, count_params
 from .base import floats, register, weight_layers
 
 
-@register("params", direction=1, data="none", bn_mode="n/a",
+@register("params", direction=1, data="none", bn_mode="n/a", weight_free=True,
           reference="baseline (NAS-Bench-Suite-Zero)", description="number of parameters (frozen ones too: the "
                                                                  "network's size, as the benchmarks count it)")
 def params(ctx) -> float:
@@ -18,7 +18,7 @@ def params(ctx) -> float:
     return float(n if n is not None else count_params(ctx.model()))
 
 
-@register("flops", direction=1, data="none", bn_mode="n/a",
+@register("flops", direction=1, data="none", bn_mode="n/a", weight_free=True,
           needs=("conv_linear",),
           reference="baseline (NAS-Bench-Suite-Zero)",
           description="operations of one forward pass at the input size, by NASLib's rules (conv/linear MACs, BN, "
