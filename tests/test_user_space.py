@@ -1454,3 +1454,53 @@ def test_cli_heldout_gives_teg_mse_its_held_out_images(tmp_path, capsys):
     code, out, err = _cli(["score", "-p", "teg_mse", "--arch", BEST, "--data", "none", "--heldout", str(other)],
                           capsys)
     assert code == 2 and "--heldout goes with your own images" in err, err
+
+
+ONE_MODULE_SPACE = '''
+from torch import nn
+
+
+def make(num_classes=10):
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, num_classes))
+
+
+class One:
+    name = "one"
+
+    def sample(self, rng):
+        return 0
+
+    def mutate(self, arch, rng):
+        return 0
+
+    def build(self, arch, num_classes=10, **options):
+        return make(num_classes)
+
+    def format(self, arch):
+        return str(arch)
+
+    def parse(self, text):
+        return int(text)
+'''
+
+
+@pytest.mark.parametrize("init", ["torch-default", "kaiming", "xavier"])
+def test_one_module_by_model_or_by_plugin_space_gets_the_same_values_under_any_init(tmp_path, capsys, init):
+    # a user trial: under a non-default --init the plug-in's network drew its init after its construction's draws
+    # and the --model copy from the seed, so one module got two sets of weights and values
+    f = tmp_path / "same.py"
+    f.write_text(ONE_MODULE_SPACE)
+    folder = make_image_folder(tmp_path / "imgs", classes=[f"c{k}" for k in range(10)], per_class=1, size=(32, 32))
+    values = []
+    for where in (["--model", f"{f}:make"], ["--space", f"{f}:One", "--arch", "0"]):
+        code, out, err = _cli(["score", *where, "-p", "synflow,snip,l2_norm", "--init", init, "--seed", "2",
+                               "--data", str(folder), "--batch-size", "8", "--out", str(tmp_path / where[0][2:])],
+                              capsys)
+        rows = json.loads((tmp_path / where[0][2:] / "scores.json").read_text())
+        rows = rows["records"] if isinstance(rows, dict) else rows
+        assert code == 0, err
+        values.append({r["proxy"]: r["value"] for r in rows})
+        if where[0] == "--space":  # the plug-in's keys moved with its values (a store never replays the old ones)
+            assert all(("init_draws" in r["protocol"]) == (init != "torch-default") for r in rows)
+    assert values[0] == values[1] and all(math.isfinite(v) for v in values[0].values())

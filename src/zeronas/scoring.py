@@ -352,6 +352,8 @@ class Scorer:
         revision = getattr(self.space, "network_revision", None)
         if revision:  # a space whose network changed after scores were stored keeps them apart (absent: old keys)
             p["network_revision"] = revision
+        if getattr(self.space, "plugin", False) and (self.init != "torch-default" or spec.name in OWN_INIT):
+            p["init_draws"] = "from-seed"  # (ScoringContext.build) values moved on 2026-12-08: another key
         if spec.shares_isomorphs and self.isomorph_member != "asked":  # "asked" keeps earlier stores' keys
             p["isomorph_member"] = self.isomorph_member
         if self.memory_format != "contiguous" and spec.reads_tensors:  # other rounding, other key (params,
@@ -865,6 +867,9 @@ def unread_batch_size(proxies, batch_size: int, options: dict | None = None, tra
             f"and the noise batch of zen and AZ-NAS, and {', '.join(p.name for p in specs)} "
             f"{'reads' if len(specs) == 1 else 'read'} no such batch"
             + (f" ({' and '.join(own)} {'sets its' if len(own) == 1 else 'set their'} own)" if own else ""))
+
+
+OWN_INIT = ("az_expressivity", "az_progressivity", "az_trainability")  # build their network with an init of their own
 
 
 def unread_weights(proxies, seed: int, init: str) -> str | None:

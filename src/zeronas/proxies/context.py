@@ -136,10 +136,15 @@ class ScoringContext:
         """A new network for this arch, seeded; ``builder`` defaults to ``space.build``."""
         builder = builder or self.space.build
         opts = {"num_classes": self.num_classes, **self.build_options, **options}
+        rule = self.init if init is None else init
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed + seed_offset)
             model = builder(self.arch, **opts)
-            apply_init(model, self.init if init is None else init)
+            if rule != "torch-default" and getattr(self.space, "plugin", False):
+                # a plug-in's init draws start at the seed whatever its construction drew, as a --model's (a copy
+                # draws nothing): one module gets one set of weights by either route (built-in spaces keep theirs)
+                torch.manual_seed(self.seed + seed_offset)
+            apply_init(model, rule)
         model = model.to(self.device)
         if self.memory_format == "channels-last":  # 4-d weights NHWC: activations follow through the convolutions
             model = to_channels_last(model, f"the {self.space.name} network")
