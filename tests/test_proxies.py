@@ -1179,6 +1179,9 @@ def test_seed_and_init_no_asked_proxy_reads_are_said_and_the_layout_note_only_wh
     assert [r.value for r in v[0]] == [r.value for r in v[1]]
     out = CliRunner().invoke(app, ["score", "--arch", a, "--proxies", "params", "--seed", "3"])
     assert out.exit_code == 0 and "note: --seed 3 changes no value here" in " ".join(out.output.split())
+    out = CliRunner().invoke(app, ["score", "--arch", a, "--proxies", "params", "--data", "none", "--data-dir",
+                                   "."])
+    assert out.exit_code == 0 and "note: --data-dir . reads nothing here" in " ".join(out.output.split())
     for proxy, said in (("params", False), ("ensemble:params+synflow", True)):
         out = CliRunner().invoke(app, ["search", "--method", "random", "--budget", "2", "--proxy", proxy, "--data",
                                        "none", "--memory-format", "channels-last"])

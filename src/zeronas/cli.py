@@ -212,6 +212,9 @@ def score(
         for n in unread:
             err_console.print(f"[yellow]note:[/] {n}", highlight=False)
 
+    if data_dir is not None and str(data).strip().lower() == "none" and not index and arch_file is None:
+        unread.append(f"--data-dir {data_dir} reads nothing here: it holds the datasets' images and the benchmark "
+                      "tables, and with --data none (and no --index) neither is read")
     batch_size = 64 if batch_size is None else batch_size
     if out is not None:  # a user's own file there is never replaced, found before any scoring
         check_outputs(out, ["scores.json"])
