@@ -1359,3 +1359,40 @@ def test_export_from_a_search_whose_folder_changed_says_what_it_left_out(tmp_pat
     code, err = export()
     assert code == 0 and "has 3 class folders and the network 2 outputs: no class names recorded" in err, err
     assert "are not those the search scored (they changed since)" in err, err
+
+
+def test_balanced_order_gives_every_prefix_the_classes_evenly():
+    from zeronas.train.trainer import balanced_order
+
+    y = np.repeat(np.arange(10), 100)  # sorted by class, as CIFAR's test file and an image folder are
+    order = balanced_order(y, 3)
+    assert sorted(order.tolist()) == list(range(1000))  # a permutation
+    for n in (10, 100, 244, 1000):  # each prefix: n // 10 or n // 10 + 1 of each class
+        counts = np.bincount(y[order[:n]], minlength=10)
+        assert counts.min() >= n // 10 and counts.max() <= -(-n // 10), (n, counts)
+    # by hand: classes of 5, 2 and 10 images: rounds 1-2 hold all three, rounds 3-5 classes 0 and 2, then 2 alone
+    y = np.array([0] * 5 + [1] * 2 + [2] * 10)
+    rounds = [sorted(y[balanced_order(y, 0)][i:j].tolist()) for i, j in ((0, 3), (3, 6), (6, 8), (8, 10),
+                                                                          (10, 12), (12, 17))]
+    assert rounds == [[0, 1, 2], [0, 1, 2], [0, 2], [0, 2], [0, 2], [2] * 5]
+    assert not np.array_equal(balanced_order(y, 0), balanced_order(y, 1))  # seeded
+
+
+def test_a_time_limited_evaluation_reads_every_class_not_the_first_ones(tmp_path, monkeypatch):
+    """A researcher's trial: cut short by --time-limit, the evaluation read the first test images, which the
+    class-sorted CIFAR-10 test file fills with classes 0-2 only (accuracy 0.0 or 9.4: meaningless reads)."""
+    def fake_load(dataset, split="train", data_dir=None, source="auto"):
+        rng = np.random.default_rng(0)
+        n = 256 if split == "train" else 200
+        y = rng.integers(0, 10, n) if split == "train" else np.repeat(np.arange(10), 20)  # the test set sorted
+        x = rng.integers(0, 60, size=(n, 32, 32, 3)) + (y * 20)[:, None, None, None]
+        return ImageSet("cifar10", split, x.astype(np.uint8), y.astype(np.int64), "synthetic", "synthetic")
+
+    seen = []
+    real = trainer_mod.evaluate
+    monkeypatch.setattr(trainer_mod, "load_images", fake_load)
+    monkeypatch.setattr(trainer_mod, "evaluate", lambda m, x, y, *a: seen.append(y.numpy()) or real(m, x, y, *a))
+    train("nb201", ARCH, tmp_path, epochs=1, progress=False, time_limit=1e-9, **TINY)
+    row = json.loads((tmp_path / "log.jsonl").read_text())
+    assert row["test_images"] == trainer_mod.MIN_EVAL_IMAGES == len(seen[0]) == 100
+    assert np.bincount(seen[0], minlength=10).tolist() == [10] * 10  # was [20] * 5 + [0] * 5

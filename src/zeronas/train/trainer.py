@@ -214,6 +214,19 @@ def _subset(images, n: int | None, seed: int):
     return images.x[idx], images.y[idx]
 
 
+def balanced_order(y: np.ndarray, seed: int) -> np.ndarray:
+    """An order of the indices of labels ``y`` (length N) whose every prefix holds the classes as evenly as the
+    counts allow: each class's indices in a seeded random order, interleaved round by round (the classes of a
+    round in a seeded order too). Test sets are stored sorted by class (CIFAR's, an image folder's), so a prefix
+    cut to fit a time limit held two or three classes and an accuracy that meant nothing."""
+    rng = np.random.default_rng(seed)
+    rank = np.empty(len(y))
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        rank[rng.permutation(idx)] = np.arange(len(idx))  # round: its position within its class
+    return np.lexsort((rng.random(len(y)), rank))  # by round, ties (one per class) in a random order
+
+
 def _forward(model, x):
     if hasattr(model, "forward_with_aux"):
         return model.forward_with_aux(x)
@@ -621,7 +634,10 @@ def train(space, arch, out: str | Path = "runs/train", *, data: str | None = Non
             if time_limit is not None and 0 < fastest["forward"] < math.inf:  # the evaluation inside the limit too
                 left = time_limit - (time.perf_counter() - t_call) - EVAL_MARGIN
                 n_eval = min(len(yte), max(MIN_EVAL_IMAGES, int(left / fastest["forward"])))
-            test_loss, test_acc = evaluate(model, xte[:n_eval], yte[:n_eval], max(256, recipe.batch_size), device)
+            # cut short: a class-balanced seeded share of the test images, not the first ones (sorted by class)
+            pick = slice(None) if n_eval >= len(yte) else torch.from_numpy(
+                np.sort(balanced_order(yte.cpu().numpy(), seed + 2)[:n_eval]))
+            test_loss, test_acc = evaluate(model, xte[pick], yte[pick], max(256, recipe.batch_size), device)
             row.update(test_loss=test_loss, test_acc=test_acc, train_seconds=train_seconds,
                        epoch_seconds=time.perf_counter() - t0)
             if n_eval < len(yte):
