@@ -23,4 +23,6 @@ def weight_l2(model, x, y):
 
 
 weight_l2.data = "noise"  # no images needed
-weight_l2.direction = -1  # lower is better
+# higher is better (the default, said here to show the attribute): wider, deeper networks hold more weight, and
+# on NB201 they train better, as the built-in l2_norm shows; a proxy where lower is better sets -1
+weight_l2.direction = 1

@@ -333,3 +333,21 @@ def test_a_search_refuses_options_for_a_proxy_of_your_own(proxy_file):
     spec = f"{proxy_file}:n_weights"
     with pytest.raises(UserError, match="is a proxy of your own, which takes no proxy options"):
         zn.search("nb201", method="sample", n=3, proxy=spec, data="none", options={spec: {"scale": 2}})
+
+
+def test_tables_and_plots_show_a_plugin_proxy_by_its_file_not_its_absolute_path(tmp_path, capsys):
+    """A researcher's trial: a plug-in proxy's absolute path (which keys its scores) wrapped over six table lines
+    and overran its scatter panel's title."""
+    from zeronas.proxies.plugin import short_names
+
+    assert short_names(["/w/ex/my.py:f", "nwot", "ensemble:/w/ex/my.py:f+nwot", "/x/q.py:g", "/y/q.py:g"]) == {
+        "/w/ex/my.py:f": "my.py:f", "nwot": "nwot", "ensemble:/w/ex/my.py:f+nwot": "ensemble:my.py:f+nwot",
+        "/x/q.py:g": "/x/q.py:g", "/y/q.py:g": "/y/q.py:g"}  # two files of one name: kept whole, told apart
+    f = tmp_path / "deep" / "folder" / "mine.py"
+    f.parent.mkdir(parents=True)
+    f.write_text("def size(model, x, y):\n    return float(sum(p.numel() for p in model.parameters()))\n"
+                 "size.data = 'noise'\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["score", "--arch", BEST, "-p", f"{f}:size,params", "--data", "none"])
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "│ mine.py:size │" in out and str(tmp_path) not in out, out

@@ -293,6 +293,9 @@ def score(
                                                                                  "data"]:
         table.add_column(col, overflow="fold")
     inapplicable: dict[str, str] = {}  # proxy -> why, listed under the table as for --model
+    from .proxies.plugin import short_names
+
+    short = short_names(r.proxy for r in records)  # (a plug-in proxy by FILE.py:fn, not its absolute path)
     for r in records:
         if inapplicable_reason(r.error) is not None:
             inapplicable.setdefault(r.proxy, r.error)
@@ -300,7 +303,7 @@ def score(
         d = r.protocol.get("data", {})
         src = _batch_label(d) or (f"{d['synthetic']} b{d['batch_size']}" if "batch_size" in d
                                   else d.get("synthetic", "-"))
-        cells = [r.proxy, _fmt(r.value), "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}",
+        cells = [short[r.proxy], _fmt(r.value), "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}",
                  src + (f" [red]{escape(why)}[/]" if (why := r.error or getattr(r, "reason", None)) else "")]
         table.add_row(*([r.arch] if many else []), *([r.scored or "-"] if substituted else []), *cells)
     console.print(table)
@@ -537,12 +540,15 @@ def _score_model(spec, proxies, data, data_dir, batch_size, seed, init, device, 
     for col in ("proxy", "value", "better", "ms"):
         table.add_column(col, overflow="fold")
     skipped = []
+    from .proxies.plugin import short_names
+
+    short = short_names(r.proxy for r in records)
     for r in records:
         if _not_applicable(r):
             skipped.append(r)
             continue
         why = getattr(r, "reason", None) or r.error
-        table.add_row(r.proxy, _fmt(r.value) + (f" [red]{escape(why)}[/]" if why else ""),
+        table.add_row(short[r.proxy], _fmt(r.value) + (f" [red]{escape(why)}[/]" if why else ""),
                       "higher" if r.direction > 0 else "lower", f"{r.seconds * 1000:.0f}")
     console.print(table)
     for n in dict.fromkeys(n for r in records for n in r.notes):  # (one note on several records: said once)
@@ -635,21 +641,28 @@ def correlate(
                         score_seed=score_seed, memory_format=memory_format, out=out,
                         options=_parse_options(set_) or None, threads=threads)
     m = res.meta
-    lower = [p for p, r in res.rows.items() if r.get("direction") == -1]
+    from .proxies.plugin import short_names
+
+    short = short_names(res.rows)  # (a plug-in proxy by FILE.py:fn, not the absolute path that keys it)
+    lower = [short[p] for p, r in res.rows.items() if r.get("direction") == -1]
+    # printed under the table, not as its caption: Rich dropped a letter where a caption wrapped at 80 columns
     caption = ("spearman and kendall are of the raw values, top-k% in each proxy's direction: a lower-is-better "
                f"proxy ({', '.join(lower)}) that ranks well has a negative rho" if lower else None)
     table = Table(title=f"{m['space']} {m['dataset']}: {m['archs']} archs ({m['unique_archs']} unique), "
-                        f"target {m['target']}", caption=caption, pad_edge=False)  # (fits 80 columns)
+                        f"target {m['target']}", pad_edge=False)  # (fits 80 columns)
     for col in ("proxy", "better", "spearman", "kendall", "top1%", "top5%", "top10%", "n", "ms/arch"):
         # min_width: an 80-column log folded the headers ("spearma" / "n"); the proxy names fold instead
         table.add_column(col, justify="right" if col not in ("proxy", "better") else "left", overflow="fold",
                          min_width=None if col == "proxy" else len(col))
     for p, r in res.rows.items():
-        table.add_row(p, "lower" if r.get("direction") == -1 else "higher", _fmt3(r["spearman"]), _fmt3(r["kendall"]),
+        table.add_row(short[p], "lower" if r.get("direction") == -1 else "higher", _fmt3(r["spearman"]),
+                      _fmt3(r["kendall"]),
                       _fmt3(r["top1"]), _fmt3(r["top5"]),
                       _fmt3(r["top10"]), str(r["n"]),
                       "—" if math.isnan(ms := r.get("ms_per_arch", math.nan)) else f"{ms:.0f}")  # ensembles: none
     console.print(table)
+    if caption:
+        console.print(caption, highlight=False, style="dim")
     member = f", isomorph member {m['isomorph_member']}" if m["isomorph_member"] != "asked" else ""
     member += f", {m['memory_format']} layout" if m["memory_format"] != "contiguous" else ""
     console.print(f"batch {m['batch_size']}, seed {m['seed']}, init {m['init']}{member}, scored now: {m['scored_now']} "

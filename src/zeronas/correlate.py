@@ -22,7 +22,7 @@ from .errors import UserError, shown
 from .paths import atomic_path, check_outputs
 from .proxies.base import get_proxy, inapplicable_reason
 from .proxies.ensembles import ENSEMBLES, ensemble_members, split_names
-from .proxies.plugin import has_file
+from .proxies.plugin import has_file, short_names
 from .run import make_executor, make_executor_threads
 from .scoring import Scorer, resolve_proxies, unread_batch_size
 from .spaces import space as get_space
@@ -1023,6 +1023,7 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
                         *["" if v[i] is None else v[i] if isinstance(v[i], str) else repr(v[i])
                           for v in per["values"].values()]])
     names = list(result.rows)
+    short = short_names(names)  # a plug-in's absolute path overran its panel
     cols = min(4, len(names))
     rows = math.ceil(len(names) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.3 * rows), squeeze=False)
@@ -1033,7 +1034,7 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
         ax.scatter(v[ok], result.truth[ok], s=3, alpha=0.4)
         lower = " (lower better)" if result.rows[p].get("direction") == -1 else ""
         at_edge = f"\n{int(inf.sum())} at +-inf, drawn at the edge (x)" if inf.any() else ""
-        ax.set_title(f"{p}{lower}  rho={result.rows[p]['spearman']:.3f}{at_edge}", fontsize=9)
+        ax.set_title(f"{short[p]}{lower}  rho={result.rows[p]['spearman']:.3f}{at_edge}", fontsize=9)
         if not ok.any():  # an empty panel would read as a plotting fault: say why it is empty
             ax.text(0.5, 0.5, f"no finite value on any of\nthe {len(v)} archs: see\n'zeronas report' or the table",
                     ha="center", va="center", transform=ax.transAxes, fontsize=8, color="tab:red")
@@ -1076,7 +1077,9 @@ def write_outputs(result: CorrelationResult, out: Path) -> list[Path]:
     rhos = [result.rows[p]["spearman"] for p in names]
     # a lower-is-better proxy that ranks well has a negative rho: its bar says so, beside its name; long names
     # (ensembles, a plug-in's path) wrap beside horizontal bars instead of being cut off under rotated ones
-    labels = [_wrapped(f"{p} (lower better)" if result.rows[p].get("direction") == -1 else p) for p in names]
+    short = short_names(names)
+    labels = [_wrapped(f"{short[p]} (lower better)" if result.rows[p].get("direction") == -1 else short[p])
+              for p in names]
     widest = max((len(line) for label in labels for line in label.split("\n")), default=8)
     lines = sum(label.count("\n") + 1 for label in labels)
     fig, ax = plt.subplots(figsize=(4.5 + 0.075 * widest, max(2.8, 0.3 * lines + 0.25 * len(names) + 1.2)))

@@ -46,6 +46,21 @@ _BY_NAME: dict[str, tuple] = {}
 FORM = "path/to/file.py:function"
 
 
+def short_names(names) -> dict[str, str]:
+    """{name: how tables and plots show it}: a plug-in proxy from a file (named by its absolute path, which keys
+    its scores) by ``FILE.py:fn``, where no other shown name shortens alike; every other name as it is.
+    Ensembles' members too (``ensemble:/a/b/p.py:f+nwot`` -> ``ensemble:p.py:f+nwot``)."""
+    import re
+
+    path = re.compile(r"(?:[^+:\s]*[/\\])([^/\\+:\s]+\.py:)")
+    names = list(dict.fromkeys(names))
+    short = {n: path.sub(r"\1", n) for n in names}
+    taken: dict[str, int] = {}
+    for s in short.values():
+        taken[s] = taken.get(s, 0) + 1
+    return {n: s if taken[s] == 1 else n for n, s in short.items()}
+
+
 def load_proxy(spec: str) -> ProxySpec:
     """The ProxySpec of ``path/to/file.py:function`` (loaded once per version of its files), named
     ``/absolute/path/to/file.py:function``; also the name of a function this process registered.
