@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -175,7 +176,7 @@ def main():
     torch.set_num_threads(1)
     Path(args.store).parent.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    payload = {"command": "python benchmarks/das_spaces.py " + " ".join(sys.argv[1:]), "threads": 1,
+    payload = {"command": "python benchmarks/das_spaces.py " + shlex.join(sys.argv[1:]), "threads": 1,
                "date": time.strftime("%Y-%m-%d"), "correlation": {}}
     for space, sample in (("nb101", args.nb101_sample), ("macro", args.macro_sample)):
         if sample != "0":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -77,7 +78,7 @@ def main():
                         store=args.store, metric=args.metric, only_stored=True)
         data[ds] = (res.values, res.truth, res.meta)
     report = {"candidates": cands, "max_size": args.max_size, "split_seed": args.split_seed, "metric": args.metric,
-              "datasets": {}, "command": "python benchmarks/ensemble_study.py " + " ".join(sys.argv[1:]),
+              "datasets": {}, "command": "python benchmarks/ensemble_study.py " + shlex.join(sys.argv[1:]),
               "date": time.strftime("%Y-%m-%d")}
     combos = [c for k in range(2, args.max_size + 1) for c in itertools.combinations(cands, k)]
     sel_rho = {}

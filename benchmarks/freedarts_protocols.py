@@ -19,6 +19,7 @@ import collections
 import datetime
 import json
 import re
+import shlex
 import statistics
 import sys
 import time
@@ -264,7 +265,7 @@ def main():
     def log(msg):
         print(msg, flush=True)
 
-    cmd = "python benchmarks/freedarts_protocols.py " + " ".join(sys.argv[1:])
+    cmd = "python benchmarks/freedarts_protocols.py " + shlex.join(sys.argv[1:])
     out = {"command": cmd.strip(), "date": datetime.date.today().isoformat(), "threads": args.threads,
            "torch": torch.__version__, "darts": darts_part(args, log), "nb201": nb201_part(args, log)}
     args.json.parent.mkdir(parents=True, exist_ok=True)

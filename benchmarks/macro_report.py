@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ def main():
     ap.add_argument("--batch-size", type=int_at_least(1), default=64,
                     help="images per proxy batch (default: %(default)s)")
     ap.add_argument("--workers", type=int_at_least(0), default=0,
-                    help="worker processes (0: score in this process) (default: %(default)s)")
+                    help="scoring processes (0: one per core; 1: this process alone) (default: %(default)s)")
     ap.add_argument("--store", default="runs/macro.db",
                     help="SQLite results store: stored scores are reused, so a rerun resumes (default: %(default)s)")
     ap.add_argument("--only-stored", action="store_true", help="score nothing; report what the store holds")
@@ -48,7 +49,7 @@ def main():
     res = correlate(space="macro", dataset="cifar10", proxies=proxies, sample=args.sample, seed=args.seed,
                     batch_size=args.batch_size, store=args.store, workers=args.workers, progress=True,
                     only_stored=args.only_stored)
-    command = "python benchmarks/macro_report.py " + " ".join(sys.argv[1:])
+    command = "python benchmarks/macro_report.py " + shlex.join(sys.argv[1:])
     if args.only_stored and args.json.exists():  # a report-only rerun keeps the command that measured
         command = json.loads(args.json.read_text()).get("command", command)
     payload = {**res.to_json(), "command": command, "seconds": time.time() - t0, "date": time.strftime("%Y-%m-%d")}

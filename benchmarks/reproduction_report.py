@@ -139,8 +139,9 @@ def main():
                             "params,flops,zen,zico,meco,zeros,das_d,das_na,das,linear_regions,az_nas")
     ap.add_argument("--ensembles", default="ensemble:nwot+synflow+jacob_cov,ensemble:zico+meco+nwot+synflow",
                     help="rank ensembles to add ('' for none); members missing from --proxies are scored too")
-    ap.add_argument("--sample", default="1000", help="random archs per dataset, or 'all' (the NB201 sections' "
-                    "valid target is NAS-Bench-Suite-Zero's preset, which fixes 1000 and batch 64)")
+    ap.add_argument("--sample", default="1000", help="random archs per NB201 dataset: only 1000, since the NB201 "
+                    "sections' valid target is NAS-Bench-Suite-Zero's preset, which fixes 1000 and batch 64 (a "
+                    "smaller check: --datasets '' with --benchmarks and --bench-sample)")
     ap.add_argument("--seed", type=int, default=0, help="sampling and scoring seed")
     ap.add_argument("--batch-size", type=int_at_least(1), default=64, help="images per proxy batch (Suite-Zero: 64)")
     ap.add_argument("--workers", type=int_at_least(0), default=0, help="scoring processes (0: one per core)")
@@ -172,6 +173,10 @@ def main():
     ap.add_argument("--bench-batch-size", type=int, default=32,
                     help="images per batch for --benchmarks (NASLib's NB101/NB301 correlation configs: 32)")
     args = ap.parse_args()
+    if [d for d in args.datasets.split(",") if d] and args.sample != "1000":  # said in this script's flags
+        ap.error(f"--sample {args.sample}: the NB201 sections (--datasets) follow NAS-Bench-Suite-Zero's preset, "
+                 "which fixes 1000 archs; drop --sample, or give --datasets '' to run only --benchmarks (sized by "
+                 "--bench-sample)")
     table = zn.benchmarks.load_nb201()
     proxies = args.proxies + ("," + args.ensembles if args.ensembles else "")
     all_rows, metas = {}, {}

@@ -586,7 +586,11 @@ def correlate(
     metric: Annotated[str | None, typer.Option(
         help="Accuracy to correlate with: test or valid (default: the table's own: test for NB201, "
              "NAS-Bench-Macro and a converted NB101 table; valid for NAS-Bench-Suite-Zero's 500 NB101 cells and "
-             "the NB301 surrogate). A metric the table lacks is refused.", show_default=False)] = None,
+             "the NB301 surrogate). NB201 valid is, per dataset, the seed-mean column where the table has it "
+             "(CIFAR-10: cifar10-valid's cifar10valid_valid_acc), else NASLib's one-seed column (the shared "
+             "table's CIFAR-100 and ImageNet16-120); --protocol suite-zero reads NASLib's one-seed columns on all "
+             "three. The table's title names the column read. A metric the table lacks is refused.",
+        show_default=False)] = None,
     protocol: Annotated[str | None, typer.Option(help="Paper protocol preset, NAS-Bench-201 only: abdelfattah2021 "
                                                  "or suite-zero. It fixes the sample, batch size, init, target and "
                                                  "(abdelfattah2021) seed; a different value given beside it is "
