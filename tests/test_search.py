@@ -26,8 +26,9 @@ def test_freedarts_finite_and_excludes_none(variant):
     arch = space.parse(r.arch)
     assert "none" not in arch
     assert all(math.isfinite(v) and v > 0 for v in r.proxy_values.values())
-    # the network it scored, for export: data-free (an all-ones image), CIFAR-10's head and 32 px input
-    assert r.network == {"num_classes": 10, "input_size": 32, "data": None}
+    # the network it scored, for export: data-free (an all-ones image) on CIFAR-10's head and 32 px input, recorded
+    # as the CLI's default --data cifar10 records it
+    assert r.network == {"num_classes": 10, "input_size": 32, "data": "cifar10"}
     if variant == "iterative":
         assert r.evaluations == 4  # 4 non-none ops: 3 pruning rounds, then the final choice
         assert [t["ops_left"] for t in r.trajectory] == [[3] * 6, [2] * 6, [1] * 6]
@@ -453,8 +454,8 @@ def test_search_results_page_keeps_every_stored_method_when_a_run_names_some(tmp
     # arrays: numpy's ambiguous truth value (ValueError) came out of the checks; they are the user's images now
     (lambda zn: zn.search("nb201", method="sample", n=2, proxy="params", data=np.zeros(3)),
      "not a pair (image, label)"),
-    (lambda zn: zn.search("nb201", method="sample", n=2, proxy="params", data=(np.zeros((4, 3, 8, 8)), np.zeros(4))),
-     "has 4 images, too few for 1 batch(es) of 64"),
+    (lambda zn: zn.search("nb201", method="sample", n=2, proxy="nwot", data=(np.zeros((4, 3, 8, 8)), np.zeros(4))),
+     "has 4 images, too few for 1 batch(es) of 64"),  # (params reads no batch: 4 images are fine for it)
     (lambda zn: zn.search("nb201", method="sample", n=2, proxy="params", init=np.zeros(2)), "unknown init"),
 ])
 def test_python_api_arguments_of_the_wrong_type_are_one_line_errors(call, needle):
@@ -661,9 +662,13 @@ def test_memory_format_reaches_the_proxy_searches_and_is_refused_by_the_others(t
     assert isinstance(res.exception, UserError)
     assert str(res.exception).startswith("--memory-format does not apply to --method te-nas; it applies to das, "
                                          "funnel, random, rea, sample")
-    res = CliRunner().invoke(app, ["search", "--method", "sample", "--n", "2", "--proxy", "params", "--data", "none",
+    res = CliRunner().invoke(app, ["search", "--method", "sample", "--n", "2", "--proxy", "synflow", "--data", "none",
                                    "--memory-format", "channels-last"])
     assert res.exit_code == 0 and "scoring in the channels-last layout" in res.output, res.output
+    # params runs no tensor through the network: one value in both layouts, and no note
+    res = CliRunner().invoke(app, ["search", "--method", "sample", "--n", "2", "--proxy", "params", "--data", "none",
+                                   "--memory-format", "channels-last"])
+    assert res.exit_code == 0 and "layout" not in res.output, res.output
     res = CliRunner().invoke(app, ["search", "--method", "te-nas", "--memory-format", "contiguous", "--n", "5"])
     assert str(res.exception).startswith("--n does not apply to --method te-nas")  # the default layout is not refused
 

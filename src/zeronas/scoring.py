@@ -320,7 +320,10 @@ class Scorer:
                 raise UserError(why)
 
     def _describe_data(self) -> dict:
-        if self.images is None or not (self.train_steps or any(p.needs_images for p in self.proxies)):
+        if self.images is None:
+            return {}
+        reads = self.train_steps or any(p.needs_images for p in self.proxies)
+        if not reads and len(self.images) < self.batch_size:  # (supernet contexts read this description too)
             return {}  # no proxy reads a batch: none is drawn (8 images and --batch-size 64 are fine for params)
         b0 = make_batch(self.images, self.batch_size, self.seed, 0)
         d = {"dataset": self.dataset, "source": portable_source(self.images.source), "fidelity": self.images.fidelity,

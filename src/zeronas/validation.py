@@ -438,6 +438,12 @@ BATCH = Int(1, 16384)  # a per-proxy minimum (e.g. 2 for a correlation) is enfor
 DATASET = Choice(_datasets, _norm_dataset)
 
 
+def _not_a_name(label, value, allowed):
+    kinds = ", ".join(sorted({type(v).__name__ for v in value}))  # e.g. data=(x, y) where a name is meant
+    raise UserError(f"{label} takes a name, one of: {', '.join(map(str, allowed))}; not a "
+                    f"{type(value).__name__} of {len(value)} ({kinds})")
+
+
 def _benchmark_dataset(label, value):
     """A dataset with benchmark accuracies (correlate's --dataset / --data); an image folder is named as one:
     correlate needs accuracies, which a folder of images has none of."""
@@ -447,6 +453,8 @@ def _benchmark_dataset(label, value):
                         f"benchmark's accuracies, which exist for {', '.join(_datasets())} only; score your images "
                         f"with 'zeronas score --data {value}', and train the architectures you pick on them with "
                         f"'zeronas train --data {value}'")
+    if isinstance(value, (list, tuple)) and not all(isinstance(v, str) for v in value):
+        _not_a_name(label, value, DATASET.allowed())
     DATASET.check(label, value)
 
 # One domain per argument name (CLI option's Python name = API keyword); 'command.name' overrides.
@@ -703,9 +711,7 @@ def check(name: str, value, command: str | None = None, label: str | None = None
     if strict and isinstance(d, Text) and not d.many and not isinstance(value, str):
         raise UserError(f"{label} takes one string ({d.what}), not {type(value).__name__} {shown(value)}")
     if isinstance(value, (list, tuple)) and isinstance(d, Choice) and not all(isinstance(v, str) for v in value):
-        kinds = ", ".join(sorted({type(v).__name__ for v in value}))  # e.g. data=(x, y) where a name is meant
-        raise UserError(f"{label} takes a name, one of: {', '.join(map(str, d.allowed()))}; not a "
-                        f"{type(value).__name__} of {len(value)} ({kinds})")
+        _not_a_name(label, value, d.allowed())
     if isinstance(value, (list, tuple)) and not isinstance(d, Custom):
         for v in value:
             d.check(label, v)

@@ -107,7 +107,8 @@ def meco(ctx, input_size: int = 64) -> float:
         if torch.is_tensor(out) and out.dim() >= 1:
             terms.append(index(out))
 
-    channels = ctx.input_shape(1)[1]  # 3 on a space's network; a user's model takes its images' channels
+    # 3 on a space's network (and on contexts that give no shape: supernets); a user's model takes its images'
+    channels = ctx.input_shape(1)[1] if callable(getattr(ctx, "input_shape", None)) else 3
     x = torch.randn((1, channels, input_size, input_size), generator=ctx.generator(23)).to(ctx.device)
     with hooks([m.register_forward_hook(hook) for m in model.modules()]), torch.no_grad():
         model(x)
