@@ -988,6 +988,10 @@ def test_a_shuffling_dataloader_is_read_the_same_way_each_run_and_said_so():
     assert plain.notes == []
     own = DataLoader(ds, batch_size=50, shuffle=True, generator=torch.Generator().manual_seed(3))
     assert "with a generator of its own" in zeronas.score(net, "nwot", data=own, batch_size=16)[0].notes[0]
+    from torch.utils.data import RandomSampler  # (review: the sampler's own generator, the loader's None)
+
+    own = DataLoader(ds, batch_size=50, sampler=RandomSampler(ds, generator=torch.Generator().manual_seed(3)))
+    assert "with a generator of its own" in zeronas.score(net, "nwot", data=own, batch_size=16)[0].notes[0]
 
 
 def test_a_single_output_head_is_named_as_such_not_as_no_classifier():

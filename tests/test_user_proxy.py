@@ -343,6 +343,7 @@ def test_tables_and_plots_show_a_plugin_proxy_by_its_file_not_its_absolute_path(
     assert short_names(["/w/ex/my.py:f", "nwot", "ensemble:/w/ex/my.py:f+nwot", "/x/q.py:g", "/y/q.py:g"]) == {
         "/w/ex/my.py:f": "my.py:f", "nwot": "nwot", "ensemble:/w/ex/my.py:f+nwot": "ensemble:my.py:f+nwot",
         "/x/q.py:g": "/x/q.py:g", "/y/q.py:g": "/y/q.py:g"}  # two files of one name: kept whole, told apart
+    assert short_names(["/home/u/My Proxies/p.py:f"]) == {"/home/u/My Proxies/p.py:f": "p.py:f"}  # (a space)
     f = tmp_path / "deep" / "folder" / "mine.py"
     f.parent.mkdir(parents=True)
     f.write_text("def size(model, x, y):\n    return float(sum(p.numel() for p in model.parameters()))\n"

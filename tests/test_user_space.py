@@ -1345,6 +1345,21 @@ def test_flops_says_what_functional_convolutions_it_leaves_out(tmp_path, capsys)
     # run outside modules, elementwise: not counted); F.conv2d 32*32*15*135 = 2,073,600 MACs, not counted
     assert count_flops_detail(net, torch.zeros(1, 3, 32, 32)) == (430_080 + 150, 2_073_600)
     assert count_flops(net, torch.zeros(1, 3, 32, 32)) == 430_230
+
+    class Attention(nn.Module):  # (review: eval-mode attention ran torch's fused path, which went uncounted)
+        def __init__(self):
+            super().__init__()
+            self.c, self.l = nn.Conv2d(3, 32, 3), nn.Linear(32, 10)
+            self.a = nn.MultiheadAttention(32, 4, batch_first=True)
+
+        def forward(self, x):
+            h = self.c(x).flatten(2).transpose(1, 2)  # 900 tokens of 32
+            h, _ = self.a(h, h, h)
+            return self.l(h.mean(1))
+
+    # counted: conv 900*32*(27 + 1) = 806,400 + linear 320; not: in_proj 900*32*96 = 2,764,800, QK^T and AV
+    # 2 * 900*900*32 = 51,840,000, out_proj (called functionally) 900*32*32 = 921,600 -> 55,526,400
+    assert count_flops_detail(Attention(), torch.zeros(1, 3, 32, 32)) == (806_720, 55_526_400)
     r = zeronas.score(["15"], "flops", space=space, data="none")[0]
     assert r.value == 430_230 and any("2,073,600 multiply-accumulates" in n and "(83% of the two together)" in n
                                       for n in r.notes), r.notes
@@ -1503,4 +1518,24 @@ def test_one_module_by_model_or_by_plugin_space_gets_the_same_values_under_any_i
         values.append({r["proxy"]: r["value"] for r in rows})
         if where[0] == "--space":  # the plug-in's keys moved with its values (a store never replays the old ones)
             assert all(("init_draws" in r["protocol"]) == (init != "torch-default") for r in rows)
+    code, out, err = _cli(["score", "--space", f"{f}:One", "--arch", "0", "-p", "params", "--init", init, "--data",
+                           "none", "--out", str(tmp_path / "p")], capsys)
+    rows = json.loads((tmp_path / "p" / "scores.json").read_text())
+    rows = rows["records"] if isinstance(rows, dict) else rows
+    assert "init_draws" not in rows[0]["protocol"]  # params counts the structure: its value and key never moved
     assert values[0] == values[1] and all(math.isfinite(v) for v in values[0].values())
+
+
+def test_a_plugin_forward_fault_that_is_no_shape_error_stays_each_archs_row(tmp_path, capsys):
+    # review: the shape filter read the advice text ('the size it expects'), so any forward error of the first
+    # two networks refused the whole run as an input-size problem
+    f = tmp_path / "broken.py"
+    f.write_text(FIXED_SIZE_SPACE.replace("class AnySize(Fixed):", "class Broken(Fixed):\n    name = 'broken'\n\n"
+                                          "    def build(self, arch, num_classes=10, **options):\n"
+                                          "        raise_later = Fixed.build(self, arch, num_classes)\n"
+                                          "        raise_later.forward = lambda x: (_ for _ in ()).throw("
+                                          "NotImplementedError('custom op missing'))\n"
+                                          "        return raise_later\n\n\nclass AnySize(Fixed):"))
+    code, out, err = _cli(["score", "--space", f"{f}:Broken", "--arch", "4", "--arch", "5", "--data", "none", "-p",
+                           "synflow", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "networks fail on a" not in err and "custom op missing" in err, err  # every arch failed

@@ -255,6 +255,7 @@ def score(
                     options=_parse_options(set_), num_classes=num_classes, isomorph_member=isomorph_member,
                     memory_format=memory_format, **({"heldout": heldout} if heldout is not None else {}))
     scorer = Scorer(sp, proxies, **settings)
+    _note_shadowed(data)
     if scorer.data_note:
         err_console.print(f"[yellow]note:[/] {scorer.data_note}")
     if any(p.reads_tensors for p in scorer.proxies):  # (params, flops: one value in both layouts)
@@ -356,11 +357,14 @@ def _print_score_summary(records, title: str, out) -> None:
     by: dict[str, list] = {}
     for r in records:
         by.setdefault(r.proxy, []).append(r)
+    from .proxies.plugin import short_names
+
+    short = short_names(by)  # (a plug-in proxy by FILE.py:fn, not its absolute path)
     for name, rs in by.items():
         vals = sorted(r.value for r in rs if math.isfinite(r.value))
         failed = sum(1 for r in rs if r.error and not _not_applicable(r))
         mid = statistics.median(vals) if vals else math.nan  # (an even count: the mean of the middle two)
-        table.add_row(name, str(len(rs)), str(len(vals)), str(failed), _fmt(vals[0] if vals else math.nan),
+        table.add_row(short[name], str(len(rs)), str(len(vals)), str(failed), _fmt(vals[0] if vals else math.nan),
                       _fmt(mid), _fmt(vals[-1] if vals else math.nan), "higher" if rs[0].direction > 0 else "lower",
                       f"{1000 * sum(r.seconds for r in rs) / len(rs):.0f}")
     console.print(table)
@@ -501,16 +505,19 @@ def _score_models(specs, proxies, data, data_dir, batch_size, seed, init, device
     def better(n):
         return "higher" if next(r.direction for (_, p), r in value.items() if p == n) > 0 else "lower"
 
+    from .proxies.plugin import short_names
+
+    short = short_names(shown)  # (a plug-in proxy by FILE.py:fn, not its absolute path)
     if len(shown) > len(results):  # more proxies than models: a row per proxy, so the table fits a terminal
         table.add_column("proxy", overflow="fold")
         for label, _ in results:
             table.add_column(label, overflow="fold")
         for n in shown:
-            table.add_row(f"{n} ({better(n)})", *[cell(label, n) for label, _ in results])
+            table.add_row(f"{short[n]} ({better(n)})", *[cell(label, n) for label, _ in results])
     else:
         table.add_column("model", overflow="fold")
         for n in shown:
-            table.add_column(f"{n} ({better(n)})", overflow="fold")
+            table.add_column(f"{short[n]} ({better(n)})", overflow="fold")
         for label, _ in results:
             table.add_row(label, *[cell(label, n) for n in shown])
     console.print(table)

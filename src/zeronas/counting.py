@@ -61,8 +61,14 @@ def count_flops_detail(model: nn.Module, x: torch.Tensor, macs_only: bool = Fals
             if trace:
                 from torch.utils.flop_counter import FlopCounterMode
 
-                with FlopCounterMode(display=False) as counter:
-                    model(x)
+                # eval-mode attention takes torch's fused fast path, which the counter has no formula for
+                fast = torch.backends.mha.get_fastpath_enabled()
+                torch.backends.mha.set_fastpath_enabled(False)
+                try:
+                    with FlopCounterMode(display=False) as counter:
+                        model(x)
+                finally:
+                    torch.backends.mha.set_fastpath_enabled(fast)
                 traced = counter.get_total_flops() // 2  # (it counts 2 per multiply-accumulate)
             else:
                 model(x)

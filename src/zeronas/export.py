@@ -310,11 +310,12 @@ def _preprocess(data, ckpt, data_name: str, classes: int, in_memory: dict | None
     if data_name == "as given":
         return None
     if is_image_folder(data):
-        images = user_images(str(data))  # (the images a search on the folder scored: the same pick and stats)
+        same = (scored or {}).get("source") and Path(scored["source"]).resolve() == Path(data).expanduser().resolve()
+        # the images a search on the folder scored: the same seeded pick (a folder above MAX_IMAGES) and stats
+        images = user_images(str(data), seed=(scored or {}).get("seed", 0) if same else 0)
         names = images.classes if len(images.classes) == classes else None
         said = notes if notes is not None else []
         digest = (scored or {}).get("content_sha256")
-        same = (scored or {}).get("source") and Path(scored["source"]).resolve() == Path(data).expanduser().resolve()
         if digest and same and images.content_sha256[:len(digest)] != digest:
             said.append(f"the images in {data} are not those the search scored (they changed since): the export "
                         "records their mean/std as they are now")

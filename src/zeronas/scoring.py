@@ -228,9 +228,6 @@ class Scorer:
                     raise
             if self.dataset != info.name:
                 self.stands_in_for = info.name
-            from .data.custom import shadowed_folder_note
-
-            self.data_note = "; ".join(n for n in (self.data_note, shadowed_folder_note(data)) if n)
         else:
             self.dataset, self.input_size, self.num_classes = "none", 32, num_classes or 10
         self._data_dir = data_dir
@@ -355,7 +352,8 @@ class Scorer:
         revision = getattr(self.space, "network_revision", None)
         if revision:  # a space whose network changed after scores were stored keeps them apart (absent: old keys)
             p["network_revision"] = revision
-        if getattr(self.space, "plugin", False) and (self.init != "torch-default" or spec.name in OWN_INIT):
+        if getattr(self.space, "plugin", False) and not spec.weight_free and (
+                self.init != "torch-default" or spec.name in OWN_INIT):
             p["init_draws"] = "from-seed"  # (ScoringContext.build) values moved on 2026-12-08: another key
         if spec.shares_isomorphs and self.isomorph_member != "asked":  # "asked" keeps earlier stores' keys
             p["isomorph_member"] = self.isomorph_member
@@ -430,12 +428,18 @@ class Scorer:
         fails alike with a shape error, the space's networks do not take this input: one line, not a row of raw
         shape errors per arch and proxy (an arch-specific fault stays that arch's error record)."""
         text = str(exc)
-        if not any(w in text.lower().split("(", 1)[-1] for w in self.SHAPE_WORDS) or not hasattr(self.space, "sample"):
+        why = text.split("(", 1)[-1].split("); give")[0] if "(" in text else text  # the error, not the advice
+        if not any(w in why.lower() for w in self.SHAPE_WORDS) or not hasattr(self.space, "sample"):
             return
         from .models import probe_model
 
+        first = self.space.format(ctx.arch)
+        others = (a for a in (self.space.sample(k) for k in range(1, 9)) if self.space.format(a) != first)
+        second = next(others, None)  # (sample takes a seed or a Generator)
+        if second is None:
+            return
         try:
-            other = self.context(self.space.sample(1))  # (sample takes a seed or a Generator)
+            other = self.context(second)
             with exit_trapped():
                 probe_model(other.model(), other.input_shape(2), other.device)
             return  # another network takes it: the first arch's own fault
@@ -444,7 +448,6 @@ class Scorer:
         except Exception:  # noqa: BLE001  (its build failed: no second verdict)
             return
         shape = "x".join(map(str, ctx.input_shape(2)))
-        why = text.split("(", 1)[-1].split("); give")[0] if "(" in text else text
         source = ("without --data its networks get 32x32 inputs: give --data images of the size they take"
                   if self.images is None and self.dataset == "none" else
                   f"the {self.dataset} images are {self.input_size} px: give images of the size the networks take, "

@@ -211,6 +211,10 @@ def shadowed_folder_note(data) -> str:
     text = str(data)
     if not Path(text).expanduser().is_dir():
         return ""
+    try:  # an image folder's layout (class folders of images), not e.g. the dataset's own files
+        _folder_files(Path(text).expanduser())
+    except UserError:
+        return ""
     return (f"{text} names the dataset {text} and a folder here: the dataset is read; give the folder as "
             f"./{text} (or its full path) to read your images")
 
@@ -460,7 +464,8 @@ def from_torch(data, max_images: int = MAX_IMAGES, seed: int = 0) -> UserImages:
                     count += len(xs[-1])
                     if count >= max_images:
                         break
-            if shuffles and data.generator is None:
+            sampler = getattr(data.batch_sampler, "sampler", None) or data.sampler
+            if shuffles and data.generator is None and getattr(sampler, "generator", None) is None:
                 note = (f"the {name} shuffles: it was read with torch's RNG seeded by the seed ({seed}), so this "
                         "seed reads the same images in the same order every run and another seed reads them in "
                         "another order (the values move with it)")

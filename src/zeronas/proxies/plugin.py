@@ -52,7 +52,7 @@ def short_names(names) -> dict[str, str]:
     Ensembles' members too (``ensemble:/a/b/p.py:f+nwot`` -> ``ensemble:p.py:f+nwot``)."""
     import re
 
-    path = re.compile(r"(?:[^+:\s]*[/\\])([^/\\+:\s]+\.py:)")
+    path = re.compile(r"(?:[^+:]*[/\\])([^/\\+:]+\.py:)")
     names = list(dict.fromkeys(names))
     short = {n: path.sub(r"\1", n) for n in names}
     taken: dict[str, int] = {}

@@ -561,9 +561,11 @@ def network_of(protocol: dict, given=None) -> dict:
     out = {"num_classes": k, "input_size": size, "data": data}
     if is_image_folder(given):
         out.update(data=folder_label(given), source=str(Path(given).expanduser().resolve()))
-        digest = find(protocol, "content_sha256")
+        digest, seed = find(protocol, "content_sha256"), find(protocol, "seed")
         if isinstance(digest, str):  # the images scored: an export from a folder changed since can say so
             out["content_sha256"] = digest
+            if isinstance(seed, int) and seed:  # a folder above MAX_IMAGES is read as a seeded subset
+                out["seed"] = seed
     elif isinstance(data, str) and data.startswith("folder:"):
         out["source"] = find(protocol, "source")
     elif data is None and isinstance(given, str) and is_dataset_name(given):
