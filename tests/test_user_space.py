@@ -1418,17 +1418,17 @@ def test_a_relu_free_arch_gets_its_zero_counts_explained(tmp_path, capsys):
 def test_num_classes_above_the_images_classes_is_said(tmp_path, capsys):
     # a user trial: --num-classes 10 on a 2-class folder built 10 outputs without a word
     folder = make_image_folder(tmp_path / "two", per_class=4, size=(32, 32))
-    code, out, err = _cli(["score", "--space", "nb201", "--index", "0", "--data", str(folder), "--num-classes", "10",
+    code, out, err = _cli(["score", "--space", "nb201", "--arch", BEST, "--data", str(folder), "--num-classes", "10",
                            "-p", "snip", "--batch-size", "4"], capsys)
     assert code == 0 and ("--num-classes 10 gives the network 10 outputs for the 2 classes of folder:two: the "
                           "loss-based proxies spread their softmax over 8 classes no image has") in " ".join(
                               err.split()), err
-    code, out, err = _cli(["score", "--space", "nb201", "--index", "0", "--data", str(folder), "-p", "snip",
+    code, out, err = _cli(["score", "--space", "nb201", "--arch", BEST, "--data", str(folder), "-p", "snip",
                            "--batch-size", "4"], capsys)
     assert code == 0 and "outputs for the" not in err, err
     # data-free proxies read no labels and draw no batch: nothing to say, and 8 images under the default
     # --batch-size 64 are no error (it refused: 'too few for 1 batch(es) of 64')
-    code, out, err = _cli(["score", "--space", "nb201", "--index", "0", "--data", str(folder), "--num-classes", "10",
+    code, out, err = _cli(["score", "--space", "nb201", "--arch", BEST, "--data", str(folder), "--num-classes", "10",
                            "-p", "params"], capsys)
     assert code == 0 and "outputs for the" not in err, err
 
@@ -1438,12 +1438,12 @@ def test_images_of_another_size_in_a_folder_are_resized_and_said(tmp_path, capsy
     folder = make_image_folder(tmp_path / "mixed", per_class=4, size=(32, 32))
     make_image_folder(tmp_path / "odd", classes=("cat",), per_class=1, size=(40, 36))
     (tmp_path / "odd" / "cat" / "0.png").rename(folder / "cat" / "odd.png")
-    code, out, err = _cli(["score", "--space", "nb201", "--index", "0", "--data", str(folder), "-p", "nwot,snip",
+    code, out, err = _cli(["score", "--space", "nb201", "--arch", BEST, "--data", str(folder), "-p", "nwot,snip",
                            "--batch-size", "4"], capsys)
     note = ("note: 1 of the 9 images read from folder:mixed are not 32x32 (its most common size) and were resized "
             "to it (bilinear)")
     assert code == 0 and " ".join(out.split()).count(note) == 1, out  # once, though two records carry it
-    code, out, err = _cli(["score", "--space", "nb201", "--index", "0", "--data", str(folder), "-p", "params"],
+    code, out, err = _cli(["score", "--space", "nb201", "--arch", BEST, "--data", str(folder), "-p", "params"],
                           capsys)
     assert code == 0 and "resized" not in out  # a data-free proxy saw no image
 
