@@ -1220,6 +1220,16 @@ def test_funnel_on_a_plugin_space_that_knows_its_size_but_cannot_list_it(tmp_pat
     assert r.protocol["pool"] == 8 and not r.protocol["pool_is_whole_space"]
 
 
+# format/parse of the test spaces below, whose archs are ints
+INT_ARCHS = '''
+    def format(self, arch):
+        return str(arch)
+
+    def parse(self, text):
+        return int(text)
+'''
+
+
 FIXED_SIZE_SPACE = '''
 import numpy as np
 from torch import nn
@@ -1240,13 +1250,7 @@ class Fixed:
         pool = nn.AdaptiveAvgPool2d(26) if getattr(self, "any_size", False) and arch != 7 else nn.Identity()
         return nn.Sequential(nn.Conv2d(3, arch, 3), nn.ReLU(), pool, nn.Flatten(), nn.Linear(arch * 26 * 26,
                                                                                             num_classes))
-
-    def format(self, arch):
-        return str(arch)
-
-    def parse(self, text):
-        return int(text)
-
+''' + INT_ARCHS + '''
 
 class AnySize(Fixed):
     name = "anysize"
@@ -1324,13 +1328,7 @@ class Func:
 
     def build(self, arch, num_classes=10, **options):
         return Net(arch, num_classes)
-
-    def format(self, arch):
-        return str(arch)
-
-    def parse(self, text):
-        return int(text)
-'''
+''' + INT_ARCHS
 
 
 def test_flops_says_what_functional_convolutions_it_leaves_out(tmp_path, capsys):
@@ -1386,13 +1384,7 @@ class R:
         act = nn.ReLU() if arch else nn.Tanh()  # arch 0: not one ReLU
         return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), act, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                              nn.Linear(8, num_classes))
-
-    def format(self, arch):
-        return str(arch)
-
-    def parse(self, text):
-        return int(text)
-'''
+''' + INT_ARCHS
 
 
 def test_a_relu_free_arch_gets_its_zero_counts_explained(tmp_path, capsys):
@@ -1491,13 +1483,7 @@ class One:
 
     def build(self, arch, num_classes=10, **options):
         return make(num_classes)
-
-    def format(self, arch):
-        return str(arch)
-
-    def parse(self, text):
-        return int(text)
-'''
+''' + INT_ARCHS
 
 
 @pytest.mark.parametrize("init", ["torch-default", "kaiming", "xavier"])
